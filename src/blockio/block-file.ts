@@ -1,0 +1,19 @@
+// The small file-handle interface that format engines (vhd/) do all their I/O through.
+// Engines never touch node:fs: the caller hands them a BlockFile, so the same engine runs
+// on a real file, an in-memory file, or a crash-simulating recorder in tests.
+// Offsets and lengths are byte numbers; 64 TB stays well inside Number.MAX_SAFE_INTEGER.
+
+export interface BlockFile {
+  /** Fill `buf` from `offset`. Bytes past the end of the file read as zeros. */
+  read(buf: Uint8Array, offset: number): Promise<void>;
+  /** Write all of `buf` at `offset`, growing the file if needed. */
+  write(buf: Uint8Array, offset: number): Promise<void>;
+  /** Make every completed write durable (fsync). */
+  flush(): Promise<void>;
+  size(): Promise<number>;
+  truncate(size: number): Promise<void>;
+  close(): Promise<void>;
+  /** A human name for error messages (usually the path). */
+  readonly name: string;
+  readonly readOnly: boolean;
+}

@@ -1,0 +1,35 @@
+// What every disk format engine (VHDX, VHD, raw) offers to the layers above: the block
+// server, conversion and the cmdlets see only this, never a format's internals.
+
+export type DiskFormat = 'VHDX' | 'VHD' | 'RAW';
+export type DiskType = 'Fixed' | 'Dynamic' | 'Differencing';
+
+/** A run of the virtual disk with one allocation state (for NBD base:allocation, qemu-img map). */
+export interface Extent {
+  offset: number;
+  length: number;
+  /** true when no data is stored for the range in this file or any parent: it reads as zeros. */
+  hole: boolean;
+  /** true when the range is known to read as zeros (holes always do). */
+  zero: boolean;
+}
+
+export interface VirtualDisk {
+  readonly format: DiskFormat;
+  readonly type: DiskType;
+  /** Bytes the guest sees. */
+  readonly virtualSize: number;
+  readonly logicalSectorSize: number;
+  readonly physicalSectorSize: number;
+  readonly readOnly: boolean;
+  /** Offset and length must be multiples of logicalSectorSize and inside virtualSize. */
+  read(buf: Uint8Array, offset: number): Promise<void>;
+  write(buf: Uint8Array, offset: number): Promise<void>;
+  /** Durable: data and the metadata that makes it reachable survive a power loss. */
+  flush(): Promise<void>;
+  /** Discard a range: it reads as zeros afterwards; whole blocks may be freed. */
+  trim(offset: number, length: number): Promise<void>;
+  /** Allocation map of [offset, offset+length), covering it exactly with extents in order. */
+  blockStatus(offset: number, length: number): Promise<Extent[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,21 @@
+// The one error type every module throws. A stable `code` lets the API and CLI map
+// errors to HTTP status / exit codes in one table; `context` names what was being done
+// (op, path, offset, vm …) so a message can be read without a stack trace.
+
+export type ErrorContext = Record<string, string | number | boolean | undefined>;
+
+export class VmhostError extends Error {
+  readonly code: string;
+  readonly context: ErrorContext;
+
+  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VmhostError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+export function isVmhostError(e: unknown, code?: string): e is VmhostError {
+  return e instanceof VmhostError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,1 @@
+export { VmhostError, isVmhostError, type ErrorContext } from './errors.ts';
