@@ -1,0 +1,43 @@
+// The declarative cmdlet definition: parameters, positions, parameter sets, output view, handler.
+// Depends on: params, table (View type).
+import type { Args, Params } from './params.ts';
+import type { View } from './table.ts';
+
+export interface CmdletContext {
+  /** The cmdlet's canonical name, e.g. 'New-VM'. */
+  readonly cmdlet: string;
+  /** The resolved parameter set, or undefined when the cmdlet declares none. */
+  readonly parameterSet: string | undefined;
+  /** Parameters given on the command line (canonical names, positional ones included). */
+  readonly bound: ReadonlySet<string>;
+  /** -ComputerName, defaulting to ['localhost']. */
+  readonly computerName: readonly string[];
+  /** Writes `VERBOSE: msg` to stderr when -Verbose was given. */
+  verbose(msg: string): void;
+  /** Writes `WARNING: msg` to stderr. */
+  warn(msg: string): void;
+}
+
+export interface CmdletDef<P extends Params = Params> {
+  /** Verb-Noun, e.g. 'New-VM'; lookup is case-insensitive. */
+  readonly name: string;
+  /** One line for `vmhost help`. */
+  readonly synopsis?: string;
+  readonly params: P;
+  /** Parameter names by position: positional[0] binds the first bare argument, and so on. */
+  readonly positional?: readonly (keyof P & string)[];
+  /** The set chosen when the given parameters fit several sets. */
+  readonly defaultSet?: string;
+  /** How output objects are shown to people; absent: all properties (table if few, else list). */
+  readonly view?: View;
+  /**
+   * Does the work. Returns an object, an array of objects (printed as a table / JSON array), a primitive,
+   * or nothing. Action cmdlets return nothing unless args.PassThru.
+   */
+  run(args: Args<P>, ctx: CmdletContext): Promise<unknown>;
+}
+
+/** Identity function that infers literal parameter types (enum values, `mandatory: true`, `array: true`). */
+export function defineCmdlet<const P extends Params>(def: CmdletDef<P>): CmdletDef<P> {
+  return def;
+}

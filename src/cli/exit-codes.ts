@@ -1,0 +1,37 @@
+// The one table from error codes to process exit codes. The CLI's own codes are here; modules that
+// define codes the CLI surfaces add their row here. Pure; depends on common/errors.
+import { isVmhostError } from '../common/index.ts';
+import { CliErrorCode } from './errors.ts';
+
+export const ExitCode = {
+  ok: 0,
+  /** Anything not in the table, including errors that are not VmhostErrors. */
+  failure: 1,
+  /** The command line is wrong: unknown cmdlet or parameter, bad value, missing mandatory parameter. */
+  usage: 2,
+  notFound: 3,
+  /** The object exists but cannot do that now (e.g. Start-VM on a running VM). */
+  invalidState: 4,
+  /** The daemon cannot be reached or refused us. */
+  connection: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
+  [CliErrorCode.invalidParameter]: ExitCode.usage,
+  [CliErrorCode.unknownParameter]: ExitCode.usage,
+  [CliErrorCode.ambiguousParameter]: ExitCode.usage,
+  [CliErrorCode.missingParameter]: ExitCode.usage,
+  [CliErrorCode.parameterSet]: ExitCode.usage,
+  [CliErrorCode.unknownCmdlet]: ExitCode.usage,
+  [CliErrorCode.invalidDefinition]: ExitCode.failure,
+  NOT_FOUND: ExitCode.notFound,
+  VM_NOT_FOUND: ExitCode.notFound,
+  INVALID_STATE: ExitCode.invalidState,
+  CONNECTION_FAILED: ExitCode.connection,
+  AUTH_FAILED: ExitCode.connection,
+};
+
+export function exitCodeFor(err: unknown): ExitCode {
+  return isVmhostError(err) ? (EXIT_CODES[err.code] ?? ExitCode.failure) : ExitCode.failure;
+}

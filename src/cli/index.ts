@@ -1,0 +1,22 @@
+// The CLI framework: PowerShell-style parameter binding, cmdlet definitions and registry, help,
+// wildcards, table/list/JSON output, exit codes, and the `main` dispatcher. No HTTP here: cmdlet
+// handlers (built on this) talk to the daemon.
+//
+// -Json shape: a handler returning an array prints a JSON array (even of one object); returning one
+// object prints that object; returning nothing / [] prints nothing (see json.ts).
+export { main, errorLine, type MainOptions, type Writer } from './main.ts';
+export { defineCmdlet, type CmdletDef, type CmdletContext } from './cmdlet.ts';
+export { CmdletRegistry, validateDefinition } from './registry.ts';
+export { bindArguments, resolveParamName, type Bound } from './bind.ts';
+export { COMMON_PARAMS, type Args, type CommonArgs, type ParamSpec, type ParamType, type ParamValue, type Params } from './params.ts';
+export { parseBool } from './values.ts';
+export { parseSize, formatSize } from './size.ts';
+export { hasWildcard, matchWildcard, matchesAny, wildcardToRegExp } from './wildcard.ts';
+export { formatTable, formatList, formatRows, defaultView, type Column, type View, type Row } from './table.ts';
+export { formatOutput } from './output.ts';
+export { formatJson, pascalCaseKeys } from './json.ts';
+export { formatTimeSpan, durationSeconds, formatCell } from './format-value.ts';
+export { vmView } from './views.ts';
+export { formatHelp, syntaxLine, formatCmdletList } from './help.ts';
+export { CliErrorCode, cliError } from './errors.ts';
+export { ExitCode, EXIT_CODES, exitCodeFor } from './exit-codes.ts';
