@@ -141,7 +141,7 @@ function resolveSet(def: CmdletDef, params: Params, bound: ReadonlySet<string>):
   const candidates = sets.filter((s) => [...bound].every((n) => inSet(params[n]!, s)));
   if (candidates.length === 1) return candidates[0];
   if (candidates.length === 0) {
-    const names = [...bound].filter((n) => params[n]!.sets !== undefined);
+    const names = Object.keys(params).filter((n) => bound.has(n) && params[n]!.sets !== undefined); // declaration order
     const clash = names.flatMap((a) => names.filter((b) => !params[a]!.sets!.some((s) => params[b]!.sets!.includes(s))).map((b) => [a, b] as const))[0];
     const what = clash ? `-${clash[0]} and -${clash[1]} cannot be used together` : `no parameter set accepts ${names.map((n) => `-${n}`).join(', ')}`;
     throw cliError(CliErrorCode.parameterSet, def.name, `parameter set cannot be resolved: ${what}`);

@@ -1,0 +1,142 @@
+// VM settings cmdlets: Set-VM, Rename-VM, Get-/Set-VMProcessor, Get-/Set-VMMemory,
+// Get-/Set-VMFirmware. Each change is one PATCH; the host refuses what the VM's state forbids.
+import { VmhostError } from '../../common/index.ts';
+import type { VmView } from '../../host/index.ts';
+import { defineCmdlet } from '../cmdlet.ts';
+import { vmView } from '../views.ts';
+import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+
+async function patchEach(ctx: Parameters<typeof clientFor>[0], names: string[], body: Record<string, unknown>): Promise<VmView[]> {
+  const defined = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+  if (Object.keys(defined).length === 0) throw new VmhostError('CLI_INVALID_PARAMETER', `${ctx.cmdlet}: no setting to change was given`);
+  const api = clientFor(ctx);
+  const out: VmView[] = [];
+  for (const vm of await selectVms(api, names)) out.push(await api.call<VmView>('PATCH', `/vms/${vm.Id}`, defined));
+  return out;
+}
+
+export const setVm = defineCmdlet({
+  name: 'Set-VM',
+  synopsis: 'Change a VM\'s processors, memory, name or notes',
+  params: {
+    Name: vmNameMandatory,
+    ProcessorCount: { type: 'int', min: 1, max: 64 },
+    MemoryStartupBytes: { type: 'size' },
+    Notes: { type: 'string' },
+    NewVMName: { type: 'string' },
+  },
+  positional: ['Name'],
+  view: vmView,
+  async run(args, ctx) {
+    const r = await patchEach(ctx, args.Name, { ProcessorCount: args.ProcessorCount, MemoryStartupBytes: args.MemoryStartupBytes, Notes: args.Notes, NewVMName: args.NewVMName });
+    return args.PassThru ? oneOrMany(r, args.Name) : undefined;
+  },
+});
+
+export const renameVm = defineCmdlet({
+  name: 'Rename-VM',
+  synopsis: 'Give a VM a new name',
+  params: { Name: { ...vmNameMandatory, array: false }, NewName: { type: 'string', mandatory: true } },
+  positional: ['Name', 'NewName'],
+  view: vmView,
+  async run(args, ctx) {
+    const r = await patchEach(ctx, [args.Name], { NewVMName: args.NewName });
+    return args.PassThru ? r[0] : undefined;
+  },
+});
+
+const processorView = {
+  columns: [
+    { label: 'VMName', value: 'VMName' }, { label: 'Count', value: 'Count' },
+    { label: 'MaximumCountPerNumaNode', value: 'MaximumCountPerNumaNode' }, { label: 'NumaNodes', value: 'NumaNodes' },
+  ],
+};
+
+function processorOf(vm: VmView) {
+  return { VMName: vm.Name, VMId: vm.Id, Count: vm.ProcessorCount, NumaNodes: vm.NumaNodesCount, MaximumCountPerNumaNode: Math.ceil(vm.ProcessorCount / vm.NumaNodesCount) };
+}
+
+export const getVmProcessor = defineCmdlet({
+  name: 'Get-VMProcessor', synopsis: 'Show a VM\'s virtual processor settings', params: { VMName: { ...vmNameMandatory, aliases: [] } }, positional: ['VMName'],
+  view: processorView,
+  async run(args, ctx) {
+    return oneOrMany((await selectVms(clientFor(ctx), args.VMName)).map(processorOf), args.VMName);
+  },
+});
+
+export const setVmProcessor = defineCmdlet({
+  name: 'Set-VMProcessor',
+  synopsis: 'Change vCPU count and guest NUMA layout (VM must be off)',
+  params: {
+    VMName: { ...vmNameMandatory, aliases: [] },
+    Count: { type: 'int', min: 1, max: 64 },
+    MaximumCountPerNumaNode: { type: 'int', min: 1, max: 64, help: 'vCPUs per guest NUMA node; the node count follows' },
+  },
+  positional: ['VMName'],
+  view: processorView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      const count = args.Count ?? vm.ProcessorCount;
+      const body: Record<string, unknown> = { ProcessorCount: args.Count };
+      if (args.MaximumCountPerNumaNode !== undefined) body.NumaNodes = Math.ceil(count / args.MaximumCountPerNumaNode);
+      out.push(processorOf((await patchEach(ctx, [vm.Name], body))[0]!));
+    }
+    return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
+  },
+});
+
+const memoryView = {
+  columns: [
+    { label: 'VMName', value: 'VMName' }, { label: 'DynamicMemoryEnabled', value: 'DynamicMemoryEnabled' },
+    { label: 'Startup', value: 'Startup' }, { label: 'Minimum', value: 'Minimum' }, { label: 'Maximum', value: 'Maximum' },
+  ],
+};
+
+function memoryOf(vm: VmView) {
+  return { VMName: vm.Name, VMId: vm.Id, DynamicMemoryEnabled: vm.DynamicMemoryEnabled, Startup: vm.MemoryStartup, Minimum: vm.MemoryMinimum, Maximum: vm.MemoryMaximum };
+}
+
+export const getVmMemory = defineCmdlet({
+  name: 'Get-VMMemory', synopsis: 'Show a VM\'s memory settings', params: { VMName: { ...vmNameMandatory, aliases: [] } }, positional: ['VMName'],
+  view: memoryView,
+  async run(args, ctx) {
+    return oneOrMany((await selectVms(clientFor(ctx), args.VMName)).map(memoryOf), args.VMName);
+  },
+});
+
+export const setVmMemory = defineCmdlet({
+  name: 'Set-VMMemory', synopsis: 'Change a VM\'s startup memory (VM must be off)',
+  params: { VMName: { ...vmNameMandatory, aliases: [] }, StartupBytes: { type: 'size', mandatory: true } },
+  positional: ['VMName'],
+  view: memoryView,
+  async run(args, ctx) {
+    const r = await patchEach(ctx, args.VMName, { MemoryStartupBytes: args.StartupBytes });
+    return args.PassThru ? oneOrMany(r.map(memoryOf), args.VMName) : undefined;
+  },
+});
+
+function firmwareOf(vm: VmView) {
+  return { VMName: vm.Name, VMId: vm.Id, SecureBoot: vm.SecureBoot ? 'On' : 'Off' };
+}
+
+export const getVmFirmware = defineCmdlet({
+  name: 'Get-VMFirmware', synopsis: 'Show a generation 2 VM\'s UEFI settings', params: { VMName: { ...vmNameMandatory, aliases: [] } }, positional: ['VMName'],
+  async run(args, ctx) {
+    const vms = await selectVms(clientFor(ctx), args.VMName);
+    const gen1 = vms.find((v) => v.Generation !== 2);
+    if (gen1) throw new VmhostError('INVALID_ARGUMENT', `Get-VMFirmware: '${gen1.Name}' is a generation 1 VM (it has a BIOS, not UEFI firmware)`);
+    return oneOrMany(vms.map(firmwareOf), args.VMName);
+  },
+});
+
+export const setVmFirmware = defineCmdlet({
+  name: 'Set-VMFirmware', synopsis: 'Turn secure boot on or off (generation 2, VM off)',
+  params: { VMName: { ...vmNameMandatory, aliases: [] }, EnableSecureBoot: { type: 'enum', values: ['On', 'Off'], mandatory: true } },
+  positional: ['VMName'],
+  async run(args, ctx) {
+    const r = await patchEach(ctx, args.VMName, { EnableSecureBoot: args.EnableSecureBoot === 'On' });
+    return args.PassThru ? oneOrMany(r.map(firmwareOf), args.VMName) : undefined;
+  },
+});
