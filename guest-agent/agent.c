@@ -1,0 +1,581 @@
+// vmhost guest agent: integration services over the virtio-serial port
+// "org.vmhost.agent.0". Protocol: src/guest/PROTOCOL.md (one JSON object per line).
+//
+// Why C and not busybox sh/awk: the agent must (1) tell "host disconnected" (read()
+// returns 0 / poll() reports POLLHUP on a virtio port while no host client is
+// attached) from "no data yet" and wait for the next host without spinning, (2) keep
+// answering pings while an exec runs, (3) capture a script's stdout and stderr
+// separately, binary-safe, bounded, with a timeout that kills the whole process
+// group. Doing that in ash with fifos and background jobs is fragile; one small C file,
+// linked statically against Debian's glibc (libc6-dev), does it plainly and adds
+// ~800 KiB to the initramfs.
+//
+// Requests are answered in order except exec, which runs in a forked child so the
+// agent stays responsive; writers serialize whole lines with an fcntl lock.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_VERSION "1"
+#define PORT_NAME "org.vmhost.agent.0"
+#define MAX_LINE (4 * 1024 * 1024)        // longest request line accepted
+#define MAX_OUTPUT (1024 * 1024)          // per stream, exec stdout/stderr
+#define DEFAULT_EXEC_TIMEOUT_MS 30000
+#define LOCK_PATH "/run/vmhost-agent.lock"
+
+static int port_fd = -1;
+static const char *port_path;
+
+static void logmsg(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "vmhost-agent: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+}
+
+static void console(const char *msg) {
+  int fd = open("/dev/console", O_WRONLY | O_NOCTTY);
+  if (fd < 0) return;
+  (void)!write(fd, msg, strlen(msg));
+  close(fd);
+}
+
+/* ---------- growable buffer ---------- */
+typedef struct { char *p; size_t len, cap; } buf_t;
+
+static void buf_reserve(buf_t *b, size_t extra) {
+  if (b->len + extra + 1 <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + extra + 1) cap *= 2;
+  b->p = realloc(b->p, cap);
+  if (!b->p) { logmsg("out of memory"); _exit(1); }
+  b->cap = cap;
+}
+static void buf_add(buf_t *b, const char *s, size_t n) {
+  buf_reserve(b, n);
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+static void buf_puts(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_printf(buf_t *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  buf_reserve(b, (size_t)n);
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+// JSON string literal; bytes >= 0x80 pass through (callers only pass ASCII/UTF-8 text).
+static void buf_json_str(buf_t *b, const char *s) {
+  buf_puts(b, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; buf_add(b, e, 2); }
+    else if (c < 0x20) buf_printf(b, "\\u%04x", c);
+    else buf_add(b, (const char *)&c, 1);
+  }
+  buf_puts(b, "\"");
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static void buf_b64(buf_t *b, const unsigned char *s, size_t n) {
+  buf_reserve(b, (n + 2) / 3 * 4 + 2);
+  char *o = b->p + b->len;
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63]; *o++ = B64[(v >> 6) & 63]; *o++ = B64[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63];
+    *o++ = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  b->len = (size_t)(o - b->p);
+  b->p[b->len] = 0;
+}
+// Decodes base64 (ignores whitespace); returns -1 on a bad character.
+static ssize_t b64_decode(const char *s, size_t n, unsigned char *out) {
+  uint32_t v = 0; int bits = 0; ssize_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i]; int d;
+    if (c >= 'A' && c <= 'Z') d = c - 'A';
+    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') d = c - '0' + 52;
+    else if (c == '+') d = 62;
+    else if (c == '/') d = 63;
+    else if (c == '=' || c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    else return -1;
+    v = v << 6 | (uint32_t)d; bits += 6;
+    if (bits >= 8) { bits -= 8; out[o++] = (unsigned char)(v >> bits); }
+  }
+  return o;
+}
+
+/* ---------- minimal JSON: one flat object, values kept as raw tokens ---------- */
+typedef struct { const char *key; size_t klen; const char *val; size_t vlen; } field_t;
+#define MAX_FIELDS 16
+
+static const char *skip_ws(const char *p, const char *e) {
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+  return p;
+}
+static const char *skip_string(const char *p, const char *e) { // p at opening quote
+  for (p++; p < e; p++) {
+    if (*p == '\\') { p++; continue; }
+    if (*p == '"') return p + 1;
+  }
+  return NULL;
+}
+static const char *skip_value(const char *p, const char *e) {
+  if (p >= e) return NULL;
+  if (*p == '"') return skip_string(p, e);
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    while (p < e) {
+      if (*p == '"') { p = skip_string(p, e); if (!p) return NULL; continue; }
+      if (*p == '{' || *p == '[') depth++;
+      else if (*p == '}' || *p == ']') { if (--depth == 0) return p + 1; }
+      p++;
+    }
+    return NULL;
+  }
+  const char *s = p;
+  while (p < e && *p != ',' && *p != '}' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') p++;
+  return p > s ? p : NULL;
+}
+static int parse_object(const char *p, const char *e, field_t *f, int max) {
+  int n = 0;
+  p = skip_ws(p, e);
+  if (p >= e || *p != '{') return -1;
+  p = skip_ws(p + 1, e);
+  if (p < e && *p == '}') return 0;
+  for (;;) {
+    if (p >= e || *p != '"') return -1;
+    const char *k = p + 1, *ke = skip_string(p, e);
+    if (!ke) return -1;
+    p = skip_ws(ke, e);
+    if (p >= e || *p != ':') return -1;
+    p = skip_ws(p + 1, e);
+    const char *ve = skip_value(p, e);
+    if (!ve) return -1;
+    if (n < max) { f[n].key = k; f[n].klen = (size_t)(ke - 1 - k); f[n].val = p; f[n].vlen = (size_t)(ve - p); n++; }
+    p = skip_ws(ve, e);
+    if (p < e && *p == ',') { p = skip_ws(p + 1, e); continue; }
+    if (p < e && *p == '}') return n;
+    return -1;
+  }
+}
+static const field_t *get_field(const field_t *f, int n, const char *key) {
+  for (int i = 0; i < n; i++)
+    if (f[i].klen == strlen(key) && memcmp(f[i].key, key, f[i].klen) == 0) return &f[i];
+  return NULL;
+}
+// String value without escapes (op names, base64): copies into out; 0 on success.
+static int field_plain_str(const field_t *v, char *out, size_t outsz) {
+  if (!v || v->vlen < 2 || v->val[0] != '"') return -1;
+  size_t n = v->vlen - 2;
+  if (n + 1 > outsz || memchr(v->val + 1, '\\', n)) return -1;
+  memcpy(out, v->val + 1, n);
+  out[n] = 0;
+  return 0;
+}
+static int field_is_true(const field_t *v) { return v && v->vlen == 4 && memcmp(v->val, "true", 4) == 0; }
+
+/* ---------- port output: whole lines under a lock shared by forked children ---------- */
+static int lock_fd = -1;
+static void lock_out(short type) {
+  if (lock_fd < 0) return;
+  struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+  while (fcntl(lock_fd, F_SETLKW, &fl) < 0 && errno == EINTR) {}
+}
+// Writes one line; if the host is not connected the kernel drops or blocks the data —
+// either way the host side learns of the agent again through the next "ready" event.
+static void send_line(buf_t *b) {
+  buf_add(b, "\n", 1);
+  lock_out(F_WRLCK);
+  size_t off = 0;
+  while (off < b->len) {
+    ssize_t w = write(port_fd, b->p + off, b->len - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) { usleep(10000); continue; }
+      break;
+    }
+    off += (size_t)w;
+  }
+  lock_out(F_UNLCK);
+}
+
+static void reply_start(buf_t *b, const field_t *id) {
+  buf_puts(b, "{");
+  if (id) { buf_puts(b, "\"id\":"); buf_add(b, id->val, id->vlen); buf_puts(b, ","); }
+}
+static void reply_error(const field_t *id, const char *code, const char *msg) {
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_puts(&b, "\"ok\":false,\"error\":{\"code\":");
+  buf_json_str(&b, code);
+  buf_puts(&b, ",\"message\":");
+  buf_json_str(&b, msg);
+  buf_puts(&b, "}}");
+  send_line(&b);
+  free(b.p);
+}
+
+/* ---------- ops ---------- */
+static long long now_ms(int clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void add_identity(buf_t *b) {
+  struct utsname u;
+  uname(&u);
+  buf_puts(b, "\"agentVersion\":\"" AGENT_VERSION "\",\"hostname\":");
+  buf_json_str(b, u.nodename);
+  buf_puts(b, ",\"kernel\":");
+  buf_json_str(b, u.release);
+  buf_printf(b, ",\"uptimeMs\":%lld", now_ms(CLOCK_BOOTTIME));
+}
+
+static void send_ready(void) {
+  buf_t b = {0};
+  buf_puts(&b, "{\"event\":\"ready\",");
+  add_identity(&b);
+  buf_puts(&b, "}");
+  send_line(&b);
+  free(b.p);
+}
+
+static void op_ping(const field_t *id) {
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_puts(&b, "\"ok\":true,\"data\":{");
+  add_identity(&b);
+  buf_printf(&b, ",\"timeMs\":%lld}}", now_ms(CLOCK_REALTIME));
+  send_line(&b);
+  free(b.p);
+}
+
+static void os_name(char *out, size_t n) {
+  snprintf(out, n, "Linux");
+  FILE *f = fopen("/etc/os-release", "r");
+  if (!f) return;
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "PRETTY_NAME=", 12) != 0) continue;
+    char *v = line + 12;
+    v[strcspn(v, "\n")] = 0;
+    size_t l = strlen(v);
+    if (l >= 2 && v[0] == '"' && v[l - 1] == '"') { v[l - 1] = 0; v++; }
+    snprintf(out, n, "%s", v);
+  }
+  fclose(f);
+}
+
+static void op_kvp(const field_t *id) {
+  struct utsname u;
+  uname(&u);
+  char fqdn[512], os[256];
+  if (u.domainname[0] && strcmp(u.domainname, "(none)") != 0)
+    snprintf(fqdn, sizeof fqdn, "%s.%s", u.nodename, u.domainname);
+  else
+    snprintf(fqdn, sizeof fqdn, "%s", u.nodename);
+  os_name(os, sizeof os);
+
+  buf_t v4 = {0}, v6 = {0};
+  buf_puts(&v4, "[");
+  buf_puts(&v6, "[");
+  struct ifaddrs *ifs = NULL;
+  if (getifaddrs(&ifs) == 0) {
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      char a[INET6_ADDRSTRLEN];
+      if (i->ifa_addr->sa_family == AF_INET) {
+        struct in_addr *in = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(in->s_addr) >> 24) == 127) continue;  // loopback network
+        inet_ntop(AF_INET, in, a, sizeof a);
+        if (v4.len > 1) buf_puts(&v4, ",");
+        buf_json_str(&v4, a);
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        struct in6_addr *in6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(in6)) continue;
+        inet_ntop(AF_INET6, in6, a, sizeof a);
+        if (v6.len > 1) buf_puts(&v6, ",");
+        buf_json_str(&v6, a);
+      }
+    }
+    freeifaddrs(ifs);
+  }
+  buf_puts(&v4, "]");
+  buf_puts(&v6, "]");
+
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_puts(&b, "\"ok\":true,\"data\":{\"FullyQualifiedDomainName\":");
+  buf_json_str(&b, fqdn);
+  buf_puts(&b, ",\"OSName\":");
+  buf_json_str(&b, os);
+  buf_puts(&b, ",\"OSVersion\":");
+  buf_json_str(&b, u.release);
+  buf_puts(&b, ",\"ProcessorArchitecture\":");
+  buf_json_str(&b, u.machine);
+  buf_puts(&b, ",\"IntegrationServicesVersion\":\"" AGENT_VERSION "\",\"NetworkAddressIPv4\":");
+  buf_add(&b, v4.p, v4.len);
+  buf_puts(&b, ",\"NetworkAddressIPv6\":");
+  buf_add(&b, v6.p, v6.len);
+  buf_puts(&b, "}}");
+  send_line(&b);
+  free(b.p); free(v4.p); free(v6.p);
+}
+
+static void op_shutdown(const field_t *id, int reboot_instead) {
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_puts(&b, "\"ok\":true,\"data\":{}}");
+  send_line(&b);
+  free(b.p);
+  console(reboot_instead ? "vmhost-guest: rebooting\n" : "vmhost-guest: shutting down\n");
+  sync();
+  usleep(200000);  // let the reply leave the virtqueue before the machine goes away
+  reboot(reboot_instead ? RB_AUTOBOOT : RB_POWER_OFF);
+  logmsg("reboot(): %s", strerror(errno));
+}
+
+// Reads up to the cap into out, then discards; returns 0 at EOF.
+static int drain(int fd, buf_t *out, int *truncated) {
+  char tmp[65536];
+  ssize_t r = read(fd, tmp, sizeof tmp);
+  if (r < 0) return errno == EINTR || errno == EAGAIN ? 1 : 0;
+  if (r == 0) return 0;
+  size_t room = out->len < MAX_OUTPUT ? MAX_OUTPUT - out->len : 0;
+  size_t take = (size_t)r < room ? (size_t)r : room;
+  if (take) buf_add(out, tmp, take);
+  if ((size_t)r > take) *truncated = 1;
+  return 1;
+}
+
+// Runs in a forked child of the agent: runs the script, sends the reply, exits.
+static void exec_child(const field_t *id, const char *script, size_t slen, long timeout_ms) {
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/vmhost-exec.%d", (int)getpid());
+  int sfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0700);
+  if (sfd < 0 || write(sfd, script, slen) != (ssize_t)slen) { reply_error(id, "EXEC_FAILED", "cannot write script"); _exit(0); }
+  close(sfd);
+
+  int po[2], pe[2];
+  if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) { reply_error(id, "EXEC_FAILED", "pipe"); _exit(0); }
+  pid_t pid = fork();
+  if (pid < 0) { reply_error(id, "EXEC_FAILED", "fork"); _exit(0); }
+  if (pid == 0) {
+    setsid();  // own process group: a timeout kills everything the script started
+    int nul = open("/dev/null", O_RDONLY);
+    dup2(nul, 0); dup2(po[1], 1); dup2(pe[1], 2);
+    signal(SIGPIPE, SIG_DFL);
+    execl("/bin/sh", "sh", path, (char *)NULL);
+    _exit(127);
+  }
+  close(po[1]); close(pe[1]);
+  fcntl(po[0], F_SETFL, O_NONBLOCK);
+  fcntl(pe[0], F_SETFL, O_NONBLOCK);
+
+  buf_t out = {0}, err = {0};
+  buf_add(&out, "", 0); buf_add(&err, "", 0);
+  int trunc = 0, timed_out = 0, status = 0, exited = 0, open_o = 1, open_e = 1;
+  long long deadline = now_ms(CLOCK_MONOTONIC) + timeout_ms;
+  // Stop when the shell has exited and its pipes are drained, or both pipes hit EOF
+  // and the shell exited; a background job holding the pipes open does not block us.
+  while (!exited || open_o || open_e) {
+    struct pollfd p[2] = { { open_o ? po[0] : -1, POLLIN, 0 }, { open_e ? pe[0] : -1, POLLIN, 0 } };
+    long long left = deadline - now_ms(CLOCK_MONOTONIC);
+    int n = poll(p, 2, exited ? 0 : (int)(left < 0 ? 0 : left > 100 ? 100 : left));
+    if (n > 0) {
+      if (p[0].revents) open_o = drain(po[0], &out, &trunc);
+      if (p[1].revents) open_e = drain(pe[0], &err, &trunc);
+    } else if (exited) {
+      break;  // exited and nothing more readable right now
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
+    if (!exited && now_ms(CLOCK_MONOTONIC) >= deadline) {
+      timed_out = 1;
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      exited = 1;
+    }
+  }
+  kill(-pid, SIGKILL);  // leftovers of the script's process group
+  unlink(path);
+
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_puts(&b, "\"ok\":true,\"data\":{\"exitCode\":");
+  if (!timed_out && WIFEXITED(status)) buf_printf(&b, "%d,\"signal\":null", WEXITSTATUS(status));
+  else if (!timed_out && WIFSIGNALED(status)) buf_printf(&b, "null,\"signal\":%d", WTERMSIG(status));
+  else buf_puts(&b, "null,\"signal\":null");
+  buf_printf(&b, ",\"timedOut\":%s,\"truncated\":%s,\"stdout\":\"", timed_out ? "true" : "false", trunc ? "true" : "false");
+  buf_b64(&b, (unsigned char *)out.p, out.len);
+  buf_puts(&b, "\",\"stderr\":\"");
+  buf_b64(&b, (unsigned char *)err.p, err.len);
+  buf_puts(&b, "\"}}");
+  send_line(&b);
+  _exit(0);
+}
+
+static void op_exec(const field_t *id, const field_t *f, int n) {
+  const field_t *s = get_field(f, n, "script");
+  if (!s || s->vlen < 2 || s->val[0] != '"') { reply_error(id, "BAD_REQUEST", "exec needs a base64 \"script\""); return; }
+  long timeout_ms = DEFAULT_EXEC_TIMEOUT_MS;
+  const field_t *t = get_field(f, n, "timeoutMs");
+  if (t) {
+    char tmp[32];
+    if (t->vlen >= sizeof tmp) { reply_error(id, "BAD_REQUEST", "bad timeoutMs"); return; }
+    memcpy(tmp, t->val, t->vlen); tmp[t->vlen] = 0;
+    char *end;
+    timeout_ms = strtol(tmp, &end, 10);
+    if (*end || timeout_ms <= 0) { reply_error(id, "BAD_REQUEST", "bad timeoutMs"); return; }
+  }
+  unsigned char *script = malloc(s->vlen);
+  ssize_t slen = b64_decode(s->val + 1, s->vlen - 2, script);
+  if (slen < 0) { free(script); reply_error(id, "BAD_REQUEST", "script is not base64"); return; }
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct sigaction dfl = { .sa_handler = SIG_DFL };  // we wait for our own child
+    sigaction(SIGCHLD, &dfl, NULL);
+    close(lock_fd);  // fcntl locks are per process: reopen so the child can lock too
+    lock_fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    exec_child(id, (char *)script, (size_t)slen, timeout_ms);
+  }
+  if (pid < 0) reply_error(id, "EXEC_FAILED", "fork");
+  free(script);
+}
+
+static void handle_line(char *line, size_t len) {
+  field_t f[MAX_FIELDS];
+  int n = parse_object(line, line + len, f, MAX_FIELDS);
+  if (n < 0) { reply_error(NULL, "BAD_REQUEST", "not a JSON object"); return; }
+  const field_t *id = get_field(f, n, "id");
+  if (id && !(id->val[0] == '"' || id->val[0] == '-' || (id->val[0] >= '0' && id->val[0] <= '9'))) id = NULL;
+  char op[32];
+  if (field_plain_str(get_field(f, n, "op"), op, sizeof op) < 0) { reply_error(id, "BAD_REQUEST", "missing \"op\""); return; }
+  if (!strcmp(op, "ping")) op_ping(id);
+  else if (!strcmp(op, "kvp")) op_kvp(id);
+  else if (!strcmp(op, "exec")) op_exec(id, f, n);
+  else if (!strcmp(op, "shutdown")) op_shutdown(id, field_is_true(get_field(f, n, "reboot")));
+  else reply_error(id, "UNKNOWN_OP", op);
+}
+
+/* ---------- finding the port ---------- */
+// busybox has no udev: find the vport whose sysfs name is ours, add the usual symlink.
+static char *find_port(void) {
+  static char dev[300];
+  DIR *d = opendir("/sys/class/virtio-ports");
+  if (!d) return NULL;
+  struct dirent *e;
+  char *found = NULL;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char p[300], name[128] = {0};
+    snprintf(p, sizeof p, "/sys/class/virtio-ports/%s/name", e->d_name);
+    int fd = open(p, O_RDONLY);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, name, sizeof name - 1);
+    close(fd);
+    if (r <= 0) continue;
+    name[strcspn(name, "\n")] = 0;
+    if (strcmp(name, PORT_NAME) != 0) continue;
+    snprintf(dev, sizeof dev, "/dev/%s", e->d_name);
+    mkdir("/dev/virtio-ports", 0755);
+    char link[300];
+    snprintf(link, sizeof link, "/dev/virtio-ports/%s", name);
+    unlink(link);
+    (void)!symlink(dev, link);
+    found = dev;
+    break;
+  }
+  closedir(d);
+  return found;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  // Reap exec children without blocking the loop.
+  struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
+  sigaction(SIGCHLD, &sa, NULL);
+
+  mkdir("/run", 0755);
+  lock_fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  port_path = argc > 1 ? argv[1] : NULL;
+  for (int i = 0; !port_path; i++) {
+    port_path = find_port();
+    if (!port_path) {
+      if (i == 0) logmsg("waiting for virtio port %s", PORT_NAME);
+      usleep(i < 50 ? 100000 : 1000000);
+    }
+  }
+  port_fd = open(port_path, O_RDWR | O_CLOEXEC);
+  if (port_fd < 0) { logmsg("open %s: %s", port_path, strerror(errno)); return 1; }
+
+  // Host connection state: POLLHUP while no host client is attached to the chardev.
+  // We send "ready" each time a host (re)appears, and drop any half line on a hang-up.
+  int host = 0;
+  buf_t in = {0};
+  char chunk[65536];
+  for (;;) {
+    struct pollfd p = { port_fd, POLLIN, 0 };
+    int n = poll(&p, 1, 1000);
+    if (n < 0) { if (errno == EINTR) continue; logmsg("poll: %s", strerror(errno)); sleep(1); continue; }
+    if (n > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) {
+      if (host) { host = 0; in.len = 0; }
+      usleep(100000);  // the port reports HUP until a host connects; no event to wait on
+      continue;
+    }
+    if (!host) { host = 1; send_ready(); }
+    if (n == 0 || !(p.revents & POLLIN)) continue;
+    ssize_t r = read(port_fd, chunk, sizeof chunk);
+    if (r < 0) { if (errno != EINTR && errno != EAGAIN) { logmsg("read: %s", strerror(errno)); usleep(100000); } continue; }
+    if (r == 0) { if (host) { host = 0; in.len = 0; } usleep(100000); continue; }
+    buf_add(&in, chunk, (size_t)r);
+    size_t start = 0;
+    for (;;) {
+      char *nl = memchr(in.p + start, '\n', in.len - start);
+      if (!nl) break;
+      *nl = 0;
+      size_t l = (size_t)(nl - (in.p + start));
+      if (l && in.p[start + l - 1] == '\r') in.p[start + --l] = 0;
+      if (l) handle_line(in.p + start, l);
+      start += (size_t)(nl - (in.p + start)) + 1;
+    }
+    memmove(in.p, in.p + start, in.len - start);
+    in.len -= start;
+    if (in.len > MAX_LINE) { reply_error(NULL, "BAD_REQUEST", "line too long"); in.len = 0; }
+  }
+}

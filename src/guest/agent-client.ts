@@ -1,0 +1,283 @@
+// Host side of the guest integration services: talks to the vmhost agent over the
+// unix socket QEMU serves for the virtio-serial port org.vmhost.agent.0.
+//
+// QEMU is the socket server (`server=on,wait=off`), so a daemon restart simply means a
+// new AgentClient connecting to the same path. The client reconnects by itself when
+// the connection drops (unless `reconnect: false`); requests in flight at that moment
+// fail with AGENT_DISCONNECTED, requests made while disconnected fail at once.
+//
+// Readiness: the agent sends {"event":"ready"} when it starts and when it notices a
+// host (re)connect; a fast reconnect may go unnoticed by the guest, so on every connect
+// the client also sends a probe ping. Whichever answers first makes the client 'ready'.
+import { EventEmitter } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { VmhostError } from '../common/index.ts';
+import {
+  LineSplitter, decodeLine, encodeRequest,
+  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type PingData,
+} from './protocol.ts';
+
+export const AGENT_PORT_NAME = 'org.vmhost.agent.0';
+
+export interface AgentClientOptions {
+  /** Unix socket QEMU listens on for the agent chardev. */
+  path: string;
+  /** Default timeout of a request (exec adds its own timeout to this). Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Reconnect after the connection drops or cannot be made. Default true. */
+  reconnect?: boolean;
+  /** Delay between connection attempts. Default 250 ms. */
+  reconnectDelayMs?: number;
+  /** Longest line accepted from the agent. Default 8 MiB (exec output is ≤ 2×1 MiB base64). */
+  maxLineBytes?: number;
+  /** Context for errors (e.g. the VM name). */
+  vm?: string;
+}
+
+export interface ExecOptions {
+  /** Run time limit inside the guest; the script's process group is killed after it. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** null when the script was killed by a signal or timed out. */
+  exitCode: number | null;
+  signal: number | null;
+  timedOut: boolean;
+  /** Output beyond 1 MiB per stream was dropped. */
+  truncated: boolean;
+}
+
+export interface AgentClientEvents {
+  connected: [];
+  disconnected: [];
+  ready: [AgentInfo];
+  /** Any other unsolicited agent event. */
+  event: [string, Record<string, unknown>];
+}
+
+interface Pending {
+  resolve: (data: unknown) => void;
+  reject: (err: VmhostError) => void;
+  timer: NodeJS.Timeout | undefined;
+  op: string;
+}
+
+const EXEC_REPLY_MARGIN_MS = 5_000;
+
+export class AgentClient extends EventEmitter<AgentClientEvents> {
+  private readonly opts: Required<Omit<AgentClientOptions, 'vm'>> & { vm: string | undefined };
+  private socket: Socket | undefined;
+  private isConnected = false;
+  private isReady = false;
+  private closed = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly splitter: LineSplitter;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private info: AgentInfo | undefined;
+
+  constructor(options: AgentClientOptions) {
+    super();
+    this.opts = {
+      path: options.path,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      reconnect: options.reconnect ?? true,
+      reconnectDelayMs: options.reconnectDelayMs ?? 250,
+      maxLineBytes: options.maxLineBytes ?? 8 * 1024 * 1024,
+      vm: options.vm,
+    };
+    this.splitter = new LineSplitter(this.opts.maxLineBytes);
+  }
+
+  get connected(): boolean { return this.isConnected; }
+  /** The agent answered on the current connection. */
+  get ready(): boolean { return this.isReady; }
+  /** What the agent last said about itself. */
+  get agentInfo(): AgentInfo | undefined { return this.info; }
+
+  /**
+   * Starts connecting. Resolves once connected; with `reconnect` (default) it keeps
+   * trying until connected or closed, else it rejects with AGENT_CONNECT_FAILED.
+   */
+  connect(): Promise<void> {
+    if (this.closed) return Promise.reject(this.err('AGENT_CLOSED', 'client is closed', 'connect'));
+    if (this.isConnected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onConnected = () => { this.off('connected', onConnected); resolve(); };
+      this.on('connected', onConnected);
+      if (!this.socket && !this.retryTimer) this.attempt((e) => { this.off('connected', onConnected); reject(e); });
+    });
+  }
+
+  /** Resolves when the agent is ready on the current (or next) connection. */
+  waitReady(timeoutMs: number): Promise<AgentInfo> {
+    if (this.isReady && this.info) return Promise.resolve(this.info);
+    return new Promise((resolve, reject) => {
+      const onReady = (info: AgentInfo) => { clearTimeout(timer); resolve(info); };
+      const timer = setTimeout(() => {
+        this.off('ready', onReady);
+        reject(this.err('AGENT_TIMEOUT', `agent not ready within ${timeoutMs} ms`, 'waitReady'));
+      }, timeoutMs);
+      this.once('ready', onReady);
+    });
+  }
+
+  /** Heartbeat. */
+  async ping(timeoutMs?: number): Promise<PingData> {
+    return (await this.request({ id: 0, op: 'ping' }, timeoutMs)) as PingData;
+  }
+
+  /** Key/value exchange: the guest's intrinsic items (FQDN, OS, addresses). */
+  async kvp(timeoutMs?: number): Promise<GuestKvp> {
+    return (await this.request({ id: 0, op: 'kvp' }, timeoutMs)) as GuestKvp;
+  }
+
+  /** Runs `script` with /bin/sh in the guest; output is captured binary-safe. */
+  async exec(script: string | Buffer, options: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const req: AgentRequest = { id: 0, op: 'exec', script: Buffer.from(script).toString('base64'), timeoutMs };
+    const d = (await this.request(req, timeoutMs + EXEC_REPLY_MARGIN_MS)) as ExecData;
+    return {
+      stdout: Buffer.from(d.stdout, 'base64'),
+      stderr: Buffer.from(d.stderr, 'base64'),
+      exitCode: d.exitCode,
+      signal: d.signal,
+      timedOut: d.timedOut,
+      truncated: d.truncated,
+    };
+  }
+
+  /**
+   * Graceful shutdown (or reboot): the agent acknowledges, syncs and powers off.
+   * A connection lost right after the request counts as success: the machine went away.
+   */
+  async shutdown(options: { reboot?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const req: AgentRequest = options.reboot ? { id: 0, op: 'shutdown', reboot: true } : { id: 0, op: 'shutdown' };
+    try {
+      await this.request(req, options.timeoutMs);
+    } catch (e) {
+      if (e instanceof VmhostError && e.code === 'AGENT_DISCONNECTED' && e.context.sent === true) return;
+      throw e;
+    }
+  }
+
+  /** Closes the connection for good; pending requests fail with AGENT_CLOSED. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.failPending('AGENT_CLOSED', 'client closed');
+    const s = this.socket;
+    if (s && !s.destroyed) {
+      await new Promise<void>((resolve) => { s.once('close', () => resolve()); s.destroy(); });
+    }
+  }
+
+  // ---- internals ----
+
+  private request(req: AgentRequest, timeoutMs = this.opts.requestTimeoutMs): Promise<unknown> {
+    const op = req.op;
+    if (this.closed) return Promise.reject(this.err('AGENT_CLOSED', 'client is closed', op));
+    const socket = this.socket;
+    if (!socket || !this.isConnected) return Promise.reject(this.err('AGENT_DISCONNECTED', 'not connected to the agent', op));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, op, timer: undefined };
+      p.timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(this.err('AGENT_TIMEOUT', `agent did not answer ${op} within ${timeoutMs} ms`, op, { timeoutMs }));
+      }, timeoutMs);
+      p.timer.unref(); // the open socket keeps the process alive while a request is pending
+      this.pending.set(id, p);
+      socket.write(encodeRequest({ ...req, id }));
+    });
+  }
+
+  private attempt(onFirstFailure?: (e: VmhostError) => void): void {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    const socket = netConnect(this.opts.path);
+    this.socket = socket;
+    let wasConnected = false;
+    socket.on('connect', () => {
+      wasConnected = true;
+      this.isConnected = true;
+      this.isReady = false;
+      this.splitter.reset();
+      // A lone newline ends any half line a previous host left in the agent's buffer.
+      socket.write('\n');
+      this.emit('connected');
+      this.probe();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      for (const line of this.splitter.push(chunk)) this.onLine(line);
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (!wasConnected && onFirstFailure && !this.opts.reconnect) {
+        onFirstFailure(this.err('AGENT_CONNECT_FAILED', `cannot connect to ${this.opts.path}: ${e.message}`, 'connect', {}, e));
+      }
+    });
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = undefined;
+      if (wasConnected) {
+        this.isConnected = false;
+        this.isReady = false;
+        this.failPending('AGENT_DISCONNECTED', 'connection to the agent was lost', { sent: true });
+        this.emit('disconnected');
+      }
+      if (!this.closed && this.opts.reconnect) {
+        this.retryTimer = setTimeout(() => this.attempt(), this.opts.reconnectDelayMs);
+      }
+    });
+  }
+
+  private probe(): void {
+    const socket = this.socket;
+    this.ping(24 * 3600 * 1000).then(
+      (d) => { if (this.socket === socket) this.markReady(d); },
+      () => { /* disconnected or closed: the next connection probes again */ },
+    );
+  }
+
+  private markReady(info: AgentInfo): void {
+    this.info = { agentVersion: info.agentVersion, hostname: info.hostname, kernel: info.kernel, uptimeMs: info.uptimeMs };
+    if (this.isReady) return;
+    this.isReady = true;
+    this.emit('ready', this.info);
+  }
+
+  private onLine(line: string): void {
+    let msg;
+    try {
+      msg = decodeLine(line);
+    } catch {
+      return; // not JSON: nothing can be matched to it (e.g. noise before the agent started)
+    }
+    if (msg.kind === 'reply') {
+      const p = this.pending.get(msg.id);
+      if (!p) return; // answer to a request that timed out or predates this connection
+      this.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg.data);
+      else p.reject(this.err('AGENT_ERROR', `agent: ${msg.error.code}: ${msg.error.message}`, p.op, { agentCode: msg.error.code }));
+    } else if (msg.kind === 'event') {
+      if (msg.event === 'ready') this.markReady(msg.body as unknown as AgentInfo);
+      else this.emit('event', msg.event, msg.body);
+    }
+  }
+
+  private failPending(code: string, message: string, context: Record<string, boolean> = {}): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(this.err(code, message, p.op, context));
+    }
+  }
+
+  private err(code: string, message: string, op: string, context: Record<string, string | number | boolean> = {}, cause?: unknown): VmhostError {
+    return new VmhostError(code, message, { op, path: this.opts.path, vm: this.opts.vm, ...context }, cause === undefined ? undefined : { cause });
+  }
+}
