@@ -20,7 +20,33 @@ export interface View {
 }
 
 const ELLIPSIS = '...';
-const MIN_WIDTH = 4;
+/** A column is not cut below this many characters (or its header, or its natural width if smaller). */
+const MIN_CUT_WIDTH = 12;
+
+interface Sized { col: Column; width: number; index: number }
+
+/**
+ * Shrinks the widest columns one character at a time down to their floor; if the table still does not
+ * fit, drops the rightmost column and starts again from natural widths. A lone column is cut to fit.
+ */
+function fitColumns(natural: readonly Sized[], width: number): Sized[] {
+  for (let n = natural.length; n >= 1; n--) {
+    const cols = natural.slice(0, n).map((c) => ({ ...c }));
+    const floor = (c: Sized) => Math.min(c.width, Math.max(c.col.label.length, MIN_CUT_WIDTH));
+    const floors = cols.map(floor);
+    let total = cols.reduce((s, c) => s + c.width, 0) + n - 1;
+    while (total > width) {
+      let widest = -1;
+      cols.forEach((c, i) => { if (c.width > floors[i]! && (widest < 0 || c.width > cols[widest]!.width)) widest = i; });
+      if (widest < 0) break;
+      cols[widest]!.width--;
+      total--;
+    }
+    if (total <= width) return cols;
+    if (n === 1) return [{ ...cols[0]!, width: Math.max(1, width) }];
+  }
+  return [];
+}
 
 export function cellText(col: Column, row: Row): string {
   return formatCell(typeof col.value === 'string' ? row[col.value] : col.value(row));
@@ -34,15 +60,8 @@ export function cellText(col: Column, row: Row): string {
 export function formatTable(rows: readonly Row[], columns: readonly Column[], width = 120): string {
   if (rows.length === 0 || columns.length === 0) return '';
   const cells = rows.map((r) => columns.map((c) => cellText(c, r)));
-  let cols = columns.map((c, i) => ({ col: c, width: Math.max(c.label.length, ...cells.map((r) => r[i]!.length)), index: i }));
-  const total = () => cols.reduce((s, c) => s + c.width, 0) + cols.length - 1;
-  while (total() > width) {
-    const widest = cols.reduce((a, b) => (b.width > a.width ? b : a));
-    const floor = Math.max(MIN_WIDTH, Math.min(widest.col.label.length, 12));
-    if (widest.width > floor) widest.width = Math.max(floor, widest.width - (total() - width));
-    else if (cols.length > 1) cols = cols.slice(0, -1);
-    else { widest.width = Math.max(1, width); break; }
-  }
+  const natural = columns.map((c, i) => ({ col: c, width: Math.max(c.label.length, ...cells.map((r) => r[i]!.length)), index: i }));
+  const cols = fitColumns(natural, width);
   const fit = (text: string, w: number, align: 'left' | 'right' | undefined) => {
     const t = text.length > w ? (w > ELLIPSIS.length ? text.slice(0, w - ELLIPSIS.length) + ELLIPSIS : text.slice(0, w)) : text;
     return align === 'right' ? t.padStart(w) : t.padEnd(w);

@@ -1,0 +1,14 @@
+// Every cmdlet the CLI knows, in one registry.
+import { CmdletRegistry } from '../registry.ts';
+import * as lifecycle from './vm-lifecycle.ts';
+import * as settings from './vm-settings.ts';
+import * as guest from './guest.ts';
+import * as host from './host.ts';
+
+export function cmdletRegistry(): CmdletRegistry {
+  const r = new CmdletRegistry();
+  for (const mod of [lifecycle, settings, guest, host]) {
+    for (const def of Object.values(mod)) r.add(def);
+  }
+  return r;
+}
