@@ -1,2 +1,5 @@
 export type { BlockFile } from './block-file.ts';
 export type { VirtualDisk, Extent, DiskFormat, DiskType } from './virtual-disk.ts';
+export { MemoryFile } from './memory-file.ts';
+export { NodeFile, openNodeFile } from './node-file.ts';
+export { CrashFile, prng, type CrashOp, type CrashVariant } from './crash-file.ts';

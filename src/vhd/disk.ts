@@ -1,0 +1,447 @@
+// An open VHDX file as a VirtualDisk: resolves guest reads/writes/trims through the BAT and
+// sector bitmaps into file I/O, allocates blocks at the end of the file, and sends every
+// metadata change through the log. Ordering for a write that allocates: payload data is
+// written and flushed first, then the BAT/bitmap change is journaled, flushed, applied and
+// flushed, so `write()` resolving means data and the metadata that reaches it are in the
+// file; `flush()` is then only an fsync. One operation at a time (a simple async lock).
+// Reads that fall through go to `parent` (chain.ts opens it).
+import type { BlockFile } from '../blockio/block-file.ts';
+import type { VirtualDisk, Extent, DiskType } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+import {
+  MiB, roundUp, invalidArg, corrupt,
+  PAYLOAD_NOT_PRESENT, PAYLOAD_UNDEFINED, PAYLOAD_ZERO, PAYLOAD_UNMAPPED, PAYLOAD_FULLY_PRESENT, PAYLOAD_PARTIALLY_PRESENT,
+  SB_PRESENT, SECTOR_BITMAP_BLOCK,
+} from './format.ts';
+import { Bat, batGeometry, payloadIndex, sbIndex, type BatGeometry } from './bat.ts';
+import { SectorBitmaps } from './sector-bitmap.ts';
+import { SectorTx } from './tx.ts';
+import { HeaderState } from './header.ts';
+import { LogWriter, type LogArea } from './log.ts';
+import type { RegionEntry } from './region.ts';
+import type { DiskParams, MetadataItem } from './metadata.ts';
+import { newGuid } from './guid.ts';
+
+export interface DiskState {
+  file: BlockFile;
+  readOnly: boolean;
+  headers: HeaderState;
+  logArea: LogArea;
+  regions: RegionEntry[];
+  batRegion: RegionEntry;
+  metadataRegion: RegionEntry;
+  metadataImage: Uint8Array;
+  items: MetadataItem[];
+  params: DiskParams;
+  fileEnd: number;
+  parent?: VirtualDisk;
+  problems: string[];
+}
+
+/** A span of one payload block touched by a request. */
+interface Span {
+  block: number;
+  inBlock: number;
+  len: number;
+  /** offset of the span within the request buffer */
+  at: number;
+}
+
+export class VhdxDisk implements VirtualDisk {
+  readonly format = 'VHDX' as const;
+  readonly file: BlockFile;
+  readonly readOnly: boolean;
+  headers: HeaderState;
+  logArea: LogArea;
+  regions: RegionEntry[];
+  batRegion: RegionEntry;
+  metadataRegion: RegionEntry;
+  metadataImage: Uint8Array;
+  items: MetadataItem[];
+  params: DiskParams;
+  g: BatGeometry;
+  bat: Bat;
+  bitmaps: SectorBitmaps;
+  /** First byte past everything allocated; new blocks go here (1 MiB aligned). */
+  fileEnd: number;
+  parent: VirtualDisk | undefined;
+  /** Problems noticed at open that did not stop it (e.g. one invalid header). */
+  readonly openProblems: string[];
+  private log: LogWriter | undefined;
+  private session = { file: false, data: false };
+  private lock: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(s: DiskState) {
+    this.file = s.file;
+    this.readOnly = s.readOnly;
+    this.headers = s.headers;
+    this.logArea = s.logArea;
+    this.regions = s.regions;
+    this.batRegion = s.batRegion;
+    this.metadataRegion = s.metadataRegion;
+    this.metadataImage = s.metadataImage;
+    this.items = s.items;
+    this.params = s.params;
+    this.fileEnd = s.fileEnd;
+    this.parent = s.parent;
+    this.openProblems = s.problems;
+    this.g = geometryOf(s.params);
+    this.bat = new Bat(s.file, s.batRegion.fileOffset, s.batRegion.length, this.g);
+    this.bitmaps = new SectorBitmaps(s.file, this.g);
+  }
+
+  get type(): DiskType {
+    if (this.params.hasParent) return 'Differencing';
+    return this.params.leaveBlocksAllocated ? 'Fixed' : 'Dynamic';
+  }
+  get virtualSize(): number {
+    return this.params.virtualSize;
+  }
+  get logicalSectorSize(): number {
+    return this.params.logicalSectorSize;
+  }
+  get physicalSectorSize(): number {
+    return this.params.physicalSectorSize;
+  }
+  get blockSize(): number {
+    return this.params.blockSize;
+  }
+  get dataWriteGuid(): string {
+    return this.headers.current.dataWriteGuid;
+  }
+
+  /** Run `fn` exclusively (one request at a time). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(() => {
+      if (this.closed) throw new VmhostError('VHDX_CLOSED', 'disk is closed', { file: this.file.name });
+      return fn();
+    });
+    this.lock = p.catch(() => undefined);
+    return p;
+  }
+
+  private checkRange(op: string, offset: number, length: number): void {
+    const ls = this.params.logicalSectorSize;
+    const ctx = { op, offset, length, file: this.file.name };
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) throw invalidArg('bad offset or length', ctx);
+    if (offset % ls !== 0 || length % ls !== 0) throw invalidArg(`${op} not aligned to the ${ls}-byte logical sector`, ctx);
+    if (offset + length > this.params.virtualSize) throw invalidArg(`${op} past the end of the disk (${this.params.virtualSize})`, ctx);
+  }
+
+  private spans(offset: number, length: number): Span[] {
+    const out: Span[] = [];
+    const bs = this.params.blockSize;
+    let at = 0;
+    while (at < length) {
+      const pos = offset + at;
+      const block = Math.floor(pos / bs);
+      const inBlock = pos - block * bs;
+      const len = Math.min(bs - inBlock, length - at);
+      out.push({ block, inBlock, len, at });
+      at += len;
+    }
+    return out;
+  }
+
+  read(buf: Uint8Array, offset: number): Promise<void> {
+    this.checkRange('read', offset, buf.length);
+    return this.exclusive(() => this.readUnlocked(buf, offset));
+  }
+
+  async readUnlocked(buf: Uint8Array, offset: number): Promise<void> {
+    const ls = this.params.logicalSectorSize;
+    for (const s of this.spans(offset, buf.length)) {
+      const sub = buf.subarray(s.at, s.at + s.len);
+      const e = await this.bat.payload(s.block);
+      switch (e.state) {
+        case PAYLOAD_FULLY_PRESENT:
+          await this.file.read(sub, e.offset + s.inBlock);
+          break;
+        case PAYLOAD_PARTIALLY_PRESENT: {
+          const sb = await this.bitmapOffset(s.block);
+          const runs = await this.bitmaps.runs(sb, s.block, s.inBlock / ls, s.len / ls);
+          let o = 0;
+          for (const [present, n] of runs) {
+            const part = sub.subarray(o, o + n * ls);
+            if (present) await this.file.read(part, e.offset + s.inBlock + o);
+            else await this.readParent(part, offset + s.at + o);
+            o += n * ls;
+          }
+          break;
+        }
+        case PAYLOAD_NOT_PRESENT:
+        case PAYLOAD_UNDEFINED:
+          if (this.params.hasParent) await this.readParent(sub, offset + s.at);
+          else sub.fill(0);
+          break;
+        default:
+          sub.fill(0);
+      }
+    }
+  }
+
+  private async readParent(buf: Uint8Array, offset: number): Promise<void> {
+    const p = this.parent;
+    if (!p) {
+      if (this.params.hasParent) throw new VmhostError('VHDX_PARENT_REQUIRED', 'differencing disk opened without its parent', { file: this.file.name });
+      buf.fill(0);
+      return;
+    }
+    const inside = Math.max(0, Math.min(buf.length, p.virtualSize - offset));
+    if (inside > 0) {
+      const sub = buf.subarray(0, inside);
+      if (p instanceof VhdxDisk) await p.readUnlocked(sub, offset);
+      else await p.read(sub, offset);
+    }
+    buf.fill(0, inside);
+  }
+
+  private async bitmapOffset(block: number, tx?: SectorTx): Promise<number> {
+    const chunk = Math.floor(block / this.g.chunkRatio);
+    const sb = await this.bat.sectorBitmap(chunk, tx);
+    if (sb.state !== SB_PRESENT) {
+      throw corrupt(`block ${block} is partially present but its sector bitmap block is not`, { structure: 'BAT', file: this.file.name, block });
+    }
+    return sb.offset;
+  }
+
+  /** First modification of the session: new FileWriteGuid (and DataWriteGuid when user data changes). */
+  async beginWrite(dataChange: boolean): Promise<void> {
+    if (this.readOnly) throw new VmhostError('VHDX_READ_ONLY', 'disk is open read-only', { file: this.file.name });
+    const change: { fileWriteGuid?: string; dataWriteGuid?: string } = {};
+    if (!this.session.file) change.fileWriteGuid = newGuid();
+    if (dataChange && !this.session.data) change.dataWriteGuid = newGuid();
+    if (change.fileWriteGuid || change.dataWriteGuid) {
+      await this.headers.update(this.file, change);
+      this.session.file = true;
+      if (change.dataWriteGuid) this.session.data = true;
+    }
+    if (!this.log) this.log = new LogWriter(this.file, this.logArea, this.headers);
+  }
+
+  /** Reserve `size` bytes at the end of the file; the range reads as zeros. */
+  async allocate(size: number): Promise<number> {
+    const off = this.fileEnd;
+    this.fileEnd = roundUp(off + size, MiB);
+    if ((await this.file.size()) < this.fileEnd) await this.file.truncate(this.fileEnd);
+    return off;
+  }
+
+  /** Journal and apply `tx`, then refresh caches. Data it makes reachable must already be flushed. */
+  async commit(tx: SectorTx): Promise<void> {
+    if (tx.size === 0) return;
+    await this.beginWrite(false);
+    await this.log!.commit(tx);
+    this.bat.install(tx);
+    const m = this.metadataRegion;
+    for (const [off, img] of tx.sectors) {
+      if (off >= m.fileOffset && off < m.fileOffset + m.length) this.metadataImage.set(img, off - m.fileOffset);
+    }
+    this.bitmaps.install(tx, (off) => (off >= this.bat.offset && off < this.bat.offset + this.bat.length) || (off >= m.fileOffset && off < m.fileOffset + m.length) || off < MiB);
+  }
+
+  /** Flush data, then commit, when the transaction is non-empty. */
+  private async flushAndCommit(tx: SectorTx): Promise<void> {
+    if (tx.size === 0) return;
+    await this.file.flush();
+    await this.commit(tx);
+  }
+
+  private get txLimit(): number {
+    return Math.max(1, Math.floor(this.logArea.length / 4096 / 2) - 8);
+  }
+
+  write(buf: Uint8Array, offset: number): Promise<void> {
+    this.checkRange('write', offset, buf.length);
+    return this.exclusive(() => this.writeUnlocked(buf, offset));
+  }
+
+  async writeUnlocked(buf: Uint8Array, offset: number): Promise<void> {
+    if (buf.length === 0) return;
+    await this.beginWrite(true);
+    const ls = this.params.logicalSectorSize;
+    const bs = this.params.blockSize;
+    let tx = new SectorTx();
+    for (const s of this.spans(offset, buf.length)) {
+      const sub = buf.subarray(s.at, s.at + s.len);
+      const e = await this.bat.payload(s.block, tx);
+      if (e.state === PAYLOAD_FULLY_PRESENT) {
+        await this.file.write(sub, e.offset + s.inBlock);
+        continue;
+      }
+      if (e.state === PAYLOAD_PARTIALLY_PRESENT) {
+        await this.file.write(sub, e.offset + s.inBlock);
+        await this.bitmaps.set(tx, await this.bitmapOffset(s.block, tx), s.block, s.inBlock / ls, s.len / ls);
+      } else {
+        const full = s.inBlock === 0 && s.len === bs;
+        const off = await this.allocate(bs);
+        await this.file.write(sub, off + s.inBlock);
+        if (this.params.hasParent && !full && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED)) {
+          const chunk = Math.floor(s.block / this.g.chunkRatio);
+          let sb = await this.bat.sectorBitmap(chunk, tx);
+          if (sb.state !== SB_PRESENT) {
+            sb = { state: SB_PRESENT, offset: await this.allocate(SECTOR_BITMAP_BLOCK) };
+            await this.bat.stage(tx, sbIndex(this.g, chunk), sb);
+          }
+          await this.bat.stage(tx, payloadIndex(this.g, s.block), { state: PAYLOAD_PARTIALLY_PRESENT, offset: off });
+          await this.bitmaps.set(tx, sb.offset, s.block, s.inBlock / ls, s.len / ls);
+        } else {
+          await this.bat.stage(tx, payloadIndex(this.g, s.block), { state: PAYLOAD_FULLY_PRESENT, offset: off });
+        }
+      }
+      if (tx.size >= this.txLimit) {
+        await this.flushAndCommit(tx);
+        tx = new SectorTx();
+      }
+    }
+    await this.flushAndCommit(tx);
+  }
+
+  flush(): Promise<void> {
+    return this.exclusive(() => this.file.flush());
+  }
+
+  trim(offset: number, length: number): Promise<void> {
+    this.checkRange('trim', offset, length);
+    return this.exclusive(() => this.trimUnlocked(offset, length));
+  }
+
+  async trimUnlocked(offset: number, length: number): Promise<void> {
+    if (length === 0) return;
+    await this.beginWrite(true);
+    const bs = this.params.blockSize;
+    const fixed = this.type === 'Fixed';
+    let tx = new SectorTx();
+    const zeroRanges: Array<[number, number]> = [];
+    for (const s of this.spans(offset, length)) {
+      const e = await this.bat.payload(s.block, tx);
+      const blockEnd = Math.min(bs, this.params.virtualSize - s.block * bs);
+      const whole = s.inBlock === 0 && s.len >= blockEnd;
+      const pos = offset + s.at;
+      if (whole && !fixed) {
+        const target = this.params.hasParent ? PAYLOAD_ZERO : PAYLOAD_UNMAPPED;
+        const alreadyZero = e.state === PAYLOAD_ZERO || e.state === PAYLOAD_UNMAPPED || (!this.params.hasParent && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED));
+        if (!alreadyZero) await this.bat.stage(tx, payloadIndex(this.g, s.block), { state: target, offset: 0 });
+      } else if (e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) {
+        zeroRanges.push([pos, s.len]);
+      } else if (this.params.hasParent && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED)) {
+        zeroRanges.push([pos, s.len]);
+      }
+      if (tx.size >= this.txLimit) {
+        await this.commit(tx);
+        tx = new SectorTx();
+      }
+    }
+    await this.commit(tx);
+    for (const [pos, len] of zeroRanges) {
+      const z = new Uint8Array(Math.min(len, 4 * MiB));
+      for (let o = 0; o < len; o += z.length) await this.writeUnlocked(z.subarray(0, Math.min(z.length, len - o)), pos + o);
+    }
+  }
+
+  blockStatus(offset: number, length: number): Promise<Extent[]> {
+    this.checkRange('blockStatus', offset, length);
+    return this.exclusive(() => this.blockStatusUnlocked(offset, length));
+  }
+
+  async blockStatusUnlocked(offset: number, length: number): Promise<Extent[]> {
+    const out: Extent[] = [];
+    const push = (x: Extent) => {
+      if (x.length === 0) return;
+      const last = out[out.length - 1];
+      if (last && last.hole === x.hole && last.zero === x.zero && last.offset + last.length === x.offset) last.length += x.length;
+      else out.push({ ...x });
+    };
+    const ls = this.params.logicalSectorSize;
+    for (const s of this.spans(offset, length)) {
+      const pos = offset + s.at;
+      const e = await this.bat.payload(s.block);
+      if (e.state === PAYLOAD_FULLY_PRESENT) push({ offset: pos, length: s.len, hole: false, zero: false });
+      else if (e.state === PAYLOAD_PARTIALLY_PRESENT) {
+        const runs = await this.bitmaps.runs(await this.bitmapOffset(s.block), s.block, s.inBlock / ls, s.len / ls);
+        let o = 0;
+        for (const [present, n] of runs) {
+          if (present) push({ offset: pos + o, length: n * ls, hole: false, zero: false });
+          else for (const x of await this.parentStatus(pos + o, n * ls)) push(x);
+          o += n * ls;
+        }
+      } else if (this.params.hasParent && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED)) {
+        for (const x of await this.parentStatus(pos, s.len)) push(x);
+      } else push({ offset: pos, length: s.len, hole: true, zero: true });
+    }
+    return out;
+  }
+
+  private async parentStatus(offset: number, length: number): Promise<Extent[]> {
+    const p = this.parent;
+    const inside = p ? Math.max(0, Math.min(length, p.virtualSize - offset)) : 0;
+    const out: Extent[] = [];
+    if (p && inside > 0) {
+      out.push(...(p instanceof VhdxDisk ? await p.blockStatusUnlocked(offset, inside) : await p.blockStatus(offset, inside)));
+    }
+    if (inside < length) out.push({ offset: offset + inside, length: length - inside, hole: true, zero: true });
+    return out;
+  }
+
+  /**
+   * Ranges this file itself defines, without the parent: `data` ranges hold payload here,
+   * `zero` ranges are blocks in the ZERO/UNMAPPED state (they hide the parent).
+   */
+  async ownRanges(): Promise<Array<{ offset: number; length: number; zero: boolean }>> {
+    const out: Array<{ offset: number; length: number; zero: boolean }> = [];
+    const bs = this.params.blockSize, ls = this.params.logicalSectorSize;
+    const push = (offset: number, length: number, zero: boolean) => {
+      const last = out[out.length - 1];
+      if (last && last.zero === zero && last.offset + last.length === offset) last.length += length;
+      else out.push({ offset, length, zero });
+    };
+    for (let b = 0; b < this.g.dataBlocks; b++) {
+      const e = await this.bat.payload(b);
+      const len = Math.min(bs, this.params.virtualSize - b * bs);
+      if (e.state === PAYLOAD_FULLY_PRESENT) push(b * bs, len, false);
+      else if (e.state === PAYLOAD_PARTIALLY_PRESENT) {
+        let o = 0;
+        for (const [present, n] of await this.bitmaps.runs(await this.bitmapOffset(b), b, 0, len / ls)) {
+          if (present) push(b * bs + o, n * ls, false);
+          o += n * ls;
+        }
+      } else if (e.state === PAYLOAD_ZERO || e.state === PAYLOAD_UNMAPPED) push(b * bs, len, true);
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.log) {
+        await this.log.close();
+        await this.file.flush();
+      }
+      this.closed = true;
+      await this.file.close();
+      if (this.parent) await this.parent.close();
+    });
+  }
+
+  /** Close only this file, leaving the parent open (used by merge). */
+  async closeSelf(): Promise<void> {
+    await this.exclusive(async () => {
+      if (this.log) {
+        await this.log.close();
+        await this.file.flush();
+      }
+      this.closed = true;
+      await this.file.close();
+    });
+  }
+
+  /** Reset the log writer and caches (after a structure moved). */
+  resetCaches(): void {
+    this.bat = new Bat(this.file, this.batRegion.fileOffset, this.batRegion.length, this.g);
+    this.bitmaps = new SectorBitmaps(this.file, this.g);
+  }
+}
+
+export function geometryOf(p: DiskParams): BatGeometry {
+  return batGeometry(p.blockSize, p.logicalSectorSize, p.virtualSize, p.hasParent);
+}
