@@ -1,0 +1,260 @@
+// Builds the QEMU argv from a QemuVmSpec. A pure function: no I/O, no defaults read from the
+// host (the caller resolves firmware paths and the accelerator first), so it is unit-tested
+// exhaustively. Depends on: src/common (errors), ./vm-spec, ./error-codes.
+//
+// Choices worth knowing:
+// - No `-no-shutdown`: a guest power-off (or QMP `quit`) ends the QEMU process. "Off" then
+//   means "no process", which holds no memory, needs no extra QMP step, and cannot leave a
+//   stopped-but-alive QEMU behind after a daemon crash. The SHUTDOWN event (reason
+//   guest-shutdown / host-qmp-quit …) arrives before the exit, so the cause is still known.
+//   Guest reboots stay reboots (no `-no-reboot`).
+// - `-nodefaults -no-user-config`: every device is listed here; nothing comes from QEMU's
+//   defaults or a host config file.
+// - Serial: a server socket (a console attaches whenever it likes, `wait=off`) with
+//   `logfile=`, so serial output is written to the log whether or not anyone is attached.
+// - Generation 2 has no legacy devices we add: no IDE, no e1000, bochs-display instead of VGA.
+
+import { VmhostError } from '../common/index.ts';
+import { QemuErrorCode } from './error-codes.ts';
+import type { DiskSpec, NicSpec, QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
+
+const MiB = 1024 * 1024;
+/** sun_path is 108 bytes including the NUL. */
+const MAX_UNIX_PATH = 107;
+const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** The node-name of a disk's block node (for blockdev-del, block_resize …). */
+export function diskNodeName(diskId: string): string { return `${diskId}-blk`; }
+/** The QEMU netdev id of a NIC (for netdev_del/netdev_add when re-plugging to a switch). */
+export function nicNetdevId(nicId: string): string { return `${nicId}-net`; }
+/** Device id of the virtio-scsi controller with this number. */
+export function scsiControllerId(n: number): string { return `scsi${n}`; }
+/** Name of the guest agent's virtio-serial port, as the guest sees it. */
+export const AGENT_PORT_NAME = 'org.vmhost.agent.0';
+
+/** QEMU option values double a comma to keep it literal. */
+export function optValue(v: string): string { return v.replaceAll(',', ',,'); }
+
+function invalid(spec: QemuVmSpec, message: string, extra: Record<string, string | number> = {}): VmhostError {
+  return new VmhostError(QemuErrorCode.QEMU_SPEC_INVALID, message, { op: 'build-qemu-argv', vm: spec.name, ...extra });
+}
+
+function opts(first: string, props: Record<string, string | number | boolean | undefined>): string {
+  const parts = [first];
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined) continue;
+    const s = typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v);
+    parts.push(`${k}=${optValue(s)}`);
+  }
+  return parts.join(',');
+}
+
+function checkSocketPath(spec: QemuVmSpec, what: string, p: string): void {
+  if (Buffer.byteLength(p) > MAX_UNIX_PATH) {
+    throw invalid(spec, `${what} socket path is longer than ${MAX_UNIX_PATH} bytes (unix socket limit): ${p}`, { path: p });
+  }
+}
+
+/** CPU index ranges and memory (MiB) for each virtual NUMA node. */
+export function numaLayout(processorCount: number, memoryMiB: number, count: number, memoryMiBPerNode?: number[]):
+  { firstCpu: number; lastCpu: number; memoryMiB: number }[] {
+  const nodes = [];
+  const evenMem = Math.floor(memoryMiB / count);
+  for (let i = 0; i < count; i++) {
+    const firstCpu = Math.floor((i * processorCount) / count);
+    const lastCpu = Math.floor(((i + 1) * processorCount) / count) - 1;
+    const mem = memoryMiBPerNode?.[i] ?? (i === count - 1 ? memoryMiB - evenMem * (count - 1) : evenMem);
+    nodes.push({ firstCpu, lastCpu, memoryMiB: mem });
+  }
+  return nodes;
+}
+
+function validate(spec: QemuVmSpec): void {
+  if (spec.generation !== 1 && spec.generation !== 2) throw invalid(spec, `generation must be 1 or 2, got ${String(spec.generation)}`);
+  if (!spec.name || spec.name.includes('\n')) throw invalid(spec, 'VM name must be a non-empty single line');
+  if (!UUID_RE.test(spec.uuid)) throw invalid(spec, `not a UUID: ${spec.uuid}`);
+  if (!Number.isInteger(spec.processorCount) || spec.processorCount < 1 || spec.processorCount > 240) {
+    throw invalid(spec, `processorCount must be an integer 1..240, got ${spec.processorCount}`);
+  }
+  if (spec.topology) {
+    const { sockets, cores, threads } = spec.topology;
+    if (![sockets, cores, threads].every((n) => Number.isInteger(n) && n >= 1) || sockets * cores * threads !== spec.processorCount) {
+      throw invalid(spec, `topology ${sockets}x${cores}x${threads} does not multiply to processorCount ${spec.processorCount}`);
+    }
+  }
+  if (!Number.isInteger(spec.memoryStartupBytes) || spec.memoryStartupBytes < 16 * MiB || spec.memoryStartupBytes % MiB !== 0) {
+    throw invalid(spec, `memoryStartupBytes must be a whole number of MiB, at least 16 MiB (got ${spec.memoryStartupBytes})`);
+  }
+  if (spec.numa) {
+    const { count, memoryMiBPerNode } = spec.numa;
+    if (!Number.isInteger(count) || count < 1 || count > spec.processorCount) {
+      throw invalid(spec, `NUMA node count must be 1..processorCount (${spec.processorCount}), got ${count}`);
+    }
+    if (memoryMiBPerNode) {
+      const total = spec.memoryStartupBytes / MiB;
+      if (memoryMiBPerNode.length !== count || memoryMiBPerNode.some((m) => !Number.isInteger(m) || m < 1)
+        || memoryMiBPerNode.reduce((a, b) => a + b, 0) !== total) {
+        throw invalid(spec, `NUMA memory per node must be ${count} positive MiB values summing to ${total}`);
+      }
+    } else if (spec.memoryStartupBytes / MiB < count) {
+      throw invalid(spec, 'less than 1 MiB of memory per NUMA node');
+    }
+  }
+  if (spec.generation === 2 && !spec.firmware) throw invalid(spec, 'generation 2 needs UEFI firmware (firmware.codePath/varsPath)');
+  if (spec.generation === 1 && spec.firmware) throw invalid(spec, 'generation 1 boots SeaBIOS; firmware is for generation 2 only');
+  const p = spec.paths;
+  checkSocketPath(spec, 'QMP', p.qmpSocket);
+  checkSocketPath(spec, 'serial', p.serialSocket);
+  checkSocketPath(spec, 'VNC', p.vncSocket);
+  checkSocketPath(spec, 'agent', p.agentSocket);
+
+  const ids = new Set<string>();
+  const seenId = (id: string) => {
+    if (!ID_RE.test(id)) throw invalid(spec, `device id '${id}' must match ${ID_RE.source}`, { device: id });
+    if (ids.has(id)) throw invalid(spec, `duplicate device id '${id}'`, { device: id });
+    ids.add(id);
+  };
+  const ideSlots = new Set<string>();
+  const scsiSlots = new Set<string>();
+  for (const d of spec.disks) {
+    seenId(d.id);
+    if (d.source.kind === 'nbd') checkSocketPath(spec, `disk ${d.id} NBD`, d.source.socketPath);
+    if (d.bus === 'ide') {
+      if (spec.generation === 2) {
+        throw invalid(spec, `disk ${d.id}: generation 2 VMs have no IDE controller; attach it to SCSI`, { device: d.id });
+      }
+      const c = d.controllerNumber ?? 0, l = d.controllerLocation ?? 0;
+      if (![0, 1].includes(c) || ![0, 1].includes(l)) throw invalid(spec, `disk ${d.id}: IDE controller and location must be 0 or 1`, { device: d.id });
+      if (ideSlots.has(`${c}:${l}`)) throw invalid(spec, `disk ${d.id}: IDE ${c}:${l} is already used`, { device: d.id });
+      ideSlots.add(`${c}:${l}`);
+      if (d.readOnly && (d.media ?? 'disk') === 'disk') throw invalid(spec, `disk ${d.id}: an IDE hard disk cannot be read-only (use a DVD drive or SCSI)`, { device: d.id });
+    } else if (d.bus === 'scsi') {
+      const c = d.controllerNumber ?? 0, l = d.controllerLocation ?? 0;
+      if (!Number.isInteger(c) || c < 0 || c > 3) throw invalid(spec, `disk ${d.id}: SCSI controller must be 0..3`, { device: d.id });
+      if (!Number.isInteger(l) || l < 0 || l > 63) throw invalid(spec, `disk ${d.id}: SCSI location must be 0..63`, { device: d.id });
+      if (scsiSlots.has(`${c}:${l}`)) throw invalid(spec, `disk ${d.id}: SCSI ${c}:${l} is already used`, { device: d.id });
+      scsiSlots.add(`${c}:${l}`);
+    } else if (d.bus === 'virtio') {
+      if (d.media === 'cdrom') throw invalid(spec, `disk ${d.id}: a DVD drive must be on IDE or SCSI`, { device: d.id });
+    } else {
+      throw invalid(spec, `disk ${(d as DiskSpec).id}: unknown bus ${String((d as DiskSpec).bus)}`);
+    }
+  }
+  for (const n of spec.nics) {
+    seenId(n.id);
+    if (!MAC_RE.test(n.mac)) throw invalid(spec, `NIC ${n.id}: bad MAC address ${n.mac}`, { device: n.id });
+    if ((parseInt(n.mac.slice(0, 2), 16) & 1) !== 0) throw invalid(spec, `NIC ${n.id}: ${n.mac} is a multicast address`, { device: n.id });
+    if (n.model === 'legacy' && spec.generation === 2) {
+      throw invalid(spec, `NIC ${n.id}: generation 2 VMs have no legacy network adapter; use a synthetic (virtio) one`, { device: n.id });
+    }
+    if (n.model !== 'legacy' && n.model !== 'virtio') throw invalid(spec, `NIC ${n.id}: unknown model ${String(n.model)}`, { device: n.id });
+    checkSocketPath(spec, `NIC ${n.id} switch`, n.streamSocketPath);
+  }
+}
+
+function diskArgs(d: DiskSpec): string[] {
+  const node = diskNodeName(d.id);
+  const ro = d.readOnly ?? false;
+  const args: string[] = [];
+  if (d.source.kind === 'nbd') {
+    args.push('-blockdev', opts('driver=nbd', {
+      'node-name': node, 'server.type': 'unix', 'server.path': d.source.socketPath, export: d.source.exportName,
+      // Guests ride out a block-server restart (DESIGN §9): requests wait up to 20 s for a reconnect.
+      'reconnect-delay': 20, 'read-only': ro,
+    }));
+  } else {
+    args.push('-blockdev', opts('driver=file', { 'node-name': `${node}-file`, filename: d.source.path, 'read-only': ro }));
+    args.push('-blockdev', opts(`driver=${d.source.format ?? 'raw'}`, { 'node-name': node, file: `${node}-file`, 'read-only': ro }));
+  }
+  const cd = d.media === 'cdrom';
+  if (d.bus === 'ide') {
+    args.push('-device', opts(cd ? 'ide-cd' : 'ide-hd', {
+      drive: node, id: d.id, bus: `ide.${d.controllerNumber ?? 0}`, unit: d.controllerLocation ?? 0, bootindex: d.bootIndex,
+    }));
+  } else if (d.bus === 'scsi') {
+    args.push('-device', opts(cd ? 'scsi-cd' : 'scsi-hd', {
+      drive: node, id: d.id, bus: `${scsiControllerId(d.controllerNumber ?? 0)}.0`, channel: 0,
+      'scsi-id': d.controllerLocation ?? 0, lun: 0, bootindex: d.bootIndex,
+    }));
+  } else {
+    args.push('-device', opts('virtio-blk-pci', { drive: node, id: d.id, bootindex: d.bootIndex }));
+  }
+  return args;
+}
+
+function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
+  const netdev = nicNetdevId(n.id);
+  const model = n.model === 'legacy' && spec.generation === 1 ? 'e1000' : 'virtio-net-pci';
+  return [
+    '-netdev', opts('stream', { id: netdev, server: false, 'addr.type': 'unix', 'addr.path': n.streamSocketPath }),
+    '-device', opts(model, { netdev, mac: n.mac.toLowerCase(), id: n.id, bootindex: n.bootIndex }),
+  ];
+}
+
+/**
+ * The full argv (without the binary) for this VM. Throws QEMU_SPEC_INVALID with a message
+ * naming the offending setting.
+ */
+export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}): string[] {
+  validate(spec);
+  const memMiB = spec.memoryStartupBytes / MiB;
+  const topo = spec.topology ?? { sockets: spec.processorCount, cores: 1, threads: 1 };
+  const gen2 = spec.generation === 2;
+  const secure = gen2 && spec.firmware!.secureBoot;
+  const p = spec.paths;
+
+  const a: string[] = [
+    '-name', opts(`guest=${optValue(spec.name)}`, { 'debug-threads': true }),
+    '-uuid', spec.uuid,
+    '-nodefaults', '-no-user-config',
+    '-machine', opts(gen2 ? 'q35' : 'pc', { smm: secure ? true : undefined }),
+    '-accel', spec.accelerator,
+    '-cpu', spec.cpuModel ?? (spec.accelerator === 'kvm' ? 'host' : 'qemu64'),
+    '-smp', opts(`cpus=${spec.processorCount}`, { sockets: topo.sockets, cores: topo.cores, threads: topo.threads }),
+    '-m', `${memMiB}M`,
+  ];
+  if (spec.numa) {
+    const nodes = numaLayout(spec.processorCount, memMiB, spec.numa.count, spec.numa.memoryMiBPerNode);
+    nodes.forEach((n, i) => {
+      a.push('-object', `memory-backend-ram,id=ram-node${i},size=${n.memoryMiB}M`);
+      const cpus = n.firstCpu === n.lastCpu ? `${n.firstCpu}` : `${n.firstCpu}-${n.lastCpu}`;
+      a.push('-numa', `node,nodeid=${i},cpus=${cpus},memdev=ram-node${i}`);
+    });
+  }
+  if (gen2) {
+    const fw = spec.firmware!;
+    if (secure) a.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    a.push('-drive', opts('if=pflash', { format: 'raw', unit: 0, readonly: true, file: fw.codePath }));
+    a.push('-drive', opts('if=pflash', { format: 'raw', unit: 1, file: fw.varsPath }));
+  }
+  a.push(
+    '-pidfile', p.pidFile,
+    '-display', 'none',
+    '-rtc', 'base=utc',
+    '-chardev', opts('socket', { id: 'qmp', path: p.qmpSocket, server: true, wait: false }),
+    '-mon', 'chardev=qmp,mode=control',
+    '-chardev', opts('socket', { id: 'serial0', path: p.serialSocket, server: true, wait: false, logfile: p.serialLog, logappend: true }),
+    '-device', 'isa-serial,chardev=serial0,id=com1',
+    '-vnc', `unix:${optValue(p.vncSocket)}`,
+    '-device', gen2 ? 'bochs-display,id=video0' : 'VGA,id=video0',
+    '-device', 'virtio-serial-pci,id=vserial0',
+    '-chardev', opts('socket', { id: 'agent0', path: p.agentSocket, server: true, wait: false }),
+    '-device', `virtserialport,bus=vserial0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
+    '-device', 'virtio-balloon-pci,id=balloon0',
+  );
+  if (spec.kernelBoot) {
+    a.push('-kernel', spec.kernelBoot.kernelPath);
+    if (spec.kernelBoot.initrdPath) a.push('-initrd', spec.kernelBoot.initrdPath);
+    if (spec.kernelBoot.append) a.push('-append', spec.kernelBoot.append);
+  }
+  const scsiControllers = [...new Set(spec.disks.filter((d) => d.bus === 'scsi').map((d) => d.controllerNumber ?? 0))].sort();
+  for (const c of scsiControllers) a.push('-device', `virtio-scsi-pci,id=${scsiControllerId(c)}`);
+  for (const d of spec.disks) a.push(...diskArgs(d));
+  for (const n of spec.nics) a.push(...nicArgs(spec, n));
+  if (launch.startPaused) a.push('-S');
+  if (launch.incoming) a.push('-incoming', launch.incoming);
+  if (launch.extraArgs) a.push(...launch.extraArgs);
+  return a;
+}

@@ -1,0 +1,23 @@
+// The QEMU driver's public surface (layer 3: imports only src/common and src/blockio).
+export { QmpClient, type QmpConnectOptions, type QmpExecuteOptions, type QmpClientEvents } from './qmp-client.ts';
+export type * from './qmp-schema.ts';
+export { QemuErrorCode } from './error-codes.ts';
+export type * from './vm-spec.ts';
+export {
+  buildQemuArgv, numaLayout, optValue, diskNodeName, nicNetdevId, scsiControllerId, AGENT_PORT_NAME,
+} from './command-line.ts';
+export {
+  QemuProcess, isPidAlive, isQemuOfVm,
+  type QemuStartOptions, type QemuAttachOptions, type QemuExit, type QemuProcessEvents,
+} from './qemu-process.ts';
+export {
+  probeAccelerator, probeAcceleratorDetailed, runAcceleratorProbe,
+  type AcceleratorProbeResult, type AcceleratorProbeOptions,
+} from './accel-probe.ts';
+export {
+  findQemuBinary, qemuVersion, findOvmf, ensureVarsFile, type QemuVersion, type OvmfFirmware,
+} from './host-facts.ts';
+export {
+  saveStateToFile, waitForIncoming, restoreIncomingUri, shellQuote,
+  type StateCompression, type SaveStateOptions, type SaveStateResult,
+} from './save-state.ts';

@@ -1,0 +1,111 @@
+// The VM hardware description the QEMU driver consumes: what the host layer's VM config
+// is turned into before a start. Pure types; depends on nothing.
+
+export type Generation = 1 | 2;
+export type Accelerator = 'kvm' | 'tcg';
+
+export interface CpuTopology { sockets: number; cores: number; threads: number }
+
+export interface NumaSpec {
+  /** Number of virtual NUMA nodes (≥ 1). CPUs and memory are split evenly, remainders to the last node. */
+  count: number;
+  /** Explicit memory per node in MiB (must sum to the startup memory); default: even split. */
+  memoryMiBPerNode?: number[];
+}
+
+export interface NbdDiskSource {
+  kind: 'nbd';
+  /** Unix socket of the block server serving this disk. */
+  socketPath: string;
+  exportName: string;
+}
+
+export interface FileDiskSource {
+  kind: 'file';
+  path: string;
+  /** Image format QEMU opens the file with. Default 'raw'. */
+  format?: 'raw' | 'qcow2';
+}
+
+export interface DiskSpec {
+  /** Stable id, used as QEMU node-name / device id (`[A-Za-z][A-Za-z0-9_-]*`). */
+  id: string;
+  bus: 'ide' | 'scsi' | 'virtio';
+  media?: 'disk' | 'cdrom';
+  source: NbdDiskSource | FileDiskSource;
+  readOnly?: boolean;
+  /** IDE: channel 0|1; SCSI: controller index (one virtio-scsi-pci per index). Ignored for virtio. */
+  controllerNumber?: number;
+  /** IDE: unit 0|1 on the channel; SCSI: target id. Ignored for virtio. */
+  controllerLocation?: number;
+  /** Firmware boot order (lower first). */
+  bootIndex?: number;
+}
+
+export interface NicSpec {
+  /** Stable id, used as QEMU netdev/device id. */
+  id: string;
+  /** `52:54:00:12:34:56` form. */
+  mac: string;
+  /** 'virtio' = synthetic adapter; 'legacy' = emulated e1000 (generation 1 only). */
+  model: 'virtio' | 'legacy';
+  /** The switch port's unix socket (must already be listening: QEMU 7.2 stream netdevs do not reconnect). */
+  streamSocketPath: string;
+  bootIndex?: number;
+}
+
+export interface FirmwareSpec {
+  /** Read-only OVMF code image. */
+  codePath: string;
+  /** This VM's own writable copy of the variable store. */
+  varsPath: string;
+  secureBoot: boolean;
+}
+
+export interface KernelBoot {
+  kernelPath: string;
+  initrdPath?: string;
+  append?: string;
+}
+
+/** Where this VM's sockets and files live on the host (all per VM). */
+export interface QemuRuntimePaths {
+  qmpSocket: string;
+  serialSocket: string;
+  serialLog: string;
+  vncSocket: string;
+  agentSocket: string;
+  pidFile: string;
+}
+
+export interface QemuVmSpec {
+  generation: Generation;
+  name: string;
+  /** RFC 4122 text form; also how we recognise our QEMU process in /proc/<pid>/cmdline. */
+  uuid: string;
+  processorCount: number;
+  /** Default: processorCount sockets × 1 core × 1 thread. Product must equal processorCount. */
+  topology?: CpuTopology;
+  numa?: NumaSpec;
+  /** Startup memory in bytes; must be a whole number of MiB. */
+  memoryStartupBytes: number;
+  accelerator: Accelerator;
+  /** QEMU -cpu model. Default: 'host' under KVM, 'qemu64' under TCG. */
+  cpuModel?: string;
+  /** Required for generation 2, refused for generation 1. */
+  firmware?: FirmwareSpec;
+  kernelBoot?: KernelBoot;
+  disks: DiskSpec[];
+  nics: NicSpec[];
+  paths: QemuRuntimePaths;
+}
+
+/** Per-start options that are not part of the VM's hardware. */
+export interface QemuLaunchOptions {
+  /** Start with vCPUs stopped (`-S`). */
+  startPaused?: boolean;
+  /** `-incoming` URI, e.g. from `restoreIncomingUri(file)` or 'defer'. */
+  incoming?: string;
+  /** Extra devices for tests/diagnostics (e.g. isa-debugcon), appended verbatim. */
+  extraArgs?: string[];
+}
