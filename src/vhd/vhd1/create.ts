@@ -2,8 +2,10 @@
 // Layout of a dynamic/differencing disk: footer copy (0), dynamic header (512), BAT (1536,
 // all unused, padded to a sector), parent locator data (differencing, one sector-padded
 // area each), then the trailing footer — blocks are later allocated where the footer is.
-// We write creator "vmhs", whose size rule (geometry.ts) is the footer's current size, so a
-// disk is exactly the size asked for; qemu reads such a file with the same size.
+// We write creator "win " (Hyper-V): every reader sizes such a disk by the footer's current
+// size, so it is exactly the size asked for. A creator of our own ("vmhs") would be sized by
+// CHS geometry by QEMU 7.2, which applies current size only to the creators it knows
+// ("win ", "qem2", "d2v ", …) — measured in qemu-interop.test.ts.
 import { randomBytes } from 'node:crypto';
 import type { BlockFile } from '../../blockio/block-file.ts';
 import type { VirtualDisk } from '../../blockio/virtual-disk.ts';
@@ -15,8 +17,8 @@ import { Platform, encodeUtf16le, fileUrl, relativePath, baseName } from './pare
 import { invalidArgument, vhdError } from './errors.ts';
 import { DEFAULT_BLOCK_SIZE, MAX_VHD_SIZE, SECTOR, isPowerOfTwo, roundUp, vhdTimeStamp } from './units.ts';
 
-export const CREATOR_APP = 'vmhs';
-const CREATOR_VERSION = 0x00010000;
+export const CREATOR_APP = 'win ';
+const CREATOR_VERSION = 0x00060003; // as Hyper-V 2012 R2 writes it
 const HOST_OS_WINDOWS = 0x5769326b; // "Wi2k": the host OS code every reader knows
 
 export interface VhdParentSpec {

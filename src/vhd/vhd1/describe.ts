@@ -21,7 +21,7 @@ export interface VhdDescription {
   ParentPath: string | null;
   DiskIdentifier: string;
   FragmentationPercentage: number;
-  /** The footer's creator application, e.g. "win ", "vpc ", "vmhs". */
+  /** The footer's creator application, e.g. "win " (ours and Hyper-V), "vpc ", "qemu". */
   CreatorApplication: string;
 }
 

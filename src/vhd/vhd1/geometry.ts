@@ -3,6 +3,7 @@
 // reader must show depends on who wrote the file: Virtual PC (creator "vpc ") and old
 // QEMU (creator "qemu") size the disk by cylinders×heads×sectors×512, while Hyper-V ("win "),
 // Disk2VHD ("d2v "), newer QEMU ("qem2"), XenServer and we use the footer's current size.
+// Unknown creators get current size too (Hyper-V's rule); QEMU 7.2 would use CHS for them.
 // A geometry at the CHS maximum means "too big for CHS": then current size wins for anyone.
 import type { Footer } from './footer.ts';
 import { SECTOR } from './units.ts';

@@ -7,7 +7,7 @@
 //   2. the dynamic header (table offset, max table entries) — more entries than the
 //      footer's size needs is a valid state;
 //   3. the footers (copy at 0, trailing) with the new size.
-// A disk sized by CHS (creator "vpc "/"qemu") becomes creator "vmhs" so its size is
+// A disk sized by CHS (creator "vpc "/"qemu") becomes creator "win " so its size is
 // exactly the requested one.
 import { batBytes, encodeBat } from './bat.ts';
 import { encodeDynamicHeader, type DynamicHeader } from './dynamic-header.ts';
