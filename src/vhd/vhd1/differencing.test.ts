@@ -1,0 +1,159 @@
+// Differencing VHDs: chains of 2 and 3 with random write/trim traces against a layered
+// model, parent locators handed to the resolver, identity checks, any VirtualDisk as parent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryFile } from '../../blockio/index.ts';
+import type { VirtualDisk, Extent } from '../../blockio/index.ts';
+import { isVmhostError } from '../../common/errors.ts';
+import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, type VhdDisk } from './index.ts';
+import { DiskModel, firstMismatch, pattern, prng } from './test-support.ts';
+
+const MiB = 1024 * 1024;
+
+/** A read-only raw disk over a MemoryFile: the parent need not be a VHD. */
+class RawDisk implements VirtualDisk {
+  readonly format = 'RAW' as const;
+  readonly type = 'Fixed' as const;
+  readonly logicalSectorSize = 512;
+  readonly physicalSectorSize = 512;
+  readonly readOnly = true;
+  constructor(private f: MemoryFile, readonly virtualSize: number) {}
+  read(buf: Uint8Array, offset: number) { return this.f.read(buf, offset); }
+  async write() { throw new Error('read-only'); }
+  async flush() {}
+  async trim() { throw new Error('read-only'); }
+  async blockStatus(offset: number, length: number): Promise<Extent[]> { return [{ offset, length, hole: false, zero: false }]; }
+  async close() {}
+}
+
+function resolverOver(files: Map<string, MemoryFile>, seen: string[][] = []) {
+  const open = async (paths: string[]): Promise<VirtualDisk> => {
+    seen.push(paths);
+    for (const p of paths) {
+      const abs = p.startsWith('./') ? `/vms/${p.slice(2)}` : p;
+      const f = files.get(abs);
+      if (f) return openVhd(f.clone({ readOnly: true }), { openParent: open });
+    }
+    throw new Error(`no parent among ${paths.join(', ')}`);
+  };
+  return open;
+}
+
+async function trace(disk: VhdDisk, model: DiskModel, seed: number, ops: number): Promise<void> {
+  const r = prng(seed);
+  const sectors = disk.virtualSize / 512;
+  for (let i = 0; i < ops; i++) {
+    const n = 1 + Math.floor(r() * (r() < 0.2 ? 5000 : 40));
+    const s = Math.floor(r() * (sectors - n));
+    if (r() < 0.15) {
+      await disk.trim(s * 512, n * 512);
+      model.zero(s * 512, n * 512);
+    } else {
+      const data = pattern(n * 512, seed * 7919 + i);
+      await disk.write(data, s * 512);
+      model.write(data, s * 512);
+    }
+  }
+}
+
+for (const depth of [2, 3]) {
+  test(`chain of ${depth}: reads fall through by sector bitmap, writes go to the leaf`, async () => {
+    const size = 12 * MiB + 1024;
+    const files = new Map<string, MemoryFile>();
+    const base = new MemoryFile('/vms/base.vhd');
+    await createVhd(base, { type: 'Dynamic', size, blockSize: 1 * MiB });
+    files.set(base.name, base);
+    let model = new DiskModel(size);
+    let disk = await openVhd(base);
+    await trace(disk, model, 1, 120);
+    await disk.flush();
+    const resolve = resolverOver(files);
+    for (let level = 1; level < depth; level++) {
+      const parentFile = [...files.values()].pop()!;
+      const parent = await openVhd(parentFile.clone({ readOnly: true }), { openParent: resolve });
+      const child = new MemoryFile(`/vms/child${level}.vhd`);
+      await createVhd(child, { type: 'Differencing', parent: { disk: parent, path: parentFile.name }, blockSize: level === 1 ? 512 * 1024 : undefined });
+      await parent.close();
+      files.set(child.name, child);
+      disk = await openVhd(child, { openParent: resolve });
+      assert.equal(disk.type, 'Differencing');
+      assert.equal(disk.virtualSize, size);
+      // The untouched child reads exactly like its parent.
+      assert.equal(await firstMismatch(disk, (o, l) => model.read(o, l)), -1);
+      model = new DiskModel(size, model);
+      await trace(disk, model, level * 10, 150);
+      assert.equal(await firstMismatch(disk, (o, l) => model.read(o, l)), -1);
+      await disk.flush(); // not close(): that would close the MemoryFile for good
+      disk = await openVhd(child, { openParent: resolve });
+      assert.equal(await firstMismatch(disk, (o, l) => model.read(o, l)), -1, 'after reopen');
+      assert.deepEqual(await checkVhd(child), []);
+      const info = await describeVhd(disk);
+      assert.equal(info.ParentPath, parentFile.name);
+      assert.equal(info.VhdType, 'Differencing');
+      // Block status: every extent reported as data must be in some layer, holes read zero.
+      for (const e of await disk.blockStatus(0, size)) {
+        if (!e.hole) continue;
+        const b = new Uint8Array(e.length);
+        await disk.read(b, e.offset);
+        assert.ok(b.every((x) => x === 0), `hole at ${e.offset} reads zeros`);
+      }
+      await disk.flush();
+    }
+  });
+}
+
+test('locators: relative path first, then absolute; parent name last', async () => {
+  const base = new MemoryFile('/vms/base.vhd');
+  await createVhd(base, { type: 'Dynamic', size: 4 * MiB });
+  const files = new Map([[base.name, base]]);
+  const seen: string[][] = [];
+  const child = new MemoryFile('/vms/sub/child.vhd');
+  await createVhd(child, { type: 'Differencing', parent: { disk: await openVhd(base), path: base.name } });
+  const d = await openVhd(child, { openParent: resolverOver(files, seen) });
+  assert.deepEqual(seen[0], ['../base.vhd', '/vms/base.vhd', 'base.vhd']);
+  assert.equal(d.header!.parentUnicodeName, 'base.vhd');
+  assert.deepEqual(d.header!.locators.slice(0, 3).map((l) => l.platformCode.toString(16)), ['57327275', '57326b75', '4d616358']);
+});
+
+test('parent identity: unique id and time stamp are checked', async () => {
+  const base = new MemoryFile('/vms/base.vhd');
+  await createVhd(base, { type: 'Dynamic', size: 4 * MiB, timeStamp: 1000 });
+  const child = new MemoryFile('/vms/child.vhd');
+  await createVhd(child, { type: 'Differencing', parent: { disk: await openVhd(base), path: base.name } });
+  const other = new MemoryFile('/vms/base.vhd');
+  await createVhd(other, { type: 'Dynamic', size: 4 * MiB, timeStamp: 1000 });
+  await assert.rejects(openVhd(child, { openParent: async () => openVhd(other) }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
+  const touched = base.clone();
+  const { footer } = await openVhd(base);
+  const { encodeFooter } = await import('./footer.ts');
+  const newer = encodeFooter({ ...footer, timeStamp: 2000 });
+  touched.writeSync(newer, 0);
+  touched.writeSync(newer, (await touched.size()) - 512);
+  await assert.rejects(openVhd(child, { openParent: async () => openVhd(touched) }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
+  await openVhd(child, { openParent: async () => openVhd(touched.clone()), ignoreParentTimeStamp: true });
+  await assert.rejects(openVhd(child), (e) => isVmhostError(e, 'VHD_INVALID_ARGUMENT'));
+  await assert.rejects(openVhd(child, { openParent: async () => { throw new Error('gone'); } }), (e) => isVmhostError(e, 'VHD_PARENT_MISSING'));
+  const meta = await openVhd(child, { withoutParent: true });
+  await assert.rejects(meta.read(new Uint8Array(512), 0), (e) => isVmhostError(e, 'VHD_PARENT_MISSING'));
+});
+
+test('any VirtualDisk can be the parent; a grown child reads zeros past the parent', async () => {
+  const rawFile = MemoryFile.from(pattern(3 * MiB, 5), '/vms/base.raw');
+  const parent = new RawDisk(rawFile, 3 * MiB);
+  const child = new MemoryFile('/vms/child.vhd');
+  await createVhd(child, { type: 'Differencing', parent: { disk: parent, path: rawFile.name } });
+  const d = await openVhd(child, { openParent: async () => new RawDisk(rawFile, 3 * MiB) });
+  const model = new DiskModel(3 * MiB, (() => { const m = new DiskModel(3 * MiB); m.write(pattern(3 * MiB, 5), 0); return m; })());
+  await trace(d, model, 77, 60);
+  assert.equal(await firstMismatch(d, (o, l) => model.read(o, l)), -1);
+  await resizeVhd(d, 5 * MiB);
+  model.size = 5 * MiB;
+  const tail = new Uint8Array(2 * MiB);
+  await d.read(tail, 3 * MiB);
+  assert.ok(tail.every((x) => x === 0));
+  await d.write(pattern(1024, 8), 4 * MiB);
+  model.write(pattern(1024, 8), 4 * MiB);
+  const again = await openVhd(child, { openParent: async () => new RawDisk(rawFile, 3 * MiB) });
+  assert.equal(again.virtualSize, 5 * MiB);
+  assert.equal(await firstMismatch(again, (o, l) => model.read(o, l)), -1);
+});
