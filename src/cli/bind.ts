@@ -3,7 +3,7 @@
 // Names are case-insensitive and may be any unique prefix of a name or alias; `--` ends parameter names.
 // Then resolves the parameter set and checks mandatory parameters.
 // Depends on: errors, params, values, suggest, cmdlet (types).
-import type { CmdletDef } from './cmdlet.ts';
+import type { AnyCmdletDef } from './cmdlet.ts';
 import { cliError, CliErrorCode } from './errors.ts';
 import { COMMON_PARAMS, typeLabel, type ParamSpec, type Params } from './params.ts';
 import { closest } from './suggest.ts';
@@ -18,7 +18,7 @@ export interface Bound {
 }
 
 /** The cmdlet's own parameters followed by the common ones. */
-export function allParams(def: CmdletDef): Params {
+export function allParams(def: AnyCmdletDef): Params {
   return { ...def.params, ...COMMON_PARAMS };
 }
 
@@ -40,7 +40,7 @@ export function joinCommaContinuations(words: readonly string[]): string[] {
 }
 
 /** Finds the parameter a (possibly abbreviated) name means. */
-export function resolveParamName(def: CmdletDef, typed: string): string {
+export function resolveParamName(def: AnyCmdletDef, typed: string): string {
   const params = allParams(def);
   const lower = typed.toLowerCase();
   const namesOf = (n: string) => [n, ...(params[n]!.aliases ?? [])].map((s) => s.toLowerCase());
@@ -58,7 +58,7 @@ export function resolveParamName(def: CmdletDef, typed: string): string {
     `a parameter cannot be found that matches parameter name '${typed}'${hint.length ? ` (did you mean -${hint[0]}?)` : ''}`, { parameter: typed });
 }
 
-export function bindArguments(def: CmdletDef, argv: readonly string[]): Bound {
+export function bindArguments(def: AnyCmdletDef, argv: readonly string[]): Bound {
   const params = allParams(def);
   const words = joinCommaContinuations(argv);
   const raw = new Map<string, unknown>();
@@ -119,7 +119,7 @@ export function bindArguments(def: CmdletDef, argv: readonly string[]): Bound {
 }
 
 /** Every parameter set named by any parameter, in declaration order. */
-export function parameterSets(def: CmdletDef): string[] {
+export function parameterSets(def: AnyCmdletDef): string[] {
   const sets: string[] = [];
   for (const p of Object.values(def.params)) for (const s of p.sets ?? []) if (!sets.includes(s)) sets.push(s);
   return sets;
@@ -135,7 +135,7 @@ function isMandatory(spec: ParamSpec, set: string | undefined): boolean {
   return false;
 }
 
-function resolveSet(def: CmdletDef, params: Params, bound: ReadonlySet<string>): string | undefined {
+function resolveSet(def: AnyCmdletDef, params: Params, bound: ReadonlySet<string>): string | undefined {
   const sets = parameterSets(def);
   if (sets.length === 0) return undefined;
   const candidates = sets.filter((s) => [...bound].every((n) => inSet(params[n]!, s)));
@@ -153,7 +153,7 @@ function resolveSet(def: CmdletDef, params: Params, bound: ReadonlySet<string>):
     `parameter set cannot be resolved: the parameters given fit ${candidates.join(', ')}; add a parameter that tells them apart`);
 }
 
-function checkMandatory(def: CmdletDef, params: Params, bound: ReadonlySet<string>, set: string | undefined): void {
+function checkMandatory(def: AnyCmdletDef, params: Params, bound: ReadonlySet<string>, set: string | undefined): void {
   const missing = Object.entries(params).filter(([n, p]) => isMandatory(p, set) && !bound.has(n)).map(([n]) => `-${n}`);
   if (missing.length > 0) {
     throw cliError(CliErrorCode.missingParameter, def.name,

@@ -16,6 +16,16 @@ export interface CmdletContext {
   verbose(msg: string): void;
   /** Writes `WARNING: msg` to stderr. */
   warn(msg: string): void;
+  /** For cmdlets whose output is a stream (a guest command's output, a console log) rather than objects. */
+  readonly stdout: Writer;
+  readonly stderr: Writer;
+  /** The process exit code when `run` returns normally (default 0), e.g. a guest command's own exit code. */
+  setExitCode(code: number): void;
+}
+
+/** Where text goes: process.stdout / process.stderr, or a collector in tests. */
+export interface Writer {
+  write(chunk: string | Uint8Array): unknown;
 }
 
 export interface CmdletDef<P extends Params = Params> {
@@ -35,6 +45,15 @@ export interface CmdletDef<P extends Params = Params> {
    * or nothing. Action cmdlets return nothing unless args.PassThru.
    */
   run(args: Args<P>, ctx: CmdletContext): Promise<unknown>;
+}
+
+/**
+ * Any definition, whatever its parameters: what the registry, binder and help take. (CmdletDef<P> is not
+ * assignable to CmdletDef<Params> because `positional` uses `keyof P`; this shape accepts every CmdletDef.)
+ */
+export interface AnyCmdletDef extends Omit<CmdletDef, 'positional' | 'run'> {
+  readonly positional?: readonly string[];
+  run(args: never, ctx: CmdletContext): Promise<unknown>;
 }
 
 /** Identity function that infers literal parameter types (enum values, `mandatory: true`, `array: true`). */

@@ -1,7 +1,7 @@
 // Get-Help text: the cmdlet list for `vmhost help`, and NAME / SYNOPSIS / SYNTAX / PARAMETERS for one
 // cmdlet (`vmhost New-VM -?`, `vmhost help New-VM`). Pure; depends on cmdlet, params, bind.
 import { parameterSets } from './bind.ts';
-import type { CmdletDef } from './cmdlet.ts';
+import type { AnyCmdletDef } from './cmdlet.ts';
 import { COMMON_PARAMS, typeLabel, type ParamSpec } from './params.ts';
 
 function mandatoryIn(spec: ParamSpec, set: string | undefined): boolean {
@@ -10,7 +10,7 @@ function mandatoryIn(spec: ParamSpec, set: string | undefined): boolean {
 }
 
 /** One syntax line, PowerShell style: `New-VHD [-Path] <String> -SizeBytes <Size> [-Fixed] [<CommonParameters>]`. */
-export function syntaxLine(def: CmdletDef, set?: string): string {
+export function syntaxLine(def: AnyCmdletDef, set?: string): string {
   const positional = def.positional ?? [];
   const names = Object.keys(def.params)
     .filter((n) => set === undefined || def.params[n]!.sets === undefined || def.params[n]!.sets!.includes(set))
@@ -29,7 +29,7 @@ export function syntaxLine(def: CmdletDef, set?: string): string {
   return [def.name, ...parts, '[<CommonParameters>]'].join(' ');
 }
 
-export function formatHelp(def: CmdletDef): string {
+export function formatHelp(def: AnyCmdletDef): string {
   const sets = parameterSets(def);
   const syntax = (sets.length ? sets : [undefined]).map((s) => `    ${syntaxLine(def, s)}`);
   const params = Object.entries(def.params).map(([n, p]) => {
@@ -53,7 +53,7 @@ export function formatHelp(def: CmdletDef): string {
 }
 
 /** The cmdlet list: name and synopsis, one per line. */
-export function formatCmdletList(defs: readonly CmdletDef[]): string {
+export function formatCmdletList(defs: readonly AnyCmdletDef[]): string {
   const w = Math.max(4, ...defs.map((d) => d.name.length));
   return defs.map((d) => `${d.name.padEnd(w)}  ${d.synopsis ?? ''}`.trimEnd()).join('\n') + '\n';
 }

@@ -4,8 +4,8 @@
 //
 // -Json shape: a handler returning an array prints a JSON array (even of one object); returning one
 // object prints that object; returning nothing / [] prints nothing (see json.ts).
-export { main, errorLine, type MainOptions, type Writer } from './main.ts';
-export { defineCmdlet, type CmdletDef, type CmdletContext } from './cmdlet.ts';
+export { main, errorLine, type MainOptions } from './main.ts';
+export { defineCmdlet, type CmdletDef, type AnyCmdletDef, type CmdletContext, type Writer } from './cmdlet.ts';
 export { CmdletRegistry, validateDefinition } from './registry.ts';
 export { bindArguments, resolveParamName, type Bound } from './bind.ts';
 export { COMMON_PARAMS, type Args, type CommonArgs, type ParamSpec, type ParamType, type ParamValue, type Params } from './params.ts';

@@ -3,18 +3,13 @@
 // Depends on: registry, bind, help, output, exit-codes, errors.
 import { isVmhostError } from '../common/index.ts';
 import { bindArguments } from './bind.ts';
-import type { CmdletContext } from './cmdlet.ts';
+import type { CmdletContext, Writer } from './cmdlet.ts';
 import { cliError, CliErrorCode } from './errors.ts';
 import { exitCodeFor, ExitCode } from './exit-codes.ts';
 import { formatCmdletList, formatHelp } from './help.ts';
-import type { Args, Params } from './params.ts';
 import { formatOutput } from './output.ts';
 import type { CmdletRegistry } from './registry.ts';
 import { hasWildcard } from './wildcard.ts';
-
-export interface Writer {
-  write(text: string): unknown;
-}
 
 export interface MainOptions {
   readonly registry: CmdletRegistry;
@@ -43,6 +38,7 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
   if (rest.includes('-?')) { stdout.write(formatHelp(def)); return ExitCode.ok; }
 
   let verbose = false;
+  let exitCode: number = ExitCode.ok;
   try {
     const { args, parameterSet, bound } = bindArguments(def, rest);
     verbose = args['Verbose'] === true;
@@ -53,11 +49,15 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
       computerName: (args['ComputerName'] as string[] | undefined) ?? ['localhost'],
       verbose: (msg) => { if (verbose) stderr.write(`VERBOSE: ${msg}\n`); },
       warn: (msg) => { stderr.write(`WARNING: ${msg}\n`); },
+      stdout,
+      stderr,
+      setExitCode: (code) => { exitCode = code; },
     };
-    const output = await def.run(args as Args<Params>, ctx);
+    const output = await def.run(args as never, ctx); // args were bound from this very definition
     const width = opts.columns ?? terminalWidth(stdout);
-    stdout.write(formatOutput(output, { json: args['Json'] === true, ...(def.view ? { view: def.view } : {}), width }));
-    return ExitCode.ok;
+    const text = formatOutput(output, { json: args['Json'] === true, ...(def.view ? { view: def.view } : {}), width });
+    if (text !== '') stdout.write(text);
+    return exitCode;
   } catch (e) {
     stderr.write(`${errorLine(def.name, e)}\n`);
     if (verbose && e instanceof Error && e.stack) stderr.write(`VERBOSE: ${e.stack}\n`);

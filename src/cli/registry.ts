@@ -3,25 +3,21 @@
 // Depends on: cmdlet, params, bind, errors, suggest, wildcard.
 import { VmhostError } from '../common/index.ts';
 import { parameterSets } from './bind.ts';
-import type { CmdletDef } from './cmdlet.ts';
+import type { AnyCmdletDef } from './cmdlet.ts';
 import { CliErrorCode } from './errors.ts';
 import { COMMON_PARAMS, type Params } from './params.ts';
 import { closest } from './suggest.ts';
 import { matchWildcard } from './wildcard.ts';
 
-// A definition with specific parameters is stored as the general shape; `run` is a method, so its
-// argument type is compared bivariantly and any CmdletDef<P> fits.
-type AnyCmdlet = CmdletDef<Params>;
 
 export class CmdletRegistry {
-  readonly #byName = new Map<string, AnyCmdlet>();
+  readonly #byName = new Map<string, AnyCmdletDef>();
 
-  constructor(defs: Iterable<AnyCmdlet> = []) {
+  constructor(defs: Iterable<AnyCmdletDef> = []) {
     for (const d of defs) this.add(d);
   }
 
-  add<P extends Params>(def: CmdletDef<P>): this {
-    const d = def as unknown as AnyCmdlet;
+  add(d: AnyCmdletDef): this {
     validateDefinition(d);
     const key = d.name.toLowerCase();
     if (this.#byName.has(key)) throw invalid(d, 'is registered twice');
@@ -30,12 +26,12 @@ export class CmdletRegistry {
   }
 
   /** Case-insensitive exact lookup. */
-  get(name: string): AnyCmdlet | undefined {
+  get(name: string): AnyCmdletDef | undefined {
     return this.#byName.get(name.toLowerCase());
   }
 
   /** All cmdlets sorted by name, or those whose name matches a wildcard pattern. */
-  list(pattern?: string): AnyCmdlet[] {
+  list(pattern?: string): AnyCmdletDef[] {
     return [...this.#byName.values()]
       .filter((d) => pattern === undefined || matchWildcard(pattern, d.name))
       .sort((a, b) => a.name.localeCompare(b.name));
@@ -47,11 +43,11 @@ export class CmdletRegistry {
   }
 }
 
-function invalid(def: AnyCmdlet, what: string): VmhostError {
+function invalid(def: AnyCmdletDef, what: string): VmhostError {
   return new VmhostError(CliErrorCode.invalidDefinition, `cmdlet definition ${def.name}: ${what}`, { cmdlet: def.name });
 }
 
-export function validateDefinition(def: AnyCmdlet): void {
+export function validateDefinition(def: AnyCmdletDef): void {
   if (!/^[A-Za-z]+-[A-Za-z0-9]+$/.test(def.name)) throw invalid(def, 'name must be Verb-Noun');
   const seen = new Map<string, string>();
   const all: Params = { ...COMMON_PARAMS, ...def.params };
