@@ -77,6 +77,8 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
   private poller: NodeJS.Timeout | undefined;
   private childExit: QemuExit | undefined;
   private detached = false;
+  /** Spawned by this process: Node reaps it and reports code/signal, so wait for that. */
+  private isChild = false;
 
   private constructor(pid: number, uuid: string, qmp: QmpClient) {
     super();
@@ -119,6 +121,8 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
       try {
         const qmp = await QmpClient.connect(opts.qmpSocket, { timeoutMs: 3000, commandTimeoutMs: opts.commandTimeoutMs });
         const proc = new QemuProcess(child.pid!, opts.uuid, qmp);
+        proc.isChild = true;
+        if (early) proc.childExit = early;
         child.on('exit', (code, signal) => { proc.childExit = { code, signal }; proc.check(); });
         return proc;
       } catch (e) {
@@ -159,7 +163,7 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
 
   private check(): void {
     if (this.exitInfo || this.detached) return;
-    if (!this.childExit && isPidAlive(this.pid)) return;
+    if (this.isChild ? !this.childExit : isPidAlive(this.pid)) return;
     this.exitInfo = this.childExit ?? { code: null, signal: null };
     clearInterval(this.poller);
     this.poller = undefined;

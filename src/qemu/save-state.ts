@@ -92,11 +92,22 @@ export async function saveStateToFile(qmp: QmpClient, file: string, opts: SaveSt
   return { file, bytes: size, durationMs: Date.now() - started, qemuTotalTimeMs: info['total-time'] };
 }
 
+export interface WaitForIncomingOptions {
+  /** Default 600000 ms. */
+  timeoutMs?: number;
+  /**
+   * Resume the vCPUs once loaded. QEMU restores the run state the source had when it was saved
+   * (saveStateToFile pauses first, so: 'paused'); pass true to continue the VM. Default false.
+   */
+  resume?: boolean;
+}
+
 /**
  * After starting QEMU with `incoming: restoreIncomingUri(file)`, wait until the state is loaded.
- * Returns the run state then: 'running' (QEMU autostarts) or 'paused' (started with -S).
+ * Returns the run state then ('running' after `resume`, else normally 'paused').
  */
-export async function waitForIncoming(qmp: QmpClient, timeoutMs = 600000): Promise<RunState> {
+export async function waitForIncoming(qmp: QmpClient, opts: WaitForIncomingOptions = {}): Promise<RunState> {
+  const timeoutMs = opts.timeoutMs ?? 600000;
   const started = Date.now();
   for (;;) {
     let status: RunState;
@@ -110,6 +121,10 @@ export async function waitForIncoming(qmp: QmpClient, timeoutMs = 600000): Promi
       const mig = await qmp.execute('query-migrate');
       if (mig.status === 'failed') {
         throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `restoring VM state failed: ${mig['error-desc'] ?? 'unknown error'}`, { op: 'restore-state' });
+      }
+      if (opts.resume && status === 'paused') {
+        await qmp.execute('cont');
+        return (await qmp.execute('query-status')).status;
       }
       return status;
     }
