@@ -92,6 +92,10 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
     return fail();
   }
   const virtualSize = virtualSizeOf(footer);
+  if (virtualSize <= 0) {
+    err('FOOTER_GEOMETRY', 'footer', trailingOffset, `CHS geometry ${footer.geometry.cylinders}/${footer.geometry.heads}/${footer.geometry.sectorsPerTrack} gives an empty disk`);
+    return fail();
+  }
   if (footer.currentSize > MAX_VHD_SIZE || virtualSize > MAX_VHD_SIZE) {
     err('TOO_LARGE', 'footer', trailingOffset, `disk size ${footer.currentSize} exceeds the VHD maximum of 2040 GiB`);
     return fail();
