@@ -223,3 +223,10 @@ test('common parameters on every cmdlet', () => {
 test('wildcard parameters reject invalid patterns at bind time', () => {
   fails('Get-VM', ['web[1'], 'CLI_INVALID_PARAMETER', "parameter -Name: 'web[1' is not a valid wildcard pattern");
 });
+
+test('edge forms: -Name: at the end, host:port after a colon, array continuation after a colon', () => {
+  fails('New-VM', ['-Name:'], 'CLI_INVALID_PARAMETER', 'missing an argument for parameter -Name');
+  assert.deepEqual(bind('Get-VM', '-ComputerName:localhost:8080').args['ComputerName'], ['localhost:8080']);
+  assert.deepEqual(bind('Get-VM', '-Name:a,', 'b').args['Name'], ['a', 'b']);
+  fails('Get-VM', ['-Name', 'a,', '-Json'], 'CLI_INVALID_PARAMETER', "'a,' has an empty list item");
+});

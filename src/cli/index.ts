@@ -2,6 +2,22 @@
 // wildcards, table/list/JSON output, exit codes, and the `main` dispatcher. No HTTP here: cmdlet
 // handlers (built on this) talk to the daemon.
 //
+// Defining and registering a cmdlet (the handler gets typed args: Name is string[] | undefined,
+// TurnOff is boolean, ControllerType would be 'IDE' | 'SCSI' | undefined):
+//
+//   export const stopVm = defineCmdlet({
+//     name: 'Stop-VM',
+//     synopsis: 'Shut down, turn off or save a VM',
+//     params: {
+//       Name: { type: 'string', array: true, mandatory: true, wildcards: true, aliases: ['VMName'] },
+//       TurnOff: { type: 'switch' }, Force: { type: 'switch' },
+//     },
+//     positional: ['Name'],
+//     async run(args, ctx) { /* call the daemon for ctx.computerName */ return args.PassThru ? vm : undefined; },
+//   });
+//   const registry = new CmdletRegistry([stopVm]);
+//   process.exitCode = await main(process.argv.slice(2), { registry, stdout: process.stdout, stderr: process.stderr });
+//
 // -Json shape: a handler returning an array prints a JSON array (even of one object); returning one
 // object prints that object; returning nothing / [] prints nothing (see json.ts).
 export { main, errorLine, type MainOptions } from './main.ts';
