@@ -28,6 +28,8 @@ export interface AcceleratorProbeOptions {
   /** Hard limit for the whole probe. Default 6000 ms. */
   timeoutMs?: number;
   kvmDevice?: string;
+  /** -cpu for the probe guest. Default 'host', the model VMs get under KVM (command-line.ts). */
+  cpuModel?: string;
 }
 
 let cached: Promise<AcceleratorProbeResult> | undefined;
@@ -64,7 +66,7 @@ export async function runAcceleratorProbe(opts: AcceleratorProbeOptions = {}, us
     await writeFile(rom, probeRom());
     const argv = [
       '-uuid', uuid, '-name', 'vmhost-kvm-probe', '-nodefaults', '-no-user-config', '-display', 'none',
-      '-accel', 'kvm', '-machine', 'pc', '-cpu', 'host', '-m', '16', '-bios', rom,
+      '-accel', 'kvm', '-machine', 'pc', '-cpu', opts.cpuModel ?? 'host', '-m', '16', '-bios', rom,
       '-chardev', `file,id=dbg,path=${marker}`, '-device', 'isa-debugcon,iobase=0xe9,chardev=dbg',
       '-chardev', `socket,id=qmp,path=${qmpSocket},server=on,wait=off`, '-mon', 'chardev=qmp,mode=control',
     ];

@@ -18,6 +18,6 @@ export {
   findQemuBinary, qemuVersion, findOvmf, ensureVarsFile, type QemuVersion, type OvmfFirmware,
 } from './host-facts.ts';
 export {
-  saveStateToFile, waitForIncoming, restoreIncomingUri, shellQuote, type WaitForIncomingOptions,
+  saveStateToFile, waitForIncoming, restoreIncomingUri, checkStateFile, shellQuote, type WaitForIncomingOptions,
   type StateCompression, type SaveStateOptions, type SaveStateResult,
 } from './save-state.ts';

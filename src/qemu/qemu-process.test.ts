@@ -1,11 +1,11 @@
 // Real QEMU (TCG, generation 1, no disk: SeaBIOS idles at "no bootable device").
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVmhostError } from '../common/index.ts';
 import { QemuProcess, isPidAlive, isQemuOfVm } from './qemu-process.ts';
-import { restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
+import { checkStateFile, restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
 import { QemuTestBed } from './test-support.ts';
 import type { QmpEvent } from './qmp-schema.ts';
 
@@ -111,6 +111,7 @@ test('save to file and restore from file (-incoming exec:cat): running after res
   await src.quit();
 
   const t0 = Date.now();
+  await checkStateFile(file);
   const dst = await bed.start(spec, { incoming: restoreIncomingUri(file) });
   const status = await waitForIncoming(dst.qmp, { timeoutMs: 30000, resume: true });
   const restoreMs = Date.now() - t0;
@@ -123,6 +124,7 @@ test('save to file and restore from file (-incoming exec:cat): running after res
   const src2 = await bed.start(spec);
   const saved2 = await saveStateToFile(src2.qmp, gz, { compression: 'gzip' });
   await src2.quit();
+  await checkStateFile(gz, 'gzip');
   const dst2 = await bed.start(spec, { incoming: restoreIncomingUri(gz, 'gzip') });
   assert.equal(await waitForIncoming(dst2.qmp, { timeoutMs: 30000 }), 'paused');
   await dst2.qmp.execute('cont');
@@ -131,15 +133,22 @@ test('save to file and restore from file (-incoming exec:cat): running after res
   console.log(`# timing: save 128 MiB VM ${saved.durationMs} ms (${saved.bytes} bytes); restore start→running ${restoreMs} ms; gzip save ${saved2.durationMs} ms (${saved2.bytes} bytes)`);
 });
 
-test('restore from a missing/corrupt state file fails with QEMU_STATE_FAILED', async () => {
+test('restore: a missing or corrupt state file is refused before start, and QEMU rejecting one is an error', async () => {
+  const missing = join(bed.dir, 'nope.bin');
+  await assert.rejects(checkStateFile(missing), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED') && /cannot read/.test(e.message));
+  const garbage = join(bed.dir, 'garbage.bin');
+  writeFileSync(garbage, Buffer.alloc(70000, 7));
+  await assert.rejects(checkStateFile(garbage), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED') && /not a QEMU state file/.test(e.message));
+  await assert.rejects(checkStateFile(garbage, 'gzip'), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED'));
+  // A stream with the right magic but nothing after it: QEMU exits ("Configuration section missing").
+  const truncated = join(bed.dir, 'truncated.bin');
+  writeFileSync(truncated, Buffer.from('QEVM\0\0\0\x03', 'latin1'));
+  await checkStateFile(truncated);
   const spec = bed.spec({}, 'badrestore');
-  const file = join(bed.dir, 'nope.bin');
-  let proc: QemuProcess | undefined;
   try {
-    proc = await bed.start(spec, { incoming: restoreIncomingUri(file) });
+    const proc = await bed.start(spec, { incoming: restoreIncomingUri(truncated) });
+    await assert.rejects(waitForIncoming(proc.qmp, { timeoutMs: 10000 }), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED'));
   } catch (e) {
-    assert.ok(isVmhostError(e, 'QEMU_START_FAILED')); // QEMU may die before QMP comes up
-    return;
+    assert.ok(isVmhostError(e, 'QEMU_START_FAILED'), String(e)); // QEMU may die before its QMP socket is up
   }
-  await assert.rejects(waitForIncoming(proc.qmp, { timeoutMs: 10000 }), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED'));
 });

@@ -18,6 +18,24 @@ export type StateCompression = 'none' | 'gzip';
 /** Single-quote for /bin/sh (QEMU runs `exec:` URIs with `sh -c`). */
 export function shellQuote(s: string): string { return `'${s.replaceAll("'", `'\\''`)}'`; }
 
+/**
+ * Check a state file before starting QEMU on it: QEMU 7.2 given an empty or missing file
+ * through `exec:` waits in 'inmigrate' forever (garbage it rejects and exits).
+ * Throws QEMU_STATE_FAILED. Checks the QEMU stream magic "QEVM" (or the gzip magic).
+ */
+export async function checkStateFile(file: string, compression: StateCompression = 'none'): Promise<void> {
+  const ctx = { op: 'restore-state', path: file };
+  let head: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try { head = Buffer.alloc(4); await fh.read(head, 0, 4, 0); } finally { await fh.close(); }
+  } catch (e) {
+    throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `cannot read saved state ${file}: ${(e as Error).message}`, ctx, { cause: e });
+  }
+  const ok = compression === 'gzip' ? head[0] === 0x1f && head[1] === 0x8b : head.toString('latin1') === 'QEVM';
+  if (!ok) throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `${file} is not a ${compression === 'gzip' ? 'gzip-compressed ' : ''}QEMU state file`, ctx);
+}
+
 /** The `-incoming` URI that restores from a state file written by saveStateToFile(). */
 export function restoreIncomingUri(file: string, compression: StateCompression = 'none'): string {
   return compression === 'gzip' ? `exec:gzip -dc ${shellQuote(file)}` : `exec:cat ${shellQuote(file)}`;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildQemuArgv } from './command-line.ts';
-import { QemuProcess } from './qemu-process.ts';
+import { QemuProcess, isPidAlive } from './qemu-process.ts';
 import type { QemuLaunchOptions, QemuRuntimePaths, QemuVmSpec } from './vm-spec.ts';
 
 export function runtimePathsIn(dir: string): QemuRuntimePaths {
@@ -47,7 +47,8 @@ export class QemuTestBed {
 
   async cleanup(): Promise<void> {
     for (const pid of this.pids) { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }
-    await Promise.all([...this.procs].map((p) => Promise.race([p.exited, sleep(3000)]).then(() => p.detach())));
+    await Promise.all([...this.procs].map((p) => p.detach()));
+    for (let i = 0; i < 60 && [...this.pids].some(isPidAlive); i++) await sleep(50);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
