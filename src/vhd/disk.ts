@@ -144,7 +144,7 @@ export class VhdxDisk implements VirtualDisk {
     return out;
   }
 
-  read(buf: Uint8Array, offset: number): Promise<void> {
+  async read(buf: Uint8Array, offset: number): Promise<void> {
     this.checkRange('read', offset, buf.length);
     return this.exclusive(() => this.readUnlocked(buf, offset));
   }
@@ -252,7 +252,7 @@ export class VhdxDisk implements VirtualDisk {
     return Math.max(1, Math.floor(this.logArea.length / 4096 / 2) - 8);
   }
 
-  write(buf: Uint8Array, offset: number): Promise<void> {
+  async write(buf: Uint8Array, offset: number): Promise<void> {
     this.checkRange('write', offset, buf.length);
     return this.exclusive(() => this.writeUnlocked(buf, offset));
   }
@@ -302,7 +302,7 @@ export class VhdxDisk implements VirtualDisk {
     return this.exclusive(() => this.file.flush());
   }
 
-  trim(offset: number, length: number): Promise<void> {
+  async trim(offset: number, length: number): Promise<void> {
     this.checkRange('trim', offset, length);
     return this.exclusive(() => this.trimUnlocked(offset, length));
   }
@@ -340,7 +340,7 @@ export class VhdxDisk implements VirtualDisk {
     }
   }
 
-  blockStatus(offset: number, length: number): Promise<Extent[]> {
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
     this.checkRange('blockStatus', offset, length);
     return this.exclusive(() => this.blockStatusUnlocked(offset, length));
   }
