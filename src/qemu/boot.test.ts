@@ -1,0 +1,83 @@
+// Boot tests with real firmware and the real test guest, all under TCG through the driver's
+// own command line (buildQemuArgv) and process manager:
+// - generation 2 firmware smoke: q35 + OVMF with no disk reaches the UEFI boot manager
+//   (serial log) and draws a non-uniform screen (QMP screendump);
+// - the test guest (scripts/build-guest.sh, kernel + initrd) boots on generation 1 (SeaBIOS)
+//   and generation 2 (OVMF, direct kernel boot) and prints its boot marker on the serial log.
+// src/guest is a same-layer module, so the image is taken from the build script directly.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ensureVarsFile, findOvmf } from './host-facts.ts';
+import { QemuTestBed, waitForText } from './test-support.ts';
+import type { QemuVmSpec } from './vm-spec.ts';
+
+const bed = new QemuTestBed();
+after(() => bed.cleanup());
+
+const GUEST_MARKER = 'vmhost-guest: up';
+
+async function guestImage(): Promise<{ kernel: string; initrd: string }> {
+  const script = resolve(dirname(fileURLToPath(import.meta.url)), '../../scripts/build-guest.sh');
+  const { stdout } = await promisify(execFile)('bash', [script], { maxBuffer: 16 << 20, timeout: 15 * 60_000 });
+  const dir = stdout.trim().split('\n').pop()!;
+  return { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') };
+}
+
+async function gen2Spec(sub: string, over: Partial<QemuVmSpec> = {}): Promise<QemuVmSpec> {
+  const fw = findOvmf(false);
+  const spec = bed.spec({ generation: 2, memoryStartupBytes: 256 << 20, ...over }, sub);
+  const varsPath = join(bed.dir, `${sub}_VARS.fd`);
+  await ensureVarsFile(varsPath, fw);
+  return { ...spec, firmware: { codePath: fw.codePath, varsPath, secureBoot: false } };
+}
+
+/** PPM (P6) pixel data has more than one colour. */
+function ppmIsNonUniform(file: string): boolean {
+  const b = readFileSync(file);
+  // header: P6\n<w> <h>\n<max>\n
+  let nl = 0, pos = 0;
+  while (nl < 3) { if (b[pos++] === 0x0a) nl++; }
+  const px = b.subarray(pos);
+  for (let i = 3; i < px.length; i += 3) {
+    if (px[i] !== px[0] || px[i + 1] !== px[1] || px[i + 2] !== px[2]) return true;
+  }
+  return false;
+}
+
+test('generation 2 smoke: q35 + OVMF reaches the UEFI boot manager; screen drawn', async () => {
+  const spec = await gen2Spec('uefi');
+  const t0 = Date.now();
+  const proc = await bed.start(spec);
+  await waitForText(spec.paths.serialLog, 'BdsDxe', 90_000);
+  const ms = Date.now() - t0;
+  assert.equal((await proc.qmp.execute('query-status')).status, 'running');
+  const shot = join(bed.dir, 'uefi.ppm');
+  await proc.qmp.execute('screendump', { filename: shot });
+  assert.ok(ppmIsNonUniform(shot), 'firmware drew something');
+  console.log(`# timing: gen 2 power-on → UEFI boot manager on serial ${ms} ms (TCG)`);
+  await proc.quit();
+});
+
+test('test guest boots on generation 1 (SeaBIOS) and 2 (OVMF), marker on the serial log', async () => {
+  const img = await guestImage();
+  const kernelBoot = { kernelPath: img.kernel, initrdPath: img.initrd, append: 'console=ttyS0 quiet panic=-1 vmhost.hostname=qemu-boot' };
+  for (const gen of [1, 2] as const) {
+    const spec = gen === 1
+      ? bed.spec({ memoryStartupBytes: 256 << 20, kernelBoot }, 'guest1')
+      : await gen2Spec('guest2', { kernelBoot });
+    const t0 = Date.now();
+    const proc = await bed.start(spec);
+    await waitForText(spec.paths.serialLog, GUEST_MARKER, 120_000);
+    const ms = Date.now() - t0;
+    console.log(`# timing: gen ${gen} guest power-on → boot marker ${ms} ms (TCG)`);
+    const powerdown = proc.qmp.waitForEvent('POWERDOWN', { timeoutMs: 5000 });
+    await proc.qmp.execute('system_powerdown');
+    await powerdown;
+    await proc.quit();
+  }
+});
