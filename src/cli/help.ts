@@ -29,9 +29,22 @@ export function syntaxLine(def: AnyCmdletDef, set?: string): string {
   return [def.name, ...parts, '[<CommonParameters>]'].join(' ');
 }
 
-export function formatHelp(def: AnyCmdletDef): string {
+/** Wraps a syntax line between parameters (never inside `[-Name <String>]`); continuation lines indented. */
+export function wrapSyntax(line: string, width: number, indent = '    '): string[] {
+  const parts = line.match(/\[[^\]]*(?:\[[^\]]*\][^\]]*)*\]|\S+ (?:<[^>]*>|\{[^}]*\}\S*)|\S+/g) ?? [];
+  const lines: string[] = [];
+  let cur = indent;
+  for (const p of parts) {
+    if (cur.trim() !== '' && cur.length + 1 + p.length > width) { lines.push(cur); cur = `${indent}    ${p}`; }
+    else cur = cur.trim() === '' ? `${indent}${p}` : `${cur} ${p}`;
+  }
+  lines.push(cur);
+  return lines;
+}
+
+export function formatHelp(def: AnyCmdletDef, width = 100): string {
   const sets = parameterSets(def);
-  const syntax = (sets.length ? sets : [undefined]).map((s) => `    ${syntaxLine(def, s)}`);
+  const syntax = (sets.length ? sets : [undefined]).flatMap((s, i) => [...(i > 0 ? [''] : []), ...wrapSyntax(syntaxLine(def, s), width)]);
   const params = Object.entries(def.params).map(([n, p]) => {
     const facts = [
       p.aliases?.length ? `aliases: ${p.aliases.map((a) => `-${a}`).join(', ')}` : '',

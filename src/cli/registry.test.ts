@@ -55,7 +55,7 @@ test('syntax lines per parameter set, PowerShell style', () => {
 test('help page: name, synopsis, one syntax line per set, parameters with aliases and positions, common parameters', () => {
   const text = formatHelp(registry.get('Get-VM')!);
   assert.match(text, /^NAME\n {4}Get-VM\n\nSYNOPSIS\n {4}List VMs\n\nSYNTAX\n/);
-  assert.match(text, /Get-VM \[\[-Name\] <String\[\]>\] \[<CommonParameters>\]\n {4}Get-VM -Id <Guid> \[<CommonParameters>\]/);
+  assert.match(text, /Get-VM \[\[-Name\] <String\[\]>\] \[<CommonParameters>\]\n\n {4}Get-VM -Id <Guid> \[<CommonParameters>\]/);
   assert.match(text, /-Name <String\[\]>\n {8}\(aliases: -VMName; position 0; wildcards\)/);
   assert.match(text, /-Id <Guid>\n {8}\(mandatory in Id\)/);
   assert.match(text, /COMMON PARAMETERS\n {4}-ComputerName <String\[\]> +Host/);
@@ -64,4 +64,16 @@ test('help page: name, synopsis, one syntax line per set, parameters with aliase
 
 test('cmdlet list: names padded, synopsis after', () => {
   assert.equal(formatCmdletList(registry.list('*-VM')), 'Get-VM   List VMs\nNew-VM   Create a VM\nStop-VM  Shut down, turn off or save a VM\n');
+});
+
+test('long syntax lines wrap between parameters, not inside them', async () => {
+  const { wrapSyntax } = await import('./help.ts');
+  const line = syntaxLine(registry.get('New-VHD')!, 'Differencing');
+  const lines = wrapSyntax(line, 60);
+  assert.ok(lines.length > 1);
+  for (const l of lines) assert.ok(l.length <= 60, l);
+  assert.equal(lines.map((l) => l.trim()).join(' '), line);
+  assert.ok(lines.some((l) => l.includes('[-LogicalSectorSizeBytes {512 | 4096}]')));
+  assert.ok(lines.some((l) => l.includes('[[-SizeBytes] <Size>]')));
+  assert.ok(lines.some((l) => l.includes('-ParentPath <String>')));
 });
