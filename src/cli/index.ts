@@ -33,6 +33,6 @@ export { formatOutput } from './output.ts';
 export { formatJson, pascalCaseKeys } from './json.ts';
 export { formatTimeSpan, durationSeconds, formatCell } from './format-value.ts';
 export { vmView } from './views.ts';
-export { formatHelp, syntaxLine, formatCmdletList } from './help.ts';
+export { formatHelp, syntaxLine, wrapSyntax, formatCmdletList } from './help.ts';
 export { CliErrorCode, cliError } from './errors.ts';
 export { ExitCode, EXIT_CODES, exitCodeFor } from './exit-codes.ts';
