@@ -43,17 +43,21 @@ if ((${#need_pkgs[@]})); then
 fi
 
 # --- recipe hash -------------------------------------------------------------------
+# One apt-cache call (~1 s): the cloud meta package pins its kernel package exactly.
 kernel_pkg=${VMHOST_GUEST_KERNEL_PKG:-}
-find_kernel_pkg() {
-  apt-cache depends linux-image-cloud-amd64 2>/dev/null \
-    | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+kernel_ver=
+find_kernel() {
+  apt-cache show --no-all-versions linux-image-cloud-amd64 2>/dev/null \
+    | sed -n 's/^Depends: \(linux-image-[0-9][^ ,]*\) (= \([^)]*\)).*/\1 \2/p' | head -1
 }
 if [[ -z $kernel_pkg ]]; then
-  kernel_pkg=$(find_kernel_pkg)
-  if [[ -z $kernel_pkg && $(id -u) == 0 ]]; then apt_update; kernel_pkg=$(find_kernel_pkg); fi
-  [[ -n $kernel_pkg ]] || die "cannot find the kernel behind linux-image-cloud-amd64 (apt-get update?)"
+  found=$(find_kernel)
+  if [[ -z $found && $(id -u) == 0 ]]; then apt_update; found=$(find_kernel); fi
+  [[ -n $found ]] || die "cannot find the kernel behind linux-image-cloud-amd64 (apt-get update?)"
+  read -r kernel_pkg kernel_ver <<<"$found"
+else
+  kernel_ver=$(apt-cache policy "$kernel_pkg" | awk '/Candidate:/ { print $2 }')
 fi
-kernel_ver=$(apt-cache policy "$kernel_pkg" | awk '/Candidate:/ { print $2 }')
 [[ -n $kernel_ver && $kernel_ver != "(none)" ]] || die "no candidate version for $kernel_pkg"
 busybox_ver=$(dpkg-query -W -f '${Version}' busybox-static)
 
@@ -70,7 +74,11 @@ if [[ -f $out/manifest.json && -f $out/vmlinuz && -f $out/initrd.img ]]; then
 fi
 
 # --- build -------------------------------------------------------------------------
+# One build at a time per cache (parallel test processes); the winner's result is reused.
 mkdir -p "$cache_root/debs"
+exec 9>"$cache_root/.lock"
+flock 9
+if [[ -f $out/manifest.json ]]; then log "built meanwhile: $out"; echo "$out"; exit 0; fi
 work=$(mktemp -d "$cache_root/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -66,6 +66,16 @@ test('test guest boots and its agent serves the host', { skip: !haveQemu && 'qem
     assert.ok(Math.abs(p.timeMs - Date.now()) < 60_000, 'guest clock near host clock');
   });
 
+  await t.test('root shells on the serial console and on tty1', async () => {
+    qemu.stdin!.write('echo serial-$((6*7))\n');
+    const deadline = Date.now() + 10_000;
+    while (!serial.includes('serial-42') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(serial, /serial-42/);
+    const r = await client.exec('for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sh ] && readlink $p/fd/0; done; true');
+    const ttys = r.stdout.toString().split('\n');
+    assert.ok(ttys.includes('/dev/ttyS0') && ttys.includes('/dev/tty1'), `shell ttys: ${ttys.join(' ')}`);
+  });
+
   await t.test('kvp', async () => {
     await client.exec('ip addr add 192.0.2.7/32 dev lo');
     const kvp = await client.kvp();
