@@ -201,3 +201,44 @@ test('crash at every write of a dynamic disk: flushed data survives, the file al
     }
   }
 });
+
+test('crash at every step of a BAT-relocating grow: the disk opens with the old or the new size and its data', async () => {
+  const base = new MemoryFile('grow.vhd');
+  await createVhd(base, { type: 'Dynamic', size: 4 * MiB, blockSize: 1 * MiB });
+  const pre = await openVhd(base);
+  await pre.write(pattern(4096, 1), 1 * MiB);
+  await pre.flush();
+  const file = new CrashFile(base);
+  const d = await openVhd(file);
+  await resizeVhd(d, 1024 * MiB); // 1024 entries: the one-sector table must move
+  for (let cut = 0; cut <= file.opCount; cut++) {
+    for (const v of [{ kind: 'flushed-only' as const }, { kind: 'torn-last' as const, seed: cut }, { kind: 'random-subset' as const, seed: cut }]) {
+      const disk = await openVhd(file.stateAt(cut, v));
+      assert.ok(disk.virtualSize === 4 * MiB || disk.virtualSize === 1024 * MiB, `cut ${cut}: size ${disk.virtualSize}`);
+      const got = new Uint8Array(4096);
+      await disk.read(got, 1 * MiB);
+      assert.ok(sameBytes(got, pattern(4096, 1)), `cut ${cut} ${v.kind}: data lost`);
+    }
+  }
+  assert.equal((await openVhd(file.stateAt(file.opCount))).virtualSize, 1024 * MiB);
+});
+
+test('concurrent writes and reads on a dynamic disk', async () => {
+  const file = new MemoryFile('conc.vhd');
+  await createVhd(file, { type: 'Dynamic', size: 16 * MiB, blockSize: 1 * MiB });
+  const d = await openVhd(file);
+  const model = new DiskModel(16 * MiB);
+  const writes = Array.from({ length: 64 }, (_, i) => ({ off: ((i * 37) % 128) * 128 * 1024, data: pattern(64 * 1024, i) }));
+  const seen = new Set<number>();
+  for (const w of writes) {
+    if (seen.has(w.off)) continue;
+    seen.add(w.off);
+    model.write(w.data, w.off);
+  }
+  await Promise.all(writes.filter((w, i) => writes.findIndex((x) => x.off === w.off) === i).map(async (w) => {
+    await d.write(w.data, w.off);
+    await d.read(new Uint8Array(1 * MiB), Math.floor(w.off / MiB) * MiB);
+  }));
+  assert.equal(await firstMismatch(d, (o, l) => model.read(o, l)), -1);
+  assert.deepEqual(await checkVhd(file), []);
+});

@@ -121,3 +121,20 @@ test('VHDs we create and write are read identically by QEMU (compare, info)', { 
   want.set(pattern(4096, 2), 9 * MiB);
   assert.ok(Buffer.from(want).equals(got));
 });
+
+test('QEMU sees our 2040 GiB dynamic disk and its last sector', { skip }, async (t) => {
+  const { dir, cleanup } = tempDir('vhd1-max');
+  t.after(cleanup);
+  const max = 2040 * 1024 * MiB;
+  const path = join(dir, 'max.vhd');
+  const file = await NodeFile.open(path, { create: true });
+  await createVhd(file, { type: 'Dynamic', size: max });
+  const d = await openVhd(file);
+  await d.write(new Uint8Array(512).fill(0xab), max - 512);
+  await d.close();
+  const info = JSON.parse(qemuImg('info', '-f', 'vpc', '--output', 'json', path)) as { 'virtual-size': number };
+  assert.equal(info['virtual-size'], max);
+  const out = execFileSync('qemu-io', ['-f', 'vpc', '-r', '-c', `read -P 0xab ${max - 512} 512`, '-c', `read -P 0 ${max - 1024} 512`, path], { encoding: 'utf8' });
+  assert.doesNotMatch(out, /verification failed/i);
+  assert.match(out, /read 512\/512 bytes/);
+});
