@@ -435,6 +435,14 @@ export class VhdxDisk implements VirtualDisk {
     });
   }
 
+  /** Empty the log (all entries are applied): the next commit starts a fresh one. */
+  async retireLog(): Promise<void> {
+    if (this.log) {
+      await this.log.close();
+      this.log = new LogWriter(this.file, this.logArea, this.headers);
+    }
+  }
+
   /** Reset the log writer and caches (after a structure moved). */
   resetCaches(): void {
     this.bat = new Bat(this.file, this.batRegion.fileOffset, this.batRegion.length, this.g);
