@@ -28,12 +28,12 @@ async function guestImage(): Promise<{ kernel: string; initrd: string }> {
   return { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') };
 }
 
-async function gen2Spec(sub: string, over: Partial<QemuVmSpec> = {}): Promise<QemuVmSpec> {
-  const fw = findOvmf(false);
+async function gen2Spec(sub: string, over: Partial<QemuVmSpec> = {}, secureBoot = false): Promise<QemuVmSpec> {
+  const fw = findOvmf(secureBoot);
   const spec = bed.spec({ generation: 2, memoryStartupBytes: 256 << 20, ...over }, sub);
   const varsPath = join(bed.dir, `${sub}_VARS.fd`);
   await ensureVarsFile(varsPath, fw);
-  return { ...spec, firmware: { codePath: fw.codePath, varsPath, secureBoot: false } };
+  return { ...spec, firmware: { codePath: fw.codePath, varsPath, secureBoot } };
 }
 
 /** PPM (P6) pixel data has more than one colour. */
@@ -49,18 +49,21 @@ function ppmIsNonUniform(file: string): boolean {
   return false;
 }
 
-test('generation 2 smoke: q35 + OVMF reaches the UEFI boot manager; screen drawn', async () => {
-  const spec = await gen2Spec('uefi');
-  const t0 = Date.now();
-  const proc = await bed.start(spec);
-  await waitForText(spec.paths.serialLog, 'BdsDxe', 90_000);
-  const ms = Date.now() - t0;
-  assert.equal((await proc.qmp.execute('query-status')).status, 'running');
-  const shot = join(bed.dir, 'uefi.ppm');
-  await proc.qmp.execute('screendump', { filename: shot });
-  assert.ok(ppmIsNonUniform(shot), 'firmware drew something');
-  console.log(`# timing: gen 2 power-on → UEFI boot manager on serial ${ms} ms (TCG)`);
-  await proc.quit();
+test('generation 2 smoke: q35 + OVMF (plain and secure boot/SMM) reaches the UEFI boot manager; screen drawn', async () => {
+  for (const secureBoot of [false, true]) {
+    const sub = secureBoot ? 'uefi-sb' : 'uefi';
+    const spec = await gen2Spec(sub, {}, secureBoot);
+    const t0 = Date.now();
+    const proc = await bed.start(spec);
+    await waitForText(spec.paths.serialLog, 'BdsDxe', 90_000);
+    const ms = Date.now() - t0;
+    assert.equal((await proc.qmp.execute('query-status')).status, 'running');
+    const shot = join(bed.dir, `${sub}.ppm`);
+    await proc.qmp.execute('screendump', { filename: shot });
+    assert.ok(ppmIsNonUniform(shot), 'firmware drew something');
+    console.log(`# timing: gen 2${secureBoot ? ' secure boot' : ''} power-on → UEFI boot manager on serial ${ms} ms (TCG)`);
+    await proc.quit();
+  }
 });
 
 test('test guest boots on generation 1 (SeaBIOS) and 2 (OVMF), marker on the serial log', async () => {
