@@ -215,8 +215,8 @@ static void lock_out(short type) {
   struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
   while (fcntl(lock_fd, F_SETLKW, &fl) < 0 && errno == EINTR) {}
 }
-// Writes one line; if the host is not connected the kernel drops or blocks the data —
-// either way the host side learns of the agent again through the next "ready" event.
+// Writes one line. While no host is connected the port blocks writes, so the line
+// goes to the next host that connects (which ignores ids it did not send).
 static void send_line(buf_t *b) {
   buf_add(b, "\n", 1);
   lock_out(F_WRLCK);

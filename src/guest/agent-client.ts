@@ -73,7 +73,9 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   private isConnected = false;
   private isReady = false;
   private closed = false;
-  private nextId = 1;
+  // Random start: a reply the guest wrote while no host was connected is delivered to
+  // the next connection, possibly another client's; it must not match a new request.
+  private nextId = 1 + Math.floor(Math.random() * 2 ** 40);
   private readonly pending = new Map<number, Pending>();
   private readonly splitter: LineSplitter;
   private retryTimer: NodeJS.Timeout | undefined;

@@ -3,3 +3,4 @@ export { AgentClient, AGENT_PORT_NAME, type AgentClientOptions, type AgentClient
 export type { AgentInfo, PingData, GuestKvp } from './protocol.ts';
 export { ensureGuestImage, type GuestImage } from './image.ts';
 export { agentChardevArgs } from './qemu-args.ts';
+export { heartbeatStatus, type HeartbeatStatus, type HeartbeatTimes } from './heartbeat.ts';
