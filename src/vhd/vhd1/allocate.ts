@@ -5,7 +5,9 @@
 //   2. the block's data, then its sector bitmap (which overwrites the old footer);
 //   3. flush — a barrier: nothing below may reach the disk before the above;
 //   4. the BAT entry pointing to the block (one sector of the table).
-// A crash before 3 leaves the BAT without the block: the old contents are intact and, if
+// The footer is issued before the data and bitmap (all three are before the barrier, so
+// their order is not a durability order) so that the old footer is never overwritten while
+// no footer exists at the new end. A crash before 3 leaves the BAT without the block: the old contents are intact and, if
 // the old footer was already overwritten, open recovers from the footer copy at offset 0
 // (load.ts). A crash after 3 leaves a complete block that the BAT may or may not reach —
 // both are states the guest could have seen before its flush. The write is reachable as

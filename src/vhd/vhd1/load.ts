@@ -107,8 +107,11 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
       err('FIXED_TRUNCATED', 'footer', trailingOffset, `fixed disk of ${footer.currentSize} bytes is in a ${fileSize}-byte file`);
       return fail();
     }
+    if (fileSize - FOOTER_SIZE > footer.currentSize) {
+      warn('FIXED_SLACK', 'footer', trailingOffset, `${fileSize - FOOTER_SIZE - footer.currentSize} bytes between the data and the footer`);
+    }
     const loaded: LoadedVhd = {
-      footer, footerOffset: footer.currentSize, footerRecovered: false, header: null, bat: null,
+      footer, footerOffset: fileSize - FOOTER_SIZE, footerRecovered: false, header: null, bat: null,
       dataEnd: footer.currentSize, parentPaths: [], absoluteParentPath: null, fileSize,
     };
     return { loaded, problems };

@@ -34,10 +34,14 @@ export async function resizeVhd(disk: VhdDisk, newSize: number): Promise<void> {
     if (newSize === disk.footer.currentSize && footer.creatorApp === disk.footer.creatorApp) return;
 
     if (disk.type === 'Fixed') {
-      const oldEnd = disk.footer.currentSize;
+      const oldFooter = disk.footerOffset;
+      // Bytes between the old data end and the old footer (a file with slack) become data: zero them.
+      for (let p = disk.footer.currentSize; p < Math.min(newSize, oldFooter); p += 1024 * 1024) {
+        await f.write(new Uint8Array(Math.min(1024 * 1024, Math.min(newSize, oldFooter) - p)), p);
+      }
       await f.write(encodeFooter(footer), newSize);
       await f.flush();
-      if (newSize !== oldEnd) await f.write(new Uint8Array(FOOTER_SIZE), oldEnd); // the old footer is data now
+      if (newSize !== oldFooter) await f.write(new Uint8Array(FOOTER_SIZE), oldFooter); // the old footer is data now
       await f.truncate(newSize + FOOTER_SIZE);
       await f.flush();
       disk.footer = footer;

@@ -189,7 +189,13 @@ export class VhdDisk implements VirtualDisk {
     }
   }
 
-  /** Data first, then the bitmap: a set bit never points at unwritten data. Caller holds `serial`. */
+  /**
+   * Data first, then the bitmap. In a differencing disk a clear bit shows the parent's
+   * sector, so a bitmap update waits behind a flush of the data: after a crash each sector
+   * reads as its old (parent) or its new contents, never as unwritten space. In a dynamic
+   * disk a clear bit reads zeros and so does an unwritten sector of the block, so no
+   * barrier is needed. Caller holds `serial`.
+   */
   private async writeInBlock(block: number, inBlock: number, data: Uint8Array): Promise<void> {
     const bat = this.bat!, header = this.header!;
     if (block >= bat.length) {
@@ -209,7 +215,11 @@ export class VhdDisk implements VirtualDisk {
     }
     await this.file.write(data, start + this.bitmapBytes + inBlock);
     const bm = await this.bitmap(block, start);
-    if (setBits(bm, inBlock / SECTOR, data.length / SECTOR)) await this.file.write(bm, start);
+    const updated = bm.slice();
+    if (!setBits(updated, inBlock / SECTOR, data.length / SECTOR)) return;
+    if (this.type === 'Differencing') await this.file.flush();
+    await this.file.write(updated, start);
+    bm.set(updated);
   }
 
   /**
