@@ -85,8 +85,18 @@ trap 'rm -rf "$work"' EXIT
 deb=$(ls "$cache_root/debs/${kernel_pkg}_${kernel_ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
 if [[ -z $deb ]]; then
   log "downloading $kernel_pkg=$kernel_ver"
+  apt_user=()  # as root, download as root: _apt cannot write into our cache dir
+  [[ $(id -u) == 0 ]] && apt_user=(-o APT::Sandbox::User=root)
   # Writes into the cwd; as root apt warns that _apt cannot, which is harmless.
-  (cd "$cache_root/debs" && apt-get download -q "$kernel_pkg=$kernel_ver" >&2)
+  if ! (cd "$cache_root/debs" && apt-get download -q "${apt_user[@]}" "$kernel_pkg=$kernel_ver" >&2); then
+    # Stale package lists name a version the mirror no longer has: update, start over.
+    if [[ $(id -u) == 0 && -z ${VMHOST_GUEST_APT_RETRY:-} ]]; then
+      apt_update
+      rm -rf "$work"
+      VMHOST_GUEST_APT_RETRY=1 exec bash "${BASH_SOURCE[0]}"
+    fi
+    die "cannot download $kernel_pkg=$kernel_ver (apt-get update?)"
+  fi
   deb=$(ls "$cache_root/debs/${kernel_pkg}_"*"_"*.deb | head -1)
 fi
 log "unpacking $(basename "$deb")"
@@ -179,4 +189,8 @@ if ! mv -T "$work/out" "$out" 2>/dev/null; then
   [[ -f $out/manifest.json ]] || die "cannot create $out"
 fi
 log "built $out ($(du -h "$out/initrd.img" | cut -f1) initrd)"
+# Keep the three newest builds; older recipes are rebuilt if anyone still needs them.
+ls -1dt "$cache_root"/*/manifest.json 2>/dev/null | tail -n +4 | while read -r m; do
+  rm -rf "$(dirname "$m")"
+done
 echo "$out"
