@@ -197,3 +197,36 @@ test('crash at every write of a differencing disk: each sector reads as its old 
     }
   }
 });
+
+test('real files: a chain moved to another directory still opens through the relative locator', async (t) => {
+  const { NodeFile } = await import('../../blockio/index.ts');
+  const { renameSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tempDir } = await import('./test-support.ts');
+  const { resolveLocatorPath } = await import('./index.ts');
+  const { dir, cleanup } = tempDir('vhd1-chain');
+  t.after(cleanup);
+  mkdirSync(join(dir, 'a'));
+  const basePath = join(dir, 'a', 'base.vhd'), childPath = join(dir, 'a', 'child.vhd');
+  const base = await openVhd(await (async () => { const f = await NodeFile.open(basePath, { create: true }); await createVhd(f, { type: 'Dynamic', size: 8 * MiB }); return f; })());
+  await base.write(pattern(4096, 1), 0);
+  await createVhd(await NodeFile.open(childPath, { create: true }), { type: 'Differencing', parent: { disk: base, path: basePath } });
+  await base.close();
+  renameSync(join(dir, 'a'), join(dir, 'b'));
+  const moved = join(dir, 'b', 'child.vhd');
+  const tried: string[] = [];
+  const openParent = async (paths: string[]) => {
+    for (const p of paths.map((x) => resolveLocatorPath(moved, x))) {
+      tried.push(p);
+      try { return await openVhd(await NodeFile.open(p, { readOnly: true })); } catch { /* next candidate */ }
+    }
+    throw new Error('parent not found');
+  };
+  const child = await openVhd(await NodeFile.open(moved), { openParent });
+  assert.equal(tried[0], join(dir, 'b', 'base.vhd'));
+  const got = new Uint8Array(4096);
+  await child.read(got, 0);
+  assert.ok(Buffer.from(got).equals(pattern(4096, 1)));
+  assert.equal((await describeVhd(child)).ParentPath, basePath, 'ParentPath is the recorded absolute locator');
+  await child.close();
+});

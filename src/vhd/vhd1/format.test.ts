@@ -81,3 +81,12 @@ test('sector bitmap', () => {
   assert.equal(bm[0], 0b00011111);
   assert.deepEqual([...bitRuns(bm, 0, 20)], [{ start: 0, length: 3, set: false }, { start: 3, length: 10, set: true }, { start: 13, length: 7, set: false }]);
 });
+
+test('locator paths resolve against the child directory', async () => {
+  const { resolveLocatorPath } = await import('./index.ts');
+  assert.equal(resolveLocatorPath('/vms/sub/child.vhd', '.\\base.vhd'), '/vms/sub/base.vhd');
+  assert.equal(resolveLocatorPath('/vms/sub/child.vhd', '../base.vhd'), '/vms/base.vhd');
+  assert.equal(resolveLocatorPath('/vms/sub/child.vhd', '/abs/base.vhd'), '/abs/base.vhd');
+  assert.equal(resolveLocatorPath('/vms/child.vhd', 'C:\\VMs\\base.vhd'), 'C:/VMs/base.vhd');
+  assert.equal(resolveLocatorPath('child.vhd', './base.vhd'), './base.vhd');
+});

@@ -5,3 +5,4 @@ export { describeVhd, type VhdDescription } from './describe.ts';
 export { checkVhd, type VhdProblem } from './check.ts';
 export { resizeVhd } from './resize.ts';
 export { VhdDisk } from './vhd-disk.ts';
+export { resolveLocatorPath } from './parent-locator.ts';

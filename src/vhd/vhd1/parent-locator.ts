@@ -91,3 +91,21 @@ export function relativePath(from: string, to: string): string | null {
 export function baseName(path: string): string {
   return path.split(/[\\/]/).filter(Boolean).pop() ?? path;
 }
+
+/**
+ * Turns a locator path into a path on this host, for resolvers: backslashes (as Windows
+ * writes them, e.g. ".\parent.vhd") become slashes, and a relative path is taken from the
+ * child's directory. Drive-letter paths ("C:\vms\a.vhd") come back with slashes, unresolved.
+ */
+export function resolveLocatorPath(childPath: string, locatorPath: string): string {
+  const p = locatorPath.replace(/\\/g, '/');
+  if (p.startsWith('/') || /^[A-Za-z]:\//.test(p)) return p;
+  const dir = childPath.replace(/\\/g, '/').split('/').slice(0, -1);
+  const out = dir.length ? [...dir] : ['.'];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..' && out.length > 1 && out[out.length - 1] !== '..') out.pop();
+    else out.push(part);
+  }
+  return out.join('/') || '/';
+}
