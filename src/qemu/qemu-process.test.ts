@@ -2,8 +2,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { isVmhostError } from '../common/index.ts';
+import { buildQemuArgv } from './command-line.ts';
 import { QemuProcess, isPidAlive, isQemuOfVm } from './qemu-process.ts';
 import { checkStateFile, restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
 import { QemuTestBed } from './test-support.ts';
@@ -150,5 +154,42 @@ test('restore: a missing or corrupt state file is refused before start, and QEMU
     await assert.rejects(waitForIncoming(proc.qmp, { timeoutMs: 10000 }), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED'));
   } catch (e) {
     assert.ok(isVmhostError(e, 'QEMU_START_FAILED'), String(e)); // QEMU may die before its QMP socket is up
+  }
+});
+
+test('QEMU survives a SIGKILLed daemon; a new daemon re-attaches and sees the exit of a non-child', async () => {
+  const spec = bed.spec({}, 'crash');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(spec.paths.qmpSocket, '..'), { recursive: true });
+  const moduleUrl = new URL('./qemu-process.ts', import.meta.url).href;
+  const daemon = join(bed.dir, 'daemon.mts');
+  writeFileSync(daemon, [
+    `import { QemuProcess } from ${JSON.stringify(moduleUrl)};`,
+    `const p = await QemuProcess.start(${JSON.stringify({
+      argv: buildQemuArgv(spec), qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid, logFile: join(bed.dir, 'crash.log'),
+    })});`,
+    'console.log(p.pid);',
+    'setInterval(() => {}, 1000);',
+  ].join('\n'));
+  const child = spawn(process.execPath, ['--import', 'tsx', daemon], { stdio: ['ignore', 'pipe', 'inherit'], cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) resolve(Number(m[1])); });
+    child.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
+  });
+  try {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await sleep(200);
+    assert.ok(isPidAlive(pid), 'QEMU outlives the daemon that started it');
+    const proc = await QemuProcess.attach({ pid, qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid });
+    bed.track(proc);
+    assert.equal((await proc.qmp.execute('query-status')).status, 'running');
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    assert.deepEqual(await proc.exited, { code: null, signal: null }, 'not our child: cause unknowable');
+    console.log(`# timing: non-child QEMU SIGKILL → exit detected ${Date.now() - t0} ms`);
+  } finally {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
 });
