@@ -103,16 +103,35 @@ export class Bat {
   /** Payload entry of `block`, validated against the disk type. */
   async payload(block: number, tx?: SectorTx): Promise<BatEntry> {
     const idx = payloadIndex(this.g, block);
-    const e = await this.raw(idx, tx);
+    return this.validPayload(block, idx, await this.raw(idx, tx));
+  }
+
+  private validPayload(block: number, idx: number, e: BatEntry): BatEntry {
+    if (VALID_PAYLOAD.has(e.state) && e.state !== PAYLOAD_PARTIALLY_PRESENT && e.state !== PAYLOAD_FULLY_PRESENT) return e;
     const ctx = { structure: 'BAT', offset: this.offset + idx * 8, file: this.file.name, block };
     if (!VALID_PAYLOAD.has(e.state)) throw corrupt(`BAT entry for block ${block} has reserved state ${e.state}`, ctx);
     if (e.state === PAYLOAD_PARTIALLY_PRESENT && !this.g.hasParent) {
       throw corrupt(`block ${block} partially present in a disk without a parent`, ctx);
     }
-    if ((e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) && (e.offset < MiB || e.offset + this.g.blockSize > MAX_FILE_OFFSET)) {
+    if (e.offset < MiB || e.offset + this.g.blockSize > MAX_FILE_OFFSET) {
       throw corrupt(`BAT entry for block ${block} points at bad file offset ${e.offset}`, ctx);
     }
     return e;
+  }
+
+  /** Visit the validated payload entries of blocks [from, to) in order, one page read at a time. */
+  async forEachPayload(from: number, to: number, fn: (block: number, e: BatEntry) => void): Promise<void> {
+    let pageNo = -1;
+    let p: Uint8Array | undefined;
+    for (let b = from; b < to; b++) {
+      const idx = payloadIndex(this.g, b);
+      const pn = Math.floor(idx / PER_PAGE);
+      if (pn !== pageNo) {
+        p = await this.page(pn);
+        pageNo = pn;
+      }
+      fn(b, this.validPayload(b, idx, decodeEntry(p!, (idx % PER_PAGE) * 8)));
+    }
   }
 
   async sectorBitmap(chunk: number, tx?: SectorTx): Promise<BatEntry> {

@@ -21,13 +21,12 @@ export interface VhdxDescription {
 export async function describeVhdx(d: VhdxDisk): Promise<VhdxDescription> {
   return d.exclusive(async () => {
     let allocated = 0, scattered = 0, prev = -1;
-    for (let b = 0; b < d.g.dataBlocks; b++) {
-      const e = await d.bat.payload(b);
-      if (e.state !== PAYLOAD_FULLY_PRESENT && e.state !== PAYLOAD_PARTIALLY_PRESENT) continue;
+    await d.bat.forEachPayload(0, d.g.dataBlocks, (_b, e) => {
+      if (e.state !== PAYLOAD_FULLY_PRESENT && e.state !== PAYLOAD_PARTIALLY_PRESENT) return;
       allocated++;
       if (prev >= 0 && e.offset !== prev + d.blockSize) scattered++;
       prev = e.offset;
-    }
+    });
     const pl = d.params.parentLocator?.entries;
     return {
       VhdFormat: 'VHDX',

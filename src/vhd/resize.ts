@@ -33,10 +33,12 @@ export async function resizeVhdx(d: VhdxDisk, newSize: number): Promise<void> {
     let tx = new SectorTx();
     // Shrink: clear entries of blocks and chunks that fall outside the new size.
     if (ng.dataBlocks < old.dataBlocks) {
-      for (let b = ng.dataBlocks; b < old.dataBlocks; b++) {
-        const i = payloadIndex(old, b);
-        const e = await d.bat.raw(i, tx);
-        if (e.state !== 0 || e.offset !== 0) await d.bat.stage(tx, i, { state: 0, offset: 0 });
+      const dirty: number[] = [];
+      await d.bat.forEachPayload(ng.dataBlocks, old.dataBlocks, (b, e) => {
+        if (e.state !== 0 || e.offset !== 0) dirty.push(payloadIndex(old, b));
+      });
+      for (const i of dirty) {
+        await d.bat.stage(tx, i, { state: 0, offset: 0 });
         if (tx.size >= limit) {
           await d.commit(tx);
           tx = new SectorTx();

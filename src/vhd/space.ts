@@ -20,12 +20,11 @@ export async function usedRanges(d: VhdxDisk): Promise<UsedRange[]> {
     { start: d.logArea.offset, length: d.logArea.length, kind: 'log' },
   ];
   for (const r of d.regions) out.push({ start: r.fileOffset, length: r.length, kind: 'region' });
-  for (let b = 0; b < d.g.dataBlocks; b++) {
-    const e = await d.bat.payload(b);
+  await d.bat.forEachPayload(0, d.g.dataBlocks, (b, e) => {
     if (e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) {
       out.push({ start: e.offset, length: d.blockSize, kind: 'payload', batIndex: payloadIndex(d.g, b), state: e.state });
     }
-  }
+  });
   if (d.params.hasParent) {
     for (let c = 0; c < d.g.sbBlocks; c++) {
       const e = await d.bat.sectorBitmap(c);
@@ -37,9 +36,9 @@ export async function usedRanges(d: VhdxDisk): Promise<UsedRange[]> {
 
 /** End of the last block holding data (FULLY/PARTIALLY present): the smallest size a shrink may reach. */
 export async function minimumSize(d: VhdxDisk): Promise<number> {
-  for (let b = d.g.dataBlocks - 1; b >= 0; b--) {
-    const e = await d.bat.payload(b);
-    if (e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) return Math.min((b + 1) * d.blockSize, d.virtualSize);
-  }
-  return 0;
+  let last = -1;
+  await d.bat.forEachPayload(0, d.g.dataBlocks, (b, e) => {
+    if (e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) last = b;
+  });
+  return last < 0 ? 0 : Math.min((last + 1) * d.blockSize, d.virtualSize);
 }

@@ -30,6 +30,8 @@ export interface LoadedVhd {
   bat: Uint32Array | null;
   /** First byte after every structure and block: where the next block goes. */
   dataEnd: number;
+  /** Entries the table may hold without moving: up to the sector padding, stopping at the next structure. */
+  tableCapacity: number;
   /** Parent paths from the locators, in resolver preference order, then the header's parent name. */
   parentPaths: string[];
   absoluteParentPath: string | null;
@@ -111,7 +113,7 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
       warn('FIXED_SLACK', 'footer', trailingOffset, `${fileSize - FOOTER_SIZE - footer.currentSize} bytes between the data and the footer`);
     }
     const loaded: LoadedVhd = {
-      footer, footerOffset: fileSize - FOOTER_SIZE, footerRecovered: false, header: null, bat: null,
+      footer, footerOffset: fileSize - FOOTER_SIZE, footerRecovered: false, header: null, bat: null, tableCapacity: 0,
       dataEnd: footer.currentSize, parentPaths: [], absoluteParentPath: null, fileSize,
     };
     return { loaded, problems };
@@ -162,7 +164,8 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
   const spans: { start: number; end: number; what: string; offset: number }[] = [
     { start: 0, end: FOOTER_SIZE, what: 'footer copy', offset: 0 },
     { start: hOff, end: hOff + HEADER_SIZE, what: 'dynamic header', offset: hOff },
-    { start: tOff, end: tOff + batRegion, what: 'BAT', offset: tOff },
+    // The table itself, unpadded: a writer may put the next structure right after it.
+    { start: tOff, end: tOff + entries * 4, what: 'BAT', offset: tOff },
   ];
 
   // Parent locators.
@@ -233,12 +236,19 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
   }
   if (badBlocks > 16) err('BAT_RANGE', 'BAT', tOff, `${badBlocks - 16} more BAT entries out of range`);
 
+  // Room to grow the table in place: its sector padding, unless something else starts there.
+  let tableLimit = tOff + batRegion;
+  for (const s of [...spans, ...blocks.map((b) => ({ start: b.start }))]) {
+    if (s.start >= tOff + entries * 4 && s.start < tableLimit) tableLimit = s.start;
+  }
+  const tableCapacity = Math.max(entries, Math.floor((tableLimit - tOff) / 4));
+
   // The next block goes after everything, including the old footer position; after a
   // recovery also after any half-written garbage at the end of the file.
   dataEnd = roundUp(dataEnd, SECTOR);
   const footerOffset = footerRecovered ? Math.max(dataEnd, roundUp(fileSize, SECTOR)) : Math.max(dataEnd, fileSize - FOOTER_SIZE);
   const loaded: LoadedVhd = {
-    footer, footerOffset, footerRecovered, header, bat, dataEnd: footerOffset,
+    footer, footerOffset, footerRecovered, header, bat, dataEnd: Math.max(footerOffset, roundUp(tOff + batRegion, SECTOR)), tableCapacity,
     parentPaths, absoluteParentPath: byCode.get(Platform.W2ku) ?? byCode.get(Platform.Wi2k) ?? byCode.get(Platform.MacX) ?? null,
     fileSize,
   };
