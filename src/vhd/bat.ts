@@ -119,6 +119,20 @@ export class Bat {
     return e;
   }
 
+  /** Visit raw entries [from, to) by BAT index, one page read at a time (no validation). */
+  async forEachRaw(from: number, to: number, fn: (index: number, e: BatEntry) => void): Promise<void> {
+    let pageNo = -1;
+    let p: Uint8Array | undefined;
+    for (let i = from; i < to; i++) {
+      const pn = Math.floor(i / PER_PAGE);
+      if (pn !== pageNo) {
+        p = await this.page(pn);
+        pageNo = pn;
+      }
+      fn(i, decodeEntry(p!, (i % PER_PAGE) * 8));
+    }
+  }
+
   /** Visit the validated payload entries of blocks [from, to) in order, one page read at a time. */
   async forEachPayload(from: number, to: number, fn: (block: number, e: BatEntry) => void): Promise<void> {
     let pageNo = -1;

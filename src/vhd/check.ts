@@ -4,9 +4,8 @@
 // the disk type forbids them, and a broken parent linkage when a resolver is given.
 import type { BlockFile } from '../blockio/block-file.ts';
 import { isVmhostError } from '../common/errors.ts';
-import { MiB, PAYLOAD_PARTIALLY_PRESENT, SB_PRESENT, SB_NOT_PRESENT } from './format.ts';
+import { MiB, PAYLOAD_PARTIALLY_PRESENT, PAYLOAD_FULLY_PRESENT, SB_PRESENT, SB_NOT_PRESENT } from './format.ts';
 import { openVhdx } from './open.ts';
-import { payloadIndex, sbIndex } from './bat.ts';
 import type { ParentResolver } from './chain.ts';
 import { usedRanges } from './space.ts';
 
@@ -22,24 +21,28 @@ export async function checkVhdx(file: BlockFile, opts: { openParent?: ParentReso
   try {
     problems.push(...d.openProblems);
     const size = await file.size();
-    for (let b = 0; b < d.g.dataBlocks; b++) {
-      try {
-        const e = await d.bat.payload(b);
-        if (e.state === PAYLOAD_PARTIALLY_PRESENT) {
-          const sb = await d.bat.sectorBitmap(Math.floor(b / d.g.chunkRatio));
-          if (sb.state !== SB_PRESENT) problems.push(`block ${b} is partially present but its sector bitmap block is not`);
-        }
-      } catch (e) {
-        if (!isVmhostError(e)) throw e;
-        problems.push(`BAT entry ${payloadIndex(d.g, b)}: ${e.message}`);
+    const g = d.g;
+    const sbState = new Map<number, number>();
+    const partial: number[] = [];
+    await d.bat.forEachRaw(0, Math.min(g.totalEntries, d.batRegion.length / 8), (i, e) => {
+      const isSb = i % (g.chunkRatio + 1) === g.chunkRatio;
+      if (isSb) {
+        const c = (i - g.chunkRatio) / (g.chunkRatio + 1);
+        sbState.set(c, e.state);
+        if (e.state !== SB_NOT_PRESENT && e.state !== SB_PRESENT) problems.push(`sector bitmap entry ${i} has reserved state ${e.state}`);
+        else if (e.state === SB_PRESENT && !d.params.hasParent) problems.push(`sector bitmap entry ${i} is present in a disk without a parent`);
+        else if (e.state === SB_PRESENT && e.offset < MiB) problems.push(`sector bitmap entry ${i} points into the header section`);
+        return;
       }
-    }
-    for (let c = 0; c < d.g.sbBlocks; c++) {
-      const i = sbIndex(d.g, c);
-      if (i >= d.g.totalEntries && !d.params.hasParent) continue;
-      const e = await d.bat.raw(i);
-      if (e.state !== SB_NOT_PRESENT && e.state !== SB_PRESENT) problems.push(`sector bitmap entry ${i} has reserved state ${e.state}`);
-      else if (e.state === SB_PRESENT && !d.params.hasParent) problems.push(`sector bitmap entry ${i} is present in a disk without a parent`);
+      const b = i - Math.floor(i / (g.chunkRatio + 1));
+      if (b >= g.dataBlocks) return;
+      if (e.state === 4 || e.state === 5) problems.push(`BAT entry ${i} (block ${b}) has reserved state ${e.state}`);
+      else if (e.state === PAYLOAD_PARTIALLY_PRESENT && !d.params.hasParent) problems.push(`block ${b} is partially present in a disk without a parent`);
+      else if ((e.state === PAYLOAD_PARTIALLY_PRESENT || e.state === PAYLOAD_FULLY_PRESENT) && e.offset < MiB) problems.push(`block ${b} points into the header section`);
+      if (e.state === PAYLOAD_PARTIALLY_PRESENT) partial.push(b);
+    });
+    for (const b of partial) {
+      if (sbState.get(Math.floor(b / g.chunkRatio)) !== SB_PRESENT) problems.push(`block ${b} is partially present but its sector bitmap block is not`);
     }
     let used: Awaited<ReturnType<typeof usedRanges>> = [];
     try {

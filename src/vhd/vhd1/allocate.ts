@@ -4,7 +4,7 @@
 //   1. the footer is written at its new place after the block (the file grows);
 //   2. the block's data, then its sector bitmap (which overwrites the old footer);
 //   3. flush — a barrier: nothing below may reach the disk before the above;
-//   4. the BAT entry pointing to the block (one sector of the table).
+//   4. the BAT entry pointing to the block (its four bytes: atomic within one sector).
 // The footer is issued before the data and bitmap (all three are before the barrier, so
 // their order is not a durability order) so that the old footer is never overwritten while
 // no footer exists at the new end. A crash before 3 leaves the BAT without the block: the old contents are intact and, if
@@ -14,7 +14,7 @@
 // soon as the BAT entry is written (before the caller's write() returns), and durable at
 // the caller's next flush().
 import type { BlockFile } from '../../blockio/block-file.ts';
-import { batSectorOf } from './bat.ts';
+import { batEntryBytes } from './bat.ts';
 import { encodeFooter, type Footer } from './footer.ts';
 import { SECTOR } from './units.ts';
 
@@ -40,7 +40,6 @@ export async function allocateBlock(t: AllocationTarget, index: number, offsetIn
   await t.file.write(bitmap, start);
   await t.file.flush();
   t.bat[index] = start / SECTOR;
-  const { offsetInTable, bytes } = batSectorOf(t.bat, index);
-  await t.file.write(bytes, t.tableOffset + offsetInTable);
+  await t.file.write(batEntryBytes(t.bat, index), t.tableOffset + index * 4);
   return newFooterOffset;
 }

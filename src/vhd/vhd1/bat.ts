@@ -23,13 +23,15 @@ export function encodeBat(bat: Uint32Array, bytes = batBytes(bat.length)): Uint8
   return buf;
 }
 
-/** The one sector of the table holding entry `index`, for a single-entry update. */
-export function batSectorOf(bat: Uint32Array, index: number): { offsetInTable: number; bytes: Uint8Array } {
-  const first = Math.floor((index * 4) / SECTOR) * (SECTOR / 4);
-  const bytes = new Uint8Array(SECTOR).fill(0xff);
-  const v = new DataView(bytes.buffer);
-  for (let i = 0; i < SECTOR / 4 && first + i < bat.length; i++) v.setUint32(i * 4, bat[first + i]!);
-  return { offsetInTable: first * 4, bytes };
+/**
+ * Entry `index` alone, for a single-entry update at tableOffset + 4 × index. Four aligned
+ * bytes lie in one sector, so the update is atomic; writing only these bytes never touches
+ * a structure that another writer placed right after an unpadded table.
+ */
+export function batEntryBytes(bat: Uint32Array, index: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, bat[index]!);
+  return b;
 }
 
 export { UNUSED };

@@ -248,7 +248,7 @@ export async function loadVhd(file: BlockFile): Promise<LoadResult> {
   dataEnd = roundUp(dataEnd, SECTOR);
   const footerOffset = footerRecovered ? Math.max(dataEnd, roundUp(fileSize, SECTOR)) : Math.max(dataEnd, fileSize - FOOTER_SIZE);
   const loaded: LoadedVhd = {
-    footer, footerOffset, footerRecovered, header, bat, dataEnd: Math.max(footerOffset, roundUp(tOff + batRegion, SECTOR)), tableCapacity,
+    footer, footerOffset, footerRecovered, header, bat, dataEnd: footerOffset, tableCapacity,
     parentPaths, absoluteParentPath: byCode.get(Platform.W2ku) ?? byCode.get(Platform.Wi2k) ?? byCode.get(Platform.MacX) ?? null,
     fileSize,
   };

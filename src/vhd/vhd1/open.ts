@@ -73,7 +73,7 @@ export async function openVhd(file: BlockFile, options: OpenVhdOptions = {}): Pr
   }
 
   const disk = new VhdDisk({
-    file, footer: loaded.footer, footerOffset: loaded.footerOffset, header: loaded.header, bat: loaded.bat,
+    file, footer: loaded.footer, footerOffset: loaded.footerOffset, header: loaded.header, bat: loaded.bat, tableCapacity: loaded.tableCapacity,
     parent, parentPaths: loaded.parentPaths, absoluteParentPath: loaded.absoluteParentPath, readOnly,
   });
   if (loaded.footerRecovered && !readOnly) {

@@ -56,8 +56,8 @@ export async function resizeVhd(disk: VhdDisk, newSize: number): Promise<void> {
     if (entries > bat.length) {
       newBat = new Uint32Array(entries).fill(UNUSED);
       newBat.set(bat);
-      if (batBytes(entries) <= batBytes(bat.length)) {
-        await f.write(encodeBat(newBat), header.tableOffset);
+      if (entries <= disk.tableCapacity) {
+        await f.write(encodeBat(newBat, newBat.length * 4), header.tableOffset);
         newHeader = { ...header, maxTableEntries: entries };
       } else {
         const tableOffset = disk.footerOffset;
@@ -66,6 +66,7 @@ export async function resizeVhd(disk: VhdDisk, newSize: number): Promise<void> {
         disk.footerOffset = tableOffset + bytes.length;
         await f.write(encodeFooter(disk.footer), disk.footerOffset);
         newHeader = { ...header, maxTableEntries: entries, tableOffset };
+        disk.tableCapacity = bytes.length / 4;
       }
       await f.flush();
       await f.write(encodeDynamicHeader(newHeader), disk.footer.dataOffset!);

@@ -7,7 +7,7 @@ import type { BlockFile } from '../../blockio/block-file.ts';
 import type { VirtualDisk, Extent, DiskType } from '../../blockio/virtual-disk.ts';
 import { DiskTypeCode, type Footer } from './footer.ts';
 import type { DynamicHeader } from './dynamic-header.ts';
-import { batSectorOf } from './bat.ts';
+import { batEntryBytes } from './bat.ts';
 import { bitmapBytes, bitRuns, setBits } from './bitmap.ts';
 import { allocateBlock } from './allocate.ts';
 import { virtualSizeOf } from './geometry.ts';
@@ -26,6 +26,7 @@ export interface VhdDiskInit {
   footerOffset: number;
   header: DynamicHeader | null;
   bat: Uint32Array | null;
+  tableCapacity: number;
   parent: VirtualDisk | null;
   parentPaths: string[];
   absoluteParentPath: string | null;
@@ -43,6 +44,8 @@ export class VhdDisk implements VirtualDisk {
   footerOffset: number;
   header: DynamicHeader | null;
   bat: Uint32Array | null;
+  /** BAT entries that fit where the table is (load.ts); resize moves the table beyond that. */
+  tableCapacity: number;
   readonly parent: VirtualDisk | null;
   readonly parentPaths: string[];
   readonly absoluteParentPath: string | null;
@@ -57,6 +60,7 @@ export class VhdDisk implements VirtualDisk {
     this.footerOffset = init.footerOffset;
     this.header = init.header;
     this.bat = init.bat;
+    this.tableCapacity = init.tableCapacity;
     this.parent = init.parent;
     this.parentPaths = init.parentPaths;
     this.absoluteParentPath = init.absoluteParentPath;
@@ -248,8 +252,7 @@ export class VhdDisk implements VirtualDisk {
             const dropped = this.bitmaps.get(block);
             if (dropped) this.bitmapCacheBytes -= dropped.length;
             this.bitmaps.delete(block);
-            const { offsetInTable, bytes } = batSectorOf(this.bat!, block);
-            await this.file.write(bytes, this.header!.tableOffset + offsetInTable);
+            await this.file.write(batEntryBytes(this.bat!, block), this.header!.tableOffset + block * 4);
             continue;
           }
           // Zero the stored data; bits stay as they are (clear bits already read as zeros).
