@@ -1,4 +1,4 @@
-// Builds the QEMU argv from a QemuVmSpec. A pure function: no I/O, no defaults read from the
+// Builds the QEMU argv from a QemuVmSpec. A pure function (node:path only): no I/O, no defaults read from the
 // host (the caller resolves firmware paths and the accelerator first), so it is unit-tested
 // exhaustively. Depends on: src/common (errors), ./vm-spec, ./error-codes.
 //
@@ -16,7 +16,8 @@
 
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
-import type { DiskSpec, NicSpec, QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
+import { join } from 'node:path';
+import type { DiskSpec, NicSpec, QemuLaunchOptions, QemuRuntimePaths, QemuVmSpec } from './vm-spec.ts';
 
 const MiB = 1024 * 1024;
 /** sun_path is 108 bytes including the NUL. */
@@ -24,6 +25,14 @@ const MAX_UNIX_PATH = 107;
 const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** The conventional file names inside one VM's runtime directory (keep it short: sockets ≤ 107 bytes). */
+export function runtimePathsIn(runDir: string): QemuRuntimePaths {
+  return {
+    qmpSocket: join(runDir, 'qmp.sock'), serialSocket: join(runDir, 'serial.sock'), serialLog: join(runDir, 'serial.log'),
+    vncSocket: join(runDir, 'vnc.sock'), agentSocket: join(runDir, 'agent.sock'), pidFile: join(runDir, 'qemu.pid'),
+  };
+}
 
 /** The node-name of a disk's block node (for blockdev-del, block_resize …). */
 export function diskNodeName(diskId: string): string { return `${diskId}-blk`; }

@@ -4,7 +4,7 @@ export type * from './qmp-schema.ts';
 export { QemuErrorCode } from './error-codes.ts';
 export type * from './vm-spec.ts';
 export {
-  buildQemuArgv, numaLayout, optValue, diskNodeName, nicNetdevId, scsiControllerId, AGENT_PORT_NAME,
+  buildQemuArgv, runtimePathsIn, numaLayout, optValue, diskNodeName, nicNetdevId, scsiControllerId, AGENT_PORT_NAME,
 } from './command-line.ts';
 export {
   QemuProcess, isPidAlive, isQemuOfVm,

@@ -50,6 +50,7 @@ test('start, QMP query-status/stop/cont/system_reset with events, QMP errors map
   assert.equal((await proc.qmp.execute('query-kvm')).enabled, false);
   assert.ok((await proc.qmp.execute('query-balloon')).actual === spec.memoryStartupBytes);
   assert.equal((await proc.qmp.execute('query-vnc')).enabled, true);
+  await proc.qmp.execute('inject-nmi');
   const shot = join(bed.dir, 'basic.ppm');
   await proc.qmp.execute('screendump', { filename: shot });
   assert.ok(statSync(shot).size > 1000);

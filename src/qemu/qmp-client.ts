@@ -76,6 +76,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       }
     });
     socket.on('error', () => { /* 'close' follows and does the work */ });
+    socket.resume();
     socket.on('close', () => {
       this.closed = true;
       for (const [id, p] of this.pending) {
@@ -115,6 +116,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
         try { msg = JSON.parse(buf.slice(0, nl)) as QmpMessage; } catch (e) { fail('QMP greeting is not JSON', e); return; }
         if (!msg.QMP) { fail('first QMP message is not a greeting'); return; }
         clearTimeout(timer);
+        s.pause(); // nothing may be emitted before the client's own 'data' handler is attached
         s.removeAllListeners();
         resolve({ socket: s, greeting: msg.QMP, rest: buf.slice(nl + 1) });
       });

@@ -8,16 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildQemuArgv } from './command-line.ts';
+import { buildQemuArgv, runtimePathsIn } from './command-line.ts';
 import { QemuProcess, isPidAlive } from './qemu-process.ts';
-import type { QemuLaunchOptions, QemuRuntimePaths, QemuVmSpec } from './vm-spec.ts';
-
-export function runtimePathsIn(dir: string): QemuRuntimePaths {
-  return {
-    qmpSocket: join(dir, 'qmp.sock'), serialSocket: join(dir, 'serial.sock'), serialLog: join(dir, 'serial.log'),
-    vncSocket: join(dir, 'vnc.sock'), agentSocket: join(dir, 'agent.sock'), pidFile: join(dir, 'qemu.pid'),
-  };
-}
+import type { QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
 
 /** A scratch area for QEMU tests; `cleanup()` kills its QEMUs and removes the dir. */
 export class QemuTestBed {
