@@ -399,6 +399,7 @@ static void exec_child(const field_t *id, const char *script, size_t slen, long 
     setsid();  // own process group: a timeout kills everything the script started
     int nul = open("/dev/null", O_RDONLY);
     dup2(nul, 0); dup2(po[1], 1); dup2(pe[1], 2);
+    if (nul > 2) close(nul);
     signal(SIGPIPE, SIG_DFL);
     execl("/bin/sh", "sh", path, (char *)NULL);
     _exit(127);

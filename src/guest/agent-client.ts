@@ -66,6 +66,8 @@ interface Pending {
 }
 
 const EXEC_REPLY_MARGIN_MS = 5_000;
+/** The agent accepts lines up to 4 MiB; leave room for the rest of the request. */
+const MAX_SCRIPT_BASE64 = 4 * 1024 * 1024 - 1024;
 
 export class AgentClient extends EventEmitter<AgentClientEvents> {
   private readonly opts: Required<Omit<AgentClientOptions, 'vm'>> & { vm: string | undefined };
@@ -140,7 +142,11 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   /** Runs `script` with /bin/sh in the guest; output is captured binary-safe. */
   async exec(script: string | Buffer, options: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const req: AgentRequest = { id: 0, op: 'exec', script: Buffer.from(script).toString('base64'), timeoutMs };
+    const encoded = Buffer.from(script).toString('base64');
+    if (encoded.length > MAX_SCRIPT_BASE64) {
+      throw this.err('AGENT_REQUEST_TOO_LARGE', `script of ${Buffer.byteLength(script)} bytes exceeds the agent's line limit`, 'exec');
+    }
+    const req: AgentRequest = { id: 0, op: 'exec', script: encoded, timeoutMs };
     const d = (await this.request(req, timeoutMs + EXEC_REPLY_MARGIN_MS)) as ExecData;
     return {
       stdout: Buffer.from(d.stdout, 'base64'),
