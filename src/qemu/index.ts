@@ -21,3 +21,6 @@ export {
   saveStateToFile, waitForIncoming, restoreIncomingUri, checkStateFile, shellQuote, type WaitForIncomingOptions,
   type StateCompression, type SaveStateOptions, type SaveStateResult,
 } from './save-state.ts';
+export {
+  startIncoming, migrateLive, type MigrationTuning, type LiveMigrationResult,
+} from './live-migration.ts';

@@ -1,0 +1,80 @@
+// QEMU-to-QEMU live migration of memory and device state over a migration URI (unix:/tcp:).
+// The destination is started with `incoming: 'defer'` so the same capabilities can be set on
+// both sides before the stream starts (multifd needs that). Disks are not copied here: they
+// follow through the block server's mirror stage (DESIGN §7).
+// Depends on: src/common, ./qmp-client, ./error-codes.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VmhostError } from '../common/index.ts';
+import { QemuErrorCode } from './error-codes.ts';
+import type { QmpClient } from './qmp-client.ts';
+import type { MigrationCapabilityName, MigrationInfo, MigrationParameters } from './qmp-schema.ts';
+
+export interface MigrationTuning {
+  /** Parallel streams with optional compression (both sides must agree). */
+  multifd?: { channels: number; compression: 'none' | 'zlib' | 'zstd' };
+  autoConverge?: boolean;
+  /** Bytes/s; default: unthrottled. */
+  maxBandwidth?: number;
+  /** Default QEMU's 300 ms. */
+  downtimeLimitMs?: number;
+}
+
+export interface LiveMigrationResult {
+  totalTimeMs: number | undefined;
+  downtimeMs: number | undefined;
+  transferredBytes: number | undefined;
+}
+
+async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean): Promise<void> {
+  const caps: { capability: MigrationCapabilityName; state: boolean }[] = [
+    { capability: 'multifd', state: t.multifd !== undefined },
+    { capability: 'auto-converge', state: t.autoConverge ?? false },
+  ];
+  await qmp.execute('migrate-set-capabilities', { capabilities: caps });
+  const params: MigrationParameters = {};
+  if (t.multifd) {
+    params['multifd-channels'] = t.multifd.channels;
+    params['multifd-compression'] = t.multifd.compression;
+  }
+  if (source) {
+    params['max-bandwidth'] = t.maxBandwidth ?? 1e12;
+    if (t.downtimeLimitMs !== undefined) params['downtime-limit'] = t.downtimeLimitMs;
+  }
+  if (Object.keys(params).length > 0) await qmp.execute('migrate-set-parameters', params);
+}
+
+/** Destination side: QEMU was started with `incoming: 'defer'`; tune it and start listening on `uri`. */
+export async function startIncoming(qmp: QmpClient, uri: string, tuning: MigrationTuning = {}): Promise<void> {
+  await applyTuning(qmp, tuning, false);
+  await qmp.execute('migrate-incoming', { uri });
+}
+
+/**
+ * Source side: migrate to `uri` (where startIncoming listens) and wait for completion. On
+ * success the source is in 'postmigrate' and the destination runs (if the source was running).
+ * On failure or timeout the migration is cancelled and the source keeps running.
+ */
+export async function migrateLive(qmp: QmpClient, uri: string, tuning: MigrationTuning = {},
+  opts: { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void } = {}): Promise<LiveMigrationResult> {
+  const timeoutMs = opts.timeoutMs ?? 600000;
+  const ctx = { op: 'live-migrate', uri };
+  await applyTuning(qmp, tuning, true);
+  const started = Date.now();
+  await qmp.execute('migrate', { uri });
+  for (;;) {
+    const info = await qmp.execute('query-migrate');
+    opts.onProgress?.(info);
+    if (info.status === 'completed') {
+      return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred };
+    }
+    if (info.status === 'failed' || info.status === 'cancelled') {
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `live migration failed: ${info['error-desc'] ?? info.status}`, ctx);
+    }
+    if (Date.now() - started > timeoutMs) {
+      await qmp.execute('migrate_cancel').catch(() => {});
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `live migration did not finish within ${timeoutMs} ms (cancelled)`, ctx);
+    }
+    await sleep(50);
+  }
+}
