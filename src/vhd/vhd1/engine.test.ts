@@ -242,3 +242,33 @@ test('concurrent writes and reads on a dynamic disk', async () => {
   assert.equal(await firstMismatch(d, (o, l) => model.read(o, l)), -1);
   assert.deepEqual(await checkVhd(file), []);
 });
+
+test('grow never writes over a structure packed right after an unpadded BAT', async () => {
+  const { decodeDynamicHeader, encodeDynamicHeader } = await import('./dynamic-header.ts');
+  const { Platform, encodeUtf16le } = await import('./parent-locator.ts');
+  const file = new MemoryFile('packed.vhd');
+  await createVhd(file, { type: 'Dynamic', size: 4 * MiB }); // 2 entries: 8 bytes of a 512-byte table sector
+  const raw = new Uint8Array(1024);
+  file.readSync(raw, 512);
+  const h = decodeDynamicHeader(raw)!.header;
+  const data = encodeUtf16le('/somewhere/else.vhd');
+  h.locators[0] = { platformCode: Platform.W2ku, platformDataSpace: 512, platformDataLength: data.length, platformDataOffset: h.tableOffset + 8 };
+  file.writeSync(encodeDynamicHeader(h), 512);
+  file.writeSync(data, h.tableOffset + 8);
+  assert.deepEqual(await checkVhd(file), []);
+  const d = await openVhd(file);
+  assert.equal(d.tableCapacity, 2);
+  await d.write(pattern(512, 1), 3 * MiB);
+  await resizeVhd(d, 20 * MiB);
+  assert.notEqual(d.header!.tableOffset, h.tableOffset, 'table moved');
+  const after = new Uint8Array(data.length);
+  file.readSync(after, h.tableOffset + 8);
+  assert.ok(sameBytes(after, data), 'locator data intact');
+  assert.deepEqual(await checkVhd(file), []);
+  const again = await openVhd(file);
+  const got = new Uint8Array(512);
+  await again.read(got, 3 * MiB);
+  assert.ok(sameBytes(got, pattern(512, 1)));
+  await again.write(pattern(512, 2), 19 * MiB);
+  assert.deepEqual(await checkVhd(file), []);
+});

@@ -9,7 +9,7 @@
 //   3. the footers (copy at 0, trailing) with the new size.
 // A disk sized by CHS (creator "vpc "/"qemu") becomes creator "win " so its size is
 // exactly the requested one.
-import { batBytes, encodeBat } from './bat.ts';
+import { encodeBat } from './bat.ts';
 import { encodeDynamicHeader, type DynamicHeader } from './dynamic-header.ts';
 import { encodeFooter, FOOTER_SIZE, type Footer } from './footer.ts';
 import { geometryForSize, usesChsSize } from './geometry.ts';
