@@ -138,3 +138,25 @@ test('QEMU sees our 2040 GiB dynamic disk and its last sector', { skip }, async 
   assert.doesNotMatch(out, /verification failed/i);
   assert.match(out, /read 512\/512 bytes/);
 });
+
+test('QEMU reads what we grew: fixed with a moved footer, dynamic with a relocated BAT', { skip }, async (t) => {
+  const { resizeVhd } = await import('./index.ts');
+  const { dir, cleanup } = tempDir('vhd1-grow');
+  t.after(cleanup);
+  for (const type of ['Fixed', 'Dynamic'] as const) {
+    const path = join(dir, `${type}.vhd`);
+    const file = await NodeFile.open(path, { create: true });
+    await createVhd(file, { type, size: 4 * MiB });
+    const d = await openVhd(file);
+    await d.write(new Uint8Array(4096).fill(0x31), 4 * MiB - 4096);
+    const to = type === 'Fixed' ? 9 * MiB : 1024 * MiB;
+    await resizeVhd(d, to);
+    await d.write(new Uint8Array(4096).fill(0x32), to - 4096);
+    await d.close();
+    const info = JSON.parse(qemuImg('info', '-f', 'vpc', '--output', 'json', path)) as { 'virtual-size': number };
+    assert.equal(info['virtual-size'], to);
+    const out = execFileSync('qemu-io', ['-f', 'vpc', '-r', '-c', `read -P 0x31 ${4 * MiB - 4096} 4096`, '-c', `read -P 0 ${4 * MiB} 4096`,
+      '-c', `read -P 0x32 ${to - 4096} 4096`, path], { encoding: 'utf8' });
+    assert.doesNotMatch(out, /verification failed/i, `${type}: ${out}`);
+  }
+});
