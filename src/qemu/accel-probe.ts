@@ -92,7 +92,7 @@ export async function runAcceleratorProbe(opts: AcceleratorProbeOptions = {}, us
     }
     return done('tcg', `KVM probe guest gave no sign of life within ${timeoutMs} ms`);
   } finally {
-    if (proc) { proc.kill('SIGKILL'); await Promise.race([proc.exited, sleep(2000)]); await proc.detach(); }
+    if (proc) { proc.kill('SIGKILL'); await Promise.race([proc.exited, sleep(2000, undefined, { ref: false })]); await proc.detach(); }
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -3,13 +3,16 @@
 // - generation 2 firmware smoke: q35 + OVMF with no disk reaches the UEFI boot manager
 //   (serial log) and draws a non-uniform screen (QMP screendump);
 // - the test guest (scripts/build-guest.sh, kernel + initrd) boots on generation 1 (SeaBIOS)
-//   and generation 2 (OVMF, direct kernel boot) and prints its boot marker on the serial log.
+//   and generation 2 (OVMF, direct kernel boot) and prints its boot marker on the serial log;
+//   a console attached to the serial socket runs commands; a guest power-off ends QEMU.
 // src/guest is a same-layer module, so the image is taken from the build script directly.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve, dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureVarsFile, findOvmf } from './host-facts.ts';
@@ -81,6 +84,20 @@ test('test guest boots on generation 1 (SeaBIOS) and 2 (OVMF), marker on the ser
     const powerdown = proc.qmp.waitForEvent('POWERDOWN', { timeoutMs: 5000 });
     await proc.qmp.execute('system_powerdown');
     await powerdown;
-    await proc.quit();
+
+    // Attach a console to the serial socket, power off from the guest's shell: QEMU exits
+    // (no -no-shutdown) after a SHUTDOWN event with reason guest-shutdown.
+    const shutdown = proc.qmp.waitForEvent('SHUTDOWN', { timeoutMs: 60_000 });
+    const sock = connect(spec.paths.serialSocket);
+    await new Promise<void>((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    sock.on('error', () => {});
+    sock.write('\necho console-$((6*7))\n');
+    await waitForText(spec.paths.serialLog, 'console-42', 30_000);
+    sock.write('poweroff -f\n');
+    const ev = await shutdown;
+    assert.equal(ev.data.reason, 'guest-shutdown');
+    const exit = await Promise.race([proc.exited, sleep(30_000, 'still running', { ref: false })]);
+    assert.deepEqual(exit, { code: 0, signal: null }, `gen ${gen}: QEMU exits on guest power-off`);
+    sock.destroy();
   }
 });
