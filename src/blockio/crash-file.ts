@@ -15,7 +15,7 @@ export type CrashVariant =
   | { kind: 'flushed-only' }
   /** Every unflushed op is applied (nothing lost), except the last write which is torn. */
   | { kind: 'torn-last'; seed: number }
-  /** A seeded random subset of the unflushed ops is applied, in order; the last may tear. */
+  /** A seeded random subset of the unflushed ops is applied, in order; the last lands whole, torn or not at all. */
   | { kind: 'random-subset'; seed: number };
 
 export class CrashFile implements BlockFile {
@@ -63,6 +63,15 @@ export class CrashFile implements BlockFile {
       const last = i === cut - 1;
       if (variant.kind === 'random-subset' && !last && rnd() < 0.5) continue;
       if (last && op.kind === 'write') {
+        // random-subset: the last write may also land whole or not at all (writes reorder).
+        if (variant.kind === 'random-subset') {
+          const r = rnd();
+          if (r < 1 / 3) continue;
+          if (r < 2 / 3) {
+            apply(f, op);
+            continue;
+          }
+        }
         // Torn: a random subset of its 512-byte sectors lands.
         for (let s = 0; s < op.data.length; s += 512) {
           if (rnd() < 0.5) f.writeSync(op.data.subarray(s, Math.min(op.data.length, s + 512)), op.offset + s);

@@ -184,3 +184,42 @@ test('crash at every write boundary of a differencing write + merge', async () =
   console.log(`crash points checked (merge into parent): ${checked} (${crash.writeBoundaries().length} write boundaries)`);
   assert.ok(checked > 20);
 });
+
+test('crash at every write boundary of writes to a differencing child', async () => {
+  const parent = new MemoryFile('parent.vhdx');
+  await createVhdx(keepOpen(parent), { type: 'Dynamic', virtualSize: SIZE, blockSize: 1 * MiB });
+  const p = await openVhdx(keepOpen(parent));
+  const initial = pattern(SIZE, 91);
+  await p.write(initial, 0);
+  const guid = p.dataWriteGuid;
+  await p.close();
+  const childBase = new MemoryFile('child.vhdx');
+  await createVhdx(keepOpen(childBase), { type: 'Differencing', blockSize: 1 * MiB, parent: { dataWriteGuid: guid, virtualSize: SIZE, logicalSectorSize: 512, physicalSectorSize: 4096, relativePath: 'parent' } });
+  const crash = new CrashFile(childBase, 'child.vhdx');
+  const j = new Journal(crash, initial);
+  const openParent = async () => keepOpen(parent.clone({ readOnly: true }));
+  const c = await openVhdx(crash, { openParent });
+  const rnd = prng(7);
+  for (let i = 0; i < 10; i++) {
+    const st = j.begin();
+    const off = Math.floor(rnd() * (SIZE / SECTOR - 300)) * SECTOR;
+    const len = SECTOR * (1 + Math.floor(rnd() * 255));
+    if (i % 4 === 3) {
+      j.change(st, off, new Uint8Array(len));
+      await c.trim(off, len);
+    } else {
+      const data = pattern(len, 200 + i);
+      j.change(st, off, data);
+      await c.write(data, off);
+    }
+    if (i % 3 === 2) { await c.flush(); j.flushed(); }
+  }
+  const st = j.begin();
+  j.change(st, 2 * MiB, new Uint8Array(MiB));
+  await c.trim(2 * MiB, MiB);
+  await c.flush(); j.flushed();
+  await c.close();
+  const checked = await checkCuts(crash, j, 'differencing', (f) => openVhdx(keepOpen(f), { openParent }), LONG ? 4 : 1);
+  console.log(`crash points checked (differencing child): ${checked} (${crash.writeBoundaries().length} write boundaries)`);
+  assert.ok(checked > 50);
+});
