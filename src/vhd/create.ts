@@ -60,11 +60,11 @@ export async function createVhdx(file: BlockFile, opts: CreateOptions): Promise<
   if (!isPow2(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
     throw invalidArg(`block size must be a power of two from 1 MiB to 256 MiB, not ${blockSize}`, ctx);
   }
-  if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize % lss !== 0) {
-    throw invalidArg(`virtual size ${virtualSize} must be a positive multiple of ${lss}`, ctx);
-  }
   if (virtualSize > MAX_VIRTUAL_SIZE) {
     throw new VmhostError('VHDX_TOO_LARGE', `virtual size ${virtualSize} exceeds the VHDX limit of 64 TB (${MAX_VIRTUAL_SIZE} bytes)`, ctx);
+  }
+  if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize % lss !== 0) {
+    throw invalidArg(`virtual size ${virtualSize} must be a positive multiple of ${lss}`, ctx);
   }
   if (diff && opts.parent!.logicalSectorSize !== lss) throw invalidArg('child and parent logical sector sizes must match', ctx);
 

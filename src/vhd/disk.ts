@@ -266,6 +266,9 @@ export class VhdxDisk implements VirtualDisk {
     for (const s of this.spans(offset, buf.length)) {
       const sub = buf.subarray(s.at, s.at + s.len);
       const e = await this.bat.payload(s.block, tx);
+      if ((e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) && e.offset >= this.fileEnd) {
+        throw corrupt(`block ${s.block} lies beyond the end of the file (${e.offset})`, { structure: 'BAT', file: this.file.name, block: s.block });
+      }
       if (e.state === PAYLOAD_FULLY_PRESENT) {
         await this.file.write(sub, e.offset + s.inBlock);
         continue;

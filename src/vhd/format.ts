@@ -65,7 +65,7 @@ export const DEFAULT_LOG_SIZE = 1 * MiB;
 export const MAX_VIRTUAL_SIZE = 64 * TiB;
 /** Largest structure we are willing to hold in memory because a field said so. */
 export const MAX_METADATA_REGION = 16 * MiB;
-export const MAX_LOG_LENGTH = 256 * MiB;
+export const MAX_LOG_LENGTH = 64 * MiB;
 /** Largest file offset we accept from a BAT entry or region (well inside 2^53). */
 export const MAX_FILE_OFFSET = 2 ** 50;
 

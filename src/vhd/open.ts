@@ -5,7 +5,7 @@
 import type { BlockFile } from '../blockio/block-file.ts';
 import { VmhostError } from '../common/errors.ts';
 import {
-  SIG_FILE, HEADER_SECTION_SIZE, MAX_METADATA_REGION, MAX_FILE_OFFSET, MiB, ascii, corrupt, roundUp,
+  SIG_FILE, HEADER_SECTION_SIZE, HEADER1_OFFSET, MAX_METADATA_REGION, MiB, ascii, corrupt, roundUp,
 } from './format.ts';
 import { readCurrentHeader, HeaderState } from './header.ts';
 import { readRegions } from './region.ts';
@@ -35,8 +35,8 @@ export async function openVhdx(file: BlockFile, opts: OpenOptions = {}, depth = 
   const cur = await readCurrentHeader(file);
   const headers = new HeaderState(cur.header, cur.slot);
   const logArea = { offset: cur.header.logOffset, length: cur.header.logLength };
-  if (logArea.offset + logArea.length > MAX_FILE_OFFSET) {
-    throw corrupt('log outside the file', { structure: 'header', file: name });
+  if (logArea.offset + logArea.length > size) {
+    throw corrupt(`log (${logArea.offset}+${logArea.length}) outside the file (${size} bytes)`, { structure: 'header', offset: HEADER1_OFFSET, file: name });
   }
   if (cur.header.logGuid !== ZERO_GUID) {
     if (await logNeedsReplay(file, logArea, cur.header.logGuid)) {
