@@ -69,6 +69,14 @@ test('start, QMP query-status/stop/cont/system_reset with events, QMP errors map
   console.log(`# timing: start→QMP ready ${startMs} ms; QMP query-status round trip ${qmpLatencyUs.toFixed(0)} µs`);
 });
 
+test('a second start of a running VM is refused and leaves the first alone', async () => {
+  const spec = bed.spec({}, 'twice');
+  const first = await bed.start(spec);
+  await assert.rejects(bed.start(spec), (e: unknown) => isVmhostError(e, 'QEMU_START_FAILED') && /already running/.test(e.message));
+  assert.equal((await first.qmp.execute('query-status')).status, 'running');
+  await first.quit();
+});
+
 test('start failure reports QEMU\'s own message', async () => {
   const spec = bed.spec({}, 'bad');
   await assert.rejects(bed.start(spec, { extraArgs: ['-device', 'no-such-device-model'] }),

@@ -2,7 +2,7 @@
 // log file) so the VM outlives a daemon crash, or re-attached after a daemon restart by pid.
 // Exit is detected for processes we did not spawn too: Node has no pidfd, so we watch the QMP
 // socket closing and poll kill(pid, 0) + /proc/<pid>/stat (a zombie counts as gone).
-// Depends on: src/common, ./qmp-client, ./host-facts, ./error-codes.
+// Depends on: src/common, ./qmp-client, ./host-facts, ./command-line, ./error-codes.
 
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -12,8 +12,10 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
+import { buildQemuArgv } from './command-line.ts';
 import { findQemuBinary } from './host-facts.ts';
 import { QmpClient } from './qmp-client.ts';
+import type { QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
 
 export interface QemuStartOptions {
   /** Arguments after the binary, e.g. from buildQemuArgv(). Must contain `-uuid <uuid>`. */
@@ -27,6 +29,11 @@ export interface QemuStartOptions {
   startTimeoutMs?: number;
   /** Default per-command QMP timeout. */
   commandTimeoutMs?: number;
+  /**
+   * The `-pidfile` of this VM. If it names a live QEMU of the same uuid, start() refuses
+   * (QEMU_START_FAILED) instead of replacing that instance's QMP socket.
+   */
+  pidFile?: string;
 }
 
 export interface QemuAttachOptions {
@@ -94,6 +101,12 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
   static async start(opts: QemuStartOptions): Promise<QemuProcess> {
     const binary = opts.binary ?? findQemuBinary();
     const ctx = { op: 'qemu-start', vm: opts.uuid, path: opts.logFile };
+    if (opts.pidFile) {
+      const old = Number((await readFile(opts.pidFile, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(old) && old > 0 && isPidAlive(old) && isQemuOfVm(old, opts.uuid)) {
+        throw new VmhostError(QemuErrorCode.QEMU_START_FAILED, `VM ${opts.uuid} is already running (QEMU pid ${old})`, { ...ctx, pid: old });
+      }
+    }
     await rm(opts.qmpSocket, { force: true });
     const logFd = openSync(opts.logFile, 'a');
     let child;
@@ -132,6 +145,17 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
         }
       }
     }
+  }
+
+  /**
+   * Build the command line for `spec` and start it: the usual way to power on a VM.
+   * QEMU's own output goes to `logFile`; the pidfile guards against a second instance.
+   */
+  static startVm(spec: QemuVmSpec, opts: { logFile: string; launch?: QemuLaunchOptions; binary?: string; startTimeoutMs?: number; commandTimeoutMs?: number }): Promise<QemuProcess> {
+    return QemuProcess.start({
+      argv: buildQemuArgv(spec, opts.launch), qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid, pidFile: spec.paths.pidFile,
+      logFile: opts.logFile, binary: opts.binary, startTimeoutMs: opts.startTimeoutMs, commandTimeoutMs: opts.commandTimeoutMs,
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildQemuArgv, runtimePathsIn } from './command-line.ts';
+import { runtimePathsIn } from './command-line.ts';
 import { QemuProcess, isPidAlive } from './qemu-process.ts';
 import type { QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
 
@@ -28,10 +28,7 @@ export class QemuTestBed {
 
   async start(spec: QemuVmSpec, launch: QemuLaunchOptions = {}): Promise<QemuProcess> {
     mkdirSync(join(spec.paths.qmpSocket, '..'), { recursive: true });
-    const proc = await QemuProcess.start({
-      argv: buildQemuArgv(spec, launch), qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid,
-      logFile: join(spec.paths.qmpSocket, '..', 'qemu.log'),
-    });
+    const proc = await QemuProcess.startVm(spec, { launch, logFile: join(spec.paths.qmpSocket, '..', 'qemu.log') });
     this.track(proc);
     return proc;
   }
