@@ -25,6 +25,10 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   [CliErrorCode.parameterSet]: ExitCode.usage,
   [CliErrorCode.unknownCmdlet]: ExitCode.usage,
   [CliErrorCode.invalidDefinition]: ExitCode.failure,
+  // Codes the daemon answers with (src/api/error-status.ts holds their HTTP twin).
+  INVALID_ARGUMENT: ExitCode.usage,
+  ALREADY_EXISTS: ExitCode.invalidState,
+  AGENT_NOT_READY: ExitCode.invalidState,
   NOT_FOUND: ExitCode.notFound,
   VM_NOT_FOUND: ExitCode.notFound,
   INVALID_STATE: ExitCode.invalidState,

@@ -1,0 +1,80 @@
+// vmhostd: one host. `bin/vmhostd --data-dir DIR --listen 127.0.0.1:PORT`. Several run side
+// by side with different data dirs and ports. Stopping the daemon never stops VMs: QEMU runs
+// in its own process group and the next daemon re-attaches.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { resolve, join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import { Host, writeFileAtomic } from '../host/index.ts';
+import { loadOrCreateToken } from './auth.ts';
+import { buildServer } from './server.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
+
+interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean }
+
+function parseArgs(argv: string[]): DaemonArgs {
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new VmhostError('INVALID_ARGUMENT', `${a} needs a value`);
+      return v;
+    };
+    if (a === '--data-dir') out.dataDir = value();
+    else if (a === '--listen') out.listen = value();
+    else if (a === '--allow-remote') out.allowRemote = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote]\n');
+      process.exit(0);
+    } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
+  }
+  out.dataDir = resolve(out.dataDir);
+  return out;
+}
+
+/** One daemon per data dir: a second one would fight the first over the same QEMUs. */
+async function claimDataDir(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'vmhostd.pid');
+  const other = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (other && other !== process.pid && alive(other)) {
+    throw new VmhostError('ALREADY_EXISTS', `another vmhostd (pid ${other}) already serves ${dataDir}`, { path: dataDir });
+  }
+  await writeFileAtomic(pidFile, `${process.pid}\n`);
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const { host: addr, port } = parseListen(args.listen);
+  if (!args.allowRemote && addr !== '127.0.0.1' && addr !== '::1' && addr !== 'localhost') {
+    throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
+  }
+  await mkdir(args.dataDir, { recursive: true });
+  await claimDataDir(args.dataDir);
+  const token = await loadOrCreateToken(args.dataDir);
+  const host = await Host.open(args.dataDir);
+  const app = await buildServer({ host, token });
+  await app.listen({ host: addr, port });
+  const url = `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+  await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url }, null, 2));
+  process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse})\n`);
+
+  const stop = async (sig: string): Promise<void> => {
+    process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running)\n`);
+    await app.close();
+    await host.close();
+    await rm(join(args.dataDir, 'daemon.json'), { force: true });
+    await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`vmhostd: ${(e as Error).message}\n`);
+  process.exit(1);
+});

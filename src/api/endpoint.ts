@@ -1,0 +1,14 @@
+// Where a host is reached: the defaults shared by the daemon and the CLI.
+import { VmhostError } from '../common/index.ts';
+
+export const DEFAULT_DATA_DIR = process.env.VMHOST_DATA_DIR ?? 'var/host1';
+export const DEFAULT_LISTEN = '127.0.0.1:8470';
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new VmhostError('INVALID_ARGUMENT', `'${text}' is not HOST:PORT (e.g. 127.0.0.1:8470)`, { param: 'listen' });
+  }
+  return { host: m[1] ?? m[2]!, port };
+}

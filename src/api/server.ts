@@ -1,0 +1,58 @@
+// The daemon's HTTP surface: REST API under /api/v1, every route validated by the schemas
+// in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
+// OpenAPI document included, needs the host's token.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { isVmhostError } from '../common/index.ts';
+import type { Host } from '../host/index.ts';
+import { bearer, tokenMatches } from './auth.ts';
+import { httpStatus } from './error-status.ts';
+import { describeValidationError, validatorCompiler } from './validation.ts';
+import { registerVmRoutes } from './routes-vms.ts';
+import { registerHostRoutes } from './routes-host.ts';
+
+export interface ServerOptions {
+  host: Host;
+  token: string;
+  logger?: boolean;
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024 });
+  app.setValidatorCompiler(validatorCompiler);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'vmhost API', version: opts.host.facts.vmhostVersion, description: 'Host daemon API: VMs, jobs, events' },
+      components: { securitySchemes: { token: { type: 'http', scheme: 'bearer' } } },
+      security: [{ token: [] }],
+    },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
+      await reply.code(401).send({ code: 'UNAUTHORIZED', message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err.validation) {
+      void reply.code(400).send({ code: 'INVALID_ARGUMENT', message: describeValidationError(err.validation as never, err.validationContext ?? 'request') });
+      return;
+    }
+    if (isVmhostError(err)) {
+      void reply.code(httpStatus(err.code)).send({ code: err.code, message: err.message, context: err.context });
+      return;
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT', message: err.message });
+      return;
+    }
+    reply.log.error(err);
+    void reply.code(500).send({ code: 'INTERNAL', message: err.message });
+  });
+
+  registerHostRoutes(app, opts.host);
+  registerVmRoutes(app, opts.host);
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,553 @@
+// The host: the registry of VMs persisted in the data dir, and every action on them. The
+// API and CLI only translate requests into calls here; legality comes from vm-state.ts.
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { cpus, freemem, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import { writeFileAtomic, readJson } from './atomic-file.ts';
+import { EventLog, type EventLevel } from './events.ts';
+import { JobManager, type Job, type JobHandle } from './jobs.ts';
+import {
+  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, invalid,
+  type Generation, type IntegrationServiceName, type VmConfig,
+} from './vm-config.ts';
+import { VmLock } from './vm-lock.ts';
+import { vmPaths, type VmPaths } from './vm-paths.ts';
+import { assertLegal, type VmAction, type VmState } from './vm-state.ts';
+import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
+import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
+import { readHostFacts, type HostFacts } from './host-facts.ts';
+
+export interface NewVmParams {
+  Name: string;
+  Generation?: Generation;
+  MemoryStartupBytes?: number;
+  ProcessorCount?: number;
+  Notes?: string;
+}
+
+export interface SetVmParams {
+  NewVMName?: string;
+  ProcessorCount?: number;
+  MemoryStartupBytes?: number;
+  NumaNodes?: number;
+  Notes?: string;
+  EnableSecureBoot?: boolean;
+}
+
+export interface StopParams { TurnOff?: boolean; Force?: boolean; Save?: boolean }
+
+export interface InvokeResult { stdout: Buffer; stderr: Buffer; exitCode: number }
+
+export interface IntegrationServiceView {
+  VMName: string;
+  VMId: string;
+  Name: IntegrationServiceName;
+  Enabled: boolean;
+  PrimaryStatusDescription: string;
+  OperationalStatus: string;
+}
+
+interface SavedInfo { uptimeMs: number; savedAt: string }
+
+/** Everything the host knows about one VM. */
+class VmEntry {
+  state: VmState = 'Off';
+  runtime?: VmRuntime;
+  /** Uptime accumulated before the current run (carried across Save/Start). */
+  uptimeBaseMs = 0;
+  runningSinceMs?: number;
+  lastExitReason?: string;
+  /** Set while vmhost itself is stopping QEMU, so the exit is reported as intended. */
+  expectedExit?: string;
+  readonly lock = new VmLock();
+  constructor(public config: VmConfig, public readonly paths: VmPaths) {}
+}
+
+const DEFAULT_MEMORY = 512 * 1024 * 1024;
+const GRACEFUL_STOP_MS = 60_000;
+
+export class Host {
+  readonly events: EventLog;
+  readonly jobs = new JobManager();
+  private readonly vms = new Map<string, VmEntry>();
+  private accelerator: 'kvm' | 'tcg' = 'tcg';
+
+  private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts) {
+    this.events = events;
+  }
+
+  static async open(dataDir: string): Promise<Host> {
+    await mkdir(join(dataDir, 'vms'), { recursive: true });
+    const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts());
+    host.accelerator = await VmRuntime.accelerator();
+    await host.load();
+    host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
+    return host;
+  }
+
+  get acceleratorInUse(): 'kvm' | 'tcg' {
+    return this.accelerator;
+  }
+
+  /** Stop watching VMs without touching them: they keep running for the next daemon. */
+  async close(): Promise<void> {
+    for (const e of this.vms.values()) e.runtime?.detach();
+    await this.events.settled();
+  }
+
+  // ---- registry ----------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const root = join(this.dataDir, 'vms');
+    for (const id of await readdir(root)) {
+      const paths = vmPaths(this.dataDir, id);
+      let config: VmConfig;
+      try {
+        config = await readJson<VmConfig>(paths.config);
+        checkConfig(config, this.facts.logicalProcessors);
+      } catch (e) {
+        this.event('Error', 'VM_CONFIG_UNREADABLE', `VM folder ${id} skipped: ${(e as Error).message}`);
+        continue;
+      }
+      const entry = new VmEntry(config, paths);
+      this.vms.set(config.id, entry);
+      await this.recover(entry);
+    }
+  }
+
+  /** After a daemon restart: re-attach to a QEMU that still runs, else work out Saved/Off. */
+  private async recover(e: VmEntry): Promise<void> {
+    const record = await readJson<RuntimeRecord>(e.paths.runtime).catch(() => undefined);
+    if (record) {
+      const rt = await VmRuntime.reattach(record, e.config, e.paths);
+      if (rt) {
+        this.adopt(e, rt, record.uptimeBaseMs);
+        e.runningSinceMs = record.startedAtMs;
+        e.state = (await rt.status()) === 'paused' ? 'Paused' : 'Running';
+        this.event('Information', 'VM_REATTACHED', `Re-attached to running VM (QEMU pid ${rt.pid})`, e);
+        return;
+      }
+      await rm(e.paths.runtime, { force: true });
+      e.lastExitReason = `QEMU process ${record.pid} exited while the daemon was not running`;
+      this.event('Warning', 'VM_EXITED', `VM turned off: ${e.lastExitReason}`, e);
+    }
+    const saved = await readJson<SavedInfo>(`${e.paths.savedState}.json`).catch(() => undefined);
+    if (saved && (await exists(e.paths.savedState))) {
+      e.state = 'Saved';
+      e.uptimeBaseMs = saved.uptimeMs;
+    }
+  }
+
+  private resolve(nameOrId: string): VmEntry {
+    const byId = this.vms.get(nameOrId);
+    if (byId) return byId;
+    const lower = nameOrId.toLowerCase();
+    for (const e of this.vms.values()) if (e.config.name.toLowerCase() === lower) return e;
+    throw new VmhostError('NOT_FOUND', `Hyper-V was unable to find a virtual machine with name or id '${nameOrId}'`, { vm: nameOrId });
+  }
+
+  list(): VmView[] {
+    return [...this.vms.values()]
+      .sort((a, b) => a.config.name.localeCompare(b.config.name))
+      .map((e) => this.view(e));
+  }
+
+  get(nameOrId: string): VmView {
+    return this.view(this.resolve(nameOrId));
+  }
+
+  private view(e: VmEntry): VmView {
+    const rt = e.runtime;
+    let heartbeat: HeartbeatStatus = 'NoContact';
+    if (!e.config.integrationServices.Heartbeat) heartbeat = 'Disabled';
+    else if (e.state === 'Paused') heartbeat = 'Paused';
+    else if (rt) heartbeat = rt.heartbeat();
+    return toView(e.config, {
+      state: e.state,
+      heartbeat,
+      cpuUsage: rt?.cpuUsagePercent(this.facts.logicalProcessors) ?? 0,
+      uptimeMs: e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
+      kvp: e.config.integrationServices['Key-Value Pair Exchange'] ? (rt?.kvp() ?? {}) : {},
+      path: e.paths.dir,
+      computerName: this.facts.computerName,
+      pid: rt?.pid,
+      lastExitReason: e.lastExitReason,
+    });
+  }
+
+  async create(p: NewVmParams): Promise<VmView> {
+    checkName(p.Name);
+    const generation = p.Generation ?? 1;
+    if (generation !== 1 && generation !== 2) throw invalid('Generation', `${String(generation)} is not 1 or 2`);
+    const memory = p.MemoryStartupBytes ?? DEFAULT_MEMORY;
+    checkMemory(memory);
+    const processors = p.ProcessorCount ?? 1;
+    checkProcessorCount(processors, this.facts.logicalProcessors);
+    this.assertNameFree(p.Name);
+    const config: VmConfig = {
+      id: randomUUID(),
+      name: p.Name,
+      generation,
+      processorCount: processors,
+      memoryStartupBytes: memory,
+      numaNodes: 1,
+      // Generation 2 VMs get secure boot on by default, as in Hyper-V.
+      secureBoot: generation === 2,
+      notes: p.Notes ?? '',
+      boot: { kind: 'TestGuest' },
+      integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, s !== 'Guest Service Interface'])) as VmConfig['integrationServices'],
+      createdAt: new Date().toISOString(),
+      configVersion: 1,
+    };
+    const entry = new VmEntry(config, vmPaths(this.dataDir, config.id));
+    await mkdir(entry.paths.dir, { recursive: true });
+    await this.persist(entry);
+    this.vms.set(config.id, entry);
+    this.event('Information', 'VM_CREATED', `VM created (generation ${generation}, ${processors} vCPU, ${memory / 1048576} MB)`, entry);
+    return this.view(entry);
+  }
+
+  private assertNameFree(name: string, except?: string): void {
+    for (const e of this.vms.values()) {
+      if (e.config.id !== except && e.config.name.toLowerCase() === name.toLowerCase()) {
+        throw new VmhostError('ALREADY_EXISTS', `A virtual machine named '${name}' already exists (Id ${e.config.id})`, { vm: name });
+      }
+    }
+  }
+
+  private async persist(e: VmEntry): Promise<void> {
+    await writeFileAtomic(e.paths.config, JSON.stringify(e.config, null, 2) + '\n');
+  }
+
+  async set(nameOrId: string, p: SetVmParams): Promise<VmView> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(async () => {
+      const next: VmConfig = structuredClone(e.config);
+      const hardware = p.ProcessorCount !== undefined || p.MemoryStartupBytes !== undefined || p.NumaNodes !== undefined || p.EnableSecureBoot !== undefined;
+      if (hardware) assertLegal('SetHardware', e.state, e.config.name);
+      if (p.NewVMName !== undefined) {
+        checkName(p.NewVMName);
+        this.assertNameFree(p.NewVMName, e.config.id);
+        next.name = p.NewVMName;
+      }
+      if (p.ProcessorCount !== undefined) {
+        checkProcessorCount(p.ProcessorCount, this.facts.logicalProcessors);
+        next.processorCount = p.ProcessorCount;
+      }
+      if (p.MemoryStartupBytes !== undefined) {
+        checkMemory(p.MemoryStartupBytes);
+        next.memoryStartupBytes = p.MemoryStartupBytes;
+      }
+      if (p.NumaNodes !== undefined) next.numaNodes = p.NumaNodes;
+      if (p.EnableSecureBoot !== undefined) {
+        if (next.generation !== 2) throw invalid('EnableSecureBoot', 'secure boot exists only on generation 2 VMs', e.config.name);
+        next.secureBoot = p.EnableSecureBoot;
+      }
+      if (p.Notes !== undefined) next.notes = p.Notes;
+      checkNuma(next.numaNodes, next.processorCount, next.memoryStartupBytes);
+      e.config = next;
+      await this.persist(e);
+      this.event('Information', 'VM_CONFIGURED', `VM settings changed: ${Object.keys(p).join(', ')}`, e);
+      return this.view(e);
+    });
+  }
+
+  async remove(nameOrId: string, force = false): Promise<void> {
+    const e = this.resolve(nameOrId);
+    await e.lock.run(async () => {
+      if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force');
+      assertLegal('Remove', e.state, e.config.name);
+      // Hyper-V keeps disk files; vmhost's VM folder holds only config, logs and saved state.
+      await rm(e.paths.dir, { recursive: true, force: true });
+      await rm(e.paths.sockets, { recursive: true, force: true });
+      this.vms.delete(e.config.id);
+      this.event('Information', 'VM_REMOVED', 'VM removed', e);
+    });
+  }
+
+  // ---- lifecycle actions (each a job) ------------------------------------------------
+
+  /** Run an action as a job under the VM's lock. */
+  private action<T>(name: string, e: VmEntry, fn: (h: JobHandle) => Promise<T>): { job: Job; result: Promise<T> } {
+    return this.jobs.run(name, { id: e.config.id, name: e.config.name }, (h) => e.lock.run(() => fn(h)));
+  }
+
+  /** Checks legality before queuing, so an illegal request fails at once with a clear error. */
+  private precheck(action: VmAction, nameOrId: string): VmEntry {
+    const e = this.resolve(nameOrId);
+    assertLegal(action, e.state, e.config.name);
+    return e;
+  }
+
+  start(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const e = this.precheck('Start', nameOrId);
+    return this.action('Start-VM', e, async (h) => {
+      assertLegal('Start', e.state, e.config.name);
+      const restoring = e.state === 'Saved';
+      const before = e.state;
+      e.state = 'Starting';
+      h.progress(10, restoring ? 'Restoring saved state' : 'Starting QEMU');
+      try {
+        const rt = await VmRuntime.launch({
+          config: e.config, paths: e.paths, accelerator: this.accelerator,
+          restoreFrom: restoring ? e.paths.savedState : undefined,
+        });
+        this.adopt(e, rt, e.uptimeBaseMs);
+        e.runningSinceMs = Date.now();
+        await writeFileAtomic(e.paths.runtime, JSON.stringify(rt.record(e.uptimeBaseMs, e.runningSinceMs), null, 2));
+        if (restoring) {
+          await rm(e.paths.savedState, { force: true });
+          await rm(`${e.paths.savedState}.json`, { force: true });
+        }
+        e.state = 'Running';
+        e.lastExitReason = undefined;
+        this.event('Information', 'VM_STARTED', restoring ? `VM started from saved state (QEMU pid ${rt.pid})` : `VM started (QEMU pid ${rt.pid}, ${this.accelerator})`, e);
+        return this.view(e);
+      } catch (err) {
+        e.state = before;
+        this.event('Error', 'VM_START_FAILED', `VM failed to start: ${(err as Error).message}`, e);
+        throw err;
+      }
+    });
+  }
+
+  /** Watch a runtime: when its QEMU exits, the VM is Off and an event says why. */
+  private adopt(e: VmEntry, rt: VmRuntime, uptimeBaseMs: number): void {
+    e.runtime = rt;
+    e.uptimeBaseMs = uptimeBaseMs;
+    rt.on('heartbeat', (status: HeartbeatStatus) => {
+      this.event(status === 'OK' ? 'Information' : 'Warning', 'VM_HEARTBEAT', `Heartbeat ${status}`, e);
+    });
+    void rt.exited.then((info) => this.onExit(e, rt, info));
+  }
+
+  private async onExit(e: VmEntry, rt: VmRuntime, info: ExitInfo): Promise<void> {
+    if (e.runtime !== rt) return;
+    e.runtime = undefined;
+    const reason = e.expectedExit ?? (info.guestShutdown ? 'the guest shut down' : `QEMU process ${rt.pid} exited unexpectedly (${info.detail})`);
+    e.expectedExit = undefined;
+    if (e.state !== 'Saving' && e.state !== 'Saved') {
+      e.uptimeBaseMs = 0;
+      e.state = 'Off';
+    }
+    e.runningSinceMs = undefined;
+    e.lastExitReason = reason;
+    await rm(e.paths.runtime, { force: true });
+    this.event(reason.includes('unexpectedly') ? 'Error' : 'Information', 'VM_STOPPED', `VM turned off: ${reason}`, e);
+  }
+
+  stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
+    if (p.Save) return this.save(nameOrId);
+    const e = this.precheck(p.TurnOff ? 'TurnOff' : 'Stop', nameOrId);
+    if (p.TurnOff) {
+      // Not under the lock: turning off must be able to cut through a hung shutdown or start.
+      return this.jobs.run('Stop-VM', { id: e.config.id, name: e.config.name }, async () => {
+        await this.turnOffLocked(e, 'turned off by an administrator (Stop-VM -TurnOff)');
+        return this.view(e);
+      });
+    }
+    return this.action('Stop-VM', e, async (h) => {
+      assertLegal('Stop', e.state, e.config.name);
+      const rt = this.live(e);
+      e.state = 'Stopping';
+      e.expectedExit = 'shut down by an administrator (Stop-VM)';
+      h.progress(10, 'Asking the guest to shut down');
+      const viaAgent = e.config.integrationServices.Shutdown && (await rt.agentShutdown());
+      if (!viaAgent) await rt.acpiPowerdown();
+      this.event('Information', 'VM_STOPPING', `Shutting down the guest through ${viaAgent ? 'the integration services agent' : 'ACPI'}`, e);
+      const done = await Promise.race([rt.exited.then(() => true), sleep(GRACEFUL_STOP_MS).then(() => false)]);
+      if (!done) {
+        if (!p.Force) {
+          e.state = 'Running';
+          e.expectedExit = undefined;
+          throw new VmhostError('TIMEOUT', `The guest did not shut down within ${GRACEFUL_STOP_MS / 1000} s; use -Force or -TurnOff`, { vm: e.config.name });
+        }
+        await this.turnOffLocked(e, 'guest did not shut down in time; turned off (Stop-VM -Force)');
+      }
+      await this.settleExit(e);
+      return this.view(e);
+    });
+  }
+
+  private async turnOffLocked(e: VmEntry, why: string): Promise<void> {
+    const rt = e.runtime;
+    if (!rt) { e.state = 'Off'; return; }
+    e.expectedExit = why;
+    await rt.kill();
+    await rt.exited;
+    await this.settleExit(e);
+  }
+
+  /** onExit runs from the exited promise; wait until it has updated the entry. */
+  private async settleExit(e: VmEntry): Promise<void> {
+    for (let i = 0; i < 100 && e.runtime; i++) await sleep(20);
+  }
+
+  private live(e: VmEntry): VmRuntime {
+    if (!e.runtime) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has no running QEMU process`, { vm: e.config.name });
+    return e.runtime;
+  }
+
+  restart(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const e = this.precheck('Restart', nameOrId);
+    return this.action('Restart-VM', e, async () => {
+      assertLegal('Restart', e.state, e.config.name);
+      await this.live(e).reset();
+      this.event('Information', 'VM_RESET', 'VM was reset (Restart-VM)', e);
+      return this.view(e);
+    });
+  }
+
+  suspend(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const e = this.precheck('Suspend', nameOrId);
+    return this.action('Suspend-VM', e, async () => {
+      assertLegal('Suspend', e.state, e.config.name);
+      await this.live(e).pause();
+      e.state = 'Paused';
+      this.event('Information', 'VM_PAUSED', 'VM paused', e);
+      return this.view(e);
+    });
+  }
+
+  resume(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const e = this.precheck('Resume', nameOrId);
+    return this.action('Resume-VM', e, async () => {
+      assertLegal('Resume', e.state, e.config.name);
+      await this.live(e).resume();
+      e.state = 'Running';
+      this.event('Information', 'VM_RESUMED', 'VM resumed', e);
+      return this.view(e);
+    });
+  }
+
+  save(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const e = this.precheck('Save', nameOrId);
+    return this.action('Save-VM', e, async (h) => {
+      assertLegal('Save', e.state, e.config.name);
+      const rt = this.live(e);
+      const before = e.state;
+      e.state = 'Saving';
+      const uptimeMs = e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0);
+      try {
+        await rt.saveState(e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'));
+      } catch (err) {
+        e.state = before;
+        await rt.resume().catch(() => undefined);
+        throw err;
+      }
+      await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString() } satisfies SavedInfo));
+      e.state = 'Saved';
+      e.expectedExit = 'state saved (Save-VM)';
+      await rt.quit();
+      await rt.exited;
+      await this.settleExit(e);
+      e.uptimeBaseMs = uptimeMs;
+      return this.view(e);
+    });
+  }
+
+  async removeSavedState(nameOrId: string): Promise<VmView> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(async () => {
+      assertLegal('RemoveSavedState', e.state, e.config.name);
+      await rm(e.paths.savedState, { force: true });
+      await rm(`${e.paths.savedState}.json`, { force: true });
+      e.state = 'Off';
+      e.uptimeBaseMs = 0;
+      this.event('Information', 'VM_SAVED_STATE_REMOVED', 'Saved state deleted', e);
+      return this.view(e);
+    });
+  }
+
+  // ---- guest ------------------------------------------------------------------------
+
+  async invoke(nameOrId: string, script: string, timeoutMs: number): Promise<InvokeResult> {
+    const e = this.resolve(nameOrId);
+    assertLegal('InvokeCommand', e.state, e.config.name);
+    if (!e.config.integrationServices['Guest Service Interface'] && !e.config.integrationServices.Heartbeat) {
+      throw new VmhostError('INVALID_STATE', `Integration services are disabled for VM '${e.config.name}'`, { vm: e.config.name });
+    }
+    return this.live(e).exec(script, timeoutMs);
+  }
+
+  integrationServices(nameOrId: string): IntegrationServiceView[] {
+    const e = this.resolve(nameOrId);
+    const hb = this.view(e).Heartbeat;
+    const contact = e.state === 'Running' && hb === 'OK';
+    return INTEGRATION_SERVICES.map((name) => {
+      const enabled = e.config.integrationServices[name];
+      let desc = 'OK';
+      if (!enabled) desc = '';
+      else if (e.state !== 'Running' && e.state !== 'Paused') desc = '';
+      else if (!contact) desc = hb === 'LostCommunication' ? 'Lost Communication' : 'No Contact';
+      return {
+        VMName: e.config.name, VMId: e.config.id, Name: name, Enabled: enabled,
+        PrimaryStatusDescription: desc, OperationalStatus: desc === 'OK' ? 'Ok' : desc,
+      };
+    });
+  }
+
+  async setIntegrationService(nameOrId: string, service: string, enabled: boolean): Promise<IntegrationServiceView[]> {
+    const e = this.resolve(nameOrId);
+    const name = INTEGRATION_SERVICES.find((s) => s.toLowerCase() === service.toLowerCase());
+    if (!name) throw invalid('Name', `'${service}' is not an integration service (${INTEGRATION_SERVICES.join(', ')})`, e.config.name);
+    await e.lock.run(async () => {
+      e.config = { ...e.config, integrationServices: { ...e.config.integrationServices, [name]: enabled } };
+      await this.persist(e);
+    });
+    this.event('Information', 'VM_INTEGRATION_SERVICE', `${name} ${enabled ? 'enabled' : 'disabled'}`, e);
+    return this.integrationServices(nameOrId);
+  }
+
+  async serialLog(nameOrId: string, tailBytes: number): Promise<string> {
+    const e = this.resolve(nameOrId);
+    return readTail(e.paths.serialLog, tailBytes);
+  }
+
+  hostView(): Record<string, unknown> {
+    const running = [...this.vms.values()].filter((e) => e.state === 'Running' || e.state === 'Paused').length;
+    return {
+      ComputerName: this.facts.computerName,
+      LogicalProcessorCount: this.facts.logicalProcessors,
+      MemoryCapacity: totalmem(),
+      FreeMemory: freemem(),
+      VirtualMachinePath: join(this.dataDir, 'vms'),
+      VirtualMachineCount: this.vms.size,
+      RunningVirtualMachineCount: running,
+      Accelerator: this.accelerator.toUpperCase(),
+      QemuVersion: this.facts.qemuVersion,
+      Version: this.facts.vmhostVersion,
+      CpuModel: cpus()[0]?.model ?? 'unknown',
+      DataDir: this.dataDir,
+    };
+  }
+
+  private event(level: EventLevel, code: string, message: string, e?: VmEntry): void {
+    this.events.emit({ Level: level, Code: code, Message: message, VMId: e?.config.id, VMName: e?.config.name });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}
+
+async function readTail(path: string, bytes: number): Promise<string> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return '';
+  try {
+    const size = (await fh.stat()).size;
+    const len = Math.min(size, bytes);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    return buf.toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+

@@ -1,0 +1,90 @@
+// Long operations run as jobs: the caller gets an id at once and can poll or wait; progress
+// and outcome are kept for inspection (Get-Job's shape: Id, Name, State, PercentComplete).
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { VmhostError } from '../common/index.ts';
+
+export type JobState = 'Running' | 'Completed' | 'Failed';
+
+export interface Job {
+  Id: string;
+  Name: string;
+  VMId?: string;
+  VMName?: string;
+  State: JobState;
+  PercentComplete: number;
+  StatusDescription: string;
+  StartTime: string;
+  EndTime?: string;
+  Error?: { Code: string; Message: string };
+}
+
+export interface JobHandle {
+  readonly id: string;
+  progress(percent: number, status?: string): void;
+}
+
+const KEEP = 500;
+
+export class JobManager {
+  private readonly jobs = new Map<string, Job>();
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  /** Start `work` as a job; returns the job record and a promise of its result. */
+  run<T>(name: string, vm: { id: string; name: string } | undefined, work: (h: JobHandle) => Promise<T>): { job: Job; result: Promise<T> } {
+    const job: Job = {
+      Id: randomUUID(), Name: name, VMId: vm?.id, VMName: vm?.name, State: 'Running',
+      PercentComplete: 0, StatusDescription: 'Running', StartTime: new Date().toISOString(),
+    };
+    this.jobs.set(job.Id, job);
+    this.trim();
+    const handle: JobHandle = {
+      id: job.Id,
+      progress: (p, s) => {
+        job.PercentComplete = Math.max(0, Math.min(100, Math.round(p)));
+        if (s) job.StatusDescription = s;
+        this.emitter.emit('job', job);
+      },
+    };
+    const result = work(handle).then(
+      (v) => {
+        Object.assign(job, { State: 'Completed', PercentComplete: 100, StatusDescription: 'Completed', EndTime: new Date().toISOString() });
+        this.emitter.emit('job', job);
+        return v;
+      },
+      (e: unknown) => {
+        const err = e instanceof VmhostError ? { Code: e.code, Message: e.message } : { Code: 'INTERNAL', Message: String((e as Error)?.message ?? e) };
+        Object.assign(job, { State: 'Failed', StatusDescription: err.Message, Error: err, EndTime: new Date().toISOString() });
+        this.emitter.emit('job', job);
+        throw e;
+      },
+    );
+    // Nobody may await a job started with -AsJob; its failure is recorded, not unhandled.
+    result.catch(() => undefined);
+    return { job, result };
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()];
+  }
+
+  subscribe(fn: (j: Job) => void): () => void {
+    this.emitter.on('job', fn);
+    return () => this.emitter.off('job', fn);
+  }
+
+  private trim(): void {
+    for (const [id, j] of this.jobs) {
+      if (this.jobs.size <= KEEP) break;
+      if (j.State !== 'Running') this.jobs.delete(id);
+    }
+  }
+}

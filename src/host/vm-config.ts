@@ -1,0 +1,91 @@
+// The persisted description of one VM: what the admin configured, nothing that is only
+// true while it runs. Written as pretty JSON to <data-dir>/vms/<id>/vm.json so an admin
+// can read it; every field is validated on load as well as on change.
+import { VmhostError } from '../common/index.ts';
+
+export type Generation = 1 | 2;
+
+/** What the VM boots. The built-in test guest is the default for a VM without disks. */
+export type BootSource =
+  | { kind: 'TestGuest' }
+  | { kind: 'Kernel'; kernel: string; initrd?: string; cmdline?: string };
+
+export interface VmConfig {
+  id: string;
+  name: string;
+  generation: Generation;
+  processorCount: number;
+  memoryStartupBytes: number;
+  /** Guest NUMA nodes; vCPUs and memory are split evenly across them. */
+  numaNodes: number;
+  secureBoot: boolean;
+  notes: string;
+  boot: BootSource;
+  /** Which integration services the host offers to the guest (Enable-/Disable-VMIntegrationService). */
+  integrationServices: Record<IntegrationServiceName, boolean>;
+  createdAt: string;
+  configVersion: 1;
+}
+
+export const INTEGRATION_SERVICES = [
+  'Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'VSS', 'Guest Service Interface',
+] as const;
+export type IntegrationServiceName = (typeof INTEGRATION_SERVICES)[number];
+
+export const MiB = 1024 * 1024;
+// Hyper-V's own bounds: at least 32 MB, a multiple of 2 MB, at most 1 TB per VM.
+export const MEMORY_MIN = 32 * MiB;
+export const MEMORY_MAX = 1024 * 1024 * MiB;
+export const MEMORY_ALIGN = 2 * MiB;
+export const PROCESSOR_MAX = 64;
+export const NAME_MAX = 100;
+
+export function invalid(param: string, message: string, vm?: string): VmhostError {
+  return new VmhostError('INVALID_ARGUMENT', `${param}: ${message}`, { param, vm });
+}
+
+export function checkName(name: string): void {
+  if (name.length === 0 || name.length > NAME_MAX) throw invalid('Name', `must be 1–${NAME_MAX} characters`);
+  // Wildcard and path characters would make names ambiguous in Get-VM and on disk.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  if (/[*?[\]\\/:"<>|\x00-\x1f]/.test(name)) throw invalid('Name', `'${name}' contains a character that is not allowed (* ? [ ] \\ / : " < > | or control)`);
+  if (name.trim() !== name) throw invalid('Name', 'must not start or end with spaces');
+}
+
+export function checkMemory(bytes: number, param = 'MemoryStartupBytes'): void {
+  if (!Number.isSafeInteger(bytes) || bytes < MEMORY_MIN) throw invalid(param, `${fmtBytes(bytes)} is below the minimum of 32 MB`);
+  if (bytes > MEMORY_MAX) throw invalid(param, `${fmtBytes(bytes)} is above the maximum of 1 TB`);
+  if (bytes % MEMORY_ALIGN !== 0) throw invalid(param, `${fmtBytes(bytes)} is not a multiple of 2 MB`);
+}
+
+export function checkProcessorCount(count: number, hostLogicalProcessors: number): void {
+  const max = Math.min(PROCESSOR_MAX, hostLogicalProcessors);
+  if (!Number.isInteger(count) || count < 1 || count > max) {
+    throw invalid('ProcessorCount', `${count} is outside 1–${max} (this host has ${hostLogicalProcessors} logical processors)`);
+  }
+}
+
+export function checkNuma(nodes: number, processorCount: number, memoryBytes: number): void {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 8) throw invalid('NumaNodes', `${nodes} is outside 1–8`);
+  if (nodes > processorCount) throw invalid('NumaNodes', `${nodes} nodes need at least as many processors (have ${processorCount})`);
+  if (memoryBytes % (nodes * MEMORY_ALIGN) !== 0) throw invalid('NumaNodes', `memory ${fmtBytes(memoryBytes)} does not split evenly into ${nodes} nodes of whole 2 MB units`);
+}
+
+export function fmtBytes(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < units.length - 1 && v % 1024 === 0) { v /= 1024; i++; }
+  return `${v} ${units[i]}`;
+}
+
+/** Validate a config read from disk; a hand-edited file with a bad value is refused, not guessed at. */
+export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
+  checkName(c.name);
+  if (c.generation !== 1 && c.generation !== 2) throw invalid('Generation', `${String(c.generation)} is not 1 or 2`, c.name);
+  checkMemory(c.memoryStartupBytes);
+  checkProcessorCount(c.processorCount, hostLogicalProcessors);
+  checkNuma(c.numaNodes, c.processorCount, c.memoryStartupBytes);
+  if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
+}

@@ -1,0 +1,269 @@
+// The running side of one VM: its QEMU process (qemu/), its integration-services agent
+// (guest/), heartbeat and KVP polling, CPU usage sampling. The host decides what the VM's
+// state is; this class only does things to the process and reports what it sees.
+import { EventEmitter } from 'node:events';
+import { mkdir, readFile } from 'node:fs/promises';
+import { VmhostError } from '../common/index.ts';
+import {
+  QemuProcess, buildQemuArgv, ensureVarsFile, findOvmf, probeAccelerator, restoreIncomingUri, saveStateToFile, waitForIncoming,
+  type Accelerator, type QemuVmSpec,
+} from '../qemu/index.ts';
+import { AgentClient, ensureGuestImage } from '../guest/index.ts';
+import type { VmConfig } from './vm-config.ts';
+import type { VmPaths } from './vm-paths.ts';
+import type { HeartbeatStatus } from './vm-view.ts';
+
+/** What runtime.json holds so the next daemon can re-attach. */
+export interface RuntimeRecord {
+  pid: number;
+  uuid: string;
+  qmpSocket: string;
+  agentSocket: string;
+  startedAtMs: number;
+  uptimeBaseMs: number;
+}
+
+export interface ExitInfo {
+  /** QEMU reported a guest-initiated shutdown before exiting. */
+  guestShutdown: boolean;
+  detail: string;
+}
+
+const HEARTBEAT_MS = 2000;
+const HEARTBEAT_MISSES = 3;
+const KVP_REFRESH_MS = 10_000;
+const CLOCK_TICKS = 100;
+
+let accel: Promise<Accelerator> | undefined;
+
+interface RuntimeEvents { heartbeat: [HeartbeatStatus] }
+
+export class VmRuntime extends EventEmitter<RuntimeEvents> {
+  readonly exited: Promise<ExitInfo>;
+  private hb: HeartbeatStatus = 'NoContact';
+  private misses = 0;
+  private guestKvp: Record<string, unknown> = {};
+  private kvpAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private guestShutdown = false;
+  private cpuSample: { at: number; ticks: number; usage: number } | undefined;
+
+  private constructor(private readonly proc: QemuProcess, private readonly agent: AgentClient, private readonly uuid: string, private readonly paths: VmPaths) {
+    super();
+    proc.qmp.on('event', (e) => {
+      if (e.event === 'SHUTDOWN' && (e.data as { guest?: boolean } | undefined)?.guest) this.guestShutdown = true;
+    });
+    this.exited = proc.exited.then((x) => {
+      this.stopWatching();
+      const detail = x.signal ? `killed by ${x.signal}` : x.code !== null ? `exit code ${x.code}` : 'process gone';
+      return { guestShutdown: this.guestShutdown, detail };
+    });
+    agent.on('ready', () => this.setHeartbeat('OK'));
+    void agent.connect().catch(() => undefined);
+    this.timer = setInterval(() => void this.poll(), HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  /** KVM only when a probe guest really runs under it; cached per process. */
+  static accelerator(): Promise<Accelerator> {
+    accel ??= probeAccelerator();
+    return accel;
+  }
+
+  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; restoreFrom?: string }): Promise<VmRuntime> {
+    const { config, paths } = o;
+    await mkdir(paths.sockets, { recursive: true });
+    const spec = await buildSpec(config, paths, o.accelerator);
+    const argv = buildQemuArgv(spec, o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {});
+    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
+    const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
+    try {
+      if (o.restoreFrom) {
+        const status = await waitForIncoming(proc.qmp);
+        if (status !== 'running') await proc.qmp.execute('cont');
+      }
+    } catch (e) {
+      await rt.kill();
+      throw e;
+    }
+    return rt;
+  }
+
+  /** Re-attach after a daemon restart; undefined when that QEMU is gone (or not ours). */
+  static async reattach(r: RuntimeRecord, config: VmConfig, paths: VmPaths): Promise<VmRuntime | undefined> {
+    try {
+      const proc = await QemuProcess.attach({ pid: r.pid, qmpSocket: r.qmpSocket, uuid: r.uuid });
+      return new VmRuntime(proc, new AgentClient({ path: r.agentSocket, vm: config.name }), config.id, paths);
+    } catch {
+      return undefined;
+    }
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  record(uptimeBaseMs: number, startedAtMs: number): RuntimeRecord {
+    return { pid: this.proc.pid, uuid: this.uuid, qmpSocket: this.paths.qmpSocket, agentSocket: this.paths.agentSocket, startedAtMs, uptimeBaseMs };
+  }
+
+  async status(): Promise<'running' | 'paused' | 'other'> {
+    const { status } = await this.proc.qmp.execute('query-status');
+    if (status === 'running') return 'running';
+    return status === 'paused' ? 'paused' : 'other';
+  }
+
+  heartbeat(): HeartbeatStatus {
+    return this.hb;
+  }
+
+  kvp(): Record<string, unknown> {
+    return this.guestKvp;
+  }
+
+  private setHeartbeat(s: HeartbeatStatus): void {
+    if (s === 'OK') this.misses = 0;
+    if (this.hb === s) return;
+    this.hb = s;
+    this.emit('heartbeat', s);
+  }
+
+  /** Heartbeat ping; KVP refresh on first contact and every KVP_REFRESH_MS. */
+  private async poll(): Promise<void> {
+    if (!this.agent.ready) {
+      if (this.hb === 'OK' && ++this.misses >= HEARTBEAT_MISSES) this.setHeartbeat('LostCommunication');
+      return;
+    }
+    try {
+      await this.agent.ping(HEARTBEAT_MS);
+      this.setHeartbeat('OK');
+      if (Date.now() - this.kvpAt > KVP_REFRESH_MS) {
+        this.guestKvp = { ...(await this.agent.kvp(HEARTBEAT_MS)) };
+        this.kvpAt = Date.now();
+      }
+    } catch {
+      if (++this.misses >= HEARTBEAT_MISSES) this.setHeartbeat('LostCommunication');
+    }
+  }
+
+  /** Percent of the whole host's CPU time this VM's QEMU used since the last sample (≥1 s ago). */
+  cpuUsagePercent(logicalProcessors: number): number {
+    const now = Date.now();
+    if (this.cpuSample && now - this.cpuSample.at < 1000) return this.cpuSample.usage;
+    void readFile(`/proc/${this.proc.pid}/stat`, 'utf8').then((stat) => {
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      const prev = this.cpuSample;
+      const usage = prev ? Math.min(100, Math.round(((ticks - prev.ticks) / CLOCK_TICKS / ((now - prev.at) / 1000) / logicalProcessors) * 100)) : 0;
+      this.cpuSample = { at: now, ticks, usage: Math.max(0, usage) };
+    }, () => undefined);
+    return this.cpuSample?.usage ?? 0;
+  }
+
+  async pause(): Promise<void> {
+    await this.proc.qmp.execute('stop');
+  }
+
+  async resume(): Promise<void> {
+    await this.proc.qmp.execute('cont');
+  }
+
+  async reset(): Promise<void> {
+    await this.proc.qmp.execute('system_reset');
+  }
+
+  async acpiPowerdown(): Promise<void> {
+    await this.proc.qmp.execute('system_powerdown');
+  }
+
+  /** Ask the agent to shut the guest down; false when the agent cannot be reached. */
+  async agentShutdown(): Promise<boolean> {
+    if (!this.agent.ready) return false;
+    try {
+      await this.agent.shutdown();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async exec(script: string, timeoutMs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+    if (!this.agent.ready) {
+      throw new VmhostError('AGENT_NOT_READY', 'the guest\'s integration services agent is not responding (is the guest still booting?)', { op: 'exec' });
+    }
+    const r = await this.agent.exec(script, { timeoutMs });
+    if (r.timedOut) throw new VmhostError('TIMEOUT', `the command did not finish within ${timeoutMs / 1000} s and was killed`, { op: 'exec' });
+    // A script killed by a signal exits like sh reports it: 128 + signal.
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 128 + (r.signal ?? 0) };
+  }
+
+  async saveState(file: string, progress: (percent: number) => void): Promise<void> {
+    await saveStateToFile(this.proc.qmp, file, {
+      onProgress: (m) => {
+        const ram = m.ram;
+        if (ram && ram.total > 0) progress((100 * (ram.total - ram.remaining)) / ram.total);
+      },
+    });
+  }
+
+  async quit(): Promise<void> {
+    await this.proc.quit();
+  }
+
+  async kill(): Promise<void> {
+    this.proc.kill('SIGKILL');
+    await this.proc.exited;
+  }
+
+  private stopWatching(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.agent.close();
+  }
+
+  /** Stop watching without touching QEMU (daemon shutdown): the VM keeps running. */
+  detach(): void {
+    this.stopWatching();
+    void this.proc.detach();
+  }
+}
+
+/** Hostnames allow letters, digits and '-': the VM name is squeezed into that for the guest. */
+function guestHostname(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'vmhost-guest';
+}
+
+async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator): Promise<QemuVmSpec> {
+  let kernelBoot: QemuVmSpec['kernelBoot'];
+  if (config.boot.kind === 'TestGuest') {
+    const image = await ensureGuestImage();
+    kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: `console=ttyS0 quiet panic=-1 vmhost.hostname=${guestHostname(config.name)}` };
+  } else {
+    kernelBoot = { kernelPath: config.boot.kernel, initrdPath: config.boot.initrd, append: config.boot.cmdline };
+  }
+  let firmware: QemuVmSpec['firmware'];
+  if (config.generation === 2) {
+    // Secure boot is stored but not enforced yet: the test guest's kernel is not signed by a
+    // key the Microsoft-keyed firmware trusts, so every VM gets the non-secure-boot OVMF.
+    const fw = findOvmf(false);
+    await ensureVarsFile(paths.firmwareVars, fw);
+    firmware = { codePath: fw.codePath, varsPath: paths.firmwareVars, secureBoot: false };
+  }
+  return {
+    generation: config.generation,
+    name: config.name,
+    uuid: config.id,
+    processorCount: config.processorCount,
+    numa: config.numaNodes > 1 ? { count: config.numaNodes } : undefined,
+    memoryStartupBytes: config.memoryStartupBytes,
+    accelerator,
+    firmware,
+    kernelBoot,
+    disks: [],
+    nics: [],
+    paths: {
+      qmpSocket: paths.qmpSocket, serialSocket: paths.serialSocket, serialLog: paths.serialLog,
+      vncSocket: paths.vncSocket, agentSocket: paths.agentSocket, pidFile: paths.pidFile,
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// Get-VM's output object, built from config + live state. PascalCase names follow the
+// Hyper-V VirtualMachine object (shared/reference/hyperv-cmdlets.md §3) so scripts port over.
+import type { VmConfig } from './vm-config.ts';
+import type { VmState } from './vm-state.ts';
+
+export type HeartbeatStatus = 'Disabled' | 'NoContact' | 'OK' | 'LostCommunication' | 'Paused';
+
+export interface VmLive {
+  state: VmState;
+  heartbeat: HeartbeatStatus;
+  cpuUsage: number;
+  uptimeMs: number;
+  kvp: Record<string, unknown>;
+  path: string;
+  computerName: string;
+  pid?: number;
+  lastExitReason?: string;
+}
+
+export interface VmView {
+  Name: string;
+  VMName: string;
+  Id: string;
+  VMId: string;
+  State: VmState;
+  Status: string;
+  Heartbeat: HeartbeatStatus;
+  Generation: number;
+  ProcessorCount: number;
+  MemoryStartup: number;
+  MemoryAssigned: number;
+  MemoryMinimum: number;
+  MemoryMaximum: number;
+  DynamicMemoryEnabled: boolean;
+  CPUUsage: number;
+  Uptime: string;
+  UptimeSeconds: number;
+  NumaNodesCount: number;
+  SecureBoot: boolean;
+  Notes: string;
+  Path: string;
+  ConfigurationLocation: string;
+  CreationTime: string;
+  ComputerName: string;
+  IsClustered: boolean;
+  IntegrationServicesState: string;
+  GuestKvp: Record<string, unknown>;
+  ProcessId: number | null;
+}
+
+/** TimeSpan-style text, as PowerShell prints Uptime: d.hh:mm:ss or hh:mm:ss. */
+export function formatUptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400);
+  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return d > 0 ? `${d}.${hh}:${mm}:${ss}` : `${hh}:${mm}:${ss}`;
+}
+
+function status(live: VmLive): string {
+  if (live.lastExitReason && live.state === 'Off') return `Operating normally (last stop: ${live.lastExitReason})`;
+  return 'Operating normally';
+}
+
+export function toView(c: VmConfig, live: VmLive): VmView {
+  const active = live.state !== 'Off' && live.state !== 'Saved';
+  return {
+    Name: c.name,
+    VMName: c.name,
+    Id: c.id,
+    VMId: c.id,
+    State: live.state,
+    Status: status(live),
+    Heartbeat: live.heartbeat,
+    Generation: c.generation,
+    ProcessorCount: c.processorCount,
+    MemoryStartup: c.memoryStartupBytes,
+    MemoryAssigned: active ? c.memoryStartupBytes : 0,
+    MemoryMinimum: c.memoryStartupBytes,
+    MemoryMaximum: c.memoryStartupBytes,
+    DynamicMemoryEnabled: false,
+    CPUUsage: active ? live.cpuUsage : 0,
+    Uptime: formatUptime(live.uptimeMs),
+    UptimeSeconds: Math.floor(live.uptimeMs / 1000),
+    NumaNodesCount: c.numaNodes,
+    SecureBoot: c.secureBoot,
+    Notes: c.notes,
+    Path: live.path,
+    ConfigurationLocation: live.path,
+    CreationTime: c.createdAt,
+    ComputerName: live.computerName,
+    IsClustered: false,
+    IntegrationServicesState: live.heartbeat === 'OK' ? 'Up to date' : '',
+    GuestKvp: live.kvp,
+    ProcessId: live.pid ?? null,
+  };
+}

@@ -1,0 +1,129 @@
+// Test support: run real vmhostd daemons on temp data dirs and free ports, and the real CLI
+// against them. Every daemon and every VM it started is cleaned up by `stop({ killVms })`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+    s.on('error', fail);
+  });
+}
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export class TestDaemon {
+  proc?: ChildProcess;
+  token = '';
+  output = '';
+
+  private constructor(readonly dataDir: string, readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(dataDir?: string): Promise<TestDaemon> {
+    const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'vmhost-t-')));
+    const d = new TestDaemon(dir, await freePort());
+    await d.launch();
+    return d;
+  }
+
+  async launch(): Promise<void> {
+    this.output = '';
+    const proc = spawn(join(ROOT, 'bin/vmhostd'), ['--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.stdout!.on('data', (b: Buffer) => { this.output += b.toString(); });
+    proc.stderr!.on('data', (b: Buffer) => { this.output += b.toString(); });
+    const deadline = Date.now() + 60_000;
+    while (!this.output.includes('listening on')) {
+      if (proc.exitCode !== null) throw new Error(`vmhostd exited ${proc.exitCode}: ${this.output}`);
+      if (Date.now() > deadline) throw new Error(`vmhostd did not start: ${this.output}`);
+      await sleep(100);
+    }
+    this.token = (await readFile(join(this.dataDir, 'token'), 'utf8')).trim();
+  }
+
+  /** SIGKILL the daemon (VMs keep running). */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async api(method: string, path: string, body?: unknown, token: string | null = this.token): Promise<{ status: number; json: unknown; text: string }> {
+    const headers: Record<string, string> = {};
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let json: unknown;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, json, text };
+  }
+
+  /** Run `bin/vmhost <args>` against this daemon. */
+  cli(...args: string[]): Promise<CliResult> {
+    return runCli(args, { VMHOST_URL: this.url, VMHOST_TOKEN: this.token });
+  }
+
+  /** Kill the daemon and every QEMU of its VMs, remove the data dir. */
+  async stop(): Promise<void> {
+    await this.kill();
+    for (const pid of await this.qemuPids()) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  async qemuPids(): Promise<number[]> {
+    const pids: number[] = [];
+    const vms = await readdir(join(this.dataDir, 'vms')).catch(() => []);
+    for (const id of vms) {
+      const rec = await readFile(join(this.dataDir, 'vms', id, 'runtime.json'), 'utf8').catch(() => undefined);
+      if (rec) pids.push((JSON.parse(rec) as { pid: number }).pid);
+    }
+    return pids;
+  }
+}
+
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((ok) => {
+    const p = spawn(join(ROOT, 'bin/vmhost'), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    p.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    p.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `fn` until it returns a truthy value or `ms` passes. */
+export async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
