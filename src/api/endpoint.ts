@@ -1,7 +1,9 @@
 // Where a host is reached: the defaults shared by the daemon and the CLI.
+import { resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 
-export const DEFAULT_DATA_DIR = process.env.VMHOST_DATA_DIR ?? 'var/host1';
+// In a checkout the default host lives in <checkout>/var/host1, wherever the command runs from.
+export const DEFAULT_DATA_DIR = process.env.VMHOST_DATA_DIR ?? resolve(import.meta.dirname, '../../var/host1');
 export const DEFAULT_LISTEN = '127.0.0.1:8470';
 
 export function parseListen(text: string): { host: string; port: number } {

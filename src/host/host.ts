@@ -197,7 +197,7 @@ export class Host {
       secureBoot: generation === 2,
       notes: p.Notes ?? '',
       boot: { kind: 'TestGuest' },
-      integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, s !== 'Guest Service Interface'])) as VmConfig['integrationServices'],
+      integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, true])) as VmConfig['integrationServices'],
       createdAt: new Date().toISOString(),
       configVersion: 1,
     };
@@ -466,9 +466,6 @@ export class Host {
   async invoke(nameOrId: string, script: string, timeoutMs: number): Promise<InvokeResult> {
     const e = this.resolve(nameOrId);
     assertLegal('InvokeCommand', e.state, e.config.name);
-    if (!e.config.integrationServices['Guest Service Interface'] && !e.config.integrationServices.Heartbeat) {
-      throw new VmhostError('INVALID_STATE', `Integration services are disabled for VM '${e.config.name}'`, { vm: e.config.name });
-    }
     return this.live(e).exec(script, timeoutMs);
   }
 

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
-  QemuProcess, buildQemuArgv, ensureVarsFile, findOvmf, probeAccelerator, restoreIncomingUri, saveStateToFile, waitForIncoming,
+  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, probeAccelerator, restoreIncomingUri, saveStateToFile, waitForIncoming,
   type Accelerator, type QemuVmSpec,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage } from '../guest/index.ts';
@@ -73,15 +73,15 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; restoreFrom?: string }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
+    // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
+    if (o.restoreFrom) await checkStateFile(o.restoreFrom);
     const spec = await buildSpec(config, paths, o.accelerator);
     const argv = buildQemuArgv(spec, o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {});
     const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
     try {
-      if (o.restoreFrom) {
-        const status = await waitForIncoming(proc.qmp);
-        if (status !== 'running') await proc.qmp.execute('cont');
-      }
+      // Save-VM pauses before saving; a restored VM comes back running, as in Hyper-V.
+      if (o.restoreFrom) await waitForIncoming(proc.qmp, { resume: true });
     } catch (e) {
       await rt.kill();
       throw e;
