@@ -114,3 +114,29 @@ for (const ls of [512, 4096] as const) {
     await assert.rejects(openVhdx(keepOpen(files.leaf!)), (e: unknown) => isVmhostError(e, 'VHDX_PARENT_REQUIRED'));
   });
 }
+
+test('concurrent reads, writes and trims on one disk serialize correctly', async () => {
+  const f = new MemoryFile('cc');
+  const size = 8 * MiB;
+  await createVhdx(keepOpen(f), { type: 'Dynamic', virtualSize: size, blockSize: 1 * MiB });
+  const d = await openVhdx(keepOpen(f));
+  const model = new Uint8Array(size);
+  const rnd = prng(99);
+  const ops: Array<Promise<void>> = [];
+  for (let i = 0; i < 60; i++) {
+    const off = Math.floor(rnd() * (size / 512 - 256)) * 512, len = 512 * (1 + Math.floor(rnd() * 255));
+    if (rnd() < 0.2) {
+      model.fill(0, off, off + len);
+      ops.push(d.trim(off, len));
+    } else if (rnd() < 0.3) {
+      ops.push(d.read(new Uint8Array(len), off));
+    } else {
+      const p = pattern(len, i);
+      model.set(p, off);
+      ops.push(d.write(p, off));
+    }
+  }
+  await Promise.all(ops);
+  await assertSame(d, model);
+  await d.close();
+});

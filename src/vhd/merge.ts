@@ -35,12 +35,14 @@ export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk
     else merged.push([r[0], r[1]]);
   }
   const buf = new Uint8Array(4 * MiB);
+  const zeros = new Uint8Array(4 * MiB);
+  const isZero = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).equals(zeros.subarray(0, b.length));
   for (const [s, e] of merged) {
     for (let o = s; o < e; o += buf.length) {
       const n = Math.min(buf.length, e - o);
       const b = buf.subarray(0, n);
       await leaf.read(b, o);
-      if (b.every((v) => v === 0)) await target.trim(o, n);
+      if (isZero(b)) await target.trim(o, n);
       else await target.write(b, o);
     }
   }
