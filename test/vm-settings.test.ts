@@ -1,0 +1,59 @@
+// Settings an admin changes: processors and guest NUMA (seen from inside the guest), memory,
+// notes, rename, remove; Restart-VM; -ComputerName to reach a host explicitly.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestDaemon, runCli, waitFor } from './support/daemon.ts';
+
+describe('VM settings', () => {
+  let d: TestDaemon;
+  before(async () => { d = await TestDaemon.start(); });
+  after(async () => { await d?.stop(); });
+
+  const heartbeatOk = async (name: string) => ((await d.api('GET', `/api/v1/vms/${name}`)).json as { Heartbeat: string }).Heartbeat === 'OK';
+
+  test('2 vCPUs on 2 guest NUMA nodes: the guest sees both', async () => {
+    assert.equal((await d.cli('New-VM', 'n1', '-MemoryStartupBytes', '256MB')).code, 0);
+    const set = await d.cli('Set-VMProcessor', '-VMName', 'n1', '-Count', '2', '-MaximumCountPerNumaNode', '1', '-PassThru', '-Json');
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout), { VMName: 'n1', VMId: JSON.parse(set.stdout).VMId, Count: 2, NumaNodes: 2, MaximumCountPerNumaNode: 1 });
+    assert.equal((await d.cli('Start-VM', 'n1')).code, 0);
+    await waitFor('n1 heartbeat', 40_000, () => heartbeatOk('n1'));
+    const r = await d.cli('Invoke-Command', '-VMName', 'n1', '-ScriptBlock', 'nproc; ls -d /sys/devices/system/node/node* | wc -l');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['2', '2']);
+  });
+
+  test('Restart-VM resets the guest: its uptime starts again', async () => {
+    const up = async () => Number((await d.cli('Invoke-Command', '-VMName', 'n1', '-ScriptBlock', 'cut -d. -f1 /proc/uptime')).stdout.trim());
+    await d.cli('Invoke-Command', '-VMName', 'n1', '-ScriptBlock', 'sleep 3');
+    const before = await up();
+    assert.equal((await d.cli('Restart-VM', 'n1', '-Force')).code, 0);
+    await waitFor('heartbeat after reset', 40_000, async () => (await up()) < before);
+  });
+
+  test('Remove-VM of a running VM is refused; -Force turns it off and removes it', async () => {
+    const r = await d.cli('Remove-VM', 'n1');
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /because it is Running/);
+    assert.equal((await d.cli('Remove-VM', 'n1', '-Force')).code, 0);
+    assert.equal((await d.cli('Get-VM', 'n1')).code, 3);
+  });
+
+  test('memory, notes and rename while off; -ComputerName reaches the host without VMHOST_URL', async () => {
+    const env = { VMHOST_TOKEN: d.token, VMHOST_URL: '', VMHOST_DATA_DIR: '/nonexistent' };
+    const cn = ['-ComputerName', `127.0.0.1:${d.port}`];
+    assert.equal((await runCli(['New-VM', 'm1', ...cn], env)).code, 0);
+    const mem = await runCli(['Set-VMMemory', 'm1', '-StartupBytes', '1GB', '-PassThru', '-Json', ...cn], env);
+    assert.equal(JSON.parse(mem.stdout).Startup, 1024 ** 3);
+    const bad = await runCli(['Set-VMMemory', 'm1', '-StartupBytes', '1.5MB', ...cn], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /StartupBytes|MemoryStartupBytes/);
+    assert.equal((await runCli(['Set-VM', 'm1', '-Notes', 'db tier', ...cn], env)).code, 0);
+    assert.equal((await runCli(['Rename-VM', 'm1', 'm2', ...cn], env)).code, 0);
+    const vm = JSON.parse((await runCli(['Get-VM', 'm2', '-Json', ...cn], env)).stdout) as { Notes: string; MemoryStartup: number };
+    assert.equal(vm.Notes, 'db tier');
+    assert.equal(vm.MemoryStartup, 1024 ** 3);
+    const noHost = await runCli(['Get-VM'], { ...env, VMHOST_TOKEN: '' });
+    assert.equal(noHost.code, 5, 'no host to reach');
+  });
+});
