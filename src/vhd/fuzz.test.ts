@@ -51,10 +51,18 @@ const AREAS: Array<{ name: string; start: number; len: number; crcAt?: number; c
   { name: 'metadata table', start: 2 * MiB, len: 256 },
   { name: 'metadata items', start: 2 * MiB + 65536, len: 4096 * 6 },
   { name: 'bat', start: 3 * MiB, len: 64 },
+  { name: 'bat page', start: 3 * MiB, len: 4096 },
+  { name: 'log data', start: MiB + 4096, len: 8192 },
 ];
 
 async function mutate(src: MemoryFile, rnd: () => number): Promise<{ f: MemoryFile; what: string }> {
   const f = src.clone();
+  if (rnd() < 0.05) {
+    const size = await f.size();
+    const to = Math.floor(rnd() * size);
+    await f.truncate(to);
+    return { f, what: `truncated to ${to}` };
+  }
   const area = AREAS[Math.floor(rnd() * AREAS.length)]!;
   const n = 1 + Math.floor(rnd() * 4);
   const what: string[] = [area.name];
