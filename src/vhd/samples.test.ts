@@ -79,6 +79,7 @@ test('QEMU dirty-log sample: read-only refuses, read-write replays, then 0–18 
     d = await openVhdx(await NodeFile.open(s.path, { readOnly: true }));
     await expectFill(d, 0, 18 * MiB, 0xa5);
     await d.close();
+    execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', s.path]);
   } finally {
     s.cleanup();
   }
@@ -97,6 +98,14 @@ test('Disk2VHD sample: equal header sequence numbers, metadata listed before BAT
     await d.read(buf, 0);
     assert.ok(Buffer.from(buf).equals(want));
     await d.close();
+    // Writing updates the non-current of two equal headers; qemu and we still agree afterwards.
+    const w = await openVhdx(await NodeFile.open(s.path));
+    await w.write(new Uint8Array(MiB).fill(0x5a), 100 * MiB);
+    await w.close();
+    want.fill(0x5a, 100 * MiB, 101 * MiB);
+    execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', s.path]);
+    execFileSync('qemu-img', ['convert', '-f', 'vhdx', '-O', 'raw', s.path, s.path + '.raw2']);
+    assert.ok(readFileSync(s.path + '.raw2').equals(want));
   } finally {
     s.cleanup();
   }
