@@ -269,22 +269,23 @@ export class Host {
 
   // ---- lifecycle actions (each a job) ------------------------------------------------
 
-  /** Run an action as a job under the VM's lock. */
-  private action<T>(name: string, e: VmEntry, fn: (h: JobHandle) => Promise<T>): { job: Job; result: Promise<T> } {
-    return this.jobs.run(name, { id: e.config.id, name: e.config.name }, (h) => e.lock.run(() => fn(h)));
-  }
-
-  /** Checks legality before queuing, so an illegal request fails at once with a clear error. */
-  private precheck(action: VmAction, nameOrId: string): VmEntry {
+  /**
+   * A lifecycle action as a job under the VM's lock. Legality is checked before queuing (an
+   * illegal request fails at once with a clear error) and again under the lock (an earlier
+   * queued action may have changed the state).
+   */
+  private lifecycle(action: VmAction, jobName: string, nameOrId: string, fn: (e: VmEntry, h: JobHandle) => Promise<void>): { job: Job; result: Promise<VmView> } {
     const e = this.resolve(nameOrId);
     assertLegal(action, e.state, e.config.name);
-    return e;
+    return this.jobs.run(jobName, { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+      assertLegal(action, e.state, e.config.name);
+      await fn(e, h);
+      return this.view(e);
+    }));
   }
 
   start(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    const e = this.precheck('Start', nameOrId);
-    return this.action('Start-VM', e, async (h) => {
-      assertLegal('Start', e.state, e.config.name);
+    return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h) => {
       const restoring = e.state === 'Saved';
       const before = e.state;
       e.state = 'Starting';
@@ -304,7 +305,6 @@ export class Host {
         e.state = 'Running';
         e.lastExitReason = undefined;
         this.event('Information', 'VM_STARTED', restoring ? `VM started from saved state (QEMU pid ${rt.pid})` : `VM started (QEMU pid ${rt.pid}, ${this.accelerator})`, e);
-        return this.view(e);
       } catch (err) {
         e.state = before;
         this.event('Error', 'VM_START_FAILED', `VM failed to start: ${(err as Error).message}`, e);
@@ -340,16 +340,16 @@ export class Host {
 
   stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
     if (p.Save) return this.save(nameOrId);
-    const e = this.precheck(p.TurnOff ? 'TurnOff' : 'Stop', nameOrId);
     if (p.TurnOff) {
+      const e = this.resolve(nameOrId);
+      assertLegal('TurnOff', e.state, e.config.name);
       // Not under the lock: turning off must be able to cut through a hung shutdown or start.
       return this.jobs.run('Stop-VM', { id: e.config.id, name: e.config.name }, async () => {
         await this.turnOffLocked(e, 'turned off by an administrator (Stop-VM -TurnOff)');
         return this.view(e);
       });
     }
-    return this.action('Stop-VM', e, async (h) => {
-      assertLegal('Stop', e.state, e.config.name);
+    return this.lifecycle('Stop', 'Stop-VM', nameOrId, async (e, h) => {
       const rt = this.live(e);
       e.state = 'Stopping';
       e.expectedExit = 'shut down by an administrator (Stop-VM)';
@@ -367,7 +367,6 @@ export class Host {
         await this.turnOffLocked(e, 'guest did not shut down in time; turned off (Stop-VM -Force)');
       }
       await this.settleExit(e);
-      return this.view(e);
     });
   }
 
@@ -391,41 +390,30 @@ export class Host {
   }
 
   restart(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    const e = this.precheck('Restart', nameOrId);
-    return this.action('Restart-VM', e, async () => {
-      assertLegal('Restart', e.state, e.config.name);
+    return this.lifecycle('Restart', 'Restart-VM', nameOrId, async (e) => {
       await this.live(e).reset();
       this.event('Information', 'VM_RESET', 'VM was reset (Restart-VM)', e);
-      return this.view(e);
     });
   }
 
   suspend(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    const e = this.precheck('Suspend', nameOrId);
-    return this.action('Suspend-VM', e, async () => {
-      assertLegal('Suspend', e.state, e.config.name);
+    return this.lifecycle('Suspend', 'Suspend-VM', nameOrId, async (e) => {
       await this.live(e).pause();
       e.state = 'Paused';
       this.event('Information', 'VM_PAUSED', 'VM paused', e);
-      return this.view(e);
     });
   }
 
   resume(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    const e = this.precheck('Resume', nameOrId);
-    return this.action('Resume-VM', e, async () => {
-      assertLegal('Resume', e.state, e.config.name);
+    return this.lifecycle('Resume', 'Resume-VM', nameOrId, async (e) => {
       await this.live(e).resume();
       e.state = 'Running';
       this.event('Information', 'VM_RESUMED', 'VM resumed', e);
-      return this.view(e);
     });
   }
 
   save(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    const e = this.precheck('Save', nameOrId);
-    return this.action('Save-VM', e, async (h) => {
-      assertLegal('Save', e.state, e.config.name);
+    return this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h) => {
       const rt = this.live(e);
       const before = e.state;
       e.state = 'Saving';
@@ -444,7 +432,6 @@ export class Host {
       await rt.exited;
       await this.settleExit(e);
       e.uptimeBaseMs = uptimeMs;
-      return this.view(e);
     });
   }
 
