@@ -1,0 +1,279 @@
+// The block server: one per daemon. Each served disk gets a unix socket of its own, an
+// export name, and a pipeline (metering → QoS → disk). The daemon uses this class only:
+// serve a path or an open VirtualDisk, read counters, change QoS, resize, stop. QoS alerts
+// and connection events are emitted on the server.
+import { EventEmitter } from 'node:events';
+import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+import { Pipeline, type Stage } from './pipeline.ts';
+import { MeteringStage, type DiskCounters } from './metering.ts';
+import { QosStage, type QosLimits, type MinimumIopsAlert } from './qos.ts';
+import { openDiskFile, resizeDisk } from './open-disk.ts';
+import { NbdConnection, type ServedExport } from './nbd/connection.ts';
+import type { ExportDirectory } from './nbd/handshake.ts';
+
+export interface BlockServerOptions {
+  /** Directory for the per-disk unix sockets (created if missing). */
+  socketDir: string;
+  /** How long stop() waits for in-flight requests before cutting connections. Default 5000 ms. */
+  drainTimeoutMs?: number;
+}
+
+export interface ServeOptions {
+  /** Export name (letters, digits, '.', '_', '-'); default: derived from the file name. Also the socket's file name. */
+  exportName?: string;
+  readOnly?: boolean;
+  description?: string;
+  qos?: QosLimits;
+  /** For a VirtualDisk argument: close it when the export stops. Paths are always closed. */
+  closeDisk?: boolean;
+}
+
+export interface ServedDisk {
+  readonly exportName: string;
+  readonly socketPath: string;
+  /** nbd+unix:///<export>?socket=<path> */
+  readonly uri: string;
+  readonly disk: VirtualDisk;
+  readonly readOnly: boolean;
+  /** The file served, when serve() was given a path. */
+  readonly path: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface BlockServerEvents {
+  'minimum-iops-alert': [MinimumIopsAlert];
+  'minimum-iops-restored': [MinimumIopsAlert];
+  'client-connected': [{ exportName: string }];
+  'client-disconnected': [{ exportName: string }];
+  'connection-error': [{ exportName: string; error: unknown }];
+}
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
+/** sun_path holds 108 bytes including the NUL. */
+const MAX_SOCKET_PATH = 107;
+
+class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
+  open = true;
+  readonly pipeline: Pipeline;
+  readonly metering = new MeteringStage();
+  readonly qos: QosStage;
+  readonly connections = new Set<NbdConnection<Export>>();
+  readonly description: string;
+  readonly uri: string;
+  server: Server | undefined;
+  stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly exportName: string,
+    readonly socketPath: string,
+    readonly disk: VirtualDisk,
+    readonly readOnly: boolean,
+    readonly path: string | undefined,
+    readonly closeDisk: boolean,
+    description: string | undefined,
+    private readonly owner: BlockServer,
+  ) {
+    this.description = description ?? path ?? exportName;
+    this.uri = `nbd+unix:///${encodeURIComponent(exportName)}?socket=${socketPath}`;
+    this.pipeline = new Pipeline(disk);
+    this.qos = new QosStage({ exportName });
+    this.pipeline.add(this.metering);
+    this.pipeline.add(this.qos);
+  }
+
+  // ExportInfo (read at every handshake, so a resize shows to new connections).
+  get name(): string {
+    return this.exportName;
+  }
+  get size(): number {
+    return this.disk.virtualSize;
+  }
+  get minimumBlockSize(): number {
+    return this.disk.logicalSectorSize;
+  }
+  get preferredBlockSize(): number {
+    return Math.max(4096, this.disk.physicalSectorSize, this.disk.logicalSectorSize);
+  }
+
+  // ExportDirectory for this socket: its own name, or '' as the default export.
+  find(name: string): Export | undefined {
+    return this.open && (name === this.exportName || name === '') ? this : undefined;
+  }
+  list(): Export[] {
+    return this.open ? [this] : [];
+  }
+
+  stop(): Promise<void> {
+    return this.owner.stop(this.exportName);
+  }
+}
+
+export class BlockServer extends EventEmitter<BlockServerEvents> {
+  readonly socketDir: string;
+  private readonly drainTimeoutMs: number;
+  private exports = new Map<string, Export>();
+
+  constructor(opts: BlockServerOptions) {
+    super();
+    this.socketDir = resolve(opts.socketDir);
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
+  }
+
+  /** Serve a disk file (VHDX, VHD or raw, with its parents) or an already open VirtualDisk. */
+  async serve(disk: string | VirtualDisk, opts: ServeOptions = {}): Promise<ServedDisk> {
+    const path = typeof disk === 'string' ? resolve(disk) : undefined;
+    const exportName = opts.exportName ?? defaultExportName(path ?? 'disk');
+    const ctx = { op: 'serve', export: exportName, path };
+    if (!NAME_RE.test(exportName)) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `export name "${exportName}" may only use letters, digits, '.', '_' and '-'`, ctx);
+    if (this.exports.has(exportName)) throw new VmhostError('STORAGE_EXPORT_EXISTS', `an export named ${exportName} is already served`, ctx);
+    for (const e of this.exports.values()) {
+      if ((path && e.path === path) || e.disk === disk) throw new VmhostError('STORAGE_DISK_IN_USE', `${path ?? exportName} is already served as ${e.exportName}`, ctx);
+    }
+    const socketPath = join(this.socketDir, `${exportName}.sock`);
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes`, ctx);
+    await mkdir(this.socketDir, { recursive: true });
+    await removeStaleSocket(socketPath, ctx);
+
+    const vd = typeof disk === 'string' ? await openDiskFile(disk, { readOnly: opts.readOnly ?? false }) : disk;
+    const readOnly = (opts.readOnly ?? false) || vd.readOnly;
+    const exp = new Export(exportName, socketPath, vd, readOnly, path, typeof disk === 'string' || (opts.closeDisk ?? false), opts.description, this);
+    this.exports.set(exportName, exp);
+    exp.qos.on('minimum-iops-alert', (a: MinimumIopsAlert) => this.emit('minimum-iops-alert', a));
+    exp.qos.on('minimum-iops-restored', (a: MinimumIopsAlert) => this.emit('minimum-iops-restored', a));
+    if (opts.qos) exp.qos.set(opts.qos);
+    try {
+      exp.server = await listen(socketPath, (s) => this.accept(exp, s));
+    } catch (e) {
+      this.exports.delete(exportName);
+      exp.pipeline.close();
+      if (exp.closeDisk) await vd.close().catch(() => undefined);
+      throw new VmhostError('STORAGE_LISTEN_FAILED', `cannot listen on ${socketPath}`, ctx, { cause: e });
+    }
+    return exp;
+  }
+
+  private accept(exp: Export, socket: Socket): void {
+    if (!exp.open) {
+      socket.destroy();
+      return;
+    }
+    const c = new NbdConnection<Export>(socket, exp, (error) => this.emit('connection-error', { exportName: exp.exportName, error }));
+    exp.connections.add(c);
+    this.emit('client-connected', { exportName: exp.exportName });
+    void c.run().then(() => {
+      exp.connections.delete(c);
+      this.emit('client-disconnected', { exportName: exp.exportName });
+    });
+  }
+
+  private need(exportName: string): Export {
+    const e = this.exports.get(exportName);
+    if (!e) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `no export named ${exportName}`, { export: exportName });
+    return e;
+  }
+
+  get(exportName: string): ServedDisk | undefined {
+    return this.exports.get(exportName);
+  }
+
+  list(): ServedDisk[] {
+    return [...this.exports.values()];
+  }
+
+  /** Change MaximumIOPS / MinimumIOPS (normalized IOPS; 0 removes the limit). Omitted fields stay. */
+  setQos(exportName: string, limits: QosLimits): void {
+    for (const v of [limits.maximumIops, limits.minimumIops]) {
+      if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new VmhostError('STORAGE_INVALID_ARGUMENT', 'IOPS limits must be 0 or positive', { export: exportName });
+    }
+    this.need(exportName).qos.set(limits);
+  }
+
+  getQos(exportName: string): { maximumIops: number; minimumIops: number } {
+    return this.need(exportName).qos.limits;
+  }
+
+  counters(exportName: string): DiskCounters {
+    return this.need(exportName).metering.counters();
+  }
+
+  /** The export's pipeline, for stages added later (change tracking, mirror, encryption). */
+  pipeline(exportName: string): Pipeline {
+    return this.need(exportName).pipeline;
+  }
+
+  /** Add a stage just before the disk (after metering and QoS) unless a position is given. */
+  addStage(exportName: string, stage: Stage, where: { before?: string; after?: string } = {}): void {
+    this.need(exportName).pipeline.add(stage, where);
+  }
+
+  /**
+   * Change the disk's virtual size (VHDX grow/shrink down to MinimumSize, VHD grow, raw).
+   * New NBD connections see the new size; a running QEMU learns it through QMP block_resize.
+   */
+  async resize(exportName: string, newSize: number): Promise<void> {
+    const e = this.need(exportName);
+    if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only`, { op: 'resize', export: exportName });
+    await resizeDisk(e.disk, newSize);
+  }
+
+  /** Stop serving: refuse new requests, let in-flight ones finish, close sockets and (if owned) the disk. */
+  stop(exportName: string): Promise<void> {
+    const e = this.need(exportName);
+    e.stopping ??= this.stopExport(e);
+    return e.stopping;
+  }
+
+  private async stopExport(e: Export): Promise<void> {
+    e.open = false;
+    const closed = new Promise<void>((r) => (e.server ? e.server.close(() => r()) : r()));
+    const drained = Promise.all([...e.connections].map((c) => c.idle()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, this.drainTimeoutMs)))]);
+    clearTimeout(timer);
+    for (const c of e.connections) c.close();
+    await closed;
+    e.pipeline.close();
+    await unlink(e.socketPath).catch(() => undefined);
+    this.exports.delete(e.exportName);
+    if (e.closeDisk) await e.disk.close();
+  }
+
+  /** Stop every export. */
+  async close(): Promise<void> {
+    await Promise.all([...this.exports.keys()].map((n) => this.stop(n)));
+  }
+}
+
+function defaultExportName(path: string): string {
+  const base = path.split('/').pop()!.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '_');
+  return base.slice(0, 100) || 'disk';
+}
+
+function listen(path: string, onSocket: (s: Socket) => void): Promise<Server> {
+  return new Promise((resolveP, reject) => {
+    const srv = createServer({ allowHalfOpen: false, pauseOnConnect: false }, onSocket);
+    srv.once('error', reject);
+    srv.listen(path, () => {
+      srv.off('error', reject);
+      resolveP(srv);
+    });
+  });
+}
+
+/** A socket file left by a dead server is removed; one that still answers is an error. */
+async function removeStaleSocket(path: string, ctx: Record<string, string | undefined>): Promise<void> {
+  const alive = await new Promise<boolean>((r) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.once('error', () => r(false));
+  });
+  if (alive) throw new VmhostError('STORAGE_SOCKET_IN_USE', `${path} is in use by a running server`, ctx);
+  await unlink(path).catch(() => undefined);
+}

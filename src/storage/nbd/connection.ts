@@ -1,0 +1,237 @@
+// One NBD client connection: handshake, then the transmission phase. Requests are parsed
+// as they arrive and run concurrently through the export's pipeline; replies go out in
+// completion order (allowed by the protocol), batched per tick with cork/uncork. A reply to
+// a write is sent only when the pipeline (and so the disk's write()) has resolved; FUA and
+// FLUSH reach the disk's flush(). Misuse gets an error reply when the stream can continue
+// (EINVAL, EPERM, ENOSPC) and a closed connection when it cannot (bad magic, oversized
+// write payload). A disconnect mid-request drops the partial payload: nothing is written.
+import type { Socket } from 'node:net';
+import { isVmhostError } from '../../common/errors.ts';
+import type { IoKind, IoRequest, IoResult, Pipeline } from '../pipeline.ts';
+import type { Extent } from '../../blockio/virtual-disk.ts';
+import { SocketReader, ConnectionClosed } from './socket-reader.ts';
+import { handshake, ProtocolError, type ExportDirectory, type ExportInfo, type Negotiated } from './handshake.ts';
+import { simpleReply, readChunk, errorChunk, blockStatusChunk, READ_CHUNK_PREFIX, type Handle } from './replies.ts';
+import {
+  REQUEST_MAGIC, REQUEST_SIZE, SIMPLE_REPLY_SIZE, MAX_PAYLOAD,
+  CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_WRITE_ZEROES, CMD_BLOCK_STATUS,
+  CMD_FLAG_FUA, CMD_FLAG_NO_HOLE, CMD_FLAG_DF, CMD_FLAG_REQ_ONE,
+  EPERM, EIO, EINVAL, ENOSPC, ESHUTDOWN,
+} from './protocol.ts';
+
+/** An export as the transmission phase sees it. */
+export interface ServedExport extends ExportInfo {
+  readonly pipeline: Pipeline;
+  /** False once the export is being stopped: new requests get ESHUTDOWN. */
+  readonly open: boolean;
+}
+
+const MAX_IN_FLIGHT = 128;
+/** Most block-status descriptors in one reply (the protocol lets us return fewer). */
+const MAX_DESCRIPTORS = 2048;
+
+const KIND: Partial<Record<number, IoKind>> = {
+  [CMD_READ]: 'read', [CMD_WRITE]: 'write', [CMD_FLUSH]: 'flush', [CMD_TRIM]: 'trim',
+  [CMD_WRITE_ZEROES]: 'write-zeroes', [CMD_BLOCK_STATUS]: 'block-status',
+};
+
+/** Errno on the wire for an error thrown by a stage or an engine. */
+export function wireError(e: unknown): number {
+  if (isVmhostError(e)) {
+    if (/READ_ONLY/.test(e.code)) return EPERM;
+    if (/INVALID_ARG|OUT_OF_RANGE/.test(e.code)) return EINVAL;
+    if (/NO_SPACE|TOO_LARGE/.test(e.code)) return ENOSPC;
+    return EIO;
+  }
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return ENOSPC;
+  if (code === 'EROFS' || code === 'EPERM' || code === 'EACCES') return EPERM;
+  return EIO;
+}
+
+export class NbdConnection<E extends ServedExport> {
+  private reader: SocketReader;
+  private negotiated: Negotiated<E> | undefined;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private corked = false;
+  private ended = false;
+  /** Error numbers sent, by request type (for tests and diagnostics). */
+  readonly stats = { requests: 0, errors: 0 };
+
+  constructor(private readonly socket: Socket, private readonly dir: ExportDirectory<E>, private readonly onError: (e: unknown) => void = () => undefined) {
+    this.reader = new SocketReader(socket);
+    socket.on('error', () => undefined);
+  }
+
+  get exportName(): string | undefined {
+    return this.negotiated?.export.name;
+  }
+
+  /** Runs the session to its end; never rejects. */
+  async run(): Promise<void> {
+    try {
+      this.negotiated = await handshake(this.socket, this.reader, this.dir);
+      if (this.negotiated) await this.transmission(this.negotiated);
+    } catch (e) {
+      if (!(e instanceof ConnectionClosed)) this.onError(e);
+    } finally {
+      await this.idle();
+      this.close();
+    }
+  }
+
+  /** Ends the session now (server stop). In-flight requests finish; their replies are dropped. */
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  /** Resolves when no request of this connection is running. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const prev = this.drained;
+      this.drained = () => {
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  private send(b: Buffer): void {
+    if (this.ended || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        if (!this.socket.destroyed) this.socket.uncork();
+      });
+    }
+    this.socket.write(b);
+  }
+
+  private async transmission(n: Negotiated<E>): Promise<void> {
+    const exp = n.export;
+    for (;;) {
+      if (this.inFlight >= MAX_IN_FLIGHT) await this.waitBelow();
+      const h = this.reader.takeNow(REQUEST_SIZE) ?? (await this.reader.take(REQUEST_SIZE));
+      if (h.readUInt32BE(0) !== REQUEST_MAGIC) throw new ProtocolError(`bad request magic 0x${h.readUInt32BE(0).toString(16)}`);
+      const flags = h.readUInt16BE(4);
+      const type = h.readUInt16BE(6);
+      const handle: Handle = { hi: h.readUInt32BE(8), lo: h.readUInt32BE(12) };
+      const offHi = h.readUInt32BE(16);
+      const offset = offHi * 2 ** 32 + h.readUInt32BE(20);
+      const length = h.readUInt32BE(24);
+      this.stats.requests++;
+
+      let data: Buffer | undefined;
+      if (type === CMD_WRITE) {
+        if (length > MAX_PAYLOAD) {
+          // The payload cannot be skipped cheaply: answer, then end the session.
+          this.replyError(handle, EINVAL, `write of ${length} bytes exceeds the ${MAX_PAYLOAD}-byte maximum`);
+          throw new ProtocolError('oversized write payload');
+        }
+        data = this.reader.takeNow(length) ?? (await this.reader.take(length));
+      }
+      if (type === CMD_DISC) return;
+
+      const kind = KIND[type];
+      if (!kind) {
+        this.replyError(handle, EINVAL, `unknown command ${type}`);
+        continue;
+      }
+      const bad = this.validate(exp, kind, flags, offset, length, offHi);
+      if (bad) {
+        this.replyError(handle, bad[0], bad[1]);
+        continue;
+      }
+      const req: IoRequest = {
+        kind, offset, length, fua: (flags & CMD_FLAG_FUA) !== 0, noHole: (flags & CMD_FLAG_NO_HOLE) !== 0, exportName: exp.name,
+      };
+      let reply: Buffer | undefined;
+      if (kind === 'read') {
+        if (n.structuredReplies) {
+          reply = readChunk(handle, offset, length);
+          req.data = reply.subarray(READ_CHUNK_PREFIX);
+        } else {
+          reply = simpleReply(0, handle, length);
+          req.data = reply.subarray(SIMPLE_REPLY_SIZE);
+        }
+      } else if (data) req.data = data;
+      this.inFlight++;
+      exp.pipeline.run(req).then(
+        (r) => this.complete(req, handle, flags, reply, r),
+        (e) => this.failed(req, handle, e),
+      );
+    }
+  }
+
+  private validate(exp: E, kind: IoKind, flags: number, offset: number, length: number, offHi: number): [number, string] | undefined {
+    if (!exp.open) return [ESHUTDOWN, 'export is shutting down'];
+    let allowed = CMD_FLAG_FUA;
+    if (kind === 'write-zeroes') allowed |= CMD_FLAG_NO_HOLE;
+    if (kind === 'read' && this.negotiated!.structuredReplies) allowed |= CMD_FLAG_DF;
+    if (kind === 'block-status') allowed |= CMD_FLAG_REQ_ONE;
+    if (flags & ~allowed) return [EINVAL, `flags 0x${flags.toString(16)} not valid for ${kind}`];
+    if (kind === 'flush') return undefined;
+    if (kind === 'block-status' && !this.negotiated!.baseAllocation) return [EINVAL, 'no metadata context was negotiated'];
+    const writes = kind === 'write' || kind === 'trim' || kind === 'write-zeroes';
+    if (writes && exp.readOnly) return [EPERM, 'export is read-only'];
+    if (length === 0) return [EINVAL, 'zero-length request'];
+    if ((kind === 'read' || kind === 'write') && length > MAX_PAYLOAD) return [EINVAL, `request of ${length} bytes exceeds the ${MAX_PAYLOAD}-byte maximum`];
+    const size = exp.size;
+    if (offHi >= 2 ** 21 || offset + length > size) return [writes ? ENOSPC : EINVAL, `request [${offset}, +${length}) is past the end of the disk (${size})`];
+    const min = exp.minimumBlockSize;
+    if (offset % min !== 0 || (length % min !== 0 && offset + length !== size)) return [EINVAL, `request not aligned to ${min} bytes`];
+    return undefined;
+  }
+
+  private complete(req: IoRequest, h: Handle, flags: number, reply: Buffer | undefined, r: IoResult): void {
+    if (req.kind === 'read') this.send(reply!);
+    else if (req.kind === 'block-status') {
+      let ext: Extent[] = r.extents ?? [];
+      if (ext.length === 0) ext = [{ offset: req.offset, length: req.length, hole: false, zero: false }];
+      this.send(blockStatusChunk(h, this.negotiated!.baseAllocation, ext, flags & CMD_FLAG_REQ_ONE ? 1 : MAX_DESCRIPTORS));
+    } else this.send(simpleReply(0, h));
+    this.done();
+  }
+
+  private failed(req: IoRequest, h: Handle, e: unknown): void {
+    const errno = wireError(e);
+    if (errno === EIO) this.onError(e);
+    this.replyError(h, errno, e instanceof Error ? e.message : String(e));
+    this.done();
+  }
+
+  private replyError(h: Handle, errno: number, message: string): void {
+    this.stats.errors++;
+    // With structured replies a read must be answered by chunks; errors carry their message.
+    if (this.negotiated?.structuredReplies) this.send(errorChunk(h, errno, message));
+    else this.send(simpleReply(errno, h));
+  }
+
+  private done(): void {
+    this.inFlight--;
+    if (this.inFlight < MAX_IN_FLIGHT && this.below) {
+      const b = this.below;
+      this.below = undefined;
+      b();
+    }
+    if (this.inFlight === 0 && this.drained) {
+      const d = this.drained;
+      this.drained = undefined;
+      d();
+    }
+  }
+
+  private below: (() => void) | undefined;
+
+  private waitBelow(): Promise<void> {
+    return new Promise((resolve) => {
+      this.below = resolve;
+    });
+  }
+}

@@ -1,0 +1,111 @@
+// Opening a disk file by its content: VHDX ("vhdxfile" at offset 0), VHD ("conectix" footer
+// at the end, or its copy at the start), else raw when the extension says so (.img, .raw,
+// .iso). Differencing parents are found through the child's locators — relative to the
+// child's directory first, then absolute — and opened read-only; the returned VirtualDisk
+// is the leaf of the chain and closes its parents with it. Also: resizing any opened disk.
+import { access } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import type { BlockFile } from '../blockio/block-file.ts';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
+import { NodeFile } from '../blockio/node-file.ts';
+import { VmhostError } from '../common/errors.ts';
+import { openVhdx, resizeVhdx, type ParentLocatorPaths, type VhdxDisk } from '../vhd/index.ts';
+import { openVhd, resizeVhd, resolveLocatorPath, VhdDisk } from '../vhd/vhd1/index.ts';
+import { RawDisk } from './raw-disk.ts';
+
+export type DetectedFormat = 'VHDX' | 'VHD' | 'RAW';
+
+const RAW_EXTENSIONS = new Set(['.img', '.raw', '.iso', '.bin']);
+
+async function readAscii(file: BlockFile, offset: number, n: number): Promise<string> {
+  const b = new Uint8Array(n);
+  await file.read(b, offset);
+  return String.fromCharCode(...b);
+}
+
+/** Which engine a file needs, judged by its bytes (and, for raw, its extension). */
+export async function detectFormat(file: BlockFile, path: string): Promise<DetectedFormat> {
+  const size = await file.size();
+  if (size >= 8 && (await readAscii(file, 0, 8)) === 'vhdxfile') return 'VHDX';
+  if (size >= 512) {
+    // Current footers are 512 bytes; very old writers left 511.
+    for (const at of [size - 512, size - 511, 0]) {
+      if (at >= 0 && (await readAscii(file, at, 8)) === 'conectix') return 'VHD';
+    }
+  }
+  if (RAW_EXTENSIONS.has(extname(path).toLowerCase())) return 'RAW';
+  throw new VmhostError('STORAGE_UNKNOWN_FORMAT', `${path} is neither VHDX nor VHD, and its extension does not mark it as a raw image (.img, .raw, .iso)`, { path });
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Candidate parent paths, in order, for a child at `childPath`. */
+function candidates(childPath: string, locatorPaths: Array<string | undefined>): string[] {
+  const out: string[] = [];
+  for (const p of locatorPaths) {
+    if (!p) continue;
+    const unix = p.replace(/\\/g, '/');
+    const c = isAbsolute(unix) ? unix : resolveLocatorPath(resolve(childPath), unix);
+    if (!out.includes(c)) out.push(c);
+    // A Windows absolute path (C:/x/y.vhdx): also look for its file name beside the child.
+    if (/^[A-Za-z]:\//.test(unix)) {
+      const near = resolve(dirname(childPath), unix.split('/').pop()!);
+      if (!out.includes(near)) out.push(near);
+    }
+  }
+  return out;
+}
+
+async function firstExisting(child: string, paths: string[]): Promise<string> {
+  for (const p of paths) if (await exists(p)) return p;
+  throw new VmhostError('STORAGE_PARENT_NOT_FOUND', `parent of ${child} not found (tried ${paths.join(', ') || 'no locator'})`, { path: child });
+}
+
+export interface OpenDiskOptions {
+  readOnly?: boolean;
+}
+
+/** Open a VHDX, VHD or raw file (with its parents) as a VirtualDisk. */
+export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Promise<VirtualDisk> {
+  const readOnly = opts.readOnly ?? false;
+  const file = await NodeFile.open(path, { readOnly });
+  try {
+    const format = await detectFormat(file, path);
+    if (format === 'VHDX') {
+      return await openVhdx(file, {
+        readOnly,
+        openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
+          const p = await firstExisting(ctx.child, candidates(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]));
+          return NodeFile.open(p, { readOnly: true });
+        },
+      });
+    }
+    if (format === 'VHD') {
+      return await openVhd(file, {
+        readOnly,
+        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, candidates(path, paths)), { readOnly: true }),
+      });
+    }
+    return await RawDisk.open(file, { readOnly });
+  } catch (e) {
+    await file.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Change a disk's virtual size with its engine's resize (VHDX grow/shrink, VHD grow, raw truncate). */
+export async function resizeDisk(disk: VirtualDisk, newSize: number): Promise<void> {
+  if (disk.readOnly) throw new VmhostError('STORAGE_READ_ONLY', 'cannot resize a disk served read-only', { op: 'resize', size: newSize });
+  if (disk instanceof RawDisk) return disk.resize(newSize);
+  if (disk instanceof VhdDisk) return resizeVhd(disk, newSize);
+  // The VHDX engine exports VhdxDisk as a type only, so it is recognised by its format.
+  if (disk.format === 'VHDX') return resizeVhdx(disk as VhdxDisk, newSize);
+  throw new VmhostError('STORAGE_UNSUPPORTED', `resizing a ${disk.format} disk is not supported`, { op: 'resize', format: disk.format });
+}

@@ -1,0 +1,126 @@
+// The I/O pipeline every request of a served disk passes through: an ordered list of stages
+// with one small interface, the storage twin of the switch's extension pipeline (DESIGN §3).
+// A stage sees the request, may wait, count, transform or refuse it, and calls `next` to
+// pass it on; the last step is the disk itself. Metering and QoS are stages now; change
+// tracking, mirroring and encryption slot in later by name and position.
+import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
+
+export type IoKind = 'read' | 'write' | 'flush' | 'trim' | 'write-zeroes' | 'block-status';
+
+export interface IoRequest {
+  kind: IoKind;
+  /** Byte offset and length in the virtual disk (0 for flush). */
+  offset: number;
+  length: number;
+  /** read: filled by the disk; write: the payload. Length equals `length`. */
+  data?: Uint8Array;
+  /** Make the effect durable before completing (NBD FUA). */
+  fua: boolean;
+  /** write-zeroes: keep the range allocated (NBD NO_HOLE). */
+  noHole: boolean;
+  /** Which export the request came in on (for stages keyed per disk). */
+  exportName: string;
+}
+
+export interface IoResult {
+  /** block-status only. */
+  extents?: Extent[];
+}
+
+export type Next = (req: IoRequest) => Promise<IoResult>;
+
+export interface Stage {
+  readonly name: string;
+  handle(req: IoRequest, next: Next): Promise<IoResult>;
+  /** Called when the pipeline is torn down (timers, files). */
+  close?(): void;
+}
+
+const EMPTY: IoResult = {};
+const ZERO_CHUNK = 1024 * 1024;
+let zeros: Uint8Array | undefined;
+
+/** The final step: run the request against the disk. */
+export async function diskStep(disk: VirtualDisk, req: IoRequest): Promise<IoResult> {
+  switch (req.kind) {
+    case 'read':
+      await disk.read(req.data!, req.offset);
+      return EMPTY;
+    case 'write':
+      await disk.write(req.data!, req.offset);
+      if (req.fua) await disk.flush();
+      return EMPTY;
+    case 'flush':
+      await disk.flush();
+      return EMPTY;
+    case 'trim':
+      await disk.trim(req.offset, req.length);
+      if (req.fua) await disk.flush();
+      return EMPTY;
+    case 'write-zeroes':
+      if (!req.noHole) await disk.trim(req.offset, req.length);
+      else {
+        zeros ??= new Uint8Array(ZERO_CHUNK);
+        for (let o = 0; o < req.length; o += ZERO_CHUNK) {
+          await disk.write(zeros.subarray(0, Math.min(ZERO_CHUNK, req.length - o)), req.offset + o);
+        }
+      }
+      if (req.fua) await disk.flush();
+      return EMPTY;
+    case 'block-status':
+      return { extents: await disk.blockStatus(req.offset, req.length) };
+  }
+}
+
+export class Pipeline {
+  private stages: Stage[] = [];
+
+  constructor(private readonly disk: VirtualDisk) {}
+
+  /** Stage names in order. */
+  get names(): string[] {
+    return this.stages.map((s) => s.name);
+  }
+
+  /** Add a stage at the end, or just before/after the named one. Names are unique. */
+  add(stage: Stage, where: { before?: string; after?: string } = {}): void {
+    if (this.stages.some((s) => s.name === stage.name)) throw new Error(`pipeline already has a stage ${stage.name}`);
+    const anchor = where.before ?? where.after;
+    // Arrays are replaced, never edited: a request in flight keeps the list it started with.
+    if (anchor === undefined) {
+      this.stages = [...this.stages, stage];
+      return;
+    }
+    const i = this.stages.findIndex((s) => s.name === anchor);
+    if (i < 0) throw new Error(`pipeline has no stage ${anchor}`);
+    const at = where.before !== undefined ? i : i + 1;
+    this.stages = [...this.stages.slice(0, at), stage, ...this.stages.slice(at)];
+  }
+
+  remove(name: string): Stage | undefined {
+    const i = this.stages.findIndex((s) => s.name === name);
+    if (i < 0) return undefined;
+    const s = this.stages[i]!;
+    this.stages = this.stages.filter((_, k) => k !== i);
+    s.close?.();
+    return s;
+  }
+
+  get<T extends Stage>(name: string): T | undefined {
+    return this.stages.find((s) => s.name === name) as T | undefined;
+  }
+
+  run(req: IoRequest): Promise<IoResult> {
+    return this.step(this.stages, req, 0);
+  }
+
+  private step(stages: Stage[], req: IoRequest, i: number): Promise<IoResult> {
+    const s = stages[i];
+    if (!s) return diskStep(this.disk, req);
+    return s.handle(req, (r) => this.step(stages, r, i + 1));
+  }
+
+  close(): void {
+    for (const s of this.stages) s.close?.();
+  }
+}

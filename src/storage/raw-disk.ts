@@ -1,0 +1,86 @@
+// A raw image (.img/.raw/.iso) as a VirtualDisk over a BlockFile. Node has no lseek
+// SEEK_DATA/SEEK_HOLE and no fallocate, so block status reports everything as data and
+// trim writes zeros (correct, not space-saving). Requests are sector-aligned except that
+// the last one may end at an unaligned end of file. Resizing truncates the file.
+import type { BlockFile } from '../blockio/block-file.ts';
+import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+
+const ZERO_CHUNK = 1024 * 1024;
+const SECTOR = 512;
+
+export class RawDisk implements VirtualDisk {
+  readonly format = 'RAW' as const;
+  readonly type = 'Fixed' as const;
+  readonly logicalSectorSize = SECTOR;
+  readonly physicalSectorSize = 4096;
+  readonly readOnly: boolean;
+  private size: number;
+  private zeros: Uint8Array | undefined;
+
+  private constructor(readonly file: BlockFile, size: number, readOnly: boolean) {
+    this.size = size;
+    this.readOnly = readOnly;
+  }
+
+  static async open(file: BlockFile, opts: { readOnly?: boolean } = {}): Promise<RawDisk> {
+    return new RawDisk(file, await file.size(), file.readOnly || (opts.readOnly ?? false));
+  }
+
+  get virtualSize(): number {
+    return this.size;
+  }
+
+  private check(op: string, offset: number, length: number, write: boolean): void {
+    const ctx = { op, offset, length, file: this.file.name };
+    if (write && this.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${this.file.name} is open read-only`, ctx);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new VmhostError('STORAGE_INVALID_ARGUMENT', `${op} outside the disk (${this.size} bytes)`, ctx);
+    }
+    if (offset % SECTOR !== 0 || (length % SECTOR !== 0 && offset + length !== this.size)) {
+      throw new VmhostError('STORAGE_INVALID_ARGUMENT', `${op} not aligned to ${SECTOR} bytes`, ctx);
+    }
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<void> {
+    this.check('read', offset, buf.length, false);
+    await this.file.read(buf, offset);
+  }
+
+  async write(buf: Uint8Array, offset: number): Promise<void> {
+    this.check('write', offset, buf.length, true);
+    await this.file.write(buf, offset);
+  }
+
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+
+  async trim(offset: number, length: number): Promise<void> {
+    this.check('trim', offset, length, true);
+    this.zeros ??= new Uint8Array(ZERO_CHUNK);
+    for (let o = 0; o < length; o += ZERO_CHUNK) {
+      await this.file.write(this.zeros.subarray(0, Math.min(ZERO_CHUNK, length - o)), offset + o);
+    }
+  }
+
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    this.check('blockStatus', offset, length, false);
+    return length === 0 ? [] : [{ offset, length, hole: false, zero: false }];
+  }
+
+  /** Grow or shrink the image (the file is truncated; growth reads as zeros). */
+  async resize(newSize: number): Promise<void> {
+    if (this.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${this.file.name} is open read-only`, { op: 'resize', file: this.file.name });
+    if (!Number.isSafeInteger(newSize) || newSize <= 0 || newSize % SECTOR !== 0) {
+      throw new VmhostError('STORAGE_INVALID_ARGUMENT', `new size must be a positive multiple of ${SECTOR}`, { op: 'resize', size: newSize, file: this.file.name });
+    }
+    await this.file.truncate(newSize);
+    await this.file.flush();
+    this.size = newSize;
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
