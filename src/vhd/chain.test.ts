@@ -112,6 +112,7 @@ for (const ls of [512, 4096] as const) {
     await b2.close();
     await assert.rejects(openVhdx(keepOpen(files.leaf!), { openParent }), (e: unknown) => isVmhostError(e, 'VHDX_PARENT_MISMATCH'));
     await assert.rejects(openVhdx(keepOpen(files.leaf!)), (e: unknown) => isVmhostError(e, 'VHDX_PARENT_REQUIRED'));
+    await assert.rejects(openVhdx(keepOpen(files.leaf!), { openParent: async () => { throw new Error('ENOENT'); } }), (e: unknown) => isVmhostError(e, 'VHDX_PARENT_NOT_FOUND'));
   });
 }
 

@@ -213,11 +213,14 @@ export class VhdxDisk implements VirtualDisk {
     if (!this.session.file) change.fileWriteGuid = newGuid();
     if (dataChange && !this.session.data) change.dataWriteGuid = newGuid();
     if (change.fileWriteGuid || change.dataWriteGuid) {
-      await this.headers.update(this.file, change);
+      // The session's first header update also installs a fresh LogGuid for the log writer.
+      const installLog = !this.log;
+      await this.headers.update(this.file, installLog ? { ...change, logGuid: newGuid() } : change);
+      if (installLog) this.log = new LogWriter(this.file, this.logArea, this.headers, false);
       this.session.file = true;
       if (change.dataWriteGuid) this.session.data = true;
     }
-    if (!this.log) this.log = new LogWriter(this.file, this.logArea, this.headers);
+    if (!this.log) this.log = new LogWriter(this.file, this.logArea, this.headers, true);
   }
 
   /** Reserve `size` bytes at the end of the file; the range reads as zeros. */
@@ -415,6 +418,7 @@ export class VhdxDisk implements VirtualDisk {
   }
 
   close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     return this.exclusive(async () => {
       if (this.log) {
         await this.log.close();
@@ -442,7 +446,7 @@ export class VhdxDisk implements VirtualDisk {
   async retireLog(): Promise<void> {
     if (this.log) {
       await this.log.close();
-      this.log = new LogWriter(this.file, this.logArea, this.headers);
+      this.log = new LogWriter(this.file, this.logArea, this.headers, true);
     }
   }
 

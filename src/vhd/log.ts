@@ -228,12 +228,15 @@ export function maxSectorsPerEntry(logLength: number): number {
 export class LogWriter {
   private head = 0;
   private seq = 1n;
-  /** The first entry of a session always starts a fresh log under a new LogGuid. */
-  private fresh = true;
+  /**
+   * `fresh`: the first entry must start a new log under a new LogGuid. False when the caller
+   * has just installed a new LogGuid itself (so entries start at offset 0 under it).
+   */
   constructor(
     private readonly file: BlockFile,
     private readonly area: LogArea,
     private readonly headers: HeaderState,
+    private fresh = true,
   ) {}
 
   get maxSectors(): number {

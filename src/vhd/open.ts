@@ -83,7 +83,15 @@ export async function openVhdx(file: BlockFile, opts: OpenOptions = {}, depth = 
     if (!opts.openParent) throw new VmhostError('VHDX_PARENT_REQUIRED', `${name} is a differencing disk; a parent resolver is needed`, { file: name });
     if (depth >= MAX_CHAIN_DEPTH) throw new VmhostError('VHDX_CHAIN_TOO_DEEP', `chain deeper than ${MAX_CHAIN_DEPTH}`, { file: name });
     const paths = locatorPaths(params.parentLocator!);
-    const pf = await opts.openParent(paths, { child: name, depth });
+    let pf: BlockFile;
+    try {
+      pf = await opts.openParent(paths, { child: name, depth });
+    } catch (e) {
+      if (e instanceof VmhostError) throw e;
+      throw new VmhostError('VHDX_PARENT_NOT_FOUND', `cannot open the parent of ${name} (${paths.relativePath ?? paths.absoluteWin32Path ?? paths.volumePath ?? 'no path'})`, {
+        file: name, relativePath: paths.relativePath, absoluteWin32Path: paths.absoluteWin32Path,
+      }, { cause: e });
+    }
     let parent: VhdxDisk;
     try {
       parent = await openVhdx(pf, { ...opts, readOnly: pf.readOnly }, depth + 1);
