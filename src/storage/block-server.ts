@@ -234,7 +234,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, this.drainTimeoutMs)))]);
     clearTimeout(timer);
-    for (const c of e.connections) c.close();
+    for (const c of e.connections) c.close(true);
     await closed;
     e.pipeline.close();
     await unlink(e.socketPath).catch(() => undefined);

@@ -81,11 +81,23 @@ export class NbdConnection<E extends ServedExport> {
     }
   }
 
-  /** Ends the session now (server stop). In-flight requests finish; their replies are dropped. */
-  close(): void {
+  /**
+   * Ends the session. Replies already queued are flushed first; `now` (server stop) cuts the
+   * socket at once. In-flight requests still finish on the disk; their replies are dropped.
+   */
+  close(now = false): void {
     if (this.ended) return;
     this.ended = true;
-    this.socket.destroy();
+    if (now || this.socket.destroyed) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   /** Resolves when no request of this connection is running. */
@@ -106,6 +118,7 @@ export class NbdConnection<E extends ServedExport> {
       this.corked = true;
       this.socket.cork();
       process.nextTick(() => {
+        if (!this.corked) return;
         this.corked = false;
         if (!this.socket.destroyed) this.socket.uncork();
       });
