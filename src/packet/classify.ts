@@ -196,6 +196,14 @@ function ipv6(b: Uint8Array, off: number, f: FrameInfo): FrameInfo {
 function l4(b: Uint8Array, off: number, len: number, f: FrameInfo): FrameInfo {
   f.l4Offset = off;
   f.l4Length = len;
+  if (f.fragment) {
+    // A first fragment: the L4 length fields describe the whole datagram; take what is here.
+    const p = f.ipProtocol;
+    if ((p === IPPROTO_UDP || p === IPPROTO_TCP) && len >= 4) { f.srcPort = u16(b, off); f.dstPort = u16(b, off + 2); }
+    if (p === IPPROTO_TCP && len >= 14) f.tcpFlags = b[off + 13]!;
+    if ((p === IPPROTO_ICMP || p === IPPROTO_ICMPV6) && len >= 2) { f.icmpType = b[off]!; f.icmpCode = b[off + 1]!; }
+    return f;
+  }
   switch (f.ipProtocol) {
     case IPPROTO_UDP: {
       if (len < 8) return fail(f, 'truncated-udp', 'udp', off);
