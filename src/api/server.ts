@@ -1,6 +1,7 @@
 // The daemon's HTTP surface: REST API under /api/v1, every route validated by the schemas
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
-// OpenAPI document included, needs the host's token.
+// OpenAPI document included, needs the host's token or a web console session (src/web),
+// whose sign-in page, its static files and the sign-in route are the only public paths.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError } from '../common/index.ts';
@@ -10,6 +11,7 @@ import { httpStatus } from './error-status.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
+import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
   host: Host;
@@ -28,8 +30,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
 
+  const web = registerWeb(app, { host: opts.host, token: opts.token });
   app.addHook('onRequest', async (req, reply) => {
-    if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
+    if (!tokenMatches(opts.token, bearer(req.headers.authorization)) && !web.admits(req)) {
       await reply.code(401).send({ code: 'UNAUTHORIZED', message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
     }
   });

@@ -18,7 +18,8 @@ const LAYER: Record<string, number> = {
 // Same-layer imports that are allowed on purpose, with the reason.
 const ALLOWED_SAME_LAYER = new Set([
   'cli->api', // the CLI validates with the API's own schemas and speaks its routes
-  'web->api', // the web console shares the API's schemas
+  'web->api', // the web console shares the API's schemas and token check
+  'api->web', // the daemon's HTTP server mounts the web console (server.ts only; web never imports server.ts)
 ]);
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '..');

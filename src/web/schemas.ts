@@ -1,0 +1,18 @@
+// Request and response schemas of the web console's own routes (sign-in, console sockets),
+// documented in the OpenAPI document beside the API's.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const SessionBody = Type.Object({
+  Token: Type.String({ minLength: 1, maxLength: 1024, description: "The host's API token (<data-dir>/token)" }),
+}, { additionalProperties: false });
+export type SessionBody = Static<typeof SessionBody>;
+
+export const SessionView = Type.Object({
+  Authenticated: Type.Boolean(),
+  Via: Type.Union([Type.Literal('session'), Type.Literal('token')], { description: 'How this request was authenticated' }),
+  ExpiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the session ends at the latest' })),
+  ComputerName: Type.String(),
+  Version: Type.String(),
+});
+
+export const ConsoleParams = Type.Object({ vm: Type.String({ minLength: 1, description: 'VM id or exact name' }) });

@@ -1,0 +1,117 @@
+// The one way the web console talks to vmhostd: JSON over /api/v1 with the session cookie
+// (same origin, so the browser adds it; the token itself never reaches this code after
+// sign-in). Errors arrive as the API's own {code, message}; a 401 anywhere means the
+// session ended, and the app goes back to the sign-in page.
+import type { VmView } from '../../src/host/vm-view.ts';
+import type { VmState } from '../../src/host/vm-state.ts';
+
+export type { VmView, VmState };
+
+/** One host event (src/host/events.ts; repeated here because that file needs Node). */
+export interface HostEvent {
+  Seq: number;
+  Time: string;
+  Level: 'Information' | 'Warning' | 'Error';
+  Code: string;
+  Message: string;
+  VMId?: string;
+  VMName?: string;
+  JobId?: string;
+}
+
+/** One job (src/host/jobs.ts). */
+export interface Job {
+  Id: string;
+  Name: string;
+  VMId?: string;
+  VMName?: string;
+  State: 'Running' | 'Completed' | 'Failed';
+  PercentComplete: number;
+  StatusDescription: string;
+  StartTime: string;
+  EndTime?: string;
+  Error?: { Code: string; Message: string };
+}
+
+export interface HostView {
+  ComputerName: string;
+  LogicalProcessorCount: number;
+  MemoryCapacity: number;
+  FreeMemory: number;
+  VirtualMachinePath: string;
+  VirtualMachineCount: number;
+  RunningVirtualMachineCount: number;
+  Accelerator: string;
+  QemuVersion: string;
+  Version: string;
+  CpuModel: string;
+  DataDir: string;
+}
+
+export interface IntegrationService {
+  Name: string;
+  Enabled: boolean;
+  PrimaryStatusDescription: string;
+  OperationalStatus: string;
+}
+
+export interface SessionView {
+  Authenticated: boolean;
+  Via: 'session' | 'token';
+  ExpiresAt?: string;
+  ComputerName: string;
+  Version: string;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly context: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+let unauthorized: () => void = () => undefined;
+
+/** Called on any 401 except the sign-in call itself. */
+export function onUnauthorized(fn: () => void): void {
+  unauthorized = fn;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`/api/v1${path}`, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  if (!res.ok) {
+    const e = json as { code?: string; message?: string; context?: Record<string, unknown> } | undefined;
+    if (res.status === 401 && !(method === 'POST' && path === '/session')) unauthorized();
+    throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? (text || res.statusText), e?.context ?? {});
+  }
+  return (json === undefined ? text : json) as T;
+}
+
+export const vmPath = (vm: string) => `/vms/${encodeURIComponent(vm)}`;
+
+/** Lifecycle verbs as the API names them; all answer with a job at once (?wait=false). */
+export type VmVerb = 'start' | 'shutdown' | 'turnoff' | 'save' | 'suspend' | 'resume' | 'restart';
+
+export function runAction(vmId: string, verb: VmVerb): Promise<Job> {
+  const base = `${vmPath(vmId)}`;
+  switch (verb) {
+    case 'shutdown': return api<Job>('POST', `${base}/stop?wait=false`, {});
+    case 'turnoff': return api<Job>('POST', `${base}/stop?wait=false`, { TurnOff: true });
+    default: return api<Job>('POST', `${base}/${verb}?wait=false`);
+  }
+}
+
+/** The parameter a 400 is about: the API names it in context.param or at the start of the message. */
+export function errorParam(e: ApiError, known: readonly string[]): string | undefined {
+  const fromContext = typeof e.context.param === 'string' ? e.context.param : undefined;
+  if (fromContext) return fromContext;
+  return known.find((k) => e.message.startsWith(`${k}:`) || e.message.includes(`'${k}'`));
+}
