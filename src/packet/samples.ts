@@ -156,9 +156,9 @@ export function samples(): Sample[] {
     name: 'ipv6-hbh-udp',
     frame: eth(MAC_B, MAC_A, ETHERTYPE_IPV6, buildIpv6({
       src: ip6g, dst: ip6h, nextHeader: IPPROTO_UDP, extensions: [{ type: IPV6_HOP_BY_HOP, data: padN }],
-      payload: buildUdp({ srcPort: 5353, dstPort: 9999, src: ip6g, dst: ip6h, payload: new TextEncoder().encode('hello ipv6') }),
+      payload: buildUdp({ srcPort: 40001, dstPort: 9999, src: ip6g, dst: ip6h, payload: new TextEncoder().encode('hello ipv6') }),
     })),
-    expect: { ipVersion: 6, ipProtocol: IPPROTO_UDP, srcPort: 5353, dstPort: 9999, l4Offset: 14 + 48 },
+    expect: { ipVersion: 6, ipProtocol: IPPROTO_UDP, srcPort: 40001, dstPort: 9999, l4Offset: 14 + 48 },
   });
   out.push({
     name: 'ipv6-tcp',

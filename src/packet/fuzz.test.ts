@@ -1,0 +1,69 @@
+// Seeded mutation fuzz of parseFrame: truncation, byte flips, lies in length fields.
+// parseFrame must never throw, and a failing result must name a reason, a layer and an
+// offset inside the frame. ~1-2 s by default; VMHOST_LONG=1 runs 20× longer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFrame, parseFrameInto, FrameInfo } from './classify.ts';
+import { samples } from './samples.ts';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Offsets (from the L3 start) of length-ish fields worth lying in.
+const LENGTH_FIELDS = [2, 3, 4, 5, 0, 12, 40 + 1, 40 + 4, 40 + 5, 20 + 4, 20 + 5, 20 + 12, 48 + 4, 48 + 5, 40 + 24 + 1, 40 + 16 + 1, 28 + 240 + 1];
+
+function mutate(frame: Uint8Array, r: () => number): Uint8Array {
+  let b = frame.slice();
+  const ops = 1 + Math.floor(r() * 3);
+  for (let i = 0; i < ops; i++) {
+    const k = r();
+    if (k < 0.3) b = b.slice(0, Math.floor(r() * b.length));
+    else if (k < 0.6 && b.length) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+    else if (k < 0.9) {
+      const l3 = b[12] === 0x81 ? 18 : 14;
+      const o = l3 + LENGTH_FIELDS[Math.floor(r() * LENGTH_FIELDS.length)]!;
+      if (o < b.length) b[o] = [0, 1, 0xff, 0x7f, 0x80, b[o]! + 1, b[o]! - 1][Math.floor(r() * 7)]! & 0xff;
+    } else {
+      const extra = new Uint8Array(Math.floor(r() * 64)).map(() => Math.floor(r() * 256));
+      const grown = new Uint8Array(b.length + extra.length); grown.set(b); grown.set(extra, b.length); b = grown;
+    }
+  }
+  return b;
+}
+
+test('fuzz: parseFrame never throws and reports in-bounds offsets', () => {
+  const iterations = process.env.VMHOST_LONG === '1' ? 2_000_000 : 100_000;
+  const base = samples().map((s) => s.frame);
+  const r = rng(0x5eed);
+  const reasons = new Map<string, number>();
+  const info = new FrameInfo();
+  const t0 = Date.now();
+  for (let i = 0; i < iterations; i++) {
+    const b = mutate(base[i % base.length]!, r);
+    let f: FrameInfo;
+    try {
+      f = (i & 1) ? parseFrame(b) : parseFrameInto(b, info);
+    } catch (e) {
+      assert.fail(`iteration ${i} threw ${String(e)} on ${Buffer.from(b).toString('hex')}`);
+    }
+    if (!f.ok) {
+      assert.ok(f.reason !== null && f.layer !== null, `iteration ${i}`);
+      assert.ok(f.offset >= 0 && f.offset <= b.length, `iteration ${i}: offset ${f.offset} of ${b.length}`);
+      reasons.set(f.reason!, (reasons.get(f.reason!) ?? 0) + 1);
+    } else {
+      for (const k of ['l4Offset', 'ndTargetOffset', 'greInnerOffset', 'ipSrcOffset'] as const) assert.ok(f[k] <= b.length, `${k} out of bounds at ${i}`);
+      if (f.ndTargetOffset >= 0) assert.ok(f.ndTargetOffset + 16 <= b.length);
+      for (const k of ['arpSha', 'ndSourceLinkAddr', 'ndTargetLinkAddr', 'dst', 'src', 'srcPort', 'greKey'] as const) assert.ok(Number.isFinite(f[k]), `${k} NaN at ${i}`);
+    }
+  }
+  assert.ok(Date.now() - t0 < (process.env.VMHOST_LONG === '1' ? 600_000 : 5_000), 'fuzz run stayed in its time budget');
+  assert.ok(reasons.size >= 12, `many drop reasons reached: ${[...reasons.keys()].join(', ')}`);
+});
