@@ -49,6 +49,19 @@ test('malformed frames give a drop reason, layer and offset', () => {
   }
 });
 
+test('giant frames are refused only when a maximum is given', () => {
+  const big = new Uint8Array(9100); big.set(samples()[1]!.frame);
+  assert.ok(parseFrame(big).ok);
+  const f = parseFrame(big, 9018);
+  assert.deepEqual([f.ok, f.reason, f.layer, f.offset], [false, 'giant-frame', 'ethernet', 9018]);
+});
+
+test('DHCP server messages are flagged', () => {
+  const s = samples();
+  assert.equal(parseFrame(s.find((x) => x.name === 'dhcp-offer')!.frame).dhcpFromServer, true);
+  assert.equal(parseFrame(s.find((x) => x.name === 'dhcp-discover')!.frame).dhcpFromServer, false);
+});
+
 test('unknown ethertypes and IP protocols are fine, not malformed', () => {
   const b = samples()[1]!.frame.slice();
   b[12] = 0x88; b[13] = 0xcc; // LLDP

@@ -11,7 +11,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYP
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './ipv4.ts';
 import { IPV6_AH, IPV6_FRAGMENT, IPV6_MAX_EXTENSIONS, isIpv6Extension } from './ipv6.ts';
 import { ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR, ndOptionsStart } from './icmpv6.ts';
-import { DHCP_MAGIC_COOKIE, DHCP_OPT_END, DHCP_OPT_MESSAGE_TYPE, DHCP_OPT_PAD, DHCP_OPTIONS_OFFSET } from './dhcp.ts';
+import { BOOTREPLY, isDhcpServerMessageType, DHCP_MAGIC_COOKIE, DHCP_OPT_END, DHCP_OPT_MESSAGE_TYPE, DHCP_OPT_PAD, DHCP_OPTIONS_OFFSET } from './dhcp.ts';
 import { GRE_UDP_PORT } from './gre.ts';
 
 /**
@@ -65,6 +65,8 @@ export class FrameInfo {
   ndTargetLinkAddr = -1;
   dhcpOp = -1;
   dhcpMessageType = -1;
+  /** A message only a DHCP server sends: BOOTREPLY, or type OFFER/ACK/NAK/FORCERENEW. */
+  dhcpFromServer = false;
   greProtocol = -1;
   greKey = -1;
   /** Offset of the GRE payload (the inner frame for NVGRE). */
@@ -80,7 +82,7 @@ function reset(f: FrameInfo): void {
   f.fragment = false; f.laterFragment = false; f.l4Offset = -1; f.l4Length = -1;
   f.srcPort = -1; f.dstPort = -1; f.tcpFlags = -1; f.icmpType = -1; f.icmpCode = -1;
   f.ndTargetOffset = -1; f.ndSourceLinkAddr = -1; f.ndTargetLinkAddr = -1;
-  f.dhcpOp = -1; f.dhcpMessageType = -1; f.greProtocol = -1; f.greKey = -1; f.greInnerOffset = -1; f.greInUdp = false;
+  f.dhcpOp = -1; f.dhcpMessageType = -1; f.dhcpFromServer = false; f.greProtocol = -1; f.greKey = -1; f.greInnerOffset = -1; f.greInUdp = false;
 }
 
 function fail(f: FrameInfo, reason: DropReason, layer: Layer, offset: number): FrameInfo {
@@ -88,17 +90,21 @@ function fail(f: FrameInfo, reason: DropReason, layer: Layer, offset: number): F
   return f;
 }
 
-/** Classifies a frame into a new FrameInfo. */
-export function parseFrame(b: Uint8Array): FrameInfo {
-  return parseFrameInto(b, new FrameInfo());
+/**
+ * Classifies a frame into a new FrameInfo. `maxLength`: frames longer than this (e.g.
+ * MTU + 18) are refused as 'giant-frame'; no limit by default.
+ */
+export function parseFrame(b: Uint8Array, maxLength = Infinity): FrameInfo {
+  return parseFrameInto(b, new FrameInfo(), maxLength);
 }
 
 /** Classifies a frame into `f` (reset first), for callers that reuse one object. */
-export function parseFrameInto(b: Uint8Array, f: FrameInfo): FrameInfo {
+export function parseFrameInto(b: Uint8Array, f: FrameInfo, maxLength = Infinity): FrameInfo {
   reset(f);
   const n = b.length;
   f.length = n;
   if (n < 14) return fail(f, 'truncated-ethernet', 'ethernet', 0);
+  if (n > maxLength) return fail(f, 'giant-frame', 'ethernet', maxLength);
   f.dst = macToNumber(b, 0);
   f.src = macToNumber(b, 6);
   let type = u16(b, 12);
@@ -275,6 +281,7 @@ function dhcp(b: Uint8Array, off: number, len: number, f: FrameInfo): FrameInfo 
     if (code === DHCP_OPT_MESSAGE_TYPE && olen >= 1 && f.dhcpMessageType < 0) f.dhcpMessageType = b[p + 2]!;
     p += 2 + olen;
   }
+  f.dhcpFromServer = f.dhcpOp === BOOTREPLY || isDhcpServerMessageType(f.dhcpMessageType);
   return f;
 }
 

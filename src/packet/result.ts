@@ -6,7 +6,7 @@ export type Layer = 'ethernet' | 'vlan' | 'arp' | 'ipv4' | 'ipv6' | 'icmpv4' | '
 
 /** Every reason a parser may refuse bytes. */
 export type DropReason =
-  | 'truncated-ethernet' | 'truncated-vlan' | 'qinq-unsupported'
+  | 'truncated-ethernet' | 'giant-frame' | 'truncated-vlan' | 'qinq-unsupported'
   | 'truncated-arp' | 'unsupported-arp'
   | 'truncated-ipv4' | 'bad-ipv4-version' | 'bad-ipv4-header-length' | 'bad-ipv4-total-length'
   | 'truncated-ipv6' | 'bad-ipv6-version' | 'bad-ipv6-payload-length' | 'truncated-ipv6-extension' | 'too-many-ipv6-extensions'
