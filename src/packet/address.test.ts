@@ -4,7 +4,7 @@ import { isVmhostError } from '../common/index.ts';
 import {
   parseMac, formatMac, macToNumber, macFromNumber, isMulticastMac, isBroadcastMac, BROADCAST_MAC,
   parseIpv4, formatIpv4, ipv4InPrefix, isIpv4Multicast, isIpv4Broadcast, ipv4MulticastMac,
-  parseIpv6, formatIpv6, ipv6InPrefix, isIpv6Multicast, solicitedNodeMulticast, isSolicitedNodeMulticast, ipv6MulticastMac,
+  parseIpv6, formatIpv6, ipv6InPrefix, ipv6Key, isIpv6Multicast, solicitedNodeMulticast, isSolicitedNodeMulticast, ipv6MulticastMac,
   parseCidr, formatCidr,
 } from './address.ts';
 
@@ -59,6 +59,8 @@ test('IPv6 prefixes, multicast, solicited-node', () => {
   assert.ok(ipv6InPrefix(a, 0, parseIpv6('2001:db8:abcd:10::'), 61));
   assert.ok(!ipv6InPrefix(a, 0, parseIpv6('2001:db8:abcd:10::'), 63));
   assert.ok(isIpv6Multicast(parseIpv6('ff02::1')) && !isIpv6Multicast(a));
+  const framed = new Uint8Array(20); framed.set(a, 4);
+  assert.equal(ipv6Key(framed, 4), ipv6Key(a)); assert.notEqual(ipv6Key(a), ipv6Key(parseIpv6('2001:db8:abcd:12::2')));
   const snm = solicitedNodeMulticast(parseIpv6('fe80::2aa:ff:fe28:9c5a'));
   assert.equal(formatIpv6(snm), 'ff02::1:ff28:9c5a'); // RFC 4291 §2.7.1 example form
   assert.ok(isSolicitedNodeMulticast(snm) && !isSolicitedNodeMulticast(parseIpv6('ff02::1')));

@@ -169,6 +169,13 @@ export function ipv6Equal(a: Uint8Array, aOff: number, b: Uint8Array, bOff = 0):
   return true;
 }
 
+/** A compact Map key for the 16 bytes at `off` (8 UTF-16 code units; not for display). */
+export function ipv6Key(b: Uint8Array, off = 0): string {
+  return String.fromCharCode(
+    (b[off]! << 8) | b[off + 1]!, (b[off + 2]! << 8) | b[off + 3]!, (b[off + 4]! << 8) | b[off + 5]!, (b[off + 6]! << 8) | b[off + 7]!,
+    (b[off + 8]! << 8) | b[off + 9]!, (b[off + 10]! << 8) | b[off + 11]!, (b[off + 12]! << 8) | b[off + 13]!, (b[off + 14]! << 8) | b[off + 15]!);
+}
+
 export function isIpv6Multicast(b: Uint8Array, off = 0): boolean {
   return b[off] === 0xff;
 }

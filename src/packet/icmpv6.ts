@@ -96,8 +96,7 @@ export function parseIcmpv6(b: Uint8Array, off: number, len = b.length - off): P
         if (ot === ND_OPT_SOURCE_LINKADDR) sll = macToNumber(b, p + 2); else tll = macToNumber(b, p + 2);
       } else if (ot === ND_OPT_MTU && olen >= 8) {
         mtu = u32(b, p + 4);
-      } else if (ot === ND_OPT_PREFIX_INFORMATION) {
-        if (olen !== 32) return malformed('bad-nd-option', 'icmpv6', p);
+      } else if (ot === ND_OPT_PREFIX_INFORMATION && olen === 32) { // other lengths: ignored, like unknown options
         prefixes.push({
           prefixLength: b[p + 2]!, onLink: (b[p + 3]! & 0x80) !== 0, autonomous: (b[p + 3]! & 0x40) !== 0,
           validLifetime: u32(b, p + 4), preferredLifetime: u32(b, p + 8), prefixOffset: p + 16,

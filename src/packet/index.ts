@@ -7,7 +7,7 @@ export { internetChecksum, l4Checksum, pseudoHeaderSum } from './bytes.ts';
 export {
   BROADCAST_MAC, parseMac, formatMac, macToNumber, macFromNumber, formatMacNumber, isMulticastMac, isBroadcastMac,
   parseIpv4 as parseIpv4Address, formatIpv4, ipv4ToBytes, ipv4Mask, ipv4InPrefix, isIpv4Multicast, isIpv4Broadcast, ipv4MulticastMac,
-  parseIpv6 as parseIpv6Address, formatIpv6, ipv6InPrefix, ipv6Equal, isIpv6Multicast, isIpv6Unspecified,
+  parseIpv6 as parseIpv6Address, formatIpv6, ipv6InPrefix, ipv6Equal, ipv6Key, isIpv6Multicast, isIpv6Unspecified,
   solicitedNodeMulticast, isSolicitedNodeMulticast, ipv6MulticastMac,
   type Cidr, parseCidr, formatCidr,
 } from './address.ts';
