@@ -10,3 +10,4 @@ export { checkVhdx } from './check.ts';
 export { describeVhdx, type VhdxDescription } from './describe.ts';
 export { listUserMetadata, getUserMetadata, setUserMetadata, type UserMetadataItem } from './user-metadata.ts';
 export { MAX_VIRTUAL_SIZE } from './format.ts';
+export { convertDisk, type ConvertOptions, type ConvertResult } from './convert.ts';

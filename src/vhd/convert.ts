@@ -1,0 +1,185 @@
+// Conversion (Convert-VHD): copy any VirtualDisk (VHDX, VHD, raw; a differencing leaf reads
+// through its chain) into a new VHDX, VHD or raw image in `dst`, with the type, block size and
+// sector sizes chosen by the caller. Only data is copied: the source's block status skips
+// holes and zero ranges, and read data is checked for all-zero granules, which are skipped
+// too (the new destination reads zeros everywhere until written). Reads run ahead of the
+// writer (a few requests in flight, large chunks); writes are issued in disk order so a
+// dynamic destination's blocks land in the file in order (no fragmentation).
+// Depends on: blockio (types), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
+import type { BlockFile } from '../blockio/block-file.ts';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+import { MiB, MAX_VIRTUAL_SIZE, roundUp } from './format.ts';
+import { createVhdx } from './create.ts';
+import { openVhdx } from './open.ts';
+import { createVhd, openVhd } from './vhd1/index.ts';
+import { MAX_VHD_SIZE } from './vhd1/units.ts';
+
+export interface ConvertOptions {
+  format: 'VHDX' | 'VHD' | 'RAW';
+  type: 'Fixed' | 'Dynamic';
+  /** Destination block size (VHDX: 1–256 MiB, VHD: 4 KiB–256 MiB); the engine's default when omitted. Ignored for raw. */
+  blockSize?: number;
+  /** VHDX only (512 or 4096); default: the source's. A VHD has 512-byte sectors only. */
+  logicalSectorSize?: 512 | 4096;
+  /** VHDX only (512 or 4096); default: the source's when 512 or 4096, else 4096. */
+  physicalSectorSize?: 512 | 4096;
+  /** Called after each chunk: bytes of the virtual disk dealt with so far, and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Copy unit in bytes (default 8 MiB) and how many reads run ahead of the writer (default 4). */
+  chunkSize?: number;
+  depth?: number;
+}
+
+export interface ConvertResult {
+  virtualSize: number;
+  /** Bytes read from the source (data ranges only). */
+  bytesRead: number;
+  /** Bytes written to the destination (non-zero data only). */
+  bytesWritten: number;
+}
+
+const WINDOW = 1024 * MiB;
+/**
+ * Zero detection unit. Only non-zero granules are written (runs of them in one write), so a
+ * destination block that receives only zeros is never allocated, and a fixed or raw
+ * destination stays sparse where the source was zero.
+ */
+const GRANULE = 64 * 1024;
+
+function convertError(message: string, ctx: Record<string, string | number | undefined>, code = 'VHDX_INVALID_ARGUMENT'): VmhostError {
+  return new VmhostError(code, message, { op: 'convert', ...ctx });
+}
+
+/**
+ * Create the destination in `dst` and copy `src` into it. `dst` is emptied first and closed at
+ * the end (also on failure). `src` is only read and stays open.
+ */
+export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: ConvertOptions): Promise<ConvertResult> {
+  const ctx = { file: dst.name, format: opts.format };
+  const lss = opts.logicalSectorSize ?? (opts.format === 'VHDX' && src.logicalSectorSize === 4096 ? 4096 : 512);
+  if (opts.format === 'VHD') {
+    if (opts.logicalSectorSize !== undefined && opts.logicalSectorSize !== 512) {
+      throw convertError(`a VHD has 512-byte logical sectors only (asked for ${opts.logicalSectorSize}); convert to VHDX for 4096`, ctx, 'VHD_INVALID_ARGUMENT');
+    }
+    if (opts.physicalSectorSize !== undefined && opts.physicalSectorSize !== 512) {
+      throw convertError(`a VHD has 512-byte physical sectors only (asked for ${opts.physicalSectorSize}); convert to VHDX for 4096`, ctx, 'VHD_INVALID_ARGUMENT');
+    }
+  }
+  if (opts.type !== 'Fixed' && opts.type !== 'Dynamic') throw convertError(`destination type must be Fixed or Dynamic, not ${String(opts.type)}`, ctx);
+  // A raw source may end inside a sector: its last sector is padded with zeros.
+  const size = roundUp(src.virtualSize, 512);
+  if (size % lss !== 0) {
+    throw convertError(`virtual size ${src.virtualSize} is not a multiple of the ${lss}-byte logical sector; resize the disk first`, ctx);
+  }
+  if (opts.format === 'VHDX' && size > MAX_VIRTUAL_SIZE) {
+    throw convertError(`virtual size ${size} exceeds the VHDX limit of 64 TB (${MAX_VIRTUAL_SIZE} bytes)`, ctx, 'VHDX_TOO_LARGE');
+  }
+  if (opts.format === 'VHD' && size > MAX_VHD_SIZE) {
+    throw convertError(`virtual size ${size} exceeds the VHD limit of 2040 GB (${MAX_VHD_SIZE} bytes); convert to VHDX`, ctx, 'VHD_TOO_LARGE');
+  }
+  const chunk = opts.chunkSize ?? 8 * MiB;
+  const depth = Math.max(1, opts.depth ?? 4);
+  if (!Number.isSafeInteger(chunk) || chunk <= 0 || chunk % GRANULE !== 0) throw convertError(`chunk size ${chunk} must be a multiple of 64 KiB`, ctx);
+
+  // The destination: a VirtualDisk for VHDX/VHD, the file itself for raw.
+  let out: { write(buf: Uint8Array, offset: number): Promise<void>; flush(): Promise<void>; close(): Promise<void> };
+  try {
+    if (opts.format === 'VHDX') {
+      const pss = opts.physicalSectorSize ?? (src.physicalSectorSize === 512 ? 512 : 4096);
+      await createVhdx(dst, {
+        type: opts.type, virtualSize: size, logicalSectorSize: lss as 512 | 4096, physicalSectorSize: pss,
+        ...(opts.blockSize !== undefined ? { blockSize: opts.blockSize } : {}),
+      });
+      out = await openVhdx(dst);
+    } else if (opts.format === 'VHD') {
+      await createVhd(dst, { type: opts.type, size, ...(opts.blockSize !== undefined ? { blockSize: opts.blockSize } : {}) });
+      out = await openVhd(dst);
+    } else {
+      await dst.truncate(0);
+      await dst.truncate(size);
+      out = { write: (b, o) => dst.write(b, o), flush: () => dst.flush(), close: () => dst.close() };
+    }
+  } catch (e) {
+    await dst.close().catch(() => undefined);
+    throw e;
+  }
+
+  const result: ConvertResult = { virtualSize: size, bytesRead: 0, bytesWritten: 0 };
+  const granule = GRANULE;
+  const zeros = new Uint8Array(granule);
+  const isZero = (b: Uint8Array, at: number, n: number) =>
+    Buffer.from(b.buffer, b.byteOffset + at, n).equals(Buffer.from(zeros.buffer, 0, n));
+  const pool: Uint8Array[] = [];
+  const take = () => pool.pop() ?? new Uint8Array(chunk);
+  const srcEnd = src.virtualSize;
+
+  interface Job { offset: number; length: number; buf: Uint8Array }
+  const read = async (offset: number, length: number): Promise<Job> => {
+    const buf = take();
+    const inside = Math.min(length, srcEnd - offset);
+    const b = buf.subarray(0, length);
+    if (inside < length) b.fill(0, inside);
+    // A raw source's last read may end inside a sector; every other read is sector aligned.
+    await src.read(b.subarray(0, inside), offset);
+    result.bytesRead += inside;
+    return { offset, length, buf };
+  };
+  const write = async (j: Job): Promise<void> => {
+    // Non-zero granules, grouped into runs, are written; zero ones stay unwritten.
+    let runStart = -1;
+    for (let at = 0; at < j.length || runStart >= 0; at = Math.min(at + granule, j.length)) {
+      const n = Math.min(granule, j.length - at);
+      const data = n > 0 && !isZero(j.buf, at, n);
+      if (data && runStart < 0) runStart = at;
+      if (!data && runStart >= 0) {
+        await out.write(j.buf.subarray(runStart, at), j.offset + runStart);
+        result.bytesWritten += at - runStart;
+        runStart = -1;
+      }
+    }
+    pool.push(j.buf);
+    opts.onProgress?.(j.offset + j.length, size);
+  };
+
+  const inflight: Array<Promise<Job>> = [];
+  const align = Math.max(lss, src.logicalSectorSize);
+  let done = 0;
+  try {
+    for (let w = 0; w < size; w += WINDOW) {
+      const wlen = Math.min(WINDOW, size - w);
+      const statusLen = Math.min(wlen, roundDown(srcEnd - w, src.logicalSectorSize));
+      const extents = statusLen > 0 ? await src.blockStatus(w, statusLen) : [];
+      // The unaligned tail of a raw source (past the last whole sector) counts as data.
+      if (statusLen < wlen && w + statusLen < srcEnd) extents.push({ offset: w + statusLen, length: srcEnd - w - statusLen, hole: false, zero: false });
+      for (const e of extents) {
+        if (e.hole || e.zero) continue;
+        // Widen to sectors of both disks (a 512-byte source extent into a 4096-byte target).
+        const start = Math.max(done, Math.floor(e.offset / align) * align);
+        const end = Math.min(roundUp(e.offset + e.length, align), size);
+        for (let o = start; o < end;) {
+          const n = Math.min(end, (Math.floor(o / chunk) + 1) * chunk) - o;
+          const p = read(o, n);
+          p.catch(() => undefined); // awaited below; keeps an early failure from being "unhandled"
+          inflight.push(p);
+          if (inflight.length >= depth) await write(await inflight.shift()!);
+          o += n;
+        }
+        done = Math.max(done, end);
+      }
+      opts.onProgress?.(w + wlen, size);
+    }
+    while (inflight.length > 0) await write(await inflight.shift()!);
+    await out.flush();
+  } catch (e) {
+    await Promise.allSettled(inflight);
+    await out.close().catch(() => undefined);
+    throw e;
+  }
+  await out.close();
+  return result;
+}
+
+function roundDown(n: number, to: number): number {
+  return Math.max(0, Math.floor(n / to) * to);
+}
