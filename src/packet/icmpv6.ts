@@ -93,8 +93,9 @@ export function parseIcmpv6(b: Uint8Array, off: number, len = b.length - off): P
       if (olen === 0 || end - p < olen) return malformed('bad-nd-option', 'icmpv6', p);
       const ot = b[p]!;
       if ((ot === ND_OPT_SOURCE_LINKADDR || ot === ND_OPT_TARGET_LINKADDR) && olen >= 8) {
-        if (ot === ND_OPT_SOURCE_LINKADDR) sll = macToNumber(b, p + 2); else tll = macToNumber(b, p + 2);
-      } else if (ot === ND_OPT_MTU && olen >= 8) {
+        // The first option of each kind counts (as in the classifier).
+        if (ot === ND_OPT_SOURCE_LINKADDR) { if (sll < 0) sll = macToNumber(b, p + 2); } else if (tll < 0) tll = macToNumber(b, p + 2);
+      } else if (ot === ND_OPT_MTU && olen >= 8 && mtu < 0) {
         mtu = u32(b, p + 4);
       } else if (ot === ND_OPT_PREFIX_INFORMATION && olen === 32) { // other lengths: ignored, like unknown options
         prefixes.push({
