@@ -11,3 +11,4 @@ export { describeVhdx, type VhdxDescription } from './describe.ts';
 export { listUserMetadata, getUserMetadata, setUserMetadata, type UserMetadataItem } from './user-metadata.ts';
 export { MAX_VIRTUAL_SIZE } from './format.ts';
 export { convertDisk, type ConvertOptions, type ConvertResult } from './convert.ts';
+export { setVhdxParams, type VhdxParamChange } from './set-params.ts';
