@@ -2,7 +2,7 @@
 // (RFC 7637: protocol 0x6558, key = VSID << 8 | FlowID) and GRE-in-UDP (RFC 8086,
 // UDP port 4754). Depends on bytes, udp, result.
 import { u16, u32, put16, put32, internetChecksum } from './bytes.ts';
-import { buildUdp } from './udp.ts';
+import { buildUdp, parseUdp, type UdpHeader } from './udp.ts';
 import { type Parsed, malformed } from './result.ts';
 
 export const GRE_FLAG_CHECKSUM = 0x8000;
@@ -88,4 +88,14 @@ export function buildNvgre(vsid: number, innerFrame: Uint8Array, flowId = 0): Ui
 /** GRE-in-UDP (RFC 8086): a UDP datagram to port 4754 whose payload is a GRE header and payload. */
 export function buildGreInUdp(f: GreFields & { srcPort: number; src: Uint8Array; dst: Uint8Array }): Uint8Array {
   return buildUdp({ srcPort: f.srcPort, dstPort: GRE_UDP_PORT, src: f.src, dst: f.dst, payload: buildGre(f) });
+}
+
+/** Parses a UDP datagram at `off` (IP payload of `avail` bytes) to port 4754 and the GRE header it carries. */
+export function parseGreInUdp(b: Uint8Array, off: number, avail = b.length - off): Parsed<{ udp: UdpHeader; gre: GreHeader }> {
+  const u = parseUdp(b, off, avail);
+  if (!u.ok) return u;
+  if (u.dstPort !== GRE_UDP_PORT) return malformed('not-gre-in-udp', 'udp', off + 2);
+  const g = parseGre(b, u.payloadOffset, u.payloadLength);
+  if (!g.ok) return g;
+  return { ok: true, udp: u, gre: g };
 }

@@ -42,7 +42,7 @@ export {
 } from './dhcp.ts';
 export {
   GRE_UDP_PORT, NVGRE_PROTOCOL, VSID_MIN, VSID_MAX, type GreHeader, type GreFields,
-  parseGre, buildGre, buildNvgre, buildGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId,
+  parseGre, buildGre, buildNvgre, buildGreInUdp, parseGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId,
 } from './gre.ts';
 export { FrameInfo, parseFrame, parseFrameInto } from './classify.ts';
 export { LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord } from './pcap.ts';

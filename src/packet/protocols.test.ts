@@ -16,7 +16,7 @@ import {
 import { buildUdp, parseUdp, udpChecksumOk } from './udp.ts';
 import { buildTcp, parseTcp, tcpChecksumOk, TCP_ACK, TCP_PSH } from './tcp.ts';
 import { buildDhcp, parseDhcp, isDhcpServerMessageType, BOOTREPLY, DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST, DHCP_OPT_SERVER_ID } from './dhcp.ts';
-import { buildGre, parseGre, buildGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId, GRE_UDP_PORT, NVGRE_PROTOCOL } from './gre.ts';
+import { buildGre, parseGre, buildGreInUdp, parseGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId, GRE_UDP_PORT, NVGRE_PROTOCOL } from './gre.ts';
 import { pcapHeader, pcapRecord } from './pcap.ts';
 import type { Parsed } from './result.ts';
 
@@ -187,6 +187,9 @@ test('GRE: key/sequence/checksum bits, NVGRE key helpers, GRE-in-UDP', () => {
   const uh = ok(parseUdp(gu, 0));
   assert.equal(uh.dstPort, GRE_UDP_PORT); assert.ok(udpChecksumOk(gu, 0, s, d));
   assert.equal(ok(parseGre(gu, uh.payloadOffset)).key, 4096 << 8);
+  const both = ok(parseGreInUdp(gu, 0));
+  assert.deepEqual([both.udp.srcPort, both.gre.protocol, both.gre.key, both.gre.payloadOffset], [40000, NVGRE_PROTOCOL, 4096 << 8, 16]);
+  assert.equal((parseGreInUdp(buildUdp({ srcPort: 1, dstPort: 2, src: s, dst: d, payload: inner }), 0) as { reason: string }).reason, 'not-gre-in-udp');
   assert.equal((parseGre(g.subarray(0, 10), 0) as { reason: string }).reason, 'truncated-gre');
   const v1 = g.slice(); v1[1] = 1;
   assert.equal((parseGre(v1, 0) as { reason: string }).reason, 'unsupported-gre-version');

@@ -13,7 +13,7 @@ export type DropReason =
   | 'truncated-icmpv4' | 'truncated-icmpv6' | 'bad-nd-option'
   | 'truncated-udp' | 'bad-udp-length' | 'truncated-tcp' | 'bad-tcp-data-offset'
   | 'truncated-dhcp' | 'bad-dhcp-cookie' | 'bad-dhcp-option'
-  | 'truncated-gre' | 'unsupported-gre-version';
+  | 'truncated-gre' | 'unsupported-gre-version' | 'not-gre-in-udp';
 
 export interface Malformed {
   readonly ok: false;
