@@ -134,7 +134,7 @@ export function VmList() {
                 <td className="num">{v.State === 'Off' || v.State === 'Saved' ? '' : percent(v.CPUUsage)}</td>
                 <td className="num">{v.MemoryAssigned ? bytes(v.MemoryAssigned) : ''}</td>
                 <td className="num mono">{v.UptimeSeconds > 0 || running ? uptime(v.UptimeSeconds + (running ? since : 0)) : ''}</td>
-                <td><HeartbeatBadge value={v.Heartbeat} /></td>
+                <td>{v.State === 'Off' || v.State === 'Saved' ? '' : <HeartbeatBadge value={v.Heartbeat} />}</td>
                 <td className="num">{v.Generation}</td>
               </tr>
             );
