@@ -7,11 +7,11 @@ import { access } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
-import { NodeFile } from '../blockio/node-file.ts';
 import { VmhostError } from '../common/errors.ts';
 import { openVhdx, resizeVhdx, type ParentLocatorPaths, type VhdxDisk } from '../vhd/index.ts';
 import { openVhd, resizeVhd, resolveLocatorPath, VhdDisk } from '../vhd/vhd1/index.ts';
 import { RawDisk } from './raw-disk.ts';
+import { HostFile } from './host-file.ts';
 
 export type DetectedFormat = 'VHDX' | 'VHD' | 'RAW';
 
@@ -70,12 +70,15 @@ async function firstExisting(child: string, paths: string[]): Promise<string> {
 
 export interface OpenDiskOptions {
   readOnly?: boolean;
+  /** Requests up to this size use synchronous pread/pwrite (see host-file.ts); 0: always asynchronous. */
+  syncMaxBytes?: number;
 }
 
 /** Open a VHDX, VHD or raw file (with its parents) as a VirtualDisk. */
 export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Promise<VirtualDisk> {
   const readOnly = opts.readOnly ?? false;
-  const file = await NodeFile.open(path, { readOnly });
+  const fileOpts = opts.syncMaxBytes === undefined ? {} : { syncMaxBytes: opts.syncMaxBytes };
+  const file = HostFile.open(path, { readOnly, ...fileOpts });
   try {
     const format = await detectFormat(file, path);
     if (format === 'VHDX') {
@@ -83,14 +86,14 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
         readOnly,
         openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
           const p = await firstExisting(ctx.child, candidates(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]));
-          return NodeFile.open(p, { readOnly: true });
+          return HostFile.open(p, { readOnly: true, ...fileOpts });
         },
       });
     }
     if (format === 'VHD') {
       return await openVhd(file, {
         readOnly,
-        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, candidates(path, paths)), { readOnly: true }),
+        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, candidates(path, paths)), { ...opts, readOnly: true }),
       });
     }
     return await RawDisk.open(file, { readOnly });
