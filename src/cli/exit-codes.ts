@@ -34,6 +34,26 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   INVALID_STATE: ExitCode.invalidState,
   CONNECTION_FAILED: ExitCode.connection,
   AUTH_FAILED: ExitCode.connection,
+  // Disk file cmdlets (src/cli/cmdlets/vhd.ts) and the engines under them (vhd/, vhd/vhd1/, storage/open-disk).
+  VHDX_INVALID_ARGUMENT: ExitCode.usage,
+  VHD_INVALID_ARGUMENT: ExitCode.usage,
+  VHDX_TOO_LARGE: ExitCode.usage,
+  VHD_TOO_LARGE: ExitCode.usage,
+  VHD_FILE_NOT_FOUND: ExitCode.notFound,
+  VHD_METADATA_NOT_FOUND: ExitCode.notFound,
+  VHDX_PARENT_NOT_FOUND: ExitCode.notFound,
+  VHD_PARENT_MISSING: ExitCode.notFound,
+  STORAGE_PARENT_NOT_FOUND: ExitCode.notFound,
+  VHD_FILE_EXISTS: ExitCode.invalidState,
+  VHD_BELOW_MINIMUM_SIZE: ExitCode.invalidState,
+  VHD_UNSUPPORTED: ExitCode.invalidState,
+  VHDX_PARENT_MISMATCH: ExitCode.invalidState,
+  VHD_PARENT_MISMATCH: ExitCode.invalidState,
+  VHDX_LOG_REPLAY_NEEDED: ExitCode.invalidState,
+  VHDX_READ_ONLY: ExitCode.invalidState,
+  VHD_READ_ONLY: ExitCode.invalidState,
+  VHDX_CORRUPT: ExitCode.failure,
+  VHD_CORRUPT: ExitCode.failure,
 };
 
 export function exitCodeFor(err: unknown): ExitCode {

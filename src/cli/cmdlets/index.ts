@@ -4,10 +4,11 @@ import * as lifecycle from './vm-lifecycle.ts';
 import * as settings from './vm-settings.ts';
 import * as guest from './guest.ts';
 import * as host from './host.ts';
+import * as vhd from './vhd.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
