@@ -32,7 +32,7 @@ export class MeteringStage implements Stage {
   private bytesRead = 0;
   private bytesWritten = 0;
   private nios = 0;
-  private latencyNs = 0n;
+  private latencyMs = 0;
   private latencyCount = 0;
   private errors = 0;
   private inFlight = 0;
@@ -40,22 +40,24 @@ export class MeteringStage implements Stage {
   private ring = new Float64Array(BUCKETS);
   private ringAt = Math.floor(performance.now() / BUCKET_MS);
 
-  async handle(req: IoRequest, next: Next): Promise<IoResult> {
-    const t0 = process.hrtime.bigint();
+  handle(req: IoRequest, next: Next): Promise<IoResult> {
+    const t0 = performance.now();
     this.inFlight++;
-    try {
-      const r = await next(req);
-      this.complete(req, t0);
-      return r;
-    } catch (e) {
-      this.errors++;
-      throw e;
-    } finally {
-      this.inFlight--;
-    }
+    return next(req).then(
+      (r) => {
+        this.inFlight--;
+        this.complete(req, t0);
+        return r;
+      },
+      (e: unknown) => {
+        this.inFlight--;
+        this.errors++;
+        throw e;
+      },
+    );
   }
 
-  private complete(req: IoRequest, t0: bigint): void {
+  private complete(req: IoRequest, t0: number): void {
     this.ops[req.kind]++;
     this.total++;
     if (req.kind === 'read') this.bytesRead += req.length;
@@ -65,7 +67,7 @@ export class MeteringStage implements Stage {
       this.nios += n;
       this.advance();
       this.ring[this.ringAt % BUCKETS]! += n;
-      this.latencyNs += process.hrtime.bigint() - t0;
+      this.latencyMs += performance.now() - t0;
       this.latencyCount++;
     }
   }
@@ -89,7 +91,7 @@ export class MeteringStage implements Stage {
       bytesWritten: this.bytesWritten,
       normalizedIos: this.nios,
       normalizedIops: recent / ((BUCKETS * BUCKET_MS) / 1000),
-      averageLatencyMs: this.latencyCount ? Number(this.latencyNs / BigInt(this.latencyCount)) / 1e6 : 0,
+      averageLatencyMs: this.latencyCount ? this.latencyMs / this.latencyCount : 0,
       errors: this.errors,
       inFlight: this.inFlight,
     };

@@ -97,7 +97,13 @@ export class QosStage extends EventEmitter implements Stage {
     }
   }
 
-  async handle(req: IoRequest, next: Next): Promise<IoResult> {
+  handle(req: IoRequest, next: Next): Promise<IoResult> {
+    // No limits: nothing to pace or watch.
+    if (this.max === 0 && this.min === 0) return next(req);
+    return this.limited(req, next);
+  }
+
+  private async limited(req: IoRequest, next: Next): Promise<IoResult> {
     const cost = normalizedIos(req);
     this.begin();
     try {
