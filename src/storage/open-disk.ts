@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
-import { VmhostError } from '../common/errors.ts';
+import { VmhostError, isVmhostError } from '../common/errors.ts';
 import { openVhdx, resizeVhdx, type ParentLocatorPaths, type VhdxDisk } from '../vhd/index.ts';
 import { openVhd, resizeVhd, resolveLocatorPath, VhdDisk } from '../vhd/vhd1/index.ts';
 import { RawDisk } from './raw-disk.ts';
@@ -82,6 +82,12 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
   try {
     const format = await detectFormat(file, path);
     if (format === 'VHDX') {
+      if (readOnly && !(await vhdxLogClean(path, fileOpts))) {
+        // A crash left a log to replay, which a read-only open refuses: replay it with one
+        // read-write open (the file's owner would do the same at its next open), then go on.
+        const rw = await openDiskFile(path, { ...opts, readOnly: false });
+        await rw.close();
+      }
       return await openVhdx(file, {
         readOnly,
         openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
@@ -100,6 +106,20 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
   } catch (e) {
     await file.close().catch(() => undefined);
     throw e;
+  }
+}
+
+/** False when a read-only open of this VHDX fails only because its log needs replaying. */
+async function vhdxLogClean(path: string, fileOpts: { syncMaxBytes?: number }): Promise<boolean> {
+  const f = HostFile.open(path, { readOnly: true, ...fileOpts });
+  try {
+    const d = await openVhdx(f, { readOnly: true, noParent: true });
+    await d.close();
+    return true;
+  } catch (e) {
+    await f.close().catch(() => undefined);
+    if (isVmhostError(e, 'VHDX_LOG_REPLAY_NEEDED')) return false;
+    return true; // other problems surface in the real open below
   }
 }
 

@@ -27,6 +27,7 @@ export interface ServedExport extends ExportInfo {
 }
 
 const MAX_IN_FLIGHT = 128;
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Most block-status descriptors in one reply (the protocol lets us return fewer). */
 const MAX_DESCRIPTORS = 2048;
 
@@ -71,7 +72,13 @@ export class NbdConnection<E extends ServedExport> {
   /** Runs the session to its end; never rejects. */
   async run(): Promise<void> {
     try {
-      this.negotiated = await handshake(this.socket, this.reader, this.dir);
+      // A client that never finishes negotiating does not hold a connection forever.
+      const timer = setTimeout(() => this.close(true), HANDSHAKE_TIMEOUT_MS);
+      try {
+        this.negotiated = await handshake(this.socket, this.reader, this.dir);
+      } finally {
+        clearTimeout(timer);
+      }
       if (this.negotiated) await this.transmission(this.negotiated);
     } catch (e) {
       if (!(e instanceof ConnectionClosed)) this.onError(e);
