@@ -24,9 +24,11 @@ export function JobRow({ job, showVm }: { job: Job; showVm?: boolean }) {
     <tr className={`job job-${job.State.toLowerCase()}`}>
       <td>{job.Name}</td>
       {showVm && <td>{job.VMName ?? '—'}</td>}
-      <td className="job-progress">
-        <Progress value={job.PercentComplete} label={`${job.Name} progress`} />
-        <span className="muted small">{job.PercentComplete} %</span>
+      <td>
+        <div className="job-progress">
+          <Progress value={job.PercentComplete} label={`${job.Name} progress`} />
+          <span className="muted small">{job.PercentComplete} %</span>
+        </div>
       </td>
       <td>{job.State}</td>
       <td className="muted">{job.Error ? <span className="error-text">{job.Error.Message}</span> : job.StatusDescription}</td>
