@@ -55,6 +55,7 @@ export function App() {
   const full = first === 'vms' && rest[1] === 'console';
   return (
     <div className={full ? 'shell shell-console' : 'shell'}>
+      <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>
       <TopBar session={session} onSignOut={async () => { await api('POST', '/session/logout').catch(() => undefined); signedOut(); }} />
       <nav className="sidebar" aria-label="Sections">
         <ul>
@@ -65,7 +66,7 @@ export function App() {
           ))}
         </ul>
       </nav>
-      <main className="content" id="main">{section.render(first === section.path ? rest : [])}</main>
+      <main className="content" id="main" tabIndex={-1}>{section.render(first === section.path ? rest : [])}</main>
       <ToastHost />
     </div>
   );
