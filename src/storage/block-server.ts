@@ -20,6 +20,8 @@ export interface BlockServerOptions {
   socketDir: string;
   /** How long stop() waits for in-flight requests before cutting connections. Default 5000 ms. */
   drainTimeoutMs?: number;
+  /** Disk files opened by path do requests up to this size synchronously (host-file.ts). Default 256 KiB; 0: never. */
+  syncMaxBytes?: number;
 }
 
 export interface ServeOptions {
@@ -115,12 +117,14 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
 export class BlockServer extends EventEmitter<BlockServerEvents> {
   readonly socketDir: string;
   private readonly drainTimeoutMs: number;
+  private readonly syncMaxBytes: number | undefined;
   private exports = new Map<string, Export>();
 
   constructor(opts: BlockServerOptions) {
     super();
     this.socketDir = resolve(opts.socketDir);
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
+    this.syncMaxBytes = opts.syncMaxBytes;
   }
 
   /** Serve a disk file (VHDX, VHD or raw, with its parents) or an already open VirtualDisk. */
@@ -138,7 +142,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     await mkdir(this.socketDir, { recursive: true });
     await removeStaleSocket(socketPath, ctx);
 
-    const vd = typeof disk === 'string' ? await openDiskFile(disk, { readOnly: opts.readOnly ?? false }) : disk;
+    const vd = typeof disk === 'string' ? await openDiskFile(disk, { readOnly: opts.readOnly ?? false, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) }) : disk;
     const readOnly = (opts.readOnly ?? false) || vd.readOnly;
     const exp = new Export(exportName, socketPath, vd, readOnly, path, typeof disk === 'string' || (opts.closeDisk ?? false), opts.description, this);
     this.exports.set(exportName, exp);
