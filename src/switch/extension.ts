@@ -1,0 +1,74 @@
+// Switch extensions (the Hyper-V extensible switch's capture, filter and forwarding
+// extensions): modules registered by name in a process-wide registry, then added to a switch
+// in an order, each enabled or disabled per switch with its own config.
+// - capture: sees every frame on ingress (after port policy) and on egress; cannot drop.
+// - filter: like capture, and may drop (return false) — counted as 'extension' drops.
+// - forwarding: at most one enabled per switch; replaces default forwarding: given the frame
+//   and the ports it may legally reach (VLAN/PVLAN already applied), returns the ports to
+//   deliver to.
+// Any extension may veto a port or policy change (checkPortChange returns a reason) and is
+// told about the change when it happens (portChanged).
+// Depends on packet (types), policy.
+import type { FrameInfo } from '../packet/index.ts';
+import type { PortPolicy } from './policy.ts';
+import { VmhostError } from '../common/errors.ts';
+
+export type ExtensionType = 'capture' | 'filter' | 'forwarding';
+
+/** What an extension sees of a frame. Valid only during the call; `frame` is untagged. */
+export interface ExtensionFrame {
+  readonly frame: Uint8Array;
+  readonly info: FrameInfo;
+  /** The switch-internal VLAN (0 = untagged network). */
+  readonly vlan: number;
+  /** MAC learning domain (the primary VLAN for PVLAN traffic). */
+  readonly domain: number;
+  readonly sourcePort: string;
+}
+
+export type PortChange =
+  | { readonly op: 'add'; readonly portId: string; readonly policy: PortPolicy }
+  | { readonly op: 'set'; readonly portId: string; readonly policy: PortPolicy; readonly previous: PortPolicy }
+  | { readonly op: 'remove'; readonly portId: string };
+
+/** What the switch offers its extensions. */
+export interface ExtensionHost {
+  readonly switchName: string;
+  /** The default MAC table's answer (undefined = not learned). */
+  lookupMac(domain: number, mac: number): string | undefined;
+  portIds(): string[];
+  portPolicy(id: string): PortPolicy | undefined;
+  now(): number;
+}
+
+export interface SwitchExtension {
+  ingress?(f: ExtensionFrame): boolean | void;
+  egress?(f: ExtensionFrame, toPort: string): boolean | void;
+  /** Forwarding extensions only. */
+  forward?(f: ExtensionFrame, candidates: readonly string[]): readonly string[];
+  checkPortChange?(change: PortChange): string | undefined;
+  portChanged?(change: PortChange): void;
+  configure?(config: Record<string, unknown>): void;
+  status?(): Record<string, unknown>;
+  close?(): void;
+}
+
+export interface ExtensionDefinition {
+  readonly name: string;
+  readonly type: ExtensionType;
+  readonly description: string;
+  create(host: ExtensionHost, config: Record<string, unknown>): SwitchExtension;
+}
+
+const registry = new Map<string, ExtensionDefinition>();
+
+export function registerExtension(def: ExtensionDefinition): void {
+  if (registry.has(def.name)) throw new VmhostError('SWITCH_EXTENSION_EXISTS', `extension ${def.name} is already registered`, { op: 'register-extension', extension: def.name });
+  registry.set(def.name, def);
+}
+
+export function findExtension(name: string): ExtensionDefinition | undefined { return registry.get(name); }
+
+export function registeredExtensions(): { name: string; type: ExtensionType; description: string }[] {
+  return [...registry.values()].map(({ name, type, description }) => ({ name, type, description }));
+}

@@ -1,0 +1,59 @@
+// The per-port guards of Set-VMNetworkAdapter, applied to frames the port sends:
+// MacAddressSpoofing Off (source MAC and ARP sender MAC must be the port's MAC), DhcpGuard
+// (DHCP server messages), RouterGuard (ICMPv6 RA and Redirect) and the ARP/ND spoofing
+// guard (ip-owners.ts has the ownership rule). Returns the drop reason or null.
+// Depends on packet, ip-owners, stats.
+import { type FrameInfo, ipv6Key, isIpv6Multicast, isIpv6Unspecified, ND_REDIRECT, ND_ROUTER_ADVERT, IPPROTO_ICMPV6, ETHERTYPE_ARP } from '../packet/index.ts';
+import type { IpOwners } from './ip-owners.ts';
+import type { SwitchDropReason } from './stats.ts';
+
+export interface CompiledGuards {
+  /** The port's MAC as a number; -1 = not yet known (the first source MAC becomes it). */
+  mac: number;
+  macSpoofingAllowed: boolean;
+  dhcpGuard: boolean;
+  routerGuard: boolean;
+  arpGuard: boolean;
+}
+
+const ND_FIRST = 133;
+const ND_LAST = 137;
+const ND_NEIGHBOR_ADVERT = 136;
+
+export function checkGuards(g: CompiledGuards, port: string, f: FrameInfo, b: Uint8Array, owners: IpOwners, now: number): SwitchDropReason | null {
+  if (!g.macSpoofingAllowed) {
+    if (g.mac < 0) g.mac = f.src;
+    if (f.src !== g.mac) return 'mac-spoofing';
+    if (f.ethertype === ETHERTYPE_ARP && f.arpSha !== g.mac) return 'mac-spoofing';
+  }
+  if (g.dhcpGuard && f.dhcpFromServer && f.srcPort === 67) return 'dhcp-guard';
+  if (f.ipProtocol === IPPROTO_ICMPV6 && !f.laterFragment) {
+    const t = f.icmpType;
+    if (g.routerGuard && (t === ND_ROUTER_ADVERT || t === ND_REDIRECT)) return 'router-guard';
+    if (g.arpGuard && t >= ND_FIRST && t <= ND_LAST) {
+      if (!isIpv6Unspecified(b, f.ipSrcOffset) && otherOwner(owners, ipv6Key(b, f.ipSrcOffset), port, now)) return 'nd-spoofing';
+      if (t === ND_NEIGHBOR_ADVERT && f.ndTargetOffset >= 0 && otherOwner(owners, ipv6Key(b, f.ndTargetOffset), port, now)) return 'nd-spoofing';
+    }
+  }
+  if (g.arpGuard && f.ethertype === ETHERTYPE_ARP && f.arpSpa !== 0 && otherOwner(owners, f.arpSpa, port, now)) return 'arp-spoofing';
+  return null;
+}
+
+function otherOwner(owners: IpOwners, addr: number | string, port: string, now: number): boolean {
+  const o = owners.owner(addr, now);
+  return o !== undefined && o !== port;
+}
+
+/** Rule 2 of ip-owners.ts: what an accepted frame tells about the addresses its port uses. */
+export function learnAddresses(port: string, f: FrameInfo, b: Uint8Array, owners: IpOwners, now: number): void {
+  if (f.ethertype === ETHERTYPE_ARP) {
+    if (f.arpSpa !== 0) owners.use(f.arpSpa, port, now);
+  } else if (f.ipVersion === 4) {
+    const s = f.ipSrc;
+    if (s !== 0 && s !== 0xffffffff && (s >>> 28) !== 14) owners.use(s, port, now);
+  } else if (f.ipVersion === 6) {
+    const o = f.ipSrcOffset;
+    if (!isIpv6Unspecified(b, o) && !isIpv6Multicast(b, o)) owners.use(ipv6Key(b, o), port, now);
+    if (f.icmpType === ND_NEIGHBOR_ADVERT && f.ipProtocol === IPPROTO_ICMPV6 && f.ndTargetOffset >= 0) owners.use(ipv6Key(b, f.ndTargetOffset), port, now);
+  }
+}

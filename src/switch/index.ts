@@ -1,0 +1,31 @@
+// The extensible virtual switch (layer 2: imports common and packet only). The daemon creates
+// VirtualSwitch objects, adds a port per VM NIC (QEMU connects to the port's unix socket with
+// `-netdev stream`), changes port policy at runtime, and persists toConfig() to recreate
+// the switch after a restart with fromConfig(). See README.md for the pipeline and rules.
+import { registerExtension, findExtension } from './extension.ts';
+import { flowSamplerExtension } from './ext-flow-sampler.ts';
+import { learnedOnlyForwardingExtension } from './ext-learned-only.ts';
+
+export {
+  VirtualSwitch, UPLINK_PORT_ID,
+  type SwitchEvent, type SwitchOptions, type AddPortSpec, type PortInfo, type ExtensionInfo,
+} from './switch.ts';
+export {
+  type SwitchType, type SwitchSettings, type SwitchSettingsInput, type SwitchConfig, type PortConfig, type ExtensionConfig,
+} from './settings.ts';
+export {
+  type PortPolicy, type PortPolicyPatch, type VlanSetting, type GuardSettings, type OnOff, type ExtendedAcl, type PortAcl,
+  type AclDirection, type BandwidthSettings, type PortMirroring, defaultPolicy, mergePolicy, validatePolicy,
+} from './policy.ts';
+export type { UplinkSettings } from './uplink.ts';
+export type { MeterCounters } from './acl.ts';
+export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
+export {
+  registerExtension, registeredExtensions,
+  type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,
+} from './extension.ts';
+export type { FlowSample } from './ext-flow-sampler.ts';
+export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';
+
+// The built-in extensions, registered once per process.
+for (const def of [flowSamplerExtension, learnedOnlyForwardingExtension]) if (!findExtension(def.name)) registerExtension(def);

@@ -1,0 +1,35 @@
+// How a port's frames reach its peer. A PortIo sends frames to the peer and reports the
+// peer's frames through the `onFrame` callback given at creation. Three kinds:
+// socket (socket-port.ts, a VM NIC), uplink (uplink.ts, UDP tunnel) and sink (in-process:
+// tests, the bench, later the host's own vNIC). Depends on nothing.
+
+export type SendResult = 'ok' | 'not-connected' | 'full';
+
+export interface PortIo {
+  send(frame: Uint8Array): SendResult;
+  readonly connected: boolean;
+  /** Stop / restart reading from the peer (back-pressure from a rate limit). */
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+  /** Human-readable endpoint: a socket path, a UDP address. */
+  readonly endpoint: string;
+}
+
+export interface PortIoEvents {
+  onFrame(frame: Buffer): void;
+  /** A stream was cut for a reason (bad record length): counted as a drop. */
+  onError(reason: 'stream-corrupt' | 'uplink-error'): void;
+  onConnection?(connected: boolean): void;
+}
+
+/** In-process port: frames toward the port are handed to `sink` (a view valid only during the call). */
+export class SinkIo implements PortIo {
+  readonly connected = true;
+  readonly endpoint = 'in-process';
+  constructor(private readonly sink: (frame: Uint8Array) => void) {}
+  send(frame: Uint8Array): SendResult { this.sink(frame); return 'ok'; }
+  pause(): void {}
+  resume(): void {}
+  async close(): Promise<void> {}
+}

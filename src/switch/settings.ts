@@ -1,0 +1,65 @@
+// Switch-wide settings (New-/Set-VMSwitch) and the persisted form of a whole switch, from
+// which the daemon recreates it after a restart (ports at the same socket paths). Depends on
+// policy, uplink.
+import { VmhostError } from '../common/errors.ts';
+import type { PortPolicy } from './policy.ts';
+import type { UplinkSettings } from './uplink.ts';
+
+export type SwitchType = 'Private' | 'Internal' | 'External';
+
+export interface SwitchSettings {
+  readonly name: string;
+  readonly type: SwitchType;
+  /** Directory for port sockets when addPort gives no socketPath. */
+  readonly socketDir?: string;
+  /** MAC (and learned IP ownership) ageing, seconds. Default 300. */
+  readonly macAgeingSeconds: number;
+  /** Frames longer than this (bytes, without the stream's length prefix) are dropped as 'giant-frame'. Default 9018. */
+  readonly maxFrameBytes: number;
+  readonly minimumBandwidthMode: 'Absolute' | 'Weight';
+  /** Weight of ports without MinimumBandwidthWeight (Hyper-V's DefaultFlowMinimumBandwidthWeight). Default 1. */
+  readonly defaultFlowMinimumBandwidthWeight: number;
+  /** Floor of ports without MinimumBandwidthAbsolute, bits/s. Default 1,000,000. */
+  readonly defaultFlowMinimumBandwidthAbsolute: number;
+  /** External switches: the UDP tunnel to the peer switch. */
+  readonly uplink?: UplinkSettings;
+}
+
+export type SwitchSettingsInput = Pick<SwitchSettings, 'name' | 'type'> & Partial<Omit<SwitchSettings, 'name' | 'type'>>;
+
+export function completeSettings(s: SwitchSettingsInput): SwitchSettings {
+  const out: SwitchSettings = {
+    macAgeingSeconds: 300, maxFrameBytes: 9018, minimumBandwidthMode: 'Weight',
+    defaultFlowMinimumBandwidthWeight: 1, defaultFlowMinimumBandwidthAbsolute: 1_000_000,
+    ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
+  } as SwitchSettings;
+  const bad = (m: string): VmhostError => new VmhostError('SWITCH_BAD_SETTINGS', m, { op: 'switch-settings', switch: s.name });
+  if (!out.name) throw bad('a switch needs a name');
+  if (!['Private', 'Internal', 'External'].includes(out.type)) throw bad(`SwitchType must be Private, Internal or External`);
+  if (out.type === 'External' && !out.uplink) throw bad('an External switch needs an uplink');
+  if (out.type !== 'External' && out.uplink) throw bad('only an External switch has an uplink');
+  if (!(out.macAgeingSeconds > 0)) throw bad('macAgeingSeconds must be > 0');
+  if (!(out.maxFrameBytes >= 64 && out.maxFrameBytes <= 65535 + 18)) throw bad('maxFrameBytes must be 64–65553');
+  if (out.minimumBandwidthMode !== 'Absolute' && out.minimumBandwidthMode !== 'Weight') throw bad('MinimumBandwidthMode must be Absolute or Weight');
+  return out;
+}
+
+export interface PortConfig {
+  readonly id: string;
+  readonly socketPath: string;
+  readonly policy: PortPolicy;
+}
+
+export interface ExtensionConfig {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly config: Record<string, unknown>;
+}
+
+/** Everything needed to recreate a switch: JSON-serialisable. */
+export interface SwitchConfig {
+  readonly settings: SwitchSettings;
+  readonly ports: readonly PortConfig[];
+  /** In pipeline order. */
+  readonly extensions: readonly ExtensionConfig[];
+}

@@ -1,0 +1,90 @@
+// A VM NIC's port: a unix stream socket the switch listens on; QEMU's
+// `-netdev stream,server=off,addr.type=unix,addr.path=…` connects to it. One peer at a time:
+// a new connection replaces the old one (QEMU restarted, a VM restored from a saved state),
+// and the port outlives its peer's disconnects. A stale socket file from a previous daemon is
+// replaced, so a restarted daemon recreates its ports at the same paths. A record whose
+// length is beyond any Ethernet frame cuts the connection (the stream cannot be resynchronised).
+// When the peer does not read and more than `maxQueuedBytes` wait, frames are dropped
+// ('full') rather than queued without bound. Depends on framing, port-io.
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { VmhostError } from '../common/errors.ts';
+import { FrameDecoder, encodeFrame } from './framing.ts';
+import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+
+export class SocketPortIo implements PortIo {
+  private server: Server | null = null;
+  private sock: Socket | null = null;
+  private readonly decoder = new FrameDecoder();
+  private paused = false;
+  private closed = false;
+  maxQueuedBytes = 4 << 20;
+
+  private constructor(readonly endpoint: string, private readonly ev: PortIoEvents) {}
+
+  static async listen(path: string, ev: PortIoEvents): Promise<SocketPortIo> {
+    const io = new SocketPortIo(path, ev);
+    mkdirSync(dirname(path), { recursive: true });
+    rmSync(path, { force: true });
+    const server = createServer((s) => io.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new VmhostError('SWITCH_PORT_LISTEN', `cannot listen on ${path}: ${e.message}`, { op: 'add-port', path }, { cause: e })));
+      server.listen(path, () => resolve());
+    });
+    server.on('error', () => { /* listening errors after start are not expected; accept errors are per socket */ });
+    io.server = server;
+    return io;
+  }
+
+  get connected(): boolean { return this.sock !== null; }
+
+  private accept(s: Socket): void {
+    if (this.closed) { s.destroy(); return; }
+    if (this.sock) this.sock.destroy();
+    this.decoder.reset();
+    this.sock = s;
+    s.setNoDelay?.(true);
+    if (this.paused) s.pause();
+    const onFrame = (f: Buffer): void => this.ev.onFrame(f);
+    s.on('data', (chunk: Buffer) => {
+      if (this.sock !== s) return;
+      if (!this.decoder.push(chunk, onFrame)) {
+        this.ev.onError('stream-corrupt');
+        s.destroy();
+        this.drop(s);
+      }
+    });
+    s.on('error', () => { /* reset by peer: the close handler does the rest */ });
+    s.on('close', () => this.drop(s));
+    this.ev.onConnection?.(true);
+  }
+
+  private drop(s: Socket): void {
+    if (this.sock !== s) return;
+    this.sock = null;
+    this.decoder.reset();
+    this.ev.onConnection?.(false);
+  }
+
+  send(frame: Uint8Array): SendResult {
+    const s = this.sock;
+    if (!s) return 'not-connected';
+    if (s.writableLength > this.maxQueuedBytes) return 'full';
+    s.write(encodeFrame(frame));
+    return 'ok';
+  }
+
+  pause(): void { this.paused = true; this.sock?.pause(); }
+  resume(): void { this.paused = false; this.sock?.resume(); }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sock?.destroy();
+    this.sock = null;
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    rmSync(this.endpoint, { force: true });
+  }
+}

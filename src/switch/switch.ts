@@ -1,0 +1,588 @@
+// VirtualSwitch: one switch — its ports, the per-frame pipeline and the management API the
+// daemon drives (New-VMSwitch, Add-/Connect-VMNetworkAdapter, Set-VMNetworkAdapter…).
+// Pipeline per frame (DESIGN §4):
+//   rx → [MaximumBandwidth limiter] → classify (src/packet) → ingress VLAN → guards →
+//   outbound ACLs/meters → learn (MAC, IP ownership) → ingress extensions → forwarding
+//   (default MAC table or the forwarding extension; VLAN/PVLAN membership) → per destination:
+//   egress extensions → inbound ACLs/meters → tag → [fair queue toward a congested port] → tx;
+//   then port mirroring. Every drop is counted by reason on the port it came from or was going to.
+// Frame processing is synchronous; a frame injected while another is being processed (a sink
+// answering at once) waits in a queue, so the shared classifier state is never re-entered.
+// Depends on every other file of the module.
+import { VmhostError } from '../common/errors.ts';
+import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac } from '../packet/index.ts';
+import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy, validatePolicy } from './policy.ts';
+import { PortState } from './port-state.ts';
+import { MacTable } from './mac-table.ts';
+import { IpOwners } from './ip-owners.ts';
+import { learningDomain } from './vlan.ts';
+import { checkGuards, learnAddresses } from './guards.ts';
+import { INBOUND, OUTBOUND, type MeterCounters } from './acl.ts';
+import { RateLimiter, FairQueue } from './bandwidth.ts';
+import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
+import { PcapCapture } from './capture.ts';
+import { SinkIo, type PortIoEvents } from './port-io.ts';
+import { SocketPortIo } from './socket-port.ts';
+import { UdpUplinkIo } from './uplink.ts';
+import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput } from './settings.ts';
+import { findExtension, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
+import type { ExtendedAcl, PortAcl } from './policy.ts';
+
+export const UPLINK_PORT_ID = 'uplink';
+
+export type SwitchEvent =
+  | { readonly type: 'acl-deny'; readonly switch: string; readonly port: string; readonly direction: 'Inbound' | 'Outbound'; readonly rule: ExtendedAcl | PortAcl }
+  | { readonly type: 'guard-drop'; readonly switch: string; readonly port: string; readonly reason: SwitchDropReason }
+  | { readonly type: 'port-connection'; readonly switch: string; readonly port: string; readonly connected: boolean };
+
+export interface SwitchOptions {
+  /** Clock in milliseconds (tests pass a fake one). Default Date.now. */
+  readonly now?: () => number;
+  /** ACL denies, guard drops, port (dis)connections. Called synchronously: keep it cheap. */
+  readonly onEvent?: (e: SwitchEvent) => void;
+}
+
+export interface AddPortSpec {
+  readonly id: string;
+  /** The unix socket QEMU connects to; default `<socketDir>/<id>.sock`. */
+  readonly socketPath?: string;
+  readonly policy?: PortPolicyPatch;
+  /** In-process port instead of a socket: frames toward the port are handed to this function. */
+  readonly sink?: (frame: Uint8Array) => void;
+}
+
+export interface PortInfo {
+  readonly id: string;
+  readonly kind: 'vm' | 'uplink' | 'sink';
+  readonly socketPath: string;
+  readonly connected: boolean;
+  readonly policy: PortPolicy;
+  /** The port's MAC (configured, or the first one it sent when not configured), or null. */
+  readonly mac: number | null;
+}
+
+export interface ExtensionInfo {
+  readonly name: string;
+  readonly type: ExtensionType;
+  readonly enabled: boolean;
+  readonly config: Record<string, unknown>;
+  readonly status: Record<string, unknown>;
+}
+
+interface ExtensionSlot {
+  readonly name: string;
+  readonly type: ExtensionType;
+  enabled: boolean;
+  config: Record<string, unknown>;
+  readonly ext: SwitchExtension;
+}
+
+function portError(code: string, message: string, context: Record<string, string>): VmhostError {
+  return new VmhostError(code, message, { op: 'switch-port', ...context });
+}
+
+export class VirtualSwitch {
+  settings: SwitchSettings;
+  private readonly ports = new Map<string, PortState>();
+  private portList: PortState[] = [];
+  private readonly macs: MacTable;
+  private readonly owners: IpOwners;
+  private secondaryToPrimary = new Map<number, number>();
+  private readonly info = new FrameInfo();
+  private readonly now: () => number;
+  private readonly onEvent: ((e: SwitchEvent) => void) | undefined;
+  private switchCapture: PcapCapture | null = null;
+  private slots: ExtensionSlot[] = [];
+  private ingressExts: ExtensionSlot[] = [];
+  private egressExts: ExtensionSlot[] = [];
+  private forwarder: ExtensionSlot | null = null;
+  private busy = false;
+  private readonly backlog: [PortState, Uint8Array][] = [];
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  private readonly removedCounters = newCounters();
+  private readonly deliver: PortState[] = [];
+
+  private constructor(settings: SwitchSettings, opts: SwitchOptions) {
+    this.settings = settings;
+    this.now = opts.now ?? Date.now;
+    this.onEvent = opts.onEvent;
+    this.macs = new MacTable(settings.macAgeingSeconds * 1000);
+    this.owners = new IpOwners(settings.macAgeingSeconds * 1000);
+    this.timer = setInterval(() => this.sweep(), Math.min(30_000, settings.macAgeingSeconds * 250));
+    this.timer.unref();
+  }
+
+  /** New-VMSwitch. An External switch opens its uplink now. */
+  static async create(input: SwitchSettingsInput, opts: SwitchOptions = {}): Promise<VirtualSwitch> {
+    const sw = new VirtualSwitch(completeSettings(input), opts);
+    if (sw.settings.uplink) {
+      const st = new PortState(UPLINK_PORT_ID, 'uplink', '', defaultPolicy());
+      st.io = await UdpUplinkIo.open(sw.settings.uplink, sw.ioEvents(st));
+      sw.attach(st);
+    }
+    return sw;
+  }
+
+  /** Recreates a switch from toConfig()'s output (daemon restart): same ports, sockets, extensions. */
+  static async fromConfig(config: SwitchConfig, opts: SwitchOptions = {}): Promise<VirtualSwitch> {
+    const sw = await VirtualSwitch.create(config.settings, opts);
+    try {
+      for (const e of config.extensions) sw.addExtension(e.name, { enabled: e.enabled, config: e.config });
+      for (const p of config.ports) await sw.addPort({ id: p.id, socketPath: p.socketPath, policy: p.policy });
+    } catch (e) {
+      await sw.close();
+      throw e;
+    }
+    return sw;
+  }
+
+  get name(): string { return this.settings.name; }
+
+  /** The persisted form (JSON-serialisable). Sink ports are not persisted. */
+  toConfig(): SwitchConfig {
+    return {
+      settings: this.settings,
+      ports: this.portList.filter((p) => p.kind === 'vm').map((p) => ({ id: p.id, socketPath: p.socketPath, policy: p.policy })),
+      extensions: this.slots.map((s) => ({ name: s.name, enabled: s.enabled, config: s.config })),
+    };
+  }
+
+  /** Set-VMSwitch: ageing, frame size, bandwidth mode and default-flow values (not name/type/uplink). */
+  setSettings(patch: Partial<Omit<SwitchSettings, 'name' | 'type' | 'uplink'>>): SwitchSettings {
+    this.settings = completeSettings({ ...this.settings, ...patch });
+    this.macs.ageingMs = this.settings.macAgeingSeconds * 1000;
+    this.owners.ageingMs = this.settings.macAgeingSeconds * 1000;
+    for (const p of this.portList) p.fairQueue?.refreshWeights();
+    return this.settings;
+  }
+
+  // ---- ports ----
+
+  /** Add-VMNetworkAdapter / Connect-VMNetworkAdapter: a port listening for its VM. */
+  async addPort(spec: AddPortSpec): Promise<{ id: string; socketPath: string }> {
+    this.assertOpen();
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(spec.id) || spec.id === UPLINK_PORT_ID) {
+      throw portError('SWITCH_BAD_PORT_ID', `bad port id ${JSON.stringify(spec.id)} (letters, digits, . _ -; not "${UPLINK_PORT_ID}")`, { port: spec.id });
+    }
+    if (this.ports.has(spec.id)) throw portError('SWITCH_PORT_EXISTS', `port ${spec.id} already exists on switch ${this.name}`, { port: spec.id });
+    const policy = mergePolicy(defaultPolicy(), spec.policy ?? {});
+    this.veto({ op: 'add', portId: spec.id, policy });
+    let socketPath = '';
+    if (!spec.sink) {
+      socketPath = spec.socketPath ?? (this.settings.socketDir ? `${this.settings.socketDir}/${spec.id}.sock` : '');
+      if (!socketPath) throw portError('SWITCH_NO_SOCKET_PATH', `port ${spec.id}: no socketPath and the switch has no socketDir`, { port: spec.id });
+    }
+    const st = new PortState(spec.id, spec.sink ? 'sink' : 'vm', socketPath, policy);
+    st.io = spec.sink ? new SinkIo(spec.sink) : await SocketPortIo.listen(socketPath, this.ioEvents(st));
+    if (this.closed || this.ports.has(spec.id)) { await st.io.close(); this.assertOpen(); throw portError('SWITCH_PORT_EXISTS', `port ${spec.id} already exists`, { port: spec.id }); }
+    this.attach(st);
+    this.applyShaping(st);
+    this.owners.setFixed(st.id, st.fixedAddresses(), this.now());
+    this.notify({ op: 'add', portId: spec.id, policy });
+    return { id: st.id, socketPath };
+  }
+
+  /** Set-VMNetworkAdapter / -Vlan / ACL cmdlets: changes take effect on the next frame. */
+  setPortPolicy(id: string, patch: PortPolicyPatch): PortPolicy {
+    const st = this.mustPort(id);
+    const policy = mergePolicy(st.policy, patch);
+    const previous = st.policy;
+    this.veto({ op: 'set', portId: id, policy, previous });
+    st.compile(policy);
+    if (JSON.stringify(previous.vlan) !== JSON.stringify(policy.vlan)) this.macs.flushPort(id);
+    this.rebuildPvlanMap();
+    this.applyShaping(st);
+    this.owners.setFixed(id, st.fixedAddresses(), this.now());
+    for (const p of this.portList) p.fairQueue?.refreshWeights();
+    this.notify({ op: 'set', portId: id, policy, previous });
+    return policy;
+  }
+
+  /** Replaces the whole policy (what the daemon persisted) rather than patching it. */
+  replacePortPolicy(id: string, policy: PortPolicy): PortPolicy {
+    validatePolicy(policy);
+    return this.setPortPolicy(id, policy);
+  }
+
+  /** Remove-VMNetworkAdapter / Disconnect-VMNetworkAdapter. */
+  async removePort(id: string): Promise<void> {
+    const st = this.mustPort(id);
+    if (st.kind === 'uplink') throw portError('SWITCH_PORT_UPLINK', 'the uplink is removed with the switch', { port: id });
+    this.veto({ op: 'remove', portId: id });
+    this.detach(st);
+    st.limiter?.close();
+    st.fairQueue?.close();
+    st.capture?.close();
+    for (const p of this.portList) p.fairQueue?.removeSource(id);
+    this.accumulate(st.counters);
+    await st.io?.close();
+    this.notify({ op: 'remove', portId: id });
+  }
+
+  port(id: string): PortInfo {
+    const st = this.mustPort(id);
+    return { id, kind: st.kind, socketPath: st.socketPath, connected: st.io?.connected ?? false, policy: st.policy, mac: st.guards.mac >= 0 ? st.guards.mac : null };
+  }
+
+  listPorts(): PortInfo[] { return this.portList.map((p) => this.port(p.id)); }
+
+  /** Addresses the port owns for the ARP/ND guard (IPv4 as dotted text, IPv6 as an 8-char key). */
+  portAddresses(id: string): (number | string)[] { this.mustPort(id); return this.owners.addressesOf(id, this.now()); }
+
+  // ---- statistics ----
+
+  portStats(id: string): PortCounters { return snapshotCounters(this.mustPort(id).counters); }
+
+  stats(): SwitchStats {
+    const total = snapshotCounters(this.removedCounters);
+    const ports: Record<string, PortCounters> = {};
+    for (const p of this.portList) {
+      ports[p.id] = snapshotCounters(p.counters);
+      total.rxFrames += p.counters.rxFrames; total.rxBytes += p.counters.rxBytes;
+      total.txFrames += p.counters.txFrames; total.txBytes += p.counters.txBytes;
+      for (const [r, n] of Object.entries(p.counters.drops)) total.drops[r] = (total.drops[r] ?? 0) + n;
+    }
+    return { ...total, macEntries: this.macs.size, ports };
+  }
+
+  /** Metering ACL counters of a port (Add-VMNetworkAdapterAcl -Action Meter), in ACL order. */
+  meterCounters(id: string): MeterCounters[] { return this.mustPort(id).acls.meters.map((m) => ({ ...m })); }
+
+  macTable(): { domain: number; mac: number; port: string; ageMs: number }[] { return this.macs.entries(this.now()); }
+
+  // ---- capture ----
+
+  /** Starts a pcap capture of one port (frames it sent and received) or, with null, of every frame entering the switch. */
+  startCapture(portId: string | null, pcapPath: string, opts: { snaplen?: number } = {}): void {
+    const target = portId === null ? null : this.mustPort(portId);
+    if ((target ? target.capture : this.switchCapture) !== null) throw portError('SWITCH_CAPTURE_ACTIVE', `a capture is already running on ${portId ?? 'the switch'}`, { port: portId ?? '' });
+    const c = new PcapCapture(pcapPath, opts.snaplen);
+    if (target) target.capture = c; else this.switchCapture = c;
+  }
+
+  stopCapture(portId: string | null): { path: string; frames: number } | null {
+    const target = portId === null ? null : this.mustPort(portId);
+    const c = target ? target.capture : this.switchCapture;
+    if (!c) return null;
+    if (target) target.capture = null; else this.switchCapture = null;
+    return c.close();
+  }
+
+  // ---- extensions ----
+
+  /** Adds a registered extension at the end (or `position`) of this switch's pipeline. */
+  addExtension(name: string, opts: { enabled?: boolean; config?: Record<string, unknown>; position?: number } = {}): void {
+    const def = findExtension(name);
+    if (!def) throw new VmhostError('SWITCH_NO_EXTENSION', `no extension named ${name}`, { op: 'add-extension', extension: name });
+    if (this.slots.some((s) => s.name === name)) throw new VmhostError('SWITCH_EXTENSION_EXISTS', `extension ${name} is already on switch ${this.name}`, { op: 'add-extension', extension: name });
+    const config = opts.config ?? {};
+    const slot: ExtensionSlot = { name, type: def.type, enabled: false, config, ext: def.create(this.extensionHost(), config) };
+    this.slots.splice(opts.position ?? this.slots.length, 0, slot);
+    if (opts.enabled !== false) {
+      try { this.enableExtension(name); } catch (e) { this.slots = this.slots.filter((s) => s !== slot); slot.ext.close?.(); throw e; }
+    }
+    this.rebuildExtensions();
+  }
+
+  removeExtension(name: string): void {
+    const slot = this.slot(name);
+    this.slots = this.slots.filter((s) => s !== slot);
+    slot.ext.close?.();
+    this.rebuildExtensions();
+  }
+
+  /** Enable-VMSwitchExtension. At most one forwarding extension may be enabled. */
+  enableExtension(name: string): void {
+    const slot = this.slot(name);
+    if (slot.type === 'forwarding' && this.slots.some((s) => s !== slot && s.enabled && s.type === 'forwarding')) {
+      throw new VmhostError('SWITCH_FORWARDING_EXTENSION', `switch ${this.name} already has an enabled forwarding extension`, { op: 'enable-extension', extension: name });
+    }
+    slot.enabled = true;
+    this.rebuildExtensions();
+  }
+
+  disableExtension(name: string): void { this.slot(name).enabled = false; this.rebuildExtensions(); }
+
+  /** Moves an extension to `position` in the pipeline order. */
+  moveExtension(name: string, position: number): void {
+    const slot = this.slot(name);
+    this.slots = this.slots.filter((s) => s !== slot);
+    this.slots.splice(Math.max(0, Math.min(position, this.slots.length)), 0, slot);
+    this.rebuildExtensions();
+  }
+
+  configureExtension(name: string, config: Record<string, unknown>): void {
+    const slot = this.slot(name);
+    slot.ext.configure?.(config);
+    slot.config = config;
+  }
+
+  extensions(): ExtensionInfo[] {
+    return this.slots.map((s) => ({ name: s.name, type: s.type, enabled: s.enabled, config: s.config, status: s.ext.status?.() ?? {} }));
+  }
+
+  // ---- frames ----
+
+  /** Processes `frame` as if the port's peer had sent it (tests, the bench, the host's own vNIC). Takes ownership of the bytes. */
+  inject(portId: string, frame: Uint8Array): void { this.receive(this.mustPort(portId), frame); }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.switchCapture?.close();
+    this.switchCapture = null;
+    for (const s of this.slots) s.ext.close?.();
+    for (const p of this.portList) { p.limiter?.close(); p.fairQueue?.close(); p.capture?.close(); }
+    await Promise.all(this.portList.map((p) => p.io?.close()));
+    this.ports.clear();
+    this.portList = [];
+  }
+
+  // ---- internals ----
+
+  private assertOpen(): void {
+    if (this.closed) throw new VmhostError('SWITCH_CLOSED', `switch ${this.name} is closed`, { op: 'switch' });
+  }
+
+  private mustPort(id: string): PortState {
+    const st = this.ports.get(id);
+    if (!st) throw portError('SWITCH_NO_PORT', `no port ${id} on switch ${this.name}`, { port: id });
+    return st;
+  }
+
+  private slot(name: string): ExtensionSlot {
+    const s = this.slots.find((x) => x.name === name);
+    if (!s) throw new VmhostError('SWITCH_NO_EXTENSION', `extension ${name} is not on switch ${this.name}`, { op: 'extension', extension: name });
+    return s;
+  }
+
+  private rebuildExtensions(): void {
+    const on = this.slots.filter((s) => s.enabled);
+    this.ingressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.ingress);
+    this.egressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.egress);
+    this.forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+  }
+
+  private veto(change: PortChange): void {
+    for (const s of this.slots) {
+      if (!s.enabled || !s.ext.checkPortChange) continue;
+      const why = s.ext.checkPortChange(change);
+      if (why) throw new VmhostError('SWITCH_VETOED', `extension ${s.name} refused: ${why}`, { op: `port-${change.op}`, port: change.portId, extension: s.name });
+    }
+  }
+
+  private notify(change: PortChange): void {
+    for (const s of this.slots) if (s.enabled) s.ext.portChanged?.(change);
+  }
+
+  private extensionHost(): ExtensionHost {
+    return {
+      switchName: this.name,
+      lookupMac: (domain, mac) => this.macs.lookup(domain, mac, this.now()),
+      portIds: () => this.portList.map((p) => p.id),
+      portPolicy: (id) => this.ports.get(id)?.policy,
+      now: () => this.now(),
+    };
+  }
+
+  private ioEvents(st: PortState): PortIoEvents {
+    return {
+      onFrame: (f) => this.receive(st, f),
+      onError: (reason) => this.drop(st, reason),
+      onConnection: (connected) => {
+        if (!connected) this.macs.flushPort(st.id);
+        this.onEvent?.({ type: 'port-connection', switch: this.name, port: st.id, connected });
+      },
+    };
+  }
+
+  private attach(st: PortState): void {
+    this.ports.set(st.id, st);
+    this.portList = [...this.ports.values()];
+    this.rebuildPvlanMap();
+  }
+
+  private detach(st: PortState): void {
+    this.ports.delete(st.id);
+    this.portList = [...this.ports.values()];
+    this.macs.flushPort(st.id);
+    this.owners.forgetPort(st.id);
+    this.rebuildPvlanMap();
+  }
+
+  private accumulate(c: PortCounters): void {
+    const t = this.removedCounters;
+    t.rxFrames += c.rxFrames; t.rxBytes += c.rxBytes; t.txFrames += c.txFrames; t.txBytes += c.txBytes;
+    for (const [r, n] of Object.entries(c.drops)) t.drops[r] = (t.drops[r] ?? 0) + n;
+  }
+
+  private rebuildPvlanMap(): void {
+    const m = new Map<number, number>();
+    for (const p of this.portList) {
+      const v = p.vlan;
+      if (v.kind === 'isolated' || v.kind === 'community') m.set(v.own, v.primary);
+      else if (v.kind === 'promiscuous') for (const s of v.set) m.set(s, v.primary);
+    }
+    this.secondaryToPrimary = m;
+  }
+
+  private weightOf(id: string): number {
+    const p = this.ports.get(id);
+    const s = this.settings;
+    if (s.minimumBandwidthMode === 'Absolute') return p?.policy.bandwidth.minimumBandwidthAbsolute || s.defaultFlowMinimumBandwidthAbsolute;
+    return p?.policy.bandwidth.minimumBandwidthWeight || s.defaultFlowMinimumBandwidthWeight;
+  }
+
+  private applyShaping(st: PortState): void {
+    const max = st.policy.bandwidth.maximumBandwidth;
+    if (max > 0) {
+      if (st.limiter) st.limiter.setRate(max);
+      else {
+        st.limiter = new RateLimiter(max, this.now === Date.now ? () => performance.now() : this.now, (f) => this.process(st, f), () => this.drop(st, 'rate-limit'),
+          (pause) => (pause ? st.io?.pause() : st.io?.resume()));
+      }
+    } else if (st.limiter) { st.limiter.close(); st.limiter = null; }
+    const cap = st.policy.egressCapacity;
+    if (cap > 0) {
+      if (st.fairQueue) st.fairQueue.setCapacity(cap);
+      else st.fairQueue = new FairQueue(cap, this.now === Date.now ? () => performance.now() : this.now, (src) => this.weightOf(src), (f) => this.transmit(st, f));
+    } else if (st.fairQueue) { st.fairQueue.close(); st.fairQueue = null; }
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    this.macs.sweep(now);
+    for (const p of this.portList) p.acls.sweep(now);
+  }
+
+  private drop(st: PortState, reason: SwitchDropReason): void {
+    countDrop(st.counters, reason);
+  }
+
+  private receive(st: PortState, frame: Uint8Array): void {
+    if (this.closed) return;
+    const c = st.counters;
+    c.rxFrames++;
+    c.rxBytes += frame.length;
+    this.switchCapture?.write(frame);
+    st.capture?.write(frame);
+    if (st.limiter) { st.limiter.offer(frame); return; }
+    this.process(st, frame);
+  }
+
+  private process(src: PortState, frame: Uint8Array): void {
+    if (this.busy) { this.backlog.push([src, Uint8Array.prototype.slice.call(frame)]); return; }
+    this.busy = true;
+    try {
+      this.pipeline(src, frame);
+      while (this.backlog.length > 0) { const [s, f] = this.backlog.shift()!; this.pipeline(s, f); }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private pipeline(src: PortState, input: Uint8Array): void {
+    if (!this.ports.has(src.id)) return;
+    const info = this.info;
+    let frame = input;
+    parseFrameInto(frame, info, this.settings.maxFrameBytes);
+    if (!info.ok) { this.drop(src, info.reason!); return; }
+    const now = this.now();
+
+    // Ingress VLAN: the frame travels untagged inside the switch.
+    const vlan = src.vlan.ingress(info.vlanId);
+    if (vlan < 0) { this.drop(src, 'vlan-not-allowed'); return; }
+    if (info.vlanId >= 0) { frame = popVlan(frame); parseFrameInto(frame, info, this.settings.maxFrameBytes); }
+
+    if (src.policed) {
+      const g = checkGuards(src.guards, src.id, info, frame, this.owners, now);
+      if (g) { this.drop(src, g); this.onEvent?.({ type: 'guard-drop', switch: this.name, port: src.id, reason: g }); return; }
+      const denied = src.acls.check(OUTBOUND, info, frame, now);
+      if (denied) { this.drop(src, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: src.id, direction: 'Outbound', rule: denied }); return; }
+      learnAddresses(src.id, info, frame, this.owners, now);
+    }
+    const domain = learningDomain(vlan, this.secondaryToPrimary);
+    if (!isMulticastMac(info.src)) this.macs.learn(domain, info.src, src.id, now);
+
+    let ctx: ExtensionFrame | null = null;
+    if (this.ingressExts.length > 0 || this.egressExts.length > 0 || this.forwarder) {
+      ctx = { frame, info, vlan, domain, sourcePort: src.id };
+      for (const s of this.ingressExts) {
+        const verdict = s.ext.ingress!(ctx);
+        if (verdict === false && s.type === 'filter') { this.drop(src, 'extension'); return; }
+      }
+    }
+
+    // Forwarding: the ports this frame may reach (never back out of its ingress port).
+    const out = this.deliver;
+    out.length = 0;
+    if (this.forwarder) {
+      for (const p of this.portList) if (p !== src && this.admits(src, p, vlan)) out.push(p);
+      const chosen = new Set(this.forwarder.ext.forward!(ctx!, out.map((p) => p.id)));
+      const kept = out.filter((p) => chosen.has(p.id));
+      out.length = 0;
+      out.push(...kept);
+      if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
+    } else {
+      const known = isMulticastMac(info.dst) ? undefined : this.macs.lookup(domain, info.dst, now);
+      const dst = known === undefined ? undefined : this.ports.get(known);
+      if (dst) {
+        if (dst === src) return; // the destination is behind the ingress port: nothing to do
+        if (!this.admits(src, dst, vlan)) { this.drop(dst, dst.vlan.isPvlan || src.vlan.isPvlan ? 'pvlan-isolation' : 'vlan-not-allowed'); return; }
+        out.push(dst);
+      } else {
+        for (const p of this.portList) {
+          if (p === src) continue;
+          if (this.admits(src, p, vlan)) out.push(p);
+          else if (p.vlan.isPvlan && src.vlan.isPvlan && p.vlan.primary === src.vlan.primary) this.drop(p, 'pvlan-isolation');
+        }
+      }
+    }
+
+    let mirror = src.mirrorSource;
+    for (let i = 0; i < out.length; i++) {
+      const dst = out[i]!;
+      if (this.egress(src, dst, frame, vlan, ctx, now) && dst.mirrorSource) mirror = true;
+    }
+    if (mirror) {
+      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame);
+    }
+  }
+
+  /** VLAN/PVLAN membership and split horizon (an uplink never feeds another uplink). */
+  private admits(src: PortState, dst: PortState, vlan: number): boolean {
+    if (src.kind === 'uplink' && dst.kind === 'uplink') return false;
+    return dst.vlan.accepts(src.vlan, vlan);
+  }
+
+  private egress(src: PortState, dst: PortState, frame: Uint8Array, vlan: number, ctx: ExtensionFrame | null, now: number): boolean {
+    for (const s of this.egressExts) {
+      const verdict = s.ext.egress!(ctx!, dst.id);
+      if (verdict === false && s.type === 'filter') { this.drop(dst, 'extension'); return false; }
+    }
+    if (dst.policed) {
+      // The inbound check sees the frame untagged, as its VM will.
+      const denied = dst.acls.check(INBOUND, this.info, frame, now);
+      if (denied) { this.drop(dst, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: dst.id, direction: 'Inbound', rule: denied }); return false; }
+    }
+    const tag = dst.vlan.egressTag(vlan);
+    const wire = tag > 0 ? pushVlan(frame, { vid: tag, pcp: this.info.pcp }) : frame;
+    if (dst.fairQueue) {
+      if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
+      return true;
+    }
+    return this.transmit(dst, wire);
+  }
+
+  private transmit(dst: PortState, wire: Uint8Array): boolean {
+    const r = dst.io ? dst.io.send(wire) : 'not-connected';
+    if (r !== 'ok') { this.drop(dst, r === 'full' ? 'tx-queue-full' : 'port-not-connected'); return false; }
+    const c = dst.counters;
+    c.txFrames++;
+    c.txBytes += wire.length;
+    dst.capture?.write(wire);
+    return true;
+  }
+}

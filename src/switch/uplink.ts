@@ -1,0 +1,51 @@
+// The External switch's uplink: frames tunnelled to a peer switch over UDP, one datagram per
+// Ethernet frame (tagged for VLANs other than 0), on loopback or netns addresses — the test
+// datacenter's "physical" network. Only datagrams from the configured peer are accepted.
+// Depends on port-io.
+import { createSocket, type Socket } from 'node:dgram';
+import { VmhostError } from '../common/errors.ts';
+import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+
+export interface UplinkSettings {
+  /** Local address and UDP port to bind, e.g. 127.0.0.1 and 47000 (0 = any free port). */
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+export class UdpUplinkIo implements PortIo {
+  readonly connected = true;
+  private paused = false;
+  private constructor(private readonly sock: Socket, readonly settings: UplinkSettings, readonly boundPort: number) {}
+
+  get endpoint(): string { return `udp:${this.settings.localAddress}:${this.boundPort}->${this.settings.remoteAddress}:${this.settings.remotePort}`; }
+
+  static async open(s: UplinkSettings, ev: PortIoEvents): Promise<UdpUplinkIo> {
+    const sock = createSocket({ type: s.localAddress.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', (e) => reject(new VmhostError('SWITCH_UPLINK', `cannot bind uplink ${s.localAddress}:${s.localPort}: ${e.message}`, { op: 'uplink' }, { cause: e })));
+      sock.bind(s.localPort, s.localAddress, () => resolve());
+    });
+    const io = new UdpUplinkIo(sock, s, sock.address().port);
+    sock.on('error', () => ev.onError('uplink-error'));
+    sock.on('message', (msg, rinfo) => {
+      if (io.paused) return;
+      if (rinfo.address !== s.remoteAddress || (s.remotePort !== 0 && rinfo.port !== s.remotePort)) return;
+      ev.onFrame(msg);
+    });
+    return io;
+  }
+
+  send(frame: Uint8Array): SendResult {
+    this.sock.send(frame, this.settings.remotePort, this.settings.remoteAddress);
+    return 'ok';
+  }
+
+  pause(): void { this.paused = true; }
+  resume(): void { this.paused = false; }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.sock.close(() => r()));
+  }
+}
