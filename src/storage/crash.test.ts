@@ -5,14 +5,13 @@
 // same file; VMHOST_LONG=1 runs 20.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NodeFile, prng } from '../blockio/index.ts';
 import { checkVhdx } from '../vhd/index.ts';
 import { openDiskFile } from './index.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
-import { tempDir, makeVhdx, pattern } from './test-support.ts';
+import { tempDir, makeVhdx, pattern, startChildServer, killChild } from './test-support.ts';
 
 const MiB = 1 << 20;
 const SLOT = 64 * 1024;
@@ -20,27 +19,11 @@ const SIZE = 64 * MiB;
 const ROUNDS = process.env.VMHOST_LONG ? 20 : 4;
 const tmp = tempDir('nbd-crash-');
 const children = new Set<ChildProcess>();
-const script = fileURLToPath(new URL('./test-serve.ts', import.meta.url));
 
 after(() => {
   for (const c of children) c.kill('SIGKILL');
   tmp.cleanup();
 });
-
-function startServer(disk: string, sockDir: string): Promise<{ child: ChildProcess; socketPath: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, disk, sockDir, 'crash'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /ready (\S+)\n/.exec(out);
-      if (m) resolve({ child, socketPath: m[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready`)));
-  });
-}
 
 async function check(path: string): Promise<string[]> {
   const f = await NodeFile.open(path, { readOnly: true });
@@ -62,7 +45,7 @@ test(`SIGKILL of the serving process loses no acknowledged write (${ROUNDS} roun
   let replays = 0;
   let seed = 1;
   for (let round = 0; round < ROUNDS; round++) {
-    const { child, socketPath } = await startServer(disk, join(tmp.dir, 'sock'));
+    const { child, socketPath } = await startChildServer(disk, join(tmp.dir, 'sock'), 'crash', children);
     const c = await NbdTestClient.connect(socketPath, 'crash');
     const busy = new Set<number>();
     let stop = false;
@@ -92,9 +75,9 @@ test(`SIGKILL of the serving process loses no acknowledged write (${ROUNDS} roun
     const writers = [writer(), writer(), writer(), writer()];
     await new Promise((r) => setTimeout(r, 150 + rnd() * 600));
     // Replies that arrive after this point are not counted as acknowledged.
-    child.kill('SIGKILL');
+    const killed = killChild(child);
     stop = true;
-    await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+    await killed;
     c.destroy();
     await Promise.all(writers);
 

@@ -1,9 +1,10 @@
 // Helpers shared by the storage tests: temp dirs, disk images with known content, running
 // the peer tools (qemu-img, qemu-io, nbdinfo) with a timeout. Test-only.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NodeFile } from '../blockio/node-file.ts';
 import { createVhdx, openVhdx } from '../vhd/index.ts';
 
@@ -42,4 +43,33 @@ export async function makeVhdx(path: string, opts: { size: number; blockSize?: n
   const d = await openVhdx(f);
   for (const [o, b] of writes) await d.write(b, o);
   await d.close();
+}
+
+const serveScript = fileURLToPath(new URL('./test-serve.ts', import.meta.url));
+
+/**
+ * Serve `disk` from a child process (test-serve.ts); resolves when it listens. Children are
+ * added to `track` (removed when they exit) so a test's after() can SIGKILL what is left.
+ */
+export function startChildServer(disk: string, socketDir: string, exportName: string, track: Set<ChildProcess>): Promise<{ child: ChildProcess; socketPath: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', serveScript, disk, socketDir, exportName], { stdio: ['ignore', 'pipe', 'inherit'] });
+  track.add(child);
+  child.on('exit', () => track.delete(child));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /ready (\S+)\n/.exec(out);
+      if (m) resolve({ child, socketPath: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready`)));
+  });
+}
+
+/** SIGKILL (or another signal) and wait for the exit. */
+export async function killChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  await gone;
 }
