@@ -202,7 +202,21 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.equal(await closed, 1000, 'the console socket closes normally when the VM stops');
   });
 
+  test('Ctrl+Alt+Del from the console reaches the guest: its init powers it off', async () => {
+    const start = await d.cli('Start-VM', '-Name', 'web1');
+    assert.equal(start.code, 0, start.stderr);
+    await page.goto(`${d.url}/#/vms/web1/console`);
+    await page.getByTestId('console-status').filter({ hasText: /^Connected$/ }).waitFor({ timeout: 20_000 });
+    // init handles Ctrl+Alt+Del once it runs; the agent's heartbeat says it does.
+    await waitFor('heartbeat', 60_000, async () => ((await d.api('GET', '/api/v1/vms/web1')).json as Vm).Heartbeat === 'OK');
+    await page.getByRole('button', { name: 'Ctrl+Alt+Del' }).click();
+    await page.getByText('The console is available while it runs').waitFor({ timeout: 30_000 });
+    const events = (await d.api('GET', '/api/v1/events?vm=web1')).json as { Message: string }[];
+    assert.match(events.at(-1)!.Message, /the guest shut down/);
+  });
+
   test('Delete asks for confirmation; sign-out ends the session', async () => {
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Virtual Machines' }).click();
     await row('scratch').getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Delete', exact: true }).click();
     const dialog = page.getByRole('dialog');

@@ -65,13 +65,16 @@ function VncScreen({ vm }: { vm: VmView }) {
     r.background = '#0b0d10';
     r.focusOnClick = true;
     r.addEventListener('connect', () => { setConnected(true); setStatus('Connected'); r.focus(); });
+    let gone = false;
     r.addEventListener('disconnect', (e) => {
+      gone = true;
       setConnected(false);
       setStatus((e as CustomEvent<{ clean: boolean }>).detail.clean ? 'Disconnected (the VM stopped or the session ended)' : 'Connection lost');
     });
     r.addEventListener('securityfailure', (e) => setStatus(`Security failure: ${(e as CustomEvent<{ reason?: string }>).detail.reason ?? ''}`));
     rfb.current = r;
-    return () => { rfb.current = undefined; r.disconnect(); };
+    // noVNC logs an error when a closed connection is closed again (the VM stopped first).
+    return () => { rfb.current = undefined; if (!gone) r.disconnect(); };
   }, [vm.Id, attempt]);
 
   useEffect(() => {
