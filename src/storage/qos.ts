@@ -1,7 +1,8 @@
 // Storage QoS stage (Set-VMHardDiskDrive -MaximumIOPS -MinimumIOPS), in normalized IOPS.
 // Maximum: a smooth token bucket in virtual time (GCRA): each request is released at the
 // bucket's "theoretical arrival time" and pushes it on by cost/rate; credit for idle time
-// is capped at `burstSeconds`, so a flood is paced request by request, never in long stalls.
+// is capped at `burstSeconds` (200 ms: enough to make up for a stalled client or a busy
+// host without letting a burst stand out), so a flood is paced request by request, never in long stalls.
 // Minimum: every `windowMs` the achieved normalized IOPS is compared with the minimum while
 // there was demand (requests waiting or in flight for most of the window); the first short
 // window of an episode raises one 'minimum-iops-alert', the first good window ends the
@@ -28,7 +29,7 @@ export interface MinimumIopsAlert {
 
 export interface QosOptions {
   exportName: string;
-  /** Credit a bucket may bank while idle (seconds of the maximum rate). Default 0.05. */
+  /** Credit a bucket may bank while idle (seconds of the maximum rate). Default 0.2. */
   burstSeconds?: number;
   /** Minimum-IOPS evaluation window. Default 1000 ms. */
   windowMs?: number;
@@ -62,7 +63,7 @@ export class QosStage extends EventEmitter implements Stage {
   constructor(opts: QosOptions) {
     super();
     this.exportName = opts.exportName;
-    this.burstMs = (opts.burstSeconds ?? 0.05) * 1000;
+    this.burstMs = (opts.burstSeconds ?? 0.2) * 1000;
     this.windowMs = opts.windowMs ?? 1000;
   }
 
