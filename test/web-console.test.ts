@@ -145,17 +145,18 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByTestId('console-screen').locator('canvas').click();
     await page.keyboard.type('touch /tmp/typed-in-browser', { delay: 15 });
     await page.keyboard.press('Enter');
-    await waitFor('the typed command to run in the guest', 15_000, async () => (await d.cli('Invoke-Command', '-VMName', 'web1', '-ScriptBlock', 'test -e /tmp/typed-in-browser')).code === 0);
+    // Polled through the API (cheap); the last check below goes through the CLI's Invoke-Command.
+    const inGuest = async (script: string) => ((await d.api('POST', '/api/v1/vms/web1/invoke', { ScriptBlock: script })).json as { ExitCode: number; StdOut: string } | undefined);
+    await waitFor('the typed command to run in the guest', 15_000, async () => (await inGuest('test -e /tmp/typed-in-browser'))?.ExitCode === 0);
 
     // "Type clipboard": shifted characters too, typed as key presses.
     await page.getByRole('button', { name: 'Type clipboard…' }).click();
     await page.getByLabel('Text', { exact: true }).fill('echo "Clip: OK!" > /tmp/clip.txt\n');
     await page.getByRole('button', { name: 'Type', exact: true }).click();
-    const clip = await waitFor('the typed clipboard text to run in the guest', 15_000, async () => {
-      const r = await d.cli('Invoke-Command', '-VMName', 'web1', '-ScriptBlock', 'cat /tmp/clip.txt');
-      return r.code === 0 && r.stdout ? r.stdout : undefined;
-    });
-    assert.equal(clip, 'Clip: OK!\n');
+    await waitFor('the typed clipboard text to run in the guest', 15_000, async () => (await inGuest('test -s /tmp/clip.txt'))?.ExitCode === 0);
+    const clip = await d.cli('Invoke-Command', '-VMName', 'web1', '-ScriptBlock', 'cat /tmp/clip.txt; ls /tmp/typed-in-browser');
+    assert.equal(clip.code, 0, clip.stderr);
+    assert.equal(clip.stdout, 'Clip: OK!\n/tmp/typed-in-browser\n');
     await page.waitForTimeout(300); // let the echo of the last keys reach the screen
     await page.screenshot({ path: join(SHOTS, 'console.png') });
   });
@@ -215,8 +216,26 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.match(events.at(-1)!.Message, /the guest shut down/);
   });
 
-  test('Delete asks for confirmation; sign-out ends the session', async () => {
+  test('the host panel shows the host\'s facts; the list sorts and filters', async () => {
+    const host = (await d.api('GET', '/api/v1/host')).json as { Accelerator: string; LogicalProcessorCount: number };
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host' }).click();
+    assert.equal(await page.locator('[data-tile="Accelerator"] .tile-value').innerText(), host.Accelerator);
+    assert.equal(await page.locator('[data-tile="Logical processors"] .tile-value').innerText(), String(host.LogicalProcessorCount));
+
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Virtual Machines' }).click();
+    const names = () => page.locator('tr[data-vm]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-vm')));
+    await row('web1').waitFor();
+    assert.deepEqual(await names(), ['db1', 'scratch', 'web1']);
+    await page.getByRole('button', { name: 'Name' }).click();
+    assert.deepEqual(await names(), ['web1', 'scratch', 'db1'], 'second click sorts descending');
+    await page.getByRole('button', { name: 'Generation' }).click();
+    assert.equal((await names())[2], 'db1', 'generation 2 sorts last');
+    await page.getByLabel('Filter VMs').fill('WE');
+    assert.deepEqual(await names(), ['web1']);
+    await page.getByLabel('Filter VMs').fill('');
+  });
+
+  test('Delete asks for confirmation; sign-out ends the session', async () => {
     await row('scratch').getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Delete', exact: true }).click();
     const dialog = page.getByRole('dialog');
