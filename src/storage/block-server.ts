@@ -151,6 +151,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     if (opts.qos) exp.qos.set(opts.qos);
     try {
       exp.server = await listen(socketPath, (s) => this.accept(exp, s));
+      exp.server.on('error', (error) => this.emit('connection-error', { exportName, error }));
     } catch (e) {
       this.exports.delete(exportName);
       exp.pipeline.close();

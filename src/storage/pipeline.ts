@@ -116,8 +116,13 @@ export class Pipeline {
 
   private step(stages: Stage[], req: IoRequest, i: number): Promise<IoResult> {
     const s = stages[i];
-    if (!s) return diskStep(this.disk, req);
-    return s.handle(req, (r) => this.step(stages, r, i + 1));
+    try {
+      if (!s) return diskStep(this.disk, req);
+      return s.handle(req, (r) => this.step(stages, r, i + 1));
+    } catch (e) {
+      // A stage that throws instead of rejecting fails its request, not the connection.
+      return Promise.reject(e);
+    }
   }
 
   close(): void {
