@@ -3,7 +3,8 @@
 // metadata change through the log. Ordering for a write that allocates: payload data is
 // written and flushed first, then the BAT/bitmap change is journaled, flushed, applied and
 // flushed, so `write()` resolving means data and the metadata that reaches it are in the
-// file; `flush()` is then only an fsync. One operation at a time (a simple async lock).
+// file; `flush()` is then only an fsync. Reads and block status run side by side; every other
+// operation runs alone (a FIFO reader/writer lock).
 // Reads that fall through go to `parent` (chain.ts opens it).
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk, Extent, DiskType } from '../blockio/virtual-disk.ts';
@@ -70,6 +71,8 @@ export class VhdxDisk implements VirtualDisk {
   private log: LogWriter | undefined;
   private session = { file: false, data: false };
   private lock: Promise<unknown> = Promise.resolve();
+  /** Shared requests started since the last exclusive one was queued (the next exclusive waits for them). */
+  private readers = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(s: DiskState) {
@@ -111,13 +114,33 @@ export class VhdxDisk implements VirtualDisk {
     return this.headers.current.dataWriteGuid;
   }
 
-  /** Run `fn` exclusively (one request at a time). */
+  /**
+   * Run `fn` exclusively: after every request queued before it (shared ones included), and
+   * before any queued after it.
+   */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.lock.then(() => {
+    const before = this.readers.size > 0 ? Promise.all([this.lock, ...this.readers]) : this.lock;
+    const p = before.then(() => {
       if (this.closed) throw new VmhostError('VHDX_CLOSED', 'disk is closed', { file: this.file.name });
       return fn();
     });
     this.lock = p.catch(() => undefined);
+    this.readers.clear();
+    return p;
+  }
+
+  /**
+   * Run `fn` alongside other shared requests (reads, block status: they only fill caches, never
+   * change structures), after every exclusive request queued before it.
+   */
+  shared<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(() => {
+      if (this.closed) throw new VmhostError('VHDX_CLOSED', 'disk is closed', { file: this.file.name });
+      return fn();
+    });
+    const done = p.catch(() => undefined);
+    this.readers.add(done);
+    void done.then(() => this.readers.delete(done));
     return p;
   }
 
@@ -146,7 +169,7 @@ export class VhdxDisk implements VirtualDisk {
 
   async read(buf: Uint8Array, offset: number): Promise<void> {
     this.checkRange('read', offset, buf.length);
-    return this.exclusive(() => this.readUnlocked(buf, offset));
+    return this.shared(() => this.readUnlocked(buf, offset));
   }
 
   async readUnlocked(buf: Uint8Array, offset: number): Promise<void> {
@@ -348,7 +371,7 @@ export class VhdxDisk implements VirtualDisk {
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     this.checkRange('blockStatus', offset, length);
-    return this.exclusive(() => this.blockStatusUnlocked(offset, length));
+    return this.shared(() => this.blockStatusUnlocked(offset, length));
   }
 
   async blockStatusUnlocked(offset: number, length: number): Promise<Extent[]> {
