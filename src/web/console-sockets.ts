@@ -21,6 +21,8 @@ export const CONSOLE_PATH = /^\/api\/v1\/vms\/([^/?#]+)\/(vnc|serial)$/;
 const SERIAL_REPLAY_BYTES = 8192;
 /** Stop reading from QEMU while this much is queued towards a slow browser. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** A serial connection nobody joined within this long is closed. */
+const IDLE_HUB_MS = 10_000;
 
 export interface ConsoleSocketsOptions {
   host: Host;
@@ -72,7 +74,11 @@ export class ConsoleSockets {
     if (m[2] === 'vnc') {
       const qemu = await connectUnix(paths.vncSocket).catch(() => undefined);
       if (!qemu) return refuse(socket, 503, 'CONSOLE_UNAVAILABLE', `VM '${vm.Name}': its VNC socket does not answer`);
-      this.wss.handleUpgrade(req, socket, head, (ws) => bridgeBinary(ws, qemu));
+      // The browser may be gone already, or the handshake may be refused: then let QEMU go.
+      let bridged = false;
+      socket.once('close', () => { if (!bridged) qemu.destroy(); });
+      if (socket.destroyed) { qemu.destroy(); return; }
+      this.wss.handleUpgrade(req, socket, head, (ws) => { bridged = true; bridgeBinary(ws, qemu); });
       return;
     }
     let hub = this.hubs.get(vm.Id);
@@ -141,6 +147,8 @@ class SerialHub {
   private readonly decoder = new StringDecoder('utf8');
 
   constructor(private readonly qemu: Socket, private readonly gone: () => void) {
+    // Made for a client whose handshake then failed: do not hold QEMU's only serial slot.
+    setTimeout(() => { if (this.clients.size === 0) this.destroy(); }, IDLE_HUB_MS).unref();
     qemu.on('data', (chunk: Buffer) => {
       const text = this.decoder.write(chunk);
       if (text) for (const ws of this.clients) ws.send(text);

@@ -40,7 +40,7 @@ export function registerWeb(app: FastifyInstance, opts: WebOptions): WebConsole 
       throw new VmhostError('UNAUTHORIZED', 'The token is not this host\'s token (see <data-dir>/token)');
     }
     const s = sessions.create();
-    void reply.header('set-cookie', sessions.setCookie(s)).header('cache-control', 'no-store');
+    void reply.header('set-cookie', sessions.setCookie(s, req.protocol === 'https')).header('cache-control', 'no-store');
     return { Authenticated: true, Via: 'session', ExpiresAt: new Date(s.createdMs + MAX_AGE_MS).toISOString(), ...whoami(opts.host) };
   });
 
@@ -54,7 +54,7 @@ export function registerWeb(app: FastifyInstance, opts: WebOptions): WebConsole 
   app.post(`${SESSION_ROUTE}/logout`, { schema: { summary: 'Sign out: ends the session and clears its cookie', tags } }, async (req, reply) => {
     const s = sessionOf(req.raw);
     if (s) sessions.delete(s.id);
-    return reply.header('set-cookie', sessions.clearCookie()).code(204).send();
+    return reply.header('set-cookie', sessions.clearCookie(req.protocol === 'https')).code(204).send();
   });
 
   // The console endpoints are WebSockets (the upgrade is handled by ConsoleSockets before

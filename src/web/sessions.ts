@@ -54,12 +54,13 @@ export class SessionStore {
     this.sessions.delete(id);
   }
 
-  setCookie(s: Session): string {
-    return `${this.cookieName}=${s.id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(MAX_AGE_MS / 1000)}`;
+  /** `secure`: the request came over HTTPS, so the cookie must never travel over plain HTTP. */
+  setCookie(s: Session, secure = false): string {
+    return `${this.cookieName}=${s.id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(MAX_AGE_MS / 1000)}${secure ? '; Secure' : ''}`;
   }
 
-  clearCookie(): string {
-    return `${this.cookieName}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+  clearCookie(secure = false): string {
+    return `${this.cookieName}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`;
   }
 }
 
