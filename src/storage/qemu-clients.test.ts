@@ -1,9 +1,10 @@
 // Real NBD clients against our exports (Mount-VHD's acceptance): qemu-img info/map/convert,
 // nbdinfo --map/--json, qemu-io writes read back through our engine, trim and write-zeroes
-// from qemu-io, a read-only export refusing writes, a 4096-byte-sector disk.
+// from qemu-io, a read-only export refusing writes, a 4096-byte-sector disk, nbdcopy with
+// multi-conn writing a whole disk that qemu-img then compares and checks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer, openDiskFile } from './index.ts';
 import { tempDir, run, pattern, makeVhdx } from './test-support.ts';
@@ -132,4 +133,24 @@ test('a 4096-byte-sector VHDX (which qemu cannot open itself) converts through o
   } finally {
     await s.stop();
   }
+});
+
+test('nbdcopy over 4 connections writes a whole disk; it reads back equal and qemu-img check passes', async () => {
+  const path = join(tmp.dir, 'copy.vhdx');
+  await makeVhdx(path, { size: 32 * MiB });
+  const src = join(tmp.dir, 'src.img');
+  const data = Buffer.alloc(32 * MiB);
+  for (let o = 0; o < data.length; o += MiB) if ((o / MiB) % 3 !== 1) data.set(pattern(MiB, o / MiB), o);
+  writeFileSync(src, data);
+  const s = await server.serve(path, { exportName: 'copy' });
+  try {
+    const up = await run('nbdcopy', ['-C', '4', src, s.uri]);
+    assert.equal(up.code, 0, up.stderr);
+    const cmp = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', src, s.uri]);
+    assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
+  } finally {
+    await s.stop();
+  }
+  const chk = await run('qemu-img', ['check', '-f', 'vhdx', path]);
+  assert.equal(chk.code, 0, chk.stdout + chk.stderr);
 });
