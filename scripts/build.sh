@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds what the daemon serves: the web console (web/ → web/dist, React + noVNC via Vite).
-# Rebuilds only when web/, the shared host types it imports, or the lock file changed since
-# the last build. Called by scripts/test.sh and scripts/start.sh after install-deps.sh.
+# Rebuilds only when web/, the host files it imports (vm-state.ts, common/) or the lock file
+# changed since the last build. Called by scripts/test.sh and scripts/start.sh after
+# install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stamp=web/dist/.build-stamp
-inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-state.ts; echo src/host/vm-view.ts; echo src/host/vm-config.ts; echo src/common/errors.ts; echo package-lock.json) \
+inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-state.ts; echo src/common/index.ts; echo src/common/errors.ts; echo package-lock.json) \
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ -f web/dist/index.html ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
   echo "build: web console up to date (web/dist)"

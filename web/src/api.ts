@@ -2,10 +2,38 @@
 // (same origin, so the browser adds it; the token itself never reaches this code after
 // sign-in). Errors arrive as the API's own {code, message}; a 401 anywhere means the
 // session ended, and the app goes back to the sign-in page.
-import type { VmView } from '../../src/host/vm-view.ts';
 import type { VmState } from '../../src/host/vm-state.ts';
 
-export type { VmView, VmState };
+export type { VmState };
+
+/**
+ * Get-VM's object as the API sends it (src/host/vm-view.ts), the fields the console shows.
+ * Written out here rather than imported: the host's config types pull in Node modules, and
+ * this app compiles with DOM types only. vm-state.ts is imported because it must stay
+ * runtime-free — this build fails if it stops being so.
+ */
+export interface VmView {
+  Name: string;
+  Id: string;
+  State: VmState;
+  Status: string;
+  Heartbeat: 'Disabled' | 'NoContact' | 'OK' | 'LostCommunication' | 'Paused';
+  Generation: number;
+  ProcessorCount: number;
+  MemoryStartup: number;
+  MemoryAssigned: number;
+  CPUUsage: number;
+  Uptime: string;
+  UptimeSeconds: number;
+  NumaNodesCount: number;
+  SecureBoot: boolean;
+  Notes: string;
+  Path: string;
+  CreationTime: string;
+  ComputerName: string;
+  GuestKvp: Record<string, unknown>;
+  ProcessId: number | null;
+}
 
 /** One host event (src/host/events.ts; repeated here because that file needs Node). */
 export interface HostEvent {
