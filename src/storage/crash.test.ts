@@ -1,4 +1,4 @@
-// "A daemon crash is not a power loss": a child process serves a dynamic VHDX while our
+// "A daemon crash is not a power loss": a child process serves a dynamic VHDX (and a VHD) while our
 // client writes (queue depth 4, fresh blocks and rewrites, flushes and FUA now and then);
 // the child is SIGKILLed at a random moment. Then the file is reopened (log replay), must
 // pass checkVhdx, and must hold every write the server acknowledged. Several rounds on the
@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { NodeFile, prng } from '../blockio/index.ts';
 import { checkVhdx } from '../vhd/index.ts';
+import { checkVhd, createVhd } from '../vhd/vhd1/index.ts';
 import { openDiskFile } from './index.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
 import { tempDir, makeVhdx, pattern, startChildServer, killChild } from './test-support.ts';
@@ -34,9 +35,30 @@ async function check(path: string): Promise<string[]> {
   }
 }
 
-test(`SIGKILL of the serving process loses no acknowledged write (${ROUNDS} rounds)`, async () => {
+async function checkVhdFile(path: string): Promise<string[]> {
+  const f = await NodeFile.open(path, { readOnly: true });
+  try {
+    return (await checkVhd(f)).filter((p) => p.severity === 'error').map((p) => `${p.code}: ${p.message}`);
+  } finally {
+    await f.close().catch(() => undefined);
+  }
+}
+
+test(`VHDX: SIGKILL of the serving process loses no acknowledged write (${ROUNDS} rounds)`, async () => {
   const disk = join(tmp.dir, 'c.vhdx');
   await makeVhdx(disk, { size: SIZE, blockSize: MiB });
+  await crashRounds(disk, ROUNDS, check);
+});
+
+test('VHD (dynamic): SIGKILL of the serving process loses no acknowledged write (2 rounds)', async () => {
+  const disk = join(tmp.dir, 'c.vhd');
+  const f = await NodeFile.open(disk, { create: true, overwrite: true });
+  await createVhd(f, { type: 'Dynamic', size: SIZE, blockSize: 512 * 1024 });
+  await f.close();
+  await crashRounds(disk, 2, checkVhdFile);
+});
+
+async function crashRounds(disk: string, rounds: number, check: (path: string) => Promise<string[]>): Promise<void> {
   /** slot → seed of the last acknowledged write there (0: never). */
   const acked = new Map<number, number>();
   /** slot → every write issued there: [seed, round, acknowledged]. */
@@ -44,7 +66,7 @@ test(`SIGKILL of the serving process loses no acknowledged write (${ROUNDS} roun
   const rnd = prng(4242);
   let replays = 0;
   let seed = 1;
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const { child, socketPath } = await startChildServer(disk, join(tmp.dir, 'sock'), 'crash', children);
     const c = await NbdTestClient.connect(socketPath, 'crash');
     const busy = new Set<number>();
@@ -111,6 +133,6 @@ test(`SIGKILL of the serving process loses no acknowledged write (${ROUNDS} roun
     const problems = await check(disk);
     assert.deepEqual(problems, [], `round ${round}`);
   }
-  assert.ok(acked.size >= ROUNDS * 8, `only ${acked.size} writes were acknowledged`);
-  console.log(`crash: ${ROUNDS} kills, ${acked.size} slots acknowledged, ${replays} reopenings replayed a log`);
-});
+  assert.ok(acked.size >= rounds * 8, `only ${acked.size} writes were acknowledged`);
+  console.log(`crash: ${disk.split('.').pop()}: ${rounds} kills, ${acked.size} slots acknowledged, ${replays} reopenings replayed a log`);
+}
