@@ -1,12 +1,12 @@
 // Conversion throughput: a 2 GiB raw image (16 × 64 MiB deterministic random data, each
 // followed by 64 MiB of written zeros) converted raw → dynamic VHDX and VHDX → raw, with our
 // engine (convertDisk in this process) and with `qemu-img convert` on the same files. Both
-// use 32 MiB blocks; best of 3 each, page cache warm (the source is read once first; every
+// use 32 MiB blocks; best of 3 each (ours and qemu-img alternating), page cache warm (the source is read once first; every
 // run reads it again from cache). Prints times and the ratio ours/qemu (< 1: ours faster),
 // once without any fsync (qemu-img's default) and once with one fsync of the output.
 //   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 3] [--dir /var/tmp]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NodeFile } from '../src/blockio/index.ts';
@@ -47,15 +47,23 @@ async function timed(fn: () => Promise<void> | void): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function best(label: string, before: () => void, fn: () => Promise<void> | void): Promise<number> {
-  const times: number[] = [];
+interface Contender { label: string; before: () => void; run: () => Promise<void> | void }
+
+/** Runs ours and qemu alternately (so both see the same background load), `runs` times; best of each. */
+async function pair(a: Contender, b: Contender): Promise<[number, number]> {
+  const times: [number[], number[]] = [[], []];
   for (let i = 0; i < runs; i++) {
-    before();
-    times.push(await timed(fn));
+    for (const [k, c] of [a, b].entries()) {
+      c.before();
+      times[k]!.push(await timed(c.run));
+    }
   }
-  const b = Math.min(...times);
-  console.log(`  ${label.padEnd(34)} ${times.map((t) => t.toFixed(2)).join(' / ')} s  best ${b.toFixed(2)} s  (${((sizeMiB * MiB) / b / 1e9).toFixed(2)} GB/s of virtual disk)`);
-  return b;
+  const bests = times.map((t, k) => {
+    const best = Math.min(...t);
+    console.log(`  ${[a, b][k]!.label.padEnd(34)} ${t.map((x) => x.toFixed(2)).join(' / ')} s  best ${best.toFixed(2)} s  (${((sizeMiB * MiB) / best / 1e9).toFixed(2)} GB/s of virtual disk)`);
+    return best;
+  });
+  return [bests[0]!, bests[1]!];
 }
 
 const src = join(dir, 'src.img');
@@ -66,7 +74,7 @@ const qemu = (...a: string[]) => execFileSync('qemu-img', a, { stdio: ['ignore',
 try {
   console.log(`vhd-convert: ${sizeMiB} MiB raw image, alternating 64 MiB random / 64 MiB zeros, in ${dir}`);
   makeSource(src);
-  readFileSync(src); // warm the page cache
+  execFileSync('cat', [src], { stdio: ['ignore', 'ignore', 'inherit'] }); // warm the page cache
   // qemu-img convert's default cache mode (unsafe) never fsyncs the data it wrote; convertDisk
   // with durable: false does the same. The durable pair adds one fsync of the output to both.
   const results: string[] = [];
@@ -75,24 +83,30 @@ try {
     console.log(`-- ${tag}`);
     const sync = (p: string) => { if (durable) execFileSync('sync', ['--data', p]); };
     console.log('raw → dynamic VHDX (32 MiB blocks)');
-    const ours1 = await best('ours (convertDisk)', () => rmSync(oursVhdx, { force: true }), async () => {
-      const s = await RawDisk.open(await NodeFile.open(src, { readOnly: true }));
-      await convertDisk(s, await NodeFile.open(oursVhdx, { create: true }), { format: 'VHDX', type: 'Dynamic', blockSize: BLOCK, durable });
-      await s.close();
-    });
-    const qemu1 = await best('qemu-img convert -O vhdx', () => rmSync(qemuVhdx, { force: true }), () => {
-      qemu('convert', '-f', 'raw', '-O', 'vhdx', '-o', `subformat=dynamic,block_size=${BLOCK}`, src, qemuVhdx);
-      sync(qemuVhdx);
+    const [ours1, qemu1] = await pair({
+      label: 'ours (convertDisk)', before: () => rmSync(oursVhdx, { force: true }), run: async () => {
+        const s = await RawDisk.open(await NodeFile.open(src, { readOnly: true }));
+        await convertDisk(s, await NodeFile.open(oursVhdx, { create: true }), { format: 'VHDX', type: 'Dynamic', blockSize: BLOCK, durable });
+        await s.close();
+      },
+    }, {
+      label: 'qemu-img convert -O vhdx', before: () => rmSync(qemuVhdx, { force: true }), run: () => {
+        qemu('convert', '-f', 'raw', '-O', 'vhdx', '-o', `subformat=dynamic,block_size=${BLOCK}`, src, qemuVhdx);
+        sync(qemuVhdx);
+      },
     });
     console.log('dynamic VHDX → raw (the VHDX written by our engine, read by both)');
-    const ours2 = await best('ours (convertDisk)', () => rmSync(oursRaw, { force: true }), async () => {
-      const s = await openVhdx(await NodeFile.open(oursVhdx, { readOnly: true }), { readOnly: true });
-      await convertDisk(s, await NodeFile.open(oursRaw, { create: true }), { format: 'RAW', type: 'Fixed', durable });
-      await s.close();
-    });
-    const qemu2 = await best('qemu-img convert -O raw', () => rmSync(qemuRaw, { force: true }), () => {
-      qemu('convert', '-f', 'vhdx', '-O', 'raw', oursVhdx, qemuRaw);
-      sync(qemuRaw);
+    const [ours2, qemu2] = await pair({
+      label: 'ours (convertDisk)', before: () => rmSync(oursRaw, { force: true }), run: async () => {
+        const s = await openVhdx(await NodeFile.open(oursVhdx, { readOnly: true }), { readOnly: true });
+        await convertDisk(s, await NodeFile.open(oursRaw, { create: true }), { format: 'RAW', type: 'Fixed', durable });
+        await s.close();
+      },
+    }, {
+      label: 'qemu-img convert -O raw', before: () => rmSync(qemuRaw, { force: true }), run: () => {
+        qemu('convert', '-f', 'vhdx', '-O', 'raw', oursVhdx, qemuRaw);
+        sync(qemuRaw);
+      },
     });
     results.push(`${tag}: raw→VHDX ${(ours1 / qemu1).toFixed(2)}, VHDX→raw ${(ours2 / qemu2).toFixed(2)}`);
   }
