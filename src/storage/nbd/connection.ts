@@ -27,6 +27,8 @@ export interface ServedExport extends ExportInfo {
 }
 
 const MAX_IN_FLIGHT = 128;
+/** Payload bytes (read buffers, write data) held by one connection's requests in flight. */
+const MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Most block-status descriptors in one reply (the protocol lets us return fewer). */
 const MAX_DESCRIPTORS = 2048;
@@ -54,6 +56,7 @@ export class NbdConnection<E extends ServedExport> {
   private reader: SocketReader;
   private negotiated: Negotiated<E> | undefined;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private drained: (() => void) | undefined;
   private corked = false;
   private ended = false;
@@ -136,7 +139,7 @@ export class NbdConnection<E extends ServedExport> {
   private async transmission(n: Negotiated<E>): Promise<void> {
     const exp = n.export;
     for (;;) {
-      if (this.inFlight >= MAX_IN_FLIGHT) await this.waitBelow();
+      if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) await this.waitBelow();
       const h = this.reader.takeNow(REQUEST_SIZE) ?? (await this.reader.take(REQUEST_SIZE));
       if (h.readUInt32BE(0) !== REQUEST_MAGIC) throw new ProtocolError(`bad request magic 0x${h.readUInt32BE(0).toString(16)}`);
       const flags = h.readUInt16BE(4);
@@ -182,9 +185,11 @@ export class NbdConnection<E extends ServedExport> {
         }
       } else if (data) req.data = data;
       this.inFlight++;
+      const bytes = kind === 'read' || kind === 'write' ? length : 0;
+      this.inFlightBytes += bytes;
       exp.pipeline.run(req).then(
-        (r) => this.complete(req, handle, flags, reply, r),
-        (e) => this.failed(req, handle, e),
+        (r) => this.complete(req, handle, flags, reply, r, bytes),
+        (e) => this.failed(req, handle, e, bytes),
       );
     }
   }
@@ -209,21 +214,21 @@ export class NbdConnection<E extends ServedExport> {
     return undefined;
   }
 
-  private complete(req: IoRequest, h: Handle, flags: number, reply: Buffer | undefined, r: IoResult): void {
+  private complete(req: IoRequest, h: Handle, flags: number, reply: Buffer | undefined, r: IoResult, bytes: number): void {
     if (req.kind === 'read') this.send(reply!);
     else if (req.kind === 'block-status') {
       let ext: Extent[] = r.extents ?? [];
       if (ext.length === 0) ext = [{ offset: req.offset, length: req.length, hole: false, zero: false }];
       this.send(blockStatusChunk(h, this.negotiated!.baseAllocation, ext, flags & CMD_FLAG_REQ_ONE ? 1 : MAX_DESCRIPTORS));
     } else this.send(simpleReply(0, h));
-    this.done();
+    this.done(bytes);
   }
 
-  private failed(req: IoRequest, h: Handle, e: unknown): void {
+  private failed(req: IoRequest, h: Handle, e: unknown, bytes: number): void {
     const errno = wireError(e);
     if (errno === EIO) this.onError(e);
     this.replyError(h, errno, e instanceof Error ? e.message : String(e));
-    this.done();
+    this.done(bytes);
   }
 
   private replyError(h: Handle, errno: number, message: string): void {
@@ -233,9 +238,10 @@ export class NbdConnection<E extends ServedExport> {
     else this.send(simpleReply(errno, h));
   }
 
-  private done(): void {
+  private done(bytes: number): void {
     this.inFlight--;
-    if (this.inFlight < MAX_IN_FLIGHT && this.below) {
+    this.inFlightBytes -= bytes;
+    if (this.inFlight < MAX_IN_FLIGHT && this.inFlightBytes < MAX_IN_FLIGHT_BYTES && this.below) {
       const b = this.below;
       this.below = undefined;
       b();
