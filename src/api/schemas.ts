@@ -75,3 +75,54 @@ export const ErrorBody = Type.Object({
   message: Type.String(),
   context: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
+
+const ControllerType = Type.Union([Type.Literal('IDE'), Type.Literal('SCSI')]);
+const Iops = Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Normalized IOPS (each 8 KB counts as one); 0 = none' });
+const FilePath = Type.String({ minLength: 1, maxLength: 4096, description: 'Path of a VHDX/VHD/raw file on the host' });
+
+export const AddHardDriveBody = Type.Object({
+  Path: FilePath,
+  ControllerType: Type.Optional(ControllerType),
+  ControllerNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
+  ControllerLocation: Type.Optional(Type.Integer({ minimum: 0, maximum: 63 })),
+  MaximumIOPS: Type.Optional(Iops),
+  MinimumIOPS: Type.Optional(Iops),
+}, { additionalProperties: false });
+export type AddHardDriveBody = Static<typeof AddHardDriveBody>;
+
+export const DriveSlotQuery = Type.Object({
+  ControllerType: ControllerType,
+  ControllerNumber: Type.Integer({ minimum: 0, maximum: 3 }),
+  ControllerLocation: Type.Integer({ minimum: 0, maximum: 63 }),
+}, { additionalProperties: false });
+export type DriveSlotQuery = Static<typeof DriveSlotQuery>;
+
+export const SetHardDriveBody = Type.Object({
+  Path: Type.Optional(FilePath),
+  MaximumIOPS: Type.Optional(Iops),
+  MinimumIOPS: Type.Optional(Iops),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetHardDriveBody = Static<typeof SetHardDriveBody>;
+
+export const AddDvdDriveBody = Type.Object({
+  Path: Type.Optional(FilePath),
+  ControllerNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
+  ControllerLocation: Type.Optional(Type.Integer({ minimum: 0, maximum: 63 })),
+}, { additionalProperties: false });
+export type AddDvdDriveBody = Static<typeof AddDvdDriveBody>;
+
+export const DvdSlotQuery = Type.Object({
+  ControllerNumber: Type.Integer({ minimum: 0, maximum: 3 }),
+  ControllerLocation: Type.Integer({ minimum: 0, maximum: 63 }),
+}, { additionalProperties: false });
+
+export const ResizeAttachedBody = Type.Object({
+  Path: FilePath,
+  SizeBytes: Type.Integer({ minimum: 1 }),
+}, { additionalProperties: false });
+export type ResizeAttachedBody = Static<typeof ResizeAttachedBody>;
+
+export const MountBody = Type.Object({ Path: FilePath, ReadOnly: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+export type MountBody = Static<typeof MountBody>;
+
+export const PathQuery = Type.Object({ Path: FilePath }, { additionalProperties: false });

@@ -11,6 +11,7 @@ import { httpStatus } from './error-status.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
+import { registerStorageRoutes } from './routes-storage.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -20,7 +21,9 @@ export interface ServerOptions {
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024 });
+  // forceCloseConnections: open event streams (every web console tab holds one) and console
+  // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true });
   app.setValidatorCompiler(validatorCompiler);
   await app.register(swagger, {
     openapi: {
@@ -56,6 +59,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   registerHostRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
+  registerStorageRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

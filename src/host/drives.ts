@@ -4,8 +4,8 @@
 // added and removed while it runs (hot-plug).
 import { randomUUID } from 'node:crypto';
 import { VmhostError } from '../common/index.ts';
+import { invalid } from './invalid-argument.ts';
 import type { Generation } from './vm-config.ts';
-import { invalid } from './vm-config.ts';
 
 export type ControllerType = 'IDE' | 'SCSI';
 

@@ -9,15 +9,18 @@ import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, invalid,
+  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, upgradeConfig,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
-import { VmLock } from './vm-lock.ts';
-import { vmPaths, type VmPaths } from './vm-paths.ts';
-import { assertLegal, type VmAction, type VmState } from './vm-state.ts';
+import { invalid } from './invalid-argument.ts';
+import { VmEntry } from './vm-entry.ts';
+import { vmPaths } from './vm-paths.ts';
+import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
+import { VmStorage } from './vm-storage.ts';
+import { VmDrives } from './vm-drives.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -51,31 +54,34 @@ export interface IntegrationServiceView {
 
 interface SavedInfo { uptimeMs: number; savedAt: string }
 
-/** Everything the host knows about one VM. */
-class VmEntry {
-  state: VmState = 'Off';
-  runtime?: VmRuntime;
-  /** Uptime accumulated before the current run (carried across Save/Start). */
-  uptimeBaseMs = 0;
-  runningSinceMs?: number;
-  lastExitReason?: string;
-  /** Set while vmhost itself is stopping QEMU, so the exit is reported as intended. */
-  expectedExit?: string;
-  readonly lock = new VmLock();
-  constructor(public config: VmConfig, public readonly paths: VmPaths) {}
-}
-
 const DEFAULT_MEMORY = 512 * 1024 * 1024;
 const GRACEFUL_STOP_MS = 60_000;
 
 export class Host {
   readonly events: EventLog;
   readonly jobs = new JobManager();
+  readonly storage: VmStorage;
+  readonly drives: VmDrives;
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts) {
     this.events = events;
+    this.storage = new VmStorage(dataDir);
+    this.drives = new VmDrives({
+      resolve: (n) => this.resolve(n),
+      entries: () => this.vms.values(),
+      persist: (e) => this.persist(e),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+      storage: this.storage,
+      computerName: facts.computerName,
+    });
+    this.storage.onMinimumIops((a, restored) => {
+      const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
+      const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
+      if (restored) this.event('Information', 'DISK_MINIMUM_IOPS_RESTORED', `Disk ${what} gets its minimum IOPS again`, owner);
+      else this.event('Warning', 'DISK_MINIMUM_IOPS_NOT_MET', `Disk ${what} cannot get its MinimumIOPS ${a.minimumIops} (achieved ${Math.round(a.achievedIops)} normalized IOPS)`, owner);
+    });
   }
 
   static async open(dataDir: string): Promise<Host> {
@@ -94,6 +100,8 @@ export class Host {
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
     for (const e of this.vms.values()) e.runtime?.detach();
+    // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
+    await this.storage.close();
     await this.events.settled();
   }
 
@@ -105,7 +113,7 @@ export class Host {
       const paths = vmPaths(this.dataDir, id);
       let config: VmConfig;
       try {
-        config = await readJson<VmConfig>(paths.config);
+        config = upgradeConfig(await readJson<VmConfig>(paths.config));
         checkConfig(config, this.facts.logicalProcessors);
       } catch (e) {
         this.event('Error', 'VM_CONFIG_UNREADABLE', `VM folder ${id} skipped: ${(e as Error).message}`);
@@ -123,6 +131,10 @@ export class Host {
     if (record) {
       const rt = await VmRuntime.reattach(record, e.config, e.paths);
       if (rt) {
+        // Serve its disks again at once: QEMU is retrying the NBD sockets (reconnect-delay).
+        for (const d of e.config.hardDrives) {
+          await this.storage.serveDrive(d).catch((err: unknown) => this.event('Error', 'DISK_SERVE_FAILED', `Disk ${d.path} could not be served again: ${(err as Error).message}`, e));
+        }
         this.adopt(e, rt, record.uptimeBaseMs);
         e.runningSinceMs = record.startedAtMs;
         e.state = (await rt.status()) === 'paused' ? 'Paused' : 'Running';
@@ -198,6 +210,8 @@ export class Host {
       notes: p.Notes ?? '',
       boot: { kind: 'TestGuest' },
       integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, true])) as VmConfig['integrationServices'],
+      hardDrives: [],
+      dvdDrives: [],
       createdAt: new Date().toISOString(),
       configVersion: 1,
     };
@@ -291,8 +305,14 @@ export class Host {
       e.state = 'Starting';
       h.progress(10, restoring ? 'Restoring saved state' : 'Starting QEMU');
       try {
+        const disks = [];
+        for (const d of e.config.hardDrives) disks.push(await this.storage.serveDrive(d));
+        for (const d of e.config.dvdDrives) {
+          const spec = VmStorage.dvdSpec(d);
+          if (spec) disks.push(spec);
+        }
         const rt = await VmRuntime.launch({
-          config: e.config, paths: e.paths, accelerator: this.accelerator,
+          config: e.config, paths: e.paths, accelerator: this.accelerator, disks,
           restoreFrom: restoring ? e.paths.savedState : undefined,
         });
         this.adopt(e, rt, e.uptimeBaseMs);
@@ -307,6 +327,7 @@ export class Host {
         this.event('Information', 'VM_STARTED', restoring ? `VM started from saved state (QEMU pid ${rt.pid})` : `VM started (QEMU pid ${rt.pid}, ${this.accelerator})`, e);
       } catch (err) {
         e.state = before;
+        for (const d of e.config.hardDrives) await this.storage.stopDrive(d);
         this.event('Error', 'VM_START_FAILED', `VM failed to start: ${(err as Error).message}`, e);
         throw err;
       }
@@ -325,6 +346,8 @@ export class Host {
 
   private async onExit(e: VmEntry, rt: VmRuntime, info: ExitInfo): Promise<void> {
     if (e.runtime !== rt) return;
+    // Exports first: the VM counts as stopped (settleExit) only once its disks are free.
+    for (const d of e.config.hardDrives) await this.storage.stopDrive(d);
     e.runtime = undefined;
     const reason = e.expectedExit ?? (info.guestShutdown ? 'the guest shut down' : `QEMU process ${rt.pid} exited unexpectedly (${info.detail})`);
     e.expectedExit = undefined;
@@ -381,7 +404,7 @@ export class Host {
 
   /** onExit runs from the exited promise; wait until it has updated the entry. */
   private async settleExit(e: VmEntry): Promise<void> {
-    for (let i = 0; i < 100 && e.runtime; i++) await sleep(20);
+    for (let i = 0; i < 500 && e.runtime; i++) await sleep(20);
   }
 
   private live(e: VmEntry): VmRuntime {

@@ -1,7 +1,8 @@
 // The persisted description of one VM: what the admin configured, nothing that is only
 // true while it runs. Written as pretty JSON to <data-dir>/vms/<id>/vm.json so an admin
 // can read it; every field is validated on load as well as on change.
-import { VmhostError } from '../common/index.ts';
+import { invalid } from './invalid-argument.ts';
+import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
 
 export type Generation = 1 | 2;
 
@@ -23,6 +24,8 @@ export interface VmConfig {
   boot: BootSource;
   /** Which integration services the host offers to the guest (Enable-/Disable-VMIntegrationService). */
   integrationServices: Record<IntegrationServiceName, boolean>;
+  hardDrives: HardDrive[];
+  dvdDrives: DvdDrive[];
   createdAt: string;
   configVersion: 1;
 }
@@ -39,10 +42,6 @@ export const MEMORY_MAX = 1024 * 1024 * MiB;
 export const MEMORY_ALIGN = 2 * MiB;
 export const PROCESSOR_MAX = 64;
 export const NAME_MAX = 100;
-
-export function invalid(param: string, message: string, vm?: string): VmhostError {
-  return new VmhostError('INVALID_ARGUMENT', `${param}: ${message}`, { param, vm });
-}
 
 export function checkName(name: string): void {
   if (name.length === 0 || name.length > NAME_MAX) throw invalid('Name', `must be 1–${NAME_MAX} characters`);
@@ -80,6 +79,11 @@ export function fmtBytes(n: number): string {
   return `${v} ${units[i]}`;
 }
 
+/** Fill in what configs written before a setting existed lack. */
+export function upgradeConfig(c: VmConfig): VmConfig {
+  return { ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [] };
+}
+
 /** Validate a config read from disk; a hand-edited file with a bad value is refused, not guessed at. */
 export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   checkName(c.name);
@@ -88,4 +92,10 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   checkProcessorCount(c.processorCount, hostLogicalProcessors);
   checkNuma(c.numaNodes, c.processorCount, c.memoryStartupBytes);
   if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
+  const slots = [...c.hardDrives, ...c.dvdDrives];
+  for (const [i, d] of slots.entries()) {
+    checkSlot(d, c.generation, c.name);
+    if (slots.findIndex((o) => sameSlot(o, d)) !== i) throw invalid('ControllerLocation', `two drives in ${slotText(d)}`, c.name);
+  }
+  for (const d of c.hardDrives) checkIops(d.maximumIops, d.minimumIops, c.name);
 }

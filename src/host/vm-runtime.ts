@@ -5,8 +5,9 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
-  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, probeAccelerator, restoreIncomingUri, saveStateToFile, waitForIncoming,
-  type Accelerator, type QemuVmSpec,
+  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, probeAccelerator, refreshNbdDiskSize,
+  restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
+  type Accelerator, type DiskSpec, type QemuVmSpec,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
@@ -70,12 +71,12 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return accel;
   }
 
-  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; restoreFrom?: string }): Promise<VmRuntime> {
+  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; restoreFrom?: string }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
-    const spec = await buildSpec(config, paths, o.accelerator);
+    const spec = await buildSpec(config, paths, o.accelerator, o.disks);
     const argv = buildQemuArgv(spec, o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {});
     const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
@@ -197,6 +198,31 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 128 + (r.signal ?? 0) };
   }
 
+  async hotplugDisk(d: DiskSpec): Promise<void> {
+    await hotplugScsiDisk(this.proc.qmp, d);
+  }
+
+  async unplugDisk(diskId: string): Promise<void> {
+    await unplugDisk(this.proc.qmp, diskId, await this.nbdGeneration(diskId));
+  }
+
+  /** After the block server resized a disk's export: the guest sees the new size. */
+  async refreshDiskSize(d: DiskSpec, newSize: number): Promise<void> {
+    if (d.source.kind !== 'nbd') return;
+    await refreshNbdDiskSize(this.proc.qmp, d.id, d.source, d.readOnly ?? false, await this.nbdGeneration(d.id), newSize);
+  }
+
+  /** Which NBD connection a disk uses now (each resize swaps it), asked of QEMU so a re-attached daemon knows too. */
+  private async nbdGeneration(diskId: string): Promise<number> {
+    const nodes = (await this.proc.qmp.executeRaw('query-named-block-nodes', { flat: true })) as { 'node-name': string }[];
+    const re = new RegExp(`^${diskId}-nbd(\\d+)$`);
+    for (const n of nodes) {
+      const m = re.exec(n['node-name']);
+      if (m) return Number(m[1]);
+    }
+    throw new VmhostError('NOT_FOUND', `disk ${diskId} has no NBD connection in QEMU`, { op: 'nbd-generation' });
+  }
+
   async saveState(file: string, progress: (percent: number) => void): Promise<void> {
     await saveStateToFile(this.proc.qmp, file, {
       onProgress: (m) => {
@@ -233,7 +259,7 @@ function guestHostname(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'vmhost-guest';
 }
 
-async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator): Promise<QemuVmSpec> {
+async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator, disks: DiskSpec[]): Promise<QemuVmSpec> {
   let kernelBoot: QemuVmSpec['kernelBoot'];
   if (config.boot.kind === 'TestGuest') {
     const image = await ensureGuestImage();
@@ -259,7 +285,9 @@ async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelera
     accelerator,
     firmware,
     kernelBoot,
-    disks: [],
+    disks,
+    // SCSI controller 0 always exists (on generation 1 too) so disks can be hot-plugged.
+    scsiControllers: 1,
     nics: [],
     paths: {
       qmpSocket: paths.qmpSocket, serialSocket: paths.serialSocket, serialLog: paths.serialLog,

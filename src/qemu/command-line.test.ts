@@ -84,7 +84,8 @@ test('generation 1: i440fx + SeaBIOS, IDE, legacy e1000, identity and sockets', 
     'virtio-net-pci,netdev=n1-net,mac=52:54:00:aa:bb:02,id=n1',
   ]);
   assert.deepEqual(values(a, '-blockdev'), [
-    'driver=nbd,node-name=d0-blk,server.type=unix,server.path=/run/nbd/d0.sock,export=d0,reconnect-delay=20,read-only=off',
+    'driver=nbd,node-name=d0-nbd0,server.type=unix,server.path=/run/nbd/d0.sock,export=d0,reconnect-delay=20,read-only=off',
+    'driver=raw,node-name=d0-blk,file=d0-nbd0,read-only=off',
     'driver=file,node-name=dvd-blk-file,filename=/iso/a,,b.iso,read-only=on',
     'driver=raw,node-name=dvd-blk,file=dvd-blk-file,read-only=on',
   ]);

@@ -36,6 +36,11 @@ export function runtimePathsIn(runDir: string): QemuRuntimePaths {
 
 /** The node-name of a disk's block node (for blockdev-del, block_resize …). */
 export function diskNodeName(diskId: string): string { return `${diskId}-blk`; }
+
+/** Node name of the NBD connection under a disk; `generation` counts connection swaps (resize). */
+export function nbdNodeName(diskId: string, generation: number): string { return `${diskId}-nbd${generation}`; }
+
+export const NBD_RECONNECT_DELAY_S = 20;
 /** The QEMU netdev id of a NIC (for netdev_del/netdev_add when re-plugging to a switch). */
 export function nicNetdevId(nicId: string): string { return `${nicId}-net`; }
 /** Device id of the virtio-scsi controller with this number. */
@@ -139,6 +144,7 @@ function validate(spec: QemuVmSpec): void {
       if (ideSlots.has(`${c}:${l}`)) throw invalid(spec, `disk ${d.id}: IDE ${c}:${l} is already used`, { device: d.id });
       ideSlots.add(`${c}:${l}`);
       if (d.readOnly && (d.media ?? 'disk') === 'disk') throw invalid(spec, `disk ${d.id}: an IDE hard disk cannot be read-only (use a DVD drive or SCSI)`, { device: d.id });
+      if (d.logicalBlockSize === 4096) throw invalid(spec, `disk ${d.id}: a disk with 4096-byte logical sectors needs a SCSI controller (IDE is 512 only)`, { device: d.id });
     } else if (d.bus === 'scsi') {
       const c = d.controllerNumber ?? 0, l = d.controllerLocation ?? 0;
       if (!Number.isInteger(c) || c < 0 || c > 3) throw invalid(spec, `disk ${d.id}: SCSI controller must be 0..3`, { device: d.id });
@@ -163,16 +169,24 @@ function validate(spec: QemuVmSpec): void {
   }
 }
 
+/** Device properties for the sector sizes a disk shows the guest (absent: QEMU's 512). */
+export function blockSizes(d: DiskSpec): Record<string, number | undefined> {
+  return { logical_block_size: d.logicalBlockSize, physical_block_size: d.physicalBlockSize };
+}
+
 function diskArgs(d: DiskSpec): string[] {
   const node = diskNodeName(d.id);
   const ro = d.readOnly ?? false;
   const args: string[] = [];
   if (d.source.kind === 'nbd') {
     args.push('-blockdev', opts('driver=nbd', {
-      'node-name': node, 'server.type': 'unix', 'server.path': d.source.socketPath, export: d.source.exportName,
+      'node-name': nbdNodeName(d.id, 0), 'server.type': 'unix', 'server.path': d.source.socketPath, export: d.source.exportName,
       // Guests ride out a block-server restart (DESIGN §9): requests wait up to 20 s for a reconnect.
-      'reconnect-delay': 20, 'read-only': ro,
+      'reconnect-delay': NBD_RECONNECT_DELAY_S, 'read-only': ro,
     }));
+    // A raw node above the NBD connection: an online resize swaps the connection underneath
+    // it (hotplug.ts), since an NBD node cannot change its size.
+    args.push('-blockdev', opts('driver=raw', { 'node-name': node, file: nbdNodeName(d.id, 0), 'read-only': ro }));
   } else {
     args.push('-blockdev', opts('driver=file', { 'node-name': `${node}-file`, filename: d.source.path, 'read-only': ro }));
     args.push('-blockdev', opts(`driver=${d.source.format ?? 'raw'}`, { 'node-name': node, file: `${node}-file`, 'read-only': ro }));
@@ -185,10 +199,10 @@ function diskArgs(d: DiskSpec): string[] {
   } else if (d.bus === 'scsi') {
     args.push('-device', opts(cd ? 'scsi-cd' : 'scsi-hd', {
       drive: node, id: d.id, bus: `${scsiControllerId(d.controllerNumber ?? 0)}.0`, channel: 0,
-      'scsi-id': d.controllerLocation ?? 0, lun: 0, bootindex: d.bootIndex,
+      'scsi-id': d.controllerLocation ?? 0, lun: 0, bootindex: d.bootIndex, ...blockSizes(d),
     }));
   } else {
-    args.push('-device', opts('virtio-blk-pci', { drive: node, id: d.id, bootindex: d.bootIndex }));
+    args.push('-device', opts('virtio-blk-pci', { drive: node, id: d.id, bootindex: d.bootIndex, ...blockSizes(d) }));
   }
   return args;
 }
@@ -258,7 +272,11 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     if (spec.kernelBoot.initrdPath) a.push('-initrd', spec.kernelBoot.initrdPath);
     if (spec.kernelBoot.append) a.push('-append', spec.kernelBoot.append);
   }
-  const scsiControllers = [...new Set(spec.disks.filter((d) => d.bus === 'scsi').map((d) => d.controllerNumber ?? 0))].sort();
+  // Controllers the spec asks for (so SCSI disks can be hot-plugged later) and any a disk uses.
+  const scsiControllers = [...new Set([
+    ...Array.from({ length: spec.scsiControllers ?? 0 }, (_, i) => i),
+    ...spec.disks.filter((d) => d.bus === 'scsi').map((d) => d.controllerNumber ?? 0),
+  ])].sort();
   for (const c of scsiControllers) a.push('-device', `virtio-scsi-pci,id=${scsiControllerId(c)}`);
   for (const d of spec.disks) a.push(...diskArgs(d));
   for (const n of spec.nics) a.push(...nicArgs(spec, n));

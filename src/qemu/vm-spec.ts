@@ -40,6 +40,9 @@ export interface DiskSpec {
   controllerLocation?: number;
   /** Firmware boot order (lower first). */
   bootIndex?: number;
+  /** Sector sizes the guest sees (SCSI/virtio); default 512. A 4Kn disk needs 4096 logical. */
+  logicalBlockSize?: 512 | 4096;
+  physicalBlockSize?: 512 | 4096;
 }
 
 export interface NicSpec {
@@ -96,6 +99,8 @@ export interface QemuVmSpec {
   firmware?: FirmwareSpec;
   kernelBoot?: KernelBoot;
   disks: DiskSpec[];
+  /** SCSI controllers present even without disks (0..n-1), so disks can be hot-plugged. */
+  scsiControllers?: number;
   nics: NicSpec[];
   paths: QemuRuntimePaths;
 }

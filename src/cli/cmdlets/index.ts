@@ -5,10 +5,11 @@ import * as settings from './vm-settings.ts';
 import * as guest from './guest.ts';
 import * as host from './host.ts';
 import * as vhd from './vhd.ts';
+import * as storage from './vm-storage.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

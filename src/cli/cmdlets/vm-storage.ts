@@ -1,0 +1,189 @@
+// VM storage cmdlets: hard disk and DVD drives, Mount-VHD/Dismount-VHD (files served over NBD
+// for host tools), Measure-VM's disk metrics. They speak the daemon's storage routes.
+import { resolve } from 'node:path';
+import { defineCmdlet } from '../cmdlet.ts';
+import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+
+const vmName = { ...vmNameMandatory, aliases: [] } as const;
+const controllerType = { type: 'enum', values: ['IDE', 'SCSI'] } as const;
+const controllerNumber = { type: 'int', min: 0, max: 3 } as const;
+const controllerLocation = { type: 'int', min: 0, max: 63 } as const;
+const iops = { type: 'int', min: 0, max: 1_000_000_000, help: 'Normalized IOPS (8 KB units); 0 = none' } as const;
+
+const driveView = {
+  columns: ['VMName', 'ControllerType', 'ControllerNumber', 'ControllerLocation', 'DiskNumber', 'Path'].map((c) => ({ label: c, value: c })),
+};
+
+function slotQuery(a: { ControllerType?: string; ControllerNumber?: number; ControllerLocation?: number }): string {
+  return new URLSearchParams({ ControllerType: a.ControllerType ?? '', ControllerNumber: String(a.ControllerNumber ?? 0), ControllerLocation: String(a.ControllerLocation ?? 0) }).toString();
+}
+
+export const addVmHardDiskDrive = defineCmdlet({
+  name: 'Add-VMHardDiskDrive',
+  synopsis: 'Attach a VHDX/VHD file to a VM (SCSI drives hot-plug into a running VM)',
+  params: {
+    VMName: vmName, Path: { type: 'string', mandatory: true }, ControllerType: controllerType,
+    ControllerNumber: controllerNumber, ControllerLocation: controllerLocation, MaximumIOPS: iops, MinimumIOPS: iops,
+  },
+  positional: ['VMName', 'Path'],
+  view: driveView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      out.push(await api.call('POST', `/vms/${vm.Id}/hard-drives`, {
+        Path: resolve(args.Path), ControllerType: args.ControllerType, ControllerNumber: args.ControllerNumber,
+        ControllerLocation: args.ControllerLocation, MaximumIOPS: args.MaximumIOPS, MinimumIOPS: args.MinimumIOPS,
+      }));
+    }
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmHardDiskDrive = defineCmdlet({
+  name: 'Get-VMHardDiskDrive',
+  synopsis: 'List the hard drives of a VM (with -Json: the NbdUri host tools can read while it runs)',
+  params: { VMName: vmName, ControllerType: controllerType, ControllerNumber: controllerNumber, ControllerLocation: controllerLocation },
+  positional: ['VMName'],
+  view: driveView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out: Record<string, unknown>[] = [];
+    for (const vm of await selectVms(api, args.VMName)) out.push(...await api.call<Record<string, unknown>[]>('GET', `/vms/${vm.Id}/hard-drives`));
+    return out.filter((d) => (args.ControllerType === undefined || d.ControllerType === args.ControllerType)
+      && (args.ControllerNumber === undefined || d.ControllerNumber === args.ControllerNumber)
+      && (args.ControllerLocation === undefined || d.ControllerLocation === args.ControllerLocation));
+  },
+});
+
+export const setVmHardDiskDrive = defineCmdlet({
+  name: 'Set-VMHardDiskDrive',
+  synopsis: 'Change a drive\'s file (VM off) or its storage QoS (at once, also while running)',
+  params: {
+    VMName: vmName, ControllerType: { ...controllerType, mandatory: true }, ControllerNumber: { ...controllerNumber, mandatory: true },
+    ControllerLocation: { ...controllerLocation, mandatory: true }, Path: { type: 'string' }, MaximumIOPS: iops, MinimumIOPS: iops,
+  },
+  positional: ['VMName'],
+  view: driveView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      out.push(await api.call('PATCH', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`, {
+        Path: args.Path === undefined ? undefined : resolve(args.Path), MaximumIOPS: args.MaximumIOPS, MinimumIOPS: args.MinimumIOPS,
+      }));
+    }
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const removeVmHardDiskDrive = defineCmdlet({
+  name: 'Remove-VMHardDiskDrive',
+  synopsis: 'Detach a hard drive (the file stays); SCSI drives unplug from a running VM',
+  params: {
+    VMName: vmName, ControllerType: { ...controllerType, mandatory: true }, ControllerNumber: { ...controllerNumber, mandatory: true },
+    ControllerLocation: { ...controllerLocation, mandatory: true },
+  },
+  positional: ['VMName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    for (const vm of await selectVms(api, args.VMName)) await api.call('DELETE', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`);
+    return undefined;
+  },
+});
+
+const dvdView = {
+  columns: ['VMName', 'ControllerType', 'ControllerNumber', 'ControllerLocation', 'DvdMediaType', 'Path'].map((c) => ({ label: c, value: c })),
+};
+
+export const addVmDvdDrive = defineCmdlet({
+  name: 'Add-VMDvdDrive',
+  synopsis: 'Add a DVD drive, optionally with an ISO image (read-only); VM must be off',
+  params: { VMName: vmName, Path: { type: 'string' }, ControllerNumber: controllerNumber, ControllerLocation: controllerLocation },
+  positional: ['VMName', 'Path'],
+  view: dvdView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      out.push(await api.call('POST', `/vms/${vm.Id}/dvd-drives`, {
+        Path: args.Path === undefined ? undefined : resolve(args.Path), ControllerNumber: args.ControllerNumber, ControllerLocation: args.ControllerLocation,
+      }));
+    }
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmDvdDrive = defineCmdlet({
+  name: 'Get-VMDvdDrive', synopsis: 'List a VM\'s DVD drives', params: { VMName: vmName }, positional: ['VMName'], view: dvdView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out: unknown[] = [];
+    for (const vm of await selectVms(api, args.VMName)) out.push(...await api.call<unknown[]>('GET', `/vms/${vm.Id}/dvd-drives`));
+    return out;
+  },
+});
+
+export const removeVmDvdDrive = defineCmdlet({
+  name: 'Remove-VMDvdDrive',
+  synopsis: 'Remove a DVD drive; VM must be off',
+  params: { VMName: vmName, ControllerNumber: { ...controllerNumber, mandatory: true }, ControllerLocation: { ...controllerLocation, mandatory: true } },
+  positional: ['VMName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const q = new URLSearchParams({ ControllerNumber: String(args.ControllerNumber), ControllerLocation: String(args.ControllerLocation) });
+    for (const vm of await selectVms(api, args.VMName)) await api.call('DELETE', `/vms/${vm.Id}/dvd-drives?${q}`);
+    return undefined;
+  },
+});
+
+export const mountVhd = defineCmdlet({
+  name: 'Mount-VHD',
+  synopsis: 'Serve a disk file no VM holds over NBD for host tools (qemu-img, nbdinfo, fio); prints its nbd+unix URI',
+  params: { Path: { type: 'string', mandatory: true }, ReadOnly: { type: 'switch' } },
+  positional: ['Path'],
+  view: { columns: ['Path', 'ReadOnly', 'NbdUri'].map((c) => ({ label: c, value: c })), layout: 'list' },
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', '/mounts', { Path: resolve(args.Path), ReadOnly: args.ReadOnly });
+  },
+});
+
+export const dismountVhd = defineCmdlet({
+  name: 'Dismount-VHD', synopsis: 'Stop serving a mounted disk file', params: { Path: { type: 'string', mandatory: true } }, positional: ['Path'],
+  async run(args, ctx) {
+    await clientFor(ctx).call('DELETE', `/mounts?${new URLSearchParams({ Path: resolve(args.Path) })}`);
+    return undefined;
+  },
+});
+
+export const measureVm = defineCmdlet({
+  name: 'Measure-VM',
+  synopsis: 'Resource use of a VM: disk metrics for now (normalized IOPS, latency, data read/written)',
+  params: { VMName: vmName },
+  positional: ['VMName'],
+  view: {
+    columns: [
+      { label: 'VMName', value: 'VMName' },
+      { label: 'AggregatedAverageNormalizedIOPS', value: 'AggregatedAverageNormalizedIOPS' },
+      { label: 'AggregatedAverageLatency', value: 'AggregatedAverageLatency' },
+      { label: 'AggregatedDiskDataRead(M)', value: (r) => Math.round(Number(r.AggregatedDiskDataRead) / 1048576) },
+      { label: 'AggregatedDiskDataWritten(M)', value: (r) => Math.round(Number(r.AggregatedDiskDataWritten) / 1048576) },
+    ],
+  },
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      const disks = await api.call<{ NormalizedIOPS: number; AverageLatencyMs: number; DataRead: number; DataWritten: number }[]>('GET', `/vms/${vm.Id}/disk-metrics`);
+      const sum = (f: (d: (typeof disks)[number]) => number) => disks.reduce((a, d) => a + f(d), 0);
+      out.push({
+        VMName: vm.Name, VMId: vm.Id,
+        AggregatedAverageNormalizedIOPS: sum((d) => d.NormalizedIOPS),
+        AggregatedAverageLatency: disks.length ? sum((d) => d.AverageLatencyMs) / disks.length : 0,
+        AggregatedDiskDataRead: sum((d) => d.DataRead), AggregatedDiskDataWritten: sum((d) => d.DataWritten),
+        HardDiskMetrics: disks,
+      });
+    }
+    return oneOrMany(out, args.VMName);
+  },
+});

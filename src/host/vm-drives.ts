@@ -1,0 +1,255 @@
+// VM storage actions: Add/Get/Set/Remove-VMHardDiskDrive, Add/Get/Remove-VMDvdDrive, online
+// resize of attached disks, disk counters. IDE changes need the VM off; SCSI disks hot-plug
+// into a running VM. A disk file belongs to one VM at a time.
+import { resolve } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import {
+  checkIops, checkSlot, freeSlot, newDriveId, sameSlot, slotText,
+  type ControllerType, type DriveSlot, type DvdDrive, type HardDrive,
+} from './drives.ts';
+import type { EventLevel } from './events.ts';
+import { invalid } from './invalid-argument.ts';
+import type { VmEntry } from './vm-entry.ts';
+import { VmStorage } from './vm-storage.ts';
+
+/** What the drive actions need of the host. */
+export interface DriveHost {
+  resolve(nameOrId: string): VmEntry;
+  entries(): Iterable<VmEntry>;
+  persist(e: VmEntry): Promise<void>;
+  event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
+  readonly storage: VmStorage;
+  readonly computerName: string;
+}
+
+export interface AddHardDriveParams {
+  Path: string;
+  ControllerType?: ControllerType;
+  ControllerNumber?: number;
+  ControllerLocation?: number;
+  MaximumIOPS?: number;
+  MinimumIOPS?: number;
+}
+
+export interface SlotParams { ControllerType: ControllerType; ControllerNumber: number; ControllerLocation: number }
+
+export interface SetHardDriveParams extends SlotParams { Path?: string; MaximumIOPS?: number; MinimumIOPS?: number }
+
+export interface AddDvdDriveParams { Path?: string; ControllerNumber?: number; ControllerLocation?: number }
+
+export interface HardDriveView {
+  VMName: string; VMId: string; ComputerName: string; Id: string; Name: string; Path: string;
+  ControllerType: ControllerType; ControllerNumber: number; ControllerLocation: number;
+  MaximumIOPS: number; MinimumIOPS: number; DiskNumber: null; SupportPersistentReservations: false;
+  /** vmhost: where host tools reach the disk while the VM runs (nbd+unix URI), else null. */
+  NbdUri: string | null;
+}
+
+export interface DvdDriveView {
+  VMName: string; VMId: string; ComputerName: string; Id: string; Name: string; Path: string | null;
+  ControllerType: ControllerType; ControllerNumber: number; ControllerLocation: number; DvdMediaType: 'ISO' | 'None';
+}
+
+export interface HardDiskMetrics {
+  Path: string; ControllerType: ControllerType; ControllerNumber: number; ControllerLocation: number;
+  ReadOperations: number; WriteOperations: number; FlushOperations: number; DataRead: number; DataWritten: number;
+  NormalizedIOCount: number; NormalizedIOPS: number; AverageLatencyMs: number; Errors: number;
+}
+
+function driveName(kind: 'Hard Drive' | 'DVD Drive', s: DriveSlot): string {
+  return `${kind} on ${s.controllerType} controller number ${s.controllerNumber} at location ${s.controllerLocation}`;
+}
+
+export class VmDrives {
+  constructor(private readonly host: DriveHost) {}
+
+  private hardView(e: VmEntry, d: HardDrive): HardDriveView {
+    return {
+      VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName, Id: d.id, Name: driveName('Hard Drive', d), Path: d.path,
+      ControllerType: d.controllerType, ControllerNumber: d.controllerNumber, ControllerLocation: d.controllerLocation,
+      MaximumIOPS: d.maximumIops, MinimumIOPS: d.minimumIops, DiskNumber: null, SupportPersistentReservations: false,
+      NbdUri: this.host.storage.uri(d) ?? null,
+    };
+  }
+
+  listHard(nameOrId: string): HardDriveView[] {
+    const e = this.host.resolve(nameOrId);
+    return e.config.hardDrives.map((d) => this.hardView(e, d));
+  }
+
+  private allSlots(e: VmEntry): DriveSlot[] {
+    return [...e.config.hardDrives, ...e.config.dvdDrives];
+  }
+
+  /** Which slot; the default type follows the generation (IDE on 1, SCSI on 2), as Hyper-V does. */
+  private pickSlot(e: VmEntry, p: { ControllerType?: ControllerType; ControllerNumber?: number; ControllerLocation?: number }): DriveSlot {
+    const type = p.ControllerType ?? (e.config.generation === 1 ? 'IDE' : 'SCSI');
+    const used = this.allSlots(e);
+    const slot = p.ControllerLocation === undefined
+      ? freeSlot(type, used, e.config.name, p.ControllerNumber)
+      : { controllerType: type, controllerNumber: p.ControllerNumber ?? 0, controllerLocation: p.ControllerLocation };
+    checkSlot(slot, e.config.generation, e.config.name);
+    const taken = used.find((u) => sameSlot(u, slot));
+    if (taken) throw invalid('ControllerLocation', `${slotText(slot)} already holds a drive on VM '${e.config.name}'`, e.config.name);
+    return slot;
+  }
+
+  /** Hot changes are possible only for SCSI on a running VM; anything else needs it off. */
+  private assertChangeable(e: VmEntry, slot: DriveSlot, what: string): void {
+    if (e.state === 'Off') return;
+    if (e.state === 'Running' && slot.controllerType === 'SCSI') return;
+    const why = slot.controllerType === 'IDE' ? 'IDE drives can only be changed while the VM is off' : `the VM is ${e.state}`;
+    throw new VmhostError('INVALID_STATE', `Cannot ${what} on VM '${e.config.name}': ${why}`, { vm: e.config.name, state: e.state });
+  }
+
+  private assertPathFree(path: string, except?: HardDrive): void {
+    for (const o of this.host.entries()) {
+      const d = o.config.hardDrives.find((h) => h !== except && resolve(h.path) === path);
+      if (d) throw new VmhostError('INVALID_STATE', `${path} is already attached to VM '${o.config.name}' (${slotText(d)})`, { path, vm: o.config.name });
+    }
+    if (this.host.storage.isMounted(path)) throw new VmhostError('INVALID_STATE', `${path} is mounted on the host (Dismount-VHD first)`, { path });
+  }
+
+  async addHard(nameOrId: string, p: AddHardDriveParams): Promise<HardDriveView> {
+    const e = this.host.resolve(nameOrId);
+    return e.lock.run(async () => {
+      const slot = this.pickSlot(e, p);
+      this.assertChangeable(e, slot, 'add a hard drive');
+      const path = resolve(p.Path);
+      this.assertPathFree(path);
+      if ((await VmStorage.probe(path)) === 4096 && slot.controllerType === 'IDE') {
+        throw invalid('ControllerType', `${path} has 4096-byte logical sectors: attach it to a SCSI controller (IDE is 512 only)`, e.config.name);
+      }
+      const drive: HardDrive = { id: newDriveId(), ...slot, path, maximumIops: p.MaximumIOPS ?? 0, minimumIops: p.MinimumIOPS ?? 0 };
+      checkIops(drive.maximumIops, drive.minimumIops, e.config.name);
+      if (e.runtime) {
+        const spec = await this.host.storage.serveDrive(drive);
+        try {
+          await e.runtime.hotplugDisk(spec);
+        } catch (err) {
+          await this.host.storage.stopDrive(drive);
+          throw err;
+        }
+      }
+      e.config = { ...e.config, hardDrives: [...e.config.hardDrives, drive] };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_DISK_ADDED', `Hard drive ${path} added at ${slotText(slot)}${e.runtime ? ' (hot-plugged)' : ''}`, e);
+      return this.hardView(e, drive);
+    });
+  }
+
+  private findHard(e: VmEntry, s: SlotParams): HardDrive {
+    const slot = { controllerType: s.ControllerType, controllerNumber: s.ControllerNumber, controllerLocation: s.ControllerLocation };
+    const d = e.config.hardDrives.find((h) => sameSlot(h, slot));
+    if (!d) throw new VmhostError('NOT_FOUND', `VM '${e.config.name}' has no hard drive at ${slotText(slot)}`, { vm: e.config.name });
+    return d;
+  }
+
+  async removeHard(nameOrId: string, s: SlotParams): Promise<void> {
+    const e = this.host.resolve(nameOrId);
+    await e.lock.run(async () => {
+      const d = this.findHard(e, s);
+      this.assertChangeable(e, d, 'remove a hard drive');
+      if (e.runtime) await e.runtime.unplugDisk(VmStorage.diskId(d));
+      await this.host.storage.stopDrive(d);
+      e.config = { ...e.config, hardDrives: e.config.hardDrives.filter((h) => h !== d) };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_DISK_REMOVED', `Hard drive ${d.path} removed from ${slotText(d)}`, e);
+    });
+  }
+
+  async setHard(nameOrId: string, p: SetHardDriveParams): Promise<HardDriveView> {
+    const e = this.host.resolve(nameOrId);
+    return e.lock.run(async () => {
+      const d = this.findHard(e, p);
+      const next: HardDrive = { ...d, maximumIops: p.MaximumIOPS ?? d.maximumIops, minimumIops: p.MinimumIOPS ?? d.minimumIops };
+      checkIops(next.maximumIops, next.minimumIops, e.config.name);
+      if (p.Path !== undefined && resolve(p.Path) !== d.path) {
+        if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot change the file of a drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+        next.path = resolve(p.Path);
+        this.assertPathFree(next.path, d);
+        await VmStorage.probe(next.path);
+      }
+      e.config = { ...e.config, hardDrives: e.config.hardDrives.map((h) => (h === d ? next : h)) };
+      await this.host.persist(e);
+      // Storage QoS changes take effect at once on a running VM.
+      this.host.storage.setQos(next);
+      this.host.event('Information', 'VM_DISK_CHANGED', `Hard drive at ${slotText(d)}: ${Object.keys(p).filter((k) => !k.startsWith('Controller')).join(', ')} changed`, e);
+      return this.hardView(e, next);
+    });
+  }
+
+  /**
+   * Resize-VHD on a file a running VM holds: the block server resizes the open disk and the
+   * guest is told the new size. Returns false when no running VM holds the file.
+   */
+  async resizeAttached(path: string, newSize: number): Promise<boolean> {
+    const abs = resolve(path);
+    for (const e of this.host.entries()) {
+      const d = e.config.hardDrives.find((h) => h.path === abs);
+      if (!d || !e.runtime || !this.host.storage.uri(d)) continue;
+      await e.lock.run(async () => {
+        const spec = await this.host.storage.serveDrive(d);
+        await this.host.storage.server.resize(VmStorage.exportName(d), newSize);
+        await e.runtime?.refreshDiskSize(spec, newSize);
+      });
+      this.host.event('Information', 'VM_DISK_RESIZED', `Hard drive ${abs} resized online to ${newSize} bytes`, e);
+      return true;
+    }
+    return false;
+  }
+
+  metrics(nameOrId: string): HardDiskMetrics[] {
+    const e = this.host.resolve(nameOrId);
+    return e.config.hardDrives.map((d) => {
+      const c = this.host.storage.counters(d);
+      return {
+        Path: d.path, ControllerType: d.controllerType, ControllerNumber: d.controllerNumber, ControllerLocation: d.controllerLocation,
+        ReadOperations: c?.operations.read ?? 0, WriteOperations: c?.operations.write ?? 0, FlushOperations: c?.operations.flush ?? 0,
+        DataRead: c?.bytesRead ?? 0, DataWritten: c?.bytesWritten ?? 0, NormalizedIOCount: c?.normalizedIos ?? 0,
+        NormalizedIOPS: c?.normalizedIops ?? 0, AverageLatencyMs: c?.averageLatencyMs ?? 0, Errors: c?.errors ?? 0,
+      };
+    });
+  }
+
+  // ---- DVD drives: changed while the VM is off (media is read-only, opened by QEMU itself) ----
+
+  private dvdView(e: VmEntry, d: DvdDrive): DvdDriveView {
+    return {
+      VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName, Id: d.id, Name: driveName('DVD Drive', d), Path: d.path,
+      ControllerType: d.controllerType, ControllerNumber: d.controllerNumber, ControllerLocation: d.controllerLocation, DvdMediaType: d.path ? 'ISO' : 'None',
+    };
+  }
+
+  listDvd(nameOrId: string): DvdDriveView[] {
+    const e = this.host.resolve(nameOrId);
+    return e.config.dvdDrives.map((d) => this.dvdView(e, d));
+  }
+
+  async addDvd(nameOrId: string, p: AddDvdDriveParams): Promise<DvdDriveView> {
+    const e = this.host.resolve(nameOrId);
+    return e.lock.run(async () => {
+      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot add a DVD drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+      const slot = this.pickSlot(e, { ...p, ControllerType: e.config.generation === 1 ? 'IDE' : 'SCSI' });
+      const path = p.Path ? resolve(p.Path) : null;
+      if (path) await VmStorage.probe(path);
+      const drive: DvdDrive = { id: newDriveId(), ...slot, path };
+      e.config = { ...e.config, dvdDrives: [...e.config.dvdDrives, drive] };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_DVD_ADDED', `DVD drive added at ${slotText(slot)}${path ? ` with ${path}` : ''}`, e);
+      return this.dvdView(e, drive);
+    });
+  }
+
+  async removeDvd(nameOrId: string, s: { ControllerNumber: number; ControllerLocation: number }): Promise<void> {
+    const e = this.host.resolve(nameOrId);
+    await e.lock.run(async () => {
+      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot remove a DVD drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+      const d = e.config.dvdDrives.find((x) => x.controllerNumber === s.ControllerNumber && x.controllerLocation === s.ControllerLocation);
+      if (!d) throw new VmhostError('NOT_FOUND', `VM '${e.config.name}' has no DVD drive at controller ${s.ControllerNumber} location ${s.ControllerLocation}`, { vm: e.config.name });
+      e.config = { ...e.config, dvdDrives: e.config.dvdDrives.filter((x) => x !== d) };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_DVD_REMOVED', `DVD drive removed from ${slotText(d)}`, e);
+    });
+  }
+}

@@ -1,0 +1,20 @@
+// Everything the host knows about one VM: its config, its state, its running side.
+import type { VmConfig } from './vm-config.ts';
+import { VmLock } from './vm-lock.ts';
+import type { VmPaths } from './vm-paths.ts';
+import type { VmRuntime } from './vm-runtime.ts';
+import type { VmState } from './vm-state.ts';
+
+export class VmEntry {
+  state: VmState = 'Off';
+  runtime?: VmRuntime;
+  /** Uptime accumulated before the current run (carried across Save/Start). */
+  uptimeBaseMs = 0;
+  runningSinceMs?: number;
+  lastExitReason?: string;
+  /** Set while vmhost itself is stopping QEMU, so the exit is reported as intended. */
+  expectedExit?: string;
+  readonly lock = new VmLock();
+  constructor(public config: VmConfig, public readonly paths: VmPaths) {}
+}
+

@@ -1,0 +1,144 @@
+// The host's side of the block server: which disk file is served under which export, for
+// which VM drive or host mount. A file is served at most once, so one running VM (or one
+// Mount-VHD) holds it; QEMU reaches each disk over its own unix socket.
+import { createHash } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import { BlockServer, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import type { DiskSpec } from '../qemu/index.ts';
+import type { HardDrive, DvdDrive } from './drives.ts';
+import { invalid } from './invalid-argument.ts';
+
+const SOCKET_BUDGET = 60;
+
+export interface MountInfo { Path: string; ReadOnly: boolean; NbdUri: string; ExportName: string }
+
+export class VmStorage {
+  readonly server: BlockServer;
+  private readonly mounts = new Map<string, ServedDisk>();
+
+  constructor(dataDir: string) {
+    // Export names are 41 characters; keep the socket path inside sun_path.
+    let socketDir = join(dataDir, 'run', 'nbd');
+    if (socketDir.length > SOCKET_BUDGET) {
+      socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'nbd');
+    }
+    this.server = new BlockServer({ socketDir });
+  }
+
+  onMinimumIops(fn: (alert: MinimumIopsAlert, restored: boolean) => void): void {
+    this.server.on('minimum-iops-alert', (a) => fn(a, false));
+    this.server.on('minimum-iops-restored', (a) => fn(a, true));
+  }
+
+  static exportName(drive: HardDrive): string {
+    return `disk-${drive.id}`;
+  }
+
+  /** The drive's device id inside QEMU. */
+  static diskId(drive: HardDrive): string {
+    return `hd-${drive.id.slice(0, 8)}`;
+  }
+
+  /** Open a disk file once to prove it is a usable virtual disk (and its chain is whole); its logical sector size. */
+  static async probe(path: string, param = 'Path'): Promise<number> {
+    await access(path).catch(() => { throw invalid(param, `no such file: ${path}`); });
+    const disk = await openDiskFile(path, { readOnly: true }).catch((e: unknown) => {
+      throw invalid(param, `${path} is not a usable virtual disk: ${(e as Error).message}`);
+    });
+    await disk.close();
+    return disk.logicalSectorSize;
+  }
+
+  servedPath(path: string): ServedDisk | undefined {
+    const abs = resolve(path);
+    return this.server.list().find((s) => s.path === abs);
+  }
+
+  /** Serve one VM drive; the QEMU disk spec that reaches it. */
+  async serveDrive(d: HardDrive): Promise<DiskSpec> {
+    const name = VmStorage.exportName(d);
+    const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+    return {
+      id: VmStorage.diskId(d),
+      bus: d.controllerType === 'IDE' ? 'ide' : 'scsi',
+      source: { kind: 'nbd', socketPath: served.socketPath, exportName: served.exportName },
+      controllerNumber: d.controllerNumber,
+      controllerLocation: d.controllerLocation,
+      logicalBlockSize: served.disk.logicalSectorSize === 4096 ? 4096 : 512,
+      physicalBlockSize: served.disk.physicalSectorSize === 4096 ? 4096 : 512,
+    };
+  }
+
+  static dvdSpec(d: DvdDrive): DiskSpec | undefined {
+    if (!d.path) return undefined;
+    return {
+      id: `dvd-${d.id.slice(0, 8)}`, bus: d.controllerType === 'IDE' ? 'ide' : 'scsi', media: 'cdrom', readOnly: true,
+      source: { kind: 'file', path: d.path, format: 'raw' }, controllerNumber: d.controllerNumber, controllerLocation: d.controllerLocation,
+    };
+  }
+
+  private async serve(path: string, exportName: string, readOnly: boolean, qos?: { maximumIops: number; minimumIops: number }): Promise<ServedDisk> {
+    try {
+      return await this.server.serve(resolve(path), { exportName, readOnly, qos });
+    } catch (e) {
+      if ((e as VmhostError).code === 'STORAGE_DISK_IN_USE') {
+        throw new VmhostError('INVALID_STATE', `${path} is in use (attached to a running VM or mounted)`, { path }, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  async stopDrive(d: HardDrive): Promise<void> {
+    if (this.server.get(VmStorage.exportName(d))) await this.server.stop(VmStorage.exportName(d));
+  }
+
+  setQos(d: HardDrive): void {
+    const name = VmStorage.exportName(d);
+    if (this.server.get(name)) this.server.setQos(name, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+  }
+
+  counters(d: HardDrive): DiskCounters | undefined {
+    const name = VmStorage.exportName(d);
+    return this.server.get(name) ? this.server.counters(name) : undefined;
+  }
+
+  uri(d: HardDrive): string | undefined {
+    return this.server.get(VmStorage.exportName(d))?.uri;
+  }
+
+  async mount(path: string, readOnly: boolean): Promise<MountInfo> {
+    await VmStorage.probe(path);
+    const abs = resolve(path);
+    const name = `mount-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}`;
+    const served = await this.serve(abs, name, readOnly);
+    this.mounts.set(abs, served);
+    return mountInfo(served);
+  }
+
+  async dismount(path: string): Promise<void> {
+    const abs = resolve(path);
+    const served = this.mounts.get(abs);
+    if (!served) throw new VmhostError('NOT_FOUND', `${path} is not mounted`, { path });
+    await served.stop();
+    this.mounts.delete(abs);
+  }
+
+  listMounts(): MountInfo[] {
+    return [...this.mounts.values()].map(mountInfo);
+  }
+
+  isMounted(path: string): boolean {
+    return this.mounts.has(resolve(path));
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+}
+
+function mountInfo(s: ServedDisk): MountInfo {
+  return { Path: s.path ?? '', ReadOnly: s.readOnly, NbdUri: s.uri, ExportName: s.exportName };
+}
