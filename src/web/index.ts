@@ -73,7 +73,7 @@ export function registerWeb(app: FastifyInstance, opts: WebOptions): WebConsole 
     host: opts.host,
     authorized: (req) => tokenMatches(opts.token, bearer(req.headers.authorization)) || sessionOf(req) !== undefined,
   });
-  app.addHook('onClose', async () => sockets.close());
+  app.addHook('preClose', async () => sockets.close());
 
   return {
     admits(req) {

@@ -96,6 +96,8 @@ describe('web console server', () => {
         return { Name: 'vm1', Id: vmId, State: state } as VmView;
       },
       serialLog: async () => 'earlier output\n',
+      events: { list: () => [], subscribe: () => () => undefined },
+      jobs: { list: () => [], subscribe: () => () => undefined },
     } as unknown as Host;
     app = await buildServer({ host, token });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -197,5 +199,19 @@ describe('web console server', () => {
     const closed = Promise.all([a, b].map((ws) => new Promise<number>((ok) => ws.once('close', (code) => ok(code)))));
     serial.conns[0]!.destroy();
     assert.deepEqual(await closed, [1000, 1000]);
+  });
+
+  test('closing the server ends open console sockets and event streams (the daemon stops with browsers open)', async () => {
+    const cookie = await signIn();
+    const { ws } = await open('/api/v1/vms/vm1/vnc', { cookie });
+    const closed = new Promise<number>((ok) => ws!.once('close', (code) => ok(code)));
+    const ac = new AbortController();
+    const sse = await fetch(`http://${base}/api/v1/events/stream`, { headers: { cookie }, signal: ac.signal });
+    assert.equal(sse.status, 200);
+    const t0 = Date.now();
+    await app.close();
+    assert.ok(Date.now() - t0 < 3000, `close took ${Date.now() - t0} ms`);
+    assert.equal(await closed, 1001);
+    ac.abort();
   });
 });
