@@ -73,9 +73,41 @@ export async function diskStep(disk: VirtualDisk, req: IoRequest): Promise<IoRes
 }
 
 export class Pipeline {
-  private stages: Stage[] = [];
+  private list: Stage[] = [];
+  /** entry[i] runs the request from stage i on (entry[length] is the disk), built per list. */
+  private entry: Next[];
 
-  constructor(private readonly disk: VirtualDisk) {}
+  constructor(private readonly disk: VirtualDisk) {
+    this.entry = this.chain([]);
+  }
+
+  private get stages(): Stage[] {
+    return this.list;
+  }
+
+  // Arrays are replaced, never edited: a request in flight keeps the chain it started with.
+  private set stages(list: Stage[]) {
+    this.list = list;
+    this.entry = this.chain(list);
+  }
+
+  private chain(list: Stage[]): Next[] {
+    const entry: Next[] = new Array<Next>(list.length + 1);
+    entry[list.length] = (r) => diskStep(this.disk, r);
+    for (let i = list.length - 1; i >= 0; i--) {
+      const s = list[i]!;
+      const next = entry[i + 1]!;
+      entry[i] = (r) => {
+        try {
+          return s.handle(r, next);
+        } catch (e) {
+          // A stage that throws instead of rejecting fails its request, not the connection.
+          return Promise.reject(e);
+        }
+      };
+    }
+    return entry;
+  }
 
   /** Stage names in order. */
   get names(): string[] {
@@ -86,7 +118,6 @@ export class Pipeline {
   add(stage: Stage, where: { before?: string; after?: string } = {}): void {
     if (this.stages.some((s) => s.name === stage.name)) throw new Error(`pipeline already has a stage ${stage.name}`);
     const anchor = where.before ?? where.after;
-    // Arrays are replaced, never edited: a request in flight keeps the list it started with.
     if (anchor === undefined) {
       this.stages = [...this.stages, stage];
       return;
@@ -111,18 +142,7 @@ export class Pipeline {
   }
 
   run(req: IoRequest): Promise<IoResult> {
-    return this.step(this.stages, req, 0);
-  }
-
-  private step(stages: Stage[], req: IoRequest, i: number): Promise<IoResult> {
-    const s = stages[i];
-    try {
-      if (!s) return diskStep(this.disk, req);
-      return s.handle(req, (r) => this.step(stages, r, i + 1));
-    } catch (e) {
-      // A stage that throws instead of rejecting fails its request, not the connection.
-      return Promise.reject(e);
-    }
+    return this.entry[0]!(req);
   }
 
   close(): void {
