@@ -127,6 +127,10 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await page.locator('.page-header [data-state="Running"]').waitFor({ timeout: 30_000 });
     await page.locator('.hb-ok').waitFor({ timeout: 60_000 }); // booted: the agent answers
+    await page.getByRole('tab', { name: 'Settings' }).click();
+    await page.getByText('Turn off the VM to change its hardware (it is Running).').waitFor();
+    assert.equal(await page.getByLabel('Virtual processors').isDisabled(), true, 'hardware greyed out while running');
+    assert.equal(await page.getByLabel('Notes').isDisabled(), false, 'notes stay editable');
     await page.getByRole('button', { name: 'Connect…' }).click();
     await page.getByTestId('console-status').filter({ hasText: /^Connected$/ }).waitFor({ timeout: 20_000 });
     // The guest's tty1 shell is on the VGA console: wait until the screen is drawn and not uniform.
@@ -214,6 +218,17 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByText('The console is available while it runs').waitFor({ timeout: 30_000 });
     const events = (await d.api('GET', '/api/v1/events?vm=web1')).json as { Message: string }[];
     assert.match(events.at(-1)!.Message, /the guest shut down/);
+  });
+
+  test('settings: hardware is editable when Off, and the API\'s error is shown on the field', async () => {
+    await page.goto(`${d.url}/#/vms/web1/settings`);
+    await page.getByLabel('Virtual processors').fill('99');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('alert').filter({ hasText: /^ProcessorCount: / }).waitFor(); // the schema's maximum, in the API's words
+    await page.getByLabel('Virtual processors').fill('1');
+    await page.getByLabel('Startup memory (MB)').fill('384');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await waitFor('the new memory size', 5000, async () => ((await d.api('GET', '/api/v1/vms/web1')).json as { MemoryStartup: number }).MemoryStartup === 384 * 1024 * 1024);
   });
 
   test('the host panel shows the host\'s facts; the list sorts and filters', async () => {
