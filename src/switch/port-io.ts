@@ -12,6 +12,10 @@ export interface PortIo {
   pause(): void;
   resume(): void;
   close(): Promise<void>;
+  /** More than a high-water mark waits to be sent to the peer. */
+  readonly congested: boolean;
+  /** Calls `cb` once when the queued data has drained (or at once if not congested). */
+  whenDrained(cb: () => void): void;
   /** Human-readable endpoint: a socket path, a UDP address. */
   readonly endpoint: string;
 }
@@ -29,7 +33,9 @@ export class SinkIo implements PortIo {
   readonly endpoint = 'in-process';
   constructor(private readonly sink: (frame: Uint8Array) => void) {}
   send(frame: Uint8Array): SendResult { this.sink(frame); return 'ok'; }
+  readonly congested = false;
   pause(): void {}
   resume(): void {}
+  whenDrained(cb: () => void): void { cb(); }
   async close(): Promise<void> {}
 }

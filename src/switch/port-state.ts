@@ -25,6 +25,10 @@ export class PortState {
   fairQueue: FairQueue | null = null;
   mirrorSource = false;
   mirrorDest = false;
+  /** Reasons the port's reading is paused (rate limit, congested destinations). */
+  private holds = 0;
+  /** Destinations this port currently waits for. */
+  readonly waitingFor = new Set<string>();
   /** Guards, ACLs or learning apply (false for uplinks). */
   readonly policed: boolean;
 
@@ -48,6 +52,10 @@ export class PortState {
     this.mirrorSource = p.mirroring === 'Source';
     this.mirrorDest = p.mirroring === 'Destination';
   }
+
+  /** Stops reading from the peer until every hold is released. */
+  hold(): void { if (this.holds++ === 0) this.io?.pause(); }
+  release(): void { if (this.holds > 0 && --this.holds === 0) this.io?.resume(); }
 
   /** Configured addresses as IpOwners keys (IPv4 number, IPv6 key string). */
   fixedAddresses(): (number | string)[] {

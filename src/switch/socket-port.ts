@@ -5,7 +5,8 @@
 // replaced, so a restarted daemon recreates its ports at the same paths. A record whose
 // length is beyond any Ethernet frame cuts the connection (the stream cannot be resynchronised).
 // When the peer does not read and more than `maxQueuedBytes` wait, frames are dropped
-// ('full') rather than queued without bound. Depends on framing, port-io.
+// ('full') rather than queued without bound. Frames sent during one tick are written as one
+// buffer. Depends on framing, port-io.
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,7 +20,12 @@ export class SocketPortIo implements PortIo {
   private readonly decoder = new FrameDecoder();
   private paused = false;
   private closed = false;
+  /** Records waiting for the end of the tick, written as one buffer. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
   maxQueuedBytes = 4 << 20;
+  /** Above this the port reports itself congested (the switch then holds unicast senders). */
+  highWaterBytes = 512 << 10;
 
   private constructor(readonly endpoint: string, private readonly ev: PortIoEvents) {}
 
@@ -70,9 +76,32 @@ export class SocketPortIo implements PortIo {
   send(frame: Uint8Array): SendResult {
     const s = this.sock;
     if (!s) return 'not-connected';
-    if (s.writableLength > this.maxQueuedBytes) return 'full';
-    s.write(encodeFrame(frame));
+    if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
+    // Frames sent in one tick (a burst read off another port) leave in one write.
+    if (this.batchBytes === 0) process.nextTick(() => this.flush(s));
+    const rec = encodeFrame(frame);
+    this.batch.push(rec);
+    this.batchBytes += rec.length;
     return 'ok';
+  }
+
+  private flush(s: Socket): void {
+    const b = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.sock !== s || b.length === 0) return;
+    s.write(b.length === 1 ? b[0]! : Buffer.concat(b));
+  }
+
+  get congested(): boolean { return (this.sock?.writableLength ?? 0) + this.batchBytes > this.highWaterBytes; }
+
+  whenDrained(cb: () => void): void {
+    const s = this.sock;
+    if (!s || !this.congested) { cb(); return; }
+    let done = false;
+    const fire = (): void => { if (!done) { done = true; s.off('drain', fire); s.off('close', fire); cb(); } };
+    s.on('drain', fire);
+    s.on('close', fire);
   }
 
   pause(): void { this.paused = true; this.sock?.pause(); }

@@ -29,6 +29,7 @@ import { findExtension, type ExtensionFrame, type ExtensionHost, type ExtensionT
 import type { ExtendedAcl, PortAcl } from './policy.ts';
 
 export const UPLINK_PORT_ID = 'uplink';
+const HOLD_MS = 50;
 
 export type SwitchEvent =
   | { readonly type: 'acl-deny'; readonly switch: string; readonly port: string; readonly direction: 'Inbound' | 'Outbound'; readonly rule: ExtendedAcl | PortAcl }
@@ -441,7 +442,7 @@ export class VirtualSwitch {
       if (st.limiter) st.limiter.setRate(max);
       else {
         st.limiter = new RateLimiter(max, this.now === Date.now ? () => performance.now() : this.now, (f) => this.process(st, f), () => this.drop(st, 'rate-limit'),
-          (pause) => (pause ? st.io?.pause() : st.io?.resume()));
+          (pause) => (pause ? st.hold() : st.release()));
       }
     } else if (st.limiter) { st.limiter.close(); st.limiter = null; }
     const cap = st.policy.egressCapacity;
@@ -546,9 +547,27 @@ export class VirtualSwitch {
       const dst = out[i]!;
       if (this.egress(src, dst, frame, vlan, ctx, now) && dst.mirrorSource) mirror = true;
     }
+    if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
     if (mirror) {
       for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame);
     }
+  }
+
+  /**
+   * Flow control for unicast: while the destination's socket is congested, stop reading the
+   * sender (its guest's NIC queue fills and its TCP slows) instead of dropping at the
+   * destination. Never for broadcasts (one slow VM must not stall everyone), and bounded by
+   * HOLD_MS so a peer that stopped reading costs the sender at most that long per burst.
+   */
+  private backpressure(src: PortState, dst: PortState): void {
+    if (!dst.io?.congested || src.waitingFor.has(dst.id)) return;
+    src.waitingFor.add(dst.id);
+    src.hold();
+    let done = false;
+    const release = (): void => { if (done) return; done = true; clearTimeout(t); src.waitingFor.delete(dst.id); src.release(); };
+    const t = setTimeout(release, HOLD_MS);
+    t.unref();
+    dst.io.whenDrained(release);
   }
 
   /** VLAN/PVLAN membership and split horizon (an uplink never feeds another uplink). */

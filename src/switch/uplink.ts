@@ -42,6 +42,8 @@ export class UdpUplinkIo implements PortIo {
     return 'ok';
   }
 
+  readonly congested = false;
+  whenDrained(cb: () => void): void { cb(); }
   pause(): void { this.paused = true; }
   resume(): void { this.paused = false; }
 
