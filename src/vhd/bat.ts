@@ -100,6 +100,13 @@ export class Bat {
     return decodeEntry(p, (index % PER_PAGE) * 8);
   }
 
+  /** The payload entry of `block` if its BAT page is cached (no I/O, no validation), else undefined. */
+  cachedPayload(block: number): BatEntry | undefined {
+    const idx = payloadIndex(this.g, block);
+    const p = this.pages.get(Math.floor(idx / PER_PAGE));
+    return p ? decodeEntry(p, (idx % PER_PAGE) * 8) : undefined;
+  }
+
   /** Payload entry of `block`, validated against the disk type. */
   async payload(block: number, tx?: SectorTx): Promise<BatEntry> {
     const idx = payloadIndex(this.g, block);

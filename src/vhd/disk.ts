@@ -3,8 +3,8 @@
 // metadata change through the log. Ordering for a write that allocates: payload data is
 // written and flushed first, then the BAT/bitmap change is journaled, flushed, applied and
 // flushed, so `write()` resolving means data and the metadata that reaches it are in the
-// file; `flush()` is then only an fsync. Reads and block status run side by side; every other
-// operation runs alone (a FIFO reader/writer lock).
+// file; `flush()` is then only an fsync. Reads, block status and overwrites of fully present
+// blocks run side by side; every other operation runs alone (a FIFO reader/writer lock).
 // Reads that fall through go to `parent` (chain.ts opens it).
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk, Extent, DiskType } from '../blockio/virtual-disk.ts';
@@ -130,8 +130,9 @@ export class VhdxDisk implements VirtualDisk {
   }
 
   /**
-   * Run `fn` alongside other shared requests (reads, block status: they only fill caches, never
-   * change structures), after every exclusive request queued before it.
+   * Run `fn` alongside other shared requests (reads, block status, overwrites of fully present
+   * blocks: they only fill caches, never change structures), after every exclusive request
+   * queued before it.
    */
   shared<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.lock.then(() => {
@@ -280,7 +281,35 @@ export class VhdxDisk implements VirtualDisk {
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.checkRange('write', offset, buf.length);
+    // Overwriting blocks that are already fully present changes no metadata: such writes run
+    // side by side like reads. Judged from the cached BAT when queued (so a write that must
+    // allocate keeps its place in the queue) and checked again when it runs.
+    if (buf.length > 0 && this.session.data && this.allPresentCached(offset, buf.length)) {
+      const done = await this.shared(() => this.overwriteUnlocked(buf, offset));
+      if (done) return;
+    }
     return this.exclusive(() => this.writeUnlocked(buf, offset));
+  }
+
+  private allPresentCached(offset: number, length: number): boolean {
+    for (const s of this.spans(offset, length)) {
+      const e = this.bat.cachedPayload(s.block);
+      if (!e || e.state !== PAYLOAD_FULLY_PRESENT) return false;
+    }
+    return true;
+  }
+
+  /** Writes into fully present blocks only; false (nothing written) when a block is not. Caller holds the lock shared. */
+  private async overwriteUnlocked(buf: Uint8Array, offset: number): Promise<boolean> {
+    const spans = this.spans(offset, buf.length);
+    const targets: number[] = [];
+    for (const s of spans) {
+      const e = await this.bat.payload(s.block);
+      if (e.state !== PAYLOAD_FULLY_PRESENT || e.offset + this.params.blockSize > this.fileEnd) return false;
+      targets.push(e.offset + s.inBlock);
+    }
+    await Promise.all(spans.map((s, i) => this.file.write(buf.subarray(s.at, s.at + s.len), targets[i]!)));
+    return true;
   }
 
   async writeUnlocked(buf: Uint8Array, offset: number): Promise<void> {
