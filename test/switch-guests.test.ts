@@ -142,10 +142,12 @@ test('ARP guard: forged gratuitous ARPs for another guest are dropped; pass with
 test('DHCP guard: a rogue udhcpd cannot answer; with the guard off it can', { skip, timeout: 90_000 }, async () => {
   await sh(g(3), [
     'printf "interface eth0\\nstart 10.0.0.100\\nend 10.0.0.110\\nlease_file /tmp/udhcpd.leases\\noption subnet 255.255.255.0\\n" > /tmp/udhcpd.conf',
-    'touch /tmp/udhcpd.leases', 'udhcpd /tmp/udhcpd.conf >/dev/null 2>&1 </dev/null', 'sleep 0.5',
+    'touch /tmp/udhcpd.leases',
+    // -a: 100 ms ARP check of a candidate address before offering it (2 s by default).
+    '(udhcpd -a 100 /tmp/udhcpd.conf || udhcpd /tmp/udhcpd.conf) >/dev/null 2>&1 </dev/null', 'sleep 0.5',
   ].join('; '), 0);
   await sh(g(1), 'printf "#!/bin/sh\\nexit 0\\n" > /tmp/dhcp.sh; chmod +x /tmp/dhcp.sh', 0);
-  const client = 'udhcpc -n -q -t 2 -T 1 -A 1 -i eth0 -s /tmp/dhcp.sh 2>&1';
+  const client = 'udhcpc -n -q -t 3 -T 1 -A 1 -i eth0 -s /tmp/dhcp.sh 2>&1';
   policy(3, { guards: { dhcpGuard: 'On' } });
   const guarded = await sh(g(1), client);
   assert.notEqual(guarded.code, 0, guarded.out);
