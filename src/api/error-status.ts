@@ -13,6 +13,13 @@ export const HTTP_STATUS: Record<string, number> = {
   QMP_ERROR: 500,
 };
 
+// Module codes by family: a bad argument to a disk engine or the block server is the caller's error.
+const SUFFIX_STATUS: [RegExp, number][] = [
+  [/_(INVALID_ARGUMENT|TOO_LARGE|UNSUPPORTED|BELOW_MINIMUM_SIZE|UNKNOWN_FORMAT)$/, 400],
+  [/_(NOT_FOUND|PARENT_NOT_FOUND|NO_SUCH_EXPORT)$/, 404],
+  [/_(IN_USE|EXISTS|READ_ONLY|LOG_REPLAY_NEEDED)$/, 409],
+];
+
 export function httpStatus(code: string): number {
-  return HTTP_STATUS[code] ?? 500;
+  return HTTP_STATUS[code] ?? SUFFIX_STATUS.find(([re]) => re.test(code))?.[1] ?? 500;
 }

@@ -16,6 +16,7 @@ import {
 } from '../../vhd/index.ts';
 import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, VhdDisk } from '../../vhd/vhd1/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
+import { resizeOnline } from './attached-disk.ts';
 
 const MiB = 1024 * 1024;
 const MAX_VHD_SIZE = 2040 * 1024 * MiB;
@@ -345,6 +346,7 @@ export const resizeVhdCmdlet = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await existingFile(ctx, 'Path', args.Path);
+    if (args.SizeBytes !== undefined && (await resizeOnline(ctx, path, args.SizeBytes))) return args.PassThru ? describe(path) : undefined;
     const d = await openDiskFile(path, { readOnly: false });
     await withDisk(d, async () => {
       const format = d.format;

@@ -1,0 +1,147 @@
+// Guests on vmhost's own storage path: VHDX files served by our NBD block server. What a guest
+// writes is in the file byte for byte (also through a differencing disk and on a 4Kn disk),
+// SCSI disks hot-plug, disks grow while the guest runs, storage QoS caps normalized IOPS,
+// and host tools read a disk through Mount-VHD.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { TestDaemon, waitFor, sleep } from './support/daemon.ts';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+
+describe('VM storage through the block server', () => {
+  let d: TestDaemon;
+  let dir: string;
+  before(async () => {
+    d = await TestDaemon.start();
+    dir = d.dataDir;
+  });
+  after(async () => { await d?.stop(); });
+
+  const ok = async (...args: string[]) => {
+    const r = await d.cli(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const guest = async (vm: string, script: string) => {
+    const r = await d.cli('Invoke-Command', '-VMName', vm, '-ScriptBlock', script, '-TimeoutSeconds', '300');
+    assert.equal(r.code, 0, `${script}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const bootVm = async (vm: string) => {
+    await ok('Start-VM', vm);
+    await waitFor(`${vm} heartbeat`, 60_000, async () => ((await d.api('GET', `/api/v1/vms/${vm}`)).json as { Heartbeat: string }).Heartbeat === 'OK');
+  };
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  // sdX names follow probe order, not the SCSI target: find the disk by its address.
+  const dev = (vm: string, location: number) => guest(vm, `ls /sys/bus/scsi/devices/0:0:${location}:0/block/`);
+
+  test('64 MiB of guest random data reads back from the file: dynamic, differencing, 4Kn', async () => {
+    await ok('New-VHD', '-Path', join(dir, 'dyn.vhdx'), '-SizeBytes', '1GB', '-Dynamic');
+    await ok('New-VHD', '-Path', join(dir, 'base.vhdx'), '-SizeBytes', '1GB', '-Dynamic');
+    await ok('New-VHD', '-Path', join(dir, 'child.vhdx'), '-Differencing', '-ParentPath', join(dir, 'base.vhdx'));
+    await ok('New-VHD', '-Path', join(dir, '4kn.vhdx'), '-SizeBytes', '1GB', '-Dynamic', '-LogicalSectorSizeBytes', '4096');
+    await ok('New-VM', 's1', '-MemoryStartupBytes', '512MB');
+    for (const [i, f] of ['dyn.vhdx', 'child.vhdx', '4kn.vhdx'].entries()) {
+      await ok('Add-VMHardDiskDrive', '-VMName', 's1', '-Path', join(dir, f), '-ControllerType', 'SCSI', '-ControllerLocation', String(i));
+    }
+    await bootVm('s1');
+    assert.equal(await guest('s1', `cat /sys/block/${await dev('s1', 2)}/queue/logical_block_size`), '4096', 'the 4Kn disk shows 4096-byte sectors');
+    // One 64 MiB random buffer (random bytes are slow to make under TCG), written to each disk.
+    const hash = (await guest('s1', 'dd if=/dev/urandom of=/tmp/r bs=1M count=64 2>/dev/null && sha256sum /tmp/r')).split(' ')[0]!;
+    for (const location of [0, 1, 2]) {
+      await guest('s1', `dd if=/tmp/r of=/dev/${await dev('s1', location)} bs=1M oflag=direct 2>/dev/null && sync && echo ok`);
+    }
+    const hashes = [hash, hash, hash];
+    const errors = await guest('s1', 'dmesg | grep -ci "i/o error" || true');
+    assert.equal(errors, '0', 'no I/O errors in the guest kernel log');
+    await ok('Stop-VM', 's1');
+    for (const [i, f] of ['dyn.vhdx', 'child.vhdx', '4kn.vhdx'].entries()) {
+      const raw = join(dir, `${f}.raw`);
+      await ok('Convert-VHD', '-Path', join(dir, f), '-DestinationPath', raw);
+      assert.equal(sha256((await readFile(raw)).subarray(0, 64 * MiB)), hashes[i], `${f}: the file holds what the guest wrote`);
+    }
+    assert.equal((await run('qemu-img', ['check', '-f', 'vhdx', join(dir, 'dyn.vhdx')])).stdout.includes('No errors'), true);
+    const base = await readFile(join(dir, 'base.vhdx'));
+    assert.ok(base.length < 8 * MiB, 'the differencing disk took the writes, not its parent');
+  });
+
+  test('SCSI hot-plug: a disk added to a running guest appears, and unplugs again', async () => {
+    await ok('New-VHD', '-Path', join(dir, 'hot.vhdx'), '-SizeBytes', '256MB', '-Dynamic');
+    await bootVm('s1');
+    await ok('Add-VMHardDiskDrive', '-VMName', 's1', '-Path', join(dir, 'hot.vhdx'), '-ControllerType', 'SCSI', '-ControllerLocation', '5');
+    await waitFor('the new disk in the guest', 10_000, async () => (await guest('s1', 'cat /sys/bus/scsi/devices/0:0:5:0/block/*/size 2>/dev/null || true')) === String(256 * 2048));
+    const rm = await d.cli('Remove-VMHardDiskDrive', '-VMName', 's1', '-ControllerType', 'SCSI', '-ControllerNumber', '0', '-ControllerLocation', '5');
+    assert.equal(rm.code, 0, rm.stderr);
+    await waitFor('the disk gone', 10_000, async () => (await guest('s1', 'ls /sys/bus/scsi/devices/')).includes('0:0:5:0') === false);
+    const ide = await d.cli('Add-VMHardDiskDrive', '-VMName', 's1', '-Path', join(dir, 'hot.vhdx'), '-ControllerType', 'IDE');
+    assert.equal(ide.code, 4, 'IDE needs the VM off');
+    assert.match(ide.stderr, /IDE drives can only be changed while the VM is off/);
+  });
+
+  test('a disk of a running VM cannot be attached to another VM', async () => {
+    await ok('New-VM', 's2', '-MemoryStartupBytes', '128MB');
+    const r = await d.cli('Add-VMHardDiskDrive', '-VMName', 's2', '-Path', join(dir, 'dyn.vhdx'), '-ControllerType', 'SCSI');
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /already attached to VM 's1'/);
+  });
+
+  test('Resize-VHD of an attached disk: the running guest sees the new size within 5 s; below MinimumSize is refused', async () => {
+    const t0 = Date.now();
+    await ok('Resize-VHD', '-Path', join(dir, 'dyn.vhdx'), '-SizeBytes', '2GB');
+    const sda = await dev('s1', 0);
+    await waitFor('guest sees 2 GB', 5_000, async () => (await guest('s1', `cat /sys/block/${sda}/size`)) === String(2 * 1024 * 2048));
+    console.log(`online resize seen by the guest after ${Date.now() - t0} ms`);
+    const shrink = await d.cli('Resize-VHD', '-Path', join(dir, 'dyn.vhdx'), '-SizeBytes', '16MB');
+    assert.notEqual(shrink.code, 0);
+    assert.match(shrink.stderr, /MinimumSize|minimum/i);
+    assert.equal(await guest('s1', `cat /sys/block/${sda}/size`), String(2 * 1024 * 2048), 'nothing changed');
+  });
+
+  test('MaximumIOPS 200 holds a flood of 4 KiB direct writes to 200 ± 10 % normalized IOPS; removing it restores speed', async () => {
+    const metrics = async () => (JSON.parse(await ok('Measure-VM', '-VMName', 's1', '-Json')) as { HardDiskMetrics: { Path: string; NormalizedIOCount: number }[] })
+      .HardDiskMetrics.find((m) => m.Path.endsWith('/dyn.vhdx'))!.NormalizedIOCount;
+    const rate = async (seconds: number) => {
+      const a = await metrics();
+      const t = Date.now();
+      await sleep(seconds * 1000);
+      return ((await metrics()) - a) / ((Date.now() - t) / 1000);
+    };
+    // Four writers in the guest keep demand above the cap.
+    // (setsid and no inherited output: the agent's exec must not wait for them.)
+    const target = await dev('s1', 0);
+    await guest('s1', `for j in 1 2 3 4; do setsid sh -c "while [ ! -f /tmp/stopflood ]; do dd if=/dev/zero of=/dev/${target} bs=4k count=500 seek=$((j*4000)) oflag=direct 2>/dev/null; done" >/dev/null 2>&1 & done; echo started`);
+    await sleep(2000);
+    const uncapped = await rate(5);
+    await ok('Set-VMHardDiskDrive', '-VMName', 's1', '-ControllerType', 'SCSI', '-ControllerNumber', '0', '-ControllerLocation', '0', '-MaximumIOPS', '200');
+    await sleep(1500);
+    const capped = await rate(10);
+    await ok('Set-VMHardDiskDrive', '-VMName', 's1', '-ControllerType', 'SCSI', '-ControllerNumber', '0', '-ControllerLocation', '0', '-MaximumIOPS', '0');
+    await sleep(1500);
+    const restored = await rate(5);
+    await guest('s1', 'touch /tmp/stopflood; echo stopped');
+    console.log(`normalized IOPS: uncapped ${uncapped.toFixed(0)}, capped at 200: ${capped.toFixed(1)}, cap removed: ${restored.toFixed(0)}`);
+    assert.ok(uncapped > 300, `the guest can do more than the cap (${uncapped})`);
+    assert.ok(capped >= 180 && capped <= 220, `capped rate ${capped} within 200 ± 10 %`);
+    assert.ok(restored > 300, `full speed after removing the cap (${restored})`);
+  });
+
+  test('Mount-VHD serves an unattached disk to qemu-img and nbdinfo; holes are reported', async () => {
+    const r = JSON.parse(await ok('Mount-VHD', '-Path', join(dir, 'base.vhdx'), '-ReadOnly', '-Json')) as { NbdUri: string };
+    assert.match(r.NbdUri, /^nbd\+unix:\/\/\/.+\?socket=\//);
+    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', r.NbdUri])).stdout) as { 'virtual-size': number };
+    assert.equal(info['virtual-size'], 1024 ** 3);
+    const map = JSON.parse((await run('qemu-img', ['map', '--output=json', r.NbdUri])).stdout) as { data: boolean }[];
+    assert.ok(map.every((m) => m.data === false), 'an empty dynamic disk is all holes');
+    const nbdinfo = JSON.parse((await run('nbdinfo', ['--json', r.NbdUri])).stdout) as { exports: { 'export-size': number; is_read_only: boolean }[] };
+    assert.equal(nbdinfo.exports[0]!['export-size'], 1024 ** 3);
+    assert.equal(nbdinfo.exports[0]!.is_read_only, true);
+    await ok('Dismount-VHD', '-Path', join(dir, 'base.vhdx'));
+    await assert.rejects(run('qemu-img', ['info', r.NbdUri]));
+  });
+});
