@@ -21,7 +21,19 @@ export class FrameDecoder {
 
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): boolean {
     let buf = chunk;
-    if (this.pending) { buf = Buffer.concat([this.pending, chunk]); this.pending = null; }
+    if (this.pending) {
+      // Complete the pending record from the head of the chunk only (no copy of the whole chunk).
+      const p = this.pending;
+      if (p.length + chunk.length < 4) { this.pending = Buffer.concat([p, chunk]); return true; }
+      const len = p.length >= 4 ? p.readUInt32BE(0) : Buffer.concat([p, chunk.subarray(0, 4 - p.length)]).readUInt32BE(0);
+      if (len > STREAM_MAX_RECORD) { this.corruptLength = len; return false; }
+      const need = 4 + len - p.length;
+      if (chunk.length < need) { this.pending = Buffer.concat([p, chunk]); return true; }
+      const rec = Buffer.concat([p, chunk.subarray(0, need)]);
+      this.pending = null;
+      onFrame(rec.subarray(4));
+      buf = chunk.subarray(need);
+    }
     let off = 0;
     const n = buf.length;
     while (n - off >= 4) {
@@ -40,6 +52,13 @@ export class FrameDecoder {
   get buffered(): number { return this.pending?.length ?? 0; }
 
   reset(): void { this.pending = null; this.corruptLength = -1; }
+}
+
+/** The 4-byte length prefix of a record. */
+export function recordHeader(length: number): Buffer {
+  const h = Buffer.allocUnsafe(4);
+  h.writeUInt32BE(length, 0);
+  return h;
 }
 
 /** One record: the 4-byte length and the frame, in a new buffer. */

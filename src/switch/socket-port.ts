@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
-import { FrameDecoder, encodeFrame } from './framing.ts';
+import { FrameDecoder, recordHeader } from './framing.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 
 export class SocketPortIo implements PortIo {
@@ -21,7 +21,7 @@ export class SocketPortIo implements PortIo {
   private paused = false;
   private closed = false;
   /** Records waiting for the end of the tick, written as one buffer. */
-  private batch: Buffer[] = [];
+  private batch: Uint8Array[] = [];
   private batchBytes = 0;
   maxQueuedBytes = 4 << 20;
   /** Above this the port reports itself congested (the switch then holds unicast senders). */
@@ -79,18 +79,19 @@ export class SocketPortIo implements PortIo {
     if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
     // Frames sent in one tick (a burst read off another port) leave in one write.
     if (this.batchBytes === 0) process.nextTick(() => this.flush(s));
-    const rec = encodeFrame(frame);
-    this.batch.push(rec);
-    this.batchBytes += rec.length;
+    // The frame is kept by reference until the end of the tick: the pipeline never changes a
+    // frame after delivering it (inject() takes ownership of its bytes for that reason).
+    this.batch.push(recordHeader(frame.length), frame as Buffer);
+    this.batchBytes += 4 + frame.length;
     return 'ok';
   }
 
   private flush(s: Socket): void {
-    const b = this.batch;
+    const b = this.batch, bytes = this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
     if (this.sock !== s || b.length === 0) return;
-    s.write(b.length === 1 ? b[0]! : Buffer.concat(b));
+    s.write(Buffer.concat(b, bytes));
   }
 
   get congested(): boolean { return (this.sock?.writableLength ?? 0) + this.batchBytes > this.highWaterBytes; }
