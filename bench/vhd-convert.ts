@@ -1,9 +1,11 @@
 // Conversion throughput: a 2 GiB raw image (16 × 64 MiB deterministic random data, each
 // followed by 64 MiB of written zeros) converted raw → dynamic VHDX and VHDX → raw, with our
 // engine (convertDisk in this process) and with `qemu-img convert` on the same files. Both
-// use 32 MiB blocks; best of 3 each (ours and qemu-img alternating), page cache warm (the source is read once first; every
-// run reads it again from cache). Prints times and the ratio ours/qemu (< 1: ours faster),
-// once without any fsync (qemu-img's default) and once with one fsync of the output.
+// use 32 MiB blocks; best of 3 each, ours and qemu-img alternating run by run. The page cache
+// is warm (the source is read once first; every run reads it again from cache) and dirty pages
+// of earlier runs are synced away, untimed, before each run. Prints times and the ratio
+// ours/qemu (< 1: ours faster), once without any fsync (qemu-img's default) and once with one
+// fsync of the output.
 //   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 3] [--dir /var/tmp]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync } from 'node:fs';
@@ -55,6 +57,7 @@ async function pair(a: Contender, b: Contender): Promise<[number, number]> {
   for (let i = 0; i < runs; i++) {
     for (const [k, c] of [a, b].entries()) {
       c.before();
+      execFileSync('sync'); // no dirty pages left from the previous run: each starts clean
       times[k]!.push(await timed(c.run));
     }
   }
