@@ -197,3 +197,42 @@ test('stateful ACL: g1 may only open TCP to g2; replies pass, unsolicited inboun
   assert.ok(drops(1, 'acl-deny') > d1, 'outbound TCP to another address denied');
   policy(1, { extendedAcls: [] });
 });
+
+test('metering ACL counts match the guest\'s own interface counters within 1 %; MaximumBandwidth 10 Mbit/s holds a download within ±10 %', { skip, timeout: 90_000 }, async () => {
+  await sh(g(2), 'mkdir -p /tmp/www && head -c 8000000 /dev/zero > /tmp/www/f', 0);
+  const httpd = g(2).agent.exec('timeout 45 httpd -f -p 8080 -h /tmp/www', { timeoutMs: 50_000 });
+  try {
+    await sh(g(1), 'sleep 0.5');
+    const counters = async (): Promise<[number, number]> => {
+      const out = (await sh(g(1), 'cat /sys/class/net/eth0/statistics/rx_bytes /sys/class/net/eth0/statistics/tx_bytes', 0)).out.trim().split('\n');
+      return [Number(out[0]), Number(out[1])];
+    };
+    // Metering: a 2 MB download from g2, counted by g1's Meter ACL and by g1's own NIC.
+    policy(1, { acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: `${IP(2)}/32` }] });
+    await sh(g(1), `ping -c 1 -W 2 ${IP(2)}`, 0); // ARP settled before counting
+    const [rx0, tx0] = await counters();
+    await sh(g(1), `wget -q -O /dev/null http://${IP(2)}:8080/f`, 0);
+    const [rx1, tx1] = await counters();
+    const m = sw.meterCounters('g1')[0]!;
+    const near = (a: number, b: number): boolean => Math.abs(a - b) <= b * 0.01;
+    assert.ok(near(m.inboundBytes, rx1 - rx0), `meter in ${m.inboundBytes} vs guest rx ${rx1 - rx0}`);
+    assert.ok(near(m.outboundBytes, tx1 - tx0), `meter out ${m.outboundBytes} vs guest tx ${tx1 - tx0}`);
+    console.log(`# metering: in ${m.inboundBytes} B (guest rx ${rx1 - rx0}), out ${m.outboundBytes} B (guest tx ${tx1 - tx0})`);
+    policy(1, { acls: [] });
+
+    // MaximumBandwidth on the sender (g2): the switch stops reading its socket, its TCP slows.
+    policy(2, { bandwidth: { maximumBandwidth: 10e6 } });
+    const dl = sh(g(1), `wget -q -O /dev/null http://${IP(2)}:8080/f`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const b0 = sw.portStats('g2').rxBytes, t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const rate = ((sw.portStats('g2').rxBytes - b0) * 8) / ((performance.now() - t0) / 1000);
+    console.log(`# MaximumBandwidth 10 Mbit/s: measured ${(rate / 1e6).toFixed(2)} Mbit/s`);
+    assert.ok(Math.abs(rate - 10e6) <= 1e6, `rate ${rate}`);
+    assert.equal((await dl).code, 0);
+    policy(2, { bandwidth: { maximumBandwidth: 0 } });
+  } finally {
+    await sh(g(2), 'killall httpd; true');
+    await httpd;
+  }
+});
