@@ -197,6 +197,20 @@ test('Merge-VHD into a grandparent with -DestinationPath', async () => {
   assert.match(qemuImg('compare', at('gmodel.img'), at('g0.vhdx')), /identical/);
 });
 
+test('Merge-VHD of a differencing VHD into its parent', async () => {
+  await ok('Convert-VHD', at('src.img'), at('v.vhd'));
+  await ok('New-VHD', at('vc.vhd'), '-Differencing', '-ParentPath', at('v.vhd'));
+  const model = mixedImage();
+  const patch = new Uint8Array(MiB + 4096).fill(7);
+  await inProcess(at('vc.vhd'), (d) => d.write(patch, 5 * MiB - 4096));
+  model.set(patch, 5 * MiB - 4096);
+  writeFileSync(at('vmodel.img'), model);
+  await ok('Merge-VHD', at('vc.vhd'), at('v.vhd'));
+  assert.ok(!existsSync(at('vc.vhd')));
+  assert.match(qemuImg('compare', '-f', 'raw', '-F', 'vpc', at('vmodel.img'), at('v.vhd')), /identical/);
+  assert.equal((await ok('Test-VHD', at('v.vhd'))).trim(), 'True');
+});
+
 test('Optimize-VHD shrinks a trimmed file; Test-VHD finds a corrupt header byte', async () => {
   await ok('Convert-VHD', at('src.img'), at('o.vhdx'), '-BlockSizeBytes', '1MB');
   const before = statSync(at('o.vhdx')).size;

@@ -14,7 +14,7 @@ import {
   createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
   listUserMetadata, getUserMetadata, setUserMetadata, MAX_VIRTUAL_SIZE, type VhdxDisk, type ParentLocatorPaths,
 } from '../../vhd/index.ts';
-import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, VhdDisk } from '../../vhd/vhd1/index.ts';
+import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, mergeVhd as mergeVhdChain, VhdDisk } from '../../vhd/vhd1/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { resizeOnline } from './attached-disk.ts';
 
@@ -379,7 +379,7 @@ export const resizeVhdCmdlet = defineCmdlet({
 
 export const mergeVhd = defineCmdlet({
   name: 'Merge-VHD',
-  synopsis: 'Merge a differencing VHDX into its parent or an ancestor (-DestinationPath); the merged files are deleted',
+  synopsis: 'Merge a differencing disk into its parent or an ancestor (-DestinationPath); the merged files are deleted',
   params: {
     Path: { type: 'string', mandatory: true, help: 'The differencing disk to merge' },
     DestinationPath: { type: 'string', help: 'The ancestor to merge into (default: the parent)' },
@@ -394,27 +394,47 @@ export const mergeVhd = defineCmdlet({
     const probe = await openAlone(path, true);
     const format = probe.format, type = probe.type;
     await probe.close();
-    if (format !== 'VHDX') throw paramError(ctx, 'Path', `merging ${format} chains is not supported; Convert-VHD the chain to a new file instead`, 'VHD_UNSUPPORTED');
+    if (format === 'RAW') throw paramError(ctx, 'Path', `${path} is a raw image; only a differencing disk can be merged`);
     if (type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is a ${type.toLowerCase()} disk; only a differencing disk can be merged`);
     // Open the chain: every ancestor read-only except the destination (the parent when none is named).
     const chain: string[] = [path];
-    const openParent = async (loc: ParentLocatorPaths, c: { child: string }): Promise<BlockFile> => {
-      const cands = locatorCandidates(c.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
+    const findParent = async (child: string, paths: Array<string | undefined>, code: string): Promise<{ found: string; writable: boolean }> => {
+      const cands = locatorCandidates(child, paths);
       let found: string | undefined;
       for (const cand of cands) if (await exists(cand)) { found = await realpath(cand); break; }
-      if (!found) throw new VmhostError('VHDX_PARENT_NOT_FOUND', `parent of ${c.child} not found (tried ${cands.join(', ') || 'no locator'})`, { file: c.child });
+      if (!found) throw new VmhostError(code, `parent of ${child} not found (tried ${cands.join(', ') || 'no locator'})`, { file: child });
       chain.push(found);
-      const target = dest ?? (chain.length === 2 ? found : undefined);
-      return NodeFile.open(found, { readOnly: found !== target });
+      return { found, writable: found === (dest ?? (chain.length === 2 ? found : undefined)) };
     };
-    const leaf = await openVhdx(await NodeFile.open(path), { openParent });
+    const openVhdChain = async (p: string, writable: boolean): Promise<VhdDisk> => {
+      const f = await NodeFile.open(p, { readOnly: !writable });
+      try {
+        return await openVhd(f, {
+          openParent: async (paths) => {
+            const { found, writable: w } = await findParent(p, paths, 'VHD_PARENT_MISSING');
+            return openVhdChain(found, w);
+          },
+        });
+      } catch (e) {
+        await f.close().catch(() => undefined);
+        throw e;
+      }
+    };
+    const leaf: VirtualDisk = format === 'VHDX'
+      ? await openVhdx(await NodeFile.open(path, { readOnly: true }), {
+        openParent: async (loc: ParentLocatorPaths, c: { child: string }): Promise<BlockFile> => {
+          const { found, writable } = await findParent(c.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath], 'VHDX_PARENT_NOT_FOUND');
+          return NodeFile.open(found, { readOnly: !writable });
+        },
+      })
+      : await openVhdChain(path, false);
     let merged: VirtualDisk | undefined;
     try {
       const levels = dest === undefined ? 1 : chain.indexOf(dest);
       if (levels < 1) throw paramError(ctx, 'DestinationPath', `${dest} is not an ancestor of ${path} (its chain: ${chain.slice(1).join(' → ')})`);
       ctx.verbose(`merging ${chain.slice(0, levels).join(', ')} into ${chain[levels]}`);
       const t0 = Date.now();
-      merged = await mergeVhdx(leaf, levels);
+      merged = isVhdx(leaf) ? await mergeVhdx(leaf, levels) : await mergeVhdChain(leaf as VhdDisk, levels);
       ctx.verbose(`merged in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } catch (e) {
       await leaf.close().catch(() => undefined);

@@ -4,5 +4,6 @@ export { openVhd, type OpenVhdOptions } from './open.ts';
 export { describeVhd, type VhdDescription } from './describe.ts';
 export { checkVhd, type VhdProblem } from './check.ts';
 export { resizeVhd } from './resize.ts';
+export { mergeVhd } from './merge.ts';
 export { VhdDisk } from './vhd-disk.ts';
 export { resolveLocatorPath } from './parent-locator.ts';

@@ -308,6 +308,14 @@ export class VhdDisk implements VirtualDisk {
     await this.serial.run(() => this.file.flush());
   }
 
+  /** Flushes and closes this file only, leaving the parent open (merge.ts). */
+  async closeSelf(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    await this.file.close();
+  }
+
   /** Flushes and closes the file, then the parent this disk was opened with. */
   async close(): Promise<void> {
     if (this.closed) return;
