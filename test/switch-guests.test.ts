@@ -1,16 +1,18 @@
 // The virtual switch with real guests: three test guests (QEMU, TCG) whose virtio NICs are
 // `-netdev stream` clients of the switch's port sockets, driven through their agents.
-// Checked with the guests' own tools (busybox ping, arping, udhcpc/udhcpd): untagged ping,
-// access VLANs, private VLANs (isolated/community/promiscuous), the ARP spoofing guard against
-// forged gratuitous ARPs, the DHCP guard against a rogue udhcpd, the MAC spoofing guard,
-// a stateful ACL with nc — each also with the guard off, drops counted by reason.
+// Checked with the guests' own tools (busybox ping, arping, udhcpc/udhcpd, nc, wget/httpd, and
+// the guest kernel's own 802.1Q interfaces for trunk mode): untagged ping, access VLANs, trunk,
+// private VLANs (isolated/community/promiscuous), the ARP spoofing guard against forged
+// gratuitous ARPs, the DHCP guard against a rogue udhcpd, the MAC spoofing guard,
+// a stateful ACL with nc, Meter ACL bytes against the guest's NIC counters, MaximumBandwidth on
+// a real download — guards also checked off, drops counted by reason.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { QemuProcess, runtimePathsIn, type QemuVmSpec } from '../src/qemu/index.ts';
 import { AgentClient, ensureGuestImage } from '../src/guest/index.ts';
 import { VirtualSwitch, type PortPolicyPatch } from '../src/switch/index.ts';
@@ -234,5 +236,50 @@ test('metering ACL counts match the guest\'s own interface counters within 1 %; 
   } finally {
     await sh(g(2), 'killall httpd; true');
     await httpd;
+  }
+});
+
+/** The 802.1Q modules of the guest's own kernel, from the Debian package the image was built from (null if not cached). */
+function vlanModules(kernelPath: string, kernelVersion: string): { name: string; data: Buffer }[] | null {
+  const debs = join(dirname(dirname(kernelPath)), 'debs');
+  const deb = existsSync(debs) ? readdirSync(debs).find((f) => f.startsWith(`linux-image-${kernelVersion}_`) && f.endsWith('.deb')) : undefined;
+  if (!deb) return null;
+  const out = join(dir, 'mods');
+  mkdirSync(out, { recursive: true });
+  const names = ['llc', 'stp', 'garp', 'mrp', '8021q'];
+  const paths = ['net/llc/llc.ko', 'net/802/stp.ko', 'net/802/garp.ko', 'net/802/mrp.ko', 'net/8021q/8021q.ko'].map((p) => `./lib/modules/${kernelVersion}/kernel/${p}`);
+  const r = spawnSync('sh', ['-c', 'deb=$1; out=$2; shift 2; dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out" "$@"', 'sh', join(debs, deb), out, ...paths]);
+  if (r.status !== 0) return null;
+  return names.map((name, i) => ({ name, data: readFileSync(join(out, paths[i]!)) }));
+}
+
+test('trunk to a guest: tagged frames of allowed VLANs only (the guest\'s own 802.1Q interfaces)', { skip, timeout: 90_000 }, async (t) => {
+  const image = await ensureGuestImage();
+  const { kernelVersion } = JSON.parse(readFileSync(image.manifest, 'utf8')) as { kernelVersion: string };
+  const mods = vlanModules(image.kernel, kernelVersion);
+  if (!mods) { t.skip('no cached kernel package to take 8021q.ko from'); return; }
+  for (const m of mods) {
+    await sh(g(1), `base64 -d > /tmp/${m.name}.ko <<'EOF'\n${m.data.toString('base64')}\nEOF\ninsmod /tmp/${m.name}.ko`, 0);
+  }
+  policy(1, { vlan: { mode: 'Trunk', allowedVlanIdList: [10, 20], nativeVlanId: 0 } });
+  policy(2, { vlan: { mode: 'Access', vlanId: 10 } });
+  policy(3, { vlan: { mode: 'Access', vlanId: 30 } });
+  try {
+    await sh(g(1), [
+      'ip link add link eth0 name eth0.10 type vlan id 10', 'ip addr add 10.10.0.1/24 dev eth0.10', 'ip link set eth0.10 up',
+      'ip link add link eth0 name eth0.30 type vlan id 30', 'ip addr add 10.30.0.1/24 dev eth0.30', 'ip link set eth0.30 up',
+    ].join(' && '), 0);
+    await sh(g(2), 'ip addr add 10.10.0.2/24 dev eth0', 0);
+    await sh(g(3), 'ip addr add 10.30.0.3/24 dev eth0', 0);
+    assert.equal((await sh(g(1), 'ping -c 1 -W 3 10.10.0.2')).code, 0, 'VLAN 10 tagged by the guest reaches the access port');
+    const d0 = drops(1, 'vlan-not-allowed');
+    assert.notEqual((await sh(g(1), 'ping -c 1 -W 1 10.30.0.3')).code, 0, 'VLAN 30 is not allowed on the trunk');
+    assert.ok(drops(1, 'vlan-not-allowed') > d0);
+    assert.equal(await canPing(1, 2), false, 'native (untagged) traffic stays off VLAN 10');
+  } finally {
+    await sh(g(1), 'ip link del eth0.10; ip link del eth0.30; true');
+    await sh(g(2), 'ip addr del 10.10.0.2/24 dev eth0; true');
+    await sh(g(3), 'ip addr del 10.30.0.3/24 dev eth0; true');
+    for (const n of [1, 2, 3]) policy(n, { vlan: { mode: 'Untagged' } });
   }
 });
