@@ -265,7 +265,7 @@ export const newVhd = defineCmdlet({
   params: {
     Path: { type: 'string', mandatory: true, help: 'The new file; .vhdx or .vhd' },
     SizeBytes: { type: 'size', mandatory: ['Fixed', 'Dynamic'], help: 'Virtual size, e.g. 10GB (VHDX ≤ 64TB, VHD ≤ 2040GB)' },
-    Fixed: { type: 'switch', sets: ['Fixed'], mandatory: ['Fixed'], help: 'All space allocated up front' },
+    Fixed: { type: 'switch', sets: ['Fixed'], mandatory: ['Fixed'], help: 'Every block allocated when the file is created' },
     Dynamic: { type: 'switch', sets: ['Dynamic'], help: 'Grows as data is written (the default)' },
     Differencing: { type: 'switch', sets: ['Differencing'], mandatory: ['Differencing'], help: 'Changes against -ParentPath' },
     ParentPath: { type: 'string', sets: ['Differencing'], mandatory: ['Differencing'], help: 'The parent disk of a differencing disk' },
