@@ -113,9 +113,10 @@ describe('VM storage through the block server', () => {
       return ((await metrics()) - a) / ((Date.now() - t) / 1000);
     };
     // Four writers in the guest keep demand above the cap.
-    // (setsid and no inherited output: the agent's exec must not wait for them.)
+    // (setsid and no inherited output: the agent's exec must not wait for them, and it kills what
+    // is left in the script's process group, so each writer detaches before the script ends.)
     const target = await dev('s1', 0);
-    await guest('s1', `for j in 1 2 3 4; do setsid sh -c "while [ ! -f /tmp/stopflood ]; do dd if=/dev/zero of=/dev/${target} bs=4k count=500 seek=$((j*4000)) oflag=direct 2>/dev/null; done" >/dev/null 2>&1 & done; echo started`);
+    await guest('s1', `for j in 1 2 3 4; do setsid sh -c "touch /tmp/w$j; while [ ! -f /tmp/stopflood ]; do dd if=/dev/zero of=/dev/${target} bs=4k count=500 seek=$((j*4000)) oflag=direct 2>/dev/null; done" >/dev/null 2>&1 & done; while [ ! -f /tmp/w1 ] || [ ! -f /tmp/w4 ]; do sleep 0.1; done; echo started`);
     await sleep(2000);
     const uncapped = await rate(5);
     await ok('Set-VMHardDiskDrive', '-VMName', 's1', '-ControllerType', 'SCSI', '-ControllerNumber', '0', '-ControllerLocation', '0', '-MaximumIOPS', '200');
