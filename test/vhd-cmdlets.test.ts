@@ -197,18 +197,24 @@ test('Merge-VHD into a grandparent with -DestinationPath', async () => {
   assert.match(qemuImg('compare', at('gmodel.img'), at('g0.vhdx')), /identical/);
 });
 
-test('Merge-VHD of a differencing VHD into its parent', async () => {
+test('Set-VHD re-points a differencing VHD to its moved parent; Merge-VHD folds it in', async () => {
   await ok('Convert-VHD', at('src.img'), at('v.vhd'));
   await ok('New-VHD', at('vc.vhd'), '-Differencing', '-ParentPath', at('v.vhd'));
+  mkdirSync(at('vmoved'));
+  renameSync(at('v.vhd'), at('vmoved/v.vhd'));
+  const broken = await vmhost('Test-VHD', at('vc.vhd'));
+  assert.deepEqual([broken.code, broken.stdout.trim()], [1, 'False']);
+  await ok('Set-VHD', at('vc.vhd'), '-ParentPath', at('vmoved/v.vhd'));
+  assert.equal((await json('Get-VHD', at('vc.vhd')))['ParentPath'], at('vmoved/v.vhd'));
   const model = mixedImage();
   const patch = new Uint8Array(MiB + 4096).fill(7);
   await inProcess(at('vc.vhd'), (d) => d.write(patch, 5 * MiB - 4096));
   model.set(patch, 5 * MiB - 4096);
   writeFileSync(at('vmodel.img'), model);
-  await ok('Merge-VHD', at('vc.vhd'), at('v.vhd'));
+  await ok('Merge-VHD', at('vc.vhd'), at('vmoved/v.vhd'));
   assert.ok(!existsSync(at('vc.vhd')));
-  assert.match(qemuImg('compare', '-f', 'raw', '-F', 'vpc', at('vmodel.img'), at('v.vhd')), /identical/);
-  assert.equal((await ok('Test-VHD', at('v.vhd'))).trim(), 'True');
+  assert.match(qemuImg('compare', '-f', 'raw', '-F', 'vpc', at('vmodel.img'), at('vmoved/v.vhd')), /identical/);
+  assert.equal((await ok('Test-VHD', at('vmoved/v.vhd'))).trim(), 'True');
 });
 
 test('Optimize-VHD shrinks a trimmed file; Test-VHD finds a corrupt header byte', async () => {

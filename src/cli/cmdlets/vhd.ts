@@ -14,7 +14,7 @@ import {
   createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
   listUserMetadata, getUserMetadata, setUserMetadata, MAX_VIRTUAL_SIZE, type VhdxDisk, type ParentLocatorPaths,
 } from '../../vhd/index.ts';
-import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, mergeVhd as mergeVhdChain, VhdDisk } from '../../vhd/vhd1/index.ts';
+import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, mergeVhd as mergeVhdChain, setVhdParent, VhdDisk } from '../../vhd/vhd1/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { resizeOnline } from './attached-disk.ts';
 
@@ -620,9 +620,33 @@ async function openVhdxAlone(ctx: CmdletContext, path: string): Promise<VhdxDisk
   return d;
 }
 
+/** Set-VHD -ParentPath on a differencing VHD: the parent must be the VHD it was made from (unique id, time stamp). */
+async function reparentVhd(ctx: CmdletContext, path: string, parentArg: string, ignoreIdMismatch: boolean): Promise<void> {
+  const parentPath = await realpath(await existingFile(ctx, 'ParentPath', parentArg));
+  const d = await openVhd(await NodeFile.open(path), { withoutParent: true });
+  await withDisk(d, async () => {
+    if (d.type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is not a differencing disk; it has no parent`);
+    const parent = await openDiskFile(parentPath, { readOnly: true }).catch((e: unknown) => {
+      throw paramError(ctx, 'ParentPath', `cannot open ${parentPath}: ${e instanceof Error ? e.message : String(e)}`, isVmhostError(e) ? e.code : 'VHD_INVALID_ARGUMENT');
+    });
+    await withDisk(parent, async () => {
+      if (!(parent instanceof VhdDisk)) throw paramError(ctx, 'ParentPath', `the parent of a VHD must be a VHD file; ${parentPath} is ${parent.format}`);
+      const h = d.header!;
+      const same = Buffer.from(parent.uniqueId).equals(Buffer.from(h.parentUniqueId)) && parent.timeStamp === h.parentTimeStamp;
+      if (!same && !ignoreIdMismatch) {
+        throw paramError(ctx, 'ParentPath', `${parentPath} is not the parent ${path} was made from (unique id or time stamp differ); -IgnoreIdMismatch links it anyway`, 'VHD_PARENT_MISMATCH');
+      }
+      await setVhdParent(d, {
+        path: parentPath, relativePath: relativeLocator(path, parentPath),
+        ...(same ? {} : { relink: { uniqueId: parent.uniqueId, timeStamp: parent.timeStamp } }),
+      });
+    });
+  });
+}
+
 export const setVhd = defineCmdlet({
   name: 'Set-VHD',
-  synopsis: 'Re-point a differencing VHDX to its (moved) parent, set the physical sector size, or give the disk a new identifier',
+  synopsis: 'Re-point a differencing disk to its (moved) parent; VHDX also: set the physical sector size, give the disk a new identifier',
   params: {
     Path: { type: 'string', mandatory: true },
     ParentPath: { type: 'string', sets: ['Parent'], mandatory: ['Parent'], help: 'Where the parent is now' },
@@ -636,6 +660,15 @@ export const setVhd = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await realpath(await existingFile(ctx, 'Path', args.Path));
+    if (ctx.parameterSet === 'Parent') {
+      const probe = await openAlone(path, true);
+      const isVhd = probe instanceof VhdDisk;
+      await probe.close();
+      if (isVhd) {
+        await reparentVhd(ctx, path, args.ParentPath!, args.IgnoreIdMismatch);
+        return args.PassThru ? describe(path) : undefined;
+      }
+    }
     const d = await openVhdxAlone(ctx, path);
     await withDisk(d, async () => {
       if (ctx.parameterSet === 'Sector') {

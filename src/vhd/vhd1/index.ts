@@ -7,3 +7,4 @@ export { resizeVhd } from './resize.ts';
 export { mergeVhd } from './merge.ts';
 export { VhdDisk } from './vhd-disk.ts';
 export { resolveLocatorPath } from './parent-locator.ts';
+export { setVhdParent, type VhdParentChange } from './reparent.ts';
