@@ -7,7 +7,7 @@ import {
   ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_UDP, IPPROTO_TCP, IPPROTO_ICMP, ARP_REQUEST, ARP_REPLY, BOOTREPLY, DHCPOFFER,
 } from '../packet/index.ts';
 import { FrameDecoder, encodeFrame } from './framing.ts';
-import { VirtualSwitch } from './switch.ts';
+import { VirtualSwitch } from './index.ts'; // index registers the built-in extensions
 import type { PortPolicyPatch } from './policy.ts';
 import type { SwitchSettingsInput } from './settings.ts';
 
