@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VirtualSwitch } from './index.ts';
+import { VirtualSwitch, defaultPolicy } from './index.ts';
 import { FrameDecoder, encodeFrame } from './framing.ts';
 import { BCAST, Bench, TestNic, eth, mac, until } from './test-support.ts';
 
@@ -129,6 +129,8 @@ test('recreated from its persisted config: same socket paths, policy and extensi
     assert.deepEqual(again.toConfig(), cfg);
     const nic = await TestNic.connect(join(dir, 'vm1.sock'));
     await until(() => again.port('vm1').connected);
+    // A persisted policy replaces the whole policy (fields it lacks go back to defaults).
+    assert.deepEqual(again.replacePortPolicy('vm1', { ...defaultPolicy(), ipAddresses: ['10.0.0.1'] }), { ...defaultPolicy(), ipAddresses: ['10.0.0.1'] });
     nic.close();
     await again.close();
   } finally {

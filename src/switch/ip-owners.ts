@@ -16,6 +16,9 @@
 //     or NA target is owned by another port.
 // Depends on nothing.
 
+/** Bound on learned claims, so a port cycling through source addresses cannot grow the table without limit. */
+const MAX_CLAIMS = 65536;
+
 export interface IpOwner {
   port: string;
   seen: number;
@@ -40,7 +43,7 @@ export class IpOwners {
   /** Records use of `addr` by `port`: claims it if free, refreshes it if the port's own. */
   use(addr: number | string, port: string, now: number): void {
     const o = this.owners.get(addr);
-    if (!o) { this.owners.set(addr, { port, seen: now, fixed: false }); return; }
+    if (!o) { if (this.owners.size < MAX_CLAIMS) this.owners.set(addr, { port, seen: now, fixed: false }); return; }
     if (o.port === port) { o.seen = now; return; }
     if (!o.fixed && now - o.seen > this.ageingMs) { o.port = port; o.seen = now; }
   }
@@ -49,6 +52,11 @@ export class IpOwners {
   setFixed(port: string, addrs: readonly (number | string)[], now: number): void {
     for (const [a, o] of this.owners) if (o.port === port && o.fixed) this.owners.delete(a);
     for (const a of addrs) this.owners.set(a, { port, seen: now, fixed: true });
+  }
+
+  /** Drops lapsed learned claims (called on the switch's housekeeping timer). */
+  sweep(now: number): void {
+    for (const [a, o] of this.owners) if (!o.fixed && now - o.seen > this.ageingMs) this.owners.delete(a);
   }
 
   forgetPort(port: string): void {

@@ -9,8 +9,12 @@ export interface MacEntry {
   seen: number;
 }
 
+/** Bound on entries (all domains): beyond it new MACs are not learned (their frames flood) until entries age out. */
+export const MAC_TABLE_MAX = 65536;
+
 export class MacTable {
   private readonly domains = new Map<number, Map<number, MacEntry>>();
+  private count = 0;
   ageingMs: number;
 
   constructor(ageingMs: number) { this.ageingMs = ageingMs; }
@@ -19,7 +23,10 @@ export class MacTable {
     let t = this.domains.get(domain);
     if (!t) { t = new Map(); this.domains.set(domain, t); }
     const e = t.get(mac);
-    if (e) { e.port = port; e.seen = now; } else t.set(mac, { port, seen: now });
+    if (e) { e.port = port; e.seen = now; return; }
+    if (this.count >= MAC_TABLE_MAX) return;
+    t.set(mac, { port, seen: now });
+    this.count++;
   }
 
   /** The port that owns `mac` in `domain`, or undefined (unknown or aged out). */
@@ -27,24 +34,20 @@ export class MacTable {
     const t = this.domains.get(domain);
     const e = t?.get(mac);
     if (!e) return undefined;
-    if (now - e.seen > this.ageingMs) { t!.delete(mac); return undefined; }
+    if (now - e.seen > this.ageingMs) { t!.delete(mac); this.count--; return undefined; }
     return e.port;
   }
 
   /** Forgets every entry of a port (port removed, its peer disconnected, or policy changed). */
   flushPort(port: string): void {
-    for (const t of this.domains.values()) for (const [mac, e] of t) if (e.port === port) t.delete(mac);
+    for (const t of this.domains.values()) for (const [mac, e] of t) if (e.port === port) { t.delete(mac); this.count--; }
   }
 
   sweep(now: number): void {
-    for (const t of this.domains.values()) for (const [mac, e] of t) if (now - e.seen > this.ageingMs) t.delete(mac);
+    for (const t of this.domains.values()) for (const [mac, e] of t) if (now - e.seen > this.ageingMs) { t.delete(mac); this.count--; }
   }
 
-  get size(): number {
-    let n = 0;
-    for (const t of this.domains.values()) n += t.size;
-    return n;
-  }
+  get size(): number { return this.count; }
 
   entries(now: number): { domain: number; mac: number; port: string; ageMs: number }[] {
     const out: { domain: number; mac: number; port: string; ageMs: number }[] = [];

@@ -11,7 +11,7 @@
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac } from '../packet/index.ts';
-import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy, validatePolicy } from './policy.ts';
+import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
 import { IpOwners } from './ip-owners.ts';
@@ -187,7 +187,17 @@ export class VirtualSwitch {
   /** Set-VMNetworkAdapter / -Vlan / ACL cmdlets: changes take effect on the next frame. */
   setPortPolicy(id: string, patch: PortPolicyPatch): PortPolicy {
     const st = this.mustPort(id);
-    const policy = mergePolicy(st.policy, patch);
+    return this.applyPolicy(st, mergePolicy(st.policy, patch));
+  }
+
+  /** Replaces the whole policy (what the daemon persisted) rather than patching it. */
+  replacePortPolicy(id: string, policy: PortPolicy): PortPolicy {
+    const st = this.mustPort(id);
+    return this.applyPolicy(st, mergePolicy(defaultPolicy(), policy));
+  }
+
+  private applyPolicy(st: PortState, policy: PortPolicy): PortPolicy {
+    const id = st.id;
     const previous = st.policy;
     this.veto({ op: 'set', portId: id, policy, previous });
     st.compile(policy);
@@ -198,12 +208,6 @@ export class VirtualSwitch {
     for (const p of this.portList) p.fairQueue?.refreshWeights();
     this.notify({ op: 'set', portId: id, policy, previous });
     return policy;
-  }
-
-  /** Replaces the whole policy (what the daemon persisted) rather than patching it. */
-  replacePortPolicy(id: string, policy: PortPolicy): PortPolicy {
-    validatePolicy(policy);
-    return this.setPortPolicy(id, policy);
   }
 
   /** Remove-VMNetworkAdapter / Disconnect-VMNetworkAdapter. */
@@ -455,6 +459,7 @@ export class VirtualSwitch {
   private sweep(): void {
     const now = this.now();
     this.macs.sweep(now);
+    this.owners.sweep(now);
     for (const p of this.portList) p.acls.sweep(now);
   }
 
