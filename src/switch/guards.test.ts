@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildEthernet, buildIpv6, buildRouterAdvertisement, buildNeighborAdvertisement, setIcmpv6Checksum, parseMac, parseIpv6Address,
-  ETHERTYPE_IPV6, IPPROTO_ICMPV6,
+  buildEthernet, buildIpv6, buildUdp, buildRouterAdvertisement, buildNeighborAdvertisement, setIcmpv6Checksum, parseMac, parseIpv6Address,
+  ETHERTYPE_IPV6, IPPROTO_ICMPV6, IPPROTO_UDP,
 } from '../packet/index.ts';
-import { BCAST, Bench, arp, dhcpOffer, eth, ip, mac, ping } from './test-support.ts';
+import { BCAST, Bench, arp, dhcpOffer, eth, ip, mac, ping, udp } from './test-support.ts';
 
 function icmpv6Frame(srcMac: string, srcIp: string, dstIp: string, msg: Uint8Array): Uint8Array {
   const s = parseIpv6Address(srcIp), d = parseIpv6Address(dstIp);
@@ -54,6 +54,14 @@ test('DhcpGuard drops server messages from a guarded port only; client messages 
   b.send('rogue', dhcpOffer(mac(1), ip(1), mac(2)));
   assert.equal(b.take('victim').length, 0);
   assert.equal(b.drops('rogue')['dhcp-guard'], 1);
+  // From another source port too, and DHCPv6 ADVERTISE (547 → 546).
+  b.send('rogue', udp(mac(1), BCAST, ip(1), '255.255.255.255', 1234, 68, dhcpOffer(mac(1), ip(1), mac(2)).subarray(42)));
+  const s6 = parseIpv6Address('fe80::1'), d6 = parseIpv6Address('ff02::1:2');
+  const adv = buildUdp({ srcPort: 547, dstPort: 546, payload: new Uint8Array([2, 0, 0, 1]), src: s6, dst: d6 });
+  b.send('rogue', buildEthernet({ src: parseMac(mac(1)), dst: parseMac('33:33:00:01:00:02'), ethertype: ETHERTYPE_IPV6,
+    payload: buildIpv6({ src: s6, dst: d6, nextHeader: IPPROTO_UDP, payload: adv }) }));
+  assert.equal(b.take('victim').length, 0);
+  assert.equal(b.drops('rogue')['dhcp-guard'], 3);
   b.sw.setPortPolicy('victim', { guards: { dhcpGuard: 'On' } });
   b.send('victim', ping(mac(2), mac(1), ip(2), ip(1)));
   assert.equal(b.take('rogue').length, 1);

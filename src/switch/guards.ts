@@ -1,9 +1,9 @@
 // The per-port guards of Set-VMNetworkAdapter, applied to frames the port sends:
 // MacAddressSpoofing Off (source MAC and ARP sender MAC must be the port's MAC), DhcpGuard
-// (DHCP server messages), RouterGuard (ICMPv6 RA and Redirect) and the ARP/ND spoofing
+// (DHCPv4 server messages from any source port, DHCPv6 547 → 546), RouterGuard (ICMPv6 RA and Redirect) and the ARP/ND spoofing
 // guard (ip-owners.ts has the ownership rule). Returns the drop reason or null.
 // Depends on packet, ip-owners, stats.
-import { type FrameInfo, ipv6Key, isIpv6Multicast, isIpv6Unspecified, ND_REDIRECT, ND_ROUTER_ADVERT, IPPROTO_ICMPV6, ETHERTYPE_ARP } from '../packet/index.ts';
+import { type FrameInfo, ipv6Key, isIpv6Multicast, isIpv6Unspecified, ND_REDIRECT, ND_ROUTER_ADVERT, IPPROTO_ICMPV6, IPPROTO_UDP, ETHERTYPE_ARP } from '../packet/index.ts';
 import type { IpOwners } from './ip-owners.ts';
 import type { SwitchDropReason } from './stats.ts';
 
@@ -26,7 +26,9 @@ export function checkGuards(g: CompiledGuards, port: string, f: FrameInfo, b: Ui
     if (f.src !== g.mac) return 'mac-spoofing';
     if (f.ethertype === ETHERTYPE_ARP && f.arpSha !== g.mac) return 'mac-spoofing';
   }
-  if (g.dhcpGuard && f.dhcpFromServer && f.srcPort === 67) return 'dhcp-guard';
+  // Any DHCPv4 server message (whatever its source port: clients read raw sockets), and DHCPv6
+  // server-to-client messages (UDP 547 → 546).
+  if (g.dhcpGuard && (f.dhcpFromServer || (f.ipVersion === 6 && f.ipProtocol === IPPROTO_UDP && f.srcPort === 547 && f.dstPort === 546))) return 'dhcp-guard';
   if (f.ipProtocol === IPPROTO_ICMPV6 && !f.laterFragment) {
     const t = f.icmpType;
     if (g.routerGuard && (t === ND_ROUTER_ADVERT || t === ND_REDIRECT)) return 'router-guard';
