@@ -11,6 +11,13 @@ export const HTTP_STATUS: Record<string, number> = {
   AGENT_TIMEOUT: 504,
   AGENT_DISCONNECTED: 503,
   QMP_ERROR: 500,
+  SWITCH_BAD_POLICY: 400,
+  SWITCH_BAD_SETTINGS: 400,
+  SWITCH_BAD_PORT_ID: 400,
+  SWITCH_VETOED: 409,
+  SWITCH_NO_EXTENSION: 404,
+  SWITCH_FORWARDING_EXTENSION: 409,
+  SWITCH_CAPTURE_ACTIVE: 409,
 };
 
 // Module codes by family: a bad argument to a disk engine or the block server is the caller's error.

@@ -126,3 +126,83 @@ export const MountBody = Type.Object({ Path: FilePath, ReadOnly: Type.Optional(T
 export type MountBody = Static<typeof MountBody>;
 
 export const PathQuery = Type.Object({ Path: FilePath }, { additionalProperties: false });
+
+// ---- networking (switches, adapters, VLANs, ACLs, extensions) ----
+const OnOff = Type.Union([Type.Literal('On'), Type.Literal('Off')]);
+const VlanId = Type.Integer({ minimum: 1, maximum: 4094 });
+const Bits = Type.Integer({ minimum: 0, description: 'bits per second; 0 = none' });
+
+export const SwitchRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Switch name' }) });
+
+export const NewSwitchBody = Type.Object({
+  Name: Type.String({ minLength: 1, maxLength: 100 }),
+  SwitchType: Type.Union([Type.Literal('Private'), Type.Literal('Internal'), Type.Literal('External')]),
+  MinimumBandwidthMode: Type.Optional(Type.Union([Type.Literal('Absolute'), Type.Literal('Weight')])),
+  Notes: Type.Optional(Type.String({ maxLength: 4096 })),
+}, { additionalProperties: false });
+export type NewSwitchBody = Static<typeof NewSwitchBody>;
+
+export const SetSwitchBody = Type.Object({
+  Notes: Type.Optional(Type.String({ maxLength: 4096 })),
+  DefaultFlowMinimumBandwidthWeight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  DefaultFlowMinimumBandwidthAbsolute: Type.Optional(Bits),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetSwitchBody = Static<typeof SetSwitchBody>;
+
+export const ExtensionBody = Type.Object({ Name: Type.String({ minLength: 1 }), Enabled: Type.Boolean() }, { additionalProperties: false });
+export type ExtensionBody = Static<typeof ExtensionBody>;
+
+export const AdapterQuery = Type.Object({ Name: Type.Optional(Type.String({ minLength: 1, description: 'Adapter name; absent = every adapter of the VM' })) }, { additionalProperties: false });
+export type AdapterQuery = Static<typeof AdapterQuery>;
+
+export const AddAdapterBody = Type.Object({
+  Name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  SwitchName: Type.Optional(Type.String({ minLength: 1 })),
+  StaticMacAddress: Type.Optional(Type.String({ minLength: 12, maxLength: 17 })),
+  IsLegacy: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+export type AddAdapterBody = Static<typeof AddAdapterBody>;
+
+export const ConnectBody = Type.Object({ SwitchName: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+export type ConnectBody = Static<typeof ConnectBody>;
+
+export const SetAdapterBody = Type.Object({
+  MacAddressSpoofing: Type.Optional(OnOff), DhcpGuard: Type.Optional(OnOff), RouterGuard: Type.Optional(OnOff), ArpGuard: Type.Optional(OnOff),
+  PortMirroring: Type.Optional(Type.Union([Type.Literal('None'), Type.Literal('Source'), Type.Literal('Destination')])),
+  MaximumBandwidth: Type.Optional(Bits), MinimumBandwidthAbsolute: Type.Optional(Bits),
+  MinimumBandwidthWeight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetAdapterBody = Static<typeof SetAdapterBody>;
+
+export const SetVlanBody = Type.Object({
+  Untagged: Type.Optional(Type.Boolean()), Access: Type.Optional(Type.Boolean()), Trunk: Type.Optional(Type.Boolean()),
+  Isolated: Type.Optional(Type.Boolean()), Community: Type.Optional(Type.Boolean()), Promiscuous: Type.Optional(Type.Boolean()),
+  VlanId: Type.Optional(VlanId), AllowedVlanIdList: Type.Optional(Type.Array(VlanId, { minItems: 1 })),
+  NativeVlanId: Type.Optional(Type.Integer({ minimum: 0, maximum: 4094 })), PrimaryVlanId: Type.Optional(VlanId),
+  SecondaryVlanId: Type.Optional(VlanId), SecondaryVlanIdList: Type.Optional(Type.Array(VlanId, { minItems: 1 })),
+}, { additionalProperties: false });
+export type SetVlanBody = Static<typeof SetVlanBody>;
+
+export const ExtendedAclBody = Type.Object({
+  Direction: Type.Union([Type.Literal('Inbound'), Type.Literal('Outbound')]),
+  Action: Type.Union([Type.Literal('Allow'), Type.Literal('Deny')]),
+  Weight: Type.Integer({ minimum: 0 }),
+  LocalIPAddress: Type.Optional(Type.String()), RemoteIPAddress: Type.Optional(Type.String()), Protocol: Type.Optional(Type.String()),
+  LocalPort: Type.Optional(Type.String()), RemotePort: Type.Optional(Type.String()),
+  Stateful: Type.Optional(Type.Boolean()), IdleSessionTimeout: Type.Optional(Type.Integer({ minimum: 0 })),
+}, { additionalProperties: false });
+export type ExtendedAclBody = Static<typeof ExtendedAclBody>;
+
+export const ExtendedAclQuery = Type.Object({
+  Name: Type.Optional(Type.String({ minLength: 1 })),
+  Direction: Type.Union([Type.Literal('Inbound'), Type.Literal('Outbound')]),
+  Weight: Type.Integer({ minimum: 0 }),
+}, { additionalProperties: false });
+export type ExtendedAclQuery = Static<typeof ExtendedAclQuery>;
+
+export const AclBody = Type.Object({
+  Direction: Type.Union([Type.Literal('Inbound'), Type.Literal('Outbound'), Type.Literal('Both')]),
+  Action: Type.Union([Type.Literal('Allow'), Type.Literal('Deny'), Type.Literal('Meter')]),
+  RemoteIPAddress: Type.Optional(Type.String()), RemoteMacAddress: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+export type AclBody = Static<typeof AclBody>;

@@ -12,6 +12,7 @@ import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
 import { registerStorageRoutes } from './routes-storage.ts';
+import { registerNetworkRoutes } from './routes-network.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -60,6 +61,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerHostRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
+  registerNetworkRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -21,6 +21,7 @@ import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
 import { VmStorage } from './vm-storage.ts';
 import { VmDrives } from './vm-drives.ts';
+import { VmNetwork } from './vm-network.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -62,6 +63,7 @@ export class Host {
   readonly jobs = new JobManager();
   readonly storage: VmStorage;
   readonly drives: VmDrives;
+  readonly network: VmNetwork;
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
@@ -76,6 +78,14 @@ export class Host {
       storage: this.storage,
       computerName: facts.computerName,
     });
+    this.network = new VmNetwork({
+      resolve: (n) => this.resolve(n),
+      entries: () => this.vms.values(),
+      persist: (e) => this.persist(e),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+      kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
+      computerName: facts.computerName,
+    }, dataDir);
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -88,6 +98,8 @@ export class Host {
     await mkdir(join(dataDir, 'vms'), { recursive: true });
     const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts());
     host.accelerator = await VmRuntime.accelerator();
+    // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
+    await host.network.loadSwitches();
     await host.load();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
@@ -102,6 +114,7 @@ export class Host {
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
+    await this.network.close();
     await this.events.settled();
   }
 
@@ -109,6 +122,7 @@ export class Host {
 
   private async load(): Promise<void> {
     const root = join(this.dataDir, 'vms');
+    const loaded: VmEntry[] = [];
     for (const id of await readdir(root)) {
       const paths = vmPaths(this.dataDir, id);
       let config: VmConfig;
@@ -121,8 +135,10 @@ export class Host {
       }
       const entry = new VmEntry(config, paths);
       this.vms.set(config.id, entry);
-      await this.recover(entry);
+      loaded.push(entry);
     }
+    await this.network.reconcile(loaded);
+    for (const entry of loaded) await this.recover(entry);
   }
 
   /** After a daemon restart: re-attach to a QEMU that still runs, else work out Saved/Off. */
@@ -138,6 +154,13 @@ export class Host {
         this.adopt(e, rt, record.uptimeBaseMs);
         e.runningSinceMs = record.startedAtMs;
         e.state = (await rt.status()) === 'paused' ? 'Paused' : 'Running';
+        // QEMU 7.2 stream netdevs do not reconnect: point the NICs at the re-listening ports.
+        const t0 = Date.now();
+        const nics = await this.network.replugRunning(e).catch((err: unknown) => {
+          this.event('Error', 'VM_NIC_REPLUG_FAILED', `Network adapters could not be re-plugged: ${(err as Error).message}`, e);
+          return 0;
+        });
+        if (nics > 0) this.event('Information', 'VM_NIC_REPLUGGED', `${nics} network adapter(s) re-plugged to their switch ports in ${Date.now() - t0} ms`, e);
         this.event('Information', 'VM_REATTACHED', `Re-attached to running VM (QEMU pid ${rt.pid})`, e);
         return;
       }
@@ -212,6 +235,7 @@ export class Host {
       integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, true])) as VmConfig['integrationServices'],
       hardDrives: [],
       dvdDrives: [],
+      networkAdapters: [],
       createdAt: new Date().toISOString(),
       configVersion: 1,
     };
@@ -273,6 +297,7 @@ export class Host {
     await e.lock.run(async () => {
       if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force');
       assertLegal('Remove', e.state, e.config.name);
+      await this.network.forgetVm(e);
       // Hyper-V keeps disk files; vmhost's VM folder holds only config, logs and saved state.
       await rm(e.paths.dir, { recursive: true, force: true });
       await rm(e.paths.sockets, { recursive: true, force: true });
@@ -311,8 +336,9 @@ export class Host {
           const spec = VmStorage.dvdSpec(d);
           if (spec) disks.push(spec);
         }
+        const nics = await this.network.nicsForStart(e);
         const rt = await VmRuntime.launch({
-          config: e.config, paths: e.paths, accelerator: this.accelerator, disks,
+          config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics,
           restoreFrom: restoring ? e.paths.savedState : undefined,
         });
         this.adopt(e, rt, e.uptimeBaseMs);

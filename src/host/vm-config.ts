@@ -3,6 +3,7 @@
 // can read it; every field is validated on load as well as on change.
 import { invalid } from './invalid-argument.ts';
 import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
+import type { PortPolicy } from '../switch/index.ts';
 
 export type Generation = 1 | 2;
 
@@ -26,8 +27,24 @@ export interface VmConfig {
   integrationServices: Record<IntegrationServiceName, boolean>;
   hardDrives: HardDrive[];
   dvdDrives: DvdDrive[];
+  /** Network adapters (Add-VMNetworkAdapter); each is a switch port while connected. */
+  networkAdapters: NetworkAdapter[];
   createdAt: string;
   configVersion: 1;
+}
+
+/** One VM NIC. Its switch port (id = the adapter id) exists while switchName is set. */
+export interface NetworkAdapter {
+  id: string;
+  name: string;
+  /** `00:15:5D:xx:xx:xx` (dynamic, from this host's pool) or the static address given. */
+  mac: string;
+  dynamicMac: boolean;
+  switchName: string | null;
+  /** Emulated e1000 (generation 1 only) instead of the synthetic virtio adapter. */
+  isLegacy: boolean;
+  /** The port policy (switch vocabulary; `mac` is always the adapter's MAC). */
+  policy: PortPolicy;
 }
 
 // The services the vmhost agent implements today. Hyper-V's Time Synchronization and VSS
@@ -81,7 +98,7 @@ export function fmtBytes(n: number): string {
 
 /** Fill in what configs written before a setting existed lack. */
 export function upgradeConfig(c: VmConfig): VmConfig {
-  return { ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [] };
+  return { ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [] };
 }
 
 /** Validate a config read from disk; a hand-edited file with a bad value is refused, not guessed at. */
@@ -98,4 +115,8 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
     if (slots.findIndex((o) => sameSlot(o, d)) !== i) throw invalid('ControllerLocation', `two drives in ${slotText(d)}`, c.name);
   }
   for (const d of c.hardDrives) checkIops(d.maximumIops, d.minimumIops, c.name);
+  for (const n of c.networkAdapters) {
+    if (n.isLegacy && c.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', c.name);
+    if (!/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i.test(n.mac)) throw invalid('MacAddress', `bad MAC address ${n.mac}`, c.name);
+  }
 }

@@ -5,9 +5,9 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
-  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, probeAccelerator, refreshNbdDiskSize,
-  restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
-  type Accelerator, type DiskSpec, type QemuVmSpec,
+  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, probeAccelerator, refreshNbdDiskSize,
+  replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
+  type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
@@ -71,13 +71,15 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return accel;
   }
 
-  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; restoreFrom?: string }): Promise<VmRuntime> {
+  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
     const spec = await buildSpec(config, paths, o.accelerator, o.disks);
-    const argv = buildQemuArgv(spec, o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {});
+    // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
+    const extraArgs = (o.nics ?? []).flatMap((n) => hubNicArgs(n, config.generation));
+    const argv = buildQemuArgv(spec, { ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs });
     const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
     try {
@@ -200,6 +202,11 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   async hotplugDisk(d: DiskSpec): Promise<void> {
     await hotplugScsiDisk(this.proc.qmp, d);
+  }
+
+  /** Connect a NIC's stream netdev to a (new or re-listening) switch port socket, or drop it (null). */
+  async replugNic(nicId: string, hub: number, socketPath: string | null): Promise<void> {
+    await replugNicStream(this.proc.qmp, nicId, hub, socketPath);
   }
 
   async unplugDisk(diskId: string): Promise<void> {

@@ -6,10 +6,11 @@ import * as guest from './guest.ts';
 import * as host from './host.ts';
 import * as vhd from './vhd.ts';
 import * as storage from './vm-storage.ts';
+import * as network from './vm-network.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

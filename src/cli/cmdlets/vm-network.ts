@@ -1,0 +1,308 @@
+// Networking cmdlets: virtual switches and their extensions, VM network adapters (connect,
+// guards, bandwidth, mirroring), VLANs and ACLs. They speak the daemon's network routes.
+import { defineCmdlet } from '../cmdlet.ts';
+import type { ApiClient } from '../client.ts';
+import { clientFor, selectVms, vmNameMandatory } from './vm-select.ts';
+
+const vmName = { ...vmNameMandatory, aliases: [] } as const;
+const onOff = { type: 'enum', values: ['On', 'Off'] } as const;
+const bits = { type: 'size', min: 0, help: 'bits per second; 0 = none' } as const;
+const vlanId = { type: 'int', min: 1, max: 4094 } as const;
+const cols = (...c: string[]) => ({ columns: c.map((x) => ({ label: x, value: x })) });
+
+const switchView = cols('Name', 'SwitchType', 'Ports', 'ConnectedPorts', 'Notes');
+const adapterView = {
+  columns: [
+    { label: 'Name', value: 'Name' }, { label: 'VMName', value: 'VMName' }, { label: 'SwitchName', value: 'SwitchName' },
+    { label: 'MacAddress', value: 'MacAddress' }, { label: 'Status', value: (r: Record<string, unknown>) => (r.Status as string[]).join(',') },
+    { label: 'IPAddresses', value: (r: Record<string, unknown>) => `{${(r.IPAddresses as string[]).join(', ')}}` },
+  ],
+};
+const vlanView = cols('VMName', 'ParentAdapter', 'OperationMode', 'AccessVlanId', 'NativeVlanId', 'AllowedVlanIdList', 'PrivateVlanMode', 'PrimaryVlanId', 'SecondaryVlanId', 'SecondaryVlanIdList');
+
+function q(name: string | undefined): string {
+  return name === undefined ? '' : `?${new URLSearchParams({ Name: name })}`;
+}
+
+/** One request per selected VM; results concatenated. */
+async function eachVm<T>(api: ApiClient, names: string[], fn: (id: string) => Promise<T | T[] | undefined>): Promise<T[]> {
+  const out: T[] = [];
+  for (const vm of await selectVms(api, names)) {
+    const r = await fn(vm.Id);
+    if (Array.isArray(r)) out.push(...r);
+    else if (r !== undefined) out.push(r);
+  }
+  return out;
+}
+
+const enc = encodeURIComponent;
+
+// ---- switches ----
+
+export const newVmSwitch = defineCmdlet({
+  name: 'New-VMSwitch',
+  synopsis: 'Create a virtual switch (Private or Internal; External needs an uplink the CLI cannot configure yet)',
+  params: {
+    Name: { type: 'string', mandatory: true }, SwitchType: { type: 'enum', values: ['Private', 'Internal', 'External'], mandatory: true },
+    MinimumBandwidthMode: { type: 'enum', values: ['Absolute', 'Weight'] }, Notes: { type: 'string' },
+  },
+  positional: ['Name'],
+  view: switchView,
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', '/switches', { Name: args.Name, SwitchType: args.SwitchType, MinimumBandwidthMode: args.MinimumBandwidthMode, Notes: args.Notes });
+  },
+});
+
+export const getVmSwitch = defineCmdlet({
+  name: 'Get-VMSwitch', synopsis: 'List virtual switches (with -Json: drop counters per reason and per port)',
+  params: { Name: { type: 'string' } }, positional: ['Name'], view: switchView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    return args.Name === undefined ? api.call('GET', '/switches') : api.call('GET', `/switches/${enc(args.Name)}`);
+  },
+});
+
+export const setVmSwitch = defineCmdlet({
+  name: 'Set-VMSwitch', synopsis: 'Change a switch\'s notes or default-flow minimum bandwidth',
+  params: {
+    Name: { type: 'string', mandatory: true }, Notes: { type: 'string' },
+    DefaultFlowMinimumBandwidthWeight: { type: 'int', min: 0, max: 100 }, DefaultFlowMinimumBandwidthAbsolute: bits,
+  },
+  positional: ['Name'], view: switchView,
+  async run(args, ctx) {
+    const r = await clientFor(ctx).call('PATCH', `/switches/${enc(args.Name)}`, {
+      Notes: args.Notes, DefaultFlowMinimumBandwidthWeight: args.DefaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: args.DefaultFlowMinimumBandwidthAbsolute,
+    });
+    return args.PassThru ? r : undefined;
+  },
+});
+
+export const removeVmSwitch = defineCmdlet({
+  name: 'Remove-VMSwitch', synopsis: 'Delete a switch (refused while adapters are connected, unless -Force disconnects them)',
+  params: { Name: { type: 'string', mandatory: true }, Force: { type: 'switch' } }, positional: ['Name'],
+  async run(args, ctx) {
+    await clientFor(ctx).call('DELETE', `/switches/${enc(args.Name)}?force=${args.Force ? 'true' : 'false'}`);
+    return undefined;
+  },
+});
+
+const extView = cols('Name', 'ExtensionType', 'Enabled', 'SwitchName');
+
+export const getVmSwitchExtension = defineCmdlet({
+  name: 'Get-VMSwitchExtension', synopsis: 'List the switch extensions installed and whether each is enabled on the switch',
+  params: { VMSwitchName: { type: 'string', mandatory: true, aliases: ['SwitchName'] }, Name: { type: 'string' } }, positional: ['VMSwitchName'], view: extView,
+  async run(args, ctx) {
+    const all = await clientFor(ctx).call<Record<string, unknown>[]>('GET', `/switches/${enc(args.VMSwitchName)}/extensions`);
+    return args.Name === undefined ? all : all.filter((x) => String(x.Name).toLowerCase() === args.Name!.toLowerCase());
+  },
+});
+
+function extensionToggle(verb: 'Enable' | 'Disable') {
+  return defineCmdlet({
+    name: `${verb}-VMSwitchExtension`, synopsis: `${verb} a switch extension on a switch`,
+    params: { VMSwitchName: { type: 'string', mandatory: true, aliases: ['SwitchName'] }, Name: { type: 'string', mandatory: true } },
+    positional: ['Name', 'VMSwitchName'], view: extView,
+    async run(args, ctx) {
+      const r = await clientFor(ctx).call('PATCH', `/switches/${enc(args.VMSwitchName)}/extensions`, { Name: args.Name, Enabled: verb === 'Enable' });
+      return args.PassThru ? r : undefined;
+    },
+  });
+}
+
+export const enableVmSwitchExtension = extensionToggle('Enable');
+export const disableVmSwitchExtension = extensionToggle('Disable');
+
+// ---- adapters ----
+
+export const addVmNetworkAdapter = defineCmdlet({
+  name: 'Add-VMNetworkAdapter', synopsis: 'Add a network adapter to a VM (VM off), optionally connected to a switch',
+  params: {
+    VMName: vmName, Name: { type: 'string' }, SwitchName: { type: 'string' }, StaticMacAddress: { type: 'string' }, IsLegacy: { type: 'switch' },
+  },
+  positional: ['VMName'], view: adapterView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call('POST', `/vms/${id}/network-adapters`, {
+      Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
+    }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmNetworkAdapter = defineCmdlet({
+  name: 'Get-VMNetworkAdapter', synopsis: 'List a VM\'s network adapters: switch, MAC, IP addresses (from the guest agent), status, guards',
+  params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`));
+  },
+});
+
+export const removeVmNetworkAdapter = defineCmdlet({
+  name: 'Remove-VMNetworkAdapter', synopsis: 'Remove network adapters from a VM (VM off); -Name picks one by name',
+  params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    await eachVm(api, args.VMName, (id) => api.call('DELETE', `/vms/${id}/network-adapters${q(args.Name)}`));
+    return undefined;
+  },
+});
+
+export const connectVmNetworkAdapter = defineCmdlet({
+  name: 'Connect-VMNetworkAdapter', synopsis: 'Connect network adapters to a switch (also while the VM runs)',
+  params: { VMName: vmName, SwitchName: { type: 'string', mandatory: true }, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/connect${q(args.Name)}`, { SwitchName: args.SwitchName }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const disconnectVmNetworkAdapter = defineCmdlet({
+  name: 'Disconnect-VMNetworkAdapter', synopsis: 'Disconnect network adapters from their switch (also while the VM runs)',
+  params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/disconnect${q(args.Name)}`));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const setVmNetworkAdapter = defineCmdlet({
+  name: 'Set-VMNetworkAdapter', synopsis: 'Guards, port mirroring and bandwidth of network adapters (applies at once)',
+  params: {
+    VMName: vmName, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
+    PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
+    MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
+  },
+  positional: ['VMName'], view: adapterView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('PATCH', `/vms/${id}/network-adapters${q(args.Name)}`, {
+      MacAddressSpoofing: args.MacAddressSpoofing, DhcpGuard: args.DhcpGuard, RouterGuard: args.RouterGuard, ArpGuard: args.ArpGuard,
+      PortMirroring: args.PortMirroring, MaximumBandwidth: args.MaximumBandwidth, MinimumBandwidthAbsolute: args.MinimumBandwidthAbsolute,
+      MinimumBandwidthWeight: args.MinimumBandwidthWeight,
+    }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+// ---- VLANs ----
+
+const adapterName = { type: 'string' } as const;
+
+export const setVmNetworkAdapterVlan = defineCmdlet({
+  name: 'Set-VMNetworkAdapterVlan', synopsis: 'VLAN mode of network adapters: -Untagged, -Access -VlanId, -Trunk, or a private VLAN (applies at once)',
+  params: {
+    VMName: vmName, VMNetworkAdapterName: { type: 'string' },
+    Untagged: { type: 'switch' }, Access: { type: 'switch' }, Trunk: { type: 'switch' },
+    Isolated: { type: 'switch' }, Community: { type: 'switch' }, Promiscuous: { type: 'switch' },
+    VlanId: vlanId, AllowedVlanIdList: { ...vlanId, array: true }, NativeVlanId: { type: 'int', min: 0, max: 4094 },
+    PrimaryVlanId: vlanId, SecondaryVlanId: vlanId, SecondaryVlanIdList: { ...vlanId, array: true },
+  },
+  positional: ['VMName'], view: vlanView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const sw = (b: boolean) => b || undefined;
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('PUT', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`, {
+      Untagged: sw(args.Untagged), Access: sw(args.Access), Trunk: sw(args.Trunk), Isolated: sw(args.Isolated), Community: sw(args.Community), Promiscuous: sw(args.Promiscuous),
+      VlanId: args.VlanId, AllowedVlanIdList: args.AllowedVlanIdList, NativeVlanId: args.NativeVlanId ?? (args.Trunk ? 0 : undefined),
+      PrimaryVlanId: args.PrimaryVlanId, SecondaryVlanId: args.SecondaryVlanId, SecondaryVlanIdList: args.SecondaryVlanIdList,
+    }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmNetworkAdapterVlan = defineCmdlet({
+  name: 'Get-VMNetworkAdapterVlan', synopsis: 'Show the VLAN mode of network adapters',
+  params: { VMName: vmName, VMNetworkAdapterName: { type: 'string' } }, positional: ['VMName'], view: vlanView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`));
+  },
+});
+
+// ---- ACLs ----
+
+const direction = { type: 'enum', values: ['Inbound', 'Outbound'] } as const;
+const extAclView = cols('VMName', 'ParentAdapter', 'Direction', 'Action', 'Weight', 'LocalIPAddress', 'RemoteIPAddress', 'Protocol', 'LocalPort', 'RemotePort', 'Stateful');
+
+export const addVmNetworkAdapterExtendedAcl = defineCmdlet({
+  name: 'Add-VMNetworkAdapterExtendedAcl', synopsis: 'Add an extended port ACL (weights order the rules; -Stateful creates return flows)',
+  params: {
+    VMName: vmName, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Action: { type: 'enum', values: ['Allow', 'Deny'], mandatory: true },
+    Weight: { type: 'int', min: 0, mandatory: true }, LocalIPAddress: { type: 'string' }, RemoteIPAddress: { type: 'string' }, Protocol: { type: 'string' },
+    LocalPort: { type: 'string' }, RemotePort: { type: 'string' }, Stateful: { type: 'bool' }, IdleSessionTimeout: { type: 'int', min: 0 },
+  },
+  positional: ['VMName'], view: extAclView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`, {
+      Direction: args.Direction, Action: args.Action, Weight: args.Weight, LocalIPAddress: args.LocalIPAddress, RemoteIPAddress: args.RemoteIPAddress,
+      Protocol: args.Protocol, LocalPort: args.LocalPort, RemotePort: args.RemotePort, Stateful: args.Stateful, IdleSessionTimeout: args.IdleSessionTimeout,
+    }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmNetworkAdapterExtendedAcl = defineCmdlet({
+  name: 'Get-VMNetworkAdapterExtendedAcl', synopsis: 'List extended port ACLs',
+  params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: extAclView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`));
+  },
+});
+
+export const removeVmNetworkAdapterExtendedAcl = defineCmdlet({
+  name: 'Remove-VMNetworkAdapterExtendedAcl', synopsis: 'Remove the extended ACL with this direction and weight',
+  params: { VMName: vmName, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Weight: { type: 'int', min: 0, mandatory: true } },
+  positional: ['VMName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const p = new URLSearchParams({ Direction: args.Direction, Weight: String(args.Weight), ...(args.VMNetworkAdapterName ? { Name: args.VMNetworkAdapterName } : {}) });
+    await eachVm(api, args.VMName, (id) => api.call('DELETE', `/vms/${id}/network-adapters/extended-acls?${p}`));
+    return undefined;
+  },
+});
+
+const aclParams = {
+  VMName: vmName, VMNetworkAdapterName: adapterName,
+  Direction: { type: 'enum', values: ['Inbound', 'Outbound', 'Both'], mandatory: true },
+  Action: { type: 'enum', values: ['Allow', 'Deny', 'Meter'], mandatory: true },
+  RemoteIPAddress: { type: 'string' }, RemoteMacAddress: { type: 'string' },
+} as const;
+const aclView = cols('VMName', 'ParentAdapter', 'Direction', 'Action', 'RemoteIPAddress', 'RemoteMacAddress', 'MeteredInboundBytes', 'MeteredOutboundBytes');
+
+export const addVmNetworkAdapterAcl = defineCmdlet({
+  name: 'Add-VMNetworkAdapterAcl', synopsis: 'Add a port ACL by remote address: Allow, Deny, or Meter (traffic counters)',
+  params: aclParams, positional: ['VMName'], view: aclView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`, {
+      Direction: args.Direction, Action: args.Action, RemoteIPAddress: args.RemoteIPAddress, RemoteMacAddress: args.RemoteMacAddress,
+    }));
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const getVmNetworkAdapterAcl = defineCmdlet({
+  name: 'Get-VMNetworkAdapterAcl', synopsis: 'List port ACLs; Meter rules show their byte counters',
+  params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: aclView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`));
+  },
+});
+
+export const removeVmNetworkAdapterAcl = defineCmdlet({
+  name: 'Remove-VMNetworkAdapterAcl', synopsis: 'Remove the port ACL with these settings',
+  params: aclParams, positional: ['VMName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    await eachVm(api, args.VMName, (id) => api.call('POST', `/vms/${id}/network-adapters/acls/remove${q(args.VMNetworkAdapterName)}`, {
+      Direction: args.Direction, Action: args.Action, RemoteIPAddress: args.RemoteIPAddress, RemoteMacAddress: args.RemoteMacAddress,
+    }));
+    return undefined;
+  },
+});

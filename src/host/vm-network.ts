@@ -1,0 +1,542 @@
+// VM networking: the host's virtual switches (src/switch) and the VMs' network adapters.
+// A switch is persisted as <data-dir>/switches/<name>.json (its toConfig()) and recreated at
+// daemon start before VMs are re-attached, its port sockets at the same short paths. An
+// adapter's port (id = adapter id) exists while the adapter is connected, whether the VM runs
+// or not; the adapter's policy in vm.json is the source of truth, the switch file follows.
+// QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
+// (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import type { HubNic } from '../qemu/index.ts';
+import {
+  VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
+  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchType, type VlanSetting,
+} from '../switch/index.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import type { EventLevel } from './events.ts';
+import { invalid } from './invalid-argument.ts';
+import { checkName, type NetworkAdapter } from './vm-config.ts';
+import type { VmEntry } from './vm-entry.ts';
+
+const SOCKET_BUDGET = 60;
+const ADAPTER_NAME = 'Network Adapter';
+
+/** What the network actions need of the host. */
+export interface NetHost {
+  resolve(nameOrId: string): VmEntry;
+  entries(): Iterable<VmEntry>;
+  persist(e: VmEntry): Promise<void>;
+  event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
+  kvp(e: VmEntry): Record<string, unknown>;
+  readonly computerName: string;
+}
+
+interface SwitchFile { id: string; notes: string; config: SwitchConfig }
+interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch }
+
+export interface NewSwitchParams { Name: string; SwitchType: SwitchType; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
+export interface SetSwitchParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
+export interface AddAdapterParams { Name?: string; SwitchName?: string; StaticMacAddress?: string; IsLegacy?: boolean }
+export interface SetAdapterParams {
+  MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
+  PortMirroring?: 'None' | 'Source' | 'Destination';
+  MaximumBandwidth?: number; MinimumBandwidthAbsolute?: number; MinimumBandwidthWeight?: number;
+}
+export interface SetVlanParams {
+  Untagged?: boolean; Access?: boolean; Trunk?: boolean; Isolated?: boolean; Community?: boolean; Promiscuous?: boolean;
+  VlanId?: number; AllowedVlanIdList?: number[]; NativeVlanId?: number; PrimaryVlanId?: number; SecondaryVlanId?: number; SecondaryVlanIdList?: number[];
+}
+export interface ExtendedAclParams {
+  Direction: 'Inbound' | 'Outbound'; Action: 'Allow' | 'Deny'; Weight: number;
+  LocalIPAddress?: string; RemoteIPAddress?: string; Protocol?: string; LocalPort?: string; RemotePort?: string;
+  Stateful?: boolean; IdleSessionTimeout?: number;
+}
+export interface AclParams { Direction: 'Inbound' | 'Outbound' | 'Both'; Action: 'Allow' | 'Deny' | 'Meter'; RemoteIPAddress?: string; RemoteMacAddress?: string }
+
+export class VmNetwork {
+  private readonly switches = new Map<string, SwitchSlot>();
+  private readonly socketDir: string;
+  private readonly switchDir: string;
+
+  constructor(private readonly host: NetHost, dataDir: string) {
+    this.switchDir = join(dataDir, 'switches');
+    let socketDir = join(dataDir, 'run', 'sw');
+    if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
+    this.socketDir = socketDir;
+  }
+
+  // ---- switches ------------------------------------------------------------------------
+
+  /** Daemon start: every persisted switch listens again at its old socket paths. */
+  async loadSwitches(): Promise<void> {
+    await mkdir(this.switchDir, { recursive: true });
+    await mkdir(this.socketDir, { recursive: true });
+    for (const f of await readdir(this.switchDir)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        const file = await readJson<SwitchFile>(join(this.switchDir, f));
+        const sw = await VirtualSwitch.fromConfig(file.config);
+        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw });
+      } catch (e) {
+        this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** After the VMs are loaded: ports follow the adapters (policy from vm.json; stale ports go). */
+  async reconcile(entries: VmEntry[]): Promise<void> {
+    const wanted = new Map<string, Set<string>>();
+    for (const e of entries) {
+      for (const n of e.config.networkAdapters) {
+        if (!n.switchName) continue;
+        const slot = this.switches.get(n.switchName.toLowerCase());
+        if (!slot) { this.host.event('Warning', 'SWITCH_MISSING', `Adapter ${n.name} is connected to switch '${n.switchName}', which does not exist`, e); continue; }
+        (wanted.get(slot.sw.settings.name) ?? wanted.set(slot.sw.settings.name, new Set()).get(slot.sw.settings.name)!).add(n.id);
+        try {
+          if (slot.sw.listPorts().some((p) => p.id === n.id)) slot.sw.replacePortPolicy(n.id, this.portPolicy(n));
+          else await this.addPort(slot.sw, n);
+        } catch (err) {
+          this.host.event('Error', 'SWITCH_PORT_FAILED', `Port of adapter ${n.name} on '${n.switchName}' could not be recreated: ${(err as Error).message}`, e);
+        }
+      }
+    }
+    for (const slot of this.switches.values()) {
+      const keep = wanted.get(slot.sw.settings.name) ?? new Set();
+      for (const p of slot.sw.listPorts()) if (p.kind === 'vm' && !keep.has(p.id)) await slot.sw.removePort(p.id);
+      await this.saveSwitch(slot);
+    }
+  }
+
+  /** A re-attached running VM: its NICs' stream netdevs reconnect to the re-listening ports. */
+  async replugRunning(e: VmEntry): Promise<number> {
+    const rt = e.runtime;
+    if (!rt) return 0;
+    let n = 0;
+    for (const [i, a] of e.config.networkAdapters.entries()) {
+      if (!a.switchName) continue;
+      await rt.replugNic(VmNetwork.deviceId(a), i + 1, this.socketPath(a));
+      n++;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.switches.values()) await s.sw.close();
+  }
+
+  private slot(name: string): SwitchSlot {
+    const s = this.switches.get(name.toLowerCase());
+    if (!s) throw new VmhostError('NOT_FOUND', `Hyper-V was unable to find a virtual switch with name '${name}'`, { switch: name });
+    return s;
+  }
+
+  private async saveSwitch(s: SwitchSlot): Promise<void> {
+    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig() };
+    await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
+  }
+
+  private switchView(s: SwitchSlot): Record<string, unknown> {
+    const st = s.sw.settings;
+    const ports = s.sw.listPorts().filter((p) => p.kind === 'vm');
+    return {
+      Name: st.name, Id: s.id, SwitchType: st.type, Notes: s.notes, ComputerName: this.host.computerName,
+      BandwidthReservationMode: st.minimumBandwidthMode, MinimumBandwidthMode: st.minimumBandwidthMode,
+      DefaultFlowMinimumBandwidthWeight: st.defaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: st.defaultFlowMinimumBandwidthAbsolute,
+      Ports: ports.length, ConnectedPorts: ports.filter((p) => p.connected).length,
+      Extensions: s.sw.extensions().filter((x) => x.enabled).map((x) => x.name),
+      Statistics: s.sw.stats(),
+    };
+  }
+
+  listSwitches(): Record<string, unknown>[] {
+    return [...this.switches.values()].sort((a, b) => a.sw.settings.name.localeCompare(b.sw.settings.name)).map((s) => this.switchView(s));
+  }
+
+  getSwitch(name: string): Record<string, unknown> {
+    return this.switchView(this.slot(name));
+  }
+
+  async newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
+    checkName(p.Name);
+    if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
+    if (p.SwitchType === 'External') throw invalid('SwitchType', 'External switches need an uplink (a UDP tunnel), which New-VMSwitch cannot configure yet; use Private');
+    const sw = await VirtualSwitch.create({ name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir });
+    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw };
+    this.switches.set(p.Name.toLowerCase(), slot);
+    await this.saveSwitch(slot);
+    this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${p.SwitchType})`);
+    return this.switchView(slot);
+  }
+
+  async setSwitch(name: string, p: SetSwitchParams): Promise<Record<string, unknown>> {
+    const s = this.slot(name);
+    if (p.DefaultFlowMinimumBandwidthWeight !== undefined || p.DefaultFlowMinimumBandwidthAbsolute !== undefined) {
+      s.sw.setSettings({ defaultFlowMinimumBandwidthWeight: p.DefaultFlowMinimumBandwidthWeight, defaultFlowMinimumBandwidthAbsolute: p.DefaultFlowMinimumBandwidthAbsolute });
+    }
+    if (p.Notes !== undefined) s.notes = p.Notes;
+    await this.saveSwitch(s);
+    return this.switchView(s);
+  }
+
+  async removeSwitch(name: string, force: boolean): Promise<void> {
+    const s = this.slot(name);
+    const users = [...this.host.entries()].flatMap((e) => e.config.networkAdapters.filter((a) => a.switchName?.toLowerCase() === name.toLowerCase()).map((a) => ({ e, a })));
+    if (users.length > 0 && !force) {
+      throw new VmhostError('INVALID_STATE', `Switch '${s.sw.settings.name}' has ${users.length} connected network adapter(s) (${[...new Set(users.map((u) => u.e.config.name))].join(', ')}); disconnect them or use -Force`, { switch: name });
+    }
+    for (const { e, a } of users) {
+      await e.lock.run(async () => {
+        a.switchName = null;
+        const i = e.config.networkAdapters.indexOf(a);
+        await e.runtime?.replugNic(VmNetwork.deviceId(a), i + 1, null).catch(() => undefined);
+        await this.host.persist(e);
+      });
+    }
+    await s.sw.close();
+    this.switches.delete(name.toLowerCase());
+    await rm(join(this.switchDir, `${s.sw.settings.name}.json`), { force: true });
+    this.host.event('Information', 'SWITCH_REMOVED', `Virtual switch '${s.sw.settings.name}' removed${users.length ? ` (${users.length} adapters disconnected)` : ''}`);
+  }
+
+  extensions(name: string): Record<string, unknown>[] {
+    const s = this.slot(name);
+    const on = new Map(s.sw.extensions().map((x) => [x.name, x]));
+    return registeredExtensions().map((r) => ({
+      Name: r.name, ExtensionType: r.type, Description: r.description, Enabled: on.get(r.name)?.enabled ?? false,
+      Running: on.get(r.name)?.enabled ?? false, SwitchName: s.sw.settings.name, Status: on.get(r.name)?.status ?? {},
+    }));
+  }
+
+  async setExtension(name: string, extension: string, enabled: boolean): Promise<Record<string, unknown>[]> {
+    const s = this.slot(name);
+    const reg = registeredExtensions().find((r) => r.name.toLowerCase() === extension.toLowerCase());
+    if (!reg) throw new VmhostError('NOT_FOUND', `No switch extension named '${extension}' (installed: ${registeredExtensions().map((r) => r.name).join(', ')})`, { extension });
+    const present = s.sw.extensions().some((x) => x.name === reg.name);
+    if (enabled) {
+      if (present) s.sw.enableExtension(reg.name);
+      else s.sw.addExtension(reg.name, { enabled: true });
+    } else if (present) s.sw.disableExtension(reg.name);
+    await this.saveSwitch(s);
+    return this.extensions(name).filter((x) => x.Name === reg.name);
+  }
+
+  // ---- adapters ------------------------------------------------------------------------
+
+  static deviceId(a: NetworkAdapter): string {
+    return `nic-${a.id.slice(0, 8)}`;
+  }
+
+  private socketPath(a: NetworkAdapter): string {
+    return join(this.socketDir, `${a.id.slice(0, 13)}.sock`);
+  }
+
+  private portPolicy(a: NetworkAdapter): PortPolicy {
+    return { ...a.policy, mac: a.mac.toLowerCase() };
+  }
+
+  private async addPort(sw: VirtualSwitch, a: NetworkAdapter): Promise<string> {
+    const { socketPath } = await sw.addPort({ id: a.id, socketPath: this.socketPath(a), policy: this.portPolicy(a) });
+    return socketPath;
+  }
+
+  /** The NICs to launch a VM with; ports of connected adapters are made to exist first. */
+  async nicsForStart(e: VmEntry): Promise<HubNic[]> {
+    const out: HubNic[] = [];
+    for (const [i, a] of e.config.networkAdapters.entries()) {
+      let socket: string | null = null;
+      if (a.switchName) {
+        const s = this.slot(a.switchName);
+        socket = s.sw.listPorts().some((p) => p.id === a.id) ? this.socketPath(a) : await this.addPort(s.sw, a);
+      }
+      out.push({ id: VmNetwork.deviceId(a), mac: a.mac, model: a.isLegacy ? 'legacy' : 'virtio', hub: i + 1, streamSocketPath: socket });
+    }
+    return out;
+  }
+
+  /** Remove-VM: the VM's ports go with it. */
+  async forgetVm(e: VmEntry): Promise<void> {
+    for (const a of e.config.networkAdapters) {
+      if (!a.switchName) continue;
+      const s = this.switches.get(a.switchName.toLowerCase());
+      if (s && s.sw.listPorts().some((p) => p.id === a.id)) { await s.sw.removePort(a.id); await this.saveSwitch(s); }
+    }
+  }
+
+  private pick(e: VmEntry, name: string | undefined): NetworkAdapter[] {
+    const list = name === undefined ? e.config.networkAdapters : e.config.networkAdapters.filter((a) => a.name.toLowerCase() === name.toLowerCase());
+    if (list.length === 0) {
+      throw new VmhostError('NOT_FOUND', name === undefined ? `VM '${e.config.name}' has no network adapter` : `VM '${e.config.name}' has no network adapter named '${name}'`, { vm: e.config.name });
+    }
+    return list;
+  }
+
+  private usedMacs(): Set<string> {
+    return new Set([...this.host.entries()].flatMap((e) => e.config.networkAdapters.map((a) => a.mac.toUpperCase())));
+  }
+
+  private dynamicMac(): string {
+    const used = this.usedMacs();
+    for (;;) {
+      const mac = ['00', '15', '5D', ...[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase())].join(':');
+      if (!used.has(mac)) return mac;
+    }
+  }
+
+  private adapterView(e: VmEntry, a: NetworkAdapter): Record<string, unknown> {
+    const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+    const port = s?.sw.listPorts().find((p) => p.id === a.id);
+    const running = e.state === 'Running' || e.state === 'Paused';
+    const kvp = this.host.kvp(e);
+    const ips = running ? [...asStrings(kvp.NetworkAddressIPv4), ...asStrings(kvp.NetworkAddressIPv6)] : [];
+    const p = a.policy;
+    return {
+      Name: a.name, Id: a.id, VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName,
+      SwitchName: a.switchName, SwitchId: s?.id ?? null, MacAddress: a.mac.replace(/:/g, '').toUpperCase(), DynamicMacAddressEnabled: a.dynamicMac,
+      IsLegacy: a.isLegacy, IPAddresses: ips,
+      Status: !running ? [] : port?.connected ? ['Ok'] : ['Degraded'], Connected: port?.connected ?? false,
+      MacAddressSpoofing: p.guards.macAddressSpoofing, DhcpGuard: p.guards.dhcpGuard, RouterGuard: p.guards.routerGuard, ArpGuard: p.guards.arpGuard,
+      PortMirroringMode: p.mirroring, VlanSetting: this.vlanView(e, a),
+      BandwidthSetting: { MaximumBandwidth: p.bandwidth.maximumBandwidth, MinimumBandwidthAbsolute: p.bandwidth.minimumBandwidthAbsolute, MinimumBandwidthWeight: p.bandwidth.minimumBandwidthWeight },
+      Statistics: port && s ? s.sw.portStats(a.id) : null,
+    };
+  }
+
+  listAdapters(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    const list = name === undefined ? e.config.networkAdapters : e.config.networkAdapters.filter((a) => a.name.toLowerCase() === name.toLowerCase());
+    return list.map((a) => this.adapterView(e, a));
+  }
+
+  async addAdapter(vm: string, p: AddAdapterParams): Promise<Record<string, unknown>> {
+    const e = this.host.resolve(vm);
+    return e.lock.run(async () => {
+      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be added only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      if (p.IsLegacy && e.config.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', e.config.name);
+      if (e.config.networkAdapters.length >= 8) throw invalid('VMName', 'a VM has at most 8 network adapters', e.config.name);
+      const slot = p.SwitchName !== undefined ? this.slot(p.SwitchName) : undefined;
+      let mac: string;
+      if (p.StaticMacAddress !== undefined) {
+        mac = normalizeMac(p.StaticMacAddress);
+        if (this.usedMacs().has(mac)) throw invalid('StaticMacAddress', `${mac} is already used by a network adapter on this host`, e.config.name);
+      } else mac = this.dynamicMac();
+      const a: NetworkAdapter = {
+        id: randomUUID(), name: p.Name ?? ADAPTER_NAME, mac, dynamicMac: p.StaticMacAddress === undefined,
+        switchName: slot ? slot.sw.settings.name : null, isLegacy: p.IsLegacy ?? false, policy: stripMac(defaultPolicy()),
+      };
+      if (slot) { await this.addPort(slot.sw, a); await this.saveSwitch(slot); }
+      e.config = { ...e.config, networkAdapters: [...e.config.networkAdapters, a] };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_NIC_ADDED', `Network adapter '${a.name}' added (${mac}${slot ? `, switch '${slot.sw.settings.name}'` : ''})`, e);
+      return this.adapterView(e, a);
+    });
+  }
+
+  async removeAdapter(vm: string, name: string | undefined): Promise<void> {
+    const e = this.host.resolve(vm);
+    await e.lock.run(async () => {
+      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be removed only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      const gone = this.pick(e, name);
+      for (const a of gone) await this.unport(a);
+      e.config = { ...e.config, networkAdapters: e.config.networkAdapters.filter((a) => !gone.includes(a)) };
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_NIC_REMOVED', `Network adapter(s) removed: ${gone.map((a) => a.name).join(', ')}`, e);
+    });
+  }
+
+  private async unport(a: NetworkAdapter): Promise<void> {
+    if (!a.switchName) return;
+    const s = this.switches.get(a.switchName.toLowerCase());
+    if (s && s.sw.listPorts().some((p) => p.id === a.id)) { await s.sw.removePort(a.id); await this.saveSwitch(s); }
+  }
+
+  /** Connect-VMNetworkAdapter (also live: the port is added and the NIC's stream netdev re-plugged). */
+  async connect(vm: string, name: string | undefined, switchName: string): Promise<Record<string, unknown>[]> {
+    const e = this.host.resolve(vm);
+    const slot = this.slot(switchName);
+    return e.lock.run(async () => {
+      const list = this.pick(e, name);
+      for (const a of list) {
+        if (a.switchName?.toLowerCase() === slot.sw.settings.name.toLowerCase() && slot.sw.listPorts().some((p) => p.id === a.id)) continue;
+        await this.unport(a);
+        const socket = await this.addPort(slot.sw, a);
+        a.switchName = slot.sw.settings.name;
+        await this.saveSwitch(slot);
+        await e.runtime?.replugNic(VmNetwork.deviceId(a), e.config.networkAdapters.indexOf(a) + 1, socket);
+      }
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_NIC_CONNECTED', `Network adapter(s) ${list.map((a) => a.name).join(', ')} connected to '${slot.sw.settings.name}'`, e);
+      return list.map((a) => this.adapterView(e, a));
+    });
+  }
+
+  async disconnect(vm: string, name: string | undefined): Promise<Record<string, unknown>[]> {
+    const e = this.host.resolve(vm);
+    return e.lock.run(async () => {
+      const list = this.pick(e, name);
+      for (const a of list) {
+        if (!a.switchName) continue;
+        await e.runtime?.replugNic(VmNetwork.deviceId(a), e.config.networkAdapters.indexOf(a) + 1, null);
+        await this.unport(a);
+        a.switchName = null;
+      }
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_NIC_DISCONNECTED', `Network adapter(s) ${list.map((a) => a.name).join(', ')} disconnected`, e);
+      return list.map((a) => this.adapterView(e, a));
+    });
+  }
+
+  /** Applies a policy change to the adapters (and their live ports); validated before anything changes. */
+  private async patch(vm: string, name: string | undefined, what: string, fn: (a: NetworkAdapter) => PortPolicyPatch): Promise<VmEntry> {
+    const e = this.host.resolve(vm);
+    await e.lock.run(async () => {
+      const list = this.pick(e, name);
+      const next = list.map((a) => stripMac(mergePolicy(a.policy, fn(a))));
+      for (const [i, a] of list.entries()) {
+        const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+        if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
+          s.sw.replacePortPolicy(a.id, { ...next[i]!, mac: a.mac.toLowerCase() });
+          await this.saveSwitch(s);
+        }
+        a.policy = next[i]!;
+      }
+      await this.host.persist(e);
+      this.host.event('Information', 'VM_NIC_CONFIGURED', `Network adapter ${what} changed`, e);
+    });
+    return e;
+  }
+
+  async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
+    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => ({
+      guards: { macAddressSpoofing: p.MacAddressSpoofing, dhcpGuard: p.DhcpGuard, routerGuard: p.RouterGuard, arpGuard: p.ArpGuard },
+      bandwidth: { maximumBandwidth: p.MaximumBandwidth, minimumBandwidthAbsolute: p.MinimumBandwidthAbsolute, minimumBandwidthWeight: p.MinimumBandwidthWeight },
+      mirroring: p.PortMirroring,
+    }));
+    return this.listAdapters(e.config.id, name);
+  }
+
+  async setVlan(vm: string, name: string | undefined, p: SetVlanParams): Promise<Record<string, unknown>[]> {
+    const vlan = vlanFrom(p);
+    const e = await this.patch(vm, name, 'VLAN', () => ({ vlan }));
+    return this.vlans(e.config.id, name);
+  }
+
+  private vlanView(e: VmEntry, a: NetworkAdapter): Record<string, unknown> {
+    const v = a.policy.vlan;
+    return {
+      VMName: e.config.name, ParentAdapter: a.name, OperationMode: v.mode === 'Isolated' || v.mode === 'Community' || v.mode === 'Promiscuous' ? 'Private' : v.mode,
+      AccessVlanId: v.mode === 'Access' ? v.vlanId : 0,
+      NativeVlanId: v.mode === 'Trunk' ? v.nativeVlanId : 0,
+      AllowedVlanIdList: v.mode === 'Trunk' ? v.allowedVlanIdList.join(',') : '',
+      PrivateVlanMode: v.mode === 'Isolated' || v.mode === 'Community' || v.mode === 'Promiscuous' ? v.mode : null,
+      PrimaryVlanId: 'primaryVlanId' in v ? v.primaryVlanId : 0,
+      SecondaryVlanId: v.mode === 'Isolated' || v.mode === 'Community' ? v.secondaryVlanId : 0,
+      SecondaryVlanIdList: v.mode === 'Promiscuous' ? v.secondaryVlanIdList.join(',') : '',
+    };
+  }
+
+  vlans(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    return this.pick(e, name).map((a) => this.vlanView(e, a));
+  }
+
+  // ---- ACLs ----------------------------------------------------------------------------
+
+  extendedAcls(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    return this.pick(e, name).flatMap((a) => a.policy.extendedAcls.map((x) => ({
+      VMName: e.config.name, ParentAdapter: a.name, Direction: x.direction, Action: x.action, Weight: x.weight,
+      LocalIPAddress: x.localIPAddress ?? 'Any', RemoteIPAddress: x.remoteIPAddress ?? 'Any', Protocol: x.protocol ?? 'Any',
+      LocalPort: x.localPort ?? 'Any', RemotePort: x.remotePort ?? 'Any', Stateful: x.stateful ?? false, IdleSessionTimeout: x.idleSessionTimeout ?? 0,
+    })));
+  }
+
+  async addExtendedAcl(vm: string, name: string | undefined, p: ExtendedAclParams): Promise<Record<string, unknown>[]> {
+    const rule: ExtendedAcl = stripUndef({
+      direction: p.Direction, action: p.Action, weight: p.Weight, localIPAddress: p.LocalIPAddress, remoteIPAddress: p.RemoteIPAddress,
+      protocol: p.Protocol === undefined ? undefined : /^\d+$/.test(p.Protocol) ? Number(p.Protocol) : p.Protocol,
+      localPort: p.LocalPort, remotePort: p.RemotePort, stateful: p.Stateful, idleSessionTimeout: p.IdleSessionTimeout,
+    }) as ExtendedAcl;
+    const e = await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: [...a.policy.extendedAcls, rule] }));
+    return this.extendedAcls(e.config.id, name);
+  }
+
+  async removeExtendedAcl(vm: string, name: string | undefined, direction: 'Inbound' | 'Outbound', weight: number): Promise<void> {
+    const e = this.host.resolve(vm);
+    if (!this.pick(e, name).some((a) => a.policy.extendedAcls.some((x) => x.direction === direction && x.weight === weight))) {
+      throw new VmhostError('NOT_FOUND', `No ${direction} extended ACL with weight ${weight} on VM '${e.config.name}'`, { vm: e.config.name });
+    }
+    await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: a.policy.extendedAcls.filter((x) => !(x.direction === direction && x.weight === weight)) }));
+  }
+
+  acls(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    return this.pick(e, name).flatMap((a) => {
+      const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+      const meters = s && s.sw.listPorts().some((p) => p.id === a.id) ? s.sw.meterCounters(a.id) : [];
+      return a.policy.acls.map((x) => {
+        const remote = x.remoteIPAddress ?? x.remoteMacAddress ?? '';
+        const m = x.action === 'Meter' ? meters.find((c) => c.remoteAddress === remote) : undefined;
+        return {
+          VMName: e.config.name, ParentAdapter: a.name, Direction: x.direction, Action: x.action,
+          RemoteIPAddress: x.remoteIPAddress ?? null, RemoteMacAddress: x.remoteMacAddress ?? null,
+          ...(x.action === 'Meter' ? { MeteredInboundBytes: m?.inboundBytes ?? 0, MeteredOutboundBytes: m?.outboundBytes ?? 0, MeteredInboundFrames: m?.inboundFrames ?? 0, MeteredOutboundFrames: m?.outboundFrames ?? 0 } : {}),
+        };
+      });
+    });
+  }
+
+  async addAcl(vm: string, name: string | undefined, p: AclParams): Promise<Record<string, unknown>[]> {
+    const rule = stripUndef({ direction: p.Direction, action: p.Action, remoteIPAddress: p.RemoteIPAddress, remoteMacAddress: p.RemoteMacAddress }) as PortAcl;
+    const e = await this.patch(vm, name, 'ACLs', (a) => ({ acls: [...a.policy.acls, rule] }));
+    return this.acls(e.config.id, name);
+  }
+
+  async removeAcl(vm: string, name: string | undefined, p: AclParams): Promise<void> {
+    const same = (x: PortAcl) => x.direction === p.Direction && x.action === p.Action && x.remoteIPAddress === p.RemoteIPAddress && x.remoteMacAddress === p.RemoteMacAddress;
+    const e = this.host.resolve(vm);
+    if (!this.pick(e, name).some((a) => a.policy.acls.some(same))) throw new VmhostError('NOT_FOUND', `No such ACL on VM '${e.config.name}'`, { vm: e.config.name });
+    await this.patch(vm, name, 'ACLs', (a) => ({ acls: a.policy.acls.filter((x) => !same(x)) }));
+  }
+}
+
+function asStrings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function stripUndef<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function stripMac(p: PortPolicy): PortPolicy {
+  const { mac: _mac, ...rest } = p;
+  return rest;
+}
+
+/** `00-15-5D-01-02-03`, `00155D010203` or colon form → `00:15:5D:01:02:03`; unicast only. */
+export function normalizeMac(text: string): string {
+  const hex = text.replace(/[-:.]/g, '').toUpperCase();
+  if (!/^[0-9A-F]{12}$/.test(hex)) throw invalid('StaticMacAddress', `'${text}' is not a MAC address (12 hex digits)`);
+  if ((parseInt(hex.slice(0, 2), 16) & 1) !== 0) throw invalid('StaticMacAddress', `${text} is a multicast address`);
+  if (hex === '000000000000') throw invalid('StaticMacAddress', 'the all-zero address is not allowed');
+  return hex.match(/../g)!.join(':');
+}
+
+function vlanFrom(p: SetVlanParams): VlanSetting {
+  const modes = (['Untagged', 'Access', 'Trunk', 'Isolated', 'Community', 'Promiscuous'] as const).filter((m) => p[m]);
+  if (modes.length !== 1) throw invalid('VlanMode', `give exactly one of -Untagged, -Access, -Trunk, -Isolated, -Community, -Promiscuous${modes.length ? ` (got ${modes.join(', ')})` : ''}`);
+  const need = <T>(v: T | undefined, param: string, mode: string): T => {
+    if (v === undefined) throw invalid(param, `-${mode} needs -${param}`);
+    return v;
+  };
+  switch (modes[0]!) {
+    case 'Untagged': return { mode: 'Untagged' };
+    case 'Access': return { mode: 'Access', vlanId: need(p.VlanId, 'VlanId', 'Access') };
+    case 'Trunk': return { mode: 'Trunk', allowedVlanIdList: need(p.AllowedVlanIdList, 'AllowedVlanIdList', 'Trunk'), nativeVlanId: need(p.NativeVlanId, 'NativeVlanId', 'Trunk') };
+    case 'Isolated': return { mode: 'Isolated', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Isolated'), secondaryVlanId: need(p.SecondaryVlanId, 'SecondaryVlanId', 'Isolated') };
+    case 'Community': return { mode: 'Community', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Community'), secondaryVlanId: need(p.SecondaryVlanId, 'SecondaryVlanId', 'Community') };
+    case 'Promiscuous': return { mode: 'Promiscuous', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Promiscuous'), secondaryVlanIdList: need(p.SecondaryVlanIdList, 'SecondaryVlanIdList', 'Promiscuous') };
+  }
+}
