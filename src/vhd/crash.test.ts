@@ -159,7 +159,7 @@ test('crash at every write boundary of a dynamic-disk workload', async () => {
 test('crash at every write boundary of a differencing write + merge', async () => {
   const parentBase = new MemoryFile('parent.vhdx');
   await createVhdx(keepOpen(parentBase), { type: 'Dynamic', virtualSize: SIZE, blockSize: 1 * MiB });
-  let p = await openVhdx(keepOpen(parentBase));
+  const p = await openVhdx(keepOpen(parentBase));
   const initial = pattern(SIZE, 77);
   await p.write(initial.subarray(0, 3 * MiB), 0);
   initial.fill(0, 3 * MiB);

@@ -82,7 +82,7 @@ test('merge: child into parent, and two levels into the base', async () => {
     createVhdx(keepOpen(files[name]!), { type: 'Differencing', blockSize: 1 * MiB, parent: { dataWriteGuid: parentGuid, virtualSize: size, logicalSectorSize: 512, physicalSectorSize: 4096, relativePath: parentName } });
   await mk('mid', guid, 'base');
   const openParent = async (loc: { relativePath?: string }) => keepOpen(files[loc.relativePath!]!);
-  let mid = await openVhdx(keepOpen(files.mid!), { openParent });
+  const mid = await openVhdx(keepOpen(files.mid!), { openParent });
   await mid.write(pattern(3 * MiB, 2), 2 * MiB + 512);
   await mid.trim(8 * MiB, MiB);
   const midGuid = mid.dataWriteGuid;
