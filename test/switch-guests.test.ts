@@ -86,10 +86,22 @@ function policy(n: number, p: PortPolicyPatch): void { sw.setPortPolicy(`g${n}`,
 
 const drops = (n: number, reason: string): number => sw.portStats(`g${n}`).drops[reason] ?? 0;
 
-test('two guests on an untagged Private switch ping each other', { skip, timeout: 60_000 }, async () => {
+test('two guests on an untagged Private switch ping each other; a capture of it reads clean in tshark', { skip, timeout: 60_000 }, async () => {
+  const pcap = join(dir, 'g1.pcap');
+  sw.startCapture('g1', pcap);
   assert.ok(await canPing(1, 2));
   assert.ok(await canPing(2, 3));
   assert.ok(sw.portStats('g1').rxFrames > 0 && sw.portStats('g2').txFrames > 0);
+  const frames = sw.stopCapture('g1')!.frames;
+  assert.ok(frames >= 4, `captured ${frames}`);
+  if (spawnSync('tshark', ['--version']).status === 0) {
+    const r = spawnSync('tshark', ['-r', pcap, '-o', 'ip.check_checksum:TRUE', '-z', 'expert,warn', '-q'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /Malformed|Warns|Errors/, r.stdout);
+    const protos = spawnSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'frame.protocols'], { encoding: 'utf8' }).stdout;
+    assert.match(protos, /eth:ethertype:arp/);
+    assert.match(protos, /eth:ethertype:ip:icmp/);
+  }
 });
 
 test('access VLANs: different VLANs cannot talk, the same VLAN can', { skip, timeout: 60_000 }, async () => {
