@@ -83,6 +83,11 @@ test('sockets: learning, flooding, unicast, reconnect, corrupt stream, malformed
     a!.send(eth(mac(1), BCAST));
     await b2.waitFrames(1);
 
+    // A port whose VM is off is no flood candidate: nothing counted against it.
+    await sw.addPort({ id: 'off' });
+    a!.send(eth(mac(1), BCAST));
+    await c2.waitFrames(2);
+    assert.deepEqual(sw.portStats('off').drops, {});
     const st = sw.stats();
     assert.ok(st.rxFrames >= 9 && st.txFrames >= 8, JSON.stringify(st));
     assert.equal(st.drops['giant-frame'], 1);

@@ -540,7 +540,7 @@ export class VirtualSwitch {
         out.push(dst);
       } else {
         for (const p of this.portList) {
-          if (p === src) continue;
+          if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
           if (this.admits(src, p, vlan)) out.push(p);
           else if (p.vlan.isPvlan && src.vlan.isPvlan && p.vlan.primary === src.vlan.primary) this.drop(p, 'pvlan-isolation');
         }
