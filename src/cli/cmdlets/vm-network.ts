@@ -2,7 +2,7 @@
 // guards, bandwidth, mirroring), VLANs and ACLs. They speak the daemon's network routes.
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
-import { clientFor, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const onOff = { type: 'enum', values: ['On', 'Off'] } as const;
@@ -134,7 +134,7 @@ export const getVmNetworkAdapter = defineCmdlet({
   params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`));
+    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`)), args.VMName);
   },
 });
 
@@ -218,7 +218,7 @@ export const getVmNetworkAdapterVlan = defineCmdlet({
   params: { VMName: vmName, VMNetworkAdapterName: { type: 'string' } }, positional: ['VMName'], view: vlanView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`));
+    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`)), args.VMName);
   },
 });
 
