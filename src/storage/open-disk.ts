@@ -46,8 +46,8 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Candidate parent paths, in order, for a child at `childPath`. */
-function candidates(childPath: string, locatorPaths: Array<string | undefined>): string[] {
+/** Candidate parent paths, in order, for a child at `childPath` (locator paths relative to it, or absolute). */
+export function parentCandidates(childPath: string, locatorPaths: Array<string | undefined>): string[] {
   const out: string[] = [];
   for (const p of locatorPaths) {
     if (!p) continue;
@@ -91,7 +91,7 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
       return await openVhdx(file, {
         readOnly,
         openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
-          const p = await firstExisting(ctx.child, candidates(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]));
+          const p = await firstExisting(ctx.child, parentCandidates(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]));
           return HostFile.open(p, { readOnly: true, ...fileOpts });
         },
       });
@@ -99,7 +99,7 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
     if (format === 'VHD') {
       return await openVhd(file, {
         readOnly,
-        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, candidates(path, paths)), { ...opts, readOnly: true }),
+        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, parentCandidates(path, paths)), { ...opts, readOnly: true }),
       });
     }
     return await RawDisk.open(file, { readOnly });

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { NodeFile, type BlockFile, type VirtualDisk } from '../../blockio/index.ts';
 import { VmhostError, isVmhostError } from '../../common/index.ts';
-import { openDiskFile, detectFormat, RawDisk } from '../../storage/index.ts';
+import { openDiskFile, detectFormat, parentCandidates, RawDisk } from '../../storage/index.ts';
 import {
   createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
   listUserMetadata, getUserMetadata, setUserMetadata, MAX_VIRTUAL_SIZE, type VhdxDisk, type ParentLocatorPaths,
@@ -83,18 +83,6 @@ async function creating<T>(path: string, fn: (f: NodeFile) => Promise<T>): Promi
     await rm(path, { force: true });
     throw e;
   }
-}
-
-/** Parent locator path (relative to the child, or absolute) → host path candidates in order. */
-function locatorCandidates(child: string, paths: Array<string | undefined>): string[] {
-  const out: string[] = [];
-  for (const p of paths) {
-    if (!p) continue;
-    const unix = p.replace(/\\/g, '/');
-    const c = isAbsolute(unix) ? unix : resolve(dirname(child), unix);
-    if (!out.includes(c)) out.push(c);
-  }
-  return out;
 }
 
 function relativeLocator(child: string, parent: string): string {
@@ -399,7 +387,7 @@ export const mergeVhd = defineCmdlet({
     // Open the chain: every ancestor read-only except the destination (the parent when none is named).
     const chain: string[] = [path];
     const findParent = async (child: string, paths: Array<string | undefined>, code: string): Promise<{ found: string; writable: boolean }> => {
-      const cands = locatorCandidates(child, paths);
+      const cands = parentCandidates(child, paths);
       let found: string | undefined;
       for (const cand of cands) if (await exists(cand)) { found = await realpath(cand); break; }
       if (!found) throw new VmhostError(code, `parent of ${child} not found (tried ${cands.join(', ') || 'no locator'})`, { file: child });
