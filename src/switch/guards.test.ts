@@ -94,6 +94,7 @@ test('ARP guard: ownership by first use or configuration; forged replies/gratuit
   b.send('attacker', arp('request', mac(3), ip(1), ip(1)));
   assert.deepEqual(b.receivers(), []);
   assert.equal(b.drops('attacker')['arp-spoofing'], 3, 'learned (victim) and configured (peer) addresses both protected');
+  assert.deepEqual(b.sw.portAddresses('victim'), [ip(2)]);
   // The attacker's own address and ARP probes (sender 0.0.0.0) are fine.
   b.send('attacker', arp('request', mac(3), ip(3), ip(1)));
   b.send('attacker', arp('request', mac(3), '0.0.0.0', ip(9)));
@@ -123,6 +124,7 @@ test('ND guard: an NA for another port’s IPv6 address is dropped', async () =>
   b.send('attacker', na('fe80::2'));
   assert.equal(b.take('victim').length, 0);
   assert.equal(b.drops('attacker')['nd-spoofing'], 1);
+  assert.deepEqual(b.sw.portAddresses('victim'), ['fe80::2']);
   b.send('attacker', na('fe80::3'));
   assert.equal(b.take('victim').length, 1);
   await b.sw.close();

@@ -10,7 +10,7 @@
 // answering at once) waits in a queue, so the shared classifier state is never re-entered.
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
-import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac } from '../packet/index.ts';
+import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6 } from '../packet/index.ts';
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
@@ -232,8 +232,16 @@ export class VirtualSwitch {
 
   listPorts(): PortInfo[] { return this.portList.map((p) => this.port(p.id)); }
 
-  /** Addresses the port owns for the ARP/ND guard (IPv4 as dotted text, IPv6 as an 8-char key). */
-  portAddresses(id: string): (number | string)[] { this.mustPort(id); return this.owners.addressesOf(id, this.now()); }
+  /** Addresses the port owns for the ARP/ND guard (configured and learned), as text. */
+  portAddresses(id: string): string[] {
+    this.mustPort(id);
+    return this.owners.addressesOf(id, this.now()).map((a) => {
+      if (typeof a === 'number') return formatIpv4(a);
+      const b = new Uint8Array(16);
+      for (let i = 0; i < 8; i++) { const c = a.charCodeAt(i); b[2 * i] = c >>> 8; b[2 * i + 1] = c & 0xff; }
+      return formatIpv6(b);
+    });
+  }
 
   // ---- statistics ----
 
