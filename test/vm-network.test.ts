@@ -105,6 +105,21 @@ describe('VM networking: switches and adapters', () => {
     assert.ok(await waitFor('ping after Connect', 15_000, () => canPing(1, 2)), 'ping works again after Connect while running');
     assert.equal((await json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'n2')).AccessVlanId, 10, 'the port policy survives a reconnect');
 
+    // ACLs, live: an inbound ICMP deny on n2 stops the ping; a Meter ACL on n1 counts it.
+    await ok('Add-VMNetworkAdapterExtendedAcl', '-VMName', 'n2', '-Direction', 'Inbound', '-Action', 'Deny', '-Protocol', 'ICMP', '-Weight', '10');
+    assert.equal(await canPing(1, 2), false, 'ICMP denied toward n2');
+    assert.equal((await json<{ Weight: number; Protocol: string }>('Get-VMNetworkAdapterExtendedAcl', '-VMName', 'n2')).Protocol, 'ICMP');
+    await ok('Remove-VMNetworkAdapterExtendedAcl', '-VMName', 'n2', '-Direction', 'Inbound', '-Weight', '10');
+    await ok('Add-VMNetworkAdapterAcl', '-VMName', 'n1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', IP(2));
+    assert.ok(await canPing(1, 2), 'ping again once the deny is removed');
+    const meter = await json<{ MeteredOutboundBytes: number; MeteredInboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'n1');
+    assert.ok(meter.MeteredOutboundBytes >= 98 && meter.MeteredInboundBytes >= 98, JSON.stringify(meter));
+    // An extension enabled on the switch sees the traffic and leaves it alone.
+    await ok('Enable-VMSwitchExtension', '-VMSwitchName', 'QA', '-Name', 'vmhost.flow-sampler');
+    assert.ok(await canPing(1, 2), 'ping with the flow sampler enabled');
+    const ext = (await json<{ Name: string; Enabled: boolean }[]>('Get-VMSwitchExtension', '-VMSwitchName', 'QA')).find((x) => x.Name === 'vmhost.flow-sampler');
+    assert.equal(ext?.Enabled, true);
+
     // Daemon SIGKILL + restart: the switch is recreated, the NICs re-plugged, the guests ping.
     await d.kill();
     const t1 = Date.now();
@@ -120,6 +135,8 @@ describe('VM networking: switches and adapters', () => {
     assert.equal(sw.Ports, 2);
     assert.equal(sw.ConnectedPorts, 2);
     assert.equal((await json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'n1')).AccessVlanId, 10);
+    assert.equal((await json<{ Action: string }>('Get-VMNetworkAdapterAcl', '-VMName', 'n1')).Action, 'Meter', 'ACLs survive the restart');
+    assert.equal((await json<{ Name: string; Enabled: boolean }[]>('Get-VMSwitchExtension', '-VMSwitchName', 'QA')).find((x) => x.Name === 'vmhost.flow-sampler')?.Enabled, true, 'so does the extension');
 
     // Clean up: VMs off, -Force removes a switch with adapters on it.
     await Promise.all([1, 2].map((n) => ok('Stop-VM', `n${n}`, '-TurnOff')));

@@ -250,7 +250,7 @@ export const getVmNetworkAdapterExtendedAcl = defineCmdlet({
   params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: extAclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`));
+    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`)), args.VMName);
   },
 });
 
@@ -291,7 +291,7 @@ export const getVmNetworkAdapterAcl = defineCmdlet({
   params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: aclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`));
+    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`)), args.VMName);
   },
 });
 
