@@ -383,8 +383,9 @@ export class Host {
     }
     e.runningSinceMs = undefined;
     e.lastExitReason = reason;
-    await rm(e.paths.runtime, { force: true });
+    // The event goes out with the state change, so whoever sees Off can also read why.
     this.event(reason.includes('unexpectedly') ? 'Error' : 'Information', 'VM_STOPPED', `VM turned off: ${reason}`, e);
+    await rm(e.paths.runtime, { force: true });
   }
 
   stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
