@@ -2,7 +2,7 @@
 // with an adapter each, ping between them; access VLANs; Get-VMNetworkAdapter (switch, MAC,
 // the guest's IPs from KVP); Disconnect/Connect while running; a daemon SIGKILL + restart
 // (the switch comes back, the running guests' NICs are re-plugged over QMP and still ping);
-// one-line errors for bad input.
+// Save-VM/Start-VM; one-line errors for bad input.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -137,6 +137,12 @@ describe('VM networking: switches and adapters', () => {
     assert.equal((await json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'n1')).AccessVlanId, 10);
     assert.equal((await json<{ Action: string }>('Get-VMNetworkAdapterAcl', '-VMName', 'n1')).Action, 'Meter', 'ACLs survive the restart');
     assert.equal((await json<{ Name: string; Enabled: boolean }[]>('Get-VMSwitchExtension', '-VMSwitchName', 'QA')).find((x) => x.Name === 'vmhost.flow-sampler')?.Enabled, true, 'so does the extension');
+
+    // Save-VM + Start-VM: the restored QEMU connects to the same port again.
+    await ok('Save-VM', 'n2');
+    assert.equal(await canPing(1, 2), false, 'n2 saved');
+    await ok('Start-VM', 'n2');
+    assert.ok(await waitFor('ping after restore', 30_000, () => canPing(1, 2)), 'ping after Save-VM/Start-VM');
 
     // Clean up: VMs off, -Force removes a switch with adapters on it.
     await Promise.all([1, 2].map((n) => ok('Stop-VM', `n${n}`, '-TurnOff')));
