@@ -130,6 +130,7 @@ describe('VM networking: switches and adapters', () => {
     const events = await readFile(join(d.dataDir, 'events.jsonl'), 'utf8');
     const replugged = events.split('\n').filter((l) => l.includes('VM_NIC_REPLUGGED'));
     assert.equal(replugged.length, 2, events);
+    assert.equal(events.split('\n').filter((l) => l.includes('SWITCH_ACL_DENY')).length, 1, 'the ICMP deny was logged once (rate-limited), not per frame');
     console.log(`# ${replugged.map((l) => (JSON.parse(l) as { Message: string }).Message).join('; ')}`);
     const sw = await json<{ Name: string; Ports: number; ConnectedPorts: number }>('Get-VMSwitch', 'QA');
     assert.equal(sw.Ports, 2);

@@ -13,7 +13,7 @@ import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
-  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchType, type VlanSetting,
+  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type SwitchType, type VlanSetting,
 } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { EventLevel } from './events.ts';
@@ -22,6 +22,8 @@ import { checkName, type NetworkAdapter } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 
 const SOCKET_BUDGET = 60;
+/** ACL denies and guard drops are counted per frame; the event log gets at most one per port and reason in this time. */
+const DROP_EVENT_INTERVAL_MS = 60_000;
 const ADAPTER_NAME = 'Network Adapter';
 
 /** What the network actions need of the host. */
@@ -60,6 +62,7 @@ export class VmNetwork {
   private readonly switches = new Map<string, SwitchSlot>();
   private readonly socketDir: string;
   private readonly switchDir: string;
+  private readonly lastDropEvent = new Map<string, number>();
 
   constructor(private readonly host: NetHost, dataDir: string) {
     this.switchDir = join(dataDir, 'switches');
@@ -78,7 +81,7 @@ export class VmNetwork {
       if (!f.endsWith('.json')) continue;
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
-        const sw = await VirtualSwitch.fromConfig(file.config);
+        const sw = await VirtualSwitch.fromConfig(file.config, { onEvent: (ev) => this.onSwitchEvent(ev) });
         this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
@@ -127,6 +130,23 @@ export class VmNetwork {
     for (const s of this.switches.values()) await s.sw.close();
   }
 
+  /** Called on the frame path: cheap unless an event is due. */
+  private onSwitchEvent(ev: SwitchEvent): void {
+    if (ev.type === 'port-connection') return; // QEMU connects/disconnects with every start and stop: VM_STARTED/VM_STOPPED say it
+    const reason = ev.type === 'acl-deny' ? `acl-deny-${ev.direction}` : ev.reason;
+    const key = `${ev.switch}/${ev.port}/${reason}`;
+    const now = Date.now();
+    if (now - (this.lastDropEvent.get(key) ?? 0) < DROP_EVENT_INTERVAL_MS) return;
+    this.lastDropEvent.set(key, now);
+    const owner = [...this.host.entries()].find((e) => e.config.networkAdapters.some((a) => a.id === ev.port));
+    const adapter = owner?.config.networkAdapters.find((a) => a.id === ev.port)?.name ?? ev.port;
+    const what = ev.type === 'acl-deny'
+      ? `${ev.direction} traffic denied by an ACL (${JSON.stringify(ev.rule)})`
+      : `frames dropped by a guard (${ev.reason})`;
+    this.host.event('Warning', ev.type === 'acl-deny' ? 'SWITCH_ACL_DENY' : 'SWITCH_GUARD_DROP',
+      `Switch '${ev.switch}', adapter ${adapter}: ${what}; further drops for this reason are counted (Get-VMSwitch -Json) and logged at most once a minute`, owner);
+  }
+
   private slot(name: string): SwitchSlot {
     const s = this.switches.get(name.toLowerCase());
     if (!s) throw new VmhostError('NOT_FOUND', `Hyper-V was unable to find a virtual switch with name '${name}'`, { switch: name });
@@ -163,7 +183,10 @@ export class VmNetwork {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
     if (p.SwitchType === 'External') throw invalid('SwitchType', 'External switches need an uplink (a UDP tunnel), which New-VMSwitch cannot configure yet; use Private');
-    const sw = await VirtualSwitch.create({ name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir });
+    const sw = await VirtualSwitch.create(
+      { name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir },
+      { onEvent: (ev) => this.onSwitchEvent(ev) },
+    );
     const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw };
     this.switches.set(p.Name.toLowerCase(), slot);
     await this.saveSwitch(slot);
