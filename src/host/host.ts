@@ -153,7 +153,11 @@ export class Host {
         }
         this.adopt(e, rt, record.uptimeBaseMs);
         e.runningSinceMs = record.startedAtMs;
-        e.state = (await rt.status()) === 'paused' ? 'Paused' : 'Running';
+        const status = await rt.status();
+        e.state = status === 'paused' ? 'Paused' : 'Running';
+        // Paused by a disk error while no daemon served its disks (or about to be): resume
+        // once QEMU has reconnected, in the background so other VMs' disks are served meanwhile.
+        if (status === 'io-error' || e.config.hardDrives.length > 0) void this.resumeAfterStorageOutage(e, rt);
         // QEMU 7.2 stream netdevs do not reconnect: point the NICs at the re-listening ports.
         const t0 = Date.now();
         const nics = await this.network.replugRunning(e).catch((err: unknown) => {
@@ -360,12 +364,35 @@ export class Host {
     });
   }
 
+  /**
+   * After a daemon restart, a VM whose disk requests outlived QEMU's reconnect-delay is
+   * stopped with an I/O error; its requests are retried by `cont` once QEMU's NBD client has
+   * reconnected (its retry interval grows to 16 s), so keep trying for a while.
+   */
+  private async resumeAfterStorageOutage(e: VmEntry, rt: VmRuntime): Promise<void> {
+    for (let i = 0; i < 60 && e.runtime === rt; i++) {
+      if ((await rt.status().catch(() => 'other')) === 'io-error') {
+        await rt.resume().catch(() => undefined);
+        await sleep(1000);
+        if ((await rt.status().catch(() => 'other')) === 'running') {
+          e.state = 'Running';
+          this.event('Information', 'VM_RESUMED', 'VM resumed: its disks are served again after a storage outage', e);
+        }
+      }
+      await sleep(1000);
+    }
+  }
+
   /** Watch a runtime: when its QEMU exits, the VM is Off and an event says why. */
   private adopt(e: VmEntry, rt: VmRuntime, uptimeBaseMs: number): void {
     e.runtime = rt;
     e.uptimeBaseMs = uptimeBaseMs;
     rt.on('heartbeat', (status: HeartbeatStatus) => {
       this.event(status === 'OK' ? 'Information' : 'Warning', 'VM_HEARTBEAT', `Heartbeat ${status}`, e);
+    });
+    rt.on('io-error', (x) => {
+      if (e.state === 'Running') e.state = 'Paused';
+      this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
     });
     void rt.exited.then((info) => this.onExit(e, rt, info));
   }

@@ -37,7 +37,11 @@ const CLOCK_TICKS = 100;
 
 let accel: Promise<Accelerator> | undefined;
 
-interface RuntimeEvents { heartbeat: [HeartbeatStatus] }
+interface RuntimeEvents {
+  heartbeat: [HeartbeatStatus];
+  /** A disk's I/O failed and QEMU stopped the VM (werror/rerror=stop). */
+  'io-error': [{ device: string; operation: string; reason: string }];
+}
 
 export class VmRuntime extends EventEmitter<RuntimeEvents> {
   readonly exited: Promise<ExitInfo>;
@@ -53,6 +57,10 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     super();
     proc.qmp.on('event', (e) => {
       if (e.event === 'SHUTDOWN' && (e.data as { guest?: boolean } | undefined)?.guest) this.guestShutdown = true;
+      if (e.event === 'BLOCK_IO_ERROR') {
+        const d = e.data as { device: string; 'node-name'?: string; operation: string; action: string; reason: string };
+        if (d.action === 'stop') this.emit('io-error', { device: d['node-name'] ?? d.device, operation: d.operation, reason: d.reason });
+      }
     });
     this.exited = proc.exited.then((x) => {
       this.stopWatching();
@@ -110,10 +118,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return { pid: this.proc.pid, uuid: this.uuid, qmpSocket: this.paths.qmpSocket, agentSocket: this.paths.agentSocket, startedAtMs, uptimeBaseMs };
   }
 
-  async status(): Promise<'running' | 'paused' | 'other'> {
+  async status(): Promise<'running' | 'paused' | 'io-error' | 'other'> {
     const { status } = await this.proc.qmp.execute('query-status');
-    if (status === 'running') return 'running';
-    return status === 'paused' ? 'paused' : 'other';
+    return status === 'running' || status === 'paused' || status === 'io-error' ? status : 'other';
   }
 
   heartbeat(): HeartbeatStatus {

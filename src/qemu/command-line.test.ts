@@ -78,7 +78,7 @@ test('generation 1: i440fx + SeaBIOS, IDE, legacy e1000, identity and sockets', 
     'virtio-serial-pci,id=vserial0',
     'virtserialport,bus=vserial0.0,chardev=agent0,name=org.vmhost.agent.0',
     'virtio-balloon-pci,id=balloon0',
-    'ide-hd,drive=d0-blk,id=d0,bus=ide.0,unit=0,bootindex=1',
+    'ide-hd,drive=d0-blk,id=d0,bus=ide.0,unit=0,bootindex=1,werror=stop,rerror=stop',
     'ide-cd,drive=dvd-blk,id=dvd,bus=ide.1,unit=0',
     'e1000,netdev=n0-net,mac=52:54:00:aa:bb:01,id=n0',
     'virtio-net-pci,netdev=n1-net,mac=52:54:00:aa:bb:02,id=n1',
@@ -110,8 +110,9 @@ test('generation 2: q35 + OVMF pflash, virtio-scsi per controller, no legacy dev
   assert.ok(dev.includes('bochs-display,id=video0'));
   assert.ok(!dev.some((d) => /^(VGA|ide-|e1000|rtl8139)/.test(d)), dev.join(' '));
   assert.ok(dev.includes('virtio-scsi-pci,id=scsi0') && dev.includes('virtio-scsi-pci,id=scsi1'));
-  assert.ok(dev.includes('scsi-hd,drive=os-blk,id=os,bus=scsi0.0,channel=0,scsi-id=0,lun=0'));
-  assert.ok(dev.includes('scsi-hd,drive=data-blk,id=data,bus=scsi1.0,channel=0,scsi-id=3,lun=0'));
+  // NBD disks stop the VM on an I/O error instead of failing the guest's request.
+  assert.ok(dev.includes('scsi-hd,drive=os-blk,id=os,bus=scsi0.0,channel=0,scsi-id=0,lun=0,werror=stop,rerror=stop'));
+  assert.ok(dev.includes('scsi-hd,drive=data-blk,id=data,bus=scsi1.0,channel=0,scsi-id=3,lun=0,werror=stop,rerror=stop'));
   assert.ok(dev.includes('virtio-blk-pci,drive=fast-blk,id=fast'));
   assert.ok(values(a, '-blockdev').includes('driver=qcow2,node-name=fast-blk,file=fast-blk-file,read-only=off'));
   assert.ok(values(a, '-blockdev').some((b) => b.includes('node-name=data-blk') && b.endsWith('read-only=on')));

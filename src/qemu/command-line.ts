@@ -169,9 +169,15 @@ function validate(spec: QemuVmSpec): void {
   }
 }
 
-/** Device properties for the sector sizes a disk shows the guest (absent: QEMU's 512). */
-export function blockSizes(d: DiskSpec): Record<string, number | undefined> {
-  return { logical_block_size: d.logicalBlockSize, physical_block_size: d.physicalBlockSize };
+/**
+ * Device properties for the sector sizes a disk shows the guest (absent: QEMU's 512), and for
+ * what an I/O error does: an NBD disk stops the VM instead of failing the guest's request, so
+ * a block server that is away longer than reconnect-delay pauses the guest (Hyper-V's
+ * critical pause) and the host resumes it once the disk is served again.
+ */
+export function blockSizes(d: DiskSpec): Record<string, number | string | undefined> {
+  const stop = d.source.kind === 'nbd' && d.media !== 'cdrom' ? 'stop' : undefined;
+  return { logical_block_size: d.logicalBlockSize, physical_block_size: d.physicalBlockSize, werror: stop, rerror: stop };
 }
 
 function diskArgs(d: DiskSpec): string[] {
@@ -195,6 +201,7 @@ function diskArgs(d: DiskSpec): string[] {
   if (d.bus === 'ide') {
     args.push('-device', opts(cd ? 'ide-cd' : 'ide-hd', {
       drive: node, id: d.id, bus: `ide.${d.controllerNumber ?? 0}`, unit: d.controllerLocation ?? 0, bootindex: d.bootIndex,
+      werror: blockSizes(d).werror, rerror: blockSizes(d).rerror,
     }));
   } else if (d.bus === 'scsi') {
     args.push('-device', opts(cd ? 'scsi-cd' : 'scsi-hd', {
