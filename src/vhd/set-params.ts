@@ -5,8 +5,8 @@
 // DataWriteGuid (which children link to) stays.
 import { GUID_PAGE83, GUID_PARENT_LOCATOR, GUID_PHYSICAL_SECTOR, invalidArg, put32 } from './format.ts';
 import { isGuid, newGuid, normGuid, writeGuid } from './guid.ts';
-import { encodeMetadataRegion, encodeParentLocator, type MetadataItem, type ParentLocator } from './metadata.ts';
-import { SectorTx } from './tx.ts';
+import { encodeParentLocator, type MetadataItem, type ParentLocator } from './metadata.ts';
+import { writeMetadataItems } from './metadata-write.ts';
 import type { VhdxDisk } from './disk.ts';
 
 export interface VhdxParamChange {
@@ -58,15 +58,7 @@ export async function setVhdxParams(d: VhdxDisk, change: VhdxParamChange): Promi
       items = replace(items, GUID_PARENT_LOCATOR, encodeParentLocator(entries));
       params.parentLocator = locator;
     }
-    const img = encodeMetadataRegion(items, d.metadataRegion.length);
-    const tx = new SectorTx();
-    for (let o = 0; o < img.length; o += 4096) {
-      const a = img.subarray(o, o + 4096), b = d.metadataImage.subarray(o, o + 4096);
-      if (!a.every((v, i) => v === b[i])) tx.put(d.metadataRegion.fileOffset + o, a.slice());
-    }
-    await d.beginWrite(false);
-    await d.commit(tx);
-    d.items = items;
+    await writeMetadataItems(d, items);
     d.params = params;
   });
 }

@@ -2,8 +2,8 @@
 // metadata region image and journals the sectors that differ in one log entry.
 import { invalidArg } from './format.ts';
 import { isGuid, normGuid } from './guid.ts';
-import { encodeMetadataRegion, type MetadataItem } from './metadata.ts';
-import { SectorTx } from './tx.ts';
+import type { MetadataItem } from './metadata.ts';
+import { writeMetadataItems } from './metadata-write.ts';
 import type { VhdxDisk } from './disk.ts';
 
 export interface UserMetadataItem {
@@ -33,14 +33,6 @@ export async function setUserMetadata(
     const items: MetadataItem[] = d.items.filter((i) => !(i.isUser && i.guid === g));
     if (data) items.push({ guid: g, data: data.slice(), isUser: true, isVirtualDisk: opts.isVirtualDisk ?? false, isRequired: opts.isRequired ?? false });
     if (items.filter((i) => i.isUser).length > 1024) throw invalidArg('at most 1024 user metadata items', { file: d.file.name });
-    const img = encodeMetadataRegion(items, d.metadataRegion.length);
-    const tx = new SectorTx();
-    for (let o = 0; o < img.length; o += 4096) {
-      const a = img.subarray(o, o + 4096), b = d.metadataImage.subarray(o, o + 4096);
-      if (!a.every((v, i) => v === b[i])) tx.put(d.metadataRegion.fileOffset + o, a.slice());
-    }
-    await d.beginWrite(false);
-    await d.commit(tx);
-    d.items = items;
+    await writeMetadataItems(d, items);
   });
 }
