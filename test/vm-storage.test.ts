@@ -92,6 +92,8 @@ describe('VM storage through the block server', () => {
   });
 
   test('Resize-VHD of an attached disk: the running guest sees the new size within 5 s; below MinimumSize is refused', async () => {
+    assert.equal((JSON.parse(await ok('Get-VHD', '-Path', join(dir, 'dyn.vhdx'), '-Json')) as { Attached: boolean }).Attached, true, 'Get-VHD sees it attached');
+    assert.equal((JSON.parse(await ok('Get-VHD', '-Path', join(dir, 'base.vhdx'), '-Json')) as { Attached: boolean }).Attached, false);
     const t0 = Date.now();
     await ok('Resize-VHD', '-Path', join(dir, 'dyn.vhdx'), '-SizeBytes', '2GB');
     const sda = await dev('s1', 0);

@@ -57,6 +57,10 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
       return { Path: req.body.Path, Size: req.body.SizeBytes, Online: true };
     });
 
+  app.get<{ Querystring: { Path: string } }>('/api/v1/vhd/attached',
+    { schema: { summary: 'Whether a running VM or a host mount holds a disk file (Get-VHD\'s Attached)', tags, querystring: PathQuery } },
+    async (req) => ({ Path: req.query.Path, Attached: host.storage.servedPath(req.query.Path) !== undefined }));
+
   app.get('/api/v1/mounts', { schema: { summary: 'Disk files mounted on the host (served over NBD)', tags } }, async () => host.storage.listMounts());
 
   app.post<{ Body: MountBody }>('/api/v1/mounts', { schema: { summary: 'Mount-VHD: serve a disk file no VM holds over NBD', tags, body: MountBody } },

@@ -29,3 +29,16 @@ export async function resizeOnline(ctx: CmdletContext, path: string, size: numbe
     throw e;
   }
 }
+
+/** Get-VHD's Attached: does a running VM (or a host mount) hold the file? False with no daemon. */
+export async function isAttached(ctx: CmdletContext, path: string): Promise<boolean> {
+  const api = localDaemon(ctx);
+  if (!api) return false;
+  try {
+    return (await api.call<{ Attached: boolean }>('GET', `/vhd/attached?${new URLSearchParams({ Path: path })}`)).Attached;
+  } catch (e) {
+    // Get-VHD needs no daemon: one that cannot be reached or refuses us holds nothing we know of.
+    if (isVmhostError(e) && (e.code === 'CONNECTION_FAILED' || e.code === 'AUTH_FAILED')) return false;
+    throw e;
+  }
+}

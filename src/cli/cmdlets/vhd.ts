@@ -16,7 +16,7 @@ import {
 } from '../../vhd/index.ts';
 import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, mergeVhd as mergeVhdChain, setVhdParent, VhdDisk } from '../../vhd/vhd1/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
-import { resizeOnline } from './attached-disk.ts';
+import { isAttached, resizeOnline } from './attached-disk.ts';
 
 const MiB = 1024 * 1024;
 const MAX_VHD_SIZE = 2040 * 1024 * MiB;
@@ -217,7 +217,10 @@ export const getVhd = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const out: VirtualHardDisk[] = [];
-    for (const p of args.Path) out.push(await describe(await existingFile(ctx, 'Path', p)));
+    for (const p of args.Path) {
+      const path = await existingFile(ctx, 'Path', p);
+      out.push({ ...(await describe(path)), Attached: await isAttached(ctx, path) });
+    }
     return args.Path.length === 1 ? out[0] : out;
   },
 });
