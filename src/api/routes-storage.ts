@@ -63,11 +63,9 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
 
   app.get('/api/v1/mounts', { schema: { summary: 'Disk files mounted on the host (served over NBD)', tags } }, async () => host.storage.listMounts());
 
+  // A file a running VM holds is already served: the block server refuses to serve it twice.
   app.post<{ Body: MountBody }>('/api/v1/mounts', { schema: { summary: 'Mount-VHD: serve a disk file no VM holds over NBD', tags, body: MountBody } },
-    // A file a running VM holds is already served: the block server refuses to serve it twice.
-    async (req, reply) => {
-      return reply.code(201).send(await host.storage.mount(req.body.Path, req.body.ReadOnly ?? false));
-    });
+    async (req, reply) => reply.code(201).send(await host.storage.mount(req.body.Path, req.body.ReadOnly ?? false)));
 
   app.delete<{ Querystring: { Path: string } }>('/api/v1/mounts', { schema: { summary: 'Dismount-VHD', tags, querystring: PathQuery } },
     async (req, reply) => {

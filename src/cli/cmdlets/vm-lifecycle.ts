@@ -58,10 +58,7 @@ export const removeVm = defineCmdlet({
 async function lifecycle(ctx: CmdletContext, args: { Name: string[]; AsJob: boolean; PassThru: boolean }, verb: string, body?: object): Promise<unknown> {
   const api: ApiClient = clientFor(ctx);
   const vms = await selectVms(api, args.Name);
-  const results = await Promise.all(vms.map(async (vm) => {
-    const r = await api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/${verb}?wait=${!args.AsJob}`, body);
-    return r;
-  }));
+  const results = await Promise.all(vms.map((vm) => api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/${verb}?wait=${!args.AsJob}`, body)));
   if (args.AsJob) return results;
   return args.PassThru ? oneOrMany(results.map((r) => (r as { VM: VmView }).VM), args.Name) : undefined;
 }
