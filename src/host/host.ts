@@ -394,7 +394,7 @@ export class Host {
       if (e.state === 'Running') e.state = 'Paused';
       this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
     });
-    void rt.exited.then((info) => this.onExit(e, rt, info));
+    e.exitHandled = rt.exited.then((info) => this.onExit(e, rt, info));
   }
 
   private async onExit(e: VmEntry, rt: VmRuntime, info: ExitInfo): Promise<void> {
@@ -458,7 +458,7 @@ export class Host {
 
   /** onExit runs from the exited promise; wait until it has updated the entry. */
   private async settleExit(e: VmEntry): Promise<void> {
-    for (let i = 0; i < 500 && e.runtime; i++) await sleep(20);
+    await e.exitHandled;
   }
 
   private live(e: VmEntry): VmRuntime {

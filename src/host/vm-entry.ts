@@ -14,6 +14,8 @@ export class VmEntry {
   lastExitReason?: string;
   /** Set while vmhost itself is stopping QEMU, so the exit is reported as intended. */
   expectedExit?: string;
+  /** Resolves once the host has handled the exit of the current runtime's QEMU. */
+  exitHandled?: Promise<void>;
   readonly lock = new VmLock();
   constructor(public config: VmConfig, public readonly paths: VmPaths) {}
 }
