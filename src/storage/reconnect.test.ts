@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { NodeFile } from '../blockio/index.ts';
 import { checkVhdx } from '../vhd/index.ts';
 import { openDiskFile } from './index.ts';
@@ -30,7 +31,10 @@ test('qemu-img bench with reconnect-delay survives a SIGKILL and restart of the 
     `driver=nbd,server.type=unix,server.path=${first.socketPath},export=r,reconnect-delay=20`], 120_000);
   let finished = false;
   void bench.then(() => (finished = true));
-  await new Promise((r) => setTimeout(r, 700));
+  // Kill on progress, not on a clock: once a few MiB of blocks have been allocated the run is
+  // well under way yet far from its 32 MiB end, however fast this machine is.
+  const base = statSync(disk).size;
+  while (!finished && statSync(disk).size < base + 4 * MiB) await new Promise((r) => setTimeout(r, 5));
   await killChild(first.child);
   assert.equal(finished, false, 'the kill came after the run ended');
   const second = await startChildServer(disk, sockDir, 'r', children);
