@@ -102,7 +102,12 @@ describe('VM networking: switches and adapters', () => {
     assert.equal((await json<{ SwitchName: string | null }>('Get-VMNetworkAdapter', '-VMName', 'n2')).SwitchName, null);
     await fails(/connected network adapter|disconnect them or use -Force/, 'Remove-VMSwitch', 'QA');
     await ok('Connect-VMNetworkAdapter', '-VMName', 'n2', '-SwitchName', 'QA');
-    assert.ok(await waitFor('ping after Connect', 15_000, () => canPing(1, 2)), 'ping works again after Connect while running');
+    if (!(await waitFor('ping after Connect', 15_000, () => canPing(1, 2)).catch(() => false))) {
+      const sw = await json<{ Statistics: unknown }>('Get-VMSwitch', 'QA');
+      for (const n of [1, 2]) console.log(`# DIAG n${n}:`, (await sh(`n${n}`, 'ip -s link show eth0; ip neigh; cat /proc/net/dev')).out.replace(/\n/g, '\n# '));
+      console.log('# DIAG switch', JSON.stringify(sw.Statistics));
+      assert.fail('ping works again after Connect while running');
+    }
     assert.equal((await json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'n2')).AccessVlanId, 10, 'the port policy survives a reconnect');
 
     // ACLs, live: an inbound ICMP deny on n2 stops the ping; a Meter ACL on n1 counts it.

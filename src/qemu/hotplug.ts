@@ -5,7 +5,7 @@
 // the guest's device (virtio/SCSI capacity change) without a reboot.
 // Depends on: src/common, ./qmp-client, ./command-line, ./vm-spec.
 import { VmhostError } from '../common/index.ts';
-import { NBD_RECONNECT_DELAY_S, blockSizes, diskNodeName, nbdNodeName, nicNetdevId, scsiControllerId } from './command-line.ts';
+import { NBD_RECONNECT_DELAY_S, blockSizes, diskNodeName, nbdNodeName, scsiControllerId } from './command-line.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import type { QmpClient } from './qmp-client.ts';
 import type { DiskSpec, NbdDiskSource } from './vm-spec.ts';
@@ -63,46 +63,4 @@ export async function refreshNbdDiskSize(qmp: QmpClient, diskId: string, src: Nb
   await qmp.executeRaw('blockdev-del', { 'node-name': nbdNodeName(diskId, generation) });
   await qmp.execute('block_resize', { 'node-name': diskNodeName(diskId), size: newSize });
   return next;
-}
-
-// ---- NICs on a switch port ------------------------------------------------------------
-// QEMU 7.2's stream netdev neither reconnects nor can a NIC be re-peered at runtime. So a NIC
-// is peered with a hub port, and the stream netdev joins the same hub through a second hub
-// port: re-plugging the switch socket (after a daemon restart, Connect-/Disconnect-
-// VMNetworkAdapter) swaps only the stream netdev and its hub port; the guest's device, its
-// link and its IP configuration stay as they are.
-
-export interface HubNic {
-  /** Device id (also the prefix of its netdev ids). */
-  id: string;
-  mac: string;
-  model: 'virtio' | 'legacy';
-  /** Hub number, unique within the VM. */
-  hub: number;
-  /** The switch port's socket, or null for a NIC that is not connected. */
-  streamSocketPath: string | null;
-}
-
-const hubPortId = (nicId: string, n: 0 | 1): string => `${nicId}-hp${n}`;
-
-/** QEMU arguments of one NIC (added to the launch's extra arguments). */
-export function hubNicArgs(n: HubNic, generation: 1 | 2): string[] {
-  const model = n.model === 'legacy' && generation === 1 ? 'e1000' : 'virtio-net-pci';
-  const a: string[] = [];
-  if (n.streamSocketPath) {
-    a.push('-netdev', `stream,id=${nicNetdevId(n.id)},server=off,addr.type=unix,addr.path=${n.streamSocketPath.replace(/,/g, ',,')}`);
-    a.push('-netdev', `hubport,id=${hubPortId(n.id, 1)},hubid=${n.hub},netdev=${nicNetdevId(n.id)}`);
-  }
-  a.push('-netdev', `hubport,id=${hubPortId(n.id, 0)},hubid=${n.hub}`);
-  a.push('-device', `${model},netdev=${hubPortId(n.id, 0)},mac=${n.mac.toLowerCase()},id=${n.id}`);
-  return a;
-}
-
-/** Drop the NIC's stream netdev (if any) and, given a socket, connect a fresh one to it. */
-export async function replugNicStream(qmp: QmpClient, nicId: string, hub: number, socketPath: string | null): Promise<void> {
-  await qmp.executeRaw('netdev_del', { id: hubPortId(nicId, 1) }).catch(() => undefined);
-  await qmp.executeRaw('netdev_del', { id: nicNetdevId(nicId) }).catch(() => undefined);
-  if (!socketPath) return;
-  await qmp.executeRaw('netdev_add', { type: 'stream', id: nicNetdevId(nicId), server: false, addr: { type: 'unix', path: socketPath } });
-  await qmp.executeRaw('netdev_add', { type: 'hubport', id: hubPortId(nicId, 1), hubid: hub, netdev: nicNetdevId(nicId) });
 }

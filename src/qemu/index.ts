@@ -24,4 +24,5 @@ export {
 export {
   startIncoming, migrateLive, type MigrationTuning, type LiveMigrationResult,
 } from './live-migration.ts';
-export { hotplugScsiDisk, unplugDisk, refreshNbdDiskSize, hubNicArgs, replugNicStream, type HubNic } from './hotplug.ts';
+export { hotplugScsiDisk, unplugDisk, refreshNbdDiskSize } from './hotplug.ts';
+export { hubNicArgs, replugNicStream, type HubNic } from './hub-nic.ts';
