@@ -1,8 +1,9 @@
 // The web console in a real browser (Debian's chromium driven by playwright-core) against a
 // real daemon, QEMU and test guest: sign-in, the wizard with the API's own validation, start,
 // the guest's screen through noVNC, typing into the guest, the serial terminal, live state
-// changes from the CLI, and that nothing but the sign-in page works without a session.
-// Writes docs/screenshots/{vm-list,wizard,console}.png.
+// changes from the CLI, and that nothing but the sign-in page works without a session; the
+// Virtual Switches page, and a VM's adapters and disks from its Network and Storage tabs.
+// Writes docs/screenshots/{vm-list,wizard,console,switch}.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -230,6 +231,52 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByLabel('Startup memory (MB)').fill('384');
     await page.getByRole('button', { name: 'Apply' }).click();
     await waitFor('the new memory size', 5000, async () => ((await d.api('GET', '/api/v1/vms/web1')).json as { MemoryStartup: number }).MemoryStartup === 384 * 1024 * 1024);
+  });
+
+  test('switches, adapters and disks: create a switch, plug the VM into it from its Network tab, add a disk from its Storage tab', async () => {
+    const nav = page.getByRole('navigation', { name: 'Sections' });
+    await nav.getByRole('link', { name: 'Virtual Switches' }).click();
+    await page.getByText('No virtual switches yet').waitFor();
+    await page.getByLabel('Switch name').fill('LAN');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-switch="LAN"]').waitFor();
+    assert.equal(((await d.api('GET', '/api/v1/switches/LAN')).json as { SwitchType: string }).SwitchType, 'Private');
+    await page.getByLabel('Switch name').fill('lan');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('alert').filter({ hasText: /already exists/ }).waitFor(); // the API's own message
+
+    await page.goto(`${d.url}/#/vms/web1/network`);
+    await page.getByText('This VM has no network adapter.').waitFor();
+    await page.getByRole('button', { name: 'Add network adapter' }).click();
+    const adapter = page.locator('tr[data-adapter="Network Adapter"]');
+    await adapter.waitFor();
+    await adapter.getByLabel('Virtual switch of Network Adapter').selectOption('LAN');
+    const nic = async () => ((await d.api('GET', '/api/v1/vms/web1/network-adapters')).json as { SwitchName: string | null; MacAddress: string }[])[0];
+    await waitFor('the adapter on LAN', 5000, async () => (await nic())?.SwitchName === 'LAN');
+    assert.match(await adapter.innerText(), /00-15-5D-/, 'the MAC as Hyper-V Manager writes it');
+
+    await page.getByRole('tab', { name: 'Storage' }).click();
+    const vhd = join(d.dataDir, 'web1-data.vhdx');
+    assert.equal((await d.cli('New-VHD', '-Path', vhd, '-SizeBytes', '64MB', '-Dynamic')).code, 0);
+    await page.getByLabel('Virtual hard disk file').fill(join(d.dataDir, 'missing.vhdx'));
+    await page.getByRole('button', { name: 'Add hard drive' }).click();
+    await page.getByRole('status').filter({ hasText: /missing\.vhdx/ }).waitFor(); // the API's refusal, as a toast
+    await page.getByLabel('Virtual hard disk file').fill(vhd);
+    await page.getByRole('button', { name: 'Add hard drive' }).click();
+    await page.locator(`tr[data-disk="${vhd}"]`).waitFor();
+    const disks = (await d.api('GET', '/api/v1/vms/web1/hard-drives')).json as { Path: string; ControllerType: string }[];
+    assert.deepEqual(disks.map((x) => [x.Path, x.ControllerType]), [[vhd, 'SCSI']]);
+
+    await nav.getByRole('link', { name: 'Virtual Switches' }).click();
+    await page.getByRole('link', { name: 'LAN', exact: true }).click();
+    await page.getByRole('heading', { name: 'Dropped frames by reason' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'switch.png') });
+    await page.getByRole('button', { name: 'Remove…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('1 network adapter(s) are connected').waitFor();
+    await dialog.getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('No virtual switches yet').waitFor();
+    assert.equal((await nic())?.SwitchName, null, 'the adapter was disconnected with the switch');
   });
 
   test('the host panel shows the host\'s facts; the list sorts and filters', async () => {

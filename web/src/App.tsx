@@ -12,6 +12,7 @@ import { NewVmWizard } from './views/NewVmWizard.tsx';
 import { VmDetail } from './views/VmDetail.tsx';
 import { ConsoleView } from './views/ConsoleView.tsx';
 import { HostPanel } from './views/HostPanel.tsx';
+import { SwitchManager } from './views/SwitchManager.tsx';
 import { JobsView } from './views/JobsView.tsx';
 import { EventsView } from './views/EventsView.tsx';
 
@@ -27,6 +28,7 @@ const SECTIONS: Section[] = [
     },
   },
   { path: 'new', label: 'New Virtual Machine', render: () => <NewVmWizard /> },
+  { path: 'switches', label: 'Virtual Switches', render: ([name]) => <SwitchManager name={name} /> },
   { path: 'host', label: 'Host', render: () => <HostPanel /> },
   { path: 'jobs', label: 'Jobs', render: () => <JobsView /> },
   { path: 'events', label: 'Events', render: () => <EventsView /> },

@@ -143,3 +143,70 @@ export function errorParam(e: ApiError, known: readonly string[]): string | unde
   if (fromContext) return fromContext;
   return known.find((k) => e.message.startsWith(`${k}:`) || e.message.includes(`'${k}'`));
 }
+
+// ---- networking and storage views (src/host/vm-network.ts, src/host/vm-drives.ts) ----
+
+/** Switch counters as the switch module names them (the CLI's -Json Pascal-cases them; the API does not). */
+export interface PortCounters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; drops: Record<string, number> }
+
+/** Get-VMSwitch. */
+export interface SwitchView {
+  Name: string;
+  Id: string;
+  SwitchType: 'Private' | 'Internal' | 'External';
+  Notes: string;
+  MinimumBandwidthMode: 'Absolute' | 'Weight';
+  Ports: number;
+  ConnectedPorts: number;
+  Extensions: string[];
+  Statistics: PortCounters & { macEntries: number };
+}
+
+/** Get-VMSwitchExtension. */
+export interface SwitchExtension { Name: string; ExtensionType: string; Description: string; Enabled: boolean }
+
+/** Get-VMNetworkAdapter. */
+export interface AdapterView {
+  Name: string;
+  Id: string;
+  SwitchName: string | null;
+  MacAddress: string;
+  DynamicMacAddressEnabled: boolean;
+  IsLegacy: boolean;
+  IPAddresses: string[];
+  Status: string[];
+  Connected: boolean;
+  MacAddressSpoofing: 'On' | 'Off';
+  DhcpGuard: 'On' | 'Off';
+  RouterGuard: 'On' | 'Off';
+  PortMirroringMode: 'None' | 'Source' | 'Destination';
+  VlanSetting: {
+    OperationMode: 'Untagged' | 'Access' | 'Trunk' | 'Private'; AccessVlanId: number; NativeVlanId: number; AllowedVlanIdList: string;
+    PrivateVlanMode: 'Isolated' | 'Community' | 'Promiscuous' | null; PrimaryVlanId: number; SecondaryVlanId: number; SecondaryVlanIdList: string;
+  };
+  BandwidthSetting: { MaximumBandwidth: number; MinimumBandwidthAbsolute: number; MinimumBandwidthWeight: number };
+}
+
+/** Get-VMHardDiskDrive. */
+export interface HardDriveView {
+  Id: string;
+  Name: string;
+  Path: string;
+  ControllerType: 'IDE' | 'SCSI';
+  ControllerNumber: number;
+  ControllerLocation: number;
+  MaximumIOPS: number;
+  MinimumIOPS: number;
+  NbdUri: string | null;
+}
+
+/** Get-VMDvdDrive. */
+export interface DvdDriveView { Id: string; Name: string; Path: string | null; ControllerType: 'IDE' | 'SCSI'; ControllerNumber: number; ControllerLocation: number }
+
+/** Measure-VM's per-disk counters. */
+export interface DiskMetrics {
+  Path: string; ReadOperations: number; WriteOperations: number; DataRead: number; DataWritten: number;
+  NormalizedIOPS: number; AverageLatencyMs: number; Errors: number;
+}
+
+export const switchPath = (name: string) => `/switches/${encodeURIComponent(name)}`;

@@ -8,12 +8,16 @@ import { useApi, useInterval, useJobs, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { toast } from './Toasts.tsx';
+import { VmNetworkTab } from './VmNetwork.tsx';
+import { VmStorageTab } from './VmStorage.tsx';
 
 interface TabProps { vm: VmView; tick: number }
 const VM_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }[] = [
   { id: 'summary', label: 'Summary', render: (p) => <Summary {...p} /> },
   // Keyed by the settings: when they change on the host (CLI, another browser) the form starts over from them.
   { id: 'settings', label: 'Settings', render: (p) => <Settings key={[p.vm.Name, p.vm.Notes, p.vm.ProcessorCount, p.vm.MemoryStartup, p.vm.NumaNodesCount, p.vm.SecureBoot].join('|')} {...p} /> },
+  { id: 'storage', label: 'Storage', render: (p) => <VmStorageTab {...p} /> },
+  { id: 'network', label: 'Network', render: (p) => <VmNetworkTab {...p} /> },
   { id: 'integration', label: 'Integration Services', render: (p) => <Integration {...p} /> },
   { id: 'serial', label: 'Serial Log', render: (p) => <SerialLog {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <VmEvents {...p} /> },

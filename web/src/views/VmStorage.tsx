@@ -1,0 +1,111 @@
+// A VM's disks (Get-/Add-/Remove-VMHardDiskDrive, Get-/Add-/Remove-VMDvdDrive), their
+// storage QoS and the block server's counters for each (Measure-VM). SCSI disks come and go
+// while the VM runs (hot-plug); IDE disks and DVD drives need it off — the API says which,
+// and its message is shown as it is.
+import { useState, type FormEvent } from 'react';
+import { api, vmPath, type ApiError, type DiskMetrics, type DvdDriveView, type HardDriveView, type VmView } from '../api.ts';
+import { canSetHardware } from '../actions.ts';
+import { bytes } from '../format.ts';
+import { useApi, useInterval } from '../live.ts';
+import { toast } from './Toasts.tsx';
+
+const slot = (d: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }) => `${d.ControllerType} ${d.ControllerNumber}:${d.ControllerLocation}`;
+const slotQuery = (d: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }) =>
+  `ControllerType=${d.ControllerType}&ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`;
+
+export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
+  const base = vmPath(vm.Id);
+  const every5 = useInterval(5000);
+  const { data: disks, reload } = useApi<HardDriveView[]>(`${base}/hard-drives`, [tick]);
+  const { data: dvds, reload: reloadDvd } = useApi<DvdDriveView[]>(`${base}/dvd-drives`, [tick]);
+  const { data: metrics } = useApi<DiskMetrics[]>(`${base}/disk-metrics`, [tick, every5]);
+  const [busy, setBusy] = useState(false);
+  const off = canSetHardware(vm.State);
+
+  const act = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      toast(`${what}: ${(e as ApiError).message}`, 'error');
+      return false;
+    } finally {
+      setBusy(false);
+      reload();
+      reloadDvd();
+    }
+  };
+  const byPath = new Map((metrics ?? []).map((m) => [m.Path, m]));
+
+  return (
+    <div>
+      <div className="card">
+        <h2>Hard drives</h2>
+        <table className="grid disks">
+          <thead><tr><th>Controller</th><th>Path</th><th className="num">Max IOPS</th><th className="num">Min IOPS</th><th className="num">Read</th><th className="num">Written</th><th className="num">IOPS</th><th className="num">Latency</th><th /></tr></thead>
+          <tbody>
+            {disks?.length === 0 && <tr><td colSpan={9} className="empty">No hard drive: the VM boots the built-in test guest.</td></tr>}
+            {(disks ?? []).map((d) => {
+              const m = byPath.get(d.Path);
+              return (
+                <tr key={d.Id} data-disk={d.Path}>
+                  <td className="nowrap">{slot(d)}</td>
+                  <td className="mono small" title={d.NbdUri ?? undefined}>{d.Path}</td>
+                  <td className="num">{d.MaximumIOPS || '—'}</td>
+                  <td className="num">{d.MinimumIOPS || '—'}</td>
+                  <td className="num">{m ? bytes(m.DataRead) : '—'}</td>
+                  <td className="num">{m ? bytes(m.DataWritten) : '—'}</td>
+                  <td className="num">{m ? Math.round(m.NormalizedIOPS) : '—'}</td>
+                  <td className="num">{m ? `${m.AverageLatencyMs.toFixed(2)} ms` : '—'}</td>
+                  <td><button type="button" className="btn small danger-outline" disabled={busy}
+                    onClick={() => void act(`Remove ${slot(d)}`, () => api('DELETE', `${base}/hard-drives?${slotQuery(d)}`))}>Remove</button></td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+        <AddDisk vm={vm} busy={busy} onAdd={(body) => act('Add hard drive', () => api('POST', `${base}/hard-drives`, body))} />
+      </div>
+      <div className="card">
+        <h2>DVD drives</h2>
+        <table className="grid dvds">
+          <thead><tr><th>Controller</th><th>Media</th><th /></tr></thead>
+          <tbody>
+            {dvds?.length === 0 && <tr><td colSpan={3} className="empty">No DVD drive.</td></tr>}
+            {(dvds ?? []).map((d) => (
+              <tr key={d.Id}>
+                <td className="nowrap">{slot(d)}</td>
+                <td className="mono small">{d.Path ?? <span className="muted">None</span>}</td>
+                <td><button type="button" className="btn small danger-outline" disabled={busy || !off} title={off ? 'Remove' : 'Turn off the VM first'}
+                  onClick={() => void act(`Remove ${slot(d)}`, () => api('DELETE', `${base}/dvd-drives?ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`))}>Remove</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+function AddDisk({ vm, busy, onAdd }: { vm: VmView; busy: boolean; onAdd: (body: Record<string, unknown>) => Promise<boolean> }) {
+  const [path, setPath] = useState('');
+  const [type, setType] = useState<'IDE' | 'SCSI'>('SCSI');
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (await onAdd({ Path: path, ControllerType: vm.Generation === 2 ? 'SCSI' : type })) setPath('');
+  };
+  return (
+    <form className="inline-form" onSubmit={submit} aria-label="Add hard drive">
+      <label htmlFor="disk-path">Virtual hard disk file</label>
+      <input id="disk-path" className="mono" placeholder="/var/lib/vmhost/disks/data.vhdx" value={path} onChange={(e) => setPath(e.target.value)} />
+      {vm.Generation === 1 && (
+        <select aria-label="Controller" value={type} onChange={(e) => setType(e.target.value as 'IDE' | 'SCSI')}>
+          <option value="SCSI">SCSI (hot-pluggable)</option>
+          <option value="IDE">IDE (VM off)</option>
+        </select>
+      )}
+      <button type="submit" className="btn" disabled={busy || path.trim() === ''}>Add hard drive</button>
+    </form>
+  );
+}
