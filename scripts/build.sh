@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds what the daemon serves: the web console (web/ → web/dist, React + noVNC via Vite).
-# Rebuilds only when web/, the host files it imports (vm-state.ts, common/) or the lock file
-# changed since the last build. Called by scripts/test.sh and scripts/start.sh after
-# install-deps.sh.
+# Builds what the daemon serves: the web console (web/ → web/dist, React + noVNC via Vite);
+# and the CLI bundle (dist/cli/vmhost.mjs, esbuild from tsx's own dependency) that bin/vmhost
+# runs while it is newer than every source file.
+# Each is rebuilt only when its inputs changed since the last build (the web console: web/,
+# the host files it imports — vm-state.ts, common/ — and the lock file). Called by
+# scripts/test.sh and scripts/start.sh after install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +13,19 @@ inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-st
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ -f web/dist/index.html ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
   echo "build: web console up to date (web/dist)"
-  exit 0
+else
+  echo "build: web console (npm run build:web)"
+  npm run --silent build:web
+  echo "$inputs" >"$stamp"
 fi
-echo "build: web console (npm run build:web)"
-npm run --silent build:web
-echo "$inputs" >"$stamp"
+
+# The CLI bundle sits at the same depth as src/cli so its import.meta paths (the checkout, the
+# default data dir, package.json) resolve the same. npm packages stay external (node_modules).
+if [ -f dist/cli/vmhost.mjs ] && [ -z "$(find src package-lock.json -newer dist/cli/vmhost.mjs -print -quit)" ]; then
+  echo "build: CLI bundle up to date (dist/cli)"
+else
+  echo "build: CLI bundle (dist/cli/vmhost.mjs)"
+  npx esbuild src/cli/vmhost.ts --bundle --platform=node --format=esm --target=node20 --packages=external \
+    --outfile=dist/cli/vmhost.mjs.tmp --log-level=warning
+  mv dist/cli/vmhost.mjs.tmp dist/cli/vmhost.mjs
+fi
