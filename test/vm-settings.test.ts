@@ -31,10 +31,13 @@ describe('VM settings', () => {
     await waitFor('heartbeat after reset', 40_000, async () => (await up()) < before);
   });
 
-  test('Remove-VM of a running VM is refused; -Force turns it off and removes it', async () => {
+  test('Remove-VM of a running VM is refused; -WhatIf only says what -Force would remove; -Force turns it off and removes it', async () => {
     const r = await d.cli('Remove-VM', 'n1');
     assert.equal(r.code, 4);
     assert.match(r.stderr, /because it is Running/);
+    const what = await d.cli('Remove-VM', 'n*', '-Force', '-WhatIf');
+    assert.equal(what.stdout, 'What if: Performing the operation "Remove-VM" on target "n1".\n');
+    assert.equal((await d.cli('Get-VM', 'n1', '-Json')).code, 0, '-WhatIf removed nothing');
     assert.equal((await d.cli('Remove-VM', 'n1', '-Force')).code, 0);
     assert.equal((await d.cli('Get-VM', 'n1')).code, 3);
   });

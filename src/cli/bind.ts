@@ -5,7 +5,7 @@
 // Depends on: errors, params, values, suggest, cmdlet (types).
 import type { AnyCmdletDef } from './cmdlet.ts';
 import { cliError, CliErrorCode } from './errors.ts';
-import { COMMON_PARAMS, typeLabel, type ParamSpec, type Params } from './params.ts';
+import { COMMON_PARAMS, SHOULD_PROCESS_PARAMS, typeLabel, type ParamSpec, type Params } from './params.ts';
 import { closest } from './suggest.ts';
 import { convertValue } from './values.ts';
 
@@ -17,9 +17,13 @@ export interface Bound {
   readonly bound: ReadonlySet<string>;
 }
 
-/** The cmdlet's own parameters followed by the common ones. */
+/** The cmdlet's own parameters followed by the common ones (and -WhatIf where it applies). */
 export function allParams(def: AnyCmdletDef): Params {
-  return { ...def.params, ...COMMON_PARAMS };
+  return { ...def.params, ...commonParams(def) };
+}
+
+export function commonParams(def: AnyCmdletDef): Params {
+  return def.supportsShouldProcess ? { ...COMMON_PARAMS, ...SHOULD_PROCESS_PARAMS } : COMMON_PARAMS;
 }
 
 /** A word that names a parameter: `-` then a letter or `_` (so `-1` is a value). `-?` is handled by main. */

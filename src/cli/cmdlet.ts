@@ -14,6 +14,11 @@ export interface CmdletContext {
   readonly computerName: readonly string[];
   /** Writes `VERBOSE: msg` to stderr when -Verbose was given. */
   verbose(msg: string): void;
+  /**
+   * PowerShell's ShouldProcess: true when the change to `target` may go ahead; under -WhatIf it
+   * writes `What if: Performing the operation "<cmdlet>" on target "<target>".` and returns false.
+   */
+  shouldProcess(target: string): boolean;
   /** Writes `WARNING: msg` to stderr. */
   warn(msg: string): void;
   /** For cmdlets whose output is a stream (a guest command's output, a console log) rather than objects. */
@@ -38,6 +43,8 @@ export interface CmdletDef<P extends Params = Params> {
   readonly positional?: readonly (keyof P & string)[];
   /** The set chosen when the given parameters fit several sets. */
   readonly defaultSet?: string;
+  /** The cmdlet changes things and asks ctx.shouldProcess per target, so it takes -WhatIf. */
+  readonly supportsShouldProcess?: boolean;
   /** How output objects are shown to people; absent: all properties (table if few, else list). */
   readonly view?: View;
   /**

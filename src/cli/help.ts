@@ -1,8 +1,8 @@
 // Get-Help text: the cmdlet list for `vmhost help`, and NAME / SYNOPSIS / SYNTAX / PARAMETERS for one
 // cmdlet (`vmhost New-VM -?`, `vmhost help New-VM`). Pure; depends on cmdlet, params, bind.
-import { parameterSets } from './bind.ts';
+import { commonParams, parameterSets } from './bind.ts';
 import type { AnyCmdletDef } from './cmdlet.ts';
-import { COMMON_PARAMS, typeLabel, type ParamSpec } from './params.ts';
+import { typeLabel, type ParamSpec } from './params.ts';
 
 function mandatoryIn(spec: ParamSpec, set: string | undefined): boolean {
   if (spec.mandatory === true) return true;
@@ -55,7 +55,7 @@ export function formatHelp(def: AnyCmdletDef, width = 100): string {
     return `    -${n} ${typeLabel(p)}`.trimEnd() + '\n' +
       (p.help ? `        ${p.help}\n` : '') + (facts.length ? `        (${facts.join('; ')})\n` : '');
   });
-  const common = Object.entries(COMMON_PARAMS).map(([n, p]) => `    -${n} ${typeLabel(p)}`.trimEnd().padEnd(32) + p.help);
+  const common = Object.entries(commonParams(def)).map(([n, p]) => `    -${n} ${typeLabel(p)}`.trimEnd().padEnd(32) + p.help);
   return [
     'NAME', `    ${def.name}`, '',
     ...(def.synopsis ? ['SYNOPSIS', `    ${def.synopsis}`, ''] : []),

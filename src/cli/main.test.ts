@@ -58,6 +58,18 @@ test('action cmdlets are silent unless -PassThru', async () => {
   assert.equal((JSON.parse(passed.out) as { Name: string }).Name, 'web1');
 });
 
+test('-WhatIf names each target and changes nothing; cmdlets that change nothing do not take it', async () => {
+  const r = await vmhost('Stop-VM', 'web*', '-WhatIf');
+  assert.equal(r.code, 0);
+  assert.equal(r.out, 'What if: Performing the operation "Stop-VM" on target "web1".\nWhat if: Performing the operation "Stop-VM" on target "web2".\n');
+  assert.deepEqual(r.calls, [], 'the handler did nothing');
+  const get = await vmhost('Get-VM', '-WhatIf');
+  assert.equal(get.code, 2);
+  assert.match(get.err, /WhatIf/);
+  assert.match((await vmhost('Stop-VM', '-?')).out, /-WhatIf/);
+  assert.doesNotMatch((await vmhost('Get-VM', '-?')).out, /-WhatIf/);
+});
+
 test('the handler receives typed args, the parameter set, bound names and ComputerName', async () => {
   const r = await vmhost('New-VHD', 'd.vhdx', '10GB', '-Fixed', '-CN', 'host2');
   assert.equal(r.code, 0);

@@ -48,6 +48,11 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
       bound,
       computerName: (args['ComputerName'] as string[] | undefined) ?? ['localhost'],
       verbose: (msg) => { if (verbose) stderr.write(`VERBOSE: ${msg}\n`); },
+      shouldProcess: (target) => {
+        if (args['WhatIf'] !== true) return true;
+        stdout.write(`What if: Performing the operation "${def.name}" on target "${target}".\n`);
+        return false;
+      },
       warn: (msg) => { stderr.write(`WARNING: ${msg}\n`); },
       stdout,
       stderr,

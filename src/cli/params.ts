@@ -48,6 +48,11 @@ export const COMMON_PARAMS = {
   Verbose: { type: 'switch', aliases: ['vb'], help: 'Write progress messages to stderr' },
 } as const satisfies Params;
 
+/** Added to the common parameters of a cmdlet that changes something (`supportsShouldProcess`). */
+export const SHOULD_PROCESS_PARAMS = {
+  WhatIf: { type: 'switch', aliases: ['wi'], help: 'Say what would be done, to which objects, without doing it' },
+} as const satisfies Params;
+
 export interface CommonArgs {
   ComputerName?: string[];
   Json: boolean;

@@ -2,10 +2,10 @@
 // every definition when it is added (so a malformed definition fails at start-up, not when typed).
 // Depends on: cmdlet, params, bind, errors, suggest, wildcard.
 import { VmhostError } from '../common/index.ts';
-import { parameterSets } from './bind.ts';
+import { commonParams, parameterSets } from './bind.ts';
 import type { AnyCmdletDef } from './cmdlet.ts';
 import { CliErrorCode } from './errors.ts';
-import { COMMON_PARAMS, type Params } from './params.ts';
+import type { Params } from './params.ts';
 import { closest } from './suggest.ts';
 import { matchWildcard } from './wildcard.ts';
 
@@ -50,9 +50,10 @@ function invalid(def: AnyCmdletDef, what: string): VmhostError {
 export function validateDefinition(def: AnyCmdletDef): void {
   if (!/^[A-Za-z]+-[A-Za-z0-9]+$/.test(def.name)) throw invalid(def, 'name must be Verb-Noun');
   const seen = new Map<string, string>();
-  const all: Params = { ...COMMON_PARAMS, ...def.params };
+  const common = commonParams(def);
+  const all: Params = { ...common, ...def.params };
   for (const [name, spec] of Object.entries(all)) {
-    if (name in COMMON_PARAMS && name in def.params) throw invalid(def, `-${name} is a common parameter`);
+    if (name in common && name in def.params) throw invalid(def, `-${name} is a common parameter`);
     for (const n of [name, ...(spec.aliases ?? [])]) {
       const other = seen.get(n.toLowerCase());
       if (other !== undefined) throw invalid(def, `-${n} names both -${other} and -${name}`);

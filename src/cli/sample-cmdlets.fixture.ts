@@ -75,12 +75,14 @@ export function sampleRegistry(vms: SampleVm[] = []) {
       Save: { type: 'switch' },
     },
     positional: ['Name'],
+    supportsShouldProcess: true,
     async run(args, ctx) {
       const names: string[] = args.Name;
       const turnOff: boolean = args.TurnOff;
       void turnOff;
+      const vm = vms.filter((v) => matchesAny(names, v.Name)).filter((v) => ctx.shouldProcess(v.Name))[0];
+      if (!vm) return undefined;
       record('Stop-VM', args, ctx.parameterSet);
-      const vm = vms.find((v) => matchesAny(names, v.Name));
       if (vm?.State === 'Off') throw new VmhostError('INVALID_STATE', `the VM '${vm.Name}' is already off`);
       return args.PassThru ? vm : undefined;
     },

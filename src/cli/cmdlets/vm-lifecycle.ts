@@ -44,9 +44,11 @@ export const removeVm = defineCmdlet({
   synopsis: 'Delete a VM (its disk files are kept); -Force turns a running VM off first',
   params: { Name: vmNameMandatory, Force: { type: 'switch' } },
   positional: ['Name'],
+  supportsShouldProcess: true,
   async run(args, ctx) {
     const api = clientFor(ctx);
     for (const vm of await selectVms(api, args.Name)) {
+      if (!ctx.shouldProcess(vm.Name)) continue;
       await api.call('DELETE', `/vms/${vm.Id}?force=${args.Force}`);
       ctx.verbose(`removed ${vm.Name}`);
     }
@@ -54,10 +56,10 @@ export const removeVm = defineCmdlet({
   },
 });
 
-/** Runs one lifecycle verb on every selected VM; -AsJob returns the jobs instead of waiting. */
+/** Runs one lifecycle verb on every selected VM (-WhatIf: on none); -AsJob returns the jobs instead of waiting. */
 async function lifecycle(ctx: CmdletContext, args: { Name: string[]; AsJob: boolean; PassThru: boolean }, verb: string, body?: object): Promise<unknown> {
   const api: ApiClient = clientFor(ctx);
-  const vms = await selectVms(api, args.Name);
+  const vms = (await selectVms(api, args.Name)).filter((vm) => ctx.shouldProcess(vm.Name));
   const results = await Promise.all(vms.map((vm) => api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/${verb}?wait=${!args.AsJob}`, body)));
   if (args.AsJob) return results;
   return args.PassThru ? oneOrMany(results.map((r) => (r as { VM: VmView }).VM), args.Name) : undefined;
@@ -66,7 +68,7 @@ async function lifecycle(ctx: CmdletContext, args: { Name: string[]; AsJob: bool
 const actionParams = { Name: vmNameMandatory, AsJob: { type: 'switch', help: 'Return the job at once instead of waiting' } } as const;
 
 export const startVm = defineCmdlet({
-  name: 'Start-VM', synopsis: 'Power on a VM (or restore its saved state)', params: actionParams, positional: ['Name'], view: vmView,
+  name: 'Start-VM', synopsis: 'Power on a VM (or restore its saved state)', params: actionParams, positional: ['Name'], view: vmView, supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'start'),
 });
 
@@ -76,34 +78,36 @@ export const stopVm = defineCmdlet({
   params: { ...actionParams, TurnOff: { type: 'switch' }, Force: { type: 'switch', help: 'Turn off if the guest does not shut down in time' }, Save: { type: 'switch' } },
   positional: ['Name'],
   view: vmView,
+  supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'stop', { TurnOff: args.TurnOff, Force: args.Force, Save: args.Save }),
 });
 
 export const restartVm = defineCmdlet({
-  name: 'Restart-VM', synopsis: 'Reset a running VM', params: { ...actionParams, Force: { type: 'switch' } }, positional: ['Name'], view: vmView,
+  name: 'Restart-VM', synopsis: 'Reset a running VM', params: { ...actionParams, Force: { type: 'switch' } }, positional: ['Name'], view: vmView, supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'restart'),
 });
 
 export const suspendVm = defineCmdlet({
-  name: 'Suspend-VM', synopsis: 'Pause a running VM', params: actionParams, positional: ['Name'], view: vmView,
+  name: 'Suspend-VM', synopsis: 'Pause a running VM', params: actionParams, positional: ['Name'], view: vmView, supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'suspend'),
 });
 
 export const resumeVm = defineCmdlet({
-  name: 'Resume-VM', synopsis: 'Continue a paused VM', params: actionParams, positional: ['Name'], view: vmView,
+  name: 'Resume-VM', synopsis: 'Continue a paused VM', params: actionParams, positional: ['Name'], view: vmView, supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'resume'),
 });
 
 export const saveVm = defineCmdlet({
-  name: 'Save-VM', synopsis: 'Save the VM\'s memory to a file and stop it; Start-VM restores it', params: actionParams, positional: ['Name'], view: vmView,
+  name: 'Save-VM', synopsis: 'Save the VM\'s memory to a file and stop it; Start-VM restores it', params: actionParams, positional: ['Name'], view: vmView, supportsShouldProcess: true,
   run: (args, ctx) => lifecycle(ctx, args, 'save'),
 });
 
 export const removeVmSavedState = defineCmdlet({
   name: 'Remove-VMSavedState', synopsis: 'Throw away a saved VM\'s memory image', params: { VMName: { ...vmNameMandatory, aliases: ['Name'] } }, positional: ['VMName'],
+  supportsShouldProcess: true,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    for (const vm of await selectVms(api, args.VMName)) await api.call('DELETE', `/vms/${vm.Id}/saved-state`);
+    for (const vm of await selectVms(api, args.VMName)) if (ctx.shouldProcess(vm.Name)) await api.call('DELETE', `/vms/${vm.Id}/saved-state`);
     return undefined;
   },
 });

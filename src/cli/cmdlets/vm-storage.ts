@@ -85,9 +85,12 @@ export const removeVmHardDiskDrive = defineCmdlet({
     ControllerLocation: { ...controllerLocation, mandatory: true },
   },
   positional: ['VMName'],
+  supportsShouldProcess: true,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    for (const vm of await selectVms(api, args.VMName)) await api.call('DELETE', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`);
+    for (const vm of await selectVms(api, args.VMName)) {
+      if (ctx.shouldProcess(`${vm.Name}: ${args.ControllerType} ${args.ControllerNumber}:${args.ControllerLocation}`)) await api.call('DELETE', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`);
+    }
     return undefined;
   },
 });
@@ -129,10 +132,13 @@ export const removeVmDvdDrive = defineCmdlet({
   synopsis: 'Remove a DVD drive; VM must be off',
   params: { VMName: vmName, ControllerNumber: { ...controllerNumber, mandatory: true }, ControllerLocation: { ...controllerLocation, mandatory: true } },
   positional: ['VMName'],
+  supportsShouldProcess: true,
   async run(args, ctx) {
     const api = clientFor(ctx);
     const q = new URLSearchParams({ ControllerNumber: String(args.ControllerNumber), ControllerLocation: String(args.ControllerLocation) });
-    for (const vm of await selectVms(api, args.VMName)) await api.call('DELETE', `/vms/${vm.Id}/dvd-drives?${q}`);
+    for (const vm of await selectVms(api, args.VMName)) {
+      if (ctx.shouldProcess(`${vm.Name}: DVD ${args.ControllerNumber}:${args.ControllerLocation}`)) await api.call('DELETE', `/vms/${vm.Id}/dvd-drives?${q}`);
+    }
     return undefined;
   },
 });
