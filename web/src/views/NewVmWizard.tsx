@@ -2,10 +2,11 @@
 // nothing itself: the API's own validation answers (400 naming the parameter) are shown on
 // the page of the field they are about, so the rules live in one place.
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { api, errorParam, runAction, type ApiError, type HostView, type VmView } from '../api.ts';
+import { api, runAction, type ApiError, type HostView, type VmView } from '../api.ts';
 import { bytes } from '../format.ts';
 import { useApi } from '../live.ts';
 import { go, href } from '../router.ts';
+import { useSubmit } from '../submit.ts';
 import { PageHeader } from './common.tsx';
 import { toast } from './Toasts.tsx';
 
@@ -21,8 +22,7 @@ export function NewVmWizard() {
   const [memoryMb, setMemoryMb] = useState('512');
   const [cpus, setCpus] = useState('1');
   const [startAfter, setStartAfter] = useState(false);
-  const [error, setError] = useState<{ param?: string; message: string }>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit: call } = useSubmit(Object.keys(PARAM_STEP));
 
   const memoryBytes = Math.round(Number(memoryMb) * 1024 * 1024);
   const body = {
@@ -34,21 +34,15 @@ export function NewVmWizard() {
   };
 
   const finish = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
+    const failed = await call(async () => {
       const vm = await api<VmView>('POST', '/vms', body);
       toast(`Created ${vm.Name}`);
       if (startAfter) await runAction(vm.Id, 'start').catch((e: ApiError) => toast(`Start ${vm.Name}: ${e.message}`, 'error'));
       go('vms', vm.Name);
-    } catch (e) {
-      const err = e as ApiError;
-      const param = errorParam(err, Object.keys(PARAM_STEP));
-      setError({ param, message: err.message });
-      if (param !== undefined && PARAM_STEP[param] !== undefined) setStep(PARAM_STEP[param]!);
-    } finally {
-      setBusy(false);
-    }
+    });
+    // Back to the step that holds the field the API complained about.
+    const step = failed?.param === undefined ? undefined : PARAM_STEP[failed.param];
+    if (step !== undefined) setStep(step);
   };
 
   const submit = (e: FormEvent) => {

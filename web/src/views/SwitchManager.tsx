@@ -1,10 +1,11 @@
 // Virtual Switch Manager: the host's switches (Get-/New-/Remove-VMSwitch), each switch's
 // counters with every drop by reason, and its extensions (Enable-/Disable-VMSwitchExtension).
 import { useState, type FormEvent } from 'react';
-import { api, errorParam, switchPath, type ApiError, type SwitchExtension, type SwitchView } from '../api.ts';
+import { api, switchPath, type ApiError, type SwitchExtension, type SwitchView } from '../api.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
+import { useSubmit } from '../submit.ts';
 import { Confirm, PageHeader } from './common.tsx';
 import { toast } from './Toasts.tsx';
 
@@ -52,22 +53,14 @@ const dropTotal = (s: SwitchView): number => Object.values(s.Statistics.drops).r
 
 function NewSwitchForm() {
   const [f, setF] = useState({ name: '', type: 'Private' as SwitchView['SwitchType'], notes: '' });
-  const [error, setError] = useState<{ param?: string; message: string }>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
+  const { busy, error, submit: call } = useSubmit();
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    void call(async () => {
       const sw = await api<SwitchView>('POST', '/switches', { Name: f.name, SwitchType: f.type, ...(f.notes ? { Notes: f.notes } : {}) });
       toast(`Created virtual switch ${sw.Name}`);
       setF({ name: '', type: 'Private', notes: '' });
-    } catch (err) {
-      const ae = err as ApiError;
-      setError({ param: errorParam(ae, ['Name', 'SwitchType', 'Notes']), message: ae.message });
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="card settings" onSubmit={submit} aria-labelledby="new-sw">

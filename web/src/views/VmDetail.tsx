@@ -1,11 +1,12 @@
 // One VM: its actions, and a tab per aspect. A feature that adds VM state (disks, NICs,
 // checkpoints) adds one entry to VM_TABS.
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { api, errorParam, vmPath, type ApiError, type HostEvent, type IntegrationService, type VmView } from '../api.ts';
+import { api, vmPath, type ApiError, type HostEvent, type IntegrationService, type VmView } from '../api.ts';
 import { ACTIONS, canConnect, canSetHardware, legalIn, perform, type ActionDef } from '../actions.ts';
 import { bytes, percent, time, uptime } from '../format.ts';
 import { useApi, useInterval, useJobs, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
+import { useSubmit } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { toast } from './Toasts.tsx';
 import { VmNetworkTab } from './VmNetwork.tsx';
@@ -117,8 +118,7 @@ function Settings({ vm }: TabProps) {
     numa: String(vm.NumaNodesCount), secureBoot: vm.SecureBoot,
   });
   const [f, setF] = useState(initial);
-  const [error, setError] = useState<{ param?: string; message: string }>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit, clearError } = useSubmit(SETTINGS_PARAMS);
   const hardware = canSetHardware(vm.State);
   const hwReason = hardware ? undefined : `Turn off the VM to change its hardware (it is ${vm.State}).`;
 
@@ -133,20 +133,13 @@ function Settings({ vm }: TabProps) {
   }
   const dirty = Object.keys(change).length > 0;
 
-  const save = async (e: FormEvent) => {
+  const save = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    void submit(async () => {
       const next = await api<VmView>('PATCH', vmPath(vm.Id), change);
       toast(`Saved settings of ${next.Name}`);
       if (next.Name !== vm.Name) go('vms', next.Name, 'settings');
-    } catch (err) {
-      const ae = err as ApiError;
-      setError({ param: errorParam(ae, SETTINGS_PARAMS), message: ae.message });
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const err = (p: string) => (error?.param === p ? <p className="error-text field-error" role="alert">{error.message}</p> : null);
@@ -180,7 +173,7 @@ function Settings({ vm }: TabProps) {
       </fieldset>
       {error && error.param === undefined && <p className="error-text" role="alert">{error.message}</p>}
       <div className="form-actions">
-        <button type="button" className="btn" disabled={!dirty || busy} onClick={() => { setF(initial()); setError(undefined); }}>Revert</button>
+        <button type="button" className="btn" disabled={!dirty || busy} onClick={() => { setF(initial()); clearError(); }}>Revert</button>
         <button type="submit" className="btn primary" disabled={!dirty || busy}>{busy ? 'Saving…' : 'Apply'}</button>
       </div>
     </form>

@@ -1,0 +1,28 @@
+// One way for a form to call the API: busy while the call runs, and the API's own error kept
+// with the parameter it names (so the form can show it on that field).
+import { useState } from 'react';
+import { errorParam, type ApiError } from './api.ts';
+
+export interface FormError { param?: string; message: string }
+
+export function useSubmit(params: readonly string[] = []) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<FormError>();
+  /** Runs `fn`; on an API error keeps it and returns it (else undefined). */
+  const submit = async (fn: () => Promise<void>): Promise<FormError | undefined> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await fn();
+      return undefined;
+    } catch (e) {
+      const ae = e as ApiError;
+      const fe = { param: errorParam(ae, params), message: ae.message };
+      setError(fe);
+      return fe;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit, clearError: () => setError(undefined) };
+}
