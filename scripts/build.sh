@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds what the daemon serves: the web console (web/ → web/dist, React + noVNC via Vite).
-# Rebuilds only when web/, the host files it imports (vm-state.ts, common/) or the lock file
+# Builds what the daemon serves and runs: the host vNIC helper (scripts/build-tapd.sh, C, when
+# its source changed) and the web console (web/ → web/dist, React + noVNC via Vite). The console
+# is rebuilt only when web/, the host files it imports (vm-state.ts, common/) or the lock file
 # changed since the last build. Called by scripts/test.sh and scripts/start.sh after
 # install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "build: host vNIC helper at $(scripts/build-tapd.sh | tail -n 1)"
 
 stamp=web/dist/.build-stamp
 inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-state.ts; echo src/common/index.ts; echo src/common/errors.ts; echo package-lock.json) \
