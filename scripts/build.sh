@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds what the daemon serves: the web console (web/ → web/dist, React + noVNC via Vite);
-# and the CLI bundle (dist/cli/vmhost.mjs, esbuild from tsx's own dependency) that bin/vmhost
-# runs while it is newer than every source file.
-# Each is rebuilt only when its inputs changed since the last build (the web console: web/,
-# the host files it imports — vm-state.ts, common/ — and the lock file). Called by
-# scripts/test.sh and scripts/start.sh after install-deps.sh.
+# Builds what the daemon serves and runs: the host vNIC helper (scripts/build-tapd.sh, C, when
+# its source changed), the web console (web/ → web/dist, React + noVNC via Vite) and the CLI
+# bundle (dist/cli/vmhost.mjs, esbuild) that bin/vmhost runs while it is newer than every
+# source file. Each is rebuilt only when its inputs changed (the web console: web/, the host
+# files it imports — vm-state.ts, common/ — and the lock file). Called by scripts/test.sh and
+# scripts/start.sh after install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "build: host vNIC helper at $(scripts/build-tapd.sh | tail -n 1)"
 
 stamp=web/dist/.build-stamp
 inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-state.ts; echo src/common/index.ts; echo src/common/errors.ts; echo package-lock.json) \

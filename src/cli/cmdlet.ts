@@ -47,6 +47,8 @@ export interface CmdletDef<P extends Params = Params> {
   readonly supportsShouldProcess?: boolean;
   /** How output objects are shown to people; absent: all properties (table if few, else list). */
   readonly view?: View;
+  /** A parameter set whose objects look different (Get-VMNetworkAdapter -ManagementOS) has its own view. */
+  readonly setViews?: Readonly<Record<string, View>>;
   /**
    * Does the work. Returns an object, an array of objects (printed as a table / JSON array), a primitive,
    * or nothing. Action cmdlets return nothing unless args.PassThru.

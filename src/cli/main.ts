@@ -60,7 +60,8 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
     };
     const output = await def.run(args as never, ctx); // args were bound from this very definition
     const width = opts.columns ?? terminalWidth(stdout);
-    const text = formatOutput(output, { json: args['Json'] === true, ...(def.view ? { view: def.view } : {}), width });
+    const view = (parameterSet !== undefined ? def.setViews?.[parameterSet] : undefined) ?? def.view;
+    const text = formatOutput(output, { json: args['Json'] === true, ...(view ? { view } : {}), width });
     if (text !== '') stdout.write(text);
     return exitCode;
   } catch (e) {

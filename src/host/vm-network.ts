@@ -5,6 +5,7 @@
 // or not; the adapter's policy in vm.json is the source of truth, the switch file follows.
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
+// An Internal switch also has host vNICs (host-nic.ts), kept in its switch file.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import {
 } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { EventLevel } from './events.ts';
+import { HostNics, type HostNicConfig } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
@@ -36,8 +38,8 @@ export interface NetHost {
   readonly computerName: string;
 }
 
-interface SwitchFile { id: string; notes: string; config: SwitchConfig }
-interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch }
+interface SwitchFile { id: string; notes: string; config: SwitchConfig; hostNics?: HostNicConfig[] }
+interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch; hostNics: HostNicConfig[] }
 
 export interface NewSwitchParams { Name: string; SwitchType: SwitchType; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
 export interface SetSwitchParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
@@ -63,12 +65,23 @@ export class VmNetwork {
   private readonly socketDir: string;
   private readonly switchDir: string;
   private readonly lastDropEvent = new Map<string, number>();
+  /** The management OS's adapters (Get-/Add-/Remove-VMNetworkAdapter -ManagementOS). */
+  readonly hostNics: HostNics;
 
   constructor(private readonly host: NetHost, dataDir: string) {
     this.switchDir = join(dataDir, 'switches');
     let socketDir = join(dataDir, 'run', 'sw');
     if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
     this.socketDir = socketDir;
+    this.hostNics = new HostNics({
+      switches: () => this.switches.values(),
+      switchNamed: (name) => this.slot(name),
+      save: (s) => this.saveSwitch(this.slot(s.sw.settings.name)),
+      socketPath: (id) => this.socketPath({ id }),
+      newMac: () => this.dynamicMac(),
+      event: (level, code, message) => this.host.event(level, code, message),
+      computerName: host.computerName,
+    });
   }
 
   // ---- switches ------------------------------------------------------------------------
@@ -82,11 +95,12 @@ export class VmNetwork {
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
         const sw = await VirtualSwitch.fromConfig(file.config, { onEvent: (ev) => this.onSwitchEvent(ev) });
-        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw });
+        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw, hostNics: file.hostNics ?? [] });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
       }
     }
+    for (const slot of this.switches.values()) await this.hostNics.restore(slot);
   }
 
   /** After the VMs are loaded: ports follow the adapters (policy from vm.json; stale ports go). */
@@ -107,7 +121,7 @@ export class VmNetwork {
       }
     }
     for (const slot of this.switches.values()) {
-      const keep = wanted.get(slot.sw.settings.name) ?? new Set();
+      const keep = new Set([...(wanted.get(slot.sw.settings.name) ?? []), ...this.hostNics.portIds(slot)]);
       for (const p of slot.sw.listPorts()) if (p.kind === 'vm' && !keep.has(p.id)) await slot.sw.removePort(p.id);
       await this.saveSwitch(slot);
     }
@@ -127,6 +141,7 @@ export class VmNetwork {
   }
 
   async close(): Promise<void> {
+    await this.hostNics.close();
     for (const s of this.switches.values()) await s.sw.close();
   }
 
@@ -154,7 +169,7 @@ export class VmNetwork {
   }
 
   private async saveSwitch(s: SwitchSlot): Promise<void> {
-    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig() };
+    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig(), hostNics: s.hostNics };
     await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
   }
 
@@ -187,7 +202,9 @@ export class VmNetwork {
       { name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir },
       { onEvent: (ev) => this.onSwitchEvent(ev) },
     );
-    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw };
+    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw, hostNics: [] };
+    // Like Hyper-V, an Internal switch comes with the host's vNIC, named after the switch.
+    if (p.SwitchType === 'Internal') await this.hostNics.create(slot, p.Name).catch(async (e: unknown) => { await sw.close(); throw e; });
     this.switches.set(p.Name.toLowerCase(), slot);
     await this.saveSwitch(slot);
     this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${p.SwitchType})`);
@@ -218,6 +235,7 @@ export class VmNetwork {
         await this.host.persist(e);
       });
     }
+    await this.hostNics.removeAll(s);
     await s.sw.close();
     this.switches.delete(name.toLowerCase());
     await rm(join(this.switchDir, `${s.sw.settings.name}.json`), { force: true });
@@ -252,7 +270,7 @@ export class VmNetwork {
     return `nic-${a.id.slice(0, 8)}`;
   }
 
-  private socketPath(a: NetworkAdapter): string {
+  private socketPath(a: { readonly id: string }): string {
     return join(this.socketDir, `${a.id.slice(0, 13)}.sock`);
   }
 
@@ -297,7 +315,7 @@ export class VmNetwork {
   }
 
   private usedMacs(): Set<string> {
-    return new Set([...this.host.entries()].flatMap((e) => e.config.networkAdapters.map((a) => a.mac.toUpperCase())));
+    return new Set([...[...this.host.entries()].flatMap((e) => e.config.networkAdapters.map((a) => a.mac.toUpperCase())), ...this.hostNics.macs()]);
   }
 
   private dynamicMac(): string {

@@ -3,8 +3,11 @@
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+import { addHostNic, getHostNics, hostNicView, managementOs, removeHostNic } from './host-nic.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
+/** -VMName where a cmdlet also has the -ManagementOS set (host-nic.ts). */
+const vmNameOrHost = { ...vmName, sets: ['VM'], mandatory: ['VM'] } as const;
 const onOff = { type: 'enum', values: ['On', 'Off'] } as const;
 const bits = { type: 'size', min: 0, help: 'bits per second; 0 = none' } as const;
 const vlanId = { type: 'int', min: 1, max: 4094 } as const;
@@ -115,14 +118,19 @@ export const disableVmSwitchExtension = extensionToggle('Disable');
 // ---- adapters ----
 
 export const addVmNetworkAdapter = defineCmdlet({
-  name: 'Add-VMNetworkAdapter', synopsis: 'Add a network adapter to a VM (VM off), optionally connected to a switch',
+  name: 'Add-VMNetworkAdapter', synopsis: 'Add a network adapter to a VM (VM off), optionally connected to a switch; -ManagementOS: a host vNIC on an Internal switch',
   params: {
-    VMName: vmName, Name: { type: 'string' }, SwitchName: { type: 'string' }, StaticMacAddress: { type: 'string' }, IsLegacy: { type: 'switch' },
+    VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string', mandatory: ['ManagementOS'] }, SwitchName: { type: 'string', mandatory: ['ManagementOS'] },
+    StaticMacAddress: { type: 'string', sets: ['VM'] }, IsLegacy: { type: 'switch', sets: ['VM'] },
   },
-  positional: ['VMName'], view: adapterView,
+  positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call('POST', `/vms/${id}/network-adapters`, {
+    if (ctx.parameterSet === 'ManagementOS') {
+      const nic = await addHostNic(api, args.Name!, args.SwitchName!);
+      return args.PassThru ? nic : undefined;
+    }
+    const out = await eachVm(api, args.VMName!, (id) => api.call('POST', `/vms/${id}/network-adapters`, {
       Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
     }));
     return args.PassThru ? out : undefined;
@@ -130,20 +138,25 @@ export const addVmNetworkAdapter = defineCmdlet({
 });
 
 export const getVmNetworkAdapter = defineCmdlet({
-  name: 'Get-VMNetworkAdapter', synopsis: 'List a VM\'s network adapters: switch, MAC, IP addresses (from the guest agent), status, guards',
-  params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  name: 'Get-VMNetworkAdapter',
+  synopsis: 'List a VM\'s network adapters: switch, MAC, IP addresses (from the guest agent), status, guards; -ManagementOS: the host\'s vNICs (Linux interface, its addresses)',
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, SwitchName: { type: 'string', sets: ['ManagementOS'] } },
+  positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`)), args.VMName);
+    if (ctx.parameterSet === 'ManagementOS') return getHostNics(api, args.Name, args.SwitchName);
+    return oneOrMany(await eachVm(api, args.VMName!, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`)), args.VMName);
   },
 });
 
 export const removeVmNetworkAdapter = defineCmdlet({
-  name: 'Remove-VMNetworkAdapter', synopsis: 'Remove network adapters from a VM (VM off); -Name picks one by name',
-  params: { VMName: vmName, Name: { type: 'string' } }, positional: ['VMName'],
+  name: 'Remove-VMNetworkAdapter', synopsis: 'Remove network adapters from a VM (VM off); -Name picks one by name; -ManagementOS -Name: a host vNIC and its interface',
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string', mandatory: ['ManagementOS'] }, SwitchName: { type: 'string', sets: ['ManagementOS'] } },
+  positional: ['VMName'], defaultSet: 'VM',
   async run(args, ctx) {
     const api = clientFor(ctx);
-    await eachVm(api, args.VMName, (id) => api.call('DELETE', `/vms/${id}/network-adapters${q(args.Name)}`));
+    if (ctx.parameterSet === 'ManagementOS') { await removeHostNic(api, args.Name!, args.SwitchName); return undefined; }
+    await eachVm(api, args.VMName!, (id) => api.call('DELETE', `/vms/${id}/network-adapters${q(args.Name)}`));
     return undefined;
   },
 });

@@ -1,0 +1,43 @@
+// The management OS's network adapters (host vNICs on Internal switches):
+// Get-/Add-/Remove-VMNetworkAdapter -ManagementOS. Schemas live here with the routes: they
+// are used nowhere else.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Host } from '../host/index.ts';
+
+const HostNicQuery = Type.Object({
+  Name: Type.Optional(Type.String({ minLength: 1, description: 'Adapter name; absent = every management-OS adapter' })),
+  SwitchName: Type.Optional(Type.String({ minLength: 1 })),
+}, { additionalProperties: false });
+type HostNicQuery = Static<typeof HostNicQuery>;
+
+const RemoveHostNicQuery = Type.Object({
+  Name: Type.String({ minLength: 1 }),
+  SwitchName: Type.Optional(Type.String({ minLength: 1 })),
+}, { additionalProperties: false });
+type RemoveHostNicQuery = Static<typeof RemoveHostNicQuery>;
+
+const AddHostNicBody = Type.Object({
+  Name: Type.String({ minLength: 1, maxLength: 100 }),
+  SwitchName: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+type AddHostNicBody = Static<typeof AddHostNicBody>;
+
+export function registerHostNicRoutes(app: FastifyInstance, host: Host): void {
+  const tags = ['network'];
+  const nics = host.network.hostNics;
+  const path = '/api/v1/host/network-adapters';
+
+  app.get<{ Querystring: HostNicQuery }>(path,
+    { schema: { summary: 'Get-VMNetworkAdapter -ManagementOS (addresses read from the kernel)', tags, querystring: HostNicQuery } },
+    async (req) => nics.list(req.query.Name, req.query.SwitchName));
+  app.post<{ Body: AddHostNicBody }>(path,
+    { schema: { summary: 'Add-VMNetworkAdapter -ManagementOS (a tap interface on an Internal switch)', tags, body: AddHostNicBody } },
+    async (req, reply) => reply.code(201).send(await nics.add(req.body.SwitchName, req.body.Name)));
+  app.delete<{ Querystring: RemoveHostNicQuery }>(path,
+    { schema: { summary: 'Remove-VMNetworkAdapter -ManagementOS (deletes the interface)', tags, querystring: RemoveHostNicQuery } },
+    async (req, reply) => {
+      await nics.remove(req.query.Name, req.query.SwitchName);
+      return reply.code(204).send();
+    });
+}

@@ -1,0 +1,39 @@
+// The -ManagementOS parameter set of Add-/Get-/Remove-VMNetworkAdapter: the host's own network
+// adapters (tap interfaces on Internal switches), on the daemon's /host/network-adapters
+// routes. The cmdlets themselves are in vm-network.ts.
+import type { ApiClient } from '../client.ts';
+import type { View } from '../table.ts';
+import { oneOrMany } from './vm-select.ts';
+
+const PATH = '/host/network-adapters';
+
+/** The parameter that selects the set; its name is Hyper-V's. */
+export const managementOs = {
+  type: 'switch', sets: ['ManagementOS'], mandatory: ['ManagementOS'], help: 'The host\'s own adapters (Linux tap interfaces) instead of a VM\'s',
+} as const;
+
+export const hostNicView: View = {
+  columns: [
+    { label: 'Name', value: 'Name' }, { label: 'SwitchName', value: 'SwitchName' }, { label: 'MacAddress', value: 'MacAddress' },
+    { label: 'InterfaceName', value: 'InterfaceName' }, { label: 'Status', value: (r) => (r.Status as string[]).join(',') },
+    { label: 'IPAddresses', value: (r) => `{${(r.IPAddresses as string[]).join(', ')}}` },
+  ],
+};
+
+function query(p: Record<string, string | undefined>): string {
+  const q = new URLSearchParams(Object.entries(p).filter((e): e is [string, string] => e[1] !== undefined));
+  return q.size > 0 ? `?${q}` : '';
+}
+
+export async function getHostNics(api: ApiClient, name: string | undefined, switchName: string | undefined): Promise<unknown> {
+  const list = await api.call<unknown[]>('GET', `${PATH}${query({ Name: name, SwitchName: switchName })}`);
+  return oneOrMany(list, name === undefined ? undefined : [name]);
+}
+
+export function addHostNic(api: ApiClient, name: string, switchName: string): Promise<unknown> {
+  return api.call('POST', PATH, { Name: name, SwitchName: switchName });
+}
+
+export async function removeHostNic(api: ApiClient, name: string, switchName: string | undefined): Promise<void> {
+  await api.call('DELETE', `${PATH}${query({ Name: name, SwitchName: switchName })}`);
+}

@@ -1,0 +1,121 @@
+// The host's own vNIC on an Internal switch, through the daemon and the CLI with a real guest:
+// New-VMSwitch -SwitchType Internal creates a tap; the test puts an address on it; the guest
+// and the host ping each other; Get-VMNetworkAdapter -ManagementOS shows the interface and the
+// address; after a daemon SIGKILL + restart the relay re-attaches to the persistent tap (the
+// address still on it) and both directions ping again; Add-/Remove-VMNetworkAdapter
+// -ManagementOS; one-line errors; Remove-VMSwitch -Force deletes the interface.
+// Needs root and /dev/net/tun (skipped otherwise). Host pings use busybox (no ping package needed).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { TestDaemon, waitFor } from './support/daemon.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root (the host vNIC is a tap)' : !existsSync('/dev/net/tun') ? 'no /dev/net/tun' : false;
+// A /24 unlikely to be in use, different per run (other test runs may share the host).
+const NET = `10.77.${100 + (randomBytes(1)[0]! % 150)}`;
+const HOST_IP = `${NET}.1`;
+const GUEST_IP = `${NET}.2`;
+
+interface HostNic { Name: string; SwitchName: string; MacAddress: string; InterfaceName: string; Status: string[]; IPAddresses: string[]; IsManagementOs: boolean }
+
+function run(cmd: string, ...args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((ok) => execFile(cmd, args, { timeout: 15_000 }, (err, stdout, stderr) => ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr })));
+}
+
+describe('host vNIC on an Internal switch', { skip }, () => {
+  let d: TestDaemon;
+  const interfaces = new Set<string>();
+  before(async () => { d = await TestDaemon.start(); });
+  after(async () => {
+    await d?.stop(); // SIGKILL: persistent taps stay, so delete what this test created
+    for (const i of interfaces) await run('ip', 'link', 'del', i);
+  });
+
+  const ok = async (...args: string[]) => {
+    const r = await d.cli(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const fails = async (re: RegExp, ...args: string[]) => {
+    const r = await d.cli(...args);
+    assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
+    const msg = r.stderr.trim();
+    assert.match(msg, re);
+    assert.equal(msg.split('\n').length, 1, `one-line error: ${msg}`);
+  };
+  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '-Json')) as T;
+  const sh = async (vm: string, script: string): Promise<{ code: number; out: string }> => {
+    const r = await d.api('POST', `/api/v1/vms/${vm}/invoke`, { ScriptBlock: script, TimeoutSeconds: 30 });
+    assert.equal(r.status, 200, r.text);
+    const j = r.json as { StdOut: string; StdErr: string; ExitCode: number };
+    return { code: j.ExitCode, out: Buffer.from(j.StdOut, 'base64').toString() + Buffer.from(j.StdErr, 'base64').toString() };
+  };
+  const guestPingsHost = async () => (await sh('h1', `ping -c 1 -W 2 ${HOST_IP}`)).code === 0;
+  const hostPingsGuest = async () => (await run('busybox', 'ping', '-c', '1', '-W', '2', GUEST_IP)).code === 0;
+  const bothWays = () => waitFor('host ↔ guest ping', 30_000, async () => (await hostPingsGuest()) && (await guestPingsHost()));
+
+  test('host ↔ guest over the host vNIC, across a daemon SIGKILL; management-OS adapters; removal deletes the interface', { timeout: 240_000 }, async () => {
+    await ok('New-VMSwitch', '-Name', 'HN', '-SwitchType', 'Internal');
+    const [nic, ...others] = await json<HostNic[]>('Get-VMNetworkAdapter', '-ManagementOS');
+    assert.ok(nic && others.length === 0, 'one host vNIC, named after the switch');
+    const ifname = nic.InterfaceName;
+    interfaces.add(ifname);
+    assert.equal(nic.Name, 'HN');
+    assert.equal(nic.SwitchName, 'HN');
+    assert.equal(nic.IsManagementOs, true);
+    assert.match(ifname, /^vmh[0-9a-f]{8}$/);
+    assert.match(nic.MacAddress, /^00155D[0-9A-F]{6}$/);
+    assert.equal((await run('ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', ifname)).code, 0);
+
+    await ok('New-VM', 'h1', '-MemoryStartupBytes', '256MB');
+    await ok('Add-VMNetworkAdapter', '-VMName', 'h1', '-SwitchName', 'HN');
+    await ok('Start-VM', 'h1');
+    await waitFor('h1 heartbeat', 90_000, async () => ((await d.api('GET', '/api/v1/vms/h1')).json as { Heartbeat: string }).Heartbeat === 'OK');
+    assert.equal((await sh('h1', `ip addr add ${GUEST_IP}/24 dev eth0 && ip link set eth0 up`)).code, 0);
+    assert.ok(await bothWays(), 'guest pings the host and the host pings the guest');
+
+    const shown = await json<HostNic>('Get-VMNetworkAdapter', '-ManagementOS', '-Name', 'HN');
+    assert.ok(shown.IPAddresses.includes(HOST_IP), `the kernel's address is shown: ${JSON.stringify(shown.IPAddresses)}`);
+    assert.deepEqual(shown.Status, ['Ok']);
+    assert.match(await ok('Get-VMNetworkAdapter', '-ManagementOS'), new RegExp(`HN\\s+HN\\s+${nic.MacAddress}\\s+${ifname}\\s+Ok\\s+\\{${HOST_IP.replace(/\./g, '\\.')}`));
+    const sw = await json<{ Ports: number; ConnectedPorts: number }>('Get-VMSwitch', 'HN');
+    assert.deepEqual([sw.Ports, sw.ConnectedPorts], [2, 2], 'the host vNIC is a port of the switch');
+
+    // Daemon SIGKILL + restart: the relay is respawned and re-attaches to the persistent tap.
+    await d.kill();
+    assert.match((await run('ip', 'addr', 'show', 'dev', ifname)).out, new RegExp(`inet ${HOST_IP}/24`), 'the tap and its address outlive the daemon');
+    const t0 = Date.now();
+    await d.launch();
+    assert.ok(await bothWays(), 'host ↔ guest ping after the daemon restart');
+    console.log(`# daemon restart: host ↔ guest ping works ${Date.now() - t0} ms after the relaunch began`);
+    const again = await json<HostNic>('Get-VMNetworkAdapter', '-ManagementOS', '-Name', 'HN');
+    assert.equal(again.InterfaceName, ifname, 'same interface');
+    assert.equal(again.MacAddress, nic.MacAddress, 'same MAC');
+    assert.ok(again.IPAddresses.includes(HOST_IP), 'the address survived the restart');
+    assert.deepEqual(again.Status, ['Ok']);
+
+    // More management-OS adapters, and the rules.
+    const extra = await json<HostNic>('Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'extra', '-SwitchName', 'HN', '-PassThru');
+    interfaces.add(extra.InterfaceName);
+    assert.notEqual(extra.InterfaceName, ifname);
+    assert.equal((await run('ip', 'link', 'show', extra.InterfaceName)).code, 0, 'the added adapter has its interface');
+    await ok('New-VMSwitch', '-Name', 'HP', '-SwitchType', 'Private');
+    await fails(/'HP' is Private/, 'Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'p', '-SwitchName', 'HP');
+    await fails(/unable to find a virtual switch with name 'nope'/, 'Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'n', '-SwitchName', 'nope');
+    await fails(/named 'extra' already exists/, 'Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'extra', '-SwitchName', 'HN');
+    await fails(/Name.*not allowed/, 'Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'a/b', '-SwitchName', 'HN');
+    await fails(/-ManagementOS and -StaticMacAddress|cannot be used together/, 'Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'm', '-SwitchName', 'HN', '-StaticMacAddress', '00155D000001');
+    await ok('Remove-VMNetworkAdapter', '-ManagementOS', '-Name', 'extra');
+    assert.notEqual((await run('ip', 'link', 'show', extra.InterfaceName)).code, 0, 'Remove-VMNetworkAdapter -ManagementOS deletes the interface');
+    await fails(/No management-OS network adapter named 'extra'/, 'Remove-VMNetworkAdapter', '-ManagementOS', '-Name', 'extra');
+    await ok('Remove-VMSwitch', 'HP');
+
+    // Remove-VMSwitch -Force: the guest's adapter is disconnected, the host vNIC's interface deleted.
+    await ok('Stop-VM', 'h1', '-TurnOff');
+    await ok('Remove-VMSwitch', 'HN', '-Force');
+    assert.notEqual((await run('ip', 'link', 'show', ifname)).code, 0, 'Remove-VMSwitch deletes the interface');
+    assert.equal((await ok('Get-VMNetworkAdapter', '-ManagementOS', '-Json')).trim(), '', 'no host vNIC left');
+  });
+});
