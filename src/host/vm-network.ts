@@ -13,11 +13,13 @@ import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
-  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type SwitchType, type VlanSetting,
+  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type VlanSetting,
 } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { EventLevel } from './events.ts';
 import { invalid } from './invalid-argument.ts';
+import type { NetAdapters } from './net-adapters.ts';
+import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 
@@ -36,11 +38,12 @@ export interface NetHost {
   readonly computerName: string;
 }
 
-interface SwitchFile { id: string; notes: string; config: SwitchConfig }
-interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch }
+/** `netAdapterName`: the host adapter an External switch is bound to (by name; see switch-binding.ts). */
+interface SwitchFile { id: string; notes: string; netAdapterName?: string | null; config: SwitchConfig }
+interface SwitchSlot { id: string; notes: string; netAdapterName: string | null; sw: VirtualSwitch }
 
-export interface NewSwitchParams { Name: string; SwitchType: SwitchType; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
-export interface SetSwitchParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
+export interface NewSwitchParams extends BindingParams { Name: string; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
+export interface SetSwitchParams extends BindingParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
 export interface AddAdapterParams { Name?: string; SwitchName?: string; StaticMacAddress?: string; IsLegacy?: boolean }
 export interface SetAdapterParams {
   MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
@@ -64,7 +67,7 @@ export class VmNetwork {
   private readonly switchDir: string;
   private readonly lastDropEvent = new Map<string, number>();
 
-  constructor(private readonly host: NetHost, dataDir: string) {
+  constructor(private readonly host: NetHost, dataDir: string, private readonly adapters: NetAdapters) {
     this.switchDir = join(dataDir, 'switches');
     let socketDir = join(dataDir, 'run', 'sw');
     if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
@@ -81,12 +84,33 @@ export class VmNetwork {
       if (!f.endsWith('.json')) continue;
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
-        const sw = await VirtualSwitch.fromConfig(file.config, { onEvent: (ev) => this.onSwitchEvent(ev) });
-        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw });
+        const sw = await this.restoreSwitch(file);
+        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, netAdapterName: file.netAdapterName ?? null, sw });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** An adapter-bound switch opens its adapter as declared now; a missing adapter or a failed bind leaves it degraded (no uplink), never unloaded. */
+  private async restoreSwitch(file: SwitchFile): Promise<VirtualSwitch> {
+    const opts = { onEvent: (ev: SwitchEvent) => this.onSwitchEvent(ev) };
+    if (!file.netAdapterName) return VirtualSwitch.fromConfig(file.config, opts);
+    const name = file.config.settings.name;
+    const r = restoredConfig(this.adapters, file.config, file.netAdapterName);
+    if (r.config) {
+      try {
+        return await VirtualSwitch.fromConfig(r.config, opts);
+      } catch (e) {
+        if (!(e instanceof VmhostError) || e.code !== 'SWITCH_UPLINK') throw e;
+        this.host.event('Error', 'SWITCH_NET_ADAPTER_FAILED', `External switch '${name}' is degraded: network adapter '${file.netAdapterName}' (${r.adapter?.description}) could not be opened: ${e.message}`);
+      }
+    } else {
+      const known = this.adapters.list().map((a) => a.name).join(', ') || 'none';
+      this.host.event('Warning', 'SWITCH_NET_ADAPTER_MISSING',
+        `External switch '${name}' is degraded: network adapter '${file.netAdapterName}' is not declared on this host (adapters: ${known}); it forwards only among its own ports until Set-VMSwitch -NetAdapterName binds it`);
+    }
+    return VirtualSwitch.fromConfig(r.degraded, opts);
   }
 
   /** After the VMs are loaded: ports follow the adapters (policy from vm.json; stale ports go). */
@@ -154,7 +178,7 @@ export class VmNetwork {
   }
 
   private async saveSwitch(s: SwitchSlot): Promise<void> {
-    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig() };
+    const file: SwitchFile = { id: s.id, notes: s.notes, netAdapterName: s.netAdapterName, config: persistedConfig(s.sw.toConfig(), s.netAdapterName) };
     await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
   }
 
@@ -163,6 +187,7 @@ export class VmNetwork {
     const ports = s.sw.listPorts().filter((p) => p.kind === 'vm');
     return {
       Name: st.name, Id: s.id, SwitchType: st.type, Notes: s.notes, ComputerName: this.host.computerName,
+      ...bindingView(this.adapters, st.type, s.netAdapterName, st.uplink !== undefined),
       BandwidthReservationMode: st.minimumBandwidthMode, MinimumBandwidthMode: st.minimumBandwidthMode,
       DefaultFlowMinimumBandwidthWeight: st.defaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: st.defaultFlowMinimumBandwidthAbsolute,
       Ports: ports.length, ConnectedPorts: ports.filter((p) => p.connected).length,
@@ -182,26 +207,43 @@ export class VmNetwork {
   async newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
-    if (p.SwitchType === 'External') throw invalid('SwitchType', 'External switches need an uplink (a UDP tunnel), which New-VMSwitch cannot configure yet; use Private');
+    const { type, adapter } = newBinding(this.adapters, p, (n) => this.boundTo(n));
     const sw = await VirtualSwitch.create(
-      { name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir },
+      { name: p.Name, type, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir, uplink: adapter?.uplink },
       { onEvent: (ev) => this.onSwitchEvent(ev) },
     );
-    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw };
+    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', netAdapterName: adapter?.name ?? null, sw };
     this.switches.set(p.Name.toLowerCase(), slot);
     await this.saveSwitch(slot);
-    this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${p.SwitchType})`);
+    this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${type}${adapter ? ` on network adapter '${adapter.name}', ${adapter.description}` : ''})`);
     return this.switchView(slot);
   }
 
   async setSwitch(name: string, p: SetSwitchParams): Promise<Record<string, unknown>> {
     const s = this.slot(name);
+    const st = s.sw.settings;
+    const change = changedBinding(this.adapters, { switchName: st.name, type: st.type, adapterName: s.netAdapterName, linked: st.uplink !== undefined }, p, (n) => this.boundTo(n));
+    if (change) {
+      await s.sw.setUplink(change.type, change.adapter?.uplink);
+      s.netAdapterName = change.adapter?.name ?? null;
+      this.host.event('Information', 'SWITCH_BINDING_CHANGED', `Virtual switch '${st.name}' is now ${change.type}${change.adapter ? ` on network adapter '${change.adapter.name}', ${change.adapter.description}` : ''}`);
+    }
     if (p.DefaultFlowMinimumBandwidthWeight !== undefined || p.DefaultFlowMinimumBandwidthAbsolute !== undefined) {
       s.sw.setSettings({ defaultFlowMinimumBandwidthWeight: p.DefaultFlowMinimumBandwidthWeight, defaultFlowMinimumBandwidthAbsolute: p.DefaultFlowMinimumBandwidthAbsolute });
     }
     if (p.Notes !== undefined) s.notes = p.Notes;
     await this.saveSwitch(s);
     return this.switchView(s);
+  }
+
+  /** The switch bound to a host network adapter (a degraded one too: the binding is by name). */
+  private boundTo(adapterName: string): string | undefined {
+    return [...this.switches.values()].find((s) => s.netAdapterName?.toLowerCase() === adapterName.toLowerCase())?.sw.settings.name;
+  }
+
+  /** Get-NetAdapter. */
+  netAdapters(): Record<string, unknown>[] {
+    return this.adapters.list().map((a) => netAdapterView(a, this.boundTo(a.name)));
   }
 
   async removeSwitch(name: string, force: boolean): Promise<void> {
