@@ -12,8 +12,8 @@ export const getNetAdapter = defineCmdlet({
   async run(args, ctx) {
     const all = await clientFor(ctx).call<Record<string, unknown>[]>('GET', '/net-adapters');
     if (args.Name === undefined) return all;
-    const one = all.filter((a) => String(a.Name).toLowerCase() === args.Name!.toLowerCase());
-    if (one.length === 0) {
+    const one = all.find((a) => String(a.Name).toLowerCase() === args.Name!.toLowerCase());
+    if (!one) {
       throw new VmhostError('NOT_FOUND', `No MSFT_NetAdapter objects found with property 'Name' equal to '${args.Name}' (adapters: ${all.map((a) => String(a.Name)).join(', ') || 'none'})`, { adapter: args.Name });
     }
     return one;
