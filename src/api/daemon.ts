@@ -1,18 +1,19 @@
 // vmhostd: one host. `bin/vmhostd --data-dir DIR --listen 127.0.0.1:PORT`. Several run side
-// by side with different data dirs and ports. Stopping the daemon never stops VMs: QEMU runs
+// by side with different data dirs and ports; `--net-adapter NAME=udp:…` (repeatable) declares
+// the host's "physical" adapters, UDP tunnels that External switches bind to (host/net-adapters.ts). Stopping the daemon never stops VMs: QEMU runs
 // in its own process group and the next daemon re-attaches.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
-import { Host, writeFileAtomic } from '../host/index.ts';
+import { Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG } from '../host/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
 
-interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean }
+interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[] }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -23,8 +24,14 @@ function parseArgs(argv: string[]): DaemonArgs {
     if (a === '--data-dir') out.dataDir = value();
     else if (a === '--listen') out.listen = value();
     else if (a === '--allow-remote') out.allowRemote = true;
+    else if (a === NET_ADAPTER_FLAG) {
+      const spec = value();
+      parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
+      out.netAdapters.push(spec);
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote]\n');
+      process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote]\n'
+        + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
@@ -53,9 +60,10 @@ async function main(): Promise<void> {
     throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
   }
   await mkdir(args.dataDir, { recursive: true });
+  const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   await claimDataDir(args.dataDir);
   const token = await loadOrCreateToken(args.dataDir);
-  const host = await Host.open(args.dataDir);
+  const host = await Host.open(args.dataDir, netAdapters);
   const app = await buildServer({ host, token });
   await app.listen({ host: addr, port });
   const url = `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;

@@ -18,6 +18,7 @@ export const HTTP_STATUS: Record<string, number> = {
   SWITCH_NO_EXTENSION: 404,
   SWITCH_FORWARDING_EXTENSION: 409,
   SWITCH_CAPTURE_ACTIVE: 409,
+  SWITCH_UPLINK: 409, // an adapter's UDP endpoint cannot be bound (in use, not a local address): the host's state, not a bug
 };
 
 // Module codes by family: a bad argument to a disk engine or the block server is the caller's error.

@@ -1,5 +1,6 @@
-// Networking routes: virtual switches (New-/Get-/Set-/Remove-VMSwitch, extensions) and VM
-// network adapters (Add-/Get-/Remove-/Connect-/Disconnect-/Set-VMNetworkAdapter, VLANs, ACLs).
+// Networking routes: virtual switches (New-/Get-/Set-/Remove-VMSwitch, extensions), the host's
+// network adapters (Get-NetAdapter) and VM network adapters (Add-/Get-/Remove-/Connect-/
+// Disconnect-/Set-VMNetworkAdapter, VLANs, ACLs).
 // Adapter routes take ?Name= to pick adapters by name; without it they act on all of the VM's.
 import type { FastifyInstance } from 'fastify';
 import type { Host } from '../host/index.ts';
@@ -27,6 +28,7 @@ export function registerNetworkRoutes(app: FastifyInstance, host: Host): void {
       await net.removeSwitch(req.params.name, req.query.force ?? false);
       return reply.code(204).send();
     });
+  app.get('/api/v1/net-adapters', { schema: { summary: 'Get-NetAdapter (the host\'s "physical" adapters: vmhostd --net-adapter)', tags } }, async () => net.netAdapters());
   app.get<Sw>('/api/v1/switches/:name/extensions', { schema: { summary: 'Get-VMSwitchExtension', tags, params: SwitchRef } }, async (req) => net.extensions(req.params.name));
   app.patch<Sw & { Body: ExtensionBody }>('/api/v1/switches/:name/extensions',
     { schema: { summary: 'Enable-/Disable-VMSwitchExtension', tags, params: SwitchRef, body: ExtensionBody } },

@@ -134,15 +134,25 @@ const Bits = Type.Integer({ minimum: 0, description: 'bits per second; 0 = none'
 
 export const SwitchRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Switch name' }) });
 
+const SwitchType = Type.Union([Type.Literal('Private'), Type.Literal('Internal'), Type.Literal('External')]);
+// External switches: the host network adapter (Get-NetAdapter), by name or description; either implies External.
+const SwitchBinding = {
+  SwitchType: Type.Optional(SwitchType),
+  NetAdapterName: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Host network adapter (vmhostd --net-adapter); implies External' })),
+  NetAdapterInterfaceDescription: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The adapter by its InterfaceDescription instead of its name' })),
+  AllowManagementOS: Type.Optional(Type.Boolean({ description: 'true: the host gets a vNIC (a tap) on the switch; default false for External (unlike Hyper-V: the host\'s management network is its real NIC)' })),
+};
+
 export const NewSwitchBody = Type.Object({
   Name: Type.String({ minLength: 1, maxLength: 100 }),
-  SwitchType: Type.Union([Type.Literal('Private'), Type.Literal('Internal'), Type.Literal('External')]),
+  ...SwitchBinding,
   MinimumBandwidthMode: Type.Optional(Type.Union([Type.Literal('Absolute'), Type.Literal('Weight')])),
   Notes: Type.Optional(Type.String({ maxLength: 4096 })),
 }, { additionalProperties: false });
 export type NewSwitchBody = Static<typeof NewSwitchBody>;
 
 export const SetSwitchBody = Type.Object({
+  ...SwitchBinding,
   Notes: Type.Optional(Type.String({ maxLength: 4096 })),
   DefaultFlowMinimumBandwidthWeight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
   DefaultFlowMinimumBandwidthAbsolute: Type.Optional(Bits),

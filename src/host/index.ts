@@ -4,3 +4,4 @@ export type { HostEvent } from './events.ts';
 export type { VmView, HeartbeatStatus } from './vm-view.ts';
 export type { VmState } from './vm-state.ts';
 export { writeFileAtomic } from './atomic-file.ts';
+export { loadNetAdapters, parseNetAdapter, NET_ADAPTER_FLAG } from './net-adapters.ts';

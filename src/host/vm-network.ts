@@ -14,12 +14,14 @@ import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
-  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type SwitchType, type VlanSetting,
+  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type VlanSetting,
 } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { EventLevel } from './events.ts';
 import { HostNics, type HostNicConfig } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
+import type { NetAdapters } from './net-adapters.ts';
+import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 
@@ -38,11 +40,12 @@ export interface NetHost {
   readonly computerName: string;
 }
 
-interface SwitchFile { id: string; notes: string; config: SwitchConfig; hostNics?: HostNicConfig[] }
-interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch; hostNics: HostNicConfig[] }
+/** `netAdapterName`: the host adapter an External switch is bound to (by name; see switch-binding.ts). */
+interface SwitchFile { id: string; notes: string; netAdapterName?: string | null; config: SwitchConfig; hostNics?: HostNicConfig[] }
+interface SwitchSlot { id: string; notes: string; netAdapterName: string | null; sw: VirtualSwitch; hostNics: HostNicConfig[] }
 
-export interface NewSwitchParams { Name: string; SwitchType: SwitchType; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
-export interface SetSwitchParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
+export interface NewSwitchParams extends BindingParams { Name: string; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
+export interface SetSwitchParams extends BindingParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
 export interface AddAdapterParams { Name?: string; SwitchName?: string; StaticMacAddress?: string; IsLegacy?: boolean }
 export interface SetAdapterParams {
   MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
@@ -68,7 +71,7 @@ export class VmNetwork {
   /** The management OS's adapters (Get-/Add-/Remove-VMNetworkAdapter -ManagementOS). */
   readonly hostNics: HostNics;
 
-  constructor(private readonly host: NetHost, dataDir: string) {
+  constructor(private readonly host: NetHost, dataDir: string, private readonly adapters: NetAdapters) {
     this.switchDir = join(dataDir, 'switches');
     let socketDir = join(dataDir, 'run', 'sw');
     if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
@@ -94,13 +97,34 @@ export class VmNetwork {
       if (!f.endsWith('.json')) continue;
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
-        const sw = await VirtualSwitch.fromConfig(file.config, { onEvent: (ev) => this.onSwitchEvent(ev) });
-        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw, hostNics: file.hostNics ?? [] });
+        const sw = await this.restoreSwitch(file);
+        this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, netAdapterName: file.netAdapterName ?? null, sw, hostNics: file.hostNics ?? [] });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
       }
     }
     for (const slot of this.switches.values()) await this.hostNics.restore(slot);
+  }
+
+  /** An adapter-bound switch opens its adapter as declared now; a missing adapter or a failed bind leaves it degraded (no uplink), never unloaded. */
+  private async restoreSwitch(file: SwitchFile): Promise<VirtualSwitch> {
+    const opts = { onEvent: (ev: SwitchEvent) => this.onSwitchEvent(ev) };
+    if (!file.netAdapterName) return VirtualSwitch.fromConfig(file.config, opts);
+    const name = file.config.settings.name;
+    const r = restoredConfig(this.adapters, file.config, file.netAdapterName);
+    if (r.config) {
+      try {
+        return await VirtualSwitch.fromConfig(r.config, opts);
+      } catch (e) {
+        if (!(e instanceof VmhostError) || e.code !== 'SWITCH_UPLINK') throw e;
+        this.host.event('Error', 'SWITCH_NET_ADAPTER_FAILED', `External switch '${name}' is degraded: network adapter '${file.netAdapterName}' (${r.adapter?.description}) could not be opened: ${e.message}`);
+      }
+    } else {
+      const known = this.adapters.list().map((a) => a.name).join(', ') || 'none';
+      this.host.event('Warning', 'SWITCH_NET_ADAPTER_MISSING',
+        `External switch '${name}' is degraded: network adapter '${file.netAdapterName}' is not declared on this host (adapters: ${known}); it forwards only among its own ports until Set-VMSwitch -NetAdapterName binds it`);
+    }
+    return VirtualSwitch.fromConfig(r.degraded, opts);
   }
 
   /** After the VMs are loaded: ports follow the adapters (policy from vm.json; stale ports go). */
@@ -169,7 +193,7 @@ export class VmNetwork {
   }
 
   private async saveSwitch(s: SwitchSlot): Promise<void> {
-    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig(), hostNics: s.hostNics };
+    const file: SwitchFile = { id: s.id, notes: s.notes, netAdapterName: s.netAdapterName, config: persistedConfig(s.sw.toConfig(), s.netAdapterName), hostNics: s.hostNics };
     await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
   }
 
@@ -178,6 +202,7 @@ export class VmNetwork {
     const ports = s.sw.listPorts().filter((p) => p.kind === 'vm');
     return {
       Name: st.name, Id: s.id, SwitchType: st.type, Notes: s.notes, ComputerName: this.host.computerName,
+      ...bindingView(this.adapters, st.type, s.netAdapterName, st.uplink !== undefined, s.hostNics.length),
       BandwidthReservationMode: st.minimumBandwidthMode, MinimumBandwidthMode: st.minimumBandwidthMode,
       DefaultFlowMinimumBandwidthWeight: st.defaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: st.defaultFlowMinimumBandwidthAbsolute,
       Ports: ports.length, ConnectedPorts: ports.filter((p) => p.connected).length,
@@ -197,28 +222,64 @@ export class VmNetwork {
   async newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
-    if (p.SwitchType === 'External') throw invalid('SwitchType', 'External switches need an uplink (a UDP tunnel), which New-VMSwitch cannot configure yet; use Private');
+    const { type, adapter } = newBinding(this.adapters, p, (n) => this.boundTo(n));
     const sw = await VirtualSwitch.create(
-      { name: p.Name, type: p.SwitchType, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir },
+      { name: p.Name, type, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir, uplink: adapter?.uplink },
       { onEvent: (ev) => this.onSwitchEvent(ev) },
     );
-    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', sw, hostNics: [] };
-    // Like Hyper-V, an Internal switch comes with the host's vNIC, named after the switch.
-    if (p.SwitchType === 'Internal') await this.hostNics.create(slot, p.Name).catch(async (e: unknown) => { await sw.close(); throw e; });
+    const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', netAdapterName: adapter?.name ?? null, sw, hostNics: [] };
+    // Like Hyper-V, an Internal switch comes with the host's vNIC, named after the switch; an
+    // External one has it with -AllowManagementOS $true. (Hyper-V's default there is $true; here
+    // it is $false: this host's management network is its real NIC, not the tunnel.)
+    if (type === 'Internal' || (type === 'External' && p.AllowManagementOS === true)) {
+      await this.hostNics.create(slot, p.Name).catch(async (e: unknown) => { await sw.close(); throw e; });
+    }
     this.switches.set(p.Name.toLowerCase(), slot);
     await this.saveSwitch(slot);
-    this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${p.SwitchType})`);
+    this.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${type}${adapter ? ` on network adapter '${adapter.name}', ${adapter.description}` : ''})`);
     return this.switchView(slot);
   }
 
   async setSwitch(name: string, p: SetSwitchParams): Promise<Record<string, unknown>> {
     const s = this.slot(name);
+    const st = s.sw.settings;
+    const change = changedBinding(this.adapters, { switchName: st.name, type: st.type, adapterName: s.netAdapterName, linked: st.uplink !== undefined }, p, (n) => this.boundTo(n));
+    // Checked before anything changes: a refused call leaves the switch as it was.
+    if (p.AllowManagementOS === true && (change?.type ?? st.type) === 'Private') {
+      throw invalid('AllowManagementOS', `a Private switch has no management-OS network adapters ('${st.name}' would be Private)`);
+    }
+    if (change) {
+      await s.sw.setUplink(change.type, change.adapter?.uplink);
+      s.netAdapterName = change.adapter?.name ?? null;
+      this.host.event('Information', 'SWITCH_BINDING_CHANGED', `Virtual switch '${st.name}' is now ${change.type}${change.adapter ? ` on network adapter '${change.adapter.name}', ${change.adapter.description}` : ''}`);
+    }
+    await this.syncManagementOs(s, p.AllowManagementOS);
     if (p.DefaultFlowMinimumBandwidthWeight !== undefined || p.DefaultFlowMinimumBandwidthAbsolute !== undefined) {
       s.sw.setSettings({ defaultFlowMinimumBandwidthWeight: p.DefaultFlowMinimumBandwidthWeight, defaultFlowMinimumBandwidthAbsolute: p.DefaultFlowMinimumBandwidthAbsolute });
     }
     if (p.Notes !== undefined) s.notes = p.Notes;
     await this.saveSwitch(s);
     return this.switchView(s);
+  }
+
+  /**
+   * Set-VMSwitch: -AllowManagementOS $true gives the host a vNIC on the switch when it has none,
+   * $false removes the host's vNICs; a switch that became Private loses them either way.
+   */
+  private async syncManagementOs(s: SwitchSlot, allow: boolean | undefined): Promise<void> {
+    const type = s.sw.settings.type;
+    if (allow === true && s.hostNics.length === 0) await this.hostNics.create(s, s.sw.settings.name);
+    if ((allow === false || type === 'Private') && s.hostNics.length > 0) await this.hostNics.removeAll(s);
+  }
+
+  /** The switch bound to a host network adapter (a degraded one too: the binding is by name). */
+  private boundTo(adapterName: string): string | undefined {
+    return [...this.switches.values()].find((s) => s.netAdapterName?.toLowerCase() === adapterName.toLowerCase())?.sw.settings.name;
+  }
+
+  /** Get-NetAdapter. */
+  netAdapters(): Record<string, unknown>[] {
+    return this.adapters.list().map((a) => netAdapterView(a, this.boundTo(a.name)));
   }
 
   async removeSwitch(name: string, force: boolean): Promise<void> {

@@ -21,7 +21,10 @@ export interface SwitchSettings {
   readonly defaultFlowMinimumBandwidthWeight: number;
   /** Floor of ports without MinimumBandwidthAbsolute, bits/s. Default 1,000,000. */
   readonly defaultFlowMinimumBandwidthAbsolute: number;
-  /** External switches: the UDP tunnel to the peer switch. */
+  /**
+   * External switches: the UDP tunnel to the peer switch. An External switch without one is
+   * degraded (its host adapter is gone): it forwards among its own ports until re-bound.
+   */
   readonly uplink?: UplinkSettings;
 }
 
@@ -36,7 +39,6 @@ export function completeSettings(s: SwitchSettingsInput): SwitchSettings {
   const bad = (m: string): VmhostError => new VmhostError('SWITCH_BAD_SETTINGS', m, { op: 'switch-settings', switch: s.name });
   if (!out.name) throw bad('a switch needs a name');
   if (!['Private', 'Internal', 'External'].includes(out.type)) throw bad(`SwitchType must be Private, Internal or External`);
-  if (out.type === 'External' && !out.uplink) throw bad('an External switch needs an uplink');
   if (out.type !== 'External' && out.uplink) throw bad('only an External switch has an uplink');
   if (!(out.macAgeingSeconds > 0)) throw bad('macAgeingSeconds must be > 0');
   if (!(out.maxFrameBytes >= 64 && out.maxFrameBytes <= 65535 + 18)) throw bad('maxFrameBytes must be 64–65553');

@@ -23,8 +23,8 @@ import { countDrop, snapshotCounters, newCounters, type PortCounters, type Switc
 import { PcapCapture } from './capture.ts';
 import { SinkIo, type PortIoEvents } from './port-io.ts';
 import { SocketPortIo } from './socket-port.ts';
-import { UdpUplinkIo } from './uplink.ts';
-import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput } from './settings.ts';
+import { UdpUplinkIo, type UplinkSettings } from './uplink.ts';
+import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput, type SwitchType } from './settings.ts';
 import { findExtension, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
 
@@ -117,11 +117,7 @@ export class VirtualSwitch {
   /** New-VMSwitch. An External switch opens its uplink now. */
   static async create(input: SwitchSettingsInput, opts: SwitchOptions = {}): Promise<VirtualSwitch> {
     const sw = new VirtualSwitch(completeSettings(input), opts);
-    if (sw.settings.uplink) {
-      const st = new PortState(UPLINK_PORT_ID, 'uplink', '', defaultPolicy());
-      st.io = await UdpUplinkIo.open(sw.settings.uplink, sw.ioEvents(st));
-      sw.attach(st);
-    }
+    if (sw.settings.uplink) sw.attach(await sw.openUplink(sw.settings.uplink));
     return sw;
   }
 
@@ -147,6 +143,28 @@ export class VirtualSwitch {
       ports: this.portList.filter((p) => p.kind === 'vm').map((p) => ({ id: p.id, socketPath: p.socketPath, policy: p.policy })),
       extensions: this.slots.map((s) => ({ name: s.name, enabled: s.enabled, config: s.config })),
     };
+  }
+
+  /**
+   * Set-VMSwitch -NetAdapterName / -SwitchType: another uplink, or none, under a live switch
+   * whose VM ports stay. The new uplink is bound before the old one closes, so a failed bind
+   * changes nothing.
+   */
+  async setUplink(type: SwitchType, uplink: UplinkSettings | undefined): Promise<void> {
+    this.assertOpen();
+    const settings = completeSettings({ ...this.settings, type, uplink });
+    const next = uplink ? await this.openUplink(uplink) : undefined;
+    const old = this.ports.get(UPLINK_PORT_ID);
+    this.settings = settings;
+    if (old) this.detach(old);
+    if (next) this.attach(next);
+    if (old) await this.dispose(old);
+  }
+
+  private async openUplink(u: UplinkSettings): Promise<PortState> {
+    const st = new PortState(UPLINK_PORT_ID, 'uplink', '', defaultPolicy());
+    st.io = await UdpUplinkIo.open(u, this.ioEvents(st));
+    return st;
   }
 
   /** Set-VMSwitch: ageing, frame size, bandwidth mode and default-flow values (not name/type/uplink). */
@@ -216,13 +234,18 @@ export class VirtualSwitch {
     if (st.kind === 'uplink') throw portError('SWITCH_PORT_UPLINK', 'the uplink is removed with the switch', { port: id });
     this.veto({ op: 'remove', portId: id });
     this.detach(st);
+    await this.dispose(st);
+    this.notify({ op: 'remove', portId: id });
+  }
+
+  /** A detached port's queues, capture and socket go; its counters stay in the switch totals. */
+  private async dispose(st: PortState): Promise<void> {
     st.limiter?.close();
     st.fairQueue?.close();
     st.capture?.close();
-    for (const p of this.portList) p.fairQueue?.removeSource(id);
+    for (const p of this.portList) p.fairQueue?.removeSource(st.id);
     this.accumulate(st.counters);
     await st.io?.close();
-    this.notify({ op: 'remove', portId: id });
   }
 
   port(id: string): PortInfo {

@@ -1,6 +1,7 @@
 // Test support: run real vmhostd daemons on temp data dirs and free ports, and the real CLI
 // against them. Every daemon and every VM it started is cleaned up by `stop({ killVms })`.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port free right now on 127.0.0.1 (for --net-adapter tunnels). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((ok, fail) => { s.once('error', fail); s.bind(0, '127.0.0.1', () => ok()); });
+  const port = s.address().port;
+  await new Promise<void>((ok) => s.close(() => ok()));
+  return port;
+}
+
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 export class TestDaemon {
@@ -26,22 +36,23 @@ export class TestDaemon {
   token = '';
   output = '';
 
-  private constructor(readonly dataDir: string, readonly port: number) {}
+  /** Extra vmhostd arguments for every launch (e.g. --net-adapter); a test may change them before a relaunch. */
+  private constructor(readonly dataDir: string, readonly port: number, public args: string[]) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async start(dataDir?: string): Promise<TestDaemon> {
+  static async start(dataDir?: string, args: string[] = []): Promise<TestDaemon> {
     const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'vmhost-t-')));
-    const d = new TestDaemon(dir, await freePort());
+    const d = new TestDaemon(dir, await freePort(), args);
     await d.launch();
     return d;
   }
 
   async launch(): Promise<void> {
     this.output = '';
-    const proc = spawn(join(ROOT, 'bin/vmhostd'), ['--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(join(ROOT, 'bin/vmhostd'), ['--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stdout!.on('data', (b: Buffer) => { this.output += b.toString(); });
     proc.stderr!.on('data', (b: Buffer) => { this.output += b.toString(); });

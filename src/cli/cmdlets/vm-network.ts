@@ -13,7 +13,14 @@ const bits = { type: 'size', min: 0, help: 'bits per second; 0 = none' } as cons
 const vlanId = { type: 'int', min: 1, max: 4094 } as const;
 const cols = (...c: string[]) => ({ columns: c.map((x) => ({ label: x, value: x })) });
 
-const switchView = cols('Name', 'SwitchType', 'Ports', 'ConnectedPorts', 'Notes');
+const switchView = cols('Name', 'SwitchType', 'NetAdapterInterfaceDescription', 'Status', 'Ports', 'ConnectedPorts', 'Notes');
+// New-/Set-VMSwitch: -NetAdapterName (or -NetAdapterInterfaceDescription) makes the switch External on that host adapter (Get-NetAdapter).
+const switchType = { type: 'enum', values: ['Private', 'Internal', 'External'] } as const;
+const binding = {
+  NetAdapterName: { type: 'string', help: 'Host network adapter (Get-NetAdapter) for an External switch' },
+  NetAdapterInterfaceDescription: { type: 'string', help: 'The host adapter by its InterfaceDescription' },
+  AllowManagementOS: { type: 'bool', help: '$true: the host gets a vNIC (a tap) on the switch; default $false for External' },
+} as const;
 const adapterView = {
   columns: [
     { label: 'Name', value: 'Name' }, { label: 'VMName', value: 'VMName' }, { label: 'SwitchName', value: 'SwitchName' },
@@ -44,15 +51,18 @@ const enc = encodeURIComponent;
 
 export const newVmSwitch = defineCmdlet({
   name: 'New-VMSwitch',
-  synopsis: 'Create a virtual switch (Private or Internal; External needs an uplink the CLI cannot configure yet)',
+  synopsis: 'Create a virtual switch: -SwitchType Private or Internal, or -NetAdapterName NAME for an External one on that host adapter',
   params: {
-    Name: { type: 'string', mandatory: true }, SwitchType: { type: 'enum', values: ['Private', 'Internal', 'External'], mandatory: true },
+    Name: { type: 'string', mandatory: true }, SwitchType: switchType, ...binding,
     MinimumBandwidthMode: { type: 'enum', values: ['Absolute', 'Weight'] }, Notes: { type: 'string' },
   },
   positional: ['Name'],
   view: switchView,
   async run(args, ctx) {
-    return clientFor(ctx).call('POST', '/switches', { Name: args.Name, SwitchType: args.SwitchType, MinimumBandwidthMode: args.MinimumBandwidthMode, Notes: args.Notes });
+    return clientFor(ctx).call('POST', '/switches', {
+      Name: args.Name, SwitchType: args.SwitchType, NetAdapterName: args.NetAdapterName, NetAdapterInterfaceDescription: args.NetAdapterInterfaceDescription,
+      AllowManagementOS: args.AllowManagementOS, MinimumBandwidthMode: args.MinimumBandwidthMode, Notes: args.Notes,
+    });
   },
 });
 
@@ -66,15 +76,16 @@ export const getVmSwitch = defineCmdlet({
 });
 
 export const setVmSwitch = defineCmdlet({
-  name: 'Set-VMSwitch', synopsis: 'Change a switch\'s notes or default-flow minimum bandwidth',
+  name: 'Set-VMSwitch', synopsis: 'Change a switch\'s host adapter (-NetAdapterName), type (-SwitchType Private unbinds it), notes or default-flow minimum bandwidth',
   params: {
-    Name: { type: 'string', mandatory: true }, Notes: { type: 'string' },
+    Name: { type: 'string', mandatory: true }, SwitchType: switchType, ...binding, Notes: { type: 'string' },
     DefaultFlowMinimumBandwidthWeight: { type: 'int', min: 0, max: 100 }, DefaultFlowMinimumBandwidthAbsolute: bits,
   },
   positional: ['Name'], view: switchView,
   async run(args, ctx) {
     const r = await clientFor(ctx).call('PATCH', `/switches/${enc(args.Name)}`, {
-      Notes: args.Notes, DefaultFlowMinimumBandwidthWeight: args.DefaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: args.DefaultFlowMinimumBandwidthAbsolute,
+      SwitchType: args.SwitchType, NetAdapterName: args.NetAdapterName, NetAdapterInterfaceDescription: args.NetAdapterInterfaceDescription,
+      AllowManagementOS: args.AllowManagementOS, Notes: args.Notes, DefaultFlowMinimumBandwidthWeight: args.DefaultFlowMinimumBandwidthWeight, DefaultFlowMinimumBandwidthAbsolute: args.DefaultFlowMinimumBandwidthAbsolute,
     });
     return args.PassThru ? r : undefined;
   },

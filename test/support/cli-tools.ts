@@ -1,0 +1,41 @@
+// Assertions over one TestDaemon's CLI and guests, for tests that drive several hosts at once:
+// ok/fails/json run cmdlets (fails also checks for a one-line error), sh runs a shell command
+// in a guest through the invoke API, heartbeat waits for the guest agent.
+import assert from 'node:assert/strict';
+import { waitFor, type TestDaemon } from './daemon.ts';
+
+export interface CliTools {
+  ok(...args: string[]): Promise<string>;
+  fails(re: RegExp, ...args: string[]): Promise<void>;
+  json<T>(...args: string[]): Promise<T>;
+  sh(vm: string, script: string): Promise<{ code: number; out: string }>;
+  heartbeat(vm: string): Promise<void>;
+}
+
+export function cliTools(d: TestDaemon): CliTools {
+  const ok = async (...args: string[]): Promise<string> => {
+    const r = await d.cli(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return {
+    ok,
+    async fails(re, ...args) {
+      const r = await d.cli(...args);
+      assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
+      const msg = r.stderr.trim();
+      assert.match(msg, re);
+      assert.equal(msg.split('\n').length, 1, `one-line error: ${msg}`);
+    },
+    async json<T>(...args: string[]): Promise<T> { return JSON.parse(await ok(...args, '-Json')) as T; },
+    async sh(vm, script) {
+      const r = await d.api('POST', `/api/v1/vms/${vm}/invoke`, { ScriptBlock: script, TimeoutSeconds: 30 });
+      assert.equal(r.status, 200, r.text);
+      const j = r.json as { StdOut: string; StdErr: string; ExitCode: number };
+      return { code: j.ExitCode, out: Buffer.from(j.StdOut, 'base64').toString() + Buffer.from(j.StdErr, 'base64').toString() };
+    },
+    async heartbeat(vm) {
+      await waitFor(`${vm} heartbeat`, 90_000, async () => ((await d.api('GET', `/api/v1/vms/${vm}`)).json as { Heartbeat: string }).Heartbeat === 'OK');
+    },
+  };
+}
