@@ -13,6 +13,7 @@ import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
 import { registerStorageRoutes } from './routes-storage.ts';
 import { registerNetworkRoutes } from './routes-network.ts';
+import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -62,6 +63,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);
+  registerSwitchCaptureRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -15,7 +15,10 @@ import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
   type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type SwitchType, type VlanSetting,
 } from '../switch/index.ts';
+import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { checkCapturePath, type CaptureTargetParams, type StartCaptureParams } from './switch-capture.ts';
+import { COUNTER_SAVE_INTERVAL_MS, countersOf, restoreCounters, type SavedCounters } from './switch-counters.ts';
 import type { EventLevel } from './events.ts';
 import { invalid } from './invalid-argument.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
@@ -36,8 +39,15 @@ export interface NetHost {
   readonly computerName: string;
 }
 
-interface SwitchFile { id: string; notes: string; config: SwitchConfig }
-interface SwitchSlot { id: string; notes: string; sw: VirtualSwitch }
+interface SwitchFile { id: string; notes: string; config: SwitchConfig; counters?: SavedCounters }
+interface SwitchSlot {
+  id: string; notes: string; sw: VirtualSwitch;
+  /** Writes of the switch file, one after another, so a periodic save never lands after Remove-VMSwitch deleted the file. */
+  saving?: Promise<void>;
+  /** The file's last written text: the periodic save skips unchanged switches. */
+  written?: string;
+  removed?: boolean;
+}
 
 export interface NewSwitchParams { Name: string; SwitchType: SwitchType; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
 export interface SetSwitchParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
@@ -63,6 +73,7 @@ export class VmNetwork {
   private readonly socketDir: string;
   private readonly switchDir: string;
   private readonly lastDropEvent = new Map<string, number>();
+  private counterTimer?: NodeJS.Timeout;
 
   constructor(private readonly host: NetHost, dataDir: string) {
     this.switchDir = join(dataDir, 'switches');
@@ -82,10 +93,19 @@ export class VmNetwork {
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
         const sw = await VirtualSwitch.fromConfig(file.config, { onEvent: (ev) => this.onSwitchEvent(ev) });
+        restoreCounters(sw, file.counters);
         this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, sw });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
       }
+    }
+    this.counterTimer = setInterval(() => void this.saveAll(), COUNTER_SAVE_INTERVAL_MS);
+    this.counterTimer.unref();
+  }
+
+  private async saveAll(): Promise<void> {
+    for (const s of this.switches.values()) {
+      await this.saveSwitch(s).catch((e: unknown) => this.host.event('Error', 'SWITCH_SAVE_FAILED', `Switch '${s.sw.settings.name}' not saved: ${(e as Error).message}`));
     }
   }
 
@@ -126,7 +146,10 @@ export class VmNetwork {
     return n;
   }
 
+  /** Graceful stop: the counters are saved first, so a restart continues them. */
   async close(): Promise<void> {
+    clearInterval(this.counterTimer);
+    await this.saveAll();
     for (const s of this.switches.values()) await s.sw.close();
   }
 
@@ -153,9 +176,18 @@ export class VmNetwork {
     return s;
   }
 
-  private async saveSwitch(s: SwitchSlot): Promise<void> {
-    const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig() };
-    await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
+  private saveSwitch(s: SwitchSlot): Promise<void> {
+    const write = async (): Promise<void> => {
+      if (s.removed) return;
+      const file: SwitchFile = { id: s.id, notes: s.notes, config: s.sw.toConfig(), counters: countersOf(s.sw) };
+      const text = JSON.stringify(file, null, 2) + '\n';
+      if (text === s.written) return;
+      await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), text);
+      s.written = text;
+    };
+    const next = (s.saving ?? Promise.resolve()).catch(() => undefined).then(write);
+    s.saving = next;
+    return next;
   }
 
   private switchView(s: SwitchSlot): Record<string, unknown> {
@@ -218,6 +250,8 @@ export class VmNetwork {
         await this.host.persist(e);
       });
     }
+    s.removed = true;
+    await s.saving?.catch(() => undefined);
     await s.sw.close();
     this.switches.delete(name.toLowerCase());
     await rm(join(this.switchDir, `${s.sw.settings.name}.json`), { force: true });
@@ -244,6 +278,44 @@ export class VmNetwork {
     } else if (present) s.sw.disableExtension(reg.name);
     await this.saveSwitch(s);
     return this.extensions(name).filter((x) => x.Name === reg.name);
+  }
+
+  // ---- capture (vmhost extension) ------------------------------------------------------
+
+  /** The switch (no VMName) or the one port of the VM's adapter on this switch. */
+  private captureTarget(switchName: string, p: CaptureTargetParams): { sw: VirtualSwitch; port: string | null; what: string } {
+    const s = this.slot(switchName);
+    const swName = s.sw.settings.name;
+    if (p.VMName === undefined) {
+      if (p.VMNetworkAdapterName !== undefined) throw invalid('VMNetworkAdapterName', '-VMNetworkAdapterName needs -VMName');
+      return { sw: s.sw, port: null, what: `switch '${swName}'` };
+    }
+    const e = this.host.resolve(p.VMName);
+    const on = this.pick(e, p.VMNetworkAdapterName).filter((a) => a.switchName?.toLowerCase() === swName.toLowerCase() && s.sw.listPorts().some((x) => x.id === a.id));
+    if (on.length === 0) throw invalid('VMName', `VM '${e.config.name}' has no network adapter${p.VMNetworkAdapterName ? ` named '${p.VMNetworkAdapterName}'` : ''} connected to switch '${swName}'`);
+    if (on.length > 1) throw invalid('VMNetworkAdapterName', `VM '${e.config.name}' has ${on.length} adapters on switch '${swName}'; name one`);
+    return { sw: s.sw, port: on[0]!.id, what: `adapter '${on[0]!.name}' of VM '${e.config.name}' on switch '${swName}'` };
+  }
+
+  async startCapture(switchName: string, p: StartCaptureParams): Promise<Record<string, unknown>> {
+    const t = this.captureTarget(switchName, p);
+    await checkCapturePath(p.Path, p.Force ?? false);
+    try {
+      t.sw.startCapture(t.port, p.Path);
+    } catch (e) {
+      if (e instanceof VmhostError) throw e;
+      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${(e as Error).message}`, { path: p.Path }, { cause: e });
+    }
+    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path}`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, Running: true };
+  }
+
+  stopCapture(switchName: string, p: CaptureTargetParams): Record<string, unknown> {
+    const t = this.captureTarget(switchName, p);
+    const done = t.sw.stopCapture(t.port);
+    if (!done) throw new VmhostError('NOT_FOUND', `No packet capture is running on ${t.what}`, { switch: t.sw.settings.name });
+    this.host.event('Information', 'SWITCH_CAPTURE_STOPPED', `Packet capture of ${t.what} stopped: ${done.frames} frames in ${done.path}`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: done.path, Frames: done.frames, Running: false };
   }
 
   // ---- adapters ------------------------------------------------------------------------
@@ -312,8 +384,7 @@ export class VmNetwork {
     const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
     const port = s?.sw.listPorts().find((p) => p.id === a.id);
     const running = e.state === 'Running' || e.state === 'Paused';
-    const kvp = this.host.kvp(e);
-    const ips = running ? [...asStrings(kvp.NetworkAddressIPv4), ...asStrings(kvp.NetworkAddressIPv6)] : [];
+    const ips = running ? adapterAddresses(this.host.kvp(e), a.mac) : [];
     const p = a.policy;
     return {
       Name: a.name, Id: a.id, VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName,
@@ -523,10 +594,6 @@ export class VmNetwork {
     if (!this.pick(e, name).some((a) => a.policy.acls.some(same))) throw new VmhostError('NOT_FOUND', `No such ACL on VM '${e.config.name}'`, { vm: e.config.name });
     await this.patch(vm, name, 'ACLs', (a) => ({ acls: a.policy.acls.filter((x) => !same(x)) }));
   }
-}
-
-function asStrings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
 function stripUndef<T extends object>(o: T): T {

@@ -7,10 +7,11 @@ import * as host from './host.ts';
 import * as vhd from './vhd.ts';
 import * as storage from './vm-storage.ts';
 import * as network from './vm-network.ts';
+import * as capture from './switch-capture.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, capture]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
