@@ -313,7 +313,8 @@ static void add_interfaces(buf_t *b, struct ifaddrs *ifs) {
     if (!l->ifa_addr || l->ifa_addr->sa_family != AF_PACKET || (l->ifa_flags & IFF_LOOPBACK)) continue;
     struct sockaddr_ll *ll = (struct sockaddr_ll *)l->ifa_addr;
     char mac[3 * 8] = "";
-    for (int k = 0; k < ll->sll_halen && k < 8; k++) snprintf(mac + 3 * k, 4, k ? ":%02x" : "%02x", ll->sll_addr[k]);
+    size_t o = 0;
+    for (int k = 0; k < ll->sll_halen && k < 8; k++) o += snprintf(mac + o, sizeof mac - o, k ? ":%02x" : "%02x", ll->sll_addr[k]);
     if (!first) buf_puts(b, ",");
     first = 0;
     buf_puts(b, "{\"Name\":");
