@@ -7,7 +7,7 @@
 // The guests boot once; every test puts the policies it changed back to the defaults.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureGuestImage } from '../src/guest/index.ts';
@@ -63,16 +63,14 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
     return { port: p.Drops[pascal(reason)] ?? 0, total: s.Drops[pascal(reason)] ?? 0 };
   };
   const untagAll = () => Promise.all(VMS.map((n) => ok('Set-VMNetworkAdapterVlan', '-VMName', `n${n}`, '-VMNetworkAdapterName', 'Network Adapter', '-Untagged')));
-  const tshark = (file: string, ...args: string[]): string => {
-    const r = spawnSync('tshark', ['-r', file, ...args], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout;
-  };
+  /** tshark takes a second or two to start: the readings of both files run side by side. */
+  const tshark = (file: string, ...args: string[]): Promise<string> => new Promise((resolve, reject) => {
+    execFile('tshark', ['-r', file, ...args], (err, stdout, stderr) => (err ? reject(new Error(`tshark ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
+  });
 
   before(async () => {
     d = await TestDaemon.start();
-    await ok('New-VMSwitch', '-Name', 'QA', '-SwitchType', 'Private');
-    await ok('New-VMSwitch', '-Name', 'QB', '-SwitchType', 'Private');
+    await Promise.all(['QA', 'QB'].map((sw) => ok('New-VMSwitch', '-Name', sw, '-SwitchType', 'Private')));
     await Promise.all(VMS.map(async (n) => {
       await ok('New-VM', `n${n}`, '-MemoryStartupBytes', '256MB');
       await ok('Add-VMNetworkAdapter', '-VMName', `n${n}`, '-SwitchName', 'QA');
@@ -138,8 +136,7 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
       assert.equal(await canPing(1, 2), false, 'isolated → isolated');
       assert.ok((await drops(2, 'pvlan-isolation')).port > d0.port, 'withheld frames counted on the port they were going to');
       assert.ok(await canPing(1, 3), 'isolated → promiscuous');
-      assert.ok(await canPing(3, 1), 'promiscuous → isolated n1');
-      assert.ok(await canPing(3, 2), 'promiscuous → isolated n2');
+      assert.ok(await canPing(3, 2), 'promiscuous → isolated');
       await Promise.all([pv(1, 'Community', '-SecondaryVlanId', '102'), pv(2, 'Community', '-SecondaryVlanId', '102')]);
       assert.ok(await canPing(1, 2), 'community ↔ same community');
       assert.ok(await canPing(3, 2), 'promiscuous → community');
@@ -284,11 +281,15 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
     assert.ok(n3Done.Frames >= 10 && swDone.Frames >= 24, `frames: n3 ${n3Done.Frames}, switch ${swDone.Frames}`);
     console.log(`# captures: switch ${swDone.Frames} frames, n3's port ${n3Done.Frames} frames`);
     if (!haveTshark) return;
-    for (const f of [swPcap, n3Pcap]) assert.equal(tshark(f, '-Y', '_ws.malformed').trim(), '', `${f}: no malformed packets`);
-    const icmp = (f: string, src: number, dst: number, type: number): number =>
-      tshark(f, '-Y', `icmp.type == ${type} && ip.src == ${IP(src)} && ip.dst == ${IP(dst)}`).trim().split('\n').filter(Boolean).length;
-    assert.ok(icmp(swPcap, 1, 2, 8) >= 6 && icmp(swPcap, 2, 1, 0) >= 6, 'the switch capture has n1↔n2 echo requests and replies');
-    assert.ok(icmp(n3Pcap, 1, 2, 8) >= 5 && icmp(n3Pcap, 2, 1, 0) >= 5, 'n3\'s port got n1↔n2\'s ICMP by mirroring');
+    const [swMalformed, n3Malformed, swIcmp, n3Icmp] = await Promise.all([
+      tshark(swPcap, '-Y', '_ws.malformed'), tshark(n3Pcap, '-Y', '_ws.malformed'),
+      ...[swPcap, n3Pcap].map((f) => tshark(f, '-Y', 'icmp', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type')),
+    ]);
+    assert.equal(swMalformed!.trim(), '', 'no malformed packets in the switch capture');
+    assert.equal(n3Malformed!.trim(), '', 'no malformed packets in n3\'s capture');
+    const count = (fields: string, src: number, dst: number, type: number): number => fields.split('\n').filter((l) => l === `${IP(src)}\t${IP(dst)}\t${type}`).length;
+    assert.ok(count(swIcmp!, 1, 2, 8) >= 6 && count(swIcmp!, 2, 1, 0) >= 6, `the switch capture has n1↔n2 echo requests and replies:\n${swIcmp}`);
+    assert.ok(count(n3Icmp!, 1, 2, 8) >= 5 && count(n3Icmp!, 2, 1, 0) >= 5, `n3's port got n1↔n2's ICMP by mirroring:\n${n3Icmp}`);
   });
 
   test('Meter ACL and port counters survive a graceful daemon restart', { timeout: 90_000 }, async () => {
