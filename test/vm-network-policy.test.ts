@@ -300,17 +300,21 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
     const portStats = async (): Promise<CliCounters> => (await json<Adapter>('Get-VMNetworkAdapter', '-VMName', 'n1', '-Name', 'Network Adapter')).Statistics!;
     const m0 = await meter(), p0 = await portStats();
     assert.ok(m0.MeteredOutboundBytes >= 3 * 98 && m0.MeteredInboundBytes >= 3 * 98, JSON.stringify(m0));
+    const saved = () => (JSON.parse(readFileSync(join(d.dataDir, 'switches', 'QA.json'), 'utf8')) as { counters: Record<string, { counters: Counters; meters: { outboundBytes: number }[] }> }).counters[port[1]!.id]!;
     await d.terminate();
-    const saved = JSON.parse(readFileSync(join(d.dataDir, 'switches', 'QA.json'), 'utf8')) as { counters: Record<string, { counters: Counters }> };
-    assert.ok(saved.counters[port[1]!.id]!.counters.rxBytes >= p0.RxBytes, 'the switch file holds the counters');
+    assert.ok(saved().counters.rxBytes >= p0.RxBytes, 'the switch file holds the counters');
     await d.launch();
     const m1 = await meter(), p1 = await portStats();
-    console.log(`# Meter before restart ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}; port rx ${p0.RxBytes} → ${p1.RxBytes} B`);
+    console.log(`# Meter in/out before the restart ${m0.MeteredInboundBytes}/${m0.MeteredOutboundBytes} B, after ${m1.MeteredInboundBytes}/${m1.MeteredOutboundBytes} B; port rx ${p0.RxBytes} → ${p1.RxBytes} B`);
     assert.ok(m1.MeteredOutboundBytes >= m0.MeteredOutboundBytes && m1.MeteredInboundBytes >= m0.MeteredInboundBytes, 'Meter counters kept');
     assert.ok(p1.RxBytes >= p0.RxBytes && p1.TxBytes >= p0.TxBytes && p1.RxFrames >= p0.RxFrames, 'port counters kept');
     assert.ok(await waitFor('ping after the restart', 30_000, () => canPing(1, 2)));
     const m2 = await meter();
     assert.ok(m2.MeteredOutboundBytes > m1.MeteredOutboundBytes, 'and they keep counting');
+    // While the daemon runs the file follows within the save interval (what a SIGKILL would keep).
+    const t0 = Date.now();
+    await waitFor('the periodic save', 15_000, async () => saved().meters[0]!.outboundBytes >= m2.MeteredOutboundBytes);
+    console.log(`# the switch file had the new Meter count ${Date.now() - t0} ms later`);
   });
 
   test('IP addresses per adapter: a VM on two switches shows each address on its own adapter', { timeout: 60_000 }, async () => {

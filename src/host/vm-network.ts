@@ -1,9 +1,9 @@
 // VM networking: the host's virtual switches (src/switch) and the VMs' network adapters.
 // A switch is persisted as <data-dir>/switches/<name>.json (its toConfig(), and its counters:
 // switch-counters.ts) and recreated at daemon start before VMs are re-attached, its port
-// sockets at the same short paths. An
-// adapter's port (id = adapter id) exists while the adapter is connected, whether the VM runs
-// or not; the adapter's policy in vm.json is the source of truth, the switch file follows.
+// sockets at the same short paths. An adapter's port (id = adapter id) exists while the
+// adapter is connected, whether the VM runs or not; the adapter's policy in vm.json is the
+// source of truth, the switch file follows.
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
