@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <net/if.h>
+#include <netpacket/packet.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -301,6 +303,42 @@ static void os_name(char *out, size_t n) {
   fclose(f);
 }
 
+// Addresses per interface with its MAC, so the host can tell which of a VM's adapters holds
+// which address (the flat NetworkAddressIPv4/IPv6 lists cannot). The MAC comes from the
+// AF_PACKET entry getifaddrs() returns for each link; loopback interfaces are left out.
+static void add_interfaces(buf_t *b, struct ifaddrs *ifs) {
+  buf_puts(b, "[");
+  int first = 1;
+  for (struct ifaddrs *l = ifs; l; l = l->ifa_next) {
+    if (!l->ifa_addr || l->ifa_addr->sa_family != AF_PACKET || (l->ifa_flags & IFF_LOOPBACK)) continue;
+    struct sockaddr_ll *ll = (struct sockaddr_ll *)l->ifa_addr;
+    char mac[3 * 8] = "";
+    size_t o = 0;
+    for (int k = 0; k < ll->sll_halen && k < 8; k++) o += snprintf(mac + o, sizeof mac - o, k ? ":%02x" : "%02x", ll->sll_addr[k]);
+    if (!first) buf_puts(b, ",");
+    first = 0;
+    buf_puts(b, "{\"Name\":");
+    buf_json_str(b, l->ifa_name);
+    buf_puts(b, ",\"MacAddress\":");
+    buf_json_str(b, mac);
+    for (int fam = 0; fam < 2; fam++) {
+      buf_puts(b, fam ? "],\"IPv6\":[" : ",\"IPv4\":[");
+      int n = 0;
+      for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || strcmp(i->ifa_name, l->ifa_name) != 0) continue;
+        char a[INET6_ADDRSTRLEN];
+        if (!fam && i->ifa_addr->sa_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+        else if (fam && i->ifa_addr->sa_family == AF_INET6) inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a, sizeof a);
+        else continue;
+        if (n++) buf_puts(b, ",");
+        buf_json_str(b, a);
+      }
+    }
+    buf_puts(b, "]}");
+  }
+  buf_puts(b, "]");
+}
+
 static void op_kvp(const field_t *id) {
   struct utsname u;
   uname(&u);
@@ -311,11 +349,12 @@ static void op_kvp(const field_t *id) {
     snprintf(fqdn, sizeof fqdn, "%s", u.nodename);
   os_name(os, sizeof os);
 
-  buf_t v4 = {0}, v6 = {0};
+  buf_t v4 = {0}, v6 = {0}, nics = {0};
   buf_puts(&v4, "[");
   buf_puts(&v6, "[");
   struct ifaddrs *ifs = NULL;
   if (getifaddrs(&ifs) == 0) {
+    add_interfaces(&nics, ifs);
     for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
       if (!i->ifa_addr) continue;
       char a[INET6_ADDRSTRLEN];
@@ -334,7 +373,7 @@ static void op_kvp(const field_t *id) {
       }
     }
     freeifaddrs(ifs);
-  }
+  } else buf_puts(&nics, "[]");
   buf_puts(&v4, "]");
   buf_puts(&v6, "]");
 
@@ -352,9 +391,11 @@ static void op_kvp(const field_t *id) {
   buf_add(&b, v4.p, v4.len);
   buf_puts(&b, ",\"NetworkAddressIPv6\":");
   buf_add(&b, v6.p, v6.len);
+  buf_puts(&b, ",\"NetworkInterfaces\":");
+  buf_add(&b, nics.p, nics.len);
   buf_puts(&b, "}}");
   send_line(&b);
-  free(b.p); free(v4.p); free(v6.p);
+  free(b.p); free(v4.p); free(v6.p); free(nics.p);
 }
 
 static void op_shutdown(const field_t *id, int reboot_instead) {

@@ -10,12 +10,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { QemuProcess, runtimePathsIn, type QemuVmSpec } from '../src/qemu/index.ts';
 import { AgentClient, ensureGuestImage } from '../src/guest/index.ts';
 import { VirtualSwitch, type PortPolicyPatch } from '../src/switch/index.ts';
+import { insmodScripts, vlanModules } from './support/guest-vlan.ts';
 
 const haveQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
 const skip = !haveQemu && 'qemu-system-x86_64 not installed';
@@ -251,28 +252,12 @@ test('metering ACL counts match the guest\'s own interface counters within 1 %; 
   }
 });
 
-/** The 802.1Q modules of the guest's own kernel, from the Debian package the image was built from (null if not cached). */
-function vlanModules(kernelPath: string, kernelVersion: string): { name: string; data: Buffer }[] | null {
-  const debs = join(dirname(dirname(kernelPath)), 'debs');
-  const deb = existsSync(debs) ? readdirSync(debs).find((f) => f.startsWith(`linux-image-${kernelVersion}_`) && f.endsWith('.deb')) : undefined;
-  if (!deb) return null;
-  const out = join(dir, 'mods');
-  mkdirSync(out, { recursive: true });
-  const names = ['llc', 'stp', 'garp', 'mrp', '8021q'];
-  const paths = ['net/llc/llc.ko', 'net/802/stp.ko', 'net/802/garp.ko', 'net/802/mrp.ko', 'net/8021q/8021q.ko'].map((p) => `./lib/modules/${kernelVersion}/kernel/${p}`);
-  const r = spawnSync('sh', ['-c', 'deb=$1; out=$2; shift 2; dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out" "$@"', 'sh', join(debs, deb), out, ...paths]);
-  if (r.status !== 0) return null;
-  return names.map((name, i) => ({ name, data: readFileSync(join(out, paths[i]!)) }));
-}
-
 test('trunk to a guest: tagged frames of allowed VLANs only (the guest\'s own 802.1Q interfaces)', { skip, timeout: 90_000 }, async (t) => {
   const image = await ensureGuestImage();
   const { kernelVersion } = JSON.parse(readFileSync(image.manifest, 'utf8')) as { kernelVersion: string };
-  const mods = vlanModules(image.kernel, kernelVersion);
+  const mods = vlanModules(image.kernel, kernelVersion, join(dir, 'mods'));
   if (!mods) { t.skip('no cached kernel package to take 8021q.ko from'); return; }
-  for (const m of mods) {
-    await sh(g(1), `base64 -d > /tmp/${m.name}.ko <<'EOF'\n${m.data.toString('base64')}\nEOF\ninsmod /tmp/${m.name}.ko`, 0);
-  }
+  for (const script of insmodScripts(mods)) await sh(g(1), script, 0);
   policy(1, { vlan: { mode: 'Trunk', allowedVlanIdList: [10, 20], nativeVlanId: 0 } });
   policy(2, { vlan: { mode: 'Access', vlanId: 10 } });
   policy(3, { vlan: { mode: 'Access', vlanId: 30 } });

@@ -216,3 +216,17 @@ export const AclBody = Type.Object({
   RemoteIPAddress: Type.Optional(Type.String()), RemoteMacAddress: Type.Optional(Type.String()),
 }, { additionalProperties: false });
 export type AclBody = Static<typeof AclBody>;
+
+// Start-/Stop-VMSwitchCapture (vmhost extension): the switch, or one VM adapter's port on it.
+const CaptureTarget = {
+  VMName: Type.Optional(Type.String({ minLength: 1, description: 'Capture this VM\'s adapter on the switch instead of the whole switch' })),
+  VMNetworkAdapterName: Type.Optional(Type.String({ minLength: 1, description: 'Which adapter, when the VM has several on the switch' })),
+};
+export const StartCaptureBody = Type.Object({
+  ...CaptureTarget,
+  Path: Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of the pcap file on the daemon\'s host; its directory must exist' }),
+  Force: Type.Optional(Type.Boolean({ description: 'Overwrite an existing file' })),
+}, { additionalProperties: false });
+export type StartCaptureBody = Static<typeof StartCaptureBody>;
+export const CaptureQuery = Type.Object(CaptureTarget, { additionalProperties: false });
+export type CaptureQuery = Static<typeof CaptureQuery>;

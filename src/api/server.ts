@@ -14,6 +14,7 @@ import { registerHostRoutes } from './routes-host.ts';
 import { registerStorageRoutes } from './routes-storage.ts';
 import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
+import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -64,6 +65,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);
   registerHostNicRoutes(app, opts.host);
+  registerSwitchCaptureRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

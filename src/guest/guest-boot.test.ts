@@ -86,6 +86,10 @@ test('test guest boots and its agent serves the host', { skip: !haveQemu && 'qem
     assert.match(kvp.OSName, /vmhost test guest/);
     assert.deepEqual(kvp.NetworkAddressIPv4, ['192.0.2.7']);
     assert.ok(Array.isArray(kvp.NetworkAddressIPv6));
+    // Per interface with its MAC; loopback (where 192.0.2.7 is) is left out.
+    assert.ok(Array.isArray(kvp.NetworkInterfaces), JSON.stringify(kvp));
+    for (const n of kvp.NetworkInterfaces) assert.match(n.MacAddress, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, JSON.stringify(n));
+    assert.ok(!kvp.NetworkInterfaces.some((n) => n.Name === 'lo' || n.IPv4.includes('192.0.2.7')));
   });
 
   await t.test('exec: exit code, stdout, stderr', async () => {

@@ -25,6 +25,16 @@ export interface GuestKvp {
   IntegrationServicesVersion: string;
   NetworkAddressIPv4: string[];
   NetworkAddressIPv6: string[];
+  /** Per interface (loopback left out): lets the host map addresses to the adapter with that MAC. Absent from older agents. */
+  NetworkInterfaces?: GuestInterface[];
+}
+
+export interface GuestInterface {
+  Name: string;
+  /** Lower-case colon form, as the guest kernel reports it. */
+  MacAddress: string;
+  IPv4: string[];
+  IPv6: string[];
 }
 
 /** exec reply as sent (stdout/stderr base64). */

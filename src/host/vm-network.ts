@@ -1,8 +1,9 @@
 // VM networking: the host's virtual switches (src/switch) and the VMs' network adapters.
-// A switch is persisted as <data-dir>/switches/<name>.json (its toConfig()) and recreated at
-// daemon start before VMs are re-attached, its port sockets at the same short paths. An
-// adapter's port (id = adapter id) exists while the adapter is connected, whether the VM runs
-// or not; the adapter's policy in vm.json is the source of truth, the switch file follows.
+// A switch is persisted as <data-dir>/switches/<name>.json (its toConfig(), and its counters:
+// switch-counters.ts) and recreated at daemon start before VMs are re-attached, its port
+// sockets at the same short paths. An adapter's port (id = adapter id) exists while the
+// adapter is connected, whether the VM runs or not; the adapter's policy in vm.json is the
+// source of truth, the switch file follows.
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 // An Internal switch also has host vNICs (host-nic.ts), kept in its switch file.
@@ -16,7 +17,10 @@ import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
   type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type VlanSetting,
 } from '../switch/index.ts';
+import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { checkCapturePath, type CaptureTargetParams, type StartCaptureParams } from './switch-capture.ts';
+import { COUNTER_SAVE_INTERVAL_MS, countersOf, restoreCounters, type SavedCounters } from './switch-counters.ts';
 import type { EventLevel } from './events.ts';
 import { HostNics, type HostNicConfig } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
@@ -41,8 +45,15 @@ export interface NetHost {
 }
 
 /** `netAdapterName`: the host adapter an External switch is bound to (by name; see switch-binding.ts). */
-interface SwitchFile { id: string; notes: string; netAdapterName?: string | null; config: SwitchConfig; hostNics?: HostNicConfig[] }
-interface SwitchSlot { id: string; notes: string; netAdapterName: string | null; sw: VirtualSwitch; hostNics: HostNicConfig[] }
+interface SwitchFile { id: string; notes: string; netAdapterName?: string | null; config: SwitchConfig; hostNics?: HostNicConfig[]; counters?: SavedCounters }
+interface SwitchSlot {
+  id: string; notes: string; netAdapterName: string | null; sw: VirtualSwitch; hostNics: HostNicConfig[];
+  /** Writes of the switch file, one after another, so a periodic save never lands after Remove-VMSwitch deleted the file. */
+  saving?: Promise<void>;
+  /** The file's last written text: the periodic save skips unchanged switches. */
+  written?: string;
+  removed?: boolean;
+}
 
 export interface NewSwitchParams extends BindingParams { Name: string; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
 export interface SetSwitchParams extends BindingParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
@@ -70,6 +81,7 @@ export class VmNetwork {
   private readonly lastDropEvent = new Map<string, number>();
   /** The management OS's adapters (Get-/Add-/Remove-VMNetworkAdapter -ManagementOS). */
   readonly hostNics: HostNics;
+  private counterTimer?: NodeJS.Timeout;
 
   constructor(private readonly host: NetHost, dataDir: string, private readonly adapters: NetAdapters) {
     this.switchDir = join(dataDir, 'switches');
@@ -98,12 +110,15 @@ export class VmNetwork {
       try {
         const file = await readJson<SwitchFile>(join(this.switchDir, f));
         const sw = await this.restoreSwitch(file);
+        restoreCounters(sw, file.counters);
         this.switches.set(sw.settings.name.toLowerCase(), { id: file.id, notes: file.notes, netAdapterName: file.netAdapterName ?? null, sw, hostNics: file.hostNics ?? [] });
       } catch (e) {
         this.host.event('Error', 'SWITCH_CONFIG_UNREADABLE', `Switch file ${f} skipped: ${(e as Error).message}`);
       }
     }
     for (const slot of this.switches.values()) await this.hostNics.restore(slot);
+    this.counterTimer = setInterval(() => void this.saveAll(), COUNTER_SAVE_INTERVAL_MS);
+    this.counterTimer.unref();
   }
 
   /** An adapter-bound switch opens its adapter as declared now; a missing adapter or a failed bind leaves it degraded (no uplink), never unloaded. */
@@ -125,6 +140,12 @@ export class VmNetwork {
         `External switch '${name}' is degraded: network adapter '${file.netAdapterName}' is not declared on this host (adapters: ${known}); it forwards only among its own ports until Set-VMSwitch -NetAdapterName binds it`);
     }
     return VirtualSwitch.fromConfig(r.degraded, opts);
+  }
+
+  private async saveAll(): Promise<void> {
+    for (const s of this.switches.values()) {
+      await this.saveSwitch(s).catch((e: unknown) => this.host.event('Error', 'SWITCH_SAVE_FAILED', `Switch '${s.sw.settings.name}' not saved: ${(e as Error).message}`));
+    }
   }
 
   /** After the VMs are loaded: ports follow the adapters (policy from vm.json; stale ports go). */
@@ -164,8 +185,11 @@ export class VmNetwork {
     return n;
   }
 
+  /** Graceful stop: the counters are saved first, so a restart continues them. */
   async close(): Promise<void> {
     await this.hostNics.close();
+    clearInterval(this.counterTimer);
+    await this.saveAll();
     for (const s of this.switches.values()) await s.sw.close();
   }
 
@@ -192,9 +216,20 @@ export class VmNetwork {
     return s;
   }
 
-  private async saveSwitch(s: SwitchSlot): Promise<void> {
-    const file: SwitchFile = { id: s.id, notes: s.notes, netAdapterName: s.netAdapterName, config: persistedConfig(s.sw.toConfig(), s.netAdapterName), hostNics: s.hostNics };
-    await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), JSON.stringify(file, null, 2) + '\n');
+  private saveSwitch(s: SwitchSlot): Promise<void> {
+    const write = async (): Promise<void> => {
+      if (s.removed) return;
+      const file: SwitchFile = {
+        id: s.id, notes: s.notes, netAdapterName: s.netAdapterName, config: persistedConfig(s.sw.toConfig(), s.netAdapterName), hostNics: s.hostNics, counters: countersOf(s.sw),
+      };
+      const text = JSON.stringify(file, null, 2) + '\n';
+      if (text === s.written) return;
+      await writeFileAtomic(join(this.switchDir, `${s.sw.settings.name}.json`), text);
+      s.written = text;
+    };
+    const next = (s.saving ?? Promise.resolve()).catch(() => undefined).then(write);
+    s.saving = next;
+    return next;
   }
 
   private switchView(s: SwitchSlot): Record<string, unknown> {
@@ -297,6 +332,8 @@ export class VmNetwork {
       });
     }
     await this.hostNics.removeAll(s);
+    s.removed = true;
+    await s.saving?.catch(() => undefined);
     await s.sw.close();
     this.switches.delete(name.toLowerCase());
     await rm(join(this.switchDir, `${s.sw.settings.name}.json`), { force: true });
@@ -323,6 +360,44 @@ export class VmNetwork {
     } else if (present) s.sw.disableExtension(reg.name);
     await this.saveSwitch(s);
     return this.extensions(name).filter((x) => x.Name === reg.name);
+  }
+
+  // ---- capture (vmhost extension) ------------------------------------------------------
+
+  /** The switch (no VMName) or the one port of the VM's adapter on this switch. */
+  private captureTarget(switchName: string, p: CaptureTargetParams): { sw: VirtualSwitch; port: string | null; what: string } {
+    const s = this.slot(switchName);
+    const swName = s.sw.settings.name;
+    if (p.VMName === undefined) {
+      if (p.VMNetworkAdapterName !== undefined) throw invalid('VMNetworkAdapterName', '-VMNetworkAdapterName needs -VMName');
+      return { sw: s.sw, port: null, what: `switch '${swName}'` };
+    }
+    const e = this.host.resolve(p.VMName);
+    const on = this.pick(e, p.VMNetworkAdapterName).filter((a) => a.switchName?.toLowerCase() === swName.toLowerCase() && s.sw.listPorts().some((x) => x.id === a.id));
+    if (on.length === 0) throw invalid('VMName', `VM '${e.config.name}' has no network adapter${p.VMNetworkAdapterName ? ` named '${p.VMNetworkAdapterName}'` : ''} connected to switch '${swName}'`);
+    if (on.length > 1) throw invalid('VMNetworkAdapterName', `VM '${e.config.name}' has ${on.length} adapters on switch '${swName}'; name one`);
+    return { sw: s.sw, port: on[0]!.id, what: `adapter '${on[0]!.name}' of VM '${e.config.name}' on switch '${swName}'` };
+  }
+
+  async startCapture(switchName: string, p: StartCaptureParams): Promise<Record<string, unknown>> {
+    const t = this.captureTarget(switchName, p);
+    await checkCapturePath(p.Path, p.Force ?? false);
+    try {
+      t.sw.startCapture(t.port, p.Path);
+    } catch (e) {
+      if (e instanceof VmhostError) throw e;
+      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${(e as Error).message}`, { path: p.Path }, { cause: e });
+    }
+    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path}`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, Running: true };
+  }
+
+  stopCapture(switchName: string, p: CaptureTargetParams): Record<string, unknown> {
+    const t = this.captureTarget(switchName, p);
+    const done = t.sw.stopCapture(t.port);
+    if (!done) throw new VmhostError('NOT_FOUND', `No packet capture is running on ${t.what}`, { switch: t.sw.settings.name });
+    this.host.event('Information', 'SWITCH_CAPTURE_STOPPED', `Packet capture of ${t.what} stopped: ${done.frames} frames in ${done.path}`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: done.path, Frames: done.frames, Running: false };
   }
 
   // ---- adapters ------------------------------------------------------------------------
@@ -391,8 +466,7 @@ export class VmNetwork {
     const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
     const port = s?.sw.listPorts().find((p) => p.id === a.id);
     const running = e.state === 'Running' || e.state === 'Paused';
-    const kvp = this.host.kvp(e);
-    const ips = running ? [...asStrings(kvp.NetworkAddressIPv4), ...asStrings(kvp.NetworkAddressIPv6)] : [];
+    const ips = running ? adapterAddresses(this.host.kvp(e), a.mac) : [];
     const p = a.policy;
     return {
       Name: a.name, Id: a.id, VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName,
@@ -602,10 +676,6 @@ export class VmNetwork {
     if (!this.pick(e, name).some((a) => a.policy.acls.some(same))) throw new VmhostError('NOT_FOUND', `No such ACL on VM '${e.config.name}'`, { vm: e.config.name });
     await this.patch(vm, name, 'ACLs', (a) => ({ acls: a.policy.acls.filter((x) => !same(x)) }));
   }
-}
-
-function asStrings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
 function stripUndef<T extends object>(o: T): T {

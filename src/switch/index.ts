@@ -20,6 +20,7 @@ export {
 export type { UplinkSettings } from './uplink.ts';
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
+export type { SavedPortCounters } from './saved-counters.ts';
 export {
   registerExtension, registeredExtensions,
   type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,

@@ -19,6 +19,7 @@ import { learningDomain } from './vlan.ts';
 import { checkGuards, learnAddresses } from './guards.ts';
 import { INBOUND, OUTBOUND, type MeterCounters } from './acl.ts';
 import { RateLimiter, FairQueue } from './bandwidth.ts';
+import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
 import { PcapCapture } from './capture.ts';
 import { SinkIo, type PortIoEvents } from './port-io.ts';
@@ -284,6 +285,9 @@ export class VirtualSwitch {
 
   /** Metering ACL counters of a port (Add-VMNetworkAdapterAcl -Action Meter), in ACL order. */
   meterCounters(id: string): MeterCounters[] { return this.mustPort(id).acls.meters.map((m) => ({ ...m })); }
+
+  /** Counters a previous process saved for this port (portStats + meterCounters), added to its own. */
+  restoreCounters(id: string, saved: SavedPortCounters): void { addSavedCounters(this.mustPort(id), saved); }
 
   macTable(): { domain: number; mac: number; port: string; ageMs: number }[] { return this.macs.entries(this.now()); }
 

@@ -74,6 +74,15 @@ export class TestDaemon {
     await exited;
   }
 
+  /** SIGTERM: the daemon's graceful stop (it saves state; VMs keep running). */
+  async terminate(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+  }
+
   async api(method: string, path: string, body?: unknown, token: string | null = this.token): Promise<{ status: number; json: unknown; text: string }> {
     const headers: Record<string, string> = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
