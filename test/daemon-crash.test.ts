@@ -19,7 +19,9 @@ describe('daemon crash and QEMU death', () => {
     }
     const start = await d.cli('Start-VM', '-Name', 'c*');
     assert.equal(start.code, 0, start.stderr);
-    for (const name of ['c1', 'c2']) await waitFor(`${name} heartbeat`, 30_000, async () => (await vm(name)).Heartbeat === 'OK');
+    // Two TCG boots at once (5-15 s each here, alone), maybe beside another file's guests on
+    // a 2-core machine: 90 s like vm-network's boot wait. The boot time is not under test.
+    for (const name of ['c1', 'c2']) await waitFor(`${name} heartbeat`, 90_000, async () => (await vm(name)).Heartbeat === 'OK');
     for (const name of ['c1', 'c2']) {
       assert.equal((await d.cli('Invoke-Command', '-VMName', name, '-ScriptBlock', `echo ${name}-state > /tmp/s`)).code, 0);
     }

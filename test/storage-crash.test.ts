@@ -42,9 +42,15 @@ describe('daemon crash while a guest writes', () => {
     // The agent kills what a finished script leaves in its process group: the writer detaches
     // with setsid first and says so before the script returns.
     await guest(`setsid sh -c 'touch /tmp/detached; i=0; while [ $i -lt ${BLOCKS} ]; do yes $(printf %08d $i) | head -c 4096 | dd of=/dev/${dev} bs=4096 seek=$i count=1 iflag=fullblock oflag=direct 2>/tmp/dd.err && echo $i >> /tmp/acked || echo "fail $i" >> /tmp/failed; i=$((i+1)); done; touch /tmp/done' >/dev/null 2>&1 & while [ ! -f /tmp/detached ]; do sleep 0.1; done; echo started`);
+    // Each kill lands at a random point of its own slice of the run, found from the guest's
+    // acknowledged count, not after a fixed 1.5-3.5 s: on a faster machine the writes could
+    // all be done before the last timed kill, which then crashed an idle daemon and tested
+    // nothing. The slices end at KILLS/(KILLS+1) of the run, so writes go on after the last.
+    const ackedNow = async (): Promise<number> => Number(await guest('wc -l < /tmp/acked 2>/dev/null || echo 0'));
     for (let k = 0; k < KILLS; k++) {
-      await sleep(1500 + Math.floor(Math.random() * 2000));
-      const acked = Number(await guest('wc -l < /tmp/acked 2>/dev/null || echo 0'));
+      const target = Math.floor((BLOCKS * (k + 0.25 + Math.random() * 0.5)) / (KILLS + 1));
+      const acked = await waitFor(`${target} acknowledged writes`, 120_000, async () => { const n = await ackedNow(); return n >= target ? n : false; });
+      assert.ok(acked < BLOCKS, `kill ${k + 1} lands while the guest still writes (${acked} of ${BLOCKS} done)`);
       await d.kill();
       await sleep(500);
       await d.launch();

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,10 +78,14 @@ test('pcap capture per port and per switch opens in tshark without warnings', { 
 });
 
 test('External switches: two switches joined by UDP uplinks on loopback; VLANs carried tagged', async () => {
-  // Fixed ports so each side knows the other's address.
-  const base = 40000 + Math.floor(Math.random() * 20000);
-  const e1 = await VirtualSwitch.create({ name: 'e1', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: base, remoteAddress: '127.0.0.1', remotePort: base + 1 } });
-  const e2 = await VirtualSwitch.create({ name: 'e2', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: base + 1, remoteAddress: '127.0.0.1', remotePort: base } });
+  // Each side must know the other's port up front. Ports the kernel just handed out as free,
+  // not a random pick in 40000–59999: that is inside Linux's ephemeral range, where another
+  // test file running alongside (QEMU, DNS, the daemon) may hold the port: EADDRINUSE.
+  const p1 = await freeUdpPort();
+  let p2 = await freeUdpPort();
+  while (p2 === p1) p2 = await freeUdpPort();
+  const e1 = await VirtualSwitch.create({ name: 'e1', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: p1, remoteAddress: '127.0.0.1', remotePort: p2 } });
+  const e2 = await VirtualSwitch.create({ name: 'e2', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: p2, remoteAddress: '127.0.0.1', remotePort: p1 } });
   const got: Record<string, Uint8Array[]> = { a: [], b: [], c: [] };
   const sink = (k: string) => (f: Uint8Array): void => { got[k]!.push(Uint8Array.prototype.slice.call(f)); };
   try {
@@ -101,3 +106,12 @@ test('External switches: two switches joined by UDP uplinks on loopback; VLANs c
     await e2.close();
   }
 });
+
+/** A UDP port on loopback that is free now (bound to port 0, then released). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((ok, fail) => { s.once('error', fail); s.bind(0, '127.0.0.1', ok); });
+  const { port } = s.address();
+  await new Promise<void>((ok) => s.close(ok));
+  return port;
+}

@@ -98,6 +98,8 @@ describe('web console server', () => {
       serialLog: async () => 'earlier output\n',
       events: { list: () => [], subscribe: () => () => undefined },
       jobs: { list: () => [], subscribe: () => () => undefined },
+      // The host vNIC routes take this object when they register; these tests never call them.
+      network: { hostNics: {} },
     } as unknown as Host;
     app = await buildServer({ host, token });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -194,7 +196,10 @@ describe('web console server', () => {
     serial.conns[0]!.write('héllo\n');
     assert.deepEqual(await both, ['héllo\n', 'héllo\n']);
     b.send('uname\r');
-    await new Promise((r) => setTimeout(r, 100));
+    // Wait for the bytes to reach the fake QEMU (browser → server → serial socket: two hops
+    // whose latency grows with the host's load) rather than a fixed 100 ms; the deadline only
+    // bounds a hub that never forwards input.
+    for (let i = 0; i < 500 && serialInput.join('').length < 'uname\r'.length; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(serialInput.join(''), 'uname\r');
     const closed = Promise.all([a, b].map((ws) => new Promise<number>((ok) => ws.once('close', (code) => ok(code)))));
     serial.conns[0]!.destroy();
