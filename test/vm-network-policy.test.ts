@@ -21,10 +21,9 @@ const VMS = [1, 2, 3] as const;
 
 /** Port counters as the REST API and the switch file hold them. */
 interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; drops: Record<string, number> }
-/** The same through `-Json`, which PascalCases every key (drop reasons and port ids too: `Mac-spoofing`). */
+/** The same through `-Json`: record keys PascalCased, dictionary keys (drop reasons, port ids) as they are. */
 interface CliCounters { RxFrames: number; RxBytes: number; TxFrames: number; TxBytes: number; Drops: Record<string, number> }
 interface Adapter { Name: string; Id: string; MacAddress: string; IPAddresses: string[]; Statistics: CliCounters | null }
-const pascal = (k: string): string => k[0]!.toUpperCase() + k.slice(1);
 
 describe('switch policies through the daemon and CLI, with real guests', { skip: !haveQemu && 'qemu-system-x86_64 not installed' }, () => {
   let d: TestDaemon;
@@ -58,9 +57,9 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
   /** Drops of a reason on VM n's port, and on the whole switch, from `Get-VMSwitch -Json`. */
   const drops = async (n: number, reason: string): Promise<{ port: number; total: number }> => {
     const s = (await json<{ Statistics: CliCounters & { Ports: Record<string, CliCounters> } }>('Get-VMSwitch', 'QA')).Statistics;
-    const p = s.Ports[pascal(port[n]!.id)];
+    const p = s.Ports[port[n]!.id];
     assert.ok(p, `port of n${n} in ${Object.keys(s.Ports).join(', ')}`);
-    return { port: p.Drops[pascal(reason)] ?? 0, total: s.Drops[pascal(reason)] ?? 0 };
+    return { port: p.Drops[reason] ?? 0, total: s.Drops[reason] ?? 0 };
   };
   const untagAll = () => Promise.all(VMS.map((n) => ok('Set-VMNetworkAdapterVlan', '-VMName', `n${n}`, '-VMNetworkAdapterName', 'Network Adapter', '-Untagged')));
   /** tshark takes a second or two to start: the readings of both files run side by side. */

@@ -23,6 +23,11 @@ test('keys become PascalCase, deep; existing PascalCase and acronyms are kept', 
     { Name: 'a', CPUUsage: 1, VMId: 'x', NetworkAdapters: [{ MacAddress: 'm' }], Nested: { DynamicMemoryEnabled: true } });
 });
 
+test('dictionaries keyed by data keep their keys; their values are still records', () => {
+  assert.deepEqual(pascalCaseKeys({ statistics: { drops: { 'mac-spoofing': 2, congestion: 1 }, ports: { 'ae3c-1': { rxFrames: 1, drops: { 'acl-deny': 3 } } } } }),
+    { Statistics: { Drops: { 'mac-spoofing': 2, congestion: 1 }, Ports: { 'ae3c-1': { RxFrames: 1, Drops: { 'acl-deny': 3 } } } } });
+});
+
 test('dates become ISO strings, bigints numbers (or strings when unsafe), undefined properties are dropped', () => {
   assert.deepEqual(pascalCaseKeys({ creationTime: new Date('2026-01-01T00:00:00Z'), size: 10n, huge: 2n ** 60n, gone: undefined }),
     { CreationTime: '2026-01-01T00:00:00.000Z', Size: 10, Huge: '1152921504606846976' });

@@ -4,17 +4,22 @@
 // object, and nothing (undefined, null, an empty array) prints nothing.
 // Property names are PascalCase: a key starting with a lower-case letter gets its first letter upper-cased
 // (`memoryAssigned` → `MemoryAssigned`); keys already PascalCase (`CPUUsage`, `VMId`) are kept.
+// The values of a few properties are dictionaries keyed by data, not records: their keys (a
+// switch's drop reasons `mac-spoofing`, port ids, the guest's KVP names) are kept as they are.
 // Pure; no dependencies.
 
-export function pascalCaseKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(pascalCaseKeys);
+const DICTIONARIES = new Set(['Drops', 'Ports', 'GuestKvp']);
+
+export function pascalCaseKeys(v: unknown, keepKeys = false): unknown {
+  if (Array.isArray(v)) return v.map((x) => pascalCaseKeys(x));
   if (v instanceof Date) return v.toISOString();
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, val] of Object.entries(v)) {
       if (val === undefined) continue;
-      out[k.length > 0 ? k[0]!.toUpperCase() + k.slice(1) : k] = pascalCaseKeys(val);
+      const key = keepKeys || k.length === 0 ? k : k[0]!.toUpperCase() + k.slice(1);
+      out[key] = pascalCaseKeys(val, !keepKeys && DICTIONARIES.has(key));
     }
     return out;
   }
