@@ -1,7 +1,8 @@
 // The host's own vNIC on an Internal switch, through the daemon and the CLI with a real guest:
 // New-VMSwitch -SwitchType Internal creates a tap; the test puts an address on it; the guest
 // and the host ping each other; Get-VMNetworkAdapter -ManagementOS shows the interface and the
-// address; after a daemon SIGKILL + restart the relay re-attaches to the persistent tap (the
+// address; Set-VMNetworkAdapterVlan -ManagementOS puts the host's port in a VLAN; after a
+// daemon SIGKILL + restart the relay re-attaches to the persistent tap (the
 // address still on it) and both directions ping again; Add-/Remove-VMNetworkAdapter
 // -ManagementOS; one-line errors; Remove-VMSwitch -Force deletes the interface.
 // Needs root and /dev/net/tun (skipped otherwise). Host pings use busybox (no ping package needed).
@@ -97,12 +98,21 @@ describe('host vNIC on an Internal switch', { skip }, () => {
     const sw = await json<{ Ports: number; ConnectedPorts: number }>('Get-VMSwitch', 'HN');
     assert.deepEqual([sw.Ports, sw.ConnectedPorts], [2, 2], 'the host vNIC is a port of the switch');
 
+    // The host's port takes VLAN policy like a VM's (kept with the switch: the restart below still needs it).
+    await ok('Set-VMNetworkAdapterVlan', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Access', '-VlanId', '10');
+    assert.equal(await hostPingsGuest(), false, 'host in VLAN 10, guest untagged: no ping');
+    await ok('Set-VMNetworkAdapterVlan', '-VMName', 'h1', '-Access', '-VlanId', '10');
+    assert.ok(await bothWays(), 'both in VLAN 10');
+    const vlan = await json<{ ParentAdapter: string; OperationMode: string; AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-ManagementOS', '-VMNetworkAdapterName', 'HN');
+    assert.deepEqual([vlan.ParentAdapter, vlan.OperationMode, vlan.AccessVlanId], ['HN', 'Access', 10]);
+    await fails(/No management-OS network adapter named 'nope'/, 'Set-VMNetworkAdapterVlan', '-ManagementOS', '-VMNetworkAdapterName', 'nope', '-Untagged');
+
     // Daemon SIGKILL + restart: the relay is respawned and re-attaches to the persistent tap.
     await d.kill();
     assert.match((await run('ip', 'addr', 'show', 'dev', ifname)).out, new RegExp(`inet ${HOST_IP}/24`), 'the tap and its address outlive the daemon');
     const t0 = Date.now();
     await d.launch();
-    assert.ok(await bothWays(), 'host ↔ guest ping after the daemon restart');
+    assert.ok(await bothWays(), 'host ↔ guest ping after the daemon restart (both still in VLAN 10)');
     console.log(`# daemon restart: host ↔ guest ping works ${Date.now() - t0} ms after the relaunch began`);
     const again = await json<HostNic>('Get-VMNetworkAdapter', '-ManagementOS', '-Name', 'HN');
     assert.equal(again.InterfaceName, ifname, 'same interface');

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Host } from '../host/index.ts';
+import { SetVlanBody } from './schemas.ts';
 
 const HostNicQuery = Type.Object({
   Name: Type.Optional(Type.String({ minLength: 1, description: 'Adapter name; absent = every management-OS adapter' })),
@@ -23,6 +24,9 @@ const AddHostNicBody = Type.Object({
 }, { additionalProperties: false });
 type AddHostNicBody = Static<typeof AddHostNicBody>;
 
+const VlanQuery = Type.Object({ VMNetworkAdapterName: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false });
+type VlanQuery = Static<typeof VlanQuery>;
+
 export function registerHostNicRoutes(app: FastifyInstance, host: Host): void {
   const tags = ['network'];
   const nics = host.network.hostNics;
@@ -34,6 +38,12 @@ export function registerHostNicRoutes(app: FastifyInstance, host: Host): void {
   app.post<{ Body: AddHostNicBody }>(path,
     { schema: { summary: 'Add-VMNetworkAdapter -ManagementOS (a tap interface on an Internal switch)', tags, body: AddHostNicBody } },
     async (req, reply) => reply.code(201).send(await nics.add(req.body.SwitchName, req.body.Name)));
+  app.get<{ Querystring: VlanQuery }>(`${path}/vlan`,
+    { schema: { summary: 'Get-VMNetworkAdapterVlan -ManagementOS', tags, querystring: VlanQuery } },
+    async (req) => nics.vlans(req.query.VMNetworkAdapterName));
+  app.put<{ Querystring: VlanQuery; Body: SetVlanBody }>(`${path}/vlan`,
+    { schema: { summary: 'Set-VMNetworkAdapterVlan -ManagementOS (applies at once)', tags, querystring: VlanQuery, body: SetVlanBody } },
+    async (req) => nics.setVlan(req.query.VMNetworkAdapterName, req.body));
   app.delete<{ Querystring: RemoveHostNicQuery }>(path,
     { schema: { summary: 'Remove-VMNetworkAdapter -ManagementOS (deletes the interface)', tags, querystring: RemoveHostNicQuery } },
     async (req, reply) => {

@@ -14,6 +14,7 @@ import { linkInfo } from './link-info.ts';
 import { RelayKeeper } from './relay-keeper.ts';
 import { deleteTap } from './tapd.ts';
 import { checkName } from './vm-config.ts';
+import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
 
 export interface HostNicConfig {
   readonly id: string;
@@ -126,6 +127,29 @@ export class HostNics {
       && (switchName === undefined || s.sw.settings.name.toLowerCase() === switchName.toLowerCase()));
     if (name !== undefined && hits.length === 0) throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'`, { adapter: name });
     return Promise.all(hits.sort((a, b) => a.nic.name.localeCompare(b.nic.name)).map(({ s, nic }) => this.view(s, nic)));
+  }
+
+  /** Get-VMNetworkAdapterVlan -ManagementOS [-VMNetworkAdapterName]: the VLAN mode of the host's ports. */
+  vlans(name?: string): Record<string, unknown>[] {
+    return this.pick(name).map(({ s, nic }) => ({ VMName: null, ParentAdapter: nic.name, IsManagementOs: true, ...vlanFields(s.sw.port(nic.id).policy.vlan) }));
+  }
+
+  /** Set-VMNetworkAdapterVlan -ManagementOS: the host's port policy, like a VM's; kept with the switch. */
+  async setVlan(name: string | undefined, p: SetVlanParams): Promise<Record<string, unknown>[]> {
+    const vlan = vlanFrom(p);
+    for (const { s, nic } of this.pick(name)) {
+      s.sw.setPortPolicy(nic.id, { vlan });
+      await this.env.save(s);
+      this.env.event('Information', 'HOST_NIC_VLAN', `Host vNIC '${nic.name}' on switch '${s.sw.settings.name}': VLAN ${vlan.mode}${vlan.mode === 'Access' ? ` ${vlan.vlanId}` : ''}`);
+    }
+    return this.vlans(name);
+  }
+
+  /** The host NICs a name selects (every one when absent); a name that matches none is NOT_FOUND. */
+  private pick(name: string | undefined): { s: NicSwitch; nic: HostNicConfig }[] {
+    const hits = [...this.all()].filter(({ nic }) => name === undefined || nic.name.toLowerCase() === name.toLowerCase());
+    if (name !== undefined && hits.length === 0) throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'`, { adapter: name });
+    return hits;
   }
 
   /** Daemon stop: relays end, the taps stay (persistent) for the next daemon. */

@@ -15,7 +15,7 @@ import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
-  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type VlanSetting,
+  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
@@ -27,6 +27,7 @@ import { invalid } from './invalid-argument.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
+import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
 import type { VmEntry } from './vm-entry.ts';
 
 const SOCKET_BUDGET = 60;
@@ -62,10 +63,6 @@ export interface SetAdapterParams {
   MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
   PortMirroring?: 'None' | 'Source' | 'Destination';
   MaximumBandwidth?: number; MinimumBandwidthAbsolute?: number; MinimumBandwidthWeight?: number;
-}
-export interface SetVlanParams {
-  Untagged?: boolean; Access?: boolean; Trunk?: boolean; Isolated?: boolean; Community?: boolean; Promiscuous?: boolean;
-  VlanId?: number; AllowedVlanIdList?: number[]; NativeVlanId?: number; PrimaryVlanId?: number; SecondaryVlanId?: number; SecondaryVlanIdList?: number[];
 }
 export interface ExtendedAclParams {
   Direction: 'Inbound' | 'Outbound'; Action: 'Allow' | 'Deny'; Weight: number;
@@ -600,17 +597,7 @@ export class VmNetwork {
   }
 
   private vlanView(e: VmEntry, a: NetworkAdapter): Record<string, unknown> {
-    const v = a.policy.vlan;
-    return {
-      VMName: e.config.name, ParentAdapter: a.name, OperationMode: v.mode === 'Isolated' || v.mode === 'Community' || v.mode === 'Promiscuous' ? 'Private' : v.mode,
-      AccessVlanId: v.mode === 'Access' ? v.vlanId : 0,
-      NativeVlanId: v.mode === 'Trunk' ? v.nativeVlanId : 0,
-      AllowedVlanIdList: v.mode === 'Trunk' ? v.allowedVlanIdList.join(',') : '',
-      PrivateVlanMode: v.mode === 'Isolated' || v.mode === 'Community' || v.mode === 'Promiscuous' ? v.mode : null,
-      PrimaryVlanId: 'primaryVlanId' in v ? v.primaryVlanId : 0,
-      SecondaryVlanId: v.mode === 'Isolated' || v.mode === 'Community' ? v.secondaryVlanId : 0,
-      SecondaryVlanIdList: v.mode === 'Promiscuous' ? v.secondaryVlanIdList.join(',') : '',
-    };
+    return { VMName: e.config.name, ParentAdapter: a.name, ...vlanFields(a.policy.vlan) };
   }
 
   vlans(vm: string, name?: string): Record<string, unknown>[] {
@@ -694,21 +681,4 @@ export function normalizeMac(text: string): string {
   if ((parseInt(hex.slice(0, 2), 16) & 1) !== 0) throw invalid('StaticMacAddress', `${text} is a multicast address`);
   if (hex === '000000000000') throw invalid('StaticMacAddress', 'the all-zero address is not allowed');
   return hex.match(/../g)!.join(':');
-}
-
-function vlanFrom(p: SetVlanParams): VlanSetting {
-  const modes = (['Untagged', 'Access', 'Trunk', 'Isolated', 'Community', 'Promiscuous'] as const).filter((m) => p[m]);
-  if (modes.length !== 1) throw invalid('VlanMode', `give exactly one of -Untagged, -Access, -Trunk, -Isolated, -Community, -Promiscuous${modes.length ? ` (got ${modes.join(', ')})` : ''}`);
-  const need = <T>(v: T | undefined, param: string, mode: string): T => {
-    if (v === undefined) throw invalid(param, `-${mode} needs -${param}`);
-    return v;
-  };
-  switch (modes[0]!) {
-    case 'Untagged': return { mode: 'Untagged' };
-    case 'Access': return { mode: 'Access', vlanId: need(p.VlanId, 'VlanId', 'Access') };
-    case 'Trunk': return { mode: 'Trunk', allowedVlanIdList: need(p.AllowedVlanIdList, 'AllowedVlanIdList', 'Trunk'), nativeVlanId: need(p.NativeVlanId, 'NativeVlanId', 'Trunk') };
-    case 'Isolated': return { mode: 'Isolated', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Isolated'), secondaryVlanId: need(p.SecondaryVlanId, 'SecondaryVlanId', 'Isolated') };
-    case 'Community': return { mode: 'Community', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Community'), secondaryVlanId: need(p.SecondaryVlanId, 'SecondaryVlanId', 'Community') };
-    case 'Promiscuous': return { mode: 'Promiscuous', primaryVlanId: need(p.PrimaryVlanId, 'PrimaryVlanId', 'Promiscuous'), secondaryVlanIdList: need(p.SecondaryVlanIdList, 'SecondaryVlanIdList', 'Promiscuous') };
-  }
 }

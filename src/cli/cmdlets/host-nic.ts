@@ -34,6 +34,15 @@ export function addHostNic(api: ApiClient, name: string, switchName: string): Pr
   return api.call('POST', PATH, { Name: name, SwitchName: switchName });
 }
 
+export async function getHostNicVlans(api: ApiClient, name: string | undefined): Promise<unknown> {
+  const list = await api.call<unknown[]>('GET', `${PATH}/vlan${query({ VMNetworkAdapterName: name })}`);
+  return oneOrMany(list, name === undefined ? undefined : [name]);
+}
+
+export function setHostNicVlan(api: ApiClient, name: string | undefined, body: object): Promise<unknown[]> {
+  return api.call<unknown[]>('PUT', `${PATH}/vlan${query({ VMNetworkAdapterName: name })}`, body);
+}
+
 export async function removeHostNic(api: ApiClient, name: string, switchName: string | undefined): Promise<void> {
   await api.call('DELETE', `${PATH}${query({ Name: name, SwitchName: switchName })}`);
 }

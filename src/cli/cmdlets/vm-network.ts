@@ -3,7 +3,7 @@
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
-import { addHostNic, getHostNics, hostNicView, managementOs, removeHostNic } from './host-nic.ts';
+import { addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 /** -VMName where a cmdlet also has the -ManagementOS set (host-nic.ts). */
@@ -218,31 +218,35 @@ const adapterName = { type: 'string' } as const;
 export const setVmNetworkAdapterVlan = defineCmdlet({
   name: 'Set-VMNetworkAdapterVlan', synopsis: 'VLAN mode of network adapters: -Untagged, -Access -VlanId, -Trunk, or a private VLAN (applies at once)',
   params: {
-    VMName: vmName, VMNetworkAdapterName: { type: 'string' },
+    VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: { type: 'string' },
     Untagged: { type: 'switch' }, Access: { type: 'switch' }, Trunk: { type: 'switch' },
     Isolated: { type: 'switch' }, Community: { type: 'switch' }, Promiscuous: { type: 'switch' },
     VlanId: vlanId, AllowedVlanIdList: { ...vlanId, array: true }, NativeVlanId: { type: 'int', min: 0, max: 4094 },
     PrimaryVlanId: vlanId, SecondaryVlanId: vlanId, SecondaryVlanIdList: { ...vlanId, array: true },
   },
-  positional: ['VMName'], view: vlanView,
+  positional: ['VMName'], defaultSet: 'VM', view: vlanView,
   async run(args, ctx) {
     const api = clientFor(ctx);
     const sw = (b: boolean) => b || undefined;
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('PUT', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`, {
+    const body = {
       Untagged: sw(args.Untagged), Access: sw(args.Access), Trunk: sw(args.Trunk), Isolated: sw(args.Isolated), Community: sw(args.Community), Promiscuous: sw(args.Promiscuous),
       VlanId: args.VlanId, AllowedVlanIdList: args.AllowedVlanIdList, NativeVlanId: args.NativeVlanId ?? (args.Trunk ? 0 : undefined),
       PrimaryVlanId: args.PrimaryVlanId, SecondaryVlanId: args.SecondaryVlanId, SecondaryVlanIdList: args.SecondaryVlanIdList,
-    }));
+    };
+    const out = ctx.parameterSet === 'ManagementOS'
+      ? await setHostNicVlan(api, args.VMNetworkAdapterName, body)
+      : await eachVm(api, args.VMName!, (id) => api.call<unknown[]>('PUT', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`, body));
     return args.PassThru ? out : undefined;
   },
 });
 
 export const getVmNetworkAdapterVlan = defineCmdlet({
   name: 'Get-VMNetworkAdapterVlan', synopsis: 'Show the VLAN mode of network adapters',
-  params: { VMName: vmName, VMNetworkAdapterName: { type: 'string' } }, positional: ['VMName'], view: vlanView,
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: { type: 'string' } }, positional: ['VMName'], defaultSet: 'VM', view: vlanView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`)), args.VMName);
+    if (ctx.parameterSet === 'ManagementOS') return getHostNicVlans(api, args.VMNetworkAdapterName);
+    return oneOrMany(await eachVm(api, args.VMName!, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/vlan${q(args.VMNetworkAdapterName)}`)), args.VMName);
   },
 });
 
