@@ -237,6 +237,9 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     const nav = page.getByRole('navigation', { name: 'Sections' });
     await nav.getByRole('link', { name: 'Virtual Switches' }).click();
     await page.getByText('No virtual switches yet').waitFor();
+    await page.getByRole('radio', { name: /External/ }).check();
+    await page.getByText('This host has no free network adapter').waitFor(); // this daemon has no --net-adapter
+    await page.getByRole('radio', { name: /Private/ }).check();
     await page.getByLabel('Switch name').fill('LAN');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.locator('tr[data-switch="LAN"]').waitFor();

@@ -160,7 +160,18 @@ export interface SwitchView {
   ConnectedPorts: number;
   Extensions: string[];
   Statistics: PortCounters & { macEntries: number };
+  NetAdapterName: string | null;
+  NetAdapterInterfaceDescription: string | null;
+  AllowManagementOS: boolean;
+  /** vmhost: Degraded when an External switch's host adapter is missing. */
+  Status: 'OK' | 'Degraded';
 }
+
+/** Get-NetAdapter: the host's "physical" adapters (UDP tunnels declared with vmhostd --net-adapter). */
+export interface NetAdapterView { Name: string; InterfaceDescription: string; Status: string; VMSwitchName: string | null }
+
+/** Get-VMNetworkAdapter -ManagementOS: the host's own vNICs (Linux taps). */
+export interface HostNicView { Name: string; Id: string; SwitchName: string; MacAddress: string; InterfaceName: string; Status: string[]; IPAddresses: string[] }
 
 /** Get-VMSwitchExtension. */
 export interface SwitchExtension { Name: string; ExtensionType: string; Description: string; Enabled: boolean }

@@ -1,7 +1,7 @@
 // Virtual Switch Manager: the host's switches (Get-/New-/Remove-VMSwitch), each switch's
 // counters with every drop by reason, and its extensions (Enable-/Disable-VMSwitchExtension).
 import { useState, type FormEvent } from 'react';
-import { api, switchPath, type ApiError, type SwitchExtension, type SwitchView } from '../api.ts';
+import { api, switchPath, type ApiError, type HostNicView, type NetAdapterView, type SwitchExtension, type SwitchView } from '../api.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
@@ -28,13 +28,14 @@ export function SwitchManager({ name }: { name?: string }) {
     <section aria-labelledby="sw-title">
       <PageHeader title={<span id="sw-title">Virtual Switches</span>} />
       <table className="grid switches">
-        <thead><tr><th>Name</th><th>Type</th><th className="num">Connected ports</th><th className="num">Received</th><th className="num">Sent</th><th className="num">Dropped frames</th><th>Extensions</th></tr></thead>
+        <thead><tr><th>Name</th><th>Type</th><th>Status</th><th className="num">Connected ports</th><th className="num">Received</th><th className="num">Sent</th><th className="num">Dropped frames</th><th>Extensions</th></tr></thead>
         <tbody>
-          {data.length === 0 && <tr><td colSpan={7} className="empty">No virtual switches yet. Create one below, then connect VM network adapters to it.</td></tr>}
+          {data.length === 0 && <tr><td colSpan={8} className="empty">No virtual switches yet. Create one below, then connect VM network adapters to it.</td></tr>}
           {data.map((s) => (
             <tr key={s.Id} data-switch={s.Name}>
               <td><a className="vm-link" href={href('switches', s.Name)}>{s.Name}</a></td>
-              <td>{s.SwitchType}</td>
+              <td>{s.SwitchType}{s.NetAdapterName ? <span className="muted small"> on {s.NetAdapterName}</span> : null}</td>
+              <td className={s.Status === 'OK' ? undefined : 'error-text'}>{s.Status}</td>
               <td className="num">{s.ConnectedPorts} / {s.Ports}</td>
               <td className="num">{bytes(s.Statistics.rxBytes)}</td>
               <td className="num">{bytes(s.Statistics.txBytes)}</td>
@@ -52,14 +53,19 @@ export function SwitchManager({ name }: { name?: string }) {
 const dropTotal = (s: SwitchView): number => Object.values(s.Statistics.drops).reduce((a, b) => a + b, 0);
 
 function NewSwitchForm() {
-  const [f, setF] = useState({ name: '', type: 'Private' as SwitchView['SwitchType'], notes: '' });
+  const empty = { name: '', type: 'Private' as SwitchView['SwitchType'], adapter: '', notes: '' };
+  const [f, setF] = useState(empty);
+  const { data: adapters } = useApi<NetAdapterView[]>('/net-adapters', []);
+  const free = (adapters ?? []).filter((a) => a.VMSwitchName === null);
   const { busy, error, submit: call } = useSubmit();
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    // Like New-VMSwitch: an External switch is named by its host adapter, the others by their type.
+    const binding = f.type === 'External' ? { NetAdapterName: f.adapter || (free[0]?.Name ?? '') } : { SwitchType: f.type };
     void call(async () => {
-      const sw = await api<SwitchView>('POST', '/switches', { Name: f.name, SwitchType: f.type, ...(f.notes ? { Notes: f.notes } : {}) });
+      const sw = await api<SwitchView>('POST', '/switches', { Name: f.name, ...binding, ...(f.notes ? { Notes: f.notes } : {}) });
       toast(`Created virtual switch ${sw.Name}`);
-      setF({ name: '', type: 'Private', notes: '' });
+      setF(empty);
     });
   };
   return (
@@ -73,6 +79,14 @@ function NewSwitchForm() {
           <label key={t.type} className="check-label"><input type="radio" name="sw-type" checked={f.type === t.type} onChange={() => setF({ ...f, type: t.type })} /> {t.text}</label>
         ))}
       </fieldset>
+      {f.type === 'External' && (free.length === 0
+        ? <p className="notice">This host has no free network adapter: start vmhostd with --net-adapter NAME=udp:LOCAL-&gt;REMOTE (see the README).</p>
+        : <>
+          <label htmlFor="sw-adapter">Host network adapter</label>
+          <select id="sw-adapter" value={f.adapter || free[0]!.Name} onChange={(e) => setF({ ...f, adapter: e.target.value })}>
+            {free.map((a) => <option key={a.Name} value={a.Name}>{a.Name} — {a.InterfaceDescription}</option>)}
+          </select>
+        </>)}
       <label htmlFor="sw-notes">Notes</label>
       <textarea id="sw-notes" rows={2} value={f.notes} onChange={(e) => setF({ ...f, notes: e.target.value })} />
       {error && <p className="error-text" role="alert">{error.message}</p>}
@@ -83,6 +97,7 @@ function NewSwitchForm() {
 
 function SwitchDetail({ sw, tick }: { sw: SwitchView; tick: number }) {
   const { data: exts, reload } = useApi<SwitchExtension[]>(`${switchPath(sw.Name)}/extensions`, [tick]);
+  const { data: hostNics } = useApi<HostNicView[]>(`/host/network-adapters?SwitchName=${encodeURIComponent(sw.Name)}`, [tick]);
   const [confirm, setConfirm] = useState(false);
   const [removeError, setRemoveError] = useState<string>();
   const remove = async () => {
@@ -119,6 +134,10 @@ function SwitchDetail({ sw, tick }: { sw: SwitchView; tick: number }) {
             <dt>Received</dt><dd>{sw.Statistics.rxFrames} frames, {bytes(sw.Statistics.rxBytes)}</dd>
             <dt>Sent</dt><dd>{sw.Statistics.txFrames} frames, {bytes(sw.Statistics.txBytes)}</dd>
             <dt>Learned MAC addresses</dt><dd>{sw.Statistics.macEntries}</dd>
+            {sw.SwitchType === 'External' && <><dt>Host adapter</dt><dd>{sw.NetAdapterName ?? '—'} <span className="muted small">{sw.NetAdapterInterfaceDescription ?? ''}</span> {sw.Status !== 'OK' && <span className="error-text">({sw.Status})</span>}</dd></>}
+            <dt>Host vNICs</dt><dd>{(hostNics ?? []).length === 0 ? <span className="muted">none</span> : (hostNics ?? []).map((n) => (
+              <span key={n.Id} className="mono small" data-host-nic={n.Name}>{n.Name} ({n.InterfaceName}{n.IPAddresses.length ? `, ${n.IPAddresses.join(', ')}` : ''}) </span>
+            ))}</dd>
             <dt>Bandwidth mode</dt><dd>{sw.MinimumBandwidthMode}</dd>
             <dt>Notes</dt><dd>{sw.Notes || <span className="muted">—</span>}</dd>
           </dl>
