@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon, freeUdpPort, waitFor } from './support/daemon.ts';
-import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { bootGuestsOnSwitch, cliTools, type CliTools } from './support/cli-tools.ts';
 
 const IP = (n: number) => `10.89.0.${n}`;
 const adapterFlag = (name: string, local: number, remote: number) => ['--net-adapter', `${name}=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
@@ -70,15 +70,8 @@ describe('NIC teaming: External switches on teams of two UDP adapters', () => {
 
   test('HyperVPort spreads VMs over members; a member pulled on host B fails over on host A and comes back; restart keeps the binding', { timeout: 150_000 }, async () => {
     const t0 = Date.now();
-    const guests: [CliTools, string, number][] = [[ta, 'va1', 1], [ta, 'va2', 2], [tb, 'vb', 3]];
-    await Promise.all(guests.map(async ([t, vm]) => {
-      await t.ok('New-VM', vm, '-MemoryStartupBytes', '256MB');
-      await t.ok('Add-VMNetworkAdapter', '-VMName', vm, '-SwitchName', 'Ext');
-      await t.ok('Start-VM', vm);
-    }));
-    await Promise.all(guests.map(([t, vm]) => t.heartbeat(vm)));
-    console.log(`# three guests up in ${Date.now() - t0} ms`);
-    for (const [t, vm, n] of guests) assert.equal((await t.sh(vm, `ip addr add ${IP(n)}/24 dev eth0 && ip link set eth0 up`)).code, 0);
+    const took = await bootGuestsOnSwitch([[ta, 'va1', IP(1)], [ta, 'va2', IP(2)], [tb, 'vb', IP(3)]], 'Ext');
+    console.log(`# three guests up in ${took} ms`);
 
     // Which member carries each VM on host A: the one whose SentFrames grows by its 20 pings
     // (the other one carries what the other VM sends meanwhile: IPv6 router solicitations…).
