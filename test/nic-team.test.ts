@@ -94,11 +94,13 @@ describe('NIC teaming: External switches on teams of two UDP adapters', () => {
     // Pull va1's member on host B; va1 pings vb every 0.2 s throughout.
     const pinging = ta.sh('va1', `ping -c 60 -i 0.2 -W 2 ${IP(3)}`);
     await new Promise((r) => setTimeout(r, 2000));
-    const pulled = Date.now();
     await tb.ok('Disable-NetAdapter', '-Name', m1);
-    assert.equal((await tb.json<{ Status: string }>('Get-NetAdapter', m1)).Status, 'Disabled');
-    await waitFor(`host A sees ${m1} Failed`, 8000, async () => (await members(ta))[m1]!.OperationalStatus === 'Failed');
+    const pulled = Date.now();
+    // Polled through the REST route the cmdlet uses: a CLI process per poll would blur the timing by a second.
+    const failedOnA = async () => ((await a.api('GET', '/api/v1/lbfo-team-members?Team=Team1')).json as Member[]).find((m) => m.Name === m1)!.OperationalStatus === 'Failed';
+    await waitFor(`host A sees ${m1} Failed`, 8000, failedOnA);
     const detected = Date.now() - pulled;
+    assert.equal((await tb.json<{ Status: string }>('Get-NetAdapter', m1)).Status, 'Disabled');
     const seen = await members(ta);
     assert.deepEqual([seen[m1]!.FailureReason, seen[m2]!.OperationalStatus], ['NoKeepalive', 'Active']);
     assert.equal((await ta.json<Team>('Get-NetLbfoTeam', 'Team1')).Status, 'Degraded');
@@ -108,7 +110,7 @@ describe('NIC teaming: External switches on teams of two UDP adapters', () => {
     let gap = 0;
     for (let i = 1; i < seqs.length; i++) gap = Math.max(gap, seqs[i]! - seqs[i - 1]! - 1);
     console.log(`# ${m1} disabled on host B: host A marked it Failed after ${detected} ms; va1's ping lost ${60 - seqs.length} of 60 (longest gap ${gap} replies = ${(gap * 0.2).toFixed(1)} s interruption)`);
-    assert.ok(detected < 6000, `failure detected in ${detected} ms`);
+    assert.ok(detected >= 1500 && detected < 6000, `failure detected in ${detected} ms: after missed keepalives, not at once`);
     assert.ok(seqs.includes(59) || seqs.includes(58), 'the ping works again after the failover');
     assert.ok(gap * 0.2 <= 5, `interruption ${gap * 0.2} s`);
 
