@@ -104,7 +104,7 @@ export class Lbfo {
   }
 
   /** Get-NetLbfoTeam's Status: Up when every member is Active, Down when none is. */
-  teamStatus(t: NetTeam): 'Up' | 'Degraded' | 'Down' {
+  private teamStatus(t: NetTeam): 'Up' | 'Degraded' | 'Down' {
     const active = this.memberStatus(t).filter((m) => m.status === 'Active').length;
     return active === t.members.length ? 'Up' : active === 0 ? 'Down' : 'Degraded';
   }

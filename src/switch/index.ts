@@ -18,7 +18,7 @@ export {
   type AclDirection, type BandwidthSettings, type PortMirroring, defaultPolicy, mergePolicy, validatePolicy,
 } from './policy.ts';
 export type { UplinkSettings } from './uplink.ts';
-export { LOAD_BALANCING_ALGORITHMS, isTeamSettings, type LoadBalancingAlgorithm, type TeamMemberSettings, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
+export type { LoadBalancingAlgorithm, TeamMemberStatus, TeamSettings, UplinkSpec } from './team-uplink.ts';
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';

@@ -16,8 +16,7 @@ import { flowHash } from './flow-hash.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 import { UdpUplinkIo, type UplinkSettings } from './uplink.ts';
 
-export const LOAD_BALANCING_ALGORITHMS = ['HyperVPort', 'TransportPorts', 'Dynamic'] as const;
-export type LoadBalancingAlgorithm = (typeof LOAD_BALANCING_ALGORITHMS)[number];
+export type LoadBalancingAlgorithm = 'HyperVPort' | 'TransportPorts' | 'Dynamic';
 
 export interface TeamMemberSettings {
   readonly name: string;

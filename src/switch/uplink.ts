@@ -17,7 +17,7 @@ export interface UplinkSettings {
   readonly remotePort: number;
 }
 
-export const KEEPALIVE_MS = 1000;
+const KEEPALIVE_MS = 1000;
 /** Destination MAC, source MAC, EtherType: anything shorter is not a frame. */
 const MIN_FRAME_BYTES = 14;
 const KEEPALIVE = new Uint8Array(0);
