@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TestDaemon, freeUdpPort, waitFor } from './support/daemon.ts';
-import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { bootGuestsOnSwitch, cliTools, type CliTools } from './support/cli-tools.ts';
 
 const IP = (n: number) => `10.88.0.${n}`;
 const adapterFlag = (name: string, local: number, remote: number) => ['--net-adapter', `${name}=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
@@ -127,14 +127,7 @@ describe('External switches: two hosts joined by a UDP "physical" network', () =
   test('guests on two hosts ping across the tunnel; VLANs hold across it; daemon SIGKILL, missing adapter, relaunch; Set-VMSwitch', { timeout: 180_000 }, async () => {
     const t0 = Date.now();
     const hosts: [CliTools, string, number][] = [[ta, 'x1', 1], [tb, 'x2', 2]];
-    await Promise.all(hosts.map(async ([t, vm]) => {
-      await t.ok('New-VM', vm, '-MemoryStartupBytes', '256MB');
-      await t.ok('Add-VMNetworkAdapter', '-VMName', vm, '-SwitchName', 'Ext');
-      await t.ok('Start-VM', vm);
-    }));
-    await Promise.all(hosts.map(([t, vm]) => t.heartbeat(vm)));
-    console.log(`# both guests up in ${Date.now() - t0} ms`);
-    for (const [t, vm, n] of hosts) assert.equal((await t.sh(vm, `ip addr add ${IP(n)}/24 dev eth0 && ip link set eth0 up`)).code, 0);
+    console.log(`# both guests up in ${await bootGuestsOnSwitch(hosts.map(([t, vm, n]) => [t, vm, IP(n)] as const), 'Ext')} ms`);
 
     // Untagged, then both in access VLAN 10, then 10 vs 20, while tshark watches host A's end of the tunnel.
     const cap = await captureTunnel(pa);

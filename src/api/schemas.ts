@@ -230,3 +230,22 @@ export const StartCaptureBody = Type.Object({
 export type StartCaptureBody = Static<typeof StartCaptureBody>;
 export const CaptureQuery = Type.Object(CaptureTarget, { additionalProperties: false });
 export type CaptureQuery = Static<typeof CaptureQuery>;
+
+// NIC teaming (New-NetLbfoTeam …) over the host's network adapters; Disable-/Enable-NetAdapter.
+const LoadBalancingAlgorithm = Type.Union([Type.Literal('HyperVPort'), Type.Literal('TransportPorts'), Type.Literal('Dynamic')]);
+export const TeamRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Team name' }) });
+export const NetAdapterRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Network adapter name' }) });
+export const TeamMemberRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Team name' }), member: Type.String({ minLength: 1, description: 'Network adapter name' }) });
+export const NewTeamBody = Type.Object({
+  Name: Type.String({ minLength: 1, maxLength: 100 }),
+  TeamMembers: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { minItems: 1, maxItems: 32, description: 'Declared network adapters (Get-NetAdapter)' }),
+  TeamingMode: Type.Optional(Type.Literal('SwitchIndependent', { description: 'The only mode: the far end of a tunnel is another host, not an LACP switch' })),
+  LoadBalancingAlgorithm: Type.Optional(LoadBalancingAlgorithm),
+}, { additionalProperties: false });
+export type NewTeamBody = Static<typeof NewTeamBody>;
+export const SetTeamBody = Type.Object({ LoadBalancingAlgorithm: LoadBalancingAlgorithm }, { additionalProperties: false });
+export type SetTeamBody = Static<typeof SetTeamBody>;
+export const TeamMemberBody = Type.Object({ Name: Type.String({ minLength: 1, maxLength: 100, description: 'The network adapter to add' }) }, { additionalProperties: false });
+export type TeamMemberBody = Static<typeof TeamMemberBody>;
+export const TeamQuery = Type.Object({ Team: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false });
+export type TeamQuery = Static<typeof TeamQuery>;

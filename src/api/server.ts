@@ -15,6 +15,7 @@ import { registerStorageRoutes } from './routes-storage.ts';
 import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
 import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
+import { registerLbfoRoutes } from './routes-lbfo.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -66,6 +67,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerNetworkRoutes(app, opts.host);
   registerHostNicRoutes(app, opts.host);
   registerSwitchCaptureRoutes(app, opts.host);
+  registerLbfoRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

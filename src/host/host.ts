@@ -23,6 +23,7 @@ import { VmStorage } from './vm-storage.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
+import { NetTeams } from './net-teams.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -68,7 +69,7 @@ export class Host {
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
-  private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters) {
+  private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams) {
     this.events = events;
     this.storage = new VmStorage(dataDir);
     this.drives = new VmDrives({
@@ -86,7 +87,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
       computerName: facts.computerName,
-    }, dataDir, netAdapters);
+    }, dataDir, netAdapters, teams);
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -98,7 +99,7 @@ export class Host {
   /** `netAdapters`: the host's "physical" adapters (loadNetAdapters), which External switches bind to. */
   static async open(dataDir: string, netAdapters: NetAdapters): Promise<Host> {
     await mkdir(join(dataDir, 'vms'), { recursive: true });
-    const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters);
+    const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters, await NetTeams.load(dataDir, netAdapters));
     host.accelerator = await VmRuntime.accelerator();
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();

@@ -39,7 +39,7 @@ test('loadNetAdapters: flags plus DIR/net-adapters.json; names and local endpoin
     await writeFile(join(dir, 'net-adapters.json'), JSON.stringify(['Spare=udp:127.0.0.1:47003->127.0.0.1:47004']));
     const both = await loadNetAdapters(dir, ['Uplink=udp:127.0.0.1:47001->127.0.0.1:47002']);
     assert.deepEqual(both.list().map((a) => a.name), ['Uplink', 'Spare']);
-    assert.equal(both.get('SPARE')?.uplink.localPort, 47003, 'names are case-insensitive');
+    assert.equal(both.adapter('SPARE')?.uplink.localPort, 47003, 'names are case-insensitive');
     assert.equal(both.pick(undefined, 'vmhost UDP tunnel 127.0.0.1:47001 -> 127.0.0.1:47002').name, 'Uplink');
     assert.throws(() => both.pick('Nope', undefined), /no network adapter 'Nope'; this host has 'Uplink', 'Spare'/);
     assert.throws(() => both.pick(undefined, 'x'), /NetAdapterInterfaceDescription: no network adapter 'x'; this host has 'vmhost UDP tunnel 127.0.0.1:47001/);

@@ -3,9 +3,9 @@
 // implies External; External without an adapter is an error; an adapter carries at most one
 // External switch; -SwitchType Private/Internal on an External switch unbinds it.
 import { VmhostError } from '../common/index.ts';
-import type { SwitchConfig, SwitchType, UplinkSettings } from '../switch/index.ts';
+import type { SwitchConfig, SwitchType, UplinkSpec } from '../switch/index.ts';
 import { invalid } from './invalid-argument.ts';
-import { endpoint, type HostNetAdapter, type NetAdapters } from './net-adapters.ts';
+import { endpoint, type BindTarget, type HostNetAdapter, type NetAdapters } from './net-adapters.ts';
 
 export interface BindingParams {
   SwitchType?: SwitchType;
@@ -14,7 +14,7 @@ export interface BindingParams {
   AllowManagementOS?: boolean;
 }
 
-export interface Binding { readonly type: SwitchType; readonly adapter: HostNetAdapter | null }
+export interface Binding { readonly type: SwitchType; readonly adapter: BindTarget | null }
 
 /** What a switch has now: `adapterName` may name an adapter that is gone (degraded), `linked` says whether its uplink is open. */
 export interface CurrentBinding { readonly switchName: string; readonly type: SwitchType; readonly adapterName: string | null; readonly linked: boolean }
@@ -46,7 +46,7 @@ export function changedBinding(adapters: NetAdapters, current: CurrentBinding, p
 }
 
 /** The adapter the parameters name, if they name one; `currentType` lets Set-VMSwitch -SwitchType External stand alone on an External switch. */
-function requestedAdapter(adapters: NetAdapters, p: BindingParams, currentType: SwitchType | null): HostNetAdapter | undefined {
+function requestedAdapter(adapters: NetAdapters, p: BindingParams, currentType: SwitchType | null): BindTarget | undefined {
   if (p.NetAdapterName === undefined && p.NetAdapterInterfaceDescription === undefined) {
     if (p.SwitchType === 'External' && currentType !== 'External') {
       throw invalid('NetAdapterName', 'an External switch needs -NetAdapterName (or -NetAdapterInterfaceDescription): the host network adapter it uses');
@@ -57,7 +57,7 @@ function requestedAdapter(adapters: NetAdapters, p: BindingParams, currentType: 
   return adapters.pick(p.NetAdapterName, p.NetAdapterInterfaceDescription);
 }
 
-function checkFree(adapter: HostNetAdapter, boundTo: BoundTo, self: string | null): void {
+function checkFree(adapter: BindTarget, boundTo: BoundTo, self: string | null): void {
   const other = boundTo(adapter.name);
   if (other !== undefined && other.toLowerCase() !== self?.toLowerCase()) {
     throw new VmhostError('INVALID_STATE',
@@ -75,13 +75,13 @@ export function persistedConfig(config: SwitchConfig, netAdapterName: string | n
  * Daemon start: the config to recreate an adapter-bound switch with, or null when its adapter
  * is not declared any more (then `degraded` is the config without an uplink).
  */
-export function restoredConfig(adapters: NetAdapters, config: SwitchConfig, netAdapterName: string): { config: SwitchConfig | null; degraded: SwitchConfig; adapter?: HostNetAdapter } {
+export function restoredConfig(adapters: NetAdapters, config: SwitchConfig, netAdapterName: string): { config: SwitchConfig | null; degraded: SwitchConfig; adapter?: BindTarget } {
   const adapter = adapters.get(netAdapterName);
   const degraded = withUplink(config, undefined);
   return adapter ? { config: withUplink(config, adapter.uplink), degraded, adapter } : { config: null, degraded };
 }
 
-function withUplink(config: SwitchConfig, uplink: UplinkSettings | undefined): SwitchConfig {
+function withUplink(config: SwitchConfig, uplink: UplinkSpec | undefined): SwitchConfig {
   const { uplink: _old, ...settings } = config.settings;
   return { ...config, settings: uplink ? { ...settings, uplink } : settings };
 }
@@ -96,10 +96,10 @@ export function bindingView(adapters: NetAdapters, type: SwitchType, netAdapterN
   };
 }
 
-/** Get-NetAdapter: there is no link to sense on a UDP tunnel, so a declared adapter is Up. */
-export function netAdapterView(a: HostNetAdapter, switchName: string | undefined): Record<string, unknown> {
+/** Get-NetAdapter: there is no link to sense on a UDP tunnel, so a declared adapter is Up unless disabled (Disable-NetAdapter). */
+export function netAdapterView(a: HostNetAdapter, status: 'Up' | 'Disabled', switchName: string | undefined): Record<string, unknown> {
   return {
-    Name: a.name, InterfaceDescription: a.description, Status: 'Up',
+    Name: a.name, InterfaceDescription: a.description, Status: status,
     LocalEndpoint: endpoint(a.uplink.localAddress, a.uplink.localPort), RemoteEndpoint: endpoint(a.uplink.remoteAddress, a.uplink.remotePort),
     VMSwitchName: switchName ?? null,
   };

@@ -25,6 +25,8 @@ import type { EventLevel } from './events.ts';
 import { HostNics, type HostNicConfig } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
 import type { NetAdapters } from './net-adapters.ts';
+import { TEAM_DESCRIPTION, type NetTeams } from './net-teams.ts';
+import { Lbfo } from './lbfo.ts';
 import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
@@ -80,7 +82,18 @@ export class VmNetwork {
   readonly hostNics: HostNics;
   private counterTimer?: NodeJS.Timeout;
 
-  constructor(private readonly host: NetHost, dataDir: string, private readonly adapters: NetAdapters) {
+  /** NIC teams and Disable-/Enable-NetAdapter. */
+  readonly lbfo: Lbfo;
+  /** The declared adapters and the NIC teams: what -NetAdapterName may name. */
+  private readonly adapters: NetAdapters;
+
+  constructor(private readonly host: NetHost, dataDir: string, private readonly declared: NetAdapters, teams: NetTeams) {
+    this.adapters = declared.withTeams(() => teams.targets());
+    this.lbfo = new Lbfo(teams, declared, {
+      boundTo: (n) => this.boundTo(n),
+      boundSwitch: (n) => { const sw = this.boundTo(n); return sw === undefined ? undefined : this.slot(sw).sw; },
+      event: (level, code, message) => this.host.event(level, code, message),
+    });
     this.switchDir = join(dataDir, 'switches');
     let socketDir = join(dataDir, 'run', 'sw');
     if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
@@ -255,6 +268,7 @@ export class VmNetwork {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
     const { type, adapter } = newBinding(this.adapters, p, (n) => this.boundTo(n));
+    if (adapter) this.lbfo.checkBindable(adapter.name);
     const sw = await VirtualSwitch.create(
       { name: p.Name, type, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir, uplink: adapter?.uplink },
       { onEvent: (ev) => this.onSwitchEvent(ev) },
@@ -276,6 +290,7 @@ export class VmNetwork {
     const s = this.slot(name);
     const st = s.sw.settings;
     const change = changedBinding(this.adapters, { switchName: st.name, type: st.type, adapterName: s.netAdapterName, linked: st.uplink !== undefined }, p, (n) => this.boundTo(n));
+    if (change?.adapter) this.lbfo.checkBindable(change.adapter.name);
     // Checked before anything changes: a refused call leaves the switch as it was.
     if (p.AllowManagementOS === true && (change?.type ?? st.type) === 'Private') {
       throw invalid('AllowManagementOS', `a Private switch has no management-OS network adapters ('${st.name}' would be Private)`);
@@ -309,9 +324,15 @@ export class VmNetwork {
     return [...this.switches.values()].find((s) => s.netAdapterName?.toLowerCase() === adapterName.toLowerCase())?.sw.settings.name;
   }
 
-  /** Get-NetAdapter. */
+  /** Get-NetAdapter: the declared adapters, then each team's adapter (as Windows lists the team NIC). */
   netAdapters(): Record<string, unknown>[] {
-    return this.adapters.list().map((a) => netAdapterView(a, this.boundTo(a.name)));
+    return [
+      ...this.declared.list().map((a) => netAdapterView(a, this.lbfo.isDisabled(a.name) ? 'Disabled' : 'Up', this.boundTo(a.name))),
+      ...this.lbfo.listTeams().map((t) => ({
+        Name: t.Name, InterfaceDescription: TEAM_DESCRIPTION, Status: t.Status === 'Down' ? 'Disconnected' : 'Up',
+        LocalEndpoint: null, RemoteEndpoint: null, VMSwitchName: t.VMSwitchName,
+      })),
+    ];
   }
 
   async removeSwitch(name: string, force: boolean): Promise<void> {

@@ -18,6 +18,7 @@ export {
   type AclDirection, type BandwidthSettings, type PortMirroring, defaultPolicy, mergePolicy, validatePolicy,
 } from './policy.ts';
 export type { UplinkSettings } from './uplink.ts';
+export type { LoadBalancingAlgorithm, TeamMemberStatus, TeamSettings, UplinkSpec } from './team-uplink.ts';
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';

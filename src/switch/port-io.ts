@@ -1,12 +1,13 @@
 // How a port's frames reach its peer. A PortIo sends frames to the peer and reports the
 // peer's frames through the `onFrame` callback given at creation. Three kinds:
-// socket (socket-port.ts, a VM NIC), uplink (uplink.ts, UDP tunnel) and sink (in-process:
+// socket (socket-port.ts, a VM NIC), uplink (uplink.ts, UDP tunnel; team-uplink.ts, a NIC team of them) and sink (in-process:
 // tests, the bench, later the host's own vNIC). Depends on nothing.
 
 export type SendResult = 'ok' | 'not-connected' | 'full';
 
 export interface PortIo {
-  send(frame: Uint8Array): SendResult;
+  /** `sourcePort`: the switch port the frame came from, when known (a NIC team balances by it). */
+  send(frame: Uint8Array, sourcePort?: string): SendResult;
   readonly connected: boolean;
   /** Stop / restart reading from the peer (back-pressure from a rate limit). */
   pause(): void;

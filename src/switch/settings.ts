@@ -1,9 +1,9 @@
 // Switch-wide settings (New-/Set-VMSwitch) and the persisted form of a whole switch, from
 // which the daemon recreates it after a restart (ports at the same socket paths). Depends on
-// policy, uplink.
+// policy, team-uplink.
 import { VmhostError } from '../common/errors.ts';
 import type { PortPolicy } from './policy.ts';
-import type { UplinkSettings } from './uplink.ts';
+import type { UplinkSpec } from './team-uplink.ts';
 
 export type SwitchType = 'Private' | 'Internal' | 'External';
 
@@ -24,8 +24,9 @@ export interface SwitchSettings {
   /**
    * External switches: the UDP tunnel to the peer switch. An External switch without one is
    * degraded (its host adapter is gone): it forwards among its own ports until re-bound.
+   * A NIC team (TeamSettings) is a set of such tunnels.
    */
-  readonly uplink?: UplinkSettings;
+  readonly uplink?: UplinkSpec;
 }
 
 export type SwitchSettingsInput = Pick<SwitchSettings, 'name' | 'type'> & Partial<Omit<SwitchSettings, 'name' | 'type'>>;

@@ -24,7 +24,8 @@ import { countDrop, snapshotCounters, newCounters, type PortCounters, type Switc
 import { PcapCapture } from './capture.ts';
 import { SinkIo, type PortIoEvents } from './port-io.ts';
 import { SocketPortIo } from './socket-port.ts';
-import { UdpUplinkIo, type UplinkSettings } from './uplink.ts';
+import { UdpUplinkIo } from './uplink.ts';
+import { isTeamSettings, TeamUplinkIo, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
 import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput, type SwitchType } from './settings.ts';
 import { findExtension, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
@@ -151,7 +152,7 @@ export class VirtualSwitch {
    * whose VM ports stay. The new uplink is bound before the old one closes, so a failed bind
    * changes nothing.
    */
-  async setUplink(type: SwitchType, uplink: UplinkSettings | undefined): Promise<void> {
+  async setUplink(type: SwitchType, uplink: UplinkSpec | undefined): Promise<void> {
     this.assertOpen();
     const settings = completeSettings({ ...this.settings, type, uplink });
     const next = uplink ? await this.openUplink(uplink) : undefined;
@@ -162,10 +163,30 @@ export class VirtualSwitch {
     if (old) await this.dispose(old);
   }
 
-  private async openUplink(u: UplinkSettings): Promise<PortState> {
+  private async openUplink(u: UplinkSpec): Promise<PortState> {
     const st = new PortState(UPLINK_PORT_ID, 'uplink', '', defaultPolicy());
-    st.io = await UdpUplinkIo.open(u, this.ioEvents(st));
+    st.io = isTeamSettings(u) ? await TeamUplinkIo.open(u, this.ioEvents(st)) : await UdpUplinkIo.open(u, this.ioEvents(st));
     return st;
+  }
+
+  /**
+   * A team uplink's members, algorithm or enabled adapters changed (LBFO cmdlets,
+   * Disable-NetAdapter): applied to the live team, whose unchanged members keep their sockets
+   * (a re-bind with setUplink would bind the same UDP ports twice).
+   */
+  async setTeam(team: TeamSettings): Promise<void> {
+    const io = this.teamIo();
+    if (!io) throw new VmhostError('SWITCH_UPLINK', `switch ${this.name} has no team uplink`, { op: 'team', switch: this.name, team: team.team });
+    await io.apply(team);
+    this.settings = completeSettings({ ...this.settings, uplink: team });
+  }
+
+  /** Get-NetLbfoTeamMember: the members of the switch's team uplink, or undefined without one. */
+  teamStatus(): TeamMemberStatus[] | undefined { return this.teamIo()?.status(); }
+
+  private teamIo(): TeamUplinkIo | undefined {
+    const io = this.ports.get(UPLINK_PORT_ID)?.io;
+    return io instanceof TeamUplinkIo ? io : undefined;
   }
 
   /** Set-VMSwitch: ageing, frame size, bandwidth mode and default-flow values (not name/type/uplink). */
@@ -589,7 +610,7 @@ export class VirtualSwitch {
     }
     if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
     if (mirror) {
-      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame);
+      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame, src.id);
     }
   }
 
@@ -632,11 +653,12 @@ export class VirtualSwitch {
       if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
       return true;
     }
-    return this.transmit(dst, wire);
+    return this.transmit(dst, wire, src.id);
   }
 
-  private transmit(dst: PortState, wire: Uint8Array): boolean {
-    const r = dst.io ? dst.io.send(wire) : 'not-connected';
+  /** `source`: the port the frame came from; unknown (undefined) once it has waited in a fair queue. */
+  private transmit(dst: PortState, wire: Uint8Array, source?: string): boolean {
+    const r = dst.io ? dst.io.send(wire, source) : 'not-connected';
     if (r !== 'ok') { this.drop(dst, r === 'full' ? 'tx-queue-full' : 'port-not-connected'); return false; }
     const c = dst.counters;
     c.txFrames++;

@@ -1,7 +1,10 @@
 // The External switch's uplink: frames tunnelled to a peer switch over UDP, one datagram per
 // Ethernet frame (tagged for VLANs other than 0), on loopback or netns addresses — the test
 // datacenter's "physical" network. Only datagrams from the configured peer are accepted.
-// Depends on port-io.
+// Every KEEPALIVE_MS an empty datagram goes to the peer, so the far end (a NIC team member,
+// team-uplink.ts) can tell a live link from a pulled cable even when no frame flows; a
+// datagram shorter than an Ethernet header is such a keepalive and is never a frame (an
+// empty one is also what tshark decodes without complaint). Depends on port-io.
 import { createSocket, type Socket } from 'node:dgram';
 import { VmhostError } from '../common/errors.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
@@ -14,10 +17,21 @@ export interface UplinkSettings {
   readonly remotePort: number;
 }
 
+const KEEPALIVE_MS = 1000;
+/** Destination MAC, source MAC, EtherType: anything shorter is not a frame. */
+const MIN_FRAME_BYTES = 14;
+const KEEPALIVE = new Uint8Array(0);
+
 export class UdpUplinkIo implements PortIo {
   readonly connected = true;
   private paused = false;
-  private constructor(private readonly sock: Socket, readonly settings: UplinkSettings, readonly boundPort: number) {}
+  /** performance.now() of the last datagram from the peer (frame or keepalive); the open time until one comes. */
+  lastHeard = performance.now();
+  private readonly keepalive: NodeJS.Timeout;
+  private constructor(private readonly sock: Socket, readonly settings: UplinkSettings, readonly boundPort: number) {
+    this.keepalive = setInterval(() => this.sock.send(KEEPALIVE, this.settings.remotePort, this.settings.remoteAddress), KEEPALIVE_MS);
+    this.keepalive.unref();
+  }
 
   get endpoint(): string { return `udp:${this.settings.localAddress}:${this.boundPort}->${this.settings.remoteAddress}:${this.settings.remotePort}`; }
 
@@ -30,8 +44,9 @@ export class UdpUplinkIo implements PortIo {
     const io = new UdpUplinkIo(sock, s, sock.address().port);
     sock.on('error', () => ev.onError('uplink-error'));
     sock.on('message', (msg, rinfo) => {
-      if (io.paused) return;
       if (rinfo.address !== s.remoteAddress || (s.remotePort !== 0 && rinfo.port !== s.remotePort)) return;
+      io.lastHeard = performance.now();
+      if (io.paused || msg.length < MIN_FRAME_BYTES) return;
       ev.onFrame(msg);
     });
     return io;
@@ -48,6 +63,7 @@ export class UdpUplinkIo implements PortIo {
   resume(): void { this.paused = false; }
 
   async close(): Promise<void> {
+    clearInterval(this.keepalive);
     await new Promise<void>((r) => this.sock.close(() => r()));
   }
 }

@@ -39,3 +39,20 @@ export function cliTools(d: TestDaemon): CliTools {
     },
   };
 }
+
+/**
+ * Guests on several hosts at once: each is created with one adapter on `switchName`, started,
+ * awaited (heartbeat) and given its address (`ip` with /24) on eth0. Returns how long it took.
+ */
+export async function bootGuestsOnSwitch(guests: readonly (readonly [CliTools, string, string])[], switchName: string): Promise<number> {
+  const t0 = Date.now();
+  await Promise.all(guests.map(async ([t, vm]) => {
+    await t.ok('New-VM', vm, '-MemoryStartupBytes', '256MB');
+    await t.ok('Add-VMNetworkAdapter', '-VMName', vm, '-SwitchName', switchName);
+    await t.ok('Start-VM', vm);
+  }));
+  await Promise.all(guests.map(([t, vm]) => t.heartbeat(vm)));
+  const took = Date.now() - t0;
+  for (const [t, vm, ip] of guests) assert.equal((await t.sh(vm, `ip addr add ${ip}/24 dev eth0 && ip link set eth0 up`)).code, 0);
+  return took;
+}

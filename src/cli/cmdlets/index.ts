@@ -8,11 +8,12 @@ import * as vhd from './vhd.ts';
 import * as storage from './vm-storage.ts';
 import * as network from './vm-network.ts';
 import * as netAdapter from './net-adapter.ts';
+import * as lbfo from './net-lbfo.ts';
 import * as capture from './switch-capture.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, capture]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

@@ -1,6 +1,8 @@
 // Get-NetAdapter: not a Hyper-V cmdlet but the Windows NetAdapter one admins use beside it to
 // pick -NetAdapterName for New-VMSwitch. vmhost's adapters are the UDP tunnels the daemon was
-// started with (vmhostd --net-adapter); VMSwitchName says which External switch uses each.
+// started with (vmhostd --net-adapter), then each NIC team's adapter (New-NetLbfoTeam);
+// VMSwitchName says which External switch uses each. Disable-/Enable-NetAdapter close and
+// reopen an adapter's socket: the cable pulled and plugged back in.
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
@@ -19,3 +21,12 @@ export const getNetAdapter = defineCmdlet({
     return one;
   },
 });
+
+const adminState = (enabled: boolean) => defineCmdlet({
+  name: enabled ? 'Enable-NetAdapter' : 'Disable-NetAdapter',
+  synopsis: enabled ? 'Open a disabled network adapter\'s socket again' : 'Close a network adapter\'s socket (its team member fails over; a switch on it alone is Degraded)',
+  params: { Name: { type: 'string', mandatory: true } }, positional: ['Name'],
+  async run(args, ctx) { await clientFor(ctx).call('POST', `/net-adapters/${encodeURIComponent(args.Name)}/${enabled ? 'enable' : 'disable'}`); },
+});
+export const disableNetAdapter = adminState(false);
+export const enableNetAdapter = adminState(true);
