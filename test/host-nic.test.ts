@@ -8,28 +8,12 @@
 // Needs root and /dev/net/tun (skipped otherwise). Host pings use busybox (no ping package needed).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { TestDaemon, waitFor } from './support/daemon.ts';
+import { cliTools } from './support/cli-tools.ts';
+import { freeTestNet, tapSkip as skip } from '../src/host/tap-test-support.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (the host vNIC is a tap)' : !existsSync('/dev/net/tun') ? 'no /dev/net/tun' : false;
-
-function freeNet(first: number, count: number): string {
-  const used = spawnSync('ip', ['-4', '-o', 'addr', 'show']).stdout?.toString() ?? '';
-  const start = randomBytes(1)[0]! % count;
-  for (let i = 0; i < count; i++) {
-    const net = `10.77.${first + ((start + i) % count)}`;
-    if (!used.includes(` ${net}.`)) return net;
-  }
-  return `10.77.${first + start}`; // all taken: the test will say so when its pings fail
-}
-
-// A /24 from this file's own slice of 10.77.100–249: src/host/tapd.test.ts (10.77.100–174) may
-// run at the same time (--test-concurrency=2), and the same /24 on two taps sends one test's
-// pings out of the other's interface. Subnets already on an interface (a leftover persistent
-// tap of a killed run, another run on this host) are skipped.
-const NET = freeNet(175, 75);
+const NET = freeTestNet(175, 75); // src/host/tapd.test.ts takes 100–174
 const HOST_IP = `${NET}.1`;
 const GUEST_IP = `${NET}.2`;
 
@@ -42,31 +26,17 @@ function run(cmd: string, ...args: string[]): Promise<{ code: number; out: strin
 describe('host vNIC on an Internal switch', { skip }, () => {
   let d: TestDaemon;
   const interfaces = new Set<string>();
-  before(async () => { d = await TestDaemon.start(); });
+  let t: ReturnType<typeof cliTools>;
+  before(async () => { d = await TestDaemon.start(); t = cliTools(d); });
   after(async () => {
     await d?.stop(); // SIGKILL: persistent taps stay, so delete what this test created
     for (const i of interfaces) await run('ip', 'link', 'del', i);
   });
 
-  const ok = async (...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const fails = async (re: RegExp, ...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
-    const msg = r.stderr.trim();
-    assert.match(msg, re);
-    assert.equal(msg.split('\n').length, 1, `one-line error: ${msg}`);
-  };
-  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '-Json')) as T;
-  const sh = async (vm: string, script: string): Promise<{ code: number; out: string }> => {
-    const r = await d.api('POST', `/api/v1/vms/${vm}/invoke`, { ScriptBlock: script, TimeoutSeconds: 30 });
-    assert.equal(r.status, 200, r.text);
-    const j = r.json as { StdOut: string; StdErr: string; ExitCode: number };
-    return { code: j.ExitCode, out: Buffer.from(j.StdOut, 'base64').toString() + Buffer.from(j.StdErr, 'base64').toString() };
-  };
+  const ok = (...args: string[]) => t.ok(...args);
+  const fails = (re: RegExp, ...args: string[]) => t.fails(re, ...args);
+  const json = <T>(...args: string[]) => t.json<T>(...args);
+  const sh = (vm: string, script: string) => t.sh(vm, script);
   const guestPingsHost = async () => (await sh('h1', `ping -c 1 -W 2 ${HOST_IP}`)).code === 0;
   const hostPingsGuest = async () => (await run('busybox', 'ping', '-c', '1', '-W', '2', GUEST_IP)).code === 0;
   const bothWays = () => waitFor('host ↔ guest ping', 30_000, async () => (await hostPingsGuest()) && (await guestPingsHost()));

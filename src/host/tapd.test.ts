@@ -6,8 +6,7 @@
 // Needs root and /dev/net/tun (skipped otherwise).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,24 +18,9 @@ import {
 import { VirtualSwitch } from '../switch/index.ts';
 import { isVmhostError } from '../common/index.ts';
 import { deleteTap, TapRelay } from './tapd.ts';
+import { freeTestNet, tapSkip as skip } from './tap-test-support.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (a tap is created)' : !existsSync('/dev/net/tun') ? 'no /dev/net/tun' : false;
-
-function freeNet(first: number, count: number): string {
-  const used = spawnSync('ip', ['-4', '-o', 'addr', 'show']).stdout?.toString() ?? '';
-  const start = randomBytes(1)[0]! % count;
-  for (let i = 0; i < count; i++) {
-    const net = `10.77.${first + ((start + i) % count)}`;
-    if (!used.includes(` ${net}.`)) return net;
-  }
-  return `10.77.${first + start}`; // all taken: the test will say so when its pings fail
-}
-
-// A /24 from this file's own slice of 10.77.100–249: test/host-nic.test.ts (10.77.175–249) may
-// run at the same time (--test-concurrency=2), and the same /24 on two taps sends one test's
-// pings out of the other's interface. Subnets already on an interface (a leftover persistent
-// tap of a killed run, another run on this host) are skipped.
-const NET = freeNet(100, 75);
+const NET = freeTestNet(100, 75); // test/host-nic.test.ts takes 175–249
 const HOST_IP = `${NET}.1`;
 const PEER_IP = `${NET}.2`;
 const PEER_MAC = parseMac('02:00:00:77:00:02');
