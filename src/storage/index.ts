@@ -1,7 +1,7 @@
 // Public surface of the block server (storage/, layer 2): NBD exports of virtual disks over
 // unix sockets, the I/O pipeline with metering and QoS, opening disk files by content.
 export { BlockServer, type BlockServerOptions, type ServeOptions, type ServedDisk, type BlockServerEvents } from './block-server.ts';
-export { openDiskFile, detectFormat, resizeDisk, parentCandidates, type OpenDiskOptions, type DetectedFormat } from './open-disk.ts';
+export { openDiskFile, detectFormat, resizeDisk, locateParent, type OpenDiskOptions, type DetectedFormat } from './open-disk.ts';
 export { RawDisk } from './raw-disk.ts';
 export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type Next } from './pipeline.ts';
 export type { DiskCounters } from './metering.ts';

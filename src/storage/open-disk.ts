@@ -47,7 +47,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Candidate parent paths, in order, for a child at `childPath` (locator paths relative to it, or absolute). */
-export function parentCandidates(childPath: string, locatorPaths: Array<string | undefined>): string[] {
+function parentCandidates(childPath: string, locatorPaths: Array<string | undefined>): string[] {
   const out: string[] = [];
   for (const p of locatorPaths) {
     if (!p) continue;
@@ -63,7 +63,9 @@ export function parentCandidates(childPath: string, locatorPaths: Array<string |
   return out;
 }
 
-async function firstExisting(child: string, paths: string[]): Promise<string> {
+/** The parent file a child's locator paths lead to: the first candidate that exists (STORAGE_PARENT_NOT_FOUND if none). */
+export async function locateParent(child: string, locatorPaths: Array<string | undefined>): Promise<string> {
+  const paths = parentCandidates(child, locatorPaths);
   for (const p of paths) if (await exists(p)) return p;
   throw new VmhostError('STORAGE_PARENT_NOT_FOUND', `parent of ${child} not found (tried ${paths.join(', ') || 'no locator'})`, { path: child });
 }
@@ -91,7 +93,7 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
       return await openVhdx(file, {
         readOnly,
         openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
-          const p = await firstExisting(ctx.child, parentCandidates(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]));
+          const p = await locateParent(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
           return HostFile.open(p, { readOnly: true, ...fileOpts });
         },
       });
@@ -99,7 +101,7 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
     if (format === 'VHD') {
       return await openVhd(file, {
         readOnly,
-        openParent: async (paths: string[]) => openDiskFile(await firstExisting(path, parentCandidates(path, paths)), { ...opts, readOnly: true }),
+        openParent: async (paths: string[]) => openDiskFile(await locateParent(path, paths), { ...opts, readOnly: true }),
       });
     }
     return await RawDisk.open(file, { readOnly });

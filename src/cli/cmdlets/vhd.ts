@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { NodeFile, type BlockFile, type VirtualDisk } from '../../blockio/index.ts';
 import { VmhostError, isVmhostError } from '../../common/index.ts';
-import { openDiskFile, detectFormat, parentCandidates, RawDisk } from '../../storage/index.ts';
+import { openDiskFile, detectFormat, locateParent, RawDisk } from '../../storage/index.ts';
 import {
   createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
   listUserMetadata, getUserMetadata, setUserMetadata, MAX_VIRTUAL_SIZE, type VhdxDisk, type ParentLocatorPaths,
@@ -389,11 +389,8 @@ export const mergeVhd = defineCmdlet({
     if (type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is a ${type.toLowerCase()} disk; only a differencing disk can be merged`);
     // Open the chain: every ancestor read-only except the destination (the parent when none is named).
     const chain: string[] = [path];
-    const findParent = async (child: string, paths: Array<string | undefined>, code: string): Promise<{ found: string; writable: boolean }> => {
-      const cands = parentCandidates(child, paths);
-      let found: string | undefined;
-      for (const cand of cands) if (await exists(cand)) { found = await realpath(cand); break; }
-      if (!found) throw new VmhostError(code, `parent of ${child} not found (tried ${cands.join(', ') || 'no locator'})`, { file: child });
+    const findParent = async (child: string, paths: Array<string | undefined>): Promise<{ found: string; writable: boolean }> => {
+      const found = await realpath(await locateParent(child, paths));
       chain.push(found);
       return { found, writable: found === (dest ?? (chain.length === 2 ? found : undefined)) };
     };
@@ -402,7 +399,7 @@ export const mergeVhd = defineCmdlet({
       try {
         return await openVhd(f, {
           openParent: async (paths) => {
-            const { found, writable: w } = await findParent(p, paths, 'VHD_PARENT_MISSING');
+            const { found, writable: w } = await findParent(p, paths);
             return openVhdChain(found, w);
           },
         });
@@ -414,7 +411,7 @@ export const mergeVhd = defineCmdlet({
     const leaf: VirtualDisk = format === 'VHDX'
       ? await openVhdx(await NodeFile.open(path, { readOnly: true }), {
         openParent: async (loc: ParentLocatorPaths, c: { child: string }): Promise<BlockFile> => {
-          const { found, writable } = await findParent(c.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath], 'VHDX_PARENT_NOT_FOUND');
+          const { found, writable } = await findParent(c.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
           return NodeFile.open(found, { readOnly: !writable });
         },
       })
