@@ -104,10 +104,7 @@ export class HostNics {
 
   /** Remove-VMNetworkAdapter -ManagementOS -Name. */
   async remove(name: string, switchName?: string): Promise<void> {
-    const hits = [...this.all()].filter(({ s, nic }) => nic.name.toLowerCase() === name.toLowerCase()
-      && (switchName === undefined || s.sw.settings.name.toLowerCase() === switchName.toLowerCase()));
-    if (hits.length === 0) throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'${switchName ? ` on switch '${switchName}'` : ''}`, { adapter: name });
-    for (const { s, nic } of hits) {
+    for (const { s, nic } of this.pick(name, switchName)) {
       await this.destroy(s, nic);
       s.hostNics = s.hostNics.filter((n) => n !== nic);
       await this.env.save(s);
@@ -123,10 +120,7 @@ export class HostNics {
 
   /** Get-VMNetworkAdapter -ManagementOS [-Name] [-SwitchName]. */
   async list(name?: string, switchName?: string): Promise<Record<string, unknown>[]> {
-    const hits = [...this.all()].filter(({ s, nic }) => (name === undefined || nic.name.toLowerCase() === name.toLowerCase())
-      && (switchName === undefined || s.sw.settings.name.toLowerCase() === switchName.toLowerCase()));
-    if (name !== undefined && hits.length === 0) throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'`, { adapter: name });
-    return Promise.all(hits.sort((a, b) => a.nic.name.localeCompare(b.nic.name)).map(({ s, nic }) => this.view(s, nic)));
+    return Promise.all(this.pick(name, switchName).sort((a, b) => a.nic.name.localeCompare(b.nic.name)).map(({ s, nic }) => this.view(s, nic)));
   }
 
   /** Get-VMNetworkAdapterVlan -ManagementOS [-VMNetworkAdapterName]: the VLAN mode of the host's ports. */
@@ -145,10 +139,13 @@ export class HostNics {
     return this.vlans(name);
   }
 
-  /** The host NICs a name selects (every one when absent); a name that matches none is NOT_FOUND. */
-  private pick(name: string | undefined): { s: NicSwitch; nic: HostNicConfig }[] {
-    const hits = [...this.all()].filter(({ nic }) => name === undefined || nic.name.toLowerCase() === name.toLowerCase());
-    if (name !== undefined && hits.length === 0) throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'`, { adapter: name });
+  /** The host NICs a name (and switch) selects, every one when absent; a name that matches none is NOT_FOUND. */
+  private pick(name: string | undefined, switchName?: string): { s: NicSwitch; nic: HostNicConfig }[] {
+    const hits = [...this.all()].filter(({ s, nic }) => (name === undefined || nic.name.toLowerCase() === name.toLowerCase())
+      && (switchName === undefined || s.sw.settings.name.toLowerCase() === switchName.toLowerCase()));
+    if (name !== undefined && hits.length === 0) {
+      throw new VmhostError('NOT_FOUND', `No management-OS network adapter named '${name}'${switchName ? ` on switch '${switchName}'` : ''}`, { adapter: name });
+    }
     return hits;
   }
 
