@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import {
-  AddDvdDriveBody, AddHardDriveBody, DriveSlotQuery, DvdSlotQuery, MountBody, PathQuery, ResizeAttachedBody, SetHardDriveBody, VmRef,
+  AddDvdDriveBody, AddHardDriveBody, DriveSlotQuery, DvdSlotQuery, MountBody, PathQuery, ResizeAttachedBody, SetDvdDriveBody, SetHardDriveBody, VmRef,
 } from './schemas.ts';
 
 type VmParams = { Params: { vm: string } };
@@ -37,6 +37,10 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
   app.post<VmParams & { Body: AddDvdDriveBody }>('/api/v1/vms/:vm/dvd-drives',
     { schema: { summary: 'Add-VMDvdDrive (read-only ISO)', tags, params: VmRef, body: AddDvdDriveBody } },
     async (req, reply) => reply.code(201).send(await drives.addDvd(req.params.vm, req.body)));
+
+  app.patch<VmParams & { Querystring: { ControllerNumber: number; ControllerLocation: number }; Body: SetDvdDriveBody }>('/api/v1/vms/:vm/dvd-drives',
+    { schema: { summary: 'Set-VMDvdDrive -Path (insert, change or eject media; also while running)', tags, params: VmRef, querystring: DvdSlotQuery, body: SetDvdDriveBody } },
+    async (req) => drives.setDvd(req.params.vm, { ...req.query, Path: req.body.Path }));
 
   app.delete<VmParams & { Querystring: { ControllerNumber: number; ControllerLocation: number } }>('/api/v1/vms/:vm/dvd-drives',
     { schema: { summary: 'Remove-VMDvdDrive', tags, params: VmRef, querystring: DvdSlotQuery } },

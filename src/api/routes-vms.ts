@@ -4,7 +4,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Host, Job, VmView } from '../host/index.ts';
 import {
-  ActionQuery, ConsoleQuery, IntegrationServiceBody, InvokeBody, InvokeResult, NewVmBody, RemoveQuery, SetVmBody, StopBody, VmRef,
+  ActionQuery, ConsoleQuery, DebugBody, IntegrationServiceBody, InvokeBody, InvokeResult, NewVmBody, RemoveQuery, SetBiosBody, SetFirmwareBody,
+  SetVmBody, StopBody, VmRef,
 } from './schemas.ts';
 
 type VmParams = { Params: { vm: string } };
@@ -60,6 +61,27 @@ export function registerVmRoutes(app: FastifyInstance, host: Host): void {
     async (req) => {
       const r = await host.invoke(req.params.vm, req.body.ScriptBlock, (req.body.TimeoutSeconds ?? 60) * 1000);
       return { StdOut: r.stdout.toString('base64'), StdErr: r.stderr.toString('base64'), ExitCode: r.exitCode };
+    });
+
+  app.get<VmParams>('/api/v1/vms/:vm/firmware', { schema: { summary: 'Get-VMFirmware (generation 2)', tags, params: VmRef } },
+    async (req) => host.firmware.firmware(req.params.vm));
+
+  app.patch<VmParams & { Body: SetFirmwareBody }>('/api/v1/vms/:vm/firmware',
+    { schema: { summary: 'Set-VMFirmware: secure boot (VM off), boot order (from the next boot)', tags, params: VmRef, body: SetFirmwareBody } },
+    async (req) => host.firmware.setFirmware(req.params.vm, req.body));
+
+  app.get<VmParams>('/api/v1/vms/:vm/bios', { schema: { summary: 'Get-VMBios (generation 1)', tags, params: VmRef } },
+    async (req) => host.firmware.bios(req.params.vm));
+
+  app.patch<VmParams & { Body: SetBiosBody }>('/api/v1/vms/:vm/bios',
+    { schema: { summary: 'Set-VMBios: startup order, NumLock (from the next boot)', tags, params: VmRef, body: SetBiosBody } },
+    async (req) => host.firmware.setBios(req.params.vm, req.body));
+
+  app.post<VmParams & { Body: DebugBody }>('/api/v1/vms/:vm/debug',
+    { schema: { summary: 'Debug-VM -InjectNonMaskableInterrupt', tags, params: VmRef, body: DebugBody } },
+    async (req, reply) => {
+      await host.injectNmi(req.params.vm);
+      return reply.code(204).send();
     });
 
   app.get<VmParams>('/api/v1/vms/:vm/integration-services', { schema: { summary: 'Get-VMIntegrationService', tags, params: VmRef } },

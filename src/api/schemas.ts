@@ -14,8 +14,35 @@ export const NewVmBody = Type.Object({
   MemoryStartupBytes: Type.Optional(Bytes),
   ProcessorCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   Notes: Type.Optional(Type.String({ maxLength: 4096 })),
+  NewVHDPath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Create a dynamic VHDX/VHD here (absolute host path) and attach it (IDE 0:0 on generation 1, SCSI 0:0 on 2)' })),
+  NewVHDSizeBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Size of the new disk' })),
+  VHDPath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Attach this existing disk' })),
+  SwitchName: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Connect the VM\'s network adapter to this switch' })),
+  BootDevice: Type.Optional(Type.Union([
+    Type.Literal('CD'), Type.Literal('Floppy'), Type.Literal('LegacyNetworkAdapter'), Type.Literal('IDE'), Type.Literal('NetworkAdapter'), Type.Literal('VHD'),
+  ], { description: 'Boot first from this device class (generation 2: CD, VHD, NetworkAdapter)' })),
 }, { additionalProperties: false });
 export type NewVmBody = Static<typeof NewVmBody>;
+
+const DeviceRef = Type.String({ minLength: 1, maxLength: 200, description: 'SCSI:<controller>:<location>, NetworkAdapter[:<name>] or a device Id (Get-VMFirmware DeviceRef)' });
+
+export const SetFirmwareBody = Type.Object({
+  EnableSecureBoot: Type.Optional(Type.Boolean()),
+  BootOrder: Type.Optional(Type.Array(DeviceRef, { minItems: 1, maxItems: 80 })),
+  FirstBootDevice: Type.Optional(DeviceRef),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetFirmwareBody = Static<typeof SetFirmwareBody>;
+
+export const SetBiosBody = Type.Object({
+  StartupOrder: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { minItems: 1, maxItems: 8, description: 'CD, IDE, LegacyNetworkAdapter, Floppy — each once' })),
+  EnableNumLock: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetBiosBody = Static<typeof SetBiosBody>;
+
+export const DebugBody = Type.Object({
+  InjectNonMaskableInterrupt: Type.Literal(true),
+}, { additionalProperties: false });
+export type DebugBody = Static<typeof DebugBody>;
 
 export const SetVmBody = Type.Object({
   NewVMName: Type.Optional(Name),
@@ -110,6 +137,11 @@ export const AddDvdDriveBody = Type.Object({
   ControllerLocation: Type.Optional(Type.Integer({ minimum: 0, maximum: 63 })),
 }, { additionalProperties: false });
 export type AddDvdDriveBody = Static<typeof AddDvdDriveBody>;
+
+export const SetDvdDriveBody = Type.Object({
+  Path: Type.Union([FilePath, Type.Null()], { description: 'ISO to insert (also while the VM runs); null ejects' }),
+}, { additionalProperties: false });
+export type SetDvdDriveBody = Static<typeof SetDvdDriveBody>;
 
 export const DvdSlotQuery = Type.Object({
   ControllerNumber: Type.Integer({ minimum: 0, maximum: 3 }),

@@ -24,6 +24,13 @@ import { VmDrives } from './vm-drives.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
+import { VmFirmware } from './vm-firmware.ts';
+import {
+  DEFAULT_STARTUP_ORDER, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
+  type BootDevice, type BootSourceKind,
+} from './boot-order.ts';
+import { createDynamicDisk } from '../storage/index.ts';
+import { checkNewVmDevices } from './new-vm.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -31,6 +38,14 @@ export interface NewVmParams {
   MemoryStartupBytes?: number;
   ProcessorCount?: number;
   Notes?: string;
+  /** Create a dynamic disk here (absolute path on the host) and attach it: IDE 0:0 on generation 1, SCSI 0:0 on 2. */
+  NewVHDPath?: string;
+  NewVHDSizeBytes?: number;
+  /** Attach this existing disk instead. */
+  VHDPath?: string;
+  /** Connect the VM's network adapter to this switch. */
+  SwitchName?: string;
+  BootDevice?: BootDevice;
 }
 
 export interface SetVmParams {
@@ -55,7 +70,8 @@ export interface IntegrationServiceView {
   OperationalStatus: string;
 }
 
-interface SavedInfo { uptimeMs: number; savedAt: string }
+/** `boot`: what the saved VM was booted from, so a restore rebuilds the same machine. */
+interface SavedInfo { uptimeMs: number; savedAt: string; boot?: BootSourceKind }
 
 const DEFAULT_MEMORY = 512 * 1024 * 1024;
 const GRACEFUL_STOP_MS = 60_000;
@@ -66,6 +82,7 @@ export class Host {
   readonly storage: VmStorage;
   readonly drives: VmDrives;
   readonly network: VmNetwork;
+  readonly firmware: VmFirmware;
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
@@ -76,6 +93,7 @@ export class Host {
       resolve: (n) => this.resolve(n),
       entries: () => this.vms.values(),
       persist: (e) => this.persist(e),
+      persistNext: (e, next) => this.persistNext(e, next),
       event: (level, code, message, e) => this.event(level, code, message, e),
       storage: this.storage,
       computerName: facts.computerName,
@@ -88,6 +106,12 @@ export class Host {
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
       computerName: facts.computerName,
     }, dataDir, netAdapters, teams);
+    this.firmware = new VmFirmware({
+      resolve: (n) => this.resolve(n),
+      persist: (e, next) => this.persistNext(e, next),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+      computerName: facts.computerName,
+    });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -179,6 +203,7 @@ export class Host {
     if (saved && (await exists(e.paths.savedState))) {
       e.state = 'Saved';
       e.uptimeBaseMs = saved.uptimeMs;
+      e.bootSource = saved.boot;
     }
   }
 
@@ -216,6 +241,8 @@ export class Host {
       computerName: this.facts.computerName,
       pid: rt?.pid,
       lastExitReason: e.lastExitReason,
+      bootSource: e.bootSource ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? true),
+      bootFailure: e.bootFailure,
     });
   }
 
@@ -227,7 +254,11 @@ export class Host {
     checkMemory(memory);
     const processors = p.ProcessorCount ?? 1;
     checkProcessorCount(processors, this.facts.logicalProcessors);
+    checkNewVmDevices(p, generation);
     this.assertNameFree(p.Name);
+    // Refuse a missing switch before anything is created.
+    if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
+    if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
     const config: VmConfig = {
       id: randomUUID(),
       name: p.Name,
@@ -239,6 +270,8 @@ export class Host {
       secureBoot: generation === 2,
       notes: p.Notes ?? '',
       boot: { kind: 'TestGuest' },
+      bios: { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false },
+      bootOrder: [],
       integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, true])) as VmConfig['integrationServices'],
       hardDrives: [],
       dvdDrives: [],
@@ -250,10 +283,45 @@ export class Host {
     await mkdir(entry.paths.dir, { recursive: true });
     await this.persist(entry);
     this.vms.set(config.id, entry);
-    this.event('Information', 'VM_CREATED', `VM created (generation ${generation}, ${processors} vCPU, ${memory / 1048576} MB)`, entry);
+    let createdDisk: string | undefined;
+    try {
+      await this.addNewVmDevices(entry, p, (path) => { createdDisk = path; });
+    } catch (err) {
+      // New-VM is all or nothing: no half VM, no new disk file left behind.
+      await this.network.forgetVm(entry).catch(() => undefined);
+      await rm(entry.paths.dir, { recursive: true, force: true });
+      this.vms.delete(config.id);
+      if (createdDisk) await rm(createdDisk, { force: true });
+      throw err;
+    }
+    const disk = entry.config.hardDrives[0];
+    this.event('Information', 'VM_CREATED', `VM created (generation ${generation}, ${processors} vCPU, ${memory / 1048576} MB${disk ? `, disk ${disk.path}` : ''}${p.SwitchName ? `, switch '${p.SwitchName}'` : ''})`, entry);
     return this.view(entry);
   }
 
+  /** New-VM's devices, as Hyper-V adds them: the disk, one network adapter ("Network Adapter"), a DVD drive for -BootDevice CD, then the boot order. */
+  private async addNewVmDevices(e: VmEntry, p: NewVmParams, created: (path: string) => void): Promise<void> {
+    const gen = e.config.generation;
+    if (p.NewVHDPath !== undefined) {
+      await createDynamicDisk(p.NewVHDPath, p.NewVHDSizeBytes!);
+      created(p.NewVHDPath);
+    }
+    const diskPath = p.NewVHDPath ?? p.VHDPath;
+    if (diskPath !== undefined) {
+      await this.drives.addHard(e.config.id, { Path: diskPath, ControllerType: gen === 1 ? 'IDE' : 'SCSI', ControllerNumber: 0, ControllerLocation: 0 });
+    }
+    const legacy = gen === 1 && (p.BootDevice === 'LegacyNetworkAdapter' || p.BootDevice === 'NetworkAdapter');
+    await this.network.addAdapter(e.config.id, { SwitchName: p.SwitchName, IsLegacy: legacy });
+    if (p.BootDevice === 'CD') await this.drives.addDvd(e.config.id, {});
+    if (p.BootDevice === undefined) return;
+    if (gen === 1) {
+      const cls = p.BootDevice === 'VHD' ? 'IDE' : p.BootDevice === 'NetworkAdapter' ? 'LegacyNetworkAdapter' : p.BootDevice;
+      await this.persistNext(e, { ...e.config, bios: { ...e.config.bios, startupOrder: startupOrderWithFirst(e.config.bios.startupOrder, cls) } });
+      return;
+    }
+    const first = p.BootDevice === 'CD' ? e.config.dvdDrives[0]!.id : p.BootDevice === 'VHD' ? e.config.hardDrives[0]!.id : e.config.networkAdapters[0]!.id;
+    await this.firmware.setFirmware(e.config.id, { FirstBootDevice: first });
+  }
   private assertNameFree(name: string, except?: string): void {
     for (const e of this.vms.values()) {
       if (e.config.id !== except && e.config.name.toLowerCase() === name.toLowerCase()) {
@@ -264,6 +332,12 @@ export class Host {
 
   private async persist(e: VmEntry): Promise<void> {
     await writeFileAtomic(e.paths.config, JSON.stringify(e.config, null, 2) + '\n');
+  }
+
+  /** Save a changed config first, then make it the VM's: a failed write leaves memory and disk agreeing. */
+  private async persistNext(e: VmEntry, next: VmConfig): Promise<void> {
+    await writeFileAtomic(e.paths.config, JSON.stringify(next, null, 2) + '\n');
+    e.config = next;
   }
 
   async set(nameOrId: string, p: SetVmParams): Promise<VmView> {
@@ -338,16 +412,23 @@ export class Host {
       h.progress(10, restoring ? 'Restoring saved state' : 'Starting QEMU');
       try {
         const disks = [];
-        for (const d of e.config.hardDrives) disks.push(await this.storage.serveDrive(d));
-        for (const d of e.config.dvdDrives) {
-          const spec = VmStorage.dvdSpec(d);
-          if (spec) disks.push(spec);
+        for (const d of e.config.hardDrives) {
+          disks.push(await this.storage.serveDrive(d));
+          e.bootableDrives.set(d.id, hasBootSignature(await this.storage.firstSector(d)));
         }
-        const nics = await this.network.nicsForStart(e);
+        const saved = restoring ? await readJson<SavedInfo>(`${e.paths.savedState}.json`).catch(() => undefined) : undefined;
+        // A restore rebuilds the machine that was saved: same boot source, whatever the disks hold now.
+        const boot = saved?.boot ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? false);
+        const order = boot === 'Firmware' ? bootIndexes(e.config, (id) => e.bootableDrives.get(id) ?? false) : new Map<string, number>();
+        for (const [i, d] of e.config.hardDrives.entries()) disks[i]!.bootIndex = order.get(d.id);
+        for (const d of e.config.dvdDrives) disks.push({ ...VmStorage.dvdSpec(d), bootIndex: order.get(d.id) });
+        const nics = (await this.network.nicsForStart(e)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
+        e.bootFailure = undefined;
         const rt = await VmRuntime.launch({
-          config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics,
+          config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot,
           restoreFrom: restoring ? e.paths.savedState : undefined,
         });
+        e.bootSource = boot;
         this.adopt(e, rt, e.uptimeBaseMs);
         e.runningSinceMs = Date.now();
         await writeFileAtomic(e.paths.runtime, JSON.stringify(rt.record(e.uptimeBaseMs, e.runningSinceMs), null, 2));
@@ -393,6 +474,10 @@ export class Host {
     rt.on('heartbeat', (status: HeartbeatStatus) => {
       this.event(status === 'OK' ? 'Information' : 'Warning', 'VM_HEARTBEAT', `Heartbeat ${status}`, e);
     });
+    rt.on('boot-failed', (reason) => {
+      e.bootFailure = reason;
+      this.event('Error', 'VM_BOOT_FAILED', `The VM failed to boot: ${reason}`, e);
+    });
     rt.on('io-error', (x) => {
       if (e.state === 'Running') e.state = 'Paused';
       this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
@@ -410,6 +495,7 @@ export class Host {
     if (e.state !== 'Saving' && e.state !== 'Saved') {
       e.uptimeBaseMs = 0;
       e.state = 'Off';
+      e.bootSource = undefined;
     }
     e.runningSinceMs = undefined;
     e.lastExitReason = reason;
@@ -505,7 +591,7 @@ export class Host {
         await rt.resume().catch(() => undefined);
         throw err;
       }
-      await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString() } satisfies SavedInfo));
+      await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString(), boot: e.bootSource } satisfies SavedInfo));
       e.state = 'Saved';
       e.expectedExit = 'state saved (Save-VM)';
       await rt.quit();
@@ -523,6 +609,7 @@ export class Host {
       await rm(`${e.paths.savedState}.json`, { force: true });
       e.state = 'Off';
       e.uptimeBaseMs = 0;
+      e.bootSource = undefined;
       this.event('Information', 'VM_SAVED_STATE_REMOVED', 'Saved state deleted', e);
       return this.view(e);
     });
@@ -551,6 +638,14 @@ export class Host {
         PrimaryStatusDescription: desc, OperationalStatus: desc === 'OK' ? 'Ok' : desc,
       };
     });
+  }
+
+  /** Debug-VM -InjectNonMaskableInterrupt. */
+  async injectNmi(nameOrId: string): Promise<void> {
+    const e = this.resolve(nameOrId);
+    assertLegal('Debug', e.state, e.config.name);
+    await this.live(e).injectNmi();
+    this.event('Information', 'VM_NMI_INJECTED', 'Non-maskable interrupt injected (Debug-VM)', e);
   }
 
   async setIntegrationService(nameOrId: string, service: string, enabled: boolean): Promise<IntegrationServiceView[]> {

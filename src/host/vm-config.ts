@@ -4,6 +4,7 @@
 import { invalid } from './invalid-argument.ts';
 import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
 import type { PortPolicy } from '../switch/index.ts';
+import { DEFAULT_STARTUP_ORDER, checkBootConfig, type BiosDevice } from './boot-order.ts';
 
 export type Generation = 1 | 2;
 
@@ -23,6 +24,10 @@ export interface VmConfig {
   secureBoot: boolean;
   notes: string;
   boot: BootSource;
+  /** Generation 1: Set-VMBios (startup order of device classes, NumLock at boot). */
+  bios: { startupOrder: BiosDevice[]; numLockEnabled: boolean };
+  /** Generation 2: Set-VMFirmware -BootOrder, as drive/adapter ids (boot-order.ts resolves and completes it). */
+  bootOrder: string[];
   /** Which integration services the host offers to the guest (Enable-/Disable-VMIntegrationService). */
   integrationServices: Record<IntegrationServiceName, boolean>;
   hardDrives: HardDrive[];
@@ -98,7 +103,10 @@ export function fmtBytes(n: number): string {
 
 /** Fill in what configs written before a setting existed lack. */
 export function upgradeConfig(c: VmConfig): VmConfig {
-  return { ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [] };
+  return {
+    ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [],
+    bios: c.bios ?? { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: c.bootOrder ?? [],
+  };
 }
 
 /** Validate a config read from disk; a hand-edited file with a bad value is refused, not guessed at. */
@@ -109,6 +117,7 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   checkProcessorCount(c.processorCount, hostLogicalProcessors);
   checkNuma(c.numaNodes, c.processorCount, c.memoryStartupBytes);
   if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
+  checkBootConfig(c);
   const slots = [...c.hardDrives, ...c.dvdDrives];
   for (const [i, d] of slots.entries()) {
     checkSlot(d, c.generation, c.name);

@@ -10,6 +10,7 @@ import {
 import type { EventLevel } from './events.ts';
 import { invalid } from './invalid-argument.ts';
 import type { VmEntry } from './vm-entry.ts';
+import type { VmConfig } from './vm-config.ts';
 import { VmStorage } from './vm-storage.ts';
 
 /** What the drive actions need of the host. */
@@ -17,6 +18,8 @@ export interface DriveHost {
   resolve(nameOrId: string): VmEntry;
   entries(): Iterable<VmEntry>;
   persist(e: VmEntry): Promise<void>;
+  /** Write `next` as the VM's config, then make it the VM's (memory changes only after the write). */
+  persistNext(e: VmEntry, next: VmConfig): Promise<void>;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
   readonly storage: VmStorage;
   readonly computerName: string;
@@ -36,6 +39,9 @@ export interface SlotParams { ControllerType: ControllerType; ControllerNumber: 
 export interface SetHardDriveParams extends SlotParams { Path?: string; MaximumIOPS?: number; MinimumIOPS?: number }
 
 export interface AddDvdDriveParams { Path?: string; ControllerNumber?: number; ControllerLocation?: number }
+
+/** Set-VMDvdDrive: the drive by its slot; Path null ejects. */
+export interface SetDvdDriveParams { ControllerNumber: number; ControllerLocation: number; Path: string | null }
 
 export interface HardDriveView {
   VMName: string; VMId: string; ComputerName: string; Id: string; Name: string; Path: string;
@@ -117,7 +123,8 @@ export class VmDrives {
       this.assertChangeable(e, slot, 'add a hard drive');
       const path = resolve(p.Path);
       this.assertPathFree(path);
-      if ((await VmStorage.probe(path)) === 4096 && slot.controllerType === 'IDE') {
+      const probed = await VmStorage.probe(path);
+      if (probed.logicalSectorSize === 4096 && slot.controllerType === 'IDE') {
         throw invalid('ControllerType', `${path} has 4096-byte logical sectors: attach it to a SCSI controller (IDE is 512 only)`, e.config.name);
       }
       const drive: HardDrive = { id: newDriveId(), ...slot, path, maximumIops: p.MaximumIOPS ?? 0, minimumIops: p.MinimumIOPS ?? 0 };
@@ -133,6 +140,7 @@ export class VmDrives {
       }
       e.config = { ...e.config, hardDrives: [...e.config.hardDrives, drive] };
       await this.host.persist(e);
+      e.bootableDrives.set(drive.id, probed.bootable);
       this.host.event('Information', 'VM_DISK_ADDED', `Hard drive ${path} added at ${slotText(slot)}${e.runtime ? ' (hot-plugged)' : ''}`, e);
       return this.hardView(e, drive);
     });
@@ -168,7 +176,7 @@ export class VmDrives {
         if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot change the file of a drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
         next.path = resolve(p.Path);
         this.assertPathFree(next.path, d);
-        await VmStorage.probe(next.path);
+        e.bootableDrives.set(d.id, (await VmStorage.probe(next.path)).bootable);
       }
       e.config = { ...e.config, hardDrives: e.config.hardDrives.map((h) => (h === d ? next : h)) };
       await this.host.persist(e);
@@ -241,12 +249,40 @@ export class VmDrives {
     });
   }
 
+  private findDvd(e: VmEntry, s: { ControllerNumber: number; ControllerLocation: number }): DvdDrive {
+    const d = e.config.dvdDrives.find((x) => x.controllerNumber === s.ControllerNumber && x.controllerLocation === s.ControllerLocation);
+    if (!d) throw new VmhostError('NOT_FOUND', `VM '${e.config.name}' has no DVD drive at controller ${s.ControllerNumber} location ${s.ControllerLocation}`, { vm: e.config.name });
+    return d;
+  }
+
+  /** Set-VMDvdDrive -Path: insert, change or (null) eject the ISO — also while the VM runs, as in Hyper-V. */
+  async setDvd(nameOrId: string, p: SetDvdDriveParams): Promise<DvdDriveView> {
+    const e = this.host.resolve(nameOrId);
+    return e.lock.run(async () => {
+      const d = this.findDvd(e, p);
+      const path = p.Path ? resolve(p.Path) : null;
+      if (path) await VmStorage.probe(path);
+      if (e.state !== 'Off' && e.state !== 'Running') {
+        throw new VmhostError('INVALID_STATE', `Cannot change the DVD of VM '${e.config.name}' while it is ${e.state}`, { vm: e.config.name, state: e.state });
+      }
+      const next: DvdDrive = { ...d, path };
+      const config = { ...e.config, dvdDrives: e.config.dvdDrives.map((x) => (x === d ? next : x)) };
+      // The guest sees the change first; a failed QMP change leaves the config as it was.
+      if (e.runtime) await e.runtime.changeDvd(VmStorage.dvdId(d), path);
+      await this.host.persistNext(e, config).catch(async (err: unknown) => {
+        if (e.runtime) await e.runtime.changeDvd(VmStorage.dvdId(d), d.path).catch(() => undefined);
+        throw err;
+      });
+      this.host.event('Information', 'VM_DVD_CHANGED', `${slotText(d)}: ${path ? `media ${path} inserted` : 'media ejected'}${e.runtime ? ' (while running)' : ''}`, e);
+      return this.dvdView(e, next);
+    });
+  }
+
   async removeDvd(nameOrId: string, s: { ControllerNumber: number; ControllerLocation: number }): Promise<void> {
     const e = this.host.resolve(nameOrId);
     await e.lock.run(async () => {
       if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot remove a DVD drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
-      const d = e.config.dvdDrives.find((x) => x.controllerNumber === s.ControllerNumber && x.controllerLocation === s.ControllerLocation);
-      if (!d) throw new VmhostError('NOT_FOUND', `VM '${e.config.name}' has no DVD drive at controller ${s.ControllerNumber} location ${s.ControllerLocation}`, { vm: e.config.name });
+      const d = this.findDvd(e, s);
       e.config = { ...e.config, dvdDrives: e.config.dvdDrives.filter((x) => x !== d) };
       await this.host.persist(e);
       this.host.event('Information', 'VM_DVD_REMOVED', `DVD drive removed from ${slotText(d)}`, e);

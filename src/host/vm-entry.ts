@@ -1,4 +1,5 @@
 // Everything the host knows about one VM: its config, its state, its running side.
+import type { BootSourceKind } from './boot-order.ts';
 import type { VmConfig } from './vm-config.ts';
 import { VmLock } from './vm-lock.ts';
 import type { VmPaths } from './vm-paths.ts';
@@ -16,6 +17,12 @@ export class VmEntry {
   expectedExit?: string;
   /** Resolves once the host has handled the exit of the current runtime's QEMU. */
   exitHandled?: Promise<void>;
+  /** What the current (or saved) run booted from; undefined while off. */
+  bootSource?: BootSourceKind;
+  /** Why the firmware said it could not boot, during the current run. */
+  bootFailure?: string;
+  /** Per hard drive id: whether its first sector had a boot signature when last started. */
+  readonly bootableDrives = new Map<string, boolean>();
   readonly lock = new VmLock();
   constructor(public config: VmConfig, public readonly paths: VmPaths) {}
 }

@@ -12,6 +12,9 @@ export interface VmPaths {
   qemuLog: string;
   savedState: string;
   firmwareVars: string;
+  /** The secure-boot variable store (Microsoft keys enrolled): its own file, so turning secure boot off and on again keeps each store's boot entries. */
+  firmwareVarsSecure: string;
+  firmwareLog: string;
   sockets: string;
   qmpSocket: string;
   agentSocket: string;
@@ -37,6 +40,8 @@ export function vmPaths(dataDir: string, id: string): VmPaths {
     qemuLog: join(dir, 'qemu.log'),
     savedState: join(dir, 'saved-state.bin'),
     firmwareVars: join(dir, 'OVMF_VARS.fd'),
+    firmwareVarsSecure: join(dir, 'OVMF_VARS_SB.fd'),
+    firmwareLog: join(dir, 'firmware.log'),
     sockets,
     qmpSocket: join(sockets, 'qmp.sock'),
     agentSocket: join(sockets, 'agent.sock'),

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
-  QemuProcess, buildQemuArgv, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, probeAccelerator, refreshNbdDiskSize,
+  QemuProcess, buildQemuArgv, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
   replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
   type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec,
 } from '../qemu/index.ts';
@@ -13,6 +13,8 @@ import { AgentClient, ensureGuestImage } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
 import type { VmPaths } from './vm-paths.ts';
 import type { HeartbeatStatus } from './vm-view.ts';
+import type { BootSourceKind } from './boot-order.ts';
+import { BootWatch } from './boot-watch.ts';
 
 /** What runtime.json holds so the next daemon can re-attach. */
 export interface RuntimeRecord {
@@ -41,6 +43,8 @@ interface RuntimeEvents {
   heartbeat: [HeartbeatStatus];
   /** A disk's I/O failed and QEMU stopped the VM (werror/rerror=stop). */
   'io-error': [{ device: string; operation: string; reason: string }];
+  /** The firmware reported that it could not boot (nothing bootable, secure boot refusal). */
+  'boot-failed': [string];
 }
 
 export class VmRuntime extends EventEmitter<RuntimeEvents> {
@@ -52,6 +56,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   private timer: NodeJS.Timeout | undefined;
   private guestShutdown = false;
   private cpuSample: { at: number; ticks: number; usage: number } | undefined;
+  private bootWatch: BootWatch | undefined;
 
   private constructor(private readonly proc: QemuProcess, private readonly agent: AgentClient, private readonly uuid: string, private readonly paths: VmPaths) {
     super();
@@ -67,7 +72,10 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
       const detail = x.signal ? `killed by ${x.signal}` : x.code !== null ? `exit code ${x.code}` : 'process gone';
       return { guestShutdown: this.guestShutdown, detail };
     });
-    agent.on('ready', () => this.setHeartbeat('OK'));
+    agent.on('ready', () => {
+      this.bootWatch?.stop();
+      this.setHeartbeat('OK');
+    });
     void agent.connect().catch(() => undefined);
     this.timer = setInterval(() => void this.poll(), HEARTBEAT_MS);
     this.timer.unref();
@@ -79,17 +87,28 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return accel;
   }
 
-  static async launch(o: { config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string }): Promise<VmRuntime> {
+  static async launch(o: {
+    config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string; boot: BootSourceKind;
+  }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
-    const spec = await buildSpec(config, paths, o.accelerator, o.disks);
+    const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot);
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
-    const extraArgs = (o.nics ?? []).flatMap((n) => hubNicArgs(n, config.generation));
-    const argv = buildQemuArgv(spec, { ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs });
-    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
+    const nics = o.nics ?? [];
+    const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
+    const argv = buildQemuArgv(spec, {
+      ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
+    });
+    // Watch the firmware from where its output files end now (serial.log is appended to).
+    const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.start([paths.serialLog, paths.firmwareLog], (r) => rt.emit('boot-failed', r)) : undefined;
+    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog }).catch((e: unknown) => {
+      watch?.stop();
+      throw e;
+    });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
+    rt.bootWatch = watch;
     try {
       // Save-VM pauses before saving; a restored VM comes back running, as in Hyper-V.
       if (o.restoreFrom) await waitForIncoming(proc.qmp, { resume: true });
@@ -207,6 +226,15 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 128 + (r.signal ?? 0) };
   }
 
+  /** Set-VMDvdDrive -Path on a running VM: insert, swap or (null) eject the ISO. */
+  async changeDvd(deviceId: string, path: string | null): Promise<void> {
+    await changeDvdMedia(this.proc.qmp, deviceId, path);
+  }
+
+  async injectNmi(): Promise<void> {
+    await injectNmi(this.proc.qmp);
+  }
+
   async hotplugDisk(d: DiskSpec): Promise<void> {
     await hotplugScsiDisk(this.proc.qmp, d);
   }
@@ -256,6 +284,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private stopWatching(): void {
+    this.bootWatch?.stop();
     clearInterval(this.timer);
     this.timer = undefined;
     this.agent.close();
@@ -273,21 +302,24 @@ function guestHostname(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'vmhost-guest';
 }
 
-async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator, disks: DiskSpec[]): Promise<QemuVmSpec> {
+async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator, disks: DiskSpec[], boot: BootSourceKind): Promise<QemuVmSpec> {
   let kernelBoot: QemuVmSpec['kernelBoot'];
-  if (config.boot.kind === 'TestGuest') {
+  if (boot === 'TestGuest') {
     const image = await ensureGuestImage();
     kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: `console=ttyS0 quiet panic=-1 vmhost.hostname=${guestHostname(config.name)}` };
-  } else {
+  } else if (config.boot.kind === 'Kernel') {
     kernelBoot = { kernelPath: config.boot.kernel, initrdPath: config.boot.initrd, append: config.boot.cmdline };
   }
   let firmware: QemuVmSpec['firmware'];
   if (config.generation === 2) {
-    // Secure boot is stored but not enforced yet: the test guest's kernel is not signed by a
-    // key the Microsoft-keyed firmware trusts, so every VM gets the non-secure-boot OVMF.
-    const fw = findOvmf(false);
-    await ensureVarsFile(paths.firmwareVars, fw);
-    firmware = { codePath: fw.codePath, varsPath: paths.firmwareVars, secureBoot: false };
+    // Secure boot checks what the firmware loads from the VM's devices. A kernel QEMU hands
+    // over directly (the test guest, -kernel) is signed by Debian, whose key only shim
+    // trusts, so a direct kernel boot runs on the firmware without secure boot.
+    const secure = config.secureBoot && boot === 'Firmware';
+    const fw = findOvmf(secure);
+    const varsPath = secure ? paths.firmwareVarsSecure : paths.firmwareVars;
+    await ensureVarsFile(varsPath, fw);
+    firmware = { codePath: fw.codePath, varsPath, secureBoot: secure };
   }
   return {
     generation: config.generation,
@@ -305,7 +337,7 @@ async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelera
     nics: [],
     paths: {
       qmpSocket: paths.qmpSocket, serialSocket: paths.serialSocket, serialLog: paths.serialLog,
-      vncSocket: paths.vncSocket, agentSocket: paths.agentSocket, pidFile: paths.pidFile,
+      vncSocket: paths.vncSocket, agentSocket: paths.agentSocket, pidFile: paths.pidFile, firmwareLog: paths.firmwareLog,
     },
   };
 }

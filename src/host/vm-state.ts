@@ -6,7 +6,7 @@ export type VmState = 'Off' | 'Starting' | 'Running' | 'Paused' | 'Saving' | 'Sa
 
 export type VmAction =
   | 'Start' | 'Stop' | 'TurnOff' | 'Restart' | 'Suspend' | 'Resume' | 'Save'
-  | 'Remove' | 'SetHardware' | 'InvokeCommand' | 'RemoveSavedState';
+  | 'Remove' | 'SetHardware' | 'InvokeCommand' | 'RemoveSavedState' | 'Debug';
 
 const LEGAL: Record<VmAction, readonly VmState[]> = {
   Start: ['Off', 'Saved'],
@@ -22,6 +22,8 @@ const LEGAL: Record<VmAction, readonly VmState[]> = {
   SetHardware: ['Off'],
   InvokeCommand: ['Running'],
   RemoveSavedState: ['Saved'],
+  // Debug-VM acts on the running machine (an NMI reaches a paused one when it resumes).
+  Debug: ['Running', 'Paused'],
 };
 
 export function isLegal(action: VmAction, state: VmState): boolean {

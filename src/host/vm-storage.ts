@@ -10,6 +10,7 @@ import { BlockServer, openDiskFile, type DiskCounters, type MinimumIopsAlert, ty
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
+import { hasBootSignature } from './boot-order.ts';
 
 const SOCKET_BUDGET = 60;
 
@@ -42,14 +43,19 @@ export class VmStorage {
     return `hd-${drive.id.slice(0, 8)}`;
   }
 
-  /** Open a disk file once to prove it is a usable virtual disk (and its chain is whole); its logical sector size. */
-  static async probe(path: string, param = 'Path'): Promise<number> {
+  /** Open a disk file once to prove it is a usable virtual disk (and its chain is whole); its logical sector size and whether it is bootable. */
+  static async probe(path: string, param = 'Path'): Promise<{ logicalSectorSize: number; bootable: boolean }> {
     await access(path).catch(() => { throw invalid(param, `no such file: ${path}`); });
     const disk = await openDiskFile(path, { readOnly: true }).catch((e: unknown) => {
       throw invalid(param, `${path} is not a usable virtual disk: ${(e as Error).message}`);
     });
-    await disk.close();
-    return disk.logicalSectorSize;
+    try {
+      const sector0 = new Uint8Array(disk.logicalSectorSize);
+      await disk.read(sector0, 0);
+      return { logicalSectorSize: disk.logicalSectorSize, bootable: hasBootSignature(sector0) };
+    } finally {
+      await disk.close();
+    }
   }
 
   servedPath(path: string): ServedDisk | undefined {
@@ -72,12 +78,27 @@ export class VmStorage {
     };
   }
 
-  static dvdSpec(d: DvdDrive): DiskSpec | undefined {
-    if (!d.path) return undefined;
+  /** A DVD drive for QEMU: the ISO opened read-only by QEMU itself, or an empty tray. */
+  static dvdSpec(d: DvdDrive): DiskSpec {
     return {
-      id: `dvd-${d.id.slice(0, 8)}`, bus: d.controllerType === 'IDE' ? 'ide' : 'scsi', media: 'cdrom', readOnly: true,
-      source: { kind: 'file', path: d.path, format: 'raw' }, controllerNumber: d.controllerNumber, controllerLocation: d.controllerLocation,
+      id: VmStorage.dvdId(d), bus: d.controllerType === 'IDE' ? 'ide' : 'scsi', media: 'cdrom', readOnly: true,
+      source: d.path ? { kind: 'file', path: d.path, format: 'raw' } : { kind: 'empty' },
+      controllerNumber: d.controllerNumber, controllerLocation: d.controllerLocation,
     };
+  }
+
+  /** The DVD drive's device id inside QEMU. */
+  static dvdId(d: DvdDrive): string {
+    return `dvd-${d.id.slice(0, 8)}`;
+  }
+
+  /** A served drive's first sector (boot-order.ts reads its boot signature). */
+  async firstSector(d: HardDrive): Promise<Uint8Array> {
+    const served = this.server.get(VmStorage.exportName(d));
+    if (!served) throw new VmhostError('NOT_FOUND', `${d.path} is not served`, { path: d.path });
+    const buf = new Uint8Array(served.disk.logicalSectorSize);
+    await served.disk.read(buf, 0);
+    return buf;
   }
 
   private async serve(path: string, exportName: string, readOnly: boolean, qos?: { maximumIops: number; minimumIops: number }): Promise<ServedDisk> {

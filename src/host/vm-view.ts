@@ -2,6 +2,7 @@
 // Hyper-V VirtualMachine object (shared/reference/hyperv-cmdlets.md §3) so scripts port over.
 import type { VmConfig } from './vm-config.ts';
 import type { VmState } from './vm-state.ts';
+import type { BootSourceKind } from './boot-order.ts';
 
 export type HeartbeatStatus = 'Disabled' | 'NoContact' | 'OK' | 'LostCommunication' | 'Paused';
 
@@ -15,6 +16,8 @@ export interface VmLive {
   computerName: string;
   pid?: number;
   lastExitReason?: string;
+  bootSource: BootSourceKind;
+  bootFailure?: string;
 }
 
 export interface VmView {
@@ -46,6 +49,8 @@ export interface VmView {
   IntegrationServicesState: string;
   GuestKvp: Record<string, unknown>;
   ProcessId: number | null;
+  /** vmhost: what the VM boots (Firmware: its disks/DVD/network in boot order; TestGuest: the built-in test guest; Kernel: a kernel given directly). */
+  BootSource: BootSourceKind;
 }
 
 /** TimeSpan-style text, as PowerShell prints Uptime: d.hh:mm:ss or hh:mm:ss. */
@@ -59,6 +64,7 @@ export function formatUptime(ms: number): string {
 }
 
 function status(live: VmLive): string {
+  if (live.bootFailure && live.state !== 'Off') return `Boot failure: ${live.bootFailure}`;
   if (live.lastExitReason && live.state === 'Off') return `Operating normally (last stop: ${live.lastExitReason})`;
   return 'Operating normally';
 }
@@ -94,5 +100,6 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     IntegrationServicesState: live.heartbeat === 'OK' ? 'Up to date' : '',
     GuestKvp: live.kvp,
     ProcessId: live.pid ?? null,
+    BootSource: live.bootSource,
   };
 }

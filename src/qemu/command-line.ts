@@ -135,6 +135,7 @@ function validate(spec: QemuVmSpec): void {
   for (const d of spec.disks) {
     seenId(d.id);
     if (d.source.kind === 'nbd') checkSocketPath(spec, `disk ${d.id} NBD`, d.source.socketPath);
+    if (d.source.kind === 'empty' && d.media !== 'cdrom') throw invalid(spec, `disk ${d.id}: only a DVD drive can be empty`, { device: d.id });
     if (d.bus === 'ide') {
       if (spec.generation === 2) {
         throw invalid(spec, `disk ${d.id}: generation 2 VMs have no IDE controller; attach it to SCSI`, { device: d.id });
@@ -184,6 +185,12 @@ function diskArgs(d: DiskSpec): string[] {
   const node = diskNodeName(d.id);
   const ro = d.readOnly ?? false;
   const args: string[] = [];
+  if (d.source.kind === 'empty') {
+    // An empty tray: the device exists (so media can be inserted while the VM runs), no drive.
+    const bus = d.bus === 'ide' ? { bus: `ide.${d.controllerNumber ?? 0}`, unit: d.controllerLocation ?? 0 }
+      : { bus: `${scsiControllerId(d.controllerNumber ?? 0)}.0`, channel: 0, 'scsi-id': d.controllerLocation ?? 0, lun: 0 };
+    return ['-device', opts(d.bus === 'ide' ? 'ide-cd' : 'scsi-cd', { id: d.id, ...bus, bootindex: d.bootIndex })];
+  }
   if (d.source.kind === 'nbd') {
     args.push('-blockdev', opts('driver=nbd', {
       'node-name': nbdNodeName(d.id, 0), 'server.type': 'unix', 'server.path': d.source.socketPath, export: d.source.exportName,
@@ -274,6 +281,12 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     '-device', `virtserialport,bus=vserial0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
     '-device', 'virtio-balloon-pci,id=balloon0',
   );
+  if (p.firmwareLog) a.push('-chardev', opts('file', { id: 'fwlog', path: p.firmwareLog }), '-device', 'isa-debugcon,iobase=0x402,chardev=fwlog');
+  // A firmware boot tries exactly the devices given a bootindex, in that order (Hyper-V's
+  // boot order); without strict, SeaBIOS would go on to the floppy controller and beyond.
+  if (spec.disks.some((d) => d.bootIndex !== undefined) || spec.nics.some((n) => n.bootIndex !== undefined) || launch.bootIndexedExtras) {
+    a.push('-boot', 'strict=on');
+  }
   if (spec.kernelBoot) {
     a.push('-kernel', spec.kernelBoot.kernelPath);
     if (spec.kernelBoot.initrdPath) a.push('-initrd', spec.kernelBoot.initrdPath);

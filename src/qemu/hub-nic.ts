@@ -24,6 +24,8 @@ export interface HubNic {
   hub: number;
   /** The switch port's socket, or null for a NIC that is not connected. */
   streamSocketPath: string | null;
+  /** Firmware boot order position (network boot), when it is in the boot order. */
+  bootIndex?: number;
 }
 
 const devicePortId = (nicId: string): string => `${nicId}-hp0`;
@@ -41,7 +43,7 @@ export function hubNicArgs(n: HubNic, generation: 1 | 2): string[] {
     a.push('-netdev', `hubport,id=${uplinkId(n.id, 0)},hubid=${n.hub}`);
   }
   a.push('-netdev', `hubport,id=${devicePortId(n.id)},hubid=${n.hub}`);
-  a.push('-device', `${model},netdev=${devicePortId(n.id)},mac=${n.mac.toLowerCase()},id=${n.id}`);
+  a.push('-device', `${model},netdev=${devicePortId(n.id)},mac=${n.mac.toLowerCase()},id=${n.id}${n.bootIndex !== undefined ? `,bootindex=${n.bootIndex}` : ''}`);
   return a;
 }
 

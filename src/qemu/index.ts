@@ -26,3 +26,4 @@ export {
 } from './live-migration.ts';
 export { hotplugScsiDisk, unplugDisk, refreshNbdDiskSize } from './hotplug.ts';
 export { hubNicArgs, replugNicStream, type HubNic } from './hub-nic.ts';
+export { changeDvdMedia, injectNmi } from './media.ts';

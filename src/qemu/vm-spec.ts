@@ -27,12 +27,15 @@ export interface FileDiskSource {
   format?: 'raw' | 'qcow2';
 }
 
+/** A DVD drive with its tray empty (media can be inserted later over QMP). */
+export interface EmptyDiskSource { kind: 'empty' }
+
 export interface DiskSpec {
   /** Stable id, used as QEMU node-name / device id (`[A-Za-z][A-Za-z0-9_-]*`). */
   id: string;
   bus: 'ide' | 'scsi' | 'virtio';
   media?: 'disk' | 'cdrom';
-  source: NbdDiskSource | FileDiskSource;
+  source: NbdDiskSource | FileDiskSource | EmptyDiskSource;
   readOnly?: boolean;
   /** IDE: channel 0|1; SCSI: controller index (one virtio-scsi-pci per index). Ignored for virtio. */
   controllerNumber?: number;
@@ -79,6 +82,8 @@ export interface QemuRuntimePaths {
   vncSocket: string;
   agentSocket: string;
   pidFile: string;
+  /** The firmware's debug console (I/O port 0x402): SeaBIOS writes its boot messages there. */
+  firmwareLog?: string;
 }
 
 export interface QemuVmSpec {
@@ -111,6 +116,8 @@ export interface QemuLaunchOptions {
   startPaused?: boolean;
   /** `-incoming` URI, e.g. from `restoreIncomingUri(file)` or 'defer'. */
   incoming?: string;
+  /** The extra arguments carry devices with a bootindex (NICs on hubs): boot strictly by bootindex. */
+  bootIndexedExtras?: boolean;
   /** Extra devices for tests/diagnostics (e.g. isa-debugcon), appended verbatim. */
   extraArgs?: string[];
 }

@@ -7,3 +7,4 @@ export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type 
 export type { DiskCounters } from './metering.ts';
 export type { QosLimits, MinimumIopsAlert } from './qos.ts';
 export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
+export { createDynamicDisk } from './create-disk.ts';

@@ -10,10 +10,11 @@ import * as network from './vm-network.ts';
 import * as netAdapter from './net-adapter.ts';
 import * as lbfo from './net-lbfo.ts';
 import * as capture from './switch-capture.ts';
+import * as firmware from './vm-firmware.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

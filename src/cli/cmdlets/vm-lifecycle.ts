@@ -1,4 +1,5 @@
 // VM lifecycle cmdlets: New-VM, Get-VM, Remove-VM, Start/Stop/Restart/Suspend/Resume/Save-VM.
+import { resolve } from 'node:path';
 import type { Job, VmView } from '../../host/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { vmView } from '../views.ts';
@@ -7,19 +8,30 @@ import { clientFor, oneOrMany, selectVms, vmNameMandatory, vmNameParam } from '.
 
 export const newVm = defineCmdlet({
   name: 'New-VM',
-  synopsis: 'Create a virtual machine',
+  synopsis: 'Create a virtual machine with one network adapter, optionally a new or existing disk',
   params: {
     Name: { type: 'string', mandatory: true, aliases: ['VMName'], help: 'Name of the new VM' },
     MemoryStartupBytes: { type: 'size', help: 'Startup memory (default 512MB)' },
     Generation: { type: 'int', values: [1, 2], help: '1 (BIOS, IDE) or 2 (UEFI, SCSI only)' },
-    Path: { type: 'string', help: 'Not supported: VMs live in the host data dir' },
-    NoVHD: { type: 'switch', help: 'Create the VM without a virtual disk (the only choice until disks exist)' },
+    NewVHDPath: { type: 'string', sets: ['NewVHD'], mandatory: ['NewVHD'], help: 'Create a dynamic VHDX here and attach it (IDE 0:0 on generation 1, SCSI 0:0 on 2)' },
+    NewVHDSizeBytes: { type: 'size', sets: ['NewVHD'], mandatory: ['NewVHD'], help: 'Size of the new disk' },
+    VHDPath: { type: 'string', sets: ['ExistingVHD'], mandatory: ['ExistingVHD'], help: 'Attach this existing disk' },
+    NoVHD: { type: 'switch', sets: ['NoVHD'], help: 'No disk (the default when no disk parameter is given)' },
+    SwitchName: { type: 'string', help: 'Connect the network adapter to this switch' },
+    BootDevice: { type: 'enum', values: ['CD', 'Floppy', 'LegacyNetworkAdapter', 'IDE', 'NetworkAdapter', 'VHD'], help: 'Boot first from this (generation 2: CD, VHD, NetworkAdapter)' },
+    Path: { type: 'string', help: 'Base folder for a relative -NewVHDPath (the VM\'s own files stay in the host\'s data dir)' },
   },
   positional: ['Name', 'MemoryStartupBytes'],
+  defaultSet: 'NoVHD',
   view: vmView,
   async run(args, ctx) {
-    if (args.Path !== undefined) ctx.warn('-Path is ignored: VM files live in the host data dir');
-    return clientFor(ctx).call<VmView>('POST', '/vms', { Name: args.Name, MemoryStartupBytes: args.MemoryStartupBytes, Generation: args.Generation });
+    // Paths are the host's: a relative one is taken from -Path, else the current directory.
+    const base = args.Path !== undefined ? resolve(args.Path) : process.cwd();
+    return clientFor(ctx).call<VmView>('POST', '/vms', {
+      Name: args.Name, MemoryStartupBytes: args.MemoryStartupBytes, Generation: args.Generation,
+      NewVHDPath: args.NewVHDPath === undefined ? undefined : resolve(base, args.NewVHDPath), NewVHDSizeBytes: args.NewVHDSizeBytes,
+      VHDPath: args.VHDPath === undefined ? undefined : resolve(args.VHDPath), SwitchName: args.SwitchName, BootDevice: args.BootDevice,
+    });
   },
 });
 

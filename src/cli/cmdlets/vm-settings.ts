@@ -1,5 +1,6 @@
-// VM settings cmdlets: Set-VM, Rename-VM, Get-/Set-VMProcessor, Get-/Set-VMMemory,
-// Get-/Set-VMFirmware. Each change is one PATCH; the host refuses what the VM's state forbids.
+// VM settings cmdlets: Set-VM, Rename-VM, Get-/Set-VMProcessor, Get-/Set-VMMemory. Each
+// change is one PATCH; the host refuses what the VM's state forbids. (Firmware and BIOS:
+// vm-firmware.ts.)
 import { VmhostError } from '../../common/index.ts';
 import type { VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
@@ -114,29 +115,5 @@ export const setVmMemory = defineCmdlet({
   async run(args, ctx) {
     const r = await patchEach(ctx, args.VMName, { MemoryStartupBytes: args.StartupBytes });
     return args.PassThru ? oneOrMany(r.map(memoryOf), args.VMName) : undefined;
-  },
-});
-
-function firmwareOf(vm: VmView) {
-  return { VMName: vm.Name, VMId: vm.Id, SecureBoot: vm.SecureBoot ? 'On' : 'Off' };
-}
-
-export const getVmFirmware = defineCmdlet({
-  name: 'Get-VMFirmware', synopsis: 'Show a generation 2 VM\'s UEFI settings', params: { VMName: { ...vmNameMandatory, aliases: [] } }, positional: ['VMName'],
-  async run(args, ctx) {
-    const vms = await selectVms(clientFor(ctx), args.VMName);
-    const gen1 = vms.find((v) => v.Generation !== 2);
-    if (gen1) throw new VmhostError('INVALID_ARGUMENT', `Get-VMFirmware: '${gen1.Name}' is a generation 1 VM (it has a BIOS, not UEFI firmware)`);
-    return oneOrMany(vms.map(firmwareOf), args.VMName);
-  },
-});
-
-export const setVmFirmware = defineCmdlet({
-  name: 'Set-VMFirmware', synopsis: 'Turn secure boot on or off (generation 2, VM off)',
-  params: { VMName: { ...vmNameMandatory, aliases: [] }, EnableSecureBoot: { type: 'enum', values: ['On', 'Off'], mandatory: true } },
-  positional: ['VMName'],
-  async run(args, ctx) {
-    const r = await patchEach(ctx, args.VMName, { EnableSecureBoot: args.EnableSecureBoot === 'On' });
-    return args.PassThru ? oneOrMany(r.map(firmwareOf), args.VMName) : undefined;
   },
 });

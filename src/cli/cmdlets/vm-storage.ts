@@ -1,6 +1,7 @@
 // VM storage cmdlets: hard disk and DVD drives, Mount-VHD/Dismount-VHD (files served over NBD
 // for host tools), Measure-VM's disk metrics. They speak the daemon's storage routes.
 import { resolve } from 'node:path';
+import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
 
@@ -112,6 +113,29 @@ export const addVmDvdDrive = defineCmdlet({
       out.push(await api.call('POST', `/vms/${vm.Id}/dvd-drives`, {
         Path: args.Path === undefined ? undefined : resolve(args.Path), ControllerNumber: args.ControllerNumber, ControllerLocation: args.ControllerLocation,
       }));
+    }
+    return args.PassThru ? out : undefined;
+  },
+});
+
+export const setVmDvdDrive = defineCmdlet({
+  name: 'Set-VMDvdDrive',
+  synopsis: 'Insert, change or eject (-Path \'\' or $null) a DVD drive\'s ISO; also while the VM runs',
+  params: { VMName: vmName, Path: { type: 'string', mandatory: true }, ControllerNumber: controllerNumber, ControllerLocation: controllerLocation },
+  positional: ['VMName', 'Path'],
+  view: dvdView,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const eject = args.Path === '' || args.Path.toLowerCase() === '$null';
+    const out = [];
+    for (const vm of await selectVms(api, args.VMName)) {
+      const drives = await api.call<{ ControllerNumber: number; ControllerLocation: number }[]>('GET', `/vms/${vm.Id}/dvd-drives`);
+      const picked = drives.filter((d) => (args.ControllerNumber === undefined || d.ControllerNumber === args.ControllerNumber)
+        && (args.ControllerLocation === undefined || d.ControllerLocation === args.ControllerLocation));
+      if (picked.length === 0) throw new VmhostError('NOT_FOUND', `VM '${vm.Name}' has no DVD drive${args.ControllerNumber !== undefined || args.ControllerLocation !== undefined ? ' at that controller and location' : ''} (Add-VMDvdDrive)`);
+      if (picked.length > 1) throw new VmhostError('CLI_INVALID_PARAMETER', `VM '${vm.Name}' has ${picked.length} DVD drives: give -ControllerNumber and -ControllerLocation`);
+      const d = picked[0]!;
+      out.push(await api.call('PATCH', `/vms/${vm.Id}/dvd-drives?ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`, { Path: eject ? null : resolve(args.Path) }));
     }
     return args.PassThru ? out : undefined;
   },
