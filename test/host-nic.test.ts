@@ -55,7 +55,7 @@ describe('host vNIC on an Internal switch', { skip }, () => {
     assert.equal((await run('ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', ifname)).code, 0);
 
     await ok('New-VM', 'h1', '-MemoryStartupBytes', '256MB');
-    await ok('Add-VMNetworkAdapter', '-VMName', 'h1', '-SwitchName', 'HN');
+    await ok('Connect-VMNetworkAdapter', '-VMName', 'h1', '-SwitchName', 'HN');
     await ok('Start-VM', 'h1');
     await waitFor('h1 heartbeat', 90_000, async () => ((await d.api('GET', '/api/v1/vms/h1')).json as { Heartbeat: string }).Heartbeat === 'OK');
     assert.equal((await sh('h1', `ip addr add ${GUEST_IP}/24 dev eth0 && ip link set eth0 up`)).code, 0);

@@ -72,7 +72,7 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
     await Promise.all(['QA', 'QB'].map((sw) => ok('New-VMSwitch', '-Name', sw, '-SwitchType', 'Private')));
     await Promise.all(VMS.map(async (n) => {
       await ok('New-VM', `n${n}`, '-MemoryStartupBytes', '256MB');
-      await ok('Add-VMNetworkAdapter', '-VMName', `n${n}`, '-SwitchName', 'QA');
+      await ok('Connect-VMNetworkAdapter', '-VMName', `n${n}`, '-SwitchName', 'QA');
     }));
     await ok('Add-VMNetworkAdapter', '-VMName', 'n1', '-Name', 'Second', '-SwitchName', 'QB');
     const t0 = Date.now();

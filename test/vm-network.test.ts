@@ -59,7 +59,6 @@ describe('VM networking: switches and adapters', () => {
     await fails(/already exists/, 'New-VMSwitch', '-Name', 'qa', '-SwitchType', 'Private');
     for (const n of [1, 2]) {
       await ok('New-VM', `n${n}`, '-MemoryStartupBytes', '256MB');
-      await ok('Add-VMNetworkAdapter', '-VMName', `n${n}`);
       await ok('Connect-VMNetworkAdapter', '-VMName', `n${n}`, '-SwitchName', 'QA');
     }
     await ok('Set-VMNetworkAdapter', '-VMName', 'n2', '-DhcpGuard', 'On');

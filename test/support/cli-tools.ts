@@ -47,8 +47,7 @@ export function cliTools(d: TestDaemon): CliTools {
 export async function bootGuestsOnSwitch(guests: readonly (readonly [CliTools, string, string])[], switchName: string): Promise<number> {
   const t0 = Date.now();
   await Promise.all(guests.map(async ([t, vm]) => {
-    await t.ok('New-VM', vm, '-MemoryStartupBytes', '256MB');
-    await t.ok('Add-VMNetworkAdapter', '-VMName', vm, '-SwitchName', switchName);
+    await t.ok('New-VM', vm, '-MemoryStartupBytes', '256MB', '-SwitchName', switchName);
     await t.ok('Start-VM', vm);
   }));
   await Promise.all(guests.map(([t, vm]) => t.heartbeat(vm)));
