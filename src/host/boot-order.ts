@@ -74,8 +74,13 @@ function effectiveOrder(c: VmConfig): Device[] {
 export function bootSource(c: VmConfig, bootable: (driveId: string) => boolean): BootSourceKind {
   if (c.boot.kind === 'Kernel') return 'Kernel';
   if (c.hardDrives.some((d) => bootable(d.id)) || c.dvdDrives.some((d) => d.path !== null)) return 'Firmware';
-  // Every generation 2 VM has adapters in its order; only one placed first means "network boot".
-  if (c.generation === 2) return effectiveOrder(c)[0]?.kind === 'NetworkAdapter' ? 'Firmware' : 'TestGuest';
+  // Every generation 2 VM has its adapters in the boot order; only one the admin placed first
+  // (-FirstBootDevice, -BootOrder, New-VM -BootDevice NetworkAdapter) means "network boot".
+  if (c.generation === 2) {
+    const all = devices(c);
+    const firstListed = c.bootOrder.map((id) => all.find((d) => d.id === id)).find((d) => d !== undefined);
+    return firstListed?.kind === 'NetworkAdapter' ? 'Firmware' : 'TestGuest';
+  }
   return c.bios.startupOrder.includes('LegacyNetworkAdapter') && c.networkAdapters.some((a) => a.isLegacy) ? 'Firmware' : 'TestGuest';
 }
 

@@ -175,3 +175,21 @@ test('option values escape commas; names with commas stay one option', () => {
   assert.equal(optValue('a,b,,c'), 'a,,b,,,,c');
   assert.deepEqual(values(buildQemuArgv(gen1({ name: 'a,b' })), '-name'), ['guest=a,,b,debug-threads=on']);
 });
+
+test('firmware boot: strict boot order when a device has a bootindex; empty DVD trays; the firmware debug console', () => {
+  const withIndex = buildQemuArgv(gen1({ paths: { ...paths, firmwareLog: '/var/vm/firmware.log' } }));
+  assert.deepEqual(values(withIndex, '-boot'), ['strict=on'], 'only the listed devices are tried, as in Hyper-V');
+  assert.ok(values(withIndex, '-chardev').includes('file,id=fwlog,path=/var/vm/firmware.log'));
+  assert.ok(values(withIndex, '-device').includes('isa-debugcon,iobase=0x402,chardev=fwlog'));
+  const kernelBoot = buildQemuArgv(gen2());
+  assert.deepEqual(values(kernelBoot, '-boot'), [], 'no bootindex, no strict order');
+  assert.ok(!values(kernelBoot, '-device').some((d) => d.startsWith('isa-debugcon')), 'no firmware log unless asked');
+  assert.deepEqual(values(buildQemuArgv(gen2(), { bootIndexedExtras: true }), '-boot'), ['strict=on'], 'NICs on hubs carry the bootindex');
+
+  const empty = buildQemuArgv(gen2({ disks: [{ id: 'cd0', bus: 'scsi', media: 'cdrom', readOnly: true, source: { kind: 'empty' }, controllerNumber: 0, controllerLocation: 1, bootIndex: 2 }] }));
+  assert.ok(values(empty, '-device').includes('scsi-cd,id=cd0,bus=scsi0.0,channel=0,scsi-id=1,lun=0,bootindex=2'));
+  assert.ok(!values(empty, '-blockdev').some((b) => b.includes('cd0')), 'an empty tray has no block node');
+  const emptyIde = buildQemuArgv(gen1({ disks: [{ id: 'cd1', bus: 'ide', media: 'cdrom', readOnly: true, source: { kind: 'empty' }, controllerNumber: 1, controllerLocation: 0 }] }));
+  assert.ok(values(emptyIde, '-device').includes('ide-cd,id=cd1,bus=ide.1,unit=0'));
+  assertInvalid(() => buildQemuArgv(gen2({ disks: [{ id: 'x', bus: 'scsi', source: { kind: 'empty' } }] })), /only a DVD drive can be empty/);
+});
