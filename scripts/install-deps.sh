@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium)
+# grub-*-bin, grub-common, xorriso, mtools: the bootable test ISO (scripts/build-boot-iso.sh).
+DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
+      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

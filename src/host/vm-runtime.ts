@@ -2,7 +2,7 @@
 // (guest/), heartbeat and KVP polling, CPU usage sampling. The host decides what the VM's
 // state is; this class only does things to the process and reports what it sees.
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
   QemuProcess, buildQemuArgv, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
@@ -101,7 +101,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     const argv = buildQemuArgv(spec, {
       ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
     });
-    // Watch the firmware from where its output files end now (serial.log is appended to).
+    // Watch the firmware from where its output files end now: serial.log is appended to;
+    // firmware.log holds this boot only (QEMU truncates it; removed first so no old line counts).
+    await rm(paths.firmwareLog, { force: true });
     const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.start([paths.serialLog, paths.firmwareLog], (r) => rt.emit('boot-failed', r)) : undefined;
     const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog }).catch((e: unknown) => {
       watch?.stop();
