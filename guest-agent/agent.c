@@ -473,17 +473,18 @@ static void op_shutdown(const field_t *id, int reboot_instead) {
   // The busybox test guest (no /run/systemd/system) keeps the direct call.
   struct stat st;
   if (stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode)) {
+    // Without SA_NOCLDWAIT for the moment, so waitpid sees systemctl's exit status.
+    struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+    sigaction(SIGCHLD, &dfl, &old);
     pid_t pid = fork();
     if (pid == 0) {
-      struct sigaction dfl = { .sa_handler = SIG_DFL };
-      sigaction(SIGCHLD, &dfl, NULL);
       execlp("systemctl", "systemctl", reboot_instead ? "reboot" : "poweroff", (char *)NULL);
       _exit(127);
     }
     int status = 0;
-    // SA_NOCLDWAIT reaps children by itself: waitpid then fails with ECHILD once systemctl
-    // ended, which gives no exit status; treat that as "asked" and let systemd proceed.
-    if (pid > 0 && (waitpid(pid, &status, 0) < 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0))) return;
+    int asked = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    sigaction(SIGCHLD, &old, NULL);
+    if (asked) return;  // systemd stops everything, this agent included, then powers off
     logmsg("systemctl %s failed; calling reboot(2)", reboot_instead ? "reboot" : "poweroff");
   }
   reboot(reboot_instead ? RB_AUTOBOOT : RB_POWER_OFF);
