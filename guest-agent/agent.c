@@ -10,13 +10,14 @@
 // linked statically against Debian's glibc (libc6-dev), does it plainly and adds
 // ~800 KiB to the initramfs.
 //
-// Requests are answered in order except exec, which runs in a forked child so the
+// Requests are answered in order (writefile chunks rely on it) except exec, which runs in a forked child so the
 // agent stays responsive; writers serialize whole lines with an fcntl lock.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netpacket/packet.h>
 #include <arpa/inet.h>
@@ -209,6 +210,66 @@ static int field_plain_str(const field_t *v, char *out, size_t outsz) {
   return 0;
 }
 static int field_is_true(const field_t *v) { return v && v->vlen == 4 && memcmp(v->val, "true", 4) == 0; }
+// Integer value (timeMs, offset); 0 on success.
+static int field_ll(const field_t *v, long long *out) {
+  char tmp[32];
+  if (!v || v->vlen == 0 || v->vlen >= sizeof tmp) return -1;
+  memcpy(tmp, v->val, v->vlen); tmp[v->vlen] = 0;
+  char *end;
+  errno = 0;
+  *out = strtoll(tmp, &end, 10);
+  return *end || errno ? -1 : 0;
+}
+static void put_utf8(char **o, unsigned cp) {
+  if (cp < 0x80) *(*o)++ = (char)cp;
+  else if (cp < 0x800) { *(*o)++ = (char)(0xc0 | cp >> 6); *(*o)++ = (char)(0x80 | (cp & 63)); }
+  else if (cp < 0x10000) { *(*o)++ = (char)(0xe0 | cp >> 12); *(*o)++ = (char)(0x80 | ((cp >> 6) & 63)); *(*o)++ = (char)(0x80 | (cp & 63)); }
+  else { *(*o)++ = (char)(0xf0 | cp >> 18); *(*o)++ = (char)(0x80 | ((cp >> 12) & 63)); *(*o)++ = (char)(0x80 | ((cp >> 6) & 63)); *(*o)++ = (char)(0x80 | (cp & 63)); }
+}
+// A JSON string with escapes decoded to UTF-8 (paths may hold quotes, backslashes, any
+// Unicode); refuses NUL, which no path can hold. 0 on success.
+static int field_str(const field_t *v, char *out, size_t outsz) {
+  if (!v || v->vlen < 2 || v->val[0] != '"') return -1;
+  const char *p = v->val + 1, *e = v->val + v->vlen - 1;
+  char *o = out, *oe = out + outsz - 5;  // room for one UTF-8 sequence and the NUL
+  while (p < e) {
+    if (o >= oe) return -1;
+    unsigned cp;
+    if (*p != '\\') { *o++ = *p++; continue; }
+    if (++p >= e) return -1;
+    switch (*p++) {
+      case '"': cp = '"'; break;
+      case '\\': cp = '\\'; break;
+      case '/': cp = '/'; break;
+      case 'b': cp = '\b'; break;
+      case 'f': cp = '\f'; break;
+      case 'n': cp = '\n'; break;
+      case 'r': cp = '\r'; break;
+      case 't': cp = '\t'; break;
+      case 'u': {
+        if (e - p < 4) return -1;
+        char hex[5] = {p[0], p[1], p[2], p[3], 0};
+        char *end;
+        cp = (unsigned)strtoul(hex, &end, 16);
+        if (*end) return -1;
+        p += 4;
+        if (cp >= 0xd800 && cp < 0xdc00 && e - p >= 6 && p[0] == '\\' && p[1] == 'u') {  // surrogate pair
+          char lo[5] = {p[2], p[3], p[4], p[5], 0};
+          unsigned l = (unsigned)strtoul(lo, &end, 16);
+          if (*end || l < 0xdc00 || l > 0xdfff) return -1;
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (l - 0xdc00);
+          p += 6;
+        }
+        break;
+      }
+      default: return -1;
+    }
+    if (cp == 0) return -1;
+    put_utf8(&o, cp);
+  }
+  *o = 0;
+  return 0;
+}
 
 /* ---------- port output: whole lines under a lock shared by forked children ---------- */
 static int lock_fd = -1;
@@ -407,8 +468,177 @@ static void op_shutdown(const field_t *id, int reboot_instead) {
   console(reboot_instead ? "vmhost-guest: rebooting\n" : "vmhost-guest: shutting down\n");
   sync();
   usleep(200000);  // let the reply leave the virtqueue before the machine goes away
+  // Under systemd, reboot(2) would skip stopping services and unmounting: the next boot
+  // fscks a dirty root. Ask systemd for an orderly poweroff instead; it ends us in time.
+  // The busybox test guest (no /run/systemd/system) keeps the direct call.
+  struct stat st;
+  if (stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode)) {
+    // Without SA_NOCLDWAIT for the moment, so waitpid sees systemctl's exit status.
+    struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+    sigaction(SIGCHLD, &dfl, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+      execlp("systemctl", "systemctl", reboot_instead ? "reboot" : "poweroff", (char *)NULL);
+      _exit(127);
+    }
+    int status = 0;
+    int asked = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    sigaction(SIGCHLD, &old, NULL);
+    if (asked) return;  // systemd stops everything, this agent included, then powers off
+    logmsg("systemctl %s failed; calling reboot(2)", reboot_instead ? "reboot" : "poweroff");
+  }
   reboot(reboot_instead ? RB_AUTOBOOT : RB_POWER_OFF);
   logmsg("reboot(): %s", strerror(errno));
+}
+
+// Time Synchronization: the host sets the guest's wall clock.
+static void op_settime(const field_t *id, const field_t *f, int n) {
+  long long ms;
+  if (field_ll(get_field(f, n, "timeMs"), &ms) < 0 || ms < 0) { reply_error(id, "BAD_REQUEST", "settime needs an integer \"timeMs\""); return; }
+  long long before = now_ms(CLOCK_REALTIME);
+  struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+  if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "clock_settime: %s", strerror(errno));
+    reply_error(id, "IO_ERROR", msg);
+    return;
+  }
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_printf(&b, "\"ok\":true,\"data\":{\"previousTimeMs\":%lld,\"timeMs\":%lld}}", before, now_ms(CLOCK_REALTIME));
+  send_line(&b);
+  free(b.p);
+}
+
+/* ---------- writefile (Copy-VMFile) ---------- */
+// Chunks go to a temp file beside the target, renamed over it on the final chunk, so a
+// half copy never appears under the target's name. Each chunk is one request; the agent
+// keeps no state between them (the temp name is derived from target + transfer id), so
+// a host that disappears mid-copy leaves only a dot-file, which "abort" removes.
+static void io_error(const field_t *id, const char *code, const char *what, const char *path) {
+  char msg[PATH_MAX + 200];
+  snprintf(msg, sizeof msg, "%s %s: %s", what, path, strerror(errno));
+  reply_error(id, code, msg);
+}
+
+// mkdir -p of dir (which is modified in place and restored).
+static int mkdirs(char *dir) {
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int r = mkdir(dir, 0755);
+    *p = '/';
+    if (r < 0 && errno != EEXIST) return -1;
+  }
+  return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void op_writefile(const field_t *id, const field_t *f, int n) {
+  static char path[PATH_MAX], xfer[64], dir[PATH_MAX], tmp[PATH_MAX + 100];
+  if (field_str(get_field(f, n, "path"), path, sizeof path) < 0 || path[0] != '/') {
+    reply_error(id, "BAD_REQUEST", "writefile needs an absolute \"path\""); return;
+  }
+  size_t plen = strlen(path);
+  if (path[plen - 1] == '/') { reply_error(id, "BAD_REQUEST", "\"path\" names a directory, not a file"); return; }
+  xfer[0] = 0;
+  const field_t *xf = get_field(f, n, "transfer");
+  if (xf && (field_plain_str(xf, xfer, sizeof xfer) < 0 || strspn(xfer, "0123456789abcdefABCDEF-") != strlen(xfer))) {
+    reply_error(id, "BAD_REQUEST", "\"transfer\" must be a short hex id"); return;
+  }
+  const char *slash = strrchr(path, '/');
+  size_t dlen = (size_t)(slash - path);
+  memcpy(dir, path, dlen); dir[dlen] = 0;
+  if (dlen == 0) strcpy(dir, "/");
+  if (snprintf(tmp, sizeof tmp, "%s/.%s.vmhost-%s", dlen ? dir : "", slash + 1, xfer[0] ? xfer : "copy") >= (int)sizeof tmp) {
+    reply_error(id, "BAD_REQUEST", "path too long"); return;
+  }
+  if (field_is_true(get_field(f, n, "abort"))) {
+    unlink(tmp);
+    buf_t b = {0};
+    reply_start(&b, id);
+    buf_puts(&b, "\"ok\":true,\"data\":{}}");
+    send_line(&b);
+    free(b.p);
+    return;
+  }
+  long long offset = 0;
+  const field_t *of = get_field(f, n, "offset");
+  if (of && (field_ll(of, &offset) < 0 || offset < 0)) { reply_error(id, "BAD_REQUEST", "bad \"offset\""); return; }
+  int overwrite = field_is_true(get_field(f, n, "overwrite"));
+  int final = field_is_true(get_field(f, n, "final"));
+  const field_t *d = get_field(f, n, "data");
+  if (d && (d->vlen < 2 || d->val[0] != '"')) { reply_error(id, "BAD_REQUEST", "\"data\" must be base64"); return; }
+
+  struct stat st;
+  if (offset == 0) {
+    // First chunk: every check the admin's parameters decide, before anything is written.
+    if (stat(dir, &st) < 0) {
+      if (errno != ENOENT) { io_error(id, "IO_ERROR", "stat", dir); return; }
+      if (!field_is_true(get_field(f, n, "createFullPath"))) {
+        char msg[PATH_MAX + 100];
+        snprintf(msg, sizeof msg, "directory %s does not exist", dir);
+        reply_error(id, "NO_DIRECTORY", msg);
+        return;
+      }
+      if (mkdirs(dir) < 0) { io_error(id, "IO_ERROR", "mkdir", dir); return; }
+    } else if (!S_ISDIR(st.st_mode)) {
+      char msg[PATH_MAX + 100];
+      snprintf(msg, sizeof msg, "%s is not a directory", dir);
+      reply_error(id, "NO_DIRECTORY", msg);
+      return;
+    }
+    if (lstat(path, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) { char msg[PATH_MAX + 100]; snprintf(msg, sizeof msg, "%s is a directory", path); reply_error(id, "FILE_EXISTS", msg); return; }
+      if (!overwrite) { char msg[PATH_MAX + 100]; snprintf(msg, sizeof msg, "%s already exists", path); reply_error(id, "FILE_EXISTS", msg); return; }
+    }
+  }
+  int fd = open(tmp, O_WRONLY | O_CLOEXEC | (offset == 0 ? O_CREAT | O_TRUNC : 0), 0644);
+  if (fd < 0) { io_error(id, "IO_ERROR", offset == 0 ? "create" : "open (was the copy started?)", tmp); return; }
+  if (fstat(fd, &st) < 0 || st.st_size != offset) {
+    // Chunks arrive in order on one connection: a gap means a lost chunk, never fill it.
+    close(fd);
+    char msg[160];
+    snprintf(msg, sizeof msg, "offset %lld does not continue the copy (%lld bytes so far)", offset, (long long)st.st_size);
+    reply_error(id, "BAD_REQUEST", msg);
+    return;
+  }
+  long long size = offset;
+  if (d && d->vlen > 2) {
+    unsigned char *bytes = malloc(d->vlen);
+    ssize_t blen = bytes ? b64_decode(d->val + 1, d->vlen - 2, bytes) : -1;
+    if (blen < 0) { free(bytes); close(fd); reply_error(id, "BAD_REQUEST", "\"data\" is not base64"); return; }
+    ssize_t off = 0;
+    while (off < blen) {
+      ssize_t w = pwrite(fd, bytes + off, (size_t)(blen - off), offset + off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        free(bytes); io_error(id, "IO_ERROR", "write", tmp); close(fd); unlink(tmp); return;
+      }
+      off += w;
+    }
+    free(bytes);
+    size += blen;
+  }
+  if (final) {
+    // Data on disk before the name: a crash after the rename never shows a short file.
+    if (fsync(fd) < 0) { io_error(id, "IO_ERROR", "fsync", tmp); close(fd); unlink(tmp); return; }
+    close(fd);
+    if (!overwrite && lstat(path, &st) == 0) {
+      char msg[PATH_MAX + 100];
+      snprintf(msg, sizeof msg, "%s already exists", path);
+      unlink(tmp);
+      reply_error(id, "FILE_EXISTS", msg);
+      return;
+    }
+    if (rename(tmp, path) < 0) { io_error(id, "IO_ERROR", "rename to", path); unlink(tmp); return; }
+  } else {
+    close(fd);
+  }
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_printf(&b, "\"ok\":true,\"data\":{\"size\":%lld,\"final\":%s}}", size, final ? "true" : "false");
+  send_line(&b);
+  free(b.p);
 }
 
 // Reads up to the cap into out, then discards; returns 0 at EOF.
@@ -531,6 +761,8 @@ static void handle_line(char *line, size_t len) {
   else if (!strcmp(op, "kvp")) op_kvp(id);
   else if (!strcmp(op, "exec")) op_exec(id, f, n);
   else if (!strcmp(op, "shutdown")) op_shutdown(id, field_is_true(get_field(f, n, "reboot")));
+  else if (!strcmp(op, "settime")) op_settime(id, f, n);
+  else if (!strcmp(op, "writefile")) op_writefile(id, f, n);
   else reply_error(id, "UNKNOWN_OP", op);
 }
 

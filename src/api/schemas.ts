@@ -79,6 +79,16 @@ export const InvokeResult = Type.Object({
   ExitCode: Type.Integer(),
 });
 
+// Copy-VMFile (Guest Services): a file on the daemon's host into a running guest.
+export const CopyFileBody = Type.Object({
+  SourcePath: Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of a regular file on the daemon\'s host' }),
+  DestinationPath: Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of the file to create in the guest' }),
+  FileSource: Type.String({ minLength: 1, description: 'Host (the only direction Hyper-V 2012 R2 supports)' }),
+  CreateFullPath: Type.Optional(Type.Boolean({ description: 'Create missing guest directories' })),
+  Force: Type.Optional(Type.Boolean({ description: 'Replace an existing guest file' })),
+}, { additionalProperties: false });
+export type CopyFileBody = Static<typeof CopyFileBody>;
+
 export const IntegrationServiceBody = Type.Object({
   Name: Type.String({ minLength: 1 }),
   Enabled: Type.Boolean(),

@@ -29,6 +29,10 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   INVALID_ARGUMENT: ExitCode.usage,
   ALREADY_EXISTS: ExitCode.invalidState,
   AGENT_NOT_READY: ExitCode.invalidState,
+  // Copy-VMFile (src/host/guest-file-copy.ts).
+  INTEGRATION_SERVICE_DISABLED: ExitCode.invalidState,
+  GUEST_FILE_EXISTS: ExitCode.invalidState,
+  GUEST_DIRECTORY_NOT_FOUND: ExitCode.notFound,
   NOT_FOUND: ExitCode.notFound,
   VM_NOT_FOUND: ExitCode.notFound,
   INVALID_STATE: ExitCode.invalidState,

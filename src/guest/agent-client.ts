@@ -9,12 +9,14 @@
 // Readiness: the agent sends {"event":"ready"} when it starts and when it notices a
 // host (re)connect; a fast reconnect may go unnoticed by the guest, so on every connect
 // the client also sends a probe ping. Whichever answers first makes the client 'ready'.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { open } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { VmhostError } from '../common/index.ts';
 import {
   LineSplitter, decodeLine, encodeRequest,
-  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type PingData,
+  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type PingData, type SetTimeData, type WriteFileData,
 } from './protocol.ts';
 
 export const AGENT_PORT_NAME = 'org.vmhost.agent.0';
@@ -50,6 +52,21 @@ export interface ExecResult {
   truncated: boolean;
 }
 
+export interface WriteFileOptions {
+  /** Create missing parent directories in the guest (Copy-VMFile -CreateFullPath). */
+  createFullPath?: boolean;
+  /** Replace an existing guest file (Copy-VMFile -Force). */
+  overwrite?: boolean;
+  /** File bytes per request. Default 1 MiB: 1.33 MiB of base64, well under the agent's 4 MiB line. */
+  chunkBytes?: number;
+  /** Requests in flight at once. The agent handles them in order, so this only hides the round trip. Default 4. */
+  window?: number;
+  /** Time limit per chunk. Default: the client's request timeout. */
+  chunkTimeoutMs?: number;
+  /** Called as the guest acknowledges chunks: bytes in the guest so far, of `total`. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
 export interface AgentClientEvents {
   connected: [];
   disconnected: [];
@@ -66,6 +83,8 @@ interface Pending {
 }
 
 const EXEC_REPLY_MARGIN_MS = 5_000;
+const WRITE_CHUNK_BYTES = 1024 * 1024;
+const WRITE_WINDOW = 4;
 /** The agent accepts lines up to 4 MiB; leave room for the rest of the request. */
 const MAX_SCRIPT_BASE64 = 4 * 1024 * 1024 - 1024;
 
@@ -156,6 +175,61 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
       timedOut: d.timedOut,
       truncated: d.truncated,
     };
+  }
+
+  /** Time Synchronization: sets the guest's wall clock; returns its value just before and after. */
+  async setTime(timeMs: number, timeoutMs?: number): Promise<SetTimeData> {
+    return (await this.request({ id: 0, op: 'settime', timeMs: Math.round(timeMs) }, timeoutMs)) as SetTimeData;
+  }
+
+  /**
+   * Copies a host file to `guestPath` in chunks (Copy-VMFile). The guest writes a temp file
+   * beside the target and renames it on the last chunk; on any failure the temp file is
+   * removed (best effort), so the target name holds either the old file or the whole new one.
+   * Guest refusals arrive as AGENT_ERROR with context.agentCode FILE_EXISTS / NO_DIRECTORY / IO_ERROR.
+   */
+  async writeFile(sourcePath: string, guestPath: string, o: WriteFileOptions = {}): Promise<{ bytes: number }> {
+    const chunkBytes = o.chunkBytes ?? WRITE_CHUNK_BYTES;
+    const window = o.window ?? WRITE_WINDOW;
+    const transfer = randomBytes(8).toString('hex');
+    const fh = await open(sourcePath, 'r');
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    let acked = 0;
+    try {
+      const total = (await fh.stat()).size;
+      let offset = 0;
+      // A zero-length file is one final chunk with no data.
+      do {
+        const len = Math.min(chunkBytes, total - offset);
+        const buf = Buffer.alloc(len);
+        const { bytesRead } = len > 0 ? await fh.read(buf, 0, len, offset) : { bytesRead: 0 };
+        if (bytesRead !== len) throw this.err('AGENT_SOURCE_CHANGED', `${sourcePath} shrank while it was being copied`, 'writefile');
+        const req: AgentRequest = {
+          id: 0, op: 'writefile', path: guestPath, transfer, offset, data: buf.toString('base64'),
+          createFullPath: o.createFullPath ?? false, overwrite: o.overwrite ?? false, final: offset + len >= total,
+        };
+        const p: Promise<void> = this.request(req, o.chunkTimeoutMs).then((d) => {
+          acked = Math.max(acked, (d as WriteFileData).size);
+          o.onProgress?.(acked, total);
+        }, (e: unknown) => { failure ??= e; });
+        inflight.add(p);
+        void p.then(() => inflight.delete(p));
+        offset += len;
+        while (inflight.size >= window && failure === undefined) await Promise.race(inflight);
+      } while (offset < total && failure === undefined);
+      await Promise.all(inflight);
+      if (failure !== undefined) throw failure;
+      return { bytes: total };
+    } catch (e) {
+      await Promise.all(inflight);
+      if (this.isConnected) {
+        await this.request({ id: 0, op: 'writefile', path: guestPath, transfer, abort: true }, 5_000).catch(() => undefined);
+      }
+      throw failure ?? e;
+    } finally {
+      await fh.close();
+    }
   }
 
   /**

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -149,6 +150,30 @@ test('test guest boots and its agent serves the host', { skip: !haveQemu && 'qem
     await client.connect();
     await client.waitReady(10_000);
     assert.equal((await client.ping()).hostname, 't1');
+  });
+
+  await t.test('settime steps the guest clock and reports the previous time', async () => {
+    const r = await client.setTime(Date.now() - 3_600_000);
+    assert.ok(Math.abs(r.previousTimeMs - Date.now()) < 60_000, 'previous time was the guest clock');
+    assert.ok(Math.abs((await client.ping()).timeMs - (Date.now() - 3_600_000)) < 10_000, 'clock now an hour behind');
+    await client.setTime(Date.now());
+    assert.ok(Math.abs((await client.ping()).timeMs - Date.now()) < 10_000);
+  });
+
+  await t.test('writefile: chunked copy lands whole under its name; FILE_EXISTS, NO_DIRECTORY', async () => {
+    const data = randomBytes(2.5 * 1024 * 1024);
+    const src = join(dir, 'src.bin');
+    writeFileSync(src, data);
+    assert.equal((await client.writeFile(src, '/tmp/a/b/copy.bin', { createFullPath: true })).bytes, data.length);
+    const sum = await client.exec('sha256sum /tmp/a/b/copy.bin; ls -a /tmp/a/b');
+    assert.equal(sum.stdout.toString().split(' ')[0], createHash('sha256').update(data).digest('hex'));
+    assert.doesNotMatch(sum.stdout.toString(), /vmhost-/, 'no temp file left');
+    const agentCode = (e: unknown) => (e as { context?: { agentCode?: string } }).context?.agentCode;
+    await assert.rejects(client.writeFile(src, '/tmp/a/b/copy.bin'), (e) => agentCode(e) === 'FILE_EXISTS');
+    await assert.rejects(client.writeFile(src, '/tmp/missing/x.bin'), (e) => agentCode(e) === 'NO_DIRECTORY');
+    writeFileSync(src, 'short\n');
+    await client.writeFile(src, '/tmp/a/b/copy.bin', { overwrite: true });
+    assert.equal((await client.exec('cat /tmp/a/b/copy.bin; ls -a /tmp/a/b /tmp/missing 2>&1 | grep -c vmhost-')).stdout.toString(), 'short\n0\n');
   });
 
   await t.test('shutdown powers the guest off', async () => {

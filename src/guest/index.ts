@@ -1,6 +1,6 @@
 // guest/: integration services over virtio-serial (layer 3; imports only common/).
-export { AgentClient, AGENT_PORT_NAME, type AgentClientOptions, type AgentClientEvents, type ExecOptions, type ExecResult } from './agent-client.ts';
-export type { AgentInfo, PingData, GuestKvp, GuestInterface } from './protocol.ts';
+export { AgentClient, AGENT_PORT_NAME, type AgentClientOptions, type AgentClientEvents, type ExecOptions, type ExecResult, type WriteFileOptions } from './agent-client.ts';
+export type { AgentInfo, PingData, GuestKvp, GuestInterface, SetTimeData } from './protocol.ts';
 export { ensureGuestImage, ensureBootIso, type GuestImage } from './image.ts';
 export { agentChardevArgs } from './qemu-args.ts';
 export { heartbeatStatus, type HeartbeatStatus, type HeartbeatTimes } from './heartbeat.ts';

@@ -12,7 +12,7 @@ export interface AgentInfo {
 }
 
 export interface PingData extends AgentInfo {
-  /** Guest wall clock (ms since the epoch): the base of a later time-sync service. */
+  /** Guest wall clock (ms since the epoch): what Time Synchronization compares with the host's. */
   timeMs: number;
 }
 
@@ -51,7 +51,25 @@ export type AgentRequest =
   | { id: number; op: 'ping' }
   | { id: number; op: 'kvp' }
   | { id: number; op: 'shutdown'; reboot?: boolean }
-  | { id: number; op: 'exec'; script: string; timeoutMs: number };
+  | { id: number; op: 'exec'; script: string; timeoutMs: number }
+  | { id: number; op: 'settime'; timeMs: number }
+  | ({ id: number; op: 'writefile' } & WriteFileChunk);
+
+/** settime reply: the guest clock just before and just after it was set. */
+export interface SetTimeData {
+  previousTimeMs: number;
+  timeMs: number;
+}
+
+/** One writefile request (PROTOCOL.md); `abort` alone removes the temp file. */
+export type WriteFileChunk =
+  | { path: string; transfer: string; offset: number; data: string; createFullPath?: boolean; overwrite?: boolean; final?: boolean }
+  | { path: string; transfer: string; abort: true };
+
+export interface WriteFileData {
+  size: number;
+  final: boolean;
+}
 
 export interface AgentErrorBody { code: string; message: string }
 

@@ -9,7 +9,7 @@ import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, upgradeConfig,
+  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices, upgradeConfig,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
@@ -31,6 +31,7 @@ import {
 } from './boot-order.ts';
 import { createDynamicDisk } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
+import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -272,7 +273,7 @@ export class Host {
       boot: { kind: 'TestGuest' },
       bios: { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false },
       bootOrder: [],
-      integrationServices: Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, true])) as VmConfig['integrationServices'],
+      integrationServices: defaultIntegrationServices(),
       hardDrives: [],
       dvdDrives: [],
       networkAdapters: [],
@@ -478,6 +479,10 @@ export class Host {
       e.bootFailure = reason;
       this.event('Error', 'VM_BOOT_FAILED', `The VM failed to boot: ${reason}`, e);
     });
+    rt.timeSyncEnabled = () => e.config.integrationServices['Time Synchronization'];
+    rt.on('time-sync', (c) => {
+      this.event('Information', 'VM_TIME_SYNC', `Time Synchronization set the guest clock (${c.trigger}): it was ${(c.skewMs / 1000).toFixed(1)} s ${c.skewMs > 0 ? 'ahead of' : 'behind'} the host`, e);
+    });
     rt.on('io-error', (x) => {
       if (e.state === 'Running') e.state = 'Paused';
       this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
@@ -621,6 +626,19 @@ export class Host {
     const e = this.resolve(nameOrId);
     assertLegal('InvokeCommand', e.state, e.config.name);
     return this.live(e).exec(script, timeoutMs);
+  }
+
+  /** Copy-VMFile -FileSource Host: a job, since a large file takes a while to cross virtio-serial. */
+  async copyFile(nameOrId: string, p: CopyFileParams): Promise<{ job: Job; result: Promise<CopyFileResult> }> {
+    const e = this.resolve(nameOrId);
+    const size = await checkCopyFile(p, e.config.name, e.config.integrationServices['Guest Service Interface']);
+    assertLegal('CopyFile', e.state, e.config.name);
+    const vm = { id: e.config.id, name: e.config.name };
+    return this.jobs.run('Copy-VMFile', vm, async (h) => {
+      const r = await copyToGuest(this.live(e), p, vm, size, h);
+      this.event('Information', 'VM_FILE_COPIED', `Copied ${p.SourcePath} to ${p.DestinationPath} in the guest (${size} bytes in ${r.ElapsedMilliseconds} ms)`, e);
+      return r;
+    });
   }
 
   integrationServices(nameOrId: string): IntegrationServiceView[] {

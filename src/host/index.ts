@@ -1,5 +1,6 @@
 export { Host, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
 export type { Job, JobState } from './jobs.ts';
+export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export type { HostEvent } from './events.ts';
 export type { VmView, HeartbeatStatus } from './vm-view.ts';
 export type { VmState } from './vm-state.ts';

@@ -52,10 +52,15 @@ export interface NetworkAdapter {
   policy: PortPolicy;
 }
 
-// The services the vmhost agent implements today. Hyper-V's Time Synchronization and VSS
-// join this list when the agent grows them; listing them before would show a false "OK".
-export const INTEGRATION_SERVICES = ['Heartbeat', 'Key-Value Pair Exchange', 'Shutdown'] as const;
+// The services the vmhost agent implements today, in Get-VMIntegrationService's order. VSS
+// joins this list when the agent grows it; listing it before would show a false "OK".
+export const INTEGRATION_SERVICES = ['Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'Guest Service Interface'] as const;
 export type IntegrationServiceName = (typeof INTEGRATION_SERVICES)[number];
+
+/** As in Hyper-V 2012 R2: all on except Guest Service Interface (Copy-VMFile), which an admin opts into. */
+export function defaultIntegrationServices(): Record<IntegrationServiceName, boolean> {
+  return Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, s !== 'Guest Service Interface'])) as Record<IntegrationServiceName, boolean>;
+}
 
 export const MiB = 1024 * 1024;
 // Hyper-V's own bounds: at least 32 MB, a multiple of 2 MB, at most 1 TB per VM.
@@ -106,6 +111,8 @@ export function upgradeConfig(c: VmConfig): VmConfig {
   return {
     ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [],
     bios: c.bios ?? { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: c.bootOrder ?? [],
+    // A service added after the config was written gets its default, not "undefined = off".
+    integrationServices: { ...defaultIntegrationServices(), ...c.integrationServices },
   };
 }
 

@@ -9,12 +9,13 @@ import {
   replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
   type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec,
 } from '../qemu/index.ts';
-import { AgentClient, ensureGuestImage } from '../guest/index.ts';
+import { AgentClient, ensureGuestImage, type WriteFileOptions } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
 import type { VmPaths } from './vm-paths.ts';
 import type { HeartbeatStatus } from './vm-view.ts';
 import type { BootSourceKind } from './boot-order.ts';
 import { BootWatch } from './boot-watch.ts';
+import { TimeSync, type TimeSyncCorrection } from './time-sync.ts';
 
 /** What runtime.json holds so the next daemon can re-attach. */
 export interface RuntimeRecord {
@@ -45,6 +46,8 @@ interface RuntimeEvents {
   'io-error': [{ device: string; operation: string; reason: string }];
   /** The firmware reported that it could not boot (nothing bootable, secure boot refusal). */
   'boot-failed': [string];
+  /** Time Synchronization stepped the guest's clock by more than a second. */
+  'time-sync': [TimeSyncCorrection];
 }
 
 export class VmRuntime extends EventEmitter<RuntimeEvents> {
@@ -57,6 +60,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   private guestShutdown = false;
   private cpuSample: { at: number; ticks: number; usage: number } | undefined;
   private bootWatch: BootWatch | undefined;
+  private readonly timeSync: TimeSync;
+  /** Whether the Time Synchronization service is offered; the host points this at the VM's live config. */
+  timeSyncEnabled: () => boolean = () => true;
 
   private constructor(private readonly proc: QemuProcess, private readonly agent: AgentClient, private readonly uuid: string, private readonly paths: VmPaths) {
     super();
@@ -72,9 +78,11 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
       const detail = x.signal ? `killed by ${x.signal}` : x.code !== null ? `exit code ${x.code}` : 'process gone';
       return { guestShutdown: this.guestShutdown, detail };
     });
+    this.timeSync = new TimeSync(agent, () => this.timeSyncEnabled(), (c) => this.emit('time-sync', c));
     agent.on('ready', () => {
       this.bootWatch?.stop();
       this.setHeartbeat('OK');
+      void this.timeSync.ready();
     });
     void agent.connect().catch(() => undefined);
     this.timer = setInterval(() => void this.poll(), HEARTBEAT_MS);
@@ -166,7 +174,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
       return;
     }
     try {
-      await this.agent.ping(HEARTBEAT_MS);
+      const sentAtMs = Date.now();
+      const pong = await this.agent.ping(HEARTBEAT_MS);
+      void this.timeSync.sample({ sentAtMs, receivedAtMs: Date.now(), guestTimeMs: pong.timeMs });
       this.setHeartbeat('OK');
       if (Date.now() - this.kvpAt > KVP_REFRESH_MS) {
         this.guestKvp = { ...(await this.agent.kvp(HEARTBEAT_MS)) };
@@ -197,6 +207,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   async resume(): Promise<void> {
     await this.proc.qmp.execute('cont');
+    // The guest's clock stood still while it was paused.
+    void this.timeSync.resumed();
   }
 
   async reset(): Promise<void> {
@@ -235,6 +247,14 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   async injectNmi(): Promise<void> {
     await injectNmi(this.proc.qmp);
+  }
+
+  /** Copy-VMFile: a host file into the guest through the agent, in chunks. */
+  async copyFile(source: string, guestPath: string, o: WriteFileOptions): Promise<{ bytes: number }> {
+    if (!this.agent.ready) {
+      throw new VmhostError('AGENT_NOT_READY', 'the guest\'s integration services agent is not responding (is the guest still booting?)', { op: 'copy-file' });
+    }
+    return this.agent.writeFile(source, guestPath, o);
   }
 
   async hotplugDisk(d: DiskSpec): Promise<void> {

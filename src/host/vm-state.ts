@@ -6,7 +6,7 @@ export type VmState = 'Off' | 'Starting' | 'Running' | 'Paused' | 'Saving' | 'Sa
 
 export type VmAction =
   | 'Start' | 'Stop' | 'TurnOff' | 'Restart' | 'Suspend' | 'Resume' | 'Save'
-  | 'Remove' | 'SetHardware' | 'InvokeCommand' | 'RemoveSavedState' | 'Debug';
+  | 'Remove' | 'SetHardware' | 'InvokeCommand' | 'CopyFile' | 'RemoveSavedState' | 'Debug';
 
 const LEGAL: Record<VmAction, readonly VmState[]> = {
   Start: ['Off', 'Saved'],
@@ -21,6 +21,7 @@ const LEGAL: Record<VmAction, readonly VmState[]> = {
   // Processor count, startup memory, generation-bound devices: only while off, as in Hyper-V.
   SetHardware: ['Off'],
   InvokeCommand: ['Running'],
+  CopyFile: ['Running'],
   RemoveSavedState: ['Saved'],
   // Debug-VM acts on the running machine (an NMI reaches a paused one when it resumes).
   Debug: ['Running', 'Paused'],

@@ -1,6 +1,7 @@
 // Reaching into the guest through the integration services: Invoke-Command -VMName,
-// Get-/Enable-/Disable-VMIntegrationService, and the serial console log.
-import type { IntegrationServiceView } from '../../host/index.ts';
+// Copy-VMFile, Get-/Enable-/Disable-VMIntegrationService, and the serial console log.
+import { resolve } from 'node:path';
+import type { CopyFileResult, IntegrationServiceView, Job } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor, selectVms, vmNameMandatory } from './vm-select.ts';
 import { matchWildcard } from '../wildcard.ts';
@@ -25,6 +26,39 @@ export const invokeCommand = defineCmdlet({
     ctx.stderr.write(Buffer.from(r.StdErr, 'base64'));
     ctx.setExitCode(r.ExitCode);
     return undefined;
+  },
+});
+
+export const copyVmFile = defineCmdlet({
+  name: 'Copy-VMFile',
+  synopsis: 'Copy a file on the daemon\'s host into a running guest (needs the Guest Service Interface integration service)',
+  params: {
+    Name: { type: 'string', array: true, mandatory: true, aliases: ['VMName'], help: 'The VM(s); wildcards allowed' },
+    SourcePath: { type: 'string', mandatory: true, help: 'File on the daemon\'s host (a relative path is taken from the current directory)' },
+    DestinationPath: { type: 'string', mandatory: true, help: 'Absolute path of the file in the guest' },
+    FileSource: { type: 'enum', values: ['Host'], mandatory: true, help: 'Host: the only direction, as in Hyper-V 2012 R2' },
+    CreateFullPath: { type: 'switch', help: 'Create missing directories of DestinationPath in the guest' },
+    Force: { type: 'switch', help: 'Replace an existing file in the guest' },
+    AsJob: { type: 'switch', help: 'Return the job at once instead of waiting' },
+  },
+  positional: ['Name', 'SourcePath', 'DestinationPath'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    const out: (Job | CopyFileResult)[] = [];
+    for (const vm of await selectVms(api, args.Name)) {
+      if (!ctx.shouldProcess(`${vm.Name}: ${args.DestinationPath}`)) continue;
+      const body = {
+        SourcePath: resolve(args.SourcePath), DestinationPath: args.DestinationPath, FileSource: args.FileSource,
+        CreateFullPath: args.CreateFullPath, Force: args.Force,
+      };
+      const r = await api.call<{ Job: Job; Result: CopyFileResult } | Job>('POST', `/vms/${vm.Id}/copy-file?wait=${!args.AsJob}`, body);
+      if (args.AsJob) { out.push(r as Job); continue; }
+      const done = (r as { Result: CopyFileResult }).Result;
+      ctx.verbose(`${vm.Name}: copied ${done.Size} bytes in ${done.ElapsedMilliseconds} ms`);
+      out.push(done);
+    }
+    return args.AsJob || args.PassThru ? out : undefined;
   },
 });
 
