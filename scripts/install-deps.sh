@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# grub-*-bin, grub-common, xorriso, mtools: the bootable test ISO (scripts/build-boot-iso.sh).
+# grub-*-bin, grub-common, xorriso, mtools: the bootable test ISO (scripts/build-boot-iso.sh);
+# grub-rescue-pc: a bootable floppy image for the firmware-boot test.
 DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
-      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools)
+      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,7 +4,7 @@
 // boot, secure boot refusing an unsigned boot loader, media changed while running, and an NMI.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureBootIso } from '../src/guest/index.ts';
 import { TestDaemon, waitFor } from './support/daemon.ts';
@@ -73,6 +73,49 @@ describe('firmware boot', () => {
     await t.fails(/StartupOrder/, 'Set-VMBios', 'r2', '-StartupOrder', 'IDE,CD');
     const bios = await t.json<{ StartupOrder: string[]; NumLockEnabled: boolean }>('Set-VMBios', 'r2', '-StartupOrder', 'IDE,CD,LegacyNetworkAdapter,Floppy', '-EnableNumLock', '-PassThru');
     assert.deepEqual(bios, { ...bios, StartupOrder: ['IDE', 'CD', 'LegacyNetworkAdapter', 'Floppy'], NumLockEnabled: true });
+  });
+
+  test('controllers, floppy and COM ports: Hyper-V\'s cmdlets and rules; SeaBIOS boots a floppy with a boot sector', { timeout: 120_000 }, async () => {
+    await t.ok('New-VM', '-Name', 'c1', '-Generation', '2', '-NewVHDPath', join(d.dataDir, 'c1.vhdx'), '-NewVHDSizeBytes', '1GB');
+    assert.deepEqual((await first<{ Drives: string[] }>('Get-VMScsiController', 'c1')).Drives, ['Hard Drive on SCSI 0:0']);
+    await t.fails(/has no SCSI controller 1 .*Add-VMScsiController/, 'Add-VMHardDiskDrive', '-VMName', 'c1', '-Path', join(d.dataDir, 'x.vhdx'), '-ControllerType', 'SCSI', '-ControllerNumber', '1', '-ControllerLocation', '0');
+    await t.ok('Add-VMScsiController', 'c1');
+    assert.equal([await t.json<unknown>('Get-VMScsiController', 'c1')].flat().length, 2);
+    await t.fails(/still holds Hard Drive on SCSI 0:0/, 'Remove-VMScsiController', 'c1', '-ControllerNumber', '0');
+    await t.ok('Remove-VMScsiController', 'c1', '-ControllerNumber', '1');
+    await t.fails(/generation 2 VM: it has no floppy drive/, 'Get-VMFloppyDiskDrive', 'c1');
+    await t.fails(/generation 2 VM: it has no IDE controller/, 'Get-VMIdeController', 'c1');
+
+    await t.ok('New-VM', '-Name', 'f1', '-MemoryStartupBytes', '128MB', '-BootDevice', 'Floppy');
+    const ide = [await t.json<{ ControllerNumber: number }>('Get-VMIdeController', 'f1')].flat();
+    assert.deepEqual(ide.map((c) => c.ControllerNumber), [0, 1]);
+    const vfd = join(d.dataDir, 'blank.vfd');
+    await t.ok('New-VFD', vfd);
+    await t.fails(/already exists/, 'New-VFD', vfd);
+    await t.ok('Set-VMFloppyDiskDrive', 'f1', vfd);
+    assert.equal((await t.json<{ Path: string }>('Get-VMFloppyDiskDrive', 'f1')).Path, vfd);
+    assert.equal((await vm('f1')).BootSource, 'TestGuest', 'a blank floppy has no boot sector');
+    await t.fails(/not a virtual floppy disk/, 'Set-VMFloppyDiskDrive', 'f1', join(d.dataDir, 'c1.vhdx'));
+    // A bootable floppy, as an admin writes one: Debian's grub rescue image onto a blank VFD.
+    const bootVfd = join(d.dataDir, 'grub.vfd');
+    await t.ok('New-VFD', bootVfd);
+    const fh = await open(bootVfd, 'r+');
+    await fh.write(await readFile('/usr/lib/grub-rescue/grub-rescue-floppy.img'), 0, undefined, 0);
+    await fh.close();
+    await t.ok('Set-VMFloppyDiskDrive', 'f1', bootVfd);
+    assert.equal((await vm('f1')).BootSource, 'Firmware');
+
+    const com2 = join(d.dataDir, 'f1-com2.sock');
+    await t.fails(/COM 1 is vmhost's serial console/, 'Set-VMComPort', 'f1', '-Number', '1', '-Path', com2);
+    await t.fails(/the folder .* does not exist/, 'Set-VMComPort', 'f1', '-Number', '2', '-Path', '/nonexistent/dir/x.sock');
+    await t.ok('Set-VMComPort', 'f1', '-Number', '2', '-Path', com2);
+    assert.equal((await t.json<{ Path: string }>('Get-VMComPort', 'f1', '-Number', '2')).Path, com2);
+
+    await t.ok('Start-VM', 'f1');
+    await waitFor('SeaBIOS booting the floppy', 60_000, async () => /Booting from Floppy\.\.\./.test(await logFrom('f1', 'firmware.log')));
+    assert.ok((await stat(com2)).isSocket(), 'QEMU listens on COM 2\'s socket');
+    await t.fails(/Cannot change the floppy disk while VM 'f1' is Running/, 'Set-VMFloppyDiskDrive', 'f1', vfd);
+    await t.ok('Stop-VM', 'f1', '-TurnOff');
   });
 
   test('generation 1 installs from DVD: SeaBIOS boots the ISO; the startup order takes effect on the next boot; media changes live; NMI', { timeout: 300_000 }, async () => {

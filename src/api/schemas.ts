@@ -39,6 +39,20 @@ export const SetBiosBody = Type.Object({
 }, { additionalProperties: false, minProperties: 1 });
 export type SetBiosBody = Static<typeof SetBiosBody>;
 
+export const ScsiControllerQuery = Type.Object({ ControllerNumber: Type.Integer({ minimum: 0, maximum: 3 }) }, { additionalProperties: false });
+export type ScsiControllerQuery = Static<typeof ScsiControllerQuery>;
+
+export const FloppyBody = Type.Object({
+  Path: Type.Union([Type.String({ minLength: 1, maxLength: 4096 }), Type.Null()], { description: 'A .vfd virtual floppy disk; null removes it' }),
+}, { additionalProperties: false });
+export type FloppyBody = Static<typeof FloppyBody>;
+
+export const ComPortParams = Type.Object({ vm: Type.String({ minLength: 1, maxLength: 100 }), number: Type.Integer({ minimum: 1, maximum: 2 }) });
+export const ComPortBody = Type.Object({
+  Path: Type.String({ maxLength: 4096, description: 'Unix socket QEMU listens on (Hyper-V: a named pipe); empty disconnects' }),
+}, { additionalProperties: false });
+export type ComPortBody = Static<typeof ComPortBody>;
+
 export const DebugBody = Type.Object({
   InjectNonMaskableInterrupt: Type.Literal(true),
 }, { additionalProperties: false });

@@ -16,6 +16,7 @@ import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
 import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerLbfoRoutes } from './routes-lbfo.ts';
+import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerWeb } from '../web/index.ts';
 
@@ -70,6 +71,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerSwitchCaptureRoutes(app, opts.host);
   registerLbfoRoutes(app, opts.host);
   registerGuestFileRoutes(app, opts.host);
+  registerControllerRoutes(app, opts.host);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -2,7 +2,8 @@
 // unit-tested without QEMU. Hyper-V's two models:
 // - Generation 1 (BIOS): a startup order of device *classes* (`Set-VMBios -StartupOrder
 //   CD,IDE,LegacyNetworkAdapter,Floppy`); SeaBIOS boots IDE disks, IDE DVDs, legacy (emulated)
-//   network adapters and the floppy — never SCSI disks or synthetic adapters.
+//   network adapters and the floppy — never SCSI disks or synthetic adapters. A floppy with a
+//   boot sector counts as something to boot, like a disk.
 // - Generation 2 (UEFI): an ordered list of *devices* (`Set-VMFirmware -BootOrder`), any
 //   SCSI disk, SCSI DVD or network adapter.
 // The order becomes QEMU `bootindex` values (with `-boot strict=on`, so nothing unlisted is
@@ -17,6 +18,8 @@ import { slotText } from './drives.ts';
 import type { NetworkAdapter, VmConfig } from './vm-config.ts';
 
 export const BIOS_DEVICES = ['CD', 'IDE', 'LegacyNetworkAdapter', 'Floppy'] as const;
+/** The key of the floppy drive (drive A) among the bootable devices of a generation 1 VM. */
+export const FLOPPY_ID = 'floppy';
 export type BiosDevice = (typeof BIOS_DEVICES)[number];
 export const DEFAULT_STARTUP_ORDER: readonly BiosDevice[] = BIOS_DEVICES;
 
@@ -74,6 +77,7 @@ function effectiveOrder(c: VmConfig): Device[] {
 export function bootSource(c: VmConfig, bootable: (driveId: string) => boolean): BootSourceKind {
   if (c.boot.kind === 'Kernel') return 'Kernel';
   if (c.hardDrives.some((d) => bootable(d.id)) || c.dvdDrives.some((d) => d.path !== null)) return 'Firmware';
+  if (c.generation === 1 && c.floppyPath !== null && bootable(FLOPPY_ID)) return 'Firmware';
   // Every generation 2 VM has its adapters in the boot order; only one the admin placed first
   // (-FirstBootDevice, -BootOrder, New-VM -BootDevice NetworkAdapter) means "network boot".
   if (c.generation === 2) {
@@ -100,7 +104,7 @@ export function bootIndexes(c: VmConfig, bootable: (driveId: string) => boolean)
     if (cls === 'CD') ids.push(...c.dvdDrives.filter((d) => d.controllerType === 'IDE').sort(bySlot).map((d) => d.id));
     if (cls === 'IDE') ids.push(...c.hardDrives.filter((d) => d.controllerType === 'IDE').sort(bySlot).map((d) => d.id));
     if (cls === 'LegacyNetworkAdapter') ids.push(...c.networkAdapters.filter((a) => a.isLegacy).map((a) => a.id));
-    // Floppy: no floppy drive model yet, so the class is kept in the order but boots nothing.
+    if (cls === 'Floppy' && c.floppyPath !== null) ids.push(FLOPPY_ID);
     for (const id of ids) out.set(id, next++);
   }
   return out;

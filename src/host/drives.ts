@@ -55,8 +55,8 @@ export function sameSlot(a: DriveSlot, b: DriveSlot): boolean {
 }
 
 /** The first free slot of a controller type, as Hyper-V picks when none is given. */
-export function freeSlot(type: ControllerType, used: DriveSlot[], vm: string, controllerNumber?: number): DriveSlot {
-  const controllers = type === 'IDE' ? IDE_CONTROLLERS : SCSI_CONTROLLERS;
+export function freeSlot(type: ControllerType, used: DriveSlot[], vm: string, controllerNumber?: number, scsiControllers = SCSI_CONTROLLERS): DriveSlot {
+  const controllers = type === 'IDE' ? IDE_CONTROLLERS : scsiControllers;
   const locations = type === 'IDE' ? IDE_LOCATIONS : SCSI_LOCATIONS;
   for (let c = controllerNumber ?? 0; c < (controllerNumber === undefined ? controllers : controllerNumber + 1); c++) {
     for (let l = 0; l < locations; l++) {

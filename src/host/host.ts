@@ -25,8 +25,9 @@ import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
 import { VmFirmware } from './vm-firmware.ts';
+import { VmControllers, floppyIsBootable } from './vm-controllers.ts';
 import {
-  DEFAULT_STARTUP_ORDER, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
+  DEFAULT_STARTUP_ORDER, FLOPPY_ID, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
   type BootDevice, type BootSourceKind,
 } from './boot-order.ts';
 import { createDynamicDisk } from '../storage/index.ts';
@@ -84,6 +85,7 @@ export class Host {
   readonly drives: VmDrives;
   readonly network: VmNetwork;
   readonly firmware: VmFirmware;
+  readonly controllers: VmControllers;
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
@@ -107,6 +109,12 @@ export class Host {
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
       computerName: facts.computerName,
     }, dataDir, netAdapters, teams);
+    this.controllers = new VmControllers({
+      resolve: (n) => this.resolve(n),
+      persistNext: (e, next) => this.persistNext(e, next),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+      computerName: facts.computerName,
+    });
     this.firmware = new VmFirmware({
       resolve: (n) => this.resolve(n),
       persist: (e, next) => this.persistNext(e, next),
@@ -273,6 +281,9 @@ export class Host {
       boot: { kind: 'TestGuest' },
       bios: { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false },
       bootOrder: [],
+      scsiControllers: 1,
+      floppyPath: null,
+      com2Path: null,
       integrationServices: defaultIntegrationServices(),
       hardDrives: [],
       dvdDrives: [],
@@ -417,6 +428,7 @@ export class Host {
           disks.push(await this.storage.serveDrive(d));
           e.bootableDrives.set(d.id, hasBootSignature(await this.storage.firstSector(d)));
         }
+        if (e.config.floppyPath !== null) e.bootableDrives.set(FLOPPY_ID, await floppyIsBootable(e.config.floppyPath));
         const saved = restoring ? await readJson<SavedInfo>(`${e.paths.savedState}.json`).catch(() => undefined) : undefined;
         // A restore rebuilds the machine that was saved: same boot source, whatever the disks hold now.
         const boot = saved?.boot ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? false);
@@ -426,7 +438,7 @@ export class Host {
         const nics = (await this.network.nicsForStart(e)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
         e.bootFailure = undefined;
         const rt = await VmRuntime.launch({
-          config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot,
+          config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot, floppyBootIndex: order.get(FLOPPY_ID),
           restoreFrom: restoring ? e.paths.savedState : undefined,
         });
         e.bootSource = boot;

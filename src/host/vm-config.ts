@@ -28,6 +28,12 @@ export interface VmConfig {
   bios: { startupOrder: BiosDevice[]; numLockEnabled: boolean };
   /** Generation 2: Set-VMFirmware -BootOrder, as drive/adapter ids (boot-order.ts resolves and completes it). */
   bootOrder: string[];
+  /** SCSI controllers 0..n-1 (Add-/Remove-VMScsiController); a VM always has controller 0 so disks can hot-plug. */
+  scsiControllers: number;
+  /** Generation 1: the virtual floppy disk (.vfd) in drive A, or null (Set-VMFloppyDiskDrive). */
+  floppyPath: string | null;
+  /** COM 2's unix socket (Set-VMComPort -Number 2 -Path); COM 1 is vmhost's serial console. */
+  com2Path: string | null;
   /** Which integration services the host offers to the guest (Enable-/Disable-VMIntegrationService). */
   integrationServices: Record<IntegrationServiceName, boolean>;
   hardDrives: HardDrive[];
@@ -111,6 +117,9 @@ export function upgradeConfig(c: VmConfig): VmConfig {
   return {
     ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [],
     bios: c.bios ?? { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: c.bootOrder ?? [],
+    // Before the setting, controllers existed as drives used them.
+    scsiControllers: c.scsiControllers ?? Math.max(1, ...(c.hardDrives ?? []).filter((d) => d.controllerType === 'SCSI').map((d) => d.controllerNumber + 1)),
+    floppyPath: c.floppyPath ?? null, com2Path: c.com2Path ?? null,
     // A service added after the config was written gets its default, not "undefined = off".
     integrationServices: { ...defaultIntegrationServices(), ...c.integrationServices },
   };
@@ -126,8 +135,11 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
   checkBootConfig(c);
   const slots = [...c.hardDrives, ...c.dvdDrives];
+  if (!Number.isInteger(c.scsiControllers) || c.scsiControllers < 1 || c.scsiControllers > 4) throw invalid('ScsiControllers', `${c.scsiControllers} is outside 1–4`, c.name);
+  if (c.floppyPath !== null && c.generation !== 1) throw invalid('FloppyDiskDrive', 'generation 2 VMs have no floppy drive', c.name);
   for (const [i, d] of slots.entries()) {
     checkSlot(d, c.generation, c.name);
+    if (d.controllerType === 'SCSI' && d.controllerNumber >= c.scsiControllers) throw invalid('ControllerNumber', `SCSI controller ${d.controllerNumber} does not exist (the VM has ${c.scsiControllers})`, c.name);
     if (slots.findIndex((o) => sameSlot(o, d)) !== i) throw invalid('ControllerLocation', `two drives in ${slotText(d)}`, c.name);
   }
   for (const d of c.hardDrives) checkIops(d.maximumIops, d.minimumIops, c.name);

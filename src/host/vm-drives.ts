@@ -92,9 +92,12 @@ export class VmDrives {
     const type = p.ControllerType ?? (e.config.generation === 1 ? 'IDE' : 'SCSI');
     const used = this.allSlots(e);
     const slot = p.ControllerLocation === undefined
-      ? freeSlot(type, used, e.config.name, p.ControllerNumber)
+      ? freeSlot(type, used, e.config.name, p.ControllerNumber, e.config.scsiControllers)
       : { controllerType: type, controllerNumber: p.ControllerNumber ?? 0, controllerLocation: p.ControllerLocation };
     checkSlot(slot, e.config.generation, e.config.name);
+    if (slot.controllerType === 'SCSI' && slot.controllerNumber >= e.config.scsiControllers) {
+      throw invalid('ControllerNumber', `VM '${e.config.name}' has no SCSI controller ${slot.controllerNumber} (it has ${e.config.scsiControllers}; Add-VMScsiController adds one while the VM is off)`, e.config.name);
+    }
     const taken = used.find((u) => sameSlot(u, slot));
     if (taken) throw invalid('ControllerLocation', `${slotText(slot)} already holds a drive on VM '${e.config.name}'`, e.config.name);
     return slot;

@@ -97,12 +97,13 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   static async launch(o: {
     config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string; boot: BootSourceKind;
+    floppyBootIndex?: number;
   }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
-    const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot);
+    const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot, o.floppyBootIndex);
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
     const nics = o.nics ?? [];
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
@@ -324,7 +325,7 @@ function guestHostname(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'vmhost-guest';
 }
 
-async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator, disks: DiskSpec[], boot: BootSourceKind): Promise<QemuVmSpec> {
+async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelerator, disks: DiskSpec[], boot: BootSourceKind, floppyBootIndex?: number): Promise<QemuVmSpec> {
   let kernelBoot: QemuVmSpec['kernelBoot'];
   if (boot === 'TestGuest') {
     const image = await ensureGuestImage();
@@ -355,7 +356,9 @@ async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelera
     kernelBoot,
     disks,
     // SCSI controller 0 always exists (on generation 1 too) so disks can be hot-plugged.
-    scsiControllers: 1,
+    scsiControllers: config.scsiControllers,
+    floppy: config.floppyPath !== null ? { path: config.floppyPath, bootIndex: floppyBootIndex } : undefined,
+    com2SocketPath: config.com2Path ?? undefined,
     nics: [],
     paths: {
       qmpSocket: paths.qmpSocket, serialSocket: paths.serialSocket, serialLog: paths.serialLog,

@@ -119,6 +119,8 @@ function validate(spec: QemuVmSpec): void {
   if (spec.generation === 2 && !spec.firmware) throw invalid(spec, 'generation 2 needs UEFI firmware (firmware.codePath/varsPath)');
   if (spec.generation === 1 && spec.firmware) throw invalid(spec, 'generation 1 boots SeaBIOS; firmware is for generation 2 only');
   const p = spec.paths;
+  if (spec.floppy && spec.generation !== 1) throw invalid(spec, 'generation 2 VMs have no floppy drive');
+  if (spec.com2SocketPath !== undefined) checkSocketPath(spec, 'COM 2', spec.com2SocketPath);
   checkSocketPath(spec, 'QMP', p.qmpSocket);
   checkSocketPath(spec, 'serial', p.serialSocket);
   checkSocketPath(spec, 'VNC', p.vncSocket);
@@ -284,7 +286,8 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
   if (p.firmwareLog) a.push('-chardev', opts('file', { id: 'fwlog', path: p.firmwareLog }), '-device', 'isa-debugcon,iobase=0x402,chardev=fwlog');
   // A firmware boot tries exactly the devices given a bootindex, in that order (Hyper-V's
   // boot order); without strict, SeaBIOS would go on to the floppy controller and beyond.
-  if (spec.disks.some((d) => d.bootIndex !== undefined) || spec.nics.some((n) => n.bootIndex !== undefined) || launch.bootIndexedExtras) {
+  if (spec.disks.some((d) => d.bootIndex !== undefined) || spec.nics.some((n) => n.bootIndex !== undefined) || spec.floppy?.bootIndex !== undefined
+    || launch.bootIndexedExtras) {
     a.push('-boot', 'strict=on');
   }
   if (spec.kernelBoot) {
@@ -300,6 +303,15 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
   for (const c of scsiControllers) a.push('-device', `virtio-scsi-pci,id=${scsiControllerId(c)}`);
   for (const d of spec.disks) a.push(...diskArgs(d));
   for (const n of spec.nics) a.push(...nicArgs(spec, n));
+  if (spec.floppy) {
+    a.push('-blockdev', opts('driver=file', { 'node-name': 'fd0-file', filename: spec.floppy.path }));
+    a.push('-blockdev', 'driver=raw,node-name=fd0,file=fd0-file', '-device', 'floppy,drive=fd0,unit=0,id=floppy0');
+    // The floppy device has no bootindex of its own: the controller carries drive A's.
+    if (spec.floppy.bootIndex !== undefined) a.push('-global', `isa-fdc.bootindexA=${spec.floppy.bootIndex}`);
+  }
+  if (spec.com2SocketPath !== undefined) {
+    a.push('-chardev', opts('socket', { id: 'serial1', path: spec.com2SocketPath, server: true, wait: false }), '-device', 'isa-serial,chardev=serial1,id=com2,index=1');
+  }
   if (launch.startPaused) a.push('-S');
   if (launch.incoming) a.push('-incoming', launch.incoming);
   if (launch.extraArgs) a.push(...launch.extraArgs);

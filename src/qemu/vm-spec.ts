@@ -107,6 +107,10 @@ export interface QemuVmSpec {
   /** SCSI controllers present even without disks (0..n-1), so disks can be hot-plugged. */
   scsiControllers?: number;
   nics: NicSpec[];
+  /** Generation 1: a 1.44 MB floppy image in drive A (read-write, opened by QEMU). */
+  floppy?: { path: string; bootIndex?: number };
+  /** COM 2: a unix socket QEMU listens on (Hyper-V's named pipe). COM 1 is the console (paths.serialSocket). */
+  com2SocketPath?: string;
   paths: QemuRuntimePaths;
 }
 

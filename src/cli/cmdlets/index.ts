@@ -11,10 +11,11 @@ import * as netAdapter from './net-adapter.ts';
 import * as lbfo from './net-lbfo.ts';
 import * as capture from './switch-capture.ts';
 import * as firmware from './vm-firmware.ts';
+import * as controllers from './vm-controllers.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
