@@ -261,6 +261,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByLabel('Startup memory (MB)').fill('384');
     await page.getByRole('button', { name: 'Apply' }).click();
     await waitFor('the new memory size', 5000, async () => ((await d.api('GET', '/api/v1/vms/web1')).json as { MemoryStartup: number }).MemoryStartup === 384 * 1024 * 1024);
+    await page.getByRole('button', { name: 'Apply', disabled: true }).waitFor(); // the form started over from the saved settings
     await page.getByLabel('Startup memory (MB)').fill('385');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByRole('alert').filter({ hasText: '385 MB is not a multiple of 2 MB.' }).waitFor();
@@ -334,7 +335,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     writeFileSync(iso, Buffer.alloc(1024 * 1024));
     const next = page.getByRole('button', { name: 'Next >' });
     const alert = (text: string | RegExp) => page.getByRole('alert').filter({ hasText: text });
-    await page.getByRole('link', { name: 'New VM…' }).click();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'New Virtual Machine' }).click();
     await page.getByLabel('Name', { exact: true }).fill('srv1');
     await next.click();
     await page.getByRole('radio', { name: /Generation 2/ }).check();
