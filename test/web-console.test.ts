@@ -59,6 +59,11 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
   });
 
   const row = (name: string) => page.locator(`tr[data-vm="${name}"]`);
+  /** Dismiss the toasts so a screenshot shows the page. */
+  const dismissToasts = async () => {
+    const buttons = page.getByRole('status').getByRole('button', { name: 'Dismiss' });
+    while (await buttons.count() > 0) await buttons.first().click();
+  };
   const rowState = (name: string, state: string) => row(name).locator(`[data-state="${state}"]`);
 
   test('without a session only the sign-in page loads: every API call and the console sockets get 401', async () => {
@@ -357,6 +362,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByLabel('Image file (.iso)').fill(iso);
     await next.click();
     await page.getByRole('group', { name: 'Summary' }).getByText('Lab').waitFor();
+    await dismissToasts();
     await page.screenshot({ path: join(SHOTS, 'wizard.png') });
     await page.getByRole('button', { name: 'Finish' }).click();
     await page.getByRole('heading', { name: /srv1/ }).waitFor();
@@ -379,7 +385,8 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('button', { name: 'Move Hard Drive on SCSI controller number 0 at location 0 up' }).click();
     assert.equal(await page.getByLabel('Secure Boot').isDisabled(), false, 'the VM is off');
     await page.getByLabel('Secure Boot').selectOption('Off');
-    await page.screenshot({ path: join(SHOTS, 'boot-order.png') });
+    await dismissToasts();
+    await page.getByRole('form', { name: 'Firmware' }).screenshot({ path: join(SHOTS, 'boot-order.png') });
     await page.getByRole('button', { name: 'Save firmware settings' }).click();
     await waitFor('the new boot order', 5000, async () => (await get<Firmware>('/firmware')).BootOrder[0]?.DeviceRef === 'SCSI:0:0');
     const fw = await get<Firmware>('/firmware');
@@ -410,6 +417,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     const info = await d.cli('Get-VHD', '-Path', newDisk);
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /VhdType +: Dynamic/);
+    await dismissToasts();
     await page.screenshot({ path: join(SHOTS, 'storage.png'), fullPage: true });
 
     assert.equal((await d.api('DELETE', '/api/v1/vms/srv1')).status, 204);
