@@ -2,12 +2,13 @@
 // real daemon, QEMU and test guest: sign-in, the wizard with the API's own validation, start,
 // the guest's screen through noVNC, typing into the guest, the serial terminal, live state
 // changes from the CLI, and that nothing but the sign-in page works without a session; the
-// Virtual Switches page, and a VM's adapters and disks from its Network and Storage tabs.
-// Writes docs/screenshots/{vm-list,wizard,console,switch}.png.
+// Virtual Switches page, and a VM's adapters and disks from its Network and Storage tabs; the
+// wizard's page checks and a VM it builds with a disk, a switch and an ISO, boot order, DVD
+// media and a new disk. Writes docs/screenshots/{vm-list,wizard,wizard-check,console,switch,boot-order,storage}.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import WebSocket from 'ws';
@@ -58,6 +59,11 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
   });
 
   const row = (name: string) => page.locator(`tr[data-vm="${name}"]`);
+  /** Dismiss the toasts so a screenshot shows the page. */
+  const dismissToasts = async () => {
+    const buttons = page.getByRole('status').getByRole('button', { name: 'Dismiss' });
+    while (await buttons.count() > 0) await buttons.first().click();
+  };
   const rowState = (name: string, state: string) => row(name).locator(`[data-state="${state}"]`);
 
   test('without a session only the sign-in page loads: every API call and the console sockets get 401', async () => {
@@ -104,25 +110,53 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.equal((await fetch(d.url + '/api/v1/vms', { method: 'POST', headers: { cookie: `${c.name}=${c.value}`, origin: 'http://127.0.0.1:1', 'content-type': 'application/json' }, body: '{"Name":"csrf"}' })).status, 401);
   });
 
-  test('the wizard shows the API\'s own validation message, then creates the VM', async () => {
+  test('the wizard checks each page as it is left (empty and duplicate names, memory), shows the API\'s refusal on Finish, then creates the VM', async () => {
     await d.api('POST', '/api/v1/vms', { Name: 'db1', MemoryStartupBytes: 1024 * 1024 * 1024, ProcessorCount: 2, Generation: 2 });
     await d.api('POST', '/api/v1/vms', { Name: 'scratch' });
     await page.getByRole('link', { name: 'New VM…' }).click();
+    const next = page.getByRole('button', { name: 'Next >' });
+    const alert = (text: string | RegExp) => page.getByRole('alert').filter({ hasText: text });
+    // Page 1 refuses an empty name and a name the host already has (any case), before any other page.
+    await next.click();
+    await alert('Enter a name for the virtual machine.').waitFor();
+    assert.equal(await page.getByLabel('Name', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await page.getByLabel('Name', { exact: true }).fill('DB1');
+    await next.click();
+    await alert(/A virtual machine named 'db1' already exists/).waitFor();
+    await page.getByRole('button', { name: /Summary/ }).click(); // jumping ahead stops at the page with the problem
+    await alert(/A virtual machine named 'db1' already exists/).waitFor();
     await page.getByLabel('Name', { exact: true }).fill('web1');
-    await page.getByRole('button', { name: 'Next >' }).click();
+    await next.click();
     await page.getByText('Generation 1', { exact: true }).waitFor();
-    await page.getByRole('button', { name: 'Next >' }).click();
-    await page.getByLabel('Startup memory (MB)').fill('33');
+    await next.click();
+    // Memory: the console's own words, never the browser's number validation ("nearest valid values").
+    const memory = page.getByLabel('Startup memory (MB)');
+    assert.equal(await memory.getAttribute('type'), null, 'a text field: no native number validation');
+    await memory.fill('33');
+    await next.click();
+    await alert('33 MB is not a multiple of 2 MB.').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'wizard-check.png') });
+    await memory.fill('16');
+    await page.getByRole('button', { name: 'Finish' }).click(); // Finish checks every page too
+    await alert('16 MB is below the minimum of 32 MB.').waitFor();
+    await memory.fill('256');
+    await next.click();
+    assert.equal(await page.getByLabel('Connection').inputValue(), '', 'the adapter is not connected by default');
+    await next.click();
+    // A disk the host does not have passes the page (it is a path) and the API refuses it on Finish: shown on the disk page.
+    await page.getByRole('radio', { name: 'Use an existing virtual hard disk' }).check();
+    await page.getByLabel('Path of the existing disk').fill(join(d.dataDir, 'no-such.vhdx'));
     await page.getByRole('button', { name: 'Finish' }).click();
-    const err = page.getByRole('alert').filter({ hasText: 'MemoryStartupBytes' });
-    await err.waitFor();
-    assert.match(await err.innerText(), /33 MB is not a multiple of 2 MB/);
-    await page.screenshot({ path: join(SHOTS, 'wizard.png') });
-    await page.getByLabel('Startup memory (MB)').fill('256');
+    await alert(/^VHDPath: no such file/).waitFor();
+    assert.equal(await page.getByLabel('Path of the existing disk').getAttribute('aria-invalid'), 'true');
+    await page.getByRole('radio', { name: 'Attach a virtual hard disk later' }).check();
     await page.getByRole('button', { name: 'Finish' }).click();
     await page.getByRole('heading', { name: /web1/ }).waitFor();
-    const vm = (await d.api('GET', '/api/v1/vms/web1')).json as Vm & { MemoryStartup: number };
+    const vm = (await d.api('GET', '/api/v1/vms/web1')).json as Vm & { MemoryStartup: number; BootSource: string };
     assert.equal(vm.MemoryStartup, 256 * 1024 * 1024);
+    assert.equal(vm.BootSource, 'TestGuest', 'nothing bootable: the built-in test guest');
+    const nics = (await d.api('GET', '/api/v1/vms/web1/network-adapters')).json as { Name: string; SwitchName: string | null }[];
+    assert.deepEqual(nics.map((n) => [n.Name, n.SwitchName]), [['Network Adapter', null]]);
   });
 
   test('starts the VM and sees the guest\'s screen; typed keys reach the guest', async () => {
@@ -133,6 +167,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByText('Turn off the VM to change its hardware (it is Running).').waitFor();
     assert.equal(await page.getByLabel('Virtual processors').isDisabled(), true, 'hardware greyed out while running');
     assert.equal(await page.getByLabel('Notes').isDisabled(), false, 'notes stay editable');
+    await page.getByRole('list', { name: 'Startup order' }).waitFor(); // boot order changes apply from the next boot: editable while running
     await page.getByRole('button', { name: 'Connect…' }).click();
     await page.getByTestId('console-status').filter({ hasText: /^Connected$/ }).waitFor({ timeout: 20_000 });
     // The guest's tty1 shell is on the VGA console: wait until the screen is drawn and not uniform.
@@ -231,6 +266,20 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByLabel('Startup memory (MB)').fill('384');
     await page.getByRole('button', { name: 'Apply' }).click();
     await waitFor('the new memory size', 5000, async () => ((await d.api('GET', '/api/v1/vms/web1')).json as { MemoryStartup: number }).MemoryStartup === 384 * 1024 * 1024);
+    await page.getByRole('button', { name: 'Apply', disabled: true }).waitFor(); // the form started over from the saved settings
+    await page.getByLabel('Startup memory (MB)').fill('385');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('alert').filter({ hasText: '385 MB is not a multiple of 2 MB.' }).waitFor();
+    await page.getByRole('button', { name: 'Revert' }).click();
+
+    // Generation 1: the BIOS startup order of the four device classes (Set-VMBios).
+    const startup = page.getByRole('list', { name: 'Startup order' });
+    assert.deepEqual(await startup.locator('.boot-what').allInnerTexts(), ['CD', 'IDE (hard drive)', 'Legacy Network adapter', 'Floppy']);
+    await page.getByRole('button', { name: 'Move IDE (hard drive) up' }).click();
+    await page.getByRole('button', { name: 'Save BIOS settings' }).click();
+    const bios = async () => ((await d.api('GET', '/api/v1/vms/web1/bios')).json as { StartupOrder: string[] }).StartupOrder;
+    await waitFor('the new startup order', 5000, async () => (await bios())[0] === 'IDE');
+    assert.deepEqual(await bios(), ['IDE', 'CD', 'LegacyNetworkAdapter', 'Floppy']);
   });
 
   test('switches, adapters and disks: create a switch, plug the VM into it from its Network tab, add a disk from its Storage tab', async () => {
@@ -249,14 +298,17 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('alert').filter({ hasText: /already exists/ }).waitFor(); // the API's own message
 
     await page.goto(`${d.url}/#/vms/web1/network`);
-    await page.getByText('This VM has no network adapter.').waitFor();
-    await page.getByRole('button', { name: 'Add network adapter' }).click();
-    const adapter = page.locator('tr[data-adapter="Network Adapter"]');
+    const adapter = page.locator('tr[data-adapter="Network Adapter"]'); // New-VM's own adapter, as in Hyper-V
     await adapter.waitFor();
     await adapter.getByLabel('Virtual switch of Network Adapter').selectOption('LAN');
-    const nic = async () => ((await d.api('GET', '/api/v1/vms/web1/network-adapters')).json as { SwitchName: string | null; MacAddress: string }[])[0];
+    const nics = async () => (await d.api('GET', '/api/v1/vms/web1/network-adapters')).json as { Name: string; SwitchName: string | null; MacAddress: string }[];
+    const nic = async () => (await nics())[0];
     await waitFor('the adapter on LAN', 5000, async () => (await nic())?.SwitchName === 'LAN');
     assert.match(await adapter.innerText(), /00-15-5D-/, 'the MAC as Hyper-V Manager writes it');
+    // A second adapter gets a name of its own (the page addresses adapters by name), unconnected.
+    await page.getByRole('button', { name: 'Add network adapter' }).click();
+    await page.locator('tr[data-adapter="Network Adapter 2"]').waitFor();
+    assert.deepEqual((await nics()).map((n) => [n.Name, n.SwitchName]), [['Network Adapter', 'LAN'], ['Network Adapter 2', null]]);
 
     await page.getByRole('tab', { name: 'Storage' }).click();
     const vhd = join(d.dataDir, 'web1-data.vhdx');
@@ -280,6 +332,96 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await dialog.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No virtual switches yet').waitFor();
     assert.equal((await nic())?.SwitchName, null, 'the adapter was disconnected with the switch');
+  });
+
+  test('the wizard builds a VM with a new disk, a connected adapter and an ISO to install from; its boot order, DVD and a new disk from the console', async () => {
+    await d.api('POST', '/api/v1/switches', { Name: 'Lab', SwitchType: 'Private' });
+    const iso = join(d.dataDir, 'install.iso');
+    writeFileSync(iso, Buffer.alloc(1024 * 1024));
+    const next = page.getByRole('button', { name: 'Next >' });
+    const alert = (text: string | RegExp) => page.getByRole('alert').filter({ hasText: text });
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'New Virtual Machine' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('srv1');
+    await next.click();
+    await page.getByRole('radio', { name: /Generation 2/ }).check();
+    await next.click();
+    await next.click();
+    await page.getByLabel('Connection').selectOption('Lab');
+    await next.click();
+    // A new disk by default, named for the VM beside the host's data; its size is checked on the page.
+    assert.equal(await page.getByRole('radio', { name: 'Create a virtual hard disk' }).isChecked(), true);
+    assert.equal(await page.getByLabel('Path of the new disk').inputValue(), join(d.dataDir, 'srv1.vhdx'));
+    await page.getByLabel('Size (GB)').fill('0');
+    await next.click();
+    await alert('Enter the disk size as a whole number of GB, at least 1.').waitFor();
+    await page.getByLabel('Size (GB)').fill('2');
+    await next.click();
+    await page.getByRole('radio', { name: /from a bootable image file/ }).check();
+    await next.click();
+    await alert('Enter the path of the image file.').waitFor();
+    await page.getByLabel('Image file (.iso)').fill(iso);
+    await next.click();
+    await page.getByRole('group', { name: 'Summary' }).getByText('Lab').waitFor();
+    await dismissToasts();
+    await page.screenshot({ path: join(SHOTS, 'wizard.png') });
+    await page.getByRole('button', { name: 'Finish' }).click();
+    await page.getByRole('heading', { name: /srv1/ }).waitFor();
+
+    // What the API says the wizard made: the disk at SCSI 0:0, the adapter on Lab, the DVD with the ISO, booting from it first.
+    const get = async <T,>(path: string) => (await d.api('GET', `/api/v1/vms/srv1${path}`)).json as T;
+    type Disk = { Path: string; ControllerType: string; ControllerLocation: number };
+    assert.deepEqual((await get<Disk[]>('/hard-drives')).map((x) => [x.Path, x.ControllerType, x.ControllerLocation]), [[join(d.dataDir, 'srv1.vhdx'), 'SCSI', 0]]);
+    assert.deepEqual((await get<{ Name: string; SwitchName: string }[]>('/network-adapters')).map((n) => [n.Name, n.SwitchName]), [['Network Adapter', 'Lab']]);
+    assert.deepEqual((await get<{ Path: string | null }[]>('/dvd-drives')).map((x) => x.Path), [iso]);
+    type Firmware = { SecureBoot: string; BootOrder: { DeviceRef: string; BootType: string }[] };
+    assert.equal((await get<Firmware>('/firmware')).BootOrder[0]?.DeviceRef, 'SCSI:0:1', 'the DVD first');
+    assert.equal((await get<{ BootSource: string }>('')).BootSource, 'Firmware');
+
+    // Settings: the boot order (move the hard drive to the top) and Secure Boot, saved together.
+    await page.getByRole('tab', { name: 'Settings' }).click();
+    const order = page.getByRole('list', { name: 'Boot order' });
+    await order.waitFor();
+    assert.equal(await order.locator('li').count(), 3, 'DVD, disk, adapter');
+    await page.getByRole('button', { name: 'Move Hard Drive on SCSI controller number 0 at location 0 up' }).click();
+    assert.equal(await page.getByLabel('Secure Boot').isDisabled(), false, 'the VM is off');
+    await page.getByLabel('Secure Boot').selectOption('Off');
+    await dismissToasts();
+    await page.getByRole('form', { name: 'Firmware' }).screenshot({ path: join(SHOTS, 'boot-order.png') });
+    await page.getByRole('button', { name: 'Save firmware settings' }).click();
+    await waitFor('the new boot order', 5000, async () => (await get<Firmware>('/firmware')).BootOrder[0]?.DeviceRef === 'SCSI:0:0');
+    const fw = await get<Firmware>('/firmware');
+    assert.deepEqual(fw.BootOrder.map((b) => b.DeviceRef), ['SCSI:0:0', 'SCSI:0:1', 'NetworkAdapter:Network Adapter']);
+    assert.equal(fw.SecureBoot, 'Off');
+
+    // Storage: eject and insert the ISO, add a DVD drive, make and attach a new disk (POST /vhd, then the hard drive).
+    await page.getByRole('tab', { name: 'Storage' }).click();
+    const dvd = page.locator('tr[data-dvd="SCSI 0:1"]');
+    await dvd.getByRole('button', { name: 'Eject' }).click();
+    const dvds = async () => (await get<{ Path: string | null }[]>('/dvd-drives')).map((x) => x.Path);
+    await waitFor('the ejected media', 5000, async () => (await dvds())[0] === null);
+    await dvd.getByText('None').waitFor();
+    await dvd.getByLabel('Image file for SCSI 0:1').fill(join(d.dataDir, 'missing.iso'));
+    await dvd.getByRole('button', { name: 'Insert' }).click();
+    await page.getByRole('status').filter({ hasText: /missing\.iso/ }).waitFor(); // the API's refusal, as a toast
+    await dvd.getByLabel('Image file for SCSI 0:1').fill(iso);
+    await dvd.getByRole('button', { name: 'Insert' }).click();
+    await waitFor('the inserted media', 5000, async () => (await dvds())[0] === iso);
+    await page.getByRole('button', { name: 'Add DVD drive' }).click();
+    await waitFor('a second DVD drive', 5000, async () => (await dvds()).length === 2);
+    const newDisk = join(d.dataDir, 'srv1-disk2.vhdx');
+    assert.equal(await page.getByLabel('Path of the new disk').inputValue(), newDisk);
+    await page.getByLabel('Size (GB)').fill('1');
+    await page.getByRole('button', { name: 'Create and attach' }).click();
+    await page.locator(`tr[data-disk="${newDisk}"]`).waitFor();
+    assert.deepEqual((await get<Disk[]>('/hard-drives')).map((x) => [x.Path, x.ControllerType]), [[join(d.dataDir, 'srv1.vhdx'), 'SCSI'], [newDisk, 'SCSI']]);
+    const info = await d.cli('Get-VHD', '-Path', newDisk);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /VhdType +: Dynamic/);
+    await dismissToasts();
+    await page.screenshot({ path: join(SHOTS, 'storage.png'), fullPage: true });
+
+    assert.equal((await d.api('DELETE', '/api/v1/vms/srv1')).status, 204);
+    assert.equal((await d.api('DELETE', '/api/v1/switches/Lab')).status, 204);
   });
 
   test('the host panel shows the host\'s facts; the list sorts and filters', async () => {

@@ -1,10 +1,11 @@
 // Storage routes: a VM's hard disk and DVD drives, disk counters (Measure-VM), online resize
-// of attached disks, and host mounts of disk files (Mount-VHD) served over NBD.
+// of attached disks, new dynamic disk files, and host mounts of disk files (Mount-VHD) served over NBD.
 import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
+import { createDynamicDisk } from '../storage/index.ts';
 import {
-  AddDvdDriveBody, AddHardDriveBody, DriveSlotQuery, DvdSlotQuery, MountBody, PathQuery, ResizeAttachedBody, SetDvdDriveBody, SetHardDriveBody, VmRef,
+  AddDvdDriveBody, AddHardDriveBody, DriveSlotQuery, DvdSlotQuery, MountBody, NewVhdBody, PathQuery, ResizeAttachedBody, SetDvdDriveBody, SetHardDriveBody, VmRef,
 } from './schemas.ts';
 
 type VmParams = { Params: { vm: string } };
@@ -51,6 +52,18 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
 
   app.get<VmParams>('/api/v1/vms/:vm/disk-metrics', { schema: { summary: 'Per-disk counters (Measure-VM HardDiskMetrics)', tags, params: VmRef } },
     async (req) => drives.metrics(req.params.vm));
+
+  // The CLI's New-VHD writes the file itself; this is for clients without the host's file
+  // system (the web console's "New disk"), then attached with POST .../hard-drives.
+  app.post<{ Body: NewVhdBody }>('/api/v1/vhd',
+    { schema: { summary: 'New-VHD -Dynamic on the daemon\'s host (format by extension; the file must not exist)', tags, body: NewVhdBody } },
+    async (req, reply) => {
+      if (!req.body.Path.startsWith('/')) {
+        throw new VmhostError('INVALID_ARGUMENT', `Path: must be an absolute path on the host (got '${req.body.Path}')`, { param: 'Path' });
+      }
+      await createDynamicDisk(req.body.Path, req.body.SizeBytes);
+      return reply.code(201).send({ Path: req.body.Path, Size: req.body.SizeBytes, VhdType: 'Dynamic', VhdFormat: req.body.Path.toLowerCase().endsWith('.vhd') ? 'VHD' : 'VHDX' });
+    });
 
   app.post<{ Body: ResizeAttachedBody }>('/api/v1/vhd/resize',
     { schema: { summary: 'Resize-VHD of a disk a running VM holds (404 NOT_ATTACHED when none does: resize the file directly)', tags, body: ResizeAttachedBody } },

@@ -178,6 +178,12 @@ export const ResizeAttachedBody = Type.Object({
 }, { additionalProperties: false });
 export type ResizeAttachedBody = Static<typeof ResizeAttachedBody>;
 
+export const NewVhdBody = Type.Object({
+  Path: Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute host path of the new file, named .vhdx or .vhd (the format); it must not exist' }),
+  SizeBytes: Type.Integer({ minimum: 3 * 1024 * 1024, multipleOf: 512, description: 'Virtual size: at least 3 MB, a multiple of 512 bytes' }),
+}, { additionalProperties: false });
+export type NewVhdBody = Static<typeof NewVhdBody>;
+
 export const MountBody = Type.Object({ Path: FilePath, ReadOnly: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 export type MountBody = Static<typeof MountBody>;
 

@@ -33,6 +33,8 @@ export interface VmView {
   ComputerName: string;
   GuestKvp: Record<string, unknown>;
   ProcessId: number | null;
+  /** What a start boots: the VM's own devices through its firmware, the built-in test guest, or a kernel given directly. */
+  BootSource: 'Firmware' | 'TestGuest' | 'Kernel';
 }
 
 /** One host event (src/host/events.ts; repeated here because that file needs Node). */
@@ -221,3 +223,17 @@ export interface DiskMetrics {
 }
 
 export const switchPath = (name: string) => `/switches/${encodeURIComponent(name)}`;
+
+// ---- firmware (src/host/vm-firmware.ts, src/host/boot-order.ts) ----
+
+/** One device in a generation 2 boot order (Get-VMFirmware's BootOrder). */
+export interface BootEntryView { BootType: 'Drive' | 'Network'; Device: string; Description: string; DeviceRef: string; Id: string }
+
+/** Get-VMFirmware (generation 2). */
+export interface FirmwareView { SecureBoot: 'On' | 'Off'; BootOrder: BootEntryView[] }
+
+/** The device classes of a generation 1 startup order (Get-VMBios). */
+export type BiosDevice = 'CD' | 'IDE' | 'LegacyNetworkAdapter' | 'Floppy';
+
+/** Get-VMBios (generation 1). */
+export interface BiosView { StartupOrder: BiosDevice[]; NumLockEnabled: boolean }

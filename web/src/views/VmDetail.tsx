@@ -3,12 +3,14 @@
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { api, vmPath, type ApiError, type HostEvent, type IntegrationService, type VmView } from '../api.ts';
 import { ACTIONS, canConnect, canSetHardware, legalIn, perform, type ActionDef } from '../actions.ts';
+import { checkMemoryMb } from '../field-checks.ts';
 import { bytes, percent, time, uptime } from '../format.ts';
 import { useApi, useInterval, useJobs, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
-import { useSubmit } from '../submit.ts';
+import { useSubmit, type FormError } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { toast } from './Toasts.tsx';
+import { VmBootSettings } from './VmBootSettings.tsx';
 import { VmNetworkTab } from './VmNetwork.tsx';
 import { VmStorageTab } from './VmStorage.tsx';
 
@@ -16,7 +18,7 @@ interface TabProps { vm: VmView; tick: number }
 const VM_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }[] = [
   { id: 'summary', label: 'Summary', render: (p) => <Summary {...p} /> },
   // Keyed by the settings: when they change on the host (CLI, another browser) the form starts over from them.
-  { id: 'settings', label: 'Settings', render: (p) => <Settings key={[p.vm.Name, p.vm.Notes, p.vm.ProcessorCount, p.vm.MemoryStartup, p.vm.NumaNodesCount, p.vm.SecureBoot].join('|')} {...p} /> },
+  { id: 'settings', label: 'Settings', render: (p) => <><Settings key={[p.vm.Name, p.vm.Notes, p.vm.ProcessorCount, p.vm.MemoryStartup, p.vm.NumaNodesCount].join('|')} {...p} /><VmBootSettings {...p} /></> },
   { id: 'storage', label: 'Storage', render: (p) => <VmStorageTab {...p} /> },
   { id: 'network', label: 'Network', render: (p) => <VmNetworkTab {...p} /> },
   { id: 'integration', label: 'Integration Services', render: (p) => <Integration {...p} /> },
@@ -76,6 +78,12 @@ export function VmDetail({ vm: ref, tab }: { vm: string; tab?: string }) {
   );
 }
 
+const BOOT_SOURCE: Record<VmView['BootSource'], string> = {
+  Firmware: 'Its own devices, through the firmware (see Settings for the order)',
+  TestGuest: 'The built-in test guest (nothing bootable attached)',
+  Kernel: 'A Linux kernel given directly',
+};
+
 function Summary({ vm }: TabProps) {
   const active = vm.State !== 'Off' && vm.State !== 'Saved';
   return (
@@ -100,6 +108,7 @@ function Summary({ vm }: TabProps) {
           <dt>Startup memory</dt><dd>{bytes(vm.MemoryStartup)}</dd>
           <dt>NUMA nodes</dt><dd>{vm.NumaNodesCount}</dd>
           {vm.Generation === 2 && <><dt>Secure Boot</dt><dd>{vm.SecureBoot ? 'On' : 'Off'}</dd></>}
+          <dt>Boots</dt><dd>{BOOT_SOURCE[vm.BootSource]}</dd>
           <dt>Created</dt><dd>{time(vm.CreationTime)}</dd>
           <dt>Id</dt><dd className="mono small">{vm.Id}</dd>
           <dt>Path</dt><dd className="mono small">{vm.Path}</dd>
@@ -110,15 +119,17 @@ function Summary({ vm }: TabProps) {
   );
 }
 
-const SETTINGS_PARAMS = ['NewVMName', 'Notes', 'ProcessorCount', 'MemoryStartupBytes', 'NumaNodes', 'EnableSecureBoot'];
+const SETTINGS_PARAMS = ['NewVMName', 'Notes', 'ProcessorCount', 'MemoryStartupBytes', 'NumaNodes'];
 
 function Settings({ vm }: TabProps) {
   const initial = () => ({
     name: vm.Name, notes: vm.Notes, cpus: String(vm.ProcessorCount), memoryMb: String(vm.MemoryStartup / 1048576),
-    numa: String(vm.NumaNodesCount), secureBoot: vm.SecureBoot,
+    numa: String(vm.NumaNodesCount),
   });
   const [f, setF] = useState(initial);
-  const { busy, error, submit, clearError } = useSubmit(SETTINGS_PARAMS);
+  const { busy, error: apiError, submit, clearError } = useSubmit(SETTINGS_PARAMS);
+  const [checkError, setCheckError] = useState<FormError>();
+  const error = checkError ?? apiError;
   const hardware = canSetHardware(vm.State);
   const hwReason = hardware ? undefined : `Turn off the VM to change its hardware (it is ${vm.State}).`;
 
@@ -129,12 +140,15 @@ function Settings({ vm }: TabProps) {
     if (f.cpus !== String(vm.ProcessorCount)) change.ProcessorCount = f.cpus.trim() === '' ? Number.NaN : Number(f.cpus);
     if (f.memoryMb !== String(vm.MemoryStartup / 1048576)) change.MemoryStartupBytes = f.memoryMb.trim() === '' ? Number.NaN : Math.round(Number(f.memoryMb) * 1048576);
     if (f.numa !== String(vm.NumaNodesCount)) change.NumaNodes = f.numa.trim() === '' ? Number.NaN : Number(f.numa);
-    if (vm.Generation === 2 && f.secureBoot !== vm.SecureBoot) change.EnableSecureBoot = f.secureBoot;
   }
   const dirty = Object.keys(change).length > 0;
 
   const save = (e: FormEvent) => {
     e.preventDefault();
+    // The console's own check first (the browser's "nearest valid values" never shows: noValidate).
+    const badMemory = 'MemoryStartupBytes' in change ? checkMemoryMb(f.memoryMb) : undefined;
+    setCheckError(badMemory === undefined ? undefined : { param: 'MemoryStartupBytes', message: badMemory });
+    if (badMemory !== undefined) return;
     void submit(async () => {
       const next = await api<VmView>('PATCH', vmPath(vm.Id), change);
       toast(`Saved settings of ${next.Name}`);
@@ -144,7 +158,7 @@ function Settings({ vm }: TabProps) {
 
   const err = (p: string) => (error?.param === p ? <p className="error-text field-error" role="alert">{error.message}</p> : null);
   return (
-    <form className="settings" onSubmit={save}>
+    <form className="settings" onSubmit={save} noValidate aria-label="General and hardware">
       <fieldset>
         <legend>General</legend>
         <label htmlFor="set-name">Name</label>
@@ -158,22 +172,18 @@ function Settings({ vm }: TabProps) {
         <legend>Hardware</legend>
         {hwReason && <p id="hw-reason" className="notice">{hwReason}</p>}
         <label htmlFor="set-cpus">Virtual processors</label>
-        <input id="set-cpus" type="number" min={1} value={f.cpus} onChange={(e) => setF({ ...f, cpus: e.target.value })} />
+        <input id="set-cpus" inputMode="numeric" value={f.cpus} onChange={(e) => setF({ ...f, cpus: e.target.value })} />
         {err('ProcessorCount')}
         <label htmlFor="set-mem">Startup memory (MB)</label>
-        <input id="set-mem" type="number" min={0} step={2} value={f.memoryMb} onChange={(e) => setF({ ...f, memoryMb: e.target.value })} />
+        <input id="set-mem" inputMode="numeric" value={f.memoryMb} onChange={(e) => setF({ ...f, memoryMb: e.target.value })} />
         {err('MemoryStartupBytes')}
         <label htmlFor="set-numa">NUMA nodes</label>
-        <input id="set-numa" type="number" min={1} max={8} value={f.numa} onChange={(e) => setF({ ...f, numa: e.target.value })} />
+        <input id="set-numa" inputMode="numeric" value={f.numa} onChange={(e) => setF({ ...f, numa: e.target.value })} />
         {err('NumaNodes')}
-        {vm.Generation === 2 && (
-          <label className="check-label"><input type="checkbox" checked={f.secureBoot} onChange={(e) => setF({ ...f, secureBoot: e.target.checked })} /> Enable Secure Boot</label>
-        )}
-        {err('EnableSecureBoot')}
       </fieldset>
       {error && error.param === undefined && <p className="error-text" role="alert">{error.message}</p>}
       <div className="form-actions">
-        <button type="button" className="btn" disabled={!dirty || busy} onClick={() => { setF(initial()); clearError(); }}>Revert</button>
+        <button type="button" className="btn" disabled={!dirty || busy} onClick={() => { setF(initial()); clearError(); setCheckError(undefined); }}>Revert</button>
         <button type="submit" className="btn primary" disabled={!dirty || busy}>{busy ? 'Saving…' : 'Apply'}</button>
       </div>
     </form>

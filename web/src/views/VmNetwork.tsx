@@ -21,6 +21,18 @@ function vlanText(a: AdapterView): string {
   }
 }
 
+/**
+ * Hyper-V names every adapter "Network Adapter"; this page addresses adapters by name, so one it
+ * adds gets the first free "Network Adapter", "Network Adapter 2", ….
+ */
+function freeAdapterName(adapters: AdapterView[]): string {
+  const taken = new Set(adapters.map((a) => a.Name.toLowerCase()));
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? 'Network Adapter' : `Network Adapter ${n}`;
+    if (!taken.has(name.toLowerCase())) return name;
+  }
+}
+
 const mac = (m: string) => m.match(/../g)?.join('-') ?? m;
 
 export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
@@ -50,7 +62,7 @@ export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
     <div>
       <div className="toolbar">
         <button type="button" className="btn" disabled={!hardware || busy} title={offReason ?? 'Add a network adapter'}
-          onClick={() => void act('Add network adapter', () => api('POST', base, {}))}>Add network adapter</button>
+          onClick={() => void act('Add network adapter', () => api('POST', base, { Name: freeAdapterName(adapters ?? []) }))}>Add network adapter</button>
         {offReason && <span className="muted small">{offReason}</span>}
         {switches?.length === 0 && <span className="muted small">No virtual switch yet: <a href={href('switches')}>create one</a> to connect adapters.</span>}
       </div>

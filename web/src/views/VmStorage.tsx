@@ -1,15 +1,15 @@
-// A VM's disks (Get-/Add-/Remove-VMHardDiskDrive, Get-/Add-/Remove-VMDvdDrive), their
-// storage QoS and the block server's counters for each (Measure-VM). SCSI disks come and go
-// while the VM runs (hot-plug); IDE disks and DVD drives need it off — the API says which,
-// and its message is shown as it is.
+// A VM's disks (Get-/Add-/Remove-VMHardDiskDrive), their storage QoS and the block server's
+// counters for each (Measure-VM), a new disk made and attached in one go (NewDiskForm), and
+// its DVD drives (DvdDrives). SCSI disks come and go while the VM runs (hot-plug); IDE disks
+// need it off — the API says which, and its message is shown as it is.
 import { useState, type FormEvent } from 'react';
 import { api, vmPath, type ApiError, type DiskMetrics, type DvdDriveView, type HardDriveView, type VmView } from '../api.ts';
-import { canSetHardware } from '../actions.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval } from '../live.ts';
+import { DvdDrives, slot } from './DvdDrives.tsx';
+import { NewDiskForm } from './NewDiskForm.tsx';
 import { toast } from './Toasts.tsx';
 
-const slot = (d: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }) => `${d.ControllerType} ${d.ControllerNumber}:${d.ControllerLocation}`;
 const slotQuery = (d: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }) =>
   `ControllerType=${d.ControllerType}&ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`;
 
@@ -20,7 +20,6 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
   const { data: dvds, reload: reloadDvd } = useApi<DvdDriveView[]>(`${base}/dvd-drives`, [tick]);
   const { data: metrics } = useApi<DiskMetrics[]>(`${base}/disk-metrics`, [tick, every5]);
   const [busy, setBusy] = useState(false);
-  const off = canSetHardware(vm.State);
 
   const act = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
     setBusy(true);
@@ -45,7 +44,7 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
         <table className="grid disks">
           <thead><tr><th>Controller</th><th>Path</th><th className="num">Max IOPS</th><th className="num">Min IOPS</th><th className="num">Read</th><th className="num">Written</th><th className="num">IOPS</th><th className="num">Latency</th><th /></tr></thead>
           <tbody>
-            {disks?.length === 0 && <tr><td colSpan={9} className="empty">No hard drive: the VM boots the built-in test guest.</td></tr>}
+            {disks?.length === 0 && <tr><td colSpan={9} className="empty">No hard drive.</td></tr>}
             {(disks ?? []).map((d) => {
               const m = byPath.get(d.Path);
               return (
@@ -66,24 +65,9 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
           </tbody>
         </table>
         <AddDisk vm={vm} busy={busy} onAdd={(body) => act('Add hard drive', () => api('POST', `${base}/hard-drives`, body))} />
+        <NewDiskForm vm={vm} diskCount={disks?.length ?? 0} busy={busy} act={act} />
       </div>
-      <div className="card">
-        <h2>DVD drives</h2>
-        <table className="grid dvds">
-          <thead><tr><th>Controller</th><th>Media</th><th /></tr></thead>
-          <tbody>
-            {dvds?.length === 0 && <tr><td colSpan={3} className="empty">No DVD drive.</td></tr>}
-            {(dvds ?? []).map((d) => (
-              <tr key={d.Id}>
-                <td className="nowrap">{slot(d)}</td>
-                <td className="mono small">{d.Path ?? <span className="muted">None</span>}</td>
-                <td><button type="button" className="btn small danger-outline" disabled={busy || !off} title={off ? 'Remove' : 'Turn off the VM first'}
-                  onClick={() => void act(`Remove ${slot(d)}`, () => api('DELETE', `${base}/dvd-drives?ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`))}>Remove</button></td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DvdDrives vm={vm} dvds={dvds} busy={busy} act={act} />
     </div>
   );
 }
