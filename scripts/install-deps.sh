@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what vmhost needs on a fresh Debian 12 machine with Node 20: Debian packages
-# (QEMU, firmware, guest-image tools, NBD clients, chromium for the web console's browser
+# (QEMU, firmware, the NICs' iPXE boot ROMs, dnsmasq for the network-boot test, guest-image
+# tools, NBD clients, chromium for the web console's browser
 # test) and the npm packages. Idempotent: only missing things are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium)
+DEBS=(qemu-system-x86 qemu-utils ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
