@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vmhost needs on a fresh Debian 12 machine with Node 20: Debian packages
 # (QEMU, firmware, the NICs' iPXE boot ROMs, dnsmasq for the network-boot test, guest-image
-# tools, NBD clients, chromium for the web console's browser
-# test) and the npm packages. Idempotent: only missing things are installed.
+# tools, NBD clients, chromium for the web console's browser test) and the npm packages.
+# Idempotent: only missing things are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

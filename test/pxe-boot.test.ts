@@ -6,9 +6,10 @@
 // option 175) to run boot.ipxe, which fetches vmlinuz and initrd.img by TFTP and boots them
 // with the host name DHCP gave it; the guest's agent then answers (heartbeat OK).
 // - Generation 1: SeaBIOS + the e1000 legacy adapter's iPXE ROM (New-VM -BootDevice LegacyNetworkAdapter).
-// - Generation 2: OVMF (secure boot off: iPXE is not signed for the Microsoft keys) + the
-//   virtio adapter's EFI iPXE ROM; the kernel starts through its EFI stub and reads the initrd
-//   named by `initrd=` from iPXE's file system.
+// - Generation 2: OVMF (secure boot off: iPXE is not signed for the Microsoft keys) loads the
+//   EFI iPXE driver from the virtio adapter's ROM (efi-virtio.rom) and boots the adapter through
+//   it: iPXE does its own DHCP (not OVMF's PXE stack, so no ipxe.efi is fetched); the kernel
+//   starts through its EFI stub and reads the initrd named by `initrd=` from iPXE's file system.
 // Prints Start-VM → heartbeat for both generations. Needs root, /dev/net/tun, dnsmasq and the
 // ROMs: skipped without them, except under CI=true, where that is a failure.
 import { after, before, describe, test } from 'node:test';
@@ -98,6 +99,15 @@ describe('network boot (PXE) over an Internal switch', { skip }, () => {
   const dnsmasqLog = () => readFile(join(tftpRoot, 'dnsmasq.log'), 'utf8').catch(() => '');
   const colonMac = (mac: string) => mac.toLowerCase().match(/../g)!.join(':');
 
+  /** The running VM's QEMU `-device` argument for its NIC (the daemon's choice of model and boot index). */
+  async function nicDevice(vm: string, model: string): Promise<string> {
+    const { pid } = JSON.parse(await readFile(join(await vmDir(vm), 'runtime.json'), 'utf8')) as { pid: number };
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    const dev = argv.find((a, i) => argv[i - 1] === '-device' && a.startsWith(`${model},`));
+    assert.ok(dev, `${vm}: a ${model} device on QEMU's command line`);
+    return dev;
+  }
+
   /** Start-VM, then wait for the agent's heartbeat; returns the milliseconds between the two. */
   async function bootToHeartbeat(vm: string): Promise<number> {
     const t0 = Date.now();
@@ -162,13 +172,16 @@ describe('network boot (PXE) over an Internal switch', { skip }, () => {
 
     // Generation 1: SeaBIOS runs the e1000's iPXE ROM (firmware.log is SeaBIOS's debug console).
     const ms1 = await bootToHeartbeat('pxe1');
+    assert.match(await nicDevice('pxe1', 'e1000'), /,bootindex=1(,|$)/, 'the legacy adapter is the first boot device');
     const dir1 = await vmDir('pxe1');
     const fwlog = await readFile(join(dir1, 'firmware.log'), 'latin1');
-    assert.match(fwlog, /Booting from ROM/, 'SeaBIOS booted the NIC option ROM');
+    assert.match(fwlog, /PCI: init bdf=00:[0-9a-f]{2}\.0 id=8086:100e/, 'SeaBIOS found the e1000 (the legacy adapter)');
+    assert.match(fwlog, /Booting from ROM\.\.\.\nBooting from [0-9a-f]{4}:[0-9a-f]{4}/, 'SeaBIOS booted the option ROM (iPXE) first');
     const serial1 = await readFile(join(dir1, 'serial.log'), 'latin1');
     assert.match(serial1, /vmhost-guest: up hostname=pxe1 /, 'the guest got its name from DHCP through iPXE');
     let log = await dnsmasqLog();
     assert.match(log, new RegExp(`DHCPACK\\(${ifname}\\) ${NET.replace(/\./g, '\\.')}\\.\\d+ ${colonMac(a1.MacAddress)} pxe1`), 'dnsmasq leased pxe1 its address');
+    assert.match(log, /vendor class: PXEClient:Arch:00000:/, 'a BIOS PXE client (architecture 0) asked');
     assert.match(log, /sent .*\/boot\.ipxe to /, 'iPXE fetched the script');
     assert.match(log, /sent .*\/vmlinuz to /, 'iPXE fetched the kernel');
     assert.match(log, /sent .*\/initrd\.img to /, 'iPXE fetched the initrd');
@@ -177,10 +190,16 @@ describe('network boot (PXE) over an Internal switch', { skip }, () => {
     // Generation 2: OVMF loads the virtio adapter's EFI iPXE, which boots the kernel's EFI stub.
     const before2 = log.length;
     const ms2 = await bootToHeartbeat('pxe2');
+    assert.match(await nicDevice('pxe2', 'virtio-net-pci'), /,bootindex=1(,|$)/, 'the network adapter is the first boot device');
     const dir2 = await vmDir('pxe2');
     const serial2 = await readFile(join(dir2, 'serial.log'), 'latin1');
+    // OVMF's console is the serial port, so iPXE's EFI build prints there (the BIOS one only on VGA).
+    assert.match(serial2, /iPXE \S+ .*Open Source Network Boot Firmware/, 'OVMF started the EFI iPXE from the option ROM');
+    assert.match(serial2, /net0: [0-9a-f:]{17} using virtio-net/, 'iPXE drives the synthetic (virtio) adapter');
+    assert.match(serial2, /vmhost-pxe: loading the test guest for pxe2/, 'iPXE ran boot.ipxe with the DHCP host name');
     assert.match(serial2, /vmhost-guest: up hostname=pxe2 /, 'the guest got its name from DHCP through iPXE');
     log = (await dnsmasqLog()).slice(before2);
+    assert.match(log, /vendor class: PXEClient:Arch:00007:/, 'an x64 UEFI PXE client (architecture 7) asked');
     assert.match(log, new RegExp(`DHCPACK\\(${ifname}\\) ${NET.replace(/\./g, '\\.')}\\.\\d+ ${colonMac(a2.MacAddress)} pxe2`), 'dnsmasq leased pxe2 its address');
     assert.match(log, /sent .*\/vmlinuz to /, 'iPXE fetched the kernel');
     assert.match(log, /sent .*\/initrd\.img to /, 'iPXE fetched the initrd');
