@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what vmhost needs on a fresh Debian 12 machine with Node 20: Debian packages
-# (QEMU, firmware, guest-image tools, NBD clients, chromium for the web console's browser
-# test) and the npm packages. Idempotent: only missing things are installed.
+# (QEMU, firmware, the NICs' iPXE boot ROMs, dnsmasq for the network-boot test, guest-image
+# tools, NBD clients, chromium for the web console's browser test) and the npm packages.
+# Idempotent: only missing things are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # grub-*-bin, grub-common, xorriso, mtools: the bootable test ISO (scripts/build-boot-iso.sh);
-# grub-rescue-pc: a bootable floppy image for the firmware-boot test.
-DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
-      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc)
+# grub-rescue-pc: a bootable floppy image; ipxe-qemu, dnsmasq-base: network boot (PXE) test;
+# mmdebstrap, fdisk, e2fsprogs: the real Debian guest (scripts/build-debian-guest.sh).
+DEBS=(qemu-system-x86 qemu-utils ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
+      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc mmdebstrap fdisk e2fsprogs)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
