@@ -9,9 +9,10 @@
 // candidate path that exists is the parent; it must be a regular file (no device, FIFO or
 // socket) and of the child's own format, and the engine then checks that it is the disk
 // the child was made from (VHDX: DataWriteGuid = parent_linkage; VHD: unique id and time
-// stamp) and bounds the chain (depth, cycles). A mismatch is refused, never "the next
-// candidate": to read another file through its unallocated blocks, an image would have to
-// name a disk of its own format whose 128-bit identity it already knows.
+// stamp) and bounds the chain (64 parents; VHD also names a cycle, VHDX meets the depth
+// limit). A mismatch is refused, never "the next candidate": to read another file through
+// its unallocated blocks, an image would have to name a disk of its own format whose
+// 128-bit identity it already knows.
 import { access } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { BlockFile } from '../blockio/block-file.ts';
