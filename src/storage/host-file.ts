@@ -4,9 +4,10 @@
 // and back (which dominated the per-request cost); larger requests and fsync stay
 // asynchronous. The price: a small read that misses the cache blocks the loop for one disk
 // access. syncMaxBytes = 0 gives plain NodeFile behaviour.
-import { openSync, readSync, writeSync, closeSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
+import { openSync, readSync, writeSync, closeSync, fstatSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
+import { VmhostError } from '../common/errors.ts';
 
 const preadAsync = promisify(readCb);
 function pwriteAsync(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
@@ -23,9 +24,18 @@ export class HostFile implements BlockFile {
 
   private constructor(private readonly fd: number, readonly name: string, readonly readOnly: boolean, private readonly syncMax: number) {}
 
-  static open(path: string, opts: { readOnly?: boolean; syncMaxBytes?: number } = {}): HostFile {
+  /**
+   * `regularOnly`: refuse anything but a regular file (for paths a disk image chose, such as
+   * parent locators). O_NONBLOCK keeps the open of a FIFO from blocking the event loop until
+   * a writer appears; on a regular file it changes nothing.
+   */
+  static open(path: string, opts: { readOnly?: boolean; syncMaxBytes?: number; regularOnly?: boolean } = {}): HostFile {
     const readOnly = opts.readOnly ?? false;
-    const fd = openSync(path, readOnly ? constants.O_RDONLY : constants.O_RDWR);
+    const fd = openSync(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | (opts.regularOnly ? constants.O_NONBLOCK | constants.O_NOCTTY : 0));
+    if (opts.regularOnly && !fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw new VmhostError('STORAGE_NOT_A_FILE', `${path} is not a regular file`, { path, op: 'open' });
+    }
     return new HostFile(fd, path, readOnly, opts.syncMaxBytes ?? DEFAULT_SYNC_MAX_BYTES);
   }
 

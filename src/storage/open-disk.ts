@@ -1,8 +1,18 @@
 // Opening a disk file by its content: VHDX ("vhdxfile" at offset 0), VHD ("conectix" footer
 // at the end, or its copy at the start), else raw when the extension says so (.img, .raw,
 // .iso). Differencing parents are found through the child's locators — relative to the
-// child's directory first, then absolute — and opened read-only; the returned VirtualDisk
-// is the leaf of the chain and closes its parents with it. Also: resizing any opened disk.
+// child's directory first, then absolute, as Hyper-V does — and opened read-only; the
+// returned VirtualDisk is the leaf of the chain and closes its parents with it. Also:
+// resizing any opened disk.
+//
+// The rule for a parent, since a locator is chosen by whoever made the image: the first
+// candidate path that exists is the parent; it must be a regular file (no device, FIFO or
+// socket) and of the child's own format, and the engine then checks that it is the disk
+// the child was made from (VHDX: DataWriteGuid = parent_linkage; VHD: unique id and time
+// stamp) and bounds the chain (64 parents; VHD also names a cycle, VHDX meets the depth
+// limit). A mismatch is refused, never "the next candidate": to read another file through
+// its unallocated blocks, an image would have to name a disk of its own format whose
+// 128-bit identity it already knows.
 import { access } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { BlockFile } from '../blockio/block-file.ts';
@@ -94,14 +104,15 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
         readOnly,
         openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
           const p = await locateParent(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
-          return HostFile.open(p, { readOnly: true, ...fileOpts });
+          return HostFile.open(p, { readOnly: true, regularOnly: true, ...fileOpts });
         },
       });
     }
     if (format === 'VHD') {
       return await openVhd(file, {
         readOnly,
-        openParent: async (paths: string[]) => openDiskFile(await locateParent(path, paths), { ...opts, readOnly: true }),
+        // The engine opens the parent as a VHD itself: never a raw image or a VHDX.
+        openParent: async (paths, ctx) => HostFile.open(await locateParent(ctx.child, paths), { readOnly: true, regularOnly: true, ...fileOpts }),
       });
     }
     return await RawDisk.open(file, { readOnly });

@@ -5,6 +5,7 @@
 // needed for replay. When the log wraps we start afresh under a new LogGuid instead of
 // overwriting the newest entry. Replay: find the active sequence among entries carrying the
 // header's LogGuid, check it fully, and copy its sectors (and zero ranges) into place.
+import { crc32c } from '@node-rs/crc32';
 import type { BlockFile } from '../blockio/block-file.ts';
 import {
   LOG_SECTOR, SIG_LOGE, SIG_DESC, SIG_ZERO, SIG_DATA, MAX_FILE_OFFSET, GiB, REGION1_OFFSET,
@@ -37,17 +38,19 @@ interface LogEntry {
   descriptors: Descriptor[];
 }
 
-/** Parse and fully validate the entry at log offset `at` (circular), or undefined. */
-function parseEntry(log: Uint8Array, at: number, logGuid: string): LogEntry | undefined {
+/**
+ * The cheap half of validating the entry at log offset `at`: header fields, every
+ * descriptor, every data sector's signature and sequence number — everything but the
+ * checksum, without copying. Why it comes first: every sector of a well-formed entry but its
+ * first starts with 'desc', 'zero' or 'data', so well-formed entries never overlap and the
+ * checksums computed afterwards cover the log at most once (a crafted file used to make us
+ * CRC up to 64 MiB for each of its sectors). The scan of a candidate stops at its first
+ * bad sector, and no sector it passed starts another candidate, so all scans together read
+ * about the log once too. Sectors never straddle the end of the log (both are multiples of
+ * 4 KiB), and neither does a 32-byte descriptor, so every field read here is contiguous.
+ */
+function entryShape(log: Uint8Array, at: number, logGuid: string): { length: number; seq: bigint } | undefined {
   const L = log.length;
-  const view = (start: number, len: number): Uint8Array => {
-    if (start + len <= L) return log.subarray(start, start + len);
-    const out = new Uint8Array(len);
-    const first = L - start;
-    out.set(log.subarray(start), 0);
-    out.set(log.subarray(0, len - first), first);
-    return out;
-  };
   if (ascii(log, at, 4) !== SIG_LOGE) return undefined;
   const entryLength = u32(log, at + 8);
   const tail = u32(log, at + 12);
@@ -59,39 +62,70 @@ function parseEntry(log: Uint8Array, at: number, logGuid: string): LogEntry | un
   if (readGuid(log, at + 32) !== logGuid) return undefined;
   const headerArea = Math.ceil((ENTRY_HEADER + count * DESC) / LOG_SECTOR) * LOG_SECTOR;
   if (headerArea > entryLength) return undefined;
-  const entry = view(at, entryLength);
-  if (u32(entry, 4) !== checksum(entry, 4)) return undefined;
-  const flushedFileOffset = u64(entry, 48);
-  const lastFileOffset = u64(entry, 56);
-  if (!(flushedFileOffset <= MAX_FILE_OFFSET) || !(lastFileOffset <= MAX_FILE_OFFSET)) return undefined;
-  const descriptors: Descriptor[] = [];
   let dataSector = headerArea;
   for (let i = 0; i < count; i++) {
-    const o = ENTRY_HEADER + i * DESC;
-    const sig = ascii(entry, o, 4);
-    if (u64big(entry, o + 24) !== seq) return undefined;
-    const fileOffset = u64(entry, o + 16);
-    if (!(fileOffset <= MAX_FILE_OFFSET) || fileOffset % LOG_SECTOR !== 0) return undefined;
-    if (sig === SIG_ZERO) {
-      const length = u64(entry, o + 8);
-      if (!(length <= MAX_FILE_OFFSET) || length % LOG_SECTOR !== 0) return undefined;
-      descriptors.push({ zero: true, fileOffset, length });
-    } else if (sig === SIG_DESC) {
+    const o = (at + ENTRY_HEADER + i * DESC) % L;
+    const sig = ascii(log, o, 4);
+    if (sig === SIG_DESC) {
       if (dataSector + LOG_SECTOR > entryLength) return undefined;
-      const ds = entry.subarray(dataSector, dataSector + LOG_SECTOR);
-      if (ascii(ds, 0, 4) !== SIG_DATA) return undefined;
-      const seqHigh = u32(ds, 4), seqLow = u32(ds, 4092);
-      if ((BigInt(seqHigh) << 32n | BigInt(seqLow)) !== seq) return undefined;
-      const data = new Uint8Array(LOG_SECTOR);
-      data.set(entry.subarray(o + 8, o + 16), 0); // LeadingBytes
-      data.set(ds.subarray(8, 4092), 8);
-      data.set(entry.subarray(o + 4, o + 8), 4092); // TrailingBytes
-      descriptors.push({ zero: false, fileOffset, length: LOG_SECTOR, data });
+      const ds = (at + dataSector) % L;
+      if (ascii(log, ds, 4) !== SIG_DATA) return undefined;
+      if ((BigInt(u32(log, ds + 4)) << 32n | BigInt(u32(log, ds + 4092))) !== seq) return undefined;
       dataSector += LOG_SECTOR;
-    } else return undefined;
+    } else if (sig !== SIG_ZERO) return undefined;
+    if (u64big(log, o + 24) !== seq) return undefined;
   }
   if (dataSector !== entryLength) return undefined;
-  return { at, length: entryLength, tail, seq, flushedFileOffset, lastFileOffset, descriptors };
+  return { length: entryLength, seq };
+}
+
+/** CRC-32C of the (possibly wrapping) entry with its checksum field as zero, without copying the entry. */
+function entryChecksum(log: Uint8Array, at: number, length: number): number {
+  const saved = u32(log, at + 4);
+  put32(log, at + 4, 0);
+  try {
+    const first = Math.min(length, log.length - at);
+    const c = crc32c(log.subarray(at, at + first));
+    return (first < length ? crc32c(log.subarray(0, length - first), c) : c) >>> 0;
+  } finally {
+    put32(log, at + 4, saved);
+  }
+}
+
+/** Parse and fully validate the entry at log offset `at` (circular), or undefined. */
+function parseEntry(log: Uint8Array, at: number, logGuid: string, budget: { crcBytes: number }): LogEntry | undefined {
+  const shape = entryShape(log, at, logGuid);
+  if (!shape) return undefined;
+  // Cannot run out for well-formed entries (they do not overlap); a guard, not a limit.
+  budget.crcBytes -= shape.length;
+  if (budget.crcBytes < 0) return undefined;
+  if (u32(log, at + 4) !== entryChecksum(log, at, shape.length)) return undefined;
+  const L = log.length;
+  const flushedFileOffset = u64(log, at + 48);
+  const lastFileOffset = u64(log, at + 56);
+  if (!(flushedFileOffset <= MAX_FILE_OFFSET) || !(lastFileOffset <= MAX_FILE_OFFSET)) return undefined;
+  const count = u32(log, at + 24);
+  const descriptors: Descriptor[] = [];
+  let dataSector = Math.ceil((ENTRY_HEADER + count * DESC) / LOG_SECTOR) * LOG_SECTOR;
+  for (let i = 0; i < count; i++) {
+    const o = (at + ENTRY_HEADER + i * DESC) % L;
+    const fileOffset = u64(log, o + 16);
+    if (!(fileOffset <= MAX_FILE_OFFSET) || fileOffset % LOG_SECTOR !== 0) return undefined;
+    if (ascii(log, o, 4) === SIG_ZERO) {
+      const length = u64(log, o + 8);
+      if (!(length <= MAX_FILE_OFFSET) || length % LOG_SECTOR !== 0) return undefined;
+      descriptors.push({ zero: true, fileOffset, length });
+    } else {
+      const ds = (at + dataSector) % L;
+      const data = new Uint8Array(LOG_SECTOR);
+      data.set(log.subarray(o + 8, o + 16), 0); // LeadingBytes
+      data.set(log.subarray(ds + 8, ds + 4092), 8);
+      data.set(log.subarray(o + 4, o + 8), 4092); // TrailingBytes
+      descriptors.push({ zero: false, fileOffset, length: LOG_SECTOR, data });
+      dataSector += LOG_SECTOR;
+    }
+  }
+  return { at, length: shape.length, tail: u32(log, at + 12), seq: shape.seq, flushedFileOffset, lastFileOffset, descriptors };
 }
 
 /**
@@ -101,8 +135,10 @@ function parseEntry(log: Uint8Array, at: number, logGuid: string): LogEntry | un
  */
 function activeSequence(log: Uint8Array, logGuid: string): LogEntry[] | undefined {
   const byOffset = new Map<number, LogEntry>();
+  // Valid entries do not overlap, so together they are never longer than the log.
+  const crcBudget = { crcBytes: log.length };
   for (let at = 0; at < log.length; at += LOG_SECTOR) {
-    const e = parseEntry(log, at, logGuid);
+    const e = parseEntry(log, at, logGuid, crcBudget);
     if (e) byOffset.set(at, e);
   }
   let best: LogEntry[] | undefined;
@@ -135,17 +171,21 @@ async function readLog(file: BlockFile, area: LogArea): Promise<Uint8Array> {
   return b;
 }
 
-/** True when the header names a log with a valid active sequence that must be replayed. */
-export async function logNeedsReplay(file: BlockFile, area: LogArea, logGuid: string): Promise<boolean> {
-  if (logGuid === ZERO_GUID) return false;
-  return activeSequence(await readLog(file, area), logGuid) !== undefined;
+/** A log's active sequence: the entries a replay applies, oldest first. */
+export type ActiveSequence = readonly LogEntry[];
+
+/**
+ * The active sequence of the log the header names, or undefined when there is nothing to
+ * replay. Opening calls this once and hands the result to replayLog, so the log is read and
+ * checked once.
+ */
+export async function pendingLog(file: BlockFile, area: LogArea, logGuid: string): Promise<ActiveSequence | undefined> {
+  if (logGuid === ZERO_GUID) return undefined;
+  return activeSequence(await readLog(file, area), logGuid);
 }
 
-/** Replay the active sequence into the file (caller flushes and clears the LogGuid). Returns entries replayed. */
-export async function replayLog(file: BlockFile, area: LogArea, logGuid: string): Promise<number> {
-  if (logGuid === ZERO_GUID) return 0;
-  const seq = activeSequence(await readLog(file, area), logGuid);
-  if (!seq) return 0;
+/** Replay an active sequence into the file (caller flushes and clears the LogGuid). Returns entries replayed. */
+export async function replayLog(file: BlockFile, area: LogArea, seq: ActiveSequence): Promise<number> {
   const size = await file.size();
   const last = seq[seq.length - 1]!;
   const ctx = { structure: 'log', offset: area.offset + last.at, file: file.name };

@@ -10,7 +10,7 @@ import {
 import { readCurrentHeader, HeaderState } from './header.ts';
 import { readRegions } from './region.ts';
 import { decodeMetadataRegion, parseDiskParams } from './metadata.ts';
-import { logNeedsReplay, replayLog, ZERO_GUID } from './log.ts';
+import { pendingLog, replayLog, ZERO_GUID } from './log.ts';
 import { newGuid } from './guid.ts';
 import { VhdxDisk, geometryOf } from './disk.ts';
 import { locatorPaths, checkLinkage, MAX_CHAIN_DEPTH, type ParentResolver } from './chain.ts';
@@ -39,14 +39,15 @@ export async function openVhdx(file: BlockFile, opts: OpenOptions = {}, depth = 
     throw corrupt(`log (${logArea.offset}+${logArea.length}) outside the file (${size} bytes)`, { structure: 'header', offset: HEADER1_OFFSET, file: name });
   }
   if (cur.header.logGuid !== ZERO_GUID) {
-    if (await logNeedsReplay(file, logArea, cur.header.logGuid)) {
+    const pending = await pendingLog(file, logArea, cur.header.logGuid);
+    if (pending) {
       if (readOnly) {
         throw new VmhostError('VHDX_LOG_REPLAY_NEEDED', `${name} has a log that must be replayed; open it read-write first`, {
           file: name, structure: 'log', offset: logArea.offset,
         });
       }
       await headers.update(file, { fileWriteGuid: newGuid() });
-      await replayLog(file, logArea, cur.header.logGuid);
+      await replayLog(file, logArea, pending);
       await file.flush();
       await headers.update(file, { logGuid: ZERO_GUID });
     }

@@ -394,20 +394,6 @@ export const mergeVhd = defineCmdlet({
       chain.push(found);
       return { found, writable: found === (dest ?? (chain.length === 2 ? found : undefined)) };
     };
-    const openVhdChain = async (p: string, writable: boolean): Promise<VhdDisk> => {
-      const f = await NodeFile.open(p, { readOnly: !writable });
-      try {
-        return await openVhd(f, {
-          openParent: async (paths) => {
-            const { found, writable: w } = await findParent(p, paths);
-            return openVhdChain(found, w);
-          },
-        });
-      } catch (e) {
-        await f.close().catch(() => undefined);
-        throw e;
-      }
-    };
     const leaf: VirtualDisk = format === 'VHDX'
       ? await openVhdx(await NodeFile.open(path, { readOnly: true }), {
         openParent: async (loc: ParentLocatorPaths, c: { child: string }): Promise<BlockFile> => {
@@ -415,7 +401,12 @@ export const mergeVhd = defineCmdlet({
           return NodeFile.open(found, { readOnly: !writable });
         },
       })
-      : await openVhdChain(path, false);
+      : await openVhd(await NodeFile.open(path, { readOnly: true }), {
+        openParent: async (paths, c) => {
+          const { found, writable } = await findParent(c.child, paths);
+          return NodeFile.open(found, { readOnly: !writable });
+        },
+      });
     let merged: VirtualDisk | undefined;
     try {
       const levels = dest === undefined ? 1 : chain.indexOf(dest);

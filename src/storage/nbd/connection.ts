@@ -27,8 +27,15 @@ export interface ServedExport extends ExportInfo {
 }
 
 const MAX_IN_FLIGHT = 128;
-/** Payload bytes (read buffers, write data) held by one connection's requests in flight. */
-const MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
+/**
+ * Payload bytes one connection may hold: read buffers and write data of requests in flight,
+ * plus replies the socket has not yet handed to the kernel. Replies count until they drain:
+ * a client that sends READs and never reads the replies would otherwise have the daemon
+ * queue them without bound. At the cap the connection stops reading requests (the socket is
+ * paused, so the client's sends back up) until the disk and the socket have caught up. One
+ * request may overshoot the cap by its own size (at most MAX_PAYLOAD).
+ */
+const MAX_HELD_BYTES = 64 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Most block-status descriptors in one reply (the protocol lets us return fewer). */
 const MAX_DESCRIPTORS = 2048;
@@ -66,6 +73,9 @@ export class NbdConnection<E extends ServedExport> {
   constructor(private readonly socket: Socket, private readonly dir: ExportDirectory<E>, private readonly onError: (e: unknown) => void = () => undefined) {
     this.reader = new SocketReader(socket);
     socket.on('error', () => undefined);
+    socket.on('drain', () => this.wakeIfBelow());
+    // A closed socket never drains: let the request loop run on into the closed reader.
+    socket.on('close', () => this.wake());
   }
 
   get exportName(): string | undefined {
@@ -139,7 +149,7 @@ export class NbdConnection<E extends ServedExport> {
   private async transmission(n: Negotiated<E>): Promise<void> {
     const exp = n.export;
     for (;;) {
-      if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) await this.waitBelow();
+      if (this.overLimit()) await this.waitBelow();
       const h = this.reader.takeNow(REQUEST_SIZE) ?? (await this.reader.take(REQUEST_SIZE));
       if (h.readUInt32BE(0) !== REQUEST_MAGIC) throw new ProtocolError(`bad request magic 0x${h.readUInt32BE(0).toString(16)}`);
       const flags = h.readUInt16BE(4);
@@ -241,11 +251,7 @@ export class NbdConnection<E extends ServedExport> {
   private done(bytes: number): void {
     this.inFlight--;
     this.inFlightBytes -= bytes;
-    if (this.inFlight < MAX_IN_FLIGHT && this.inFlightBytes < MAX_IN_FLIGHT_BYTES && this.below) {
-      const b = this.below;
-      this.below = undefined;
-      b();
-    }
+    this.wakeIfBelow();
     if (this.inFlight === 0 && this.drained) {
       const d = this.drained;
       this.drained = undefined;
@@ -253,11 +259,32 @@ export class NbdConnection<E extends ServedExport> {
     }
   }
 
+  /** Requests or held bytes (in flight + queued replies) at their cap. */
+  private overLimit(): boolean {
+    return this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes + this.socket.writableLength >= MAX_HELD_BYTES;
+  }
+
   private below: (() => void) | undefined;
 
+  /**
+   * Waits until the connection is below its caps again. Reading stops meanwhile, so the
+   * client's requests wait in its own socket buffer instead of our memory. Wakes on a
+   * finished request or a drained socket (whichever lowers the count) or a closed socket.
+   */
   private waitBelow(): Promise<void> {
+    this.reader.pause();
     return new Promise((resolve) => {
       this.below = resolve;
     });
+  }
+
+  private wakeIfBelow(): void {
+    if (this.below && !this.overLimit()) this.wake();
+  }
+
+  private wake(): void {
+    const b = this.below;
+    this.below = undefined;
+    b?.();
   }
 }

@@ -22,15 +22,12 @@ const CREATOR_VERSION = 0x00060003; // as Hyper-V 2012 R2 writes it
 const HOST_OS_WINDOWS = 0x5769326b; // "Wi2k": the host OS code every reader knows
 
 export interface VhdParentSpec {
-  /** The open parent: its size becomes the child's; a VHD parent also gives its unique id and time stamp. */
+  /** The open parent, a VHD (as Hyper-V requires; open.ts refuses any other): its size, unique id and time stamp go into the child. */
   disk: VirtualDisk;
   /** Absolute path of the parent (W2ku and MacX locators). */
   path: string;
   /** Path of the parent relative to the child's directory (W2ru); computed from the child's file name when omitted. */
   relativePath?: string;
-  /** For a parent that is not a VHD, the identity to record (defaults: zero id, time stamp 0). */
-  uniqueId?: Uint8Array;
-  timeStamp?: number;
 }
 
 export interface CreateVhdOptions {
@@ -112,8 +109,11 @@ export async function createVhd(file: BlockFile, options: CreateVhdOptions): Pro
   if (type === 'Differencing') {
     const p = options.parent!;
     const pd = p.disk as VirtualDisk & { uniqueId?: unknown; timeStamp?: unknown };
-    parentUniqueId = p.uniqueId ?? (pd.format === 'VHD' && pd.uniqueId instanceof Uint8Array ? pd.uniqueId : new Uint8Array(16));
-    parentTimeStamp = p.timeStamp ?? (pd.format === 'VHD' && typeof pd.timeStamp === 'number' ? pd.timeStamp : 0);
+    if (pd.format !== 'VHD' || !(pd.uniqueId instanceof Uint8Array) || typeof pd.timeStamp !== 'number') {
+      throw invalidArgument(`${where}: the parent of a VHD must be a VHD; ${p.path} is ${pd.format}`, { path: where, parent: p.path });
+    }
+    parentUniqueId = pd.uniqueId;
+    parentTimeStamp = pd.timeStamp;
     parentName = baseName(p.path);
     const rel = p.relativePath ?? relativePath(file.name, p.path) ?? `./${parentName}`;
     const kinds: [number, Uint8Array][] = [

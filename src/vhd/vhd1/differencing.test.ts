@@ -1,42 +1,44 @@
 // Differencing VHDs: chains of 2 and 3 with random write/trim traces against a layered
-// model, parent locators handed to the resolver, identity checks, any VirtualDisk as parent.
+// model, parent locators handed to the resolver, identity checks, only a VHD as parent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryFile } from '../../blockio/index.ts';
-import type { VirtualDisk, Extent } from '../../blockio/index.ts';
+import type { BlockFile } from '../../blockio/index.ts';
 import { isVmhostError } from '../../common/errors.ts';
 import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, type VhdDisk } from './index.ts';
 import { DiskModel, firstMismatch, pattern, prng } from './test-support.ts';
 
 const MiB = 1024 * 1024;
 
-/** A read-only raw disk over a MemoryFile: the parent need not be a VHD. */
-class RawDisk implements VirtualDisk {
-  readonly format = 'RAW' as const;
-  readonly type = 'Fixed' as const;
-  readonly logicalSectorSize = 512;
-  readonly physicalSectorSize = 512;
-  readonly readOnly = true;
-  constructor(private f: MemoryFile, readonly virtualSize: number) {}
-  read(buf: Uint8Array, offset: number) { return this.f.read(buf, offset); }
-  async write() { throw new Error('read-only'); }
-  async flush() {}
-  async trim() { throw new Error('read-only'); }
-  async blockStatus(offset: number, length: number): Promise<Extent[]> { return [{ offset, length, hole: false, zero: false }]; }
-  async close() {}
+/** A read-only view of a MemoryFile that survives close() (parents are reopened many times). */
+function readOnlyView(f: MemoryFile): BlockFile {
+  return {
+    name: f.name, readOnly: true,
+    read: (b, o) => f.read(b, o), write: async () => { throw new Error('read-only'); }, flush: async () => {},
+    size: () => f.size(), truncate: async () => { throw new Error('read-only'); }, close: async () => {},
+  };
 }
 
 function resolverOver(files: Map<string, MemoryFile>, seen: string[][] = []) {
-  const open = async (paths: string[]): Promise<VirtualDisk> => {
+  return async (paths: string[]): Promise<BlockFile> => {
     seen.push(paths);
     for (const p of paths) {
       const abs = p.startsWith('./') ? `/vms/${p.slice(2)}` : p;
       const f = files.get(abs);
-      if (f) return openVhd(f.clone({ readOnly: true }), { openParent: open });
+      if (f) return f.clone({ readOnly: true });
     }
     throw new Error(`no parent among ${paths.join(', ')}`);
   };
-  return open;
+}
+
+/** A fixed VHD holding `bytes`, as a parent. */
+async function fixedVhdOf(bytes: Uint8Array, name: string): Promise<MemoryFile> {
+  const f = new MemoryFile(name);
+  await createVhd(f, { type: 'Fixed', size: bytes.length });
+  const d = await openVhd(f);
+  await d.write(bytes, 0);
+  await d.flush();
+  return f;
 }
 
 async function trace(disk: VhdDisk, model: DiskModel, seed: number, ops: number): Promise<void> {
@@ -122,27 +124,29 @@ test('parent identity: unique id and time stamp are checked', async () => {
   await createVhd(child, { type: 'Differencing', parent: { disk: await openVhd(base), path: base.name } });
   const other = new MemoryFile('/vms/base.vhd');
   await createVhd(other, { type: 'Dynamic', size: 4 * MiB, timeStamp: 1000 });
-  await assert.rejects(openVhd(child, { openParent: async () => openVhd(other) }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
+  await assert.rejects(openVhd(child, { openParent: async () => other }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
   const touched = base.clone();
   const { footer } = await openVhd(base);
   const { encodeFooter } = await import('./footer.ts');
   const newer = encodeFooter({ ...footer, timeStamp: 2000 });
   touched.writeSync(newer, 0);
   touched.writeSync(newer, (await touched.size()) - 512);
-  await assert.rejects(openVhd(child, { openParent: async () => openVhd(touched) }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
-  await openVhd(child, { openParent: async () => openVhd(touched.clone()), ignoreParentTimeStamp: true });
+  await assert.rejects(openVhd(child, { openParent: async () => touched }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH'));
+  await openVhd(child, { openParent: async () => touched.clone(), ignoreParentTimeStamp: true });
   await assert.rejects(openVhd(child), (e) => isVmhostError(e, 'VHD_INVALID_ARGUMENT'));
   await assert.rejects(openVhd(child, { openParent: async () => { throw new Error('gone'); } }), (e) => isVmhostError(e, 'VHD_PARENT_MISSING'));
   const meta = await openVhd(child, { withoutParent: true });
   await assert.rejects(meta.read(new Uint8Array(512), 0), (e) => isVmhostError(e, 'VHD_PARENT_MISSING'));
 });
 
-test('any VirtualDisk can be the parent; a grown child reads zeros past the parent', async () => {
-  const rawFile = MemoryFile.from(pattern(3 * MiB, 5), '/vms/base.raw');
-  const parent = new RawDisk(rawFile, 3 * MiB);
+test('only a VHD can be the parent; a grown child reads zeros past the parent', async () => {
+  const parentFile = await fixedVhdOf(pattern(3 * MiB, 5), '/vms/base.vhd');
   const child = new MemoryFile('/vms/child.vhd');
-  await createVhd(child, { type: 'Differencing', parent: { disk: parent, path: rawFile.name } });
-  const d = await openVhd(child, { openParent: async () => new RawDisk(rawFile, 3 * MiB) });
+  await createVhd(child, { type: 'Differencing', parent: { disk: await openVhd(parentFile.clone({ readOnly: true })), path: parentFile.name } });
+  // The same bytes as a raw image (no VHD footer) are not a parent.
+  const raw = MemoryFile.from(pattern(3 * MiB, 5), '/vms/base.raw');
+  await assert.rejects(openVhd(child, { openParent: async () => raw }), (e) => isVmhostError(e, 'VHD_PARENT_MISMATCH') && e.context.parent === raw.name && e.context.path === child.name);
+  const d = await openVhd(child, { openParent: async () => readOnlyView(parentFile) });
   const model = new DiskModel(3 * MiB, (() => { const m = new DiskModel(3 * MiB); m.write(pattern(3 * MiB, 5), 0); return m; })());
   await trace(d, model, 77, 60);
   assert.equal(await firstMismatch(d, (o, l) => model.read(o, l)), -1);
@@ -153,7 +157,7 @@ test('any VirtualDisk can be the parent; a grown child reads zeros past the pare
   assert.ok(tail.every((x) => x === 0));
   await d.write(pattern(1024, 8), 4 * MiB);
   model.write(pattern(1024, 8), 4 * MiB);
-  const again = await openVhd(child, { openParent: async () => new RawDisk(rawFile, 3 * MiB) });
+  const again = await openVhd(child, { openParent: async () => readOnlyView(parentFile) });
   assert.equal(again.virtualSize, 5 * MiB);
   assert.equal(await firstMismatch(again, (o, l) => model.read(o, l)), -1);
 });
@@ -161,13 +165,13 @@ test('any VirtualDisk can be the parent; a grown child reads zeros past the pare
 test('crash at every write of a differencing disk: each sector reads as its old or a newer value', async () => {
   const { CrashFile } = await import('../../blockio/index.ts');
   const size = 4 * MiB;
-  const parentFile = MemoryFile.from(pattern(size, 1), '/vms/p.raw');
+  const parentFile = await fixedVhdOf(pattern(size, 1), '/vms/p.vhd');
   const parentModel = new DiskModel(size);
   parentModel.write(pattern(size, 1), 0);
   const childBase = new MemoryFile('/vms/c.vhd');
-  await createVhd(childBase, { type: 'Differencing', parent: { disk: new RawDisk(parentFile, size), path: parentFile.name }, blockSize: 256 * 1024 });
+  await createVhd(childBase, { type: 'Differencing', parent: { disk: await openVhd(readOnlyView(parentFile)), path: parentFile.name }, blockSize: 256 * 1024 });
   const file = new CrashFile(childBase);
-  const d = await openVhd(file, { openParent: async () => new RawDisk(parentFile, size) });
+  const d = await openVhd(file, { openParent: async () => readOnlyView(parentFile) });
   // history[sector] = [{ at: op count after the write, bytes }]
   const history = new Map<number, { at: number; bytes: Uint8Array }[]>();
   const r = prng(3);
@@ -185,7 +189,7 @@ test('crash at every write of a differencing disk: each sector reads as its old 
   }
   for (const cut of file.writeBoundaries()) {
     for (const v of [{ kind: 'flushed-only' as const }, { kind: 'random-subset' as const, seed: cut }, { kind: 'torn-last' as const, seed: cut }]) {
-      const disk = await openVhd(file.stateAt(cut, v), { openParent: async () => new RawDisk(parentFile, size) });
+      const disk = await openVhd(file.stateAt(cut, v), { openParent: async () => readOnlyView(parentFile) });
       const durable = file.durablePrefix(cut);
       for (const [sector, list] of history) {
         const got = new Uint8Array(512);
@@ -218,7 +222,7 @@ test('real files: a chain moved to another directory still opens through the rel
   const openParent = async (paths: string[]) => {
     for (const p of paths.map((x) => resolveLocatorPath(moved, x))) {
       tried.push(p);
-      try { return await openVhd(await NodeFile.open(p, { readOnly: true })); } catch { /* next candidate */ }
+      try { return await NodeFile.open(p, { readOnly: true }); } catch { /* next candidate */ }
     }
     throw new Error('parent not found');
   };

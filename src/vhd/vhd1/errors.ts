@@ -1,7 +1,8 @@
 // Error helpers of the legacy VHD engine: every failure leaves as a VmhostError whose
 // context names the file, the on-disk structure and its byte offset, so a message is
 // readable without a stack trace. Codes: VHD_CORRUPT, VHD_INVALID_ARGUMENT, VHD_TOO_LARGE,
-// VHD_READ_ONLY, VHD_PARENT_MISMATCH, VHD_PARENT_MISSING, VHD_UNSUPPORTED.
+// VHD_READ_ONLY, VHD_PARENT_MISMATCH, VHD_PARENT_MISSING, VHD_CHAIN_TOO_DEEP, VHD_CHAIN_CYCLE,
+// VHD_UNSUPPORTED.
 import { VmhostError, type ErrorContext } from '../../common/errors.ts';
 
 export function vhdError(code: string, message: string, context: ErrorContext = {}, cause?: unknown): VmhostError {

@@ -38,7 +38,7 @@ async function seeds(): Promise<{ name: string; file: MemoryFile; parent?: Memor
   await createVhd(fixed, { type: 'Fixed', size: 1 * MiB });
   const child = new MemoryFile('/f/child.vhd');
   await createVhd(child, { type: 'Differencing', parent: { disk: await openVhd(dyn.clone()), path: dyn.name }, blockSize: 1 * MiB });
-  const c = await openVhd(child, { openParent: async () => openVhd(dyn.clone({ readOnly: true })) });
+  const c = await openVhd(child, { openParent: async () => dyn.clone({ readOnly: true }) });
   await c.write(pattern(4096, 9), 2 * MiB);
   return [{ name: 'dynamic', file: dyn }, { name: 'fixed', file: fixed }, { name: 'differencing', file: child, parent: dyn }];
 }
@@ -89,7 +89,7 @@ test(`fuzzed images: open/read/write/check throw only VmhostError (${CASES} case
     const started = Date.now();
     try {
       await checkVhd(guard);
-      const disk = await openVhd(guard, { openParent: async () => openVhd(base.parent!.clone({ readOnly: true })) });
+      const disk = await openVhd(guard, { openParent: async () => base.parent!.clone({ readOnly: true }) });
       opened++;
       const vs = disk.virtualSize;
       const buf = new Uint8Array(64 * 1024);

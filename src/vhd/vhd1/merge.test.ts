@@ -27,7 +27,7 @@ test('a two-level VHD chain merges into its grandparent, and a child into its pa
     }
   };
   // Every layer open read-write: the one merged into must be.
-  const openParent = async (paths: string[]) => openVhd(keep(files[paths.map((p) => p.replace(/^\.\//, '/m/')).find((p) => files[p])!]!), { openParent });
+  const openParent = async (paths: string[]) => keep(files[paths.map((p) => p.replace(/^\.\//, '/m/')).find((p) => files[p])!]!);
   await createVhd(keep(files['/m/base.vhd']!), { type: 'Dynamic', size, blockSize: 512 * 1024 });
   let parentPath = '/m/base.vhd';
   for (const name of ['/m/base.vhd', '/m/mid.vhd', '/m/leaf.vhd']) {

@@ -1,41 +1,44 @@
 // Opening a VHD: load and validate the metadata (load.ts), repair the trailing footer when
-// it had to be recovered from the copy at offset 0, and for a differencing disk obtain the
-// parent through the caller's resolver and check that it is the disk the child was made
-// from (unique id and time stamp in the child's header).
+// it had to be recovered from the copy at offset 0, and for a differencing disk open the
+// parent chain. The caller's resolver only finds the parent's file; the engine opens it as
+// a VHD itself, so a crafted child cannot make a raw image or a VHDX (another host disk)
+// its parent. Each parent must be the disk its child was made from (the unique id and time
+// stamp in the child's header) and appear once in the chain; chains are at most
+// MAX_CHAIN_DEPTH deep, as VHDX chains are.
 import type { BlockFile } from '../../blockio/block-file.ts';
-import type { VirtualDisk } from '../../blockio/virtual-disk.ts';
 import { isVmhostError } from '../../common/errors.ts';
+import { MAX_CHAIN_DEPTH } from '../chain.ts';
 import { loadVhd, type Problem } from './load.ts';
 import { encodeFooter, formatUniqueId, sameId, DiskTypeCode } from './footer.ts';
 import { VhdDisk } from './vhd-disk.ts';
 import { vhdError } from './errors.ts';
 
+/**
+ * Finds and opens the parent's file. `paths` come from the parent locators in preference
+ * order: relative (W2ru, relative to the child's directory) first, then absolute (W2ku),
+ * the deprecated Wi2r/Wi2k, MacX, and finally the bare parent file name. `child` names the
+ * file whose parent is wanted, `depth` its distance from the leaf. Return a writable file
+ * only when the parent will be written (merge). The child owns the file once returned.
+ */
+export type VhdParentResolver = (paths: string[], ctx: { child: string; depth: number }) => Promise<BlockFile>;
+
 export interface OpenVhdOptions {
   /** Open read-only even if the file is writable. */
   readOnly?: boolean;
-  /**
-   * Opens the parent of a differencing disk. `paths` come from the parent locators in
-   * preference order: relative (W2ru, relative to the child's directory) first, then
-   * absolute (W2ku), the deprecated Wi2r/Wi2k, MacX, and finally the bare parent file name.
-   * The child owns the returned disk and closes it on close().
-   */
-  openParent?: (paths: string[]) => Promise<VirtualDisk>;
+  openParent?: VhdParentResolver;
   /** Open a differencing disk without its parent (metadata only; reads falling through fail). */
   withoutParent?: boolean;
   /** Accept a parent whose time stamp differs from the one the child recorded. Default false. */
   ignoreParentTimeStamp?: boolean;
 }
 
-/** Identity a VHD parent exposes so that the child can check it (our VhdDisk has it). */
-interface VhdIdentity {
+/** What a parent must be: the identity its child recorded, and the disks below it in the chain. */
+interface Expected {
+  child: string;
   uniqueId: Uint8Array;
   timeStamp: number;
-}
-
-function identityOf(d: VirtualDisk): VhdIdentity | null {
-  const x = d as Partial<VhdIdentity> & VirtualDisk;
-  return d.format === 'VHD' && x.uniqueId instanceof Uint8Array && typeof x.timeStamp === 'number'
-    ? { uniqueId: x.uniqueId, timeStamp: x.timeStamp } : null;
+  /** Unique ids of every disk from the leaf down to the child. */
+  below: Uint8Array[];
 }
 
 function problemError(file: BlockFile, p: Problem): Error {
@@ -43,41 +46,68 @@ function problemError(file: BlockFile, p: Problem): Error {
     { path: file.name, structure: p.structure, offset: p.offset, problem: p.code });
 }
 
-export async function openVhd(file: BlockFile, options: OpenVhdOptions = {}): Promise<VhdDisk> {
+export function openVhd(file: BlockFile, options: OpenVhdOptions = {}): Promise<VhdDisk> {
+  return openLevel(file, options, 0, undefined);
+}
+
+async function openLevel(file: BlockFile, options: OpenVhdOptions, depth: number, expected: Expected | undefined): Promise<VhdDisk> {
   const { loaded, problems } = await loadVhd(file);
   const firstError = problems.find((p) => p.severity === 'error');
+  if (expected && (firstError?.code === 'FOOTER_COOKIE' || firstError?.code === 'FILE_TOO_SMALL')) {
+    throw vhdError('VHD_PARENT_MISMATCH', `${expected.child}: its parent ${file.name} is not a VHD file (the parent of a VHD must be a VHD)`, {
+      path: expected.child, parent: file.name, op: 'open parent',
+    });
+  }
   if (firstError || !loaded) throw problemError(file, firstError ?? problems[0]!);
   const readOnly = file.readOnly || options.readOnly === true;
+  const footer = loaded.footer;
 
-  let parent: VirtualDisk | null = null;
-  if (loaded.footer.diskType === DiskTypeCode.Differencing && !options.withoutParent) {
+  if (expected) {
+    const mismatch = !sameId(footer.uniqueId, expected.uniqueId) ? `unique id ${formatUniqueId(footer.uniqueId)}, the child expects ${formatUniqueId(expected.uniqueId)}`
+      : !options.ignoreParentTimeStamp && footer.timeStamp !== expected.timeStamp ? `time stamp ${footer.timeStamp}, the child expects ${expected.timeStamp}`
+      : null;
+    if (mismatch) {
+      throw vhdError('VHD_PARENT_MISMATCH', `${expected.child}: its parent ${file.name} has ${mismatch}`, { path: expected.child, parent: file.name, op: 'open parent' });
+    }
+    if (expected.below.some((id) => sameId(id, footer.uniqueId))) {
+      throw vhdError('VHD_CHAIN_CYCLE', `${expected.child}: its parent ${file.name} (unique id ${formatUniqueId(footer.uniqueId)}) is already in the chain below it`, {
+        path: expected.child, parent: file.name, op: 'open parent', depth,
+      });
+    }
+  }
+
+  let parent: VhdDisk | null = null;
+  if (footer.diskType === DiskTypeCode.Differencing && !options.withoutParent) {
     if (!options.openParent) {
       throw vhdError('VHD_INVALID_ARGUMENT', `${file.name}: differencing disk needs an openParent resolver`, { path: file.name });
     }
+    if (depth >= MAX_CHAIN_DEPTH) {
+      throw vhdError('VHD_CHAIN_TOO_DEEP', `${file.name}: the chain is deeper than ${MAX_CHAIN_DEPTH} disks`, { path: file.name, op: 'open parent', depth });
+    }
+    let pf: BlockFile;
     try {
-      parent = await options.openParent(loaded.parentPaths);
+      pf = await options.openParent(loaded.parentPaths, { child: file.name, depth });
     } catch (e) {
       if (isVmhostError(e)) throw e;
       throw vhdError('VHD_PARENT_MISSING', `${file.name}: cannot open the parent (${loaded.parentPaths.join(', ')})`, { path: file.name }, e);
     }
-    const id = identityOf(parent);
     const h = loaded.header!;
-    const mismatch = id === null ? null
-      : !sameId(id.uniqueId, h.parentUniqueId) ? `unique id ${formatUniqueId(id.uniqueId)}, the child expects ${formatUniqueId(h.parentUniqueId)}`
-      : !options.ignoreParentTimeStamp && id.timeStamp !== h.parentTimeStamp ? `time stamp ${id.timeStamp}, the child expects ${h.parentTimeStamp}`
-      : null;
-    if (mismatch) {
-      await parent.close().catch(() => undefined);
-      throw vhdError('VHD_PARENT_MISMATCH', `${file.name}: parent has ${mismatch}`, { path: file.name });
+    try {
+      parent = await openLevel(pf, { ...options, readOnly: pf.readOnly }, depth + 1, {
+        child: file.name, uniqueId: h.parentUniqueId, timeStamp: h.parentTimeStamp, below: [...(expected?.below ?? []), footer.uniqueId],
+      });
+    } catch (e) {
+      await pf.close().catch(() => undefined);
+      throw e;
     }
   }
 
   const disk = new VhdDisk({
-    file, footer: loaded.footer, footerOffset: loaded.footerOffset, header: loaded.header, bat: loaded.bat, tableCapacity: loaded.tableCapacity,
+    file, footer, footerOffset: loaded.footerOffset, header: loaded.header, bat: loaded.bat, tableCapacity: loaded.tableCapacity,
     parent, parentPaths: loaded.parentPaths, absoluteParentPath: loaded.absoluteParentPath, readOnly,
   });
   if (loaded.footerRecovered && !readOnly) {
-    await file.write(encodeFooter(loaded.footer), loaded.footerOffset);
+    await file.write(encodeFooter(footer), loaded.footerOffset);
     await file.flush();
   }
   return disk;
