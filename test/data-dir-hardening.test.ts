@@ -165,7 +165,7 @@ test('private data dir: after a guest ran, was saved and captured (and a gen 2 V
     const found = execFileSync('find', [dir, '-perm', '/077']).toString();
     assert.equal(found, '', `group/other-accessible entries in the data dir:\n${found}`);
     const files = execFileSync('find', [dir, '-name', 'saved-state.bin', '-o', '-name', 'serial.log', '-o', '-name', 'OVMF_VARS.fd', '-o', '-name', 'cap.pcap']).toString().trim().split('\n');
-    assert.equal(files.length, 4, `the files this test is about exist: ${files.join(', ')}`);
+    for (const name of ['saved-state.bin', 'serial.log', 'OVMF_VARS.fd', 'cap.pcap']) assert.ok(files.some((f) => f.endsWith(`/${name}`)), `${name} exists: ${files.join(', ')}`);
   } finally {
     process.umask(old);
     await d?.stop();

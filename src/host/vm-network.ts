@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
-  VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
+  VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
   type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
@@ -203,6 +203,7 @@ export class VmNetwork {
   /** Called on the frame path: cheap unless an event is due. */
   private onSwitchEvent(ev: SwitchEvent): void {
     if (ev.type === 'port-connection') return; // QEMU connects/disconnects with every start and stop: VM_STARTED/VM_STOPPED say it
+    if (ev.type === 'capture-stopped') { this.captureStopped(ev); return; }
     const reason = ev.type === 'acl-deny' ? `acl-deny-${ev.direction}` : ev.reason;
     const key = `${ev.switch}/${ev.port}/${reason}`;
     const now = Date.now();
@@ -396,14 +397,33 @@ export class VmNetwork {
   async startCapture(switchName: string, p: StartCaptureParams): Promise<Record<string, unknown>> {
     const t = this.captureTarget(switchName, p);
     await checkCapturePath(p.Path, p.Force ?? false);
+    const maxBytes = p.MaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES;
     try {
-      t.sw.startCapture(t.port, p.Path);
+      t.sw.startCapture(t.port, p.Path, { maxBytes, overwrite: p.Force ?? false });
     } catch (e) {
       if (e instanceof VmhostError) throw e;
-      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${(e as Error).message}`, { path: p.Path }, { cause: e });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new VmhostError('ALREADY_EXISTS', `The file '${p.Path}' already exists; use -Force to overwrite it`, { path: p.Path });
+      const why = code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message;
+      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${why}`, { path: p.Path }, { cause: e });
     }
-    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path}`);
-    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, Running: true };
+    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path} (at most ${maxBytes} bytes)`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, MaxBytes: maxBytes, Running: true };
+  }
+
+  /** A capture that stopped by itself (cap reached, write error): an event, and the next Start-VMSwitchCapture may begin. */
+  private captureStopped(ev: Extract<SwitchEvent, { type: 'capture-stopped' }>): void {
+    const owner = ev.port === null ? undefined : [...this.host.entries()].find((e) => e.config.networkAdapters.some((a) => a.id === ev.port));
+    const adapter = owner?.config.networkAdapters.find((a) => a.id === ev.port)?.name;
+    const what = ev.port === null ? `switch '${ev.switch}'` : `adapter ${adapter ?? ev.port} on switch '${ev.switch}'`;
+    const { stop } = ev;
+    if (stop.reason === 'max-bytes') {
+      this.host.event('Warning', 'SWITCH_CAPTURE_LIMIT',
+        `Packet capture of ${what} stopped at its size limit: ${stop.frames} frames, ${stop.bytes} bytes in ${stop.path}`, owner);
+    } else {
+      this.host.event('Error', 'SWITCH_CAPTURE_FAILED',
+        `Packet capture of ${what} stopped: writing ${stop.path} failed (${stop.error ?? 'unknown error'}); ${stop.frames} frames, ${stop.bytes} bytes were written`, owner);
+    }
   }
 
   stopCapture(switchName: string, p: CaptureTargetParams): Record<string, unknown> {
