@@ -8,7 +8,7 @@
 // the capture instead of throwing into a socket handler; either way `onStop` says why, once.
 // The file is opened O_NOFOLLOW (a symlink at the path is refused, not written through) and
 // O_EXCL unless `overwrite`, mode 0600 (guest traffic is private).
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync, writeSync } from 'node:fs';
 import { pcapHeader, pcapRecord } from '../packet/index.ts';
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_TRUNC, O_WRONLY } = constants;
@@ -51,7 +51,9 @@ export class PcapCapture {
     if (this.maxBytes < header.length) throw new RangeError(`maxBytes ${this.maxBytes} is smaller than the pcap header (${header.length} bytes)`);
     this.fd = openSync(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (opts.overwrite ? O_TRUNC : O_EXCL), 0o600);
     try {
-      writeSync(this.fd, header);
+      fchmodSync(this.fd, 0o600); // a replaced file keeps its old mode otherwise
+      const r = writeAll(this.fd, header);
+      if (r.error) throw r.error;
     } catch (e) {
       closeSync(this.fd);
       throw e;
@@ -79,12 +81,11 @@ export class PcapCapture {
     const data = Buffer.concat(this.chunks);
     this.chunks = [];
     this.pending = 0;
-    try {
-      writeSync(this.fd, data);
-    } catch (e) {
-      // What did not reach the file is not counted.
-      this.size -= data.length;
-      this.stop('write-error', (e as Error).message);
+    const r = writeAll(this.fd, data);
+    if (r.error) {
+      // What did not reach the file is not counted (a full disk takes part of a write, then fails).
+      this.size -= data.length - r.written;
+      this.stop('write-error', r.error.message);
     }
   }
 
@@ -109,4 +110,17 @@ export class PcapCapture {
     }
     return { path: this.path, frames: this.frames, bytes: this.size };
   }
+}
+
+/** writeSync until all is written (a write may be short) or it fails; says how much got there. */
+function writeAll(fd: number, data: Uint8Array): { written: number; error?: Error } {
+  let written = 0;
+  while (written < data.length) {
+    try {
+      written += writeSync(fd, data, written, data.length - written);
+    } catch (e) {
+      return { written, error: e as Error };
+    }
+  }
+  return { written };
 }
