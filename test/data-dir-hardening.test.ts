@@ -5,7 +5,7 @@
 // it; after a guest ran, was saved and captured, nothing in the data dir is group/other-accessible.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,11 +154,18 @@ test('private data dir: after a guest ran, was saved and captured (and a gen 2 V
     await ok('New-VMSwitch', 'cap', '-SwitchType', 'Private');
     await ok('New-VM', 'p1', '-MemoryStartupBytes', '256MB');
     await ok('Add-VMNetworkAdapter', '-VMName', 'p1', '-SwitchName', 'cap');
-    await ok('Start-VMSwitchCapture', 'cap', '-Path', join(dir, 'cap.pcap'));
+    await ok('Start-VMSwitchCapture', 'cap', '-Path', join(dir, 'cap.pcap'), '-MaxBytes', '1MB');
     await ok('Start-VM', 'p1');
     await waitFor('p1 heartbeat', 120_000, async () => (JSON.parse(await ok('Get-VM', 'p1', '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
     await ok('Save-VM', 'p1');
-    await ok('Stop-VMSwitchCapture', 'cap');
+    // Restored from the file (QEMU reads it from an fd: no exec: under its sandbox), then saved again.
+    await ok('Start-VM', 'p1');
+    await waitFor('p1 heartbeat after restore', 120_000, async () => (JSON.parse(await ok('Get-VM', 'p1', '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
+    await ok('Save-VM', 'p1');
+    const stopped = await ok('Stop-VMSwitchCapture', 'cap', '-Json');
+    assert.match(stopped, /"Frames": \d+/);
+    const tshark = spawnSync('tshark', ['-r', join(dir, 'cap.pcap')], { encoding: 'utf8' });
+    assert.equal(tshark.status, 0, tshark.stderr);
     await ok('New-VM', 'p2', '-Generation', '2', '-MemoryStartupBytes', '128MB');
     await ok('Start-VM', 'p2');
     await ok('Stop-VM', 'p2', '-TurnOff');
