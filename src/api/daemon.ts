@@ -10,7 +10,7 @@ import {
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot,
 } from '../host/index.ts';
 import { loadOrCreateToken } from './auth.ts';
-import { lockDataDir } from './data-dir-lock.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
 
@@ -47,8 +47,10 @@ function parseArgs(argv: string[]): DaemonArgs {
  * One daemon per data dir: a second one would fight the first over the same QEMUs. The lock
  * (data-dir-lock.ts) decides; the pid file only tells people and tools which process it is.
  */
+let dataDirLock: DataDirLock | undefined; // held (and referenced) for the process's lifetime
+
 async function claimDataDir(dataDir: string): Promise<void> {
-  await lockDataDir(dataDir);
+  dataDirLock = await lockDataDir(dataDir);
   await writeFileAtomic(join(dataDir, 'vmhostd.pid'), `${process.pid}\n`);
 }
 
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });
+    await dataDirLock?.release();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
