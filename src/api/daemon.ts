@@ -2,11 +2,15 @@
 // by side with different data dirs and ports; `--net-adapter NAME=udp:…` (repeatable) declares
 // the host's "physical" adapters, UDP tunnels that External switches bind to (host/net-adapters.ts). Stopping the daemon never stops VMs: QEMU runs
 // in its own process group and the next daemon re-attaches.
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
-import { Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG } from '../host/index.ts';
+import {
+  Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
+  PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot,
+} from '../host/index.ts';
 import { loadOrCreateToken } from './auth.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
 
@@ -39,18 +43,15 @@ function parseArgs(argv: string[]): DaemonArgs {
   return out;
 }
 
-/** One daemon per data dir: a second one would fight the first over the same QEMUs. */
-async function claimDataDir(dataDir: string): Promise<void> {
-  const pidFile = join(dataDir, 'vmhostd.pid');
-  const other = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (other && other !== process.pid && alive(other)) {
-    throw new VmhostError('ALREADY_EXISTS', `another vmhostd (pid ${other}) already serves ${dataDir}`, { path: dataDir });
-  }
-  await writeFileAtomic(pidFile, `${process.pid}\n`);
-}
+/**
+ * One daemon per data dir: a second one would fight the first over the same QEMUs. The lock
+ * (data-dir-lock.ts) decides; the pid file only tells people and tools which process it is.
+ */
+let dataDirLock: DataDirLock | undefined; // held (and referenced) for the process's lifetime
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+async function claimDataDir(dataDir: string): Promise<void> {
+  dataDirLock = await lockDataDir(dataDir);
+  await writeFileAtomic(join(dataDir, 'vmhostd.pid'), `${process.pid}\n`);
 }
 
 async function main(): Promise<void> {
@@ -59,9 +60,13 @@ async function main(): Promise<void> {
   if (!args.allowRemote && addr !== '127.0.0.1' && addr !== '::1' && addr !== 'localhost') {
     throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
   }
+  // Before anything is created: every file of the daemon and of its QEMUs is 0600, every dir 0700.
+  process.umask(PRIVATE_UMASK);
   await mkdir(args.dataDir, { recursive: true });
-  const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   await claimDataDir(args.dataDir);
+  await privatizeTree(args.dataDir);
+  if (usesShortSocketRoot(args.dataDir)) await ensurePrivateDir(shortSocketRoot(args.dataDir));
+  const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   const token = await loadOrCreateToken(args.dataDir);
   const host = await Host.open(args.dataDir, netAdapters);
   const app = await buildServer({ host, token });
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });
+    await dataDirLock?.release();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -288,6 +288,7 @@ export const StartCaptureBody = Type.Object({
   ...CaptureTarget,
   Path: Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of the pcap file on the daemon\'s host; its directory must exist' }),
   Force: Type.Optional(Type.Boolean({ description: 'Overwrite an existing file' })),
+  MaxBytes: Type.Optional(Type.Integer({ minimum: 4096, description: 'Stop the capture before the file grows beyond this many bytes (default 1 GiB); an event says so' })),
 }, { additionalProperties: false });
 export type StartCaptureBody = Static<typeof StartCaptureBody>;
 export const CaptureQuery = Type.Object(CaptureTarget, { additionalProperties: false });

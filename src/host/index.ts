@@ -6,3 +6,5 @@ export type { VmView, HeartbeatStatus } from './vm-view.ts';
 export type { VmState } from './vm-state.ts';
 export { writeFileAtomic } from './atomic-file.ts';
 export { loadNetAdapters, parseNetAdapter, NET_ADAPTER_FLAG } from './net-adapters.ts';
+export { PRIVATE_UMASK, privatizeTree } from './private-files.ts';
+export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot } from './runtime-dir.ts';

@@ -7,7 +7,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { invalid } from './invalid-argument.ts';
 
-export interface StartCaptureParams { VMName?: string; VMNetworkAdapterName?: string; Path: string; Force?: boolean }
+export interface StartCaptureParams { VMName?: string; VMNetworkAdapterName?: string; Path: string; Force?: boolean; MaxBytes?: number }
 export interface CaptureTargetParams { VMName?: string; VMNetworkAdapterName?: string }
 
 export async function checkCapturePath(path: string, force: boolean): Promise<void> {

@@ -7,14 +7,13 @@
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 // An Internal switch also has host vNICs (host-nic.ts), kept in its switch file.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
-  VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions,
+  VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
   type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
@@ -27,12 +26,12 @@ import { invalid } from './invalid-argument.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { TEAM_DESCRIPTION, type NetTeams } from './net-teams.ts';
 import { Lbfo } from './lbfo.ts';
+import { socketDirFor } from './runtime-dir.ts';
 import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
 import type { VmEntry } from './vm-entry.ts';
 
-const SOCKET_BUDGET = 60;
 /** ACL denies and guard drops are counted per frame; the event log gets at most one per port and reason in this time. */
 const DROP_EVENT_INTERVAL_MS = 60_000;
 const ADAPTER_NAME = 'Network Adapter';
@@ -95,9 +94,7 @@ export class VmNetwork {
       event: (level, code, message) => this.host.event(level, code, message),
     });
     this.switchDir = join(dataDir, 'switches');
-    let socketDir = join(dataDir, 'run', 'sw');
-    if (socketDir.length > SOCKET_BUDGET) socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'sw');
-    this.socketDir = socketDir;
+    this.socketDir = socketDirFor(dataDir, 'sw');
     this.hostNics = new HostNics({
       switches: () => this.switches.values(),
       switchNamed: (name) => this.slot(name),
@@ -206,6 +203,7 @@ export class VmNetwork {
   /** Called on the frame path: cheap unless an event is due. */
   private onSwitchEvent(ev: SwitchEvent): void {
     if (ev.type === 'port-connection') return; // QEMU connects/disconnects with every start and stop: VM_STARTED/VM_STOPPED say it
+    if (ev.type === 'capture-stopped') { this.captureStopped(ev); return; }
     const reason = ev.type === 'acl-deny' ? `acl-deny-${ev.direction}` : ev.reason;
     const key = `${ev.switch}/${ev.port}/${reason}`;
     const now = Date.now();
@@ -343,10 +341,9 @@ export class VmNetwork {
     }
     for (const { e, a } of users) {
       await e.lock.run(async () => {
-        a.switchName = null;
         const i = e.config.networkAdapters.indexOf(a);
         await e.runtime?.replugNic(VmNetwork.deviceId(a), i + 1, null).catch(() => undefined);
-        await this.host.persist(e);
+        await this.commit(e, this.withAdapters(e, [a], () => ({ switchName: null })).config);
       });
     }
     await this.hostNics.removeAll(s);
@@ -400,14 +397,33 @@ export class VmNetwork {
   async startCapture(switchName: string, p: StartCaptureParams): Promise<Record<string, unknown>> {
     const t = this.captureTarget(switchName, p);
     await checkCapturePath(p.Path, p.Force ?? false);
+    const maxBytes = p.MaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES;
     try {
-      t.sw.startCapture(t.port, p.Path);
+      t.sw.startCapture(t.port, p.Path, { maxBytes, overwrite: p.Force ?? false });
     } catch (e) {
       if (e instanceof VmhostError) throw e;
-      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${(e as Error).message}`, { path: p.Path }, { cause: e });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new VmhostError('ALREADY_EXISTS', `The file '${p.Path}' already exists; use -Force to overwrite it`, { path: p.Path });
+      const why = code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message;
+      throw new VmhostError('IO_ERROR', `Cannot write the capture file '${p.Path}': ${why}`, { path: p.Path }, { cause: e });
     }
-    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path}`);
-    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, Running: true };
+    this.host.event('Information', 'SWITCH_CAPTURE_STARTED', `Packet capture of ${t.what} started into ${p.Path} (at most ${maxBytes} bytes)`);
+    return { SwitchName: t.sw.settings.name, VMName: p.VMName ?? null, Target: t.what, Path: p.Path, MaxBytes: maxBytes, Running: true };
+  }
+
+  /** A capture that stopped by itself (cap reached, write error): an event, and the next Start-VMSwitchCapture may begin. */
+  private captureStopped(ev: Extract<SwitchEvent, { type: 'capture-stopped' }>): void {
+    const owner = ev.port === null ? undefined : [...this.host.entries()].find((e) => e.config.networkAdapters.some((a) => a.id === ev.port));
+    const adapter = owner?.config.networkAdapters.find((a) => a.id === ev.port)?.name;
+    const what = ev.port === null ? `switch '${ev.switch}'` : `adapter ${adapter ?? ev.port} on switch '${ev.switch}'`;
+    const { stop } = ev;
+    if (stop.reason === 'max-bytes') {
+      this.host.event('Warning', 'SWITCH_CAPTURE_LIMIT',
+        `Packet capture of ${what} stopped at its size limit: ${stop.frames} frames, ${stop.bytes} bytes in ${stop.path}`, owner);
+    } else {
+      this.host.event('Error', 'SWITCH_CAPTURE_FAILED',
+        `Packet capture of ${what} stopped: writing ${stop.path} failed (${stop.error ?? 'unknown error'}); ${stop.frames} frames, ${stop.bytes} bytes were written`, owner);
+    }
   }
 
   stopCapture(switchName: string, p: CaptureTargetParams): Record<string, unknown> {
@@ -457,6 +473,29 @@ export class VmNetwork {
       if (!a.switchName) continue;
       const s = this.switches.get(a.switchName.toLowerCase());
       if (s && s.sw.listPorts().some((p) => p.id === a.id)) { await s.sw.removePort(a.id); await this.saveSwitch(s); }
+    }
+  }
+
+  /** A new config in which the adapters of `list` are replaced by changed copies (nothing is mutated in place). */
+  private withAdapters(e: VmEntry, list: NetworkAdapter[], change: (a: NetworkAdapter) => Partial<NetworkAdapter>): { config: VmEntry['config']; changed: NetworkAdapter[] } {
+    const changed = list.map((a) => ({ ...a, ...change(a) }));
+    const config = { ...e.config, networkAdapters: e.config.networkAdapters.map((a) => changed[list.indexOf(a)] ?? a) };
+    return { config, changed };
+  }
+
+  /**
+   * Save first, then update memory: `next` becomes the VM's config only once it is on disk.
+   * (NetHost.persist writes e.config, so it is swapped in for the write, under the VM lock, and
+   * put back when the write fails.)
+   */
+  private async commit(e: VmEntry, next: VmEntry['config']): Promise<void> {
+    const prev = e.config;
+    e.config = next;
+    try {
+      await this.host.persist(e);
+    } catch (err) {
+      e.config = prev;
+      throw err;
     }
   }
 
@@ -521,8 +560,7 @@ export class VmNetwork {
         switchName: slot ? slot.sw.settings.name : null, isLegacy: p.IsLegacy ?? false, policy: stripMac(defaultPolicy()),
       };
       if (slot) { await this.addPort(slot.sw, a); await this.saveSwitch(slot); }
-      e.config = { ...e.config, networkAdapters: [...e.config.networkAdapters, a] };
-      await this.host.persist(e);
+      await this.commit(e, { ...e.config, networkAdapters: [...e.config.networkAdapters, a] });
       this.host.event('Information', 'VM_NIC_ADDED', `Network adapter '${a.name}' added (${mac}${slot ? `, switch '${slot.sw.settings.name}'` : ''})`, e);
       return this.adapterView(e, a);
     });
@@ -534,8 +572,7 @@ export class VmNetwork {
       if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be removed only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
       const gone = this.pick(e, name);
       for (const a of gone) await this.unport(a);
-      e.config = { ...e.config, networkAdapters: e.config.networkAdapters.filter((a) => !gone.includes(a)) };
-      await this.host.persist(e);
+      await this.commit(e, { ...e.config, networkAdapters: e.config.networkAdapters.filter((a) => !gone.includes(a)) });
       this.host.event('Information', 'VM_NIC_REMOVED', `Network adapter(s) removed: ${gone.map((a) => a.name).join(', ')}`, e);
     });
   }
@@ -552,17 +589,17 @@ export class VmNetwork {
     const slot = this.slot(switchName);
     return e.lock.run(async () => {
       const list = this.pick(e, name);
-      for (const a of list) {
+      const next = this.withAdapters(e, list, () => ({ switchName: slot.sw.settings.name }));
+      for (const [i, a] of list.entries()) {
         if (a.switchName?.toLowerCase() === slot.sw.settings.name.toLowerCase() && slot.sw.listPorts().some((p) => p.id === a.id)) continue;
         await this.unport(a);
-        const socket = await this.addPort(slot.sw, a);
-        a.switchName = slot.sw.settings.name;
+        const socket = await this.addPort(slot.sw, next.changed[i]!);
         await this.saveSwitch(slot);
         await e.runtime?.replugNic(VmNetwork.deviceId(a), e.config.networkAdapters.indexOf(a) + 1, socket);
       }
-      await this.host.persist(e);
+      await this.commit(e, next.config);
       this.host.event('Information', 'VM_NIC_CONNECTED', `Network adapter(s) ${list.map((a) => a.name).join(', ')} connected to '${slot.sw.settings.name}'`, e);
-      return list.map((a) => this.adapterView(e, a));
+      return next.changed.map((a) => this.adapterView(e, a));
     });
   }
 
@@ -570,15 +607,15 @@ export class VmNetwork {
     const e = this.host.resolve(vm);
     return e.lock.run(async () => {
       const list = this.pick(e, name);
+      const next = this.withAdapters(e, list, () => ({ switchName: null }));
       for (const a of list) {
         if (!a.switchName) continue;
         await e.runtime?.replugNic(VmNetwork.deviceId(a), e.config.networkAdapters.indexOf(a) + 1, null);
         await this.unport(a);
-        a.switchName = null;
       }
-      await this.host.persist(e);
+      await this.commit(e, next.config);
       this.host.event('Information', 'VM_NIC_DISCONNECTED', `Network adapter(s) ${list.map((a) => a.name).join(', ')} disconnected`, e);
-      return list.map((a) => this.adapterView(e, a));
+      return next.changed.map((a) => this.adapterView(e, a));
     });
   }
 
@@ -587,16 +624,16 @@ export class VmNetwork {
     const e = this.host.resolve(vm);
     await e.lock.run(async () => {
       const list = this.pick(e, name);
-      const next = list.map((a) => stripMac(mergePolicy(a.policy, fn(a))));
-      for (const [i, a] of list.entries()) {
+      const next = this.withAdapters(e, list, (a) => ({ policy: stripMac(mergePolicy(a.policy, fn(a))) }));
+      // vm.json is the source of truth: saved first, so a failed write changes nothing, live ports included.
+      await this.commit(e, next.config);
+      for (const a of next.changed) {
         const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
         if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
-          s.sw.replacePortPolicy(a.id, { ...next[i]!, mac: a.mac.toLowerCase() });
+          s.sw.replacePortPolicy(a.id, { ...a.policy, mac: a.mac.toLowerCase() });
           await this.saveSwitch(s);
         }
-        a.policy = next[i]!;
       }
-      await this.host.persist(e);
       this.host.event('Information', 'VM_NIC_CONFIGURED', `Network adapter ${what} changed`, e);
     });
     return e;

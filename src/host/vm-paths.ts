@@ -1,8 +1,8 @@
 // Where a VM's files live. Config and logs sit in <data>/vms/<id>/; sockets need short
-// paths (sun_path is 108 bytes), so they move to a per-host tmp dir when the data dir is deep.
-import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
+// paths (sun_path is 108 bytes), so they move to the host's private short root
+// (runtime-dir.ts, checked at daemon start) when the data dir is deep.
 import { join } from 'node:path';
+import { VM_SOCKET_BUDGET, shortSocketRoot } from './runtime-dir.ts';
 
 export interface VmPaths {
   dir: string;
@@ -23,15 +23,10 @@ export interface VmPaths {
   pidFile: string;
 }
 
-const SUN_PATH_BUDGET = 100;
-
 export function vmPaths(dataDir: string, id: string): VmPaths {
   const dir = join(dataDir, 'vms', id);
   let sockets = join(dir, 'run');
-  if (join(sockets, 'serial.sock').length > SUN_PATH_BUDGET) {
-    const host = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
-    sockets = join(tmpdir(), `vmhost-${host}`, id.slice(0, 13));
-  }
+  if (join(sockets, 'serial.sock').length > VM_SOCKET_BUDGET) sockets = join(shortSocketRoot(dataDir), id.slice(0, 13));
   return {
     dir,
     config: join(dir, 'vm.json'),

@@ -3,16 +3,14 @@
 // Mount-VHD) holds it; QEMU reaches each disk over its own unix socket.
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { BlockServer, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
 import { hasBootSignature } from './boot-order.ts';
-
-const SOCKET_BUDGET = 60;
+import { socketDirFor } from './runtime-dir.ts';
 
 export interface MountInfo { Path: string; ReadOnly: boolean; NbdUri: string; ExportName: string }
 
@@ -22,11 +20,7 @@ export class VmStorage {
 
   constructor(dataDir: string) {
     // Export names are 41 characters; keep the socket path inside sun_path.
-    let socketDir = join(dataDir, 'run', 'nbd');
-    if (socketDir.length > SOCKET_BUDGET) {
-      socketDir = join(tmpdir(), `vmhost-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'nbd');
-    }
-    this.server = new BlockServer({ socketDir });
+    this.server = new BlockServer({ socketDir: socketDirFor(dataDir, 'nbd') });
   }
 
   onMinimumIops(fn: (alert: MinimumIopsAlert, restored: boolean) => void): void {

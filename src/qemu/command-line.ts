@@ -315,5 +315,13 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
   if (launch.startPaused) a.push('-S');
   if (launch.incoming) a.push('-incoming', launch.incoming);
   if (launch.extraArgs) a.push(...launch.extraArgs);
+  a.push('-sandbox', QEMU_SANDBOX);
   return a;
 }
+
+/**
+ * Seccomp for every guest (issue 16 item 6): a guest escape into QEMU finds no obsolete
+ * syscalls, no set*uid/gid, no fork/exec (so no `exec:` migration URIs: save-state.ts), no
+ * scheduler/affinity changes.
+ */
+export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';

@@ -1,9 +1,10 @@
 // Facts about this host's QEMU install: the binary, its version, the OVMF firmware files,
 // and making a VM's own copy of the UEFI variable store. Depends on: src/common, ./error-codes.
 
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { copyFile, rename } from 'node:fs/promises';
+import { chmod, copyFile, rename } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
@@ -71,7 +72,10 @@ export function findOvmf(secureBoot: boolean, dirs: string[] = OVMF_DIRS): OvmfF
 /** Give a VM its own variable store (copied from the template) unless it already has one. */
 export async function ensureVarsFile(varsPath: string, fw: OvmfFirmware): Promise<void> {
   if (existsSync(varsPath)) return;
-  const tmp = `${varsPath}.tmp-${process.pid}`;
-  await copyFile(fw.varsTemplatePath, tmp);
+  const tmp = `${varsPath}.tmp-${randomBytes(6).toString('hex')}`;
+  // COPYFILE_EXCL: never through a planted file; copyFile gives the template's mode (0644)
+  // whatever the umask, and the vars are the guest's own (UEFI variables, keys): 0600.
+  await copyFile(fw.varsTemplatePath, tmp, constants.COPYFILE_EXCL);
+  await chmod(tmp, 0o600);
   await rename(tmp, varsPath);
 }

@@ -112,7 +112,7 @@ test('attach to a running QEMU by pid after forgetting it; exit detected on SIGK
   console.log(`# timing: SIGKILL → exit detected ${detectMs} ms`);
 });
 
-test('save to file and restore from file (-incoming exec:cat): running after restore', async () => {
+test('save to file and restore from file (a daemon-side socket and fd 3: no exec: under the sandbox): running after restore', async () => {
   const spec = bed.spec({ memoryStartupBytes: 128 * 1024 * 1024 }, 'save');
   const src = await bed.start(spec);
   await new Promise((r) => setTimeout(r, 300)); // let SeaBIOS touch some memory

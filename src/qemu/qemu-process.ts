@@ -4,15 +4,19 @@
 // socket closing and poll kill(pid, 0) + /proc/<pid>/stat (a zombie counts as gone).
 // Depends on: src/common, ./qmp-client, ./host-facts, ./command-line, ./error-codes.
 
-import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, constants, createReadStream, openSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createGunzip } from 'node:zlib';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import { buildQemuArgv } from './command-line.ts';
+import { INCOMING_FD, incomingFileOf } from './incoming-file.ts';
 import { findQemuBinary } from './host-facts.ts';
 import { QmpClient } from './qmp-client.ts';
 import type { QemuLaunchOptions, QemuVmSpec } from './vm-spec.ts';
@@ -108,12 +112,23 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
       }
     }
     await rm(opts.qmpSocket, { force: true });
-    const logFd = openSync(opts.logFile, 'a');
+    // A restore from a file: QEMU reads it from fd 3 (no exec: under the sandbox; incoming-file.ts).
+    const incoming = incomingFileOf(opts.argv);
+    const logFd = openSync(opts.logFile, 'a', 0o600);
+    let stateFd: number | undefined;
     let child;
     try {
-      child = spawn(binary, opts.argv, { detached: true, stdio: ['ignore', logFd, logFd] });
+      if (incoming && !incoming.gzip) stateFd = openSync(incoming.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const stdio: StdioOptions = ['ignore', logFd, logFd, ...(incoming ? [stateFd ?? ('pipe' as const)] : [])];
+      child = spawn(binary, incoming?.argv ?? opts.argv, { detached: true, stdio });
     } finally {
       closeSync(logFd);
+      if (stateFd !== undefined) closeSync(stateFd);
+    }
+    if (incoming?.gzip) {
+      const sink = child.stdio[INCOMING_FD] as Writable | null;
+      // QEMU exiting early (a bad stream) closes the pipe: that error is QEMU's to report.
+      if (sink) void pipeline(createReadStream(incoming.path), createGunzip(), sink).catch(() => undefined);
     }
     let early: QemuExit | undefined;
     let spawnError: Error | undefined;

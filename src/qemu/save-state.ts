@@ -1,26 +1,35 @@
-// Save a VM's state to a file and restore it: QEMU 7.2 has no `file:` migration URI, so the
-// state is migrated to `exec:cat > <file>` (or through gzip) and restored with
-// `-incoming exec:cat <file>`. The VM is paused before saving (Hyper-V "Save": the state is of
-// a stopped VM); the source QEMU is left in 'postmigrate' for the caller to quit.
-// The file is written as <file>.partial, fsynced and renamed, so a crash never leaves a
-// truncated state file under the real name.
-// Depends on: src/common, ./qmp-client, ./error-codes.
+// Save a VM's state to a file and restore it. QEMU runs under `-sandbox spawn=deny` (no fork,
+// no exec), so neither side may use an `exec:` URI (QEMU 7.2 has no `file:` one): the state is
+// migrated to `unix:<socket>` on which the daemon listens and writes the file (gzip by zlib),
+// and restored with `-incoming file:<path>` — QEMU 8.1's syntax, which QemuProcess.start turns
+// into `fd:3` on a descriptor it opens (incoming-file.ts). The VM is paused before saving
+// (Hyper-V "Save": the state is of a stopped VM); the source QEMU is left in 'postmigrate' for
+// the caller to quit. The file is written as <file>.partial (O_EXCL|O_NOFOLLOW, 0600), fsynced
+// and renamed, so a crash never leaves a truncated state file under the real name.
+// Depends on: src/common, ./qmp-client, ./error-codes, ./incoming-file.
 
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createGzip } from 'node:zlib';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import type { QmpClient } from './qmp-client.ts';
 import type { MigrationInfo, RunState } from './qmp-schema.ts';
+import { fileIncomingUri } from './incoming-file.ts';
 
 export type StateCompression = 'none' | 'gzip';
 
-/** Single-quote for /bin/sh (QEMU runs `exec:` URIs with `sh -c`). */
+/** Single-quote for /bin/sh (for callers that still build shell commands). */
 export function shellQuote(s: string): string { return `'${s.replaceAll("'", `'\\''`)}'`; }
 
 /**
- * Check a state file before starting QEMU on it: QEMU 7.2 given an empty or missing file
- * through `exec:` waits in 'inmigrate' forever (garbage it rejects and exits).
+ * Check a state file before starting QEMU on it: QEMU 7.2 given an empty stream waits in
+ * 'inmigrate' forever (garbage it rejects and exits).
  * Throws QEMU_STATE_FAILED. Checks the QEMU stream magic "QEVM" (or the gzip magic).
  */
 export async function checkStateFile(file: string, compression: StateCompression = 'none'): Promise<void> {
@@ -38,11 +47,34 @@ export async function checkStateFile(file: string, compression: StateCompression
 
 /** The `-incoming` URI that restores from a state file written by saveStateToFile(). */
 export function restoreIncomingUri(file: string, compression: StateCompression = 'none'): string {
-  return compression === 'gzip' ? `exec:gzip -dc ${shellQuote(file)}` : `exec:cat ${shellQuote(file)}`;
+  return fileIncomingUri(file, compression === 'gzip');
 }
 
-function saveUri(file: string, compression: StateCompression): string {
-  return compression === 'gzip' ? `exec:gzip -1 -c > ${shellQuote(file)}` : `exec:cat > ${shellQuote(file)}`;
+/**
+ * A one-connection unix socket in a fresh 0700 temp dir (so nobody else can connect first)
+ * whose stream goes to `file`, created O_EXCL|O_NOFOLLOW 0600. `done` settles once the
+ * stream has ended and every byte is in the file.
+ */
+async function stateReceiver(file: string, compression: StateCompression): Promise<{ uri: string; done: Promise<void>; close(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-save-'));
+  const path = join(dir, 'state.sock');
+  let resolveConn!: (s: Socket) => void;
+  const conn = new Promise<Socket>((r) => { resolveConn = r; });
+  const server = createServer((s) => { server.close(); resolveConn(s); });
+  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(path, () => ok()); });
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const fh = await open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const out = fh.createWriteStream();
+  const done = conn.then((s) => compression === 'gzip' ? pipeline(s, createGzip({ level: 1 }), out) : pipeline(s, out));
+  done.catch(() => undefined); // observed by the caller; never an unhandled rejection
+  return {
+    uri: `unix:${path}`, done,
+    close: async () => {
+      server.close();
+      if (!out.closed) out.destroy();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface SaveStateOptions {
@@ -79,8 +111,9 @@ export async function saveStateToFile(qmp: QmpClient, file: string, opts: SaveSt
   const before = await qmp.execute('query-migrate-parameters');
   await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 1e12 });
   let info: MigrationInfo;
+  const receiver = await stateReceiver(partial, compression);
   try {
-    await qmp.execute('migrate', { uri: saveUri(partial, compression) });
+    await qmp.execute('migrate', { uri: receiver.uri });
     for (;;) {
       info = await qmp.execute('query-migrate');
       opts.onProgress?.(info);
@@ -94,7 +127,12 @@ export async function saveStateToFile(qmp: QmpClient, file: string, opts: SaveSt
       }
       await sleep(25);
     }
+    // 'completed' means QEMU has sent everything; the file has it once the stream ended.
+    await receiver.done.catch((e: unknown) => {
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `saving VM state failed: writing ${partial}: ${(e as Error).message}`, ctx, { cause: e });
+    });
   } catch (e) {
+    await receiver.close();
     await rm(partial, { force: true });
     throw e;
   } finally {
@@ -102,7 +140,8 @@ export async function saveStateToFile(qmp: QmpClient, file: string, opts: SaveSt
       await qmp.execute('migrate-set-parameters', { 'max-bandwidth': before['max-bandwidth'] }).catch(() => {});
     }
   }
-  // QEMU reports completed once it has written to the pipe; make the bytes durable ourselves.
+  await receiver.close();
+  // Make the bytes durable before the file takes the real name.
   const fh = await open(partial, 'r+');
   try { await fh.sync(); } finally { await fh.close(); }
   await rename(partial, file);

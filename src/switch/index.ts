@@ -22,6 +22,7 @@ export type { LoadBalancingAlgorithm, TeamMemberStatus, TeamSettings, UplinkSpec
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';
+export { DEFAULT_CAPTURE_MAX_BYTES, type CaptureStop, type CaptureStopReason, type CaptureResult } from './capture.ts';
 export {
   registerExtension, registeredExtensions,
   type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,

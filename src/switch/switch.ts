@@ -21,7 +21,7 @@ import { INBOUND, OUTBOUND, type MeterCounters } from './acl.ts';
 import { RateLimiter, FairQueue } from './bandwidth.ts';
 import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
-import { PcapCapture } from './capture.ts';
+import { PcapCapture, type CaptureResult, type CaptureStop, type PcapCaptureOptions } from './capture.ts';
 import { SinkIo, type PortIoEvents } from './port-io.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
@@ -36,7 +36,9 @@ const HOLD_MS = 50;
 export type SwitchEvent =
   | { readonly type: 'acl-deny'; readonly switch: string; readonly port: string; readonly direction: 'Inbound' | 'Outbound'; readonly rule: ExtendedAcl | PortAcl }
   | { readonly type: 'guard-drop'; readonly switch: string; readonly port: string; readonly reason: SwitchDropReason }
-  | { readonly type: 'port-connection'; readonly switch: string; readonly port: string; readonly connected: boolean };
+  | { readonly type: 'port-connection'; readonly switch: string; readonly port: string; readonly connected: boolean }
+  /** A capture stopped by itself (its cap reached, a write failed); `port` null for a whole-switch capture. */
+  | { readonly type: 'capture-stopped'; readonly switch: string; readonly port: string | null; readonly stop: CaptureStop };
 
 export interface SwitchOptions {
   /** Clock in milliseconds (tests pass a fake one). Default Date.now. */
@@ -315,14 +317,21 @@ export class VirtualSwitch {
   // ---- capture ----
 
   /** Starts a pcap capture of one port (frames it sent and received) or, with null, of every frame entering the switch. */
-  startCapture(portId: string | null, pcapPath: string, opts: { snaplen?: number } = {}): void {
+  startCapture(portId: string | null, pcapPath: string, opts: Omit<PcapCaptureOptions, 'onStop'> = {}): void {
     const target = portId === null ? null : this.mustPort(portId);
     if ((target ? target.capture : this.switchCapture) !== null) throw portError('SWITCH_CAPTURE_ACTIVE', `a capture is already running on ${portId ?? 'the switch'}`, { port: portId ?? '' });
-    const c = new PcapCapture(pcapPath, opts.snaplen);
+    const c: PcapCapture = new PcapCapture(pcapPath, {
+      ...opts,
+      onStop: (stop) => {
+        // Only if it is still the current capture there (it may be replaced by then).
+        if (target ? target.capture === c : this.switchCapture === c) { if (target) target.capture = null; else this.switchCapture = null; }
+        this.onEvent?.({ type: 'capture-stopped', switch: this.name, port: portId, stop });
+      },
+    });
     if (target) target.capture = c; else this.switchCapture = c;
   }
 
-  stopCapture(portId: string | null): { path: string; frames: number } | null {
+  stopCapture(portId: string | null): CaptureResult | null {
     const target = portId === null ? null : this.mustPort(portId);
     const c = target ? target.capture : this.switchCapture;
     if (!c) return null;

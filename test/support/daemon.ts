@@ -68,7 +68,7 @@ export class TestDaemon {
   /** SIGKILL the daemon (VMs keep running). */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
@@ -77,7 +77,7 @@ export class TestDaemon {
   /** SIGTERM: the daemon's graceful stop (it saves state; VMs keep running). */
   async terminate(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
     await exited;

@@ -14,11 +14,14 @@ const view = { columns: ['SwitchName', 'Target', 'Path', 'Frames'].map((c) => ({
 
 export const startVmSwitchCapture = defineCmdlet({
   name: 'Start-VMSwitchCapture', synopsis: 'Start a pcap capture of a switch or of one VM adapter\'s port (vmhost extension)',
-  params: { ...target, Path: { type: 'string', mandatory: true }, Force: { type: 'switch' } },
+  params: {
+    ...target, Path: { type: 'string', mandatory: true }, Force: { type: 'switch' },
+    MaxBytes: { type: 'size', help: 'stop the capture when the file would grow beyond this (default 1GB); an event says so' },
+  },
   positional: ['SwitchName'], view,
   async run(args, ctx) {
     const r = await clientFor(ctx).call('POST', `/switches/${encodeURIComponent(args.SwitchName)}/capture`, {
-      VMName: args.VMName, VMNetworkAdapterName: args.VMNetworkAdapterName, Path: resolve(args.Path), Force: args.Force || undefined,
+      VMName: args.VMName, VMNetworkAdapterName: args.VMNetworkAdapterName, Path: resolve(args.Path), Force: args.Force || undefined, MaxBytes: args.MaxBytes,
     });
     return args.PassThru ? r : undefined;
   },
