@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium)
+DEBS=(qemu-system-x86 qemu-utils ovmf busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
+      mmdebstrap mtools fdisk e2fsprogs grub-pc-bin xorriso)  # second line: the Debian guest disk, ESP disks, integration ISO
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
