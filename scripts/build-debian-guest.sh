@@ -69,8 +69,10 @@ disk_guid=$(cat /proc/sys/kernel/random/uuid)
 esp_serial=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 esp_fsid="${esp_serial:0:4}-${esp_serial:4:4}"; esp_fsid=${esp_fsid^^}
 # Root checked (pass 1) by the initramfs, remounted rw by systemd-remount-fs; the ESP is
-# optional. Written before the kernel is installed: initramfs-tools adds fsck only when
-# fstab names the root.
+# optional. Both files go in before the kernel is installed: initramfs-tools adds fsck
+# only for a root file system type it knows, and it never trusts fstab's type for / (it
+# probes the device, which does not exist at build time) — FSTYPE names it.
+echo 'FSTYPE=ext4' >"$work/initramfs.conf"
 cat >"$work/fstab" <<FSTAB
 PARTUUID=$root_partuuid  /          ext4  errors=remount-ro  0 1
 PARTUUID=$esp_partuuid   /boot/efi  vfat  umask=0077,nofail  0 0
@@ -80,12 +82,18 @@ log "mmdebstrap bookworm (${packages[*]})"
 # No mirror argument: the machine's apt sources, security updates included.
 inc=$(IFS=,; echo "${packages[*]}")
 mmdebstrap --quiet --variant=minbase --mode=root --include="$inc" \
-  --essential-hook="cp '$work/fstab' \"\$1/etc/fstab\"" bookworm "$tree" >&2
+  --essential-hook="cp '$work/fstab' \"\$1/etc/fstab\"" \
+  --essential-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" && cp '$work/initramfs.conf' \"\$1/etc/initramfs-tools/conf.d/vmhost.conf\"" \
+  bookworm "$tree" >&2
 t_debootstrap=$(($(date +%s) - t0))
 
 vmlinuz=$(ls "$tree"/boot/vmlinuz-* | head -1)
 kver=${vmlinuz##*/vmlinuz-}
 [[ -f $tree/boot/initrd.img-$kver ]] || die "no initramfs for $kver in the tree"
+# The root must be checked before it is mounted (a crashed guest's journal replayed, no
+# second fsck by systemd): fail the build rather than ship an initramfs without fsck.
+gzip -dc "$tree/boot/initrd.img-$kver" | cpio -t --quiet 2>/dev/null | grep -q 'sbin/fsck.ext4$' \
+  || die "the initramfs has no fsck.ext4"
 
 cmdline="root=PARTUUID=$root_partuuid ro console=tty0 console=ttyS0,115200"
 

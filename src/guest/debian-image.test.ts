@@ -35,6 +35,8 @@ test('Debian 12 guest disk', { skip, timeout: 60 * 60_000 }, async (t) => {
     t.diagnostic(`agent ready after ${Date.now() - started} ms (guest uptime ${info.uptimeMs} ms)`);
     assert.equal(info.kernel, manifest.kernelVersion);
     assert.equal(info.hostname, 'debian');
+    // The initramfs checked the root before mounting it (it carries fsck.ext4).
+    assert.match(vm.serial, /clean, \d+\/\d+ files/);
 
     const kvp = await vm.agent.kvp();
     assert.match(kvp.OSName, /Debian GNU\/Linux 12/);
