@@ -1,31 +1,33 @@
-// Runs one of the project's cached image builders (scripts/build-*.sh): each builds only when
-// its recipe changed and prints the output's path as its last stdout line. One run per
-// process and script; a failure lets a later call try again.
+// Runs one of the guest image builders in scripts/ (each builds only when its recipe
+// changed and prints its output dir as the last stdout line) and returns that dir.
 import { execFile } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmhostError } from '../common/index.ts';
 
 const scriptsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../scripts');
-const runs = new Map<string, Promise<string>>();
 
-/** The last stdout line of `scripts/<name>` (env VMHOST_GUEST_CACHE moves the cache). */
-export function runCachedBuild(name: string, timeoutMs = 15 * 60_000): Promise<string> {
-  let run = runs.get(name);
-  if (!run) {
-    const script = resolve(scriptsDir, name);
-    run = new Promise<string>((ok, fail) => {
-      execFile('bash', [script], { maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
-        if (err) {
-          runs.delete(name);
-          const tail = stderr.trim().split('\n').slice(-5).join('\n');
-          fail(new VmhostError('GUEST_IMAGE_BUILD_FAILED', `${name} failed: ${tail}`, { op: 'build-image', path: script }, { cause: err }));
-          return;
-        }
-        ok(stdout.trim().split('\n').pop() ?? '');
-      });
+/** Runs scripts/<name> with bash; rejects with `code` and the last lines of its stderr. */
+export function runBuildScript(name: string, code: string, op: string, timeoutMs: number): Promise<string> {
+  const script = resolve(scriptsDir, name);
+  return new Promise<string>((resolvePromise, reject) => {
+    execFile('bash', [script], { maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const dir = stdout.trim().split('\n').pop() ?? '';
+      if (err || dir === '') {
+        const tail = stderr.trim().split('\n').slice(-5).join('\n');
+        reject(new VmhostError(code, `${name} failed: ${tail}`, { op, path: script }, { cause: err }));
+        return;
+      }
+      resolvePromise(dir);
     });
-    runs.set(name, run);
-  }
-  return run;
+  });
+}
+
+/** Memoizes a build per process; a failed build is forgotten so a later call retries. */
+export function onceBuild<T>(build: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= build().catch((e: unknown) => { pending = undefined; throw e; });
+    return pending;
+  };
 }
