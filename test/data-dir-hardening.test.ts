@@ -90,8 +90,8 @@ test('full disk: Set-VMNetworkAdapter fails, vm.json is the old one, no temp fil
     assert.match(r.stderr, /no space left on device|ENOSPC/i);
     assert.equal(await readFile(join(vmDir, 'vm.json'), 'utf8'), before, 'vm.json is the old one');
     assert.deepEqual((await readdir(vmDir)).filter((f) => f.includes('tmp')), [], 'no temp file behind');
-    const nic = JSON.parse(await ok('Get-VMNetworkAdapter', '-VMName', 'full1', '-Json')) as { MacAddressSpoofing: string };
-    assert.equal(nic.MacAddressSpoofing, 'Off', 'memory was not changed before the write succeeded');
+    const [nic] = JSON.parse(await ok('Get-VMNetworkAdapter', '-VMName', 'full1', '-Json')) as { MacAddressSpoofing: string }[];
+    assert.equal(nic?.MacAddressSpoofing, 'Off', 'memory was not changed before the write succeeded');
     // Space again: the same change now succeeds.
     await rm(join(dataDir, 'filler'));
     await ok('Set-VMNetworkAdapter', '-VMName', 'full1', '-MacAddressSpoofing', 'On');
