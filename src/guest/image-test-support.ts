@@ -29,33 +29,44 @@ export type Firmware =
   /** OVMF; `secureBoot` uses the SMM build with Microsoft's keys enrolled (the .ms vars). */
   | { kind: 'uefi'; secureBoot: boolean };
 
-export interface BootOptions {
+export type BootDisk =
+  /** A VHDX that QEMU never writes: the guest writes a qcow2 overlay in the scratch dir. */
+  | { base: string }
+  /** An NBD export on a unix socket (qemu-nbd in the boot benchmark). */
+  | { nbdSocket: string };
+
+export type BootOptions = BootDisk & {
   firmware: Firmware;
-  /** The VHDX to boot. QEMU never writes it: the guest writes a qcow2 overlay in the scratch dir. */
-  base: string;
   /** 'ide' (Generation 1) or 'scsi' (virtio-scsi, Generation 2). */
   bus: 'ide' | 'scsi';
   memoryMiB?: number;
-}
+  /** Direct kernel boot (the test guest) instead of the disk's boot loader. */
+  kernel?: { kernel: string; initrd: string; append: string };
+};
 
 /** A scratch dir with a running QEMU, its serial output and an agent client. */
 export class PlainQemu {
   readonly dir = mkdtempSync(join(tmpdir(), 'vmhost-img-'));
   serial = '';
   readonly agent: AgentClient;
-  /** The qcow2 overlay the guest writes (its backing file is `base`). */
+  /** The qcow2 overlay the guest writes (its backing file is `base`; absent for an NBD disk). */
   readonly overlay = join(this.dir, 'overlay.qcow2');
   private readonly proc: ChildProcess;
   private readonly exited: Promise<unknown[]>;
 
   constructor(opts: BootOptions) {
     const sock = join(this.dir, 'agent.sock');
-    createOverlay(opts.base, this.overlay);
+    if ('base' in opts) createOverlay(opts.base, this.overlay);
+    const drive = 'base' in opts
+      ? `file=${this.overlay},format=qcow2`
+      : `driver=nbd,server.type=unix,server.path=${opts.nbdSocket}`;
+    const kernel = opts.kernel ? ['-kernel', opts.kernel.kernel, '-initrd', opts.kernel.initrd, '-append', opts.kernel.append] : [];
     this.proc = spawn('qemu-system-x86_64', [
       '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1024), '-smp', '1', '-nographic', '-no-user-config',
       '-nic', 'none', // no PXE ROM to try after (or instead of) the disk
       ...firmwareArgs(opts.firmware, this.dir),
-      ...diskArgs(this.overlay, opts.bus),
+      ...diskArgs(drive, opts.bus),
+      ...kernel,
       ...agentChardevArgs(sock),
     ], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (c: Buffer) => { this.serial += c.toString('latin1'); });
@@ -111,11 +122,11 @@ function firmwareArgs(fw: Firmware, dir: string): string[] {
   ];
 }
 
-function diskArgs(overlay: string, bus: BootOptions['bus']): string[] {
-  const drive = ['-drive', `file=${overlay},format=qcow2,if=none,id=d0`];
+function diskArgs(drive: string, bus: BootOptions['bus']): string[] {
+  const args = ['-drive', `${drive},if=none,id=d0`];
   return bus === 'ide'
-    ? [...drive, '-device', 'ide-hd,drive=d0,bus=ide.0']
-    : [...drive, '-device', 'virtio-scsi-pci,id=scsi0', '-device', 'scsi-hd,drive=d0,bus=scsi0.0'];
+    ? [...args, '-device', 'ide-hd,drive=d0,bus=ide.0']
+    : [...args, '-device', 'virtio-scsi-pci,id=scsi0', '-device', 'scsi-hd,drive=d0,bus=scsi0.0'];
 }
 
 /** A qcow2 overlay over a VHDX that QEMU then opens read-only. */

@@ -15,17 +15,18 @@ test('firmware failure lines are recognised; ordinary boot chatter is not', () =
   assert.equal(firmwareBootFailure('Booting from DVD/CD...\nBooting from 0000:7c00'), undefined);
 });
 
-test('BootWatch reads only what the firmware writes after it starts, across polls', async () => {
+test('BootWatch reads only what the firmware writes after the mark (also before begin), across polls', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'bootwatch-'));
   try {
     const serial = join(dir, 'serial.log');
     await writeFile(serial, 'No bootable device.\n'); // an earlier run's failure must not count
     const failures: string[] = [];
-    const w = await BootWatch.start([serial, join(dir, 'absent.log')], (r) => failures.push(r));
+    const mark = await BootWatch.mark([serial, join(dir, 'absent.log')]);
+    // QEMU may print before the VM's runtime exists to listen: that output counts.
+    await appendFile(serial, 'BdsDxe: No bootable option or ');
+    const w = mark.begin((r) => failures.push(r));
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(failures, []);
-    await appendFile(serial, 'BdsDxe: No bootable option or ');
-    await new Promise((r) => setTimeout(r, 1200));
     await appendFile(serial, 'device was found.\r\n');
     const deadline = Date.now() + 5000;
     while (failures.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -17,20 +17,30 @@ export function firmwareBootFailure(text: string): string | undefined {
   return undefined;
 }
 
-/** Polls the firmware's output files from their current ends until a failure shows, the boot is known good, or time runs out. */
+/**
+ * Polls the firmware's output files from where they ended before QEMU started until a
+ * failure shows, the boot is known good, or time runs out. Two steps, because the ends must
+ * be taken before QEMU starts and the listener (the VM's runtime) exists only after.
+ */
 export class BootWatch {
   private timer: NodeJS.Timeout | undefined;
-  private readonly until = Date.now() + WATCH_MS;
+  private until = 0;
   private text = '';
+  private onFailure: (reason: string) => void = () => undefined;
 
-  private constructor(private readonly files: { path: string; offset: number }[], private readonly onFailure: (reason: string) => void) {}
+  private constructor(private readonly files: { path: string; offset: number }[]) {}
 
-  static async start(paths: string[], onFailure: (reason: string) => void): Promise<BootWatch> {
-    const files = await Promise.all(paths.map(async (path) => ({ path, offset: await sizeOf(path) })));
-    const w = new BootWatch(files, onFailure);
-    w.timer = setInterval(() => void w.poll(), POLL_MS);
-    w.timer.unref();
-    return w;
+  /** Takes the files' current ends; nothing is read before begin(). */
+  static async mark(paths: string[]): Promise<BootWatch> {
+    return new BootWatch(await Promise.all(paths.map(async (path) => ({ path, offset: await sizeOf(path) }))));
+  }
+
+  begin(onFailure: (reason: string) => void): this {
+    this.onFailure = onFailure;
+    this.until = Date.now() + WATCH_MS;
+    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.timer.unref();
+    return this;
   }
 
   /** The guest is up (its agent answered) or the VM stopped: nothing more to watch. */

@@ -113,13 +113,10 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     // Watch the firmware from where its output files end now: serial.log is appended to;
     // firmware.log holds this boot only (QEMU truncates it; removed first so no old line counts).
     await rm(paths.firmwareLog, { force: true });
-    const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.start([paths.serialLog, paths.firmwareLog], (r) => rt.emit('boot-failed', r)) : undefined;
-    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog }).catch((e: unknown) => {
-      watch?.stop();
-      throw e;
-    });
+    const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.mark([paths.serialLog, paths.firmwareLog]) : undefined;
+    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
-    rt.bootWatch = watch;
+    rt.bootWatch = watch?.begin((r) => rt.emit('boot-failed', r));
     try {
       // Save-VM pauses before saving; a restored VM comes back running, as in Hyper-V.
       if (o.restoreFrom) await waitForIncoming(proc.qmp, { resume: true });

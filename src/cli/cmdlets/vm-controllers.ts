@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { Row } from '../table.ts';
-import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const controllerView = {
@@ -18,10 +18,7 @@ const controllerView = {
 
 /** One GET per selected VM, the answers flattened. */
 async function listEach(ctx: Parameters<typeof clientFor>[0], names: string[], route: string): Promise<unknown[]> {
-  const api = clientFor(ctx);
-  const out: unknown[] = [];
-  for (const vm of await selectVms(api, names)) out.push(...[await api.call<unknown>('GET', `/vms/${vm.Id}/${route}`)].flat());
-  return out;
+  return (await perVm(ctx, names, (api, vm) => api.call<unknown>('GET', `/vms/${vm.Id}/${route}`))).flat();
 }
 
 export const getVmScsiController = defineCmdlet({
@@ -34,9 +31,7 @@ export const addVmScsiController = defineCmdlet({
   name: 'Add-VMScsiController', synopsis: 'Add a SCSI controller (up to 4; VM off)', params: { VMName: vmName }, positional: ['VMName'],
   view: controllerView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('POST', `/vms/${vm.Id}/scsi-controllers`));
+    const out = await perVm(ctx, args.VMName, (api, vm) => api.call('POST', `/vms/${vm.Id}/scsi-controllers`));
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },
 });
@@ -74,10 +69,8 @@ export const setVmFloppyDiskDrive = defineCmdlet({
   params: { VMName: vmName, Path: { type: 'string', mandatory: true } }, positional: ['VMName', 'Path'],
   view: floppyView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
     const path = args.Path === '' || args.Path.toLowerCase() === '$null' ? null : resolve(args.Path);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('PUT', `/vms/${vm.Id}/floppy`, { Path: path }));
+    const out = await perVm(ctx, args.VMName, (api, vm) => api.call('PUT', `/vms/${vm.Id}/floppy`, { Path: path }));
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },
 });
@@ -113,10 +106,8 @@ export const setVmComPort = defineCmdlet({
   positional: ['VMName'],
   view: comView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
     const path = args.Path === '' ? '' : resolve(args.Path);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('PUT', `/vms/${vm.Id}/com-ports/${args.Number}`, { Path: path }));
+    const out = await perVm(ctx, args.VMName, (api, vm) => api.call('PUT', `/vms/${vm.Id}/com-ports/${args.Number}`, { Path: path }));
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },
 });

@@ -3,7 +3,7 @@
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { Row } from '../table.ts';
-import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 
@@ -18,10 +18,7 @@ export const getVmFirmware = defineCmdlet({
   name: 'Get-VMFirmware', synopsis: 'Show a generation 2 VM\'s UEFI settings: secure boot and boot order', params: { VMName: vmName }, positional: ['VMName'],
   view: firmwareView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('GET', `/vms/${vm.Id}/firmware`));
-    return oneOrMany(out, args.VMName);
+    return oneOrMany(await perVm(ctx, args.VMName, (api, vm) => api.call('GET', `/vms/${vm.Id}/firmware`)), args.VMName);
   },
 });
 
@@ -41,9 +38,7 @@ export const setVmFirmware = defineCmdlet({
       EnableSecureBoot: args.EnableSecureBoot === undefined ? undefined : args.EnableSecureBoot === 'On', BootOrder: args.BootOrder, FirstBootDevice: args.FirstBootDevice,
     }).filter(([, v]) => v !== undefined));
     if (Object.keys(body).length === 0) throw new VmhostError('CLI_INVALID_PARAMETER', 'Set-VMFirmware: give -EnableSecureBoot, -BootOrder or -FirstBootDevice');
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('PATCH', `/vms/${vm.Id}/firmware`, body));
+    const out = await perVm(ctx, args.VMName, (api, vm) => api.call('PATCH', `/vms/${vm.Id}/firmware`, body));
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },
 });
@@ -59,10 +54,7 @@ export const getVmBios = defineCmdlet({
   name: 'Get-VMBios', synopsis: 'Show a generation 1 VM\'s BIOS settings: startup order and NumLock', params: { VMName: vmName }, positional: ['VMName'],
   view: biosView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('GET', `/vms/${vm.Id}/bios`));
-    return oneOrMany(out, args.VMName);
+    return oneOrMany(await perVm(ctx, args.VMName, (api, vm) => api.call('GET', `/vms/${vm.Id}/bios`)), args.VMName);
   },
 });
 
@@ -84,9 +76,7 @@ export const setVmBios = defineCmdlet({
     if (args.EnableNumLock) body.EnableNumLock = true;
     if (args.DisableNumLock) body.EnableNumLock = false;
     if (Object.keys(body).length === 0) throw new VmhostError('CLI_INVALID_PARAMETER', 'Set-VMBios: give -StartupOrder, -EnableNumLock or -DisableNumLock');
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(await api.call('PATCH', `/vms/${vm.Id}/bios`, body));
+    const out = await perVm(ctx, args.VMName, (api, vm) => api.call('PATCH', `/vms/${vm.Id}/bios`, body));
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },
 });

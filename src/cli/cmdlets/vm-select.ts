@@ -26,6 +26,17 @@ export async function selectVms(api: ApiClient, names: readonly string[] | undef
   return out;
 }
 
+/**
+ * The loop of every per-VM cmdlet: selects the VMs (-Name/-VMName patterns), calls `call`
+ * for each in order and returns the answers. A failure stops at that VM, as in Hyper-V.
+ */
+export async function perVm<T>(ctx: CmdletContext, names: readonly string[] | undefined, call: (api: ApiClient, vm: VmView) => Promise<T>): Promise<T[]> {
+  const api = clientFor(ctx);
+  const out: T[] = [];
+  for (const vm of await selectVms(api, names)) out.push(await call(api, vm));
+  return out;
+}
+
 /** PowerShell unwraps a pipeline of one object: so does the output of a single plain name. */
 export function oneOrMany<T>(items: T[], names: readonly string[] | undefined): T | T[] {
   return names && names.length === 1 && !hasWildcard(names[0]!) && items.length === 1 ? items[0]! : items;

@@ -5,15 +5,12 @@ import { VmhostError } from '../../common/index.ts';
 import type { VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { vmView } from '../views.ts';
-import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 async function patchEach(ctx: Parameters<typeof clientFor>[0], names: string[], body: Record<string, unknown>): Promise<VmView[]> {
   const defined = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
   if (Object.keys(defined).length === 0) throw new VmhostError('CLI_INVALID_PARAMETER', `${ctx.cmdlet}: no setting to change was given`);
-  const api = clientFor(ctx);
-  const out: VmView[] = [];
-  for (const vm of await selectVms(api, names)) out.push(await api.call<VmView>('PATCH', `/vms/${vm.Id}`, defined));
-  return out;
+  return perVm(ctx, names, (api, vm) => api.call<VmView>('PATCH', `/vms/${vm.Id}`, defined));
 }
 
 export const setVm = defineCmdlet({

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
-import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const controllerType = { type: 'enum', values: ['IDE', 'SCSI'] } as const;
@@ -48,9 +48,7 @@ export const getVmHardDiskDrive = defineCmdlet({
   positional: ['VMName'],
   view: driveView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out: Record<string, unknown>[] = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(...await api.call<Record<string, unknown>[]>('GET', `/vms/${vm.Id}/hard-drives`));
+    const out = (await perVm(ctx, args.VMName, (api, vm) => api.call<Record<string, unknown>[]>('GET', `/vms/${vm.Id}/hard-drives`))).flat();
     return out.filter((d) => (args.ControllerType === undefined || d.ControllerType === args.ControllerType)
       && (args.ControllerNumber === undefined || d.ControllerNumber === args.ControllerNumber)
       && (args.ControllerLocation === undefined || d.ControllerLocation === args.ControllerLocation));
@@ -144,10 +142,7 @@ export const setVmDvdDrive = defineCmdlet({
 export const getVmDvdDrive = defineCmdlet({
   name: 'Get-VMDvdDrive', synopsis: 'List a VM\'s DVD drives', params: { VMName: vmName }, positional: ['VMName'], view: dvdView,
   async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out: unknown[] = [];
-    for (const vm of await selectVms(api, args.VMName)) out.push(...await api.call<unknown[]>('GET', `/vms/${vm.Id}/dvd-drives`));
-    return out;
+    return (await perVm(ctx, args.VMName, (api, vm) => api.call<unknown[]>('GET', `/vms/${vm.Id}/dvd-drives`))).flat();
   },
 });
 
