@@ -1,83 +1,64 @@
-// Boots the real Debian 12 guest disk with plain QEMU on both generations and drives its
-// agent (vmhost-agent.service): Generation 1 = i440fx + SeaBIOS + IDE through GRUB
-// i386-pc; Generation 2 = q35 + OVMF secure boot (Microsoft keys) + virtio-scsi through
-// shim → signed GRUB → signed kernel. The cached VHDX is the read-only backing file of a
-// throwaway qcow2 overlay. Two systemd boots (tens of seconds each under TCG).
+// The real Debian 12 guest disk as built (no boot here: test/debian-guest.test.ts boots it
+// under vmhost on both generations, and bench/boot.ts with plain QEMU): qemu-img reads it as a
+// consistent VHDX, the cache keeps it read-only, and the GPT our engine reads back is the one
+// the manifest describes (the kernel command line finds the root by its PARTUUID).
 // Building the image needs root (mmdebstrap); skipped without root or tools unless CI=true.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { openDiskFile } from '../storage/index.ts';
 import { ensureDebianImage } from './index.ts';
-import { PlainQemu, skipUnless } from './image-test-support.ts';
+import { skipUnless } from './image-test-support.ts';
 
-const skip = skipUnless(['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'dumpe2fs'], true);
-const DEADLINE_MS = 300_000;
+const skip = skipUnless(['qemu-img', 'mmdebstrap', 'mkfs.ext4', 'mformat'], true);
 
 interface Manifest {
-  kernelVersion: string;
+  os: string;
+  kernelCommandLine: string;
+  disk: { virtualSize: number };
   partitions: { number: number; startSector: number; sectors: number; partuuid: string }[];
+  packages: Record<string, string>;
+  /** The boot chain's packages, unpacked onto the ESP (not installed in the guest). */
+  bootPackages: Record<string, string>;
 }
 
-test('Debian 12 guest disk', { skip, timeout: 60 * 60_000 }, async (t) => {
+/** A GPT GUID as text: the first three fields are little-endian on disk. */
+function guidText(b: Uint8Array): string {
+  const h = (bytes: Iterable<number>) => [...bytes].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return [h([...b.subarray(0, 4)].reverse()), h([...b.subarray(4, 6)].reverse()), h([...b.subarray(6, 8)].reverse()), h(b.subarray(8, 10)), h(b.subarray(10, 16))].join('-');
+}
+
+test('Debian 12 guest disk: a consistent VHDX whose GPT is the manifest\'s', { skip, timeout: 60 * 60_000 }, async (t) => {
   const t0 = Date.now();
   const image = await ensureDebianImage();
   t.diagnostic(`image ready in ${Date.now() - t0} ms: ${image.disk}`);
   const manifest = JSON.parse(readFileSync(image.manifest, 'utf8')) as Manifest;
+  assert.match(manifest.os, /^Debian GNU\/Linux 12/);
+  for (const p of ['systemd', 'udev', 'mokutil', 'linux-image-cloud-amd64']) assert.ok(p in manifest.packages, `${p} installed`);
+  for (const p of ['shim-signed', 'grub-efi-amd64-signed']) assert.ok(p in manifest.bootPackages, `${p} on the ESP`);
+  assert.equal(statSync(image.disk).mode & 0o222, 0, 'the cached disk is read-only: VMs use it as a parent');
 
-  await t.test('Generation 1: SeaBIOS, IDE, GRUB i386-pc', async (t) => {
-    const vm = new PlainQemu({ firmware: { kind: 'bios' }, base: image.disk, bus: 'ide' });
-    t.after(() => vm.close());
-    const started = Date.now();
-    await vm.agent.connect();
-    const info = await vm.agent.waitReady(DEADLINE_MS);
-    t.diagnostic(`agent ready after ${Date.now() - started} ms (guest uptime ${info.uptimeMs} ms)`);
-    assert.equal(info.kernel, manifest.kernelVersion);
-    assert.equal(info.hostname, 'debian');
-    // The initramfs checked the root before mounting it (it carries fsck.ext4).
-    assert.match(vm.serial, /clean, \d+\/\d+ files/);
+  const check = spawnSync('qemu-img', ['check', '-f', 'vhdx', image.disk], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  const info = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', '-f', 'vhdx', image.disk], { encoding: 'utf8' }).stdout) as { 'virtual-size': number };
+  assert.equal(info['virtual-size'], manifest.disk.virtualSize);
 
-    const kvp = await vm.agent.kvp();
-    assert.match(kvp.OSName, /Debian GNU\/Linux 12/);
-    // --wait: until start-up has finished (the agent starts before most units).
-    const state = await vm.agent.exec('systemctl is-system-running --wait; systemctl --failed --no-legend', { timeoutMs: DEADLINE_MS });
-    const [first = ''] = state.stdout.toString().split('\n');
-    assert.match(first, /^(running|degraded)$/, state.stdout.toString());
-    t.diagnostic(`system ${first} after ${Date.now() - started} ms`);
-
-    const mounts = await vm.agent.exec('findmnt -no OPTIONS /; cat /proc/cmdline');
-    assert.match(mounts.stdout.toString(), /^rw,/, 'root mounted rw');
-    assert.match(mounts.stdout.toString(), /console=ttyS0/);
-    const unit = await vm.agent.exec('systemctl is-enabled vmhost-agent.service; systemctl is-active vmhost-agent.service systemd-networkd.service');
-    assert.deepEqual(unit.stdout.toString().trim().split('\n'), ['enabled', 'active', 'active']);
-
-    // A clean shutdown through systemd must leave the root file system clean (no journal
-    // replay, no fsck on the next boot). --no-block: the reply must leave before the agent stops.
-    await vm.agent.exec('systemctl --no-block poweroff');
-    assert.equal(await vm.waitExit(120_000), 0);
+  const disk = await openDiskFile(image.disk, { readOnly: true });
+  try {
+    const lba = new Uint8Array(512 * 3);
+    await disk.read(lba, 0);
+    assert.deepEqual([lba[510], lba[511]], [0x55, 0xaa], 'protective MBR');
+    assert.equal(Buffer.from(lba.subarray(512, 520)).toString('latin1'), 'EFI PART');
+    const entries = new DataView(lba.buffer, 1024);
+    for (const p of manifest.partitions) {
+      const at = (p.number - 1) * 128;
+      const first = Number(entries.getBigUint64(at + 32, true)), last = Number(entries.getBigUint64(at + 40, true));
+      assert.deepEqual([guidText(lba.subarray(1024 + at + 16, 1024 + at + 32)), first, last - first + 1], [p.partuuid, p.startSector, p.sectors], `partition ${p.number}`);
+    }
     const root = manifest.partitions.find((p) => p.number === 3)!;
-    const raw = join(vm.dir, 'root.raw');
-    const opts = `driver=raw,offset=${root.startSector * 512},size=${root.sectors * 512},file.driver=qcow2,file.file.driver=file,file.file.filename=${vm.overlay}`;
-    const conv = spawnSync('qemu-img', ['convert', '-O', 'raw', '--image-opts', opts, raw], { encoding: 'utf8' });
-    assert.equal(conv.status, 0, conv.stderr);
-    const sb = spawnSync('dumpe2fs', ['-h', raw], { encoding: 'utf8' });
-    assert.equal(sb.status, 0, sb.stderr);
-    assert.match(sb.stdout, /^Filesystem state:\s+clean$/m);
-    assert.doesNotMatch(sb.stdout, /needs_recovery/);
-  });
-
-  await t.test('Generation 2: OVMF secure boot, virtio-scsi, shim → signed GRUB', async (t) => {
-    const vm = new PlainQemu({ firmware: { kind: 'uefi', secureBoot: true }, base: image.disk, bus: 'scsi' });
-    t.after(() => vm.close());
-    const started = Date.now();
-    await vm.agent.connect();
-    await vm.agent.waitReady(DEADLINE_MS);
-    t.diagnostic(`agent ready after ${Date.now() - started} ms`);
-    const sb = await vm.agent.exec('mokutil --sb-state');
-    assert.match(sb.stdout.toString(), /SecureBoot enabled/, sb.stdout.toString() + sb.stderr.toString());
-    const state = await vm.agent.exec('systemctl is-system-running --wait', { timeoutMs: DEADLINE_MS });
-    assert.match(state.stdout.toString().trim(), /^(running|degraded)$/);
-    t.diagnostic(`system ${state.stdout.toString().trim()} after ${Date.now() - started} ms`);
-  });
+    assert.match(manifest.kernelCommandLine, new RegExp(`root=PARTUUID=${root.partuuid}`));
+  } finally {
+    await disk.close();
+  }
 });
