@@ -4,10 +4,9 @@
 // whose sign-in page, its static files and the sign-in route are the only public paths.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import { isVmhostError } from '../common/index.ts';
+import { isVmhostError, httpStatusOf, type ErrorCode } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import { bearer, tokenMatches } from './auth.ts';
-import { httpStatus } from './error-status.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
@@ -42,25 +41,25 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const web = registerWeb(app, { host: opts.host, token: opts.token });
   app.addHook('onRequest', async (req, reply) => {
     if (!tokenMatches(opts.token, bearer(req.headers.authorization)) && !web.admits(req)) {
-      await reply.code(401).send({ code: 'UNAUTHORIZED', message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
+      await reply.code(httpStatusOf('UNAUTHORIZED')).send({ code: 'UNAUTHORIZED' satisfies ErrorCode, message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
     }
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
-      void reply.code(400).send({ code: 'INVALID_ARGUMENT', message: describeValidationError(err.validation as never, err.validationContext ?? 'request') });
+      void reply.code(httpStatusOf('INVALID_ARGUMENT')).send({ code: 'INVALID_ARGUMENT' satisfies ErrorCode, message: describeValidationError(err.validation as never, err.validationContext ?? 'request') });
       return;
     }
     if (isVmhostError(err)) {
-      void reply.code(httpStatus(err.code)).send({ code: err.code, message: err.message, context: err.context });
+      void reply.code(httpStatusOf(err.code)).send({ code: err.code, message: err.message, context: err.context });
       return;
     }
     if (err.statusCode && err.statusCode < 500) {
-      void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT', message: err.message });
+      void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT' satisfies ErrorCode, message: err.message });
       return;
     }
     reply.log.error(err);
-    void reply.code(500).send({ code: 'INTERNAL', message: err.message });
+    void reply.code(httpStatusOf('INTERNAL')).send({ code: 'INTERNAL' satisfies ErrorCode, message: err.message });
   });
 
   registerHostRoutes(app, opts.host);
