@@ -2,9 +2,9 @@
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
 // OpenAPI document included, needs the host's token or a web console session (src/web),
 // whose sign-in page, its static files and the sign-in route are the only public paths.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
-import { isVmhostError, httpStatusOf, type ErrorCode } from '../common/index.ts';
+import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import { bearer, tokenMatches } from './auth.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
@@ -25,6 +25,11 @@ export interface ServerOptions {
   logger?: boolean;
 }
 
+/** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
+function sendError(reply: FastifyReply, code: ErrorCode, message: string, context?: ErrorContext): FastifyReply {
+  return reply.code(httpStatusOf(code)).send({ code, message, context });
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
@@ -41,25 +46,26 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const web = registerWeb(app, { host: opts.host, token: opts.token });
   app.addHook('onRequest', async (req, reply) => {
     if (!tokenMatches(opts.token, bearer(req.headers.authorization)) && !web.admits(req)) {
-      await reply.code(httpStatusOf('UNAUTHORIZED')).send({ code: 'UNAUTHORIZED' satisfies ErrorCode, message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
+      await sendError(reply, 'UNAUTHORIZED', 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)');
     }
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
-      void reply.code(httpStatusOf('INVALID_ARGUMENT')).send({ code: 'INVALID_ARGUMENT' satisfies ErrorCode, message: describeValidationError(err.validation as never, err.validationContext ?? 'request') });
+      void sendError(reply, 'INVALID_ARGUMENT', describeValidationError(err.validation as never, err.validationContext ?? 'request'));
       return;
     }
     if (isVmhostError(err)) {
-      void reply.code(httpStatusOf(err.code)).send({ code: err.code, message: err.message, context: err.context });
+      void sendError(reply, err.code, err.message, err.context);
       return;
     }
     if (err.statusCode && err.statusCode < 500) {
+      // fastify's own refusals (body too large, bad content type): the caller's error, with fastify's status.
       void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT' satisfies ErrorCode, message: err.message });
       return;
     }
     reply.log.error(err);
-    void reply.code(httpStatusOf('INTERNAL')).send({ code: 'INTERNAL' satisfies ErrorCode, message: err.message });
+    void sendError(reply, 'INTERNAL', err.message);
   });
 
   registerHostRoutes(app, opts.host);

@@ -127,6 +127,10 @@ export const ERROR_CODES = {
   SWITCH_PORT_LISTEN: 'failure',
   SWITCH_CLOSED: 'failure',
 
+  // Web console (src/web): its WebSocket bridges and static files.
+  CONSOLE_UNAVAILABLE: 'unavailable',
+  NOT_BUILT: 'unavailable',
+
   // Block server and I/O pipeline (src/storage).
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',
   STORAGE_UNKNOWN_FORMAT: 'invalid-argument',
