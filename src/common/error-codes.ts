@@ -182,10 +182,6 @@ export function isErrorCode(s: unknown): s is ErrorCode {
   return typeof s === 'string' && Object.hasOwn(ERROR_CODES, s);
 }
 
-export function kindOf(code: ErrorCode): ErrorKind {
-  return ERROR_CODES[code];
-}
-
 export function httpStatusOf(code: ErrorCode): number {
   return ERROR_KINDS[ERROR_CODES[code]].http;
 }
