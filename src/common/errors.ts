@@ -1,7 +1,6 @@
-// The one error type every module throws. A stable `code` lets the API and CLI map
-// errors to HTTP status / exit codes in one table; `context` names what was being done
-// (op, path, offset, vm …) so a message can be read without a stack trace.
-
+// The one error type every module throws. Its `code` is a key of the one error table
+// (error-codes.ts), which gives it an HTTP status, a CLI exit code and an NBD errno; `context`
+// names what was being done (op, path, offset, vm …) so a message can be read without a stack trace.
 import type { ErrorCode } from './error-codes.ts';
 
 export type ErrorContext = Record<string, string | number | boolean | undefined>;
