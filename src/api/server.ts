@@ -2,12 +2,11 @@
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
 // OpenAPI document included, needs the host's token or a web console session (src/web),
 // whose sign-in page, its static files and the sign-in route are the only public paths.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
-import { isVmhostError } from '../common/index.ts';
+import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import { bearer, tokenMatches } from './auth.ts';
-import { httpStatus } from './error-status.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
@@ -26,6 +25,11 @@ export interface ServerOptions {
   logger?: boolean;
 }
 
+/** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
+function sendError(reply: FastifyReply, code: ErrorCode, message: string, context?: ErrorContext): FastifyReply {
+  return reply.code(httpStatusOf(code)).send({ code, message, context });
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
@@ -42,25 +46,26 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const web = registerWeb(app, { host: opts.host, token: opts.token });
   app.addHook('onRequest', async (req, reply) => {
     if (!tokenMatches(opts.token, bearer(req.headers.authorization)) && !web.admits(req)) {
-      await reply.code(401).send({ code: 'UNAUTHORIZED', message: 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)' });
+      await sendError(reply, 'UNAUTHORIZED', 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)');
     }
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
-      void reply.code(400).send({ code: 'INVALID_ARGUMENT', message: describeValidationError(err.validation as never, err.validationContext ?? 'request') });
+      void sendError(reply, 'INVALID_ARGUMENT', describeValidationError(err.validation as never, err.validationContext ?? 'request'));
       return;
     }
     if (isVmhostError(err)) {
-      void reply.code(httpStatus(err.code)).send({ code: err.code, message: err.message, context: err.context });
+      void sendError(reply, err.code, err.message, err.context);
       return;
     }
     if (err.statusCode && err.statusCode < 500) {
-      void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT', message: err.message });
+      // fastify's own refusals (body too large, bad content type): the caller's error, with fastify's status.
+      void reply.code(err.statusCode).send({ code: 'INVALID_ARGUMENT' satisfies ErrorCode, message: err.message });
       return;
     }
     reply.log.error(err);
-    void reply.code(500).send({ code: 'INTERNAL', message: err.message });
+    void sendError(reply, 'INTERNAL', err.message);
   });
 
   registerHostRoutes(app, opts.host);

@@ -3,7 +3,7 @@
 // comes from VMHOST_TOKEN, else from that data dir's token file.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, isErrorCode } from '../common/index.ts';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 
@@ -53,7 +53,9 @@ export class ApiClient {
     if (!res.ok) {
       let err: { code?: string; message?: string } = {};
       try { err = JSON.parse(text) as typeof err; } catch { /* not JSON: use the text */ }
-      throw new VmhostError(err.code ?? 'INTERNAL', err.message ?? `${res.status} ${text}`, { status: res.status });
+      // A code this CLI does not know (a newer daemon) keeps its name in the context.
+      const code = isErrorCode(err.code) ? err.code : 'DAEMON_ERROR';
+      throw new VmhostError(code, err.message ?? `${res.status} ${text}`, { status: res.status, daemonCode: err.code });
     }
     if (res.headers.get('content-type')?.startsWith('application/json')) return JSON.parse(text) as T;
     return text as T;

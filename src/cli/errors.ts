@@ -1,6 +1,6 @@
 // CLI error codes and the one constructor the binder uses for them.
 // Depends on: common/errors. Every message is one line, starting with the cmdlet name.
-import { VmhostError, type ErrorContext } from '../common/index.ts';
+import { VmhostError, type ErrorCode, type ErrorContext } from '../common/index.ts';
 
 export const CliErrorCode = {
   /** A value that cannot be converted, a missing argument, a duplicate or stray argument. */
@@ -17,7 +17,7 @@ export const CliErrorCode = {
   unknownCmdlet: 'CLI_UNKNOWN_CMDLET',
   /** A cmdlet definition is malformed (a programming error, caught at registration). */
   invalidDefinition: 'CLI_INVALID_DEFINITION',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
 
 export function cliError(code: CliErrorCode, cmdlet: string, message: string, context: ErrorContext = {}): VmhostError {

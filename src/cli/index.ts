@@ -35,4 +35,4 @@ export { formatTimeSpan, durationSeconds, formatCell } from './format-value.ts';
 export { vmView } from './views.ts';
 export { formatHelp, syntaxLine, wrapSyntax, formatCmdletList } from './help.ts';
 export { CliErrorCode, cliError } from './errors.ts';
-export { ExitCode, EXIT_CODES, exitCodeFor } from './exit-codes.ts';
+export { ExitCode, exitCodeFor } from './exit-codes.ts';

@@ -1,14 +1,15 @@
-// The one error type every module throws. A stable `code` lets the API and CLI map
-// errors to HTTP status / exit codes in one table; `context` names what was being done
-// (op, path, offset, vm …) so a message can be read without a stack trace.
+// The one error type every module throws. Its `code` is a key of the one error table
+// (error-codes.ts), which gives it an HTTP status, a CLI exit code and an NBD errno; `context`
+// names what was being done (op, path, offset, vm …) so a message can be read without a stack trace.
+import type { ErrorCode } from './error-codes.ts';
 
 export type ErrorContext = Record<string, string | number | boolean | undefined>;
 
 export class VmhostError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly context: ErrorContext;
 
-  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'VmhostError';
     this.code = code;
@@ -16,6 +17,6 @@ export class VmhostError extends Error {
   }
 }
 
-export function isVmhostError(e: unknown, code?: string): e is VmhostError {
+export function isVmhostError(e: unknown, code?: ErrorCode): e is VmhostError {
   return e instanceof VmhostError && (code === undefined || e.code === code);
 }

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, type ErrorCode } from '../common/index.ts';
 import {
   LineSplitter, decodeLine, encodeRequest,
   type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type PingData, type SetTimeData, type WriteFileData,
@@ -351,7 +351,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     }
   }
 
-  private failPending(code: string, message: string, context: Record<string, boolean> = {}): void {
+  private failPending(code: ErrorCode, message: string, context: Record<string, boolean> = {}): void {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       this.pending.delete(id);
@@ -359,7 +359,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     }
   }
 
-  private err(code: string, message: string, op: string, context: Record<string, string | number | boolean> = {}, cause?: unknown): VmhostError {
+  private err(code: ErrorCode, message: string, op: string, context: Record<string, string | number | boolean> = {}, cause?: unknown): VmhostError {
     return new VmhostError(code, message, { op, path: this.opts.path, vm: this.opts.vm, ...context }, cause === undefined ? undefined : { cause });
   }
 }

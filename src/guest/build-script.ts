@@ -3,12 +3,12 @@
 import { execFile } from 'node:child_process';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, type ErrorCode } from '../common/index.ts';
 
 const scriptsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../scripts');
 
 /** Runs scripts/<name> with bash; rejects with `code` and the last lines of its stderr. */
-export function runBuildScript(name: string, code: string, op: string, timeoutMs: number): Promise<string> {
+export function runBuildScript(name: string, code: ErrorCode, op: string, timeoutMs: number): Promise<string> {
   const script = resolve(scriptsDir, name);
   return new Promise<string>((resolvePromise, reject) => {
     execFile('bash', [script], { maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {

@@ -2,7 +2,7 @@
 // and outcome are kept for inspection (Get-Job's shape: Id, Name, State, PercentComplete).
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, type ErrorCode } from '../common/index.ts';
 
 export type JobState = 'Running' | 'Completed' | 'Failed';
 
@@ -57,7 +57,7 @@ export class JobManager {
         return v;
       },
       (e: unknown) => {
-        const err = e instanceof VmhostError ? { Code: e.code, Message: e.message } : { Code: 'INTERNAL', Message: String((e as Error)?.message ?? e) };
+        const err = e instanceof VmhostError ? { Code: e.code, Message: e.message } : { Code: 'INTERNAL' satisfies ErrorCode, Message: String((e as Error)?.message ?? e) };
         Object.assign(job, { State: 'Failed', StatusDescription: err.Message, Error: err, EndTime: new Date().toISOString() });
         this.emitter.emit('job', job);
         throw e;

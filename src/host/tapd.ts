@@ -4,7 +4,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, type ErrorCode } from '../common/index.ts';
 
 const script = resolve(dirname(fileURLToPath(import.meta.url)), '../../scripts/build-tapd.sh');
 /** Creating a tap takes milliseconds; the helper waits up to 5 s for a previous relay to let go of it. */
@@ -27,7 +27,7 @@ function tapdBinary(): Promise<string> {
 }
 
 /** The helper's exit codes (its enum) → error code and what the admin should know. */
-const EXITS: Record<number, readonly [string, string]> = {
+const EXITS: Record<number, readonly [ErrorCode, string]> = {
   3: ['HOST_NIC_NO_PERMISSION', 'creating a tap interface needs root (CAP_NET_ADMIN)'],
   4: ['HOST_NIC_NO_TUN', '/dev/net/tun is missing (load the tun module: modprobe tun)'],
   5: ['HOST_NIC_PORT_UNREACHABLE', 'the helper could not connect to the switch port'],

@@ -1,5 +1,6 @@
 // The stable error codes thrown by src/qemu (all as VmhostError from src/common).
-// Depends on nothing.
+// Depends on common (the one error table).
+import type { ErrorCode } from '../common/index.ts';
 
 export const QemuErrorCode = {
   /** QEMU answered a QMP command with an error; context carries `qmpClass` and `command`. */
@@ -20,6 +21,6 @@ export const QemuErrorCode = {
   QEMU_HOST_MISSING: 'QEMU_HOST_MISSING',
   /** Saving or restoring VM state failed. */
   QEMU_STATE_FAILED: 'QEMU_STATE_FAILED',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export type QemuErrorCode = (typeof QemuErrorCode)[keyof typeof QemuErrorCode];

@@ -54,7 +54,7 @@ export class HostFile implements BlockFile {
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
-    if (this.readOnly) throw Object.assign(new Error(`${this.name} is open read-only`), { code: 'EROFS' });
+    if (this.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${this.name} is open read-only`, { op: 'write', path: this.name });
     let done = 0;
     while (done < buf.length) {
       done += buf.length - done <= this.syncMax

@@ -2,8 +2,10 @@
 // with one small interface, the storage twin of the switch's extension pipeline (DESIGN §3).
 // A stage sees the request, may wait, count, transform or refuse it, and calls `next` to
 // pass it on; the last step is the disk itself. Metering and QoS are stages now; change
-// tracking, mirroring and encryption slot in later by name and position.
+// tracking, mirroring and encryption slot in later by name and position. Every failure leaves
+// the pipeline as a VmhostError, so its NBD errno (and HTTP status) comes from the one table.
 import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError, isVmhostError, type ErrorCode } from '../common/index.ts';
 
 export type IoKind = 'read' | 'write' | 'flush' | 'trim' | 'write-zeroes' | 'block-status';
 
@@ -34,6 +36,23 @@ export interface Stage {
   handle(req: IoRequest, next: Next): Promise<IoResult>;
   /** Called when the pipeline is torn down (timers, files). */
   close?(): void;
+}
+
+/** Host errnos of a failed file operation → the storage code a client should see. */
+const ERRNO_CODES: Readonly<Record<string, ErrorCode>> = {
+  ENOSPC: 'STORAGE_NO_SPACE', EDQUOT: 'STORAGE_NO_SPACE', EFBIG: 'STORAGE_NO_SPACE',
+  EROFS: 'STORAGE_READ_ONLY', EPERM: 'STORAGE_READ_ONLY', EACCES: 'STORAGE_READ_ONLY',
+};
+
+/** A stage's or the disk's failure as a typed error: a raw errno (the host file) keeps its meaning. */
+export function ioFailure(e: unknown, req: IoRequest): VmhostError {
+  if (isVmhostError(e)) return e;
+  const errno = (e as { code?: unknown } | null)?.code;
+  const code = (typeof errno === 'string' ? ERRNO_CODES[errno] : undefined) ?? 'STORAGE_IO_ERROR';
+  const message = `${req.exportName}: ${req.kind} [${req.offset}, +${req.length}) failed: ${e instanceof Error ? e.message : String(e)}`;
+  return new VmhostError(code, message, {
+    op: req.kind, export: req.exportName, offset: req.offset, length: req.length, errno: typeof errno === 'string' ? errno : undefined,
+  }, { cause: e });
 }
 
 const EMPTY: IoResult = {};
@@ -116,14 +135,16 @@ export class Pipeline {
 
   /** Add a stage at the end, or just before/after the named one. Names are unique. */
   add(stage: Stage, where: { before?: string; after?: string } = {}): void {
-    if (this.stages.some((s) => s.name === stage.name)) throw new Error(`pipeline already has a stage ${stage.name}`);
+    if (this.stages.some((s) => s.name === stage.name)) {
+      throw new VmhostError('STORAGE_STAGE_EXISTS', `pipeline already has a stage ${stage.name}`, { op: 'add-stage', stage: stage.name });
+    }
     const anchor = where.before ?? where.after;
     if (anchor === undefined) {
       this.stages = [...this.stages, stage];
       return;
     }
     const i = this.stages.findIndex((s) => s.name === anchor);
-    if (i < 0) throw new Error(`pipeline has no stage ${anchor}`);
+    if (i < 0) throw new VmhostError('STORAGE_NO_SUCH_STAGE', `pipeline has no stage ${anchor}`, { op: 'add-stage', stage: stage.name, anchor });
     const at = where.before !== undefined ? i : i + 1;
     this.stages = [...this.stages.slice(0, at), stage, ...this.stages.slice(at)];
   }
@@ -142,7 +163,7 @@ export class Pipeline {
   }
 
   run(req: IoRequest): Promise<IoResult> {
-    return this.entry[0]!(req);
+    return this.entry[0]!(req).catch((e: unknown) => Promise.reject(ioFailure(e, req)));
   }
 
   close(): void {

@@ -50,9 +50,13 @@ const serveScript = fileURLToPath(new URL('./test-serve.ts', import.meta.url));
 /**
  * Serve `disk` from a child process (test-serve.ts); resolves when it listens. Children are
  * added to `track` (removed when they exit) so a test's after() can SIGKILL what is left.
+ * `fileSizeLimit` (bytes) runs it under prlimit --fsize: a write past it fails with EFBIG,
+ * the kernel's own "no space" for that file (Node ignores SIGXFSZ).
  */
-export function startChildServer(disk: string, socketDir: string, exportName: string, track: Set<ChildProcess>): Promise<{ child: ChildProcess; socketPath: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serveScript, disk, socketDir, exportName], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startChildServer(disk: string, socketDir: string, exportName: string, track: Set<ChildProcess>, opts: { fileSizeLimit?: number } = {}): Promise<{ child: ChildProcess; socketPath: string }> {
+  const argv = [process.execPath, '--import', 'tsx', serveScript, disk, socketDir, exportName];
+  if (opts.fileSizeLimit !== undefined) argv.unshift('prlimit', `--fsize=${opts.fileSizeLimit}`, '--');
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   track.add(child);
   child.on('exit', () => track.delete(child));
   return new Promise((resolve, reject) => {

@@ -10,6 +10,7 @@
 // answering at once) waits in a queue, so the shared classifier state is never re-entered.
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
+import type { ErrorCode } from '../common/error-codes.ts';
 import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6 } from '../packet/index.ts';
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
@@ -82,7 +83,7 @@ interface ExtensionSlot {
   readonly ext: SwitchExtension;
 }
 
-function portError(code: string, message: string, context: Record<string, string>): VmhostError {
+function portError(code: ErrorCode, message: string, context: Record<string, string>): VmhostError {
   return new VmhostError(code, message, { op: 'switch-port', ...context });
 }
 

@@ -9,6 +9,7 @@
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
+import type { ErrorCode } from '../common/error-codes.ts';
 import { MiB, MAX_VIRTUAL_SIZE, roundUp } from './format.ts';
 import { createVhdx } from './create.ts';
 import { openVhdx } from './open.ts';
@@ -52,7 +53,7 @@ const WINDOW = 1024 * MiB;
  */
 const GRANULE = 64 * 1024;
 
-function convertError(message: string, ctx: Record<string, string | number | undefined>, code = 'VHDX_INVALID_ARGUMENT'): VmhostError {
+function convertError(message: string, ctx: Record<string, string | number | undefined>, code: ErrorCode = 'VHDX_INVALID_ARGUMENT'): VmhostError {
   return new VmhostError(code, message, { op: 'convert', ...ctx });
 }
 

@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { httpStatusOf, type ErrorCode } from '../common/index.ts';
 import type { Host, VmView } from '../host/index.ts';
 // host/index.ts does not export socket paths yet; vm-paths.ts is the one place they are named.
 import { vmPaths } from '../host/vm-paths.ts';
@@ -56,24 +57,24 @@ export class ConsoleSockets {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     if (!this.opts.authorized(req)) {
-      return refuse(socket, 401, 'UNAUTHORIZED', 'A valid session or token is required (sign in at /, or Authorization: Bearer <token>)');
+      return refuse(socket, 'UNAUTHORIZED', 'A valid session or token is required (sign in at /, or Authorization: Bearer <token>)');
     }
     const path = (req.url ?? '').split('?')[0]!;
     const m = CONSOLE_PATH.exec(path);
-    if (!m) return refuse(socket, 404, 'NOT_FOUND', `No WebSocket endpoint at ${path}`);
+    if (!m) return refuse(socket, 'NOT_FOUND', `No WebSocket endpoint at ${path}`);
     let vm: VmView;
     try {
       vm = this.opts.host.get(decodeURIComponent(m[1]!));
     } catch (e) {
-      return refuse(socket, 404, 'NOT_FOUND', (e as Error).message);
+      return refuse(socket, 'NOT_FOUND', (e as Error).message);
     }
     if (vm.State !== 'Running' && vm.State !== 'Paused') {
-      return refuse(socket, 409, 'INVALID_STATE', `VM '${vm.Name}' is ${vm.State}: its console is there only while it runs`);
+      return refuse(socket, 'INVALID_STATE', `VM '${vm.Name}' is ${vm.State}: its console is there only while it runs`);
     }
     const paths = vmPaths(this.opts.host.dataDir, vm.Id);
     if (m[2] === 'vnc') {
       const qemu = await connectUnix(paths.vncSocket).catch(() => undefined);
-      if (!qemu) return refuse(socket, 503, 'CONSOLE_UNAVAILABLE', `VM '${vm.Name}': its VNC socket does not answer`);
+      if (!qemu) return refuse(socket, 'CONSOLE_UNAVAILABLE', `VM '${vm.Name}': its VNC socket does not answer`);
       // The browser may be gone already, or the handshake may be refused: then let QEMU go.
       let bridged = false;
       socket.once('close', () => { if (!bridged) qemu.destroy(); });
@@ -84,7 +85,7 @@ export class ConsoleSockets {
     let hub = this.hubs.get(vm.Id);
     if (!hub) {
       const qemu = await connectUnix(paths.serialSocket).catch(() => undefined);
-      if (!qemu) return refuse(socket, 503, 'CONSOLE_UNAVAILABLE', `VM '${vm.Name}': its serial socket does not answer`);
+      if (!qemu) return refuse(socket, 'CONSOLE_UNAVAILABLE', `VM '${vm.Name}': its serial socket does not answer`);
       // Another upgrade may have made the hub while this one waited for the socket.
       hub = this.hubs.get(vm.Id);
       if (hub) qemu.destroy();
@@ -108,7 +109,8 @@ function connectUnix(path: string): Promise<Socket> {
   });
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
+function refuse(socket: Duplex, code: ErrorCode, message: string): void {
+  const status = httpStatusOf(code);
   const body = JSON.stringify({ code, message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +

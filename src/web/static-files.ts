@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { httpStatusOf, type ErrorCode } from '../common/index.ts';
 
 export const DEFAULT_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../web/dist');
 
@@ -33,13 +34,13 @@ export function registerStaticFiles(app: FastifyInstance, distDir: string): void
   const send = async (reply: FastifyReply, rel: string, immutable: boolean): Promise<unknown> => {
     const root = resolve(distDir);
     const file = resolve(root, rel);
-    if (!file.startsWith(root + sep)) return reply.code(404).send({ code: 'NOT_FOUND', message: 'No such file' });
+    if (!file.startsWith(root + sep)) return reply.code(httpStatusOf('NOT_FOUND')).send({ code: 'NOT_FOUND', message: 'No such file' });
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile()) {
       if (rel === 'index.html') {
-        return reply.code(503).send({ code: 'NOT_BUILT', message: `The web console is not built (${root} has no index.html): run npm run build:web` });
+        return reply.code(httpStatusOf('NOT_BUILT')).send({ code: 'NOT_BUILT' satisfies ErrorCode, message: `The web console is not built (${root} has no index.html): run npm run build:web` });
       }
-      return reply.code(404).send({ code: 'NOT_FOUND', message: `No file ${rel}` });
+      return reply.code(httpStatusOf('NOT_FOUND')).send({ code: 'NOT_FOUND', message: `No file ${rel}` });
     }
     void reply
       .header('content-type', TYPES[extname(file)] ?? 'application/octet-stream')

@@ -8,7 +8,7 @@ import { access, realpath, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { NodeFile, type BlockFile, type VirtualDisk } from '../../blockio/index.ts';
-import { VmhostError, isVmhostError } from '../../common/index.ts';
+import { VmhostError, isVmhostError, type ErrorCode } from '../../common/index.ts';
 import { openDiskFile, detectFormat, locateParent, RawDisk } from '../../storage/index.ts';
 import {
   createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
@@ -24,7 +24,7 @@ type FileFormat = 'VHDX' | 'VHD' | 'RAW';
 
 // ---- errors -------------------------------------------------------------------------------
 
-function paramError(ctx: CmdletContext, param: string, why: string, code = 'VHD_INVALID_ARGUMENT'): VmhostError {
+function paramError(ctx: CmdletContext, param: string, why: string, code: ErrorCode = 'VHD_INVALID_ARGUMENT'): VmhostError {
   return new VmhostError(code, `${ctx.cmdlet}: parameter -${param}: ${why}`, { op: ctx.cmdlet, parameter: param });
 }
 

@@ -6,7 +6,7 @@
 // (EINVAL, EPERM, ENOSPC) and a closed connection when it cannot (bad magic, oversized
 // write payload). A disconnect mid-request drops the partial payload: nothing is written.
 import type { Socket } from 'node:net';
-import { isVmhostError } from '../../common/errors.ts';
+import { isVmhostError, nbdErrnoOf, type NbdErrno } from '../../common/index.ts';
 import type { IoKind, IoRequest, IoResult, Pipeline } from '../pipeline.ts';
 import type { Extent } from '../../blockio/virtual-disk.ts';
 import { SocketReader, ConnectionClosed } from './socket-reader.ts';
@@ -45,18 +45,11 @@ const KIND: Partial<Record<number, IoKind>> = {
   [CMD_WRITE_ZEROES]: 'write-zeroes', [CMD_BLOCK_STATUS]: 'block-status',
 };
 
-/** Errno on the wire for an error thrown by a stage or an engine. */
-export function wireError(e: unknown): number {
-  if (isVmhostError(e)) {
-    if (/READ_ONLY/.test(e.code)) return EPERM;
-    if (/INVALID_ARG|OUT_OF_RANGE/.test(e.code)) return EINVAL;
-    if (/NO_SPACE|TOO_LARGE/.test(e.code)) return ENOSPC;
-    return EIO;
-  }
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return ENOSPC;
-  if (code === 'EROFS' || code === 'EPERM' || code === 'EACCES') return EPERM;
-  return EIO;
+const ERRNO: Readonly<Record<NbdErrno, number>> = { EPERM, EIO, EINVAL, ENOSPC };
+
+/** Errno on the wire for a failed request: the pipeline rejects with VmhostErrors, whose errno is in the one table. */
+function wireError(e: unknown): number {
+  return isVmhostError(e) ? ERRNO[nbdErrnoOf(e.code)] : EIO;
 }
 
 export class NbdConnection<E extends ServedExport> {

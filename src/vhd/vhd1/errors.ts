@@ -4,8 +4,9 @@
 // VHD_READ_ONLY, VHD_PARENT_MISMATCH, VHD_PARENT_MISSING, VHD_CHAIN_TOO_DEEP, VHD_CHAIN_CYCLE,
 // VHD_UNSUPPORTED.
 import { VmhostError, type ErrorContext } from '../../common/errors.ts';
+import type { ErrorCode } from '../../common/error-codes.ts';
 
-export function vhdError(code: string, message: string, context: ErrorContext = {}, cause?: unknown): VmhostError {
+export function vhdError(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown): VmhostError {
   return new VmhostError(code, message, { format: 'VHD', ...context }, cause === undefined ? undefined : { cause });
 }
 

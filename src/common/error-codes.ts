@@ -1,0 +1,195 @@
+// The one error table: every code a VmhostError may carry, each with its kind, and per kind the
+// HTTP status the API answers, the exit code the CLI ends with and the errno an NBD client gets.
+// `VmhostError.code` is typed as a key of ERROR_CODES, so tsc rejects an unregistered code; a new
+// code is one line here. Pure; depends on nothing.
+
+/** Process exit codes of the CLI (documented in `vmhost help`; scripts rely on them). */
+export const ExitCode = {
+  ok: 0,
+  /** Anything not in the table, including errors that are not VmhostErrors. */
+  failure: 1,
+  /** The command line is wrong: unknown cmdlet or parameter, bad value, missing mandatory parameter. */
+  usage: 2,
+  notFound: 3,
+  /** The object exists but cannot do that now (e.g. Start-VM on a running VM). */
+  invalidState: 4,
+  /** The daemon cannot be reached or refused us. */
+  connection: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The errors an NBD server may send (the protocol's subset of Linux errnos); the numbers live in storage/nbd/protocol. */
+export type NbdErrno = 'EPERM' | 'EIO' | 'EINVAL' | 'ENOSPC';
+
+interface KindSpec { readonly http: number; readonly exit: ExitCode; readonly nbd: NbdErrno }
+
+export const ERROR_KINDS = {
+  /** The caller asked for something malformed or impossible. */
+  'invalid-argument': { http: 400, exit: ExitCode.usage, nbd: 'EINVAL' },
+  /** A size past a format's or a protocol's limit: on the wire, a write that does not fit. */
+  'too-large': { http: 400, exit: ExitCode.usage, nbd: 'ENOSPC' },
+  /** Well-formed, but this object cannot do it at all (a VHD cannot shrink, a raw disk cannot resize). */
+  unsupported: { http: 400, exit: ExitCode.invalidState, nbd: 'EINVAL' },
+  'not-found': { http: 404, exit: ExitCode.notFound, nbd: 'EIO' },
+  /** The object exists, or is busy, or is in a state that forbids this now. */
+  conflict: { http: 409, exit: ExitCode.invalidState, nbd: 'EIO' },
+  'read-only': { http: 409, exit: ExitCode.invalidState, nbd: 'EPERM' },
+  unauthorized: { http: 401, exit: ExitCode.connection, nbd: 'EPERM' },
+  /** The CLI cannot reach the daemon (never sent by the daemon itself). */
+  unreachable: { http: 503, exit: ExitCode.connection, nbd: 'EIO' },
+  /** Something behind the daemon (a guest's agent) is not there to answer. */
+  unavailable: { http: 503, exit: ExitCode.failure, nbd: 'EIO' },
+  timeout: { http: 504, exit: ExitCode.failure, nbd: 'EIO' },
+  'no-space': { http: 507, exit: ExitCode.failure, nbd: 'ENOSPC' },
+  /** Failed on the host side: I/O, corrupt data, QEMU, a helper, a bug. */
+  failure: { http: 500, exit: ExitCode.failure, nbd: 'EIO' },
+} as const satisfies Record<string, KindSpec>;
+export type ErrorKind = keyof typeof ERROR_KINDS;
+
+export const ERROR_CODES = {
+  // Generic codes of the daemon and the API.
+  INVALID_ARGUMENT: 'invalid-argument',
+  UNAUTHORIZED: 'unauthorized',
+  NOT_FOUND: 'not-found',
+  NOT_ATTACHED: 'not-found',
+  ALREADY_EXISTS: 'conflict',
+  INVALID_STATE: 'conflict',
+  TIMEOUT: 'timeout',
+  IO_ERROR: 'failure',
+  INTERNAL: 'failure',
+  DATA_DIR_IN_USE: 'conflict',
+  RUNTIME_DIR_UNSAFE: 'failure',
+
+  // CLI (src/cli): the binder, and the client's view of the daemon.
+  CLI_INVALID_PARAMETER: 'invalid-argument',
+  CLI_UNKNOWN_PARAMETER: 'invalid-argument',
+  CLI_AMBIGUOUS_PARAMETER: 'invalid-argument',
+  CLI_MISSING_PARAMETER: 'invalid-argument',
+  CLI_PARAMETER_SET: 'invalid-argument',
+  CLI_UNKNOWN_CMDLET: 'invalid-argument',
+  CLI_INVALID_DEFINITION: 'failure',
+  CONNECTION_FAILED: 'unreachable',
+  AUTH_FAILED: 'unauthorized',
+  /** The daemon answered with a code this CLI does not know (a newer daemon). */
+  DAEMON_ERROR: 'failure',
+  VM_NOT_FOUND: 'not-found',
+
+  // Guest integration services (src/guest, Copy-VMFile in src/host).
+  AGENT_CLOSED: 'unavailable',
+  AGENT_CONNECT_FAILED: 'unavailable',
+  AGENT_DISCONNECTED: 'unavailable',
+  AGENT_ERROR: 'failure',
+  AGENT_NOT_READY: 'conflict',
+  AGENT_REQUEST_TOO_LARGE: 'too-large',
+  AGENT_SOURCE_CHANGED: 'conflict',
+  AGENT_TIMEOUT: 'timeout',
+  INTEGRATION_SERVICE_DISABLED: 'conflict',
+  GUEST_DIRECTORY_NOT_FOUND: 'not-found',
+  GUEST_FILE_EXISTS: 'conflict',
+  GUEST_IO_ERROR: 'failure',
+  GUEST_IMAGE_BUILD_FAILED: 'failure',
+
+  // Host vNICs (src/host/tapd.ts: the helper's exit codes).
+  HOST_NIC_FAILED: 'failure',
+  HOST_NIC_HELPER_BUILD_FAILED: 'failure',
+  HOST_NIC_NO_PERMISSION: 'failure',
+  HOST_NIC_NO_TUN: 'failure',
+  HOST_NIC_PORT_UNREACHABLE: 'failure',
+  HOST_NIC_BUSY: 'conflict',
+
+  // QEMU (src/qemu).
+  QMP_ERROR: 'failure',
+  QMP_TIMEOUT: 'timeout',
+  QMP_DISCONNECTED: 'failure',
+  QMP_CONNECT_FAILED: 'failure',
+  QEMU_SPEC_INVALID: 'invalid-argument',
+  QEMU_START_FAILED: 'failure',
+  QEMU_ATTACH_FAILED: 'failure',
+  QEMU_HOST_MISSING: 'failure',
+  QEMU_STATE_FAILED: 'failure',
+
+  // Packets and the virtual switch (src/packet, src/switch).
+  PACKET_BAD_ADDRESS: 'invalid-argument',
+  SWITCH_BAD_POLICY: 'invalid-argument',
+  SWITCH_BAD_SETTINGS: 'invalid-argument',
+  SWITCH_BAD_PORT_ID: 'invalid-argument',
+  SWITCH_NO_SOCKET_PATH: 'invalid-argument',
+  SWITCH_PORT_UPLINK: 'invalid-argument',
+  SWITCH_NO_EXTENSION: 'not-found',
+  SWITCH_NO_PORT: 'not-found',
+  SWITCH_VETOED: 'conflict',
+  SWITCH_FORWARDING_EXTENSION: 'conflict',
+  SWITCH_EXTENSION_EXISTS: 'conflict',
+  SWITCH_PORT_EXISTS: 'conflict',
+  SWITCH_CAPTURE_ACTIVE: 'conflict',
+  /** An adapter's UDP endpoint cannot be bound (in use, not a local address): the host's state, not a bug. */
+  SWITCH_UPLINK: 'conflict',
+  SWITCH_PORT_LISTEN: 'failure',
+  SWITCH_CLOSED: 'failure',
+
+  // Web console (src/web): its WebSocket bridges and static files.
+  CONSOLE_UNAVAILABLE: 'unavailable',
+  NOT_BUILT: 'unavailable',
+
+  // Block server and I/O pipeline (src/storage).
+  STORAGE_INVALID_ARGUMENT: 'invalid-argument',
+  STORAGE_UNKNOWN_FORMAT: 'invalid-argument',
+  STORAGE_NOT_A_FILE: 'invalid-argument',
+  STORAGE_UNSUPPORTED: 'unsupported',
+  STORAGE_NO_SUCH_EXPORT: 'not-found',
+  STORAGE_PARENT_NOT_FOUND: 'not-found',
+  STORAGE_NO_SUCH_STAGE: 'not-found',
+  STORAGE_DISK_IN_USE: 'conflict',
+  STORAGE_EXPORT_EXISTS: 'conflict',
+  STORAGE_SOCKET_IN_USE: 'conflict',
+  STORAGE_STAGE_EXISTS: 'conflict',
+  STORAGE_READ_ONLY: 'read-only',
+  STORAGE_NO_SPACE: 'no-space',
+  STORAGE_IO_ERROR: 'failure',
+  STORAGE_LISTEN_FAILED: 'failure',
+
+  // VHDX engine (src/vhd).
+  VHDX_INVALID_ARGUMENT: 'invalid-argument',
+  VHDX_TOO_LARGE: 'too-large',
+  VHDX_PARENT_NOT_FOUND: 'not-found',
+  VHDX_PARENT_MISMATCH: 'conflict',
+  VHDX_LOG_REPLAY_NEEDED: 'conflict',
+  VHDX_READ_ONLY: 'read-only',
+  VHDX_PARENT_REQUIRED: 'failure',
+  VHDX_CHAIN_TOO_DEEP: 'failure',
+  VHDX_CLOSED: 'failure',
+  VHDX_CORRUPT: 'failure',
+
+  // Legacy VHD engine (src/vhd/vhd1) and the disk file cmdlets (src/cli/cmdlets/vhd.ts).
+  VHD_INVALID_ARGUMENT: 'invalid-argument',
+  VHD_TOO_LARGE: 'too-large',
+  VHD_UNSUPPORTED: 'unsupported',
+  VHD_BELOW_MINIMUM_SIZE: 'unsupported',
+  VHD_FILE_NOT_FOUND: 'not-found',
+  VHD_METADATA_NOT_FOUND: 'not-found',
+  VHD_PARENT_MISSING: 'not-found',
+  VHD_FILE_EXISTS: 'conflict',
+  VHD_PARENT_MISMATCH: 'conflict',
+  VHD_READ_ONLY: 'read-only',
+  VHD_CHAIN_TOO_DEEP: 'failure',
+  VHD_CHAIN_CYCLE: 'failure',
+  VHD_CLOSED: 'failure',
+  VHD_CORRUPT: 'failure',
+} as const satisfies Record<string, ErrorKind>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(s: unknown): s is ErrorCode {
+  return typeof s === 'string' && Object.hasOwn(ERROR_CODES, s);
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return ERROR_KINDS[ERROR_CODES[code]].http;
+}
+
+export function exitCodeOf(code: ErrorCode): ExitCode {
+  return ERROR_KINDS[ERROR_CODES[code]].exit;
+}
+
+export function nbdErrnoOf(code: ErrorCode): NbdErrno {
+  return ERROR_KINDS[ERROR_CODES[code]].nbd;
+}
