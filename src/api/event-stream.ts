@@ -4,16 +4,16 @@
 //
 // Bounded per client: the replay is paced by the socket (the next event is written once the
 // previous ones drained), and live chunks that arrive meanwhile wait behind it in order. A
-// client that stops reading is disconnected as soon as more than `maxBufferedBytes` would wait
-// for it in this process, instead of growing the daemon's memory without bound; it resumes
-// with Last-Event-ID from the retained events (the log's ring, host/events.ts).
+// client that stops reading is disconnected as soon as more than MAX_BUFFERED_BYTES would
+// wait for it in this process, instead of growing the daemon's memory without bound; it
+// resumes with Last-Event-ID from the retained events (the log's ring, host/events.ts).
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { EventLog, HostEvent, Job, JobManager } from '../host/index.ts';
 import { EventsQuery } from './schemas.ts';
 
 /** Bytes that may wait for one slow client before it is disconnected. */
-export const SSE_MAX_BUFFERED_BYTES = 1 << 20;
+const MAX_BUFFERED_BYTES = 1 << 20;
 const KEEP_ALIVE_MS = 15_000;
 
 export interface EventStreamSources {
@@ -21,7 +21,7 @@ export interface EventStreamSources {
   readonly jobs: Pick<JobManager, 'subscribe'>;
 }
 
-export function registerEventStream(app: FastifyInstance, sources: EventStreamSources, maxBufferedBytes = SSE_MAX_BUFFERED_BYTES): void {
+export function registerEventStream(app: FastifyInstance, sources: EventStreamSources): void {
   app.get<{ Querystring: { since?: number } }>(
     '/api/v1/events/stream',
     { schema: { summary: 'Live event stream (text/event-stream); resumes from Last-Event-ID', tags: ['events'], querystring: EventsQuery } },
@@ -31,7 +31,7 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       res.write(': connected\n\n'); // flushes the headers so clients see the stream open at once
-      void new StreamClient(res, maxBufferedBytes).run(sources, since);
+      void new StreamClient(res).run(sources, since);
     },
   );
 }
@@ -51,7 +51,7 @@ class StreamClient {
   private closed = false;
   private readonly offs: (() => void)[] = [];
 
-  constructor(private readonly res: ServerResponse, private readonly max: number) {
+  constructor(private readonly res: ServerResponse) {
     res.on('close', () => this.close());
     res.on('error', () => this.close());
   }
@@ -77,12 +77,12 @@ class StreamClient {
     const len = Buffer.byteLength(chunk);
     if (this.pending) {
       this.pendingBytes += len;
-      if (this.pendingBytes + this.res.writableLength > this.max) { this.drop(); return; }
+      if (this.pendingBytes + this.res.writableLength > MAX_BUFFERED_BYTES) { this.drop(); return; }
       this.pending.push(chunk);
       return;
     }
     // One chunk always goes to a client that has read everything, however large it is.
-    if (this.res.writableLength > 0 && this.res.writableLength + len > this.max) { this.drop(); return; }
+    if (this.res.writableLength > 0 && this.res.writableLength + len > MAX_BUFFERED_BYTES) { this.drop(); return; }
     this.res.write(chunk);
   }
 

@@ -106,9 +106,6 @@ export class IpOwners {
     return out;
   }
 
-  /** Learned claims held by `port` (live or not yet swept). */
-  learnedCount(port: string): number { return this.learned.get(port)?.size ?? 0; }
-
   private lapsed(o: IpOwner, now: number): boolean { return !o.fixed && now - o.seen > this.ageingMs; }
 
   private purgePort(port: string, now: number): void {

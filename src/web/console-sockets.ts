@@ -24,7 +24,7 @@ const SERIAL_REPLAY_BYTES = 8192;
 /** Stop reading from QEMU while this much is queued towards a slow browser. */
 const HIGH_WATER = 4 * 1024 * 1024;
 /** Serial output that may wait for one WebSocket before it is dropped (close 1008). */
-export const SERIAL_MAX_BUFFERED = 1024 * 1024;
+const SERIAL_MAX_BUFFERED = 1024 * 1024;
 /** A serial connection nobody joined within this long is closed. */
 const IDLE_HUB_MS = 10_000;
 
