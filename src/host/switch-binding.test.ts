@@ -39,7 +39,7 @@ test('changedBinding: re-bind, convert, no-ops', () => {
 
 test('the switch file keeps the adapter name; a restart opens whatever that name is declared as now', () => {
   const config: SwitchConfig = {
-    settings: { name: 'Ext', type: 'External', macAgeingSeconds: 300, maxFrameBytes: 9018, minimumBandwidthMode: 'Weight', defaultFlowMinimumBandwidthWeight: 1, defaultFlowMinimumBandwidthAbsolute: 1e6, uplink: adapters.get('Uplink')!.uplink },
+    settings: { name: 'Ext', type: 'External', macAgeingSeconds: 300, maxFrameBytes: 9018, maxLearnedAddressesPerPort: 1024, maxLearnedAddresses: 65536, minimumBandwidthMode: 'Weight', defaultFlowMinimumBandwidthWeight: 1, defaultFlowMinimumBandwidthAbsolute: 1e6, uplink: adapters.get('Uplink')!.uplink },
     ports: [], extensions: [],
   };
   const saved = persistedConfig(config, 'Uplink');

@@ -20,7 +20,7 @@ export {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_GRE, IPPROTO_ICMPV6, IPV4_FLAG_DF, IPV4_FLAG_MF,
   type Ipv4Header, type Ipv4Fields, parseIpv4, buildIpv4, ipv4ChecksumOk, setIpv4Checksum,
 } from './ipv4.ts';
-export { IPV6_MAX_EXTENSIONS, type Ipv6Header, type Ipv6Fields, type Ipv6Extension, parseIpv6, buildIpv6 } from './ipv6.ts';
+export { IPV6_MAX_EXTENSIONS, IPV6_FRAGMENT, type Ipv6Header, type Ipv6Fields, type Ipv6Extension, parseIpv6, buildIpv6 } from './ipv6.ts';
 export { ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY, type Icmpv4Header, parseIcmpv4, buildIcmpv4Echo, icmpv4ChecksumOk } from './icmpv4.ts';
 export {
   ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY, ND_ROUTER_SOLICIT, ND_ROUTER_ADVERT, ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT, ND_REDIRECT,

@@ -1,9 +1,12 @@
 // The per-port guards of Set-VMNetworkAdapter, applied to frames the port sends:
 // MacAddressSpoofing Off (source MAC and ARP sender MAC must be the port's MAC), DhcpGuard
 // (DHCPv4 server messages from any source port, DHCPv6 547 → 546), RouterGuard (ICMPv6 RA and Redirect) and the ARP/ND spoofing
-// guard (ip-owners.ts has the ownership rule). Returns the drop reason or null.
-// Depends on packet, ip-owners, stats.
+// guard (ip-owners.ts has the ownership rule, and its quotas: a guarded port may not use an
+// address it cannot claim, 'address-quota'). Fragments (fragments.ts) are judged before the
+// per-message rules, which see only unfragmented messages. Returns the drop reason or null.
+// Depends on packet, ip-owners, fragments, stats.
 import { type FrameInfo, ipv6Key, isIpv6Multicast, isIpv6Unspecified, ND_REDIRECT, ND_ROUTER_ADVERT, IPPROTO_ICMPV6, IPPROTO_UDP, ETHERTYPE_ARP } from '../packet/index.ts';
+import { fragmentGuard } from './fragments.ts';
 import type { IpOwners } from './ip-owners.ts';
 import type { SwitchDropReason } from './stats.ts';
 
@@ -26,6 +29,10 @@ export function checkGuards(g: CompiledGuards, port: string, f: FrameInfo, b: Ui
     if (f.src !== g.mac) return 'mac-spoofing';
     if (f.ethertype === ETHERTYPE_ARP && f.arpSha !== g.mac) return 'mac-spoofing';
   }
+  if (f.fragment) {
+    const r = fragmentGuard(g, f);
+    if (r) return r;
+  }
   // Any DHCPv4 server message (whatever its source port: clients read raw sockets), and DHCPv6
   // server-to-client messages (UDP 547 → 546).
   if (g.dhcpGuard && (f.dhcpFromServer || (f.ipVersion === 6 && f.ipProtocol === IPPROTO_UDP && f.srcPort === 547 && f.dstPort === 546))) return 'dhcp-guard';
@@ -38,6 +45,7 @@ export function checkGuards(g: CompiledGuards, port: string, f: FrameInfo, b: Ui
     }
   }
   if (g.arpGuard && f.ethertype === ETHERTYPE_ARP && f.arpSpa !== 0 && otherOwner(owners, f.arpSpa, port, now)) return 'arp-spoofing';
+  if (g.arpGuard && !forEachClaim(f, b, (a) => owners.canClaim(a, port, now))) return 'address-quota';
   return null;
 }
 
@@ -48,14 +56,20 @@ function otherOwner(owners: IpOwners, addr: number | string, port: string, now: 
 
 /** Rule 2 of ip-owners.ts: what an accepted frame tells about the addresses its port uses. */
 export function learnAddresses(port: string, f: FrameInfo, b: Uint8Array, owners: IpOwners, now: number): void {
-  if (f.ethertype === ETHERTYPE_ARP) {
-    if (f.arpSpa !== 0) owners.use(f.arpSpa, port, now);
-  } else if (f.ipVersion === 4) {
+  forEachClaim(f, b, (a) => { owners.use(a, port, now); return true; });
+}
+
+/** Visits each address the frame claims for its port; stops (and returns false) at the first `visit` that returns false. */
+function forEachClaim(f: FrameInfo, b: Uint8Array, visit: (addr: number | string) => boolean): boolean {
+  if (f.ethertype === ETHERTYPE_ARP) return f.arpSpa === 0 || visit(f.arpSpa);
+  if (f.ipVersion === 4) {
     const s = f.ipSrc;
-    if (s !== 0 && s !== 0xffffffff && (s >>> 28) !== 14) owners.use(s, port, now);
-  } else if (f.ipVersion === 6) {
-    const o = f.ipSrcOffset;
-    if (!isIpv6Unspecified(b, o) && !isIpv6Multicast(b, o)) owners.use(ipv6Key(b, o), port, now);
-    if (f.icmpType === ND_NEIGHBOR_ADVERT && f.ipProtocol === IPPROTO_ICMPV6 && f.ndTargetOffset >= 0) owners.use(ipv6Key(b, f.ndTargetOffset), port, now);
+    return s === 0 || s === 0xffffffff || (s >>> 28) === 14 || visit(s);
   }
+  if (f.ipVersion === 6) {
+    const o = f.ipSrcOffset;
+    if (!isIpv6Unspecified(b, o) && !isIpv6Multicast(b, o) && !visit(ipv6Key(b, o))) return false;
+    if (f.icmpType === ND_NEIGHBOR_ADVERT && f.ipProtocol === IPPROTO_ICMPV6 && f.ndTargetOffset >= 0) return visit(ipv6Key(b, f.ndTargetOffset));
+  }
+  return true;
 }

@@ -11,61 +11,121 @@
 //  3. A learned claim is refreshed by each use and lapses after the switch's ageing time
 //     without use, or when its port is removed; then the next user may claim the address
 //     (an address that moved to another VM).
-//  4. A port with ArpGuard On may not send ARP (any op: reply, request, gratuitous) whose
+//  4. Learned claims are bounded per port and for the whole table (switch settings
+//     maxLearnedAddressesPerPort / maxLearnedAddresses). An address over quota is not
+//     claimed; a port with ArpGuard On may not use it at all (guards.ts drops the frame as
+//     'address-quota'), so a full table never lets a guarded port use an unowned address.
+//  5. A port with ArpGuard On may not send ARP (any op: reply, request, gratuitous) whose
 //     sender IP is owned by another port, nor ND (NS, NA, RS, RA, Redirect) whose IPv6 source
 //     or NA target is owned by another port.
 // Depends on nothing.
 
-/** Bound on learned claims, so a port cycling through source addresses cannot grow the table without limit. */
-const MAX_CLAIMS = 65536;
+/** Learned-claim quotas: a switch setting (settings.ts), applied to the table at once. */
+export interface AddressQuota {
+  /** Learned claims one port may hold; its next new address is refused. */
+  perPort: number;
+  /** Learned claims the whole table may hold. */
+  total: number;
+}
 
 export interface IpOwner {
   port: string;
   seen: number;
-  /** Configured on the port: never ages, never moves. */
+  /** Configured on the port: never ages, never moves, counts against no quota. */
   fixed: boolean;
 }
 
 export class IpOwners {
   private readonly owners = new Map<number | string, IpOwner>();
+  /** Each port's learned (not fixed) claims: the quota counts, and the purge at quota scans only these. */
+  private readonly learned = new Map<string, Set<number | string>>();
+  private learnedTotal = 0;
   ageingMs: number;
+  quota: AddressQuota;
 
-  constructor(ageingMs: number) { this.ageingMs = ageingMs; }
+  constructor(ageingMs: number, quota: AddressQuota) { this.ageingMs = ageingMs; this.quota = quota; }
 
   /** The owning port, if the claim is live. */
   owner(addr: number | string, now: number): string | undefined {
     const o = this.owners.get(addr);
     if (!o) return undefined;
-    if (!o.fixed && now - o.seen > this.ageingMs) { this.owners.delete(addr); return undefined; }
+    if (this.lapsed(o, now)) { this.remove(addr, o); return undefined; }
     return o.port;
   }
 
-  /** Records use of `addr` by `port`: claims it if free, refreshes it if the port's own. */
+  /**
+   * False when `port` using `addr` would need a new claim the quotas do not allow (the
+   * address is free or lapsed, and the port or the table is full). A port's own lapsed
+   * claims are dropped first, so a full port that stopped using old addresses is not stuck
+   * until the housekeeping sweep.
+   */
+  canClaim(addr: number | string, port: string, now: number): boolean {
+    const o = this.owners.get(addr);
+    if (o && (o.port === port || !this.lapsed(o, now))) return true;
+    let mine = this.learned.get(port)?.size ?? 0;
+    if (mine >= this.quota.perPort) { this.purgePort(port, now); mine = this.learned.get(port)?.size ?? 0; }
+    // A lapsed claim of another port is taken over: the table does not grow.
+    return mine < this.quota.perPort && (o !== undefined || this.learnedTotal < this.quota.total);
+  }
+
+  /** Records use of `addr` by `port`: claims it if free and the quotas allow, refreshes it if the port's own. */
   use(addr: number | string, port: string, now: number): void {
     const o = this.owners.get(addr);
-    if (!o) { if (this.owners.size < MAX_CLAIMS) this.owners.set(addr, { port, seen: now, fixed: false }); return; }
-    if (o.port === port) { o.seen = now; return; }
-    if (!o.fixed && now - o.seen > this.ageingMs) { o.port = port; o.seen = now; }
+    if (o && o.port === port) { o.seen = now; return; }
+    if (o && !this.lapsed(o, now)) return;
+    if (!this.canClaim(addr, port, now)) return;
+    if (o) this.remove(addr, o);
+    this.owners.set(addr, { port, seen: now, fixed: false });
+    this.index(port).add(addr);
+    this.learnedTotal++;
   }
 
   /** Replaces a port's configured addresses. */
   setFixed(port: string, addrs: readonly (number | string)[], now: number): void {
     for (const [a, o] of this.owners) if (o.port === port && o.fixed) this.owners.delete(a);
-    for (const a of addrs) this.owners.set(a, { port, seen: now, fixed: true });
+    for (const a of addrs) {
+      const o = this.owners.get(a);
+      if (o) this.remove(a, o);
+      this.owners.set(a, { port, seen: now, fixed: true });
+    }
   }
 
   /** Drops lapsed learned claims (called on the switch's housekeeping timer). */
   sweep(now: number): void {
-    for (const [a, o] of this.owners) if (!o.fixed && now - o.seen > this.ageingMs) this.owners.delete(a);
+    for (const [a, o] of this.owners) if (this.lapsed(o, now)) this.remove(a, o);
   }
 
   forgetPort(port: string): void {
-    for (const [a, o] of this.owners) if (o.port === port) this.owners.delete(a);
+    for (const [a, o] of this.owners) if (o.port === port) this.remove(a, o);
+    this.learned.delete(port);
   }
 
   addressesOf(port: string, now: number): (number | string)[] {
     const out: (number | string)[] = [];
-    for (const [a, o] of this.owners) if (o.port === port && (o.fixed || now - o.seen <= this.ageingMs)) out.push(a);
+    for (const [a, o] of this.owners) if (o.port === port && !this.lapsed(o, now)) out.push(a);
     return out;
+  }
+
+  private lapsed(o: IpOwner, now: number): boolean { return !o.fixed && now - o.seen > this.ageingMs; }
+
+  private purgePort(port: string, now: number): void {
+    for (const a of this.learned.get(port) ?? []) {
+      const o = this.owners.get(a);
+      if (o && this.lapsed(o, now)) this.remove(a, o);
+    }
+  }
+
+  private index(port: string): Set<number | string> {
+    let s = this.learned.get(port);
+    if (!s) { s = new Set(); this.learned.set(port, s); }
+    return s;
+  }
+
+  private remove(addr: number | string, o: IpOwner): void {
+    this.owners.delete(addr);
+    if (o.fixed) return;
+    const s = this.learned.get(o.port);
+    if (s?.delete(addr)) this.learnedTotal--;
+    if (s && s.size === 0) this.learned.delete(o.port);
   }
 }

@@ -16,6 +16,14 @@ export interface SwitchSettings {
   readonly macAgeingSeconds: number;
   /** Frames longer than this (bytes, without the stream's length prefix) are dropped as 'giant-frame'. Default 9018. */
   readonly maxFrameBytes: number;
+  /**
+   * Learned IP addresses (ARP/ND guard ownership, ip-owners.ts) one port may hold; beyond it a
+   * new address is not learned, and a port with ArpGuard On may not use it ('address-quota').
+   * Default 1024.
+   */
+  readonly maxLearnedAddressesPerPort: number;
+  /** Learned IP addresses the whole switch may hold, same rule. Default 65536. */
+  readonly maxLearnedAddresses: number;
   readonly minimumBandwidthMode: 'Absolute' | 'Weight';
   /** Weight of ports without MinimumBandwidthWeight (Hyper-V's DefaultFlowMinimumBandwidthWeight). Default 1. */
   readonly defaultFlowMinimumBandwidthWeight: number;
@@ -33,7 +41,7 @@ export type SwitchSettingsInput = Pick<SwitchSettings, 'name' | 'type'> & Partia
 
 export function completeSettings(s: SwitchSettingsInput): SwitchSettings {
   const out: SwitchSettings = {
-    macAgeingSeconds: 300, maxFrameBytes: 9018, minimumBandwidthMode: 'Weight',
+    macAgeingSeconds: 300, maxFrameBytes: 9018, maxLearnedAddressesPerPort: 1024, maxLearnedAddresses: 65536, minimumBandwidthMode: 'Weight',
     defaultFlowMinimumBandwidthWeight: 1, defaultFlowMinimumBandwidthAbsolute: 1_000_000,
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
   } as SwitchSettings;
@@ -43,9 +51,18 @@ export function completeSettings(s: SwitchSettingsInput): SwitchSettings {
   if (out.type !== 'External' && out.uplink) throw bad('only an External switch has an uplink');
   if (!(out.macAgeingSeconds > 0)) throw bad('macAgeingSeconds must be > 0');
   if (!(out.maxFrameBytes >= 64 && out.maxFrameBytes <= 65535 + 18)) throw bad('maxFrameBytes must be 64–65553');
+  if (!isCount(out.maxLearnedAddresses)) throw bad(`maxLearnedAddresses must be an integer 1–${MAX_COUNT}`);
+  if (!isCount(out.maxLearnedAddressesPerPort) || out.maxLearnedAddressesPerPort > out.maxLearnedAddresses) {
+    throw bad('maxLearnedAddressesPerPort must be an integer from 1 to maxLearnedAddresses');
+  }
   if (out.minimumBandwidthMode !== 'Absolute' && out.minimumBandwidthMode !== 'Weight') throw bad('MinimumBandwidthMode must be Absolute or Weight');
   return out;
 }
+
+/** Bound on the address quotas themselves: the table is memory. */
+const MAX_COUNT = 1 << 24;
+
+function isCount(n: number): boolean { return Number.isInteger(n) && n >= 1 && n <= MAX_COUNT; }
 
 export interface PortConfig {
   readonly id: string;

@@ -8,7 +8,7 @@ export type SwitchDropReason =
   | DropReason
   | 'stream-corrupt' | 'port-not-connected' | 'tx-queue-full'
   | 'vlan-not-allowed' | 'pvlan-isolation'
-  | 'mac-spoofing' | 'dhcp-guard' | 'router-guard' | 'arp-spoofing' | 'nd-spoofing'
+  | 'mac-spoofing' | 'dhcp-guard' | 'router-guard' | 'arp-spoofing' | 'nd-spoofing' | 'address-quota'
   | 'acl-deny' | 'acl-deny-inbound'
   | 'rate-limit' | 'congestion'
   | 'unknown-destination' | 'extension'

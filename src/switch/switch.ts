@@ -15,7 +15,7 @@ import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
-import { IpOwners } from './ip-owners.ts';
+import { IpOwners, type AddressQuota } from './ip-owners.ts';
 import { learningDomain } from './vlan.ts';
 import { checkGuards, learnAddresses } from './guards.ts';
 import { INBOUND, OUTBOUND, type MeterCounters } from './acl.ts';
@@ -83,6 +83,10 @@ interface ExtensionSlot {
   readonly ext: SwitchExtension;
 }
 
+function addressQuota(s: SwitchSettings): AddressQuota {
+  return { perPort: s.maxLearnedAddressesPerPort, total: s.maxLearnedAddresses };
+}
+
 function portError(code: ErrorCode, message: string, context: Record<string, string>): VmhostError {
   return new VmhostError(code, message, { op: 'switch-port', ...context });
 }
@@ -114,7 +118,7 @@ export class VirtualSwitch {
     this.now = opts.now ?? Date.now;
     this.onEvent = opts.onEvent;
     this.macs = new MacTable(settings.macAgeingSeconds * 1000);
-    this.owners = new IpOwners(settings.macAgeingSeconds * 1000);
+    this.owners = new IpOwners(settings.macAgeingSeconds * 1000, addressQuota(settings));
     this.timer = setInterval(() => this.sweep(), Math.min(30_000, settings.macAgeingSeconds * 250));
     this.timer.unref();
   }
@@ -197,6 +201,7 @@ export class VirtualSwitch {
     this.settings = completeSettings({ ...this.settings, ...patch });
     this.macs.ageingMs = this.settings.macAgeingSeconds * 1000;
     this.owners.ageingMs = this.settings.macAgeingSeconds * 1000;
+    this.owners.quota = addressQuota(this.settings);
     for (const p of this.portList) p.fairQueue?.refreshWeights();
     return this.settings;
   }

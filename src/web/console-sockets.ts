@@ -6,7 +6,9 @@
 //
 // QEMU's VNC server takes many clients, so each WebSocket gets its own VNC connection. The
 // serial chardev takes one client at a time, so one connection per VM is shared by every
-// serial WebSocket (a hub): output goes to all of them, input from any of them.
+// serial WebSocket (a hub): output goes to all of them, input from any of them. Pausing QEMU
+// for one slow viewer would stall the others (and the guest's console), so a serial client
+// that lets more than SERIAL_MAX_BUFFERED wait for it is dropped instead, with 1008.
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -22,6 +24,8 @@ export const CONSOLE_PATH = /^\/api\/v1\/vms\/([^/?#]+)\/(vnc|serial)$/;
 const SERIAL_REPLAY_BYTES = 8192;
 /** Stop reading from QEMU while this much is queued towards a slow browser. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** Serial output that may wait for one WebSocket before it is dropped (close 1008). */
+const SERIAL_MAX_BUFFERED = 1024 * 1024;
 /** A serial connection nobody joined within this long is closed. */
 const IDLE_HUB_MS = 10_000;
 
@@ -153,7 +157,7 @@ class SerialHub {
     setTimeout(() => { if (this.clients.size === 0) this.destroy(); }, IDLE_HUB_MS).unref();
     qemu.on('data', (chunk: Buffer) => {
       const text = this.decoder.write(chunk);
-      if (text) for (const ws of this.clients) ws.send(text);
+      if (text) for (const ws of this.clients) this.send(ws, text);
     });
     qemu.on('error', () => qemu.destroy());
     qemu.on('close', () => {
@@ -166,7 +170,7 @@ class SerialHub {
   add(ws: WebSocket, replay: string): void {
     if (this.qemu.destroyed) { ws.close(1000, STOPPED); return; }
     this.clients.add(ws);
-    if (replay) ws.send(replay);
+    if (replay) this.send(ws, replay);
     ws.on('message', (data: RawData) => { this.qemu.write(toBuffer(data)); });
     ws.on('error', () => ws.terminate());
     ws.on('close', () => {
@@ -178,6 +182,18 @@ class SerialHub {
 
   destroy(): void {
     this.qemu.destroy();
+  }
+
+  /** To one client, unless it stopped reading: then it is dropped (its close handler lets QEMU go if it was the last). */
+  private send(ws: WebSocket, text: string): void {
+    if (ws.bufferedAmount > 0 && ws.bufferedAmount + Buffer.byteLength(text) > SERIAL_MAX_BUFFERED) {
+      this.clients.delete(ws);
+      // The close frame queues behind what the client did not read; ws ends the socket if
+      // the closing handshake does not complete in time.
+      ws.close(1008, 'Console client too slow: it stopped reading');
+      return;
+    }
+    ws.send(text);
   }
 }
 

@@ -1,7 +1,8 @@
 // The web console's server side without QEMU: a fake host whose "VM" sockets are plain unix
 // servers. Sessions (cookie, expiry, origin check), the auth hook's public paths, static file
 // containment, and the console WebSocket bridges (bytes both ways, one shared serial
-// connection, clean close when the VM's socket goes away).
+// connection, a serial client that stops reading dropped with 1008, clean close when the VM's
+// socket goes away).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -204,6 +205,32 @@ describe('web console server', () => {
     const closed = Promise.all([a, b].map((ws) => new Promise<number>((ok) => ws.once('close', (code) => ok(code)))));
     serial.conns[0]!.destroy();
     assert.deepEqual(await closed, [1000, 1000]);
+  });
+
+  test('serial: a client that stops reading is dropped with 1008 at the bound; the others get the whole output', { timeout: 60_000 }, async () => {
+    const cookie = await signIn();
+    const slow = (await open('/api/v1/vms/vm1/serial', { cookie })).ws!;
+    assert.equal(await next(slow), 'earlier output\n');
+    const fast = (await open('/api/v1/vms/vm1/serial', { cookie })).ws!;
+    assert.equal(await next(fast), 'earlier output\n');
+    slow.pause(); // stops reading its socket: the kernel buffers fill, then the server's
+    const slowClosed = new Promise<number>((ok) => slow.once('close', (code) => ok(code)));
+    let fastBytes = 0;
+    fast.on('message', (m: Buffer) => { fastBytes += m.length; });
+    // 16 MiB of console output, far beyond the kernel's socket buffers plus the bound.
+    const qemu = serial.conns.at(-1)!;
+    const total = 64 * 256 * 1024;
+    const gotAll = new Promise<void>((ok) => fast.on('message', () => { if (fastBytes === total) ok(); }));
+    for (let i = 0; i < 64; i++) {
+      if (!qemu.write('x'.repeat(256 * 1024))) await new Promise((r) => qemu.once('drain', r));
+    }
+    await gotAll;
+    // The slow client was let go: once it reads again it gets what was already queued, then 1008.
+    slow.resume();
+    assert.equal(await slowClosed, 1008);
+    const fastClosed = new Promise<number>((ok) => fast.once('close', (code) => ok(code)));
+    qemu.destroy();
+    assert.equal(await fastClosed, 1000);
   });
 
   test('closing the server ends open console sockets and event streams (the daemon stops with browsers open)', async () => {
