@@ -173,6 +173,24 @@ export class VhdxDisk implements VirtualDisk {
     return this.shared(() => this.readUnlocked(buf, offset));
   }
 
+  /** Unallocated, zero and unmapped blocks (of a disk without a parent) answer 'zero' unread. */
+  async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
+    this.checkRange('read', offset, length);
+    return this.shared(async () => {
+      if (!this.params.hasParent && (await this.allZeroBlocks(offset, length))) return 'zero';
+      await this.readUnlocked(buffer(), offset);
+      return 'data';
+    });
+  }
+
+  private async allZeroBlocks(offset: number, length: number): Promise<boolean> {
+    for (const s of this.spans(offset, length)) {
+      const st = (await this.bat.payload(s.block)).state;
+      if (st === PAYLOAD_FULLY_PRESENT || st === PAYLOAD_PARTIALLY_PRESENT) return false;
+    }
+    return true;
+  }
+
   async readUnlocked(buf: Uint8Array, offset: number): Promise<void> {
     const ls = this.params.logicalSectorSize;
     for (const s of this.spans(offset, buf.length)) {
