@@ -174,14 +174,29 @@ export class VhdxDisk implements VirtualDisk {
     return this.shared(() => this.readUnlocked(buf, offset));
   }
 
-  /** Unallocated, zero and unmapped blocks (of a disk without a parent) answer 'zero' unread. */
+  /**
+   * Unallocated, zero and unmapped blocks (of a disk without a parent) answer 'zero' unread.
+   * When the cached BAT already says so, the answer skips the lock: a write or trim updates
+   * the cache before it resolves, so a read sent after its reply still sees it, and a read
+   * racing one may return either state, as NBD allows.
+   */
   async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
     this.checkRange('read', offset, length);
+    if (!this.closed && !this.params.hasParent && this.cachedZeroBlocks(offset, length)) return 'zero';
     return this.shared(async () => {
       if (!this.params.hasParent && (await this.allZeroBlocks(offset, length))) return 'zero';
       await this.readUnlocked(buffer(), offset);
       return 'data';
     });
+  }
+
+  private cachedZeroBlocks(offset: number, length: number): boolean {
+    const bs = this.params.blockSize;
+    for (let b = Math.floor(offset / bs); b * bs < offset + length; b++) {
+      const st = this.bat.cachedPayload(b)?.state;
+      if (st !== PAYLOAD_NOT_PRESENT && st !== PAYLOAD_UNDEFINED && st !== PAYLOAD_ZERO && st !== PAYLOAD_UNMAPPED) return false;
+    }
+    return true;
   }
 
   private async allZeroBlocks(offset: number, length: number): Promise<boolean> {
