@@ -5,21 +5,18 @@
 // a 1 MiB + 4 KiB stride scatters the offsets over the whole disk), 1 MiB sequential
 // reads/writes at depth 4. The disk is fully allocated first, so writes overwrite.
 // Prints a markdown table with ours / qemu-nbd ratios (> 1: ours is faster).
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { NodeFile } from '../src/blockio/index.ts';
 import { createVhdx, openVhdx } from '../src/vhd/index.ts';
+import { benchOnce, exec, median, type Server } from './nbd-servers.ts';
 
 const MiB = 1 << 20;
 const SIZE = 256 * MiB;
 const REPEAT = Number(process.env.REPEAT ?? 3);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'nbd-bench-'));
 const disk = join(dir, 'bench.vhdx');
-const children = new Set<ChildProcess>();
 
 interface Case {
   name: string;
@@ -37,18 +34,8 @@ const CASES: Case[] = [
   { name: '1 MiB seq write, QD4', args: ['-w', '-s', '1M', '-d', '4'], count: 1000, bytes: MiB },
 ];
 
-function cleanup(): void {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
-
-function exec(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 300_000 }, (e, out, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(String(out))));
-  });
-}
 
 async function prefill(): Promise<void> {
   const f = await NodeFile.open(disk, { create: true, overwrite: true });
@@ -60,52 +47,7 @@ async function prefill(): Promise<void> {
   await d.close();
 }
 
-function track(c: ChildProcess): ChildProcess {
-  children.add(c);
-  c.on('exit', () => children.delete(c));
-  return c;
-}
-
-async function waitSocket(path: string, c: ChildProcess): Promise<void> {
-  for (let i = 0; i < 400 && !existsSync(path); i++) {
-    if (c.exitCode !== null) throw new Error('server exited before listening');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const gone = new Promise<void>((r) => c.once('exit', () => r()));
-  c.kill('SIGTERM');
-  await gone;
-}
-
-type Server = 'ours' | 'qemu-nbd';
-
-/** Start a server on the disk; ours runs in its own process like qemu-nbd. */
-async function serve(which: Server): Promise<{ child: ChildProcess; uri: string }> {
-  const name = which === 'ours' ? 'ours' : 'q';
-  const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
-  const child = which === 'ours'
-    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root }))
-    : track(spawn('qemu-nbd', ['-t', '-f', 'vhdx', '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
-  await waitSocket(sock, child);
-  return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
-}
-
-async function runCase(which: Server, c: Case): Promise<number> {
-  const s = await serve(which);
-  try {
-    const out = await exec('qemu-img', ['bench', '-f', 'raw', '-t', 'none', ...c.args, '-c', String(c.count), s.uri]);
-    const m = /Run completed in ([\d.]+) seconds/.exec(out);
-    if (!m) throw new Error(`no timing in: ${out}`);
-    return Number(m[1]);
-  } finally {
-    await stop(s.child);
-  }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const runCase = (which: Server, c: Case) => benchOnce(which, disk, 'vhdx', dir, c.args, c.count);
 
 async function main(): Promise<void> {
   console.log(`block server vs qemu-nbd ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; dynamic VHDX ${SIZE / MiB} MiB, fully allocated; median of ${REPEAT}`);

@@ -3,6 +3,8 @@
 // on a real file, an in-memory file, or a crash-simulating recorder in tests.
 // Offsets and lengths are byte numbers; 64 TB stays well inside Number.MAX_SAFE_INTEGER.
 
+import type { FileExtent } from './file-map.ts';
+
 export interface BlockFile {
   /** Fill `buf` from `offset`. Bytes past the end of the file read as zeros. */
   read(buf: Uint8Array, offset: number): Promise<void>;
@@ -13,6 +15,11 @@ export interface BlockFile {
   size(): Promise<number>;
   truncate(size: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Data and holes of [offset, offset+length), covering it exactly (file-map.ts). Optional:
+   * files that cannot tell (in memory, wrappers) are all data; use `mapFileData`.
+   */
+  mapData?(offset: number, length: number): Promise<FileExtent[]>;
   /** A human name for error messages (usually the path). */
   readonly name: string;
   readonly readOnly: boolean;

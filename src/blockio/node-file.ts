@@ -2,6 +2,7 @@
 // the host file system; engines get this object and never import node:fs themselves.
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 import type { BlockFile } from './block-file.ts';
+import { mapFd, type FileExtent } from './file-map.ts';
 
 export class NodeFile implements BlockFile {
   readonly name: string;
@@ -39,6 +40,9 @@ export class NodeFile implements BlockFile {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, offset + done);
       done += bytesWritten;
     }
+  }
+  async mapData(offset: number, length: number): Promise<FileExtent[]> {
+    return mapFd(this.fh.fd, offset, length);
   }
   async flush(): Promise<void> {
     await this.fh.sync();

@@ -24,6 +24,13 @@ export interface VirtualDisk {
   readonly readOnly: boolean;
   /** Offset and length must be multiples of logicalSectorSize and inside virtualSize. */
   read(buf: Uint8Array, offset: number): Promise<void>;
+  /**
+   * Read [offset, offset+length) unless all of it reads as zeros (unallocated or zero blocks,
+   * file holes): then resolve 'zero' without reading and without asking for a buffer. Otherwise
+   * call `buffer()` once (a buffer of `length` bytes), fill it and resolve 'data'. Optional:
+   * the block server serves holes from it without a per-request buffer.
+   */
+  readSparse?(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'>;
   write(buf: Uint8Array, offset: number): Promise<void>;
   /** Durable: data and the metadata that makes it reachable survive a power loss. */
   flush(): Promise<void>;

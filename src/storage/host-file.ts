@@ -7,6 +7,7 @@
 import { openSync, readSync, writeSync, closeSync, fstatSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
+import { mapFd, type FileExtent } from '../blockio/file-map.ts';
 import { VmhostError } from '../common/errors.ts';
 
 const preadAsync = promisify(readCb);
@@ -61,6 +62,10 @@ export class HostFile implements BlockFile {
         ? writeSync(this.fd, buf, done, buf.length - done, offset + done)
         : await pwriteAsync(this.fd, buf, done, buf.length - done, offset + done);
     }
+  }
+
+  async mapData(offset: number, length: number): Promise<FileExtent[]> {
+    return mapFd(this.fd, offset, length);
   }
 
   async flush(): Promise<void> {

@@ -16,6 +16,11 @@ export interface IoRequest {
   length: number;
   /** read: filled by the disk; write: the payload. Length equals `length`. */
   data?: Uint8Array;
+  /**
+   * read without `data`: the buffer to fill, asked for only when the range holds data. A
+   * result with `zero` means it was never asked for: the range reads as zeros.
+   */
+  buffer?: () => Uint8Array;
   /** Make the effect durable before completing (NBD FUA). */
   fua: boolean;
   /** write-zeroes: keep the range allocated (NBD NO_HOLE). */
@@ -27,6 +32,8 @@ export interface IoRequest {
 export interface IoResult {
   /** block-status only. */
   extents?: Extent[];
+  /** read with `buffer`: the whole range reads as zeros and nothing was read. */
+  zero?: boolean;
 }
 
 export type Next = (req: IoRequest) => Promise<IoResult>;
@@ -56,6 +63,7 @@ export function ioFailure(e: unknown, req: IoRequest): VmhostError {
 }
 
 const EMPTY: IoResult = {};
+const ZERO: IoResult = { zero: true };
 const ZERO_CHUNK = 1024 * 1024;
 let zeros: Uint8Array | undefined;
 
@@ -63,7 +71,9 @@ let zeros: Uint8Array | undefined;
 export async function diskStep(disk: VirtualDisk, req: IoRequest): Promise<IoResult> {
   switch (req.kind) {
     case 'read':
-      await disk.read(req.data!, req.offset);
+      if (req.data) await disk.read(req.data, req.offset);
+      else if (disk.readSparse) return (await disk.readSparse(req.offset, req.length, req.buffer!)) === 'zero' ? ZERO : EMPTY;
+      else await disk.read(req.buffer!(), req.offset);
       return EMPTY;
     case 'write':
       await disk.write(req.data!, req.offset);

@@ -1,8 +1,10 @@
-// A raw image (.img/.raw/.iso) as a VirtualDisk over a BlockFile. Node has no lseek
-// SEEK_DATA/SEEK_HOLE and no fallocate, so block status reports everything as data and
-// trim writes zeros (correct, not space-saving). Requests are sector-aligned except that
+// A raw image (.img/.raw/.iso) as a VirtualDisk over a BlockFile. Block status and sparse
+// reads come from the file's own holes (blockio/file-map.ts: SEEK_DATA/SEEK_HOLE when the
+// addon is built, else all data). Node has no fallocate, so trim writes zeros (correct, not
+// space-saving). Requests are sector-aligned except that
 // the last one may end at an unaligned end of file. Resizing truncates the file.
 import type { BlockFile } from '../blockio/block-file.ts';
+import { mapFileData } from '../blockio/file-map.ts';
 import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 
@@ -47,6 +49,13 @@ export class RawDisk implements VirtualDisk {
     await this.file.read(buf, offset);
   }
 
+  async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
+    this.check('read', offset, length, false);
+    if ((await mapFileData(this.file, offset, length)).every((e) => !e.data)) return 'zero';
+    await this.file.read(buffer(), offset);
+    return 'data';
+  }
+
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.check('write', offset, buf.length, true);
     await this.file.write(buf, offset);
@@ -66,7 +75,7 @@ export class RawDisk implements VirtualDisk {
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     this.check('blockStatus', offset, length, false);
-    return length === 0 ? [] : [{ offset, length, hole: false, zero: false }];
+    return (await mapFileData(this.file, offset, length)).map((e) => ({ offset: e.offset, length: e.length, hole: !e.data, zero: !e.data }));
   }
 
   /** Grow or shrink the image (the file is truncated; growth reads as zeros). */

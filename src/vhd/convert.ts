@@ -91,9 +91,21 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
   // A destination being converted into is nobody's disk until convertDisk returns (a failed
   // conversion's file is garbage either way), so the engines' ordering flushes are not needed:
   // they become no-ops and one flush at the end makes the finished file durable.
+  // For the same reason its size is whatever we made it: known here, not asked of the file
+  // system (an fstat round trip per block allocation and per log commit).
+  let dstSize: number | undefined;
   const file: BlockFile = {
     name: dst.name, readOnly: dst.readOnly,
-    read: (b, o) => dst.read(b, o), write: (b, o) => dst.write(b, o), size: () => dst.size(), truncate: (n) => dst.truncate(n),
+    read: (b, o) => dst.read(b, o),
+    write: async (b, o) => {
+      await dst.write(b, o);
+      if (dstSize !== undefined) dstSize = Math.max(dstSize, o + b.length);
+    },
+    size: async () => (dstSize ??= await dst.size()),
+    truncate: async (n) => {
+      await dst.truncate(n);
+      dstSize = n;
+    },
     flush: async () => {},
     close: async () => {
       if (opts.durable ?? true) await dst.flush();

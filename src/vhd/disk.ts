@@ -7,6 +7,7 @@
 // blocks run side by side; every other operation runs alone (a FIFO reader/writer lock).
 // Reads that fall through go to `parent` (chain.ts opens it).
 import type { BlockFile } from '../blockio/block-file.ts';
+import { mapFileData } from '../blockio/file-map.ts';
 import type { VirtualDisk, Extent, DiskType } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import {
@@ -173,6 +174,39 @@ export class VhdxDisk implements VirtualDisk {
     return this.shared(() => this.readUnlocked(buf, offset));
   }
 
+  /**
+   * Unallocated, zero and unmapped blocks (of a disk without a parent) answer 'zero' unread.
+   * When the cached BAT already says so, the answer skips the lock: a write or trim updates
+   * the cache before it resolves, so a read sent after its reply still sees it, and a read
+   * racing one may return either state, as NBD allows.
+   */
+  async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
+    this.checkRange('read', offset, length);
+    if (!this.closed && !this.params.hasParent && this.cachedZeroBlocks(offset, length)) return 'zero';
+    return this.shared(async () => {
+      if (!this.params.hasParent && (await this.allZeroBlocks(offset, length))) return 'zero';
+      await this.readUnlocked(buffer(), offset);
+      return 'data';
+    });
+  }
+
+  private cachedZeroBlocks(offset: number, length: number): boolean {
+    const bs = this.params.blockSize;
+    for (let b = Math.floor(offset / bs); b * bs < offset + length; b++) {
+      const st = this.bat.cachedPayload(b)?.state;
+      if (st !== PAYLOAD_NOT_PRESENT && st !== PAYLOAD_UNDEFINED && st !== PAYLOAD_ZERO && st !== PAYLOAD_UNMAPPED) return false;
+    }
+    return true;
+  }
+
+  private async allZeroBlocks(offset: number, length: number): Promise<boolean> {
+    for (const s of this.spans(offset, length)) {
+      const st = (await this.bat.payload(s.block)).state;
+      if (st === PAYLOAD_FULLY_PRESENT || st === PAYLOAD_PARTIALLY_PRESENT) return false;
+    }
+    return true;
+  }
+
   async readUnlocked(buf: Uint8Array, offset: number): Promise<void> {
     const ls = this.params.logicalSectorSize;
     for (const s of this.spans(offset, buf.length)) {
@@ -203,6 +237,28 @@ export class VhdxDisk implements VirtualDisk {
           sub.fill(0);
       }
     }
+  }
+
+  /**
+   * Whether block `block` reads as zeros (Optimize-VHD -Mode Full). Under a fully present
+   * block, holes in the file are zeros known without reading (blockio/file-map.ts): only its
+   * data runs are read into `scratch` (at least a block long) and compared.
+   */
+  async blockReadsZero(block: number, scratch: Uint8Array): Promise<boolean> {
+    return this.shared(async () => {
+      const bs = this.params.blockSize;
+      const len = Math.min(bs, this.params.virtualSize - block * bs);
+      const e = await this.bat.payload(block);
+      const present = e.state === PAYLOAD_FULLY_PRESENT;
+      const runs = present ? (await mapFileData(this.file, e.offset, len)).filter((x) => x.data) : [{ offset: e.offset, length: len }];
+      for (const r of runs) {
+        const sub = scratch.subarray(0, r.length);
+        if (present) await this.file.read(sub, r.offset);
+        else await this.readUnlocked(sub, block * bs);
+        if (!allZero(sub)) return false;
+      }
+      return true;
+    });
   }
 
   private async readParent(buf: Uint8Array, offset: number): Promise<void> {
@@ -511,4 +567,10 @@ export class VhdxDisk implements VirtualDisk {
 
 export function geometryOf(p: DiskParams): BatGeometry {
   return batGeometry(p.blockSize, p.logicalSectorSize, p.virtualSize, p.hasParent);
+}
+
+let zeroBuf = Buffer.alloc(0);
+function allZero(b: Uint8Array): boolean {
+  if (zeroBuf.length < b.length) zeroBuf = Buffer.alloc(b.length);
+  return Buffer.from(b.buffer, b.byteOffset, b.length).equals(zeroBuf.subarray(0, b.length));
 }

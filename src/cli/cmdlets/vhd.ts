@@ -482,16 +482,13 @@ export const convertVhd = defineCmdlet({
 async function trimZeroBlocks(d: VhdxDisk): Promise<number> {
   const bs = d.blockSize;
   const buf = new Uint8Array(bs);
-  const zeros = new Uint8Array(bs);
   let trimmed = 0;
   const own = await d.ownRanges();
   const blocks = new Set<number>();
   for (const r of own) if (!r.zero) for (let b = Math.floor(r.offset / bs); b * bs < r.offset + r.length; b++) blocks.add(b);
   for (const b of [...blocks].sort((x, y) => x - y)) {
     const len = Math.min(bs, d.virtualSize - b * bs);
-    const sub = buf.subarray(0, len);
-    await d.read(sub, b * bs);
-    if (Buffer.from(sub.buffer, 0, len).equals(Buffer.from(zeros.buffer, 0, len))) {
+    if (await d.blockReadsZero(b, buf)) {
       await d.trim(b * bs, len);
       trimmed++;
     }

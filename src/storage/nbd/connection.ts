@@ -11,7 +11,7 @@ import type { IoKind, IoRequest, IoResult, Pipeline } from '../pipeline.ts';
 import type { Extent } from '../../blockio/virtual-disk.ts';
 import { SocketReader, ConnectionClosed } from './socket-reader.ts';
 import { handshake, ProtocolError, type ExportDirectory, type ExportInfo, type Negotiated } from './handshake.ts';
-import { simpleReply, readChunk, errorChunk, blockStatusChunk, READ_CHUNK_PREFIX, type Handle } from './replies.ts';
+import { simpleReply, readChunk, holeChunk, zeroPayload, errorChunk, blockStatusChunk, READ_CHUNK_PREFIX, type Handle } from './replies.ts';
 import {
   REQUEST_MAGIC, REQUEST_SIZE, SIMPLE_REPLY_SIZE, MAX_PAYLOAD,
   CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_WRITE_ZEROES, CMD_BLOCK_STATUS,
@@ -179,13 +179,13 @@ export class NbdConnection<E extends ServedExport> {
       };
       let reply: Buffer | undefined;
       if (kind === 'read') {
-        if (n.structuredReplies) {
-          reply = readChunk(handle, offset, length);
-          req.data = reply.subarray(READ_CHUNK_PREFIX);
-        } else {
-          reply = simpleReply(0, handle, length);
-          req.data = reply.subarray(SIMPLE_REPLY_SIZE);
-        }
+        // The reply (header + data in one buffer) is made only when the disk has data for it:
+        // a read of zeros is answered from sendZeros without a buffer of its own.
+        const structured = n.structuredReplies;
+        req.buffer = () => {
+          reply = structured ? readChunk(handle, offset, length) : simpleReply(0, handle, length);
+          return reply.subarray(structured ? READ_CHUNK_PREFIX : SIMPLE_REPLY_SIZE);
+        };
       } else if (data) req.data = data;
       this.inFlight++;
       const bytes = kind === 'read' || kind === 'write' ? length : 0;
@@ -218,13 +218,29 @@ export class NbdConnection<E extends ServedExport> {
   }
 
   private complete(req: IoRequest, h: Handle, flags: number, reply: Buffer | undefined, r: IoResult, bytes: number): void {
-    if (req.kind === 'read') this.send(reply!);
+    if (req.kind === 'read') {
+      if (r.zero) this.sendZeros(h, req.offset, req.length, flags);
+      else this.send(reply!);
+    }
     else if (req.kind === 'block-status') {
       let ext: Extent[] = r.extents ?? [];
       if (ext.length === 0) ext = [{ offset: req.offset, length: req.length, hole: false, zero: false }];
       this.send(blockStatusChunk(h, this.negotiated!.baseAllocation, ext, flags & CMD_FLAG_REQ_ONE ? 1 : MAX_DESCRIPTORS));
     } else this.send(simpleReply(0, h));
     this.done(bytes);
+  }
+
+  /**
+   * A read of zeros: one OFFSET_HOLE chunk when structured replies allow it; a header and the
+   * shared zero buffer otherwise (simple replies, or DF, which asks for one data chunk).
+   */
+  private sendZeros(h: Handle, offset: number, length: number, flags: number): void {
+    if (this.negotiated!.structuredReplies && !(flags & CMD_FLAG_DF)) {
+      this.send(holeChunk(h, offset, length));
+      return;
+    }
+    this.send(this.negotiated!.structuredReplies ? readChunk(h, offset, length, true) : simpleReply(0, h));
+    this.send(zeroPayload(length));
   }
 
   private failed(req: IoRequest, h: Handle, e: unknown, bytes: number): void {

@@ -69,6 +69,7 @@ export const CMD_FLAG_REQ_ONE = 1 << 3;
 export const REPLY_FLAG_DONE = 1 << 0;
 export const REPLY_TYPE_NONE = 0;
 export const REPLY_TYPE_OFFSET_DATA = 1;
+export const REPLY_TYPE_OFFSET_HOLE = 2;
 export const REPLY_TYPE_BLOCK_STATUS = 5;
 export const REPLY_TYPE_ERROR = 0x8001;
 

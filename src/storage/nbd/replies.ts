@@ -3,8 +3,8 @@
 // reply is one socket write; the read path asks for that buffer before reading the disk.
 import {
   SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE, STRUCTURED_REPLY_MAGIC, CHUNK_HEADER_SIZE,
-  REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_BLOCK_STATUS, REPLY_TYPE_ERROR,
-  STATE_HOLE, STATE_ZERO,
+  REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_OFFSET_HOLE, REPLY_TYPE_BLOCK_STATUS, REPLY_TYPE_ERROR,
+  STATE_HOLE, STATE_ZERO, MAX_PAYLOAD,
 } from './protocol.ts';
 import type { Extent } from '../../blockio/virtual-disk.ts';
 
@@ -35,13 +35,36 @@ function chunkHeader(b: Buffer, flags: number, type: number, h: Handle, length: 
 /** Bytes before the data in a one-chunk structured read reply. */
 export const READ_CHUNK_PREFIX = CHUNK_HEADER_SIZE + 8;
 
-/** A final OFFSET_DATA chunk with room for `length` bytes of data at READ_CHUNK_PREFIX. */
-export function readChunk(h: Handle, offset: number, length: number): Buffer {
-  const b = Buffer.allocUnsafe(READ_CHUNK_PREFIX + length);
+/**
+ * A final OFFSET_DATA chunk with room for `length` bytes of data at READ_CHUNK_PREFIX, or
+ * (`headerOnly`) just its header, for data sent separately (zeroPayload).
+ */
+export function readChunk(h: Handle, offset: number, length: number, headerOnly = false): Buffer {
+  const b = Buffer.allocUnsafe(READ_CHUNK_PREFIX + (headerOnly ? 0 : length));
   chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, h, 8 + length);
   b.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
   b.writeUInt32BE(offset >>> 0, 24);
   return b;
+}
+
+/** A final OFFSET_HOLE chunk: `length` bytes at `offset` read as zeros (32 bytes on the wire). */
+export function holeChunk(h: Handle, offset: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + 12);
+  chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_HOLE, h, 12);
+  b.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
+  b.writeUInt32BE(offset >>> 0, 24);
+  b.writeUInt32BE(length, 28);
+  return b;
+}
+
+// One zero buffer for every reply that must carry zeros as data (simple replies, DF reads):
+// grown to the largest such read, never written, so the socket may queue it any number of times.
+let zeros = Buffer.alloc(0);
+
+/** `length` zero bytes (length ≤ MAX_PAYLOAD), shared: never modify the result. */
+export function zeroPayload(length: number): Buffer {
+  if (zeros.length < length) zeros = Buffer.alloc(Math.min(MAX_PAYLOAD, Math.max(length, 2 * zeros.length, 64 * 1024)));
+  return zeros.subarray(0, length);
 }
 
 export function errorChunk(h: Handle, error: number, message: string): Buffer {

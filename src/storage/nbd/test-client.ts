@@ -7,7 +7,7 @@ import {
   NBDMAGIC, IHAVEOPT, OPT_REPLY_MAGIC, FLAG_C_FIXED_NEWSTYLE, FLAG_C_NO_ZEROES, OPT_GO, OPT_STRUCTURED_REPLY, OPT_SET_META_CONTEXT,
   REP_ACK, REP_INFO, REP_META_CONTEXT, INFO_EXPORT, INFO_BLOCK_SIZE, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC,
   CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_WRITE_ZEROES, CMD_BLOCK_STATUS, CMD_FLAG_FUA, CMD_FLAG_NO_HOLE,
-  REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_BLOCK_STATUS, BASE_ALLOCATION,
+  REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_OFFSET_HOLE, REPLY_TYPE_BLOCK_STATUS, BASE_ALLOCATION,
 } from './protocol.ts';
 
 export class NbdError extends Error {
@@ -75,6 +75,8 @@ export async function connectSocket(path: string): Promise<Socket> {
 }
 
 export class NbdTestClient {
+  /** OFFSET_HOLE chunks received (reads the server answered as zeros without data). */
+  holeChunks = 0;
   private next = 1;
   private pending = new Map<number, Pending>();
   private failure: Error | undefined;
@@ -149,6 +151,10 @@ export class NbdTestClient {
           if (type === REPLY_TYPE_OFFSET_DATA) {
             const off = Number(payload.readBigUInt64BE(0));
             payload.copy(p.data!, off - p.offset, 8);
+          } else if (type === REPLY_TYPE_OFFSET_HOLE) {
+            const at = Number(payload.readBigUInt64BE(0)) - p.offset;
+            p.data!.fill(0, at, at + payload.readUInt32BE(8));
+            this.holeChunks++;
           } else if (type === REPLY_TYPE_BLOCK_STATUS) {
             for (let i = 4; i < payload.length; i += 8) p.extents.push({ length: payload.readUInt32BE(i), flags: payload.readUInt32BE(i + 4) });
           } else if (type & 0x8000) {

@@ -1,0 +1,67 @@
+// Shared by the NBD benches: our block server (src/storage/test-serve.ts, its own process like
+// qemu-nbd) and qemu-nbd serving one disk file over a unix socket, and `qemu-img bench` run
+// against either through an nbd+unix:// URL. Children are killed when the bench process exits.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Server = 'ours' | 'qemu-nbd';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+export function exec(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 300_000 }, (e, out, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(String(out))));
+  });
+}
+
+function track(c: ChildProcess): ChildProcess {
+  children.add(c);
+  c.on('exit', () => children.delete(c));
+  return c;
+}
+
+async function waitSocket(path: string, c: ChildProcess): Promise<void> {
+  for (let i = 0; i < 400 && !existsSync(path); i++) {
+    if (c.exitCode !== null) throw new Error('server exited before listening');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  await gone;
+}
+
+/** Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself. */
+async function serve(which: Server, disk: string, format: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+  const name = which === 'ours' ? 'ours' : 'q';
+  const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
+  const child = which === 'ours'
+    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root }))
+    : track(spawn('qemu-nbd', ['-t', '-f', format, '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  await waitSocket(sock, child);
+  return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
+}
+
+/** Seconds `qemu-img bench <args> -c count` takes against `which` serving `disk`. */
+export async function benchOnce(which: Server, disk: string, format: string, dir: string, args: string[], count: number): Promise<number> {
+  const s = await serve(which, disk, format, dir);
+  try {
+    const out = await exec('qemu-img', ['bench', '-f', 'raw', '-t', 'none', ...args, '-c', String(count), s.uri]);
+    const m = /Run completed in ([\d.]+) seconds/.exec(out);
+    if (!m) throw new Error(`no timing in: ${out}`);
+    return Number(m[1]);
+  } finally {
+    await stop(s.child);
+  }
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

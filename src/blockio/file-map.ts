@@ -1,0 +1,79 @@
+// Where a file holds data and where it has holes, without reading the holes. Node has no
+// lseek(SEEK_DATA/SEEK_HOLE), so a small Node-API addon (native/vmhost-holes.c, built by
+// scripts/build-holes.sh into .cache/bin/<hash of its source>/) does the seeking. Without the
+// addon, or with VMHOST_NO_HOLE_MAP=1, every range is reported as data: callers then read
+// the zeros, which is slower but never wrong.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BlockFile } from './block-file.ts';
+
+/** A run of a file that is either data or a hole (reads as zeros, takes no space). */
+export interface FileExtent {
+  offset: number;
+  length: number;
+  data: boolean;
+}
+
+interface HolesAddon {
+  mapData(fd: number, offset: number, length: number): number[];
+}
+
+// The bundled CLI (dist/cli/) sits at the same depth as src/blockio, so the repo resolves alike.
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+let addon: HolesAddon | undefined;
+let loadError: string | undefined;
+let loaded = false;
+
+/** The addon build-holes.sh made from the current source, or why there is none. */
+function load(): HolesAddon | undefined {
+  if (loaded) return addon;
+  loaded = true;
+  try {
+    const src = readFileSync(join(repo, 'native/vmhost-holes.c'));
+    const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
+    const path = join(process.env.VMHOST_BIN_CACHE ?? join(repo, '.cache/bin'), hash, 'vmhost-holes.node');
+    if (!existsSync(path)) loadError = `${path} is not built (scripts/build-holes.sh)`;
+    else addon = createRequire(import.meta.url)(path) as HolesAddon;
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+  }
+  return addon;
+}
+
+/** Whether holes are found natively, and if not, why (for tests and diagnostics). */
+export function holeMapStatus(): { native: boolean; reason?: string } {
+  if (process.env.VMHOST_NO_HOLE_MAP === '1') return { native: false, reason: 'VMHOST_NO_HOLE_MAP=1' };
+  return load() ? { native: true } : { native: false, reason: loadError ?? 'unknown' };
+}
+
+/**
+ * The data and holes of [offset, offset+length) of the open file `fd`, covering the range
+ * exactly, in order. Bytes past the end of the file are a hole. Synchronous: two lseek calls
+ * per data run, answered from the file system's extent tree without touching the data.
+ */
+export function mapFd(fd: number, offset: number, length: number): FileExtent[] {
+  if (length === 0) return [];
+  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : load();
+  if (!a) return [{ offset, length, data: true }];
+  const runs = a.mapData(fd, offset, length);
+  const out: FileExtent[] = [];
+  let at = offset;
+  for (let i = 0; i < runs.length; i += 2) {
+    const s = runs[i]!, e = runs[i + 1]!;
+    if (s > at) out.push({ offset: at, length: s - at, data: false });
+    out.push({ offset: s, length: e - s, data: true });
+    at = e;
+  }
+  if (at < offset + length) out.push({ offset: at, length: offset + length - at, data: false });
+  return out;
+}
+
+/** `file.mapData` when the file has it, else the whole range as data. */
+export async function mapFileData(file: BlockFile, offset: number, length: number): Promise<FileExtent[]> {
+  if (length === 0) return [];
+  return file.mapData ? file.mapData(offset, length) : [{ offset, length, data: true }];
+}
