@@ -1,1 +1,2 @@
 export { VmhostError, isVmhostError, type ErrorContext } from './errors.ts';
+export { shareSocketWithGroup } from './socket-group.ts';
