@@ -87,7 +87,9 @@ test('as root, QEMU runs as vmhost-qemu: start, SCSI hot-add, Connect-VMNetworkA
 
     // Set-VMDvdDrive while running: QEMU opens the ISO itself, as vmhost-qemu.
     await t.ok('Set-VMDvdDrive', '-VMName', 'ra', '-Path', iso);
-    await t.fails(/Permission denied/i, 'Set-VMDvdDrive', '-VMName', 'ra', '-Path', secretIso);
+    await t.fails(/secret\.iso is not readable by vmhost-qemu, the user VM 'ra' runs as/, 'Set-VMDvdDrive', '-VMName', 'ra', '-Path', secretIso);
+    const [dvd] = [await t.json<{ Path: string } | { Path: string }[]>('Get-VMDvdDrive', 'ra')].flat();
+    assert.equal(dvd?.Path, iso, 'the refused change left the ISO in');
     await rm(hidden, { recursive: true, force: true });
 
     // Save-VM: QEMU streams its state into the daemon's save socket; Start-VM restores from an fd.

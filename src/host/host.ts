@@ -103,6 +103,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
       storage: this.storage,
       computerName: facts.computerName,
+      qemuUser,
     });
     this.network = new VmNetwork({
       resolve: (n) => this.resolve(n),

@@ -4,7 +4,7 @@
 // drops rights after init; what it reaches later (NBD and switch sockets, the save socket)
 // sits in the short socket root, a 0710 dir of the user's group outside the data dir, so the
 // data dir itself stays 0700/0600 (runtime-dir.ts). Not root: QEMU runs as the daemon's user.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
 
@@ -28,4 +28,16 @@ export async function resolveQemuUser(name: string | undefined): Promise<QemuUse
       { user });
   }
   return { name: user, uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Can `user` read `path`? Asked of the kernel by running test(1) as that user (permissions,
+ * ACLs and every directory on the way count), for files QEMU opens after dropping root.
+ */
+export function qemuUserCanRead(user: QemuUser, path: string): Promise<boolean> {
+  return new Promise((ok) => {
+    const p = spawn('test', ['-r', path], { uid: user.uid, gid: user.gid, stdio: 'ignore' });
+    p.on('error', () => ok(false));
+    p.on('exit', (code) => ok(code === 0));
+  });
 }
