@@ -22,6 +22,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The unprivileged user a root vmhostd's QEMUs drop to (-runas; src/host/qemu-user.ts).
+if ! getent passwd vmhost-qemu >/dev/null; then
+  echo "install-deps: adding system user vmhost-qemu"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmhost-qemu
+fi
+
 # npm ci only when the lock file changed since the last install.
 stamp=node_modules/.vmhost-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

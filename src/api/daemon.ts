@@ -7,14 +7,14 @@ import { resolve, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
-  PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot,
+  PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
 
-interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[] }
+interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string }
 
 function parseArgs(argv: string[]): DaemonArgs {
   const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
@@ -28,13 +28,14 @@ function parseArgs(argv: string[]): DaemonArgs {
     if (a === '--data-dir') out.dataDir = value();
     else if (a === '--listen') out.listen = value();
     else if (a === '--allow-remote') out.allowRemote = true;
+    else if (a === '--qemu-user') out.qemuUser = value();
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
       out.netAdapters.push(spec);
     }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote]\n'
+      process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote] [--qemu-user NAME]   (root only; default vmhost-qemu, root: no -runas)\n'
         + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
@@ -60,20 +61,24 @@ async function main(): Promise<void> {
   if (!args.allowRemote && addr !== '127.0.0.1' && addr !== '::1' && addr !== 'localhost') {
     throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
   }
+  // As root, QEMU drops to its own user (no user, no start: never silently root).
+  const qemuUser = await resolveQemuUser(args.qemuUser);
   // Before anything is created: every file of the daemon and of its QEMUs is 0600, every dir 0700.
   process.umask(PRIVATE_UMASK);
   await mkdir(args.dataDir, { recursive: true });
   await claimDataDir(args.dataDir);
   await privatizeTree(args.dataDir);
-  if (usesShortSocketRoot(args.dataDir)) await ensurePrivateDir(shortSocketRoot(args.dataDir));
+  if (usesShortSocketRoot(args.dataDir, qemuUser?.gid)) await ensurePrivateDir(shortSocketRoot(args.dataDir), qemuUser?.gid);
+  // QEMU's own user enters the socket dirs it connects into, nothing else (runtime-dir.ts).
+  if (qemuUser) for (const name of QEMU_SOCKET_DIRS) await ensurePrivateDir(join(shortSocketRoot(args.dataDir), name), qemuUser.gid);
   const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   const token = await loadOrCreateToken(args.dataDir);
-  const host = await Host.open(args.dataDir, netAdapters);
+  const host = await Host.open(args.dataDir, netAdapters, qemuUser);
   const app = await buildServer({ host, token });
   await app.listen({ host: addr, port });
   const url = `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url }, null, 2));
-  process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse})\n`);
+  process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse}${qemuUser ? `, QEMU as ${qemuUser.name}` : ''})\n`);
 
   const stop = async (sig: string): Promise<void> => {
     process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running)\n`);

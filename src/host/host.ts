@@ -20,6 +20,8 @@ import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
 import { VmStorage } from './vm-storage.ts';
+import type { QemuUser } from './qemu-user.ts';
+import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
@@ -89,9 +91,10 @@ export class Host {
   private readonly vms = new Map<string, VmEntry>();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
-  private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams) {
+  private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
+    readonly qemuUser: QemuUser | undefined) {
     this.events = events;
-    this.storage = new VmStorage(dataDir);
+    this.storage = new VmStorage(dataDir, qemuUser?.gid);
     this.drives = new VmDrives({
       resolve: (n) => this.resolve(n),
       entries: () => this.vms.values(),
@@ -100,6 +103,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
       storage: this.storage,
       computerName: facts.computerName,
+      qemuUser,
     });
     this.network = new VmNetwork({
       resolve: (n) => this.resolve(n),
@@ -108,7 +112,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
       computerName: facts.computerName,
-    }, dataDir, netAdapters, teams);
+    }, dataDir, netAdapters, teams, qemuUser?.gid);
     this.controllers = new VmControllers({
       resolve: (n) => this.resolve(n),
       persistNext: (e, next) => this.persistNext(e, next),
@@ -129,10 +133,14 @@ export class Host {
     });
   }
 
-  /** `netAdapters`: the host's "physical" adapters (loadNetAdapters), which External switches bind to. */
-  static async open(dataDir: string, netAdapters: NetAdapters): Promise<Host> {
+  /**
+   * `netAdapters`: the host's "physical" adapters (loadNetAdapters), which External switches bind to.
+   * `qemuUser`: the user QEMU drops to (qemu-user.ts); its socket dirs must exist (ensurePrivateDir).
+   */
+  static async open(dataDir: string, netAdapters: NetAdapters, qemuUser?: QemuUser): Promise<Host> {
     await mkdir(join(dataDir, 'vms'), { recursive: true });
-    const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters, await NetTeams.load(dataDir, netAdapters));
+    const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters, await NetTeams.load(dataDir, netAdapters),
+      qemuUser);
     host.accelerator = await VmRuntime.accelerator();
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
@@ -439,7 +447,7 @@ export class Host {
         e.bootFailure = undefined;
         const rt = await VmRuntime.launch({
           config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot, floppyBootIndex: order.get(FLOPPY_ID),
-          restoreFrom: restoring ? e.paths.savedState : undefined,
+          restoreFrom: restoring ? e.paths.savedState : undefined, runAs: this.qemuUser?.name,
         });
         e.bootSource = boot;
         this.adopt(e, rt, e.uptimeBaseMs);
@@ -602,7 +610,9 @@ export class Host {
       e.state = 'Saving';
       const uptimeMs = e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0);
       try {
-        await rt.saveState(e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'));
+        await rt.saveState(e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'),
+        // QEMU, no longer root, connects to the save socket: in its group's dir.
+        this.qemuUser && { socketDir: shortSocketRoot(this.dataDir), socketGroup: this.qemuUser.gid });
       } catch (err) {
         e.state = before;
         await rt.resume().catch(() => undefined);

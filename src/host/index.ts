@@ -7,4 +7,5 @@ export type { VmState } from './vm-state.ts';
 export { writeFileAtomic } from './atomic-file.ts';
 export { loadNetAdapters, parseNetAdapter, NET_ADAPTER_FLAG } from './net-adapters.ts';
 export { PRIVATE_UMASK, privatizeTree } from './private-files.ts';
-export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot } from './runtime-dir.ts';
+export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIRS } from './runtime-dir.ts';
+export { resolveQemuUser, type QemuUser } from './qemu-user.ts';

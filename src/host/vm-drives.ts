@@ -12,6 +12,7 @@ import { invalid } from './invalid-argument.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { VmConfig } from './vm-config.ts';
 import { VmStorage } from './vm-storage.ts';
+import { qemuUserCanRead, type QemuUser } from './qemu-user.ts';
 
 /** What the drive actions need of the host. */
 export interface DriveHost {
@@ -23,6 +24,8 @@ export interface DriveHost {
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
   readonly storage: VmStorage;
   readonly computerName: string;
+  /** The user QEMU runs as when it is not the daemon's (qemu-user.ts). */
+  readonly qemuUser: QemuUser | undefined;
 }
 
 export interface AddHardDriveParams {
@@ -270,6 +273,11 @@ export class VmDrives {
       }
       const next: DvdDrive = { ...d, path };
       const config = { ...e.config, dvdDrives: e.config.dvdDrives.map((x) => (x === d ? next : x)) };
+      // A running QEMU opens the ISO itself, long after it dropped root.
+      const qemuUser = this.host.qemuUser;
+      if (e.runtime && path && qemuUser && !(await qemuUserCanRead(qemuUser, path))) {
+        throw invalid('Path', `${path} is not readable by ${qemuUser.name}, the user VM '${e.config.name}' runs as (give that user read access, or insert it while the VM is off)`, e.config.name);
+      }
       // The guest sees the change first; a failed QMP change leaves the config as it was.
       if (e.runtime) await e.runtime.changeDvd(VmStorage.dvdId(d), path);
       await this.host.persistNext(e, config).catch(async (err: unknown) => {

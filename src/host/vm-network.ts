@@ -86,7 +86,8 @@ export class VmNetwork {
   /** The declared adapters and the NIC teams: what -NetAdapterName may name. */
   private readonly adapters: NetAdapters;
 
-  constructor(private readonly host: NetHost, dataDir: string, private readonly declared: NetAdapters, teams: NetTeams) {
+  /** `qemuGroup`: QEMU's group when it runs as its own user (it re-plugs NICs after dropping root). */
+  constructor(private readonly host: NetHost, dataDir: string, private readonly declared: NetAdapters, teams: NetTeams, private readonly qemuGroup?: number) {
     this.adapters = declared.withTeams(() => teams.targets());
     this.lbfo = new Lbfo(teams, declared, {
       boundTo: (n) => this.boundTo(n),
@@ -94,7 +95,7 @@ export class VmNetwork {
       event: (level, code, message) => this.host.event(level, code, message),
     });
     this.switchDir = join(dataDir, 'switches');
-    this.socketDir = socketDirFor(dataDir, 'sw');
+    this.socketDir = socketDirFor(dataDir, 'sw', qemuGroup);
     this.hostNics = new HostNics({
       switches: () => this.switches.values(),
       switchNamed: (name) => this.slot(name),
@@ -130,7 +131,7 @@ export class VmNetwork {
 
   /** An adapter-bound switch opens its adapter as declared now; a missing adapter or a failed bind leaves it degraded (no uplink), never unloaded. */
   private async restoreSwitch(file: SwitchFile): Promise<VirtualSwitch> {
-    const opts = { onEvent: (ev: SwitchEvent) => this.onSwitchEvent(ev) };
+    const opts = { onEvent: (ev: SwitchEvent) => this.onSwitchEvent(ev), socketGroup: this.qemuGroup };
     if (!file.netAdapterName) return VirtualSwitch.fromConfig(file.config, opts);
     const name = file.config.settings.name;
     const r = restoredConfig(this.adapters, file.config, file.netAdapterName);
@@ -269,7 +270,7 @@ export class VmNetwork {
     if (adapter) this.lbfo.checkBindable(adapter.name);
     const sw = await VirtualSwitch.create(
       { name: p.Name, type, minimumBandwidthMode: p.MinimumBandwidthMode, socketDir: this.socketDir, uplink: adapter?.uplink },
-      { onEvent: (ev) => this.onSwitchEvent(ev) },
+      { onEvent: (ev) => this.onSwitchEvent(ev), socketGroup: this.qemuGroup },
     );
     const slot: SwitchSlot = { id: randomUUID(), notes: p.Notes ?? '', netAdapterName: adapter?.name ?? null, sw, hostNics: [] };
     // Like Hyper-V, an Internal switch comes with the host's vNIC, named after the switch; an

@@ -97,7 +97,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   static async launch(o: {
     config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string; boot: BootSourceKind;
-    floppyBootIndex?: number;
+    floppyBootIndex?: number; runAs?: string;
   }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
@@ -109,6 +109,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
     const argv = buildQemuArgv(spec, {
       ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
+      runAs: o.runAs,
     });
     // Watch the firmware from where its output files end now: serial.log is appended to;
     // firmware.log holds this boot only (QEMU truncates it; removed first so no old line counts).
@@ -285,8 +286,10 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     throw new VmhostError('NOT_FOUND', `disk ${diskId} has no NBD connection in QEMU`, { op: 'nbd-generation' });
   }
 
-  async saveState(file: string, progress: (percent: number) => void): Promise<void> {
+  /** `at`: where the save socket goes when QEMU runs as another user (save-state.ts). */
+  async saveState(file: string, progress: (percent: number) => void, at?: { socketDir: string; socketGroup: number }): Promise<void> {
     await saveStateToFile(this.proc.qmp, file, {
+      ...at,
       onProgress: (m) => {
         const ram = m.ram;
         if (ram && ram.total > 0) progress((100 * (ram.total - ram.remaining)) / ram.total);

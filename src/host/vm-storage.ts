@@ -18,9 +18,10 @@ export class VmStorage {
   readonly server: BlockServer;
   private readonly mounts = new Map<string, ServedDisk>();
 
-  constructor(dataDir: string) {
+  /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
+  constructor(dataDir: string, qemuGroup?: number) {
     // Export names are 41 characters; keep the socket path inside sun_path.
-    this.server = new BlockServer({ socketDir: socketDirFor(dataDir, 'nbd') });
+    this.server = new BlockServer({ socketDir: socketDirFor(dataDir, 'nbd', qemuGroup), socketGroup: qemuGroup });
   }
 
   onMinimumIops(fn: (alert: MinimumIopsAlert, restored: boolean) => void): void {

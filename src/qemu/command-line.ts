@@ -315,7 +315,11 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
   if (launch.startPaused) a.push('-S');
   if (launch.incoming) a.push('-incoming', launch.incoming);
   if (launch.extraArgs) a.push(...launch.extraArgs);
-  a.push('-sandbox', QEMU_SANDBOX);
+  if (launch.runAs !== undefined) {
+    if (!USER_RE.test(launch.runAs) || launch.runAs === 'root') throw invalid(spec, `cannot run QEMU as user '${launch.runAs}'`);
+    a.push('-runas', launch.runAs);
+  }
+  a.push('-sandbox', launch.runAs === undefined ? QEMU_SANDBOX : QEMU_SANDBOX_RUNAS);
   return a;
 }
 
@@ -325,3 +329,12 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
  * scheduler/affinity changes.
  */
 export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
+/**
+ * The same under `-runas`. QEMU 7.2 installs its seccomp filter before it drops root, so
+ * `elevateprivileges=deny` (and `children`) kill it with SIGSYS on its own setgid/setuid.
+ * Once dropped, the process has no capabilities, every uid/gid is the QEMU user's and
+ * NoNewPrivs is set (spawn=deny forbids exec anyway), so no set*id call can raise it again.
+ */
+export const QEMU_SANDBOX_RUNAS = 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny';
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;

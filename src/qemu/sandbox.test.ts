@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { QEMU_SANDBOX, buildQemuArgv } from './command-line.ts';
+import { QEMU_SANDBOX, QEMU_SANDBOX_RUNAS, buildQemuArgv } from './command-line.ts';
 import { restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
 import { QemuTestBed } from './test-support.ts';
 
@@ -18,6 +18,16 @@ test('argv: -sandbox with every deny option, once, at the end', () => {
   assert.deepEqual(a.slice(-2), ['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny']);
   assert.equal(a.filter((x) => x === '-sandbox').length, 1);
   assert.equal(QEMU_SANDBOX, a.at(-1));
+});
+
+test('argv with runAs: -runas <user> before the sandbox, which allows the set*id calls -runas makes itself; never root', () => {
+  const a = buildQemuArgv(bed.spec(), { runAs: 'vmhost-qemu' });
+  assert.deepEqual(a.slice(-4), ['-runas', 'vmhost-qemu', '-sandbox', QEMU_SANDBOX_RUNAS]);
+  assert.equal(QEMU_SANDBOX_RUNAS, 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny');
+  assert.equal(buildQemuArgv(bed.spec()).includes('-runas'), false, 'no runAs: QEMU keeps the daemon\'s user');
+  for (const bad of ['root', '', 'a,b', '-x', 'Bad User']) {
+    assert.throws(() => buildQemuArgv(bed.spec(), { runAs: bad }), { code: 'QEMU_SPEC_INVALID' }, bad);
+  }
 });
 
 test('a started QEMU has a seccomp filter; it saves to a file and restores from it (plain and gzip) under the sandbox', { timeout: 120_000 }, async () => {

@@ -9,14 +9,14 @@
 // Depends on: src/common, ./qmp-client, ./error-codes, ./incoming-file.
 
 import { constants } from 'node:fs';
-import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, shareSocketWithGroup } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import type { QmpClient } from './qmp-client.ts';
 import type { MigrationInfo, RunState } from './qmp-schema.ts';
@@ -53,15 +53,22 @@ export function restoreIncomingUri(file: string, compression: StateCompression =
 /**
  * A one-connection unix socket in a fresh 0700 temp dir (so nobody else can connect first)
  * whose stream goes to `file`, created O_EXCL|O_NOFOLLOW 0600. `done` settles once the
- * stream has ended and every byte is in the file.
+ * stream has ended and every byte is in the file. With a `group` (QEMU runs as another user),
+ * the dir is 0710 and the socket 0660 of that group, under `dir` (a dir that group can enter).
  */
-async function stateReceiver(file: string, compression: StateCompression): Promise<{ uri: string; done: Promise<void>; close(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'vmhost-save-'));
+async function stateReceiver(file: string, compression: StateCompression, at: { dir?: string; group?: number }):
+  Promise<{ uri: string; done: Promise<void>; close(): Promise<void> }> {
+  const dir = await mkdtemp(join(at.dir ?? tmpdir(), 'vmhost-save-'));
+  if (at.group !== undefined) {
+    await chown(dir, process.getuid?.() ?? 0, at.group);
+    await chmod(dir, 0o710);
+  }
   const path = join(dir, 'state.sock');
   let resolveConn!: (s: Socket) => void;
   const conn = new Promise<Socket>((r) => { resolveConn = r; });
   const server = createServer((s) => { server.close(); resolveConn(s); });
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(path, () => ok()); });
+  await shareSocketWithGroup(path, at.group);
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   const fh = await open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   const out = fh.createWriteStream();
@@ -83,6 +90,9 @@ export interface SaveStateOptions {
   timeoutMs?: number;
   /** Called on every poll with QEMU's migration info. */
   onProgress?: (info: MigrationInfo) => void;
+  /** Where the receiving socket's temp dir goes (default the OS temp dir) and the QEMU user's group, when QEMU runs as another user. */
+  socketDir?: string;
+  socketGroup?: number;
 }
 
 export interface SaveStateResult {
@@ -111,7 +121,7 @@ export async function saveStateToFile(qmp: QmpClient, file: string, opts: SaveSt
   const before = await qmp.execute('query-migrate-parameters');
   await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 1e12 });
   let info: MigrationInfo;
-  const receiver = await stateReceiver(partial, compression);
+  const receiver = await stateReceiver(partial, compression, { dir: opts.socketDir, group: opts.socketGroup });
   try {
     await qmp.execute('migrate', { uri: receiver.uri });
     for (;;) {

@@ -124,4 +124,9 @@ export interface QemuLaunchOptions {
   bootIndexedExtras?: boolean;
   /** Extra devices for tests/diagnostics (e.g. isa-debugcon), appended verbatim. */
   extraArgs?: string[];
+  /**
+   * The daemon runs as root: QEMU drops to this user once it has opened its files (`-runas`).
+   * Sockets it connects to later must be open to that user's group (common/socket-group.ts).
+   */
+  runAs?: string;
 }

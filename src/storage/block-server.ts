@@ -8,6 +8,7 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
+import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { Pipeline, type Stage } from './pipeline.ts';
 import { MeteringStage, type DiskCounters } from './metering.ts';
 import { QosStage, type QosLimits, type MinimumIopsAlert } from './qos.ts';
@@ -22,6 +23,8 @@ export interface BlockServerOptions {
   drainTimeoutMs?: number;
   /** Disk files opened by path do requests up to this size synchronously (host-file.ts). Default 256 KiB; 0: never. */
   syncMaxBytes?: number;
+  /** Group given rw on every socket (the unprivileged QEMU's, which connects after dropping root). Default: none. */
+  socketGroup?: number;
 }
 
 export interface ServeOptions {
@@ -118,6 +121,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   readonly socketDir: string;
   private readonly drainTimeoutMs: number;
   private readonly syncMaxBytes: number | undefined;
+  private readonly socketGroup: number | undefined;
   private exports = new Map<string, Export>();
 
   constructor(opts: BlockServerOptions) {
@@ -125,6 +129,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     this.socketDir = resolve(opts.socketDir);
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
     this.syncMaxBytes = opts.syncMaxBytes;
+    this.socketGroup = opts.socketGroup;
   }
 
   /** Serve a disk file (VHDX, VHD or raw, with its parents) or an already open VirtualDisk. */
@@ -151,8 +156,10 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     if (opts.qos) exp.qos.set(opts.qos);
     try {
       exp.server = await listen(socketPath, (s) => this.accept(exp, s));
+      await shareSocketWithGroup(socketPath, this.socketGroup);
       exp.server.on('error', (error) => this.emit('connection-error', { exportName, error }));
     } catch (e) {
+      exp.server?.close();
       this.exports.delete(exportName);
       exp.pipeline.close();
       if (exp.closeDisk) await vd.close().catch(() => undefined);

@@ -11,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
+import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { FrameDecoder, recordHeader } from './framing.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 
@@ -29,7 +30,8 @@ export class SocketPortIo implements PortIo {
 
   private constructor(readonly endpoint: string, private readonly ev: PortIoEvents) {}
 
-  static async listen(path: string, ev: PortIoEvents): Promise<SocketPortIo> {
+  /** `group`: given rw on the socket file (switch.ts SwitchOptions.socketGroup). */
+  static async listen(path: string, ev: PortIoEvents, group?: number): Promise<SocketPortIo> {
     const io = new SocketPortIo(path, ev);
     mkdirSync(dirname(path), { recursive: true });
     rmSync(path, { force: true });
@@ -40,6 +42,10 @@ export class SocketPortIo implements PortIo {
     });
     server.on('error', () => { /* listening errors after start are not expected; accept errors are per socket */ });
     io.server = server;
+    await shareSocketWithGroup(path, group).catch((e: unknown) => {
+      server.close();
+      throw new VmhostError('SWITCH_PORT_LISTEN', `cannot give group ${group} access to ${path}: ${(e as Error).message}`, { op: 'add-port', path }, { cause: e });
+    });
     return io;
   }
 

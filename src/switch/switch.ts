@@ -46,6 +46,8 @@ export interface SwitchOptions {
   readonly now?: () => number;
   /** ACL denies, guard drops, port (dis)connections. Called synchronously: keep it cheap. */
   readonly onEvent?: (e: SwitchEvent) => void;
+  /** Group given rw on every port socket (the unprivileged QEMU's, which re-connects after dropping root). Default: none. */
+  readonly socketGroup?: number;
 }
 
 export interface AddPortSpec {
@@ -112,11 +114,13 @@ export class VirtualSwitch {
   private closed = false;
   private readonly removedCounters = newCounters();
   private readonly deliver: PortState[] = [];
+  private readonly socketGroup: number | undefined;
 
   private constructor(settings: SwitchSettings, opts: SwitchOptions) {
     this.settings = settings;
     this.now = opts.now ?? Date.now;
     this.onEvent = opts.onEvent;
+    this.socketGroup = opts.socketGroup;
     this.macs = new MacTable(settings.macAgeingSeconds * 1000);
     this.owners = new IpOwners(settings.macAgeingSeconds * 1000, addressQuota(settings));
     this.timer = setInterval(() => this.sweep(), Math.min(30_000, settings.macAgeingSeconds * 250));
@@ -223,7 +227,7 @@ export class VirtualSwitch {
       if (!socketPath) throw portError('SWITCH_NO_SOCKET_PATH', `port ${spec.id}: no socketPath and the switch has no socketDir`, { port: spec.id });
     }
     const st = new PortState(spec.id, spec.sink ? 'sink' : 'vm', socketPath, policy);
-    st.io = spec.sink ? new SinkIo(spec.sink) : await SocketPortIo.listen(socketPath, this.ioEvents(st));
+    st.io = spec.sink ? new SinkIo(spec.sink) : await SocketPortIo.listen(socketPath, this.ioEvents(st), this.socketGroup);
     if (this.closed || this.ports.has(spec.id)) { await st.io.close(); this.assertOpen(); throw portError('SWITCH_PORT_EXISTS', `port ${spec.id} already exists`, { port: spec.id }); }
     this.attach(st);
     this.applyShaping(st);
