@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import { assertLegal } from './vm-state.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
@@ -546,7 +547,7 @@ export class VmNetwork {
   async addAdapter(vm: string, p: AddAdapterParams): Promise<Record<string, unknown>> {
     const e = this.host.resolve(vm);
     return e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be added only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      assertLegal('AddNetworkAdapter', e.state, e.config.name);
       if (p.IsLegacy && e.config.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', e.config.name);
       if (e.config.networkAdapters.length >= 8) throw invalid('VMName', 'a VM has at most 8 network adapters', e.config.name);
       const slot = p.SwitchName !== undefined ? this.slot(p.SwitchName) : undefined;
@@ -569,7 +570,7 @@ export class VmNetwork {
   async removeAdapter(vm: string, name: string | undefined): Promise<void> {
     const e = this.host.resolve(vm);
     await e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be removed only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      assertLegal('RemoveNetworkAdapter', e.state, e.config.name);
       const gone = this.pick(e, name);
       for (const a of gone) await this.unport(a);
       await this.commit(e, { ...e.config, networkAdapters: e.config.networkAdapters.filter((a) => !gone.includes(a)) });
@@ -588,6 +589,7 @@ export class VmNetwork {
     const e = this.host.resolve(vm);
     const slot = this.slot(switchName);
     return e.lock.run(async () => {
+      assertLegal('ConnectNetworkAdapter', e.state, e.config.name);
       const list = this.pick(e, name);
       const next = this.withAdapters(e, list, () => ({ switchName: slot.sw.settings.name }));
       for (const [i, a] of list.entries()) {
@@ -606,6 +608,7 @@ export class VmNetwork {
   async disconnect(vm: string, name: string | undefined): Promise<Record<string, unknown>[]> {
     const e = this.host.resolve(vm);
     return e.lock.run(async () => {
+      assertLegal('ConnectNetworkAdapter', e.state, e.config.name);
       const list = this.pick(e, name);
       const next = this.withAdapters(e, list, () => ({ switchName: null }));
       for (const a of list) {
