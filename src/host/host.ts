@@ -14,7 +14,7 @@ import {
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
 import { VmEntry } from './vm-entry.ts';
-import type { LockHeld } from './vm-lock.ts';
+import { SerialLock, type LockHeld } from './vm-lock.ts';
 import { vmPaths } from './vm-paths.ts';
 import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
@@ -88,6 +88,8 @@ export class Host {
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
   private readonly vms = new Map<string, VmEntry>();
+  /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
+  private readonly names = new SerialLock();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams) {
@@ -256,7 +258,12 @@ export class Host {
     });
   }
 
-  async create(p: NewVmParams): Promise<VmView> {
+  /** New-VM. Under the names lock: of two requests for one name, the second sees the first's VM. */
+  create(p: NewVmParams): Promise<VmView> {
+    return this.names.run(() => this.createNamed(p));
+  }
+
+  private async createNamed(p: NewVmParams): Promise<VmView> {
     checkName(p.Name);
     const generation = p.Generation ?? 1;
     if (generation !== 1 && generation !== 2) throw invalid('Generation', `${String(generation)} is not 1 or 2`);
@@ -355,7 +362,9 @@ export class Host {
 
   async set(nameOrId: string, p: SetVmParams): Promise<VmView> {
     const e = this.resolve(nameOrId);
-    return e.lock.run(async () => {
+    // A rename takes the names lock (before the VM's, as New-VM does) so two VMs cannot end up with one name.
+    const named = <T>(fn: () => Promise<T>) => (p.NewVMName !== undefined ? this.names.run(fn) : fn());
+    return named(() => e.lock.run(async () => {
       const next: VmConfig = structuredClone(e.config);
       const hardware = p.ProcessorCount !== undefined || p.MemoryStartupBytes !== undefined || p.NumaNodes !== undefined || p.EnableSecureBoot !== undefined;
       if (hardware) assertLegal('SetHardware', e.state, e.config.name);
@@ -383,7 +392,7 @@ export class Host {
       await this.persist(e);
       this.event('Information', 'VM_CONFIGURED', `VM settings changed: ${Object.keys(p).join(', ')}`, e);
       return this.view(e);
-    });
+    }));
   }
 
   async remove(nameOrId: string, force = false): Promise<void> {

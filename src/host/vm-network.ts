@@ -12,6 +12,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { assertLegal } from './vm-state.ts';
+import { SerialLock } from './vm-lock.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
@@ -75,6 +76,7 @@ export interface AclParams { Direction: 'Inbound' | 'Outbound' | 'Both'; Action:
 
 export class VmNetwork {
   private readonly switches = new Map<string, SwitchSlot>();
+  private readonly names = new SerialLock();
   private readonly socketDir: string;
   private readonly switchDir: string;
   private readonly lastDropEvent = new Map<string, number>();
@@ -263,7 +265,12 @@ export class VmNetwork {
     return this.switchView(this.slot(name));
   }
 
-  async newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
+  /** New-VMSwitch. Under the names lock: of two requests for one name, the second sees the first's switch. */
+  newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
+    return this.names.run(() => this.newSwitchNamed(p));
+  }
+
+  private async newSwitchNamed(p: NewSwitchParams): Promise<Record<string, unknown>> {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
     const { type, adapter } = newBinding(this.adapters, p, (n) => this.boundTo(n));
