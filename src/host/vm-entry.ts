@@ -7,8 +7,6 @@ import type { VmRuntime } from './vm-runtime.ts';
 import { VmStateMachine, type VmState } from './vm-state.ts';
 
 export class VmEntry {
-  /** Changed only by `machine.transition`, under `lock`. */
-  readonly machine = new VmStateMachine(() => this.config.name);
   runtime?: VmRuntime;
   /** Uptime accumulated before the current run (carried across Save/Start). */
   uptimeBaseMs = 0;
@@ -25,6 +23,8 @@ export class VmEntry {
   /** Per hard drive id: whether its first sector had a boot signature when last started. */
   readonly bootableDrives = new Map<string, boolean>();
   readonly lock = new VmLock();
+  /** Changed only by `machine.transition`, under `lock`. */
+  readonly machine = new VmStateMachine(() => this.config.name, this.lock);
   constructor(public config: VmConfig, public readonly paths: VmPaths) {}
 
   get state(): VmState {

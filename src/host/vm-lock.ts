@@ -19,10 +19,23 @@ export class SerialLock {
 
 export class VmLock {
   private readonly serial = new SerialLock();
+  private current?: LockHeld;
 
   run<T>(fn: (held: LockHeld) => Promise<T>): Promise<T> {
-    // The proof is only a marker: what matters is that only this function hands it out.
-    const held = Object.freeze({}) as LockHeld;
-    return this.serial.run(() => fn(held));
+    return this.serial.run(async () => {
+      // A fresh proof per holder, valid only until its function ends: a proof kept for later is refused.
+      const held = Object.freeze({}) as LockHeld;
+      this.current = held;
+      try {
+        return await fn(held);
+      } finally {
+        this.current = undefined;
+      }
+    });
+  }
+
+  /** Whether `held` is the proof of the function holding the lock right now. */
+  holds(held: LockHeld): boolean {
+    return this.current !== undefined && held === this.current;
   }
 }

@@ -2,7 +2,7 @@
 // VM's state changes. One table, so the API, the CLI and the web console all refuse the same
 // things with the same words; one `transition()`, taken only with the VM lock held.
 import { VmhostError } from '../common/index.ts';
-import type { LockHeld } from './vm-lock.ts';
+import type { LockHeld, VmLock } from './vm-lock.ts';
 
 export type VmState = 'Off' | 'Starting' | 'Running' | 'Paused' | 'Saving' | 'Saved' | 'Stopping';
 
@@ -109,7 +109,7 @@ export function canTransition(from: VmState, to: VmState): boolean {
 export class VmStateMachine {
   #state: VmState = 'Off';
 
-  constructor(private readonly vmName: () => string) {}
+  constructor(private readonly vmName: () => string, private readonly lock: VmLock) {}
 
   get state(): VmState {
     return this.#state;
@@ -117,9 +117,11 @@ export class VmStateMachine {
 
   /** The only assignment of a VM's state. `held` comes from the VM's lock (vm-lock.ts). */
   transition(held: LockHeld, to: VmState): void {
-    void held;
+    // Either failure is a bug in vmhost, not a refusal of the user's request.
+    if (!this.lock.holds(held)) {
+      throw new VmhostError('VM_STATE_TRANSITION', `VM '${this.vmName()}' cannot go from ${this.#state} to ${to} outside its lock`, { vm: this.vmName(), from: this.#state, to });
+    }
     if (!canTransition(this.#state, to)) {
-      // A bug in vmhost, not a refusal of the user's request: the table above says what may follow what.
       throw new VmhostError('VM_STATE_TRANSITION', `VM '${this.vmName()}' cannot go from ${this.#state} to ${to}`, { vm: this.vmName(), from: this.#state, to });
     }
     this.#state = to;
