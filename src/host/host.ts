@@ -14,6 +14,7 @@ import {
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
 import { VmEntry } from './vm-entry.ts';
+import { SerialLock, type LockHeld } from './vm-lock.ts';
 import { vmPaths } from './vm-paths.ts';
 import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
@@ -89,6 +90,8 @@ export class Host {
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
   private readonly vms = new Map<string, VmEntry>();
+  /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
+  private readonly names = new SerialLock();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
@@ -198,7 +201,7 @@ export class Host {
         this.adopt(e, rt, record.uptimeBaseMs);
         e.runningSinceMs = record.startedAtMs;
         const status = await rt.status();
-        e.state = status === 'paused' ? 'Paused' : 'Running';
+        await e.lock.run(async (held) => e.machine.transition(held, status === 'paused' ? 'Paused' : 'Running'));
         // Paused by a disk error while no daemon served its disks (or about to be): resume
         // once QEMU has reconnected, in the background so other VMs' disks are served meanwhile.
         if (status === 'io-error' || e.config.hardDrives.length > 0) void this.resumeAfterStorageOutage(e, rt);
@@ -218,7 +221,7 @@ export class Host {
     }
     const saved = await readJson<SavedInfo>(`${e.paths.savedState}.json`).catch(() => undefined);
     if (saved && (await exists(e.paths.savedState))) {
-      e.state = 'Saved';
+      await e.lock.run(async (held) => e.machine.transition(held, 'Saved'));
       e.uptimeBaseMs = saved.uptimeMs;
       e.bootSource = saved.boot;
     }
@@ -263,7 +266,12 @@ export class Host {
     });
   }
 
-  async create(p: NewVmParams): Promise<VmView> {
+  /** New-VM. Under the names lock: of two requests for one name, the second sees the first's VM. */
+  create(p: NewVmParams): Promise<VmView> {
+    return this.names.run(() => this.createNamed(p));
+  }
+
+  private async createNamed(p: NewVmParams): Promise<VmView> {
     checkName(p.Name);
     const generation = p.Generation ?? 1;
     if (generation !== 1 && generation !== 2) throw invalid('Generation', `${String(generation)} is not 1 or 2`);
@@ -362,7 +370,9 @@ export class Host {
 
   async set(nameOrId: string, p: SetVmParams): Promise<VmView> {
     const e = this.resolve(nameOrId);
-    return e.lock.run(async () => {
+    // A rename takes the names lock (before the VM's, as New-VM does) so two VMs cannot end up with one name.
+    const named = <T>(fn: () => Promise<T>) => (p.NewVMName !== undefined ? this.names.run(fn) : fn());
+    return named(() => e.lock.run(async () => {
       const next: VmConfig = structuredClone(e.config);
       const hardware = p.ProcessorCount !== undefined || p.MemoryStartupBytes !== undefined || p.NumaNodes !== undefined || p.EnableSecureBoot !== undefined;
       if (hardware) assertLegal('SetHardware', e.state, e.config.name);
@@ -390,13 +400,13 @@ export class Host {
       await this.persist(e);
       this.event('Information', 'VM_CONFIGURED', `VM settings changed: ${Object.keys(p).join(', ')}`, e);
       return this.view(e);
-    });
+    }));
   }
 
   async remove(nameOrId: string, force = false): Promise<void> {
     const e = this.resolve(nameOrId);
-    await e.lock.run(async () => {
-      if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force');
+    await e.lock.run(async (held) => {
+      if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force', held);
       assertLegal('Remove', e.state, e.config.name);
       await this.network.forgetVm(e);
       // Hyper-V keeps disk files; vmhost's VM folder holds only config, logs and saved state.
@@ -414,21 +424,21 @@ export class Host {
    * illegal request fails at once with a clear error) and again under the lock (an earlier
    * queued action may have changed the state).
    */
-  private lifecycle(action: VmAction, jobName: string, nameOrId: string, fn: (e: VmEntry, h: JobHandle) => Promise<void>): { job: Job; result: Promise<VmView> } {
+  private lifecycle(action: VmAction, jobName: string, nameOrId: string, fn: (e: VmEntry, h: JobHandle, held: LockHeld) => Promise<void>): { job: Job; result: Promise<VmView> } {
     const e = this.resolve(nameOrId);
     assertLegal(action, e.state, e.config.name);
-    return this.jobs.run(jobName, { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+    return this.jobs.run(jobName, { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async (held) => {
       assertLegal(action, e.state, e.config.name);
-      await fn(e, h);
+      await fn(e, h, held);
       return this.view(e);
     }));
   }
 
   start(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h) => {
+    return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h, held) => {
       const restoring = e.state === 'Saved';
       const before = e.state;
-      e.state = 'Starting';
+      e.machine.transition(held, 'Starting');
       h.progress(10, restoring ? 'Restoring saved state' : 'Starting QEMU');
       try {
         const disks = [];
@@ -457,11 +467,11 @@ export class Host {
           await rm(e.paths.savedState, { force: true });
           await rm(`${e.paths.savedState}.json`, { force: true });
         }
-        e.state = 'Running';
+        e.machine.transition(held, 'Running');
         e.lastExitReason = undefined;
         this.event('Information', 'VM_STARTED', restoring ? `VM started from saved state (QEMU pid ${rt.pid})` : `VM started (QEMU pid ${rt.pid}, ${this.accelerator})`, e);
       } catch (err) {
-        e.state = before;
+        e.machine.transition(held, before);
         for (const d of e.config.hardDrives) await this.storage.stopDrive(d);
         this.event('Error', 'VM_START_FAILED', `VM failed to start: ${(err as Error).message}`, e);
         throw err;
@@ -480,8 +490,11 @@ export class Host {
         await rt.resume().catch(() => undefined);
         await sleep(1000);
         if ((await rt.status().catch(() => 'other')) === 'running') {
-          e.state = 'Running';
-          this.event('Information', 'VM_RESUMED', 'VM resumed: its disks are served again after a storage outage', e);
+          await e.lock.run(async (held) => {
+            if (e.runtime !== rt) return;
+            e.machine.transition(held, 'Running');
+            this.event('Information', 'VM_RESUMED', 'VM resumed: its disks are served again after a storage outage', e);
+          });
         }
       }
       await sleep(1000);
@@ -504,12 +517,20 @@ export class Host {
       this.event('Information', 'VM_TIME_SYNC', `Time Synchronization set the guest clock (${c.trigger}): it was ${(c.skewMs / 1000).toFixed(1)} s ${c.skewMs > 0 ? 'ahead of' : 'behind'} the host`, e);
     });
     rt.on('io-error', (x) => {
-      if (e.state === 'Running') e.state = 'Paused';
-      this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
+      // Under the lock like every state change; the event goes out with it.
+      void e.lock.run(async (held) => {
+        if (e.runtime === rt && e.state === 'Running') e.machine.transition(held, 'Paused');
+        this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
+      });
     });
     e.exitHandled = rt.exited.then((info) => this.onExit(e, rt, info));
   }
 
+  /**
+   * QEMU exited. The cleanup is what `exitHandled` waits for; the state change waits for the
+   * lock, since an action holding it (Stop-VM, Save-VM, -TurnOff) may be awaiting this exit and
+   * then settles the state itself.
+   */
   private async onExit(e: VmEntry, rt: VmRuntime, info: ExitInfo): Promise<void> {
     if (e.runtime !== rt) return;
     // Exports first: the VM counts as stopped (settleExit) only once its disks are free.
@@ -517,16 +538,22 @@ export class Host {
     e.runtime = undefined;
     const reason = e.expectedExit ?? (info.guestShutdown ? 'the guest shut down' : `QEMU process ${rt.pid} exited unexpectedly (${info.detail})`);
     e.expectedExit = undefined;
-    if (e.state !== 'Saving' && e.state !== 'Saved') {
-      e.uptimeBaseMs = 0;
-      e.state = 'Off';
-      e.bootSource = undefined;
-    }
     e.runningSinceMs = undefined;
     e.lastExitReason = reason;
-    // The event goes out with the state change, so whoever sees Off can also read why.
-    this.event(reason.includes('unexpectedly') ? 'Error' : 'Information', 'VM_STOPPED', `VM turned off: ${reason}`, e);
     await rm(e.paths.runtime, { force: true });
+    void e.lock.run(async (held) => {
+      this.settleOff(e, held);
+      // The event goes out with the state change, so whoever sees Off can also read why.
+      this.event(reason.includes('unexpectedly') ? 'Error' : 'Information', 'VM_STOPPED', `VM turned off: ${reason}`, e);
+    });
+  }
+
+  /** Under the lock, once QEMU has exited: the VM is Off, unless it was saved or a newer run has begun. */
+  private settleOff(e: VmEntry, held: LockHeld): void {
+    if (e.runtime !== undefined || e.state === 'Off' || e.state === 'Saved') return;
+    e.uptimeBaseMs = 0;
+    e.bootSource = undefined;
+    e.machine.transition(held, 'Off');
   }
 
   stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
@@ -534,15 +561,19 @@ export class Host {
     if (p.TurnOff) {
       const e = this.resolve(nameOrId);
       assertLegal('TurnOff', e.state, e.config.name);
-      // Not under the lock: turning off must be able to cut through a hung shutdown or start.
+      const why = 'turned off by an administrator (Stop-VM -TurnOff)';
       return this.jobs.run('Stop-VM', { id: e.config.id, name: e.config.name }, async () => {
-        await this.turnOffLocked(e, 'turned off by an administrator (Stop-VM -TurnOff)');
+        // The kill does not wait for the lock: turning off must cut through a hung shutdown or
+        // start, which then ends and frees the lock. The state changes under it.
+        const rt = e.runtime;
+        if (rt) { e.expectedExit = why; await rt.kill(); await rt.exited; await this.settleExit(e); }
+        await e.lock.run((held) => this.turnOffLocked(e, why, held));
         return this.view(e);
       });
     }
-    return this.lifecycle('Stop', 'Stop-VM', nameOrId, async (e, h) => {
+    return this.lifecycle('Stop', 'Stop-VM', nameOrId, async (e, h, held) => {
       const rt = this.live(e);
-      e.state = 'Stopping';
+      e.machine.transition(held, 'Stopping');
       e.expectedExit = 'shut down by an administrator (Stop-VM)';
       h.progress(10, 'Asking the guest to shut down');
       const viaAgent = e.config.integrationServices.Shutdown && (await rt.agentShutdown());
@@ -551,23 +582,26 @@ export class Host {
       const done = await Promise.race([rt.exited.then(() => true), sleep(GRACEFUL_STOP_MS).then(() => false)]);
       if (!done) {
         if (!p.Force) {
-          e.state = 'Running';
+          e.machine.transition(held, 'Running');
           e.expectedExit = undefined;
           throw new VmhostError('TIMEOUT', `The guest did not shut down within ${GRACEFUL_STOP_MS / 1000} s; use -Force or -TurnOff`, { vm: e.config.name });
         }
-        await this.turnOffLocked(e, 'guest did not shut down in time; turned off (Stop-VM -Force)');
+        await this.turnOffLocked(e, 'guest did not shut down in time; turned off (Stop-VM -Force)', held);
       }
       await this.settleExit(e);
+      this.settleOff(e, held);
     });
   }
 
-  private async turnOffLocked(e: VmEntry, why: string): Promise<void> {
+  private async turnOffLocked(e: VmEntry, why: string, held: LockHeld): Promise<void> {
     const rt = e.runtime;
-    if (!rt) { e.state = 'Off'; return; }
-    e.expectedExit = why;
-    await rt.kill();
-    await rt.exited;
-    await this.settleExit(e);
+    if (rt) {
+      e.expectedExit = why;
+      await rt.kill();
+      await rt.exited;
+      await this.settleExit(e);
+    }
+    this.settleOff(e, held);
   }
 
   /** onExit runs from the exited promise; wait until it has updated the entry. */
@@ -588,38 +622,38 @@ export class Host {
   }
 
   suspend(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Suspend', 'Suspend-VM', nameOrId, async (e) => {
+    return this.lifecycle('Suspend', 'Suspend-VM', nameOrId, async (e, _h, held) => {
       await this.live(e).pause();
-      e.state = 'Paused';
+      e.machine.transition(held, 'Paused');
       this.event('Information', 'VM_PAUSED', 'VM paused', e);
     });
   }
 
   resume(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Resume', 'Resume-VM', nameOrId, async (e) => {
+    return this.lifecycle('Resume', 'Resume-VM', nameOrId, async (e, _h, held) => {
       await this.live(e).resume();
-      e.state = 'Running';
+      e.machine.transition(held, 'Running');
       this.event('Information', 'VM_RESUMED', 'VM resumed', e);
     });
   }
 
   save(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h) => {
+    return this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h, held) => {
       const rt = this.live(e);
       const before = e.state;
-      e.state = 'Saving';
+      e.machine.transition(held, 'Saving');
       const uptimeMs = e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0);
       try {
         await rt.saveState(e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'),
         // QEMU, no longer root, connects to the save socket: in its group's dir.
         this.qemuUser && { socketDir: shortSocketRoot(this.dataDir), socketGroup: this.qemuUser.gid });
       } catch (err) {
-        e.state = before;
+        e.machine.transition(held, before);
         await rt.resume().catch(() => undefined);
         throw err;
       }
       await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString(), boot: e.bootSource } satisfies SavedInfo));
-      e.state = 'Saved';
+      e.machine.transition(held, 'Saved');
       e.expectedExit = 'state saved (Save-VM)';
       await rt.quit();
       await rt.exited;
@@ -630,11 +664,11 @@ export class Host {
 
   async removeSavedState(nameOrId: string): Promise<VmView> {
     const e = this.resolve(nameOrId);
-    return e.lock.run(async () => {
+    return e.lock.run(async (held) => {
       assertLegal('RemoveSavedState', e.state, e.config.name);
       await rm(e.paths.savedState, { force: true });
       await rm(`${e.paths.savedState}.json`, { force: true });
-      e.state = 'Off';
+      e.machine.transition(held, 'Off');
       e.uptimeBaseMs = 0;
       e.bootSource = undefined;
       this.event('Information', 'VM_SAVED_STATE_REMOVED', 'Saved state deleted', e);

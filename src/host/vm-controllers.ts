@@ -6,6 +6,7 @@
 import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import { assertLegal } from './vm-state.ts';
 import { FLOPPY_ID, hasBootSignature } from './boot-order.ts';
 import { IDE_CONTROLLERS, SCSI_CONTROLLERS, slotText, type DriveSlot } from './drives.ts';
 import type { EventLevel } from './events.ts';
@@ -36,9 +37,6 @@ export class VmControllers {
     return { VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName };
   }
 
-  private assertOff(e: VmEntry, what: string): void {
-    if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot ${what} while VM '${e.config.name}' is ${e.state} (turn it off first)`, { vm: e.config.name, state: e.state });
-  }
 
   private drivesOn(e: VmEntry, type: 'IDE' | 'SCSI', n: number): string[] {
     const on = (d: DriveSlot) => d.controllerType === type && d.controllerNumber === n;
@@ -62,7 +60,7 @@ export class VmControllers {
   async addScsi(nameOrId: string): Promise<ControllerView> {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
-      this.assertOff(e, 'add a SCSI controller');
+      assertLegal('SetControllers', e.state, e.config.name);
       if (e.config.scsiControllers >= SCSI_CONTROLLERS) throw invalid('VMName', `a VM has at most ${SCSI_CONTROLLERS} SCSI controllers`, e.config.name);
       const n = e.config.scsiControllers;
       await this.host.persistNext(e, { ...e.config, scsiControllers: n + 1 });
@@ -75,7 +73,7 @@ export class VmControllers {
   async removeScsi(nameOrId: string, n: number): Promise<void> {
     const e = this.host.resolve(nameOrId);
     await e.lock.run(async () => {
-      this.assertOff(e, 'remove a SCSI controller');
+      assertLegal('SetControllers', e.state, e.config.name);
       if (!Number.isInteger(n) || n < 0 || n >= e.config.scsiControllers) throw invalid('ControllerNumber', `VM '${e.config.name}' has no SCSI controller ${n}`, e.config.name);
       if (e.config.scsiControllers === 1) throw invalid('ControllerNumber', 'vmhost keeps one SCSI controller, so disks can always be hot-plugged', e.config.name);
       const held = this.drivesOn(e, 'SCSI', n);
@@ -98,7 +96,7 @@ export class VmControllers {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
       this.floppy(nameOrId);
-      this.assertOff(e, 'change the floppy disk');
+      assertLegal('SetControllers', e.state, e.config.name);
       const abs = path === null ? null : resolve(path);
       if (abs !== null) {
         const s = await stat(abs).catch(() => undefined);
@@ -125,7 +123,7 @@ export class VmControllers {
     return e.lock.run(async () => {
       if (number === 1) throw invalid('Number', 'COM 1 is vmhost\'s serial console (Get-VMConsole, the web console); use COM 2', e.config.name);
       if (number !== 2) throw invalid('Number', `${number} is not a COM port (1 or 2)`, e.config.name);
-      this.assertOff(e, 'change a COM port');
+      assertLegal('SetControllers', e.state, e.config.name);
       let socket: string | null = null;
       if (path !== '') {
         if (!isAbsolute(path)) throw invalid('Path', `must be an absolute path of a unix socket QEMU will listen on (got '${path}')`, e.config.name);

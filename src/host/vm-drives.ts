@@ -3,6 +3,7 @@
 // into a running VM. A disk file belongs to one VM at a time.
 import { resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import { assertLegal } from './vm-state.ts';
 import {
   checkIops, checkSlot, freeSlot, newDriveId, sameSlot, slotText,
   type ControllerType, type DriveSlot, type DvdDrive, type HardDrive,
@@ -106,12 +107,9 @@ export class VmDrives {
     return slot;
   }
 
-  /** Hot changes are possible only for SCSI on a running VM; anything else needs it off. */
-  private assertChangeable(e: VmEntry, slot: DriveSlot, what: string): void {
-    if (e.state === 'Off') return;
-    if (e.state === 'Running' && slot.controllerType === 'SCSI') return;
-    const why = slot.controllerType === 'IDE' ? 'IDE drives can only be changed while the VM is off' : `the VM is ${e.state}`;
-    throw new VmhostError('INVALID_STATE', `Cannot ${what} on VM '${e.config.name}': ${why}`, { vm: e.config.name, state: e.state });
+  /** Hot changes are possible only for SCSI on a running VM; anything else needs it off (vm-state.ts). */
+  private assertChangeable(e: VmEntry, slot: DriveSlot): void {
+    assertLegal(slot.controllerType === 'IDE' ? 'IdeHardDrive' : 'ScsiHardDrive', e.state, e.config.name);
   }
 
   private assertPathFree(path: string, except?: HardDrive): void {
@@ -126,7 +124,7 @@ export class VmDrives {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
       const slot = this.pickSlot(e, p);
-      this.assertChangeable(e, slot, 'add a hard drive');
+      this.assertChangeable(e, slot);
       const path = resolve(p.Path);
       this.assertPathFree(path);
       const probed = await VmStorage.probe(path);
@@ -163,7 +161,7 @@ export class VmDrives {
     const e = this.host.resolve(nameOrId);
     await e.lock.run(async () => {
       const d = this.findHard(e, s);
-      this.assertChangeable(e, d, 'remove a hard drive');
+      this.assertChangeable(e, d);
       if (e.runtime) await e.runtime.unplugDisk(VmStorage.diskId(d));
       await this.host.storage.stopDrive(d);
       e.config = { ...e.config, hardDrives: e.config.hardDrives.filter((h) => h !== d) };
@@ -176,10 +174,11 @@ export class VmDrives {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
       const d = this.findHard(e, p);
+      if (p.MaximumIOPS !== undefined || p.MinimumIOPS !== undefined) assertLegal('SetHardDriveQoS', e.state, e.config.name);
       const next: HardDrive = { ...d, maximumIops: p.MaximumIOPS ?? d.maximumIops, minimumIops: p.MinimumIOPS ?? d.minimumIops };
       checkIops(next.maximumIops, next.minimumIops, e.config.name);
       if (p.Path !== undefined && resolve(p.Path) !== d.path) {
-        if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot change the file of a drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+        assertLegal('SetHardDrivePath', e.state, e.config.name);
         next.path = resolve(p.Path);
         this.assertPathFree(next.path, d);
         e.bootableDrives.set(d.id, (await VmStorage.probe(next.path)).bootable);
@@ -243,7 +242,7 @@ export class VmDrives {
   async addDvd(nameOrId: string, p: AddDvdDriveParams): Promise<DvdDriveView> {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot add a DVD drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+      assertLegal('AddDvdDrive', e.state, e.config.name);
       const slot = this.pickSlot(e, { ...p, ControllerType: e.config.generation === 1 ? 'IDE' : 'SCSI' });
       const path = p.Path ? resolve(p.Path) : null;
       if (path) await VmStorage.probe(path);
@@ -268,9 +267,7 @@ export class VmDrives {
       const d = this.findDvd(e, p);
       const path = p.Path ? resolve(p.Path) : null;
       if (path) await VmStorage.probe(path);
-      if (e.state !== 'Off' && e.state !== 'Running') {
-        throw new VmhostError('INVALID_STATE', `Cannot change the DVD of VM '${e.config.name}' while it is ${e.state}`, { vm: e.config.name, state: e.state });
-      }
+      assertLegal('SetDvdMedia', e.state, e.config.name);
       const next: DvdDrive = { ...d, path };
       const config = { ...e.config, dvdDrives: e.config.dvdDrives.map((x) => (x === d ? next : x)) };
       // A running QEMU opens the ISO itself, long after it dropped root.
@@ -292,7 +289,7 @@ export class VmDrives {
   async removeDvd(nameOrId: string, s: { ControllerNumber: number; ControllerLocation: number }): Promise<void> {
     const e = this.host.resolve(nameOrId);
     await e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Cannot remove a DVD drive while VM '${e.config.name}' is ${e.state}`, { vm: e.config.name });
+      assertLegal('RemoveDvdDrive', e.state, e.config.name);
       const d = this.findDvd(e, s);
       e.config = { ...e.config, dvdDrives: e.config.dvdDrives.filter((x) => x !== d) };
       await this.host.persist(e);

@@ -4,10 +4,9 @@ import type { VmConfig } from './vm-config.ts';
 import { VmLock } from './vm-lock.ts';
 import type { VmPaths } from './vm-paths.ts';
 import type { VmRuntime } from './vm-runtime.ts';
-import type { VmState } from './vm-state.ts';
+import { VmStateMachine, type VmState } from './vm-state.ts';
 
 export class VmEntry {
-  state: VmState = 'Off';
   runtime?: VmRuntime;
   /** Uptime accumulated before the current run (carried across Save/Start). */
   uptimeBaseMs = 0;
@@ -24,6 +23,12 @@ export class VmEntry {
   /** Per hard drive id: whether its first sector had a boot signature when last started. */
   readonly bootableDrives = new Map<string, boolean>();
   readonly lock = new VmLock();
+  /** Changed only by `machine.transition`, under `lock`. */
+  readonly machine = new VmStateMachine(() => this.config.name, this.lock);
   constructor(public config: VmConfig, public readonly paths: VmPaths) {}
+
+  get state(): VmState {
+    return this.machine.state;
+  }
 }
 

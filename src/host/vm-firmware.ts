@@ -67,6 +67,7 @@ export class VmFirmware {
         assertLegal('SetHardware', e.state, e.config.name);
         next.secureBoot = p.EnableSecureBoot;
       }
+      if (p.BootOrder !== undefined || p.FirstBootDevice !== undefined) assertLegal('SetBootOrder', e.state, e.config.name);
       if (p.BootOrder !== undefined) next.bootOrder = resolveBootDevices(e.config, p.BootOrder, 'BootOrder');
       if (p.FirstBootDevice !== undefined) next.bootOrder = withFirstBootDevice(e.config, p.FirstBootDevice);
       await this.host.persist(e, next);
@@ -91,6 +92,7 @@ export class VmFirmware {
     const e = this.host.resolve(nameOrId);
     return e.lock.run(async () => {
       this.generation(e, 1, 'Set-VMBios');
+      assertLegal('SetBootOrder', e.state, e.config.name);
       const bios = { ...e.config.bios };
       if (p.StartupOrder !== undefined) bios.startupOrder = parseStartupOrder(p.StartupOrder, e.config.name);
       if (p.EnableNumLock !== undefined) bios.numLockEnabled = p.EnableNumLock;

@@ -11,6 +11,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import { assertLegal } from './vm-state.ts';
+import { SerialLock } from './vm-lock.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
@@ -74,6 +76,7 @@ export interface AclParams { Direction: 'Inbound' | 'Outbound' | 'Both'; Action:
 
 export class VmNetwork {
   private readonly switches = new Map<string, SwitchSlot>();
+  private readonly names = new SerialLock();
   private readonly socketDir: string;
   private readonly switchDir: string;
   private readonly lastDropEvent = new Map<string, number>();
@@ -263,7 +266,12 @@ export class VmNetwork {
     return this.switchView(this.slot(name));
   }
 
-  async newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
+  /** New-VMSwitch. Under the names lock: of two requests for one name, the second sees the first's switch. */
+  newSwitch(p: NewSwitchParams): Promise<Record<string, unknown>> {
+    return this.names.run(() => this.newSwitchNamed(p));
+  }
+
+  private async newSwitchNamed(p: NewSwitchParams): Promise<Record<string, unknown>> {
     checkName(p.Name);
     if (this.switches.has(p.Name.toLowerCase())) throw new VmhostError('ALREADY_EXISTS', `A virtual switch named '${p.Name}' already exists`, { switch: p.Name });
     const { type, adapter } = newBinding(this.adapters, p, (n) => this.boundTo(n));
@@ -547,7 +555,7 @@ export class VmNetwork {
   async addAdapter(vm: string, p: AddAdapterParams): Promise<Record<string, unknown>> {
     const e = this.host.resolve(vm);
     return e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be added only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      assertLegal('AddNetworkAdapter', e.state, e.config.name);
       if (p.IsLegacy && e.config.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', e.config.name);
       if (e.config.networkAdapters.length >= 8) throw invalid('VMName', 'a VM has at most 8 network adapters', e.config.name);
       const slot = p.SwitchName !== undefined ? this.slot(p.SwitchName) : undefined;
@@ -570,7 +578,7 @@ export class VmNetwork {
   async removeAdapter(vm: string, name: string | undefined): Promise<void> {
     const e = this.host.resolve(vm);
     await e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `Network adapters can be removed only while VM '${e.config.name}' is off (it is ${e.state})`, { vm: e.config.name });
+      assertLegal('RemoveNetworkAdapter', e.state, e.config.name);
       const gone = this.pick(e, name);
       for (const a of gone) await this.unport(a);
       await this.commit(e, { ...e.config, networkAdapters: e.config.networkAdapters.filter((a) => !gone.includes(a)) });
@@ -589,6 +597,7 @@ export class VmNetwork {
     const e = this.host.resolve(vm);
     const slot = this.slot(switchName);
     return e.lock.run(async () => {
+      assertLegal('ConnectNetworkAdapter', e.state, e.config.name);
       const list = this.pick(e, name);
       const next = this.withAdapters(e, list, () => ({ switchName: slot.sw.settings.name }));
       for (const [i, a] of list.entries()) {
@@ -607,6 +616,7 @@ export class VmNetwork {
   async disconnect(vm: string, name: string | undefined): Promise<Record<string, unknown>[]> {
     const e = this.host.resolve(vm);
     return e.lock.run(async () => {
+      assertLegal('ConnectNetworkAdapter', e.state, e.config.name);
       const list = this.pick(e, name);
       const next = this.withAdapters(e, list, () => ({ switchName: null }));
       for (const a of list) {

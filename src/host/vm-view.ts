@@ -1,7 +1,7 @@
 // Get-VM's output object, built from config + live state. PascalCase names follow the
 // Hyper-V VirtualMachine object (shared/reference/hyperv-cmdlets.md §3) so scripts port over.
 import type { VmConfig } from './vm-config.ts';
-import type { VmState } from './vm-state.ts';
+import { VM_ACTIONS, isLegal, unavailableActions, type VmAction, type VmState } from './vm-state.ts';
 import type { BootSourceKind } from './boot-order.ts';
 
 export type HeartbeatStatus = 'Disabled' | 'NoContact' | 'OK' | 'LostCommunication' | 'Paused';
@@ -51,6 +51,10 @@ export interface VmView {
   ProcessId: number | null;
   /** vmhost: what the VM boots (Firmware: its disks/DVD/network in boot order; TestGuest: the built-in test guest; Kernel: a kernel given directly). */
   BootSource: BootSourceKind;
+  /** vmhost: the actions legal in this state (the table in vm-state.ts, power and device actions alike). */
+  AllowedActions: VmAction[];
+  /** vmhost: every other action with the words the API refuses it with, for a client to show on a greyed-out button. */
+  UnavailableActions: Partial<Record<VmAction, string>>;
 }
 
 /** TimeSpan-style text, as PowerShell prints Uptime: d.hh:mm:ss or hh:mm:ss. */
@@ -101,5 +105,7 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     GuestKvp: live.kvp,
     ProcessId: live.pid ?? null,
     BootSource: live.bootSource,
+    AllowedActions: VM_ACTIONS.filter((a) => isLegal(a, live.state)),
+    UnavailableActions: unavailableActions(live.state, c.name),
   };
 }

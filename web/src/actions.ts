@@ -1,6 +1,6 @@
 // The VM actions the console offers, and when each is legal — from the host's own table
 // (src/host/vm-state.ts), so a button is greyed out exactly when the API would refuse.
-import { isLegal, type VmAction } from '../../src/host/vm-state.ts';
+import { isLegal, whyIllegal, type VmAction } from '../../src/host/vm-state.ts';
 import { api, runAction, vmPath, type Job, type VmState, type VmVerb, type VmView } from './api.ts';
 
 export interface ActionDef {
@@ -29,6 +29,11 @@ export function legalIn(a: ActionDef, state: VmState): boolean {
 
 export function canSetHardware(state: VmState): boolean {
   return isLegal('SetHardware', state);
+}
+
+/** Why the host would refuse `action` on `vm` now (undefined when it is legal): a greyed-out button's title, in the API's own words. */
+export function whyNot(action: VmAction, vm: VmView): string | undefined {
+  return whyIllegal(action, vm.State, vm.Name);
 }
 
 export function canConnect(state: VmState): boolean {

@@ -3,7 +3,7 @@
 // while it is off.
 import { useState, type FormEvent } from 'react';
 import { api, vmPath, type DvdDriveView, type VmView } from '../api.ts';
-import { canSetHardware } from '../actions.ts';
+import { whyNot } from '../actions.ts';
 import { checkHostPath } from '../field-checks.ts';
 import { FieldError, invalidProps, type Problem } from './FieldError.tsx';
 
@@ -14,8 +14,7 @@ const dvdQuery = (d: DvdDriveView) => `ControllerNumber=${d.ControllerNumber}&Co
 
 export function DvdDrives({ vm, dvds, busy, act }: { vm: VmView; dvds: DvdDriveView[] | undefined; busy: boolean; act: Act }) {
   const base = `${vmPath(vm.Id)}/dvd-drives`;
-  const off = canSetHardware(vm.State);
-  const offReason = off ? undefined : `Turn off the VM to add or remove DVD drives (it is ${vm.State}).`;
+  const addWhy = whyNot('AddDvdDrive', vm);
   return (
     <div className="card">
       <h2>DVD drives</h2>
@@ -27,9 +26,9 @@ export function DvdDrives({ vm, dvds, busy, act }: { vm: VmView; dvds: DvdDriveV
         </tbody>
       </table>
       <div className="toolbar">
-        <button type="button" className="btn" disabled={busy || !off} title={offReason ?? 'Add a DVD drive'}
+        <button type="button" className="btn" disabled={busy || addWhy !== undefined} title={addWhy ?? 'Add a DVD drive'}
           onClick={() => void act('Add DVD drive', () => api('POST', base, {}))}>Add DVD drive</button>
-        {offReason && <span className="muted small">{offReason}</span>}
+        {addWhy && <span className="muted small">{addWhy}</span>}
       </div>
     </div>
   );
@@ -41,9 +40,8 @@ function DvdRow({ vm, d, busy, act, base }: { vm: VmView; d: DvdDriveView; busy:
   const where = slot(d);
   const param = `dvd-${where.replace(/\W/g, '-')}`;
   // Media changes with the VM off or running (the guest sees the disc change); not while it is saved, paused or between states.
-  const canChange = vm.State === 'Off' || vm.State === 'Running';
-  const changeReason = canChange ? undefined : `Not while the VM is ${vm.State}`;
-  const off = canSetHardware(vm.State);
+  const changeWhy = whyNot('SetDvdMedia', vm);
+  const removeWhy = whyNot('RemoveDvdDrive', vm);
 
   const insert = async (e: FormEvent) => {
     e.preventDefault();
@@ -60,13 +58,13 @@ function DvdRow({ vm, d, busy, act, base }: { vm: VmView; d: DvdDriveView; busy:
         <form className="dvd-media" onSubmit={(e) => void insert(e)} noValidate aria-label={`Media of ${where}`}>
           <input className="mono" aria-label={`Image file for ${where}`} placeholder="/var/lib/vmhost/iso/install.iso" value={path}
             onChange={(e) => { setPath(e.target.value); setProblem(undefined); }} {...invalidProps(param, problem)} />
-          <button type="submit" className="btn small" disabled={busy || !canChange} title={changeReason ?? 'Insert this image file'}>{d.Path ? 'Change' : 'Insert'}</button>
-          <button type="button" className="btn small" disabled={busy || !canChange || d.Path === null} title={changeReason ?? 'Eject the media'}
+          <button type="submit" className="btn small" disabled={busy || changeWhy !== undefined} title={changeWhy ?? 'Insert this image file'}>{d.Path ? 'Change' : 'Insert'}</button>
+          <button type="button" className="btn small" disabled={busy || changeWhy !== undefined || d.Path === null} title={changeWhy ?? 'Eject the media'}
             onClick={() => void act(`Eject ${where}`, () => api('PATCH', `${base}?${dvdQuery(d)}`, { Path: null }))}>Eject</button>
         </form>
         <FieldError param={param} problem={problem} />
       </td>
-      <td><button type="button" className="btn small danger-outline" disabled={busy || !off} title={off ? `Remove ${where}` : 'Turn off the VM first'}
+      <td><button type="button" className="btn small danger-outline" disabled={busy || removeWhy !== undefined} title={removeWhy ?? `Remove ${where}`}
         onClick={() => void act(`Remove ${where}`, () => api('DELETE', `${base}?${dvdQuery(d)}`))}>Remove</button></td>
     </tr>
   );

@@ -4,7 +4,7 @@
 // is hardware and needs the VM off; re-plugging does not.
 import { useState } from 'react';
 import { api, vmPath, type AdapterView, type ApiError, type SwitchView, type VmView } from '../api.ts';
-import { canSetHardware } from '../actions.ts';
+import { whyNot } from '../actions.ts';
 import { useApi } from '../live.ts';
 import { href } from '../router.ts';
 import { toast } from './Toasts.tsx';
@@ -40,8 +40,9 @@ export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
   const { data: adapters, reload } = useApi<AdapterView[]>(base, [tick]);
   const { data: switches } = useApi<SwitchView[]>('/switches', [tick]);
   const [busy, setBusy] = useState(false);
-  const hardware = canSetHardware(vm.State);
-  const offReason = hardware ? undefined : `Turn off the VM to add or remove network adapters (it is ${vm.State}).`;
+  const addWhy = whyNot('AddNetworkAdapter', vm);
+  const removeWhy = whyNot('RemoveNetworkAdapter', vm);
+  const connectWhy = whyNot('ConnectNetworkAdapter', vm);
 
   const act = async (what: string, fn: () => Promise<unknown>) => {
     setBusy(true);
@@ -61,9 +62,9 @@ export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
   return (
     <div>
       <div className="toolbar">
-        <button type="button" className="btn" disabled={!hardware || busy} title={offReason ?? 'Add a network adapter'}
+        <button type="button" className="btn" disabled={addWhy !== undefined || busy} title={addWhy ?? 'Add a network adapter'}
           onClick={() => void act('Add network adapter', () => api('POST', base, { Name: freeAdapterName(adapters ?? []) }))}>Add network adapter</button>
-        {offReason && <span className="muted small">{offReason}</span>}
+        {addWhy && <span className="muted small">{addWhy}</span>}
         {switches?.length === 0 && <span className="muted small">No virtual switch yet: <a href={href('switches')}>create one</a> to connect adapters.</span>}
       </div>
       <table className="grid adapters">
@@ -74,7 +75,7 @@ export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
             <tr key={a.Id} data-adapter={a.Name}>
               <td>{a.Name}{a.IsLegacy && <span className="muted small"> (legacy)</span>}</td>
               <td>
-                <select aria-label={`Virtual switch of ${a.Name}`} value={a.SwitchName ?? NOT_CONNECTED} disabled={busy} onChange={(e) => void plug(a, e.target.value)}>
+                <select aria-label={`Virtual switch of ${a.Name}`} value={a.SwitchName ?? NOT_CONNECTED} disabled={busy || connectWhy !== undefined} title={connectWhy} onChange={(e) => void plug(a, e.target.value)}>
                   <option value={NOT_CONNECTED}>Not connected</option>
                   {(switches ?? []).map((s) => <option key={s.Id} value={s.Name}>{s.Name} ({s.SwitchType})</option>)}
                 </select>
@@ -85,7 +86,7 @@ export function VmNetworkTab({ vm, tick }: { vm: VmView; tick: number }) {
               <td>{vlanText(a)}</td>
               <td className="small">MAC spoofing {a.MacAddressSpoofing} · DHCP guard {a.DhcpGuard} · Router guard {a.RouterGuard}{a.PortMirroringMode !== 'None' ? ` · Mirroring ${a.PortMirroringMode}` : ''}</td>
               <td>
-                <button type="button" className="btn small danger-outline" disabled={!hardware || busy} title={offReason ?? `Remove ${a.Name}`}
+                <button type="button" className="btn small danger-outline" disabled={removeWhy !== undefined || busy} title={removeWhy ?? `Remove ${a.Name}`}
                   onClick={() => void act(`Remove ${a.Name}`, () => api('DELETE', `${base}?Name=${encodeURIComponent(a.Name)}`))}>Remove</button>
               </td>
             </tr>

@@ -4,6 +4,7 @@
 // need it off — the API says which, and its message is shown as it is.
 import { useState, type FormEvent } from 'react';
 import { api, vmPath, type ApiError, type DiskMetrics, type DvdDriveView, type HardDriveView, type VmView } from '../api.ts';
+import { whyNot } from '../actions.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval } from '../live.ts';
 import { DvdDrives, slot } from './DvdDrives.tsx';
@@ -47,6 +48,7 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
             {disks?.length === 0 && <tr><td colSpan={9} className="empty">No hard drive.</td></tr>}
             {(disks ?? []).map((d) => {
               const m = byPath.get(d.Path);
+              const removeWhy = whyNot(d.ControllerType === 'IDE' ? 'IdeHardDrive' : 'ScsiHardDrive', vm);
               return (
                 <tr key={d.Id} data-disk={d.Path}>
                   <td className="nowrap">{slot(d)}</td>
@@ -57,7 +59,7 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
                   <td className="num">{m ? bytes(m.DataWritten) : '—'}</td>
                   <td className="num">{m ? Math.round(m.NormalizedIOPS) : '—'}</td>
                   <td className="num">{m ? `${m.AverageLatencyMs.toFixed(2)} ms` : '—'}</td>
-                  <td><button type="button" className="btn small danger-outline" disabled={busy}
+                  <td><button type="button" className="btn small danger-outline" disabled={busy || removeWhy !== undefined} title={removeWhy ?? `Remove ${slot(d)}`}
                     onClick={() => void act(`Remove ${slot(d)}`, () => api('DELETE', `${base}/hard-drives?${slotQuery(d)}`))}>Remove</button></td>
                 </tr>
               );
@@ -75,9 +77,11 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
 function AddDisk({ vm, busy, onAdd }: { vm: VmView; busy: boolean; onAdd: (body: Record<string, unknown>) => Promise<boolean> }) {
   const [path, setPath] = useState('');
   const [type, setType] = useState<'IDE' | 'SCSI'>('SCSI');
+  const controller = vm.Generation === 2 ? 'SCSI' : type;
+  const addWhy = whyNot(controller === 'IDE' ? 'IdeHardDrive' : 'ScsiHardDrive', vm);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (await onAdd({ Path: path, ControllerType: vm.Generation === 2 ? 'SCSI' : type })) setPath('');
+    if (await onAdd({ Path: path, ControllerType: controller })) setPath('');
   };
   return (
     <form className="inline-form" onSubmit={submit} aria-label="Add hard drive">
@@ -89,7 +93,8 @@ function AddDisk({ vm, busy, onAdd }: { vm: VmView; busy: boolean; onAdd: (body:
           <option value="IDE">IDE (VM off)</option>
         </select>
       )}
-      <button type="submit" className="btn" disabled={busy || path.trim() === ''}>Add hard drive</button>
+      <button type="submit" className="btn" disabled={busy || path.trim() === '' || addWhy !== undefined} title={addWhy ?? 'Attach this disk file'}>Add hard drive</button>
+      {addWhy && <span className="muted small">{addWhy}</span>}
     </form>
   );
 }
