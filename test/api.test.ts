@@ -93,4 +93,21 @@ describe('REST API', () => {
     const stop = await d.api('POST', '/api/v1/vms/off1/stop', {});
     assert.equal(stop.status, 409);
   });
+
+  // Names are checked and taken under one lock: ten clients racing for a name (in every case
+  // spelling) leave exactly one VM or switch, and nine "already exists" refusals.
+  test('ten parallel New-VM and New-VMSwitch with one name: exactly one succeeds', async () => {
+    for (const [path, name, body] of [
+      ['/api/v1/vms', 'race1', (n: string) => ({ Name: n })],
+      ['/api/v1/switches', 'RaceNet', (n: string) => ({ Name: n, SwitchType: 'Private' })],
+    ] as const) {
+      const spellings = Array.from({ length: 10 }, (_, i) => (i % 2 ? name.toUpperCase() : name));
+      const results = await Promise.all(spellings.map((n) => d.api('POST', path, body(n))));
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [201, ...Array(9).fill(409)], `${path}: ${results.map((r) => r.text).join(' | ')}`);
+      for (const r of results.filter((x) => x.status === 409)) assert.match((r.json as { message: string }).message, /already exists/);
+      const listed = ((await d.api('GET', path)).json as { Name: string }[]).filter((x) => x.Name.toLowerCase() === name.toLowerCase());
+      assert.equal(listed.length, 1, `${path} lists one '${name}'`);
+    }
+  });
 });

@@ -114,7 +114,7 @@ describe('firmware boot', () => {
     await t.ok('Start-VM', 'f1');
     await waitFor('SeaBIOS booting the floppy', 60_000, async () => /Booting from Floppy\.\.\./.test(await logFrom('f1', 'firmware.log')));
     assert.ok((await stat(com2)).isSocket(), 'QEMU listens on COM 2\'s socket');
-    await t.fails(/Cannot change the floppy disk while VM 'f1' is Running/, 'Set-VMFloppyDiskDrive', 'f1', vfd);
+    await t.fails(/Cannot change controllers, the floppy disk or COM ports of VM 'f1' because it is Running/, 'Set-VMFloppyDiskDrive', 'f1', vfd);
     await t.ok('Stop-VM', 'f1', '-TurnOff');
   });
 

@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   DATA_DIR_IN_USE: 'conflict',
   RUNTIME_DIR_UNSAFE: 'failure',
   QEMU_USER_UNKNOWN: 'failure',
+  VM_STATE_TRANSITION: 'failure',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',
