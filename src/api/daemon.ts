@@ -12,7 +12,8 @@ import {
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
+import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
 
 interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[] }
 
@@ -57,7 +58,8 @@ async function claimDataDir(dataDir: string): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const { host: addr, port } = parseListen(args.listen);
-  if (!args.allowRemote && addr !== '127.0.0.1' && addr !== '::1' && addr !== 'localhost') {
+  const remote = !isLoopback(addr);
+  if (remote && !args.allowRemote) {
     throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
   }
   // Before anything is created: every file of the daemon and of its QEMUs is 0600, every dir 0700.
@@ -69,10 +71,13 @@ async function main(): Promise<void> {
   const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   const token = await loadOrCreateToken(args.dataDir);
   const host = await Host.open(args.dataDir, netAdapters);
-  const app = await buildServer({ host, token });
+  // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
+  const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
+  const app = await buildServer({ host, token, tls });
   await app.listen({ host: addr, port });
-  const url = `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
-  await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url }, null, 2));
+  const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+  await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
+  if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
   process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse})\n`);
 
   const stop = async (sig: string): Promise<void> => {

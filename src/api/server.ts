@@ -2,10 +2,12 @@
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
 // OpenAPI document included, needs the host's token or a web console session (src/web),
 // whose sign-in page, its static files and the sign-in route are the only public paths.
+// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
+import type { TlsIdentity } from './tls-certificate.ts';
 import { bearer, tokenMatches } from './auth.ts';
 import { httpStatus } from './error-status.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
@@ -24,12 +26,17 @@ export interface ServerOptions {
   host: Host;
   token: string;
   logger?: boolean;
+  tls?: TlsIdentity;
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true,
+    https: opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : null,
+  }) as unknown as FastifyInstance; // the routes do not care whether the raw server is http or https
+
   app.setValidatorCompiler(validatorCompiler);
   await app.register(swagger, {
     openapi: {
@@ -63,7 +70,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     void reply.code(500).send({ code: 'INTERNAL', message: err.message });
   });
 
-  registerHostRoutes(app, opts.host);
+  registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);

@@ -38,6 +38,12 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   INVALID_STATE: ExitCode.invalidState,
   CONNECTION_FAILED: ExitCode.connection,
   AUTH_FAILED: ExitCode.connection,
+  // Remote hosts (client.ts, known-hosts.ts, credentials.ts): the CLI refuses before anything is sent.
+  TLS_CERTIFICATE_CHANGED: ExitCode.connection,
+  CREDENTIAL_REQUIRED: ExitCode.connection,
+  INSECURE_TRANSPORT: ExitCode.connection,
+  CREDENTIALS_FILE_UNSAFE: ExitCode.failure,
+  CREDENTIALS_FILE_INVALID: ExitCode.failure,
   // Disk file cmdlets (src/cli/cmdlets/vhd.ts) and the engines under them (vhd/, vhd/vhd1/, storage/open-disk).
   VHDX_INVALID_ARGUMENT: ExitCode.usage,
   VHD_INVALID_ARGUMENT: ExitCode.usage,
