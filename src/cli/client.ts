@@ -22,8 +22,8 @@ export interface Endpoint {
   verifyPeer: VerifyPeer;
 }
 
+/** Where the CLI tells of a newly pinned host (a cmdlet's ctx.warn). */
 type Notice = (msg: string) => void;
-const stderrNotice: Notice = (msg) => { process.stderr.write(`WARNING: ${msg}\n`); };
 
 function localDataDir(): string {
   return resolve(process.env.VMHOST_DATA_DIR ?? join(CHECKOUT, 'var/host1'));
@@ -85,7 +85,7 @@ function other(url: URL, token: string | undefined, notice: Notice): Endpoint {
   return { url: url.origin, token: t, verifyPeer: (fp) => checkKnownHost(key, fp, notice) };
 }
 
-export function resolveEndpoint(computerName: string | undefined, notice: Notice = stderrNotice): Endpoint {
+export function resolveEndpoint(computerName: string | undefined, notice: Notice): Endpoint {
   const dataDir = localDataDir();
   const d = readLocal(dataDir);
   const named = computerName !== undefined && !LOCAL_NAMES.includes(computerName.toLowerCase());
