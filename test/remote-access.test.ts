@@ -4,12 +4,12 @@
 // never the local daemon's token.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, runCli } from './support/daemon.ts';
+import { ROOT, TestDaemon, runCli } from './support/daemon.ts';
 
 describe('remote access', () => {
   let remote: TestDaemon; // the "other host": 0.0.0.0 with --allow-remote
@@ -123,10 +123,17 @@ describe('remote access', () => {
   });
 
   test('an unreadable certificate stops the daemon with a clear error', async () => {
-    await remote.terminate();
-    await writeFile(join(remote.dataDir, 'tls.crt'), 'not a certificate\n');
-    await assert.rejects(remote.launch(), /tls\.crt is not a PEM certificate/);
-    await Promise.all(['tls.crt', 'tls.key'].map((f) => rm(join(remote.dataDir, f))));
-    await remote.launch();
+    const dir = await mkdtemp(join(tmpdir(), 'vmhost-t-'));
+    try {
+      await writeFile(join(dir, 'tls.crt'), 'not a certificate\n');
+      await writeFile(join(dir, 'tls.key'), 'not a key\n');
+      const r = await new Promise<{ code: number | null; stderr: string }>((ok) => {
+        execFile(join(ROOT, 'bin/vmhostd'), ['--data-dir', dir, '--listen', '0.0.0.0:1', '--allow-remote'], (e, _out, stderr) => ok({ code: e ? (e.code as number) : 0, stderr }));
+      });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /tls\.crt is not a PEM certificate.*remove tls\.crt and tls\.key/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

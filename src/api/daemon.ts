@@ -70,9 +70,10 @@ async function main(): Promise<void> {
   if (usesShortSocketRoot(args.dataDir)) await ensurePrivateDir(shortSocketRoot(args.dataDir));
   const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   const token = await loadOrCreateToken(args.dataDir);
-  const host = await Host.open(args.dataDir, netAdapters);
   // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
+  // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
+  const host = await Host.open(args.dataDir, netAdapters);
   const app = await buildServer({ host, token, tls });
   await app.listen({ host: addr, port });
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
