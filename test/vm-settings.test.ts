@@ -2,6 +2,9 @@
 // notes, rename, remove; Restart-VM; -ComputerName to reach a host explicitly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TestDaemon, runCli, waitFor } from './support/daemon.ts';
 
 describe('VM settings', () => {
@@ -58,8 +61,12 @@ describe('VM settings', () => {
   });
 
   test('memory, notes and rename while off; -ComputerName reaches the host without VMHOST_URL', async () => {
-    const env = { VMHOST_TOKEN: d.token, VMHOST_URL: '', VMHOST_DATA_DIR: '/nonexistent' };
+    // Another host's token is never taken from VMHOST_TOKEN: it is stored for that host.
+    const config = await mkdtemp(join(tmpdir(), 'vmhost-cfg-'));
+    after(() => rm(config, { recursive: true, force: true }));
+    const env = { VMHOST_TOKEN: '', VMHOST_URL: '', VMHOST_DATA_DIR: '/nonexistent', VMHOST_CONFIG_DIR: config };
     const cn = ['-ComputerName', `127.0.0.1:${d.port}`];
+    assert.equal((await runCli(['Set-VMHostCredential', '-Token', d.token, ...cn], env)).code, 0);
     assert.equal((await runCli(['New-VM', 'm1', ...cn], env)).code, 0);
     const mem = await runCli(['Set-VMMemory', 'm1', '-StartupBytes', '1GB', '-PassThru', '-Json', ...cn], env);
     assert.equal(JSON.parse(mem.stdout).Startup, 1024 ** 3);
@@ -71,7 +78,7 @@ describe('VM settings', () => {
     const vm = JSON.parse((await runCli(['Get-VM', 'm2', '-Json', ...cn], env)).stdout) as { Notes: string; MemoryStartup: number };
     assert.equal(vm.Notes, 'db tier');
     assert.equal(vm.MemoryStartup, 1024 ** 3);
-    const noHost = await runCli(['Get-VM'], { ...env, VMHOST_TOKEN: '' });
+    const noHost = await runCli(['Get-VM'], env);
     assert.equal(noHost.code, 5, 'no host to reach');
   });
 });

@@ -12,7 +12,8 @@ import {
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, parseListen } from './endpoint.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
+import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
 
 interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string }
 
@@ -58,7 +59,8 @@ async function claimDataDir(dataDir: string): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const { host: addr, port } = parseListen(args.listen);
-  if (!args.allowRemote && addr !== '127.0.0.1' && addr !== '::1' && addr !== 'localhost') {
+  const remote = !isLoopback(addr);
+  if (remote && !args.allowRemote) {
     throw new VmhostError('INVALID_ARGUMENT', `refusing to listen on ${addr} without --allow-remote`);
   }
   // As root, QEMU drops to its own user (no user, no start: never silently root).
@@ -73,11 +75,15 @@ async function main(): Promise<void> {
   if (qemuUser) for (const name of QEMU_SOCKET_DIRS) await ensurePrivateDir(join(shortSocketRoot(args.dataDir), name), qemuUser.gid);
   const netAdapters = await loadNetAdapters(args.dataDir, args.netAdapters);
   const token = await loadOrCreateToken(args.dataDir);
+  // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
+  // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
+  const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
   const host = await Host.open(args.dataDir, netAdapters, qemuUser);
-  const app = await buildServer({ host, token });
+  const app = await buildServer({ host, token, tls });
   await app.listen({ host: addr, port });
-  const url = `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
-  await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url }, null, 2));
+  const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+  await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
+  if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
   process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse}${qemuUser ? `, QEMU as ${qemuUser.name}` : ''})\n`);
 
   const stop = async (sig: string): Promise<void> => {

@@ -14,3 +14,8 @@ export function parseListen(text: string): { host: string; port: number } {
   }
   return { host: m[1] ?? m[2]!, port };
 }
+
+/** Loopback listeners stay plain HTTP; every other address needs --allow-remote and gets TLS. */
+export function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost';
+}

@@ -2,10 +2,12 @@
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
 // OpenAPI document included, needs the host's token or a web console session (src/web),
 // whose sign-in page, its static files and the sign-in route are the only public paths.
+// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
+import type { TlsIdentity } from './tls-certificate.ts';
 import { bearer, tokenMatches } from './auth.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
@@ -23,6 +25,7 @@ export interface ServerOptions {
   host: Host;
   token: string;
   logger?: boolean;
+  tls?: TlsIdentity;
 }
 
 /** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
@@ -33,7 +36,11 @@ function sendError(reply: FastifyReply, code: ErrorCode, message: string, contex
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true,
+    https: opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : null,
+  }) as unknown as FastifyInstance; // the routes do not care whether the raw server is http or https
+
   app.setValidatorCompiler(validatorCompiler);
   await app.register(swagger, {
     openapi: {
@@ -68,7 +75,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     void sendError(reply, 'INTERNAL', err.message);
   });
 
-  registerHostRoutes(app, opts.host);
+  registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);

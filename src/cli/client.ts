@@ -1,36 +1,104 @@
-// How the CLI reaches a host: -ComputerName host:port, else VMHOST_URL, else the daemon
-// recorded in a local data dir (VMHOST_DATA_DIR, default <checkout>/var/host1). The token
-// comes from VMHOST_TOKEN, else from that data dir's token file.
+// How the CLI reaches a host: -ComputerName host[:port] (default port 8470; https unless the
+// host is loopback), else VMHOST_URL, else the daemon recorded in a local data dir
+// (VMHOST_DATA_DIR, default <checkout>/var/host1). The local daemon gets the data dir's token
+// and, when it listens with TLS, must show the certificate recorded in its daemon.json. Any
+// other host gets only its own credential (credentials.ts; VMHOST_TOKEN goes with VMHOST_URL)
+// and its certificate is pinned on first use (known-hosts.ts): the local token never leaves.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { VmhostError, isErrorCode } from '../common/index.ts';
+import { credentialFor } from './credentials.ts';
+import { checkKnownHost } from './known-hosts.ts';
+import { exchange, type VerifyPeer } from './transport.ts';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
+const DEFAULT_PORT = 8470;
+const LOCAL_NAMES = ['localhost', '.', '127.0.0.1'];
 
-export interface Endpoint { url: string; token: string | undefined }
+export interface Endpoint {
+  url: string;
+  token: string | undefined;
+  /** Judges an HTTPS peer's certificate (unused over plain HTTP). */
+  verifyPeer: VerifyPeer;
+}
+
+/** Where the CLI tells of a newly pinned host (a cmdlet's ctx.warn). */
+type Notice = (msg: string) => void;
 
 function localDataDir(): string {
   return resolve(process.env.VMHOST_DATA_DIR ?? join(CHECKOUT, 'var/host1'));
 }
 
-function readLocal(dataDir: string): { url?: string; token?: string } {
+interface LocalDaemon { url?: string; token?: string; tlsFingerprint?: string }
+
+function readLocal(dataDir: string): LocalDaemon {
   const read = (f: string) => { try { return readFileSync(join(dataDir, f), 'utf8'); } catch { return undefined; } };
   const daemon = read('daemon.json');
-  return { url: daemon ? (JSON.parse(daemon) as { url: string }).url : undefined, token: read('token')?.trim() };
+  const rec = daemon ? JSON.parse(daemon) as { url: string; tlsFingerprint?: string } : undefined;
+  return { url: rec?.url.replace(/\/$/, ''), tlsFingerprint: rec?.tlsFingerprint, token: read('token')?.trim() };
 }
 
-export function resolveEndpoint(computerName: string | undefined): Endpoint {
-  const local = readLocal(localDataDir());
-  const token = process.env.VMHOST_TOKEN ?? local.token;
-  if (computerName && !['localhost', '.', '127.0.0.1'].includes(computerName.toLowerCase())) {
-    const url = /^https?:\/\//.test(computerName) ? computerName : `http://${computerName}`;
-    return { url: url.replace(/\/$/, ''), token };
+function isLoopbackName(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+}
+
+/** `-ComputerName` as a URL: host[:port] or a full http(s) URL. */
+export function computerUrl(computerName: string): URL {
+  let url: URL;
+  try {
+    url = new URL(/^https?:\/\//i.test(computerName) ? computerName : `scheme://${computerName}`);
+  } catch {
+    throw new VmhostError('INVALID_ARGUMENT', `-ComputerName '${computerName}' is not HOST[:PORT] or an http(s) URL`, { param: 'ComputerName' });
   }
-  const url = process.env.VMHOST_URL ?? local.url;
-  if (!url) {
-    throw new VmhostError('CONNECTION_FAILED', `no host to talk to: no daemon is recorded in ${localDataDir()} (start one with bin/vmhostd, or set VMHOST_URL / -ComputerName)`);
+  if (url.protocol === 'scheme:') url = new URL(`${isLoopbackName(url.hostname) ? 'http' : 'https'}://${url.host}`);
+  if (!url.port) url.port = String(DEFAULT_PORT);
+  return url;
+}
+
+/** The key of a host in known_hosts and credentials.json: HOST:PORT. */
+export function hostKey(url: URL): string {
+  return url.host.toLowerCase();
+}
+
+function local(dataDir: string, d: LocalDaemon, token: string | undefined): Endpoint {
+  return {
+    url: d.url!,
+    token,
+    verifyPeer: (fp) => {
+      if (fp !== d.tlsFingerprint) {
+        throw new VmhostError('TLS_CERTIFICATE_CHANGED', `the daemon at ${d.url} presented TLS certificate ${fp}, not ${d.tlsFingerprint ?? 'none'} recorded in ${join(dataDir, 'daemon.json')}: it is not this data dir's daemon`, { url: d.url, presented: fp });
+      }
+    },
+  };
+}
+
+/** Another host: its own credential (or `token`, from VMHOST_TOKEN) and a pinned certificate. */
+function other(url: URL, token: string | undefined, notice: Notice): Endpoint {
+  const key = hostKey(url);
+  if (url.protocol === 'http:' && !isLoopbackName(url.hostname)) {
+    throw new VmhostError('INSECURE_TRANSPORT', `refusing to send a token to ${key} over plain HTTP: a remote vmhostd speaks HTTPS only (use https:// or HOST:PORT)`, { host: key });
   }
-  return { url: url.replace(/\/$/, ''), token };
+  const t = token ?? credentialFor(key)?.Token;
+  if (t === undefined) {
+    throw new VmhostError('CREDENTIAL_REQUIRED', `no credential stored for ${key}: run Set-VMHostCredential -ComputerName ${key} -Token <token> (the token is in <data-dir>/token on that host)`, { host: key });
+  }
+  return { url: url.origin, token: t, verifyPeer: (fp) => checkKnownHost(key, fp, notice) };
+}
+
+export function resolveEndpoint(computerName: string | undefined, notice: Notice): Endpoint {
+  const dataDir = localDataDir();
+  const d = readLocal(dataDir);
+  const named = computerName !== undefined && !LOCAL_NAMES.includes(computerName.toLowerCase());
+  const envUrl = process.env.VMHOST_URL || undefined;
+  const target = named ? computerUrl(computerName) : envUrl ? new URL(envUrl) : undefined;
+  // VMHOST_TOKEN belongs to VMHOST_URL (or the local daemon), never to a -ComputerName.
+  const envToken = named ? undefined : process.env.VMHOST_TOKEN;
+  // The local daemon named by its address is still the local daemon.
+  if (target && !(d.url && new URL(d.url).origin === target.origin)) return other(target, envToken, notice);
+  if (!d.url) {
+    throw new VmhostError('CONNECTION_FAILED', `no host to talk to: no daemon is recorded in ${dataDir} (start one with bin/vmhostd, or set VMHOST_URL / -ComputerName)`);
+  }
+  return local(dataDir, d, envToken ?? d.token);
 }
 
 export class ApiClient {
@@ -40,24 +108,24 @@ export class ApiClient {
     const headers: Record<string, string> = {};
     if (this.endpoint.token) headers.authorization = `Bearer ${this.endpoint.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res;
     try {
-      res = await fetch(`${this.endpoint.url}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await exchange(new URL(`${this.endpoint.url}/api/v1${path}`), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, this.endpoint.verifyPeer);
     } catch (e) {
-      throw new VmhostError('CONNECTION_FAILED', `cannot reach the host at ${this.endpoint.url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { url: this.endpoint.url }, { cause: e });
+      if (e instanceof VmhostError) throw e;
+      throw new VmhostError('CONNECTION_FAILED', `cannot reach the host at ${this.endpoint.url}: ${(e as Error).message}`, { url: this.endpoint.url }, { cause: e });
     }
-    const text = await res.text();
     if (res.status === 401) {
-      throw new VmhostError('AUTH_FAILED', `the host at ${this.endpoint.url} refused the token (set VMHOST_TOKEN or VMHOST_DATA_DIR)`, { url: this.endpoint.url });
+      throw new VmhostError('AUTH_FAILED', `the host at ${this.endpoint.url} refused the token (set it with Set-VMHostCredential, or VMHOST_TOKEN / VMHOST_DATA_DIR)`, { url: this.endpoint.url });
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       let err: { code?: string; message?: string } = {};
-      try { err = JSON.parse(text) as typeof err; } catch { /* not JSON: use the text */ }
+      try { err = JSON.parse(res.text) as typeof err; } catch { /* not JSON: use the text */ }
       // A code this CLI does not know (a newer daemon) keeps its name in the context.
       const code = isErrorCode(err.code) ? err.code : 'DAEMON_ERROR';
-      throw new VmhostError(code, err.message ?? `${res.status} ${text}`, { status: res.status, daemonCode: err.code });
+      throw new VmhostError(code, err.message ?? `${res.status} ${res.text}`, { status: res.status, daemonCode: err.code });
     }
-    if (res.headers.get('content-type')?.startsWith('application/json')) return JSON.parse(text) as T;
-    return text as T;
+    if (res.contentType.startsWith('application/json')) return JSON.parse(res.text) as T;
+    return res.text as T;
   }
 }

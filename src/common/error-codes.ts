@@ -60,6 +60,9 @@ export const ERROR_CODES = {
   DATA_DIR_IN_USE: 'conflict',
   RUNTIME_DIR_UNSAFE: 'failure',
   QEMU_USER_UNKNOWN: 'failure',
+  // The HTTPS identity of a daemon listening off loopback (api/tls-certificate.ts).
+  TLS_CERTIFICATE_INVALID: 'failure',
+  TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
@@ -72,6 +75,12 @@ export const ERROR_CODES = {
   CLI_INVALID_DEFINITION: 'failure',
   CONNECTION_FAILED: 'unreachable',
   AUTH_FAILED: 'unauthorized',
+  // Remote hosts (cli/known-hosts.ts, cli/credentials.ts): refused before anything is sent.
+  TLS_CERTIFICATE_CHANGED: 'unreachable',
+  CREDENTIAL_REQUIRED: 'unreachable',
+  INSECURE_TRANSPORT: 'unreachable',
+  CREDENTIALS_FILE_UNSAFE: 'failure',
+  CREDENTIALS_FILE_INVALID: 'failure',
   /** The daemon answered with a code this CLI does not know (a newer daemon). */
   DAEMON_ERROR: 'failure',
   VM_NOT_FOUND: 'not-found',

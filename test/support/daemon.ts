@@ -1,11 +1,14 @@
 // Test support: run real vmhostd daemons on temp data dirs and free ports, and the real CLI
 // against them. Every daemon and every VM it started is cleaned up by `stop({ killVms })`.
+// `{ remote: true }` makes a daemon listen as a remote host does (0.0.0.0, --allow-remote: HTTPS
+// only); the test reaches it through 127.0.0.1 and its CLI pins into a config dir of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { exchange } from '../../src/cli/transport.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -31,28 +34,39 @@ export async function freeUdpPort(): Promise<number> {
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
+export interface TestDaemonOptions {
+  /** Listen on 0.0.0.0 with --allow-remote, so the daemon serves HTTPS only. */
+  remote?: boolean;
+}
+
 export class TestDaemon {
   proc?: ChildProcess;
   token = '';
   output = '';
+  /** The TLS certificate fingerprint the daemon recorded in daemon.json (remote daemons). */
+  tlsFingerprint: string | undefined;
+  /** VMHOST_CONFIG_DIR of this daemon's CLI (known_hosts, credentials), when remote. */
+  cliConfigDir: string | undefined;
 
   /** Extra vmhostd arguments for every launch (e.g. --net-adapter); a test may change them before a relaunch. */
-  private constructor(readonly dataDir: string, readonly port: number, public args: string[]) {}
+  private constructor(readonly dataDir: string, readonly port: number, public args: string[], readonly remote: boolean) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.remote ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
-  static async start(dataDir?: string, args: string[] = []): Promise<TestDaemon> {
+  static async start(dataDir?: string, args: string[] = [], opts: TestDaemonOptions = {}): Promise<TestDaemon> {
     const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'vmhost-t-')));
-    const d = new TestDaemon(dir, await freePort(), args);
+    const d = new TestDaemon(dir, await freePort(), args, opts.remote ?? false);
+    if (d.remote) d.cliConfigDir = await mkdtemp(join(tmpdir(), 'vmhost-cli-'));
     await d.launch();
     return d;
   }
 
   async launch(): Promise<void> {
     this.output = '';
-    const proc = spawn(join(ROOT, 'bin/vmhostd'), ['--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listen = this.remote ? [`0.0.0.0:${this.port}`, '--allow-remote'] : [`127.0.0.1:${this.port}`];
+    const proc = spawn(join(ROOT, 'bin/vmhostd'), ['--data-dir', this.dataDir, '--listen', ...listen, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stdout!.on('data', (b: Buffer) => { this.output += b.toString(); });
     proc.stderr!.on('data', (b: Buffer) => { this.output += b.toString(); });
@@ -63,6 +77,7 @@ export class TestDaemon {
       await sleep(100);
     }
     this.token = (await readFile(join(this.dataDir, 'token'), 'utf8')).trim();
+    this.tlsFingerprint = (JSON.parse(await readFile(join(this.dataDir, 'daemon.json'), 'utf8')) as { tlsFingerprint?: string }).tlsFingerprint;
   }
 
   /** SIGKILL the daemon (VMs keep running). */
@@ -87,16 +102,18 @@ export class TestDaemon {
     const headers: Record<string, string> = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
+    // The CLI's transport: a remote daemon must show the certificate it recorded.
+    const res = await exchange(new URL(this.url + path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, (fp) => {
+      if (fp !== this.tlsFingerprint) throw new Error(`daemon presented certificate ${fp}, recorded ${this.tlsFingerprint}`);
+    });
     let json: unknown;
-    try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: res.status, json, text };
+    try { json = JSON.parse(res.text); } catch { json = undefined; }
+    return { status: res.status, json, text: res.text };
   }
 
   /** Run `bin/vmhost <args>` against this daemon. */
   cli(...args: string[]): Promise<CliResult> {
-    return runCli(args, { VMHOST_URL: this.url, VMHOST_TOKEN: this.token });
+    return runCli(args, { VMHOST_URL: this.url, VMHOST_TOKEN: this.token, ...(this.cliConfigDir ? { VMHOST_CONFIG_DIR: this.cliConfigDir } : {}) });
   }
 
   /** Kill the daemon and every QEMU of its VMs, remove the data dir. */
@@ -106,6 +123,7 @@ export class TestDaemon {
       try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     }
     await rm(this.dataDir, { recursive: true, force: true });
+    if (this.cliConfigDir) await rm(this.cliConfigDir, { recursive: true, force: true });
   }
 
   async qemuPids(): Promise<number[]> {

@@ -7,7 +7,7 @@ import { ApiClient, resolveEndpoint } from '../client.ts';
 
 function localDaemon(ctx: CmdletContext): ApiClient | undefined {
   try {
-    return new ApiClient(resolveEndpoint(ctx.computerName[0]));
+    return new ApiClient(resolveEndpoint(ctx.computerName[0], ctx.warn));
   } catch {
     return undefined;
   }

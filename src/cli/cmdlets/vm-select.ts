@@ -9,7 +9,7 @@ import { hasWildcard, matchWildcard } from '../wildcard.ts';
 export function clientFor(ctx: CmdletContext): ApiClient {
   const names = ctx.computerName;
   if (names.length > 1) throw new VmhostError('CLI_INVALID_PARAMETER', `${ctx.cmdlet}: parameter -ComputerName: one host at a time is supported`);
-  return new ApiClient(resolveEndpoint(names[0]));
+  return new ApiClient(resolveEndpoint(names[0], ctx.warn));
 }
 
 export async function selectVms(api: ApiClient, names: readonly string[] | undefined): Promise<VmView[]> {
