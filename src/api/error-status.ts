@@ -2,6 +2,8 @@
 export const HTTP_STATUS: Record<string, number> = {
   INVALID_ARGUMENT: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403, // the caller's role does not allow the route, or no VMConnect grant (api/access.ts)
+  TOO_MANY_SIGN_INS: 429, // api/sign-in-throttle.ts
   NOT_FOUND: 404,
   NOT_ATTACHED: 404,
   ALREADY_EXISTS: 409,
