@@ -14,6 +14,8 @@ export const ExitCode = {
   invalidState: 4,
   /** The daemon cannot be reached or refused us. */
   connection: 5,
+  /** The daemon knows who we are, and our role (or missing VMConnect grant) does not allow that (HTTP 403). */
+  forbidden: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -38,6 +40,9 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   INVALID_STATE: ExitCode.invalidState,
   CONNECTION_FAILED: ExitCode.connection,
   AUTH_FAILED: ExitCode.connection,
+  // Users and roles (src/api/access.ts, src/api/sign-in-throttle.ts).
+  FORBIDDEN: ExitCode.forbidden,
+  TOO_MANY_SIGN_INS: ExitCode.connection,
   // Disk file cmdlets (src/cli/cmdlets/vhd.ts) and the engines under them (vhd/, vhd/vhd1/, storage/open-disk).
   VHDX_INVALID_ARGUMENT: ExitCode.usage,
   VHD_INVALID_ARGUMENT: ExitCode.usage,

@@ -12,10 +12,11 @@ import * as lbfo from './net-lbfo.ts';
 import * as capture from './switch-capture.ts';
 import * as firmware from './vm-firmware.ts';
 import * as controllers from './vm-controllers.ts';
+import * as users from './host-users.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, users]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
