@@ -3,7 +3,9 @@
 // host's token (the built-in Administrator), a user's token, or a browser session — whose
 // role must include the route's minimum role in route-roles.ts (a route missing from that
 // table needs Administrator). Console routes need a VMConnect grant for the VM instead.
-// Answers: 401 UNAUTHORIZED without a valid credential, 403 FORBIDDEN without the role.
+// Answers: 401 UNAUTHORIZED without a valid credential (onRequest), 403 FORBIDDEN without
+// the role (preValidation: after the body is read, so the audit log can name its target,
+// and before it is validated, so a refused caller learns nothing about the schema).
 // Every request but GET/HEAD is then written to the audit log with the user's name.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VmhostError } from '../common/index.ts';
@@ -80,7 +82,13 @@ export function installAccess(app: FastifyInstance, opts: AccessOptions): void {
       return;
     }
     identities.set(req, who);
-    if (need === undefined) return; // no such route: the 404 handler answers
+  });
+
+  app.addHook('preValidation', async (req) => {
+    const route = req.routeOptions.url;
+    const need = route === undefined ? undefined : requiredAccess(req.method, route);
+    const who = identities.get(req);
+    if (need === undefined || need === 'Public' || !who) return; // no such route: the 404 handler answers
     if (need === 'VMConnect') {
       const vm = opts.host.get((req.params as { vm: string }).vm);
       if (!mayConnect(opts.users, who, vm.Id)) {

@@ -45,6 +45,7 @@ export function registerWeb(app: FastifyInstance, opts: WebOptions): WebConsole 
       tags, body: SessionBody, security: [], response: { 200: SessionView },
     },
   }, async (req, reply) => {
+    if (req.body.UserName !== undefined) claimUser(req, req.body.UserName); // a failed attempt is audited under the name it claimed
     const who = await signIn(req.body, req.ip);
     claimUser(req, who.UserName, who);
     const s = sessions.create(who.UserName);
