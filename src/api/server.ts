@@ -1,14 +1,18 @@
 // The daemon's HTTP surface: REST API under /api/v1, every route validated by the schemas
 // in schemas.ts and documented from them at /api/v1/openapi.json. Every request, the
-// OpenAPI document included, needs the host's token or a web console session (src/web),
-// whose sign-in page, its static files and the sign-in route are the only public paths.
+// OpenAPI document included, needs a credential (the host's token, a user's token or a web
+// console session, src/web) whose user's role allows the route (access.ts, route-roles.ts);
+// the sign-in page, its static files and the sign-in route are the only public paths.
 // With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import type { TlsIdentity } from './tls-certificate.ts';
-import { bearer, tokenMatches } from './auth.ts';
+import { installAccess } from './access.ts';
+import { AuditLog } from './audit-log.ts';
+import { Users } from './users.ts';
+import { registerUserRoutes } from './routes-users.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
@@ -50,12 +54,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
 
-  const web = registerWeb(app, { host: opts.host, token: opts.token });
-  app.addHook('onRequest', async (req, reply) => {
-    if (!tokenMatches(opts.token, bearer(req.headers.authorization)) && !web.admits(req)) {
-      await sendError(reply, 'UNAUTHORIZED', 'A valid token is required (Authorization: Bearer <token>; see <data-dir>/token)');
-    }
+  const users = await Users.load(opts.host.dataDir);
+  const audit = new AuditLog(opts.host.dataDir);
+  // Installed before any route, so it sees them all; the web console answers its questions once registered below.
+  installAccess(app, {
+    host: opts.host, token: opts.token, users, audit,
+    sessionUser: (req) => web.sessionUser(req),
   });
+  const web = registerWeb(app, { host: opts.host, token: opts.token, users });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
@@ -63,6 +69,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return;
     }
     if (isVmhostError(err)) {
+      if (typeof err.context.retryAfterSeconds === 'number') void reply.header('retry-after', String(err.context.retryAfterSeconds));
       void sendError(reply, err.code, err.message, err.context);
       return;
     }
@@ -84,6 +91,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerLbfoRoutes(app, opts.host);
   registerGuestFileRoutes(app, opts.host);
   registerControllerRoutes(app, opts.host);
+  registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -15,6 +15,8 @@ export const ExitCode = {
   invalidState: 4,
   /** The daemon cannot be reached or refused us. */
   connection: 5,
+  /** The daemon knows who we are, and our role (or a missing VMConnect grant) does not allow that (HTTP 403). */
+  forbidden: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -35,6 +37,10 @@ export const ERROR_KINDS = {
   conflict: { http: 409, exit: ExitCode.invalidState, nbd: 'EIO' },
   'read-only': { http: 409, exit: ExitCode.invalidState, nbd: 'EPERM' },
   unauthorized: { http: 401, exit: ExitCode.connection, nbd: 'EPERM' },
+  /** Signed in, but the caller's role (api/route-roles.ts) or VMConnect grants do not allow it. */
+  forbidden: { http: 403, exit: ExitCode.forbidden, nbd: 'EPERM' },
+  /** Too many failed sign-ins from one client or for one user (api/sign-in-throttle.ts). */
+  throttled: { http: 429, exit: ExitCode.connection, nbd: 'EIO' },
   /** The CLI cannot reach the daemon (never sent by the daemon itself). */
   unreachable: { http: 503, exit: ExitCode.connection, nbd: 'EIO' },
   /** Something behind the daemon (a guest's agent) is not there to answer. */
@@ -50,6 +56,8 @@ export const ERROR_CODES = {
   // Generic codes of the daemon and the API.
   INVALID_ARGUMENT: 'invalid-argument',
   UNAUTHORIZED: 'unauthorized',
+  FORBIDDEN: 'forbidden',
+  TOO_MANY_SIGN_INS: 'throttled',
   NOT_FOUND: 'not-found',
   NOT_ATTACHED: 'not-found',
   ALREADY_EXISTS: 'conflict',

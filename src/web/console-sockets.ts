@@ -1,8 +1,8 @@
 // The console WebSockets: GET /api/v1/vms/:vm/vnc carries RFB (binary frames) to and from
 // QEMU's VNC unix socket — noVNC in the browser speaks RFB itself, so the bridge only moves
 // bytes; GET /api/v1/vms/:vm/serial carries the serial console (text frames). Both refuse
-// before the upgrade (401 without a session or token, 404 for an unknown VM, 409 when the
-// VM is not running) and close with 1000 when the VM stops.
+// before the upgrade (401 without a session or token, 404 for an unknown VM, 403 for a
+// non-Administrator without Grant-VMConnectAccess to it, 409 when the VM is not running) and close with 1000 when the VM stops.
 //
 // QEMU's VNC server takes many clients, so each WebSocket gets its own VNC connection. The
 // serial chardev takes one client at a time, so one connection per VM is shared by every
@@ -16,6 +16,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { httpStatusOf, type ErrorCode } from '../common/index.ts';
 import type { Host, VmView } from '../host/index.ts';
+import type { Identity } from '../api/roles.ts';
 // host/index.ts does not export socket paths yet; vm-paths.ts is the one place they are named.
 import { vmPaths } from '../host/vm-paths.ts';
 
@@ -31,8 +32,10 @@ const IDLE_HUB_MS = 10_000;
 
 export interface ConsoleSocketsOptions {
   host: Host;
-  /** True when the upgrade request carries a valid token or session (and a same-origin Origin). */
-  authorized(req: IncomingMessage): boolean;
+  /** Who the upgrade request's token or session (with a same-origin Origin) names. */
+  identify(req: IncomingMessage): Identity | undefined;
+  /** VMConnect access: Administrators, and users granted this VM. */
+  mayConnect(who: Identity, vmId: string): boolean;
 }
 
 export class ConsoleSockets {
@@ -43,6 +46,8 @@ export class ConsoleSockets {
     handleProtocols: (offered) => (offered.has('binary') ? 'binary' : false),
   });
   private readonly hubs = new Map<string, SerialHub>();
+  /** Who opened each socket, to which VM: re-checked when users or grants change. */
+  private readonly owners = new WeakMap<WebSocket, { who: Identity; vmId: string }>();
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     void this.upgrade(req, socket, head);
   };
@@ -58,9 +63,18 @@ export class ConsoleSockets {
     this.wss.close();
   }
 
+  /** Closes (1008) every socket whose user may no longer open that VM's console (Revoke-VMConnectAccess, Remove-VMHostUser). */
+  recheck(): void {
+    for (const ws of this.wss.clients) {
+      const o = this.owners.get(ws);
+      if (o && !this.opts.mayConnect(o.who, o.vmId)) ws.close(1008, 'Console access was revoked');
+    }
+  }
+
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    if (!this.opts.authorized(req)) {
+    const who = this.opts.identify(req);
+    if (!who) {
       return refuse(socket, 'UNAUTHORIZED', 'A valid session or token is required (sign in at /, or Authorization: Bearer <token>)');
     }
     const path = (req.url ?? '').split('?')[0]!;
@@ -71,6 +85,9 @@ export class ConsoleSockets {
       vm = this.opts.host.get(decodeURIComponent(m[1]!));
     } catch (e) {
       return refuse(socket, 'NOT_FOUND', (e as Error).message);
+    }
+    if (!this.opts.mayConnect(who, vm.Id)) {
+      return refuse(socket, 'FORBIDDEN', `${who.UserName} has no console access to VM '${vm.Name}' (Grant-VMConnectAccess)`);
     }
     if (vm.State !== 'Running' && vm.State !== 'Paused') {
       return refuse(socket, 'INVALID_STATE', `VM '${vm.Name}' is ${vm.State}: its console is there only while it runs`);
@@ -83,7 +100,7 @@ export class ConsoleSockets {
       let bridged = false;
       socket.once('close', () => { if (!bridged) qemu.destroy(); });
       if (socket.destroyed) { qemu.destroy(); return; }
-      this.wss.handleUpgrade(req, socket, head, (ws) => { bridged = true; bridgeBinary(ws, qemu); });
+      this.wss.handleUpgrade(req, socket, head, (ws) => { bridged = true; this.owners.set(ws, { who, vmId: vm.Id }); bridgeBinary(ws, qemu); });
       return;
     }
     let hub = this.hubs.get(vm.Id);
@@ -101,7 +118,7 @@ export class ConsoleSockets {
     }
     const replay = await this.opts.host.serialLog(vm.Id, SERIAL_REPLAY_BYTES).catch(() => '');
     const joined = hub;
-    this.wss.handleUpgrade(req, socket, head, (ws) => joined.add(ws, replay));
+    this.wss.handleUpgrade(req, socket, head, (ws) => { this.owners.set(ws, { who, vmId: vm.Id }); joined.add(ws, replay); });
   }
 }
 

@@ -1,5 +1,5 @@
-// Browser sessions. A browser signs in once with the host's token (POST /api/v1/session) and
-// from then on carries an HttpOnly, SameSite=Strict cookie holding a random session id —
+// Browser sessions. A browser signs in once, with a user name and password or with the
+// host's token (POST /api/v1/session), and from then on carries an HttpOnly, SameSite=Strict cookie holding a random session id —
 // never the token — so the token is in no URL, no page script and no log line. Sessions
 // live in the daemon's memory: a daemon restart signs every browser out, which is the safe
 // direction. One cookie name per data dir, because cookies ignore ports and several daemons
@@ -8,6 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export interface Session {
   id: string;
+  /** Who signed in (the built-in 'admin' for the host's token); the role is looked up per request. */
+  user: string;
   createdMs: number;
   lastSeenMs: number;
 }
@@ -27,9 +29,9 @@ export class SessionStore {
     this.cookieName = `vmhost_session_${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
   }
 
-  create(): Session {
+  create(user: string): Session {
     const t = this.now();
-    const s: Session = { id: randomBytes(32).toString('base64url'), createdMs: t, lastSeenMs: t };
+    const s: Session = { id: randomBytes(32).toString('base64url'), user, createdMs: t, lastSeenMs: t };
     this.sessions.set(s.id, s);
     while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     return s;

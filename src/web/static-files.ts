@@ -1,5 +1,5 @@
 // The built single-page app (web/dist, made by `npm run build:web`). Its shell and assets are
-// the only things the daemon serves without a session: a browser needs the sign-in page
+// the only things the daemon serves without a session (Public in api/route-roles.ts): a browser needs the sign-in page
 // before it can sign in, and these files are the same for every host and hold no data.
 // The app routes with the URL hash (#/vms/web1), so the server needs no catch-all route and
 // every other path stays behind authentication.
@@ -11,9 +11,6 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { httpStatusOf, type ErrorCode } from '../common/index.ts';
 
 export const DEFAULT_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../web/dist');
-
-/** Route patterns (as fastify names them) served without authentication. */
-export const PUBLIC_FILE_ROUTES = new Set(['/', '/index.html', '/favicon.svg', '/assets/*']);
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -22,7 +22,7 @@ describe('SessionStore', () => {
     let now = 1_000_000;
     const s = new SessionStore('/data/a', () => now);
     const cookie = (id: string) => `other=1; ${s.cookieName}=${id}`;
-    const a = s.create();
+    const a = s.create('admin');
     assert.notEqual(s.fromCookieHeader(cookie(a.id)), undefined);
     now += IDLE_MS - 1;
     assert.notEqual(s.fromCookieHeader(cookie(a.id)), undefined, 'use restarts the idle clock');
@@ -30,7 +30,7 @@ describe('SessionStore', () => {
     assert.notEqual(s.fromCookieHeader(cookie(a.id)), undefined);
     now = a.createdMs + MAX_AGE_MS + 1;
     assert.equal(s.fromCookieHeader(cookie(a.id)), undefined, 'too old whatever the use');
-    const b = s.create();
+    const b = s.create('admin');
     now += IDLE_MS + 1;
     assert.equal(s.fromCookieHeader(cookie(b.id)), undefined, 'idle too long');
     assert.equal(s.fromCookieHeader(cookie('forged')), undefined);
@@ -41,10 +41,10 @@ describe('SessionStore', () => {
     const a = new SessionStore('/data/a');
     const b = new SessionStore('/data/b');
     assert.notEqual(a.cookieName, b.cookieName);
-    const ids = new Set(Array.from({ length: 100 }, () => a.create().id));
+    const ids = new Set(Array.from({ length: 100 }, () => a.create('admin').id));
     assert.equal(ids.size, 100);
     assert.ok([...ids].every((id) => id.length >= 43));
-    assert.match(a.setCookie(a.create()), /; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    assert.match(a.setCookie(a.create('admin')), /; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
     assert.equal(readCookie('a=1; b = two ;c=3', 'b'), 'two');
     assert.equal(readCookie('ab=1', 'b'), undefined);
   });
