@@ -49,6 +49,8 @@ export const EXIT_CODES: Readonly<Record<string, ExitCode>> = {
   VHD_PARENT_MISSING: ExitCode.notFound,
   STORAGE_PARENT_NOT_FOUND: ExitCode.notFound,
   VHD_FILE_EXISTS: ExitCode.invalidState,
+  // A disk file another open holds (storage/file-lock.ts): a running VM, a host mount, another process.
+  VHD_IN_USE: ExitCode.invalidState,
   VHD_BELOW_MINIMUM_SIZE: ExitCode.invalidState,
   VHD_UNSUPPORTED: ExitCode.invalidState,
   VHDX_PARENT_MISMATCH: ExitCode.invalidState,

@@ -27,8 +27,7 @@ async function creating<T>(path: string, fn: (f: HostFile) => Promise<T>): Promi
   try {
     await f.lock('exclusive');
     const r = await fn(f);
-    await f.flush();
-    await f.close();
+    await f.close(); // convertDisk closes (after flushing) its destination itself; close is idempotent
     return r;
   } catch (e) {
     await f.close().catch(() => undefined);
@@ -49,6 +48,7 @@ export async function createDiskFile(path: string, s: NewDiskSpec): Promise<void
     } else {
       await createVhd(f, { type: s.type, size: s.size, ...opt('blockSize', s.blockSize) });
     }
+    await f.flush();
   });
 }
 
@@ -73,6 +73,7 @@ export async function createDifferencingFile(path: string, parentPath: string, s
       } else {
         await createVhd(f, { type: 'Differencing', ...opt('blockSize', s.blockSize), parent: { disk: parent, path: parentPath, relativePath: relativeLocator(path, parentPath) } });
       }
+      await f.flush();
     });
   } finally {
     await parent.close().catch(() => undefined);

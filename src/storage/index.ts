@@ -10,6 +10,7 @@ export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
 export { createDynamicDisk } from './disk-create.ts';
 // The one path to disk files (CLI cmdlets and daemon alike): each file locked before it is read or written.
 export { lockFd, inUse, type LockMode } from './file-lock.ts';
+export { MAX_VIRTUAL_SIZE as MAX_VHDX_SIZE } from '../vhd/index.ts';
 export { describeDiskFile, describeOpenDisk, testDiskFile, testOpenDisk, chainFiles, VHD_PROPERTIES, type VirtualHardDisk } from './disk-info.ts';
 export { createDiskFile, createDifferencingFile, convertDiskFile, type NewDiskSpec, type ConvertSpec } from './disk-create.ts';
 export {
