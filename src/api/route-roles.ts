@@ -55,6 +55,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/vhd': 'Administrator',
   'POST /api/v1/vhd/resize': 'Administrator',
   'GET /api/v1/vhd/attached': 'Viewer',
+  // Get-VHD / Test-VHD of a held file: read-only answers about disks the host already serves.
+  'POST /api/v1/vhd/describe': 'Viewer',
+  'POST /api/v1/vhd/test': 'Viewer',
   'GET /api/v1/mounts': 'Viewer',
   'POST /api/v1/mounts': 'Administrator',
   'DELETE /api/v1/mounts': 'Administrator',

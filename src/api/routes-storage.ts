@@ -75,14 +75,23 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
     });
 
   app.get<{ Querystring: { Path: string } }>('/api/v1/vhd/attached',
-    { schema: { summary: 'Whether a running VM or a host mount holds a disk file (Get-VHD\'s Attached)', tags, querystring: PathQuery } },
-    async (req) => ({ Path: req.query.Path, Attached: host.storage.servedPath(req.query.Path) !== undefined }));
+    { schema: { summary: 'Whether a running VM or a host mount holds a disk file (Get-VHD\'s Attached), and who holds it or a chain it is a parent in (Holder)', tags, querystring: PathQuery } },
+    async (req) => ({ Path: req.query.Path, Attached: host.storage.servedPath(req.query.Path) !== undefined, Holder: drives.holderOf(req.query.Path) ?? null }));
+
+  // A file this host serves is locked: the VHD cmdlets ask its owner, which answers from the open disk.
+  app.post<{ Body: { Path: string } }>('/api/v1/vhd/describe',
+    { schema: { summary: 'Get-VHD of a disk file a running VM or a host mount holds, from its live state (404 NOT_ATTACHED when none does)', tags, body: PathQuery } },
+    async (req) => drives.describeHeld(req.body.Path));
+
+  app.post<{ Body: { Path: string } }>('/api/v1/vhd/test',
+    { schema: { summary: 'Test-VHD of a disk file a running VM or a host mount holds (404 NOT_ATTACHED when none does)', tags, body: PathQuery } },
+    async (req) => ({ Path: req.body.Path, Problems: await drives.testHeld(req.body.Path) }));
 
   app.get('/api/v1/mounts', { schema: { summary: 'Disk files mounted on the host (served over NBD)', tags } }, async () => host.storage.listMounts());
 
   // A file a running VM holds is already served: the block server refuses to serve it twice.
   app.post<{ Body: MountBody }>('/api/v1/mounts', { schema: { summary: 'Mount-VHD: serve a disk file no VM holds over NBD', tags, body: MountBody } },
-    async (req, reply) => reply.code(201).send(await host.storage.mount(req.body.Path, req.body.ReadOnly ?? false)));
+    async (req, reply) => reply.code(201).send(await host.storage.mount(req.body.Path, req.body.ReadOnly ?? false, (p) => drives.holderOf(p))));
 
   app.delete<{ Querystring: { Path: string } }>('/api/v1/mounts', { schema: { summary: 'Dismount-VHD', tags, querystring: PathQuery } },
     async (req, reply) => {

@@ -166,6 +166,8 @@ export const ERROR_CODES = {
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',
   STORAGE_LISTEN_FAILED: 'failure',
+  /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
+  STORAGE_LOCK_FAILED: 'failure',
 
   // VHDX engine (src/vhd).
   VHDX_INVALID_ARGUMENT: 'invalid-argument',
@@ -188,6 +190,8 @@ export const ERROR_CODES = {
   VHD_METADATA_NOT_FOUND: 'not-found',
   VHD_PARENT_MISSING: 'not-found',
   VHD_FILE_EXISTS: 'conflict',
+  /** A disk file another open holds (storage/file-lock.ts): a running VM, a host mount, another process. */
+  VHD_IN_USE: 'conflict',
   VHD_PARENT_MISMATCH: 'conflict',
   VHD_READ_ONLY: 'read-only',
   VHD_CHAIN_TOO_DEEP: 'failure',

@@ -2,8 +2,9 @@
 // resize of attached disks, disk counters. IDE changes need the VM off; SCSI disks hot-plug
 // into a running VM. A disk file belongs to one VM at a time.
 import { resolve } from 'node:path';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError } from '../common/index.ts';
 import { assertLegal } from './vm-state.ts';
+import { describeOpenDisk, testOpenDisk, type ServedDisk, type VirtualHardDisk } from '../storage/index.ts';
 import {
   checkIops, checkSlot, freeSlot, newDriveId, sameSlot, slotText,
   type ControllerType, type DriveSlot, type DvdDrive, type HardDrive,
@@ -12,7 +13,7 @@ import type { EventLevel } from './events.ts';
 import { invalid } from './invalid-argument.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { VmConfig } from './vm-config.ts';
-import { VmStorage } from './vm-storage.ts';
+import { VmStorage, diskInUse } from './vm-storage.ts';
 import { qemuUserCanRead, type QemuUser } from './qemu-user.ts';
 
 /** What the drive actions need of the host. */
@@ -118,6 +119,36 @@ export class VmDrives {
       if (d) throw new VmhostError('INVALID_STATE', `${path} is already attached to VM '${o.config.name}' (${slotText(d)})`, { path, vm: o.config.name });
     }
     if (this.host.storage.isMounted(path)) throw new VmhostError('INVALID_STATE', `${path} is mounted on the host (Dismount-VHD first)`, { path });
+    // A parent in the chain of a disk being served: attaching it (read-write) would write under that VM.
+    const holder = this.holderOf(path);
+    if (holder) throw diskInUse(path, holder);
+  }
+
+  /** VmStorage.probe, with the holder of a file in the chain that is in use named (a differencing disk of a running VM's disk). */
+  private async probe(path: string): Promise<{ logicalSectorSize: number; bootable: boolean }> {
+    try {
+      return await VmStorage.probe(path);
+    } catch (e) {
+      if (!isVmhostError(e, 'VHD_IN_USE')) throw e;
+      const file = String(e.context['path']);
+      const held = this.holderOf(file);
+      throw held ? diskInUse(file, held) : e;
+    }
+  }
+
+  /**
+   * Who holds a disk file open on this host, as Hyper-V names it: "VM 'x'" when it is (or is a
+   * parent of) a running VM's disk, "a host mount" for Mount-VHD; undefined when nobody does.
+   */
+  holderOf(path: string): string | undefined {
+    const held = this.host.storage.holderOf(path);
+    if (!held) return undefined;
+    const via = held.asParent ? ` (a parent of ${held.served.path ?? held.served.exportName})` : '';
+    if (held.mount) return `a host mount${via}`;
+    for (const e of this.host.entries()) {
+      if (e.config.hardDrives.some((d) => VmStorage.exportName(d) === held.served.exportName)) return `VM '${e.config.name}'${via}`;
+    }
+    return `export ${held.served.exportName}${via}`;
   }
 
   async addHard(nameOrId: string, p: AddHardDriveParams): Promise<HardDriveView> {
@@ -127,7 +158,7 @@ export class VmDrives {
       this.assertChangeable(e, slot);
       const path = resolve(p.Path);
       this.assertPathFree(path);
-      const probed = await VmStorage.probe(path);
+      const probed = await this.probe(path);
       if (probed.logicalSectorSize === 4096 && slot.controllerType === 'IDE') {
         throw invalid('ControllerType', `${path} has 4096-byte logical sectors: attach it to a SCSI controller (IDE is 512 only)`, e.config.name);
       }
@@ -181,7 +212,7 @@ export class VmDrives {
         assertLegal('SetHardDrivePath', e.state, e.config.name);
         next.path = resolve(p.Path);
         this.assertPathFree(next.path, d);
-        e.bootableDrives.set(d.id, (await VmStorage.probe(next.path)).bootable);
+        e.bootableDrives.set(d.id, (await this.probe(next.path)).bootable);
       }
       e.config = { ...e.config, hardDrives: e.config.hardDrives.map((h) => (h === d ? next : h)) };
       await this.host.persist(e);
@@ -210,6 +241,23 @@ export class VmDrives {
       return true;
     }
     return false;
+  }
+
+  /** The disk this host serves from `path`; NOT_ATTACHED when none (the caller then reads the file itself). */
+  private held(path: string): ServedDisk {
+    const served = this.host.storage.servedPath(path);
+    if (!served) throw new VmhostError('NOT_ATTACHED', `${path} is not attached to a running VM or mounted on this host`, { path });
+    return served;
+  }
+
+  /** Get-VHD of a disk file this host serves, from the open disk (its live BAT and size): Attached True. */
+  describeHeld(path: string): Promise<VirtualHardDisk> {
+    return describeOpenDisk(this.held(path).disk, resolve(path), true);
+  }
+
+  /** Test-VHD of a disk file this host serves: the open disk's problems and its parents' files'. */
+  testHeld(path: string): Promise<string[]> {
+    return testOpenDisk(this.held(path).disk);
   }
 
   metrics(nameOrId: string): HardDiskMetrics[] {

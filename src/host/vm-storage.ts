@@ -1,11 +1,14 @@
 // The host's side of the block server: which disk file is served under which export, for
 // which VM drive or host mount. A file is served at most once, so one running VM (or one
-// Mount-VHD) holds it; QEMU reaches each disk over its own unix socket.
+// Mount-VHD) holds it; QEMU reaches each disk over its own unix socket. Every served file is
+// locked (storage/file-lock.ts): the disk exclusive, its parents shared, so neither a VHD
+// cmdlet nor a second daemon writes it; `holderOf` says which export holds a file, parents included.
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { VmhostError } from '../common/index.ts';
-import { BlockServer, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { VmhostError, isVmhostError } from '../common/index.ts';
+import { BlockServer, chainFiles, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
@@ -42,6 +45,7 @@ export class VmStorage {
   static async probe(path: string, param = 'Path'): Promise<{ logicalSectorSize: number; bootable: boolean }> {
     await access(path).catch(() => { throw invalid(param, `no such file: ${path}`); });
     const disk = await openDiskFile(path, { readOnly: true }).catch((e: unknown) => {
+      if (isVmhostError(e, 'VHD_IN_USE')) throw e;
       throw invalid(param, `${path} is not a usable virtual disk: ${(e as Error).message}`);
     });
     try {
@@ -53,9 +57,20 @@ export class VmStorage {
     }
   }
 
+  /** The export serving `path` itself (symlinks resolved), if any. */
   servedPath(path: string): ServedDisk | undefined {
-    const abs = resolve(path);
-    return this.server.list().find((s) => s.path === abs);
+    const abs = canonical(path);
+    return this.server.list().find((s) => s.path !== undefined && canonical(s.path) === abs);
+  }
+
+  /** The export whose chain holds `path`: as its disk (locked exclusive unless read-only), or as a parent (locked shared). */
+  holderOf(path: string): { served: ServedDisk; asParent: boolean; mount: boolean } | undefined {
+    const abs = canonical(path);
+    for (const served of this.server.list()) {
+      const at = chainFiles(served.disk).findIndex((f) => canonical(f) === abs);
+      if (at >= 0) return { served, asParent: at > 0, mount: [...this.mounts.values()].includes(served) };
+    }
+    return undefined;
   }
 
   /** Serve one VM drive; the QEMU disk spec that reaches it. */
@@ -125,9 +140,12 @@ export class VmStorage {
     return this.server.get(VmStorage.exportName(d))?.uri;
   }
 
-  async mount(path: string, readOnly: boolean): Promise<MountInfo> {
-    await VmStorage.probe(path);
+  /** Mount-VHD; `holder` names who holds the file (or a chain it is a parent in): a read-write mount of either is refused. */
+  async mount(path: string, readOnly: boolean, holder: (path: string) => string | undefined): Promise<MountInfo> {
     const abs = resolve(path);
+    const held = this.holderOf(abs);
+    if (held && (!readOnly || !held.asParent)) throw diskInUse(abs, holder(abs) ?? 'another export of this host');
+    await VmStorage.probe(path);
     const name = `mount-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}`;
     const served = await this.serve(abs, name, readOnly);
     this.mounts.set(abs, served);
@@ -153,6 +171,20 @@ export class VmStorage {
   close(): Promise<void> {
     return this.server.close();
   }
+}
+
+/** A path with its symlinks resolved (as the path itself when it does not exist any more). */
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/** Hyper-V's "in use" refusal, naming the holder ("VM 'web1'", "a host mount"). */
+export function diskInUse(path: string, holder: string): VmhostError {
+  return new VmhostError('VHD_IN_USE', `${path} is in use by ${holder}`, { path, holder });
 }
 
 function mountInfo(s: ServedDisk): MountInfo {

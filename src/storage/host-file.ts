@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
 import { mapFd, type FileExtent } from '../blockio/file-map.ts';
 import { VmhostError } from '../common/errors.ts';
+import { lockFd, type LockMode } from './file-lock.ts';
 
 const preadAsync = promisify(readCb);
 function pwriteAsync(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
@@ -38,6 +39,17 @@ export class HostFile implements BlockFile {
       throw new VmhostError('STORAGE_NOT_A_FILE', `${path} is not a regular file`, { path, op: 'open' });
     }
     return new HostFile(fd, path, readOnly, opts.syncMaxBytes ?? DEFAULT_SYNC_MAX_BYTES);
+  }
+
+  /** A new file (O_EXCL: never an existing one), private to its owner (0600), read-write. */
+  static create(path: string): HostFile {
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    return new HostFile(fd, path, false, DEFAULT_SYNC_MAX_BYTES);
+  }
+
+  /** Take the file's OS lock (file-lock.ts): VHD_IN_USE when another open holds a conflicting one. */
+  lock(mode: LockMode): Promise<void> {
+    return lockFd(this.fd, mode, this.name);
   }
 
   async read(buf: Uint8Array, offset: number): Promise<void> {

@@ -7,4 +7,13 @@ export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type 
 export type { DiskCounters } from './metering.ts';
 export type { QosLimits, MinimumIopsAlert } from './qos.ts';
 export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
-export { createDynamicDisk } from './create-disk.ts';
+export { createDynamicDisk } from './disk-create.ts';
+// The one path to disk files (CLI cmdlets and daemon alike): each file locked before it is read or written.
+export { lockFd, inUse, type LockMode } from './file-lock.ts';
+export { MAX_VIRTUAL_SIZE as MAX_VHDX_SIZE } from '../vhd/index.ts';
+export { describeDiskFile, describeOpenDisk, testDiskFile, testOpenDisk, chainFiles, VHD_PROPERTIES, type VirtualHardDisk } from './disk-info.ts';
+export { createDiskFile, createDifferencingFile, convertDiskFile, type NewDiskSpec, type ConvertSpec } from './disk-create.ts';
+export {
+  resizeDiskFile, mergeDiskFile, optimizeDiskFile, setDiskSectorSize, resetDiskIdentifier, setDiskParent, readDiskMetadata, writeDiskMetadata,
+  type ResizeTarget, type MetadataItem,
+} from './disk-change.ts';

@@ -13,7 +13,7 @@
 // limit). A mismatch is refused, never "the next candidate": to read another file through
 // its unallocated blocks, an image would have to name a disk of its own format whose
 // 128-bit identity it already knows.
-import { access } from 'node:fs/promises';
+import { access, realpath } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { BlockFile } from '../blockio/block-file.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
@@ -22,6 +22,7 @@ import { openVhdx, resizeVhdx, type ParentLocatorPaths, type VhdxDisk } from '..
 import { openVhd, resizeVhd, resolveLocatorPath, VhdDisk } from '../vhd/vhd1/index.ts';
 import { RawDisk } from './raw-disk.ts';
 import { HostFile } from './host-file.ts';
+import type { LockMode } from './file-lock.ts';
 
 export type DetectedFormat = 'VHDX' | 'VHD' | 'RAW';
 
@@ -84,35 +85,44 @@ export interface OpenDiskOptions {
   readOnly?: boolean;
   /** Requests up to this size use synchronous pread/pwrite (see host-file.ts); 0: always asynchronous. */
   syncMaxBytes?: number;
+  /** The file alone, without its parents (metadata only: Get-VHD, Set-VHD, metadata work on broken chains too). */
+  noParent?: boolean;
+  /** The leaf's lock when not the one its mode implies (a merge reads the leaf and then deletes it: exclusive). */
+  leafLock?: LockMode;
+  /** Merge: the ancestor (an absolute path, compared after realpath) opened read-write and locked exclusive. */
+  writableAncestor?: string;
 }
 
-/** Open a VHDX, VHD or raw file (with its parents) as a VirtualDisk. */
+/**
+ * Open a VHDX, VHD or raw file (with its parents) as a VirtualDisk. Every file is locked
+ * (file-lock.ts) before an engine reads it: the leaf exclusive when writable, else shared;
+ * parents shared (read-only). A conflicting holder makes it VHD_IN_USE, and nothing was written.
+ * A read-only open never replays a VHDX log: it is VHDX_LOG_REPLAY_NEEDED, naming what does.
+ */
 export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Promise<VirtualDisk> {
   const readOnly = opts.readOnly ?? false;
   const fileOpts = opts.syncMaxBytes === undefined ? {} : { syncMaxBytes: opts.syncMaxBytes };
-  const file = HostFile.open(path, { readOnly, ...fileOpts });
+  const openParentFile = async (p: string): Promise<HostFile> => {
+    const writable = opts.writableAncestor !== undefined && (await realpath(p)) === opts.writableAncestor;
+    return lockedFile(p, { readOnly: !writable, regularOnly: true, ...fileOpts }, writable ? 'exclusive' : 'shared');
+  };
+  const file = await lockedFile(path, { readOnly, ...fileOpts }, opts.leafLock ?? (readOnly ? 'shared' : 'exclusive'));
   try {
     const format = await detectFormat(file, path);
     if (format === 'VHDX') {
-      if (readOnly && !(await vhdxLogClean(path, fileOpts))) {
-        // A crash left a log to replay, which a read-only open refuses: replay it with one
-        // read-write open (the file's owner would do the same at its next open), then go on.
-        const rw = await openDiskFile(path, { ...opts, readOnly: false });
-        await rw.close();
-      }
       return await openVhdx(file, {
         readOnly,
-        openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) => {
-          const p = await locateParent(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
-          return HostFile.open(p, { readOnly: true, regularOnly: true, ...fileOpts });
-        },
-      });
+        noParent: opts.noParent ?? false,
+        openParent: async (loc: ParentLocatorPaths, ctx: { child: string }) =>
+          openParentFile(await locateParent(ctx.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath])),
+      }).catch((e: unknown) => { throw replayNeeded(e); });
     }
     if (format === 'VHD') {
       return await openVhd(file, {
         readOnly,
+        withoutParent: opts.noParent ?? false,
         // The engine opens the parent as a VHD itself: never a raw image or a VHDX.
-        openParent: async (paths, ctx) => HostFile.open(await locateParent(ctx.child, paths), { readOnly: true, regularOnly: true, ...fileOpts }),
+        openParent: async (paths, ctx) => openParentFile(await locateParent(ctx.child, paths)),
       });
     }
     return await RawDisk.open(file, { readOnly });
@@ -122,18 +132,25 @@ export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Pr
   }
 }
 
-/** False when a read-only open of this VHDX fails only because its log needs replaying. */
-async function vhdxLogClean(path: string, fileOpts: { syncMaxBytes?: number }): Promise<boolean> {
-  const f = HostFile.open(path, { readOnly: true, ...fileOpts });
+/** Open and lock one file; closed again when the lock is refused (storage-internal: the facades use it). */
+export async function lockedFile(path: string, opts: { readOnly: boolean; regularOnly?: boolean; syncMaxBytes?: number }, mode: LockMode): Promise<HostFile> {
+  const f = HostFile.open(path, opts);
   try {
-    const d = await openVhdx(f, { readOnly: true, noParent: true });
-    await d.close();
-    return true;
+    await f.lock(mode);
+    return f;
   } catch (e) {
-    await f.close().catch(() => undefined);
-    if (isVmhostError(e, 'VHDX_LOG_REPLAY_NEEDED')) return false;
-    return true; // other problems surface in the real open below
+    await f.close();
+    throw e;
   }
+}
+
+/** The engine's "open it read-write first", with what does that here (a read-only open never writes the file). */
+function replayNeeded(e: unknown): unknown {
+  if (!isVmhostError(e, 'VHDX_LOG_REPLAY_NEEDED')) return e;
+  const file = String(e.context['file'] ?? '');
+  return new VmhostError('VHDX_LOG_REPLAY_NEEDED',
+    `${file} has a log that must be replayed, and a read-only open does not write the file: a read-write open replays it (starting the VM that uses it, Mount-VHD without -ReadOnly, or a cmdlet that changes it, such as Resize-VHD or Optimize-VHD)`,
+    e.context, { cause: e });
 }
 
 /** Change a disk's virtual size with its engine's resize (VHDX grow/shrink, VHD grow, raw truncate). */

@@ -1,22 +1,21 @@
 // The virtual disk file cmdlets (Hyper-V 1.4): New-VHD, Get-VHD, Resize-VHD, Merge-VHD,
 // Convert-VHD, Optimize-VHD, Test-VHD, Set-VHD, and vmhost's Get-/Set-VHDMetadata. Like
-// Hyper-V's, they work directly on files on this host: no daemon is involved. The file format
-// comes from the content (storage/open-disk) for existing files and from the extension
-// (.vhdx, .vhd; .img/.raw for Convert-VHD) for new ones. Every bad input is a one-line error
-// naming the parameter; long operations report progress with -Verbose.
+// Hyper-V's, they work on files of this host, through storage/'s disk facade: every file is
+// locked there before it is read or written, so a file a running VM holds is refused
+// (VHD_IN_USE, "in use by VM 'x'", exit 4) and stays byte-identical. The daemon that holds a
+// file answers for it instead: Resize-VHD online, Get-VHD/Test-VHD from its live state.
+// Here: argument checks (one-line errors naming the parameter), the new file's format from
+// its extension (.vhdx, .vhd; .img/.raw for Convert-VHD), progress with -Verbose.
 import { access, realpath, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
-import { NodeFile, type BlockFile, type VirtualDisk } from '../../blockio/index.ts';
+import { dirname, extname, resolve } from 'node:path';
 import { VmhostError, isVmhostError, type ErrorCode } from '../../common/index.ts';
-import { openDiskFile, detectFormat, locateParent, RawDisk } from '../../storage/index.ts';
 import {
-  createVhdx, openVhdx, resizeVhdx, mergeVhdx, compactVhdx, checkVhdx, describeVhdx, convertDisk, setVhdxParams,
-  listUserMetadata, getUserMetadata, setUserMetadata, MAX_VIRTUAL_SIZE, type VhdxDisk, type ParentLocatorPaths,
-} from '../../vhd/index.ts';
-import { createVhd, openVhd, describeVhd, checkVhd, resizeVhd, mergeVhd as mergeVhdChain, setVhdParent, VhdDisk } from '../../vhd/vhd1/index.ts';
+  MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, createDifferencingFile, createDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
+  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata, type VirtualHardDisk,
+} from '../../storage/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
-import { isAttached, resizeOnline } from './attached-disk.ts';
+import { describeHeld, nameHolder, resizeOnline, testHeld } from './attached-disk.ts';
 
 const MiB = 1024 * 1024;
 const MAX_VHD_SIZE = 2040 * 1024 * MiB;
@@ -28,6 +27,16 @@ function paramError(ctx: CmdletContext, param: string, why: string, code: ErrorC
   return new VmhostError(code, `${ctx.cmdlet}: parameter -${param}: ${why}`, { op: ctx.cmdlet, parameter: param });
 }
 
+/** Runs a storage facade call: its argument errors name our parameter, a lock refusal names the holder. */
+async function facade<T>(ctx: CmdletContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isVmhostError(e) && typeof e.context['parameter'] === 'string' && e.code !== 'VHD_IN_USE') throw paramError(ctx, e.context['parameter'], e.message, e.code);
+    throw await nameHolder(ctx, e);
+  }
+}
+
 function localOnly(ctx: CmdletContext): void {
   const remote = ctx.computerName.filter((n) => !['localhost', '.', '127.0.0.1', hostname()].includes(n.toLowerCase()));
   if (remote.length > 0) throw paramError(ctx, 'ComputerName', `the VHD cmdlets work on files of this host only (got ${remote.join(', ')})`);
@@ -36,12 +45,7 @@ function localOnly(ctx: CmdletContext): void {
 // ---- paths and formats --------------------------------------------------------------------
 
 async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return access(p).then(() => true, () => false);
 }
 
 /** The format a new file gets from its extension. */
@@ -56,12 +60,7 @@ function formatFromName(ctx: CmdletContext, param: string, path: string, allowRa
 /** An existing disk file, as an absolute path; VHD_FILE_NOT_FOUND otherwise. */
 async function existingFile(ctx: CmdletContext, param: string, path: string): Promise<string> {
   const abs = resolve(path);
-  let st;
-  try {
-    st = await stat(abs);
-  } catch {
-    throw paramError(ctx, param, `file not found: ${abs}`, 'VHD_FILE_NOT_FOUND');
-  }
+  const st = await stat(abs).catch(() => { throw paramError(ctx, param, `file not found: ${abs}`, 'VHD_FILE_NOT_FOUND'); });
   if (!st.isFile()) throw paramError(ctx, param, `not a file: ${abs}`);
   return abs;
 }
@@ -73,163 +72,9 @@ async function newFile(ctx: CmdletContext, param: string, path: string): Promise
   return abs;
 }
 
-/** Runs `fn` on a newly created file; the file is removed again if `fn` fails. */
-async function creating<T>(path: string, fn: (f: NodeFile) => Promise<T>): Promise<T> {
-  const f = await NodeFile.open(path, { create: true });
-  try {
-    return await fn(f);
-  } catch (e) {
-    await f.close().catch(() => undefined);
-    await rm(path, { force: true });
-    throw e;
-  }
-}
-
-function relativeLocator(child: string, parent: string): string {
-  const r = relative(dirname(child), parent);
-  return r.startsWith('..') ? r : `./${r}`;
-}
-
-/** Opens a disk without its parent (metadata only): Get-VHD, Set-VHD and metadata work on broken chains too. */
-async function openAlone(path: string, readOnly: boolean): Promise<VirtualDisk> {
-  const file = await NodeFile.open(path, { readOnly });
-  try {
-    const format = await detectFormat(file, path);
-    if (format === 'VHDX') return await openVhdx(file, { readOnly, noParent: true });
-    if (format === 'VHD') return await openVhd(file, { readOnly, withoutParent: true });
-    return await RawDisk.open(file, { readOnly });
-  } catch (e) {
-    await file.close().catch(() => undefined);
-    throw e;
-  }
-}
-
-async function withDisk<T>(d: VirtualDisk, fn: (d: VirtualDisk) => Promise<T>): Promise<T> {
-  try {
-    return await fn(d);
-  } finally {
-    await d.close().catch(() => undefined);
-  }
-}
-
-function isVhdx(d: VirtualDisk): d is VhdxDisk {
-  return d.format === 'VHDX';
-}
-
-function fileOf(d: VirtualDisk | null | undefined): string | undefined {
-  const f = (d as { file?: BlockFile } | null | undefined)?.file;
-  return f?.name;
-}
-
-function parentOf(d: VirtualDisk): VirtualDisk | undefined {
-  const p = (d as { parent?: VirtualDisk | null }).parent;
-  return p ?? undefined;
-}
-
-// ---- Get-VHD ------------------------------------------------------------------------------
-
-export interface VirtualHardDisk {
-  ComputerName: string;
-  Path: string;
-  VhdFormat: FileFormat;
-  VhdType: 'Fixed' | 'Dynamic' | 'Differencing';
-  FileSize: number;
-  Size: number;
-  MinimumSize: number | null;
-  LogicalSectorSize: number;
-  PhysicalSectorSize: number;
-  BlockSize: number;
-  ParentPath: string | null;
-  DiskIdentifier: string | null;
-  FragmentationPercentage: number | null;
-  Alignment: number;
-  Attached: boolean;
-  DiskNumber: null;
-  IsDeleted: boolean;
-  Number: null;
-}
-
-/** Where a differencing disk's parent is on this host: the file the chain opens, else the locator's path. */
-async function parentPathOf(path: string, locator: string | null): Promise<string | null> {
-  if (locator === null) return null;
-  try {
-    const chain = await openDiskFile(path, { readOnly: true });
-    const found = fileOf(parentOf(chain));
-    await chain.close();
-    if (found) return found;
-  } catch {
-    /* a broken chain still shows where the locator points */
-  }
-  const unix = locator.replace(/\\/g, '/');
-  return isAbsolute(unix) ? unix : resolve(dirname(path), unix);
-}
-
-/** Get-VHD's object, its properties in Hyper-V's order. */
-async function describe(path: string): Promise<VirtualHardDisk> {
-  const x = await describeUnordered(path);
-  return Object.fromEntries(VHD_PROPERTIES.map((k) => [k, x[k]])) as unknown as VirtualHardDisk;
-}
-
-async function describeUnordered(path: string): Promise<VirtualHardDisk> {
-  const d = await openAlone(path, true);
-  return withDisk(d, async () => {
-    const base = { ComputerName: hostname(), Path: path, Attached: false, DiskNumber: null, IsDeleted: false, Number: null };
-    if (isVhdx(d)) {
-      const x = await describeVhdx(d);
-      return {
-        ...base, VhdFormat: 'VHDX', VhdType: x.VhdType, FileSize: x.FileSize, Size: x.Size, MinimumSize: x.MinimumSize,
-        LogicalSectorSize: x.LogicalSectorSize, PhysicalSectorSize: x.PhysicalSectorSize, BlockSize: x.BlockSize,
-        ParentPath: await parentPathOf(path, x.ParentPath), DiskIdentifier: x.DiskIdentifier,
-        FragmentationPercentage: x.FragmentationPercentage, Alignment: 1,
-      };
-    }
-    if (d instanceof VhdDisk) {
-      const x = await describeVhd(d);
-      // Data blocks follow a 512-byte-multiple sector bitmap: aligned to 4 KiB only when that bitmap is.
-      const aligned = !d.bat || [...d.bat].every((e) => e === 0xffffffff || (e * 512 + d.bitmapBytes) % 4096 === 0);
-      return {
-        ...base, VhdFormat: 'VHD', VhdType: x.VhdType, FileSize: x.FileSize, Size: x.Size, MinimumSize: x.MinimumSize,
-        LogicalSectorSize: 512, PhysicalSectorSize: 512, BlockSize: x.BlockSize,
-        ParentPath: await parentPathOf(path, x.ParentPath), DiskIdentifier: x.DiskIdentifier,
-        FragmentationPercentage: x.FragmentationPercentage, Alignment: aligned ? 1 : 0,
-      };
-    }
-    return {
-      ...base, VhdFormat: 'RAW', VhdType: 'Fixed', FileSize: (await stat(path)).size, Size: d.virtualSize, MinimumSize: null,
-      LogicalSectorSize: d.logicalSectorSize, PhysicalSectorSize: d.physicalSectorSize, BlockSize: 0, ParentPath: null,
-      DiskIdentifier: null, FragmentationPercentage: null, Alignment: 1,
-    };
-  });
-}
-
-const VHD_PROPERTIES: ReadonlyArray<keyof VirtualHardDisk> = ['ComputerName', 'Path', 'VhdFormat', 'VhdType', 'FileSize', 'Size', 'MinimumSize',
-  'LogicalSectorSize', 'PhysicalSectorSize', 'BlockSize', 'ParentPath', 'DiskIdentifier', 'FragmentationPercentage', 'Alignment', 'Attached',
-  'DiskNumber', 'IsDeleted', 'Number'];
-
-const vhdView = { layout: 'list' as const, columns: VHD_PROPERTIES.map((c) => ({ label: c, value: c })) };
-
-export const getVhd = defineCmdlet({
-  name: 'Get-VHD',
-  synopsis: 'Show the properties of virtual disk files (.vhdx, .vhd; raw images as VhdFormat RAW, a vmhost extension)',
-  params: { Path: { type: 'string', array: true, mandatory: true, help: 'Disk file(s)' } },
-  positional: ['Path'],
-  view: vhdView,
-  async run(args, ctx) {
-    localOnly(ctx);
-    const out: VirtualHardDisk[] = [];
-    for (const p of args.Path) {
-      const path = await existingFile(ctx, 'Path', p);
-      out.push({ ...(await describe(path)), Attached: await isAttached(ctx, path) });
-    }
-    return args.Path.length === 1 ? out[0] : out;
-  },
-});
-
-// ---- New-VHD ------------------------------------------------------------------------------
-
 function checkVirtualSize(ctx: CmdletContext, param: string, size: number, format: 'VHDX' | 'VHD', lss: number): void {
-  if (format === 'VHDX' && size > MAX_VIRTUAL_SIZE) {
-    throw paramError(ctx, param, `${size} bytes exceeds the VHDX maximum of 64 TB (${MAX_VIRTUAL_SIZE} bytes)`, 'VHDX_TOO_LARGE');
+  if (format === 'VHDX' && size > MAX_VHDX_SIZE) {
+    throw paramError(ctx, param, `${size} bytes exceeds the VHDX maximum of 64 TB (${MAX_VHDX_SIZE} bytes)`, 'VHDX_TOO_LARGE');
   }
   if (format === 'VHD' && size > MAX_VHD_SIZE) {
     throw paramError(ctx, param, `${size} bytes exceeds the VHD maximum of 2040 GB (${MAX_VHD_SIZE} bytes); use a .vhdx file`, 'VHD_TOO_LARGE');
@@ -249,6 +94,44 @@ function checkSectorSizes(ctx: CmdletContext, format: FileFormat, lss: number | 
   if (lss !== undefined && lss !== 512) throw paramError(ctx, 'LogicalSectorSizeBytes', 'a VHD has 512-byte logical sectors only; use a .vhdx file for 4096');
   if (pss !== undefined && pss !== 512) throw paramError(ctx, 'PhysicalSectorSizeBytes', 'a VHD has 512-byte physical sectors only; use a .vhdx file for 4096');
 }
+
+const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
+
+function progressReporter(ctx: CmdletContext, what: string): (done: number, total: number) => void {
+  let next = 0;
+  const t0 = Date.now();
+  return (done, total) => {
+    const pct = total === 0 ? 100 : Math.floor((done * 100) / total);
+    if (pct < next) return;
+    next = Math.floor(pct / 10) * 10 + 10;
+    ctx.verbose(`${what}: ${pct}% (${Math.round(done / MiB)} of ${Math.round(total / MiB)} MB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  };
+}
+
+// ---- Get-VHD ------------------------------------------------------------------------------
+
+/** Get-VHD's object: from the daemon when it holds the file (live, Attached True), else from the file. */
+async function describe(ctx: CmdletContext, path: string): Promise<VirtualHardDisk> {
+  return (await describeHeld(ctx, path)) ?? facade(ctx, () => describeDiskFile(path));
+}
+
+const vhdView = { layout: 'list' as const, columns: VHD_PROPERTIES.map((c) => ({ label: c, value: c })) };
+
+export const getVhd = defineCmdlet({
+  name: 'Get-VHD',
+  synopsis: 'Show the properties of virtual disk files (.vhdx, .vhd; raw images as VhdFormat RAW, a vmhost extension)',
+  params: { Path: { type: 'string', array: true, mandatory: true, help: 'Disk file(s)' } },
+  positional: ['Path'],
+  view: vhdView,
+  async run(args, ctx) {
+    localOnly(ctx);
+    const out: VirtualHardDisk[] = [];
+    for (const p of args.Path) out.push(await describe(ctx, await existingFile(ctx, 'Path', p)));
+    return args.Path.length === 1 ? out[0] : out;
+  },
+});
+
+// ---- New-VHD ------------------------------------------------------------------------------
 
 export const newVhd = defineCmdlet({
   name: 'New-VHD',
@@ -271,54 +154,23 @@ export const newVhd = defineCmdlet({
     localOnly(ctx);
     const format = formatFromName(ctx, 'Path', args.Path, false) as 'VHDX' | 'VHD';
     const path = await newFile(ctx, 'Path', args.Path);
-    const lss = args.LogicalSectorSizeBytes, pss = args.PhysicalSectorSizeBytes;
+    const lss = args.LogicalSectorSizeBytes as 512 | 4096 | undefined, pss = args.PhysicalSectorSizeBytes as 512 | 4096 | undefined;
     checkSectorSizes(ctx, format, lss, pss);
     checkBlockSize(ctx, format, args.BlockSizeBytes);
-    const type = ctx.parameterSet === 'Fixed' ? 'Fixed' : ctx.parameterSet === 'Differencing' ? 'Differencing' : 'Dynamic';
-    if (type !== 'Differencing') {
+    if (ctx.parameterSet === 'Differencing') {
+      // The parent must be a disk of the same format whose chain opens.
+      const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
+      await facade(ctx, () => createDifferencingFile(path, parentPath, {
+        format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
+      }));
+    } else {
       checkVirtualSize(ctx, 'SizeBytes', args.SizeBytes!, format, lss ?? 512);
-      await creating(path, async (f) => {
-        if (format === 'VHDX') {
-          await createVhdx(f, {
-            type, virtualSize: args.SizeBytes!, ...(args.BlockSizeBytes !== undefined ? { blockSize: args.BlockSizeBytes } : {}),
-            ...(lss !== undefined ? { logicalSectorSize: lss as 512 | 4096 } : {}), ...(pss !== undefined ? { physicalSectorSize: pss as 512 | 4096 } : {}),
-          });
-        } else {
-          await createVhd(f, { type, size: args.SizeBytes!, ...(args.BlockSizeBytes !== undefined ? { blockSize: args.BlockSizeBytes } : {}) });
-        }
-        await f.close();
-      });
-      return describe(path);
+      await facade(ctx, () => createDiskFile(path, {
+        format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
+        ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
+      }));
     }
-    // Differencing: the parent must be a disk of the same format whose chain opens.
-    const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
-    const parent = await openDiskFile(parentPath, { readOnly: true });
-    await withDisk(parent, async () => {
-      if (parent.format !== format) throw paramError(ctx, 'ParentPath', `the parent is a ${parent.format} file; a ${format} child needs a ${format} parent`);
-      if (args.SizeBytes !== undefined && args.SizeBytes !== parent.virtualSize) {
-        throw paramError(ctx, 'SizeBytes', `a differencing disk has its parent's size (${parent.virtualSize}); omit -SizeBytes or give that size`);
-      }
-      if (lss !== undefined && lss !== parent.logicalSectorSize) throw paramError(ctx, 'LogicalSectorSizeBytes', `must equal the parent's (${parent.logicalSectorSize})`);
-      await creating(path, async (f) => {
-        if (isVhdx(parent)) {
-          await createVhdx(f, {
-            type: 'Differencing', ...(args.BlockSizeBytes !== undefined ? { blockSize: args.BlockSizeBytes } : {}),
-            ...(pss !== undefined ? { physicalSectorSize: pss as 512 | 4096 } : {}),
-            parent: {
-              dataWriteGuid: parent.dataWriteGuid, virtualSize: parent.virtualSize, logicalSectorSize: parent.logicalSectorSize,
-              physicalSectorSize: parent.physicalSectorSize, relativePath: relativeLocator(path, parentPath), absoluteWin32Path: parentPath,
-            },
-          });
-        } else {
-          await createVhd(f, {
-            type: 'Differencing', ...(args.BlockSizeBytes !== undefined ? { blockSize: args.BlockSizeBytes } : {}),
-            parent: { disk: parent, path: parentPath, relativePath: relativeLocator(path, parentPath) },
-          });
-        }
-        await f.close();
-      });
-    });
-    return describe(path);
+    return describe(ctx, path);
   },
 });
 
@@ -337,32 +189,13 @@ export const resizeVhdCmdlet = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await existingFile(ctx, 'Path', args.Path);
-    if (args.SizeBytes !== undefined && (await resizeOnline(ctx, path, args.SizeBytes))) return args.PassThru ? describe(path) : undefined;
-    const d = await openDiskFile(path, { readOnly: false });
-    await withDisk(d, async () => {
-      const format = d.format;
-      if (format === 'RAW') throw paramError(ctx, 'Path', 'Resize-VHD works on .vhdx and .vhd files; this is a raw image');
-      let size: number;
-      if (args.ToMinimumSize) {
-        if (!isVhdx(d)) throw paramError(ctx, 'ToMinimumSize', 'a VHD cannot shrink; only VHDX files support -ToMinimumSize', 'VHD_UNSUPPORTED');
-        const min = (await describeVhdx(d)).MinimumSize;
-        size = min > 0 ? min : Math.min(d.virtualSize, d.blockSize);
-      } else {
-        size = args.SizeBytes!;
-        checkVirtualSize(ctx, 'SizeBytes', size, format, d.logicalSectorSize);
-        if (isVhdx(d) && size < d.virtualSize) {
-          const min = (await describeVhdx(d)).MinimumSize;
-          if (size < min) {
-            throw paramError(ctx, 'SizeBytes', `${size} is below the minimum size ${min} of ${path} (the end of the last block holding data); -ToMinimumSize shrinks as far as possible`, 'VHD_BELOW_MINIMUM_SIZE');
-          }
-        }
-        if (d instanceof VhdDisk && size < d.virtualSize) throw paramError(ctx, 'SizeBytes', `a VHD cannot shrink (from ${d.virtualSize} to ${size}); convert it to VHDX first`, 'VHD_UNSUPPORTED');
-      }
-      ctx.verbose(`resizing ${path} from ${d.virtualSize} to ${size} bytes`);
-      if (isVhdx(d)) await resizeVhdx(d, size);
-      else await resizeVhd(d as VhdDisk, size);
-    });
-    return args.PassThru ? describe(path) : undefined;
+    const size = args.SizeBytes;
+    if (size === undefined || !(await resizeOnline(ctx, path, size))) {
+      await facade(ctx, () => resizeDiskFile(path, size === undefined ? { size: 'minimum' } : {
+        size, check: (d) => checkVirtualSize(ctx, 'SizeBytes', size, d.format === 'VHD' ? 'VHD' : 'VHDX', d.logicalSectorSize),
+      }, (m) => ctx.verbose(m)));
+    }
+    return args.PassThru ? describe(ctx, path) : undefined;
   },
 });
 
@@ -382,62 +215,12 @@ export const mergeVhd = defineCmdlet({
     localOnly(ctx);
     const path = await realpath(await existingFile(ctx, 'Path', args.Path));
     const dest = args.DestinationPath === undefined ? undefined : await realpath(await existingFile(ctx, 'DestinationPath', args.DestinationPath));
-    const probe = await openAlone(path, true);
-    const format = probe.format, type = probe.type;
-    await probe.close();
-    if (format === 'RAW') throw paramError(ctx, 'Path', `${path} is a raw image; only a differencing disk can be merged`);
-    if (type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is a ${type.toLowerCase()} disk; only a differencing disk can be merged`);
-    // Open the chain: every ancestor read-only except the destination (the parent when none is named).
-    const chain: string[] = [path];
-    const findParent = async (child: string, paths: Array<string | undefined>): Promise<{ found: string; writable: boolean }> => {
-      const found = await realpath(await locateParent(child, paths));
-      chain.push(found);
-      return { found, writable: found === (dest ?? (chain.length === 2 ? found : undefined)) };
-    };
-    const leaf: VirtualDisk = format === 'VHDX'
-      ? await openVhdx(await NodeFile.open(path, { readOnly: true }), {
-        openParent: async (loc: ParentLocatorPaths, c: { child: string }): Promise<BlockFile> => {
-          const { found, writable } = await findParent(c.child, [loc.relativePath, loc.absoluteWin32Path, loc.volumePath]);
-          return NodeFile.open(found, { readOnly: !writable });
-        },
-      })
-      : await openVhd(await NodeFile.open(path, { readOnly: true }), {
-        openParent: async (paths, c) => {
-          const { found, writable } = await findParent(c.child, paths);
-          return NodeFile.open(found, { readOnly: !writable });
-        },
-      });
-    let merged: VirtualDisk | undefined;
-    try {
-      const levels = dest === undefined ? 1 : chain.indexOf(dest);
-      if (levels < 1) throw paramError(ctx, 'DestinationPath', `${dest} is not an ancestor of ${path} (its chain: ${chain.slice(1).join(' → ')})`);
-      ctx.verbose(`merging ${chain.slice(0, levels).join(', ')} into ${chain[levels]}`);
-      const t0 = Date.now();
-      merged = isVhdx(leaf) ? await mergeVhdx(leaf, levels) : await mergeVhdChain(leaf as VhdDisk, levels);
-      ctx.verbose(`merged in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    } catch (e) {
-      await leaf.close().catch(() => undefined);
-      throw e;
-    }
-    await merged.close();
-    const levels = dest === undefined ? 1 : chain.indexOf(dest);
-    for (const f of chain.slice(0, levels)) await rm(f, { force: true });
-    return args.PassThru ? describe(chain[levels]!) : undefined;
+    const into = await facade(ctx, () => mergeDiskFile(path, dest, (m) => ctx.verbose(m)));
+    return args.PassThru ? describe(ctx, into) : undefined;
   },
 });
 
 // ---- Convert-VHD --------------------------------------------------------------------------
-
-function progressReporter(ctx: CmdletContext, what: string): (done: number, total: number) => void {
-  let next = 0;
-  const t0 = Date.now();
-  return (done, total) => {
-    const pct = total === 0 ? 100 : Math.floor((done * 100) / total);
-    if (pct < next) return;
-    next = Math.floor(pct / 10) * 10 + 10;
-    ctx.verbose(`${what}: ${pct}% (${Math.round(done / MiB)} of ${Math.round(total / MiB)} MB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  };
-}
 
 export const convertVhd = defineCmdlet({
   name: 'Convert-VHD',
@@ -457,44 +240,23 @@ export const convertVhd = defineCmdlet({
     const path = await existingFile(ctx, 'Path', args.Path);
     const format = formatFromName(ctx, 'DestinationPath', args.DestinationPath, true);
     const dest = await newFile(ctx, 'DestinationPath', args.DestinationPath);
-    checkSectorSizes(ctx, format, args.LogicalSectorSizeBytes, undefined);
+    const lss = args.LogicalSectorSizeBytes as 512 | 4096 | undefined;
+    checkSectorSizes(ctx, format, lss, undefined);
     checkBlockSize(ctx, format, args.BlockSizeBytes);
-    const src = await openDiskFile(path, { readOnly: true });
-    await withDisk(src, async () => {
-      const type = args.VHDType ?? (src.type === 'Fixed' && src.format !== 'RAW' ? 'Fixed' : 'Dynamic');
-      if (format !== 'RAW') checkVirtualSize(ctx, 'Path', src.virtualSize, format, args.LogicalSectorSizeBytes ?? 512);
-      const lss = args.LogicalSectorSizeBytes;
-      ctx.verbose(`converting ${path} (${src.format} ${src.type}, ${src.virtualSize} bytes) to ${dest} (${format} ${type})`);
-      await creating(dest, (f) => convertDisk(src, f, {
-        format, type, ...(args.BlockSizeBytes !== undefined ? { blockSize: args.BlockSizeBytes } : {}),
-        ...(lss !== undefined ? { logicalSectorSize: lss as 512 | 4096 } : {}),
-        onProgress: progressReporter(ctx, 'Convert-VHD'),
-      }));
-    });
+    await facade(ctx, () => convertDiskFile(path, dest, {
+      format, ...opt('type', args.VHDType), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss),
+      onProgress: progressReporter(ctx, 'Convert-VHD'),
+      check: (src) => {
+        if (format !== 'RAW') checkVirtualSize(ctx, 'Path', src.virtualSize, format, lss ?? 512);
+        ctx.verbose(`converting ${path} (${src.format} ${src.type}, ${src.virtualSize} bytes) to ${dest} (${format})`);
+      },
+    }));
     if (args.DeleteSource) await rm(path);
-    return args.PassThru ? describe(dest) : undefined;
+    return args.PassThru ? describe(ctx, dest) : undefined;
   },
 });
 
 // ---- Optimize-VHD -------------------------------------------------------------------------
-
-/** Full mode: stored blocks that hold only zeros are trimmed first, so compaction can drop them. */
-async function trimZeroBlocks(d: VhdxDisk): Promise<number> {
-  const bs = d.blockSize;
-  const buf = new Uint8Array(bs);
-  let trimmed = 0;
-  const own = await d.ownRanges();
-  const blocks = new Set<number>();
-  for (const r of own) if (!r.zero) for (let b = Math.floor(r.offset / bs); b * bs < r.offset + r.length; b++) blocks.add(b);
-  for (const b of [...blocks].sort((x, y) => x - y)) {
-    const len = Math.min(bs, d.virtualSize - b * bs);
-    if (await d.blockReadsZero(b, buf)) {
-      await d.trim(b * bs, len);
-      trimmed++;
-    }
-  }
-  return trimmed;
-}
 
 export const optimizeVhd = defineCmdlet({
   name: 'Optimize-VHD',
@@ -510,61 +272,14 @@ export const optimizeVhd = defineCmdlet({
     const out: VirtualHardDisk[] = [];
     for (const p of args.Path) {
       const path = await existingFile(ctx, 'Path', p);
-      const d = await openDiskFile(path, { readOnly: false });
-      await withDisk(d, async () => {
-        if (!isVhdx(d)) throw paramError(ctx, 'Path', `Optimize-VHD compacts VHDX files; ${path} is ${d.format} (Convert-VHD to a new dynamic file reclaims its space)`, 'VHD_UNSUPPORTED');
-        if (d.type === 'Fixed') throw paramError(ctx, 'Path', `${path} is a fixed disk; only dynamic and differencing disks can be compacted`, 'VHD_UNSUPPORTED');
-        if (args.Mode === 'Full' || args.Mode === 'Prezeroed') ctx.verbose(`${path}: ${await trimZeroBlocks(d)} all-zero blocks released`);
-        const r = await compactVhdx(d);
-        ctx.verbose(`${path}: ${r.fileSizeBefore} → ${r.fileSizeAfter} bytes, ${r.blocksMoved} blocks moved`);
-      });
-      if (args.PassThru) out.push(await describe(path));
+      await facade(ctx, () => optimizeDiskFile(path, args.Mode === 'Full' || args.Mode === 'Prezeroed', (m) => ctx.verbose(m)));
+      if (args.PassThru) out.push(await describe(ctx, path));
     }
     return args.PassThru ? out : undefined;
   },
 });
 
 // ---- Test-VHD -----------------------------------------------------------------------------
-
-/** Every problem of a disk file and its whole parent chain, each prefixed with the file it is in. */
-async function problemsOf(path: string): Promise<string[]> {
-  const own = async (p: string): Promise<string[]> => {
-    const f = await NodeFile.open(p, { readOnly: true });
-    let format: FileFormat;
-    try {
-      format = await detectFormat(f, p);
-    } catch (e) {
-      await f.close();
-      return [`${p}: ${e instanceof Error ? e.message : String(e)}`];
-    }
-    try {
-      if (format === 'VHDX') return (await checkVhdx(f)).map((m) => `${p}: ${m}`);
-      if (format === 'VHD') {
-        return (await checkVhd(f)).filter((x) => x.severity === 'error').map((x) => `${p}: ${x.structure} at offset ${x.offset}: ${x.message}`);
-      }
-      return [];
-    } finally {
-      await f.close().catch(() => undefined);
-    }
-  };
-  const problems = await own(path);
-  if (problems.length > 0) return problems;
-  let chain: VirtualDisk;
-  try {
-    chain = await openDiskFile(path, { readOnly: true });
-  } catch (e) {
-    return [`${path}: ${isVmhostError(e) ? `${e.code}: ` : ''}${e instanceof Error ? e.message : String(e)}`];
-  }
-  try {
-    for (let p = parentOf(chain); p; p = parentOf(p)) {
-      const name = fileOf(p);
-      if (name) problems.push(...(await own(name)));
-    }
-  } finally {
-    await chain.close().catch(() => undefined);
-  }
-  return problems;
-}
 
 export const testVhd = defineCmdlet({
   name: 'Test-VHD',
@@ -576,7 +291,7 @@ export const testVhd = defineCmdlet({
     const out: boolean[] = [];
     for (const p of args.Path) {
       const path = await existingFile(ctx, 'Path', p);
-      const problems = await problemsOf(path);
+      const problems = (await testHeld(ctx, path)) ?? (await testDiskFile(path));
       for (const m of problems) ctx.stderr.write(`Test-VHD: ${m.replace(/\s*\r?\n\s*/g, ' ')}\n`);
       if (problems.length > 0) ctx.setExitCode(1);
       out.push(problems.length === 0);
@@ -586,39 +301,6 @@ export const testVhd = defineCmdlet({
 });
 
 // ---- Set-VHD ------------------------------------------------------------------------------
-
-async function openVhdxAlone(ctx: CmdletContext, path: string): Promise<VhdxDisk> {
-  const d = await openAlone(path, false);
-  if (!isVhdx(d)) {
-    await d.close();
-    throw paramError(ctx, 'Path', `${path} is a ${d.format} file; this works on VHDX files only`, 'VHD_UNSUPPORTED');
-  }
-  return d;
-}
-
-/** Set-VHD -ParentPath on a differencing VHD: the parent must be the VHD it was made from (unique id, time stamp). */
-async function reparentVhd(ctx: CmdletContext, path: string, parentArg: string, ignoreIdMismatch: boolean): Promise<void> {
-  const parentPath = await realpath(await existingFile(ctx, 'ParentPath', parentArg));
-  const d = await openVhd(await NodeFile.open(path), { withoutParent: true });
-  await withDisk(d, async () => {
-    if (d.type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is not a differencing disk; it has no parent`);
-    const parent = await openDiskFile(parentPath, { readOnly: true }).catch((e: unknown) => {
-      throw paramError(ctx, 'ParentPath', `cannot open ${parentPath}: ${e instanceof Error ? e.message : String(e)}`, isVmhostError(e) ? e.code : 'VHD_INVALID_ARGUMENT');
-    });
-    await withDisk(parent, async () => {
-      if (!(parent instanceof VhdDisk)) throw paramError(ctx, 'ParentPath', `the parent of a VHD must be a VHD file; ${parentPath} is ${parent.format}`);
-      const h = d.header!;
-      const same = Buffer.from(parent.uniqueId).equals(Buffer.from(h.parentUniqueId)) && parent.timeStamp === h.parentTimeStamp;
-      if (!same && !ignoreIdMismatch) {
-        throw paramError(ctx, 'ParentPath', `${parentPath} is not the parent ${path} was made from (unique id or time stamp differ); -IgnoreIdMismatch links it anyway`, 'VHD_PARENT_MISMATCH');
-      }
-      await setVhdParent(d, {
-        path: parentPath, relativePath: relativeLocator(path, parentPath),
-        ...(same ? {} : { relink: { uniqueId: parent.uniqueId, timeStamp: parent.timeStamp } }),
-      });
-    });
-  });
-}
 
 export const setVhd = defineCmdlet({
   name: 'Set-VHD',
@@ -636,46 +318,13 @@ export const setVhd = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await realpath(await existingFile(ctx, 'Path', args.Path));
-    if (ctx.parameterSet === 'Parent') {
-      const probe = await openAlone(path, true);
-      const isVhd = probe instanceof VhdDisk;
-      await probe.close();
-      if (isVhd) {
-        await reparentVhd(ctx, path, args.ParentPath!, args.IgnoreIdMismatch);
-        return args.PassThru ? describe(path) : undefined;
-      }
+    if (ctx.parameterSet === 'Sector') await facade(ctx, () => setDiskSectorSize(path, args.PhysicalSectorSizeBytes as 512 | 4096));
+    else if (ctx.parameterSet === 'Identifier') await facade(ctx, () => resetDiskIdentifier(path));
+    else {
+      const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
+      await facade(ctx, () => setDiskParent(path, parentPath, args.IgnoreIdMismatch));
     }
-    const d = await openVhdxAlone(ctx, path);
-    await withDisk(d, async () => {
-      if (ctx.parameterSet === 'Sector') {
-        if (args.PhysicalSectorSizeBytes! < d.logicalSectorSize) {
-          throw paramError(ctx, 'PhysicalSectorSizeBytes', `cannot be smaller than the logical sector size (${d.logicalSectorSize})`);
-        }
-        await setVhdxParams(d, { physicalSectorSize: args.PhysicalSectorSizeBytes as 512 | 4096 });
-      } else if (ctx.parameterSet === 'Identifier') {
-        await setVhdxParams(d, { diskId: 'new' });
-      } else {
-        if (d.type !== 'Differencing') throw paramError(ctx, 'Path', `${path} is not a differencing disk; it has no parent`);
-        const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
-        const parent = await openDiskFile(parentPath, { readOnly: true }).catch((e: unknown) => {
-          throw paramError(ctx, 'ParentPath', `cannot open ${parentPath}: ${e instanceof Error ? e.message : String(e)}`, isVmhostError(e) ? e.code : 'VHD_INVALID_ARGUMENT');
-        });
-        await withDisk(parent, async () => {
-          if (!isVhdx(parent)) throw paramError(ctx, 'ParentPath', `the parent of a VHDX must be a VHDX file; ${parentPath} is ${parent.format}`);
-          if (parent.logicalSectorSize !== d.logicalSectorSize) throw paramError(ctx, 'ParentPath', `logical sector sizes differ (${parent.logicalSectorSize} vs ${d.logicalSectorSize})`);
-          const loc = d.params.parentLocator!.entries;
-          const want = [loc.get('parent_linkage'), loc.get('parent_linkage2')].filter((x): x is string => !!x).map((g) => g.replace(/[{}]/g, '').toLowerCase());
-          const matches = want.includes(parent.dataWriteGuid.toLowerCase());
-          if (!matches && !args.IgnoreIdMismatch) {
-            throw paramError(ctx, 'ParentPath', `${parentPath} is not the parent ${path} was made from (DataWriteGuid ${parent.dataWriteGuid} ≠ parent_linkage ${want[0] ?? '?'}); -IgnoreIdMismatch links it anyway`, 'VHDX_PARENT_MISMATCH');
-          }
-          await setVhdxParams(d, {
-            parent: { relativePath: relativeLocator(path, parentPath), absoluteWin32Path: parentPath, ...(matches ? {} : { parentLinkage: parent.dataWriteGuid }) },
-          });
-        });
-      }
-    });
-    return args.PassThru ? describe(path) : undefined;
+    return args.PassThru ? describe(ctx, path) : undefined;
   },
 });
 
@@ -700,16 +349,9 @@ export const getVhdMetadata = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await existingFile(ctx, 'Path', args.Path);
-    const d = await openAlone(path, true);
-    return withDisk(d, async () => {
-      if (!isVhdx(d)) throw paramError(ctx, 'Path', `${path} is a ${d.format} file; only VHDX files hold user metadata`, 'VHD_UNSUPPORTED');
-      if (args.Id !== undefined) {
-        const data = getUserMetadata(d, args.Id);
-        if (!data) throw paramError(ctx, 'Id', `${path} has no user metadata item ${args.Id}`, 'VHD_METADATA_NOT_FOUND');
-        return { Id: args.Id, Length: data.length, ...decodeValue(data) };
-      }
-      return listUserMetadata(d).map((i) => ({ Id: i.guid, Length: i.data.length, ...decodeValue(i.data), IsVirtualDisk: i.isVirtualDisk, IsRequired: i.isRequired }));
-    });
+    const items = await facade(ctx, () => readDiskMetadata(path, args.Id));
+    const shown = items.map(({ data, ...i }) => ({ Id: i.Id, Length: data.length, ...decodeValue(data), ...opt('IsVirtualDisk', i.IsVirtualDisk), ...opt('IsRequired', i.IsRequired) }));
+    return args.Id !== undefined ? shown[0] : shown;
   },
 });
 
@@ -726,18 +368,7 @@ export const setVhdMetadata = defineCmdlet({
   async run(args, ctx) {
     localOnly(ctx);
     const path = await existingFile(ctx, 'Path', args.Path);
-    const d = await openAlone(path, false);
-    await withDisk(d, async () => {
-      if (!isVhdx(d)) throw paramError(ctx, 'Path', `${path} is a ${d.format} file; only VHDX files hold user metadata`, 'VHD_UNSUPPORTED');
-      if (args.Remove) {
-        if (!getUserMetadata(d, args.Id)) throw paramError(ctx, 'Id', `${path} has no user metadata item ${args.Id}`, 'VHD_METADATA_NOT_FOUND');
-        await setUserMetadata(d, args.Id, undefined);
-      } else {
-        const data = new TextEncoder().encode(args.Value!);
-        if (data.length > MiB) throw paramError(ctx, 'Value', `${data.length} bytes is more than the 1MB an item may hold`);
-        await setUserMetadata(d, args.Id, data);
-      }
-    });
+    await facade(ctx, () => writeDiskMetadata(path, args.Id, args.Remove ? undefined : new TextEncoder().encode(args.Value!)));
     return args.PassThru ? { Id: args.Id, Removed: args.Remove } : undefined;
   },
 });
