@@ -88,8 +88,19 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.equal(wrong.headers.get('set-cookie'), null);
   });
 
-  test('signs in with the token: an HttpOnly SameSite=Strict session cookie that is not the token', async () => {
+  test('signs in as a host user, signs out; then with the token: an HttpOnly SameSite=Strict session cookie that is not the token', async () => {
+    assert.equal((await d.api('POST', '/api/v1/users', { Name: 'alice', Role: 'Operator', Password: 'correct horse 42' })).status, 201);
     await page.goto(d.url);
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: /Wrong user name or password/ }).waitFor();
+    await page.getByLabel('Password').fill('correct horse 42');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+    assert.equal(await page.getByTitle('Signed in as').textContent(), 'alice (Operator)');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
     await page.evaluate('window.marker = 1'); // gone if the page reloads
     await page.getByLabel('Host token').fill('not-the-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -97,6 +108,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByLabel('Host token').fill(d.token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+    assert.equal(await page.getByTitle('Signed in as').textContent(), 'admin (Administrator)');
     const cookies = await ctx.cookies();
     assert.equal(cookies.length, 1);
     const c = cookies[0]!;

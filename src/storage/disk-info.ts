@@ -137,7 +137,7 @@ async function fileProblems(p: string): Promise<string[]> {
       return [`${p}: ${e instanceof Error ? e.message : String(e)}`];
     }
     if (format === 'VHDX') return (await checkVhdx(f)).map((m) => `${p}: ${m}`);
-    if (format === 'VHD') return vhdProblems(p, f);
+    if (format === 'VHD') return await vhdProblems(p, f); // awaited: the finally below closes f
     return [];
   } finally {
     await f.close().catch(() => undefined);

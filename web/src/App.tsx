@@ -87,6 +87,7 @@ function TopBar({ session, onSignOut }: { session: SessionView; onSignOut: () =>
         {connected ? 'Live' : 'Reconnecting…'}
       </span>
       <span className="spacer" />
+      {session.UserName && <span className="user-name" title="Signed in as">{session.UserName}{session.Role ? ` (${session.Role})` : ''}</span>}
       <span className="version">v{session.Version}</span>
       <button type="button" className="btn ghost" onClick={onSignOut}>Sign out</button>
     </header>

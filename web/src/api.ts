@@ -89,6 +89,9 @@ export interface SessionView {
   Authenticated: boolean;
   Via: 'session' | 'token';
   ExpiresAt?: string;
+  /** Who is signed in (the host token signs in as the built-in Administrator) and their role. */
+  UserName?: string;
+  Role?: string;
   ComputerName: string;
   Version: string;
 }

@@ -1,0 +1,60 @@
+// Disk files have one owner: while a VM runs, the files of its chain are locked by its host's
+// block server (storage/file-lock.ts). The VHD cmdlets and a second host are refused with the
+// holder named, and leave the file byte-identical; read-only questions (Get-VHD, Test-VHD) are
+// answered from the running disk; the lock goes with the VM's stop.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TestDaemon } from './support/daemon.ts';
+
+describe('disk ownership', () => {
+  let a: TestDaemon;
+  let b: TestDaemon;
+  before(async () => { [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]); });
+  after(async () => { await Promise.all([a?.stop(), b?.stop()]); });
+
+  const ok = async (d: TestDaemon, ...args: string[]) => {
+    const r = await d.cli(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+  test('a running VM\'s disk and its parent: cmdlets and another host refused, the file untouched; free again after Stop-VM', { timeout: 300_000 }, async () => {
+    const base = join(a.dataDir, 'base.vhdx');
+    const leaf = join(a.dataDir, 'leaf.vhdx');
+    await ok(a, 'New-VHD', '-Path', base, '-SizeBytes', '1GB', '-Dynamic');
+    await ok(a, 'New-VHD', '-Path', leaf, '-Differencing', '-ParentPath', base);
+    await ok(a, 'New-VM', 'own1', '-MemoryStartupBytes', '256MB');
+    await ok(a, 'Add-VMHardDiskDrive', '-VMName', 'own1', '-Path', leaf, '-ControllerType', 'SCSI');
+    await ok(a, 'Start-VM', 'own1');
+    const before = { leaf: await sha(leaf), base: await sha(base) };
+
+    // Changes to the leaf or its parent: exit 4, the VM named.
+    for (const args of [['Optimize-VHD', leaf], ['Set-VHD', leaf, '-ResetDiskIdentifier'], ['Merge-VHD', leaf, base], ['Resize-VHD', base, '-SizeBytes', '2GB']]) {
+      const r = await a.cli(...args);
+      assert.equal(r.code, 4, `${args.join(' ')} refused with exit 4: ${r.stderr}`);
+      assert.match(r.stderr, /in use by VM 'own1'/, args.join(' '));
+    }
+    // Read-only questions are answered from the running disk.
+    const got = JSON.parse(await ok(a, 'Get-VHD', leaf, '-Json')) as { Attached: boolean; ParentPath: string };
+    assert.equal(got.Attached, true);
+    assert.equal(got.ParentPath, base);
+    assert.equal((await ok(a, 'Test-VHD', leaf)).trim(), 'True');
+
+    // Another host (its own daemon and data dir) cannot attach the leaf, nor start on the parent.
+    await ok(b, 'New-VM', 'thief', '-MemoryStartupBytes', '256MB');
+    const attach = await b.cli('Add-VMHardDiskDrive', '-VMName', 'thief', '-Path', leaf, '-ControllerType', 'SCSI');
+    assert.equal(attach.code, 4, attach.stderr);
+    assert.match(attach.stderr, /in use by another process/);
+    const child = join(b.dataDir, 'other-child.vhdx');
+    await ok(b, 'New-VHD', '-Path', child, '-Differencing', '-ParentPath', base); // reading a parent is shared
+    assert.deepEqual({ leaf: await sha(leaf), base: await sha(base) }, before, 'every refusal left both files byte-identical');
+
+    await ok(a, 'Stop-VM', 'own1', '-TurnOff');
+    await ok(a, 'Optimize-VHD', leaf);
+    await ok(b, 'Add-VMHardDiskDrive', '-VMName', 'thief', '-Path', leaf, '-ControllerType', 'SCSI');
+  });
+});
