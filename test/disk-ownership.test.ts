@@ -33,7 +33,12 @@ describe('disk ownership', () => {
     const before = { leaf: await sha(leaf), base: await sha(base) };
 
     // Changes to the leaf or its parent: exit 4, the VM named.
-    for (const args of [['Optimize-VHD', leaf], ['Set-VHD', leaf, '-ResetDiskIdentifier'], ['Merge-VHD', leaf, base], ['Resize-VHD', base, '-SizeBytes', '2GB']]) {
+    const meta = ['-Id', '6e1e7a48-3f3c-4d7e-9a57-3c1d1e0f5a01', '-Value', 'x'];
+    for (const args of [
+      ['Optimize-VHD', leaf], ['Set-VHD', leaf, '-ResetDiskIdentifier'], ['Set-VHD', leaf, '-PhysicalSectorSizeBytes', '512'],
+      ['Merge-VHD', leaf, base], ['Set-VHDMetadata', leaf, ...meta], ['Mount-VHD', leaf],
+      ['Resize-VHD', base, '-SizeBytes', '2GB'], ['Set-VHDMetadata', base, ...meta], ['Mount-VHD', base],
+    ]) {
       const r = await a.cli(...args);
       assert.equal(r.code, 4, `${args.join(' ')} refused with exit 4: ${r.stderr}`);
       assert.match(r.stderr, /in use by VM 'own1'/, args.join(' '));
