@@ -92,20 +92,20 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.equal((await d.api('POST', '/api/v1/users', { Name: 'alice', Role: 'Operator', Password: 'correct horse 42' })).status, 201);
     await page.goto(d.url);
     await page.getByLabel('User name').fill('alice');
-    await page.getByLabel('Password').fill('wrong password');
+    await page.getByLabel('Password', { exact: true }).fill('wrong password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: /Wrong user name or password/ }).waitFor();
-    await page.getByLabel('Password').fill('correct horse 42');
+    await page.getByLabel('Password', { exact: true }).fill('correct horse 42');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
     assert.equal(await page.getByTitle('Signed in as').textContent(), 'alice (Operator)');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
     await page.evaluate('window.marker = 1'); // gone if the page reloads
-    await page.getByLabel('Host token').fill('not-the-token');
+    await page.getByLabel('Host token', { exact: true }).fill('not-the-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: /not this host's token/ }).waitFor();
-    await page.getByLabel('Host token').fill(d.token);
+    await page.getByLabel('Host token', { exact: true }).fill(d.token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
     assert.equal(await page.getByTitle('Signed in as').textContent(), 'admin (Administrator)');
@@ -465,7 +465,7 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.equal((await d.api('GET', '/api/v1/vms/scratch')).status, 404);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByLabel('Host token').waitFor();
+    await page.getByLabel('Host token', { exact: true }).waitFor();
     assert.equal(await page.evaluate(async () => (await fetch('/api/v1/vms')).status), 401, 'the old cookie no longer works');
     assert.deepEqual(pageErrors, [], 'no console errors');
   });
