@@ -13,6 +13,7 @@ import { Pipeline, type Stage } from './pipeline.ts';
 import { MeteringStage, type DiskCounters } from './metering.ts';
 import { QosStage, type QosLimits, type MinimumIopsAlert } from './qos.ts';
 import { openDiskFile, resizeDisk } from './open-disk.ts';
+import { branchDisk } from './disk-branch.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 
@@ -75,10 +76,12 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
   constructor(
     readonly exportName: string,
     readonly socketPath: string,
-    readonly disk: VirtualDisk,
+    disk: VirtualDisk,
     readonly readOnly: boolean,
-    readonly path: string | undefined,
-    readonly closeDisk: boolean,
+    /** The leaf file served; swapDisk moves it to the new leaf. */
+    public path: string | undefined,
+    /** Close the disk when the export stops: a path served, or a disk swapped in (the export owns those). */
+    public closeDisk: boolean,
     description: string | undefined,
     private readonly owner: BlockServer,
   ) {
@@ -88,6 +91,10 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
     this.qos = new QosStage({ exportName });
     this.pipeline.add(this.metering);
     this.pipeline.add(this.qos);
+  }
+
+  get disk(): VirtualDisk {
+    return this.pipeline.disk;
   }
 
   // ExportInfo (read at every handshake, so a resize shows to new connections).
@@ -230,6 +237,40 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     const e = this.need(exportName);
     if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only`, { op: 'resize', export: exportName });
     await resizeDisk(e.disk, newSize);
+  }
+
+  /**
+   * Put another disk under a served export while its clients stay connected (Pipeline.swapDisk:
+   * a pause, no error). `replace` gets the current disk, idle and flushed, and returns the
+   * disk to serve and the file it is (a checkpoint's new leaf, a merged chain's top).
+   */
+  async swapDisk(exportName: string, replace: (current: VirtualDisk) => Promise<{ disk: VirtualDisk; path: string }>): Promise<void> {
+    const e = this.need(exportName);
+    if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'swap-disk', export: exportName });
+    let path = e.path;
+    await e.pipeline.swapDisk(async (current) => {
+      const next = await replace(current);
+      path = resolve(next.path);
+      return next.disk;
+    });
+    e.path = path;
+    e.closeDisk = true;
+  }
+
+  /**
+   * A checkpoint of a served disk: a new differencing leaf at `childPath` (relative to the
+   * leaf's folder) takes the writes from now on; the old leaf becomes its read-only parent.
+   * Clients stay connected and see a pause (disk-branch.ts). Returns the new leaf's path.
+   */
+  async branch(exportName: string, childPath: string): Promise<string> {
+    let failed: { error: unknown } | undefined;
+    await this.swapDisk(exportName, async (current) => {
+      const b = await branchDisk(current, childPath);
+      if (b.error !== undefined) failed = { error: b.error };
+      return b;
+    });
+    if (failed) throw failed.error;
+    return this.need(exportName).path!;
   }
 
   /** Stop serving: refuse new requests, let in-flight ones finish, close sockets and (if owned) the disk. */

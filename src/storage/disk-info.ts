@@ -50,6 +50,11 @@ function layer(d: VirtualDisk): { file: BlockFile | undefined; parent: VirtualDi
   return { file: undefined, parent: undefined };
 }
 
+/** The open file of a chain's leaf: the one whose lock says who owns the disk (file-lock.ts). */
+export function leafFile(d: VirtualDisk): BlockFile | undefined {
+  return layer(d).file;
+}
+
 /** The files of an open chain, leaf first, as they were opened (the daemon's holder check walks these). */
 export function chainFiles(d: VirtualDisk): string[] {
   const out: string[] = [];

@@ -2,8 +2,10 @@
 // with one small interface, the storage twin of the switch's extension pipeline (DESIGN §3).
 // A stage sees the request, may wait, count, transform or refuse it, and calls `next` to
 // pass it on; the last step is the disk itself. Metering and QoS are stages now; change
-// tracking, mirroring and encryption slot in later by name and position. Every failure leaves
-// the pipeline as a VmhostError, so its NBD errno (and HTTP status) comes from the one table.
+// tracking, mirroring and encryption slot in later by name and position. The disk under the
+// stages can be replaced while clients stay connected (`swapDisk`: checkpoints put a new
+// differencing leaf under a running VM, a live merge puts the merged chain back). Every failure
+// leaves the pipeline as a VmhostError, so its NBD errno (and HTTP status) comes from the one table.
 import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError, isVmhostError, type ErrorCode } from '../common/index.ts';
 
@@ -105,9 +107,19 @@ export class Pipeline {
   private list: Stage[] = [];
   /** entry[i] runs the request from stage i on (entry[length] is the disk), built per list. */
   private entry: Next[];
+  /** Requests started and not yet settled (stages included). */
+  private inFlight = 0;
+  /** Set while a swap waits for the disk to be idle: new requests wait for it. */
+  private paused: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
 
-  constructor(private readonly disk: VirtualDisk) {
+  constructor(private current: VirtualDisk) {
     this.entry = this.chain([]);
+  }
+
+  /** The disk requests reach now (changes only by swapDisk). */
+  get disk(): VirtualDisk {
+    return this.current;
   }
 
   private get stages(): Stage[] {
@@ -122,7 +134,7 @@ export class Pipeline {
 
   private chain(list: Stage[]): Next[] {
     const entry: Next[] = new Array<Next>(list.length + 1);
-    entry[list.length] = (r) => diskStep(this.disk, r);
+    entry[list.length] = (r) => diskStep(this.current, r);
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i]!;
       const next = entry[i + 1]!;
@@ -173,7 +185,47 @@ export class Pipeline {
   }
 
   run(req: IoRequest): Promise<IoResult> {
-    return this.entry[0]!(req).catch((e: unknown) => Promise.reject(ioFailure(e, req)));
+    if (this.paused) return this.paused.then(() => this.run(req));
+    this.inFlight++;
+    return this.entry[0]!(req).then(
+      (r) => { this.settled(); return r; },
+      (e: unknown) => { this.settled(); return Promise.reject(ioFailure(e, req)); },
+    );
+  }
+
+  private settled(): void {
+    if (--this.inFlight === 0) this.drained?.();
+  }
+
+  /**
+   * Replace the disk under the stages while clients stay connected: new requests are held,
+   * those in flight finish, the old disk is flushed, then `replace` runs with nothing in flight
+   * and returns the disk to continue on (the old one to keep it); held requests then go to it.
+   * The clients see a pause, never an error. The new disk must look the same to them (size,
+   * sector sizes, writability): else STORAGE_INVALID_ARGUMENT, the old disk stays, and what
+   * `replace` opened is the caller's to close. A `replace` that throws must leave the old disk
+   * usable: it stays. Swaps on one pipeline run one at a time.
+   */
+  async swapDisk(replace: (current: VirtualDisk) => Promise<VirtualDisk>): Promise<void> {
+    while (this.paused) await this.paused;
+    let resume!: () => void;
+    this.paused = new Promise<void>((r) => { resume = r; });
+    try {
+      if (this.inFlight > 0) await new Promise<void>((r) => { this.drained = r; });
+      this.drained = undefined;
+      const old = this.current;
+      await old.flush();
+      const next = await replace(old);
+      const differs = (['virtualSize', 'logicalSectorSize', 'physicalSectorSize', 'readOnly'] as const).filter((k) => next[k] !== old[k]);
+      if (differs.length > 0) {
+        throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the replacement disk differs from the served one in ${differs.join(', ')}`, { op: 'swap-disk', differs: differs.join(',') });
+      }
+      this.current = next;
+    } finally {
+      this.drained = undefined;
+      this.paused = undefined;
+      resume();
+    }
   }
 
   close(): void {

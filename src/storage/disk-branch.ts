@@ -1,0 +1,70 @@
+// A new differencing leaf on top of an open, writable disk: what a checkpoint does to each
+// disk of a VM, running or not (Hyper-V's .avhdx). Run with the disk idle and flushed (inside
+// BlockServer.swapDisk for a served disk): the old leaf becomes the read-only parent of the
+// new one, and writes go on in the new file.
+//
+// Ownership never lapses: the old leaf's exclusive lock is turned shared, a second shared
+// open ("keeper") is taken, and only then is the old disk closed (which retires its log, so
+// the child can open it as a clean read-only parent); the new chain's own shared lock on the
+// parent is taken before the keeper lets go. Another process never finds the old leaf
+// unlocked, so it can never open it for writing under the new child.
+import { rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+import { HostFile } from './host-file.ts';
+import { openDiskFile, lockedFile } from './open-disk.ts';
+import { createDifferencingFile } from './disk-create.ts';
+import { leafFile } from './disk-info.ts';
+
+export interface Branched {
+  /** The disk to go on with: the new chain, or after a failure the old leaf reopened read-write. */
+  disk: VirtualDisk;
+  /** Its leaf file. */
+  path: string;
+  /** Why the branch failed (the child was removed): `disk` is then the old leaf. */
+  error?: unknown;
+}
+
+/**
+ * Close `current` (an open VHDX or VHD chain, read-write, idle) and open the chain on a new
+ * differencing child at `childPath` (in the leaf's format; relative to the leaf's folder).
+ * Refusals before anything is touched throw with `current` still open; a failure after it was
+ * closed reopens the old leaf and reports the error beside it. Throws after closing only when
+ * even that reopen fails.
+ */
+export async function branchDisk(current: VirtualDisk, childPath: string): Promise<Branched> {
+  const file = leafFile(current);
+  const ctx = { op: 'branch-disk', path: file?.name, child: childPath };
+  if (current.format === 'RAW') throw new VmhostError('STORAGE_UNSUPPORTED', `${file?.name ?? 'the disk'} is a raw image: only VHDX and VHD disks take checkpoints`, ctx);
+  if (current.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${file?.name ?? 'the disk'} is open read-only`, ctx);
+  if (!(file instanceof HostFile)) throw new VmhostError('STORAGE_UNSUPPORTED', 'only a disk opened from a file by openDiskFile can branch', ctx);
+  const leaf = resolve(file.name);
+  const child = resolve(dirname(leaf), childPath);
+  const format = current.format === 'VHDX' ? 'VHDX' : 'VHD';
+
+  await file.lock('shared');
+  const keeper = await lockedFile(leaf, { readOnly: true }, 'shared').catch(async (e: unknown) => {
+    await file.lock('exclusive');
+    throw e;
+  });
+  let error: unknown;
+  try {
+    await current.close();
+    try {
+      await createDifferencingFile(child, leaf, { format });
+      return { disk: await openDiskFile(child), path: child };
+    } catch (e) {
+      error = e;
+      await rm(child, { force: true });
+    }
+  } finally {
+    await keeper.close();
+  }
+  // Only this failure path has a gap: the keeper's shared lock goes before the reopen takes its exclusive one.
+  try {
+    return { disk: await openDiskFile(leaf), path: leaf, error };
+  } catch (e) {
+    throw new VmhostError('STORAGE_IO_ERROR', `a branch of ${leaf} failed (${(error as Error).message}) and the file could not be reopened: ${(e as Error).message}`, ctx, { cause: e });
+  }
+}
