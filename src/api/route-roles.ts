@@ -32,6 +32,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/vms/:vm/suspend': 'Operator',
   'POST /api/v1/vms/:vm/resume': 'Operator',
   'POST /api/v1/vms/:vm/save': 'Operator',
+  // Checkpoints change what the VM's disks are (and restoring one discards the current state): Administrators, as configuration is.
+  'GET /api/v1/vms/:vm/snapshots': 'Viewer',
+  'POST /api/v1/vms/:vm/snapshots': 'Administrator',
+  'PATCH /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
+  'POST /api/v1/vms/:vm/snapshots/:snapshot/restore': 'Administrator',
   'POST /api/v1/vms/:vm/stop': 'Operator',
   'DELETE /api/v1/vms/:vm/saved-state': 'Operator',
   'POST /api/v1/vms/:vm/invoke': 'Administrator',

@@ -11,7 +11,8 @@ import {
 type VmParams = { Params: { vm: string } };
 type ActionReq = VmParams & { Querystring: { wait?: boolean } };
 
-async function answerJob(reply: FastifyReply, wait: boolean | undefined, run: { job: Job; result: Promise<VmView> }): Promise<unknown> {
+/** A job's answer: at once (202, the job) with ?wait=false, else the job and the VM once it ends. */
+export async function answerJob(reply: FastifyReply, wait: boolean | undefined, run: { job: Job; result: Promise<VmView> }): Promise<unknown> {
   if (wait === false) return reply.code(202).send(run.job);
   const vm = await run.result;
   return { Job: run.job, VM: vm };

@@ -1,7 +1,7 @@
 // The host: the registry of VMs persisted in the data dir, and every action on them. The
 // API and CLI only translate requests into calls here; legality comes from vm-state.ts.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
@@ -24,6 +24,7 @@ import { VmStorage } from './vm-storage.ts';
 import type { QemuUser } from './qemu-user.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
+import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -89,6 +90,7 @@ export class Host {
   readonly network: VmNetwork;
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
+  readonly checkpoints: VmCheckpoints;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -127,6 +129,16 @@ export class Host {
       persist: (e, next) => this.persistNext(e, next),
       event: (level, code, message, e) => this.event(level, code, message, e),
       computerName: facts.computerName,
+    });
+    this.checkpoints = new VmCheckpoints({
+      storage: this.storage,
+      computerName: facts.computerName,
+      persistNext: (e, next) => this.persistNext(e, next),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+      saveMemory: (rt, file, progress) => this.saveMemory(rt, file, progress),
+      turnOff: (e, why, held) => this.turnOffLocked(e, why, held),
+      adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
+      dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
@@ -182,6 +194,7 @@ export class Host {
       }
       const entry = new VmEntry(config, paths);
       this.vms.set(config.id, entry);
+      await this.checkpoints.load(entry);
       loaded.push(entry);
     }
     await this.network.reconcile(loaded);
@@ -263,6 +276,7 @@ export class Host {
       lastExitReason: e.lastExitReason,
       bootSource: e.bootSource ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? true),
       bootFailure: e.bootFailure,
+      parentSnapshotName: this.checkpoints.parentName(e),
     });
   }
 
@@ -300,6 +314,7 @@ export class Host {
       scsiControllers: 1,
       floppyPath: null,
       com2Path: null,
+      parentSnapshotId: null,
       integrationServices: defaultIntegrationServices(),
       hardDrives: [],
       dvdDrives: [],
@@ -413,6 +428,7 @@ export class Host {
       await rm(e.paths.dir, { recursive: true, force: true });
       await rm(e.paths.sockets, { recursive: true, force: true });
       this.vms.delete(e.config.id);
+      this.checkpoints.forget(e);
       this.event('Information', 'VM_REMOVED', 'VM removed', e);
     });
   }
@@ -644,9 +660,7 @@ export class Host {
       e.machine.transition(held, 'Saving');
       const uptimeMs = e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0);
       try {
-        await rt.saveState(e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'),
-        // QEMU, no longer root, connects to the save socket: in its group's dir.
-        this.qemuUser && { socketDir: shortSocketRoot(this.dataDir), socketGroup: this.qemuUser.gid });
+        await this.saveMemory(rt, e.paths.savedState, (pct) => h.progress(pct * 0.95, 'Saving memory'));
       } catch (err) {
         e.machine.transition(held, before);
         await rt.resume().catch(() => undefined);
@@ -662,16 +676,74 @@ export class Host {
     });
   }
 
+  /** The VM's memory and device state into `file`; QEMU stays in postmigrate (quit it, or resume). */
+  private async saveMemory(rt: VmRuntime, file: string, progress: (pct: number) => void): Promise<void> {
+    // QEMU, no longer root, connects to the save socket: in its group's dir.
+    await rt.saveState(file, progress, this.qemuUser && { socketDir: shortSocketRoot(this.dataDir), socketGroup: this.qemuUser.gid });
+  }
+
+  /** A checkpoint's memory becomes the VM's saved state (a copy: the checkpoint keeps its own). */
+  private async adoptSavedState(e: VmEntry, held: LockHeld, memory: string, uptimeMs: number, boot: BootSourceKind | null): Promise<void> {
+    await copyFile(memory, e.paths.savedState);
+    await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString(), ...(boot ? { boot } : {}) } satisfies SavedInfo));
+    e.machine.transition(held, 'Saved');
+    e.uptimeBaseMs = uptimeMs;
+    e.bootSource = boot ?? undefined;
+  }
+
+  private async dropSavedState(e: VmEntry, held: LockHeld): Promise<void> {
+    await rm(e.paths.savedState, { force: true });
+    await rm(`${e.paths.savedState}.json`, { force: true });
+    e.machine.transition(held, 'Off');
+    e.uptimeBaseMs = 0;
+    e.bootSource = undefined;
+  }
+
   async removeSavedState(nameOrId: string): Promise<VmView> {
     const e = this.resolve(nameOrId);
     return e.lock.run(async (held) => {
       assertLegal('RemoveSavedState', e.state, e.config.name);
-      await rm(e.paths.savedState, { force: true });
-      await rm(`${e.paths.savedState}.json`, { force: true });
-      e.machine.transition(held, 'Off');
-      e.uptimeBaseMs = 0;
-      e.bootSource = undefined;
+      await this.dropSavedState(e, held);
       this.event('Information', 'VM_SAVED_STATE_REMOVED', 'Saved state deleted', e);
+      return this.view(e);
+    });
+  }
+
+  // ---- checkpoints ------------------------------------------------------------------
+
+  /** Checkpoint-VM: a job (a running VM's memory is saved beside the checkpoint). */
+  checkpoint(nameOrId: string, snapshotName?: string): { job: Job; result: Promise<VmView> } {
+    if (snapshotName !== undefined && (snapshotName.trim() === '' || snapshotName.length > 100)) throw invalid('SnapshotName', 'must be 1–100 characters');
+    return this.lifecycle('Checkpoint', 'Checkpoint-VM', nameOrId, async (e, h, held) => {
+      await this.checkpoints.take(e, h, held, snapshotName);
+    });
+  }
+
+  snapshots(nameOrId: string): SnapshotView[] {
+    const e = this.resolve(nameOrId);
+    return this.checkpoints.list(e);
+  }
+
+  async renameSnapshot(nameOrId: string, snapshot: string, newName: string): Promise<SnapshotView> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));
+  }
+
+  /** Restore-VMSnapshot: a VM that was running is started again from the checkpoint's memory (so it keeps running, at that moment). */
+  restoreSnapshot(nameOrId: string, snapshot: string): { job: Job; result: Promise<VmView> } {
+    const e = this.resolve(nameOrId);
+    assertLegal('RestoreSnapshot', e.state, e.config.name);
+    this.checkpoints.find(e, snapshot); // refused before a job exists
+    return this.jobs.run('Restore-VMSnapshot', { id: e.config.id, name: e.config.name }, async (h) => {
+      h.progress(10, 'Restoring checkpoint');
+      const { wasRunning } = await e.lock.run(async (held) => {
+        assertLegal('RestoreSnapshot', e.state, e.config.name);
+        return this.checkpoints.restore(e, held, snapshot);
+      });
+      if (wasRunning && e.state === 'Saved') {
+        h.progress(60, 'Starting from the checkpoint\'s memory');
+        await this.start(e.config.id).result;
+      }
       return this.view(e);
     });
   }

@@ -3,6 +3,7 @@ export { JobManager, type Job, type JobState } from './jobs.ts';
 export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export { EventLog, type HostEvent } from './events.ts';
 export type { VmView, HeartbeatStatus } from './vm-view.ts';
+export type { SnapshotView } from './vm-checkpoints.ts';
 export type { VmState } from './vm-state.ts';
 export { writeFileAtomic } from './atomic-file.ts';
 export { loadNetAdapters, parseNetAdapter, NET_ADAPTER_FLAG } from './net-adapters.ts';

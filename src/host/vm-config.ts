@@ -40,6 +40,8 @@ export interface VmConfig {
   dvdDrives: DvdDrive[];
   /** Network adapters (Add-VMNetworkAdapter); each is a switch port while connected. */
   networkAdapters: NetworkAdapter[];
+  /** The checkpoint the VM's current state grew from (Get-VM's ParentSnapshotId); null without one. */
+  parentSnapshotId: string | null;
   createdAt: string;
   configVersion: 1;
 }
@@ -119,7 +121,7 @@ export function upgradeConfig(c: VmConfig): VmConfig {
     bios: c.bios ?? { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: c.bootOrder ?? [],
     // Before the setting, controllers existed as drives used them.
     scsiControllers: c.scsiControllers ?? Math.max(1, ...(c.hardDrives ?? []).filter((d) => d.controllerType === 'SCSI').map((d) => d.controllerNumber + 1)),
-    floppyPath: c.floppyPath ?? null, com2Path: c.com2Path ?? null,
+    floppyPath: c.floppyPath ?? null, com2Path: c.com2Path ?? null, parentSnapshotId: c.parentSnapshotId ?? null,
     // A service added after the config was written gets its default, not "undefined = off".
     integrationServices: { ...defaultIntegrationServices(), ...c.integrationServices },
   };

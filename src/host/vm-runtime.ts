@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
-  QemuProcess, buildQemuArgv, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
+  QemuProcess, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
   replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
   type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec,
 } from '../qemu/index.ts';
@@ -107,15 +107,15 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
     const nics = o.nics ?? [];
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
-    const argv = buildQemuArgv(spec, {
+    const launch = {
       ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
       runAs: o.runAs,
-    });
+    };
     // Watch the firmware from where its output files end now: serial.log is appended to;
     // firmware.log holds this boot only (QEMU truncates it; removed first so no old line counts).
     await rm(paths.firmwareLog, { force: true });
     const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.mark([paths.serialLog, paths.firmwareLog]) : undefined;
-    const proc = await QemuProcess.start({ argv, qmpSocket: paths.qmpSocket, uuid: config.id, logFile: paths.qemuLog });
+    const proc = await QemuProcess.startVm(spec, { launch, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
     rt.bootWatch = watch?.begin((r) => rt.emit('boot-failed', r));
     try {

@@ -52,6 +52,9 @@ const LEGAL = {
   ConnectNetworkAdapter: { states: VM_STATES, what: 'connect or disconnect a network adapter of' },
   // SCSI controllers, the floppy disk and COM ports change only while off.
   SetControllers: { states: OFF_ONLY, what: 'change controllers, the floppy disk or COM ports of' },
+  // Checkpoints: taken in any steady state (a running VM keeps running); restoring one turns a running VM off first.
+  Checkpoint: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'Checkpoint' },
+  RestoreSnapshot: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'restore a checkpoint of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
 } as const satisfies Record<string, Rule>;

@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, chainFiles, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, branchDiskFile, chainFiles, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
@@ -86,6 +86,17 @@ export class VmStorage {
       logicalBlockSize: served.disk.logicalSectorSize === 4096 ? 4096 : 512,
       physicalBlockSize: served.disk.physicalSectorSize === 4096 ? 4096 : 512,
     };
+  }
+
+  /**
+   * A checkpoint of one drive: a new differencing child named `childName` beside its file
+   * takes the writes from now on. A served drive is branched under its connected QEMU (the
+   * block server swaps the export: a short I/O pause); an idle one is branched on disk.
+   * Returns the child's path: the drive's file from now on.
+   */
+  async branchDrive(d: HardDrive, childName: string): Promise<string> {
+    const served = this.server.get(VmStorage.exportName(d));
+    return served ? this.server.branch(served.exportName, childName) : branchDiskFile(d.path, childName);
   }
 
   /** A DVD drive for QEMU: the ISO opened read-only by QEMU itself, or an empty tray. */

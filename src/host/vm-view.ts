@@ -18,6 +18,7 @@ export interface VmLive {
   lastExitReason?: string;
   bootSource: BootSourceKind;
   bootFailure?: string;
+  parentSnapshotName: string | null;
 }
 
 export interface VmView {
@@ -51,6 +52,9 @@ export interface VmView {
   ProcessId: number | null;
   /** vmhost: what the VM boots (Firmware: its disks/DVD/network in boot order; TestGuest: the built-in test guest; Kernel: a kernel given directly). */
   BootSource: BootSourceKind;
+  /** The checkpoint the VM's current state grew from (Get-VMSnapshot), if any. */
+  ParentSnapshotId: string | null;
+  ParentSnapshotName: string | null;
   /** vmhost: the actions legal in this state (the table in vm-state.ts, power and device actions alike). */
   AllowedActions: VmAction[];
   /** vmhost: every other action with the words the API refuses it with, for a client to show on a greyed-out button. */
@@ -105,6 +109,8 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     GuestKvp: live.kvp,
     ProcessId: live.pid ?? null,
     BootSource: live.bootSource,
+    ParentSnapshotId: c.parentSnapshotId,
+    ParentSnapshotName: live.parentSnapshotName,
     AllowedActions: VM_ACTIONS.filter((a) => isLegal(a, live.state)),
     UnavailableActions: unavailableActions(live.state, c.name),
   };

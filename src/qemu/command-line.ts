@@ -1,6 +1,6 @@
 // Builds the QEMU argv from a QemuVmSpec. A pure function (node:path only): no I/O, no defaults read from the
 // host (the caller resolves firmware paths and the accelerator first), so it is unit-tested
-// exhaustively. Depends on: src/common (errors), ./vm-spec, ./error-codes.
+// exhaustively. Depends on: src/common (errors), ./vm-spec, ./error-codes, ./handed-files.
 //
 // Choices worth knowing:
 // - No `-no-shutdown`: a guest power-off (or QMP `quit`) ends the QEMU process. "Off" then
@@ -14,6 +14,7 @@
 //   `logfile=`, so serial output is written to the log whether or not anyone is attached.
 // - Generation 2 has no legacy devices we add: no IDE, no e1000, bochs-display instead of VGA.
 
+import { HANDED_FD_BASE, handOver, type HandedFile, type Handover } from './handed-files.ts';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import { join } from 'node:path';
@@ -236,6 +237,16 @@ function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
  * The full argv (without the binary) for this VM. Throws QEMU_SPEC_INVALID with a message
  * naming the offending setting.
  */
+/** A generation 2 VM's NVRAM, handed over by descriptor when QEMU drops to its own user (handed-files.ts). */
+function varsHandover(spec: QemuVmSpec, launch: QemuLaunchOptions): Handover | undefined {
+  return spec.firmware && launch.runAs ? handOver(spec.firmware.varsPath, 1, HANDED_FD_BASE) : undefined;
+}
+
+/** The files buildQemuArgv's argv expects as open descriptors (QemuProcess.start opens them). */
+export function handedFiles(spec: QemuVmSpec, launch: QemuLaunchOptions = {}): HandedFile[] {
+  return varsHandover(spec, launch)?.files ?? [];
+}
+
 export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}): string[] {
   validate(spec);
   const memMiB = spec.memoryStartupBytes / MiB;
@@ -266,7 +277,9 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     const fw = spec.firmware!;
     if (secure) a.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
     a.push('-drive', opts('if=pflash', { format: 'raw', unit: 0, readonly: true, file: fw.codePath }));
-    a.push('-drive', opts('if=pflash', { format: 'raw', unit: 1, file: fw.varsPath }));
+    const vars = varsHandover(spec, launch);
+    if (vars) a.push(...vars.args);
+    a.push('-drive', opts('if=pflash', { format: 'raw', unit: 1, file: vars?.file ?? fw.varsPath }));
   }
   a.push(
     '-pidfile', p.pidFile,

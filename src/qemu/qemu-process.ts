@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
-import { buildQemuArgv } from './command-line.ts';
+import { buildQemuArgv, handedFiles } from './command-line.ts';
+import type { HandedFile } from './handed-files.ts';
 import { INCOMING_FD, incomingFileOf } from './incoming-file.ts';
 import { findQemuBinary } from './host-facts.ts';
 import { QmpClient } from './qmp-client.ts';
@@ -38,6 +39,8 @@ export interface QemuStartOptions {
    * (QEMU_START_FAILED) instead of replacing that instance's QMP socket.
    */
   pidFile?: string;
+  /** Files QEMU gets as open descriptors at these numbers (handed-files.ts). */
+  handedFiles?: HandedFile[];
 }
 
 export interface QemuAttachOptions {
@@ -116,14 +119,22 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
     const incoming = incomingFileOf(opts.argv);
     const logFd = openSync(opts.logFile, 'a', 0o600);
     let stateFd: number | undefined;
+    const handed: number[] = [];
     let child;
     try {
       if (incoming && !incoming.gzip) stateFd = openSync(incoming.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const stdio: StdioOptions = ['ignore', logFd, logFd, ...(incoming ? [stateFd ?? ('pipe' as const)] : [])];
+      const stdio: StdioOptions = ['ignore', logFd, logFd, incoming ? (stateFd ?? 'pipe') : 'ignore'];
+      for (const f of opts.handedFiles ?? []) {
+        const fd = openSync(f.path, (f.readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW);
+        handed.push(fd);
+        while (stdio.length < f.fd) stdio.push('ignore');
+        stdio[f.fd] = fd;
+      }
       child = spawn(binary, incoming?.argv ?? opts.argv, { detached: true, stdio });
     } finally {
       closeSync(logFd);
       if (stateFd !== undefined) closeSync(stateFd);
+      for (const fd of handed) closeSync(fd);
     }
     if (incoming?.gzip) {
       const sink = child.stdio[INCOMING_FD] as Writable | null;
@@ -168,7 +179,7 @@ export class QemuProcess extends EventEmitter<QemuProcessEvents> {
    */
   static startVm(spec: QemuVmSpec, opts: { logFile: string; launch?: QemuLaunchOptions; binary?: string; startTimeoutMs?: number; commandTimeoutMs?: number }): Promise<QemuProcess> {
     return QemuProcess.start({
-      argv: buildQemuArgv(spec, opts.launch), qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid, pidFile: spec.paths.pidFile,
+      argv: buildQemuArgv(spec, opts.launch), handedFiles: handedFiles(spec, opts.launch), qmpSocket: spec.paths.qmpSocket, uuid: spec.uuid, pidFile: spec.paths.pidFile,
       logFile: opts.logFile, binary: opts.binary, startTimeoutMs: opts.startTimeoutMs, commandTimeoutMs: opts.commandTimeoutMs,
     });
   }

@@ -68,3 +68,18 @@ export async function branchDisk(current: VirtualDisk, childPath: string): Promi
     throw new VmhostError('STORAGE_IO_ERROR', `a branch of ${leaf} failed (${(error as Error).message}) and the file could not be reopened: ${(e as Error).message}`, ctx, { cause: e });
   }
 }
+
+/**
+ * The offline twin: a new differencing child at `childPath` (relative to the leaf's folder)
+ * of a disk file nobody serves, in the file's own format. Returns the child's path.
+ */
+export async function branchDiskFile(leafPath: string, childPath: string): Promise<string> {
+  const leaf = resolve(leafPath);
+  const probe = await openDiskFile(leaf, { readOnly: true, noParent: true });
+  const format = probe.format;
+  await probe.close();
+  if (format === 'RAW') throw new VmhostError('STORAGE_UNSUPPORTED', `${leaf} is a raw image: only VHDX and VHD disks take checkpoints`, { op: 'branch-disk', path: leaf });
+  const child = resolve(dirname(leaf), childPath);
+  await createDifferencingFile(child, leaf, { format });
+  return child;
+}

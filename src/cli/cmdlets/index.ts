@@ -14,10 +14,11 @@ import * as firmware from './vm-firmware.ts';
 import * as controllers from './vm-controllers.ts';
 import * as credentials from './host-credential.ts';
 import * as users from './host-users.ts';
+import * as checkpoints from './vm-checkpoints.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

@@ -1,0 +1,17 @@
+// Request shapes of the checkpoint routes (Checkpoint-VM, Get-/Rename-/Restore-VMSnapshot).
+import { Type, type Static } from '@sinclair/typebox';
+
+const SnapshotName = Type.String({ minLength: 1, maxLength: 100, description: 'A checkpoint name (not unique: an ambiguous name asks for the Id)' });
+
+export const SnapshotRef = Type.Object({
+  vm: Type.String({ minLength: 1, description: 'VM id or exact name' }),
+  snapshot: Type.String({ minLength: 1, maxLength: 100, description: 'Checkpoint id or exact name' }),
+});
+
+export const CheckpointBody = Type.Object({
+  SnapshotName: Type.Optional(SnapshotName),
+}, { additionalProperties: false });
+export type CheckpointBody = Static<typeof CheckpointBody>;
+
+export const RenameSnapshotBody = Type.Object({ NewName: SnapshotName }, { additionalProperties: false });
+export type RenameSnapshotBody = Static<typeof RenameSnapshotBody>;
