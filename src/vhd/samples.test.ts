@@ -3,19 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { NodeFile } from '../blockio/node-file.ts';
 import { openVhdx } from './index.ts';
 import { isVmhostError } from '../common/errors.ts';
 import { MiB, GiB } from './format.ts';
 import type { VhdxDisk } from './disk.ts';
+import { samplesDir, skipUnlessCi } from './shared-samples.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const candidates = [resolve(here, '../../../shared/testdata/vhd'), '/work/shared/testdata/vhd'];
-const SAMPLES = candidates.find((p) => existsSync(p));
+const SAMPLES = samplesDir('iotest-dynamic-1G.vhdx.bz2');
+const skip = skipUnlessCi(SAMPLES);
 
 function unpack(name: string): { path: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'vhdx-s-'));
@@ -38,7 +37,7 @@ async function expectFill(d: VhdxDisk, from: number, to: number, byte: number): 
   }
 }
 
-test('Hyper-V dynamic 1G sample: contents, then a write keeps other regions', { skip: !SAMPLES }, async () => {
+test('Hyper-V dynamic 1G sample: contents, then a write keeps other regions', { skip }, async () => {
   const s = unpack('iotest-dynamic-1G.vhdx.bz2');
   try {
     let d = await openVhdx(await NodeFile.open(s.path, { readOnly: true }), { readOnly: true });
@@ -66,7 +65,7 @@ test('Hyper-V dynamic 1G sample: contents, then a write keeps other regions', { 
   }
 });
 
-test('QEMU dirty-log sample: read-only refuses, read-write replays, then 0–18 MiB is 0xA5', { skip: !SAMPLES }, async () => {
+test('QEMU dirty-log sample: read-only refuses, read-write replays, then 0–18 MiB is 0xA5', { skip }, async () => {
   const s = unpack('iotest-dirtylog-10G-4M.vhdx.bz2');
   try {
     const ro = await NodeFile.open(s.path, { readOnly: true });
@@ -85,7 +84,7 @@ test('QEMU dirty-log sample: read-only refuses, read-write replays, then 0–18 
   }
 });
 
-test('Disk2VHD sample: equal header sequence numbers, metadata listed before BAT', { skip: !SAMPLES }, async () => {
+test('Disk2VHD sample: equal header sequence numbers, metadata listed before BAT', { skip }, async () => {
   const s = unpack('test-disk2vhd.vhdx.bz2');
   try {
     const d = await openVhdx(await NodeFile.open(s.path, { readOnly: true }));

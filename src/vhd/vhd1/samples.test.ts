@@ -2,16 +2,15 @@
 // sizes by the creator rule, contents, and a clean integrity check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { NodeFile } from '../../blockio/index.ts';
 import { openVhd, describeVhd, checkVhd } from './index.ts';
 import { tempDir, allBytes } from './test-support.ts';
+import { samplesDir, skipUnlessCi } from '../shared-samples.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const samples = resolve(here, '../../../../shared/testdata/vhd');
+const samples = samplesDir('hyperv2012r2-dynamic.vhd.bz2') ?? 'samples-not-found';
 
 function unpack(dir: string, name: string): string {
   const out = join(dir, name);
@@ -19,9 +18,7 @@ function unpack(dir: string, name: string): string {
   return out;
 }
 
-const present = existsSync(join(samples, 'hyperv2012r2-dynamic.vhd.bz2'));
-
-test('real VHD samples', { skip: !present && 'samples not found' }, async (t) => {
+test('real VHD samples', { skip: skipUnlessCi(samplesDir('hyperv2012r2-dynamic.vhd.bz2')) }, async (t) => {
   const { dir, cleanup } = tempDir('vhd1-samples');
   t.after(cleanup);
 
