@@ -16,11 +16,7 @@ describe('checkpoints', () => {
   before(async () => { d = await TestDaemon.start(); });
   after(async () => { await d?.stop(); });
 
-  const ok = async (...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ok = (...args: string[]) => d.ok(...args);
   const guest = async (vm: string, script: string) => (await ok('Invoke-Command', '-VMName', vm, '-ScriptBlock', script, '-TimeoutSeconds', '120')).trim();
   const vm = async (name: string) => JSON.parse(await ok('Get-VM', name, '-Json')) as Vm;
   const snaps = async (name: string) => JSON.parse(await ok('Get-VMSnapshot', name, '-Json')) as Snap[];

@@ -65,11 +65,7 @@ test('full disk: Set-VMNetworkAdapter fails, vm.json is the old one, no temp fil
   let d: TestDaemon | undefined;
   try {
     d = await TestDaemon.start(dataDir);
-    const ok = async (...args: string[]): Promise<string> => {
-      const r = await d!.cli(...args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
+    const ok = (...args: string[]) => d!.ok(...args);
     await ok('New-VM', 'full1');
     await ok('Add-VMNetworkAdapter', '-VMName', 'full1');
     const id = (JSON.parse(await ok('Get-VM', 'full1', '-Json')) as { Id: string }).Id;
@@ -147,11 +143,7 @@ test('private data dir: after a guest ran, was saved and captured (and a gen 2 V
   let d: TestDaemon | undefined;
   try {
     d = await TestDaemon.start(dir);
-    const ok = async (...args: string[]): Promise<string> => {
-      const r = await d!.cli(...args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
+    const ok = (...args: string[]) => d!.ok(...args);
     await ok('New-VMSwitch', 'cap', '-SwitchType', 'Private');
     await ok('New-VM', 'p1', '-MemoryStartupBytes', '256MB');
     await ok('Add-VMNetworkAdapter', '-VMName', 'p1', '-SwitchName', 'cap');

@@ -15,21 +15,16 @@ describe('disk ownership', () => {
   before(async () => { [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]); });
   after(async () => { await Promise.all([a?.stop(), b?.stop()]); });
 
-  const ok = async (d: TestDaemon, ...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
   const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
 
   test('a running VM\'s disk and its parent: cmdlets and another host refused, the file untouched; free again after Stop-VM', { timeout: 300_000 }, async () => {
     const base = join(a.dataDir, 'base.vhdx');
     const leaf = join(a.dataDir, 'leaf.vhdx');
-    await ok(a, 'New-VHD', '-Path', base, '-SizeBytes', '1GB', '-Dynamic');
-    await ok(a, 'New-VHD', '-Path', leaf, '-Differencing', '-ParentPath', base);
-    await ok(a, 'New-VM', 'own1', '-MemoryStartupBytes', '256MB');
-    await ok(a, 'Add-VMHardDiskDrive', '-VMName', 'own1', '-Path', leaf, '-ControllerType', 'SCSI');
-    await ok(a, 'Start-VM', 'own1');
+    await a.ok('New-VHD', '-Path', base, '-SizeBytes', '1GB', '-Dynamic');
+    await a.ok('New-VHD', '-Path', leaf, '-Differencing', '-ParentPath', base);
+    await a.ok('New-VM', 'own1', '-MemoryStartupBytes', '256MB');
+    await a.ok('Add-VMHardDiskDrive', '-VMName', 'own1', '-Path', leaf, '-ControllerType', 'SCSI');
+    await a.ok('Start-VM', 'own1');
     const before = { leaf: await sha(leaf), base: await sha(base) };
 
     // Changes to the leaf or its parent: exit 4, the VM named.
@@ -44,22 +39,22 @@ describe('disk ownership', () => {
       assert.match(r.stderr, /in use by VM 'own1'/, args.join(' '));
     }
     // Read-only questions are answered from the running disk.
-    const got = JSON.parse(await ok(a, 'Get-VHD', leaf, '-Json')) as { Attached: boolean; ParentPath: string };
+    const got = JSON.parse(await a.ok('Get-VHD', leaf, '-Json')) as { Attached: boolean; ParentPath: string };
     assert.equal(got.Attached, true);
     assert.equal(got.ParentPath, base);
-    assert.equal((await ok(a, 'Test-VHD', leaf)).trim(), 'True');
+    assert.equal((await a.ok('Test-VHD', leaf)).trim(), 'True');
 
     // Another host (its own daemon and data dir) cannot attach the leaf, nor start on the parent.
-    await ok(b, 'New-VM', 'thief', '-MemoryStartupBytes', '256MB');
+    await b.ok('New-VM', 'thief', '-MemoryStartupBytes', '256MB');
     const attach = await b.cli('Add-VMHardDiskDrive', '-VMName', 'thief', '-Path', leaf, '-ControllerType', 'SCSI');
     assert.equal(attach.code, 4, attach.stderr);
     assert.match(attach.stderr, /in use by another process/);
     const child = join(b.dataDir, 'other-child.vhdx');
-    await ok(b, 'New-VHD', '-Path', child, '-Differencing', '-ParentPath', base); // reading a parent is shared
+    await b.ok('New-VHD', '-Path', child, '-Differencing', '-ParentPath', base); // reading a parent is shared
     assert.deepEqual({ leaf: await sha(leaf), base: await sha(base) }, before, 'every refusal left both files byte-identical');
 
-    await ok(a, 'Stop-VM', 'own1', '-TurnOff');
-    await ok(a, 'Optimize-VHD', leaf);
-    await ok(b, 'Add-VMHardDiskDrive', '-VMName', 'thief', '-Path', leaf, '-ControllerType', 'SCSI');
+    await a.ok('Stop-VM', 'own1', '-TurnOff');
+    await a.ok('Optimize-VHD', leaf);
+    await b.ok('Add-VMHardDiskDrive', '-VMName', 'thief', '-Path', leaf, '-ControllerType', 'SCSI');
   });
 });

@@ -30,11 +30,7 @@ describe('switch policies through the daemon and CLI, with real guests', { skip:
   /** Port id (= adapter id) and guest-side MAC (lower-case, colons) of each VM's "Network Adapter" on QA. */
   const port: Record<number, { id: string; mac: string }> = {};
 
-  const ok = async (...args: string[]): Promise<string> => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ok = (...args: string[]) => d.ok(...args);
   const fails = async (re: RegExp, ...args: string[]): Promise<void> => {
     const r = await d.cli(...args);
     assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);

@@ -16,11 +16,7 @@ describe('VM networking: switches and adapters', () => {
   before(async () => { d = await TestDaemon.start(); });
   after(async () => { await d?.stop(); });
 
-  const ok = async (...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ok = (...args: string[]) => d.ok(...args);
   const fails = async (re: RegExp, ...args: string[]) => {
     const r = await d.cli(...args);
     assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);

@@ -23,11 +23,7 @@ describe('VM storage through the block server', () => {
   });
   after(async () => { await d?.stop(); });
 
-  const ok = async (...args: string[]) => {
-    const r = await d.cli(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ok = (...args: string[]) => d.ok(...args);
   const guest = async (vm: string, script: string) => {
     const r = await d.cli('Invoke-Command', '-VMName', vm, '-ScriptBlock', script, '-TimeoutSeconds', '300');
     assert.equal(r.code, 0, `${script}: ${r.stderr}`);

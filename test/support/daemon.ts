@@ -2,6 +2,7 @@
 // against them. Every daemon and every VM it started is cleaned up by `stop({ killVms })`.
 // `{ remote: true }` makes a daemon listen as a remote host does (0.0.0.0, --allow-remote: HTTPS
 // only); the test reaches it through 127.0.0.1 and its CLI pins into a config dir of its own.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -114,6 +115,13 @@ export class TestDaemon {
   /** Run `bin/vmhost <args>` against this daemon. */
   cli(...args: string[]): Promise<CliResult> {
     return runCli(args, { VMHOST_URL: this.url, VMHOST_TOKEN: this.token, ...(this.cliConfigDir ? { VMHOST_CONFIG_DIR: this.cliConfigDir } : {}) });
+  }
+
+  /** Run a cmdlet that must succeed: its stdout (a failure names the command and its stderr). */
+  async ok(...args: string[]): Promise<string> {
+    const r = await this.cli(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
   }
 
   /** Kill the daemon and every QEMU of its VMs, remove the data dir. */
