@@ -1,12 +1,18 @@
 // Checkpoints of a running guest (issue 10): Checkpoint-VM while the guest writes; it keeps
 // running on a new .avhdx; Restore-VMSnapshot brings back the checkpoint's moment — the
 // guest's memory (a counter in RAM), its uptime and its disk content — and the guest runs on.
-// Also: checkpoints of an off VM, Rename-VMSnapshot, the tree's parents, the 50 limit.
+// Also: checkpoints of an off VM, Rename-VMSnapshot, the tree's parents, the 50 limit, and
+// Remove-VMSnapshot merging the disks of an off VM.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { TestDaemon, waitFor } from './support/daemon.ts';
+
+const run = (cmd: string, args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((ok) => {
+  execFile(cmd, args, (e, stdout, stderr) => ok({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+});
 
 interface Snap { Name: string; Id: string; State: string; ParentSnapshotName: string | null; ParentSnapshotId: string | null; HardDrives: string[]; SnapshotType: string }
 interface Vm { State: string; Heartbeat: string; ParentSnapshotName: string | null; ParentSnapshotId: string | null }
@@ -19,7 +25,7 @@ describe('checkpoints', () => {
   const ok = (...args: string[]) => d.ok(...args);
   const guest = async (vm: string, script: string) => (await ok('Invoke-Command', '-VMName', vm, '-ScriptBlock', script, '-TimeoutSeconds', '120')).trim();
   const vm = async (name: string) => JSON.parse(await ok('Get-VM', name, '-Json')) as Vm;
-  const snaps = async (name: string) => JSON.parse(await ok('Get-VMSnapshot', name, '-Json')) as Snap[];
+  const snaps = async (name: string) => JSON.parse((await ok('Get-VMSnapshot', name, '-Json')) || '[]') as Snap[]; // nothing at all when there are none
   const heartbeat = (name: string) => waitFor(`${name} heartbeat`, 120_000, async () => (await vm(name)).Heartbeat === 'OK');
 
   test('a running guest: checkpoint, change memory and disk, restore: memory, uptime and disk are the checkpoint\'s; the guest runs on', { timeout: 600_000 }, async () => {
@@ -87,10 +93,64 @@ describe('checkpoints', () => {
     assert.equal(missing.code, 3, missing.stderr);
     assert.match(missing.stderr, /has no checkpoint named 'nope'/);
 
+    // "two" froze a file whose only child the restore discarded: removing it deletes that file too.
+    const twoFile = (await snaps('ck2')).find((x) => x.Name === 'two')!.HardDrives[0]!;
+    await ok('Remove-VMSnapshot', 'ck2', 'two');
+    assert.deepEqual((await snaps('ck2')).map((x) => x.Name), ['one', 'branch']);
+    assert.equal(existsSync(twoFile), false);
+
     await ok('New-VM', 'ck3', '-MemoryStartupBytes', '256MB');
     for (let i = 1; i <= 50; i++) assert.equal((await d.api('POST', '/api/v1/vms/ck3/snapshots', { SnapshotName: `c${i}` })).status, 200, `checkpoint ${i}`);
     const over = await d.cli('Checkpoint-VM', 'ck3');
     assert.equal(over.code, 4, over.stderr);
     assert.match(over.stderr, /already has 50 checkpoints/);
+  });
+
+  // Data written through a real NBD client (qemu-io over Mount-VHD) between checkpoints; removing
+  // them merges the disks while every byte stays where the VM sees it.
+  test('Remove-VMSnapshot merges: the newest first, then the first into the base disk; the data stays; a running VM is refused', { timeout: 300_000 }, async () => {
+    const base = join(d.dataDir, 'rm-base.vhdx');
+    await ok('New-VHD', '-Path', base, '-SizeBytes', '64MB', '-Dynamic');
+    await ok('New-VM', 'ck4', '-MemoryStartupBytes', '256MB', '-Generation', '2', '-VHDPath', base);
+    const leaf = async () => (JSON.parse(await ok('Get-VMHardDiskDrive', 'ck4', '-Json')) as { Path: string }[])[0]!.Path;
+    const io = async (cmds: string[]) => {
+      const path = await leaf();
+      const { NbdUri } = JSON.parse(await ok('Mount-VHD', '-Path', path, '-Json')) as { NbdUri: string };
+      try {
+        const r = await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((c) => ['-c', c]), NbdUri]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.doesNotMatch(r.stdout, /Pattern verification failed/, r.stdout);
+      } finally {
+        await ok('Dismount-VHD', '-Path', path);
+      }
+    };
+    await io(['write -P 0x11 0 1M']);
+    await ok('Checkpoint-VM', 'ck4', 'first');
+    await io(['write -P 0x22 1M 1M']);
+    await ok('Checkpoint-VM', 'ck4', 'second');
+    await io(['write -P 0x33 2M 1M', 'write -P 0x44 0 64k']);
+    const all = ['read -P 0x44 0 64k', 'read -P 0x11 64k 960k', 'read -P 0x22 1M 1M', 'read -P 0x33 2M 1M', 'read -P 0 3M 61M'];
+    await io(all);
+
+    await ok('Start-VM', 'ck4');
+    const refused = await d.cli('Remove-VMSnapshot', 'ck4', 'second');
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /live merge is not built yet/);
+    await ok('Stop-VM', 'ck4', '-TurnOff');
+
+    const second = (await snaps('ck4')).find((x) => x.Name === 'second')!;
+    await ok('Remove-VMSnapshot', 'ck4', 'second');
+    assert.deepEqual((await snaps('ck4')).map((x) => x.Name), ['first']);
+    assert.equal((await vm('ck4')).ParentSnapshotName, 'first', 'the VM hangs from the removed checkpoint\'s parent');
+    assert.equal(await leaf(), second.HardDrives[0], 'the current disk was merged into the file "second" froze');
+    await io(all);
+
+    await ok('Remove-VMSnapshot', 'ck4', 'first');
+    assert.deepEqual(await snaps('ck4'), []);
+    assert.equal(await leaf(), base, 'everything is merged into the base disk');
+    assert.equal((await vm('ck4')).ParentSnapshotName, null);
+    await io(all);
+    assert.equal((await run('qemu-img', ['check', '-f', 'vhdx', base])).code, 0);
+    assert.deepEqual(readdirSync(d.dataDir).filter((f) => f.startsWith('rm-base_')), [], 'no .avhdx is left');
   });
 });

@@ -13,5 +13,10 @@ export const CheckpointBody = Type.Object({
 }, { additionalProperties: false });
 export type CheckpointBody = Static<typeof CheckpointBody>;
 
+export const RemoveSnapshotQuery = Type.Object({
+  IncludeAllChildSnapshots: Type.Optional(Type.Boolean({ default: false, description: 'Remove the checkpoint\'s whole subtree' })),
+  wait: Type.Optional(Type.Boolean({ default: true, description: 'Wait for the job to finish (false: return 202 with the job at once)' })),
+}, { additionalProperties: false });
+
 export const RenameSnapshotBody = Type.Object({ NewName: SnapshotName }, { additionalProperties: false });
 export type RenameSnapshotBody = Static<typeof RenameSnapshotBody>;

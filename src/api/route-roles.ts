@@ -36,6 +36,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/vms/:vm/snapshots': 'Viewer',
   'POST /api/v1/vms/:vm/snapshots': 'Administrator',
   'PATCH /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
+  'DELETE /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
   'POST /api/v1/vms/:vm/snapshots/:snapshot/restore': 'Administrator',
   'POST /api/v1/vms/:vm/stop': 'Operator',
   'DELETE /api/v1/vms/:vm/saved-state': 'Operator',

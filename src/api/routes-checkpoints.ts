@@ -1,9 +1,9 @@
-// Checkpoint routes: Checkpoint-VM and Restore-VMSnapshot are jobs (answered as the VM
+// Checkpoint routes: Checkpoint-VM, Remove- and Restore-VMSnapshot are jobs (answered as the VM
 // routes' lifecycle actions are), Get-VMSnapshot and Rename-VMSnapshot answer at once.
 import type { FastifyInstance } from 'fastify';
 import type { Host } from '../host/index.ts';
 import { ActionQuery, VmRef } from './schemas.ts';
-import { CheckpointBody, RenameSnapshotBody, SnapshotRef } from './checkpoint-schemas.ts';
+import { CheckpointBody, RemoveSnapshotQuery, RenameSnapshotBody, SnapshotRef } from './checkpoint-schemas.ts';
 import { answerJob } from './routes-vms.ts';
 
 type VmParams = { Params: { vm: string } };
@@ -23,6 +23,10 @@ export function registerCheckpointRoutes(app: FastifyInstance, host: Host): void
   app.patch<SnapParams & { Body: RenameSnapshotBody }>('/api/v1/vms/:vm/snapshots/:snapshot',
     { schema: { summary: 'Rename-VMSnapshot', tags, params: SnapshotRef, body: RenameSnapshotBody } },
     async (req) => host.renameSnapshot(req.params.vm, req.params.snapshot, req.body.NewName));
+
+  app.delete<SnapParams & { Querystring: { IncludeAllChildSnapshots?: boolean; wait?: boolean } }>('/api/v1/vms/:vm/snapshots/:snapshot',
+    { schema: { summary: 'Remove-VMSnapshot: merges its disks (VM off or saved)', tags, params: SnapshotRef, querystring: RemoveSnapshotQuery } },
+    async (req, reply) => answerJob(reply, req.query.wait, host.removeSnapshot(req.params.vm, req.params.snapshot, req.query.IncludeAllChildSnapshots ?? false)));
 
   app.post<SnapParams & Wait>('/api/v1/vms/:vm/snapshots/:snapshot/restore',
     { schema: { summary: 'Restore-VMSnapshot (a running VM goes on from the checkpoint\'s moment)', tags, params: SnapshotRef, querystring: ActionQuery } },

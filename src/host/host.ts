@@ -729,6 +729,15 @@ export class Host {
     return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));
   }
 
+  /** Remove-VMSnapshot: a job (merging disks takes a while); the VM must be off or saved. */
+  removeSnapshot(nameOrId: string, snapshot: string, withChildren: boolean): { job: Job; result: Promise<VmView> } {
+    this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
+    return this.lifecycle('RemoveSnapshot', 'Remove-VMSnapshot', nameOrId, async (e, h) => {
+      h.progress(10, 'Merging checkpoint disks');
+      await this.checkpoints.remove(e, snapshot, withChildren);
+    });
+  }
+
   /** Restore-VMSnapshot: a VM that was running is started again from the checkpoint's memory (so it keeps running, at that moment). */
   restoreSnapshot(nameOrId: string, snapshot: string): { job: Job; result: Promise<VmView> } {
     const e = this.resolve(nameOrId);

@@ -6,7 +6,8 @@
 // device state is saved beside the checkpoint and the guest goes on. The VM's configuration
 // of that moment is part of the checkpoint. Records live in <vm dir>/snapshots/<id>.json,
 // memory in <id>.state; the tree is the records' parent ids, the VM's place in it its
-// config's parentSnapshotId. Removing checkpoints (merging their disks) is not built yet.
+// config's parentSnapshotId. Remove-VMSnapshot merges a checkpoint's frozen files with their
+// one child while the VM is off (disk-tree.ts); live merge is not built yet.
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -21,6 +22,7 @@ import type { VmEntry } from './vm-entry.ts';
 import type { VmRuntime } from './vm-runtime.ts';
 import type { VmStorage } from './vm-storage.ts';
 import type { VmState } from './vm-state.ts';
+import { foldIntoParent } from './disk-tree.ts';
 
 /** Hyper-V's limit per VM. */
 export const MAX_CHECKPOINTS = 50;
@@ -211,10 +213,58 @@ export class VmCheckpoints {
     const r = this.find(e, nameOrId);
     if (newName.trim() === '' || newName.length > 100) throw new VmhostError('INVALID_ARGUMENT', 'NewName: must be 1–100 characters', { parameter: 'NewName' });
     const next = { ...r, name: newName };
-    await writeFileAtomic(join(this.dir(e), `${r.id}.json`), JSON.stringify(next, null, 2) + '\n');
-    this.of(e).set(r.id, next);
+    await this.saveRecord(e, next);
     this.host.event('Information', 'VM_CHECKPOINT_RENAMED', `Checkpoint '${r.name}' renamed to '${newName}'`, e);
     return this.view(e, next);
+  }
+
+  /**
+   * Remove-VMSnapshot, under the VM's lock (the VM off or saved: its disks are not served). Per
+   * drive, the file the checkpoint froze is merged with its one child, whose data is the newer;
+   * references to the child (the VM's drive, later checkpoints) then name the frozen file. A file
+   * with more children stays (a branch point, as in Hyper-V), one with none that vmhost made is
+   * deleted. The checkpoint's children move up to its parent. With `withChildren`, its whole
+   * subtree goes, deepest first. Returns the names removed.
+   */
+  async remove(e: VmEntry, nameOrId: string, withChildren: boolean): Promise<string[]> {
+    const top = this.find(e, nameOrId);
+    const m = this.of(e);
+    const order: CheckpointRecord[] = [];
+    const visit = (r: CheckpointRecord) => {
+      if (withChildren) for (const c of [...m.values()].filter((x) => x.parentId === r.id)) visit(c);
+      order.push(r);
+    };
+    visit(top);
+    for (const r of order) await this.removeOne(e, r);
+    return order.map((r) => r.name);
+  }
+
+  private async removeOne(e: VmEntry, r: CheckpointRecord): Promise<void> {
+    const m = this.of(e);
+    const used = () => [...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))];
+    for (const d of r.config.hardDrives) {
+      const moved = await foldIntoParent(d.path, [...new Set(used())], CHILD_SUFFIX);
+      if (moved) await this.repoint(e, moved.from, moved.to);
+    }
+    // Its children hang from its parent now; the VM too, if it grew from it.
+    for (const c of [...m.values()].filter((x) => x.parentId === r.id)) await this.saveRecord(e, { ...c, parentId: r.parentId });
+    if (e.config.parentSnapshotId === r.id) await this.host.persistNext(e, { ...e.config, parentSnapshotId: r.parentId });
+    m.delete(r.id);
+    await rm(join(this.dir(e), `${r.id}.json`), { force: true });
+    if (r.memory) await rm(join(this.dir(e), r.memory), { force: true });
+    this.host.event('Information', 'VM_CHECKPOINT_REMOVED', `Checkpoint '${r.name}' removed`, e);
+  }
+
+  /** After a merge: every reference to file `from` (the VM's drives, checkpoints) names `to`. */
+  private async repoint(e: VmEntry, from: string, to: string): Promise<void> {
+    const swap = (c: VmConfig): VmConfig => ({ ...c, hardDrives: c.hardDrives.map((d) => (d.path === from ? { ...d, path: to } : d)) });
+    for (const x of [...this.of(e).values()]) if (x.config.hardDrives.some((d) => d.path === from)) await this.saveRecord(e, { ...x, config: swap(x.config) });
+    if (e.config.hardDrives.some((d) => d.path === from)) await this.host.persistNext(e, swap(e.config));
+  }
+
+  private async saveRecord(e: VmEntry, r: CheckpointRecord): Promise<void> {
+    await writeFileAtomic(join(this.dir(e), `${r.id}.json`), JSON.stringify(r, null, 2) + '\n');
+    this.of(e).set(r.id, r);
   }
 
   /**

@@ -1,5 +1,5 @@
 // Checkpoint cmdlets (Hyper-V 2012 R2: the verb says Checkpoint, the nouns Snapshot):
-// Checkpoint-VM, Get-VMSnapshot, Rename-VMSnapshot, Restore-VMSnapshot.
+// Checkpoint-VM, Get-VMSnapshot, Rename-VMSnapshot, Remove-VMSnapshot, Restore-VMSnapshot.
 import { VmhostError } from '../../common/index.ts';
 import type { Job, SnapshotView, VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
@@ -82,6 +82,30 @@ export const renameVmSnapshot = defineCmdlet({
       return ctx.shouldProcess(`${vm.Name}: ${s.Name}`) ? api.call<SnapshotView>('PATCH', snapshotPath(vm, s), { NewName: args.NewName }) : undefined;
     });
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
+  },
+});
+
+export const removeVmSnapshot = defineCmdlet({
+  name: 'Remove-VMSnapshot',
+  synopsis: 'Delete checkpoints and merge their disks (the VM off or saved; live merge is not built yet)',
+  params: {
+    VMName: vmName,
+    Name: { type: 'string', array: true, wildcards: true, mandatory: true, help: 'Checkpoint name(s) or Id; wildcards allowed' },
+    IncludeAllChildSnapshots: { type: 'switch', help: 'Also every checkpoint below it' },
+    AsJob: { type: 'switch', help: 'Return the job at once instead of waiting' },
+  },
+  positional: ['VMName', 'Name'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    const out = await perVm(ctx, args.VMName, async (api, vm) => {
+      const done: unknown[] = [];
+      for (const s of await pick(api, vm, args.Name)) {
+        if (!ctx.shouldProcess(`${vm.Name}: ${s.Name}`)) continue;
+        done.push(await api.call('DELETE', `${snapshotPath(vm, s)}?IncludeAllChildSnapshots=${args.IncludeAllChildSnapshots}&wait=${!args.AsJob}`));
+      }
+      return done;
+    });
+    return args.AsJob ? out.flat() : undefined;
   },
 });
 
