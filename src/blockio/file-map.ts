@@ -2,7 +2,7 @@
 // lseek(SEEK_DATA/SEEK_HOLE), so a small Node-API addon (native/vmhost-holes.c, built by
 // scripts/build-holes.sh into .cache/bin/<hash of its source>/) does the seeking. Without the
 // addon, or with VMHOST_NO_HOLE_MAP=1, every range is reported as data: callers then read
-// the zeros, which is slower but never wrong.
+// the zeros, which is slower but never wrong. The same addon does flock(2) (`nativeLock`).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,6 +19,7 @@ export interface FileExtent {
 
 interface HolesAddon {
   mapData(fd: number, offset: number, length: number): number[];
+  lockFd(fd: number, exclusive: boolean): boolean;
 }
 
 // The bundled CLI (dist/cli/) sits at the same depth as src/blockio, so the repo resolves alike.
@@ -42,6 +43,16 @@ function load(): HolesAddon | undefined {
     loadError = e instanceof Error ? e.message : String(e);
   }
   return addon;
+}
+
+/**
+ * flock(2) without waiting, through the same addon (Node has no flock either): true when taken,
+ * false when a conflicting lock is held elsewhere; undefined without the addon (or with
+ * VMHOST_NO_NATIVE_LOCK=1), for the caller's fallback (storage/file-lock.ts runs flock(1)).
+ */
+export function nativeLock(fd: number, exclusive: boolean): boolean | undefined {
+  const a = process.env.VMHOST_NO_NATIVE_LOCK === '1' ? undefined : load();
+  return a?.lockFd(fd, exclusive);
 }
 
 /** Whether holes are found natively, and if not, why (for tests and diagnostics). */

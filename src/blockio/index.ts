@@ -3,4 +3,4 @@ export type { VirtualDisk, Extent, DiskFormat, DiskType } from './virtual-disk.t
 export { MemoryFile } from './memory-file.ts';
 export { NodeFile, openNodeFile } from './node-file.ts';
 export { CrashFile, prng, type CrashOp, type CrashVariant } from './crash-file.ts';
-export { mapFd, mapFileData, holeMapStatus, type FileExtent } from './file-map.ts';
+export { mapFd, mapFileData, holeMapStatus, nativeLock, type FileExtent } from './file-map.ts';
