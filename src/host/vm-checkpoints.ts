@@ -187,7 +187,7 @@ export class VmCheckpoints {
         await copyFile(e.paths.savedState, memory);
         record.memory = basename(memory);
       }
-      await writeFileAtomic(join(this.dir(e), `${id}.json`), JSON.stringify(record, null, 2) + '\n');
+      await this.saveRecord(e, record);
     } catch (err) {
       await rm(memory, { force: true });
       // Drives already moved stay on their new files (the data is whole either way): say so, never lose track of a leaf.
@@ -196,7 +196,6 @@ export class VmCheckpoints {
     } finally {
       if (live && e.state === 'Running') await rt.resume();
     }
-    m.set(id, record);
     await this.moveDrives(e, children, id);
     this.host.event('Information', 'VM_CHECKPOINT_CREATED', `Checkpoint '${record.name}' created`, e);
     return this.view(e, record);
