@@ -108,7 +108,7 @@ describe('checkpoints', () => {
 
   // Data written through a real NBD client (qemu-io over Mount-VHD) between checkpoints; removing
   // them merges the disks while every byte stays where the VM sees it.
-  test('Remove-VMSnapshot merges: the newest first, then the first into the base disk; the data stays; a running VM is refused', { timeout: 300_000 }, async () => {
+  test('Remove-VMSnapshot of an off VM merges: the newest first, then the first into the base disk; the data stays', { timeout: 300_000 }, async () => {
     const base = join(d.dataDir, 'rm-base.vhdx');
     await ok('New-VHD', '-Path', base, '-SizeBytes', '64MB', '-Dynamic');
     await ok('New-VM', 'ck4', '-MemoryStartupBytes', '256MB', '-Generation', '2', '-VHDPath', base);
@@ -131,12 +131,6 @@ describe('checkpoints', () => {
     await io(['write -P 0x33 2M 1M', 'write -P 0x44 0 64k']);
     const all = ['read -P 0x44 0 64k', 'read -P 0x11 64k 960k', 'read -P 0x22 1M 1M', 'read -P 0x33 2M 1M', 'read -P 0 3M 61M'];
     await io(all);
-
-    await ok('Start-VM', 'ck4');
-    const refused = await d.cli('Remove-VMSnapshot', 'ck4', 'second');
-    assert.equal(refused.code, 4, refused.stderr);
-    assert.match(refused.stderr, /live merge is not built yet/);
-    await ok('Stop-VM', 'ck4', '-TurnOff');
 
     const second = (await snaps('ck4')).find((x) => x.Name === 'second')!;
     await ok('Remove-VMSnapshot', 'ck4', 'second');

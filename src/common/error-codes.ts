@@ -162,10 +162,14 @@ export const ERROR_CODES = {
   STORAGE_EXPORT_EXISTS: 'conflict',
   STORAGE_SOCKET_IN_USE: 'conflict',
   STORAGE_STAGE_EXISTS: 'conflict',
+  /** A live merge runs on the export: another swap (a checkpoint, a second merge) waits for it to end. */
+  STORAGE_EXPORT_BUSY: 'conflict',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',
   STORAGE_LISTEN_FAILED: 'failure',
+  /** A live merge stopped: the chain is whole and still served as it was. */
+  STORAGE_MERGE_FAILED: 'failure',
   /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
   STORAGE_LOCK_FAILED: 'failure',
 

@@ -1,6 +1,7 @@
-// The files of a VM's checkpoint tree on disk: which file is whose parent, and folding a file
-// that no checkpoint freezes any more into its place (Remove-VMSnapshot). Offline: none of the
-// files may be served.
+// The files of a VM's checkpoint tree on disk: which file is whose parent, and what removing
+// a checkpoint does to the file it froze (Remove-VMSnapshot): merged with its one child, left
+// as a branch point, or deleted. The merge itself runs live in the block server when the
+// child is in a running VM's served chain (storage/served-merge.ts), else offline here.
 import { rm } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { describeDiskFile, mergeDiskFile, setDiskParent } from '../storage/index.ts';
@@ -10,26 +11,46 @@ async function parentOf(path: string): Promise<string | null> {
   return p ? resolve(p) : null;
 }
 
+/** What removing a checkpoint does to a file it froze. */
+export type Fold =
+  /** Merge `child` (the newer data) into the frozen file; `grandchildren` then hang from the frozen file. */
+  | { kind: 'merge'; child: string; grandchildren: string[] }
+  /** Nothing names it any more and vmhost made it. */
+  | { kind: 'delete' }
+  /** A branch point (several children), a file still named, or the user's own file. */
+  | { kind: 'keep' };
+
 /**
  * `frozen` was a checkpoint's file; `inUse` are the files still named by the VM or other
- * checkpoints. With one child among them, the child (the newer data) is merged into `frozen`,
- * the child's own children re-linked to `frozen` (its content is the child's now), and
- * {from: child, to: frozen} returned for the caller to re-point references. With none, a file
- * vmhost made (`madeByUs` matches its name) is deleted; with several it stays, a branch point.
- * Known gap: a crash between the merge and the re-link leaves grandchildren pointing at the
- * deleted child (Set-VHD -ParentPath <frozen> -IgnoreIdMismatch repairs them).
+ * checkpoints. With one child among them it is merged; with none, a file vmhost made
+ * (`madeByUs` matches its name) is deleted; with several it stays, a branch point.
  */
-export async function foldIntoParent(frozen: string, inUse: string[], madeByUs: RegExp): Promise<{ from: string; to: string } | undefined> {
+export async function planFold(frozen: string, inUse: string[], madeByUs: RegExp): Promise<Fold> {
   const parents = new Map<string, string | null>();
   for (const f of inUse) parents.set(f, await parentOf(f));
   const children = inUse.filter((f) => f !== frozen && parents.get(f) === frozen);
   if (children.length === 1) {
     const child = children[0]!;
-    const grandchildren = inUse.filter((f) => parents.get(f) === child);
-    await mergeDiskFile(child, frozen);
-    for (const g of grandchildren) await setDiskParent(g, frozen, true);
-    return { from: child, to: frozen };
+    return { kind: 'merge', child, grandchildren: inUse.filter((f) => parents.get(f) === child) };
   }
-  if (children.length === 0 && !inUse.includes(frozen) && madeByUs.test(basename(frozen, extname(frozen)))) await rm(frozen, { force: true });
-  return undefined;
+  if (children.length === 0 && !inUse.includes(frozen) && madeByUs.test(basename(frozen, extname(frozen)))) return { kind: 'delete' };
+  return { kind: 'keep' };
+}
+
+/**
+ * The offline merge of a planned fold: the child into the frozen file, the child's own
+ * children re-linked to the frozen file (its content is the child's now), `commit` (the
+ * caller re-points its references), and only then the child deleted, so a crash at any step
+ * leaves every reference naming a file that exists and reads right.
+ */
+export async function foldOffline(frozen: string, fold: { child: string; grandchildren: string[] }, commit: () => Promise<void>): Promise<void> {
+  await mergeDiskFile(fold.child, frozen, undefined, { keepMerged: true });
+  await relinkAll(fold.grandchildren, frozen);
+  await commit();
+  await rm(fold.child, { force: true });
+}
+
+/** Re-link files to a new parent (the one their parent was merged into). */
+export async function relinkAll(files: string[], parent: string): Promise<void> {
+  for (const g of files) await setDiskParent(g, parent, true);
 }

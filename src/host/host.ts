@@ -199,6 +199,7 @@ export class Host {
     }
     await this.network.reconcile(loaded);
     for (const entry of loaded) await this.recover(entry);
+    for (const entry of loaded) this.resumeRemovals(entry);
   }
 
   /** After a daemon restart: re-attach to a QEMU that still runs, else work out Saved/Off. */
@@ -729,13 +730,21 @@ export class Host {
     return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));
   }
 
-  /** Remove-VMSnapshot: a job (merging disks takes a while); the VM must be off or saved. */
+  /** Remove-VMSnapshot: a job (merging disks takes a while; a running VM's merge is live). */
   removeSnapshot(nameOrId: string, snapshot: string, withChildren: boolean): { job: Job; result: Promise<VmView> } {
     this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
     return this.lifecycle('RemoveSnapshot', 'Remove-VMSnapshot', nameOrId, async (e, h) => {
-      h.progress(10, 'Merging checkpoint disks');
-      await this.checkpoints.remove(e, snapshot, withChildren);
+      await this.checkpoints.remove(e, snapshot, withChildren, (pct, status) => h.progress(pct, status));
     });
+  }
+
+  /** Daemon start: finish the checkpoint removals a stop interrupted (their merges are idempotent). */
+  private resumeRemovals(e: VmEntry): void {
+    for (const id of this.checkpoints.pendingRemovals(e)) {
+      this.event('Information', 'VM_CHECKPOINT_MERGE_RESUMED', `Resuming the removal of checkpoint ${id} (interrupted by a daemon stop)`, e);
+      this.removeSnapshot(e.config.id, id, false).result.catch((err: unknown) =>
+        this.event('Error', 'VM_CHECKPOINT_MERGE_FAILED', `Removing checkpoint ${id} failed: ${(err as Error).message}`, e));
+    }
   }
 
   /** Restore-VMSnapshot: a VM that was running is started again from the checkpoint's memory (so it keeps running, at that moment). */

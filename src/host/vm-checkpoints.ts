@@ -7,7 +7,10 @@
 // of that moment is part of the checkpoint. Records live in <vm dir>/snapshots/<id>.json,
 // memory in <id>.state; the tree is the records' parent ids, the VM's place in it its
 // config's parentSnapshotId. Remove-VMSnapshot merges a checkpoint's frozen files with their
-// one child while the VM is off (disk-tree.ts); live merge is not built yet.
+// one child (disk-tree.ts): live in the block server when the child is in a running VM's
+// served chain, else offline. A record being removed is marked first (`merging`: it can no
+// longer be applied, Get-VMSnapshot shows IsDeleted) so a daemon killed mid-merge finishes
+// the removal at its next start.
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -22,7 +25,7 @@ import type { VmEntry } from './vm-entry.ts';
 import type { VmRuntime } from './vm-runtime.ts';
 import type { VmStorage } from './vm-storage.ts';
 import type { VmState } from './vm-state.ts';
-import { foldIntoParent } from './disk-tree.ts';
+import { foldOffline, planFold, relinkAll } from './disk-tree.ts';
 
 /** Hyper-V's limit per VM. */
 export const MAX_CHECKPOINTS = 50;
@@ -40,6 +43,8 @@ interface CheckpointRecord {
   memory: string | null;
   uptimeMs: number;
   boot: BootSourceKind | null;
+  /** Remove-VMSnapshot started on it: its files may be half merged, it is never applied again. */
+  merging?: true;
 }
 
 /** Get-VMSnapshot's object (Hyper-V's VMSnapshot; ParentCheckpoint* are 2012 R2's aliases of ParentSnapshot*). */
@@ -154,7 +159,7 @@ export class VmCheckpoints {
       ParentSnapshotId: r.parentId, ParentSnapshotName: parent?.name ?? null, ParentCheckpointId: r.parentId, ParentCheckpointName: parent?.name ?? null,
       State: r.vmState, Path: this.dir(e), SizeOfSystemFiles: 0, ProcessorCount: r.config.processorCount, MemoryStartup: r.config.memoryStartupBytes,
       Generation: r.config.generation, Notes: r.config.notes, HardDrives: r.config.hardDrives.map((d) => d.path),
-      ComputerName: this.host.computerName, IsDeleted: false,
+      ComputerName: this.host.computerName, IsDeleted: r.merging === true,
     };
   }
 
@@ -218,14 +223,15 @@ export class VmCheckpoints {
   }
 
   /**
-   * Remove-VMSnapshot, under the VM's lock (the VM off or saved: its disks are not served). Per
-   * drive, the file the checkpoint froze is merged with its one child, whose data is the newer;
-   * references to the child (the VM's drive, later checkpoints) then name the frozen file. A file
-   * with more children stays (a branch point, as in Hyper-V), one with none that vmhost made is
-   * deleted. The checkpoint's children move up to its parent. With `withChildren`, its whole
-   * subtree goes, deepest first. Returns the names removed.
+   * Remove-VMSnapshot, under the VM's lock, in any steady state. Per drive, the file the
+   * checkpoint froze is merged with its one child, whose data is the newer — live when the
+   * child is in a running VM's served chain (the guest keeps reading and writing), else
+   * offline; references to the child (the VM's drive, later checkpoints) then name the frozen
+   * file. A file with more children stays (a branch point, as in Hyper-V), one with none that
+   * vmhost made is deleted. The checkpoint's children move up to its parent. With
+   * `withChildren`, its whole subtree goes, deepest first. Returns the names removed.
    */
-  async remove(e: VmEntry, nameOrId: string, withChildren: boolean): Promise<string[]> {
+  async remove(e: VmEntry, nameOrId: string, withChildren: boolean, progress: (pct: number, status: string) => void = () => undefined): Promise<string[]> {
     const top = this.find(e, nameOrId);
     const m = this.of(e);
     const order: CheckpointRecord[] = [];
@@ -234,16 +240,31 @@ export class VmCheckpoints {
       order.push(r);
     };
     visit(top);
-    for (const r of order) await this.removeOne(e, r);
+    for (const [i, r] of order.entries()) await this.removeOne(e, r, (f) => progress(100 * (i + f) / order.length, `Merging the disks of '${r.name}'`));
     return order.map((r) => r.name);
   }
 
-  private async removeOne(e: VmEntry, r: CheckpointRecord): Promise<void> {
+  /** Checkpoints whose removal a daemon stop interrupted (resumed at start). */
+  pendingRemovals(e: VmEntry): string[] {
+    return [...this.of(e).values()].filter((r) => r.merging === true).map((r) => r.id);
+  }
+
+  private async removeOne(e: VmEntry, r: CheckpointRecord, progress: (fraction: number) => void): Promise<void> {
     const m = this.of(e);
-    const used = () => [...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))];
-    for (const d of r.config.hardDrives) {
-      const moved = await foldIntoParent(d.path, [...new Set(used())], CHILD_SUFFIX);
-      if (moved) await this.repoint(e, moved.from, moved.to);
+    if (r.merging !== true) await this.saveRecord(e, { ...r, merging: true });
+    const used = () => [...new Set([...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))])];
+    const drives = r.config.hardDrives;
+    for (const [i, d] of drives.entries()) {
+      const fold = await planFold(d.path, used(), CHILD_SUFFIX);
+      if (fold.kind === 'delete') await rm(d.path, { force: true });
+      if (fold.kind !== 'merge') continue;
+      // Live, it runs with the export paused once the frozen file holds everything (the export re-links its own chain).
+      const commit = async () => {
+        await relinkAll(fold.grandchildren.filter((g) => !this.host.storage.holderOf(g)), d.path);
+        await this.repoint(e, fold.child, d.path);
+      };
+      const live = await this.host.storage.mergeServed(fold.child, d.path, (done, total) => progress((i + done / Math.max(total, 1)) / drives.length), commit);
+      if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path));
     }
     // Its children hang from its parent now; the VM too, if it grew from it.
     for (const c of [...m.values()].filter((x) => x.parentId === r.id)) await this.saveRecord(e, { ...c, parentId: r.parentId });
@@ -275,6 +296,7 @@ export class VmCheckpoints {
    */
   async restore(e: VmEntry, held: LockHeld, nameOrId: string): Promise<{ wasRunning: boolean }> {
     const r = this.find(e, nameOrId);
+    if (r.merging === true) throw new VmhostError('INVALID_STATE', `checkpoint '${r.name}' is being deleted (its disks are being merged): it cannot be applied`, { vm: e.config.name, snapshot: r.name });
     const wasRunning = e.state === 'Running' || e.state === 'Paused';
     if (e.state !== 'Off' && e.state !== 'Saved') await this.host.turnOff(e, `restoring checkpoint '${r.name}'`, held);
     if (e.state === 'Saved') await this.host.dropSavedState(e, held);

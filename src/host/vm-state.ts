@@ -55,10 +55,8 @@ const LEGAL = {
   // Checkpoints: taken in any steady state (a running VM keeps running); restoring one turns a running VM off first.
   Checkpoint: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'Checkpoint' },
   RestoreSnapshot: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'restore a checkpoint of' },
-  RemoveSnapshot: {
-    states: ['Off', 'Saved'], what: 'remove a checkpoint of',
-    note: 'vmhost merges checkpoint disks only while the VM is off or saved (live merge is not built yet): Save-VM or stop it first',
-  },
+  // Removing one merges its disks: live (the block server) while the VM runs, offline otherwise.
+  RemoveSnapshot: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'remove a checkpoint of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
 } as const satisfies Record<string, Rule>;

@@ -73,6 +73,19 @@ export class VmStorage {
     return undefined;
   }
 
+  /**
+   * Merge `child` into its parent `target` while the export whose chain holds it keeps
+   * serving (the block server's live merge; `commit` runs paused, see served-merge.ts).
+   * False when no export holds the child: the caller merges offline.
+   */
+  async mergeServed(child: string, target: string, progress: (done: number, total: number) => void, commit: () => Promise<void>): Promise<boolean> {
+    const h = this.holderOf(child);
+    if (!h) return false;
+    if (h.mount) throw new VmhostError('VHD_IN_USE', `${child} is mounted (Mount-VHD): dismount it before removing the checkpoint that froze its parent`, { path: child });
+    await this.server.merge(h.served.exportName, { child, target, progress, commit });
+    return true;
+  }
+
   /** Serve one VM drive; the QEMU disk spec that reaches it. */
   async serveDrive(d: HardDrive): Promise<DiskSpec> {
     const name = VmStorage.exportName(d);

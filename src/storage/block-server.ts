@@ -14,6 +14,7 @@ import { MeteringStage, type DiskCounters } from './metering.ts';
 import { QosStage, type QosLimits, type MinimumIopsAlert } from './qos.ts';
 import { openDiskFile, resizeDisk } from './open-disk.ts';
 import { branchDisk } from './disk-branch.ts';
+import { mergeServed, type ServedMergeOptions } from './served-merge.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 
@@ -72,6 +73,8 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
   readonly uri: string;
   server: Server | undefined;
   stopping: Promise<void> | undefined;
+  /** A live merge running on the export (its disk may not be swapped by anything else meanwhile). */
+  merging: Promise<string> | undefined;
 
   constructor(
     readonly exportName: string,
@@ -247,6 +250,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   async swapDisk(exportName: string, replace: (current: VirtualDisk) => Promise<{ disk: VirtualDisk; path: string }>): Promise<void> {
     const e = this.need(exportName);
     if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'swap-disk', export: exportName });
+    if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'swap-disk', export: exportName });
     let path = e.path;
     await e.pipeline.swapDisk(async (current) => {
       const next = await replace(current);
@@ -271,6 +275,26 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     });
     if (failed) throw failed.error;
     return this.need(exportName).path!;
+  }
+
+  /**
+   * Live merge (served-merge.ts): fold `child`, a file of the export's chain, into its parent
+   * while clients keep reading and writing. Resolves with the leaf served afterwards; one
+   * merge per export at a time, and no other swap meanwhile (STORAGE_EXPORT_BUSY).
+   */
+  async merge(exportName: string, opts: Omit<ServedMergeOptions, 'syncMaxBytes'>): Promise<string> {
+    const e = this.need(exportName);
+    if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'live-merge', export: exportName });
+    if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'live-merge', export: exportName });
+    e.merging = mergeServed(e.pipeline, { ...opts, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
+    try {
+      const path = await e.merging;
+      e.path = path;
+      e.closeDisk = true;
+      return path;
+    } finally {
+      e.merging = undefined;
+    }
   }
 
   /** Stop serving: refuse new requests, let in-flight ones finish, close sockets and (if owned) the disk. */

@@ -10,6 +10,7 @@ import { mergeVhd, setVhdParent, VhdDisk } from '../vhd/vhd1/index.ts';
 import { argError, relativeLocator } from './disk-args.ts';
 import { chainFiles, isVhdx } from './disk-info.ts';
 import { openDiskFile, resizeDisk, type OpenDiskOptions } from './open-disk.ts';
+import { prepareMergeLinkage } from './merge-linkage.ts';
 
 const MiB = 1024 * 1024;
 
@@ -56,21 +57,29 @@ export async function resizeDiskFile(path: string, target: ResizeTarget, log: (m
 
 /**
  * Merge-VHD: `path` (a differencing disk, real path) into its parent or into `dest` (an
- * ancestor's real path); the merged files are deleted. The leaf is locked exclusive though
+ * ancestor's real path); the merged files are deleted (unless `keepMerged`: a caller that
+ * must first re-point its own references deletes them after). The leaf is locked exclusive though
  * only read (it is deleted), the destination exclusive, the ancestors between shared.
  * Returns the destination's path.
  */
-export async function mergeDiskFile(path: string, dest: string | undefined, log: (m: string) => void = () => undefined): Promise<string> {
+export async function mergeDiskFile(path: string, dest: string | undefined, log: (m: string) => void = () => undefined, opts: { keepMerged?: boolean } = {}): Promise<string> {
   const probe = await openDiskFile(path, { readOnly: true, noParent: true, leafLock: 'exclusive' });
   const format = probe.format, type = probe.type;
   await probe.close();
   if (format === 'RAW') throw argError('Path', `${path} is a raw image; only a differencing disk can be merged`);
   if (type !== 'Differencing') throw argError('Path', `${path} is a ${type.toLowerCase()} disk; only a differencing disk can be merged`);
-  const chain = await withDisk(path, { readOnly: true, leafLock: 'exclusive' }, (c) => Promise.all(chainFiles(c).map((p) => realpath(p))));
+  // Opened read-write: a parent's log left by a crash (of an earlier merge) is replayed.
+  const chain = await withDisk(path, { leafLock: 'exclusive' }, (c) => Promise.all(chainFiles(c).map((p) => realpath(p))));
   const target = dest ?? chain[1]!;
   const levels = chain.indexOf(target);
   if (levels < 1) throw argError('DestinationPath', `${dest} is not an ancestor of ${path} (its chain: ${chain.slice(1).join(' → ')})`);
+  const nextGuid = format === 'VHDX' ? await prepareMergeLinkage(chain[levels - 1]!, target) : undefined;
   const leaf = await openDiskFile(path, { readOnly: true, leafLock: 'exclusive', writableAncestor: target });
+  if (nextGuid !== undefined) {
+    let t: VirtualDisk = leaf;
+    for (let i = 0; i < levels; i++) t = (t as VhdxDisk).parent!;
+    (t as VhdxDisk).presetDataWriteGuid(nextGuid);
+  }
   let merged: VirtualDisk;
   try {
     log(`merging ${chain.slice(0, levels).join(', ')} into ${target}`);
@@ -84,7 +93,7 @@ export async function mergeDiskFile(path: string, dest: string | undefined, log:
     throw e;
   }
   await merged.close();
-  for (const f of chain.slice(0, levels)) await rm(f, { force: true });
+  if (opts.keepMerged !== true) for (const f of chain.slice(0, levels)) await rm(f, { force: true });
   return target;
 }
 

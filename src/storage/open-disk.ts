@@ -100,6 +100,23 @@ export interface OpenDiskOptions {
  * A read-only open never replays a VHDX log: it is VHDX_LOG_REPLAY_NEEDED, naming what does.
  */
 export async function openDiskFile(path: string, opts: OpenDiskOptions = {}): Promise<VirtualDisk> {
+  // A parent left with a log to replay (a crash while a live merge wrote it: served-merge.ts)
+  // is replayed when its chain is opened for writing: whoever writes the leaf owns the chain.
+  for (let replayed = 0; ; replayed++) {
+    try {
+      return await openOnce(path, opts);
+    } catch (e) {
+      const parent = isVmhostError(e, 'VHDX_LOG_REPLAY_NEEDED') ? String(e.context['file'] ?? '') : '';
+      if (opts.readOnly || parent === '' || resolve(parent) === resolve(path) || replayed >= MAX_REPLAYS) throw e;
+      await (await openOnce(parent, { noParent: true })).close();
+    }
+  }
+}
+
+/** A chain has at most 64 parents (open.ts): each replayed at most once. */
+const MAX_REPLAYS = 64;
+
+async function openOnce(path: string, opts: OpenDiskOptions): Promise<VirtualDisk> {
   const readOnly = opts.readOnly ?? false;
   const fileOpts = opts.syncMaxBytes === undefined ? {} : { syncMaxBytes: opts.syncMaxBytes };
   const openParentFile = async (p: string): Promise<HostFile> => {

@@ -51,20 +51,28 @@ const serveScript = fileURLToPath(new URL('./test-serve.ts', import.meta.url));
  * Serve `disk` from a child process (test-serve.ts); resolves when it listens. Children are
  * added to `track` (removed when they exit) so a test's after() can SIGKILL what is left.
  * `fileSizeLimit` (bytes) runs it under prlimit --fsize: a write past it fails with EFBIG,
- * the kernel's own "no space" for that file (Node ignores SIGXFSZ).
+ * the kernel's own "no space" for that file (Node ignores SIGXFSZ). `args` go after the
+ * export name (test-serve's --merge); `onLine` sees every line the child prints.
  */
-export function startChildServer(disk: string, socketDir: string, exportName: string, track: Set<ChildProcess>, opts: { fileSizeLimit?: number } = {}): Promise<{ child: ChildProcess; socketPath: string }> {
-  const argv = [process.execPath, '--import', 'tsx', serveScript, disk, socketDir, exportName];
+export function startChildServer(disk: string, socketDir: string, exportName: string, track: Set<ChildProcess>,
+  opts: { fileSizeLimit?: number; args?: string[]; onLine?: (line: string) => void } = {}): Promise<{ child: ChildProcess; socketPath: string }> {
+  const argv = [process.execPath, '--import', 'tsx', serveScript, disk, socketDir, exportName, ...(opts.args ?? [])];
   if (opts.fileSizeLimit !== undefined) argv.unshift('prlimit', `--fsize=${opts.fileSizeLimit}`, '--');
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   track.add(child);
   child.on('exit', () => track.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString();
-      const m = /ready (\S+)\n/.exec(out);
-      if (m) resolve({ child, socketPath: m[1]! });
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        const m = /^ready (\S+)$/.exec(line);
+        if (m) resolve({ child, socketPath: m[1]! });
+        opts.onLine?.(line);
+      }
     });
     child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready`)));
   });

@@ -22,7 +22,7 @@ import { HeaderState } from './header.ts';
 import { LogWriter, type LogArea } from './log.ts';
 import type { RegionEntry } from './region.ts';
 import type { DiskParams, MetadataItem } from './metadata.ts';
-import { newGuid } from './guid.ts';
+import { newGuid, normGuid } from './guid.ts';
 
 export interface DiskState {
   file: BlockFile;
@@ -71,6 +71,8 @@ export class VhdxDisk implements VirtualDisk {
   readonly openProblems: string[];
   private log: LogWriter | undefined;
   private session = { file: false, data: false };
+  /** The DataWriteGuid the session's first data change installs (presetDataWriteGuid), else a random one. */
+  private nextDataWriteGuid: string | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   /** Shared requests started since the last exclusive one was queued (the next exclusive waits for them). */
   private readers = new Set<Promise<unknown>>();
@@ -286,12 +288,23 @@ export class VhdxDisk implements VirtualDisk {
     return sb.offset;
   }
 
+  /**
+   * Fix the DataWriteGuid this session's first data change will install, before it happens: a
+   * live merge writes into a parent that children link to, and first records the new GUID as
+   * their parent_linkage2, so each child links whether or not the parent was written when a
+   * crash came (MS-VHDX 2.6.2.6.3: parent_linkage2 exists for exactly this).
+   */
+  presetDataWriteGuid(guid: string): void {
+    if (this.session.data) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'the DataWriteGuid of this session is already installed', { file: this.file.name });
+    this.nextDataWriteGuid = normGuid(guid);
+  }
+
   /** First modification of the session: new FileWriteGuid (and DataWriteGuid when user data changes). */
   async beginWrite(dataChange: boolean): Promise<void> {
     if (this.readOnly) throw new VmhostError('VHDX_READ_ONLY', 'disk is open read-only', { file: this.file.name });
     const change: { fileWriteGuid?: string; dataWriteGuid?: string } = {};
     if (!this.session.file) change.fileWriteGuid = newGuid();
-    if (dataChange && !this.session.data) change.dataWriteGuid = newGuid();
+    if (dataChange && !this.session.data) change.dataWriteGuid = this.nextDataWriteGuid ?? newGuid();
     if (change.fileWriteGuid || change.dataWriteGuid) {
       // The session's first header update also installs a fresh LogGuid for the log writer.
       const installLog = !this.log;

@@ -4,7 +4,7 @@ export { openVhdx, type OpenOptions } from './open.ts';
 export type { VhdxDisk } from './disk.ts';
 export type { ParentLocatorPaths, ParentResolver } from './chain.ts';
 export { resizeVhdx } from './resize.ts';
-export { mergeVhdx } from './merge.ts';
+export { mergeVhdx, mergeRanges, mergeLayers, CopyDown } from './merge.ts';
 export { compactVhdx, type CompactResult } from './compact.ts';
 export { checkVhdx } from './check.ts';
 export { describeVhdx, type VhdxDescription } from './describe.ts';

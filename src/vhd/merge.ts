@@ -2,13 +2,55 @@
 // leaf and the layers between define is read through the chain and written (or trimmed,
 // when it reads as zeros) into the target, which must be open read-write. The merged
 // children are closed afterwards; the caller deletes their files. The target stays open.
+// The pieces (which ranges, how one is copied down) are shared with the block server's live
+// merge (storage/served-merge.ts), which runs the same copy beside a guest's I/O.
 import { VmhostError } from '../common/errors.ts';
 import { MiB } from './format.ts';
 import { VhdxDisk } from './disk.ts';
 import { resizeVhdx } from './resize.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 
-export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk> {
+/** The ranges a merge of `layers` copies: the union of what each defines (data or zero blocks), sorted, as [start, end). */
+export async function mergeRanges(layers: VhdxDisk[]): Promise<Array<[number, number]>> {
+  const ranges: Array<[number, number]> = [];
+  for (const l of layers) for (const r of await l.ownRanges()) ranges.push([r.offset, r.offset + r.length]);
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
+}
+
+/**
+ * Copies ranges down a chain: reads through `source` (the chain as the merged child sees it)
+ * and writes into `target`, or trims the target where a piece reads as zeros (a trimmed
+ * differencing block reads as zeros, it does not fall through to the target's parent).
+ */
+export class CopyDown {
+  private readonly buf: Uint8Array;
+  private readonly zeros: Uint8Array;
+
+  constructor(private readonly source: VirtualDisk, private readonly target: VirtualDisk, readonly chunk = 4 * MiB) {
+    this.buf = new Uint8Array(chunk);
+    this.zeros = new Uint8Array(chunk);
+  }
+
+  /** Copy [offset, offset + length) in pieces of at most `chunk` bytes. One caller at a time (one buffer). */
+  async range(offset: number, length: number): Promise<void> {
+    for (let o = offset; o < offset + length; o += this.chunk) {
+      const b = this.buf.subarray(0, Math.min(this.chunk, offset + length - o));
+      await this.source.read(b, o);
+      if (Buffer.from(b.buffer, b.byteOffset, b.length).equals(this.zeros.subarray(0, b.length))) await this.target.trim(o, b.length);
+      else await this.target.write(b, o);
+    }
+  }
+}
+
+/** The layers a merge of `levels` parents into the ancestor above them folds, and that ancestor. */
+export function mergeLayers(leaf: VhdxDisk, levels: number): { layers: VhdxDisk[]; target: VirtualDisk } {
   const ctx = { op: 'merge', file: leaf.file.name, levels };
   if (!Number.isInteger(levels) || levels < 1) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'levels must be ≥ 1', ctx);
   const layers: VhdxDisk[] = [];
@@ -20,32 +62,17 @@ export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk
   }
   const target = cur!;
   if (target.readOnly) throw new VmhostError('VHDX_READ_ONLY', 'merge target is open read-only', ctx);
+  return { layers, target };
+}
+
+export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk> {
+  const { layers, target } = mergeLayers(leaf, levels);
   if (target.virtualSize < leaf.virtualSize) {
-    if (!(target instanceof VhdxDisk)) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'merge target is smaller than the child', ctx);
+    if (!(target instanceof VhdxDisk)) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'merge target is smaller than the child', { op: 'merge', file: leaf.file.name });
     await resizeVhdx(target, leaf.virtualSize);
   }
-  // Union of the ranges the merged layers define.
-  const ranges: Array<[number, number]> = [];
-  for (const l of layers) for (const r of await l.ownRanges()) ranges.push([r.offset, r.offset + r.length]);
-  ranges.sort((a, b) => a[0] - b[0]);
-  const merged: Array<[number, number]> = [];
-  for (const r of ranges) {
-    const last = merged[merged.length - 1];
-    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
-    else merged.push([r[0], r[1]]);
-  }
-  const buf = new Uint8Array(4 * MiB);
-  const zeros = new Uint8Array(4 * MiB);
-  const isZero = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).equals(zeros.subarray(0, b.length));
-  for (const [s, e] of merged) {
-    for (let o = s; o < e; o += buf.length) {
-      const n = Math.min(buf.length, e - o);
-      const b = buf.subarray(0, n);
-      await leaf.read(b, o);
-      if (isZero(b)) await target.trim(o, n);
-      else await target.write(b, o);
-    }
-  }
+  const copy = new CopyDown(leaf, target);
+  for (const [s, e] of await mergeRanges(layers)) await copy.range(s, e - s);
   await target.flush();
   for (const l of layers) await l.closeSelf();
   return target;

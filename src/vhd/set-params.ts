@@ -13,8 +13,12 @@ export interface VhdxParamChange {
   physicalSectorSize?: 512 | 4096;
   /** New page-83 identifier (a GUID); `'new'` for a random one (Set-VHD -ResetDiskIdentifier). */
   diskId?: string;
-  /** Differencing only: locator entries to set; `parentLinkage` re-links to another parent's DataWriteGuid. */
-  parent?: { relativePath?: string; absoluteWin32Path?: string; volumePath?: string; parentLinkage?: string };
+  /**
+   * Differencing only: locator entries to set; `parentLinkage` re-links to another parent's
+   * DataWriteGuid (and drops parent_linkage2 unless `parentLinkage2` sets it: the GUID the
+   * parent will have once a merge has written it).
+   */
+  parent?: { relativePath?: string; absoluteWin32Path?: string; volumePath?: string; parentLinkage?: string; parentLinkage2?: string };
 }
 
 export async function setVhdxParams(d: VhdxDisk, change: VhdxParamChange): Promise<void> {
@@ -25,7 +29,7 @@ export async function setVhdxParams(d: VhdxDisk, change: VhdxParamChange): Promi
   const diskId = change.diskId === 'new' ? newGuid() : change.diskId;
   if (diskId !== undefined && !isGuid(diskId)) throw invalidArg(`not a GUID: ${diskId}`, ctx);
   if (change.parent && !d.params.hasParent) throw invalidArg('only a differencing disk has a parent locator', ctx);
-  if (change.parent?.parentLinkage !== undefined && !isGuid(change.parent.parentLinkage)) throw invalidArg(`not a GUID: ${change.parent.parentLinkage}`, ctx);
+  for (const g of [change.parent?.parentLinkage, change.parent?.parentLinkage2]) if (g !== undefined && !isGuid(g)) throw invalidArg(`not a GUID: ${g}`, ctx);
 
   await d.exclusive(async () => {
     const params = { ...d.params };
@@ -51,6 +55,7 @@ export async function setVhdxParams(d: VhdxDisk, change: VhdxParamChange): Promi
         entries.set('parent_linkage', `{${normGuid(p.parentLinkage)}}`);
         entries.delete('parent_linkage2');
       }
+      if (p.parentLinkage2 !== undefined) entries.set('parent_linkage2', `{${normGuid(p.parentLinkage2)}}`);
       for (const [key, value] of [['relative_path', p.relativePath], ['volume_path', p.volumePath], ['absolute_win32_path', p.absoluteWin32Path]] as const) {
         if (value !== undefined) entries.set(key, value);
       }
