@@ -45,11 +45,13 @@ describe('live merge', () => {
     await ok('Start-VM', vm);
     await waitFor(`${vm} heartbeat`, 120_000, async () => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
     const dev = await guest(vm, 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
-    await guest(vm, `for b in $(seq 1 16); do head -c 4096 /dev/zero | tr '\\\\000' "\\\\$(printf %03o $b)" > /tmp/p$b; done; : > /tmp/wlog`);
-    const writer = `i=0; while [ ! -e /tmp/stop ]; do o=$(( (i * 7919) % ${BLOCKS} )); `
+    await guest(vm, 'for b in $(seq 1 16); do awk -v b=$b \'BEGIN { s = sprintf("%c", b); for (i = 0; i < 4096; i++) printf "%s", s }\' > /tmp/p$b; done; : > /tmp/wlog');
+    const writer = `touch /tmp/detached; i=0; while [ ! -e /tmp/stop ]; do o=$(( (i * 7919) % ${BLOCKS} )); `
       + `dd if=/tmp/p$(( i % 16 + 1 )) of=/dev/${dev} bs=4096 seek=$o count=1 oflag=direct conv=notrunc 2>/dev/null || { echo ERR $i >> /tmp/wlog; exit 1; }; `
       + 'echo $i >> /tmp/wlog; i=$((i+1)); done; echo DONE >> /tmp/wlog';
-    await guest(vm, `nohup sh -c '${writer}' > /dev/null 2>&1 &`);
+    // setsid and no inherited output: the agent's exec must not wait for the writer (as in storage-crash.test.ts).
+    await guest(vm, `setsid sh -c '${writer}' >/dev/null 2>&1 & while [ ! -f /tmp/detached ]; do sleep 0.1; done; echo started`);
+    assert.equal(await guest(vm, 'od -An -tu1 -N1 /tmp/p3'), '3', 'the pattern files hold their byte');
     await waitFor('the writer under way', 60_000, async () => Number(await guest(vm, 'wc -l < /tmp/wlog')) >= 5);
     return { base, child, dev };
   }
