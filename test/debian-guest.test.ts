@@ -3,7 +3,8 @@
 // own firmware — generation 1 via SeaBIOS from IDE, generation 2 via OVMF with secure boot On
 // (shim → signed GRUB → signed kernel) from SCSI. The integration agent is the systemd service
 // the image installs, so Heartbeat, KVP, Invoke-Command and a graceful Stop-VM are the same
-// paths the test guest uses. Two full systemd boots under TCG: a few minutes in all.
+// paths the test guest uses; the generation 1 VM also takes a checkpoint, is restored to it
+// and merges it back live (issue 10). Two full systemd boots under TCG: a few minutes in all.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -81,12 +82,26 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     assert.deepEqual(await ext4Clean(disk, rootStart), { clean: true, needsRecovery: false }, 'root file system unmounted cleanly');
   };
 
-  test('generation 1: SeaBIOS boots GRUB from the IDE disk; agent, KVP, Invoke-Command; Stop-VM leaves the root clean', async (tc) => {
+  test('generation 1: SeaBIOS boots GRUB from the IDE disk; agent, KVP, Invoke-Command; a checkpoint taken, applied and merged live; Stop-VM leaves the root clean', async (tc) => {
     const disk = await newDebianVm('deb1', '1');
     tc.diagnostic(`multi-user after ${await boot('deb1')} ms`);
     assert.match(await readFile(join(d.dataDir, 'vms', (await t.json<{ Id: string }>('Get-VM', 'deb1')).Id, 'firmware.log'), 'latin1'), /Booting from Hard Disk/);
     assert.equal(await guest('deb1', 'test -d /sys/firmware/efi && echo uefi || echo bios'), 'bios');
     assert.equal(await guest('deb1', 'systemctl is-active vmhost-agent.service'), 'active');
+
+    // Checkpoints on the real system: taken running, applied (memory and disk back to that
+    // moment, the guest goes on), then removed while it runs (live merge back into its disk).
+    await guest('deb1', 'echo before > /root/ck-marker; sync');
+    await t.ok('Checkpoint-VM', 'deb1', '-SnapshotName', 'debck');
+    assert.notEqual((await t.json<{ Path: string }[]>('Get-VMHardDiskDrive', 'deb1'))[0]!.Path, disk, 'the guest runs on a new .avhdx');
+    await guest('deb1', 'echo after > /root/ck-marker; echo new > /root/ck-new; sync');
+    await t.ok('Restore-VMSnapshot', 'deb1', 'debck');
+    await waitFor('deb1 heartbeat after the restore', BOOT_MS, async () => (await vm('deb1')).Heartbeat === 'OK');
+    assert.equal(await guest('deb1', 'cat /root/ck-marker; test -e /root/ck-new && echo present || echo absent'), 'before\nabsent');
+    await guest('deb1', 'echo merged > /root/ck-marker; sync');
+    await t.ok('Remove-VMSnapshot', 'deb1', 'debck');
+    assert.equal((await t.json<{ Path: string }[]>('Get-VMHardDiskDrive', 'deb1'))[0]!.Path, disk, 'merged live back into its disk');
+    assert.equal(await guest('deb1', 'cat /root/ck-marker'), 'merged');
     await stopClean('deb1', disk);
   });
 

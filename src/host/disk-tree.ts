@@ -3,13 +3,8 @@
 // as a branch point, or deleted. The merge itself runs live in the block server when the
 // child is in a running VM's served chain (storage/served-merge.ts), else offline here.
 import { rm } from 'node:fs/promises';
-import { basename, extname, resolve } from 'node:path';
-import { describeDiskFile, mergeDiskFile, setDiskParent } from '../storage/index.ts';
-
-async function parentOf(path: string): Promise<string | null> {
-  const p = (await describeDiskFile(path).catch(() => undefined))?.ParentPath;
-  return p ? resolve(p) : null;
-}
+import { basename, extname } from 'node:path';
+import { mergeDiskFile, setDiskParent } from '../storage/index.ts';
 
 /** What removing a checkpoint does to a file it froze. */
 export type Fold =
@@ -24,8 +19,10 @@ export type Fold =
  * `frozen` was a checkpoint's file; `inUse` are the files still named by the VM or other
  * checkpoints. With one child among them it is merged; with none, a file vmhost made
  * (`madeByUs` matches its name) is deleted; with several it stays, a branch point.
+ * `parentOf` must answer for served files too (from the open chain: they are locked), and
+ * throw rather than guess: a wrong "no children" would drop a checkpoint without its merge.
  */
-export async function planFold(frozen: string, inUse: string[], madeByUs: RegExp): Promise<Fold> {
+export async function planFold(frozen: string, inUse: string[], madeByUs: RegExp, parentOf: (file: string) => Promise<string | null>): Promise<Fold> {
   const parents = new Map<string, string | null>();
   for (const f of inUse) parents.set(f, await parentOf(f));
   const children = inUse.filter((f) => f !== frozen && parents.get(f) === frozen);

@@ -255,7 +255,7 @@ export class VmCheckpoints {
     const used = () => [...new Set([...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))])];
     const drives = r.config.hardDrives;
     for (const [i, d] of drives.entries()) {
-      const fold = await planFold(d.path, used(), CHILD_SUFFIX);
+      const fold = await planFold(d.path, used(), CHILD_SUFFIX, (f) => this.host.storage.parentOf(f));
       if (fold.kind === 'delete') await rm(d.path, { force: true });
       if (fold.kind !== 'merge') continue;
       // Live, it runs with the export paused once the frozen file holds everything (the export re-links its own chain).

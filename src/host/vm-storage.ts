@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, branchDiskFile, chainFiles, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
@@ -84,6 +84,17 @@ export class VmStorage {
     if (h.mount) throw new VmhostError('VHD_IN_USE', `${child} is mounted (Mount-VHD): dismount it before removing the checkpoint that froze its parent`, { path: child });
     await this.server.merge(h.served.exportName, { child, target, progress, commit });
     return true;
+  }
+
+  /** A disk file's parent (absolute), from the open chain when an export holds it (its lock keeps others out), else from the file. */
+  async parentOf(path: string): Promise<string | null> {
+    const h = this.holderOf(path);
+    if (h) {
+      const chain = chainFiles(h.served.disk);
+      return chain[chain.findIndex((f) => canonical(f) === canonical(path)) + 1] ?? null;
+    }
+    const p = (await describeDiskFile(path)).ParentPath;
+    return p === null ? null : resolve(p);
   }
 
   /** Serve one VM drive; the QEMU disk spec that reaches it. */
