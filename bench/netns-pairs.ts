@@ -47,6 +47,8 @@ export interface Pair {
   readonly nsB: string;
   /** The address iperf3's server listens on, in nsB. */
   readonly ipB: string;
+  /** nsB's interface (its counters give the average size of what arrived). */
+  readonly ifB: string;
 }
 
 /** The port policy of the "full policy" cases, the same on both sides: see the README of the bench in BENCHMARKS.md. */
@@ -116,7 +118,7 @@ export async function bridgePair(c: Cleanup, policy: boolean): Promise<Pair> {
     await run('nft', ['-f', '-'], bridgeRuleset(table, ports));
     c.add(`nft table ${table}`, () => run('nft', ['delete', 'table', 'bridge', table]));
   }
-  return { label: policy ? 'bridge + nftables' : 'bridge', nsA, nsB, ipB: ipOf('b') };
+  return { label: policy ? 'bridge + nftables' : 'bridge', nsA, nsB, ipB: ipOf('b'), ifB: `${t}b1` };
 }
 
 interface HostNicView { Name: string; InterfaceName: string }
@@ -133,7 +135,7 @@ export async function hostNicPair(c: Cleanup, d: TestDaemon): Promise<Pair> {
     await namespace(c, ns);
     await moveTap(c, nics[i]!.InterfaceName, ns, side);
   }
-  return { label: 'ours (host vNICs)', nsA, nsB, ipB: ipOf('b') };
+  return { label: 'ours (host vNICs)', nsA, nsB, ipB: ipOf('b'), ifB: nics[1]!.InterfaceName };
 }
 
 interface AdapterView { Id: string; MacAddress: string }
@@ -174,5 +176,5 @@ export async function vmPortPair(c: Cleanup, d: TestDaemon, policy: boolean): Pr
     await namespace(c, ns);
     await moveTap(c, ifname, ns, side);
   }
-  return { label: policy ? 'ours (VM ports) + policy' : 'ours (VM ports)', nsA, nsB, ipB: ipOf('b') };
+  return { label: policy ? 'ours (VM ports) + policy' : 'ours (VM ports)', nsA, nsB, ipB: ipOf('b'), ifB: `vb${t}b` };
 }

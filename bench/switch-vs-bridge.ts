@@ -10,7 +10,9 @@
 // -ManagementOS, the taps moved into the namespaces): what a user runs. Guards and extended ACLs are
 // settable only on VM adapters, so the policy case relays two VM adapters' ports (VMs never started)
 // to taps with the same vmhost-tapd; 'ours (VM ports)' without policy shows that path costs the same.
-// Beside ours: the CPU the daemon and the relays used (cores busy on average) over the case.
+// Beside ours: the CPU the daemon and the relays used (cores busy on average) over the case, and
+// for both the average bytes per packet nsB's interface received (a TCP segment coalesced by GSO
+// arrives as one packet of up to 64 KiB; through a tap it arrives as MTU-sized frames).
 // Needs root, iperf3, nft, ip. Cleans up namespaces, bridges, taps, nftables tables and the daemon
 // on any exit, Ctrl-C included.
 //   node --import tsx bench/switch-vs-bridge.ts [seconds per iperf3 run, default 4]   (ROUNDS=3)
@@ -31,7 +33,7 @@ const TESTS: Test[] = [
   { name: 'UDP 64 B', args: ['-u', '-l', '64', '-b', '0'], unit: 'kpps' },
 ];
 
-interface Sample { value: number; loss?: number; load: number; cpu?: { daemon: number; relays: number } }
+interface Sample { value: number; loss?: number; load: number; rxSize: number; cpu?: { daemon: number; relays: number } }
 
 interface IperfEnd {
   sum_received?: { bits_per_second: number };
@@ -89,16 +91,26 @@ function relayPids(parents: number[]): number[] {
   return out;
 }
 
+/** Bytes and packets nsB's interface has received: a TCP run's average shows whether segments arrived coalesced (GSO) or as MTU-sized frames. */
+async function rxCounters(p: Pair): Promise<{ bytes: number; packets: number }> {
+  const stat = (k: string) => `$(cat /sys/class/net/${p.ifB}/statistics/${k})`;
+  const [bytes, packets] = (await run('ip', ['netns', 'exec', p.nsB, 'sh', '-c', `echo ${stat('rx_bytes')} ${stat('rx_packets')}`])).trim().split(' ').map(Number);
+  return { bytes: bytes!, packets: packets! };
+}
+
 async function measure(p: Pair, t: Test, daemonPid?: number): Promise<Sample> {
+  const rx0 = await rxCounters(p);
   const relays = daemonPid ? relayPids([daemonPid, process.pid]) : [];
   const cpu0 = daemonPid ? { daemon: cpuSeconds(daemonPid), relays: relays.reduce((s, r) => s + cpuSeconds(r), 0) } : undefined;
   const t0 = performance.now();
   const r = await iperf(p, t);
   const wall = (performance.now() - t0) / 1000;
   const load = loadavg()[0]!;
-  if (!cpu0) return { ...r, load };
+  const rx1 = await rxCounters(p);
+  const rxSize = (rx1.bytes - rx0.bytes) / Math.max(1, rx1.packets - rx0.packets);
+  if (!cpu0) return { ...r, load, rxSize };
   const relayCpu = relays.reduce((s, x) => s + cpuSeconds(x), 0);
-  return { ...r, load, cpu: { daemon: (cpuSeconds(daemonPid!) - cpu0.daemon) / wall, relays: (relayCpu - cpu0.relays) / wall } };
+  return { ...r, load, rxSize, cpu: { daemon: (cpuSeconds(daemonPid!) - cpu0.daemon) / wall, relays: (relayCpu - cpu0.relays) / wall } };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -132,17 +144,18 @@ async function main(c: Cleanup): Promise<void> {
   }
 
   console.log(`\nSwitch vs Linux bridge: iperf3 ${SECONDS} s per run, median of ${ROUNDS} rounds (ours and the bridge back to back)\n`);
-  console.log('| policy | test | ours (path) | ours | bridge | ours / bridge | UDP loss ours / bridge | daemon CPU | relays CPU | load avg |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| policy | test | ours (path) | ours | bridge | ours / bridge | UDP loss ours / bridge | bytes per received packet ours / bridge | daemon CPU | relays CPU | load avg |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [ri, row] of rows.entries()) {
     for (const t of TESTS) {
       const { ours, bridge } = results.get(`${ri}|${t.name}`)!;
       const o = median(ours.map((s) => s.value)), b = median(bridge.map((s) => s.value));
       const fmt = (x: number) => (t.unit === 'kpps' ? `${x.toFixed(0)} kpps` : `${x.toFixed(2)} Gbit/s`);
       const loss = t.unit === 'kpps' ? `${median(ours.map((s) => s.loss!)).toFixed(0)} % / ${median(bridge.map((s) => s.loss!)).toFixed(0)} %` : '';
+      const size = `${median(ours.map((s) => s.rxSize)).toFixed(0)} / ${median(bridge.map((s) => s.rxSize)).toFixed(0)}`;
       const cpu = (k: 'daemon' | 'relays') => `${median(ours.map((s) => s.cpu![k])).toFixed(2)}`;
       const loads = [...ours, ...bridge].map((s) => s.load);
-      console.log(`| ${row.policy} | ${t.name} | ${row.ours.label} | ${fmt(o)} | ${fmt(b)} | **${(o / b).toFixed(3)}** | ${loss} | ${cpu('daemon')} | ${cpu('relays')} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`);
+      console.log(`| ${row.policy} | ${t.name} | ${row.ours.label} | ${fmt(o)} | ${fmt(b)} | **${(o / b).toFixed(3)}** | ${loss} | ${size} | ${cpu('daemon')} | ${cpu('relays')} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`);
     }
   }
 }
