@@ -47,7 +47,8 @@ export interface Pair {
   readonly nsB: string;
   /** The address iperf3's server listens on, in nsB. */
   readonly ipB: string;
-  /** nsB's interface (its counters give the average size of what arrived). */
+  /** nsA's interface (its tx_dropped counts frames its queue refused) and nsB's (its counters give the average size of what arrived). */
+  readonly ifA: string;
   readonly ifB: string;
 }
 
@@ -118,7 +119,7 @@ export async function bridgePair(c: Cleanup, policy: boolean): Promise<Pair> {
     await run('nft', ['-f', '-'], bridgeRuleset(table, ports));
     c.add(`nft table ${table}`, () => run('nft', ['delete', 'table', 'bridge', table]));
   }
-  return { label: policy ? 'bridge + nftables' : 'bridge', nsA, nsB, ipB: ipOf('b'), ifB: `${t}b1` };
+  return { label: policy ? 'bridge + nftables' : 'bridge', nsA, nsB, ipB: ipOf('b'), ifA: `${t}a1`, ifB: `${t}b1` };
 }
 
 interface HostNicView { Name: string; InterfaceName: string }
@@ -135,7 +136,7 @@ export async function hostNicPair(c: Cleanup, d: TestDaemon): Promise<Pair> {
     await namespace(c, ns);
     await moveTap(c, nics[i]!.InterfaceName, ns, side);
   }
-  return { label: 'ours (host vNICs)', nsA, nsB, ipB: ipOf('b'), ifB: nics[1]!.InterfaceName };
+  return { label: 'ours (host vNICs)', nsA, nsB, ipB: ipOf('b'), ifA: nics[0]!.InterfaceName, ifB: nics[1]!.InterfaceName };
 }
 
 interface AdapterView { Id: string; MacAddress: string }
@@ -176,5 +177,5 @@ export async function vmPortPair(c: Cleanup, d: TestDaemon, policy: boolean): Pr
     await namespace(c, ns);
     await moveTap(c, ifname, ns, side);
   }
-  return { label: policy ? 'ours (VM ports) + policy' : 'ours (VM ports)', nsA, nsB, ipB: ipOf('b'), ifB: `vb${t}b` };
+  return { label: policy ? 'ours (VM ports) + policy' : 'ours (VM ports)', nsA, nsB, ipB: ipOf('b'), ifA: `vb${t}a`, ifB: `vb${t}b` };
 }

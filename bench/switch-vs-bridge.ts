@@ -16,7 +16,6 @@
 // Needs root, iperf3, nft, ip. Cleans up namespaces, bridges, taps, nftables tables and the daemon
 // on any exit, Ctrl-C included.
 //   node --import tsx bench/switch-vs-bridge.ts [seconds per iperf3 run, default 4]   (ROUNDS=3)
-// DAEMON_CPU_PROF=DIR: the daemon runs with --cpu-prof into DIR (written when it stops).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -33,7 +32,7 @@ const TESTS: Test[] = [
   { name: 'UDP 64 B', args: ['-u', '-l', '64', '-b', '0'], unit: 'kpps' },
 ];
 
-interface Sample { value: number; loss?: number; load: number; rxSize: number; cpu?: { daemon: number; relays: number } }
+interface Sample { value: number; loss?: number; load: number; rxSize: number; txDropped: number; cpu?: { daemon: number; relays: number } }
 
 interface IperfEnd {
   sum_received?: { bits_per_second: number };
@@ -91,26 +90,35 @@ function relayPids(parents: number[]): number[] {
   return out;
 }
 
-/** Bytes and packets nsB's interface has received: a TCP run's average shows whether segments arrived coalesced (GSO) or as MTU-sized frames. */
-async function rxCounters(p: Pair): Promise<{ bytes: number; packets: number }> {
-  const stat = (k: string) => `$(cat /sys/class/net/${p.ifB}/statistics/${k})`;
-  const [bytes, packets] = (await run('ip', ['netns', 'exec', p.nsB, 'sh', '-c', `echo ${stat('rx_bytes')} ${stat('rx_packets')}`])).trim().split(' ').map(Number);
-  return { bytes: bytes!, packets: packets! };
+/**
+ * Bytes and packets nsB's interface has received (a TCP run's average shows whether segments
+ * arrived coalesced by GSO or as MTU-sized frames), and the frames nsA's interface dropped
+ * because its transmit queue was full (for a tap: its relay did not read them in time).
+ */
+async function counters(p: Pair): Promise<{ bytes: number; packets: number; txDropped: number }> {
+  const stat = (ifname: string, k: string) => `$(cat /sys/class/net/${ifname}/statistics/${k})`;
+  const both = await Promise.all([
+    run('ip', ['netns', 'exec', p.nsB, 'sh', '-c', `echo ${stat(p.ifB, 'rx_bytes')} ${stat(p.ifB, 'rx_packets')}`]),
+    run('ip', ['netns', 'exec', p.nsA, 'sh', '-c', `echo ${stat(p.ifA, 'tx_dropped')}`]),
+  ]);
+  const [bytes, packets, txDropped] = both.join(' ').trim().split(/\s+/).map(Number);
+  return { bytes: bytes!, packets: packets!, txDropped: txDropped! };
 }
 
 async function measure(p: Pair, t: Test, daemonPid?: number): Promise<Sample> {
-  const rx0 = await rxCounters(p);
+  const c0 = await counters(p);
   const relays = daemonPid ? relayPids([daemonPid, process.pid]) : [];
   const cpu0 = daemonPid ? { daemon: cpuSeconds(daemonPid), relays: relays.reduce((s, r) => s + cpuSeconds(r), 0) } : undefined;
   const t0 = performance.now();
   const r = await iperf(p, t);
   const wall = (performance.now() - t0) / 1000;
   const load = loadavg()[0]!;
-  const rx1 = await rxCounters(p);
-  const rxSize = (rx1.bytes - rx0.bytes) / Math.max(1, rx1.packets - rx0.packets);
-  if (!cpu0) return { ...r, load, rxSize };
+  const c1 = await counters(p);
+  const rxSize = (c1.bytes - c0.bytes) / Math.max(1, c1.packets - c0.packets);
+  const txDropped = (c1.txDropped - c0.txDropped) / wall / 1e3;
+  if (!cpu0) return { ...r, load, rxSize, txDropped };
   const relayCpu = relays.reduce((s, x) => s + cpuSeconds(x), 0);
-  return { ...r, load, rxSize, cpu: { daemon: (cpuSeconds(daemonPid!) - cpu0.daemon) / wall, relays: (relayCpu - cpu0.relays) / wall } };
+  return { ...r, load, rxSize, txDropped, cpu: { daemon: (cpuSeconds(daemonPid!) - cpu0.daemon) / wall, relays: (relayCpu - cpu0.relays) / wall } };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -118,9 +126,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(c: Cleanup): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, taps, nftables)');
   for (const tool of ['iperf3', 'nft', 'ip']) await run('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new Error(`${tool} is not installed`); });
-  if (process.env.DAEMON_CPU_PROF) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${process.env.DAEMON_CPU_PROF}`;
   const d = await TestDaemon.start();
-  if (process.env.DAEMON_CPU_PROF) delete process.env.NODE_OPTIONS; // the CLI runs unprofiled
   c.add('daemon', async () => { await d.terminate(); await d.stop(); });
   const daemonPid = d.proc!.pid!;
 
@@ -144,14 +150,15 @@ async function main(c: Cleanup): Promise<void> {
   }
 
   console.log(`\nSwitch vs Linux bridge: iperf3 ${SECONDS} s per run, median of ${ROUNDS} rounds (ours and the bridge back to back)\n`);
-  console.log('| policy | test | ours (path) | ours | bridge | ours / bridge | UDP loss ours / bridge | bytes per received packet ours / bridge | daemon CPU | relays CPU | load avg |');
+  console.log('| policy | test | ours (path) | ours | bridge | ours / bridge | UDP loss ours / bridge (drops at the sending interface, kpps) | bytes per received packet ours / bridge | daemon CPU | relays CPU | load avg |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [ri, row] of rows.entries()) {
     for (const t of TESTS) {
       const { ours, bridge } = results.get(`${ri}|${t.name}`)!;
       const o = median(ours.map((s) => s.value)), b = median(bridge.map((s) => s.value));
       const fmt = (x: number) => (t.unit === 'kpps' ? `${x.toFixed(0)} kpps` : `${x.toFixed(2)} Gbit/s`);
-      const loss = t.unit === 'kpps' ? `${median(ours.map((s) => s.loss!)).toFixed(0)} % / ${median(bridge.map((s) => s.loss!)).toFixed(0)} %` : '';
+      const drops = (xs: Sample[]) => median(xs.map((s) => s.txDropped)).toFixed(0);
+      const loss = t.unit === 'kpps' ? `${median(ours.map((s) => s.loss!)).toFixed(0)} % / ${median(bridge.map((s) => s.loss!)).toFixed(0)} % (${drops(ours)} / ${drops(bridge)})` : '';
       const size = `${median(ours.map((s) => s.rxSize)).toFixed(0)} / ${median(bridge.map((s) => s.rxSize)).toFixed(0)}`;
       const cpu = (k: 'daemon' | 'relays') => `${median(ours.map((s) => s.cpu![k])).toFixed(2)}`;
       const loads = [...ours, ...bridge].map((s) => s.load);

@@ -136,37 +136,12 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
   return 0;
 }
 
-// Frames read off the tap in one wake-up, up to this many bytes, leave in one socket write.
-#define BATCH_BYTES (128 * 1024)
-
-// Reads what the tap has queued (it is non-blocking), up to BATCH_BYTES, as records into `out`.
-// Returns the bytes to send. Every read has room for the largest frame.
-static size_t read_tap_batch(int tap, unsigned char *out) {
-  size_t used = 0;
-  while (used < BATCH_BYTES) {
-    ssize_t n = read(tap, out + used + HDR, MAX_FRAME);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      die(E_FAIL, "read tap", errno);
-    }
-    if (n == 0) break;
-    out[used] = (unsigned char)(n >> 24); out[used + 1] = (unsigned char)(n >> 16);
-    out[used + 2] = (unsigned char)(n >> 8); out[used + 3] = (unsigned char)n;
-    used += HDR + (size_t)n;
-  }
-  return used;
-}
-
 // Relays until the switch closes the socket. Socket writes block: while the switch does not
 // read us, the tap's kernel queue fills and the kernel drops, as a full NIC would.
-// Per frame, the switch pays for every socket read it wakes up for, so the frames that queued
-// on the tap while we waited for a CPU go to it in one write instead of one write each.
 static int relay(int tap, int sock) {
-  static unsigned char out[BATCH_BYTES + HDR + MAX_FRAME];
+  static unsigned char out[HDR + MAX_FRAME];
   static unsigned char in[2 * (HDR + MAX_FRAME)];
   size_t have = 0;
-  if (fcntl(tap, F_SETFL, fcntl(tap, F_GETFL) | O_NONBLOCK) < 0) die(E_FAIL, "fcntl(tap, O_NONBLOCK)", errno);
   struct pollfd pf[2] = { { tap, POLLIN, 0 }, { sock, POLLIN, 0 } };
   for (;;) {
     if (poll(pf, 2, -1) < 0) {
@@ -175,8 +150,13 @@ static int relay(int tap, int sock) {
     }
     if (pf[0].revents & (POLLERR | POLLNVAL)) die(E_FAIL, "tap device error", 0);
     if (pf[0].revents & POLLIN) {
-      size_t n = read_tap_batch(tap, out);
-      if (n > 0 && write_all(sock, out, n) < 0) return 0; // the switch went away
+      ssize_t n = read(tap, out + HDR, sizeof out - HDR);
+      if (n < 0 && errno != EINTR && errno != EAGAIN) die(E_FAIL, "read tap", errno);
+      if (n > 0) {
+        out[0] = (unsigned char)(n >> 24); out[1] = (unsigned char)(n >> 16);
+        out[2] = (unsigned char)(n >> 8); out[3] = (unsigned char)n;
+        if (write_all(sock, out, HDR + (size_t)n) < 0) return 0; // the switch went away
+      }
     }
     if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = read(sock, in + have, sizeof in - have);
@@ -188,9 +168,8 @@ static int relay(int tap, int sock) {
         uint32_t len = (uint32_t)in[off] << 24 | (uint32_t)in[off + 1] << 16 | (uint32_t)in[off + 2] << 8 | in[off + 3];
         if (len > MAX_FRAME) die(E_FAIL, "stream corrupt: record longer than 65554 bytes", 0);
         if (have - off - HDR < len) break;
-        // A frame the tap refuses (e.g. larger than its MTU allows, or no buffer for it now) is
-        // dropped, like a NIC would.
-        if (len > 0 && write(tap, in + off + HDR, len) < 0 && errno != EINVAL && errno != EIO && errno != EAGAIN) die(E_FAIL, "write tap", errno);
+        // A frame the tap refuses (e.g. larger than its MTU allows) is dropped, like a NIC would.
+        if (len > 0 && write(tap, in + off + HDR, len) < 0 && errno != EINVAL && errno != EIO) die(E_FAIL, "write tap", errno);
         off += HDR + len;
       }
       memmove(in, in + off, have - off);
