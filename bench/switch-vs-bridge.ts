@@ -13,8 +13,9 @@
 // Beside ours: the CPU the daemon and the relays used (cores busy on average) over the case, and
 // for both the average bytes per packet nsB's interface received (a TCP segment coalesced by GSO
 // arrives as one packet of up to 64 KiB; through a tap it arrives as MTU-sized frames).
+// The sending interface's tx_dropped (frames its queue refused) is printed with the UDP loss.
 // Needs root, iperf3, nft, ip. Cleans up namespaces, bridges, taps, nftables tables and the daemon
-// on any exit, Ctrl-C included.
+// on any exit, Ctrl-C included. Results and their reading: BENCHMARKS.md.
 //   node --import tsx bench/switch-vs-bridge.ts [seconds per iperf3 run, default 4]   (ROUNDS=3)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -77,7 +78,7 @@ function cpuSeconds(pid: number): number {
   } catch { return 0; } // gone
 }
 
-/** Every running vmhost-tapd (ours: the bench's and the daemon's children; others' are not running taps in our namespaces, but to be exact we take only children of these parents). */
+/** The vmhost-tapd relays that are children of these processes (the daemon's host vNICs, the bench's VM-port relays): other engineers' relays are not counted. */
 function relayPids(parents: number[]): number[] {
   const out: number[] = [];
   for (const e of readdirSync('/proc')) {
