@@ -5,6 +5,7 @@
 // the last one may end at an unaligned end of file. Resizing truncates the file.
 import type { BlockFile } from '../blockio/block-file.ts';
 import { mapFileData } from '../blockio/file-map.ts';
+import { copySlice, type FileSlice } from '../blockio/file-copy.ts';
 import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 
@@ -59,6 +60,17 @@ export class RawDisk implements VirtualDisk {
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.check('write', offset, buf.length, true);
     await this.file.write(buf, offset);
+  }
+
+  /** A raw image stores every byte at its own offset. */
+  async locate(offset: number, length: number): Promise<FileSlice> {
+    this.check('read', offset, length, false);
+    return { file: this.file, offset };
+  }
+
+  async writeFrom(src: FileSlice, length: number, offset: number): Promise<void> {
+    this.check('write', offset, length, true);
+    await copySlice(src, length, this.file, offset);
   }
 
   flush(): Promise<void> {
