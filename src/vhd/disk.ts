@@ -362,17 +362,18 @@ export class VhdxDisk implements VirtualDisk {
 
   /**
    * Where a read of [offset, offset+length) would be served from, when that is one piece of
-   * this file (a fully present block); undefined otherwise.
+   * one file: a fully present block here, or the parent's answer for a block not present here.
    */
   async locate(offset: number, length: number): Promise<FileSlice | undefined> {
     this.checkRange('read', offset, length);
     const spans = this.spans(offset, length);
     if (spans.length !== 1) return undefined;
     const s = spans[0]!;
-    return this.shared(async () => {
-      const e = await this.bat.payload(s.block);
-      return e.state === PAYLOAD_FULLY_PRESENT ? { file: this.file, offset: e.offset + s.inBlock } : undefined;
-    });
+    const e = await this.shared(() => this.bat.payload(s.block));
+    if (e.state === PAYLOAD_FULLY_PRESENT) return { file: this.file, offset: e.offset + s.inBlock };
+    const p = this.parent;
+    const fallsThrough = this.params.hasParent && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED);
+    return fallsThrough && p?.locate && offset + length <= p.virtualSize ? p.locate(offset, length) : undefined;
   }
 
   private allPresentCached(offset: number, length: number): boolean {
