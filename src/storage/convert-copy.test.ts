@@ -1,9 +1,9 @@
 // Conversion's fast path on real files (issue 17): chunks a raw image or a fully present VHDX
 // block stores in one piece are scanned for zeros and copied by copy_file_range (the addon,
 // required under CI=true), through a differencing leaf to its parent's blocks too; the rest (a
-// leaf's partial block) is read through the
-// engine. Each test runs with the addon and with VMHOST_NO_NATIVE_COPY=1: the same bytes are
-// written (zero granules skipped either way) and every output is qemu-img compare-equal.
+// leaf's partial block) is read through the engine. Each test runs with the addon and with
+// VMHOST_NO_NATIVE_COPY=1: the same bytes are written (zero granules skipped either way) and
+// every output equals its source (qemu-img compare; the engine's read for a chain).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, writeSync, ftruncateSync, closeSync, readFileSync } from 'node:fs';
