@@ -89,8 +89,8 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* ==== file-to-file copies (convert's fast path) ======================================
- * Both run as Node-API async work in libuv's thread pool, so the event loop never waits on
+/* ==== file-to-file copies (convert's fast path) and hole punching ====================
+ * All run as Node-API async work in libuv's thread pool, so the event loop never waits on
  * them, and return a promise.
  *
  * copyRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied with copy_file_range(2): the
@@ -104,7 +104,12 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
  * with pread into a small buffer (no mmap: a file truncated under us must give an error, not
  * SIGBUS); a piece of data usually shows a non-zero byte in its first 512 bytes, so data
  * costs one small read per granule and only zero pieces are read whole.
+ *
+ * punchHole(fd, offset, length) -> true when fallocate(PUNCH_HOLE | KEEP_SIZE) freed the range
+ * (it reads as zeros, the size is unchanged: a raw image's trim), false when the file system
+ * cannot (EOPNOTSUPP): the caller writes zeros.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -118,7 +123,8 @@ typedef struct {
   size_t len, granule;
   int err;
   const char *what;
-  int64_t copied;   /* copyRange */
+  int punch;        /* punchHole */
+  int64_t copied;   /* copyRange; punchHole: 1 done, -1 unsupported */
   double *runs;     /* nonZeroRuns: start/end pairs */
   size_t nruns;
 } copy_job;
@@ -144,6 +150,19 @@ static void copy_execute(napi_env env, void *data) {
     if (n == 0) return; /* end of the source */
     j->copied += n;
     left -= (size_t)n;
+  }
+}
+
+static void punch_execute(napi_env env, void *data) {
+  (void)env;
+  copy_job *j = data;
+  int r;
+  do r = fallocate(j->fd_in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, j->off_in, (off_t)j->len); while (r < 0 && errno == EINTR);
+  if (r == 0) j->copied = 1;
+  else if (errno == EOPNOTSUPP || errno == ENOSYS) j->copied = -1;
+  else {
+    j->err = errno;
+    j->what = "fallocate(PUNCH_HOLE)";
   }
 }
 
@@ -242,7 +261,7 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
       }
       napi_resolve_deferred(env, j->deferred, v);
     }
-  } else if (napi_create_double(env, (double)j->copied, &v) == napi_ok) {
+  } else if (j->punch ? napi_get_boolean(env, j->copied > 0, &v) == napi_ok : napi_create_double(env, (double)j->copied, &v) == napi_ok) {
     napi_resolve_deferred(env, j->deferred, v);
   }
   napi_delete_async_work(env, j->work);
@@ -250,9 +269,13 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-/* Reads `count` numeric arguments (descriptors first) and queues the job. */
-static napi_value queue_copy_job(napi_env env, napi_callback_info info, int scan) {
-  size_t argc = 5, want = scan ? 4 : 5;
+enum job_kind { JOB_COPY, JOB_SCAN, JOB_PUNCH };
+static const char *const job_names[] = { "copyRange", "nonZeroRuns", "punchHole" };
+static const size_t job_argc[] = { 5, 4, 3 };
+
+/* Reads the job's numeric arguments (safe non-negative integers) and queues it. */
+static napi_value queue_copy_job(napi_env env, napi_callback_info info, enum job_kind kind) {
+  size_t argc = 5, want = job_argc[kind];
   napi_value argv[5];
   double v[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) goto bad;
@@ -260,40 +283,50 @@ static napi_value queue_copy_job(napi_env env, napi_callback_info info, int scan
     if (napi_get_value_double(env, argv[i], &v[i]) != napi_ok || v[i] < 0 || v[i] > MAX_SAFE || v[i] != (double)(int64_t)v[i]) goto bad;
   }
   copy_job *j = calloc(1, sizeof *j);
-  if (!j) return fail(env, ENOMEM, scan ? "nonZeroRuns" : "copyRange");
-  if (scan) {
-    j->fd_in = (int)v[0]; j->off_in = (off_t)v[1]; j->len = (size_t)v[2]; j->granule = (size_t)v[3];
+  if (!j) return fail(env, ENOMEM, job_names[kind]);
+  j->fd_in = (int)v[0];
+  j->off_in = (off_t)v[1];
+  if (kind == JOB_SCAN) {
+    j->len = (size_t)v[2]; j->granule = (size_t)v[3];
     if (j->granule == 0 || j->granule > 64 * 1024 * 1024 || v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
+  } else if (kind == JOB_PUNCH) {
+    j->len = (size_t)v[2]; j->punch = 1;
+    if (v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
   } else {
-    j->fd_in = (int)v[0]; j->off_in = (off_t)v[1]; j->fd_out = (int)v[2]; j->off_out = (off_t)v[3]; j->len = (size_t)v[4];
+    j->fd_out = (int)v[2]; j->off_out = (off_t)v[3]; j->len = (size_t)v[4];
     if (v[1] + v[4] > MAX_SAFE || v[3] + v[4] > MAX_SAFE) { free(j); goto bad; }
   }
+  napi_async_execute_callback exec = kind == JOB_SCAN ? scan_execute : kind == JOB_PUNCH ? punch_execute : copy_execute;
   napi_value promise, name;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, scan ? "nonZeroRuns" : "copyRange", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, scan ? scan_execute : copy_execute, copy_complete, j, &j->work) != napi_ok ||
+      napi_create_string_utf8(env, job_names[kind], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, exec, copy_complete, j, &j->work) != napi_ok ||
       napi_queue_async_work(env, j->work) != napi_ok) {
     free(j);
     return NULL;
   }
   return promise;
 bad:
-  napi_throw_type_error(env, NULL, scan ? "nonZeroRuns(fd, offset, length, granule): safe non-negative integers, granule 1 B..64 MiB"
-                                        : "copyRange(fdIn, offIn, fdOut, offOut, length): safe non-negative integers");
+  napi_throw_type_error(env, NULL, kind == JOB_SCAN ? "nonZeroRuns(fd, offset, length, granule): safe non-negative integers, granule 1 B..64 MiB"
+                                   : kind == JOB_PUNCH ? "punchHole(fd, offset, length): safe non-negative integers"
+                                                       : "copyRange(fdIn, offIn, fdOut, offOut, length): safe non-negative integers");
   return NULL;
 }
 
-static napi_value copy_range(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, 0); }
-static napi_value non_zero_runs(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, 1); }
+static napi_value copy_range(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_COPY); }
+static napi_value non_zero_runs(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_SCAN); }
+static napi_value punch_hole(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_PUNCH); }
 
 static int register_copy(napi_env env, napi_value exports) {
   napi_value fn;
   return napi_create_function(env, "copyRange", NAPI_AUTO_LENGTH, copy_range, NULL, &fn) == napi_ok &&
          napi_set_named_property(env, exports, "copyRange", fn) == napi_ok &&
          napi_create_function(env, "nonZeroRuns", NAPI_AUTO_LENGTH, non_zero_runs, NULL, &fn) == napi_ok &&
-         napi_set_named_property(env, exports, "nonZeroRuns", fn) == napi_ok;
+         napi_set_named_property(env, exports, "nonZeroRuns", fn) == napi_ok &&
+         napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, "punchHole", fn) == napi_ok;
 }
-/* ==== end of file-to-file copies ==================================================== */
+/* ==== end of file-to-file copies and hole punching ================================== */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
@@ -303,7 +336,7 @@ static napi_value init(napi_env env, napi_value exports) {
       napi_set_named_property(env, exports, "lockFd", fn) != napi_ok) {
     return NULL;
   }
-  if (!register_copy(env, exports)) return NULL; /* file-to-file copies */
+  if (!register_copy(env, exports)) return NULL; /* file-to-file copies, hole punching */
   return exports;
 }
 

@@ -25,6 +25,8 @@ export interface HolesAddon {
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /** file-copy.ts: [start, end, …] of the granules holding a non-zero byte, read off the event loop. */
   nonZeroRuns(fd: number, offset: number, length: number, granule: number): Promise<number[]>;
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE) off the event loop; false when the file system cannot. */
+  punchHole(fd: number, offset: number, length: number): Promise<boolean>;
 }
 
 // The bundled CLI (dist/cli/) sits at the same depth as src/blockio, so the repo resolves alike.
@@ -86,6 +88,17 @@ export function mapFd(fd: number, offset: number, length: number): FileExtent[] 
   }
   if (at < offset + length) out.push({ offset: at, length: offset + length - at, data: false });
   return out;
+}
+
+/**
+ * Make [offset, offset+length) of an OS file a hole (reads as zeros, takes no space, size
+ * unchanged). False when it cannot (no addon, VMHOST_NO_HOLE_MAP=1, no descriptor, a file
+ * system without hole punching): the caller writes zeros instead.
+ */
+export async function punchHole(file: BlockFile, offset: number, length: number): Promise<boolean> {
+  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : loadNativeAddon();
+  if (!a || file.fd === undefined || length === 0) return false;
+  return a.punchHole(file.fd, offset, length);
 }
 
 /** `file.mapData` when the file has it, else the whole range as data. */
