@@ -254,12 +254,21 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
       napi_reject_deferred(env, j->deferred, v);
     }
   } else if (j->runs) {
-    if (napi_create_array_with_length(env, 2 * j->nruns, &v) == napi_ok) {
-      for (size_t i = 0; i < 2 * j->nruns; i++) {
-        napi_value x;
-        if (napi_create_double(env, j->runs[i], &x) != napi_ok || napi_set_element(env, v, (uint32_t)i, x) != napi_ok) break;
+    int ok = napi_create_array_with_length(env, 2 * j->nruns, &v) == napi_ok;
+    for (size_t i = 0; ok && i < 2 * j->nruns; i++) {
+      napi_value x;
+      ok = napi_create_double(env, j->runs[i], &x) == napi_ok && napi_set_element(env, v, (uint32_t)i, x) == napi_ok;
+    }
+    if (ok) napi_resolve_deferred(env, j->deferred, v);
+    else {
+      /* Never a partial answer: fewer runs would read as zeros and lose data. */
+      napi_value msg, err;
+      napi_value pending;
+      napi_get_and_clear_last_exception(env, &pending);
+      if (napi_create_string_utf8(env, "nonZeroRuns: could not build the result", NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+          napi_create_error(env, NULL, msg, &err) == napi_ok) {
+        napi_reject_deferred(env, j->deferred, err);
       }
-      napi_resolve_deferred(env, j->deferred, v);
     }
   } else if (j->punch ? napi_get_boolean(env, j->copied > 0, &v) == napi_ok : napi_create_double(env, (double)j->copied, &v) == napi_ok) {
     napi_resolve_deferred(env, j->deferred, v);
