@@ -1,17 +1,21 @@
 // Conversion throughput: a 2 GiB raw image (16 × 64 MiB deterministic random data, each
 // followed by 64 MiB of written zeros) converted raw → dynamic VHDX and VHDX → raw, with our
 // engine (convertDisk in this process) and with `qemu-img convert` on the same files. Both
-// use 32 MiB blocks; best of 3 each, ours and qemu-img alternating run by run. The page cache
+// use 32 MiB blocks; ours and qemu-img alternate run by run, median of 5 each. The page cache
 // is warm (the source is read once first; every run reads it again from cache) and dirty pages
-// of earlier runs are synced away, untimed, before each run. Prints times and the ratio
-// ours/qemu (< 1: ours faster), once without any fsync (qemu-img's default) and once with one
-// fsync of the output.
-//   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 3] [--dir /var/tmp]
+// of earlier runs are synced away, untimed, before each run. Prints each run's time, CPU
+// seconds (all threads, kernel included; for qemu-img its process's) and the load average
+// beside it, then the ratio of the medians ours/qemu (< 1: ours faster), once without any
+// fsync (qemu-img's default) and once with one fsync of the output. VMHOST_NO_NATIVE_COPY=1
+// measures ours without the in-kernel copies (blockio/file-copy.ts). `--base DIR` adds a third
+// contender in the same alternation: convertDisk of another checkout (e.g. a worktree of main),
+// for before/after comparisons under the same load.
+//   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 5] [--dir /var/tmp] [--base /work/wt-base]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { NodeFile } from '../src/blockio/index.ts';
+import { NodeFile, nativeCopyStatus } from '../src/blockio/index.ts';
 import { RawDisk } from '../src/storage/index.ts';
 import { convertDisk, openVhdx } from '../src/vhd/index.ts';
 
@@ -21,7 +25,7 @@ const arg = (name: string, def: string) => {
   return i > 0 ? process.argv[i + 1]! : def;
 };
 const sizeMiB = Number(arg('size-mib', '2048'));
-const runs = Number(arg('runs', '3'));
+const runs = Number(arg('runs', '5'));
 const dir = mkdtempSync(join(arg('dir', tmpdir()), 'vmhost-bench-convert-'));
 const REGION = 64 * MiB;
 const BLOCK = 32 * MiB;
@@ -43,31 +47,58 @@ function makeSource(path: string): void {
   closeSync(fd);
 }
 
-async function timed(fn: () => Promise<void> | void): Promise<number> {
+/** CPU seconds of this process (every thread) and of its waited-for children (qemu-img). */
+function cpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  const u = process.cpuUsage();
+  return (Number(f[13]) + Number(f[14])) / 100 + (u.user + u.system) / 1e6; // cutime, cstime in 1/100 s
+}
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+
+async function timed(fn: () => Promise<void> | void): Promise<{ wall: number; cpu: number }> {
+  const c0 = cpuSeconds();
   const t0 = process.hrtime.bigint();
   await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: cpuSeconds() - c0 };
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 interface Contender { label: string; before: () => void; run: () => Promise<void> | void }
+interface Median { wall: number; cpu: number }
 
-/** Runs ours and qemu alternately (so both see the same background load), `runs` times; best of each. */
-async function pair(a: Contender, b: Contender): Promise<[number, number]> {
-  const times: [number[], number[]] = [[], []];
+/** Runs the contenders alternately (so all see the same background load), `runs` times; the medians of each. */
+async function alternate(cs: Contender[]): Promise<Median[]> {
+  const times = cs.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
   for (let i = 0; i < runs; i++) {
-    for (const [k, c] of [a, b].entries()) {
+    for (const [k, c] of cs.entries()) {
       c.before();
       execFileSync('sync'); // no dirty pages left from the previous run: each starts clean
-      times[k]!.push(await timed(c.run));
+      const t = await timed(c.run);
+      times[k]!.wall.push(t.wall);
+      times[k]!.cpu.push(t.cpu);
+      console.log(`  ${c.label.padEnd(26)} run ${i + 1}: ${t.wall.toFixed(2)} s, ${t.cpu.toFixed(2)} s CPU, load ${loadavg()}`);
     }
   }
-  const bests = times.map((t, k) => {
-    const best = Math.min(...t);
-    console.log(`  ${[a, b][k]!.label.padEnd(34)} ${t.map((x) => x.toFixed(2)).join(' / ')} s  best ${best.toFixed(2)} s  (${((sizeMiB * MiB) / best / 1e9).toFixed(2)} GB/s of virtual disk)`);
-    return best;
+  return times.map((t, k) => {
+    const m = { wall: median(t.wall), cpu: median(t.cpu) };
+    console.log(`  ${cs[k]!.label.padEnd(26)} median ${m.wall.toFixed(2)} s, ${m.cpu.toFixed(2)} s CPU (${((sizeMiB * MiB) / m.wall / 1e9).toFixed(2)} GB/s of virtual disk)`);
+    return m;
   });
-  return [bests[0]!, bests[1]!];
 }
+
+/** convertDisk and the file/disk openers of this checkout, or of `--base DIR`. */
+interface Engine { label: string; convertDisk: typeof convertDisk; openVhdx: typeof openVhdx; RawDisk: typeof RawDisk; NodeFile: typeof NodeFile }
+const engines: Engine[] = [{ label: 'ours (convertDisk)', convertDisk, openVhdx, RawDisk, NodeFile }];
+const baseDir = arg('base', '');
+if (baseDir) {
+  const [vhd, storage, blockio] = await Promise.all(['vhd', 'storage', 'blockio'].map((m) => import(resolve(baseDir, `src/${m}/index.ts`)) as Promise<Record<string, unknown>>));
+  engines.push({ label: 'ours before (--base)', convertDisk: vhd!.convertDisk as typeof convertDisk, openVhdx: vhd!.openVhdx as typeof openVhdx, RawDisk: storage!.RawDisk as typeof RawDisk, NodeFile: blockio!.NodeFile as typeof NodeFile });
+}
+const ratio = (a: Median, b: Median) => `${(a.wall / b.wall).toFixed(2)} (CPU ${(a.cpu / b.cpu).toFixed(2)})`;
 
 const src = join(dir, 'src.img');
 const oursVhdx = join(dir, 'ours.vhdx'), qemuVhdx = join(dir, 'qemu.vhdx');
@@ -75,7 +106,7 @@ const oursRaw = join(dir, 'ours.raw'), qemuRaw = join(dir, 'qemu.raw');
 const qemu = (...a: string[]) => execFileSync('qemu-img', a, { stdio: ['ignore', 'pipe', 'inherit'] });
 
 try {
-  console.log(`vhd-convert: ${sizeMiB} MiB raw image, alternating 64 MiB random / 64 MiB zeros, in ${dir}`);
+  console.log(`vhd-convert: ${sizeMiB} MiB raw image, alternating 64 MiB random / 64 MiB zeros, in ${dir}; in-kernel copies: ${nativeCopyStatus() ? 'on' : 'off'}`);
   makeSource(src);
   execFileSync('cat', [src], { stdio: ['ignore', 'ignore', 'inherit'] }); // warm the page cache
   // qemu-img convert's default cache mode (unsafe) never fsyncs the data it wrote; convertDisk
@@ -86,40 +117,46 @@ try {
     console.log(`-- ${tag}`);
     const sync = (p: string) => { if (durable) execFileSync('sync', ['--data', p]); };
     console.log('raw → dynamic VHDX (32 MiB blocks)');
-    const [ours1, qemu1] = await pair({
-      label: 'ours (convertDisk)', before: () => rmSync(oursVhdx, { force: true }), run: async () => {
-        const s = await RawDisk.open(await NodeFile.open(src, { readOnly: true }));
-        await convertDisk(s, await NodeFile.open(oursVhdx, { create: true }), { format: 'VHDX', type: 'Dynamic', blockSize: BLOCK, durable });
-        await s.close();
+    const toVhdx = await alternate([
+      ...engines.map((e, k): Contender => ({
+        label: e.label, before: () => rmSync(`${oursVhdx}${k || ''}`, { force: true }), run: async () => {
+          const s = await e.RawDisk.open(await e.NodeFile.open(src, { readOnly: true }));
+          await e.convertDisk(s, await e.NodeFile.open(`${oursVhdx}${k || ''}`, { create: true }), { format: 'VHDX', type: 'Dynamic', blockSize: BLOCK, durable });
+          await s.close();
+        },
+      })), {
+        label: 'qemu-img convert -O vhdx', before: () => rmSync(qemuVhdx, { force: true }), run: () => {
+          qemu('convert', '-f', 'raw', '-O', 'vhdx', '-o', `subformat=dynamic,block_size=${BLOCK}`, src, qemuVhdx);
+          sync(qemuVhdx);
+        },
       },
-    }, {
-      label: 'qemu-img convert -O vhdx', before: () => rmSync(qemuVhdx, { force: true }), run: () => {
-        qemu('convert', '-f', 'raw', '-O', 'vhdx', '-o', `subformat=dynamic,block_size=${BLOCK}`, src, qemuVhdx);
-        sync(qemuVhdx);
+    ]);
+    console.log('dynamic VHDX → raw (the VHDX written by our engine, read by all)');
+    const toRaw = await alternate([
+      ...engines.map((e, k): Contender => ({
+        label: e.label, before: () => rmSync(`${oursRaw}${k || ''}`, { force: true }), run: async () => {
+          const s = await e.openVhdx(await e.NodeFile.open(oursVhdx, { readOnly: true }), { readOnly: true });
+          await e.convertDisk(s, await e.NodeFile.open(`${oursRaw}${k || ''}`, { create: true }), { format: 'RAW', type: 'Fixed', durable });
+          await s.close();
+        },
+      })), {
+        label: 'qemu-img convert -O raw', before: () => rmSync(qemuRaw, { force: true }), run: () => {
+          qemu('convert', '-f', 'vhdx', '-O', 'raw', oursVhdx, qemuRaw);
+          sync(qemuRaw);
+        },
       },
-    });
-    console.log('dynamic VHDX → raw (the VHDX written by our engine, read by both)');
-    const [ours2, qemu2] = await pair({
-      label: 'ours (convertDisk)', before: () => rmSync(oursRaw, { force: true }), run: async () => {
-        const s = await openVhdx(await NodeFile.open(oursVhdx, { readOnly: true }), { readOnly: true });
-        await convertDisk(s, await NodeFile.open(oursRaw, { create: true }), { format: 'RAW', type: 'Fixed', durable });
-        await s.close();
-      },
-    }, {
-      label: 'qemu-img convert -O raw', before: () => rmSync(qemuRaw, { force: true }), run: () => {
-        qemu('convert', '-f', 'vhdx', '-O', 'raw', oursVhdx, qemuRaw);
-        sync(qemuRaw);
-      },
-    });
-    results.push(`${tag}: raw→VHDX ${(ours1 / qemu1).toFixed(2)}, VHDX→raw ${(ours2 / qemu2).toFixed(2)}`);
+    ]);
+    const q = engines.length;
+    for (const [k, e] of engines.entries()) results.push(`${tag}, ${e.label}: raw→VHDX ${ratio(toVhdx[k]!, toVhdx[q]!)}, VHDX→raw ${ratio(toRaw[k]!, toRaw[q]!)}`);
   }
   // Same bytes everywhere (outside the timing).
-  for (const [a, b, fa, fb] of [[src, oursVhdx, 'raw', 'vhdx'], [src, qemuVhdx, 'raw', 'vhdx'], [src, oursRaw, 'raw', 'raw'], [src, qemuRaw, 'raw', 'raw']]) {
-    qemu('compare', '-q', '-f', fa!, '-F', fb!, a!, b!);
+  const outputs = engines.flatMap((_, k) => [[`${oursVhdx}${k || ''}`, 'vhdx'], [`${oursRaw}${k || ''}`, 'raw']]);
+  for (const [b, fb] of [...outputs, [qemuVhdx, 'vhdx'], [qemuRaw, 'raw']]) {
+    qemu('compare', '-q', '-f', 'raw', '-F', fb!, src, b!);
   }
   execFileSync('qemu-img', ['check', oursVhdx], { stdio: 'ignore' });
   console.log(`file sizes: ours.vhdx ${statSync(oursVhdx).size / MiB} MiB, qemu.vhdx ${statSync(qemuVhdx).size / MiB} MiB (all outputs compare identical to the source)`);
-  console.log('ratio ours/qemu (time; < 1 means ours is faster)');
+  console.log('ratio to qemu-img of the median times, and of the median CPU seconds (< 1 means ours is faster / cheaper)');
   for (const r of results) console.log(`  ${r}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,11 @@ export interface BlockFile {
    * files that cannot tell (in memory, wrappers) are all data; use `mapFileData`.
    */
   mapData?(offset: number, length: number): Promise<FileExtent[]>;
+  /**
+   * The OS file descriptor, when this is an open OS file: file-copy.ts copies between two such
+   * files in the kernel. Nothing else uses it; absent on in-memory and test files.
+   */
+  readonly fd?: number;
   /** A human name for error messages (usually the path). */
   readonly name: string;
   readonly readOnly: boolean;

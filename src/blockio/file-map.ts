@@ -2,7 +2,8 @@
 // lseek(SEEK_DATA/SEEK_HOLE), so a small Node-API addon (native/vmhost-holes.c, built by
 // scripts/build-holes.sh into .cache/bin/<hash of its source>/) does the seeking. Without the
 // addon, or with VMHOST_NO_HOLE_MAP=1, every range is reported as data: callers then read
-// the zeros, which is slower but never wrong. The same addon does flock(2) (`nativeLock`).
+// the zeros, which is slower but never wrong. The same addon does flock(2) (`nativeLock`) and
+// file-to-file copies (file-copy.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,9 +18,15 @@ export interface FileExtent {
   data: boolean;
 }
 
-interface HolesAddon {
+export interface HolesAddon {
   mapData(fd: number, offset: number, length: number): number[];
   lockFd(fd: number, exclusive: boolean): boolean;
+  /** file-copy.ts: copy_file_range(2) off the event loop; -1 when the kernel cannot copy between these files. */
+  copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
+  /** file-copy.ts: [start, end, …] of the granules holding a non-zero byte, read off the event loop. */
+  nonZeroRuns(fd: number, offset: number, length: number, granule: number): Promise<number[]>;
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE) off the event loop; false when the file system cannot. */
+  punchHole(fd: number, offset: number, length: number): Promise<boolean>;
 }
 
 // The bundled CLI (dist/cli/) sits at the same depth as src/blockio, so the repo resolves alike.
@@ -29,8 +36,8 @@ let addon: HolesAddon | undefined;
 let loadError: string | undefined;
 let loaded = false;
 
-/** The addon build-holes.sh made from the current source, or why there is none. */
-function load(): HolesAddon | undefined {
+/** The addon build-holes.sh made from the current source, or undefined (`holeMapStatus` says why). */
+export function loadNativeAddon(): HolesAddon | undefined {
   if (loaded) return addon;
   loaded = true;
   try {
@@ -51,14 +58,14 @@ function load(): HolesAddon | undefined {
  * VMHOST_NO_NATIVE_LOCK=1), for the caller's fallback (storage/file-lock.ts runs flock(1)).
  */
 export function nativeLock(fd: number, exclusive: boolean): boolean | undefined {
-  const a = process.env.VMHOST_NO_NATIVE_LOCK === '1' ? undefined : load();
+  const a = process.env.VMHOST_NO_NATIVE_LOCK === '1' ? undefined : loadNativeAddon();
   return a?.lockFd(fd, exclusive);
 }
 
 /** Whether holes are found natively, and if not, why (for tests and diagnostics). */
 export function holeMapStatus(): { native: boolean; reason?: string } {
   if (process.env.VMHOST_NO_HOLE_MAP === '1') return { native: false, reason: 'VMHOST_NO_HOLE_MAP=1' };
-  return load() ? { native: true } : { native: false, reason: loadError ?? 'unknown' };
+  return loadNativeAddon() ? { native: true } : { native: false, reason: loadError ?? 'unknown' };
 }
 
 /**
@@ -68,7 +75,7 @@ export function holeMapStatus(): { native: boolean; reason?: string } {
  */
 export function mapFd(fd: number, offset: number, length: number): FileExtent[] {
   if (length === 0) return [];
-  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : load();
+  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : loadNativeAddon();
   if (!a) return [{ offset, length, data: true }];
   const runs = a.mapData(fd, offset, length);
   const out: FileExtent[] = [];
@@ -81,6 +88,17 @@ export function mapFd(fd: number, offset: number, length: number): FileExtent[] 
   }
   if (at < offset + length) out.push({ offset: at, length: offset + length - at, data: false });
   return out;
+}
+
+/**
+ * Make [offset, offset+length) of an OS file a hole (reads as zeros, takes no space, size
+ * unchanged). False when it cannot (no addon, VMHOST_NO_HOLE_MAP=1, no descriptor, a file
+ * system without hole punching): the caller writes zeros instead.
+ */
+export async function punchHole(file: BlockFile, offset: number, length: number): Promise<boolean> {
+  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : loadNativeAddon();
+  if (!a || file.fd === undefined || length === 0) return false;
+  return a.punchHole(file.fd, offset, length);
 }
 
 /** `file.mapData` when the file has it, else the whole range as data. */

@@ -23,6 +23,10 @@ export class NodeFile implements BlockFile {
     return new NodeFile(fh, path, readOnly);
   }
 
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   async read(buf: Uint8Array, offset: number): Promise<void> {
     let done = 0;
     while (done < buf.length) {

@@ -1,5 +1,6 @@
 // What every disk format engine (VHDX, VHD, raw) offers to the layers above: the block
 // server, conversion and the cmdlets see only this, never a format's internals.
+import type { FileSlice } from './file-copy.ts';
 
 export type DiskFormat = 'VHDX' | 'VHD' | 'RAW';
 export type DiskType = 'Fixed' | 'Dynamic' | 'Differencing';
@@ -32,6 +33,14 @@ export interface VirtualDisk {
    */
   readSparse?(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'>;
   write(buf: Uint8Array, offset: number): Promise<void>;
+  /**
+   * Where [offset, offset+length) is stored, when it is stored in one piece of one file
+   * (conversion copies it file to file); undefined when it is not (holes, a parent, pieces of
+   * several blocks). The answer holds while nothing writes the disk. Optional.
+   */
+  locate?(offset: number, length: number): Promise<FileSlice | undefined>;
+  /** `write` of bytes taken from another file (`copySlice`: in the kernel when both files can). Optional. */
+  writeFrom?(src: FileSlice, length: number, offset: number): Promise<void>;
   /** Durable: data and the metadata that makes it reachable survive a power loss. */
   flush(): Promise<void>;
   /** Discard a range: it reads as zeros afterwards; whole blocks may be freed. */

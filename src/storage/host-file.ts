@@ -24,7 +24,7 @@ export const DEFAULT_SYNC_MAX_BYTES = 256 * 1024;
 export class HostFile implements BlockFile {
   private closed = false;
 
-  private constructor(private readonly fd: number, readonly name: string, readonly readOnly: boolean, private readonly syncMax: number) {}
+  private constructor(readonly fd: number, readonly name: string, readonly readOnly: boolean, private readonly syncMax: number) {}
 
   /**
    * `regularOnly`: refuse anything but a regular file (for paths a disk image chose, such as

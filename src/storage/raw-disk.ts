@@ -1,10 +1,13 @@
 // A raw image (.img/.raw/.iso) as a VirtualDisk over a BlockFile. Block status and sparse
 // reads come from the file's own holes (blockio/file-map.ts: SEEK_DATA/SEEK_HOLE when the
-// addon is built, else all data). Node has no fallocate, so trim writes zeros (correct, not
-// space-saving). Requests are sector-aligned except that
-// the last one may end at an unaligned end of file. Resizing truncates the file.
+// addon is built, else all data). Trim (NBD TRIM, WRITE_ZEROES without NO_HOLE) punches a
+// hole with the same addon (fallocate PUNCH_HOLE | KEEP_SIZE), so the file gets sparse again;
+// without it, or on a file system that cannot, it writes zeros (correct, not space-saving).
+// Requests are sector-aligned except that the last one may end at an unaligned end of file.
+// Resizing truncates the file.
 import type { BlockFile } from '../blockio/block-file.ts';
-import { mapFileData } from '../blockio/file-map.ts';
+import { mapFileData, punchHole } from '../blockio/file-map.ts';
+import { copySlice, type FileSlice } from '../blockio/file-copy.ts';
 import type { Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 
@@ -61,12 +64,24 @@ export class RawDisk implements VirtualDisk {
     await this.file.write(buf, offset);
   }
 
+  /** A raw image stores every byte at its own offset. */
+  async locate(offset: number, length: number): Promise<FileSlice> {
+    this.check('read', offset, length, false);
+    return { file: this.file, offset };
+  }
+
+  async writeFrom(src: FileSlice, length: number, offset: number): Promise<void> {
+    this.check('write', offset, length, true);
+    await copySlice(src, length, this.file, offset);
+  }
+
   flush(): Promise<void> {
     return this.file.flush();
   }
 
   async trim(offset: number, length: number): Promise<void> {
     this.check('trim', offset, length, true);
+    if (await punchHole(this.file, offset, length)) return;
     this.zeros ??= new Uint8Array(ZERO_CHUNK);
     for (let o = 0; o < length; o += ZERO_CHUNK) {
       await this.file.write(this.zeros.subarray(0, Math.min(ZERO_CHUNK, length - o)), offset + o);

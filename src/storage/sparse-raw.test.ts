@@ -1,10 +1,11 @@
 // Holes end to end (issue 17): a sparse raw export reports its file holes to BLOCK_STATUS
 // (qemu-img map over NBD shows them), reads of holes and of unallocated VHDX blocks are
 // answered by OFFSET_HOLE chunks, and Convert-VHD of a sparse raw reads only its data yet
-// stays `qemu-img compare`-equal (with the fallback too, which reads everything).
+// stays `qemu-img compare`-equal (with the fallback too, which reads everything); NBD TRIM
+// on a raw export punches a hole (st_blocks drops; the fallback writes zeros).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
+import { openSync, writeSync, ftruncateSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { holeMapStatus, NodeFile } from '../blockio/index.ts';
 import { convertDisk } from '../vhd/index.ts';
@@ -131,5 +132,40 @@ for (const fallback of [false, true]) {
     } finally {
       await out.close();
     }
+  });
+}
+
+for (const fallback of [false, true]) {
+  test(`NBD TRIM on a raw export ${fallback ? 'writes zeros (fallback: VMHOST_NO_HOLE_MAP=1)' : 'punches a hole: the file\'s allocated blocks drop'}`, async (t) => {
+    if (!fallback && !needAddon(t)) return;
+    const path = join(tmp.dir, `trim-${fallback}.img`);
+    const fd = openSync(path, 'wx+');
+    try {
+      writeSync(fd, pattern(8 * MiB, 7));
+    } finally {
+      closeSync(fd);
+    }
+    const before = statSync(path).blocks;
+    const s = await server.serve(path, { exportName: `trim-${fallback}` });
+    if (fallback) process.env.VMHOST_NO_HOLE_MAP = '1';
+    try {
+      const c = await NbdTestClient.connect(s.socketPath, `trim-${fallback}`);
+      try {
+        await c.trim(2 * MiB, 4 * MiB);
+        await c.flush();
+        assert.ok((await c.read(2 * MiB, 4 * MiB)).every((x) => x === 0), 'the trimmed range reads as zeros');
+        assert.ok((await c.read(6 * MiB, MiB)).equals(Buffer.from(pattern(8 * MiB, 7).subarray(6 * MiB, 7 * MiB))), 'the rest is kept');
+      } finally {
+        await c.disconnect();
+      }
+    } finally {
+      delete process.env.VMHOST_NO_HOLE_MAP;
+      await s.stop();
+    }
+    const st = statSync(path);
+    assert.equal(st.size, 8 * MiB, 'the size is unchanged');
+    // st_blocks counts 512-byte units: the 4 MiB hole frees 8192 of them (the fallback none).
+    if (fallback) assert.equal(st.blocks, before);
+    else assert.equal(before - st.blocks, (4 * MiB) / 512);
   });
 }

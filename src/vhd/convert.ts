@@ -1,12 +1,16 @@
 // Conversion (Convert-VHD): copy any VirtualDisk (VHDX, VHD, raw; a differencing leaf reads
 // through its chain) into a new VHDX, VHD or raw image in `dst`, with the type, block size and
 // sector sizes chosen by the caller. Only data is copied: the source's block status skips
-// holes and zero ranges, and read data is checked for all-zero granules, which are skipped
-// too (the new destination reads zeros everywhere until written). Reads run ahead of the
-// writer (a few requests in flight, large chunks); writes are issued in disk order so a
-// dynamic destination's blocks land in the file in order (no fragmentation).
-// Depends on: blockio (types), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
+// holes and zero ranges, and data is checked for all-zero granules, which are skipped too
+// (the new destination reads zeros everywhere until written). Reads run ahead of the writer
+// (a few requests in flight, large chunks); writes are issued in disk order so a dynamic
+// destination's blocks land in the file in order (no fragmentation).
+// Fast path: a chunk the source stores in one piece of an OS file (a raw image, a fully
+// present VHDX block) is scanned for zeros and its data copied file to file by the kernel
+// (blockio/file-copy.ts: copy_file_range), never through a JavaScript buffer.
+// Depends on: blockio (types, file copies), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
 import type { BlockFile } from '../blockio/block-file.ts';
+import { copySlice, nonZeroRuns, type FileSlice } from '../blockio/file-copy.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -96,6 +100,9 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
   let dstSize: number | undefined;
   const file: BlockFile = {
     name: dst.name, readOnly: dst.readOnly,
+    // For file-to-file copies, which land only where a write was sized for (an allocated
+    // block, the truncated raw file), so `dstSize` stays right.
+    ...(dst.fd !== undefined ? { fd: dst.fd } : {}),
     read: (b, o) => dst.read(b, o),
     write: async (b, o) => {
       await dst.write(b, o);
@@ -113,7 +120,7 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
     },
   };
   // The destination: a VirtualDisk for VHDX/VHD, the file itself for raw.
-  let out: { write(buf: Uint8Array, offset: number): Promise<void>; close(): Promise<void> };
+  let out: Pick<VirtualDisk, 'write' | 'writeFrom' | 'close'>;
   try {
     if (opts.format === 'VHDX') {
       const pss = opts.physicalSectorSize ?? (src.physicalSectorSize === 512 ? 512 : 4096);
@@ -128,7 +135,7 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
     } else {
       await file.truncate(0);
       await file.truncate(size);
-      out = file;
+      out = { write: (b, o) => file.write(b, o), writeFrom: (from, n, o) => copySlice(from, n, file, o), close: () => file.close() };
     }
   } catch (e) {
     await dst.close().catch(() => undefined); // no flush: the file is removed
@@ -144,37 +151,46 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
   const take = () => pool.pop() ?? new Uint8Array(chunk);
   const srcEnd = src.virtualSize;
 
-  interface Job { offset: number; length: number; buf: Uint8Array }
+  /** A chunk ready to write: its data runs [start, end) within it, in `buf` or at `slice`. */
+  interface Job { offset: number; length: number; runs: Array<[number, number]>; buf?: Uint8Array; slice?: FileSlice }
   const read = async (offset: number, length: number): Promise<Job> => {
-    const buf = take();
     const inside = Math.min(length, srcEnd - offset);
+    if (out.writeFrom && src.locate && inside === length) {
+      const slice = await src.locate(offset, length);
+      const runs = slice && (await nonZeroRuns(slice.file, slice.offset, length, granule));
+      if (slice && runs) {
+        result.bytesRead += length;
+        return { offset, length, slice, runs: runs.map(([s, e]) => [s - slice.offset, e - slice.offset]) };
+      }
+    }
+    const buf = take();
     const b = buf.subarray(0, length);
     if (inside < length) b.fill(0, inside);
     // A raw source's last read may end inside a sector; every other read is sector aligned.
     await src.read(b.subarray(0, inside), offset);
     result.bytesRead += inside;
-    return { offset, length, buf };
+    const runs: Array<[number, number]> = [];
+    for (let at = 0; at < length; at += granule) {
+      const n = Math.min(granule, length - at);
+      if (isZero(buf, at, n)) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[1] === at) last[1] = at + n;
+      else runs.push([at, at + n]);
+    }
+    return { offset, length, runs, buf };
   };
   /**
-   * Writes a chunk's non-zero granules, grouped into runs (zero ones stay unwritten). Every run
-   * is issued at once, before the next chunk's: the engines serve requests in arrival order, so
-   * blocks are allocated in disk order while several writes are in flight.
+   * Writes a chunk's data runs (zero granules stay unwritten). Every run is issued at once,
+   * before the next chunk's: the engines serve requests in arrival order, so blocks are
+   * allocated in disk order while several writes are in flight.
    */
   const write = (j: Job): Promise<void> => {
-    const pending: Array<Promise<void>> = [];
-    let runStart = -1;
-    for (let at = 0; at < j.length || runStart >= 0; at = Math.min(at + granule, j.length)) {
-      const n = Math.min(granule, j.length - at);
-      const data = n > 0 && !isZero(j.buf, at, n);
-      if (data && runStart < 0) runStart = at;
-      if (!data && runStart >= 0) {
-        pending.push(out.write(j.buf.subarray(runStart, at), j.offset + runStart));
-        result.bytesWritten += at - runStart;
-        runStart = -1;
-      }
-    }
+    const pending = j.runs.map(([s, e]) => {
+      result.bytesWritten += e - s;
+      return j.slice ? out.writeFrom!({ file: j.slice.file, offset: j.slice.offset + s }, e - s, j.offset + s) : out.write(j.buf!.subarray(s, e), j.offset + s);
+    });
     return Promise.all(pending).then(() => {
-      pool.push(j.buf);
+      if (j.buf) pool.push(j.buf);
       opts.onProgress?.(j.offset + j.length, size);
     });
   };

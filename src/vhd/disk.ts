@@ -8,6 +8,7 @@
 // Reads that fall through go to `parent` (chain.ts opens it).
 import type { BlockFile } from '../blockio/block-file.ts';
 import { mapFileData } from '../blockio/file-map.ts';
+import { copySlice, type FileSlice } from '../blockio/file-copy.ts';
 import type { VirtualDisk, Extent, DiskType } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import {
@@ -39,6 +40,9 @@ export interface DiskState {
   parent?: VirtualDisk;
   problems: string[];
 }
+
+/** Puts `len` bytes of a write request, from `at` within it, at file offset `to`. */
+type Put = (at: number, len: number, to: number) => Promise<void>;
 
 /** A span of one payload block touched by a request. */
 interface Span {
@@ -349,15 +353,40 @@ export class VhdxDisk implements VirtualDisk {
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
-    this.checkRange('write', offset, buf.length);
+    return this.writeWith(buf.length, offset, (at, len, to) => this.file.write(buf.subarray(at, at + len), to));
+  }
+
+  /** `write` of bytes taken from another file, copied file to file (in the kernel when both can). */
+  async writeFrom(src: FileSlice, length: number, offset: number): Promise<void> {
+    return this.writeWith(length, offset, (at, len, to) => copySlice({ file: src.file, offset: src.offset + at }, len, this.file, to));
+  }
+
+  private async writeWith(length: number, offset: number, put: Put): Promise<void> {
+    this.checkRange('write', offset, length);
     // Overwriting blocks that are already fully present changes no metadata: such writes run
     // side by side like reads. Judged from the cached BAT when queued (so a write that must
     // allocate keeps its place in the queue) and checked again when it runs.
-    if (buf.length > 0 && this.session.data && this.allPresentCached(offset, buf.length)) {
-      const done = await this.shared(() => this.overwriteUnlocked(buf, offset));
+    if (length > 0 && this.session.data && this.allPresentCached(offset, length)) {
+      const done = await this.shared(() => this.overwriteUnlocked(length, offset, put));
       if (done) return;
     }
-    return this.exclusive(() => this.writeUnlocked(buf, offset));
+    return this.exclusive(() => this.putUnlocked(length, offset, put));
+  }
+
+  /**
+   * Where a read of [offset, offset+length) would be served from, when that is one piece of
+   * one file: a fully present block here, or the parent's answer for a block not present here.
+   */
+  async locate(offset: number, length: number): Promise<FileSlice | undefined> {
+    this.checkRange('read', offset, length);
+    const spans = this.spans(offset, length);
+    if (spans.length !== 1) return undefined;
+    const s = spans[0]!;
+    const e = await this.shared(() => this.bat.payload(s.block));
+    if (e.state === PAYLOAD_FULLY_PRESENT) return { file: this.file, offset: e.offset + s.inBlock };
+    const p = this.parent;
+    const fallsThrough = this.params.hasParent && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED);
+    return fallsThrough && p?.locate && offset + length <= p.virtualSize ? p.locate(offset, length) : undefined;
   }
 
   private allPresentCached(offset: number, length: number): boolean {
@@ -369,41 +398,44 @@ export class VhdxDisk implements VirtualDisk {
   }
 
   /** Writes into fully present blocks only; false (nothing written) when a block is not. Caller holds the lock shared. */
-  private async overwriteUnlocked(buf: Uint8Array, offset: number): Promise<boolean> {
-    const spans = this.spans(offset, buf.length);
+  private async overwriteUnlocked(length: number, offset: number, put: Put): Promise<boolean> {
+    const spans = this.spans(offset, length);
     const targets: number[] = [];
     for (const s of spans) {
       const e = await this.bat.payload(s.block);
       if (e.state !== PAYLOAD_FULLY_PRESENT || e.offset + this.params.blockSize > this.fileEnd) return false;
       targets.push(e.offset + s.inBlock);
     }
-    await Promise.all(spans.map((s, i) => this.file.write(buf.subarray(s.at, s.at + s.len), targets[i]!)));
+    await Promise.all(spans.map((s, i) => put(s.at, s.len, targets[i]!)));
     return true;
   }
 
   async writeUnlocked(buf: Uint8Array, offset: number): Promise<void> {
-    if (buf.length === 0) return;
+    return this.putUnlocked(buf.length, offset, (at, len, to) => this.file.write(buf.subarray(at, at + len), to));
+  }
+
+  private async putUnlocked(length: number, offset: number, put: Put): Promise<void> {
+    if (length === 0) return;
     await this.beginWrite(true);
     const ls = this.params.logicalSectorSize;
     const bs = this.params.blockSize;
     let tx = new SectorTx();
-    for (const s of this.spans(offset, buf.length)) {
-      const sub = buf.subarray(s.at, s.at + s.len);
+    for (const s of this.spans(offset, length)) {
       const e = await this.bat.payload(s.block, tx);
       if ((e.state === PAYLOAD_FULLY_PRESENT || e.state === PAYLOAD_PARTIALLY_PRESENT) && e.offset >= this.fileEnd) {
         throw corrupt(`block ${s.block} lies beyond the end of the file (${e.offset})`, { structure: 'BAT', file: this.file.name, block: s.block });
       }
       if (e.state === PAYLOAD_FULLY_PRESENT) {
-        await this.file.write(sub, e.offset + s.inBlock);
+        await put(s.at, s.len, e.offset + s.inBlock);
         continue;
       }
       if (e.state === PAYLOAD_PARTIALLY_PRESENT) {
-        await this.file.write(sub, e.offset + s.inBlock);
+        await put(s.at, s.len, e.offset + s.inBlock);
         await this.bitmaps.set(tx, await this.bitmapOffset(s.block, tx), s.block, s.inBlock / ls, s.len / ls);
       } else {
         const full = s.inBlock === 0 && s.len === bs;
         const off = await this.allocate(bs);
-        await this.file.write(sub, off + s.inBlock);
+        await put(s.at, s.len, off + s.inBlock);
         if (this.params.hasParent && !full && (e.state === PAYLOAD_NOT_PRESENT || e.state === PAYLOAD_UNDEFINED)) {
           const chunk = Math.floor(s.block / this.g.chunkRatio);
           let sb = await this.bat.sectorBitmap(chunk, tx);
