@@ -1,6 +1,6 @@
 // Shared by the NBD benches: our block server (src/storage/test-serve.ts, its own process like
 // qemu-nbd) and qemu-nbd serving one disk file over a unix socket, and `qemu-img bench` run
-// against either through an nbd+unix:// URL. Children are killed when the bench process exits.
+// (or fio's nbd engine) against either through an nbd+unix:// URL. Children are killed when the bench process exits.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -33,7 +33,7 @@ async function waitSocket(path: string, c: ChildProcess): Promise<void> {
   }
 }
 
-async function stop(c: ChildProcess): Promise<void> {
+export async function stop(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;
   const gone = new Promise<void>((r) => c.once('exit', () => r()));
   c.kill('SIGTERM');
@@ -41,7 +41,7 @@ async function stop(c: ChildProcess): Promise<void> {
 }
 
 /** Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself. */
-async function serve(which: Server, disk: string, format: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+export async function serve(which: Server, disk: string, format: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
   const name = which === 'ours' ? 'ours' : 'q';
   const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
   const child = which === 'ours'

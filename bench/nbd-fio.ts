@@ -1,0 +1,96 @@
+// fio against both NBD servers (issue 17): 4 KiB random reads and writes (truly random offsets,
+// fio's `--ioengine=nbd` through libnbd) at queue depth 32 and 1 over a fully allocated 1 GiB
+// dynamic VHDX, ours against qemu-nbd, each serving its own copy of one file, alternating run by
+// run; and the physical limit: fio libaio O_DIRECT on a plain 1 GiB file in the same directory.
+//   node --import tsx bench/nbd-fio.ts        (REPEAT=3 runs per case, RUNTIME=6 s each, median)
+// Prints a markdown table: ours / qemu-nbd and ours / physical (> 1: ours is faster), load average.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeFile } from '../src/blockio/index.ts';
+import { createVhdx, openVhdx } from '../src/vhd/index.ts';
+import { exec, median, serve, stop, type Server } from './nbd-servers.ts';
+
+const MiB = 1 << 20;
+const SIZE = 1024 * MiB;
+const REPEAT = Number(process.env.REPEAT ?? 3);
+const RUNTIME = Number(process.env.RUNTIME ?? 6);
+// The physical limit is measured in this directory: BENCH_DIR puts it on another file system.
+const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'nbd-fio-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+type Target = Server | 'physical';
+interface Case {
+  rw: 'randread' | 'randwrite';
+  depth: number;
+}
+const CASES: Case[] = [
+  { rw: 'randwrite', depth: 32 },
+  { rw: 'randread', depth: 32 },
+  { rw: 'randwrite', depth: 1 },
+  { rw: 'randread', depth: 1 },
+];
+
+/** Every block written (with non-zero data), so writes overwrite and reads read. */
+async function allocatedVhdx(path: string): Promise<void> {
+  const f = await NodeFile.open(path, { create: true, overwrite: true });
+  await createVhdx(f, { type: 'Dynamic', virtualSize: SIZE });
+  const d = await openVhdx(f);
+  const b = new Uint8Array(4 * MiB);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 131 + 7) & 0xff;
+  for (let o = 0; o < SIZE; o += b.length) await d.write(b, o);
+  await d.close();
+}
+
+/** IOPS of one fio job: `engine` args say where the I/O goes. */
+async function fio(c: Case, engine: string[]): Promise<number> {
+  const out = await exec('fio', [
+    '--name=bench', `--rw=${c.rw}`, '--bs=4k', `--iodepth=${c.depth}`, `--size=${SIZE}`,
+    `--runtime=${RUNTIME}`, '--time_based', '--ramp_time=1', '--output-format=json', ...engine,
+  ]);
+  const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<Record<'read' | 'write', { iops: number }>> }).jobs[0]!;
+  return c.rw === 'randread' ? job.read.iops : job.write.iops;
+}
+
+async function runOnce(t: Target, c: Case, files: Record<Target, string>): Promise<number> {
+  if (t === 'physical') return fio(c, ['--ioengine=libaio', '--direct=1', `--filename=${files.physical}`]);
+  const s = await serve(t, files[t], 'vhdx', dir);
+  try {
+    return await fio(c, ['--ioengine=nbd', `--uri=${s.uri}`]);
+  } finally {
+    await stop(s.child);
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`fio ${(await exec('fio', ['--version'])).trim()}; block server vs ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; median of ${REPEAT} × ${RUNTIME} s, alternating; ${dir}`);
+  const orig = join(dir, 'orig.vhdx');
+  await allocatedVhdx(orig);
+  const files: Record<Target, string> = { ours: join(dir, 'ours.vhdx'), 'qemu-nbd': join(dir, 'q.vhdx'), physical: join(dir, 'plain.img') };
+  copyFileSync(orig, files.ours);
+  copyFileSync(orig, files['qemu-nbd']);
+  await exec('fio', ['--name=fill', '--rw=write', '--bs=1M', `--size=${SIZE}`, '--ioengine=libaio', '--direct=1', `--filename=${files.physical}`]);
+  const rows: string[] = [];
+  for (const c of CASES) {
+    const iops: Record<Target, number[]> = { ours: [], 'qemu-nbd': [], physical: [] };
+    const load: number[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const order: Target[] = i % 2 ? ['qemu-nbd', 'ours', 'physical'] : ['ours', 'qemu-nbd', 'physical'];
+      for (const t of order) {
+        load.push(loadavg()[0]!);
+        iops[t].push(await runOnce(t, c, files));
+      }
+    }
+    const [ours, theirs, phys] = [median(iops.ours), median(iops['qemu-nbd']), median(iops.physical)];
+    const k = (x: number) => `${(x / 1000).toFixed(1)} k`;
+    const row = `| 4 KiB ${c.rw}, QD${c.depth} | ${k(ours)} | ${k(theirs)} | ${k(phys)} | ${(ours / theirs).toFixed(2)} | ${(ours / phys).toFixed(2)} | ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} |`;
+    rows.push(row);
+    const runs = (t: Target) => iops[t].map((x) => (x / 1000).toFixed(1)).join(' ');
+    console.log(row, `ours ${runs('ours')}; qemu-nbd ${runs('qemu-nbd')}; physical ${runs('physical')} (k IOPS)`);
+  }
+  console.log('\n| case (fio, 1 GiB) | ours | qemu-nbd | physical (O_DIRECT) | ours / qemu-nbd | ours / physical | load average |\n|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
+await main();
