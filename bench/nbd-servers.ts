@@ -40,12 +40,15 @@ export async function stop(c: ChildProcess): Promise<void> {
   await gone;
 }
 
-/** Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself. */
-export async function serve(which: Server, disk: string, format: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+/**
+ * Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself.
+ * `tree`: the checkout whose server runs as ours (an A/B against an older commit).
+ */
+export async function serve(which: Server, disk: string, format: string, dir: string, tree = root): Promise<{ child: ChildProcess; uri: string }> {
   const name = which === 'ours' ? 'ours' : 'q';
   const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
   const child = which === 'ours'
-    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root }))
+    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree }))
     : track(spawn('qemu-nbd', ['-t', '-f', format, '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
   await waitSocket(sock, child);
   return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
