@@ -8,9 +8,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFile } from '../src/blockio/index.ts';
-import { createVhdx, openVhdx } from '../src/vhd/index.ts';
-import { exec, median, serve, stop, type Server } from './nbd-servers.ts';
+import { allocatedVhdx, exec, median, serve, stop, type Server } from './nbd-servers.ts';
 
 const MiB = 1 << 20;
 const SIZE = 1024 * MiB;
@@ -35,17 +33,6 @@ const CASES: Case[] = [
   { rw: 'randwrite' as const, depth: 1 },
   { rw: 'randread' as const, depth: 1 },
 ].filter((c) => !process.env.CASES || process.env.CASES.split(',').includes(`${c.rw}:${c.depth}`));
-
-/** Every block written (with non-zero data), so writes overwrite and reads read. */
-async function allocatedVhdx(path: string): Promise<void> {
-  const f = await NodeFile.open(path, { create: true, overwrite: true });
-  await createVhdx(f, { type: 'Dynamic', virtualSize: SIZE });
-  const d = await openVhdx(f);
-  const b = new Uint8Array(4 * MiB);
-  for (let i = 0; i < b.length; i++) b[i] = (i * 131 + 7) & 0xff;
-  for (let o = 0; o < SIZE; o += b.length) await d.write(b, o);
-  await d.close();
-}
 
 /**
  * Write the file back and drop it from the page cache, so every server starts from the same
@@ -86,7 +73,7 @@ async function runOnce(t: Target, c: Case, files: Record<Target, string>): Promi
 async function main(): Promise<void> {
   console.log(`fio ${(await exec('fio', ['--version'])).trim()}; block server vs ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; median of ${REPEAT} × ${RUNTIME} s, alternating; ${dir}`);
   const orig = join(dir, 'orig.vhdx');
-  await allocatedVhdx(orig);
+  await allocatedVhdx(orig, SIZE);
   const files: Record<Target, string> = { ours: join(dir, 'ours.vhdx'), 'qemu-nbd': join(dir, 'q.vhdx'), physical: join(dir, 'plain.img'), before: join(dir, 'before.vhdx') };
   for (const t of targets.filter((x) => x !== 'physical')) {
     copyFileSync(orig, files[t]);

@@ -5,6 +5,8 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NodeFile } from '../src/blockio/index.ts';
+import { createVhdx, openVhdx } from '../src/vhd/index.ts';
 
 export type Server = 'ours' | 'qemu-nbd';
 
@@ -68,3 +70,14 @@ export async function benchOnce(which: Server, disk: string, format: string, dir
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A dynamic VHDX of `size` bytes with every block written (non-zero data): writes overwrite, reads read. */
+export async function allocatedVhdx(path: string, size: number): Promise<void> {
+  const f = await NodeFile.open(path, { create: true, overwrite: true });
+  await createVhdx(f, { type: 'Dynamic', virtualSize: size });
+  const d = await openVhdx(f);
+  const b = new Uint8Array(4 << 20);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 131 + 7) & 0xff;
+  for (let o = 0; o < size; o += b.length) await d.write(b, o);
+  await d.close();
+}
