@@ -4,8 +4,9 @@
 // run; and the physical limit: fio libaio O_DIRECT on a plain 1 GiB file in the same directory.
 //   node --import tsx bench/nbd-fio.ts        (REPEAT=3 runs per case, RUNTIME=6 s each, median)
 //   CASES=randwrite:32 BEFORE=/work/wt-base node --import tsx bench/nbd-fio.ts    (adds our server from that checkout)
+//   CACHE=cold …   (the served copies start out of the page cache; default: cached in 4 KiB pages)
 // Prints a markdown table: ours / qemu-nbd and ours / physical (> 1: ours is faster), load average.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocatedVhdx, exec, median, serve, stop, type Server } from './nbd-servers.ts';
@@ -14,6 +15,7 @@ const MiB = 1 << 20;
 const SIZE = 1024 * MiB;
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const RUNTIME = Number(process.env.RUNTIME ?? 6);
+const CACHE = process.env.CACHE === 'cold' ? 'cold' : 'warm';
 // The physical limit is measured in this directory: BENCH_DIR puts it on another file system.
 const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'nbd-fio-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -35,16 +37,21 @@ const CASES: Case[] = [
 ].filter((c) => !process.env.CASES || process.env.CASES.split(',').includes(`${c.rw}:${c.depth}`));
 
 /**
- * Write the file back and drop it from the page cache, so every server starts from the same
- * state. This matters for writes: the copy (and any large read or write) leaves the file in the
- * cache as large folios, and a 4 KiB buffered pwrite into a large folio costs the kernel ~10×
- * one into a 4 KiB page (33 µs against 3 µs of system time here, see BENCHMARKS.md). From a
- * cold cache, 4 KiB writes and reads bring the file in as 4 KiB pages, as a guest's random I/O
- * would.
+ * Every server starts from the same page-cache state of its copy. The copy (like any large read
+ * or write) leaves the file cached as large folios, and a 4 KiB buffered pwrite into a large
+ * folio costs the kernel ~10× one into a 4 KiB page (BENCHMARKS.md), so the copy is written
+ * back and dropped; CACHE=warm (default) then reads it back in 4 KiB pages (readahead off, 8
+ * readers), as a guest's random I/O leaves it; CACHE=cold leaves it out of the cache.
  */
-async function dropCache(path: string): Promise<void> {
+async function settleCache(path: string): Promise<void> {
   await exec('sync', [path]);
   await exec('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (CACHE === 'cold') return;
+  const part = Math.ceil(statSync(path).size / MiB / 8);
+  await exec('fio', [
+    '--name=warm', `--filename=${path}`, '--rw=read', '--bs=4k', '--ioengine=psync', '--numjobs=8',
+    `--size=${part}M`, `--offset_increment=${part}M`, '--fadvise_hint=random', '--output-format=terse',
+  ]);
 }
 
 /** IOPS of one fio job: `engine` args say where the I/O goes. */
@@ -71,13 +78,13 @@ async function runOnce(t: Target, c: Case, files: Record<Target, string>): Promi
 }
 
 async function main(): Promise<void> {
-  console.log(`fio ${(await exec('fio', ['--version'])).trim()}; block server vs ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; median of ${REPEAT} × ${RUNTIME} s, alternating; ${dir}`);
+  console.log(`fio ${(await exec('fio', ['--version'])).trim()}; block server vs ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; median of ${REPEAT} × ${RUNTIME} s, alternating; ${CACHE} cache; ${dir}`);
   const orig = join(dir, 'orig.vhdx');
   await allocatedVhdx(orig, SIZE);
   const files: Record<Target, string> = { ours: join(dir, 'ours.vhdx'), 'qemu-nbd': join(dir, 'q.vhdx'), physical: join(dir, 'plain.img'), before: join(dir, 'before.vhdx') };
   for (const t of targets.filter((x) => x !== 'physical')) {
     copyFileSync(orig, files[t]);
-    await dropCache(files[t]);
+    await settleCache(files[t]);
   }
   await exec('fio', ['--name=fill', '--rw=write', '--bs=1M', `--size=${SIZE}`, '--ioengine=libaio', '--direct=1', `--filename=${files.physical}`]);
   const rows: string[] = [];
