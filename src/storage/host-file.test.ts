@@ -1,6 +1,5 @@
-// HostFile's write paths: a lone small write (synchronous), a burst of small writes (the first
-// synchronous, the rest on the thread pool) and large writes (always the pool) must all land,
-// and a write that resolved must be visible to the next read, whichever path it took.
+// HostFile's write paths: small writes (synchronous, also when many are started at once) and
+// large ones (the thread pool) must all land, and a resolved write is visible to the next read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ function pattern(len: number, seed: number): Buffer {
   return b;
 }
 
-test('bursts of small writes, lone writes and large writes all land where they were sent', async () => {
+test('bursts of small writes, single awaited writes and large writes all land where they were sent', async () => {
   const { dir, cleanup } = tempDir('host-file-');
   try {
     const path = join(dir, 'f.img');

@@ -4,14 +4,6 @@
 // and back (which dominated the per-request cost); larger requests and fsync stay
 // asynchronous. The price: a small read that misses the cache blocks the loop for one disk
 // access. syncMaxBytes = 0 gives plain NodeFile behaviour.
-// Small writes are the exception once several are queued: a buffered pwrite costs the kernel
-// more than a pread (page lookup, dirtying, the inode's write lock), and done on the loop
-// they serialize every write of the disk on one thread. A write that arrives while another
-// one is already on the pool, or as the second of a burst in one turn of the loop, goes to
-// the pool (qemu-nbd's aio=threads does the same), so bursts spread over the cores; a lone
-// write (queue depth 1) stays synchronous, where the hand-off would only add latency.
-// Concurrent writes may then land in any order, which NBD allows: a client that needs an
-// order waits for the reply, and the engines await every write their ordering depends on.
 import { openSync, readSync, writeSync, closeSync, fstatSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
@@ -76,29 +68,12 @@ export class HostFile implements BlockFile {
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
     if (this.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${this.name} is open read-only`, { op: 'write', path: this.name });
-    const sync = buf.length <= this.syncMax && !this.queuedWrite();
-    if (!sync) this.poolWrites++;
-    try {
-      let done = 0;
-      while (done < buf.length) {
-        done += sync
-          ? writeSync(this.fd, buf, done, buf.length - done, offset + done)
-          : await pwriteAsync(this.fd, buf, done, buf.length - done, offset + done);
-      }
-    } finally {
-      if (!sync) this.poolWrites--;
+    let done = 0;
+    while (done < buf.length) {
+      done += buf.length - done <= this.syncMax
+        ? writeSync(this.fd, buf, done, buf.length - done, offset + done)
+        : await pwriteAsync(this.fd, buf, done, buf.length - done, offset + done);
     }
-  }
-
-  /** Writes on the thread pool now. */
-  private poolWrites = 0;
-  /** Writes started in this turn of the event loop (reset by setImmediate). */
-  private burst = 0;
-
-  /** True when this write has company: others on the pool, or earlier ones in this turn of the loop. */
-  private queuedWrite(): boolean {
-    if (this.burst++ === 0) setImmediate(() => { this.burst = 0; });
-    return this.burst > 1 || this.poolWrites > 0;
   }
 
   async mapData(offset: number, length: number): Promise<FileExtent[]> {
