@@ -1,10 +1,12 @@
 // Shared by the NBD benches: our block server (src/storage/test-serve.ts, its own process like
 // qemu-nbd) and qemu-nbd serving one disk file over a unix socket, and `qemu-img bench` run
-// against either through an nbd+unix:// URL. Children are killed when the bench process exits.
+// (or fio's nbd engine) against either through an nbd+unix:// URL. Children are killed when the bench process exits.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NodeFile } from '../src/blockio/index.ts';
+import { createVhdx, openVhdx } from '../src/vhd/index.ts';
 
 export type Server = 'ours' | 'qemu-nbd';
 
@@ -33,19 +35,22 @@ async function waitSocket(path: string, c: ChildProcess): Promise<void> {
   }
 }
 
-async function stop(c: ChildProcess): Promise<void> {
+export async function stop(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;
   const gone = new Promise<void>((r) => c.once('exit', () => r()));
   c.kill('SIGTERM');
   await gone;
 }
 
-/** Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself. */
-async function serve(which: Server, disk: string, format: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+/**
+ * Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself.
+ * `tree`: the checkout whose server runs as ours (an A/B against an older commit).
+ */
+export async function serve(which: Server, disk: string, format: string, dir: string, tree = root): Promise<{ child: ChildProcess; uri: string }> {
   const name = which === 'ours' ? 'ours' : 'q';
   const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
   const child = which === 'ours'
-    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root }))
+    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree }))
     : track(spawn('qemu-nbd', ['-t', '-f', format, '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
   await waitSocket(sock, child);
   return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
@@ -65,3 +70,14 @@ export async function benchOnce(which: Server, disk: string, format: string, dir
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A dynamic VHDX of `size` bytes with every block written (non-zero data): writes overwrite, reads read. */
+export async function allocatedVhdx(path: string, size: number): Promise<void> {
+  const f = await NodeFile.open(path, { create: true, overwrite: true });
+  await createVhdx(f, { type: 'Dynamic', virtualSize: size });
+  const d = await openVhdx(f);
+  const b = new Uint8Array(4 << 20);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 131 + 7) & 0xff;
+  for (let o = 0; o < size; o += b.length) await d.write(b, o);
+  await d.close();
+}

@@ -8,9 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFile } from '../src/blockio/index.ts';
-import { createVhdx, openVhdx } from '../src/vhd/index.ts';
-import { benchOnce, exec, median, type Server } from './nbd-servers.ts';
+import { allocatedVhdx, benchOnce, exec, median, type Server } from './nbd-servers.ts';
 
 const MiB = 1 << 20;
 const SIZE = 256 * MiB;
@@ -37,21 +35,11 @@ const CASES: Case[] = [
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
-async function prefill(): Promise<void> {
-  const f = await NodeFile.open(disk, { create: true, overwrite: true });
-  await createVhdx(f, { type: 'Dynamic', virtualSize: SIZE });
-  const d = await openVhdx(f);
-  const b = new Uint8Array(4 * MiB);
-  for (let i = 0; i < b.length; i++) b[i] = (i * 131 + 7) & 0xff;
-  for (let o = 0; o < SIZE; o += b.length) await d.write(b, o);
-  await d.close();
-}
-
 const runCase = (which: Server, c: Case) => benchOnce(which, disk, 'vhdx', dir, c.args, c.count);
 
 async function main(): Promise<void> {
   console.log(`block server vs qemu-nbd ${(await exec('qemu-nbd', ['--version'])).split('\n')[0]}; dynamic VHDX ${SIZE / MiB} MiB, fully allocated; median of ${REPEAT}`);
-  await prefill();
+  await allocatedVhdx(disk, SIZE);
   const rows: string[] = [];
   for (const c of CASES) {
     const t: Record<Server, number[]> = { ours: [], 'qemu-nbd': [] };
