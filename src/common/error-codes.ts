@@ -72,6 +72,9 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  // VM configs across versions and hosts (host/config-version.ts, Import-VM).
+  CONFIG_VERSION_UNSUPPORTED: 'unsupported',
+  IMPORT_INCOMPATIBLE: 'conflict',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',

@@ -9,10 +9,11 @@ import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices, upgradeConfig,
+  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
+import { CONFIG_VERSION, upgradeConfig, type RawConfig } from './config-version.ts';
 import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
 import { vmPaths } from './vm-paths.ts';
@@ -186,8 +187,13 @@ export class Host {
       const paths = vmPaths(this.dataDir, id);
       let config: VmConfig;
       try {
-        config = upgradeConfig(await readJson<VmConfig>(paths.config));
+        const read = upgradeConfig(await readJson<RawConfig>(paths.config), { snapshotDir: join(paths.dir, 'snapshots') }, `VM folder ${id}`);
+        config = read.config;
         checkConfig(config, this.facts.logicalProcessors);
+        if (read.from !== config.configVersion) {
+          await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n');
+          this.event('Information', 'VM_CONFIG_UPGRADED', `VM '${config.name}': configuration upgraded from version ${read.from} to ${config.configVersion}`);
+        }
       } catch (e) {
         this.event('Error', 'VM_CONFIG_UNREADABLE', `VM folder ${id} skipped: ${(e as Error).message}`);
         continue;
@@ -298,8 +304,9 @@ export class Host {
     // Refuse a missing switch before anything is created.
     if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
     if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
+    const id = randomUUID();
     const config: VmConfig = {
-      id: randomUUID(),
+      id,
       name: p.Name,
       generation,
       processorCount: processors,
@@ -315,12 +322,13 @@ export class Host {
       floppyPath: null,
       com2Path: null,
       parentSnapshotId: null,
+      snapshotFileLocation: join(vmPaths(this.dataDir, id).dir, 'snapshots'),
       integrationServices: defaultIntegrationServices(),
       hardDrives: [],
       dvdDrives: [],
       networkAdapters: [],
       createdAt: new Date().toISOString(),
-      configVersion: 1,
+      configVersion: CONFIG_VERSION,
     };
     const entry = new VmEntry(config, vmPaths(this.dataDir, config.id));
     await mkdir(entry.paths.dir, { recursive: true });
