@@ -5,7 +5,8 @@ import { rm } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { describeDiskFile, mergeDiskFile, setDiskParent } from '../storage/index.ts';
 
-async function parentOf(path: string): Promise<string | null> {
+/** The parent file of a differencing disk (absolute), null for a base disk or an unreadable file. */
+export async function parentOf(path: string): Promise<string | null> {
   const p = (await describeDiskFile(path).catch(() => undefined))?.ParentPath;
   return p ? resolve(p) : null;
 }

@@ -28,7 +28,7 @@ import { upgradeConfig, type RawConfig } from './config-version.ts';
 /** Hyper-V's limit per VM. */
 export const MAX_CHECKPOINTS = 50;
 
-interface CheckpointRecord {
+export interface CheckpointRecord {
   id: string;
   name: string;
   parentId: string | null;
@@ -123,6 +123,16 @@ export class VmCheckpoints {
     }
   }
 
+  /** The VM's checkpoint records, oldest first (Export-VM copies them). */
+  all(e: VmEntry): CheckpointRecord[] {
+    return [...this.of(e).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Where a record's memory file is (null when it has none). */
+  memoryOf(e: VmEntry, r: CheckpointRecord): string | null {
+    return r.memory === null ? null : join(this.dir(e), r.memory);
+  }
+
   forget(e: VmEntry): void {
     this.records.delete(e.config.id);
   }
@@ -133,7 +143,7 @@ export class VmCheckpoints {
   }
 
   list(e: VmEntry): SnapshotView[] {
-    return [...this.of(e).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => this.view(e, r));
+    return this.all(e).map((r) => this.view(e, r));
   }
 
   /** One checkpoint by name (wildcards are the caller's) or id. */

@@ -18,3 +18,4 @@ export {
   resizeDiskFile, mergeDiskFile, optimizeDiskFile, setDiskSectorSize, resetDiskIdentifier, setDiskParent, readDiskMetadata, writeDiskMetadata,
   type ResizeTarget, type MetadataItem,
 } from './disk-change.ts';
+export { copyDiskFile } from './file-copy.ts';
