@@ -165,6 +165,12 @@ export const ERROR_CODES = {
   STORAGE_EXPORT_EXISTS: 'conflict',
   STORAGE_SOCKET_IN_USE: 'conflict',
   STORAGE_STAGE_EXISTS: 'conflict',
+  /** A point-in-time copy of the export runs (storage/point-in-time.ts): no second one, no swap or resize until it ends. */
+  STORAGE_COPY_RUNNING: 'conflict',
+  /** The point-in-time copy was cancelled, by its owner or because its export stopped. */
+  STORAGE_COPY_CANCELLED: 'conflict',
+  /** The point-in-time copy could not read the source or write the target (the guest's I/O went on unharmed). */
+  STORAGE_COPY_FAILED: 'failure',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',
