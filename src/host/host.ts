@@ -38,9 +38,10 @@ import {
 import { chainFiles, createDynamicDisk } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
 import { FIRMWARE_MANIFEST, stateFiles } from './export-layout.ts';
-import { chainOf, writeExport, type ExportSource } from './vm-export.ts';
+import { chainOf, writeExport } from './vm-export.ts';
 import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibilityReport } from './import-plan.ts';
 import { executeImport } from './vm-import.ts';
+import { liveLeafCopy } from './live-export.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 
 export interface NewVmParams {
@@ -776,7 +777,7 @@ export class Host {
       const names = stateFiles(e.paths).filter((n) => !live || !n.startsWith(basename(e.paths.savedState)));
       const state = await this.presentStateFiles(e, names);
       const checkpoints = this.checkpoints.all(e).map((record) => ({ record, memory: this.checkpoints.memoryOf(e, record) }));
-      const layout = await writeExport(path, { config: e.config, checkpoints, state, live: live ? this.liveCopy(e) : undefined }, (f) => this.chainOfDrive(e, f), h);
+      const layout = await writeExport(path, { config: e.config, checkpoints, state, live: live ? liveLeafCopy(this.storage.server, e.config.hardDrives.map((d) => VmStorage.exportName(d))) : undefined }, (f) => this.chainOfDrive(e, f), h);
       this.event('Information', 'VM_EXPORTED', `VM exported to ${layout.root}${live ? ' (running: its disks as of one moment, crash-consistent; it imports Off)' : ''}`, e);
     });
   }
@@ -813,11 +814,6 @@ export class Host {
     const d = e.config.hardDrives.find((x) => x.path === file);
     const served = d && this.storage.server.get(VmStorage.exportName(d));
     return served ? Promise.resolve(chainFiles(served.disk)) : chainOf(file);
-  }
-
-  /** A running VM's leaves, copied at one moment by the block server. */
-  private liveCopy(e: VmEntry): NonNullable<ExportSource['live']> {
-    throw new VmhostError('INVALID_STATE', `Cannot export VM '${e.config.name}' while it runs yet: the block server's point-in-time copy is not built; Save-VM or stop it first`, { vm: e.config.name });
   }
 
   /** Compare-VM -Path: what would keep the export from being imported here, each with its fix. */

@@ -22,10 +22,11 @@ export interface ExportSource {
   /** Files for `Virtual Machines/<id>/`: copied from `from`, or written from `text`. */
   state: readonly { name: string; from?: string; text?: string }[];
   /**
-   * A running VM: its leaf files are copied by the caller at one moment (`copyLeaves`), after
-   * the file copies of everything below them; `leaves` are those files, absolute.
+   * A running VM: its leaf files are copied by the caller at one moment (`copyLeaves`, given
+   * where each chain file's copy is), after the file copies of everything below them; `leaves`
+   * are those files, absolute.
    */
-  live?: { leaves: ReadonlySet<string>; copyLeaves(targets: ReadonlyMap<string, string>, h: JobHandle): Promise<void> };
+  live?: { leaves: ReadonlySet<string>; copyLeaves(target: (file: string) => string, h: JobHandle): Promise<void> };
 }
 
 /** Every file of the chain under `path`, leaf first (opened read-only: a broken chain fails here, naming the file). */
@@ -83,7 +84,7 @@ export async function writeExport(path: string, src: ExportSource, chains: (file
     }
     if (src.live) {
       h.progress(5 + (asFiles.length / files.length) * 80, 'Copying the running VM\'s disks at one point in time');
-      await src.live.copyLeaves(new Map([...src.live.leaves].map((f) => [f, target(f)])), h);
+      await src.live.copyLeaves(target, h);
     }
     h.progress(86, 'Re-pointing differencing disks at their copied parents');
     for (const f of asFiles) {
