@@ -238,7 +238,8 @@ export async function planImport(path: string, opts: ImportOptions, facts: Impor
   report.VM = vm;
   report.Incompatibilities = incompatibilities({
     vm, host: facts.host, vms: facts.vms, switches: facts.switches, missing, collisions,
-    disks: [...new Map([vm, ...checkpoints.map((c) => c.record.config)].flatMap(byLeaf).map((x) => [x.path, x])).values()],
+    // One item per file at fault, as the VM's own chain sees it first (a checkpoint's base is the VM's parent).
+    disks: [vm, ...checkpoints.map((c) => c.record.config)].flatMap(byLeaf).filter((x, i, all) => all.findIndex((y) => y.path === x.path) === i),
     firmwareVars: report.FirmwareVars, savedState: report.SavedState, checkpointsWithoutMemory: lost,
   });
   const state = stateNames.filter((n) => n !== FIRMWARE_MANIFEST && (report.SavedState === 'Whole' || !n.startsWith('saved-state.bin')) && (report.FirmwareVars === 'Exported' || !n.startsWith('OVMF_VARS')));
