@@ -68,9 +68,9 @@ describe('export and import', () => {
     const imported = JSON.parse(await b.ok('Import-VM', '-Path', config, '-Copy', '-GenerateNewId', '-VhdDestinationPath', dest, '-Json')) as Vm;
     assert.notEqual(imported.Id, source.Id, 'a new id');
     assert.equal(imported.State, 'Off', 'a running VM\'s export is crash-consistent and imports Off');
-    const [nicA] = JSON.parse(await a.ok('Get-VMNetworkAdapter', 'live1', '-Json')) as { MacAddress: string }[];
-    const [nicB] = JSON.parse(await b.ok('Get-VMNetworkAdapter', 'live1', '-Json')) as { MacAddress: string }[];
-    assert.notEqual(nicB!.MacAddress, nicA!.MacAddress, 'a dynamic MAC gets a new address');
+    const mac = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMNetworkAdapter', 'live1', '-Json')) as { MacAddress: string }].flat()[0]!.MacAddress;
+    const [nicA, nicB] = [await mac(a), await mac(b)];
+    assert.notEqual(nicB, nicA, 'a dynamic MAC gets a new address');
     const drives = JSON.parse(await b.ok('Get-VMHardDiskDrive', 'live1', '-Json')) as { Path: string }[];
     assert.deepEqual(drives.map((d) => d.Path), [join(dest, 'live-data.vhdx')]);
 
