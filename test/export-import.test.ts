@@ -41,6 +41,9 @@ describe('export and import', () => {
     const dev = await guest(a, 'live1', 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
     const region = `dd if=/dev/${dev} bs=1M count=8 iflag=direct 2>/dev/null | sha256sum`;
     await guest(a, 'live1', `dd if=/dev/urandom of=/dev/${dev} bs=1M count=8 oflag=direct 2>/dev/null; sync`);
+    // A checkpoint, then newer data over half the region: the export joins the frozen file (copied as a file) and the leaf's own ranges.
+    await a.ok('Checkpoint-VM', 'live1', '-SnapshotName', 'pre');
+    await guest(a, 'live1', `dd if=/dev/urandom of=/dev/${dev} bs=1M count=4 oflag=direct 2>/dev/null; sync`);
     const atExport = await guest(a, 'live1', region);
 
     const exportDir = join(a.dataDir, 'exports');
@@ -53,12 +56,16 @@ describe('export and import', () => {
 
     const root = join(exportDir, 'live1');
     assert.deepEqual((await readdir(root)).sort(), ['Snapshots', 'Virtual Hard Disks', 'Virtual Machines']);
-    assert.deepEqual(await readdir(join(root, 'Virtual Hard Disks')), ['live-data.vhdx']);
+    const vhds = (await readdir(join(root, 'Virtual Hard Disks'))).sort();
+    assert.equal(vhds[0], 'live-data.vhdx');
+    assert.match(vhds[1]!, /^live-data_[0-9a-f-]{36}\.avhdx$/);
     const config = join(root, 'Virtual Machines', `${source.Id}.json`);
     const exported = JSON.parse(await readFile(config, 'utf8')) as { configVersion: number; hardDrives: { path: string }[] };
     assert.equal(exported.configVersion, 2);
-    assert.deepEqual(exported.hardDrives.map((d) => d.path), ['Virtual Hard Disks/live-data.vhdx'], 'drive paths are relative to the export');
+    assert.deepEqual(exported.hardDrives.map((d) => d.path), [`Virtual Hard Disks/${vhds[1]}`], 'drive paths are relative to the export');
     assert.equal((await run('qemu-img', ['check', '-f', 'vhdx', join(root, 'Virtual Hard Disks', 'live-data.vhdx')])).code, 0);
+    assert.equal(JSON.parse(await a.ok('Get-VHD', join(root, 'Virtual Hard Disks', vhds[1]!), '-Json')).ParentPath, join(root, 'Virtual Hard Disks', 'live-data.vhdx'),
+      'the leaf\'s copy is a child of the copied parent');
 
     // On A the same export would clash by name (an id of its own with -GenerateNewId): the report says so.
     const here = await compare(a, config, '-Copy', '-GenerateNewId');
@@ -72,7 +79,9 @@ describe('export and import', () => {
     const [nicA, nicB] = [await mac(a), await mac(b)];
     assert.notEqual(nicB, nicA, 'a dynamic MAC gets a new address');
     const drives = JSON.parse(await b.ok('Get-VMHardDiskDrive', 'live1', '-Json')) as { Path: string }[];
-    assert.deepEqual(drives.map((d) => d.Path), [join(dest, 'live-data.vhdx')]);
+    assert.deepEqual(drives.map((d) => d.Path), [join(dest, vhds[1]!)]);
+    const snaps = [JSON.parse(await b.ok('Get-VMSnapshot', 'live1', '-Json')) as { Name: string; HardDrives: string[] }].flat();
+    assert.deepEqual(snaps.map((x) => [x.Name, x.HardDrives]), [['pre', [join(dest, 'live-data.vhdx')]]], 'the checkpoint came along, on the copied files');
 
     await b.ok('Start-VM', 'live1');
     await heartbeat(b, 'live1');
@@ -157,6 +166,17 @@ describe('export and import', () => {
     const snaps = JSON.parse(await b.ok('Get-VMSnapshot', 'off1', '-Json')) as { Name: string }[] | { Name: string };
     assert.deepEqual([snaps].flat().map((s) => s.Name), ['first']);
     assert.equal((await vm(a, 'off1')).State, 'Off', 'A keeps its VM');
+
+    // Export-VMSnapshot: a VM as of the checkpoint, cloned on A itself (its name is taken: renamed in the report).
+    const snapDir = join(a.dataDir, 'snap-exports');
+    await mkdir(snapDir);
+    await a.ok('Export-VMSnapshot', '-VMName', 'off1', '-Name', 'first', '-Path', snapDir);
+    const clone = await compare(a, join(snapDir, 'off1', 'Virtual Machines', `${id}.json`), '-Copy', '-GenerateNewId', '-VhdDestinationPath', join(a.dataDir, 'clone'));
+    assert.deepEqual(clone.Incompatibilities.map((i) => i.Kind), ['NameInUse']);
+    clone.VM!.name = 'off1-first';
+    await writeFile(file, JSON.stringify(clone));
+    await a.ok('Import-VM', '-CompatibilityReport', file);
+    await io(a, 'off1-first', ['read -P 0x11 0 1M', 'read -P 0 1M 63M']);
 
     // A daemon reading a version 1 vm.json upgrades it and writes it back.
     await b.ok('New-VM', 'old1', '-MemoryStartupBytes', '256MB');

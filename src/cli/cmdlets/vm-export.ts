@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import type { Job, VmCompatibilityReport, VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
+import { vmView } from '../views.ts';
 import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
 const asJob = { type: 'switch', help: 'Return the job at once instead of waiting' } as const;
@@ -49,6 +50,7 @@ export const exportVm = defineCmdlet({
   synopsis: 'Export a VM (config, disks, checkpoints) to <Path>/<VMName>; a running VM keeps running and its disks are copied at one point in time (crash-consistent: it imports Off)',
   params: { Name: vmNameMandatory, Path: { type: 'string', mandatory: true, help: 'Folder on the host' }, AsJob: asJob },
   positional: ['Name', 'Path'],
+  view: vmView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     const out = await perVm(ctx, args.Name, async (api, vm) => {
@@ -100,6 +102,7 @@ export const importVm = defineCmdlet({
     AsJob: asJob,
   },
   positional: ['Path'],
+  view: vmView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     if ((args.Path === undefined) === (args.CompatibilityReport === undefined)) {
