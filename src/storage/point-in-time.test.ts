@@ -91,6 +91,8 @@ function same(a: Uint8Array, b: Uint8Array, what: string): void {
 
 type WithOwnRanges = VirtualDisk & { ownRanges(): Promise<Array<{ offset: number; length: number; zero: boolean }>> };
 
+const PARKED_SIZE = 16 * MiB;
+
 const stageOf = (name: string) => server.pipeline(name).get<CopyBeforeWriteStage>(POINT_IN_TIME_STAGE);
 
 test("'all': qemu-io writes, trims and zeroes during the copy; the target is the moment, sparse, and qemu-img agrees", async () => {
@@ -269,18 +271,26 @@ test('two exports copied at one moment: a writer that alternates between them is
   for (const n of names) await server.stop(n);
 });
 
-test('a failing target fails the copy, never a guest write; a waiting write goes on, reads never wait', async () => {
-  const SIZE = 16 * MiB;
-  const src = join(tmp.dir, 'fail.vhdx');
-  await makeVhdx(src, { size: SIZE, blockSize: MiB }, Array.from({ length: 16 }, (_, c) => [c * MiB, pattern(MiB, c)] as [number, Uint8Array]));
-  const served = await server.serve(src, { exportName: 'fail' });
-  const targetPath = join(tmp.dir, 'fail-target.vhdx');
-  await makeVhdx(targetPath, { size: SIZE, blockSize: MiB });
+/**
+ * A 16 MiB disk full of data served as `name`, a copy of it started to a new VHDX whose writes
+ * into chunks 0 and 1 (where the two walkers park) and 5 (for a guest write to wait on) are
+ * held, and a client connected.
+ */
+async function parkedCopy(name: string) {
+  const src = join(tmp.dir, `${name}.vhdx`);
+  await makeVhdx(src, { size: PARKED_SIZE, blockSize: MiB }, Array.from({ length: 16 }, (_, c) => [c * MiB, pattern(MiB, c)] as [number, Uint8Array]));
+  const served = await server.serve(src, { exportName: name });
+  const targetPath = join(tmp.dir, `${name}-target.vhdx`);
+  await makeVhdx(targetPath, { size: PARKED_SIZE, blockSize: MiB });
   const target = await openDiskFile(targetPath);
-  // Chunks 0, 1 park the walkers; chunk 5's copy parks the guest's write to it.
   const { disk, gate } = gated(target, [0, 1, 5]);
-  const copy = await server.startPointInTimeCopy([{ exportName: 'fail', target: disk }]);
-  const c = await NbdTestClient.connect(served.socketPath, 'fail');
+  const copy = await server.startPointInTimeCopy([{ exportName: name, target: disk }]);
+  const c = await NbdTestClient.connect(served.socketPath, name);
+  return { src, targetPath, target, disk, gate, copy, c };
+}
+
+test('a failing target fails the copy, never a guest write; a waiting write goes on, reads never wait', async () => {
+  const { target, gate, copy, c } = await parkedCopy('fail');
   let written = false;
   const waiting = c.write(5 * MiB + 4096, pattern(4096, 99)).then(() => { written = true; });
   // A read of the same chunk is answered while the write waits on the chunk's copy.
@@ -293,40 +303,31 @@ test('a failing target fails the copy, never a guest write; a waiting write goes
   assert.equal(server.pipeline('fail').get(POINT_IN_TIME_STAGE), undefined, 'the stages left');
   // Writes after the failure go straight to the disk.
   await c.write(10 * MiB, pattern(8192, 98));
-  const now = new Uint8Array(await c.read(0, SIZE));
+  const now = new Uint8Array(await c.read(0, PARKED_SIZE));
   assert.ok(Buffer.from(now.subarray(5 * MiB + 4096, 5 * MiB + 8192)).equals(Buffer.from(pattern(4096, 99))));
   assert.ok(Buffer.from(now.subarray(10 * MiB, 10 * MiB + 8192)).equals(Buffer.from(pattern(8192, 98))));
 
   // The export is free again: a new copy to a good target completes with today's content.
   await target.close();
   const againPath = join(tmp.dir, 'fail-again.vhdx');
-  await makeVhdx(againPath, { size: SIZE, blockSize: MiB });
+  await makeVhdx(againPath, { size: PARKED_SIZE, blockSize: MiB });
   const again = await openDiskFile(againPath);
   await (await server.startPointInTimeCopy([{ exportName: 'fail', target: again }])).done;
   await again.close();
-  same(await readAll(againPath, SIZE), now, 'the second copy');
+  same(await readAll(againPath, PARKED_SIZE), now, 'the second copy');
   await c.disconnect();
   await server.stop('fail');
 });
 
 test('cancel lets waiting writes go and ends after the copies under way; swaps, resizes and second copies are refused meanwhile; stop cancels', async () => {
-  const SIZE = 16 * MiB;
-  const src = join(tmp.dir, 'cancel.vhdx');
-  await makeVhdx(src, { size: SIZE, blockSize: MiB }, Array.from({ length: 16 }, (_, c) => [c * MiB, pattern(MiB, c)] as [number, Uint8Array]));
-  const served = await server.serve(src, { exportName: 'cancel' });
-  const targetPath = join(tmp.dir, 'cancel-target.vhdx');
-  await makeVhdx(targetPath, { size: SIZE, blockSize: MiB });
-  const target = await openDiskFile(targetPath);
-  const { disk, gate } = gated(target, [0, 1, 5]);
-  const copy = await server.startPointInTimeCopy([{ exportName: 'cancel', target: disk }]);
+  const { src, targetPath, target, disk, gate, copy, c } = await parkedCopy('cancel');
 
   const refused = (code: string) => (e: unknown) => isVmhostError(e) && e.code === code;
   await assert.rejects(server.branch('cancel', 'cancel_1.avhdx'), refused('STORAGE_COPY_RUNNING'));
-  await assert.rejects(server.resize('cancel', 2 * SIZE), refused('STORAGE_COPY_RUNNING'));
+  await assert.rejects(server.resize('cancel', 2 * PARKED_SIZE), refused('STORAGE_COPY_RUNNING'));
   await assert.rejects(server.startPointInTimeCopy([{ exportName: 'cancel', target: disk }]), refused('STORAGE_COPY_RUNNING'));
   assert.equal(server.get('cancel')!.path, src, 'no checkpoint was taken');
 
-  const c = await NbdTestClient.connect(served.socketPath, 'cancel');
   const waiting = c.write(5 * MiB, pattern(4096, 77));
   while (gate.held < 3) await c.read(0, 512); // both walkers and the write's copy are at the gate
   let cancelled = false;
