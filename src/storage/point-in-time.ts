@@ -46,7 +46,7 @@ export interface PointInTimePart {
 
 export const POINT_IN_TIME_STAGE = 'point-in-time';
 /** The unit of copying and locking: big enough for sequential throughput, small enough that a guest write waits on little. */
-const CHUNK = 1024 * 1024;
+export const COPY_CHUNK = 1024 * 1024;
 /** Chunks the background walker copies side by side per export. */
 const WALKERS = 2;
 
@@ -177,14 +177,14 @@ export class CopyBeforeWriteStage implements Stage {
     private readonly source: VirtualDisk,
     private readonly pieces: readonly Piece[],
   ) {
-    const chunks = Math.ceil(source.virtualSize / CHUNK);
+    const chunks = Math.ceil(source.virtualSize / COPY_CHUNK);
     this.copied = new Uint8Array(chunks).fill(1);
     this.firstPiece = new Int32Array(chunks + 1).fill(pieces.length);
     let total = 0;
     for (let i = pieces.length - 1; i >= 0; i--) {
       const p = pieces[i]!;
       total += p.length;
-      for (let c = Math.floor(p.offset / CHUNK); c * CHUNK < p.offset + p.length; c++) {
+      for (let c = Math.floor(p.offset / COPY_CHUNK); c * COPY_CHUNK < p.offset + p.length; c++) {
         this.copied[c] = 0;
         this.firstPiece[c] = i;
       }
@@ -195,7 +195,7 @@ export class CopyBeforeWriteStage implements Stage {
   handle(req: IoRequest, next: Next): Promise<IoResult> {
     if ((req.kind !== 'write' && req.kind !== 'trim' && req.kind !== 'write-zeroes') || req.length === 0 || this.job.failure) return next(req);
     const waits: Array<Promise<void>> = [];
-    for (let c = Math.floor(req.offset / CHUNK); c * CHUNK < req.offset + req.length; c++) {
+    for (let c = Math.floor(req.offset / COPY_CHUNK); c * COPY_CHUNK < req.offset + req.length; c++) {
       if (this.copied[c] === 0) waits.push(this.chunk(c, true));
     }
     if (waits.length === 0) return next(req);
@@ -239,7 +239,7 @@ export class CopyBeforeWriteStage implements Stage {
 
   /** Copy the pieces inside chunk `c`; returns their bytes. */
   private async copyChunk(c: number): Promise<number> {
-    const start = c * CHUNK, end = Math.min(start + CHUNK, this.source.virtualSize);
+    const start = c * COPY_CHUNK, end = Math.min(start + COPY_CHUNK, this.source.virtualSize);
     let bytes = 0;
     for (let i = this.firstPiece[c]!; i < this.pieces.length && this.pieces[i]!.offset < end; i++) {
       const p = this.pieces[i]!;
