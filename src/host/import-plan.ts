@@ -147,6 +147,10 @@ async function readRecords(layout: ExportLayout): Promise<CheckpointRecord[]> {
   const out: CheckpointRecord[] = [];
   for (const n of names) {
     const r = await readJson<CheckpointRecord>(join(layout.snapshotDir, n));
+    // Names become file names on this host: a record naming a path elsewhere is refused, not followed.
+    for (const f of [`${r.id}.json`, r.memory ?? 'x']) {
+      if (basename(f) !== f || f.startsWith('.')) throw new VmhostError('INVALID_ARGUMENT', `checkpoint ${n} names the file '${f}', which is not a plain file name`, { path: join(layout.snapshotDir, n) });
+    }
     out.push({ ...r, config: upgradeConfig(r.config as unknown as RawConfig, { snapshotDir: SNAPSHOT_FOLDER }, `checkpoint ${n}`).config });
   }
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
