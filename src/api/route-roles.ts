@@ -38,6 +38,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'PATCH /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
   'DELETE /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
   'POST /api/v1/vms/:vm/snapshots/:snapshot/restore': 'Administrator',
+  // Export writes and import reads host folders, and import creates VMs: Administrators.
+  'POST /api/v1/vms/:vm/export': 'Administrator',
+  'POST /api/v1/vms/:vm/snapshots/:snapshot/export': 'Administrator',
+  'POST /api/v1/import/compare': 'Administrator',
+  'POST /api/v1/import': 'Administrator',
   'POST /api/v1/vms/:vm/stop': 'Operator',
   'DELETE /api/v1/vms/:vm/saved-state': 'Operator',
   'POST /api/v1/vms/:vm/invoke': 'Administrator',

@@ -23,6 +23,7 @@ import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerLbfoRoutes } from './routes-lbfo.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
+import { registerExportRoutes } from './routes-export.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerWeb } from '../web/index.ts';
 
@@ -93,6 +94,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerGuestFileRoutes(app, opts.host);
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);
+  registerExportRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

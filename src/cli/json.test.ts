@@ -42,3 +42,9 @@ test('formatOutput: -Json vs table, primitives one per line', () => {
   assert.equal(formatOutput(true, { json: false }), 'True\n');
   assert.equal(formatOutput(['a', 'b'], { json: false }), 'a\nb\n');
 });
+
+test('a compatibility report\'s VM is vm.json verbatim (Import-VM -CompatibilityReport takes it back); other VM objects are not special', () => {
+  const vm = { id: 'x', networkAdapters: [{ switchName: null }], integrationServices: { Heartbeat: true } };
+  assert.deepEqual(pascalCaseKeys({ OperationType: 'ImportVirtualMachine', VM: vm }), { OperationType: 'ImportVirtualMachine', VM: vm });
+  assert.deepEqual(pascalCaseKeys({ job: {}, VM: { state: 'Off' } }), { Job: {}, VM: { State: 'Off' } });
+});

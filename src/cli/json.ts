@@ -6,9 +6,12 @@
 // (`memoryAssigned` → `MemoryAssigned`); keys already PascalCase (`CPUUsage`, `VMId`) are kept.
 // The values of a few properties are dictionaries keyed by data, not records: their keys (a
 // switch's drop reasons `mac-spoofing`, port ids, the guest's KVP names) are kept as they are.
+// A compatibility report's VM is a vm.json config that the admin edits and hands back to
+// Import-VM -CompatibilityReport: it is written verbatim, in vm.json's own spelling.
 // Pure; no dependencies.
 
 const DICTIONARIES = new Set(['Drops', 'Ports', 'GuestKvp']);
+const VERBATIM = new Set(['VM']);
 
 export function pascalCaseKeys(v: unknown, keepKeys = false): unknown {
   if (Array.isArray(v)) return v.map((x) => pascalCaseKeys(x));
@@ -19,7 +22,7 @@ export function pascalCaseKeys(v: unknown, keepKeys = false): unknown {
     for (const [k, val] of Object.entries(v)) {
       if (val === undefined) continue;
       const key = keepKeys || k.length === 0 ? k : k[0]!.toUpperCase() + k.slice(1);
-      out[key] = pascalCaseKeys(val, !keepKeys && DICTIONARIES.has(key));
+      out[key] = VERBATIM.has(key) && 'OperationType' in v ? val : pascalCaseKeys(val, !keepKeys && DICTIONARIES.has(key));
     }
     return out;
   }

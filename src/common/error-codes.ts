@@ -72,6 +72,9 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  // VM configs across versions and hosts (host/config-version.ts, Import-VM).
+  CONFIG_VERSION_UNSUPPORTED: 'unsupported',
+  IMPORT_INCOMPATIBLE: 'conflict',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',
@@ -164,6 +167,12 @@ export const ERROR_CODES = {
   STORAGE_STAGE_EXISTS: 'conflict',
   /** A live merge runs on the export: another swap (a checkpoint, a second merge) waits for it to end. */
   STORAGE_EXPORT_BUSY: 'conflict',
+  /** A point-in-time copy of the export runs (storage/point-in-time.ts): no second one, no swap or resize until it ends. */
+  STORAGE_COPY_RUNNING: 'conflict',
+  /** The point-in-time copy was cancelled, by its owner or because its export stopped. */
+  STORAGE_COPY_CANCELLED: 'conflict',
+  /** The point-in-time copy could not read the source or write the target (the guest's I/O went on unharmed). */
+  STORAGE_COPY_FAILED: 'failure',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',

@@ -19,7 +19,7 @@ function vm(p: Partial<VmConfig>): VmConfig {
   return {
     id: 'vm', name: 'v', generation: 2, processorCount: 1, memoryStartupBytes: 256 << 20, numaNodes: 1, secureBoot: true, notes: '',
     boot: { kind: 'TestGuest' }, bios: { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: [], scsiControllers: 1, floppyPath: null, com2Path: null, parentSnapshotId: null,
-    integrationServices: {} as VmConfig['integrationServices'], hardDrives: [], dvdDrives: [], networkAdapters: [], createdAt: '', configVersion: 1, ...p,
+    integrationServices: {} as VmConfig['integrationServices'], hardDrives: [], dvdDrives: [], networkAdapters: [], createdAt: '', snapshotFileLocation: '', configVersion: 2, ...p,
   };
 }
 const all = () => true;

@@ -3,19 +3,20 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices, upgradeConfig,
+  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
+import { CONFIG_VERSION, upgradeConfig, type RawConfig } from './config-version.ts';
 import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
-import { vmPaths } from './vm-paths.ts';
+import { vmPaths, type SavedInfo } from './vm-paths.ts';
 import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
@@ -34,8 +35,13 @@ import {
   DEFAULT_STARTUP_ORDER, FLOPPY_ID, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
   type BootDevice, type BootSourceKind,
 } from './boot-order.ts';
-import { createDynamicDisk } from '../storage/index.ts';
+import { chainFiles, createDynamicDisk } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
+import { FIRMWARE_MANIFEST, stateFiles } from './export-layout.ts';
+import { chainOf, writeExport } from './vm-export.ts';
+import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibilityReport } from './import-plan.ts';
+import { executeImport } from './vm-import.ts';
+import { liveLeafCopy } from './live-export.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 
 export interface NewVmParams {
@@ -76,8 +82,6 @@ export interface IntegrationServiceView {
   OperationalStatus: string;
 }
 
-/** `boot`: what the saved VM was booted from, so a restore rebuilds the same machine. */
-interface SavedInfo { uptimeMs: number; savedAt: string; boot?: BootSourceKind }
 
 const DEFAULT_MEMORY = 512 * 1024 * 1024;
 const GRACEFUL_STOP_MS = 60_000;
@@ -186,8 +190,13 @@ export class Host {
       const paths = vmPaths(this.dataDir, id);
       let config: VmConfig;
       try {
-        config = upgradeConfig(await readJson<VmConfig>(paths.config));
+        const read = upgradeConfig(await readJson<RawConfig>(paths.config), { snapshotDir: join(paths.dir, 'snapshots') }, `VM folder ${id}`);
+        config = read.config;
         checkConfig(config, this.facts.logicalProcessors);
+        if (read.from !== config.configVersion) {
+          await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n');
+          this.event('Information', 'VM_CONFIG_UPGRADED', `VM '${config.name}': configuration upgraded from version ${read.from} to ${config.configVersion}`);
+        }
       } catch (e) {
         this.event('Error', 'VM_CONFIG_UNREADABLE', `VM folder ${id} skipped: ${(e as Error).message}`);
         continue;
@@ -299,8 +308,9 @@ export class Host {
     // Refuse a missing switch before anything is created.
     if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
     if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
+    const id = randomUUID();
     const config: VmConfig = {
-      id: randomUUID(),
+      id,
       name: p.Name,
       generation,
       processorCount: processors,
@@ -316,12 +326,13 @@ export class Host {
       floppyPath: null,
       com2Path: null,
       parentSnapshotId: null,
+      snapshotFileLocation: join(vmPaths(this.dataDir, id).dir, 'snapshots'),
       integrationServices: defaultIntegrationServices(),
       hardDrives: [],
       dvdDrives: [],
       networkAdapters: [],
       createdAt: new Date().toISOString(),
-      configVersion: 1,
+      configVersion: CONFIG_VERSION,
     };
     const entry = new VmEntry(config, vmPaths(this.dataDir, config.id));
     await mkdir(entry.paths.dir, { recursive: true });
@@ -764,6 +775,113 @@ export class Host {
       }
       return this.view(e);
     });
+  }
+
+  // ---- export and import ------------------------------------------------------------
+
+  /** Export-VM: config, disks, checkpoints, firmware variables and saved state into `<path>/<VM name>` (export-layout.ts). */
+  exportVm(nameOrId: string, path: string): { job: Job; result: Promise<VmView> } {
+    return this.lifecycle('Export', 'Export-VM', nameOrId, async (e, h) => {
+      const live = e.state === 'Running' || e.state === 'Paused';
+      const names = stateFiles(e.paths).filter((n) => !live || !n.startsWith(basename(e.paths.savedState)));
+      const state = await this.presentStateFiles(e, names);
+      const checkpoints = this.checkpoints.all(e).map((record) => ({ record, memory: this.checkpoints.memoryOf(e, record) }));
+      const layout = await writeExport(path, { config: e.config, checkpoints, state, live: live ? liveLeafCopy(this.storage.server, e.config.hardDrives.map((d) => VmStorage.exportName(d))) : undefined }, (f) => this.chainOfDrive(e, f), h);
+      this.event('Information', 'VM_EXPORTED', `VM exported to ${layout.root}${live ? ' (running: its disks as of one moment, crash-consistent; it imports Off)' : ''}`, e);
+    });
+  }
+
+  /** Export-VMSnapshot: a VM whose state is the checkpoint's (its config, its frozen disks as a chain, its memory as saved state). */
+  exportSnapshot(nameOrId: string, snapshot: string, path: string): { job: Job; result: Promise<VmView> } {
+    this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
+    return this.lifecycle('ExportSnapshot', 'Export-VMSnapshot', nameOrId, async (e, h) => {
+      const r = this.checkpoints.find(e, snapshot);
+      const memory = this.checkpoints.memoryOf(e, r);
+      const state = await this.presentStateFiles(e, stateFiles(e.paths).filter((n) => n.startsWith('OVMF_VARS')));
+      const saved = basename(e.paths.savedState);
+      if (memory !== null) {
+        state.push({ name: saved, from: memory });
+        state.push({ name: `${saved}.json`, text: JSON.stringify({ uptimeMs: r.uptimeMs, savedAt: r.createdAt, ...(r.boot ? { boot: r.boot } : {}) } satisfies SavedInfo) });
+      }
+      const config: VmConfig = { ...r.config, id: e.config.id, name: e.config.name, parentSnapshotId: null };
+      const layout = await writeExport(path, { config, checkpoints: [], state }, chainOf, h);
+      this.event('Information', 'VM_SNAPSHOT_EXPORTED', `Checkpoint '${r.name}' exported as a VM to ${layout.root}`, e);
+    });
+  }
+
+  /** The VM folder's files among `names` that exist, and for generation 2 the manifest of its firmware variables. */
+  private async presentStateFiles(e: VmEntry, names: string[]): Promise<{ name: string; from?: string; text?: string }[]> {
+    const present = [];
+    for (const n of names) if (await exists(join(e.paths.dir, n))) present.push({ name: n, from: join(e.paths.dir, n) });
+    if (e.config.generation !== 2) return present;
+    const vars = present.filter((s) => s.name.startsWith('OVMF_VARS')).map((s) => s.name);
+    return [...present, { name: FIRMWARE_MANIFEST, text: JSON.stringify({ files: vars }) }];
+  }
+
+  /** A drive file's chain: a served one as the block server opened it, else opened read-only. */
+  private chainOfDrive(e: VmEntry, file: string): Promise<string[]> {
+    const d = e.config.hardDrives.find((x) => x.path === file);
+    const served = d && this.storage.server.get(VmStorage.exportName(d));
+    return served ? Promise.resolve(chainFiles(served.disk)) : chainOf(file);
+  }
+
+  /** Compare-VM -Path: what would keep the export from being imported here, each with its fix. */
+  async compareVm(path: string, opts: ImportOptions, report?: VmCompatibilityReport): Promise<VmCompatibilityReport> {
+    return (await planImport(path, opts, this.importFacts(), report)).report;
+  }
+
+  /** Import-VM: register in place, -Copy, or -Copy -GenerateNewId; refused with the report while it lists anything. */
+  importVm(path: string, opts: ImportOptions, report?: VmCompatibilityReport): { job: Job; result: Promise<VmView> } {
+    return this.jobs.run('Import-VM', undefined, async (h) => {
+      h.progress(2, 'Comparing the export with this host');
+      const plan = await planImport(path, opts, this.importFacts(), report);
+      const found = plan.report.Incompatibilities;
+      if (found.length > 0) {
+        throw new VmhostError('IMPORT_INCOMPATIBLE', `Import-VM: ${found.length} incompatibilit${found.length === 1 ? 'y' : 'ies'}: ${found.map((i) => `${i.Message} (fix: ${i.Fix})`).join('; ')}`,
+          { path: plan.layout.config, report: JSON.stringify(plan.report) });
+      }
+      const entry = await executeImport(plan, h, (vm, stateDir, state, saved) => this.names.run(() => this.registerImported(vm, stateDir, state, saved)));
+      this.event('Information', 'VM_IMPORTED', `VM imported from ${plan.layout.root} (${plan.report.Copy ? (plan.report.GenerateNewId ? 'copied with a new id' : 'copied') : 'registered in place'})`, entry);
+      return this.view(entry);
+    });
+  }
+
+  /** Under the names lock: the id and name are checked again (a New-VM may have raced the copy), then the VM exists. */
+  private async registerImported(vm: VmConfig, stateDir: string, state: readonly string[], saved: boolean): Promise<VmEntry> {
+    if (this.vms.has(vm.id)) throw new VmhostError('ALREADY_EXISTS', `A virtual machine with Id ${vm.id} already exists`, { vm: vm.id });
+    this.assertNameFree(vm.name);
+    checkConfig(vm, this.facts.logicalProcessors);
+    const entry = new VmEntry(vm, vmPaths(this.dataDir, vm.id));
+    await mkdir(entry.paths.dir, { recursive: true });
+    try {
+      for (const n of state) await copyFile(join(stateDir, n), join(entry.paths.dir, n));
+      await this.persist(entry);
+    } catch (err) {
+      await rm(entry.paths.dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.vms.set(vm.id, entry);
+    await this.checkpoints.load(entry);
+    await this.network.attach(entry);
+    const info = saved ? await readJson<SavedInfo>(`${entry.paths.savedState}.json`).catch(() => undefined) : undefined;
+    if (info) {
+      await entry.lock.run(async (held) => entry.machine.transition(held, 'Saved'));
+      entry.uptimeBaseMs = info.uptimeMs;
+      entry.bootSource = info.boot;
+    }
+    return entry;
+  }
+
+  private importFacts(): ImportHostFacts {
+    return {
+      dataDir: this.dataDir,
+      host: { logicalProcessors: this.facts.logicalProcessors, memoryBytes: totalmem(), generations: [1, 2] },
+      vms: [...this.vms.values()].map((e) => ({ id: e.config.id, name: e.config.name, macs: e.config.networkAdapters.map((a) => a.mac) })),
+      switches: this.network.listSwitches().map((s) => ({
+        name: String(s.Name), type: String(s.SwitchType), degraded: s.Status === 'Degraded', netAdapterName: (s.NetAdapterName as string | null) ?? null,
+      })),
+      newMac: (also) => this.network.dynamicMac(also),
+    };
   }
 
   // ---- guest ------------------------------------------------------------------------

@@ -10,3 +10,5 @@ export { loadNetAdapters, parseNetAdapter, NET_ADAPTER_FLAG } from './net-adapte
 export { PRIVATE_UMASK, privatizeTree } from './private-files.ts';
 export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIRS } from './runtime-dir.ts';
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
+export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
+export type { Incompatibility, IncompatibilityKind } from './import-report.ts';

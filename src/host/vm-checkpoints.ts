@@ -4,9 +4,9 @@
 // names them); a running VM's disks are branched under its connected QEMU by the block server
 // (storage/disk-branch.ts: a short I/O pause) while the guest is paused, then its memory and
 // device state is saved beside the checkpoint and the guest goes on. The VM's configuration
-// of that moment is part of the checkpoint. Records live in <vm dir>/snapshots/<id>.json,
-// memory in <id>.state; the tree is the records' parent ids, the VM's place in it its
-// config's parentSnapshotId. Remove-VMSnapshot merges a checkpoint's frozen files with their
+// of that moment is part of the checkpoint. Records live in the VM's snapshotFileLocation
+// (<vm dir>/snapshots unless imported elsewhere) as <id>.json, memory in <id>.state; the
+// tree is the records' parent ids, the VM's place in it its config's parentSnapshotId. Remove-VMSnapshot merges a checkpoint's frozen files with their
 // one child (disk-tree.ts): live in the block server when the child is in a running VM's
 // served chain, else offline. A record being removed is marked first (`merging`: it can no
 // longer be applied, Get-VMSnapshot shows IsDeleted) so a daemon killed mid-merge finishes
@@ -26,11 +26,12 @@ import type { VmRuntime } from './vm-runtime.ts';
 import type { VmStorage } from './vm-storage.ts';
 import type { VmState } from './vm-state.ts';
 import { foldOffline, planFold, relinkAll } from './disk-tree.ts';
+import { upgradeConfig, type RawConfig } from './config-version.ts';
 
 /** Hyper-V's limit per VM. */
 export const MAX_CHECKPOINTS = 50;
 
-interface CheckpointRecord {
+export interface CheckpointRecord {
   id: string;
   name: string;
   parentId: string | null;
@@ -103,7 +104,7 @@ export class VmCheckpoints {
   constructor(private readonly host: CheckpointHost) {}
 
   private dir(e: VmEntry): string {
-    return join(e.paths.dir, 'snapshots');
+    return e.config.snapshotFileLocation;
   }
 
   private of(e: VmEntry): Map<string, CheckpointRecord> {
@@ -119,11 +120,22 @@ export class VmCheckpoints {
     for (const f of names.filter((n) => n.endsWith('.json'))) {
       try {
         const r = await readJson<CheckpointRecord>(join(this.dir(e), f));
-        m.set(r.id, r);
+        // A record's config is a VM config of its day: read at today's version (records are rewritten only when changed).
+        m.set(r.id, { ...r, config: upgradeConfig(r.config as unknown as RawConfig, { snapshotDir: this.dir(e) }, `checkpoint ${f}`).config });
       } catch (err) {
         this.host.event('Error', 'VM_CHECKPOINT_UNREADABLE', `Checkpoint file ${f} skipped: ${(err as Error).message}`, e);
       }
     }
+  }
+
+  /** The VM's checkpoint records, oldest first (Export-VM copies them). */
+  all(e: VmEntry): CheckpointRecord[] {
+    return [...this.of(e).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Where a record's memory file is (null when it has none). */
+  memoryOf(e: VmEntry, r: CheckpointRecord): string | null {
+    return r.memory === null ? null : join(this.dir(e), r.memory);
   }
 
   forget(e: VmEntry): void {
@@ -136,7 +148,7 @@ export class VmCheckpoints {
   }
 
   list(e: VmEntry): SnapshotView[] {
-    return [...this.of(e).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => this.view(e, r));
+    return this.all(e).map((r) => this.view(e, r));
   }
 
   /** One checkpoint by name (wildcards are the caller's) or id. */
@@ -306,7 +318,7 @@ export class VmCheckpoints {
     const children = new Map<string, string>();
     for (const d of r.config.hardDrives) children.set(d.id, await this.host.storage.branchDrive(d, childDiskName(d.path, restoreId)));
     await this.host.persistNext(e, {
-      ...r.config, id: e.config.id, name: e.config.name, createdAt: e.config.createdAt, parentSnapshotId: r.id,
+      ...r.config, id: e.config.id, name: e.config.name, createdAt: e.config.createdAt, parentSnapshotId: r.id, snapshotFileLocation: e.config.snapshotFileLocation,
       hardDrives: r.config.hardDrives.map((d) => ({ ...d, path: children.get(d.id)! })),
     });
     for (const p of discard) await rm(p, { force: true });

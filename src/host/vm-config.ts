@@ -4,7 +4,7 @@
 import { invalid } from './invalid-argument.ts';
 import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
 import type { PortPolicy } from '../switch/index.ts';
-import { DEFAULT_STARTUP_ORDER, checkBootConfig, type BiosDevice } from './boot-order.ts';
+import { checkBootConfig, type BiosDevice } from './boot-order.ts';
 
 export type Generation = 1 | 2;
 
@@ -42,8 +42,11 @@ export interface VmConfig {
   networkAdapters: NetworkAdapter[];
   /** The checkpoint the VM's current state grew from (Get-VM's ParentSnapshotId); null without one. */
   parentSnapshotId: string | null;
+  /** The folder of the VM's checkpoint records and memory (Hyper-V's SnapshotFileLocation). */
+  snapshotFileLocation: string;
   createdAt: string;
-  configVersion: 1;
+  /** config-version.ts: CONFIG_VERSION, and the steps from older versions. */
+  configVersion: 2;
 }
 
 /** One VM NIC. Its switch port (id = the adapter id) exists while switchName is set. */
@@ -112,19 +115,6 @@ export function fmtBytes(n: number): string {
   let v = n;
   while (Math.abs(v) >= 1024 && i < units.length - 1 && v % 1024 === 0) { v /= 1024; i++; }
   return `${v} ${units[i]}`;
-}
-
-/** Fill in what configs written before a setting existed lack. */
-export function upgradeConfig(c: VmConfig): VmConfig {
-  return {
-    ...c, hardDrives: c.hardDrives ?? [], dvdDrives: c.dvdDrives ?? [], networkAdapters: c.networkAdapters ?? [],
-    bios: c.bios ?? { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: c.bootOrder ?? [],
-    // Before the setting, controllers existed as drives used them.
-    scsiControllers: c.scsiControllers ?? Math.max(1, ...(c.hardDrives ?? []).filter((d) => d.controllerType === 'SCSI').map((d) => d.controllerNumber + 1)),
-    floppyPath: c.floppyPath ?? null, com2Path: c.com2Path ?? null, parentSnapshotId: c.parentSnapshotId ?? null,
-    // A service added after the config was written gets its default, not "undefined = off".
-    integrationServices: { ...defaultIntegrationServices(), ...c.integrationServices },
-  };
 }
 
 /** Validate a config read from disk; a hand-edited file with a bad value is refused, not guessed at. */

@@ -476,6 +476,16 @@ export class VmNetwork {
     return out;
   }
 
+  /** Import-VM: the new VM's connected adapters get their switch ports, as a daemon start gives them (reconcile). */
+  async attach(e: VmEntry): Promise<void> {
+    for (const a of e.config.networkAdapters) {
+      const s = a.switchName === null ? undefined : this.switches.get(a.switchName.toLowerCase());
+      if (!s) continue;
+      await this.addPort(s.sw, a);
+      await this.saveSwitch(s);
+    }
+  }
+
   /** Remove-VM: the VM's ports go with it. */
   async forgetVm(e: VmEntry): Promise<void> {
     for (const a of e.config.networkAdapters) {
@@ -520,8 +530,9 @@ export class VmNetwork {
     return new Set([...[...this.host.entries()].flatMap((e) => e.config.networkAdapters.map((a) => a.mac.toUpperCase())), ...this.hostNics.macs()]);
   }
 
-  private dynamicMac(): string {
-    const used = this.usedMacs();
+  /** A MAC from the host's pool that no VM, host vNIC or address in `also` has (Import-VM -GenerateNewId gives each dynamic adapter one). */
+  dynamicMac(also: ReadonlySet<string> = new Set()): string {
+    const used = new Set([...this.usedMacs(), ...also]);
     for (;;) {
       const mac = ['00', '15', '5D', ...[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase())].join(':');
       if (!used.has(mac)) return mac;

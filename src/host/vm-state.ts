@@ -57,6 +57,11 @@ const LEGAL = {
   RestoreSnapshot: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'restore a checkpoint of' },
   // Removing one merges its disks: live (the block server) while the VM runs, offline otherwise.
   RemoveSnapshot: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'remove a checkpoint of' },
+  // Export-VM: an off or saved VM's files are copied as they are; a running or paused one's disks at one point in
+  // time under the guest (crash-consistent, it imports Off). Export-VMSnapshot copies frozen files only: any steady state.
+  // (Import-VM has no row: it acts on no existing VM; a VM with the imported one's id or name is a compatibility item.)
+  Export: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export' },
+  ExportSnapshot: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export a checkpoint of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
 } as const satisfies Record<string, Rule>;

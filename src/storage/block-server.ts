@@ -15,6 +15,7 @@ import { QosStage, type QosLimits, type MinimumIopsAlert } from './qos.ts';
 import { openDiskFile, resizeDisk } from './open-disk.ts';
 import { branchDisk } from './disk-branch.ts';
 import { mergeServed, type ServedMergeOptions } from './served-merge.ts';
+import { startPointInTimeCopy, type PointInTimeCopy, type PointInTimeTarget } from './point-in-time.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 
@@ -133,6 +134,8 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   private readonly syncMaxBytes: number | undefined;
   private readonly socketGroup: number | undefined;
   private exports = new Map<string, Export>();
+  /** Point-in-time copies running (or starting), by export: one per export. */
+  private copies = new Map<string, PointInTimeCopy | 'starting'>();
 
   constructor(opts: BlockServerOptions) {
     super();
@@ -239,6 +242,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   async resize(exportName: string, newSize: number): Promise<void> {
     const e = this.need(exportName);
     if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only`, { op: 'resize', export: exportName });
+    this.refuseDuringCopy(exportName, 'resize');
     await resizeDisk(e.disk, newSize);
   }
 
@@ -253,6 +257,8 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'swap-disk', export: exportName });
     let path = e.path;
     await e.pipeline.swapDisk(async (current) => {
+      // Checked with the pipeline idle: a copy that started first holds the disk, one after sees the new one.
+      this.refuseDuringCopy(exportName, 'swap-disk');
       const next = await replace(current);
       path = resolve(next.path);
       return next.disk;
@@ -285,6 +291,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   async merge(exportName: string, opts: Omit<ServedMergeOptions, 'syncMaxBytes'>): Promise<string> {
     const e = this.need(exportName);
     if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'live-merge', export: exportName });
+    this.refuseDuringCopy(exportName, 'live-merge');
     if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'live-merge', export: exportName });
     e.merging = mergeServed(e.pipeline, { ...opts, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
     try {
@@ -297,6 +304,57 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     }
   }
 
+  /**
+   * A point-in-time copy of one or more served disks into `targets` (point-in-time.ts): their
+   * pipelines pause together for a moment, then the guest goes on while the disks are copied as
+   * they were at that moment. While it runs, the exports refuse swaps (checkpoints) and resizes
+   * with STORAGE_COPY_RUNNING; stopping an export cancels it.
+   */
+  async startPointInTimeCopy(targets: PointInTimeTarget[]): Promise<PointInTimeCopy> {
+    const ctx = { op: 'point-in-time-copy' };
+    if (targets.length === 0) throw new VmhostError('STORAGE_INVALID_ARGUMENT', 'a point-in-time copy needs at least one target', ctx);
+    const names = new Set<string>();
+    const parts = targets.map((t) => {
+      const e = this.need(t.exportName);
+      const where = { ...ctx, export: t.exportName };
+      if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${t.exportName} is stopping`, where);
+      if (names.has(t.exportName)) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `${t.exportName} is named twice`, where);
+      names.add(t.exportName);
+      this.refuseDuringCopy(t.exportName, 'point-in-time-copy');
+      if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${t.exportName}: a merge of its chain is running`, where);
+      const ranges = t.ranges ?? 'all';
+      if (ranges !== 'all' && ranges !== 'own') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `ranges must be 'all' or 'own', not ${String(ranges)}`, where);
+      if (t.target.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `the target of ${t.exportName} is open read-only`, where);
+      if (t.target === e.disk) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} is the served disk itself`, where);
+      if (t.target.virtualSize !== e.disk.virtualSize || t.target.logicalSectorSize > e.disk.logicalSectorSize) {
+        throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} (${t.target.virtualSize} bytes, ${t.target.logicalSectorSize}-byte sectors) does not fit the disk (${e.disk.virtualSize} bytes, ${e.disk.logicalSectorSize}-byte sectors)`, where);
+      }
+      return { exportName: t.exportName, pipeline: e.pipeline, target: t.target, ranges };
+    });
+    // Claimed before the pause, so a swap or resize asked meanwhile is refused, not raced.
+    for (const n of names) this.copies.set(n, 'starting');
+    let copy: PointInTimeCopy;
+    try {
+      copy = await startPointInTimeCopy(parts);
+    } catch (err) {
+      for (const n of names) this.copies.delete(n);
+      throw err;
+    }
+    for (const n of names) this.copies.set(n, copy);
+    const release = () => { for (const n of names) if (this.copies.get(n) === copy) this.copies.delete(n); };
+    copy.done.then(release, release);
+    // An export stopped during the pause found nothing to cancel yet.
+    const stopped = [...names].filter((n) => !this.exports.get(n)?.open);
+    if (stopped.length > 0) await copy.cancel(`stopped: ${stopped.join(', ')} stopped`);
+    return copy;
+  }
+
+  private refuseDuringCopy(exportName: string, op: string): void {
+    if (this.copies.has(exportName)) {
+      throw new VmhostError('STORAGE_COPY_RUNNING', `a point-in-time copy of ${exportName} is running`, { op, export: exportName });
+    }
+  }
+
   /** Stop serving: refuse new requests, let in-flight ones finish, close sockets and (if owned) the disk. */
   stop(exportName: string): Promise<void> {
     const e = this.need(exportName);
@@ -306,6 +364,9 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
 
   private async stopExport(e: Export): Promise<void> {
     e.open = false;
+    // The copy reads the disk about to close: it ends here, its `done` rejects as cancelled.
+    const copy = this.copies.get(e.exportName);
+    if (copy && copy !== 'starting') await copy.cancel(`stopped: export ${e.exportName} stopped`);
     const closed = new Promise<void>((r) => (e.server ? e.server.close(() => r()) : r()));
     const drained = Promise.all([...e.connections].map((c) => c.idle()));
     let timer: NodeJS.Timeout | undefined;

@@ -4,6 +4,7 @@ export { BlockServer, type BlockServerOptions, type ServeOptions, type ServedDis
 export { openDiskFile, detectFormat, resizeDisk, locateParent, type OpenDiskOptions, type DetectedFormat } from './open-disk.ts';
 export { RawDisk } from './raw-disk.ts';
 export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type Next } from './pipeline.ts';
+export type { PointInTimeTarget, PointInTimeCopy } from './point-in-time.ts';
 export type { DiskCounters } from './metering.ts';
 export type { QosLimits, MinimumIopsAlert } from './qos.ts';
 export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
@@ -18,3 +19,4 @@ export {
   resizeDiskFile, mergeDiskFile, optimizeDiskFile, setDiskSectorSize, resetDiskIdentifier, setDiskParent, readDiskMetadata, writeDiskMetadata,
   type ResizeTarget, type MetadataItem,
 } from './disk-change.ts';
+export { copyDiskFile } from './file-copy.ts';

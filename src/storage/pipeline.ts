@@ -109,7 +109,7 @@ export class Pipeline {
   private entry: Next[];
   /** Requests started and not yet settled (stages included). */
   private inFlight = 0;
-  /** Set while a swap waits for the disk to be idle: new requests wait for it. */
+  /** Set while `whileIdle` holds the pipeline: new requests wait for it. */
   private paused: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
@@ -198,21 +198,40 @@ export class Pipeline {
   }
 
   /**
-   * Replace the disk under the stages while clients stay connected: new requests are held,
-   * those in flight finish, the old disk is flushed, then `replace` runs with nothing in flight
-   * and returns the disk to continue on (the old one to keep it); held requests then go to it.
-   * The clients see a pause, never an error. The new disk must look the same to them (size,
-   * sector sizes, writability): else STORAGE_INVALID_ARGUMENT, the old disk stays, and what
-   * `replace` opened is the caller's to close. A `replace` that throws must leave the old disk
-   * usable: it stays. Swaps on one pipeline run one at a time.
+   * Run `work` with every pipeline in `pipelines` idle: new requests are held, those in flight
+   * (stages included) finish, then `work` runs and the held requests go on when it settles.
+   * Clients see a pause, never an error. All are paused at the same instant, so `work` sees the
+   * disks at one moment (a VM's disks consistent with each other); pauses that overlap in any
+   * pipeline run one after the other, never interleaved (no deadlock between two sets).
    */
-  async swapDisk(replace: (current: VirtualDisk) => Promise<VirtualDisk>): Promise<void> {
-    while (this.paused) await this.paused;
+  static async whileIdle<T>(set: readonly Pipeline[], work: () => Promise<T>): Promise<T> {
+    const pipelines = [...new Set(set)];
+    for (let busy = pipelines.find((p) => p.paused); busy; busy = pipelines.find((p) => p.paused)) await busy.paused;
     let resume!: () => void;
-    this.paused = new Promise<void>((r) => { resume = r; });
+    const paused = new Promise<void>((r) => { resume = r; });
+    for (const p of pipelines) p.paused = paused;
     try {
-      if (this.inFlight > 0) await new Promise<void>((r) => { this.drained = r; });
-      this.drained = undefined;
+      await Promise.all(pipelines.map((p) => (p.inFlight > 0 ? new Promise<void>((r) => { p.drained = r; }) : undefined)));
+      return await work();
+    } finally {
+      for (const p of pipelines) {
+        p.drained = undefined;
+        p.paused = undefined;
+      }
+      resume();
+    }
+  }
+
+  /**
+   * Replace the disk under the stages while clients stay connected (in `whileIdle`): the old
+   * disk is flushed, then `replace` runs with nothing in flight and returns the disk to continue
+   * on (the old one to keep it); held requests then go to it. The new disk must look the same
+   * to the clients (size, sector sizes, writability): else STORAGE_INVALID_ARGUMENT, the old
+   * disk stays, and what `replace` opened is the caller's to close. A `replace` that throws
+   * must leave the old disk usable: it stays.
+   */
+  swapDisk(replace: (current: VirtualDisk) => Promise<VirtualDisk>): Promise<void> {
+    return Pipeline.whileIdle([this], async () => {
       const old = this.current;
       await old.flush();
       const next = await replace(old);
@@ -221,11 +240,7 @@ export class Pipeline {
         throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the replacement disk differs from the served one in ${differs.join(', ')}`, { op: 'swap-disk', differs: differs.join(',') });
       }
       this.current = next;
-    } finally {
-      this.drained = undefined;
-      this.paused = undefined;
-      resume();
-    }
+    });
   }
 
   close(): void {

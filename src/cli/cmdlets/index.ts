@@ -15,10 +15,11 @@ import * as controllers from './vm-controllers.ts';
 import * as credentials from './host-credential.ts';
 import * as users from './host-users.ts';
 import * as checkpoints from './vm-checkpoints.ts';
+import * as transfer from './vm-export.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

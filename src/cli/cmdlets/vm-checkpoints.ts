@@ -87,7 +87,7 @@ export const renameVmSnapshot = defineCmdlet({
 
 export const removeVmSnapshot = defineCmdlet({
   name: 'Remove-VMSnapshot',
-  synopsis: 'Delete checkpoints and merge their disks (the VM off or saved; live merge is not built yet)',
+  synopsis: 'Delete checkpoints and merge their disks (live while the VM runs: the guest keeps reading and writing)',
   params: {
     VMName: vmName,
     Name: { type: 'string', array: true, wildcards: true, mandatory: true, help: 'Checkpoint name(s) or Id; wildcards allowed' },
