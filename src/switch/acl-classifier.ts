@@ -13,7 +13,7 @@
 // match; acl-classifier.test.ts checks them against each other on random rule sets and frames.
 // No allocation per frame. Depends on packet, policy.
 import {
-  type Cidr, type FrameInfo, parseCidr, ipv4InPrefix, ipv6InPrefix, ipv4Mask,
+  type Cidr, type FrameInfo, parseCidr, ipv4InPrefix, ipv6InPrefix,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
 } from '../packet/index.ts';
 import { VmhostError } from '../common/errors.ts';
@@ -138,6 +138,11 @@ interface Tuple extends Shape {
   readonly buckets: Map<number, Rule[]>;
 }
 
+/** An IPv4 prefix mask as a signed 32-bit value (an unsigned one above 2^31 would be a boxed number). */
+function mask32(len: number): number {
+  return len <= 0 ? 0 : len >= 32 ? -1 : -1 << (32 - len);
+}
+
 function mix(h: number, x: number): number {
   return Math.imul(h ^ x, 0x9e3779b1) ^ (h >>> 15);
 }
@@ -146,7 +151,7 @@ function mix(h: number, x: number): number {
 function mixV6(h: number, b: Uint8Array, off: number, len: number): number {
   for (let w = 0; w < 4 && len > 0; w++, len -= 32) {
     const o = off + 4 * w;
-    const word = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) & ipv4Mask(len >= 32 ? 32 : len);
+    const word = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) & mask32(len);
     h = mix(h, word);
   }
   return h;
@@ -159,8 +164,8 @@ function mixV6(h: number, b: Uint8Array, off: number, len: number): number {
 function shapeHash(s: Shape, proto: number, lv4: number, lb: Uint8Array | null, lo: number, rv4: number, rb: Uint8Array | null, ro: number, lport: number, rport: number): number {
   let h = 0x811c9dc5;
   if (s.proto !== 'any') h = mix(h, proto);
-  if (s.localLen >= 0) h = s.version === 4 ? mix(h, lv4 & ipv4Mask(s.localLen)) : mixV6(h, lb!, lo, s.localLen);
-  if (s.remoteLen >= 0) h = s.version === 4 ? mix(h, rv4 & ipv4Mask(s.remoteLen)) : mixV6(h, rb!, ro, s.remoteLen);
+  if (s.localLen >= 0) h = s.version === 4 ? mix(h, lv4 & mask32(s.localLen)) : mixV6(h, lb!, lo, s.localLen);
+  if (s.remoteLen >= 0) h = s.version === 4 ? mix(h, rv4 & mask32(s.remoteLen)) : mixV6(h, rb!, ro, s.remoteLen);
   if (s.lp) h = mix(h, lport);
   if (s.rp) h = mix(h, rport);
   return h & 0x3fffffff;
