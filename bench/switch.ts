@@ -8,8 +8,8 @@
 //    frames; sender and receiver in a worker thread, the switch in the main thread) against
 //    a raw unix socket pair in the same worker (the physical limit here), and against a
 //    plain relay (read a socket, write another, no switching) in the main thread.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3]
-import { mkdtempSync, rmSync } from 'node:fs';
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { buildEthernet, buildIpv4, buildUdp, ipv4ToBytes, macFromNumber, ETHERTY
 import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/switch/index.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
+const rounds = Number(process.argv[3] ?? 3);
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -141,20 +142,32 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   return { direct, relay, switched };
 }
 
+// Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
+// a change in the machine's load hits both; each row shows the load average when it ran, and
+// the ratios are medians over the rounds.
+const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
-const none = await pipelineRate(false);
-const full = await pipelineRate(true);
-console.log(`pipeline, no policy:                         ${fmt(none)} M frames/s`);
-console.log(`pipeline, 100 ACLs + guards + 1,000 MACs:    ${fmt(full)} M frames/s`);
-console.log(`ratio full / no policy:                      ${(full / none).toFixed(2)}`);
+const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
+const pipeRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
+for (let round = 1; round <= rounds; round++) {
+  const none = await pipelineRate(false);
+  const full = await pipelineRate(true);
+  fulls.push(full);
+  pipeRatios.push(full / none);
+  console.log(`round ${round} pipeline: no policy ${fmt(none)} M frames/s, 100 ACLs + guards + 1,000 MACs ${fmt(full)} M frames/s, ratio ${(full / none).toFixed(2)}   (load ${load()})`);
+}
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  const r = await socketRates(dir);
-  const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
-  console.log(`raw unix socket pair (one worker):           ${mb(r.direct)} MiB/s`);
-  console.log(`plain relay through the main thread:         ${mb(r.relay)} MiB/s`);
-  console.log(`switch port → port (stream sockets, 1514 B): ${mb(r.switched)} MiB/s  (${(r.switched / (1514 + 4) * 1 / 1e3).toFixed(0)} k frames/s)`);
-  console.log(`ratio switch / raw pair:                     ${(r.switched / r.direct).toFixed(3)}   switch / relay: ${(r.switched / r.relay).toFixed(3)}`);
+  for (let round = 1; round <= rounds; round++) {
+    const r = await socketRates(dir);
+    sockRatios.push(r.switched / r.direct);
+    relayRatios.push(r.switched / r.relay);
+    console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
+      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}   (load ${load()})`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)}`);
+console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);
