@@ -28,7 +28,7 @@ const DEFAULT_IDLE_S = 300;
 const PROTO_ANY = -1;
 const PROTO_ICMP = -2;
 /** Up to this many rules a direction is scanned linearly (a probe per shape costs more). */
-export const LINEAR_MAX_RULES = 4;
+const LINEAR_MAX_RULES = 4;
 
 export interface Rule {
   readonly acl: ExtendedAcl;
@@ -159,7 +159,8 @@ function mixV6(h: number, b: Uint8Array, off: number, len: number): number {
 
 /**
  * The hash of a shape's fields. Frames and rules go through this one function: a rule's
- * values hash like those of every frame it matches. Addresses: `v4` for IPv4, else `bytes` at `off`.
+ * values hash like those of every frame it matches. Addresses: `lv4`/`rv4` for IPv4, else the
+ * 16 bytes of `lb`/`rb` at `lo`/`ro`.
  */
 function shapeHash(s: Shape, proto: number, lv4: number, lb: Uint8Array | null, lo: number, rv4: number, rb: Uint8Array | null, ro: number, lport: number, rport: number): number {
   let h = 0x811c9dc5;
