@@ -8,8 +8,8 @@
 //    frames; sender and receiver in a worker thread, the switch in the main thread) against
 //    a raw unix socket pair in the same worker (the physical limit here), and against a
 //    plain relay (read a socket, write another, no switching) in the main thread.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3]
-import { mkdtempSync, rmSync } from 'node:fs';
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { buildEthernet, buildIpv4, buildUdp, ipv4ToBytes, macFromNumber, ETHERTY
 import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/switch/index.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
+const rounds = Number(process.argv[3] ?? 3);
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -27,7 +28,13 @@ function udpFrame(src: number, dst: number, srcIp: number, dstIp: number, size =
   return buildEthernet({ src: macFromNumber(src), dst: macFromNumber(dst), ethertype: ETHERTYPE_IPV4, payload: buildIpv4({ src: srcIp, dst: dstIp, protocol: IPPROTO_UDP, payload: u }) });
 }
 
-async function pipelineRate(withPolicy: boolean): Promise<number> {
+/** CPU time of the main thread so far, ns (the kernel's run-time count: it stays right when the machine is busy). */
+function mainThreadCpuNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** Frames/s and main-thread CPU ns per frame. */
+async function pipelineRate(withPolicy: boolean): Promise<{ rate: number; cpuNs: number }> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
   let delivered = 0;
   const acls: ExtendedAcl[] = [];
@@ -57,12 +64,14 @@ async function pipelineRate(withPolicy: boolean): Promise<number> {
   delivered = 0;
   let count = 0;
   const t0 = performance.now();
+  const c0 = mainThreadCpuNs();
   while (performance.now() - t0 < seconds * 1000) { run(50_000); count += 50_000; }
   const rate = count / ((performance.now() - t0) / 1000);
+  const cpuNs = (mainThreadCpuNs() - c0) / count;
   if (delivered !== count) throw new Error(`delivered ${delivered} of ${count}`);
   if (sw.stats().macEntries < 1001) throw new Error('MACs not learned');
   await sw.close();
-  return rate;
+  return { rate, cpuNs };
 }
 
 // The worker: a sender and a receiver. mode 'direct' = its own socket pair; otherwise it
@@ -117,44 +126,63 @@ function record(src: number, dst: number): Buffer {
   return r;
 }
 
-async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number }> {
+/** Bytes/s of each, and the main thread's CPU ns per 1514-byte frame moved by the relay and by the switch. */
+async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number }> {
   const direct = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
   const relayA = join(dir, 'ra.sock'), relayB = join(dir, 'rb.sock');
   let out: Socket | null = null;
-  const ra = createServer((s) => { s.on('data', (c) => { if (out && !out.write(c)) { s.pause(); out.once('drain', () => s.resume()); } }); s.on('error', () => {}); });
+  let relayed = 0;
+  const ra = createServer((s) => { s.on('data', (c) => { relayed += c.length; if (out && !out.write(c)) { s.pause(); out.once('drain', () => s.resume()); } }); s.on('error', () => {}); });
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
+  let c0 = mainThreadCpuNs();
   const relay = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
+  const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
   ra.close(); rb.close();
 
   const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
+  c0 = mainThreadCpuNs();
   const switched = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
+  const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
   const st = sw.stats();
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
-  return { direct, relay, switched };
+  return { direct, relay, switched, relayCpu, switchCpu };
 }
 
+// Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
+// a change in the machine's load hits both; each row shows the load average when it ran, and
+// the ratios are medians over the rounds.
+const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
-const none = await pipelineRate(false);
-const full = await pipelineRate(true);
-console.log(`pipeline, no policy:                         ${fmt(none)} M frames/s`);
-console.log(`pipeline, 100 ACLs + guards + 1,000 MACs:    ${fmt(full)} M frames/s`);
-console.log(`ratio full / no policy:                      ${(full / none).toFixed(2)}`);
+const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
+const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
+for (let round = 1; round <= rounds; round++) {
+  const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
+  const { rate: full, cpuNs: fullCpu } = await pipelineRate(true);
+  cpuRatios.push(noneCpu / fullCpu);
+  fulls.push(full);
+  pipeRatios.push(full / none);
+  console.log(`round ${round} pipeline: no policy ${fmt(none)} M frames/s, 100 ACLs + guards + 1,000 MACs ${fmt(full)} M frames/s, ratio ${(full / none).toFixed(2)}; main-thread CPU ${noneCpu.toFixed(0)} / ${fullCpu.toFixed(0)} ns per frame, ratio ${(noneCpu / fullCpu).toFixed(2)}   (load ${load()})`);
+}
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  const r = await socketRates(dir);
-  const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
-  console.log(`raw unix socket pair (one worker):           ${mb(r.direct)} MiB/s`);
-  console.log(`plain relay through the main thread:         ${mb(r.relay)} MiB/s`);
-  console.log(`switch port → port (stream sockets, 1514 B): ${mb(r.switched)} MiB/s  (${(r.switched / (1514 + 4) * 1 / 1e3).toFixed(0)} k frames/s)`);
-  console.log(`ratio switch / raw pair:                     ${(r.switched / r.direct).toFixed(3)}   switch / relay: ${(r.switched / r.relay).toFixed(3)}`);
+  for (let round = 1; round <= rounds; round++) {
+    const r = await socketRates(dir);
+    sockRatios.push(r.switched / r.direct);
+    relayRatios.push(r.switched / r.relay);
+    console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
+      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns   (load ${load()})`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
+console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);

@@ -84,8 +84,10 @@ export function ipv4Mask(prefixLength: number): number {
 }
 
 export function ipv4InPrefix(addr: number, network: number, prefixLength: number): boolean {
-  const m = ipv4Mask(prefixLength);
-  return ((addr & m) >>> 0) === ((network & m) >>> 0);
+  // The mask as a signed 32-bit value: no number outside the small-integer range is made, so
+  // the switch's per-frame ACL checks allocate nothing.
+  const m = prefixLength === 0 ? 0 : -1 << (32 - prefixLength);
+  return ((addr ^ network) & m) === 0;
 }
 
 export function isIpv4Multicast(addr: number): boolean {

@@ -11,32 +11,16 @@
 //   most specific matching rule wins (MAC > longer prefix), Deny on a tie, no match = Allow.
 //   Meter: every matching Meter ACL counts the frames and bytes in its direction(s) — the
 //   network half of resource metering.
-// Both kinds must allow a frame. Depends on packet, policy.
-import {
-  type Cidr, type FrameInfo, parseCidr, parseMac, macToNumber, ipv4InPrefix, ipv6InPrefix, ipv6Key,
-  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
-} from '../packet/index.ts';
-import { VmhostError } from '../common/errors.ts';
+// Both kinds must allow a frame. The extended rules are compiled per direction by
+// acl-classifier.ts, the flows kept by acl-flows.ts. Depends on packet, policy, acl-classifier, acl-flows.
+import { type Cidr, type FrameInfo, parseMac, macToNumber } from '../packet/index.ts';
 import type { AclDirection, ExtendedAcl, PortAcl } from './policy.ts';
+import {
+  OUTBOUND, INBOUND, type Dir, type Rule, type RuleClassifier, type ClassifierForm, cidrOrAny, compileRule, compileClassifier, ipMatch,
+} from './acl-classifier.ts';
+import { FlowTable } from './acl-flows.ts';
 
-export const OUTBOUND = 0;
-export const INBOUND = 1;
-export type Dir = typeof OUTBOUND | typeof INBOUND;
-
-const DEFAULT_IDLE_S = 300;
-
-interface Rule {
-  readonly acl: ExtendedAcl;
-  readonly deny: boolean;
-  readonly local: Cidr | null;
-  readonly remote: Cidr | null;
-  /** -1 any; -2 ICMP (v4 or v6). */
-  readonly proto: number;
-  readonly lp: readonly [number, number] | null;
-  readonly rp: readonly [number, number] | null;
-  readonly stateful: boolean;
-  readonly idleMs: number;
-}
+export { OUTBOUND, INBOUND, type Dir };
 
 interface Rule2012 {
   readonly acl: PortAcl;
@@ -55,76 +39,27 @@ export interface MeterCounters {
   outboundBytes: number;
 }
 
-export interface Flow {
-  lastSeen: number;
-  idleMs: number;
-}
-
-function badAcl(message: string): VmhostError {
-  return new VmhostError('SWITCH_BAD_POLICY', message, { op: 'acl' });
-}
-
-function cidrOrAny(text: string | undefined): Cidr | null {
-  if (text === undefined || text === 'Any' || text === '*') return null;
-  return parseCidr(text);
-}
-
-function portRange(p: string | number | undefined): readonly [number, number] | null {
-  if (p === undefined || p === 'Any' || p === '*') return null;
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(String(p));
-  if (!m) throw badAcl(`bad port ${String(p)}`);
-  const lo = Number(m[1]), hi = m[2] === undefined ? lo : Number(m[2]);
-  if (hi > 65535 || lo > hi) throw badAcl(`bad port range ${String(p)}`);
-  return [lo, hi];
-}
-
-function protocolNumber(p: string | number | undefined): number {
-  if (p === undefined) return -1;
-  if (typeof p === 'number') return p;
-  switch (p.toUpperCase()) {
-    case 'ANY': return -1;
-    case 'TCP': return IPPROTO_TCP;
-    case 'UDP': return IPPROTO_UDP;
-    case 'ICMP': return -2;
-    case 'ICMPV4': return IPPROTO_ICMP;
-    case 'ICMPV6': return IPPROTO_ICMPV6;
-  }
-  if (/^\d{1,3}$/.test(p) && Number(p) < 256) return Number(p);
-  throw badAcl(`bad protocol ${p}`);
-}
-
 function dirsOf(d: AclDirection | 'Both'): readonly [boolean, boolean] {
   return [d !== 'Inbound', d !== 'Outbound'];
 }
 
-function ipMatch(c: Cidr, f: FrameInfo, b: Uint8Array, local: boolean, dir: Dir): boolean {
-  const useSrc = (dir === OUTBOUND) === local;
-  if (c.version === 4) return f.ipVersion === 4 && ipv4InPrefix(useSrc ? f.ipSrc : f.ipDst, c.address, c.prefixLength);
-  return f.ipVersion === 6 && ipv6InPrefix(b, useSrc ? f.ipSrcOffset : f.ipDstOffset, c.address, c.prefixLength);
-}
-
 export class PortAcls {
-  private readonly rules: [Rule[], Rule[]] = [[], []];
+  private readonly extended: [RuleClassifier, RuleClassifier];
   private readonly rules2012: Rule2012[] = [];
   private readonly has2012Filter: [boolean, boolean] = [false, false];
   readonly meters: MeterCounters[] = [];
   private readonly meterRules: Rule2012[] = [];
   /** Stateful flows, kept across policy changes. */
-  readonly flows: Map<string, Flow>;
+  readonly flows: FlowTable;
   private readonly anyStateful: boolean;
 
-  constructor(extended: readonly ExtendedAcl[], acls2012: readonly PortAcl[], flows?: Map<string, Flow>, oldMeters?: readonly MeterCounters[]) {
-    this.flows = flows ?? new Map();
-    for (const a of extended) {
-      const r: Rule = {
-        acl: a, deny: a.action === 'Deny', local: cidrOrAny(a.localIPAddress), remote: cidrOrAny(a.remoteIPAddress),
-        proto: protocolNumber(a.protocol), lp: portRange(a.localPort), rp: portRange(a.remotePort),
-        stateful: a.stateful === true && a.action === 'Allow', idleMs: (a.idleSessionTimeout || DEFAULT_IDLE_S) * 1000,
-      };
-      this.rules[a.direction === 'Outbound' ? OUTBOUND : INBOUND].push(r);
-    }
-    for (const rs of this.rules) rs.sort((x, y) => y.acl.weight - x.acl.weight);
-    this.anyStateful = this.rules.some((rs) => rs.some((r) => r.stateful));
+  /** `form`: how the extended rules are compiled (tests compare the forms; the product uses 'auto'). */
+  constructor(extended: readonly ExtendedAcl[], acls2012: readonly PortAcl[], flows?: FlowTable, oldMeters?: readonly MeterCounters[], form: ClassifierForm = 'auto') {
+    this.flows = flows ?? new FlowTable();
+    const rules: [Rule[], Rule[]] = [[], []];
+    for (const a of extended) rules[a.direction === 'Outbound' ? OUTBOUND : INBOUND].push(compileRule(a));
+    this.extended = [compileClassifier(rules[OUTBOUND], OUTBOUND, form), compileClassifier(rules[INBOUND], INBOUND, form)];
+    this.anyStateful = rules.some((rs) => rs.some((r) => r.stateful));
     for (const a of acls2012) {
       const cidr = a.remoteIPAddress !== undefined ? cidrOrAny(a.remoteIPAddress) : null;
       const mac = a.remoteMacAddress !== undefined ? macToNumber(parseMac(a.remoteMacAddress)) : -1;
@@ -143,7 +78,7 @@ export class PortAcls {
   }
 
   get empty(): boolean {
-    return this.rules[0].length === 0 && this.rules[1].length === 0 && this.rules2012.length === 0 && this.meterRules.length === 0;
+    return this.extended[0].size === 0 && this.extended[1].size === 0 && this.rules2012.length === 0 && this.meterRules.length === 0;
   }
 
   /** null = allowed; else the rule that denied the frame. Counts meters for allowed frames. */
@@ -153,8 +88,8 @@ export class PortAcls {
       if (r) return r;
     }
     if (f.ipVersion !== 0) {
-      const rs = this.rules[dir];
-      if (rs.length > 0 || this.anyStateful) {
+      const rs = this.extended[dir];
+      if (rs.size > 0 || this.anyStateful) {
         const r = this.decideExtended(dir, rs, f, b, now);
         if (r) return r;
       }
@@ -187,43 +122,14 @@ export class PortAcls {
     }
   }
 
-  private flowKey(dir: Dir, f: FrameInfo, b: Uint8Array): string {
-    const out = dir === OUTBOUND;
-    const s = f.ipVersion === 4 ? String(f.ipSrc) : ipv6Key(b, f.ipSrcOffset);
-    const d = f.ipVersion === 4 ? String(f.ipDst) : ipv6Key(b, f.ipDstOffset);
-    // Always (protocol, local, localPort, remote, remotePort): the same key both ways.
-    return out ? `${f.ipProtocol}|${s}|${f.srcPort}|${d}|${f.dstPort}` : `${f.ipProtocol}|${d}|${f.dstPort}|${s}|${f.srcPort}`;
-  }
-
-  private decideExtended(dir: Dir, rs: readonly Rule[], f: FrameInfo, b: Uint8Array, now: number): ExtendedAcl | null {
-    let key: string | null = null;
-    if (this.anyStateful) {
-      key = this.flowKey(dir, f, b);
-      const fl = this.flows.get(key);
-      if (fl) {
-        if (now - fl.lastSeen <= fl.idleMs) { fl.lastSeen = now; return null; }
-        this.flows.delete(key);
-      }
-    }
-    const out = dir === OUTBOUND;
-    const lport = out ? f.srcPort : f.dstPort;
-    const rport = out ? f.dstPort : f.srcPort;
-    for (const r of rs) {
-      if (r.proto !== -1) {
-        if (r.proto === -2) { if (f.ipProtocol !== IPPROTO_ICMP && f.ipProtocol !== IPPROTO_ICMPV6) continue; } else if (f.ipProtocol !== r.proto) continue;
-      }
-      if (r.local && !ipMatch(r.local, f, b, true, dir)) continue;
-      if (r.remote && !ipMatch(r.remote, f, b, false, dir)) continue;
-      if (r.lp && (lport < r.lp[0] || lport > r.lp[1])) continue;
-      if (r.rp && (rport < r.rp[0] || rport > r.rp[1])) continue;
-      if (r.deny) return r.acl;
-      if (r.stateful && key !== null) this.flows.set(key, { lastSeen: now, idleMs: r.idleMs });
-      return null;
-    }
+  private decideExtended(dir: Dir, rs: RuleClassifier, f: FrameInfo, b: Uint8Array, now: number): ExtendedAcl | null {
+    if (this.anyStateful && this.flows.touch(dir, f, b, now)) return null;
+    const r = rs.lookup(f, b);
+    if (!r) return null;
+    if (r.deny) return r.acl;
+    if (r.stateful && this.anyStateful) this.flows.add(dir, f, b, now, r.idleMs);
     return null;
   }
 
-  sweep(now: number): void {
-    for (const [k, fl] of this.flows) if (now - fl.lastSeen > fl.idleMs) this.flows.delete(k);
-  }
+  sweep(now: number): void { this.flows.sweep(now); }
 }

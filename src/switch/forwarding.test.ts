@@ -142,3 +142,47 @@ test('recreated from its persisted config: same socket paths, policy and extensi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('socket batching: records forwarded as slices of the read, popped priority tags copied, order and bytes kept across split reads and destinations', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-switch-'));
+  const sw = await VirtualSwitch.create({ name: 'batch', type: 'Private', socketDir: dir });
+  const nics: TestNic[] = [];
+  try {
+    const paths = [];
+    for (const [n, id] of ['a', 'b', 'c'].entries()) paths.push((await sw.addPort({ id, policy: { mac: mac(n + 1) } })).socketPath);
+    const [a, b, c] = await Promise.all(paths.map((p) => TestNic.connect(p)));
+    nics.push(a!, b!, c!);
+    await until(() => sw.listPorts().every((p) => p.connected));
+    b!.send(eth(mac(2), mac(1))); // b and c learned: a's frames are unicast (the hellos flood)
+    c!.send(eth(mac(3), mac(1)));
+    await a!.waitFrames(2); await b!.waitFrames(1); await c!.waitFrames(1);
+    b!.frames.length = 0;
+    c!.frames.length = 0;
+
+    // 300 frames of varied sizes, every third to c (so b's records are not contiguous in a
+    // read), every fifth with a priority tag (popped by the switch, so copied), written as one
+    // stream cut at odd places: records split across reads.
+    const want: Uint8Array[] = [], wantC: Uint8Array[] = [];
+    const records: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      const payload = new Uint8Array(46 + ((i * 37) % 1400)).fill(i & 0xff);
+      const tagged = i % 5 === 0;
+      const dst = i % 3 === 1 ? mac(3) : mac(2);
+      records.push(encodeFrame(eth(mac(1), dst, { payload, ...(tagged ? { vlan: 0 } : {}) })));
+      (i % 3 === 1 ? wantC : want).push(eth(mac(1), dst, { payload }));
+    }
+    const stream = Buffer.concat(records);
+    for (let off = 0, step = 1; off < stream.length; off += step, step = (step * 7 + 3) % 9000 + 1) a!.sendRaw(stream.subarray(off, off + step));
+    const got = await b!.waitFrames(want.length, 5000);
+    const gotC = await c!.waitFrames(wantC.length, 5000);
+    assert.equal(got.length, want.length);
+    assert.equal(gotC.length, wantC.length);
+    got.forEach((f, i) => assert.deepEqual(new Uint8Array(f), want[i], `b: frame ${i}`));
+    gotC.forEach((f, i) => assert.deepEqual(new Uint8Array(f), wantC[i], `c: frame ${i}`));
+    assert.deepEqual(sw.portStats('a').drops, {});
+  } finally {
+    for (const n of nics) n.close();
+    await sw.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

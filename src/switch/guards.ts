@@ -45,7 +45,7 @@ export function checkGuards(g: CompiledGuards, port: string, f: FrameInfo, b: Ui
     }
   }
   if (g.arpGuard && f.ethertype === ETHERTYPE_ARP && f.arpSpa !== 0 && otherOwner(owners, f.arpSpa, port, now)) return 'arp-spoofing';
-  if (g.arpGuard && !forEachClaim(f, b, (a) => owners.canClaim(a, port, now))) return 'address-quota';
+  if (g.arpGuard && !claims(f, b, owners, port, now, false)) return 'address-quota';
   return null;
 }
 
@@ -56,20 +56,30 @@ function otherOwner(owners: IpOwners, addr: number | string, port: string, now: 
 
 /** Rule 2 of ip-owners.ts: what an accepted frame tells about the addresses its port uses. */
 export function learnAddresses(port: string, f: FrameInfo, b: Uint8Array, owners: IpOwners, now: number): void {
-  forEachClaim(f, b, (a) => { owners.use(a, port, now); return true; });
+  claims(f, b, owners, port, now, true);
 }
 
-/** Visits each address the frame claims for its port; stops (and returns false) at the first `visit` that returns false. */
-function forEachClaim(f: FrameInfo, b: Uint8Array, visit: (addr: number | string) => boolean): boolean {
-  if (f.ethertype === ETHERTYPE_ARP) return f.arpSpa === 0 || visit(f.arpSpa);
+/**
+ * Each address the frame claims for its port: with `use`, recorded (owners.use); without,
+ * checked against the quotas (owners.canClaim), false at the first one refused. A flag rather
+ * than a callback: this runs for every frame and a closure would be allocated each time.
+ */
+function claims(f: FrameInfo, b: Uint8Array, owners: IpOwners, port: string, now: number, use: boolean): boolean {
+  if (f.ethertype === ETHERTYPE_ARP) return f.arpSpa === 0 || claim(owners, f.arpSpa, port, now, use);
   if (f.ipVersion === 4) {
     const s = f.ipSrc;
-    return s === 0 || s === 0xffffffff || (s >>> 28) === 14 || visit(s);
+    return s === 0 || s === 0xffffffff || (s >>> 28) === 14 || claim(owners, s, port, now, use);
   }
   if (f.ipVersion === 6) {
     const o = f.ipSrcOffset;
-    if (!isIpv6Unspecified(b, o) && !isIpv6Multicast(b, o) && !visit(ipv6Key(b, o))) return false;
-    if (f.icmpType === ND_NEIGHBOR_ADVERT && f.ipProtocol === IPPROTO_ICMPV6 && f.ndTargetOffset >= 0) return visit(ipv6Key(b, f.ndTargetOffset));
+    if (!isIpv6Unspecified(b, o) && !isIpv6Multicast(b, o) && !claim(owners, ipv6Key(b, o), port, now, use)) return false;
+    if (f.icmpType === ND_NEIGHBOR_ADVERT && f.ipProtocol === IPPROTO_ICMPV6 && f.ndTargetOffset >= 0) return claim(owners, ipv6Key(b, f.ndTargetOffset), port, now, use);
   }
+  return true;
+}
+
+function claim(owners: IpOwners, addr: number | string, port: string, now: number, use: boolean): boolean {
+  if (!use) return owners.canClaim(addr, port, now);
+  owners.use(addr, port, now);
   return true;
 }

@@ -37,6 +37,13 @@ export interface IpOwner {
 
 export class IpOwners {
   private readonly owners = new Map<number | string, IpOwner>();
+  /**
+   * The address last looked up and what the table held for it: the guard checks and then
+   * learns the same source address for every frame of a flow. -1 (no address) = nothing;
+   * every change to the table forgets it.
+   */
+  private recentAddr: number | string = -1;
+  private recentOwner: IpOwner | undefined = undefined;
   /** Each port's learned (not fixed) claims: the quota counts, and the purge at quota scans only these. */
   private readonly learned = new Map<string, Set<number | string>>();
   private learnedTotal = 0;
@@ -47,7 +54,7 @@ export class IpOwners {
 
   /** The owning port, if the claim is live. */
   owner(addr: number | string, now: number): string | undefined {
-    const o = this.owners.get(addr);
+    const o = this.find(addr);
     if (!o) return undefined;
     if (this.lapsed(o, now)) { this.remove(addr, o); return undefined; }
     return o.port;
@@ -60,7 +67,7 @@ export class IpOwners {
    * until the housekeeping sweep.
    */
   canClaim(addr: number | string, port: string, now: number): boolean {
-    const o = this.owners.get(addr);
+    const o = this.find(addr);
     if (o && (o.port === port || !this.lapsed(o, now))) return true;
     let mine = this.learned.get(port)?.size ?? 0;
     if (mine >= this.quota.perPort) { this.purgePort(port, now); mine = this.learned.get(port)?.size ?? 0; }
@@ -70,18 +77,20 @@ export class IpOwners {
 
   /** Records use of `addr` by `port`: claims it if free and the quotas allow, refreshes it if the port's own. */
   use(addr: number | string, port: string, now: number): void {
-    const o = this.owners.get(addr);
+    const o = this.find(addr);
     if (o && o.port === port) { o.seen = now; return; }
     if (o && !this.lapsed(o, now)) return;
     if (!this.canClaim(addr, port, now)) return;
     if (o) this.remove(addr, o);
     this.owners.set(addr, { port, seen: now, fixed: false });
+    this.recentAddr = -1;
     this.index(port).add(addr);
     this.learnedTotal++;
   }
 
   /** Replaces a port's configured addresses. */
   setFixed(port: string, addrs: readonly (number | string)[], now: number): void {
+    this.recentAddr = -1;
     for (const [a, o] of this.owners) if (o.port === port && o.fixed) this.owners.delete(a);
     for (const a of addrs) {
       const o = this.owners.get(a);
@@ -121,8 +130,17 @@ export class IpOwners {
     return s;
   }
 
+  private find(addr: number | string): IpOwner | undefined {
+    if (addr === this.recentAddr) return this.recentOwner;
+    const o = this.owners.get(addr);
+    this.recentAddr = addr;
+    this.recentOwner = o;
+    return o;
+  }
+
   private remove(addr: number | string, o: IpOwner): void {
     this.owners.delete(addr);
+    this.recentAddr = -1;
     if (o.fixed) return;
     const s = this.learned.get(o.port);
     if (s?.delete(addr)) this.learnedTotal--;

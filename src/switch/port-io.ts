@@ -6,8 +6,13 @@
 export type SendResult = 'ok' | 'not-connected' | 'full';
 
 export interface PortIo {
-  /** `sourcePort`: the switch port the frame came from, when known (a NIC team balances by it). */
-  send(frame: Uint8Array, sourcePort?: string): SendResult;
+  /**
+   * `sourcePort`: the switch port the frame came from, when known (a NIC team balances by it).
+   * `framed`: the 4 bytes before `frame` in its buffer are its stream record header (it is a
+   * record read off a socket port, forwarded unchanged) and stay as they are: a socket port
+   * may then send the record as it came, without a copy.
+   */
+  send(frame: Uint8Array, sourcePort?: string, framed?: boolean): SendResult;
   readonly connected: boolean;
   /** Stop / restart reading from the peer (back-pressure from a rate limit). */
   pause(): void;
@@ -22,7 +27,8 @@ export interface PortIo {
 }
 
 export interface PortIoEvents {
-  onFrame(frame: Buffer): void;
+  /** `framed`: as for PortIo.send — the frame is a view preceded by its record header. */
+  onFrame(frame: Buffer, framed?: boolean): void;
   /** A stream was cut for a reason (bad record length): counted as a drop. */
   onError(reason: 'stream-corrupt' | 'uplink-error'): void;
   onConnection?(connected: boolean): void;

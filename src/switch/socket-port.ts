@@ -5,15 +5,20 @@
 // replaced, so a restarted daemon recreates its ports at the same paths. A record whose
 // length is beyond any Ethernet frame cuts the connection (the stream cannot be resynchronised).
 // When the peer does not read and more than `maxQueuedBytes` wait, frames are dropped
-// ('full') rather than queued without bound. Frames sent during one tick are written as one
-// buffer. Depends on framing, port-io.
+// ('full') rather than queued without bound. Frames sent during one tick leave in one write
+// (writev): a run of records forwarded unchanged from one read of another socket port is
+// sent as the slice of that read (no copy); other frames are copied behind their headers
+// into a staging buffer. Depends on framing, port-io.
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
-import { FrameDecoder, recordHeader } from './framing.ts';
+import { FrameDecoder } from './framing.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+
+/** Size of a fresh staging buffer: many small frames per allocation. */
+const STAGE_BYTES = 64 << 10;
 
 export class SocketPortIo implements PortIo {
   private server: Server | null = null;
@@ -21,9 +26,21 @@ export class SocketPortIo implements PortIo {
   private readonly decoder = new FrameDecoder();
   private paused = false;
   private closed = false;
-  /** Records waiting for the end of the tick, written as one buffer. */
-  private batch: Uint8Array[] = [];
+  /** Pieces waiting for the end of the tick, written together. */
+  private parts: Uint8Array[] = [];
   private batchBytes = 0;
+  /** The records being sent as they came, bytes [runStart, runEnd) of runBuffer (null: none). */
+  private runBuffer: ArrayBufferLike | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  /**
+   * Where other frames are copied behind their headers: bytes [stageStart, stageEnd) are not
+   * yet in `parts`; bytes before stageStart may still be in a pending write and are never
+   * written again, so the space after them is used until it runs out.
+   */
+  private stage: Buffer = Buffer.alloc(0);
+  private stageStart = 0;
+  private stageEnd = 0;
   maxQueuedBytes = 4 << 20;
   /** Above this the port reports itself congested (the switch then holds unicast senders). */
   highWaterBytes = 512 << 10;
@@ -58,7 +75,7 @@ export class SocketPortIo implements PortIo {
     this.sock = s;
     s.setNoDelay?.(true);
     if (this.paused) s.pause();
-    const onFrame = (f: Buffer): void => this.ev.onFrame(f);
+    const onFrame = (f: Buffer): void => this.ev.onFrame(f, true);
     s.on('data', (chunk: Buffer) => {
       if (this.sock !== s) return;
       if (!this.decoder.push(chunk, onFrame)) {
@@ -79,25 +96,65 @@ export class SocketPortIo implements PortIo {
     this.ev.onConnection?.(false);
   }
 
-  send(frame: Uint8Array): SendResult {
+  send(frame: Uint8Array, _sourcePort?: string, framed = false): SendResult {
     const s = this.sock;
     if (!s) return 'not-connected';
     if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
-    // Frames sent in one tick (a burst read off another port) leave in one write.
     if (this.batchBytes === 0) process.nextTick(() => this.flush(s));
-    // The frame is kept by reference until the end of the tick: the pipeline never changes a
+    // Frames are kept by reference until the end of the tick: the pipeline never changes a
     // frame after delivering it (inject() takes ownership of its bytes for that reason).
-    this.batch.push(recordHeader(frame.length), frame as Buffer);
+    const start = frame.byteOffset - 4, end = frame.byteOffset + frame.length;
+    if (framed && this.runBuffer === frame.buffer && this.runEnd === start) {
+      this.runEnd = end;
+    } else if (framed) {
+      this.closeStage();
+      this.closeRun();
+      this.runBuffer = frame.buffer;
+      this.runStart = start;
+      this.runEnd = end;
+    } else {
+      this.closeRun();
+      this.copyToStage(frame);
+    }
     this.batchBytes += 4 + frame.length;
     return 'ok';
   }
 
+  private copyToStage(frame: Uint8Array): void {
+    const need = 4 + frame.length;
+    if (this.stage.length - this.stageEnd < need) {
+      this.closeStage();
+      this.stage = Buffer.allocUnsafe(Math.max(STAGE_BYTES, need));
+      this.stageStart = this.stageEnd = 0;
+    }
+    this.stage.writeUInt32BE(frame.length, this.stageEnd);
+    this.stage.set(frame, this.stageEnd + 4);
+    this.stageEnd += need;
+  }
+
+  private closeStage(): void {
+    if (this.stageEnd === this.stageStart) return;
+    this.parts.push(this.stage.subarray(this.stageStart, this.stageEnd));
+    this.stageStart = this.stageEnd;
+  }
+
+  private closeRun(): void {
+    if (this.runBuffer === null) return;
+    this.parts.push(Buffer.from(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+    this.runBuffer = null;
+  }
+
   private flush(s: Socket): void {
-    const b = this.batch, bytes = this.batchBytes;
-    this.batch = [];
+    this.closeRun();
+    this.closeStage();
+    const parts = this.parts;
+    this.parts = [];
     this.batchBytes = 0;
-    if (this.sock !== s || b.length === 0) return;
-    s.write(Buffer.concat(b, bytes));
+    if (this.sock !== s || parts.length === 0) return;
+    if (parts.length === 1) { s.write(parts[0]!); return; }
+    s.cork();
+    for (const p of parts) s.write(p);
+    s.uncork();
   }
 
   get congested(): boolean { return (this.sock?.writableLength ?? 0) + this.batchBytes > this.highWaterBytes; }

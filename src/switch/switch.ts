@@ -469,7 +469,7 @@ export class VirtualSwitch {
 
   private ioEvents(st: PortState): PortIoEvents {
     return {
-      onFrame: (f) => this.receive(st, f),
+      onFrame: (f, framed) => this.receive(st, f, framed === true),
       onError: (reason) => this.drop(st, reason),
       onConnection: (connected) => {
         if (!connected) this.macs.flushPort(st.id);
@@ -542,7 +542,8 @@ export class VirtualSwitch {
     countDrop(st.counters, reason);
   }
 
-  private receive(st: PortState, frame: Uint8Array): void {
+  /** `framed`: see PortIo.send; kept while the frame is forwarded unchanged. */
+  private receive(st: PortState, frame: Uint8Array, framed = false): void {
     if (this.closed) return;
     const c = st.counters;
     c.rxFrames++;
@@ -550,21 +551,21 @@ export class VirtualSwitch {
     this.switchCapture?.write(frame);
     st.capture?.write(frame);
     if (st.limiter) { st.limiter.offer(frame); return; }
-    this.process(st, frame);
+    this.process(st, frame, framed);
   }
 
-  private process(src: PortState, frame: Uint8Array): void {
+  private process(src: PortState, frame: Uint8Array, framed = false): void {
     if (this.busy) { this.backlog.push([src, Uint8Array.prototype.slice.call(frame)]); return; }
     this.busy = true;
     try {
-      this.pipeline(src, frame);
-      while (this.backlog.length > 0) { const [s, f] = this.backlog.shift()!; this.pipeline(s, f); }
+      this.pipeline(src, frame, framed);
+      while (this.backlog.length > 0) { const [s, f] = this.backlog.shift()!; this.pipeline(s, f, false); }
     } finally {
       this.busy = false;
     }
   }
 
-  private pipeline(src: PortState, input: Uint8Array): void {
+  private pipeline(src: PortState, input: Uint8Array, inputFramed: boolean): void {
     if (!this.ports.has(src.id)) return;
     const info = this.info;
     let frame = input;
@@ -576,6 +577,7 @@ export class VirtualSwitch {
     const vlan = src.vlan.ingress(info.vlanId);
     if (vlan < 0) { this.drop(src, 'vlan-not-allowed'); return; }
     if (info.vlanId >= 0) { frame = popVlan(frame); parseFrameInto(frame, info, this.settings.maxFrameBytes); }
+    const framed = inputFramed && frame === input;
 
     if (src.policed) {
       const g = checkGuards(src.guards, src.id, info, frame, this.owners, now);
@@ -625,11 +627,11 @@ export class VirtualSwitch {
     let mirror = src.mirrorSource;
     for (let i = 0; i < out.length; i++) {
       const dst = out[i]!;
-      if (this.egress(src, dst, frame, vlan, ctx, now) && dst.mirrorSource) mirror = true;
+      if (this.egress(src, dst, frame, framed, vlan, ctx, now) && dst.mirrorSource) mirror = true;
     }
     if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
     if (mirror) {
-      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame, src.id);
+      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame, src.id, framed);
     }
   }
 
@@ -656,7 +658,7 @@ export class VirtualSwitch {
     return dst.vlan.accepts(src.vlan, vlan);
   }
 
-  private egress(src: PortState, dst: PortState, frame: Uint8Array, vlan: number, ctx: ExtensionFrame | null, now: number): boolean {
+  private egress(src: PortState, dst: PortState, frame: Uint8Array, framed: boolean, vlan: number, ctx: ExtensionFrame | null, now: number): boolean {
     for (const s of this.egressExts) {
       const verdict = s.ext.egress!(ctx!, dst.id);
       if (verdict === false && s.type === 'filter') { this.drop(dst, 'extension'); return false; }
@@ -672,12 +674,12 @@ export class VirtualSwitch {
       if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
       return true;
     }
-    return this.transmit(dst, wire, src.id);
+    return this.transmit(dst, wire, src.id, framed && wire === frame);
   }
 
-  /** `source`: the port the frame came from; unknown (undefined) once it has waited in a fair queue. */
-  private transmit(dst: PortState, wire: Uint8Array, source?: string): boolean {
-    const r = dst.io ? dst.io.send(wire, source) : 'not-connected';
+  /** `source`: the port the frame came from; unknown (undefined) once it has waited in a fair queue. `framed`: see PortIo.send. */
+  private transmit(dst: PortState, wire: Uint8Array, source?: string, framed = false): boolean {
+    const r = dst.io ? dst.io.send(wire, source, framed) : 'not-connected';
     if (r !== 'ok') { this.drop(dst, r === 'full' ? 'tx-queue-full' : 'port-not-connected'); return false; }
     const c = dst.counters;
     c.txFrames++;
