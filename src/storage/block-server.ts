@@ -314,7 +314,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     const ctx = { op: 'point-in-time-copy' };
     if (targets.length === 0) throw new VmhostError('STORAGE_INVALID_ARGUMENT', 'a point-in-time copy needs at least one target', ctx);
     const names = new Set<string>();
-    const parts = targets.map((t) => {
+    const parts = targets.map((t, i) => {
       const e = this.need(t.exportName);
       const where = { ...ctx, export: t.exportName };
       if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${t.exportName} is stopping`, where);
@@ -326,6 +326,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       if (ranges !== 'all' && ranges !== 'own') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `ranges must be 'all' or 'own', not ${String(ranges)}`, where);
       if (t.target.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `the target of ${t.exportName} is open read-only`, where);
       if (t.target === e.disk) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} is the served disk itself`, where);
+      if (targets.slice(0, i).some((o) => o.target === t.target)) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} is another export's target too`, where);
       if (t.target.virtualSize !== e.disk.virtualSize || t.target.logicalSectorSize > e.disk.logicalSectorSize) {
         throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} (${t.target.virtualSize} bytes, ${t.target.logicalSectorSize}-byte sectors) does not fit the disk (${e.disk.virtualSize} bytes, ${e.disk.logicalSectorSize}-byte sectors)`, where);
       }

@@ -374,6 +374,11 @@ test('bad targets are refused before anything pauses', async () => {
   await r.close();
   const w = await openDiskFile(same8);
   await assert.rejects(server.startPointInTimeCopy([{ exportName: 'bad', target: w }, { exportName: 'bad', target: w }]), (e: unknown) => is('STORAGE_INVALID_ARGUMENT')(e) && /twice/.test((e as Error).message));
+  const other = join(tmp.dir, 'bad2.vhdx');
+  await makeVhdx(other, { size: 8 * MiB, blockSize: MiB });
+  await server.serve(other, { exportName: 'bad2' });
+  await assert.rejects(server.startPointInTimeCopy([{ exportName: 'bad', target: w }, { exportName: 'bad2', target: w }]), (e: unknown) => is('STORAGE_INVALID_ARGUMENT')(e) && /target too/.test((e as Error).message));
+  await server.stop('bad2');
   await w.close();
   assert.deepEqual(server.pipeline('bad').names, ['metering', 'qos'], 'no stage was left behind');
   await server.stop('bad');
