@@ -243,6 +243,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     const e = this.need(exportName);
     if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only`, { op: 'resize', export: exportName });
     this.refuseDuringCopy(exportName, 'resize');
+    if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'resize', export: exportName });
     await resizeDisk(e.disk, newSize);
   }
 
