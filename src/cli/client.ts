@@ -145,9 +145,10 @@ export class ApiClient {
 
   /**
    * The host's live event stream (server-sent events): `onJob` gets every job update from the
-   * moment the returned promise resolves (the stream is open) until `close()`.
+   * moment the returned promise resolves (the stream is open) until `close()`; `ended` resolves
+   * when the stream is gone.
    */
-  async jobUpdates(onJob: (j: Job) => void): Promise<{ close(): void }> {
+  async jobUpdates(onJob: (j: Job) => void): Promise<{ close(): void; ended: Promise<void> }> {
     const { url, req } = this.request('GET', '/events/stream');
     let res;
     try {
@@ -171,8 +172,8 @@ export class ApiClient {
         if (data) onJob(JSON.parse(data.slice(6)) as Job);
       }
     });
-    // The stream ends when the caller closes it or the daemon goes; a job's end comes from its result, not from here.
-    res.on('error', () => undefined);
-    return { close: () => res.destroy() };
+    // The stream ends when the caller closes it or the daemon goes.
+    const ended = new Promise<void>((ok) => { res.on('close', ok); res.on('error', () => ok()); });
+    return { close: () => res.destroy(), ended };
   }
 }

@@ -29,10 +29,20 @@ export async function runJob<T>(api: ApiClient, ctx: CmdletContext, asJob: boole
   try {
     const job = await api.call<Job>(method, noWait(path), body);
     const progress = ctx.progress(jobActivity(job));
+    let ended!: () => void;
+    const endSeen = new Promise<void>((ok) => { ended = ok; });
     try {
-      onUpdate = (j) => { if (j.Id === job.Id && j.State === 'Running') progress.update(j.PercentComplete, j.StatusDescription); };
+      onUpdate = (j) => {
+        if (j.Id !== job.Id) return;
+        if (j.State === 'Running') progress.update(j.PercentComplete, j.StatusDescription);
+        else ended();
+      };
       for (const j of seen) onUpdate(j);
-      return await api.call<T>('GET', `/jobs/${job.Id}/result`);
+      const result = await api.call<T>('GET', `/jobs/${job.Id}/result`);
+      // The daemon sends a job's last updates on the stream before it answers with the result,
+      // but over another connection: read them up to the job's end before the bar goes.
+      await Promise.race([endSeen, stream.ended]);
+      return result;
     } finally {
       progress.done();
     }

@@ -16,6 +16,7 @@ interface Activity { name: string; percent: number; status: string }
 
 const BAR = 30;
 const PLAIN_STEP = 10;
+const REDRAW_MS = 100;
 
 /** Where text goes, seen as a terminal: `isTTY` and `columns` as a tty.WriteStream has them. */
 type Terminal = Writer & { isTTY?: boolean; columns?: number };
@@ -24,6 +25,7 @@ export class ProgressDisplay {
   /** Activities now running, in the order they began (the line shows the first, counting the others). */
   private readonly active: Activity[] = [];
   private drawn = '';
+  private drawnAt = 0;
   private readonly tty: boolean;
 
   constructor(private readonly out: Terminal, private readonly silent = process.env.VMHOST_PROGRESS_PREFERENCE?.toLowerCase() === 'silentlycontinue') {
@@ -37,10 +39,15 @@ export class ProgressDisplay {
     return {
       update: (percent, status) => {
         if (!this.active.includes(a)) return;
+        const before = a.percent;
         a.percent = Math.max(0, Math.min(100, Math.floor(percent)));
         a.status = status;
         if (this.silent) return;
-        if (this.tty) { this.draw(); return; }
+        if (this.tty) {
+          // A new percent is drawn at once; a new status alone (a byte count per chunk) at most every REDRAW_MS.
+          if (a.percent !== before || Date.now() - this.drawnAt >= REDRAW_MS) this.draw();
+          return;
+        }
         const step = Math.floor(a.percent / PLAIN_STEP) * PLAIN_STEP;
         if (step <= printedStep) return;
         printedStep = step;
@@ -68,6 +75,7 @@ export class ProgressDisplay {
     // \r back to the line's start, the new text, \x1b[K erases what a longer old text left.
     this.out.write(`\r${line}\x1b[K`);
     this.drawn = line;
+    this.drawnAt = Date.now();
   }
 
   private width(): number {
