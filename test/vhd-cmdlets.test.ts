@@ -176,6 +176,7 @@ test('Set-VHD re-points a child to its moved parent; Test-VHD checks the chain; 
   const r = await vmhost('Merge-VHD', at('ch.vhdx'), '-Verbose');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /VERBOSE: merging .*ch\.vhdx into .*moved\/p\.vhdx/);
+  assert.match(r.stderr, /^Merge-VHD 'ch\.vhdx': 100% /m, 'progress from the merge engine');
   assert.ok(!existsSync(at('ch.vhdx')), 'the merged child is deleted');
   assert.match(qemuImg('compare', at('model.img'), at('moved/p.vhdx')), /identical/);
   assert.match(qemuImg('check', at('moved/p.vhdx')), /No errors were found/);
@@ -228,6 +229,7 @@ test('Optimize-VHD shrinks a trimmed file; Test-VHD finds a corrupt header byte'
   const r = await vmhost('Optimize-VHD', at('o.vhdx'), '-Mode', 'Full', '-Verbose');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /blocks moved/);
+  assert.match(r.stderr, /^Optimize-VHD 'o\.vhdx': 100%$/m, 'progress from the zero scan and the compaction');
   const after = statSync(at('o.vhdx')).size;
   assert.ok(after <= before - 3 * MiB, `${before} → ${after}`);
   assert.match(qemuImg('check', at('o.vhdx')), /No errors were found/);
