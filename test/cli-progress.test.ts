@@ -2,7 +2,8 @@
 // (util-linux `script`) draws a one-line bar in place and clears it at the end; run with pipes
 // it prints plain progress lines every 10 % instead; either way on stderr, so -Json output stays
 // parseable. Two kinds of long work: Convert-VHD (the CLI's own file work, no daemon) and
-// Remove-VMSnapshot (a daemon job merging disks, its progress from the event stream).
+// Copy-VMFile (a daemon job, its progress from the event stream; every job the CLI waits for
+// is shown the same way).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prng } from '../src/blockio/index.ts';
-import { openDiskFile } from '../src/storage/index.ts';
+import { cliTools, type CliTools } from './support/cli-tools.ts';
 import { ROOT, TestDaemon, runCli } from './support/daemon.ts';
 
 const MiB = 1024 * 1024;
@@ -99,45 +100,40 @@ describe('Convert-VHD (the CLI\'s own work)', () => {
   });
 });
 
-describe('Remove-VMSnapshot (a daemon job: merging the checkpoint\'s disks)', () => {
+describe('Copy-VMFile (a daemon job: its percent from the event stream)', () => {
   let d: TestDaemon;
+  let t: CliTools;
+  let dir = '';
   const env = () => ({ VMHOST_URL: d.url, VMHOST_TOKEN: d.token });
-  /** 24 MiB of non-zero data into the VM's current disk file (the VM is off: nothing holds it). */
-  const writeLeaf = async (seed: number) => {
-    const [drive] = (await d.api('GET', '/api/v1/vms/pg/hard-drives')).json as { Path: string }[];
-    const disk = await openDiskFile(drive!.Path);
-    const b = new Uint8Array(24 * MiB).fill(seed);
-    await disk.write(b, seed * MiB);
-    await disk.flush();
-    await disk.close();
-  };
 
   before(async () => {
     d = await TestDaemon.start();
-    const vhd = join(d.dataDir, 'pg.vhdx');
-    for (const args of [['New-VHD', vhd, '-SizeBytes', '256MB', '-BlockSizeBytes', '1MB'], ['New-VM', 'pg', '-VHDPath', vhd]]) {
-      const r = await d.cli(...args);
-      assert.equal(r.code, 0, r.stderr);
-    }
-    for (const name of ['one', 'two']) {
-      assert.equal((await d.cli('Checkpoint-VM', 'pg', name)).code, 0);
-      await writeLeaf(name === 'one' ? 3 : 5);
-    }
+    t = cliTools(d);
+    dir = mkdtempSync(join(tmpdir(), 'vmhost-progress-'));
+    // 8 MiB: the guest acknowledges it in eight 1 MiB chunks, each a job update.
+    writeFileSync(join(dir, 'payload.bin'), new Uint8Array(8 * MiB).fill(7));
+    await t.ok('New-VM', 'pg', '-MemoryStartupBytes', '256MB');
+    await t.ok('Enable-VMIntegrationService', '-VMName', 'pg', '-Name', 'Guest Service Interface');
+    await t.ok('Start-VM', 'pg');
+    await t.heartbeat('pg');
   });
-  after(async () => { await d?.stop(); });
+  after(async () => {
+    await d?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  test('without a terminal: plain lines every 10 %, from the job\'s own percent', async () => {
-    const r = await runCli(['Remove-VMSnapshot', 'pg', 'two'], env());
+  test('without a terminal: plain lines every 10 %, from the job\'s own percent; -PassThru -Json stays on stdout', async () => {
+    const r = await runCli(['Copy-VMFile', 'pg', '-SourcePath', join(dir, 'payload.bin'), '-DestinationPath', '/root/a.bin', '-FileSource', 'Host', '-PassThru', '-Json'], env());
     assert.equal(r.code, 0, r.stderr);
-    plainLines(r.stderr, "Remove-VMSnapshot 'pg'");
-    assert.match(r.stderr, /Merging the disks of checkpoint 'two'/);
-    assert.equal(r.stdout, '');
+    plainLines(r.stderr, "Copy-VMFile 'pg'");
+    assert.match(r.stderr, /Copied 8\.0 of 8\.0 MB/);
+    assert.equal((JSON.parse(r.stdout) as { Size: number }[])[0]!.Size, 8 * MiB);
   });
 
-  test('in a terminal: the bar drawn and cleared; the checkpoint is gone', async () => {
-    const r = await inTerminal(['Remove-VMSnapshot', 'pg', 'one'], env());
+  test('in a terminal: the bar drawn in place and cleared; the file is in the guest', async () => {
+    const r = await inTerminal(['Copy-VMFile', 'pg', '-SourcePath', join(dir, 'payload.bin'), '-DestinationPath', '/root/b.bin', '-FileSource', 'Host'], env());
     assert.equal(r.code, 0, r.out);
-    assert.equal(drawnAndCleared(r.out, "Remove-VMSnapshot 'pg'").trim(), '');
-    assert.deepEqual((await d.api('GET', '/api/v1/vms/pg/snapshots')).json, []);
+    assert.equal(drawnAndCleared(r.out, "Copy-VMFile 'pg'").trim(), '');
+    assert.equal((await t.sh('pg', 'wc -c < /root/b.bin')).out.trim(), String(8 * MiB));
   });
 });

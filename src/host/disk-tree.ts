@@ -3,7 +3,7 @@
 // files may be served.
 import { rm } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
-import { describeDiskFile, mergeDiskFile, setDiskParent, type WorkProgress } from '../storage/index.ts';
+import { describeDiskFile, mergeDiskFile, setDiskParent } from '../storage/index.ts';
 
 async function parentOf(path: string): Promise<string | null> {
   const p = (await describeDiskFile(path).catch(() => undefined))?.ParentPath;
@@ -16,18 +16,17 @@ async function parentOf(path: string): Promise<string | null> {
  * the child's own children re-linked to `frozen` (its content is the child's now), and
  * {from: child, to: frozen} returned for the caller to re-point references. With none, a file
  * vmhost made (`madeByUs` matches its name) is deleted; with several it stays, a branch point.
- * `onProgress` gets the merge's bytes copied. Known gap: a crash between the merge and the
- * re-link leaves grandchildren pointing at the deleted child (Set-VHD -ParentPath <frozen>
- * -IgnoreIdMismatch repairs them).
+ * Known gap: a crash between the merge and the re-link leaves grandchildren pointing at the
+ * deleted child (Set-VHD -ParentPath <frozen> -IgnoreIdMismatch repairs them).
  */
-export async function foldIntoParent(frozen: string, inUse: string[], madeByUs: RegExp, onProgress?: WorkProgress): Promise<{ from: string; to: string } | undefined> {
+export async function foldIntoParent(frozen: string, inUse: string[], madeByUs: RegExp): Promise<{ from: string; to: string } | undefined> {
   const parents = new Map<string, string | null>();
   for (const f of inUse) parents.set(f, await parentOf(f));
   const children = inUse.filter((f) => f !== frozen && parents.get(f) === frozen);
   if (children.length === 1) {
     const child = children[0]!;
     const grandchildren = inUse.filter((f) => parents.get(f) === child);
-    await mergeDiskFile(child, frozen, undefined, onProgress);
+    await mergeDiskFile(child, frozen);
     for (const g of grandchildren) await setDiskParent(g, frozen, true);
     return { from: child, to: frozen };
   }

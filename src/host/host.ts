@@ -733,7 +733,8 @@ export class Host {
   removeSnapshot(nameOrId: string, snapshot: string, withChildren: boolean): { job: Job; result: Promise<VmView> } {
     this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
     return this.lifecycle('RemoveSnapshot', 'Remove-VMSnapshot', nameOrId, async (e, h) => {
-      await this.checkpoints.remove(e, h, snapshot, withChildren);
+      h.progress(10, 'Merging checkpoint disks');
+      await this.checkpoints.remove(e, snapshot, withChildren);
     });
   }
 

@@ -23,7 +23,6 @@ import type { VmRuntime } from './vm-runtime.ts';
 import type { VmStorage } from './vm-storage.ts';
 import type { VmState } from './vm-state.ts';
 import { foldIntoParent } from './disk-tree.ts';
-import type { WorkProgress } from '../storage/index.ts';
 
 /** Hyper-V's limit per VM. */
 export const MAX_CHECKPOINTS = 50;
@@ -226,7 +225,7 @@ export class VmCheckpoints {
    * deleted. The checkpoint's children move up to its parent. With `withChildren`, its whole
    * subtree goes, deepest first. Returns the names removed.
    */
-  async remove(e: VmEntry, h: JobHandle, nameOrId: string, withChildren: boolean): Promise<string[]> {
+  async remove(e: VmEntry, nameOrId: string, withChildren: boolean): Promise<string[]> {
     const top = this.find(e, nameOrId);
     const m = this.of(e);
     const order: CheckpointRecord[] = [];
@@ -235,24 +234,15 @@ export class VmCheckpoints {
       order.push(r);
     };
     visit(top);
-    // The job's percent: each drive of each checkpoint an equal share, filled by its merge's bytes.
-    const steps = Math.max(1, order.reduce((n, r) => n + r.config.hardDrives.length, 0));
-    let step = 0;
-    for (const r of order) {
-      await this.removeOne(e, r, (drive) => {
-        const at = step++;
-        return (done, total) => h.progress((100 * (at + (total === 0 ? 1 : done / total))) / steps, `Merging the disks of checkpoint '${r.name}' (${basename(drive)})`);
-      });
-    }
+    for (const r of order) await this.removeOne(e, r);
     return order.map((r) => r.name);
   }
 
-  /** `progressOf(drive)`: where the merge of that drive's file reports its bytes. */
-  private async removeOne(e: VmEntry, r: CheckpointRecord, progressOf: (drive: string) => WorkProgress): Promise<void> {
+  private async removeOne(e: VmEntry, r: CheckpointRecord): Promise<void> {
     const m = this.of(e);
     const used = () => [...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))];
     for (const d of r.config.hardDrives) {
-      const moved = await foldIntoParent(d.path, [...new Set(used())], CHILD_SUFFIX, progressOf(d.path));
+      const moved = await foldIntoParent(d.path, [...new Set(used())], CHILD_SUFFIX);
       if (moved) await this.repoint(e, moved.from, moved.to);
     }
     // Its children hang from its parent now; the VM too, if it grew from it.

@@ -8,8 +8,7 @@ import { VhdxDisk } from './disk.ts';
 import { resizeVhdx } from './resize.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 
-/** `onProgress`: bytes copied of the bytes the merged layers define, after each chunk. */
-export async function mergeVhdx(leaf: VhdxDisk, levels = 1, onProgress?: (done: number, total: number) => void): Promise<VirtualDisk> {
+export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk> {
   const ctx = { op: 'merge', file: leaf.file.name, levels };
   if (!Number.isInteger(levels) || levels < 1) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'levels must be ≥ 1', ctx);
   const layers: VhdxDisk[] = [];
@@ -38,8 +37,6 @@ export async function mergeVhdx(leaf: VhdxDisk, levels = 1, onProgress?: (done: 
   const buf = new Uint8Array(4 * MiB);
   const zeros = new Uint8Array(4 * MiB);
   const isZero = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).equals(zeros.subarray(0, b.length));
-  const total = merged.reduce((sum, [s, e]) => sum + e - s, 0);
-  let done = 0;
   for (const [s, e] of merged) {
     for (let o = s; o < e; o += buf.length) {
       const n = Math.min(buf.length, e - o);
@@ -47,7 +44,6 @@ export async function mergeVhdx(leaf: VhdxDisk, levels = 1, onProgress?: (done: 
       await leaf.read(b, o);
       if (isZero(b)) await target.trim(o, n);
       else await target.write(b, o);
-      onProgress?.((done += n), total);
     }
   }
   await target.flush();

@@ -5,7 +5,7 @@
 // (VHD_IN_USE, "in use by VM 'x'", exit 4) and stays byte-identical. The daemon that holds a
 // file answers for it instead: Resize-VHD online, Get-VHD/Test-VHD from its live state.
 // Here: argument checks (one-line errors naming the parameter), the new file's format from
-// its extension (.vhdx, .vhd; .img/.raw for Convert-VHD), Write-Progress for Convert-, Merge- and Optimize-VHD.
+// its extension (.vhdx, .vhd; .img/.raw for Convert-VHD), Write-Progress for Convert- and Optimize-VHD.
 import { access, realpath, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -217,7 +217,7 @@ export const mergeVhd = defineCmdlet({
     localOnly(ctx);
     const path = await realpath(await existingFile(ctx, 'Path', args.Path));
     const dest = args.DestinationPath === undefined ? undefined : await realpath(await existingFile(ctx, 'DestinationPath', args.DestinationPath));
-    const into = await withProgress(ctx, `Merge-VHD '${basename(path)}'`, 'bytes', (report) => facade(ctx, () => mergeDiskFile(path, dest, (m) => ctx.verbose(m), report)));
+    const into = await facade(ctx, () => mergeDiskFile(path, dest, (m) => ctx.verbose(m)));
     return args.PassThru ? describe(ctx, into) : undefined;
   },
 });

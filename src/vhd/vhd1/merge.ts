@@ -11,8 +11,7 @@ import { VhdDisk } from './vhd-disk.ts';
 
 const CHUNK = 1024 * 1024;
 
-/** `onProgress`: bytes copied of the bytes the merged layers store, after each chunk. */
-export async function mergeVhd(leaf: VhdDisk, levels = 1, onProgress?: (done: number, total: number) => void): Promise<VirtualDisk> {
+export async function mergeVhd(leaf: VhdDisk, levels = 1): Promise<VirtualDisk> {
   const where = leaf.file.name;
   if (!Number.isInteger(levels) || levels < 1) throw invalidArgument(`${where}: levels must be at least 1`, { path: where, levels });
   const layers: VhdDisk[] = [];
@@ -43,15 +42,12 @@ export async function mergeVhd(leaf: VhdDisk, levels = 1, onProgress?: (done: nu
   }
   const buf = new Uint8Array(CHUNK);
   const zeros = new Uint8Array(CHUNK);
-  const total = merged.reduce((sum, [s, e]) => sum + e - s, 0);
-  let done = 0;
   for (const [s, e] of merged) {
     for (let o = s; o < e; o += CHUNK) {
       const b = buf.subarray(0, Math.min(CHUNK, e - o));
       await leaf.read(b, o);
       if (Buffer.from(b.buffer, 0, b.length).equals(Buffer.from(zeros.buffer, 0, b.length))) await target.trim(o, b.length);
       else await target.write(b, o);
-      onProgress?.((done += b.length), total);
     }
   }
   await target.flush();
