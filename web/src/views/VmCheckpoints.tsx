@@ -5,10 +5,11 @@
 // progress shown from the event stream while they run, their outcome as a toast. Buttons grey
 // out from the host's own legality table (actions.ts), with its words as their title.
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, snapshotPath, type ApiError, type Job, type SnapshotView, type VmView } from '../api.ts';
+import { api, snapshotPath, type Job, type SnapshotView, type VmView } from '../api.ts';
 import { whyNot } from '../actions.ts';
 import { time } from '../format.ts';
 import { useApi, useJobs } from '../live.ts';
+import { useAct } from '../submit.ts';
 import { Confirm, Progress } from './common.tsx';
 import { toast } from './Toasts.tsx';
 
@@ -22,25 +23,15 @@ export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
   const [selectedId, setSelectedId] = useState<string>();
   const [ask, setAsk] = useState<Ask>();
   const [subtree, setSubtree] = useState(false);
-  const [busy, setBusy] = useState(false);
   const running = useJobOutcomes(vm, reload);
+  const { busy, act: call } = useAct(reload);
   const selected = snapshots?.find((s) => s.Id === selectedId);
 
-  /** Starts a job (the answer is the job at once) or a plain call; an API refusal becomes a toast. */
-  const act = async (what: string, fn: () => Promise<Job | unknown>): Promise<boolean> => {
-    setBusy(true);
-    try {
-      const r = await fn();
-      if (isJob(r)) running.watch(r, what);
-      return true;
-    } catch (e) {
-      toast(`${what}: ${(e as ApiError).message}`, 'error');
-      return false;
-    } finally {
-      setBusy(false);
-      reload();
-    }
-  };
+  /** A call that answers with a job (?wait=false) is followed to its end; a plain one (Rename) is done when it answers. */
+  const act = (what: string, fn: () => Promise<unknown>): Promise<boolean> => call(what, async () => {
+    const r = await fn();
+    if (isJob(r)) running.watch(r, what);
+  });
 
   const applyWhy = whyNot('RestoreSnapshot', vm);
   const deleteWhy = whyNot('RemoveSnapshot', vm);
