@@ -4,7 +4,8 @@
 // changes from the CLI, and that nothing but the sign-in page works without a session; the
 // Virtual Switches page, and a VM's adapters and disks from its Network and Storage tabs; the
 // wizard's page checks and a VM it builds with a disk, a switch and an ISO, boot order, DVD
-// media and a new disk. Writes docs/screenshots/{vm-list,wizard,wizard-check,console,switch,boot-order,storage}.png.
+// media and a new disk; the Checkpoints pane. Writes
+// docs/screenshots/{vm-list,wizard,wizard-check,console,switch,checkpoints,boot-order,storage}.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import WebSocket from 'ws';
+import { isLegal, whyIllegal, type VmAction, type VmState } from '../src/host/vm-state.ts';
 import { ROOT, TestDaemon, waitFor } from './support/daemon.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -344,6 +346,75 @@ describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? fals
     await dialog.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No virtual switches yet').waitFor();
     assert.equal((await nic())?.SwitchName, null, 'the adapter was disconnected with the switch');
+  });
+
+  test('checkpoints pane: take, rename, apply and delete (with its subtree); the tree and Now follow; buttons grey out as the state table says', { timeout: 240_000 }, async () => {
+    interface Snap { Name: string; Id: string; ParentSnapshotId: string | null }
+    const snaps = async () => (await d.api('GET', '/api/v1/vms/web1/snapshots')).json as Snap[];
+    const vmNow = async () => (await d.api('GET', '/api/v1/vms/web1')).json as Vm & { ParentSnapshotId: string | null };
+    const node = (name: string) => page.locator(`li[data-checkpoint="${name}"]`);
+    const nowUnder = (name: string) => node(name).locator(':scope > ul > li[data-now]');
+    const selected = (name: string) => page.getByRole('group', { name: `Checkpoint ${name}` });
+    const stateIs = (state: string) => page.locator(`#vm-title [data-state="${state}"]`).waitFor({ timeout: 60_000 });
+    const toastSays = (re: RegExp) => page.getByRole('status').filter({ hasText: re }).waitFor({ timeout: 120_000 });
+    /** A button of the pane is disabled exactly when the host's table refuses its action, and then says why in the table's words. */
+    const greyedAsTable = async (button: ReturnType<Page['getByRole']>, action: VmAction, state: VmState) => {
+      assert.equal(await button.isDisabled(), !isLegal(action, state), `${action} while ${state}`);
+      if (!isLegal(action, state)) assert.equal(await button.getAttribute('title'), whyIllegal(action, state, 'web1'));
+    };
+    const vhd = join(d.dataDir, 'web1-data.vhdx');
+
+    await page.goto(`${d.url}/#/vms/web1/checkpoints`);
+    await page.getByText('No checkpoints').waitFor();
+    await stateIs('Off');
+    await greyedAsTable(page.getByRole('button', { name: 'Checkpoint', exact: true }), 'Checkpoint', 'Off');
+    await page.getByLabel('New checkpoint name').fill('before-change');
+    await page.getByRole('button', { name: 'Checkpoint', exact: true }).click();
+    await nowUnder('before-change').waitFor({ timeout: 60_000 });
+    await toastSays(/Checkpoint: done/);
+
+    assert.equal((await d.cli('Start-VM', '-Name', 'web1')).code, 0);
+    await stateIs('Running');
+    await page.getByLabel('New checkpoint name').fill('running-1');
+    await page.getByRole('button', { name: 'Checkpoint', exact: true }).click();
+    await nowUnder('running-1').waitFor({ timeout: 120_000 });
+    assert.equal(await node('before-change').locator('li[data-checkpoint="running-1"]').count(), 1, 'the second checkpoint hangs under the first');
+    await node('before-change').locator(':scope > button').click();
+    await greyedAsTable(selected('before-change').getByRole('button', { name: 'Apply…' }), 'RestoreSnapshot', 'Running');
+    await greyedAsTable(selected('before-change').getByRole('button', { name: 'Delete…' }), 'RemoveSnapshot', 'Running');
+    await dismissToasts();
+    await page.screenshot({ path: join(SHOTS, 'checkpoints.png') });
+
+    await node('running-1').locator(':scope > button').click();
+    await selected('running-1').getByLabel('New name').fill('with-memory');
+    await selected('running-1').getByRole('button', { name: 'Rename' }).click();
+    await nowUnder('with-memory').waitFor();
+    assert.deepEqual((await snaps()).map((x) => x.Name), ['before-change', 'with-memory']);
+
+    // Apply on the running VM: it goes on running from the checkpoint's memory.
+    await selected('with-memory').getByRole('button', { name: 'Apply…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Apply' }).click();
+    await toastSays(/Apply 'with-memory': done/);
+    await stateIs('Running');
+    const withMemory = (await snaps()).find((x) => x.Name === 'with-memory')!;
+    assert.equal((await vmNow()).ParentSnapshotId, withMemory.Id, 'the VM runs from the applied checkpoint');
+
+    assert.equal((await d.cli('Stop-VM', '-Name', 'web1', '-TurnOff')).code, 0);
+    await stateIs('Off');
+    await node('before-change').locator(':scope > button').click();
+    const del = selected('before-change').getByRole('button', { name: 'Delete…' });
+    await greyedAsTable(del, 'RemoveSnapshot', 'Off');
+    await del.click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel(/Delete its subtree too/).check();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await toastSays(/Delete 'before-change': done/);
+    await page.getByText('No checkpoints').waitFor();
+    assert.deepEqual(await snaps(), []);
+    const drives = (await d.api('GET', '/api/v1/vms/web1/hard-drives')).json as { Path: string }[];
+    assert.deepEqual(drives.map((x) => x.Path), [vhd], 'the merges left the VM on its own disk');
+    const jobs = (await d.api('GET', '/api/v1/jobs')).json as { Name: string; State: string; PercentComplete: number }[];
+    assert.ok(jobs.some((j) => j.Name === 'Remove-VMSnapshot' && j.State === 'Completed' && j.PercentComplete === 100));
   });
 
   test('the wizard builds a VM with a new disk, a connected adapter and an ISO to install from; its boot order, DVD and a new disk from the console', async () => {

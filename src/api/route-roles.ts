@@ -22,6 +22,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/events/stream': 'Viewer',
   'GET /api/v1/jobs': 'Viewer',
   'GET /api/v1/jobs/:id': 'Viewer',
+  'GET /api/v1/jobs/:id/result': 'Viewer',
   'GET /api/v1/vms': 'Viewer',
   'POST /api/v1/vms': 'Administrator',
   'GET /api/v1/vms/:vm': 'Viewer',

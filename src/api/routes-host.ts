@@ -27,4 +27,12 @@ export function registerHostRoutes(app: FastifyInstance, host: Host, tlsFingerpr
     if (!job) throw new VmhostError('NOT_FOUND', `No job with id ${req.params.id}`, { job: req.params.id });
     return job;
   });
+  // The CLI waits here for a job it started with ?wait=false while it draws the job's progress from the event stream.
+  app.get<{ Params: { id: string } }>('/api/v1/jobs/:id/result',
+    { schema: { summary: 'Receive-Job -Wait: the job\'s output once it ends (a failed job answers with its error)', tags: ['jobs'], params: JobRef } },
+    async (req) => {
+      const result = host.jobs.result(req.params.id);
+      if (!result) throw new VmhostError('NOT_FOUND', `No job with id ${req.params.id}`, { job: req.params.id });
+      return (await result) ?? null;
+    });
 }

@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { VmhostError, isErrorCode } from '../common/index.ts';
 import { credentialFor } from './credentials.ts';
 import { checkKnownHost } from './known-hosts.ts';
-import { exchange, type VerifyPeer } from './transport.ts';
+import type { Job } from '../host/index.ts';
+import { exchange, send, type HttpRequest, type VerifyPeer } from './transport.ts';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const DEFAULT_PORT = 8470;
@@ -104,28 +105,75 @@ export function resolveEndpoint(computerName: string | undefined, notice: Notice
 export class ApiClient {
   constructor(readonly endpoint: Endpoint) {}
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private request(method: string, path: string, body?: unknown): { url: URL; req: HttpRequest } {
     const headers: Record<string, string> = {};
     if (this.endpoint.token) headers.authorization = `Bearer ${this.endpoint.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    return { url: new URL(`${this.endpoint.url}/api/v1${path}`), req: { method, headers, body: body === undefined ? undefined : JSON.stringify(body) } };
+  }
+
+  private unreachable(e: unknown): VmhostError {
+    if (e instanceof VmhostError) return e;
+    return new VmhostError('CONNECTION_FAILED', `cannot reach the host at ${this.endpoint.url}: ${(e as Error).message}`, { url: this.endpoint.url }, { cause: e });
+  }
+
+  private refused(status: number, text: string): VmhostError | undefined {
+    if (status === 401) {
+      return new VmhostError('AUTH_FAILED', `the host at ${this.endpoint.url} refused the token (set it with Set-VMHostCredential, or VMHOST_TOKEN / VMHOST_DATA_DIR)`, { url: this.endpoint.url });
+    }
+    if (status >= 200 && status <= 299) return undefined;
+    let err: { code?: string; message?: string } = {};
+    try { err = JSON.parse(text) as typeof err; } catch { /* not JSON: use the text */ }
+    // A code this CLI does not know (a newer daemon) keeps its name in the context.
+    const code = isErrorCode(err.code) ? err.code : 'DAEMON_ERROR';
+    return new VmhostError(code, err.message ?? `${status} ${text}`, { status, daemonCode: err.code });
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { url, req } = this.request(method, path, body);
     let res;
     try {
-      res = await exchange(new URL(`${this.endpoint.url}/api/v1${path}`), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, this.endpoint.verifyPeer);
+      res = await exchange(url, req, this.endpoint.verifyPeer);
     } catch (e) {
-      if (e instanceof VmhostError) throw e;
-      throw new VmhostError('CONNECTION_FAILED', `cannot reach the host at ${this.endpoint.url}: ${(e as Error).message}`, { url: this.endpoint.url }, { cause: e });
+      throw this.unreachable(e);
     }
-    if (res.status === 401) {
-      throw new VmhostError('AUTH_FAILED', `the host at ${this.endpoint.url} refused the token (set it with Set-VMHostCredential, or VMHOST_TOKEN / VMHOST_DATA_DIR)`, { url: this.endpoint.url });
-    }
-    if (res.status < 200 || res.status > 299) {
-      let err: { code?: string; message?: string } = {};
-      try { err = JSON.parse(res.text) as typeof err; } catch { /* not JSON: use the text */ }
-      // A code this CLI does not know (a newer daemon) keeps its name in the context.
-      const code = isErrorCode(err.code) ? err.code : 'DAEMON_ERROR';
-      throw new VmhostError(code, err.message ?? `${res.status} ${res.text}`, { status: res.status, daemonCode: err.code });
-    }
+    const refusal = this.refused(res.status, res.text);
+    if (refusal) throw refusal;
     if (res.contentType.startsWith('application/json')) return JSON.parse(res.text) as T;
     return res.text as T;
+  }
+
+  /**
+   * The host's live event stream (server-sent events): `onJob` gets every job update from the
+   * moment the returned promise resolves (the stream is open) until `close()`; `ended` resolves
+   * when the stream is gone.
+   */
+  async jobUpdates(onJob: (j: Job) => void): Promise<{ close(): void; ended: Promise<void> }> {
+    const { url, req } = this.request('GET', '/events/stream');
+    let res;
+    try {
+      res = await send(url, req, this.endpoint.verifyPeer);
+    } catch (e) {
+      throw this.unreachable(e);
+    }
+    if (res.statusCode !== 200) {
+      const text = await new Promise<string>((ok) => { let t = ''; res.on('data', (c: Buffer) => { t += c.toString(); }); res.on('end', () => ok(t)); res.on('error', () => ok(t)); });
+      throw this.refused(res.statusCode ?? 0, text) ?? new VmhostError('DAEMON_ERROR', `the event stream answered ${res.statusCode}`, { url: this.endpoint.url });
+    }
+    res.setEncoding('utf8');
+    let buf = '';
+    res.on('data', (c: string) => {
+      buf += c;
+      for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+        const lines = buf.slice(0, end).split('\n');
+        buf = buf.slice(end + 2);
+        if (!lines.includes('event: job')) continue;
+        const data = lines.find((l) => l.startsWith('data: '));
+        if (data) onJob(JSON.parse(data.slice(6)) as Job);
+      }
+    });
+    // The stream ends when the caller closes it or the daemon goes.
+    const ended = new Promise<void>((ok) => { res.on('close', ok); res.on('error', () => ok()); });
+    return { close: () => res.destroy(), ended };
   }
 }

@@ -1,6 +1,7 @@
 // The declarative cmdlet definition: parameters, positions, parameter sets, output view, handler.
 // Depends on: params, table (View type).
 import type { Args, Params } from './params.ts';
+import type { Progress } from './progress.ts';
 import type { View } from './table.ts';
 
 export interface CmdletContext {
@@ -21,6 +22,8 @@ export interface CmdletContext {
   shouldProcess(target: string): boolean;
   /** Writes `WARNING: msg` to stderr. */
   warn(msg: string): void;
+  /** Write-Progress: a long operation's percent and status on stderr (progress.ts says how); call done() when it ends. */
+  progress(activity: string): Progress;
   /** For cmdlets whose output is a stream (a guest command's output, a console log) rather than objects. */
   readonly stdout: Writer;
   readonly stderr: Writer;

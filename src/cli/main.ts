@@ -8,6 +8,7 @@ import { cliError, CliErrorCode } from './errors.ts';
 import { exitCodeFor, ExitCode } from './exit-codes.ts';
 import { formatCmdletList, formatHelp } from './help.ts';
 import { formatOutput } from './output.ts';
+import { ProgressDisplay } from './progress.ts';
 import type { CmdletRegistry } from './registry.ts';
 import { hasWildcard } from './wildcard.ts';
 
@@ -39,6 +40,9 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
 
   let verbose = false;
   let exitCode: number = ExitCode.ok;
+  const progress = new ProgressDisplay(stderr);
+  // Every other line written to stderr moves the progress bar out of its way first.
+  const toStderr = (line: string) => { progress.clear(); stderr.write(line); };
   try {
     const { args, parameterSet, bound } = bindArguments(def, rest);
     verbose = args['Verbose'] === true;
@@ -47,13 +51,14 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
       parameterSet,
       bound,
       computerName: (args['ComputerName'] as string[] | undefined) ?? ['localhost'],
-      verbose: (msg) => { if (verbose) stderr.write(`VERBOSE: ${msg}\n`); },
+      verbose: (msg) => { if (verbose) toStderr(`VERBOSE: ${msg}\n`); },
       shouldProcess: (target) => {
         if (args['WhatIf'] !== true) return true;
         stdout.write(`What if: Performing the operation "${def.name}" on target "${target}".\n`);
         return false;
       },
-      warn: (msg) => { stderr.write(`WARNING: ${msg}\n`); },
+      warn: (msg) => { toStderr(`WARNING: ${msg}\n`); },
+      progress: (activity) => progress.begin(activity),
       stdout,
       stderr,
       setExitCode: (code) => { exitCode = code; },
@@ -65,7 +70,7 @@ export async function main(argv: readonly string[], opts: MainOptions): Promise<
     if (text !== '') stdout.write(text);
     return exitCode;
   } catch (e) {
-    stderr.write(`${errorLine(def.name, e)}\n`);
+    toStderr(`${errorLine(def.name, e)}\n`);
     if (verbose && e instanceof Error && e.stack) stderr.write(`VERBOSE: ${e.stack}\n`);
     return exitCodeFor(e);
   }

@@ -13,22 +13,28 @@ export interface HttpResponse { status: number; contentType: string; text: strin
 export type VerifyPeer = (fingerprint: string) => void;
 
 export async function exchange(url: URL, req: HttpRequest, verifyPeer: VerifyPeer): Promise<HttpResponse> {
+  const res = await send(url, req, verifyPeer);
+  return new Promise((ok, fail) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => ok({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', text: Buffer.concat(chunks).toString() }));
+    res.on('error', fail);
+  });
+}
+
+/** The response as it arrives (an event stream): the caller reads it and destroys it when done. */
+export function send(url: URL, req: HttpRequest, verifyPeer: VerifyPeer): Promise<IncomingMessage> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  const socket = url.protocol === 'https:' ? await pinnedTls(host, port, verifyPeer) : undefined;
-  return new Promise((ok, fail) => {
+  const tls = url.protocol === 'https:' ? pinnedTls(host, port, verifyPeer) : Promise.resolve(undefined);
+  return tls.then((socket) => new Promise((ok, fail) => {
     const r = httpRequest({
       host, port, method: req.method, path: url.pathname + url.search, headers: req.headers,
       ...(socket ? { createConnection: () => socket } : { agent: false }),
-    }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', text: Buffer.concat(chunks).toString() }));
-      res.on('error', fail);
-    });
+    }, ok);
     r.on('error', fail);
     r.end(req.body);
-  });
+  }));
 }
 
 function pinnedTls(host: string, port: number, verifyPeer: VerifyPeer): Promise<TLSSocket> {

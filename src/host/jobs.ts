@@ -28,6 +28,8 @@ const KEEP = 500;
 
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
+  /** Each job's outcome, kept as long as its record (Receive-Job). */
+  private readonly results = new Map<string, Promise<unknown>>();
   private readonly emitter = new EventEmitter();
 
   constructor() {
@@ -65,11 +67,17 @@ export class JobManager {
     );
     // Nobody may await a job started with -AsJob; its failure is recorded, not unhandled.
     result.catch(() => undefined);
+    this.results.set(job.Id, result);
     return { job, result };
   }
 
   get(id: string): Job | undefined {
     return this.jobs.get(id);
+  }
+
+  /** Receive-Job -Wait: the job's result once it ends (its error, if it failed); undefined for an unknown job. */
+  result(id: string): Promise<unknown> | undefined {
+    return this.results.get(id);
   }
 
   list(): Job[] {
@@ -84,7 +92,10 @@ export class JobManager {
   private trim(): void {
     for (const [id, j] of this.jobs) {
       if (this.jobs.size <= KEEP) break;
-      if (j.State !== 'Running') this.jobs.delete(id);
+      if (j.State !== 'Running') {
+        this.jobs.delete(id);
+        this.results.delete(id);
+      }
     }
   }
 }

@@ -14,6 +14,9 @@ import { prepareMergeLinkage } from './merge-linkage.ts';
 
 const MiB = 1024 * 1024;
 
+/** Work done of the work there is (bytes, blocks or percent), reported as it goes. */
+export type WorkProgress = (done: number, total: number) => void;
+
 async function withDisk<T>(path: string, opts: OpenDiskOptions, fn: (d: VirtualDisk) => Promise<T>): Promise<T> {
   const d = await openDiskFile(path, opts);
   try {
@@ -98,29 +101,35 @@ export async function mergeDiskFile(path: string, dest: string | undefined, log:
 }
 
 /** Full mode: stored blocks that hold only zeros are trimmed first, so compaction can drop them. */
-async function trimZeroBlocks(d: VhdxDisk): Promise<number> {
+async function trimZeroBlocks(d: VhdxDisk, onProgress: WorkProgress): Promise<number> {
   const bs = d.blockSize;
   const buf = new Uint8Array(bs);
   let trimmed = 0;
   const blocks = new Set<number>();
   for (const r of await d.ownRanges()) if (!r.zero) for (let b = Math.floor(r.offset / bs); b * bs < r.offset + r.length; b++) blocks.add(b);
-  for (const b of [...blocks].sort((x, y) => x - y)) {
+  const sorted = [...blocks].sort((x, y) => x - y);
+  for (const [i, b] of sorted.entries()) {
     // blockReadsZero reads only the block's data runs (file holes read zero without a read).
     if (await d.blockReadsZero(b, buf)) {
       await d.trim(b * bs, Math.min(bs, d.virtualSize - b * bs));
       trimmed++;
     }
+    onProgress(i + 1, sorted.length);
   }
   return trimmed;
 }
 
-/** Optimize-VHD of a dynamic or differencing VHDX; `zeros`: release all-zero blocks too (Full, Prezeroed). */
-export async function optimizeDiskFile(path: string, zeros: boolean, log: (m: string) => void = () => undefined): Promise<void> {
+/**
+ * Optimize-VHD of a dynamic or differencing VHDX; `zeros`: release all-zero blocks too (Full,
+ * Prezeroed). `onProgress` gets percent (the zero scan is the first half when there is one).
+ */
+export async function optimizeDiskFile(path: string, zeros: boolean, log: (m: string) => void = () => undefined, onProgress: WorkProgress = () => undefined): Promise<void> {
   await withDisk(path, {}, async (disk) => {
     const d = vhdxOnly(disk, path, 'Optimize-VHD compacts VHDX files (Convert-VHD to a new dynamic file reclaims its space)');
     if (d.type === 'Fixed') throw argError('Path', `${path} is a fixed disk; only dynamic and differencing disks can be compacted`, 'VHD_UNSUPPORTED');
-    if (zeros) log(`${path}: ${await trimZeroBlocks(d)} all-zero blocks released`);
-    const r = await compactVhdx(d);
+    const share = (from: number, span: number): WorkProgress => (done, total) => onProgress(from + (total === 0 ? span : (span * done) / total), 100);
+    if (zeros) log(`${path}: ${await trimZeroBlocks(d, share(0, 50))} all-zero blocks released`);
+    const r = await compactVhdx(d, zeros ? share(50, 50) : share(0, 100));
     log(`${path}: ${r.fileSizeBefore} → ${r.fileSizeAfter} bytes, ${r.blocksMoved} blocks moved`);
   });
 }

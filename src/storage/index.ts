@@ -17,6 +17,6 @@ export { describeDiskFile, describeOpenDisk, testDiskFile, testOpenDisk, chainFi
 export { createDiskFile, createDifferencingFile, convertDiskFile, type NewDiskSpec, type ConvertSpec } from './disk-create.ts';
 export {
   resizeDiskFile, mergeDiskFile, optimizeDiskFile, setDiskSectorSize, resetDiskIdentifier, setDiskParent, readDiskMetadata, writeDiskMetadata,
-  type ResizeTarget, type MetadataItem,
+  type ResizeTarget, type MetadataItem, type WorkProgress,
 } from './disk-change.ts';
 export { copyDiskFile } from './file-copy.ts';

@@ -13,11 +13,18 @@ export interface CompactResult {
   blocksMoved: number;
 }
 
-export async function compactVhdx(d: VhdxDisk): Promise<CompactResult> {
+/**
+ * `onProgress`: blocks moved of those expected to move (the movable blocks lying beyond the
+ * space all used ranges would fill packed together), after each batch.
+ */
+export async function compactVhdx(d: VhdxDisk, onProgress?: (done: number, total: number) => void): Promise<CompactResult> {
   return d.exclusive(async () => {
     const before = await d.file.size();
     await d.beginWrite(false);
     let moved = 0;
+    const start = await usedRanges(d);
+    const packedEnd = start.reduce((sum, u) => sum + u.length, 0);
+    const expected = start.filter((u) => (u.kind === 'payload' || u.kind === 'bitmap') && u.start >= packedEnd).length;
     const buf = new Uint8Array(MiB);
     const limit = Math.max(1, Math.floor(d.logArea.length / LOG_SECTOR / 2) - 8);
     for (;;) {
@@ -49,7 +56,9 @@ export async function compactVhdx(d: VhdxDisk): Promise<CompactResult> {
       await d.file.flush();
       await d.commit(tx);
       d.bitmaps.reset();
+      onProgress?.(Math.min(moved, expected), expected);
     }
+    onProgress?.(expected, expected);
     const used = await usedRanges(d);
     let end = 0;
     for (const u of used) end = Math.max(end, u.start + u.length);

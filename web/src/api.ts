@@ -35,6 +35,9 @@ export interface VmView {
   ProcessId: number | null;
   /** What a start boots: the VM's own devices through its firmware, the built-in test guest, or a kernel given directly. */
   BootSource: 'Firmware' | 'TestGuest' | 'Kernel';
+  /** The checkpoint the VM runs from (its place in the checkpoint tree: Hyper-V's "Now"); null before any. */
+  ParentSnapshotId: string | null;
+  ParentSnapshotName: string | null;
 }
 
 /** One host event (src/host/events.ts; repeated here because that file needs Node). */
@@ -226,6 +229,21 @@ export interface DiskMetrics {
 }
 
 export const switchPath = (name: string) => `/switches/${encodeURIComponent(name)}`;
+
+// ---- checkpoints (src/host/vm-checkpoints.ts) ----
+
+/** Get-VMSnapshot, the fields the console shows. */
+export interface SnapshotView {
+  Name: string;
+  Id: string;
+  CreationTime: string;
+  ParentSnapshotId: string | null;
+  /** What the VM was doing when it was taken: Running and Paused checkpoints carry its memory. */
+  State: VmState;
+  HardDrives: string[];
+}
+
+export const snapshotPath = (vm: string, snapshot?: string) => `${vmPath(vm)}/snapshots${snapshot ? `/${encodeURIComponent(snapshot)}` : ''}`;
 
 // ---- firmware (src/host/vm-firmware.ts, src/host/boot-order.ts) ----
 

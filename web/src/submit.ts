@@ -2,6 +2,7 @@
 // with the parameter it names (so the form can show it on that field).
 import { useState } from 'react';
 import { errorParam, type ApiError } from './api.ts';
+import { toast } from './views/Toasts.tsx';
 
 export interface FormError { param?: string; message: string }
 
@@ -25,4 +26,26 @@ export function useSubmit(params: readonly string[] = []) {
     }
   };
   return { busy, error, submit, clearError: () => setError(undefined) };
+}
+
+/**
+ * A pane's buttons: busy while one action runs, an API refusal shown as a toast naming `what`,
+ * `after` (the pane's refetch) however it ends; `act` answers whether it went through.
+ */
+export function useAct(after: () => void) {
+  const [busy, setBusy] = useState(false);
+  const act = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      toast(`${what}: ${(e as ApiError).message}`, 'error');
+      return false;
+    } finally {
+      setBusy(false);
+      after();
+    }
+  };
+  return { busy, act };
 }

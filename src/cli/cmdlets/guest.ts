@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import type { CopyFileResult, IntegrationServiceView, Job } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
+import { runJob } from '../job-wait.ts';
 import { clientFor, selectVms, vmNameMandatory } from './vm-select.ts';
 import { matchWildcard } from '../wildcard.ts';
 
@@ -52,9 +53,9 @@ export const copyVmFile = defineCmdlet({
         SourcePath: resolve(args.SourcePath), DestinationPath: args.DestinationPath, FileSource: args.FileSource,
         CreateFullPath: args.CreateFullPath, Force: args.Force,
       };
-      const r = await api.call<{ Job: Job; Result: CopyFileResult } | Job>('POST', `/vms/${vm.Id}/copy-file?wait=${!args.AsJob}`, body);
+      const r = await runJob<CopyFileResult>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/copy-file`, body);
       if (args.AsJob) { out.push(r as Job); continue; }
-      const done = (r as { Result: CopyFileResult }).Result;
+      const done = r as CopyFileResult;
       ctx.verbose(`${vm.Name}: copied ${done.Size} bytes in ${done.ElapsedMilliseconds} ms`);
       out.push(done);
     }

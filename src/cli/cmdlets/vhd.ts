@@ -5,14 +5,14 @@
 // (VHD_IN_USE, "in use by VM 'x'", exit 4) and stays byte-identical. The daemon that holds a
 // file answers for it instead: Resize-VHD online, Get-VHD/Test-VHD from its live state.
 // Here: argument checks (one-line errors naming the parameter), the new file's format from
-// its extension (.vhdx, .vhd; .img/.raw for Convert-VHD), progress with -Verbose.
+// its extension (.vhdx, .vhd; .img/.raw for Convert-VHD), Write-Progress for Convert- and Optimize-VHD.
 import { access, realpath, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, extname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { VmhostError, isVmhostError, type ErrorCode } from '../../common/index.ts';
 import {
   MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, createDifferencingFile, createDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
-  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata, type VirtualHardDisk,
+  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata, type VirtualHardDisk, type WorkProgress,
 } from '../../storage/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { describeHeld, nameHolder, resizeOnline, testHeld } from './attached-disk.ts';
@@ -97,15 +97,17 @@ function checkSectorSizes(ctx: CmdletContext, format: FileFormat, lss: number | 
 
 const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
 
-function progressReporter(ctx: CmdletContext, what: string): (done: number, total: number) => void {
-  let next = 0;
-  const t0 = Date.now();
-  return (done, total) => {
-    const pct = total === 0 ? 100 : Math.floor((done * 100) / total);
-    if (pct < next) return;
-    next = Math.floor(pct / 10) * 10 + 10;
-    ctx.verbose(`${what}: ${pct}% (${Math.round(done / MiB)} of ${Math.round(total / MiB)} MB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  };
+/**
+ * Runs `fn` with a Write-Progress display for `activity`, cleared however it ends: the engine's
+ * (done, total) as percent, and as the amount when the work is counted in bytes.
+ */
+async function withProgress<T>(ctx: CmdletContext, activity: string, unit: 'bytes' | 'percent', fn: (report: WorkProgress) => Promise<T>): Promise<T> {
+  const p = ctx.progress(activity);
+  try {
+    return await fn((done, total) => p.update(total === 0 ? 100 : (done * 100) / total, unit === 'bytes' ? `${Math.round(done / MiB)} of ${Math.round(total / MiB)} MB` : ''));
+  } finally {
+    p.done();
+  }
 }
 
 // ---- Get-VHD ------------------------------------------------------------------------------
@@ -243,14 +245,14 @@ export const convertVhd = defineCmdlet({
     const lss = args.LogicalSectorSizeBytes as 512 | 4096 | undefined;
     checkSectorSizes(ctx, format, lss, undefined);
     checkBlockSize(ctx, format, args.BlockSizeBytes);
-    await facade(ctx, () => convertDiskFile(path, dest, {
+    await withProgress(ctx, `Convert-VHD '${basename(path)}'`, 'bytes', (report) => facade(ctx, () => convertDiskFile(path, dest, {
       format, ...opt('type', args.VHDType), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss),
-      onProgress: progressReporter(ctx, 'Convert-VHD'),
+      onProgress: report,
       check: (src) => {
         if (format !== 'RAW') checkVirtualSize(ctx, 'Path', src.virtualSize, format, lss ?? 512);
         ctx.verbose(`converting ${path} (${src.format} ${src.type}, ${src.virtualSize} bytes) to ${dest} (${format})`);
       },
-    }));
+    })));
     if (args.DeleteSource) await rm(path);
     return args.PassThru ? describe(ctx, dest) : undefined;
   },
@@ -272,7 +274,7 @@ export const optimizeVhd = defineCmdlet({
     const out: VirtualHardDisk[] = [];
     for (const p of args.Path) {
       const path = await existingFile(ctx, 'Path', p);
-      await facade(ctx, () => optimizeDiskFile(path, args.Mode === 'Full' || args.Mode === 'Prezeroed', (m) => ctx.verbose(m)));
+      await withProgress(ctx, `Optimize-VHD '${basename(path)}'`, 'percent', (report) => facade(ctx, () => optimizeDiskFile(path, args.Mode === 'Full' || args.Mode === 'Prezeroed', (m) => ctx.verbose(m), report)));
       if (args.PassThru) out.push(await describe(ctx, path));
     }
     return args.PassThru ? out : undefined;

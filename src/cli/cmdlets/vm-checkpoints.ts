@@ -1,8 +1,9 @@
 // Checkpoint cmdlets (Hyper-V 2012 R2: the verb says Checkpoint, the nouns Snapshot):
 // Checkpoint-VM, Get-VMSnapshot, Rename-VMSnapshot, Remove-VMSnapshot, Restore-VMSnapshot.
 import { VmhostError } from '../../common/index.ts';
-import type { Job, SnapshotView, VmView } from '../../host/index.ts';
+import type { SnapshotView, VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
+import { runJob } from '../job-wait.ts';
 import { hasWildcard, matchWildcard } from '../wildcard.ts';
 import type { ApiClient } from '../client.ts';
 import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
@@ -48,9 +49,9 @@ export const checkpointVm = defineCmdlet({
     for (const vm of await selectVms(api, args.Name)) {
       if (!ctx.shouldProcess(vm.Name)) continue;
       const body = args.SnapshotName === undefined ? {} : { SnapshotName: args.SnapshotName };
-      const r = await api.call<{ Job: Job; VM: VmView } | Job>('POST', `${snapshotPath(vm)}?wait=${!args.AsJob}`, body);
+      const r = await runJob<VmView>(api, ctx, args.AsJob, 'POST', snapshotPath(vm), body);
       if (args.AsJob) out.push(r);
-      else if (args.PassThru) out.push((await api.call<SnapshotView[]>('GET', snapshotPath(vm))).find((s) => s.Id === (r as { VM: VmView }).VM.ParentSnapshotId));
+      else if (args.PassThru) out.push((await api.call<SnapshotView[]>('GET', snapshotPath(vm))).find((s) => s.Id === (r as VmView).ParentSnapshotId));
     }
     return args.AsJob || args.PassThru ? oneOrMany(out, args.Name) : undefined;
   },
@@ -101,7 +102,7 @@ export const removeVmSnapshot = defineCmdlet({
       const done: unknown[] = [];
       for (const s of await pick(api, vm, args.Name)) {
         if (!ctx.shouldProcess(`${vm.Name}: ${s.Name}`)) continue;
-        done.push(await api.call('DELETE', `${snapshotPath(vm, s)}?IncludeAllChildSnapshots=${args.IncludeAllChildSnapshots}&wait=${!args.AsJob}`));
+        done.push(await runJob(api, ctx, args.AsJob, 'DELETE', `${snapshotPath(vm, s)}?IncludeAllChildSnapshots=${args.IncludeAllChildSnapshots}`));
       }
       return done;
     });
@@ -123,8 +124,7 @@ export const restoreVmSnapshot = defineCmdlet({
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       const s = await one(api, vm, args.Name);
       if (!ctx.shouldProcess(`${vm.Name}: ${s.Name}`)) return undefined;
-      const r = await api.call<{ Job: Job; VM: VmView } | Job>('POST', `${snapshotPath(vm, s)}/restore?wait=${!args.AsJob}`);
-      return args.AsJob ? r : (r as { VM: VmView }).VM;
+      return runJob<VmView>(api, ctx, args.AsJob, 'POST', `${snapshotPath(vm, s)}/restore`);
     });
     return args.AsJob || args.PassThru ? oneOrMany(out, args.VMName) : undefined;
   },

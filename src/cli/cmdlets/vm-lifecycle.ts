@@ -1,7 +1,8 @@
 // VM lifecycle cmdlets: New-VM, Get-VM, Remove-VM, Start/Stop/Restart/Suspend/Resume/Save-VM.
 import { resolve } from 'node:path';
-import type { Job, VmView } from '../../host/index.ts';
+import type { VmView } from '../../host/index.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
+import { runJob } from '../job-wait.ts';
 import { vmView } from '../views.ts';
 import type { ApiClient } from '../client.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory, vmNameParam } from './vm-select.ts';
@@ -72,9 +73,9 @@ export const removeVm = defineCmdlet({
 async function lifecycle(ctx: CmdletContext, args: { Name: string[]; AsJob: boolean; PassThru: boolean }, verb: string, body?: object): Promise<unknown> {
   const api: ApiClient = clientFor(ctx);
   const vms = (await selectVms(api, args.Name)).filter((vm) => ctx.shouldProcess(vm.Name));
-  const results = await Promise.all(vms.map((vm) => api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/${verb}?wait=${!args.AsJob}`, body)));
+  const results = await Promise.all(vms.map((vm) => runJob<VmView>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/${verb}`, body)));
   if (args.AsJob) return results;
-  return args.PassThru ? oneOrMany(results.map((r) => (r as { VM: VmView }).VM), args.Name) : undefined;
+  return args.PassThru ? oneOrMany(results, args.Name) : undefined;
 }
 
 const actionParams = { Name: vmNameMandatory, AsJob: { type: 'switch', help: 'Return the job at once instead of waiting' } } as const;

@@ -11,6 +11,7 @@ import { useSubmit, type FormError } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { toast } from './Toasts.tsx';
 import { VmBootSettings } from './VmBootSettings.tsx';
+import { VmCheckpointsTab } from './VmCheckpoints.tsx';
 import { VmNetworkTab } from './VmNetwork.tsx';
 import { VmStorageTab } from './VmStorage.tsx';
 
@@ -21,6 +22,7 @@ const VM_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }
   { id: 'settings', label: 'Settings', render: (p) => <><Settings key={[p.vm.Name, p.vm.Notes, p.vm.ProcessorCount, p.vm.MemoryStartup, p.vm.NumaNodesCount].join('|')} {...p} /><VmBootSettings {...p} /></> },
   { id: 'storage', label: 'Storage', render: (p) => <VmStorageTab {...p} /> },
   { id: 'network', label: 'Network', render: (p) => <VmNetworkTab {...p} /> },
+  { id: 'checkpoints', label: 'Checkpoints', render: (p) => <VmCheckpointsTab {...p} /> },
   { id: 'integration', label: 'Integration Services', render: (p) => <Integration {...p} /> },
   { id: 'serial', label: 'Serial Log', render: (p) => <SerialLog {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <VmEvents {...p} /> },

@@ -3,13 +3,13 @@
 // its DVD drives (DvdDrives). SCSI disks come and go while the VM runs (hot-plug); IDE disks
 // need it off — the API says which, and its message is shown as it is.
 import { useState, type FormEvent } from 'react';
-import { api, vmPath, type ApiError, type DiskMetrics, type DvdDriveView, type HardDriveView, type VmView } from '../api.ts';
+import { api, vmPath, type DiskMetrics, type DvdDriveView, type HardDriveView, type VmView } from '../api.ts';
 import { whyNot } from '../actions.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval } from '../live.ts';
+import { useAct } from '../submit.ts';
 import { DvdDrives, slot } from './DvdDrives.tsx';
 import { NewDiskForm } from './NewDiskForm.tsx';
-import { toast } from './Toasts.tsx';
 
 const slotQuery = (d: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }) =>
   `ControllerType=${d.ControllerType}&ControllerNumber=${d.ControllerNumber}&ControllerLocation=${d.ControllerLocation}`;
@@ -20,22 +20,7 @@ export function VmStorageTab({ vm, tick }: { vm: VmView; tick: number }) {
   const { data: disks, reload } = useApi<HardDriveView[]>(`${base}/hard-drives`, [tick]);
   const { data: dvds, reload: reloadDvd } = useApi<DvdDriveView[]>(`${base}/dvd-drives`, [tick]);
   const { data: metrics } = useApi<DiskMetrics[]>(`${base}/disk-metrics`, [tick, every5]);
-  const [busy, setBusy] = useState(false);
-
-  const act = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
-    setBusy(true);
-    try {
-      await fn();
-      return true;
-    } catch (e) {
-      toast(`${what}: ${(e as ApiError).message}`, 'error');
-      return false;
-    } finally {
-      setBusy(false);
-      reload();
-      reloadDvd();
-    }
-  };
+  const { busy, act } = useAct(() => { reload(); reloadDvd(); });
   const byPath = new Map((metrics ?? []).map((m) => [m.Path, m]));
 
   return (
