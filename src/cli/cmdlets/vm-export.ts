@@ -6,8 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
-import type { Job, VmCompatibilityReport, VmView } from '../../host/index.ts';
+import type { VmCompatibilityReport, VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
+import { runJob } from '../job-wait.ts';
 import { vmView } from '../views.ts';
 import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
@@ -55,8 +56,7 @@ export const exportVm = defineCmdlet({
   async run(args, ctx) {
     const out = await perVm(ctx, args.Name, async (api, vm) => {
       if (!ctx.shouldProcess(vm.Name)) return undefined;
-      const r = await api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/export?wait=${!args.AsJob}`, { Path: resolve(args.Path) });
-      return args.AsJob ? r : (r as { VM: VmView }).VM;
+      return runJob<VmView>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/export`, { Path: resolve(args.Path) });
     });
     return args.AsJob || args.PassThru ? oneOrMany(out, args.Name) : undefined;
   },
@@ -76,7 +76,7 @@ export const exportVmSnapshot = defineCmdlet({
   async run(args, ctx) {
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       if (!ctx.shouldProcess(`${vm.Name}: ${args.Name}`)) return undefined;
-      return api.call<{ Job: Job; VM: VmView } | Job>('POST', `/vms/${vm.Id}/snapshots/${encodeURIComponent(args.Name)}/export?wait=${!args.AsJob}`, { Path: resolve(args.Path) });
+      return runJob<VmView>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/snapshots/${encodeURIComponent(args.Name)}/export`, { Path: resolve(args.Path) });
     });
     return args.AsJob ? oneOrMany(out, args.VMName) : undefined;
   },
@@ -115,7 +115,6 @@ export const importVm = defineCmdlet({
       body = { CompatibilityReport: Array.isArray(parsed) ? parsed[0] : parsed };
     }
     if (!ctx.shouldProcess(String(args.Path ?? args.CompatibilityReport))) return undefined;
-    const r = await clientFor(ctx).call<{ Job: Job; VM: VmView } | Job>('POST', `/import?wait=${!args.AsJob}`, body);
-    return args.AsJob ? r : (r as { VM: VmView }).VM;
+    return runJob<VmView>(clientFor(ctx), ctx, args.AsJob, 'POST', '/import', body);
   },
 });
