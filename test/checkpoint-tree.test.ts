@@ -3,11 +3,12 @@
 // checkpoint and the VM itself should read, block by block. Removing a middle checkpoint
 // merges its child's file into its own and re-links the next one; removing a branch point
 // keeps its file. After each removal every remaining checkpoint's chain and the VM's are
-// read back whole and compared with the model.
+// read back whole and compared with the model. Also: Set-VM -SnapshotFileLocation, and
+// qemu-img comparing a checkpoint's chain flattened by Convert-VHD with the model.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
 import { TestDaemon } from './support/daemon.ts';
@@ -78,6 +79,10 @@ describe('checkpoint tree', () => {
     const base = join(d.dataDir, 'tree.vhdx');
     await ok('New-VHD', '-Path', base, '-SizeBytes', String(SIZE), '-Dynamic', '-BlockSizeBytes', '1MB');
     await ok('New-VM', 'tree', '-MemoryStartupBytes', '256MB', '-Generation', '2', '-VHDPath', base);
+    // Checkpoint files go where Set-VM -SnapshotFileLocation says (Hyper-V's "Checkpoint File Location").
+    const ckDir = join(d.dataDir, 'tree-checkpoints');
+    await ok('Set-VM', 'tree', '-SnapshotFileLocation', ckDir);
+    assert.equal((JSON.parse(await ok('Get-VM', 'tree', '-Json')) as { SnapshotFileLocation: string }).SnapshotFileLocation, ckDir);
     await write(0);
     for (let k = 1; k <= 5; k++) {
       await checkpoint(`s${k}`);
@@ -92,6 +97,20 @@ describe('checkpoint tree', () => {
     const tree = new Map((await snaps()).map((s) => [s.Name, s.ParentSnapshotName]));
     assert.deepEqual(Object.fromEntries(tree), { s1: null, s2: 's1', s3: 's2', s4: 's3', s5: 's4', s6: 's2' });
     await verifyAll();
+    assert.ok((await snaps()).every((x) => existsSync(join(ckDir, `${x.Id}.json`))), 'the records are in the checkpoint file location');
+    const moved = await d.cli('Set-VM', 'tree', '-SnapshotFileLocation', join(d.dataDir, 'elsewhere'));
+    assert.notEqual(moved.code, 0);
+    assert.match(moved.stderr, /has 6 checkpoint\(s\): remove them before moving its checkpoint file location/);
+
+    // Interop: a checkpoint's chain flattened by Convert-VHD is what qemu-img reads as the model of that moment.
+    const s1 = (await snaps()).find((x) => x.Name === 's1')!;
+    const flat = join(d.dataDir, 'tree-s1-flat.vhdx');
+    await ok('Convert-VHD', '-Path', s1.HardDrives[0]!, '-DestinationPath', flat, '-VHDType', 'Dynamic');
+    const model = new Uint8Array(SIZE);
+    for (const [u, b] of models.get('s1')!) model.fill(b, u * UNIT, (u + 1) * UNIT);
+    writeFileSync(`${flat}.raw`, model);
+    const cmp = await run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', flat, `${flat}.raw`]);
+    assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
 
     // The middle of the long arm: s4's file is merged into s3's, s5's re-linked.
     const s3 = (await snaps()).find((s) => s.Name === 's3')!;

@@ -65,6 +65,7 @@ export const SetVmBody = Type.Object({
   NumaNodes: Type.Optional(Type.Integer({ minimum: 1, maximum: 8 })),
   Notes: Type.Optional(Type.String({ maxLength: 4096 })),
   EnableSecureBoot: Type.Optional(Type.Boolean()),
+  SnapshotFileLocation: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
 }, { additionalProperties: false, minProperties: 1 });
 export type SetVmBody = Static<typeof SetVmBody>;
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
@@ -67,6 +67,8 @@ export interface SetVmParams {
   NumaNodes?: number;
   Notes?: string;
   EnableSecureBoot?: boolean;
+  /** Hyper-V's SnapshotFileLocation: where checkpoint records and memory go (absolute). */
+  SnapshotFileLocation?: string;
 }
 
 export interface StopParams { TurnOff?: boolean; Force?: boolean; Save?: boolean }
@@ -422,12 +424,29 @@ export class Host {
         next.secureBoot = p.EnableSecureBoot;
       }
       if (p.Notes !== undefined) next.notes = p.Notes;
+      if (p.SnapshotFileLocation !== undefined) next.snapshotFileLocation = await this.snapshotLocation(e, p.SnapshotFileLocation);
       checkNuma(next.numaNodes, next.processorCount, next.memoryStartupBytes);
       e.config = next;
       await this.persist(e);
       this.event('Information', 'VM_CONFIGURED', `VM settings changed: ${Object.keys(p).join(', ')}`, e);
       return this.view(e);
     }));
+  }
+
+  /**
+   * A new SnapshotFileLocation: an absolute folder, created if missing. Refused while the VM
+   * has checkpoints (as Hyper-V Manager greys it out then): their records would stay behind.
+   */
+  private async snapshotLocation(e: VmEntry, path: string): Promise<string> {
+    if (!isAbsolute(path)) throw invalid('SnapshotFileLocation', `must be an absolute path, not '${path}'`, e.config.name);
+    const n = this.checkpoints.list(e).length;
+    if (n > 0 && resolve(path) !== resolve(e.config.snapshotFileLocation)) {
+      throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has ${n} checkpoint(s): remove them before moving its checkpoint file location`, { vm: e.config.name, parameter: 'SnapshotFileLocation' });
+    }
+    await mkdir(path, { recursive: true }).catch((err: unknown) => {
+      throw invalid('SnapshotFileLocation', `cannot create ${path}: ${(err as Error).message}`, e.config.name);
+    });
+    return resolve(path);
   }
 
   async remove(nameOrId: string, force = false): Promise<void> {

@@ -44,6 +44,7 @@ export interface VmView {
   Notes: string;
   Path: string;
   ConfigurationLocation: string;
+  SnapshotFileLocation: string;
   CreationTime: string;
   ComputerName: string;
   IsClustered: boolean;
@@ -102,6 +103,7 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     Notes: c.notes,
     Path: live.path,
     ConfigurationLocation: live.path,
+    SnapshotFileLocation: c.snapshotFileLocation,
     CreationTime: c.createdAt,
     ComputerName: live.computerName,
     IsClustered: false,

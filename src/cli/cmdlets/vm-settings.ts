@@ -1,6 +1,7 @@
 // VM settings cmdlets: Set-VM, Rename-VM, Get-/Set-VMProcessor, Get-/Set-VMMemory. Each
 // change is one PATCH; the host refuses what the VM's state forbids. (Firmware and BIOS:
 // vm-firmware.ts.)
+import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import type { VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
@@ -15,18 +16,23 @@ async function patchEach(ctx: Parameters<typeof clientFor>[0], names: string[], 
 
 export const setVm = defineCmdlet({
   name: 'Set-VM',
-  synopsis: 'Change a VM\'s processors, memory, name or notes',
+  synopsis: 'Change a VM\'s processors, memory, name, notes or checkpoint file location',
   params: {
     Name: vmNameMandatory,
     ProcessorCount: { type: 'int', min: 1, max: 64 },
     MemoryStartupBytes: { type: 'size' },
     Notes: { type: 'string' },
     NewVMName: { type: 'string' },
+    SnapshotFileLocation: { type: 'string', help: 'Folder for checkpoint files (the VM must have no checkpoints)' },
   },
   positional: ['Name'],
   view: vmView,
   async run(args, ctx) {
-    const r = await patchEach(ctx, args.Name, { ProcessorCount: args.ProcessorCount, MemoryStartupBytes: args.MemoryStartupBytes, Notes: args.Notes, NewVMName: args.NewVMName });
+    const r = await patchEach(ctx, args.Name, {
+      ProcessorCount: args.ProcessorCount, MemoryStartupBytes: args.MemoryStartupBytes, Notes: args.Notes, NewVMName: args.NewVMName,
+      // Made absolute here: the daemon has its own working directory.
+      SnapshotFileLocation: args.SnapshotFileLocation === undefined ? undefined : resolve(args.SnapshotFileLocation),
+    });
     return args.PassThru ? oneOrMany(r, args.Name) : undefined;
   },
 });
