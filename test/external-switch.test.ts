@@ -32,7 +32,11 @@ async function captureTunnel(port: number): Promise<{ stop(): Promise<{ datagram
   const p = spawn('tshark', ['-i', 'lo', '-f', `udp port ${port}`, '-w', file, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  await waitFor('tshark capturing', 10_000, async () => err.includes('Capturing on') || (p.exitCode !== null && Promise.reject(new Error(err))));
+  // tshark's start-up is slow on a loaded machine; one that never gets there is killed, never left running (it would keep the test process alive).
+  await waitFor('tshark capturing', 60_000, async () => err.includes('Capturing on') || (p.exitCode !== null && Promise.reject(new Error(err)))).catch((e: unknown) => {
+    p.kill('SIGKILL');
+    throw e;
+  });
   return {
     async stop() {
       const exited = new Promise((r) => p.once('exit', r));
