@@ -8,7 +8,7 @@
 // client writes 4 KiB at QD1 at scattered offsets for the whole merge; printed too: its
 // median and worst write latency during the merge.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockServer, createDifferencingFile, createDiskFile, openDiskFile } from '../src/storage/index.ts';
@@ -44,11 +44,12 @@ async function vhdxChain(k: number): Promise<{ base: string; child: string }> {
 function qcowChain(k: number): { base: string; top: string } {
   const base = join(scratch, `base${k}.qcow2`), top = join(scratch, `top${k}.qcow2`), raw = join(scratch, `data${k}.raw`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, String(2 * SIZE)]);
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', top]);
   // The same bytes as the VHDX child: written raw, then copied into the overlay by qemu-img (no commit involved).
   writeFileSync(raw, new Uint8Array(0));
   for (let o = 0; o < SIZE; o += 4 * MiB) appendFileSync(raw, chunk(o));
-  execFileSync('qemu-img', ['dd', '-f', 'raw', '-O', 'qcow2', `if=${raw}`, `of=${top}`, 'bs=4M', `count=${SIZE / (4 * MiB)}`, 'conv=notrunc']);
+  truncateSync(raw, 2 * SIZE);
+  // -B: the overlay holds what differs from its (empty) base, i.e. the data.
+  execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', '-B', base, '-F', 'qcow2', raw, top]);
   rmSync(raw);
   return { base, top };
 }
