@@ -176,6 +176,7 @@ test('Set-VHD re-points a child to its moved parent; Test-VHD checks the chain; 
   const r = await vmhost('Merge-VHD', at('ch.vhdx'), '-Verbose');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /VERBOSE: merging .*ch\.vhdx into .*moved\/p\.vhdx/);
+  assert.match(r.stderr, /^Merge-VHD 'ch\.vhdx': 100% \d+ of \d+ MB$/m, 'progress from the merge engine');
   assert.ok(!existsSync(at('ch.vhdx')), 'the merged child is deleted');
   assert.match(qemuImg('compare', at('model.img'), at('moved/p.vhdx')), /identical/);
   assert.match(qemuImg('check', at('moved/p.vhdx')), /No errors were found/);

@@ -40,8 +40,8 @@ export async function planFold(frozen: string, inUse: string[], madeByUs: RegExp
  * caller re-points its references), and only then the child deleted, so a crash at any step
  * leaves every reference naming a file that exists and reads right.
  */
-export async function foldOffline(frozen: string, fold: { child: string; grandchildren: string[] }, commit: () => Promise<void>): Promise<void> {
-  await mergeDiskFile(fold.child, frozen, undefined, { keepMerged: true });
+export async function foldOffline(frozen: string, fold: { child: string; grandchildren: string[] }, commit: () => Promise<void>, onProgress?: (done: number, total: number) => void): Promise<void> {
+  await mergeDiskFile(fold.child, frozen, undefined, { keepMerged: true, ...(onProgress ? { onProgress } : {}) });
   await relinkAll(fold.grandchildren, frozen);
   await commit();
   await rm(fold.child, { force: true });

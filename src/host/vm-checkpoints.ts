@@ -275,8 +275,9 @@ export class VmCheckpoints {
         await relinkAll(fold.grandchildren.filter((g) => !this.host.storage.holderOf(g)), d.path);
         await this.repoint(e, fold.child, d.path);
       };
-      const live = await this.host.storage.mergeServed(fold.child, d.path, (done, total) => progress((i + done / Math.max(total, 1)) / drives.length), commit);
-      if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path));
+      const report = (done: number, total: number) => progress((i + done / Math.max(total, 1)) / drives.length);
+      const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit);
+      if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path), report);
     }
     // Its children hang from its parent now; the VM too, if it grew from it.
     for (const c of [...m.values()].filter((x) => x.parentId === r.id)) await this.saveRecord(e, { ...c, parentId: r.parentId });

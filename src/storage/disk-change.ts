@@ -65,7 +65,7 @@ export async function resizeDiskFile(path: string, target: ResizeTarget, log: (m
  * only read (it is deleted), the destination exclusive, the ancestors between shared.
  * Returns the destination's path.
  */
-export async function mergeDiskFile(path: string, dest: string | undefined, log: (m: string) => void = () => undefined, opts: { keepMerged?: boolean } = {}): Promise<string> {
+export async function mergeDiskFile(path: string, dest: string | undefined, log: (m: string) => void = () => undefined, opts: { keepMerged?: boolean; onProgress?: WorkProgress } = {}): Promise<string> {
   const probe = await openDiskFile(path, { readOnly: true, noParent: true, leafLock: 'exclusive' });
   const format = probe.format, type = probe.type;
   await probe.close();
@@ -87,7 +87,7 @@ export async function mergeDiskFile(path: string, dest: string | undefined, log:
   try {
     log(`merging ${chain.slice(0, levels).join(', ')} into ${target}`);
     const t0 = Date.now();
-    if (isVhdx(leaf)) merged = await mergeVhdx(leaf, levels);
+    if (isVhdx(leaf)) merged = await mergeVhdx(leaf, levels, opts.onProgress);
     else if (leaf instanceof VhdDisk) merged = await mergeVhd(leaf, levels);
     else throw argError('Path', `${path} is a ${leaf.format} file; only a differencing disk can be merged`);
     log(`merged in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -65,14 +65,24 @@ export function mergeLayers(leaf: VhdxDisk, levels: number): { layers: VhdxDisk[
   return { layers, target };
 }
 
-export async function mergeVhdx(leaf: VhdxDisk, levels = 1): Promise<VirtualDisk> {
+/** `onProgress`: bytes copied of the total the merged layers define, after each range piece. */
+export async function mergeVhdx(leaf: VhdxDisk, levels = 1, onProgress: (done: number, total: number) => void = () => undefined): Promise<VirtualDisk> {
   const { layers, target } = mergeLayers(leaf, levels);
   if (target.virtualSize < leaf.virtualSize) {
     if (!(target instanceof VhdxDisk)) throw new VmhostError('VHDX_INVALID_ARGUMENT', 'merge target is smaller than the child', { op: 'merge', file: leaf.file.name });
     await resizeVhdx(target, leaf.virtualSize);
   }
   const copy = new CopyDown(leaf, target);
-  for (const [s, e] of await mergeRanges(layers)) await copy.range(s, e - s);
+  const ranges = await mergeRanges(layers);
+  const total = ranges.reduce((n, [s, e]) => n + e - s, 0);
+  let done = 0;
+  for (const [s, e] of ranges) {
+    for (let o = s; o < e; o += copy.chunk) {
+      const n = Math.min(copy.chunk, e - o);
+      await copy.range(o, n);
+      onProgress((done += n), total);
+    }
+  }
   await target.flush();
   for (const l of layers) await l.closeSelf();
   return target;

@@ -217,7 +217,7 @@ export const mergeVhd = defineCmdlet({
     localOnly(ctx);
     const path = await realpath(await existingFile(ctx, 'Path', args.Path));
     const dest = args.DestinationPath === undefined ? undefined : await realpath(await existingFile(ctx, 'DestinationPath', args.DestinationPath));
-    const into = await facade(ctx, () => mergeDiskFile(path, dest, (m) => ctx.verbose(m)));
+    const into = await withProgress(ctx, `Merge-VHD '${basename(path)}'`, 'bytes', (onProgress) => facade(ctx, () => mergeDiskFile(path, dest, (m) => ctx.verbose(m), { onProgress })));
     return args.PassThru ? describe(ctx, into) : undefined;
   },
 });
