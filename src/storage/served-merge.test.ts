@@ -75,15 +75,20 @@ function writePlan(n: number, seed: number): Array<[number, Uint8Array]> {
   return Array.from({ length: n }, (_, i) => [((i * 7919) % 500) * 64 * 1024, pattern(64 * 1024, seed + i)] as [number, Uint8Array]);
 }
 
-test('live merge of the served leaf into its parent while a client writes: the export ends on the parent, every byte right', async () => {
-  const dir = join(tmp.dir, 'leaf');
+/** A fresh chain in its own folder, its leaf served as export 'm', and a client connected to it. */
+async function served(name: string, layers: string[]): Promise<{ files: string[]; model: Uint8Array; server: BlockServer; client: NbdTestClient }> {
+  const dir = join(tmp.dir, name);
   mkdirSync(dir);
-  const { files, model } = await chain(dir, ['p.vhdx', 'c.avhdx']);
-  const [p, c] = files as [string, string];
+  const { files, model } = await chain(dir, layers);
   const server = new BlockServer({ socketDir: join(dir, 'sock') });
+  const s = await server.serve(files[files.length - 1]!, { exportName: 'm' });
+  return { files, model, server, client: await NbdTestClient.connect(s.socketPath, 'm') };
+}
+
+test('live merge of the served leaf into its parent while a client writes: the export ends on the parent, every byte right', async () => {
+  const { files, model, server, client } = await served('leaf', ['p.vhdx', 'c.avhdx']);
+  const [p, c] = files as [string, string];
   try {
-    const s = await server.serve(c, { exportName: 'm' });
-    const client = await NbdTestClient.connect(s.socketPath, 'm');
     const plan = writePlan(40, 100);
     const inFlight: Array<Promise<void>> = [];
     let next = 0, committed = false, progressCalls = 0;
@@ -121,14 +126,9 @@ test('live merge of the served leaf into its parent while a client writes: the e
 });
 
 test('live merge of a frozen middle layer: the leaf is re-linked to the target, the middle file goes', async () => {
-  const dir = join(tmp.dir, 'middle');
-  mkdirSync(dir);
-  const { files, model } = await chain(dir, ['base.vhdx', 'a.avhdx', 'b.avhdx']);
+  const { files, model, server, client } = await served('middle', ['base.vhdx', 'a.avhdx', 'b.avhdx']);
   const [base, a, b] = files as [string, string, string];
-  const server = new BlockServer({ socketDir: join(dir, 'sock') });
   try {
-    const s = await server.serve(b, { exportName: 'm' });
-    const client = await NbdTestClient.connect(s.socketPath, 'm');
     const plan = writePlan(20, 500);
     const inFlight: Array<Promise<void>> = [];
     let next = 0;
@@ -158,15 +158,11 @@ test('live merge of a frozen middle layer: the leaf is re-linked to the target, 
 });
 
 test('a merge refuses a file that is not in the served chain, and a second swap while it runs', async () => {
-  const dir = join(tmp.dir, 'refuse');
-  mkdirSync(dir);
-  const { files } = await chain(dir, ['p.vhdx', 'c.avhdx']);
+  const { files, server, client } = await served('refuse', ['p.vhdx', 'c.avhdx']);
   const [p, c] = files as [string, string];
-  const other = join(dir, 'other.vhdx');
+  const other = join(tmp.dir, 'refuse', 'other.vhdx');
   await makeVhdx(other, { size: SIZE });
-  const server = new BlockServer({ socketDir: join(dir, 'sock') });
   try {
-    await server.serve(c, { exportName: 'm' });
     await assert.rejects(server.merge('m', { child: other, target: p, commit: () => Promise.resolve() }), { code: 'STORAGE_INVALID_ARGUMENT' });
     await assert.rejects(server.merge('m', { child: c, target: other, commit: () => Promise.resolve() }), { code: 'STORAGE_INVALID_ARGUMENT' });
     let branchTried: Promise<unknown> | undefined;
@@ -175,20 +171,16 @@ test('a merge refuses a file that is not in the served chain, and a second swap 
       progress: () => { branchTried ??= server.branch('m', 'x.avhdx').then(() => 'branched', (e: { code?: string }) => e.code); },
     });
     assert.equal(await branchTried, 'STORAGE_EXPORT_BUSY');
+    await client.disconnect();
   } finally {
     await server.close();
   }
 });
 
 test('a failing commit abandons the merge: the export stays on the leaf, nothing lost', async () => {
-  const dir = join(tmp.dir, 'abandon');
-  mkdirSync(dir);
-  const { files, model } = await chain(dir, ['p.vhdx', 'c.avhdx']);
+  const { files, model, server, client } = await served('abandon', ['p.vhdx', 'c.avhdx']);
   const [p, c] = files as [string, string];
-  const server = new BlockServer({ socketDir: join(dir, 'sock') });
   try {
-    const s = await server.serve(c, { exportName: 'm' });
-    const client = await NbdTestClient.connect(s.socketPath, 'm');
     await assert.rejects(server.merge('m', { child: c, target: p, commit: () => Promise.reject(new Error('no disk space for the config')) }), { code: 'STORAGE_MERGE_FAILED' });
     assert.equal(server.get('m')!.path, c);
     for (const [o, b] of writePlan(5, 700)) {
