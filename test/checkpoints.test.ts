@@ -74,6 +74,13 @@ describe('checkpoints', () => {
     assert.equal(existsSync(child), false, 'the state after the checkpoint was discarded');
     assert.equal((await vm('ck1')).ParentSnapshotName, 'before');
     await ok('Stop-VM', 'ck1', '-TurnOff');
+    // Remove-VMSavedState -VMSnapshot: the checkpoint keeps its disks and configuration, loses its memory.
+    await ok('Remove-VMSavedState', 'ck1', '-VMSnapshot', 'before');
+    assert.equal((await snaps('ck1'))[0]?.State, 'Off');
+    assert.deepEqual(readdirSync(join(d.dataDir, 'vms', (JSON.parse(await ok('Get-VM', 'ck1', '-Json')) as { Id: string }).Id, 'snapshots')).filter((f) => f.endsWith('.state')), []);
+    const again = await d.cli('Remove-VMSavedState', 'ck1', '-VMSnapshot', 'before');
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /checkpoint 'before' of VM 'ck1' has no saved state/);
   });
 
   test('an off VM: a tree of checkpoints, Rename-VMSnapshot, restore while off, the 51st refused', { timeout: 300_000 }, async () => {

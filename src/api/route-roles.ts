@@ -39,6 +39,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'PATCH /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
   'DELETE /api/v1/vms/:vm/snapshots/:snapshot': 'Administrator',
   'POST /api/v1/vms/:vm/snapshots/:snapshot/restore': 'Administrator',
+  'DELETE /api/v1/vms/:vm/snapshots/:snapshot/saved-state': 'Administrator',
   // Export writes and import reads host folders, and import creates VMs: Administrators.
   'POST /api/v1/vms/:vm/export': 'Administrator',
   'POST /api/v1/vms/:vm/snapshots/:snapshot/export': 'Administrator',

@@ -24,8 +24,12 @@ export function registerCheckpointRoutes(app: FastifyInstance, host: Host): void
     { schema: { summary: 'Rename-VMSnapshot', tags, params: SnapshotRef, body: RenameSnapshotBody } },
     async (req) => host.renameSnapshot(req.params.vm, req.params.snapshot, req.body.NewName));
 
+  app.delete<SnapParams>('/api/v1/vms/:vm/snapshots/:snapshot/saved-state',
+    { schema: { summary: 'Remove-VMSavedState -VMSnapshot: the checkpoint\'s memory goes (applying it leaves the VM off)', tags, params: SnapshotRef } },
+    async (req) => host.removeSnapshotSavedState(req.params.vm, req.params.snapshot));
+
   app.delete<SnapParams & { Querystring: { IncludeAllChildSnapshots?: boolean; wait?: boolean } }>('/api/v1/vms/:vm/snapshots/:snapshot',
-    { schema: { summary: 'Remove-VMSnapshot: merges its disks (VM off or saved)', tags, params: SnapshotRef, querystring: RemoveSnapshotQuery } },
+    { schema: { summary: 'Remove-VMSnapshot: merges its disks (live while the VM runs)', tags, params: SnapshotRef, querystring: RemoveSnapshotQuery } },
     async (req, reply) => answerJob(reply, req.query.wait, host.removeSnapshot(req.params.vm, req.params.snapshot, req.query.IncludeAllChildSnapshots ?? false)));
 
   app.post<SnapParams & Wait>('/api/v1/vms/:vm/snapshots/:snapshot/restore',

@@ -755,6 +755,11 @@ export class Host {
     return this.checkpoints.list(e);
   }
 
+  async removeSnapshotSavedState(nameOrId: string, snapshot: string): Promise<SnapshotView> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(() => this.checkpoints.dropMemory(e, snapshot));
+  }
+
   async renameSnapshot(nameOrId: string, snapshot: string, newName: string): Promise<SnapshotView> {
     const e = this.resolve(nameOrId);
     return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));

@@ -225,6 +225,18 @@ export class VmCheckpoints {
     });
   }
 
+  /** Remove-VMSavedState -VMSnapshot, under the VM's lock: the checkpoint's memory goes; applying it then leaves the VM Off. */
+  async dropMemory(e: VmEntry, nameOrId: string): Promise<SnapshotView> {
+    const r = this.find(e, nameOrId);
+    if (r.merging === true) throw new VmhostError('INVALID_STATE', `checkpoint '${r.name}' is being deleted`, { vm: e.config.name, snapshot: r.name });
+    if (r.memory === null) throw new VmhostError('INVALID_STATE', `checkpoint '${r.name}' of VM '${e.config.name}' has no saved state`, { vm: e.config.name, snapshot: r.name });
+    const next: CheckpointRecord = { ...r, memory: null, vmState: 'Off', uptimeMs: 0 };
+    await this.saveRecord(e, next);
+    await rm(join(this.dir(e), r.memory), { force: true });
+    this.host.event('Information', 'VM_CHECKPOINT_SAVED_STATE_REMOVED', `Saved state of checkpoint '${r.name}' deleted`, e);
+    return this.view(e, next);
+  }
+
   async rename(e: VmEntry, nameOrId: string, newName: string): Promise<SnapshotView> {
     const r = this.find(e, nameOrId);
     if (newName.trim() === '' || newName.length > 100) throw new VmhostError('INVALID_ARGUMENT', 'NewName: must be 1–100 characters', { parameter: 'NewName' });

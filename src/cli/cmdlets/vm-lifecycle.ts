@@ -116,11 +116,16 @@ export const saveVm = defineCmdlet({
 });
 
 export const removeVmSavedState = defineCmdlet({
-  name: 'Remove-VMSavedState', synopsis: 'Throw away a saved VM\'s memory image', params: { VMName: { ...vmNameMandatory, aliases: ['Name'] } }, positional: ['VMName'],
+  name: 'Remove-VMSavedState', synopsis: 'Throw away a saved VM\'s memory image, or a checkpoint\'s (-VMSnapshot)',
+  params: { VMName: { ...vmNameMandatory, aliases: ['Name'] }, VMSnapshot: { type: 'string', help: 'The checkpoint whose memory goes (applying it then leaves the VM off)' } },
+  positional: ['VMName'],
   supportsShouldProcess: true,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    for (const vm of await selectVms(api, args.VMName)) if (ctx.shouldProcess(vm.Name)) await api.call('DELETE', `/vms/${vm.Id}/saved-state`);
+    for (const vm of await selectVms(api, args.VMName)) {
+      if (!ctx.shouldProcess(args.VMSnapshot === undefined ? vm.Name : `${vm.Name}: ${args.VMSnapshot}`)) continue;
+      await api.call('DELETE', args.VMSnapshot === undefined ? `/vms/${vm.Id}/saved-state` : `/vms/${vm.Id}/snapshots/${encodeURIComponent(args.VMSnapshot)}/saved-state`);
+    }
     return undefined;
   },
 });
