@@ -3,17 +3,15 @@
 // BlockServer.swapDisk for a served disk): the old leaf becomes the read-only parent of the
 // new one, and writes go on in the new file.
 //
-// Ownership never lapses: the old leaf's exclusive lock is turned shared, a second shared
-// open ("keeper") is taken, and only then is the old disk closed (which retires its log, so
-// the child can open it as a clean read-only parent); the new chain's own shared lock on the
-// parent is taken before the keeper lets go. Another process never finds the old leaf
-// unlocked, so it can never open it for writing under the new child.
+// Ownership never lapses (chain-reopen.ts): the old leaf stays locked throughout, so another
+// process can never open it for writing under the new child.
 import { rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import { HostFile } from './host-file.ts';
-import { openDiskFile, lockedFile } from './open-disk.ts';
+import { openDiskFile } from './open-disk.ts';
+import { reopenChain } from './chain-reopen.ts';
 import { createDifferencingFile } from './disk-create.ts';
 import { leafFile } from './disk-info.ts';
 
@@ -42,31 +40,16 @@ export async function branchDisk(current: VirtualDisk, childPath: string): Promi
   const leaf = resolve(file.name);
   const child = resolve(dirname(leaf), childPath);
   const format = current.format === 'VHDX' ? 'VHDX' : 'VHD';
-
-  await file.lock('shared');
-  const keeper = await lockedFile(leaf, { readOnly: true }, 'shared').catch(async (e: unknown) => {
-    await file.lock('exclusive');
-    throw e;
-  });
-  let error: unknown;
-  try {
-    await current.close();
+  const r = await reopenChain(current, async () => {
     try {
       await createDifferencingFile(child, leaf, { format });
-      return { disk: await openDiskFile(child), path: child };
+      return await openDiskFile(child);
     } catch (e) {
-      error = e;
       await rm(child, { force: true });
+      throw e;
     }
-  } finally {
-    await keeper.close();
-  }
-  // Only this failure path has a gap: the keeper's shared lock goes before the reopen takes its exclusive one.
-  try {
-    return { disk: await openDiskFile(leaf), path: leaf, error };
-  } catch (e) {
-    throw new VmhostError('STORAGE_IO_ERROR', `a branch of ${leaf} failed (${(error as Error).message}) and the file could not be reopened: ${(e as Error).message}`, ctx, { cause: e });
-  }
+  }, {}, 'branch-disk');
+  return r.error === undefined ? { disk: r.disk, path: child } : { disk: r.disk, path: leaf, error: r.error };
 }
 
 /**

@@ -21,8 +21,8 @@ import { CopyDown, mergeRanges, type VhdxDisk } from '../vhd/index.ts';
 import { prepareMergeLinkage, relinkFile } from './merge-linkage.ts';
 import { relativeLocator } from './disk-args.ts';
 import { isVhdx, leafFile } from './disk-info.ts';
-import { HostFile } from './host-file.ts';
-import { lockedFile, openDiskFile, type OpenDiskOptions } from './open-disk.ts';
+import { openDiskFile, type OpenDiskOptions } from './open-disk.ts';
+import { reopenChain, type Reopened } from './chain-reopen.ts';
 import { ChunkGate } from './chunk-gate.ts';
 import { diskStep, type IoRequest, type IoResult, type Next, type Pipeline, type Stage } from './pipeline.ts';
 
@@ -60,36 +60,13 @@ function vhdxLayers(d: VirtualDisk): VhdxDisk[] {
   return out;
 }
 
-/**
- * Close `current` and open its leaf again with `opts`, running `between` while no file of the
- * chain is open. The leaf's ownership never lapses (as in disk-branch.ts): its lock turns
- * shared, a keeper holds it shared, the new open takes it shared, and exclusive again once the
- * keeper is gone. A failure after the close reopens the old chain and reports the error beside it.
- */
-async function reopenChain(current: VirtualDisk, between: () => Promise<void>, opts: OpenDiskOptions): Promise<{ disk: VirtualDisk; error?: unknown }> {
-  const file = leafFile(current);
-  if (!(file instanceof HostFile)) throw new VmhostError('STORAGE_UNSUPPORTED', 'only a disk opened from a file can be merged live', { op: 'live-merge' });
-  const leaf = resolve(file.name);
-  await file.lock('shared');
-  const keeper = await lockedFile(leaf, { readOnly: true }, 'shared').catch(async (e: unknown) => {
-    await file.lock('exclusive');
-    throw e;
-  });
-  let out: { disk: VirtualDisk; error?: unknown };
-  try {
-    await current.close();
-    try {
-      await between();
-      out = { disk: await openDiskFile(leaf, { ...opts, leafLock: 'shared' }) };
-    } catch (error) {
-      const reopen = opts.syncMaxBytes === undefined ? {} : { syncMaxBytes: opts.syncMaxBytes };
-      out = { disk: await openDiskFile(leaf, { ...reopen, leafLock: 'shared' }), error };
-    }
-  } finally {
-    await keeper.close();
-  }
-  await (leafFile(out.disk) as HostFile).lock('exclusive');
-  return out;
+/** Close `current` and open its leaf again with `opts`, running `between` while no file of the chain is open (chain-reopen.ts). */
+function reopenLeaf(current: VirtualDisk, between: () => Promise<void>, opts: OpenDiskOptions): Promise<Reopened> {
+  const leaf = resolve(leafFile(current)?.name ?? '');
+  return reopenChain(current, async () => {
+    await between();
+    return openDiskFile(leaf, { ...opts, leafLock: 'shared' });
+  }, opts.syncMaxBytes === undefined ? {} : { syncMaxBytes: opts.syncMaxBytes }, 'live-merge');
 }
 
 /**
@@ -150,7 +127,7 @@ export async function mergeServed(pipeline: Pipeline, opts: ServedMergeOptions):
   let failed: unknown;
   let nextGuid = '';
   await pipeline.swapDisk(async (current) => {
-    const r = await reopenChain(current, async () => { nextGuid = await prepareMergeLinkage(childPath, targetPath, 'shared'); }, { ...reopen, writableAncestor: targetPath });
+    const r = await reopenLeaf(current, async () => { nextGuid = await prepareMergeLinkage(childPath, targetPath, 'shared'); }, { ...reopen, writableAncestor: targetPath });
     if (r.error !== undefined) failed = r.error;
     else vhdxLayers(r.disk)[at + 1]!.presetDataWriteGuid(nextGuid);
     return r.disk;
@@ -196,7 +173,7 @@ export async function mergeServed(pipeline: Pipeline, opts: ServedMergeOptions):
       }
       const above = resolve(now[at - 1]!.file.name);
       const guid = now[at + 1]!.dataWriteGuid;
-      const r = await reopenChain(current, () => relinkFile(above, { relativePath: relativeLocator(above, targetPath), absoluteWin32Path: targetPath, parentLinkage: guid }, 'shared'), reopen);
+      const r = await reopenLeaf(current, () => relinkFile(above, { relativePath: relativeLocator(above, targetPath), absoluteWin32Path: targetPath, parentLinkage: guid }, 'shared'), reopen);
       if (r.error !== undefined) failed = r.error;
       else {
         result = resolve(leafFile(r.disk)!.name);
