@@ -1,7 +1,8 @@
 // The host's own vNIC on an Internal switch, through the daemon and the CLI with a real guest:
 // New-VMSwitch -SwitchType Internal creates a tap; the test puts an address on it; the guest
 // and the host ping each other; Get-VMNetworkAdapter -ManagementOS shows the interface and the
-// address; Set-VMNetworkAdapterVlan -ManagementOS puts the host's port in a VLAN; after a
+// address; Set-VMNetworkAdapterVlan -ManagementOS puts the host's port in a VLAN, ACLs
+// (Deny, Meter, extended) and Set-VMNetworkAdapter -ManagementOS apply to it; after a
 // daemon SIGKILL + restart the relay re-attaches to the persistent tap (the
 // address still on it) and both directions ping again; Add-/Remove-VMNetworkAdapter
 // -ManagementOS; one-line errors; Remove-VMSwitch -Force deletes the interface.
@@ -77,6 +78,26 @@ describe('host vNIC on an Internal switch', { skip }, () => {
     assert.deepEqual([vlan.ParentAdapter, vlan.OperationMode, vlan.AccessVlanId], ['HN', 'Access', 10]);
     await fails(/No management-OS network adapter named 'nope'/, 'Set-VMNetworkAdapterVlan', '-ManagementOS', '-VMNetworkAdapterName', 'nope', '-Untagged');
 
+    // The host's port takes ACLs and guards too: a Deny by the guest's address cuts the ping, a
+    // Meter rule counts it, an extended ACL by protocol cuts it again; all kept with the switch.
+    await ok('Add-VMNetworkAdapterAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Direction', 'Both', '-Action', 'Deny', '-RemoteIPAddress', GUEST_IP);
+    assert.equal(await hostPingsGuest(), false, 'host port denies the guest address: no ping');
+    await ok('Remove-VMNetworkAdapterAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Direction', 'Both', '-Action', 'Deny', '-RemoteIPAddress', GUEST_IP);
+    await ok('Add-VMNetworkAdapterAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', GUEST_IP);
+    assert.ok(await bothWays(), 'ACL removed: ping again');
+    const meter = await json<{ ParentAdapter: string; Action: string; MeteredOutboundBytes: number; MeteredInboundBytes: number }>('Get-VMNetworkAdapterAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN');
+    assert.deepEqual([meter.ParentAdapter, meter.Action], ['HN', 'Meter']);
+    assert.ok(meter.MeteredOutboundBytes > 0 && meter.MeteredInboundBytes > 0, `the host port's Meter rule counted the pings: ${JSON.stringify(meter)}`);
+    await ok('Add-VMNetworkAdapterExtendedAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Direction', 'Outbound', '-Action', 'Deny', '-Weight', '10', '-Protocol', 'ICMP');
+    assert.equal(await hostPingsGuest(), false, 'extended ACL denies ICMP from the host port');
+    const ext = await json<{ Weight: number; Protocol: string }>('Get-VMNetworkAdapterExtendedAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN');
+    assert.deepEqual([ext.Weight, ext.Protocol], [10, 'ICMP']);
+    await ok('Remove-VMNetworkAdapterExtendedAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN', '-Direction', 'Outbound', '-Weight', '10');
+    await fails(/No Outbound extended ACL with weight 10/, 'Remove-VMNetworkAdapterExtendedAcl', '-ManagementOS', '-Direction', 'Outbound', '-Weight', '10');
+    await ok('Set-VMNetworkAdapter', '-ManagementOS', '-Name', 'HN', '-DhcpGuard', 'On', '-MaximumBandwidth', '100000000');
+    const guarded = await json<{ DhcpGuard: string; BandwidthSetting: { MaximumBandwidth: number } }>('Get-VMNetworkAdapter', '-ManagementOS', '-Name', 'HN');
+    assert.deepEqual([guarded.DhcpGuard, guarded.BandwidthSetting.MaximumBandwidth], ['On', 100000000]);
+
     // Daemon SIGKILL + restart: the relay is respawned and re-attaches to the persistent tap.
     await d.kill();
     assert.match((await run('ip', 'addr', 'show', 'dev', ifname)).out, new RegExp(`inet ${HOST_IP}/24`), 'the tap and its address outlive the daemon');
@@ -89,6 +110,9 @@ describe('host vNIC on an Internal switch', { skip }, () => {
     assert.equal(again.MacAddress, nic.MacAddress, 'same MAC');
     assert.ok(again.IPAddresses.includes(HOST_IP), 'the address survived the restart');
     assert.deepEqual(again.Status, ['Ok']);
+    assert.equal((again as unknown as { DhcpGuard: string }).DhcpGuard, 'On', 'the host port\'s guards survived the restart');
+    const meterAgain = await json<{ MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-ManagementOS', '-VMNetworkAdapterName', 'HN');
+    assert.ok(meterAgain.MeteredOutboundBytes >= meter.MeteredOutboundBytes, 'the Meter rule and its count survived the restart');
 
     // More management-OS adapters, and the rules.
     const extra = await json<HostNic>('Add-VMNetworkAdapter', '-ManagementOS', '-Name', 'extra', '-SwitchName', 'HN', '-PassThru');

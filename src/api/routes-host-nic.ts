@@ -1,10 +1,10 @@
 // The management OS's network adapters (host vNICs on Internal switches):
-// Get-/Add-/Remove-VMNetworkAdapter -ManagementOS. Schemas live here with the routes: they
-// are used nowhere else.
+// Get-/Add-/Remove-/Set-VMNetworkAdapter -ManagementOS, their VLAN and ACLs. The schemas only
+// these routes use live here; the port policy bodies are the VM adapters' (schemas.ts).
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Host } from '../host/index.ts';
-import { SetVlanBody } from './schemas.ts';
+import { AclBody, AdapterQuery, ExtendedAclBody, ExtendedAclQuery, SetAdapterBody, SetVlanBody } from './schemas.ts';
 
 const HostNicQuery = Type.Object({
   Name: Type.Optional(Type.String({ minLength: 1, description: 'Adapter name; absent = every management-OS adapter' })),
@@ -44,6 +44,33 @@ export function registerHostNicRoutes(app: FastifyInstance, host: Host): void {
   app.put<{ Querystring: VlanQuery; Body: SetVlanBody }>(`${path}/vlan`,
     { schema: { summary: 'Set-VMNetworkAdapterVlan -ManagementOS (applies at once)', tags, querystring: VlanQuery, body: SetVlanBody } },
     async (req) => nics.setVlan(req.query.VMNetworkAdapterName, req.body));
+  app.patch<{ Querystring: AdapterQuery; Body: SetAdapterBody }>(path,
+    { schema: { summary: 'Set-VMNetworkAdapter -ManagementOS (guards, mirroring, bandwidth; applies at once)', tags, querystring: AdapterQuery, body: SetAdapterBody } },
+    async (req) => nics.setAdapter(req.query.Name, req.body));
+  app.get<{ Querystring: AdapterQuery }>(`${path}/extended-acls`,
+    { schema: { summary: 'Get-VMNetworkAdapterExtendedAcl -ManagementOS', tags, querystring: AdapterQuery } },
+    async (req) => nics.extendedAcls(req.query.Name));
+  app.post<{ Querystring: AdapterQuery; Body: ExtendedAclBody }>(`${path}/extended-acls`,
+    { schema: { summary: 'Add-VMNetworkAdapterExtendedAcl -ManagementOS', tags, querystring: AdapterQuery, body: ExtendedAclBody } },
+    async (req, reply) => reply.code(201).send(await nics.addExtendedAcl(req.query.Name, req.body)));
+  app.delete<{ Querystring: ExtendedAclQuery }>(`${path}/extended-acls`,
+    { schema: { summary: 'Remove-VMNetworkAdapterExtendedAcl -ManagementOS', tags, querystring: ExtendedAclQuery } },
+    async (req, reply) => {
+      await nics.removeExtendedAcl(req.query.Name, req.query.Direction, req.query.Weight);
+      return reply.code(204).send();
+    });
+  app.get<{ Querystring: AdapterQuery }>(`${path}/acls`,
+    { schema: { summary: 'Get-VMNetworkAdapterAcl -ManagementOS (Meter rules with their counters)', tags, querystring: AdapterQuery } },
+    async (req) => nics.acls(req.query.Name));
+  app.post<{ Querystring: AdapterQuery; Body: AclBody }>(`${path}/acls`,
+    { schema: { summary: 'Add-VMNetworkAdapterAcl -ManagementOS', tags, querystring: AdapterQuery, body: AclBody } },
+    async (req, reply) => reply.code(201).send(await nics.addAcl(req.query.Name, req.body)));
+  app.post<{ Querystring: AdapterQuery; Body: AclBody }>(`${path}/acls/remove`,
+    { schema: { summary: 'Remove-VMNetworkAdapterAcl -ManagementOS (the rule given in the body)', tags, querystring: AdapterQuery, body: AclBody } },
+    async (req, reply) => {
+      await nics.removeAcl(req.query.Name, req.body);
+      return reply.code(204).send();
+    });
   app.delete<{ Querystring: RemoveHostNicQuery }>(path,
     { schema: { summary: 'Remove-VMNetworkAdapter -ManagementOS (deletes the interface)', tags, querystring: RemoveHostNicQuery } },
     async (req, reply) => {

@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { VmhostError } from '../common/index.ts';
-import type { VirtualSwitch } from '../switch/index.ts';
 import type { EventLevel } from './events.ts';
 import { invalid } from './invalid-argument.ts';
 import { linkInfo } from './link-info.ts';
@@ -15,6 +14,11 @@ import { RelayKeeper } from './relay-keeper.ts';
 import { deleteTap } from './tapd.ts';
 import { checkName } from './vm-config.ts';
 import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
+import {
+  aclRule, aclViews, extendedAclRule, extendedAclViews, isAcl, isExtendedAcl, settingsPatch, settingsView,
+  type AclParams, type ExtendedAclParams, type SetAdapterParams,
+} from './port-policy-params.ts';
+import type { PortPolicy, PortPolicyPatch, VirtualSwitch } from '../switch/index.ts';
 
 export interface HostNicConfig {
   readonly id: string;
@@ -131,13 +135,69 @@ export class HostNics {
   /** Set-VMNetworkAdapterVlan -ManagementOS: the host's port policy, like a VM's; kept with the switch. */
   async setVlan(name: string | undefined, p: SetVlanParams): Promise<Record<string, unknown>[]> {
     const vlan = vlanFrom(p);
-    for (const { s, nic } of this.pick(name)) {
-      s.sw.setPortPolicy(nic.id, { vlan });
-      await this.env.save(s);
-      this.env.event('Information', 'HOST_NIC_VLAN', `Host vNIC '${nic.name}' on switch '${s.sw.settings.name}': VLAN ${vlan.mode}${vlan.mode === 'Access' ? ` ${vlan.vlanId}` : ''}`);
-    }
+    await this.patch(name, `VLAN ${vlan.mode}${vlan.mode === 'Access' ? ` ${vlan.vlanId}` : ''}`, () => ({ vlan }));
     return this.vlans(name);
   }
+
+  /** Set-VMNetworkAdapter -ManagementOS: guards, mirroring and bandwidth of the host's ports. */
+  async setAdapter(name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
+    await this.patch(name, Object.keys(p).join(', '), () => settingsPatch(p));
+    return this.list(name);
+  }
+
+  /** Get-VMNetworkAdapterExtendedAcl -ManagementOS. */
+  extendedAcls(name?: string): Record<string, unknown>[] {
+    return this.pick(name).flatMap(({ s, nic }) => extendedAclViews(this.policy(s, nic), owner(nic)));
+  }
+
+  async addExtendedAcl(name: string | undefined, p: ExtendedAclParams): Promise<Record<string, unknown>[]> {
+    const rule = extendedAclRule(p);
+    await this.patch(name, 'extended ACLs', (policy) => ({ extendedAcls: [...policy.extendedAcls, rule] }));
+    return this.extendedAcls(name);
+  }
+
+  async removeExtendedAcl(name: string | undefined, direction: 'Inbound' | 'Outbound', weight: number): Promise<void> {
+    const named = isExtendedAcl(direction, weight);
+    if (!this.pick(name).some(({ s, nic }) => this.policy(s, nic).extendedAcls.some(named))) {
+      throw new VmhostError('NOT_FOUND', `No ${direction} extended ACL with weight ${weight} on a management-OS network adapter${name ? ` named '${name}'` : ''}`, { adapter: name });
+    }
+    await this.patch(name, 'extended ACLs', (policy) => ({ extendedAcls: policy.extendedAcls.filter((x) => !named(x)) }));
+  }
+
+  /** Get-VMNetworkAdapterAcl -ManagementOS: Meter rules with the switch's counters. */
+  acls(name?: string): Record<string, unknown>[] {
+    return this.pick(name).flatMap(({ s, nic }) => aclViews(this.policy(s, nic), s.sw.meterCounters(nic.id), owner(nic)));
+  }
+
+  async addAcl(name: string | undefined, p: AclParams): Promise<Record<string, unknown>[]> {
+    const rule = aclRule(p);
+    await this.patch(name, 'ACLs', (policy) => ({ acls: [...policy.acls, rule] }));
+    return this.acls(name);
+  }
+
+  async removeAcl(name: string | undefined, p: AclParams): Promise<void> {
+    const same = isAcl(p);
+    if (!this.pick(name).some(({ s, nic }) => this.policy(s, nic).acls.some(same))) {
+      throw new VmhostError('NOT_FOUND', `No such ACL on a management-OS network adapter${name ? ` named '${name}'` : ''}`, { adapter: name });
+    }
+    await this.patch(name, 'ACLs', (policy) => ({ acls: policy.acls.filter((x) => !same(x)) }));
+  }
+
+  /**
+   * A policy change on the selected host ports. The switch's file is where a host vNIC's policy
+   * lives (there is no vm.json), so the port changes first (the switch validates the result
+   * and refuses a bad one unchanged) and its file follows at once.
+   */
+  private async patch(name: string | undefined, what: string, fn: (p: PortPolicy) => PortPolicyPatch): Promise<void> {
+    const picked = this.pick(name).map((x) => ({ ...x, patch: fn(this.policy(x.s, x.nic)) }));
+    for (const { s, nic, patch } of picked) {
+      s.sw.setPortPolicy(nic.id, patch);
+      await this.env.save(s);
+      this.env.event('Information', 'HOST_NIC_POLICY', `Host vNIC '${nic.name}' on switch '${s.sw.settings.name}': ${what}`);
+    }
+  }
+
+  private policy(s: NicSwitch, nic: HostNicConfig): PortPolicy { return s.sw.port(nic.id).policy; }
 
   /** The host NICs a name (and switch) selects, every one when absent; a name that matches none is NOT_FOUND. */
   private pick(name: string | undefined, switchName?: string): { s: NicSwitch; nic: HostNicConfig }[] {
@@ -188,10 +248,15 @@ export class HostNics {
       SwitchName: s.sw.settings.name, SwitchId: s.id, MacAddress: nic.mac.replace(/:/g, '').toUpperCase(),
       InterfaceName: nic.ifname, NetAdapterName: `vEthernet (${nic.name})`,
       Status: !link ? ['LostCommunication'] : connected && link.carrier ? ['Ok'] : ['Degraded'], Connected: connected,
-      IPAddresses: link?.addresses ?? [],
+      IPAddresses: link?.addresses ?? [], ...settingsView(this.policy(s, nic)),
       Statistics: s.sw.listPorts().some((p) => p.id === nic.id) ? s.sw.portStats(nic.id) : null,
     };
   }
+}
+
+/** VMName and ParentAdapter of a host port's ACL objects, as Hyper-V shows them. */
+function owner(nic: HostNicConfig): Record<string, unknown> {
+  return { VMName: null, ParentAdapter: nic.name, IsManagementOs: true };
 }
 
 /**

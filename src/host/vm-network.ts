@@ -16,7 +16,7 @@ import { SerialLock } from './vm-lock.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
-  type ExtendedAcl, type PortAcl, type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
+  type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
@@ -32,6 +32,10 @@ import { socketDirFor } from './runtime-dir.ts';
 import { bindingView, changedBinding, netAdapterView, newBinding, persistedConfig, restoredConfig, type BindingParams } from './switch-binding.ts';
 import { checkName, type NetworkAdapter } from './vm-config.ts';
 import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
+import {
+  aclRule, aclViews, extendedAclRule, extendedAclViews, isAcl, isExtendedAcl, settingsPatch, settingsView,
+  type AclParams, type ExtendedAclParams, type SetAdapterParams,
+} from './port-policy-params.ts';
 import type { VmEntry } from './vm-entry.ts';
 
 /** ACL denies and guard drops are counted per frame; the event log gets at most one per port and reason in this time. */
@@ -62,18 +66,6 @@ interface SwitchSlot {
 export interface NewSwitchParams extends BindingParams { Name: string; MinimumBandwidthMode?: 'Absolute' | 'Weight'; Notes?: string }
 export interface SetSwitchParams extends BindingParams { Notes?: string; DefaultFlowMinimumBandwidthWeight?: number; DefaultFlowMinimumBandwidthAbsolute?: number }
 export interface AddAdapterParams { Name?: string; SwitchName?: string; StaticMacAddress?: string; IsLegacy?: boolean }
-export interface SetAdapterParams {
-  MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
-  PortMirroring?: 'None' | 'Source' | 'Destination';
-  MaximumBandwidth?: number; MinimumBandwidthAbsolute?: number; MinimumBandwidthWeight?: number;
-}
-export interface ExtendedAclParams {
-  Direction: 'Inbound' | 'Outbound'; Action: 'Allow' | 'Deny'; Weight: number;
-  LocalIPAddress?: string; RemoteIPAddress?: string; Protocol?: string; LocalPort?: string; RemotePort?: string;
-  Stateful?: boolean; IdleSessionTimeout?: number;
-}
-export interface AclParams { Direction: 'Inbound' | 'Outbound' | 'Both'; Action: 'Allow' | 'Deny' | 'Meter'; RemoteIPAddress?: string; RemoteMacAddress?: string }
-
 export class VmNetwork {
   private readonly switches = new Map<string, SwitchSlot>();
   private readonly names = new SerialLock();
@@ -544,15 +536,12 @@ export class VmNetwork {
     const port = s?.sw.listPorts().find((p) => p.id === a.id);
     const running = e.state === 'Running' || e.state === 'Paused';
     const ips = running ? adapterAddresses(this.host.kvp(e), a.mac) : [];
-    const p = a.policy;
     return {
       Name: a.name, Id: a.id, VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName,
       SwitchName: a.switchName, SwitchId: s?.id ?? null, MacAddress: a.mac.replace(/:/g, '').toUpperCase(), DynamicMacAddressEnabled: a.dynamicMac,
       IsLegacy: a.isLegacy, IPAddresses: ips,
       Status: !running ? [] : port?.connected ? ['Ok'] : ['Degraded'], Connected: port?.connected ?? false,
-      MacAddressSpoofing: p.guards.macAddressSpoofing, DhcpGuard: p.guards.dhcpGuard, RouterGuard: p.guards.routerGuard, ArpGuard: p.guards.arpGuard,
-      PortMirroringMode: p.mirroring, VlanSetting: this.vlanView(e, a),
-      BandwidthSetting: { MaximumBandwidth: p.bandwidth.maximumBandwidth, MinimumBandwidthAbsolute: p.bandwidth.minimumBandwidthAbsolute, MinimumBandwidthWeight: p.bandwidth.minimumBandwidthWeight },
+      ...settingsView(a.policy), VlanSetting: this.vlanView(e, a),
       Statistics: port && s ? s.sw.portStats(a.id) : null,
     };
   }
@@ -662,11 +651,7 @@ export class VmNetwork {
   }
 
   async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
-    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => ({
-      guards: { macAddressSpoofing: p.MacAddressSpoofing, dhcpGuard: p.DhcpGuard, routerGuard: p.RouterGuard, arpGuard: p.ArpGuard },
-      bandwidth: { maximumBandwidth: p.MaximumBandwidth, minimumBandwidthAbsolute: p.MinimumBandwidthAbsolute, minimumBandwidthWeight: p.MinimumBandwidthWeight },
-      mirroring: p.PortMirroring,
-    }));
+    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p));
     return this.listAdapters(e.config.id, name);
   }
 
@@ -689,29 +674,22 @@ export class VmNetwork {
 
   extendedAcls(vm: string, name?: string): Record<string, unknown>[] {
     const e = this.host.resolve(vm);
-    return this.pick(e, name).flatMap((a) => a.policy.extendedAcls.map((x) => ({
-      VMName: e.config.name, ParentAdapter: a.name, Direction: x.direction, Action: x.action, Weight: x.weight,
-      LocalIPAddress: x.localIPAddress ?? 'Any', RemoteIPAddress: x.remoteIPAddress ?? 'Any', Protocol: x.protocol ?? 'Any',
-      LocalPort: x.localPort ?? 'Any', RemotePort: x.remotePort ?? 'Any', Stateful: x.stateful ?? false, IdleSessionTimeout: x.idleSessionTimeout ?? 0,
-    })));
+    return this.pick(e, name).flatMap((a) => extendedAclViews(a.policy, { VMName: e.config.name, ParentAdapter: a.name }));
   }
 
   async addExtendedAcl(vm: string, name: string | undefined, p: ExtendedAclParams): Promise<Record<string, unknown>[]> {
-    const rule: ExtendedAcl = stripUndef({
-      direction: p.Direction, action: p.Action, weight: p.Weight, localIPAddress: p.LocalIPAddress, remoteIPAddress: p.RemoteIPAddress,
-      protocol: p.Protocol === undefined ? undefined : /^\d+$/.test(p.Protocol) ? Number(p.Protocol) : p.Protocol,
-      localPort: p.LocalPort, remotePort: p.RemotePort, stateful: p.Stateful, idleSessionTimeout: p.IdleSessionTimeout,
-    }) as ExtendedAcl;
+    const rule = extendedAclRule(p);
     const e = await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: [...a.policy.extendedAcls, rule] }));
     return this.extendedAcls(e.config.id, name);
   }
 
   async removeExtendedAcl(vm: string, name: string | undefined, direction: 'Inbound' | 'Outbound', weight: number): Promise<void> {
     const e = this.host.resolve(vm);
-    if (!this.pick(e, name).some((a) => a.policy.extendedAcls.some((x) => x.direction === direction && x.weight === weight))) {
+    const named = isExtendedAcl(direction, weight);
+    if (!this.pick(e, name).some((a) => a.policy.extendedAcls.some(named))) {
       throw new VmhostError('NOT_FOUND', `No ${direction} extended ACL with weight ${weight} on VM '${e.config.name}'`, { vm: e.config.name });
     }
-    await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: a.policy.extendedAcls.filter((x) => !(x.direction === direction && x.weight === weight)) }));
+    await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: a.policy.extendedAcls.filter((x) => !named(x)) }));
   }
 
   acls(vm: string, name?: string): Record<string, unknown>[] {
@@ -719,34 +697,22 @@ export class VmNetwork {
     return this.pick(e, name).flatMap((a) => {
       const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
       const meters = s && s.sw.listPorts().some((p) => p.id === a.id) ? s.sw.meterCounters(a.id) : [];
-      return a.policy.acls.map((x) => {
-        const remote = x.remoteIPAddress ?? x.remoteMacAddress ?? '';
-        const m = x.action === 'Meter' ? meters.find((c) => c.remoteAddress === remote) : undefined;
-        return {
-          VMName: e.config.name, ParentAdapter: a.name, Direction: x.direction, Action: x.action,
-          RemoteIPAddress: x.remoteIPAddress ?? null, RemoteMacAddress: x.remoteMacAddress ?? null,
-          ...(x.action === 'Meter' ? { MeteredInboundBytes: m?.inboundBytes ?? 0, MeteredOutboundBytes: m?.outboundBytes ?? 0, MeteredInboundFrames: m?.inboundFrames ?? 0, MeteredOutboundFrames: m?.outboundFrames ?? 0 } : {}),
-        };
-      });
+      return aclViews(a.policy, meters, { VMName: e.config.name, ParentAdapter: a.name });
     });
   }
 
   async addAcl(vm: string, name: string | undefined, p: AclParams): Promise<Record<string, unknown>[]> {
-    const rule = stripUndef({ direction: p.Direction, action: p.Action, remoteIPAddress: p.RemoteIPAddress, remoteMacAddress: p.RemoteMacAddress }) as PortAcl;
+    const rule = aclRule(p);
     const e = await this.patch(vm, name, 'ACLs', (a) => ({ acls: [...a.policy.acls, rule] }));
     return this.acls(e.config.id, name);
   }
 
   async removeAcl(vm: string, name: string | undefined, p: AclParams): Promise<void> {
-    const same = (x: PortAcl) => x.direction === p.Direction && x.action === p.Action && x.remoteIPAddress === p.RemoteIPAddress && x.remoteMacAddress === p.RemoteMacAddress;
+    const same = isAcl(p);
     const e = this.host.resolve(vm);
     if (!this.pick(e, name).some((a) => a.policy.acls.some(same))) throw new VmhostError('NOT_FOUND', `No such ACL on VM '${e.config.name}'`, { vm: e.config.name });
     await this.patch(vm, name, 'ACLs', (a) => ({ acls: a.policy.acls.filter((x) => !same(x)) }));
   }
-}
-
-function stripUndef<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 function stripMac(p: PortPolicy): PortPolicy {

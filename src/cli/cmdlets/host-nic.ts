@@ -5,7 +5,9 @@ import type { ApiClient } from '../client.ts';
 import type { View } from '../table.ts';
 import { oneOrMany } from './vm-select.ts';
 
-const PATH = '/host/network-adapters';
+/** The management OS's adapters: the base path of their routes, as /vms/:vm/network-adapters is a VM's. */
+export const HOST_ADAPTERS = '/host/network-adapters';
+const PATH = HOST_ADAPTERS;
 
 /** The parameter that selects the set; its name is Hyper-V's. */
 export const managementOs = {

@@ -3,7 +3,7 @@
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
-import { addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
+import { HOST_ADAPTERS, addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 /** -VMName where a cmdlet also has the -ManagementOS set (host-nic.ts). */
@@ -34,18 +34,32 @@ function q(name: string | undefined): string {
   return name === undefined ? '' : `?${new URLSearchParams({ Name: name })}`;
 }
 
-/** One request per selected VM; results concatenated. */
-async function eachVm<T>(api: ApiClient, names: string[], fn: (id: string) => Promise<T | T[] | undefined>): Promise<T[]> {
+/** One request per key; results concatenated. */
+async function collect<K, T>(keys: K[], fn: (k: K) => Promise<T | T[] | undefined>): Promise<T[]> {
   const out: T[] = [];
-  for (const vm of await selectVms(api, names)) {
-    const r = await fn(vm.Id);
+  for (const k of keys) {
+    const r = await fn(k);
     if (Array.isArray(r)) out.push(...r);
     else if (r !== undefined) out.push(r);
   }
   return out;
 }
 
+/** One request per selected VM. */
+async function eachVm<T>(api: ApiClient, names: string[], fn: (id: string) => Promise<T | T[] | undefined>): Promise<T[]> {
+  return collect((await selectVms(api, names)).map((vm) => vm.Id), fn);
+}
+
 const enc = encodeURIComponent;
+
+/**
+ * Port policy cmdlets act on each selected VM's adapters or, with -ManagementOS, on the host's:
+ * the same routes under another base path, one request per target, results concatenated.
+ */
+function eachAdapterOwner<T>(api: ApiClient, parameterSet: string | undefined, vmNames: string[] | undefined, fn: (base: string) => Promise<T | T[] | undefined>): Promise<T[]> {
+  if (parameterSet === 'ManagementOS') return collect([HOST_ADAPTERS], fn);
+  return eachVm(api, vmNames!, (id) => fn(`/vms/${id}/network-adapters`));
+}
 
 // ---- switches ----
 
@@ -193,16 +207,16 @@ export const disconnectVmNetworkAdapter = defineCmdlet({
 });
 
 export const setVmNetworkAdapter = defineCmdlet({
-  name: 'Set-VMNetworkAdapter', synopsis: 'Guards, port mirroring and bandwidth of network adapters (applies at once)',
+  name: 'Set-VMNetworkAdapter', synopsis: 'Guards, port mirroring and bandwidth of network adapters (applies at once); -ManagementOS: the host\'s vNICs',
   params: {
-    VMName: vmName, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
+    VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
     PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
     MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
   },
-  positional: ['VMName'], view: adapterView,
+  positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('PATCH', `/vms/${id}/network-adapters${q(args.Name)}`, {
+    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('PATCH', `${base}${q(args.Name)}`, {
       MacAddressSpoofing: args.MacAddressSpoofing, DhcpGuard: args.DhcpGuard, RouterGuard: args.RouterGuard, ArpGuard: args.ArpGuard,
       PortMirroring: args.PortMirroring, MaximumBandwidth: args.MaximumBandwidth, MinimumBandwidthAbsolute: args.MinimumBandwidthAbsolute,
       MinimumBandwidthWeight: args.MinimumBandwidthWeight,
@@ -258,14 +272,14 @@ const extAclView = cols('VMName', 'ParentAdapter', 'Direction', 'Action', 'Weigh
 export const addVmNetworkAdapterExtendedAcl = defineCmdlet({
   name: 'Add-VMNetworkAdapterExtendedAcl', synopsis: 'Add an extended port ACL (weights order the rules; -Stateful creates return flows)',
   params: {
-    VMName: vmName, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Action: { type: 'enum', values: ['Allow', 'Deny'], mandatory: true },
+    VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Action: { type: 'enum', values: ['Allow', 'Deny'], mandatory: true },
     Weight: { type: 'int', min: 0, mandatory: true }, LocalIPAddress: { type: 'string' }, RemoteIPAddress: { type: 'string' }, Protocol: { type: 'string' },
     LocalPort: { type: 'string' }, RemotePort: { type: 'string' }, Stateful: { type: 'bool' }, IdleSessionTimeout: { type: 'int', min: 0 },
   },
-  positional: ['VMName'], view: extAclView,
+  positional: ['VMName'], defaultSet: 'VM', view: extAclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`, {
+    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('POST', `${base}/extended-acls${q(args.VMNetworkAdapterName)}`, {
       Direction: args.Direction, Action: args.Action, Weight: args.Weight, LocalIPAddress: args.LocalIPAddress, RemoteIPAddress: args.RemoteIPAddress,
       Protocol: args.Protocol, LocalPort: args.LocalPort, RemotePort: args.RemotePort, Stateful: args.Stateful, IdleSessionTimeout: args.IdleSessionTimeout,
     }));
@@ -275,27 +289,27 @@ export const addVmNetworkAdapterExtendedAcl = defineCmdlet({
 
 export const getVmNetworkAdapterExtendedAcl = defineCmdlet({
   name: 'Get-VMNetworkAdapterExtendedAcl', synopsis: 'List extended port ACLs',
-  params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: extAclView,
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: adapterName }, positional: ['VMName'], defaultSet: 'VM', view: extAclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/extended-acls${q(args.VMNetworkAdapterName)}`)), args.VMName);
+    return oneOrMany(await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('GET', `${base}/extended-acls${q(args.VMNetworkAdapterName)}`)), args.VMName ?? (args.VMNetworkAdapterName ? [args.VMNetworkAdapterName] : undefined));
   },
 });
 
 export const removeVmNetworkAdapterExtendedAcl = defineCmdlet({
   name: 'Remove-VMNetworkAdapterExtendedAcl', synopsis: 'Remove the extended ACL with this direction and weight',
-  params: { VMName: vmName, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Weight: { type: 'int', min: 0, mandatory: true } },
-  positional: ['VMName'],
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: adapterName, Direction: { ...direction, mandatory: true }, Weight: { type: 'int', min: 0, mandatory: true } },
+  positional: ['VMName'], defaultSet: 'VM',
   async run(args, ctx) {
     const api = clientFor(ctx);
     const p = new URLSearchParams({ Direction: args.Direction, Weight: String(args.Weight), ...(args.VMNetworkAdapterName ? { Name: args.VMNetworkAdapterName } : {}) });
-    await eachVm(api, args.VMName, (id) => api.call('DELETE', `/vms/${id}/network-adapters/extended-acls?${p}`));
+    await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call('DELETE', `${base}/extended-acls?${p}`));
     return undefined;
   },
 });
 
 const aclParams = {
-  VMName: vmName, VMNetworkAdapterName: adapterName,
+  VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: adapterName,
   Direction: { type: 'enum', values: ['Inbound', 'Outbound', 'Both'], mandatory: true },
   Action: { type: 'enum', values: ['Allow', 'Deny', 'Meter'], mandatory: true },
   RemoteIPAddress: { type: 'string' }, RemoteMacAddress: { type: 'string' },
@@ -304,10 +318,10 @@ const aclView = cols('VMName', 'ParentAdapter', 'Direction', 'Action', 'RemoteIP
 
 export const addVmNetworkAdapterAcl = defineCmdlet({
   name: 'Add-VMNetworkAdapterAcl', synopsis: 'Add a port ACL by remote address: Allow, Deny, or Meter (traffic counters)',
-  params: aclParams, positional: ['VMName'], view: aclView,
+  params: aclParams, positional: ['VMName'], defaultSet: 'VM', view: aclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`, {
+    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('POST', `${base}/acls${q(args.VMNetworkAdapterName)}`, {
       Direction: args.Direction, Action: args.Action, RemoteIPAddress: args.RemoteIPAddress, RemoteMacAddress: args.RemoteMacAddress,
     }));
     return args.PassThru ? out : undefined;
@@ -316,19 +330,19 @@ export const addVmNetworkAdapterAcl = defineCmdlet({
 
 export const getVmNetworkAdapterAcl = defineCmdlet({
   name: 'Get-VMNetworkAdapterAcl', synopsis: 'List port ACLs; Meter rules show their byte counters',
-  params: { VMName: vmName, VMNetworkAdapterName: adapterName }, positional: ['VMName'], view: aclView,
+  params: { VMName: vmNameOrHost, ManagementOS: managementOs, VMNetworkAdapterName: adapterName }, positional: ['VMName'], defaultSet: 'VM', view: aclView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    return oneOrMany(await eachVm(api, args.VMName, (id) => api.call<unknown[]>('GET', `/vms/${id}/network-adapters/acls${q(args.VMNetworkAdapterName)}`)), args.VMName);
+    return oneOrMany(await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('GET', `${base}/acls${q(args.VMNetworkAdapterName)}`)), args.VMName ?? (args.VMNetworkAdapterName ? [args.VMNetworkAdapterName] : undefined));
   },
 });
 
 export const removeVmNetworkAdapterAcl = defineCmdlet({
   name: 'Remove-VMNetworkAdapterAcl', synopsis: 'Remove the port ACL with these settings',
-  params: aclParams, positional: ['VMName'],
+  params: aclParams, positional: ['VMName'], defaultSet: 'VM',
   async run(args, ctx) {
     const api = clientFor(ctx);
-    await eachVm(api, args.VMName, (id) => api.call('POST', `/vms/${id}/network-adapters/acls/remove${q(args.VMNetworkAdapterName)}`, {
+    await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call('POST', `${base}/acls/remove${q(args.VMNetworkAdapterName)}`, {
       Direction: args.Direction, Action: args.Action, RemoteIPAddress: args.RemoteIPAddress, RemoteMacAddress: args.RemoteMacAddress,
     }));
     return undefined;
