@@ -45,6 +45,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/vms/:vm/snapshots/:snapshot/export': 'Administrator',
   'POST /api/v1/import/compare': 'Administrator',
   'POST /api/v1/import': 'Administrator',
+  // Move-VMStorage writes host folders and deletes the old files: Administrators.
+  'POST /api/v1/vms/:vm/move-storage': 'Administrator',
   'POST /api/v1/vms/:vm/stop': 'Operator',
   'DELETE /api/v1/vms/:vm/saved-state': 'Operator',
   'POST /api/v1/vms/:vm/invoke': 'Administrator',

@@ -75,6 +75,9 @@ export const ERROR_CODES = {
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
   CONFIG_VERSION_UNSUPPORTED: 'unsupported',
   IMPORT_INCOMPATIBLE: 'conflict',
+  // Move-VMStorage (host/vm-move-storage.ts): refused before anything is copied.
+  MOVE_STORAGE_NO_SPACE: 'no-space',
+  MOVE_STORAGE_UNSUPPORTED: 'unsupported',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',

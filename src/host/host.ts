@@ -8,6 +8,7 @@ import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
+import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
   INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
@@ -206,6 +207,9 @@ export class Host {
       const entry = new VmEntry(config, paths);
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
+      // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.
+      await resumeMoveStorage(entry, this.moveStorageHost).catch((err: unknown) =>
+        this.event('Error', 'VM_MOVE_STORAGE_RECOVERY_FAILED', `Move-VMStorage recovery failed: ${(err as Error).message}`, entry));
       loaded.push(entry);
     }
     await this.network.reconcile(loaded);
@@ -798,6 +802,18 @@ export class Host {
         await this.start(e.config.id).result;
       }
       return this.view(e);
+    });
+  }
+
+  private get moveStorageHost(): MoveStorageHost {
+    return { storage: this.storage, checkpoints: this.checkpoints, persistNext: (e, next) => this.persistNext(e, next), event: (level, code, message, e) => this.event(level, code, message, e) };
+  }
+
+  /** Move-VMStorage: a job (vm-move-storage.ts); a running VM's disks are mirrored live. */
+  moveStorage(nameOrId: string, p: MoveStorageParams): { job: Job; result: Promise<VmView> } {
+    return this.lifecycle('MoveStorage', 'Move-VMStorage', nameOrId, async (e, h) => {
+      await moveStorage(e, p, this.moveStorageHost, h);
+      this.event('Information', 'VM_STORAGE_MOVED', `VM storage moved${p.DestinationStoragePath ? ` to ${p.DestinationStoragePath}` : ''}`, e);
     });
   }
 

@@ -65,7 +65,8 @@ export async function startMirror(exportName: string, pipeline: Pipeline, opts: 
   await Pipeline.whileIdle([pipeline], async () => {
     const pieces = await rangesAtMoment(pipeline, opts.ranges ?? 'all', exportName, 'mirror');
     job.stage = new MirrorStage(job, new ChunkWalker(job, pipeline.disk, opts.target.disk, pieces, {
-      probeZeroes: opts.ranges === 'own' ? 'trim' : 'skip',
+      // A differencing target must hide its parent where the source reads zeros; a new disk reads zeros there already.
+      probeZeroes: opts.target.disk.type === 'Differencing' ? 'trim' : 'skip',
       guard: async (c, copy) => {
         await job.gate.copy(c, copy);
         const p = job.progress();
