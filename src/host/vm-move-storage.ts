@@ -127,7 +127,8 @@ async function plan(e: VmEntry, p: MoveStorageParams, host: MoveStorageHost): Pr
   const snapTo = p.SnapshotFilePath !== undefined ? absolute('SnapshotFilePath', p.SnapshotFilePath, vm) : dest === undefined ? undefined : join(dest, 'Snapshots');
   const snapshots = snapTo === undefined || snapTo === resolve(e.config.snapshotFileLocation) ? null
     : { from: resolve(e.config.snapshotFileLocation), to: snapTo, written: [], old: host.checkpoints.files(e) };
-  if (moved.length === 0 && snapshots === null) {
+  // -DestinationStoragePath alone moves the checkpoint folder too, but an empty one is no reason to call it a move.
+  if (moved.length === 0 && (snapshots === null || (p.SnapshotFilePath === undefined && snapshots.old.length === 0))) {
     throw invalid(p.DestinationStoragePath !== undefined ? 'DestinationStoragePath' : 'Vhds', `VM '${vm}''s files are already there: the destination is the same as the source`, vm);
   }
   if (snapshots) for (const f of snapshots.old) if (await stat(join(snapshots.to, basename(f))).then(() => true, () => false)) {
