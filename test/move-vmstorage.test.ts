@@ -33,6 +33,8 @@ describe('Move-VMStorage', () => {
 
   test('a running guest that writes moves with its checkpoint chain: no write lost, chain intact at the destination, old files gone', { timeout: 180_000 }, async () => {
     const vm = 'mv1';
+    const t = Date.now();
+    const mark = (what: string) => console.log(`${((Date.now() - t) / 1000).toFixed(1)} s: ${what}`);
     const src = join(d.dataDir, 'src');
     mkdirSync(src);
     const base = join(src, `${vm}.vhdx`);
@@ -48,6 +50,7 @@ describe('Move-VMStorage', () => {
     const snapshotDir = (JSON.parse(await ok('Get-VMSnapshot', vm, '-Json')) as Array<{ Path: string }>)[0]!.Path;
     const records = readdirSync(snapshotDir);
 
+    mark('chain ready');
     await ok('Start-VM', vm);
     await waitFor(`${vm} heartbeat`, 60_000, async () => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
     const dev = await guest(vm, 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
@@ -58,6 +61,7 @@ describe('Move-VMStorage', () => {
     await guest(vm, `setsid sh -c '${writer}' >/dev/null 2>&1 & while [ ! -f /tmp/detached ]; do sleep 0.1; done; echo started`);
     await waitFor('the writer under way', 30_000, async () => Number(await guest(vm, 'wc -l < /tmp/wlog')) >= 5);
 
+    mark('writer under way');
     const dest = join(d.dataDir, 'moved');
     const beforeMove = Number(await guest(vm, 'wc -l < /tmp/wlog'));
     const t0 = Date.now();
@@ -81,6 +85,7 @@ describe('Move-VMStorage', () => {
     for (const r of records) assert.equal(existsSync(join(snapshotDir, r)), false, `${r} left the old folder`);
     assert.equal(existsSync(join(d.dataDir, 'vms', JSON.parse(await ok('Get-VM', vm, '-Json')).Id as string, 'move-storage.json')), false, 'the journal is gone');
 
+    mark('checked the move');
     await guest(vm, 'touch /tmp/stop');
     const log = await waitFor('the writer to stop', 30_000, async () => {
       const l = await guest(vm, 'cat /tmp/wlog');
@@ -106,6 +111,7 @@ describe('Move-VMStorage', () => {
     const check = await run('qemu-img', ['check', '-f', 'vhdx', join(dest, basename(base))]);
     assert.equal(check.code, 0, check.stdout + check.stderr);
 
+    mark('verified');
     // Off: the files are copied, and back again they go.
     await ok('Move-VMStorage', vm, '-DestinationStoragePath', src);
     assert.equal(await leaf(vm), join(src, basename(child)));
