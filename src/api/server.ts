@@ -25,6 +25,7 @@ import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
+import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -95,6 +96,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);
   registerExportRoutes(app, opts.host);
+  registerMeteringRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -42,10 +42,10 @@ test('memory: average over the metered time (Off adds 0), min/max while running;
   s = applySample(s, sample([], { seconds: 2, memoryBytes: 256 * MB, diskAllocatedBytes: 20 * MB }));
   s = applySample(s, sample([], { seconds: 4, running: false, memoryBytes: 0, diskAllocatedBytes: 20 * MB }));
   const r = meteringReport(s, 2000);
-  assert.equal(r.AvgRAM, 192); // (512·2 + 256·2) / 8
-  assert.equal(r.MinRAM, 256);
-  assert.equal(r.MaxRAM, 512);
-  assert.equal(r.TotalDisk, 30);
+  assert.equal(r.AverageMemoryUsage, 192); // (512·2 + 256·2) / 8
+  assert.equal(r.MinimumMemoryUsage, 256);
+  assert.equal(r.MaximumMemoryUsage, 512);
+  assert.equal(r.TotalDiskAllocation, 30);
   assert.equal(r.MeteringDuration.TotalSeconds, 8);
 });
 
@@ -62,14 +62,14 @@ test('report: CPU MHz is the share of time × host MHz; IOPS over the duration; 
   s = applySample(s, sample([cpu(0), ...disk(0, 0, 0, 0, 0), meterIn(0), out(0, '10.2.0.0/16')], { seconds: 1 }));
   s = applySample(s, sample([cpu(5), ...disk(3 * MB, 5 * MB, 1000, 30, 20), meterIn(7 * MB), out(2 * MB, '10.2.0.0/16')], { seconds: 9 }));
   const r = meteringReport(s, 3000);
-  assert.equal(r.AvgCPU, 1500); // 5 s of 10 s at 3000 MHz
+  assert.equal(r.AverageProcessorUsage, 1500); // 5 s of 10 s at 3000 MHz
   assert.equal(r.AggregatedAverageNormalizedIOPS, 100);
   assert.equal(r.AggregatedAverageLatency, 1.5);
   assert.equal(r.AggregatedDiskDataRead, 3);
   assert.equal(r.AggregatedDiskDataWrittenBytes, 5 * MB);
   assert.deepEqual(r.NetworkMeteredTrafficReport, [
-    { RemoteAddress: '10.1.0.0/16', Direction: 'Inbound', TotalTraffic: 7, TotalTrafficBytes: 7 * MB },
-    { RemoteAddress: '10.2.0.0/16', Direction: 'Outbound', TotalTraffic: 2, TotalTrafficBytes: 2 * MB },
+    { LocalAddress: null, RemoteAddress: '10.1.0.0/16', Direction: 'Inbound', TotalTraffic: 7, TotalTrafficBytes: 7 * MB },
+    { LocalAddress: null, RemoteAddress: '10.2.0.0/16', Direction: 'Outbound', TotalTraffic: 2, TotalTrafficBytes: 2 * MB },
   ]);
 });
 

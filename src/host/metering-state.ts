@@ -90,6 +90,8 @@ export function applySample(s: MeteringState, sample: Sample): MeteringState {
 }
 
 export interface MeteredTraffic {
+  /** Hyper-V's item has it; a vmhost Meter ACL names only the remote side. */
+  LocalAddress: null;
   RemoteAddress: string;
   Direction: 'Inbound' | 'Outbound';
   /** MB, as Hyper-V reports it. */
@@ -101,13 +103,12 @@ export interface MeteredTraffic {
 export interface MeteringReport {
   MeteringDuration: { TotalSeconds: number; Text: string };
   /** MHz: the VM's share of CPU time over the duration × the host processor's MHz. */
-  AvgCPU: number;
-  AvgRAM: number;
-  MinRAM: number;
-  MaxRAM: number;
-  TotalDisk: number;
-  NetworkInbound: number;
-  NetworkOutbound: number;
+  AverageProcessorUsage: number;
+  AverageMemoryUsage: number;
+  MinimumMemoryUsage: number;
+  MaximumMemoryUsage: number;
+  TotalDiskAllocation: number;
+  /** All traffic of the VM's adapters (their switch ports' counters), whatever the Meter ACLs. */
   NetworkInboundBytes: number;
   NetworkOutboundBytes: number;
   NetworkMeteredTrafficReport: MeteredTraffic[];
@@ -139,18 +140,16 @@ export function meteringReport(s: MeteringState, hostMhz: number): MeteringRepor
   const traffic: MeteredTraffic[] = [];
   for (const [k, v] of Object.entries(s.counters)) {
     const m = /^range(Inbound|Outbound)Bytes:(.*)$/.exec(k);
-    if (m) traffic.push({ RemoteAddress: m[2]!, Direction: m[1] as 'Inbound' | 'Outbound', TotalTraffic: Math.round((v ?? 0) / MB), TotalTrafficBytes: v ?? 0 });
+    if (m) traffic.push({ LocalAddress: null, RemoteAddress: m[2]!, Direction: m[1] as 'Inbound' | 'Outbound', TotalTraffic: Math.round((v ?? 0) / MB), TotalTrafficBytes: v ?? 0 });
   }
   traffic.sort((a, b) => a.RemoteAddress.localeCompare(b.RemoteAddress) || a.Direction.localeCompare(b.Direction));
   return {
     MeteringDuration: { TotalSeconds: Math.round(s.durationSeconds), Text: timeSpanText(s.durationSeconds) },
-    AvgCPU: Math.round(per(c('cpuSeconds')) * hostMhz),
-    AvgRAM: Math.round(per(s.memoryByteSeconds) / MB),
-    MinRAM: Math.round((s.minMemoryBytes ?? 0) / MB),
-    MaxRAM: Math.round((s.maxMemoryBytes ?? 0) / MB),
-    TotalDisk: Math.round(s.maxDiskAllocatedBytes / MB),
-    NetworkInbound: Math.round(c('networkInboundBytes') / MB),
-    NetworkOutbound: Math.round(c('networkOutboundBytes') / MB),
+    AverageProcessorUsage: Math.round(per(c('cpuSeconds')) * hostMhz),
+    AverageMemoryUsage: Math.round(per(s.memoryByteSeconds) / MB),
+    MinimumMemoryUsage: Math.round((s.minMemoryBytes ?? 0) / MB),
+    MaximumMemoryUsage: Math.round((s.maxMemoryBytes ?? 0) / MB),
+    TotalDiskAllocation: Math.round(s.maxDiskAllocatedBytes / MB),
     NetworkInboundBytes: c('networkInboundBytes'),
     NetworkOutboundBytes: c('networkOutboundBytes'),
     NetworkMeteredTrafficReport: traffic,

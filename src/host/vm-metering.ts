@@ -85,8 +85,8 @@ export class VmMetering {
     for (const [id, m] of this.metered) if (m.dirty) await this.save(id, m);
   }
 
-  isEnabled(e: VmEntry): boolean {
-    return this.metered.has(e.config.id);
+  isEnabled(nameOrId: string): boolean {
+    return this.metered.has(this.host.resolve(nameOrId).config.id);
   }
 
   /** Enable-VMResourceMetering: counting starts now (already enabled: nothing changes, as in Hyper-V). */
