@@ -48,6 +48,8 @@ export class DaemonMetrics {
 
   constructor(private readonly host: Host) {
     collectDefaultMetrics({ register: this.registry });
+    // Gauges that prom-client names with _total, which Prometheus reserves for counters (promtool rejects them).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     // A metric object of the registry's own shape (see CountedHistogram), not one of prom-client's classes.
     this.registry.registerMetric(this.latency as unknown as Metric);
     this.jobsFinished = new Counter({ name: 'vmhost_jobs_finished_total', help: 'Jobs that ended since the daemon\'s first scrape, by job name and final state', labelNames: ['job', 'state'], registers: [this.registry] });

@@ -57,11 +57,10 @@ export class VmMetering {
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private lastTick = performance.now();
-  readonly hostMhz: number;
+  /** The host processor's clock, which AverageProcessorUsage is expressed in (read at start). */
+  hostMhz = 0;
 
-  constructor(private readonly host: MeteringHost) {
-    this.hostMhz = Math.round(cpus()[0]?.speed ?? 0) || 1000;
-  }
+  constructor(private readonly host: MeteringHost) {}
 
   private static file(e: VmEntry): string {
     return join(e.paths.dir, 'metering.json');
@@ -69,6 +68,7 @@ export class VmMetering {
 
   /** After the VMs are loaded (and running ones re-attached): read each metered VM's file and start sampling. */
   async start(): Promise<void> {
+    this.hostMhz = await processorMhz();
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
       const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
@@ -217,6 +217,16 @@ export class VmMetering {
     }
     return out;
   }
+}
+
+/**
+ * The processor's MHz: /proc/cpuinfo's "cpu MHz" (Node's cpus() says 0 on virtual machines
+ * without cpufreq, such as this one), else Node's, else 1000 so the average stays a number.
+ */
+async function processorMhz(): Promise<number> {
+  const info = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(info)?.[1] ?? cpus()[0]?.speed ?? 0);
+  return Math.round(mhz) || 1000;
 }
 
 /** CPU time (user + system) of each virtual processor thread; a thread that is gone is left out. */
