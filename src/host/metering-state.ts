@@ -144,7 +144,7 @@ export function meteringReport(s: MeteringState, hostMhz: number): MeteringRepor
   }
   traffic.sort((a, b) => a.RemoteAddress.localeCompare(b.RemoteAddress) || a.Direction.localeCompare(b.Direction));
   return {
-    MeteringDuration: { TotalSeconds: Math.round(s.durationSeconds), Text: timeSpanText(s.durationSeconds) },
+    MeteringDuration: { TotalSeconds: Math.round(s.durationSeconds * 1000) / 1000, Text: timeSpanText(s.durationSeconds) },
     AverageProcessorUsage: Math.round(per(c('cpuSeconds')) * hostMhz),
     AverageMemoryUsage: Math.round(per(s.memoryByteSeconds) / MB),
     MinimumMemoryUsage: Math.round((s.minMemoryBytes ?? 0) / MB),
