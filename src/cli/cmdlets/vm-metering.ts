@@ -7,32 +7,20 @@ import { oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 const vmName = { ...vmNameMandatory, aliases: ['Name'] } as const;
 const mb = (v: unknown) => Math.round(Number(v) / 1048576);
 
-export const enableVmResourceMetering = defineCmdlet({
-  name: 'Enable-VMResourceMetering', synopsis: 'Start counting a VM\'s CPU, memory, disk and network use (Measure-VM reads it)',
-  params: { VMName: vmName }, positional: ['VMName'],
-  async run(args, ctx) {
-    await perVm(ctx, args.VMName, (api, vm) => api.call('PUT', `/vms/${vm.Id}/metering`));
-    return undefined;
-  },
-});
+/** Enable-, Disable- and Reset-VMResourceMetering differ only in the request they make. */
+function meteringSwitch(name: string, synopsis: string, method: 'PUT' | 'DELETE' | 'POST', path: string) {
+  return defineCmdlet({
+    name, synopsis, params: { VMName: vmName }, positional: ['VMName'],
+    async run(args, ctx) {
+      await perVm(ctx, args.VMName, (api, vm) => api.call(method, `/vms/${vm.Id}/metering${path}`));
+      return undefined;
+    },
+  });
+}
 
-export const disableVmResourceMetering = defineCmdlet({
-  name: 'Disable-VMResourceMetering', synopsis: 'Stop counting a VM\'s resource use; what was counted is dropped',
-  params: { VMName: vmName }, positional: ['VMName'],
-  async run(args, ctx) {
-    await perVm(ctx, args.VMName, (api, vm) => api.call('DELETE', `/vms/${vm.Id}/metering`));
-    return undefined;
-  },
-});
-
-export const resetVmResourceMetering = defineCmdlet({
-  name: 'Reset-VMResourceMetering', synopsis: 'Count a VM\'s resource use from zero again',
-  params: { VMName: vmName }, positional: ['VMName'],
-  async run(args, ctx) {
-    await perVm(ctx, args.VMName, (api, vm) => api.call('POST', `/vms/${vm.Id}/metering/reset`));
-    return undefined;
-  },
-});
+export const enableVmResourceMetering = meteringSwitch('Enable-VMResourceMetering', 'Start counting a VM\'s CPU, memory, disk and network use (Measure-VM reads it)', 'PUT', '');
+export const disableVmResourceMetering = meteringSwitch('Disable-VMResourceMetering', 'Stop counting a VM\'s resource use; what was counted is dropped', 'DELETE', '');
+export const resetVmResourceMetering = meteringSwitch('Reset-VMResourceMetering', 'Count a VM\'s resource use from zero again', 'POST', '/reset');
 
 export const measureVm = defineCmdlet({
   name: 'Measure-VM',
