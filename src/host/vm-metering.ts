@@ -18,6 +18,7 @@ import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading } from './metering-state.ts';
 import type { HardDrive } from './drives.ts';
 import type { VmEntry } from './vm-entry.ts';
+import { SerialLock } from './vm-lock.ts';
 import type { VmNetwork } from './vm-network.ts';
 import type { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
@@ -50,6 +51,8 @@ interface Metered { state: MeteringState; savedAt: number; dirty: boolean; wasRu
 
 export class VmMetering {
   private readonly metered = new Map<string, Metered>();
+  /** Enable, Disable and every write of a metering.json, one at a time: a late write never brings back a disabled VM's file. */
+  private readonly files = new SerialLock();
   /** Block exports start from zero in each daemon process: their keys carry this, so a restart's new counters are new sources. */
   private readonly epoch = randomBytes(4).toString('hex');
   /** Runtimes whose vCPU time before our first look is already counted (re-attached) or was sampled already. */
@@ -75,7 +78,10 @@ export class VmMetering {
       if (state?.version === 1) this.metered.set(e.config.id, { state, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
     }
     this.lastTick = performance.now();
-    this.timer = setInterval(() => { this.sampling ??= this.tick().finally(() => { this.sampling = undefined; }); }, METERING_SAMPLE_MS);
+    // A tick still running (a slow QMP answer) makes the next one wait: its time goes to the next sample.
+    this.timer = setInterval(() => {
+      this.sampling ??= this.tick().catch(() => undefined).finally(() => { this.sampling = undefined; });
+    }, METERING_SAMPLE_MS);
     this.timer.unref();
   }
 
@@ -92,18 +98,22 @@ export class VmMetering {
   /** Enable-VMResourceMetering: counting starts now (already enabled: nothing changes, as in Hyper-V). */
   async enable(nameOrId: string): Promise<void> {
     const e = this.host.resolve(nameOrId);
-    if (this.metered.has(e.config.id)) return;
-    const state = baselineOf(newMeteringState(new Date().toISOString()), await this.readings(e));
-    const m: Metered = { state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
-    await this.save(e.config.id, m);
-    this.metered.set(e.config.id, m);
+    await this.files.run(async () => {
+      if (this.metered.has(e.config.id)) return;
+      const state = baselineOf(newMeteringState(new Date().toISOString()), await this.readings(e));
+      const m: Metered = { state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
+      this.metered.set(e.config.id, m);
+      await this.write(e, m).catch((err: unknown) => { this.metered.delete(e.config.id); throw err; });
+    });
   }
 
   /** Disable-VMResourceMetering: counting stops and what was counted is dropped. */
   async disable(nameOrId: string): Promise<void> {
     const e = this.host.resolve(nameOrId);
-    this.metered.delete(e.config.id);
-    await rm(VmMetering.file(e), { force: true });
+    await this.files.run(async () => {
+      this.metered.delete(e.config.id);
+      await rm(VmMetering.file(e), { force: true });
+    });
   }
 
   async reset(nameOrId: string): Promise<void> {
@@ -137,7 +147,10 @@ export class VmMetering {
       if (!e) { this.metered.delete(id); continue; } // Remove-VM took its folder
       const running = e.runtime !== undefined;
       const readings = await this.readings(e);
-      m.state = applySample(m.state, { seconds, running, memoryBytes: e.config.memoryStartupBytes, diskAllocatedBytes: await this.diskAllocation(e), readings });
+      const diskAllocatedBytes = await this.diskAllocation(e);
+      // Disabled (or disabled and enabled again) while this sample was read: it belongs to nobody.
+      if (this.metered.get(id) !== m) continue;
+      m.state = applySample(m.state, { seconds, running, memoryBytes: e.config.memoryStartupBytes, diskAllocatedBytes, readings });
       m.dirty = true;
       const stopped = m.wasRunning && !running;
       m.wasRunning = running;
@@ -147,9 +160,14 @@ export class VmMetering {
     }
   }
 
-  private async save(id: string, m: Metered): Promise<void> {
-    const e = [...this.host.entries()].find((x) => x.config.id === id);
-    if (!e) return;
+  private save(id: string, m: Metered): Promise<void> {
+    return this.files.run(async () => {
+      const e = [...this.host.entries()].find((x) => x.config.id === id);
+      if (e && this.metered.get(id) === m) await this.write(e, m);
+    });
+  }
+
+  private async write(e: VmEntry, m: Metered): Promise<void> {
     await writeFileAtomic(VmMetering.file(e), JSON.stringify(m.state) + '\n');
     m.savedAt = Date.now();
     m.dirty = false;
