@@ -150,7 +150,7 @@ export class VmMetering {
       const diskAllocatedBytes = await this.diskAllocation(e);
       // Disabled (or disabled and enabled again) while this sample was read: it belongs to nobody.
       if (this.metered.get(id) !== m) continue;
-      m.state = applySample(m.state, { seconds, running, memoryBytes: e.config.memoryStartupBytes, diskAllocatedBytes, readings });
+      m.state = applySample(m.state, { seconds, running, memoryBytes: memoryAssigned(e), diskAllocatedBytes, readings });
       m.dirty = true;
       const stopped = m.wasRunning && !running;
       m.wasRunning = running;
@@ -231,10 +231,15 @@ export class VmMetering {
         return counters ? [{ drive, counters }] : [];
       });
       const nics = this.host.network.adapterCounters(e).flatMap((n) => (n.port ? [{ name: n.adapter.name, port: n.port }] : []));
-      out.push({ vm: e, running: rt !== undefined, cpuSeconds, memoryAssignedBytes: rt ? e.config.memoryStartupBytes : 0, disks, nics });
+      out.push({ vm: e, running: rt !== undefined, cpuSeconds, memoryAssignedBytes: rt ? memoryAssigned(e) : 0, disks, nics });
     }
     return out;
   }
+}
+
+/** Memory a running VM holds: its startup memory while memory is static (Get-VM's MemoryAssigned says the same). */
+function memoryAssigned(e: VmEntry): number {
+  return e.config.memoryStartupBytes;
 }
 
 /**
