@@ -75,7 +75,9 @@ export class VmMetering {
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
       const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
-      if (state?.version === 1) this.metered.set(e.config.id, { state, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
+      // The sources' positions are dropped: what ran while no daemon metered (and since the last
+      // save) is not counted, as the duration does not count that time either.
+      if (state?.version === 1) this.metered.set(e.config.id, { state: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
     }
     this.lastTick = performance.now();
     // A tick still running (a slow QMP answer) makes the next one wait: its time goes to the next sample.
