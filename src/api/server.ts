@@ -26,6 +26,7 @@ import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
 import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
+import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -97,6 +98,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerCheckpointRoutes(app, opts.host);
   registerExportRoutes(app, opts.host);
   registerMoveStorageRoutes(app, opts.host);
+  registerMeteringRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

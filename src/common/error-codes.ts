@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  // Measure-VM / Reset-VMResourceMetering on a VM whose metering is off (host/vm-metering.ts).
+  METERING_NOT_ENABLED: 'conflict',
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
   CONFIG_VERSION_UNSUPPORTED: 'unsupported',
   IMPORT_INCOMPATIBLE: 'conflict',

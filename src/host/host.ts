@@ -27,6 +27,7 @@ import type { QemuUser } from './qemu-user.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
+import { VmMetering } from './vm-metering.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -98,6 +99,7 @@ export class Host {
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
   readonly checkpoints: VmCheckpoints;
+  readonly metering: VmMetering;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -147,6 +149,7 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -167,6 +170,7 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.load();
+    await host.metering.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
   }
@@ -177,6 +181,7 @@ export class Host {
 
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
+    await this.metering.close();
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
