@@ -8,7 +8,7 @@
 //    frames; sender and receiver in a worker thread, the switch in the main thread) against
 //    a raw unix socket pair in the same worker (the physical limit here), and against a
 //    plain relay (read a socket, write another, no switching) in the main thread.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3]
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/sw
 
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
+const parts = process.argv[4] ?? 'all';
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -164,7 +165,7 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
-for (let round = 1; round <= rounds; round++) {
+for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
   const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
   const { rate: full, cpuNs: fullCpu } = await pipelineRate(true);
   cpuRatios.push(noneCpu / fullCpu);
@@ -174,7 +175,7 @@ for (let round = 1; round <= rounds; round++) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = 1; round <= rounds && parts !== 'pipeline'; round++) {
     const r = await socketRates(dir);
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
@@ -184,5 +185,5 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
-console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (parts !== 'sockets') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
+if (parts !== 'pipeline') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);
