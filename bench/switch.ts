@@ -127,8 +127,12 @@ function record(src: number, dst: number): Buffer {
   return r;
 }
 
-/** Bytes/s of each, and the main thread's CPU ns per 1514-byte frame moved by the relay and by the switch. */
-async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number }> {
+/**
+ * Bytes/s of each; the main thread's CPU ns per 1514-byte frame moved by the relay and by the
+ * switch, and how busy it was (CPU time over the worker's whole run, set-up and tail included,
+ * so a lower bound): a main thread well below 100 % busy is not what limits the rate.
+ */
+async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number }> {
   const direct = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
@@ -138,23 +142,25 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   const ra = createServer((s) => { s.on('data', (c) => { relayed += c.length; if (out && !out.write(c)) { s.pause(); out.once('drain', () => s.resume()); } }); s.on('error', () => {}); });
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
-  let c0 = mainThreadCpuNs();
+  let c0 = mainThreadCpuNs(), w0 = performance.now();
   const relay = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
   const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
+  const relayBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   ra.close(); rb.close();
 
   const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
-  c0 = mainThreadCpuNs();
+  c0 = mainThreadCpuNs(); w0 = performance.now();
   const switched = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
+  const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const st = sw.stats();
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
-  return { direct, relay, switched, relayCpu, switchCpu };
+  return { direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy };
 }
 
 // Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
@@ -164,6 +170,7 @@ const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slic
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
+const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
 for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
   const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
@@ -180,7 +187,8 @@ try {
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
-      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns   (load ${load()})`);
+      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
+      `main thread busy: relay ${pct(r.relayBusy)}, switch ${pct(r.switchBusy)}   (load ${load()})`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
