@@ -21,12 +21,9 @@ const NO_SRC_PORT = 1 << 8;
 const NO_DST_PORT = 1 << 9;
 const USED = 1 << 10;
 
-function mix(h: number, x: number): number {
-  return Math.imul(h ^ x, 0x01000193);
-}
-
-/** MurmurHash3's finaliser: every input bit reaches the slot bits (FNV alone leaves flows that differ in one byte clustered). */
-function fmix(h: number): number {
+/** One multiply per field, then MurmurHash3's finaliser, so every input bit reaches the slot bits. */
+function hash(src: number, dst: number, ports: number, tag: number): number {
+  let h = Math.imul(src, 0x9e3779b1) ^ Math.imul(dst, 0x85ebca6b) ^ Math.imul(ports, 0xc2b2ae35) ^ tag;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
@@ -51,7 +48,7 @@ export class VerdictCache {
     const sp = f.srcPort, dp = f.dstPort;
     const ports = ((sp & 0xffff) << 16) | (dp & 0xffff);
     const tag = USED | (f.ipProtocol & 0xff) | (sp < 0 ? NO_SRC_PORT : 0) | (dp < 0 ? NO_DST_PORT : 0);
-    const slot = fmix(mix(mix(mix(mix(0x811c9dc5, src), dst), ports), tag)) & (SLOTS - 2);
+    const slot = hash(src, dst, ports, tag) & (SLOTS - 2);
     const keys = this.keys;
     for (let s = slot; s <= slot + 1; s++) {
       const k = s * 4;

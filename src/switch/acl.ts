@@ -57,6 +57,8 @@ export class PortAcls {
   /** Stateful flows, kept across policy changes. */
   readonly flows: FlowTable;
   private readonly anyStateful: boolean;
+  /** Per direction: extended rules or stateful flows to consult (read once here: `size` is a getter on one classifier form, a field on the other). */
+  private readonly extendedActive: [boolean, boolean];
 
   /** `form`: how the extended rules are compiled (tests compare the forms; the product uses 'auto', the only one with verdict caches). */
   constructor(extended: readonly ExtendedAcl[], acls2012: readonly PortAcl[], flows?: FlowTable, oldMeters?: readonly MeterCounters[], form: ClassifierForm = 'auto') {
@@ -67,6 +69,7 @@ export class PortAcls {
     const cache = (c: RuleClassifier): VerdictCache | null => (form === 'auto' && c.size > LINEAR_MAX_RULES ? new VerdictCache(c) : null);
     this.caches = [cache(this.extended[OUTBOUND]), cache(this.extended[INBOUND])];
     this.anyStateful = rules.some((rs) => rs.some((r) => r.stateful));
+    this.extendedActive = [this.extended[OUTBOUND].size > 0 || this.anyStateful, this.extended[INBOUND].size > 0 || this.anyStateful];
     for (const a of acls2012) {
       const cidr = a.remoteIPAddress !== undefined ? cidrOrAny(a.remoteIPAddress) : null;
       const mac = a.remoteMacAddress !== undefined ? macToNumber(parseMac(a.remoteMacAddress)) : -1;
@@ -94,12 +97,9 @@ export class PortAcls {
       const r = this.decide2012(dir, f, b);
       if (r) return r;
     }
-    if (f.ipVersion !== 0) {
-      const rs = this.extended[dir];
-      if (rs.size > 0 || this.anyStateful) {
-        const r = this.decideExtended(dir, rs, f, b, now);
-        if (r) return r;
-      }
+    if (f.ipVersion !== 0 && this.extendedActive[dir]) {
+      const r = this.decideExtended(dir, this.extended[dir], f, b, now);
+      if (r) return r;
     }
     if (this.meterRules.length > 0) this.meter(dir, f, b);
     return null;
