@@ -116,6 +116,8 @@ export class VirtualSwitch {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly removedCounters = newCounters();
+  /** The ports a flooded (or extension-forwarded) frame goes to; reused, the pipeline is never re-entered. */
+  private readonly flood: PortState[] = [];
   private readonly socketGroup: number | undefined;
 
   private constructor(settings: SwitchSettings, opts: SwitchOptions) {
@@ -615,7 +617,8 @@ export class VirtualSwitch {
         return;
       }
     }
-    const out: PortState[] = [];
+    const out = this.flood;
+    out.length = 0;
     if (this.forwarder) {
       for (const p of this.portList) if (p !== src && this.admits(src, p, vlan)) out.push(p);
       const chosen = new Set(this.forwarder.ext.forward!(ctx!, out.map((p) => p.id)));
