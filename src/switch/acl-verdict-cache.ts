@@ -8,9 +8,10 @@
 // classifier, which is never edited: any policy change (ACLs, guards, VLAN, …) compiles the
 // port anew (port-state.ts) with a new, empty cache. What must happen per frame stays outside
 // it: stateful flows are looked up and refreshed, and Meter ACLs counted, by PortAcls for
-// every frame. 4,096 flows, two-way associative. IPv6 frames go to the
-// classifier (their addresses are 16 bytes; IPv6 rule sets are rare here). Depends on packet,
-// acl-classifier.
+// every frame; nor does the MAC table or any other port's state enter an ACL's verdict.
+// 4,096 flows, two-way associative, in typed arrays (no allocation). IPv6 frames go to the
+// classifier (their addresses are 16 bytes; IPv6 rule sets are rare here).
+// Depends on packet, acl-classifier.
 import type { FrameInfo } from '../packet/index.ts';
 import type { Rule, RuleClassifier } from './acl-classifier.ts';
 
