@@ -34,6 +34,11 @@ function mainThreadCpuNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
+/** Time the main thread has spent runnable but waiting for a CPU, ns (schedstat's second field). */
+function mainThreadWaitNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
 /** Frames/s and main-thread CPU ns per frame. */
 async function pipelineRate(withPolicy: boolean): Promise<{ rate: number; cpuNs: number }> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
@@ -129,10 +134,11 @@ function record(src: number, dst: number): Buffer {
 
 /**
  * Bytes/s of each; the main thread's CPU ns per 1514-byte frame moved by the relay and by the
- * switch, and how busy it was (CPU time over the worker's whole run, set-up and tail included,
- * so a lower bound): a main thread well below 100 % busy is not what limits the rate.
+ * switch, and the share of the worker's whole run (set-up and tail included) it spent running
+ * and runnable but waiting for a CPU: together near 100 %, the main thread is the limit (or
+ * the machine is, when the waiting dominates); well below, it is not.
  */
-async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number }> {
+async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number }> {
   const direct = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
@@ -142,25 +148,27 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   const ra = createServer((s) => { s.on('data', (c) => { relayed += c.length; if (out && !out.write(c)) { s.pause(); out.once('drain', () => s.resume()); } }); s.on('error', () => {}); });
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
-  let c0 = mainThreadCpuNs(), w0 = performance.now();
+  let c0 = mainThreadCpuNs(), w0 = performance.now(), q0 = mainThreadWaitNs();
   const relay = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
   const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
   const relayBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
+  const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   ra.close(); rb.close();
 
   const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
-  c0 = mainThreadCpuNs(); w0 = performance.now();
+  c0 = mainThreadCpuNs(); w0 = performance.now(); q0 = mainThreadWaitNs();
   const switched = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
   const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
+  const switchWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   const st = sw.stats();
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
-  return { direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy };
+  return { direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy, relayWait, switchWait };
 }
 
 // Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
@@ -188,7 +196,7 @@ try {
     relayRatios.push(r.switched / r.relay);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
       `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
-      `main thread busy: relay ${pct(r.relayBusy)}, switch ${pct(r.switchBusy)}   (load ${load()})`);
+      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}   (load ${load()})`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
