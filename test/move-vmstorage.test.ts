@@ -1,9 +1,11 @@
 // Move-VMStorage (issue 11 point 3): a running guest writes 4 KiB blocks with O_DIRECT, each
 // with a pattern the test can check, while its disk chain (a base disk and the checkpoint's
-// differencing leaf) and the checkpoint record move to another folder. After: no write error
-// in the guest, every acknowledged write in the moved leaf, the chain intact at the destination
-// (Get-VHD's ParentPath), the old files gone, Test-VHD and qemu-img check clean. Then the
-// refusals, each before anything is copied.
+// differencing leaf) and the checkpoint record move to another folder — first with the daemon
+// SIGKILLed mid-move (the restarted daemon settles the journal: rolled back before the drive's
+// switch, finished after it), then through. After: no write error in the guest, every
+// acknowledged write in the moved leaf, the chain intact at the destination (Get-VHD's
+// ParentPath), the old files gone, Test-VHD and qemu-img check clean. Then an Off VM's move
+// (files copied) and the refusals, each before anything is copied.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -49,43 +51,67 @@ describe('Move-VMStorage', () => {
     assert.equal(fill.code, 0, fill.stderr);
     const snapshotDir = (JSON.parse(await ok('Get-VMSnapshot', vm, '-Json')) as Array<{ Path: string }>)[0]!.Path;
     const records = readdirSync(snapshotDir);
+    const vmId = (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Id: string }).Id;
 
     mark('chain ready');
     await ok('Start-VM', vm);
     await waitFor(`${vm} heartbeat`, 60_000, async () => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
-    const dev = await guest(vm, 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
-    await guest(vm, 'for b in $(seq 1 16); do awk -v b=$b \'BEGIN { s = sprintf("%c", b); for (i = 0; i < 4096; i++) printf "%s", s }\' > /tmp/p$b; done; : > /tmp/wlog');
-    const writer = `touch /tmp/detached; i=0; while [ ! -e /tmp/stop ]; do o=$(( (i * 7919) % ${BLOCKS} )); `
-      + `dd if=/tmp/p$(( i % 16 + 1 )) of=/dev/${dev} bs=4096 seek=$o count=1 oflag=direct conv=notrunc 2>/dev/null || { echo ERR $i >> /tmp/wlog; exit 1; }; `
+    const writer = `i=0; while [ ! -e /tmp/stop ]; do o=$(( (i * 7919) % ${BLOCKS} )); `
+      + `dd if=/tmp/p$(( i % 16 + 1 )) of=/dev/$dev bs=4096 seek=$o count=1 oflag=direct conv=notrunc 2>/dev/null || { echo ERR $i >> /tmp/wlog; exit 1; }; `
       + 'echo $i >> /tmp/wlog; i=$((i+1)); done; echo DONE >> /tmp/wlog';
-    await guest(vm, `setsid sh -c '${writer}' >/dev/null 2>&1 & while [ ! -f /tmp/detached ]; do sleep 0.1; done; echo started`);
+    // One call: the patterns, the writer detached (setsid, no inherited output: the agent's exec must not wait for it).
+    await guest(vm, 'dev=$(ls /sys/bus/scsi/devices/0:0:0:0/block/); for b in $(seq 1 16); do awk -v b=$b \'BEGIN { s = sprintf("%c", b); for (i = 0; i < 4096; i++) printf "%s", s }\' > /tmp/p$b; done; : > /tmp/wlog; '
+      + `export dev; setsid sh -c '${writer}' >/dev/null 2>&1 & sleep 1; echo started`);
     await waitFor('the writer under way', 30_000, async () => Number(await guest(vm, 'wc -l < /tmp/wlog')) >= 5);
-
     mark('writer under way');
+
+    // 1. The daemon SIGKILLed once the move is past its file copies (the job's progress, polled over the API).
     const dest = join(d.dataDir, 'moved');
+    const newLeaf = join(dest, basename(child));
+    const started = JSON.parse(await ok('Move-VMStorage', vm, '-DestinationStoragePath', dest, '-AsJob', '-Json')) as { Id: string } | Array<{ Id: string }>;
+    const jobId = (Array.isArray(started) ? started[0]! : started).Id;
+    let percent = 0;
+    await waitFor('the move mirroring', 60_000, async () => {
+      const j = (await d.api('GET', `/api/v1/jobs/${jobId}`)).json as { PercentComplete: number; State: string };
+      percent = j.PercentComplete;
+      return j.PercentComplete >= 50 || j.State !== 'Running';
+    });
+    await d.kill();
+    await d.launch();
+    const after = await leaf(vm);
+    console.log(`daemon SIGKILLed at ${percent} %: the restarted daemon ${after === newLeaf ? 'finished the move' : 'rolled it back'}`);
+    assert.ok(after === child || after === newLeaf, `the drive names ${after}`);
+    const moved = after === newLeaf;
+    for (const f of moved ? [child, base] : [newLeaf, join(dest, basename(base))]) assert.equal(existsSync(f), false, `${f} was removed`);
+    assert.equal(existsSync(join(d.dataDir, 'vms', vmId, 'move-storage.json')), false, 'the journal is settled');
+    assert.deepEqual(JSON.parse(await ok('Test-VHD', after, '-Json')), true);
+    assert.equal((JSON.parse(await ok('Get-VM', vm, '-Json')) as { State: string }).State, 'Running');
+    mark('recovered');
+
+    // 2. The move through (back to src when the killed one finished: either way a live move of the chain).
+    const to = moved ? join(d.dataDir, 'again') : dest;
+    const finalLeaf = join(to, basename(child)), finalBase = join(to, basename(base));
+    const from = [after, moved ? join(dest, basename(base)) : base];
     const beforeMove = Number(await guest(vm, 'wc -l < /tmp/wlog'));
     const t0 = Date.now();
-    await ok('Move-VMStorage', vm, '-DestinationStoragePath', dest);
+    await ok('Move-VMStorage', vm, '-DestinationStoragePath', to);
     const seconds = (Date.now() - t0) / 1000;
     const during = Number(await guest(vm, 'wc -l < /tmp/wlog')) - beforeMove;
     console.log(`Move-VMStorage of a running VM (${FILLED / MiB} MiB in its leaf): ${seconds.toFixed(1)} s, ${during} guest writes meanwhile`);
     assert.ok(during > 0, 'the guest wrote during the move');
     assert.equal((JSON.parse(await ok('Get-VM', vm, '-Json')) as { State: string }).State, 'Running');
-
-    const newLeaf = join(dest, basename(child));
-    assert.equal(await leaf(vm), newLeaf, 'the drive names the moved leaf');
-    const info = JSON.parse(await ok('Get-VHD', newLeaf, '-Json')) as { ParentPath: string; VhdType: string };
+    assert.equal(await leaf(vm), finalLeaf, 'the drive names the moved leaf');
+    const info = JSON.parse(await ok('Get-VHD', finalLeaf, '-Json')) as { ParentPath: string; VhdType: string };
     assert.equal(info.VhdType, 'Differencing');
-    assert.equal(info.ParentPath, join(dest, basename(base)), 'the leaf\'s parent is the moved base');
-    assert.equal(existsSync(child), false, 'the old leaf is gone');
-    assert.equal(existsSync(base), false, 'the old base is gone');
+    assert.equal(info.ParentPath, finalBase, 'the leaf\'s parent is the moved base');
+    for (const f of from) assert.equal(existsSync(f), false, `${f} is gone`);
     const snap = (JSON.parse(await ok('Get-VMSnapshot', vm, '-Json')) as Array<{ Path: string; HardDrives: string[] }>)[0]!;
-    assert.equal(snap.Path, join(dest, 'Snapshots'), 'the checkpoint records moved');
-    assert.deepEqual(snap.HardDrives, [join(dest, basename(base))], 'the checkpoint names the moved base');
+    assert.equal(snap.Path, join(to, 'Snapshots'), 'the checkpoint records moved');
+    assert.deepEqual(snap.HardDrives, [finalBase], 'the checkpoint names the moved base');
     for (const r of records) assert.equal(existsSync(join(snapshotDir, r)), false, `${r} left the old folder`);
-    assert.equal(existsSync(join(d.dataDir, 'vms', JSON.parse(await ok('Get-VM', vm, '-Json')).Id as string, 'move-storage.json')), false, 'the journal is gone');
-
+    assert.equal(existsSync(join(d.dataDir, 'vms', vmId, 'move-storage.json')), false, 'the journal is gone');
     mark('checked the move');
+
     await guest(vm, 'touch /tmp/stop');
     const log = await waitFor('the writer to stop', 30_000, async () => {
       const l = await guest(vm, 'cat /tmp/wlog');
@@ -96,7 +122,7 @@ describe('Move-VMStorage', () => {
     await ok('Stop-VM', vm, '-TurnOff');
 
     const expect = new Map<number, number>(writes.map((i) => [blockOf(i), i % 16 + 1]));
-    const disk = await openDiskFile(newLeaf, { readOnly: true });
+    const disk = await openDiskFile(finalLeaf, { readOnly: true });
     try {
       const buf = new Uint8Array(FILLED);
       await disk.read(buf, 0);
@@ -107,19 +133,13 @@ describe('Move-VMStorage', () => {
     } finally {
       await disk.close();
     }
-    assert.deepEqual(JSON.parse(await ok('Test-VHD', newLeaf, '-Json')), true);
-    const check = await run('qemu-img', ['check', '-f', 'vhdx', join(dest, basename(base))]);
+    assert.deepEqual(JSON.parse(await ok('Test-VHD', finalLeaf, '-Json')), true);
+    const check = await run('qemu-img', ['check', '-f', 'vhdx', finalBase]);
     assert.equal(check.code, 0, check.stdout + check.stderr);
-
     mark('verified');
-    // Off: the files are copied, and back again they go.
-    await ok('Move-VMStorage', vm, '-DestinationStoragePath', src);
-    assert.equal(await leaf(vm), join(src, basename(child)));
-    assert.equal(existsSync(newLeaf), false);
-    assert.deepEqual(JSON.parse(await ok('Test-VHD', join(src, basename(child)), '-Json')), true);
   });
 
-  test('refusals: relative destination, same as source, a file already there, -VirtualMachinePath, a file that is not the VM\'s', { timeout: 60_000 }, async () => {
+  test('refusals (relative destination, same as source, a file already there, -VirtualMachinePath, a file not the VM\'s), then an Off VM moved with -Vhds', { timeout: 120_000 }, async () => {
     const vm = 'mv2';
     const dir = join(d.dataDir, 'mv2');
     mkdirSync(dir);
@@ -150,5 +170,17 @@ describe('Move-VMStorage', () => {
     assert.equal(extra.status, 400, 'unknown body fields are refused by the schema');
     assert.equal(await leaf(vm), disk, 'nothing moved');
     assert.deepEqual(readdirSync(taken), ['mv2.vhdx']);
+
+    // Off, with a checkpoint: every file copied (-Vhds names one destination), the chain re-pointed, the old files gone.
+    await ok('Checkpoint-VM', vm, '-SnapshotName', 'ck');
+    const child = await leaf(vm);
+    const off = join(d.dataDir, 'off');
+    await ok('Move-VMStorage', vm, '-DestinationStoragePath', off, '-Vhds', `@{SourceFilePath=${disk};DestinationFilePath=${join(off, 'renamed.vhdx')}}`);
+    const moved = join(off, basename(child));
+    assert.equal(await leaf(vm), moved);
+    assert.equal((JSON.parse(await ok('Get-VHD', moved, '-Json')) as { ParentPath: string }).ParentPath, join(off, 'renamed.vhdx'));
+    assert.deepEqual(JSON.parse(await ok('Test-VHD', moved, '-Json')), true);
+    assert.equal(existsSync(disk) || existsSync(child), false, 'the old files are gone');
+    assert.deepEqual((JSON.parse(await ok('Get-VMSnapshot', vm, '-Json')) as Array<{ HardDrives: string[] }>)[0]!.HardDrives, [join(off, 'renamed.vhdx')]);
   });
 });
