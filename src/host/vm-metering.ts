@@ -47,7 +47,7 @@ export interface VmLiveCounters {
   nics: { name: string; port: PortCounters }[];
 }
 
-interface Metered { state: MeteringState; savedAt: number; dirty: boolean; wasRunning: boolean }
+interface Metered { totals: MeteringState; savedAt: number; dirty: boolean; wasRunning: boolean }
 
 export class VmMetering {
   private readonly metered = new Map<string, Metered>();
@@ -77,7 +77,7 @@ export class VmMetering {
       const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
       // The sources' positions are dropped: what ran while no daemon metered (and since the last
       // save) is not counted, as the duration does not count that time either.
-      if (state?.version === 1) this.metered.set(e.config.id, { state: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
+      if (state?.version === 1) this.metered.set(e.config.id, { totals: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
     }
     this.lastTick = performance.now();
     // A tick still running (a slow QMP answer) makes the next one wait: its time goes to the next sample.
@@ -103,7 +103,7 @@ export class VmMetering {
     await this.files.run(async () => {
       if (this.metered.has(e.config.id)) return;
       const state = baselineOf(newMeteringState(new Date().toISOString()), await this.readings(e));
-      const m: Metered = { state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
+      const m: Metered = { totals: state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
       this.metered.set(e.config.id, m);
       await this.write(e, m).catch((err: unknown) => { this.metered.delete(e.config.id); throw err; });
     });
@@ -121,14 +121,14 @@ export class VmMetering {
   async reset(nameOrId: string): Promise<void> {
     const e = this.host.resolve(nameOrId);
     const m = this.mustBeMetered(e);
-    m.state = resetMeteringState(m.state, new Date().toISOString());
+    m.totals = resetMeteringState(m.totals, new Date().toISOString());
     await this.save(e.config.id, m);
   }
 
   measure(nameOrId: string): MeteringReport & { VMName: string; VMId: string; ComputerName: string; MeteringStartTime: string } {
     const e = this.host.resolve(nameOrId);
     const m = this.mustBeMetered(e);
-    return { VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName, MeteringStartTime: m.state.resetAt, ...meteringReport(m.state, this.hostMhz) };
+    return { VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName, MeteringStartTime: m.totals.resetAt, ...meteringReport(m.totals, this.hostMhz) };
   }
 
   private mustBeMetered(e: VmEntry): Metered {
@@ -152,7 +152,7 @@ export class VmMetering {
       const diskAllocatedBytes = await this.diskAllocation(e);
       // Disabled (or disabled and enabled again) while this sample was read: it belongs to nobody.
       if (this.metered.get(id) !== m) continue;
-      m.state = applySample(m.state, { seconds, running, memoryBytes: memoryAssigned(e), diskAllocatedBytes, readings });
+      m.totals = applySample(m.totals, { seconds, running, memoryBytes: memoryAssigned(e), diskAllocatedBytes, readings });
       m.dirty = true;
       const stopped = m.wasRunning && !running;
       m.wasRunning = running;
@@ -170,7 +170,7 @@ export class VmMetering {
   }
 
   private async write(e: VmEntry, m: Metered): Promise<void> {
-    await writeFileAtomic(VmMetering.file(e), JSON.stringify(m.state) + '\n');
+    await writeFileAtomic(VmMetering.file(e), JSON.stringify(m.totals) + '\n');
     m.savedAt = Date.now();
     m.dirty = false;
   }
