@@ -179,6 +179,8 @@ export const ERROR_CODES = {
   STORAGE_LISTEN_FAILED: 'failure',
   /** A live merge stopped: the chain is whole and still served as it was. */
   STORAGE_MERGE_FAILED: 'failure',
+  /** A live merge paused between chunks (its export stopping, or its owner asking): the chain is whole, the merge resumes from its files. */
+  STORAGE_MERGE_PAUSED: 'conflict',
   /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
   STORAGE_LOCK_FAILED: 'failure',
 

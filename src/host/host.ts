@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
@@ -500,7 +500,7 @@ export class Host {
         const order = boot === 'Firmware' ? bootIndexes(e.config, (id) => e.bootableDrives.get(id) ?? false) : new Map<string, number>();
         for (const [i, d] of e.config.hardDrives.entries()) disks[i]!.bootIndex = order.get(d.id);
         for (const d of e.config.dvdDrives) disks.push({ ...VmStorage.dvdSpec(d), bootIndex: order.get(d.id) });
-        const nics = (await this.network.nicsForStart(e)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
+        const nics = (await this.network.nicsForStart(e, !restoring)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
         e.bootFailure = undefined;
         const rt = await VmRuntime.launch({
           config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot, floppyBootIndex: order.get(FLOPPY_ID),
@@ -603,7 +603,17 @@ export class Host {
     e.machine.transition(held, 'Off');
   }
 
+  /** `started`'s lock is queued: a live merge holding it pauses, so the stop does not wait for the whole merge. */
+  private pausingMerge<T>(nameOrId: string, started: T): T {
+    this.resolve(nameOrId).mergePause?.abort();
+    return started;
+  }
+
   stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
+    return this.pausingMerge(nameOrId, this.stopQueued(nameOrId, p));
+  }
+
+  private stopQueued(nameOrId: string, p: StopParams): { job: Job; result: Promise<VmView> } {
     if (p.Save) return this.save(nameOrId);
     if (p.TurnOff) {
       const e = this.resolve(nameOrId);
@@ -685,7 +695,7 @@ export class Host {
   }
 
   save(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h, held) => {
+    return this.pausingMerge(nameOrId, this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h, held) => {
       const rt = this.live(e);
       const before = e.state;
       e.machine.transition(held, 'Saving');
@@ -704,7 +714,7 @@ export class Host {
       await rt.exited;
       await this.settleExit(e);
       e.uptimeBaseMs = uptimeMs;
-    });
+    }));
   }
 
   /** The VM's memory and device state into `file`; QEMU stays in postmigrate (quit it, or resume). */
@@ -765,12 +775,41 @@ export class Host {
     return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));
   }
 
-  /** Remove-VMSnapshot: a job (merging disks takes a while; a running VM's merge is live). */
+  /**
+   * Remove-VMSnapshot: a job (merging disks takes a while; a running VM's merge is live). A
+   * Stop-VM or Save-VM meanwhile does not wait for the merge: it pauses it between chunks
+   * (`mergePause`), takes the lock, and the removal goes on after it — offline once the VM is
+   * off or saved, on the files the live merge left (the same state a daemon crash leaves).
+   */
   removeSnapshot(nameOrId: string, snapshot: string, withChildren: boolean): { job: Job; result: Promise<VmView> } {
-    this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
-    return this.lifecycle('RemoveSnapshot', 'Remove-VMSnapshot', nameOrId, async (e, h) => {
-      await this.checkpoints.remove(e, snapshot, withChildren, (pct, status) => h.progress(pct, status));
+    const e = this.resolve(nameOrId);
+    assertLegal('RemoveSnapshot', e.state, e.config.name);
+    const top = this.checkpoints.find(e, snapshot).id; // refused before a job exists
+    return this.jobs.run('Remove-VMSnapshot', { id: e.config.id, name: e.config.name }, async (h) => {
+      while (await e.lock.run(() => this.removeUnlessPaused(e, top, withChildren, h))) {
+        h.progress(0, 'Paused while the VM stops; the merge goes on after');
+        this.event('Information', 'VM_CHECKPOINT_MERGE_PAUSED', 'The live merge paused for a stop of the VM; it resumes after it', e);
+        // A turn-off kills QEMU first and takes the lock after the exit is handled: let it in before resuming.
+        if (e.expectedExit !== undefined) await e.exitHandled;
+        await new Promise((r) => setImmediate(r));
+      }
+      return this.view(e);
     });
+  }
+
+  /** Under the VM's lock: the removal, or true when a stop paused its live merge (the checkpoint is still `merging`). */
+  private async removeUnlessPaused(e: VmEntry, top: string, withChildren: boolean, h: JobHandle): Promise<boolean> {
+    assertLegal('RemoveSnapshot', e.state, e.config.name);
+    e.mergePause = new AbortController();
+    try {
+      await this.checkpoints.remove(e, top, withChildren, (pct, status) => h.progress(pct, status), e.mergePause.signal);
+      return false;
+    } catch (err) {
+      if (isVmhostError(err, 'STORAGE_MERGE_PAUSED')) return true;
+      throw err;
+    } finally {
+      e.mergePause = undefined;
+    }
   }
 
   /** Daemon start: finish the checkpoint removals a stop interrupted (their merges are idempotent). */

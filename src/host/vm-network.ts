@@ -454,8 +454,35 @@ export class VmNetwork {
     return socketPath;
   }
 
-  /** The NICs to launch a VM with; ports of connected adapters are made to exist first. */
-  async nicsForStart(e: VmEntry): Promise<HubNic[]> {
+  /** The live ports of changed adapters take their policy (and MAC) and are saved with their switch. */
+  private async refreshPorts(changed: readonly NetworkAdapter[]): Promise<void> {
+    for (const a of changed) {
+      const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+      if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
+        s.sw.replacePortPolicy(a.id, { ...a.policy, mac: a.mac.toLowerCase() });
+        await this.saveSwitch(s);
+      }
+    }
+  }
+
+  /**
+   * The NICs to launch a VM with; ports of connected adapters are made to exist first. On a
+   * `cold` start (from Off) a dynamic MAC kept for saved memory (renewMacAtColdStart) is
+   * replaced from the pool first: no memory holds the old address any more.
+   */
+  async nicsForStart(e: VmEntry, cold: boolean): Promise<HubNic[]> {
+    const kept = cold ? e.config.networkAdapters.filter((a) => a.renewMacAtColdStart === true) : [];
+    if (kept.length > 0) {
+      const taken = new Set<string>();
+      const next = this.withAdapters(e, kept, () => {
+        const mac = this.dynamicMac(taken);
+        taken.add(mac);
+        return { mac, renewMacAtColdStart: undefined };
+      });
+      await this.commit(e, next.config);
+      await this.refreshPorts(next.changed);
+      this.host.event('Information', 'VM_NIC_MAC_RENEWED', `Dynamic MAC address renewed at a cold start: ${next.changed.map((a, i) => `'${a.name}' ${kept[i]!.mac} → ${a.mac}`).join(', ')}`, e);
+    }
     const out: HubNic[] = [];
     for (const [i, a] of e.config.networkAdapters.entries()) {
       let socket: string | null = null;
@@ -638,13 +665,7 @@ export class VmNetwork {
       const next = this.withAdapters(e, list, (a) => ({ policy: stripMac(mergePolicy(a.policy, fn(a))) }));
       // vm.json is the source of truth: saved first, so a failed write changes nothing, live ports included.
       await this.commit(e, next.config);
-      for (const a of next.changed) {
-        const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
-        if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
-          s.sw.replacePortPolicy(a.id, { ...a.policy, mac: a.mac.toLowerCase() });
-          await this.saveSwitch(s);
-        }
-      }
+      await this.refreshPorts(next.changed);
       this.host.event('Information', 'VM_NIC_CONFIGURED', `Network adapter ${what} changed`, e);
     });
     return e;
