@@ -3,7 +3,9 @@
 // the base disk — once straight through, once with the daemon SIGKILLed in the middle (the
 // restarted daemon re-serves the disks QEMU is reconnecting to and finishes the removal).
 // After: no write error in the guest, every acknowledged write in the base disk, the
-// chain one file shorter, Test-VHD and qemu-img check clean.
+// chain one file shorter, Test-VHD and qemu-img check clean. And Stop-VM in the middle of a live
+// merge: the stop does not wait for the merge (it pauses between chunks), the removal then
+// finishes offline on the files the live merge left.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -101,6 +103,41 @@ describe('live merge', () => {
     assert.equal(JSON.parse((await ok('Get-VMSnapshot', 'lm1', '-Json')) || '[]').length, 0);
     const writes = await stopWriter('lm1');
     await ok('Stop-VM', 'lm1', '-TurnOff');
+    await verify(base, writes);
+  });
+
+  test('Stop-VM in the middle of a live merge stops the VM without waiting for the merge; the removal finishes offline, nothing lost', { timeout: 600_000 }, async () => {
+    const { base, child } = await setup('lm3');
+    const writes = await stopWriter('lm3');
+    interface JobView { Id: string; State: string; PercentComplete: number; EndTime?: string }
+    const jobOf = async (id: string) => (await d.api('GET', `/api/v1/jobs/${id}`)).json as JobView;
+    const removal = (await d.api('DELETE', '/api/v1/vms/lm3/snapshots/ck?wait=false')).json as JobView;
+    assert.ok(removal.Id, JSON.stringify(removal));
+    // The stop lands by the merge's own progress count, not by a sleep.
+    await waitFor('the merge under way', 300_000, async () => {
+      const j = await jobOf(removal.Id);
+      assert.equal(j.State, 'Running', 'the merge ended before the stop could land: make the child larger');
+      return j.PercentComplete >= 5;
+    });
+    const stop = (await d.api('POST', '/api/v1/vms/lm3/stop?wait=false', {})).json as JobView;
+    const stopped = await waitFor('Stop-VM to end', 300_000, async () => {
+      const j = await jobOf(stop.Id);
+      return j.State === 'Running' ? undefined : j;
+    });
+    assert.equal(stopped.State, 'Completed', JSON.stringify(stopped));
+    assert.equal((await jobOf(removal.Id)).State, 'Running', 'Stop-VM ended while the merge still had work: it did not wait for it');
+    const done = await waitFor('the removal to finish offline', 300_000, async () => {
+      const j = await jobOf(removal.Id);
+      return j.State === 'Running' ? undefined : j;
+    });
+    assert.equal(done.State, 'Completed', JSON.stringify(done));
+    assert.ok(Date.parse(stopped.EndTime!) < Date.parse(done.EndTime!));
+    const events = (await d.api('GET', '/api/v1/events?vm=lm3')).json as { Code: string }[];
+    assert.ok(events.some((e) => e.Code === 'VM_CHECKPOINT_MERGE_PAUSED'), 'the live merge paused for the stop');
+    assert.equal((JSON.parse(await ok('Get-VM', 'lm3', '-Json')) as { State: string }).State, 'Off');
+    assert.equal(await leaf('lm3'), base, 'the VM is on the base disk');
+    assert.equal(existsSync(child), false, 'the chain is one file shorter');
+    assert.equal(JSON.parse((await ok('Get-VMSnapshot', 'lm3', '-Json')) || '[]').length, 0);
     await verify(base, writes);
   });
 

@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  /** Every address of the host's dynamic MAC pool (Set-VMHost -MacAddressMinimum/-MacAddressMaximum) is taken. */
+  MAC_POOL_EXHAUSTED: 'conflict',
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
   CONFIG_VERSION_UNSUPPORTED: 'unsupported',
   IMPORT_INCOMPATIBLE: 'conflict',

@@ -21,6 +21,8 @@ import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
+import { HostIdentity, type MacPoolChange } from './host-identity.ts';
+import { colonMac, macPoolSize } from './mac-pool.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { QemuUser } from './qemu-user.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
@@ -103,7 +105,7 @@ export class Host {
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
-    readonly qemuUser: QemuUser | undefined) {
+    readonly qemuUser: QemuUser | undefined, private readonly identity: HostIdentity) {
     this.events = events;
     this.storage = new VmStorage(dataDir, qemuUser?.gid);
     this.drives = new VmDrives({
@@ -122,6 +124,7 @@ export class Host {
       persist: (e) => this.persist(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
+      macPool: () => identity.macPool,
       computerName: facts.computerName,
     }, dataDir, netAdapters, teams, qemuUser?.gid);
     this.controllers = new VmControllers({
@@ -161,7 +164,7 @@ export class Host {
   static async open(dataDir: string, netAdapters: NetAdapters, qemuUser?: QemuUser): Promise<Host> {
     await mkdir(join(dataDir, 'vms'), { recursive: true });
     const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters, await NetTeams.load(dataDir, netAdapters),
-      qemuUser);
+      qemuUser, await HostIdentity.load(dataDir));
     host.accelerator = await VmRuntime.accelerator();
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
@@ -1025,7 +1028,16 @@ export class Host {
       Version: this.facts.vmhostVersion,
       CpuModel: cpus()[0]?.model ?? 'unknown',
       DataDir: this.dataDir,
+      MacAddressMinimum: this.identity.macPool.minimum,
+      MacAddressMaximum: this.identity.macPool.maximum,
     };
+  }
+
+  /** Set-VMHost -MacAddressMinimum/-MacAddressMaximum (host-identity.ts validates and keeps it). */
+  async setMacPool(change: MacPoolChange): Promise<Record<string, unknown>> {
+    const p = await this.identity.setMacPool(change);
+    this.event('Information', 'HOST_MAC_POOL_CHANGED', `Dynamic MAC address pool set to ${colonMac(p.minimum)}–${colonMac(p.maximum)} (${macPoolSize(p)} addresses)`);
+    return this.hostView();
   }
 
   private event(level: EventLevel, code: string, message: string, e?: VmEntry): void {
