@@ -3,7 +3,7 @@
 // table says; then the Import page on a host that lacks the VM's switch: Compare-VM's report
 // names the missing switch with its fix, the switch chosen in the page resolves it, and
 // Import-VM (copy, new id) registers a new VM on the chosen switch with a new id and MAC.
-// Writes docs/screenshots/import.png.
+// The host panel shows the dynamic MAC pool the new address came from. Writes docs/screenshots/import.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -115,6 +115,13 @@ describe('web console: export and import', { skip: existsSync(CHROMIUM) || proce
     const [nic] = (await d.api('GET', '/api/v1/vms/exp1/network-adapters')).json as Adapter[];
     assert.equal(nic!.SwitchName, 'lab', 'the adapter is on the switch chosen in the report');
     assert.notEqual(nic!.MacAddress, originalMac, 'a dynamic MAC gets a new address with a new id');
+
+    // The host panel shows the pool the new MAC came from (Get-VMHost's MacAddressMinimum/-Maximum).
+    const h = (await d.api('GET', '/api/v1/host')).json as { MacAddressMinimum: string; MacAddressMaximum: string };
+    assert.ok(nic!.MacAddress >= h.MacAddressMinimum && nic!.MacAddress <= h.MacAddressMaximum, 'the new MAC is from the host\'s pool');
+    await page.goto(`${d.url}/#/host`);
+    const dashed = (hex: string) => hex.match(/../g)!.join('-');
+    assert.equal(await page.locator('[data-mac-pool]').innerText(), `${dashed(h.MacAddressMinimum)} – ${dashed(h.MacAddressMaximum)}`);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -792,8 +792,8 @@ export class Host {
       while (await e.lock.run(() => this.removeUnlessPaused(e, top, withChildren, h))) {
         h.progress(0, 'Paused while the VM stops; the merge goes on after');
         this.event('Information', 'VM_CHECKPOINT_MERGE_PAUSED', 'The live merge paused for a stop of the VM; it resumes after it', e);
-        // A turn-off kills QEMU first and takes the lock after the exit is handled: let it in before resuming.
-        if (e.expectedExit !== undefined) await e.exitHandled;
+        // A turn-off kills QEMU first and takes the lock once the exit is handled (onExit clears both fields): let it in first.
+        if (e.runtime === undefined || e.expectedExit !== undefined) await e.exitHandled;
         await new Promise((r) => setImmediate(r));
       }
       return this.view(e);

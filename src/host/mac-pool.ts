@@ -39,7 +39,6 @@ export function defaultMacPool(hostId: string): MacPool {
 export function checkMacPool(p: MacPool): void {
   for (const [param, hex] of [['MacAddressMinimum', p.minimum], ['MacAddressMaximum', p.maximum]] as const) {
     if ((parseInt(hex.slice(0, 2), 16) & 1) !== 0) throw invalid(param, `${colonMac(hex)} is a multicast address; a pool holds unicast addresses`);
-    if (/^0+$/.test(hex.slice(6))) throw invalid(param, `${colonMac(hex)}: the all-zero device part is not an address to hand out`);
   }
   if (p.minimum.slice(0, 6) !== p.maximum.slice(0, 6)) {
     throw invalid('MacAddressMaximum', `${colonMac(p.maximum)} is in another OUI than ${colonMac(p.minimum)}: a pool lies inside one (the first three bytes equal)`);
