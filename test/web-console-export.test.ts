@@ -6,36 +6,26 @@
 // The host panel shows the dynamic MAC pool the new address came from. Writes docs/screenshots/import.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { isLegal } from '../src/host/vm-state.ts';
-import { ROOT, TestDaemon } from './support/daemon.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-// Without the background-networking flags chromium keeps trying to reach Google's hosts, which this machine's closed network refuses.
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SHOTS = join(ROOT, 'docs/screenshots');
+import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { TestDaemon } from './support/daemon.ts';
 
 interface Vm { Name: string; Id: string; State: string }
 interface Adapter { SwitchName: string | null; MacAddress: string }
 
-describe('web console: export and import', { skip: existsSync(CHROMIUM) || process.env.CI === 'true' ? false : `${CHROMIUM} is not installed (scripts/install-deps.sh installs it)` }, () => {
+describe('web console: export and import', { skip: browserSkip }, () => {
   let d: TestDaemon;
   let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   before(async () => {
-    execFileSync(join(ROOT, 'scripts/build.sh'), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    mkdirSync(SHOTS, { recursive: true });
     d = await TestDaemon.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); });
+    ({ browser, page, pageErrors } = await openBrowser({ width: 1280, height: 900 }));
     await page.goto(d.url);
     await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
     await page.getByLabel('Host token', { exact: true }).fill(d.token);
