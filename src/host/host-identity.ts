@@ -18,7 +18,7 @@ export class HostIdentity {
     let hostId = (await readFile(idFile, 'utf8').catch(() => '')).trim();
     if (hostId === '') {
       hostId = randomUUID();
-      await writeFileAtomic(idFile, hostId + '\n', 0o644);
+      await writeFileAtomic(idFile, hostId + '\n');
     }
     const saved = await readJson<MacPool>(join(dataDir, 'mac-pool.json')).catch(() => undefined);
     let pool = defaultMacPool(hostId);
@@ -44,7 +44,7 @@ export class HostIdentity {
       maximum: change.MacAddressMaximum === undefined ? this.pool.maximum : parseMacText(change.MacAddressMaximum, 'MacAddressMaximum'),
     };
     checkMacPool(next);
-    await writeFileAtomic(join(this.dataDir, 'mac-pool.json'), JSON.stringify(next, null, 2) + '\n', 0o644);
+    await writeFileAtomic(join(this.dataDir, 'mac-pool.json'), JSON.stringify(next, null, 2) + '\n');
     this.pool = next;
     return next;
   }
