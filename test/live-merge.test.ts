@@ -108,13 +108,14 @@ describe('live merge', () => {
     await verify(base, writes);
   });
 
-  // Turn-off (the default suite: no guest boot to wait for) and a graceful Stop-VM (VMHOST_LONG=1: the guest's agent shuts it down).
-  for (const how of ['TurnOff', 'Shutdown'] as const) {
+  // Turn-off (the default suite: no guest boot to wait for); a graceful Stop-VM (the guest's agent shuts it down) and Save-VM under VMHOST_LONG=1.
+  for (const how of ['TurnOff', 'Shutdown', 'Save'] as const) {
     const vm = `lm3-${how.toLowerCase()}`;
-    test(`Stop-VM${how === 'TurnOff' ? ' -TurnOff' : ''} in the middle of a live merge stops the VM without waiting for the merge; the removal finishes offline, nothing lost`,
-      { timeout: 300_000, skip: how === 'Shutdown' && process.env.VMHOST_LONG !== '1' ? 'VMHOST_LONG=1 runs the graceful variant' : false }, async () => {
+    const cmdlet = { TurnOff: 'Stop-VM -TurnOff', Shutdown: 'Stop-VM', Save: 'Save-VM' }[how];
+    test(`${cmdlet} in the middle of a live merge stops the VM without waiting for the merge; the removal finishes offline, nothing lost`,
+      { timeout: 300_000, skip: how !== 'TurnOff' && process.env.VMHOST_LONG !== '1' ? 'VMHOST_LONG=1 runs this variant' : false }, async () => {
       const bytes = 512 << 20;
-      const { base, child } = await setup(vm, bytes, how === 'TurnOff' ? 'no-boot-wait' : false);
+      const { base, child } = await setup(vm, bytes, how === 'Shutdown' ? false : 'no-boot-wait');
       interface JobView { Id: string; State: string; PercentComplete: number; EndTime?: string }
       const jobOf = async (id: string) => (await d.api('GET', `/api/v1/jobs/${id}`)).json as JobView;
       const removal = (await d.api('DELETE', `/api/v1/vms/${vm}/snapshots/ck?wait=false`)).json as JobView;
@@ -123,19 +124,19 @@ describe('live merge', () => {
         assert.equal(j.State, 'Running', `the merge ended before the stop could land: ${JSON.stringify(j)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      const stop = (await d.api('POST', `/api/v1/vms/${vm}/stop?wait=false`, how === 'TurnOff' ? { TurnOff: true } : {})).json as JobView;
+      const stop = (await d.api('POST', `/api/v1/vms/${vm}/${how === 'Save' ? 'save' : 'stop'}?wait=false`, how === 'TurnOff' ? { TurnOff: true } : how === 'Save' ? undefined : {})).json as JobView;
       const ended = (id: string) => waitFor(`job ${id} to end`, 240_000, async () => {
         const j = await jobOf(id);
         return j.State === 'Running' ? undefined : j;
       });
       const stopped = await ended(stop.Id);
       assert.equal(stopped.State, 'Completed', JSON.stringify(stopped));
-      assert.equal((await jobOf(removal.Id)).State, 'Running', 'Stop-VM ended while the merge still had work: it did not wait for it');
+      assert.equal((await jobOf(removal.Id)).State, 'Running', `${cmdlet} ended while the merge still had work: it did not wait for it`);
       const done = await ended(removal.Id);
       assert.equal(done.State, 'Completed', JSON.stringify(done));
       const events = (await d.api('GET', `/api/v1/events?vm=${vm}`)).json as { Code: string }[];
       assert.ok(events.some((e) => e.Code === 'VM_CHECKPOINT_MERGE_PAUSED'), 'the live merge paused for the stop');
-      assert.equal((JSON.parse(await ok('Get-VM', vm, '-Json')) as { State: string }).State, 'Off');
+      assert.equal((JSON.parse(await ok('Get-VM', vm, '-Json')) as { State: string }).State, how === 'Save' ? 'Saved' : 'Off');
       assert.equal(await leaf(vm), base, 'the VM is on the base disk');
       assert.equal(existsSync(child), false, 'the chain is one file shorter');
       assert.equal(JSON.parse((await ok('Get-VMSnapshot', vm, '-Json')) || '[]').length, 0);
