@@ -25,7 +25,9 @@ import { registerLbfoRoutes } from './routes-lbfo.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
+import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
+import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -97,6 +99,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);
   registerExportRoutes(app, opts.host);
+  registerMoveStorageRoutes(app, opts.host);
+  registerMeteringRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -8,6 +8,7 @@ import { VmhostError, isVmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
+import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
   INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
@@ -28,6 +29,7 @@ import type { QemuUser } from './qemu-user.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
+import { VmMetering } from './vm-metering.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -99,6 +101,7 @@ export class Host {
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
   readonly checkpoints: VmCheckpoints;
+  readonly metering: VmMetering;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -149,6 +152,7 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -169,6 +173,7 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.load();
+    await host.metering.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
   }
@@ -179,6 +184,7 @@ export class Host {
 
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
+    await this.metering.close();
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
@@ -209,6 +215,9 @@ export class Host {
       const entry = new VmEntry(config, paths);
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
+      // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.
+      await resumeMoveStorage(entry, this.moveStorageHost).catch((err: unknown) =>
+        this.event('Error', 'VM_MOVE_STORAGE_RECOVERY_FAILED', `Move-VMStorage recovery failed: ${(err as Error).message}`, entry));
       loaded.push(entry);
     }
     await this.network.reconcile(loaded);
@@ -840,6 +849,18 @@ export class Host {
         await this.start(e.config.id).result;
       }
       return this.view(e);
+    });
+  }
+
+  private get moveStorageHost(): MoveStorageHost {
+    return { storage: this.storage, checkpoints: this.checkpoints, persistNext: (e, next) => this.persistNext(e, next), event: (level, code, message, e) => this.event(level, code, message, e) };
+  }
+
+  /** Move-VMStorage: a job (vm-move-storage.ts); a running VM's disks are mirrored live. */
+  moveStorage(nameOrId: string, p: MoveStorageParams): { job: Job; result: Promise<VmView> } {
+    return this.lifecycle('MoveStorage', 'Move-VMStorage', nameOrId, async (e, h) => {
+      await moveStorage(e, p, this.moveStorageHost, h);
+      this.event('Information', 'VM_STORAGE_MOVED', `VM storage moved${p.DestinationStoragePath ? ` to ${p.DestinationStoragePath}` : ''}`, e);
     });
   }
 

@@ -12,8 +12,9 @@
 // longer be applied, Get-VMSnapshot shows IsDeleted) so a daemon killed mid-merge finishes
 // the removal at its next start.
 import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import type { BootSourceKind } from './boot-order.ts';
@@ -305,6 +306,36 @@ export class VmCheckpoints {
     const swap = (c: VmConfig): VmConfig => ({ ...c, hardDrives: c.hardDrives.map((d) => (d.path === from ? { ...d, path: to } : d)) });
     for (const x of [...this.of(e).values()]) if (x.config.hardDrives.some((d) => d.path === from)) await this.saveRecord(e, { ...x, config: swap(x.config) });
     if (e.config.hardDrives.some((d) => d.path === from)) await this.host.persistNext(e, swap(e.config));
+  }
+
+  /**
+   * Move-VMStorage: every record written into `dir` with its drives' files mapped by `map`, and
+   * its memory copied there when `dir` is a new folder; the records the VM uses stay as they are
+   * until `adoptPaths`. Returns the files written (a failed move removes them).
+   */
+  async writeRecordsTo(e: VmEntry, dir: string, map: (path: string) => string): Promise<string[]> {
+    const written: string[] = [];
+    for (const r of this.of(e).values()) {
+      const memory = this.memoryOf(e, r);
+      if (memory !== null && r.memory !== null && resolve(dir) !== resolve(this.dir(e))) {
+        await copyFile(memory, join(dir, r.memory), constants.COPYFILE_EXCL);
+        written.push(join(dir, r.memory));
+      }
+      const moved = { ...r, config: { ...r.config, hardDrives: r.config.hardDrives.map((d) => ({ ...d, path: map(d.path) })) } };
+      await writeFileAtomic(join(dir, `${r.id}.json`), JSON.stringify(moved, null, 2) + '\n');
+      written.push(join(dir, `${r.id}.json`));
+    }
+    return written;
+  }
+
+  /** Move-VMStorage, after the records were written (writeRecordsTo) and the VM's config names their folder: the records in memory follow. */
+  adoptPaths(e: VmEntry, map: (path: string) => string): void {
+    for (const r of this.of(e).values()) r.config = { ...r.config, hardDrives: r.config.hardDrives.map((d) => ({ ...d, path: map(d.path) })) };
+  }
+
+  /** The record and memory files of the VM's checkpoints in their folder (Move-VMStorage deletes the old ones). */
+  files(e: VmEntry): string[] {
+    return [...this.of(e).values()].flatMap((r) => [join(this.dir(e), `${r.id}.json`), ...(r.memory === null ? [] : [join(this.dir(e), r.memory)])]);
   }
 
   private async saveRecord(e: VmEntry, r: CheckpointRecord): Promise<void> {

@@ -16,7 +16,7 @@ import { SerialLock } from './vm-lock.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
-  type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
+  type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type PortCounters, type SwitchStats, type MeterCounters,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
@@ -710,6 +710,20 @@ export class VmNetwork {
       throw new VmhostError('NOT_FOUND', `No ${direction} extended ACL with weight ${weight} on VM '${e.config.name}'`, { vm: e.config.name });
     }
     await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: a.policy.extendedAcls.filter((x) => !named(x)) }));
+  }
+
+  /** Live counters for metering and /metrics: each adapter's port (null when it has none) and Meter ACL counters. */
+  adapterCounters(e: VmEntry): { adapter: NetworkAdapter; port: PortCounters | null; meters: MeterCounters[] }[] {
+    return e.config.networkAdapters.map((a) => {
+      const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+      const has = s !== undefined && s.sw.listPorts().some((p) => p.id === a.id);
+      return { adapter: a, port: has ? s.sw.portStats(a.id) : null, meters: has ? s.sw.meterCounters(a.id) : [] };
+    });
+  }
+
+  /** Every switch's counters, for /metrics. */
+  switchCounters(): { name: string; stats: SwitchStats }[] {
+    return [...this.switches.values()].map((s) => ({ name: s.sw.settings.name, stats: s.sw.stats() }));
   }
 
   acls(vm: string, name?: string): Record<string, unknown>[] {
