@@ -18,6 +18,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/vms/:vm/vnc': 'VMConnect',
   'GET /api/v1/vms/:vm/serial': 'VMConnect',
   'GET /api/v1/host': 'Viewer',
+  // Set-VMHost's MAC pool: what every VM's dynamic MAC comes from.
+  'PATCH /api/v1/host/mac-pool': 'Administrator',
   'GET /api/v1/events': 'Viewer',
   'GET /api/v1/events/stream': 'Viewer',
   'GET /api/v1/jobs': 'Viewer',

@@ -16,6 +16,7 @@ import { registerUserRoutes } from './routes-users.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
+import { registerMacPoolRoutes } from './routes-mac-pool.ts';
 import { registerStorageRoutes } from './routes-storage.ts';
 import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
@@ -87,6 +88,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
+  registerMacPoolRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);

@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  /** Every address of the host's dynamic MAC pool (Set-VMHost -MacAddressMinimum/-MacAddressMaximum) is taken. */
+  MAC_POOL_EXHAUSTED: 'conflict',
   // Measure-VM / Reset-VMResourceMetering on a VM whose metering is off (host/vm-metering.ts).
   METERING_NOT_ENABLED: 'conflict',
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
@@ -188,6 +190,8 @@ export const ERROR_CODES = {
   STORAGE_LISTEN_FAILED: 'failure',
   /** A live merge stopped: the chain is whole and still served as it was. */
   STORAGE_MERGE_FAILED: 'failure',
+  /** A live merge paused between chunks (its export stopping, or its owner asking): the chain is whole, the merge resumes from its files. */
+  STORAGE_MERGE_PAUSED: 'conflict',
   /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
   STORAGE_LOCK_FAILED: 'failure',
 

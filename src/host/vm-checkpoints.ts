@@ -256,7 +256,7 @@ export class VmCheckpoints {
    * vmhost made is deleted. The checkpoint's children move up to its parent. With
    * `withChildren`, its whole subtree goes, deepest first. Returns the names removed.
    */
-  async remove(e: VmEntry, nameOrId: string, withChildren: boolean, progress: (pct: number, status: string) => void = () => undefined): Promise<string[]> {
+  async remove(e: VmEntry, nameOrId: string, withChildren: boolean, progress: (pct: number, status: string) => void = () => undefined, pause?: AbortSignal): Promise<string[]> {
     const top = this.find(e, nameOrId);
     const m = this.of(e);
     const order: CheckpointRecord[] = [];
@@ -265,7 +265,7 @@ export class VmCheckpoints {
       order.push(r);
     };
     visit(top);
-    for (const [i, r] of order.entries()) await this.removeOne(e, r, (f) => progress(100 * (i + f) / order.length, `Merging the disks of '${r.name}'`));
+    for (const [i, r] of order.entries()) await this.removeOne(e, r, (f) => progress(100 * (i + f) / order.length, `Merging the disks of '${r.name}'`), pause);
     return order.map((r) => r.name);
   }
 
@@ -274,7 +274,7 @@ export class VmCheckpoints {
     return [...this.of(e).values()].filter((r) => r.merging === true).map((r) => r.id);
   }
 
-  private async removeOne(e: VmEntry, r: CheckpointRecord, progress: (fraction: number) => void): Promise<void> {
+  private async removeOne(e: VmEntry, r: CheckpointRecord, progress: (fraction: number) => void, pause?: AbortSignal): Promise<void> {
     const m = this.of(e);
     if (r.merging !== true) await this.saveRecord(e, { ...r, merging: true });
     const used = () => [...new Set([...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))])];
@@ -289,7 +289,7 @@ export class VmCheckpoints {
         await this.repoint(e, fold.child, d.path);
       };
       const report = (done: number, total: number) => progress((i + done / Math.max(total, 1)) / drives.length);
-      const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit);
+      const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit, pause);
       if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path), report);
     }
     // Its children hang from its parent now; the VM too, if it grew from it.

@@ -77,6 +77,8 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
   stopping: Promise<void> | undefined;
   /** A live merge running on the export (its disk may not be swapped by anything else meanwhile). */
   merging: Promise<string> | undefined;
+  /** Pauses that merge (STORAGE_MERGE_PAUSED). */
+  mergeAbort: AbortController | undefined;
 
   constructor(
     readonly exportName: string,
@@ -295,7 +297,10 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'live-merge', export: exportName });
     this.refuseDuringCopy(exportName, 'live-merge');
     if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'live-merge', export: exportName });
-    e.merging = mergeServed(e.pipeline, { ...opts, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
+    // Stopping the export pauses the merge (stopExport), as does the caller's own signal.
+    e.mergeAbort = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, e.mergeAbort.signal]) : e.mergeAbort.signal;
+    e.merging = mergeServed(e.pipeline, { ...opts, signal, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
     try {
       const path = await e.merging;
       e.path = path;
@@ -303,6 +308,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       return path;
     } finally {
       e.merging = undefined;
+      e.mergeAbort = undefined;
     }
   }
 
@@ -405,8 +411,18 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     return e.stopping;
   }
 
+  /** Whether the export is being stopped (it refuses new work; its stop() ends when it is gone). */
+  isStopping(exportName: string): boolean {
+    return !this.need(exportName).open;
+  }
+
   private async stopExport(e: Export): Promise<void> {
     e.open = false;
+    // A merge pauses after its current chunk (its files stay as a crash would leave them, resumable), or finishes its commit.
+    if (e.merging) {
+      e.mergeAbort?.abort();
+      await e.merging.catch(() => undefined);
+    }
     // The copy reads the disk about to close: it ends here, its `done` rejects as cancelled.
     await this.copies.get(e.exportName)?.job?.cancel(`stopped: export ${e.exportName} stopped`);
     const closed = new Promise<void>((r) => (e.server ? e.server.close(() => r()) : r()));
