@@ -1,4 +1,4 @@
-export { Host, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
+export { Host, type HostOptions, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
 export { JobManager, type Job, type JobState } from './jobs.ts';
 export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export { EventLog, type HostEvent } from './events.ts';
@@ -12,3 +12,6 @@ export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIR
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
+export { PERFORMANCE_OPTIONS, AUTHENTICATION_TYPES, type MigrationSettings } from './migration-settings.ts';
+export type { MovePrepare, PreparedMove } from './vm-move-in.ts';
+export type { IssuedTicket } from './move-ticket.ts';

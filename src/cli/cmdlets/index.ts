@@ -16,10 +16,11 @@ import * as credentials from './host-credential.ts';
 import * as users from './host-users.ts';
 import * as checkpoints from './vm-checkpoints.ts';
 import * as transfer from './vm-export.ts';
+import * as move from './vm-move.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, move]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
