@@ -33,6 +33,9 @@ const Geometry = Type.Object({
 export const PrepareBody = Type.Object({
   config: Type.Object({ id: Uuid, name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: true }),
   disks: Type.Record(Type.String(), Geometry),
+  chs: Type.Record(Type.String(), Type.Object({
+    cyls: Type.Integer({ minimum: 1, maximum: 65535 }), heads: Type.Integer({ minimum: 1, maximum: 255 }), secs: Type.Integer({ minimum: 1, maximum: 255 }),
+  }, { additionalProperties: false })),
   firmwareVars: Type.Optional(Type.String({ maxLength: 16 * 1024 * 1024 })),
   boot: Type.Union([Type.Literal('Firmware'), Type.Literal('TestGuest'), Type.Literal('Kernel')]),
   counters: Type.Record(Type.String(), Type.Unknown()),

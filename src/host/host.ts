@@ -1139,19 +1139,19 @@ export class Host {
     if (this.checkpoints.all(e).length > 0) {
       throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' has checkpoints, which Move-VM cannot carry yet: remove them (Remove-VMSnapshot) or use Export-VM/Import-VM`, { vm: e.config.name });
     }
-    // QEMU reads an IDE disk's first sector when it creates the device, before the destination may open the file.
-    if (e.config.hardDrives.some((d) => d.controllerType === 'IDE')) {
-      throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' has IDE hard drives, which Move-VM cannot carry yet (their geometry is read before the disk may be opened on the destination): attach its disks to SCSI`, { vm: e.config.name });
-    }
   }
 
   /** The prepare body: the VM as the destination must recreate it, its disks' geometry, NVRAM, counters. */
   private async describeForMove(e: VmEntry): Promise<MovePrepare> {
     const disks: MovePrepare['disks'] = {};
-    for (const d of e.config.hardDrives) disks[d.id] = this.storage.geometry(d);
+    const chs: MovePrepare['chs'] = {};
+    for (const d of e.config.hardDrives) {
+      disks[d.id] = this.storage.geometry(d);
+      chs[d.id] = await this.live(e).diskGeometry(VmStorage.diskId(d));
+    }
     const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
     return {
-      config: e.config, disks, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
+      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
       counters: this.network.portCounters(e), performance: this.migration.VirtualMachineMigrationPerformanceOption, sourceHost: this.facts.computerName,
     };
   }

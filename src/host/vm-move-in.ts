@@ -14,6 +14,7 @@ import { VmhostError } from '../common/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { BootSourceKind } from './boot-order.ts';
 import type { HeldGeometry } from '../storage/index.ts';
+import type { DiskGeometry } from '../qemu/index.ts';
 import { incompatibilities, type Incompatibility } from './import-report.ts';
 import type { ImportHostFacts } from './import-plan.ts';
 import { tuningFor, type PerformanceOption } from './migration-settings.ts';
@@ -32,8 +33,9 @@ import type { EventLevel } from './events.ts';
 /** What the source sends to prepare a move. */
 export interface MovePrepare {
   config: VmConfig;
-  /** Per hard drive id: what its export looked like to the source's QEMU. */
+  /** Per hard drive id: what its export looked like to the source's QEMU, and the CHS geometry QEMU gave the device. */
   disks: Record<string, HeldGeometry>;
+  chs: Record<string, DiskGeometry>;
   /** Generation 2: the NVRAM file, base64. */
   firmwareVars?: string;
   boot: BootSourceKind;
@@ -135,7 +137,7 @@ export class MoveIn {
       for (const d of vm.hardDrives) {
         const g = p.disks[d.id];
         if (!g) throw new VmhostError('INVALID_ARGUMENT', `the move of '${vm.name}' names no geometry for drive ${d.id}`, { vm: vm.name });
-        disks.push(await this.host.storage.serveHeldDrive(d, g));
+        disks.push({ ...(await this.host.storage.serveHeldDrive(d, g)), geometry: p.chs[d.id] });
       }
       for (const d of vm.dvdDrives) disks.push(VmStorage.dvdSpec(d));
       const nics = await this.host.network.nicsForStart(s.entry);

@@ -7,7 +7,7 @@ import { VmhostError } from '../common/index.ts';
 import {
   QemuProcess, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
   replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming, startIncoming, migrateLive,
-  type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec, type MigrationTuning, type LiveMigrationResult, type MigrationInfo,
+  type Accelerator, type DiskSpec, type DiskGeometry, type HubNic, type QemuVmSpec, type MigrationTuning, type LiveMigrationResult, type MigrationInfo,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage, type WriteFileOptions } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
@@ -313,6 +313,12 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   /** Move-VM's source: pre-copy to `uri` until QEMU stops the VM for the last round; it is then 'postmigrate' (resume to undo). */
   async migrateTo(uri: string, tuning: MigrationTuning, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<LiveMigrationResult> {
     return migrateLive(this.proc.qmp, uri, tuning, { onProgress, signal });
+  }
+
+  /** A hard disk device's CHS geometry as QEMU settled it (Move-VM's destination must not guess it from the disk). */
+  async diskGeometry(deviceId: string): Promise<DiskGeometry> {
+    const get = async (property: string) => Number(await this.proc.qmp.executeRaw('qom-get', { path: `/machine/peripheral/${deviceId}`, property }));
+    return { cyls: await get('cyls'), heads: await get('heads'), secs: await get('secs') };
   }
 
   /** After a move: the VM's MACs announced (RARP from QEMU) so switches and peers learn where it is now. */
