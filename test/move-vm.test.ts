@@ -167,7 +167,7 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     console.log(`# Move-VM took ${took} ms; ${seqs.length} replies, longest gap ${gap} lost pings ≈ blackout ${(gap + 1) * 20} ms`);
     assert.ok(seqs.length > 50, 'the peer got replies through the move');
 
-    assert.deepEqual((await ta.json<Vm[]>('Get-VM')).map((v) => v.Name), [], 'A no longer has web1');
+    assert.deepEqual(((await a.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), [], 'A no longer has web1');
     const onB = await tb.json<Vm>('Get-VM', 'web1');
     assert.deepEqual([onB.Id, onB.State], [before.Id, 'Running']);
     assert.equal((await tb.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress, mac);
