@@ -17,6 +17,8 @@ import { cliTools, type CliTools } from './support/cli-tools.ts';
 const IP = (n: number) => `10.89.0.${n}`;
 const adapterFlag = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 type Vm = { Id: string; Name: string; State: string; Uptime: number | string };
+/** A cmdlet's -Json answer for one object, whether it came as the object or a list of one. */
+const one = <T>(x: T | T[]): T => (Array.isArray(x) ? x[0]! : x);
 
 describe('Move-VM: live migration between two hosts on shared storage', () => {
   let a: TestDaemon;
@@ -150,8 +152,9 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
 
     // The move, watched from the peer on B.
     const before = await ta.json<Vm & { NetworkAdapters?: unknown }>('Get-VM', 'web1');
-    const mac = (await ta.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress;
-    const meter0 = await ta.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1');
+    const mac = one(await ta.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress;
+    assert.match(mac, /^[0-9A-F]{12}$|^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i);
+    const meter0 = one(await ta.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1'));
     const count0 = Number((await ta.sh('web1', 'cat /tmp/counter')).out);
     const up0 = Number((await ta.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
     await tb.sh('peer', `setsid ping -i 0.02 -W 1 ${IP(1)} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
@@ -170,9 +173,9 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.deepEqual(((await a.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), [], 'A no longer has web1');
     const onB = await tb.json<Vm>('Get-VM', 'web1');
     assert.deepEqual([onB.Id, onB.State], [before.Id, 'Running']);
-    assert.equal((await tb.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress, mac);
-    assert.equal((await tb.json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'web1')).AccessVlanId, 10);
-    const meter1 = await tb.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1');
+    assert.equal(one(await tb.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress, mac);
+    assert.equal(one(await tb.json<{ AccessVlanId: number }>('Get-VMNetworkAdapterVlan', '-VMName', 'web1')).AccessVlanId, 10);
+    const meter1 = one(await tb.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1'));
     assert.ok(meter1.MeteredInboundBytes >= meter0.MeteredInboundBytes && meter1.MeteredOutboundBytes > meter0.MeteredOutboundBytes, `Meter counts carried and counting: ${JSON.stringify([meter0, meter1])}`);
     await tb.heartbeat('web1');
     const count1 = Number((await tb.sh('web1', 'cat /tmp/counter')).out);
@@ -180,6 +183,8 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.ok(count1 > count0 && up1 > up0, `the counter (${count0} → ${count1}) and uptime (${up0} → ${up1} s) go on`);
     assert.equal((await tb.sh('web1', 'dd if=/dev/urandom of=/dev/sda bs=4k count=16 conv=fsync 2>&1')).code, 0, 'the disk is writable on B');
     assert.equal((await tb.sh('peer', `ping -c 2 -W 2 ${IP(1)}`)).code, 0);
+    const events = await readFile(join(a.dataDir, 'events.jsonl'), 'utf8') + await readFile(join(b.dataDir, 'events.jsonl'), 'utf8');
+    for (const m of events.matchAll(/"Message":"(VM (moved (in|to)) [^"]*)"/g)) console.log(`# ${m[1]}`);
     console.log(`# whole test ${Date.now() - t0} ms`);
   });
 });

@@ -47,6 +47,7 @@ import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, tuningFor, type MigrationSettings,
 } from './migration-settings.ts';
 import { MoveQueue } from './move-queue.ts';
+import type { LiveMigrationResult } from '../qemu/index.ts';
 import { TicketBook, type IssuedTicket } from './move-ticket.ts';
 import { MoveIn, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
 import { httpDestination, moveOut, type MoveRequest } from './vm-move-out.ts';
@@ -1108,19 +1109,21 @@ export class Host {
           this.refuseUnmovable(e);
           const rt = this.live(e);
           e.machine.transition(held, 'Migrating');
+          const t0 = Date.now();
+          let stats: LiveMigrationResult | undefined;
           try {
             const view = await moveOut({
               name: e.config.name, id: e.config.id, socketRoot: shortSocketRoot(this.dataDir), qemuGroup: this.qemuUser?.gid,
               performance: this.migration.VirtualMachineMigrationPerformanceOption,
               describe: () => this.describeForMove(e),
               uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
-              migrate: (uri, p, onProgress, signal) => rt.migrateTo(uri, tuningFor(p), onProgress, signal),
+              migrate: async (uri, p, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(p), onProgress, signal); },
               releaseDisks: async () => { for (const d of e.config.hardDrives) await this.storage.stopDrive(d); },
               resumeHere: async () => {
                 for (const d of e.config.hardDrives) await this.storage.serveDrive(d);
                 await rt.resume();
               },
-              leave: () => this.leaveMoved(e, held, dest.host),
+              leave: () => this.leaveMoved(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`),
             }, dest, h, h.signal);
             return view;
           } catch (err) {
@@ -1173,7 +1176,7 @@ export class Host {
   private async leaveMoved(e: VmEntry, held: LockHeld, to: string): Promise<void> {
     const rt = e.runtime;
     if (rt) {
-      e.expectedExit = `moved to ${to}`;
+      e.expectedExit = `moved to ${to.replace(/ \(.*$/, '')}`;
       await rt.quit().catch(() => rt.kill());
       await rt.exited;
       await this.settleExit(e);
