@@ -84,18 +84,16 @@ export const setVmHost = defineCmdlet({
   },
 });
 
-export const enableVmMigration = defineCmdlet({
-  name: 'Enable-VMMigration',
-  synopsis: 'Allow live migrations to and from this host',
-  params: {},
-  view: getVmHost.view,
-  run: async (_args, ctx) => clientFor(ctx).call<Record<string, unknown>>('PATCH', '/host/migration', { VirtualMachineMigrationEnabled: true }),
-});
+/** Enable-/Disable-VMMigration: the one setting, as Hyper-V's pair of cmdlets. */
+function migrationSwitch(enabled: boolean) {
+  return defineCmdlet({
+    name: enabled ? 'Enable-VMMigration' : 'Disable-VMMigration',
+    synopsis: `${enabled ? 'Allow' : 'Refuse'} live migrations to and from this host`,
+    params: {},
+    view: getVmHost.view,
+    run: async (_args, ctx) => clientFor(ctx).call<Record<string, unknown>>('PATCH', '/host/migration', { VirtualMachineMigrationEnabled: enabled }),
+  });
+}
 
-export const disableVmMigration = defineCmdlet({
-  name: 'Disable-VMMigration',
-  synopsis: 'Refuse live migrations to and from this host',
-  params: {},
-  view: getVmHost.view,
-  run: async (_args, ctx) => clientFor(ctx).call<Record<string, unknown>>('PATCH', '/host/migration', { VirtualMachineMigrationEnabled: false }),
-});
+export const enableVmMigration = migrationSwitch(true);
+export const disableVmMigration = migrationSwitch(false);
