@@ -12,6 +12,6 @@ export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIR
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
-export { PERFORMANCE_OPTIONS, AUTHENTICATION_TYPES, type MigrationSettings } from './migration-settings.ts';
+export { PERFORMANCE_OPTIONS, AUTHENTICATION_TYPES, tuningFor, type MigrationSettings } from './migration-settings.ts';
 export type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 export type { IssuedTicket } from './move-ticket.ts';
