@@ -150,6 +150,17 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.equal(folders.length, 1, `only the peer's folder is left on B: ${folders.join(', ')}`);
     assert.match(await readFile(join(b.dataDir, 'events.jsonl'), 'utf8'), /VM_MOVE_ABANDONED/);
 
+    // Stop-Job cancels a move: the VM runs on here, the destination drops what it staged.
+    const job = JSON.parse(await okA('Move-VM', 'web1', '-DestinationHost', bDest, '-AsJob', '-Json')) as { Id: string };
+    await okA('Stop-Job', job.Id);
+    const stopped = await waitFor('the cancelled move to end', 60_000, async () => {
+      const j = await ta.json<{ State: string; StatusDescription: string }>('Get-Job', job.Id);
+      return j.State !== 'Running' && j.State !== 'Queued' && j;
+    });
+    assert.equal(stopped.State, 'Stopped', JSON.stringify(stopped));
+    await waitFor('B to drop the cancelled move', 30_000, async () => (await readdir(join(b.dataDir, 'vms'))).length === 1);
+    await stillOnA('Stop-Job');
+
     // The move, watched from the peer on B.
     const before = await ta.json<Vm & { NetworkAdapters?: unknown }>('Get-VM', 'web1');
     const mac = one(await ta.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'web1')).MacAddress;
