@@ -56,7 +56,11 @@ async function ours(from: TestDaemon, to: TestDaemon): Promise<Run> {
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
-  if (r.status !== 200) throw new Error(`Move-VM failed: ${r.text}`);
+  if (r.status !== 200) {
+    const tail = (d: TestDaemon) => readFileSync(join(d.dataDir, 'events.jsonl'), 'utf8').split('\n').slice(-6).join('\n');
+    throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
+  }
+  await sleep(500); // the event log is written behind the answer
   const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
   const downtimeMs = Number(out?.[1]);
@@ -83,11 +87,17 @@ try {
     const theirs: Run[] = [];
     for (let i = 0; i < REPEAT; i++) {
       // The guest goes back and forth: each move starts where the last one left it.
-      mine.push(await (moves++ % 2 === 0 ? ours(a, b) : ours(b, a)));
+      try {
+        mine.push(await (moves % 2 === 0 ? ours(a, b) : ours(b, a)));
+        moves++;
+      } catch (e) {
+        console.log(`Move-VM ${option} failed: ${(e as Error).message.split('\n')[0]}`);
+      }
       theirs.push(await peer(option));
     }
-    const o = show(`Move-VM ${option}`, mine);
     const p = show(`QEMU→QEMU ${option}`, theirs);
+    if (mine.length === 0) continue;
+    const o = show(`Move-VM ${option}`, mine);
     console.log(`ratio ours/peer ${option}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
   }
 } finally {

@@ -39,15 +39,24 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
   const path = join(dir, 'out.sock');
   const open = new Set<Socket>();
   let bytes = 0;
+  // QEMU 7.2's destination takes the first connection for the main channel and the next ones
+  // for multifd: each TCP connection opens only once the one before it has.
+  let previous = Promise.resolve();
   const server = createServer((q) => {
     open.add(q);
-    const t = createConnection({ host: to.host, port: to.port }, () => {
-      t.setNoDelay(true);
-      t.write(secret);
-    });
-    open.add(t);
-    q.on('data', (b: Buffer) => { bytes += b.length; });
-    splice(q, t);
+    q.pause();
+    previous = previous.then(() => new Promise<void>((connected) => {
+      const t = createConnection({ host: to.host, port: to.port }, () => {
+        t.setNoDelay(true);
+        t.write(secret);
+        connected();
+      });
+      t.on('error', () => connected());
+      open.add(t);
+      q.on('data', (b: Buffer) => { bytes += b.length; });
+      splice(q, t);
+      q.resume();
+    }));
   });
   await listen(server, path);
   await shareSocketWithGroup(path, group);
@@ -65,6 +74,8 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
 export async function destinationRelay(host: string, qemuSocket: string, secret: Buffer, dir: string): Promise<Relay & { port: number }> {
   const open = new Set<Socket>();
   let bytes = 0;
+  // In accept order, one after the other (see sourceRelay): the main channel reaches QEMU first.
+  let previous = Promise.resolve();
   const server = createServer((t) => {
     open.add(t);
     t.setNoDelay(true);
@@ -77,15 +88,18 @@ export async function destinationRelay(host: string, qemuSocket: string, secret:
       t.pause();
       clearTimeout(timer);
       if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { t.destroy(); return; }
-      const q = createConnection(qemuSocket, () => {
-        const rest = head.subarray(SECRET_BYTES);
-        if (rest.length > 0) q.write(rest);
-        t.on('data', (x: Buffer) => { bytes += x.length; });
-        splice(t, q);
-        t.resume();
-      });
-      open.add(q);
-      q.on('error', () => t.destroy());
+      previous = previous.then(() => new Promise<void>((connected) => {
+        const q = createConnection(qemuSocket, () => {
+          const rest = head.subarray(SECRET_BYTES);
+          if (rest.length > 0) q.write(rest);
+          t.on('data', (x: Buffer) => { bytes += x.length; });
+          splice(t, q);
+          t.resume();
+          connected();
+        });
+        open.add(q);
+        q.on('error', () => { t.destroy(); connected(); });
+      }));
     };
     t.on('data', onData);
     t.on('error', () => t.destroy());
