@@ -15,7 +15,7 @@ import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
 import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
 
-interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string }
+interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number }
 
 function parseArgs(argv: string[]): DaemonArgs {
   const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
@@ -30,6 +30,7 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--listen') out.listen = value();
     else if (a === '--allow-remote') out.allowRemote = true;
     else if (a === '--qemu-user') out.qemuUser = value();
+    else if (a === '--memory-capacity') out.memoryCapacity = parseMemoryCapacity(value());
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
@@ -37,12 +38,21 @@ function parseArgs(argv: string[]): DaemonArgs {
     }
     else if (a === '--help' || a === '-h') {
       process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote] [--qemu-user NAME]   (root only; default vmhost-qemu, root: no -runas)\n'
-        + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n');
+        + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n'
+        + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
   out.dataDir = resolve(out.dataDir);
   return out;
+}
+
+/** --memory-capacity: bytes, or a number with MB/GB (Hyper-V's units: 1 MB = 2^20 bytes). */
+function parseMemoryCapacity(v: string): number {
+  const m = /^(\d+)(MB|GB)?$/i.exec(v);
+  const n = m ? Number(m[1]) * (m[2] === undefined ? 1 : 1024 ** (m[2].toUpperCase() === 'GB' ? 3 : 2)) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new VmhostError('INVALID_ARGUMENT', `--memory-capacity: '${v}' is not a size (bytes, or e.g. 512MB, 4GB)`);
+  return n;
 }
 
 /**
@@ -78,7 +88,7 @@ async function main(): Promise<void> {
   // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
   // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
-  const host = await Host.open(args.dataDir, netAdapters, qemuUser);
+  const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr });
   const app = await buildServer({ host, token, tls });
   await app.listen({ host: addr, port });
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;

@@ -25,6 +25,17 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/jobs': 'Viewer',
   'GET /api/v1/jobs/:id': 'Viewer',
   'GET /api/v1/jobs/:id/result': 'Viewer',
+  // Stop-Job cancels what the job's own route allowed; the only cancellable jobs (Move-VM) are Administrators'.
+  'DELETE /api/v1/jobs/:id': 'Administrator',
+  // Live migration: settings and moves are host configuration; a ticket lets a VM in. The daemon-to-daemon
+  // calls carry no token (the source never holds ours): the ticket or the move's secret is checked in the route.
+  'PATCH /api/v1/host/migration': 'Administrator',
+  'POST /api/v1/vms/:vm/move': 'Administrator',
+  'POST /api/v1/migrations/tickets': 'Administrator',
+  'POST /api/v1/migrations': 'Public',
+  'POST /api/v1/migrations/:move/commit': 'Public',
+  'GET /api/v1/migrations/:move': 'Public',
+  'DELETE /api/v1/migrations/:move': 'Public',
   'GET /api/v1/vms': 'Viewer',
   'POST /api/v1/vms': 'Administrator',
   'GET /api/v1/vms/:vm': 'Viewer',

@@ -27,6 +27,8 @@ export function registerHostRoutes(app: FastifyInstance, host: Host, tlsFingerpr
     if (!job) throw new VmhostError('NOT_FOUND', `No job with id ${req.params.id}`, { job: req.params.id });
     return job;
   });
+  app.delete<{ Params: { id: string } }>('/api/v1/jobs/:id', { schema: { summary: 'Stop-Job: cancel a queued or running job that allows it (Move-VM)', tags: ['jobs'], params: JobRef } },
+    async (req) => host.jobs.stop(req.params.id));
   // The CLI waits here for a job it started with ?wait=false while it draws the job's progress from the event stream.
   app.get<{ Params: { id: string } }>('/api/v1/jobs/:id/result',
     { schema: { summary: 'Receive-Job -Wait: the job\'s output once it ends (a failed job answers with its error)', tags: ['jobs'], params: JobRef } },

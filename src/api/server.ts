@@ -22,6 +22,7 @@ import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
 import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerLbfoRoutes } from './routes-lbfo.ts';
+import { registerMigrationRoutes } from './routes-migration.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
@@ -95,6 +96,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerHostNicRoutes(app, opts.host);
   registerSwitchCaptureRoutes(app, opts.host);
   registerLbfoRoutes(app, opts.host);
+  registerMigrationRoutes(app, opts.host);
   registerGuestFileRoutes(app, opts.host);
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);

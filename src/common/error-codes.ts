@@ -82,6 +82,15 @@ export const ERROR_CODES = {
   // Move-VMStorage (host/vm-move-storage.ts): refused before anything is copied.
   MOVE_STORAGE_NO_SPACE: 'no-space',
   MOVE_STORAGE_UNSUPPORTED: 'unsupported',
+  // Move-VM between hosts (host/vm-move-out.ts, vm-move-in.ts).
+  MIGRATION_DISABLED: 'conflict',
+  MIGRATION_INCOMPATIBLE: 'conflict',
+  MIGRATION_UNSUPPORTED: 'unsupported',
+  MIGRATION_TICKET_INVALID: 'unauthorized',
+  MIGRATION_DESTINATION_UNREACHABLE: 'unreachable',
+  MIGRATION_FAILED: 'failure',
+  MIGRATION_OUTCOME_UNKNOWN: 'failure',
+  JOB_CANCELLED: 'conflict',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',

@@ -1,4 +1,4 @@
-export { Host, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
+export { Host, type HostOptions, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
 export { JobManager, type Job, type JobState } from './jobs.ts';
 export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export { EventLog, type HostEvent } from './events.ts';
@@ -14,3 +14,6 @@ export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
 export type { VmLiveCounters } from './vm-metering.ts';
 export type { MeteringReport } from './metering-state.ts';
+export { PERFORMANCE_OPTIONS, AUTHENTICATION_TYPES, tuningFor, type MigrationSettings } from './migration-settings.ts';
+export type { MovePrepare, PreparedMove } from './vm-move-in.ts';
+export type { IssuedTicket } from './move-ticket.ts';

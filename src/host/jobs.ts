@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { VmhostError, type ErrorCode } from '../common/index.ts';
 
-export type JobState = 'Running' | 'Completed' | 'Failed';
+// Queued: waiting for a slot (Move-VM beyond -MaximumVirtualMachineMigrations); Stopped: cancelled by Stop-Job.
+export type JobState = 'Queued' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
 
 export interface Job {
   Id: string;
@@ -22,6 +23,17 @@ export interface Job {
 export interface JobHandle {
   readonly id: string;
   progress(percent: number, status?: string): void;
+  /** Aborted by Stop-Job (only for jobs started `cancellable`). */
+  readonly signal: AbortSignal;
+  /** A job started `queued` begins to run. */
+  started(): void;
+}
+
+export interface JobOptions {
+  /** Starts in state Queued until the work calls `started()`. */
+  queued?: boolean;
+  /** Stop-Job may cancel it (the work watches `signal` and fails with JOB_CANCELLED). */
+  cancellable?: boolean;
 }
 
 const KEEP = 500;
@@ -31,17 +43,20 @@ export class JobManager {
   /** Each job's outcome, kept as long as its record (Receive-Job). */
   private readonly results = new Map<string, Promise<unknown>>();
   private readonly emitter = new EventEmitter();
+  private readonly cancels = new Map<string, AbortController>();
 
   constructor() {
     this.emitter.setMaxListeners(0);
   }
 
   /** Start `work` as a job; returns the job record and a promise of its result. */
-  run<T>(name: string, vm: { id: string; name: string } | undefined, work: (h: JobHandle) => Promise<T>): { job: Job; result: Promise<T> } {
+  run<T>(name: string, vm: { id: string; name: string } | undefined, work: (h: JobHandle) => Promise<T>, opts: JobOptions = {}): { job: Job; result: Promise<T> } {
     const job: Job = {
-      Id: randomUUID(), Name: name, VMId: vm?.id, VMName: vm?.name, State: 'Running',
-      PercentComplete: 0, StatusDescription: 'Running', StartTime: new Date().toISOString(),
+      Id: randomUUID(), Name: name, VMId: vm?.id, VMName: vm?.name, State: opts.queued ? 'Queued' : 'Running',
+      PercentComplete: 0, StatusDescription: opts.queued ? 'Queued' : 'Running', StartTime: new Date().toISOString(),
     };
+    const cancel = new AbortController();
+    if (opts.cancellable) this.cancels.set(job.Id, cancel);
     this.jobs.set(job.Id, job);
     this.trim();
     const handle: JobHandle = {
@@ -51,8 +66,14 @@ export class JobManager {
         if (s) job.StatusDescription = s;
         this.emitter.emit('job', job);
       },
+      signal: cancel.signal,
+      started: () => {
+        if (job.State !== 'Queued') return;
+        Object.assign(job, { State: 'Running', StatusDescription: 'Running' });
+        this.emitter.emit('job', job);
+      },
     };
-    const result = work(handle).then(
+    const result = work(handle).finally(() => this.cancels.delete(job.Id)).then(
       (v) => {
         Object.assign(job, { State: 'Completed', PercentComplete: 100, StatusDescription: 'Completed', EndTime: new Date().toISOString() });
         this.emitter.emit('job', job);
@@ -60,7 +81,7 @@ export class JobManager {
       },
       (e: unknown) => {
         const err = e instanceof VmhostError ? { Code: e.code, Message: e.message } : { Code: 'INTERNAL' satisfies ErrorCode, Message: String((e as Error)?.message ?? e) };
-        Object.assign(job, { State: 'Failed', StatusDescription: err.Message, Error: err, EndTime: new Date().toISOString() });
+        Object.assign(job, { State: err.Code === 'JOB_CANCELLED' ? 'Stopped' : 'Failed', StatusDescription: err.Message, Error: err, EndTime: new Date().toISOString() });
         this.emitter.emit('job', job);
         throw e;
       },
@@ -69,6 +90,19 @@ export class JobManager {
     result.catch(() => undefined);
     this.results.set(job.Id, result);
     return { job, result };
+  }
+
+  /** Stop-Job: cancel a queued or running job that allows it; its own work decides what undoing means. */
+  stop(id: string): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw new VmhostError('NOT_FOUND', `No job with id ${id}`, { job: id });
+    const c = this.cancels.get(id);
+    if (!c) {
+      if (job.State !== 'Queued' && job.State !== 'Running') return job;
+      throw new VmhostError('INVALID_STATE', `Job ${id} (${job.Name}) cannot be stopped`, { job: id });
+    }
+    c.abort();
+    return job;
   }
 
   get(id: string): Job | undefined {

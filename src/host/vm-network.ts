@@ -508,6 +508,25 @@ export class VmNetwork {
     }
   }
 
+  /** Move-VM's source: what the VM's ports counted (port statistics, Meter ACLs), by adapter id. */
+  portCounters(e: VmEntry): SavedCounters {
+    const out: SavedCounters = {};
+    for (const a of e.config.networkAdapters) {
+      const s = a.switchName === null ? undefined : this.switches.get(a.switchName.toLowerCase());
+      if (s && s.sw.listPorts().some((p) => p.id === a.id)) out[a.id] = { counters: s.sw.portStats(a.id), meters: s.sw.meterCounters(a.id) };
+    }
+    return out;
+  }
+
+  /** Move-VM's destination: the moved VM's ports go on counting from what the source counted. */
+  async restorePortCounters(e: VmEntry, saved: SavedCounters): Promise<void> {
+    for (const a of e.config.networkAdapters) {
+      const s = a.switchName === null ? undefined : this.switches.get(a.switchName.toLowerCase());
+      const c = saved[a.id];
+      if (s && c && s.sw.listPorts().some((p) => p.id === a.id)) { s.sw.restoreCounters(a.id, c); await this.saveSwitch(s); }
+    }
+  }
+
   /** Remove-VM: the VM's ports go with it. */
   async forgetVm(e: VmEntry): Promise<void> {
     for (const a of e.config.networkAdapters) {

@@ -6,8 +6,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VmhostError } from '../common/index.ts';
 import {
   QemuProcess, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
-  replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming,
-  type Accelerator, type DiskSpec, type HubNic, type QemuVmSpec,
+  replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming, startIncoming, migrateLive,
+  type Accelerator, type DiskSpec, type DiskGeometry, type HubNic, type QemuVmSpec, type MigrationTuning, type LiveMigrationResult, type MigrationInfo,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage, type WriteFileOptions } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
@@ -98,6 +98,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   static async launch(o: {
     config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string; boot: BootSourceKind;
     floppyBootIndex?: number; runAs?: string;
+    /** Move-VM's destination: QEMU waits for a migration (`listenForMigration`) and stays paused after it until `resume`. */
+    incomingMigration?: boolean;
   }): Promise<VmRuntime> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
@@ -108,13 +110,14 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     const nics = o.nics ?? [];
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
     const launch = {
-      ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
+      ...(o.restoreFrom ? { incoming: restoreIncomingUri(o.restoreFrom) } : {}),
+      ...(o.incomingMigration ? { incoming: 'defer', startPaused: true } : {}), extraArgs, bootIndexedExtras: nics.some((n) => n.bootIndex !== undefined),
       runAs: o.runAs,
     };
     // Watch the firmware from where its output files end now: serial.log is appended to;
     // firmware.log holds this boot only (QEMU truncates it; removed first so no old line counts).
     await rm(paths.firmwareLog, { force: true });
-    const watch = o.boot === 'Firmware' && !o.restoreFrom ? await BootWatch.mark([paths.serialLog, paths.firmwareLog]) : undefined;
+    const watch = o.boot === 'Firmware' && !o.restoreFrom && !o.incomingMigration ? await BootWatch.mark([paths.serialLog, paths.firmwareLog]) : undefined;
     const proc = await QemuProcess.startVm(spec, { launch, logFile: paths.qemuLog });
     const rt = new VmRuntime(proc, new AgentClient({ path: paths.agentSocket, vm: config.name }), config.id, paths);
     rt.bootWatch = watch?.begin((r) => rt.emit('boot-failed', r));
@@ -304,6 +307,32 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
         if (ram && ram.total > 0) progress((100 * (ram.total - ram.remaining)) / ram.total);
       },
     });
+  }
+
+  /** Move-VM's destination: listen for the source's stream on `uri` (QEMU was launched with incomingMigration). */
+  async listenForMigration(uri: string, tuning: MigrationTuning): Promise<void> {
+    await startIncoming(this.proc.qmp, uri, tuning);
+  }
+
+  /** Move-VM's destination: the whole state has arrived (QEMU is paused, -S, until `resume`). */
+  async incomingDone(timeoutMs: number): Promise<void> {
+    await waitForIncoming(this.proc.qmp, { timeoutMs });
+  }
+
+  /** Move-VM's source: pre-copy to `uri` until QEMU stops the VM for the last round; it is then 'postmigrate' (resume to undo). */
+  async migrateTo(uri: string, tuning: MigrationTuning, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<LiveMigrationResult> {
+    return migrateLive(this.proc.qmp, uri, tuning, { onProgress, signal });
+  }
+
+  /** A hard disk device's CHS geometry as QEMU settled it (Move-VM's destination must not guess it from the disk). */
+  async diskGeometry(deviceId: string): Promise<DiskGeometry> {
+    const get = async (property: string) => Number(await this.proc.qmp.executeRaw('qom-get', { path: `/machine/peripheral/${deviceId}`, property }));
+    return { cyls: await get('cyls'), heads: await get('heads'), secs: await get('secs') };
+  }
+
+  /** After a move: the VM's MACs announced (RARP from QEMU) so switches and peers learn where it is now. */
+  async announce(): Promise<void> {
+    await this.proc.qmp.executeRaw('announce-self', { initial: 50, max: 550, rounds: 5, step: 100 });
   }
 
   async quit(): Promise<void> {

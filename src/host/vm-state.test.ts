@@ -57,7 +57,7 @@ test('unavailableActions lists exactly the refused actions, each with its refusa
     const out = unavailableActions(state, 'v');
     for (const a of VM_ACTIONS) assert.equal(out[a], whyIllegal(a, state, 'v'), `${a} in ${state}`);
   }
-  assert.deepEqual(Object.keys(unavailableActions('Off', 'v')).sort(), ['Debug', 'CopyFile', 'InvokeCommand', 'RemoveSavedState', 'Restart', 'Resume', 'Save', 'Stop', 'Suspend', 'TurnOff'].sort());
+  assert.deepEqual(Object.keys(unavailableActions('Off', 'v')).sort(), ['Debug', 'CopyFile', 'InvokeCommand', 'Move', 'RemoveSavedState', 'Restart', 'Resume', 'Save', 'Stop', 'Suspend', 'TurnOff'].sort());
 });
 
 test('transitions: every action\'s path, a failure\'s way back, an exit from any live state', () => {
@@ -66,9 +66,11 @@ test('transitions: every action\'s path, a failure\'s way back, an exit from any
     ['Running', 'Stopping'], ['Stopping', 'Off'], ['Stopping', 'Running'], ['Running', 'Paused'], ['Paused', 'Running'],
     ['Running', 'Saving'], ['Paused', 'Saving'], ['Saving', 'Saved'], ['Saving', 'Running'], ['Saved', 'Off'],
     ['Running', 'Off'], ['Paused', 'Off'], ['Off', 'Running'], ['Off', 'Paused'], ['Off', 'Saved'],
+    // Move-VM: a failed move runs on here, an unknown outcome pauses, a moved VM leaves (Off, then gone).
+    ['Running', 'Migrating'], ['Migrating', 'Running'], ['Migrating', 'Paused'], ['Migrating', 'Off'],
   ];
   for (const [from, to] of paths) assert.ok(canTransition(from, to), `${from} -> ${to}`);
-  for (const [from, to] of [['Saved', 'Running'], ['Saved', 'Paused'], ['Stopping', 'Paused'], ['Paused', 'Stopping'], ['Starting', 'Stopping']] as const) {
+  for (const [from, to] of [['Saved', 'Running'], ['Saved', 'Paused'], ['Stopping', 'Paused'], ['Paused', 'Stopping'], ['Starting', 'Stopping'], ['Paused', 'Migrating'], ['Migrating', 'Saving']] as const) {
     assert.equal(canTransition(from, to), false, `${from} -> ${to}`);
   }
 });

@@ -4,9 +4,9 @@
 import { VmhostError } from '../common/index.ts';
 import type { LockHeld, VmLock } from './vm-lock.ts';
 
-export type VmState = 'Off' | 'Starting' | 'Running' | 'Paused' | 'Saving' | 'Saved' | 'Stopping';
+export type VmState = 'Off' | 'Starting' | 'Running' | 'Paused' | 'Saving' | 'Saved' | 'Stopping' | 'Migrating';
 
-export const VM_STATES: readonly VmState[] = ['Off', 'Starting', 'Running', 'Paused', 'Saving', 'Saved', 'Stopping'];
+export const VM_STATES: readonly VmState[] = ['Off', 'Starting', 'Running', 'Paused', 'Saving', 'Saved', 'Stopping', 'Migrating'];
 
 interface Rule {
   states: readonly VmState[];
@@ -66,6 +66,8 @@ const LEGAL = {
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
+  // Move-VM (shared storage): a running VM's memory and devices go to another host; it keeps running here until the destination has it.
+  Move: { states: ['Running'], what: 'move', note: 'only a running VM moves live; an off or saved one is moved with Export-VM/Import-VM' },
 } as const satisfies Record<string, Rule>;
 
 export type VmAction = keyof typeof LEGAL;
@@ -106,11 +108,13 @@ export function unavailableActions(state: VmState, vmName: string): Partial<Reco
 const TRANSITIONS: Record<VmState, readonly VmState[]> = {
   Off: ['Starting', 'Running', 'Paused', 'Saved'],
   Starting: ['Running', 'Off', 'Saved'],
-  Running: ['Stopping', 'Paused', 'Saving', 'Off'],
+  Running: ['Stopping', 'Paused', 'Saving', 'Off', 'Migrating'],
   Paused: ['Running', 'Saving', 'Off'],
   Saving: ['Saved', 'Running', 'Paused', 'Off'],
   Saved: ['Starting', 'Off'],
   Stopping: ['Off', 'Running'],
+  // A failed move resumes the VM here (Running), one whose outcome is unknown leaves it Paused; a moved one is gone (Off, then removed).
+  Migrating: ['Running', 'Paused', 'Off'],
 };
 
 export function canTransition(from: VmState, to: VmState): boolean {

@@ -8,8 +8,9 @@ import { realpathSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, HeldDisk, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
+import type { HeldGeometry } from '../storage/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
 import { invalid } from './invalid-argument.ts';
 import { hasBootSignature } from './boot-order.ts';
@@ -20,6 +21,8 @@ export interface MountInfo { Path: string; ReadOnly: boolean; NbdUri: string; Ex
 export class VmStorage {
   readonly server: BlockServer;
   private readonly mounts = new Map<string, ServedDisk>();
+  /** Move-VM's destination: exports whose files are not open yet, by export name. */
+  private readonly held = new Map<string, HeldDisk>();
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
   constructor(dataDir: string, qemuGroup?: number) {
@@ -106,6 +109,10 @@ export class VmStorage {
   async serveDrive(d: HardDrive): Promise<DiskSpec> {
     const name = VmStorage.exportName(d);
     const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+    return this.diskSpec(d, served);
+  }
+
+  private diskSpec(d: HardDrive, served: ServedDisk): DiskSpec {
     return {
       id: VmStorage.diskId(d),
       bus: d.controllerType === 'IDE' ? 'ide' : 'scsi',
@@ -115,6 +122,40 @@ export class VmStorage {
       logicalBlockSize: served.disk.logicalSectorSize === 4096 ? 4096 : 512,
       physicalBlockSize: served.disk.physicalSectorSize === 4096 ? 4096 : 512,
     };
+  }
+
+  /** What a served drive looks like to its QEMU (Move-VM's destination serves the same before it may open the file). */
+  geometry(d: HardDrive): HeldGeometry {
+    const disk = this.server.get(VmStorage.exportName(d))?.disk;
+    if (!disk) throw new VmhostError('NOT_FOUND', `${d.path} is not served`, { path: d.path });
+    return { virtualSize: disk.virtualSize, logicalSectorSize: disk.logicalSectorSize, physicalSectorSize: disk.physicalSectorSize };
+  }
+
+  /**
+   * Move-VM's destination: the drive's export exists (its QEMU connects at start) but holds
+   * every request, the file unopened, until `activateDrive` — the source host still writes it.
+   */
+  async serveHeldDrive(d: HardDrive, g: HeldGeometry): Promise<DiskSpec> {
+    const held = new HeldDisk(g);
+    this.held.set(VmStorage.exportName(d), held);
+    const served = await this.server.serve(held, { exportName: VmStorage.exportName(d), closeDisk: true, qos: { maximumIops: d.maximumIops, minimumIops: d.minimumIops } });
+    return this.diskSpec(d, served);
+  }
+
+  /** The source has let go of the file: open it (locked exclusive) and let the held requests through. */
+  async activateDrive(d: HardDrive): Promise<void> {
+    const name = VmStorage.exportName(d);
+    const held = this.held.get(name);
+    if (!held) throw new VmhostError('NOT_FOUND', `${d.path} is not held for activation`, { path: d.path });
+    const real = await openDiskFile(resolve(d.path), { readOnly: false });
+    try {
+      held.activate(real);
+    } catch (e) {
+      await real.close();
+      throw e;
+    }
+    this.held.delete(name);
+    await this.server.swapDisk(name, async () => ({ disk: real, path: d.path }));
   }
 
   /**
@@ -163,6 +204,7 @@ export class VmStorage {
   }
 
   async stopDrive(d: HardDrive): Promise<void> {
+    this.held.delete(VmStorage.exportName(d));
     if (this.server.get(VmStorage.exportName(d))) await this.server.stop(VmStorage.exportName(d));
   }
 

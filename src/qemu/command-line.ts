@@ -211,12 +211,12 @@ function diskArgs(d: DiskSpec): string[] {
   if (d.bus === 'ide') {
     args.push('-device', opts(cd ? 'ide-cd' : 'ide-hd', {
       drive: node, id: d.id, bus: `ide.${d.controllerNumber ?? 0}`, unit: d.controllerLocation ?? 0, bootindex: d.bootIndex,
-      werror: blockSizes(d).werror, rerror: blockSizes(d).rerror,
+      werror: blockSizes(d).werror, rerror: blockSizes(d).rerror, ...(cd ? {} : d.geometry),
     }));
   } else if (d.bus === 'scsi') {
     args.push('-device', opts(cd ? 'scsi-cd' : 'scsi-hd', {
       drive: node, id: d.id, bus: `${scsiControllerId(d.controllerNumber ?? 0)}.0`, channel: 0,
-      'scsi-id': d.controllerLocation ?? 0, lun: 0, bootindex: d.bootIndex, ...blockSizes(d),
+      'scsi-id': d.controllerLocation ?? 0, lun: 0, bootindex: d.bootIndex, ...blockSizes(d), ...(cd ? {} : d.geometry),
     }));
   } else {
     args.push('-device', opts('virtio-blk-pci', { drive: node, id: d.id, bootindex: d.bootIndex, ...blockSizes(d) }));

@@ -56,7 +56,7 @@ export async function startIncoming(qmp: QmpClient, uri: string, tuning: Migrati
  * On failure or timeout the migration is cancelled and the source keeps running.
  */
 export async function migrateLive(qmp: QmpClient, uri: string, tuning: MigrationTuning = {},
-  opts: { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void } = {}): Promise<LiveMigrationResult> {
+  opts: { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal } = {}): Promise<LiveMigrationResult> {
   const timeoutMs = opts.timeoutMs ?? 600000;
   const ctx = { op: 'live-migrate', uri };
   await applyTuning(qmp, tuning, true);
@@ -74,6 +74,10 @@ export async function migrateLive(qmp: QmpClient, uri: string, tuning: Migration
     if (Date.now() - started > timeoutMs) {
       await qmp.execute('migrate_cancel').catch(() => {});
       throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `live migration did not finish within ${timeoutMs} ms (cancelled)`, ctx);
+    }
+    if (opts.signal?.aborted) {
+      await qmp.execute('migrate_cancel').catch(() => {});
+      throw new VmhostError('JOB_CANCELLED', 'live migration cancelled', ctx);
     }
     await sleep(50);
   }

@@ -46,7 +46,15 @@ export interface DiskSpec {
   /** Sector sizes the guest sees (SCSI/virtio); default 512. A 4Kn disk needs 4096 logical. */
   logicalBlockSize?: 512 | 4096;
   physicalBlockSize?: 512 | 4096;
+  /**
+   * IDE/SCSI hard disk CHS geometry. Absent, QEMU guesses it by reading the disk's first sector
+   * while it creates the device; a live migration's destination passes the source's (which it
+   * reads with `diskGeometry`) because it may not read the disk before the source lets go.
+   */
+  geometry?: DiskGeometry;
 }
+
+export interface DiskGeometry { cyls: number; heads: number; secs: number }
 
 export interface NicSpec {
   /** Stable id, used as QEMU netdev/device id. */

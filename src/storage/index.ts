@@ -3,6 +3,7 @@
 export { BlockServer, type BlockServerOptions, type ServeOptions, type ServedDisk, type BlockServerEvents } from './block-server.ts';
 export { openDiskFile, detectFormat, resizeDisk, locateParent, type OpenDiskOptions, type DetectedFormat } from './open-disk.ts';
 export { RawDisk } from './raw-disk.ts';
+export { HeldDisk, type HeldGeometry } from './held-disk.ts';
 export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type Next } from './pipeline.ts';
 export type { PointInTimeTarget, PointInTimeCopy } from './point-in-time.ts';
 export type { Mirror, MirrorOptions, MirrorTarget } from './mirror.ts';

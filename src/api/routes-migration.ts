@@ -1,0 +1,53 @@
+// Live migration routes. On any host: the migration settings (Set-VMHost, Enable-/Disable-
+// VMMigration) and Move-VM (a job). On a destination: tickets for callers holding its
+// credential, and the daemon-to-daemon calls of a move — open to no token at all, since the
+// source never holds one of ours: prepare needs a ticket (x-vmhost-migration-ticket), every
+// later call the move's secret (x-vmhost-migration-secret) that prepare answered.
+import type { FastifyInstance } from 'fastify';
+import { VmhostError } from '../common/index.ts';
+import type { Host, MovePrepare } from '../host/index.ts';
+import { ActionQuery, VmRef } from './schemas.ts';
+import {
+  CommitBody, MigrationSettingsBody, MoveBody, MoveRef, OutcomeQuery, PrepareBody, TicketBody,
+} from './migration-schemas.ts';
+import { answerJob } from './routes-vms.ts';
+
+function header(v: string | string[] | undefined, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new VmhostError('MIGRATION_TICKET_INVALID', `missing ${name} header`, {});
+  return v;
+}
+
+export function registerMigrationRoutes(app: FastifyInstance, host: Host): void {
+  const tags = ['migration'];
+
+  app.patch<{ Body: MigrationSettingsBody }>('/api/v1/host/migration',
+    { schema: { summary: 'Set-VMHost -VirtualMachineMigration… / Enable-VMMigration / Disable-VMMigration', tags, body: MigrationSettingsBody } },
+    async (req) => host.setMigrationSettings(req.body));
+
+  app.post<{ Params: { vm: string }; Querystring: { wait?: boolean }; Body: MoveBody }>('/api/v1/vms/:vm/move',
+    { schema: { summary: 'Move-VM (shared storage): the running VM goes to DestinationHost', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
+    async (req, reply) => answerJob(reply, req.query.wait, host.move(req.params.vm, { destination: req.body.DestinationHost, ticket: req.body.Ticket })));
+
+  app.post<{ Body: TicketBody }>('/api/v1/migrations/tickets',
+    { schema: { summary: 'A single-use ticket (60 s) for moving one VM to this host', tags, body: TicketBody } },
+    async (req) => host.issueMoveTicket(req.body.VMId));
+
+  app.post<{ Body: PrepareBody }>('/api/v1/migrations',
+    { schema: { summary: 'Destination: prepare an incoming move (ticket in x-vmhost-migration-ticket)', tags, body: PrepareBody } },
+    async (req) => host.prepareIncoming(header(req.headers['x-vmhost-migration-ticket'], 'x-vmhost-migration-ticket'), req.body as unknown as MovePrepare));
+
+  app.post<{ Params: { move: string }; Body: CommitBody }>('/api/v1/migrations/:move/commit',
+    { schema: { summary: 'Destination: the source has released the VM; take it', tags, params: MoveRef, body: CommitBody } },
+    async (req) => host.moveIn.commit(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.body.UptimeMs));
+
+  app.get<{ Params: { move: string }; Querystring: { vm: string } }>('/api/v1/migrations/:move',
+    { schema: { summary: 'Destination: a move\'s outcome (Prepared, Committed; 404 when neither)', tags, params: MoveRef, querystring: OutcomeQuery } },
+    async (req) => ({ State: await host.moveIn.outcome(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.query.vm) }));
+
+  app.delete<{ Params: { move: string } }>('/api/v1/migrations/:move',
+    { schema: { summary: 'Destination: the source gives up a prepared move; nothing stays', tags, params: MoveRef } },
+    async (req, reply) => {
+      await host.moveIn.abortBySource(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'));
+      return reply.code(204).send();
+    });
+}

@@ -1,0 +1,75 @@
+// Hyper-V's live migration settings of a host (Enable-/Disable-VMMigration, Set-VMHost
+// -VirtualMachineMigration…): kept in DIR/migration.json, shown by Get-VMHost, read by Move-VM.
+// The performance option picks how QEMU's stream is carried: TCPIP one stream; Compression
+// multifd channels with zstd (CPU for bandwidth); SMB multifd channels without compression
+// (Hyper-V's SMB Direct/multichannel: parallel streams, here over the same relay).
+// Pure but for load/save.
+import { join } from 'node:path';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { invalid } from './invalid-argument.ts';
+import type { MigrationTuning } from '../qemu/index.ts';
+
+export const PERFORMANCE_OPTIONS = ['TCPIP', 'Compression', 'SMB'] as const;
+export type PerformanceOption = (typeof PERFORMANCE_OPTIONS)[number];
+export const AUTHENTICATION_TYPES = ['CredSSP', 'Kerberos'] as const;
+export type AuthenticationType = (typeof AUTHENTICATION_TYPES)[number];
+
+export interface MigrationSettings {
+  VirtualMachineMigrationEnabled: boolean;
+  MaximumVirtualMachineMigrations: number;
+  MaximumStorageMigrations: number;
+  VirtualMachineMigrationPerformanceOption: PerformanceOption;
+  /** Hyper-V's names; both mean here: a per-move ticket the destination issues to a caller holding its credential. */
+  VirtualMachineMigrationAuthenticationType: AuthenticationType;
+  UseAnyNetworkForMigration: boolean;
+}
+
+/** Hyper-V 2012 R2's defaults (migration off until enabled; 2 simultaneous moves). */
+export const DEFAULT_MIGRATION_SETTINGS: MigrationSettings = {
+  VirtualMachineMigrationEnabled: false,
+  MaximumVirtualMachineMigrations: 2,
+  MaximumStorageMigrations: 2,
+  VirtualMachineMigrationPerformanceOption: 'TCPIP',
+  VirtualMachineMigrationAuthenticationType: 'CredSSP',
+  UseAnyNetworkForMigration: false,
+};
+
+const MAX_PARALLEL = 64;
+const MULTIFD_CHANNELS = 4;
+
+/** Set-VMHost's migration parameters applied to `current` (refusals name the parameter). */
+export function applyMigrationSettings(current: MigrationSettings, patch: Partial<MigrationSettings>): MigrationSettings {
+  const next = { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as MigrationSettings;
+  for (const k of ['MaximumVirtualMachineMigrations', 'MaximumStorageMigrations'] as const) {
+    if (!Number.isInteger(next[k]) || next[k] < 1 || next[k] > MAX_PARALLEL) throw invalid(k, `must be a whole number from 1 to ${MAX_PARALLEL}`);
+  }
+  if (!PERFORMANCE_OPTIONS.includes(next.VirtualMachineMigrationPerformanceOption)) {
+    throw invalid('VirtualMachineMigrationPerformanceOption', `must be one of ${PERFORMANCE_OPTIONS.join(', ')}`);
+  }
+  if (!AUTHENTICATION_TYPES.includes(next.VirtualMachineMigrationAuthenticationType)) {
+    throw invalid('VirtualMachineMigrationAuthenticationType', `must be one of ${AUTHENTICATION_TYPES.join(', ')}`);
+  }
+  return next;
+}
+
+/** How QEMU migrates under a performance option (both ends must agree: the source sends it along). */
+export function tuningFor(option: PerformanceOption): MigrationTuning {
+  switch (option) {
+    case 'TCPIP': return {};
+    case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' } };
+    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' } };
+  }
+}
+
+export function migrationSettingsPath(dataDir: string): string {
+  return join(dataDir, 'migration.json');
+}
+
+export async function loadMigrationSettings(dataDir: string): Promise<MigrationSettings> {
+  const saved = await readJson<Partial<MigrationSettings>>(migrationSettingsPath(dataDir)).catch(() => ({}));
+  return applyMigrationSettings(DEFAULT_MIGRATION_SETTINGS, saved);
+}
+
+export async function saveMigrationSettings(dataDir: string, s: MigrationSettings): Promise<void> {
+  await writeFileAtomic(migrationSettingsPath(dataDir), JSON.stringify(s, null, 2) + '\n');
+}

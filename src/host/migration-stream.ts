@@ -1,0 +1,120 @@
+// QEMU's migration stream between two daemons. QEMU runs sandboxed (no exec, and as its own
+// user it reaches only sockets it is handed a path to), so neither QEMU talks TCP: the source
+// QEMU migrates to a unix socket its daemon listens on (a fresh dir of QEMU's group), the
+// daemon relays each connection (multifd opens several) over TCP to the destination daemon,
+// which checks the move's secret (the first SECRET_BYTES bytes of every connection) and relays
+// the rest to the unix socket its incoming QEMU listens on (a fresh dir QEMU's group may write).
+// Loopback only for now: the stream is not encrypted (the secret only keeps others out).
+import { timingSafeEqual } from 'node:crypto';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { shareSocketWithGroup } from '../common/socket-group.ts';
+
+export const SECRET_BYTES = 32;
+const HANDSHAKE_MS = 10_000;
+
+/** A private dir for one move's socket; `writable` lets QEMU's group create the socket in it. */
+export async function moveSocketDir(under: string, group: number | undefined, writable: boolean): Promise<string> {
+  const dir = await mkdtemp(join(under, 'mig-'));
+  if (group !== undefined) {
+    await chown(dir, process.getuid?.() ?? 0, group);
+    await chmod(dir, writable ? 0o770 : 0o710);
+  }
+  return dir;
+}
+
+function splice(a: Socket, b: Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const end = (): void => { a.destroy(); b.destroy(); };
+  a.on('error', end).on('close', end);
+  b.on('error', end).on('close', end);
+}
+
+export interface Relay { readonly uri: string; readonly bytes: () => number; close(): Promise<void> }
+
+/** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP), prefixed with the secret. */
+export async function sourceRelay(dir: string, group: number | undefined, to: { host: string; port: number }, secret: Buffer): Promise<Relay> {
+  const path = join(dir, 'out.sock');
+  const open = new Set<Socket>();
+  let bytes = 0;
+  // QEMU 7.2's destination takes the first connection for the main channel and the next ones
+  // for multifd: each TCP connection opens only once the one before it has.
+  let previous = Promise.resolve();
+  const server = createServer((q) => {
+    open.add(q);
+    q.pause();
+    previous = previous.then(() => new Promise<void>((connected) => {
+      const t = createConnection({ host: to.host, port: to.port }, () => {
+        t.setNoDelay(true);
+        t.write(secret);
+        connected();
+      });
+      t.on('error', () => connected());
+      open.add(t);
+      q.on('data', (b: Buffer) => { bytes += b.length; });
+      splice(q, t);
+      q.resume();
+    }));
+  });
+  await listen(server, path);
+  await shareSocketWithGroup(path, group);
+  return {
+    uri: `unix:${path}`,
+    bytes: () => bytes,
+    close: () => closeAll(server, open, dir),
+  };
+}
+
+/**
+ * Destination side: a TCP listener on `host` (port chosen by the kernel); a connection that
+ * opens with `secret` is relayed to QEMU's `unix:` socket, anything else is dropped.
+ */
+export async function destinationRelay(host: string, qemuSocket: string, secret: Buffer, dir: string): Promise<Relay & { port: number }> {
+  const open = new Set<Socket>();
+  let bytes = 0;
+  // In accept order, one after the other (see sourceRelay): the main channel reaches QEMU first.
+  let previous = Promise.resolve();
+  const server = createServer((t) => {
+    open.add(t);
+    t.setNoDelay(true);
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => t.destroy(), HANDSHAKE_MS);
+    const onData = (b: Buffer): void => {
+      head = Buffer.concat([head, b]);
+      if (head.length < SECRET_BYTES) return;
+      t.off('data', onData);
+      t.pause();
+      clearTimeout(timer);
+      if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { t.destroy(); return; }
+      previous = previous.then(() => new Promise<void>((connected) => {
+        const q = createConnection(qemuSocket, () => {
+          const rest = head.subarray(SECRET_BYTES);
+          if (rest.length > 0) q.write(rest);
+          t.on('data', (x: Buffer) => { bytes += x.length; });
+          splice(t, q);
+          t.resume();
+          connected();
+        });
+        open.add(q);
+        q.on('error', () => { t.destroy(); connected(); });
+      }));
+    };
+    t.on('data', onData);
+    t.on('error', () => t.destroy());
+  });
+  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, host, () => ok()); });
+  const port = (server.address() as { port: number }).port;
+  return { uri: `unix:${qemuSocket}`, port, bytes: () => bytes, close: () => closeAll(server, open, dir) };
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((ok, fail) => { server.once('error', fail); server.listen(path, () => ok()); });
+}
+
+async function closeAll(server: Server, open: Set<Socket>, dir: string): Promise<void> {
+  for (const s of open) s.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MoveQueue } from './move-queue.ts';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('moves beyond the limit wait in order and start as slots free', async () => {
+  const q = new MoveQueue(2);
+  const order: number[] = [];
+  const releases = await Promise.all([q.acquire(), q.acquire()]);
+  assert.equal(q.active, 2);
+  const third = q.acquire().then((r) => { order.push(3); return r; });
+  const fourth = q.acquire().then((r) => { order.push(4); return r; });
+  await tick();
+  assert.deepEqual([q.active, q.queued, order.length], [2, 2, 0]);
+  releases[0]!();
+  releases[0]!(); // a second release of the same slot changes nothing
+  await tick();
+  assert.deepEqual(order, [3]);
+  assert.deepEqual([q.active, q.queued], [2, 1]);
+  releases[1]!();
+  (await third)();
+  (await fourth)();
+  assert.deepEqual(order, [3, 4]);
+  assert.deepEqual([q.active, q.queued], [0, 0]);
+});
+
+test('a cancelled waiter leaves the line; raising the limit starts waiters', async () => {
+  const q = new MoveQueue(1);
+  const first = await q.acquire();
+  const ac = new AbortController();
+  const cancelled = q.acquire(ac.signal);
+  const next = q.acquire();
+  await tick();
+  ac.abort();
+  await assert.rejects(cancelled, (e: Error & { code?: string }) => e.code === 'JOB_CANCELLED');
+  assert.equal(q.queued, 1);
+  q.setLimit(2);
+  const r = await next;
+  assert.equal(q.active, 2);
+  r();
+  first();
+  assert.equal(q.active, 0);
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(q.acquire(pre.signal), /cancelled/);
+});

@@ -1,0 +1,251 @@
+// Move-VM, the destination's side. `prepare` (the source presents a ticket this host issued):
+// Compare-VM's judge on the VM as it would arrive, then a staged VM that is not registered —
+// its folder holds `incoming.json`, never vm.json — with switch ports carrying the adapters'
+// policy and counters, held disk exports (storage/held-disk.ts: the file is not opened while
+// the source still writes it), QEMU started paused with `-incoming defer`, and a relay for the
+// stream. `commit` (the source's QEMU has finished and let go of the files): the disks are
+// opened, vm.json written — the commit point — and the VM registered and resumed. Anything
+// before the commit point is undone by `abort`, by QEMU exiting, or, after a crash, by `sweep`
+// at the next start: nothing half-registered survives.
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import type { BootSourceKind } from './boot-order.ts';
+import type { HeldGeometry } from '../storage/index.ts';
+import type { DiskGeometry } from '../qemu/index.ts';
+import { incompatibilities, type Incompatibility } from './import-report.ts';
+import type { ImportHostFacts } from './import-plan.ts';
+import { tuningFor, type PerformanceOption } from './migration-settings.ts';
+import { destinationRelay, moveSocketDir, type Relay } from './migration-stream.ts';
+import type { QemuUser } from './qemu-user.ts';
+import type { SavedCounters } from './switch-counters.ts';
+import type { VmConfig } from './vm-config.ts';
+import { VmEntry } from './vm-entry.ts';
+import type { VmNetwork } from './vm-network.ts';
+import { vmPaths } from './vm-paths.ts';
+import { VmRuntime } from './vm-runtime.ts';
+import { VmStorage } from './vm-storage.ts';
+import type { VmView } from './vm-view.ts';
+import type { EventLevel } from './events.ts';
+
+/** What the source sends to prepare a move. */
+export interface MovePrepare {
+  config: VmConfig;
+  /** Per hard drive id: what its export looked like to the source's QEMU, and the CHS geometry QEMU gave the device. */
+  disks: Record<string, HeldGeometry>;
+  chs: Record<string, DiskGeometry>;
+  /** Generation 2: the NVRAM file, base64. */
+  firmwareVars?: string;
+  boot: BootSourceKind;
+  counters: SavedCounters;
+  performance: PerformanceOption;
+  sourceHost: string;
+}
+
+export interface PreparedMove { MoveId: string; Port: number; Secret: string }
+
+export interface MoveInHost {
+  readonly dataDir: string;
+  readonly storage: VmStorage;
+  readonly network: VmNetwork;
+  readonly qemuUser: QemuUser | undefined;
+  readonly socketRoot: string;
+  /** The address the daemon listens on: the stream's listener binds there too. */
+  readonly listenHost: () => string;
+  accelerator(): 'kvm' | 'tcg';
+  /** Compare-VM's facts about this host; memoryBytes is what is free for one more running VM. */
+  facts(): ImportHostFacts;
+  migrationEnabled(): boolean;
+  /** Under the names lock: the id and name are free, then the entry is registered running on `rt`. */
+  register(entry: VmEntry, rt: VmRuntime, uptimeMs: number, boot: BootSourceKind): Promise<VmView>;
+  event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
+}
+
+interface Staged {
+  id: string;
+  secretHash: Buffer;
+  entry: VmEntry;
+  boot: BootSourceKind;
+  rt?: VmRuntime;
+  relay?: Relay;
+  committing: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+const INCOMING = 'incoming.json';
+const MOVED_IN = 'moved-in.json';
+/** A prepared move the source never commits is dropped after this. */
+const STAGE_TTL_MS = 15 * 60_000;
+
+const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
+
+export class MoveIn {
+  private readonly staged = new Map<string, Staged>();
+
+  constructor(private readonly host: MoveInHost) {}
+
+  /** VM ids and names staged here: a second move of either is refused like an existing VM. */
+  stagedVms(): { id: string; name: string; macs: string[] }[] {
+    return [...this.staged.values()].map((s) => ({ id: s.entry.config.id, name: s.entry.config.name, macs: s.entry.config.networkAdapters.map((a) => a.mac) }));
+  }
+
+  /** What would keep this VM from arriving here (Compare-VM's kinds that apply to a live move). */
+  async judge(p: MovePrepare): Promise<Incompatibility[]> {
+    const f = this.host.facts();
+    const vm = p.config;
+    const missing = new Set<string>();
+    for (const path of [...vm.dvdDrives.map((d) => d.path), vm.floppyPath, ...(vm.boot.kind === 'Kernel' ? [vm.boot.kernel, vm.boot.initrd] : [])]) {
+      if (path && !(await exists(path))) missing.add(path);
+    }
+    const disks = [];
+    for (const d of vm.hardDrives) {
+      if (!(await exists(d.path))) disks.push({ driveId: d.id, problem: 'missing' as const, path: d.path, detail: 'not reachable from this host' });
+      else if (this.host.storage.holderOf(d.path)) disks.push({ driveId: d.id, problem: 'in-use' as const, path: d.path, detail: 'served by this host' });
+    }
+    return incompatibilities({
+      vm, host: f.host, vms: [...f.vms, ...this.stagedVms()], switches: f.switches, disks, missing,
+      firmwareVars: vm.generation === 2 && p.firmwareVars === undefined ? 'Missing' : 'Exported',
+      savedState: 'None', checkpointsWithoutMemory: [], collisions: [],
+    });
+  }
+
+  async prepare(p: MovePrepare): Promise<PreparedMove> {
+    const vm = p.config;
+    if (!this.host.migrationEnabled()) {
+      throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on the destination host: run Enable-VMMigration there', { vm: vm.name });
+    }
+    const found = await this.judge(p);
+    if (found.length > 0) {
+      throw new VmhostError('MIGRATION_INCOMPATIBLE', `The destination cannot take VM '${vm.name}': ${found.map((i) => `${i.Message} (fix: ${i.Fix})`).join('; ')}`,
+        { vm: vm.name, report: JSON.stringify(found) });
+    }
+    const secret = randomBytes(32);
+    const s: Staged = { id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, vmPaths(this.host.dataDir, vm.id)), boot: p.boot, committing: false };
+    this.staged.set(s.id, s);
+    try {
+      const paths = s.entry.paths;
+      await mkdir(paths.dir, { recursive: true });
+      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost }));
+      if (vm.generation === 2 && p.firmwareVars !== undefined) {
+        await writeFileAtomic(vm.secureBoot ? paths.firmwareVarsSecure : paths.firmwareVars, Buffer.from(p.firmwareVars, 'base64'));
+      }
+      await this.host.network.attach(s.entry);
+      await this.host.network.restorePortCounters(s.entry, p.counters);
+      const disks = [];
+      for (const d of vm.hardDrives) {
+        const g = p.disks[d.id];
+        if (!g) throw new VmhostError('INVALID_ARGUMENT', `the move of '${vm.name}' names no geometry for drive ${d.id}`, { vm: vm.name });
+        disks.push({ ...(await this.host.storage.serveHeldDrive(d, g)), geometry: p.chs[d.id] });
+      }
+      for (const d of vm.dvdDrives) disks.push(VmStorage.dvdSpec(d));
+      const nics = await this.host.network.nicsForStart(s.entry, false); // the memory moves with it: never a cold start
+      const rt = await VmRuntime.launch({
+        config: vm, paths, accelerator: this.host.accelerator(), disks, nics, boot: p.boot, runAs: this.host.qemuUser?.name, incomingMigration: true,
+      });
+      s.rt = rt;
+      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, pid: rt.pid, uuid: vm.id }));
+      void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });
+      const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
+      const sock = join(dir, 'in.sock');
+      await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
+      s.relay = await destinationRelay(this.host.listenHost(), sock, secret, dir);
+      s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
+      s.timer.unref();
+      this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
+      return { MoveId: s.id, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64') };
+    } catch (e) {
+      await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  /** The move's secret, checked in constant time; the staged move. */
+  private need(moveId: string, secret: string): Staged {
+    const s = this.staged.get(moveId);
+    if (!s || !timingSafeEqual(sha(Buffer.from(secret, 'base64')), s.secretHash)) {
+      throw new VmhostError('MIGRATION_TICKET_INVALID', `no move ${moveId} with that secret is staged on this host`, { move: moveId });
+    }
+    return s;
+  }
+
+  /** The source's QEMU has completed and its host has released the disks: this host takes the VM. */
+  async commit(moveId: string, secret: string, uptimeMs: number): Promise<VmView> {
+    const s = this.need(moveId, secret);
+    const rt = s.rt;
+    if (!rt || s.committing) throw new VmhostError('INVALID_STATE', `move ${moveId} is not ready to commit`, { move: moveId });
+    s.committing = true;
+    clearTimeout(s.timer);
+    const e = s.entry;
+    const t0 = Date.now();
+    let view: VmView;
+    try {
+      await rt.incomingDone(30_000);
+      for (const d of e.config.hardDrives) await this.host.storage.activateDrive(d);
+      await writeFileAtomic(join(e.paths.dir, MOVED_IN), JSON.stringify({ moveId, secretHash: s.secretHash.toString('base64') }));
+      view = await this.host.register(e, rt, uptimeMs, s.boot); // writes vm.json: the commit point
+    } catch (err) {
+      s.committing = false;
+      await this.abort(moveId, `commit failed: ${(err as Error).message}`);
+      throw err;
+    }
+    // Registered: from here on the VM is this host's, whatever fails next.
+    this.staged.delete(moveId);
+    await rm(join(e.paths.dir, INCOMING), { force: true });
+    await s.relay?.close();
+    await rt.resume();
+    await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
+    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${Date.now() - t0} ms after the source let go`, e);
+    return view;
+  }
+
+  /** The move's outcome as this host knows it: a committed one leaves moved-in.json beside vm.json (it outlives a restart). */
+  async outcome(moveId: string, secret: string, vmId: string): Promise<'Prepared' | 'Committed'> {
+    if (this.staged.has(moveId)) { this.need(moveId, secret); return 'Prepared'; }
+    const paths = vmPaths(this.host.dataDir, vmId);
+    const rec = await readJson<{ moveId: string; secretHash: string }>(join(paths.dir, MOVED_IN)).catch(() => undefined);
+    if (rec && rec.moveId === moveId && (await exists(paths.config)) && timingSafeEqual(Buffer.from(rec.secretHash, 'base64'), sha(Buffer.from(secret, 'base64')))) return 'Committed';
+    throw new VmhostError('NOT_FOUND', `move ${moveId} is not staged or committed on this host`, { move: moveId });
+  }
+
+  /** Undo a staged move: QEMU killed, held exports and ports gone, the folder removed. */
+  async abortBySource(moveId: string, secret: string): Promise<void> {
+    this.need(moveId, secret);
+    await this.abort(moveId, 'cancelled by the source');
+  }
+
+  private async abort(moveId: string, why: string): Promise<void> {
+    const s = this.staged.get(moveId);
+    if (!s || s.committing) return;
+    this.staged.delete(moveId);
+    clearTimeout(s.timer);
+    await s.relay?.close().catch(() => undefined);
+    if (s.rt) { await s.rt.kill().catch(() => undefined); }
+    for (const d of s.entry.config.hardDrives) await this.host.storage.stopDrive(d).catch(() => undefined);
+    await this.host.network.forgetVm(s.entry).catch(() => undefined);
+    await rm(s.entry.paths.dir, { recursive: true, force: true });
+    await rm(s.entry.paths.sockets, { recursive: true, force: true });
+    this.host.event('Warning', 'VM_MOVE_ABANDONED', `Incoming move ${moveId} of VM '${s.entry.config.name}' abandoned: ${why}`, s.entry);
+  }
+
+  /** Daemon start, before VMs load: folders of moves staged by a daemon that died are removed (their QEMU killed). */
+  static async sweep(dataDir: string, event: MoveInHost['event']): Promise<void> {
+    const root = join(dataDir, 'vms');
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      const dir = join(root, id);
+      const rec = await readJson<{ moveId: string; pid?: number; uuid?: string }>(join(dir, INCOMING)).catch(() => undefined);
+      if (!rec || (await exists(join(dir, 'vm.json')))) continue;
+      if (rec.pid !== undefined && rec.uuid !== undefined) {
+        const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.includes(rec.uuid)) { try { process.kill(rec.pid, 'SIGKILL'); } catch { /* gone */ } }
+      }
+      await rm(dir, { recursive: true, force: true });
+      event('Warning', 'VM_MOVE_ABANDONED', `Incoming move ${rec.moveId} (VM ${id}) abandoned: the daemon stopped before it was committed`);
+    }
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}
