@@ -46,7 +46,7 @@ export class MeteringStage implements Stage {
     return next(req).then(
       (r) => {
         this.inFlight--;
-        this.complete(req, t0);
+        this.complete(req, performance.now() - t0);
         return r;
       },
       (e: unknown) => {
@@ -57,7 +57,16 @@ export class MeteringStage implements Stage {
     );
   }
 
-  private complete(req: IoRequest, t0: number): void {
+  /** Reads of zeros answered at once (Pipeline.readZeroNow) count like any other, with no latency. */
+  passesNow(): boolean {
+    return true;
+  }
+
+  passedNow(req: IoRequest): void {
+    this.complete(req, 0);
+  }
+
+  private complete(req: IoRequest, latencyMs: number): void {
     this.ops[req.kind]++;
     this.total++;
     if (req.kind === 'read') this.bytesRead += req.length;
@@ -67,7 +76,7 @@ export class MeteringStage implements Stage {
       this.nios += n;
       this.advance();
       this.ring[this.ringAt % BUCKETS]! += n;
-      this.latencyMs += performance.now() - t0;
+      this.latencyMs += latencyMs;
       this.latencyCount++;
     }
   }
