@@ -1,10 +1,12 @@
-// Reads of unallocated VHDX blocks answered at once (Pipeline.readZeroNow): no promise, an
-// OFFSET_HOLE chunk, still counted by metering; a stage without the hooks, a QoS limit or a
-// block that gets written sends them the ordinary way again. A probe stage with both hooks
-// tells which way each read went.
+// Reads of unallocated VHDX blocks (from the cached BAT) and of raw file holes (SEEK_DATA on the
+// event loop) answered at once (Pipeline.readZeroNow): no promise, an OFFSET_HOLE chunk, still
+// counted by metering; a stage without the hooks, a QoS limit or a block that gets written
+// sends them the ordinary way again. A probe stage with both hooks tells which way each read went.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { holeMapStatus } from '../blockio/index.ts';
 import { BlockServer, type Stage, type IoRequest } from './index.ts';
 import { tempDir, makeVhdx, pattern } from './test-support.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
@@ -77,6 +79,40 @@ test('unallocated reads skip the stage chain, are counted, and take the ordinary
     assert.deepEqual(await c.read(48 * MiB, 4096), Buffer.from(pattern(4096, 9)));
     assert.equal(p.handled, 5);
     assert.equal(server.counters('z').operations.read, 38);
+  } finally {
+    await c.disconnect();
+    await s.stop();
+  }
+});
+
+test('holes of a raw export are answered at once; its data, and a hole once written, are read', async (t) => {
+  if (!holeMapStatus().native) {
+    if (process.env.CI === 'true') assert.fail(`hole-map addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('hole-map addon not loaded');
+    return;
+  }
+  const path = join(tmp.dir, 'r.img');
+  const fd = openSync(path, 'wx+');
+  try {
+    ftruncateSync(fd, 16 * MiB);
+    writeSync(fd, pattern(MiB, 3), 0, MiB, 4 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+  const s = await server.serve(path, { exportName: 'r' });
+  const c = await NbdTestClient.connect(s.socketPath, 'r');
+  try {
+    const p = probe('probe');
+    server.addStage('r', p);
+    const zeros = Buffer.alloc(8192);
+    const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => c.read(8 * MiB + i * 8192, 8192)));
+    for (const r of reads) assert.deepEqual(r, zeros);
+    assert.deepEqual(await c.read(4 * MiB, 8192), Buffer.from(pattern(MiB, 3).subarray(0, 8192)));
+    assert.deepEqual({ handled: p.handled, skipped: p.skipped }, { handled: 1, skipped: 8 });
+    await c.write(12 * MiB, pattern(8192, 4));
+    assert.deepEqual(await c.read(12 * MiB, 8192), Buffer.from(pattern(8192, 4)));
+    assert.equal(p.handled, 2);
+    assert.equal(server.counters('r').operations.read, 10);
   } finally {
     await c.disconnect();
     await s.stop();
