@@ -40,13 +40,19 @@ async function main(): Promise<void> {
   const f = await NodeFile.open(join(dir, 'orig.vhdx'), { create: true });
   await createVhdx(f, { type: 'Dynamic', virtualSize: SIZE });
   await f.close();
-  const fd = openSync(join(dir, 'orig.img'), 'w');
-  ftruncateSync(fd, SIZE);
-  closeSync(fd);
   const rows: string[] = [];
   for (const format of ['vhdx', 'raw'] as const) {
     const copies = contenders.map((c) => join(dir, `${c.label}.${format}`));
-    for (const c of copies) copyFileSync(join(dir, `orig.${format === 'vhdx' ? 'vhdx' : 'img'}`), c);
+    // A raw image is made a hole by truncation for each server: a file copy (copy_file_range
+    // on ext4) would write its holes out as zeros, and the reads would be of data.
+    for (const c of copies) {
+      if (format === 'vhdx') copyFileSync(join(dir, 'orig.vhdx'), c);
+      else {
+        const fd = openSync(c, 'w');
+        ftruncateSync(fd, SIZE);
+        closeSync(fd);
+      }
+    }
     for (const offset of ['0', '300M']) {
       const args = ['-s', '4096', '-d', '32', '-o', offset];
       const t = contenders.map(() => ({ s: [] as number[], cpu: [] as number[] }));

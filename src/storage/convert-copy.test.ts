@@ -99,15 +99,15 @@ for (const native of [true, false]) {
   });
 }
 
-test('a 32 MiB-block VHDX converts to raw in spans larger than a chunk: every byte kept, zero granules skipped, the tail past the last span too', async (t) => {
+test('a 32 MiB-block VHDX to raw and back: every byte kept, zero granules skipped, granules counted from where each copy starts', async (t) => {
   if (!nativeCopyStatus()) {
     if (process.env.CI === 'true') assert.fail(`native addon not loaded: ${holeMapStatus().reason ?? ''}`);
     t.skip('native addon not loaded');
     return;
   }
   const p = (n: string) => join(tmp.dir, `span-${n}`);
-  // 40 MiB raw: data across an 8 MiB span boundary, a zero granule inside data, written zeros
-  // over more than a span, data in the last (partial) block.
+  // 40 MiB raw: 12 MiB of data with a zero granule inside, 10 MiB of written zeros, and a MiB
+  // of data not aligned to a granule in the second block.
   const size = 40 * MiB;
   const fd = openSync(p('src.img'), 'wx+');
   try {
@@ -120,7 +120,7 @@ test('a 32 MiB-block VHDX converts to raw in spans larger than a chunk: every by
   } finally {
     closeSync(fd);
   }
-  // The data less its zero granule, and the tail's MiB: from the raw file, granules counted from
+  // The data less its zero granule, and the last MiB: from the raw file, granules counted from
   // where its data starts (16); from the VHDX block, from the block's start (17, not aligned).
   const data = 12 * MiB - 64 * 1024;
   assert.equal(await convert(p('src.img'), p('a.vhdx'), { format: 'VHDX', type: 'Dynamic', blockSize: 32 * MiB }), data + MiB);
