@@ -34,15 +34,25 @@ function probe(name: string, passes = true): Stage & { handled: number; skipped:
   };
 }
 
+/** Serves `path` as `name` with a probe stage last and a connected client, for `body`. */
+async function withExport(path: string, name: string, body: (c: NbdTestClient, p: ReturnType<typeof probe>) => Promise<void>): Promise<void> {
+  const s = await server.serve(path, { exportName: name });
+  const c = await NbdTestClient.connect(s.socketPath, name);
+  try {
+    const p = probe('probe');
+    server.addStage(name, p);
+    await body(c, p);
+  } finally {
+    await c.disconnect();
+    await s.stop();
+  }
+}
+
 test('unallocated reads skip the stage chain, are counted, and take the ordinary path when a stage or a limit needs it', async () => {
   const path = join(tmp.dir, 'z.vhdx');
   // Block 0 (of 32 MiB) holds data, block 1 is unallocated.
   await makeVhdx(path, { size: 64 * MiB, blockSize: 32 * MiB }, [[0, pattern(MiB, 7)]]);
-  const s = await server.serve(path, { exportName: 'z' });
-  const c = await NbdTestClient.connect(s.socketPath, 'z');
-  try {
-    const p = probe('probe');
-    server.addStage('z', p);
+  await withExport(path, 'z', async (c, p) => {
     const zeros = Buffer.alloc(4096);
     // The first read loads the BAT page (the ordinary path); 32 pipelined zero reads after it
     // are answered from the cached page, the data read is not.
@@ -79,10 +89,7 @@ test('unallocated reads skip the stage chain, are counted, and take the ordinary
     assert.deepEqual(await c.read(48 * MiB, 4096), Buffer.from(pattern(4096, 9)));
     assert.equal(p.handled, 5);
     assert.equal(server.counters('z').operations.read, 38);
-  } finally {
-    await c.disconnect();
-    await s.stop();
-  }
+  });
 });
 
 test('holes of a raw export are answered at once; its data, and a hole once written, are read', async (t) => {
@@ -99,11 +106,7 @@ test('holes of a raw export are answered at once; its data, and a hole once writ
   } finally {
     closeSync(fd);
   }
-  const s = await server.serve(path, { exportName: 'r' });
-  const c = await NbdTestClient.connect(s.socketPath, 'r');
-  try {
-    const p = probe('probe');
-    server.addStage('r', p);
+  await withExport(path, 'r', async (c, p) => {
     const zeros = Buffer.alloc(8192);
     const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => c.read(8 * MiB + i * 8192, 8192)));
     for (const r of reads) assert.deepEqual(r, zeros);
@@ -113,8 +116,5 @@ test('holes of a raw export are answered at once; its data, and a hole once writ
     assert.deepEqual(await c.read(12 * MiB, 8192), Buffer.from(pattern(8192, 4)));
     assert.equal(p.handled, 2);
     assert.equal(server.counters('r').operations.read, 10);
-  } finally {
-    await c.disconnect();
-    await s.stop();
-  }
+  });
 });
