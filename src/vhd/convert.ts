@@ -7,7 +7,9 @@
 // destination's blocks land in the file in order (no fragmentation).
 // Fast path: a chunk the source stores in one piece of an OS file (a raw image, a fully
 // present VHDX block) is scanned for zeros and its data copied file to file by the kernel
-// (blockio/file-copy.ts: copy_file_range), never through a JavaScript buffer.
+// (blockio/file-copy.ts: copy_file_range), never through a JavaScript buffer, a span of up to
+// FILE_SPAN at a time where the chunks of a data extent lie in one piece (fewer system calls
+// and thread-pool trips; no buffer to keep cache-sized).
 // Depends on: blockio (types, file copies), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
 import type { BlockFile } from '../blockio/block-file.ts';
 import { copySlice, nativeCopyStatus, nonZeroRuns, type FileSlice } from '../blockio/file-copy.ts';
