@@ -73,8 +73,8 @@ interface Median { wall: number; cpu: number }
 
 /**
  * Runs the contenders alternately (so all see the same background load), `runs` times, the
- * order reversed every other round (a fixed order favoured one slot by up to 15 % with the same
- * code in two slots); the medians of each.
+ * order reversed every other round (no contender always runs right after the same one); the
+ * medians of each.
  */
 async function alternate(cs: Contender[]): Promise<Median[]> {
   const times = cs.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
