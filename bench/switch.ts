@@ -8,7 +8,7 @@
 //    frames; sender and receiver in a worker thread, the switch in the main thread) against
 //    a raw unix socket pair in the same worker (the physical limit here), and against a
 //    plain relay (read a socket, write another, no switching) in the main thread.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3]
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/sw
 
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
+const parts = process.argv[4] ?? 'all';
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -31,6 +32,11 @@ function udpFrame(src: number, dst: number, srcIp: number, dstIp: number, size =
 /** CPU time of the main thread so far, ns (the kernel's run-time count: it stays right when the machine is busy). */
 function mainThreadCpuNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** Time the main thread has spent runnable but waiting for a CPU, ns (schedstat's second field). */
+function mainThreadWaitNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
 }
 
 /** Frames/s and main-thread CPU ns per frame. */
@@ -126,8 +132,13 @@ function record(src: number, dst: number): Buffer {
   return r;
 }
 
-/** Bytes/s of each, and the main thread's CPU ns per 1514-byte frame moved by the relay and by the switch. */
-async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number }> {
+/**
+ * Bytes/s of each; the main thread's CPU ns per 1514-byte frame moved by the relay and by the
+ * switch, and the share of the worker's whole run (set-up and tail included) it spent running
+ * and runnable but waiting for a CPU: together near 100 %, the main thread is the limit (or
+ * the machine is, when the waiting dominates); well below, it is not.
+ */
+async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number }> {
   const direct = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
@@ -137,23 +148,27 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   const ra = createServer((s) => { s.on('data', (c) => { relayed += c.length; if (out && !out.write(c)) { s.pause(); out.once('drain', () => s.resume()); } }); s.on('error', () => {}); });
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
-  let c0 = mainThreadCpuNs();
+  let c0 = mainThreadCpuNs(), w0 = performance.now(), q0 = mainThreadWaitNs();
   const relay = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
   const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
+  const relayBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
+  const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   ra.close(); rb.close();
 
   const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
-  c0 = mainThreadCpuNs();
+  c0 = mainThreadCpuNs(); w0 = performance.now(); q0 = mainThreadWaitNs();
   const switched = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
+  const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
+  const switchWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   const st = sw.stats();
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
-  return { direct, relay, switched, relayCpu, switchCpu };
+  return { direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy, relayWait, switchWait };
 }
 
 // Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
@@ -163,8 +178,9 @@ const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slic
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
+const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
-for (let round = 1; round <= rounds; round++) {
+for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
   const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
   const { rate: full, cpuNs: fullCpu } = await pipelineRate(true);
   cpuRatios.push(noneCpu / fullCpu);
@@ -174,15 +190,16 @@ for (let round = 1; round <= rounds; round++) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = 1; round <= rounds && parts !== 'pipeline'; round++) {
     const r = await socketRates(dir);
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
-      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns   (load ${load()})`);
+      `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
+      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}   (load ${load()})`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
-console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (parts !== 'sockets') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
+if (parts !== 'pipeline') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # grub-rescue-pc: a bootable floppy image; ipxe-qemu, dnsmasq-base: network boot (PXE) test;
 # mmdebstrap, fdisk, e2fsprogs: the real Debian guest (scripts/build-debian-guest.sh).
 # openssl: the self-signed TLS certificate of a daemon listening off loopback (src/api/tls-certificate.ts).
+# prometheus: promtool and a real Prometheus that scrapes the daemon's /metrics (test/resource-metering.test.ts).
 DEBS=(qemu-system-x86 qemu-utils ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
-      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc mmdebstrap fdisk e2fsprogs openssl)
+      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc mmdebstrap fdisk e2fsprogs openssl prometheus)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

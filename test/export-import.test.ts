@@ -91,6 +91,41 @@ describe('export and import', () => {
     await Promise.all([a.ok('Stop-VM', 'live1', '-TurnOff'), b.ok('Stop-VM', 'live1', '-TurnOff')]);
   });
 
+  test('a saved VM imported with -Copy -GenerateNewId keeps its saved state and the MAC that memory holds; its next cold start takes a new MAC', { timeout: 300_000 }, async () => {
+    const mac = async (d: TestDaemon, name: string) => [JSON.parse(await d.ok('Get-VMNetworkAdapter', name, '-Json')) as { MacAddress: string }].flat()[0]!.MacAddress;
+    /** The address the guest's own NIC uses, in Get-VMNetworkAdapter's spelling. */
+    const guestMac = async (d: TestDaemon, name: string) => (await guest(d, name, 'cat /sys/class/net/eth0/address')).replace(/:/g, '').toUpperCase();
+    await Promise.all([a, b].map((d) => d.ok('New-VMSwitch', '-Name', 'savenet', '-SwitchType', 'Private')));
+    await a.ok('New-VM', 'saved1', '-MemoryStartupBytes', '256MB', '-SwitchName', 'savenet');
+    await a.ok('Start-VM', 'saved1');
+    await heartbeat(a, 'saved1');
+    await guest(a, 'saved1', 'echo from-memory > /tmp/marker');
+    await a.ok('Save-VM', 'saved1');
+    const exportDir = join(a.dataDir, 'saved-exports');
+    await mkdir(exportDir);
+    await a.ok('Export-VM', 'saved1', exportDir);
+    const source = await vm(a, 'saved1');
+    const config = join(exportDir, 'saved1', 'Virtual Machines', `${source.Id}.json`);
+
+    const imported = JSON.parse(await b.ok('Import-VM', '-Path', config, '-Copy', '-GenerateNewId', '-Json')) as Vm;
+    assert.notEqual(imported.Id, source.Id, 'a new id');
+    assert.equal(imported.State, 'Saved', 'the saved state came along');
+    const macA = await mac(a, 'saved1');
+    assert.equal(await mac(b, 'saved1'), macA, 'the MAC the saved memory holds is kept while that memory lives');
+
+    await b.ok('Start-VM', 'saved1');
+    await heartbeat(b, 'saved1');
+    assert.equal(await guest(b, 'saved1', 'cat /tmp/marker'), 'from-memory', 'B resumed A\'s memory');
+    assert.equal(await guestMac(b, 'saved1'), macA, 'the guest\'s NIC and the adapter agree');
+
+    await b.ok('Stop-VM', 'saved1', '-TurnOff');
+    await b.ok('Start-VM', 'saved1');
+    assert.notEqual(await mac(b, 'saved1'), macA, 'the cold start gave the adapter a new address');
+    const events = JSON.parse((await b.api('GET', '/api/v1/events')).text) as { Code: string }[];
+    assert.ok(events.some((e) => e.Code === 'VM_NIC_MAC_RENEWED'));
+    await b.ok('Stop-VM', 'saved1', '-TurnOff');
+  });
+
   test('an off VM with a checkpoint: Compare-VM names the missing switch and parent with fixes; the fixed report imports it in place', { timeout: 300_000 }, async () => {
     await a.ok('New-VMSwitch', 'LAN', '-SwitchType', 'Private');
     const base = join(a.dataDir, 'off-base.vhdx');

@@ -142,6 +142,7 @@ describe('VM storage through the block server', () => {
     const restored = await rate(5);
     await guest('s1', 'touch /tmp/stopflood; echo stopped');
     const last = (await metrics()).n;
+    await ok('Enable-VMResourceMetering', '-VMName', 's1'); // Measure-VM answers only for a metered VM, as Hyper-V's
     const measured = JSON.parse(await ok('Measure-VM', '-VMName', 's1', '-Json')) as { HardDiskMetrics: DiskMetrics };
     assert.ok(dyn(measured.HardDiskMetrics) >= last, 'Measure-VM reports the same counter');
     console.log(`normalized IOPS: uncapped ${uncapped.toFixed(0)}, capped at 200: ${capped.toFixed(1)}, cap removed: ${restored.toFixed(0)}`);

@@ -8,19 +8,14 @@
 // docs/screenshots/{vm-list,wizard,wizard-check,console,switch,checkpoints,boot-order,storage}.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { isLegal, whyIllegal, type VmAction, type VmState } from '../src/host/vm-state.ts';
-import { ROOT, TestDaemon, waitFor } from './support/daemon.ts';
+import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { TestDaemon, waitFor } from './support/daemon.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Without the background-networking flags chromium keeps trying to reach Google's hosts,
-// which this machine's closed network refuses.
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SHOTS = join(ROOT, 'docs/screenshots');
 
 interface Vm { Name: string; Id: string; State: string; Heartbeat: string }
 
@@ -34,25 +29,16 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
   });
 }
 
-describe('web console in headless chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (scripts/install-deps.sh installs it)` }, () => {
+describe('web console in headless chromium', { skip: browserSkip }, () => {
   let d: TestDaemon;
   let browser: Browser;
   let ctx: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   before(async () => {
-    // The app as the sources say (a no-op when web/dist is up to date; stdout would mix with the test report).
-    execFileSync(join(ROOT, 'scripts/build.sh'), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    mkdirSync(SHOTS, { recursive: true });
     d = await TestDaemon.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-    ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await ctx.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    // 4xx answers are part of the test (sign-in with a wrong token, the wizard's 400), and
-    // chromium logs each as "Failed to load resource"; anything else is a real error.
-    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); });
+    ({ browser, ctx, page, pageErrors } = await openBrowser({ width: 1280, height: 800 }));
   });
 
   after(async () => {

@@ -16,6 +16,7 @@ import { registerUserRoutes } from './routes-users.ts';
 import { describeValidationError, validatorCompiler } from './validation.ts';
 import { registerVmRoutes } from './routes-vms.ts';
 import { registerHostRoutes } from './routes-host.ts';
+import { registerMacPoolRoutes } from './routes-mac-pool.ts';
 import { registerStorageRoutes } from './routes-storage.ts';
 import { registerNetworkRoutes } from './routes-network.ts';
 import { registerHostNicRoutes } from './routes-host-nic.ts';
@@ -24,7 +25,9 @@ import { registerLbfoRoutes } from './routes-lbfo.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
+import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
+import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -85,6 +88,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
+  registerMacPoolRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
   registerNetworkRoutes(app, opts.host);
@@ -95,6 +99,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);
   registerExportRoutes(app, opts.host);
+  registerMoveStorageRoutes(app, opts.host);
+  registerMeteringRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -72,9 +72,16 @@ export const ERROR_CODES = {
   TLS_CERTIFICATE_INVALID: 'failure',
   TLS_CERTIFICATE_GENERATION_FAILED: 'failure',
   VM_STATE_TRANSITION: 'failure',
+  /** Every address of the host's dynamic MAC pool (Set-VMHost -MacAddressMinimum/-MacAddressMaximum) is taken. */
+  MAC_POOL_EXHAUSTED: 'conflict',
+  // Measure-VM / Reset-VMResourceMetering on a VM whose metering is off (host/vm-metering.ts).
+  METERING_NOT_ENABLED: 'conflict',
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
   CONFIG_VERSION_UNSUPPORTED: 'unsupported',
   IMPORT_INCOMPATIBLE: 'conflict',
+  // Move-VMStorage (host/vm-move-storage.ts): refused before anything is copied.
+  MOVE_STORAGE_NO_SPACE: 'no-space',
+  MOVE_STORAGE_UNSUPPORTED: 'unsupported',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',
@@ -167,18 +174,24 @@ export const ERROR_CODES = {
   STORAGE_STAGE_EXISTS: 'conflict',
   /** A live merge runs on the export: another swap (a checkpoint, a second merge) waits for it to end. */
   STORAGE_EXPORT_BUSY: 'conflict',
-  /** A point-in-time copy of the export runs (storage/point-in-time.ts): no second one, no swap or resize until it ends. */
+  /** A point-in-time copy or a mirror of the export runs (storage/point-in-time.ts, mirror.ts): no second one, no swap, merge or resize until it ends. */
   STORAGE_COPY_RUNNING: 'conflict',
   /** The point-in-time copy was cancelled, by its owner or because its export stopped. */
   STORAGE_COPY_CANCELLED: 'conflict',
   /** The point-in-time copy could not read the source or write the target (the guest's I/O went on unharmed). */
   STORAGE_COPY_FAILED: 'failure',
+  /** A mirror (storage live migration, storage/mirror.ts) could not read the source, write the target or commit: the source is still served, the target discarded. */
+  STORAGE_MIRROR_FAILED: 'failure',
+  /** The mirror was cancelled before its switch, by its owner or because its export stopped. */
+  STORAGE_MIRROR_CANCELLED: 'conflict',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',
   STORAGE_LISTEN_FAILED: 'failure',
   /** A live merge stopped: the chain is whole and still served as it was. */
   STORAGE_MERGE_FAILED: 'failure',
+  /** A live merge paused between chunks (its export stopping, or its owner asking): the chain is whole, the merge resumes from its files. */
+  STORAGE_MERGE_PAUSED: 'conflict',
   /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
   STORAGE_LOCK_FAILED: 'failure',
 

@@ -42,7 +42,7 @@ export interface HostNicEnv {
   switchNamed(name: string): NicSwitch;
   save(s: NicSwitch): Promise<void>;
   socketPath(portId: string): string;
-  /** A free MAC from the host's 00-15-5D pool. */
+  /** A free MAC from the host's dynamic MAC pool (mac-pool.ts). */
   newMac(): string;
   event(level: EventLevel, code: string, message: string): void;
   readonly computerName: string;

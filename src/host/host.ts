@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
+import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
   INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
@@ -21,11 +22,14 @@ import { assertLegal, type VmAction } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
+import { HostIdentity, type MacPoolChange } from './host-identity.ts';
+import { colonMac, macPoolSize } from './mac-pool.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { QemuUser } from './qemu-user.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
+import { VmMetering } from './vm-metering.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -97,13 +101,14 @@ export class Host {
   readonly firmware: VmFirmware;
   readonly controllers: VmControllers;
   readonly checkpoints: VmCheckpoints;
+  readonly metering: VmMetering;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
-    readonly qemuUser: QemuUser | undefined) {
+    readonly qemuUser: QemuUser | undefined, private readonly identity: HostIdentity) {
     this.events = events;
     this.storage = new VmStorage(dataDir, qemuUser?.gid);
     this.drives = new VmDrives({
@@ -122,6 +127,7 @@ export class Host {
       persist: (e) => this.persist(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
       kvp: (e) => (e.config.integrationServices['Key-Value Pair Exchange'] ? (e.runtime?.kvp() ?? {}) : {}),
+      macPool: () => identity.macPool,
       computerName: facts.computerName,
     }, dataDir, netAdapters, teams, qemuUser?.gid);
     this.controllers = new VmControllers({
@@ -146,6 +152,7 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -161,11 +168,12 @@ export class Host {
   static async open(dataDir: string, netAdapters: NetAdapters, qemuUser?: QemuUser): Promise<Host> {
     await mkdir(join(dataDir, 'vms'), { recursive: true });
     const host = new Host(dataDir, await EventLog.open(join(dataDir, 'events.jsonl')), await readHostFacts(), netAdapters, await NetTeams.load(dataDir, netAdapters),
-      qemuUser);
+      qemuUser, await HostIdentity.load(dataDir));
     host.accelerator = await VmRuntime.accelerator();
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.load();
+    await host.metering.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
   }
@@ -176,6 +184,7 @@ export class Host {
 
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
+    await this.metering.close();
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
@@ -206,6 +215,9 @@ export class Host {
       const entry = new VmEntry(config, paths);
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
+      // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.
+      await resumeMoveStorage(entry, this.moveStorageHost).catch((err: unknown) =>
+        this.event('Error', 'VM_MOVE_STORAGE_RECOVERY_FAILED', `Move-VMStorage recovery failed: ${(err as Error).message}`, entry));
       loaded.push(entry);
     }
     await this.network.reconcile(loaded);
@@ -500,7 +512,7 @@ export class Host {
         const order = boot === 'Firmware' ? bootIndexes(e.config, (id) => e.bootableDrives.get(id) ?? false) : new Map<string, number>();
         for (const [i, d] of e.config.hardDrives.entries()) disks[i]!.bootIndex = order.get(d.id);
         for (const d of e.config.dvdDrives) disks.push({ ...VmStorage.dvdSpec(d), bootIndex: order.get(d.id) });
-        const nics = (await this.network.nicsForStart(e)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
+        const nics = (await this.network.nicsForStart(e, !restoring)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
         e.bootFailure = undefined;
         const rt = await VmRuntime.launch({
           config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot, floppyBootIndex: order.get(FLOPPY_ID),
@@ -603,7 +615,17 @@ export class Host {
     e.machine.transition(held, 'Off');
   }
 
+  /** `started`'s lock is queued: a live merge holding it pauses, so the stop does not wait for the whole merge. */
+  private pausingMerge<T>(nameOrId: string, started: T): T {
+    this.resolve(nameOrId).mergePause?.abort();
+    return started;
+  }
+
   stop(nameOrId: string, p: StopParams = {}): { job: Job; result: Promise<VmView> } {
+    return this.pausingMerge(nameOrId, this.stopQueued(nameOrId, p));
+  }
+
+  private stopQueued(nameOrId: string, p: StopParams): { job: Job; result: Promise<VmView> } {
     if (p.Save) return this.save(nameOrId);
     if (p.TurnOff) {
       const e = this.resolve(nameOrId);
@@ -685,7 +707,7 @@ export class Host {
   }
 
   save(nameOrId: string): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h, held) => {
+    return this.pausingMerge(nameOrId, this.lifecycle('Save', 'Save-VM', nameOrId, async (e, h, held) => {
       const rt = this.live(e);
       const before = e.state;
       e.machine.transition(held, 'Saving');
@@ -704,7 +726,7 @@ export class Host {
       await rt.exited;
       await this.settleExit(e);
       e.uptimeBaseMs = uptimeMs;
-    });
+    }));
   }
 
   /** The VM's memory and device state into `file`; QEMU stays in postmigrate (quit it, or resume). */
@@ -765,12 +787,41 @@ export class Host {
     return e.lock.run(() => this.checkpoints.rename(e, snapshot, newName));
   }
 
-  /** Remove-VMSnapshot: a job (merging disks takes a while; a running VM's merge is live). */
+  /**
+   * Remove-VMSnapshot: a job (merging disks takes a while; a running VM's merge is live). A
+   * Stop-VM or Save-VM meanwhile does not wait for the merge: it pauses it between chunks
+   * (`mergePause`), takes the lock, and the removal goes on after it — offline once the VM is
+   * off or saved, on the files the live merge left (the same state a daemon crash leaves).
+   */
   removeSnapshot(nameOrId: string, snapshot: string, withChildren: boolean): { job: Job; result: Promise<VmView> } {
-    this.checkpoints.find(this.resolve(nameOrId), snapshot); // refused before a job exists
-    return this.lifecycle('RemoveSnapshot', 'Remove-VMSnapshot', nameOrId, async (e, h) => {
-      await this.checkpoints.remove(e, snapshot, withChildren, (pct, status) => h.progress(pct, status));
+    const e = this.resolve(nameOrId);
+    assertLegal('RemoveSnapshot', e.state, e.config.name);
+    const top = this.checkpoints.find(e, snapshot).id; // refused before a job exists
+    return this.jobs.run('Remove-VMSnapshot', { id: e.config.id, name: e.config.name }, async (h) => {
+      while (await e.lock.run(() => this.removeUnlessPaused(e, top, withChildren, h))) {
+        h.progress(0, 'Paused while the VM stops; the merge goes on after');
+        this.event('Information', 'VM_CHECKPOINT_MERGE_PAUSED', 'The live merge paused for a stop of the VM; it resumes after it', e);
+        // A turn-off kills QEMU first and takes the lock once the exit is handled (onExit clears both fields): let it in first.
+        if (e.runtime === undefined || e.expectedExit !== undefined) await e.exitHandled;
+        await new Promise((r) => setImmediate(r));
+      }
+      return this.view(e);
     });
+  }
+
+  /** Under the VM's lock: the removal, or true when a stop paused its live merge (the checkpoint is still `merging`). */
+  private async removeUnlessPaused(e: VmEntry, top: string, withChildren: boolean, h: JobHandle): Promise<boolean> {
+    assertLegal('RemoveSnapshot', e.state, e.config.name);
+    e.mergePause = new AbortController();
+    try {
+      await this.checkpoints.remove(e, top, withChildren, (pct, status) => h.progress(pct, status), e.mergePause.signal);
+      return false;
+    } catch (err) {
+      if (isVmhostError(err, 'STORAGE_MERGE_PAUSED')) return true;
+      throw err;
+    } finally {
+      e.mergePause = undefined;
+    }
   }
 
   /** Daemon start: finish the checkpoint removals a stop interrupted (their merges are idempotent). */
@@ -798,6 +849,18 @@ export class Host {
         await this.start(e.config.id).result;
       }
       return this.view(e);
+    });
+  }
+
+  private get moveStorageHost(): MoveStorageHost {
+    return { storage: this.storage, checkpoints: this.checkpoints, persistNext: (e, next) => this.persistNext(e, next), event: (level, code, message, e) => this.event(level, code, message, e) };
+  }
+
+  /** Move-VMStorage: a job (vm-move-storage.ts); a running VM's disks are mirrored live. */
+  moveStorage(nameOrId: string, p: MoveStorageParams): { job: Job; result: Promise<VmView> } {
+    return this.lifecycle('MoveStorage', 'Move-VMStorage', nameOrId, async (e, h) => {
+      await moveStorage(e, p, this.moveStorageHost, h);
+      this.event('Information', 'VM_STORAGE_MOVED', `VM storage moved${p.DestinationStoragePath ? ` to ${p.DestinationStoragePath}` : ''}`, e);
     });
   }
 
@@ -986,7 +1049,16 @@ export class Host {
       Version: this.facts.vmhostVersion,
       CpuModel: cpus()[0]?.model ?? 'unknown',
       DataDir: this.dataDir,
+      MacAddressMinimum: this.identity.macPool.minimum,
+      MacAddressMaximum: this.identity.macPool.maximum,
     };
+  }
+
+  /** Set-VMHost -MacAddressMinimum/-MacAddressMaximum (host-identity.ts validates and keeps it). */
+  async setMacPool(change: MacPoolChange): Promise<Record<string, unknown>> {
+    const p = await this.identity.setMacPool(change);
+    this.event('Information', 'HOST_MAC_POOL_CHANGED', `Dynamic MAC address pool set to ${colonMac(p.minimum)}–${colonMac(p.maximum)} (${macPoolSize(p)} addresses)`);
+    return this.hostView();
   }
 
   private event(level: EventLevel, code: string, message: string, e?: VmEntry): void {

@@ -13,7 +13,7 @@ import { CONFIG_VERSION, configVersionOf, upgradeConfig, type RawConfig } from '
 import { FIRMWARE_MANIFEST, SNAPSHOT_FOLDER, VHD_FOLDER, fromExportPath, layoutOfConfig, mapDrivePaths, type ExportLayout } from './export-layout.ts';
 import { incompatibilities, versionIncompatibility, type DiskProblem, type ImportFacts, type Incompatibility } from './import-report.ts';
 import type { CheckpointRecord } from './vm-checkpoints.ts';
-import type { VmConfig } from './vm-config.ts';
+import type { NetworkAdapter, VmConfig } from './vm-config.ts';
 import { chainOf, copyNames } from './vm-export.ts';
 import { vmPaths } from './vm-paths.ts';
 
@@ -195,13 +195,23 @@ export async function planImport(path: string, opts: ImportOptions, facts: Impor
   const abs = (c: VmConfig) => mapDrivePaths(c, (p) => fromExportPath(layout.root, p));
   const newId = edited?.VM?.id ?? (opts.GenerateNewId ? randomUUID() : exported.id);
   const renumber = (c: VmConfig) => (opts.GenerateNewId ? withNewIds(c, newId) : c);
+  const stateNames = await readdir(layout.stateDir).catch(() => [] as string[]);
+  const savedJson = stateNames.includes('saved-state.bin.json');
+  const saved = !savedJson ? 'None' : stateNames.includes('saved-state.bin') ? 'Whole' : 'MemoryMissing';
+  report.SavedState = edited?.SavedState === 'None' ? 'None' : saved;
   let vm = edited?.VM ?? renumber(abs(exported));
-  if (!edited) vm = fixAdapters(vm, opts, facts);
-  const macs = new Map(vm.networkAdapters.map((a) => [a.id, a]));
+  if (!edited) vm = fixAdapters(vm, opts, facts, report.SavedState === 'Whole');
+  const adapters = new Map(vm.networkAdapters.map((a) => [a.id, a]));
   const checkpoints = (await readRecords(layout)).map((r) => {
     const config = renumber(abs(r.config));
-    // A checkpoint's adapters keep the VM's addresses: a restore must not bring back the old MAC.
-    const record = { ...r, config: { ...config, networkAdapters: config.networkAdapters.map((a) => ({ ...a, mac: macs.get(a.id)?.mac ?? a.mac })) } };
+    // Without memory a checkpoint's adapters take the VM's addresses (a restore must not bring back the old MAC);
+    // with memory they keep the address that memory holds, renewed at the cold start after a restore.
+    const own = (a: NetworkAdapter) => ({ ...a, renewMacAtColdStart: (a.renewMacAtColdStart ?? false) || (opts.GenerateNewId === true && a.dynamicMac) || undefined });
+    const vmMac = (a: NetworkAdapter) => {
+      const v = adapters.get(a.id);
+      return v ? { ...a, mac: v.mac, renewMacAtColdStart: v.renewMacAtColdStart } : a;
+    };
+    const record = { ...r, config: { ...config, networkAdapters: config.networkAdapters.map(r.memory === null ? vmMac : own) } };
     return { record, memory: r.memory === null ? null : join(layout.snapshotDir, r.memory) };
   });
 
@@ -221,13 +231,9 @@ export async function planImport(path: string, opts: ImportOptions, facts: Impor
     const targets = [...copies.values(), ...checkpoints.flatMap((c) => [join(snapshotDir, `${c.record.id}.json`), ...(c.record.memory ? [join(snapshotDir, c.record.memory)] : [])])];
     for (const t of targets) if (await exists(t)) collisions.push(t);
   }
-  const stateNames = await readdir(layout.stateDir).catch(() => [] as string[]);
   const manifest = await readJson<{ files: string[] }>(join(layout.stateDir, FIRMWARE_MANIFEST)).catch(() => undefined);
   const firmware = manifest !== undefined && manifest.files.every((f) => stateNames.includes(f)) ? 'Exported' : 'Missing';
-  const savedJson = stateNames.includes('saved-state.bin.json');
-  const saved = !savedJson ? 'None' : stateNames.includes('saved-state.bin') ? 'Whole' : 'MemoryMissing';
   report.FirmwareVars = edited?.FirmwareVars === 'New' ? 'New' : firmware;
-  report.SavedState = edited?.SavedState === 'None' ? 'None' : saved;
   const missing = new Set<string>();
   const named = [...vm.dvdDrives.map((d) => d.path), vm.floppyPath, ...(vm.boot.kind === 'Kernel' ? [vm.boot.kernel, vm.boot.initrd] : [])];
   for (const p of named) if (p !== null && p !== undefined && !(await exists(p))) missing.add(p);
@@ -250,15 +256,21 @@ export async function planImport(path: string, opts: ImportOptions, facts: Impor
   return { report, layout, vm, checkpoints, chains, copies, snapshotDir, state };
 }
 
-/** -GenerateNewId gives dynamic MACs new addresses; -SwitchName connects adapters whose switch this host lacks. */
-function fixAdapters(vm: VmConfig, opts: ImportOptions, facts: ImportHostFacts): VmConfig {
+/**
+ * -GenerateNewId gives dynamic MACs new addresses from this host's pool — except when the VM
+ * comes with its saved state (`keepSaved`): the guest's NIC state in that memory holds the old
+ * address, so it is kept until the VM's next cold start (renewMacAtColdStart), as Hyper-V keeps
+ * a dynamic MAC until then. -SwitchName connects adapters whose switch this host lacks.
+ */
+function fixAdapters(vm: VmConfig, opts: ImportOptions, facts: ImportHostFacts, keepSaved: boolean): VmConfig {
   const taken = new Set<string>();
   return {
     ...vm,
     networkAdapters: vm.networkAdapters.map((a) => {
       let next = a;
-      if (opts.GenerateNewId && a.dynamicMac) {
-        next = { ...next, mac: facts.newMac(taken) };
+      if (opts.GenerateNewId && a.dynamicMac && keepSaved) next = { ...next, renewMacAtColdStart: true };
+      else if (opts.GenerateNewId && a.dynamicMac) {
+        next = { ...next, mac: facts.newMac(taken), renewMacAtColdStart: undefined };
         taken.add(next.mac);
       }
       const known = a.switchName === null || facts.switches.some((s) => s.name.toLowerCase() === a.switchName!.toLowerCase());

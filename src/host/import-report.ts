@@ -4,7 +4,7 @@
 // without a daemon. MessageIds: 33012 is the id Hyper-V reports for a switch it cannot find;
 // the others are vmhost's own, stable, numbered in this table.
 import { IOPS_MAX } from './drives.ts';
-import type { VmConfig } from './vm-config.ts';
+import type { NetworkAdapter, VmConfig } from './vm-config.ts';
 
 export type IncompatibilityKind =
   | 'SwitchNotFound' | 'SwitchAdapterMissing' | 'MacAddressInUse'
@@ -115,6 +115,11 @@ export function incompatibilities(f: ImportFacts): Incompatibility[] {
   return out;
 }
 
+function macFix(a: NetworkAdapter): string {
+  if (a.renewMacAtColdStart) return 'The saved state holds this address (it is kept until the VM\'s next cold start): set SavedState to \'None\' and the adapter\'s mac in the report\'s VM.networkAdapters, or import on a host where no VM uses it';
+  return a.dynamicMac ? 'Import-VM -Copy -GenerateNewId (a dynamic MAC gets a new address)' : 'Set the adapter\'s mac in the report\'s VM.networkAdapters (or dynamicMac: true for a new one)';
+}
+
 function networkItems(f: ImportFacts): Incompatibility[] {
   const out: Incompatibility[] = [];
   const taken = new Map<string, string>();
@@ -124,7 +129,7 @@ function networkItems(f: ImportFacts): Incompatibility[] {
     const owner = taken.get(a.mac.toUpperCase());
     if (owner !== undefined) {
       out.push(item('MacAddressInUse', `MAC address ${a.mac} of '${a.name}' is used by VM '${owner}' on this host`, src,
-        a.dynamicMac ? 'Import-VM -Copy -GenerateNewId (a dynamic MAC gets a new address)' : 'Set the adapter\'s mac in the report\'s VM.networkAdapters (or dynamicMac: true for a new one)'));
+        macFix(a)));
     }
     if (a.switchName === null) continue;
     const sw = f.switches.find((s) => s.name.toLowerCase() === a.switchName!.toLowerCase());

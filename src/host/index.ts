@@ -12,3 +12,5 @@ export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIR
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
+export type { VmLiveCounters } from './vm-metering.ts';
+export type { MeteringReport } from './metering-state.ts';

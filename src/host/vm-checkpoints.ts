@@ -12,8 +12,9 @@
 // longer be applied, Get-VMSnapshot shows IsDeleted) so a daemon killed mid-merge finishes
 // the removal at its next start.
 import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import type { BootSourceKind } from './boot-order.ts';
@@ -255,7 +256,7 @@ export class VmCheckpoints {
    * vmhost made is deleted. The checkpoint's children move up to its parent. With
    * `withChildren`, its whole subtree goes, deepest first. Returns the names removed.
    */
-  async remove(e: VmEntry, nameOrId: string, withChildren: boolean, progress: (pct: number, status: string) => void = () => undefined): Promise<string[]> {
+  async remove(e: VmEntry, nameOrId: string, withChildren: boolean, progress: (pct: number, status: string) => void = () => undefined, pause?: AbortSignal): Promise<string[]> {
     const top = this.find(e, nameOrId);
     const m = this.of(e);
     const order: CheckpointRecord[] = [];
@@ -264,7 +265,7 @@ export class VmCheckpoints {
       order.push(r);
     };
     visit(top);
-    for (const [i, r] of order.entries()) await this.removeOne(e, r, (f) => progress(100 * (i + f) / order.length, `Merging the disks of '${r.name}'`));
+    for (const [i, r] of order.entries()) await this.removeOne(e, r, (f) => progress(100 * (i + f) / order.length, `Merging the disks of '${r.name}'`), pause);
     return order.map((r) => r.name);
   }
 
@@ -273,7 +274,7 @@ export class VmCheckpoints {
     return [...this.of(e).values()].filter((r) => r.merging === true).map((r) => r.id);
   }
 
-  private async removeOne(e: VmEntry, r: CheckpointRecord, progress: (fraction: number) => void): Promise<void> {
+  private async removeOne(e: VmEntry, r: CheckpointRecord, progress: (fraction: number) => void, pause?: AbortSignal): Promise<void> {
     const m = this.of(e);
     if (r.merging !== true) await this.saveRecord(e, { ...r, merging: true });
     const used = () => [...new Set([...e.config.hardDrives.map((d) => d.path), ...[...m.values()].filter((x) => x.id !== r.id).flatMap((x) => x.config.hardDrives.map((d) => d.path))])];
@@ -288,7 +289,7 @@ export class VmCheckpoints {
         await this.repoint(e, fold.child, d.path);
       };
       const report = (done: number, total: number) => progress((i + done / Math.max(total, 1)) / drives.length);
-      const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit);
+      const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit, pause);
       if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path), report);
     }
     // Its children hang from its parent now; the VM too, if it grew from it.
@@ -305,6 +306,36 @@ export class VmCheckpoints {
     const swap = (c: VmConfig): VmConfig => ({ ...c, hardDrives: c.hardDrives.map((d) => (d.path === from ? { ...d, path: to } : d)) });
     for (const x of [...this.of(e).values()]) if (x.config.hardDrives.some((d) => d.path === from)) await this.saveRecord(e, { ...x, config: swap(x.config) });
     if (e.config.hardDrives.some((d) => d.path === from)) await this.host.persistNext(e, swap(e.config));
+  }
+
+  /**
+   * Move-VMStorage: every record written into `dir` with its drives' files mapped by `map`, and
+   * its memory copied there when `dir` is a new folder; the records the VM uses stay as they are
+   * until `adoptPaths`. Returns the files written (a failed move removes them).
+   */
+  async writeRecordsTo(e: VmEntry, dir: string, map: (path: string) => string): Promise<string[]> {
+    const written: string[] = [];
+    for (const r of this.of(e).values()) {
+      const memory = this.memoryOf(e, r);
+      if (memory !== null && r.memory !== null && resolve(dir) !== resolve(this.dir(e))) {
+        await copyFile(memory, join(dir, r.memory), constants.COPYFILE_EXCL);
+        written.push(join(dir, r.memory));
+      }
+      const moved = { ...r, config: { ...r.config, hardDrives: r.config.hardDrives.map((d) => ({ ...d, path: map(d.path) })) } };
+      await writeFileAtomic(join(dir, `${r.id}.json`), JSON.stringify(moved, null, 2) + '\n');
+      written.push(join(dir, `${r.id}.json`));
+    }
+    return written;
+  }
+
+  /** Move-VMStorage, after the records were written (writeRecordsTo) and the VM's config names their folder: the records in memory follow. */
+  adoptPaths(e: VmEntry, map: (path: string) => string): void {
+    for (const r of this.of(e).values()) r.config = { ...r.config, hardDrives: r.config.hardDrives.map((d) => ({ ...d, path: map(d.path) })) };
+  }
+
+  /** The record and memory files of the VM's checkpoints in their folder (Move-VMStorage deletes the old ones). */
+  files(e: VmEntry): string[] {
+    return [...this.of(e).values()].flatMap((r) => [join(this.dir(e), `${r.id}.json`), ...(r.memory === null ? [] : [join(this.dir(e), r.memory)])]);
   }
 
   private async saveRecord(e: VmEntry, r: CheckpointRecord): Promise<void> {

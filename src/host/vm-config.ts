@@ -56,6 +56,13 @@ export interface NetworkAdapter {
   /** `00:15:5D:xx:xx:xx` (dynamic, from this host's pool) or the static address given. */
   mac: string;
   dynamicMac: boolean;
+  /**
+   * A dynamic MAC kept because saved memory carries it (Import-VM -GenerateNewId of a saved VM,
+   * or a checkpoint's memory): the guest's NIC state holds this address, so it stays until the
+   * next start from Off, which gives the adapter a new one from the host's pool — Hyper-V's
+   * dynamic MACs change only at a cold start. Absent otherwise.
+   */
+  renewMacAtColdStart?: boolean;
   switchName: string | null;
   /** Emulated e1000 (generation 1 only) instead of the synthetic virtio adapter. */
   isLegacy: boolean;

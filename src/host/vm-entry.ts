@@ -20,6 +20,12 @@ export class VmEntry {
   bootSource?: BootSourceKind;
   /** Why the firmware said it could not boot, during the current run. */
   bootFailure?: string;
+  /**
+   * Set while Remove-VMSnapshot merges a running VM's disks under its lock: Stop-VM and Save-VM
+   * abort it to pause the merge between chunks (not to wait for the whole merge), and the
+   * removal resumes after them — offline, on the same files, once the VM is off.
+   */
+  mergePause?: AbortController;
   /** Per hard drive id: whether its first sector had a boot signature when last started. */
   readonly bootableDrives = new Map<string, boolean>();
   readonly lock = new VmLock();

@@ -7,7 +7,7 @@
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 // An Internal switch also has host vNICs (host-nic.ts), kept in its switch file.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
@@ -16,7 +16,7 @@ import { SerialLock } from './vm-lock.ts';
 import type { HubNic } from '../qemu/index.ts';
 import {
   VirtualSwitch, mergePolicy, defaultPolicy, registeredExtensions, DEFAULT_CAPTURE_MAX_BYTES,
-  type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent,
+  type PortPolicy, type PortPolicyPatch, type SwitchConfig, type SwitchEvent, type PortCounters, type SwitchStats, type MeterCounters,
 } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
@@ -25,6 +25,7 @@ import { COUNTER_SAVE_INTERVAL_MS, countersOf, restoreCounters, type SavedCounte
 import type { EventLevel } from './events.ts';
 import { HostNics, type HostNicConfig } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
+import { allocateMac, colonMac, parseMacText, type MacPool } from './mac-pool.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { TEAM_DESCRIPTION, type NetTeams } from './net-teams.ts';
 import { Lbfo } from './lbfo.ts';
@@ -49,6 +50,8 @@ export interface NetHost {
   persist(e: VmEntry): Promise<void>;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
   kvp(e: VmEntry): Record<string, unknown>;
+  /** The host's dynamic MAC pool (Set-VMHost -MacAddressMinimum/-MacAddressMaximum). */
+  macPool(): MacPool;
   readonly computerName: string;
 }
 
@@ -454,8 +457,35 @@ export class VmNetwork {
     return socketPath;
   }
 
-  /** The NICs to launch a VM with; ports of connected adapters are made to exist first. */
-  async nicsForStart(e: VmEntry): Promise<HubNic[]> {
+  /** The live ports of changed adapters take their policy (and MAC) and are saved with their switch. */
+  private async refreshPorts(changed: readonly NetworkAdapter[]): Promise<void> {
+    for (const a of changed) {
+      const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+      if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
+        s.sw.replacePortPolicy(a.id, { ...a.policy, mac: a.mac.toLowerCase() });
+        await this.saveSwitch(s);
+      }
+    }
+  }
+
+  /**
+   * The NICs to launch a VM with; ports of connected adapters are made to exist first. On a
+   * `cold` start (from Off) a dynamic MAC kept for saved memory (renewMacAtColdStart) is
+   * replaced from the pool first: no memory holds the old address any more.
+   */
+  async nicsForStart(e: VmEntry, cold: boolean): Promise<HubNic[]> {
+    const kept = cold ? e.config.networkAdapters.filter((a) => a.renewMacAtColdStart === true) : [];
+    if (kept.length > 0) {
+      const taken = new Set<string>();
+      const next = this.withAdapters(e, kept, () => {
+        const mac = this.dynamicMac(taken);
+        taken.add(mac);
+        return { mac, renewMacAtColdStart: undefined };
+      });
+      await this.commit(e, next.config);
+      await this.refreshPorts(next.changed);
+      this.host.event('Information', 'VM_NIC_MAC_RENEWED', `Dynamic MAC address renewed at a cold start: ${next.changed.map((a, i) => `'${a.name}' ${kept[i]!.mac} → ${a.mac}`).join(', ')}`, e);
+    }
     const out: HubNic[] = [];
     for (const [i, a] of e.config.networkAdapters.entries()) {
       let socket: string | null = null;
@@ -524,11 +554,7 @@ export class VmNetwork {
 
   /** A MAC from the host's pool that no VM, host vNIC or address in `also` has (Import-VM -GenerateNewId gives each dynamic adapter one). */
   dynamicMac(also: ReadonlySet<string> = new Set()): string {
-    const used = new Set([...this.usedMacs(), ...also]);
-    for (;;) {
-      const mac = ['00', '15', '5D', ...[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase())].join(':');
-      if (!used.has(mac)) return mac;
-    }
+    return allocateMac(this.host.macPool(), new Set([...this.usedMacs(), ...also]));
   }
 
   private adapterView(e: VmEntry, a: NetworkAdapter): Record<string, unknown> {
@@ -638,13 +664,7 @@ export class VmNetwork {
       const next = this.withAdapters(e, list, (a) => ({ policy: stripMac(mergePolicy(a.policy, fn(a))) }));
       // vm.json is the source of truth: saved first, so a failed write changes nothing, live ports included.
       await this.commit(e, next.config);
-      for (const a of next.changed) {
-        const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
-        if (s && s.sw.listPorts().some((p) => p.id === a.id)) {
-          s.sw.replacePortPolicy(a.id, { ...a.policy, mac: a.mac.toLowerCase() });
-          await this.saveSwitch(s);
-        }
-      }
+      await this.refreshPorts(next.changed);
       this.host.event('Information', 'VM_NIC_CONFIGURED', `Network adapter ${what} changed`, e);
     });
     return e;
@@ -692,6 +712,20 @@ export class VmNetwork {
     await this.patch(vm, name, 'extended ACLs', (a) => ({ extendedAcls: a.policy.extendedAcls.filter((x) => !named(x)) }));
   }
 
+  /** Live counters for metering and /metrics: each adapter's port (null when it has none) and Meter ACL counters. */
+  adapterCounters(e: VmEntry): { adapter: NetworkAdapter; port: PortCounters | null; meters: MeterCounters[] }[] {
+    return e.config.networkAdapters.map((a) => {
+      const s = a.switchName ? this.switches.get(a.switchName.toLowerCase()) : undefined;
+      const has = s !== undefined && s.sw.listPorts().some((p) => p.id === a.id);
+      return { adapter: a, port: has ? s.sw.portStats(a.id) : null, meters: has ? s.sw.meterCounters(a.id) : [] };
+    });
+  }
+
+  /** Every switch's counters, for /metrics. */
+  switchCounters(): { name: string; stats: SwitchStats }[] {
+    return [...this.switches.values()].map((s) => ({ name: s.sw.settings.name, stats: s.sw.stats() }));
+  }
+
   acls(vm: string, name?: string): Record<string, unknown>[] {
     const e = this.host.resolve(vm);
     return this.pick(e, name).flatMap((a) => {
@@ -722,9 +756,8 @@ function stripMac(p: PortPolicy): PortPolicy {
 
 /** `00-15-5D-01-02-03`, `00155D010203` or colon form → `00:15:5D:01:02:03`; unicast only. */
 export function normalizeMac(text: string): string {
-  const hex = text.replace(/[-:.]/g, '').toUpperCase();
-  if (!/^[0-9A-F]{12}$/.test(hex)) throw invalid('StaticMacAddress', `'${text}' is not a MAC address (12 hex digits)`);
+  const hex = parseMacText(text, 'StaticMacAddress');
   if ((parseInt(hex.slice(0, 2), 16) & 1) !== 0) throw invalid('StaticMacAddress', `${text} is a multicast address`);
   if (hex === '000000000000') throw invalid('StaticMacAddress', 'the all-zero address is not allowed');
-  return hex.match(/../g)!.join(':');
+  return colonMac(hex);
 }

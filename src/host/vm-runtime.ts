@@ -142,6 +142,15 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     return this.proc.pid;
   }
 
+  private vcpus: Promise<number[]> | undefined;
+
+  /** Host thread ids of the virtual processors (QMP query-cpus-fast; fixed for the process's life): their CPU time is the guest's. */
+  vcpuThreadIds(): Promise<number[]> {
+    this.vcpus ??= this.proc.qmp.execute('query-cpus-fast').then((cpus) => (cpus as { 'thread-id': number }[]).map((c) => c['thread-id']));
+    this.vcpus.catch(() => { this.vcpus = undefined; });
+    return this.vcpus;
+  }
+
   record(uptimeBaseMs: number, startedAtMs: number): RuntimeRecord {
     return { pid: this.proc.pid, uuid: this.uuid, qmpSocket: this.paths.qmpSocket, agentSocket: this.paths.agentSocket, startedAtMs, uptimeBaseMs };
   }

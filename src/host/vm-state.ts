@@ -62,6 +62,8 @@ const LEGAL = {
   // (Import-VM has no row: it acts on no existing VM; a VM with the imported one's id or name is a compatibility item.)
   Export: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export' },
   ExportSnapshot: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export a checkpoint of' },
+  // Move-VMStorage: files copied while off or saved, mirrored live (the block server) while running or paused.
+  MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
 } as const satisfies Record<string, Rule>;

@@ -76,13 +76,18 @@ export class VmStorage {
   /**
    * Merge `child` into its parent `target` while the export whose chain holds it keeps
    * serving (the block server's live merge; `commit` runs paused, see served-merge.ts).
-   * False when no export holds the child: the caller merges offline.
+   * False when no export holds the child (one being stopped is waited for): the caller merges
+   * offline. `signal` pauses it (STORAGE_MERGE_PAUSED, the chain whole).
    */
-  async mergeServed(child: string, target: string, progress: (done: number, total: number) => void, commit: () => Promise<void>): Promise<boolean> {
+  async mergeServed(child: string, target: string, progress: (done: number, total: number) => void, commit: () => Promise<void>, signal?: AbortSignal): Promise<boolean> {
     const h = this.holderOf(child);
     if (!h) return false;
     if (h.mount) throw new VmhostError('VHD_IN_USE', `${child} is mounted (Mount-VHD): dismount it before removing the checkpoint that froze its parent`, { path: child });
-    await this.server.merge(h.served.exportName, { child, target, progress, commit });
+    if (this.server.isStopping(h.served.exportName)) {
+      await this.server.stop(h.served.exportName);
+      return false;
+    }
+    await this.server.merge(h.served.exportName, { child, target, progress, commit, ...(signal ? { signal } : {}) });
     return true;
   }
 

@@ -16,6 +16,7 @@ import { openDiskFile, resizeDisk } from './open-disk.ts';
 import { branchDisk } from './disk-branch.ts';
 import { mergeServed, type ServedMergeOptions } from './served-merge.ts';
 import { startPointInTimeCopy, type PointInTimeCopy, type PointInTimeTarget } from './point-in-time.ts';
+import { startMirror, type Mirror, type MirrorOptions } from './mirror.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 
@@ -76,6 +77,8 @@ class Export implements ServedExport, ServedDisk, ExportDirectory<Export> {
   stopping: Promise<void> | undefined;
   /** A live merge running on the export (its disk may not be swapped by anything else meanwhile). */
   merging: Promise<string> | undefined;
+  /** Pauses that merge (STORAGE_MERGE_PAUSED). */
+  mergeAbort: AbortController | undefined;
 
   constructor(
     readonly exportName: string,
@@ -134,8 +137,8 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   private readonly syncMaxBytes: number | undefined;
   private readonly socketGroup: number | undefined;
   private exports = new Map<string, Export>();
-  /** Point-in-time copies running (or starting), by export: one per export. */
-  private copies = new Map<string, PointInTimeCopy | 'starting'>();
+  /** Point-in-time copies and mirrors running (`job` unset while starting), by export: one per export. */
+  private copies = new Map<string, { what: 'point-in-time copy' | 'mirror'; job?: PointInTimeCopy | Mirror }>();
 
   constructor(opts: BlockServerOptions) {
     super();
@@ -294,7 +297,10 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, { op: 'live-merge', export: exportName });
     this.refuseDuringCopy(exportName, 'live-merge');
     if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, { op: 'live-merge', export: exportName });
-    e.merging = mergeServed(e.pipeline, { ...opts, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
+    // Stopping the export pauses the merge (stopExport), as does the caller's own signal.
+    e.mergeAbort = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, e.mergeAbort.signal]) : e.mergeAbort.signal;
+    e.merging = mergeServed(e.pipeline, { ...opts, signal, ...(this.syncMaxBytes === undefined ? {} : { syncMaxBytes: this.syncMaxBytes }) });
     try {
       const path = await e.merging;
       e.path = path;
@@ -302,6 +308,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       return path;
     } finally {
       e.merging = undefined;
+      e.mergeAbort = undefined;
     }
   }
 
@@ -334,7 +341,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       return { exportName: t.exportName, pipeline: e.pipeline, target: t.target, ranges };
     });
     // Claimed before the pause, so a swap or resize asked meanwhile is refused, not raced.
-    for (const n of names) this.copies.set(n, 'starting');
+    for (const n of names) this.copies.set(n, { what: 'point-in-time copy' });
     let copy: PointInTimeCopy;
     try {
       copy = await startPointInTimeCopy(parts);
@@ -342,8 +349,8 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       for (const n of names) this.copies.delete(n);
       throw err;
     }
-    for (const n of names) this.copies.set(n, copy);
-    const release = () => { for (const n of names) if (this.copies.get(n) === copy) this.copies.delete(n); };
+    for (const n of names) this.copies.set(n, { what: 'point-in-time copy', job: copy });
+    const release = () => { for (const n of names) if (this.copies.get(n)?.job === copy) this.copies.delete(n); };
     copy.done.then(release, release);
     // An export stopped during the pause found nothing to cancel yet.
     const stopped = [...names].filter((n) => !this.exports.get(n)?.open);
@@ -351,9 +358,49 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     return copy;
   }
 
+  /**
+   * Storage live migration (mirror.ts): copy the export's disk to `opts.target` while clients
+   * keep reading and writing, then serve the target. While it runs the export refuses swaps,
+   * merges, resizes and copies (STORAGE_COPY_RUNNING); stopping the export cancels it.
+   */
+  async mirror(exportName: string, opts: MirrorOptions): Promise<Mirror> {
+    const e = this.need(exportName);
+    const where = { op: 'mirror', export: exportName };
+    if (!e.open) throw new VmhostError('STORAGE_NO_SUCH_EXPORT', `${exportName} is stopping`, where);
+    if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only: copy its file instead`, where);
+    this.refuseDuringCopy(exportName, 'mirror');
+    if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${exportName}: a merge of its chain is running`, where);
+    const t = opts.target.disk;
+    if (opts.ranges !== undefined && opts.ranges !== 'all' && opts.ranges !== 'own') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `ranges must be 'all' or 'own', not ${String(opts.ranges)}`, where);
+    if (t.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `the mirror target of ${exportName} is open read-only`, where);
+    if (t === e.disk) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the mirror target of ${exportName} is the served disk itself`, where);
+    if (t.virtualSize !== e.disk.virtualSize || t.logicalSectorSize !== e.disk.logicalSectorSize || t.physicalSectorSize !== e.disk.physicalSectorSize) {
+      throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the mirror target of ${exportName} (${t.virtualSize} bytes, ${t.logicalSectorSize}/${t.physicalSectorSize}-byte sectors) does not match the disk (${e.disk.virtualSize} bytes, ${e.disk.logicalSectorSize}/${e.disk.physicalSectorSize}-byte sectors)`, where);
+    }
+    // Claimed before the pause, so a swap or resize asked meanwhile is refused, not raced.
+    this.copies.set(exportName, { what: 'mirror' });
+    let mirror: Mirror;
+    try {
+      mirror = await startMirror(exportName, e.pipeline, opts);
+    } catch (err) {
+      this.copies.delete(exportName);
+      throw err;
+    }
+    this.copies.set(exportName, { what: 'mirror', job: mirror });
+    const release = () => { if (this.copies.get(exportName)?.job === mirror) this.copies.delete(exportName); };
+    mirror.done.then(() => {
+      e.path = opts.target.path === undefined ? undefined : resolve(opts.target.path);
+      e.closeDisk = true;
+      release();
+    }, release);
+    if (!e.open) await mirror.cancel(`stopped: export ${exportName} stopped`);
+    return mirror;
+  }
+
   private refuseDuringCopy(exportName: string, op: string): void {
-    if (this.copies.has(exportName)) {
-      throw new VmhostError('STORAGE_COPY_RUNNING', `a point-in-time copy of ${exportName} is running`, { op, export: exportName });
+    const running = this.copies.get(exportName);
+    if (running) {
+      throw new VmhostError('STORAGE_COPY_RUNNING', `a ${running.what} of ${exportName} is running`, { op, export: exportName });
     }
   }
 
@@ -364,11 +411,20 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     return e.stopping;
   }
 
+  /** Whether the export is being stopped (it refuses new work; its stop() ends when it is gone). */
+  isStopping(exportName: string): boolean {
+    return !this.need(exportName).open;
+  }
+
   private async stopExport(e: Export): Promise<void> {
     e.open = false;
+    // A merge pauses after its current chunk (its files stay as a crash would leave them, resumable), or finishes its commit.
+    if (e.merging) {
+      e.mergeAbort?.abort();
+      await e.merging.catch(() => undefined);
+    }
     // The copy reads the disk about to close: it ends here, its `done` rejects as cancelled.
-    const copy = this.copies.get(e.exportName);
-    if (copy && copy !== 'starting') await copy.cancel(`stopped: export ${e.exportName} stopped`);
+    await this.copies.get(e.exportName)?.job?.cancel(`stopped: export ${e.exportName} stopped`);
     const closed = new Promise<void>((r) => (e.server ? e.server.close(() => r()) : r()));
     const drained = Promise.all([...e.connections].map((c) => c.idle()));
     let timer: NodeJS.Timeout | undefined;

@@ -5,7 +5,10 @@ export { openDiskFile, detectFormat, resizeDisk, locateParent, type OpenDiskOpti
 export { RawDisk } from './raw-disk.ts';
 export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type Next } from './pipeline.ts';
 export type { PointInTimeTarget, PointInTimeCopy } from './point-in-time.ts';
+export type { Mirror, MirrorOptions, MirrorTarget } from './mirror.ts';
+export { createMirrorFile } from './mirror-file.ts';
 export type { DiskCounters } from './metering.ts';
+export { LATENCY_BUCKETS_MS } from './metering.ts';
 export type { QosLimits, MinimumIopsAlert } from './qos.ts';
 export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
 export { createDynamicDisk } from './disk-create.ts';

@@ -16,11 +16,19 @@ export interface DiskCounters {
   normalizedIops: number;
   /** Mean latency of completed read/write operations (ms), 0 when none. */
   averageLatencyMs: number;
+  /** The sum and count behind that mean (resource metering takes deltas of them). */
+  latencyMsSum: number;
+  latencyCount: number;
+  /** Read/write operations with latency ≤ LATENCY_BUCKETS_MS[i] (cumulative, as a Prometheus histogram). */
+  latencyBuckets: number[];
   /** Operations that completed with an error. */
   errors: number;
   /** Requests currently between the metering stage and the disk. */
   inFlight: number;
 }
+
+/** Latency histogram bounds (ms): 50 µs to 2.5 s. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 2500];
 
 const BUCKET_MS = 100;
 const BUCKETS = 10;
@@ -34,6 +42,8 @@ export class MeteringStage implements Stage {
   private nios = 0;
   private latencyMs = 0;
   private latencyCount = 0;
+  /** Operations per latency bucket (not cumulative; the last one is above every bound). */
+  private latencyHits = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
   private errors = 0;
   private inFlight = 0;
   /** Normalized I/Os per 100 ms bucket, ring indexed by bucket number. */
@@ -78,6 +88,9 @@ export class MeteringStage implements Stage {
       this.ring[this.ringAt % BUCKETS]! += n;
       this.latencyMs += latencyMs;
       this.latencyCount++;
+      let b = 0;
+      while (b < LATENCY_BUCKETS_MS.length && latencyMs > LATENCY_BUCKETS_MS[b]!) b++;
+      this.latencyHits[b]!++;
     }
   }
 
@@ -101,6 +114,9 @@ export class MeteringStage implements Stage {
       normalizedIos: this.nios,
       normalizedIops: recent / ((BUCKETS * BUCKET_MS) / 1000),
       averageLatencyMs: this.latencyCount ? this.latencyMs / this.latencyCount : 0,
+      latencyMsSum: this.latencyMs,
+      latencyCount: this.latencyCount,
+      latencyBuckets: LATENCY_BUCKETS_MS.map((_, i) => this.latencyHits.subarray(0, i + 1).reduce((a, n) => a + n, 0)),
       errors: this.errors,
       inFlight: this.inFlight,
     };

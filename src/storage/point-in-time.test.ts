@@ -16,9 +16,9 @@ import { checkVhdx } from '../vhd/index.ts';
 import { BlockServer } from './block-server.ts';
 import { openDiskFile } from './open-disk.ts';
 import { createDifferencingFile } from './disk-create.ts';
-import { COPY_CHUNK, POINT_IN_TIME_STAGE, type CopyBeforeWriteStage } from './point-in-time.ts';
+import { POINT_IN_TIME_STAGE, type CopyBeforeWriteStage } from './point-in-time.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
-import { tempDir, makeVhdx, pattern, run } from './test-support.ts';
+import { tempDir, makeVhdx, pattern, run, prng, gated, readAll, same } from './test-support.ts';
 
 const MiB = 1 << 20;
 const tmp = tempDir('pit-copy-');
@@ -27,67 +27,6 @@ after(async () => {
   await server.close();
   tmp.cleanup();
 });
-
-/** A deterministic generator (mulberry32) so a failure can be replayed. */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n);
-  };
-}
-
-interface Gate {
-  /** Let the held target writes go on (or fail with `error`). */
-  open(error?: Error): void;
-  /** Target writes or trims that reached the gate so far. */
-  held: number;
-}
-
-/**
- * `inner` with target writes and trims touching `chunks` held until the gate opens (then done,
- * or failed when it opens with an error). Everything else passes.
- */
-function gated(inner: VirtualDisk, chunks: number[]): { disk: VirtualDisk; gate: Gate } {
-  let opened: { error?: Error } | undefined;
-  let release!: () => void;
-  const wait = new Promise<void>((r) => { release = r; });
-  const gate: Gate = { held: 0, open: (error) => { opened = error ? { error } : {}; release(); } };
-  const pass = async (offset: number, length: number) => {
-    const touches = chunks.some((c) => offset < (c + 1) * COPY_CHUNK && offset + length > c * COPY_CHUNK);
-    if (!touches) return;
-    gate.held++;
-    if (!opened) await wait;
-    if (opened?.error) throw opened.error;
-  };
-  const disk: VirtualDisk = {
-    format: inner.format, type: inner.type, virtualSize: inner.virtualSize, logicalSectorSize: inner.logicalSectorSize,
-    physicalSectorSize: inner.physicalSectorSize, readOnly: inner.readOnly,
-    read: (b, o) => inner.read(b, o),
-    write: async (b, o) => { await pass(o, b.length); await inner.write(b, o); },
-    trim: async (o, l) => { await pass(o, l); await inner.trim(o, l); },
-    flush: () => inner.flush(),
-    blockStatus: (o, l) => inner.blockStatus(o, l),
-    close: () => inner.close(),
-  };
-  return { disk, gate };
-}
-
-async function readAll(path: string, size: number): Promise<Uint8Array> {
-  const d = await openDiskFile(path, { readOnly: true });
-  const b = new Uint8Array(size);
-  await d.read(b, 0);
-  await d.close();
-  return b;
-}
-
-function same(a: Uint8Array, b: Uint8Array, what: string): void {
-  const at = a.findIndex((x, i) => x !== b[i]);
-  assert.equal(at, -1, `${what}: first difference at byte ${at} (chunk ${Math.floor(at / COPY_CHUNK)})`);
-}
 
 type WithOwnRanges = VirtualDisk & { ownRanges(): Promise<Array<{ offset: number; length: number; zero: boolean }>> };
 

@@ -10,6 +10,7 @@
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import { Pipeline, type IoRequest, type IoResult, type Next, type Stage } from './pipeline.ts';
+import { COPY_CHUNK, ChunkWalker, rangesAtMoment, type Piece } from './chunk-walker.ts';
 
 export interface PointInTimeTarget {
   exportName: string;
@@ -45,25 +46,7 @@ export interface PointInTimePart {
 }
 
 export const POINT_IN_TIME_STAGE = 'point-in-time';
-/** The unit of copying and locking: big enough for sequential throughput, small enough that a guest write waits on little. */
-export const COPY_CHUNK = 1024 * 1024;
-/** Chunks the background walker copies side by side per export. */
-const WALKERS = 2;
-
-/** A range the leaf defines ('own') or a range whose state is asked of the disk when copied ('all'). */
-interface Piece {
-  offset: number;
-  length: number;
-  kind: 'probe' | 'data' | 'zero';
-}
-
-interface LeafRanges {
-  ownRanges(): Promise<Array<{ offset: number; length: number; zero: boolean }>>;
-}
-
-function hasOwnRanges(d: VirtualDisk): d is VirtualDisk & LeafRanges {
-  return typeof (d as Partial<LeafRanges>).ownRanges === 'function';
-}
+export { COPY_CHUNK };
 
 /**
  * Quiesce the parts' pipelines together, put a copy stage on each, release them and start
@@ -74,23 +57,13 @@ export async function startPointInTimeCopy(parts: readonly PointInTimePart[]): P
   const job = new CopyJob();
   await Pipeline.whileIdle(parts.map((p) => p.pipeline), async () => {
     const stages: CopyBeforeWriteStage[] = [];
-    for (const p of parts) stages.push(new CopyBeforeWriteStage(job, p, p.pipeline.disk, await rangesAtMoment(p)));
+    for (const p of parts) stages.push(new CopyBeforeWriteStage(job, p, await rangesAtMoment(p.pipeline, p.ranges, p.exportName, 'point-in-time-copy')));
     // Added only when every part is ready: a refusal leaves no stage behind.
     for (const s of stages) s.part.pipeline.add(s);
     job.stages = stages;
   });
   job.start();
   return job;
-}
-
-/** What to copy, read with the disk idle: for 'own' the leaf's ranges now, for 'all' everything. */
-async function rangesAtMoment(p: PointInTimePart): Promise<Piece[]> {
-  const disk = p.pipeline.disk;
-  if (p.ranges === 'all' || disk.type !== 'Differencing') return [{ offset: 0, length: disk.virtualSize, kind: 'probe' }];
-  if (!hasOwnRanges(disk)) {
-    throw new VmhostError('STORAGE_UNSUPPORTED', `${p.exportName}: a ${disk.format} differencing disk cannot list its own ranges; copy 'all'`, { op: 'point-in-time-copy', export: p.exportName });
-  }
-  return (await disk.ownRanges()).map((r) => ({ offset: r.offset, length: r.length, kind: r.zero ? 'zero' : 'data' }));
 }
 
 class CopyJob implements PointInTimeCopy {
@@ -160,112 +133,44 @@ class CopyJob implements PointInTimeCopy {
 /** The copy-before-write stage of one export, with its walker. */
 export class CopyBeforeWriteStage implements Stage {
   readonly name = POINT_IN_TIME_STAGE;
-  readonly totalBytes: number;
-  copiedBytes = 0;
   /** Chunks copied because a guest write came first (tests read it). */
   copiedBeforeWrite = 0;
-  /** 1 per chunk once copied, or when it holds nothing to copy. */
-  private readonly copied: Uint8Array;
-  /** Chunks being copied now: the per-chunk lock. */
-  private readonly busy = new Map<number, Promise<void>>();
-  /** Index into `pieces` of the first piece that may touch a chunk (pieces are in order). */
-  private readonly firstPiece: Int32Array;
+  readonly walker: ChunkWalker;
 
-  constructor(
-    private readonly job: CopyJob,
-    readonly part: PointInTimePart,
-    private readonly source: VirtualDisk,
-    private readonly pieces: readonly Piece[],
-  ) {
-    const chunks = Math.ceil(source.virtualSize / COPY_CHUNK);
-    this.copied = new Uint8Array(chunks).fill(1);
-    this.firstPiece = new Int32Array(chunks + 1).fill(pieces.length);
-    let total = 0;
-    for (let i = pieces.length - 1; i >= 0; i--) {
-      const p = pieces[i]!;
-      total += p.length;
-      for (let c = Math.floor(p.offset / COPY_CHUNK); c * COPY_CHUNK < p.offset + p.length; c++) {
-        this.copied[c] = 0;
-        this.firstPiece[c] = i;
-      }
-    }
-    this.totalBytes = total;
+  constructor(private readonly job: CopyJob, readonly part: PointInTimePart, pieces: readonly Piece[]) {
+    this.walker = new ChunkWalker({
+      get failure() { return job.failure; },
+      fail: (e) => job.fail(e),
+      copyError: (side, step, offset, length, e) => copyFailed(part.exportName, side, step, offset, length, e),
+    }, part.pipeline.disk, part.target, pieces, { probeZeroes: 'skip' });
+  }
+
+  get totalBytes(): number {
+    return this.walker.totalBytes;
+  }
+
+  get copiedBytes(): number {
+    return this.walker.copiedBytes;
   }
 
   handle(req: IoRequest, next: Next): Promise<IoResult> {
     if ((req.kind !== 'write' && req.kind !== 'trim' && req.kind !== 'write-zeroes') || req.length === 0 || this.job.failure) return next(req);
     const waits: Array<Promise<void>> = [];
-    for (let c = Math.floor(req.offset / COPY_CHUNK); c * COPY_CHUNK < req.offset + req.length; c++) {
-      if (this.copied[c] === 0) waits.push(this.chunk(c, true));
+    const [first, last] = ChunkWalker.chunksOf(req.offset, req.length);
+    for (let c = first; c <= last; c++) {
+      if (!this.walker.isCopied(c)) waits.push(this.walker.chunk(c).then((mine) => { if (mine) this.copiedBeforeWrite++; }));
     }
     if (waits.length === 0) return next(req);
     // A failed copy lets the write go: the guest never sees the copy's problems.
     return Promise.race([Promise.all(waits), this.job.stopped]).then(() => next(req));
   }
 
-  /** Copy every chunk left, WALKERS at a time, until done or the job stops. */
-  async walk(): Promise<void> {
-    let cursor = 0;
-    const worker = async () => {
-      while (!this.job.failure && cursor < this.copied.length) {
-        const c = cursor++;
-        if (this.copied[c] === 0) await this.chunk(c, false);
-      }
-    };
-    await Promise.all(Array.from({ length: WALKERS }, worker));
+  walk(): Promise<void> {
+    return this.walker.walk();
   }
 
-  /** Resolves when no chunk copy is under way (after the job stopped, none starts). */
-  async settled(): Promise<void> {
-    while (this.busy.size > 0) await Promise.all(this.busy.values());
-  }
-
-  /** The chunk's copy: the one under way, or a new one. Never rejects (a failure fails the job). */
-  private chunk(c: number, forWrite: boolean): Promise<void> {
-    const running = this.busy.get(c);
-    if (running) return running;
-    if (this.copied[c] === 1 || this.job.failure) return Promise.resolve();
-    const p = this.copyChunk(c).then(
-      (bytes) => {
-        this.copied[c] = 1;
-        this.copiedBytes += bytes;
-        if (forWrite) this.copiedBeforeWrite++;
-      },
-      (e: VmhostError) => this.job.fail(e),
-    ).finally(() => this.busy.delete(c));
-    this.busy.set(c, p);
-    return p;
-  }
-
-  /** Copy the pieces inside chunk `c`; returns their bytes. */
-  private async copyChunk(c: number): Promise<number> {
-    const start = c * COPY_CHUNK, end = Math.min(start + COPY_CHUNK, this.source.virtualSize);
-    let bytes = 0;
-    for (let i = this.firstPiece[c]!; i < this.pieces.length && this.pieces[i]!.offset < end; i++) {
-      const p = this.pieces[i]!;
-      const offset = Math.max(p.offset, start), length = Math.min(p.offset + p.length, end) - offset;
-      if (length <= 0) continue;
-      await this.copyPiece(p.kind, offset, length);
-      bytes += length;
-    }
-    return bytes;
-  }
-
-  private async copyPiece(kind: Piece['kind'], offset: number, length: number): Promise<void> {
-    const name = this.part.exportName;
-    if (kind === 'zero') {
-      // The leaf hides its parent there: the target must too (a differencing target marks it zero).
-      await this.part.target.trim(offset, length).catch((e: unknown) => { throw copyFailed(name, 'target', 'trim', offset, length, e); });
-      return;
-    }
-    const data = kind === 'data'
-      ? [{ offset, length }]
-      : (await this.source.blockStatus(offset, length).catch((e: unknown) => { throw copyFailed(name, 'source', 'block-status', offset, length, e); })).filter((x) => !x.zero);
-    for (const x of data) {
-      const buf = new Uint8Array(x.length);
-      await this.source.read(buf, x.offset).catch((e: unknown) => { throw copyFailed(name, 'source', 'read', x.offset, x.length, e); });
-      await this.part.target.write(buf, x.offset).catch((e: unknown) => { throw copyFailed(name, 'target', 'write', x.offset, x.length, e); });
-    }
+  settled(): Promise<void> {
+    return this.walker.settled();
   }
 }
 

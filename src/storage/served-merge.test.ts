@@ -195,6 +195,43 @@ test('a failing commit abandons the merge: the export stays on the leaf, nothing
   await verifyFile(c, model);
 });
 
+test('a paused merge (its signal, or its export stopping) leaves the chain whole; the same merge run again completes it', async () => {
+  const { files, model, server, client } = await served('pause', ['p.vhdx', 'c.avhdx']);
+  const [p, c] = files as [string, string];
+  const neverCommit = () => Promise.reject(new Error('a paused merge must not commit'));
+  try {
+    const pause = new AbortController();
+    let calls = 0;
+    await assert.rejects(server.merge('m', { child: c, target: p, signal: pause.signal, commit: neverCommit, progress: () => { if (++calls === 3) pause.abort(); } }),
+      { code: 'STORAGE_MERGE_PAUSED' });
+    assert.equal(calls, 3, 'it paused after the chunk it was copying');
+    assert.equal(server.get('m')!.path, c, 'the export is still on the leaf');
+    for (const [o, b] of writePlan(5, 900)) {
+      model.set(b, o);
+      await client.write(o, b);
+    }
+    await client.flush();
+    assert.equal(firstDiff(await readAll(client), model), -1);
+    // Stopping the export pauses its merge too, and the stop waits for the pause.
+    let stopping: Promise<void> | undefined;
+    await assert.rejects(server.merge('m', { child: c, target: p, commit: neverCommit, progress: () => { stopping ??= server.stop('m'); } }), { code: 'STORAGE_MERGE_PAUSED' });
+    await stopping;
+    assert.equal(server.get('m'), undefined, 'the export stopped');
+    await client.disconnect().catch(() => undefined);
+  } finally {
+    await server.close();
+  }
+  await verifyFile(c, model);
+  const again = new BlockServer({ socketDir: join(tmp.dir, 'pause', 'sock2') });
+  await again.serve(c, { exportName: 'm' });
+  try {
+    assert.equal(await again.merge('m', { child: c, target: p, commit: () => Promise.resolve() }), p);
+  } finally {
+    await again.close();
+  }
+  await verifyFile(p, model);
+});
+
 // Kill points as fractions of the copy; 1 is "copied, not yet committed" (or just after).
 const KILLS = process.env['VMHOST_LONG'] === '1' ? [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1] : [0.1, 0.5, 1];
 for (const at of KILLS) {

@@ -16,7 +16,7 @@
 import { realpath, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
-import { VmhostError } from '../common/errors.ts';
+import { VmhostError, isVmhostError } from '../common/errors.ts';
 import { CopyDown, mergeRanges, type VhdxDisk } from '../vhd/index.ts';
 import { prepareMergeLinkage, relinkFile } from './merge-linkage.ts';
 import { relativeLocator } from './disk-args.ts';
@@ -42,12 +42,22 @@ export interface ServedMergeOptions {
    * VM's drive, checkpoint records). A throw abandons the merge; the chain stays whole.
    */
   commit(): Promise<void>;
+  /**
+   * Aborted: the merge stops after the chunk being copied (never once the commit has begun)
+   * with STORAGE_MERGE_PAUSED, the chain whole. The files are left as a crash would leave them,
+   * so the same merge, live or offline, picks up from them (the VM stopping meanwhile).
+   */
+  signal?: AbortSignal;
   /** Passed on to the files reopened (host-file.ts). */
   syncMaxBytes?: number;
 }
 
 function mergeError(message: string, ctx: Record<string, string | number | undefined>, cause?: unknown): VmhostError {
   return new VmhostError('STORAGE_MERGE_FAILED', message, { op: 'live-merge', ...ctx }, cause === undefined ? undefined : { cause });
+}
+
+function paused(ctx: Record<string, string>, done: number, total: number): VmhostError {
+  return new VmhostError('STORAGE_MERGE_PAUSED', `merging ${ctx.child} into ${ctx.target} paused at ${done} of ${total} bytes; the chain is whole`, { op: 'live-merge', ...ctx });
 }
 
 /** The layers of an open chain, leaf first; every one must be a VHDX. */
@@ -154,6 +164,7 @@ export async function mergeServed(pipeline: Pipeline, opts: ServedMergeOptions):
         done += end - o;
         opts.progress?.(done, total);
         o = end;
+        if (opts.signal?.aborted) throw paused(ctx, done, total);
       }
     }
     await target.flush();
@@ -189,6 +200,7 @@ export async function mergeServed(pipeline: Pipeline, opts: ServedMergeOptions):
     await rm(childPath, { force: true });
     return result;
   } catch (e) {
+    if (isVmhostError(e, 'STORAGE_MERGE_PAUSED')) throw e;
     throw mergeError(`merging ${childPath} into ${targetPath} failed: ${(e as Error).message}`, ctx, e);
   } finally {
     if (stage) pipeline.remove(stage.name);

@@ -1,19 +1,25 @@
 // Serves one disk file from a child process for the crash tests (and by hand):
-//   node --import tsx src/storage/test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target>]
+//   node --import tsx src/storage/test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]
 // Prints "ready <socketPath>" when listening; SIGTERM stops cleanly, SIGKILL is the crash.
 // With --merge, a live merge of <child> into <target> starts when a line arrives on stdin; it prints
 // "progress <done> <total>" per chunk and "merged <leaf>" at the end, and its commit writes
 // <socketDir>/committed (the leaf to serve from then on: what a VM's config records).
+// With --mirror, a mirror ('all') of the disk to <target>, a new dynamic VHDX of its size, starts
+// the same way; it prints "progress <done> <total>" per chunk, its commit writes <socketDir>/committed
+// and prints "committed", and "mirrored <target>" follows the switch.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer } from './block-server.ts';
+import { createMirrorFile } from './mirror-file.ts';
 
 const args = process.argv.slice(2);
 const m = args.indexOf('--merge');
 const merge = m >= 0 ? { child: args[m + 1], target: args[m + 2] } : undefined;
-const [path, socketDir, exportName] = m >= 0 ? args.slice(0, m) : args;
-if (!path || !socketDir || (merge && (!merge.child || !merge.target))) {
-  process.stderr.write('usage: test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target>]\n');
+const mi = args.indexOf('--mirror');
+const mirrorTo = mi >= 0 ? args[mi + 1] : undefined;
+const [path, socketDir, exportName] = m >= 0 ? args.slice(0, m) : mi >= 0 ? args.slice(0, mi) : args;
+if (!path || !socketDir || (merge && (!merge.child || !merge.target)) || (mi >= 0 && !mirrorTo)) {
+  process.stderr.write('usage: test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]\n');
   process.exit(2);
 }
 const server = new BlockServer({ socketDir });
@@ -22,19 +28,34 @@ process.stdout.write(`ready ${s.socketPath}\n`);
 process.on('SIGTERM', () => {
   void server.close().then(() => process.exit(0));
 });
+function commitFile(content: string): Promise<void> {
+  const fd = openSync(join(socketDir!, 'committed'), 'w');
+  writeSync(fd, content);
+  fsyncSync(fd);
+  closeSync(fd);
+  return Promise.resolve();
+}
+if (mirrorTo) {
+  await new Promise((r) => process.stdin.once('data', r));
+  process.stdin.pause();
+  const mirror = await server.mirror(s.exportName, {
+    target: await createMirrorFile(s.disk, mirrorTo),
+    progress: (done, total) => process.stdout.write(`progress ${done} ${total}\n`),
+    commit: async () => {
+      await commitFile(mirrorTo);
+      process.stdout.write('committed\n');
+    },
+  });
+  await mirror.done;
+  process.stdout.write(`mirrored ${mirrorTo}\n`);
+}
 if (merge) {
   await new Promise((r) => process.stdin.once('data', r));
   process.stdin.pause();
   const leaf = await server.merge(s.exportName, {
     child: merge.child!, target: merge.target!,
     progress: (done, total) => process.stdout.write(`progress ${done} ${total}\n`),
-    commit: () => {
-      const fd = openSync(join(socketDir, 'committed'), 'w');
-      writeSync(fd, merge.target!);
-      fsyncSync(fd);
-      closeSync(fd);
-      return Promise.resolve();
-    },
+    commit: () => commitFile(merge.target!),
   });
   process.stdout.write(`merged ${leaf}\n`);
 }

@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NodeFile } from '../blockio/node-file.ts';
+import assert from 'node:assert/strict';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { createVhdx, openVhdx } from '../vhd/index.ts';
+import { COPY_CHUNK } from './chunk-walker.ts';
+import { openDiskFile } from './open-disk.ts';
 
 export function tempDir(prefix = 'storage-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -84,4 +88,65 @@ export async function killChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   const gone = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill(signal);
   await gone;
+}
+
+/** A deterministic generator (mulberry32) so a failure can be replayed. */
+export function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) % n);
+  };
+}
+
+export interface Gate {
+  /** Let the held target writes go on (or fail with `error`). */
+  open(error?: Error): void;
+  /** Target writes or trims that reached the gate so far. */
+  held: number;
+}
+
+/**
+ * `inner` with target writes and trims touching `chunks` held until the gate opens (then done,
+ * or failed when it opens with an error). Everything else passes.
+ */
+export function gated(inner: VirtualDisk, chunks: number[]): { disk: VirtualDisk; gate: Gate } {
+  let opened: { error?: Error } | undefined;
+  let release!: () => void;
+  const wait = new Promise<void>((r) => { release = r; });
+  const gate: Gate = { held: 0, open: (error) => { opened = error ? { error } : {}; release(); } };
+  const pass = async (offset: number, length: number) => {
+    const touches = chunks.some((c) => offset < (c + 1) * COPY_CHUNK && offset + length > c * COPY_CHUNK);
+    if (!touches) return;
+    gate.held++;
+    if (!opened) await wait;
+    if (opened?.error) throw opened.error;
+  };
+  const disk: VirtualDisk = {
+    format: inner.format, type: inner.type, virtualSize: inner.virtualSize, logicalSectorSize: inner.logicalSectorSize,
+    physicalSectorSize: inner.physicalSectorSize, readOnly: inner.readOnly,
+    read: (b, o) => inner.read(b, o),
+    write: async (b, o) => { await pass(o, b.length); await inner.write(b, o); },
+    trim: async (o, l) => { await pass(o, l); await inner.trim(o, l); },
+    flush: () => inner.flush(),
+    blockStatus: (o, l) => inner.blockStatus(o, l),
+    close: () => inner.close(),
+  };
+  return { disk, gate };
+}
+
+export async function readAll(path: string, size: number): Promise<Uint8Array> {
+  const d = await openDiskFile(path, { readOnly: true });
+  const b = new Uint8Array(size);
+  await d.read(b, 0);
+  await d.close();
+  return b;
+}
+
+export function same(a: Uint8Array, b: Uint8Array, what: string): void {
+  const at = a.findIndex((x, i) => x !== b[i]);
+  assert.equal(at, -1, `${what}: first difference at byte ${at} (chunk ${Math.floor(at / COPY_CHUNK)})`);
 }

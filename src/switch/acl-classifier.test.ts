@@ -1,12 +1,14 @@
 // The tuple-space classifier against the linear scan on random rule sets and frames (both are
 // product code: 'auto' picks either), and whole PortAcls built each way — stateful flows,
-// idle timeouts — on one random sequence of frames. A divergence prints the seed.
+// idle timeouts — on one random sequence of frames; then PortAcls as the product builds them
+// (with verdict caches) against the uncached linear scan, Meter ACLs included. A divergence
+// prints the seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FrameInfo, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, formatIpv4, formatIpv6, parseIpv6Address } from '../packet/index.ts';
 import { compileClassifier, compileRule, INBOUND, OUTBOUND, type Dir } from './acl-classifier.ts';
 import { PortAcls } from './acl.ts';
-import type { ExtendedAcl } from './policy.ts';
+import type { ExtendedAcl, PortAcl } from './policy.ts';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -125,4 +127,40 @@ test('PortAcls compiled as tuples and as a linear scan decide alike, stateful fl
     }
     assert.equal(tuples.flows.size, linear.flows.size, `seed ${seed}: flows`);
   }
+});
+
+function randomAcls2012(r: () => number, n: number): PortAcl[] {
+  return Array.from({ length: n }, () => ({
+    direction: pick(r, ['Inbound', 'Outbound', 'Both'] as const), action: pick(r, ['Allow', 'Deny', 'Meter', 'Meter'] as const),
+    remoteIPAddress: r() < 0.2 ? 'Any' : randomCidr(r, r() < 0.7 ? 4 : 6),
+  }));
+}
+
+test('verdict caches: PortAcls as built for ports decide, meter and keep flows exactly as the uncached linear scan', () => {
+  const f = new FrameInfo();
+  const b = new Uint8Array(32);
+  let hits = 0, misses = 0, cachedSets = 0;
+  for (let seed = 2000; seed < 2150; seed++) {
+    const r = rng(seed);
+    const acls = randomRules(r, 5 + Math.floor(r() * 60));
+    const acls2012 = randomAcls2012(r, Math.floor(r() * 4));
+    const cached = new PortAcls(acls, acls2012);
+    const plain = new PortAcls(acls, acls2012, undefined, undefined, 'linear');
+    if (cached.caches.some((c) => c !== null)) cachedSets++;
+    let now = 1_000_000;
+    // Mostly frames of 40 recurring flows (a flow's frame is made again from its own seed), so
+    // the caches answer; the rest new.
+    for (let i = 0; i < 600; i++) {
+      randomFrame(r() < 0.8 ? rng(seed * 100 + Math.floor(r() * 40)) : r, f, b);
+      const dir = (r() < 0.5 ? OUTBOUND : INBOUND) as Dir;
+      now += Math.floor(r() * 400);
+      assert.equal(cached.check(dir, f, b, now), plain.check(dir, f, b, now), `seed ${seed} frame ${i}`);
+    }
+    assert.deepEqual(cached.meters, plain.meters, `seed ${seed}: meters`);
+    assert.equal(cached.flows.size, plain.flows.size, `seed ${seed}: flows`);
+    for (const c of cached.caches) { hits += c?.hits ?? 0; misses += c?.misses ?? 0; }
+  }
+  // The comparison means something only if the caches answered most of those frames.
+  assert.ok(cachedSets > 120, `${cachedSets} of 150 rule sets had a cache`);
+  assert.ok(hits > misses, `cache hits ${hits}, misses ${misses}`);
 });

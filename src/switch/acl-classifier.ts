@@ -28,7 +28,7 @@ const DEFAULT_IDLE_S = 300;
 const PROTO_ANY = -1;
 const PROTO_ICMP = -2;
 /** Up to this many rules a direction is scanned linearly (a probe per shape costs more). */
-const LINEAR_MAX_RULES = 4;
+export const LINEAR_MAX_RULES = 4;
 
 export interface Rule {
   readonly acl: ExtendedAcl;

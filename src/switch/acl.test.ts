@@ -109,3 +109,30 @@ test('2012 ACLs: most specific wins, MAC rules, Meter counts bytes per remote ad
   assert.equal(b.sw.meterCounters('vm')[0]!.outboundBytes, outBytes);
   await b.sw.close();
 });
+
+test('verdict cache: a flow answered from the cache follows every policy change at its next frame; Meter counts every frame', async () => {
+  const b = await pair();
+  // Enough rules for a cache (acl-verdict-cache.ts); the flow matches only the last Allow.
+  const denies = Array.from({ length: 10 }, (_, i) => ({ direction: 'Outbound' as const, action: 'Deny' as const, remoteIPAddress: `192.168.${i}.0/24`, weight: 100 + i }));
+  const allow = { direction: 'Outbound' as const, action: 'Allow' as const, remoteIPAddress: '10.0.0.0/8', weight: 1 };
+  const meter = { direction: 'Both' as const, action: 'Meter' as const, remoteIPAddress: 'Any' };
+  b.sw.setPortPolicy('vm', { extendedAcls: [...denies, allow], acls: [meter] });
+  const flow = (): Uint8Array => udp(mac(1), mac(2), ip(1), ip(2), 1000, 53);
+  for (let i = 0; i < 20; i++) b.send('vm', flow());
+  assert.equal(b.take('peer').length, 20);
+  // A Deny of higher weight: the very next frame of the cached flow is denied.
+  b.sw.setPortPolicy('vm', { extendedAcls: [...denies, allow, { direction: 'Outbound', action: 'Deny', remoteIPAddress: `${ip(2)}/32`, remotePort: 53, weight: 500 }], acls: [meter] });
+  b.send('vm', flow());
+  assert.equal(b.take('peer').length, 0);
+  assert.equal(b.drops('vm')['acl-deny'], 1);
+  // A change elsewhere in the policy (a guard) keeps the rules' verdict.
+  b.sw.setPortPolicy('vm', { guards: { dhcpGuard: 'On' } });
+  b.send('vm', flow());
+  assert.equal(b.drops('vm')['acl-deny'], 2);
+  // The Deny gone: allowed again.
+  b.sw.setPortPolicy('vm', { extendedAcls: [...denies, allow] });
+  for (let i = 0; i < 5; i++) b.send('vm', flow());
+  assert.equal(b.take('peer').length, 5);
+  assert.equal(b.sw.meterCounters('vm')[0]!.outboundFrames, 25, 'metered: the 20 + 5 allowed frames, each one');
+  await b.sw.close();
+});

@@ -12,12 +12,15 @@
 //   Meter: every matching Meter ACL counts the frames and bytes in its direction(s) — the
 //   network half of resource metering.
 // Both kinds must allow a frame. The extended rules are compiled per direction by
-// acl-classifier.ts, the flows kept by acl-flows.ts. Depends on packet, policy, acl-classifier, acl-flows.
+// acl-classifier.ts, with a verdict cache in front (acl-verdict-cache.ts) when there are more
+// than a handful; the flows are kept by acl-flows.ts. Depends on packet, policy,
+// acl-classifier, acl-verdict-cache, acl-flows.
 import { type Cidr, type FrameInfo, parseMac, macToNumber } from '../packet/index.ts';
 import type { AclDirection, ExtendedAcl, PortAcl } from './policy.ts';
 import {
-  OUTBOUND, INBOUND, type Dir, type Rule, type RuleClassifier, type ClassifierForm, cidrOrAny, compileRule, compileClassifier, ipMatch,
+  OUTBOUND, INBOUND, LINEAR_MAX_RULES, type Dir, type Rule, type RuleClassifier, type ClassifierForm, cidrOrAny, compileRule, compileClassifier, ipMatch,
 } from './acl-classifier.ts';
+import { VerdictCache } from './acl-verdict-cache.ts';
 import { FlowTable } from './acl-flows.ts';
 
 export { OUTBOUND, INBOUND, type Dir };
@@ -45,6 +48,8 @@ function dirsOf(d: AclDirection | 'Both'): readonly [boolean, boolean] {
 
 export class PortAcls {
   private readonly extended: [RuleClassifier, RuleClassifier];
+  /** The verdict caches in front of `extended` (null: that direction has too few rules to gain from one). */
+  readonly caches: [VerdictCache | null, VerdictCache | null];
   private readonly rules2012: Rule2012[] = [];
   private readonly has2012Filter: [boolean, boolean] = [false, false];
   readonly meters: MeterCounters[] = [];
@@ -52,14 +57,19 @@ export class PortAcls {
   /** Stateful flows, kept across policy changes. */
   readonly flows: FlowTable;
   private readonly anyStateful: boolean;
+  /** Per direction: extended rules or stateful flows to consult (read once here: `size` is a getter on one classifier form, a field on the other). */
+  private readonly extendedActive: [boolean, boolean];
 
-  /** `form`: how the extended rules are compiled (tests compare the forms; the product uses 'auto'). */
+  /** `form`: how the extended rules are compiled (tests compare the forms; the product uses 'auto', the only one with verdict caches). */
   constructor(extended: readonly ExtendedAcl[], acls2012: readonly PortAcl[], flows?: FlowTable, oldMeters?: readonly MeterCounters[], form: ClassifierForm = 'auto') {
     this.flows = flows ?? new FlowTable();
     const rules: [Rule[], Rule[]] = [[], []];
     for (const a of extended) rules[a.direction === 'Outbound' ? OUTBOUND : INBOUND].push(compileRule(a));
     this.extended = [compileClassifier(rules[OUTBOUND], OUTBOUND, form), compileClassifier(rules[INBOUND], INBOUND, form)];
+    const cache = (c: RuleClassifier): VerdictCache | null => (form === 'auto' && c.size > LINEAR_MAX_RULES ? new VerdictCache(c) : null);
+    this.caches = [cache(this.extended[OUTBOUND]), cache(this.extended[INBOUND])];
     this.anyStateful = rules.some((rs) => rs.some((r) => r.stateful));
+    this.extendedActive = [this.extended[OUTBOUND].size > 0 || this.anyStateful, this.extended[INBOUND].size > 0 || this.anyStateful];
     for (const a of acls2012) {
       const cidr = a.remoteIPAddress !== undefined ? cidrOrAny(a.remoteIPAddress) : null;
       const mac = a.remoteMacAddress !== undefined ? macToNumber(parseMac(a.remoteMacAddress)) : -1;
@@ -87,12 +97,9 @@ export class PortAcls {
       const r = this.decide2012(dir, f, b);
       if (r) return r;
     }
-    if (f.ipVersion !== 0) {
-      const rs = this.extended[dir];
-      if (rs.size > 0 || this.anyStateful) {
-        const r = this.decideExtended(dir, rs, f, b, now);
-        if (r) return r;
-      }
+    if (f.ipVersion !== 0 && this.extendedActive[dir]) {
+      const r = this.decideExtended(dir, this.extended[dir], f, b, now);
+      if (r) return r;
     }
     if (this.meterRules.length > 0) this.meter(dir, f, b);
     return null;
@@ -124,7 +131,8 @@ export class PortAcls {
 
   private decideExtended(dir: Dir, rs: RuleClassifier, f: FrameInfo, b: Uint8Array, now: number): ExtendedAcl | null {
     if (this.anyStateful && this.flows.touch(dir, f, b, now)) return null;
-    const r = rs.lookup(f, b);
+    const cache = this.caches[dir];
+    const r = cache !== null && f.ipVersion === 4 ? cache.lookup(f, b) : rs.lookup(f, b);
     if (!r) return null;
     if (r.deny) return r.acl;
     if (r.stateful && this.anyStateful) this.flows.add(dir, f, b, now, r.idleMs);

@@ -2,18 +2,30 @@
 // isolated hosts find each other) with ageing: an entry unseen for `ageingMs` is gone.
 // Expiry is checked lazily on lookup and by sweep() (the switch calls it on a timer). A MAC
 // seen on a new port moves there (a VM moved, or a loop: the last port wins).
+// Keys are small integers: a MAC is a 48-bit number, which V8 boxes (a heap number, hashed
+// as a double) to use as a map key, once per frame and lookup. The table is keyed instead by
+// the MAC's low 32 bits mixed with the domain, an int32 V8 keeps unboxed; entries that share
+// a key (the same MAC in another domain, or MACs equal in their low 32 bits) are chained.
 // The entry last learned and the one last looked up are remembered: a burst of one flow's
-// frames (the usual case on a stream socket) then costs no map lookup per frame — a MAC is a
-// 48-bit number, which V8 boxes to use as a map key. Every removal forgets them.
-// Depends on nothing; time comes from the caller.
+// frames (the usual case on a stream socket) then costs no map lookup at all. Every removal
+// forgets them. Depends on nothing; time comes from the caller.
 
 export interface MacEntry {
   port: string;
   seen: number;
+  readonly domain: number;
+  readonly mac: number;
+  /** The next entry with the same key. */
+  next: MacEntry | null;
 }
 
 /** Bound on entries (all domains): beyond it new MACs are not learned (their frames flood) until entries age out. */
 export const MAC_TABLE_MAX = 65536;
+
+/** The table key of (domain, mac): int32 (`mac | 0` is its low 32 bits). */
+function keyOf(domain: number, mac: number): number {
+  return (mac ^ Math.imul(domain, 0x9e3779b1)) | 0;
+}
 
 /** A remembered entry: its domain and MAC, and the entry itself (null: none). */
 class Recent {
@@ -25,7 +37,7 @@ class Recent {
 }
 
 export class MacTable {
-  private readonly domains = new Map<number, Map<number, MacEntry>>();
+  private readonly table = new Map<number, MacEntry>();
   private count = 0;
   private readonly learned = new Recent();
   private readonly looked = new Recent();
@@ -36,13 +48,13 @@ export class MacTable {
   learn(domain: number, mac: number, port: string, now: number): void {
     const recent = this.learned.is(domain, mac);
     if (recent) { recent.port = port; recent.seen = now; return; }
-    let t = this.domains.get(domain);
-    if (!t) { t = new Map(); this.domains.set(domain, t); }
-    const e = t.get(mac);
+    const key = keyOf(domain, mac);
+    const head = this.table.get(key);
+    const e = find(head, domain, mac);
     if (e) { e.port = port; e.seen = now; this.learned.set(domain, mac, e); return; }
     if (this.count >= MAC_TABLE_MAX) return;
-    const entry = { port, seen: now };
-    t.set(mac, entry);
+    const entry: MacEntry = { port, seen: now, domain, mac, next: head ?? null };
+    this.table.set(key, entry);
     this.count++;
     this.learned.set(domain, mac, entry);
   }
@@ -51,35 +63,54 @@ export class MacTable {
   lookup(domain: number, mac: number, now: number): string | undefined {
     let e = this.looked.is(domain, mac);
     if (!e) {
-      e = this.domains.get(domain)?.get(mac) ?? null;
+      e = find(this.table.get(keyOf(domain, mac)), domain, mac);
       if (!e) return undefined;
       this.looked.set(domain, mac, e);
     }
-    if (now - e.seen > this.ageingMs) { this.delete(domain, mac); return undefined; }
+    if (now - e.seen > this.ageingMs) { this.delete(e); return undefined; }
     return e.port;
   }
 
   /** Forgets every entry of a port (port removed, its peer disconnected, or policy changed). */
   flushPort(port: string): void {
-    for (const [d, t] of this.domains) for (const [mac, e] of t) if (e.port === port) this.delete(d, mac);
+    for (const e of this.all()) if (e.port === port) this.delete(e);
   }
 
   sweep(now: number): void {
-    for (const [d, t] of this.domains) for (const [mac, e] of t) if (now - e.seen > this.ageingMs) this.delete(d, mac);
-  }
-
-  private delete(domain: number, mac: number): void {
-    if (!this.domains.get(domain)?.delete(mac)) return;
-    this.count--;
-    this.learned.entry = null;
-    this.looked.entry = null;
+    for (const e of this.all()) if (now - e.seen > this.ageingMs) this.delete(e);
   }
 
   get size(): number { return this.count; }
 
   entries(now: number): { domain: number; mac: number; port: string; ageMs: number }[] {
-    const out: { domain: number; mac: number; port: string; ageMs: number }[] = [];
-    for (const [domain, t] of this.domains) for (const [mac, e] of t) out.push({ domain, mac, port: e.port, ageMs: now - e.seen });
+    return this.all().map((e) => ({ domain: e.domain, mac: e.mac, port: e.port, ageMs: now - e.seen }));
+  }
+
+  /** Every entry, collected first so the caller may delete while it walks them. */
+  private all(): MacEntry[] {
+    const out: MacEntry[] = [];
+    for (const head of this.table.values()) for (let e: MacEntry | null = head; e; e = e.next) out.push(e);
     return out;
   }
+
+  private delete(entry: MacEntry): void {
+    const key = keyOf(entry.domain, entry.mac);
+    const head = this.table.get(key);
+    if (head === entry) {
+      if (entry.next) this.table.set(key, entry.next); else this.table.delete(key);
+    } else {
+      let prev: MacEntry | null = head ?? null;
+      while (prev && prev.next !== entry) prev = prev.next;
+      if (!prev) return; // already gone
+      prev.next = entry.next;
+    }
+    this.count--;
+    this.learned.entry = null;
+    this.looked.entry = null;
+  }
+}
+
+function find(head: MacEntry | undefined, domain: number, mac: number): MacEntry | null {
+  for (let e = head ?? null; e; e = e.next) if (e.mac === mac && e.domain === domain) return e;
+  return null;
 }

@@ -41,6 +41,7 @@ export class SocketPortIo implements PortIo {
   private stage: Buffer = Buffer.alloc(0);
   private stageStart = 0;
   private stageEnd = 0;
+  private drainWaiters: (() => void)[] = [];
   maxQueuedBytes = 4 << 20;
   /** Above this the port reports itself congested (the switch then holds unicast senders). */
   highWaterBytes = 512 << 10;
@@ -159,11 +160,21 @@ export class SocketPortIo implements PortIo {
 
   get congested(): boolean { return (this.sock?.writableLength ?? 0) + this.batchBytes > this.highWaterBytes; }
 
+  // Every sender held by this port waits here; one 'drain'/'close' listener pair per socket
+  // serves them all, however many ports are held (a listener per sender tripped Node's
+  // MaxListeners warning on a busy port).
   whenDrained(cb: () => void): void {
     const s = this.sock;
     if (!s || !this.congested) { cb(); return; }
-    let done = false;
-    const fire = (): void => { if (!done) { done = true; s.off('drain', fire); s.off('close', fire); cb(); } };
+    this.drainWaiters.push(cb);
+    if (this.drainWaiters.length > 1) return;
+    const fire = (): void => {
+      s.off('drain', fire);
+      s.off('close', fire);
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    };
     s.on('drain', fire);
     s.on('close', fire);
   }

@@ -24,6 +24,7 @@ import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
 import { PcapCapture, type CaptureResult, type CaptureStop, type PcapCaptureOptions } from './capture.ts';
 import { SinkIo, type PortIoEvents } from './port-io.ts';
+import { CoarseClock } from './coarse-clock.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
 import { isTeamSettings, TeamUplinkIo, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
@@ -102,6 +103,8 @@ export class VirtualSwitch {
   private secondaryToPrimary = new Map<number, number>();
   private readonly info = new FrameInfo();
   private readonly now: () => number;
+  /** The clock frames are stamped with: `now` itself when a test passes its own, else read once per burst (coarse-clock.ts). */
+  private readonly frameNow: () => number;
   private readonly onEvent: ((e: SwitchEvent) => void) | undefined;
   private switchCapture: PcapCapture | null = null;
   private slots: ExtensionSlot[] = [];
@@ -113,12 +116,14 @@ export class VirtualSwitch {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly removedCounters = newCounters();
-  private readonly deliver: PortState[] = [];
+  /** The ports a flooded (or extension-forwarded) frame goes to; reused, the pipeline is never re-entered. */
+  private readonly flood: PortState[] = [];
   private readonly socketGroup: number | undefined;
 
   private constructor(settings: SwitchSettings, opts: SwitchOptions) {
     this.settings = settings;
     this.now = opts.now ?? Date.now;
+    this.frameNow = opts.now ?? new CoarseClock(Date.now).now;
     this.onEvent = opts.onEvent;
     this.socketGroup = opts.socketGroup;
     this.macs = new MacTable(settings.macAgeingSeconds * 1000);
@@ -571,7 +576,7 @@ export class VirtualSwitch {
     let frame = input;
     parseFrameInto(frame, info, this.settings.maxFrameBytes);
     if (!info.ok) { this.drop(src, info.reason!); return; }
-    const now = this.now();
+    const now = this.frameNow();
 
     // Ingress VLAN: the frame travels untagged inside the switch.
     const vlan = src.vlan.ingress(info.vlanId);
@@ -598,8 +603,21 @@ export class VirtualSwitch {
       }
     }
 
-    // Forwarding: the ports this frame may reach (never back out of its ingress port).
-    const out = this.deliver;
+    // Forwarding: a known unicast destination (the common case) goes straight to egress;
+    // otherwise the ports this frame may reach are collected (never back out of its ingress port).
+    if (!this.forwarder) {
+      const known = isMulticastMac(info.dst) ? undefined : this.macs.lookup(domain, info.dst, now);
+      const dst = known === undefined ? undefined : this.ports.get(known);
+      if (dst) {
+        if (dst === src) return; // the destination is behind the ingress port: nothing to do
+        if (!this.admits(src, dst, vlan)) { this.drop(dst, dst.vlan.isPvlan || src.vlan.isPvlan ? 'pvlan-isolation' : 'vlan-not-allowed'); return; }
+        const sent = this.egress(src, dst, frame, framed, vlan, ctx, now);
+        if (src.kind === 'vm') this.backpressure(src, dst);
+        if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
+        return;
+      }
+    }
+    const out = this.flood;
     out.length = 0;
     if (this.forwarder) {
       for (const p of this.portList) if (p !== src && this.admits(src, p, vlan)) out.push(p);
@@ -609,18 +627,10 @@ export class VirtualSwitch {
       out.push(...kept);
       if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
     } else {
-      const known = isMulticastMac(info.dst) ? undefined : this.macs.lookup(domain, info.dst, now);
-      const dst = known === undefined ? undefined : this.ports.get(known);
-      if (dst) {
-        if (dst === src) return; // the destination is behind the ingress port: nothing to do
-        if (!this.admits(src, dst, vlan)) { this.drop(dst, dst.vlan.isPvlan || src.vlan.isPvlan ? 'pvlan-isolation' : 'vlan-not-allowed'); return; }
-        out.push(dst);
-      } else {
-        for (const p of this.portList) {
-          if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
-          if (this.admits(src, p, vlan)) out.push(p);
-          else if (p.vlan.isPvlan && src.vlan.isPvlan && p.vlan.primary === src.vlan.primary) this.drop(p, 'pvlan-isolation');
-        }
+      for (const p of this.portList) {
+        if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
+        if (this.admits(src, p, vlan)) out.push(p);
+        else if (p.vlan.isPvlan && src.vlan.isPvlan && p.vlan.primary === src.vlan.primary) this.drop(p, 'pvlan-isolation');
       }
     }
 
@@ -630,9 +640,12 @@ export class VirtualSwitch {
       if (this.egress(src, dst, frame, framed, vlan, ctx, now) && dst.mirrorSource) mirror = true;
     }
     if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
-    if (mirror) {
-      for (const p of this.portList) if (p.mirrorDest && p !== src && !out.includes(p)) this.transmit(p, frame, src.id, framed);
-    }
+    if (mirror) this.mirror(src, frame, framed, ...out);
+  }
+
+  /** Port mirroring: a copy to every Destination port that did not get the frame already. */
+  private mirror(src: PortState, frame: Uint8Array, framed: boolean, ...got: PortState[]): void {
+    for (const p of this.portList) if (p.mirrorDest && p !== src && !got.includes(p)) this.transmit(p, frame, src.id, framed);
   }
 
   /**

@@ -8,6 +8,7 @@ import { href, useRoute } from './router.ts';
 import { ToastHost } from './views/Toasts.tsx';
 import { SignIn } from './views/SignIn.tsx';
 import { VmList } from './views/VmList.tsx';
+import { ImportVm } from './views/ImportVm.tsx';
 import { NewVmWizard } from './views/NewVmWizard.tsx';
 import { VmDetail } from './views/VmDetail.tsx';
 import { ConsoleView } from './views/ConsoleView.tsx';
@@ -28,6 +29,7 @@ const SECTIONS: Section[] = [
     },
   },
   { path: 'new', label: 'New Virtual Machine', render: () => <NewVmWizard /> },
+  { path: 'import', label: 'Import Virtual Machine', render: () => <ImportVm /> },
   { path: 'switches', label: 'Virtual Switches', render: ([name]) => <SwitchManager name={name} /> },
   { path: 'host', label: 'Host', render: () => <HostPanel /> },
   { path: 'jobs', label: 'Jobs', render: () => <JobsView /> },

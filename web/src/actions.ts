@@ -21,7 +21,8 @@ export const ACTIONS: readonly ActionDef[] = [
   { verb: 'resume', label: 'Resume', legal: 'Resume' },
   { verb: 'restart', label: 'Restart', legal: 'Restart', confirm: 'Restarting resets the VM like a reset button: unsaved data in the guest is lost.', danger: true },
   { verb: 'delete', label: 'Delete', legal: 'Remove', confirm: 'Deleting removes the VM’s configuration, logs and saved state from this host. This cannot be undone.', danger: true },
-  // Export… (Export-VM) joins here, and Import… beside New VM in the list, once their routes exist; each names its vm-state.ts action.
+  // Export… asks for a folder, so it is its own button (views/ExportDialog.tsx, greyed out by the 'Export' row);
+  // Import… acts on no existing VM and is a page of its own beside New VM (views/ImportVm.tsx).
 ];
 
 export function legalIn(a: ActionDef, state: VmState): boolean {

@@ -79,6 +79,9 @@ export interface HostView {
   Version: string;
   CpuModel: string;
   DataDir: string;
+  /** The dynamic MAC pool (Set-VMHost -MacAddressMinimum/-MacAddressMaximum), 12 hex digits each. */
+  MacAddressMinimum: string;
+  MacAddressMaximum: string;
 }
 
 export interface IntegrationService {

@@ -16,10 +16,12 @@ import * as credentials from './host-credential.ts';
 import * as users from './host-users.ts';
 import * as checkpoints from './vm-checkpoints.ts';
 import * as transfer from './vm-export.ts';
+import * as moveStorage from './vm-move-storage.ts';
+import * as metering from './vm-metering.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

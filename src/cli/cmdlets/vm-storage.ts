@@ -1,9 +1,10 @@
 // VM storage cmdlets: hard disk and DVD drives, Mount-VHD/Dismount-VHD (files served over NBD
-// for host tools), Measure-VM's disk metrics. They speak the daemon's storage routes.
+// for host tools). They speak the daemon's storage routes (Measure-VM, which also reads the
+// disks' counters, is in vm-metering.ts).
 import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
-import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
+import { clientFor, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const controllerType = { type: 'enum', values: ['IDE', 'SCSI'] } as const;
@@ -178,37 +179,5 @@ export const dismountVhd = defineCmdlet({
   async run(args, ctx) {
     await clientFor(ctx).call('DELETE', `/mounts?${new URLSearchParams({ Path: resolve(args.Path) })}`);
     return undefined;
-  },
-});
-
-export const measureVm = defineCmdlet({
-  name: 'Measure-VM',
-  synopsis: 'Resource use of a VM: disk metrics for now (normalized IOPS, latency, data read/written)',
-  params: { VMName: vmName },
-  positional: ['VMName'],
-  view: {
-    columns: [
-      { label: 'VMName', value: 'VMName' },
-      { label: 'AggregatedAverageNormalizedIOPS', value: 'AggregatedAverageNormalizedIOPS' },
-      { label: 'AggregatedAverageLatency', value: 'AggregatedAverageLatency' },
-      { label: 'AggregatedDiskDataRead(M)', value: (r) => Math.round(Number(r.AggregatedDiskDataRead) / 1048576) },
-      { label: 'AggregatedDiskDataWritten(M)', value: (r) => Math.round(Number(r.AggregatedDiskDataWritten) / 1048576) },
-    ],
-  },
-  async run(args, ctx) {
-    const api = clientFor(ctx);
-    const out = [];
-    for (const vm of await selectVms(api, args.VMName)) {
-      const disks = await api.call<{ NormalizedIOPS: number; AverageLatencyMs: number; DataRead: number; DataWritten: number }[]>('GET', `/vms/${vm.Id}/disk-metrics`);
-      const sum = (f: (d: (typeof disks)[number]) => number) => disks.reduce((a, d) => a + f(d), 0);
-      out.push({
-        VMName: vm.Name, VMId: vm.Id,
-        AggregatedAverageNormalizedIOPS: sum((d) => d.NormalizedIOPS),
-        AggregatedAverageLatency: disks.length ? sum((d) => d.AverageLatencyMs) / disks.length : 0,
-        AggregatedDiskDataRead: sum((d) => d.DataRead), AggregatedDiskDataWritten: sum((d) => d.DataWritten),
-        HardDiskMetrics: disks,
-      });
-    }
-    return oneOrMany(out, args.VMName);
   },
 });

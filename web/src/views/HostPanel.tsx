@@ -31,10 +31,16 @@ export function HostPanel() {
           <dt>Data directory</dt><dd className="mono small">{h.DataDir}</dd>
           <dt>Virtual machine path</dt><dd className="mono small">{h.VirtualMachinePath}</dd>
           <dt>QEMU</dt><dd>{h.QemuVersion}</dd>
+          <dt>Dynamic MAC address range</dt><dd className="mono small" data-mac-pool="">{mac(h.MacAddressMinimum)} – {mac(h.MacAddressMaximum)}</dd>
         </dl>
       </div>
     </section>
   );
+}
+
+/** 00155D381F00 as Hyper-V Manager writes it: 00-15-5D-38-1F-00. */
+function mac(hex: string): string {
+  return hex.match(/../g)?.join('-') ?? hex;
 }
 
 function Tile({ label, value, sub, children }: { label: string; value: string; sub?: string; children?: ReactNode }) {

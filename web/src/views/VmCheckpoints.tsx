@@ -4,26 +4,27 @@
 // without its subtree). Checkpoint, Apply and Delete are jobs: started with ?wait=false, their
 // progress shown from the event stream while they run, their outcome as a toast. Buttons grey
 // out from the host's own legality table (actions.ts), with its words as their title.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, snapshotPath, type Job, type SnapshotView, type VmView } from '../api.ts';
 import { whyNot } from '../actions.ts';
 import { time } from '../format.ts';
-import { useApi, useJobs } from '../live.ts';
+import { isJob, useJobOutcomes } from '../job-watch.ts';
+import { useApi } from '../live.ts';
 import { useAct } from '../submit.ts';
-import { Confirm, Progress } from './common.tsx';
-import { toast } from './Toasts.tsx';
+import { Confirm, RunningJobs } from './common.tsx';
+import { ExportDialog } from './ExportDialog.tsx';
 
 /** The jobs this pane starts, and shows while they run whoever started them (the CLI too). */
-const CHECKPOINT_JOBS = ['Checkpoint-VM', 'Restore-VMSnapshot', 'Remove-VMSnapshot'];
+const CHECKPOINT_JOBS = ['Checkpoint-VM', 'Restore-VMSnapshot', 'Remove-VMSnapshot', 'Export-VMSnapshot'];
 
-type Ask = { kind: 'apply' | 'delete'; snapshot: SnapshotView };
+type Ask = { kind: 'apply' | 'delete' | 'export'; snapshot: SnapshotView };
 
 export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
   const { data: snapshots, reload } = useApi<SnapshotView[]>(snapshotPath(vm.Id), [tick]);
   const [selectedId, setSelectedId] = useState<string>();
   const [ask, setAsk] = useState<Ask>();
   const [subtree, setSubtree] = useState(false);
-  const running = useJobOutcomes(vm, reload);
+  const running = useJobOutcomes((j) => j.VMId === vm.Id && CHECKPOINT_JOBS.includes(j.Name), reload);
   const { busy, act: call } = useAct(reload);
   const selected = snapshots?.find((s) => s.Id === selectedId);
 
@@ -35,6 +36,11 @@ export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
 
   const applyWhy = whyNot('RestoreSnapshot', vm);
   const deleteWhy = whyNot('RemoveSnapshot', vm);
+  const exportWhy = whyNot('ExportSnapshot', vm);
+  const exportSnapshot = (s: SnapshotView, path: string) => {
+    setAsk(undefined);
+    void act(`Export '${s.Name}'`, () => api<Job>('POST', `${snapshotPath(vm.Id, s.Id)}/export?wait=false`, { Path: path }));
+  };
   const confirmAsk = () => {
     if (!ask) return;
     setAsk(undefined);
@@ -47,13 +53,7 @@ export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
     <div className="card">
       <h2>Checkpoints</h2>
       <TakeCheckpoint vm={vm} busy={busy} onTake={(name) => act('Checkpoint', () => api<Job>('POST', `${snapshotPath(vm.Id)}?wait=false`, name === '' ? {} : { SnapshotName: name }))} />
-      {running.jobs.map((j) => (
-        <div key={j.Id} className="job-progress ck-job" data-job={j.Name}>
-          <span className="nowrap">{j.Name}</span>
-          <Progress value={j.PercentComplete} label={`${j.Name} progress`} />
-          <span className="muted small">{j.PercentComplete} % · {j.StatusDescription}</span>
-        </div>
-      ))}
+      <RunningJobs jobs={running.jobs} />
       {snapshots?.length === 0 ? <p className="muted">No checkpoints. The VM runs from its own disks.</p> : (
         <CheckpointTree snapshots={snapshots ?? []} nowUnder={vm.ParentSnapshotId} selectedId={selectedId} onSelect={setSelectedId} />
       )}
@@ -72,11 +72,15 @@ export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
               onRename={(name) => act(`Rename '${selected.Name}'`, () => api('PATCH', snapshotPath(vm.Id, selected.Id), { NewName: name }))} />
             <button type="button" className="btn danger-outline" disabled={busy || deleteWhy !== undefined} title={deleteWhy ?? 'Delete this checkpoint and merge its disks'}
               onClick={() => { setSubtree(false); setAsk({ kind: 'delete', snapshot: selected }); }}>Delete…</button>
-            {/* Export (Export-VMSnapshot) joins here as one more button once its route exists. */}
+            <button type="button" className="btn" disabled={busy || exportWhy !== undefined} title={exportWhy ?? 'Export this checkpoint as a VM (Export-VMSnapshot)'}
+              onClick={() => setAsk({ kind: 'export', snapshot: selected })}>Export…</button>
           </div>
         </div>
       )}
-      {ask && (
+      {ask?.kind === 'export' && (
+        <ExportDialog title={`Export checkpoint '${ask.snapshot.Name}'`} onCancel={() => setAsk(undefined)} onExport={(path) => exportSnapshot(ask.snapshot, path)} />
+      )}
+      {ask && ask.kind !== 'export' && (
         <Confirm title={ask.kind === 'apply' ? `Apply checkpoint '${ask.snapshot.Name}'?` : `Delete checkpoint '${ask.snapshot.Name}'?`}
           confirmLabel={ask.kind === 'apply' ? 'Apply' : 'Delete'} danger onCancel={() => setAsk(undefined)} onConfirm={confirmAsk}>
           {ask.kind === 'apply' ? (
@@ -91,31 +95,6 @@ export function VmCheckpointsTab({ vm, tick }: { vm: VmView; tick: number }) {
       )}
     </div>
   );
-}
-
-function isJob(r: unknown): r is Job {
-  return typeof r === 'object' && r !== null && 'PercentComplete' in r && 'State' in r && 'Id' in r;
-}
-
-/** The checkpoint jobs of `vm` now running, and a toast when one this pane started ends. */
-function useJobOutcomes(vm: VmView, reload: () => void): { jobs: Job[]; watch: (j: Job, what: string) => void } {
-  const all = useJobs();
-  const [mine, setMine] = useState<Map<string, string>>(new Map());
-  useEffect(() => {
-    const ended = [...mine].filter(([id]) => all.some((j) => j.Id === id && j.State !== 'Running'));
-    if (ended.length === 0) return;
-    for (const [id, what] of ended) {
-      const j = all.find((x) => x.Id === id)!;
-      if (j.State === 'Completed') toast(`${what}: done`);
-      else toast(`${what}: ${j.Error?.Message ?? j.StatusDescription}`, 'error');
-    }
-    setMine((m) => new Map([...m].filter(([id]) => !ended.some(([e]) => e === id))));
-    reload();
-  }, [all, mine]);
-  return {
-    jobs: all.filter((j) => j.VMId === vm.Id && j.State === 'Running' && CHECKPOINT_JOBS.includes(j.Name)),
-    watch: (j, what) => setMine((m) => new Map(m).set(j.Id, what)),
-  };
 }
 
 function TakeCheckpoint({ vm, busy, onTake }: { vm: VmView; busy: boolean; onTake: (name: string) => Promise<boolean> }) {

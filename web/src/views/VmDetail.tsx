@@ -9,6 +9,7 @@ import { useApi, useInterval, useJobs, useLiveTick } from '../live.ts';
 import { go, href } from '../router.ts';
 import { useSubmit, type FormError } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
+import { ExportVmButton } from './ExportDialog.tsx';
 import { toast } from './Toasts.tsx';
 import { VmBootSettings } from './VmBootSettings.tsx';
 import { VmCheckpointsTab } from './VmCheckpoints.tsx';
@@ -64,6 +65,7 @@ export function VmDetail({ vm: ref, tab }: { vm: string; tab?: string }) {
               title={ok ? a.label : `Not while ${vm.State}`} onClick={() => (a.confirm ? setConfirm(a) : void run(a))}>{a.label}</button>
           );
         })}
+        <ExportVmButton vm={vm} />
       </div>
       <div className="tabs" role="tablist" aria-label="VM details">
         {VM_TABS.map((t) => (

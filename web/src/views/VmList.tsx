@@ -85,6 +85,7 @@ export function VmList() {
     <section aria-labelledby="vms-title">
       <PageHeader title={<span id="vms-title">Virtual Machines</span>}>
         <a className="btn primary" href={href('new')}>New VM…</a>
+        <a className="btn" href={href('import')}>Import VM…</a>
       </PageHeader>
 
       <div className="toolbar" role="toolbar" aria-label="VM actions">

@@ -37,6 +37,17 @@ export function JobRow({ job, showVm }: { job: Job; showVm?: boolean }) {
   );
 }
 
+/** Jobs running now, each with its progress bar and status line. */
+export function RunningJobs({ jobs }: { jobs: Job[] }) {
+  return jobs.map((j) => (
+    <div key={j.Id} className="job-progress running-job" data-job={j.Name}>
+      <span className="nowrap">{j.Name}</span>
+      <Progress value={j.PercentComplete} label={`${j.Name} progress`} />
+      <span className="muted small">{j.PercentComplete} % · {j.StatusDescription}</span>
+    </div>
+  ));
+}
+
 /** A modal confirmation (native <dialog>: focus stays inside, Escape cancels). */
 export function Confirm({ title, children, confirmLabel, danger, onConfirm, onCancel }: {
   title: string; children: ReactNode; confirmLabel: string; danger?: boolean; onConfirm: () => void; onCancel: () => void;

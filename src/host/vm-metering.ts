@@ -1,0 +1,268 @@
+// Resource metering in the daemon (Enable-/Disable-/Reset-VMResourceMetering, Measure-VM):
+// every second the sampler reads each metered VM's sources — its virtual processors' CPU time
+// (/proc of QEMU's vCPU threads), memory assigned, its disk files' allocation, its block
+// exports' counters, its switch ports' byte counters and Meter ACL counters — and folds them
+// into the VM's totals (metering-state.ts, pure). A VM is metered while
+// <vm dir>/metering.json exists; the file is rewritten atomically every 10 s, when the VM
+// stops and when the daemon stops, so a daemon killed with SIGKILL loses at most the last
+// 10 s of counts (and whatever happens while no daemon runs: nothing is metered then).
+// `live()` gives the same sources, unsummed, for /metrics.
+import { randomBytes } from 'node:crypto';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import type { DiskCounters } from '../storage/index.ts';
+import type { PortCounters } from '../switch/index.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading } from './metering-state.ts';
+import type { HardDrive } from './drives.ts';
+import type { VmEntry } from './vm-entry.ts';
+import { SerialLock } from './vm-lock.ts';
+import type { VmNetwork } from './vm-network.ts';
+import type { VmRuntime } from './vm-runtime.ts';
+import { VmStorage } from './vm-storage.ts';
+
+export const METERING_SAMPLE_MS = 1000;
+export const METERING_SAVE_MS = 10_000;
+/** Linux's USER_HZ: /proc stat times are in these ticks. */
+const CLOCK_TICKS = 100;
+
+export interface MeteringHost {
+  resolve(nameOrId: string): VmEntry;
+  entries(): Iterable<VmEntry>;
+  storage: VmStorage;
+  network: VmNetwork;
+  computerName: string;
+}
+
+/** One VM's sources as they stand, for /metrics. */
+export interface VmLiveCounters {
+  vm: VmEntry;
+  running: boolean;
+  /** CPU time of the current QEMU's virtual processors (0 while off). */
+  cpuSeconds: number;
+  memoryAssignedBytes: number;
+  disks: { drive: HardDrive; counters: DiskCounters }[];
+  nics: { name: string; port: PortCounters }[];
+}
+
+interface Metered { totals: MeteringState; savedAt: number; dirty: boolean; wasRunning: boolean }
+
+export class VmMetering {
+  private readonly metered = new Map<string, Metered>();
+  /** Enable, Disable and every write of a metering.json, one at a time: a late write never brings back a disabled VM's file. */
+  private readonly files = new SerialLock();
+  /** Block exports start from zero in each daemon process: their keys carry this, so a restart's new counters are new sources. */
+  private readonly epoch = randomBytes(4).toString('hex');
+  /** Runtimes whose vCPU time before our first look is already counted (re-attached) or was sampled already. */
+  private readonly seenRuntimes = new WeakSet<VmRuntime>();
+  private timer: NodeJS.Timeout | undefined;
+  private sampling: Promise<void> | undefined;
+  private lastTick = performance.now();
+  /** The host processor's clock, which AverageProcessorUsage is expressed in (read at start). */
+  hostMhz = 0;
+
+  constructor(private readonly host: MeteringHost) {}
+
+  private static file(e: VmEntry): string {
+    return join(e.paths.dir, 'metering.json');
+  }
+
+  /** After the VMs are loaded (and running ones re-attached): read each metered VM's file and start sampling. */
+  async start(): Promise<void> {
+    this.hostMhz = await processorMhz();
+    for (const e of this.host.entries()) {
+      if (e.runtime) this.seenRuntimes.add(e.runtime);
+      const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
+      // The sources' positions are dropped: what ran while no daemon metered (and since the last
+      // save) is not counted, as the duration does not count that time either.
+      if (state?.version === 1) this.metered.set(e.config.id, { totals: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
+    }
+    this.lastTick = performance.now();
+    // A tick still running (a slow QMP answer) makes the next one wait: its time goes to the next sample.
+    this.timer = setInterval(() => {
+      this.sampling ??= this.tick().catch(() => undefined).finally(() => { this.sampling = undefined; });
+    }, METERING_SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sampling;
+    for (const [id, m] of this.metered) if (m.dirty) await this.save(id, m);
+  }
+
+  isEnabled(nameOrId: string): boolean {
+    return this.metered.has(this.host.resolve(nameOrId).config.id);
+  }
+
+  /** Enable-VMResourceMetering: counting starts now (already enabled: nothing changes, as in Hyper-V). */
+  async enable(nameOrId: string): Promise<void> {
+    const e = this.host.resolve(nameOrId);
+    await this.files.run(async () => {
+      if (this.metered.has(e.config.id)) return;
+      const state = baselineOf(newMeteringState(new Date().toISOString()), await this.readings(e));
+      const m: Metered = { totals: state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
+      this.metered.set(e.config.id, m);
+      await this.write(e, m).catch((err: unknown) => { this.metered.delete(e.config.id); throw err; });
+    });
+  }
+
+  /** Disable-VMResourceMetering: counting stops and what was counted is dropped. */
+  async disable(nameOrId: string): Promise<void> {
+    const e = this.host.resolve(nameOrId);
+    await this.files.run(async () => {
+      this.metered.delete(e.config.id);
+      await rm(VmMetering.file(e), { force: true });
+    });
+  }
+
+  async reset(nameOrId: string): Promise<void> {
+    const e = this.host.resolve(nameOrId);
+    const m = this.mustBeMetered(e);
+    m.totals = resetMeteringState(m.totals, new Date().toISOString());
+    await this.save(e.config.id, m);
+  }
+
+  measure(nameOrId: string): MeteringReport & { VMName: string; VMId: string; ComputerName: string; MeteringStartTime: string } {
+    const e = this.host.resolve(nameOrId);
+    const m = this.mustBeMetered(e);
+    return { VMName: e.config.name, VMId: e.config.id, ComputerName: this.host.computerName, MeteringStartTime: m.totals.resetAt, ...meteringReport(m.totals, this.hostMhz) };
+  }
+
+  private mustBeMetered(e: VmEntry): Metered {
+    const m = this.metered.get(e.config.id);
+    if (!m) {
+      throw new VmhostError('METERING_NOT_ENABLED', `Unable to retrieve resource metering data for virtual machine '${e.config.name}': resource metering is not enabled (Enable-VMResourceMetering)`, { vm: e.config.name });
+    }
+    return m;
+  }
+
+  private async tick(): Promise<void> {
+    const now = performance.now();
+    const seconds = (now - this.lastTick) / 1000;
+    this.lastTick = now;
+    const entries = new Map([...this.host.entries()].map((e) => [e.config.id, e]));
+    for (const [id, m] of this.metered) {
+      const e = entries.get(id);
+      if (!e) { this.metered.delete(id); continue; } // Remove-VM took its folder
+      const running = e.runtime !== undefined;
+      const readings = await this.readings(e);
+      const diskAllocatedBytes = await this.diskAllocation(e);
+      // Disabled (or disabled and enabled again) while this sample was read: it belongs to nobody.
+      if (this.metered.get(id) !== m) continue;
+      m.totals = applySample(m.totals, { seconds, running, memoryBytes: memoryAssigned(e), diskAllocatedBytes, readings });
+      m.dirty = true;
+      const stopped = m.wasRunning && !running;
+      m.wasRunning = running;
+      if (stopped || Date.now() - m.savedAt >= METERING_SAVE_MS) {
+        await this.save(id, m).catch(() => undefined); // tried again at the next tick
+      }
+    }
+  }
+
+  private save(id: string, m: Metered): Promise<void> {
+    return this.files.run(async () => {
+      const e = [...this.host.entries()].find((x) => x.config.id === id);
+      if (e && this.metered.get(id) === m) await this.write(e, m);
+    });
+  }
+
+  private async write(e: VmEntry, m: Metered): Promise<void> {
+    await writeFileAtomic(VmMetering.file(e), JSON.stringify(m.totals) + '\n');
+    m.savedAt = Date.now();
+    m.dirty = false;
+  }
+
+  /** The cumulative counters metering takes deltas of. */
+  private async readings(e: VmEntry): Promise<Reading[]> {
+    const out: Reading[] = [];
+    const rt = e.runtime;
+    if (rt) {
+      const first = this.seenRuntimes.has(rt) ? 'baseline' : 'count';
+      this.seenRuntimes.add(rt);
+      for (const t of await vcpuTimes(rt)) out.push({ key: `cpu:${rt.pid}/${t.tid}`, counter: 'cpuSeconds', value: t.seconds, onFirstSight: first });
+    }
+    for (const d of e.config.hardDrives) {
+      const c = this.host.storage.counters(d);
+      if (!c) continue;
+      const k = `disk:${VmStorage.exportName(d)}@${this.epoch}`;
+      out.push(
+        { key: `${k}:read`, counter: 'diskReadBytes', value: c.bytesRead, onFirstSight: 'count' },
+        { key: `${k}:written`, counter: 'diskWrittenBytes', value: c.bytesWritten, onFirstSight: 'count' },
+        { key: `${k}:nios`, counter: 'normalizedIos', value: c.normalizedIos, onFirstSight: 'count' },
+        { key: `${k}:latency`, counter: 'latencyMsSum', value: c.latencyMsSum, onFirstSight: 'count' },
+        { key: `${k}:ops`, counter: 'latencyCount', value: c.latencyCount, onFirstSight: 'count' },
+      );
+    }
+    // The switch restores port and Meter counters after a restart: a first sight is a baseline.
+    for (const n of this.host.network.adapterCounters(e)) {
+      const k = `net:${n.adapter.id}`;
+      if (n.port) {
+        out.push(
+          { key: `${k}:in`, counter: 'networkInboundBytes', value: n.port.txBytes, onFirstSight: 'baseline' },
+          { key: `${k}:out`, counter: 'networkOutboundBytes', value: n.port.rxBytes, onFirstSight: 'baseline' },
+        );
+      }
+      for (const m of n.meters) {
+        out.push(
+          { key: `${k}:${m.remoteAddress}:in`, counter: `rangeInboundBytes:${m.remoteAddress}`, value: m.inboundBytes, onFirstSight: 'baseline' },
+          { key: `${k}:${m.remoteAddress}:out`, counter: `rangeOutboundBytes:${m.remoteAddress}`, value: m.outboundBytes, onFirstSight: 'baseline' },
+        );
+      }
+    }
+    return out;
+  }
+
+  /** Bytes the VM's disk files take on the host (TotalDisk: Hyper-V's disk allocation). */
+  private async diskAllocation(e: VmEntry): Promise<number> {
+    let total = 0;
+    for (const d of e.config.hardDrives) total += await stat(d.path).then((s) => s.blocks * 512, () => 0);
+    return total;
+  }
+
+  /** Every VM's sources now, metered or not (/metrics). */
+  async live(): Promise<VmLiveCounters[]> {
+    const out: VmLiveCounters[] = [];
+    for (const e of this.host.entries()) {
+      const rt = e.runtime;
+      const cpuSeconds = rt ? (await vcpuTimes(rt)).reduce((a, t) => a + t.seconds, 0) : 0;
+      const disks = e.config.hardDrives.flatMap((drive) => {
+        const counters = this.host.storage.counters(drive);
+        return counters ? [{ drive, counters }] : [];
+      });
+      const nics = this.host.network.adapterCounters(e).flatMap((n) => (n.port ? [{ name: n.adapter.name, port: n.port }] : []));
+      out.push({ vm: e, running: rt !== undefined, cpuSeconds, memoryAssignedBytes: rt ? memoryAssigned(e) : 0, disks, nics });
+    }
+    return out;
+  }
+}
+
+/** Memory a running VM holds: its startup memory while memory is static (Get-VM's MemoryAssigned says the same). */
+function memoryAssigned(e: VmEntry): number {
+  return e.config.memoryStartupBytes;
+}
+
+/**
+ * The processor's MHz: /proc/cpuinfo's "cpu MHz" (Node's cpus() says 0 on virtual machines
+ * without cpufreq, such as this one), else Node's, else 1000 so the average stays a number.
+ */
+async function processorMhz(): Promise<number> {
+  const info = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(info)?.[1] ?? cpus()[0]?.speed ?? 0);
+  return Math.round(mhz) || 1000;
+}
+
+/** CPU time (user + system) of each virtual processor thread; a thread that is gone is left out. */
+async function vcpuTimes(rt: VmRuntime): Promise<{ tid: number; seconds: number }[]> {
+  const tids = await rt.vcpuThreadIds().catch(() => []);
+  const out: { tid: number; seconds: number }[] = [];
+  for (const tid of tids) {
+    const text = await readFile(`/proc/${rt.pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    if (!text) continue;
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    out.push({ tid, seconds: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS });
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+// A mirror target that is a local disk file (Move-VMStorage): created new, shaped like the
+// served disk (size, sector sizes), opened writable and locked; discarded means closed and
+// deleted. Without a parent it is a dynamic disk of the served disk's format that the flattened
+// chain is copied into; with one, a differencing disk over the copy of the served leaf's
+// parent, which takes the leaf's own ranges (a chain moved file by file).
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { VirtualDisk } from '../blockio/virtual-disk.ts';
+import { VmhostError } from '../common/errors.ts';
+import { createDifferencingFile, createDiskFile } from './disk-create.ts';
+import type { MirrorTarget } from './mirror.ts';
+import { openDiskFile } from './open-disk.ts';
+
+export async function createMirrorFile(served: VirtualDisk, path: string, parentPath?: string): Promise<MirrorTarget> {
+  const file = resolve(path);
+  const format = served.format === 'VHD' ? 'VHD' : 'VHDX';
+  const physicalSectorSize = served.physicalSectorSize === 512 ? 512 : 4096;
+  if (parentPath === undefined) {
+    // Dynamic whatever the source is: the copy writes only what holds data.
+    const logicalSectorSize = served.logicalSectorSize === 4096 ? 4096 : 512;
+    await createDiskFile(file, { format, type: 'Dynamic', size: served.virtualSize, ...(format === 'VHDX' ? { logicalSectorSize, physicalSectorSize } : {}) });
+  } else {
+    if (served.type !== 'Differencing') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `${file}: only a differencing disk is mirrored over a parent`, { op: 'mirror', path: file });
+    await createDifferencingFile(file, resolve(parentPath), { format, ...(format === 'VHDX' ? { physicalSectorSize } : {}) });
+  }
+  let disk: VirtualDisk;
+  try {
+    disk = await openDiskFile(file);
+  } catch (e) {
+    await rm(file, { force: true });
+    throw e;
+  }
+  return {
+    disk,
+    path: file,
+    discard: async () => {
+      await disk.close().catch(() => undefined);
+      await rm(file, { force: true });
+    },
+  };
+}
