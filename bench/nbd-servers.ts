@@ -2,7 +2,7 @@
 // qemu-nbd) and qemu-nbd serving one disk file over a unix socket, and `qemu-img bench` run
 // (or fio's nbd engine) against either through an nbd+unix:// URL. Children are killed when the bench process exits.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NodeFile } from '../src/blockio/index.ts';
@@ -56,17 +56,33 @@ export async function serve(which: Server, disk: string, format: string, dir: st
   return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
 }
 
-/** Seconds `qemu-img bench <args> -c count` takes against `which` serving `disk`. */
-export async function benchOnce(which: Server, disk: string, format: string, dir: string, args: string[], count: number): Promise<number> {
-  const s = await serve(which, disk, format, dir);
+/** CPU seconds (user + system) a running process has used so far, from /proc. */
+function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks of 1/100 s
+}
+
+/**
+ * `qemu-img bench <args> -c count` against `which` serving `disk` (from checkout `tree`): its
+ * seconds, and the CPU seconds the server used during it (start-up excluded).
+ */
+export async function benchRun(which: Server, disk: string, format: string, dir: string, args: string[], count: number, tree = root): Promise<{ seconds: number; serverCpu: number }> {
+  const s = await serve(which, disk, format, dir, tree);
   try {
+    const c0 = cpuOf(s.child.pid!);
     const out = await exec('qemu-img', ['bench', '-f', 'raw', '-t', 'none', ...args, '-c', String(count), s.uri]);
+    const serverCpu = cpuOf(s.child.pid!) - c0;
     const m = /Run completed in ([\d.]+) seconds/.exec(out);
     if (!m) throw new Error(`no timing in: ${out}`);
-    return Number(m[1]);
+    return { seconds: Number(m[1]), serverCpu };
   } finally {
     await stop(s.child);
   }
+}
+
+/** Seconds `qemu-img bench <args> -c count` takes against `which` serving `disk`. */
+export async function benchOnce(which: Server, disk: string, format: string, dir: string, args: string[], count: number): Promise<number> {
+  return (await benchRun(which, disk, format, dir, args, count)).seconds;
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

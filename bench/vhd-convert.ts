@@ -10,9 +10,10 @@
 // measures ours without the in-kernel copies (blockio/file-copy.ts). `--base DIR` adds a third
 // contender in the same alternation: convertDisk of another checkout (e.g. a worktree of main),
 // for before/after comparisons under the same load.
-//   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 5] [--dir /var/tmp] [--base /work/wt-base]
+// `--only to-raw|to-vhdx` and `--durable no|yes` run one direction or one mode of the four.
+//   node --import tsx bench/vhd-convert.ts [--size-mib 2048] [--runs 5] [--dir /var/tmp] [--base /work/wt-base] [--only to-raw] [--durable no]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, writeSync, closeSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NodeFile, nativeCopyStatus } from '../src/blockio/index.ts';
@@ -70,11 +71,16 @@ const median = (xs: number[]) => {
 interface Contender { label: string; before: () => void; run: () => Promise<void> | void }
 interface Median { wall: number; cpu: number }
 
-/** Runs the contenders alternately (so all see the same background load), `runs` times; the medians of each. */
+/**
+ * Runs the contenders alternately (so all see the same background load), `runs` times, the
+ * order reversed every other round (no contender always runs right after the same one); the
+ * medians of each.
+ */
 async function alternate(cs: Contender[]): Promise<Median[]> {
   const times = cs.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
   for (let i = 0; i < runs; i++) {
-    for (const [k, c] of cs.entries()) {
+    const order = [...cs.entries()];
+    for (const [k, c] of i % 2 ? order.reverse() : order) {
       c.before();
       execFileSync('sync'); // no dirty pages left from the previous run: each starts clean
       const t = await timed(c.run);
@@ -112,12 +118,19 @@ try {
   // qemu-img convert's default cache mode (unsafe) never fsyncs the data it wrote; convertDisk
   // with durable: false does the same. The durable pair adds one fsync of the output to both.
   const results: string[] = [];
-  for (const durable of [false, true]) {
+  const only = arg('only', ''), durableArg = arg('durable', '');
+  for (const durable of [false, true].filter((d) => durableArg === '' || d === (durableArg === 'yes'))) {
     const tag = durable ? 'durable (one fsync of the output at the end)' : 'no fsync (qemu-img default cache=unsafe)';
     console.log(`-- ${tag}`);
     const sync = (p: string) => { if (durable) execFileSync('sync', ['--data', p]); };
     console.log('raw → dynamic VHDX (32 MiB blocks)');
-    const toVhdx = await alternate([
+    // --only to-raw: the VHDX it reads is made once, untimed.
+    if (only === 'to-raw' && !existsSync(oursVhdx)) {
+      const s = await RawDisk.open(await NodeFile.open(src, { readOnly: true }));
+      await convertDisk(s, await NodeFile.open(oursVhdx, { create: true }), { format: 'VHDX', type: 'Dynamic', blockSize: BLOCK });
+      await s.close();
+    }
+    const toVhdx = only === 'to-raw' ? [] : await alternate([
       ...engines.map((e, k): Contender => ({
         label: e.label, before: () => rmSync(`${oursVhdx}${k || ''}`, { force: true }), run: async () => {
           const s = await e.RawDisk.open(await e.NodeFile.open(src, { readOnly: true }));
@@ -132,7 +145,7 @@ try {
       },
     ]);
     console.log('dynamic VHDX → raw (the VHDX written by our engine, read by all)');
-    const toRaw = await alternate([
+    const toRaw = only === 'to-vhdx' ? [] : await alternate([
       ...engines.map((e, k): Contender => ({
         label: e.label, before: () => rmSync(`${oursRaw}${k || ''}`, { force: true }), run: async () => {
           const s = await e.openVhdx(await e.NodeFile.open(oursVhdx, { readOnly: true }), { readOnly: true });
@@ -147,15 +160,19 @@ try {
       },
     ]);
     const q = engines.length;
-    for (const [k, e] of engines.entries()) results.push(`${tag}, ${e.label}: raw→VHDX ${ratio(toVhdx[k]!, toVhdx[q]!)}, VHDX→raw ${ratio(toRaw[k]!, toRaw[q]!)}`);
+    for (const [k, e] of engines.entries()) {
+      const parts = [toVhdx.length ? `raw→VHDX ${ratio(toVhdx[k]!, toVhdx[q]!)}` : '', toRaw.length ? `VHDX→raw ${ratio(toRaw[k]!, toRaw[q]!)}` : ''];
+      results.push(`${tag}, ${e.label}: ${parts.filter(Boolean).join(', ')}`);
+    }
   }
   // Same bytes everywhere (outside the timing).
   const outputs = engines.flatMap((_, k) => [[`${oursVhdx}${k || ''}`, 'vhdx'], [`${oursRaw}${k || ''}`, 'raw']]);
   for (const [b, fb] of [...outputs, [qemuVhdx, 'vhdx'], [qemuRaw, 'raw']]) {
-    qemu('compare', '-q', '-f', 'raw', '-F', fb!, src, b!);
+    if (existsSync(b!)) qemu('compare', '-q', '-f', 'raw', '-F', fb!, src, b!);
   }
   execFileSync('qemu-img', ['check', oursVhdx], { stdio: 'ignore' });
-  console.log(`file sizes: ours.vhdx ${statSync(oursVhdx).size / MiB} MiB, qemu.vhdx ${statSync(qemuVhdx).size / MiB} MiB (all outputs compare identical to the source)`);
+  const sizeOf = (p: string) => (existsSync(p) ? `${statSync(p).size / MiB} MiB` : 'not made');
+  console.log(`file sizes: ours.vhdx ${sizeOf(oursVhdx)}, qemu.vhdx ${sizeOf(qemuVhdx)} (all outputs compare identical to the source)`);
   console.log('ratio to qemu-img of the median times, and of the median CPU seconds (< 1 means ours is faster / cheaper)');
   for (const r of results) console.log(`  ${r}`);
 } finally {

@@ -21,6 +21,11 @@ export interface BlockFile {
    */
   mapData?(offset: number, length: number): Promise<FileExtent[]>;
   /**
+   * `mapData` answered at once, when it is a cheap system call on an open OS file (lseek on the
+   * event loop: the block server's reads of raw holes); undefined when it cannot be. Optional.
+   */
+  mapDataNow?(offset: number, length: number): FileExtent[] | undefined;
+  /**
    * The OS file descriptor, when this is an open OS file: file-copy.ts copies between two such
    * files in the kernel. Nothing else uses it; absent on in-memory and test files.
    */

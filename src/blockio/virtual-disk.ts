@@ -32,6 +32,12 @@ export interface VirtualDisk {
    * the block server serves holes from it without a per-request buffer.
    */
   readSparse?(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'>;
+  /**
+   * Whether [offset, offset+length) is known at once, without waiting for I/O, to read as zeros
+   * (a cached map says so); false when unsure or when the range is invalid (then `readSparse`
+   * answers, or refuses it). Optional: the block server answers such reads without a promise.
+   */
+  readsZeroNow?(offset: number, length: number): boolean;
   write(buf: Uint8Array, offset: number): Promise<void>;
   /**
    * Where [offset, offset+length) is stored, when it is stored in one piece of one file

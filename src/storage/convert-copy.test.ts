@@ -98,3 +98,32 @@ for (const native of [true, false]) {
     }
   });
 }
+
+test('a 32 MiB-block VHDX to raw and back: every byte kept, zero granules skipped, granules counted from where each copy starts', async (t) => {
+  if (!nativeCopyStatus()) {
+    if (process.env.CI === 'true') assert.fail(`native addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('native addon not loaded');
+    return;
+  }
+  const p = (n: string) => join(tmp.dir, `span-${n}`);
+  // 40 MiB raw: 12 MiB of data with a zero granule inside, 10 MiB of written zeros, and a MiB
+  // of data not aligned to a granule in the second block.
+  const size = 40 * MiB;
+  const fd = openSync(p('src.img'), 'wx+');
+  try {
+    ftruncateSync(fd, size);
+    const data = pattern(12 * MiB, 6);
+    data.fill(0, 3 * MiB, 3 * MiB + 64 * 1024);
+    for (const [o, b] of [[2 * MiB, data], [14 * MiB, new Uint8Array(10 * MiB)], [33 * MiB - 4096, pattern(MiB, 7)]] as const) {
+      writeSync(fd, b, 0, b.length, o);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  // The data less its zero granule, and the last MiB: from the raw file, granules counted from
+  // where its data starts (16); from the VHDX block, from the block's start (17, not aligned).
+  const data = 12 * MiB - 64 * 1024;
+  assert.equal(await convert(p('src.img'), p('a.vhdx'), { format: 'VHDX', type: 'Dynamic', blockSize: 32 * MiB }), data + MiB);
+  assert.equal(await convert(p('a.vhdx'), p('b.img'), { format: 'RAW', type: 'Fixed', durable: false }), data + MiB + 64 * 1024);
+  await compare(p('src.img'), 'raw', p('b.img'), 'raw');
+});

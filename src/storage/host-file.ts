@@ -80,6 +80,10 @@ export class HostFile implements BlockFile {
     return mapFd(this.fd, offset, length);
   }
 
+  mapDataNow(offset: number, length: number): FileExtent[] | undefined {
+    return this.closed ? undefined : mapFd(this.fd, offset, length);
+  }
+
   async flush(): Promise<void> {
     await fsyncAsync(this.fd);
   }

@@ -56,7 +56,7 @@ export class MeteringStage implements Stage {
     return next(req).then(
       (r) => {
         this.inFlight--;
-        this.complete(req, t0);
+        this.complete(req, performance.now() - t0);
         return r;
       },
       (e: unknown) => {
@@ -67,7 +67,16 @@ export class MeteringStage implements Stage {
     );
   }
 
-  private complete(req: IoRequest, t0: number): void {
+  /** Reads of zeros answered at once (Pipeline.readZeroNow) count like any other, with no latency. */
+  passesNow(): boolean {
+    return true;
+  }
+
+  passedNow(req: IoRequest): void {
+    this.complete(req, 0);
+  }
+
+  private complete(req: IoRequest, latencyMs: number): void {
     this.ops[req.kind]++;
     this.total++;
     if (req.kind === 'read') this.bytesRead += req.length;
@@ -77,11 +86,10 @@ export class MeteringStage implements Stage {
       this.nios += n;
       this.advance();
       this.ring[this.ringAt % BUCKETS]! += n;
-      const ms = performance.now() - t0;
-      this.latencyMs += ms;
+      this.latencyMs += latencyMs;
       this.latencyCount++;
       let b = 0;
-      while (b < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[b]!) b++;
+      while (b < LATENCY_BUCKETS_MS.length && latencyMs > LATENCY_BUCKETS_MS[b]!) b++;
       this.latencyHits[b]!++;
     }
   }

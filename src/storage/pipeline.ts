@@ -43,6 +43,13 @@ export type Next = (req: IoRequest) => Promise<IoResult>;
 export interface Stage {
   readonly name: string;
   handle(req: IoRequest, next: Next): Promise<IoResult>;
+  /**
+   * Whether a read the disk answers at once as zeros (`Pipeline.readZeroNow`) may skip
+   * `handle`: such reads then take no promise. Without it they never do. Changes nothing.
+   */
+  passesNow?(req: IoRequest): boolean;
+  /** Account for a read that skipped `handle` (called once every stage's `passesNow` said yes). */
+  passedNow?(req: IoRequest): void;
   /** Called when the pipeline is torn down (timers, files). */
   close?(): void;
 }
@@ -182,6 +189,21 @@ export class Pipeline {
 
   get<T extends Stage>(name: string): T | undefined {
     return this.stages.find((s) => s.name === name) as T | undefined;
+  }
+
+  /**
+   * A read answered without the stage chain's promises: when every stage lets it skip `handle`
+   * and the disk knows at once that the range reads as zeros (`readsZeroNow`: a cached map,
+   * no I/O), the stages count it and the answer is true: the caller replies with zeros. False:
+   * send it through `run` (a paused pipeline, data, a stage without the hook, a QoS limit).
+   */
+  readZeroNow(req: IoRequest): boolean {
+    if (this.paused) return false;
+    const list = this.list;
+    for (const s of list) if (!s.passesNow?.(req)) return false;
+    if (!this.current.readsZeroNow?.(req.offset, req.length)) return false;
+    for (const s of list) s.passedNow?.(req);
+    return true;
   }
 
   run(req: IoRequest): Promise<IoResult> {

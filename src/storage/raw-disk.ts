@@ -59,6 +59,18 @@ export class RawDisk implements VirtualDisk {
     return 'data';
   }
 
+  /** Holes found at once (`mapDataNow`: SEEK_DATA on the event loop); false when unsure or on any error (`readSparse` then answers). */
+  readsZeroNow(offset: number, length: number): boolean {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > this.size) return false;
+    if (offset % SECTOR !== 0 || (length % SECTOR !== 0 && offset + length !== this.size)) return false;
+    try {
+      const map = this.file.mapDataNow?.(offset, length);
+      return map !== undefined && map.every((e) => !e.data);
+    } catch {
+      return false;
+    }
+  }
+
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.check('write', offset, buf.length, true);
     await this.file.write(buf, offset);

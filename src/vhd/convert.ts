@@ -7,10 +7,12 @@
 // destination's blocks land in the file in order (no fragmentation).
 // Fast path: a chunk the source stores in one piece of an OS file (a raw image, a fully
 // present VHDX block) is scanned for zeros and its data copied file to file by the kernel
-// (blockio/file-copy.ts: copy_file_range), never through a JavaScript buffer.
+// (blockio/file-copy.ts: copy_file_range), never through a JavaScript buffer, a span of up to
+// FILE_SPAN at a time where the chunks of a data extent lie in one piece (fewer system calls
+// and thread-pool trips; no buffer to keep cache-sized).
 // Depends on: blockio (types, file copies), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
 import type { BlockFile } from '../blockio/block-file.ts';
-import { copySlice, nonZeroRuns, type FileSlice } from '../blockio/file-copy.ts';
+import { copySlice, nativeCopyStatus, nonZeroRuns, type FileSlice } from '../blockio/file-copy.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -50,6 +52,8 @@ export interface ConvertResult {
 }
 
 const WINDOW = 1024 * MiB;
+/** Most bytes one in-kernel copy (and its zero scan) takes at once: a span within one block of the usual sizes. */
+const FILE_SPAN = 8 * MiB;
 /**
  * Zero detection unit. Only non-zero granules are written (runs of them in one write), so a
  * destination block that receives only zeros is never allocated, and a fixed or raw
@@ -153,15 +157,19 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
 
   /** A chunk ready to write: its data runs [start, end) within it, in `buf` or at `slice`. */
   interface Job { offset: number; length: number; runs: Array<[number, number]>; buf?: Uint8Array; slice?: FileSlice }
+  /** A range stored at `slice`: its non-zero granules, found by the native scan (undefined without it). */
+  const scanned = async (offset: number, length: number, slice: FileSlice): Promise<Job | undefined> => {
+    const runs = await nonZeroRuns(slice.file, slice.offset, length, granule);
+    if (!runs) return undefined;
+    result.bytesRead += length;
+    return { offset, length, slice, runs: runs.map(([s, e]) => [s - slice.offset, e - slice.offset]) };
+  };
   const read = async (offset: number, length: number): Promise<Job> => {
     const inside = Math.min(length, srcEnd - offset);
     if (out.writeFrom && src.locate && inside === length) {
       const slice = await src.locate(offset, length);
-      const runs = slice && (await nonZeroRuns(slice.file, slice.offset, length, granule));
-      if (slice && runs) {
-        result.bytesRead += length;
-        return { offset, length, slice, runs: runs.map(([s, e]) => [s - slice.offset, e - slice.offset]) };
-      }
+      const job = slice && (await scanned(offset, length, slice));
+      if (job) return job;
     }
     const buf = take();
     const b = buf.subarray(0, length);
@@ -195,6 +203,7 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
     });
   };
 
+  const fileCopies = out.writeFrom !== undefined && src.locate !== undefined && nativeCopyStatus();
   const reads: Array<Promise<Job>> = [];
   const writes: Array<Promise<void>> = [];
   // Oldest read → its write; at most `depth` writes pending.
@@ -219,8 +228,25 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
         const start = Math.max(done, Math.floor(e.offset / align) * align);
         const end = Math.min(roundUp(e.offset + e.length, align), size);
         for (let o = start; o < end;) {
-          const n = Math.min(end, (Math.floor(o / chunk) + 1) * chunk) - o;
-          const p = read(o, n);
+          let n = Math.min(end, (Math.floor(o / chunk) + 1) * chunk) - o;
+          let p: Promise<Job> | undefined;
+          // Stored in one piece of an OS file: scanned and copied by the kernel a span at a
+          // time, not a chunk (no buffer to keep small; fewer, larger copies and scans).
+          const wide = fileCopies ? Math.min(end, srcEnd, (Math.floor(o / FILE_SPAN) + 1) * FILE_SPAN) - o : 0;
+          if (wide > n) {
+            const slice = await src.locate!(o, wide);
+            if (slice) {
+              n = wide;
+              const at = o, len = n;
+              // No scan (a file without a descriptor): the span is copied whole, zeros and all.
+              p = scanned(at, len, slice).then((j) => {
+                if (j) return j;
+                result.bytesRead += len;
+                return { offset: at, length: len, slice, runs: [[0, len]] };
+              });
+            }
+          }
+          p ??= read(o, n);
           p.catch(() => undefined);
           reads.push(p);
           if (reads.length >= depth) await pump();

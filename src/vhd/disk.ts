@@ -188,12 +188,20 @@ export class VhdxDisk implements VirtualDisk {
    */
   async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
     this.checkRange('read', offset, length);
-    if (!this.closed && !this.params.hasParent && this.cachedZeroBlocks(offset, length)) return 'zero';
+    if (this.readsZeroNow(offset, length)) return 'zero';
     return this.shared(async () => {
       if (!this.params.hasParent && (await this.allZeroBlocks(offset, length))) return 'zero';
       await this.readUnlocked(buffer(), offset);
       return 'data';
     });
+  }
+
+  /** The cached BAT's answer of `readSparse`, synchronously: false when it would need the lock or I/O. */
+  readsZeroNow(offset: number, length: number): boolean {
+    const ls = this.params.logicalSectorSize;
+    const valid = Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length > 0 &&
+      offset % ls === 0 && length % ls === 0 && offset + length <= this.params.virtualSize;
+    return valid && !this.closed && !this.params.hasParent && this.cachedZeroBlocks(offset, length);
   }
 
   private cachedZeroBlocks(offset: number, length: number): boolean {

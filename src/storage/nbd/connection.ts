@@ -177,6 +177,12 @@ export class NbdConnection<E extends ServedExport> {
       const req: IoRequest = {
         kind, offset, length, fua: (flags & CMD_FLAG_FUA) !== 0, noHole: (flags & CMD_FLAG_NO_HOLE) !== 0, exportName: exp.name,
       };
+      if (kind === 'read' && exp.pipeline.readZeroNow(req)) {
+        // Zeros known from a cached map: answered here, no promise, no buffer (the common
+        // case of a guest or a copy reading unallocated space).
+        this.sendZeros(handle, offset, length, flags);
+        continue;
+      }
       let reply: Buffer | undefined;
       if (kind === 'read') {
         // The reply (header + data in one buffer) is made only when the disk has data for it:

@@ -1,0 +1,120 @@
+// Reads of unallocated VHDX blocks (from the cached BAT) and of raw file holes (SEEK_DATA on the
+// event loop) answered at once (Pipeline.readZeroNow): no promise, an OFFSET_HOLE chunk, still
+// counted by metering; a stage without the hooks, a QoS limit or a block that gets written
+// sends them the ordinary way again. A probe stage with both hooks tells which way each read went.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { holeMapStatus } from '../blockio/index.ts';
+import { BlockServer, type Stage, type IoRequest } from './index.ts';
+import { tempDir, makeVhdx, pattern } from './test-support.ts';
+import { NbdTestClient } from './nbd/test-client.ts';
+
+const MiB = 1 << 20;
+const tmp = tempDir('nbd-zero-reads-');
+const server = new BlockServer({ socketDir: join(tmp.dir, 'sock') });
+after(async () => {
+  await server.close();
+  tmp.cleanup();
+});
+
+/** Counts reads that went through `handle` and reads that skipped it. */
+function probe(name: string, passes = true): Stage & { handled: number; skipped: number } {
+  return {
+    name, handled: 0, skipped: 0,
+    handle(req: IoRequest, next) {
+      if (req.kind === 'read') this.handled++;
+      return next(req);
+    },
+    passesNow: () => passes,
+    passedNow() {
+      this.skipped++;
+    },
+  };
+}
+
+/** Serves `path` as `name` with a probe stage last and a connected client, for `body`. */
+async function withExport(path: string, name: string, body: (c: NbdTestClient, p: ReturnType<typeof probe>) => Promise<void>): Promise<void> {
+  const s = await server.serve(path, { exportName: name });
+  const c = await NbdTestClient.connect(s.socketPath, name);
+  try {
+    const p = probe('probe');
+    server.addStage(name, p);
+    await body(c, p);
+  } finally {
+    await c.disconnect();
+    await s.stop();
+  }
+}
+
+test('unallocated reads skip the stage chain, are counted, and take the ordinary path when a stage or a limit needs it', async () => {
+  const path = join(tmp.dir, 'z.vhdx');
+  // Block 0 (of 32 MiB) holds data, block 1 is unallocated.
+  await makeVhdx(path, { size: 64 * MiB, blockSize: 32 * MiB }, [[0, pattern(MiB, 7)]]);
+  await withExport(path, 'z', async (c, p) => {
+    const zeros = Buffer.alloc(4096);
+    // The first read loads the BAT page (the ordinary path); 32 pipelined zero reads after it
+    // are answered from the cached page, the data read is not.
+    assert.deepEqual(await c.read(32 * MiB, 4096), zeros);
+    assert.deepEqual({ handled: p.handled, skipped: p.skipped }, { handled: 1, skipped: 0 });
+    const reads = await Promise.all(Array.from({ length: 32 }, (_, i) => c.read(32 * MiB + i * 4096, 4096)));
+    for (const r of reads) assert.deepEqual(r, zeros);
+    assert.deepEqual(await c.read(0, 4096), Buffer.from(pattern(MiB, 7).subarray(0, 4096)));
+    assert.deepEqual({ handled: p.handled, skipped: p.skipped }, { handled: 2, skipped: 32 }, 'zero reads skipped the chain, the data read did not');
+    assert.equal(c.holeChunks, 33);
+    const m = server.counters('z');
+    assert.equal(m.operations.read, 34, 'metering counts the skipped reads');
+    assert.equal(m.bytesRead, 34 * 4096);
+    assert.equal(m.inFlight, 0);
+
+    // A QoS limit paces every read: the zero reads go through handle().
+    server.setQos('z', { maximumIops: 100_000 });
+    assert.deepEqual(await c.read(40 * MiB, 4096), zeros);
+    assert.equal(p.handled, 3);
+    server.setQos('z', { maximumIops: 0 });
+    assert.deepEqual(await c.read(40 * MiB, 4096), zeros);
+    assert.equal(p.skipped, 33);
+
+    // A stage that does not let reads skip it (no hooks, like a mirror) sees them all.
+    const plain: Stage & { reads: number } = { name: 'plain', reads: 0, handle(req, next) { if (req.kind === 'read') this.reads++; return next(req); } };
+    server.addStage('z', plain);
+    assert.deepEqual(await c.read(40 * MiB, 4096), zeros);
+    assert.equal(plain.reads, 1);
+    assert.equal(p.handled, 4);
+    server.pipeline('z').remove('plain');
+
+    // Once written, the block is data: the read goes to the disk.
+    await c.write(48 * MiB, pattern(4096, 9));
+    assert.deepEqual(await c.read(48 * MiB, 4096), Buffer.from(pattern(4096, 9)));
+    assert.equal(p.handled, 5);
+    assert.equal(server.counters('z').operations.read, 38);
+  });
+});
+
+test('holes of a raw export are answered at once; its data, and a hole once written, are read', async (t) => {
+  if (!holeMapStatus().native) {
+    if (process.env.CI === 'true') assert.fail(`hole-map addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('hole-map addon not loaded');
+    return;
+  }
+  const path = join(tmp.dir, 'r.img');
+  const fd = openSync(path, 'wx+');
+  try {
+    ftruncateSync(fd, 16 * MiB);
+    writeSync(fd, pattern(MiB, 3), 0, MiB, 4 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+  await withExport(path, 'r', async (c, p) => {
+    const zeros = Buffer.alloc(8192);
+    const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => c.read(8 * MiB + i * 8192, 8192)));
+    for (const r of reads) assert.deepEqual(r, zeros);
+    assert.deepEqual(await c.read(4 * MiB, 8192), Buffer.from(pattern(MiB, 3).subarray(0, 8192)));
+    assert.deepEqual({ handled: p.handled, skipped: p.skipped }, { handled: 1, skipped: 8 });
+    await c.write(12 * MiB, pattern(8192, 4));
+    assert.deepEqual(await c.read(12 * MiB, 8192), Buffer.from(pattern(8192, 4)));
+    assert.equal(p.handled, 2);
+    assert.equal(server.counters('r').operations.read, 10);
+  });
+});
