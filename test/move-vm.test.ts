@@ -170,7 +170,11 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     const up0 = Number((await ta.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
     await tb.sh('peer', `setsid ping -i 0.02 -W 1 ${IP(1)} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
     const tMove = Date.now();
-    const moved = JSON.parse(await okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json')) as Vm;
+    const moved = JSON.parse(await okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json').catch(async (err: unknown) => {
+      // What each host logged about the failed move (the destination's reason for dropping it).
+      for (const [n, h] of [['A', a], ['B', b]] as const) console.log(`# ${n} events:\n${(await readFile(join(h.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter((l) => /MOVE|MIGRAT/.test(l)).slice(-6).join('\n')}`);
+      throw err;
+    })) as Vm;
     const took = Date.now() - tMove;
     assert.equal(moved.Id, before.Id);
     await new Promise((r) => setTimeout(r, 2000));

@@ -48,9 +48,12 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
     previous = previous.then(() => new Promise<void>((connected) => {
       const t = createConnection({ host: to.host, port: to.port }, () => {
         t.setNoDelay(true);
-        t.write(secret);
         connected();
       });
+      // Queued now, before the splice below: QEMU's first bytes can be read before the TCP
+      // connection completes, and written in the connect callback the secret came after them
+      // (the destination then dropped the stream: "Broken pipe" in the source QEMU).
+      t.write(secret);
       t.on('error', () => connected());
       open.add(t);
       q.on('data', (b: Buffer) => { bytes += b.length; });
