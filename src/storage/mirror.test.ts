@@ -20,7 +20,7 @@ import { MIRROR_STAGE } from './mirror.ts';
 import { createMirrorFile } from './mirror-file.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
 import { openDiskFile } from './open-disk.ts';
-import { tempDir, makeVhdx, pattern, run, prng, gated, readAll, same, startChildServer, killChild } from './test-support.ts';
+import { tempDir, makeVhdx, pattern, run, prng, randomIoOutside, gated, readAll, same, startChildServer, killChild } from './test-support.ts';
 
 const MiB = 1 << 20;
 const tmp = tempDir('mirror-');
@@ -77,25 +77,7 @@ test("'all': qemu-io writes before, into and after the copied chunks; the export
   while (gate.held < 2) await new Promise((r) => setTimeout(r, 5));
 
   // 300 operations outside chunks 8–9, in order: before them the target is current (write to both), after them not yet.
-  const rnd = prng(11);
-  const cmds: string[] = [];
-  for (let k = 0; k < 300; k++) {
-    const length = (1 + rnd(64)) * 4096;
-    let offset = rnd((SIZE - length) / 4096) * 4096;
-    if (offset < 10 * MiB && offset + length > 8 * MiB) offset = 10 * MiB + offset % (8 * MiB);
-    const op = rnd(10);
-    if (op < 7) {
-      const byte = 1 + (k % 255);
-      cmds.push('-c', `write -P ${byte} ${offset} ${length}`);
-      model.fill(byte, offset, offset + length);
-    } else if (op < 9) {
-      cmds.push('-c', `write -z ${offset} ${length}`);
-      model.fill(0, offset, offset + length);
-    } else {
-      // Dropped while the mirror runs: the data stays.
-      cmds.push('-c', `discard ${offset} ${length}`);
-    }
-  }
+  const cmds = randomIoOutside(prng(11), 300, SIZE, [8 * MiB, 10 * MiB], model, 'kept'); // trims are dropped while the mirror runs
   const io = await run('qemu-io', ['-f', 'raw', '-d', 'unmap', ...cmds, served.uri], 120_000);
   assert.equal(io.code, 0, io.stdout + io.stderr);
   assert.equal(commits, 0, 'no commit before the copy ends');

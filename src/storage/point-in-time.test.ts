@@ -18,7 +18,7 @@ import { openDiskFile } from './open-disk.ts';
 import { createDifferencingFile } from './disk-create.ts';
 import { POINT_IN_TIME_STAGE, type CopyBeforeWriteStage } from './point-in-time.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
-import { tempDir, makeVhdx, pattern, run, prng, gated, readAll, same } from './test-support.ts';
+import { tempDir, makeVhdx, pattern, run, prng, randomIoOutside, gated, readAll, same } from './test-support.ts';
 
 const MiB = 1 << 20;
 const tmp = tempDir('pit-copy-');
@@ -59,22 +59,7 @@ test("'all': qemu-io writes, trims and zeroes during the copy; the target is the
 
   // 300 operations outside chunks 8–9, in order (qemu-io runs its commands one after the other).
   const final = moment.slice();
-  const rnd = prng(10);
-  const cmds: string[] = [];
-  for (let k = 0; k < 300; k++) {
-    const length = (1 + rnd(64)) * 4096;
-    let offset = rnd((SIZE - length) / 4096) * 4096;
-    if (offset < 10 * MiB && offset + length > 8 * MiB) offset = 10 * MiB + offset % (8 * MiB);
-    const op = rnd(10);
-    if (op < 7) {
-      const byte = 1 + (k % 255);
-      cmds.push('-c', `write -P ${byte} ${offset} ${length}`);
-      final.fill(byte, offset, offset + length);
-    } else {
-      cmds.push('-c', op < 9 ? `write -z ${offset} ${length}` : `discard ${offset} ${length}`);
-      final.fill(0, offset, offset + length);
-    }
-  }
+  const cmds = randomIoOutside(prng(10), 300, SIZE, [8 * MiB, 10 * MiB], final, 'zeros');
   const io = await run('qemu-io', ['-f', 'raw', '-d', 'unmap', ...cmds, served.uri], 120_000);
   assert.equal(io.code, 0, io.stdout + io.stderr);
   assert.doesNotMatch(io.stdout + io.stderr, /error|failed/i);

@@ -102,6 +102,36 @@ export function prng(seed: number): (n: number) => number {
   };
 }
 
+/**
+ * qemu-io commands for `count` random operations of 4 KiB–256 KiB on a `size`-byte disk, none
+ * touching [skipFrom, skipTo) (moved just past it), in order: 70 % pattern writes (byte 1 + k %
+ * 255), 20 % write-zeroes, 10 % discards. `model` gets each write; `discarded` says what a
+ * discard leaves there (zeros, or nothing when the copy under test drops trims).
+ */
+export function randomIoOutside(rnd: (n: number) => number, count: number, size: number, skip: [number, number],
+  model: Uint8Array, discarded: 'zeros' | 'kept'): string[] {
+  const [skipFrom, skipTo] = skip;
+  const cmds: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const length = (1 + rnd(64)) * 4096;
+    let offset = rnd((size - length) / 4096) * 4096;
+    if (offset < skipTo && offset + length > skipFrom) offset = skipTo + offset % skipFrom;
+    const op = rnd(10);
+    if (op < 7) {
+      const byte = 1 + (k % 255);
+      cmds.push('-c', `write -P ${byte} ${offset} ${length}`);
+      model.fill(byte, offset, offset + length);
+    } else if (op < 9) {
+      cmds.push('-c', `write -z ${offset} ${length}`);
+      model.fill(0, offset, offset + length);
+    } else {
+      cmds.push('-c', `discard ${offset} ${length}`);
+      if (discarded === 'zeros') model.fill(0, offset, offset + length);
+    }
+  }
+  return cmds;
+}
+
 export interface Gate {
   /** Let the held target writes go on (or fail with `error`). */
   open(error?: Error): void;
