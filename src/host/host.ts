@@ -1110,10 +1110,6 @@ export class Host {
 
   // ---- live migration (Move-VM) --------------------------------------------------------
 
-  get migrationSettings(): MigrationSettings {
-    return this.migration;
-  }
-
   /** Set-VMHost's migration parameters, Enable-/Disable-VMMigration. */
   async setMigrationSettings(patch: Partial<MigrationSettings>): Promise<Record<string, unknown>> {
     const next = applyMigrationSettings(this.migration, patch);

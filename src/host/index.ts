@@ -12,8 +12,6 @@ export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIR
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
-export type { VmLiveCounters } from './vm-metering.ts';
-export type { MeteringReport } from './metering-state.ts';
-export { PERFORMANCE_OPTIONS, AUTHENTICATION_TYPES, tuningFor, type MigrationSettings } from './migration-settings.ts';
-export type { MovePrepare, PreparedMove } from './vm-move-in.ts';
+export { tuningFor } from './migration-settings.ts';
+export type { MovePrepare } from './vm-move-in.ts';
 export type { IssuedTicket } from './move-ticket.ts';
