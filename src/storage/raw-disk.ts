@@ -22,6 +22,15 @@ export class RawDisk implements VirtualDisk {
   readonly readOnly: boolean;
   private size: number;
   private zeros: Uint8Array | undefined;
+  /**
+   * The range `readsZeroNow` last found data in (offset -1: none). The block server asks it
+   * first and sends a read it says no to on to `readSparse` in the same turn of the event loop,
+   * which then reads without mapping the range again (the map is two lseeks). Only data is
+   * remembered: a range can only turn from data to zeros meanwhile (a trim), and a read then
+   * returns those zeros, never a wrong byte; a remembered hole could have been written since.
+   */
+  private seenOffset = -1;
+  private seenLength = 0;
 
   private constructor(readonly file: BlockFile, size: number, readOnly: boolean) {
     this.size = size;
@@ -54,7 +63,9 @@ export class RawDisk implements VirtualDisk {
 
   async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
     this.check('read', offset, length, false);
-    if ((await mapFileData(this.file, offset, length)).every((e) => !e.data)) return 'zero';
+    const seen = offset === this.seenOffset && length === this.seenLength;
+    this.seenOffset = -1;
+    if (!seen && (await mapFileData(this.file, offset, length)).every((e) => !e.data)) return 'zero';
     await this.file.read(buffer(), offset);
     return 'data';
   }
@@ -65,7 +76,11 @@ export class RawDisk implements VirtualDisk {
     if (offset % SECTOR !== 0 || (length % SECTOR !== 0 && offset + length !== this.size)) return false;
     try {
       const map = this.file.mapDataNow?.(offset, length);
-      return map !== undefined && map.every((e) => !e.data);
+      if (map === undefined) return false;
+      if (map.every((e) => !e.data)) return true;
+      this.seenOffset = offset;
+      this.seenLength = length;
+      return false;
     } catch {
       return false;
     }
