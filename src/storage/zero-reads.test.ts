@@ -137,9 +137,9 @@ test('a raw read of data maps its range once (readsZeroNow\'s answer is the one 
   }
   const file = HostFile.open(path);
   let maps = 0;
-  const mapData = file.mapData.bind(file), mapDataNow = file.mapDataNow.bind(file);
+  const mapData = file.mapData.bind(file), firstDataNow = file.firstDataNow.bind(file);
   file.mapData = (o, l) => { maps++; return mapData(o, l); };
-  file.mapDataNow = (o, l) => { maps++; return mapDataNow(o, l); };
+  file.firstDataNow = (o, l) => { maps++; return firstDataNow(o, l); };
   const disk = await RawDisk.open(file);
   const sparse = async (offset: number, length: number) => {
     const buf = new Uint8Array(length);
