@@ -11,6 +11,10 @@
  * hole (past the end of the file included). A file system without SEEK_DATA support makes
  * the kernel report the whole file as data, which is the safe answer.
  *
+ * firstData(fd, offset, length) -> the offset of the first data byte in [offset,
+ * offset+length), or -1 when the range is all hole: one lseek(SEEK_DATA), where mapData
+ * takes two per data run. The block server's "is this read all zeros?" asks only this.
+ *
  * lockFd(fd, exclusive) -> true when flock(2) took the lock (LOCK_NB), false when another
  * open file description holds a conflicting one. Also missing from Node: without the addon
  * src/storage/file-lock.ts runs flock(1) on the inherited descriptor (a process per lock).
@@ -33,22 +37,46 @@ static napi_value fail(napi_env env, int err, const char *what) {
   return NULL;
 }
 
-static napi_value map_data(napi_env env, napi_callback_info info) {
+/* The (fd, offset, length) arguments of mapData and firstData; 0 (a TypeError thrown) when invalid. */
+static int range_args(napi_env env, napi_callback_info info, const char *name, int32_t *fd, off_t *pos, off_t *end) {
   size_t argc = 3;
   napi_value argv[3];
-  int32_t fd;
   double off, len;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[0], fd) != napi_ok ||
       napi_get_value_double(env, argv[1], &off) != napi_ok ||
       napi_get_value_double(env, argv[2], &len) != napi_ok ||
-      fd < 0 || off < 0 || len < 0 || off + len > MAX_SAFE) {
-    napi_throw_type_error(env, NULL, "mapData(fd, offset, length): a descriptor and a non-negative safe range");
-    return NULL;
+      *fd < 0 || off < 0 || len < 0 || off + len > MAX_SAFE) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s(fd, offset, length): a descriptor and a non-negative safe range", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  *pos = (off_t)off;
+  *end = (off_t)(off + len);
+  return 1;
+}
+
+static napi_value first_data(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  off_t pos, end;
+  if (!range_args(env, info, "firstData", &fd, &pos, &end)) return NULL;
+  double at = -1;
+  if (pos < end) {
+    off_t data = lseek(fd, pos, SEEK_DATA);
+    if (data < 0 && errno != ENXIO) return fail(env, errno, "lseek(SEEK_DATA)"); /* ENXIO: no data at or after pos */
+    if (data >= 0 && data < end) at = (double)data;
   }
   napi_value out;
+  return napi_create_double(env, at, &out) == napi_ok ? out : NULL;
+}
+
+static napi_value map_data(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  off_t pos, end;
+  if (!range_args(env, info, "mapData", &fd, &pos, &end)) return NULL;
+  napi_value out;
   if (napi_create_array(env, &out) != napi_ok) return NULL;
-  off_t pos = (off_t)off, end = (off_t)(off + len);
   uint32_t n = 0;
   while (pos < end) {
     off_t data = lseek(fd, pos, SEEK_DATA);
@@ -341,6 +369,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "mapData", NAPI_AUTO_LENGTH, map_data, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "mapData", fn) != napi_ok ||
+      napi_create_function(env, "firstData", NAPI_AUTO_LENGTH, first_data, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "firstData", fn) != napi_ok ||
       napi_create_function(env, "lockFd", NAPI_AUTO_LENGTH, lock_fd, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "lockFd", fn) != napi_ok) {
     return NULL;

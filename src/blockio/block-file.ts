@@ -21,10 +21,11 @@ export interface BlockFile {
    */
   mapData?(offset: number, length: number): Promise<FileExtent[]>;
   /**
-   * `mapData` answered at once, when it is a cheap system call on an open OS file (lseek on the
-   * event loop: the block server's reads of raw holes); undefined when it cannot be. Optional.
+   * The first byte of data in [offset, offset+length), -1 when it is all hole, answered at once
+   * when that is one cheap system call on an open OS file (lseek(SEEK_DATA) on the event loop:
+   * the block server's "is this read all zeros?"); undefined when it cannot be. Optional.
    */
-  mapDataNow?(offset: number, length: number): FileExtent[] | undefined;
+  firstDataNow?(offset: number, length: number): number | undefined;
   /**
    * The OS file descriptor, when this is an open OS file: file-copy.ts copies between two such
    * files in the kernel. Nothing else uses it; absent on in-memory and test files.

@@ -1,12 +1,13 @@
 // The hole map on a real sparse file: the addon (SEEK_DATA/SEEK_HOLE) finds the written
-// ranges and the holes between them; VMHOST_NO_HOLE_MAP=1 forces the fallback, which calls
-// everything data. Under CI=true the addon must have loaded (scripts/build.sh builds it).
+// ranges and the holes between them, and the first data byte of a range; VMHOST_NO_HOLE_MAP=1
+// forces the fallback, which calls everything data. Under CI=true the addon must have loaded
+// (scripts/build.sh builds it).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, openSync, writeSync, ftruncateSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFile, MemoryFile, holeMapStatus, mapFileData } from './index.ts';
+import { NodeFile, MemoryFile, holeMapStatus, mapFileData, firstDataFd } from './index.ts';
 
 const MiB = 1 << 20;
 const dir = mkdtempSync(join(tmpdir(), 'file-map-'));
@@ -46,6 +47,13 @@ test('the addon maps the data and holes of a sparse file (range clipped, past EO
     assert.deepEqual(await f.mapData(8 * MiB + 4096, 8192), [{ offset: 8 * MiB + 4096, length: 8192, data: true }]);
     assert.deepEqual(await f.mapData(15 * MiB, 2 * MiB), [{ offset: 15 * MiB, length: 2 * MiB, data: false }]);
     assert.deepEqual(await f.mapData(0, 0), []);
+    // The first data byte of a range (one SEEK_DATA), -1 when it is all hole.
+    assert.equal(firstDataFd(f.fd, 0, 16 * MiB), MiB);
+    assert.equal(firstDataFd(f.fd, MiB + 4096, 4096), MiB + 4096);
+    assert.equal(firstDataFd(f.fd, 2 * MiB, 6 * MiB + 1), 8 * MiB);
+    assert.equal(firstDataFd(f.fd, 2 * MiB, 6 * MiB), -1);
+    assert.equal(firstDataFd(f.fd, 15 * MiB, 2 * MiB), -1);
+    assert.equal(firstDataFd(f.fd, MiB, 0), -1);
   } finally {
     await f.close();
   }
@@ -57,6 +65,7 @@ test('VMHOST_NO_HOLE_MAP=1 forces the fallback: the whole range is data', async 
   try {
     assert.deepEqual(holeMapStatus(), { native: false, reason: 'VMHOST_NO_HOLE_MAP=1' });
     assert.deepEqual(await f.mapData(0, 16 * MiB), [{ offset: 0, length: 16 * MiB, data: true }]);
+    assert.equal(firstDataFd(f.fd, 2 * MiB, 4096), 2 * MiB);
   } finally {
     delete process.env.VMHOST_NO_HOLE_MAP;
     await f.close();

@@ -20,6 +20,8 @@ export interface FileExtent {
 
 export interface HolesAddon {
   mapData(fd: number, offset: number, length: number): number[];
+  /** The first data byte in [offset, offset+length), -1 when it is all hole: one lseek(SEEK_DATA). */
+  firstData(fd: number, offset: number, length: number): number;
   lockFd(fd: number, exclusive: boolean): boolean;
   /** file-copy.ts: copy_file_range(2) off the event loop; -1 when the kernel cannot copy between these files. */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
@@ -88,6 +90,17 @@ export function mapFd(fd: number, offset: number, length: number): FileExtent[] 
   }
   if (at < offset + length) out.push({ offset: at, length: offset + length - at, data: false });
   return out;
+}
+
+/**
+ * Where the first byte of data in [offset, offset+length) of the open file `fd` is, -1 when the
+ * range is all hole (past the end of the file included). Without the addon: `offset` (all
+ * data, as `mapFd` says). Synchronous, one lseek: for "does this read hold any data?".
+ */
+export function firstDataFd(fd: number, offset: number, length: number): number {
+  if (length === 0) return -1;
+  const a = process.env.VMHOST_NO_HOLE_MAP === '1' ? undefined : loadNativeAddon();
+  return a ? a.firstData(fd, offset, length) : offset;
 }
 
 /**

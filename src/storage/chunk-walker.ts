@@ -199,6 +199,14 @@ export class ChunkWalker {
         if (this.opts.probeZeroes === 'trim') await this.target.trim(x.offset, x.length).catch(fail('target', 'trim', x.offset, x.length));
         continue;
       }
+      // Stored in one piece of an OS file (a fully present VHDX block, a raw image): copied file
+      // to file by the kernel, as conversion does. The slice holds: the chunk's guest writes wait
+      // for this copy, and nothing else moves a disk's data while it is served.
+      const slice = this.target.writeFrom && this.source.locate ? await this.source.locate(x.offset, x.length).catch(fail('source', 'locate', x.offset, x.length)) : undefined;
+      if (slice) {
+        await this.target.writeFrom!(slice, x.length, x.offset).catch(fail('target', 'write', x.offset, x.length));
+        continue;
+      }
       const buf = new Uint8Array(x.length);
       await this.source.read(buf, x.offset).catch(fail('source', 'read', x.offset, x.length));
       await this.target.write(buf, x.offset).catch(fail('target', 'write', x.offset, x.length));

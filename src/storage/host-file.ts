@@ -7,7 +7,7 @@
 import { openSync, readSync, writeSync, closeSync, fstatSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
-import { mapFd, type FileExtent } from '../blockio/file-map.ts';
+import { firstDataFd, mapFd, type FileExtent } from '../blockio/file-map.ts';
 import { VmhostError } from '../common/errors.ts';
 import { lockFd, type LockMode } from './file-lock.ts';
 
@@ -80,8 +80,8 @@ export class HostFile implements BlockFile {
     return mapFd(this.fd, offset, length);
   }
 
-  mapDataNow(offset: number, length: number): FileExtent[] | undefined {
-    return this.closed ? undefined : mapFd(this.fd, offset, length);
+  firstDataNow(offset: number, length: number): number | undefined {
+    return this.closed ? undefined : firstDataFd(this.fd, offset, length);
   }
 
   async flush(): Promise<void> {

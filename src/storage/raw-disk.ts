@@ -22,6 +22,15 @@ export class RawDisk implements VirtualDisk {
   readonly readOnly: boolean;
   private size: number;
   private zeros: Uint8Array | undefined;
+  /**
+   * The range `readsZeroNow` last found data in (offset -1: none). The block server asks it
+   * first and sends a read it says no to on to `readSparse` in the same turn of the event
+   * loop, which then reads without asking the file again. Only data is remembered: a range can
+   * only turn from data to zeros meanwhile (a trim), and a read then returns those zeros,
+   * never a wrong byte; a remembered hole could have been written since.
+   */
+  private seenOffset = -1;
+  private seenLength = 0;
 
   private constructor(readonly file: BlockFile, size: number, readOnly: boolean) {
     this.size = size;
@@ -54,18 +63,30 @@ export class RawDisk implements VirtualDisk {
 
   async readSparse(offset: number, length: number, buffer: () => Uint8Array): Promise<'zero' | 'data'> {
     this.check('read', offset, length, false);
-    if ((await mapFileData(this.file, offset, length)).every((e) => !e.data)) return 'zero';
+    const seen = offset === this.seenOffset && length === this.seenLength;
+    this.seenOffset = -1;
+    if (!seen && !(await this.holdsData(offset, length))) return 'zero';
     await this.file.read(buffer(), offset);
     return 'data';
   }
 
-  /** Holes found at once (`mapDataNow`: SEEK_DATA on the event loop); false when unsure or on any error (`readSparse` then answers). */
+  /** Whether any byte of the range is file data (not a hole): one lseek when the file answers at once. */
+  private async holdsData(offset: number, length: number): Promise<boolean> {
+    const first = this.file.firstDataNow?.(offset, length);
+    return first !== undefined ? first >= 0 : (await mapFileData(this.file, offset, length)).some((e) => e.data);
+  }
+
+  /** Holes found at once (`firstDataNow`: one SEEK_DATA on the event loop); false when unsure or on any error (`readSparse` then answers). */
   readsZeroNow(offset: number, length: number): boolean {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > this.size) return false;
     if (offset % SECTOR !== 0 || (length % SECTOR !== 0 && offset + length !== this.size)) return false;
     try {
-      const map = this.file.mapDataNow?.(offset, length);
-      return map !== undefined && map.every((e) => !e.data);
+      const data = this.file.firstDataNow?.(offset, length);
+      if (data === undefined) return false;
+      if (data < 0) return true;
+      this.seenOffset = offset;
+      this.seenLength = length;
+      return false;
     } catch {
       return false;
     }

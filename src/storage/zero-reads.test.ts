@@ -2,12 +2,14 @@
 // event loop) answered at once (Pipeline.readZeroNow): no promise, an OFFSET_HOLE chunk, still
 // counted by metering; a stage without the hooks, a QoS limit or a block that gets written
 // sends them the ordinary way again. A probe stage with both hooks tells which way each read went.
+// A raw read of data maps its range once: readSparse reads by the answer readsZeroNow found.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { holeMapStatus } from '../blockio/index.ts';
-import { BlockServer, type Stage, type IoRequest } from './index.ts';
+import { BlockServer, RawDisk, type Stage, type IoRequest } from './index.ts';
+import { HostFile } from './host-file.ts';
 import { tempDir, makeVhdx, pattern } from './test-support.ts';
 import { NbdTestClient } from './nbd/test-client.ts';
 
@@ -117,4 +119,55 @@ test('holes of a raw export are answered at once; its data, and a hole once writ
     assert.equal(p.handled, 2);
     assert.equal(server.counters('r').operations.read, 10);
   });
+});
+
+test('a raw read of data maps its range once (readsZeroNow\'s answer is the one readSparse reads by), holes and other ranges as before', async (t) => {
+  if (!holeMapStatus().native) {
+    if (process.env.CI === 'true') assert.fail(`hole-map addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('hole-map addon not loaded');
+    return;
+  }
+  const path = join(tmp.dir, 'maps.img');
+  const fd = openSync(path, 'wx+');
+  try {
+    ftruncateSync(fd, 16 * MiB);
+    writeSync(fd, pattern(2 * MiB, 5), 0, 2 * MiB, 4 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+  const file = HostFile.open(path);
+  let maps = 0;
+  const mapData = file.mapData.bind(file), firstDataNow = file.firstDataNow.bind(file);
+  file.mapData = (o, l) => { maps++; return mapData(o, l); };
+  file.firstDataNow = (o, l) => { maps++; return firstDataNow(o, l); };
+  const disk = await RawDisk.open(file);
+  const sparse = async (offset: number, length: number) => {
+    const buf = new Uint8Array(length);
+    const got = await disk.readSparse(offset, length, () => buf);
+    return { got, buf };
+  };
+  try {
+    // Data: asked once at once, read without a second map.
+    assert.equal(disk.readsZeroNow(4 * MiB, 8192), false);
+    let r = await sparse(4 * MiB, 8192);
+    assert.equal(r.got, 'data');
+    assert.deepEqual(r.buf, pattern(2 * MiB, 5).subarray(0, 8192));
+    assert.equal(maps, 1);
+    // A hole is answered at once.
+    assert.equal(disk.readsZeroNow(8 * MiB, 8192), true);
+    assert.equal(maps, 2);
+    // A range readsZeroNow was not asked about (or was, about another range) is mapped as before.
+    assert.equal(disk.readsZeroNow(5 * MiB, 4096), false);
+    assert.equal((await sparse(9 * MiB, 4096)).got, 'zero');
+    assert.equal((await sparse(5 * MiB, 4096)).got, 'data');
+    assert.equal(maps, 5);
+    // Data seen, then trimmed before the read: read as data, and its bytes are the zeros.
+    assert.equal(disk.readsZeroNow(6 * MiB - 8192, 8192), false);
+    await disk.trim(6 * MiB - 8192, 8192);
+    r = await sparse(6 * MiB - 8192, 8192);
+    assert.equal(r.got, 'data');
+    assert.deepEqual(r.buf, new Uint8Array(8192));
+  } finally {
+    await disk.close();
+  }
 });

@@ -124,6 +124,23 @@ test('a raw source with a size that is not a whole sector is padded; bad request
   await assert.rejects(convertDisk(huge, keepOpen(new MemoryFile()), { format: 'VHD', type: 'Dynamic' }), (e: unknown) => isVmhostError(e, 'VHD_TOO_LARGE'));
 });
 
+test('an empty destination is never truncated to 0 (ext4 would write it back inside close); one holding bytes is, and converts right', async () => {
+  const size = 4 * MiB;
+  const model = modelData(8 * MiB).subarray(0, size);
+  for (const format of ['VHDX', 'VHD', 'RAW'] as const) {
+    for (const leftover of [0, 3 * MiB]) {
+      const out = leftover ? MemoryFile.from(pattern(leftover, 7)) : new MemoryFile();
+      const truncates: number[] = [];
+      const dst = { ...keepOpen(out), truncate: (n: number) => { truncates.push(n); return out.truncate(n); } };
+      await convertDisk(rawDisk(keepOpen(MemoryFile.from(model)), size), dst, { format, type: 'Dynamic' });
+      assert.equal(truncates.includes(0), leftover > 0, `${format}, ${leftover} bytes before: truncates ${truncates.join(', ')}`);
+      const d = await openAny(out, format, size);
+      same(await contents(d), model, `${format} over ${leftover} bytes`);
+      await d.close();
+    }
+  }
+});
+
 test('a three-level differencing chain with seeded random writes converts through its leaf to raw, VHD and VHDX equal to the model', async () => {
   const size = 16 * MiB;
   const files: Record<string, MemoryFile> = { base: new MemoryFile('base'), mid: new MemoryFile('mid'), leaf: new MemoryFile('leaf') };

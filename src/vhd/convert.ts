@@ -114,6 +114,12 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
     },
     size: async () => (dstSize ??= await dst.size()),
     truncate: async (n) => {
+      // The engines lay a new file out from size 0 (truncate(0) first); a destination that is
+      // already that size is left alone. On ext4 a truncate to 0 marks the file for
+      // auto_da_alloc: its close then starts writeback of every page written since, inside the
+      // close call (0.25–0.35 s for the bench's 1 GiB on a loaded machine, BENCHMARKS.md), where
+      // qemu-img, whose create truncates on a handle it closes before writing, pays nothing.
+      if (n === (await file.size())) return;
       await dst.truncate(n);
       dstSize = n;
     },
