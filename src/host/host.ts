@@ -124,6 +124,7 @@ export class Host {
   private accelerator: 'kvm' | 'tcg' = 'tcg';
   private migration: MigrationSettings = DEFAULT_MIGRATION_SETTINGS;
   private readonly moveQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumVirtualMachineMigrations);
+  private readonly storageQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumStorageMigrations, 'storage migration');
   private readonly tickets = new TicketBook();
   readonly moveIn: MoveIn;
   private options: HostOptions = {};
@@ -203,6 +204,7 @@ export class Host {
     host.accelerator = await VmRuntime.accelerator();
     host.migration = await loadMigrationSettings(dataDir);
     host.moveQueue.setLimit(host.migration.MaximumVirtualMachineMigrations);
+    host.storageQueue.setLimit(host.migration.MaximumStorageMigrations);
     // Moves a killed daemon had staged never registered: their folders go before VMs load (switch ports follow in reconcile).
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
@@ -891,12 +893,19 @@ export class Host {
     return { storage: this.storage, checkpoints: this.checkpoints, persistNext: (e, next) => this.persistNext(e, next), event: (level, code, message, e) => this.event(level, code, message, e) };
   }
 
-  /** Move-VMStorage: a job (vm-move-storage.ts); a running VM's disks are mirrored live. */
+  /**
+   * Move-VMStorage: a job (vm-move-storage.ts), Queued while -MaximumStorageMigrations moves
+   * run, cancellable (Stop-Job) until its last switch; a running VM's disks are mirrored live.
+   */
   moveStorage(nameOrId: string, p: MoveStorageParams): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('MoveStorage', 'Move-VMStorage', nameOrId, async (e, h) => {
+    const e = this.resolve(nameOrId);
+    assertLegal('MoveStorage', e.state, e.config.name);
+    return this.jobs.run('Move-VMStorage', { id: e.config.id, name: e.config.name }, (h) => this.storageQueue.run(h, () => e.lock.run(async () => {
+      assertLegal('MoveStorage', e.state, e.config.name);
       await moveStorage(e, p, this.moveStorageHost, h);
       this.event('Information', 'VM_STORAGE_MOVED', `VM storage moved${p.DestinationStoragePath ? ` to ${p.DestinationStoragePath}` : ''}`, e);
-    });
+      return this.view(e);
+    })), { queued: true, cancellable: true });
   }
 
   // ---- export and import ------------------------------------------------------------
@@ -1116,6 +1125,7 @@ export class Host {
     await saveMigrationSettings(this.dataDir, next);
     this.migration = next;
     this.moveQueue.setLimit(next.MaximumVirtualMachineMigrations);
+    this.storageQueue.setLimit(next.MaximumStorageMigrations);
     this.event('Information', 'HOST_MIGRATION_SETTINGS', `Live migration ${next.VirtualMachineMigrationEnabled ? 'enabled' : 'disabled'}: up to ${next.MaximumVirtualMachineMigrations} at once, ${next.VirtualMachineMigrationPerformanceOption}`);
     return this.hostView();
   }
