@@ -52,10 +52,16 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
   return next;
 }
 
+/**
+ * Every move converges under a guest that dirties memory faster than the stream drains it:
+ * auto-converge throttles its vCPUs, and XBZRLE sends a page dirtied again as its delta.
+ */
+const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
+
 /** How QEMU migrates under a performance option (both ends must agree: the source sends it along). */
 export function tuningFor(option: PerformanceOption): MigrationTuning {
   switch (option) {
-    case 'TCPIP': return {};
+    case 'TCPIP': return { ...CONVERGE };
     case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' } };
     case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' } };
   }

@@ -102,6 +102,7 @@ export function progressText(i: MigrationInfo, phase: string): string {
   const parts = [phase, `${mb(r?.transferred)} sent`];
   if (r && 'dirty-pages-rate' in r) parts.push(`dirty ${Math.round(((r as { 'dirty-pages-rate': number })['dirty-pages-rate'] * 4096) / 1048576)} MiB/s`);
   if (i['expected-downtime'] !== undefined) parts.push(`expected downtime ${i['expected-downtime']} ms`);
+  if (i['cpu-throttle-percentage'] !== undefined) parts.push(`vCPUs throttled ${i['cpu-throttle-percentage']} %`);
   return parts.join(', ');
 }
 
