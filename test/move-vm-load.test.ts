@@ -10,6 +10,9 @@
 //   estimate (QEMU's downtime + the destination's hand-over, from both hosts' events) is
 //   printed. test/move-vm.test.ts measures a blackout with a pinging peer. VMHOST_LONG=1 also
 //   moves a 1 GiB guest dirtying 256 MiB.
+// - migration networks: the cmdlets, their refusals, kept across a restart; a destination
+//   with no address on its networks and a source whose networks miss the destination's
+//   address both refuse the move (the VM runs on on A); with loopback listed it moves.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -86,6 +89,51 @@ describe('Move-VM under load: simultaneous moves, a guest dirtying memory', () =
     console.log(`# ${MOVES} moves, limit ${LIMIT}: ${Date.now() - t0} ms from New-VM to every guest answering on B`);
     await Promise.all(names.map((n) => tb.ok('Remove-VM', n, '-Force')));
     await ta.ok('Set-VMHost', '-MaximumVirtualMachineMigrations', '2');
+  });
+
+  test('migration networks: Add-/Get-/Set-/Remove-VMMigrationNetwork kept across a restart; a move streams only on listed networks', { timeout: 120_000 }, async () => {
+    await tb.ok('Set-VMHost', '-UseAnyNetworkForMigration', '$false');
+    await tb.ok('Add-VMMigrationNetwork', '10.99.0.0/16', '-Priority', '5');
+    await tb.ok('Add-VMMigrationNetwork', '-Subnet', 'FD00:99:0::/48');
+    await tb.fails(/Subnet: '10\.99\.1\.0\/8' has host bits set: the subnet is 10\.0\.0\.0\/8/, 'Add-VMMigrationNetwork', '10.99.1.0/8');
+    await tb.fails(/already listed/, 'Add-VMMigrationNetwork', '10.99.0.0/16');
+    await tb.fails(/not a subnet/, 'Add-VMMigrationNetwork', 'example.com/24');
+    await tb.fails(/No migration network 10\.1\.0\.0\/16/, 'Set-VMMigrationNetwork', '10.1.0.0/16', '-NewPriority', '1');
+    await tb.ok('Set-VMMigrationNetwork', 'fd00:99::/48', '-NewPriority', '1');
+    const listed = () => tb.json<Array<{ Subnet: string; Priority: number }>>('Get-VMMigrationNetwork');
+    const want = [{ Subnet: 'fd00:99::/48', Priority: 1 }, { Subnet: '10.99.0.0/16', Priority: 5 }];
+    assert.deepEqual(await listed(), want);
+    assert.deepEqual(await tb.json('Get-VMMigrationNetwork', '-Priority', '5'), [want[1]]);
+    await b.terminate();
+    await b.launch();
+    assert.deepEqual(await listed(), want, 'kept across a restart');
+    assert.equal((await tb.json<Record<string, unknown>>('Get-VMHost')).UseAnyNetworkForMigration, false);
+
+    await ta.ok('New-VM', 'n1', '-MemoryStartupBytes', SMALL);
+    await ta.ok('Start-VM', 'n1');
+    const refused = async (re: RegExp) => {
+      const r = await cliA('Move-VM', 'n1', '-DestinationHost', bDest);
+      assert.notEqual(r.code, 0, 'the move was refused');
+      assert.match(r.stderr, re);
+      assert.equal((await ta.json<Vm>('Get-VM', 'n1')).State, 'Running');
+      assert.deepEqual((await b.api('GET', '/api/v1/vms')).json, [], 'nothing of n1 on B');
+    };
+    // B has no address on its networks (this machine's are loopback's): it cannot listen for the stream.
+    await refused(/no address on its migration networks \(fd00:99::\/48, 10\.99\.0\.0\/16\)/);
+    await tb.ok('Add-VMMigrationNetwork', '127.0.0.0/8', '-Priority', '2');
+    // A sends only into its own networks, which do not hold B's stream address.
+    await ta.ok('Set-VMHost', '-UseAnyNetworkForMigration', '$false');
+    await ta.ok('Add-VMMigrationNetwork', '10.0.0.0/8');
+    await refused(/127\.0\.0\.1 is on none of this host's migration networks \(10\.0\.0\.0\/8\)/);
+    await ta.ok('Add-VMMigrationNetwork', '127.0.0.0/24');
+    await okA('Move-VM', 'n1', '-DestinationHost', bDest);
+    assert.equal((await tb.json<Vm>('Get-VM', 'n1')).State, 'Running');
+    assert.match(await readFile(join(b.dataDir, 'events.jsonl'), 'utf8'), /Migration networks changed/);
+    await tb.ok('Remove-VM', 'n1', '-Force');
+    for (const n of ['fd00:99::/48', '10.99.0.0/16', '127.0.0.0/8']) await tb.ok('Remove-VMMigrationNetwork', n);
+    for (const n of ['10.0.0.0/8', '127.0.0.0/24']) await ta.ok('Remove-VMMigrationNetwork', n);
+    assert.deepEqual((await b.api('GET', '/api/v1/host/migration-networks')).json, []);
+    await tb.fails(/No migration network/, 'Remove-VMMigrationNetwork', '127.0.0.0/8');
   });
 
   const guests: Array<[string, number, number]> = [['dirty1', 256, 64], ...(LONG ? [['dirty2', 1024, 256] as [string, number, number]] : [])];

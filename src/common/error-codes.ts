@@ -84,6 +84,7 @@ export const ERROR_CODES = {
   MOVE_STORAGE_UNSUPPORTED: 'unsupported',
   // Move-VM between hosts (host/vm-move-out.ts, vm-move-in.ts).
   MIGRATION_DISABLED: 'conflict',
+  MIGRATION_NO_NETWORK: 'conflict',
   MIGRATION_INCOMPATIBLE: 'conflict',
   MIGRATION_UNSUPPORTED: 'unsupported',
   MIGRATION_TICKET_INVALID: 'unauthorized',

@@ -51,6 +51,9 @@ import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, tuningFor, type MigrationSettings,
 } from './migration-settings.ts';
 import { MoveQueue } from './move-queue.ts';
+import {
+  addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
+} from './migration-networks.ts';
 import type { LiveMigrationResult } from '../qemu/index.ts';
 import { TicketBook, type IssuedTicket } from './move-ticket.ts';
 import { MoveIn, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
@@ -123,6 +126,7 @@ export class Host {
   private readonly names = new SerialLock();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
   private migration: MigrationSettings = DEFAULT_MIGRATION_SETTINGS;
+  private migrationNetworks: MigrationNetwork[] = [];
   private readonly moveQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumVirtualMachineMigrations);
   private readonly storageQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumStorageMigrations, 'storage migration');
   private readonly tickets = new TicketBook();
@@ -177,7 +181,7 @@ export class Host {
     this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
-      listenHost: () => this.options.listenHost ?? '127.0.0.1',
+      listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
       accelerator: () => this.accelerator,
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
@@ -202,7 +206,7 @@ export class Host {
       qemuUser, await HostIdentity.load(dataDir));
     host.options = options;
     host.accelerator = await VmRuntime.accelerator();
-    host.migration = await loadMigrationSettings(dataDir);
+    ({ settings: host.migration, networks: host.migrationNetworks } = await loadMigrationSettings(dataDir));
     host.moveQueue.setLimit(host.migration.MaximumVirtualMachineMigrations);
     host.storageQueue.setLimit(host.migration.MaximumStorageMigrations);
     // Moves a killed daemon had staged never registered: their folders go before VMs load (switch ports follow in reconcile).
@@ -1122,12 +1126,42 @@ export class Host {
   /** Set-VMHost's migration parameters, Enable-/Disable-VMMigration. */
   async setMigrationSettings(patch: Partial<MigrationSettings>): Promise<Record<string, unknown>> {
     const next = applyMigrationSettings(this.migration, patch);
-    await saveMigrationSettings(this.dataDir, next);
+    await saveMigrationSettings(this.dataDir, next, this.migrationNetworks);
     this.migration = next;
     this.moveQueue.setLimit(next.MaximumVirtualMachineMigrations);
     this.storageQueue.setLimit(next.MaximumStorageMigrations);
     this.event('Information', 'HOST_MIGRATION_SETTINGS', `Live migration ${next.VirtualMachineMigrationEnabled ? 'enabled' : 'disabled'}: up to ${next.MaximumVirtualMachineMigrations} at once, ${next.VirtualMachineMigrationPerformanceOption}`);
     return this.hostView();
+  }
+
+  private get networkPolicy(): NetworkPolicy {
+    return { useAny: this.migration.UseAnyNetworkForMigration, networks: this.migrationNetworks };
+  }
+
+  /** Get-VMMigrationNetwork. */
+  getMigrationNetworks(filter: { Subnet?: string; Priority?: number }): MigrationNetwork[] {
+    return selectNetworks(this.migrationNetworks, filter);
+  }
+
+  addMigrationNetwork(subnet: string, priority?: number): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed (added one)', (l) => addNetwork(l, subnet, priority));
+  }
+
+  setMigrationNetwork(subnet: string, change: { NewSubnet?: string; NewPriority?: number }): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed', (l) => setNetwork(l, subnet, change));
+  }
+
+  removeMigrationNetwork(subnet: string): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed (removed one)', (l) => removeNetwork(l, subnet));
+  }
+
+  /** Add-/Set-/Remove-VMMigrationNetwork: the list after `change` (migration-networks.ts validates), saved with the settings. */
+  private async changeMigrationNetworks(what: string, change: (list: MigrationNetwork[]) => MigrationNetwork[]): Promise<MigrationNetwork[]> {
+    const next = change(this.migrationNetworks);
+    await saveMigrationSettings(this.dataDir, this.migration, next);
+    this.migrationNetworks = next;
+    this.event('Information', 'HOST_MIGRATION_NETWORKS', `Migration networks ${what}: ${next.map((n) => `${n.Subnet} (priority ${n.Priority})`).join(', ') || 'none'}`);
+    return next;
   }
 
   /** Destination: a single-use ticket for moving VM `vmId` here, for a caller holding this host's credential. */
@@ -1199,6 +1233,7 @@ export class Host {
             const view = await moveOut({
               name: e.config.name, id: e.config.id, socketRoot: shortSocketRoot(this.dataDir), qemuGroup: this.qemuUser?.gid,
               performance: this.migration.VirtualMachineMigrationPerformanceOption,
+              streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
               describe: () => this.describeForMove(e),
               uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
               migrate: async (uri, p, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(p), onProgress, signal); },

@@ -83,6 +83,8 @@ export interface MoveOutVm {
   readonly socketRoot: string;
   readonly qemuGroup: number | undefined;
   readonly performance: PerformanceOption;
+  /** The local address the stream leaves from to reach the destination's `address` (migration networks); throws when none may. */
+  streamFrom(address: string): string | undefined;
   /** The prepare body: config, disk geometry, NVRAM, counters. */
   describe(): Promise<MovePrepare>;
   uptimeMs(): number;
@@ -110,8 +112,17 @@ export function progressText(i: MigrationInfo, phase: string): string {
 export async function moveOut(vm: MoveOutVm, dest: Destination, h: JobHandle, signal: AbortSignal): Promise<VmView> {
   h.progress(2, 'Preparing the destination');
   const prepared = await dest.prepare(await vm.describe());
+  // The destination's stream listener is on its migration networks (on all addresses: the one we called); this host sends only into its own.
+  const address = /^(0\.0\.0\.0|::)$/.test(prepared.Address) ? dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : prepared.Address;
+  let from: string | undefined;
+  try {
+    from = vm.streamFrom(address);
+  } catch (e) {
+    await dest.abort(prepared).catch(() => undefined);
+    throw e;
+  }
   const dir = await moveSocketDir(vm.socketRoot, vm.qemuGroup, false);
-  const relay = await sourceRelay(dir, vm.qemuGroup, { host: dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), port: prepared.Port }, Buffer.from(prepared.Secret, 'base64'));
+  const relay = await sourceRelay(dir, vm.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
   try {
     await vm.migrate(relay.uri, vm.performance, (i) => {
       const r = i.ram;
