@@ -1,5 +1,5 @@
-// Move-VM under load (issue 11's acceptance), two daemons on this machine, diskless test
-// guests (nothing to share):
+// Move-VM's operations beyond one move (issue 11), two daemons on this machine, diskless
+// test guests (nothing to share):
 // - simultaneous moves held to the source's -MaximumVirtualMachineMigrations: as many run as
 //   the limit allows, the rest wait Queued (Get-Job), never more run at once, and all end
 //   Running on B. The default suite moves 2 with a limit of 1; VMHOST_LONG=1 the acceptance
@@ -13,11 +13,14 @@
 // - migration networks: the cmdlets, their refusals, kept across a restart; a destination
 //   with no address on its networks and a source whose networks miss the destination's
 //   address both refuse the move (the VM runs on on A); with loopback listed it moves.
+// - cross-version: a VM whose configuration version is newer than the destination reads
+//   (a newer source host's) is refused at prepare, clearly, and nothing is staged there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CONFIG_VERSION } from '../src/host/config-version.ts';
 import { TestDaemon, runCli, waitFor, type CliResult } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
@@ -27,7 +30,7 @@ const SMALL = '96MB';
 type Job = { Id: string; Name: string; State: string; StatusDescription: string; VMName: string };
 type Vm = { Id: string; Name: string; State: string };
 
-describe('Move-VM under load: simultaneous moves, a guest dirtying memory', () => {
+describe('Move-VM: simultaneous moves, a dirtying guest, migration networks, config versions', () => {
   let a: TestDaemon;
   let b: TestDaemon;
   let ta: CliTools;
@@ -134,6 +137,26 @@ describe('Move-VM under load: simultaneous moves, a guest dirtying memory', () =
     for (const n of ['10.0.0.0/8', '127.0.0.0/24']) await ta.ok('Remove-VMMigrationNetwork', n);
     assert.deepEqual((await b.api('GET', '/api/v1/host/migration-networks')).json, []);
     await tb.fails(/No migration network/, 'Remove-VMMigrationNetwork', '127.0.0.0/8');
+  });
+
+  test('a VM whose config version is newer than the destination reads is refused at prepare; nothing is staged there', async () => {
+    await ta.ok('New-VM', 'v1', '-MemoryStartupBytes', SMALL);
+    const { Id } = await ta.json<Vm>('Get-VM', 'v1');
+    // What a newer source host sends: the VM's config at a version this build does not know.
+    const config = { ...JSON.parse(await readFile(join(a.dataDir, 'vms', Id, 'vm.json'), 'utf8')) as Record<string, unknown>, configVersion: CONFIG_VERSION + 1 };
+    const ticket = (await b.api('POST', '/api/v1/migrations/tickets', { VMId: Id })).json as { Ticket: string };
+    const res = await fetch(`${b.url}/api/v1/migrations`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-vmhost-migration-ticket': ticket.Ticket },
+      body: JSON.stringify({ config, disks: {}, chs: {}, boot: 'Firmware', counters: {}, performance: 'TCPIP', sourceHost: 'newer-host' }),
+    });
+    const err = await res.json() as { code: string; message: string };
+    assert.equal(res.status, 400, JSON.stringify(err));
+    assert.equal(err.code, 'CONFIG_VERSION_UNSUPPORTED');
+    assert.match(err.message, new RegExp(`moved VM 'v1' has configuration version ${CONFIG_VERSION + 1}; this host reads versions up to ${CONFIG_VERSION}: upgrade vmhost on this host first`));
+    assert.deepEqual((await b.api('GET', '/api/v1/vms')).json, [], 'nothing registered on B');
+    assert.deepEqual(await readdir(join(b.dataDir, 'vms')), [], 'nothing staged on B');
+    assert.equal((await ta.json<Vm>('Get-VM', 'v1')).State, 'Off', 'v1 untouched on A');
+    await ta.ok('Remove-VM', 'v1', '-Force');
   });
 
   const guests: Array<[string, number, number]> = [['dirty1', 256, 64], ...(LONG ? [['dirty2', 1024, 256] as [string, number, number]] : [])];
