@@ -82,7 +82,7 @@ export const ERROR_CODES = {
   // Move-VMStorage (host/vm-move-storage.ts): refused before anything is copied.
   MOVE_STORAGE_NO_SPACE: 'no-space',
   MOVE_STORAGE_UNSUPPORTED: 'unsupported',
-  // Move-VM between hosts (host/vm-move-out.ts, vm-move-in.ts).
+  // Move-VM between hosts (host/vm-move-out.ts, move-destination.ts, vm-move-in.ts).
   MIGRATION_DISABLED: 'conflict',
   MIGRATION_NO_NETWORK: 'conflict',
   MIGRATION_INCOMPATIBLE: 'conflict',

@@ -1,7 +1,7 @@
 // The host: the registry of VMs persisted in the data dir, and every action on them. The
 // API and CLI only translate requests into calls here; legality comes from vm-state.ts.
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
@@ -48,16 +48,15 @@ import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
-  DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, tuningFor, type MigrationSettings,
+  DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
 } from './migration-settings.ts';
 import { MoveQueue } from './move-queue.ts';
 import {
   addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
 } from './migration-networks.ts';
-import type { LiveMigrationResult } from '../qemu/index.ts';
 import { TicketBook, type IssuedTicket } from './move-ticket.ts';
 import { MoveIn, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
-import { httpDestination, moveOut, type MoveRequest } from './vm-move-out.ts';
+import { MoveOut, type MoveRequest } from './vm-move-out.ts';
 
 export interface NewVmParams {
   Name: string;
@@ -127,10 +126,10 @@ export class Host {
   private accelerator: 'kvm' | 'tcg' = 'tcg';
   private migration: MigrationSettings = DEFAULT_MIGRATION_SETTINGS;
   private migrationNetworks: MigrationNetwork[] = [];
-  private readonly moveQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumVirtualMachineMigrations);
   private readonly storageQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumStorageMigrations, 'storage migration');
   private readonly tickets = new TicketBook();
   readonly moveIn: MoveIn;
+  private readonly moveOut: MoveOut;
   private options: HostOptions = {};
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
@@ -188,6 +187,19 @@ export class Host {
       register: (e, rt, uptimeMs, boot) => this.registerMovedIn(e, rt, uptimeMs, boot),
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
+    this.moveOut = new MoveOut({
+      storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid,
+      computerName: facts.computerName,
+      resolve: (n) => this.resolve(n),
+      settings: () => this.migration,
+      streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
+      hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
+      live: (e) => this.live(e),
+      settleExit: (e) => this.settleExit(e),
+      forget: (e) => { this.vms.delete(e.config.id); this.checkpoints.forget(e); },
+      isRegistered: (e) => this.vms.has(e.config.id),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+    });
     this.storage.onMinimumIops((a, restored) => {
       const owner = [...this.vms.values()].find((e) => e.config.hardDrives.some((d) => VmStorage.exportName(d) === a.exportName));
       const what = owner?.config.hardDrives.find((d) => VmStorage.exportName(d) === a.exportName)?.path ?? a.exportName;
@@ -207,7 +219,7 @@ export class Host {
     host.options = options;
     host.accelerator = await VmRuntime.accelerator();
     ({ settings: host.migration, networks: host.migrationNetworks } = await loadMigrationSettings(dataDir));
-    host.moveQueue.setLimit(host.migration.MaximumVirtualMachineMigrations);
+    host.moveOut.queue.setLimit(host.migration.MaximumVirtualMachineMigrations);
     host.storageQueue.setLimit(host.migration.MaximumStorageMigrations);
     // Moves a killed daemon had staged never registered: their folders go before VMs load (switch ports follow in reconcile).
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
@@ -1128,7 +1140,7 @@ export class Host {
     const next = applyMigrationSettings(this.migration, patch);
     await saveMigrationSettings(this.dataDir, next, this.migrationNetworks);
     this.migration = next;
-    this.moveQueue.setLimit(next.MaximumVirtualMachineMigrations);
+    this.moveOut.queue.setLimit(next.MaximumVirtualMachineMigrations);
     this.storageQueue.setLimit(next.MaximumStorageMigrations);
     this.event('Information', 'HOST_MIGRATION_SETTINGS', `Live migration ${next.VirtualMachineMigrationEnabled ? 'enabled' : 'disabled'}: up to ${next.MaximumVirtualMachineMigrations} at once, ${next.VirtualMachineMigrationPerformanceOption}`);
     return this.hostView();
@@ -1200,113 +1212,9 @@ export class Host {
     });
   }
 
-  /**
-   * Move-VM (shared storage) as a job: Queued while -MaximumVirtualMachineMigrations moves run,
-   * cancellable (Stop-Job) until the destination commits; the VM is Migrating meanwhile.
-   */
+  /** Move-VM: a job (vm-move-out.ts). */
   move(nameOrId: string, req: MoveRequest): { job: Job; result: Promise<VmView> } {
-    const e = this.resolve(nameOrId);
-    assertLegal('Move', e.state, e.config.name);
-    if (!this.migration.VirtualMachineMigrationEnabled) {
-      throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on this host: run Enable-VMMigration', { vm: e.config.name });
-    }
-    this.refuseUnmovable(e);
-    // Measured here (bench/live-migration.ts): QEMU 7.2's multifd through the relay breaks at once, and the failed
-    // migration leaves the source QEMU unable to migrate again ("duplicate yank instance"): refused until that is solved.
-    if (this.migration.VirtualMachineMigrationPerformanceOption !== 'TCPIP') {
-      throw new VmhostError('MIGRATION_UNSUPPORTED',
-        `Move-VM with -VirtualMachineMigrationPerformanceOption ${this.migration.VirtualMachineMigrationPerformanceOption} (multifd) is not supported yet: Set-VMHost -VirtualMachineMigrationPerformanceOption TCPIP`, { vm: e.config.name });
-    }
-    const dest = httpDestination(req.destination, req.ticket);
-    return this.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
-      const release = await this.moveQueue.acquire(h.signal);
-      try {
-        h.started();
-        return await e.lock.run(async (held) => {
-          assertLegal('Move', e.state, e.config.name);
-          this.refuseUnmovable(e);
-          const rt = this.live(e);
-          e.machine.transition(held, 'Migrating');
-          const t0 = Date.now();
-          let stats: LiveMigrationResult | undefined;
-          try {
-            const view = await moveOut({
-              name: e.config.name, id: e.config.id, socketRoot: shortSocketRoot(this.dataDir), qemuGroup: this.qemuUser?.gid,
-              performance: this.migration.VirtualMachineMigrationPerformanceOption,
-              streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
-              describe: () => this.describeForMove(e),
-              uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
-              migrate: async (uri, p, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(p), onProgress, signal); },
-              releaseDisks: async () => { for (const d of e.config.hardDrives) await this.storage.stopDrive(d); },
-              resumeHere: async () => {
-                for (const d of e.config.hardDrives) await this.storage.serveDrive(d);
-                await rt.resume();
-              },
-              leave: () => this.leaveMoved(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`),
-            }, dest, h, h.signal);
-            return view;
-          } catch (err) {
-            if (this.vms.has(e.config.id) && e.state === 'Migrating') await this.settleFailedMove(e, held, rt, err);
-            throw err;
-          }
-        });
-      } finally {
-        release();
-      }
-    }, { queued: true, cancellable: true });
-  }
-
-  /** What a shared-storage move cannot carry yet, refused before anything starts. */
-  private refuseUnmovable(e: VmEntry): void {
-    if (this.checkpoints.all(e).length > 0) {
-      throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' has checkpoints, which Move-VM cannot carry yet: remove them (Remove-VMSnapshot) or use Export-VM/Import-VM`, { vm: e.config.name });
-    }
-  }
-
-  /** The prepare body: the VM as the destination must recreate it, its disks' geometry, NVRAM, counters. */
-  private async describeForMove(e: VmEntry): Promise<MovePrepare> {
-    const disks: MovePrepare['disks'] = {};
-    const chs: MovePrepare['chs'] = {};
-    for (const d of e.config.hardDrives) {
-      disks[d.id] = this.storage.geometry(d);
-      chs[d.id] = await this.live(e).diskGeometry(VmStorage.diskId(d));
-    }
-    const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
-    return {
-      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
-      counters: this.network.portCounters(e), performance: this.migration.VirtualMachineMigrationPerformanceOption, sourceHost: this.facts.computerName,
-    };
-  }
-
-  /** The move failed before the destination took the VM: it runs on here; an unknown outcome leaves it paused. */
-  private async settleFailedMove(e: VmEntry, held: LockHeld, rt: VmRuntime, err: unknown): Promise<void> {
-    if (err instanceof VmhostError && err.code === 'MIGRATION_OUTCOME_UNKNOWN') {
-      e.machine.transition(held, 'Paused');
-      this.event('Error', 'VM_MOVE_OUTCOME_UNKNOWN', err.message, e);
-      return;
-    }
-    const status = await rt.status().catch(() => 'other');
-    if (status === 'paused') await rt.resume().catch(() => undefined);
-    e.machine.transition(held, 'Running');
-    this.event('Warning', 'VM_MOVE_FAILED', `Move-VM failed; the VM keeps running here: ${(err as Error).message}`, e);
-  }
-
-  /** The destination has the VM: QEMU here quits and the VM leaves this host's registry (its disks stay, shared). */
-  private async leaveMoved(e: VmEntry, held: LockHeld, to: string): Promise<void> {
-    const rt = e.runtime;
-    if (rt) {
-      e.expectedExit = `moved to ${to.replace(/ \(.*$/, '')}`;
-      await rt.quit().catch(() => rt.kill());
-      await rt.exited;
-      await this.settleExit(e);
-    }
-    if (e.state !== 'Off') e.machine.transition(held, 'Off');
-    await this.network.forgetVm(e);
-    await rm(e.paths.dir, { recursive: true, force: true });
-    await rm(e.paths.sockets, { recursive: true, force: true });
-    this.vms.delete(e.config.id);
-    this.checkpoints.forget(e);
-    this.event('Information', 'VM_MOVED_OUT', `VM moved to ${to}`, e);
+    return this.moveOut.move(nameOrId, req);
   }
 
   private event(level: EventLevel, code: string, message: string, e?: VmEntry): void {
