@@ -20,7 +20,8 @@ export type TicketBody = Static<typeof TicketBody>;
 
 export const MoveBody = Type.Object({
   DestinationHost: Type.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT of the destination daemon' }),
-  Ticket: Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' }),
+  Ticket: Type.Optional(Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' })),
+  Credential: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Instead of a ticket (the web console): the caller\'s token on the destination, used once to get one, never stored' })),
 }, { additionalProperties: false });
 export type MoveBody = Static<typeof MoveBody>;
 

@@ -41,7 +41,12 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
 
   app.post<{ Params: { vm: string }; Querystring: { wait?: boolean }; Body: MoveBody }>('/api/v1/vms/:vm/move',
     { schema: { summary: 'Move-VM (shared storage): the running VM goes to DestinationHost', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
-    async (req, reply) => answerJob(reply, req.query.wait, host.move(req.params.vm, { destination: req.body.DestinationHost, ticket: req.body.Ticket })));
+    async (req, reply) => {
+      const { DestinationHost: destination, Ticket, Credential } = req.body;
+      if ((Ticket === undefined) === (Credential === undefined)) throw new VmhostError('INVALID_ARGUMENT', 'Move-VM: give the destination\'s Ticket, or a Credential to get one with (one of them)', { param: 'Ticket' });
+      const ticket = Ticket ?? await host.delegatedMoveTicket(req.params.vm, destination, Credential!);
+      return answerJob(reply, req.query.wait, host.move(req.params.vm, { destination, ticket }));
+    });
 
   app.post<{ Body: TicketBody }>('/api/v1/migrations/tickets',
     { schema: { summary: 'A single-use ticket (60 s) for moving one VM to this host', tags, body: TicketBody } },

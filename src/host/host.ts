@@ -51,6 +51,7 @@ import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
 } from './migration-settings.ts';
 import { MoveQueue } from './move-queue.ts';
+import { delegatedTicket } from './move-delegation.ts';
 import {
   addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
 } from './migration-networks.ts';
@@ -1210,6 +1211,11 @@ export class Host {
       await e.lock.run(async (held) => e.machine.transition(held, 'Running'));
       return this.view(e);
     });
+  }
+
+  /** The web console's Move: a ticket from the destination with the user's credential there (move-delegation.ts). */
+  delegatedMoveTicket(nameOrId: string, destination: string, credential: string): Promise<string> {
+    return delegatedTicket(destination, credential, this.resolve(nameOrId).config.id);
   }
 
   /** Move-VM: a job (vm-move-out.ts). */
