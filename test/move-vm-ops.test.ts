@@ -180,8 +180,14 @@ describe('Move-VM: simultaneous moves, a dirtying guest, migration networks, con
       const seen = [...status].filter((s) => /dirty \d+ MiB\/s/.test(s) && /expected downtime \d+ ms/.test(s));
       console.log(`# job progress while copying memory: ${seen.slice(-3).join(' | ') || [...status].join(' | ')}`);
       assert.ok(seen.length > 0, `the job showed a dirty rate and an expected downtime: ${[...status].join(' | ')}`);
-      assert.equal((await tb.json<Vm>('Get-VM', vm)).State, 'Running');
-      await tb.heartbeat(vm);
+      const moved = await tb.json<Vm>('Get-VM', vm);
+      assert.equal(moved.State, 'Running');
+      await tb.heartbeat(vm).catch(async (err: unknown) => {
+        // What the guest said on its console, and how its host sees it, before the failure is reported.
+        const serial = await readFile(join(b.dataDir, 'vms', moved.Id, 'serial.log'), 'utf8').catch(() => '(no serial log)');
+        console.log(`# ${vm} on B: ${JSON.stringify((await b.api('GET', `/api/v1/vms/${vm}`)).json)}\n# serial tail: ${serial.slice(-1500)}`);
+        throw err;
+      });
       const onB = await dirtied(tb);
       // Its count is written once a second of guest time (a starved vCPU on a loaded machine makes that slow).
       const more = await waitFor(`the dirtier to go on on B (at ${onB} MiB)`, 90_000, async () => { const n = await dirtied(tb); return n > onB && n; });
