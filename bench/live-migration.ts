@@ -1,5 +1,8 @@
 // Move-VM's cost next to QEMU's own live migration (the peer, the lower bound).
-//   node --import tsx bench/live-migration.ts        (REPEAT=3 by default; MEM=256 MiB)
+//   node --import tsx bench/live-migration.ts        (REPEAT=3; MEMS=256 MiB; LOADS=idle; OPTIONS=TCPIP,Compression)
+//   MEMS=256,1024 LOADS=idle,dirty OPTIONS=TCPIP node --import tsx bench/live-migration.ts   (issue 11's rows)
+// LOADS=dirty: the guest runs guest-agent/memdirty.c over a quarter of its memory at 50 MB/s
+// (in the peer too, started through the agent channel) — the load a move must converge under.
 // Peer: two hand-started QEMUs (the test guest, TCG) on this machine, the source migrating to
 // the destination's `-incoming unix:` socket directly. Ours: a test guest on host A moved to
 // host B and back (Move-VM through the API: ticket from the destination, the relay, held disk,
@@ -13,40 +16,50 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureGuestImage } from '../src/guest/index.ts';
+import { AgentClient, agentChardevArgs, ensureGuestImage } from '../src/guest/index.ts';
 import { QmpClient, migrateLive, startIncoming } from '../src/qemu/index.ts';
 import { tuningFor } from '../src/host/index.ts';
 import { TestDaemon, waitFor } from '../test/support/daemon.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
-const MEM = Number(process.env.MEM ?? 256);
+const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
+const LOADS = (process.env.LOADS ?? 'idle').split(',') as Array<'idle' | 'dirty'>;
+const OPTIONS = (process.env.OPTIONS ?? 'TCPIP,Compression').split(',') as Array<'TCPIP' | 'Compression'>;
+const DIRTY_RATE = 50;
+/** The dirtier's command line for a guest of `mem` MiB: a quarter of its memory kept dirty. */
+const dirtier = (mem: number) => `setsid vmhost-memdirty ${mem / 4} ${DIRTY_RATE} </dev/null >/dev/null 2>&1 & sleep 1`;
 const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Run { totalMs: number; downtimeMs: number; blackoutMs: number }
 
-async function qemu(name: string, incoming: boolean): Promise<{ qmp: QmpClient; kill(): void }> {
+async function qemu(name: string, mem: number, incoming: boolean): Promise<{ qmp: QmpClient; agent: AgentClient; kill(): Promise<void> }> {
   const img = await ensureGuestImage();
   const sock = join(scratch, `${name}.qmp`);
-  const p = spawn('qemu-system-x86_64', ['-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', String(MEM), '-kernel', img.kernel, '-initrd', img.initrd,
-    '-append', 'console=ttyS0 quiet panic=-1', '-serial', 'null', '-qmp', `unix:${sock},server=on,wait=off`, ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: 'ignore' });
-  await waitFor(`${name} QMP`, 30_000, async () => QmpClient.connect(sock).then((q) => { (globalThis as Record<string, unknown>)[name] = q; return true; }, () => false));
-  return { qmp: (globalThis as Record<string, unknown>)[name] as QmpClient, kill: () => p.kill('SIGKILL') };
+  const agentSock = join(scratch, `${name}.agent`);
+  const p = spawn('qemu-system-x86_64', ['-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', String(mem), '-kernel', img.kernel, '-initrd', img.initrd,
+    '-append', 'console=ttyS0 quiet panic=-1', '-serial', 'null', '-qmp', `unix:${sock},server=on,wait=off`, ...agentChardevArgs(agentSock),
+    ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: 'ignore' });
+  const qmp = await waitFor(`${name} QMP`, 30_000, async () => QmpClient.connect(sock).catch(() => undefined));
+  const agent = new AgentClient({ path: agentSock, reconnectDelayMs: 100 });
+  await agent.connect();
+  return { qmp, agent, kill: async () => { await agent.close(); p.kill('SIGKILL'); } };
 }
 
-async function peer(option: 'TCPIP' | 'Compression'): Promise<Run> {
-  const src = await qemu('src', false);
-  const dst = await qemu('dst', true);
+async function peer(option: 'TCPIP' | 'Compression', mem: number, load: 'idle' | 'dirty'): Promise<Run> {
+  const src = await qemu('src', mem, false);
+  const dst = await qemu('dst', mem, true);
   try {
-    await sleep(5000); // the guest boots into its shell
+    await src.agent.waitReady(120_000); // the guest booted into its shell
+    if (load === 'dirty') await src.agent.exec(dirtier(mem));
     const uri = `unix:${join(scratch, 'mig.sock')}`;
     await startIncoming(dst.qmp, uri, tuningFor(option));
     const r = await migrateLive(src.qmp, uri, tuningFor(option));
     return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN };
   } finally {
-    src.kill();
-    dst.kill();
+    await src.kill();
+    await dst.kill();
   }
 }
 
@@ -69,36 +82,43 @@ async function ours(from: TestDaemon, to: TestDaemon): Promise<Run> {
 
 const show = (label: string, runs: Run[]) => {
   const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)) };
-  console.log(`${label.padEnd(26)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ≈ ${String(m.black).padStart(4)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ≈ ${String(m.black).padStart(4)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
   return m;
 };
 
-console.log(`# ${MEM} MiB test guest, TCG, REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`# test guest, TCG, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 const [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]);
 try {
   for (const d of [a, b]) await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationEnabled: true });
-  await a.api('POST', '/api/v1/vms', { Name: 'bench', MemoryStartupBytes: MEM * 1024 * 1024 });
-  await a.api('POST', '/api/v1/vms/bench/start');
-  await waitFor('guest heartbeat', 120_000, async () => ((await a.api('GET', '/api/v1/vms/bench')).json as { Heartbeat: string }).Heartbeat === 'OK');
-  let moves = 0;
-  for (const option of ['TCPIP', 'Compression'] as const) {
-    for (const d of [a, b]) await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationPerformanceOption: option });
-    const mine: Run[] = [];
-    const theirs: Run[] = [];
-    for (let i = 0; i < REPEAT; i++) {
-      // The guest goes back and forth: each move starts where the last one left it.
-      try {
-        mine.push(await (moves % 2 === 0 ? ours(a, b) : ours(b, a)));
-        moves++;
-      } catch (e) {
-        console.log(`Move-VM ${option} failed: ${(e as Error).message.split('\n')[0]}`);
+  for (const mem of MEMS) {
+    for (const load of LOADS) {
+      await a.api('POST', '/api/v1/vms', { Name: 'bench', MemoryStartupBytes: mem * 1024 * 1024 });
+      await a.api('POST', '/api/v1/vms/bench/start');
+      await waitFor('guest heartbeat', 120_000, async () => ((await a.api('GET', '/api/v1/vms/bench')).json as { Heartbeat: string }).Heartbeat === 'OK');
+      if (load === 'dirty') await a.api('POST', '/api/v1/vms/bench/invoke', { ScriptBlock: dirtier(mem), TimeoutSeconds: 30 });
+      let moves = 0;
+      for (const option of OPTIONS) {
+        for (const d of [a, b]) await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationPerformanceOption: option });
+        const mine: Run[] = [];
+        const theirs: Run[] = [];
+        for (let i = 0; i < REPEAT; i++) {
+          // The guest goes back and forth: each move starts where the last one left it.
+          try {
+            mine.push(await (moves % 2 === 0 ? ours(a, b) : ours(b, a)));
+            moves++;
+          } catch (e) {
+            console.log(`Move-VM ${option} failed: ${(e as Error).message.split('\n')[0]}`);
+          }
+          theirs.push(await peer(option, mem, load));
+        }
+        const label = `${mem} MiB ${load} ${option}`;
+        const p = show(`QEMU→QEMU ${label}`, theirs);
+        if (mine.length === 0) continue;
+        const o = show(`Move-VM ${label}`, mine);
+        console.log(`ratio ours/peer ${label}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
       }
-      theirs.push(await peer(option));
+      await (moves % 2 === 0 ? a : b).api('DELETE', '/api/v1/vms/bench?force=true');
     }
-    const p = show(`QEMU→QEMU ${option}`, theirs);
-    if (mine.length === 0) continue;
-    const o = show(`Move-VM ${option}`, mine);
-    console.log(`ratio ours/peer ${option}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
   }
 } finally {
   await Promise.all([a.stop(), b.stop()]);

@@ -152,6 +152,9 @@ done
 log "compiling agent"
 gcc -static -Os -Wall -Wextra -o "$root/sbin/vmhost-agent" "$agent_dir/agent.c"
 strip "$root/sbin/vmhost-agent"
+# The memory-dirtying load of the live-migration tests (guest-agent/memdirty.c).
+gcc -static -Os -Wall -Wextra -o "$root/sbin/vmhost-memdirty" "$agent_dir/memdirty.c"
+strip "$root/sbin/vmhost-memdirty"
 
 install -m 755 "$agent_dir/init" "$root/init"
 install -m 644 "$agent_dir/inittab" "$root/etc/inittab"

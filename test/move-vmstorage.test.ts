@@ -5,7 +5,9 @@
 // switch, finished after it), then through. After: no write error in the guest, every
 // acknowledged write in the moved leaf, the chain intact at the destination (Get-VHD's
 // ParentPath), the old files gone, Test-VHD and qemu-img check clean. Then an Off VM's move
-// (files copied) and the refusals, each before anything is copied.
+// (files copied) and the refusals, each before anything is copied. Last, the storage
+// migration slots: with -MaximumStorageMigrations 1 a second move waits Queued, and Stop-Job
+// cancels it there and a running one mid-mirror, the VM running on with its own file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -182,5 +184,56 @@ describe('Move-VMStorage', () => {
     assert.deepEqual(JSON.parse(await ok('Test-VHD', moved, '-Json')), true);
     assert.equal(existsSync(disk) || existsSync(child), false, 'the old files are gone');
     assert.deepEqual((JSON.parse(await ok('Get-VMSnapshot', vm, '-Json')) as Array<{ HardDrives: string[] }>)[0]!.HardDrives, [join(off, 'renamed.vhdx')]);
+  });
+
+  test('-MaximumStorageMigrations 1: a second move waits Queued; Stop-Job cancels it queued and the first mid-mirror, the VM keeps its file', { timeout: 120_000 }, async () => {
+    const vm = 'mv3';
+    const src = join(d.dataDir, 'mv3');
+    mkdirSync(src);
+    const disk = join(src, 'mv3.vhdx');
+    // 512 MiB of data: a mirror long enough to be caught running.
+    await ok('New-VHD', '-Path', disk, '-SizeBytes', '1GB', '-Dynamic');
+    const fill = await run('qemu-io', ['-f', 'vhdx', '-c', 'write -P 0x61 0 512M', disk]);
+    assert.equal(fill.code, 0, fill.stderr);
+    await ok('New-VM', vm, '-MemoryStartupBytes', '128MB');
+    await ok('Add-VMHardDiskDrive', '-VMName', vm, '-Path', disk, '-ControllerType', 'SCSI');
+    await ok('Start-VM', vm);
+    await ok('Set-VMHost', '-MaximumStorageMigrations', '1');
+    type Job = { Id: string; State: string; StatusDescription: string };
+    const job = async (id: string) => (await d.api('GET', `/api/v1/jobs/${id}`)).json as Job;
+    const startMove = async (to: string) => {
+      const r = await d.api('POST', `/api/v1/vms/${vm}/move-storage?wait=false`, { DestinationStoragePath: join(d.dataDir, to) });
+      assert.equal(r.status, 202, r.text);
+      return (r.json as Job).Id;
+    };
+    const ended = (id: string) => waitFor(`job ${id} to end`, 60_000, async () => { const j = await job(id); return j.State !== 'Running' && j.State !== 'Queued' && j; });
+    const first = await startMove('c1');
+    const second = await startMove('c2');
+    assert.equal((await job(second)).State, 'Queued', 'the second move waits for the one slot');
+    assert.match(await ok('Get-Job', second), /Queued/);
+    assert.equal((await d.api('DELETE', `/api/v1/jobs/${second}`)).status, 200);
+    assert.equal((await ended(second)).State, 'Stopped');
+    // The first, caught while it mirrors (polled closely: the copy takes a second or more).
+    for (let j = await job(first); !/Mirroring/.test(j.StatusDescription); j = await job(first)) {
+      assert.equal(j.State, 'Running', `the move ended before it was caught mirroring: ${JSON.stringify(j)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await d.api('DELETE', `/api/v1/jobs/${first}`)).status, 200);
+    const stopped = await ended(first);
+    assert.equal(stopped.State, 'Stopped', JSON.stringify(stopped));
+    assert.match(stopped.StatusDescription, /cancelled \(Stop-Job\)/);
+    assert.equal(await leaf(vm), disk, 'the drive keeps its file');
+    // Folders the move made may stay (as after a failure); no file does.
+    const files = (dir: string) => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => f.name) : []);
+    for (const to of ['c1', 'c2']) assert.deepEqual(files(join(d.dataDir, to)), [], `no file left in ${to}`);
+    const vmId = (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Id: string; State: string });
+    assert.equal(vmId.State, 'Running');
+    assert.equal(existsSync(join(d.dataDir, 'vms', vmId.Id, 'move-storage.json')), false, 'the journal is settled');
+    // The guest reads its disk through the export, which went on serving the source.
+    await waitFor(`${vm} heartbeat`, 60_000, async () => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
+    assert.equal(await guest(vm, 'dd if=/dev/sda bs=4096 skip=1000 count=1 2>/dev/null | od -An -tx1 | head -1 | tr -d " "'), '61'.repeat(16));
+    await ok('Stop-VM', vm, '-TurnOff');
+    assert.deepEqual(JSON.parse(await ok('Test-VHD', disk, '-Json')), true);
+    await ok('Set-VMHost', '-MaximumStorageMigrations', '2');
   });
 });

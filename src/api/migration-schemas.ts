@@ -20,7 +20,8 @@ export type TicketBody = Static<typeof TicketBody>;
 
 export const MoveBody = Type.Object({
   DestinationHost: Type.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT of the destination daemon' }),
-  Ticket: Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' }),
+  Ticket: Type.Optional(Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' })),
+  Credential: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Instead of a ticket (the web console): the caller\'s token on the destination, used once to get one, never stored' })),
 }, { additionalProperties: false });
 export type MoveBody = Static<typeof MoveBody>;
 
@@ -48,3 +49,14 @@ export const MoveRef = Type.Object({ move: Uuid });
 export const OutcomeQuery = Type.Object({ vm: Uuid }, { additionalProperties: false });
 export const CommitBody = Type.Object({ UptimeMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
 export type CommitBody = Static<typeof CommitBody>;
+
+const Subnet = Type.String({ minLength: 1, maxLength: 60, description: 'ADDRESS/PREFIX, IPv4 or IPv6 (10.1.0.0/16, fd00:1::/64)' });
+const Priority = Type.Integer({ minimum: 0, maximum: 2147483647, description: 'Lower is tried first' });
+export const MigrationNetworkQuery = Type.Object({ Subnet: Type.Optional(Subnet), Priority: Type.Optional(Priority) }, { additionalProperties: false });
+export type MigrationNetworkQuery = Static<typeof MigrationNetworkQuery>;
+export const AddMigrationNetworkBody = Type.Object({ Subnet, Priority: Type.Optional(Priority) }, { additionalProperties: false });
+export type AddMigrationNetworkBody = Static<typeof AddMigrationNetworkBody>;
+export const SetMigrationNetworkBody = Type.Object({ Subnet, NewSubnet: Type.Optional(Subnet), NewPriority: Type.Optional(Priority) }, { additionalProperties: false });
+export type SetMigrationNetworkBody = Static<typeof SetMigrationNetworkBody>;
+export const RemoveMigrationNetworkQuery = Type.Object({ Subnet }, { additionalProperties: false });
+export type RemoveMigrationNetworkQuery = Static<typeof RemoveMigrationNetworkQuery>;

@@ -25,11 +25,16 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/jobs': 'Viewer',
   'GET /api/v1/jobs/:id': 'Viewer',
   'GET /api/v1/jobs/:id/result': 'Viewer',
-  // Stop-Job cancels what the job's own route allowed; the only cancellable jobs (Move-VM) are Administrators'.
+  // Stop-Job cancels what the job's own route allowed; the only cancellable jobs (Move-VM, Move-VMStorage) are Administrators'.
   'DELETE /api/v1/jobs/:id': 'Administrator',
   // Live migration: settings and moves are host configuration; a ticket lets a VM in. The daemon-to-daemon
   // calls carry no token (the source never holds ours): the ticket or the move's secret is checked in the route.
   'PATCH /api/v1/host/migration': 'Administrator',
+  // Migration networks: which addresses a move's stream uses; reading them is like reading Get-VMHost.
+  'GET /api/v1/host/migration-networks': 'Viewer',
+  'POST /api/v1/host/migration-networks': 'Administrator',
+  'PATCH /api/v1/host/migration-networks': 'Administrator',
+  'DELETE /api/v1/host/migration-networks': 'Administrator',
   'POST /api/v1/vms/:vm/move': 'Administrator',
   'POST /api/v1/migrations/tickets': 'Administrator',
   'POST /api/v1/migrations': 'Public',

@@ -1,5 +1,5 @@
 // Live migration routes. On any host: the migration settings (Set-VMHost, Enable-/Disable-
-// VMMigration) and Move-VM (a job). On a destination: tickets for callers holding its
+// VMMigration), the migration networks and Move-VM (a job). On a destination: tickets for callers holding its
 // credential, and the daemon-to-daemon calls of a move — open to no token at all, since the
 // source never holds one of ours: prepare needs a ticket (x-vmhost-migration-ticket), every
 // later call the move's secret (x-vmhost-migration-secret) that prepare answered.
@@ -8,7 +8,8 @@ import { VmhostError } from '../common/index.ts';
 import type { Host, MovePrepare } from '../host/index.ts';
 import { ActionQuery, VmRef } from './schemas.ts';
 import {
-  CommitBody, MigrationSettingsBody, MoveBody, MoveRef, OutcomeQuery, PrepareBody, TicketBody,
+  AddMigrationNetworkBody, CommitBody, MigrationNetworkQuery, MigrationSettingsBody, MoveBody, MoveRef, OutcomeQuery, PrepareBody,
+  RemoveMigrationNetworkQuery, SetMigrationNetworkBody, TicketBody,
 } from './migration-schemas.ts';
 import { answerJob } from './routes-vms.ts';
 
@@ -24,9 +25,28 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
     { schema: { summary: 'Set-VMHost -VirtualMachineMigration… / Enable-VMMigration / Disable-VMMigration', tags, body: MigrationSettingsBody } },
     async (req) => host.setMigrationSettings(req.body));
 
+  // Hyper-V's migration networks: the subnets a move's stream may use (host/migration-networks.ts); each change answers the whole list.
+  app.get<{ Querystring: MigrationNetworkQuery }>('/api/v1/host/migration-networks',
+    { schema: { summary: 'Get-VMMigrationNetwork', tags, querystring: MigrationNetworkQuery } },
+    async (req) => host.getMigrationNetworks(req.query));
+  app.post<{ Body: AddMigrationNetworkBody }>('/api/v1/host/migration-networks',
+    { schema: { summary: 'Add-VMMigrationNetwork', tags, body: AddMigrationNetworkBody } },
+    async (req) => host.addMigrationNetwork(req.body.Subnet, req.body.Priority));
+  app.patch<{ Body: SetMigrationNetworkBody }>('/api/v1/host/migration-networks',
+    { schema: { summary: 'Set-VMMigrationNetwork', tags, body: SetMigrationNetworkBody } },
+    async (req) => host.setMigrationNetwork(req.body.Subnet, { NewSubnet: req.body.NewSubnet, NewPriority: req.body.NewPriority }));
+  app.delete<{ Querystring: RemoveMigrationNetworkQuery }>('/api/v1/host/migration-networks',
+    { schema: { summary: 'Remove-VMMigrationNetwork', tags, querystring: RemoveMigrationNetworkQuery } },
+    async (req) => host.removeMigrationNetwork(req.query.Subnet));
+
   app.post<{ Params: { vm: string }; Querystring: { wait?: boolean }; Body: MoveBody }>('/api/v1/vms/:vm/move',
     { schema: { summary: 'Move-VM (shared storage): the running VM goes to DestinationHost', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
-    async (req, reply) => answerJob(reply, req.query.wait, host.move(req.params.vm, { destination: req.body.DestinationHost, ticket: req.body.Ticket })));
+    async (req, reply) => {
+      const { DestinationHost: destination, Ticket, Credential } = req.body;
+      if ((Ticket === undefined) === (Credential === undefined)) throw new VmhostError('INVALID_ARGUMENT', 'Move-VM: give the destination\'s Ticket, or a Credential to get one with (one of them)', { param: 'Ticket' });
+      const ticket = Ticket ?? await host.delegatedMoveTicket(req.params.vm, destination, Credential!);
+      return answerJob(reply, req.query.wait, host.move(req.params.vm, { destination, ticket }));
+    });
 
   app.post<{ Body: TicketBody }>('/api/v1/migrations/tickets',
     { schema: { summary: 'A single-use ticket (60 s) for moving one VM to this host', tags, body: TicketBody } },

@@ -84,6 +84,9 @@ export const ERROR_CODES = {
   MOVE_STORAGE_UNSUPPORTED: 'unsupported',
   // Move-VM between hosts (host/vm-move-out.ts, move-destination.ts, vm-move-in.ts).
   MIGRATION_DISABLED: 'conflict',
+  MIGRATION_NO_NETWORK: 'conflict',
+  // The caller's credential for the destination (the web console's Move) was refused there: a bad value of ours to give, not our session's (a 401 would sign the console out).
+  MIGRATION_CREDENTIAL_REFUSED: 'invalid-argument',
   MIGRATION_INCOMPATIBLE: 'conflict',
   MIGRATION_UNSUPPORTED: 'unsupported',
   MIGRATION_TICKET_INVALID: 'unauthorized',

@@ -50,6 +50,11 @@ import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } 
 import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
 } from './migration-settings.ts';
+import { MoveQueue } from './move-queue.ts';
+import { delegatedTicket } from './move-delegation.ts';
+import {
+  addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
+} from './migration-networks.ts';
 import { TicketBook, type IssuedTicket } from './move-ticket.ts';
 import { MoveIn, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
 import { MoveOut, type MoveRequest } from './vm-move-out.ts';
@@ -121,6 +126,8 @@ export class Host {
   private readonly names = new SerialLock();
   private accelerator: 'kvm' | 'tcg' = 'tcg';
   private migration: MigrationSettings = DEFAULT_MIGRATION_SETTINGS;
+  private migrationNetworks: MigrationNetwork[] = [];
+  private readonly storageQueue = new MoveQueue(DEFAULT_MIGRATION_SETTINGS.MaximumStorageMigrations, 'storage migration');
   private readonly tickets = new TicketBook();
   readonly moveIn: MoveIn;
   private readonly moveOut: MoveOut;
@@ -174,7 +181,7 @@ export class Host {
     this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
-      listenHost: () => this.options.listenHost ?? '127.0.0.1',
+      listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
       accelerator: () => this.accelerator,
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
@@ -186,6 +193,7 @@ export class Host {
       computerName: facts.computerName,
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
+      streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
       hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
       live: (e) => this.live(e),
       settleExit: (e) => this.settleExit(e),
@@ -211,8 +219,9 @@ export class Host {
       qemuUser, await HostIdentity.load(dataDir));
     host.options = options;
     host.accelerator = await VmRuntime.accelerator();
-    host.migration = await loadMigrationSettings(dataDir);
+    ({ settings: host.migration, networks: host.migrationNetworks } = await loadMigrationSettings(dataDir));
     host.moveOut.queue.setLimit(host.migration.MaximumVirtualMachineMigrations);
+    host.storageQueue.setLimit(host.migration.MaximumStorageMigrations);
     // Moves a killed daemon had staged never registered: their folders go before VMs load (switch ports follow in reconcile).
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
@@ -901,12 +910,19 @@ export class Host {
     return { storage: this.storage, checkpoints: this.checkpoints, persistNext: (e, next) => this.persistNext(e, next), event: (level, code, message, e) => this.event(level, code, message, e) };
   }
 
-  /** Move-VMStorage: a job (vm-move-storage.ts); a running VM's disks are mirrored live. */
+  /**
+   * Move-VMStorage: a job (vm-move-storage.ts), Queued while -MaximumStorageMigrations moves
+   * run, cancellable (Stop-Job) until its last switch; a running VM's disks are mirrored live.
+   */
   moveStorage(nameOrId: string, p: MoveStorageParams): { job: Job; result: Promise<VmView> } {
-    return this.lifecycle('MoveStorage', 'Move-VMStorage', nameOrId, async (e, h) => {
+    const e = this.resolve(nameOrId);
+    assertLegal('MoveStorage', e.state, e.config.name);
+    return this.jobs.run('Move-VMStorage', { id: e.config.id, name: e.config.name }, (h) => this.storageQueue.run(h, () => e.lock.run(async () => {
+      assertLegal('MoveStorage', e.state, e.config.name);
       await moveStorage(e, p, this.moveStorageHost, h);
       this.event('Information', 'VM_STORAGE_MOVED', `VM storage moved${p.DestinationStoragePath ? ` to ${p.DestinationStoragePath}` : ''}`, e);
-    });
+      return this.view(e);
+    })), { queued: true, cancellable: true });
   }
 
   // ---- export and import ------------------------------------------------------------
@@ -1123,11 +1139,42 @@ export class Host {
   /** Set-VMHost's migration parameters, Enable-/Disable-VMMigration. */
   async setMigrationSettings(patch: Partial<MigrationSettings>): Promise<Record<string, unknown>> {
     const next = applyMigrationSettings(this.migration, patch);
-    await saveMigrationSettings(this.dataDir, next);
+    await saveMigrationSettings(this.dataDir, next, this.migrationNetworks);
     this.migration = next;
     this.moveOut.queue.setLimit(next.MaximumVirtualMachineMigrations);
+    this.storageQueue.setLimit(next.MaximumStorageMigrations);
     this.event('Information', 'HOST_MIGRATION_SETTINGS', `Live migration ${next.VirtualMachineMigrationEnabled ? 'enabled' : 'disabled'}: up to ${next.MaximumVirtualMachineMigrations} at once, ${next.VirtualMachineMigrationPerformanceOption}`);
     return this.hostView();
+  }
+
+  private get networkPolicy(): NetworkPolicy {
+    return { useAny: this.migration.UseAnyNetworkForMigration, networks: this.migrationNetworks };
+  }
+
+  /** Get-VMMigrationNetwork. */
+  getMigrationNetworks(filter: { Subnet?: string; Priority?: number }): MigrationNetwork[] {
+    return selectNetworks(this.migrationNetworks, filter);
+  }
+
+  addMigrationNetwork(subnet: string, priority?: number): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed (added one)', (l) => addNetwork(l, subnet, priority));
+  }
+
+  setMigrationNetwork(subnet: string, change: { NewSubnet?: string; NewPriority?: number }): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed', (l) => setNetwork(l, subnet, change));
+  }
+
+  removeMigrationNetwork(subnet: string): Promise<MigrationNetwork[]> {
+    return this.changeMigrationNetworks('changed (removed one)', (l) => removeNetwork(l, subnet));
+  }
+
+  /** Add-/Set-/Remove-VMMigrationNetwork: the list after `change` (migration-networks.ts validates), saved with the settings. */
+  private async changeMigrationNetworks(what: string, change: (list: MigrationNetwork[]) => MigrationNetwork[]): Promise<MigrationNetwork[]> {
+    const next = change(this.migrationNetworks);
+    await saveMigrationSettings(this.dataDir, this.migration, next);
+    this.migrationNetworks = next;
+    this.event('Information', 'HOST_MIGRATION_NETWORKS', `Migration networks ${what}: ${next.map((n) => `${n.Subnet} (priority ${n.Priority})`).join(', ') || 'none'}`);
+    return next;
   }
 
   /** Destination: a single-use ticket for moving VM `vmId` here, for a caller holding this host's credential. */
@@ -1164,6 +1211,11 @@ export class Host {
       await e.lock.run(async (held) => e.machine.transition(held, 'Running'));
       return this.view(e);
     });
+  }
+
+  /** The web console's Move: a ticket from the destination with the user's credential there (move-delegation.ts). */
+  delegatedMoveTicket(nameOrId: string, destination: string, credential: string): Promise<string> {
+    return delegatedTicket(destination, credential, this.resolve(nameOrId).config.id);
   }
 
   /** Move-VM: a job (vm-move-out.ts). */

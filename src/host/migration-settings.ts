@@ -3,10 +3,11 @@
 // The performance option picks how QEMU's stream is carried: TCPIP one stream; Compression
 // multifd channels with zstd (CPU for bandwidth); SMB multifd channels without compression
 // (Hyper-V's SMB Direct/multichannel: parallel streams, here over the same relay).
-// Pure but for load/save.
+// Pure but for load/save; the file also holds the migration networks (migration-networks.ts).
 import { join } from 'node:path';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
+import { checkNetworks, type MigrationNetwork } from './migration-networks.ts';
 import type { MigrationTuning } from '../qemu/index.ts';
 
 export const PERFORMANCE_OPTIONS = ['TCPIP', 'Compression', 'SMB'] as const;
@@ -52,10 +53,16 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
   return next;
 }
 
+/**
+ * Every move converges under a guest that dirties memory faster than the stream drains it:
+ * auto-converge throttles its vCPUs, and XBZRLE sends a page dirtied again as its delta.
+ */
+const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
+
 /** How QEMU migrates under a performance option (both ends must agree: the source sends it along). */
 export function tuningFor(option: PerformanceOption): MigrationTuning {
   switch (option) {
-    case 'TCPIP': return {};
+    case 'TCPIP': return { ...CONVERGE };
     case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' } };
     case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' } };
   }
@@ -65,11 +72,12 @@ export function migrationSettingsPath(dataDir: string): string {
   return join(dataDir, 'migration.json');
 }
 
-export async function loadMigrationSettings(dataDir: string): Promise<MigrationSettings> {
-  const saved = await readJson<Partial<MigrationSettings>>(migrationSettingsPath(dataDir)).catch(() => ({}));
-  return applyMigrationSettings(DEFAULT_MIGRATION_SETTINGS, saved);
+/** The settings and the migration networks (migration-networks.ts), both kept in migration.json. */
+export async function loadMigrationSettings(dataDir: string): Promise<{ settings: MigrationSettings; networks: MigrationNetwork[] }> {
+  const { Networks, ...saved } = await readJson<Partial<MigrationSettings> & { Networks?: unknown }>(migrationSettingsPath(dataDir)).catch(() => ({ Networks: undefined }));
+  return { settings: applyMigrationSettings(DEFAULT_MIGRATION_SETTINGS, saved), networks: checkNetworks(Networks) };
 }
 
-export async function saveMigrationSettings(dataDir: string, s: MigrationSettings): Promise<void> {
-  await writeFileAtomic(migrationSettingsPath(dataDir), JSON.stringify(s, null, 2) + '\n');
+export async function saveMigrationSettings(dataDir: string, s: MigrationSettings, networks: MigrationNetwork[]): Promise<void> {
+  await writeFileAtomic(migrationSettingsPath(dataDir), JSON.stringify({ ...s, Networks: networks }, null, 2) + '\n');
 }

@@ -34,8 +34,8 @@ function splice(a: Socket, b: Socket): void {
 
 export interface Relay { readonly uri: string; readonly bytes: () => number; close(): Promise<void> }
 
-/** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP), prefixed with the secret. */
-export async function sourceRelay(dir: string, group: number | undefined, to: { host: string; port: number }, secret: Buffer): Promise<Relay> {
+/** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP, from `to.localAddress` when given), prefixed with the secret. */
+export async function sourceRelay(dir: string, group: number | undefined, to: { host: string; port: number; localAddress?: string }, secret: Buffer): Promise<Relay> {
   const path = join(dir, 'out.sock');
   const open = new Set<Socket>();
   let bytes = 0;
@@ -46,7 +46,7 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
     open.add(q);
     q.pause();
     previous = previous.then(() => new Promise<void>((connected) => {
-      const t = createConnection({ host: to.host, port: to.port }, () => {
+      const t = createConnection({ host: to.host, port: to.port, localAddress: to.localAddress }, () => {
         t.setNoDelay(true);
         connected();
       });

@@ -45,3 +45,30 @@ test('a cancelled waiter leaves the line; raising the limit starts waiters', asy
   pre.abort();
   await assert.rejects(q.acquire(pre.signal), /cancelled/);
 });
+
+test('run: a job waits Queued for its slot, starts when one frees, gives it back on failure; a cancelled wait never starts', async () => {
+  const q = new MoveQueue(1, 'storage migration');
+  const job = () => {
+    const ac = new AbortController();
+    const h = { signal: ac.signal, state: 'Queued', started() { this.state = 'Running'; } };
+    return { h, ac };
+  };
+  const one = job();
+  let finishOne!: () => void;
+  const first = q.run(one.h, () => new Promise<string>((r) => { finishOne = () => r('one'); }));
+  await tick();
+  assert.equal(one.h.state, 'Running');
+  const two = job();
+  const second = q.run(two.h, () => Promise.reject(new Error('two failed')));
+  const three = job();
+  let ran = false;
+  const third = q.run(three.h, async () => { ran = true; });
+  await tick();
+  assert.deepEqual([two.h.state, three.h.state, q.active, q.queued], ['Queued', 'Queued', 1, 2]);
+  three.ac.abort();
+  await assert.rejects(third, (e: Error & { code?: string }) => e.code === 'JOB_CANCELLED' && /free storage migration slot/.test(e.message));
+  finishOne();
+  assert.equal(await first, 'one');
+  await assert.rejects(second, /two failed/);
+  assert.deepEqual([two.h.state, three.h.state, ran, q.active, q.queued], ['Running', 'Queued', false, 0, 0]);
+});

@@ -44,7 +44,8 @@ export interface MovePrepare {
   sourceHost: string;
 }
 
-export interface PreparedMove { MoveId: string; Port: number; Secret: string }
+/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts). */
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string }
 
 export interface MoveInHost {
   readonly dataDir: string;
@@ -52,7 +53,7 @@ export interface MoveInHost {
   readonly network: VmNetwork;
   readonly qemuUser: QemuUser | undefined;
   readonly socketRoot: string;
-  /** The address the daemon listens on: the stream's listener binds there too. */
+  /** The address the stream's listener binds (the API's, or one on the migration networks); throws when there is none. */
   readonly listenHost: () => string;
   accelerator(): 'kvm' | 'tcg';
   /** Compare-VM's facts about this host; memoryBytes is what is free for one more running VM. */
@@ -116,6 +117,7 @@ export class MoveIn {
     if (!this.host.migrationEnabled()) {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on the destination host: run Enable-VMMigration there', { vm: vm.name });
     }
+    const address = this.host.listenHost();
     const found = await this.judge(p);
     if (found.length > 0) {
       throw new VmhostError('MIGRATION_INCOMPATIBLE', `The destination cannot take VM '${vm.name}': ${found.map((i) => `${i.Message} (fix: ${i.Fix})`).join('; ')}`,
@@ -150,11 +152,11 @@ export class MoveIn {
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
-      s.relay = await destinationRelay(this.host.listenHost(), sock, secret, dir);
+      s.relay = await destinationRelay(address, sock, secret, dir);
       s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
       s.timer.unref();
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
-      return { MoveId: s.id, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64') };
+      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64') };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;

@@ -39,6 +39,8 @@ export interface MoveOutHost {
   /** Where a move's socket dir goes, and QEMU's group when it runs as its own user. */
   readonly socketRoot: string;
   readonly qemuGroup: number | undefined;
+  /** The local address the stream leaves from to reach the destination's `address` (migration networks); throws when none may. */
+  streamFrom(address: string): string | undefined;
   readonly computerName: string;
   resolve(nameOrId: string): VmEntry;
   settings(): MigrationSettings;
@@ -198,15 +200,25 @@ export function progressText(i: MigrationInfo, phase: string): string {
   const parts = [phase, `${mb(r?.transferred)} sent`];
   if (r && 'dirty-pages-rate' in r) parts.push(`dirty ${Math.round(((r as { 'dirty-pages-rate': number })['dirty-pages-rate'] * 4096) / 1048576)} MiB/s`);
   if (i['expected-downtime'] !== undefined) parts.push(`expected downtime ${i['expected-downtime']} ms`);
+  if (i['cpu-throttle-percentage'] !== undefined) parts.push(`vCPUs throttled ${i['cpu-throttle-percentage']} %`);
   return parts.join(', ');
 }
 
 /** The move itself (the caller holds the VM Migrating under its lock and a queue slot). */
-async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost, 'socketRoot' | 'qemuGroup'>, h: JobHandle): Promise<VmView> {
+async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost, 'socketRoot' | 'qemuGroup' | 'streamFrom'>, h: JobHandle): Promise<VmView> {
   h.progress(2, 'Preparing the destination');
   const prepared = await dest.prepare(await vm.describe());
+  // The destination's stream listener is on its migration networks (on all addresses: the one we called); this host sends only into its own.
+  const address = /^(0\.0\.0\.0|::)$/.test(prepared.Address) ? dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : prepared.Address;
+  let from: string | undefined;
+  try {
+    from = host.streamFrom(address);
+  } catch (e) {
+    await dest.abort(prepared).catch(() => undefined);
+    throw e;
+  }
   const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
-  const relay = await sourceRelay(dir, host.qemuGroup, { host: dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), port: prepared.Port }, Buffer.from(prepared.Secret, 'base64'));
+  const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
   try {
     await vm.migrate(relay.uri, (i) => {
       const r = i.ram;

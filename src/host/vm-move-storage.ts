@@ -15,6 +15,11 @@
 // the partial copies go; after the last commit the move completes (records re-pointed, old
 // files deleted). A failure after some drives switched leaves those at the destination and
 // the rest at the source, each chain whole.
+//
+// Stop-Job cancels a move the same way (the job's signal): a copy stops at its next chunk, a
+// running mirror is cancelled (storage/mirror.ts: the export goes on serving the source), and
+// the rule above removes what was copied; the VM runs on with the files it had. A cancel after
+// the last drive's commit comes too late and the move completes.
 import { mkdir, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
@@ -172,6 +177,9 @@ async function checkSpace(copies: Array<{ from: string; to: string }>, vm: strin
  * Running or Paused: frozen files copied, leaves mirrored live; Off or Saved: every file copied.
  */
 export async function moveStorage(e: VmEntry, p: MoveStorageParams, host: MoveStorageHost, h: JobHandle): Promise<void> {
+  const stopped = () => new VmhostError('JOB_CANCELLED', `Move-VMStorage of VM '${e.config.name}' was cancelled (Stop-Job): the drives not yet switched keep their files`, { vm: e.config.name });
+  const checkStop = () => { if (h.signal.aborted) throw stopped(); };
+  checkStop();
   const j = await plan(e, p, host);
   const save = () => writeFileAtomic(journalPath(e), JSON.stringify(j, null, 2) + '\n');
   await save();
@@ -185,7 +193,8 @@ export async function moveStorage(e: VmEntry, p: MoveStorageParams, host: MoveSt
   try {
     for (const [i, f] of copied.entries()) {
       h.progress(5 + (45 * i) / Math.max(copied.length, 1), `Copying ${basename(f.from)}`);
-      await copyDiskFile(f.from, f.to);
+      // A cancel stops the copy at its next chunk (copyDiskFile removes its partial file).
+      await copyDiskFile(f.from, f.to, checkStop);
       if (f.parent !== null) await setDiskParent(f.to, map(f.parent), false);
     }
     if (j.snapshots) {
@@ -203,6 +212,7 @@ export async function moveStorage(e: VmEntry, p: MoveStorageParams, host: MoveSt
       await host.persistNext(e, last(e.config));
     }
     for (const [i, f] of mirrored.entries()) {
+      checkStop();
       const drive = e.config.hardDrives.find((x) => x.path === f.from)!;
       const served = servedOf(f.from)!;
       const target = await createMirrorFile(served.disk, f.to, f.parent === null ? undefined : map(f.parent));
@@ -215,7 +225,15 @@ export async function moveStorage(e: VmEntry, p: MoveStorageParams, host: MoveSt
           ...e.config, hardDrives: e.config.hardDrives.map((d) => (d.id === drive.id ? { ...d, path: f.to } : d)),
         }),
       });
-      await mirror.done;
+      const cancel = () => void mirror.cancel('cancelled (Stop-Job)');
+      h.signal.addEventListener('abort', cancel, { once: true });
+      try {
+        await mirror.done;
+      } catch (err) {
+        throw h.signal.aborted && err instanceof VmhostError && err.code === 'STORAGE_MIRROR_CANCELLED' ? stopped() : err;
+      } finally {
+        h.signal.removeEventListener('abort', cancel);
+      }
     }
   } catch (err) {
     await settle(e, j, host).catch((cleanup: unknown) => host.event('Error', 'VM_MOVE_STORAGE_CLEANUP_FAILED', `Move-VMStorage could not clean up: ${(cleanup as Error).message}`, e));

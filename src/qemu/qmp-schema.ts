@@ -33,6 +33,8 @@ export interface MigrationInfo {
   ram?: MigrationStats;
   'total-time'?: number;
   'expected-downtime'?: number;
+  /** Present while auto-converge throttles the guest's vCPUs. */
+  'cpu-throttle-percentage'?: number;
   downtime?: number;
   'setup-time'?: number;
   'error-desc'?: string;

@@ -13,6 +13,7 @@ import { NewVmWizard } from './views/NewVmWizard.tsx';
 import { VmDetail } from './views/VmDetail.tsx';
 import { ConsoleView } from './views/ConsoleView.tsx';
 import { HostPanel } from './views/HostPanel.tsx';
+import { HostsView } from './views/HostsView.tsx';
 import { SwitchManager } from './views/SwitchManager.tsx';
 import { JobsView } from './views/JobsView.tsx';
 import { EventsView } from './views/EventsView.tsx';
@@ -32,6 +33,7 @@ const SECTIONS: Section[] = [
   { path: 'import', label: 'Import Virtual Machine', render: () => <ImportVm /> },
   { path: 'switches', label: 'Virtual Switches', render: ([name]) => <SwitchManager name={name} /> },
   { path: 'host', label: 'Host', render: () => <HostPanel /> },
+  { path: 'hosts', label: 'Hosts', render: () => <HostsView /> },
   { path: 'jobs', label: 'Jobs', render: () => <JobsView /> },
   { path: 'events', label: 'Events', render: () => <EventsView /> },
 ];

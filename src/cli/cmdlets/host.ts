@@ -71,7 +71,7 @@ const migrationParams = {
   MaximumStorageMigrations: { type: 'int', min: 1, max: 64, help: 'Storage moves that run at once' },
   VirtualMachineMigrationPerformanceOption: { type: 'enum', values: ['TCPIP', 'Compression', 'SMB'], help: 'TCPIP: one stream; Compression and SMB (multifd) are stored but Move-VM refuses them for now' },
   VirtualMachineMigrationAuthenticationType: { type: 'enum', values: ['CredSSP', 'Kerberos'], help: 'Recorded for Hyper-V parity; moves authenticate with per-move tickets either way' },
-  UseAnyNetworkForMigration: { type: 'bool', help: 'Recorded for Hyper-V parity (migration networks are not built yet)' },
+  UseAnyNetworkForMigration: { type: 'bool', help: '$false: moves use only the subnets Add-VMMigrationNetwork lists (none listed: the API\'s address)' },
 } as const;
 
 const SETTING_GROUPS = [

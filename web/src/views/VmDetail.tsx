@@ -10,6 +10,7 @@ import { go, href } from '../router.ts';
 import { useSubmit, type FormError } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { ExportVmButton } from './ExportDialog.tsx';
+import { MoveVmButton } from './MoveDialog.tsx';
 import { toast } from './Toasts.tsx';
 import { VmBootSettings } from './VmBootSettings.tsx';
 import { VmCheckpointsTab } from './VmCheckpoints.tsx';
@@ -66,6 +67,7 @@ export function VmDetail({ vm: ref, tab }: { vm: string; tab?: string }) {
           );
         })}
         <ExportVmButton vm={vm} />
+        <MoveVmButton vm={vm} />
       </div>
       <div className="tabs" role="tablist" aria-label="VM details">
         {VM_TABS.map((t) => (
