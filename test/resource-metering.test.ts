@@ -93,6 +93,14 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     await ok('Disable-VMResourceMetering', 'm2');
     assert.equal((await d.cli('Measure-VM', 'm2')).code, 4, 'invalid-state exit code once disabled again');
     await ok('Enable-VMResourceMetering', '-VMName', 'm1');
+    const enabled = async (vm: string) => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { ResourceMeteringEnabled: boolean }).ResourceMeteringEnabled;
+    assert.equal(await enabled('m1'), true, 'Get-VM m1: ResourceMeteringEnabled');
+    assert.equal(await enabled('m2'), false, 'Get-VM m2: ResourceMeteringEnabled');
+    // Set-VMHost -ResourceMeteringSaveInterval: validated, kept, shown by Get-VMHost (the SIGKILL test below relies on 10 s).
+    assert.equal((await d.cli('Set-VMHost', '-ResourceMeteringSaveInterval', '25:00:00')).code, 2, 'out of range');
+    await ok('Set-VMHost', '-ResourceMeteringSaveInterval', '01:30:00');
+    assert.equal((JSON.parse(await ok('Get-VMHost', '-Json')) as { ResourceMeteringSaveInterval: string }).ResourceMeteringSaveInterval, '01:30:00');
+    await ok('Set-VMHost', '-ResourceMeteringSaveInterval', '00:00:10');
     await ok('Add-VMNetworkAdapterAcl', '-VMName', 'm1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', RANGE_A);
     await ok('Add-VMNetworkAdapterAcl', '-VMName', 'm1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', RANGE_B);
   });

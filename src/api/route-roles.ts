@@ -84,6 +84,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'PUT /api/v1/vms/:vm/metering': 'Administrator',
   'DELETE /api/v1/vms/:vm/metering': 'Administrator',
   'POST /api/v1/vms/:vm/metering/reset': 'Administrator',
+  'PATCH /api/v1/host/metering': 'Administrator',
   'GET /metrics': 'Viewer',
   'POST /api/v1/vhd': 'Administrator',
   'POST /api/v1/vhd/resize': 'Administrator',

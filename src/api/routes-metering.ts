@@ -1,11 +1,17 @@
 // Resource metering routes (Enable-/Disable-/Reset-VMResourceMetering, Measure-VM) under
-// /api/v1/vms/:vm/metering, and the Prometheus scrape endpoint /metrics (metrics.ts).
+// /api/v1/vms/:vm/metering, Set-VMHost -ResourceMeteringSaveInterval, and the Prometheus scrape endpoint /metrics (metrics.ts).
 import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
 import type { Host } from '../host/index.ts';
 import { VmRef } from './schemas.ts';
 import { DaemonMetrics } from './metrics.ts';
 
 type VmParams = { Params: { vm: string } };
+
+const MeteringSettingsBody = Type.Object({
+  ResourceMeteringSaveInterval: Type.String({ minLength: 1, maxLength: 20, description: 'How often metering counts are saved: a TimeSpan (hh:mm:ss, d.hh:mm:ss) or seconds, 00:00:01 to 24:00:00' }),
+}, { additionalProperties: false });
+type MeteringSettingsBody = Static<typeof MeteringSettingsBody>;
 
 export function registerMeteringRoutes(app: FastifyInstance, host: Host): void {
   const tags = ['metering'];
@@ -13,6 +19,13 @@ export function registerMeteringRoutes(app: FastifyInstance, host: Host): void {
     const v = host.get(vm);
     return { VMName: v.Name, VMId: v.Id, ResourceMeteringEnabled: host.metering.isEnabled(v.Id) };
   };
+
+  app.patch<{ Body: MeteringSettingsBody }>('/api/v1/host/metering',
+    { schema: { summary: 'Set-VMHost -ResourceMeteringSaveInterval (answers Get-VMHost)', tags, body: MeteringSettingsBody } },
+    async (req) => {
+      await host.metering.setSaveInterval(req.body.ResourceMeteringSaveInterval);
+      return host.hostView();
+    });
 
   app.get<VmParams>('/api/v1/vms/:vm/metering',
     { schema: { summary: 'Measure-VM: resource use since the last reset (409 METERING_NOT_ENABLED when metering is off)', tags, params: VmRef } },

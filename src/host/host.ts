@@ -173,7 +173,7 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
-    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir });
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => this.options.listenHost ?? '127.0.0.1',
@@ -336,6 +336,7 @@ export class Host {
       bootSource: e.bootSource ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? true),
       bootFailure: e.bootFailure,
       parentSnapshotName: this.checkpoints.parentName(e),
+      resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
     });
   }
 
@@ -1087,6 +1088,7 @@ export class Host {
       MacAddressMinimum: this.identity.macPool.minimum,
       MacAddressMaximum: this.identity.macPool.maximum,
       ...this.migration,
+      ...this.metering.hostSettings(),
     };
   }
 

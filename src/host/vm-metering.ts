@@ -3,9 +3,10 @@
 // (/proc of QEMU's vCPU threads), memory assigned, its disk files' allocation, its block
 // exports' counters, its switch ports' byte counters and Meter ACL counters — and folds them
 // into the VM's totals (metering-state.ts, pure). A VM is metered while
-// <vm dir>/metering.json exists; the file is rewritten atomically every 10 s, when the VM
-// stops and when the daemon stops, so a daemon killed with SIGKILL loses at most the last
-// 10 s of counts (and whatever happens while no daemon runs: nothing is metered then).
+// <vm dir>/metering.json exists; the file is rewritten atomically every save interval
+// (Set-VMHost -ResourceMeteringSaveInterval, 10 s by default: metering-settings.ts), when the
+// VM stops and when the daemon stops, so a daemon killed with SIGKILL loses at most one
+// interval of counts (and whatever happens while no daemon runs: nothing is metered then).
 // `live()` gives the same sources, unsummed, for /metrics.
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { VmhostError } from '../common/index.ts';
 import type { DiskCounters } from '../storage/index.ts';
 import type { PortCounters } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { checkSaveInterval, loadMeteringSettings, parseTimeSpan, meteringSettingsView, saveMeteringSettings, type MeteringSettings } from './metering-settings.ts';
 import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading } from './metering-state.ts';
 import type { HardDrive } from './drives.ts';
 import type { VmEntry } from './vm-entry.ts';
@@ -24,7 +26,6 @@ import type { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 
 export const METERING_SAMPLE_MS = 1000;
-export const METERING_SAVE_MS = 10_000;
 /** Linux's USER_HZ: /proc stat times are in these ticks. */
 const CLOCK_TICKS = 100;
 
@@ -34,6 +35,7 @@ export interface MeteringHost {
   storage: VmStorage;
   network: VmNetwork;
   computerName: string;
+  dataDir: string;
 }
 
 /** One VM's sources as they stand, for /metrics. */
@@ -62,6 +64,7 @@ export class VmMetering {
   private lastTick = performance.now();
   /** The host processor's clock, which AverageProcessorUsage is expressed in (read at start). */
   hostMhz = 0;
+  private settings: MeteringSettings = { saveIntervalSeconds: 10 };
 
   constructor(private readonly host: MeteringHost) {}
 
@@ -72,6 +75,7 @@ export class VmMetering {
   /** After the VMs are loaded (and running ones re-attached): read each metered VM's file and start sampling. */
   async start(): Promise<void> {
     this.hostMhz = await processorMhz();
+    this.settings = await loadMeteringSettings(this.host.dataDir);
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
       const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
@@ -91,6 +95,18 @@ export class VmMetering {
     clearInterval(this.timer);
     await this.sampling;
     for (const [id, m] of this.metered) if (m.dirty) await this.save(id, m);
+  }
+
+  /** Get-VMHost's ResourceMeteringSaveInterval. */
+  hostSettings(): ReturnType<typeof meteringSettingsView> {
+    return meteringSettingsView(this.settings);
+  }
+
+  /** Set-VMHost -ResourceMeteringSaveInterval (a TimeSpan's text): saved first, then the next save of each VM's counts follows it. */
+  async setSaveInterval(text: string): Promise<void> {
+    const next = { saveIntervalSeconds: checkSaveInterval(parseTimeSpan(text, 'ResourceMeteringSaveInterval')) };
+    await saveMeteringSettings(this.host.dataDir, next);
+    this.settings = next;
   }
 
   isEnabled(nameOrId: string): boolean {
@@ -156,7 +172,7 @@ export class VmMetering {
       m.dirty = true;
       const stopped = m.wasRunning && !running;
       m.wasRunning = running;
-      if (stopped || Date.now() - m.savedAt >= METERING_SAVE_MS) {
+      if (stopped || Date.now() - m.savedAt >= this.settings.saveIntervalSeconds * 1000) {
         await this.save(id, m).catch(() => undefined); // tried again at the next tick
       }
     }
