@@ -30,6 +30,7 @@ import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmMetering } from './vm-metering.ts';
+import { ResourcePools } from './vm-resource-pools.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -118,6 +119,7 @@ export class Host {
   readonly controllers: VmControllers;
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
+  readonly pools: ResourcePools;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -174,6 +176,11 @@ export class Host {
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
     this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir });
+    this.pools = new ResourcePools({
+      dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
+      hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
+    });
+    this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => this.options.listenHost ?? '127.0.0.1',
@@ -208,6 +215,7 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.load();
+    await host.pools.load();
     await host.metering.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
@@ -220,6 +228,7 @@ export class Host {
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
     await this.metering.close();
+    await this.pools.close();
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();

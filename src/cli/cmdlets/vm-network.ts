@@ -2,6 +2,7 @@
 // guards, bandwidth, mirroring), VLANs and ACLs. They speak the daemon's network routes.
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
+import { setPool } from './pool-member.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
 import { HOST_ADAPTERS, addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
 
@@ -10,6 +11,7 @@ const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const vmNameOrHost = { ...vmName, sets: ['VM'], mandatory: ['VM'] } as const;
 const onOff = { type: 'enum', values: ['On', 'Off'] } as const;
 const bits = { type: 'size', min: 0, help: 'bits per second; 0 = none' } as const;
+const ethernetPool = { type: 'string', sets: ['VM'], help: 'The Ethernet resource pool the adapter is billed in (Primordial: none)' } as const;
 const vlanId = { type: 'int', min: 1, max: 4094 } as const;
 const cols = (...c: string[]) => ({ columns: c.map((x) => ({ label: x, value: x })) });
 
@@ -146,7 +148,7 @@ export const addVmNetworkAdapter = defineCmdlet({
   name: 'Add-VMNetworkAdapter', synopsis: 'Add a network adapter to a VM (VM off), optionally connected to a switch; -ManagementOS: a host vNIC on an Internal switch',
   params: {
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string', mandatory: ['ManagementOS'] }, SwitchName: { type: 'string', mandatory: ['ManagementOS'] },
-    StaticMacAddress: { type: 'string', sets: ['VM'] }, IsLegacy: { type: 'switch', sets: ['VM'] },
+    StaticMacAddress: { type: 'string', sets: ['VM'] }, IsLegacy: { type: 'switch', sets: ['VM'] }, ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
@@ -155,9 +157,13 @@ export const addVmNetworkAdapter = defineCmdlet({
       const nic = await addHostNic(api, args.Name!, args.SwitchName!);
       return args.PassThru ? nic : undefined;
     }
-    const out = await eachVm(api, args.VMName!, (id) => api.call('POST', `/vms/${id}/network-adapters`, {
-      Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
-    }));
+    const out = await eachVm(api, args.VMName!, async (id) => {
+      const nic = await api.call<{ Id: string }>('POST', `/vms/${id}/network-adapters`, {
+        Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
+      });
+      if (args.ResourcePoolName !== undefined) await setPool(api, id, 'Ethernet', args.ResourcePoolName, nic.Id);
+      return nic;
+    });
     return args.PassThru ? out : undefined;
   },
 });
@@ -212,15 +218,23 @@ export const setVmNetworkAdapter = defineCmdlet({
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
     PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
     MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
+    ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('PATCH', `${base}${q(args.Name)}`, {
+    const policy = {
       MacAddressSpoofing: args.MacAddressSpoofing, DhcpGuard: args.DhcpGuard, RouterGuard: args.RouterGuard, ArpGuard: args.ArpGuard,
       PortMirroring: args.PortMirroring, MaximumBandwidth: args.MaximumBandwidth, MinimumBandwidthAbsolute: args.MinimumBandwidthAbsolute,
       MinimumBandwidthWeight: args.MinimumBandwidthWeight,
-    }));
+    };
+    const pool = args.ResourcePoolName;
+    const changes = Object.values(policy).some((v) => v !== undefined);
+    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, async (base) => {
+      const nics = changes ? await api.call<{ Id: string; VMId: string }[]>('PATCH', `${base}${q(args.Name)}`, policy) : await api.call<{ Id: string; VMId: string }[]>('GET', `${base}${q(args.Name)}`);
+      if (pool !== undefined) for (const n of nics) await setPool(api, n.VMId, 'Ethernet', pool, n.Id);
+      return nics;
+    });
     return args.PassThru ? out : undefined;
   },
 });

@@ -1,0 +1,89 @@
+// Resource pools (host/vm-resource-pools.ts): New-/Get-/Set-/Rename-/Remove-VMResourcePool,
+// Enable-/Disable-/Reset-VMResourceMetering -ResourcePoolName, Measure-VMResourcePool under
+// /api/v1/resource-pools/:name (?ResourcePoolType=VHD,Ethernet picks the types; none: every
+// type the name exists in), and a VM's or device's pool (the -ResourcePoolName parameter of
+// Set-VMMemory, Set-VMProcessor, Add-/Set-VMHardDiskDrive, Add-/Set-VMNetworkAdapter) at
+// PUT /api/v1/vms/:vm/resource-pool.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { METERED_POOL_TYPES, POOL_TYPES, type Host, type PoolType } from '../host/index.ts';
+import { VmRef } from './schemas.ts';
+
+const PoolName = Type.String({ minLength: 1, maxLength: 256, description: 'Resource pool name (case-insensitive; Primordial is each type\'s root)' });
+const PoolTypeSchema = Type.Union(POOL_TYPES.map((t) => Type.Literal(t)));
+const MeteredType = Type.Union(METERED_POOL_TYPES.map((t) => Type.Literal(t)));
+const TypesQuery = Type.Object({
+  ResourcePoolType: Type.Optional(Type.String({ pattern: `^(${POOL_TYPES.join('|')})(,(${POOL_TYPES.join('|')}))*$`, description: 'Comma-separated types' })),
+}, { additionalProperties: false });
+type TypesQuery = Static<typeof TypesQuery>;
+const ListQuery = Type.Object({ ...TypesQuery.properties, Name: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Name, wildcards * and ?' })) }, { additionalProperties: false });
+type ListQuery = Static<typeof ListQuery>;
+const PoolRef = Type.Object({ name: PoolName });
+
+const NewPoolBody = Type.Object({
+  Name: PoolName,
+  ResourcePoolType: Type.Array(PoolTypeSchema, { minItems: 1, maxItems: POOL_TYPES.length, uniqueItems: true }),
+  ParentName: Type.Optional(Type.Array(PoolName, { minItems: 1, maxItems: POOL_TYPES.length, description: 'One parent, or one per type' })),
+  Paths: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 64, description: 'Folders of a VHD/ISO/VFD pool (absolute host paths)' })),
+}, { additionalProperties: false });
+type NewPoolBody = Static<typeof NewPoolBody>;
+const SetPoolBody = Type.Object({ ParentName: PoolName }, { additionalProperties: false });
+type SetPoolBody = Static<typeof SetPoolBody>;
+const RenamePoolBody = Type.Object({ NewName: PoolName }, { additionalProperties: false });
+type RenamePoolBody = Static<typeof RenamePoolBody>;
+const MemberBody = Type.Object({
+  ResourcePoolType: MeteredType,
+  ResourcePoolName: PoolName,
+  DeviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'VHD: the hard drive\'s Id; Ethernet: the network adapter\'s Id; none for Memory and Processor (the VM)' })),
+}, { additionalProperties: false });
+type MemberBody = Static<typeof MemberBody>;
+
+const typesOf = (q: TypesQuery): PoolType[] | undefined => (q.ResourcePoolType ? (q.ResourcePoolType.split(',') as PoolType[]) : undefined);
+
+export function registerResourcePoolRoutes(app: FastifyInstance, host: Host): void {
+  const tags = ['resource-pools'];
+  type Named = { Params: { name: string }; Querystring: TypesQuery };
+
+  app.get<{ Querystring: ListQuery }>('/api/v1/resource-pools', { schema: { summary: 'Get-VMResourcePool (the Primordial pools included)', tags, querystring: ListQuery } },
+    async (req) => host.pools.list(req.query.Name, typesOf(req.query)));
+
+  app.post<{ Body: NewPoolBody }>('/api/v1/resource-pools', { schema: { summary: 'New-VMResourcePool: one pool per type', tags, body: NewPoolBody } },
+    async (req) => host.pools.create({ name: req.body.Name, types: req.body.ResourcePoolType, parents: req.body.ParentName, paths: req.body.Paths }));
+
+  app.patch<Named & { Body: SetPoolBody }>('/api/v1/resource-pools/:name', { schema: { summary: 'Set-VMResourcePool -ParentName', tags, params: PoolRef, querystring: TypesQuery, body: SetPoolBody } },
+    async (req) => host.pools.setParent(req.params.name, typesOf(req.query), req.body.ParentName));
+
+  app.post<Named & { Body: RenamePoolBody }>('/api/v1/resource-pools/:name/rename', { schema: { summary: 'Rename-VMResourcePool (members, child pools and counts follow)', tags, params: PoolRef, querystring: TypesQuery, body: RenamePoolBody } },
+    async (req) => host.pools.rename(req.params.name, typesOf(req.query), req.body.NewName));
+
+  app.delete<Named>('/api/v1/resource-pools/:name', { schema: { summary: 'Remove-VMResourcePool (refused while it has child pools or members: RESOURCE_POOL_IN_USE)', tags, params: PoolRef, querystring: TypesQuery } },
+    async (req, reply) => {
+      await host.pools.remove(req.params.name, typesOf(req.query));
+      return reply.code(204).send();
+    });
+
+  app.get<Named>('/api/v1/resource-pools/:name/metering', { schema: { summary: 'Measure-VMResourcePool: the members\' use since the pool\'s metering was enabled or reset', tags, params: PoolRef, querystring: TypesQuery } },
+    async (req) => host.pools.measure(req.params.name, typesOf(req.query)));
+
+  app.put<Named>('/api/v1/resource-pools/:name/metering', { schema: { summary: 'Enable-VMResourceMetering -ResourcePoolName', tags, params: PoolRef, querystring: TypesQuery } },
+    async (req) => {
+      await host.pools.enableMetering(req.params.name, typesOf(req.query));
+      return host.pools.list(req.params.name, typesOf(req.query));
+    });
+
+  app.delete<Named>('/api/v1/resource-pools/:name/metering', { schema: { summary: 'Disable-VMResourceMetering -ResourcePoolName (what was counted is dropped)', tags, params: PoolRef, querystring: TypesQuery } },
+    async (req) => {
+      await host.pools.disableMetering(req.params.name, typesOf(req.query));
+      return host.pools.list(req.params.name, typesOf(req.query));
+    });
+
+  app.post<Named>('/api/v1/resource-pools/:name/metering/reset', { schema: { summary: 'Reset-VMResourceMetering -ResourcePoolName', tags, params: PoolRef, querystring: TypesQuery } },
+    async (req) => {
+      await host.pools.resetMetering(req.params.name, typesOf(req.query));
+      return host.pools.list(req.params.name, typesOf(req.query));
+    });
+
+  app.put<{ Params: { vm: string }; Body: MemberBody }>('/api/v1/vms/:vm/resource-pool',
+    { schema: { summary: 'A VM\'s (Memory, Processor) or device\'s (VHD, Ethernet) pool: the -ResourcePoolName of the device cmdlets; Primordial takes it out', tags, params: VmRef, body: MemberBody } },
+    async (req) => host.pools.setMember(req.params.vm, req.body.ResourcePoolType, req.body.DeviceId ?? null, req.body.ResourcePoolName));
+}
