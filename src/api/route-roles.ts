@@ -85,6 +85,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/vms/:vm/metering': 'Administrator',
   'POST /api/v1/vms/:vm/metering/reset': 'Administrator',
   'PATCH /api/v1/host/metering': 'Administrator',
+  'GET /api/v1/vms/:vm/history': 'Viewer',
+  'GET /api/v1/host/history': 'Viewer',
   // Resource pools: what a provider bills a tenant's group of VMs by; Viewers read the bill.
   'GET /api/v1/resource-pools': 'Viewer',
   'POST /api/v1/resource-pools': 'Administrator',

@@ -1,5 +1,5 @@
 // Resource metering routes (Enable-/Disable-/Reset-VMResourceMetering, Measure-VM) under
-// /api/v1/vms/:vm/metering, Set-VMHost -ResourceMeteringSaveInterval, and the Prometheus scrape endpoint /metrics (metrics.ts).
+// /api/v1/vms/:vm/metering, Set-VMHost -ResourceMeteringSaveInterval, the graphs' history, and the Prometheus scrape endpoint /metrics (metrics.ts).
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Host } from '../host/index.ts';
@@ -48,6 +48,14 @@ export function registerMeteringRoutes(app: FastifyInstance, host: Host): void {
       await host.metering.reset(req.params.vm);
       return status(req.params.vm);
     });
+
+  app.get<VmParams>('/api/v1/vms/:vm/history',
+    { schema: { summary: 'The web console\'s graphs: the VM\'s last hour in 10 s steps (CPU %, memory assigned and demand, disk IOPS and bytes/s, network bytes/s)', tags, params: VmRef } },
+    async (req) => host.metering.history.vm(host.get(req.params.vm).Id));
+
+  app.get('/api/v1/host/history',
+    { schema: { summary: 'The web console\'s host graphs: the last hour of the VMs\' totals in 10 s steps', tags } },
+    async () => host.metering.history.hostView());
 
   let metrics: DaemonMetrics | undefined; // made at the first scrape: the registry exists only on a daemon someone scrapes
   app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format 0.0.4): VMs, disks, NICs, switches, jobs, the daemon process', tags } },

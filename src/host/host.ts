@@ -175,7 +175,7 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
-    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),

@@ -17,6 +17,7 @@ import type { DiskCounters } from '../storage/index.ts';
 import type { PortCounters } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { checkSaveInterval, loadMeteringSettings, parseTimeSpan, meteringSettingsView, saveMeteringSettings, type MeteringSettings } from './metering-settings.ts';
+import { MeteringHistory } from './metering-history.ts';
 import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading, type Sample } from './metering-state.ts';
 import type { HardDrive } from './drives.ts';
 import type { VmEntry } from './vm-entry.ts';
@@ -36,6 +37,8 @@ export interface MeteringHost {
   network: VmNetwork;
   computerName: string;
   dataDir: string;
+  /** CPU percentages of the graphs are of the host's processors, as Get-VM's CPUUsage is. */
+  logicalProcessors: number;
 }
 
 /** One VM's sources as they stand, for /metrics. */
@@ -54,6 +57,8 @@ export interface VmSources {
   running: boolean;
   /** Memory assigned while it runs (bytes). */
   memoryBytes: number;
+  /** Memory the guest asks for, when it reports it (dynamic memory); null otherwise. */
+  memoryDemandBytes: number | null;
   cpu: Reading[];
   /** Per hard drive (its id): the block export's counters and the file's allocation on the host. */
   drives: { id: string; readings: Reading[]; allocatedBytes: number }[];
@@ -90,7 +95,15 @@ export class VmMetering {
   hostMhz = 0;
   private settings: MeteringSettings = { saveIntervalSeconds: 10 };
 
-  constructor(private readonly host: MeteringHost) {}
+  /** The graphs' last hour, fed by every sample. */
+  readonly history: MeteringHistory;
+
+  constructor(private readonly host: MeteringHost) {
+    this.history = new MeteringHistory(host.logicalProcessors);
+    this.onSample((seconds, sources) => {
+      this.history.record(Date.now(), new Map([...sources].map(([id, s]) => [id, { sample: vmSample(seconds, s), memoryDemandBytes: s.memoryDemandBytes }])));
+    });
+  }
 
   private static file(e: VmEntry): string {
     return join(e.paths.dir, 'metering.json');
@@ -267,7 +280,8 @@ export class VmMetering {
       }
       return { id: n.adapter.id, readings };
     });
-    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), cpu, drives, adapters };
+    // Memory demand (Get-VM's MemoryDemand) comes from dynamic memory's pressure reports; static memory has none to draw.
+    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: null, cpu, drives, adapters };
   }
 
   /** Every VM's sources now, metered or not (/metrics). */
