@@ -324,5 +324,7 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     const renamed = JSON.parse(await ok('Measure-VMResourcePool', 'Billing', '-Json')) as Bill;
     assert.ok(renamed.AggregatedDiskDataWrittenBytes >= p2.AggregatedDiskDataWrittenBytes);
     assert.equal(((await d.api('GET', '/api/v1/resource-pools?Name=Billing&ResourcePoolType=VHD')).json as { Members: unknown[] }[])[0]!.Members.length, 1);
+    const poolName = async (vmName: string, kind: string) => ((await d.api('GET', `/api/v1/vms/${vmName}/${kind}`)).json as { PoolName: string }[])[0]!.PoolName;
+    assert.deepEqual([await poolName('m1', 'hard-drives'), await poolName('m1', 'network-adapters'), await poolName('m2', 'hard-drives')], ['Billing', 'Billing', 'Primordial'], 'PoolName, as Get-VMHardDiskDrive and Get-VMNetworkAdapter show it');
   });
 });

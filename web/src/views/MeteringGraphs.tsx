@@ -35,7 +35,7 @@ const CHARTS: ChartDef[] = [
     lines: [{ key: 'MemoryAssignedBytes', label: 'Assigned', color: '#1a7f37' }, { key: 'MemoryDemandBytes', label: 'Demand', color: '#9a6700' }],
   },
   {
-    title: 'Disk', unit: (v) => `${bytes(v)}/s`, rightUnit: (v) => `${Math.round(v)} IOPS`,
+    title: 'Disk', unit: (v) => `${bytes(v)}/s`, rightUnit: (v) => `${v < 10 ? v.toFixed(1) : Math.round(v)} IOPS`,
     lines: [
       { key: 'DiskReadBytesPerSecond', label: 'Read', color: '#0f5cc0' }, { key: 'DiskWrittenBytesPerSecond', label: 'Written', color: '#b42318' },
       { key: 'DiskIops', label: 'IOPS', color: '#7a7a7a', axis: 'right' },
