@@ -93,6 +93,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'PATCH /api/v1/resource-pools/:name': 'Administrator',
   'POST /api/v1/resource-pools/:name/rename': 'Administrator',
   'DELETE /api/v1/resource-pools/:name': 'Administrator',
+  'PATCH /api/v1/resource-pools/:name/paths': 'Administrator',
   'GET /api/v1/resource-pools/:name/metering': 'Viewer',
   'PUT /api/v1/resource-pools/:name/metering': 'Administrator',
   'DELETE /api/v1/resource-pools/:name/metering': 'Administrator',

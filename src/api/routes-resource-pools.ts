@@ -1,7 +1,7 @@
 // Resource pools (host/vm-resource-pools.ts): New-/Get-/Set-/Rename-/Remove-VMResourcePool,
 // Enable-/Disable-/Reset-VMResourceMetering -ResourcePoolName, Measure-VMResourcePool under
 // /api/v1/resource-pools/:name (?ResourcePoolType=VHD,Ethernet picks the types; none: every
-// type the name exists in), and a VM's or device's pool (the -ResourcePoolName parameter of
+// type the name exists in), Add-/Remove-VMStoragePath, and a VM's or device's pool (the -ResourcePoolName parameter of
 // Set-VMMemory, Set-VMProcessor, Add-/Set-VMHardDiskDrive, Add-/Set-VMNetworkAdapter) at
 // PUT /api/v1/vms/:vm/resource-pool.
 import type { FastifyInstance } from 'fastify';
@@ -16,7 +16,7 @@ const TypesQuery = Type.Object({
   ResourcePoolType: Type.Optional(Type.String({ pattern: `^(${POOL_TYPES.join('|')})(,(${POOL_TYPES.join('|')}))*$`, description: 'Comma-separated types' })),
 }, { additionalProperties: false });
 type TypesQuery = Static<typeof TypesQuery>;
-const ListQuery = Type.Object({ ...TypesQuery.properties, Name: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Name, wildcards * and ?' })) }, { additionalProperties: false });
+const ListQuery = Type.Object({ ...TypesQuery.properties, Name: Type.Optional(PoolName) }, { additionalProperties: false });
 type ListQuery = Static<typeof ListQuery>;
 const PoolRef = Type.Object({ name: PoolName });
 
@@ -31,6 +31,12 @@ const SetPoolBody = Type.Object({ ParentName: PoolName }, { additionalProperties
 type SetPoolBody = Static<typeof SetPoolBody>;
 const RenamePoolBody = Type.Object({ NewName: PoolName }, { additionalProperties: false });
 type RenamePoolBody = Static<typeof RenamePoolBody>;
+const StoragePath = Type.String({ minLength: 1, maxLength: 4096, description: 'An absolute host folder' });
+const PathsBody = Type.Object({
+  Add: Type.Optional(Type.Array(StoragePath, { minItems: 1, maxItems: 64, description: 'Add-VMStoragePath' })),
+  Remove: Type.Optional(Type.Array(StoragePath, { minItems: 1, maxItems: 64, description: 'Remove-VMStoragePath (refused while a member drive would be left under none of the pool\'s paths)' })),
+}, { additionalProperties: false, minProperties: 1 });
+type PathsBody = Static<typeof PathsBody>;
 const MemberBody = Type.Object({
   ResourcePoolType: MeteredType,
   ResourcePoolName: PoolName,
@@ -61,6 +67,10 @@ export function registerResourcePoolRoutes(app: FastifyInstance, host: Host): vo
       await host.pools.remove(req.params.name, typesOf(req.query));
       return reply.code(204).send();
     });
+
+  app.patch<Named & { Body: PathsBody }>('/api/v1/resource-pools/:name/paths',
+    { schema: { summary: 'Add-VMStoragePath / Remove-VMStoragePath: folders of a VHD, ISO or VFD pool (Get-VMStoragePath reads Paths from Get-VMResourcePool)', tags, params: PoolRef, querystring: TypesQuery, body: PathsBody } },
+    async (req) => host.pools.changePaths(req.params.name, typesOf(req.query), req.body.Add ?? [], req.body.Remove ?? []));
 
   app.get<Named>('/api/v1/resource-pools/:name/metering', { schema: { summary: 'Measure-VMResourcePool: the members\' use since the pool\'s metering was enabled or reset', tags, params: PoolRef, querystring: TypesQuery } },
     async (req) => host.pools.measure(req.params.name, typesOf(req.query)));

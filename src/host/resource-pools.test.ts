@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  createPools, emptyBook, findPool, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePool, renamePool, setMember, setParent,
+  addPaths, removePaths, createPools, emptyBook, findPool, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePool, renamePool, setMember, setParent,
 } from './resource-pools.ts';
 import { applyPoolSample, newPoolMetering, poolReport } from './pool-metering.ts';
 import type { Reading } from './metering-state.ts';
@@ -17,7 +17,7 @@ test('pools: one per type, parents of the same type without loops, Primordial bu
   assert.throws(() => createPools(b, { name: 'X', types: ['VHD'], paths: ['rel/dir'] }), /absolute/);
   assert.throws(() => setParent(b, findPool(b, 'Tenant', 'VHD')!, 'Child'), /loop/);
   assert.throws(() => setParent(b, findPool(b, 'Tenant', 'VHD')!, 'Tenant'), /loop/);
-  assert.deepEqual(listPools(b, 'Prim*', ['VHD']).map((p) => p.name), ['Primordial']);
+  assert.deepEqual(listPools(b, 'primordial', ['VHD']).map((p) => p.name), ['Primordial']);
   assert.deepEqual(listPools(b, undefined, ['VHD']).map((p) => p.name), ['Primordial', 'Tenant', 'Child']);
   assert.deepEqual(poolsNamed(b, 'tenant').map((p) => p.type), ['Ethernet', 'VHD']);
   assert.throws(() => poolsNamed(b, 'Tenant', ['Memory']), /RESOURCE_POOL_NOT_FOUND|No resource pool named 'Tenant' of type Memory/);
@@ -72,4 +72,17 @@ test('pool metering: members start at first sight, their sum is the report, a me
   assert.equal(mr.MinimumMemoryUsage, 256);
   assert.equal(mr.MaximumMemoryUsage, 512);
   assert.equal(mr.AverageMemoryUsage, 512, '(2 s × 768 MB) over 3 s: the first sample is each member\'s baseline');
+});
+
+test('storage paths: added once, removal refused while a member drive would be left outside them', () => {
+  let b = createPools(emptyBook(), { name: 'S', types: ['VHD', 'Ethernet'], paths: ['/srv/a'] });
+  assert.throws(() => addPaths(b, findPool(b, 'S', 'Ethernet')!, ['/srv/b']), /only VHD, ISO and VFD pools have paths/);
+  b = addPaths(b, findPool(b, 'S', 'VHD')!, ['/srv/b/', '/srv/a']);
+  assert.deepEqual(findPool(b, 'S', 'VHD')!.paths, ['/srv/a', '/srv/b']);
+  b = setMember(b, { type: 'VHD', vmId: 'vm1', deviceId: 'd1' }, 'S', '/srv/a/disk.vhdx');
+  const pathOf = () => '/srv/a/disk.vhdx';
+  assert.throws(() => removePaths(b, findPool(b, 'S', 'VHD')!, ['/srv/a'], pathOf), /member drives under the paths removed \(\/srv\/a\/disk.vhdx\)/);
+  assert.throws(() => removePaths(b, findPool(b, 'S', 'VHD')!, ['/srv/c'], pathOf), /not a path/);
+  b = removePaths(b, findPool(b, 'S', 'VHD')!, ['/srv/b'], pathOf);
+  assert.deepEqual(findPool(b, 'S', 'VHD')!.paths, ['/srv/a']);
 });

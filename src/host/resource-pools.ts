@@ -23,7 +23,7 @@ export type PoolType = (typeof POOL_TYPES)[number];
 /** The types Measure-VMResourcePool and Enable-VMResourceMetering -ResourcePoolType take. */
 export const METERED_POOL_TYPES = ['Memory', 'Processor', 'Ethernet', 'VHD'] as const satisfies readonly PoolType[];
 export type MeteredPoolType = (typeof METERED_POOL_TYPES)[number];
-const STORAGE_TYPES: readonly PoolType[] = ['VHD', 'ISO', 'VFD'];
+export const STORAGE_TYPES: readonly PoolType[] = ['VHD', 'ISO', 'VFD'];
 export const PRIMORDIAL = 'Primordial';
 const MAX_NAME = 256;
 
@@ -70,11 +70,10 @@ export function findPool(book: PoolBook, name: string, type: PoolType): Resource
   return book.pools.find((p) => p.type === type && same(p.name, name));
 }
 
-/** Get-VMResourcePool: by name (wildcards * ?) and types; the Primordial pools are listed too, as Hyper-V lists them. */
+/** Get-VMResourcePool: by name and types; the Primordial pools are listed too, as Hyper-V lists them (the CLI matches wildcards). */
 export function listPools(book: PoolBook, name?: string, types: readonly PoolType[] = POOL_TYPES): ResourcePool[] {
-  const match = name === undefined ? () => true : wildcard(name);
   const all = [...types.map((type) => findPool(book, PRIMORDIAL, type)!), ...book.pools.filter((p) => types.includes(p.type))];
-  return all.filter((p) => match(p.name));
+  return all.filter((p) => name === undefined || same(p.name, name));
 }
 
 /** The pools a name-and-types command acts on: the named pool of each type given (of every type it exists in when none is given). */
@@ -172,6 +171,33 @@ export function removePool(book: PoolBook, pool: ResourcePool): PoolBook {
   return { ...book, pools: book.pools.filter((x) => x !== pool) };
 }
 
+/** Add-VMStoragePath: folders added to a VHD, ISO or VFD pool (one already there is kept once). */
+export function addPaths(book: PoolBook, pool: ResourcePool, paths: readonly string[]): PoolBook {
+  if (!STORAGE_TYPES.includes(pool.type)) throw invalid('ResourcePoolType', `only VHD, ISO and VFD pools have paths, not ${pool.type}`);
+  const added = checkPaths([pool.type], paths);
+  return replacePool(book, pool, { ...pool, paths: [...pool.paths, ...added.filter((p) => !pool.paths.includes(p))] });
+}
+
+/**
+ * Remove-VMStoragePath: refused when a member drive of the pool would be left under none of its
+ * paths (`pathOf`: a member drive's file), as Set-VMHardDiskDrive would refuse it there.
+ */
+export function removePaths(book: PoolBook, pool: ResourcePool, paths: readonly string[], pathOf: (m: PoolMember) => string | undefined): PoolBook {
+  const gone = checkPaths([pool.type], paths);
+  const missing = gone.filter((p) => !pool.paths.includes(p));
+  if (missing.length > 0) throw invalid('Path', `${missing.join(', ')} is not a path of ${pool.type} pool '${pool.name}'`);
+  const next = { ...pool, paths: pool.paths.filter((p) => !gone.includes(p)) };
+  if (next.paths.length > 0 && pool.type === 'VHD') {
+    const stranded = book.members.filter((m) => m.type === 'VHD' && same(m.pool, pool.name)).map(pathOf).filter((f): f is string => f !== undefined && !underAny(f, next.paths));
+    if (stranded.length > 0) {
+      throw new VmhostError('RESOURCE_POOL_IN_USE', `VHD pool '${pool.name}' has member drives under the paths removed (${stranded.join(', ')}): take them out of the pool first`, { pool: pool.name, type: pool.type });
+    }
+  }
+  return replacePool(book, pool, next);
+}
+
+const underAny = (file: string, paths: readonly string[]) => paths.some((p) => normalize(file).startsWith(p.endsWith(sep) ? p : p + sep));
+
 export function setMetering(book: PoolBook, pool: ResourcePool, enabled: boolean): PoolBook {
   return replacePool(book, pool, { ...pool, meteringEnabled: enabled });
 }
@@ -187,7 +213,7 @@ export function setMember(book: PoolBook, m: Omit<PoolMember, 'pool'>, poolName:
   if (same(poolName, PRIMORDIAL)) return { ...book, members: rest };
   const pool = findPool(book, poolName, m.type);
   if (!pool) throw new VmhostError('RESOURCE_POOL_NOT_FOUND', `No ${m.type} resource pool named '${poolName}'`, { pool: poolName, type: m.type, param: 'ResourcePoolName' });
-  if (pool.type === 'VHD' && pool.paths.length > 0 && path !== undefined && !pool.paths.some((p) => normalize(path).startsWith(p.endsWith(sep) ? p : p + sep))) {
+  if (pool.type === 'VHD' && pool.paths.length > 0 && path !== undefined && !underAny(path, pool.paths)) {
     throw invalid('ResourcePoolName', `'${path}' is not under the paths of VHD pool '${pool.name}' (${pool.paths.join(', ')})`);
   }
   return { ...book, members: [...rest, { ...m, pool: pool.name }] };
@@ -213,9 +239,4 @@ export function membersUnder(book: PoolBook, pool: ResourcePool): PoolMember[] {
 export function pruneMembers(book: PoolBook, exists: (m: PoolMember) => boolean): PoolBook {
   const members = book.members.filter(exists);
   return members.length === book.members.length ? book : { ...book, members };
-}
-
-function wildcard(pattern: string): (s: string) => boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return (s) => re.test(s);
 }

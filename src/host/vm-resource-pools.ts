@@ -9,8 +9,8 @@ import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { resetMeteringState, type MeteringReport, type Sample } from './metering-state.ts';
 import { applyPoolSample, newPoolMetering, poolReport, restartedPool, type MemberSample, type PoolMeteringState } from './pool-metering.ts';
 import {
-  createPools, emptyBook, isMeteredType, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePool, renamePool, setMember, setMetering, setParent,
-  METERED_POOL_TYPES, type MeteredPoolType, type NewPool, type PoolBook, type PoolMember, type PoolType, type ResourcePool,
+  addPaths, createPools, emptyBook, isMeteredType, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePaths, removePool, renamePool, setMember, setMetering, setParent,
+  METERED_POOL_TYPES, STORAGE_TYPES, type MeteredPoolType, type NewPool, type PoolBook, type PoolMember, type PoolType, type ResourcePool,
 } from './resource-pools.ts';
 import type { VmEntry } from './vm-entry.ts';
 import { SerialLock } from './vm-lock.ts';
@@ -78,7 +78,9 @@ export class ResourcePools {
   /** One change of the book: written first, then it is the book (the counts follow a rename or removal). */
   private change(f: (b: PoolBook) => PoolBook, counts?: (c: Map<string, PoolMeteringState>) => void): Promise<void> {
     return this.lock.run(async () => {
-      const next = pruneMembers(f(this.book), (m) => this.exists(m));
+      // Members whose VM or device went (Remove-VM, Remove-VMHardDiskDrive) leave first: they hold no pool in use.
+      const exists = (m: PoolMember) => this.exists(m);
+      const next = pruneMembers(f(pruneMembers(this.book, exists)), exists);
       await writeFileAtomic(this.bookFile, JSON.stringify(next, null, 2) + '\n');
       this.book = next;
       counts?.(this.counts);
@@ -87,7 +89,7 @@ export class ResourcePools {
 
   private view(p: ResourcePool): PoolView {
     const vms = new Map([...this.host.entries()].map((e) => [e.config.id, e]));
-    const members = isMeteredType(p.type) && p.name !== 'Primordial' ? this.book.members.filter((m) => m.type === p.type && m.pool === p.name) : [];
+    const members = isMeteredType(p.type) && p.name !== 'Primordial' ? this.book.members.filter((m) => m.type === p.type && m.pool === p.name && this.exists(m)) : [];
     return {
       Name: p.name, ResourcePoolType: p.type, ParentName: p.parent || null, Paths: p.paths, ResourceMeteringEnabled: p.meteringEnabled, ComputerName: this.host.computerName,
       Members: members.map((m) => {
@@ -101,7 +103,7 @@ export class ResourcePools {
   /** Get-VMResourcePool. */
   list(name?: string, types?: readonly PoolType[]): PoolView[] {
     const found = listPools(this.book, name, types);
-    if (name !== undefined && !/[*?]/.test(name) && found.length === 0) {
+    if (name !== undefined && found.length === 0) {
       throw new VmhostError('RESOURCE_POOL_NOT_FOUND', `No resource pool named '${name}'`, { pool: name });
     }
     return found.map((p) => this.view(p));
@@ -138,6 +140,18 @@ export class ResourcePools {
     await this.change((b) => pools.reduce((acc, p) => removePool(acc, acc.pools.find((x) => x.type === p.type && x.name === p.name)!), b), (counts) => {
       for (const p of pools) counts.delete(poolKey(p));
     });
+  }
+
+  /** Add-VMStoragePath / Remove-VMStoragePath: folders of the named VHD, ISO or VFD pools. */
+  async changePaths(name: string, types: readonly PoolType[] | undefined, add: readonly string[], remove: readonly string[]): Promise<PoolView[]> {
+    const drivePath = (m: PoolMember) => [...this.host.entries()].find((e) => e.config.id === m.vmId)?.config.hardDrives.find((d) => d.id === m.deviceId)?.path;
+    // Without -ResourcePoolType: the storage pools of that name.
+    await this.change((b) => poolsNamed(b, name, types ?? STORAGE_TYPES.filter((t) => b.pools.some((p) => p.type === t && p.name.toLowerCase() === name.toLowerCase()))).reduce((acc, p) => {
+      const at = () => acc.pools.find((x) => x.type === p.type && x.name === p.name)!;
+      if (add.length > 0) acc = addPaths(acc, at(), add);
+      return remove.length > 0 ? removePaths(acc, at(), remove, drivePath) : acc;
+    }, b));
+    return this.list(name, types);
   }
 
   /** A VM's (Memory, Processor) or device's (VHD: drive id, Ethernet: adapter id) pool, by -ResourcePoolName; Primordial takes it out. */
@@ -206,9 +220,9 @@ export class ResourcePools {
   }
 
   /** Measure-VMResourcePool: one report over the named pools' types (all its metered types when none is given). */
-  measure(name: string, types?: readonly PoolType[]): MeteringReport & { Name: string; ResourcePoolType: PoolType[]; ComputerName: string; MeteringStartTime: string } {
+  measure(name: string, types?: readonly PoolType[]): MeteringReport & { Name: string; ResourcePoolName: string; ResourcePoolType: PoolType[]; ComputerName: string; MeteringStartTime: string } {
     const pools = this.meteredNamed(name, types);
-    return { Name: pools[0]!.name, ResourcePoolType: pools.map((p) => p.type), ComputerName: this.host.computerName, ...poolReport(pools.map((p) => this.mustBeMetered(p)), this.host.hostMhz()) };
+    return { Name: pools[0]!.name, ResourcePoolName: pools[0]!.name, ResourcePoolType: pools.map((p) => p.type), ComputerName: this.host.computerName, ...poolReport(pools.map((p) => this.mustBeMetered(p)), this.host.hostMhz()) };
   }
 
   /** VmMetering's sampler, after each sample: each metered pool counts its members' part of it. */

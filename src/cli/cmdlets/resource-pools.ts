@@ -2,8 +2,9 @@
 // over /resource-pools. Enable-/Disable-/
 // Reset-VMResourceMetering -ResourcePoolName are in vm-metering.ts, the helpers in pool-member.ts.
 import { resolve } from 'node:path';
-import { defineCmdlet } from '../cmdlet.ts';
+import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import type { View } from '../table.ts';
+import { hasWildcard, matchWildcard } from '../wildcard.ts';
 import { METERED_TYPE_VALUES, POOL_TYPE_VALUES, typesQuery } from './pool-member.ts';
 import { clientFor } from './vm-select.ts';
 
@@ -17,6 +18,15 @@ const poolView: View = {
 const poolName = { type: 'string', mandatory: true, help: 'The pool\'s name' } as const;
 const poolTypes = { type: 'enum', array: true, values: POOL_TYPE_VALUES, help: 'Which of the pools of this name (all when not given)' } as const;
 const one = <T>(r: T[]): T | T[] => (r.length === 1 ? r[0]! : r);
+
+/** Get-VMResourcePool's pools: a name with wildcards is matched here, as Get-VM's are (an exact one the daemon finds or refuses). */
+async function listPools<T extends { Name: string }>(ctx: CmdletContext, name: string | undefined, types: readonly string[] | undefined): Promise<T[]> {
+  const q = new URLSearchParams();
+  if (name && !hasWildcard(name)) q.set('Name', name);
+  if (types) q.set('ResourcePoolType', types.join(','));
+  const pools = await clientFor(ctx).call<T[]>('GET', `/resource-pools?${q}`);
+  return name && hasWildcard(name) ? pools.filter((p) => matchWildcard(name, p.Name)) : pools;
+}
 
 export const newVmResourcePool = defineCmdlet({
   name: 'New-VMResourcePool',
@@ -44,12 +54,7 @@ export const getVmResourcePool = defineCmdlet({
   params: { Name: { type: 'string', wildcards: true, help: 'Pool name; wildcards allowed' }, ResourcePoolType: { ...poolTypes, help: 'Only these types' } },
   positional: ['Name', 'ResourcePoolType'],
   view: poolView,
-  async run(args, ctx) {
-    const q = new URLSearchParams();
-    if (args.Name) q.set('Name', args.Name);
-    if (args.ResourcePoolType) q.set('ResourcePoolType', args.ResourcePoolType.join(','));
-    return clientFor(ctx).call<unknown[]>('GET', `/resource-pools?${q}`);
-  },
+  run: async (args, ctx) => listPools(ctx, args.Name, args.ResourcePoolType),
 });
 
 export const setVmResourcePool = defineCmdlet({
@@ -111,4 +116,43 @@ export const measureVmResourcePool = defineCmdlet({
     ],
   },
   run: async (args, ctx) => clientFor(ctx).call('GET', `/resource-pools/${encodeURIComponent(args.Name)}/metering${typesQuery(args.ResourcePoolType)}`),
+});
+
+const storageTypes = ['VHD', 'ISO', 'VFD'] as const;
+
+/** Add-/Remove-VMStoragePath differ only in the list they fill. */
+function storagePathCmdlet(name: string, synopsis: string, list: 'Add' | 'Remove') {
+  return defineCmdlet({
+    name, synopsis,
+    params: {
+      ResourcePoolName: { type: 'string', mandatory: true, aliases: ['Name'] },
+      ResourcePoolType: { type: 'enum', values: storageTypes, mandatory: true },
+      Path: { type: 'string', array: true, mandatory: true, help: 'Host folders' },
+    },
+    positional: ['Path', 'ResourcePoolName', 'ResourcePoolType'],
+    async run(args, ctx) {
+      await clientFor(ctx).call('PATCH', `/resource-pools/${encodeURIComponent(args.ResourcePoolName)}/paths${typesQuery([args.ResourcePoolType])}`, { [list]: args.Path.map((p) => resolve(p)) });
+      return undefined;
+    },
+  });
+}
+
+export const addVmStoragePath = storagePathCmdlet('Add-VMStoragePath', 'Add folders to a VHD, ISO or VFD resource pool', 'Add');
+export const removeVmStoragePath = storagePathCmdlet('Remove-VMStoragePath', 'Remove folders from a VHD, ISO or VFD resource pool (refused while a member drive would be left outside its paths)', 'Remove');
+
+export const getVmStoragePath = defineCmdlet({
+  name: 'Get-VMStoragePath',
+  synopsis: 'List the folders of VHD, ISO and VFD resource pools',
+  params: {
+    ResourcePoolName: { type: 'string', wildcards: true, aliases: ['Name'] },
+    ResourcePoolType: { type: 'enum', array: true, values: storageTypes },
+    Path: { type: 'string', wildcards: true },
+  },
+  positional: ['Path', 'ResourcePoolName', 'ResourcePoolType'],
+  view: { columns: ['Path', 'ResourcePoolName', 'ResourcePoolType'].map((c) => ({ label: c, value: c })) },
+  async run(args, ctx) {
+    const pools = await listPools<{ Name: string; ResourcePoolType: string; Paths: string[] }>(ctx, args.ResourcePoolName, args.ResourcePoolType ?? storageTypes);
+    const match = (path: string) => args.Path === undefined || matchWildcard(args.Path, path);
+    return pools.flatMap((p) => p.Paths.filter(match).map((path) => ({ Path: path, ResourcePoolName: p.Name, ResourcePoolType: p.ResourcePoolType })));
+  },
 });
