@@ -104,6 +104,7 @@ function Summary({ vm }: TabProps) {
           <dt>CPU usage</dt><dd>{active ? percent(vm.CPUUsage) : '—'}</dd>
           <dt>Assigned memory</dt><dd>{active ? bytes(vm.MemoryAssigned) : '—'}</dd>
           <dt>QEMU process</dt><dd>{vm.ProcessId ?? '—'}</dd>
+          <dt>Resource metering</dt><dd data-metering="">{vm.ResourceMeteringEnabled ? 'Enabled (Measure-VM)' : 'Disabled'}</dd>
         </dl>
       </div>
       <div className="card">
