@@ -2,7 +2,9 @@
 // real guests, is in resource-metering.test.ts): New-VMResourcePool of several types, parents
 // and their loops, Rename-/Remove-VMResourcePool and its refusals, the Primordial pools, storage
 // paths (Add-/Get-/Remove-VMStoragePath) and a VHD pool taking only drives under them,
-// Add-VMHardDiskDrive / Add-VMNetworkAdapter -ResourcePoolName, PoolName on the devices, and the
+// Add-VMHardDiskDrive / Add-VMNetworkAdapter -ResourcePoolName, PoolName on the devices, a
+// switch in an Ethernet pool (Add-VMSwitch, Get-VMSwitch/Remove-VMSwitch -ResourcePoolName,
+// Connect-VMNetworkAdapter -UseAutomaticConnection), and the
 // book kept across a daemon SIGKILL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestDaemon } from './support/daemon.ts';
 
-interface Pool { Name: string; ResourcePoolType: string; ParentName: string | null; Paths: string[]; Members: { VMName: string; DeviceName: string | null }[] }
+interface Pool { Name: string; ResourcePoolType: string; ParentName: string | null; Paths: string[]; Switches: string[]; Members: { VMName: string; DeviceName: string | null }[] }
 
 describe('resource pools', () => {
   let d: TestDaemon;
@@ -51,6 +53,17 @@ describe('resource pools', () => {
     assert.equal(drives.find((x) => x.Path.endsWith('a.vhdx'))?.PoolName, 'Dept');
     const nics = JSON.parse(await d.ok('Get-VMNetworkAdapter', 'v1', '-Json')) as { Name: string; PoolName: string }[];
     assert.deepEqual(nics.map((n) => [n.Name, n.PoolName]).sort(), [['Billed', 'Acme'], ['Network Adapter', 'Primordial']]);
+
+    // A switch in the Ethernet pool: the pool's adapters connect to it automatically.
+    await d.ok('New-VMSwitch', 'Uplink', '-SwitchType', 'Private');
+    await d.ok('Add-VMSwitch', 'Uplink', 'Acme');
+    assert.deepEqual((JSON.parse(await d.ok('Get-VMSwitch', '-ResourcePoolName', 'Acme', '-Json')) as { Name: string }[]).map((w) => w.Name), ['Uplink']);
+    await d.ok('Connect-VMNetworkAdapter', 'v1', '-Name', 'Billed', '-UseAutomaticConnection');
+    assert.equal((await d.cli('Connect-VMNetworkAdapter', 'v1', '-Name', 'Network Adapter', '-UseAutomaticConnection')).code, 4, 'an adapter in no pool has no automatic switch');
+    const billed = ((await d.api('GET', '/api/v1/vms/v1/network-adapters?Name=Billed')).json as { SwitchName: string }[])[0]!;
+    assert.equal(billed.SwitchName, 'Uplink');
+    await d.ok('Remove-VMSwitch', 'Uplink', '-ResourcePoolName', 'Acme');
+    assert.deepEqual([(await pools('Acme', 'Ethernet'))[0]!.Switches, (await d.api('GET', '/api/v1/switches/Uplink')).status], [[], 200], 'out of the pool, not deleted');
 
     // Storage paths: Acme's VHD pool has one; Dept's drive is under Dept, whose own paths are none.
     await d.ok('Add-VMStoragePath', '-ResourcePoolName', 'Acme', '-ResourcePoolType', 'ISO', '-Path', join(d.dataDir, 'isos'));

@@ -99,6 +99,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/resource-pools/:name/metering': 'Administrator',
   'POST /api/v1/resource-pools/:name/metering/reset': 'Administrator',
   'PUT /api/v1/vms/:vm/resource-pool': 'Administrator',
+  'PUT /api/v1/switches/:name/resource-pools': 'Administrator',
+  'DELETE /api/v1/switches/:name/resource-pools': 'Administrator',
   'GET /metrics': 'Viewer',
   'POST /api/v1/vhd': 'Administrator',
   'POST /api/v1/vhd/resize': 'Administrator',

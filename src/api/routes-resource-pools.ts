@@ -3,7 +3,8 @@
 // /api/v1/resource-pools/:name (?ResourcePoolType=VHD,Ethernet picks the types; none: every
 // type the name exists in), Add-/Remove-VMStoragePath, and a VM's or device's pool (the -ResourcePoolName parameter of
 // Set-VMMemory, Set-VMProcessor, Add-/Set-VMHardDiskDrive, Add-/Set-VMNetworkAdapter) at
-// PUT /api/v1/vms/:vm/resource-pool.
+// PUT /api/v1/vms/:vm/resource-pool; a switch's Ethernet pools (Add-VMSwitch, Remove-VMSwitch
+// -ResourcePoolName) at /api/v1/switches/:name/resource-pools.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { METERED_POOL_TYPES, POOL_TYPES, type Host, type PoolType } from '../host/index.ts';
@@ -43,6 +44,10 @@ const MemberBody = Type.Object({
   DeviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'VHD: the hard drive\'s Id; Ethernet: the network adapter\'s Id; none for Memory and Processor (the VM)' })),
 }, { additionalProperties: false });
 type MemberBody = Static<typeof MemberBody>;
+const SwitchPoolsBody = Type.Object({ ResourcePoolName: Type.Array(PoolName, { minItems: 1, maxItems: 64 }) }, { additionalProperties: false });
+type SwitchPoolsBody = Static<typeof SwitchPoolsBody>;
+const SwitchPoolsQuery = Type.Object({ ResourcePoolName: Type.String({ minLength: 1, maxLength: 4096, description: 'Comma-separated Ethernet pool names' }) }, { additionalProperties: false });
+type SwitchPoolsQuery = Static<typeof SwitchPoolsQuery>;
 
 const typesOf = (q: TypesQuery): PoolType[] | undefined => (q.ResourcePoolType ? (q.ResourcePoolType.split(',') as PoolType[]) : undefined);
 
@@ -92,6 +97,14 @@ export function registerResourcePoolRoutes(app: FastifyInstance, host: Host): vo
       await host.pools.resetMetering(req.params.name, typesOf(req.query));
       return host.pools.list(req.params.name, typesOf(req.query));
     });
+
+  const SwitchRef = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) });
+  app.put<{ Params: { name: string }; Body: SwitchPoolsBody }>('/api/v1/switches/:name/resource-pools',
+    { schema: { summary: 'Add-VMSwitch -ResourcePoolName: the switch joins Ethernet pools (adapters of the pool connect to it with -UseAutomaticConnection)', tags, params: SwitchRef, body: SwitchPoolsBody } },
+    async (req) => host.pools.setSwitchPools(req.params.name, req.body.ResourcePoolName, true));
+  app.delete<{ Params: { name: string }; Querystring: SwitchPoolsQuery }>('/api/v1/switches/:name/resource-pools',
+    { schema: { summary: 'Remove-VMSwitch -ResourcePoolName: the switch leaves those Ethernet pools (it is not deleted)', tags, params: SwitchRef, querystring: SwitchPoolsQuery } },
+    async (req) => host.pools.setSwitchPools(req.params.name, req.query.ResourcePoolName.split(','), false));
 
   app.put<{ Params: { vm: string }; Body: MemberBody }>('/api/v1/vms/:vm/resource-pool',
     { schema: { summary: 'A VM\'s (Memory, Processor) or device\'s (VHD, Ethernet) pool: the -ResourcePoolName of the device cmdlets; Primordial takes it out', tags, params: VmRef, body: MemberBody } },

@@ -179,6 +179,7 @@ export class Host {
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
+      switches: () => this.network.listSwitches().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({

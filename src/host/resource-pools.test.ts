@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addPaths, removePaths, createPools, emptyBook, findPool, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePool, renamePool, setMember, setParent,
+  addPaths, addSwitch, removePaths, removeSwitch, switchesOf, createPools, emptyBook, findPool, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePool, renamePool, setMember, setParent,
 } from './resource-pools.ts';
 import { applyPoolSample, newPoolMetering, poolReport } from './pool-metering.ts';
 import type { Reading } from './metering-state.ts';
@@ -44,7 +44,7 @@ test('members: by type and device, Primordial takes out, VHD paths checked, rena
   assert.equal(poolOf(b, 'VHD', 'vm1', 'd1'), 'Primordial');
   b = removePool(b, findPool(b, 'T', 'VHD')!);
   assert.equal(findPool(b, 'T', 'VHD'), undefined);
-  b = pruneMembers(b, (m) => m.vmId !== 'vm2');
+  b = pruneMembers(b, (m) => m.vmId !== 'vm2', () => true);
   assert.deepEqual(b.members.map((m) => m.deviceId), ['n1']);
 });
 
@@ -85,4 +85,18 @@ test('storage paths: added once, removal refused while a member drive would be l
   assert.throws(() => removePaths(b, findPool(b, 'S', 'VHD')!, ['/srv/c'], pathOf), /not a path/);
   b = removePaths(b, findPool(b, 'S', 'VHD')!, ['/srv/b'], pathOf);
   assert.deepEqual(findPool(b, 'S', 'VHD')!.paths, ['/srv/a']);
+});
+
+test('switches in Ethernet pools: joined once, renamed with the pool, pool removal refused while they are in it', () => {
+  let b = createPools(emptyBook(), { name: 'E', types: ['Ethernet', 'VHD'] });
+  assert.throws(() => addSwitch(b, ['Nope'], 'sw1'), /No Ethernet resource pool named 'Nope'/);
+  assert.throws(() => addSwitch(b, ['Primordial'], 'sw1'), /No Ethernet resource pool/);
+  b = addSwitch(addSwitch(b, ['e'], 'sw1'), ['E'], 'sw1');
+  assert.deepEqual(switchesOf(b, 'E'), ['sw1']);
+  assert.throws(() => removePool(b, findPool(b, 'E', 'Ethernet')!), /1 switch/);
+  b = renamePool(b, findPool(b, 'E', 'Ethernet')!, 'F');
+  assert.deepEqual(switchesOf(b, 'F'), ['sw1']);
+  b = removeSwitch(b, ['f'], 'sw1');
+  assert.deepEqual(switchesOf(b, 'F'), []);
+  b = removePool(b, findPool(b, 'F', 'Ethernet')!);
 });

@@ -11,7 +11,8 @@
 //
 // Members: Memory and Processor pools take VMs (Set-VMMemory/Set-VMProcessor -ResourcePoolName),
 // VHD pools hard drives (Add-/Set-VMHardDiskDrive), Ethernet pools network adapters
-// (Add-/Set-VMNetworkAdapter). A VHD pool with paths takes only drives whose file lies under one
+// (Add-/Set-VMNetworkAdapter) and, apart from the members, switches (Add-VMSwitch): an adapter
+// connected with -UseAutomaticConnection goes to a switch of its pool. A VHD pool with paths takes only drives whose file lies under one
 // of them: that is what the paths are for. The other types (ISO, VFD, Fibre Channel) are kept
 // and listed but have no members here: their devices do not take a pool yet.
 import { isAbsolute, normalize, sep } from 'node:path';
@@ -44,14 +45,18 @@ export interface PoolMember {
   deviceId: string | null;
 }
 
+/** A virtual switch in an Ethernet pool (Add-VMSwitch -ResourcePoolName): where its adapters connect with -UseAutomaticConnection. */
+export interface PoolSwitch { pool: string; switchId: string }
+
 export interface PoolBook {
   version: 1;
   pools: ResourcePool[];
   members: PoolMember[];
+  switches: PoolSwitch[];
 }
 
 export function emptyBook(): PoolBook {
-  return { version: 1, pools: [], members: [] };
+  return { version: 1, pools: [], members: [], switches: [] };
 }
 
 const same = (a: string, b: string) => a.localeCompare(b, undefined, { sensitivity: 'accent' }) === 0;
@@ -157,6 +162,7 @@ export function renamePool(book: PoolBook, pool: ResourcePool, newName: string):
     ...book,
     pools: book.pools.map((x) => (x === pool ? { ...x, name } : x.type === pool.type && same(x.parent, pool.name) ? { ...x, parent: name } : x)),
     members: book.members.map((m) => (m.type === pool.type && same(m.pool, pool.name) ? { ...m, pool: name } : m)),
+    switches: book.switches.map((w) => (pool.type === 'Ethernet' && same(w.pool, pool.name) ? { ...w, pool: name } : w)),
   };
 }
 
@@ -164,8 +170,12 @@ export function renamePool(book: PoolBook, pool: ResourcePool, newName: string):
 export function removePool(book: PoolBook, pool: ResourcePool): PoolBook {
   const children = book.pools.filter((x) => x.type === pool.type && same(x.parent, pool.name));
   const members = book.members.filter((m) => m.type === pool.type && same(m.pool, pool.name));
-  if (children.length > 0 || members.length > 0) {
-    const what = [children.length > 0 ? `child pools ${children.map((c) => c.name).join(', ')}` : '', members.length > 0 ? `${members.length} member(s)` : ''].filter(Boolean).join(' and ');
+  const switches = pool.type === 'Ethernet' ? book.switches.filter((w) => same(w.pool, pool.name)) : [];
+  if (children.length > 0 || members.length > 0 || switches.length > 0) {
+    const what = [
+      children.length > 0 ? `child pools ${children.map((c) => c.name).join(', ')}` : '', members.length > 0 ? `${members.length} member(s)` : '',
+      switches.length > 0 ? `${switches.length} switch(es)` : '',
+    ].filter(Boolean).join(' and ');
     throw new VmhostError('RESOURCE_POOL_IN_USE', `The ${pool.type} resource pool '${pool.name}' has ${what}: move them to another pool (or Primordial) first`, { pool: pool.name, type: pool.type });
   }
   return { ...book, pools: book.pools.filter((x) => x !== pool) };
@@ -219,6 +229,27 @@ export function setMember(book: PoolBook, m: Omit<PoolMember, 'pool'>, poolName:
   return { ...book, members: [...rest, { ...m, pool: pool.name }] };
 }
 
+/** Add-VMSwitch -ResourcePoolName: the switch joins Ethernet pools (a switch may be in several). */
+export function addSwitch(book: PoolBook, pools: readonly string[], switchId: string): PoolBook {
+  const names = pools.map((n) => {
+    const p = findPool(book, n, 'Ethernet');
+    if (!p || same(p.name, PRIMORDIAL)) throw new VmhostError('RESOURCE_POOL_NOT_FOUND', `No Ethernet resource pool named '${n}'`, { pool: n, type: 'Ethernet', param: 'ResourcePoolName' });
+    return p.name;
+  });
+  const rest = book.switches.filter((w) => !(w.switchId === switchId && names.some((n) => same(n, w.pool))));
+  return { ...book, switches: [...rest, ...names.map((pool) => ({ pool, switchId }))] };
+}
+
+/** Remove-VMSwitch -ResourcePoolName: the switch leaves those pools (it is not deleted). */
+export function removeSwitch(book: PoolBook, pools: readonly string[], switchId: string): PoolBook {
+  return { ...book, switches: book.switches.filter((w) => !(w.switchId === switchId && pools.some((n) => same(n, w.pool)))) };
+}
+
+/** The switches of an Ethernet pool, in the order they joined. */
+export function switchesOf(book: PoolBook, pool: string): string[] {
+  return book.switches.filter((w) => same(w.pool, pool)).map((w) => w.switchId);
+}
+
 /** A VM's or device's pool (Primordial when it is in none). */
 export function poolOf(book: PoolBook, type: MeteredPoolType, vmId: string, deviceId: string | null): string {
   return book.members.find((x) => memberMatch(x, type, vmId, deviceId))?.pool ?? PRIMORDIAL;
@@ -235,8 +266,9 @@ export function membersUnder(book: PoolBook, pool: ResourcePool): PoolMember[] {
   return book.members.filter((m) => m.type === pool.type && names.some((n) => same(n, m.pool)));
 }
 
-/** Members whose VM or device is gone (Remove-VM, Remove-VMHardDiskDrive …) leave the book. */
-export function pruneMembers(book: PoolBook, exists: (m: PoolMember) => boolean): PoolBook {
+/** Members whose VM or device is gone (Remove-VM, Remove-VMHardDiskDrive …) and switches that are gone leave the book. */
+export function pruneMembers(book: PoolBook, exists: (m: PoolMember) => boolean, switchExists: (id: string) => boolean): PoolBook {
   const members = book.members.filter(exists);
-  return members.length === book.members.length ? book : { ...book, members };
+  const switches = book.switches.filter((w) => switchExists(w.switchId));
+  return members.length === book.members.length && switches.length === book.switches.length ? book : { ...book, members, switches };
 }

@@ -9,7 +9,7 @@ import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { resetMeteringState, type MeteringReport, type Sample } from './metering-state.ts';
 import { applyPoolSample, newPoolMetering, poolReport, restartedPool, type MemberSample, type PoolMeteringState } from './pool-metering.ts';
 import {
-  addPaths, createPools, emptyBook, isMeteredType, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePaths, removePool, renamePool, setMember, setMetering, setParent,
+  addPaths, addSwitch, createPools, emptyBook, isMeteredType, listPools, membersUnder, poolOf, poolsNamed, pruneMembers, removePaths, removePool, removeSwitch, renamePool, setMember, setMetering, setParent, switchesOf,
   METERED_POOL_TYPES, STORAGE_TYPES, type MeteredPoolType, type NewPool, type PoolBook, type PoolMember, type PoolType, type ResourcePool,
 } from './resource-pools.ts';
 import type { VmEntry } from './vm-entry.ts';
@@ -23,6 +23,8 @@ export interface PoolsHost {
   resolve(nameOrId: string): VmEntry;
   hostMhz(): number;
   saveIntervalMs(): number;
+  /** The virtual switches (Add-VMSwitch -ResourcePoolName). */
+  switches(): { id: string; name: string }[];
 }
 
 export interface PoolView {
@@ -34,6 +36,8 @@ export interface PoolView {
   ComputerName: string;
   /** vmhost: what is in the pool (Hyper-V lists it per device, as PoolName). */
   Members: { VMName: string; VMId: string; DeviceId: string | null; DeviceName: string | null }[];
+  /** An Ethernet pool's switches (Add-VMSwitch), in the order they joined. */
+  Switches: string[];
 }
 
 const poolKey = (p: { type: PoolType; name: string }) => `${p.type}:${p.name.toLowerCase()}`;
@@ -54,7 +58,7 @@ export class ResourcePools {
   /** After the VMs are loaded: members whose VM or device is gone leave. */
   async load(): Promise<void> {
     const book = await readJson<PoolBook>(this.bookFile).catch(() => undefined);
-    if (book?.version === 1) this.book = pruneMembers(book, (m) => this.exists(m));
+    if (book?.version === 1) this.book = this.pruned({ ...book, switches: book.switches ?? [] });
     const counts = await readJson<Record<string, PoolMeteringState>>(this.countsFile).catch(() => ({}));
     for (const p of this.book.pools) {
       const c = (counts as Record<string, PoolMeteringState>)[poolKey(p)];
@@ -65,6 +69,11 @@ export class ResourcePools {
 
   async close(): Promise<void> {
     await this.saveCounts();
+  }
+
+  private pruned(b: PoolBook): PoolBook {
+    const switches = new Set(this.host.switches().map((w) => w.id));
+    return pruneMembers(b, (m) => this.exists(m), (id) => switches.has(id));
   }
 
   private exists(m: PoolMember): boolean {
@@ -79,8 +88,7 @@ export class ResourcePools {
   private change(f: (b: PoolBook) => PoolBook, counts?: (c: Map<string, PoolMeteringState>) => void): Promise<void> {
     return this.lock.run(async () => {
       // Members whose VM or device went (Remove-VM, Remove-VMHardDiskDrive) leave first: they hold no pool in use.
-      const exists = (m: PoolMember) => this.exists(m);
-      const next = pruneMembers(f(pruneMembers(this.book, exists)), exists);
+      const next = this.pruned(f(this.pruned(this.book)));
       await writeFileAtomic(this.bookFile, JSON.stringify(next, null, 2) + '\n');
       this.book = next;
       counts?.(this.counts);
@@ -89,9 +97,11 @@ export class ResourcePools {
 
   private view(p: ResourcePool): PoolView {
     const vms = new Map([...this.host.entries()].map((e) => [e.config.id, e]));
+    const switchNames = new Map(this.host.switches().map((w) => [w.id, w.name]));
     const members = isMeteredType(p.type) && p.name !== 'Primordial' ? this.book.members.filter((m) => m.type === p.type && m.pool === p.name && this.exists(m)) : [];
     return {
       Name: p.name, ResourcePoolType: p.type, ParentName: p.parent || null, Paths: p.paths, ResourceMeteringEnabled: p.meteringEnabled, ComputerName: this.host.computerName,
+      Switches: p.type === 'Ethernet' ? switchesOf(this.book, p.name).flatMap((id) => switchNames.get(id) ?? []) : [],
       Members: members.map((m) => {
         const e = vms.get(m.vmId);
         const device = m.type === 'VHD' ? e?.config.hardDrives.find((d) => d.id === m.deviceId)?.path : e?.config.networkAdapters.find((a) => a.id === m.deviceId)?.name;
@@ -140,6 +150,14 @@ export class ResourcePools {
     await this.change((b) => pools.reduce((acc, p) => removePool(acc, acc.pools.find((x) => x.type === p.type && x.name === p.name)!), b), (counts) => {
       for (const p of pools) counts.delete(poolKey(p));
     });
+  }
+
+  /** Add-VMSwitch -ResourcePoolName / Remove-VMSwitch -ResourcePoolName: a switch into or out of Ethernet pools. */
+  async setSwitchPools(switchName: string, pools: readonly string[], join: boolean): Promise<PoolView[]> {
+    const sw = this.host.switches().find((w) => w.name.toLowerCase() === switchName.toLowerCase());
+    if (!sw) throw new VmhostError('NOT_FOUND', `No virtual switch named '${switchName}'`, { switch: switchName });
+    await this.change((b) => (join ? addSwitch(b, pools, sw.id) : removeSwitch(b, pools, sw.id)));
+    return pools.flatMap((n) => this.list(n, ['Ethernet']));
   }
 
   /** Add-VMStoragePath / Remove-VMStoragePath: folders of the named VHD, ISO or VFD pools. */

@@ -17,3 +17,9 @@ export async function setPool(api: ApiClient, vmId: string, type: (typeof METERE
   await api.call('PUT', `/vms/${vmId}/resource-pool`, { ResourcePoolType: type, ResourcePoolName: poolName, DeviceId: deviceId });
 }
 
+
+/** The switches of an Ethernet pool (Get-VMSwitch -ResourcePoolName, Connect-VMNetworkAdapter -UseAutomaticConnection). */
+export async function poolSwitches(api: ApiClient, pool: string): Promise<string[]> {
+  const pools = await api.call<{ Switches: string[] }[]>('GET', `/resource-pools?${new URLSearchParams({ Name: pool, ResourcePoolType: 'Ethernet' })}`);
+  return pools.flatMap((p) => p.Switches);
+}

@@ -156,3 +156,15 @@ export const getVmStoragePath = defineCmdlet({
     return pools.flatMap((p) => p.Paths.filter(match).map((path) => ({ Path: path, ResourcePoolName: p.Name, ResourcePoolType: p.ResourcePoolType })));
   },
 });
+
+export const addVmSwitch = defineCmdlet({
+  name: 'Add-VMSwitch',
+  synopsis: 'Put a virtual switch into Ethernet resource pools (their adapters connect to it with Connect-VMNetworkAdapter -UseAutomaticConnection)',
+  params: { Name: { type: 'string', array: true, mandatory: true, aliases: ['SwitchName'] }, ResourcePoolName: { type: 'string', array: true, mandatory: true } },
+  positional: ['Name', 'ResourcePoolName'],
+  async run(args, ctx) {
+    const api = clientFor(ctx);
+    for (const name of args.Name) await api.call('PUT', `/switches/${encodeURIComponent(name)}/resource-pools`, { ResourcePoolName: args.ResourcePoolName });
+    return undefined;
+  },
+});

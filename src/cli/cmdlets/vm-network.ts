@@ -1,8 +1,9 @@
 // Networking cmdlets: virtual switches and their extensions, VM network adapters (connect,
 // guards, bandwidth, mirroring), VLANs and ACLs. They speak the daemon's network routes.
+import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
-import { setPool } from './pool-member.ts';
+import { poolSwitches, setPool } from './pool-member.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
 import { HOST_ADAPTERS, addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
 
@@ -84,9 +85,13 @@ export const newVmSwitch = defineCmdlet({
 
 export const getVmSwitch = defineCmdlet({
   name: 'Get-VMSwitch', synopsis: 'List virtual switches (with -Json: drop counters per reason and per port)',
-  params: { Name: { type: 'string' } }, positional: ['Name'], view: switchView,
+  params: { Name: { type: 'string' }, ResourcePoolName: { type: 'string', help: 'Only the switches of this Ethernet resource pool' } }, positional: ['Name'], view: switchView,
   async run(args, ctx) {
     const api = clientFor(ctx);
+    if (args.ResourcePoolName !== undefined) {
+      const inPool = new Set((await poolSwitches(api, args.ResourcePoolName)).map((n) => n.toLowerCase()));
+      return (await api.call<{ Name: string }[]>('GET', '/switches')).filter((w) => inPool.has(w.Name.toLowerCase()) && (args.Name === undefined || w.Name.toLowerCase() === args.Name.toLowerCase()));
+    }
     return args.Name === undefined ? api.call('GET', '/switches') : api.call('GET', `/switches/${enc(args.Name)}`);
   },
 });
@@ -108,10 +113,12 @@ export const setVmSwitch = defineCmdlet({
 });
 
 export const removeVmSwitch = defineCmdlet({
-  name: 'Remove-VMSwitch', synopsis: 'Delete a switch (refused while adapters are connected, unless -Force disconnects them)',
-  params: { Name: { type: 'string', mandatory: true }, Force: { type: 'switch' } }, positional: ['Name'],
+  name: 'Remove-VMSwitch', synopsis: 'Delete a switch (refused while adapters are connected, unless -Force disconnects them); with -ResourcePoolName: take it out of those Ethernet pools instead',
+  params: { Name: { type: 'string', mandatory: true }, ResourcePoolName: { type: 'string', array: true }, Force: { type: 'switch' } }, positional: ['Name', 'ResourcePoolName'],
   async run(args, ctx) {
-    await clientFor(ctx).call('DELETE', `/switches/${enc(args.Name)}?force=${args.Force ? 'true' : 'false'}`);
+    const api = clientFor(ctx);
+    if (args.ResourcePoolName !== undefined) await api.call('DELETE', `/switches/${enc(args.Name)}/resource-pools?${new URLSearchParams({ ResourcePoolName: args.ResourcePoolName.join(',') })}`);
+    else await api.call('DELETE', `/switches/${enc(args.Name)}?force=${args.Force ? 'true' : 'false'}`);
     return undefined;
   },
 });
@@ -194,10 +201,25 @@ export const removeVmNetworkAdapter = defineCmdlet({
 
 export const connectVmNetworkAdapter = defineCmdlet({
   name: 'Connect-VMNetworkAdapter', synopsis: 'Connect network adapters to a switch (also while the VM runs)',
-  params: { VMName: vmName, SwitchName: { type: 'string', mandatory: true }, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  params: {
+    VMName: vmName, SwitchName: { type: 'string', sets: ['SwitchName'], mandatory: ['SwitchName'] }, Name: { type: 'string' },
+    UseAutomaticConnection: { type: 'switch', sets: ['UseAutomaticConnection'], mandatory: ['UseAutomaticConnection'], help: 'To a switch of the adapter\'s Ethernet resource pool (Add-VMSwitch)' },
+  },
+  positional: ['VMName'], defaultSet: 'SwitchName', view: adapterView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/connect${q(args.Name)}`, { SwitchName: args.SwitchName }));
+    const connect = (id: string, name: string | undefined, switchName: string) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/connect${q(name)}`, { SwitchName: switchName });
+    const out = await eachVm(api, args.VMName, async (id) => {
+      if (!args.UseAutomaticConnection) return connect(id, args.Name, args.SwitchName!);
+      const nics = await api.call<{ Name: string; PoolName: string }[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`);
+      const done = [];
+      for (const n of nics) {
+        const [first] = n.PoolName === 'Primordial' ? [] : await poolSwitches(api, n.PoolName);
+        if (!first) throw new VmhostError('INVALID_STATE', `Connect-VMNetworkAdapter -UseAutomaticConnection: adapter '${n.Name}' is in no Ethernet resource pool with a switch (Set-VMNetworkAdapter -ResourcePoolName, Add-VMSwitch)`, { param: 'UseAutomaticConnection' });
+        done.push(...await connect(id, n.Name, first));
+      }
+      return done;
+    });
     return args.PassThru ? out : undefined;
   },
 });
