@@ -49,7 +49,7 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     assert.equal(j.ExitCode, 0, `${vm}: ${script}\n${out}${Buffer.from(j.StdErr, 'base64').toString()}`);
     return out.trim();
   };
-  const measure = async (): Promise<Report> => JSON.parse(await ok('Measure-VM', 'm1', '-Json')) as Report;
+  const measure = async (vm = 'm1'): Promise<Report> => JSON.parse(await ok('Measure-VM', vm, '-Json')) as Report;
   const range = (r: Report, remote: string, dir: 'Inbound' | 'Outbound') => r.NetworkMeteredTrafficReport.find((t) => t.RemoteAddress === remote && t.Direction === dir)?.TotalTrafficBytes ?? 0;
   /** m1's own eth0 counters. */
   const guestNet = async () => {
@@ -65,11 +65,13 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     await Promise.all([
       ok('New-VMSwitch', '-Name', 'M', '-SwitchType', 'Private'),
       ok('New-VHD', '-Path', join(d.dataDir, 'data.vhdx'), '-SizeBytes', '256MB', '-Dynamic'),
+      ok('New-VHD', '-Path', join(d.dataDir, 'data2.vhdx'), '-SizeBytes', '256MB', '-Dynamic'),
       ...['m1', 'm2'].map((vm) => ok('New-VM', vm, '-MemoryStartupBytes', '256MB')),
     ]);
     await Promise.all([
       ...['m1', 'm2'].map((vm) => ok('Connect-VMNetworkAdapter', '-VMName', vm, '-SwitchName', 'M')),
       ok('Add-VMHardDiskDrive', '-VMName', 'm1', '-Path', join(d.dataDir, 'data.vhdx'), '-ControllerType', 'SCSI'),
+      ok('Add-VMHardDiskDrive', '-VMName', 'm2', '-Path', join(d.dataDir, 'data2.vhdx'), '-ControllerType', 'SCSI'),
     ]);
     const t1 = Date.now();
     await Promise.all(['m1', 'm2'].map((vm) => ok('Start-VM', vm)));
@@ -93,6 +95,14 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     await ok('Disable-VMResourceMetering', 'm2');
     assert.equal((await d.cli('Measure-VM', 'm2')).code, 4, 'invalid-state exit code once disabled again');
     await ok('Enable-VMResourceMetering', '-VMName', 'm1');
+    const enabled = async (vm: string) => (JSON.parse(await ok('Get-VM', vm, '-Json')) as { ResourceMeteringEnabled: boolean }).ResourceMeteringEnabled;
+    assert.equal(await enabled('m1'), true, 'Get-VM m1: ResourceMeteringEnabled');
+    assert.equal(await enabled('m2'), false, 'Get-VM m2: ResourceMeteringEnabled');
+    // Set-VMHost -ResourceMeteringSaveInterval: validated, kept, shown by Get-VMHost (the SIGKILL test below relies on 10 s).
+    assert.equal((await d.cli('Set-VMHost', '-ResourceMeteringSaveInterval', '25:00:00')).code, 2, 'out of range');
+    await ok('Set-VMHost', '-ResourceMeteringSaveInterval', '01:30:00');
+    assert.equal((JSON.parse(await ok('Get-VMHost', '-Json')) as { ResourceMeteringSaveInterval: string }).ResourceMeteringSaveInterval, '01:30:00');
+    await ok('Set-VMHost', '-ResourceMeteringSaveInterval', '00:00:10');
     await ok('Add-VMNetworkAdapterAcl', '-VMName', 'm1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', RANGE_A);
     await ok('Add-VMNetworkAdapterAcl', '-VMName', 'm1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', RANGE_B);
   });
@@ -228,5 +238,93 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     const more = await measure();
     within('range B inbound after the restart', range(more, RANGE_B, 'Inbound') - range(after, RANGE_B, 'Inbound'), g1.rx - g0.rx, 0.01);
     within('disk written after the restart', more.AggregatedDiskDataWrittenBytes - after.AggregatedDiskDataWrittenBytes, 8 * MiB, 0.01);
+  });
+
+  test('resource pools: Measure-VMResourcePool is the sum of its members\' Measure-VM; a member taken out stops counting', { timeout: 240_000 }, async () => {
+    type Bill = Report & { NetworkInboundBytes: number; NetworkOutboundBytes: number };
+    // Reports through the API (the cmdlets are exercised below; a CLI start costs seconds on a loaded machine).
+    const get = async (path: string): Promise<Bill> => {
+      const r = await d.api('GET', `/api/v1${path}`);
+      assert.equal(r.status, 200, r.text);
+      return r.json as Bill;
+    };
+    const bills = () => Promise.all([get('/resource-pools/Tenant/metering'), get('/vms/m1/metering'), get('/vms/m2/metering')]);
+    const slot = ['-ControllerType', 'SCSI', '-ControllerNumber', '0', '-ControllerLocation', '0'];
+    const member = async (vm: string, type: string, pool: string, kind?: 'hard-drives' | 'network-adapters') => {
+      const device = kind ? ((await d.api('GET', `/api/v1/vms/${vm}/${kind}`)).json as { Id: string }[])[0]!.Id : undefined;
+      const r = await d.api('PUT', `/api/v1/vms/${vm}/resource-pool`, { ResourcePoolType: type, ResourcePoolName: pool, DeviceId: device });
+      assert.equal(r.status, 200, r.text);
+    };
+
+    // A tenant's pools: one name, four metered types; the VHD pool takes only disks under its path.
+    await ok('New-VMResourcePool', 'Tenant', 'Memory,Processor,Ethernet,VHD', '-Paths', d.dataDir);
+    const refusals = await Promise.all([
+      d.cli('New-VMResourcePool', 'tenant', 'VHD'),
+      d.cli('Measure-VMResourcePool', 'Tenant'),
+      d.cli('Set-VMMemory', 'm1', '-ResourcePoolName', 'Nope'),
+    ]);
+    assert.deepEqual(refusals.map((r) => r.code), [4, 4, 3], 'a second VHD pool named Tenant (names are case-insensitive); not metered yet; no such pool');
+    assert.equal((await d.api('POST', '/api/v1/resource-pools', { Name: 'Elsewhere', ResourcePoolType: ['VHD'], Paths: ['/nonexistent/tenant'] })).status, 200);
+    assert.equal((await d.cli('Set-VMHardDiskDrive', 'm1', ...slot, '-ResourcePoolName', 'Elsewhere')).code, 2, 'the drive is not under the pool\'s paths');
+    // m1 through the cmdlets' -ResourcePoolName, m2 through the route they call.
+    await Promise.all([
+      ok('Set-VMMemory', 'm1', '-ResourcePoolName', 'Tenant'),
+      ok('Set-VMProcessor', 'm1', '-ResourcePoolName', 'Tenant'),
+      ok('Set-VMNetworkAdapter', '-VMName', 'm1', '-ResourcePoolName', 'Tenant'),
+      ok('Set-VMHardDiskDrive', 'm1', ...slot, '-ResourcePoolName', 'Tenant'),
+      member('m2', 'Memory', 'Tenant'), member('m2', 'Processor', 'Tenant'),
+      member('m2', 'Ethernet', 'Tenant', 'network-adapters'), member('m2', 'VHD', 'Tenant', 'hard-drives'),
+    ]);
+    const pools = JSON.parse(await ok('Get-VMResourcePool', 'Tenant', '-Json')) as { ResourcePoolType: string; Members: { VMName: string }[] }[];
+    assert.deepEqual(pools.map((p) => [p.ResourcePoolType, p.Members.map((m) => m.VMName).sort().join(',')]).sort(),
+      [['Ethernet', 'm1,m2'], ['Memory', 'm1,m2'], ['Processor', 'm1,m2'], ['VHD', 'm1,m2']]);
+    await Promise.all([ok('Enable-VMResourceMetering', 'm2'), ok('Enable-VMResourceMetering', '-ResourcePoolName', 'Tenant')]);
+    await settled(); // the pools have seen their members once: their counters' positions are the start
+    await Promise.all([ok('Reset-VMResourceMetering', '-ResourcePoolName', 'Tenant'), ok('Reset-VMResourceMetering', 'm1'), ok('Reset-VMResourceMetering', 'm2')]);
+
+    // Traffic both ways between the members, disk I/O on both.
+    await sh('m1', 'wget -q -O /dev/null http://10.2.0.2:8082/b');
+    await sh('m2', 'wget -q -O /dev/null http://10.1.0.1:8081/a');
+    await Promise.all(['m1', 'm2'].map(async (name) => {
+      const disk = await sh(name, 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
+      await sh(name, `dd if=/dev/urandom of=/dev/${disk} bs=1M count=8 oflag=direct 2>/dev/null && dd if=/dev/${disk} of=/dev/null bs=1M count=8 iflag=direct 2>/dev/null`);
+    }));
+    await settled();
+    const [p, a, b] = await bills();
+    console.log(`# pool: in ${p.NetworkInboundBytes} B (m1 ${a.NetworkInboundBytes} + m2 ${b.NetworkInboundBytes}), out ${p.NetworkOutboundBytes} B, written ${p.AggregatedDiskDataWrittenBytes} B, read ${p.AggregatedDiskDataReadBytes} B, AvgRAM ${p.AverageMemoryUsage} MB, CPU ${p.CpuSeconds} s (m1 ${a.CpuSeconds} + m2 ${b.CpuSeconds})`);
+    // The VMs and the pool were reset a moment apart: what the guests sent in that moment (ARP) is the only difference allowed.
+    const sum = (what: string, got: number, want: number) => assert.ok(Math.abs(got - want) <= want * 0.01 + 4096, `${what}: pool ${got} vs members ${want}`);
+    sum('network inbound', p.NetworkInboundBytes, a.NetworkInboundBytes + b.NetworkInboundBytes);
+    sum('network outbound', p.NetworkOutboundBytes, a.NetworkOutboundBytes + b.NetworkOutboundBytes);
+    assert.ok(p.NetworkInboundBytes > 44 * MiB, 'both downloads counted');
+    sum('disk written', p.AggregatedDiskDataWrittenBytes, a.AggregatedDiskDataWrittenBytes + b.AggregatedDiskDataWrittenBytes);
+    sum('disk read', p.AggregatedDiskDataReadBytes, a.AggregatedDiskDataReadBytes + b.AggregatedDiskDataReadBytes);
+    assert.ok(p.AggregatedDiskDataWrittenBytes >= 16 * MiB, 'both disks\' writes counted');
+    assert.ok(Math.abs(p.AverageMemoryUsage - (a.AverageMemoryUsage + b.AverageMemoryUsage)) <= 4, `AvgRAM ${p.AverageMemoryUsage} vs ${a.AverageMemoryUsage} + ${b.AverageMemoryUsage}`);
+    assert.equal(p.MaximumMemoryUsage, 256);
+    assert.ok(Math.abs(p.CpuSeconds - (a.CpuSeconds + b.CpuSeconds)) <= (a.CpuSeconds + b.CpuSeconds) * 0.1 + 0.5, 'CPU time: the members\' sum');
+
+    // m2 leaves the Ethernet and VHD pools: what it did stays on the bill, what it does now does not.
+    await Promise.all([member('m2', 'Ethernet', 'Primordial', 'network-adapters'), member('m2', 'VHD', 'Primordial', 'hard-drives')]);
+    const [p1, a1, b1] = await bills();
+    const d2 = await sh('m2', 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
+    await sh('m2', `dd if=/dev/urandom of=/dev/${d2} bs=1M count=8 oflag=direct 2>/dev/null`);
+    await sh('m2', 'wget -q -O /dev/null http://10.1.0.1:8081/a'); // m1 sends 24 MiB: m1's outbound still counts
+    await settled();
+    const [p2, a2, b2] = await bills();
+    assert.ok(b2.AggregatedDiskDataWrittenBytes - b1.AggregatedDiskDataWrittenBytes >= 8 * MiB, 'm2 wrote');
+    sum('disk written after m2 left (m1\'s only)', p2.AggregatedDiskDataWrittenBytes - p1.AggregatedDiskDataWrittenBytes, a2.AggregatedDiskDataWrittenBytes - a1.AggregatedDiskDataWrittenBytes);
+    sum('network inbound after m2 left (m1\'s only)', p2.NetworkInboundBytes - p1.NetworkInboundBytes, a2.NetworkInboundBytes - a1.NetworkInboundBytes);
+    sum('network outbound after m2 left (m1\'s only)', p2.NetworkOutboundBytes - p1.NetworkOutboundBytes, a2.NetworkOutboundBytes - a1.NetworkOutboundBytes);
+    assert.ok(p2.NetworkOutboundBytes - p1.NetworkOutboundBytes > 24 * MiB && p2.NetworkInboundBytes - p1.NetworkInboundBytes < MiB, 'm1\'s upload counted, m2\'s download (its inbound) not');
+
+    // The pool keeps its counts through a rename; removal is refused while it has members.
+    assert.equal((await d.cli('Remove-VMResourcePool', 'Tenant', 'Ethernet')).code, 4, 'm1\'s adapter is still in it');
+    await ok('Rename-VMResourcePool', 'Tenant', 'Billing');
+    const renamed = JSON.parse(await ok('Measure-VMResourcePool', 'Billing', '-Json')) as Bill;
+    assert.ok(renamed.AggregatedDiskDataWrittenBytes >= p2.AggregatedDiskDataWrittenBytes);
+    assert.equal(((await d.api('GET', '/api/v1/resource-pools?Name=Billing&ResourcePoolType=VHD')).json as { Members: unknown[] }[])[0]!.Members.length, 1);
+    const poolName = async (vmName: string, kind: string) => ((await d.api('GET', `/api/v1/vms/${vmName}/${kind}`)).json as { PoolName: string }[])[0]!.PoolName;
+    assert.deepEqual([await poolName('m1', 'hard-drives'), await poolName('m1', 'network-adapters'), await poolName('m2', 'hard-drives')], ['Billing', 'Billing', 'Primordial'], 'PoolName, as Get-VMHardDiskDrive and Get-VMNetworkAdapter show it');
   });
 });

@@ -4,8 +4,9 @@
 // changes from the CLI, and that nothing but the sign-in page works without a session; the
 // Virtual Switches page, and a VM's adapters and disks from its Network and Storage tabs; the
 // wizard's page checks and a VM it builds with a disk, a switch and an ISO, boot order, DVD
-// media and a new disk; the Checkpoints pane. Writes
-// docs/screenshots/{vm-list,wizard,wizard-check,console,switch,checkpoints,boot-order,storage}.png.
+// media and a new disk; the Checkpoints pane;
+// the Performance tab's and the host panel's graphs. Writes
+// docs/screenshots/{vm-list,wizard,wizard-check,console,switch,checkpoints,boot-order,storage,graphs}.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -210,6 +211,34 @@ describe('web console in headless chromium', { skip: browserSkip }, () => {
     await input.fill('echo serial-$((6*7))');
     await input.press('Enter');
     await page.locator('pre.terminal').filter({ hasText: 'serial-42' }).waitFor({ timeout: 15_000 });
+  });
+
+  test('graphs: the VM\'s Performance tab and the host panel draw the last hour with uPlot', async () => {
+    // Keep the guest's vCPU busy for a while so the CPU line has something to show.
+    const busy = await d.api('POST', '/api/v1/vms/web1/invoke', { ScriptBlock: 'setsid sh -c \'timeout 25 sh -c "while :; do :; done"\' </dev/null >/dev/null 2>&1 & sleep 1' });
+    assert.equal(busy.status, 200, busy.text);
+    type History = { StepSeconds: number; Times: number[]; CpuPercent: number[]; MemoryAssignedBytes: number[]; MemoryDemandBytes: (number | null)[] };
+    const h = await waitFor('a 10 s step with the busy guest in it', 40_000, async () => {
+      const r = (await d.api('GET', '/api/v1/vms/web1/history')).json as History;
+      return r.Times.length >= 2 && r.CpuPercent.at(-1)! > 1 && r;
+    });
+    assert.equal(h.StepSeconds, 10);
+    assert.ok(h.MemoryAssignedBytes.at(-1)! > 0, 'a running VM has memory assigned');
+    assert.ok(h.MemoryDemandBytes.every((v) => v === null), 'static memory reports no demand');
+    await page.goto(`${d.url}/#/vms/web1/performance`);
+    const graphs = page.locator('[data-graphs] figure[data-graph]');
+    await graphs.nth(3).locator('canvas').waitFor();
+    assert.deepEqual(await graphs.evaluateAll((f) => f.map((x) => x.getAttribute('data-graph'))), ['CPU', 'Memory', 'Disk', 'Network']);
+    const legend = await page.locator('figure[data-graph="Memory"] .u-legend').innerText();
+    assert.match(legend, /Assigned/);
+    assert.doesNotMatch(legend, /Demand/, 'a series without values is not drawn');
+    await dismissToasts();
+    await page.screenshot({ path: join(SHOTS, 'graphs.png'), fullPage: true });
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host' }).click();
+    await page.locator('[data-graphs] figure[data-graph="CPU"] canvas').waitFor();
+    const host = (await d.api('GET', '/api/v1/host/history')).json as History;
+    assert.ok(host.Times.length >= 2 && host.MemoryAssignedBytes.at(-1)! >= h.MemoryAssignedBytes.at(-1)!, 'the host\'s memory is the VMs\' sum');
+    await page.goto(`${d.url}/#/vms/web1`);
   });
 
   test('Shut Down from the list: the state change arrives without reloading', async () => {

@@ -34,8 +34,8 @@ export function registerNetworkRoutes(app: FastifyInstance, host: Host): void {
     { schema: { summary: 'Enable-/Disable-VMSwitchExtension', tags, params: SwitchRef, body: ExtensionBody } },
     async (req) => net.setExtension(req.params.name, req.body.Name, req.body.Enabled));
 
-  app.get<Vm>('/api/v1/vms/:vm/network-adapters', { schema: { summary: 'Get-VMNetworkAdapter', tags, params: VmRef, querystring: AdapterQuery } },
-    async (req) => net.listAdapters(req.params.vm, req.query.Name));
+  app.get<Vm>('/api/v1/vms/:vm/network-adapters', { schema: { summary: 'Get-VMNetworkAdapter (PoolName: its Ethernet resource pool)', tags, params: VmRef, querystring: AdapterQuery } },
+    async (req) => net.listAdapters(req.params.vm, req.query.Name).map((a) => ({ ...a, PoolName: host.pools.poolName('Ethernet', a.VMId as string, a.Id as string) })));
   app.post<{ Params: { vm: string }; Body: AddAdapterBody }>('/api/v1/vms/:vm/network-adapters',
     { schema: { summary: 'Add-VMNetworkAdapter (VM off)', tags, params: VmRef, body: AddAdapterBody } },
     async (req, reply) => reply.code(201).send(await net.addAdapter(req.params.vm, req.body)));

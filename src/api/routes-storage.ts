@@ -14,8 +14,8 @@ export function registerStorageRoutes(app: FastifyInstance, host: Host): void {
   const tags = ['storage'];
   const drives = host.drives;
 
-  app.get<VmParams>('/api/v1/vms/:vm/hard-drives', { schema: { summary: 'Get-VMHardDiskDrive', tags, params: VmRef } },
-    async (req) => drives.listHard(req.params.vm));
+  app.get<VmParams>('/api/v1/vms/:vm/hard-drives', { schema: { summary: 'Get-VMHardDiskDrive (PoolName: its VHD resource pool)', tags, params: VmRef } },
+    async (req) => drives.listHard(req.params.vm).map((d) => ({ ...d, PoolName: host.pools.poolName('VHD', d.VMId, d.Id) })));
 
   app.post<VmParams & { Body: AddHardDriveBody }>('/api/v1/vms/:vm/hard-drives',
     { schema: { summary: 'Add-VMHardDiskDrive (SCSI hot-plugs into a running VM)', tags, params: VmRef, body: AddHardDriveBody } },

@@ -29,6 +29,7 @@ import { registerExportRoutes } from './routes-export.ts';
 import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerMeteringRoutes } from './routes-metering.ts';
+import { registerResourcePoolRoutes } from './routes-resource-pools.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -103,6 +104,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerExportRoutes(app, opts.host);
   registerMoveStorageRoutes(app, opts.host);
   registerMeteringRoutes(app, opts.host);
+  registerResourcePoolRoutes(app, opts.host);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

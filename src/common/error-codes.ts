@@ -76,6 +76,11 @@ export const ERROR_CODES = {
   MAC_POOL_EXHAUSTED: 'conflict',
   // Measure-VM / Reset-VMResourceMetering on a VM whose metering is off (host/vm-metering.ts).
   METERING_NOT_ENABLED: 'conflict',
+  // Resource pools (host/resource-pools.ts, vm-resource-pools.ts).
+  RESOURCE_POOL_NOT_FOUND: 'not-found',
+  RESOURCE_POOL_EXISTS: 'conflict',
+  /** Remove-VMResourcePool of a pool that still has child pools or members. */
+  RESOURCE_POOL_IN_USE: 'conflict',
   // VM configs across versions and hosts (host/config-version.ts, Import-VM).
   CONFIG_VERSION_UNSUPPORTED: 'unsupported',
   IMPORT_INCOMPATIBLE: 'conflict',

@@ -30,6 +30,7 @@ import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmMetering } from './vm-metering.ts';
+import { ResourcePools } from './vm-resource-pools.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -121,6 +122,7 @@ export class Host {
   readonly controllers: VmControllers;
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
+  readonly pools: ResourcePools;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -178,7 +180,13 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
-    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName });
+    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
+    this.pools = new ResourcePools({
+      dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
+      hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
+      switches: () => this.network.listSwitches().map((w) => ({ id: w.Id as string, name: w.Name as string })),
+    });
+    this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
@@ -227,6 +235,7 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.load();
+    await host.pools.load();
     await host.metering.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
@@ -239,6 +248,7 @@ export class Host {
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
     await this.metering.close();
+    await this.pools.close();
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
@@ -355,6 +365,7 @@ export class Host {
       bootSource: e.bootSource ?? bootSource(e.config, (id) => e.bootableDrives.get(id) ?? true),
       bootFailure: e.bootFailure,
       parentSnapshotName: this.checkpoints.parentName(e),
+      resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
     });
   }
 
@@ -1113,6 +1124,7 @@ export class Host {
       MacAddressMinimum: this.identity.macPool.minimum,
       MacAddressMaximum: this.identity.macPool.maximum,
       ...this.migration,
+      ...this.metering.hostSettings(),
     };
   }
 

@@ -16,3 +16,5 @@ export { tuningFor } from './migration-settings.ts';
 export type { MigrationNetwork } from './migration-networks.ts';
 export type { MovePrepare } from './vm-move-in.ts';
 export type { IssuedTicket } from './move-ticket.ts';
+export { POOL_TYPES, METERED_POOL_TYPES, type PoolType, type MeteredPoolType } from './resource-pools.ts';
+export type { PoolView } from './vm-resource-pools.ts';

@@ -3,9 +3,10 @@
 // (/proc of QEMU's vCPU threads), memory assigned, its disk files' allocation, its block
 // exports' counters, its switch ports' byte counters and Meter ACL counters — and folds them
 // into the VM's totals (metering-state.ts, pure). A VM is metered while
-// <vm dir>/metering.json exists; the file is rewritten atomically every 10 s, when the VM
-// stops and when the daemon stops, so a daemon killed with SIGKILL loses at most the last
-// 10 s of counts (and whatever happens while no daemon runs: nothing is metered then).
+// <vm dir>/metering.json exists; the file is rewritten atomically every save interval
+// (Set-VMHost -ResourceMeteringSaveInterval, 10 s by default: metering-settings.ts), when the
+// VM stops and when the daemon stops, so a daemon killed with SIGKILL loses at most one
+// interval of counts (and whatever happens while no daemon runs: nothing is metered then).
 // `live()` gives the same sources, unsummed, for /metrics.
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -15,7 +16,9 @@ import { VmhostError } from '../common/index.ts';
 import type { DiskCounters } from '../storage/index.ts';
 import type { PortCounters } from '../switch/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
-import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading } from './metering-state.ts';
+import { checkSaveInterval, loadMeteringSettings, parseTimeSpan, meteringSettingsView, saveMeteringSettings, type MeteringSettings } from './metering-settings.ts';
+import { MeteringHistory } from './metering-history.ts';
+import { applySample, baselineOf, meteringReport, newMeteringState, resetMeteringState, type MeteringReport, type MeteringState, type Reading, type Sample } from './metering-state.ts';
 import type { HardDrive } from './drives.ts';
 import type { VmEntry } from './vm-entry.ts';
 import { SerialLock } from './vm-lock.ts';
@@ -24,7 +27,6 @@ import type { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 
 export const METERING_SAMPLE_MS = 1000;
-export const METERING_SAVE_MS = 10_000;
 /** Linux's USER_HZ: /proc stat times are in these ticks. */
 const CLOCK_TICKS = 100;
 
@@ -34,6 +36,9 @@ export interface MeteringHost {
   storage: VmStorage;
   network: VmNetwork;
   computerName: string;
+  dataDir: string;
+  /** CPU percentages of the graphs are of the host's processors, as Get-VM's CPUUsage is. */
+  logicalProcessors: number;
 }
 
 /** One VM's sources as they stand, for /metrics. */
@@ -47,6 +52,31 @@ export interface VmLiveCounters {
   nics: { name: string; port: PortCounters }[];
 }
 
+/** A VM's sources at one sample, by device: what the VM's, its pools' and its graphs' counts are made of. */
+export interface VmSources {
+  running: boolean;
+  /** Memory assigned while it runs (bytes). */
+  memoryBytes: number;
+  /** Memory the guest asks for, when it reports it (dynamic memory); null otherwise. */
+  memoryDemandBytes: number | null;
+  cpu: Reading[];
+  /** Per hard drive (its id): the block export's counters and the file's allocation on the host. */
+  drives: { id: string; readings: Reading[]; allocatedBytes: number }[];
+  /** Per network adapter (its id): the switch port's and its Meter ACLs' byte counters. */
+  adapters: { id: string; readings: Reading[] }[];
+}
+
+export type SampleConsumer = (seconds: number, sources: ReadonlyMap<string, VmSources>) => Promise<void> | void;
+
+/** The whole VM's sample (Measure-VM). */
+function vmSample(seconds: number, s: VmSources): Sample {
+  return {
+    seconds, running: s.running, memoryBytes: s.memoryBytes,
+    diskAllocatedBytes: s.drives.reduce((a, d) => a + d.allocatedBytes, 0),
+    readings: [...s.cpu, ...s.drives.flatMap((d) => d.readings), ...s.adapters.flatMap((n) => n.readings)],
+  };
+}
+
 interface Metered { totals: MeteringState; savedAt: number; dirty: boolean; wasRunning: boolean }
 
 export class VmMetering {
@@ -57,13 +87,23 @@ export class VmMetering {
   private readonly epoch = randomBytes(4).toString('hex');
   /** Runtimes whose vCPU time before our first look is already counted (re-attached) or was sampled already. */
   private readonly seenRuntimes = new WeakSet<VmRuntime>();
+  private readonly consumers: SampleConsumer[] = [];
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private lastTick = performance.now();
   /** The host processor's clock, which AverageProcessorUsage is expressed in (read at start). */
   hostMhz = 0;
+  private settings: MeteringSettings = { saveIntervalSeconds: 10 };
 
-  constructor(private readonly host: MeteringHost) {}
+  /** The graphs' last hour, fed by every sample. */
+  readonly history: MeteringHistory;
+
+  constructor(private readonly host: MeteringHost) {
+    this.history = new MeteringHistory(host.logicalProcessors);
+    this.onSample((seconds, sources) => {
+      this.history.record(Date.now(), new Map([...sources].map(([id, s]) => [id, { sample: vmSample(seconds, s), memoryDemandBytes: s.memoryDemandBytes }])));
+    });
+  }
 
   private static file(e: VmEntry): string {
     return join(e.paths.dir, 'metering.json');
@@ -72,6 +112,7 @@ export class VmMetering {
   /** After the VMs are loaded (and running ones re-attached): read each metered VM's file and start sampling. */
   async start(): Promise<void> {
     this.hostMhz = await processorMhz();
+    this.settings = await loadMeteringSettings(this.host.dataDir);
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
       const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
@@ -93,6 +134,18 @@ export class VmMetering {
     for (const [id, m] of this.metered) if (m.dirty) await this.save(id, m);
   }
 
+  /** Get-VMHost's ResourceMeteringSaveInterval. */
+  hostSettings(): ReturnType<typeof meteringSettingsView> {
+    return meteringSettingsView(this.settings);
+  }
+
+  /** Set-VMHost -ResourceMeteringSaveInterval (a TimeSpan's text): saved first, then the next save of each VM's counts follows it. */
+  async setSaveInterval(text: string): Promise<void> {
+    const next = { saveIntervalSeconds: checkSaveInterval(parseTimeSpan(text, 'ResourceMeteringSaveInterval')) };
+    await saveMeteringSettings(this.host.dataDir, next);
+    this.settings = next;
+  }
+
   isEnabled(nameOrId: string): boolean {
     return this.metered.has(this.host.resolve(nameOrId).config.id);
   }
@@ -102,7 +155,7 @@ export class VmMetering {
     const e = this.host.resolve(nameOrId);
     await this.files.run(async () => {
       if (this.metered.has(e.config.id)) return;
-      const state = baselineOf(newMeteringState(new Date().toISOString()), await this.readings(e));
+      const state = baselineOf(newMeteringState(new Date().toISOString()), vmSample(0, await this.sources(e)).readings);
       const m: Metered = { totals: state, savedAt: 0, dirty: true, wasRunning: e.runtime !== undefined };
       this.metered.set(e.config.id, m);
       await this.write(e, m).catch((err: unknown) => { this.metered.delete(e.config.id); throw err; });
@@ -143,23 +196,33 @@ export class VmMetering {
     const now = performance.now();
     const seconds = (now - this.lastTick) / 1000;
     this.lastTick = now;
-    const entries = new Map([...this.host.entries()].map((e) => [e.config.id, e]));
+    // Every VM's sources, read once: the VMs' and the pools' metering and the graphs take what they need from the same reading.
+    const sources = new Map<string, VmSources>();
+    for (const e of this.host.entries()) sources.set(e.config.id, await this.sources(e));
     for (const [id, m] of this.metered) {
-      const e = entries.get(id);
-      if (!e) { this.metered.delete(id); continue; } // Remove-VM took its folder
-      const running = e.runtime !== undefined;
-      const readings = await this.readings(e);
-      const diskAllocatedBytes = await this.diskAllocation(e);
+      const src = sources.get(id);
+      if (!src) { this.metered.delete(id); continue; } // Remove-VM took its folder
       // Disabled (or disabled and enabled again) while this sample was read: it belongs to nobody.
       if (this.metered.get(id) !== m) continue;
-      m.totals = applySample(m.totals, { seconds, running, memoryBytes: memoryAssigned(e), diskAllocatedBytes, readings });
+      m.totals = applySample(m.totals, vmSample(seconds, src));
       m.dirty = true;
-      const stopped = m.wasRunning && !running;
-      m.wasRunning = running;
-      if (stopped || Date.now() - m.savedAt >= METERING_SAVE_MS) {
+      const stopped = m.wasRunning && !src.running;
+      m.wasRunning = src.running;
+      if (stopped || Date.now() - m.savedAt >= this.saveIntervalMs()) {
         await this.save(id, m).catch(() => undefined); // tried again at the next tick
       }
     }
+    for (const consumer of this.consumers) await consumer(seconds, sources);
+  }
+
+  /** The save interval in ms (Set-VMHost -ResourceMeteringSaveInterval): the pools' counts follow it too. */
+  saveIntervalMs(): number {
+    return this.settings.saveIntervalSeconds * 1000;
+  }
+
+  /** Called after every sample with each VM's sources (the resource pools, the graphs' history). */
+  onSample(consumer: SampleConsumer): void {
+    this.consumers.push(consumer);
   }
 
   private save(id: string, m: Metered): Promise<void> {
@@ -175,51 +238,50 @@ export class VmMetering {
     m.dirty = false;
   }
 
-  /** The cumulative counters metering takes deltas of. */
-  private async readings(e: VmEntry): Promise<Reading[]> {
-    const out: Reading[] = [];
+  /** The cumulative counters metering takes deltas of, by the device they belong to. */
+  private async sources(e: VmEntry): Promise<VmSources> {
     const rt = e.runtime;
+    const cpu: Reading[] = [];
     if (rt) {
       const first = this.seenRuntimes.has(rt) ? 'baseline' : 'count';
       this.seenRuntimes.add(rt);
-      for (const t of await vcpuTimes(rt)) out.push({ key: `cpu:${rt.pid}/${t.tid}`, counter: 'cpuSeconds', value: t.seconds, onFirstSight: first });
+      for (const t of await vcpuTimes(rt)) cpu.push({ key: `cpu:${rt.pid}/${t.tid}`, counter: 'cpuSeconds', value: t.seconds, onFirstSight: first });
     }
+    const drives: VmSources['drives'] = [];
     for (const d of e.config.hardDrives) {
+      const allocatedBytes = await stat(d.path).then((st) => st.blocks * 512, () => 0);
       const c = this.host.storage.counters(d);
-      if (!c) continue;
       const k = `disk:${VmStorage.exportName(d)}@${this.epoch}`;
-      out.push(
-        { key: `${k}:read`, counter: 'diskReadBytes', value: c.bytesRead, onFirstSight: 'count' },
-        { key: `${k}:written`, counter: 'diskWrittenBytes', value: c.bytesWritten, onFirstSight: 'count' },
-        { key: `${k}:nios`, counter: 'normalizedIos', value: c.normalizedIos, onFirstSight: 'count' },
-        { key: `${k}:latency`, counter: 'latencyMsSum', value: c.latencyMsSum, onFirstSight: 'count' },
-        { key: `${k}:ops`, counter: 'latencyCount', value: c.latencyCount, onFirstSight: 'count' },
-      );
+      drives.push({
+        id: d.id, allocatedBytes, readings: c ? [
+          { key: `${k}:read`, counter: 'diskReadBytes', value: c.bytesRead, onFirstSight: 'count' },
+          { key: `${k}:written`, counter: 'diskWrittenBytes', value: c.bytesWritten, onFirstSight: 'count' },
+          { key: `${k}:nios`, counter: 'normalizedIos', value: c.normalizedIos, onFirstSight: 'count' },
+          { key: `${k}:latency`, counter: 'latencyMsSum', value: c.latencyMsSum, onFirstSight: 'count' },
+          { key: `${k}:ops`, counter: 'latencyCount', value: c.latencyCount, onFirstSight: 'count' },
+        ] : [],
+      });
     }
     // The switch restores port and Meter counters after a restart: a first sight is a baseline.
-    for (const n of this.host.network.adapterCounters(e)) {
+    const adapters = this.host.network.adapterCounters(e).map((n) => {
       const k = `net:${n.adapter.id}`;
+      const readings: Reading[] = [];
       if (n.port) {
-        out.push(
+        readings.push(
           { key: `${k}:in`, counter: 'networkInboundBytes', value: n.port.txBytes, onFirstSight: 'baseline' },
           { key: `${k}:out`, counter: 'networkOutboundBytes', value: n.port.rxBytes, onFirstSight: 'baseline' },
         );
       }
       for (const m of n.meters) {
-        out.push(
+        readings.push(
           { key: `${k}:${m.remoteAddress}:in`, counter: `rangeInboundBytes:${m.remoteAddress}`, value: m.inboundBytes, onFirstSight: 'baseline' },
           { key: `${k}:${m.remoteAddress}:out`, counter: `rangeOutboundBytes:${m.remoteAddress}`, value: m.outboundBytes, onFirstSight: 'baseline' },
         );
       }
-    }
-    return out;
-  }
-
-  /** Bytes the VM's disk files take on the host (TotalDisk: Hyper-V's disk allocation). */
-  private async diskAllocation(e: VmEntry): Promise<number> {
-    let total = 0;
-    for (const d of e.config.hardDrives) total += await stat(d.path).then((s) => s.blocks * 512, () => 0);
-    return total;
+      return { id: n.adapter.id, readings };
+    });
+    // Memory demand (Get-VM's MemoryDemand) comes from dynamic memory's pressure reports; static memory has none to draw.
+    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: null, cpu, drives, adapters };
   }
 
   /** Every VM's sources now, metered or not (/metrics). */

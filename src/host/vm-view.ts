@@ -19,6 +19,7 @@ export interface VmLive {
   bootSource: BootSourceKind;
   bootFailure?: string;
   parentSnapshotName: string | null;
+  resourceMeteringEnabled: boolean;
 }
 
 export interface VmView {
@@ -56,6 +57,8 @@ export interface VmView {
   /** The checkpoint the VM's current state grew from (Get-VMSnapshot), if any. */
   ParentSnapshotId: string | null;
   ParentSnapshotName: string | null;
+  /** Enable-VMResourceMetering counts for the VM (Measure-VM answers). */
+  ResourceMeteringEnabled: boolean;
   /** vmhost: the actions legal in this state (the table in vm-state.ts, power and device actions alike). */
   AllowedActions: VmAction[];
   /** vmhost: every other action with the words the API refuses it with, for a client to show on a greyed-out button. */
@@ -113,6 +116,7 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     BootSource: live.bootSource,
     ParentSnapshotId: c.parentSnapshotId,
     ParentSnapshotName: live.parentSnapshotName,
+    ResourceMeteringEnabled: live.resourceMeteringEnabled,
     AllowedActions: VM_ACTIONS.filter((a) => isLegal(a, live.state)),
     UnavailableActions: unavailableActions(live.state, c.name),
   };

@@ -33,6 +33,8 @@ export interface VmView {
   ComputerName: string;
   GuestKvp: Record<string, unknown>;
   ProcessId: number | null;
+  /** Enable-VMResourceMetering counts for it (Measure-VM answers). */
+  ResourceMeteringEnabled: boolean;
   /** What a start boots: the VM's own devices through its firmware, the built-in test guest, or a kernel given directly. */
   BootSource: 'Firmware' | 'TestGuest' | 'Kernel';
   /** The checkpoint the VM runs from (its place in the checkpoint tree: Hyper-V's "Now"); null before any. */

@@ -13,7 +13,7 @@ export const getVmHost = defineCmdlet({
     columns: ['ComputerName', 'LogicalProcessorCount', 'MemoryCapacity', 'FreeMemory', 'Accelerator', 'VirtualMachineCount', 'RunningVirtualMachineCount', 'QemuVersion', 'Version', 'VirtualMachinePath',
       'MacAddressMinimum', 'MacAddressMaximum',
       'VirtualMachineMigrationEnabled', 'MaximumVirtualMachineMigrations', 'MaximumStorageMigrations', 'VirtualMachineMigrationPerformanceOption',
-      'VirtualMachineMigrationAuthenticationType', 'UseAnyNetworkForMigration']
+      'VirtualMachineMigrationAuthenticationType', 'UseAnyNetworkForMigration', 'ResourceMeteringSaveInterval']
       .map((c) => ({ label: c, value: c })),
   },
   run: async (_args, ctx) => clientFor(ctx).call<Record<string, unknown>>('GET', '/host'),
@@ -74,15 +74,20 @@ const migrationParams = {
   UseAnyNetworkForMigration: { type: 'bool', help: '$false: moves use only the subnets Add-VMMigrationNetwork lists (none listed: the API\'s address)' },
 } as const;
 
+const meteringParams = {
+  ResourceMeteringSaveInterval: { type: 'string', help: 'How often resource metering counts are saved (hh:mm:ss; 00:00:01 to 24:00:00, default 00:00:10): what a daemon crash can lose' },
+} as const;
+
 const SETTING_GROUPS = [
   { path: '/host/mac-pool', keys: Object.keys(macPoolParams) },
   { path: '/host/migration', keys: Object.keys(migrationParams) },
+  { path: '/host/metering', keys: Object.keys(meteringParams) },
 ];
 
 export const setVmHost = defineCmdlet({
   name: 'Set-VMHost',
-  synopsis: 'Change host settings: the dynamic MAC address pool, live migration',
-  params: { ...macPoolParams, ...migrationParams },
+  synopsis: 'Change host settings: the dynamic MAC address pool, live migration, the resource metering save interval',
+  params: { ...macPoolParams, ...migrationParams, ...meteringParams },
   view: getVmHost.view,
   supportsShouldProcess: true,
   async run(args, ctx) {

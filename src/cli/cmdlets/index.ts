@@ -18,12 +18,13 @@ import * as checkpoints from './vm-checkpoints.ts';
 import * as transfer from './vm-export.ts';
 import * as moveStorage from './vm-move-storage.ts';
 import * as metering from './vm-metering.ts';
+import * as pools from './resource-pools.ts';
 import * as move from './vm-move.ts';
 import * as migrationNetworks from './migration-network.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, move, migrationNetworks]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

@@ -1,8 +1,10 @@
-// Resource metering cmdlets: Enable-/Disable-/Reset-VMResourceMetering and Measure-VM, over the
-// daemon's /vms/:vm/metering routes. Measure-VM adds the disks' live counters (HardDiskMetrics)
+// Resource metering cmdlets: Enable-/Disable-/Reset-VMResourceMetering (of a VM, or with
+// -ResourcePoolName of a resource pool) and Measure-VM, over the daemon's /vms/:vm/metering and
+// /resource-pools/:name/metering routes. Measure-VM adds the disks' live counters (HardDiskMetrics)
 // to the report, as Hyper-V's report carries its disks' metrics.
 import { defineCmdlet } from '../cmdlet.ts';
-import { oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
+import { METERED_TYPE_VALUES, typesQuery } from './pool-member.ts';
+import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: ['Name'] } as const;
 const mb = (v: unknown) => Math.round(Number(v) / 1048576);
@@ -10,17 +12,28 @@ const mb = (v: unknown) => Math.round(Number(v) / 1048576);
 /** Enable-, Disable- and Reset-VMResourceMetering differ only in the request they make. */
 function meteringSwitch(name: string, synopsis: string, method: 'PUT' | 'DELETE' | 'POST', path: string) {
   return defineCmdlet({
-    name, synopsis, params: { VMName: vmName }, positional: ['VMName'],
+    name, synopsis,
+    params: {
+      VMName: { ...vmName, sets: ['VMName'], mandatory: ['VMName'] },
+      ResourcePoolName: { type: 'string', sets: ['ResourcePool'], mandatory: ['ResourcePool'], help: 'A resource pool instead of a VM' },
+      ResourcePoolType: { type: 'enum', array: true, values: METERED_TYPE_VALUES, sets: ['ResourcePool'], help: 'Which of the pools of that name (every metered one when not given)' },
+    },
+    positional: ['VMName'],
+    defaultSet: 'VMName',
     async run(args, ctx) {
-      await perVm(ctx, args.VMName, (api, vm) => api.call(method, `/vms/${vm.Id}/metering${path}`));
+      if (ctx.parameterSet === 'ResourcePool') {
+        await clientFor(ctx).call(method, `/resource-pools/${encodeURIComponent(args.ResourcePoolName!)}/metering${path}${typesQuery(args.ResourcePoolType)}`);
+      } else {
+        await perVm(ctx, args.VMName, (api, vm) => api.call(method, `/vms/${vm.Id}/metering${path}`));
+      }
       return undefined;
     },
   });
 }
 
-export const enableVmResourceMetering = meteringSwitch('Enable-VMResourceMetering', 'Start counting a VM\'s CPU, memory, disk and network use (Measure-VM reads it)', 'PUT', '');
-export const disableVmResourceMetering = meteringSwitch('Disable-VMResourceMetering', 'Stop counting a VM\'s resource use; what was counted is dropped', 'DELETE', '');
-export const resetVmResourceMetering = meteringSwitch('Reset-VMResourceMetering', 'Count a VM\'s resource use from zero again', 'POST', '/reset');
+export const enableVmResourceMetering = meteringSwitch('Enable-VMResourceMetering', 'Start counting a VM\'s or resource pool\'s CPU, memory, disk and network use (Measure-VM, Measure-VMResourcePool read it)', 'PUT', '');
+export const disableVmResourceMetering = meteringSwitch('Disable-VMResourceMetering', 'Stop counting a VM\'s or resource pool\'s resource use; what was counted is dropped', 'DELETE', '');
+export const resetVmResourceMetering = meteringSwitch('Reset-VMResourceMetering', 'Count a VM\'s or resource pool\'s resource use from zero again', 'POST', '/reset');
 
 export const measureVm = defineCmdlet({
   name: 'Measure-VM',

@@ -1,7 +1,9 @@
 // Networking cmdlets: virtual switches and their extensions, VM network adapters (connect,
 // guards, bandwidth, mirroring), VLANs and ACLs. They speak the daemon's network routes.
+import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
+import { poolSwitches, setPool } from './pool-member.ts';
 import { clientFor, oneOrMany, selectVms, vmNameMandatory } from './vm-select.ts';
 import { HOST_ADAPTERS, addHostNic, getHostNics, getHostNicVlans, hostNicView, managementOs, removeHostNic, setHostNicVlan } from './host-nic.ts';
 
@@ -10,6 +12,7 @@ const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const vmNameOrHost = { ...vmName, sets: ['VM'], mandatory: ['VM'] } as const;
 const onOff = { type: 'enum', values: ['On', 'Off'] } as const;
 const bits = { type: 'size', min: 0, help: 'bits per second; 0 = none' } as const;
+const ethernetPool = { type: 'string', sets: ['VM'], help: 'The Ethernet resource pool the adapter is billed in (Primordial: none)' } as const;
 const vlanId = { type: 'int', min: 1, max: 4094 } as const;
 const cols = (...c: string[]) => ({ columns: c.map((x) => ({ label: x, value: x })) });
 
@@ -82,9 +85,13 @@ export const newVmSwitch = defineCmdlet({
 
 export const getVmSwitch = defineCmdlet({
   name: 'Get-VMSwitch', synopsis: 'List virtual switches (with -Json: drop counters per reason and per port)',
-  params: { Name: { type: 'string' } }, positional: ['Name'], view: switchView,
+  params: { Name: { type: 'string' }, ResourcePoolName: { type: 'string', help: 'Only the switches of this Ethernet resource pool' } }, positional: ['Name'], view: switchView,
   async run(args, ctx) {
     const api = clientFor(ctx);
+    if (args.ResourcePoolName !== undefined) {
+      const inPool = new Set((await poolSwitches(api, args.ResourcePoolName)).map((n) => n.toLowerCase()));
+      return (await api.call<{ Name: string }[]>('GET', '/switches')).filter((w) => inPool.has(w.Name.toLowerCase()) && (args.Name === undefined || w.Name.toLowerCase() === args.Name.toLowerCase()));
+    }
     return args.Name === undefined ? api.call('GET', '/switches') : api.call('GET', `/switches/${enc(args.Name)}`);
   },
 });
@@ -106,10 +113,12 @@ export const setVmSwitch = defineCmdlet({
 });
 
 export const removeVmSwitch = defineCmdlet({
-  name: 'Remove-VMSwitch', synopsis: 'Delete a switch (refused while adapters are connected, unless -Force disconnects them)',
-  params: { Name: { type: 'string', mandatory: true }, Force: { type: 'switch' } }, positional: ['Name'],
+  name: 'Remove-VMSwitch', synopsis: 'Delete a switch (refused while adapters are connected, unless -Force disconnects them); with -ResourcePoolName: take it out of those Ethernet pools instead',
+  params: { Name: { type: 'string', mandatory: true }, ResourcePoolName: { type: 'string', array: true }, Force: { type: 'switch' } }, positional: ['Name', 'ResourcePoolName'],
   async run(args, ctx) {
-    await clientFor(ctx).call('DELETE', `/switches/${enc(args.Name)}?force=${args.Force ? 'true' : 'false'}`);
+    const api = clientFor(ctx);
+    if (args.ResourcePoolName !== undefined) await api.call('DELETE', `/switches/${enc(args.Name)}/resource-pools?${new URLSearchParams({ ResourcePoolName: args.ResourcePoolName.join(',') })}`);
+    else await api.call('DELETE', `/switches/${enc(args.Name)}?force=${args.Force ? 'true' : 'false'}`);
     return undefined;
   },
 });
@@ -146,7 +155,7 @@ export const addVmNetworkAdapter = defineCmdlet({
   name: 'Add-VMNetworkAdapter', synopsis: 'Add a network adapter to a VM (VM off), optionally connected to a switch; -ManagementOS: a host vNIC on an Internal switch',
   params: {
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string', mandatory: ['ManagementOS'] }, SwitchName: { type: 'string', mandatory: ['ManagementOS'] },
-    StaticMacAddress: { type: 'string', sets: ['VM'] }, IsLegacy: { type: 'switch', sets: ['VM'] },
+    StaticMacAddress: { type: 'string', sets: ['VM'] }, IsLegacy: { type: 'switch', sets: ['VM'] }, ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
@@ -155,9 +164,13 @@ export const addVmNetworkAdapter = defineCmdlet({
       const nic = await addHostNic(api, args.Name!, args.SwitchName!);
       return args.PassThru ? nic : undefined;
     }
-    const out = await eachVm(api, args.VMName!, (id) => api.call('POST', `/vms/${id}/network-adapters`, {
-      Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
-    }));
+    const out = await eachVm(api, args.VMName!, async (id) => {
+      const nic = await api.call<{ Id: string }>('POST', `/vms/${id}/network-adapters`, {
+        Name: args.Name, SwitchName: args.SwitchName, StaticMacAddress: args.StaticMacAddress, IsLegacy: args.IsLegacy || undefined,
+      });
+      if (args.ResourcePoolName !== undefined) await setPool(api, id, 'Ethernet', args.ResourcePoolName, nic.Id);
+      return nic;
+    });
     return args.PassThru ? out : undefined;
   },
 });
@@ -188,10 +201,25 @@ export const removeVmNetworkAdapter = defineCmdlet({
 
 export const connectVmNetworkAdapter = defineCmdlet({
   name: 'Connect-VMNetworkAdapter', synopsis: 'Connect network adapters to a switch (also while the VM runs)',
-  params: { VMName: vmName, SwitchName: { type: 'string', mandatory: true }, Name: { type: 'string' } }, positional: ['VMName'], view: adapterView,
+  params: {
+    VMName: vmName, SwitchName: { type: 'string', sets: ['SwitchName'], mandatory: ['SwitchName'] }, Name: { type: 'string' },
+    UseAutomaticConnection: { type: 'switch', sets: ['UseAutomaticConnection'], mandatory: ['UseAutomaticConnection'], help: 'To a switch of the adapter\'s Ethernet resource pool (Add-VMSwitch)' },
+  },
+  positional: ['VMName'], defaultSet: 'SwitchName', view: adapterView,
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachVm(api, args.VMName, (id) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/connect${q(args.Name)}`, { SwitchName: args.SwitchName }));
+    const connect = (id: string, name: string | undefined, switchName: string) => api.call<unknown[]>('POST', `/vms/${id}/network-adapters/connect${q(name)}`, { SwitchName: switchName });
+    const out = await eachVm(api, args.VMName, async (id) => {
+      if (!args.UseAutomaticConnection) return connect(id, args.Name, args.SwitchName!);
+      const nics = await api.call<{ Name: string; PoolName: string }[]>('GET', `/vms/${id}/network-adapters${q(args.Name)}`);
+      const done = [];
+      for (const n of nics) {
+        const [first] = n.PoolName === 'Primordial' ? [] : await poolSwitches(api, n.PoolName);
+        if (!first) throw new VmhostError('INVALID_STATE', `Connect-VMNetworkAdapter -UseAutomaticConnection: adapter '${n.Name}' is in no Ethernet resource pool with a switch (Set-VMNetworkAdapter -ResourcePoolName, Add-VMSwitch)`, { param: 'UseAutomaticConnection' });
+        done.push(...await connect(id, n.Name, first));
+      }
+      return done;
+    });
     return args.PassThru ? out : undefined;
   },
 });
@@ -212,15 +240,23 @@ export const setVmNetworkAdapter = defineCmdlet({
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
     PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
     MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
+    ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
   async run(args, ctx) {
     const api = clientFor(ctx);
-    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, (base) => api.call<unknown[]>('PATCH', `${base}${q(args.Name)}`, {
+    const policy = {
       MacAddressSpoofing: args.MacAddressSpoofing, DhcpGuard: args.DhcpGuard, RouterGuard: args.RouterGuard, ArpGuard: args.ArpGuard,
       PortMirroring: args.PortMirroring, MaximumBandwidth: args.MaximumBandwidth, MinimumBandwidthAbsolute: args.MinimumBandwidthAbsolute,
       MinimumBandwidthWeight: args.MinimumBandwidthWeight,
-    }));
+    };
+    const pool = args.ResourcePoolName;
+    const changes = Object.values(policy).some((v) => v !== undefined);
+    const out = await eachAdapterOwner(api, ctx.parameterSet, args.VMName, async (base) => {
+      const nics = changes ? await api.call<{ Id: string; VMId: string }[]>('PATCH', `${base}${q(args.Name)}`, policy) : await api.call<{ Id: string; VMId: string }[]>('GET', `${base}${q(args.Name)}`);
+      if (pool !== undefined) for (const n of nics) await setPool(api, n.VMId, 'Ethernet', pool, n.Id);
+      return nics;
+    });
     return args.PassThru ? out : undefined;
   },
 });

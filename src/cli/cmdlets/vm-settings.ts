@@ -6,6 +6,7 @@ import { VmhostError } from '../../common/index.ts';
 import type { VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { vmView } from '../views.ts';
+import { setPool } from './pool-member.ts';
 import { clientFor, oneOrMany, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 async function patchEach(ctx: Parameters<typeof clientFor>[0], names: string[], body: Record<string, unknown>): Promise<VmView[]> {
@@ -75,6 +76,7 @@ export const setVmProcessor = defineCmdlet({
     VMName: { ...vmNameMandatory, aliases: [] },
     Count: { type: 'int', min: 1, max: 64 },
     MaximumCountPerNumaNode: { type: 'int', min: 1, max: 64, help: 'vCPUs per guest NUMA node; the node count follows' },
+    ResourcePoolName: { type: 'string', help: 'The Processor resource pool the VM is billed in (Primordial: none); also while it runs' },
   },
   positional: ['VMName'],
   view: processorView,
@@ -82,6 +84,8 @@ export const setVmProcessor = defineCmdlet({
     const api = clientFor(ctx);
     const out = [];
     for (const vm of await selectVms(api, args.VMName)) {
+      if (args.ResourcePoolName !== undefined) await setPool(api, vm.Id, 'Processor', args.ResourcePoolName);
+      if (args.Count === undefined && args.MaximumCountPerNumaNode === undefined && args.ResourcePoolName !== undefined) { out.push(processorOf(vm)); continue; }
       const count = args.Count ?? vm.ProcessorCount;
       const body: Record<string, unknown> = { ProcessorCount: args.Count };
       if (args.MaximumCountPerNumaNode !== undefined) body.NumaNodes = Math.ceil(count / args.MaximumCountPerNumaNode);
@@ -112,10 +116,15 @@ export const getVmMemory = defineCmdlet({
 
 export const setVmMemory = defineCmdlet({
   name: 'Set-VMMemory', synopsis: 'Change a VM\'s startup memory (VM must be off)',
-  params: { VMName: { ...vmNameMandatory, aliases: [] }, StartupBytes: { type: 'size', mandatory: true } },
+  params: {
+    VMName: { ...vmNameMandatory, aliases: [] }, StartupBytes: { type: 'size' },
+    ResourcePoolName: { type: 'string', help: 'The Memory resource pool the VM is billed in (Primordial: none); also while it runs' },
+  },
   positional: ['VMName'],
   view: memoryView,
   async run(args, ctx) {
+    if (args.ResourcePoolName !== undefined) await perVm(ctx, args.VMName, (api, vm) => setPool(api, vm.Id, 'Memory', args.ResourcePoolName!));
+    if (args.StartupBytes === undefined && args.ResourcePoolName !== undefined) return args.PassThru ? oneOrMany((await selectVms(clientFor(ctx), args.VMName)).map(memoryOf), args.VMName) : undefined;
     const r = await patchEach(ctx, args.VMName, { MemoryStartupBytes: args.StartupBytes });
     return args.PassThru ? oneOrMany(r.map(memoryOf), args.VMName) : undefined;
   },

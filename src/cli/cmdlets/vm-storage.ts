@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
+import { setPool } from './pool-member.ts';
 import { clientFor, perVm, selectVms, vmNameMandatory } from './vm-select.ts';
 
 const vmName = { ...vmNameMandatory, aliases: [] } as const;
@@ -11,6 +12,7 @@ const controllerType = { type: 'enum', values: ['IDE', 'SCSI'] } as const;
 const controllerNumber = { type: 'int', min: 0, max: 3 } as const;
 const controllerLocation = { type: 'int', min: 0, max: 63 } as const;
 const iops = { type: 'int', min: 0, max: 1_000_000_000, help: 'Normalized IOPS (8 KB units); 0 = none' } as const;
+const vhdPool = { type: 'string', help: 'The VHD resource pool the drive is billed in (Primordial: none)' } as const;
 
 const driveView = {
   columns: ['VMName', 'ControllerType', 'ControllerNumber', 'ControllerLocation', 'DiskNumber', 'Path'].map((c) => ({ label: c, value: c })),
@@ -20,12 +22,20 @@ function slotQuery(a: { ControllerType?: string; ControllerNumber?: number; Cont
   return new URLSearchParams({ ControllerType: a.ControllerType ?? '', ControllerNumber: String(a.ControllerNumber ?? 0), ControllerLocation: String(a.ControllerLocation ?? 0) }).toString();
 }
 
+/** The drive in a slot (Set-VMHardDiskDrive with nothing but -ResourcePoolName). */
+async function driveAt(api: ReturnType<typeof clientFor>, vmId: string, slot: { ControllerType: string; ControllerNumber: number; ControllerLocation: number }): Promise<{ Id: string }> {
+  const all = await api.call<{ Id: string; ControllerType: string; ControllerNumber: number; ControllerLocation: number }[]>('GET', `/vms/${vmId}/hard-drives`);
+  const d = all.find((x) => x.ControllerType === slot.ControllerType && x.ControllerNumber === slot.ControllerNumber && x.ControllerLocation === slot.ControllerLocation);
+  if (!d) throw new VmhostError('NOT_FOUND', `No hard drive at ${slot.ControllerType} ${slot.ControllerNumber}:${slot.ControllerLocation}`, { param: 'ControllerLocation' });
+  return d;
+}
+
 export const addVmHardDiskDrive = defineCmdlet({
   name: 'Add-VMHardDiskDrive',
   synopsis: 'Attach a VHDX/VHD file to a VM (SCSI drives hot-plug into a running VM)',
   params: {
     VMName: vmName, Path: { type: 'string', mandatory: true }, ControllerType: controllerType,
-    ControllerNumber: controllerNumber, ControllerLocation: controllerLocation, MaximumIOPS: iops, MinimumIOPS: iops,
+    ControllerNumber: controllerNumber, ControllerLocation: controllerLocation, MaximumIOPS: iops, MinimumIOPS: iops, ResourcePoolName: vhdPool,
   },
   positional: ['VMName', 'Path'],
   view: driveView,
@@ -33,10 +43,12 @@ export const addVmHardDiskDrive = defineCmdlet({
     const api = clientFor(ctx);
     const out = [];
     for (const vm of await selectVms(api, args.VMName)) {
-      out.push(await api.call('POST', `/vms/${vm.Id}/hard-drives`, {
+      const drive = await api.call<{ Id: string }>('POST', `/vms/${vm.Id}/hard-drives`, {
         Path: resolve(args.Path), ControllerType: args.ControllerType, ControllerNumber: args.ControllerNumber,
         ControllerLocation: args.ControllerLocation, MaximumIOPS: args.MaximumIOPS, MinimumIOPS: args.MinimumIOPS,
-      }));
+      });
+      if (args.ResourcePoolName !== undefined) await setPool(api, vm.Id, 'VHD', args.ResourcePoolName, drive.Id);
+      out.push(drive);
     }
     return args.PassThru ? out : undefined;
   },
@@ -61,17 +73,22 @@ export const setVmHardDiskDrive = defineCmdlet({
   synopsis: 'Change a drive\'s file (VM off) or its storage QoS (at once, also while running)',
   params: {
     VMName: vmName, ControllerType: { ...controllerType, mandatory: true }, ControllerNumber: { ...controllerNumber, mandatory: true },
-    ControllerLocation: { ...controllerLocation, mandatory: true }, Path: { type: 'string' }, MaximumIOPS: iops, MinimumIOPS: iops,
+    ControllerLocation: { ...controllerLocation, mandatory: true }, Path: { type: 'string' }, MaximumIOPS: iops, MinimumIOPS: iops, ResourcePoolName: vhdPool,
   },
   positional: ['VMName'],
   view: driveView,
   async run(args, ctx) {
     const api = clientFor(ctx);
     const out = [];
+    const change = args.Path !== undefined || args.MaximumIOPS !== undefined || args.MinimumIOPS !== undefined;
     for (const vm of await selectVms(api, args.VMName)) {
-      out.push(await api.call('PATCH', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`, {
-        Path: args.Path === undefined ? undefined : resolve(args.Path), MaximumIOPS: args.MaximumIOPS, MinimumIOPS: args.MinimumIOPS,
-      }));
+      const drive = change
+        ? await api.call<{ Id: string }>('PATCH', `/vms/${vm.Id}/hard-drives?${slotQuery(args)}`, {
+          Path: args.Path === undefined ? undefined : resolve(args.Path), MaximumIOPS: args.MaximumIOPS, MinimumIOPS: args.MinimumIOPS,
+        })
+        : await driveAt(api, vm.Id, args);
+      if (args.ResourcePoolName !== undefined) await setPool(api, vm.Id, 'VHD', args.ResourcePoolName, drive.Id);
+      out.push(drive);
     }
     return args.PassThru ? out : undefined;
   },

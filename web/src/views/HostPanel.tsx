@@ -4,6 +4,7 @@ import type { HostView } from '../api.ts';
 import { bytes } from '../format.ts';
 import { useApi, useInterval, useLiveTick } from '../live.ts';
 import { PageHeader, Progress } from './common.tsx';
+import { MeteringGraphs } from './MeteringGraphs.tsx';
 
 export function HostPanel() {
   const tick = useLiveTick();
@@ -34,6 +35,7 @@ export function HostPanel() {
           <dt>Dynamic MAC address range</dt><dd className="mono small" data-mac-pool="">{mac(h.MacAddressMinimum)} – {mac(h.MacAddressMaximum)}</dd>
         </dl>
       </div>
+      <MeteringGraphs path="/host/history" caption="All virtual machines together: CPU (share of the host's processors), memory, disk and network." />
     </section>
   );
 }

@@ -10,6 +10,7 @@ import { go, href } from '../router.ts';
 import { useSubmit, type FormError } from '../submit.ts';
 import { Confirm, HeartbeatBadge, JobRow, PageHeader, StateBadge } from './common.tsx';
 import { ExportVmButton } from './ExportDialog.tsx';
+import { MeteringGraphs } from './MeteringGraphs.tsx';
 import { MoveVmButton } from './MoveDialog.tsx';
 import { toast } from './Toasts.tsx';
 import { VmBootSettings } from './VmBootSettings.tsx';
@@ -22,6 +23,7 @@ const VM_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }
   { id: 'summary', label: 'Summary', render: (p) => <Summary {...p} /> },
   // Keyed by the settings: when they change on the host (CLI, another browser) the form starts over from them.
   { id: 'settings', label: 'Settings', render: (p) => <><Settings key={[p.vm.Name, p.vm.Notes, p.vm.ProcessorCount, p.vm.MemoryStartup, p.vm.NumaNodesCount].join('|')} {...p} /><VmBootSettings {...p} /></> },
+  { id: 'performance', label: 'Performance', render: (p) => <MeteringGraphs path={`${vmPath(p.vm.Id)}/history`} caption={`${p.vm.Name}'s CPU (share of the host's processors), memory, disk and network.`} /> },
   { id: 'storage', label: 'Storage', render: (p) => <VmStorageTab {...p} /> },
   { id: 'network', label: 'Network', render: (p) => <VmNetworkTab {...p} /> },
   { id: 'checkpoints', label: 'Checkpoints', render: (p) => <VmCheckpointsTab {...p} /> },
@@ -104,6 +106,7 @@ function Summary({ vm }: TabProps) {
           <dt>CPU usage</dt><dd>{active ? percent(vm.CPUUsage) : '—'}</dd>
           <dt>Assigned memory</dt><dd>{active ? bytes(vm.MemoryAssigned) : '—'}</dd>
           <dt>QEMU process</dt><dd>{vm.ProcessId ?? '—'}</dd>
+          <dt>Resource metering</dt><dd data-metering="">{vm.ResourceMeteringEnabled ? 'Enabled (Measure-VM)' : 'Disabled'}</dd>
         </dl>
       </div>
       <div className="card">
