@@ -78,38 +78,52 @@ export async function destinationRelay(host: string, qemuSocket: string, secret:
   const open = new Set<Socket>();
   let bytes = 0;
   // In accept order, one after the other (see sourceRelay): the main channel reaches QEMU first.
+  // The turn is taken on accept, not once the secret has arrived: the secrets of two
+  // connections may arrive out of order, and QEMU 7.2 takes whichever comes first as the main
+  // channel. A connection that fails its handshake gives its turn up at once; one that says
+  // nothing holds it until HANDSHAKE_MS.
   let previous = Promise.resolve();
   const server = createServer((t) => {
     open.add(t);
     t.setNoDelay(true);
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => t.destroy(), HANDSHAKE_MS);
-    const onData = (b: Buffer): void => {
-      head = Buffer.concat([head, b]);
-      if (head.length < SECRET_BYTES) return;
-      t.off('data', onData);
-      t.pause();
-      clearTimeout(timer);
-      if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { t.destroy(); return; }
-      previous = previous.then(() => new Promise<void>((connected) => {
-        const q = createConnection(qemuSocket, () => {
-          const rest = head.subarray(SECRET_BYTES);
-          if (rest.length > 0) q.write(rest);
-          t.on('data', (x: Buffer) => { bytes += x.length; });
-          splice(t, q);
-          t.resume();
-          connected();
-        });
-        open.add(q);
-        q.on('error', () => { t.destroy(); connected(); });
-      }));
-    };
-    t.on('data', onData);
     t.on('error', () => t.destroy());
+    const authenticated = handshake(t, secret);
+    previous = previous.then(() => authenticated.then((rest) => rest && new Promise<void>((connected) => {
+      const q = createConnection(qemuSocket, () => {
+        if (rest.length > 0) q.write(rest);
+        t.on('data', (x: Buffer) => { bytes += x.length; });
+        splice(t, q);
+        t.resume();
+        connected();
+      });
+      open.add(q);
+      q.on('error', () => { t.destroy(); connected(); });
+    })));
   });
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, host, () => ok()); });
   const port = (server.address() as { port: number }).port;
   return { uri: `unix:${qemuSocket}`, port, bytes: () => bytes, close: () => closeAll(server, open, dir) };
+}
+
+/** The connection's first SECRET_BYTES bytes checked: what came after them (the connection paused), or undefined (it is destroyed). */
+function handshake(t: Socket, secret: Buffer): Promise<Buffer | undefined> {
+  return new Promise((done) => {
+    let head = Buffer.alloc(0);
+    const fail = (): void => { clearTimeout(timer); t.off('data', onData).off('close', fail); t.destroy(); done(undefined); };
+    const timer = setTimeout(fail, HANDSHAKE_MS);
+    const onData = (b: Buffer): void => {
+      head = Buffer.concat([head, b]);
+      if (head.length < SECRET_BYTES) return;
+      t.off('data', onData);
+      t.off('close', fail);
+      t.pause();
+      clearTimeout(timer);
+      if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { fail(); return; }
+      done(head.subarray(SECRET_BYTES));
+    };
+    t.on('data', onData);
+    t.once('close', fail);
+  });
 }
 
 function listen(server: Server, path: string): Promise<void> {
