@@ -13,6 +13,8 @@ import { shareSocketWithGroup } from '../common/socket-group.ts';
 
 export const SECRET_BYTES = 32;
 const HANDSHAKE_MS = 10_000;
+/** QEMU closes its end once the stream is done (or failed): the relay's sockets end right after. */
+const DRAIN_MS = 5_000;
 
 /** A private dir for one move's socket; `writable` lets QEMU's group create the socket in it. */
 export async function moveSocketDir(under: string, group: number | undefined, writable: boolean): Promise<string> {
@@ -24,14 +26,21 @@ export async function moveSocketDir(under: string, group: number | undefined, wr
   return dir;
 }
 
+/**
+ * Each way piped: an end passes on once everything read before it has been written. Only an
+ * error tears both down at once — destroying the other side when one closes dropped the bytes
+ * still queued in it, the tail of a multifd channel, and the destination QEMU hung waiting
+ * for them (its monitor unanswered; the daemon saw it go away while loading).
+ */
 function splice(a: Socket, b: Socket): void {
   a.pipe(b);
   b.pipe(a);
-  const end = (): void => { a.destroy(); b.destroy(); };
-  a.on('error', end).on('close', end);
-  b.on('error', end).on('close', end);
+  const fail = (): void => { a.destroy(); b.destroy(); };
+  a.on('error', fail).on('close', (hadError) => { if (hadError) fail(); });
+  b.on('error', fail).on('close', (hadError) => { if (hadError) fail(); });
 }
 
+/** `close`: no new connection; the open ones get DRAIN_MS to finish passing on what they hold, then are cut. */
 export interface Relay { readonly uri: string; readonly bytes: () => number; close(): Promise<void> }
 
 /** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP, from `to.localAddress` when given), prefixed with the secret. */
@@ -131,7 +140,11 @@ function listen(server: Server, path: string): Promise<void> {
 }
 
 async function closeAll(server: Server, open: Set<Socket>, dir: string): Promise<void> {
+  // The server's close callback runs once every connection it accepted has closed.
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  const cut = setTimeout(() => { for (const s of open) s.destroy(); }, DRAIN_MS);
+  await closed;
+  clearTimeout(cut);
   for (const s of open) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
   await rm(dir, { recursive: true, force: true });
 }

@@ -222,8 +222,8 @@ export class MoveIn {
     if (!s || s.committing) return;
     this.staged.delete(moveId);
     clearTimeout(s.timer);
+    if (s.rt) { await s.rt.kill().catch(() => undefined); } // first: the relay's close then has nothing left to pass on
     await s.relay?.close().catch(() => undefined);
-    if (s.rt) { await s.rt.kill().catch(() => undefined); }
     for (const d of s.entry.config.hardDrives) await this.host.storage.stopDrive(d).catch(() => undefined);
     await this.host.network.forgetVm(s.entry).catch(() => undefined);
     await rm(s.entry.paths.dir, { recursive: true, force: true });
