@@ -5,7 +5,7 @@
 // later call the move's secret (x-vmhost-migration-secret) that prepare answered.
 import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
-import type { Host, MovePrepare } from '../host/index.ts';
+import type { Host, MovePrepare, MoveRequest } from '../host/index.ts';
 import { ActionQuery, VmRef } from './schemas.ts';
 import {
   CommitBody, MigrationSettingsBody, MoveBody, MoveRef, OutcomeQuery, PrepareBody, TicketBody,
@@ -17,6 +17,19 @@ function header(v: string | string[] | undefined, name: string): string {
   return v;
 }
 
+/** Move-VM's body as the host takes it: any storage parameter makes it a shared-nothing move. */
+function moveRequest(b: MoveBody): MoveRequest {
+  if (b.VirtualMachinePath !== undefined) {
+    throw new VmhostError('MIGRATION_UNSUPPORTED', 'Move-VM -VirtualMachinePath is not supported: the configuration goes to the destination host\'s data folder', { param: 'VirtualMachinePath' });
+  }
+  const storage = b.IncludeStorage === true || b.DestinationStoragePath !== undefined || b.Vhds !== undefined
+    ? { destinationStoragePath: b.DestinationStoragePath, vhds: b.Vhds, retainSource: b.RetainVhdCopiesOnSource === true } : undefined;
+  if (!storage && b.RetainVhdCopiesOnSource !== undefined) {
+    throw new VmhostError('INVALID_ARGUMENT', 'RetainVhdCopiesOnSource: only with -IncludeStorage (a shared-storage move copies no disk)', { param: 'RetainVhdCopiesOnSource' });
+  }
+  return { destination: b.DestinationHost, ticket: b.Ticket, ...(storage ? { storage } : {}), ...(b.SnapshotFilePath !== undefined ? { snapshotFilePath: b.SnapshotFilePath } : {}) };
+}
+
 export function registerMigrationRoutes(app: FastifyInstance, host: Host): void {
   const tags = ['migration'];
 
@@ -25,8 +38,8 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
     async (req) => host.setMigrationSettings(req.body));
 
   app.post<{ Params: { vm: string }; Querystring: { wait?: boolean }; Body: MoveBody }>('/api/v1/vms/:vm/move',
-    { schema: { summary: 'Move-VM (shared storage): the running VM goes to DestinationHost', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
-    async (req, reply) => answerJob(reply, req.query.wait, host.move(req.params.vm, { destination: req.body.DestinationHost, ticket: req.body.Ticket })));
+    { schema: { summary: 'Move-VM: the running VM goes to DestinationHost (shared storage; with IncludeStorage, DestinationStoragePath or Vhds its disks are copied live first)', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
+    async (req, reply) => answerJob(reply, req.query.wait, host.move(req.params.vm, moveRequest(req.body))));
 
   app.post<{ Body: TicketBody }>('/api/v1/migrations/tickets',
     { schema: { summary: 'A single-use ticket (60 s) for moving one VM to this host', tags, body: TicketBody } },

@@ -1144,8 +1144,9 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is this host's default.
-    const local = { ...config, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
+    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
+    const local = { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
     return this.names.run(() => this.moveIn.prepare({ ...body, config: local }));
   }
 

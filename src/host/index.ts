@@ -14,4 +14,5 @@ export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
 export { tuningFor } from './migration-settings.ts';
 export type { MovePrepare } from './vm-move-in.ts';
+export type { MoveRequest } from './vm-move-out.ts';
 export type { IssuedTicket } from './move-ticket.ts';
