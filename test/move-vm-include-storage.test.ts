@@ -3,7 +3,8 @@
 // check, while its data disk is mirrored into B's own folder and then its memory moves. First
 // the refusals (each before anything moves: the VM untouched on A, nothing on B), then B's
 // daemon SIGKILLed once its copy of the disk has grown past 8 MiB: the VM runs on from its own
-// file on A, and B — restarted — has neither a staged VM nor the partial file. Then the move
+// file on A, and B — restarted — has neither a staged VM nor the partial file; Stop-Job mid-copy
+// likewise (B drops both at once). Then the move
 // through: Running on B with the same Id and MAC, A's file removed, every acknowledged write in
 // B's copy (still a dynamic VHDX), qemu-img check clean. VMHOST_LONG=1 moves a 1 GiB disk
 // holding 512 MiB of data instead of a 128 MiB one holding 32 MiB.
@@ -139,6 +140,19 @@ describe('Move-VM -IncludeStorage: shared-nothing live migration', () => {
     const w1 = await writes(ta);
     await waitFor('the guest to write on A after the failed move', 30_000, async () => (await writes(ta)) > w1);
     mark('killed destination checked');
+
+    // Stop-Job once B's copy has begun: the VM runs on here, B drops the staged VM and its file.
+    const job = JSON.parse((await cliA('Move-VM', vm, '-DestinationHost', bDest, '-IncludeStorage', '-DestinationStoragePath', bDir, '-AsJob', '-Json')).stdout) as { Id: string };
+    await waitFor('B\'s copy under way', 60_000, async () => (await stat(moved).then((s) => s.size, () => 0)) > 8 * MiB);
+    assert.equal((await cliA('Stop-Job', job.Id)).code, 0);
+    const stopped = await waitFor('the cancelled move to end', 60_000, async () => {
+      const j = await ta.json<{ State: string; StatusDescription: string }>('Get-Job', job.Id);
+      return j.State !== 'Running' && j.State !== 'Queued' && j;
+    });
+    assert.equal(stopped.State, 'Stopped', JSON.stringify(stopped));
+    await waitFor('B to drop the cancelled move', 30_000, async () => (await readdir(join(b.dataDir, 'vms'))).length === 0 && !existsSync(moved));
+    await stillOnA('Stop-Job');
+    mark('Stop-Job checked');
 
     // The move through.
     const w2 = await writes(ta);

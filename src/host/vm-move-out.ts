@@ -261,9 +261,12 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   h.progress(2, 'Preparing the destination');
   const prepared = await dest.prepare(await vm.describe());
   const destHost = dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  // A mirror that fails while the memory moves stops the move at once (its target is gone).
+  // Stop-Job, or a mirror that fails (its target is gone), stops the move at once, whatever phase it is in.
   const failed = new AbortController();
-  const signal = AbortSignal.any([h.signal, failed.signal]);
+  const cancel = (): void => failed.abort(new VmhostError('JOB_CANCELLED', `the move of VM '${vm.name}' was cancelled (Stop-Job); it keeps running here`, { vm: vm.name }));
+  if (h.signal.aborted) cancel();
+  h.signal.addEventListener('abort', cancel, { once: true });
+  const signal = failed.signal;
   const base = vm.copyDisks ? 50 : 5;
   try {
     if (vm.copyDisks) {
@@ -286,7 +289,9 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   } catch (e) {
     await vm.abandonCopies();
     await dest.abort(prepared).catch(() => undefined);
-    throw failed.signal.aborted && !h.signal.aborted ? failed.signal.reason as Error : e;
+    throw failed.signal.aborted ? failed.signal.reason as Error : e;
+  } finally {
+    h.signal.removeEventListener('abort', cancel);
   }
   let view: VmView;
   try {
