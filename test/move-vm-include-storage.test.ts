@@ -7,7 +7,8 @@
 // likewise (B drops both at once). Then the move
 // through: Running on B with the same Id and MAC, A's file removed, every acknowledged write in
 // B's copy (still a dynamic VHDX), qemu-img check clean. VMHOST_LONG=1 moves a 1 GiB disk
-// holding 512 MiB of data instead of a 128 MiB one holding 32 MiB.
+// holding 512 MiB of data instead of a 128 MiB one holding 32 MiB, then moves the VM back with
+// the source's daemon SIGKILLed just after the destination committed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -201,5 +202,33 @@ describe('Move-VM -IncludeStorage: shared-nothing live migration', () => {
     const { size } = await stat(moved);
     assert.ok(size < FILLED + 64 * MiB, `only what holds data was copied (${size} bytes)`);
     mark('verified');
+
+    if (!LONG) return;
+    // The source's daemon SIGKILLed once the destination has committed (its vm.json is there): the
+    // restarted source asks the destination (move-out.json) and lets the VM go — its paused QEMU
+    // killed, its copy of the disk removed. Back from B to A this time.
+    await tb.ok('Start-VM', vm);
+    await tb.heartbeat(vm);
+    const cliB = await mkdtemp(join(tmpdir(), 'vmhost-cli-'));
+    const runB = (...args: string[]) => runCli(args, { VMHOST_URL: b.url, VMHOST_TOKEN: b.token, VMHOST_CONFIG_DIR: cliB });
+    assert.equal((await runB('Set-VMHostCredential', '-ComputerName', `127.0.0.1:${a.port}`, '-Token', a.token)).code, 0);
+    const back = join(a.dataDir, 'back');
+    const move3 = runB('Move-VM', vm, '-DestinationHost', `127.0.0.1:${a.port}`, '-IncludeStorage', '-DestinationStoragePath', back);
+    let ended = false;
+    void move3.then(() => { ended = true; });
+    const committed = join(a.dataDir, 'vms', before.Id, 'vm.json');
+    while (!ended && !existsSync(committed)) await new Promise((r) => setTimeout(r, 5));
+    await b.kill();
+    await move3;
+    await b.launch();
+    assert.deepEqual(((await b.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), [], 'B let the VM go');
+    assert.equal(existsSync(moved), false, 'B removed its copy of the disk');
+    const onA = await ta.json<Vm>('Get-VM', vm);
+    assert.deepEqual([onA.Id, onA.State], [before.Id, 'Running']);
+    assert.equal(one(await ta.json<{ Path: string }>('Get-VMHardDiskDrive', '-VMName', vm)).Path, join(back, 'sn1.vhdx'));
+    const settledAtStart = /settled at start/.test(await readFile(join(b.dataDir, 'events.jsonl'), 'utf8'));
+    console.log(`# source killed after the commit: ${settledAtStart ? 'settled by the restarted source (move-out.json)' : 'the source had already finished'}`);
+    await rm(cliB, { recursive: true, force: true });
+    mark('killed source checked');
   });
 });

@@ -258,6 +258,8 @@ export class Host {
         continue;
       }
       const entry = new VmEntry(config, paths);
+      // Before anything of it is served: a Move-VM this daemon died committing is settled by the destination's answer.
+      if (await this.moveOut.settleInterrupted(entry)) continue;
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
       // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.

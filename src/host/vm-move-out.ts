@@ -18,10 +18,16 @@
 // and the VM runs on from them. They are deleted only after the commit (unless
 // -RetainVhdCopiesOnSource). Checkpoints are still refused: a chain would need its frozen
 // parents copied too.
-import { readFile, rm } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+//
+// A daemon killed during the commit: before asking the destination to commit, the source
+// journals the move in the VM's folder (move-out.json: destination, move id and secret, files
+// to delete). At the next start `settleInterrupted` asks the destination, by one rule: its
+// answer decides. Committed — the VM is the destination's: this host's QEMU (kept paused in
+// postmigrate) is killed, its files and folder removed. Not committed — the journal goes and
+// the VM stays here. No answer — the journal stays, the VM stays paused, asked again at the next start.
+import { readFile, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
-import { RemoteDisk, type Mirror } from '../storage/index.ts';
 import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
@@ -32,14 +38,21 @@ import { MoveQueue } from './move-queue.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { LockHeld } from './vm-lock.ts';
 import type { VmNetwork } from './vm-network.ts';
-import type { VmRuntime } from './vm-runtime.ts';
+import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
 import { invalid } from './invalid-argument.ts';
-import type { HardDrive } from './drives.ts';
-import type { VmConfig } from './vm-config.ts';
+import { DiskCopies, plannedDisks, type StorageMoveRequest } from './vm-move-disks.ts';
 import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import type { VmView } from './vm-view.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+
+const JOURNAL = 'move-out.json';
+
+/** move-out.json: what a source needs to learn, after a crash, whether its move committed. */
+interface MoveOutJournal { destination: string; moveId: string; secret: string; deleteFiles: string[] }
+
+export type { StorageMoveRequest } from './vm-move-disks.ts';
 
 export interface MoveRequest {
   /** HOST:PORT of the destination daemon. */
@@ -52,13 +65,6 @@ export interface MoveRequest {
   snapshotFilePath?: string;
 }
 
-/** Move-VM -IncludeStorage's parameters (paths on the destination, absolute). */
-export interface StorageMoveRequest {
-  destinationStoragePath?: string;
-  vhds?: { SourceFilePath: string; DestinationFilePath: string }[];
-  /** -RetainVhdCopiesOnSource: the source's files stay after a successful move. */
-  retainSource?: boolean;
-}
 
 /** What the source side needs of its host. */
 export interface MoveOutHost {
@@ -100,6 +106,8 @@ interface MoveOutVm {
   resumeHere(): Promise<void>;
   /** Done: the source QEMU quits and the VM leaves this host. */
   leave(): Promise<void>;
+  /** Before the commit: move-out.json written (a crash from here on settles by asking the destination); `undefined` drops it. */
+  journal(prepared: PreparedMove | undefined): Promise<void>;
 }
 
 export class MoveOut {
@@ -153,6 +161,38 @@ export class MoveOut {
     }, { queued: true, cancellable: true });
   }
 
+  /**
+   * Daemon start, before the VM's disks are served: a move this host's daemon died in the middle
+   * of committing is settled by the destination's answer. True when the VM left (it is not loaded).
+   */
+  async settleInterrupted(e: VmEntry): Promise<boolean> {
+    const path = join(e.paths.dir, JOURNAL);
+    const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
+    if (!j) return false;
+    let outcome: 'Prepared' | 'Committed' | 'Gone' | 'Unknown';
+    try {
+      outcome = await httpDestination(j.destination, '').outcome({ MoveId: j.moveId, Secret: j.secret, Port: 0 }, e.config.id);
+    } catch {
+      outcome = 'Unknown';
+    }
+    if (outcome === 'Committed') {
+      await killStaleQemu(e);
+      await removeMovedFiles(j.deleteFiles, e, this.host);
+      await this.host.network.forgetVm(e).catch(() => undefined);
+      await rm(e.paths.dir, { recursive: true, force: true });
+      await rm(e.paths.sockets, { recursive: true, force: true });
+      this.host.event('Information', 'VM_MOVED_OUT', `VM moved to ${j.destination} (move ${j.moveId}): the destination had committed it when this host's daemon stopped; settled at start`, e);
+      return true;
+    }
+    if (outcome === 'Unknown') {
+      this.host.event('Error', 'VM_MOVE_OUTCOME_UNKNOWN', `VM '${e.config.name}': its move ${j.moveId} to ${j.destination} was committing when this host's daemon stopped, and the destination does not answer; it stays paused here — asked again at the next start, or check Get-VM there`, e);
+      return false;
+    }
+    await rm(path, { force: true });
+    this.host.event('Warning', 'VM_MOVE_FAILED', `VM '${e.config.name}': its move ${j.moveId} to ${j.destination} did not commit before this host's daemon stopped; the VM stays here (Resume-VM if it is paused)`, e);
+    return false;
+  }
+
   /** What a move cannot carry yet, refused before anything starts. */
   private refuseUnmovable(e: VmEntry): void {
     if (this.host.hasCheckpoints(e)) {
@@ -166,7 +206,7 @@ export class MoveOut {
     const t0 = Date.now();
     let stats: LiveMigrationResult | undefined;
     const copies = new DiskCopies(storage, e.config.hardDrives);
-    const sourceFiles = e.config.hardDrives.map((d) => d.path);
+    const deleteFiles = moved && !req.storage?.retainSource ? e.config.hardDrives.map((d) => d.path) : [];
     return {
       name: e.config.name,
       id: e.config.id,
@@ -185,12 +225,15 @@ export class MoveOut {
         await rt.resume();
       },
       leave: async () => {
+        // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
+        await removeMovedFiles(deleteFiles, e, this.host);
         await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`);
-        if (moved && !req.storage?.retainSource) {
-          // The destination runs the VM from its own copies now: these files are nobody's.
-          for (const f of sourceFiles) await rm(f, { force: true });
-          this.host.event('Information', 'VM_MOVED_OUT_FILES_REMOVED', `The source's disk files of VM '${e.config.name}' were removed after its move: ${sourceFiles.join(', ')}`);
-        }
+      },
+      journal: async (prepared) => {
+        const path = join(e.paths.dir, JOURNAL);
+        if (!prepared) { await rm(path, { force: true }); return; }
+        const j: MoveOutJournal = { destination: dest.host, moveId: prepared.MoveId, secret: prepared.Secret, deleteFiles };
+        await writeFileAtomic(path, JSON.stringify(j, null, 2));
       },
     };
   }
@@ -295,6 +338,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   }
   let view: VmView;
   try {
+    await vm.journal(prepared);
     view = await dest.commit(prepared, vm.uptimeMs());
   } catch (e) {
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
@@ -305,6 +349,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
     }
     if (outcome === 'Gone') {
       await dest.abort(prepared).catch(() => undefined);
+      await vm.journal(undefined);
       await vm.resumeHere();
       throw e;
     }
@@ -316,96 +361,20 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   return view;
 }
 
-/** Where each drive goes on the destination: its -Vhds entry, else DestinationStoragePath/<its file name>. Refused before anything moves. */
-export function plannedDisks(vm: VmConfig, r: StorageMoveRequest): Record<string, string> {
-  const dir = r.destinationStoragePath;
-  if (dir !== undefined && !isAbsolute(dir)) throw invalid('DestinationStoragePath', `'${dir}' is not an absolute path`, vm.name);
-  const byPath = new Map(vm.hardDrives.map((d) => [resolve(d.path), d]));
-  const out: Record<string, string> = {};
-  for (const v of r.vhds ?? []) {
-    const d = byPath.get(resolve(v.SourceFilePath));
-    if (!d) throw invalid('Vhds', `VM '${vm.name}' has no disk ${v.SourceFilePath} (its disks: ${[...byPath.keys()].join(', ') || 'none'})`, vm.name);
-    if (!isAbsolute(v.DestinationFilePath)) throw invalid('Vhds', `DestinationFilePath '${v.DestinationFilePath}' is not an absolute path`, vm.name);
-    if (out[d.id] !== undefined) throw invalid('Vhds', `${v.SourceFilePath} is named twice`, vm.name);
-    out[d.id] = resolve(v.DestinationFilePath);
-  }
-  for (const d of vm.hardDrives) {
-    if (out[d.id] !== undefined) continue;
-    if (dir === undefined) throw invalid('DestinationStoragePath', `Move-VM -IncludeStorage needs a destination for ${d.path}: give -DestinationStoragePath or a -Vhds entry for it`, vm.name);
-    out[d.id] = join(resolve(dir), basename(d.path));
-  }
-  const seen = new Set<string>();
-  for (const p of Object.values(out)) {
-    if (seen.has(p)) throw invalid(r.vhds?.length ? 'Vhds' : 'DestinationStoragePath', `two disks would both become ${p}: name them apart with -Vhds`, vm.name);
-    seen.add(p);
-  }
-  return out;
+/** After a committed move: the source's files, which the destination has copied (none for shared storage or -RetainVhdCopiesOnSource). */
+async function removeMovedFiles(files: readonly string[], e: VmEntry, host: Pick<MoveOutHost, 'event'>): Promise<void> {
+  if (files.length === 0) return;
+  for (const f of files) await rm(f, { force: true });
+  host.event('Information', 'VM_MOVED_OUT_FILES_REMOVED', `The source's disk files of VM '${e.config.name}' were removed after its move: ${files.join(', ')}`, e);
 }
 
-/**
- * A shared-nothing move's mirrors, one per drive, into the destination's new files. They stay
- * in step (guest writes to both hosts) from the moment all are copied until `finish`, when the
- * VM has stopped: each target is then flushed on the destination and its export stops.
- */
-class DiskCopies {
-  private readonly mirrors: Mirror[] = [];
-  private release!: () => void;
-  private readonly held = new Promise<void>((r) => { this.release = r; });
-
-  constructor(private readonly storage: VmStorage, private readonly drives: readonly HardDrive[]) {}
-
-  /** Start every mirror; resolves once all are in step, rejects at the first failure (`failed` is aborted with it). */
-  async start(prepared: PreparedMove, host: string, progress: (fraction: number) => void, failed: AbortController): Promise<void> {
-    if (prepared.DiskPort === undefined) throw new VmhostError('MIGRATION_FAILED', 'the destination answered no disk stream port for a move with its storage', {});
-    const secret = Buffer.from(prepared.Secret, 'base64');
-    const bytes = new Map<string, [number, number]>();
-    const inStep: Promise<void>[] = [];
-    const stopped = new Promise<never>((_, reject) => {
-      if (failed.signal.aborted) reject(failed.signal.reason);
-      failed.signal.addEventListener('abort', () => reject(failed.signal.reason), { once: true });
-    });
-    stopped.catch(() => undefined);
-    for (const d of this.drives) {
-      const remote = await RemoteDisk.connect(host, prepared.DiskPort, secret, d.id);
-      let synced!: () => void;
-      inStep.push(new Promise<void>((r) => { synced = r; }));
-      let mirror: Mirror;
-      try {
-        mirror = await this.storage.server.mirror(VmStorage.exportName(d), {
-          target: { disk: remote, discard: () => remote.close() },
-          ranges: 'all',
-          progress: (copied, total) => {
-            bytes.set(d.id, [copied, total]);
-            let c = 0, t = 0;
-            for (const [x, y] of bytes.values()) { c += x; t += y; }
-            progress(t > 0 ? c / t : 0);
-          },
-          inSync: () => { synced(); return this.held; },
-          commit: () => remote.finish(),
-        });
-      } catch (e) {
-        await remote.close();
-        throw e;
-      }
-      this.mirrors.push(mirror);
-      mirror.done.catch((e: unknown) => { if (!failed.signal.aborted) failed.abort(e); });
-    }
-    await Promise.race([Promise.all(inStep), stopped]);
-  }
-
-  /** The VM has stopped: every mirror commits (the destination flushes and keeps its copy). */
-  async finish(): Promise<void> {
-    this.release();
-    await Promise.all(this.mirrors.map((m) => m.done));
-  }
-
-  /** Mirrors stopped, and every drive served from this host's own files again (a finished mirror's export served the remote copy). */
-  async abandon(): Promise<void> {
-    for (const m of this.mirrors) await m.cancel('the move was abandoned');
-    for (const d of this.drives) {
-      const served = this.storage.server.get(VmStorage.exportName(d));
-      if (served?.disk instanceof RemoteDisk) await this.storage.stopDrive(d);
-      if (!this.storage.server.get(VmStorage.exportName(d))) await this.storage.serveDrive(d);
-    }
-  }
+/** The source QEMU a crashed daemon left paused after a committed move: killed if its pid is still that VM's QEMU. */
+async function killStaleQemu(e: VmEntry): Promise<void> {
+  const rec = await readJson<RuntimeRecord>(e.paths.runtime).catch(() => undefined);
+  if (!rec) return;
+  const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes(rec.uuid)) return;
+  try { process.kill(rec.pid, 'SIGKILL'); } catch { return; }
+  // Not our child (a previous daemon's): gone once /proc no longer lists it, within a few seconds of SIGKILL.
+  for (let i = 0; i < 250 && (await stat(`/proc/${rec.pid}`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 20));
 }
