@@ -1,4 +1,4 @@
-// Move-VM, the source's side (shared storage: the disks stay where both hosts reach them).
+// Move-VM, the source's side. Shared storage: the disks stay where both hosts reach them.
 // With the VM Migrating under its lock: the destination prepares (vm-move-in.ts) on the ticket
 // the caller got from it, QEMU pre-copies memory through the relay (migration-stream.ts) until
 // its last round stops the VM, this host stops serving the disks (their locks released), and
@@ -39,13 +39,13 @@ import type { VmEntry } from './vm-entry.ts';
 import type { LockHeld } from './vm-lock.ts';
 import type { VmNetwork } from './vm-network.ts';
 import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
 import { DiskCopies, plannedDisks, type StorageMoveRequest } from './vm-move-disks.ts';
+import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
-import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import type { VmView } from './vm-view.ts';
-import { readJson, writeFileAtomic } from './atomic-file.ts';
 
 const JOURNAL = 'move-out.json';
 
@@ -64,7 +64,6 @@ export interface MoveRequest {
   /** -SnapshotFilePath: the VM's checkpoint folder on the destination (absolute). */
   snapshotFilePath?: string;
 }
-
 
 /** What the source side needs of its host. */
 export interface MoveOutHost {
@@ -119,7 +118,7 @@ export class MoveOut {
   }
 
   /**
-   * Move-VM (shared storage) as a job: Queued while -MaximumVirtualMachineMigrations moves run,
+   * Move-VM (shared storage, or shared-nothing with `req.storage`) as a job: Queued while -MaximumVirtualMachineMigrations moves run,
    * cancellable (Stop-Job) until the destination commits; the VM is Migrating meanwhile.
    */
   move(nameOrId: string, req: MoveRequest): { job: Job; result: Promise<VmView> } {
@@ -169,11 +168,15 @@ export class MoveOut {
     const path = join(e.paths.dir, JOURNAL);
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
-    let outcome: 'Prepared' | 'Committed' | 'Gone' | 'Unknown';
-    try {
-      outcome = await httpDestination(j.destination, '').outcome({ MoveId: j.moveId, Secret: j.secret, Port: 0 }, e.config.id);
-    } catch {
-      outcome = 'Unknown';
+    const dest = httpDestination(j.destination, '');
+    const mv = { MoveId: j.moveId, Secret: j.secret, Port: 0 };
+    const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
+    let outcome = await ask();
+    if (outcome === 'Prepared') {
+      // Still staged there: called off, unless its commit is under way (then it stays undecided).
+      await dest.abort(mv).catch(() => undefined);
+      outcome = await ask();
+      if (outcome === 'Prepared') outcome = 'Unknown';
     }
     if (outcome === 'Committed') {
       await killStaleQemu(e);
