@@ -90,7 +90,7 @@ interface Staged {
 
 const INCOMING = 'incoming.json';
 const MOVED_IN = 'moved-in.json';
-/** A prepared move the source never commits is dropped after this. */
+/** A prepared move the source never commits is dropped after this (not counting the time its disk streams are being copied). */
 const STAGE_TTL_MS = 15 * 60_000;
 
 const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
@@ -169,14 +169,20 @@ export class MoveIn {
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
       s.relay = await destinationRelay(this.host.listenHost(), sock, secret, dir);
-      s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
-      s.timer.unref();
+      this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
       return { MoveId: s.id, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
     }
+  }
+
+  /** The staged move's time limit, from now. */
+  private arm(s: Staged): void {
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
+    s.timer.unref();
   }
 
   /** Shared-nothing: the drives' new files (empty, dynamic, shaped like the source's disks) and the listener their streams fill them through. */
@@ -190,8 +196,16 @@ export class MoveIn {
       incoming.targets.set(d.id, await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path));
     }
     incoming.server = await serveDiskStream(this.host.listenHost(), secret, {
-      open: (name) => (incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk),
-      finished: (name) => { incoming.finished.add(name); },
+      // A copy may take longer than the stage's time limit: it is off while streams run (one that ends unfinished abandons the move).
+      open: (name) => {
+        const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk;
+        if (disk) clearTimeout(s.timer);
+        return disk;
+      },
+      finished: (name) => {
+        incoming.finished.add(name);
+        if (incoming.finished.size === incoming.targets.size && !s.committing) this.arm(s);
+      },
       lost: (name, why) => { if (!s.committing) void this.abort(s.id, `disk ${name}: ${why}`); },
     });
     return incoming.server.port;
