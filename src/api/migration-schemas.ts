@@ -22,6 +22,14 @@ export const MoveBody = Type.Object({
   DestinationHost: Type.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT of the destination daemon' }),
   Ticket: Type.Optional(Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' })),
   Credential: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Instead of a ticket (the web console): the caller\'s token on the destination, used once to get one, never stored' })),
+  IncludeStorage: Type.Optional(Type.Boolean({ description: 'Shared-nothing: copy the disks to the destination live, then the memory' })),
+  DestinationStoragePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Folder on the destination for every disk not named in Vhds (absolute)' })),
+  Vhds: Type.Optional(Type.Array(Type.Object({
+    SourceFilePath: Type.String({ minLength: 1, maxLength: 4096 }), DestinationFilePath: Type.String({ minLength: 1, maxLength: 4096 }),
+  }, { additionalProperties: false }), { maxItems: 256, description: 'Per-disk destinations on the destination host (absolute)' })),
+  VirtualMachinePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Refused: the configuration goes to the destination\'s data folder' })),
+  SnapshotFilePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Folder on the destination for checkpoint records (none travel yet)' })),
+  RetainVhdCopiesOnSource: Type.Optional(Type.Boolean({ description: 'Keep the source\'s disk files after a successful move' })),
 }, { additionalProperties: false });
 export type MoveBody = Static<typeof MoveBody>;
 
@@ -42,6 +50,10 @@ export const PrepareBody = Type.Object({
   counters: Type.Record(Type.String(), Type.Unknown()),
   performance: Type.Union([Type.Literal('TCPIP'), Type.Literal('Compression'), Type.Literal('SMB')]),
   sourceHost: Type.String({ maxLength: 300 }),
+  snapshotFilePath: Type.Optional(Type.String({ minLength: 2, maxLength: 4096 })),
+  storage: Type.Optional(Type.Record(Type.String(), Type.Object({
+    path: Type.String({ minLength: 2, maxLength: 4096 }), format: Type.Union([Type.Literal('VHDX'), Type.Literal('VHD')]),
+  }, { additionalProperties: false }))),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 

@@ -201,6 +201,8 @@ export const ERROR_CODES = {
   STORAGE_MIRROR_FAILED: 'failure',
   /** The mirror was cancelled before its switch, by its owner or because its export stopped. */
   STORAGE_MIRROR_CANCELLED: 'conflict',
+  /** A disk stream to another host (storage/disk-stream.ts, a shared-nothing move's mirror target) failed, was refused or closed. */
+  STORAGE_REMOTE_FAILED: 'failure',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',

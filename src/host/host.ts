@@ -277,6 +277,8 @@ export class Host {
         continue;
       }
       const entry = new VmEntry(config, paths);
+      // Before anything of it is served: a Move-VM this daemon died committing is settled by the destination's answer.
+      if (await this.moveOut.settleInterrupted(entry)) continue;
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
       // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.
@@ -1203,8 +1205,9 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is this host's default.
-    const local = { ...config, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
+    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
+    const local = { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
     return this.names.run(() => this.moveIn.prepare({ ...body, config: local }));
   }
 
