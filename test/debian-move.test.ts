@@ -137,7 +137,8 @@ describe('real Debian 12 guest: metering, Move-VMStorage and Move-VM', { timeout
     const writer = `i=0; while [ ! -e /tmp/stop ] && [ $i -lt ${DATA_BLOCKS} ]; do o=$(( i % 2 * ${HALF} + i / 2 )); `
       + `printf "%-4095s\\n" "block $i" | dd of=/dev/${dev} bs=4096 seek=$o count=1 iflag=fullblock oflag=direct conv=notrunc 2>/dev/null || { echo ERR $i >> /tmp/wlog; exit 1; }; `
       + 'echo $i >> /tmp/wlog; i=$((i+1)); done; echo DONE >> /tmp/wlog';
-    await deb(ta, `: > /tmp/wlog; setsid sh -c '${writer}' </dev/null >/dev/null 2>&1 & echo started`);
+    // Started as a transient systemd service: out of the agent's process group, which the agent kills when a command ends.
+    await deb(ta, `: > /tmp/wlog; systemd-run --quiet --unit=writer sh -c '${writer}'`);
     await waitFor('the writer under way', 30_000, async () => Number(await deb(ta, 'wc -l < /tmp/wlog')) >= 5);
     const moved = join(shared, 'moved');
     const [newChild, newData] = [join(moved, 'deb.vhdx'), join(moved, 'data.vhdx')];
@@ -161,7 +162,7 @@ describe('real Debian 12 guest: metering, Move-VMStorage and Move-VM', { timeout
     mark('Move-VMStorage checked');
 
     // 3. Move-VM to B, the guest counting meanwhile.
-    await deb(ta, 'setsid sh -c \'i=0; while :; do i=$((i+1)); echo $i > /run/counter; sleep 0.2; done\' </dev/null >/dev/null 2>&1 & echo started');
+    await deb(ta, 'systemd-run --quiet --unit=counter sh -c \'i=0; while :; do i=$((i+1)); echo $i > /run/counter; sleep 0.2; done\'');
     await waitFor('the counter under way', 30_000, async () => Number(await deb(ta, 'cat /run/counter 2>/dev/null || echo 0')) > 0);
     const id = (await ta.json<Vm>('Get-VM', 'deb')).Id;
     const mac = one(await ta.json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', 'deb')).MacAddress;
