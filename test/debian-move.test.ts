@@ -30,7 +30,7 @@ const PEER_IP = '10.89.0.2';
 const DATA_BLOCKS = 16384;
 const HALF = DATA_BLOCKS / 2;
 
-interface Report { AggregatedDiskDataWrittenBytes: number; NetworkMeteredTrafficReport: { RemoteAddress: string; Direction: string; TotalTrafficBytes: number }[] }
+interface Report { MeteringDuration: { TotalSeconds: number }; AggregatedDiskDataWrittenBytes: number; NetworkMeteredTrafficReport: { RemoteAddress: string; Direction: string; TotalTrafficBytes: number }[] }
 interface Vm { Id: string; State: string }
 /** A cmdlet's -Json answer for one object, whether it came as the object or a list of one. */
 const one = <T>(x: T | T[]): T => (Array.isArray(x) ? x[0]! : x);
@@ -75,6 +75,11 @@ describe('real Debian 12 guest: metering, Move-VMStorage and Move-VM', { timeout
     };
     const deb = (t: CliTools, script: string) => sh(t, 'deb', script);
     const measure = async (t: CliTools) => t.json<Report>('Measure-VM', 'deb');
+    /** Measure-VM from a sample taken after this call began: each sample adds its seconds to the duration. */
+    const measureAfterNow = async (t: CliTools) => {
+      const seen = (await measure(t)).MeteringDuration.TotalSeconds;
+      return waitFor('a metering sample', 15_000, async () => { const r = await measure(t); return r.MeteringDuration.TotalSeconds > seen && r; });
+    };
     const traffic = (r: Report, dir: 'Inbound' | 'Outbound') => r.NetworkMeteredTrafficReport.find((x) => x.RemoteAddress === RANGE && x.Direction === dir)?.TotalTrafficBytes ?? 0;
 
     const child = join(shared, 'deb.vhdx');
@@ -111,18 +116,15 @@ describe('real Debian 12 guest: metering, Move-VMStorage and Move-VM', { timeout
     // kernel's count for all its disks, and the data disk's part of it is exactly dd's.
     await ta.ok('Enable-VMResourceMetering', 'deb');
     await deb(ta, 'sync');
-    const m0 = await measure(ta);
     const [w0, [rx0, tx0]] = [await diskCounters(ta), await netCounters(ta)];
+    const m0 = await measureAfterNow(ta);
     assert.ok(Number(await deb(ta, fetch)) > 8 * MiB, 'the guest downloaded the peer\'s file');
     await deb(ta, `dd if=/dev/zero of=/dev/${dev} bs=1M count=32 oflag=direct 2>/dev/null`);
     const [w1, [rx1, tx1]] = [await diskCounters(ta), await netCounters(ta)];
     const guestWritten = [...w1].reduce((sum, [disk, bytes]) => sum + bytes - (w0.get(disk) ?? 0), 0);
     assert.equal(w1.get(dev)! - w0.get(dev)!, 32 * MiB, 'the guest\'s kernel wrote dd\'s 32 MiB to the data disk');
-    // The sampler reads the counters every second: wait until it has seen the guest's writes and frames.
-    const m1 = await waitFor('metering to count the dd and the download', 30_000, async () => {
-      const r = await measure(ta);
-      return r.AggregatedDiskDataWrittenBytes - m0.AggregatedDiskDataWrittenBytes >= guestWritten * 0.99 && traffic(r, 'Inbound') - traffic(m0, 'Inbound') >= (rx1 - rx0) * 0.99 && r;
-    }).catch(async (err: unknown) => { tc.diagnostic(`Measure-VM: ${JSON.stringify(await measure(ta))}`); throw err; });
+    // Both reports from samples the sampler (every second) took after the guest's readings.
+    const m1 = await measureAfterNow(ta);
     const written = m1.AggregatedDiskDataWrittenBytes - m0.AggregatedDiskDataWrittenBytes;
     const inbound = traffic(m1, 'Inbound') - traffic(m0, 'Inbound');
     const outbound = traffic(m1, 'Outbound') - traffic(m0, 'Outbound');
