@@ -5,6 +5,7 @@
 // the image installs, so Heartbeat, KVP, Invoke-Command and a graceful Stop-VM are the same
 // paths the test guest uses; the generation 1 VM also takes a checkpoint, is restored to it
 // and merges it back live (issue 10). Two full systemd boots under TCG: a few minutes in all.
+// Metering, Move-VMStorage and Move-VM on this guest: debian-move.test.ts (helpers in support/debian-guest.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
