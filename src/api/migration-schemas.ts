@@ -59,7 +59,22 @@ export type PrepareBody = Static<typeof PrepareBody>;
 
 export const MoveRef = Type.Object({ move: Uuid });
 export const OutcomeQuery = Type.Object({ vm: Uuid }, { additionalProperties: false });
-export const CommitBody = Type.Object({ UptimeMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+/** host/metering-state.ts's MeteringState, as the source carries it (the sources' positions stay behind). */
+const CarriedMetering = Type.Object({
+  version: Type.Literal(1),
+  resetAt: Type.String({ format: 'date-time' }),
+  durationSeconds: Type.Number({ minimum: 0 }),
+  counters: Type.Record(Type.String({ pattern: '^(cpuSeconds|diskReadBytes|diskWrittenBytes|normalizedIos|latencyMsSum|latencyCount|networkInboundBytes|networkOutboundBytes|range(In|Out)boundBytes:.{1,100})$' }), Type.Number({ minimum: 0 }), { maxProperties: 512 }),
+  memoryByteSeconds: Type.Number({ minimum: 0 }),
+  minMemoryBytes: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  maxMemoryBytes: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  maxDiskAllocatedBytes: Type.Number({ minimum: 0 }),
+  last: Type.Record(Type.String({ maxLength: 300 }), Type.Number(), { maxProperties: 0 }),
+}, { additionalProperties: false });
+export const CommitBody = Type.Object({
+  UptimeMs: Type.Integer({ minimum: 0 }),
+  Metering: Type.Optional(CarriedMetering),
+}, { additionalProperties: false });
 export type CommitBody = Static<typeof CommitBody>;
 
 const Subnet = Type.String({ minLength: 1, maxLength: 60, description: 'ADDRESS/PREFIX, IPv4 or IPv6 (10.1.0.0/16, fd00:1::/64)' });

@@ -72,7 +72,7 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
 
   app.post<{ Params: { move: string }; Body: CommitBody }>('/api/v1/migrations/:move/commit',
     { schema: { summary: 'Destination: the source has released the VM; take it', tags, params: MoveRef, body: CommitBody } },
-    async (req) => host.moveIn.commit(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.body.UptimeMs));
+    async (req) => host.moveIn.commit(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.body.UptimeMs, req.body.Metering));
 
   app.get<{ Params: { move: string }; Querystring: { vm: string } }>('/api/v1/migrations/:move',
     { schema: { summary: 'Destination: a move\'s outcome (Prepared, Committed; 404 when neither)', tags, params: MoveRef, querystring: OutcomeQuery } },

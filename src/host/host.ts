@@ -194,6 +194,7 @@ export class Host {
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
       register: (e, rt, uptimeMs, boot) => this.registerMovedIn(e, rt, uptimeMs, boot),
+      adoptMetering: (e) => this.metering.adoptMovedIn(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
@@ -207,6 +208,7 @@ export class Host {
       settleExit: (e) => this.settleExit(e),
       forget: (e) => { this.vms.delete(e.config.id); this.checkpoints.forget(e); },
       isRegistered: (e) => this.vms.has(e.config.id),
+      metering: (e) => this.metering.carried(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.storage.onMinimumIops((a, restored) => {

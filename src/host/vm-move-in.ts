@@ -36,6 +36,8 @@ import { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { EventLevel } from './events.ts';
+import type { MeteringState } from './metering-state.ts';
+import { VmMetering } from './vm-metering.ts';
 
 /** What the source sends to prepare a move. */
 export interface MovePrepare {
@@ -72,6 +74,8 @@ export interface MoveInHost {
   migrationEnabled(): boolean;
   /** Under the names lock: the id and name are free, then the entry is registered running on `rt`. */
   register(entry: VmEntry, rt: VmRuntime, uptimeMs: number, boot: BootSourceKind): Promise<VmView>;
+  /** After the commit point: the metering.json the move carried is counted on from. */
+  adoptMetering(entry: VmEntry): Promise<void>;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -222,7 +226,7 @@ export class MoveIn {
   }
 
   /** The source's QEMU has completed and its host has released the disks: this host takes the VM. */
-  async commit(moveId: string, secret: string, uptimeMs: number): Promise<VmView> {
+  async commit(moveId: string, secret: string, uptimeMs: number, metering?: MeteringState): Promise<VmView> {
     const s = this.need(moveId, secret);
     const rt = s.rt;
     if (!rt || s.committing) throw new VmhostError('INVALID_STATE', `move ${moveId} is not ready to commit`, { move: moveId });
@@ -235,6 +239,7 @@ export class MoveIn {
       await rt.incomingDone(30_000);
       if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
       for (const d of e.config.hardDrives) await this.host.storage.activateDrive(d);
+      if (metering) await VmMetering.writeCarried(e.paths.dir, metering);
       await writeFileAtomic(join(e.paths.dir, MOVED_IN), JSON.stringify({ moveId, secretHash: s.secretHash.toString('base64') }));
       view = await this.host.register(e, rt, uptimeMs, s.boot); // writes vm.json: the commit point
     } catch (err) {
@@ -245,6 +250,7 @@ export class MoveIn {
     // Registered: from here on the VM is this host's, whatever fails next.
     this.staged.delete(moveId);
     await rm(join(e.paths.dir, INCOMING), { force: true });
+    if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
     await rt.resume();
     await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));

@@ -46,6 +46,7 @@ import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
+import type { MeteringState } from './metering-state.ts';
 
 const JOURNAL = 'move-out.json';
 
@@ -86,6 +87,8 @@ export interface MoveOutHost {
   /** The VM is no longer registered here (its entry and checkpoint records dropped). */
   forget(e: VmEntry): void;
   isRegistered(e: VmEntry): boolean;
+  /** The VM's metering totals to carry (VmMetering.carried). */
+  metering(e: VmEntry): MeteringState | undefined;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -100,6 +103,8 @@ interface MoveOutVm {
   /** Before the commit, on any failure: stop the mirrors (the destination drops its copies); this host's files go on. */
   abandonCopies(): Promise<void>;
   uptimeMs(): number;
+  /** Its resource metering as of the last sample (Measure-VM goes on counting on the destination); none when not enabled. */
+  metering(): MeteringState | undefined;
   migrate(uri: string, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
   /** Stop serving the disks (the source QEMU is inactive): the destination may open them. */
   releaseDisks(): Promise<void>;
@@ -171,7 +176,7 @@ export class MoveOut {
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
     const dest = httpDestination(j.destination, '');
-    const mv = { MoveId: j.moveId, Secret: j.secret, Port: 0 };
+    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0 }; // only the id and secret are used to ask
     const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
     let outcome = await ask();
     if (outcome === 'Prepared') {
@@ -219,6 +224,7 @@ export class MoveOut {
       ...(moved ? { copyDisks: (prepared: PreparedMove, host: string, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, progress, failed) } : {}),
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
+      metering: () => this.host.metering(e),
       migrate: async (uri, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(performance), onProgress, signal); },
       releaseDisks: async () => {
         await copies.finish();
@@ -353,7 +359,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   let view: VmView;
   try {
     await vm.journal(prepared);
-    view = await dest.commit(prepared, vm.uptimeMs());
+    view = await dest.commit(prepared, vm.uptimeMs(), vm.metering());
   } catch (e) {
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
       ? 'Gone' : await askOutcome(dest, prepared, vm.id);
