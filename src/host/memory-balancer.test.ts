@@ -7,7 +7,7 @@ const vm = (id: string, over: Partial<BalancerVm> = {}): BalancerVm => ({
   id, minimumBytes: 128 * MB, maximumBytes: 1024 * MB, assignedBytes: 256 * MB, demandBytes: 100 * MB, priority: 50, ...over,
 });
 const host = (capacityMB: number, over: Partial<BalancerHost> = {}): BalancerHost => ({ capacityBytes: capacityMB * MB, reserveBytes: 0, fixedBytes: 0, ...over });
-const targets = (vms: BalancerVm[], h: BalancerHost) => Object.fromEntries(balance(vms, h).map((t) => [t.id, t.targetBytes / MB]));
+const targets = (vms: BalancerVm[], h: BalancerHost): Record<string, number> => Object.fromEntries(balance(vms, h).map((t) => [t.id, t.targetBytes / MB]));
 
 test('plenty of memory: each VM gets its demand rounded up to 2 MB, within its bounds', () => {
   const t = targets([vm('a', { demandBytes: 301 * MB }), vm('b', { demandBytes: 50 * MB }), vm('c', { demandBytes: 4000 * MB })], host(8192));
@@ -17,9 +17,9 @@ test('plenty of memory: each VM gets its demand rounded up to 2 MB, within its b
 test('growth takes only memory free now; what a shrinking VM gives back is free the round after', () => {
   const vms = [vm('busy', { demandBytes: 700 * MB }), vm('idle1'), vm('idle2')];
   // 768 MB cap, all three at 256: nothing is free, so busy waits while the idle ones shrink.
-  const first = targets(vms, host(768));
-  assert.deepEqual(first, { busy: 256, idle1: 128, idle2: 128 });
-  const second = targets(vms.map((v) => ({ ...v, assignedBytes: first[v.id]! * MB })), host(768));
+  const first = balance(vms, host(768));
+  assert.deepEqual(first.map((t) => t.targetBytes / MB), [256, 128, 128]);
+  const second = targets(vms.map((v, i) => ({ ...v, assignedBytes: first[i]!.targetBytes })), host(768));
   assert.deepEqual(second, { busy: 512, idle1: 128, idle2: 128 }, 'busy grows into what the idle ones freed, and no further than the cap');
 });
 
