@@ -49,7 +49,8 @@ export interface MemoryPlan {
   virtioMem: VirtioMemSpec[];
 }
 
-interface VmMemoryState {
+/** The driver's per-VM state, kept on the VmEntry while the VM runs. */
+export interface VmMemoryState {
   memory: LiveMemory;
   /** The smart paging file while it exists. */
   pagingFile?: string;
@@ -66,7 +67,6 @@ export function pagingFileName(e: VmEntry): string {
 }
 
 export class VmMemory {
-  private readonly states = new Map<string, VmMemoryState>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
 
@@ -83,13 +83,13 @@ export class VmMemory {
 
   /** What Get-VM shows of a running VM's memory; undefined before the first reading. */
   of(e: VmEntry): LiveMemory | undefined {
-    return this.states.get(e.config.id)?.memory;
+    return e.memoryState?.memory;
   }
 
   /** Memory a VM that runs holds now: its last reading, else its startup memory. */
   private held(e: VmEntry): number {
     if (e.state === 'Off' || e.state === 'Saved') return 0;
-    const m = this.states.get(e.config.id)?.memory;
+    const m = e.memoryState?.memory;
     return m ? m.assignedBytes - m.pagingBytes : e.config.memoryStartupBytes;
   }
 
@@ -115,7 +115,7 @@ export class VmMemory {
         `VM '${c.name}' needs ${fmtBytes(minimumBytes)} of memory to start and this host can give ${fmtBytes(Math.max(0, room))} (capacity ${fmtBytes(this.host.capacityBytes())}, the other running VMs held at their minimum)`,
         { vm: c.name, neededBytes: minimumBytes, availableBytes: Math.max(0, room) });
     }
-    this.states.delete(c.id);
+    e.memoryState = undefined;
     if (!c.dynamicMemory.enabled) return { bootBytes: startup, virtioMem: [] };
     const ceiling = Math.max(startup, alignDown(Math.min(this.host.capacityBytes(), MEMORY_MAX)));
     if (room >= startup) {
@@ -126,7 +126,7 @@ export class VmMemory {
     const file = pagingFileName(e);
     await this.checkPagingSpace(e, file, paging, room);
     await rm(file, { force: true });
-    this.states.set(c.id, { memory: { assignedBytes: startup, demandBytes: 0, status: '', pagingBytes: paging }, pagingFile: file });
+    e.memoryState = { memory: { assignedBytes: startup, demandBytes: 0, status: '', pagingBytes: paging }, pagingFile: file };
     this.host.event('Warning', 'VM_SMART_PAGING', `Starting with a smart paging file: the host can back ${fmtBytes(ram)} of the startup memory ${fmtBytes(startup)}; ${fmtBytes(paging)} paged to ${file} until the balancer can take it back`, e);
     return {
       bootBytes: minimumBytes,
@@ -152,8 +152,8 @@ export class VmMemory {
 
   /** The VM's QEMU is gone: its paging file goes with it. */
   async stopped(e: VmEntry): Promise<void> {
-    const s = this.states.get(e.config.id);
-    this.states.delete(e.config.id);
+    const s = e.memoryState;
+    e.memoryState = undefined;
     if (s?.pagingFile) await rm(s.pagingFile, { force: true });
   }
 
@@ -183,13 +183,15 @@ export class VmMemory {
     const vms: (BalancerVm & { e: VmEntry; paging: number; used: number; total: number; guest: GuestMemory })[] = [];
     for (const { e, reading, guest } of seen) {
       if (!reading) { fixed += this.held(e); continue; }
-      const plugged = Object.values(reading.devices).reduce((s, d) => s + d.pluggedBytes, 0);
-      const paging = reading.devices[PAGING_DEVICE]?.pluggedBytes ?? 0;
-      const assigned = reading.balloonBytes + plugged;
-      const state: VmMemoryState = this.states.get(e.config.id) ?? { memory: { assignedBytes: assigned, demandBytes: 0, status: '', pagingBytes: paging } };
+      const plugged = Object.entries(reading.devices).reduce((s, [id, d]) => s + (id === PAGING_DEVICE ? 0 : d.pluggedBytes), 0);
+      // The paging part counts from the start: the guest plugs it once its driver loads.
+      const pagingDev = reading.devices[PAGING_DEVICE];
+      const paging = pagingDev ? Math.max(pagingDev.pluggedBytes, pagingDev.requestedBytes) : 0;
+      const assigned = reading.balloonBytes + plugged + paging;
+      const state: VmMemoryState = e.memoryState ?? { memory: { assignedBytes: assigned, demandBytes: 0, status: '', pagingBytes: paging } };
       // A VM re-attached after a daemon restart: its paging file is found by its name.
-      if (!this.states.has(e.config.id) && reading.devices[PAGING_DEVICE]) state.pagingFile = pagingFileName(e);
-      this.states.set(e.config.id, state);
+      if (!e.memoryState && reading.devices[PAGING_DEVICE]) state.pagingFile = pagingFileName(e);
+      e.memoryState = state;
       state.memory = { ...state.memory, assignedBytes: assigned, pagingBytes: paging };
       if (!guest || guest.totalBytes <= 0) { fixed += assigned - paging; continue; }
       // What the guest cannot give back: everything but MemAvailable (its kernel's own share
@@ -207,7 +209,7 @@ export class VmMemory {
     const targets = balance(vms, { capacityBytes: this.host.capacityBytes(), reserveBytes: this.host.reserveBytes(), fixedBytes: fixed });
     await Promise.all(vms.map(async (v, i) => {
       const t = targets[i]!;
-      const state = this.states.get(v.id)!;
+      const state = v.e.memoryState!;
       // The paging part shrinks (never grows) toward what the guest wants beyond its RAM.
       const paging = Math.min(v.paging, Math.max(0, alignUp(t.desiredBytes - t.targetBytes)));
       state.memory = {

@@ -416,7 +416,13 @@ async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelera
   let kernelBoot: QemuVmSpec['kernelBoot'];
   if (boot === 'TestGuest') {
     const image = await ensureGuestImage();
-    kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: `console=ttyS0 quiet panic=-1 vmhost.hostname=${guestHostname(config.name)}` };
+    kernelBoot = {
+      kernelPath: image.kernel, initrdPath: image.initrd,
+      // swiotlb=noforce: a machine with a memory hotplug region (dynamic memory's virtio-mem)
+      // reaches above 4 GB, and the kernel would then set 64 MB of bounce buffers aside — half
+      // of a 128 MB minimum — that no device here needs (virtio DMAs anywhere).
+      append: `console=ttyS0 quiet panic=-1 swiotlb=noforce vmhost.hostname=${guestHostname(config.name)}`,
+    };
   } else if (config.boot.kind === 'Kernel') {
     kernelBoot = { kernelPath: config.boot.kernel, initrdPath: config.boot.initrd, append: config.boot.cmdline };
   }

@@ -12,8 +12,8 @@ export interface MemoryReading {
   bootBytes: number;
   /** Boot RAM less the balloon: what the guest has of it. */
   balloonBytes: number;
-  /** Per virtio-mem device id: bytes plugged now, and the device's size. */
-  devices: Record<string, { pluggedBytes: number; maxBytes: number }>;
+  /** Per virtio-mem device id: bytes plugged now, bytes asked for (the guest catches up), and the device's size. */
+  devices: Record<string, { pluggedBytes: number; requestedBytes: number; maxBytes: number }>;
 }
 
 export async function readMemory(qmp: QmpClient): Promise<MemoryReading> {
@@ -23,8 +23,8 @@ export async function readMemory(qmp: QmpClient): Promise<MemoryReading> {
   const out: MemoryReading['devices'] = {};
   for (const d of devices) {
     if (d.type !== 'virtio-mem') continue;
-    const data = d.data as { id?: string; size: number; 'max-size': number };
-    if (data.id !== undefined) out[data.id] = { pluggedBytes: data.size, maxBytes: data['max-size'] };
+    const data = d.data as { id?: string; size: number; 'requested-size': number; 'max-size': number };
+    if (data.id !== undefined) out[data.id] = { pluggedBytes: data.size, requestedBytes: data['requested-size'], maxBytes: data['max-size'] };
   }
   return { bootBytes: summary['base-memory'], balloonBytes: balloon.actual, devices: out };
 }
