@@ -41,6 +41,13 @@ export const PrepareBody = Type.Object({
   counters: Type.Record(Type.String(), Type.Unknown()),
   performance: Type.Union([Type.Literal('TCPIP'), Type.Literal('Compression'), Type.Literal('SMB')]),
   sourceHost: Type.String({ maxLength: 300 }),
+  /** Dynamic memory: the source machine's boot RAM and virtio-mem region, which the destination's QEMU must have too. */
+  memory: Type.Optional(Type.Object({
+    bootBytes: Type.Integer({ minimum: 1 }),
+    virtioMem: Type.Array(Type.Object({
+      id: Type.Literal('vmem0'), sizeBytes: Type.Integer({ minimum: 1 }), requestedBytes: Type.Integer({ minimum: 0 }),
+    }, { additionalProperties: false }), { maxItems: 1 }),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 

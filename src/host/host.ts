@@ -31,7 +31,7 @@ import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmMetering } from './vm-metering.ts';
-import { VmMemory } from './vm-memory.ts';
+import { PAGING_DEVICE, VmMemory, type MemoryPlan } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -1276,9 +1276,25 @@ export class Host {
     }
     const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
     return {
-      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
+      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware', memory: await this.memoryLayoutForMove(e),
       counters: this.network.portCounters(e), performance: this.migration.VirtualMachineMigrationPerformanceOption, sourceHost: this.facts.computerName,
     };
+  }
+
+  /**
+   * The running machine's memory devices, read from its QEMU (so a VM re-attached after a
+   * daemon restart has them too): the destination's QEMU must be built alike. A VM started
+   * from a smart paging file keeps that device (empty once the balancer has it in RAM) until it
+   * restarts, and the file does not move: such a VM is refused.
+   */
+  private async memoryLayoutForMove(e: VmEntry): Promise<MemoryPlan | undefined> {
+    const r = await this.live(e).readMemory();
+    const devices = Object.entries(r.devices);
+    if (devices.length === 0) return undefined;
+    if (devices.some(([id]) => id === PAGING_DEVICE)) {
+      throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' was started from a smart paging file, whose device its QEMU keeps until the VM restarts: restart it, then move it`, { vm: e.config.name });
+    }
+    return { bootBytes: r.bootBytes, virtioMem: devices.map(([id, d]) => ({ id, sizeBytes: d.maxBytes, requestedBytes: d.requestedBytes })) };
   }
 
   /** The move failed before the destination took the VM: it runs on here; an unknown outcome leaves it paused. */

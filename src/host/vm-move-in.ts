@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
 import type { HeldGeometry } from '../storage/index.ts';
 import type { DiskGeometry } from '../qemu/index.ts';
@@ -42,6 +43,8 @@ export interface MovePrepare {
   counters: SavedCounters;
   performance: PerformanceOption;
   sourceHost: string;
+  /** Dynamic memory's layout on the source (its QEMU's boot RAM and virtio-mem region); absent: static memory. */
+  memory?: MemoryPlan;
 }
 
 export interface PreparedMove { MoveId: string; Port: number; Secret: string }
@@ -143,7 +146,9 @@ export class MoveIn {
       const nics = await this.host.network.nicsForStart(s.entry, false); // the memory moves with it: never a cold start
       const rt = await VmRuntime.launch({
         config: vm, paths, accelerator: this.host.accelerator(), disks, nics, boot: p.boot, runAs: this.host.qemuUser?.name, incomingMigration: true,
+        memory: p.memory,
       });
+      s.entry.memoryPlan = p.memory;
       s.rt = rt;
       await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, pid: rt.pid, uuid: vm.id }));
       void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });
