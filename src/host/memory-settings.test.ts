@@ -27,6 +27,11 @@ test('off: any valid change; min ≤ startup ≤ max, 2 MB units, Buffer 5–200
   assert.equal(code(() => applyMemoryChange({ ...base, numaNodes: 2 }, { Buffer: 30 }, false)), 'INVALID_ARGUMENT DynamicMemoryEnabled', 'no dynamic memory with virtual NUMA');
 });
 
+test('static memory: a new startup memory carries the range along', () => {
+  const c = applyMemoryChange({ ...base, dynamicMemory: { ...base.dynamicMemory, enabled: false, minimumBytes: 512 * MB } }, { StartupBytes: 256 * MB }, false);
+  assert.deepEqual([c.memoryStartupBytes, c.dynamicMemory.minimumBytes, c.dynamicMemory.maximumBytes], [256 * MB, 256 * MB, 1024 * MB]);
+});
+
 test('running: the range widens, Buffer and Priority change; the reverse is refused with MEMORY_CHANGE_NEEDS_OFF', () => {
   const c = applyMemoryChange(base, { MinimumBytes: 64 * MB, MaximumBytes: 2048 * MB, Buffer: 40, Priority: 10 }, true);
   assert.deepEqual([c.dynamicMemory.minimumBytes, c.dynamicMemory.maximumBytes], [64 * MB, 2048 * MB]);

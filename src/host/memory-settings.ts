@@ -46,6 +46,11 @@ export function applyMemoryChange(c: VmConfig, p: MemoryChange, running: boolean
     if (d.minimumBytes > was.minimumBytes) throw needsOff(c.name, 'MinimumBytes', `the minimum cannot rise from ${fmtBytes(was.minimumBytes)} to ${fmtBytes(d.minimumBytes)}`);
     if (d.maximumBytes < was.maximumBytes) throw needsOff(c.name, 'MaximumBytes', `the maximum cannot fall from ${fmtBytes(was.maximumBytes)} to ${fmtBytes(d.maximumBytes)}`);
   }
+  // Static memory: the dynamic range follows the startup memory, so it stays valid for the day dynamic memory is turned on.
+  if (!d.enabled) {
+    d.minimumBytes = Math.min(d.minimumBytes, startup);
+    d.maximumBytes = Math.max(d.maximumBytes, startup);
+  }
   checkDynamicMemory(d, startup, c.numaNodes, c.name);
   return { ...c, memoryStartupBytes: startup, dynamicMemory: d };
 }
