@@ -59,7 +59,7 @@ async function reaction(): Promise<void> {
       const before = await waitFor('settled at its minimum', 60_000, async () => { const v = await vm(d, 'r'); return v.MemoryAssigned <= 140 * MB && v; });
       const t0 = performance.now();
       const r = await d.api('POST', '/api/v1/vms/r/invoke', {
-        ScriptBlock: `cat >/tmp/hog.sh <<'HOG'\n${hog}HOG\nsetsid sh /tmp/hog.sh hold 256 </dev/null >/dev/null 2>&1 &`, TimeoutSeconds: 50,
+        ScriptBlock: `cat >/tmp/hog.sh <<'HOG'\n${hog}HOG\nsetsid sh /tmp/hog.sh hold 256 </dev/null >/dev/null 2>&1 &\nsleep 1`, TimeoutSeconds: 50,
       });
       if (r.status !== 200) throw new Error(r.text);
       let first = 0;
