@@ -61,9 +61,14 @@ function desiredOf(vm: BalancerVm): number {
 export function shareByPriority(claims: readonly { claim: number; priority: number }[], budget: number): number[] {
   const grants = claims.map(() => 0);
   let left = Math.max(0, alignDown(budget));
-  const priorities = [...new Set(claims.map((c) => c.priority))].sort((a, b) => b - a);
-  for (const p of priorities) {
-    const group = claims.flatMap((c, i) => (c.priority === p && c.claim > 0 ? [i] : []));
+  const groups = new Map<number, number[]>();
+  claims.forEach((c, i) => {
+    if (c.claim <= 0) return;
+    const g = groups.get(c.priority);
+    if (g) g.push(i); else groups.set(c.priority, [i]);
+  });
+  for (const p of [...groups.keys()].sort((a, b) => b - a)) {
+    const group = groups.get(p)!;
     const want = group.reduce((s, i) => s + claims[i]!.claim, 0);
     if (want <= left) {
       for (const i of group) grants[i] = claims[i]!.claim;
