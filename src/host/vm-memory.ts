@@ -56,6 +56,8 @@ export interface VmMemoryState {
   pagingFile?: string;
   /** What was last asked of QEMU, so an unchanged target is not sent again. */
   sent?: string;
+  /** The last adjustment's failure, so one that repeats every second is reported once. */
+  failed?: string;
 }
 
 const alignUp = (n: number) => Math.ceil(n / MEMORY_UNIT) * MEMORY_UNIT;
@@ -216,9 +218,14 @@ export class VmMemory {
         assignedBytes: v.assignedBytes + v.paging, demandBytes: alignUp(v.used), pagingBytes: v.paging,
         status: memoryStatus(v.assignedBytes + v.paging, v.used, v.demandBytes),
       };
-      await this.apply(v.e, state, t.targetBytes, paging).catch((err: unknown) => {
-        this.host.event('Warning', 'VM_MEMORY_ADJUST_FAILED', `Dynamic memory could not be adjusted: ${(err as Error).message}`, v.e);
-      });
+      try {
+        await this.apply(v.e, state, t.targetBytes, paging);
+        state.failed = undefined;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message !== state.failed) this.host.event('Warning', 'VM_MEMORY_ADJUST_FAILED', `Dynamic memory could not be adjusted: ${message}`, v.e);
+        state.failed = message;
+      }
     }));
   }
 
