@@ -3,9 +3,10 @@
 // 1. The balancer's own cost: CPU time of one `balance()` round for 3, 30 and 300 VMs (pure,
 //    in-process; what the daemon spends each second besides its QMP and agent calls).
 // 2. Reaction time: one test guest (min 128, startup 256, max 1 GB, Buffer 50) starts holding
-//    memory (test/support/memory-hog.sh); printed, per round, the time from the program's start
-//    until Get-VM's MemoryAssigned first grows past what the guest had, and until it is past
-//    its startup memory.
+//    memory (test/support/memory-hog.sh, 256 MB); printed, per round, the time from the request
+//    that starts it (the agent's exec round trip and the 1 s the launch waits for the detached
+//    program are included) until Get-VM's MemoryAssigned first grows past what the guest had,
+//    and until it is past its startup memory.
 // 3. Density: idle test guests of 256 MB startup memory started one after another under a fixed
 //    host cap (--memory-capacity CAP_MB) until Start-VM is refused, static memory against dynamic
 //    (min 128 MB); the dynamic run counts a guest only once it is up and out of smart paging.
