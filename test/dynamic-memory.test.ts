@@ -100,6 +100,11 @@ describe('dynamic memory with real guests', { skip: !haveQemu && !ci && 'qemu-sy
       assert.match(r.stderr, /MEMORY_CHANGE_NEEDS_OFF|turn it off first/, r.stderr);
     }
     await ok('Set-VMMemory', 'dm2', '-Priority', '80', '-Buffer', '50');
+    // /metrics carries what Get-VM shows.
+    const metrics = (await d.api('GET', '/metrics')).text;
+    for (const family of ['vmhost_vm_memory_assigned_bytes', 'vmhost_vm_memory_demand_bytes']) {
+      assert.match(metrics, new RegExp(`^${family}\\{[^}]*vm="dm2"[^}]*\\} [1-9]`, 'm'), family);
+    }
   });
 
   test('smart paging: a restart the host cannot back starts from a paging file, which goes once the guest fits in RAM', async () => {

@@ -44,6 +44,7 @@ export const PrepareBody = Type.Object({
   /** Dynamic memory: the source machine's boot RAM and virtio-mem region, which the destination's QEMU must have too. */
   memory: Type.Optional(Type.Object({
     bootBytes: Type.Integer({ minimum: 1 }),
+    deflateOnOom: Type.Boolean(),
     virtioMem: Type.Array(Type.Object({
       id: Type.Literal('vmem0'), sizeBytes: Type.Integer({ minimum: 1 }), requestedBytes: Type.Integer({ minimum: 0 }),
     }, { additionalProperties: false }), { maxItems: 1 }),

@@ -1290,11 +1290,14 @@ export class Host {
   private async memoryLayoutForMove(e: VmEntry): Promise<MemoryPlan | undefined> {
     const r = await this.live(e).readMemory();
     const devices = Object.entries(r.devices);
-    if (devices.length === 0) return undefined;
+    if (devices.length === 0 && !e.config.dynamicMemory.enabled) return undefined;
     if (devices.some(([id]) => id === PAGING_DEVICE)) {
       throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' was started from a smart paging file, whose device its QEMU keeps until the VM restarts: restart it, then move it`, { vm: e.config.name });
     }
-    return { bootBytes: r.bootBytes, virtioMem: devices.map(([id, d]) => ({ id, sizeBytes: d.maxBytes, requestedBytes: d.requestedBytes })) };
+    return {
+      bootBytes: r.bootBytes, deflateOnOom: e.config.dynamicMemory.enabled,
+      virtioMem: devices.map(([id, d]) => ({ id, sizeBytes: d.maxBytes, requestedBytes: d.requestedBytes })),
+    };
   }
 
   /** The move failed before the destination took the VM: it runs on here; an unknown outcome leaves it paused. */

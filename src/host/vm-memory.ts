@@ -47,6 +47,8 @@ export interface MemoryHost {
 export interface MemoryPlan {
   bootBytes: number;
   virtioMem: VirtioMemSpec[];
+  /** Dynamic memory: the balloon gives pages back to a guest about to OOM (qemu's deflate-on-oom). */
+  deflateOnOom: boolean;
 }
 
 /** The driver's per-VM state, kept on the VmEntry while the VM runs. */
@@ -118,10 +120,10 @@ export class VmMemory {
         { vm: c.name, neededBytes: minimumBytes, availableBytes: Math.max(0, room) });
     }
     e.memoryState = undefined;
-    if (!c.dynamicMemory.enabled) return { bootBytes: startup, virtioMem: [] };
+    if (!c.dynamicMemory.enabled) return { bootBytes: startup, virtioMem: [], deflateOnOom: false };
     const ceiling = Math.max(startup, alignDown(Math.min(this.host.capacityBytes(), MEMORY_MAX)));
     if (room >= startup) {
-      return { bootBytes: startup, virtioMem: ceiling > startup ? [{ id: RAM_DEVICE, sizeBytes: ceiling - startup, requestedBytes: 0 }] : [] };
+      return { bootBytes: startup, virtioMem: ceiling > startup ? [{ id: RAM_DEVICE, sizeBytes: ceiling - startup, requestedBytes: 0 }] : [], deflateOnOom: true };
     }
     const ram = Math.max(minimumBytes, room);
     const paging = startup - ram;
@@ -132,6 +134,7 @@ export class VmMemory {
     this.host.event('Warning', 'VM_SMART_PAGING', `Starting with a smart paging file: the host can back ${fmtBytes(ram)} of the startup memory ${fmtBytes(startup)}; ${fmtBytes(paging)} paged to ${file} until the balancer can take it back`, e);
     return {
       bootBytes: minimumBytes,
+      deflateOnOom: true,
       virtioMem: [
         { id: RAM_DEVICE, sizeBytes: ceiling - minimumBytes, requestedBytes: ram - minimumBytes },
         { id: PAGING_DEVICE, sizeBytes: paging, requestedBytes: paging, file },

@@ -121,7 +121,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
     const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot, o.floppyBootIndex);
-    if (o.memory) Object.assign(spec, { memoryStartupBytes: o.memory.bootBytes, virtioMem: o.memory.virtioMem });
+    if (o.memory) Object.assign(spec, { memoryStartupBytes: o.memory.bootBytes, virtioMem: o.memory.virtioMem, balloonDeflateOnOom: o.memory.deflateOnOom });
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
     const nics = o.nics ?? [];
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));

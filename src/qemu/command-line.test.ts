@@ -155,7 +155,7 @@ test('NUMA: CPUs and memory split evenly, remainder on the last node', () => {
 });
 
 test('dynamic memory: maxmem covers the virtio-mem regions; RAM reserves nothing until plugged, a paging file is a shared mapping', () => {
-  const a = buildQemuArgv(gen2({ memoryStartupBytes: 128 * MiB, virtioMem: [
+  const a = buildQemuArgv(gen2({ memoryStartupBytes: 128 * MiB, balloonDeflateOnOom: true, virtioMem: [
     { id: 'vmem0', sizeBytes: 896 * MiB, requestedBytes: 64 * MiB },
     { id: 'vmemsp', sizeBytes: 64 * MiB, requestedBytes: 64 * MiB, file: '/vms/a,b/x.smartpaging' },
   ] }));
@@ -165,8 +165,9 @@ test('dynamic memory: maxmem covers the virtio-mem regions; RAM reserves nothing
     `memory-backend-file,id=vmemsp-mem,size=${64 * MiB},mem-path=/vms/a,,b/x.smartpaging,share=on`,
   ]);
   assert.ok(values(a, '-device').includes(`virtio-mem-pci,id=vmem0,memdev=vmem0-mem,requested-size=${64 * MiB},block-size=${2 * MiB}`));
-  assert.ok(values(a, '-device').includes('virtio-balloon-pci,id=balloon0'));
+  assert.ok(values(a, '-device').includes('virtio-balloon-pci,id=balloon0,deflate-on-oom=on'));
   assert.deepEqual(values(buildQemuArgv(gen1()), '-m'), ['512M'], 'static memory: no maxmem');
+  assert.ok(values(buildQemuArgv(gen1()), '-device').includes('virtio-balloon-pci,id=balloon0'), 'static memory: the balloon as before');
   assertInvalid(() => buildQemuArgv(gen1({ virtioMem: [{ id: 'vmem0', sizeBytes: 3 * MiB, requestedBytes: 0 }] })), /whole 2 MiB blocks/);
   assertInvalid(() => buildQemuArgv(gen1({ virtioMem: [{ id: 'vmem0', sizeBytes: 2 * MiB, requestedBytes: 4 * MiB }] })), /requested ≤ size/);
   assertInvalid(() => buildQemuArgv(gen2({ numa: { count: 2 }, virtioMem: [{ id: 'vmem0', sizeBytes: 2 * MiB, requestedBytes: 0 }] })), /exclude each other/);

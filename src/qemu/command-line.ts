@@ -329,7 +329,7 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     '-device', 'virtio-serial-pci,id=vserial0',
     '-chardev', opts('socket', { id: 'agent0', path: p.agentSocket, server: true, wait: false }),
     '-device', `virtserialport,bus=vserial0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
-    '-device', `virtio-balloon-pci,id=${BALLOON_ID}`,
+    '-device', opts('virtio-balloon-pci', { id: BALLOON_ID, 'deflate-on-oom': spec.balloonDeflateOnOom }),
   );
   if (p.firmwareLog) a.push('-chardev', opts('file', { id: 'fwlog', path: p.firmwareLog }), '-device', 'isa-debugcon,iobase=0x402,chardev=fwlog');
   // A firmware boot tries exactly the devices given a bootindex, in that order (Hyper-V's

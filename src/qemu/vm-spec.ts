@@ -107,6 +107,12 @@ export interface QemuVmSpec {
   memoryStartupBytes: number;
   /** Dynamic memory: virtio-mem devices beyond the startup memory (memory.ts plugs and unplugs them). */
   virtioMem?: VirtioMemSpec[];
+  /**
+   * Dynamic memory: a guest about to OOM takes pages back from the balloon instead of killing
+   * (the host's next reading sees them). Off for static VMs: it is a device feature, and a
+   * saved state from before it must restore into the same device.
+   */
+  balloonDeflateOnOom?: boolean;
   accelerator: Accelerator;
   /** QEMU -cpu model. Default: 'host' under KVM, 'qemu64' under TCG. */
   cpuModel?: string;
