@@ -116,9 +116,13 @@ export function balance(vms: readonly BalancerVm[], host: BalancerHost): Balance
 export type MemoryStatus = 'OK' | 'Low' | 'Warning' | '';
 
 export function memoryStatus(assignedBytes: number, usedBytes: number, demandBytes: number): MemoryStatus {
-  if (assignedBytes >= demandBytes) return 'OK';
+  // Within a few units of the demand counts as holding it: the balloon settles a page or so
+  // off its target, and a status that flips every second says nothing.
+  if (assignedBytes + STATUS_SLACK >= demandBytes) return 'OK';
   return assignedBytes >= usedBytes ? 'Low' : 'Warning';
 }
+
+const STATUS_SLACK = 2 * MEMORY_UNIT;
 
 /** Demand = memory in use plus Buffer % of it (Hyper-V's Buffer: 5–2000). */
 export function demandOf(usedBytes: number, bufferPercent: number): number {

@@ -27,13 +27,14 @@ import { memoryBounds } from './memory-settings.ts';
 import { MEMORY_MAX, fmtBytes } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { LiveMemory } from './vm-view.ts';
-import type { GuestMemory } from './vm-runtime.ts';
 
 export const RAM_DEVICE = 'vmem0';
 export const PAGING_DEVICE = 'vmemsp';
 const TICK_MS = 1000;
 /** PSI "some" avg10 above this: the guest stalls on memory although it reports some available. */
 const PSI_STALL_PERCENT = 10;
+/** Growth smaller than this is not worth a balloon or virtio-mem change. */
+const HYSTERESIS = 8 * 1024 * 1024;
 
 export interface MemoryHost {
   entries(): Iterable<VmEntry>;
@@ -58,6 +59,8 @@ export interface VmMemoryState {
   pagingFile?: string;
   /** What was last asked of QEMU, so an unchanged target is not sent again. */
   sent?: string;
+  /** The RAM target last carried out. */
+  target?: number;
   /** The last adjustment's failure, so one that repeats every second is reported once. */
   failed?: string;
 }
@@ -185,7 +188,7 @@ export class VmMemory {
       }
     }));
     let fixed = 0;
-    const vms: (BalancerVm & { e: VmEntry; paging: number; used: number; total: number; guest: GuestMemory })[] = [];
+    const vms: (BalancerVm & { e: VmEntry; paging: number; used: number })[] = [];
     for (const { e, reading, guest } of seen) {
       if (!reading) { fixed += this.held(e); continue; }
       const plugged = Object.entries(reading.devices).reduce((s, [id, d]) => s + (id === PAGING_DEVICE ? 0 : d.pluggedBytes), 0);
@@ -200,29 +203,34 @@ export class VmMemory {
       state.memory = { ...state.memory, assignedBytes: assigned, pagingBytes: paging };
       if (!guest || guest.totalBytes <= 0) { fixed += assigned - paging; continue; }
       // What the guest cannot give back: everything but MemAvailable (its kernel's own share
-      // included, which MemTotal leaves out). The buffer is a percentage of the guest's use.
-      const inUse = Math.max(0, guest.totalBytes - guest.availableBytes);
+      // included, which MemTotal leaves out; MemTotal itself is not used, since a balloon that
+      // deflates on OOM stays inside it). The buffer is a percentage of that use.
       const used = Math.max(0, assigned - guest.availableBytes);
-      let demand = used + (inUse * e.config.dynamicMemory.bufferPercent) / 100;
+      let demand = used + (used * e.config.dynamicMemory.bufferPercent) / 100;
       if ((guest.psiSomeAvg10 ?? 0) > PSI_STALL_PERCENT) demand += assigned / 10;
       const { minimumBytes, maximumBytes } = memoryBounds(e.config);
       vms.push({
         e, id: e.config.id, minimumBytes, maximumBytes, assignedBytes: assigned - paging, demandBytes: demand,
-        priority: e.config.dynamicMemory.priority, paging, used, total: guest.totalBytes, guest,
+        priority: e.config.dynamicMemory.priority, paging, used,
       });
     }
     const targets = balance(vms, { capacityBytes: this.host.capacityBytes(), reserveBytes: this.host.reserveBytes(), fixedBytes: fixed });
     await Promise.all(vms.map(async (v, i) => {
       const t = targets[i]!;
       const state = v.e.memoryState!;
+      // Growth by less than a few MB waits (the guest's use jitters; every change is QMP traffic
+      // and balloon work); shrinking is never held back, so the cap holds.
+      const last = state.target;
+      const target = last !== undefined && t.targetBytes > last && t.targetBytes - last < HYSTERESIS && last >= v.minimumBytes ? last : t.targetBytes;
+      state.target = target;
       // The paging part shrinks (never grows) toward what the guest wants beyond its RAM.
-      const paging = Math.min(v.paging, Math.max(0, alignUp(t.desiredBytes - t.targetBytes)));
+      const paging = Math.min(v.paging, Math.max(0, alignUp(t.desiredBytes - target)));
       state.memory = {
         assignedBytes: v.assignedBytes + v.paging, demandBytes: alignUp(v.used), pagingBytes: v.paging,
         status: memoryStatus(v.assignedBytes + v.paging, v.used, v.demandBytes),
       };
       try {
-        await this.apply(v.e, state, t.targetBytes, paging);
+        await this.apply(v.e, state, target, paging);
         state.failed = undefined;
       } catch (err) {
         const message = (err as Error).message;
