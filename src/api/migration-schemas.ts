@@ -54,6 +54,14 @@ export const PrepareBody = Type.Object({
   storage: Type.Optional(Type.Record(Type.String(), Type.Object({
     path: Type.String({ minLength: 2, maxLength: 4096 }), format: Type.Union([Type.Literal('VHDX'), Type.Literal('VHD')]),
   }, { additionalProperties: false }))),
+  /** Dynamic memory: the source machine's boot RAM and virtio-mem region, which the destination's QEMU must have too. */
+  memory: Type.Optional(Type.Object({
+    bootBytes: Type.Integer({ minimum: 1 }),
+    deflateOnOom: Type.Boolean(),
+    virtioMem: Type.Array(Type.Object({
+      id: Type.Literal('vmem0'), sizeBytes: Type.Integer({ minimum: 1 }), requestedBytes: Type.Integer({ minimum: 0 }),
+    }, { additionalProperties: false }), { maxItems: 1 }),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 

@@ -324,9 +324,9 @@ export class VmMetering {
   }
 }
 
-/** Memory a running VM holds: its startup memory while memory is static (Get-VM's MemoryAssigned says the same). */
+/** Memory a running VM holds, as Get-VM's MemoryAssigned: the dynamic memory driver's last reading, else its startup memory. */
 function memoryAssigned(e: VmEntry): number {
-  return e.config.memoryStartupBytes;
+  return e.memoryState?.memory.assignedBytes ?? e.config.memoryStartupBytes;
 }
 
 /**

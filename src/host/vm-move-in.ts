@@ -19,6 +19,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
 import { createMirrorFile, serveDiskStream, type DiskStreamServer, type HeldGeometry, type MirrorTarget } from '../storage/index.ts';
 import type { DiskGeometry } from '../qemu/index.ts';
@@ -55,6 +56,8 @@ export interface MovePrepare {
   snapshotFilePath?: string;
   /** Shared-nothing: per hard drive id, the new file this host creates and the source fills (its disk stream). */
   storage?: Record<string, { path: string; format: 'VHDX' | 'VHD' }>;
+  /** Dynamic memory's layout on the source (its QEMU's boot RAM and virtio-mem region); absent: static memory. */
+  memory?: MemoryPlan;
 }
 
 /** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
@@ -166,7 +169,9 @@ export class MoveIn {
       const nics = await this.host.network.nicsForStart(s.entry, false); // the memory moves with it: never a cold start
       const rt = await VmRuntime.launch({
         config: vm, paths, accelerator: this.host.accelerator(), disks, nics, boot: p.boot, runAs: this.host.qemuUser?.name, incomingMigration: true,
+        memory: p.memory,
       });
+      s.entry.memoryPlan = p.memory;
       s.rt = rt;
       await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files, pid: rt.pid, uuid: vm.id }));
       void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });

@@ -47,6 +47,7 @@ import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { MeteringState } from './metering-state.ts';
+import { PAGING_DEVICE, type MemoryPlan } from './vm-memory.ts';
 
 const JOURNAL = 'move-out.json';
 
@@ -263,7 +264,7 @@ export class MoveOut {
     }
     const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
     return {
-      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
+      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware', memory: await memoryLayout(e, rt),
       counters: this.host.network.portCounters(e), performance, sourceHost: this.host.computerName,
       ...(moved ? { storage } : {}),
     };
@@ -298,6 +299,25 @@ export class MoveOut {
     this.host.forget(e);
     this.host.event('Information', 'VM_MOVED_OUT', `VM moved to ${to}`, e);
   }
+}
+
+/**
+ * The running machine's memory devices, read from its QEMU (so a VM re-attached after a daemon
+ * restart has them too): the destination's QEMU must be built alike. A VM started from a smart
+ * paging file keeps that device (empty once the balancer has it in RAM) until it restarts, and
+ * the file does not move: such a VM is refused.
+ */
+async function memoryLayout(e: VmEntry, rt: VmRuntime): Promise<MemoryPlan | undefined> {
+  const r = await rt.readMemory();
+  const devices = Object.entries(r.devices);
+  if (devices.length === 0 && !e.config.dynamicMemory.enabled) return undefined;
+  if (devices.some(([id]) => id === PAGING_DEVICE)) {
+    throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' was started from a smart paging file, whose device its QEMU keeps until the VM restarts: restart it, then move it`, { vm: e.config.name });
+  }
+  return {
+    bootBytes: r.bootBytes, deflateOnOom: e.config.dynamicMemory.enabled,
+    virtioMem: devices.map(([id, d]) => ({ id, sizeBytes: d.maxBytes, requestedBytes: d.requestedBytes })),
+  };
 }
 
 /** Progress text of a running pre-copy: what Get-Job shows. */
