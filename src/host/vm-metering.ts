@@ -304,7 +304,7 @@ export class VmMetering {
       return { id: n.adapter.id, readings };
     });
     // Memory demand (Get-VM's MemoryDemand) comes from dynamic memory's pressure reports; static memory has none to draw.
-    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: rt ? e.memoryState?.memory.demandBytes ?? null : null, cpu, drives, adapters };
+    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: rt && e.config.dynamicMemory.enabled ? e.memoryState?.memory.demandBytes ?? null : null, cpu, drives, adapters };
   }
 
   /** Every VM's sources now, metered or not (/metrics). */
