@@ -12,7 +12,9 @@
 //    for the relay and the switch): on a loaded machine, where the threads wait for a CPU
 //    more than they run, that ratio is what the throughput ratio would be if CPU were the
 //    only limit, and it does not swing with the load.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets]
+// 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
+//    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,19 +45,24 @@ function mainThreadWaitNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
 }
 
+/**
+ * The policy of a pipeline run: all of the full policy, none, or one part of it (for
+ * 'breakdown', which shows where full policy's extra CPU per frame goes).
+ */
+type Policy = 'none' | 'full' | 'guards' | 'acls' | 'meter';
+
 /** Frames/s and main-thread CPU ns per frame. */
-async function pipelineRate(withPolicy: boolean): Promise<{ rate: number; cpuNs: number }> {
+async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: number }> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
   let delivered = 0;
   const acls: ExtendedAcl[] = [];
   for (let i = 0; i < 99; i++) acls.push({ direction: 'Outbound', action: 'Deny', remoteIPAddress: `192.168.${i}.0/24`, protocol: 'UDP', remotePort: 5001, weight: 200 - i });
   acls.push({ direction: 'Outbound', action: 'Allow', remoteIPAddress: '10.0.0.0/8', weight: 1 });
-  const sender: PortPolicyPatch = withPolicy
-    ? { mac: '52:54:00:00:00:01', ipAddresses: ['10.0.0.1'], extendedAcls: acls, guards: { macAddressSpoofing: 'Off', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' } }
-    : { guards: { macAddressSpoofing: 'On' } };
-  const farm: PortPolicyPatch = withPolicy
-    ? { guards: { macAddressSpoofing: 'On', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' }, acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: '10.0.0.0/8' }] }
-    : { guards: { macAddressSpoofing: 'On' } };
+  const bare: PortPolicyPatch = { guards: { macAddressSpoofing: 'On' } };
+  const guarded: PortPolicyPatch = { mac: '52:54:00:00:00:01', ipAddresses: ['10.0.0.1'], guards: { macAddressSpoofing: 'Off', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' } };
+  const metered: PortPolicyPatch = { acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: '10.0.0.0/8' }] };
+  const sender: PortPolicyPatch = policy === 'full' ? { ...guarded, extendedAcls: acls } : policy === 'guards' ? guarded : policy === 'acls' ? { ...bare, extendedAcls: acls } : bare;
+  const farm: PortPolicyPatch = policy === 'full' ? { guards: { macAddressSpoofing: 'On', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' }, ...metered } : policy === 'meter' ? { ...bare, ...metered } : bare;
   await sw.addPort({ id: 'a', policy: sender, sink: () => { delivered++; } });
   await sw.addPort({ id: 'farm', policy: farm, sink: () => { delivered++; } });
   for (let i = 0; i < 8; i++) await sw.addPort({ id: `idle${i}`, sink: () => {} });
@@ -194,9 +201,15 @@ const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [], sockCpuRatios: number[] = [];
-for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
-  const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
-  const { rate: full, cpuNs: fullCpu } = await pipelineRate(true);
+for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
+  const ns: Partial<Record<Policy, number>> = {};
+  for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
+  const more = (p: Policy): string => `${ns[p]!.toFixed(0)} (+${(ns[p]! - ns.none!).toFixed(0)})`;
+  console.log(`round ${round} breakdown, main-thread CPU ns per frame: no policy ${ns.none!.toFixed(0)}, guards ${more('guards')}, 100 ACLs ${more('acls')}, Meter ACL ${more('meter')}, full ${more('full')}   (load ${load()})`);
+}
+for (let round = 1; round <= rounds && (parts === 'all' || parts === 'pipeline'); round++) {
+  const { rate: none, cpuNs: noneCpu } = await pipelineRate('none');
+  const { rate: full, cpuNs: fullCpu } = await pipelineRate('full');
   cpuRatios.push(noneCpu / fullCpu);
   fulls.push(full);
   pipeRatios.push(full / none);
@@ -204,7 +217,7 @@ for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  for (let round = 1; round <= rounds && parts !== 'pipeline'; round++) {
+  for (let round = 1; round <= rounds && (parts === 'all' || parts === 'sockets'); round++) {
     const r = await socketRates(dir);
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
@@ -216,5 +229,5 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-if (parts !== 'sockets') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
-if (parts !== 'pipeline') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (parts === 'all' || parts === 'pipeline') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
+if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);
