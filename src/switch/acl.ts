@@ -34,9 +34,9 @@ interface Rule2012 {
   readonly rank: number;
   /**
    * An IPv4 prefix precomputed as int32 network and mask, matched inline: through ipMatch a
-   * Meter ACL cost about 40 ns a frame, most of full policy's Meter cost. Only in PortAcls of
-   * the 'auto' form (the product's): the 'linear' form keeps ipMatch, and the property test
-   * holds the two to the same counts.
+   * Meter rule's match cost about twice as much per frame as the rest of the meter (BENCHMARKS.md).
+   * Only in PortAcls of the 'auto' form (the product's): the 'linear' form keeps ipMatch, and
+   * the property test holds the two to the same verdicts and counts.
    */
   readonly v4: boolean;
   readonly v4Net: number;
