@@ -155,7 +155,7 @@ interface Tuple extends Shape {
 }
 
 /** An IPv4 prefix mask as a signed 32-bit value (an unsigned one above 2^31 would be a boxed number). */
-function mask32(len: number): number {
+export function mask32(len: number): number {
   return len <= 0 ? 0 : len >= 32 ? -1 : -1 << (32 - len);
 }
 

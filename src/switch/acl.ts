@@ -18,7 +18,7 @@
 import { type Cidr, type FrameInfo, parseMac, macToNumber } from '../packet/index.ts';
 import type { AclDirection, ExtendedAcl, PortAcl } from './policy.ts';
 import {
-  OUTBOUND, INBOUND, LINEAR_MAX_RULES, type Dir, type Rule, type RuleClassifier, type ClassifierForm, cidrOrAny, compileRule, compileClassifier, ipMatch,
+  OUTBOUND, INBOUND, LINEAR_MAX_RULES, type Dir, type Rule, type RuleClassifier, type ClassifierForm, cidrOrAny, compileRule, compileClassifier, ipMatch, mask32,
 } from './acl-classifier.ts';
 import { VerdictCache } from './acl-verdict-cache.ts';
 import { FlowTable } from './acl-flows.ts';
@@ -83,7 +83,7 @@ export class PortAcls {
       const cidr = a.remoteIPAddress !== undefined ? cidrOrAny(a.remoteIPAddress) : null;
       const mac = a.remoteMacAddress !== undefined ? macToNumber(parseMac(a.remoteMacAddress)) : -1;
       const v4 = form === 'auto' && cidr?.version === 4;
-      const v4Mask = v4 && cidr.prefixLength > 0 ? -1 << (32 - cidr.prefixLength) : 0;
+      const v4Mask = v4 ? mask32(cidr.prefixLength) : 0;
       const v4Net = v4 ? cidr.address & v4Mask : 0;
       const r: Rule2012 = { acl: a, dirs: dirsOf(a.direction), mac, cidr, rank: mac >= 0 ? 129 : cidr ? cidr.prefixLength : -1, v4, v4Net, v4Mask };
       if (a.action === 'Meter') {
