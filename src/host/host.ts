@@ -184,7 +184,7 @@ export class Host {
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
-      switches: () => this.network.listSwitches().map((w) => ({ id: w.Id as string, name: w.Name as string })),
+      switches: () => this.network.switches.list().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({
@@ -385,7 +385,7 @@ export class Host {
     checkNewVmDevices(p, generation);
     this.assertNameFree(p.Name);
     // Refuse a missing switch before anything is created.
-    if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
+    if (p.SwitchName !== undefined) this.network.switches.get(p.SwitchName);
     if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
     const id = randomUUID();
     const config: VmConfig = {
@@ -1036,7 +1036,7 @@ export class Host {
       dataDir: this.dataDir,
       host: { logicalProcessors: this.facts.logicalProcessors, memoryBytes: this.memoryCapacity() - this.memoryInUse(), generations: [1, 2] },
       vms: [...this.vms.values()].map((e) => ({ id: e.config.id, name: e.config.name, macs: e.config.networkAdapters.map((a) => a.mac) })),
-      switches: this.network.listSwitches().map((s) => ({
+      switches: this.network.switches.list().map((s) => ({
         name: String(s.Name), type: String(s.SwitchType), degraded: s.Status === 'Degraded', netAdapterName: (s.NetAdapterName as string | null) ?? null,
       })),
       newMac: (also) => this.network.dynamicMac(also),
