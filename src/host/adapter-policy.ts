@@ -2,6 +2,7 @@
 // (Get-/Set-VMNetworkAdapterVlan), ACLs (Add-/Get-/Remove-VMNetworkAdapterAcl) and extended ACLs.
 // A change is validated, saved in vm.json, then applied to the adapters' live ports.
 import { VmhostError } from '../common/index.ts';
+import { checkVsid } from '../hnv/index.ts';
 import { mergePolicy, type PortPolicyPatch } from '../switch/index.ts';
 import { commitConfig, pickAdapters, stripMac, withAdapters, type NetHost } from './net-host.ts';
 import {
@@ -22,12 +23,12 @@ export class AdapterPolicies {
   /** `adapterViews`: Get-VMNetworkAdapter's rows, which Set-VMNetworkAdapter returns. */
   constructor(private readonly host: NetHost, private readonly registry: SwitchRegistry, private readonly adapterViews: (vm: string, name?: string) => Record<string, unknown>[]) {}
 
-  /** Applies a policy change to the adapters (and their live ports); validated before anything changes. */
-  private async patch(vm: string, name: string | undefined, what: string, fn: (a: NetworkAdapter) => PortPolicyPatch): Promise<VmEntry> {
+  /** Applies a policy change (and adapter fields in `also`) to the adapters and their live ports; validated before anything changes. */
+  private async patch(vm: string, name: string | undefined, what: string, fn: (a: NetworkAdapter) => PortPolicyPatch, also: Partial<NetworkAdapter> = {}): Promise<VmEntry> {
     const e = this.host.resolve(vm);
     await e.lock.run(async () => {
       const list = pickAdapters(e, name);
-      const next = withAdapters(e, list, (a) => ({ policy: stripMac(mergePolicy(a.policy, fn(a))) }));
+      const next = withAdapters(e, list, (a) => ({ ...also, policy: stripMac(mergePolicy(a.policy, fn(a))) }));
       // vm.json is the source of truth: saved first, so a failed write changes nothing, live ports included.
       await commitConfig(this.host, e, next.config);
       await this.registry.refreshPorts(next.changed);
@@ -37,7 +38,10 @@ export class AdapterPolicies {
   }
 
   async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
-    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p));
+    // -VirtualSubnetId 0 is Hyper-V's "none"; the VSID is stored only (hnv/README.md: no data path yet).
+    const vsid = p.VirtualSubnetId;
+    const also = vsid === undefined ? {} : { virtualSubnetId: vsid === 0 ? undefined : checkVsid(vsid, 'VirtualSubnetId') };
+    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), also);
     return this.adapterViews(e.config.id, name);
   }
 

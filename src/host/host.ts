@@ -32,6 +32,7 @@ import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmMetering } from './vm-metering.ts';
 import { ResourcePools } from './vm-resource-pools.ts';
 import { VmNetwork } from './vm-network.ts';
+import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
 import { VmFirmware } from './vm-firmware.ts';
@@ -123,6 +124,8 @@ export class Host {
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
   readonly pools: ResourcePools;
+  /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
+  readonly hnv: HnvStore;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -181,6 +184,7 @@ export class Host {
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
     this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
+    this.hnv = new HnvStore(dataDir);
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
@@ -234,6 +238,7 @@ export class Host {
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
+    await host.hnv.load();
     await host.load();
     await host.pools.load();
     await host.metering.start();

@@ -206,7 +206,7 @@ export class VmNetwork {
       SwitchName: a.switchName, SwitchId: s?.id ?? null, MacAddress: a.mac.replace(/:/g, '').toUpperCase(), DynamicMacAddressEnabled: a.dynamicMac,
       IsLegacy: a.isLegacy, IPAddresses: ips,
       Status: !running ? [] : port?.connected ? ['Ok'] : ['Degraded'], Connected: port?.connected ?? false,
-      ...settingsView(a.policy), VlanSetting: vlanView(e, a),
+      ...settingsView(a.policy), VirtualSubnetId: a.virtualSubnetId ?? 0, VlanSetting: vlanView(e, a),
       Statistics: port && s ? s.sw.portStats(a.id) : null,
     };
   }
