@@ -84,4 +84,23 @@ describe('network virtualization policy', () => {
     await d.ok('Set-VMNetworkAdapter', 'tenant1', '-VirtualSubnetId', '0');
     assert.equal(await show(), 0);
   });
+
+  test('adapter isolation and routing domain mappings: set, shown, refused, removed', { timeout: 60_000 }, async () => {
+    await d.ok('New-VM', 'tenant2');
+    await d.ok('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'NativeVirtualSubnet', '-DefaultIsolationID', '5001', '-AllowUntaggedTraffic', '$true');
+    const iso = await json<{ IsolationMode: string; DefaultIsolationID: number; AllowUntaggedTraffic: boolean }[]>('Get-VMNetworkAdapterIsolation', 'tenant2');
+    assert.deepEqual(iso.map((x) => [x.IsolationMode, x.DefaultIsolationID, x.AllowUntaggedTraffic]), [['NativeVirtualSubnet', 5001, true]]);
+    const bad = await d.cli('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'Vlan', '-DefaultIsolationID', '5001');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /DefaultIsolationID: 5001 is not a VLAN ID/);
+
+    await d.ok('Add-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainID', BLUE, '-RoutingDomainName', 'Blue', '-IsolationID', '5001,5002', '-IsolationName', 'web,db');
+    const clash = await d.cli('Add-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainID', RED, '-RoutingDomainName', 'Red', '-IsolationID', '5002');
+    assert.match(clash.stderr, /virtual subnet 5002 is already in routing domain/);
+    await d.ok('Set-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainName', 'Blue', '-NewRoutingDomainName', 'BlueCorp');
+    const maps = await json<{ RoutingDomainID: string; RoutingDomainName: string; IsolationID: number[]; IsolationName: string[] }[]>('Get-VMNetworkAdapterRoutingDomainMapping', 'tenant2');
+    assert.deepEqual(maps.map((m) => [m.RoutingDomainID, m.RoutingDomainName, m.IsolationID, m.IsolationName]), [[BLUE, 'BlueCorp', [5001, 5002], ['web', 'db']]]);
+    await d.ok('Remove-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainID', BLUE);
+    assert.deepEqual(await json<unknown[]>('Get-VMNetworkAdapterRoutingDomainMapping', 'tenant2'), []);
+  });
 });

@@ -36,3 +36,27 @@ export const CustomerRouteQuery = Type.Object({
   RoutingDomainID: Type.Optional(Guid), VirtualSubnetID: Type.Optional(Vsid), DestinationPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, { additionalProperties: false });
 export type CustomerRouteQuery = Static<typeof CustomerRouteQuery>;
+
+// A VM adapter's isolation and routing domain mappings (Set-VmNetworkAdapterIsolation, *-VmNetworkAdapterRoutingDomainMapping).
+export const SetIsolationBody = Type.Object({
+  IsolationMode: Type.Optional(Type.Union([Type.Literal('None'), Type.Literal('NativeVirtualSubnet'), Type.Literal('ExternalVirtualSubnet'), Type.Literal('Vlan')])),
+  DefaultIsolationID: Type.Optional(Type.Integer({ minimum: 0, maximum: 16_777_214 })), AllowUntaggedTraffic: Type.Optional(Type.Boolean()),
+  MultiTenantStack: Type.Optional(Type.Union([Type.Literal('On'), Type.Literal('Off')])),
+}, { additionalProperties: false, minProperties: 1 });
+export type SetIsolationBody = Static<typeof SetIsolationBody>;
+const IsolationIds = Type.Array(Vsid, { maxItems: 4096 });
+const IsolationNames = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 4096 });
+export const AddRoutingDomainBody = Type.Object({
+  RoutingDomainID: Guid, RoutingDomainName: Type.String({ minLength: 1, maxLength: 100 }), IsolationID: Type.Optional(IsolationIds), IsolationName: Type.Optional(IsolationNames),
+}, { additionalProperties: false });
+export type AddRoutingDomainBody = Static<typeof AddRoutingDomainBody>;
+/** `RoutingDomain`: the mapping's routing domain ID or name. */
+export const SetRoutingDomainBody = Type.Object({
+  RoutingDomain: Type.String({ minLength: 1, maxLength: 100 }), NewRoutingDomainName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  IsolationID: Type.Optional(IsolationIds), IsolationName: Type.Optional(IsolationNames),
+}, { additionalProperties: false });
+export type SetRoutingDomainBody = Static<typeof SetRoutingDomainBody>;
+export const RemoveRoutingDomainQuery = Type.Object({
+  Name: Type.Optional(Type.String({ minLength: 1 })), RoutingDomain: Type.String({ minLength: 1, maxLength: 100 }),
+}, { additionalProperties: false });
+export type RemoveRoutingDomainQuery = Static<typeof RemoveRoutingDomainQuery>;

@@ -5,8 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Host } from '../host/index.ts';
 import {
-  CustomerRouteBody, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
+  AddRoutingDomainBody, CustomerRouteBody, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
+  RemoveRoutingDomainQuery, SetIsolationBody, SetRoutingDomainBody,
 } from './hnv-schemas.ts';
+import { AdapterQuery, VmRef } from './schemas.ts';
+
+type Vm = { Params: { vm: string }; Querystring: AdapterQuery };
 
 const BASE = '/api/v1/host/network-virtualization';
 
@@ -41,4 +45,30 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
   app.delete<{ Querystring: CustomerRouteQuery }>(`${BASE}/customer-routes`,
     { schema: { summary: 'Remove-NetVirtualizationCustomerRoute', tags, querystring: CustomerRouteQuery } },
     async (req) => removed(await hnv.removeCustomerRoutes(req.query)));
+
+  // A VM adapter's isolation and routing domains (?Name= picks adapters, as the other adapter routes).
+  const policies = host.network.policies;
+  const adapters = '/api/v1/vms/:vm/network-adapters';
+  app.get<Vm>(`${adapters}/isolation`, { schema: { summary: 'Get-VmNetworkAdapterIsolation', tags, params: VmRef, querystring: AdapterQuery } },
+    async (req) => policies.isolation(req.params.vm, req.query.Name));
+  app.patch<Vm & { Body: SetIsolationBody }>(`${adapters}/isolation`,
+    { schema: { summary: 'Set-VmNetworkAdapterIsolation (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetIsolationBody } },
+    async (req) => policies.setIsolation(req.params.vm, req.query.Name, req.body));
+  app.get<Vm>(`${adapters}/routing-domains`, { schema: { summary: 'Get-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery } },
+    async (req) => policies.routingDomains(req.params.vm, req.query.Name));
+  app.post<Vm & { Body: AddRoutingDomainBody }>(`${adapters}/routing-domains`,
+    { schema: { summary: 'Add-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: AddRoutingDomainBody } },
+    async (req, reply) => reply.code(201).send(await policies.addRoutingDomain(req.params.vm, req.query.Name, req.body)));
+  app.patch<Vm & { Body: SetRoutingDomainBody }>(`${adapters}/routing-domains`,
+    { schema: { summary: 'Set-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetRoutingDomainBody } },
+    async (req) => {
+      const { RoutingDomain, ...change } = req.body;
+      return policies.setRoutingDomain(req.params.vm, req.query.Name, RoutingDomain, change);
+    });
+  app.delete<{ Params: { vm: string }; Querystring: RemoveRoutingDomainQuery }>(`${adapters}/routing-domains`,
+    { schema: { summary: 'Remove-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: RemoveRoutingDomainQuery } },
+    async (req, reply) => {
+      await policies.removeRoutingDomain(req.params.vm, req.query.Name, req.query.RoutingDomain);
+      return reply.code(204).send();
+    });
 }

@@ -2,7 +2,9 @@
 // (Get-/Set-VMNetworkAdapterVlan), ACLs (Add-/Get-/Remove-VMNetworkAdapterAcl) and extended ACLs.
 // A change is validated, saved in vm.json, then applied to the adapters' live ports.
 import { VmhostError } from '../common/index.ts';
-import { checkVsid } from '../hnv/index.ts';
+import {
+  addMapping, checkVsid, defaultIsolation, removeMapping, setIsolation, setMapping, type MappingParams, type SetIsolationParams,
+} from '../hnv/index.ts';
 import { mergePolicy, type PortPolicyPatch } from '../switch/index.ts';
 import { commitConfig, pickAdapters, stripMac, withAdapters, type NetHost } from './net-host.ts';
 import {
@@ -24,11 +26,11 @@ export class AdapterPolicies {
   constructor(private readonly host: NetHost, private readonly registry: SwitchRegistry, private readonly adapterViews: (vm: string, name?: string) => Record<string, unknown>[]) {}
 
   /** Applies a policy change (and adapter fields in `also`) to the adapters and their live ports; validated before anything changes. */
-  private async patch(vm: string, name: string | undefined, what: string, fn: (a: NetworkAdapter) => PortPolicyPatch, also: Partial<NetworkAdapter> = {}): Promise<VmEntry> {
+  private async patch(vm: string, name: string | undefined, what: string, fn: (a: NetworkAdapter) => PortPolicyPatch, also: (a: NetworkAdapter) => Partial<NetworkAdapter> = () => ({})): Promise<VmEntry> {
     const e = this.host.resolve(vm);
     await e.lock.run(async () => {
       const list = pickAdapters(e, name);
-      const next = withAdapters(e, list, (a) => ({ ...also, policy: stripMac(mergePolicy(a.policy, fn(a))) }));
+      const next = withAdapters(e, list, (a) => ({ ...also(a), policy: stripMac(mergePolicy(a.policy, fn(a))) }));
       // vm.json is the source of truth: saved first, so a failed write changes nothing, live ports included.
       await commitConfig(this.host, e, next.config);
       await this.registry.refreshPorts(next.changed);
@@ -41,7 +43,7 @@ export class AdapterPolicies {
     // -VirtualSubnetId 0 is Hyper-V's "none"; the VSID is stored only (hnv/README.md: no data path yet).
     const vsid = p.VirtualSubnetId;
     const also = vsid === undefined ? {} : { virtualSubnetId: vsid === 0 ? undefined : checkVsid(vsid, 'VirtualSubnetId') };
-    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), also);
+    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), () => also);
     return this.adapterViews(e.config.id, name);
   }
 
@@ -49,6 +51,42 @@ export class AdapterPolicies {
     const vlan = vlanFrom(p);
     const e = await this.patch(vm, name, 'VLAN', () => ({ vlan }));
     return this.vlans(e.config.id, name);
+  }
+
+  // ---- isolation and routing domains (stored only: the switch does not yet encapsulate) ----
+
+  isolation(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    return pickAdapters(e, name).map((a) => {
+      const i = a.isolation ?? defaultIsolation();
+      return { VMName: e.config.name, ParentAdapter: a.name, IsolationMode: i.isolationMode, DefaultIsolationID: i.defaultIsolationId, AllowUntaggedTraffic: i.allowUntaggedTraffic, MultiTenantStack: i.multiTenantStack };
+    });
+  }
+
+  async setIsolation(vm: string, name: string | undefined, p: SetIsolationParams): Promise<Record<string, unknown>[]> {
+    const e = await this.patch(vm, name, 'isolation', () => ({}), (a) => ({ isolation: setIsolation(a.isolation ?? defaultIsolation(), p) }));
+    return this.isolation(e.config.id, name);
+  }
+
+  routingDomains(vm: string, name?: string): Record<string, unknown>[] {
+    const e = this.host.resolve(vm);
+    return pickAdapters(e, name).flatMap((a) => (a.routingDomains ?? []).map((m) => ({
+      VMName: e.config.name, ParentAdapter: a.name, RoutingDomainID: m.routingDomainId, RoutingDomainName: m.routingDomainName, IsolationID: m.isolationIds, IsolationName: m.isolationNames,
+    })));
+  }
+
+  async addRoutingDomain(vm: string, name: string | undefined, p: MappingParams): Promise<Record<string, unknown>[]> {
+    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: addMapping(a.routingDomains ?? [], p) }));
+    return this.routingDomains(e.config.id, name);
+  }
+
+  async setRoutingDomain(vm: string, name: string | undefined, by: string, p: { NewRoutingDomainName?: string; IsolationID?: number[]; IsolationName?: string[] }): Promise<Record<string, unknown>[]> {
+    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: setMapping(a.routingDomains ?? [], by, p) }));
+    return this.routingDomains(e.config.id, name);
+  }
+
+  async removeRoutingDomain(vm: string, name: string | undefined, by: string): Promise<void> {
+    await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: removeMapping(a.routingDomains ?? [], by) }));
   }
 
   vlans(vm: string, name?: string): Record<string, unknown>[] {
