@@ -99,6 +99,11 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: 'failure',
   MIGRATION_OUTCOME_UNKNOWN: 'failure',
   JOB_CANCELLED: 'conflict',
+  // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
+  /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
+  MEMORY_CHANGE_NEEDS_OFF: 'conflict',
+  /** The host cannot give a starting VM its startup memory, and no smart paging file could bridge it. */
+  HOST_MEMORY_INSUFFICIENT: 'no-space',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',
@@ -202,6 +207,8 @@ export const ERROR_CODES = {
   STORAGE_MIRROR_FAILED: 'failure',
   /** The mirror was cancelled before its switch, by its owner or because its export stopped. */
   STORAGE_MIRROR_CANCELLED: 'conflict',
+  /** A disk stream to another host (storage/disk-stream.ts, a shared-nothing move's mirror target) failed, was refused or closed. */
+  STORAGE_REMOTE_FAILED: 'failure',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',

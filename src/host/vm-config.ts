@@ -20,6 +20,10 @@ export interface VmConfig {
   generation: Generation;
   processorCount: number;
   memoryStartupBytes: number;
+  /** Dynamic memory (Set-VMMemory); memoryStartupBytes is what the VM starts with. */
+  dynamicMemory: DynamicMemoryConfig;
+  /** The folder of the smart paging file (Set-VM -SmartPagingFilePath); null: the VM's folder. */
+  smartPagingFilePath: string | null;
   /** Guest NUMA nodes; vCPUs and memory are split evenly across them. */
   numaNodes: number;
   secureBoot: boolean;
@@ -47,7 +51,18 @@ export interface VmConfig {
   snapshotFileLocation: string;
   createdAt: string;
   /** config-version.ts: CONFIG_VERSION, and the steps from older versions. */
-  configVersion: 2;
+  configVersion: 3;
+}
+
+/** Set-VMMemory's settings besides the startup memory, as Get-VMMemory shows them. */
+export interface DynamicMemoryConfig {
+  enabled: boolean;
+  minimumBytes: number;
+  maximumBytes: number;
+  /** Memory kept above the guest's use, as a percentage of it (Hyper-V's Buffer, 5–2000). */
+  bufferPercent: number;
+  /** Who gets memory first when the host is short (Hyper-V's Priority, memory weight 0–100). */
+  priority: number;
 }
 
 /** One VM NIC. Its switch port (id = the adapter id) exists while switchName is set. */
@@ -113,6 +128,34 @@ export function checkMemory(bytes: number, param = 'MemoryStartupBytes'): void {
   if (bytes % MEMORY_ALIGN !== 0) throw invalid(param, `${fmtBytes(bytes)} is not a multiple of 2 MB`);
 }
 
+export const BUFFER_MIN = 5;
+export const BUFFER_MAX = 2000;
+
+/**
+ * Hyper-V's defaults for a new VM: static; the dynamic bounds 512 MB (or the startup memory
+ * when that is less) to 1 TB, Buffer 20 %, Priority 50.
+ */
+export function defaultDynamicMemory(startupBytes: number): DynamicMemoryConfig {
+  return { enabled: false, minimumBytes: Math.min(512 * MiB, startupBytes), maximumBytes: MEMORY_MAX, bufferPercent: 20, priority: 50 };
+}
+
+/**
+ * Set-VMMemory's rules: each bound a valid memory size, minimum ≤ startup ≤ maximum, Buffer
+ * 5–2000, Priority 0–100. Dynamic memory and virtual NUMA exclude each other, as in Hyper-V
+ * 2012 R2 (memory that moves cannot stay split evenly across nodes).
+ */
+export function checkDynamicMemory(d: DynamicMemoryConfig, startupBytes: number, numaNodes: number, vm?: string): void {
+  checkMemory(d.minimumBytes, 'MinimumBytes');
+  checkMemory(d.maximumBytes, 'MaximumBytes');
+  if (d.minimumBytes > startupBytes) throw invalid('MinimumBytes', `the minimum ${fmtBytes(d.minimumBytes)} is above the startup memory ${fmtBytes(startupBytes)}`, vm);
+  if (d.maximumBytes < startupBytes) throw invalid('MaximumBytes', `the maximum ${fmtBytes(d.maximumBytes)} is below the startup memory ${fmtBytes(startupBytes)}`, vm);
+  if (!Number.isInteger(d.bufferPercent) || d.bufferPercent < BUFFER_MIN || d.bufferPercent > BUFFER_MAX) {
+    throw invalid('Buffer', `${d.bufferPercent} is outside ${BUFFER_MIN}–${BUFFER_MAX} (%)`, vm);
+  }
+  if (!Number.isInteger(d.priority) || d.priority < 0 || d.priority > 100) throw invalid('Priority', `${d.priority} is outside 0–100`, vm);
+  if (d.enabled && numaNodes > 1) throw invalid('DynamicMemoryEnabled', `dynamic memory cannot be used with virtual NUMA (the VM has ${numaNodes} NUMA nodes)`, vm);
+}
+
 export function checkProcessorCount(count: number, hostLogicalProcessors: number): void {
   const max = Math.min(PROCESSOR_MAX, hostLogicalProcessors);
   if (!Number.isInteger(count) || count < 1 || count > max) {
@@ -142,6 +185,8 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   checkMemory(c.memoryStartupBytes);
   checkProcessorCount(c.processorCount, hostLogicalProcessors);
   checkNuma(c.numaNodes, c.processorCount, c.memoryStartupBytes);
+  checkDynamicMemory(c.dynamicMemory, c.memoryStartupBytes, c.numaNodes, c.name);
+  if (c.smartPagingFilePath !== null && !c.smartPagingFilePath.startsWith('/')) throw invalid('SmartPagingFilePath', `must be an absolute path, not '${c.smartPagingFilePath}'`, c.name);
   if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
   checkBootConfig(c);
   const slots = [...c.hardDrives, ...c.dvdDrives];
