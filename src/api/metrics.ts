@@ -80,7 +80,7 @@ export class DaemonMetrics {
 
   private async fill(): Promise<void> {
     const live = await this.host.metering.live();
-    const switches = this.host.network.switchCounters();
+    const switches = this.host.network.registry.counters();
     for (const c of this.counters.values()) c.reset();
     for (const g of this.gauges.values()) g.reset();
     const count = (name: string, help: string, labels: Labels, v: number) => this.counter(name, help, Object.keys(labels)).inc(labels, v);

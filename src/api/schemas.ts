@@ -250,6 +250,7 @@ export const SetAdapterBody = Type.Object({
   PortMirroring: Type.Optional(Type.Union([Type.Literal('None'), Type.Literal('Source'), Type.Literal('Destination')])),
   MaximumBandwidth: Type.Optional(Bits), MinimumBandwidthAbsolute: Type.Optional(Bits),
   MinimumBandwidthWeight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  VirtualSubnetId: Type.Optional(Type.Integer({ minimum: 0, maximum: 16_777_214 })),
 }, { additionalProperties: false, minProperties: 1 });
 export type SetAdapterBody = Static<typeof SetAdapterBody>;
 

@@ -159,9 +159,10 @@ export const ERROR_CODES = {
   QEMU_HOST_MISSING: 'failure',
   QEMU_STATE_FAILED: 'failure',
 
-  // Packets and the virtual switch (src/packet, src/switch).
+  // Packets, the virtual switch and network virtualization (src/packet, src/switch, src/hnv).
   PACKET_BAD_ADDRESS: 'invalid-argument',
   SWITCH_BAD_POLICY: 'invalid-argument',
+  HNV_BAD_POLICY: 'invalid-argument',
   SWITCH_BAD_SETTINGS: 'invalid-argument',
   SWITCH_BAD_PORT_ID: 'invalid-argument',
   SWITCH_NO_SOCKET_PATH: 'invalid-argument',

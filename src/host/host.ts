@@ -34,6 +34,7 @@ import { VmMetering } from './vm-metering.ts';
 import { ResourcePools } from './vm-resource-pools.ts';
 import { VmMemory } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
+import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
 import { VmFirmware } from './vm-firmware.ts';
@@ -134,6 +135,8 @@ export class Host {
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
   readonly pools: ResourcePools;
+  /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
+  readonly hnv: HnvStore;
   readonly memory: VmMemory;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
@@ -199,10 +202,11 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
         this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
+    this.hnv = new HnvStore(dataDir);
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
-      switches: () => this.network.listSwitches().map((w) => ({ id: w.Id as string, name: w.Name as string })),
+      switches: () => this.network.switches.list().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({
@@ -254,6 +258,7 @@ export class Host {
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
+    await host.hnv.load();
     await host.load();
     await host.pools.load();
     await host.metering.start();
@@ -410,7 +415,7 @@ export class Host {
     checkNewVmDevices(p, generation);
     this.assertNameFree(p.Name);
     // Refuse a missing switch before anything is created.
-    if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
+    if (p.SwitchName !== undefined) this.network.switches.get(p.SwitchName);
     if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
     const id = randomUUID();
     const config: VmConfig = {
@@ -1080,7 +1085,7 @@ export class Host {
       dataDir: this.dataDir,
       host: { logicalProcessors: this.facts.logicalProcessors, memoryBytes: this.memoryCapacity() - this.memoryInUse(), generations: [1, 2] },
       vms: [...this.vms.values()].map((e) => ({ id: e.config.id, name: e.config.name, macs: e.config.networkAdapters.map((a) => a.mac) })),
-      switches: this.network.listSwitches().map((s) => ({
+      switches: this.network.switches.list().map((s) => ({
         name: String(s.Name), type: String(s.SwitchType), degraded: s.Status === 'Degraded', netAdapterName: (s.NetAdapterName as string | null) ?? null,
       })),
       newMac: (also) => this.network.dynamicMac(also),

@@ -4,6 +4,7 @@
 import { invalid } from './invalid-argument.ts';
 import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
 import type { PortPolicy } from '../switch/index.ts';
+import { addMapping, checkVsid, defaultIsolation, setIsolation, type AdapterIsolation, type RoutingDomainMapping } from '../hnv/index.ts';
 import { checkBootConfig, type BiosDevice } from './boot-order.ts';
 
 export type Generation = 1 | 2;
@@ -83,6 +84,16 @@ export interface NetworkAdapter {
   isLegacy: boolean;
   /** The port policy (switch vocabulary; `mac` is always the adapter's MAC). */
   policy: PortPolicy;
+  /**
+   * Set-VMNetworkAdapter -VirtualSubnetId (network virtualization); absent = 0, none. Kept
+   * beside the port policy, not in it: the switch does not yet encapsulate, so no port uses
+   * it; it moves into PortPolicy with the NVGRE data path (issue 15).
+   */
+  virtualSubnetId?: number;
+  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only, like virtualSubnetId. */
+  isolation?: AdapterIsolation;
+  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. Stored only. */
+  routingDomains?: RoutingDomainMapping[];
 }
 
 // The services the vmhost agent implements today, in Get-VMIntegrationService's order. VSS
@@ -190,5 +201,10 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   for (const n of c.networkAdapters) {
     if (n.isLegacy && c.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', c.name);
     if (!/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i.test(n.mac)) throw invalid('MacAddress', `bad MAC address ${n.mac}`, c.name);
+    if (n.virtualSubnetId !== undefined) checkVsid(n.virtualSubnetId, 'VirtualSubnetId');
+    // Checked as the cmdlets would have made them: a hand-edited vm.json cannot hold what they refuse.
+    const i = n.isolation;
+    if (i) setIsolation(defaultIsolation(), { IsolationMode: i.isolationMode, DefaultIsolationID: i.defaultIsolationId, AllowUntaggedTraffic: i.allowUntaggedTraffic, MultiTenantStack: i.multiTenantStack });
+    (n.routingDomains ?? []).reduce<RoutingDomainMapping[]>((l, m) => addMapping(l, { RoutingDomainID: m.routingDomainId, RoutingDomainName: m.routingDomainName, IsolationID: m.isolationIds, IsolationName: m.isolationNames }), []);
   }
 }
