@@ -76,10 +76,10 @@ describe('web console: Move… and the Hosts list', { skip: browserSkip }, () =>
     assert.equal(await dialog.getByRole('radio', { name: /Shared storage/ }).isChecked(), true);
     // The disk copied live into a folder on B (Move-VM -IncludeStorage -DestinationStoragePath).
     await dialog.getByRole('radio', { name: /Copy the disks/ }).check();
-    await dialog.getByLabel('Folder on the destination').fill('relative');
+    await dialog.getByLabel('Folder on the destination', { exact: true }).fill('relative');
     await dialog.getByRole('alert').filter({ hasText: 'absolute folder' }).waitFor();
     const folder = join(b.dataDir, 'moved');
-    await dialog.getByLabel('Folder on the destination').fill(folder);
+    await dialog.getByLabel('Folder on the destination', { exact: true }).fill(folder);
     await page.screenshot({ path: join(SHOTS, 'move.png'), fullPage: true });
     await dialog.getByRole('button', { name: 'Move' }).click();
     // The job's progress under the toolbar (the move takes seconds), then its toast.
