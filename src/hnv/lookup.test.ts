@@ -7,17 +7,9 @@ import assert from 'node:assert/strict';
 import { ipv4InPrefix, parseIpv4Address, formatIpv4 } from '../packet/index.ts';
 import { HnvTables, sameVirtualSubnet } from './lookup.ts';
 import { addCustomerRoute, addLookupRecord, customerRoute, emptyPolicy, lookupRecord, type HnvPolicy } from './policy.ts';
+import { seededRandom } from '../common/prng.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const rdid = (n: number) => `{00000000-0000-0000-0000-${n.toString(16).padStart(12, '0')}}`;
 

@@ -6,17 +6,9 @@ import assert from 'node:assert/strict';
 import { parseFrame, parseFrameInto, FrameInfo } from './classify.ts';
 import { decodeNvgre, encodeNvgre } from './nvgre.ts';
 import { samples } from './samples.ts';
+import { seededRandom } from '../common/prng.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 // Offsets (from the L3 start) of length-ish fields worth lying in.
 const LENGTH_FIELDS = [2, 3, 4, 5, 0, 12, 40 + 1, 40 + 4, 40 + 5, 20 + 4, 20 + 5, 20 + 12, 48 + 4, 48 + 5, 40 + 24 + 1, 40 + 16 + 1, 28 + 240 + 1];

@@ -7,17 +7,9 @@ import { put16, put32 } from './bytes.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet } from './ethernet.ts';
 import { setIpv4Checksum } from './ipv4.ts';
 import { NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, type NvgreFields } from './nvgre.ts';
+import { seededRandom } from '../common/prng.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const PA1 = parseIpv4Address('192.168.4.1'), PA2 = parseIpv4Address('192.168.4.2');
 const UPLINK = parseMac('02:00:00:00:04:01'), NEXT = parseMac('02:00:00:00:04:02');

@@ -10,16 +10,9 @@ import { compileClassifier, compileRule, INBOUND, OUTBOUND, type Dir } from './a
 import { PortAcls } from './acl.ts';
 import { VerdictCache } from './acl-verdict-cache.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
+import { seededRandom } from '../common/prng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 // Small pools, so rules and frames meet often.
 const V4 = [0x0a000001, 0x0a000002, 0x0a0001fe, 0x0a010203, 0xc0a80101, 0xc0a801ff];
