@@ -7,8 +7,14 @@
 // 2. Bytes/s between two ports over their unix stream sockets (QEMU's framing, 1514-byte
 //    frames; sender and receiver in a worker thread, the switch in the main thread) against
 //    a raw unix socket pair in the same worker (the physical limit here), and against a
-//    plain relay (read a socket, write another, no switching) in the main thread.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets]
+//    plain relay (read a socket, write another, no switching) in the main thread. Besides
+//    bytes/s, the CPU all threads spent per frame (the worker's own, plus the main thread's
+//    for the relay and the switch): on a loaded machine, where the threads wait for a CPU
+//    more than they run, that ratio is what the throughput ratio would be if CPU were the
+//    only limit, and it does not swing with the load.
+// 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
+//    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -39,19 +45,24 @@ function mainThreadWaitNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
 }
 
+/**
+ * The policy of a pipeline run: all of the full policy, none, or one part of it (for
+ * 'breakdown', which shows where full policy's extra CPU per frame goes).
+ */
+type Policy = 'none' | 'full' | 'guards' | 'acls' | 'meter';
+
 /** Frames/s and main-thread CPU ns per frame. */
-async function pipelineRate(withPolicy: boolean): Promise<{ rate: number; cpuNs: number }> {
+async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: number }> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
   let delivered = 0;
   const acls: ExtendedAcl[] = [];
   for (let i = 0; i < 99; i++) acls.push({ direction: 'Outbound', action: 'Deny', remoteIPAddress: `192.168.${i}.0/24`, protocol: 'UDP', remotePort: 5001, weight: 200 - i });
   acls.push({ direction: 'Outbound', action: 'Allow', remoteIPAddress: '10.0.0.0/8', weight: 1 });
-  const sender: PortPolicyPatch = withPolicy
-    ? { mac: '52:54:00:00:00:01', ipAddresses: ['10.0.0.1'], extendedAcls: acls, guards: { macAddressSpoofing: 'Off', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' } }
-    : { guards: { macAddressSpoofing: 'On' } };
-  const farm: PortPolicyPatch = withPolicy
-    ? { guards: { macAddressSpoofing: 'On', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' }, acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: '10.0.0.0/8' }] }
-    : { guards: { macAddressSpoofing: 'On' } };
+  const bare: PortPolicyPatch = { guards: { macAddressSpoofing: 'On' } };
+  const guarded: PortPolicyPatch = { mac: '52:54:00:00:00:01', ipAddresses: ['10.0.0.1'], guards: { macAddressSpoofing: 'Off', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' } };
+  const metered: PortPolicyPatch = { acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: '10.0.0.0/8' }] };
+  const sender: PortPolicyPatch = policy === 'full' ? { ...guarded, extendedAcls: acls } : policy === 'guards' ? guarded : policy === 'acls' ? { ...bare, extendedAcls: acls } : bare;
+  const farm: PortPolicyPatch = policy === 'full' ? { guards: { macAddressSpoofing: 'On', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' }, ...metered } : policy === 'meter' ? { ...bare, ...metered } : bare;
   await sw.addPort({ id: 'a', policy: sender, sink: () => { delivered++; } });
   await sw.addPort({ id: 'farm', policy: farm, sink: () => { delivered++; } });
   for (let i = 0; i < 8; i++) await sw.addPort({ id: `idle${i}`, sink: () => {} });
@@ -87,6 +98,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const net = require('node:net');
 const { mode, aPath, bPath, direct, seconds, record, hello } = workerData;
 const chunk = Buffer.concat(Array.from({ length: 64 }, () => Buffer.from(record)));
+// This thread's CPU time, ns (/proc/thread-self: the worker's own task, not the process's).
+const cpuNs = () => Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 function pump(sock, stopAt) {
   const go = () => { while (Date.now() < stopAt) { if (!sock.write(chunk)) { sock.once('drain', go); return; } } sock.end(); };
   go();
@@ -108,18 +121,20 @@ async function connect(p) { return new Promise((r, j) => { const s = net.connect
   }
   let bytes = 0, t0 = 0, t1 = 0;
   rx.on('data', (c) => { if (!t0) t0 = Date.now(); bytes += c.length; t1 = Date.now(); });
+  const c0 = cpuNs();
   const stopAt = Date.now() + seconds * 1000;
   pump(tx, stopAt);
   await new Promise((r) => setTimeout(r, seconds * 1000 + 500));
-  parentPort.postMessage({ bytesPerSec: bytes / ((t1 - t0) / 1000) });
+  parentPort.postMessage({ bytesPerSec: bytes / ((t1 - t0) / 1000), cpuNsPerFrame: (cpuNs() - c0) / (bytes / record.length) });
   process.exit(0);
 })();
 `;
 
-function runWorker(data: Record<string, unknown>): Promise<number> {
+/** Bytes/s received, and the worker's CPU ns per frame received (its sending and receiving). */
+function runWorker(data: Record<string, unknown>): Promise<{ bytesPerSec: number; cpuNsPerFrame: number }> {
   return new Promise((resolve, reject) => {
     const w = new Worker(workerCode, { eval: true, workerData: { seconds, ...data } });
-    w.once('message', (m: { bytesPerSec: number }) => resolve(m.bytesPerSec));
+    w.once('message', (m: { bytesPerSec: number; cpuNsPerFrame: number }) => resolve(m));
     w.once('error', reject);
   });
 }
@@ -138,8 +153,11 @@ function record(src: number, dst: number): Buffer {
  * and runnable but waiting for a CPU: together near 100 %, the main thread is the limit (or
  * the machine is, when the waiting dominates); well below, it is not.
  */
-async function socketRates(dir: string): Promise<{ direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number }> {
-  const direct = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
+async function socketRates(dir: string): Promise<{
+  direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number;
+  directAllCpu: number; relayAllCpu: number; switchAllCpu: number;
+}> {
+  const { bytesPerSec: direct, cpuNsPerFrame: directAllCpu } = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
   const relayA = join(dir, 'ra.sock'), relayB = join(dir, 'rb.sock');
@@ -149,7 +167,7 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
   let c0 = mainThreadCpuNs(), w0 = performance.now(), q0 = mainThreadWaitNs();
-  const relay = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
+  const { bytesPerSec: relay, cpuNsPerFrame: relayWorkerCpu } = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
   const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
   const relayBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
@@ -160,7 +178,7 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
   c0 = mainThreadCpuNs(); w0 = performance.now(); q0 = mainThreadWaitNs();
-  const switched = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
+  const { bytesPerSec: switched, cpuNsPerFrame: switchWorkerCpu } = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
   const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const switchWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
@@ -168,7 +186,10 @@ async function socketRates(dir: string): Promise<{ direct: number; relay: number
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
-  return { direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy, relayWait, switchWait };
+  return {
+    direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy, relayWait, switchWait,
+    directAllCpu, relayAllCpu: relayWorkerCpu + relayCpu, switchAllCpu: switchWorkerCpu + switchCpu,
+  };
 }
 
 // Rounds alternate the measurement and its peer (no policy / full; raw pair, relay, switch), so
@@ -179,10 +200,16 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
-const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [];
-for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
-  const { rate: none, cpuNs: noneCpu } = await pipelineRate(false);
-  const { rate: full, cpuNs: fullCpu } = await pipelineRate(true);
+const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [], sockCpuRatios: number[] = [];
+for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
+  const ns: Partial<Record<Policy, number>> = {};
+  for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
+  const more = (p: Policy): string => `${ns[p]!.toFixed(0)} (+${(ns[p]! - ns.none!).toFixed(0)})`;
+  console.log(`round ${round} breakdown, main-thread CPU ns per frame: no policy ${ns.none!.toFixed(0)}, guards ${more('guards')}, 100 ACLs ${more('acls')}, Meter ACL ${more('meter')}, full ${more('full')}   (load ${load()})`);
+}
+for (let round = 1; round <= rounds && (parts === 'all' || parts === 'pipeline'); round++) {
+  const { rate: none, cpuNs: noneCpu } = await pipelineRate('none');
+  const { rate: full, cpuNs: fullCpu } = await pipelineRate('full');
   cpuRatios.push(noneCpu / fullCpu);
   fulls.push(full);
   pipeRatios.push(full / none);
@@ -190,16 +217,17 @@ for (let round = 1; round <= rounds && parts !== 'sockets'; round++) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
-  for (let round = 1; round <= rounds && parts !== 'pipeline'; round++) {
+  for (let round = 1; round <= rounds && (parts === 'all' || parts === 'sockets'); round++) {
     const r = await socketRates(dir);
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
+    sockCpuRatios.push(r.directAllCpu / r.switchAllCpu);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
       `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
-      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}   (load ${load()})`);
+      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}; CPU of all threads per frame: raw pair ${r.directAllCpu.toFixed(0)} ns, relay ${r.relayAllCpu.toFixed(0)} ns, switch ${r.switchAllCpu.toFixed(0)} ns, raw / switch ${(r.directAllCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-if (parts !== 'sockets') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
-if (parts !== 'pipeline') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)}; switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (parts === 'all' || parts === 'pipeline') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
+if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);

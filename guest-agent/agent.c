@@ -348,6 +348,48 @@ static void op_ping(const field_t *id) {
   free(b.p);
 }
 
+/* One "Name:   123 kB" value of /proc/meminfo in bytes, -1 when absent. */
+static long long meminfo_bytes(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, name, n) == 0 && p[n] == ':') return strtoll(p + n + 1, NULL, 10) * 1024;
+  }
+  return -1;
+}
+
+/* The avg10 of one line ("some" or "full") of /proc/pressure/memory, -1 when absent. */
+static double psi_avg10(const char *text, const char *kind) {
+  const char *p = strstr(text, kind);
+  if (!p) return -1;
+  p = strstr(p, "avg10=");
+  return p ? strtod(p + 6, NULL) : -1;
+}
+
+static int read_small(const char *path, char *out, size_t n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, out, n - 1);
+  close(fd);
+  if (r < 0) return -1;
+  out[r] = 0;
+  return 0;
+}
+
+/* Dynamic memory's pressure report: the guest's view of its memory, and PSI when the kernel has it. */
+static void op_meminfo(const field_t *id) {
+  char mi[8192], psi[512];
+  if (read_small("/proc/meminfo", mi, sizeof mi) < 0) { reply_error(id, "IO_ERROR", "cannot read /proc/meminfo"); return; }
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_printf(&b, "\"ok\":true,\"data\":{\"memTotalBytes\":%lld,\"memAvailableBytes\":%lld",
+             meminfo_bytes(mi, "MemTotal"), meminfo_bytes(mi, "MemAvailable"));
+  if (read_small("/proc/pressure/memory", psi, sizeof psi) == 0)
+    buf_printf(&b, ",\"psiSomeAvg10\":%.2f,\"psiFullAvg10\":%.2f", psi_avg10(psi, "some"), psi_avg10(psi, "full"));
+  buf_puts(&b, "}}");
+  send_line(&b);
+  free(b.p);
+}
+
 static void os_name(char *out, size_t n) {
   snprintf(out, n, "Linux");
   FILE *f = fopen("/etc/os-release", "r");
@@ -759,6 +801,7 @@ static void handle_line(char *line, size_t len) {
   if (field_plain_str(get_field(f, n, "op"), op, sizeof op) < 0) { reply_error(id, "BAD_REQUEST", "missing \"op\""); return; }
   if (!strcmp(op, "ping")) op_ping(id);
   else if (!strcmp(op, "kvp")) op_kvp(id);
+  else if (!strcmp(op, "meminfo")) op_meminfo(id);
   else if (!strcmp(op, "exec")) op_exec(id, f, n);
   else if (!strcmp(op, "shutdown")) op_shutdown(id, field_is_true(get_field(f, n, "reboot")));
   else if (!strcmp(op, "settime")) op_settime(id, f, n);

@@ -9,6 +9,10 @@ root=${VMHOST_INSTALL_ROOT:-}   # an alternative root (image building); empty = 
 [ -d /run/systemd/system ] || [ -n "$root" ] || { echo "install.sh: systemd is not running here" >&2; exit 1; }
 install -D -m 0755 "$here/vmhost-agent" "$root/usr/sbin/vmhost-agent"
 install -D -m 0644 "$here/vmhost-agent.service" "$root/etc/systemd/system/vmhost-agent.service"
+# Dynamic memory: blocks the host plugs (virtio-mem) go online at once, and movable, so that
+# they can be unplugged again; Debian's udev leaves hot-added memory offline.
+mkdir -p "$root/etc/udev/rules.d"
+echo 'SUBSYSTEM=="memory", ACTION=="add", ATTR{state}=="offline", ATTR{state}="online_movable"' >"$root/etc/udev/rules.d/80-vmhost-memory-hotplug.rules"
 if [ -n "$root" ]; then
   # Offline: the [Install] section's link, as systemctl enable would make it.
   mkdir -p "$root/etc/systemd/system/sysinit.target.wants"

@@ -5,20 +5,17 @@
 // the image installs, so Heartbeat, KVP, Invoke-Command and a graceful Stop-VM are the same
 // paths the test guest uses; the generation 1 VM also takes a checkpoint, is restored to it
 // and merges it back live (issue 10). Two full systemd boots under TCG: a few minutes in all.
+// Metering, Move-VMStorage and Move-VM on this guest: debian-move.test.ts (helpers in support/debian-guest.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDebianImage } from '../src/guest/index.ts';
 import { openDiskFile } from '../src/storage/index.ts';
 import { TestDaemon, waitFor } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { DEBIAN_BOOT_MS as BOOT_MS, bootDebian, debianParent, newDebianVm as newVm } from './support/debian-guest.ts';
 
-interface Vm { State: string; Status: string; BootSource: string; Heartbeat: string; GuestKvp: Record<string, unknown> }
-interface Manifest { partitions: { number: number; startSector: number }[] }
-
-/** Systemd start-up under TCG: tens of seconds on an idle machine, more when the suite runs two files at once. */
-const BOOT_MS = 480_000;
+interface Vm { State: string; Heartbeat: string }
 
 /** Whether the ext4 file system at `partStart` (bytes) of a disk file was unmounted cleanly: state "clean", no journal to replay. */
 async function ext4Clean(disk: string, partStart: number): Promise<{ clean: boolean; needsRecovery: boolean }> {
@@ -41,12 +38,10 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
   let parent: string;
   let rootStart: number;
   before(async () => {
-    const [daemon, image] = await Promise.all([TestDaemon.start(), ensureDebianImage()]);
+    const [daemon, image] = await Promise.all([TestDaemon.start(), debianParent()]);
     d = daemon;
     t = cliTools(d);
-    parent = image.disk;
-    const manifest = JSON.parse(await readFile(image.manifest, 'utf8')) as Manifest;
-    rootStart = manifest.partitions.find((p) => p.number === 3)!.startSector * 512;
+    ({ disk: parent, rootStart } = image);
   });
   after(async () => { await d?.stop(); });
 
@@ -56,25 +51,8 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     assert.equal(r.code, 0, `${script}: ${r.stderr}`);
     return r.stdout.trim();
   };
-  /** A VM on its own differencing child of the Debian disk; returns the child's path. */
-  const newDebianVm = async (name: string, generation: '1' | '2') => {
-    const disk = join(d.dataDir, `${name}.vhdx`);
-    await t.ok('New-VHD', '-Path', disk, '-ParentPath', parent, '-Differencing');
-    await t.ok('New-VM', '-Name', name, '-Generation', generation, '-MemoryStartupBytes', '512MB', '-VHDPath', disk);
-    assert.equal((await vm(name)).BootSource, 'Firmware', 'a disk with a boot loader boots through the firmware');
-    return disk;
-  };
-  /** Start, then wait for the agent (Heartbeat OK), the KVP items and the end of systemd's start-up. */
-  const boot = async (name: string) => {
-    const started = Date.now();
-    await t.ok('Start-VM', name);
-    await waitFor(`${name} heartbeat`, BOOT_MS, async () => (await vm(name)).Heartbeat === 'OK');
-    const kvp = await waitFor(`${name} KVP`, 60_000, async () => { const k = (await vm(name)).GuestKvp; return typeof k.OSName === 'string' && k; });
-    assert.match(String(kvp.OSName), /^Debian GNU\/Linux 12/);
-    const state = await d.cli('Invoke-Command', '-VMName', name, '-ScriptBlock', 'systemctl is-system-running --wait', '-TimeoutSeconds', String(BOOT_MS / 1000));
-    assert.match(state.stdout.trim(), /^(running|degraded)$/, state.stdout + state.stderr);
-    return Date.now() - started;
-  };
+  const newDebianVm = (name: string, generation: '1' | '2') => newVm(t, parent, d.dataDir, name, generation);
+  const boot = (name: string) => bootDebian(d, t, name);
   /** Graceful Stop-VM through the agent; the root file system must come out clean (no fsck on the next boot). */
   const stopClean = async (name: string, disk: string) => {
     await t.ok('Stop-VM', name);

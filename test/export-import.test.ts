@@ -61,7 +61,7 @@ describe('export and import', () => {
     assert.match(vhds[1]!, /^live-data_[0-9a-f-]{36}\.avhdx$/);
     const config = join(root, 'Virtual Machines', `${source.Id}.json`);
     const exported = JSON.parse(await readFile(config, 'utf8')) as { configVersion: number; hardDrives: { path: string }[] };
-    assert.equal(exported.configVersion, 2);
+    assert.equal(exported.configVersion, 3);
     assert.deepEqual(exported.hardDrives.map((d) => d.path), [`Virtual Hard Disks/${vhds[1]}`], 'drive paths are relative to the export');
     assert.equal((await run('qemu-img', ['check', '-f', 'vhdx', join(root, 'Virtual Hard Disks', 'live-data.vhdx')])).code, 0);
     assert.equal(JSON.parse(await a.ok('Get-VHD', join(root, 'Virtual Hard Disks', vhds[1]!), '-Json')).ParentPath, join(root, 'Virtual Hard Disks', 'live-data.vhdx'),
@@ -165,11 +165,11 @@ describe('export and import', () => {
     // Versions: a newer config is refused naming both; an older one (version 1) is upgraded.
     const text = await readFile(config, 'utf8');
     const json = JSON.parse(text) as Record<string, unknown>;
-    await writeFile(config, JSON.stringify({ ...json, configVersion: 3 }));
+    await writeFile(config, JSON.stringify({ ...json, configVersion: 4 }));
     assert.deepEqual((await compare(b, config)).Incompatibilities.map((i) => i.Kind), ['ConfigVersionUnsupported']);
     const newer = await b.cli('Import-VM', '-Path', config);
     assert.equal(newer.code, 4, newer.stderr);
-    assert.match(newer.stderr, /version 3; this host reads versions up to 2/);
+    assert.match(newer.stderr, /version 4; this host reads versions up to 3/);
     const { snapshotFileLocation: _s, ...v1 } = json;
     await writeFile(config, JSON.stringify({ ...v1, configVersion: 1 }));
 
@@ -222,7 +222,7 @@ describe('export and import', () => {
     await writeFile(vmJson, JSON.stringify({ ...cur, configVersion: 1 }));
     await b.launch();
     const upgraded = JSON.parse(await readFile(vmJson, 'utf8')) as { configVersion: number; snapshotFileLocation: string; bios: unknown };
-    assert.equal(upgraded.configVersion, 2);
+    assert.equal(upgraded.configVersion, 3);
     assert.equal(upgraded.snapshotFileLocation, join(b.dataDir, 'vms', oldId, 'snapshots'));
     assert.ok(upgraded.bios, 'defaults written out');
     assert.equal(existsSync(join(root, 'Virtual Machines', `${id}.json`)), true);

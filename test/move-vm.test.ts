@@ -15,6 +15,16 @@ import { join } from 'node:path';
 import { TestDaemon, freePort, freeUdpPort, runCli, waitFor, type CliResult } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
+/** The Measure-VM fields the move checks carry over. */
+interface Measured {
+  MeteringStartTime: string;
+  MeteringDuration: { TotalSeconds: number };
+  NetworkInboundBytes: number;
+  NetworkOutboundBytes: number;
+  AggregatedDiskDataWrittenBytes: number;
+  CpuSeconds: number;
+}
+
 const IP = (n: number) => `10.89.0.${n}`;
 const adapterFlag = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 type Vm = { Id: string; Name: string; State: string; Uptime: number | string };
@@ -113,6 +123,7 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     await tb.ok('New-VM', 'peer', '-MemoryStartupBytes', '256MB', '-SwitchName', 'Ext');
     for (const [t, vm] of [[ta, 'web1'], [tb, 'peer']] as const) await t.ok('Set-VMNetworkAdapterVlan', '-VMName', vm, '-Access', '-VlanId', '10');
     await ta.ok('Add-VMNetworkAdapterAcl', '-VMName', 'web1', '-Direction', 'Both', '-Action', 'Meter', '-RemoteIPAddress', IP(2));
+    await ta.ok('Enable-VMResourceMetering', 'web1');
     await Promise.all([ta.ok('Start-VM', 'web1'), tb.ok('Start-VM', 'peer')]);
     await Promise.all([ta.heartbeat('web1'), tb.heartbeat('peer')]);
     // Inserted once running: a DVD with media at start would make the firmware boot it instead of the test guest.
@@ -181,6 +192,7 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.match(mac, /^[0-9A-F]{12}$|^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i);
     const meter0 = one(await ta.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1'));
     const count0 = Number((await ta.sh('web1', 'cat /tmp/counter')).out);
+    const measured0 = await ta.json<Measured>('Measure-VM', 'web1');
     const up0 = Number((await ta.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
     const first = await watched(() => okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json').catch(async (err: unknown) => {
       // What each host logged about the failed move (the destination's reason for dropping it).
@@ -200,6 +212,13 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     const meter1 = one(await tb.json<{ MeteredInboundBytes: number; MeteredOutboundBytes: number }>('Get-VMNetworkAdapterAcl', '-VMName', 'web1'));
     assert.ok(meter1.MeteredInboundBytes >= meter0.MeteredInboundBytes && meter1.MeteredOutboundBytes > meter0.MeteredOutboundBytes, `Meter counts carried and counting: ${JSON.stringify([meter0, meter1])}`);
     await tb.heartbeat('web1');
+    // Resource metering went along (as of A's last 1 s sample) and counts on: B's report only grows from A's.
+    const measured1 = await tb.json<Measured>('Measure-VM', 'web1');
+    assert.equal(measured1.MeteringStartTime, measured0.MeteringStartTime);
+    for (const k of ['NetworkInboundBytes', 'NetworkOutboundBytes', 'AggregatedDiskDataWrittenBytes', 'CpuSeconds'] as const) {
+      assert.ok(measured1[k] >= measured0[k], `Measure-VM's ${k} carried: ${measured0[k]} on A → ${measured1[k]} on B`);
+    }
+    assert.ok(measured1.MeteringDuration.TotalSeconds > measured0.MeteringDuration.TotalSeconds);
     const count1 = Number((await tb.sh('web1', 'cat /tmp/counter')).out);
     const up1 = Number((await tb.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
     assert.ok(count1 > count0 && up1 > up0, `the counter (${count0} → ${count1}) and uptime (${up0} → ${up1} s) go on`);

@@ -6,6 +6,7 @@
 // refused with the destination's words and leaves the VM on A. Writes docs/screenshots/move.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
@@ -40,6 +41,9 @@ describe('web console: Move… and the Hosts list', { skip: browserSkip }, () =>
   test('add host B on the Hosts page, then Move… a running VM there with B\'s token: progress, toast, the VM runs on B', { timeout: 240_000 }, async () => {
     for (const d of [a, b]) await d.ok('Enable-VMMigration');
     await a.ok('New-VM', 'mv1', '-MemoryStartupBytes', '96MB');
+    const disk = join(a.dataDir, 'mv1-data.vhdx');
+    await a.ok('New-VHD', '-Path', disk, '-SizeBytes', '32MB', '-Dynamic');
+    await a.ok('Add-VMHardDiskDrive', '-VMName', 'mv1', '-Path', disk, '-ControllerType', 'SCSI');
     await a.ok('Start-VM', 'mv1');
     const before = (await a.api('GET', '/api/v1/vms/mv1')).json as Vm;
     const bAddress = `127.0.0.1:${b.port}`;
@@ -70,6 +74,12 @@ describe('web console: Move… and the Hosts list', { skip: browserSkip }, () =>
     await moveButton.click();
     await dialog.getByLabel('Administrator token on the destination').fill(b.token);
     assert.equal(await dialog.getByRole('radio', { name: /Shared storage/ }).isChecked(), true);
+    // The disk copied live into a folder on B (Move-VM -IncludeStorage -DestinationStoragePath).
+    await dialog.getByRole('radio', { name: /Copy the disks/ }).check();
+    await dialog.getByLabel('Folder on the destination', { exact: true }).fill('relative');
+    await dialog.getByRole('alert').filter({ hasText: 'absolute folder' }).waitFor();
+    const folder = join(b.dataDir, 'moved');
+    await dialog.getByLabel('Folder on the destination', { exact: true }).fill(folder);
     await page.screenshot({ path: join(SHOTS, 'move.png'), fullPage: true });
     await dialog.getByRole('button', { name: 'Move' }).click();
     // The job's progress under the toolbar (the move takes seconds), then its toast.
@@ -78,6 +88,8 @@ describe('web console: Move… and the Hosts list', { skip: browserSkip }, () =>
     const onB = (await b.api('GET', '/api/v1/vms/mv1')).json as Vm;
     assert.deepEqual([onB.Id, onB.State], [before.Id, 'Running']);
     assert.equal((await a.api('GET', '/api/v1/vms/mv1')).status, 404, 'mv1 left A');
+    assert.ok(existsSync(join(folder, 'mv1-data.vhdx')), 'the disk is in the folder on B');
+    assert.equal(existsSync(disk), false, 'and gone from A');
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -234,7 +234,7 @@ describe('web console in headless chromium', { skip: browserSkip }, () => {
     assert.doesNotMatch(legend, /Demand/, 'a series without values is not drawn');
     await dismissToasts();
     await page.screenshot({ path: join(SHOTS, 'graphs.png'), fullPage: true });
-    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host' }).click();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host', exact: true }).click();
     await page.locator('[data-graphs] figure[data-graph="CPU"] canvas').waitFor();
     const host = (await d.api('GET', '/api/v1/host/history')).json as History;
     assert.ok(host.Times.length >= 2 && host.MemoryAssignedBytes.at(-1)! >= h.MemoryAssignedBytes.at(-1)!, 'the host\'s memory is the VMs\' sum');
@@ -524,7 +524,7 @@ describe('web console in headless chromium', { skip: browserSkip }, () => {
 
   test('the host panel shows the host\'s facts; the list sorts and filters', async () => {
     const host = (await d.api('GET', '/api/v1/host')).json as { Accelerator: string; LogicalProcessorCount: number };
-    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host' }).click();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Host', exact: true }).click();
     assert.equal(await page.locator('[data-tile="Accelerator"] .tile-value').innerText(), host.Accelerator);
     assert.equal(await page.locator('[data-tile="Logical processors"] .tile-value').innerText(), String(host.LogicalProcessorCount));
 

@@ -80,7 +80,7 @@ export class DaemonMetrics {
 
   private async fill(): Promise<void> {
     const live = await this.host.metering.live();
-    const switches = this.host.network.switchCounters();
+    const switches = this.host.network.registry.counters();
     for (const c of this.counters.values()) c.reset();
     for (const g of this.gauges.values()) g.reset();
     const count = (name: string, help: string, labels: Labels, v: number) => this.counter(name, help, Object.keys(labels)).inc(labels, v);
@@ -95,6 +95,11 @@ export class DaemonMetrics {
       gauge('vmhost_vm_resource_metering_enabled', 'Whether resource metering (Enable-VMResourceMetering) counts for the VM', vm, this.host.metering.isEnabled(x.vm.config.id) ? 1 : 0);
       count('vmhost_vm_cpu_seconds_total', 'CPU time of the VM\'s virtual processors (the current QEMU process\'s vCPU threads)', vm, x.cpuSeconds);
       gauge('vmhost_vm_memory_assigned_bytes', 'Memory assigned to the running VM', vm, x.memoryAssignedBytes);
+      const mem = this.host.memory.of(x.vm);
+      if (mem && x.vm.config.dynamicMemory.enabled) {
+        gauge('vmhost_vm_memory_demand_bytes', 'Memory the guest uses (Get-VM\'s MemoryDemand; dynamic memory only)', vm, mem.demandBytes);
+        gauge('vmhost_vm_memory_smart_paging_bytes', 'Memory of the VM plugged from its smart paging file', vm, mem.pagingBytes);
+      }
       for (const d of x.disks) {
         const labels = { ...vm, disk: d.drive.path };
         diskFamilies(d.counters, labels, count, gauge);

@@ -22,6 +22,14 @@ export const MoveBody = Type.Object({
   DestinationHost: Type.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT of the destination daemon' }),
   Ticket: Type.Optional(Type.String({ minLength: 16, maxLength: 200, description: 'The ticket the destination issued to the caller for this VM' })),
   Credential: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Instead of a ticket (the web console): the caller\'s token on the destination, used once to get one, never stored' })),
+  IncludeStorage: Type.Optional(Type.Boolean({ description: 'Shared-nothing: copy the disks to the destination live, then the memory' })),
+  DestinationStoragePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Folder on the destination for every disk not named in Vhds (absolute)' })),
+  Vhds: Type.Optional(Type.Array(Type.Object({
+    SourceFilePath: Type.String({ minLength: 1, maxLength: 4096 }), DestinationFilePath: Type.String({ minLength: 1, maxLength: 4096 }),
+  }, { additionalProperties: false }), { maxItems: 256, description: 'Per-disk destinations on the destination host (absolute)' })),
+  VirtualMachinePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Refused: the configuration goes to the destination\'s data folder' })),
+  SnapshotFilePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Folder on the destination for checkpoint records (none travel yet)' })),
+  RetainVhdCopiesOnSource: Type.Optional(Type.Boolean({ description: 'Keep the source\'s disk files after a successful move' })),
 }, { additionalProperties: false });
 export type MoveBody = Static<typeof MoveBody>;
 
@@ -42,12 +50,39 @@ export const PrepareBody = Type.Object({
   counters: Type.Record(Type.String(), Type.Unknown()),
   performance: Type.Union([Type.Literal('TCPIP'), Type.Literal('Compression'), Type.Literal('SMB')]),
   sourceHost: Type.String({ maxLength: 300 }),
+  snapshotFilePath: Type.Optional(Type.String({ minLength: 2, maxLength: 4096 })),
+  storage: Type.Optional(Type.Record(Type.String(), Type.Object({
+    path: Type.String({ minLength: 2, maxLength: 4096 }), format: Type.Union([Type.Literal('VHDX'), Type.Literal('VHD')]),
+  }, { additionalProperties: false }))),
+  /** Dynamic memory: the source machine's boot RAM and virtio-mem region, which the destination's QEMU must have too. */
+  memory: Type.Optional(Type.Object({
+    bootBytes: Type.Integer({ minimum: 1 }),
+    deflateOnOom: Type.Boolean(),
+    virtioMem: Type.Array(Type.Object({
+      id: Type.Literal('vmem0'), sizeBytes: Type.Integer({ minimum: 1 }), requestedBytes: Type.Integer({ minimum: 0 }),
+    }, { additionalProperties: false }), { maxItems: 1 }),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 
 export const MoveRef = Type.Object({ move: Uuid });
 export const OutcomeQuery = Type.Object({ vm: Uuid }, { additionalProperties: false });
-export const CommitBody = Type.Object({ UptimeMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+/** host/metering-state.ts's MeteringState, as the source carries it (the sources' positions stay behind). */
+const CarriedMetering = Type.Object({
+  version: Type.Literal(1),
+  resetAt: Type.String({ format: 'date-time' }),
+  durationSeconds: Type.Number({ minimum: 0 }),
+  counters: Type.Record(Type.String({ pattern: '^(cpuSeconds|diskReadBytes|diskWrittenBytes|normalizedIos|latencyMsSum|latencyCount|networkInboundBytes|networkOutboundBytes|range(In|Out)boundBytes:.{1,100})$' }), Type.Number({ minimum: 0 }), { maxProperties: 512 }),
+  memoryByteSeconds: Type.Number({ minimum: 0 }),
+  minMemoryBytes: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  maxMemoryBytes: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  maxDiskAllocatedBytes: Type.Number({ minimum: 0 }),
+  last: Type.Record(Type.String({ maxLength: 300 }), Type.Number(), { maxProperties: 0 }),
+}, { additionalProperties: false });
+export const CommitBody = Type.Object({
+  UptimeMs: Type.Integer({ minimum: 0 }),
+  Metering: Type.Optional(CarriedMetering),
+}, { additionalProperties: false });
 export type CommitBody = Static<typeof CommitBody>;
 
 const Subnet = Type.String({ minLength: 1, maxLength: 60, description: 'ADDRESS/PREFIX, IPv4 or IPv6 (10.1.0.0/16, fd00:1::/64)' });

@@ -5,7 +5,7 @@
 // later call the move's secret (x-vmhost-migration-secret) that prepare answered.
 import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
-import type { Host, MovePrepare } from '../host/index.ts';
+import type { Host, MovePrepare, MoveRequest } from '../host/index.ts';
 import { ActionQuery, VmRef } from './schemas.ts';
 import {
   AddMigrationNetworkBody, CommitBody, MigrationNetworkQuery, MigrationSettingsBody, MoveBody, MoveRef, OutcomeQuery, PrepareBody,
@@ -16,6 +16,19 @@ import { answerJob } from './routes-vms.ts';
 function header(v: string | string[] | undefined, name: string): string {
   if (typeof v !== 'string' || v === '') throw new VmhostError('MIGRATION_TICKET_INVALID', `missing ${name} header`, {});
   return v;
+}
+
+/** Move-VM's body as the host takes it: any storage parameter makes it a shared-nothing move. */
+function moveRequest(b: MoveBody): Omit<MoveRequest, 'ticket'> {
+  if (b.VirtualMachinePath !== undefined) {
+    throw new VmhostError('MIGRATION_UNSUPPORTED', 'Move-VM -VirtualMachinePath is not supported: the configuration goes to the destination host\'s data folder', { param: 'VirtualMachinePath' });
+  }
+  const storage = b.IncludeStorage === true || b.DestinationStoragePath !== undefined || b.Vhds !== undefined
+    ? { destinationStoragePath: b.DestinationStoragePath, vhds: b.Vhds, retainSource: b.RetainVhdCopiesOnSource === true } : undefined;
+  if (!storage && b.RetainVhdCopiesOnSource !== undefined) {
+    throw new VmhostError('INVALID_ARGUMENT', 'RetainVhdCopiesOnSource: only with -IncludeStorage (a shared-storage move copies no disk)', { param: 'RetainVhdCopiesOnSource' });
+  }
+  return { destination: b.DestinationHost, ...(storage ? { storage } : {}), ...(b.SnapshotFilePath !== undefined ? { snapshotFilePath: b.SnapshotFilePath } : {}) };
 }
 
 export function registerMigrationRoutes(app: FastifyInstance, host: Host): void {
@@ -40,12 +53,13 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
     async (req) => host.removeMigrationNetwork(req.query.Subnet));
 
   app.post<{ Params: { vm: string }; Querystring: { wait?: boolean }; Body: MoveBody }>('/api/v1/vms/:vm/move',
-    { schema: { summary: 'Move-VM (shared storage): the running VM goes to DestinationHost', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
+    { schema: { summary: 'Move-VM: the running VM goes to DestinationHost (shared storage; with IncludeStorage, DestinationStoragePath or Vhds its disks are copied live first)', tags, params: VmRef, querystring: ActionQuery, body: MoveBody } },
     async (req, reply) => {
       const { DestinationHost: destination, Ticket, Credential } = req.body;
       if ((Ticket === undefined) === (Credential === undefined)) throw new VmhostError('INVALID_ARGUMENT', 'Move-VM: give the destination\'s Ticket, or a Credential to get one with (one of them)', { param: 'Ticket' });
+      const request = moveRequest(req.body); // validated before a credential is used
       const ticket = Ticket ?? await host.delegatedMoveTicket(req.params.vm, destination, Credential!);
-      return answerJob(reply, req.query.wait, host.move(req.params.vm, { destination, ticket }));
+      return answerJob(reply, req.query.wait, host.move(req.params.vm, { ...request, ticket }));
     });
 
   app.post<{ Body: TicketBody }>('/api/v1/migrations/tickets',
@@ -58,7 +72,7 @@ export function registerMigrationRoutes(app: FastifyInstance, host: Host): void 
 
   app.post<{ Params: { move: string }; Body: CommitBody }>('/api/v1/migrations/:move/commit',
     { schema: { summary: 'Destination: the source has released the VM; take it', tags, params: MoveRef, body: CommitBody } },
-    async (req) => host.moveIn.commit(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.body.UptimeMs));
+    async (req) => host.moveIn.commit(req.params.move, header(req.headers['x-vmhost-migration-secret'], 'x-vmhost-migration-secret'), req.body.UptimeMs, req.body.Metering));
 
   app.get<{ Params: { move: string }; Querystring: { vm: string } }>('/api/v1/migrations/:move',
     { schema: { summary: 'Destination: a move\'s outcome (Prepared, Committed; 404 when neither)', tags, params: MoveRef, querystring: OutcomeQuery } },

@@ -10,8 +10,8 @@ export function registerSwitchCaptureRoutes(app: FastifyInstance, host: Host): v
   const tags = ['network'];
   app.post<Sw & { Body: StartCaptureBody }>('/api/v1/switches/:name/capture',
     { schema: { summary: 'Start-VMSwitchCapture (pcap of the switch or of one VM adapter\'s port)', tags, params: SwitchRef, body: StartCaptureBody } },
-    async (req, reply) => reply.code(201).send(await host.network.startCapture(req.params.name, req.body)));
+    async (req, reply) => reply.code(201).send(await host.network.captures.start(req.params.name, req.body)));
   app.delete<Sw & { Querystring: CaptureQuery }>('/api/v1/switches/:name/capture',
     { schema: { summary: 'Stop-VMSwitchCapture (returns the file and its frame count)', tags, params: SwitchRef, querystring: CaptureQuery } },
-    async (req) => host.network.stopCapture(req.params.name, req.query));
+    async (req) => host.network.captures.stop(req.params.name, req.query));
 }

@@ -62,6 +62,12 @@ export const SetVmBody = Type.Object({
   NewVMName: Type.Optional(Name),
   ProcessorCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   MemoryStartupBytes: Type.Optional(Bytes),
+  DynamicMemoryEnabled: Type.Optional(Type.Boolean({ description: 'Set-VMMemory -DynamicMemoryEnabled; Set-VM -DynamicMemory/-StaticMemory (VM off)' })),
+  MemoryMinimumBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Dynamic memory minimum (may be lowered while the VM runs)' })),
+  MemoryMaximumBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Dynamic memory maximum (may be raised while the VM runs)' })),
+  MemoryBuffer: Type.Optional(Type.Integer({ description: 'Set-VMMemory -Buffer: memory kept above the guest\'s use, % (5–2000)' })),
+  MemoryPriority: Type.Optional(Type.Integer({ description: 'Set-VMMemory -Priority: memory weight when the host is short (0–100)' })),
+  SmartPagingFilePath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Folder of the smart paging file (absolute)' })),
   NumaNodes: Type.Optional(Type.Integer({ minimum: 1, maximum: 8 })),
   Notes: Type.Optional(Type.String({ maxLength: 4096 })),
   EnableSecureBoot: Type.Optional(Type.Boolean()),
@@ -244,6 +250,7 @@ export const SetAdapterBody = Type.Object({
   PortMirroring: Type.Optional(Type.Union([Type.Literal('None'), Type.Literal('Source'), Type.Literal('Destination')])),
   MaximumBandwidth: Type.Optional(Bits), MinimumBandwidthAbsolute: Type.Optional(Bits),
   MinimumBandwidthWeight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  VirtualSubnetId: Type.Optional(Type.Integer({ minimum: 0, maximum: 16_777_214 })),
 }, { additionalProperties: false, minProperties: 1 });
 export type SetAdapterBody = Static<typeof SetAdapterBody>;
 

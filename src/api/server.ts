@@ -23,6 +23,7 @@ import { registerHostNicRoutes } from './routes-host-nic.ts';
 import { registerSwitchCaptureRoutes } from './routes-switch-capture.ts';
 import { registerLbfoRoutes } from './routes-lbfo.ts';
 import { registerMigrationRoutes } from './routes-migration.ts';
+import { registerHnvRoutes } from './routes-hnv.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
@@ -98,6 +99,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerSwitchCaptureRoutes(app, opts.host);
   registerLbfoRoutes(app, opts.host);
   registerMigrationRoutes(app, opts.host);
+  registerHnvRoutes(app, opts.host);
   registerGuestFileRoutes(app, opts.host);
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);

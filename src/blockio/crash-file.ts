@@ -4,6 +4,7 @@
 // last flush before the cut may be lost, partly applied, or (the last one) torn.
 import type { BlockFile } from './block-file.ts';
 import { MemoryFile } from './memory-file.ts';
+import { seededRandom } from '../common/prng.ts';
 
 export type CrashOp =
   | { kind: 'write'; offset: number; data: Uint8Array }
@@ -109,13 +110,4 @@ function apply(f: MemoryFile, op: CrashOp): void {
 }
 
 /** Small seeded PRNG (mulberry32) returning [0,1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRandom;

@@ -99,6 +99,11 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: 'failure',
   MIGRATION_OUTCOME_UNKNOWN: 'failure',
   JOB_CANCELLED: 'conflict',
+  // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
+  /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
+  MEMORY_CHANGE_NEEDS_OFF: 'conflict',
+  /** The host cannot give a starting VM its startup memory, and no smart paging file could bridge it. */
+  HOST_MEMORY_INSUFFICIENT: 'no-space',
 
   // CLI (src/cli): the binder, and the client's view of the daemon.
   CLI_INVALID_PARAMETER: 'invalid-argument',
@@ -154,9 +159,10 @@ export const ERROR_CODES = {
   QEMU_HOST_MISSING: 'failure',
   QEMU_STATE_FAILED: 'failure',
 
-  // Packets and the virtual switch (src/packet, src/switch).
+  // Packets, the virtual switch and network virtualization (src/packet, src/switch, src/hnv).
   PACKET_BAD_ADDRESS: 'invalid-argument',
   SWITCH_BAD_POLICY: 'invalid-argument',
+  HNV_BAD_POLICY: 'invalid-argument',
   SWITCH_BAD_SETTINGS: 'invalid-argument',
   SWITCH_BAD_PORT_ID: 'invalid-argument',
   SWITCH_NO_SOCKET_PATH: 'invalid-argument',
@@ -201,6 +207,8 @@ export const ERROR_CODES = {
   STORAGE_MIRROR_FAILED: 'failure',
   /** The mirror was cancelled before its switch, by its owner or because its export stopped. */
   STORAGE_MIRROR_CANCELLED: 'conflict',
+  /** A disk stream to another host (storage/disk-stream.ts, a shared-nothing move's mirror target) failed, was refused or closed. */
+  STORAGE_REMOTE_FAILED: 'failure',
   STORAGE_READ_ONLY: 'read-only',
   STORAGE_NO_SPACE: 'no-space',
   STORAGE_IO_ERROR: 'failure',

@@ -89,6 +89,8 @@ test('ping, exec and errors; ready through the probe ping', async () => {
     assert.deepEqual(r.stdout, bytes);
     assert.equal(r.exitCode, 7);
     await assert.rejects(client.kvp(), (e) => isVmhostError(e, 'AGENT_ERROR') && e.context.agentCode === 'UNKNOWN_OP');
+    // An agent from before meminfo: the code dynamic memory falls back to balloon statistics on.
+    await assert.rejects(client.meminfo(), (e) => isVmhostError(e, 'AGENT_ERROR') && e.context.agentCode === 'UNKNOWN_OP');
     await assert.rejects(client.exec(Buffer.alloc(4 << 20)), (e) => isVmhostError(e, 'AGENT_REQUEST_TOO_LARGE'));
   } finally {
     await client.close();

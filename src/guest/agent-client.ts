@@ -16,7 +16,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { VmhostError, type ErrorCode } from '../common/index.ts';
 import {
   LineSplitter, decodeLine, encodeRequest,
-  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type PingData, type SetTimeData, type WriteFileData,
+  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type MemInfoData, type PingData, type SetTimeData, type WriteFileData,
 } from './protocol.ts';
 
 export const AGENT_PORT_NAME = 'org.vmhost.agent.0';
@@ -156,6 +156,11 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   /** Key/value exchange: the guest's intrinsic items (FQDN, OS, addresses). */
   async kvp(timeoutMs?: number): Promise<GuestKvp> {
     return (await this.request({ id: 0, op: 'kvp' }, timeoutMs)) as GuestKvp;
+  }
+
+  /** The guest's memory and pressure (dynamic memory); an agent older than the op fails with AGENT_ERROR UNKNOWN_OP. */
+  async meminfo(timeoutMs?: number): Promise<MemInfoData> {
+    return (await this.request({ id: 0, op: 'meminfo' }, timeoutMs)) as MemInfoData;
   }
 
   /** Runs `script` with /bin/sh in the guest; output is captured binary-safe. */

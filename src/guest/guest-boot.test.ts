@@ -95,6 +95,16 @@ test('test guest boots and its agent serves the host', { skip: !haveQemu && 'qem
     assert.ok(!kvp.NetworkInterfaces.some((n) => n.Name === 'lo' || n.IPv4.includes('192.0.2.7')));
   });
 
+  await t.test('meminfo: the guest\'s own /proc/meminfo and PSI', async () => {
+    const m = await client.meminfo();
+    const own = (await client.exec('cat /proc/meminfo')).stdout.toString();
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(own)![1]) * 1024;
+    assert.equal(m.memTotalBytes, kb('MemTotal'));
+    assert.ok(m.memAvailableBytes > 0 && m.memAvailableBytes <= m.memTotalBytes, JSON.stringify(m));
+    // Debian's kernel has PSI: the avg10 percentages are there, each 0–100.
+    for (const v of [m.psiSomeAvg10, m.psiFullAvg10]) assert.ok(typeof v === 'number' && v >= 0 && v <= 100, JSON.stringify(m));
+  });
+
   await t.test('exec: exit code, stdout, stderr', async () => {
     const r = await client.exec('uname -r; echo err >&2; exit 3');
     assert.equal(r.exitCode, 3);

@@ -37,6 +37,16 @@ export interface GuestInterface {
   IPv6: string[];
 }
 
+/** meminfo reply: the guest's memory as it sees it (dynamic memory's pressure report). Absent from agents before it: UNKNOWN_OP. */
+export interface MemInfoData {
+  /** /proc/meminfo MemTotal and MemAvailable, in bytes. */
+  memTotalBytes: number;
+  memAvailableBytes: number;
+  /** /proc/pressure/memory's avg10 (% of time some / all tasks stalled on memory), when the kernel has PSI. */
+  psiSomeAvg10?: number;
+  psiFullAvg10?: number;
+}
+
 /** exec reply as sent (stdout/stderr base64). */
 export interface ExecData {
   exitCode: number | null;
@@ -50,6 +60,7 @@ export interface ExecData {
 export type AgentRequest =
   | { id: number; op: 'ping' }
   | { id: number; op: 'kvp' }
+  | { id: number; op: 'meminfo' }
   | { id: number; op: 'shutdown'; reboot?: boolean }
   | { id: number; op: 'exec'; script: string; timeoutMs: number }
   | { id: number; op: 'settime'; timeMs: number }

@@ -5,7 +5,7 @@ import {
   DEFAULT_STARTUP_ORDER, bootIndexes, bootOrderView, bootSource, hasBootSignature, parseStartupOrder, resolveBootDevices, startupOrderWithFirst,
   withFirstBootDevice,
 } from './boot-order.ts';
-import type { NetworkAdapter, VmConfig } from './vm-config.ts';
+import { defaultDynamicMemory, type NetworkAdapter, type VmConfig } from './vm-config.ts';
 import type { DvdDrive, HardDrive } from './drives.ts';
 
 const hd = (id: string, controllerType: 'IDE' | 'SCSI', controllerNumber: number, controllerLocation: number): HardDrive =>
@@ -19,7 +19,7 @@ function vm(p: Partial<VmConfig>): VmConfig {
   return {
     id: 'vm', name: 'v', generation: 2, processorCount: 1, memoryStartupBytes: 256 << 20, numaNodes: 1, secureBoot: true, notes: '',
     boot: { kind: 'TestGuest' }, bios: { startupOrder: [...DEFAULT_STARTUP_ORDER], numLockEnabled: false }, bootOrder: [], scsiControllers: 1, floppyPath: null, com2Path: null, parentSnapshotId: null,
-    integrationServices: {} as VmConfig['integrationServices'], hardDrives: [], dvdDrives: [], networkAdapters: [], createdAt: '', snapshotFileLocation: '', configVersion: 2, ...p,
+    integrationServices: {} as VmConfig['integrationServices'], hardDrives: [], dvdDrives: [], networkAdapters: [], createdAt: '', snapshotFileLocation: '', dynamicMemory: defaultDynamicMemory(256 * 1024 * 1024), smartPagingFilePath: null, configVersion: 3, ...p,
   };
 }
 const all = () => true;

@@ -29,6 +29,14 @@ test('step 1 → 2: every setting explicit, the checkpoint folder named, nothing
   assert.equal(v1.configVersion, 1);
 });
 
+test('step 2 → 3: static memory with Hyper-V\'s dynamic defaults, the smart paging file in the VM\'s folder', () => {
+  const v2 = UPGRADE_STEPS[0]!.up(structuredClone(v1), { snapshotDir: 's' });
+  const out = UPGRADE_STEPS[1]!.up(v2, { snapshotDir: 's' });
+  assert.equal(out.configVersion, 3);
+  assert.deepEqual(out.dynamicMemory, { enabled: false, minimumBytes: 268435456, maximumBytes: 1024 ** 4, bufferPercent: 20, priority: 50 });
+  assert.equal(out.smartPagingFilePath, null);
+});
+
 test('upgradeConfig: a config without a version is 1; a current one passes unchanged', () => {
   const { configVersion: _v, ...unversioned } = v1;
   const r = upgradeConfig(unversioned, { snapshotDir: 's' }, 'test');

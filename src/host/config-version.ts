@@ -6,9 +6,9 @@
 // different versions stands on.
 import { VmhostError } from '../common/index.ts';
 import { DEFAULT_STARTUP_ORDER } from './boot-order.ts';
-import { defaultIntegrationServices, type VmConfig } from './vm-config.ts';
+import { defaultDynamicMemory, defaultIntegrationServices, type VmConfig } from './vm-config.ts';
 
-export const CONFIG_VERSION = 2;
+export const CONFIG_VERSION = 3;
 
 /** What a step may need to know beyond the config: where its checkpoints live when it does not say (the VM folder's `snapshots`, or an export's `Snapshots`). */
 export interface UpgradeContext { snapshotDir: string }
@@ -46,9 +46,15 @@ function v1ToV2(c: RawConfig, ctx: UpgradeContext): RawConfig {
   };
 }
 
+/** Version 3 adds dynamic memory (static, with Hyper-V's defaults) and the smart paging folder (the VM's). */
+function v2ToV3(c: RawConfig): RawConfig {
+  return { ...c, dynamicMemory: defaultDynamicMemory(Number(c.memoryStartupBytes)), smartPagingFilePath: null, configVersion: 3 };
+}
+
 /** In order: STEPS[i] goes from version i+1 to i+2. */
 export const UPGRADE_STEPS: readonly UpgradeStep[] = [
   { from: 1, why: 'every setting explicit; the checkpoint folder named (snapshotFileLocation)', up: v1ToV2 },
+  { from: 2, why: 'dynamic memory settings (static by default) and the smart paging folder', up: v2ToV3 },
 ];
 
 /** The version a config says it is (a config from before versions existed is 1). */

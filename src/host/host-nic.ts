@@ -141,6 +141,7 @@ export class HostNics {
 
   /** Set-VMNetworkAdapter -ManagementOS: guards, mirroring and bandwidth of the host's ports. */
   async setAdapter(name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
+    if (p.VirtualSubnetId !== undefined) throw invalid('VirtualSubnetId', 'a virtual subnet is a VM adapter setting; the management OS\'s adapters have none');
     await this.patch(name, Object.keys(p).join(', '), () => settingsPatch(p));
     return this.list(name);
   }

@@ -10,10 +10,11 @@ import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
+  INTEGRATION_SERVICES, checkConfig, checkDynamicMemory, checkMemory, defaultDynamicMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
+import { applyMemoryChange, hasMemoryChange, type MemoryChange } from './memory-settings.ts';
 import { CONFIG_VERSION, upgradeConfig, type RawConfig } from './config-version.ts';
 import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
@@ -31,7 +32,9 @@ import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
 import { VmMetering } from './vm-metering.ts';
 import { ResourcePools } from './vm-resource-pools.ts';
+import { VmMemory } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
+import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
 import { VmFirmware } from './vm-firmware.ts';
@@ -80,6 +83,15 @@ export interface SetVmParams {
   NewVMName?: string;
   ProcessorCount?: number;
   MemoryStartupBytes?: number;
+  /** Set-VMMemory -DynamicMemoryEnabled, Set-VM -DynamicMemory/-StaticMemory. */
+  DynamicMemoryEnabled?: boolean;
+  MemoryMinimumBytes?: number;
+  MemoryMaximumBytes?: number;
+  /** Set-VMMemory -Buffer (%) and -Priority. */
+  MemoryBuffer?: number;
+  MemoryPriority?: number;
+  /** Set-VM -SmartPagingFilePath: the folder of the smart paging file (absolute). */
+  SmartPagingFilePath?: string;
   NumaNodes?: number;
   Notes?: string;
   EnableSecureBoot?: boolean;
@@ -123,6 +135,9 @@ export class Host {
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
   readonly pools: ResourcePools;
+  /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
+  readonly hnv: HnvStore;
+  readonly memory: VmMemory;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -180,11 +195,18 @@ export class Host {
       adoptSavedState: (e, held, memory, uptimeMs, boot) => this.adoptSavedState(e, held, memory, uptimeMs, boot),
       dropSavedState: (e, held) => this.dropSavedState(e, held),
     });
-    this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
+    this.memory = new VmMemory({
+      entries: () => this.vms.values(),
+      capacityBytes: () => this.memoryCapacity(),
+      reserveBytes: () => this.memoryReserve(),
+      event: (level, code, message, e) => this.event(level, code, message, e),
+    });
+        this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
+    this.hnv = new HnvStore(dataDir);
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
-      switches: () => this.network.listSwitches().map((w) => ({ id: w.Id as string, name: w.Name as string })),
+      switches: () => this.network.switches.list().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
     this.moveIn = new MoveIn({
@@ -194,6 +216,7 @@ export class Host {
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
       register: (e, rt, uptimeMs, boot) => this.registerMovedIn(e, rt, uptimeMs, boot),
+      adoptMetering: (e) => this.metering.adoptMovedIn(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
@@ -207,6 +230,7 @@ export class Host {
       settleExit: (e) => this.settleExit(e),
       forget: (e) => { this.vms.delete(e.config.id); this.checkpoints.forget(e); },
       isRegistered: (e) => this.vms.has(e.config.id),
+      metering: (e) => this.metering.carried(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.storage.onMinimumIops((a, restored) => {
@@ -234,9 +258,11 @@ export class Host {
     await MoveIn.sweep(dataDir, (level, code, message) => host.event(level, code, message));
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
+    await host.hnv.load();
     await host.load();
     await host.pools.load();
     await host.metering.start();
+    host.memory.start();
     host.event('Information', 'HOST_STARTED', `Host started (accelerator ${host.accelerator}, ${host.vms.size} VMs)`);
     return host;
   }
@@ -247,6 +273,7 @@ export class Host {
 
   /** Stop watching VMs without touching them: they keep running for the next daemon. */
   async close(): Promise<void> {
+    await this.memory.close();
     await this.metering.close();
     await this.pools.close();
     for (const e of this.vms.values()) e.runtime?.detach();
@@ -277,6 +304,8 @@ export class Host {
         continue;
       }
       const entry = new VmEntry(config, paths);
+      // Before anything of it is served: a Move-VM this daemon died committing is settled by the destination's answer.
+      if (await this.moveOut.settleInterrupted(entry)) continue;
       this.vms.set(config.id, entry);
       await this.checkpoints.load(entry);
       // Before its disks are served again: a Move-VMStorage a crash interrupted is finished or undone.
@@ -366,6 +395,7 @@ export class Host {
       bootFailure: e.bootFailure,
       parentSnapshotName: this.checkpoints.parentName(e),
       resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
+      memory: this.memory.of(e),
     });
   }
 
@@ -385,7 +415,7 @@ export class Host {
     checkNewVmDevices(p, generation);
     this.assertNameFree(p.Name);
     // Refuse a missing switch before anything is created.
-    if (p.SwitchName !== undefined) this.network.getSwitch(p.SwitchName);
+    if (p.SwitchName !== undefined) this.network.switches.get(p.SwitchName);
     if (p.VHDPath !== undefined) await VmStorage.probe(p.VHDPath, 'VHDPath');
     const id = randomUUID();
     const config: VmConfig = {
@@ -394,6 +424,8 @@ export class Host {
       generation,
       processorCount: processors,
       memoryStartupBytes: memory,
+      dynamicMemory: defaultDynamicMemory(memory),
+      smartPagingFilePath: null,
       numaNodes: 1,
       // Generation 2 VMs get secure boot on by default, as in Hyper-V.
       secureBoot: generation === 2,
@@ -480,8 +512,15 @@ export class Host {
     const named = <T>(fn: () => Promise<T>) => (p.NewVMName !== undefined ? this.names.run(fn) : fn());
     return named(() => e.lock.run(async () => {
       const next: VmConfig = structuredClone(e.config);
-      const hardware = p.ProcessorCount !== undefined || p.MemoryStartupBytes !== undefined || p.NumaNodes !== undefined || p.EnableSecureBoot !== undefined;
+      const hardware = p.ProcessorCount !== undefined || p.NumaNodes !== undefined || p.EnableSecureBoot !== undefined;
       if (hardware) assertLegal('SetHardware', e.state, e.config.name);
+      const memory: MemoryChange = {
+        StartupBytes: p.MemoryStartupBytes, DynamicMemoryEnabled: p.DynamicMemoryEnabled, MinimumBytes: p.MemoryMinimumBytes,
+        MaximumBytes: p.MemoryMaximumBytes, Buffer: p.MemoryBuffer, Priority: p.MemoryPriority,
+      };
+      // A running VM takes the widening changes (memory-settings.ts); a saved one none.
+      const running = e.state === 'Running' || e.state === 'Paused';
+      if (hasMemoryChange(memory) && !running) assertLegal('SetHardware', e.state, e.config.name);
       if (p.NewVMName !== undefined) {
         checkName(p.NewVMName);
         this.assertNameFree(p.NewVMName, e.config.id);
@@ -491,11 +530,9 @@ export class Host {
         checkProcessorCount(p.ProcessorCount, this.facts.logicalProcessors);
         next.processorCount = p.ProcessorCount;
       }
-      if (p.MemoryStartupBytes !== undefined) {
-        checkMemory(p.MemoryStartupBytes);
-        next.memoryStartupBytes = p.MemoryStartupBytes;
-      }
       if (p.NumaNodes !== undefined) next.numaNodes = p.NumaNodes;
+      if (hasMemoryChange(memory)) Object.assign(next, applyMemoryChange(next, memory, running));
+      if (p.SmartPagingFilePath !== undefined) next.smartPagingFilePath = await this.folderParam(e, 'SmartPagingFilePath', p.SmartPagingFilePath);
       if (p.EnableSecureBoot !== undefined) {
         if (next.generation !== 2) throw invalid('EnableSecureBoot', 'secure boot exists only on generation 2 VMs', e.config.name);
         next.secureBoot = p.EnableSecureBoot;
@@ -503,6 +540,7 @@ export class Host {
       if (p.Notes !== undefined) next.notes = p.Notes;
       if (p.SnapshotFileLocation !== undefined) next.snapshotFileLocation = await this.snapshotLocation(e, p.SnapshotFileLocation);
       checkNuma(next.numaNodes, next.processorCount, next.memoryStartupBytes);
+      checkDynamicMemory(next.dynamicMemory, next.memoryStartupBytes, next.numaNodes, next.name);
       e.config = next;
       await this.persist(e);
       this.event('Information', 'VM_CONFIGURED', `VM settings changed: ${Object.keys(p).join(', ')}`, e);
@@ -520,8 +558,14 @@ export class Host {
     if (n > 0 && resolve(path) !== resolve(e.config.snapshotFileLocation)) {
       throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has ${n} checkpoint(s): remove them before moving its checkpoint file location`, { vm: e.config.name, parameter: 'SnapshotFileLocation' });
     }
+    return this.folderParam(e, 'SnapshotFileLocation', path);
+  }
+
+  /** A folder parameter: absolute, created if missing. */
+  private async folderParam(e: VmEntry, param: string, path: string): Promise<string> {
+    if (!isAbsolute(path)) throw invalid(param, `must be an absolute path, not '${path}'`, e.config.name);
     await mkdir(path, { recursive: true }).catch((err: unknown) => {
-      throw invalid('SnapshotFileLocation', `cannot create ${path}: ${(err as Error).message}`, e.config.name);
+      throw invalid(param, `cannot create ${path}: ${(err as Error).message}`, e.config.name);
     });
     return resolve(path);
   }
@@ -579,10 +623,13 @@ export class Host {
         for (const d of e.config.dvdDrives) disks.push({ ...VmStorage.dvdSpec(d), bootIndex: order.get(d.id) });
         const nics = (await this.network.nicsForStart(e, !restoring)).map((n, i) => ({ ...n, bootIndex: order.get(e.config.networkAdapters[i]!.id) }));
         e.bootFailure = undefined;
+        // A restore rebuilds the saved machine's memory devices too.
+        const memory = saved?.memory ?? await this.memory.plan(e);
         const rt = await VmRuntime.launch({
           config: e.config, paths: e.paths, accelerator: this.accelerator, disks, nics, boot, floppyBootIndex: order.get(FLOPPY_ID),
-          restoreFrom: restoring ? e.paths.savedState : undefined, runAs: this.qemuUser?.name,
+          restoreFrom: restoring ? e.paths.savedState : undefined, runAs: this.qemuUser?.name, memory,
         });
+        e.memoryPlan = memory;
         e.bootSource = boot;
         this.adopt(e, rt, e.uptimeBaseMs);
         e.runningSinceMs = Date.now();
@@ -596,6 +643,7 @@ export class Host {
         this.event('Information', 'VM_STARTED', restoring ? `VM started from saved state (QEMU pid ${rt.pid})` : `VM started (QEMU pid ${rt.pid}, ${this.accelerator})`, e);
       } catch (err) {
         e.machine.transition(held, before);
+        await this.memory.stopped(e);
         for (const d of e.config.hardDrives) await this.storage.stopDrive(d);
         this.event('Error', 'VM_START_FAILED', `VM failed to start: ${(err as Error).message}`, e);
         throw err;
@@ -659,6 +707,7 @@ export class Host {
     if (e.runtime !== rt) return;
     // Exports first: the VM counts as stopped (settleExit) only once its disks are free.
     for (const d of e.config.hardDrives) await this.storage.stopDrive(d);
+    await this.memory.stopped(e);
     e.runtime = undefined;
     const reason = e.expectedExit ?? (info.guestShutdown ? 'the guest shut down' : `QEMU process ${rt.pid} exited unexpectedly (${info.detail})`);
     e.expectedExit = undefined;
@@ -784,7 +833,7 @@ export class Host {
         await rt.resume().catch(() => undefined);
         throw err;
       }
-      await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString(), boot: e.bootSource } satisfies SavedInfo));
+      await writeFileAtomic(`${e.paths.savedState}.json`, JSON.stringify({ uptimeMs, savedAt: new Date().toISOString(), boot: e.bootSource, memory: e.memoryPlan } satisfies SavedInfo));
       e.machine.transition(held, 'Saved');
       e.expectedExit = 'state saved (Save-VM)';
       await rt.quit();
@@ -1036,7 +1085,7 @@ export class Host {
       dataDir: this.dataDir,
       host: { logicalProcessors: this.facts.logicalProcessors, memoryBytes: this.memoryCapacity() - this.memoryInUse(), generations: [1, 2] },
       vms: [...this.vms.values()].map((e) => ({ id: e.config.id, name: e.config.name, macs: e.config.networkAdapters.map((a) => a.mac) })),
-      switches: this.network.listSwitches().map((s) => ({
+      switches: this.network.switches.list().map((s) => ({
         name: String(s.Name), type: String(s.SwitchType), degraded: s.Status === 'Degraded', netAdapterName: (s.NetAdapterName as string | null) ?? null,
       })),
       newMac: (also) => this.network.dynamicMac(also),
@@ -1139,6 +1188,14 @@ export class Host {
     return this.options.memoryCapacity ?? totalmem();
   }
 
+  /**
+   * Memory kept back for the host itself: none under --memory-capacity (the cap already is
+   * what VMs may have), else a tenth of the machine's, at most 2 GB.
+   */
+  private memoryReserve(): number {
+    return this.options.memoryCapacity !== undefined ? 0 : Math.min(2 * 1024 ** 3, Math.floor(totalmem() / 10));
+  }
+
   /** Startup memory of the VMs that run (or are about to): what a moved-in VM must fit beside. */
   private memoryInUse(): number {
     let used = 0;
@@ -1203,8 +1260,9 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is this host's default.
-    const local = { ...config, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
+    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
+    const local = { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
     return this.names.run(() => this.moveIn.prepare({ ...body, config: local }));
   }
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { incompatibilities, versionIncompatibility, type ImportFacts, type IncompatibilityKind } from './import-report.ts';
-import type { VmConfig } from './vm-config.ts';
+import { defaultDynamicMemory, type VmConfig } from './vm-config.ts';
 
 const vm: VmConfig = {
   id: '11111111-1111-4111-a111-111111111111', name: 'web', generation: 2, processorCount: 2, memoryStartupBytes: 512 * 1048576, numaNodes: 1,
@@ -11,7 +11,7 @@ const vm: VmConfig = {
   hardDrives: [{ id: 'd1', path: '/exp/Virtual Hard Disks/web.vhdx', controllerType: 'SCSI', controllerNumber: 0, controllerLocation: 0, maximumIops: 0, minimumIops: 0 }],
   dvdDrives: [{ id: 'cd', path: '/iso/setup.iso', controllerType: 'SCSI', controllerNumber: 0, controllerLocation: 1 }],
   networkAdapters: [{ id: 'n1', name: 'Network Adapter', mac: '00:15:5D:00:00:01', dynamicMac: true, switchName: 'LAN', isLegacy: false, policy: {} as VmConfig['networkAdapters'][0]['policy'] }],
-  parentSnapshotId: null, snapshotFileLocation: '/exp/Snapshots', createdAt: '', configVersion: 2,
+  parentSnapshotId: null, snapshotFileLocation: '/exp/Snapshots', createdAt: '', dynamicMemory: defaultDynamicMemory(256 * 1024 * 1024), smartPagingFilePath: null, configVersion: 3,
 };
 
 const clean: ImportFacts = {

@@ -15,6 +15,7 @@ export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
 export { tuningFor, type PerformanceOption } from './migration-settings.ts';
 export type { MigrationNetwork } from './migration-networks.ts';
 export type { MovePrepare } from './vm-move-in.ts';
+export type { MoveRequest } from './vm-move-out.ts';
 export type { IssuedTicket } from './move-ticket.ts';
 export { POOL_TYPES, METERED_POOL_TYPES, type PoolType, type MeteredPoolType } from './resource-pools.ts';
 export type { PoolView } from './vm-resource-pools.ts';

@@ -2,13 +2,15 @@
 // caller's ticket (issued by the destination to someone holding its credential) opens the move,
 // the move's secret every later call: the source never holds or sends a token of its own.
 import { isErrorCode, VmhostError } from '../common/index.ts';
+import type { MeteringState } from './metering-state.ts';
 import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import type { VmView } from './vm-view.ts';
 
 /** What the source sends, and the calls it makes to the destination. */
 export interface Destination {
   prepare(body: MovePrepare): Promise<PreparedMove>;
-  commit(move: PreparedMove, uptimeMs: number): Promise<VmView>;
+  /** The source has let go: the VM's uptime and its resource metering (when enabled) go along. */
+  commit(move: PreparedMove, uptimeMs: number, metering: MeteringState | undefined): Promise<VmView>;
   outcome(move: PreparedMove, vmId: string): Promise<'Prepared' | 'Committed' | 'Gone'>;
   abort(move: PreparedMove): Promise<void>;
   readonly host: string;
@@ -47,7 +49,7 @@ export function httpDestination(destination: string, ticket: string): Destinatio
   return {
     host: destination,
     prepare: (body) => call<PreparedMove>('POST', '', { 'x-vmhost-migration-ticket': ticket }, body),
-    commit: (mv, uptimeMs) => call<VmView>('POST', `/${mv.MoveId}/commit`, auth(mv), { UptimeMs: uptimeMs }),
+    commit: (mv, uptimeMs, metering) => call<VmView>('POST', `/${mv.MoveId}/commit`, auth(mv), { UptimeMs: uptimeMs, ...(metering ? { Metering: metering } : {}) }),
     outcome: async (mv, vmId) => {
       try {
         return (await call<{ State: 'Prepared' | 'Committed' }>('GET', `/${mv.MoveId}?vm=${vmId}`, auth(mv))).State;

@@ -8,6 +8,8 @@ export interface SetAdapterParams {
   MacAddressSpoofing?: 'On' | 'Off'; DhcpGuard?: 'On' | 'Off'; RouterGuard?: 'On' | 'Off'; ArpGuard?: 'On' | 'Off';
   PortMirroring?: 'None' | 'Source' | 'Destination';
   MaximumBandwidth?: number; MinimumBandwidthAbsolute?: number; MinimumBandwidthWeight?: number;
+  /** 0 clears it; else 4096–16777214. Stored on the adapter (vm-config.ts), not forwarded by yet. */
+  VirtualSubnetId?: number;
 }
 export interface ExtendedAclParams {
   Direction: 'Inbound' | 'Outbound'; Action: 'Allow' | 'Deny'; Weight: number;

@@ -4,6 +4,7 @@
 import { invalid } from './invalid-argument.ts';
 import { checkIops, checkSlot, sameSlot, slotText, type DvdDrive, type HardDrive } from './drives.ts';
 import type { PortPolicy } from '../switch/index.ts';
+import { addMapping, checkVsid, defaultIsolation, setIsolation, type AdapterIsolation, type RoutingDomainMapping } from '../hnv/index.ts';
 import { checkBootConfig, type BiosDevice } from './boot-order.ts';
 
 export type Generation = 1 | 2;
@@ -19,6 +20,10 @@ export interface VmConfig {
   generation: Generation;
   processorCount: number;
   memoryStartupBytes: number;
+  /** Dynamic memory (Set-VMMemory); memoryStartupBytes is what the VM starts with. */
+  dynamicMemory: DynamicMemoryConfig;
+  /** The folder of the smart paging file (Set-VM -SmartPagingFilePath); null: the VM's folder. */
+  smartPagingFilePath: string | null;
   /** Guest NUMA nodes; vCPUs and memory are split evenly across them. */
   numaNodes: number;
   secureBoot: boolean;
@@ -46,7 +51,18 @@ export interface VmConfig {
   snapshotFileLocation: string;
   createdAt: string;
   /** config-version.ts: CONFIG_VERSION, and the steps from older versions. */
-  configVersion: 2;
+  configVersion: 3;
+}
+
+/** Set-VMMemory's settings besides the startup memory, as Get-VMMemory shows them. */
+export interface DynamicMemoryConfig {
+  enabled: boolean;
+  minimumBytes: number;
+  maximumBytes: number;
+  /** Memory kept above the guest's use, as a percentage of it (Hyper-V's Buffer, 5–2000). */
+  bufferPercent: number;
+  /** Who gets memory first when the host is short (Hyper-V's Priority, memory weight 0–100). */
+  priority: number;
 }
 
 /** One VM NIC. Its switch port (id = the adapter id) exists while switchName is set. */
@@ -68,6 +84,16 @@ export interface NetworkAdapter {
   isLegacy: boolean;
   /** The port policy (switch vocabulary; `mac` is always the adapter's MAC). */
   policy: PortPolicy;
+  /**
+   * Set-VMNetworkAdapter -VirtualSubnetId (network virtualization); absent = 0, none. Kept
+   * beside the port policy, not in it: the switch does not yet encapsulate, so no port uses
+   * it; it moves into PortPolicy with the NVGRE data path (issue 15).
+   */
+  virtualSubnetId?: number;
+  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only, like virtualSubnetId. */
+  isolation?: AdapterIsolation;
+  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. Stored only. */
+  routingDomains?: RoutingDomainMapping[];
 }
 
 // The services the vmhost agent implements today, in Get-VMIntegrationService's order. VSS
@@ -102,6 +128,34 @@ export function checkMemory(bytes: number, param = 'MemoryStartupBytes'): void {
   if (bytes % MEMORY_ALIGN !== 0) throw invalid(param, `${fmtBytes(bytes)} is not a multiple of 2 MB`);
 }
 
+export const BUFFER_MIN = 5;
+export const BUFFER_MAX = 2000;
+
+/**
+ * Hyper-V's defaults for a new VM: static; the dynamic bounds 512 MB (or the startup memory
+ * when that is less) to 1 TB, Buffer 20 %, Priority 50.
+ */
+export function defaultDynamicMemory(startupBytes: number): DynamicMemoryConfig {
+  return { enabled: false, minimumBytes: Math.min(512 * MiB, startupBytes), maximumBytes: MEMORY_MAX, bufferPercent: 20, priority: 50 };
+}
+
+/**
+ * Set-VMMemory's rules: each bound a valid memory size, minimum ≤ startup ≤ maximum, Buffer
+ * 5–2000, Priority 0–100. Dynamic memory and virtual NUMA exclude each other, as in Hyper-V
+ * 2012 R2 (memory that moves cannot stay split evenly across nodes).
+ */
+export function checkDynamicMemory(d: DynamicMemoryConfig, startupBytes: number, numaNodes: number, vm?: string): void {
+  checkMemory(d.minimumBytes, 'MinimumBytes');
+  checkMemory(d.maximumBytes, 'MaximumBytes');
+  if (d.minimumBytes > startupBytes) throw invalid('MinimumBytes', `the minimum ${fmtBytes(d.minimumBytes)} is above the startup memory ${fmtBytes(startupBytes)}`, vm);
+  if (d.maximumBytes < startupBytes) throw invalid('MaximumBytes', `the maximum ${fmtBytes(d.maximumBytes)} is below the startup memory ${fmtBytes(startupBytes)}`, vm);
+  if (!Number.isInteger(d.bufferPercent) || d.bufferPercent < BUFFER_MIN || d.bufferPercent > BUFFER_MAX) {
+    throw invalid('Buffer', `${d.bufferPercent} is outside ${BUFFER_MIN}–${BUFFER_MAX} (%)`, vm);
+  }
+  if (!Number.isInteger(d.priority) || d.priority < 0 || d.priority > 100) throw invalid('Priority', `${d.priority} is outside 0–100`, vm);
+  if (d.enabled && numaNodes > 1) throw invalid('DynamicMemoryEnabled', `dynamic memory cannot be used with virtual NUMA (the VM has ${numaNodes} NUMA nodes)`, vm);
+}
+
 export function checkProcessorCount(count: number, hostLogicalProcessors: number): void {
   const max = Math.min(PROCESSOR_MAX, hostLogicalProcessors);
   if (!Number.isInteger(count) || count < 1 || count > max) {
@@ -131,6 +185,8 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   checkMemory(c.memoryStartupBytes);
   checkProcessorCount(c.processorCount, hostLogicalProcessors);
   checkNuma(c.numaNodes, c.processorCount, c.memoryStartupBytes);
+  checkDynamicMemory(c.dynamicMemory, c.memoryStartupBytes, c.numaNodes, c.name);
+  if (c.smartPagingFilePath !== null && !c.smartPagingFilePath.startsWith('/')) throw invalid('SmartPagingFilePath', `must be an absolute path, not '${c.smartPagingFilePath}'`, c.name);
   if (c.boot.kind !== 'TestGuest' && c.boot.kind !== 'Kernel') throw invalid('Boot', 'unknown boot source', c.name);
   checkBootConfig(c);
   const slots = [...c.hardDrives, ...c.dvdDrives];
@@ -145,5 +201,10 @@ export function checkConfig(c: VmConfig, hostLogicalProcessors: number): void {
   for (const n of c.networkAdapters) {
     if (n.isLegacy && c.generation !== 1) throw invalid('IsLegacy', 'generation 2 VMs have no legacy network adapter', c.name);
     if (!/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i.test(n.mac)) throw invalid('MacAddress', `bad MAC address ${n.mac}`, c.name);
+    if (n.virtualSubnetId !== undefined) checkVsid(n.virtualSubnetId, 'VirtualSubnetId');
+    // Checked as the cmdlets would have made them: a hand-edited vm.json cannot hold what they refuse.
+    const i = n.isolation;
+    if (i) setIsolation(defaultIsolation(), { IsolationMode: i.isolationMode, DefaultIsolationID: i.defaultIsolationId, AllowUntaggedTraffic: i.allowUntaggedTraffic, MultiTenantStack: i.multiTenantStack });
+    (n.routingDomains ?? []).reduce<RoutingDomainMapping[]>((l, m) => addMapping(l, { RoutingDomainID: m.routingDomainId, RoutingDomainName: m.routingDomainName, IsolationID: m.isolationIds, IsolationName: m.isolationNames }), []);
   }
 }

@@ -1,5 +1,6 @@
 // Everything the host knows about one VM: its config, its state, its running side.
 import type { BootSourceKind } from './boot-order.ts';
+import type { MemoryPlan, VmMemoryState } from './vm-memory.ts';
 import type { VmConfig } from './vm-config.ts';
 import { VmLock } from './vm-lock.ts';
 import type { VmPaths } from './vm-paths.ts';
@@ -16,6 +17,10 @@ export class VmEntry {
   expectedExit?: string;
   /** Resolves once the host has handled the exit of the current runtime's QEMU. */
   exitHandled?: Promise<void>;
+  /** The memory layout of the current run (vm-memory.ts), kept with a Save-VM. */
+  memoryPlan?: MemoryPlan;
+  /** What the dynamic memory driver (vm-memory.ts) last saw and asked of the running VM. */
+  memoryState?: VmMemoryState;
   /** What the current (or saved) run booted from; undefined while off. */
   bootSource?: BootSourceKind;
   /** Why the firmware said it could not boot, during the current run. */

@@ -115,10 +115,7 @@ export class VmMetering {
     this.settings = await loadMeteringSettings(this.host.dataDir);
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
-      const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
-      // The sources' positions are dropped: what ran while no daemon metered (and since the last
-      // save) is not counted, as the duration does not count that time either.
-      if (state?.version === 1) this.metered.set(e.config.id, { totals: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
+      await this.load(e);
     }
     this.lastTick = performance.now();
     // A tick still running (a slow QMP answer) makes the next one wait: its time goes to the next sample.
@@ -126,6 +123,32 @@ export class VmMetering {
       this.sampling ??= this.tick().catch(() => undefined).finally(() => { this.sampling = undefined; });
     }, METERING_SAMPLE_MS);
     this.timer.unref();
+  }
+
+  /**
+   * A VM's metering.json, if it has one, counted on from. The sources' positions are dropped:
+   * what ran while no daemon metered (and since the last save) is not counted, as the duration
+   * does not count that time either; a moved-in VM's QEMU, exports and ports are new sources here.
+   */
+  private async load(e: VmEntry): Promise<void> {
+    const state = await readJson<MeteringState>(VmMetering.file(e)).catch(() => undefined);
+    if (state?.version === 1) this.metered.set(e.config.id, { totals: { ...state, last: {} }, savedAt: Date.now(), dirty: false, wasRunning: e.runtime !== undefined });
+  }
+
+  /** What Move-VM carries to the destination: the totals as of the last sample (the positions are this host's sources). */
+  carried(e: VmEntry): MeteringState | undefined {
+    const m = this.metered.get(e.config.id);
+    return m ? { ...m.totals, last: {} } : undefined;
+  }
+
+  /** The destination of a move, before its commit point: the carried totals go into the staged VM's folder, so a crash after the commit keeps them. */
+  static writeCarried(dir: string, state: MeteringState): Promise<void> {
+    return writeFileAtomic(join(dir, 'metering.json'), JSON.stringify({ ...state, last: {} }) + '\n');
+  }
+
+  /** After a move's commit point: the VM's carried metering.json is counted on from here. */
+  adoptMovedIn(e: VmEntry): Promise<void> {
+    return this.files.run(() => this.load(e));
   }
 
   async close(): Promise<void> {
@@ -281,7 +304,7 @@ export class VmMetering {
       return { id: n.adapter.id, readings };
     });
     // Memory demand (Get-VM's MemoryDemand) comes from dynamic memory's pressure reports; static memory has none to draw.
-    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: null, cpu, drives, adapters };
+    return { running: rt !== undefined, memoryBytes: memoryAssigned(e), memoryDemandBytes: rt && e.config.dynamicMemory.enabled ? e.memoryState?.memory.demandBytes ?? null : null, cpu, drives, adapters };
   }
 
   /** Every VM's sources now, metered or not (/metrics). */
@@ -301,9 +324,9 @@ export class VmMetering {
   }
 }
 
-/** Memory a running VM holds: its startup memory while memory is static (Get-VM's MemoryAssigned says the same). */
+/** Memory a running VM holds, as Get-VM's MemoryAssigned: the dynamic memory driver's last reading, else its startup memory. */
 function memoryAssigned(e: VmEntry): number {
-  return e.config.memoryStartupBytes;
+  return e.memoryState?.memory.assignedBytes ?? e.config.memoryStartupBytes;
 }
 
 /**

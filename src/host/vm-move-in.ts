@@ -7,13 +7,21 @@
 // opened, vm.json written — the commit point — and the VM registered and resumed. Anything
 // before the commit point is undone by `abort`, by QEMU exiting, or, after a crash, by `sweep`
 // at the next start: nothing half-registered survives.
+//
+// Shared-nothing (Move-VM -IncludeStorage): the prepare names a new file per drive. This host
+// creates them (dynamic, empty) after journalling their paths in incoming.json, and the source's
+// block server mirrors each running disk into them over a disk stream (storage/disk-stream.ts,
+// opened with the move's secret) before the memory moves. Commit needs every stream finished
+// (flushed); a stream that ends unfinished abandons the move, and an abandoned move — or one a
+// crash left, by `sweep` — deletes the files it created: they were never anyone's but the move's.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
+import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
-import type { HeldGeometry } from '../storage/index.ts';
+import { createMirrorFile, serveDiskStream, type DiskStreamServer, type HeldGeometry, type MirrorTarget } from '../storage/index.ts';
 import type { DiskGeometry } from '../qemu/index.ts';
 import { incompatibilities, type Incompatibility } from './import-report.ts';
 import type { ImportHostFacts } from './import-plan.ts';
@@ -29,6 +37,8 @@ import { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { EventLevel } from './events.ts';
+import type { MeteringState } from './metering-state.ts';
+import { VmMetering } from './vm-metering.ts';
 
 /** What the source sends to prepare a move. */
 export interface MovePrepare {
@@ -42,10 +52,16 @@ export interface MovePrepare {
   counters: SavedCounters;
   performance: PerformanceOption;
   sourceHost: string;
+  /** Move-VM -SnapshotFilePath: the VM's checkpoint folder here (absolute); else this host's default. */
+  snapshotFilePath?: string;
+  /** Shared-nothing: per hard drive id, the new file this host creates and the source fills (its disk stream). */
+  storage?: Record<string, { path: string; format: 'VHDX' | 'VHD' }>;
+  /** Dynamic memory's layout on the source (its QEMU's boot RAM and virtio-mem region); absent: static memory. */
+  memory?: MemoryPlan;
 }
 
-/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts). */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string }
+/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number }
 
 export interface MoveInHost {
   readonly dataDir: string;
@@ -61,6 +77,8 @@ export interface MoveInHost {
   migrationEnabled(): boolean;
   /** Under the names lock: the id and name are free, then the entry is registered running on `rt`. */
   register(entry: VmEntry, rt: VmRuntime, uptimeMs: number, boot: BootSourceKind): Promise<VmView>;
+  /** After the commit point: the metering.json the move carried is counted on from. */
+  adoptMetering(entry: VmEntry): Promise<void>;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -73,11 +91,13 @@ interface Staged {
   relay?: Relay;
   committing: boolean;
   timer?: NodeJS.Timeout;
+  /** Shared-nothing: the files being filled, by drive id, those the source finished, and their stream's listener. */
+  incoming?: { targets: Map<string, MirrorTarget>; finished: Set<string>; server?: DiskStreamServer };
 }
 
 const INCOMING = 'incoming.json';
 const MOVED_IN = 'moved-in.json';
-/** A prepared move the source never commits is dropped after this. */
+/** A prepared move the source never commits is dropped after this (not counting the time its disk streams are being copied). */
 const STAGE_TTL_MS = 15 * 60_000;
 
 const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
@@ -95,25 +115,27 @@ export class MoveIn {
   /** What would keep this VM from arriving here (Compare-VM's kinds that apply to a live move). */
   async judge(p: MovePrepare): Promise<Incompatibility[]> {
     const f = this.host.facts();
-    const vm = p.config;
+    const vm = withMovedDisks(p);
     const missing = new Set<string>();
     for (const path of [...vm.dvdDrives.map((d) => d.path), vm.floppyPath, ...(vm.boot.kind === 'Kernel' ? [vm.boot.kernel, vm.boot.initrd] : [])]) {
       if (path && !(await exists(path))) missing.add(path);
     }
     const disks = [];
+    const collisions: string[] = [];
     for (const d of vm.hardDrives) {
-      if (!(await exists(d.path))) disks.push({ driveId: d.id, problem: 'missing' as const, path: d.path, detail: 'not reachable from this host' });
+      if (p.storage) { if (await exists(d.path)) collisions.push(d.path); } // a new file: it must not be there yet
+      else if (!(await exists(d.path))) disks.push({ driveId: d.id, problem: 'missing' as const, path: d.path, detail: 'not reachable from this host' });
       else if (this.host.storage.holderOf(d.path)) disks.push({ driveId: d.id, problem: 'in-use' as const, path: d.path, detail: 'served by this host' });
     }
     return incompatibilities({
       vm, host: f.host, vms: [...f.vms, ...this.stagedVms()], switches: f.switches, disks, missing,
       firmwareVars: vm.generation === 2 && p.firmwareVars === undefined ? 'Missing' : 'Exported',
-      savedState: 'None', checkpointsWithoutMemory: [], collisions: [],
+      savedState: 'None', checkpointsWithoutMemory: [], collisions,
     });
   }
 
   async prepare(p: MovePrepare): Promise<PreparedMove> {
-    const vm = p.config;
+    const vm = withMovedDisks(p);
     if (!this.host.migrationEnabled()) {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on the destination host: run Enable-VMMigration there', { vm: vm.name });
     }
@@ -129,12 +151,14 @@ export class MoveIn {
     try {
       const paths = s.entry.paths;
       await mkdir(paths.dir, { recursive: true });
-      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost }));
+      const files = vm.hardDrives.filter(() => p.storage).map((d) => d.path);
+      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files }));
       if (vm.generation === 2 && p.firmwareVars !== undefined) {
         await writeFileAtomic(vm.secureBoot ? paths.firmwareVarsSecure : paths.firmwareVars, Buffer.from(p.firmwareVars, 'base64'));
       }
       await this.host.network.attach(s.entry);
       await this.host.network.restorePortCounters(s.entry, p.counters);
+      const diskPort = p.storage ? await this.createIncomingDisks(s, p, secret) : undefined;
       const disks = [];
       for (const d of vm.hardDrives) {
         const g = p.disks[d.id];
@@ -145,22 +169,56 @@ export class MoveIn {
       const nics = await this.host.network.nicsForStart(s.entry, false); // the memory moves with it: never a cold start
       const rt = await VmRuntime.launch({
         config: vm, paths, accelerator: this.host.accelerator(), disks, nics, boot: p.boot, runAs: this.host.qemuUser?.name, incomingMigration: true,
+        memory: p.memory,
       });
+      s.entry.memoryPlan = p.memory;
       s.rt = rt;
-      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, pid: rt.pid, uuid: vm.id }));
+      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files, pid: rt.pid, uuid: vm.id }));
       void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
       s.relay = await destinationRelay(address, sock, secret, dir);
-      s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
-      s.timer.unref();
+      this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
-      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64') };
+      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
     }
+  }
+
+  /** The staged move's time limit, from now. */
+  private arm(s: Staged): void {
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => void this.abort(s.id, 'the source did not commit it in time'), STAGE_TTL_MS);
+    s.timer.unref();
+  }
+
+  /** Shared-nothing: the drives' new files (empty, dynamic, shaped like the source's disks) and the listener their streams fill them through. */
+  private async createIncomingDisks(s: Staged, p: MovePrepare, secret: Buffer): Promise<number> {
+    const incoming: NonNullable<Staged['incoming']> = { targets: new Map(), finished: new Set() };
+    s.incoming = incoming;
+    for (const d of s.entry.config.hardDrives) {
+      const g = p.disks[d.id], where = p.storage?.[d.id];
+      if (!g || !where) throw new VmhostError('INVALID_ARGUMENT', `the move of '${s.entry.config.name}' names no geometry or destination for drive ${d.id}`, { vm: s.entry.config.name });
+      await mkdir(dirname(where.path), { recursive: true });
+      incoming.targets.set(d.id, await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path));
+    }
+    incoming.server = await serveDiskStream(this.host.listenHost(), secret, {
+      // A copy may take longer than the stage's time limit: it is off while streams run (one that ends unfinished abandons the move).
+      open: (name) => {
+        const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk;
+        if (disk) clearTimeout(s.timer);
+        return disk;
+      },
+      finished: (name) => {
+        incoming.finished.add(name);
+        if (incoming.finished.size === incoming.targets.size && !s.committing) this.arm(s);
+      },
+      lost: (name, why) => { if (!s.committing) void this.abort(s.id, `disk ${name}: ${why}`); },
+    });
+    return incoming.server.port;
   }
 
   /** The move's secret, checked in constant time; the staged move. */
@@ -173,7 +231,7 @@ export class MoveIn {
   }
 
   /** The source's QEMU has completed and its host has released the disks: this host takes the VM. */
-  async commit(moveId: string, secret: string, uptimeMs: number): Promise<VmView> {
+  async commit(moveId: string, secret: string, uptimeMs: number, metering?: MeteringState): Promise<VmView> {
     const s = this.need(moveId, secret);
     const rt = s.rt;
     if (!rt || s.committing) throw new VmhostError('INVALID_STATE', `move ${moveId} is not ready to commit`, { move: moveId });
@@ -184,7 +242,9 @@ export class MoveIn {
     let view: VmView;
     try {
       await rt.incomingDone(30_000);
+      if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
       for (const d of e.config.hardDrives) await this.host.storage.activateDrive(d);
+      if (metering) await VmMetering.writeCarried(e.paths.dir, metering);
       await writeFileAtomic(join(e.paths.dir, MOVED_IN), JSON.stringify({ moveId, secretHash: s.secretHash.toString('base64') }));
       view = await this.host.register(e, rt, uptimeMs, s.boot); // writes vm.json: the commit point
     } catch (err) {
@@ -195,6 +255,7 @@ export class MoveIn {
     // Registered: from here on the VM is this host's, whatever fails next.
     this.staged.delete(moveId);
     await rm(join(e.paths.dir, INCOMING), { force: true });
+    if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
     await rt.resume();
     await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
@@ -225,6 +286,9 @@ export class MoveIn {
     if (s.rt) { await s.rt.kill().catch(() => undefined); } // first: the relay's close then has nothing left to pass on
     await s.relay?.close().catch(() => undefined);
     for (const d of s.entry.config.hardDrives) await this.host.storage.stopDrive(d).catch(() => undefined);
+    // Files a shared-nothing move created: partial copies, nobody's but the move's.
+    await s.incoming?.server?.close().catch(() => undefined);
+    for (const t of s.incoming?.targets.values() ?? []) await t.discard();
     await this.host.network.forgetVm(s.entry).catch(() => undefined);
     await rm(s.entry.paths.dir, { recursive: true, force: true });
     await rm(s.entry.paths.sockets, { recursive: true, force: true });
@@ -236,16 +300,39 @@ export class MoveIn {
     const root = join(dataDir, 'vms');
     for (const id of await readdir(root).catch(() => [] as string[])) {
       const dir = join(root, id);
-      const rec = await readJson<{ moveId: string; pid?: number; uuid?: string }>(join(dir, INCOMING)).catch(() => undefined);
+      const rec = await readJson<{ moveId: string; files?: string[]; pid?: number; uuid?: string }>(join(dir, INCOMING)).catch(() => undefined);
       if (!rec || (await exists(join(dir, 'vm.json')))) continue;
       if (rec.pid !== undefined && rec.uuid !== undefined) {
         const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
         if (cmdline.includes(rec.uuid)) { try { process.kill(rec.pid, 'SIGKILL'); } catch { /* gone */ } }
       }
+      for (const f of rec.files ?? []) await rm(f, { force: true });
       await rm(dir, { recursive: true, force: true });
-      event('Warning', 'VM_MOVE_ABANDONED', `Incoming move ${rec.moveId} (VM ${id}) abandoned: the daemon stopped before it was committed`);
+      event('Warning', 'VM_MOVE_ABANDONED', `Incoming move ${rec.moveId} (VM ${id}) abandoned: the daemon stopped before it was committed${rec.files?.length ? `; its partial disk files removed (${rec.files.join(', ')})` : ''}`);
     }
   }
+}
+
+/** The VM as it arrives: a shared-nothing move's drives at their new paths. */
+function withMovedDisks(p: MovePrepare): VmConfig {
+  const storage = p.storage;
+  if (!storage) return p.config;
+  return {
+    ...p.config,
+    hardDrives: p.config.hardDrives.map((d) => {
+      const to = storage[d.id];
+      if (!to || !isAbsolute(to.path)) throw new VmhostError('INVALID_ARGUMENT', `the move of '${p.config.name}' names no absolute destination for ${d.path}`, { vm: p.config.name, path: d.path });
+      return { ...d, path: to.path };
+    }),
+  };
+}
+
+/** Commit: every stream finished (all its writes flushed here), the files closed so the exports can open them. */
+async function closeIncomingDisks(incoming: NonNullable<Staged['incoming']>, vm: string): Promise<void> {
+  const unfinished = [...incoming.targets.keys()].filter((id) => !incoming.finished.has(id));
+  if (unfinished.length > 0) throw new VmhostError('INVALID_STATE', `VM '${vm}': the copy of drive(s) ${unfinished.join(', ')} is not complete`, { vm });
+  await incoming.server?.close();
+  for (const t of incoming.targets.values()) await t.disk.close();
 }
 
 async function exists(p: string): Promise<boolean> {

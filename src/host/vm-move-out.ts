@@ -1,4 +1,4 @@
-// Move-VM, the source's side (shared storage: the disks stay where both hosts reach them).
+// Move-VM, the source's side. Shared storage: the disks stay where both hosts reach them.
 // With the VM Migrating under its lock: the destination prepares (vm-move-in.ts) on the ticket
 // the caller got from it, QEMU pre-copies memory through the relay (migration-stream.ts) until
 // its last round stops the VM, this host stops serving the disks (their locks released), and
@@ -6,7 +6,27 @@
 // the source QEMU is kept, paused, so any failure (or Stop-Job) resumes the VM here untouched;
 // a commit whose answer is lost is asked about again (GET the move) and, while nobody can say,
 // the VM stays paused here rather than risk running twice.
-import { readFile, rm } from 'node:fs/promises';
+//
+// Shared-nothing (-IncludeStorage): disks first, then memory. After the prepare (the destination
+// has created empty files), each running disk is mirrored by this host's block server into a
+// RemoteDisk (storage/disk-stream.ts) — the walker copies what is allocated, guest writes to
+// copied chunks go to both hosts — and once every disk is in step the memory pre-copy runs as
+// above with the mirrors held in step. When QEMU has stopped, each mirror finishes (the
+// destination flushed its copy) and the exports stop; the destination's commit opens its own
+// copies. Until that commit the VM's own files here are complete and untouched as the
+// authority: any failure cancels the mirrors (the destination then deletes its partial files)
+// and the VM runs on from them. They are deleted only after the commit (unless
+// -RetainVhdCopiesOnSource). Checkpoints are still refused: a chain would need its frozen
+// parents copied too.
+//
+// A daemon killed during the commit: before asking the destination to commit, the source
+// journals the move in the VM's folder (move-out.json: destination, move id and secret, files
+// to delete). At the next start `settleInterrupted` asks the destination, by one rule: its
+// answer decides. Committed — the VM is the destination's: this host's QEMU (kept paused in
+// postmigrate) is killed, its files and folder removed. Not committed — the journal goes and
+// the VM stays here. No answer — the journal stays, the VM stays paused, asked again at the next start.
+import { readFile, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
@@ -18,17 +38,33 @@ import { MoveQueue } from './move-queue.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { LockHeld } from './vm-lock.ts';
 import type { VmNetwork } from './vm-network.ts';
-import type { VmRuntime } from './vm-runtime.ts';
+import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { invalid } from './invalid-argument.ts';
+import { DiskCopies, plannedDisks, type StorageMoveRequest } from './vm-move-disks.ts';
+import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
 import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
-import type { MovePrepare } from './vm-move-in.ts';
 import type { VmView } from './vm-view.ts';
+import type { MeteringState } from './metering-state.ts';
+import { PAGING_DEVICE, type MemoryPlan } from './vm-memory.ts';
+
+const JOURNAL = 'move-out.json';
+
+/** move-out.json: what a source needs to learn, after a crash, whether its move committed. */
+interface MoveOutJournal { destination: string; moveId: string; secret: string; deleteFiles: string[] }
+
+export type { StorageMoveRequest } from './vm-move-disks.ts';
 
 export interface MoveRequest {
   /** HOST:PORT of the destination daemon. */
   destination: string;
   /** Issued by the destination to the caller (POST /migrations/tickets there). */
   ticket: string;
+  /** Shared-nothing: where the disks go on the destination. */
+  storage?: StorageMoveRequest;
+  /** -SnapshotFilePath: the VM's checkpoint folder on the destination (absolute). */
+  snapshotFilePath?: string;
 }
 
 /** What the source side needs of its host. */
@@ -52,6 +88,8 @@ export interface MoveOutHost {
   /** The VM is no longer registered here (its entry and checkpoint records dropped). */
   forget(e: VmEntry): void;
   isRegistered(e: VmEntry): boolean;
+  /** The VM's metering totals to carry (VmMetering.carried). */
+  metering(e: VmEntry): MeteringState | undefined;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -61,7 +99,13 @@ interface MoveOutVm {
   readonly id: string;
   /** The prepare body: config, disk geometry, NVRAM, counters. */
   describe(): Promise<MovePrepare>;
+  /** Shared-nothing: mirror every disk to the destination; resolves once all are in step (they stay so until released). */
+  copyDisks?(prepared: PreparedMove, host: string, progress: (fraction: number) => void, failed: AbortController): Promise<void>;
+  /** Before the commit, on any failure: stop the mirrors (the destination drops its copies); this host's files go on. */
+  abandonCopies(): Promise<void>;
   uptimeMs(): number;
+  /** Its resource metering as of the last sample (Measure-VM goes on counting on the destination); none when not enabled. */
+  metering(): MeteringState | undefined;
   migrate(uri: string, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
   /** Stop serving the disks (the source QEMU is inactive): the destination may open them. */
   releaseDisks(): Promise<void>;
@@ -69,6 +113,8 @@ interface MoveOutVm {
   resumeHere(): Promise<void>;
   /** Done: the source QEMU quits and the VM leaves this host. */
   leave(): Promise<void>;
+  /** Before the commit: move-out.json written (a crash from here on settles by asking the destination); `undefined` drops it. */
+  journal(prepared: PreparedMove | undefined): Promise<void>;
 }
 
 export class MoveOut {
@@ -80,7 +126,7 @@ export class MoveOut {
   }
 
   /**
-   * Move-VM (shared storage) as a job: Queued while -MaximumVirtualMachineMigrations moves run,
+   * Move-VM (shared storage, or shared-nothing with `req.storage`) as a job: Queued while -MaximumVirtualMachineMigrations moves run,
    * cancellable (Stop-Job) until the destination commits; the VM is Migrating meanwhile.
    */
   move(nameOrId: string, req: MoveRequest): { job: Job; result: Promise<VmView> } {
@@ -91,6 +137,8 @@ export class MoveOut {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on this host: run Enable-VMMigration', { vm: e.config.name });
     }
     this.refuseUnmovable(e);
+    const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
+    if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);
@@ -102,7 +150,7 @@ export class MoveOut {
           const rt = this.host.live(e);
           e.machine.transition(held, 'Migrating');
           try {
-            return await moveOut(this.vmFor(e, held, rt, dest), dest, this.host, h);
+            return await moveOut(this.vmFor(e, held, rt, dest, req, moved), dest, this.host, h);
           } catch (err) {
             if (this.host.isRegistered(e) && e.state === 'Migrating') await this.settleFailed(e, held, rt, err);
             throw err;
@@ -114,6 +162,42 @@ export class MoveOut {
     }, { queued: true, cancellable: true });
   }
 
+  /**
+   * Daemon start, before the VM's disks are served: a move this host's daemon died in the middle
+   * of committing is settled by the destination's answer. True when the VM left (it is not loaded).
+   */
+  async settleInterrupted(e: VmEntry): Promise<boolean> {
+    const path = join(e.paths.dir, JOURNAL);
+    const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
+    if (!j) return false;
+    const dest = httpDestination(j.destination, '');
+    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0 }; // only the id and secret are used to ask
+    const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
+    let outcome = await ask();
+    if (outcome === 'Prepared') {
+      // Still staged there: called off, unless its commit is under way (then it stays undecided).
+      await dest.abort(mv).catch(() => undefined);
+      outcome = await ask();
+      if (outcome === 'Prepared') outcome = 'Unknown';
+    }
+    if (outcome === 'Committed') {
+      await killStaleQemu(e);
+      await removeMovedFiles(j.deleteFiles, e, this.host);
+      await this.host.network.forgetVm(e).catch(() => undefined);
+      await rm(e.paths.dir, { recursive: true, force: true });
+      await rm(e.paths.sockets, { recursive: true, force: true });
+      this.host.event('Information', 'VM_MOVED_OUT', `VM moved to ${j.destination} (move ${j.moveId}): the destination had committed it when this host's daemon stopped; settled at start`, e);
+      return true;
+    }
+    if (outcome === 'Unknown') {
+      this.host.event('Error', 'VM_MOVE_OUTCOME_UNKNOWN', `VM '${e.config.name}': its move ${j.moveId} to ${j.destination} was committing when this host's daemon stopped, and the destination does not answer; it stays paused here — asked again at the next start, or check Get-VM there`, e);
+      return false;
+    }
+    await rm(path, { force: true });
+    this.host.event('Warning', 'VM_MOVE_FAILED', `VM '${e.config.name}': its move ${j.moveId} to ${j.destination} did not commit before this host's daemon stopped; the VM stays here (Resume-VM if it is paused)`, e);
+    return false;
+  }
+
   /** What a move cannot carry yet, refused before anything starts. */
   private refuseUnmovable(e: VmEntry): void {
     if (this.host.hasCheckpoints(e)) {
@@ -121,38 +205,62 @@ export class MoveOut {
     }
   }
 
-  private vmFor(e: VmEntry, held: LockHeld, rt: VmRuntime, dest: Destination): MoveOutVm {
+  private vmFor(e: VmEntry, held: LockHeld, rt: VmRuntime, dest: Destination, req: MoveRequest, moved: Record<string, string> | undefined): MoveOutVm {
     const { storage } = this.host;
     const performance = this.host.settings().VirtualMachineMigrationPerformanceOption;
     const t0 = Date.now();
     let stats: LiveMigrationResult | undefined;
+    const copies = new DiskCopies(storage, e.config.hardDrives);
+    const deleteFiles = moved && !req.storage?.retainSource ? e.config.hardDrives.map((d) => d.path) : [];
     return {
       name: e.config.name,
       id: e.config.id,
-      describe: () => this.describe(e, rt, performance),
+      describe: async () => ({ ...(await this.describe(e, rt, performance, moved)), ...(req.snapshotFilePath ? { snapshotFilePath: req.snapshotFilePath } : {}) }),
+      ...(moved ? { copyDisks: (prepared: PreparedMove, host: string, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, progress, failed) } : {}),
+      abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
+      metering: () => this.host.metering(e),
       migrate: async (uri, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(performance), onProgress, signal); },
-      releaseDisks: async () => { for (const d of e.config.hardDrives) await storage.stopDrive(d); },
+      releaseDisks: async () => {
+        await copies.finish();
+        for (const d of e.config.hardDrives) await storage.stopDrive(d);
+      },
       resumeHere: async () => {
+        await copies.abandon();
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
       },
-      leave: () => this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`),
+      leave: async () => {
+        // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
+        await removeMovedFiles(deleteFiles, e, this.host);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`);
+      },
+      journal: async (prepared) => {
+        const path = join(e.paths.dir, JOURNAL);
+        if (!prepared) { await rm(path, { force: true }); return; }
+        const j: MoveOutJournal = { destination: dest.host, moveId: prepared.MoveId, secret: prepared.Secret, deleteFiles };
+        await writeFileAtomic(path, JSON.stringify(j, null, 2));
+      },
     };
   }
 
   /** The prepare body: the VM as the destination must recreate it, its disks' geometry, NVRAM, counters. */
-  private async describe(e: VmEntry, rt: VmRuntime, performance: MovePrepare['performance']): Promise<MovePrepare> {
+  private async describe(e: VmEntry, rt: VmRuntime, performance: MovePrepare['performance'], moved: Record<string, string> | undefined): Promise<MovePrepare> {
     const disks: MovePrepare['disks'] = {};
     const chs: MovePrepare['chs'] = {};
+    const storage: NonNullable<MovePrepare['storage']> = {};
     for (const d of e.config.hardDrives) {
       disks[d.id] = this.host.storage.geometry(d);
       chs[d.id] = await rt.diskGeometry(VmStorage.diskId(d));
+      const to = moved?.[d.id];
+      // A VHD stays a VHD; VHDX and raw disks arrive as dynamic VHDX (only what holds data is copied).
+      if (to !== undefined) storage[d.id] = { path: to, format: this.host.storage.server.get(VmStorage.exportName(d))?.disk.format === 'VHD' ? 'VHD' : 'VHDX' };
     }
     const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
     return {
-      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware',
+      config: e.config, disks, chs, firmwareVars: vars?.toString('base64'), boot: e.bootSource ?? 'Firmware', memory: await memoryLayout(e, rt),
       counters: this.host.network.portCounters(e), performance, sourceHost: this.host.computerName,
+      ...(moved ? { storage } : {}),
     };
   }
 
@@ -187,6 +295,25 @@ export class MoveOut {
   }
 }
 
+/**
+ * The running machine's memory devices, read from its QEMU (so a VM re-attached after a daemon
+ * restart has them too): the destination's QEMU must be built alike. A VM started from a smart
+ * paging file keeps that device (empty once the balancer has it in RAM) until it restarts, and
+ * the file does not move: such a VM is refused.
+ */
+async function memoryLayout(e: VmEntry, rt: VmRuntime): Promise<MemoryPlan | undefined> {
+  const r = await rt.readMemory();
+  const devices = Object.entries(r.devices);
+  if (devices.length === 0 && !e.config.dynamicMemory.enabled) return undefined;
+  if (devices.some(([id]) => id === PAGING_DEVICE)) {
+    throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' was started from a smart paging file, whose device its QEMU keeps until the VM restarts: restart it, then move it`, { vm: e.config.name });
+  }
+  return {
+    bootBytes: r.bootBytes, deflateOnOom: e.config.dynamicMemory.enabled,
+    virtioMem: devices.map(([id, d]) => ({ id, sizeBytes: d.maxBytes, requestedBytes: d.requestedBytes })),
+  };
+}
+
 /** Progress text of a running pre-copy: what Get-Job shows. */
 export function progressText(i: MigrationInfo, phase: string): string {
   const r = i.ram;
@@ -211,26 +338,42 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
     await dest.abort(prepared).catch(() => undefined);
     throw e;
   }
-  const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
-  const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+  // Stop-Job, or a mirror that fails (its target is gone), stops the move at once, whatever phase it is in.
+  const failed = new AbortController();
+  const cancel = (): void => failed.abort(new VmhostError('JOB_CANCELLED', `the move of VM '${vm.name}' was cancelled (Stop-Job); it keeps running here`, { vm: vm.name }));
+  if (h.signal.aborted) cancel();
+  h.signal.addEventListener('abort', cancel, { once: true });
+  const signal = failed.signal;
+  const base = vm.copyDisks ? 50 : 5;
   try {
-    await vm.migrate(relay.uri, (i) => {
-      const r = i.ram;
-      const pct = r && r.total > 0 ? Math.min(90, 5 + (85 * (r.total - r.remaining)) / r.total) : 5;
-      h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
-    }, h.signal);
+    if (vm.copyDisks) {
+      await vm.copyDisks(prepared, address, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
+      signal.throwIfAborted();
+    }
+    const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
+    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+    try {
+      await vm.migrate(relay.uri, (i) => {
+        const r = i.ram;
+        const pct = r && r.total > 0 ? Math.min(90, base + ((90 - base) * (r.total - r.remaining)) / r.total) : base;
+        h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
+      }, signal);
+    } finally {
+      await relay.close();
+    }
+    h.progress(92, 'Handing the disks over');
+    await vm.releaseDisks();
   } catch (e) {
-    await relay.close();
+    await vm.abandonCopies();
     await dest.abort(prepared).catch(() => undefined);
-    throw e;
+    throw failed.signal.aborted ? failed.signal.reason as Error : e;
   } finally {
-    await relay.close();
+    h.signal.removeEventListener('abort', cancel);
   }
-  h.progress(92, 'Handing the disks over');
-  await vm.releaseDisks();
   let view: VmView;
   try {
-    view = await dest.commit(prepared, vm.uptimeMs());
+    await vm.journal(prepared);
+    view = await dest.commit(prepared, vm.uptimeMs(), vm.metering());
   } catch (e) {
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
       ? 'Gone' : await askOutcome(dest, prepared, vm.id);
@@ -240,6 +383,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
     }
     if (outcome === 'Gone') {
       await dest.abort(prepared).catch(() => undefined);
+      await vm.journal(undefined);
       await vm.resumeHere();
       throw e;
     }
@@ -249,4 +393,22 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   h.progress(97, 'Removing the VM from this host');
   await vm.leave();
   return view;
+}
+
+/** After a committed move: the source's files, which the destination has copied (none for shared storage or -RetainVhdCopiesOnSource). */
+async function removeMovedFiles(files: readonly string[], e: VmEntry, host: Pick<MoveOutHost, 'event'>): Promise<void> {
+  if (files.length === 0) return;
+  for (const f of files) await rm(f, { force: true });
+  host.event('Information', 'VM_MOVED_OUT_FILES_REMOVED', `The source's disk files of VM '${e.config.name}' were removed after its move: ${files.join(', ')}`, e);
+}
+
+/** The source QEMU a crashed daemon left paused after a committed move: killed if its pid is still that VM's QEMU. */
+async function killStaleQemu(e: VmEntry): Promise<void> {
+  const rec = await readJson<RuntimeRecord>(e.paths.runtime).catch(() => undefined);
+  if (!rec) return;
+  const cmdline = await readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes(rec.uuid)) return;
+  try { process.kill(rec.pid, 'SIGKILL'); } catch { return; }
+  // Not our child (a previous daemon's): gone once /proc no longer lists it, within a few seconds of SIGKILL.
+  for (let i = 0; i < 250 && (await stat(`/proc/${rec.pid}`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 20));
 }

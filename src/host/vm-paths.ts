@@ -3,10 +3,15 @@
 // (runtime-dir.ts, checked at daemon start) when the data dir is deep.
 import { join } from 'node:path';
 import { VM_SOCKET_BUDGET, shortSocketRoot } from './runtime-dir.ts';
+import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
 
 /** `saved-state.bin.json`, beside the saved memory. `boot`: what the saved VM was booted from, so a restore rebuilds the same machine. */
-export interface SavedInfo { uptimeMs: number; savedAt: string; boot?: BootSourceKind }
+export interface SavedInfo {
+  uptimeMs: number; savedAt: string; boot?: BootSourceKind;
+  /** The memory layout the saved machine had (dynamic memory): a restore must rebuild the same devices. */
+  memory?: MemoryPlan;
+}
 
 export interface VmPaths {
   dir: string;

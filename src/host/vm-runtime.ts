@@ -3,19 +3,29 @@
 // state is; this class only does things to the process and reports what it sees.
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { VmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError } from '../common/index.ts';
 import {
   QemuProcess, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
-  replugNicStream, restoreIncomingUri, saveStateToFile, unplugDisk, waitForIncoming, startIncoming, migrateLive,
+  replugNicStream, restoreIncomingUri, readMemory, setBalloonTarget, setVirtioMemRequested, pollBalloonStats, balloonStats, type MemoryReading, saveStateToFile, unplugDisk, waitForIncoming, startIncoming, migrateLive,
   type Accelerator, type DiskSpec, type DiskGeometry, type HubNic, type QemuVmSpec, type MigrationTuning, type LiveMigrationResult, type MigrationInfo,
 } from '../qemu/index.ts';
 import { AgentClient, ensureGuestImage, type WriteFileOptions } from '../guest/index.ts';
 import type { VmConfig } from './vm-config.ts';
+import type { MemoryPlan } from './vm-memory.ts';
 import type { VmPaths } from './vm-paths.ts';
 import type { HeartbeatStatus } from './vm-view.ts';
 import type { BootSourceKind } from './boot-order.ts';
 import { BootWatch } from './boot-watch.ts';
 import { TimeSync, type TimeSyncCorrection } from './time-sync.ts';
+
+/** The guest's memory as it reports it (vm-memory.ts turns it into demand). */
+export interface GuestMemory {
+  totalBytes: number;
+  availableBytes: number;
+  /** PSI memory "some" avg10 (%), from an agent on a kernel with PSI. */
+  psiSomeAvg10?: number;
+  source: 'agent' | 'balloon';
+}
 
 /** What runtime.json holds so the next daemon can re-attach. */
 export interface RuntimeRecord {
@@ -61,6 +71,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   private cpuSample: { at: number; ticks: number; usage: number } | undefined;
   private bootWatch: BootWatch | undefined;
   private readonly timeSync: TimeSync;
+  /** Cleared when the guest's agent answers meminfo with UNKNOWN_OP (an older agent). */
+  private agentHasMeminfo = true;
+  private balloonStatsOn = false;
   /** Whether the Time Synchronization service is offered; the host points this at the VM's live config. */
   timeSyncEnabled: () => boolean = () => true;
 
@@ -98,6 +111,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   static async launch(o: {
     config: VmConfig; paths: VmPaths; accelerator: Accelerator; disks: DiskSpec[]; nics?: HubNic[]; restoreFrom?: string; boot: BootSourceKind;
     floppyBootIndex?: number; runAs?: string;
+    /** The memory layout (vm-memory.ts); absent: the startup memory, static. */
+    memory?: MemoryPlan;
     /** Move-VM's destination: QEMU waits for a migration (`listenForMigration`) and stays paused after it until `resume`. */
     incomingMigration?: boolean;
   }): Promise<VmRuntime> {
@@ -106,6 +121,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
     if (o.restoreFrom) await checkStateFile(o.restoreFrom);
     const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot, o.floppyBootIndex);
+    if (o.memory) Object.assign(spec, { memoryStartupBytes: o.memory.bootBytes, virtioMem: o.memory.virtioMem, balloonDeflateOnOom: o.memory.deflateOnOom });
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).
     const nics = o.nics ?? [];
     const extraArgs = nics.flatMap((n) => hubNicArgs(n, config.generation));
@@ -210,6 +226,39 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
       this.cpuSample = { at: now, ticks, usage: Math.max(0, usage) };
     }, () => undefined);
     return this.cpuSample?.usage ?? 0;
+  }
+
+  // ---- dynamic memory (vm-memory.ts decides; these only read and carry out) ----
+
+  async readMemory(): Promise<MemoryReading> {
+    return readMemory(this.proc.qmp);
+  }
+
+  /** The boot RAM's balloon target, and the plugged size wanted of each virtio-mem device. */
+  async setMemory(balloonBytes: number | undefined, requested: Record<string, number>): Promise<void> {
+    if (balloonBytes !== undefined) await setBalloonTarget(this.proc.qmp, balloonBytes);
+    for (const [id, bytes] of Object.entries(requested)) await setVirtioMemRequested(this.proc.qmp, id, bytes);
+  }
+
+  /**
+   * The guest's memory as it sees it: from the agent's meminfo (with PSI), else from the
+   * balloon driver's statistics (an agent without the op, or none); undefined when neither says.
+   */
+  async guestMemory(): Promise<GuestMemory | undefined> {
+    if (this.agent.ready && this.agentHasMeminfo) {
+      try {
+        const m = await this.agent.meminfo(HEARTBEAT_MS);
+        return { totalBytes: m.memTotalBytes, availableBytes: m.memAvailableBytes, psiSomeAvg10: m.psiSomeAvg10, source: 'agent' };
+      } catch (err) {
+        if (isVmhostError(err) && err.context.agentCode === 'UNKNOWN_OP') this.agentHasMeminfo = false;
+      }
+    }
+    if (!this.balloonStatsOn) {
+      this.balloonStatsOn = true;
+      await pollBalloonStats(this.proc.qmp, 1);
+    }
+    const b = await balloonStats(this.proc.qmp);
+    return b && { totalBytes: b.totalBytes, availableBytes: b.availableBytes, source: 'balloon' };
   }
 
   async pause(): Promise<void> {
@@ -367,7 +416,13 @@ async function buildSpec(config: VmConfig, paths: VmPaths, accelerator: Accelera
   let kernelBoot: QemuVmSpec['kernelBoot'];
   if (boot === 'TestGuest') {
     const image = await ensureGuestImage();
-    kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: `console=ttyS0 quiet panic=-1 vmhost.hostname=${guestHostname(config.name)}` };
+    kernelBoot = {
+      kernelPath: image.kernel, initrdPath: image.initrd,
+      // swiotlb=noforce: a machine with a memory hotplug region (dynamic memory's virtio-mem)
+      // reaches above 4 GB, and the kernel would then set 64 MB of bounce buffers aside — half
+      // of a 128 MB minimum — that no device here needs (virtio DMAs anywhere).
+      append: `console=ttyS0 quiet panic=-1 swiotlb=noforce vmhost.hostname=${guestHostname(config.name)}`,
+    };
   } else if (config.boot.kind === 'Kernel') {
     kernelBoot = { kernelPath: config.boot.kernel, initrdPath: config.boot.initrd, append: config.boot.cmdline };
   }

@@ -3,6 +3,17 @@
 import type { VmConfig } from './vm-config.ts';
 import { VM_ACTIONS, isLegal, unavailableActions, type VmAction, type VmState } from './vm-state.ts';
 import type { BootSourceKind } from './boot-order.ts';
+import type { MemoryStatus } from './memory-balancer.ts';
+
+/** What the dynamic memory driver (vm-memory.ts) last saw of a running VM. */
+export interface LiveMemory {
+  assignedBytes: number;
+  /** Hyper-V's MemoryDemand: what the guest uses, with its overhead, without the buffer. */
+  demandBytes: number;
+  status: MemoryStatus;
+  /** Bytes plugged from the smart paging file (0: not in use). */
+  pagingBytes: number;
+}
 
 export type HeartbeatStatus = 'Disabled' | 'NoContact' | 'OK' | 'LostCommunication' | 'Paused';
 
@@ -20,6 +31,8 @@ export interface VmLive {
   bootFailure?: string;
   parentSnapshotName: string | null;
   resourceMeteringEnabled: boolean;
+  /** Undefined while off, or before the memory driver's first look. */
+  memory?: LiveMemory;
 }
 
 export interface VmView {
@@ -37,6 +50,15 @@ export interface VmView {
   MemoryMinimum: number;
   MemoryMaximum: number;
   DynamicMemoryEnabled: boolean;
+  /** Hyper-V's MemoryDemand: memory the guest uses (0 while off, or without dynamic memory). */
+  MemoryDemand: number;
+  /** "OK", "Low" (less than demand with buffer), "Warning" (less than the guest uses); empty without dynamic memory. */
+  MemoryStatus: MemoryStatus;
+  /** Set-VMMemory -Buffer (%) and -Priority, as Get-VMMemory shows them. */
+  MemoryBuffer: number;
+  MemoryPriority: number;
+  SmartPagingFilePath: string;
+  SmartPagingFileInUse: boolean;
   CPUUsage: number;
   Uptime: string;
   UptimeSeconds: number;
@@ -83,6 +105,8 @@ function status(live: VmLive): string {
 
 export function toView(c: VmConfig, live: VmLive): VmView {
   const active = live.state !== 'Off' && live.state !== 'Saved';
+  const dynamic = c.dynamicMemory.enabled;
+  const mem = active ? live.memory : undefined;
   return {
     Name: c.name,
     VMName: c.name,
@@ -94,10 +118,17 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     Generation: c.generation,
     ProcessorCount: c.processorCount,
     MemoryStartup: c.memoryStartupBytes,
-    MemoryAssigned: active ? c.memoryStartupBytes : 0,
-    MemoryMinimum: c.memoryStartupBytes,
-    MemoryMaximum: c.memoryStartupBytes,
-    DynamicMemoryEnabled: false,
+    MemoryAssigned: mem?.assignedBytes ?? (active ? c.memoryStartupBytes : 0),
+    // Hyper-V shows the dynamic bounds whether or not dynamic memory is on.
+    MemoryMinimum: c.dynamicMemory.minimumBytes,
+    MemoryMaximum: c.dynamicMemory.maximumBytes,
+    DynamicMemoryEnabled: dynamic,
+    MemoryDemand: dynamic ? (mem?.demandBytes ?? 0) : 0,
+    MemoryStatus: dynamic && mem ? mem.status : '',
+    MemoryBuffer: c.dynamicMemory.bufferPercent,
+    MemoryPriority: c.dynamicMemory.priority,
+    SmartPagingFilePath: c.smartPagingFilePath ?? live.path,
+    SmartPagingFileInUse: (mem?.pagingBytes ?? 0) > 0,
     CPUUsage: active ? live.cpuUsage : 0,
     Uptime: formatUptime(live.uptimeMs),
     UptimeSeconds: Math.floor(live.uptimeMs / 1000),

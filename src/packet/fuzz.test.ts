@@ -1,21 +1,14 @@
-// Seeded mutation fuzz of parseFrame: truncation, byte flips, lies in length fields.
-// parseFrame must never throw, and a failing result must name a reason, a layer and an
+// Seeded mutation fuzz of parseFrame and decodeNvgre: truncation, byte flips, lies in length
+// fields. They must never throw, and a failing result must name a reason, a layer and an
 // offset inside the frame. ~1-2 s by default; VMHOST_LONG=1 runs 20× longer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFrame, parseFrameInto, FrameInfo } from './classify.ts';
+import { decodeNvgre, encodeNvgre } from './nvgre.ts';
 import { samples } from './samples.ts';
+import { seededRandom } from '../common/prng.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 // Offsets (from the L3 start) of length-ish fields worth lying in.
 const LENGTH_FIELDS = [2, 3, 4, 5, 0, 12, 40 + 1, 40 + 4, 40 + 5, 20 + 4, 20 + 5, 20 + 12, 48 + 4, 48 + 5, 40 + 24 + 1, 40 + 16 + 1, 28 + 240 + 1];
@@ -80,4 +73,39 @@ test('fuzz: parseFrame never throws and reports in-bounds offsets', () => {
   }
   assert.ok(Date.now() - t0 < (process.env.VMHOST_LONG === '1' ? 600_000 : 5_000), 'fuzz run stayed in its time budget');
   assert.ok(reasons.size >= 12, `many drop reasons reached: ${[...reasons.keys()].join(', ')}`);
+});
+
+test('fuzz: decodeNvgre never throws; what it accepts is in bounds with a valid VSID', () => {
+  const iterations = process.env.VMHOST_LONG === '1' ? 400_000 : 20_000;
+  const r = rng(0x6558);
+  // NVGRE frames from the encoder (customer frames of every sample, tagged outer VLAN or not), plus the non-NVGRE samples.
+  const base = samples().map((s, i) => {
+    const e = encodeNvgre({
+      outerDst: s.frame.subarray(0, 6), outerSrc: new Uint8Array([2, 0, 0, 0, 4, 1]), providerSrc: 0xc0a80401, providerDst: 0xc0a80402,
+      vsid: 4096 + i * 977, flowId: i, inner: s.frame, outerVlan: i % 3 === 0 ? 10 : undefined,
+    });
+    assert.ok(e.ok);
+    return e.frame;
+  }).concat(samples().map((s) => s.frame));
+  const reasons = new Map<string, number>();
+  let accepted = 0;
+  for (let i = 0; i < iterations; i++) {
+    const b = mutate(base[i % base.length]!, r);
+    let d: ReturnType<typeof decodeNvgre>;
+    try {
+      d = decodeNvgre((i & 7) === 0 ? guarded(b) : b);
+    } catch (e) {
+      assert.fail(`iteration ${i} threw ${String(e)} on ${Buffer.from(b).toString('hex')}`);
+    }
+    if (!d.ok) {
+      assert.ok(d.offset >= 0 && d.offset <= b.length, `iteration ${i}: offset ${d.offset} of ${b.length}`);
+      reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
+    } else {
+      accepted++;
+      assert.ok(d.innerLength >= 14 && d.innerOffset + d.innerLength <= b.length, `iteration ${i}: inner frame in bounds`);
+      assert.ok(d.vsid >= 4096 && d.vsid <= 0xfffffe && d.flowId >= 0 && d.flowId <= 255, `iteration ${i}: key fields`);
+    }
+  }
+  assert.ok(accepted > 0, 'some mutations still decode');
+  for (const reason of ['not-nvgre', 'bad-ipv4-checksum', 'nvgre-bad-flags', 'truncated-ipv4']) assert.ok(reasons.has(reason), `${reason} reached (${[...reasons.keys()].join(', ')})`);
 });

@@ -44,5 +44,6 @@ export {
   GRE_UDP_PORT, NVGRE_PROTOCOL, VSID_MIN, VSID_MAX, type GreHeader, type GreFields,
   parseGre, buildGre, buildNvgre, buildGreInUdp, parseGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId,
 } from './gre.ts';
+export { NVGRE_HEADER_LENGTH, NVGRE_OVERHEAD, type NvgreFields, type NvgreRefusal, type Encoded, type NvgreFrame, encodeNvgre, decodeNvgre } from './nvgre.ts';
 export { FrameInfo, parseFrame, parseFrameInto } from './classify.ts';
 export { LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord } from './pcap.ts';

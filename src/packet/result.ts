@@ -13,7 +13,8 @@ export type DropReason =
   | 'truncated-icmpv4' | 'truncated-icmpv6' | 'bad-nd-option'
   | 'truncated-udp' | 'bad-udp-length' | 'truncated-tcp' | 'bad-tcp-data-offset'
   | 'truncated-dhcp' | 'bad-dhcp-cookie' | 'bad-dhcp-option'
-  | 'truncated-gre' | 'unsupported-gre-version' | 'not-gre-in-udp';
+  | 'truncated-gre' | 'unsupported-gre-version' | 'not-gre-in-udp'
+  | 'not-nvgre' | 'nvgre-fragment' | 'bad-ipv4-checksum' | 'nvgre-bad-flags' | 'nvgre-bad-protocol' | 'nvgre-reserved-vsid' | 'truncated-nvgre-inner';
 
 export interface Malformed {
   readonly ok: false;

@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatIpv4, formatMacNumber } from './address.ts';
+import { decodeNvgre, encodeNvgre } from './nvgre.ts';
 import { samples } from './samples.ts';
 import { pcapHeader, pcapRecord } from './pcap.ts';
 
@@ -74,6 +76,46 @@ test('tshark decodes every built frame with our fields, good checksums, no warni
     // Checksums were really verified: the TCP, UDP, IPv4 and ICMPv6 frames report status "good".
     const verified = (st: string): number => rows.filter((r) => r[cols.indexOf(st)]!.startsWith('1')).length;
     for (const st of status) assert.ok(verified(st) > 0, `${st} verified somewhere`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// tshark has no NVGRE dissector, but its GRE dissector shows the key and hands protocol 0x6558
+// (Transparent Ethernet Bridging) to Ethernet, so the customer frame decodes as well: our
+// encoder's frames must read back in tshark as our decoder reads them.
+test('tshark agrees with decodeNvgre on encoded frames: GRE key, provider and customer addresses', { skip: hasTshark ? false : 'tshark not installed (scripts/install-deps.sh)' }, () => {
+  const inner = samples().filter((s) => s.name === 'tcp-syn' || s.name === 'arp-reply' || s.name === 'icmpv6-echo').map((s) => s.frame);
+  const frames = Array.from({ length: 24 }, (_, i) => {
+    const e = encodeNvgre({
+      outerDst: new Uint8Array([2, 0, 0, 0, 4, 2]), outerSrc: new Uint8Array([2, 0, 0, 0, 4, 1]), providerSrc: 0xc0a80401 + i, providerDst: 0xc0a80402,
+      vsid: 5001 + i * 65_521, flowId: (i * 37) & 0xff, inner: inner[i % inner.length]!, outerVlan: i % 4 === 0 ? 20 : undefined,
+    });
+    assert.ok(e.ok);
+    return e.frame;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-nvgre-'));
+  try {
+    const file = join(dir, 'nvgre.pcap');
+    writeFileSync(file, Buffer.concat([pcapHeader({ nanoseconds: true, snaplen: 262144 }), ...frames.map((f, i) => pcapRecord(f, 1_700_000_000_000_000_000n + BigInt(i), { nanoseconds: true, snaplen: 262144 }))]));
+    const expert = execFileSync('tshark', ['-r', file, '-q', '-z', 'expert,warn', ...CHECKSUMS], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.doesNotMatch(expert, /Errors \(|Warnings \(|Malformed/, expert);
+    const cols = ['gre.key', 'gre.proto', 'eth.src', 'ip.src', 'ip.checksum.status', '_ws.malformed'];
+    const out = execFileSync('tshark', ['-r', file, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,', ...CHECKSUMS, ...cols.flatMap((c) => ['-e', c])],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const rows = out.trimEnd().split('\n').map((l) => l.split('\t'));
+    assert.equal(rows.length, frames.length);
+    frames.forEach((f, i) => {
+      const d = decodeNvgre(f);
+      assert.ok(d.ok);
+      const [key, proto, ethSrc, ipSrc, ipCsum, bad] = rows[i]!;
+      assert.equal(Number(key), d.key, `frame ${i}: GRE key`);
+      assert.equal(proto, '0x6558');
+      assert.equal(ethSrc, `${formatMacNumber(d.outerSrc)},${formatMacNumber(d.innerSrc)}`, `frame ${i}: outer and customer source MAC`);
+      assert.equal(ipSrc!.split(',')[0], formatIpv4(d.providerSrc), `frame ${i}: provider source address`);
+      assert.match(ipCsum!, /^1/, `frame ${i}: outer IPv4 checksum good`);
+      assert.equal(bad ?? '', '', `frame ${i}: not malformed`);
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

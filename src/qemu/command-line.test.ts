@@ -154,6 +154,25 @@ test('NUMA: CPUs and memory split evenly, remainder on the last node', () => {
   assertInvalid(() => buildQemuArgv(gen2({ numa: { count: 5 } })), /NUMA node count/);
 });
 
+test('dynamic memory: maxmem covers the virtio-mem regions; RAM reserves nothing until plugged, a paging file is a shared mapping', () => {
+  const a = buildQemuArgv(gen2({ memoryStartupBytes: 128 * MiB, balloonDeflateOnOom: true, virtioMem: [
+    { id: 'vmem0', sizeBytes: 896 * MiB, requestedBytes: 64 * MiB },
+    { id: 'vmemsp', sizeBytes: 64 * MiB, requestedBytes: 64 * MiB, file: '/vms/a,b/x.smartpaging' },
+  ] }));
+  assert.deepEqual(values(a, '-m'), ['128M,maxmem=1088M']);
+  assert.deepEqual(values(a, '-object'), [
+    `memory-backend-ram,id=vmem0-mem,size=${896 * MiB},reserve=off`,
+    `memory-backend-file,id=vmemsp-mem,size=${64 * MiB},mem-path=/vms/a,,b/x.smartpaging,share=on`,
+  ]);
+  assert.ok(values(a, '-device').includes(`virtio-mem-pci,id=vmem0,memdev=vmem0-mem,requested-size=${64 * MiB},block-size=${2 * MiB}`));
+  assert.ok(values(a, '-device').includes('virtio-balloon-pci,id=balloon0,deflate-on-oom=on'));
+  assert.deepEqual(values(buildQemuArgv(gen1()), '-m'), ['512M'], 'static memory: no maxmem');
+  assert.ok(values(buildQemuArgv(gen1()), '-device').includes('virtio-balloon-pci,id=balloon0'), 'static memory: the balloon as before');
+  assertInvalid(() => buildQemuArgv(gen1({ virtioMem: [{ id: 'vmem0', sizeBytes: 3 * MiB, requestedBytes: 0 }] })), /whole 2 MiB blocks/);
+  assertInvalid(() => buildQemuArgv(gen1({ virtioMem: [{ id: 'vmem0', sizeBytes: 2 * MiB, requestedBytes: 4 * MiB }] })), /requested ≤ size/);
+  assertInvalid(() => buildQemuArgv(gen2({ numa: { count: 2 }, virtioMem: [{ id: 'vmem0', sizeBytes: 2 * MiB, requestedBytes: 0 }] })), /exclude each other/);
+});
+
 test('invalid specs are refused with the offending setting named', () => {
   assertInvalid(() => buildQemuArgv(gen1({ memoryStartupBytes: 512 * MiB + 4096 })), /whole number of MiB/);
   assertInvalid(() => buildQemuArgv(gen1({ topology: { sockets: 1, cores: 3, threads: 1 } })), /does not multiply/);

@@ -17,10 +17,13 @@
 import { HANDED_FD_BASE, handOver, type HandedFile, type Handover } from './handed-files.ts';
 import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
+import { BALLOON_ID } from './memory.ts';
 import { join } from 'node:path';
-import type { DiskSpec, NicSpec, QemuLaunchOptions, QemuRuntimePaths, QemuVmSpec } from './vm-spec.ts';
+import type { DiskSpec, NicSpec, QemuLaunchOptions, QemuRuntimePaths, QemuVmSpec, VirtioMemSpec } from './vm-spec.ts';
 
 const MiB = 1024 * 1024;
+/** virtio-mem's block size here: Hyper-V's 2 MB unit, and x86's transparent huge page. */
+export const VIRTIO_MEM_BLOCK = 2 * MiB;
 /** sun_path is 108 bytes including the NUL. */
 const MAX_UNIX_PATH = 107;
 const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
@@ -171,6 +174,14 @@ function validate(spec: QemuVmSpec): void {
     if (n.model !== 'legacy' && n.model !== 'virtio') throw invalid(spec, `NIC ${n.id}: unknown model ${String(n.model)}`, { device: n.id });
     checkSocketPath(spec, `NIC ${n.id} switch`, n.streamSocketPath);
   }
+  for (const m of spec.virtioMem ?? []) {
+    seenId(m.id);
+    if (spec.numa) throw invalid(spec, `virtio-mem ${m.id}: dynamic memory and virtual NUMA exclude each other`, { device: m.id });
+    if (!Number.isSafeInteger(m.sizeBytes) || m.sizeBytes <= 0 || m.sizeBytes % VIRTIO_MEM_BLOCK !== 0
+      || !Number.isSafeInteger(m.requestedBytes) || m.requestedBytes < 0 || m.requestedBytes > m.sizeBytes || m.requestedBytes % VIRTIO_MEM_BLOCK !== 0) {
+      throw invalid(spec, `virtio-mem ${m.id}: size and requested size must be whole 2 MiB blocks, requested ≤ size`, { device: m.id });
+    }
+  }
 }
 
 /**
@@ -234,6 +245,29 @@ function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
 }
 
 /**
+ * `-m`: the startup memory, and with virtio-mem devices the most the machine may ever hold
+ * (maxmem: their regions follow the startup memory, each a whole number of blocks).
+ */
+function memoryOption(spec: QemuVmSpec): string {
+  const memMiB = spec.memoryStartupBytes / MiB;
+  const extra = (spec.virtioMem ?? []).reduce((s, m) => s + m.sizeBytes, 0);
+  return extra === 0 ? `${memMiB}M` : `${memMiB}M,maxmem=${memMiB + extra / MiB}M`;
+}
+
+/**
+ * A virtio-mem device and its backend. `reserve=off`: a RAM region takes no memory (nor
+ * overcommit) until the guest plugs blocks; a file backend is a shared mapping, so the pages
+ * the guest touches live in the file (smart paging), and unplugged blocks are punched out.
+ */
+function virtioMemArgs(m: VirtioMemSpec): string[] {
+  const memdev = `${m.id}-mem`;
+  const backend = m.file === undefined
+    ? opts('memory-backend-ram', { id: memdev, size: m.sizeBytes, reserve: false })
+    : opts('memory-backend-file', { id: memdev, size: m.sizeBytes, 'mem-path': m.file, share: true });
+  return ['-object', backend, '-device', opts('virtio-mem-pci', { id: m.id, memdev, 'requested-size': m.requestedBytes, 'block-size': VIRTIO_MEM_BLOCK })];
+}
+
+/**
  * The full argv (without the binary) for this VM. Throws QEMU_SPEC_INVALID with a message
  * naming the offending setting.
  */
@@ -263,7 +297,7 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     '-accel', spec.accelerator,
     '-cpu', spec.cpuModel ?? (spec.accelerator === 'kvm' ? 'host' : 'qemu64'),
     '-smp', opts(`cpus=${spec.processorCount}`, { sockets: topo.sockets, cores: topo.cores, threads: topo.threads }),
-    '-m', `${memMiB}M`,
+    '-m', memoryOption(spec),
   ];
   if (spec.numa) {
     const nodes = numaLayout(spec.processorCount, memMiB, spec.numa.count, spec.numa.memoryMiBPerNode);
@@ -273,6 +307,7 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
       a.push('-numa', `node,nodeid=${i},cpus=${cpus},memdev=ram-node${i}`);
     });
   }
+  for (const m of spec.virtioMem ?? []) a.push(...virtioMemArgs(m));
   if (gen2) {
     const fw = spec.firmware!;
     if (secure) a.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
@@ -294,7 +329,7 @@ export function buildQemuArgv(spec: QemuVmSpec, launch: QemuLaunchOptions = {}):
     '-device', 'virtio-serial-pci,id=vserial0',
     '-chardev', opts('socket', { id: 'agent0', path: p.agentSocket, server: true, wait: false }),
     '-device', `virtserialport,bus=vserial0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
-    '-device', 'virtio-balloon-pci,id=balloon0',
+    '-device', opts('virtio-balloon-pci', { id: BALLOON_ID, 'deflate-on-oom': spec.balloonDeflateOnOom }),
   );
   if (p.firmwareLog) a.push('-chardev', opts('file', { id: 'fwlog', path: p.firmwareLog }), '-device', 'isa-debugcon,iobase=0x402,chardev=fwlog');
   // A firmware boot tries exactly the devices given a bootindex, in that order (Hyper-V's

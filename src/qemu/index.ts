@@ -27,3 +27,7 @@ export {
 export { hotplugScsiDisk, unplugDisk, refreshNbdDiskSize } from './hotplug.ts';
 export { hubNicArgs, replugNicStream, type HubNic } from './hub-nic.ts';
 export { changeDvdMedia, injectNmi } from './media.ts';
+export {
+  readMemory, setBalloonTarget, setVirtioMemRequested, pollBalloonStats, balloonStats, type MemoryReading, type BalloonStats,
+} from './memory.ts';
+export { VIRTIO_MEM_BLOCK } from './command-line.ts';

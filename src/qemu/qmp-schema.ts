@@ -59,6 +59,11 @@ export interface MigrationParameters {
 }
 
 export interface BalloonInfo { actual: number }
+
+/** query-memory-devices: the virtio-mem entries (DIMMs and others are not used by vmhost). */
+export type MemoryDeviceInfo =
+  | { type: 'virtio-mem'; data: { id?: string; memaddr: number; 'requested-size': number; size: number; 'max-size': number; 'block-size': number; node: number; memdev: string } }
+  | { type: string; data: Record<string, unknown> };
 export interface KvmInfo { enabled: boolean; present: boolean }
 export interface VncInfo {
   enabled: boolean; host?: string; family?: string; service?: string; auth?: string;
@@ -90,6 +95,8 @@ export interface QmpCommands {
   'query-cpus-fast': { args: undefined; ret: CpuInfoFast[] };
   'query-balloon': { args: undefined; ret: BalloonInfo };
   balloon: { args: { value: number }; ret: Record<string, never> };
+  'query-memory-devices': { args: undefined; ret: MemoryDeviceInfo[] };
+  'query-memory-size-summary': { args: undefined; ret: { 'base-memory': number; 'plugged-memory'?: number } };
   migrate: { args: { uri: string; detach?: boolean; resume?: boolean }; ret: Record<string, never> };
   migrate_cancel: { args: undefined; ret: Record<string, never> };
   'migrate-incoming': { args: { uri: string }; ret: Record<string, never> };

@@ -103,8 +103,16 @@ export interface QemuVmSpec {
   /** Default: processorCount sockets × 1 core × 1 thread. Product must equal processorCount. */
   topology?: CpuTopology;
   numa?: NumaSpec;
-  /** Startup memory in bytes; must be a whole number of MiB. */
+  /** Startup memory in bytes (QEMU's -m, the balloon's range); must be a whole number of MiB. */
   memoryStartupBytes: number;
+  /** Dynamic memory: virtio-mem devices beyond the startup memory (memory.ts plugs and unplugs them). */
+  virtioMem?: VirtioMemSpec[];
+  /**
+   * Dynamic memory: a guest about to OOM takes pages back from the balloon instead of killing
+   * (the host's next reading sees them). Off for static VMs: it is a device feature, and a
+   * saved state from before it must restore into the same device.
+   */
+  balloonDeflateOnOom?: boolean;
   accelerator: Accelerator;
   /** QEMU -cpu model. Default: 'host' under KVM, 'qemu64' under TCG. */
   cpuModel?: string;
@@ -120,6 +128,18 @@ export interface QemuVmSpec {
   /** COM 2: a unix socket QEMU listens on (Hyper-V's named pipe). COM 1 is the console (paths.serialSocket). */
   com2SocketPath?: string;
   paths: QemuRuntimePaths;
+}
+
+/**
+ * One virtio-mem device: a region of `sizeBytes` the guest sees as hot-pluggable, of which
+ * `requestedBytes` is plugged at start. RAM reserves nothing until plugged; a file backend
+ * (smart paging) is a shared mapping of that file, so what is plugged pages to it.
+ */
+export interface VirtioMemSpec {
+  id: string;
+  sizeBytes: number;
+  requestedBytes: number;
+  file?: string;
 }
 
 /** Per-start options that are not part of the VM's hardware. */

@@ -11,7 +11,10 @@ import { createDifferencingFile, createDiskFile } from './disk-create.ts';
 import type { MirrorTarget } from './mirror.ts';
 import { openDiskFile } from './open-disk.ts';
 
-export async function createMirrorFile(served: VirtualDisk, path: string, parentPath?: string): Promise<MirrorTarget> {
+/** What the new file takes from the served disk: the disk itself, or (another host's) its description. */
+export type DiskShape = Pick<VirtualDisk, 'format' | 'type' | 'virtualSize' | 'logicalSectorSize' | 'physicalSectorSize'>;
+
+export async function createMirrorFile(served: DiskShape, path: string, parentPath?: string): Promise<MirrorTarget> {
   const file = resolve(path);
   const format = served.format === 'VHD' ? 'VHD' : 'VHDX';
   const physicalSectorSize = served.physicalSectorSize === 512 ? 512 : 4096;

@@ -41,6 +41,13 @@ export interface MirrorOptions {
   /** Bytes copied of the total, after each chunk the walker copied. */
   progress?(copied: number, total: number): void;
   /**
+   * Called once every chunk is copied. Until the promise it returns resolves, the two disks
+   * stay in step (every guest write goes to both); then the mirror commits and switches. A
+   * shared-nothing Move-VM holds its disks so while the VM's memory moves. Without it the
+   * mirror commits at once.
+   */
+  inSync?(): Promise<void>;
+  /**
    * Runs with the export paused, every range in the target and the target flushed, before the
    * export switches to it: the caller records that the target is now the disk. A throw
    * abandons the mirror (the source stays served, the target is discarded).
@@ -87,8 +94,12 @@ class MirrorJob implements Mirror {
   private committed = false;
   readonly done: Promise<void>;
   start!: () => void;
+  /** Resolves when the mirror fails or is cancelled. */
+  private readonly failed: Promise<void>;
+  private onFailed!: () => void;
 
   constructor(private readonly exportName: string, private readonly pipeline: Pipeline, private readonly opts: MirrorOptions) {
+    this.failed = new Promise<void>((r) => { this.onFailed = r; });
     this.done = new Promise<void>((r) => { this.start = r; }).then(() => this.run());
     // The caller may drop the mirror (a stopped export cancels it): its rejection must not go unhandled.
     this.done.catch(() => undefined);
@@ -98,6 +109,8 @@ class MirrorJob implements Mirror {
     const target = this.opts.target;
     try {
       await this.stage.walker.walk();
+      // A failure or cancel while held ends the wait: nothing is mirrored any more.
+      if (this.opts.inSync && !this.failure) await Promise.race([this.opts.inSync(), this.failed]);
       await this.pipeline.swapDisk(async (current) => {
         this.removeStage();
         if (this.failure) throw this.failure;
@@ -128,6 +141,7 @@ class MirrorJob implements Mirror {
     if (this.failure || this.committed) return;
     this.failure = e;
     this.removeStage();
+    this.onFailed();
   }
 
   private removeStage(): void {

@@ -11,6 +11,7 @@ import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { createVhdx, openVhdx } from '../vhd/index.ts';
 import { COPY_CHUNK } from './chunk-walker.ts';
 import { openDiskFile } from './open-disk.ts';
+import { mulberry32 } from '../common/prng.ts';
 
 export function tempDir(prefix = 'storage-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -92,14 +93,8 @@ export async function killChild(child: ChildProcess, signal: NodeJS.Signals = 'S
 
 /** A deterministic generator (mulberry32) so a failure can be replayed. */
 export function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n);
-  };
+  const next = mulberry32(seed);
+  return (n) => next() % n;
 }
 
 /**

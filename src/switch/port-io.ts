@@ -28,7 +28,7 @@ export interface PortIo {
 
 export interface PortIoEvents {
   /** `framed`: as for PortIo.send — the frame is a view preceded by its record header. */
-  onFrame(frame: Buffer, framed?: boolean): void;
+  onFrame(frame: Uint8Array, framed?: boolean): void;
   /** A stream was cut for a reason (bad record length): counted as a drop. */
   onError(reason: 'stream-corrupt' | 'uplink-error'): void;
   onConnection?(connected: boolean): void;

@@ -76,7 +76,7 @@ export class SocketPortIo implements PortIo {
     this.sock = s;
     s.setNoDelay?.(true);
     if (this.paused) s.pause();
-    const onFrame = (f: Buffer): void => this.ev.onFrame(f, true);
+    const onFrame = (f: Uint8Array): void => this.ev.onFrame(f, true);
     s.on('data', (chunk: Buffer) => {
       if (this.sock !== s) return;
       if (!this.decoder.push(chunk, onFrame)) {

@@ -21,10 +21,12 @@ import * as metering from './vm-metering.ts';
 import * as pools from './resource-pools.ts';
 import * as move from './vm-move.ts';
 import * as migrationNetworks from './migration-network.ts';
+import * as netVirtualization from './net-virtualization.ts';
+import * as isolation from './vm-network-isolation.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

@@ -240,6 +240,7 @@ export const setVmNetworkAdapter = defineCmdlet({
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
     PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
     MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
+    VirtualSubnetId: { type: 'int', min: 0, max: 16_777_214, sets: ['VM'], help: 'Network virtualization subnet (4096-16777214; 0 = none). Stored only: the switch does not yet encapsulate' },
     ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },
@@ -248,7 +249,7 @@ export const setVmNetworkAdapter = defineCmdlet({
     const policy = {
       MacAddressSpoofing: args.MacAddressSpoofing, DhcpGuard: args.DhcpGuard, RouterGuard: args.RouterGuard, ArpGuard: args.ArpGuard,
       PortMirroring: args.PortMirroring, MaximumBandwidth: args.MaximumBandwidth, MinimumBandwidthAbsolute: args.MinimumBandwidthAbsolute,
-      MinimumBandwidthWeight: args.MinimumBandwidthWeight,
+      MinimumBandwidthWeight: args.MinimumBandwidthWeight, VirtualSubnetId: args.VirtualSubnetId,
     };
     const pool = args.ResourcePoolName;
     const changes = Object.values(policy).some((v) => v !== undefined);

@@ -22,17 +22,26 @@ export const setVm = defineCmdlet({
     Name: vmNameMandatory,
     ProcessorCount: { type: 'int', min: 1, max: 64 },
     MemoryStartupBytes: { type: 'size' },
+    MemoryMinimumBytes: { type: 'size', help: 'Dynamic memory minimum (may be lowered while the VM runs)' },
+    MemoryMaximumBytes: { type: 'size', help: 'Dynamic memory maximum (may be raised while the VM runs)' },
+    DynamicMemory: { type: 'switch', help: 'Turn dynamic memory on (VM off)' },
+    StaticMemory: { type: 'switch', help: 'Turn dynamic memory off (VM off)' },
     Notes: { type: 'string' },
     NewVMName: { type: 'string' },
     SnapshotFileLocation: { type: 'string', help: 'Folder for checkpoint files (the VM must have no checkpoints)' },
+    SmartPagingFilePath: { type: 'string', help: 'Folder of the smart paging file (default: the VM\'s folder)' },
   },
   positional: ['Name'],
   view: vmView,
   async run(args, ctx) {
+    if (args.DynamicMemory && args.StaticMemory) throw new VmhostError('CLI_PARAMETER_SET', 'Set-VM: -DynamicMemory and -StaticMemory exclude each other');
     const r = await patchEach(ctx, args.Name, {
       ProcessorCount: args.ProcessorCount, MemoryStartupBytes: args.MemoryStartupBytes, Notes: args.Notes, NewVMName: args.NewVMName,
+      MemoryMinimumBytes: args.MemoryMinimumBytes, MemoryMaximumBytes: args.MemoryMaximumBytes,
+      DynamicMemoryEnabled: args.DynamicMemory ? true : args.StaticMemory ? false : undefined,
       // Made absolute here: the daemon has its own working directory.
       SnapshotFileLocation: args.SnapshotFileLocation === undefined ? undefined : resolve(args.SnapshotFileLocation),
+      SmartPagingFilePath: args.SmartPagingFilePath === undefined ? undefined : resolve(args.SmartPagingFilePath),
     });
     return args.PassThru ? oneOrMany(r, args.Name) : undefined;
   },
@@ -98,12 +107,16 @@ export const setVmProcessor = defineCmdlet({
 const memoryView = {
   columns: [
     { label: 'VMName', value: 'VMName' }, { label: 'DynamicMemoryEnabled', value: 'DynamicMemoryEnabled' },
-    { label: 'Startup', value: 'Startup' }, { label: 'Minimum', value: 'Minimum' }, { label: 'Maximum', value: 'Maximum' },
+    { label: 'Minimum', value: 'Minimum' }, { label: 'Startup', value: 'Startup' }, { label: 'Maximum', value: 'Maximum' },
   ],
 };
 
+/** Get-VMMemory's VMMemory object, with Hyper-V's property names. */
 function memoryOf(vm: VmView) {
-  return { VMName: vm.Name, VMId: vm.Id, DynamicMemoryEnabled: vm.DynamicMemoryEnabled, Startup: vm.MemoryStartup, Minimum: vm.MemoryMinimum, Maximum: vm.MemoryMaximum };
+  return {
+    VMName: vm.Name, VMId: vm.Id, DynamicMemoryEnabled: vm.DynamicMemoryEnabled, Startup: vm.MemoryStartup, Minimum: vm.MemoryMinimum, Maximum: vm.MemoryMaximum,
+    Buffer: vm.MemoryBuffer, Priority: vm.MemoryPriority, MaximumPerNumaNode: Math.floor(vm.MemoryMaximum / vm.NumaNodesCount),
+  };
 }
 
 export const getVmMemory = defineCmdlet({
@@ -115,17 +128,27 @@ export const getVmMemory = defineCmdlet({
 });
 
 export const setVmMemory = defineCmdlet({
-  name: 'Set-VMMemory', synopsis: 'Change a VM\'s startup memory (VM must be off)',
+  name: 'Set-VMMemory', synopsis: 'Change a VM\'s memory: startup, dynamic memory and its range, buffer, priority',
   params: {
-    VMName: { ...vmNameMandatory, aliases: [] }, StartupBytes: { type: 'size' },
+    VMName: { ...vmNameMandatory, aliases: [] },
+    StartupBytes: { type: 'size', help: 'Startup memory (VM off)' },
+    DynamicMemoryEnabled: { type: 'bool', help: 'Dynamic memory on or off (VM off)' },
+    MinimumBytes: { type: 'size', help: 'Dynamic memory minimum (may be lowered while the VM runs)' },
+    MaximumBytes: { type: 'size', help: 'Dynamic memory maximum (may be raised while the VM runs)' },
+    Buffer: { type: 'int', help: 'Memory kept above the guest\'s use, % (5–2000)' },
+    Priority: { type: 'int', help: 'Memory weight when the host is short (0–100)' },
     ResourcePoolName: { type: 'string', help: 'The Memory resource pool the VM is billed in (Primordial: none); also while it runs' },
   },
   positional: ['VMName'],
   view: memoryView,
   async run(args, ctx) {
     if (args.ResourcePoolName !== undefined) await perVm(ctx, args.VMName, (api, vm) => setPool(api, vm.Id, 'Memory', args.ResourcePoolName!));
-    if (args.StartupBytes === undefined && args.ResourcePoolName !== undefined) return args.PassThru ? oneOrMany((await selectVms(clientFor(ctx), args.VMName)).map(memoryOf), args.VMName) : undefined;
-    const r = await patchEach(ctx, args.VMName, { MemoryStartupBytes: args.StartupBytes });
+    const memoryChange = [args.StartupBytes, args.DynamicMemoryEnabled, args.MinimumBytes, args.MaximumBytes, args.Buffer, args.Priority].some((v) => v !== undefined);
+    if (!memoryChange && args.ResourcePoolName !== undefined) return args.PassThru ? oneOrMany((await selectVms(clientFor(ctx), args.VMName)).map(memoryOf), args.VMName) : undefined;
+    const r = await patchEach(ctx, args.VMName, {
+      MemoryStartupBytes: args.StartupBytes, DynamicMemoryEnabled: args.DynamicMemoryEnabled, MemoryMinimumBytes: args.MinimumBytes,
+      MemoryMaximumBytes: args.MaximumBytes, MemoryBuffer: args.Buffer, MemoryPriority: args.Priority,
+    });
     return args.PassThru ? oneOrMany(r.map(memoryOf), args.VMName) : undefined;
   },
 });

@@ -1,8 +1,9 @@
 // Move… of a running VM (Move-VM): the destination from the console's Hosts list, the user's
 // credential there (handed to this host once to get the move's ticket: host/move-delegation.ts),
-// and where the disks go. Only shared storage is offered: the disks stay where both hosts reach
-// them (moving them with the VM, Move-VM -IncludeStorage, is not in this build). The move is a
-// job: its progress (memory copied, dirty rate, expected downtime) shows under the toolbar.
+// and where the disks go: they stay where both hosts reach them (shared storage), or are copied
+// live into a folder on the destination first (Move-VM -IncludeStorage -DestinationStoragePath).
+// The move is a job: its progress (disks copied, memory copied, dirty rate, expected downtime)
+// shows under the toolbar.
 import { useState } from 'react';
 import { whyNot } from '../actions.ts';
 import { api, vmPath, type Job, type VmView } from '../api.ts';
@@ -12,12 +13,20 @@ import { href } from '../router.ts';
 import { useAct } from '../submit.ts';
 import { Confirm, RunningJobs } from './common.tsx';
 
-function MoveDialog({ vm, onMove, onCancel }: { vm: VmView; onMove: (to: string, credential: string) => void; onCancel: () => void }) {
+/** Where the disks go: undefined = they stay (shared storage), else a folder on the destination. */
+type MoveTarget = { to: string; credential: string; folder: string | undefined };
+
+function MoveDialog({ vm, onMove, onCancel }: { vm: VmView; onMove: (t: MoveTarget) => void; onCancel: () => void }) {
   const hosts = useHosts();
   const [to, setTo] = useState(hosts[0]?.Address ?? '');
   const [credential, setCredential] = useState('');
+  const [copy, setCopy] = useState(false);
+  const [folder, setFolder] = useState('');
+  // The destination checks the folder itself (free paths, absolute); this only catches what is surely wrong.
+  const folderProblem = copy && !folder.startsWith('/') ? 'An absolute folder on the destination, such as /srv/vms' : undefined;
   return (
-    <Confirm title={`Move ${vm.Name}`} confirmLabel="Move" onCancel={onCancel} onConfirm={() => { if (to !== '' && credential !== '') onMove(to, credential); }}>
+    <Confirm title={`Move ${vm.Name}`} confirmLabel="Move" onCancel={onCancel}
+      onConfirm={() => { if (to !== '' && credential !== '' && folderProblem === undefined) onMove({ to, credential, folder: copy ? folder : undefined }); }}>
       {hosts.length === 0
         ? <p>No destination yet: add one on the <a href={href('hosts')}>Hosts</a> page.</p>
         : (
@@ -30,8 +39,15 @@ function MoveDialog({ vm, onMove, onCancel }: { vm: VmView; onMove: (to: string,
             <input id="move-credential" type="password" autoComplete="off" value={credential} onChange={(e) => setCredential(e.target.value)} />
             <fieldset>
               <legend>Storage</legend>
-              <label><input type="radio" name="move-storage" defaultChecked /> Shared storage: the disks stay where both hosts reach them</label>
-              <label className="muted" title="Move-VM -IncludeStorage is not in this build"><input type="radio" name="move-storage" disabled /> Move the disks to a folder on the destination</label>
+              <label><input type="radio" name="move-storage" checked={!copy} onChange={() => setCopy(false)} /> Shared storage: the disks stay where both hosts reach them</label>
+              <label><input type="radio" name="move-storage" checked={copy} onChange={() => setCopy(true)} /> Copy the disks to a folder on the destination</label>
+              {copy && (
+                <>
+                  <label htmlFor="move-folder">Folder on the destination</label>
+                  <input id="move-folder" value={folder} onChange={(e) => setFolder(e.target.value)} aria-invalid={folderProblem !== undefined} />
+                  {folderProblem !== undefined && <p role="alert" className="small">{folderProblem}</p>}
+                </>
+              )}
             </fieldset>
             <p className="muted small">The VM keeps running while its memory is copied; it pauses only for the hand-over. Migration must be enabled on both hosts (Enable-VMMigration).</p>
           </>
@@ -46,9 +62,10 @@ export function MoveVmButton({ vm }: { vm: VmView }) {
   const running = useJobOutcomes((j) => j.VMId === vm.Id && j.Name === 'Move-VM', () => undefined);
   const { busy, act } = useAct(() => undefined);
   const why = whyNot('Move', vm);
-  const move = (to: string, credential: string) => {
+  const move = ({ to, credential, folder }: MoveTarget) => {
     setAsking(false);
-    void act(`Move ${vm.Name}`, async () => running.watch(await api<Job>('POST', `${vmPath(vm.Id)}/move?wait=false`, { DestinationHost: to, Credential: credential }), `Move ${vm.Name}`));
+    const storage = folder === undefined ? {} : { IncludeStorage: true, DestinationStoragePath: folder };
+    void act(`Move ${vm.Name}`, async () => running.watch(await api<Job>('POST', `${vmPath(vm.Id)}/move?wait=false`, { DestinationHost: to, Credential: credential, ...storage }), `Move ${vm.Name}`));
   };
   return (
     <>

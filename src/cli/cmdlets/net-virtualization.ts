@@ -1,0 +1,121 @@
+// The NetWNV cmdlets of Windows Server 2012 R2 (network virtualization policy):
+// New-/Get-/Remove-NetVirtualizationProviderAddress, -LookupRecord, -CustomerRoute. The policy
+// is stored by the daemon (host/hnv-store.ts); the switch does not yet encapsulate, so it is
+// not yet forwarded by. Values are checked by the daemon (src/hnv/policy.ts).
+import { defineCmdlet } from '../cmdlet.ts';
+import { clientFor } from './vm-select.ts';
+
+const BASE = '/host/network-virtualization';
+const Vsid = { type: 'int', min: 4096, max: 16_777_214, help: 'Virtual subnet ID (VSID), 4096-16777214' } as const;
+const Address = { type: 'string', help: 'IPv4 or IPv6 address' } as const;
+const Guid = { type: 'string', help: 'Routing domain ID, a GUID ({…} or bare)' } as const;
+
+const cols = (...names: string[]) => ({ columns: names.map((c) => ({ label: c, value: c })) });
+const paView = cols('ProviderAddress', 'InterfaceIndex', 'PrefixLength', 'VlanID', 'AddressState');
+const recordView = cols('CustomerAddress', 'VirtualSubnetID', 'MACAddress', 'ProviderAddress', 'CustomerID', 'Rule', 'Type', 'VMName');
+const routeView = cols('RoutingDomainID', 'VirtualSubnetID', 'DestinationPrefix', 'NextHop', 'Metric');
+
+/** The given filter parameters as a query string (Get- and Remove- take the same ones). */
+function query<T extends object>(args: T, names: readonly (keyof T & string)[]): string {
+  const q = new URLSearchParams();
+  for (const n of names) if (args[n] !== undefined) q.set(n, String(args[n]));
+  return q.size ? `?${q}` : '';
+}
+
+const PA_FILTER = ['ProviderAddress', 'InterfaceIndex'] as const;
+const RECORD_FILTER = ['CustomerAddress', 'VirtualSubnetID', 'ProviderAddress', 'MACAddress', 'CustomerID', 'VMName'] as const;
+const ROUTE_FILTER = ['RoutingDomainID', 'VirtualSubnetID', 'DestinationPrefix'] as const;
+
+export const getNetVirtualizationProviderAddress = defineCmdlet({
+  name: 'Get-NetVirtualizationProviderAddress', synopsis: 'List this host\'s provider addresses (network virtualization)',
+  params: { ProviderAddress: Address, InterfaceIndex: { type: 'int', min: 1 } }, positional: ['ProviderAddress'], view: paView,
+  async run(args, ctx) { return clientFor(ctx).call('GET', `${BASE}/provider-addresses${query(args, PA_FILTER)}`); },
+});
+
+export const newNetVirtualizationProviderAddress = defineCmdlet({
+  name: 'New-NetVirtualizationProviderAddress', synopsis: 'Give this host a provider address on an interface',
+  params: {
+    ProviderAddress: { ...Address, mandatory: true }, InterfaceIndex: { type: 'int', min: 1, mandatory: true, help: 'Get-NetAdapter\'s ifIndex' },
+    PrefixLength: { type: 'int', min: 1, max: 128, mandatory: true }, VlanID: { type: 'int', min: 0, max: 4094 },
+  },
+  positional: ['ProviderAddress'], view: paView,
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', `${BASE}/provider-addresses`, { ProviderAddress: args.ProviderAddress, InterfaceIndex: args.InterfaceIndex, PrefixLength: args.PrefixLength, VlanID: args.VlanID });
+  },
+});
+
+export const removeNetVirtualizationProviderAddress = defineCmdlet({
+  name: 'Remove-NetVirtualizationProviderAddress', synopsis: 'Remove the provider addresses the parameters match',
+  params: { ProviderAddress: Address, InterfaceIndex: { type: 'int', min: 1 } }, positional: ['ProviderAddress'], supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.ProviderAddress ?? 'all provider addresses')) return undefined;
+    await clientFor(ctx).call('DELETE', `${BASE}/provider-addresses${query(args, PA_FILTER)}`);
+    return undefined;
+  },
+});
+
+const recordFilter = { CustomerAddress: Address, VirtualSubnetID: Vsid, ProviderAddress: Address, MACAddress: { type: 'string' }, CustomerID: Guid, VMName: { type: 'string' } } as const;
+
+export const getNetVirtualizationLookupRecord = defineCmdlet({
+  name: 'Get-NetVirtualizationLookupRecord', synopsis: 'List lookup records: where a customer address of a virtual subnet lives (CA → PA)',
+  params: recordFilter, positional: ['CustomerAddress'], view: recordView,
+  async run(args, ctx) { return clientFor(ctx).call('GET', `${BASE}/lookup-records${query(args, RECORD_FILTER)}`); },
+});
+
+export const newNetVirtualizationLookupRecord = defineCmdlet({
+  name: 'New-NetVirtualizationLookupRecord', synopsis: 'Add a lookup record (customer address in a virtual subnet → provider address)',
+  params: {
+    CustomerAddress: { ...Address, mandatory: true }, VirtualSubnetID: { ...Vsid, mandatory: true }, MACAddress: { type: 'string', mandatory: true },
+    ProviderAddress: { ...Address, mandatory: true }, Rule: { type: 'enum', values: ['TranslationMethodEncap', 'TranslationMethodNat'], mandatory: true },
+    Type: { type: 'enum', values: ['Static', 'Dynamic', 'L2Only', 'GatewayWildcard'] }, CustomerID: Guid, VMName: { type: 'string' }, UseVmMACAddress: { type: 'bool' },
+  },
+  positional: ['CustomerAddress'], view: recordView,
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', `${BASE}/lookup-records`, {
+      CustomerAddress: args.CustomerAddress, VirtualSubnetID: args.VirtualSubnetID, MACAddress: args.MACAddress, ProviderAddress: args.ProviderAddress,
+      Rule: args.Rule, Type: args.Type, CustomerID: args.CustomerID, VMName: args.VMName, UseVmMACAddress: args.UseVmMACAddress,
+    });
+  },
+});
+
+export const removeNetVirtualizationLookupRecord = defineCmdlet({
+  name: 'Remove-NetVirtualizationLookupRecord', synopsis: 'Remove the lookup records the parameters match',
+  params: recordFilter, positional: ['CustomerAddress'], supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.CustomerAddress ?? 'the matching lookup records')) return undefined;
+    await clientFor(ctx).call('DELETE', `${BASE}/lookup-records${query(args, RECORD_FILTER)}`);
+    return undefined;
+  },
+});
+
+const routeFilter = { RoutingDomainID: Guid, VirtualSubnetID: Vsid, DestinationPrefix: { type: 'string', help: 'ADDRESS/LENGTH' } } as const;
+
+export const getNetVirtualizationCustomerRoute = defineCmdlet({
+  name: 'Get-NetVirtualizationCustomerRoute', synopsis: 'List customer routes of routing domains',
+  params: routeFilter, positional: ['DestinationPrefix'], view: routeView,
+  async run(args, ctx) { return clientFor(ctx).call('GET', `${BASE}/customer-routes${query(args, ROUTE_FILTER)}`); },
+});
+
+export const newNetVirtualizationCustomerRoute = defineCmdlet({
+  name: 'New-NetVirtualizationCustomerRoute', synopsis: 'Add a customer route: a prefix of a routing domain, on-link in a virtual subnet (NextHop 0.0.0.0) or via a next hop',
+  params: {
+    RoutingDomainID: { ...Guid, mandatory: true }, VirtualSubnetID: { ...Vsid, mandatory: true }, DestinationPrefix: { ...routeFilter.DestinationPrefix, mandatory: true },
+    NextHop: { ...Address, mandatory: true }, Metric: { type: 'int', min: 0, max: 4_294_967_295 },
+  },
+  positional: ['DestinationPrefix'], view: routeView,
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', `${BASE}/customer-routes`, {
+      RoutingDomainID: args.RoutingDomainID, VirtualSubnetID: args.VirtualSubnetID, DestinationPrefix: args.DestinationPrefix, NextHop: args.NextHop, Metric: args.Metric,
+    });
+  },
+});
+
+export const removeNetVirtualizationCustomerRoute = defineCmdlet({
+  name: 'Remove-NetVirtualizationCustomerRoute', synopsis: 'Remove the customer routes the parameters match',
+  params: routeFilter, positional: ['DestinationPrefix'], supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.DestinationPrefix ?? 'the matching customer routes')) return undefined;
+    await clientFor(ctx).call('DELETE', `${BASE}/customer-routes${query(args, ROUTE_FILTER)}`);
+    return undefined;
+  },
+});

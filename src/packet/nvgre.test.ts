@@ -1,0 +1,100 @@
+// The NVGRE codec: encode → decode returns every field and the customer frame unchanged (seeded
+// property over random fields); each refused field names its reason on both sides.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseIpv4 as parseIpv4Address, formatMacNumber, parseMac } from './address.ts';
+import { put16, put32 } from './bytes.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet } from './ethernet.ts';
+import { setIpv4Checksum } from './ipv4.ts';
+import { NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, type NvgreFields } from './nvgre.ts';
+import { seededRandom } from '../common/prng.ts';
+
+const rng = seededRandom;
+
+const PA1 = parseIpv4Address('192.168.4.1'), PA2 = parseIpv4Address('192.168.4.2');
+const UPLINK = parseMac('02:00:00:00:04:01'), NEXT = parseMac('02:00:00:00:04:02');
+const inner = (n = 60) => buildEthernet({ dst: parseMac('00:15:5d:00:00:0b'), src: parseMac('00:15:5d:00:00:0a'), ethertype: ETHERTYPE_ARP, payload: new Uint8Array(n - 14).fill(0xa5) });
+const base = (over: Partial<NvgreFields> = {}): NvgreFields => ({ outerDst: NEXT, outerSrc: UPLINK, providerSrc: PA1, providerDst: PA2, vsid: 5001, flowId: 7, inner: inner(), ...over });
+function frame(over: Partial<NvgreFields> = {}): Uint8Array {
+  const e = encodeNvgre(base(over));
+  assert.ok(e.ok, e.ok ? '' : e.detail);
+  return e.frame;
+}
+
+test('encode → decode: every field and the customer frame come back (property, 2,000 random frames)', () => {
+  const r = rng(0x7637);
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  for (let i = 0; i < 2000; i++) {
+    const customer = inner(int(14, 1400));
+    const f = base({
+      vsid: int(4096, 16_777_214), flowId: int(0, 255), ttl: int(1, 255), dscp: int(0, 63), inner: customer,
+      providerSrc: int(1, 0xdfff_ffff), providerDst: int(1, 0xdfff_ffff), outerVlan: r() < 0.3 ? int(1, 4094) : undefined,
+    });
+    const e = encodeNvgre(f);
+    assert.ok(e.ok, e.ok ? '' : e.detail);
+    assert.equal(e.frame.length, customer.length + NVGRE_OVERHEAD + (f.outerVlan === undefined ? 0 : 4));
+    const d = decodeNvgre(e.frame);
+    assert.ok(d.ok, d.ok ? '' : d.reason);
+    assert.equal(d.vsid, f.vsid);
+    assert.equal(d.flowId, f.flowId);
+    assert.equal(d.key, (f.vsid * 256 + f.flowId!) >>> 0);
+    assert.equal(d.providerSrc, f.providerSrc);
+    assert.equal(d.providerDst, f.providerDst);
+    assert.equal(d.ttl, f.ttl);
+    assert.equal(d.dscp, f.dscp);
+    assert.equal(d.outerVlan?.vid, f.outerVlan);
+    assert.equal(formatMacNumber(d.outerSrc), '02:00:00:00:04:01');
+    assert.equal(formatMacNumber(d.innerSrc), '00:15:5d:00:00:0a');
+    assert.equal(d.innerEthertype, ETHERTYPE_ARP);
+    assert.deepEqual(e.frame.subarray(d.innerOffset, d.innerOffset + d.innerLength), customer);
+  }
+});
+
+test('encode refuses each bad field by name', () => {
+  const refused = (over: Partial<NvgreFields>) => { const e = encodeNvgre(base(over)); return e.ok ? 'ok' : e.refused; };
+  assert.equal(refused({ vsid: 4095 }), 'bad-vsid');
+  assert.equal(refused({ vsid: 0xffffff }), 'bad-vsid');
+  assert.equal(refused({ vsid: 5001.5 }), 'bad-vsid');
+  assert.equal(refused({ flowId: 256 }), 'bad-flow-id');
+  assert.equal(refused({ outerSrc: parseMac('01:00:5e:00:00:01') }), 'bad-mac');
+  assert.equal(refused({ outerDst: new Uint8Array(5) }), 'bad-mac');
+  assert.equal(refused({ outerVlan: 4095 }), 'bad-vlan');
+  assert.equal(refused({ ttl: 0 }), 'bad-ttl');
+  assert.equal(refused({ dscp: 64 }), 'bad-dscp');
+  assert.equal(refused({ providerDst: 0 }), 'bad-provider-address');
+  assert.equal(refused({ providerDst: parseIpv4Address('239.0.0.1') }), 'bad-provider-address');
+  assert.equal(refused({ inner: new Uint8Array(13) }), 'inner-too-short');
+  assert.equal(refused({ mtu: 67 }), 'bad-mtu');
+  assert.equal(refused({ inner: inner(1500 - 28) }), 'ok', 'a 1472-byte customer frame fits a 1500 MTU');
+  const big = encodeNvgre(base({ inner: inner(1500 - 27) }));
+  assert.ok(!big.ok && big.refused === 'too-big' && /at most 1472 bytes/.test(big.detail), 'one byte more does not, and says the limit');
+});
+
+test('decode refuses each bad field by reason, at the field\'s offset', () => {
+  const IP = 14, GRE = 14 + 20;
+  const edit = (fn: (b: Uint8Array) => void, fixChecksum = true) => { const b = frame(); fn(b); if (fixChecksum) setIpv4Checksum(b, IP); return decodeNvgre(b); };
+  const expect = (d: ReturnType<typeof decodeNvgre>, reason: string, offset: number) => {
+    assert.ok(!d.ok, `expected ${reason}`);
+    assert.equal(d.reason, reason);
+    assert.equal(d.offset, offset);
+  };
+  expect(decodeNvgre(new Uint8Array(10)), 'truncated-ethernet', 0);
+  expect(decodeNvgre(buildEthernet({ dst: NEXT, src: UPLINK, ethertype: ETHERTYPE_ARP, payload: new Uint8Array(46) })), 'not-nvgre', 12);
+  expect(edit((b) => { b[IP + 9] = 17; }), 'not-nvgre', IP + 9);
+  expect(edit((b) => { b[IP + 8] = 1; }, false), 'bad-ipv4-checksum', IP + 10);
+  expect(edit((b) => { put16(b, IP + 6, 0x2000); }), 'nvgre-fragment', IP + 6);
+  expect(edit((b) => { put16(b, IP + 6, 0x0001); }), 'nvgre-fragment', IP + 6);
+  expect(edit((b) => { put16(b, GRE, 0x2001); }), 'unsupported-gre-version', GRE);
+  for (const flags of [0x0000, 0xa000, 0x3000, 0x6000, 0x2100]) expect(edit((b) => { put16(b, GRE, flags); }), 'nvgre-bad-flags', GRE);
+  expect(edit((b) => { put16(b, GRE + 2, ETHERTYPE_IPV4); }), 'nvgre-bad-protocol', GRE + 2);
+  expect(edit((b) => { put32(b, GRE + 4, (4095 << 8) | 1); }), 'nvgre-reserved-vsid', GRE + 4);
+  expect(edit((b) => { put32(b, GRE + 4, 0xffffff00); }), 'nvgre-reserved-vsid', GRE + 4);
+  // The IPv4 total length says where the customer frame ends: shorter than an Ethernet header.
+  expect(edit((b) => { put16(b, IP + 2, 20 + 8 + 13); }), 'truncated-nvgre-inner', GRE + 8);
+  expect(edit((b) => { put16(b, IP + 2, 20 + 7); }), 'truncated-gre', GRE);
+  // Outer Ethernet padding after the IPv4 packet is not part of the customer frame.
+  const padded = new Uint8Array(frame().length + 6);
+  padded.set(frame());
+  const d = decodeNvgre(padded);
+  assert.ok(d.ok && d.innerLength === 60);
+});
