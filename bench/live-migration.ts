@@ -6,7 +6,7 @@
 // Peer: two hand-started QEMUs (the test guest, TCG) on this machine, the source migrating to
 // the destination's `-incoming unix:` socket directly. Ours: a test guest on host A moved to
 // host B and back (Move-VM through the API: ticket from the destination, the relay, held disk,
-// commit), with each performance option (TCPIP, Compression). Printed per run: total time
+// commit), with each performance option (TCPIP, Compression, SMB). Printed per run: total time
 // (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, and our blackout
 // estimate = QEMU's downtime + the destination's commit (from the source letting go to the VM
 // resumed and announced, from its VM_MOVED_IN event); test/move-vm.test.ts measures the
@@ -18,13 +18,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient, agentChardevArgs, ensureGuestImage } from '../src/guest/index.ts';
 import { QmpClient, migrateLive, startIncoming } from '../src/qemu/index.ts';
-import { tuningFor } from '../src/host/index.ts';
+import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
 import { TestDaemon, waitFor } from '../test/support/daemon.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
 const LOADS = (process.env.LOADS ?? 'idle').split(',') as Array<'idle' | 'dirty'>;
-const OPTIONS = (process.env.OPTIONS ?? 'TCPIP,Compression').split(',') as Array<'TCPIP' | 'Compression'>;
+const OPTIONS = (process.env.OPTIONS ?? 'TCPIP,Compression').split(',') as PerformanceOption[];
 const DIRTY_RATE = 50;
 /** The dirtier's command line for a guest of `mem` MiB: a quarter of its memory kept dirty. */
 const dirtier = (mem: number) => `setsid vmhost-memdirty ${mem / 4} ${DIRTY_RATE} </dev/null >/dev/null 2>&1 & sleep 1`;
@@ -47,7 +47,7 @@ async function qemu(name: string, mem: number, incoming: boolean): Promise<{ qmp
   return { qmp, agent, kill: async () => { await agent.close(); p.kill('SIGKILL'); } };
 }
 
-async function peer(option: 'TCPIP' | 'Compression', mem: number, load: 'idle' | 'dirty'): Promise<Run> {
+async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirty'): Promise<Run> {
   const src = await qemu('src', mem, false);
   const dst = await qemu('dst', mem, true);
   try {

@@ -5,7 +5,8 @@
 // guest's uptime and a counter process go on; Get-VM on A no longer lists it, on B it runs
 // with the same Id, MAC, VLAN and Meter counts. Refusals (unreachable, wrong credential, name
 // clash, memory, missing ISO) leave it running on A; a destination SIGKILLed mid-move leaves
-// nothing behind on B once it restarts.
+// nothing behind on B once it restarts. It then moves back with Compression (multifd, zstd)
+// while it dirties memory at 50 MB/s, the peer measuring the blackout again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -52,6 +53,19 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
+  /** `move` run while the peer on B pings web1 every 20 ms: its result and the longest gap in the replies (the blackout). */
+  const watched = async <T>(move: () => Promise<T>): Promise<{ result: T; took: number; replies: number; blackoutMs: number }> => {
+    await tb.sh('peer', `setsid ping -i 0.02 -W 1 ${IP(1)} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
+    const t = Date.now();
+    const result = await move();
+    const took = Date.now() - t;
+    await new Promise((r) => setTimeout(r, 2000));
+    const log = (await tb.sh('peer', 'kill %1 2>/dev/null; pkill ping; cat /tmp/ping.log')).out;
+    const seqs = [...log.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
+    let gap = 0;
+    for (let i = 1; i < seqs.length; i++) gap = Math.max(gap, seqs[i]! - seqs[i - 1]! - 1);
+    return { result, took, replies: seqs.length, blackoutMs: (gap + 1) * 20 };
+  };
   const stillOnA = async (why: string): Promise<void> => {
     const vm = await ta.json<Vm>('Get-VM', 'web1');
     assert.equal(vm.State, 'Running', `web1 still runs on A after ${why}`);
@@ -93,7 +107,7 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     await tb.ok('Enable-VMMigration');
   });
 
-  test('a guest moves A → B while a peer on B pings it every 20 ms; refusals and a killed destination leave it on A', { timeout: 240_000 }, async () => {
+  test('a guest moves A → B while a peer on B pings it every 20 ms; refusals and a killed destination leave it on A; back with Compression under a dirtying guest', { timeout: 360_000 }, async () => {
     const t0 = Date.now();
     const disk = join(shared, 'web1.vhdx');
     const iso = join(shared, 'tools.iso');
@@ -180,22 +194,15 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     const count0 = Number((await ta.sh('web1', 'cat /tmp/counter')).out);
     const measured0 = await ta.json<Measured>('Measure-VM', 'web1');
     const up0 = Number((await ta.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
-    await tb.sh('peer', `setsid ping -i 0.02 -W 1 ${IP(1)} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
-    const tMove = Date.now();
-    const moved = JSON.parse(await okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json').catch(async (err: unknown) => {
+    const first = await watched(() => okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json').catch(async (err: unknown) => {
       // What each host logged about the failed move (the destination's reason for dropping it).
       for (const [n, h] of [['A', a], ['B', b]] as const) console.log(`# ${n} events:\n${(await readFile(join(h.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter((l) => /MOVE|MIGRAT/.test(l)).slice(-6).join('\n')}`);
       throw err;
-    })) as Vm;
-    const took = Date.now() - tMove;
+    }));
+    const moved = JSON.parse(first.result) as Vm;
     assert.equal(moved.Id, before.Id);
-    await new Promise((r) => setTimeout(r, 2000));
-    const log = (await tb.sh('peer', 'kill %1 2>/dev/null; pkill ping; cat /tmp/ping.log')).out;
-    const seqs = [...log.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
-    let gap = 0;
-    for (let i = 1; i < seqs.length; i++) gap = Math.max(gap, seqs[i]! - seqs[i - 1]! - 1);
-    console.log(`# Move-VM took ${took} ms; ${seqs.length} replies, longest gap ${gap} lost pings ≈ blackout ${(gap + 1) * 20} ms`);
-    assert.ok(seqs.length > 50, 'the peer got replies through the move');
+    console.log(`# Move-VM took ${first.took} ms; ${first.replies} replies, blackout ≈ ${first.blackoutMs} ms`);
+    assert.ok(first.replies > 50, 'the peer got replies through the move');
 
     assert.deepEqual(((await a.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), [], 'A no longer has web1');
     const onB = await tb.json<Vm>('Get-VM', 'web1');
@@ -219,6 +226,26 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     assert.equal((await tb.sh('peer', `ping -c 2 -W 2 ${IP(1)}`)).code, 0);
     const events = await readFile(join(a.dataDir, 'events.jsonl'), 'utf8') + await readFile(join(b.dataDir, 'events.jsonl'), 'utf8');
     for (const m of events.matchAll(/"Message":"(VM (moved (in|to)) [^"]*)"/g)) console.log(`# ${m[1]}`);
+
+    // Back to A with -VirtualMachineMigrationPerformanceOption Compression (multifd, zstd), the
+    // guest dirtying 64 MiB at 50 MB/s (guest-agent/memdirty.c): the move converges, the peer
+    // on B measures the blackout across the tunnel.
+    const cliB = (...args: string[]): Promise<CliResult> => runCli(args, { VMHOST_URL: b.url, VMHOST_TOKEN: b.token, VMHOST_CONFIG_DIR: cliConfig });
+    await tb.ok('Set-VMHost', '-VirtualMachineMigrationPerformanceOption', 'Compression');
+    assert.equal((await cliB('Set-VMHostCredential', '-ComputerName', `127.0.0.1:${a.port}`, '-Token', a.token)).code, 0);
+    assert.match((await tb.sh('web1', 'setsid vmhost-memdirty 64 50 </dev/null >/dev/null 2>&1 & sleep 1; pidof vmhost-memdirty')).out.trim(), /^\d+$/, 'the dirtier runs');
+    const dirtied = async (t: CliTools) => Number((await t.sh('web1', 'cat /tmp/memdirty')).out.trim());
+    const d0 = await waitFor('the dirtier under way', 30_000, async () => { const n = await dirtied(tb); return n > 0 && n; });
+    const back = await watched(() => cliB('Move-VM', 'web1', '-DestinationHost', `127.0.0.1:${a.port}`, '-Json'));
+    assert.equal(back.result.code, 0, `Move-VM B → A with Compression: ${back.result.stderr}`);
+    assert.deepEqual([(await ta.json<Vm>('Get-VM', 'web1')).State, ((await b.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name)], ['Running', ['peer']]);
+    await new Promise((r) => setTimeout(r, 300)); // the event log is written behind the answer
+    const outB = [...(await readFile(join(b.dataDir, 'events.jsonl'), 'utf8')).matchAll(/VM moved to [^"]*QEMU: (\d+) ms, downtime (\d+) ms, (\d+) MiB/g)].at(-1);
+    console.log(`# Compression move B → A under 50 MB/s dirtying: took ${back.took} ms (QEMU ${outB?.[1]} ms, ${outB?.[3]} MiB sent, downtime ${outB?.[2]} ms); `
+      + `${back.replies} replies, blackout ≈ ${back.blackoutMs} ms`);
+    assert.ok(back.replies > 50, 'the peer got replies through the Compression move');
+    const d1 = await waitFor('the dirtier to go on on A', 90_000, async () => { const n = await dirtied(ta); return n > d0 && n; });
+    assert.ok(d1 > d0, 'the dirtier kept going on A');
     console.log(`# whole test ${Date.now() - t0} ms`);
   });
 });

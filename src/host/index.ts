@@ -12,7 +12,7 @@ export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIR
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
-export { tuningFor } from './migration-settings.ts';
+export { tuningFor, type PerformanceOption } from './migration-settings.ts';
 export type { MigrationNetwork } from './migration-networks.ts';
 export type { MovePrepare } from './vm-move-in.ts';
 export type { MoveRequest } from './vm-move-out.ts';

@@ -1,8 +1,12 @@
 // Hyper-V's live migration settings of a host (Enable-/Disable-VMMigration, Set-VMHost
 // -VirtualMachineMigration…): kept in DIR/migration.json, shown by Get-VMHost, read by Move-VM.
 // The performance option picks how QEMU's stream is carried: TCPIP one stream; Compression
-// multifd channels with zstd (CPU for bandwidth); SMB multifd channels without compression
-// (Hyper-V's SMB Direct/multichannel: parallel streams, here over the same relay).
+// multifd channels with zstd (CPU for bandwidth); SMB multifd channels without compression.
+// SMB is Hyper-V's SMB 3 multichannel/Direct: parallel streams that cost no CPU for
+// compression. Here it is the same parallel streams over the same relay (each channel its own
+// authenticated connection), not memory written through the shared directory: a file on the
+// share would be written and read back whole, twice the bytes of a stream, and the
+// destination could not load it until the source had finished writing.
 // Pure but for load/save; the file also holds the migration networks (migration-networks.ts).
 import { join } from 'node:path';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
@@ -63,8 +67,9 @@ const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1
 export function tuningFor(option: PerformanceOption): MigrationTuning {
   switch (option) {
     case 'TCPIP': return { ...CONVERGE };
-    case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' } };
-    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' } };
+    // XBZRLE does nothing under multifd (QEMU 7.2 sends multifd pages whole): auto-converge only.
+    case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' }, autoConverge: true };
+    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' }, autoConverge: true };
   }
 }
 

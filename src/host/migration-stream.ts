@@ -13,6 +13,8 @@ import { shareSocketWithGroup } from '../common/socket-group.ts';
 
 export const SECRET_BYTES = 32;
 const HANDSHAKE_MS = 10_000;
+/** QEMU closes its end once the stream is done (or failed): the relay's sockets end right after. */
+const DRAIN_MS = 5_000;
 
 /** A private dir for one move's socket; `writable` lets QEMU's group create the socket in it. */
 export async function moveSocketDir(under: string, group: number | undefined, writable: boolean): Promise<string> {
@@ -24,14 +26,21 @@ export async function moveSocketDir(under: string, group: number | undefined, wr
   return dir;
 }
 
+/**
+ * Each way piped: an end passes on once everything read before it has been written. Only an
+ * error tears both down at once — destroying the other side when one closes dropped the bytes
+ * still queued in it, the tail of a multifd channel, and the destination QEMU hung waiting
+ * for them (its monitor unanswered; the daemon saw it go away while loading).
+ */
 function splice(a: Socket, b: Socket): void {
   a.pipe(b);
   b.pipe(a);
-  const end = (): void => { a.destroy(); b.destroy(); };
-  a.on('error', end).on('close', end);
-  b.on('error', end).on('close', end);
+  const fail = (): void => { a.destroy(); b.destroy(); };
+  a.on('error', fail).on('close', (hadError) => { if (hadError) fail(); });
+  b.on('error', fail).on('close', (hadError) => { if (hadError) fail(); });
 }
 
+/** `close`: no new connection; the open ones get DRAIN_MS to finish passing on what they hold, then are cut. */
 export interface Relay { readonly uri: string; readonly bytes: () => number; close(): Promise<void> }
 
 /** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP, from `to.localAddress` when given), prefixed with the secret. */
@@ -78,38 +87,52 @@ export async function destinationRelay(host: string, qemuSocket: string, secret:
   const open = new Set<Socket>();
   let bytes = 0;
   // In accept order, one after the other (see sourceRelay): the main channel reaches QEMU first.
+  // The turn is taken on accept, not once the secret has arrived: the secrets of two
+  // connections may arrive out of order, and QEMU 7.2 takes whichever comes first as the main
+  // channel. A connection that fails its handshake gives its turn up at once; one that says
+  // nothing holds it until HANDSHAKE_MS.
   let previous = Promise.resolve();
   const server = createServer((t) => {
     open.add(t);
     t.setNoDelay(true);
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => t.destroy(), HANDSHAKE_MS);
-    const onData = (b: Buffer): void => {
-      head = Buffer.concat([head, b]);
-      if (head.length < SECRET_BYTES) return;
-      t.off('data', onData);
-      t.pause();
-      clearTimeout(timer);
-      if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { t.destroy(); return; }
-      previous = previous.then(() => new Promise<void>((connected) => {
-        const q = createConnection(qemuSocket, () => {
-          const rest = head.subarray(SECRET_BYTES);
-          if (rest.length > 0) q.write(rest);
-          t.on('data', (x: Buffer) => { bytes += x.length; });
-          splice(t, q);
-          t.resume();
-          connected();
-        });
-        open.add(q);
-        q.on('error', () => { t.destroy(); connected(); });
-      }));
-    };
-    t.on('data', onData);
     t.on('error', () => t.destroy());
+    const authenticated = handshake(t, secret);
+    previous = previous.then(() => authenticated.then((rest) => rest && new Promise<void>((connected) => {
+      const q = createConnection(qemuSocket, () => {
+        if (rest.length > 0) q.write(rest);
+        t.on('data', (x: Buffer) => { bytes += x.length; });
+        splice(t, q);
+        t.resume();
+        connected();
+      });
+      open.add(q);
+      q.on('error', () => { t.destroy(); connected(); });
+    })));
   });
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, host, () => ok()); });
   const port = (server.address() as { port: number }).port;
   return { uri: `unix:${qemuSocket}`, port, bytes: () => bytes, close: () => closeAll(server, open, dir) };
+}
+
+/** The connection's first SECRET_BYTES bytes checked: what came after them (the connection paused), or undefined (it is destroyed). */
+function handshake(t: Socket, secret: Buffer): Promise<Buffer | undefined> {
+  return new Promise((done) => {
+    let head = Buffer.alloc(0);
+    const fail = (): void => { clearTimeout(timer); t.off('data', onData).off('close', fail); t.destroy(); done(undefined); };
+    const timer = setTimeout(fail, HANDSHAKE_MS);
+    const onData = (b: Buffer): void => {
+      head = Buffer.concat([head, b]);
+      if (head.length < SECRET_BYTES) return;
+      t.off('data', onData);
+      t.off('close', fail);
+      t.pause();
+      clearTimeout(timer);
+      if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { fail(); return; }
+      done(head.subarray(SECRET_BYTES));
+    };
+    t.on('data', onData);
+    t.once('close', fail);
+  });
 }
 
 function listen(server: Server, path: string): Promise<void> {
@@ -117,7 +140,11 @@ function listen(server: Server, path: string): Promise<void> {
 }
 
 async function closeAll(server: Server, open: Set<Socket>, dir: string): Promise<void> {
+  // The server's close callback runs once every connection it accepted has closed.
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  const cut = setTimeout(() => { for (const s of open) s.destroy(); }, DRAIN_MS);
+  await closed;
+  clearTimeout(cut);
   for (const s of open) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
   await rm(dir, { recursive: true, force: true });
 }

@@ -283,8 +283,8 @@ export class MoveIn {
     if (!s || s.committing) return;
     this.staged.delete(moveId);
     clearTimeout(s.timer);
+    if (s.rt) { await s.rt.kill().catch(() => undefined); } // first: the relay's close then has nothing left to pass on
     await s.relay?.close().catch(() => undefined);
-    if (s.rt) { await s.rt.kill().catch(() => undefined); }
     for (const d of s.entry.config.hardDrives) await this.host.storage.stopDrive(d).catch(() => undefined);
     // Files a shared-nothing move created: partial copies, nobody's but the move's.
     await s.incoming?.server?.close().catch(() => undefined);

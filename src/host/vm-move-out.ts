@@ -139,12 +139,6 @@ export class MoveOut {
     this.refuseUnmovable(e);
     const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
-    // Measured here (bench/live-migration.ts): QEMU 7.2's multifd through the relay breaks at once, and the failed
-    // migration leaves the source QEMU unable to migrate again ("duplicate yank instance"): refused until that is solved.
-    if (settings.VirtualMachineMigrationPerformanceOption !== 'TCPIP') {
-      throw new VmhostError('MIGRATION_UNSUPPORTED',
-        `Move-VM with -VirtualMachineMigrationPerformanceOption ${settings.VirtualMachineMigrationPerformanceOption} (multifd) is not supported yet: Set-VMHost -VirtualMachineMigrationPerformanceOption TCPIP`, { vm: e.config.name });
-    }
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);

@@ -2,6 +2,7 @@
 // a unix socket; the destination runs afterwards, the source is left in 'postmigrate'.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { isVmhostError } from '../common/index.ts';
 import { runtimePathsIn } from './command-line.ts';
@@ -44,4 +45,35 @@ test('live migration to nowhere fails with QEMU_STATE_FAILED and the source keep
     (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED') || isVmhostError(e, 'QMP_ERROR'));
   assert.equal((await s.qmp.execute('query-status')).status, 'running');
   await s.quit();
+});
+
+test('a failed and a cancelled multifd migration leave the source able to migrate again (no duplicate yank instance)', async () => {
+  const tuning: MigrationTuning = { multifd: { channels: 2, compression: 'zstd' } };
+  const src = bed.spec({ memoryStartupBytes: 128 << 20 }, 'retry-src');
+  const s = await bed.start(src);
+  // A listener that drops every connection: the migration fails, then is retried at once.
+  const dropper = createServer((c) => c.destroy());
+  const dropped = join(bed.dir, 'dropper.mig');
+  await new Promise<void>((ok) => dropper.listen(dropped, ok));
+  await assert.rejects(migrateLive(s.qmp, `unix:${dropped}`, tuning, { timeoutMs: 10000 }), (e: unknown) => isVmhostError(e, 'QEMU_STATE_FAILED'));
+  dropper.close();
+  // A listener that takes the stream and never reads: the migration hangs until cancelled.
+  const held: Socket[] = [];
+  const sink = createServer((c) => { held.push(c); });
+  const stuck = join(bed.dir, 'sink.mig');
+  await new Promise<void>((ok) => sink.listen(stuck, ok));
+  const cancel = new AbortController();
+  const cancelled = migrateLive(s.qmp, `unix:${stuck}`, tuning, { timeoutMs: 60000, signal: cancel.signal });
+  setImmediate(() => cancel.abort());
+  await assert.rejects(cancelled, (e: unknown) => isVmhostError(e, 'JOB_CANCELLED'));
+  sink.close();
+  for (const c of held) c.destroy();
+  assert.equal((await s.qmp.execute('query-status')).status, 'running');
+  const d = await bed.start({ ...src, paths: runtimePathsIn(join(bed.dir, 'retry-dst')) }, { incoming: 'defer' });
+  const uri = `unix:${join(bed.dir, 'retry.mig')}`;
+  await startIncoming(d.qmp, uri, tuning);
+  await migrateLive(s.qmp, uri, tuning, { timeoutMs: 60000 });
+  assert.equal((await s.qmp.execute('query-status')).status, 'postmigrate');
+  await s.quit();
+  await d.quit();
 });

@@ -78,15 +78,47 @@ export async function migrateLive(qmp: QmpClient, uri: string, tuning: Migration
       return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred };
     }
     if (info.status === 'failed' || info.status === 'cancelled') {
-      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `live migration failed: ${info['error-desc'] ?? info.status}`, ctx);
+      const why = `live migration failed: ${info['error-desc'] ?? info.status}`;
+      await settled(qmp, ctx, why);
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, why, ctx);
     }
     if (Date.now() - started > timeoutMs) {
-      await qmp.execute('migrate_cancel').catch(() => {});
-      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `live migration did not finish within ${timeoutMs} ms (cancelled)`, ctx);
+      const why = `live migration did not finish within ${timeoutMs} ms (cancelled)`;
+      await cancel(qmp, ctx, why);
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, why, ctx);
     }
     if (opts.signal?.aborted) {
-      await qmp.execute('migrate_cancel').catch(() => {});
+      await cancel(qmp, ctx, 'live migration cancelled');
       throw new VmhostError('JOB_CANCELLED', 'live migration cancelled', ctx);
+    }
+    await sleep(50);
+  }
+}
+
+/** How long QEMU gets to clean a failed or cancelled migration up. */
+const CLEANUP_MS = 15_000;
+
+async function cancel(qmp: QmpClient, ctx: Record<string, string>, why: string): Promise<void> {
+  await qmp.execute('migrate_cancel').catch(() => {});
+  await settled(qmp, ctx, why);
+}
+
+/**
+ * Wait until QEMU has cleaned a failed or cancelled migration up. 'failed' is shown before the
+ * cleanup runs, and 'cancelling' until it ends; its last step unregisters the migration's yank
+ * instance, and a `migrate` issued before that fails with "duplicate yank instance" — so the
+ * next move would fail. When the cleanup never ends (a multifd channel stuck in a write) the
+ * error says so: this QEMU cannot migrate again.
+ */
+async function settled(qmp: QmpClient, ctx: Record<string, string>, why: string): Promise<void> {
+  const until = Date.now() + CLEANUP_MS;
+  for (;;) {
+    const status = (await qmp.execute('query-migrate')).status;
+    const yanks = await qmp.execute('query-yank');
+    if (status !== 'cancelling' && !yanks.some((y) => y.type === 'migration')) return;
+    if (Date.now() > until) {
+      throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED,
+        `${why}, and QEMU did not clean the migration up within ${CLEANUP_MS} ms (status ${status ?? 'none'}): the VM keeps running, but cannot be moved again until it is restarted`, ctx);
     }
     await sleep(50);
   }

@@ -107,6 +107,8 @@ export interface QmpCommands {
   'migrate-set-parameters': { args: MigrationParameters; ret: Record<string, never> };
   'query-migrate': { args: undefined; ret: MigrationInfo };
   'query-migrate-parameters': { args: undefined; ret: MigrationParameters };
+  /** QEMU's yank instances; a migration's ('migration') is unregistered last when it is cleaned up. */
+  'query-yank': { args: undefined; ret: { type: string }[] };
   'blockdev-add': { args: BlockdevOptions; ret: Record<string, never> };
   'blockdev-del': { args: { 'node-name': string }; ret: Record<string, never> };
   block_resize: { args: { 'node-name'?: string; device?: string; size: number }; ret: Record<string, never> };
