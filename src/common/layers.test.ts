@@ -20,6 +20,7 @@ const ALLOWED_SAME_LAYER = new Set([
   'cli->api', // the CLI validates with the API's own schemas and speaks its routes
   'web->api', // the web console shares the API's schemas and token check
   'api->web', // the daemon's HTTP server mounts the web console (server.ts only; web never imports server.ts)
+  'blockio->common', // crash-file.ts's fault plans draw from common's one seeded generator (prng.ts); blockio needs nothing else of common
 ]);
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '..');
