@@ -56,8 +56,22 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     const [rx, tx] = (await sh('m1', 'cat /sys/class/net/eth0/statistics/rx_bytes /sys/class/net/eth0/statistics/tx_bytes')).split('\n').map(Number);
     return { rx: rx!, tx: tx! };
   };
-  /** A sample after `t` has been taken: the sampler runs every second. */
-  const settled = () => new Promise((r) => setTimeout(r, 2200));
+  /**
+   * A sample begun after this call has been folded in: m1's metered duration changes once per
+   * sample, and the second change comes from a sample that started after the first one ended
+   * (the first may have read its counters before the call). Counted, not slept: a loaded
+   * machine delays samples.
+   */
+  const settled = async (): Promise<void> => {
+    const duration = async () => ((await d.api('GET', '/api/v1/vms/m1/metering')).json as Report).MeteringDuration.TotalSeconds;
+    let last = await duration();
+    let changes = 0;
+    await waitFor('two metering samples', 30_000, async () => {
+      const now = await duration();
+      if (now !== last) { changes++; last = now; }
+      return changes >= 2;
+    });
+  };
 
   before(async () => {
     const t0 = Date.now();
@@ -228,7 +242,11 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     for (const [remote, dir] of [[RANGE_A, 'Outbound'], [RANGE_B, 'Inbound']] as const) {
       assert.equal(range(after, remote, dir), range(before, remote, dir), `${remote} ${dir} kept`);
     }
-    // Counting goes on after the restart, from the restored switch counters and a new export.
+    // Counting goes on after the restart, from the restored switch counters and a new export. The
+    // NIC's port comes back with the re-attached VM; the first sample that sees it sets where its
+    // restored counters go on from, so the traffic measured starts after that.
+    await waitFor('m1 reaching its peer again', 60_000, async () => (await sh('m1', 'ping -c 1 -W 2 10.2.0.2')) !== undefined);
+    await settled();
     const g0 = await guestNet();
     await sh('m1', 'wget -q -O /dev/null http://10.2.0.2:8082/b');
     const g1 = await guestNet();
