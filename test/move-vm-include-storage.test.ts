@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
 import { TestDaemon, runCli, waitFor, type CliResult } from './support/daemon.ts';
-import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { type CliTools } from './support/cli-tools.ts';
+import { twoMigrationHosts, type TwoHosts } from './support/two-hosts.ts';
 
 const run = (cmd: string, args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((ok) => {
   execFile(cmd, args, { maxBuffer: 64 << 20 }, (e, stdout, stderr) => ok({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
@@ -40,24 +41,15 @@ describe('Move-VM -IncludeStorage: shared-nothing live migration', () => {
   let b: TestDaemon;
   let ta: CliTools;
   let tb: CliTools;
-  let cliConfig = '';
   let bDest = '';
-  const cliA = (...args: string[]): Promise<CliResult> => runCli(args, { VMHOST_URL: a.url, VMHOST_TOKEN: a.token, VMHOST_CONFIG_DIR: cliConfig });
+  let hosts: TwoHosts | undefined;
+  const cliA = (...args: string[]): Promise<CliResult> => hosts!.cliA(...args);
 
   before(async () => {
-    [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]);
-    ta = cliTools(a);
-    tb = cliTools(b);
-    cliConfig = await mkdtemp(join(tmpdir(), 'vmhost-cli-'));
-    bDest = `127.0.0.1:${b.port}`;
-    await Promise.all([ta.ok('Enable-VMMigration'), tb.ok('Enable-VMMigration')]);
-    const r = await cliA('Set-VMHostCredential', '-ComputerName', bDest, '-Token', b.token);
-    assert.equal(r.code, 0, r.stderr);
+    hosts = await twoMigrationHosts();
+    ({ a, b, ta, tb, bDest } = hosts);
   });
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await rm(cliConfig, { recursive: true, force: true });
-  });
+  after(() => hosts?.stop());
 
   test('a writing guest moves with its disk into B\'s folder: no write lost; refusals and a killed B leave it on A with its file', { timeout: LONG ? 900_000 : 240_000 }, async () => {
     const t0 = Date.now();

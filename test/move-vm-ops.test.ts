@@ -17,12 +17,12 @@
 //   (a newer source host's) is refused at prepare, clearly, and nothing is staged there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONFIG_VERSION } from '../src/host/config-version.ts';
-import { TestDaemon, runCli, waitFor, type CliResult } from './support/daemon.ts';
-import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { TestDaemon, waitFor, type CliResult } from './support/daemon.ts';
+import { type CliTools } from './support/cli-tools.ts';
+import { twoMigrationHosts, type TwoHosts } from './support/two-hosts.ts';
 
 const LONG = process.env.VMHOST_LONG === '1';
 /** The smallest memory the test guest boots in (measured: 64 MB does not, 96 MB does). */
@@ -35,9 +35,9 @@ describe('Move-VM: simultaneous moves, a dirtying guest, migration networks, con
   let b: TestDaemon;
   let ta: CliTools;
   let tb: CliTools;
-  let cliConfig = '';
   let bDest = '';
-  const cliA = (...args: string[]): Promise<CliResult> => runCli(args, { VMHOST_URL: a.url, VMHOST_TOKEN: a.token, VMHOST_CONFIG_DIR: cliConfig });
+  let hosts: TwoHosts | undefined;
+  const cliA = (...args: string[]): Promise<CliResult> => hosts!.cliA(...args);
   const okA = async (...args: string[]): Promise<string> => {
     const r = await cliA(...args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
@@ -47,18 +47,10 @@ describe('Move-VM: simultaneous moves, a dirtying guest, migration networks, con
   const lastEvent = async (d: TestDaemon, re: RegExp) => [...(await readFile(join(d.dataDir, 'events.jsonl'), 'utf8')).matchAll(re)].at(-1);
 
   before(async () => {
-    [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]);
-    ta = cliTools(a);
-    tb = cliTools(b);
-    cliConfig = await mkdtemp(join(tmpdir(), 'vmhost-cli-'));
-    bDest = `127.0.0.1:${b.port}`;
-    await Promise.all([ta.ok('Enable-VMMigration'), tb.ok('Enable-VMMigration')]);
-    await okA('Set-VMHostCredential', '-ComputerName', bDest, '-Token', b.token);
+    hosts = await twoMigrationHosts();
+    ({ a, b, ta, tb, bDest } = hosts);
   });
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await rm(cliConfig, { recursive: true, force: true });
-  });
+  after(() => hosts?.stop());
 
   const [MOVES, LIMIT] = [4, 2];
   test(`${MOVES} simultaneous moves with -MaximumVirtualMachineMigrations ${LIMIT}: ${LIMIT} run, ${MOVES - LIMIT} wait Queued, all run on B`, { timeout: 240_000 }, async () => {
