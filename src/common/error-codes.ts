@@ -219,6 +219,12 @@ export const ERROR_CODES = {
   STORAGE_MERGE_PAUSED: 'conflict',
   /** flock(2) itself failed on a disk file (storage/file-lock.ts), not a holder's refusal. */
   STORAGE_LOCK_FAILED: 'failure',
+  /** The change tracker's file could not be read or made durable (storage/change-tracking). */
+  STORAGE_TRACKING_FAILED: 'failure',
+  /** A change-tracking consumer that is not registered on the disk (its next copy is a full one). */
+  STORAGE_TRACKING_NO_CONSUMER: 'not-found',
+  /** A consumer took changes and has neither committed nor restored them. */
+  STORAGE_TRACKING_BUSY: 'conflict',
 
   // VHDX engine (src/vhd).
   VHDX_INVALID_ARGUMENT: 'invalid-argument',

@@ -17,6 +17,7 @@ import { branchDisk } from './disk-branch.ts';
 import { mergeServed, type ServedMergeOptions } from './served-merge.ts';
 import { startPointInTimeCopy, type PointInTimeCopy, type PointInTimeTarget } from './point-in-time.ts';
 import { startMirror, type Mirror, type MirrorOptions } from './mirror.ts';
+import { ChangeTracker } from './change-tracking/index.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 
@@ -210,6 +211,29 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
 
   list(): ServedDisk[] {
     return [...this.exports.values()];
+  }
+
+  /**
+   * Track the export's changed blocks (change-tracking/): the tracker file at `path` is opened
+   * (or created) and the stage goes in after metering and QoS, so every write is marked
+   * durably before it lands. Resolves with the tracker; a second call answers the same one.
+   */
+  async trackChanges(exportName: string, path: string): Promise<ChangeTracker> {
+    const e = this.need(exportName);
+    const have = e.pipeline.get<ChangeTracker>('change-tracking');
+    if (have) return have;
+    if (e.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${exportName} is served read-only: nothing to track`, { op: 'change-tracking', export: exportName });
+    // Opened with the pipeline idle: no write lands between reading the disk's identity and the stage going in.
+    return Pipeline.whileIdle([e.pipeline], async () => {
+      const t = await ChangeTracker.open(e.disk, path);
+      e.pipeline.add(t, { after: 'qos' });
+      return t;
+    });
+  }
+
+  /** The export's change tracker, if it has one. */
+  tracker(exportName: string): ChangeTracker | undefined {
+    return this.need(exportName).pipeline.get<ChangeTracker>('change-tracking');
   }
 
   /** Change MaximumIOPS / MinimumIOPS (normalized IOPS; 0 removes the limit). Omitted fields stay. */

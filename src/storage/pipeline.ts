@@ -50,6 +50,12 @@ export interface Stage {
   passesNow?(req: IoRequest): boolean;
   /** Account for a read that skipped `handle` (called once every stage's `passesNow` said yes). */
   passedNow?(req: IoRequest): void;
+  /**
+   * The disk under the stages was replaced (`swapDisk`); called with the pipeline still idle,
+   * before any request reaches the new disk. For stages that key on the disk's identity
+   * (change tracking records the new leaf's DataWriteGuid). Must not throw: the swap is done.
+   */
+  swapped?(disk: VirtualDisk): Promise<void>;
   /** Called when the pipeline is torn down (timers, files). */
   close?(): void;
 }
@@ -262,6 +268,7 @@ export class Pipeline {
         throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the replacement disk differs from the served one in ${differs.join(', ')}`, { op: 'swap-disk', differs: differs.join(',') });
       }
       this.current = next;
+      for (const s of this.list) await s.swapped?.(next);
     });
   }
 
