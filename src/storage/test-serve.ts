@@ -7,23 +7,35 @@
 // With --mirror, a mirror ('all') of the disk to <target>, a new dynamic VHDX of its size, starts
 // the same way; it prints "progress <done> <total>" per chunk, its commit writes <socketDir>/committed
 // and prints "committed", and "mirrored <target>" follows the switch.
+// With --track <file>, the export's changes are tracked in <file> (consumer "crash", registered
+// and its first full take committed if new) before "ready".
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer } from './block-server.ts';
 import { createMirrorFile } from './mirror-file.ts';
 
 const args = process.argv.slice(2);
+const ti = args.indexOf('--track');
+const trackFile = ti >= 0 ? args.splice(ti, 2)[1] : undefined;
 const m = args.indexOf('--merge');
 const merge = m >= 0 ? { child: args[m + 1], target: args[m + 2] } : undefined;
 const mi = args.indexOf('--mirror');
 const mirrorTo = mi >= 0 ? args[mi + 1] : undefined;
 const [path, socketDir, exportName] = m >= 0 ? args.slice(0, m) : mi >= 0 ? args.slice(0, mi) : args;
 if (!path || !socketDir || (merge && (!merge.child || !merge.target)) || (mi >= 0 && !mirrorTo)) {
-  process.stderr.write('usage: test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]\n');
+  process.stderr.write('usage: test-serve.ts <disk> <socketDir> [exportName] [--track <file>] [--merge <child> <target> | --mirror <target>]\n');
   process.exit(2);
 }
 const server = new BlockServer({ socketDir });
 const s = await server.serve(path, exportName ? { exportName } : {});
+if (trackFile) {
+  const t = await server.trackChanges(s.exportName, trackFile);
+  if (!t.consumers().some((c) => c.name === 'crash')) {
+    await t.addConsumer('crash');
+    await t.take('crash');
+    await t.commit('crash');
+  }
+}
 process.stdout.write(`ready ${s.socketPath}\n`);
 process.on('SIGTERM', () => {
   void server.close().then(() => process.exit(0));

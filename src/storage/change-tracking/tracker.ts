@@ -28,7 +28,7 @@ import type { VhdxDisk } from '../../vhd/index.ts';
 import { isVhdx } from '../disk-info.ts';
 import type { IoRequest, IoResult, Next, Stage } from '../pipeline.ts';
 import { Bitmap, type Run } from './bitmap.ts';
-import { Journal, applyRecord, newConsumer, type JournalRecord, type TrackerState } from './journal.ts';
+import { Journal, applyRecord, type JournalRecord, type TrackerState } from './journal.ts';
 
 export const TRACKING_BLOCK = 64 * 1024;
 /** Appended bytes past which the file is rewritten as a snapshot (at the next take/commit/restore). */
