@@ -44,20 +44,21 @@ export async function stop(c: ChildProcess): Promise<void> {
 
 /**
  * Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself.
- * `tree`: the checkout whose server runs as ours (an A/B against an older commit).
+ * `tree`: the checkout whose server runs as ours (an A/B against an older commit); `extra`:
+ * more arguments for ours (test-serve.ts's --track).
  */
-export async function serve(which: Server, disk: string, format: string, dir: string, tree = root): Promise<{ child: ChildProcess; uri: string }> {
+export async function serve(which: Server, disk: string, format: string, dir: string, tree = root, extra: string[] = []): Promise<{ child: ChildProcess; uri: string }> {
   const name = which === 'ours' ? 'ours' : 'q';
   const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
   const child = which === 'ours'
-    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree }))
+    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name, ...extra], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree }))
     : track(spawn('qemu-nbd', ['-t', '-f', format, '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
   await waitSocket(sock, child);
   return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
 }
 
 /** CPU seconds (user + system) a running process has used so far, from /proc. */
-function cpuOf(pid: number): number {
+export function cpuOf(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks of 1/100 s
 }

@@ -7,7 +7,7 @@ import { createServer, createConnection, type Server, type Socket } from 'node:n
 import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
-import { VmhostError } from '../common/errors.ts';
+import { VmhostError, isVmhostError } from '../common/errors.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { Pipeline, type Stage } from './pipeline.ts';
 import { MeteringStage, type DiskCounters } from './metering.ts';
@@ -40,6 +40,8 @@ export interface ServeOptions {
   qos?: QosLimits;
   /** For a VirtualDisk argument: close it when the export stops. Paths are always closed. */
   closeDisk?: boolean;
+  /** Track changed blocks in this file (trackChanges) from before the first request. */
+  changeTracking?: string;
 }
 
 export interface ServedDisk {
@@ -172,6 +174,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
     exp.qos.on('minimum-iops-restored', (a: MinimumIopsAlert) => this.emit('minimum-iops-restored', a));
     if (opts.qos) exp.qos.set(opts.qos);
     try {
+      if (opts.changeTracking !== undefined && !readOnly) exp.pipeline.add(await ChangeTracker.open(vd, opts.changeTracking), { after: 'qos' });
       exp.server = await listen(socketPath, (s) => this.accept(exp, s));
       await shareSocketWithGroup(socketPath, this.socketGroup);
       exp.server.on('error', (error) => this.emit('connection-error', { exportName, error }));
@@ -180,6 +183,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       this.exports.delete(exportName);
       exp.pipeline.close();
       if (exp.closeDisk) await vd.close().catch(() => undefined);
+      if (isVmhostError(e, 'STORAGE_TRACKING_FAILED')) throw e;
       throw new VmhostError('STORAGE_LISTEN_FAILED', `cannot listen on ${socketPath}`, ctx, { cause: e });
     }
     return exp;
@@ -355,7 +359,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       this.refuseDuringCopy(t.exportName, 'point-in-time-copy');
       if (e.merging) throw new VmhostError('STORAGE_EXPORT_BUSY', `${t.exportName}: a merge of its chain is running`, where);
       const ranges = t.ranges ?? 'all';
-      if (ranges !== 'all' && ranges !== 'own') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `ranges must be 'all' or 'own', not ${String(ranges)}`, where);
+      if (ranges !== 'all' && ranges !== 'own' && typeof ranges !== 'function') throw new VmhostError('STORAGE_INVALID_ARGUMENT', `ranges must be 'all', 'own' or a function, not ${String(ranges)}`, where);
       if (t.target.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `the target of ${t.exportName} is open read-only`, where);
       if (t.target === e.disk) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} is the served disk itself`, where);
       if (targets.slice(0, i).some((o) => o.target === t.target)) throw new VmhostError('STORAGE_INVALID_ARGUMENT', `the target of ${t.exportName} is another export's target too`, where);

@@ -30,9 +30,16 @@ function hasOwnRanges(d: VirtualDisk): d is VirtualDisk & LeafRanges {
   return typeof (d as Partial<LeafRanges>).ownRanges === 'function';
 }
 
-/** What to copy, read with the disk idle: for 'own' the leaf's ranges now, for 'all' everything. */
-export async function rangesAtMoment(pipeline: Pipeline, ranges: 'all' | 'own', exportName: string, op: string): Promise<Piece[]> {
+/**
+ * Ranges a copy asks for at its moment (with the disk idle): a change tracker's take, say.
+ * Each is copied as the disk has it then (data, or zeros skipped).
+ */
+export type RangesAtMoment = (disk: VirtualDisk) => Promise<ReadonlyArray<{ offset: number; length: number }>>;
+
+/** What to copy, read with the disk idle: for 'own' the leaf's ranges now, for 'all' everything, or what the caller's function says. */
+export async function rangesAtMoment(pipeline: Pipeline, ranges: 'all' | 'own' | RangesAtMoment, exportName: string, op: string): Promise<Piece[]> {
   const disk = pipeline.disk;
+  if (typeof ranges === 'function') return (await ranges(disk)).map((r) => ({ offset: r.offset, length: r.length, kind: 'probe' }));
   if (ranges === 'all' || disk.type !== 'Differencing') return [{ offset: 0, length: disk.virtualSize, kind: 'probe' }];
   if (!hasOwnRanges(disk)) {
     throw new VmhostError('STORAGE_UNSUPPORTED', `${exportName}: a ${disk.format} differencing disk cannot list its own ranges; copy 'all'`, { op, export: exportName });

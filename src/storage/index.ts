@@ -6,6 +6,8 @@ export { RawDisk } from './raw-disk.ts';
 export { HeldDisk, type HeldGeometry } from './held-disk.ts';
 export { Pipeline, type Stage, type IoRequest, type IoResult, type IoKind, type Next } from './pipeline.ts';
 export type { PointInTimeTarget, PointInTimeCopy } from './point-in-time.ts';
+export type { RangesAtMoment } from './chunk-walker.ts';
+export { ChangeTracker, TRACKING_BLOCK, type TakenChanges, type ChangedExtent, type ConsumerStatus } from './change-tracking/index.ts';
 export type { Mirror, MirrorOptions, MirrorTarget } from './mirror.ts';
 export { createMirrorFile, type DiskShape } from './mirror-file.ts';
 export { RemoteDisk, serveDiskStream, type DiskStreamServer, type DiskStreamSink } from './disk-stream.ts';

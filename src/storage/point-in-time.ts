@@ -10,7 +10,7 @@
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import { Pipeline, type IoRequest, type IoResult, type Next, type Stage } from './pipeline.ts';
-import { COPY_CHUNK, ChunkWalker, rangesAtMoment, type Piece } from './chunk-walker.ts';
+import { COPY_CHUNK, ChunkWalker, rangesAtMoment, type Piece, type RangesAtMoment } from './chunk-walker.ts';
 
 export interface PointInTimeTarget {
   exportName: string;
@@ -23,9 +23,10 @@ export interface PointInTimeTarget {
   /**
    * 'all' (default): the whole virtual disk as the guest sees it. 'own': only the ranges the
    * served chain's leaf itself defines (its parents are frozen checkpoint files the caller
-   * copies as files; the target is then a differencing disk over a copy of them).
+   * copies as files; the target is then a differencing disk over a copy of them). A function:
+   * the ranges it answers at the moment (backup: the change tracker's take), the rest untouched.
    */
-  ranges?: 'all' | 'own';
+  ranges?: 'all' | 'own' | RangesAtMoment;
 }
 
 export interface PointInTimeCopy {
@@ -42,7 +43,7 @@ export interface PointInTimePart {
   exportName: string;
   pipeline: Pipeline;
   target: VirtualDisk;
-  ranges: 'all' | 'own';
+  ranges: 'all' | 'own' | RangesAtMoment;
 }
 
 export const POINT_IN_TIME_STAGE = 'point-in-time';
