@@ -61,6 +61,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // Export writes and import reads host folders, and import creates VMs: Administrators.
   'POST /api/v1/vms/:vm/export': 'Administrator',
   'POST /api/v1/vms/:vm/snapshots/:snapshot/export': 'Administrator',
+  // Backups read every byte of a VM's disks into a repository and restore them as new files: Administrators, as Export-VM.
+  'POST /api/v1/vms/:vm/backups': 'Administrator',
+  'GET /api/v1/backups': 'Administrator',
+  'POST /api/v1/backups/restore': 'Administrator',
+  'POST /api/v1/backups/remove': 'Administrator',
   'POST /api/v1/import/compare': 'Administrator',
   'POST /api/v1/import': 'Administrator',
   // Move-VMStorage writes host folders and deletes the old files: Administrators.

@@ -27,6 +27,7 @@ import { registerHnvRoutes } from './routes-hnv.ts';
 import { registerControllerRoutes } from './routes-controllers.ts';
 import { registerCheckpointRoutes } from './routes-checkpoints.ts';
 import { registerExportRoutes } from './routes-export.ts';
+import { registerBackupRoutes } from './routes-backup.ts';
 import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerMeteringRoutes } from './routes-metering.ts';
@@ -104,6 +105,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerControllerRoutes(app, opts.host);
   registerCheckpointRoutes(app, opts.host);
   registerExportRoutes(app, opts.host);
+  registerBackupRoutes(app, opts.host);
   registerMoveStorageRoutes(app, opts.host);
   registerMeteringRoutes(app, opts.host);
   registerResourcePoolRoutes(app, opts.host);

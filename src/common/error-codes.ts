@@ -184,6 +184,16 @@ export const ERROR_CODES = {
   NOT_BUILT: 'unavailable',
 
   // Block server and I/O pipeline (src/storage).
+  /** Backups (host/vm-backup.ts): restic failed, or refused the repository (wrong key, corrupt data). */
+  BACKUP_REPOSITORY_FAILED: 'failure',
+  /** No backup with that id (or of that VM) in the repository. */
+  BACKUP_NOT_FOUND: 'not-found',
+  /** A repository this host holds no key for (another host's, or its key file is gone). */
+  BACKUP_NO_KEY: 'conflict',
+  /** A point whose full point or an incremental before it is missing from the repository. */
+  BACKUP_CHAIN_BROKEN: 'failure',
+  /** A changed-blocks stream that does not parse or does not fit its header. */
+  BACKUP_STREAM_INVALID: 'failure',
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',
   STORAGE_UNKNOWN_FORMAT: 'invalid-argument',
   STORAGE_NOT_A_FILE: 'invalid-argument',

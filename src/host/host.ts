@@ -50,6 +50,7 @@ import { chainOf, writeExport } from './vm-export.ts';
 import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibilityReport } from './import-plan.ts';
 import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
+import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
@@ -138,6 +139,7 @@ export class Host {
   /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
   readonly hnv: HnvStore;
   readonly memory: VmMemory;
+  private readonly backups: VmBackups;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -154,6 +156,7 @@ export class Host {
     readonly qemuUser: QemuUser | undefined, private readonly identity: HostIdentity) {
     this.events = events;
     this.storage = new VmStorage(dataDir, qemuUser?.gid);
+    this.backups = new VmBackups(dataDir, this.storage);
     this.drives = new VmDrives({
       resolve: (n) => this.resolve(n),
       entries: () => this.vms.values(),
@@ -997,6 +1000,35 @@ export class Host {
       const layout = await writeExport(path, { config: e.config, checkpoints, state, live: live ? liveLeafCopy(this.storage.server, e.config.hardDrives.map((d) => VmStorage.exportName(d))) : undefined }, (f) => this.chainOfDrive(e, f), h);
       this.event('Information', 'VM_EXPORTED', `VM exported to ${layout.root}${live ? ' (running: its disks as of one moment, crash-consistent; it imports Off)' : ''}`, e);
     });
+  }
+
+  // ---- incremental backup (vm-backup.ts) --------------------------------------------------
+
+  /** Start-VMBackup: the VM's next backup point in the repository at `destination` (the first one full). */
+  backupVm(nameOrId: string, destination: string): { job: Job; result: Promise<VmBackup> } {
+    const e = this.resolve(nameOrId);
+    assertLegal('Backup', e.state, e.config.name);
+    return this.jobs.run('Start-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+      assertLegal('Backup', e.state, e.config.name);
+      const b = await this.backups.backup(e, destination, h);
+      this.event('Information', 'VM_BACKED_UP', `${b.Kind} backup ${b.BackupId} (point ${b.Point}) stored in ${b.Repository}: ${b.ChangedBytes} bytes read of ${b.VirtualSize}, ${b.StoredBytes} new bytes stored`, e);
+      return b;
+    }));
+  }
+
+  /** Get-VMBackup: the points in a repository, of one VM when `vmName` is given. */
+  listBackups(repository: string, vmName?: string): Promise<VmBackup[]> {
+    return this.backups.list(repository, vmName);
+  }
+
+  /** Restore-VMBackup: the point's disks as new VHDX files in `destination`. */
+  restoreBackup(repository: string, backupId: string, destination: string): { job: Job; result: Promise<RestoredDisk[]> } {
+    return this.jobs.run('Restore-VMBackup', undefined, (h) => this.backups.restore(repository, backupId, destination, h));
+  }
+
+  /** Remove-VMBackup: the point and the later points of its chain. */
+  removeBackup(repository: string, backupId: string): Promise<VmBackup[]> {
+    return this.backups.remove(repository, backupId, (id) => this.vms.get(id));
   }
 
   /** Export-VMSnapshot: a VM whose state is the checkpoint's (its config, its frozen disks as a chain, its memory as saved state). */

@@ -11,6 +11,7 @@ export { PRIVATE_UMASK, privatizeTree } from './private-files.ts';
 export { ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, QEMU_SOCKET_DIRS } from './runtime-dir.ts';
 export { resolveQemuUser, type QemuUser } from './qemu-user.ts';
 export type { VmCompatibilityReport, ImportOptions } from './import-plan.ts';
+export type { VmBackup, VmBackupDrive, RestoredDisk } from './vm-backup.ts';
 export type { Incompatibility, IncompatibilityKind } from './import-report.ts';
 export { tuningFor, type PerformanceOption } from './migration-settings.ts';
 export type { MigrationNetwork } from './migration-networks.ts';

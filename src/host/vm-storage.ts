@@ -5,10 +5,10 @@
 // cmdlet nor a second daemon writes it; `holderOf` says which export holds a file, parents included.
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, HeldDisk, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, HeldDisk, branchDiskFile, type ChangeTracker, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HeldGeometry } from '../storage/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
@@ -25,7 +25,7 @@ export class VmStorage {
   private readonly held = new Map<string, HeldDisk>();
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
-  constructor(dataDir: string, qemuGroup?: number) {
+  constructor(private readonly dataDir: string, qemuGroup?: number) {
     // Export names are 41 characters; keep the socket path inside sun_path.
     this.server = new BlockServer({ socketDir: socketDirFor(dataDir, 'nbd', qemuGroup), socketGroup: qemuGroup });
   }
@@ -105,11 +105,25 @@ export class VmStorage {
     return p === null ? null : resolve(p);
   }
 
-  /** Serve one VM drive; the QEMU disk spec that reaches it. */
+  /** Serve one VM drive; the QEMU disk spec that reaches it. A drive with a change tracker file is tracked from its first write. */
   async serveDrive(d: HardDrive): Promise<DiskSpec> {
     const name = VmStorage.exportName(d);
-    const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+    const tracking = await access(this.trackerPath(d)).then(() => this.trackerPath(d), () => undefined);
+    const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops }, tracking);
     return this.diskSpec(d, served);
+  }
+
+  /** Where a drive's change tracker keeps its bitmap (DIR/cbt/, by drive id: it follows the drive, not the file). */
+  trackerPath(d: HardDrive): string {
+    return join(this.dataDir, 'cbt', `${VmStorage.exportName(d)}.cbt`);
+  }
+
+  /** Start tracking a served drive's changes (backup, replica); from then on every start tracks it. */
+  async trackDrive(d: HardDrive): Promise<ChangeTracker> {
+    const name = VmStorage.exportName(d);
+    if (!this.server.get(name)) throw new VmhostError('INVALID_STATE', `${d.path} is not served: its VM is not running`, { path: d.path });
+    await mkdir(join(this.dataDir, 'cbt'), { recursive: true, mode: 0o700 });
+    return this.server.trackChanges(name, this.trackerPath(d));
   }
 
   private diskSpec(d: HardDrive, served: ServedDisk): DiskSpec {
@@ -192,9 +206,9 @@ export class VmStorage {
     return buf;
   }
 
-  private async serve(path: string, exportName: string, readOnly: boolean, qos?: { maximumIops: number; minimumIops: number }): Promise<ServedDisk> {
+  private async serve(path: string, exportName: string, readOnly: boolean, qos?: { maximumIops: number; minimumIops: number }, changeTracking?: string): Promise<ServedDisk> {
     try {
-      return await this.server.serve(resolve(path), { exportName, readOnly, qos });
+      return await this.server.serve(resolve(path), { exportName, readOnly, qos, ...(changeTracking === undefined ? {} : { changeTracking }) });
     } catch (e) {
       if ((e as VmhostError).code === 'STORAGE_DISK_IN_USE') {
         throw new VmhostError('INVALID_STATE', `${path} is in use (attached to a running VM or mounted)`, { path }, { cause: e });
