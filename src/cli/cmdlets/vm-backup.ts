@@ -27,7 +27,7 @@ const restoredView: View = {
 export const startVmBackup = defineCmdlet({
   name: 'Start-VMBackup',
   synopsis: 'Back up a running VM into a repository: the first point is full, the next ones read only the blocks changed since (crash-consistent, all disks at one moment)',
-  params: { VMName: vmNameMandatory, Destination: repository, AsJob: asJob },
+  params: { VMName: { ...vmNameMandatory, aliases: [] }, Destination: repository, AsJob: asJob },
   positional: ['VMName', 'Destination'],
   view: backupView,
   supportsShouldProcess: true,
