@@ -118,7 +118,7 @@ describe('incremental backup', () => {
     const bad = await d.cli('Restore-VMBackup', '-Path', repo, '-BackupId', points[1]!.b.BackupId, '-DestinationPath', dest);
     assert.notEqual(bad.code, 0, 'a restore from a corrupted pack fails');
     assert.match(bad.stderr, /restic dump .* failed/);
-    console.log(`corrupted pack detected on restore: ${bad.stderr.trim().split('\n')[0]}`);
+    console.log(`corrupted pack detected on restore: ${bad.stderr.split('\n').find((l) => /restic dump/.test(l))}`);
     assert.equal(existsSync(join(dest, 'bk-data.vhdx')), false, 'no partial restored file is left');
   });
 });
