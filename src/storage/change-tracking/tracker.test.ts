@@ -12,6 +12,7 @@ import { BlockServer } from '../block-server.ts';
 import { NbdTestClient } from '../nbd/test-client.ts';
 import { tempDir, makeVhdx, pattern } from '../test-support.ts';
 import { TRACKING_BLOCK, type TakenChanges } from './index.ts';
+import { Journal, newConsumer } from './journal.ts';
 
 const MiB = 1 << 20;
 const SIZE = 32 * MiB;
@@ -148,4 +149,21 @@ test('a checkpoint and a live merge keep the dirty set of the virtual disk', asy
   assert.deepEqual(blocksOf(await t2.take('backup:m')), [6]);
   await again.c.disconnect();
   await server.stop('m');
+});
+
+test('the journal grows past its zero-filled room and replays every record, stopping at the zeros', async () => {
+  const path = join(tmp.dir, 'grow.cbt');
+  const blocks = 1 << 20;
+  const j = await Journal.create(path, { blockSize: B, blocks, guids: [], consumers: new Map([['c', newConsumer(blocks)]]) });
+  await j.append([{ t: 'c' }, { k: 'c' }]);
+  // ~1.5 MiB of runs in one record, then one more: the file grows by zeros and both are read back.
+  const runs: Array<[number, number]> = Array.from({ length: 100_000 }, (_, i) => [i * 4, 1]);
+  await j.append([{ m: runs }]);
+  await j.append([{ m: [[blocks - 1, 1]] }]);
+  await j.close();
+  const s = await Journal.read(path, B, blocks);
+  const c = s!.consumers.get('c')!;
+  assert.equal(c.full, false);
+  assert.equal(c.dirty.count(), 100_001);
+  assert.ok(c.dirty.has(399_996) && c.dirty.has(blocks - 1) && !c.dirty.has(1));
 });

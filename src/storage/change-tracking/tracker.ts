@@ -31,7 +31,7 @@ import { Bitmap, type Run } from './bitmap.ts';
 import { Journal, applyRecord, type JournalRecord, type TrackerState } from './journal.ts';
 
 export const TRACKING_BLOCK = 64 * 1024;
-/** Appended bytes past which the file is rewritten as a snapshot (at the next take/commit/restore). */
+/** Appended bytes past which the file is rewritten as a snapshot. */
 const REWRITE_AFTER = 4 << 20;
 
 export interface ChangedExtent {
@@ -175,6 +175,8 @@ export class ChangeTracker implements Stage {
       applyRecord(this.state, rec);
       this.covered.setRuns(batch.runs);
       batch.resolve();
+      // Marks stop once every block is dirty, but an epoch of scattered writes can still grow the file: fold it.
+      if (this.journal.appendedBytes > REWRITE_AFTER) await this.journal.rewrite(this.state).catch((e: unknown) => this.fail(e));
     } catch (e) {
       await this.fail(e);
       if (this.lost) batch.resolve();
