@@ -317,12 +317,6 @@ export class VmBackups {
     }
     return gone;
   }
-
-  /** Verify the repository (restic check --read-data reads and verifies every pack). */
-  async check(repository: string): Promise<void> {
-    const repo = await this.repository(repository, false);
-    await repo.check(true);
-  }
 }
 
 function snapshotDrive(s: ResticSnapshot): VmBackupDrive {
