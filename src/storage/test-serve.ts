@@ -27,9 +27,10 @@ if (!path || !socketDir || (merge && (!merge.child || !merge.target)) || (mi >= 
   process.exit(2);
 }
 const server = new BlockServer({ socketDir });
-const s = await server.serve(path, exportName ? { exportName } : {});
+// Tracked from before the socket listens, as the daemon serves a VM's drive.
+const s = await server.serve(path, { ...(exportName ? { exportName } : {}), ...(trackFile ? { changeTracking: trackFile } : {}) });
 if (trackFile) {
-  const t = await server.trackChanges(s.exportName, trackFile);
+  const t = server.tracker(s.exportName)!;
   if (!t.consumers().some((c) => c.name === 'crash')) {
     await t.addConsumer('crash');
     await t.take('crash');
