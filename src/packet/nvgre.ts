@@ -6,10 +6,10 @@
 // counts a refusal by its reason. Outer IPv6 is not handled yet (decode says not-nvgre).
 // Depends on address, bytes, ethernet, ipv4, gre, result.
 import { macToNumber } from './address.ts';
-import { u16, u32 } from './bytes.ts';
-import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, buildEthernet, parseEthernet, type VlanTag } from './ethernet.ts';
-import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, buildNvgre } from './gre.ts';
-import { IPPROTO_GRE, IPV4_FLAG_DF, IPV4_FLAG_MF, buildIpv4, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
+import { internetChecksum, put16, put32, u16, u32 } from './bytes.ts';
+import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_VLAN, parseEthernet, type VlanTag } from './ethernet.ts';
+import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, nvgreKey } from './gre.ts';
+import { IPPROTO_GRE, IPV4_FLAG_DF, IPV4_FLAG_MF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
 import { malformed, type Parsed } from './result.ts';
 
 /** GRE base header + key: the only NVGRE header. */
@@ -62,8 +62,29 @@ export function encodeNvgre(f: NvgreFields): Encoded {
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) return refuse('bad-mtu', `MTU ${mtu} is outside 68–65535`);
   const ipLength = 20 + NVGRE_HEADER_LENGTH + f.inner.length;
   if (ipLength > mtu) return refuse('too-big', `${ipLength} bytes of outer IPv4 exceed the provider MTU ${mtu} (customer frames may be at most ${mtu - 20 - NVGRE_HEADER_LENGTH} bytes)`);
-  const ip = buildIpv4({ src: f.providerSrc, dst: f.providerDst, protocol: IPPROTO_GRE, ttl, dscp, flags: IPV4_FLAG_DF, payload: buildNvgre(f.vsid, f.inner, flowId) });
-  return { ok: true, frame: buildEthernet({ dst: f.outerDst, src: f.outerSrc, ethertype: ETHERTYPE_IPV4, vlan: f.outerVlan === undefined ? undefined : { vid: f.outerVlan }, payload: ip }) };
+  // One buffer, headers written in place and the customer frame copied once: this runs per
+  // frame on the data path (building each layer with its own builder copied the frame 3×).
+  const eh = f.outerVlan === undefined ? ETHERNET_HEADER_LENGTH : ETHERNET_HEADER_LENGTH + 4;
+  const out = new Uint8Array(eh + ipLength);
+  out.set(f.outerDst, 0);
+  out.set(f.outerSrc, 6);
+  if (f.outerVlan !== undefined) { put16(out, 12, ETHERTYPE_VLAN); put16(out, 14, f.outerVlan); }
+  put16(out, eh - 2, ETHERTYPE_IPV4);
+  out[eh] = 0x45;
+  out[eh + 1] = dscp << 2;
+  put16(out, eh + 2, ipLength);
+  put16(out, eh + 6, IPV4_FLAG_DF << 13);
+  out[eh + 8] = ttl;
+  out[eh + 9] = IPPROTO_GRE;
+  put32(out, eh + 12, f.providerSrc);
+  put32(out, eh + 16, f.providerDst);
+  put16(out, eh + 10, internetChecksum(out, eh, 20));
+  const g = eh + 20;
+  put16(out, g, GRE_FLAG_KEY);
+  put16(out, g + 2, NVGRE_PROTOCOL);
+  put32(out, g + 4, nvgreKey(f.vsid, flowId));
+  out.set(f.inner, g + NVGRE_HEADER_LENGTH);
+  return { ok: true, frame: out };
 }
 
 export interface NvgreFrame {

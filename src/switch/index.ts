@@ -24,9 +24,11 @@ export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';
 export { DEFAULT_CAPTURE_MAX_BYTES, type CaptureStop, type CaptureStopReason, type CaptureResult } from './capture.ts';
 export {
-  registerExtension, registeredExtensions,
+  registerExtension, registeredExtensions, findExtension,
   type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,
+  type Delivery, type ForwardDecision,
 } from './extension.ts';
+export { flowHash } from './flow-hash.ts';
 export type { FlowSample } from './ext-flow-sampler.ts';
 export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';
 
