@@ -40,7 +40,7 @@ export class AdapterPolicies {
   }
 
   async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
-    // -VirtualSubnetId 0 is Hyper-V's "none"; the VSID is stored only (hnv/README.md: no data path yet).
+    // -VirtualSubnetId 0 is Hyper-V's "none"; the adapter keeps the VSID, its port gets it (switch-registry.ts portPolicy).
     const vsid = p.VirtualSubnetId;
     const also = vsid === undefined ? {} : { virtualSubnetId: vsid === 0 ? undefined : checkVsid(vsid, 'VirtualSubnetId') };
     const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), () => also);

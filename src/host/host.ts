@@ -135,7 +135,7 @@ export class Host {
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
   readonly pools: ResourcePools;
-  /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
+  /** Network virtualization policy (NetWNV cmdlets, hnv-store.ts), on every External switch (hnv-datapath.ts). */
   readonly hnv: HnvStore;
   readonly memory: VmMemory;
   private readonly vms = new Map<string, VmEntry>();
@@ -259,6 +259,8 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.hnv.load();
+    host.network.applyHnv(host.hnv.current());
+    host.hnv.onChange((p) => host.network.applyHnv(p));
     await host.load();
     await host.pools.load();
     await host.metering.start();
