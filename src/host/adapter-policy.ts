@@ -53,7 +53,7 @@ export class AdapterPolicies {
     return this.vlans(e.config.id, name);
   }
 
-  // ---- isolation and routing domains (stored only: the switch does not yet encapsulate) ----
+  // ---- isolation and routing domains (stored only: the data path goes by the VSID and the NetWNV policy) ----
 
   isolation(vm: string, name?: string): Record<string, unknown>[] {
     const e = this.host.resolve(vm);
