@@ -19,6 +19,15 @@ export interface Destination {
 
 const isV4 = (a: string): boolean => !a.includes(':');
 
+/**
+ * The outer MAC of a provider address on the tunnel: 02:00 and the address's four bytes. The
+ * provider network is the uplink's point-to-point tunnel, so both ends derive each other's
+ * MAC from the PA and no ARP runs on the provider side.
+ */
+export function paMac(pa: number): Uint8Array {
+  return new Uint8Array([0x02, 0x00, pa >>> 24, (pa >>> 16) & 0xff, (pa >>> 8) & 0xff, pa & 0xff]);
+}
+
 function nested<K, V>(m: Map<number, Map<K, V>>, vsid: number): Map<K, V> {
   let inner = m.get(vsid);
   if (!inner) { inner = new Map(); m.set(vsid, inner); }
@@ -36,6 +45,8 @@ export class CompiledPolicy {
   private readonly gateways = new Map<number, Set<number>>();
   /** The subnets of each routing domain. */
   private readonly domainSubnets = new Map<string, number[]>();
+  /** paMac of every PA the policy names (made once, not per frame). */
+  private readonly paMacs = new Map<number, Uint8Array>();
 
   constructor(readonly policy: HnvPolicy) {
     this.tables = new HnvTables(policy);
@@ -65,6 +76,13 @@ export class CompiledPolicy {
       gw.add(network + 1);
       this.gateways.set(route.virtualSubnetId, gw);
     }
+  }
+
+  /** paMac(pa), from the table when the policy names the PA. */
+  macOf(pa: number): Uint8Array {
+    let m = this.paMacs.get(pa);
+    if (!m) { m = paMac(pa); if (this.paMacs.size < 4096) this.paMacs.set(pa, m); }
+    return m;
   }
 
   byAddress(vsid: number, ca: number): Destination | undefined { return this.byCa.get(vsid)?.get(ca); }

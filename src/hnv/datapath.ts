@@ -16,16 +16,16 @@
 // NVGRE to our PA, are forwarded as the switch does by default.
 // The provider network is the External switch's uplink (a UDP tunnel standing in for the
 // datacenter's wire): it carries every PA of the host; outer MACs are derived from the PAs
-// (paMac), so no ARP runs on the provider side. The provider MTU (default 1500) must hold the
-// outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests of a virtual
-// subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
+// (compiled.ts paMac), so no ARP runs on the provider side. The provider MTU (default 1500)
+// must hold the outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests
+// of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
 // Every refusal is counted on the ingress port by reason and in the extension's status.
-// Depends on packet, switch (the extension API, flowHash), compiled, router, policy.
+// Depends on packet, switch (the extension API), compiled, router, policy.
 import {
-  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac,
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
-  UPLINK_PORT_ID, flowHash,
+  UPLINK_PORT_ID,
   type Delivery, type ExtensionDefinition, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
 import { CompiledPolicy } from './compiled.ts';
@@ -46,15 +46,17 @@ export interface HnvExtensionConfig {
   readonly providerMtu?: number;
 }
 
-/** The outer MAC of a provider address on the tunnel: 02:00 and the address's four bytes. */
-export function paMac(pa: number): Uint8Array {
-  return new Uint8Array([0x02, 0x00, pa >>> 24, (pa >>> 16) & 0xff, (pa >>> 8) & 0xff, pa & 0xff]);
-}
-
-/** FlowID: the flow hash folded to 8 bits. */
-function flowIdOf(inner: Uint8Array): number {
-  const h = flowHash(inner);
-  return (h ^ (h >>> 8) ^ (h >>> 16) ^ (h >>> 24)) & 0xff;
+/**
+ * FlowID: a hash of the flow folded to 8 bits — IPv4 addresses, protocol and ports when the
+ * frame has them, else the MACs — from the switch's parse of the frame (the customer's frame
+ * as sent; a routed copy keeps its addresses), so one flow keeps one ECMP path.
+ */
+function flowIdOf(info: FrameInfo): number {
+  let h = info.ipVersion === 4
+    ? Math.imul(info.ipSrc ^ Math.imul(info.ipDst, 0x9e3779b1) ^ (info.ipProtocol << 16) ^ Math.imul((info.srcPort << 16) ^ info.dstPort, 0x85ebca6b), 0xc2b2ae35)
+    : Math.imul((info.src % 0x1_0000_0000) ^ Math.imul(info.dst % 0x1_0000_0000, 0x9e3779b1), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h ^ (h >>> 8)) & 0xff;
 }
 
 const NONE: readonly Delivery[] = [];
@@ -136,19 +138,19 @@ class HnvDataPath implements SwitchExtension {
       const r = route(this.p, vsid, f.frame, info.ipDst, info.ttl);
       if (!r.ok) return this.drop(r.drop);
       this.routed++;
-      return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort);
+      return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort, info);
     }
-    return this.unicast(vsid, f.frame, info.dst, f.sourcePort);
+    return this.unicast(vsid, f.frame, info.dst, f.sourcePort, info);
   }
 
   /** A frame of `vsid` to `mac`: the local port, or encapsulated toward the record's PA. */
-  private unicast(vsid: number, frame: Uint8Array, mac: number, from: string): ForwardDecision {
+  private unicast(vsid: number, frame: Uint8Array, mac: number, from: string, info: FrameInfo): ForwardDecision {
     const local = this.localPort(vsid, mac);
     if (local !== undefined) return local === from ? { deliver: NONE } : { deliver: [{ port: local, frame }] };
     const to = this.p.byMacAddress(vsid, mac);
     if (!to) return this.drop('hnv-no-lookup-record');
     if (this.p.localPas.has(to.pa)) return this.drop('hnv-unknown-destination'); // its record says here, but no port has it
-    const out = this.encapsulate(vsid, frame, to.pa);
+    const out = this.encapsulate(vsid, frame, to.pa, info);
     return typeof out === 'string' ? this.drop(out) : { deliver: [out] };
   }
 
@@ -157,18 +159,18 @@ class HnvDataPath implements SwitchExtension {
     for (const id of this.ports.get(f.vsid) ?? []) if (id !== f.sourcePort) out.push({ port: id, frame: f.frame });
     let refused: string | undefined;
     for (const pa of this.p.remotes(f.vsid)) {
-      const e = this.encapsulate(f.vsid, f.frame, pa);
+      const e = this.encapsulate(f.vsid, f.frame, pa, f.info);
       if (typeof e === 'string') refused = e; else out.push(e);
     }
     if (refused !== undefined) this.dropped[refused] = (this.dropped[refused] ?? 0) + 1;
     return refused === undefined ? { deliver: out } : { deliver: out, drop: refused };
   }
 
-  private encapsulate(vsid: number, inner: Uint8Array, pa: number): Delivery | string {
+  private encapsulate(vsid: number, inner: Uint8Array, pa: number, info: FrameInfo): Delivery | string {
     const src = this.p.sourcePa;
     if (src === undefined) return 'hnv-no-provider-address';
     if (this.host.portPolicy(UPLINK_PORT_ID) === undefined) return 'hnv-no-uplink';
-    const r = encodeNvgre({ outerDst: paMac(pa), outerSrc: paMac(src), providerSrc: src, providerDst: pa, vsid, flowId: flowIdOf(inner), inner, mtu: this.mtu });
+    const r = encodeNvgre({ outerDst: this.p.macOf(pa), outerSrc: this.p.macOf(src), providerSrc: src, providerDst: pa, vsid, flowId: flowIdOf(info), inner, mtu: this.mtu });
     if (!r.ok) return r.refused === 'too-big' ? 'nvgre-mtu' : `nvgre-${r.refused}`;
     this.encapsulated++;
     return { port: UPLINK_PORT_ID, frame: r.frame };

@@ -8,7 +8,8 @@ import { hnvExtension } from './datapath.ts';
 export * from './policy.ts';
 export { HnvTables, sameVirtualSubnet } from './lookup.ts';
 export * from './adapter-isolation.ts';
-export { HNV_EXTENSION, CUSTOMER_MTU, DEFAULT_PROVIDER_MTU, paMac, type HnvExtensionConfig } from './datapath.ts';
+export { HNV_EXTENSION, CUSTOMER_MTU, DEFAULT_PROVIDER_MTU, type HnvExtensionConfig } from './datapath.ts';
+export { paMac } from './compiled.ts';
 export { GATEWAY_MAC } from './router.ts';
 
 if (!findExtension(hnvExtension.name)) registerExtension(hnvExtension);

@@ -28,7 +28,6 @@ export {
   type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,
   type Delivery, type ForwardDecision,
 } from './extension.ts';
-export { flowHash } from './flow-hash.ts';
 export type { FlowSample } from './ext-flow-sampler.ts';
 export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';
 

@@ -105,6 +105,11 @@ export class VirtualSwitch {
   private readonly info = new FrameInfo();
   /** A frame a forwarding extension built, parsed for the destination's inbound ACLs. */
   private readonly builtInfo = new FrameInfo();
+  /**
+   * The forwarding extension's candidates per source port and VLAN (ports and their ids),
+   * made once: they change only with ports and policies (rebuildPvlanMap forgets them).
+   */
+  private candidates = new Map<PortState, Map<number, { ports: PortState[]; ids: readonly string[] }>>();
   private readonly now: () => number;
   /** The clock frames are stamped with: `now` itself when a test passes its own, else read once per burst (coarse-clock.ts). */
   private readonly frameNow: () => number;
@@ -468,7 +473,8 @@ export class VirtualSwitch {
   private extensionHost(): ExtensionHost {
     return {
       switchName: this.name,
-      lookupMac: (domain, mac) => this.macs.lookup(domain, mac, this.now()),
+      // The per-frame clock: a forwarding extension looks MACs up once per frame.
+      lookupMac: (domain, mac) => this.macs.lookup(domain, mac, this.frameNow()),
       portIds: () => this.portList.map((p) => p.id),
       portPolicy: (id) => this.ports.get(id)?.policy,
       now: () => this.now(),
@@ -507,6 +513,7 @@ export class VirtualSwitch {
   }
 
   private rebuildPvlanMap(): void {
+    this.candidates = new Map();
     const m = new Map<number, number>();
     for (const p of this.portList) {
       const v = p.vlan;
@@ -610,14 +617,12 @@ export class VirtualSwitch {
     out.length = 0;
     let forwarded = false;
     if (this.forwarder) {
-      for (const p of this.portList) if (p !== src && this.admits(src, p, vlan)) out.push(p);
-      const decision = this.forwarder.ext.forward!(ctx!, out.map((p) => p.id));
+      const cand = this.candidatesOf(src, vlan);
+      const decision = this.forwarder.ext.forward!(ctx!, cand.ids);
       if (decision !== 'default') {
         if (!Array.isArray(decision)) { this.deliver(src, frame, framed, vlan, ctx!, now, decision as { deliver: readonly Delivery[]; drop?: string }); return; }
         const chosen = new Set(decision as readonly string[]);
-        const kept = out.filter((p) => chosen.has(p.id));
-        out.length = 0;
-        out.push(...kept);
+        for (const p of cand.ports) if (chosen.has(p.id)) out.push(p);
         if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
         forwarded = true;
       }
@@ -652,6 +657,18 @@ export class VirtualSwitch {
     if (mirror) this.mirror(src, frame, framed, ...out);
   }
 
+  private candidatesOf(src: PortState, vlan: number): { ports: PortState[]; ids: readonly string[] } {
+    let byVlan = this.candidates.get(src);
+    if (!byVlan) { byVlan = new Map(); this.candidates.set(src, byVlan); }
+    let c = byVlan.get(vlan);
+    if (!c) {
+      const ports = this.portList.filter((p) => p !== src && this.admits(src, p, vlan));
+      c = { ports, ids: ports.map((p) => p.id) };
+      byVlan.set(vlan, c);
+    }
+    return c;
+  }
+
   /**
    * A forwarding extension's deliveries: each frame to its port through the usual egress
    * (egress extensions, inbound ACLs on the frame as delivered, fair queue, counters). A frame
@@ -663,7 +680,9 @@ export class VirtualSwitch {
       const dst = this.ports.get(port);
       if (!dst) { this.drop(src, 'unknown-destination'); continue; }
       if (f === frame) { this.egress(src, dst, f, framed, vlan, ctx, now); continue; }
-      if (dst.policed) parseFrameInto(f, this.builtInfo, 0x10000);
+      // Parsed only for what reads it: the destination's ACLs, or a tag's priority.
+      if (dst.policed && (!dst.acls.empty || dst.vlan.egressTag(0) > 0)) parseFrameInto(f, this.builtInfo, 0x10000);
+      else this.builtInfo.pcp = 0;
       this.egress(src, dst, f, false, 0, ctx, now, this.builtInfo);
     }
     if (src.mirrorSource) this.mirror(src, frame, framed);
