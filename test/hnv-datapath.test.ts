@@ -71,6 +71,7 @@ describe('network virtualization: two tenants with one address space on two host
   const cannotPing = async (g: Guest, ip: string): Promise<boolean> => (await on(g).sh(g, `ping -c 1 -W 2 ${ip}`)).code !== 0;
 
   test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 300_000 }, async () => {
+    const t0 = Date.now();
     await Promise.all([t.a.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink'), t.b.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink')]);
     await Promise.all(NAMES.map(async (g) => {
       await on(g).ok('New-VM', g, '-MemoryStartupBytes', '128MB', '-SwitchName', 'Ext');
@@ -90,6 +91,7 @@ describe('network virtualization: two tenants with one address space on two host
       }
     }
     await Promise.all(NAMES.map((g) => on(g).heartbeat(g)));
+    const booted = Date.now();
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
     for (const g of NAMES) {
       const { ca, gw } = GUESTS[g];
@@ -105,6 +107,7 @@ describe('network virtualization: two tenants with one address space on two host
     assert.ok(await cannotPing('redA', '10.0.1.10'), "Red's routing domain has no 10.0.1.0/24");
     assert.ok(await cannotPing('blueA', '10.0.0.99'), 'no lookup record for 10.0.0.99');
 
+    console.log(`# five guests created, policy pushed, booted in ${((booted - t0) / 1000).toFixed(1)} s; addresses, captures and pings ${((Date.now() - booted) / 1000).toFixed(1)} s`);
     for (const g of NAMES) await on(g).ok('Stop-VMSwitchCapture', 'Ext', '-VMName', g);
     for (const h of ['a', 'b'] as const) await t[h].ok('Stop-VMSwitchCapture', 'Ext');
 
