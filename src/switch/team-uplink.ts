@@ -127,8 +127,10 @@ export class TeamUplinkIo implements PortIo {
     try {
       for (const ms of s.members) {
         const prev = old.get(ms.name);
-        const keep = prev?.io && ms.enabled && sameEndpoints(prev.settings.uplink, ms.uplink) ? prev.io : null;
-        const m: Member = { settings: ms, io: keep, counters: prev?.counters ?? { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, lacpdusSent: 0, lacpdusReceived: 0 } };
+        const keep = prev?.io && ms.enabled && sameEndpoints(prev.settings.uplink, ms.uplink);
+        // A kept socket reports to the Member object it was opened with: keep that object too.
+        const m: Member = keep ? Object.assign(prev, { settings: ms })
+          : { settings: ms, io: null, counters: prev?.counters ?? { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, lacpdusSent: 0, lacpdusReceived: 0 } };
         if (ms.enabled && !keep) {
           m.io = await UdpUplinkIo.open(ms.uplink, this.memberEvents(m));
           opened.push(m.io);
