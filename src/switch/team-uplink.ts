@@ -11,7 +11,7 @@
 //   LACP's timeout (3 s with -LacpTimer Fast, 90 s with Slow). LACPDUs are the team's own:
 //   never handed to the switch, and a member hands frames to the switch only while it is
 //   collecting.
-// Slow Protocols frames (LACPDUs) from the switch never leave: a bridge does not forward them.
+// Slow Protocols frames (LACPDUs, Markers) never pass between the switch and the members, either way.
 // This file is the I/O around the pure parts: sockets, the clock, counters. Depends on
 // port-io, uplink, lacp, team-distribution, flow-hash.
 import { VmhostError } from '../common/errors.ts';
@@ -180,7 +180,7 @@ export class TeamUplinkIo implements PortIo {
   }
 
   send(frame: Uint8Array, sourcePort?: string): SendResult {
-    if (frame.length >= 14 && frame[0] === 0x01 && frame[1] === 0x80 && frame[2] === 0xc2 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_SLOW) return 'ok';
+    if (isSlowProtocols(frame)) return 'ok'; // a bridge never forwards them
     let pool = this.pool;
     // Without LACP, a frame sent into a possibly dead link beats a certain drop; with it, a
     // member the partner did not agree to is never used.
@@ -240,9 +240,10 @@ export class TeamUplinkIo implements PortIo {
     return {
       onFrame: (f) => {
         const i = this.members.indexOf(m);
-        if (isLacpFrame(f)) {
-          const pdu = parseLacpdu(f);
-          if (!this.lacp || !pdu.ok || i < 0) return;
+        if (isSlowProtocols(f)) {
+          // Link-local to the team (LACP, Marker): never the switch's, whatever the mode.
+          const pdu = isLacpFrame(f) ? parseLacpdu(f) : null;
+          if (!this.lacp || !pdu?.ok || i < 0) return;
           m.counters.lacpdusReceived++;
           this.lacp.receive(i, pdu, performance.now());
           this.refresh();
@@ -278,6 +279,10 @@ function memberMac(s: TeamSettings, i: number): Uint8Array {
   const mac = systemMac(s);
   mac[5] = (mac[5]! + 2 * (i + 1)) & 0xff;
   return mac;
+}
+
+function isSlowProtocols(f: Uint8Array): boolean {
+  return f.length >= 14 && ((f[12]! << 8) | f[13]!) === ETHERTYPE_SLOW;
 }
 
 function sameEndpoints(a: UplinkSettings, b: UplinkSettings): boolean {
