@@ -204,9 +204,10 @@ export class LacpTeam {
   private mux(p: Port, now: number): boolean {
     const to = (s: MuxState): boolean => {
       p.mux = s;
-      p.ntt = true;
+      // Every state but WAITING changes what the actor says: the partner must hear it.
+      if (s !== 'Waiting') p.ntt = true;
       if (s === 'Detached') p.actorState &= ~(LACP_SYNCHRONIZATION | LACP_COLLECTING | LACP_DISTRIBUTING);
-      if (s === 'Waiting') { p.waitWhile = now + AGGREGATE_WAIT_MS; p.ntt = false; }
+      if (s === 'Waiting') p.waitWhile = now + AGGREGATE_WAIT_MS;
       if (s === 'Attached') p.actorState = (p.actorState | LACP_SYNCHRONIZATION) & ~(LACP_COLLECTING | LACP_DISTRIBUTING);
       if (s === 'CollectingDistributing') p.actorState |= LACP_COLLECTING | LACP_DISTRIBUTING;
       return true;
