@@ -144,9 +144,9 @@ export class TeamUplinkIo implements PortIo {
     }
     const kept = new Set(next.map((m) => m.io));
     const closing = this.members.filter((m) => m.io && !kept.has(m.io)).map((m) => m.io!.close());
-    const prev = this.settings;
-    const sameLacp = this.lacp !== null && prev.mode === s.mode && prev.lacpTimer === s.lacpTimer && sameNames(prev.members, s.members);
-    if (prev.algorithm !== s.algorithm || !this.members.length) this.distribution = distribution(s.algorithm);
+    const was = this.settings;
+    const sameLacp = this.lacp !== null && was.mode === s.mode && was.lacpTimer === s.lacpTimer && sameNames(was.members, s.members);
+    if (was.algorithm !== s.algorithm || !this.members.length) this.distribution = distribution(s.algorithm);
     this.settings = s;
     this.members = next;
     this.distribution.setMembers(next.map((m) => m.settings.name));
