@@ -79,37 +79,39 @@ describe('network virtualization: two tenants with one address space on two host
       mac[g] = (await on(g).json<{ MacAddress: string }>('Get-VMNetworkAdapter', '-VMName', g)).MacAddress;
       await on(g).ok('Start-VM', g);
     }));
-    // The policy an orchestrator pushes: each host's PA, the same routes and records on both.
-    for (const h of ['a', 'b'] as const) {
+    // The policy an orchestrator pushes: each host's PA, the same routes and records on both (the routes first: they name the records' routing domains).
+    await Promise.all((['a', 'b'] as const).map(async (h) => {
       await t[h].ok('New-NetVirtualizationProviderAddress', '-ProviderAddress', PA[h], '-InterfaceIndex', '1', '-PrefixLength', '24');
-      for (const [rdid, vsid, prefix] of [[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24']] as const) {
-        await t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', '0.0.0.0');
-      }
-      for (const g of NAMES) {
-        await t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GUESTS[g].ca, '-VirtualSubnetID', String(GUESTS[g].vsid), '-MACAddress', mac[g],
-          '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g);
-      }
-    }
+      await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24']] as const).map(([rdid, vsid, prefix]) =>
+        t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', '0.0.0.0')));
+      await Promise.all(NAMES.map((g) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GUESTS[g].ca, '-VirtualSubnetID', String(GUESTS[g].vsid),
+        '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g)));
+    }));
     await Promise.all(NAMES.map((g) => on(g).heartbeat(g)));
     const booted = Date.now();
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
-    for (const g of NAMES) {
+    await Promise.all(NAMES.map(async (g) => {
       const { ca, gw } = GUESTS[g];
       assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}`)).code, 0);
-    }
-    for (const g of NAMES) await on(g).ok('Start-VMSwitchCapture', 'Ext', '-VMName', g, '-Path', join(dir, `${g}.pcap`));
-    for (const h of ['a', 'b'] as const) await t[h].ok('Start-VMSwitchCapture', 'Ext', '-Path', join(dir, `switch-${h}.pcap`));
+    }));
+    await Promise.all([
+      ...NAMES.map((g) => on(g).ok('Start-VMSwitchCapture', 'Ext', '-VMName', g, '-Path', join(dir, `${g}.pcap`))),
+      ...(['a', 'b'] as const).map((h) => t[h].ok('Start-VMSwitchCapture', 'Ext', '-Path', join(dir, `switch-${h}.pcap`))),
+    ]);
 
-    assert.ok(await canPing('blueA', '10.0.0.11'), 'Blue A → Blue B across hosts');
-    assert.ok(await canPing('redB', '10.0.0.10'), 'Red B → Red A across hosts');
-    assert.ok(await canPing('blueA', '10.0.1.10'), 'Blue 5001 → 5002 routed on host A');
-    assert.ok(await canPing('blueB', '10.0.1.10'), 'Blue 5001 on B → 5002 on A: routed on B, then NVGRE');
-    assert.ok(await cannotPing('redA', '10.0.1.10'), "Red's routing domain has no 10.0.1.0/24");
+    // Each guest pings from its own shell, so the checks run side by side.
+    const [blue, red, routed, routedAcross, redNoRoute] = await Promise.all([
+      canPing('blueA', '10.0.0.11'), canPing('redB', '10.0.0.10'), canPing('blueA2', '10.0.0.10'), canPing('blueB', '10.0.1.10'), cannotPing('redA', '10.0.1.10'),
+    ]);
+    assert.ok(blue, 'Blue A → Blue B across hosts');
+    assert.ok(red, 'Red B → Red A across hosts');
+    assert.ok(routed, 'Blue 5002 → 5001 routed on host A');
+    assert.ok(routedAcross, 'Blue 5001 on B → 5002 on A: routed on B, then NVGRE');
+    assert.ok(redNoRoute, "Red's routing domain has no 10.0.1.0/24");
     assert.ok(await cannotPing('blueA', '10.0.0.99'), 'no lookup record for 10.0.0.99');
 
     console.log(`# five guests created, policy pushed, booted in ${((booted - t0) / 1000).toFixed(1)} s; addresses, captures and pings ${((Date.now() - booted) / 1000).toFixed(1)} s`);
-    for (const g of NAMES) await on(g).ok('Stop-VMSwitchCapture', 'Ext', '-VMName', g);
-    for (const h of ['a', 'b'] as const) await t[h].ok('Stop-VMSwitchCapture', 'Ext');
+    await Promise.all([...NAMES.map((g) => on(g).ok('Stop-VMSwitchCapture', 'Ext', '-VMName', g)), ...(['a', 'b'] as const).map((h) => t[h].ok('Stop-VMSwitchCapture', 'Ext'))]);
 
     // Drops by reason, as the data path counts them (Get-VMSwitchExtension's status): Blue A's ARP for 10.0.0.99 had no lookup record, Red A's packet no route.
     const ext = await d.a.api('GET', '/api/v1/switches/Ext/extensions');
