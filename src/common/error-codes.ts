@@ -111,6 +111,8 @@ export const ERROR_CODES = {
   CLUSTER_INVALID_OPERATION: 'conflict',
   /** No node that is Up and a possible owner can take the role. */
   CLUSTER_NO_OWNER: 'conflict',
+  /** The owner node could not bring the role's VM online (Start-VM failed there). */
+  CLUSTER_GROUP_FAILED: 'failure',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',

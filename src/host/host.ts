@@ -628,12 +628,6 @@ export class Host {
    * (the ownership token). A QEMU of it this node still runs is re-attached (runtime.json is node-local).
    */
   async adoptClustered(sharedRoot: string, id: string, fence: OwnershipFence): Promise<VmView> {
-    const known = this.vms.get(id);
-    if (known) {
-      known.fence = fence;
-      this.storage.fenceDrives(known.config.hardDrives, fence);
-      return this.view(known);
-    }
     return this.view(await this.adoptFolder(clusteredVmPaths(this.dataDir, resolve(sharedRoot), id), fence));
   }
 
@@ -680,6 +674,13 @@ export class Host {
     const config = upgradeConfig(await readJson<RawConfig>(paths.config), { snapshotDir: join(paths.dir, 'snapshots') }, `VM folder ${paths.dir}`).config;
     checkConfig(config, this.facts.logicalProcessors);
     return this.names.run(async () => {
+      const known = this.vms.get(config.id);
+      if (known && fence) {
+        // Registered already (a second claim of the same role): the newest token fences it.
+        known.fence = fence;
+        this.storage.fenceDrives(known.config.hardDrives, fence);
+        return known;
+      }
       this.assertNameFree(config.name, config.id);
       const entry = new VmEntry(config, paths);
       entry.fence = fence;
