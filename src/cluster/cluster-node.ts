@@ -268,6 +268,8 @@ export class ClusterNode {
     );
     if (!r.succeeded) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
     await this.adopt(id, r.revision);
+    // The VM is Off: so is the role, from the start (not Pending until the loop's next pass).
+    await this.putState(id, { Node: this.name, State: 'Offline' });
     this.kick();
     return id;
   }
