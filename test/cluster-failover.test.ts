@@ -4,7 +4,8 @@
 // Low; node1 dies — its daemon, its QEMUs and its etcd member are SIGKILLed — and the surviving
 // nodes see it Down when its lease expires, then restart both VMs elsewhere, the High one
 // first. Detection (kill → Down) and restart (Down → Online) are printed separately. The
-// membership and role cmdlets are driven through the CLI; the timing polls use the API.
+// membership and role cmdlets are driven through the CLI; the timing polls use the API. Then
+// etcd loses its majority: the owner, unable to renew its lease, turns its clustered VMs off itself.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -102,6 +103,17 @@ describe('failover cluster of three nodes on etcd', () => {
     assert.deepEqual([there.State, there.IsClustered], ['Running', true]);
     const nodesAfter = await t2.json<NodeView[]>('Get-ClusterNode');
     assert.deepEqual(nodesAfter.map((n) => [n.Name, n.State, n.DynamicWeight]), [['node1', 'Down', 0], ['node2', 'Up', 1], ['node3', 'Up', 1]]);
+
+    // etcd loses its majority (a second member dies): no node can renew its lease, so each stops
+    // its clustered VMs itself before the lease could expire — nobody may own them any more.
+    const lostAt = Date.now();
+    await etcd.kill(1);
+    await waitFor('the clustered VMs stopped by their owner', 30_000, async () =>
+      ((await owner.api('GET', '/api/v1/vms')).json as Vm[]).length === 0);
+    const events = (await owner.api('GET', '/api/v1/events?limit=200')).json as { Code: string }[];
+    assert.ok(events.some((e) => e.Code === 'CLUSTER_NODE_ISOLATED'), 'the owner says why');
+    assert.deepEqual(await clusteredQemuPids(owner), []);
+    process.stdout.write(`# etcd majority lost: the owner turned its VMs off ${Date.now() - lostAt} ms later (lease TTL 4 s, safety 1 s)\n`);
   });
 });
 
