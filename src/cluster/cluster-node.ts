@@ -77,6 +77,8 @@ export class ClusterNode {
   /** Join: grant the lease and publish this node alive, then run the loop. Throws when etcd cannot be reached. */
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
     const n = new ClusterNode(opts);
+    // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
+    await opts.host.turnOffStrayClustered();
     await n.lease.start();
     n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}`);
     void n.watch();

@@ -27,6 +27,7 @@ import { HostIdentity, type MacPoolChange } from './host-identity.ts';
 import { colonMac, macPoolSize } from './mac-pool.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { QemuUser } from './qemu-user.ts';
+import { isPidAlive, isQemuOfVm } from '../qemu/index.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
@@ -647,6 +648,28 @@ export class Host {
       await rm(dirname(e.paths.runtime), { recursive: true, force: true });
       this.event('Warning', 'VM_CLUSTER_RELEASED', `Clustered VM released by this node: ${why}`, e);
     });
+  }
+
+  /**
+   * A cluster node's start: QEMUs of clustered VMs that an earlier daemon of this node ran (it
+   * was killed, its lease expired). This daemon owns nothing yet and those roles may already run
+   * on another node, so they are turned off — checked to be the VM's QEMU first (pid alive, its
+   * /proc cmdline names the VM's uuid) — and their node-local records removed.
+   */
+  async turnOffStrayClustered(): Promise<string[]> {
+    const root = join(this.dataDir, 'clustered');
+    const killed: string[] = [];
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      const record = await readJson<RuntimeRecord>(join(root, id, 'runtime.json')).catch(() => undefined);
+      if (record && isPidAlive(record.pid) && isQemuOfVm(record.pid, record.uuid)) {
+        // Its process group, as QemuProcess.kill does: QEMU runs detached in its own.
+        try { process.kill(-record.pid, 'SIGKILL'); } catch { process.kill(record.pid, 'SIGKILL'); }
+        killed.push(id);
+        this.event('Warning', 'VM_CLUSTER_STRAY_STOPPED', `Clustered VM ${id}: the QEMU (pid ${record!.pid}) an earlier daemon of this node ran was turned off; the cluster places the role again`);
+      }
+      await rm(join(root, id), { recursive: true, force: true });
+    }
+    return killed;
   }
 
   /** Ids of the clustered VMs registered here, with their state. */
