@@ -101,15 +101,26 @@ describe('failover cluster of three nodes on etcd', () => {
     await cliTools(owner).heartbeat('db');
     const there = await cliTools(owner).json<Vm>('Get-VM', 'db');
     assert.deepEqual([there.State, there.IsClustered], ['Running', true]);
-    const nodesAfter = await t2.json<NodeView[]>('Get-ClusterNode');
+    const nodesAfter = await t[2]!.json<NodeView[]>('Get-ClusterNode');
     assert.deepEqual(nodesAfter.map((n) => [n.Name, n.State, n.DynamicWeight]), [['node1', 'Down', 0], ['node2', 'Up', 1], ['node3', 'Up', 1]]);
+
+    // The role's lifecycle from another node: offline (saved), then removed — an ordinary VM of its owner.
+    const webOwner = daemons[1]!;
+    assert.equal((await t[2]!.json<GroupView>('Stop-ClusterGroup', 'web')).State, 'Offline');
+    await t[2]!.fails(/CLUSTER_INVALID_OPERATION|owns db/, 'Remove-ClusterNode', 'node2');
+    await t[2]!.ok('Remove-ClusterGroup', 'web');
+    const webVm = await cliTools(webOwner).json<Vm>('Get-VM', 'web');
+    assert.deepEqual([webVm.State, webVm.IsClustered], ['Saved', false]);
+    await t[2]!.ok('Remove-ClusterNode', 'node1');
+    assert.deepEqual((await t[2]!.json<GroupView[]>('Get-ClusterGroup')).map((g) => g.Name), ['db']);
+    assert.deepEqual((await t[2]!.json<NodeView[]>('Get-ClusterNode')).map((n) => n.Name), ['node2', 'node3']);
 
     // etcd loses its majority (a second member dies): no node can renew its lease, so each stops
     // its clustered VMs itself before the lease could expire — nobody may own them any more.
     const lostAt = Date.now();
     await etcd.kill(1);
-    await waitFor('the clustered VMs stopped by their owner', 30_000, async () =>
-      ((await owner.api('GET', '/api/v1/vms')).json as Vm[]).length === 0);
+    await waitFor('the clustered VM stopped by its owner', 30_000, async () =>
+      !((await owner.api('GET', '/api/v1/vms')).json as Vm[]).some((v) => v.Name === 'db'));
     const events = (await owner.api('GET', '/api/v1/events?limit=200')).json as { Code: string }[];
     assert.ok(events.some((e) => e.Code === 'CLUSTER_NODE_ISOLATED'), 'the owner says why');
     assert.deepEqual(await clusteredQemuPids(owner), []);

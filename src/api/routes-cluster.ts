@@ -35,7 +35,7 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
     async (req) => need().setGroup(req.params.group, req.body));
   app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/start', { schema: { summary: 'Start-ClusterGroup (waits until Online)', tags, params: GroupRef } },
     async (req) => need().setOnline(req.params.group, true));
-  app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/stop', { schema: { summary: 'Stop-ClusterGroup (waits until Offline)', tags, params: GroupRef } },
+  app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/stop', { schema: { summary: 'Stop-ClusterGroup: the VM is saved (waits until Offline)', tags, params: GroupRef } },
     async (req) => need().setOnline(req.params.group, false));
   app.delete<{ Params: { group: string } }>('/api/v1/cluster/groups/:group', { schema: { summary: 'Remove-ClusterGroup (an Offline role; the VM stays on its owner)', tags, params: GroupRef } },
     async (req, reply) => { await need().removeGroup(req.params.group); return reply.code(204).send(); });

@@ -214,7 +214,8 @@ export class ClusterNode {
   /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
   private act(id: string, g: ClusterGroupRecord): void {
     this.acting.add(id);
-    const job = g.Persistent === 'Online' ? this.host.start(id) : this.host.stop(id, { Force: true });
+    // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
+    const job = g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id);
     void job.result
       .then((v) => { this.observed.set(id, online(v.State)); })
       .catch((e: unknown) => {
@@ -226,7 +227,7 @@ export class ClusterNode {
 
   /** Remove-ClusterGroup reached the owner: the Off VM goes back to this node's data dir, then the role's keys go. */
   private async finishRemoval(id: string, state: VmState): Promise<void> {
-    if (state !== 'Off') return;
+    if (online(state) !== 'Offline') return;
     this.fences.get(id)?.revoke('the role was removed');
     this.fences.delete(id);
     this.observed.delete(id);

@@ -612,12 +612,12 @@ export class Host {
     });
   }
 
-  /** Remove-ClusterGroup: the role's VM, Off, comes back into this node's data dir as an ordinary VM. */
+  /** Remove-ClusterGroup: the role's VM, Off or Saved, comes back into this node's data dir as an ordinary VM. */
   async leaveShared(id: string): Promise<void> {
     const e = this.vms.get(id);
     if (!e?.fence) throw new VmhostError('NOT_FOUND', `No clustered VM with Id ${id} is registered on this node`, { vm: id });
     await e.lock.run(async () => {
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' must be Off to leave the cluster (it is ${e.state})`, { vm: e.config.name });
+      if (e.state !== 'Off' && e.state !== 'Saved') throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' must be Off or Saved to leave the cluster (it is ${e.state})`, { vm: e.config.name });
       this.storage.fenceDrives(e.config.hardDrives, undefined);
       await this.moveFolder(e, vmPaths(this.dataDir, id));
     });

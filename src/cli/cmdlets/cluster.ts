@@ -121,7 +121,7 @@ function groupAction(name: 'Start-ClusterGroup' | 'Stop-ClusterGroup', verb: 'st
 }
 
 export const startClusterGroup = groupAction('Start-ClusterGroup', 'start', 'Bring a role online on its owner node');
-export const stopClusterGroup = groupAction('Stop-ClusterGroup', 'stop', 'Take a role offline (the VM shuts down, turned off if it does not)');
+export const stopClusterGroup = groupAction('Stop-ClusterGroup', 'stop', 'Take a role offline (the VM is saved: Hyper-V\'s default OfflineAction)');
 
 export const removeClusterGroup = defineCmdlet({
   name: 'Remove-ClusterGroup',
