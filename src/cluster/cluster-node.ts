@@ -119,6 +119,8 @@ export class ClusterNode {
   private async tick(): Promise<void> {
     const s = await this.read();
     this.noticeNodes(s);
+    // Evicted while leading: give the leadership up, or nobody would place roles.
+    if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
     if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
     await this.checkOwnership(s);
     await this.claim(s);
@@ -214,10 +216,15 @@ export class ClusterNode {
   /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
   private act(id: string, g: ClusterGroupRecord): void {
     this.acting.add(id);
-    // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
-    const job = g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id);
-    void job.result
-      .then((v) => { this.observed.set(id, online(v.State)); })
+    let result: Promise<unknown>;
+    try {
+      // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
+      result = (g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id)).result;
+    } catch (e) {
+      result = Promise.reject(e); // refused at once (its state): reported like a failed job
+    }
+    void result
+      .then(() => { this.observed.delete(id); })
       .catch((e: unknown) => {
         this.failed.set(id, (e as Error).message);
         this.event('Error', 'CLUSTER_GROUP_FAILED', `Role '${g.Name}' could not be brought ${g.Persistent}: ${(e as Error).message}`);
