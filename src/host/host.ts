@@ -574,6 +574,7 @@ export class Host {
 
   async remove(nameOrId: string, force = false): Promise<void> {
     const e = this.resolve(nameOrId);
+    if (e.fence) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${e.config.name}' is a clustered role: remove the role first (Remove-ClusterGroup)`, { vm: e.config.name });
     await e.lock.run(async (held) => {
       if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force', held);
       assertLegal('Remove', e.state, e.config.name);
