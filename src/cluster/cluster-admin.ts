@@ -91,7 +91,7 @@ export class ClusterAdmin {
     const s = await this.node.read();
     need(s);
     if (!s.nodes.has(name)) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
-    const owned = [...s.owners.entries()].filter(([, o]) => o.Node === name).map(([id]) => s.groups.get(id)?.Name ?? id);
+    const owned = [...s.owners.entries()].filter(([, o]) => o.Node === name).map(([id]) => s.groups.get(id)?.Name ?? id).sort();
     if (owned.length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} owns ${owned.join(', ')}: move or remove those roles first`, { node: name });
     await this.node.etcd.delete(nodeKey(name));
     this.node.event('Information', 'CLUSTER_NODE_REMOVED', `Node ${name} removed from the cluster`);

@@ -3,7 +3,7 @@
 // member (ARCHITECTURE.md, "Clustering"). `stop()` kills them and removes the dirs; `kill(i)`
 // takes one member down (a node's machine dying takes its member with it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './daemon.ts';
@@ -26,6 +26,8 @@ export class EtcdCluster {
   }
 
   static async start(n: number): Promise<EtcdCluster> {
+    // A missing etcd is a failure with its fix, never a skip.
+    await access(ETCD).catch(() => { throw new Error(`${ETCD} is missing: scripts/install-deps.sh installs etcd-server`); });
     const plan = [];
     for (let i = 0; i < n; i++) {
       plan.push({ name: `etcd${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, dir: await mkdtemp(join(tmpdir(), 'vmhost-etcd-')) });
