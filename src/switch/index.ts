@@ -18,7 +18,9 @@ export {
   type AclDirection, type BandwidthSettings, type PortMirroring, defaultPolicy, mergePolicy, validatePolicy,
 } from './policy.ts';
 export type { UplinkSettings } from './uplink.ts';
-export type { LoadBalancingAlgorithm, TeamMemberStatus, TeamSettings, UplinkSpec } from './team-uplink.ts';
+export type { TeamMemberStatus, TeamMemberLacp, TeamSettings, TeamingMode, UplinkSpec } from './team-uplink.ts';
+export { LOAD_BALANCING_ALGORITHMS, FLOWLET_GAP_MS, type LoadBalancingAlgorithm } from './team-distribution.ts';
+export type { LacpTimer } from './lacp.ts';
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';
