@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame, FrameDecoder } from './framing.ts';
+import { SLAB_BYTES } from './record-slab.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { until } from './test-support.ts';
 
@@ -78,7 +79,7 @@ for (const slabReads of [true, false]) {
       if (slabReads) {
         // Every record, split or not, was read in place: in slabs, several of them.
         assert.ok(slabs.size >= 3, `${slabs.size} slabs`);
-        for (const b of slabs) assert.equal(b.byteLength, 1 << 20);
+        for (const b of slabs) assert.equal(b.byteLength, SLAB_BYTES);
       }
 
       // A new peer replaces the old one; its records are read from a clean start.
