@@ -1,7 +1,10 @@
 // A socket port's reading, both ways it can read (into a RecordSlab through onread, and the
 // 'data' fallback): records split at every kind of boundary, many slabs' worth in one burst
 // (a record left incomplete at a slab's end), frames forwarded as they came (framed views
-// sent to another port: one run, the bytes unchanged), a corrupt length, a peer replaced.
+// sent to another port: one run, the bytes unchanged) — also while the receiving peer does not
+// read, so the writes wait holding slab bytes that must not be read into again — a corrupt
+// length, a peer replaced. And RecordSlab's reuse on its own: the slab before the current one
+// comes back unless pinned.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame, FrameDecoder } from './framing.ts';
-import { SLAB_BYTES } from './record-slab.ts';
+import { RecordSlab, SLAB_BYTES, pin, unpin } from './record-slab.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { until } from './test-support.ts';
 
@@ -65,10 +68,15 @@ for (const slabReads of [true, false]) {
       }
       await until(() => received.length === first.length);
       // A burst of about 6 MiB in odd-sized writes: slabs fill with a record left incomplete.
+      // The receiving peer reads only once the port has read everything: until then the
+      // forwarded runs wait in the out port's writes, pinning the slabs they came from.
+      rx.pause();
       const burst = Array.from({ length: 8000 }, (_, i) => frame(100 + i));
       const bytes = Buffer.concat(burst.map((f) => encodeFrame(f)));
       for (let off = 0; off < bytes.length; off += 99_991) tx.write(bytes.subarray(off, off + 99_991));
       const all = [...first, ...burst];
+      await until(() => got.length === all.length, 20_000);
+      rx.resume();
       await until(() => received.length === all.length, 20_000);
       assert.deepEqual(got.map((f) => f.length), all.map((f) => f.length));
       for (let i = 0; i < all.length; i++) {
@@ -103,3 +111,34 @@ for (const slabReads of [true, false]) {
     }
   });
 }
+
+test('RecordSlab: the slab before the current one is read into again unless a write pins it; a split record moves along whole', () => {
+  const slab = new RecordSlab();
+  const frames: Uint8Array[] = [];
+  const rec = encodeFrame(frame(1));
+  const cut = rec.length >> 1;
+  /** Fills what is left of the current slab with records and part of one more, then completes it: returns the slab it moved to. */
+  const fill = (): ArrayBufferLike => {
+    const b = slab.next();
+    let n = 0;
+    while (n + rec.length <= b.length - 1000) { b.set(rec, n); n += rec.length; }
+    b.set(rec.subarray(0, cut), n);
+    assert.ok(slab.filled(n + cut, (f) => frames.push(Uint8Array.from(f))));
+    const rest = slab.next();
+    rest.set(rec.subarray(cut));
+    assert.ok(slab.filled(rec.length - cut, (f) => frames.push(Uint8Array.from(f))));
+    return rest.buffer;
+  };
+  const first = slab.next().buffer;
+  const second = fill();
+  assert.notEqual(second, first);
+  assert.equal(fill(), first, 'the slab before the current one comes back');
+  assert.equal(fill(), second);
+  pin(first);
+  const third = fill();
+  assert.ok(third !== first && third !== second, 'a pinned slab is not read into');
+  unpin(first);
+  assert.equal(fill(), second);
+  assert.ok(frames.length > 4 * 100);
+  for (const f of frames) assert.deepEqual(f, frame(1));
+});

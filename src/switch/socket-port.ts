@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { FrameDecoder } from './framing.ts';
-import { RecordSlab } from './record-slab.ts';
+import { RecordSlab, pin, unpin } from './record-slab.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 
 /** Size of a fresh staging buffer: many small frames per allocation. */
@@ -166,9 +166,9 @@ export class SocketPortIo implements PortIo {
     this.parts = [];
     this.batchBytes = 0;
     if (this.sock !== s || parts.length === 0) return;
-    if (parts.length === 1) { s.write(parts[0]!); return; }
+    if (parts.length === 1) { write(s, parts[0]!); return; }
     s.cork();
-    for (const p of parts) s.write(p);
+    for (const p of parts) write(s, p);
     s.uncork();
   }
 
@@ -222,4 +222,15 @@ function withOnread(accepted: Socket, onread: OnReadOpts): Socket | null {
   holder._handle = null;
   accepted.destroy();
   return new Socket({ handle, onread } as SocketConstructorOpts);
+}
+
+/**
+ * A write that keeps its bytes' buffer pinned until Node is done with them (RecordSlab reuses
+ * no pinned slab). The callback comes even for a write that completed at once (on the next
+ * tick, before any further read) and for one cut short by the socket's end.
+ */
+function write(s: Socket, part: Uint8Array): void {
+  const buf = part.buffer;
+  pin(buf);
+  s.write(part, () => unpin(buf));
 }
