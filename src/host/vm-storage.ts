@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, HeldDisk, branchDiskFile, type ChangeTracker, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, FencingStage, HeldDisk, OwnershipFence, branchDiskFile, type ChangeTracker, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HeldGeometry } from '../storage/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
@@ -23,6 +23,8 @@ export class VmStorage {
   private readonly mounts = new Map<string, ServedDisk>();
   /** Move-VM's destination: exports whose files are not open yet, by export name. */
   private readonly held = new Map<string, HeldDisk>();
+  /** A clustered VM's drives, by export name: served only through a fencing stage on its ownership token. */
+  private readonly fences = new Map<string, OwnershipFence>();
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
   constructor(private readonly dataDir: string, qemuGroup?: number) {
@@ -108,8 +110,14 @@ export class VmStorage {
   /** Serve one VM drive; the QEMU disk spec that reaches it. A drive with a change tracker file is tracked from its first write. */
   async serveDrive(d: HardDrive): Promise<DiskSpec> {
     const name = VmStorage.exportName(d);
-    const tracking = await access(this.trackerPath(d)).then(() => this.trackerPath(d), () => undefined);
-    const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops }, tracking);
+    let served = this.server.get(name);
+    if (!served) {
+      const tracking = await access(this.trackerPath(d)).then(() => this.trackerPath(d), () => undefined);
+      served = await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops }, tracking);
+      // First, before metering: a refused write reaches no other stage and is not counted as done.
+      const fence = this.fences.get(name);
+      if (fence) this.server.addStage(name, new FencingStage(fence), { before: 'metering' });
+    }
     return this.diskSpec(d, served);
   }
 
@@ -124,6 +132,14 @@ export class VmStorage {
     if (!this.server.get(name)) throw new VmhostError('INVALID_STATE', `${d.path} is not served: its VM is not running`, { path: d.path });
     await mkdir(join(this.dataDir, 'cbt'), { recursive: true, mode: 0o700 });
     return this.server.trackChanges(name, this.trackerPath(d));
+  }
+
+  /** A clustered VM's drives are written only while `fence` is valid (undefined: no longer fenced). Set before they are served. */
+  fenceDrives(drives: readonly HardDrive[], fence: OwnershipFence | undefined): void {
+    for (const d of drives) {
+      if (fence) this.fences.set(VmStorage.exportName(d), fence);
+      else this.fences.delete(VmStorage.exportName(d));
+    }
   }
 
   private diskSpec(d: HardDrive, served: ServedDisk): DiskSpec {

@@ -11,6 +11,9 @@ export interface PortIo {
    * `framed`: the 4 bytes before `frame` in its buffer are its stream record header (it is a
    * record read off a socket port, forwarded unchanged) and stay as they are: a socket port
    * may then send the record as it came, without a copy.
+   * `frame` may be a view of a socket port's read slab, read into again once this call and the
+   * tick are over: an implementation that hands its bytes on later (a queued write or send)
+   * pins the buffer until then (record-slab.ts `pin`/`unpin`), or copies it.
    */
   send(frame: Uint8Array, sourcePort?: string, framed?: boolean): SendResult;
   readonly connected: boolean;

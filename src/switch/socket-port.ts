@@ -4,17 +4,20 @@
 // and the port outlives its peer's disconnects. A stale socket file from a previous daemon is
 // replaced, so a restarted daemon recreates its ports at the same paths. A record whose
 // length is beyond any Ethernet frame cuts the connection (the stream cannot be resynchronised).
+// Reads land end to end in a slab (record-slab.ts, through Node's onread): no buffer per read,
+// and a record split across two reads needs no copy.
 // When the peer does not read and more than `maxQueuedBytes` wait, frames are dropped
 // ('full') rather than queued without bound. Frames sent during one tick leave in one write
 // (writev): a run of records forwarded unchanged from one read of another socket port is
 // sent as the slice of that read (no copy); other frames are copied behind their headers
-// into a staging buffer. Depends on framing, port-io.
-import { createServer, type Server, type Socket } from 'node:net';
+// into a staging buffer. Depends on framing, record-slab, port-io.
+import { createServer, Socket, type OnReadOpts, type Server, type SocketConstructorOpts } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { FrameDecoder } from './framing.ts';
+import { RecordSlab, pin, unpin } from './record-slab.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 
 /** Size of a fresh staging buffer: many small frames per allocation. */
@@ -43,6 +46,11 @@ export class SocketPortIo implements PortIo {
   private stageEnd = 0;
   private drainWaiters: (() => void)[] = [];
   maxQueuedBytes = 4 << 20;
+  /**
+   * Read a connection into a RecordSlab (onread) where Node allows it, else through 'data'
+   * events and a FrameDecoder; tests turn it off to cover the fallback.
+   */
+  slabReads = true;
   /** Above this the port reports itself congested (the switch then holds unicast senders). */
   highWaterBytes = 512 << 10;
 
@@ -53,7 +61,8 @@ export class SocketPortIo implements PortIo {
     const io = new SocketPortIo(path, ev);
     mkdirSync(dirname(path), { recursive: true });
     rmSync(path, { force: true });
-    const server = createServer((s) => io.accept(s));
+    // Accepted paused: the connection's handle may move to a Socket reading with onread (withOnread).
+    const server = createServer({ pauseOnConnect: true }, (s) => io.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new VmhostError('SWITCH_PORT_LISTEN', `cannot listen on ${path}: ${e.message}`, { op: 'add-port', path }, { cause: e })));
       server.listen(path, () => resolve());
@@ -69,22 +78,28 @@ export class SocketPortIo implements PortIo {
 
   get connected(): boolean { return this.sock !== null; }
 
-  private accept(s: Socket): void {
-    if (this.closed) { s.destroy(); return; }
+  private accept(accepted: Socket): void {
+    if (this.closed) { accepted.destroy(); return; }
     if (this.sock) this.sock.destroy();
-    this.decoder.reset();
-    this.sock = s;
-    s.setNoDelay?.(true);
-    if (this.paused) s.pause();
     const onFrame = (f: Uint8Array): void => this.ev.onFrame(f, true);
-    s.on('data', (chunk: Buffer) => {
-      if (this.sock !== s) return;
-      if (!this.decoder.push(chunk, onFrame)) {
-        this.ev.onError('stream-corrupt');
-        s.destroy();
-        this.drop(s);
-      }
-    });
+    const corrupt = (): void => {
+      this.ev.onError('stream-corrupt');
+      s.destroy();
+      this.drop(s);
+    };
+    const slab = new RecordSlab();
+    const slabbed = this.slabReads ? withOnread(accepted, {
+      buffer: () => slab.next(),
+      // true: keep reading (a pause comes from pause(), not from here).
+      callback: (n: number) => { if (this.sock === s && !slab.filled(n, onFrame)) corrupt(); return true; },
+    }) : null;
+    const s = slabbed ?? accepted;
+    if (!slabbed) {
+      this.decoder.reset();
+      s.on('data', (chunk: Buffer) => { if (this.sock === s && !this.decoder.push(chunk, onFrame)) corrupt(); });
+    }
+    this.sock = s;
+    if (this.paused) s.pause(); else s.resume();
     s.on('error', () => { /* reset by peer: the close handler does the rest */ });
     s.on('close', () => this.drop(s));
     this.ev.onConnection?.(true);
@@ -93,7 +108,6 @@ export class SocketPortIo implements PortIo {
   private drop(s: Socket): void {
     if (this.sock !== s) return;
     this.sock = null;
-    this.decoder.reset();
     this.ev.onConnection?.(false);
   }
 
@@ -152,9 +166,9 @@ export class SocketPortIo implements PortIo {
     this.parts = [];
     this.batchBytes = 0;
     if (this.sock !== s || parts.length === 0) return;
-    if (parts.length === 1) { s.write(parts[0]!); return; }
+    if (parts.length === 1) { write(s, parts[0]!); return; }
     s.cork();
-    for (const p of parts) s.write(p);
+    for (const p of parts) write(s, p);
     s.uncork();
   }
 
@@ -191,4 +205,32 @@ export class SocketPortIo implements PortIo {
     if (server) await new Promise<void>((r) => server.close(() => r()));
     rmSync(this.endpoint, { force: true });
   }
+}
+
+/**
+ * The accepted connection re-wrapped in a Socket that reads with `onread`, or null when this
+ * Node does not expose the handle. Node offers `onread` only to sockets it creates itself
+ * (connect, or from an `fd`), not to the ones a server accepts; so the accepted socket's
+ * handle — `_handle`, an internal, the same from Node 12 to 22 — moves to a new Socket before
+ * anything was read (the server accepts paused). The old wrapper is destroyed without its
+ * handle: that is how the server counts the connection as closed.
+ */
+function withOnread(accepted: Socket, onread: OnReadOpts): Socket | null {
+  const holder = accepted as unknown as { _handle: { readStart?: unknown } | null };
+  const handle = holder._handle;
+  if (typeof handle?.readStart !== 'function') return null;
+  holder._handle = null;
+  accepted.destroy();
+  return new Socket({ handle, onread } as SocketConstructorOpts);
+}
+
+/**
+ * A write that keeps its bytes' buffer pinned until Node is done with them (RecordSlab reuses
+ * no pinned slab). The callback comes even for a write that completed at once (on the next
+ * tick, before any further read) and for one cut short by the socket's end.
+ */
+function write(s: Socket, part: Uint8Array): void {
+  const buf = part.buffer;
+  pin(buf);
+  s.write(part, () => unpin(buf));
 }

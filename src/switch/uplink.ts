@@ -8,6 +8,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { VmhostError } from '../common/errors.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { pin, unpin } from './record-slab.ts';
 
 export interface UplinkSettings {
   /** Local address and UDP port to bind, e.g. 127.0.0.1 and 47000 (0 = any free port). */
@@ -53,7 +54,11 @@ export class UdpUplinkIo implements PortIo {
   }
 
   send(frame: Uint8Array): SendResult {
-    this.sock.send(frame, this.settings.remotePort, this.settings.remoteAddress);
+    // A datagram the kernel does not take at once is sent later from the frame's own bytes,
+    // which may sit in a socket port's read slab: pinned until sent (record-slab.ts).
+    const buf = frame.buffer;
+    pin(buf);
+    this.sock.send(frame, this.settings.remotePort, this.settings.remoteAddress, () => unpin(buf));
     return 'ok';
   }
 
