@@ -215,38 +215,20 @@ export class VmBackups {
   /** Get-VMBackup: the points in the repository (of one VM when `vmName` is given), oldest first. */
   async list(repository: string, vmName?: string): Promise<VmBackup[]> {
     const repo = await this.repository(repository, false);
-    const snaps = await repo.snapshots([TAG]);
-    const byId = new Map<string, VmBackup>();
-    for (const s of snaps) {
-      const id = tagValue(s.tags, 'backup');
-      const name = tagValue(s.tags, 'vmname') ?? '';
-      if (id === undefined || (vmName !== undefined && name.toLowerCase() !== vmName.toLowerCase())) continue;
-      const drive = snapshotDrive(s);
-      let b = byId.get(id);
-      if (!b) {
-        b = {
-          BackupId: id, VMId: tagValue(s.tags, 'vm') ?? '', VMName: name, Repository: repo.path, ChainId: tagValue(s.tags, 'chain') ?? '',
-          Point: Number(tagValue(s.tags, 'point')), Kind: 'Full', CreationTime: s.time, Consistency: 'CrashConsistent',
-          VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
-        };
-        byId.set(id, b);
-      }
-      b.Drives.push(drive);
-      b.VirtualSize += drive.VirtualSize;
-      b.ChangedBytes += drive.ChangedBytes;
-      b.DataBytes += drive.DataBytes;
-      if (drive.Kind === 'Incremental') b.Kind = 'Incremental';
-    }
-    return [...byId.values()].sort((a, b) => a.CreationTime.localeCompare(b.CreationTime));
+    return backupsOf(repo.path, await repo.snapshots([TAG]), vmName);
   }
 
-  private async find(repository: string, backupId: string): Promise<{ repo: ResticRepository; backup: VmBackup; all: ResticSnapshot[] }> {
+  private async find(repository: string, backupId: string): Promise<{ repo: ResticRepository; backup: VmBackup; all: ResticSnapshot[]; backups: VmBackup[] }> {
     const repo = await this.repository(repository, false);
     const all = await repo.snapshots([TAG]);
-    const backups = await this.list(repository);
-    const backup = backups.find((b) => b.BackupId === backupId || b.BackupId.startsWith(backupId.toLowerCase()));
+    const backups = backupsOf(repo.path, all);
+    const hits = backups.filter((b) => b.BackupId.startsWith(backupId.toLowerCase()));
+    const backup = hits.find((b) => b.BackupId === backupId.toLowerCase()) ?? hits[0];
     if (!backup) throw notFound(`no backup ${backupId} in ${repo.path}`, { repository: repo.path, backup: backupId });
-    return { repo, backup, all };
+    if (hits.length > 1 && backup.BackupId !== backupId.toLowerCase()) {
+      throw new VmhostError('INVALID_ARGUMENT', `BackupId: ${backupId} names ${hits.length} backups in ${repo.path}; give more of it`, { param: 'BackupId' });
+    }
+    return { repo, backup, all, backups };
   }
 
   /**
@@ -304,8 +286,8 @@ export class VmBackups {
    * when its chain lost its last point.
    */
   async remove(repository: string, backupId: string, entry: (vmId: string) => VmEntry | undefined): Promise<VmBackup[]> {
-    const { repo, backup } = await this.find(repository, backupId);
-    const gone = (await this.list(repository)).filter((b) => b.ChainId === backup.ChainId && b.Point >= backup.Point);
+    const { repo, backup, backups } = await this.find(repository, backupId);
+    const gone = backups.filter((b) => b.ChainId === backup.ChainId && b.Point >= backup.Point);
     await repo.forget(gone.flatMap((b) => b.Drives.map((d) => d.SnapshotId)));
     const e = entry(backup.VMId);
     if (e) {
@@ -317,6 +299,32 @@ export class VmBackups {
     }
     return gone;
   }
+}
+
+/** The backup points the snapshots make up (of one VM when `vmName` is given), oldest first. */
+function backupsOf(repository: string, snaps: readonly ResticSnapshot[], vmName?: string): VmBackup[] {
+  const byId = new Map<string, VmBackup>();
+  for (const s of snaps) {
+    const id = tagValue(s.tags, 'backup');
+    const name = tagValue(s.tags, 'vmname') ?? '';
+    if (id === undefined || (vmName !== undefined && name.toLowerCase() !== vmName.toLowerCase())) continue;
+    const drive = snapshotDrive(s);
+    let b = byId.get(id);
+    if (!b) {
+      b = {
+        BackupId: id, VMId: tagValue(s.tags, 'vm') ?? '', VMName: name, Repository: repository, ChainId: tagValue(s.tags, 'chain') ?? '',
+        Point: Number(tagValue(s.tags, 'point')), Kind: 'Full', CreationTime: s.time, Consistency: 'CrashConsistent',
+        VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
+      };
+      byId.set(id, b);
+    }
+    b.Drives.push(drive);
+    b.VirtualSize += drive.VirtualSize;
+    b.ChangedBytes += drive.ChangedBytes;
+    b.DataBytes += drive.DataBytes;
+    if (drive.Kind === 'Incremental') b.Kind = 'Incremental';
+  }
+  return [...byId.values()].sort((a, b) => a.CreationTime.localeCompare(b.CreationTime));
 }
 
 function snapshotDrive(s: ResticSnapshot): VmBackupDrive {
