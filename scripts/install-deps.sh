@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # mmdebstrap, fdisk, e2fsprogs: the real Debian guest (scripts/build-debian-guest.sh).
 # openssl: the self-signed TLS certificate of a daemon listening off loopback (src/api/tls-certificate.ts).
 # prometheus: promtool and a real Prometheus that scrapes the daemon's /metrics (test/resource-metering.test.ts).
-DEBS=(qemu-system-x86 qemu-utils ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium
+# etcd-server, etcd-client: failover clustering keeps membership, leases and ownership in etcd (src/cluster, test/support/etcd.ts).
+DEBS=(qemu-system-x86 qemu-utils ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium etcd-server etcd-client
       grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc mmdebstrap fdisk e2fsprogs openssl prometheus)
 missing=()
 for p in "${DEBS[@]}"; do

@@ -2,7 +2,7 @@
 // the NetWNV cmdlets (provider addresses, lookup records for two tenants sharing a customer
 // address, customer routes) with their filters and refusals, kept across a graceful daemon
 // restart; a Viewer may read but not change them; Set-VMNetworkAdapter -VirtualSubnetId is
-// stored on a VM's adapter and shown by Get-VMNetworkAdapter (stored only: no data path yet).
+// stored on a VM's adapter and shown by Get-VMNetworkAdapter (the data path: hnv-datapath.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon } from './support/daemon.ts';

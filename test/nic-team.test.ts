@@ -9,32 +9,22 @@
 // gets one-line errors.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon, freeUdpPort, waitFor } from './support/daemon.ts';
-import { bootGuestsOnSwitch, cliTools, type CliTools } from './support/cli-tools.ts';
+import { waitFor, type TestDaemon } from './support/daemon.ts';
+import { bootGuestsOnSwitch, type CliTools } from './support/cli-tools.ts';
+import { twoCabledHosts } from './support/two-hosts.ts';
 
 const IP = (n: number) => `10.89.0.${n}`;
-const adapterFlag = (name: string, local: number, remote: number) => ['--net-adapter', `${name}=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 
 interface Member { Name: string; Team: string; OperationalStatus: string; FailureReason: string; SentFrames: number; ReceivedFrames: number }
 interface Team { Name: string; Members: string[]; LoadBalancingAlgorithm: string; Status: string; VMSwitchName: string | null }
 
 describe('NIC teaming: External switches on teams of two UDP adapters', () => {
   let a: TestDaemon;
-  let b: TestDaemon;
   let ta: CliTools;
   let tb: CliTools;
-  before(async () => {
-    const ports = new Set<number>();
-    while (ports.size < 4) ports.add(await freeUdpPort());
-    const [a1, b1, a2, b2] = [...ports] as [number, number, number, number];
-    [a, b] = await Promise.all([
-      TestDaemon.start(undefined, [...adapterFlag('NIC1', a1, b1), ...adapterFlag('NIC2', a2, b2)]),
-      TestDaemon.start(undefined, [...adapterFlag('NIC1', b1, a1), ...adapterFlag('NIC2', b2, a2)]),
-    ]);
-    ta = cliTools(a);
-    tb = cliTools(b);
-  });
-  after(async () => { await Promise.all([a?.stop(), b?.stop()]); });
+  let stop: (() => Promise<void>) | undefined;
+  before(async () => { ({ a, ta, tb, stop } = await twoCabledHosts(2)); });
+  after(async () => { await stop?.(); });
 
   const members = async (t: CliTools) => Object.fromEntries((await t.json<Member[]>('Get-NetLbfoTeamMember', '-Team', 'Team1')).map((m) => [m.Name, m]));
 

@@ -1,7 +1,8 @@
 // vmhostd: one host. `bin/vmhostd --data-dir DIR --listen 127.0.0.1:PORT`. Several run side
 // by side with different data dirs and ports; `--net-adapter NAME=udp:…` (repeatable) declares
 // the host's "physical" adapters, UDP tunnels that External switches bind to (host/net-adapters.ts). Stopping the daemon never stops VMs: QEMU runs
-// in its own process group and the next daemon re-attaches.
+// in its own process group and the next daemon re-attaches — except a cluster node's clustered VMs
+// (`--cluster-etcd-endpoints`, src/cluster), which other nodes take over.
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
@@ -9,13 +10,18 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
+import { ClusterAdmin, ClusterNode, EtcdClient } from '../cluster/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
 import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
 
-interface DaemonArgs { dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number }
+interface DaemonArgs {
+  dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number;
+  /** Failover clustering: the etcd cluster's client URLs (this node's own member first), the node's name, the shared folder. */
+  etcdEndpoints?: string[]; clusterNodeName?: string; clusterStorage?: string;
+}
 
 function parseArgs(argv: string[]): DaemonArgs {
   const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
@@ -31,6 +37,9 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--allow-remote') out.allowRemote = true;
     else if (a === '--qemu-user') out.qemuUser = value();
     else if (a === '--memory-capacity') out.memoryCapacity = parseMemoryCapacity(value());
+    else if (a === '--cluster-etcd-endpoints') out.etcdEndpoints = parseEndpoints(value());
+    else if (a === '--cluster-node-name') out.clusterNodeName = value();
+    else if (a === '--cluster-storage') out.clusterStorage = resolve(value());
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
@@ -39,12 +48,27 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--help' || a === '-h') {
       process.stdout.write('usage: vmhostd [--data-dir DIR] [--listen 127.0.0.1:PORT] [--allow-remote] [--qemu-user NAME]   (root only; default vmhost-qemu, root: no -runas)\n'
         + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n'
-        + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n');
+        + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n'
+        + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
+        + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
   out.dataDir = resolve(out.dataDir);
+  if ((out.etcdEndpoints === undefined) !== (out.clusterStorage === undefined)) {
+    throw new VmhostError('INVALID_ARGUMENT', 'a cluster node needs both --cluster-etcd-endpoints and --cluster-storage', { param: 'cluster-storage' });
+  }
   return out;
+}
+
+/** --cluster-etcd-endpoints: comma-separated http(s) URLs of etcd members. */
+function parseEndpoints(v: string): string[] {
+  const list = v.split(',').map((x) => x.trim().replace(/\/+$/, '')).filter((x) => x !== '');
+  for (const u of list) {
+    if (!/^https?:\/\/[^/\s]+$/.test(u)) throw new VmhostError('INVALID_ARGUMENT', `--cluster-etcd-endpoints: '${u}' is not http(s)://HOST:PORT`, { param: 'cluster-etcd-endpoints' });
+  }
+  if (list.length === 0) throw new VmhostError('INVALID_ARGUMENT', '--cluster-etcd-endpoints: no URL given', { param: 'cluster-etcd-endpoints' });
+  return list;
 }
 
 /** --memory-capacity: bytes, or a number with MB/GB (Hyper-V's units: 1 MB = 2^20 bytes). */
@@ -89,9 +113,13 @@ async function main(): Promise<void> {
   // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
   const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr });
-  const app = await buildServer({ host, token, tls });
-  await app.listen({ host: addr, port });
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+  // Joined before the API listens: a node that cannot reach etcd does not start (it could not own anything).
+  const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({
+    etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
+  }) : undefined;
+  const app = await buildServer({ host, token, tls, cluster: cluster ? new ClusterAdmin(cluster) : undefined });
+  await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
   process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse}${qemuUser ? `, QEMU as ${qemuUser.name}` : ''})\n`);
@@ -99,6 +127,9 @@ async function main(): Promise<void> {
   const stop = async (sig: string): Promise<void> => {
     process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running)\n`);
     await app.close();
+    // Leaving cleanly: this node's clustered VMs are turned off and its lease revoked, so the
+    // others restart them at once instead of after the TTL (drain, a live move away, is not built yet).
+    await cluster?.close(true);
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });

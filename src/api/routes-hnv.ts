@@ -1,7 +1,7 @@
 // Network virtualization policy routes (the NetWNV cmdlets): provider addresses, lookup
 // records, customer routes, each with GET (filters in the query), POST (New-) and DELETE
-// (Remove-: everything the query matches; 404 when nothing does). Policy is stored only: the
-// switch does not yet encapsulate (host/hnv-store.ts).
+// (Remove-: everything the query matches; 404 when nothing does). The policy is kept by
+// host/hnv-store.ts and applied to the External switches' NVGRE data path (host/hnv-datapath.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Host } from '../host/index.ts';
 import {

@@ -14,7 +14,7 @@ export function registerLbfoRoutes(app: FastifyInstance, host: Host): void {
   app.post<{ Body: NewTeamBody }>('/api/v1/lbfo-teams', { schema: { summary: 'New-NetLbfoTeam', tags, body: NewTeamBody } },
     async (req, reply) => reply.code(201).send(await lbfo.newTeam(req.body)));
   app.patch<Named & { Body: SetTeamBody }>('/api/v1/lbfo-teams/:name', { schema: { summary: 'Set-NetLbfoTeam', tags, params: TeamRef, body: SetTeamBody } },
-    async (req) => lbfo.setTeam(req.params.name, req.body.LoadBalancingAlgorithm));
+    async (req) => lbfo.setTeam(req.params.name, req.body));
   app.delete<Named>('/api/v1/lbfo-teams/:name', { schema: { summary: 'Remove-NetLbfoTeam (refused while it carries a switch)', tags, params: TeamRef } },
     async (req, reply) => {
       await lbfo.removeTeam(req.params.name);

@@ -303,18 +303,27 @@ export const CaptureQuery = Type.Object(CaptureTarget, { additionalProperties: f
 export type CaptureQuery = Static<typeof CaptureQuery>;
 
 // NIC teaming (New-NetLbfoTeam …) over the host's network adapters; Disable-/Enable-NetAdapter.
-const LoadBalancingAlgorithm = Type.Union([Type.Literal('HyperVPort'), Type.Literal('TransportPorts'), Type.Literal('Dynamic')]);
+const LoadBalancingAlgorithm = Type.Union([Type.Literal('TransportPorts'), Type.Literal('IPAddresses'), Type.Literal('MacAddresses'), Type.Literal('HyperVPort'), Type.Literal('Dynamic')], {
+  description: 'TransportPorts: by IP addresses and TCP/UDP ports, else IP addresses, else MACs (Address Hash); IPAddresses; MacAddresses; HyperVPort: by switch port; Dynamic: flowlets, a flow moves only after 50 ms idle',
+});
+const TeamingMode = Type.Union([Type.Literal('SwitchIndependent'), Type.Literal('Static'), Type.Literal('Lacp')], {
+  description: 'SwitchIndependent; Static (switch-dependent, no negotiation); Lacp (IEEE 802.1AX with the far end\'s team)',
+});
+const LacpTimer = Type.Union([Type.Literal('Fast'), Type.Literal('Slow')], { description: 'Lacp: LACPDUs every 1 s and a partner lost after 3 s (Fast), or 30 s and 90 s (Slow)' });
 export const TeamRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Team name' }) });
 export const NetAdapterRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Network adapter name' }) });
 export const TeamMemberRef = Type.Object({ name: Type.String({ minLength: 1, description: 'Team name' }), member: Type.String({ minLength: 1, description: 'Network adapter name' }) });
 export const NewTeamBody = Type.Object({
   Name: Type.String({ minLength: 1, maxLength: 100 }),
   TeamMembers: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { minItems: 1, maxItems: 32, description: 'Declared network adapters (Get-NetAdapter)' }),
-  TeamingMode: Type.Optional(Type.Literal('SwitchIndependent', { description: 'The only mode: the far end of a tunnel is another host, not an LACP switch' })),
+  TeamingMode: Type.Optional(TeamingMode),
   LoadBalancingAlgorithm: Type.Optional(LoadBalancingAlgorithm),
+  LacpTimer: Type.Optional(LacpTimer),
 }, { additionalProperties: false });
 export type NewTeamBody = Static<typeof NewTeamBody>;
-export const SetTeamBody = Type.Object({ LoadBalancingAlgorithm: LoadBalancingAlgorithm }, { additionalProperties: false });
+export const SetTeamBody = Type.Object({
+  TeamingMode: Type.Optional(TeamingMode), LoadBalancingAlgorithm: Type.Optional(LoadBalancingAlgorithm), LacpTimer: Type.Optional(LacpTimer),
+}, { additionalProperties: false, minProperties: 1 });
 export type SetTeamBody = Static<typeof SetTeamBody>;
 export const TeamMemberBody = Type.Object({ Name: Type.String({ minLength: 1, maxLength: 100, description: 'The network adapter to add' }) }, { additionalProperties: false });
 export type TeamMemberBody = Static<typeof TeamMemberBody>;

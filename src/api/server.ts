@@ -31,6 +31,8 @@ import { registerMoveStorageRoutes } from './routes-move-storage.ts';
 import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerResourcePoolRoutes } from './routes-resource-pools.ts';
+import { registerClusterRoutes } from './routes-cluster.ts';
+import type { ClusterAdmin } from '../cluster/index.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -38,6 +40,8 @@ export interface ServerOptions {
   token: string;
   logger?: boolean;
   tls?: TlsIdentity;
+  /** The Failover Clustering cmdlets' operations, when the daemon is a cluster node. */
+  cluster?: ClusterAdmin;
 }
 
 /** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
@@ -107,6 +111,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerMoveStorageRoutes(app, opts.host);
   registerMeteringRoutes(app, opts.host);
   registerResourcePoolRoutes(app, opts.host);
+  registerClusterRoutes(app, opts.cluster);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -99,6 +99,20 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: 'failure',
   MIGRATION_OUTCOME_UNKNOWN: 'failure',
   JOB_CANCELLED: 'conflict',
+  // Failover clustering on etcd (src/cluster).
+  /** No etcd member of --cluster-etcd-endpoints answered. */
+  CLUSTER_ETCD_UNREACHABLE: 'unavailable',
+  /** etcd answered with an error (no leader, a malformed request). */
+  CLUSTER_ETCD_FAILED: 'failure',
+  /** The daemon runs without --cluster-etcd-endpoints, or no cluster was created in its etcd. */
+  CLUSTER_NOT_CONFIGURED: 'conflict',
+  CLUSTER_EXISTS: 'conflict',
+  /** A role's VM whose config is not in the cluster's shared folder, or a node not in the cluster. */
+  CLUSTER_INVALID_OPERATION: 'conflict',
+  /** No node that is Up and a possible owner can take the role. */
+  CLUSTER_NO_OWNER: 'conflict',
+  /** The owner node could not bring the role's VM online (Start-VM failed there). */
+  CLUSTER_GROUP_FAILED: 'failure',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',
@@ -184,6 +198,8 @@ export const ERROR_CODES = {
   NOT_BUILT: 'unavailable',
 
   // Block server and I/O pipeline (src/storage).
+  /** A write to a disk whose ownership (fencing) token is stale or no longer known valid (storage/fencing.ts). */
+  STORAGE_FENCED: 'read-only',
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',
   STORAGE_UNKNOWN_FORMAT: 'invalid-argument',
   STORAGE_NOT_A_FILE: 'invalid-argument',

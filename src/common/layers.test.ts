@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 const LAYER: Record<string, number> = {
   common: 0, blockio: 0,
   vhd: 1, packet: 1,
-  storage: 2, switch: 2, hnv: 2,
-  qemu: 3, guest: 3,
+  storage: 2, switch: 2,
+  // hnv above switch: its NVGRE data path is a switch extension.
+  qemu: 3, guest: 3, hnv: 3,
   host: 4,
   migration: 5, replica: 5, backup: 5, cluster: 5,
   api: 6, cli: 6, web: 6,

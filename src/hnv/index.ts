@@ -1,4 +1,15 @@
-// Hyper-V Network Virtualization: the policy model (policy.ts), its compiled lookups (lookup.ts), and a VM adapter's isolation and routing domain mappings (adapter-isolation.ts).
+// Hyper-V Network Virtualization: the policy model (policy.ts), its compiled lookups (lookup.ts,
+// compiled.ts), a VM adapter's isolation and routing domain mappings (adapter-isolation.ts), and
+// the NVGRE data path and distributed router as a switch extension (datapath.ts, router.ts),
+// registered here once per process.
+import { findExtension, registerExtension } from '../switch/index.ts';
+import { hnvExtension } from './datapath.ts';
+
 export * from './policy.ts';
 export { HnvTables, sameVirtualSubnet } from './lookup.ts';
 export * from './adapter-isolation.ts';
+export { HNV_EXTENSION, CUSTOMER_MTU, DEFAULT_PROVIDER_MTU, type HnvExtensionConfig } from './datapath.ts';
+export { paMac } from './compiled.ts';
+export { GATEWAY_MAC } from './router.ts';
+
+if (!findExtension(hnvExtension.name)) registerExtension(hnvExtension);

@@ -40,7 +40,7 @@ export class AdapterPolicies {
   }
 
   async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
-    // -VirtualSubnetId 0 is Hyper-V's "none"; the VSID is stored only (hnv/README.md: no data path yet).
+    // -VirtualSubnetId 0 is Hyper-V's "none"; the adapter keeps the VSID, its port gets it (switch-registry.ts portPolicy).
     const vsid = p.VirtualSubnetId;
     const also = vsid === undefined ? {} : { virtualSubnetId: vsid === 0 ? undefined : checkVsid(vsid, 'VirtualSubnetId') };
     const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), () => also);
@@ -53,7 +53,7 @@ export class AdapterPolicies {
     return this.vlans(e.config.id, name);
   }
 
-  // ---- isolation and routing domains (stored only: the switch does not yet encapsulate) ----
+  // ---- isolation and routing domains (stored only: the data path goes by the VSID and the NetWNV policy) ----
 
   isolation(vm: string, name?: string): Record<string, unknown>[] {
     const e = this.host.resolve(vm);

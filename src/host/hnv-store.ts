@@ -2,7 +2,7 @@
 // New-/Get-/Remove-NetVirtualizationProviderAddress, -LookupRecord, -CustomerRoute. Kept in
 // <data-dir>/hnv-policy.json, written atomically after each change under one lock, so two
 // callers never lose each other's record; a change is on disk before it is true in memory.
-// Policy only: the switch does not yet encapsulate, so nothing forwards by it (issue 15).
+// Listeners (the host's switches: hnv-datapath.ts) get the new policy after each change.
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import {
@@ -76,6 +76,7 @@ export class HnvStore {
   private policy: HnvPolicy = emptyPolicy();
   private readonly lock = new SerialLock();
   private readonly path: string;
+  private readonly listeners: ((p: HnvPolicy) => void)[] = [];
 
   constructor(dataDir: string) {
     this.path = join(dataDir, 'hnv-policy.json');
@@ -91,9 +92,14 @@ export class HnvStore {
     }
   }
 
-  /** The current policy (for the data path, when it comes). */
+  /** The current policy. */
   current(): HnvPolicy {
     return this.policy;
+  }
+
+  /** `fn` gets the policy after every change (once it is on disk). */
+  onChange(fn: (p: HnvPolicy) => void): void {
+    this.listeners.push(fn);
   }
 
   private change(fn: (p: HnvPolicy) => HnvPolicy): Promise<void> {
@@ -101,6 +107,7 @@ export class HnvStore {
       const next = fn(this.policy);
       await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
       this.policy = next;
+      for (const fn of this.listeners) fn(next);
     });
   }
 

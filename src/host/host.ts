@@ -1,9 +1,9 @@
 // The host: the registry of VMs persisted in the data dir, and every action on them. The
 // API and CLI only translate requests into calls here; legality comes from vm-state.ts.
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, cp, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
@@ -18,8 +18,8 @@ import { applyMemoryChange, hasMemoryChange, type MemoryChange } from './memory-
 import { CONFIG_VERSION, upgradeConfig, type RawConfig } from './config-version.ts';
 import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
-import { vmPaths, type SavedInfo } from './vm-paths.ts';
-import { assertLegal, type VmAction } from './vm-state.ts';
+import { clusteredVmPaths, vmPaths, type SavedInfo, type VmPaths } from './vm-paths.ts';
+import { assertLegal, type VmAction, type VmState } from './vm-state.ts';
 import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
@@ -27,6 +27,7 @@ import { HostIdentity, type MacPoolChange } from './host-identity.ts';
 import { colonMac, macPoolSize } from './mac-pool.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { QemuUser } from './qemu-user.ts';
+import { isPidAlive, isQemuOfVm } from '../qemu/index.ts';
 import { shortSocketRoot } from './runtime-dir.ts';
 import { VmDrives } from './vm-drives.ts';
 import { VmCheckpoints, type SnapshotView } from './vm-checkpoints.ts';
@@ -43,7 +44,7 @@ import {
   DEFAULT_STARTUP_ORDER, FLOPPY_ID, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
   type BootDevice, type BootSourceKind,
 } from './boot-order.ts';
-import { chainFiles, createDynamicDisk } from '../storage/index.ts';
+import { chainFiles, createDynamicDisk, type OwnershipFence } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
 import { FIRMWARE_MANIFEST, stateFiles } from './export-layout.ts';
 import { chainOf, writeExport } from './vm-export.ts';
@@ -135,7 +136,7 @@ export class Host {
   readonly checkpoints: VmCheckpoints;
   readonly metering: VmMetering;
   readonly pools: ResourcePools;
-  /** Network virtualization policy (NetWNV cmdlets); kept, not yet forwarded by (hnv-store.ts). */
+  /** Network virtualization policy (NetWNV cmdlets, hnv-store.ts), on every External switch (hnv-datapath.ts). */
   readonly hnv: HnvStore;
   readonly memory: VmMemory;
   private readonly vms = new Map<string, VmEntry>();
@@ -259,6 +260,8 @@ export class Host {
     // Switches listen again before VMs are re-attached: their NICs are re-plugged to them.
     await host.network.loadSwitches();
     await host.hnv.load();
+    host.network.applyHnv(host.hnv.current());
+    host.hnv.onChange((p) => host.network.applyHnv(p));
     await host.load();
     await host.pools.load();
     await host.metering.start();
@@ -396,6 +399,7 @@ export class Host {
       parentSnapshotName: this.checkpoints.parentName(e),
       resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
       memory: this.memory.of(e),
+      clustered: e.fence !== undefined,
     });
   }
 
@@ -572,6 +576,7 @@ export class Host {
 
   async remove(nameOrId: string, force = false): Promise<void> {
     const e = this.resolve(nameOrId);
+    if (e.fence) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${e.config.name}' is a clustered role: remove the role first (Remove-ClusterGroup)`, { vm: e.config.name });
     await e.lock.run(async (held) => {
       if (force && e.state !== 'Off' && e.state !== 'Saved') await this.turnOffLocked(e, 'removed with -Force', held);
       assertLegal('Remove', e.state, e.config.name);
@@ -582,6 +587,137 @@ export class Host {
       this.vms.delete(e.config.id);
       this.checkpoints.forget(e);
       this.event('Information', 'VM_REMOVED', 'VM removed', e);
+    });
+  }
+
+  // ---- failover clustering (src/cluster drives these) -------------------------------
+
+  /**
+   * Add-ClusterVirtualMachineRole's host half: an Off VM's folder moves into the cluster's shared
+   * folder (`<shared>/vms/<id>`, which every node reaches; its disks must be there already) and the
+   * VM leaves this registry: from now on only the node owning the role registers it (`adoptClustered`).
+   */
+  async moveToShared(nameOrId: string, sharedRoot: string): Promise<{ id: string; name: string }> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(async () => {
+      const vm = e.config.name;
+      if (e.fence) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${vm}' is already a clustered role`, { vm });
+      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `VM '${vm}' must be Off to become a clustered role (it is ${e.state})`, { vm });
+      if (this.checkpoints.all(e).length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${vm}' has checkpoints; a clustered role cannot carry them yet`, { vm });
+      const root = resolve(sharedRoot);
+      const outside = [...e.config.hardDrives.map((d) => d.path), ...e.config.dvdDrives.flatMap((d) => (d.path === null ? [] : [d.path]))].filter((p) => !isInside(root, p));
+      if (outside.length > 0) {
+        throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${vm}': ${outside.join(', ')} is not in the cluster's shared folder ${root}, so another node could not reach it`, { vm, path: outside[0] });
+      }
+      const target = clusteredVmPaths(this.dataDir, root, e.config.id);
+      await this.moveFolder(e, target);
+      return { id: e.config.id, name: vm };
+    });
+  }
+
+  /** Remove-ClusterGroup: the role's VM, Off or Saved, comes back into this node's data dir as an ordinary VM. */
+  async leaveShared(id: string): Promise<void> {
+    const e = this.vms.get(id);
+    if (!e?.fence) throw new VmhostError('NOT_FOUND', `No clustered VM with Id ${id} is registered on this node`, { vm: id });
+    await e.lock.run(async () => {
+      if (e.state !== 'Off' && e.state !== 'Saved') throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' must be Off or Saved to leave the cluster (it is ${e.state})`, { vm: e.config.name });
+      this.storage.fenceDrives(e.config.hardDrives, undefined);
+      await this.moveFolder(e, vmPaths(this.dataDir, id));
+    });
+    await this.adoptFolder(vmPaths(this.dataDir, id), undefined);
+  }
+
+  /**
+   * The owner node registers a clustered VM from the shared folder, its disks fenced by `fence`
+   * (the ownership token). A QEMU of it this node still runs is re-attached (runtime.json is node-local).
+   */
+  async adoptClustered(sharedRoot: string, id: string, fence: OwnershipFence): Promise<VmView> {
+    return this.view(await this.adoptFolder(clusteredVmPaths(this.dataDir, resolve(sharedRoot), id), fence));
+  }
+
+  /** This node no longer owns the clustered VM: its writes are refused at once, it is turned off and unregistered; its files stay. */
+  async releaseClustered(id: string, why: string): Promise<void> {
+    const e = this.vms.get(id);
+    if (!e?.fence) return;
+    e.fence.revoke(why);
+    const rt = e.runtime;
+    if (rt) { e.expectedExit = why; await rt.kill(); await rt.exited; await this.settleExit(e); }
+    await e.lock.run(async (held) => {
+      await this.turnOffLocked(e, why, held);
+      await this.network.forgetVm(e);
+      this.storage.fenceDrives(e.config.hardDrives, undefined);
+      this.vms.delete(id);
+      this.checkpoints.forget(e);
+      await rm(dirname(e.paths.runtime), { recursive: true, force: true });
+      this.event('Warning', 'VM_CLUSTER_RELEASED', `Clustered VM released by this node: ${why}`, e);
+    });
+  }
+
+  /**
+   * A cluster node's start: QEMUs of clustered VMs that an earlier daemon of this node ran (it
+   * was killed, its lease expired). This daemon owns nothing yet and those roles may already run
+   * on another node, so they are turned off — checked to be the VM's QEMU first (pid alive, its
+   * /proc cmdline names the VM's uuid) — and their node-local records removed.
+   */
+  async turnOffStrayClustered(): Promise<string[]> {
+    const root = join(this.dataDir, 'clustered');
+    const killed: string[] = [];
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      const record = await readJson<RuntimeRecord>(join(root, id, 'runtime.json')).catch(() => undefined);
+      if (record && isPidAlive(record.pid) && isQemuOfVm(record.pid, record.uuid)) {
+        // Its process group, as QemuProcess.kill does: QEMU runs detached in its own.
+        try { process.kill(-record.pid, 'SIGKILL'); } catch { process.kill(record.pid, 'SIGKILL'); }
+        killed.push(id);
+        this.event('Warning', 'VM_CLUSTER_STRAY_STOPPED', `Clustered VM ${id}: the QEMU (pid ${record!.pid}) an earlier daemon of this node ran was turned off; the cluster places the role again`);
+      }
+      await rm(join(root, id), { recursive: true, force: true });
+    }
+    return killed;
+  }
+
+  /** Ids of the clustered VMs registered here, with their state. */
+  clusteredVms(): { id: string; name: string; state: VmState }[] {
+    return [...this.vms.values()].filter((e) => e.fence).map((e) => ({ id: e.config.id, name: e.config.name, state: e.state }));
+  }
+
+  /** Copy a VM's folder to `to`, point its config there, unregister it and remove the old folder (the caller holds its lock). */
+  private async moveFolder(e: VmEntry, to: VmPaths): Promise<void> {
+    await mkdir(dirname(to.dir), { recursive: true });
+    // A copy, not a rename: the shared folder is usually another file system (NFS, SMB, a SAN volume).
+    await cp(e.paths.dir, to.dir, { recursive: true, errorOnExist: true, force: false });
+    const snapshots = isInside(e.paths.dir, e.config.snapshotFileLocation) ? join(to.dir, 'snapshots') : e.config.snapshotFileLocation;
+    await writeFileAtomic(to.config, JSON.stringify({ ...e.config, snapshotFileLocation: snapshots }, null, 2) + '\n');
+    await this.network.forgetVm(e);
+    this.vms.delete(e.config.id);
+    this.checkpoints.forget(e);
+    await rm(e.paths.dir, { recursive: true, force: true });
+    await rm(e.paths.sockets, { recursive: true, force: true });
+    this.event('Information', 'VM_FOLDER_MOVED', `VM folder moved to ${to.dir}`, e);
+  }
+
+  /** Register the VM whose folder is `paths.dir` (a clustered one when `fence` is given). */
+  private async adoptFolder(paths: VmPaths, fence: OwnershipFence | undefined): Promise<VmEntry> {
+    const config = upgradeConfig(await readJson<RawConfig>(paths.config), { snapshotDir: join(paths.dir, 'snapshots') }, `VM folder ${paths.dir}`).config;
+    checkConfig(config, this.facts.logicalProcessors);
+    return this.names.run(async () => {
+      const known = this.vms.get(config.id);
+      if (known && fence) {
+        // Registered already (a second claim of the same role): the newest token fences it.
+        known.fence = fence;
+        this.storage.fenceDrives(known.config.hardDrives, fence);
+        return known;
+      }
+      this.assertNameFree(config.name, config.id);
+      const entry = new VmEntry(config, paths);
+      entry.fence = fence;
+      if (fence) this.storage.fenceDrives(config.hardDrives, fence);
+      await mkdir(dirname(paths.runtime), { recursive: true });
+      this.vms.set(config.id, entry);
+      await this.checkpoints.load(entry);
+      await this.network.attach(entry);
+      await this.recover(entry);
+      this.event('Information', fence ? 'VM_CLUSTER_ADOPTED' : 'VM_REGISTERED', fence ? `Clustered VM registered on this node (ownership token ${fence.token})` : 'VM registered', entry);
+      return entry;
     });
   }
 
@@ -1300,6 +1436,12 @@ export class Host {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** `path` is `dir` or below it. */
+function isInside(dir: string, path: string): boolean {
+  const r = relative(resolve(dir), resolve(path));
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
 async function exists(p: string): Promise<boolean> {

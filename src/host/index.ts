@@ -1,7 +1,7 @@
 export { Host, type HostOptions, type NewVmParams, type SetVmParams, type StopParams, type InvokeResult, type IntegrationServiceView } from './host.ts';
 export { JobManager, type Job, type JobState } from './jobs.ts';
 export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
-export { EventLog, type HostEvent } from './events.ts';
+export { EventLog, type HostEvent, type EventLevel } from './events.ts';
 export type { VmView, HeartbeatStatus } from './vm-view.ts';
 export type { SnapshotView } from './vm-checkpoints.ts';
 export type { VmState } from './vm-state.ts';

@@ -2,12 +2,13 @@
 // Disable-/Enable-NetAdapter, where the teams (net-teams.ts) meet the switches: a change to a
 // team, or to an adapter, that carries an External switch reaches the switch's live uplink
 // first (VirtualSwitch.setTeam / setUplink), and is saved only once the switch took it.
-// Member status and counters come from the switch's team uplink; a team that carries no
-// switch opens no socket, so its members are Active unless disabled.
+// Member status, counters and LACP state come from the switch's team uplink; a team that
+// carries no switch opens no socket, so its members are Active unless disabled (an Lacp
+// team's too: there is nothing to negotiate until a switch uses it).
 import { VmhostError } from '../common/index.ts';
-import type { LoadBalancingAlgorithm, TeamMemberStatus, VirtualSwitch } from '../switch/index.ts';
+import type { LacpTimer, LoadBalancingAlgorithm, TeamingMode, TeamMemberStatus, VirtualSwitch } from '../switch/index.ts';
 import type { NetAdapters } from './net-adapters.ts';
-import type { BoundTo, NetTeam, NetTeams } from './net-teams.ts';
+import type { BoundTo, NetTeam, NetTeams, TeamChange } from './net-teams.ts';
 
 export interface LbfoHost {
   /** Name of the switch bound to an adapter or a team. */
@@ -20,8 +21,15 @@ export interface LbfoHost {
 export interface NewTeamParams {
   Name: string;
   TeamMembers: string[];
-  TeamingMode?: 'SwitchIndependent';
+  TeamingMode?: TeamingMode;
   LoadBalancingAlgorithm?: LoadBalancingAlgorithm;
+  LacpTimer?: LacpTimer;
+}
+
+export interface SetTeamParams {
+  TeamingMode?: TeamingMode;
+  LoadBalancingAlgorithm?: LoadBalancingAlgorithm;
+  LacpTimer?: LacpTimer;
 }
 
 type MemberStatus = Omit<TeamMemberStatus, 'name' | 'reason'> & { reason: TeamMemberStatus['reason'] | 'NotDeclared' };
@@ -31,15 +39,20 @@ export class Lbfo {
 
   async newTeam(p: NewTeamParams): Promise<Record<string, unknown>> {
     // Hyper-V's default for a team that carries VMs (Windows' own default is Dynamic, TransportPorts before 2012 R2).
-    const t: NetTeam = { name: p.Name, members: p.TeamMembers.map((m) => this.adapters.adapter(m)?.name ?? m), teamingMode: p.TeamingMode ?? 'SwitchIndependent', algorithm: p.LoadBalancingAlgorithm ?? 'HyperVPort' };
+    const t: NetTeam = {
+      name: p.Name, members: p.TeamMembers.map((m) => this.adapters.adapter(m)?.name ?? m), teamingMode: p.TeamingMode ?? 'SwitchIndependent',
+      algorithm: p.LoadBalancingAlgorithm ?? 'HyperVPort', lacpTimer: p.LacpTimer ?? 'Fast',
+    };
     this.teams.checkNew(t, this.host.boundTo);
     await this.teams.save(t.name, t);
     this.host.event('Information', 'NET_TEAM_CREATED', `NIC team '${t.name}' created (${t.members.join(', ')}; ${t.teamingMode}, ${t.algorithm})`);
     return this.teamView(t);
   }
 
-  setTeam(name: string, algorithm: LoadBalancingAlgorithm): Promise<Record<string, unknown>> {
-    return this.change(name, { algorithm }, `load balancing ${algorithm}`);
+  setTeam(name: string, p: SetTeamParams): Promise<Record<string, unknown>> {
+    const c: TeamChange = { teamingMode: p.TeamingMode, algorithm: p.LoadBalancingAlgorithm, lacpTimer: p.LacpTimer };
+    const what = [p.TeamingMode && `teaming mode ${p.TeamingMode}`, p.LoadBalancingAlgorithm && `load balancing ${p.LoadBalancingAlgorithm}`, p.LacpTimer && `LACP timer ${p.LacpTimer}`];
+    return this.change(name, c, what.filter(Boolean).join(', ') || 'unchanged');
   }
 
   addMember(team: string, member: string): Promise<Record<string, unknown>> {
@@ -96,10 +109,17 @@ export class Lbfo {
   listMembers(team?: string): Record<string, unknown>[] {
     return (team === undefined ? this.teams.list() : [this.teams.mustGet(team)]).flatMap((t) => {
       const st = this.memberStatus(t);
-      return t.members.map((m, i) => ({
-        Name: m, Team: t.name, AdministrativeMode: 'Active', OperationalStatus: st[i]!.status, FailureReason: st[i]!.reason ?? 'NoFailure',
-        ReceivedFrames: st[i]!.rxFrames, ReceivedBytes: st[i]!.rxBytes, SentFrames: st[i]!.txFrames, SentBytes: st[i]!.txBytes,
-      }));
+      return t.members.map((m, i) => {
+        const s = st[i]!;
+        return {
+          Name: m, Team: t.name, AdministrativeMode: 'Active', OperationalStatus: s.status, FailureReason: s.reason ?? 'NoFailure',
+          ReceivedFrames: s.rxFrames, ReceivedBytes: s.rxBytes, SentFrames: s.txFrames, SentBytes: s.txBytes,
+          ...(s.lacp ? {
+            LacpMuxState: s.lacp.mux, LacpActorState: s.lacp.actorState, LacpPartner: s.lacp.partner, LacpPartnerState: s.lacp.partnerState,
+            LacpdusSent: s.lacp.lacpdusSent, LacpdusReceived: s.lacp.lacpdusReceived,
+          } : {}),
+        };
+      });
     });
   }
 
@@ -110,7 +130,10 @@ export class Lbfo {
   }
 
   private teamView(t: NetTeam): Record<string, unknown> {
-    return { Name: t.name, Members: t.members, TeamingMode: t.teamingMode, LoadBalancingAlgorithm: t.algorithm, Status: this.teamStatus(t), VMSwitchName: this.host.boundTo(t.name) ?? null };
+    return {
+      Name: t.name, Members: t.members, TeamingMode: t.teamingMode, LoadBalancingAlgorithm: t.algorithm, LacpTimer: t.lacpTimer ?? 'Fast',
+      Status: this.teamStatus(t), VMSwitchName: this.host.boundTo(t.name) ?? null,
+    };
   }
 
   /** In `t.members` order. */
@@ -125,7 +148,7 @@ export class Lbfo {
     });
   }
 
-  private async change(name: string, c: { algorithm?: LoadBalancingAlgorithm; add?: string; remove?: string }, what: string): Promise<Record<string, unknown>> {
+  private async change(name: string, c: TeamChange, what: string): Promise<Record<string, unknown>> {
     const next = this.teams.changed(name, c, this.host.boundTo);
     await this.host.boundSwitch(next.name)?.setTeam(this.teams.uplinkOf(next));
     await this.teams.save(next.name, next);

@@ -10,7 +10,7 @@ import { NetAdapters, parseNetAdapter } from './net-adapters.ts';
 import { NetTeams, type NetTeam } from './net-teams.ts';
 
 const declared = (...names: string[]) => new NetAdapters(names.map((n, i) => parseNetAdapter(`${n}=udp:127.0.0.1:${47100 + 2 * i}->127.0.0.1:${47101 + 2 * i}`)));
-const team = (name: string, members: string[]): NetTeam => ({ name, members, teamingMode: 'SwitchIndependent', algorithm: 'HyperVPort' });
+const team = (name: string, members: string[]): NetTeam => ({ name, members, teamingMode: 'SwitchIndependent', algorithm: 'HyperVPort', lacpTimer: 'Fast' });
 
 test('NetTeams: rules, teams.json, and the uplink a team becomes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'vmhost-teams-'));
@@ -39,6 +39,11 @@ test('NetTeams: rules, teams.json, and the uplink a team becomes', async () => {
     assert.deepEqual(again.mustGet('team1').members, ['NIC1', 'NIC2']);
     again.setDisabled('NIC1', true);
     assert.deepEqual(again.uplinkOf(again.mustGet('Team1')).members.map((m) => [m.name, m.enabled]), [['NIC1', false]]);
+    const lacp = again.changed('Team1', { teamingMode: 'Lacp', lacpTimer: 'Slow', algorithm: 'TransportPorts' }, free);
+    const up = again.uplinkOf(lacp);
+    assert.deepEqual([up.mode, up.lacpTimer, up.algorithm], ['Lacp', 'Slow', 'TransportPorts'], 'the mode and timer reach the switch');
+    const { lacpTimer: _, ...old } = team('Old', ['NIC1']);
+    assert.equal(again.uplinkOf(old).lacpTimer, 'Fast', 'a team saved before LACP: Fast');
     assert.equal(again.targets()[0]!.description, 'Microsoft Network Adapter Multiplexor Driver');
     const gone = await NetTeams.load(dir, declared('NIC3'));
     assert.deepEqual(gone.targets(), [], 'a team with no declared member is nothing to bind to');

@@ -5,12 +5,13 @@
 // External switch binds to in place of an adapter: a BindTarget whose uplink is a team of the
 // members' tunnels (src/switch/team-uplink.ts). The rules: members are declared adapters,
 // an adapter is in at most one team and then bound to no switch itself, a team's name is no
-// adapter's, a team keeps at least one member. Only switch-independent teaming exists: the
-// far end of a UDP tunnel is another host, not a switch that could run LACP.
+// adapter's, a team keeps at least one member. Teaming modes: SwitchIndependent, Static and
+// Lacp (the far end of each tunnel is another host's team, which runs LACP as a switch would;
+// -LacpTimer Fast or Slow, a Windows Server 2016 parameter, says how fast a partner is lost).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
-import type { LoadBalancingAlgorithm, TeamSettings } from '../switch/index.ts';
+import type { LacpTimer, LoadBalancingAlgorithm, TeamingMode, TeamSettings } from '../switch/index.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
 import { ADAPTER_NAME, type BindTarget, type NetAdapters } from './net-adapters.ts';
@@ -22,8 +23,19 @@ export const TEAM_DESCRIPTION = 'Microsoft Network Adapter Multiplexor Driver';
 export interface NetTeam {
   readonly name: string;
   readonly members: readonly string[];
-  readonly teamingMode: 'SwitchIndependent';
+  readonly teamingMode: TeamingMode;
   readonly algorithm: LoadBalancingAlgorithm;
+  /** Absent in a teams.json written before LACP existed: Fast. */
+  readonly lacpTimer?: LacpTimer;
+}
+
+/** Set-NetLbfoTeam, Add-/Remove-NetLbfoTeamMember: what changes. */
+export interface TeamChange {
+  readonly teamingMode?: TeamingMode;
+  readonly algorithm?: LoadBalancingAlgorithm;
+  readonly lacpTimer?: LacpTimer;
+  readonly add?: string;
+  readonly remove?: string;
 }
 
 /** Name of the switch bound to an adapter or team, if any. */
@@ -71,7 +83,7 @@ export class NetTeams {
       const a = this.adapters.adapter(m);
       return a ? [{ name: a.name, uplink: a.uplink, enabled: !this.isDisabled(a.name) }] : [];
     });
-    return { team: t.name, algorithm: t.algorithm, members };
+    return { team: t.name, mode: t.teamingMode, algorithm: t.algorithm, lacpTimer: t.lacpTimer ?? 'Fast', members };
   }
 
   /** Teams as bind targets; one with no declared member left is none (its switch comes up degraded). */
@@ -103,7 +115,7 @@ export class NetTeams {
   }
 
   /** Set-NetLbfoTeam, Add-/Remove-NetLbfoTeamMember: the team as it would be (save() makes it so). */
-  changed(name: string, change: { algorithm?: LoadBalancingAlgorithm; add?: string; remove?: string }, boundTo: BoundTo): NetTeam {
+  changed(name: string, change: TeamChange, boundTo: BoundTo): NetTeam {
     const t = this.mustGet(name);
     let members = t.members;
     if (change.add !== undefined) {
@@ -116,7 +128,10 @@ export class NetTeams {
       if (members.length === 1) throw new VmhostError('INVALID_STATE', `Name: '${gone}' is the last member of team '${t.name}'; a team keeps at least one (Remove-NetLbfoTeam removes the team)`, { param: 'Name', team: t.name });
       members = members.filter((m) => m !== gone);
     }
-    return { ...t, members, algorithm: change.algorithm ?? t.algorithm };
+    return {
+      ...t, members, teamingMode: change.teamingMode ?? t.teamingMode, algorithm: change.algorithm ?? t.algorithm,
+      lacpTimer: change.lacpTimer ?? t.lacpTimer ?? 'Fast',
+    };
   }
 
   /** Replaces (or adds) the team and writes teams.json; `null` removes it. */

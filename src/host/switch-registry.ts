@@ -194,7 +194,7 @@ export class SwitchRegistry {
   }
 }
 
-/** The port's policy: the adapter's, with its MAC (kept apart in vm.json: the adapter owns it). */
+/** The port's policy: the adapter's, with its MAC and virtual subnet (kept apart in vm.json: the adapter owns them). */
 export function portPolicy(a: NetworkAdapter): PortPolicy {
-  return { ...a.policy, mac: a.mac.toLowerCase() };
+  return { ...a.policy, mac: a.mac.toLowerCase(), ...(a.virtualSubnetId !== undefined ? { virtualSubnetId: a.virtualSubnetId } : {}) };
 }

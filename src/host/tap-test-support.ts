@@ -9,7 +9,7 @@ export const tapSkip: string | false = process.getuid?.() !== 0 ? 'needs root (a
 
 /**
  * A /24 `10.77.N` with N in [first, first + count): each test file takes its own slice (tapd.test.ts
- * 100–174, host-nic.test.ts 175–249, pxe-boot.test.ts 50–99), since
+ * 100–174, host-nic.test.ts 175–249, pxe-boot.test.ts 50–99, nic-team-lacp.test.ts 20–49), since
  * two files may run at once (--test-concurrency=2) and the same /24 on two taps sends one test's
  * pings out of the other's interface. Subnets already on an interface (a leftover persistent tap
  * of a killed run, another run on this host) are skipped.

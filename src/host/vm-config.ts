@@ -85,12 +85,11 @@ export interface NetworkAdapter {
   /** The port policy (switch vocabulary; `mac` is always the adapter's MAC). */
   policy: PortPolicy;
   /**
-   * Set-VMNetworkAdapter -VirtualSubnetId (network virtualization); absent = 0, none. Kept
-   * beside the port policy, not in it: the switch does not yet encapsulate, so no port uses
-   * it; it moves into PortPolicy with the NVGRE data path (issue 15).
+   * Set-VMNetworkAdapter -VirtualSubnetId (network virtualization); absent = 0, none. The
+   * adapter owns it, as it owns its MAC: the port's policy gets it (switch-registry.ts portPolicy).
    */
   virtualSubnetId?: number;
-  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only, like virtualSubnetId. */
+  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only: the data path goes by virtualSubnetId. */
   isolation?: AdapterIsolation;
   /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. Stored only. */
   routingDomains?: RoutingDomainMapping[];

@@ -164,6 +164,8 @@ export class VmDrives {
       }
       const drive: HardDrive = { id: newDriveId(), ...slot, path, maximumIops: p.MaximumIOPS ?? 0, minimumIops: p.MinimumIOPS ?? 0 };
       checkIops(drive.maximumIops, drive.minimumIops, e.config.name);
+      // A clustered VM's new drive is written under the same ownership token as the others.
+      if (e.fence) this.host.storage.fenceDrives([drive], e.fence);
       if (e.runtime) {
         const spec = await this.host.storage.serveDrive(drive);
         try {

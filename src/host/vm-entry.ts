@@ -1,5 +1,6 @@
 // Everything the host knows about one VM: its config, its state, its running side.
 import type { BootSourceKind } from './boot-order.ts';
+import type { OwnershipFence } from '../storage/index.ts';
 import type { MemoryPlan, VmMemoryState } from './vm-memory.ts';
 import type { VmConfig } from './vm-config.ts';
 import { VmLock } from './vm-lock.ts';
@@ -33,6 +34,8 @@ export class VmEntry {
   mergePause?: AbortController;
   /** Per hard drive id: whether its first sector had a boot signature when last started. */
   readonly bootableDrives = new Map<string, boolean>();
+  /** A clustered VM (its folder in the cluster's shared folder): the ownership token its disks are written under. */
+  fence?: OwnershipFence;
   readonly lock = new VmLock();
   /** Changed only by `machine.transition`, under `lock`. */
   readonly machine = new VmStateMachine(() => this.config.name, this.lock);

@@ -6,11 +6,13 @@
 // QEMU 7.2 stream netdevs do not reconnect: a running VM's NIC is re-plugged through QMP
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 import { randomUUID } from 'node:crypto';
+import { emptyPolicy, type HnvPolicy } from '../hnv/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import { defaultPolicy, type PortCounters, type MeterCounters } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
 import { freeMac, normalizeMac, usedMacs } from './adapter-macs.ts';
 import { AdapterPolicies, vlanView } from './adapter-policy.ts';
+import { applyHnv } from './hnv-datapath.ts';
 import { HostNics } from './host-nic.ts';
 import { invalid } from './invalid-argument.ts';
 import { Lbfo } from './lbfo.ts';
@@ -21,7 +23,7 @@ import { settingsView } from './port-policy-params.ts';
 import { SwitchCaptures } from './switch-capture.ts';
 import type { SavedCounters } from './switch-counters.ts';
 import { SwitchEventLog } from './switch-events.ts';
-import { SwitchRegistry, portPolicy } from './switch-registry.ts';
+import { SwitchRegistry, portPolicy, type SwitchSlot } from './switch-registry.ts';
 import type { NetworkAdapter } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 import { assertLegal } from './vm-state.ts';
@@ -44,6 +46,7 @@ export class VmNetwork {
   readonly hostNics: HostNics;
   /** NIC teams and Disable-/Enable-NetAdapter. */
   readonly lbfo: Lbfo;
+  private hnvPolicy: HnvPolicy = emptyPolicy();
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it re-plugs NICs after dropping root). */
   constructor(private readonly host: NetHost, dataDir: string, declared: NetAdapters, teams: NetTeams, qemuGroup?: number) {
@@ -65,9 +68,20 @@ export class VmNetwork {
       event: (level, code, message) => host.event(level, code, message),
       computerName: host.computerName,
     });
-    this.switches = new VmSwitches({ host, registry, hostNics: this.hostNics, lbfo: this.lbfo, declared, adapters });
+    this.switches = new VmSwitches({ host, registry, hostNics: this.hostNics, lbfo: this.lbfo, declared, adapters, changed: (s) => this.hnvOn(s) });
     this.captures = new SwitchCaptures(host, registry);
     this.policies = new AdapterPolicies(host, registry, (vm, name) => this.listAdapters(vm, name));
+  }
+
+  /** The host's network virtualization policy, now on every External switch (hnv-datapath.ts): at start and after each NetWNV change. */
+  applyHnv(policy: HnvPolicy): void {
+    this.hnvPolicy = policy;
+    for (const s of this.registry.all()) this.hnvOn(s);
+  }
+
+  private hnvOn(s: SwitchSlot): void {
+    const refused = applyHnv(s.sw, this.hnvPolicy);
+    if (refused) this.host.event('Warning', 'HNV_NOT_ON_SWITCH', `Network virtualization is not on ${refused}`);
   }
 
   /** Daemon start: every persisted switch listens again at its old socket paths, with its host vNICs. */

@@ -33,7 +33,32 @@ export interface VmPaths {
 }
 
 export function vmPaths(dataDir: string, id: string): VmPaths {
-  const dir = join(dataDir, 'vms', id);
+  return pathsIn(join(dataDir, 'vms', id), dataDir, id);
+}
+
+/**
+ * A clustered VM: config, logs, NVRAM and saved state in the cluster's shared folder
+ * (`<shared>/vms/<id>`, which every node reaches), but what belongs to the QEMU of one node —
+ * runtime.json and the sockets — stays in the node's own data dir (`<data>/clustered/<id>`):
+ * a dead owner's leftovers never look like a QEMU to re-attach on the node that takes over.
+ */
+export function clusteredVmPaths(dataDir: string, sharedRoot: string, id: string): VmPaths {
+  const local = pathsIn(join(dataDir, 'clustered', id), dataDir, id);
+  return { ...pathsIn(join(sharedRoot, 'vms', id), dataDir, id), runtime: local.runtime, ...socketsOf(local.sockets) };
+}
+
+function socketsOf(sockets: string): Pick<VmPaths, 'sockets' | 'qmpSocket' | 'agentSocket' | 'serialSocket' | 'vncSocket' | 'pidFile'> {
+  return {
+    sockets,
+    qmpSocket: join(sockets, 'qmp.sock'),
+    agentSocket: join(sockets, 'agent.sock'),
+    serialSocket: join(sockets, 'serial.sock'),
+    vncSocket: join(sockets, 'vnc.sock'),
+    pidFile: join(sockets, 'qemu.pid'),
+  };
+}
+
+function pathsIn(dir: string, dataDir: string, id: string): VmPaths {
   let sockets = join(dir, 'run');
   if (join(sockets, 'serial.sock').length > VM_SOCKET_BUDGET) sockets = join(shortSocketRoot(dataDir), id.slice(0, 13));
   return {
@@ -46,11 +71,6 @@ export function vmPaths(dataDir: string, id: string): VmPaths {
     firmwareVars: join(dir, 'OVMF_VARS.fd'),
     firmwareVarsSecure: join(dir, 'OVMF_VARS_SB.fd'),
     firmwareLog: join(dir, 'firmware.log'),
-    sockets,
-    qmpSocket: join(sockets, 'qmp.sock'),
-    agentSocket: join(sockets, 'agent.sock'),
-    serialSocket: join(sockets, 'serial.sock'),
-    vncSocket: join(sockets, 'vnc.sock'),
-    pidFile: join(sockets, 'qemu.pid'),
+    ...socketsOf(sockets),
   };
 }

@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, HeldDisk, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, FencingStage, HeldDisk, OwnershipFence, branchDiskFile, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HeldGeometry } from '../storage/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
@@ -23,6 +23,8 @@ export class VmStorage {
   private readonly mounts = new Map<string, ServedDisk>();
   /** Move-VM's destination: exports whose files are not open yet, by export name. */
   private readonly held = new Map<string, HeldDisk>();
+  /** A clustered VM's drives, by export name: served only through a fencing stage on its ownership token. */
+  private readonly fences = new Map<string, OwnershipFence>();
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
   constructor(dataDir: string, qemuGroup?: number) {
@@ -108,8 +110,22 @@ export class VmStorage {
   /** Serve one VM drive; the QEMU disk spec that reaches it. */
   async serveDrive(d: HardDrive): Promise<DiskSpec> {
     const name = VmStorage.exportName(d);
-    const served = this.server.get(name) ?? await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+    let served = this.server.get(name);
+    if (!served) {
+      served = await this.serve(d.path, name, false, { maximumIops: d.maximumIops, minimumIops: d.minimumIops });
+      // First, before metering: a refused write reaches no other stage and is not counted as done.
+      const fence = this.fences.get(name);
+      if (fence) this.server.addStage(name, new FencingStage(fence), { before: 'metering' });
+    }
     return this.diskSpec(d, served);
+  }
+
+  /** A clustered VM's drives are written only while `fence` is valid (undefined: no longer fenced). Set before they are served. */
+  fenceDrives(drives: readonly HardDrive[], fence: OwnershipFence | undefined): void {
+    for (const d of drives) {
+      if (fence) this.fences.set(VmStorage.exportName(d), fence);
+      else this.fences.delete(VmStorage.exportName(d));
+    }
   }
 
   private diskSpec(d: HardDrive, served: ServedDisk): DiskSpec {

@@ -28,6 +28,8 @@ export interface SwitchesEnv {
   declared: NetAdapters;
   /** The declared adapters and the NIC teams: what -NetAdapterName may name. */
   adapters: NetAdapters;
+  /** A switch was created or re-bound (network virtualization follows its type: hnv-datapath.ts). */
+  changed(s: SwitchSlot): void;
 }
 
 export class VmSwitches {
@@ -81,6 +83,7 @@ export class VmSwitches {
       await this.env.hostNics.create(slot, p.Name).catch(async (e: unknown) => { await sw.close(); throw e; });
     }
     this.registry.add(slot);
+    this.env.changed(slot);
     await this.registry.save(slot);
     this.env.host.event('Information', 'SWITCH_CREATED', `Virtual switch '${p.Name}' created (${type}${adapter ? ` on network adapter '${adapter.name}', ${adapter.description}` : ''})`);
     return this.view(slot);
@@ -98,6 +101,7 @@ export class VmSwitches {
     if (change) {
       await s.sw.setUplink(change.type, change.adapter?.uplink);
       s.netAdapterName = change.adapter?.name ?? null;
+      this.env.changed(s);
       this.env.host.event('Information', 'SWITCH_BINDING_CHANGED', `Virtual switch '${st.name}' is now ${change.type}${change.adapter ? ` on network adapter '${change.adapter.name}', ${change.adapter.description}` : ''}`);
     }
     await this.syncManagementOs(s, p.AllowManagementOS);

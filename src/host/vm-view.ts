@@ -33,6 +33,8 @@ export interface VmLive {
   resourceMeteringEnabled: boolean;
   /** Undefined while off, or before the memory driver's first look. */
   memory?: LiveMemory;
+  /** A role of a failover cluster (src/cluster): its folder is in the cluster's shared folder. */
+  clustered: boolean;
 }
 
 export interface VmView {
@@ -140,7 +142,7 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     SnapshotFileLocation: c.snapshotFileLocation,
     CreationTime: c.createdAt,
     ComputerName: live.computerName,
-    IsClustered: false,
+    IsClustered: live.clustered,
     IntegrationServicesState: live.heartbeat === 'OK' ? 'Up to date' : '',
     GuestKvp: live.kvp,
     ProcessId: live.pid ?? null,

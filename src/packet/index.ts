@@ -45,5 +45,10 @@ export {
   parseGre, buildGre, buildNvgre, buildGreInUdp, parseGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId,
 } from './gre.ts';
 export { NVGRE_HEADER_LENGTH, NVGRE_OVERHEAD, type NvgreFields, type NvgreRefusal, type Encoded, type NvgreFrame, encodeNvgre, decodeNvgre } from './nvgre.ts';
+export {
+  ETHERTYPE_SLOW, SLOW_SUBTYPE_LACP, SLOW_PROTOCOLS_MAC, LACPDU_FRAME_LENGTH,
+  LACP_ACTIVITY, LACP_TIMEOUT, LACP_AGGREGATION, LACP_SYNCHRONIZATION, LACP_COLLECTING, LACP_DISTRIBUTING, LACP_DEFAULTED, LACP_EXPIRED,
+  type LacpInfo, type LacpduFields, type Lacpdu, encodeLacpdu, parseLacpdu, isLacpFrame, formatLacpState, formatLacpSystem,
+} from './lacp.ts';
 export { FrameInfo, parseFrame, parseFrameInto } from './classify.ts';
 export { LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord } from './pcap.ts';

@@ -6,10 +6,10 @@
 // counts a refusal by its reason. Outer IPv6 is not handled yet (decode says not-nvgre).
 // Depends on address, bytes, ethernet, ipv4, gre, result.
 import { macToNumber } from './address.ts';
-import { u16, u32 } from './bytes.ts';
-import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, buildEthernet, parseEthernet, type VlanTag } from './ethernet.ts';
-import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, buildNvgre } from './gre.ts';
-import { IPPROTO_GRE, IPV4_FLAG_DF, IPV4_FLAG_MF, buildIpv4, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
+import { internetChecksum, put16, put32, u16, u32 } from './bytes.ts';
+import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_VLAN, parseEthernet, type VlanTag } from './ethernet.ts';
+import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, nvgreKey } from './gre.ts';
+import { IPPROTO_GRE, IPV4_FLAG_DF, IPV4_FLAG_MF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
 import { malformed, type Parsed } from './result.ts';
 
 /** GRE base header + key: the only NVGRE header. */
@@ -44,6 +44,7 @@ export type NvgreRefusal =
 export type Encoded = { readonly ok: true; readonly frame: Uint8Array } | { readonly ok: false; readonly refused: NvgreRefusal; readonly detail: string };
 
 const u32ok = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
+const unicastV4 = (a: number) => u32ok(a) && a !== 0 && a >>> 28 < 0xe;
 const refuse = (refused: NvgreRefusal, detail: string): Encoded => ({ ok: false, refused, detail });
 
 export function encodeNvgre(f: NvgreFields): Encoded {
@@ -55,15 +56,40 @@ export function encodeNvgre(f: NvgreFields): Encoded {
   if (f.outerVlan !== undefined && (!Number.isInteger(f.outerVlan) || f.outerVlan < 1 || f.outerVlan > 4094)) return refuse('bad-vlan', `outer VLAN ${f.outerVlan} is outside 1–4094`);
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) return refuse('bad-ttl', `TTL ${ttl} is outside 1–255`);
   if (!Number.isInteger(dscp) || dscp < 0 || dscp > 63) return refuse('bad-dscp', `DSCP ${dscp} is outside 0–63`);
-  for (const a of [f.providerSrc, f.providerDst]) {
-    if (!u32ok(a) || a === 0 || a >>> 28 >= 0xe) return refuse('bad-provider-address', `provider address ${a} is not an IPv4 unicast address`);
-  }
+  if (!unicastV4(f.providerSrc)) return refuse('bad-provider-address', `provider address ${f.providerSrc} is not an IPv4 unicast address`);
+  if (!unicastV4(f.providerDst)) return refuse('bad-provider-address', `provider address ${f.providerDst} is not an IPv4 unicast address`);
   if (f.inner.length < ETHERNET_HEADER_LENGTH) return refuse('inner-too-short', `the inner frame has ${f.inner.length} bytes, less than an Ethernet header`);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) return refuse('bad-mtu', `MTU ${mtu} is outside 68–65535`);
   const ipLength = 20 + NVGRE_HEADER_LENGTH + f.inner.length;
   if (ipLength > mtu) return refuse('too-big', `${ipLength} bytes of outer IPv4 exceed the provider MTU ${mtu} (customer frames may be at most ${mtu - 20 - NVGRE_HEADER_LENGTH} bytes)`);
-  const ip = buildIpv4({ src: f.providerSrc, dst: f.providerDst, protocol: IPPROTO_GRE, ttl, dscp, flags: IPV4_FLAG_DF, payload: buildNvgre(f.vsid, f.inner, flowId) });
-  return { ok: true, frame: buildEthernet({ dst: f.outerDst, src: f.outerSrc, ethertype: ETHERTYPE_IPV4, vlan: f.outerVlan === undefined ? undefined : { vid: f.outerVlan }, payload: ip }) };
+  // One buffer, every header byte written in place and the customer frame copied once: this
+  // runs per frame on the data path (building each layer with its own builder copied the
+  // frame 3×). The buffer comes from Node's pool (a slab shared by small buffers, not zeroed):
+  // a fresh ArrayBuffer per frame cost more than the encoding.
+  const eh = f.outerVlan === undefined ? ETHERNET_HEADER_LENGTH : ETHERNET_HEADER_LENGTH + 4;
+  const slab = Buffer.allocUnsafe(eh + ipLength);
+  const out = new Uint8Array(slab.buffer, slab.byteOffset, slab.length);
+  out.set(f.outerDst, 0);
+  out.set(f.outerSrc, 6);
+  if (f.outerVlan !== undefined) { put16(out, 12, ETHERTYPE_VLAN); put16(out, 14, f.outerVlan); }
+  put16(out, eh - 2, ETHERTYPE_IPV4);
+  out[eh] = 0x45;
+  out[eh + 1] = dscp << 2;
+  put16(out, eh + 2, ipLength);
+  put16(out, eh + 4, 0);
+  put16(out, eh + 6, IPV4_FLAG_DF << 13);
+  out[eh + 8] = ttl;
+  out[eh + 9] = IPPROTO_GRE;
+  put32(out, eh + 12, f.providerSrc);
+  put32(out, eh + 16, f.providerDst);
+  put16(out, eh + 10, 0);
+  put16(out, eh + 10, internetChecksum(out, eh, 20));
+  const g = eh + 20;
+  put16(out, g, GRE_FLAG_KEY);
+  put16(out, g + 2, NVGRE_PROTOCOL);
+  put32(out, g + 4, nvgreKey(f.vsid, flowId));
+  out.set(f.inner, g + NVGRE_HEADER_LENGTH);
+  return { ok: true, frame: out };
 }
 
 export interface NvgreFrame {

@@ -2,7 +2,7 @@
 // A drop reason is a stable string the switch counts drops by. Depends on nothing.
 
 /** Layer at which a frame was found malformed. */
-export type Layer = 'ethernet' | 'vlan' | 'arp' | 'ipv4' | 'ipv6' | 'icmpv4' | 'icmpv6' | 'udp' | 'tcp' | 'dhcp' | 'gre';
+export type Layer = 'ethernet' | 'vlan' | 'arp' | 'ipv4' | 'ipv6' | 'icmpv4' | 'icmpv6' | 'udp' | 'tcp' | 'dhcp' | 'gre' | 'lacp';
 
 /** Every reason a parser may refuse bytes. */
 export type DropReason =
@@ -14,7 +14,8 @@ export type DropReason =
   | 'truncated-udp' | 'bad-udp-length' | 'truncated-tcp' | 'bad-tcp-data-offset'
   | 'truncated-dhcp' | 'bad-dhcp-cookie' | 'bad-dhcp-option'
   | 'truncated-gre' | 'unsupported-gre-version' | 'not-gre-in-udp'
-  | 'not-nvgre' | 'nvgre-fragment' | 'bad-ipv4-checksum' | 'nvgre-bad-flags' | 'nvgre-bad-protocol' | 'nvgre-reserved-vsid' | 'truncated-nvgre-inner';
+  | 'not-nvgre' | 'nvgre-fragment' | 'bad-ipv4-checksum' | 'nvgre-bad-flags' | 'nvgre-bad-protocol' | 'nvgre-reserved-vsid' | 'truncated-nvgre-inner'
+  | 'not-lacp' | 'bad-lacp-version' | 'bad-lacp-tlv';
 
 export interface Malformed {
   readonly ok: false;

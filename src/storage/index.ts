@@ -25,3 +25,5 @@ export {
   type ResizeTarget, type MetadataItem, type WorkProgress,
 } from './disk-change.ts';
 export { copyDiskFile } from './file-copy.ts';
+// Fencing: writes of a clustered VM's disks only under a valid ownership token (src/cluster renews it).
+export { FencingStage, OwnershipFence } from './fencing.ts';

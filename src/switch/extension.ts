@@ -2,10 +2,15 @@
 // extensions): modules registered by name in a process-wide registry, then added to a switch
 // in an order, each enabled or disabled per switch with its own config.
 // - capture: sees every frame on ingress (after port policy) and on egress; cannot drop.
-// - filter: like capture, and may drop (return false) — counted as 'extension' drops.
+// - filter: like capture, and may drop (return false) — counted as 'extension' drops — or
+//   hand a port a rewritten frame instead (egress returns the new bytes).
 // - forwarding: at most one enabled per switch; replaces default forwarding: given the frame
-//   and the ports it may legally reach (VLAN/PVLAN already applied), returns the ports to
-//   deliver to.
+//   and the ports it may legally reach (VLAN/PVLAN/virtual subnet already applied), returns
+//   the ports to deliver to, 'default' (forward as the switch would), or deliveries: frames of
+//   its own making (encapsulated toward the uplink, decapsulated toward a VM, an ARP answer
+//   back to the ingress port) to ports of its choice, with a drop reason counted on the
+//   ingress port when it refuses the frame. Network virtualization (src/hnv) is such an
+//   extension: it needs to send what it built, not only choose among candidates.
 // Any extension may veto a port or policy change (checkPortChange returns a reason) and is
 // told about the change when it happens (portChanged).
 // Depends on packet (types), policy.
@@ -21,10 +26,23 @@ export interface ExtensionFrame {
   readonly info: FrameInfo;
   /** The switch-internal VLAN (0 = untagged network). */
   readonly vlan: number;
-  /** MAC learning domain (the primary VLAN for PVLAN traffic). */
+  /** MAC learning domain: the source port's virtual subnet (VSID ≥ 4096), else the VLAN (the primary VLAN for PVLAN traffic). */
   readonly domain: number;
+  /** The source port's virtual subnet (Set-VMNetworkAdapter -VirtualSubnetId); 0 = none. */
+  readonly vsid: number;
   readonly sourcePort: string;
 }
+
+/** A frame a forwarding extension hands to one port: the frame it was given, or bytes it built (which leave untagged). */
+export interface Delivery { readonly port: string; readonly frame: Uint8Array }
+
+/**
+ * What a forwarding extension decides for a frame: candidate port ids (the frame unchanged),
+ * 'default' (the switch's own MAC-table forwarding), or deliveries — any port, the uplink and
+ * the ingress port included, so the extension answers for isolation — with `drop`, when set,
+ * counted on the ingress port under that reason.
+ */
+export type ForwardDecision = readonly string[] | 'default' | { readonly deliver: readonly Delivery[]; readonly drop?: string };
 
 export type PortChange =
   | { readonly op: 'add'; readonly portId: string; readonly policy: PortPolicy }
@@ -43,9 +61,10 @@ export interface ExtensionHost {
 
 export interface SwitchExtension {
   ingress?(f: ExtensionFrame): boolean | void;
-  egress?(f: ExtensionFrame, toPort: string): boolean | void;
+  /** false drops (filters only); bytes replace the frame toward this port (filters only). */
+  egress?(f: ExtensionFrame, toPort: string): boolean | void | Uint8Array;
   /** Forwarding extensions only. */
-  forward?(f: ExtensionFrame, candidates: readonly string[]): readonly string[];
+  forward?(f: ExtensionFrame, candidates: readonly string[]): ForwardDecision;
   checkPortChange?(change: PortChange): string | undefined;
   portChanged?(change: PortChange): void;
   configure?(config: Record<string, unknown>): void;

@@ -18,14 +18,17 @@ export {
   type AclDirection, type BandwidthSettings, type PortMirroring, defaultPolicy, mergePolicy, validatePolicy,
 } from './policy.ts';
 export type { UplinkSettings } from './uplink.ts';
-export type { LoadBalancingAlgorithm, TeamMemberStatus, TeamSettings, UplinkSpec } from './team-uplink.ts';
+export type { TeamMemberStatus, TeamMemberLacp, TeamSettings, TeamingMode, UplinkSpec } from './team-uplink.ts';
+export { LOAD_BALANCING_ALGORITHMS, FLOWLET_GAP_MS, type LoadBalancingAlgorithm } from './team-distribution.ts';
+export type { LacpTimer } from './lacp.ts';
 export type { MeterCounters } from './acl.ts';
 export type { PortCounters, SwitchStats, SwitchDropReason } from './stats.ts';
 export type { SavedPortCounters } from './saved-counters.ts';
 export { DEFAULT_CAPTURE_MAX_BYTES, type CaptureStop, type CaptureStopReason, type CaptureResult } from './capture.ts';
 export {
-  registerExtension, registeredExtensions,
+  registerExtension, registeredExtensions, findExtension,
   type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,
+  type Delivery, type ForwardDecision,
 } from './extension.ts';
 export type { FlowSample } from './ext-flow-sampler.ts';
 export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';

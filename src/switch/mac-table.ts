@@ -1,7 +1,8 @@
-// MAC learning per learning domain (a VLAN, or a PVLAN's primary VLAN, so promiscuous and
-// isolated hosts find each other) with ageing: an entry unseen for `ageingMs` is gone.
-// Expiry is checked lazily on lookup and by sweep() (the switch calls it on a timer). A MAC
-// seen on a new port moves there (a VM moved, or a loop: the last port wins).
+// MAC learning per learning domain (a VLAN, a PVLAN's primary VLAN, so promiscuous and
+// isolated hosts find each other, or a virtual subnet's VSID: vlan.ts's learningDomain) with
+// ageing: an entry unseen for `ageingMs` is gone. Expiry is checked lazily on lookup and by
+// sweep() (the switch calls it on a timer). A MAC seen on a new port moves there (a VM moved,
+// or a loop: the last port wins).
 // Keys are small integers: a MAC is a 48-bit number, which V8 boxes (a heap number, hashed
 // as a double) to use as a map key, once per frame and lookup. The table is keyed instead by
 // the MAC's low 32 bits mixed with the domain, an int32 V8 keeps unboxed; entries that share

@@ -2,8 +2,9 @@
 // Hyper-V cmdlets that set them (Set-VMNetworkAdapter, Set-VMNetworkAdapterVlan,
 // Add-VMNetworkAdapterExtendedAcl, Add-VMNetworkAdapterAcl). The daemon persists these as-is
 // and hands them back to recreate a port. Validation and defaults live here; the pipeline
-// stages compile them (vlan.ts, acl.ts, …). Depends on common only.
+// stages compile them (vlan.ts, acl.ts, …). Depends on common, and packet for the VSID range.
 import { VmhostError } from '../common/errors.ts';
+import { VSID_MAX, VSID_MIN } from '../packet/index.ts';
 
 export type VlanSetting =
   | { readonly mode: 'Untagged' }
@@ -87,6 +88,12 @@ export interface PortPolicy {
    * fair queue (bandwidth.ts).
    */
   readonly egressCapacity: number;
+  /**
+   * Set-VMNetworkAdapter -VirtualSubnetId (RFC 7637 VSID, 4096–16777214); absent or 0 = none.
+   * A port in a virtual subnet learns MACs in that subnet and is bridged only to ports of the
+   * same subnet; reaching other hosts (NVGRE) is the network virtualization extension's job.
+   */
+  readonly virtualSubnetId?: number;
 }
 
 export type PortPolicyPatch = Partial<Omit<PortPolicy, 'guards' | 'bandwidth'>> & {
@@ -154,6 +161,8 @@ export function validatePolicy(p: PortPolicy): void {
   if (p.bandwidth.minimumBandwidthWeight > 100) throw bad('MinimumBandwidthWeight must be 0–100');
   if (!['None', 'Source', 'Destination'].includes(p.mirroring)) throw bad(`PortMirroring must be None, Source or Destination`);
   if (!(p.egressCapacity >= 0)) throw bad('egressCapacity must be ≥ 0');
+  const vsid = p.virtualSubnetId ?? 0;
+  if (vsid !== 0 && (!Number.isInteger(vsid) || vsid < VSID_MIN || vsid > VSID_MAX)) throw bad(`VirtualSubnetId must be 0 or ${VSID_MIN}–${VSID_MAX}, not ${String(vsid)}`);
   const weights = new Set<string>();
   for (const a of p.extendedAcls) {
     if (a.direction !== 'Inbound' && a.direction !== 'Outbound') throw bad(`ACL direction ${String(a.direction)}`);

@@ -25,6 +25,8 @@ export class PortState {
   fairQueue: FairQueue | null = null;
   mirrorSource = false;
   mirrorDest = false;
+  /** The port's virtual subnet (0 = none; an uplink is in none). */
+  vsid = 0;
   /** Reasons the port's reading is paused (rate limit, congested destinations). */
   private holds = 0;
   /** Destinations this port currently waits for. */
@@ -51,6 +53,7 @@ export class PortState {
     this.acls = new PortAcls(p.extendedAcls, p.acls, this.acls?.flows, this.acls?.meters);
     this.mirrorSource = p.mirroring === 'Source';
     this.mirrorDest = p.mirroring === 'Destination';
+    this.vsid = this.kind === 'uplink' ? 0 : p.virtualSubnetId ?? 0;
   }
 
   /** Stops reading from the peer until every hold is released. */

@@ -2,8 +2,9 @@
 // daemon drives (New-VMSwitch, Add-/Connect-VMNetworkAdapter, Set-VMNetworkAdapter…).
 // Pipeline per frame (DESIGN §4):
 //   rx → [MaximumBandwidth limiter] → classify (src/packet) → ingress VLAN → guards →
-//   outbound ACLs/meters → learn (MAC, IP ownership) → ingress extensions → forwarding
-//   (default MAC table or the forwarding extension; VLAN/PVLAN membership) → per destination:
+//   outbound ACLs/meters → learn (MAC, IP ownership; per VLAN or virtual subnet) → ingress
+//   extensions → forwarding (default MAC table or the forwarding extension, which may also
+//   deliver frames it built; VLAN/PVLAN/virtual subnet membership) → per destination:
 //   egress extensions → inbound ACLs/meters → tag → [fair queue toward a congested port] → tx;
 //   then port mirroring. Every drop is counted by reason on the port it came from or was going to.
 // Frame processing is synchronous; a frame injected while another is being processed (a sink
@@ -29,7 +30,7 @@ import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
 import { isTeamSettings, TeamUplinkIo, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
 import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput, type SwitchType } from './settings.ts';
-import { findExtension, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
+import { findExtension, type Delivery, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
 
 export const UPLINK_PORT_ID = 'uplink';
@@ -102,6 +103,13 @@ export class VirtualSwitch {
   private readonly owners: IpOwners;
   private secondaryToPrimary = new Map<number, number>();
   private readonly info = new FrameInfo();
+  /** A frame a forwarding extension built, parsed for the destination's inbound ACLs. */
+  private readonly builtInfo = new FrameInfo();
+  /**
+   * The forwarding extension's candidates per source port and VLAN (ports and their ids),
+   * made once: they change only with ports and policies (rebuildPvlanMap forgets them).
+   */
+  private candidates = new Map<PortState, Map<number, { ports: PortState[]; ids: readonly string[] }>>();
   private readonly now: () => number;
   /** The clock frames are stamped with: `now` itself when a test passes its own, else read once per burst (coarse-clock.ts). */
   private readonly frameNow: () => number;
@@ -258,7 +266,7 @@ export class VirtualSwitch {
     const previous = st.policy;
     this.veto({ op: 'set', portId: id, policy, previous });
     st.compile(policy);
-    if (JSON.stringify(previous.vlan) !== JSON.stringify(policy.vlan)) this.macs.flushPort(id);
+    if (JSON.stringify(previous.vlan) !== JSON.stringify(policy.vlan) || previous.virtualSubnetId !== policy.virtualSubnetId) this.macs.flushPort(id);
     this.rebuildPvlanMap();
     this.applyShaping(st);
     this.owners.setFixed(id, st.fixedAddresses(), this.now());
@@ -465,7 +473,8 @@ export class VirtualSwitch {
   private extensionHost(): ExtensionHost {
     return {
       switchName: this.name,
-      lookupMac: (domain, mac) => this.macs.lookup(domain, mac, this.now()),
+      // The per-frame clock: a forwarding extension looks MACs up once per frame.
+      lookupMac: (domain, mac) => this.macs.lookup(domain, mac, this.frameNow()),
       portIds: () => this.portList.map((p) => p.id),
       portPolicy: (id) => this.ports.get(id)?.policy,
       now: () => this.now(),
@@ -504,6 +513,7 @@ export class VirtualSwitch {
   }
 
   private rebuildPvlanMap(): void {
+    this.candidates = new Map();
     const m = new Map<number, number>();
     for (const p of this.portList) {
       const v = p.vlan;
@@ -591,21 +601,35 @@ export class VirtualSwitch {
       if (denied) { this.drop(src, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: src.id, direction: 'Outbound', rule: denied }); return; }
       learnAddresses(src.id, info, frame, this.owners, now);
     }
-    const domain = learningDomain(vlan, this.secondaryToPrimary);
+    const domain = learningDomain(vlan, this.secondaryToPrimary, src.vsid);
     if (!isMulticastMac(info.src)) this.macs.learn(domain, info.src, src.id, now);
 
     let ctx: ExtensionFrame | null = null;
     if (this.ingressExts.length > 0 || this.egressExts.length > 0 || this.forwarder) {
-      ctx = { frame, info, vlan, domain, sourcePort: src.id };
+      ctx = { frame, info, vlan, domain, vsid: src.vsid, sourcePort: src.id };
       for (const s of this.ingressExts) {
         const verdict = s.ext.ingress!(ctx);
         if (verdict === false && s.type === 'filter') { this.drop(src, 'extension'); return; }
       }
     }
 
-    // Forwarding: a known unicast destination (the common case) goes straight to egress;
+    const out = this.flood;
+    out.length = 0;
+    let forwarded = false;
+    if (this.forwarder) {
+      const cand = this.candidatesOf(src, vlan);
+      const decision = this.forwarder.ext.forward!(ctx!, cand.ids);
+      if (decision !== 'default') {
+        if (!Array.isArray(decision)) { this.deliver(src, frame, framed, vlan, ctx!, now, decision as { deliver: readonly Delivery[]; drop?: string }); return; }
+        const chosen = new Set(decision as readonly string[]);
+        for (const p of cand.ports) if (chosen.has(p.id)) out.push(p);
+        if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
+        forwarded = true;
+      }
+    }
+    // Default forwarding: a known unicast destination (the common case) goes straight to egress;
     // otherwise the ports this frame may reach are collected (never back out of its ingress port).
-    if (!this.forwarder) {
+    if (!forwarded) {
       const known = isMulticastMac(info.dst) ? undefined : this.macs.lookup(domain, info.dst, now);
       const dst = known === undefined ? undefined : this.ports.get(known);
       if (dst) {
@@ -616,17 +640,7 @@ export class VirtualSwitch {
         if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
         return;
       }
-    }
-    const out = this.flood;
-    out.length = 0;
-    if (this.forwarder) {
-      for (const p of this.portList) if (p !== src && this.admits(src, p, vlan)) out.push(p);
-      const chosen = new Set(this.forwarder.ext.forward!(ctx!, out.map((p) => p.id)));
-      const kept = out.filter((p) => chosen.has(p.id));
       out.length = 0;
-      out.push(...kept);
-      if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
-    } else {
       for (const p of this.portList) {
         if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
         if (this.admits(src, p, vlan)) out.push(p);
@@ -641,6 +655,37 @@ export class VirtualSwitch {
     }
     if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
     if (mirror) this.mirror(src, frame, framed, ...out);
+  }
+
+  private candidatesOf(src: PortState, vlan: number): { ports: PortState[]; ids: readonly string[] } {
+    let byVlan = this.candidates.get(src);
+    if (!byVlan) { byVlan = new Map(); this.candidates.set(src, byVlan); }
+    let c = byVlan.get(vlan);
+    if (!c) {
+      const ports = this.portList.filter((p) => p !== src && this.admits(src, p, vlan));
+      c = { ports, ids: ports.map((p) => p.id) };
+      byVlan.set(vlan, c);
+    }
+    return c;
+  }
+
+  /**
+   * A forwarding extension's deliveries: each frame to its port through the usual egress
+   * (egress extensions, inbound ACLs on the frame as delivered, fair queue, counters). A frame
+   * the extension built is untagged (VLAN 0) and not framed.
+   */
+  private deliver(src: PortState, frame: Uint8Array, framed: boolean, vlan: number, ctx: ExtensionFrame, now: number, d: { deliver: readonly Delivery[]; drop?: string }): void {
+    if (d.drop !== undefined) this.drop(src, d.drop as SwitchDropReason);
+    for (const { port, frame: f } of d.deliver) {
+      const dst = this.ports.get(port);
+      if (!dst) { this.drop(src, 'unknown-destination'); continue; }
+      if (f === frame) { this.egress(src, dst, f, framed, vlan, ctx, now); continue; }
+      // Parsed only for what reads it: the destination's ACLs, or a tag's priority.
+      if (dst.policed && (!dst.acls.empty || dst.vlan.egressTag(0) > 0)) parseFrameInto(f, this.builtInfo, 0x10000);
+      else this.builtInfo.pcp = 0;
+      this.egress(src, dst, f, false, 0, ctx, now, this.builtInfo);
+    }
+    if (src.mirrorSource) this.mirror(src, frame, framed);
   }
 
   /** Port mirroring: a copy to every Destination port that did not get the frame already. */
@@ -665,24 +710,32 @@ export class VirtualSwitch {
     dst.io.whenDrained(release);
   }
 
-  /** VLAN/PVLAN membership and split horizon (an uplink never feeds another uplink). */
+  /**
+   * VLAN/PVLAN membership, virtual subnets (bridged only within one; an uplink is in none, so a
+   * subnet's frames reach it only encapsulated, by the virtualization extension) and split
+   * horizon (an uplink never feeds another uplink).
+   */
   private admits(src: PortState, dst: PortState, vlan: number): boolean {
     if (src.kind === 'uplink' && dst.kind === 'uplink') return false;
+    if (src.vsid !== dst.vsid) return false;
     return dst.vlan.accepts(src.vlan, vlan);
   }
 
-  private egress(src: PortState, dst: PortState, frame: Uint8Array, framed: boolean, vlan: number, ctx: ExtensionFrame | null, now: number): boolean {
+  /** `info`: the parsed `frame` when it is not the one in this.info (a frame an extension built). */
+  private egress(src: PortState, dst: PortState, frame: Uint8Array, framed: boolean, vlan: number, ctx: ExtensionFrame | null, now: number, info: FrameInfo = this.info): boolean {
     for (const s of this.egressExts) {
       const verdict = s.ext.egress!(ctx!, dst.id);
-      if (verdict === false && s.type === 'filter') { this.drop(dst, 'extension'); return false; }
+      if (s.type !== 'filter') continue;
+      if (verdict === false) { this.drop(dst, 'extension'); return false; }
+      if (verdict instanceof Uint8Array) { frame = verdict; framed = false; if (dst.policed) { parseFrameInto(frame, this.builtInfo, 0x10000); info = this.builtInfo; } }
     }
     if (dst.policed) {
       // The inbound check sees the frame untagged, as its VM will.
-      const denied = dst.acls.check(INBOUND, this.info, frame, now);
+      const denied = dst.acls.check(INBOUND, info, frame, now);
       if (denied) { this.drop(dst, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: dst.id, direction: 'Inbound', rule: denied }); return false; }
     }
     const tag = dst.vlan.egressTag(vlan);
-    const wire = tag > 0 ? pushVlan(frame, { vid: tag, pcp: this.info.pcp }) : frame;
+    const wire = tag > 0 ? pushVlan(frame, { vid: tag, pcp: info.pcp }) : frame;
     if (dst.fairQueue) {
       if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
       return true;

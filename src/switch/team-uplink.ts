@@ -1,22 +1,29 @@
-// NIC teaming (Windows Server 2012 R2 LBFO, switch-independent): an External switch's uplink
-// made of several UDP tunnels (uplink.ts), the team's members. Every member receives; each
-// frame leaves through one *active* member chosen by the load-balancing algorithm:
-// - HyperVPort: by the switch port the frame came from, so a VM NIC sticks to one member (its
-//   MAC is learned on one path only by the physical network) and VM NICs are spread evenly;
-// - TransportPorts and Dynamic: by a hash of the flow (flow-hash.ts). Windows' Dynamic also
-//   rebalances flowlets and receives per Hyper-V port; over a UDP tunnel neither changes
-//   which member a frame may take, so outbound it is the flow hash here.
-// A member is Failed when nothing (frame or keepalive, which every UdpUplinkIo sends each
-// second) came from its peer for FAIL_MS, or while its adapter is disabled (socket closed);
-// its traffic moves to the other active members and comes back when it does. A port's
-// preferred member is kept across a failure for that reason. Depends on port-io, uplink,
-// flow-hash.
+// NIC teaming (Windows Server 2012 R2 LBFO): an External switch's uplink made of several UDP
+// tunnels (uplink.ts), the team's members. Each frame from the switch leaves through one member
+// that may carry traffic, chosen by the load-balancing algorithm (team-distribution.ts). Which
+// members may carry depends on the teaming mode:
+// - SwitchIndependent and Static: every member whose peer was heard (frame or keepalive,
+//   which every UdpUplinkIo sends each second) within FAIL_MS and whose adapter is enabled —
+//   the keepalive is the tunnel's link state. Static is the switch-dependent mode without
+//   negotiation: the far end must treat the members as one link, nothing checks that it does.
+// - Lacp: the members the LACP machines (lacp.ts) put in Collecting/Distributing with the
+//   partner's agreement; the link state is the adapter's (its socket open), partner loss is
+//   LACP's timeout (3 s with -LacpTimer Fast, 90 s with Slow). LACPDUs are the team's own:
+//   never handed to the switch, and a member hands frames to the switch only while it is
+//   collecting.
+// Slow Protocols frames (LACPDUs, Markers) never pass between the switch and the members, either way.
+// This file is the I/O around the pure parts: sockets, the clock, counters. Depends on
+// port-io, uplink, lacp, team-distribution, flow-hash.
 import { VmhostError } from '../common/errors.ts';
-import { flowHash } from './flow-hash.ts';
+import { ETHERTYPE_SLOW, encodeLacpdu, formatLacpState, formatLacpSystem, isLacpFrame, parseLacpdu } from '../packet/index.ts';
+import { stringHash } from './flow-hash.ts';
+import { LacpTeam, type LacpTimer, type MuxState } from './lacp.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { distribution, type Distribution, type LoadBalancingAlgorithm } from './team-distribution.ts';
 import { UdpUplinkIo, type UplinkSettings } from './uplink.ts';
 
-export type LoadBalancingAlgorithm = 'HyperVPort' | 'TransportPorts' | 'Dynamic';
+export type { LoadBalancingAlgorithm } from './team-distribution.ts';
+export type TeamingMode = 'SwitchIndependent' | 'Static' | 'Lacp';
 
 export interface TeamMemberSettings {
   readonly name: string;
@@ -27,7 +34,11 @@ export interface TeamMemberSettings {
 
 export interface TeamSettings {
   readonly team: string;
+  /** SwitchIndependent when absent (a team saved before the other modes existed). */
+  readonly mode?: TeamingMode;
   readonly algorithm: LoadBalancingAlgorithm;
+  /** Lacp only: Fast when absent. */
+  readonly lacpTimer?: LacpTimer;
   readonly members: readonly TeamMemberSettings[];
 }
 
@@ -40,37 +51,50 @@ export function isTeamSettings(u: UplinkSpec): u is TeamSettings {
 
 /** Three missed keepalives. */
 export const FAIL_MS = 3000;
-/** How often member status is re-evaluated: failover takes FAIL_MS plus at most this. */
-const CHECK_MS = 250;
+/** How often member status and the LACP timers are re-evaluated. */
+const CHECK_MS = 100;
+
+export interface TeamMemberLacp {
+  readonly mux: MuxState;
+  readonly actorState: string;
+  /** The partner's system (priority,MAC), key and port; empty while it has none. */
+  readonly partner: string;
+  readonly partnerState: string;
+  readonly lacpdusSent: number;
+  readonly lacpdusReceived: number;
+}
 
 export interface TeamMemberStatus {
   readonly name: string;
   readonly status: 'Active' | 'Failed';
   /** Why a member is Failed. */
-  readonly reason: 'Disabled' | 'NoKeepalive' | null;
+  readonly reason: 'Disabled' | 'NoKeepalive' | 'LacpNegotiationIssue' | null;
   readonly rxFrames: number;
   readonly rxBytes: number;
   readonly txFrames: number;
   readonly txBytes: number;
+  readonly lacp?: TeamMemberLacp;
 }
 
 interface Member {
   settings: TeamMemberSettings;
   io: UdpUplinkIo | null;
-  counters: { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number };
+  counters: { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; lacpdusSent: number; lacpdusReceived: number };
 }
 
 export class TeamUplinkIo implements PortIo {
   readonly connected = true;
   readonly congested = false;
   private members: Member[] = [];
-  private active: Member[] = [];
+  /** Names of the members that may carry frames now, in member order. */
+  private pool: string[] = [];
   private paused = false;
-  /** HyperVPort: switch port id → name of the member it prefers. */
-  private readonly preferred = new Map<string, string>();
+  private distribution: Distribution;
+  private lacp: LacpTeam | null = null;
   private readonly timer: NodeJS.Timeout;
 
   private constructor(private settings: TeamSettings, private readonly ev: PortIoEvents) {
+    this.distribution = distribution(settings.algorithm);
     this.timer = setInterval(() => this.refresh(), CHECK_MS);
     this.timer.unref();
   }
@@ -91,7 +115,9 @@ export class TeamUplinkIo implements PortIo {
   /**
    * Set-NetLbfoTeam, Add-/Remove-NetLbfoTeamMember, Disable-/Enable-NetAdapter: members that
    * stay keep their socket and counters; new or re-enabled ones are bound before any socket
-   * closes, so a failed bind (SWITCH_UPLINK) changes nothing.
+   * closes, so a failed bind (SWITCH_UPLINK) changes nothing. The LACP machines start over
+   * when the members, the mode or the timer change, and live on across a member's adapter
+   * being disabled or enabled (the other members stay aggregated).
    */
   async apply(s: TeamSettings): Promise<void> {
     if (s.members.length === 0) throw new VmhostError('SWITCH_UPLINK', `team ${s.team} has no member`, { op: 'team', team: s.team });
@@ -101,8 +127,10 @@ export class TeamUplinkIo implements PortIo {
     try {
       for (const ms of s.members) {
         const prev = old.get(ms.name);
-        const keep = prev?.io && ms.enabled && sameEndpoints(prev.settings.uplink, ms.uplink) ? prev.io : null;
-        const m: Member = { settings: ms, io: keep, counters: prev?.counters ?? { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0 } };
+        const keep = prev?.io && ms.enabled && sameEndpoints(prev.settings.uplink, ms.uplink);
+        // A kept socket reports to the Member object it was opened with: keep that object too.
+        const m: Member = keep ? Object.assign(prev, { settings: ms })
+          : { settings: ms, io: null, counters: prev?.counters ?? { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, lacpdusSent: 0, lacpdusReceived: 0 } };
         if (ms.enabled && !keep) {
           m.io = await UdpUplinkIo.open(ms.uplink, this.memberEvents(m));
           opened.push(m.io);
@@ -116,25 +144,50 @@ export class TeamUplinkIo implements PortIo {
     }
     const kept = new Set(next.map((m) => m.io));
     const closing = this.members.filter((m) => m.io && !kept.has(m.io)).map((m) => m.io!.close());
+    const was = this.settings;
+    const sameLacp = this.lacp !== null && was.mode === s.mode && was.lacpTimer === s.lacpTimer && sameNames(was.members, s.members);
+    if (was.algorithm !== s.algorithm || !this.members.length) this.distribution = distribution(s.algorithm);
     this.settings = s;
     this.members = next;
-    const names = new Set(s.members.map((m) => m.name));
-    for (const [port, member] of this.preferred) if (!names.has(member)) this.preferred.delete(port);
+    this.distribution.setMembers(next.map((m) => m.settings.name));
+    if (s.mode !== 'Lacp') this.lacp = null;
+    else if (!sameLacp) this.lacp = new LacpTeam(lacpActor(s), next.map((_, i) => i + 1));
+    const now = performance.now();
+    next.forEach((m, i) => this.lacp?.setEnabled(i, m.io !== null, now));
     this.refresh();
     await Promise.all(closing);
   }
 
   status(): TeamMemberStatus[] {
-    return this.members.map((m) => ({
-      name: m.settings.name,
-      status: this.active.includes(m) ? 'Active' : 'Failed',
-      reason: this.active.includes(m) ? null : m.io ? 'NoKeepalive' : 'Disabled',
-      ...m.counters,
-    }));
+    const lacp = this.lacp?.status();
+    return this.members.map((m, i) => {
+      const active = this.pool.includes(m.settings.name);
+      const l = lacp?.[i];
+      const { lacpdusSent, lacpdusReceived, ...counters } = m.counters;
+      return {
+        name: m.settings.name,
+        status: active ? 'Active' : 'Failed',
+        reason: active ? null : !m.io ? 'Disabled' : l ? 'LacpNegotiationIssue' : 'NoKeepalive',
+        ...counters,
+        ...(l ? {
+          lacp: {
+            mux: l.mux, actorState: formatLacpState(l.actorState), partnerState: formatLacpState(l.partner.state), lacpdusSent, lacpdusReceived,
+            partner: l.partner.port === 0 ? '' : `${formatLacpSystem(l.partner)} key ${l.partner.key} port ${l.partner.port}`,
+          },
+        } : {}),
+      };
+    });
   }
 
   send(frame: Uint8Array, sourcePort?: string): SendResult {
-    const m = this.pick(frame, sourcePort);
+    if (isSlowProtocols(frame)) return 'ok'; // a bridge never forwards them
+    let pool = this.pool;
+    // Without LACP, a frame sent into a possibly dead link beats a certain drop; with it, a
+    // member the partner did not agree to is never used.
+    if (pool.length === 0 && !this.lacp) pool = this.members.filter((m) => m.io).map((m) => m.settings.name);
+    if (pool.length === 0) return 'not-connected';
+    const name = pool.length === 1 ? pool[0]! : this.distribution.pick(frame, sourcePort, pool, performance.now());
+    const m = this.members.find((x) => x.settings.name === name);
     if (!m?.io) return 'not-connected';
     m.io.send(frame);
     m.counters.txFrames++;
@@ -158,39 +211,45 @@ export class TeamUplinkIo implements PortIo {
     clearInterval(this.timer);
     const ios = this.members.flatMap((m) => (m.io ? [m.io] : []));
     this.members = [];
-    this.active = [];
+    this.pool = [];
+    this.lacp = null;
     await Promise.all(ios.map((io) => io.close()));
-  }
-
-  /** With no active member, any open one: a frame sent into a possibly dead link beats a certain drop. */
-  private pick(frame: Uint8Array, sourcePort: string | undefined): Member | undefined {
-    const pool = this.active.length > 0 ? this.active : this.members.filter((m) => m.io);
-    if (pool.length <= 1) return pool[0];
-    if (this.settings.algorithm === 'HyperVPort' && sourcePort !== undefined) {
-      const name = this.preferred.get(sourcePort) ?? this.assign(sourcePort);
-      return pool.find((m) => m.settings.name === name) ?? pool[stringHash(sourcePort) % pool.length];
-    }
-    return pool[flowHash(frame) % pool.length];
-  }
-
-  /** A new port prefers the member fewest ports prefer (failed ones too: the port goes there when it recovers). */
-  private assign(port: string): string {
-    const load = new Map(this.members.map((m) => [m.settings.name, 0]));
-    for (const name of this.preferred.values()) load.set(name, (load.get(name) ?? 0) + 1);
-    let best = this.members[0]!.settings.name;
-    for (const [name, n] of load) if (n < load.get(best)!) best = name;
-    this.preferred.set(port, best);
-    return best;
   }
 
   private refresh(): void {
     const now = performance.now();
-    this.active = this.members.filter((m) => m.io !== null && now - m.io.lastHeard < FAIL_MS);
+    if (this.lacp) {
+      this.lacp.tick(now);
+      this.sendLacpdus(now);
+      this.pool = this.members.filter((m, i) => m.io !== null && this.lacp!.distributing(i)).map((m) => m.settings.name);
+    } else {
+      this.pool = this.members.filter((m) => m.io !== null && now - m.io.lastHeard < FAIL_MS).map((m) => m.settings.name);
+    }
+  }
+
+  private sendLacpdus(now: number): void {
+    for (const [i, f] of this.lacp!.transmit(now)) {
+      const m = this.members[i]!;
+      if (!m.io) continue;
+      m.io.send(encodeLacpdu({ src: memberMac(this.settings, i), ...f }));
+      m.counters.lacpdusSent++;
+    }
   }
 
   private memberEvents(m: Member): PortIoEvents {
     return {
       onFrame: (f) => {
+        const i = this.members.indexOf(m);
+        if (isSlowProtocols(f)) {
+          // Link-local to the team (LACP, Marker): never the switch's, whatever the mode.
+          const pdu = isLacpFrame(f) ? parseLacpdu(f) : null;
+          if (!this.lacp || !pdu?.ok || i < 0) return;
+          m.counters.lacpdusReceived++;
+          this.lacp.receive(i, pdu, performance.now());
+          this.refresh();
+          return;
+        }
+        if (this.lacp && (i < 0 || !this.lacp.collecting(i))) return;
         m.counters.rxFrames++;
         m.counters.rxBytes += f.length;
         this.ev.onFrame(f);
@@ -200,12 +259,36 @@ export class TeamUplinkIo implements PortIo {
   }
 }
 
+/**
+ * The team's LACP system id: a locally administered MAC from the team's name and its members'
+ * local endpoints — stable across restarts, different on each host (two hosts never bind the
+ * same local address and port).
+ */
+function lacpActor(s: TeamSettings) {
+  return { systemPriority: 32768, system: systemMac(s), key: 1, active: true, timer: s.lacpTimer ?? 'Fast' } as const;
+}
+
+function systemMac(s: TeamSettings): Uint8Array {
+  const h1 = stringHash(`${s.team}|${s.members.map((m) => `${m.uplink.localAddress}:${m.uplink.localPort}`).join(',')}`);
+  const h2 = stringHash(`${h1}`);
+  return new Uint8Array([0x02, h1 >>> 24, (h1 >>> 16) & 0xff, (h1 >>> 8) & 0xff, h1 & 0xff, h2 & 0xfe]);
+}
+
+/** A member's own MAC, the LACPDU's source: the system's, its last byte plus 2 × (index + 1) (still unicast). */
+function memberMac(s: TeamSettings, i: number): Uint8Array {
+  const mac = systemMac(s);
+  mac[5] = (mac[5]! + 2 * (i + 1)) & 0xff;
+  return mac;
+}
+
+function isSlowProtocols(f: Uint8Array): boolean {
+  return f.length >= 14 && ((f[12]! << 8) | f[13]!) === ETHERTYPE_SLOW;
+}
+
 function sameEndpoints(a: UplinkSettings, b: UplinkSettings): boolean {
   return a.localAddress === b.localAddress && a.localPort === b.localPort && a.remoteAddress === b.remoteAddress && a.remotePort === b.remotePort;
 }
 
-function stringHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+function sameNames(a: readonly TeamMemberSettings[], b: readonly TeamMemberSettings[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.name === b[i]!.name);
 }

@@ -14,7 +14,8 @@
 // their SecondaryVlanIdList (and to other promiscuous ports of P). On a trunk or uplink the
 // domain is carried as tags P and S (how physical switches carry PVLANs), so a frame tagged
 // P from a trunk acts as promiscuous, one tagged S as coming from that secondary.
-// MAC learning is per primary VLAN for PVLAN traffic (learningDomain).
+// MAC learning is per primary VLAN for PVLAN traffic, and per virtual subnet for a port in one
+// (learningDomain).
 // Depends on policy.
 import type { VlanSetting } from './policy.ts';
 
@@ -79,9 +80,11 @@ export class PortVlan {
 }
 
 /**
- * Maps a frame's VLAN to its MAC learning domain: a PVLAN secondary learns in its primary.
- * `secondaryToPrimary` is rebuilt by the switch from its ports' settings.
+ * Maps a frame's VLAN, or its port's virtual subnet, to its MAC learning domain: a frame of a
+ * virtual subnet learns in that VSID (≥ 4096, so never equal to a VLAN number: two tenants'
+ * equal MACs stay apart), a PVLAN secondary in its primary. `secondaryToPrimary` is rebuilt
+ * by the switch from its ports' settings.
  */
-export function learningDomain(v: number, secondaryToPrimary: ReadonlyMap<number, number>): number {
-  return secondaryToPrimary.get(v) ?? v;
+export function learningDomain(v: number, secondaryToPrimary: ReadonlyMap<number, number>, vsid = 0): number {
+  return vsid > 0 ? vsid : secondaryToPrimary.get(v) ?? v;
 }

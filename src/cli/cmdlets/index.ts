@@ -23,10 +23,11 @@ import * as move from './vm-move.ts';
 import * as migrationNetworks from './migration-network.ts';
 import * as netVirtualization from './net-virtualization.ts';
 import * as isolation from './vm-network-isolation.ts';
+import * as cluster from './cluster.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

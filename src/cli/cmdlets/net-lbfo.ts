@@ -1,12 +1,14 @@
 // NIC teaming: the Windows Server 2012 R2 LBFO cmdlets admins use before New-VMSwitch
-// -NetAdapterName <team>. Teams are made of the host's network adapters (Get-NetAdapter);
-// only switch-independent teaming exists (the far end of a UDP tunnel is another host).
+// -NetAdapterName <team>. Teams are made of the host's network adapters (Get-NetAdapter), in
+// SwitchIndependent, Static or Lacp mode (with Lacp, the other host's team is the partner).
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 
-const algorithm = { type: 'enum', values: ['HyperVPort', 'TransportPorts', 'Dynamic'] } as const;
+const algorithm = { type: 'enum', values: ['TransportPorts', 'IPAddresses', 'MacAddresses', 'HyperVPort', 'Dynamic'] } as const;
+const teamingMode = { type: 'enum', values: ['SwitchIndependent', 'Static', 'Lacp'] } as const;
+const lacpTimer = { type: 'enum', values: ['Fast', 'Slow'] } as const;
 const teamView = { columns: ['Name', 'Members', 'TeamingMode', 'LoadBalancingAlgorithm', 'Status', 'VMSwitchName'].map((c) => ({ label: c, value: c })) };
-const memberView = { columns: ['Name', 'Team', 'OperationalStatus', 'FailureReason', 'ReceivedBytes', 'SentBytes'].map((c) => ({ label: c, value: c })) };
+const memberView = { columns: ['Name', 'Team', 'OperationalStatus', 'FailureReason', 'LacpMuxState', 'ReceivedBytes', 'SentBytes'].map((c) => ({ label: c, value: c })) };
 const team = (name: string): string => `/lbfo-teams/${encodeURIComponent(name)}`;
 
 export const getNetLbfoTeam = defineCmdlet({
@@ -20,21 +22,22 @@ export const newNetLbfoTeam = defineCmdlet({
   params: {
     Name: { type: 'string', mandatory: true },
     TeamMembers: { type: 'string', array: true, mandatory: true },
-    TeamingMode: { type: 'enum', values: ['SwitchIndependent'] },
+    TeamingMode: teamingMode,
     LoadBalancingAlgorithm: algorithm,
+    LacpTimer: lacpTimer,
   },
   positional: ['Name', 'TeamMembers'], view: teamView,
   async run(args, ctx) {
-    return clientFor(ctx).call('POST', '/lbfo-teams', { Name: args.Name, TeamMembers: args.TeamMembers, TeamingMode: args.TeamingMode, LoadBalancingAlgorithm: args.LoadBalancingAlgorithm });
+    return clientFor(ctx).call('POST', '/lbfo-teams', { Name: args.Name, TeamMembers: args.TeamMembers, TeamingMode: args.TeamingMode, LoadBalancingAlgorithm: args.LoadBalancingAlgorithm, LacpTimer: args.LacpTimer });
   },
 });
 
 export const setNetLbfoTeam = defineCmdlet({
-  name: 'Set-NetLbfoTeam', synopsis: 'Change a team\'s load-balancing algorithm (live, on the switch it carries)',
-  params: { Name: { type: 'string', mandatory: true }, LoadBalancingAlgorithm: { ...algorithm, mandatory: true } },
+  name: 'Set-NetLbfoTeam', synopsis: 'Change a team\'s teaming mode, load-balancing algorithm or LACP timer (live, on the switch it carries)',
+  params: { Name: { type: 'string', mandatory: true }, TeamingMode: teamingMode, LoadBalancingAlgorithm: algorithm, LacpTimer: lacpTimer },
   positional: ['Name'], view: teamView,
   async run(args, ctx) {
-    const r = await clientFor(ctx).call('PATCH', team(args.Name), { LoadBalancingAlgorithm: args.LoadBalancingAlgorithm });
+    const r = await clientFor(ctx).call('PATCH', team(args.Name), { TeamingMode: args.TeamingMode, LoadBalancingAlgorithm: args.LoadBalancingAlgorithm, LacpTimer: args.LacpTimer });
     return args.PassThru ? r : undefined;
   },
 });
@@ -46,7 +49,7 @@ export const removeNetLbfoTeam = defineCmdlet({
 });
 
 export const getNetLbfoTeamMember = defineCmdlet({
-  name: 'Get-NetLbfoTeamMember', synopsis: 'List team members: OperationalStatus Active/Failed (no keepalive for 3 s, disabled) and counters',
+  name: 'Get-NetLbfoTeamMember', synopsis: 'List team members: OperationalStatus Active/Failed (disabled, no keepalive for 3 s, LACP partner not agreeing), LACP state and counters',
   params: { Team: { type: 'string' }, Name: { type: 'string' } }, positional: ['Name'], view: memberView,
   async run(args, ctx) {
     const all = await clientFor(ctx).call<Record<string, unknown>[]>('GET', `/lbfo-team-members${args.Team === undefined ? '' : `?Team=${encodeURIComponent(args.Team)}`}`);

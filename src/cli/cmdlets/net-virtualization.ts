@@ -1,7 +1,7 @@
 // The NetWNV cmdlets of Windows Server 2012 R2 (network virtualization policy):
 // New-/Get-/Remove-NetVirtualizationProviderAddress, -LookupRecord, -CustomerRoute. The policy
-// is stored by the daemon (host/hnv-store.ts); the switch does not yet encapsulate, so it is
-// not yet forwarded by. Values are checked by the daemon (src/hnv/policy.ts).
+// is stored by the daemon (host/hnv-store.ts) and forwarded by on every External switch while
+// the host has a provider address (src/hnv/datapath.ts). Values are checked by the daemon (src/hnv/policy.ts).
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 

@@ -1,6 +1,7 @@
 // A VM adapter's multi-tenant settings: Get-/Set-VmNetworkAdapterIsolation and Add-/Get-/Set-/
 // Remove-VmNetworkAdapterRoutingDomainMapping. Stored by the daemon (hnv/adapter-isolation.ts);
-// the switch does not yet encapsulate, so nothing forwards by them yet. VM adapters only.
+// the NVGRE data path goes by Set-VMNetworkAdapter -VirtualSubnetId and the NetWNV policy, not
+// by these, so they are stored only. VM adapters only.
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
@@ -42,7 +43,7 @@ export const getVmNetworkAdapterIsolation = defineCmdlet({
 });
 
 export const setVmNetworkAdapterIsolation = defineCmdlet({
-  name: 'Set-VMNetworkAdapterIsolation', synopsis: 'Set the isolation mode and default isolation ID (stored: the switch does not yet encapsulate)',
+  name: 'Set-VMNetworkAdapterIsolation', synopsis: 'Set the isolation mode and default isolation ID (stored only: the data path goes by -VirtualSubnetId)',
   params: {
     VMName: vmName, VMNetworkAdapterName: adapterName,
     IsolationMode: { type: 'enum', values: ['None', 'NativeVirtualSubnet', 'ExternalVirtualSubnet', 'Vlan'] },

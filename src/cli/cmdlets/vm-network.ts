@@ -240,7 +240,7 @@ export const setVmNetworkAdapter = defineCmdlet({
     VMName: vmNameOrHost, ManagementOS: managementOs, Name: { type: 'string' }, MacAddressSpoofing: onOff, DhcpGuard: onOff, RouterGuard: onOff, ArpGuard: onOff,
     PortMirroring: { type: 'enum', values: ['None', 'Source', 'Destination'] },
     MaximumBandwidth: bits, MinimumBandwidthAbsolute: bits, MinimumBandwidthWeight: { type: 'int', min: 0, max: 100 },
-    VirtualSubnetId: { type: 'int', min: 0, max: 16_777_214, sets: ['VM'], help: 'Network virtualization subnet (4096-16777214; 0 = none). Stored only: the switch does not yet encapsulate' },
+    VirtualSubnetId: { type: 'int', min: 0, max: 16_777_214, sets: ['VM'], help: 'Network virtualization subnet (4096-16777214; 0 = none): the port joins it; with a provider address the External switch carries it in NVGRE' },
     ResourcePoolName: ethernetPool,
   },
   positional: ['VMName'], defaultSet: 'VM', view: adapterView, setViews: { ManagementOS: hostNicView },

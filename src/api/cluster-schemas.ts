@@ -1,0 +1,31 @@
+// Request shapes of the Failover Clustering routes (routes-cluster.ts).
+import { Type, type Static } from '@sinclair/typebox';
+
+const Name = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const RoleName = Type.String({ minLength: 1, maxLength: 256 });
+
+export const NewClusterBody = Type.Object({
+  Name,
+  Node: Type.Array(Name, { minItems: 1, maxItems: 64, description: 'The nodes (--cluster-node-name of each vmhostd connected to this etcd)' }),
+}, { additionalProperties: false });
+export type NewClusterBody = Static<typeof NewClusterBody>;
+
+export const NodeQuery = Type.Object({ Name: Type.Optional(Name) }, { additionalProperties: false });
+export type NodeQuery = Static<typeof NodeQuery>;
+export const NodeBody = Type.Object({ Name }, { additionalProperties: false });
+export type NodeBody = Static<typeof NodeBody>;
+export const NodeRef = Type.Object({ node: Name });
+
+export const GroupQuery = Type.Object({ Name: Type.Optional(RoleName) }, { additionalProperties: false });
+export type GroupQuery = Static<typeof GroupQuery>;
+export const GroupRef = Type.Object({ group: RoleName });
+export const AddVmRoleBody = Type.Object({
+  VMName: Type.String({ minLength: 1, maxLength: 256 }),
+  Name: Type.Optional(RoleName),
+}, { additionalProperties: false });
+export type AddVmRoleBody = Static<typeof AddVmRoleBody>;
+export const SetGroupBody = Type.Object({
+  Priority: Type.Optional(Type.Union([Type.Literal(3000), Type.Literal(2000), Type.Literal(1000), Type.Literal(0)], { description: '3000 High, 2000 Medium, 1000 Low, 0 No Auto Start' })),
+  OwnerNodes: Type.Optional(Type.Array(Name, { maxItems: 64, description: 'Possible owners (Set-ClusterOwnerNode); empty = every node' })),
+}, { additionalProperties: false });
+export type SetGroupBody = Static<typeof SetGroupBody>;

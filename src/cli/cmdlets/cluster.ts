@@ -1,0 +1,183 @@
+// The Failover Clustering cmdlets (reference §2): cluster, nodes, and VM roles (groups). Any
+// node of the cluster answers them (its daemon reads the cluster's etcd). -Cluster is accepted
+// as Hyper-V's scripts pass it; this CLI talks to the cluster through the node it reaches.
+import type { ClusterGroupView, ClusterNodeView, ClusterView } from '../../cluster/index.ts';
+import { defineCmdlet } from '../cmdlet.ts';
+import { clientFor } from './vm-select.ts';
+
+const enc = encodeURIComponent;
+const Cluster = { type: 'string', help: 'The cluster (the one of the node this CLI reaches)' } as const;
+const nodeView = { columns: ['Name', 'ID', 'State'].map((c) => ({ label: c, value: c === 'ID' ? 'Id' : c })) };
+const groupView = { columns: ['Name', 'OwnerNode', 'State', 'Priority'].map((c) => ({ label: c, value: c })) };
+const GroupName = { type: 'string', mandatory: true, help: 'The role (group) name, or its VM id' } as const;
+
+export const newCluster = defineCmdlet({
+  name: 'New-Cluster',
+  synopsis: 'Create a failover cluster of vmhostd nodes connected to one etcd',
+  params: {
+    Name: { type: 'string', mandatory: true, help: 'The cluster\'s name' },
+    Node: { type: 'string', array: true, mandatory: true, help: 'Node names (each daemon\'s --cluster-node-name)' },
+  },
+  positional: ['Name'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    return clientFor(ctx).call<ClusterView>('POST', '/cluster', { Name: args.Name, Node: args.Node });
+  },
+});
+
+export const getCluster = defineCmdlet({
+  name: 'Get-Cluster',
+  synopsis: 'Show the cluster (name, quorum settings, shared volumes root)',
+  params: { Name: Cluster },
+  positional: ['Name'],
+  view: { columns: [{ label: 'Name', value: 'Name' }] },
+  async run(_args, ctx) {
+    return clientFor(ctx).call<ClusterView>('GET', '/cluster');
+  },
+});
+
+export const getClusterNode = defineCmdlet({
+  name: 'Get-ClusterNode',
+  synopsis: 'List the cluster\'s nodes with State (Up, Down, Paused), NodeWeight and DynamicWeight',
+  params: { Name: { type: 'string', help: 'One node' }, Cluster },
+  positional: ['Name'],
+  view: nodeView,
+  async run(args, ctx) {
+    const q = args.Name !== undefined ? `?${new URLSearchParams({ Name: args.Name })}` : '';
+    return clientFor(ctx).call<ClusterNodeView[]>('GET', `/cluster/nodes${q}`);
+  },
+});
+
+export const addClusterNode = defineCmdlet({
+  name: 'Add-ClusterNode',
+  synopsis: 'Add a node (a vmhostd connected to the cluster\'s etcd) to the cluster',
+  params: { Name: { type: 'string', mandatory: true, help: 'The node\'s name' }, Cluster },
+  positional: ['Name'],
+  view: nodeView,
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    return clientFor(ctx).call<ClusterNodeView>('POST', '/cluster/nodes', { Name: args.Name });
+  },
+});
+
+export const removeClusterNode = defineCmdlet({
+  name: 'Remove-ClusterNode',
+  synopsis: 'Remove a node that owns no roles from the cluster',
+  params: { Name: { type: 'string', mandatory: true, help: 'The node\'s name' }, Cluster, Force: { type: 'switch', help: 'Do not ask (this CLI never asks)' } },
+  positional: ['Name'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    await clientFor(ctx).call('DELETE', `/cluster/nodes/${enc(args.Name)}`);
+    return undefined;
+  },
+});
+
+export const addClusterVirtualMachineRole = defineCmdlet({
+  name: 'Add-ClusterVirtualMachineRole',
+  synopsis: 'Make an Off VM of this node highly available: its folder moves to the shared folder, the role is owned here',
+  params: {
+    VMName: { type: 'string', mandatory: true, aliases: ['VirtualMachine', 'VM'], help: 'The VM (its disks must be in the cluster\'s shared folder)' },
+    Name: { type: 'string', help: 'The role\'s name (default: the VM\'s)' },
+    Cluster,
+  },
+  positional: ['VMName'],
+  view: groupView,
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.VMName)) return undefined;
+    return clientFor(ctx).call<ClusterGroupView>('POST', '/cluster/groups', { VMName: args.VMName, Name: args.Name });
+  },
+});
+
+export const getClusterGroup = defineCmdlet({
+  name: 'Get-ClusterGroup',
+  synopsis: 'List the cluster\'s roles with OwnerNode, State and Priority',
+  params: { Name: { type: 'string', help: 'One role (its name or VM id)' }, VMId: { type: 'guid', help: 'The role of this VM' }, Cluster },
+  positional: ['Name'],
+  view: groupView,
+  async run(args, ctx) {
+    const name = args.Name ?? args.VMId;
+    const q = name !== undefined ? `?${new URLSearchParams({ Name: name })}` : '';
+    return clientFor(ctx).call<ClusterGroupView[]>('GET', `/cluster/groups${q}`);
+  },
+});
+
+function groupAction(name: 'Start-ClusterGroup' | 'Stop-ClusterGroup', verb: 'start' | 'stop', synopsis: string) {
+  return defineCmdlet({
+    name,
+    synopsis,
+    params: { Name: GroupName, Cluster, Wait: { type: 'int', min: 0, help: 'Seconds to wait (the daemon waits up to 120 s)' }, IgnoreLocked: { type: 'switch' } },
+    positional: ['Name'],
+    view: groupView,
+    supportsShouldProcess: true,
+    async run(args, ctx) {
+      if (!ctx.shouldProcess(args.Name)) return undefined;
+      return clientFor(ctx).call<ClusterGroupView>('POST', `/cluster/groups/${enc(args.Name)}/${verb}`);
+    },
+  });
+}
+
+export const startClusterGroup = groupAction('Start-ClusterGroup', 'start', 'Bring a role online on its owner node');
+export const stopClusterGroup = groupAction('Stop-ClusterGroup', 'stop', 'Take a role offline (the VM is saved: Hyper-V\'s default OfflineAction)');
+
+export const removeClusterGroup = defineCmdlet({
+  name: 'Remove-ClusterGroup',
+  synopsis: 'Delete an Offline role: its VM becomes an ordinary VM of its owner node (files stay)',
+  params: { Name: GroupName, Cluster, RemoveResources: { type: 'switch' }, Force: { type: 'switch' } },
+  positional: ['Name'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    await clientFor(ctx).call('DELETE', `/cluster/groups/${enc(args.Name)}`);
+    return undefined;
+  },
+});
+
+export const getClusterOwnerNode = defineCmdlet({
+  name: 'Get-ClusterOwnerNode',
+  synopsis: 'Show a role\'s possible owners (empty: every node)',
+  params: { Group: GroupName, Cluster },
+  positional: ['Group'],
+  view: { columns: [{ label: 'ClusterObject', value: 'Name' }, { label: 'OwnerNodes', value: 'OwnerNodes' }] },
+  async run(args, ctx) {
+    return (await clientFor(ctx).call<ClusterGroupView[]>('GET', `/cluster/groups?${new URLSearchParams({ Name: args.Group })}`))[0];
+  },
+});
+
+export const setClusterOwnerNode = defineCmdlet({
+  name: 'Set-ClusterOwnerNode',
+  synopsis: 'Set the nodes a role may fail over to',
+  params: { Group: GroupName, Owners: { type: 'string', array: true, mandatory: true, help: 'Node names' }, Cluster },
+  positional: ['Owners'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Group)) return undefined;
+    const v = await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.Group)}`, { OwnerNodes: args.Owners });
+    return args.PassThru ? v : undefined;
+  },
+});
+
+/**
+ * PowerShell sets a role's priority by assigning the property, `(Get-ClusterGroup vm1).Priority =
+ * 3000`; a command line cannot assign, so the CLI spells it as the group's parameter.
+ */
+export const setClusterParameter = defineCmdlet({
+  name: 'Set-ClusterParameter',
+  synopsis: 'Set a role\'s Priority: 3000 High, 2000 Medium, 1000 Low, 0 No Auto Start ((Get-ClusterGroup x).Priority = n)',
+  params: {
+    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name' },
+    Name: { type: 'enum', values: ['Priority'], mandatory: true, help: 'The property (Priority)' },
+    Value: { type: 'int', mandatory: true, values: [3000, 2000, 1000, 0], help: '3000, 2000, 1000 or 0' },
+    Cluster,
+  },
+  positional: ['Name', 'Value'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.InputObject)) return undefined;
+    const v = await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, { Priority: args.Value });
+    return args.PassThru ? v : undefined;
+  },
+});

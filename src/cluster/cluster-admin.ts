@@ -1,0 +1,185 @@
+// The Failover Clustering cmdlets as operations on the cluster's etcd keys, run by whichever
+// node the administrator talks to. Changes to a role are written as its desired state; the
+// owner node carries them out in its loop (cluster-node.ts) and the call waits until the
+// role's state shows it (Start-/Stop-/Remove-ClusterGroup), as Hyper-V's -Wait does.
+import { randomUUID } from 'node:crypto';
+import { VmhostError } from '../common/index.ts';
+import type { ClusterNode } from './cluster-node.ts';
+import {
+  CONFIG_KEY, PRIORITIES, groupKey, nodeKey, nodeState, ownerKey,
+  type ClusterConfig, type ClusterGroupRecord, type GroupState, type NodeRecord, type Priority, type Snapshot,
+} from './keys.ts';
+
+const WAIT_MS = 120_000;
+
+export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; WitnessDynamicWeight: number; SharedVolumesRoot: string }
+export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; Cluster: string }
+export interface ClusterGroupView {
+  Name: string; Id: string; OwnerNode: string; State: GroupState; GroupType: 'VirtualMachine'; Priority: Priority;
+  PersistentState: number; OwnerNodes: string[]; Cluster: string;
+}
+
+function need(s: Snapshot): ClusterConfig {
+  if (!s.config) throw new VmhostError('CLUSTER_NOT_CONFIGURED', 'No cluster exists in this node\'s etcd: run New-Cluster first', {});
+  return s.config;
+}
+
+function nodeView(s: Snapshot, cluster: string, n: NodeRecord): ClusterNodeView {
+  const state = nodeState(s, n.Name);
+  // Votes: every Up node votes (NodeWeight 1); dynamic quorum and witnesses are not built, so DynamicWeight follows State.
+  return { Name: n.Name, Id: n.Id, State: state, NodeWeight: n.NodeWeight, DynamicWeight: state === 'Down' ? 0 : n.NodeWeight, DrainStatus: 'NotInitiated', Cluster: cluster };
+}
+
+function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): ClusterGroupView {
+  const owner = s.owners.get(g.VMId);
+  const st = s.states.get(g.VMId);
+  let state: GroupState;
+  if (!owner) state = g.Persistent === 'Online' && g.Priority !== 0 ? 'Pending' : 'Offline';
+  else state = st && st.Node === owner.Node ? st.State : 'Pending';
+  return {
+    Name: g.Name, Id: g.VMId, OwnerNode: owner?.Node ?? st?.Node ?? '', State: state, GroupType: 'VirtualMachine', Priority: g.Priority,
+    PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, Cluster: cluster,
+  };
+}
+
+export class ClusterAdmin {
+  constructor(private readonly node: ClusterNode) {}
+
+  /** New-Cluster -Name -Node: every named node's daemon must be connected to this etcd already. */
+  async newCluster(name: string, nodes: readonly string[]): Promise<ClusterView> {
+    const s = await this.node.read();
+    if (s.config) throw new VmhostError('CLUSTER_EXISTS', `Cluster '${s.config.Name}' already exists in this etcd`, { cluster: s.config.Name });
+    const missing = nodes.filter((n) => !s.alive.has(n));
+    if (missing.length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${missing.join(', ')} is not reachable: no vmhostd of that name is connected to this etcd`, { node: missing[0] });
+    const config: ClusterConfig = { Name: name, Id: randomUUID(), CreatedAt: new Date().toISOString() };
+    const r = await this.node.etcd.txn([{ key: CONFIG_KEY, absent: true }], [
+      { put: CONFIG_KEY, value: JSON.stringify(config) },
+      ...[...new Set(nodes)].map((n) => ({ put: nodeKey(n), value: JSON.stringify({ Name: n, Id: randomUUID(), NodeWeight: 1, Paused: false } satisfies NodeRecord) })),
+    ]);
+    if (!r.succeeded) throw new VmhostError('CLUSTER_EXISTS', 'A cluster was created in this etcd meanwhile', {});
+    this.node.event('Information', 'CLUSTER_CREATED', `Cluster '${name}' created with nodes ${nodes.join(', ')}`);
+    this.node.kick();
+    return this.cluster();
+  }
+
+  async cluster(): Promise<ClusterView> {
+    const c = need(await this.node.read());
+    return { Name: c.Name, Id: c.Id, DynamicQuorum: 1, WitnessDynamicWeight: 0, SharedVolumesRoot: this.node.storage };
+  }
+
+  async nodes(name?: string): Promise<ClusterNodeView[]> {
+    const s = await this.node.read();
+    const c = need(s);
+    const list = [...s.nodes.values()].filter((n) => name === undefined || n.Name.toLowerCase() === name.toLowerCase()).sort((a, b) => a.Name.localeCompare(b.Name));
+    if (name !== undefined && list.length === 0) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
+    return list.map((n) => nodeView(s, c.Name, n));
+  }
+
+  async addNode(name: string): Promise<ClusterNodeView> {
+    const s = await this.node.read();
+    const c = need(s);
+    if (s.nodes.has(name)) throw new VmhostError('CLUSTER_EXISTS', `Node ${name} is already a member of cluster '${c.Name}'`, { node: name });
+    if (!s.alive.has(name)) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} is not reachable: no vmhostd of that name is connected to this etcd`, { node: name });
+    const rec: NodeRecord = { Name: name, Id: randomUUID(), NodeWeight: 1, Paused: false };
+    await this.node.etcd.put(nodeKey(name), JSON.stringify(rec));
+    this.node.event('Information', 'CLUSTER_NODE_ADDED', `Node ${name} added to cluster '${c.Name}'`);
+    return nodeView(await this.node.read(), c.Name, rec);
+  }
+
+  /** Remove-ClusterNode: refused while the node owns roles (moving them off is drain, not built yet). */
+  async removeNode(name: string): Promise<void> {
+    const s = await this.node.read();
+    need(s);
+    if (!s.nodes.has(name)) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
+    const owned = [...s.owners.entries()].filter(([, o]) => o.Node === name).map(([id]) => s.groups.get(id)?.Name ?? id).sort();
+    if (owned.length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} owns ${owned.join(', ')}: move or remove those roles first`, { node: name });
+    await this.node.etcd.delete(nodeKey(name));
+    this.node.event('Information', 'CLUSTER_NODE_REMOVED', `Node ${name} removed from the cluster`);
+  }
+
+  async addVmRole(vmName: string, roleName?: string): Promise<ClusterGroupView> {
+    const id = await this.node.addRole(vmName, roleName);
+    return this.group(id);
+  }
+
+  async groups(name?: string): Promise<ClusterGroupView[]> {
+    const s = await this.node.read();
+    const c = need(s);
+    const list = [...s.groups.values()].filter((g) => name === undefined || g.Name.toLowerCase() === name.toLowerCase() || g.VMId === name)
+      .sort((a, b) => a.Name.localeCompare(b.Name));
+    if (name !== undefined && list.length === 0) throw new VmhostError('NOT_FOUND', `The cluster group '${name}' was not found`, { group: name });
+    return list.map((g) => groupView(s, c.Name, g));
+  }
+
+  private async group(nameOrId: string): Promise<ClusterGroupView> {
+    return (await this.groups(nameOrId))[0]!;
+  }
+
+  private async record(nameOrId: string): Promise<ClusterGroupRecord> {
+    const s = await this.node.read();
+    need(s);
+    const g = [...s.groups.values()].find((x) => x.Name.toLowerCase() === nameOrId.toLowerCase() || x.VMId === nameOrId);
+    if (!g) throw new VmhostError('NOT_FOUND', `The cluster group '${nameOrId}' was not found`, { group: nameOrId });
+    return g;
+  }
+
+  /** Start-/Stop-ClusterGroup: the desired state, then wait until the owner reports it. */
+  async setOnline(nameOrId: string, online: boolean): Promise<ClusterGroupView> {
+    const g = await this.record(nameOrId);
+    const want = online ? 'Online' : 'Offline';
+    const s = await this.node.read();
+    if (online && !s.owners.has(g.VMId) && ![...s.nodes.keys()].some((n) => nodeState(s, n) === 'Up' && (g.OwnerNodes.length === 0 || g.OwnerNodes.includes(n)))) {
+      throw new VmhostError('CLUSTER_NO_OWNER', `Role '${g.Name}' has no owner and none of its possible owners (${g.OwnerNodes.join(', ') || 'any node'}) is Up`, { group: g.Name });
+    }
+    await this.node.putGroup({ ...g, Persistent: want });
+    this.node.kick();
+    return this.waitFor(g.VMId, `role '${g.Name}' ${want}`, (v) => v.State === want || (v.State === 'Failed' && online));
+  }
+
+  /** (Get-ClusterGroup x).Priority = n and Set-ClusterOwnerNode -Group x -Owners …. */
+  async setGroup(nameOrId: string, change: { Priority?: number; OwnerNodes?: string[] }): Promise<ClusterGroupView> {
+    const g = await this.record(nameOrId);
+    if (change.Priority !== undefined && !PRIORITIES.includes(change.Priority as Priority)) {
+      throw new VmhostError('INVALID_ARGUMENT', `Priority ${change.Priority}: 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Priority' });
+    }
+    const s = await this.node.read();
+    const unknown = (change.OwnerNodes ?? []).filter((n) => !s.nodes.has(n));
+    if (unknown.length > 0) throw new VmhostError('NOT_FOUND', `The cluster node '${unknown[0]}' was not found`, { node: unknown[0] });
+    await this.node.putGroup({ ...g, ...(change.Priority !== undefined ? { Priority: change.Priority as Priority } : {}), ...(change.OwnerNodes ? { OwnerNodes: change.OwnerNodes } : {}) });
+    return this.group(g.VMId);
+  }
+
+  /** Remove-ClusterGroup: an Offline role's VM goes back to its owner's data dir as an ordinary VM; its files stay. */
+  async removeGroup(nameOrId: string): Promise<void> {
+    const g = await this.record(nameOrId);
+    const view = await this.group(g.VMId);
+    if (view.State !== 'Offline') throw new VmhostError('INVALID_STATE', `Role '${g.Name}' is ${view.State}: stop it (Stop-ClusterGroup) before removing it`, { group: g.Name });
+    const s = await this.node.read();
+    if (!s.owners.has(g.VMId)) {
+      // No owner to hand the VM to: the role goes, the VM's folder stays in the shared folder.
+      await this.node.etcd.txn([{ key: ownerKey(g.VMId), absent: true }], [{ delete: groupKey(g.VMId) }]);
+      return;
+    }
+    await this.node.putGroup({ ...g, Removing: true });
+    this.node.kick();
+    const deadline = Date.now() + WAIT_MS;
+    while (Date.now() < deadline) {
+      if (!(await this.node.read()).groups.has(g.VMId)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new VmhostError('TIMEOUT', `Role '${g.Name}' was not removed by its owner within ${WAIT_MS / 1000} s`, { group: g.Name });
+  }
+
+  private async waitFor(id: string, what: string, done: (v: ClusterGroupView) => boolean): Promise<ClusterGroupView> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const v = await this.group(id);
+      if (done(v)) {
+        if (v.State === 'Failed') throw new VmhostError('CLUSTER_GROUP_FAILED', `${what}: the owner ${v.OwnerNode} failed to bring it online`, { group: v.Name });
+        return v;
+      }
+      if (Date.now() > deadline) throw new VmhostError('TIMEOUT', `${what}: not reached within ${WAIT_MS / 1000} s (state ${v.State})`, { group: v.Name });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -1,0 +1,318 @@
+// One vmhostd as a node of a failover cluster: it keeps its lease (node-lease.ts), and one
+// loop — run every TICK_MS and whenever etcd reports a change under the cluster's prefix —
+// reads all cluster keys at once and does this node's part:
+//   1. ownership check: a clustered VM registered here whose ownership key is gone, another
+//      node's, or at another revision than the token its disks are fenced with is released
+//      (its writes refused at once, then turned off and unregistered);
+//   2. claims: a role the leader assigned to this node whose ownership key is absent — its old
+//      owner's lease has expired, so etcd deleted the key — is claimed by a txn (key still
+//      absent, assignment unchanged) that writes the key under this node's lease; the txn's
+//      revision is the fencing token; the VM is registered from the shared folder;
+//   3. desired state: the owner starts or stops its VMs to match the role's PersistentState, and
+//      a change made on the VM itself (Start-VM, the guest shutting down) becomes the new desire;
+//   4. leadership: the one node holding the leader key (a txn on an absent key, bound to its
+//      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
+//      leader key's revision, so a deposed leader's late writes fail.
+import { VmhostError, isVmhostError } from '../common/index.ts';
+import type { EventLevel, Host, VmState } from '../host/index.ts';
+import { OwnershipFence } from '../storage/index.ts';
+import type { EtcdClient } from './etcd-client.ts';
+import {
+  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, ownerKey, parseSnapshot, stateKey,
+  type AliveRecord, type ClusterGroupRecord, type GroupState, type OwnerRecord, type Snapshot, type StateRecord,
+} from './keys.ts';
+import { NodeLease } from './node-lease.ts';
+import { planPlacements } from './placement.ts';
+
+export const TICK_MS = 1000;
+
+export interface ClusterNodeOptions {
+  etcd: EtcdClient;
+  host: Host;
+  /** This node's name in the cluster (--cluster-node-name). */
+  name: string;
+  /** This daemon's API URL, published with its liveness. */
+  url: string;
+  /** The cluster's shared folder as this node mounts it (--cluster-storage): clustered VMs' folders and disks. */
+  storage: string;
+}
+
+const online = (s: VmState): 'Online' | 'Offline' => (s === 'Off' || s === 'Saved' ? 'Offline' : 'Online');
+
+export class ClusterNode {
+  readonly etcd: EtcdClient;
+  readonly name: string;
+  readonly storage: string;
+  private readonly host: Host;
+  private readonly lease: NodeLease;
+  /** Per clustered VM registered here: the token its disks are written under. */
+  private readonly fences = new Map<string, OwnershipFence>();
+  /** What this node last saw of each of its VMs: a different state now is a change made on the VM itself. */
+  private readonly observed = new Map<string, 'Online' | 'Offline'>();
+  /** VMs this node is starting or stopping for the role's desired state (their state is Pending meanwhile). */
+  private readonly acting = new Set<string>();
+  private readonly failed = new Map<string, string>();
+  private lastAlive = new Set<string>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private interval: NodeJS.Timeout | undefined;
+  private readonly watchAbort = new AbortController();
+
+  private constructor(private readonly opts: ClusterNodeOptions) {
+    this.etcd = opts.etcd;
+    this.name = opts.name;
+    this.storage = opts.storage;
+    this.host = opts.host;
+    this.lease = new NodeLease(opts.etcd, {
+      onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
+      onLost: (why) => void this.isolated(why),
+      onNewLease: async (id) => {
+        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString() };
+        await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
+      },
+    });
+  }
+
+  /** Join: grant the lease and publish this node alive, then run the loop. Throws when etcd cannot be reached. */
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    const n = new ClusterNode(opts);
+    // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
+    await opts.host.turnOffStrayClustered();
+    await n.lease.start();
+    n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}`);
+    void n.watch();
+    n.interval = setInterval(() => n.kick(), TICK_MS);
+    n.kick();
+    return n;
+  }
+
+  get leaseId(): string {
+    return this.lease.id;
+  }
+
+  /** Read every cluster key now. */
+  async read(): Promise<Snapshot> {
+    const { kvs, revision } = await this.etcd.range(PREFIX);
+    return parseSnapshot(kvs, revision);
+  }
+
+  /** Run the loop again soon (a change in etcd, an admin action). */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) { this.again = true; return; }
+    this.running = this.tick()
+      .catch((e: unknown) => { if (!this.closed) this.event('Warning', 'CLUSTER_LOOP_FAILED', `Cluster loop: ${(e as Error).message}`); })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) { this.again = false; this.kick(); }
+      });
+  }
+
+  private async watch(): Promise<void> {
+    while (!this.closed) {
+      await this.etcd.watch(PREFIX, 0, () => this.kick(), this.watchAbort.signal).catch(() => undefined);
+      if (!this.closed) await new Promise((r) => setTimeout(r, TICK_MS));
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const s = await this.read();
+    this.noticeNodes(s);
+    // Evicted while leading: give the leadership up, or nobody would place roles.
+    if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
+    if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
+    await this.checkOwnership(s);
+    await this.claim(s);
+    await this.reconcile(s);
+    await this.lead(s);
+  }
+
+  /** Every node logs members going Down and coming Up (detection time is read from these events). */
+  private noticeNodes(s: Snapshot): void {
+    const alive = new Set([...s.alive.keys()].filter((n) => s.nodes.has(n)));
+    if (this.lastAlive.size > 0 || alive.size > 0) {
+      for (const n of this.lastAlive) if (!alive.has(n)) this.event('Warning', 'CLUSTER_NODE_DOWN', `Cluster node ${n} is Down: its etcd lease expired`);
+      for (const n of alive) if (!this.lastAlive.has(n) && this.lastAlive.size > 0) this.event('Information', 'CLUSTER_NODE_UP', `Cluster node ${n} is Up`);
+    }
+    this.lastAlive = alive;
+  }
+
+  private async checkOwnership(s: Snapshot): Promise<void> {
+    for (const vm of this.host.clusteredVms()) {
+      const owner = s.owners.get(vm.id);
+      const fence = this.fences.get(vm.id);
+      let why: string | undefined;
+      if (!owner) why = 'its ownership key is gone (the role was removed or this node\'s lease expired)';
+      else if (owner.Node !== this.name) why = `node ${owner.Node} owns it now`;
+      else if (owner.modRevision !== fence?.token) why = `its ownership token is ${owner.modRevision}, this node holds ${fence?.token ?? 'none'}`;
+      if (why !== undefined) await this.release(vm.id, why);
+    }
+    // Owned under this node's current lease but not registered here (after an isolation its lease survived, or a role just added).
+    for (const [id, owner] of s.owners) {
+      if (owner.Node === this.name && owner.lease === this.lease.id && !this.fences.has(id) && s.groups.has(id)) await this.adopt(id, owner.modRevision);
+    }
+  }
+
+  private async claim(s: Snapshot): Promise<void> {
+    for (const [id, a] of s.assigns) {
+      const g = s.groups.get(id);
+      if (a.Node !== this.name || s.owners.has(id) || !g || g.Removing) continue;
+      const r = await this.etcd.txn(
+        [{ key: ownerKey(id), absent: true }, { key: assignKey(id), value: a.value }],
+        [{ put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }, { delete: assignKey(id) }],
+      );
+      if (!r.succeeded) continue;
+      this.event('Information', 'CLUSTER_GROUP_CLAIMED', `Role '${g.Name}' now owned by ${this.name} (ownership token ${r.revision})`);
+      // No Auto Start: the role moves, the VM stays off.
+      if (g.Priority === 0 && g.Persistent === 'Online') await this.putGroup({ ...g, Persistent: 'Offline' });
+      await this.adopt(id, r.revision);
+    }
+  }
+
+  private async adopt(id: string, token: number): Promise<void> {
+    const fence = new OwnershipFence(token);
+    fence.renew(this.lease.until);
+    this.fences.set(id, fence);
+    this.observed.delete(id);
+    this.failed.delete(id);
+    try {
+      await this.host.adoptClustered(this.storage, id, fence);
+    } catch (e) {
+      this.failed.set(id, `cannot register the VM from ${this.storage}: ${(e as Error).message}`);
+      await this.putState(id, { Node: this.name, State: 'Failed', Message: this.failed.get(id) });
+    }
+  }
+
+  private async release(id: string, why: string): Promise<void> {
+    this.fences.get(id)?.revoke(why);
+    this.fences.delete(id);
+    this.observed.delete(id);
+    await this.host.releaseClustered(id, why);
+  }
+
+  private async reconcile(s: Snapshot): Promise<void> {
+    for (const vm of this.host.clusteredVms()) {
+      const g = s.groups.get(vm.id);
+      if (!g || !this.fences.has(vm.id)) continue;
+      if (g.Removing) { await this.finishRemoval(vm.id, vm.state); continue; }
+      const cur = online(vm.state);
+      const prev = this.observed.get(vm.id);
+      if (!this.acting.has(vm.id)) {
+        if (prev !== undefined && prev !== cur) {
+          if (g.Persistent !== cur) await this.putGroup({ ...g, Persistent: cur });
+          this.failed.delete(vm.id);
+        } else if (g.Persistent !== cur && !this.failed.has(vm.id)) {
+          this.act(vm.id, g);
+        }
+        this.observed.set(vm.id, cur);
+      }
+      const state: GroupState = this.acting.has(vm.id) ? 'Pending' : this.failed.has(vm.id) ? 'Failed' : cur;
+      const had = s.states.get(vm.id);
+      if (had?.Node !== this.name || had.State !== state) await this.putState(vm.id, { Node: this.name, State: state, ...(this.failed.has(vm.id) ? { Message: this.failed.get(vm.id) } : {}) });
+    }
+  }
+
+  /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
+  private act(id: string, g: ClusterGroupRecord): void {
+    this.acting.add(id);
+    let result: Promise<unknown>;
+    try {
+      // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
+      result = (g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id)).result;
+    } catch (e) {
+      result = Promise.reject(e); // refused at once (its state): reported like a failed job
+    }
+    void result
+      .then(() => { this.observed.delete(id); })
+      .catch((e: unknown) => {
+        this.failed.set(id, (e as Error).message);
+        this.event('Error', 'CLUSTER_GROUP_FAILED', `Role '${g.Name}' could not be brought ${g.Persistent}: ${(e as Error).message}`);
+      })
+      .finally(() => { this.acting.delete(id); this.kick(); });
+  }
+
+  /** Remove-ClusterGroup reached the owner: the Off VM goes back to this node's data dir, then the role's keys go. */
+  private async finishRemoval(id: string, state: VmState): Promise<void> {
+    if (online(state) !== 'Offline') return;
+    this.fences.get(id)?.revoke('the role was removed');
+    this.fences.delete(id);
+    this.observed.delete(id);
+    await this.host.leaveShared(id);
+    await this.etcd.txn([], [{ delete: groupKey(id) }, { delete: ownerKey(id) }, { delete: stateKey(id) }, { delete: assignKey(id) }]);
+  }
+
+  private async lead(s: Snapshot): Promise<void> {
+    if (!s.leader) {
+      const r = await this.etcd.txn([{ key: LEADER_KEY, absent: true }], [{ put: LEADER_KEY, value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }]);
+      if (r.succeeded) { this.event('Information', 'CLUSTER_LEADER', `Node ${this.name} places the cluster's roles now`); this.kick(); }
+      return;
+    }
+    if (s.leader.node !== this.name) return;
+    for (const p of planPlacements(s)) {
+      await this.etcd.txn(
+        [{ key: LEADER_KEY, modRevision: s.leader.modRevision }, { key: ownerKey(p.vmId), absent: true }],
+        [{ put: assignKey(p.vmId), value: JSON.stringify({ Node: p.node, By: this.name }) }],
+      );
+      this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
+    }
+  }
+
+  /** The lease's guarantee ran out: stop every clustered VM here before another node may claim it. */
+  private async isolated(why: string): Promise<void> {
+    this.event('Error', 'CLUSTER_NODE_ISOLATED', `Node ${this.name} lost its etcd lease (${why}): its clustered VMs are turned off`);
+    for (const vm of this.host.clusteredVms()) await this.release(vm.id, `this node lost its etcd lease: ${why}`).catch(() => undefined);
+  }
+
+  // ---- what the admin cmdlets need (cluster-admin.ts) --------------------------------
+
+  /** Add-ClusterVirtualMachineRole on the node that has the VM: its folder goes to the shared folder, the role is created and owned here. */
+  async addRole(vmName: string, roleName: string | undefined): Promise<string> {
+    const s = await this.read();
+    this.assertMember(s);
+    const { id, name } = await this.host.moveToShared(vmName, this.storage);
+    const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline' };
+    const r = await this.etcd.txn(
+      [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
+      [{ put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }],
+    );
+    if (!r.succeeded) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
+    await this.adopt(id, r.revision);
+    // The VM is Off: so is the role, from the start (not Pending until the loop's next pass).
+    await this.putState(id, { Node: this.name, State: 'Offline' });
+    this.kick();
+    return id;
+  }
+
+  assertMember(s: Snapshot): void {
+    if (!s.config) throw new VmhostError('CLUSTER_NOT_CONFIGURED', 'No cluster exists in this node\'s etcd: run New-Cluster first', {});
+    if (!s.nodes.has(this.name)) throw new VmhostError('CLUSTER_INVALID_OPERATION', `This node (${this.name}) is not a member of cluster '${s.config.Name}'`, { node: this.name });
+  }
+
+  async putGroup(g: ClusterGroupRecord): Promise<void> {
+    await this.etcd.put(groupKey(g.VMId), JSON.stringify(g));
+  }
+
+  private async putState(id: string, st: StateRecord): Promise<void> {
+    await this.etcd.put(stateKey(id), JSON.stringify(st));
+  }
+
+  event(level: EventLevel, code: string, message: string): void {
+    this.host.events.emit({ Level: level, Code: code, Message: message });
+  }
+
+  /**
+   * Leave: stop the loop and the lease. `revoke`: end the lease now, so the others take this
+   * node's roles without waiting for the TTL — its clustered VMs are released (turned off) first.
+   */
+  async close(revoke: boolean): Promise<void> {
+    if (revoke) for (const vm of this.host.clusteredVms()) await this.release(vm.id, 'the node is leaving the cluster (daemon stopping)').catch((e: unknown) => {
+      if (!isVmhostError(e)) throw e;
+    });
+    this.closed = true;
+    clearInterval(this.interval);
+    this.watchAbort.abort();
+    await this.running;
+    await this.lease.close(revoke);
+  }
+}

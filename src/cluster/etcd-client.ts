@@ -1,0 +1,193 @@
+// The cluster's one door to etcd: etcd's own v3 JSON gateway (grpc-gateway over HTTP, served by
+// every etcd 3.4 member on its client URL) spoken with Node's fetch, so no npm client is needed
+// (DESIGN §9: the `etcd3` package is barely maintained). Keys and values travel base64; int64s
+// (revisions, lease ids) arrive as decimal strings and stay strings for lease ids.
+// Several endpoints: a request goes to the one that answered last and moves on to the next on a
+// network failure (an etcd member that is down); etcd itself forwards writes to its leader.
+import { VmhostError } from '../common/index.ts';
+
+export interface EtcdKv {
+  key: string;
+  value: string;
+  /** The revision of the last change of this key: the fencing token of an ownership key. */
+  modRevision: number;
+  createRevision: number;
+  /** The lease the key is bound to ('0' when none). */
+  lease: string;
+}
+
+/** One comparison of a transaction (etcd's Compare, the few forms the cluster uses). */
+export type EtcdCompare =
+  | { key: string; absent: true }
+  | { key: string; modRevision: number }
+  | { key: string; value: string };
+
+export type EtcdOp =
+  | { put: string; value: string; lease?: string }
+  | { delete: string }
+  | { get: string };
+
+export interface EtcdTxnResult { succeeded: boolean; revision: number; gets: EtcdKv[][] }
+
+export interface WatchEvent { type: 'PUT' | 'DELETE'; kv: EtcdKv }
+
+const REQUEST_TIMEOUT_MS = 2000;
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
+/** The range end that makes a key a prefix (etcd's "next key after every key with this prefix"). */
+function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) { b[i]! += 1; return b.subarray(0, i + 1).toString('base64'); }
+  }
+  return Buffer.from([0]).toString('base64');
+}
+
+interface RawKv { key?: string; value?: string; mod_revision?: string; create_revision?: string; lease?: string }
+const kvOf = (k: RawKv): EtcdKv => ({
+  key: unb64(k.key), value: unb64(k.value), modRevision: Number(k.mod_revision ?? 0), createRevision: Number(k.create_revision ?? 0), lease: k.lease ?? '0',
+});
+
+function compareOf(c: EtcdCompare): Record<string, unknown> {
+  if ('absent' in c) return { key: b64(c.key), target: 'CREATE', result: 'EQUAL', create_revision: '0' };
+  if ('modRevision' in c) return { key: b64(c.key), target: 'MOD', result: 'EQUAL', mod_revision: String(c.modRevision) };
+  return { key: b64(c.key), target: 'VALUE', result: 'EQUAL', value: b64(c.value) };
+}
+
+function opOf(o: EtcdOp): Record<string, unknown> {
+  if ('put' in o) return { request_put: { key: b64(o.put), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } };
+  if ('delete' in o) return { request_delete_range: { key: b64(o.delete) } };
+  return { request_range: { key: b64(o.get) } };
+}
+
+export class EtcdClient {
+  private current = 0;
+
+  constructor(readonly endpoints: readonly string[]) {
+    if (endpoints.length === 0) throw new VmhostError('INVALID_ARGUMENT', 'etcd: no endpoint given', { param: 'cluster-etcd-endpoints' });
+  }
+
+  /** POST one gateway call; a member that cannot be reached hands the call to the next one. */
+  private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    let last: unknown;
+    for (let n = 0; n < this.endpoints.length; n++) {
+      const i = (this.current + n) % this.endpoints.length;
+      const url = this.endpoints[i] + path;
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
+          signal: signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+      } catch (e) {
+        last = e;
+        continue;
+      }
+      const text = await res.text();
+      if (!res.ok) {
+        // An answer from etcd itself (no leader, lease not found): the same on every member.
+        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`, { op: path, endpoint: this.endpoints[i] });
+      }
+      this.current = i;
+      return JSON.parse(text) as T;
+    }
+    throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${this.endpoints.join(', ')}): ${(last as Error | undefined)?.message ?? ''}`,
+      { op: path, endpoints: this.endpoints.join(',') }, { cause: last });
+  }
+
+  async get(key: string): Promise<EtcdKv | undefined> {
+    const r = await this.call<{ kvs?: RawKv[] }>('/v3/kv/range', { key: b64(key) });
+    return r.kvs?.[0] ? kvOf(r.kvs[0]) : undefined;
+  }
+
+  /** Every key under a prefix, in key order, and the store's revision at that read. */
+  async range(prefix: string): Promise<{ kvs: EtcdKv[]; revision: number }> {
+    const r = await this.call<{ kvs?: RawKv[]; header?: { revision?: string } }>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
+    return { kvs: (r.kvs ?? []).map(kvOf), revision: Number(r.header?.revision ?? 0) };
+  }
+
+  /** Put; the answer is the store's revision after it (the key's new mod revision). */
+  async put(key: string, value: string, lease?: string): Promise<number> {
+    const r = await this.call<{ header?: { revision?: string } }>('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
+    return Number(r.header?.revision ?? 0);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('/v3/kv/deleterange', { key: b64(key) });
+  }
+
+  /** All compares true → `success`, else `failure`; atomic (etcd's Txn). */
+  async txn(compare: EtcdCompare[], success: EtcdOp[], failure: EtcdOp[] = []): Promise<EtcdTxnResult> {
+    type RawResp = { response_range?: { kvs?: RawKv[] } };
+    const r = await this.call<{ succeeded?: boolean; header?: { revision?: string }; responses?: RawResp[] }>('/v3/kv/txn', {
+      compare: compare.map(compareOf), success: success.map(opOf), failure: failure.map(opOf),
+    });
+    return {
+      succeeded: r.succeeded === true,
+      revision: Number(r.header?.revision ?? 0),
+      gets: (r.responses ?? []).filter((x) => x.response_range).map((x) => (x.response_range!.kvs ?? []).map(kvOf)),
+    };
+  }
+
+  /** A new lease of `ttlSeconds`: its id. */
+  async grant(ttlSeconds: number): Promise<string> {
+    const r = await this.call<{ ID?: string }>('/v3/lease/grant', { TTL: String(ttlSeconds) });
+    if (!r.ID) throw new VmhostError('CLUSTER_ETCD_FAILED', 'etcd lease grant answered no id', { op: 'lease-grant' });
+    return r.ID;
+  }
+
+  /** One keepalive: the lease's remaining TTL in seconds after it, 0 when it has expired. */
+  async keepAlive(id: string): Promise<number> {
+    const r = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: id });
+    return Number(r.result?.TTL ?? 0);
+  }
+
+  async revoke(id: string): Promise<void> {
+    await this.call('/v3/lease/revoke', { ID: id });
+  }
+
+  /**
+   * Changes under a prefix after `fromRevision`, one callback per event, until `signal` aborts
+   * or the stream breaks (the promise then settles: the caller re-reads and watches again).
+   */
+  async watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    let last: unknown;
+    for (let n = 0; n < this.endpoints.length; n++) {
+      const i = (this.current + n) % this.endpoints.length;
+      let res: Response;
+      try {
+        res = await fetch(this.endpoints[i] + '/v3/watch', {
+          method: 'POST', signal, headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(fromRevision) } }),
+        });
+      } catch (e) {
+        if (signal.aborted) return;
+        last = e;
+        continue;
+      }
+      if (!res.ok || !res.body) { last = new Error(`HTTP ${res.status}`); continue; }
+      let buffered = '';
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffered += Buffer.from(chunk).toString('utf8');
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line === '') continue;
+            const msg = JSON.parse(line) as { result?: { events?: { type?: string; kv?: RawKv }[] } };
+            for (const ev of msg.result?.events ?? []) onEvent({ type: ev.type === 'DELETE' ? 'DELETE' : 'PUT', kv: kvOf(ev.kv ?? {}) });
+          }
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        last = e;
+      }
+      return;
+    }
+    if (!signal.aborted) {
+      throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd watch ${prefix}: no endpoint answered: ${(last as Error | undefined)?.message ?? ''}`, { op: 'watch' }, { cause: last });
+    }
+  }
+}

@@ -1,0 +1,6 @@
+// Public surface of failover clustering (cluster/, layer 5): a vmhostd as a node of a cluster
+// whose state lives in etcd (DESIGN §7), and the Failover Clustering cmdlets' operations.
+export { EtcdClient } from './etcd-client.ts';
+export { ClusterNode, type ClusterNodeOptions } from './cluster-node.ts';
+export { ClusterAdmin, type ClusterView, type ClusterNodeView, type ClusterGroupView } from './cluster-admin.ts';
+export { PRIORITIES, type Priority } from './keys.ts';

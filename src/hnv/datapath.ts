@@ -1,0 +1,227 @@
+// The NVGRE data path: the switch forwarding extension "vmhost.hnv" (Hyper-V 2012 R2's
+// Network Virtualization in the switch). Frames of a VM port in a virtual subnet (VSID) go by
+// the lookup records, never by flooding:
+// - ARP for a customer address or the subnet's gateway is answered here (router.ts); no record,
+//   no answer (dropped, counted).
+// - To the gateway MAC: routed by the distributed router within the routing domain.
+// - Unicast to a MAC of the subnet: to the local port that has it, else encapsulated (RFC 7637:
+//   GRE key = VSID << 8 | FlowID, FlowID folded from the inner flow hash so one flow keeps one
+//   ECMP path) from this host's PA to the record's PA, out of the uplink.
+// - Broadcast/multicast: the subnet's local ports, and one encapsulated copy per remote PA that
+//   holds a record of the subnet (unicast replication; no provider multicast).
+// NVGRE arriving on the uplink for one of this host's PAs is decapsulated and checked — known
+// VSID with local ports, source PA equal to the lookup record of the inner source (its MAC, or
+// for a routed frame its CA anywhere in the routing domain), destination a local port of that
+// VSID — and delivered only there. Frames of ports in no subnet, and uplink traffic that is not
+// NVGRE to our PA, are forwarded as the switch does by default.
+// The provider network is the External switch's uplink (a UDP tunnel standing in for the
+// datacenter's wire): it carries every PA of the host; outer MACs are derived from the PAs
+// (compiled.ts paMac), so no ARP runs on the provider side. The provider MTU (default 1500)
+// must hold the outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests
+// of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
+// Every refusal is counted on the ingress port by reason and in the extension's status.
+// Depends on packet, switch (the extension API), compiled, router, policy.
+import {
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac, type FrameInfo,
+} from '../packet/index.ts';
+import {
+  UPLINK_PORT_ID,
+  type Delivery, type ExtensionDefinition, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
+} from '../switch/index.ts';
+import { CompiledPolicy } from './compiled.ts';
+import { emptyPolicy, type HnvPolicy } from './policy.ts';
+import { GATEWAY_MAC, arpAnswer, arpReply, route } from './router.ts';
+
+export const HNV_EXTENSION = 'vmhost.hnv';
+export const DEFAULT_PROVIDER_MTU = 1500;
+/** The largest IP packet a guest of a virtual subnet may send: the provider MTU less the NVGRE overhead (outer IPv4 + GRE + inner Ethernet header). */
+export const CUSTOMER_MTU = DEFAULT_PROVIDER_MTU - NVGRE_OVERHEAD;
+
+const IPPROTO_GRE = 47;
+
+/** The extension's config (Set-VMSwitchExtension's, or what the host pushes on every policy change). */
+export interface HnvExtensionConfig {
+  readonly policy: HnvPolicy;
+  /** The provider network's IP MTU. */
+  readonly providerMtu?: number;
+}
+
+/**
+ * FlowID: a hash of the flow folded to 8 bits — IPv4 addresses, protocol and ports when the
+ * frame has them, else the MACs — from the switch's parse of the frame (the customer's frame
+ * as sent; a routed copy keeps its addresses), so one flow keeps one ECMP path.
+ */
+function flowIdOf(info: FrameInfo): number {
+  let h = info.ipVersion === 4
+    ? Math.imul(info.ipSrc ^ Math.imul(info.ipDst, 0x9e3779b1) ^ (info.ipProtocol << 16) ^ Math.imul((info.srcPort << 16) ^ info.dstPort, 0x85ebca6b), 0xc2b2ae35)
+    : Math.imul((info.src % 0x1_0000_0000) ^ Math.imul(info.dst % 0x1_0000_0000, 0x9e3779b1), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h ^ (h >>> 8)) & 0xff;
+}
+
+const NONE: readonly Delivery[] = [];
+
+class HnvDataPath implements SwitchExtension {
+  private p: CompiledPolicy;
+  private mtu: number;
+  /** Ports per VSID, and (VSID, configured MAC) → port. */
+  private ports = new Map<number, string[]>();
+  private macs = new Map<number, Map<number, string>>();
+  private readonly dropped: Record<string, number> = {};
+  private encapsulated = 0;
+  private decapsulated = 0;
+  private routed = 0;
+  private arpAnswered = 0;
+
+  constructor(private readonly host: ExtensionHost, config: Record<string, unknown>) {
+    this.p = new CompiledPolicy(emptyPolicy());
+    this.mtu = DEFAULT_PROVIDER_MTU;
+    this.configure(config);
+    this.indexPorts();
+  }
+
+  configure(config: Record<string, unknown>): void {
+    const c = config as Partial<HnvExtensionConfig>;
+    this.p = new CompiledPolicy(c.policy ?? emptyPolicy());
+    this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
+  }
+
+  portChanged(_c: PortChange): void { this.indexPorts(); }
+
+  private indexPorts(): void {
+    const ports = new Map<number, string[]>(), macs = new Map<number, Map<number, string>>();
+    for (const id of this.host.portIds()) {
+      const pol = this.host.portPolicy(id);
+      const vsid = pol?.virtualSubnetId ?? 0;
+      if (vsid === 0) continue;
+      ports.set(vsid, [...(ports.get(vsid) ?? []), id]);
+      if (pol?.mac) {
+        const m = macs.get(vsid) ?? new Map<number, string>();
+        m.set(parseInt(pol.mac.replace(/[:-]/g, ''), 16), id);
+        macs.set(vsid, m);
+      }
+    }
+    this.ports = ports;
+    this.macs = macs;
+  }
+
+  forward(f: ExtensionFrame): ForwardDecision {
+    if (f.sourcePort === UPLINK_PORT_ID) return this.fromProvider(f);
+    if (f.vsid === 0) return 'default';
+    return this.fromCustomer(f);
+  }
+
+  private drop(reason: string): ForwardDecision {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    return { deliver: NONE, drop: reason };
+  }
+
+  /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
+  private localPort(vsid: number, mac: number): string | undefined {
+    return this.macs.get(vsid)?.get(mac) ?? this.host.lookupMac(vsid, mac);
+  }
+
+  // ---- from a VM ----
+
+  private fromCustomer(f: ExtensionFrame): ForwardDecision {
+    const { info, vsid } = f;
+    if (info.ethertype === ETHERTYPE_ARP && info.arpOp === ARP_REQUEST) {
+      const mac = arpAnswer(this.p, vsid, info.arpTpa);
+      if (mac === undefined) return this.drop('hnv-no-lookup-record');
+      if (mac === info.arpSha) return { deliver: NONE }; // a probe for its own address: nobody else has it
+      this.arpAnswered++;
+      return { deliver: [{ port: f.sourcePort, frame: arpReply(mac, info.arpTpa, info.arpSha, info.arpSpa) }] };
+    }
+    if (isMulticastMac(info.dst)) return this.replicate(f);
+    if (info.dst === GATEWAY_MAC) {
+      if (info.ethertype !== ETHERTYPE_IPV4) return this.drop('hnv-not-routable');
+      const r = route(this.p, vsid, f.frame, info.ipDst, info.ttl);
+      if (!r.ok) return this.drop(r.drop);
+      this.routed++;
+      return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort, info);
+    }
+    return this.unicast(vsid, f.frame, info.dst, f.sourcePort, info);
+  }
+
+  /** A frame of `vsid` to `mac`: the local port, or encapsulated toward the record's PA. */
+  private unicast(vsid: number, frame: Uint8Array, mac: number, from: string, info: FrameInfo): ForwardDecision {
+    const local = this.localPort(vsid, mac);
+    if (local !== undefined) return local === from ? { deliver: NONE } : { deliver: [{ port: local, frame }] };
+    const to = this.p.byMacAddress(vsid, mac);
+    if (!to) return this.drop('hnv-no-lookup-record');
+    if (this.p.localPas.has(to.pa)) return this.drop('hnv-unknown-destination'); // its record says here, but no port has it
+    const out = this.encapsulate(vsid, frame, to.pa, info);
+    return typeof out === 'string' ? this.drop(out) : { deliver: [out] };
+  }
+
+  private replicate(f: ExtensionFrame): ForwardDecision {
+    const out: Delivery[] = [];
+    for (const id of this.ports.get(f.vsid) ?? []) if (id !== f.sourcePort) out.push({ port: id, frame: f.frame });
+    let refused: string | undefined;
+    for (const pa of this.p.remotes(f.vsid)) {
+      const e = this.encapsulate(f.vsid, f.frame, pa, f.info);
+      if (typeof e === 'string') refused = e; else out.push(e);
+    }
+    if (refused !== undefined) this.dropped[refused] = (this.dropped[refused] ?? 0) + 1;
+    return refused === undefined ? { deliver: out } : { deliver: out, drop: refused };
+  }
+
+  private encapsulate(vsid: number, inner: Uint8Array, pa: number, info: FrameInfo): Delivery | string {
+    const src = this.p.sourcePa;
+    if (src === undefined) return 'hnv-no-provider-address';
+    if (this.host.portPolicy(UPLINK_PORT_ID) === undefined) return 'hnv-no-uplink';
+    const r = encodeNvgre({ outerDst: this.p.macOf(pa), outerSrc: this.p.macOf(src), providerSrc: src, providerDst: pa, vsid, flowId: flowIdOf(info), inner, mtu: this.mtu });
+    if (!r.ok) return r.refused === 'too-big' ? 'nvgre-mtu' : `nvgre-${r.refused}`;
+    this.encapsulated++;
+    return { port: UPLINK_PORT_ID, frame: r.frame };
+  }
+
+  // ---- from the provider network ----
+
+  private fromProvider(f: ExtensionFrame): ForwardDecision {
+    const { info } = f;
+    if (info.ipVersion !== 4 || info.ipProtocol !== IPPROTO_GRE || !this.p.localPas.has(info.ipDst)) return 'default';
+    const d = decodeNvgre(f.frame);
+    if (!d.ok) return this.drop(d.reason);
+    const ports = this.ports.get(d.vsid);
+    if (!ports) return this.drop('nvgre-unknown-vsid');
+    const inner = f.frame.subarray(d.innerOffset, d.innerOffset + d.innerLength);
+    const why = this.checkSource(d.vsid, inner, d.innerSrc, d.providerSrc);
+    if (why) return this.drop(why);
+    if (isMulticastMac(d.innerDst)) { this.decapsulated++; return { deliver: ports.map((port) => ({ port, frame: inner })) }; }
+    const port = this.localPort(d.vsid, d.innerDst);
+    if (port === undefined || !ports.includes(port)) return this.drop('nvgre-unknown-destination');
+    this.decapsulated++;
+    return { deliver: [{ port, frame: inner }] };
+  }
+
+  /** The sender's PA must be the one its lookup record names: by MAC, or for a frame the far router routed, by its CA in the routing domain. */
+  private checkSource(vsid: number, inner: Uint8Array, srcMac: number, pa: number): string | undefined {
+    let rec;
+    if (srcMac === GATEWAY_MAC) {
+      const ethertype = (inner[12]! << 8) | inner[13]!;
+      if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
+      const ca = ((inner[26]! << 24) | (inner[27]! << 16) | (inner[28]! << 8) | inner[29]!) >>> 0;
+      rec = this.p.inDomain(vsid, ca);
+    } else {
+      rec = this.p.byMacAddress(vsid, srcMac);
+    }
+    if (!rec) return 'nvgre-no-lookup-record';
+    return rec.pa === pa ? undefined : 'nvgre-pa-mismatch';
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
+      virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
+      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, drops: { ...this.dropped },
+    };
+  }
+}
+
+export const hnvExtension: ExtensionDefinition = {
+  name: HNV_EXTENSION,
+  type: 'forwarding',
+  description: 'Hyper-V Network Virtualization: NVGRE encapsulation by lookup record, ARP answered locally, distributed router',
+  create: (host, config) => new HnvDataPath(host, config),
+};

@@ -1,0 +1,81 @@
+// Test support: N real etcd members (Debian's etcd 3.4) forming one etcd cluster on free
+// loopback ports, each in a temp data dir, as each vmhostd node of a test cluster has its own
+// member (ARCHITECTURE.md, "Clustering"). `stop()` kills them and removes the dirs; `kill(i)`
+// takes one member down (a node's machine dying takes its member with it).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './daemon.ts';
+
+export const ETCD = '/usr/bin/etcd';
+
+export interface EtcdMember { name: string; clientUrl: string; peerUrl: string; dir: string; proc: ChildProcess; log: string }
+
+export class EtcdCluster {
+  private constructor(readonly members: EtcdMember[]) {}
+
+  /** Every member's client URL, as `--cluster-etcd-endpoints` takes them. */
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientUrl);
+  }
+
+  /** Member i's client URL first: the node that runs member i talks to it first. */
+  endpointsFor(i: number): string {
+    return [this.members[i]!.clientUrl, ...this.endpoints.filter((_, k) => k !== i)].join(',');
+  }
+
+  static async start(n: number): Promise<EtcdCluster> {
+    // A missing etcd is a failure with its fix, never a skip.
+    await access(ETCD).catch(() => { throw new Error(`${ETCD} is missing: scripts/install-deps.sh installs etcd-server`); });
+    const plan = [];
+    for (let i = 0; i < n; i++) {
+      plan.push({ name: `etcd${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, dir: await mkdtemp(join(tmpdir(), 'vmhost-etcd-')) });
+    }
+    const initial = plan.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+    const token = `vmhost-test-${process.pid}-${Date.now()}`;
+    const members = plan.map((m): EtcdMember => {
+      // Heartbeat 100 ms / election 1 s (etcd's defaults): a test cluster elects a leader in about a second.
+      const proc = spawn(ETCD, [
+        '--name', m.name, '--data-dir', join(m.dir, 'data'),
+        '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
+        '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
+        '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const member: EtcdMember = { ...m, proc, log: '' };
+      const keep = (b: Buffer): void => { member.log = (member.log + b.toString()).slice(-20_000); };
+      proc.stdout!.on('data', keep);
+      proc.stderr!.on('data', keep);
+      return member;
+    });
+    const cluster = new EtcdCluster(members);
+    try {
+      // Ready = a write through every member succeeds (a leader exists and each member reaches it).
+      for (const m of members) {
+        await waitFor(`etcd member ${m.name} at ${m.clientUrl}`, 30_000, async () => {
+          if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.log.slice(-2000)}`);
+          const r = await fetch(`${m.clientUrl}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('ready').toString('base64'), value: '' }), signal: AbortSignal.timeout(1000) });
+          return r.ok;
+        });
+      }
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  /** SIGKILL member i (its data dir stays until stop()). */
+  async kill(i: number): Promise<void> {
+    const p = this.members[i]!.proc;
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.kill(i);
+    for (const m of this.members) await rm(m.dir, { recursive: true, force: true });
+  }
+}
