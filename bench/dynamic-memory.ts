@@ -4,8 +4,8 @@
 //    in-process; what the daemon spends each second besides its QMP and agent calls).
 // 2. Reaction time: one test guest (min 128, startup 256, max 1 GB, Buffer 50) starts holding
 //    memory (test/support/memory-hog.sh, 256 MB); printed, per round, the time from the request
-//    that starts it (the agent's exec round trip and the 1 s the launch waits for the detached
-//    program are included) until Get-VM's MemoryAssigned first grows past what the guest had,
+//    that starts it (the agent's exec round trip and the wait until the detached program runs
+//    in its own session are included) until Get-VM's MemoryAssigned first grows past what the guest had,
 //    and until it is past its startup memory.
 // 3. Density: idle test guests of 256 MB startup memory started one after another under a fixed
 //    host cap (--memory-capacity CAP_MB) until Start-VM is refused, static memory against dynamic
@@ -60,7 +60,7 @@ async function reaction(): Promise<void> {
       const before = await waitFor('settled at its minimum', 60_000, async () => { const v = await vm(d, 'r'); return v.MemoryAssigned <= 140 * MB && v; });
       const t0 = performance.now();
       const r = await d.api('POST', '/api/v1/vms/r/invoke', {
-        ScriptBlock: `cat >/tmp/hog.sh <<'HOG'\n${hog}HOG\nsetsid sh /tmp/hog.sh hold 256 </dev/null >/dev/null 2>&1 &\nsleep 1`, TimeoutSeconds: 50,
+        ScriptBlock: `cat >/tmp/hog.sh <<'HOG'\n${hog}HOG\nrmdir /run/memory-hog 2>/dev/null\nsetsid sh /tmp/hog.sh hold 256 </dev/null >/dev/null 2>&1 &\nuntil [ -d /run/memory-hog ]; do sleep 0.1; done`, TimeoutSeconds: 50,
       });
       if (r.status !== 200) throw new Error(r.text);
       let first = 0;

@@ -4,18 +4,26 @@
 // (shim → signed GRUB → signed kernel) from SCSI. The integration agent is the systemd service
 // the image installs, so Heartbeat, KVP, Invoke-Command and a graceful Stop-VM are the same
 // paths the test guest uses; the generation 1 VM also takes a checkpoint, is restored to it
-// and merges it back live (issue 10). Two full systemd boots under TCG: a few minutes in all.
+// and merges it back live (issue 10). The generation 2 VM runs with dynamic memory (issue 12):
+// Debian's kernel loads virtio_mem and virtio_balloon by modalias, the udev rule install.sh
+// adds onlines what virtio-mem plugs (movable, so it can be unplugged again), and the agent
+// reports meminfo and PSI; a program holding 400 MB in the guest makes MemoryAssigned grow past
+// the startup memory, and it shrinks back below it once the program frees. Two full systemd
+// boots under TCG: a few minutes in all.
 // Metering, Move-VMStorage and Move-VM on this guest: debian-move.test.ts (helpers in support/debian-guest.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
-import { TestDaemon, waitFor } from './support/daemon.ts';
+import { ROOT, TestDaemon, waitFor } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 import { DEBIAN_BOOT_MS as BOOT_MS, bootDebian, debianParent, newDebianVm as newVm } from './support/debian-guest.ts';
 
 interface Vm { State: string; Heartbeat: string }
+const MB = 1024 * 1024;
+/** The dynamic memory check's hold: with what an idle Debian uses (~190 MB), more than the startup memory (512 MB) has room for. */
+const HOLD_MB = 400;
 
 /** Whether the ext4 file system at `partStart` (bytes) of a disk file was unmounted cleanly: state "clean", no journal to replay. */
 async function ext4Clean(disk: string, partStart: number): Promise<{ clean: boolean; needsRecovery: boolean }> {
@@ -53,6 +61,47 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
   };
   const newDebianVm = (name: string, generation: '1' | '2') => newVm(t, parent, d.dataDir, name, generation);
   const boot = (name: string) => bootDebian(d, t, name);
+  /**
+   * A dynamic memory VM (startup 512 MB) under the test's memory program: MemoryAssigned grows
+   * past the startup memory into virtio-mem blocks the guest has onlined as movable, then
+   * shrinks back below it once the program frees; no OOM kill. The timeline goes to the diagnostics.
+   */
+  const dynamicMemory = async (tc: { diagnostic(m: string): void }, name: string) => {
+    type Mem = { MemoryAssigned: number; MemoryDemand: number; MemoryStatus: string };
+    const t0 = Date.now();
+    let last = '';
+    /** The timeline, a line whenever the numbers change. */
+    const mem = async (note: string) => {
+      const m = (await d.api('GET', `/api/v1/vms/${name}`)).json as Mem;
+      const now = `assigned ${Math.round(m.MemoryAssigned / MB)} MB, demand ${Math.round(m.MemoryDemand / MB)} MB ${m.MemoryStatus} ${note}`;
+      if (now !== last) tc.diagnostic(`t=${((Date.now() - t0) / 1000).toFixed(1)}s ${name} ${now}`);
+      last = now;
+      return m;
+    };
+    assert.equal(await guest(name, 'test -d /sys/bus/virtio/drivers/virtio_mem && test -d /sys/bus/virtio/drivers/virtio_balloon && echo loaded'), 'loaded');
+    await waitFor(`${name} reporting its memory through the agent`, 60_000, async () => (await mem('idle')).MemoryDemand > 0);
+    const hog = await readFile(join(ROOT, 'test/support/memory-hog.sh'), 'utf8');
+    const r = await d.api('POST', `/api/v1/vms/${name}/invoke`, {
+      ScriptBlock: `cat >/tmp/memory-hog.sh <<'HOG'\n${hog}HOG\nsetsid sh /tmp/memory-hog.sh hold ${HOLD_MB} </dev/null >/tmp/memory-hog.log 2>&1 &\n`
+        // Back once the program runs in its own session (its folder made): the agent ends what is left of the command's process group.
+        + 'until [ -d /run/memory-hog ]; do sleep 0.1; done', TimeoutSeconds: 30,
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((r.json as { ExitCode: number }).ExitCode, 0, r.text);
+    const grown = await waitFor(`${name} holding ${HOLD_MB} MB past its startup memory`, 180_000, async () => {
+      const m = await mem('holding');
+      return (await guest(name, 'cat /run/memory-hog/done 2>/dev/null || true')) === String(HOLD_MB) && m.MemoryAssigned > 512 * MB && m;
+    });
+    assert.ok(grown.MemoryAssigned <= 2048 * MB, 'never above the maximum');
+    // The blocks virtio-mem plugged are online in ZONE_MOVABLE: the udev rule did it, not the kernel (Debian's does not online hot-added memory).
+    const movable = await guest(name, 'cat /sys/devices/system/memory/auto_online_blocks; for m in /sys/devices/system/memory/memory*; do [ "$(cat $m/state)" = online ] && cat $m/valid_zones; done | grep -c Movable');
+    const [autoOnline, blocks] = movable.split('\n');
+    assert.equal(autoOnline, 'offline', 'the kernel leaves hot-added memory offline');
+    assert.ok(Number(blocks) > 0, `memory blocks online as movable: ${blocks}`);
+    await guest(name, 'sh /tmp/memory-hog.sh free');
+    await waitFor(`${name} shrinking back below its startup memory`, 90_000, async () => (await mem('freed')).MemoryAssigned < 512 * MB);
+    assert.equal(await guest(name, 'dmesg | grep -c -i "out of memory" || true'), '0', 'no OOM kill');
+  };
   /** Graceful Stop-VM through the agent; the root file system must come out clean (no fsck on the next boot). */
   const stopClean = async (name: string, disk: string) => {
     await t.ok('Stop-VM', name);
@@ -83,8 +132,9 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     await stopClean('deb1', disk);
   });
 
-  test('generation 2: OVMF secure boot On runs shim → signed GRUB → signed kernel; a SCSI disk hot-added is seen by udev; Stop-VM leaves the root clean', async (tc) => {
+  test('generation 2: OVMF secure boot On runs shim → signed GRUB → signed kernel; a SCSI disk hot-added is seen by udev; dynamic memory grows past startup and shrinks back; Stop-VM leaves the root clean', async (tc) => {
     const disk = await newDebianVm('deb2', '2');
+    await t.ok('Set-VMMemory', 'deb2', '-DynamicMemoryEnabled', '$true', '-MinimumBytes', '256MB', '-MaximumBytes', '2GB');
     assert.equal((await t.json<{ SecureBoot: string }>('Get-VMFirmware', 'deb2')).SecureBoot, 'On');
     tc.diagnostic(`multi-user after ${await boot('deb2')} ms`);
     assert.match(await guest('deb2', 'mokutil --sb-state'), /SecureBoot enabled/);
@@ -99,6 +149,8 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     });
     const size = await guest('deb2', `blockdev --getsize64 /dev/disk/by-path/${link}`);
     assert.equal(Number(size), 64 * 1024 * 1024);
+
+    await dynamicMemory(tc, 'deb2');
     await stopClean('deb2', disk);
   });
 });

@@ -6,7 +6,9 @@
 // oracle is Get-VM against the guests' own view: the busy one's MemoryAssigned grows past its
 // startup memory while the idle ones shrink toward their minimum, shrinks back once it frees,
 // and no guest's kernel log shows an OOM kill. The timeline is printed, not asserted on.
-// Then the running-VM rules (the range widens, never narrows) and smart paging: the daemon is
+// Then the running-VM rules (the range widens, never narrows); Priority: two guests hold the
+// same and want more than the cap has room for, and the one of higher Priority gets its buffer
+// while the other is held near what it uses; and smart paging: the daemon is
 // restarted with a cap that cannot back the third guest's startup memory even with the others
 // at their minimum, so it starts with SmartPagingFileInUse, and once the balancer has it in RAM
 // the flag clears and the file is gone.
@@ -25,6 +27,14 @@ const ci = process.env.CI === 'true';
 const long = process.env.VMHOST_LONG === '1';
 const MB = 1024 * 1024;
 const HOLD_MB = long ? 600 : 320;
+/**
+ * Each of the Priority test's two guests holds this (+ ~75 MB the guest uses itself = U): both fit
+ * in the cap beside dm1's 128 MB, their 50 % buffers do not (3U > 1152 MB), and the share left to
+ * the lower priority one (1152 − 1.5U) stays above what it uses. Pushed below its use, a guest
+ * without swap evicts its own page cache and under TCG its agent stops answering for minutes
+ * (a VMHOST_LONG run with 400 MB each did that).
+ */
+const PRIORITY_MB = 352;
 const VMS = ['dm1', 'dm2', 'dm3'];
 
 interface Vm { Name: string; State: string; Heartbeat: string; MemoryAssigned: number; MemoryDemand: number; MemoryStatus: string; SmartPagingFileInUse: boolean; SmartPagingFilePath: string; Id: string }
@@ -52,6 +62,12 @@ describe('dynamic memory with real guests', { skip: !haveQemu && !ci && 'qemu-sy
     return vms;
   };
   const heartbeat = (name: string) => waitFor(`${name} heartbeat`, 90_000, async () => (await vm(name)).Heartbeat === 'OK');
+  /** Starts the memory program in a guest; back once it runs in its own session (the agent ends what is left of the command's process group). */
+  const hold = async (name: string, mb: number) => {
+    const hog = await readFile(join(ROOT, 'test/support/memory-hog.sh'), 'utf8');
+    await sh(name, `cat >/tmp/memory-hog.sh <<'HOG'\n${hog}HOG\nrm -f /run/memory-hog/done\nsetsid sh /tmp/memory-hog.sh hold ${mb} </dev/null >/tmp/memory-hog.log 2>&1 &\nuntil [ -d /run/memory-hog ]; do sleep 0.1; done`);
+  };
+  const held = async (name: string) => sh(name, 'cat /run/memory-hog/done 2>/dev/null || true');
   const noOomKill = async (name: string) => assert.equal(await sh(name, 'dmesg | grep -c -i "out of memory" || true'), '0', `${name} OOM-killed a process`);
 
   before(async () => {
@@ -69,12 +85,11 @@ describe('dynamic memory with real guests', { skip: !haveQemu && !ci && 'qemu-sy
   after(async () => { await d?.stop(); });
 
   test('the busy guest grows past its startup memory while the idle ones shrink, and shrinks back once it frees', async () => {
-    const hog = await readFile(join(ROOT, 'test/support/memory-hog.sh'), 'utf8');
-    await sh('dm1', `cat >/tmp/memory-hog.sh <<'HOG'\n${hog}HOG\nsetsid sh /tmp/memory-hog.sh hold ${HOLD_MB} </dev/null >/tmp/memory-hog.log 2>&1 &\nsleep 1`);
+    await hold('dm1', HOLD_MB);
     const started = Date.now();
     await waitFor(`dm1 holding ${HOLD_MB} MB`, 180_000, async () => {
       const vms = await line();
-      return (await sh('dm1', 'cat /run/memory-hog/done 2>/dev/null || true')) === String(HOLD_MB) && vms;
+      return (await held('dm1')) === String(HOLD_MB) && vms;
     });
     const grown = await waitFor('dm1 past its startup memory, the idle ones below theirs', 60_000, async () => {
       const [busy, ...idle] = await line();
@@ -105,6 +120,26 @@ describe('dynamic memory with real guests', { skip: !haveQemu && !ci && 'qemu-sy
     for (const family of ['vmhost_vm_memory_assigned_bytes', 'vmhost_vm_memory_demand_bytes']) {
       assert.match(metrics, new RegExp(`^${family}\\{[^}]*vm="dm2"[^}]*\\} [1-9]`, 'm'), family);
     }
+  });
+
+  test('Priority: two guests hold the same and both want more than the host has; the higher Priority one gets its buffer first', async () => {
+    // dm2 has Priority 80 (the test above), dm3 the default 50; both Buffer 50 %. Each holds
+    // PRIORITY_MB: what both use fits in the cap beside dm1's minimum, what both want (use + 50 %)
+    // does not. dm2 gets its whole buffer first and dm3 what is left (equal priorities would
+    // split the rest evenly).
+    await waitFor('the three at or below their startup memory', 60_000, async () => (await line()).every((v) => v.MemoryAssigned <= 256 * MB));
+    await Promise.all([hold('dm2', PRIORITY_MB), hold('dm3', PRIORITY_MB)]);
+    const [, high, low] = await waitFor(`dm2 holding ${PRIORITY_MB} MB with more memory than dm3`, 120_000, async () => {
+      const vms = await line('(both holding)');
+      return (await held('dm2')) === String(PRIORITY_MB) && vms[1]!.MemoryAssigned > vms[2]!.MemoryAssigned + 64 * MB && vms;
+    });
+    console.log(`# Priority 80: ${high!.MemoryAssigned / MB} MB, Priority 50: ${low!.MemoryAssigned / MB} MB`);
+    assert.ok(high!.MemoryAssigned + low!.MemoryAssigned + 128 * MB <= 1280 * MB, 'the host cap holds');
+    // Once dm2 lets go, dm3 gets the room it was short of.
+    await sh('dm2', 'sh /tmp/memory-hog.sh free');
+    await waitFor(`dm3 holding ${PRIORITY_MB} MB`, 120_000, async () => (await held('dm3')) === String(PRIORITY_MB) && line('(dm2 freed)'));
+    await sh('dm3', 'sh /tmp/memory-hog.sh free');
+    for (const name of ['dm2', 'dm3']) await noOomKill(name);
   });
 
   test('smart paging: a restart the host cannot back starts from a paging file, which goes once the guest fits in RAM', async () => {

@@ -22,6 +22,8 @@ const ci = process.env.CI === 'true';
 const MiB = 1024 * 1024;
 const RANGE_A = '10.1.0.0/16';
 const RANGE_B = '10.2.0.0/16';
+/** Each range moves one file of this size: 52 MiB in all, the issue's 50 MB transfer split by two remote ranges. */
+const FILE_MIB = 26;
 
 interface Traffic { RemoteAddress: string; Direction: 'Inbound' | 'Outbound'; TotalTrafficBytes: number }
 interface Report {
@@ -122,16 +124,16 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
   });
 
   test('traffic by remote range and disk bytes match the guest\'s own counters within 1 %; CPU within 10 %; memory and allocation', { timeout: 120_000 }, async () => {
-    await sh('m1', `mkdir -p /tmp/www && head -c ${24 * MiB} /dev/urandom > /tmp/www/a`);
-    await sh('m2', `mkdir -p /tmp/www && head -c ${20 * MiB} /dev/urandom > /tmp/www/b`);
+    await sh('m1', `mkdir -p /tmp/www && head -c ${FILE_MIB * MiB} /dev/urandom > /tmp/www/a`);
+    await sh('m2', `mkdir -p /tmp/www && head -c ${FILE_MIB * MiB} /dev/urandom > /tmp/www/b`);
     await ok('Reset-VMResourceMetering', 'm1');
 
-    // Range A: m2 downloads 24 MiB from m1 at 10.1.0.1 (its source is 10.1.0.2, same subnet).
+    // Range A: m2 downloads FILE_MIB MiB from m1 at 10.1.0.1 (its source is 10.1.0.2, same subnet).
     const g0 = await guestNet();
     await sh('m1', 'setsid httpd -p 8081 -h /tmp/www </dev/null >/dev/null 2>&1');
     await sh('m2', 'wget -q -O /dev/null http://10.1.0.1:8081/a');
     const g1 = await guestNet();
-    // Range B: m1 downloads 20 MiB from m2 at 10.2.0.2.
+    // Range B: m1 downloads FILE_MIB MiB from m2 at 10.2.0.2.
     await sh('m2', 'setsid httpd -p 8082 -h /tmp/www </dev/null >/dev/null 2>&1');
     await sh('m1', 'wget -q -O /dev/null http://10.2.0.2:8082/b');
     const g2 = await guestNet();
@@ -146,7 +148,10 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     within('range A inbound', range(r, RANGE_A, 'Inbound'), g1.rx - g0.rx, 0.01);
     within('range B outbound', range(r, RANGE_B, 'Outbound'), g2.tx - g1.tx, 0.01);
     within('range B inbound', range(r, RANGE_B, 'Inbound'), g2.rx - g1.rx, 0.01);
-    assert.ok(range(r, RANGE_A, 'Outbound') > 24 * MiB && range(r, RANGE_B, 'Inbound') > 20 * MiB, 'the files crossed in the expected directions');
+    assert.ok(range(r, RANGE_A, 'Outbound') > FILE_MIB * MiB && range(r, RANGE_B, 'Inbound') > FILE_MIB * MiB, 'the files crossed in the expected directions');
+    const metered = r.NetworkMeteredTrafficReport.reduce((s, t) => s + t.TotalTrafficBytes, 0);
+    console.log(`# metered in all: ${metered} B (${(metered / 1e6).toFixed(1)} MB)`);
+    assert.ok(metered >= 50e6, 'at least 50 MB metered over the two ranges');
     console.log(`# disk: written ${r.AggregatedDiskDataWrittenBytes} B, read ${r.AggregatedDiskDataReadBytes} B; latency ${r.AggregatedAverageLatency} ms; ${r.AggregatedAverageNormalizedIOPS} normalized IOPS`);
     within('disk written', r.AggregatedDiskDataWrittenBytes, 32 * MiB, 0.01);
     within('disk read', r.AggregatedDiskDataReadBytes, 32 * MiB, 0.01);
@@ -220,17 +225,32 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     assert.ok(cpu > 0, `Prometheus has m1's CPU time (${cpu})`);
   });
 
-  test('the numbers survive a daemon SIGKILL: the re-attached VM keeps what was saved (≤ 10 s lost) and counts on', { timeout: 90_000 }, async () => {
+  test('the numbers and the graphs\' history survive a daemon SIGKILL: the re-attached VM keeps what was saved (≤ 10 s lost) and counts on', { timeout: 90_000 }, async () => {
     const before = await measure();
-    const file = join(d.dataDir, 'vms', ((await d.api('GET', '/api/v1/vms/m1')).json as { Id: string }).Id, 'metering.json');
+    const id = ((await d.api('GET', '/api/v1/vms/m1')).json as { Id: string }).Id;
+    const file = join(d.dataDir, 'vms', id, 'metering.json');
     // The kill point: metering.json holds at least the traffic and disk bytes the report shows.
     await waitFor('metering.json written', 15_000, async () => {
       const s = JSON.parse(await readFile(file, 'utf8')) as { counters: Record<string, number>; durationSeconds: number };
       return (s.counters.diskWrittenBytes ?? 0) >= before.AggregatedDiskDataWrittenBytes && s.durationSeconds >= before.MeteringDuration.TotalSeconds;
     });
     const saved = JSON.parse(await readFile(file, 'utf8')) as { durationSeconds: number };
+    // The graphs' history is saved at the same interval: the points in its file come back after the kill.
+    const historyFile = join(d.dataDir, 'metering-history.json');
+    type History = { Times: number[]; NetworkInBytesPerSecond: (number | null)[] };
+    const graphs = await waitFor('m1\'s graph points in metering-history.json', 30_000, async () => {
+      const h = JSON.parse(await readFile(historyFile, 'utf8').catch(() => '{}')) as { host?: History; vms?: Record<string, History> };
+      return (h.vms?.[id]?.Times.length ?? 0) >= 2 && h;
+    });
     await d.kill();
     await d.launch();
+    const history = async (path: string) => (await d.api('GET', `/api/v1${path}/history`)).json as History;
+    const [vmAfter, hostAfter] = [await history('/vms/m1'), await history('/host')];
+    console.log(`# graphs: ${graphs.vms![id]!.Times.length} points of m1 saved, ${vmAfter.Times.length} after the restart`);
+    for (const [what, got, want] of [['m1', vmAfter, graphs.vms![id]!], ['host', hostAfter, graphs.host!]] as const) {
+      assert.deepEqual(got.Times.slice(0, want.Times.length), want.Times, `${what}'s graph points survive the kill`);
+      assert.deepEqual(got.NetworkInBytesPerSecond.slice(0, want.Times.length), want.NetworkInBytesPerSecond, `${what}'s values too`);
+    }
     // The first sample after the restart sets where the restored switch counters go on from.
     const after = await waitFor('a sample after the restart', 15_000, async () => {
       const r = await measure();
@@ -314,7 +334,7 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     const sum = (what: string, got: number, want: number) => assert.ok(Math.abs(got - want) <= want * 0.01 + 4096, `${what}: pool ${got} vs members ${want}`);
     sum('network inbound', p.NetworkInboundBytes, a.NetworkInboundBytes + b.NetworkInboundBytes);
     sum('network outbound', p.NetworkOutboundBytes, a.NetworkOutboundBytes + b.NetworkOutboundBytes);
-    assert.ok(p.NetworkInboundBytes > 44 * MiB, 'both downloads counted');
+    assert.ok(p.NetworkInboundBytes > 2 * FILE_MIB * MiB, 'both downloads counted');
     sum('disk written', p.AggregatedDiskDataWrittenBytes, a.AggregatedDiskDataWrittenBytes + b.AggregatedDiskDataWrittenBytes);
     sum('disk read', p.AggregatedDiskDataReadBytes, a.AggregatedDiskDataReadBytes + b.AggregatedDiskDataReadBytes);
     assert.ok(p.AggregatedDiskDataWrittenBytes >= 16 * MiB, 'both disks\' writes counted');
@@ -322,19 +342,31 @@ describe('resource metering with real guests', { skip: !haveQemu && !ci && 'qemu
     assert.equal(p.MaximumMemoryUsage, 256);
     assert.ok(Math.abs(p.CpuSeconds - (a.CpuSeconds + b.CpuSeconds)) <= (a.CpuSeconds + b.CpuSeconds) * 0.1 + 0.5, 'CPU time: the members\' sum');
 
+    // /metrics carries the pools: their members, and each metered type's counts as Measure-VMResourcePool has them.
+    const scrape = (await d.api('GET', '/metrics')).text;
+    const metric = (name: string, type: string) => Number(new RegExp(`^${name}\\{pool="Tenant",type="${type}"\\} (\\S+)$`, 'm').exec(scrape)?.[1]);
+    assert.deepEqual(['Memory', 'Processor', 'Ethernet', 'VHD'].map((type) => metric('vmhost_resource_pool_members', type)), [2, 2, 2, 2]);
+    sum('/metrics: pool disk written', metric('vmhost_resource_pool_disk_written_bytes_total', 'VHD'), p.AggregatedDiskDataWrittenBytes);
+    sum('/metrics: pool network received', metric('vmhost_resource_pool_network_received_bytes_total', 'Ethernet'), p.NetworkInboundBytes);
+    assert.ok(metric('vmhost_resource_pool_cpu_seconds_total', 'Processor') > 0 && metric('vmhost_resource_pool_memory_average_bytes', 'Memory') > 0);
+    if (havePrometheus) {
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool check metrics with pools: ${check.stdout}${check.stderr}`);
+    }
+
     // m2 leaves the Ethernet and VHD pools: what it did stays on the bill, what it does now does not.
     await Promise.all([member('m2', 'Ethernet', 'Primordial', 'network-adapters'), member('m2', 'VHD', 'Primordial', 'hard-drives')]);
     const [p1, a1, b1] = await bills();
     const d2 = await sh('m2', 'ls /sys/bus/scsi/devices/0:0:0:0/block/');
     await sh('m2', `dd if=/dev/urandom of=/dev/${d2} bs=1M count=8 oflag=direct 2>/dev/null`);
-    await sh('m2', 'wget -q -O /dev/null http://10.1.0.1:8081/a'); // m1 sends 24 MiB: m1's outbound still counts
+    await sh('m2', 'wget -q -O /dev/null http://10.1.0.1:8081/a'); // m1 sends FILE_MIB MiB: m1's outbound still counts
     await settled();
     const [p2, a2, b2] = await bills();
     assert.ok(b2.AggregatedDiskDataWrittenBytes - b1.AggregatedDiskDataWrittenBytes >= 8 * MiB, 'm2 wrote');
     sum('disk written after m2 left (m1\'s only)', p2.AggregatedDiskDataWrittenBytes - p1.AggregatedDiskDataWrittenBytes, a2.AggregatedDiskDataWrittenBytes - a1.AggregatedDiskDataWrittenBytes);
     sum('network inbound after m2 left (m1\'s only)', p2.NetworkInboundBytes - p1.NetworkInboundBytes, a2.NetworkInboundBytes - a1.NetworkInboundBytes);
     sum('network outbound after m2 left (m1\'s only)', p2.NetworkOutboundBytes - p1.NetworkOutboundBytes, a2.NetworkOutboundBytes - a1.NetworkOutboundBytes);
-    assert.ok(p2.NetworkOutboundBytes - p1.NetworkOutboundBytes > 24 * MiB && p2.NetworkInboundBytes - p1.NetworkInboundBytes < MiB, 'm1\'s upload counted, m2\'s download (its inbound) not');
+    assert.ok(p2.NetworkOutboundBytes - p1.NetworkOutboundBytes > FILE_MIB * MiB && p2.NetworkInboundBytes - p1.NetworkInboundBytes < MiB, 'm1\'s upload counted, m2\'s download (its inbound) not');
 
     // The pool keeps its counts through a rename; removal is refused while it has members.
     assert.equal((await d.cli('Remove-VMResourcePool', 'Tenant', 'Ethernet')).code, 4, 'm1\'s adapter is still in it');

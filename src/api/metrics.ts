@@ -1,15 +1,18 @@
 // The daemon's Prometheus metrics (GET /metrics, Viewer like every read route): per VM CPU time,
 // memory assigned, disk bytes/operations/normalized I/Os and a latency histogram, NIC bytes,
-// packets and drops by reason; switch counters; jobs; the daemon process (prom-client's
-// default metrics). Values are read from the host at each scrape (host.metering.live()), so
-// nothing here counts on its own except finished jobs (since the first scrape). Names follow Prometheus conventions:
+// packets and drops by reason; switch counters; resource pools (members, and a metered pool's
+// counts since its last reset, Measure-VMResourcePool's numbers by type); jobs; the daemon
+// process (prom-client's default metrics). Values are read from the host at each scrape
+// (host.metering.live(), host.pools), so nothing here counts on its own except finished jobs
+// (since the first scrape). Names follow Prometheus conventions:
 // vmhost_ prefix, base units (seconds, bytes), _total on counters; "received" and
 // "transmitted" are the VM's own view of its NIC (what the guest's counters would say).
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { Host, Job } from '../host/index.ts';
+import { METERED_POOL_TYPES, type Host, type Job } from '../host/index.ts';
 import { LATENCY_BUCKETS_MS, type DiskCounters } from '../storage/index.ts';
 
 type Labels = Record<string, string>;
+const MB = 1024 * 1024;
 
 /**
  * A histogram whose buckets are already counted (the storage metering stage keeps them per
@@ -130,13 +133,51 @@ export class DaemonMetrics {
       for (const [reason, v] of Object.entries(s.stats.drops)) count('vmhost_switch_dropped_packets_total', 'Frames the switch dropped, by reason', { ...labels, reason }, v);
     }
 
+    this.pools(count, gauge);
+
     const jobs = new Map<string, number>();
     for (const j of this.host.jobs.list()) jobs.set(j.State, (jobs.get(j.State) ?? 0) + 1);
     for (const state of ['Running', 'Completed', 'Failed']) gauge('vmhost_jobs', 'Jobs the daemon keeps (running, and the latest finished), by state', { state }, jobs.get(state) ?? 0);
   }
+
+  /**
+   * Each pool's members; a metered pool's counts by what its type meters (a Processor pool's CPU
+   * time, a Memory pool's average memory, an Ethernet pool's traffic, a VHD pool's disk bytes and
+   * allocation). The counts start over at Reset-VMResourceMetering: Prometheus reads the drop as
+   * a counter reset, as it does a restarted process's.
+   */
+  private pools(count: Family, gauge: Family): void {
+    for (const p of this.host.pools.list()) {
+      if (p.Name === 'Primordial') continue;
+      const labels = { pool: p.Name, type: p.ResourcePoolType };
+      gauge('vmhost_resource_pool_members', 'Members of the resource pool: VMs (Memory, Processor), drives (VHD) or network adapters (Ethernet)', labels, p.Members.length);
+      if (!p.ResourceMeteringEnabled || !METERED_POOL_TYPES.some((t) => t === p.ResourcePoolType)) continue;
+      const r = this.host.pools.measure(p.Name, [p.ResourcePoolType]);
+      gauge('vmhost_resource_pool_metering_duration_seconds', 'Time the pool has been metered since its last reset', labels, r.MeteringDuration.TotalSeconds);
+      switch (p.ResourcePoolType) {
+        case 'Processor':
+          count('vmhost_resource_pool_cpu_seconds_total', 'CPU time of the members\' virtual processors since the pool\'s last reset', labels, r.CpuSeconds);
+          break;
+        case 'Memory':
+          gauge('vmhost_resource_pool_memory_average_bytes', 'The members\' average memory summed, since the pool\'s last reset (Measure-VMResourcePool\'s AverageMemoryUsage)', labels, r.AverageMemoryUsage * MB);
+          break;
+        case 'Ethernet':
+          count('vmhost_resource_pool_network_received_bytes_total', 'Bytes the switch delivered to the member adapters since the pool\'s last reset', labels, r.NetworkInboundBytes);
+          count('vmhost_resource_pool_network_transmitted_bytes_total', 'Bytes the member adapters sent into the switch since the pool\'s last reset', labels, r.NetworkOutboundBytes);
+          break;
+        case 'VHD':
+          count('vmhost_resource_pool_disk_read_bytes_total', 'Bytes the members read from the member drives since the pool\'s last reset', labels, r.AggregatedDiskDataReadBytes);
+          count('vmhost_resource_pool_disk_written_bytes_total', 'Bytes the members wrote to the member drives since the pool\'s last reset', labels, r.AggregatedDiskDataWrittenBytes);
+          gauge('vmhost_resource_pool_disk_allocation_bytes', 'Host storage the member drives take at most since the pool\'s last reset (TotalDiskAllocation)', labels, r.TotalDiskAllocation * MB);
+          break;
+      }
+    }
+  }
 }
 
-function diskFamilies(c: DiskCounters, labels: Labels, count: (n: string, h: string, l: Labels, v: number) => void, gauge: (n: string, h: string, l: Labels, v: number) => void): void {
+type Family = (name: string, help: string, labels: Labels, v: number) => void;
+
+function diskFamilies(c: DiskCounters, labels: Labels, count: Family, gauge: Family): void {
   count('vmhost_vm_disk_read_bytes_total', 'Bytes the VM read from the disk', labels, c.bytesRead);
   count('vmhost_vm_disk_written_bytes_total', 'Bytes the VM wrote to the disk', labels, c.bytesWritten);
   for (const [op, v] of Object.entries(c.operations)) count('vmhost_vm_disk_operations_total', 'Disk requests completed, by operation', { ...labels, operation: op }, v);

@@ -39,3 +39,28 @@ test('history: one-second samples become 10 s points of rates; the host is the V
   for (let i = 3; i < HISTORY_POINTS + 10; i++) h.record(t0 + i * 10_000, new Map([['vm', at(6, 20_000)]]));
   assert.equal(h.vm('vm').Times.length, HISTORY_POINTS, 'an hour, then the oldest go');
 });
+
+test('history: a snapshot restores the points (the last hour at most) into a new history, which goes on from them; a damaged one restores nothing', () => {
+  const h = new MeteringHistory(2);
+  const t0 = 1_000_000_000_000;
+  for (let i = 0; i <= HISTORY_POINTS + 5; i++) h.record(t0 + i * 10_000, new Map([['vm', at(i, i * 1000)]]));
+  const before = h.snapshot();
+  assert.equal(h.closedSteps, HISTORY_POINTS + 5);
+  // What the daemon writes and reads back is JSON.
+  const restored = new MeteringHistory(2);
+  restored.restore(JSON.parse(JSON.stringify(before)) as unknown);
+  assert.deepEqual(restored.snapshot(), before);
+  assert.equal(restored.vm('vm').Times.length, HISTORY_POINTS);
+  // After the restart: a gap, then new points after the restored ones; a VM no longer sampled is forgotten.
+  const t1 = t0 + (HISTORY_POINTS + 100) * 10_000;
+  for (let i = 0; i <= 2; i++) restored.record(t1 + i * 10_000, new Map([['new', at(i, 0)]]));
+  assert.equal(restored.vm('vm').Times.length, 0);
+  const host = restored.hostView();
+  assert.equal(host.Times.length, HISTORY_POINTS, 'the ring stays bounded');
+  assert.deepEqual(host.Times.slice(-3), [before.host.Times.at(-1)!, t1 / 1000 + 10, t1 / 1000 + 20]);
+  for (const damaged of [undefined, { version: 2, host: before.host, vms: {} }, { version: 1, host: { ...before.host, CpuPercent: [1] }, vms: {} }]) {
+    const x = new MeteringHistory(2);
+    x.restore(damaged);
+    assert.deepEqual(x.snapshot(), { version: 1, host: new MeteringHistory(2).hostView(), vms: {} });
+  }
+});

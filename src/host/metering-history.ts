@@ -1,6 +1,7 @@
 // The web console's graphs: the last hour of each VM's and the host's CPU, memory, disk and
-// network, in 10 s steps (360 points a series), kept in memory (a restart starts them over).
-// Pure. The metering sampler's one-second samples of each VM (the readings Measure-VM counts,
+// network, in 10 s steps (360 points a series), kept in memory; `snapshot()` and `restore()`
+// are what the daemon writes to metering-history.json and reads back, so the graphs survive a
+// restart (less the step under way and what came after the last save). Pure. The metering sampler's one-second samples of each VM (the readings Measure-VM counts,
 // so graphs and bills agree) fold into the current step through metering-state.ts's arithmetic
 // (deltas of cumulative counters, restarted counters counted from zero); when the wall clock
 // passes a step boundary the step becomes a point of rates over the time it covered.
@@ -18,6 +19,9 @@ export type Point = Record<SeriesName, number | null>;
 
 /** What GET …/history answers: parallel arrays, oldest first; Times in Unix seconds (each step's end). */
 export type HistoryView = { StepSeconds: number; Times: number[] } & Record<SeriesName, (number | null)[]>;
+
+/** What a restart keeps: the finished points, the host's and each VM's, in GET …/history's shape. */
+export interface HistorySnapshot { version: 1; host: HistoryView; vms: Record<string, HistoryView> }
 
 /** A fixed-size ring of values, oldest overwritten. */
 export class Ring<T> {
@@ -42,6 +46,8 @@ export class MeteringHistory {
   private readonly vms = new Map<string, Track>();
   private readonly host = new Ring<{ time: number; point: Point }>(HISTORY_POINTS);
   private stepIndex: number | undefined;
+  /** Steps closed so far: a snapshot is worth writing only when this moved. */
+  closedSteps = 0;
 
   constructor(private readonly logicalProcessors: number) {}
 
@@ -76,6 +82,7 @@ export class MeteringHistory {
     }
     if (!demandKnown) total.MemoryDemandBytes = null;
     this.host.push({ time, point: total });
+    this.closedSteps++;
   }
 
   private point(t: Track): Point {
@@ -99,6 +106,44 @@ export class MeteringHistory {
 
   hostView(): HistoryView {
     return view(this.host.values());
+  }
+
+  snapshot(): HistorySnapshot {
+    return { version: 1, host: this.hostView(), vms: Object.fromEntries([...this.vms.keys()].map((id) => [id, this.vm(id)])) };
+  }
+
+  /**
+   * The points of a snapshot, before the first sample: each VM's and the host's rings hold them
+   * (at most the last HISTORY_POINTS each), and a VM no longer on the host is forgotten at the
+   * first sample. A snapshot of another shape (a damaged file) restores nothing.
+   */
+  restore(s: unknown): void {
+    if (!isSnapshot(s)) return;
+    fill(this.host, s.host);
+    for (const [id, v] of Object.entries(s.vms)) {
+      const t: Track = { step: newMeteringState(''), demandByteSeconds: null, points: new Ring(HISTORY_POINTS) };
+      fill(t.points, v);
+      this.vms.set(id, t);
+    }
+  }
+}
+
+function isView(v: unknown): v is HistoryView {
+  if (typeof v !== 'object' || v === null) return false;
+  const times = (v as HistoryView).Times;
+  return Array.isArray(times) && times.every((t) => typeof t === 'number')
+    && SERIES.every((k) => { const a = (v as HistoryView)[k]; return Array.isArray(a) && a.length === times.length && a.every((x) => x === null || typeof x === 'number'); });
+}
+
+function isSnapshot(s: unknown): s is HistorySnapshot {
+  if (typeof s !== 'object' || s === null) return false;
+  const { version, host, vms } = s as HistorySnapshot;
+  return version === 1 && isView(host) && typeof vms === 'object' && vms !== null && Object.values(vms).every(isView);
+}
+
+function fill(ring: Ring<{ time: number; point: Point }>, v: HistoryView): void {
+  for (let i = Math.max(0, v.Times.length - HISTORY_POINTS); i < v.Times.length; i++) {
+    ring.push({ time: v.Times[i]!, point: Object.fromEntries(SERIES.map((k) => [k, v[k][i]!])) as Point });
   }
 }
 

@@ -7,6 +7,9 @@
 // (Set-VMHost -ResourceMeteringSaveInterval, 10 s by default: metering-settings.ts), when the
 // VM stops and when the daemon stops, so a daemon killed with SIGKILL loses at most one
 // interval of counts (and whatever happens while no daemon runs: nothing is metered then).
+// The graphs' history (metering-history.ts) is written to DIR/metering-history.json at the same
+// interval (when a step has closed since) and at stop, and read back at start: at most 360
+// points per VM and for the host, so the file stays bounded.
 // `live()` gives the same sources, unsummed, for /metrics.
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -97,12 +100,28 @@ export class VmMetering {
 
   /** The graphs' last hour, fed by every sample. */
   readonly history: MeteringHistory;
+  /** history.closedSteps at its last save. */
+  private historySaved = 0;
+  private historySavedAt = 0;
 
   constructor(private readonly host: MeteringHost) {
     this.history = new MeteringHistory(host.logicalProcessors);
-    this.onSample((seconds, sources) => {
+    this.onSample(async (seconds, sources) => {
       this.history.record(Date.now(), new Map([...sources].map(([id, s]) => [id, { sample: vmSample(seconds, s), memoryDemandBytes: s.memoryDemandBytes }])));
+      if (Date.now() - this.historySavedAt >= this.saveIntervalMs()) await this.saveHistory().catch(() => undefined); // tried again at the next sample
     });
+  }
+
+  private get historyFile(): string {
+    return join(this.host.dataDir, 'metering-history.json');
+  }
+
+  private async saveHistory(): Promise<void> {
+    const closed = this.history.closedSteps;
+    if (closed === this.historySaved) return;
+    await writeFileAtomic(this.historyFile, JSON.stringify(this.history.snapshot()) + '\n');
+    this.historySaved = closed;
+    this.historySavedAt = Date.now();
   }
 
   private static file(e: VmEntry): string {
@@ -113,6 +132,8 @@ export class VmMetering {
   async start(): Promise<void> {
     this.hostMhz = await processorMhz();
     this.settings = await loadMeteringSettings(this.host.dataDir);
+    this.history.restore(await readJson<unknown>(this.historyFile).catch(() => undefined));
+    this.historySavedAt = Date.now();
     for (const e of this.host.entries()) {
       if (e.runtime) this.seenRuntimes.add(e.runtime);
       await this.load(e);
@@ -155,6 +176,7 @@ export class VmMetering {
     clearInterval(this.timer);
     await this.sampling;
     for (const [id, m] of this.metered) if (m.dirty) await this.save(id, m);
+    await this.saveHistory().catch(() => undefined);
   }
 
   /** Get-VMHost's ResourceMeteringSaveInterval. */
