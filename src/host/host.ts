@@ -605,7 +605,7 @@ export class Host {
     return e.lock.run(async () => {
       const vm = e.config.name;
       if (e.fence) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${vm}' is already a clustered role`, { vm });
-      if (e.state !== 'Off') throw new VmhostError('INVALID_STATE', `VM '${vm}' must be Off to become a clustered role (it is ${e.state})`, { vm });
+      assertLegal('MakeClustered', e.state, vm);
       if (this.checkpoints.all(e).length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${vm}' has checkpoints; a clustered role cannot carry them yet`, { vm });
       const root = resolve(sharedRoot);
       const outside = [...e.config.hardDrives.map((d) => d.path), ...e.config.dvdDrives.flatMap((d) => (d.path === null ? [] : [d.path]))].filter((p) => !isInside(root, p));
@@ -623,7 +623,7 @@ export class Host {
     const e = this.vms.get(id);
     if (!e?.fence) throw new VmhostError('NOT_FOUND', `No clustered VM with Id ${id} is registered on this node`, { vm: id });
     await e.lock.run(async () => {
-      if (e.state !== 'Off' && e.state !== 'Saved') throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' must be Off or Saved to leave the cluster (it is ${e.state})`, { vm: e.config.name });
+      assertLegal('LeaveCluster', e.state, e.config.name);
       this.storage.fenceDrives(e.config.hardDrives, undefined);
       await this.moveFolder(e, vmPaths(this.dataDir, id));
     });

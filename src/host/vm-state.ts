@@ -69,6 +69,10 @@ const LEGAL = {
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
   SetBootOrder: { states: VM_STATES, what: 'change the boot order or BIOS settings of' },
+  // Add-ClusterVirtualMachineRole moves the VM's folder into the cluster's shared folder: nothing may run from it meanwhile.
+  MakeClustered: { states: OFF_ONLY, what: 'make a clustered role of', note: 'a VM becomes a clustered role while it is off' },
+  // Remove-ClusterGroup brings the role's folder back into this node's data dir; a saved VM's state file moves with it.
+  LeaveCluster: { states: ['Off', 'Saved'], what: 'remove from the cluster' },
   // Move-VM (shared storage): a running VM's memory and devices go to another host; it keeps running here until the destination has it.
   Move: { states: ['Running'], what: 'move', note: 'only a running VM moves live; an off or saved one is moved with Export-VM/Import-VM' },
 } as const satisfies Record<string, Rule>;
