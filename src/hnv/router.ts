@@ -2,11 +2,12 @@
 // customer route prefix) of every virtual subnet with one gateway MAC, and routes an IPv4
 // packet sent to that MAC between subnets of the same routing domain itself — the customer
 // route of the destination names its subnet, the lookup record its MAC — so no frame goes to a
-// gateway and no host floods. The routed copy carries the gateway MAC as source and the
+// gateway and no host floods. A route via a next hop (a domain's default route to its
+// gateway's CA) is sent to the MAC of the next hop's lookup record (src/hnv/gateway.ts). The routed copy carries the gateway MAC as source and the
 // destination VM's MAC, its TTL one less (header checksum updated). Answers ARP for the
 // gateway and for customer addresses from the lookup records. Pure. Depends on packet, compiled.
 import {
-  ARP_REPLY, ETHERTYPE_ARP, buildArp, buildEthernet, formatIpv4, internetChecksum, macFromNumber,
+  ARP_REPLY, ETHERTYPE_ARP, buildArp, buildEthernet, formatIpv4, internetChecksum, macFromNumber, parseIpv4Address,
 } from '../packet/index.ts';
 import type { CompiledPolicy, Destination } from './compiled.ts';
 
@@ -23,10 +24,17 @@ const IP = 14;
  * on, the subnet it now travels in and its destination, or why not.
  */
 export function route(p: CompiledPolicy, vsid: number, frame: Uint8Array, dst: number, ttl: number): Routed {
-  const r = p.tables.route(vsid, formatIpv4(dst));
-  // A route via a next hop leads to a gateway: not built (issue 15's gateway), so dropped.
-  if (!r || r.nextHop !== '0.0.0.0') return { ok: false, drop: 'hnv-no-route' };
-  const to = p.byAddress(r.virtualSubnetId, dst);
+  let r = p.tables.route(vsid, formatIpv4(dst));
+  let hop = dst;
+  if (r && r.nextHop !== '0.0.0.0') {
+    // Via a next hop (the routing domain's gateway, New-NetVirtualizationCustomerRoute -NextHop
+    // its CA): the hop must be on-link in the domain, and its lookup record names its MAC.
+    hop = parseIpv4Address(r.nextHop);
+    r = p.tables.route(vsid, r.nextHop);
+    if (r && r.nextHop !== '0.0.0.0') r = undefined;
+  }
+  if (!r) return { ok: false, drop: 'hnv-no-route' };
+  const to = p.byAddress(r.virtualSubnetId, hop);
   if (!to) return { ok: false, drop: 'hnv-no-lookup-record' };
   if (ttl <= 1) return { ok: false, drop: 'hnv-ttl-expired' };
   const out = Uint8Array.prototype.slice.call(frame) as Uint8Array;

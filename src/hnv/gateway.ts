@@ -1,0 +1,238 @@
+// The multitenant gateway, in the daemon (no gateway VM to boot; its HA can follow the cluster
+// later): for each routing domain it serves, one port on the host's External switch in one of
+// the domain's virtual subnets — what the 2012 R2 gateway VM's NIC was: a customer address
+// with a lookup record (this host's PA, the port's MAC), the next hop of the domain's default
+// customer route 0.0.0.0/0 — and one port on an Internal switch (the "datacenter").
+// - From a VM (routed to the gateway's MAC by the distributed router, router.ts): in NAT mode
+//   the source becomes the domain's external address and the TCP/UDP port or ICMP echo id a
+//   free one of that address (nat-table.ts, keyed by routing domain, so overlapping CAs of two
+//   tenants stay apart); in forwarding mode the packet goes unchanged. Either way TTL − 1, and
+//   out on the datacenter switch to the destination's MAC (the datacenter is one on-link
+//   segment: neighbours by ARP, up to 3 frames queued per unresolved address).
+// - From the datacenter: a reply to an external address is translated back by the NAT table
+//   entry (which names the routing domain) — nothing else enters a NAT domain; a packet to a
+//   prefix of a forwarding-mode domain goes in unchanged. In goes to the distributed router
+//   (GATEWAY_MAC) in the gateway's subnet, which routes it to the VM within the domain.
+// - Never between domains: a VM's packet toward another served domain's customer prefix or
+//   external address is refused ('gw-cross-domain').
+// Answers ARP for its external addresses on the datacenter switch. IPv4 only; fragments,
+// ICMP other than echo and protocols other than TCP/UDP/ICMP are not translated. Every refusal
+// is counted by reason (status().drops). Depends on packet, switch, compiled/policy, router, nat-*.
+import {
+  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildArp, buildEthernet, formatIpv4, macFromNumber, parseFrame, parseIpv4Address, parseMac,
+  type FrameInfo,
+} from '../packet/index.ts';
+import type { VirtualSwitch } from '../switch/index.ts';
+import { VmhostError } from '../common/index.ts';
+import { HnvTables } from './lookup.ts';
+import type { HnvPolicy } from './policy.ts';
+import { normalizeMacText, normalizeRdid } from './policy.ts';
+import { GATEWAY_MAC } from './router.ts';
+import { NatTable, type NatEntry } from './nat-table.ts';
+import { decrementTtl, icmpEchoId, setAddress, setPort } from './nat-rewrite.ts';
+
+export type GatewayMode = 'Nat' | 'Forwarding';
+
+/** A routing domain the gateway serves. */
+export interface GatewayDomain {
+  readonly routingDomainId: string;
+  readonly mode: GatewayMode;
+  /** The gateway's port in the domain: its subnet, CA (the default route's next hop; it has a lookup record) and MAC. */
+  readonly virtualSubnetId: number;
+  readonly customerAddress: string;
+  readonly macAddress: string;
+  /** Its address on the datacenter switch: the NAT source in NAT mode, the next hop toward the domain in forwarding mode. */
+  readonly externalAddress: string;
+}
+
+export interface GatewayOptions {
+  /** The External switch running vmhost.hnv (the tenant side). */
+  readonly tenantSwitch: VirtualSwitch;
+  /** The Internal switch standing for the datacenter. */
+  readonly datacenterSwitch: VirtualSwitch;
+  /** The gateway's MAC on the datacenter switch. */
+  readonly datacenterMac: string;
+  readonly domains: readonly GatewayDomain[];
+  readonly policy: HnvPolicy;
+  readonly now?: () => number;
+}
+
+const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
+const ECHO_REQUEST = 8, ECHO_REPLY = 0;
+const TCP_FIN = 0x01, TCP_RST = 0x04;
+const ARP_QUEUE = 3;
+export const GATEWAY_DATACENTER_PORT = 'hnv-gateway';
+export const gatewayTenantPort = (vsid: number): string => `hnv-gateway-${vsid}`;
+
+interface Domain extends GatewayDomain { readonly mac: number; readonly external: number; readonly port: string }
+
+const macNumber = (text: string): number => parseInt(normalizeMacText(text), 16);
+
+export class HnvGateway {
+  private readonly domains: Domain[];
+  private readonly byRdid = new Map<string, Domain>();
+  private tables: HnvTables;
+  private readonly nat: NatTable;
+  private readonly dcMac: number;
+  private readonly neighbours = new Map<number, number>();
+  private readonly pending = new Map<number, Uint8Array[]>();
+  private readonly drops: Record<string, number> = {};
+  private out = 0;
+  private in = 0;
+
+  private constructor(private readonly o: GatewayOptions) {
+    this.dcMac = macNumber(o.datacenterMac);
+    this.tables = new HnvTables(o.policy);
+    this.nat = new NatTable(o.now ?? Date.now);
+    this.domains = o.domains.map((d) => ({
+      ...d, routingDomainId: normalizeRdid(d.routingDomainId), mac: macNumber(d.macAddress),
+      external: parseIpv4Address(d.externalAddress), port: gatewayTenantPort(d.virtualSubnetId),
+    }));
+    for (const d of this.domains) {
+      if (this.byRdid.has(d.routingDomainId)) throw new VmhostError('HNV_BAD_POLICY', `RoutingDomainID: the gateway already serves ${d.routingDomainId}`, { op: 'hnv-gateway', param: 'RoutingDomainID' });
+      this.byRdid.set(d.routingDomainId, d);
+    }
+  }
+
+  /** Adds the gateway's ports to both switches. */
+  static async create(o: GatewayOptions): Promise<HnvGateway> {
+    const g = new HnvGateway(o);
+    for (const d of g.domains) {
+      await o.tenantSwitch.addPort({ id: d.port, policy: { mac: d.macAddress, virtualSubnetId: d.virtualSubnetId }, sink: (f) => g.fromTenant(d, f) });
+    }
+    await o.datacenterSwitch.addPort({ id: GATEWAY_DATACENTER_PORT, policy: { mac: o.datacenterMac }, sink: (f) => g.fromDatacenter(f) });
+    return g;
+  }
+
+  /** The host's policy changed (customer routes decide forwarding-mode delivery and cross-domain refusals). */
+  setPolicy(policy: HnvPolicy): void { this.tables = new HnvTables(policy); }
+
+  private drop(reason: string): void { this.drops[reason] = (this.drops[reason] ?? 0) + 1; }
+
+  /** A served domain with an on-link customer route to `ip` (a prefix of one of its subnets). */
+  private domainOf(ip: number): Domain | undefined {
+    const text = formatIpv4(ip);
+    return this.domains.find((d) => this.tables.route(d.virtualSubnetId, text)?.nextHop === '0.0.0.0');
+  }
+
+  // ---- tenant → datacenter ----
+
+  private fromTenant(d: Domain, frame: Uint8Array): void {
+    const info = parseFrame(frame);
+    if (info.dst !== d.mac) return; // the subnet's broadcasts reach the port too; not for the gateway
+    const why = this.checkIp(info);
+    if (why) return this.drop(why);
+    const other = this.domains.find((x) => x.external === info.ipDst) ?? this.domainOf(info.ipDst);
+    if (other !== undefined && other !== d) return this.drop('gw-cross-domain');
+    if (other === d) return this.drop('gw-hairpin');
+    const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
+    if (d.mode === 'Nat') {
+      const key = this.flowOut(info, b);
+      if (typeof key === 'string') return this.drop(key);
+      const e = this.nat.outbound({ routingDomainId: d.routingDomainId, virtualSubnetId: d.virtualSubnetId, protocol: info.ipProtocol, ca: info.ipSrc, caPort: key.port, remote: info.ipDst, remotePort: key.remotePort }, d.external);
+      if (!e) return this.drop('gw-ports-exhausted');
+      if (info.ipProtocol === PROTO_TCP && (info.tcpFlags & (TCP_FIN | TCP_RST)) !== 0) this.nat.closing(e);
+      setAddress(b, 'src', d.external);
+      setPort(b, 'src', e.extPort);
+    }
+    decrementTtl(b);
+    this.out++;
+    this.toDatacenter(info.ipDst, b);
+  }
+
+  private checkIp(info: FrameInfo): string | undefined {
+    if (!info.ok || info.ethertype !== ETHERTYPE_IPV4 || info.ipVersion !== 4) return 'gw-not-ipv4';
+    if (info.fragment) return 'gw-fragment';
+    if (info.ttl <= 1) return 'gw-ttl-expired';
+    return undefined;
+  }
+
+  /** The flow's local port (ICMP: echo id) and remote port, or why it cannot be translated. */
+  private flowOut(info: FrameInfo, b: Uint8Array): { port: number; remotePort: number } | string {
+    if (info.ipProtocol === PROTO_ICMP) return info.icmpType === ECHO_REQUEST ? { port: icmpEchoId(b), remotePort: 0 } : 'gw-unsupported-protocol';
+    if (info.ipProtocol === PROTO_TCP || info.ipProtocol === PROTO_UDP) return { port: info.srcPort, remotePort: info.dstPort };
+    return 'gw-unsupported-protocol';
+  }
+
+  private toDatacenter(ip: number, b: Uint8Array): void {
+    b.set(macFromNumber(this.dcMac), 6);
+    const mac = this.neighbours.get(ip);
+    if (mac !== undefined) {
+      b.set(macFromNumber(mac), 0);
+      this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, b);
+      return;
+    }
+    const q = this.pending.get(ip) ?? [];
+    if (q.length >= ARP_QUEUE) return this.drop('gw-arp-queue-full');
+    q.push(b);
+    this.pending.set(ip, q);
+    if (q.length === 1) {
+      // Asked from the external address of the first domain: any of ours is answered the same.
+      const sha = macFromNumber(this.dcMac);
+      const arp = buildArp({ op: ARP_REQUEST, sha, spa: this.domains[0]!.external, tha: new Uint8Array(6), tpa: ip });
+      this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, buildEthernet({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: sha, ethertype: ETHERTYPE_ARP, payload: arp }));
+    }
+  }
+
+  // ---- datacenter → tenant ----
+
+  private fromDatacenter(frame: Uint8Array): void {
+    const info = parseFrame(frame);
+    if (info.ethertype === ETHERTYPE_ARP) return this.arp(info);
+    if (info.dst !== this.dcMac) return;
+    const why = this.checkIp(info);
+    if (why) return this.drop(why);
+    const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
+    let d: Domain | undefined;
+    const natDomain = this.domains.find((x) => x.mode === 'Nat' && x.external === info.ipDst);
+    if (natDomain) {
+      const e = this.flowIn(info, b);
+      if (!e) return this.drop('gw-no-translation');
+      d = this.byRdid.get(e.routingDomainId)!;
+      if (info.ipProtocol === PROTO_TCP && (info.tcpFlags & (TCP_FIN | TCP_RST)) !== 0) this.nat.closing(e);
+      setAddress(b, 'dst', e.ca);
+      setPort(b, 'dst', e.caPort);
+    } else {
+      d = this.domainOf(info.ipDst);
+      if (!d || d.mode !== 'Forwarding') return this.drop('gw-no-route');
+    }
+    decrementTtl(b);
+    b.set(macFromNumber(GATEWAY_MAC), 0);
+    b.set(macFromNumber(d.mac), 6);
+    this.in++;
+    this.o.tenantSwitch.inject(d.port, b);
+  }
+
+  private flowIn(info: FrameInfo, b: Uint8Array): NatEntry | undefined {
+    if (info.ipProtocol === PROTO_ICMP) return info.icmpType === ECHO_REPLY ? this.nat.inbound(info.ipDst, PROTO_ICMP, icmpEchoId(b), info.ipSrc, 0) : undefined;
+    if (info.ipProtocol !== PROTO_TCP && info.ipProtocol !== PROTO_UDP) return undefined;
+    return this.nat.inbound(info.ipDst, info.ipProtocol, info.dstPort, info.ipSrc, info.srcPort);
+  }
+
+  /** ARP on the datacenter switch: answers for our external addresses, learns neighbours that ask us or answer us, sends what waited for them. */
+  private arp(info: FrameInfo): void {
+    const ours = this.domains.some((d) => d.external === info.arpTpa);
+    if (!ours) return;
+    this.neighbours.set(info.arpSpa, info.arpSha);
+    if (info.arpOp === ARP_REQUEST) {
+      const sha = macFromNumber(this.dcMac), tha = macFromNumber(info.arpSha);
+      this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, buildEthernet({ dst: tha, src: sha, ethertype: ETHERTYPE_ARP, payload: buildArp({ op: ARP_REPLY, sha, spa: info.arpTpa, tha, tpa: info.arpSpa }) }));
+    }
+    const q = this.pending.get(info.arpSpa);
+    if (q) { this.pending.delete(info.arpSpa); for (const b of q) this.toDatacenter(info.arpSpa, b); }
+  }
+
+  /** Expired NAT entries go (the daemon calls this on a timer; tests with their clock). */
+  sweep(): number { return this.nat.sweep(); }
+
+  status(): Record<string, unknown> {
+    return {
+      domains: this.domains.map((d) => ({ routingDomainId: d.routingDomainId, mode: d.mode, virtualSubnetId: d.virtualSubnetId, customerAddress: d.customerAddress, externalAddress: d.externalAddress })),
+      translations: this.nat.entries().map((e) => ({
+        routingDomainId: e.routingDomainId, protocol: e.protocol, customer: `${formatIpv4(e.ca)}:${e.caPort}`,
+        external: `${formatIpv4(e.external)}:${e.extPort}`, remote: `${formatIpv4(e.remote)}:${e.remotePort}`,
+      })),
+      toDatacenter: this.out, fromDatacenter: this.in, drops: { ...this.drops },
+    };
+  }
+}
