@@ -122,9 +122,10 @@ export class HnvGateway {
     if (info.dst !== d.mac) return; // the subnet's broadcasts reach the port too; not for the gateway
     const why = this.checkIp(info);
     if (why) return this.drop(why);
-    const other = this.domains.find((x) => x.external === info.ipDst) ?? this.domainOf(info.ipDst);
+    // The gateway's own datacenter side is no way into any domain, this one's included.
+    if (this.domains.some((x) => x.external === info.ipDst)) return this.drop('gw-hairpin');
+    const other = this.domainOf(info.ipDst);
     if (other !== undefined && other !== d) return this.drop('gw-cross-domain');
-    if (other === d) return this.drop('gw-hairpin');
     const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     if (d.mode === 'Nat') {
       const key = this.flowOut(info, b);

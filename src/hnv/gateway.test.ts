@@ -1,0 +1,213 @@
+// The multitenant gateway between a real External switch running vmhost.hnv (tenant side; its
+// uplink a UDP tunnel nobody answers, so nothing here is encapsulated) and a real Internal
+// switch (the "datacenter") whose host vNIC is an in-process port answering ARP: Blue (RDID
+// with VSIDs 5001, 5002) and Red (6001) both have VM 10.0.0.10 and a default customer route to
+// the gateway's CA 10.0.0.254; both are NATed to the one external address 192.168.200.10.
+// Proves: Blue's ping leaves NATed (checksums right) and the reply reaches Blue's VM only; Red
+// with the same CA and echo id gets its own translation; Red cannot reach Blue through the
+// gateway (another domain's prefix, the external address, an unsolicited packet from the
+// datacenter: refused and counted); UDP and TCP flows translated both ways; entries expire on
+// the gateway's clock.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import {
+  ARP_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, buildIcmpv4Echo, buildIpv4, formatIpv4, internetChecksum, l4Checksum, macToNumber,
+  parseFrame, parseIpv4Address, parseMac,
+} from '../packet/index.ts';
+import { VirtualSwitch } from '../switch/index.ts';
+import { Clock, arp, eth, tcp, udp } from '../switch/test-support.ts';
+import { GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type HnvExtensionConfig } from './index.ts';
+import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
+
+const BLUE = '{11111111-0000-0000-0000-000000000001}', RED = '{22222222-0000-0000-0000-000000000002}';
+const PA = '192.168.100.1';
+const GW_CA = '10.0.0.254', EXTERNAL = '192.168.200.10', HOST = '192.168.200.1';
+const HOST_MAC = '52:54:00:c8:00:01', DC_MAC = '02:15:5d:fe:00:00';
+const ROUTER = '02:15:5d:ff:ff:01';
+const TCP_SYN = 0x02, TCP_ACK = 0x10, TCP_RST = 0x04;
+
+interface Vm { port: string; vsid: number; ip: string; mac: string }
+const VMS: Vm[] = [
+  { port: 'blue', vsid: 5001, ip: '10.0.0.10', mac: '52:54:00:05:00:0a' },
+  { port: 'blue2', vsid: 5002, ip: '10.0.1.10', mac: '52:54:00:05:01:0a' },
+  { port: 'red', vsid: 6001, ip: '10.0.0.10', mac: '52:54:00:06:00:0a' },
+];
+const vm = (port: string): Vm => VMS.find((v) => v.port === port)!;
+const GW_MAC: Record<number, string> = { 5001: '02:15:5d:fe:00:01', 6001: '02:15:5d:fe:00:02' };
+
+function policy(): HnvPolicy {
+  let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: PA, InterfaceIndex: 1, PrefixLength: 24 }));
+  const routes = [[BLUE, 5001, '10.0.0.0/24', '0.0.0.0'], [BLUE, 5002, '10.0.1.0/24', '0.0.0.0'], [BLUE, 5001, '0.0.0.0/0', GW_CA], [BLUE, 5002, '0.0.0.0/0', GW_CA],
+    [RED, 6001, '10.0.0.0/24', '0.0.0.0'], [RED, 6001, '0.0.0.0/0', GW_CA]] as const;
+  for (const [rdid, vsid, prefix, hop] of routes) p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: prefix, NextHop: hop }));
+  for (const v of VMS) p = addLookupRecord(p, lookupRecord({ CustomerAddress: v.ip, VirtualSubnetID: v.vsid, MACAddress: v.mac, ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+  for (const vsid of [5001, 6001]) {
+    p = addLookupRecord(p, lookupRecord({ CustomerAddress: GW_CA, VirtualSubnetID: vsid, MACAddress: GW_MAC[vsid]!, ProviderAddress: PA, Rule: 'TranslationMethodEncap', VMName: 'vmhost-gateway' }));
+  }
+  return p;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function echo(type: 0 | 8, srcMac: string, dstMac: string, src: string, dst: string, id: number, ttl = 64): Uint8Array {
+  const s = parseIpv4Address(src), d = parseIpv4Address(dst);
+  const payload = buildIpv4({ src: s, dst: d, protocol: IPPROTO_ICMP, ttl, payload: buildIcmpv4Echo({ type, id, seq: 1, data: new Uint8Array(32) }) });
+  return eth(srcMac, dstMac, { ethertype: 0x0800, payload });
+}
+
+/** IPv4 header checksum and the L4 checksum (ICMP plain, TCP/UDP with the pseudo-header) both verify. */
+function checksumsOk(f: Uint8Array): boolean {
+  const ihl = (f[14]! & 0x0f) * 4, total = (f[16]! << 8) | f[17]!, proto = f[23]!;
+  const l4 = 14 + ihl, len = total - ihl;
+  if (internetChecksum(f, 14, ihl) !== 0) return false;
+  if (proto === IPPROTO_ICMP) return internetChecksum(f, l4, len) === 0;
+  return l4Checksum(f, l4, len, f.subarray(26, 30), f.subarray(30, 34), proto) === 0;
+}
+
+const icmpId = (f: Uint8Array): number => (f[38]! << 8) | f[39]!;
+
+describe('the multitenant gateway: NAT from two routing domains with one CA onto the datacenter switch', () => {
+  const got = new Map<string, Uint8Array[]>();
+  const clock = new Clock();
+  let ext: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
+
+  before(async () => {
+    const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+    ext = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb } });
+    dc = await VirtualSwitch.create({ name: 'datacenter', type: 'Internal' });
+    for (const v of VMS) {
+      got.set(v.port, []);
+      await ext.addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });
+    }
+    got.set('host', []);
+    // The host's vNIC on the datacenter switch: answers ARP for its address, records the rest.
+    await dc.addPort({
+      id: 'host', policy: { mac: HOST_MAC }, sink: (f) => {
+        const i = parseFrame(f);
+        if (i.ethertype === ETHERTYPE_ARP && i.arpOp === ARP_REQUEST && formatIpv4(i.arpTpa) === HOST) {
+          dc.inject('host', arp('reply', HOST_MAC, HOST, formatIpv4(i.arpSpa), { dst: DC_MAC, tha: DC_MAC }));
+        } else if (i.ethertype !== ETHERTYPE_ARP) got.get('host')!.push(Uint8Array.prototype.slice.call(f));
+      },
+    });
+    const p = policy();
+    const config: HnvExtensionConfig = { policy: p };
+    ext.addExtension(HNV_EXTENSION, { config: config as unknown as Record<string, unknown> });
+    gw = await HnvGateway.create({
+      tenantSwitch: ext, datacenterSwitch: dc, datacenterMac: DC_MAC, policy: p, now: clock.now,
+      domains: [BLUE, RED].map((rdid, i) => ({ routingDomainId: rdid, mode: 'Nat' as const, virtualSubnetId: i === 0 ? 5001 : 6001, customerAddress: GW_CA, macAddress: GW_MAC[i === 0 ? 5001 : 6001]!, externalAddress: EXTERNAL })),
+    });
+  });
+  after(async () => { await Promise.all([ext?.close(), dc?.close()]); });
+
+  const clear = (): void => { for (const k of got.keys()) got.set(k, []); };
+  const receivers = (): string[] => [...got].filter(([, f]) => f.length > 0).map(([k]) => k).sort();
+  const drops = (): Record<string, number> => (gw.status() as { drops: Record<string, number> }).drops;
+  /** The VM pings HOST through its default gateway (the router's MAC); returns what the host got. */
+  const pingOut = (from: string, id: number): Uint8Array => {
+    clear();
+    ext.inject(from, echo(8, vm(from).mac, ROUTER, vm(from).ip, HOST, id));
+    assert.deepEqual(receivers(), ['host']);
+    return got.get('host')![0]!;
+  };
+  const replyIn = (to: Uint8Array): void => {
+    clear();
+    dc.inject('host', echo(0, HOST_MAC, DC_MAC, HOST, EXTERNAL, icmpId(to)));
+  };
+
+  test("Blue's ping leaves NATed on the datacenter switch; the reply reaches Blue's VM only", () => {
+    const out = pingOut('blue', 7);
+    const o = parseFrame(out);
+    assert.deepEqual([formatIpv4(o.ipSrc), formatIpv4(o.ipDst), o.src, o.dst, o.ttl], [EXTERNAL, HOST, macToNumber(parseMac(DC_MAC)), macToNumber(parseMac(HOST_MAC)), 62]);
+    assert.ok(checksumsOk(out), 'IP and ICMP checksums updated');
+    replyIn(out);
+    assert.deepEqual(receivers(), ['blue']);
+    const r = parseFrame(got.get('blue')![0]!);
+    assert.deepEqual([formatIpv4(r.ipSrc), formatIpv4(r.ipDst), icmpId(got.get('blue')![0]!), r.icmpType, r.src], [HOST, vm('blue').ip, 7, 0, GATEWAY_MAC]);
+    assert.ok(checksumsOk(got.get('blue')![0]!));
+  });
+
+  test('Red, with the same CA and echo id, gets its own translation; each reply goes to its own tenant', () => {
+    const blue = pingOut('blue', 9), red = pingOut('red', 9);
+    assert.equal(formatIpv4(parseFrame(red).ipSrc), EXTERNAL);
+    assert.notEqual(icmpId(red), icmpId(blue), 'one external address, two echo ids');
+    replyIn(red);
+    assert.deepEqual(receivers(), ['red']);
+    replyIn(blue);
+    assert.deepEqual(receivers(), ['blue']);
+    const t = (gw.status() as { translations: { routingDomainId: string; customer: string }[] }).translations;
+    assert.ok(t.some((e) => e.routingDomainId === BLUE && e.customer === '10.0.0.10:9') && t.some((e) => e.routingDomainId === RED && e.customer === '10.0.0.10:9'));
+  });
+
+  test('Red cannot reach Blue through the gateway; nothing unsolicited enters from the datacenter', () => {
+    clear();
+    const before = { ...drops() };
+    ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, vm('blue2').ip, 1)); // Blue's other subnet
+    ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, EXTERNAL, 1)); // where Blue's flows are NATed
+    dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, EXTERNAL, 1)); // no flow opened it
+    dc.inject('host', echo(0, HOST_MAC, DC_MAC, HOST, EXTERNAL, 60000)); // a reply no entry names
+    dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, vm('blue2').ip, 1)); // Blue's CA: no forwarding-mode domain
+    assert.deepEqual(receivers(), []);
+    const d = drops();
+    const delta = (k: string): number => (d[k] ?? 0) - (before[k] ?? 0);
+    assert.deepEqual([delta('gw-cross-domain'), delta('gw-hairpin'), delta('gw-no-translation'), delta('gw-no-route')], [1, 1, 2, 1]);
+  });
+
+  test('UDP and TCP flows are translated both ways with their checksums; a RST closes the TCP entry', () => {
+    clear();
+    const host = (f: Uint8Array): ReturnType<typeof parseFrame> => parseFrame(f);
+    ext.inject('blue2', udp(vm('blue2').mac, ROUTER, vm('blue2').ip, HOST, 5353, 53, new Uint8Array(40).fill(7)));
+    const u = got.get('host')![0]!;
+    const uo = host(u);
+    assert.deepEqual([formatIpv4(uo.ipSrc), uo.dstPort], [EXTERNAL, 53]);
+    assert.ok(checksumsOk(u), 'UDP checksum follows the address and port change');
+    clear();
+    dc.inject('host', udp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 53, uo.srcPort, new Uint8Array(40).fill(8)));
+    assert.deepEqual(receivers(), ['blue2'], "Blue's second subnet, reached by the router behind the gateway");
+    const ui = host(got.get('blue2')![0]!);
+    assert.deepEqual([formatIpv4(ui.ipDst), ui.dstPort, ui.srcPort], [vm('blue2').ip, 5353, 53]);
+    assert.ok(checksumsOk(got.get('blue2')![0]!));
+
+    clear();
+    ext.inject('blue', tcp(vm('blue').mac, ROUTER, vm('blue').ip, HOST, 40000, 22, TCP_SYN));
+    const t = got.get('host')![0]!;
+    const to = host(t);
+    assert.ok(checksumsOk(t) && formatIpv4(to.ipSrc) === EXTERNAL);
+    clear();
+    dc.inject('host', tcp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 22, to.srcPort, TCP_SYN | TCP_ACK));
+    assert.deepEqual(receivers(), ['blue']);
+    const ti = host(got.get('blue')![0]!);
+    assert.deepEqual([ti.dstPort, ti.tcpFlags], [40000, TCP_SYN | TCP_ACK]);
+    assert.ok(checksumsOk(got.get('blue')![0]!));
+    ext.inject('blue', tcp(vm('blue').mac, ROUTER, vm('blue').ip, HOST, 40000, 22, TCP_RST));
+    clock.advance(241_000);
+    clear();
+    dc.inject('host', tcp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 22, to.srcPort, TCP_ACK));
+    assert.deepEqual(receivers(), [], 'a reset flow lasts 4 minutes, not 2 hours');
+  });
+
+  test('idle entries expire: ICMP after 60 s, UDP after 120 s', () => {
+    const ping = pingOut('blue', 11);
+    clear();
+    ext.inject('blue', udp(vm('blue').mac, ROUTER, vm('blue').ip, HOST, 6000, 53));
+    const u = parseFrame(got.get('host')![0]!);
+    clock.advance(61_000);
+    replyIn(ping);
+    assert.deepEqual(receivers(), [], 'the echo entry is gone');
+    dc.inject('host', udp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 53, u.srcPort));
+    assert.deepEqual(receivers(), ['blue'], 'the UDP entry is not');
+    clock.advance(121_000);
+    assert.ok(gw.sweep() >= 1);
+    const left = (gw.status() as { translations: unknown[] }).translations;
+    assert.deepEqual(left, []);
+    clear();
+    dc.inject('host', udp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 53, u.srcPort));
+    assert.deepEqual(receivers(), []);
+  });
+});
