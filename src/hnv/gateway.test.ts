@@ -1,13 +1,14 @@
-// The multitenant gateway between a real External switch running vmhost.hnv (tenant side; its
-// uplink a UDP tunnel nobody answers, so nothing here is encapsulated) and a real Internal
-// switch (the "datacenter") whose host vNIC is an in-process port answering ARP: Blue (RDID
+// The multitenant gateway between a real External switch running vmhost.hnv (tenant side, host
+// A; its uplink the UDP tunnel to host B's External switch, the provider network) and a real
+// Internal switch (the "datacenter") whose host vNIC is an in-process port answering ARP: Blue (RDID
 // with VSIDs 5001, 5002) and Red (6001) both have VM 10.0.0.10 and a default customer route to
 // the gateway's CA 10.0.0.254; both are NATed to the one external address 192.168.200.10.
 // Proves: Blue's ping leaves NATed (checksums right) and the reply reaches Blue's VM only; Red
 // with the same CA and echo id gets its own translation; Red cannot reach Blue through the
 // gateway (another domain's prefix, the external address, an unsolicited packet from the
-// datacenter: refused and counted); UDP and TCP flows translated both ways; entries expire on
-// the gateway's clock.
+// datacenter: refused and counted); a Blue VM on host B reaches the datacenter through A's
+// gateway over NVGRE and gets its reply (B accepts it from the gateway's PA); UDP and TCP flows
+// translated both ways; entries expire on the gateway's clock.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -16,34 +17,35 @@ import {
   parseFrame, parseIpv4Address, parseMac,
 } from '../packet/index.ts';
 import { VirtualSwitch } from '../switch/index.ts';
-import { Clock, arp, eth, tcp, udp } from '../switch/test-support.ts';
+import { Clock, arp, eth, tcp, udp, until } from '../switch/test-support.ts';
 import { GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
 const BLUE = '{11111111-0000-0000-0000-000000000001}', RED = '{22222222-0000-0000-0000-000000000002}';
-const PA = '192.168.100.1';
+const PA_A = '192.168.100.1', PA_B = '192.168.100.2';
 const GW_CA = '10.0.0.254', EXTERNAL = '192.168.200.10', HOST = '192.168.200.1';
 const HOST_MAC = '52:54:00:c8:00:01', DC_MAC = '02:15:5d:fe:00:00';
 const ROUTER = '02:15:5d:ff:ff:01';
 const TCP_SYN = 0x02, TCP_ACK = 0x10, TCP_RST = 0x04;
 
-interface Vm { port: string; vsid: number; ip: string; mac: string }
+interface Vm { port: string; host: 'a' | 'b'; vsid: number; ip: string; mac: string }
 const VMS: Vm[] = [
-  { port: 'blue', vsid: 5001, ip: '10.0.0.10', mac: '52:54:00:05:00:0a' },
-  { port: 'blue2', vsid: 5002, ip: '10.0.1.10', mac: '52:54:00:05:01:0a' },
-  { port: 'red', vsid: 6001, ip: '10.0.0.10', mac: '52:54:00:06:00:0a' },
+  { port: 'blue', host: 'a', vsid: 5001, ip: '10.0.0.10', mac: '52:54:00:05:00:0a' },
+  { port: 'blue2', host: 'a', vsid: 5002, ip: '10.0.1.10', mac: '52:54:00:05:01:0a' },
+  { port: 'red', host: 'a', vsid: 6001, ip: '10.0.0.10', mac: '52:54:00:06:00:0a' },
+  { port: 'blueB', host: 'b', vsid: 5001, ip: '10.0.0.11', mac: '52:54:00:05:00:0b' },
 ];
 const vm = (port: string): Vm => VMS.find((v) => v.port === port)!;
 const GW_MAC: Record<number, string> = { 5001: '02:15:5d:fe:00:01', 6001: '02:15:5d:fe:00:02' };
 
-function policy(): HnvPolicy {
-  let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: PA, InterfaceIndex: 1, PrefixLength: 24 }));
+function policy(pa: string): HnvPolicy {
+  let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: pa, InterfaceIndex: 1, PrefixLength: 24 }));
   const routes = [[BLUE, 5001, '10.0.0.0/24', '0.0.0.0'], [BLUE, 5002, '10.0.1.0/24', '0.0.0.0'], [BLUE, 5001, '0.0.0.0/0', GW_CA], [BLUE, 5002, '0.0.0.0/0', GW_CA],
     [RED, 6001, '10.0.0.0/24', '0.0.0.0'], [RED, 6001, '0.0.0.0/0', GW_CA]] as const;
   for (const [rdid, vsid, prefix, hop] of routes) p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: prefix, NextHop: hop }));
-  for (const v of VMS) p = addLookupRecord(p, lookupRecord({ CustomerAddress: v.ip, VirtualSubnetID: v.vsid, MACAddress: v.mac, ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+  for (const v of VMS) p = addLookupRecord(p, lookupRecord({ CustomerAddress: v.ip, VirtualSubnetID: v.vsid, MACAddress: v.mac, ProviderAddress: v.host === 'a' ? PA_A : PA_B, Rule: 'TranslationMethodEncap' }));
   for (const vsid of [5001, 6001]) {
-    p = addLookupRecord(p, lookupRecord({ CustomerAddress: GW_CA, VirtualSubnetID: vsid, MACAddress: GW_MAC[vsid]!, ProviderAddress: PA, Rule: 'TranslationMethodEncap', VMName: 'vmhost-gateway' }));
+    p = addLookupRecord(p, lookupRecord({ CustomerAddress: GW_CA, VirtualSubnetID: vsid, MACAddress: GW_MAC[vsid]!, ProviderAddress: PA_A, Rule: 'TranslationMethodEncap', VMName: 'vmhost-gateway' }));
   }
   return p;
 }
@@ -76,15 +78,16 @@ const icmpId = (f: Uint8Array): number => (f[38]! << 8) | f[39]!;
 describe('the multitenant gateway: NAT from two routing domains with one CA onto the datacenter switch', () => {
   const got = new Map<string, Uint8Array[]>();
   const clock = new Clock();
-  let ext: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
+  let ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
 
   before(async () => {
     const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
     ext = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb } });
+    extB = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pb, remoteAddress: '127.0.0.1', remotePort: pa } });
     dc = await VirtualSwitch.create({ name: 'datacenter', type: 'Internal' });
     for (const v of VMS) {
       got.set(v.port, []);
-      await ext.addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });
+      await (v.host === 'a' ? ext : extB).addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });
     }
     got.set('host', []);
     // The host's vNIC on the datacenter switch: answers ARP for its address, records the rest.
@@ -96,15 +99,16 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
         } else if (i.ethertype !== ETHERTYPE_ARP) got.get('host')!.push(Uint8Array.prototype.slice.call(f));
       },
     });
-    const p = policy();
-    const config: HnvExtensionConfig = { policy: p };
-    ext.addExtension(HNV_EXTENSION, { config: config as unknown as Record<string, unknown> });
+    const p = policy(PA_A);
+    for (const [sw, config] of [[ext, { policy: p }], [extB, { policy: policy(PA_B) }]] as const) {
+      sw.addExtension(HNV_EXTENSION, { config: (config satisfies HnvExtensionConfig) as unknown as Record<string, unknown> });
+    }
     gw = await HnvGateway.create({
       tenantSwitch: ext, datacenterSwitch: dc, datacenterMac: DC_MAC, policy: p, now: clock.now,
       domains: [BLUE, RED].map((rdid, i) => ({ routingDomainId: rdid, mode: 'Nat' as const, virtualSubnetId: i === 0 ? 5001 : 6001, customerAddress: GW_CA, macAddress: GW_MAC[i === 0 ? 5001 : 6001]!, externalAddress: EXTERNAL })),
     });
   });
-  after(async () => { await Promise.all([ext?.close(), dc?.close()]); });
+  after(async () => { await Promise.all([ext?.close(), extB?.close(), dc?.close()]); });
 
   const clear = (): void => { for (const k of got.keys()) got.set(k, []); };
   const receivers = (): string[] => [...got].filter(([, f]) => f.length > 0).map(([k]) => k).sort();
@@ -157,6 +161,18 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
     const d = drops();
     const delta = (k: string): number => (d[k] ?? 0) - (before[k] ?? 0);
     assert.deepEqual([delta('gw-cross-domain'), delta('gw-hairpin'), delta('gw-no-translation'), delta('gw-no-route')], [1, 1, 2, 1]);
+  });
+
+  test('a Blue VM on host B reaches the datacenter through the gateway on A over NVGRE, and the reply comes back to it', async () => {
+    clear();
+    extB.inject('blueB', echo(8, vm('blueB').mac, ROUTER, vm('blueB').ip, HOST, 21));
+    await until(() => got.get('host')!.length > 0);
+    const out = got.get('host')![0]!;
+    assert.equal(formatIpv4(parseFrame(out).ipSrc), EXTERNAL);
+    replyIn(out);
+    await until(() => got.get('blueB')!.length > 0);
+    assert.deepEqual(receivers(), ['blueB'], "B's router sent it to the gateway's PA; A's router routed the reply to B, which accepted it from the gateway's PA");
+    assert.equal(formatIpv4(parseFrame(got.get('blueB')![0]!).ipSrc), HOST);
   });
 
   test('UDP and TCP flows are translated both ways with their checksums; a RST closes the TCP entry', () => {
