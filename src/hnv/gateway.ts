@@ -223,6 +223,12 @@ export class HnvGateway {
     if (q) { this.pending.delete(info.arpSpa); for (const b of q) this.toDatacenter(info.arpSpa, b); }
   }
 
+  /** Takes the gateway's ports off both switches (its translations go with it). */
+  async close(): Promise<void> {
+    for (const d of this.domains) await this.o.tenantSwitch.removePort(d.port);
+    await this.o.datacenterSwitch.removePort(GATEWAY_DATACENTER_PORT);
+  }
+
   /** Expired NAT entries go (the daemon calls this on a timer; tests with their clock). */
   sweep(): number { return this.nat.sweep(); }
 
