@@ -12,6 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { seededRandom } from '../common/prng.ts';
 import {
   ARP_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, buildIcmpv4Echo, buildIpv4, formatIpv4, internetChecksum, l4Checksum, macToNumber,
   parseFrame, parseIpv4Address, parseMac,
@@ -206,6 +207,27 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
     clear();
     dc.inject('host', tcp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 22, to.srcPort, TCP_ACK));
     assert.deepEqual(receivers(), [], 'a reset flow lasts 4 minutes, not 2 hours');
+  });
+
+  test('5,000 mutated frames on both sides never throw, and the gateway still translates afterwards', () => {
+    const r = seededRandom(15);
+    const at = (lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo));
+    const seeds = [
+      () => echo(0, HOST_MAC, DC_MAC, HOST, EXTERNAL, at(1024, 1100)), () => udp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 53, at(1024, 1100)),
+      () => tcp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 22, at(1024, 1100), TCP_ACK), () => echo(8, vm('blue').mac, ROUTER, vm('blue').ip, HOST, at(0, 65536)),
+      () => udp(vm('red').mac, ROUTER, vm('red').ip, HOST, at(0, 65536), 53),
+    ];
+    for (let i = 0; i < 5000; i++) {
+      const k = at(0, seeds.length), f = seeds[k]!();
+      const b = r() < 0.3 ? f.subarray(0, at(14, f.length)) : f;
+      for (let n = at(1, 4); n > 0; n--) b[at(14, b.length)]! ^= 1 << at(0, 8); // IP header, ports, ICMP type/id, lengths, checksums
+      if (k < 3) dc.inject('host', b); else ext.inject(k === 3 ? 'blue' : 'red', b);
+    }
+    clock.advance(7_500_000); // whatever the mutants opened expires
+    gw.sweep();
+    const out = pingOut('blue', 33);
+    replyIn(out);
+    assert.deepEqual(receivers(), ['blue']);
   });
 
   test('idle entries expire: ICMP after 60 s, UDP after 120 s', () => {

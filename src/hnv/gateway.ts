@@ -142,7 +142,8 @@ export class HnvGateway {
   }
 
   private checkIp(info: FrameInfo): string | undefined {
-    if (!info.ok || info.ethertype !== ETHERTYPE_IPV4 || info.ipVersion !== 4) return 'gw-not-ipv4';
+    if (info.ethertype !== ETHERTYPE_IPV4 || info.ipVersion !== 4) return 'gw-not-ipv4';
+    if (!info.ok) return 'gw-malformed';
     if (info.fragment) return 'gw-fragment';
     if (info.ttl <= 1) return 'gw-ttl-expired';
     return undefined;
