@@ -2,13 +2,15 @@
 // A; its uplink the UDP tunnel to host B's External switch, the provider network) and a real
 // Internal switch (the "datacenter") whose host vNIC is an in-process port answering ARP: Blue (RDID
 // with VSIDs 5001, 5002) and Red (6001) both have VM 10.0.0.10 and a default customer route to
-// the gateway's CA 10.0.0.254; both are NATed to the one external address 192.168.200.10.
+// the gateway's CA 10.0.0.254; both are NATed to the one external address 192.168.200.10;
+// Green (7001, 10.5.0.0/24) is served in forwarding mode.
 // Proves: Blue's ping leaves NATed (checksums right) and the reply reaches Blue's VM only; Red
 // with the same CA and echo id gets its own translation; Red cannot reach Blue through the
 // gateway (another domain's prefix, the external address, an unsolicited packet from the
 // datacenter: refused and counted); a Blue VM on host B reaches the datacenter through A's
 // gateway over NVGRE and gets its reply (B accepts it from the gateway's PA); UDP and TCP flows
-// translated both ways; entries expire on the gateway's clock.
+// translated both ways; forwarding mode routes Green unchanged both ways; 5,000 mutated frames
+// never throw; entries expire on the gateway's clock.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -22,9 +24,9 @@ import { Clock, arp, eth, tcp, udp, until } from '../switch/test-support.ts';
 import { GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
-const BLUE = '{11111111-0000-0000-0000-000000000001}', RED = '{22222222-0000-0000-0000-000000000002}';
+const BLUE = '{11111111-0000-0000-0000-000000000001}', RED = '{22222222-0000-0000-0000-000000000002}', GREEN = '{33333333-0000-0000-0000-000000000003}';
 const PA_A = '192.168.100.1', PA_B = '192.168.100.2';
-const GW_CA = '10.0.0.254', EXTERNAL = '192.168.200.10', HOST = '192.168.200.1';
+const GW_CA = '10.0.0.254', GREEN_GW_CA = '10.5.0.254', EXTERNAL = '192.168.200.10', GREEN_EXTERNAL = '192.168.200.20', HOST = '192.168.200.1';
 const HOST_MAC = '52:54:00:c8:00:01', DC_MAC = '02:15:5d:fe:00:00';
 const ROUTER = '02:15:5d:ff:ff:01';
 const TCP_SYN = 0x02, TCP_ACK = 0x10, TCP_RST = 0x04;
@@ -35,18 +37,25 @@ const VMS: Vm[] = [
   { port: 'blue2', host: 'a', vsid: 5002, ip: '10.0.1.10', mac: '52:54:00:05:01:0a' },
   { port: 'red', host: 'a', vsid: 6001, ip: '10.0.0.10', mac: '52:54:00:06:00:0a' },
   { port: 'blueB', host: 'b', vsid: 5001, ip: '10.0.0.11', mac: '52:54:00:05:00:0b' },
+  { port: 'green', host: 'a', vsid: 7001, ip: '10.5.0.10', mac: '52:54:00:07:00:0a' },
 ];
 const vm = (port: string): Vm => VMS.find((v) => v.port === port)!;
-const GW_MAC: Record<number, string> = { 5001: '02:15:5d:fe:00:01', 6001: '02:15:5d:fe:00:02' };
+const GW_MAC: Record<number, string> = { 5001: '02:15:5d:fe:00:01', 6001: '02:15:5d:fe:00:02', 7001: '02:15:5d:fe:00:03' };
+/** The served domains: Blue and Red NATed to one external address, Green forwarded (routed unchanged). */
+const DOMAINS = [
+  { routingDomainId: BLUE, mode: 'Nat', virtualSubnetId: 5001, customerAddress: GW_CA, macAddress: GW_MAC[5001]!, externalAddress: EXTERNAL },
+  { routingDomainId: RED, mode: 'Nat', virtualSubnetId: 6001, customerAddress: GW_CA, macAddress: GW_MAC[6001]!, externalAddress: EXTERNAL },
+  { routingDomainId: GREEN, mode: 'Forwarding', virtualSubnetId: 7001, customerAddress: GREEN_GW_CA, macAddress: GW_MAC[7001]!, externalAddress: GREEN_EXTERNAL },
+] as const;
 
 function policy(pa: string): HnvPolicy {
   let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: pa, InterfaceIndex: 1, PrefixLength: 24 }));
   const routes = [[BLUE, 5001, '10.0.0.0/24', '0.0.0.0'], [BLUE, 5002, '10.0.1.0/24', '0.0.0.0'], [BLUE, 5001, '0.0.0.0/0', GW_CA], [BLUE, 5002, '0.0.0.0/0', GW_CA],
-    [RED, 6001, '10.0.0.0/24', '0.0.0.0'], [RED, 6001, '0.0.0.0/0', GW_CA]] as const;
+    [RED, 6001, '10.0.0.0/24', '0.0.0.0'], [RED, 6001, '0.0.0.0/0', GW_CA], [GREEN, 7001, '10.5.0.0/24', '0.0.0.0'], [GREEN, 7001, '0.0.0.0/0', GREEN_GW_CA]] as const;
   for (const [rdid, vsid, prefix, hop] of routes) p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: prefix, NextHop: hop }));
   for (const v of VMS) p = addLookupRecord(p, lookupRecord({ CustomerAddress: v.ip, VirtualSubnetID: v.vsid, MACAddress: v.mac, ProviderAddress: v.host === 'a' ? PA_A : PA_B, Rule: 'TranslationMethodEncap' }));
-  for (const vsid of [5001, 6001]) {
-    p = addLookupRecord(p, lookupRecord({ CustomerAddress: GW_CA, VirtualSubnetID: vsid, MACAddress: GW_MAC[vsid]!, ProviderAddress: PA_A, Rule: 'TranslationMethodEncap', VMName: 'vmhost-gateway' }));
+  for (const d of DOMAINS) {
+    p = addLookupRecord(p, lookupRecord({ CustomerAddress: d.customerAddress, VirtualSubnetID: d.virtualSubnetId, MACAddress: d.macAddress, ProviderAddress: PA_A, Rule: 'TranslationMethodEncap', VMName: 'vmhost-gateway' }));
   }
   return p;
 }
@@ -106,7 +115,7 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
     }
     gw = await HnvGateway.create({
       tenantSwitch: ext, datacenterSwitch: dc, datacenterMac: DC_MAC, policy: p, now: clock.now,
-      domains: [BLUE, RED].map((rdid, i) => ({ routingDomainId: rdid, mode: 'Nat' as const, virtualSubnetId: i === 0 ? 5001 : 6001, customerAddress: GW_CA, macAddress: GW_MAC[i === 0 ? 5001 : 6001]!, externalAddress: EXTERNAL })),
+      domains: DOMAINS,
     });
   });
   after(async () => { await Promise.all([ext?.close(), extB?.close(), dc?.close()]); });
@@ -207,6 +216,21 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
     clear();
     dc.inject('host', tcp(HOST_MAC, DC_MAC, HOST, EXTERNAL, 22, to.srcPort, TCP_ACK));
     assert.deepEqual(receivers(), [], 'a reset flow lasts 4 minutes, not 2 hours');
+  });
+
+  test('forwarding mode: Green goes out unchanged and the datacenter reaches it by its CA; NAT domains stay closed', () => {
+    const out = pingOut('green', 5);
+    const o = parseFrame(out);
+    assert.deepEqual([formatIpv4(o.ipSrc), icmpId(out), o.ttl], [vm('green').ip, 5, 62]);
+    clear();
+    dc.inject('host', echo(0, HOST_MAC, DC_MAC, HOST, vm('green').ip, 5));
+    dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, vm('green').ip, 6)); // routed, not translated: no flow needed
+    assert.deepEqual(receivers(), ['green']);
+    assert.equal(got.get('green')!.length, 2);
+    clear();
+    ext.inject('green', echo(8, vm('green').mac, ROUTER, vm('green').ip, vm('blue2').ip, 1));
+    ext.inject('blue', echo(8, vm('blue').mac, ROUTER, vm('blue').ip, vm('green').ip, 1));
+    assert.deepEqual(receivers(), [], 'Green and Blue do not meet through the gateway either way');
   });
 
   test('5,000 mutated frames on both sides never throw, and the gateway still translates afterwards', () => {
