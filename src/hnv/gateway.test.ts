@@ -162,15 +162,20 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
   test('Red cannot reach Blue through the gateway; nothing unsolicited enters from the datacenter', () => {
     clear();
     const before = { ...drops() };
-    ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, vm('blue2').ip, 1)); // Blue's other subnet
+    // Blue's other subnet: out to the datacenter (NATed, the address might be the datacenter's), where nobody has it.
+    ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, vm('blue2').ip, 1));
     ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, EXTERNAL, 1)); // where Blue's flows are NATed
+    ext.inject('red', echo(8, vm('red').mac, ROUTER, vm('red').ip, vm('green').ip, 1)); // a forwarding-mode domain's CA
     dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, EXTERNAL, 1)); // no flow opened it
     dc.inject('host', echo(0, HOST_MAC, DC_MAC, HOST, EXTERNAL, 60000)); // a reply no entry names
-    dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, vm('blue2').ip, 1)); // Blue's CA: no forwarding-mode domain
+    dc.inject('host', echo(8, HOST_MAC, DC_MAC, HOST, vm('blue2').ip, 1)); // Blue's CA: Blue is NATed, not forwarded
     assert.deepEqual(receivers(), []);
     const d = drops();
     const delta = (k: string): number => (d[k] ?? 0) - (before[k] ?? 0);
     assert.deepEqual([delta('gw-cross-domain'), delta('gw-hairpin'), delta('gw-no-translation'), delta('gw-no-route')], [1, 1, 2, 1]);
+    clock.advance(1001);
+    gw.sweep();
+    assert.equal(drops()['gw-arp-unresolved'], 1, "Red's packet to 10.0.1.10 waited for an ARP answer nobody gave");
   });
 
   test('a Blue VM on host B reaches the datacenter through the gateway on A over NVGRE, and the reply comes back to it', async () => {
@@ -228,9 +233,11 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
     assert.deepEqual(receivers(), ['green']);
     assert.equal(got.get('green')!.length, 2);
     clear();
-    ext.inject('green', echo(8, vm('green').mac, ROUTER, vm('green').ip, vm('blue2').ip, 1));
+    const before = drops()['gw-cross-domain'] ?? 0;
     ext.inject('blue', echo(8, vm('blue').mac, ROUTER, vm('blue').ip, vm('green').ip, 1));
+    ext.inject('green', echo(8, vm('green').mac, ROUTER, vm('green').ip, vm('blue2').ip, 1)); // out, NATed Blue never sees it
     assert.deepEqual(receivers(), [], 'Green and Blue do not meet through the gateway either way');
+    assert.equal(drops()['gw-cross-domain'], before + 1);
   });
 
   test('5,000 mutated frames on both sides never throw, and the gateway still translates afterwards', () => {

@@ -8,23 +8,25 @@
 //   free one of that address (nat-table.ts, keyed by routing domain, so overlapping CAs of two
 //   tenants stay apart); in forwarding mode the packet goes unchanged. Either way TTL − 1, and
 //   out on the datacenter switch to the destination's MAC (the datacenter is one on-link
-//   segment: neighbours by ARP, up to 3 frames queued per unresolved address).
+//   segment: neighbours by ARP, up to 3 frames queued per unresolved address for 1 s, at most
+//   256 addresses unresolved at once).
 // - From the datacenter: a reply to an external address is translated back by the NAT table
 //   entry (which names the routing domain) — nothing else enters a NAT domain; a packet to a
 //   prefix of a forwarding-mode domain goes in unchanged. In goes to the distributed router
 //   (GATEWAY_MAC) in the gateway's subnet, which routes it to the VM within the domain.
-// - Never between domains: a VM's packet toward another served domain's customer prefix or
-//   external address is refused ('gw-cross-domain').
+// - Never between domains: a VM's packet toward a forwarding-mode domain's customer prefix (the
+//   datacenter would route it back in) or toward any external address of the gateway is
+//   refused ('gw-cross-domain', 'gw-hairpin'). Toward a NAT-mode domain's prefix it may go out
+//   — that address may well be the datacenter's — since nothing enters a NAT domain but a reply.
 // Answers ARP for its external addresses on the datacenter switch. IPv4 only; fragments,
 // ICMP other than echo and protocols other than TCP/UDP/ICMP are not translated. Every refusal
 // is counted by reason (status().drops). Depends on packet, switch, compiled/policy, router, nat-*.
 import {
-  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildArp, buildEthernet, formatIpv4, macFromNumber, parseFrame, parseIpv4Address, parseMac,
+  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseFrame, parseIpv4Address, parseMac,
   type FrameInfo,
 } from '../packet/index.ts';
 import type { VirtualSwitch } from '../switch/index.ts';
 import { VmhostError } from '../common/index.ts';
-import { HnvTables } from './lookup.ts';
 import type { HnvPolicy } from './policy.ts';
 import { normalizeMacText, normalizeRdid } from './policy.ts';
 import { GATEWAY_MAC } from './router.ts';
@@ -60,7 +62,7 @@ export interface GatewayOptions {
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 const ECHO_REQUEST = 8, ECHO_REPLY = 0;
 const TCP_FIN = 0x01, TCP_RST = 0x04;
-const ARP_QUEUE = 3;
+const ARP_QUEUE = 3, ARP_WAIT_MS = 1000, ARP_PENDING_MAX = 256;
 export const GATEWAY_DATACENTER_PORT = 'hnv-gateway';
 export const gatewayTenantPort = (vsid: number): string => `hnv-gateway-${vsid}`;
 
@@ -71,19 +73,21 @@ const macNumber = (text: string): number => parseInt(normalizeMacText(text), 16)
 export class HnvGateway {
   private readonly domains: Domain[];
   private readonly byRdid = new Map<string, Domain>();
-  private tables: HnvTables;
+  /** The on-link customer prefixes of the forwarding-mode domains, as numbers (per-frame lookups). */
+  private forwarded: { readonly d: Domain; readonly net: number; readonly mask: number }[] = [];
   private readonly nat: NatTable;
   private readonly dcMac: number;
   private readonly neighbours = new Map<number, number>();
-  private readonly pending = new Map<number, Uint8Array[]>();
+  private readonly pending = new Map<number, { readonly frames: Uint8Array[]; readonly asked: number }>();
+  private readonly now: () => number;
   private readonly drops: Record<string, number> = {};
   private out = 0;
   private in = 0;
 
   private constructor(private readonly o: GatewayOptions) {
     this.dcMac = macNumber(o.datacenterMac);
-    this.tables = new HnvTables(o.policy);
-    this.nat = new NatTable(o.now ?? Date.now);
+    this.now = o.now ?? Date.now;
+    this.nat = new NatTable(this.now);
     this.domains = o.domains.map((d) => ({
       ...d, routingDomainId: normalizeRdid(d.routingDomainId), mac: macNumber(d.macAddress),
       external: parseIpv4Address(d.externalAddress), port: gatewayTenantPort(d.virtualSubnetId),
@@ -92,6 +96,7 @@ export class HnvGateway {
       if (this.byRdid.has(d.routingDomainId)) throw new VmhostError('HNV_BAD_POLICY', `RoutingDomainID: the gateway already serves ${d.routingDomainId}`, { op: 'hnv-gateway', param: 'RoutingDomainID' });
       this.byRdid.set(d.routingDomainId, d);
     }
+    this.setPolicy(o.policy);
   }
 
   /** Adds the gateway's ports to both switches. */
@@ -104,15 +109,23 @@ export class HnvGateway {
     return g;
   }
 
-  /** The host's policy changed (customer routes decide forwarding-mode delivery and cross-domain refusals). */
-  setPolicy(policy: HnvPolicy): void { this.tables = new HnvTables(policy); }
+  /** The host's policy changed (the forwarding-mode domains' customer routes decide what enters them and what is cross-domain). */
+  setPolicy(policy: HnvPolicy): void {
+    this.forwarded = [];
+    for (const r of policy.customerRoutes) {
+      const d = this.byRdid.get(r.routingDomainId);
+      const [net, len] = r.destinationPrefix.split('/') as [string, string];
+      if (d?.mode !== 'Forwarding' || r.nextHop !== '0.0.0.0' || net.includes(':')) continue;
+      const mask = ipv4Mask(Number(len));
+      this.forwarded.push({ d, net: (parseIpv4Address(net) & mask) >>> 0, mask });
+    }
+  }
 
   private drop(reason: string): void { this.drops[reason] = (this.drops[reason] ?? 0) + 1; }
 
-  /** A served domain with an on-link customer route to `ip` (a prefix of one of its subnets). */
-  private domainOf(ip: number): Domain | undefined {
-    const text = formatIpv4(ip);
-    return this.domains.find((d) => this.tables.route(d.virtualSubnetId, text)?.nextHop === '0.0.0.0');
+  /** The forwarding-mode domain with an on-link customer route to `ip` (a prefix of one of its subnets). */
+  private forwardedTo(ip: number): Domain | undefined {
+    return this.forwarded.find((x) => ((ip & x.mask) >>> 0) === x.net)?.d;
   }
 
   // ---- tenant → datacenter ----
@@ -124,7 +137,7 @@ export class HnvGateway {
     if (why) return this.drop(why);
     // The gateway's own datacenter side is no way into any domain, this one's included.
     if (this.domains.some((x) => x.external === info.ipDst)) return this.drop('gw-hairpin');
-    const other = this.domainOf(info.ipDst);
+    const other = this.forwardedTo(info.ipDst);
     if (other !== undefined && other !== d) return this.drop('gw-cross-domain');
     const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     if (d.mode === 'Nat') {
@@ -164,16 +177,21 @@ export class HnvGateway {
       this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, b);
       return;
     }
-    const q = this.pending.get(ip) ?? [];
-    if (q.length >= ARP_QUEUE) return this.drop('gw-arp-queue-full');
-    q.push(b);
-    this.pending.set(ip, q);
-    if (q.length === 1) {
-      // Asked from the external address of the first domain: any of ours is answered the same.
-      const sha = macFromNumber(this.dcMac);
-      const arp = buildArp({ op: ARP_REQUEST, sha, spa: this.domains[0]!.external, tha: new Uint8Array(6), tpa: ip });
-      this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, buildEthernet({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: sha, ethertype: ETHERTYPE_ARP, payload: arp }));
-    }
+    this.waitForArp(ip, b);
+  }
+
+  /** `b` waits for `ip`'s MAC: the first frame asks (ARP); a question unanswered for ARP_WAIT_MS is given up with what waited. */
+  private waitForArp(ip: number, b: Uint8Array): void {
+    const now = this.now();
+    this.giveUp(now);
+    const q = this.pending.get(ip);
+    if (q ? q.frames.length >= ARP_QUEUE : this.pending.size >= ARP_PENDING_MAX) return this.drop('gw-arp-queue-full');
+    if (q) { q.frames.push(b); return; }
+    this.pending.set(ip, { frames: [b], asked: now });
+    // Asked from the external address of the first domain: any of ours is answered the same.
+    const sha = macFromNumber(this.dcMac);
+    const arp = buildArp({ op: ARP_REQUEST, sha, spa: this.domains[0]!.external, tha: new Uint8Array(6), tpa: ip });
+    this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, buildEthernet({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: sha, ethertype: ETHERTYPE_ARP, payload: arp }));
   }
 
   // ---- datacenter → tenant ----
@@ -195,8 +213,8 @@ export class HnvGateway {
       setAddress(b, 'dst', e.ca);
       setPort(b, 'dst', e.caPort);
     } else {
-      d = this.domainOf(info.ipDst);
-      if (!d || d.mode !== 'Forwarding') return this.drop('gw-no-route');
+      d = this.forwardedTo(info.ipDst);
+      if (!d) return this.drop('gw-no-route');
     }
     decrementTtl(b);
     b.set(macFromNumber(GATEWAY_MAC), 0);
@@ -221,7 +239,16 @@ export class HnvGateway {
       this.o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, buildEthernet({ dst: tha, src: sha, ethertype: ETHERTYPE_ARP, payload: buildArp({ op: ARP_REPLY, sha, spa: info.arpTpa, tha, tpa: info.arpSpa }) }));
     }
     const q = this.pending.get(info.arpSpa);
-    if (q) { this.pending.delete(info.arpSpa); for (const b of q) this.toDatacenter(info.arpSpa, b); }
+    if (q) { this.pending.delete(info.arpSpa); for (const b of q.frames) this.toDatacenter(info.arpSpa, b); }
+  }
+
+  /** Questions nobody answered within ARP_WAIT_MS are given up: what waited is dropped. */
+  private giveUp(now: number): void {
+    for (const [ip, x] of this.pending) {
+      if (now - x.asked <= ARP_WAIT_MS) continue;
+      this.pending.delete(ip);
+      this.drops['gw-arp-unresolved'] = (this.drops['gw-arp-unresolved'] ?? 0) + x.frames.length;
+    }
   }
 
   /** Takes the gateway's ports off both switches (its translations go with it). */
@@ -230,8 +257,11 @@ export class HnvGateway {
     await this.o.datacenterSwitch.removePort(GATEWAY_DATACENTER_PORT);
   }
 
-  /** Expired NAT entries go (the daemon calls this on a timer; tests with their clock). */
-  sweep(): number { return this.nat.sweep(); }
+  /** Expired NAT entries and unanswered ARP questions go (the daemon would call this on a timer; tests with their clock); returns the NAT entries removed. */
+  sweep(): number {
+    this.giveUp(this.now());
+    return this.nat.sweep();
+  }
 
   status(): Record<string, unknown> {
     return {
