@@ -7,7 +7,7 @@
 // destination VM's MAC, its TTL one less (header checksum updated). Answers ARP for the
 // gateway and for customer addresses from the lookup records. Pure. Depends on packet, compiled.
 import {
-  ARP_REPLY, ETHERTYPE_ARP, buildArp, buildEthernet, formatIpv4, internetChecksum, macFromNumber, parseIpv4Address,
+  ARP_REPLY, ETHERTYPE_ARP, buildArp, buildEthernet, internetChecksum, macFromNumber,
 } from '../packet/index.ts';
 import type { CompiledPolicy, Destination } from './compiled.ts';
 
@@ -26,10 +26,10 @@ const IP = 14;
  * on-link in the domain. Undefined: no route.
  */
 export function resolve(p: CompiledPolicy, vsid: number, dst: number): { readonly vsid: number; readonly hop: number } | undefined {
-  let r = p.tables.route(vsid, formatIpv4(dst));
+  let r = p.tables.routeV4(vsid, dst);
   if (!r || r.nextHop === '0.0.0.0') return r && { vsid: r.virtualSubnetId, hop: dst };
-  const hop = parseIpv4Address(r.nextHop);
-  r = p.tables.route(vsid, r.nextHop);
+  const hop = p.nextHop(r.nextHop);
+  r = p.tables.routeV4(vsid, hop);
   return r && r.nextHop === '0.0.0.0' ? { vsid: r.virtualSubnetId, hop } : undefined;
 }
 
