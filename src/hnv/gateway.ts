@@ -20,7 +20,9 @@
 //   — that address may well be the datacenter's — since nothing enters a NAT domain but a reply.
 // Answers ARP for its external addresses on the datacenter switch. IPv4 only; fragments,
 // ICMP other than echo and protocols other than TCP/UDP/ICMP are not translated. Every refusal
-// is counted by reason (status().drops). Depends on packet, switch, compiled/policy, router, nat-*.
+// is counted by reason (status().drops). Forwarding-mode domains must not overlap each other
+// (the datacenter routes them by CA); NAT-mode ones may overlap anything. Depends on common,
+// packet, switch (ports), policy, router (GATEWAY_MAC), nat-table, nat-rewrite.
 import {
   ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseFrame, parseIpv4Address, parseMac,
   type FrameInfo,
@@ -102,10 +104,17 @@ export class HnvGateway {
   /** Adds the gateway's ports to both switches. */
   static async create(o: GatewayOptions): Promise<HnvGateway> {
     const g = new HnvGateway(o);
-    for (const d of g.domains) {
-      await o.tenantSwitch.addPort({ id: d.port, policy: { mac: d.macAddress, virtualSubnetId: d.virtualSubnetId }, sink: (f) => g.fromTenant(d, f) });
+    const added: [VirtualSwitch, string][] = [];
+    try {
+      for (const d of g.domains) {
+        await o.tenantSwitch.addPort({ id: d.port, policy: { mac: d.macAddress, virtualSubnetId: d.virtualSubnetId }, sink: (f) => g.fromTenant(d, f) });
+        added.push([o.tenantSwitch, d.port]);
+      }
+      await o.datacenterSwitch.addPort({ id: GATEWAY_DATACENTER_PORT, policy: { mac: o.datacenterMac }, sink: (f) => g.fromDatacenter(f) });
+    } catch (e) {
+      for (const [sw, id] of added) await sw.removePort(id); // no half-made gateway
+      throw e;
     }
-    await o.datacenterSwitch.addPort({ id: GATEWAY_DATACENTER_PORT, policy: { mac: o.datacenterMac }, sink: (f) => g.fromDatacenter(f) });
     return g;
   }
 
@@ -143,7 +152,7 @@ export class HnvGateway {
     if (d.mode === 'Nat') {
       const key = this.flowOut(info, b);
       if (typeof key === 'string') return this.drop(key);
-      const e = this.nat.outbound({ routingDomainId: d.routingDomainId, virtualSubnetId: d.virtualSubnetId, protocol: info.ipProtocol, ca: info.ipSrc, caPort: key.port, remote: info.ipDst, remotePort: key.remotePort }, d.external);
+      const e = this.nat.outbound({ routingDomainId: d.routingDomainId, protocol: info.ipProtocol, ca: info.ipSrc, caPort: key.port, remote: info.ipDst, remotePort: key.remotePort }, d.external);
       if (!e) return this.drop('gw-ports-exhausted');
       if (info.ipProtocol === PROTO_TCP && (info.tcpFlags & (TCP_FIN | TCP_RST)) !== 0) this.nat.closing(e);
       setAddress(b, 'src', d.external);

@@ -15,8 +15,6 @@ const TCP_CLOSING_MS = 240_000;
 /** A translated flow. `caPort`/`extPort` are the ICMP echo id for ICMP; `remotePort` is 0 for ICMP. */
 export interface NatEntry {
   readonly routingDomainId: string;
-  /** The subnet the flow came from (where replies go back in). */
-  readonly virtualSubnetId: number;
   readonly protocol: number;
   readonly ca: number;
   readonly caPort: number;
