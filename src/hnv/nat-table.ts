@@ -5,12 +5,15 @@
 // port / id, remote address and port), which names exactly one routing domain and VSID. An
 // external port (or echo id) belongs to one entry at a time. Idle entries expire (ICMP 60 s,
 // UDP 120 s, TCP 2 h 4 min as RFC 5382 asks for established flows); a TCP flow that saw FIN or
-// RST keeps 4 minutes. Pure; time comes from the caller's clock. Depends on nothing.
+// RST keeps 4 minutes. When an external address has no port left, new flows are refused (a
+// sweep for expired entries at most once a second), never given a shared port. Pure; time
+// comes from the caller's clock. Depends on nothing.
 
 export const NAT_PORT_MIN = 1024;
 export const NAT_PORT_MAX = 65535;
 const IDLE_MS: Readonly<Record<number, number>> = { 1: 60_000, 6: 7_440_000, 17: 120_000 };
 const TCP_CLOSING_MS = 240_000;
+const SPAN = NAT_PORT_MAX - NAT_PORT_MIN + 1;
 
 /** A translated flow. `caPort`/`extPort` are the ICMP echo id for ICMP; `remotePort` is 0 for ICMP. */
 export interface NatEntry {
@@ -37,8 +40,10 @@ export class NatTable {
   private readonly out = new Map<string, NatEntry>();
   private readonly in = new Map<string, NatEntry>();
   private readonly used = new Set<string>();
-  /** Next port to try per (external address, protocol): allocation walks the range once. */
+  /** Next port to try per (external address, protocol), and how many are taken. */
   private readonly next = new Map<string, number>();
+  private readonly inUse = new Map<string, number>();
+  private fullSweep = -Infinity;
 
   constructor(private readonly now: () => number) {}
 
@@ -89,15 +94,20 @@ export class NatTable {
 
   private allocate(external: number, protocol: number): number | undefined {
     const nk = `${external}|${protocol}`;
-    const span = NAT_PORT_MAX - NAT_PORT_MIN + 1;
+    if ((this.inUse.get(nk) ?? 0) >= SPAN) {
+      // Full: a sweep walks the whole table, so a VM opening flow after flow gets at most one a second.
+      const now = this.now();
+      if (now - this.fullSweep < 1000 || this.sweep() === 0) { this.fullSweep = now; return undefined; }
+      this.fullSweep = now;
+    }
     const start = this.next.get(nk) ?? NAT_PORT_MIN;
-    for (let i = 0; i < span; i++) {
-      const port = NAT_PORT_MIN + ((start - NAT_PORT_MIN + i) % span);
+    for (let i = 0; i < SPAN; i++) {
+      const port = NAT_PORT_MIN + ((start - NAT_PORT_MIN + i) % SPAN);
       if (this.used.has(portKey(external, protocol, port))) continue;
       this.next.set(nk, port === NAT_PORT_MAX ? NAT_PORT_MIN : port + 1);
+      this.inUse.set(nk, (this.inUse.get(nk) ?? 0) + 1);
       return port;
     }
-    if (this.sweep() > 0) return this.allocate(external, protocol);
     return undefined;
   }
 
@@ -105,5 +115,7 @@ export class NatTable {
     this.out.delete(outKey(e));
     this.in.delete(inKey(e.external, e.protocol, e.extPort, e.remote, e.remotePort));
     this.used.delete(portKey(e.external, e.protocol, e.extPort));
+    const nk = `${e.external}|${e.protocol}`;
+    this.inUse.set(nk, this.inUse.get(nk)! - 1);
   }
 }
