@@ -45,6 +45,8 @@ export class CompiledPolicy {
   private readonly gateways = new Map<number, Set<number>>();
   /** The subnets of each routing domain. */
   private readonly domainSubnets = new Map<string, number[]>();
+  /** The next hops of the customer routes that have one, as numbers (parsed once, not per frame). */
+  private readonly hops = new Map<string, number>();
   /** paMac of every PA the policy names (made once, not per frame). */
   private readonly paMacs = new Map<number, Uint8Array>();
 
@@ -70,6 +72,7 @@ export class CompiledPolicy {
       if (!subnets.includes(route.virtualSubnetId)) subnets.push(route.virtualSubnetId);
       this.domainSubnets.set(route.routingDomainId, subnets);
       const [net, len] = route.destinationPrefix.split('/') as [string, string];
+      if (isV4(net) && route.nextHop !== '0.0.0.0') this.hops.set(route.nextHop, parseIpv4Address(route.nextHop));
       if (!isV4(net) || route.nextHop !== '0.0.0.0' || Number(len) > 30) continue;
       const network = (parseIpv4Address(net) & ipv4Mask(Number(len))) >>> 0;
       const gw = this.gateways.get(route.virtualSubnetId) ?? new Set<number>();
@@ -84,6 +87,9 @@ export class CompiledPolicy {
     if (!m) { m = paMac(pa); if (this.paMacs.size < 4096) this.paMacs.set(pa, m); }
     return m;
   }
+
+  /** A customer route's next hop as a number (IPv4 routes with a next hop only). */
+  nextHop(text: string): number { return this.hops.get(text) ?? parseIpv4Address(text); }
 
   byAddress(vsid: number, ca: number): Destination | undefined { return this.byCa.get(vsid)?.get(ca); }
   byMacAddress(vsid: number, mac: number): Destination | undefined { return this.byMac.get(vsid)?.get(mac); }

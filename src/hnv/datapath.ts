@@ -11,7 +11,8 @@
 //   holds a record of the subnet (unicast replication; no provider multicast).
 // NVGRE arriving on the uplink for one of this host's PAs is decapsulated and checked — known
 // VSID with local ports, source PA equal to the lookup record of the inner source (its MAC, or
-// for a routed frame its CA anywhere in the routing domain), destination a local port of that
+// for a routed frame its CA anywhere in the routing domain, or for a frame from outside the
+// gateway's lookup record), destination a local port of that
 // VSID — and delivered only there. Frames of ports in no subnet, and uplink traffic that is not
 // NVGRE to our PA, are forwarded as the switch does by default.
 // The provider network is the External switch's uplink (a UDP tunnel standing in for the
@@ -30,7 +31,7 @@ import {
 } from '../switch/index.ts';
 import { CompiledPolicy } from './compiled.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
-import { GATEWAY_MAC, arpAnswer, arpReply, route } from './router.ts';
+import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
 export const DEFAULT_PROVIDER_MTU = 1500;
@@ -202,7 +203,11 @@ class HnvDataPath implements SwitchExtension {
       const ethertype = (inner[12]! << 8) | inner[13]!;
       if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
       const ca = ((inner[26]! << 24) | (inner[27]! << 16) | (inner[28]! << 8) | inner[29]!) >>> 0;
+      // A source outside the domain's CAs was routed in by its gateway: it must come from the
+      // PA of the next hop our own routes name for that address.
       rec = this.p.inDomain(vsid, ca);
+      const r = rec ? undefined : resolve(this.p, vsid, ca);
+      if (r && r.hop !== ca) rec = this.p.byAddress(r.vsid, r.hop);
     } else {
       rec = this.p.byMacAddress(vsid, srcMac);
     }

@@ -1,6 +1,7 @@
 // Hyper-V Network Virtualization: the policy model (policy.ts), its compiled lookups (lookup.ts,
 // compiled.ts), a VM adapter's isolation and routing domain mappings (adapter-isolation.ts), and
 // the NVGRE data path and distributed router as a switch extension (datapath.ts, router.ts),
+// the multitenant gateway (gateway.ts, nat-table.ts, nat-rewrite.ts),
 // registered here once per process.
 import { findExtension, registerExtension } from '../switch/index.ts';
 import { hnvExtension } from './datapath.ts';
@@ -11,5 +12,6 @@ export * from './adapter-isolation.ts';
 export { HNV_EXTENSION, CUSTOMER_MTU, DEFAULT_PROVIDER_MTU, type HnvExtensionConfig } from './datapath.ts';
 export { paMac } from './compiled.ts';
 export { GATEWAY_MAC } from './router.ts';
+export { HnvGateway, GATEWAY_DATACENTER_PORT, gatewayTenantPort, type GatewayDomain, type GatewayMode, type GatewayOptions } from './gateway.ts';
 
 if (!findExtension(hnvExtension.name)) registerExtension(hnvExtension);

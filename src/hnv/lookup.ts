@@ -66,8 +66,14 @@ export class HnvTables {
       const b = parseIpv6Address(a);
       return list.find((r) => r.version === 6 && ipv6InPrefix(b, 0, r.v6, r.length))?.route;
     }
-    const n = parseIpv4Address(a);
-    return list.find((r) => r.version === 4 && ipv4InPrefix(n, r.v4, r.length))?.route;
+    return this.routeV4(vsid, parseIpv4Address(a));
+  }
+
+  /** route() for an IPv4 destination as a number: the per-frame path, no text. */
+  routeV4(vsid: number, destination: number): CustomerRoute | undefined {
+    const rdid = this.domainOf.get(vsid);
+    const list = rdid === undefined ? undefined : this.routes.get(rdid);
+    return list?.find((r) => r.version === 4 && ipv4InPrefix(destination, r.v4, r.length))?.route;
   }
 }
 
