@@ -139,13 +139,6 @@ export class MoveOut {
     this.refuseUnmovable(e);
     const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
-    // Multifd now passes through the relay, but in a clean-clone CI run a guest moved with
-    // Compression under a dirtying load stopped making progress on the destination (its memory
-    // program did not go on within 90 s; blackout 10.7 s): refused until that is understood.
-    if (settings.VirtualMachineMigrationPerformanceOption !== 'TCPIP') {
-      throw new VmhostError('MIGRATION_UNSUPPORTED',
-        `Move-VM with -VirtualMachineMigrationPerformanceOption ${settings.VirtualMachineMigrationPerformanceOption} (multifd) is not supported yet: Set-VMHost -VirtualMachineMigrationPerformanceOption TCPIP`, { vm: e.config.name });
-    }
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);
