@@ -252,14 +252,16 @@ export class MoveIn {
       await this.abort(moveId, `commit failed: ${(err as Error).message}`);
       throw err;
     }
-    // Registered: from here on the VM is this host's, whatever fails next.
+    // Registered: from here on the VM is this host's, whatever fails next. The guest runs again
+    // first: the rest is bookkeeping, and the relay's close may wait for its connections to end.
     this.staged.delete(moveId);
+    await rt.resume();
+    await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
+    const handOver = Date.now() - t0;
     await rm(join(e.paths.dir, INCOMING), { force: true });
     if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
-    await rt.resume();
-    await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
-    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${Date.now() - t0} ms after the source let go`, e);
+    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go`, e);
     return view;
   }
 
