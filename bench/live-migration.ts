@@ -10,7 +10,8 @@
 // each performance option (TCPIP, Compression, SMB), while a guest on B pings it every 20 ms
 // across the hosts' External switches (a UDP tunnel between them). Printed per run: total time
 // (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, the blackout the
-// pinging guest saw (longest run of lost replies + 1, × 20 ms; the peer's is its downtime), and
+// pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
+// peer's is its downtime), and
 // the hand-over = the destination's commit (from the source letting go to the VM resumed and
 // announced, its VM_MOVED_IN event). Ratios: ours / peer, and Compression / TCPIP.
 import { spawn } from 'node:child_process';
@@ -23,6 +24,7 @@ import { QmpClient, migrateLive, startIncoming } from '../src/qemu/index.ts';
 import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
 import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
 import { cliTools } from '../test/support/cli-tools.ts';
+import { pingBlackout } from '../test/support/ping-blackout.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -77,9 +79,7 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
   await sleep(2000);
-  const seqs = [...(await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
-  let gap = 0;
-  for (let i = 1; i < seqs.length; i++) gap = Math.max(gap, seqs[i]! - seqs[i - 1]! - 1);
+  const seen = pingBlackout((await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out, 20);
   if (r.status !== 200) {
     const tail = (d: TestDaemon) => readFileSync(join(d.dataDir, 'events.jsonl'), 'utf8').split('\n').slice(-6).join('\n');
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
@@ -87,7 +87,7 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
   await sleep(500); // the event log is written behind the answer
   const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seqs.length > 0 ? (gap + 1) * 20 : NaN, handoverMs: Number(inn?.[1]) };
+  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]) };
 }
 
 const show = (label: string, runs: Run[]) => {

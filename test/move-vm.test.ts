@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDaemon, freePort, freeUdpPort, runCli, waitFor, type CliResult } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
+import { pingBlackout } from './support/ping-blackout.ts';
 
 /** The Measure-VM fields the move checks carry over. */
 interface Measured {
@@ -54,8 +55,9 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     return r.stdout;
   };
   /**
-   * `move` run while the peer on B pings web1 every 20 ms: its result, the longest gap in the
-   * replies (the blackout) and the last 25 replies' sequence numbers (from 2 s after the move).
+   * `move` run while the peer on B pings web1 every 20 ms: its result, the longest wait between
+   * two replies (the blackout, support/ping-blackout.ts) and the last 25 replies' sequence
+   * numbers (from 2 s after the move).
    */
   const watched = async <T>(move: () => Promise<T>): Promise<{ result: T; took: number; replies: number; blackoutMs: number; tail: number[] }> => {
     await tb.sh('peer', `setsid ping -i 0.02 -W 1 ${IP(1)} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
@@ -63,11 +65,8 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     const result = await move();
     const took = Date.now() - t;
     await new Promise((r) => setTimeout(r, 2000));
-    const log = (await tb.sh('peer', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out;
-    const seqs = [...log.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
-    let gap = 0;
-    for (let i = 1; i < seqs.length; i++) gap = Math.max(gap, seqs[i]! - seqs[i - 1]! - 1);
-    return { result, took, replies: seqs.length, blackoutMs: (gap + 1) * 20, tail: seqs.slice(-25) };
+    const seen = pingBlackout((await tb.sh('peer', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out, 20);
+    return { result, took, replies: seen.replies, blackoutMs: seen.blackoutMs, tail: seen.seqs.slice(-25) };
   };
   const stillOnA = async (why: string): Promise<void> => {
     const vm = await ta.json<Vm>('Get-VM', 'web1');
