@@ -274,7 +274,9 @@ function memoryOption(spec: QemuVmSpec): string {
   const pad = ramPad(spec) * (spec.numa?.count ?? 1);
   const extra = (spec.virtioMem ?? []).reduce((s, m) => s + m.sizeBytes, 0);
   if (pad === 0) return extra === 0 ? `${memMiB}M` : `${memMiB}M,maxmem=${memMiB + extra / MiB}M`;
-  return extra === 0 ? kib(memMiB, pad) : `${kib(memMiB, pad)},maxmem=${kib(memMiB + extra / MiB, pad)}`;
+  // maxmem a whole MiB over: with the padded RAM, QEMU 7.2 left 4 KiB less than maxmem − RAM for
+  // memory devices (measured: "not enough space … 0x3ffff000" for a 1 GiB virtio-mem region).
+  return extra === 0 ? kib(memMiB, pad) : `${kib(memMiB, pad)},maxmem=${memMiB + extra / MiB + 1}M`;
 }
 
 /**
