@@ -245,11 +245,12 @@ function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
 }
 
 /**
- * Under TCG every boot RAM block is this much longer than asked (issue 11's move-back defect).
- * QEMU 7.2 syncs the migration dirty bitmap of a block whose length is a multiple of 256 KiB
- * by swapping whole bitmap words, without re-arming TCG's write tracking in the vCPUs' TLBs
- * (only the page-by-page path calls tlb_reset_dirty): a page the guest keeps writing through a
- * cached TLB entry is then never sent again, and the destination runs with its stale copy.
+ * Under TCG every boot RAM block is this much longer than asked (issue 11's move-back defect):
+ * QEMU 7.2 lost dirty pages of a guest that kept writing them, and the destination ran with
+ * stale kernel pages. Our reading, which the measurement below bears out: the dirty bitmap of a
+ * block whose length is a multiple of 256 KiB is synced by swapping whole bitmap words, without
+ * re-arming TCG's write tracking in the vCPUs' TLBs (the page-by-page path does), so a page
+ * written through a cached TLB entry is never sent again.
  * Measured: q1 → q2 → q3 between hand-started QEMUs, the guest dirtying 64 MiB at 50 MB/s on q2,
  * q2 (postmigrate) and q3 (loaded, not yet running) compared page by page with pmemsave — with
  * 256 MiB, 11 and 23 pages differed (hot kernel pages such as the timer bases: q3's guest
