@@ -109,7 +109,7 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     await tb.ok('Enable-VMMigration');
   });
 
-  test('a guest moves A → B while a peer on B pings it every 20 ms; refusals and a killed destination leave it on A; back and there again with Compression under a dirtying guest', { timeout: 360_000 }, async (tc) => {
+  test('a guest moves A → B while a peer on B pings it every 20 ms; refusals and a killed destination leave it on A; back and there again with Compression under a dirtying guest', { timeout: 480_000 }, async (tc) => {
     const t0 = Date.now();
     const disk = join(shared, 'web1.vhdx');
     const iso = join(shared, 'tools.iso');
