@@ -260,7 +260,7 @@ function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
  */
 const TCG_RAM_PAD = 4096;
 
-const ramPad = (spec: QemuVmSpec): number => (spec.accelerator === 'tcg' ? TCG_RAM_PAD : 0);
+const ramPad = (spec: QemuVmSpec): number => spec.ramPadBytes ?? (spec.accelerator === 'tcg' ? TCG_RAM_PAD : 0);
 
 /** A size in KiB for -m and memory backends: `mib` MiB plus the pad. */
 const kib = (mib: number, pad: number): string => `${mib * 1024 + pad / 1024}K`;
