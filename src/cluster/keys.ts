@@ -10,6 +10,7 @@
 //   /vmhost/cluster/owner/<vmId>        {Node}                     leased      ownership; written once per owner, so its mod revision is the fencing token
 //   /vmhost/cluster/assign/<vmId>       {Node, By}                             the leader's placement of an ownerless role
 //   /vmhost/cluster/state/<vmId>        {Node, State}                          what the owner last saw of the VM
+//   /vmhost/cluster/move/<vmId>         {To, Id, By, Failed?}                  a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
 import type { EtcdKv } from './etcd-client.ts';
 
 export const PREFIX = '/vmhost/cluster/';
@@ -21,8 +22,10 @@ export const groupKey = (id: string): string => `${PREFIX}groups/${id}`;
 export const ownerKey = (id: string): string => `${PREFIX}owner/${id}`;
 export const assignKey = (id: string): string => `${PREFIX}assign/${id}`;
 export const stateKey = (id: string): string => `${PREFIX}state/${id}`;
+export const moveKey = (id: string): string => `${PREFIX}move/${id}`;
 
-export interface ClusterConfig { Name: string; Id: string; CreatedAt: string }
+/** `MoveKey`: the nodes' shared secret for live moves between them (base64, 32 bytes; cluster-move.ts). */
+export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string }
 export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean }
 export interface AliveRecord { Url: string; Pid: number; Since: string }
 
@@ -47,6 +50,8 @@ export type GroupState = 'Online' | 'Offline' | 'Failed' | 'Pending';
 export interface StateRecord { Node: string; State: GroupState; Message?: string }
 export interface OwnerRecord { Node: string }
 export interface AssignRecord { Node: string; By: string }
+/** A live move of a running role to node `To`; `Id` names this one move (its ticket is bound to it); `Failed`: why it did not happen. */
+export interface MoveRecord { To: string; Id: string; By: string; Failed?: string }
 
 /** Everything under PREFIX, read in one range: what one pass of a node's loop works from. */
 export interface Snapshot {
@@ -59,10 +64,11 @@ export interface Snapshot {
   owners: Map<string, OwnerRecord & { modRevision: number; lease: string }>;
   assigns: Map<string, AssignRecord & { value: string }>;
   states: Map<string, StateRecord>;
+  moves: Map<string, MoveRecord & { value: string }>;
 }
 
 export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
-  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map() };
+  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map() };
   for (const kv of kvs) {
     const rest = kv.key.slice(PREFIX.length);
     const slash = rest.indexOf('/');
@@ -77,6 +83,7 @@ export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
     else if (kind === 'owner') s.owners.set(name, { ...(v as OwnerRecord), modRevision: kv.modRevision, lease: kv.lease });
     else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });
     else if (kind === 'state') s.states.set(name, v as StateRecord);
+    else if (kind === 'move') s.moves.set(name, { ...(v as MoveRecord), value: kv.value });
   }
   return s;
 }
