@@ -26,7 +26,9 @@ export const moveKey = (id: string): string => `${PREFIX}move/${id}`;
 
 /** `MoveKey`: the nodes' shared secret for live moves between them (base64, 32 bytes; cluster-move.ts). */
 export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string }
-export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean }
+/** `DrainStatus`: the last drain's (Suspend-ClusterNode -Drain); `Drained`: the roles it moved away, which Resume-ClusterNode -Failback Immediate brings back. */
+export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean; DrainStatus?: DrainStatus; Drained?: string[] }
+export type DrainStatus = 'NotInitiated' | 'InProgress' | 'Completed' | 'Failed';
 export interface AliveRecord { Url: string; Pid: number; Since: string }
 
 /** Hyper-V's group priorities: 3000 High, 2000 Medium (the default), 1000 Low, 0 No Auto Start. */
