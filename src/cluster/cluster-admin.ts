@@ -3,7 +3,8 @@
 // owner node carries them out in its loop (cluster-node.ts) and the call waits until the
 // role's state shows it (Start-/Stop-/Remove-ClusterGroup), as Hyper-V's -Wait does. A live
 // move is written as a `move` record the owner carries out (cluster-node.ts, 4.); the call
-// waits until the destination holds the ownership key, or the owner wrote why not.
+// waits until the destination holds the ownership key and the source has deleted the record
+// (the VM has left it), or the owner wrote why not.
 import { randomUUID } from 'node:crypto';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
@@ -181,6 +182,9 @@ export class ClusterAdmin {
     const owner = s.owners.get(g.VMId)?.Node;
     if (!s.nodes.has(node)) throw new VmhostError('NOT_FOUND', `The cluster node '${node}' was not found`, { node });
     if (owner === node) return this.group(g.VMId);
+    if (owner === undefined || s.states.get(g.VMId)?.State !== 'Online') {
+      throw new VmhostError('CLUSTER_INVALID_OPERATION', `Role '${g.Name}' is not Online on an owner: only a running role moves live (a quick move of an Offline role is not built)`, { group: g.Name });
+    }
     if (nodeState(s, node) !== 'Up') throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node} is ${nodeState(s, node)}: a role moves only to an Up node`, { node });
     if (g.OwnerNodes.length > 0 && !g.OwnerNodes.includes(node)) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node} is not a possible owner of role '${g.Name}' (${g.OwnerNodes.join(', ')})`, { node, group: g.Name });
     const failed = await this.moveAll([{ vmId: g.VMId, node }]);
@@ -239,8 +243,9 @@ export class ClusterAdmin {
   /** Ask each move, then wait for all: `vmId: why` for those that failed. */
   private async moveAll(plan: readonly Placement[]): Promise<string[]> {
     const asked = new Map<string, MoveRecord>();
+    const owners = (await this.node.read()).owners;
     for (const p of plan) {
-      const rec: MoveRecord = { To: p.node, Id: randomUUID(), By: this.node.name };
+      const rec: MoveRecord = { From: owners.get(p.vmId)?.Node ?? '', To: p.node, Id: randomUUID(), By: this.node.name };
       await this.node.etcd.put(moveKey(p.vmId), JSON.stringify(rec));
       asked.set(p.vmId, rec);
     }
@@ -256,7 +261,7 @@ export class ClusterAdmin {
           await this.node.etcd.txn([{ key: moveKey(id), value: now.value }], [{ delete: moveKey(id) }]);
           asked.delete(id);
         } else if (now?.Id !== rec.Id && s.owners.get(id)?.Node === rec.To) {
-          asked.delete(id); // the destination took the key (and deleted the record in the same txn)
+          asked.delete(id); // the destination took the key, and the source let the VM go
         } else if (now?.Id !== rec.Id) {
           failed.push(`${id}: the move was replaced or called off`);
           asked.delete(id);

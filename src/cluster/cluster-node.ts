@@ -268,8 +268,9 @@ export class ClusterNode {
     for (const [id, m] of s.moves) {
       const fence = this.fences.get(id);
       const vm = this.host.clusteredVms().find((v) => v.id === id);
-      if (m.Failed || s.owners.get(id)?.Node !== this.name || this.moving.has(id) || !fence || !vm) continue;
-      if (m.To === this.name) { await this.etcd.txn([{ key: moveKey(id), value: m.value }], [{ delete: moveKey(id) }]); continue; }
+      // Done, but its source died before it could say so (it deletes the record once the VM left it).
+      if (m.To === this.name && s.owners.get(id)?.Node === this.name && nodeState(s, m.From) === 'Down') await this.dropMove(id, m);
+      if (m.Failed || m.From !== this.name || s.owners.get(id)?.Node !== this.name || this.moving.has(id) || !fence || !vm) continue;
       const to = s.alive.get(m.To);
       const key = s.config?.MoveKey;
       let why: string | undefined;
@@ -289,7 +290,11 @@ export class ClusterNode {
         result = Promise.reject(e); // refused at once
       }
       void result
-        .then(() => { this.fences.delete(id); this.observed.delete(id); })
+        .then(async () => {
+          this.fences.delete(id);
+          this.observed.delete(id);
+          await this.dropMove(id, m); // the VM has left this node: the move is complete
+        })
         .catch(async (e: unknown) => {
           await this.failMove(id, m, (e as Error).message).catch(() => undefined);
           // Handed over but not taken (or not known to be): the VM waits paused here under a revoked fence. Turned off, the
@@ -298,6 +303,10 @@ export class ClusterNode {
         })
         .finally(() => { this.moving.delete(id); this.kick(); });
     }
+  }
+
+  private async dropMove(id: string, m: MoveRecord & { value: string }): Promise<void> {
+    await this.etcd.txn([{ key: moveKey(id), value: m.value }], [{ delete: moveKey(id) }]);
   }
 
   private async failMove(id: string, m: MoveRecord & { value: string }, why: string): Promise<void> {
@@ -317,7 +326,7 @@ export class ClusterNode {
     if (!m || m.Id !== moveId || m.To !== this.name || m.Failed !== undefined || this.admitted.has(moveId)) {
       throw new VmhostError('MIGRATION_TICKET_INVALID', `no move ${moveId} of VM ${vmId} to ${this.name} is asked in the cluster now (or it was let in already)`, { vm: vmId });
     }
-    if (!from || from.Node === this.name) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM ${vmId} has no other owner to move from`, { vm: vmId });
+    if (!from || from.Node === this.name || from.Node !== m.From) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM ${vmId} has no other owner to move from`, { vm: vmId });
     if (!this.lease.valid) throw new VmhostError('CLUSTER_INVALID_OPERATION', `node ${this.name} does not hold a valid etcd lease`, { vm: vmId });
     this.admitted.add(moveId);
     this.arriving.add(vmId);
@@ -327,7 +336,7 @@ export class ClusterNode {
         // The key is written once per owner, so its mod revision is still the one read above while the source holds it.
         const r = await this.etcd.txn(
           [{ key: ownerKey(vmId), modRevision: from.modRevision }, { key: moveKey(vmId), value: m.value }],
-          [{ put: ownerKey(vmId), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }, { delete: moveKey(vmId) }],
+          [{ put: ownerKey(vmId), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }],
         );
         if (!r.succeeded) {
           throw new VmhostError('CLUSTER_INVALID_OPERATION', `ownership of VM ${vmId} not taken over: node ${from.Node} no longer holds it at token ${from.modRevision}, or the move was called off`, { vm: vmId });

@@ -10,7 +10,7 @@
 //   /vmhost/cluster/owner/<vmId>        {Node}                     leased      ownership; written once per owner, so its mod revision is the fencing token
 //   /vmhost/cluster/assign/<vmId>       {Node, By}                             the leader's placement of an ownerless role
 //   /vmhost/cluster/state/<vmId>        {Node, State}                          what the owner last saw of the VM
-//   /vmhost/cluster/move/<vmId>         {To, Id, By, Failed?}                  a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
+//   /vmhost/cluster/move/<vmId>         {From, To, Id, By, Failed?}            a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
 import type { EtcdKv } from './etcd-client.ts';
 
 export const PREFIX = '/vmhost/cluster/';
@@ -52,8 +52,11 @@ export type GroupState = 'Online' | 'Offline' | 'Failed' | 'Pending';
 export interface StateRecord { Node: string; State: GroupState; Message?: string }
 export interface OwnerRecord { Node: string }
 export interface AssignRecord { Node: string; By: string }
-/** A live move of a running role to node `To`; `Id` names this one move (its ticket is bound to it); `Failed`: why it did not happen. */
-export interface MoveRecord { To: string; Id: string; By: string; Failed?: string }
+/**
+ * A live move of a running role from its owner `From` to node `To`; `Id` names this one move (its
+ * ticket is bound to it). The source deletes it once the VM has left it; `Failed`: why it did not happen.
+ */
+export interface MoveRecord { From: string; To: string; Id: string; By: string; Failed?: string }
 
 /** Everything under PREFIX, read in one range: what one pass of a node's loop works from. */
 export interface Snapshot {
