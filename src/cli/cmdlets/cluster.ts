@@ -123,6 +123,9 @@ function groupAction(name: 'Start-ClusterGroup' | 'Stop-ClusterGroup', verb: 'st
 export const startClusterGroup = groupAction('Start-ClusterGroup', 'start', 'Bring a role online on its owner node');
 export const stopClusterGroup = groupAction('Stop-ClusterGroup', 'stop', 'Take a role offline (the VM is saved: Hyper-V\'s default OfflineAction)');
 
+// Live is the only migration type built; the others (Quick: saved and restored) are refused by the binder.
+const moveVmParams = { MigrationType: { type: 'enum', values: ['Live'], help: 'Live (the only one built)' } } as const;
+
 function moveAction(name: 'Move-ClusterVirtualMachineRole' | 'Move-ClusterGroup', synopsis: string, extra: Record<string, never> | typeof moveVmParams) {
   return defineCmdlet({
     name,
@@ -138,8 +141,6 @@ function moveAction(name: 'Move-ClusterVirtualMachineRole' | 'Move-ClusterGroup'
   });
 }
 
-// Live is the only migration type built; the others (Quick: saved and restored) are refused by the binder.
-const moveVmParams = { MigrationType: { type: 'enum', values: ['Live'], help: 'Live (the only one built)' } } as const;
 export const moveClusterVirtualMachineRole = moveAction('Move-ClusterVirtualMachineRole', 'Move a running clustered VM live to another node', moveVmParams);
 export const moveClusterGroup = moveAction('Move-ClusterGroup', 'Move a running role live to another node', {});
 
