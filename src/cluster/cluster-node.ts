@@ -294,14 +294,17 @@ export class ClusterNode {
           this.fences.delete(id);
           this.observed.delete(id);
           await this.dropMove(id, m); // the VM has left this node: the move is complete
+        }, async (e: unknown) => {
+          await this.failMove(id, m, (e as Error).message);
         })
-        .catch(async (e: unknown) => {
-          await this.failMove(id, m, (e as Error).message).catch(() => undefined);
+        .catch((e: unknown) => this.event('Warning', 'CLUSTER_LOOP_FAILED', `Move record of VM ${id}: ${(e as Error).message}`))
+        .finally(async () => {
           // Handed over but not taken (or not known to be): the VM waits paused here under a revoked fence. Turned off, the
           // role is started by whichever node holds its key (this one again when the destination did not claim it).
-          if (handedOver) await this.release(id, `its move to ${m.To} failed after the hand-over began`).catch(() => undefined);
-        })
-        .finally(() => { this.moving.delete(id); this.kick(); });
+          if (handedOver && this.host.clusteredVms().some((v) => v.id === id)) await this.release(id, `its move to ${m.To} failed after the hand-over began`).catch(() => undefined);
+          this.moving.delete(id);
+          this.kick();
+        });
     }
   }
 
