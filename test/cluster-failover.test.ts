@@ -8,12 +8,11 @@
 // etcd loses its majority: the owner, unable to renew its lease, turns its clustered VMs off itself.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDaemon, waitFor } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 import { EtcdCluster } from './support/etcd.ts';
+import { clusteredQemuPids, startCluster, type TestCluster } from './support/cluster.ts';
 
 interface NodeView { Name: string; State: string; NodeWeight: number; DynamicWeight: number }
 interface GroupView { Name: string; OwnerNode: string; State: string; Priority: number }
@@ -22,28 +21,19 @@ interface Vm { Name: string; State: string; IsClustered: boolean; Heartbeat: str
 const NODES = ['node1', 'node2', 'node3'];
 
 describe('failover cluster of three nodes on etcd', () => {
+  let cluster: TestCluster | undefined;
   let etcd: EtcdCluster;
   let shared = '';
-  const daemons: TestDaemon[] = [];
-  const t: CliTools[] = [];
+  let daemons: TestDaemon[] = [];
+  let t: CliTools[] = [];
 
   before(async () => {
-    etcd = await EtcdCluster.start(3);
-    shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
-    const started = await Promise.all(NODES.map((name, i) => TestDaemon.start(undefined, [
-      '--cluster-etcd-endpoints', etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
-    ])));
-    daemons.push(...started);
-    t.push(...started.map(cliTools));
+    cluster = await startCluster(NODES);
+    ({ etcd, shared, daemons, t } = cluster);
   });
 
   after(async () => {
-    for (const d of daemons) {
-      for (const pid of await clusteredQemuPids(d)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
-      await d.stop();
-    }
-    await etcd?.stop();
-    if (shared) await rm(shared, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   test('New-Cluster, roles on node1, node1 killed: its VMs restart on the others, High before Low', async () => {
@@ -128,13 +118,3 @@ describe('failover cluster of three nodes on etcd', () => {
     process.stdout.write(`# etcd majority lost: the owner turned its VMs off ${Date.now() - lostAt} ms later (lease TTL 4 s, safety 1 s)\n`);
   });
 });
-
-/** PIDs of the QEMUs of a node's clustered VMs (their runtime.json is node-local: DIR/clustered/<id>/). */
-async function clusteredQemuPids(d: TestDaemon): Promise<number[]> {
-  const pids: number[] = [];
-  for (const id of await readdir(join(d.dataDir, 'clustered')).catch(() => [])) {
-    const rec = await readFile(join(d.dataDir, 'clustered', id, 'runtime.json'), 'utf8').catch(() => undefined);
-    if (rec) pids.push((JSON.parse(rec) as { pid: number }).pid);
-  }
-  return pids;
-}

@@ -29,3 +29,13 @@ export const SetGroupBody = Type.Object({
   OwnerNodes: Type.Optional(Type.Array(Name, { maxItems: 64, description: 'Possible owners (Set-ClusterOwnerNode); empty = every node' })),
 }, { additionalProperties: false });
 export type SetGroupBody = Static<typeof SetGroupBody>;
+export const MoveGroupBody = Type.Object({ Node: Name }, { additionalProperties: false });
+export type MoveGroupBody = Static<typeof MoveGroupBody>;
+export const SuspendNodeBody = Type.Object({
+  Drain: Type.Optional(Type.Boolean({ description: 'Move every running role off live first (waits)' })),
+}, { additionalProperties: false });
+export type SuspendNodeBody = Static<typeof SuspendNodeBody>;
+export const ResumeNodeBody = Type.Object({
+  Failback: Type.Optional(Type.Union([Type.Literal('Immediate'), Type.Literal('NoFailback'), Type.Literal('Policy')], { description: 'Immediate: the roles the drain moved away come back (default NoFailback)' })),
+}, { additionalProperties: false });
+export type ResumeNodeBody = Static<typeof ResumeNodeBody>;

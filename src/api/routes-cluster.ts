@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterAdmin } from '../cluster/index.ts';
 import {
-  AddVmRoleBody, GroupQuery, GroupRef, NewClusterBody, NodeBody, NodeQuery, NodeRef, SetGroupBody,
+  AddVmRoleBody, GroupQuery, GroupRef, MoveGroupBody, NewClusterBody, NodeBody, NodeQuery, NodeRef, ResumeNodeBody, SetGroupBody, SuspendNodeBody,
 } from './cluster-schemas.ts';
 
 export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmin | undefined): void {
@@ -25,6 +25,12 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
     async (req) => need().addNode(req.body.Name));
   app.delete<{ Params: { node: string } }>('/api/v1/cluster/nodes/:node', { schema: { summary: 'Remove-ClusterNode', tags, params: NodeRef } },
     async (req, reply) => { await need().removeNode(req.params.node); return reply.code(204).send(); });
+  app.post<{ Params: { node: string }; Body: SuspendNodeBody }>('/api/v1/cluster/nodes/:node/suspend',
+    { schema: { summary: 'Suspend-ClusterNode [-Drain]: Paused; with Drain its running roles move live to other nodes (waits)', tags, params: NodeRef, body: SuspendNodeBody } },
+    async (req) => need().suspendNode(req.params.node, req.body.Drain ?? false));
+  app.post<{ Params: { node: string }; Body: ResumeNodeBody }>('/api/v1/cluster/nodes/:node/resume',
+    { schema: { summary: 'Resume-ClusterNode [-Failback Immediate]: Up again; Immediate brings the drained roles back live (waits)', tags, params: NodeRef, body: ResumeNodeBody } },
+    async (req) => need().resumeNode(req.params.node, req.body.Failback ?? 'NoFailback'));
 
   app.get<{ Querystring: GroupQuery }>('/api/v1/cluster/groups', { schema: { summary: 'Get-ClusterGroup', tags, querystring: GroupQuery } },
     async (req) => need().groups(req.query.Name));
@@ -37,6 +43,9 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
     async (req) => need().setOnline(req.params.group, true));
   app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/stop', { schema: { summary: 'Stop-ClusterGroup: the VM is saved (waits until Offline)', tags, params: GroupRef } },
     async (req) => need().setOnline(req.params.group, false));
+  app.post<{ Params: { group: string }; Body: MoveGroupBody }>('/api/v1/cluster/groups/:group/move',
+    { schema: { summary: 'Move-ClusterVirtualMachineRole / Move-ClusterGroup: the running role moves live to Node (waits until it owns it)', tags, params: GroupRef, body: MoveGroupBody } },
+    async (req) => need().moveGroup(req.params.group, req.body.Node));
   app.delete<{ Params: { group: string } }>('/api/v1/cluster/groups/:group', { schema: { summary: 'Remove-ClusterGroup (an Offline role; the VM stays on its owner)', tags, params: GroupRef } },
     async (req, reply) => { await need().removeGroup(req.params.group); return reply.code(204).send(); });
 }

@@ -1,14 +1,19 @@
 // The Failover Clustering cmdlets as operations on the cluster's etcd keys, run by whichever
 // node the administrator talks to. Changes to a role are written as its desired state; the
 // owner node carries them out in its loop (cluster-node.ts) and the call waits until the
-// role's state shows it (Start-/Stop-/Remove-ClusterGroup), as Hyper-V's -Wait does.
+// role's state shows it (Start-/Stop-/Remove-ClusterGroup), as Hyper-V's -Wait does. A live
+// move is written as a `move` record the owner carries out (cluster-node.ts, 4.); the call
+// waits until the destination holds the ownership key and the source has deleted the record
+// (the VM has left it), or the owner wrote why not.
 import { randomUUID } from 'node:crypto';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
+import { newMoveKey } from './cluster-move.ts';
 import {
-  CONFIG_KEY, PRIORITIES, groupKey, nodeKey, nodeState, ownerKey,
-  type ClusterConfig, type ClusterGroupRecord, type GroupState, type NodeRecord, type Priority, type Snapshot,
+  CONFIG_KEY, PRIORITIES, groupKey, moveKey, nodeKey, nodeState, ownerKey,
+  type ClusterConfig, type ClusterGroupRecord, type GroupState, type MoveRecord, type NodeRecord, type Priority, type Snapshot,
 } from './keys.ts';
+import { planDrain, type Placement } from './placement.ts';
 
 const WAIT_MS = 120_000;
 
@@ -27,7 +32,7 @@ function need(s: Snapshot): ClusterConfig {
 function nodeView(s: Snapshot, cluster: string, n: NodeRecord): ClusterNodeView {
   const state = nodeState(s, n.Name);
   // Votes: every Up node votes (NodeWeight 1); dynamic quorum and witnesses are not built, so DynamicWeight follows State.
-  return { Name: n.Name, Id: n.Id, State: state, NodeWeight: n.NodeWeight, DynamicWeight: state === 'Down' ? 0 : n.NodeWeight, DrainStatus: 'NotInitiated', Cluster: cluster };
+  return { Name: n.Name, Id: n.Id, State: state, NodeWeight: n.NodeWeight, DynamicWeight: state === 'Down' ? 0 : n.NodeWeight, DrainStatus: n.DrainStatus ?? 'NotInitiated', Cluster: cluster };
 }
 
 function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): ClusterGroupView {
@@ -51,7 +56,7 @@ export class ClusterAdmin {
     if (s.config) throw new VmhostError('CLUSTER_EXISTS', `Cluster '${s.config.Name}' already exists in this etcd`, { cluster: s.config.Name });
     const missing = nodes.filter((n) => !s.alive.has(n));
     if (missing.length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${missing.join(', ')} is not reachable: no vmhostd of that name is connected to this etcd`, { node: missing[0] });
-    const config: ClusterConfig = { Name: name, Id: randomUUID(), CreatedAt: new Date().toISOString() };
+    const config: ClusterConfig = { Name: name, Id: randomUUID(), CreatedAt: new Date().toISOString(), MoveKey: newMoveKey() };
     const r = await this.node.etcd.txn([{ key: CONFIG_KEY, absent: true }], [
       { put: CONFIG_KEY, value: JSON.stringify(config) },
       ...[...new Set(nodes)].map((n) => ({ put: nodeKey(n), value: JSON.stringify({ Name: n, Id: randomUUID(), NodeWeight: 1, Paused: false } satisfies NodeRecord) })),
@@ -168,6 +173,105 @@ export class ClusterAdmin {
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new VmhostError('TIMEOUT', `Role '${g.Name}' was not removed by its owner within ${WAIT_MS / 1000} s`, { group: g.Name });
+  }
+
+  /** Move-ClusterVirtualMachineRole / Move-ClusterGroup: the running role moves live to `node` (waits until it owns it). */
+  async moveGroup(nameOrId: string, node: string): Promise<ClusterGroupView> {
+    const g = await this.record(nameOrId);
+    const s = await this.node.read();
+    const owner = s.owners.get(g.VMId)?.Node;
+    if (!s.nodes.has(node)) throw new VmhostError('NOT_FOUND', `The cluster node '${node}' was not found`, { node });
+    if (owner === node) return this.group(g.VMId);
+    if (owner === undefined || s.states.get(g.VMId)?.State !== 'Online') {
+      throw new VmhostError('CLUSTER_INVALID_OPERATION', `Role '${g.Name}' is not Online on an owner: only a running role moves live (a quick move of an Offline role is not built)`, { group: g.Name });
+    }
+    if (nodeState(s, node) !== 'Up') throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node} is ${nodeState(s, node)}: a role moves only to an Up node`, { node });
+    if (g.OwnerNodes.length > 0 && !g.OwnerNodes.includes(node)) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node} is not a possible owner of role '${g.Name}' (${g.OwnerNodes.join(', ')})`, { node, group: g.Name });
+    const failed = await this.moveAll([{ vmId: g.VMId, node }]);
+    if (failed.length > 0) throw new VmhostError('CLUSTER_MOVE_FAILED', `Role '${g.Name}' was not moved to ${node}: ${failed[0]}`, { group: g.Name, node });
+    return this.group(g.VMId);
+  }
+
+  /**
+   * Suspend-ClusterNode [-Drain]: the node is Paused (it takes no roles); with -Drain every role
+   * it runs moves live to the node placement would choose (planDrain), and the call waits.
+   */
+  async suspendNode(name: string, drain: boolean): Promise<ClusterNodeView> {
+    const s = await this.node.read();
+    need(s);
+    const rec = s.nodes.get(name);
+    if (!rec) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
+    if (nodeState(s, name) === 'Down') throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} is Down: only an Up node is suspended`, { node: name });
+    await this.putNode({ ...rec, Paused: true, ...(drain ? { DrainStatus: 'InProgress' as const } : {}) });
+    if (!drain) return (await this.nodes(name))[0]!;
+    const after = await this.node.read();
+    const plan = planDrain(after, name).filter((p) => after.states.get(p.vmId)?.State === 'Online');
+    const failed = await this.moveAll(plan);
+    // Roles left behind: running ones no other node may take, and failed moves.
+    const left = [...(await this.node.read()).owners.entries()].filter(([id, o]) => o.Node === name && (after.states.get(id)?.State === 'Online'));
+    const moved = plan.filter((p) => !failed.some((f) => f.startsWith(`${p.vmId}:`))).map((p) => p.vmId);
+    await this.putNode({ ...rec, Paused: true, DrainStatus: left.length > 0 ? 'Failed' : 'Completed', Drained: moved });
+    this.node.event(left.length > 0 ? 'Warning' : 'Information', 'CLUSTER_NODE_DRAINED',
+      `Node ${name} paused and drained: ${moved.length} role(s) moved${left.length > 0 ? `, ${left.length} still on it${failed.length > 0 ? ` (${failed.join('; ')})` : ''}` : ''}`);
+    return (await this.nodes(name))[0]!;
+  }
+
+  /** Resume-ClusterNode [-Failback Immediate|NoFailback]: Up again; Immediate moves the roles its drain moved away back to it. */
+  async resumeNode(name: string, failback: 'Immediate' | 'NoFailback' | 'Policy'): Promise<ClusterNodeView> {
+    const s = await this.node.read();
+    need(s);
+    const rec = s.nodes.get(name);
+    if (!rec) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
+    if (failback === 'Policy') throw new VmhostError('INVALID_ARGUMENT', 'Resume-ClusterNode -Failback Policy (the roles\' failback windows) is not supported yet: use Immediate or NoFailback', { param: 'Failback' });
+    const { Drained: drained = [], ...rest } = rec;
+    await this.putNode({ ...rest, Paused: false, DrainStatus: 'NotInitiated' });
+    if (failback === 'Immediate') {
+      const now = await this.node.read();
+      const back = drained.filter((id) => now.groups.has(id) && now.owners.has(id) && now.owners.get(id)!.Node !== name && now.states.get(id)?.State === 'Online')
+        .map((vmId): Placement => ({ vmId, node: name }));
+      const failed = await this.moveAll(back);
+      if (failed.length > 0) throw new VmhostError('CLUSTER_MOVE_FAILED', `Node ${name} resumed, but not every role came back: ${failed.join('; ')}`, { node: name });
+    }
+    return (await this.nodes(name))[0]!;
+  }
+
+  private async putNode(rec: NodeRecord): Promise<void> {
+    await this.node.etcd.put(nodeKey(rec.Name), JSON.stringify(rec));
+    this.node.kick();
+  }
+
+  /** Ask each move, then wait for all: `vmId: why` for those that failed. */
+  private async moveAll(plan: readonly Placement[]): Promise<string[]> {
+    const asked = new Map<string, MoveRecord>();
+    const owners = (await this.node.read()).owners;
+    for (const p of plan) {
+      const rec: MoveRecord = { From: owners.get(p.vmId)?.Node ?? '', To: p.node, Id: randomUUID(), By: this.node.name };
+      await this.node.etcd.put(moveKey(p.vmId), JSON.stringify(rec));
+      asked.set(p.vmId, rec);
+    }
+    this.node.kick();
+    const failed: string[] = [];
+    const deadline = Date.now() + WAIT_MS;
+    while (asked.size > 0) {
+      const s = await this.node.read();
+      for (const [id, rec] of asked) {
+        const now = s.moves.get(id);
+        if (now?.Id === rec.Id && now.Failed !== undefined) {
+          failed.push(`${id}: ${now.Failed}`);
+          await this.node.etcd.txn([{ key: moveKey(id), value: now.value }], [{ delete: moveKey(id) }]);
+          asked.delete(id);
+        } else if (now?.Id !== rec.Id && s.owners.get(id)?.Node === rec.To) {
+          asked.delete(id); // the destination took the key, and the source let the VM go
+        } else if (now?.Id !== rec.Id) {
+          failed.push(`${id}: the move was replaced or called off`);
+          asked.delete(id);
+        }
+      }
+      if (asked.size === 0) break;
+      if (Date.now() > deadline) throw new VmhostError('TIMEOUT', `Moves of ${[...asked.keys()].join(', ')} not done within ${WAIT_MS / 1000} s`, {});
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return failed;
   }
 
   private async waitFor(id: string, what: string, done: (v: ClusterGroupView) => boolean): Promise<ClusterGroupView> {

@@ -10,16 +10,29 @@
 //      revision is the fencing token; the VM is registered from the shared folder;
 //   3. desired state: the owner starts or stops its VMs to match the role's PersistentState, and
 //      a change made on the VM itself (Start-VM, the guest shutting down) becomes the new desire;
-//   4. leadership: the one node holding the leader key (a txn on an absent key, bound to its
+//   4. live moves (Move-ClusterVirtualMachineRole, a drain, a failback): the owner of a role with
+//      a `move` record moves the running VM to the named node with Move-VM's machinery, its
+//      ticket made with the cluster's MoveKey (cluster-move.ts). The hand-over, in this order:
+//      the source's QEMU stops at the pre-copy's last round; the source stops serving the disks
+//      and revokes its fence; the destination, at commit, takes the ownership key in one txn
+//      conditioned on the key's mod revision being the source's token (and the move record
+//      unchanged), writing it under its own lease — the txn's revision is its token — and only
+//      then opens the disks, fenced by it, and resumes the VM. The key exists throughout (one
+//      txn replaces it), so neither node ever lacks ownership in etcd, and the old token is
+//      revoked before the new one exists, so the two never both may write. A move that fails
+//      after the hand-over began turns the VM off on the source: whoever holds the key then
+//      starts it (a cold start, never a second copy);
+//   5. leadership: the one node holding the leader key (a txn on an absent key, bound to its
 //      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
 //      leader key's revision, so a deposed leader's late writes fail.
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import type { EventLevel, Host, VmState } from '../host/index.ts';
+import type { ClusteredArrival, EventLevel, Host, VmState } from '../host/index.ts';
 import { OwnershipFence } from '../storage/index.ts';
 import type { EtcdClient } from './etcd-client.ts';
+import { checkClusterMoveTicket, clusterMoveTicket } from './cluster-move.ts';
 import {
-  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, ownerKey, parseSnapshot, stateKey,
-  type AliveRecord, type ClusterGroupRecord, type GroupState, type OwnerRecord, type Snapshot, type StateRecord,
+  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey,
+  type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
 import { planPlacements } from './placement.ts';
@@ -52,6 +65,11 @@ export class ClusterNode {
   /** VMs this node is starting or stopping for the role's desired state (their state is Pending meanwhile). */
   private readonly acting = new Set<string>();
   private readonly failed = new Map<string, string>();
+  /** Roles this node is moving out live, and those arriving here (staged, not yet registered): the loop leaves them alone. */
+  private readonly moving = new Set<string>();
+  private readonly arriving = new Set<string>();
+  /** Moves this node has let in: a ticket opens one prepare only. */
+  private readonly admitted = new Set<string>();
   private lastAlive = new Set<string>();
   private running: Promise<void> | undefined;
   private again = false;
@@ -77,6 +95,7 @@ export class ClusterNode {
   /** Join: grant the lease and publish this node alive, then run the loop. Throws when etcd cannot be reached. */
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
     const n = new ClusterNode(opts);
+    opts.host.clusterArrivals = (ticket, vmId) => n.arrival(ticket, vmId);
     // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
     await opts.host.turnOffStrayClustered();
     await n.lease.start();
@@ -125,6 +144,7 @@ export class ClusterNode {
     await this.checkOwnership(s);
     await this.claim(s);
     await this.reconcile(s);
+    await this.moves(s);
     await this.lead(s);
   }
 
@@ -140,6 +160,7 @@ export class ClusterNode {
 
   private async checkOwnership(s: Snapshot): Promise<void> {
     for (const vm of this.host.clusteredVms()) {
+      if (this.moving.has(vm.id)) continue; // the move settles it
       const owner = s.owners.get(vm.id);
       const fence = this.fences.get(vm.id);
       let why: string | undefined;
@@ -150,7 +171,7 @@ export class ClusterNode {
     }
     // Owned under this node's current lease but not registered here (after an isolation its lease survived, or a role just added).
     for (const [id, owner] of s.owners) {
-      if (owner.Node === this.name && owner.lease === this.lease.id && !this.fences.has(id) && s.groups.has(id)) await this.adopt(id, owner.modRevision);
+      if (owner.Node === this.name && owner.lease === this.lease.id && !this.fences.has(id) && !this.arriving.has(id) && s.groups.has(id)) await this.adopt(id, owner.modRevision);
     }
   }
 
@@ -194,7 +215,7 @@ export class ClusterNode {
   private async reconcile(s: Snapshot): Promise<void> {
     for (const vm of this.host.clusteredVms()) {
       const g = s.groups.get(vm.id);
-      if (!g || !this.fences.has(vm.id)) continue;
+      if (!g || !this.fences.has(vm.id) || this.moving.has(vm.id)) continue;
       if (g.Removing) { await this.finishRemoval(vm.id, vm.state); continue; }
       const cur = online(vm.state);
       const prev = this.observed.get(vm.id);
@@ -240,6 +261,104 @@ export class ClusterNode {
     this.observed.delete(id);
     await this.host.leaveShared(id);
     await this.etcd.txn([], [{ delete: groupKey(id) }, { delete: ownerKey(id) }, { delete: stateKey(id) }, { delete: assignKey(id) }]);
+  }
+
+  /** The live moves asked of roles this node owns (see the header, 4.). */
+  private async moves(s: Snapshot): Promise<void> {
+    for (const [id, m] of s.moves) {
+      const fence = this.fences.get(id);
+      const vm = this.host.clusteredVms().find((v) => v.id === id);
+      // Done, but its source died before it could say so (it deletes the record once the VM left it).
+      if (m.To === this.name && s.owners.get(id)?.Node === this.name && nodeState(s, m.From) === 'Down') await this.dropMove(id, m);
+      if (m.Failed || m.From !== this.name || s.owners.get(id)?.Node !== this.name || this.moving.has(id) || !fence || !vm) continue;
+      const to = s.alive.get(m.To);
+      const key = s.config?.MoveKey;
+      let why: string | undefined;
+      if (vm.state !== 'Running') why = `VM '${vm.name}' is ${vm.state}: only a running role moves live`;
+      else if (!to || nodeState(s, m.To) !== 'Up') why = `node ${m.To} is ${nodeState(s, m.To)}`;
+      else if (!key) why = 'the cluster has no MoveKey (it was created before live moves were built)';
+      if (why !== undefined) { await this.failMove(id, m, why); continue; }
+      this.moving.add(id);
+      let handedOver = false;
+      let result: Promise<unknown>;
+      try {
+        result = this.host.move(id, {
+          destination: new URL(to!.Url).host, ticket: clusterMoveTicket(key!, id, m.To, m.Id),
+          handOver: () => { handedOver = true; fence.revoke(`ownership handed over to ${m.To} (move ${m.Id})`); },
+        }).result;
+      } catch (e) {
+        result = Promise.reject(e); // refused at once
+      }
+      void result
+        .then(async () => {
+          this.fences.delete(id);
+          this.observed.delete(id);
+          await this.dropMove(id, m); // the VM has left this node: the move is complete
+        }, async (e: unknown) => {
+          await this.failMove(id, m, (e as Error).message);
+        })
+        .catch((e: unknown) => this.event('Warning', 'CLUSTER_LOOP_FAILED', `Move record of VM ${id}: ${(e as Error).message}`))
+        .finally(async () => {
+          // Handed over but not taken (or not known to be): the VM waits paused here under a revoked fence. Turned off, the
+          // role is started by whichever node holds its key (this one again when the destination did not claim it).
+          if (handedOver && this.host.clusteredVms().some((v) => v.id === id)) await this.release(id, `its move to ${m.To} failed after the hand-over began`).catch(() => undefined);
+          this.moving.delete(id);
+          this.kick();
+        });
+    }
+  }
+
+  private async dropMove(id: string, m: MoveRecord & { value: string }): Promise<void> {
+    await this.etcd.txn([{ key: moveKey(id), value: m.value }], [{ delete: moveKey(id) }]);
+  }
+
+  private async failMove(id: string, m: MoveRecord & { value: string }, why: string): Promise<void> {
+    const { value, ...rec } = m;
+    this.event('Error', 'CLUSTER_GROUP_MOVE_FAILED', `Role of VM ${id} not moved to ${m.To}: ${why}`);
+    await this.etcd.txn([{ key: moveKey(id), value }], [{ put: moveKey(id), value: JSON.stringify({ ...rec, Failed: why } satisfies MoveRecord) }]);
+  }
+
+  /** Destination: a move ticket from the role's owner (cluster-move.ts) lets the VM in as a clustered arrival. */
+  private async arrival(ticket: string, vmId: string): Promise<ClusteredArrival> {
+    const s = await this.read();
+    this.assertMember(s);
+    if (!s.config?.MoveKey) throw new VmhostError('MIGRATION_TICKET_INVALID', 'this cluster has no MoveKey: its nodes cannot move roles between them', { vm: vmId });
+    const moveId = checkClusterMoveTicket(s.config.MoveKey, ticket, vmId, this.name);
+    const m = s.moves.get(vmId);
+    const from = s.owners.get(vmId);
+    if (!m || m.Id !== moveId || m.To !== this.name || m.Failed !== undefined || this.admitted.has(moveId)) {
+      throw new VmhostError('MIGRATION_TICKET_INVALID', `no move ${moveId} of VM ${vmId} to ${this.name} is asked in the cluster now (or it was let in already)`, { vm: vmId });
+    }
+    if (!from || from.Node === this.name || from.Node !== m.From) throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM ${vmId} has no other owner to move from`, { vm: vmId });
+    if (!this.lease.valid) throw new VmhostError('CLUSTER_INVALID_OPERATION', `node ${this.name} does not hold a valid etcd lease`, { vm: vmId });
+    this.admitted.add(moveId);
+    this.arriving.add(vmId);
+    return {
+      paths: this.host.clusteredPaths(this.storage, vmId),
+      claim: async () => {
+        // The key is written once per owner, so its mod revision is still the one read above while the source holds it.
+        const r = await this.etcd.txn(
+          [{ key: ownerKey(vmId), modRevision: from.modRevision }, { key: moveKey(vmId), value: m.value }],
+          [{ put: ownerKey(vmId), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }],
+        );
+        if (!r.succeeded) {
+          throw new VmhostError('CLUSTER_INVALID_OPERATION', `ownership of VM ${vmId} not taken over: node ${from.Node} no longer holds it at token ${from.modRevision}, or the move was called off`, { vm: vmId });
+        }
+        const fence = new OwnershipFence(r.revision);
+        fence.renew(this.lease.until);
+        this.fences.set(vmId, fence);
+        this.observed.delete(vmId);
+        this.failed.delete(vmId);
+        this.event('Information', 'CLUSTER_GROUP_MOVED', `Role of VM ${vmId} moved live from ${from.Node} to ${this.name} (ownership token ${from.modRevision} -> ${r.revision})`);
+        return fence;
+      },
+      done: () => {
+        this.arriving.delete(vmId);
+        // Abandoned after the claim: the key is this node's, the VM is not running here; the loop adopts and starts it.
+        if (!this.host.clusteredVms().some((v) => v.id === vmId)) this.fences.delete(vmId);
+        this.kick();
+      },
+    };
   }
 
   private async lead(s: Snapshot): Promise<void> {

@@ -10,6 +10,7 @@
 //   /vmhost/cluster/owner/<vmId>        {Node}                     leased      ownership; written once per owner, so its mod revision is the fencing token
 //   /vmhost/cluster/assign/<vmId>       {Node, By}                             the leader's placement of an ownerless role
 //   /vmhost/cluster/state/<vmId>        {Node, State}                          what the owner last saw of the VM
+//   /vmhost/cluster/move/<vmId>         {From, To, Id, By, Failed?}            a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
 import type { EtcdKv } from './etcd-client.ts';
 
 export const PREFIX = '/vmhost/cluster/';
@@ -21,9 +22,13 @@ export const groupKey = (id: string): string => `${PREFIX}groups/${id}`;
 export const ownerKey = (id: string): string => `${PREFIX}owner/${id}`;
 export const assignKey = (id: string): string => `${PREFIX}assign/${id}`;
 export const stateKey = (id: string): string => `${PREFIX}state/${id}`;
+export const moveKey = (id: string): string => `${PREFIX}move/${id}`;
 
-export interface ClusterConfig { Name: string; Id: string; CreatedAt: string }
-export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean }
+/** `MoveKey`: the nodes' shared secret for live moves between them (base64, 32 bytes; cluster-move.ts). */
+export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string }
+/** `DrainStatus`: the last drain's (Suspend-ClusterNode -Drain); `Drained`: the roles it moved away, which Resume-ClusterNode -Failback Immediate brings back. */
+export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean; DrainStatus?: DrainStatus; Drained?: string[] }
+export type DrainStatus = 'NotInitiated' | 'InProgress' | 'Completed' | 'Failed';
 export interface AliveRecord { Url: string; Pid: number; Since: string }
 
 /** Hyper-V's group priorities: 3000 High, 2000 Medium (the default), 1000 Low, 0 No Auto Start. */
@@ -47,6 +52,11 @@ export type GroupState = 'Online' | 'Offline' | 'Failed' | 'Pending';
 export interface StateRecord { Node: string; State: GroupState; Message?: string }
 export interface OwnerRecord { Node: string }
 export interface AssignRecord { Node: string; By: string }
+/**
+ * A live move of a running role from its owner `From` to node `To`; `Id` names this one move (its
+ * ticket is bound to it). The source deletes it once the VM has left it; `Failed`: why it did not happen.
+ */
+export interface MoveRecord { From: string; To: string; Id: string; By: string; Failed?: string }
 
 /** Everything under PREFIX, read in one range: what one pass of a node's loop works from. */
 export interface Snapshot {
@@ -59,10 +69,11 @@ export interface Snapshot {
   owners: Map<string, OwnerRecord & { modRevision: number; lease: string }>;
   assigns: Map<string, AssignRecord & { value: string }>;
   states: Map<string, StateRecord>;
+  moves: Map<string, MoveRecord & { value: string }>;
 }
 
 export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
-  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map() };
+  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map() };
   for (const kv of kvs) {
     const rest = kv.key.slice(PREFIX.length);
     const slash = rest.indexOf('/');
@@ -77,6 +88,7 @@ export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
     else if (kind === 'owner') s.owners.set(name, { ...(v as OwnerRecord), modRevision: kv.modRevision, lease: kv.lease });
     else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });
     else if (kind === 'state') s.states.set(name, v as StateRecord);
+    else if (kind === 'move') s.moves.set(name, { ...(v as MoveRecord), value: kv.value });
   }
   return s;
 }

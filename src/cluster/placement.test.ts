@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSnapshot, PREFIX, type ClusterGroupRecord, type GroupState, type Priority } from './keys.ts';
-import { planPlacements } from './placement.ts';
+import { planDrain, planPlacements } from './placement.ts';
 import type { EtcdKv } from './etcd-client.ts';
 
 interface World {
@@ -60,4 +60,16 @@ test('an assignment to a node that went down is placed again, on the least loade
   };
   assert.deepEqual(planPlacements(snapshot(w)), [{ vmId: 'x', node: 'n3' }]);
   assert.deepEqual(planPlacements(snapshot({ ...w, up: [] })), []);
+});
+
+test('a drain sends the paused node\'s roles to the least loaded Up possible owners, never to a paused node', () => {
+  const w: World = {
+    nodes: ['n1', 'n2', 'n3', 'n4'], up: ['n1', 'n2', 'n3', 'n4'],
+    groups: [['a', 3000], ['b', 2000], ['c', 1000, { OwnerNodes: ['n1', 'n3'] }], ['z', 2000, { OwnerNodes: ['n1'] }], ['x', 2000]],
+    owners: [['a', 'n1'], ['b', 'n1'], ['c', 'n1'], ['z', 'n1'], ['x', 'n2']],
+  };
+  const s = snapshot(w);
+  s.nodes.get('n4')!.Paused = true;
+  // a (High) first to the emptier n3, then b to n2 or n3 by load and name, c only to n3; z has nowhere to go.
+  assert.deepEqual(planDrain(s, 'n1'), [{ vmId: 'a', node: 'n3' }, { vmId: 'b', node: 'n2' }, { vmId: 'c', node: 'n3' }]);
 });

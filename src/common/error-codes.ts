@@ -113,6 +113,8 @@ export const ERROR_CODES = {
   CLUSTER_NO_OWNER: 'conflict',
   /** The owner node could not bring the role's VM online (Start-VM failed there). */
   CLUSTER_GROUP_FAILED: 'failure',
+  /** A live move of a role (Move-ClusterVirtualMachineRole, a drain, a failback) did not happen; the owner said why. */
+  CLUSTER_MOVE_FAILED: 'failure',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',

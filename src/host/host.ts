@@ -62,7 +62,7 @@ import {
   addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
 } from './migration-networks.ts';
 import { TicketBook, type IssuedTicket } from './move-ticket.ts';
-import { MoveIn, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
+import { CLUSTER_TICKET_PREFIX, MoveIn, type ClusteredArrival, type MovePrepare, type PreparedMove } from './vm-move-in.ts';
 import { MoveOut, type MoveRequest } from './vm-move-out.ts';
 
 export interface NewVmParams {
@@ -232,7 +232,11 @@ export class Host {
       hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
       live: (e) => this.live(e),
       settleExit: (e) => this.settleExit(e),
-      forget: (e) => { this.vms.delete(e.config.id); this.checkpoints.forget(e); },
+      forget: (e) => {
+        this.vms.delete(e.config.id);
+        this.checkpoints.forget(e);
+        if (e.fence) this.storage.fenceDrives(e.config.hardDrives, undefined);
+      },
       isRegistered: (e) => this.vms.has(e.config.id),
       metering: (e) => this.metering.carried(e),
       event: (level, code, message, e) => this.event(level, code, message, e),
@@ -635,7 +639,12 @@ export class Host {
    * (the ownership token). A QEMU of it this node still runs is re-attached (runtime.json is node-local).
    */
   async adoptClustered(sharedRoot: string, id: string, fence: OwnershipFence): Promise<VmView> {
-    return this.view(await this.adoptFolder(clusteredVmPaths(this.dataDir, resolve(sharedRoot), id), fence));
+    return this.view(await this.adoptFolder(this.clusteredPaths(sharedRoot, id), fence));
+  }
+
+  /** Where a clustered VM's files are on this node (vm-paths.ts). */
+  clusteredPaths(sharedRoot: string, id: string): VmPaths {
+    return clusteredVmPaths(this.dataDir, resolve(sharedRoot), id);
   }
 
   /** This node no longer owns the clustered VM: its writes are refused at once, it is turned off and unregistered; its files stay. */
@@ -1422,16 +1431,34 @@ export class Host {
     return this.tickets.issue(vmId, Date.now());
   }
 
+  /**
+   * Set by a cluster node (cluster/cluster-node.ts): a move ticket from another node of the cluster
+   * is checked by it, and the VM arrives as a clustered one (vm-move-in.ts, ClusteredArrival).
+   */
+  clusterArrivals: ((ticket: string, vmId: string) => Promise<ClusteredArrival>) | undefined;
+
   /** Destination: the source presents the ticket; the VM is staged, not registered (vm-move-in.ts). */
-  prepareIncoming(ticket: string, body: MovePrepare): Promise<PreparedMove> {
-    this.tickets.redeem(ticket, body.config.id, Date.now());
+  async prepareIncoming(ticket: string, body: MovePrepare): Promise<PreparedMove> {
+    let arrival: ClusteredArrival | undefined;
+    if (ticket.startsWith(CLUSTER_TICKET_PREFIX) && this.clusterArrivals) arrival = await this.clusterArrivals(ticket, body.config.id);
+    else this.tickets.redeem(ticket, body.config.id, Date.now());
+    try {
+      return await this.prepareArrival(body, arrival);
+    } catch (e) {
+      arrival?.done();
+      throw e;
+    }
+  }
+
+  private prepareArrival(body: MovePrepare, arrival: ClusteredArrival | undefined): Promise<PreparedMove> {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
     // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
     if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
-    const local = { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
-    return this.names.run(() => this.moveIn.prepare({ ...body, config: local }));
+    // A clustered VM keeps its folder (the shared one), checkpoint folder included.
+    const local = arrival ? config : { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
+    return this.names.run(() => this.moveIn.prepare({ ...body, config: local }, arrival));
   }
 
   /** Destination, at commit: the moved VM joins the registry, Running on the QEMU that received it. */

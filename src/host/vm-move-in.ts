@@ -14,6 +14,13 @@
 // opened with the move's secret) before the memory moves. Commit needs every stream finished
 // (flushed); a stream that ends unfinished abandons the move, and an abandoned move — or one a
 // crash left, by `sweep` — deletes the files it created: they were never anyone's but the move's.
+//
+// A clustered VM moving between cluster nodes (Move-ClusterVirtualMachineRole, a drain) arrives
+// with a `ClusteredArrival` instead of a ticket's plain staging: its folder is the shared one both
+// nodes see, so only the node-local part (DIR/clustered/<id>: incoming.json, runtime.json,
+// sockets) is staged and removed on abort; the NVRAM file is not rewritten (the source's QEMU
+// still has it). The commit's first step is `claim`: the ownership key handed over in etcd (by
+// the cluster node), whose new token fences the disks before they are opened.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -30,9 +37,10 @@ import { destinationRelay, moveSocketDir, type Relay } from './migration-stream.
 import type { QemuUser } from './qemu-user.ts';
 import type { SavedCounters } from './switch-counters.ts';
 import type { VmConfig } from './vm-config.ts';
+import type { OwnershipFence } from '../storage/index.ts';
 import { VmEntry } from './vm-entry.ts';
 import type { VmNetwork } from './vm-network.ts';
-import { vmPaths } from './vm-paths.ts';
+import { vmPaths, type VmPaths } from './vm-paths.ts';
 import { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
@@ -63,6 +71,19 @@ export interface MovePrepare {
 /** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
 export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number }
 
+/** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
+export const CLUSTER_TICKET_PREFIX = 'cluster:';
+
+/** A clustered VM arriving from another node of its cluster (see the header). */
+export interface ClusteredArrival {
+  /** Its paths on this node: the folder in the shared folder, runtime and sockets node-local. */
+  paths: VmPaths;
+  /** The commit point's first step: ownership taken over in etcd; the new token's fence for the disks. Throws when the source no longer owns it. */
+  claim(): Promise<OwnershipFence>;
+  /** The move ended here, committed or abandoned. */
+  done(): void;
+}
+
 export interface MoveInHost {
   readonly dataDir: string;
   readonly storage: VmStorage;
@@ -91,6 +112,9 @@ interface Staged {
   relay?: Relay;
   committing: boolean;
   timer?: NodeJS.Timeout;
+  /** What only this move's staging made: the VM's folder, or for a clustered arrival its node-local part. */
+  stageDir: string;
+  arrival?: ClusteredArrival;
   /** Shared-nothing: the files being filled, by drive id, those the source finished, and their stream's listener. */
   incoming?: { targets: Map<string, MirrorTarget>; finished: Set<string>; server?: DiskStreamServer };
 }
@@ -134,7 +158,7 @@ export class MoveIn {
     });
   }
 
-  async prepare(p: MovePrepare): Promise<PreparedMove> {
+  async prepare(p: MovePrepare, arrival?: ClusteredArrival): Promise<PreparedMove> {
     const vm = withMovedDisks(p);
     if (!this.host.migrationEnabled()) {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on the destination host: run Enable-VMMigration there', { vm: vm.name });
@@ -146,14 +170,17 @@ export class MoveIn {
         { vm: vm.name, report: JSON.stringify(found) });
     }
     const secret = randomBytes(32);
-    const s: Staged = { id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, vmPaths(this.host.dataDir, vm.id)), boot: p.boot, committing: false };
+    const paths = arrival?.paths ?? vmPaths(this.host.dataDir, vm.id);
+    const s: Staged = {
+      id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, paths), boot: p.boot, committing: false,
+      stageDir: arrival ? dirname(paths.runtime) : paths.dir, ...(arrival ? { arrival } : {}),
+    };
     this.staged.set(s.id, s);
     try {
-      const paths = s.entry.paths;
-      await mkdir(paths.dir, { recursive: true });
+      await mkdir(s.stageDir, { recursive: true });
       const files = vm.hardDrives.filter(() => p.storage).map((d) => d.path);
-      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files }));
-      if (vm.generation === 2 && p.firmwareVars !== undefined) {
+      await writeFileAtomic(join(s.stageDir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files }));
+      if (vm.generation === 2 && p.firmwareVars !== undefined && !arrival) {
         await writeFileAtomic(vm.secureBoot ? paths.firmwareVarsSecure : paths.firmwareVars, Buffer.from(p.firmwareVars, 'base64'));
       }
       await this.host.network.attach(s.entry);
@@ -173,7 +200,7 @@ export class MoveIn {
       });
       s.entry.memoryPlan = p.memory;
       s.rt = rt;
-      await writeFileAtomic(join(paths.dir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files, pid: rt.pid, uuid: vm.id }));
+      await writeFileAtomic(join(s.stageDir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files, pid: rt.pid, uuid: vm.id }));
       void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
@@ -248,10 +275,15 @@ export class MoveIn {
       await rt.incomingDone(30_000);
       mark('state loaded');
       if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
+      if (s.arrival) {
+        // The source's QEMU has stopped and its node let go of the disks (its fence revoked): ownership passes here, then the disks open fenced.
+        e.fence = await s.arrival.claim();
+        this.host.storage.fenceDrives(e.config.hardDrives, e.fence);
+      }
       for (const d of e.config.hardDrives) await this.host.storage.activateDrive(d);
       mark('disks opened');
       if (metering) await VmMetering.writeCarried(e.paths.dir, metering);
-      await writeFileAtomic(join(e.paths.dir, MOVED_IN), JSON.stringify({ moveId, secretHash: s.secretHash.toString('base64') }));
+      await writeFileAtomic(join(s.stageDir, MOVED_IN), JSON.stringify({ moveId, secretHash: s.secretHash.toString('base64') }));
       view = await this.host.register(e, rt, uptimeMs, s.boot); // writes vm.json: the commit point
       mark('registered');
     } catch (err) {
@@ -262,12 +294,13 @@ export class MoveIn {
     // Registered: from here on the VM is this host's, whatever fails next. The guest runs again
     // first: the rest is bookkeeping, and the relay's close may wait for its connections to end.
     this.staged.delete(moveId);
+    s.arrival?.done();
     await rt.resume();
     mark('resumed');
     await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
     mark('announced');
     const handOver = Date.now() - t0;
-    await rm(join(e.paths.dir, INCOMING), { force: true });
+    await rm(join(s.stageDir, INCOMING), { force: true });
     if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
     this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go (ms: ${marks.join(', ')})`, e);
@@ -278,8 +311,11 @@ export class MoveIn {
   async outcome(moveId: string, secret: string, vmId: string): Promise<'Prepared' | 'Committed'> {
     if (this.staged.has(moveId)) { this.need(moveId, secret); return 'Prepared'; }
     const paths = vmPaths(this.host.dataDir, vmId);
-    const rec = await readJson<{ moveId: string; secretHash: string }>(join(paths.dir, MOVED_IN)).catch(() => undefined);
-    if (rec && rec.moveId === moveId && (await exists(paths.config)) && timingSafeEqual(Buffer.from(rec.secretHash, 'base64'), sha(Buffer.from(secret, 'base64')))) return 'Committed';
+    // A clustered arrival keeps its record node-local (its config is the shared folder's, there before the move).
+    const clustered = join(this.host.dataDir, 'clustered', vmId, MOVED_IN);
+    const rec = await readJson<{ moveId: string; secretHash: string }>(join(paths.dir, MOVED_IN)).catch(() => readJson<{ moveId: string; secretHash: string }>(clustered)).catch(() => undefined);
+    const registered = (await exists(paths.config)) || (await exists(clustered));
+    if (rec && rec.moveId === moveId && registered && timingSafeEqual(Buffer.from(rec.secretHash, 'base64'), sha(Buffer.from(secret, 'base64')))) return 'Committed';
     throw new VmhostError('NOT_FOUND', `move ${moveId} is not staged or committed on this host`, { move: moveId });
   }
 
@@ -297,11 +333,12 @@ export class MoveIn {
     if (s.rt) { await s.rt.kill().catch(() => undefined); } // first: the relay's close then has nothing left to pass on
     await s.relay?.close().catch(() => undefined);
     for (const d of s.entry.config.hardDrives) await this.host.storage.stopDrive(d).catch(() => undefined);
+    if (s.arrival) { this.host.storage.fenceDrives(s.entry.config.hardDrives, undefined); s.arrival.done(); }
     // Files a shared-nothing move created: partial copies, nobody's but the move's.
     await s.incoming?.server?.close().catch(() => undefined);
     for (const t of s.incoming?.targets.values() ?? []) await t.discard();
     await this.host.network.forgetVm(s.entry).catch(() => undefined);
-    await rm(s.entry.paths.dir, { recursive: true, force: true });
+    await rm(s.stageDir, { recursive: true, force: true });
     await rm(s.entry.paths.sockets, { recursive: true, force: true });
     this.host.event('Warning', 'VM_MOVE_ABANDONED', `Incoming move ${moveId} of VM '${s.entry.config.name}' abandoned: ${why}`, s.entry);
   }

@@ -26,7 +26,7 @@
 // postmigrate) is killed, its files and folder removed. Not committed — the journal goes and
 // the VM stays here. No answer — the journal stays, the VM stays paused, asked again at the next start.
 import { readFile, rm, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
@@ -65,6 +65,12 @@ export interface MoveRequest {
   storage?: StorageMoveRequest;
   /** -SnapshotFilePath: the VM's checkpoint folder on the destination (absolute). */
   snapshotFilePath?: string;
+  /**
+   * A clustered VM moving to another node of its cluster: called once this host has stopped
+   * serving the disks and before the destination commits (it revokes this node's fence). From
+   * then on a failure never resumes the VM here: it stays paused for the cluster node to settle.
+   */
+  handOver?: () => void;
 }
 
 /** What the source side needs of its host. */
@@ -224,9 +230,11 @@ export class MoveOut {
       releaseDisks: async () => {
         await copies.finish();
         for (const d of e.config.hardDrives) await storage.stopDrive(d);
+        req.handOver?.();
       },
       resumeHere: async () => {
         await copies.abandon();
+        if (req.handOver) throw new VmhostError('MIGRATION_OUTCOME_UNKNOWN', `VM '${e.config.name}': its ownership was being handed to ${dest.host} when the move failed; it stays paused here for the cluster to settle`, { vm: e.config.name });
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
       },
@@ -288,7 +296,9 @@ export class MoveOut {
     }
     if (e.state !== 'Off') e.machine.transition(held, 'Off');
     await this.host.network.forgetVm(e);
-    await rm(e.paths.dir, { recursive: true, force: true });
+    // A clustered VM's folder is the shared one its new owner runs it from: only the node-local part (and the journal) goes.
+    if (e.fence) await Promise.all([rm(dirname(e.paths.runtime), { recursive: true, force: true }), rm(join(e.paths.dir, JOURNAL), { force: true })]);
+    else await rm(e.paths.dir, { recursive: true, force: true });
     await rm(e.paths.sockets, { recursive: true, force: true });
     this.host.forget(e);
     this.host.event('Information', 'VM_MOVED_OUT', `VM moved to ${to}`, e);

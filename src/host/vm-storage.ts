@@ -185,6 +185,9 @@ export class VmStorage {
       throw e;
     }
     this.held.delete(name);
+    // A clustered VM moved in: its writes pass only under the token its new owner took (set by fenceDrives before this).
+    const fence = this.fences.get(name);
+    if (fence) this.server.addStage(name, new FencingStage(fence), { before: 'metering' });
     await this.server.swapDisk(name, async () => ({ disk: real, path: d.path }));
   }
 

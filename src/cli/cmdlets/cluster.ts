@@ -123,6 +123,53 @@ function groupAction(name: 'Start-ClusterGroup' | 'Stop-ClusterGroup', verb: 'st
 export const startClusterGroup = groupAction('Start-ClusterGroup', 'start', 'Bring a role online on its owner node');
 export const stopClusterGroup = groupAction('Stop-ClusterGroup', 'stop', 'Take a role offline (the VM is saved: Hyper-V\'s default OfflineAction)');
 
+// Live is the only migration type built; the others (Quick: saved and restored) are refused by the binder.
+const moveVmParams = { MigrationType: { type: 'enum', values: ['Live'], help: 'Live (the only one built)' } } as const;
+
+function moveAction(name: 'Move-ClusterVirtualMachineRole' | 'Move-ClusterGroup', synopsis: string, extra: Record<string, never> | typeof moveVmParams) {
+  return defineCmdlet({
+    name,
+    synopsis,
+    params: { Name: GroupName, Node: { type: 'string', mandatory: true, help: 'The node it moves to' }, Cluster, Wait: { type: 'int', min: 0, help: 'Seconds to wait (the daemon waits up to 120 s)' }, IgnoreLocked: { type: 'switch' }, ...extra },
+    positional: ['Name', 'Node'],
+    view: groupView,
+    supportsShouldProcess: true,
+    async run(args, ctx) {
+      if (!ctx.shouldProcess(args.Name)) return undefined;
+      return clientFor(ctx).call<ClusterGroupView>('POST', `/cluster/groups/${enc(args.Name)}/move`, { Node: args.Node });
+    },
+  });
+}
+
+export const moveClusterVirtualMachineRole = moveAction('Move-ClusterVirtualMachineRole', 'Move a running clustered VM live to another node', moveVmParams);
+export const moveClusterGroup = moveAction('Move-ClusterGroup', 'Move a running role live to another node', {});
+
+export const suspendClusterNode = defineCmdlet({
+  name: 'Suspend-ClusterNode',
+  synopsis: 'Pause a node (it takes no roles); -Drain moves its running roles live to other nodes first',
+  params: { Name: { type: 'string', mandatory: true, help: 'The node' }, Drain: { type: 'switch', help: 'Move its running roles away live (waits)' }, Wait: { type: 'switch' }, Cluster },
+  positional: ['Name'],
+  view: { columns: ['Name', 'State', 'DrainStatus'].map((c) => ({ label: c, value: c })) },
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    return clientFor(ctx).call<ClusterNodeView>('POST', `/cluster/nodes/${enc(args.Name)}/suspend`, { Drain: args.Drain === true });
+  },
+});
+
+export const resumeClusterNode = defineCmdlet({
+  name: 'Resume-ClusterNode',
+  synopsis: 'Resume a paused node; -Failback Immediate moves the roles its drain moved away back live',
+  params: { Name: { type: 'string', mandatory: true, help: 'The node' }, Failback: { type: 'enum', values: ['Immediate', 'NoFailback', 'Policy'], help: 'Default NoFailback' }, Cluster },
+  positional: ['Name'],
+  view: { columns: ['Name', 'State', 'DrainStatus'].map((c) => ({ label: c, value: c })) },
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.Name)) return undefined;
+    return clientFor(ctx).call<ClusterNodeView>('POST', `/cluster/nodes/${enc(args.Name)}/resume`, args.Failback !== undefined ? { Failback: args.Failback } : {});
+  },
+});
+
 export const removeClusterGroup = defineCmdlet({
   name: 'Remove-ClusterGroup',
   synopsis: 'Delete an Offline role: its VM becomes an ordinary VM of its owner node (files stay)',

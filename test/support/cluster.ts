@@ -1,0 +1,47 @@
+// Test support: a failover cluster of vmhostd nodes on this machine — each node's daemon with its
+// own member of an N-member etcd cluster (etcd.ts), all sharing one temp folder as the cluster's
+// shared storage — and the PIDs of a node's clustered QEMUs (their runtime.json is node-local).
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestDaemon } from './daemon.ts';
+import { cliTools, type CliTools } from './cli-tools.ts';
+import { EtcdCluster } from './etcd.ts';
+
+export interface TestCluster {
+  etcd: EtcdCluster;
+  shared: string;
+  daemons: TestDaemon[];
+  t: CliTools[];
+  /** The nodes' clustered QEMUs SIGKILLed (a killed daemon leaves them), the daemons, etcd and the shared folder gone. */
+  stop(): Promise<void>;
+}
+
+export async function startCluster(names: readonly string[]): Promise<TestCluster> {
+  const etcd = await EtcdCluster.start(names.length);
+  const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
+  const daemons = await Promise.all(names.map((name, i) => TestDaemon.start(undefined, [
+    '--cluster-etcd-endpoints', etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
+  ])));
+  return {
+    etcd, shared, daemons, t: daemons.map(cliTools),
+    stop: async () => {
+      for (const d of daemons) {
+        for (const pid of await clusteredQemuPids(d)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+        await d.stop();
+      }
+      await etcd.stop();
+      await rm(shared, { recursive: true, force: true });
+    },
+  };
+}
+
+/** PIDs of the QEMUs of a node's clustered VMs (their runtime.json is node-local: DIR/clustered/<id>/). */
+export async function clusteredQemuPids(d: TestDaemon): Promise<number[]> {
+  const pids: number[] = [];
+  for (const id of await readdir(join(d.dataDir, 'clustered')).catch(() => [])) {
+    const rec = await readFile(join(d.dataDir, 'clustered', id, 'runtime.json'), 'utf8').catch(() => undefined);
+    if (rec) pids.push((JSON.parse(rec) as { pid: number }).pid);
+  }
+  return pids;
+}
