@@ -2,6 +2,7 @@
 // New-/Get-/Remove-NetVirtualizationProviderAddress, -LookupRecord, -CustomerRoute. The policy
 // is stored by the daemon (host/hnv-store.ts) and forwarded by on every External switch while
 // the host has a provider address (src/hnv/datapath.ts). Values are checked by the daemon (src/hnv/policy.ts).
+// Also vmhost's own *-VmhostNetVirtualizationGateway: the in-daemon gateway (host/hnv-gateways.ts).
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 
