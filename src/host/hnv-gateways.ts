@@ -87,9 +87,10 @@ export class HnvGateways {
     this.timer.unref(); // the sweep never keeps the daemon alive
   }
 
-  /** The policy changed: the forwarding-mode domains' routes follow. */
+  /** The policy changed: the forwarding-mode domains' routes follow; a gateway that could not be made (a record missing at start) is tried again. */
   policyChanged(p: HnvPolicy): void {
-    this.gw?.setPolicy(p);
+    if (this.gw) this.gw.setPolicy(p);
+    else if (this.failed) void this.lock.run(() => this.rebuild());
   }
 
   /** Every input checked against the host as it is now; the gateway with it made before it is saved. */
@@ -161,7 +162,8 @@ export class HnvGateways {
 
   /** The old gateway's ports go, the new one's come (its translations start over: a change is rare). */
   private async rebuild(): Promise<void> {
-    await this.gw?.close();
+    // A switch removed under the gateway took its ports with it: nothing is left to take off.
+    await this.gw?.close().catch((e: Error) => this.h.event('Warning', 'HNV_GATEWAY_OFF', `The gateway's old ports: ${e.message}`));
     this.gw = undefined;
     this.failed = undefined;
     const first = this.saved[0];
