@@ -3,14 +3,17 @@
 //   MEMS=256,1024 LOADS=idle,dirty OPTIONS=TCPIP node --import tsx bench/live-migration.ts   (issue 11's rows)
 // LOADS=dirty: the guest runs guest-agent/memdirty.c over a quarter of its memory at 50 MB/s
 // (in the peer too, started through the agent channel) — the load a move must converge under.
-// Peer: two hand-started QEMUs (the test guest, TCG) on this machine, the source migrating to
-// the destination's `-incoming unix:` socket directly. Ours: a test guest on host A moved to
-// host B and back (Move-VM through the API: ticket from the destination, the relay, held disk,
-// commit), with each performance option (TCPIP, Compression, SMB). Printed per run: total time
-// (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, and our blackout
-// estimate = QEMU's downtime + the destination's commit (from the source letting go to the VM
-// resumed and announced, from its VM_MOVED_IN event); test/move-vm.test.ts measures the
-// blackout a pinging peer sees. Ratios: ours / peer.
+// Peer: two hand-started QEMUs (the test guest, TCG, the same padded RAM as ours: TCG_RAM_PAD
+// in src/qemu/command-line.ts) on this machine, the source migrating to the destination's
+// `-incoming unix:` socket directly. Ours: a test guest on host A moved to host B and back
+// (Move-VM through the API: ticket from the destination, the relay, held disk, commit), with
+// each performance option (TCPIP, Compression, SMB), while a guest on B pings it every 20 ms
+// across the hosts' External switches (a UDP tunnel between them). Printed per run: total time
+// (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, the blackout the
+// pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
+// peer's is its downtime), and
+// the hand-over = the destination's commit (from the source letting go to the VM resumed and
+// announced, its VM_MOVED_IN event). Ratios: ours / peer, and Compression / TCPIP.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,7 +22,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient, agentChardevArgs, ensureGuestImage } from '../src/guest/index.ts';
 import { QmpClient, migrateLive, startIncoming } from '../src/qemu/index.ts';
 import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
-import { TestDaemon, waitFor } from '../test/support/daemon.ts';
+import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
+import { cliTools } from '../test/support/cli-tools.ts';
+import { pingBlackout } from '../test/support/ping-blackout.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -32,13 +37,15 @@ const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number }
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number }
+/** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
+const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
 async function qemu(name: string, mem: number, incoming: boolean): Promise<{ qmp: QmpClient; agent: AgentClient; kill(): Promise<void> }> {
   const img = await ensureGuestImage();
   const sock = join(scratch, `${name}.qmp`);
   const agentSock = join(scratch, `${name}.agent`);
-  const p = spawn('qemu-system-x86_64', ['-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', String(mem), '-kernel', img.kernel, '-initrd', img.initrd,
+  const p = spawn('qemu-system-x86_64', ['-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', `${mem * 1024 + 4}K`, '-kernel', img.kernel, '-initrd', img.initrd,
     '-append', 'console=ttyS0 quiet panic=-1', '-serial', 'null', '-qmp', `unix:${sock},server=on,wait=off`, ...agentChardevArgs(agentSock),
     ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: 'ignore' });
   const qmp = await waitFor(`${name} QMP`, 30_000, async () => QmpClient.connect(sock).catch(() => undefined));
@@ -56,19 +63,23 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     const uri = `unix:${join(scratch, 'mig.sock')}`;
     await startIncoming(dst.qmp, uri, tuningFor(option));
     const r = await migrateLive(src.qmp, uri, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0 };
   } finally {
     await src.kill();
     await dst.kill();
   }
 }
 
-async function ours(from: TestDaemon, to: TestDaemon): Promise<Run> {
+async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
+  const ping = cliTools(pinger);
+  await ping.sh('pinger', `setsid ping -i 0.02 -W 1 ${BENCH_IP} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
+  await sleep(2000);
+  const seen = pingBlackout((await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out, 20);
   if (r.status !== 200) {
     const tail = (d: TestDaemon) => readFileSync(join(d.dataDir, 'events.jsonl'), 'utf8').split('\n').slice(-6).join('\n');
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
@@ -76,27 +87,39 @@ async function ours(from: TestDaemon, to: TestDaemon): Promise<Run> {
   await sleep(500); // the event log is written behind the answer
   const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
-  const downtimeMs = Number(out?.[1]);
-  return { totalMs, downtimeMs, blackoutMs: downtimeMs + Number(inn?.[1]) };
+  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]) };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ≈ ${String(m.black).padStart(4)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
   return m;
 };
 
 console.log(`# test guest, TCG, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-const [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]);
+const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+const uplink = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
+const [a, b] = await Promise.all([TestDaemon.start(undefined, uplink(pa, pb)), TestDaemon.start(undefined, uplink(pb, pa))]);
 try {
-  for (const d of [a, b]) await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationEnabled: true });
+  for (const d of [a, b]) {
+    await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationEnabled: true });
+    await cliTools(d).ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink');
+  }
+  // The guest that pings the moving one: on B, so it sees the move to B and the move back across the tunnel.
+  await b.api('POST', '/api/v1/vms', { Name: 'pinger', MemoryStartupBytes: 256 * 1024 * 1024, SwitchName: 'Ext' });
+  await b.api('POST', '/api/v1/vms/pinger/start');
+  await cliTools(b).heartbeat('pinger');
+  await cliTools(b).sh('pinger', `ip addr add ${PINGER_IP}/24 dev eth0 && ip link set eth0 up`);
+  const compressionRatios: string[] = [];
   for (const mem of MEMS) {
     for (const load of LOADS) {
-      await a.api('POST', '/api/v1/vms', { Name: 'bench', MemoryStartupBytes: mem * 1024 * 1024 });
+      await a.api('POST', '/api/v1/vms', { Name: 'bench', MemoryStartupBytes: mem * 1024 * 1024, SwitchName: 'Ext' });
       await a.api('POST', '/api/v1/vms/bench/start');
       await waitFor('guest heartbeat', 120_000, async () => ((await a.api('GET', '/api/v1/vms/bench')).json as { Heartbeat: string }).Heartbeat === 'OK');
+      await cliTools(a).sh('bench', `ip addr add ${BENCH_IP}/24 dev eth0 && ip link set eth0 up`);
       if (load === 'dirty') await a.api('POST', '/api/v1/vms/bench/invoke', { ScriptBlock: dirtier(mem), TimeoutSeconds: 30 });
       let moves = 0;
+      const totals: Partial<Record<PerformanceOption, number>> = {};
       for (const option of OPTIONS) {
         for (const d of [a, b]) await d.api('PATCH', '/api/v1/host/migration', { VirtualMachineMigrationPerformanceOption: option });
         const mine: Run[] = [];
@@ -104,7 +127,7 @@ try {
         for (let i = 0; i < REPEAT; i++) {
           // The guest goes back and forth: each move starts where the last one left it.
           try {
-            mine.push(await (moves % 2 === 0 ? ours(a, b) : ours(b, a)));
+            mine.push(await (moves % 2 === 0 ? ours(a, b, b) : ours(b, a, b)));
             moves++;
           } catch (e) {
             console.log(`Move-VM ${option} failed: ${(e as Error).message.split('\n')[0]}`);
@@ -115,11 +138,14 @@ try {
         const p = show(`QEMU→QEMU ${label}`, theirs);
         if (mine.length === 0) continue;
         const o = show(`Move-VM ${label}`, mine);
+        totals[option] = o.total;
         console.log(`ratio ours/peer ${label}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
       }
+      if (totals.TCPIP && totals.Compression) compressionRatios.push(`${mem} MiB ${load}: Compression/TCPIP total ${(totals.Compression / totals.TCPIP).toFixed(2)} (goal ≤ 0.5)`);
       await (moves % 2 === 0 ? a : b).api('DELETE', '/api/v1/vms/bench?force=true');
     }
   }
+  for (const line of compressionRatios) console.log(line);
 } finally {
   await Promise.all([a.stop(), b.stop()]);
 }

@@ -60,6 +60,8 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
 /**
  * Every move converges under a guest that dirties memory faster than the stream drains it:
  * auto-converge throttles its vCPUs, and XBZRLE sends a page dirtied again as its delta.
+ * (Neither caused issue 11's move-back defect, which they were suspected of: pages QEMU 7.2
+ * never re-sent under TCG, with any option — see TCG_RAM_PAD in qemu/command-line.ts.)
  */
 const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
 

@@ -2,7 +2,8 @@
 // that records what each connection carried): every connection of the source arrives whole, in
 // the order the source opened them (QEMU 7.2 takes the first as the main channel), each behind
 // its own secret; a connection with a wrong secret never reaches QEMU; closing the source relay
-// right after the source has written lets the bytes still in flight through.
+// right after the source has written lets the bytes still in flight through; a destination that
+// goes away cleanly mid-stream closes the source QEMU's side instead of leaving it blocked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -54,6 +55,25 @@ test('relay: five connections arrive whole and in order, each behind the secret;
     assert.deepEqual(got.map((b) => [b.length, b[0]]), payloads.map((p) => [p.length, p[0]]));
     assert.ok(got.every((b, i) => b.equals(payloads[i]!)), 'every byte of every connection arrived');
     await dst.close();
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('relay: a destination that goes away without an error while the source QEMU still sends closes the QEMU side (never a hang)', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'relay-'));
+  try {
+    // The destination daemon's listener: takes the connection, reads a little, then closes it cleanly (FIN).
+    const gone = createServer((c) => c.once('data', () => c.end()));
+    await new Promise<void>((ok) => gone.listen(0, '127.0.0.1', ok));
+    const src = await sourceRelay(await mkdtemp(join(root, 's-')), undefined, { host: '127.0.0.1', port: (gone.address() as { port: number }).port }, randomBytes(SECRET_BYTES));
+    const qemu = await connect(src.uri);
+    const closed = new Promise<void>((r) => qemu.on('close', () => r()).on('error', () => undefined));
+    // More than the sockets hold: a relay that stopped reading would leave this write pending forever.
+    qemu.write(Buffer.alloc(16 << 20, 7));
+    await closed;
+    await src.close();
+    gone.close();
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -67,6 +67,11 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
       open.add(t);
       q.on('data', (b: Buffer) => { bytes += b.length; });
       splice(q, t);
+      // The destination gone without an error (its daemon killed: the kernel closes the
+      // connection with a FIN) while QEMU still sends: nothing will read QEMU's side again, and it
+      // waited forever with its socket full (Move-VM hung at "0 MiB sent"). QEMU then fails its
+      // migration and the VM runs on here. A QEMU that has ended its side keeps the tail flowing.
+      t.on('close', () => { if (!q.readableEnded) q.destroy(); });
       q.resume();
     }));
   });

@@ -111,8 +111,8 @@ interface MoveOutVm {
   releaseDisks(): Promise<void>;
   /** Undo: serve the disks again and resume the source QEMU. */
   resumeHere(): Promise<void>;
-  /** Done: the source QEMU quits and the VM leaves this host. */
-  leave(): Promise<void>;
+  /** Done: the source QEMU quits and the VM leaves this host; `handOver` says where the time from QEMU's completion to the commit went. */
+  leave(handOver?: string): Promise<void>;
   /** Before the commit: move-out.json written (a crash from here on settles by asking the destination); `undefined` drops it. */
   journal(prepared: PreparedMove | undefined): Promise<void>;
 }
@@ -139,13 +139,6 @@ export class MoveOut {
     this.refuseUnmovable(e);
     const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
-    // Multifd now passes through the relay, but in a clean-clone CI run a guest moved with
-    // Compression under a dirtying load stopped making progress on the destination (its memory
-    // program did not go on within 90 s; blackout 10.7 s): refused until that is understood.
-    if (settings.VirtualMachineMigrationPerformanceOption !== 'TCPIP') {
-      throw new VmhostError('MIGRATION_UNSUPPORTED',
-        `Move-VM with -VirtualMachineMigrationPerformanceOption ${settings.VirtualMachineMigrationPerformanceOption} (multifd) is not supported yet: Set-VMHost -VirtualMachineMigrationPerformanceOption TCPIP`, { vm: e.config.name });
-    }
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);
@@ -237,10 +230,10 @@ export class MoveOut {
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
       },
-      leave: async () => {
+      leave: async (handOver) => {
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
-        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all)`);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
       },
       journal: async (prepared) => {
         const path = join(e.paths.dir, JOURNAL);
@@ -352,6 +345,10 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   h.signal.addEventListener('abort', cancel, { once: true });
   const signal = failed.signal;
   const base = vm.copyDisks ? 50 : 5;
+  // From QEMU's completion (the guest stopped) to the commit's answer: where our part of the blackout goes.
+  const marks: string[] = [];
+  let last = 0;
+  const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
   try {
     if (vm.copyDisks) {
       await vm.copyDisks(prepared, address, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
@@ -365,11 +362,14 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
         const pct = r && r.total > 0 ? Math.min(90, base + ((90 - base) * (r.total - r.remaining)) / r.total) : base;
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
       }, signal);
+      last = Date.now(); // QEMU has completed: the guest stays stopped until the destination resumes it
     } finally {
       await relay.close();
     }
+    mark('relay closed');
     h.progress(92, 'Handing the disks over');
     await vm.releaseDisks();
+    mark('disks released');
   } catch (e) {
     await vm.abandonCopies();
     await dest.abort(prepared).catch(() => undefined);
@@ -380,7 +380,9 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   let view: VmView;
   try {
     await vm.journal(prepared);
+    mark('journal');
     view = await dest.commit(prepared, vm.uptimeMs(), vm.metering());
+    mark('commit');
   } catch (e) {
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
       ? 'Gone' : await askOutcome(dest, prepared, vm.id);
@@ -398,7 +400,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
       `VM '${vm.name}': the destination ${dest.host} did not say whether it took the VM (${(e as Error).message}); it stays paused here so it never runs twice — check Get-VM on ${dest.host}, then Resume-VM here or Remove-VM here`, { vm: vm.name });
   }
   h.progress(97, 'Removing the VM from this host');
-  await vm.leave();
+  await vm.leave(marks.join(', '));
   return view;
 }
 

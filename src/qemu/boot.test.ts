@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureVarsFile, findOvmf } from './host-facts.ts';
-import { checkStateFile, restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
+import { checkStateFile, restoreIncomingUri, saveStateToFile, stateRamPad, waitForIncoming } from './save-state.ts';
 import { QemuTestBed, waitForText } from './test-support.ts';
 import type { QemuVmSpec } from './vm-spec.ts';
 
@@ -126,4 +126,28 @@ test('a booted generation 2 guest is saved to a file, restored, and its console 
   sock.destroy();
   console.log(`# timing: gen 2 guest (256 MiB) save ${saved.durationMs} ms, ${saved.bytes} bytes; restore → running ${restoreMs} ms; console answered ${answerMs} ms later`);
   await dst.quit();
+});
+
+test('a state saved without the TCG RAM pad (an older vmhost, or KVM) restores in its own layout, which the padded default refuses', async () => {
+  // No guest: the firmware finding nothing to boot is enough — the RAM block list is the machine's, and it saves in a moment.
+  const old = bed.spec({ memoryStartupBytes: 128 << 20, ramPadBytes: 0 }, 'unpadded');
+  const src = await bed.start(old);
+  const file = join(bed.dir, 'unpadded.state');
+  await saveStateToFile(src.qmp, file);
+  await src.quit();
+  assert.equal(await stateRamPad(file), 0, 'the file says: whole MiB');
+
+  const today = bed.spec({ memoryStartupBytes: 128 << 20 }, 'unpadded');
+  await assert.rejects(bed.start(today, { incoming: restoreIncomingUri(file) }), /Size mismatch: pc\.ram/, 'the padded machine does not take the unpadded state');
+
+  const restored = await bed.start({ ...today, ramPadBytes: await stateRamPad(file) }, { incoming: restoreIncomingUri(file) });
+  assert.equal(await waitForIncoming(restored.qmp, { timeoutMs: 60_000, resume: true }), 'running');
+  await restored.quit();
+
+  // And a state the padded machine saved says so.
+  const padded = await bed.start(today);
+  const file2 = join(bed.dir, 'padded.state');
+  await saveStateToFile(padded.qmp, file2);
+  await padded.quit();
+  assert.ok(((await stateRamPad(file2)) ?? 0) > 0, 'a padded layout');
 });

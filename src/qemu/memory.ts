@@ -4,6 +4,8 @@
 // virtio-mem blocks. Depends on: ./qmp-client.
 import type { QmpClient } from './qmp-client.ts';
 
+const MiB = 1024 * 1024;
+
 /** The balloon device's id (command-line.ts). */
 export const BALLOON_ID = 'balloon0';
 
@@ -26,12 +28,15 @@ export async function readMemory(qmp: QmpClient): Promise<MemoryReading> {
     const data = d.data as { id?: string; size: number; 'requested-size': number; 'max-size': number };
     if (data.id !== undefined) out[data.id] = { pluggedBytes: data.size, requestedBytes: data['requested-size'], maxBytes: data['max-size'] };
   }
-  return { bootBytes: summary['base-memory'], balloonBytes: balloon.actual, devices: out };
+  // Sizes as configured (whole MiB): the TCG pad (command-line.ts TCG_RAM_PAD) is QEMU's detail.
+  const pad = summary['base-memory'] % MiB;
+  return { bootBytes: summary['base-memory'] - pad, balloonBytes: balloon.actual - pad, devices: out };
 }
 
 /** The guest's target of its boot RAM: the balloon inflates or deflates toward it. */
 export async function setBalloonTarget(qmp: QmpClient, bytes: number): Promise<void> {
-  await qmp.execute('balloon', { value: bytes });
+  const pad = (await qmp.execute('query-memory-size-summary'))['base-memory'] % MiB;
+  await qmp.execute('balloon', { value: bytes + pad });
 }
 
 /** How much of a virtio-mem device the guest should have plugged (whole blocks). */

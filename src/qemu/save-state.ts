@@ -22,6 +22,7 @@ import { QemuErrorCode } from './error-codes.ts';
 import type { QmpClient } from './qmp-client.ts';
 import type { MigrationInfo, RunState } from './qmp-schema.ts';
 import { fileIncomingUri } from './incoming-file.ts';
+import { ramBlocksOf, ramPadOf } from './state-ram-layout.ts';
 
 export type StateCompression = 'none' | 'gzip';
 
@@ -44,6 +45,22 @@ export async function checkStateFile(file: string, compression: StateCompression
   }
   const ok = compression === 'gzip' ? head[0] === 0x1f && head[1] === 0x8b : head.toString('latin1') === 'QEVM';
   if (!ok) throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `${file} is not a ${compression === 'gzip' ? 'gzip-compressed ' : ''}QEMU state file`, ctx);
+}
+
+/**
+ * The RAM pad (bytes past the whole MiB of each boot RAM block) an uncompressed state file was
+ * saved with, for the restoring QEMU to match; undefined when its head does not say.
+ */
+export async function stateRamPad(file: string): Promise<number | undefined> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const blocks = ramBlocksOf(head.subarray(0, bytesRead));
+    return blocks && ramPadOf(blocks);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The `-incoming` URI that restores from a state file written by saveStateToFile(). */

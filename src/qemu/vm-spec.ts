@@ -114,6 +114,11 @@ export interface QemuVmSpec {
    */
   balloonDeflateOnOom?: boolean;
   accelerator: Accelerator;
+  /**
+   * Bytes past the whole MiB of each boot RAM block. Default: command-line.ts's TCG pad under
+   * TCG, none under KVM; a restore gives the layout its state file was saved with (state-ram-layout.ts).
+   */
+  ramPadBytes?: number;
   /** QEMU -cpu model. Default: 'host' under KVM, 'qemu64' under TCG. */
   cpuModel?: string;
   /** Required for generation 2, refused for generation 1. */

@@ -69,7 +69,7 @@ const migrationParams = {
   VirtualMachineMigrationEnabled: { type: 'bool', help: 'Allow live migrations to and from this host' },
   MaximumVirtualMachineMigrations: { type: 'int', min: 1, max: 64, help: 'Moves that run at once; more wait (Queued)' },
   MaximumStorageMigrations: { type: 'int', min: 1, max: 64, help: 'Storage moves that run at once' },
-  VirtualMachineMigrationPerformanceOption: { type: 'enum', values: ['TCPIP', 'Compression', 'SMB'], help: 'TCPIP: one stream; Compression: 4 multifd channels with zstd (CPU for bandwidth); SMB: 4 multifd channels uncompressed (both stored; Move-VM refuses them for now)' },
+  VirtualMachineMigrationPerformanceOption: { type: 'enum', values: ['TCPIP', 'Compression', 'SMB'], help: 'TCPIP: one stream; Compression: 4 multifd channels with zstd (CPU for bandwidth); SMB: 4 multifd channels uncompressed' },
   VirtualMachineMigrationAuthenticationType: { type: 'enum', values: ['CredSSP', 'Kerberos'], help: 'Recorded for Hyper-V parity; moves authenticate with per-move tickets either way' },
   UseAnyNetworkForMigration: { type: 'bool', help: '$false: moves use only the subnets Add-VMMigrationNetwork lists (none listed: the API\'s address)' },
 } as const;
