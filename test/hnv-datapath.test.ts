@@ -9,6 +9,12 @@
 // Transparent Ethernet Bridging: the inner frame shows; no NVGRE dissector) with nothing
 // malformed; the distributed router joins Blue's two subnets on host A and across hosts; a
 // ping to a customer address without a lookup record is dropped and counted by reason.
+// Then the in-daemon gateway on host A (New-VmhostNetVirtualizationGateway, NAT mode, for Blue
+// only) between the External switch and an Internal "datacenter" switch whose host vNIC has the
+// datacenter address: Blue's guest pings that address and gets replies (the host's kernel
+// answers the external address); Red's guest gets nothing (its domain has no route out: counted
+// by the router), nor does the host pinging the external address unsolicited (counted by the
+// gateway); the inputs are checked; Remove- takes the gateway off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,6 +22,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freeTestNet, tapSkip } from '../src/host/tap-test-support.ts';
 import { TestDaemon, freeUdpPort } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
@@ -31,6 +38,9 @@ const GUESTS = {
 } as const;
 type Guest = keyof typeof GUESTS;
 const NAMES = Object.keys(GUESTS) as Guest[];
+/** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
+const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', net: freeTestNet(250, 5) } as const;
+const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
 const adapterFlag = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 
 /** The frames of a pcap file (our switch writes little-endian pcap). */
@@ -50,6 +60,7 @@ describe('network virtualization: two tenants with one address space on two host
   const d = {} as Record<'a' | 'b', TestDaemon>;
   const mac = {} as Record<Guest, string>;
   let dir = '';
+  let datacenterIf = '';
   before(async () => {
     const pa = await freeUdpPort();
     let pb = await freeUdpPort();
@@ -61,6 +72,8 @@ describe('network virtualization: two tenants with one address space on two host
   });
   after(async () => {
     await Promise.all([d.a?.stop(), d.b?.stop()]);
+    // SIGKILL: the Internal switch's persistent tap stays, so delete it.
+    if (datacenterIf) await promisify(execFile)('ip', ['link', 'del', datacenterIf]).catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -70,7 +83,7 @@ describe('network virtualization: two tenants with one address space on two host
   /** Expected to fail: one try is the stricter check, and half the wait. */
   const cannotPing = async (g: Guest, ip: string): Promise<boolean> => (await on(g).sh(g, `ping -c 1 -W 2 ${ip}`)).code !== 0;
 
-  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 300_000 }, async () => {
+  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 300_000 }, async (ctx) => {
     const t0 = Date.now();
     await Promise.all([t.a.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink'), t.b.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink')]);
     await Promise.all(NAMES.map(async (g) => {
@@ -144,5 +157,59 @@ describe('network virtualization: two tenants with one address space on two host
     assert.ok(keys.every((k) => [5001, 5002, 6001].includes(k >>> 8)));
     assert.ok(gre.every((l) => l.split('\t')[1]!.startsWith(`${PA.a},`) && l.split('\t')[2]!.startsWith(`${PA.b},`)), 'outer PA A → PA B');
     assert.deepEqual(await tshark('-Y', '_ws.malformed'), [], 'tshark finds nothing malformed');
+
+    // The booted guests serve the gateway's test too (a host vNIC needs root, as test/host-nic.test.ts).
+    await ctx.test('the in-daemon gateway: Blue reaches the datacenter address through NAT; Red does not', { skip: tapSkip }, async () => {
+      const g0 = Date.now();
+      const a = t.a;
+      const routerDrops = async (): Promise<number> => {
+        const x = (await d.a.api('GET', '/api/v1/switches/Ext/extensions')).json as { Name: string; Status: { drops?: Record<string, number> } }[];
+        return x.find((e) => e.Name === 'vmhost.hnv')?.Status.drops?.['hnv-no-route'] ?? 0;
+      };
+      type Gw = { RoutingDomainID: string; Translations: number; ToDatacenter: number; FromDatacenter: number; Drops: Record<string, number>; Status: string };
+      const gw = (change: Record<string, string> = {}): string[] => ['New-VmhostNetVirtualizationGateway', ...Object.entries({
+        RoutingDomainID: BLUE, VirtualSubnetID: '5001', CustomerAddress: GATEWAY.ca, ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: EXTERNAL, ...change,
+      }).flatMap(([k, v]) => [`-${k}`, v])];
+      // The datacenter switch and its host vNIC's address, beside Blue's default route to the gateway's CA and its lookup record.
+      await Promise.all([
+        (async () => {
+          await a.ok('New-VMSwitch', '-Name', 'DC', '-SwitchType', 'Internal');
+          datacenterIf = (await a.json<{ InterfaceName: string }>('Get-VMNetworkAdapter', '-ManagementOS', '-Name', 'DC')).InterfaceName;
+          await promisify(execFile)('ip', ['addr', 'add', `${DATACENTER}/24`, 'dev', datacenterIf]);
+        })(),
+        (async () => {
+          await a.ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', BLUE, '-VirtualSubnetID', '5001', '-DestinationPrefix', '0.0.0.0/0', '-NextHop', GATEWAY.ca);
+          await a.ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GATEWAY.ca, '-VirtualSubnetID', '5001', '-MACAddress', GATEWAY.mac, '-ProviderAddress', PA.a,
+            '-Rule', 'TranslationMethodEncap', '-VMName', 'vmhost-gateway');
+        })(),
+      ]);
+      await Promise.all([
+        a.fails(/DatacenterSwitchName: no virtual switch named 'nope'/, ...gw({ DatacenterSwitchName: 'nope' })),
+        a.fails(/DatacenterSwitchName: switch 'Ext' is External, not Internal/, ...gw({ DatacenterSwitchName: 'Ext' })),
+        a.fails(/RoutingDomainID: routing domain .* has no customer route in virtual subnet 6001/, ...gw({ VirtualSubnetID: '6001' })),
+        a.fails(/CustomerAddress: no lookup record for 10\.0\.0\.253/, ...gw({ CustomerAddress: '10.0.0.253' })),
+      ]);
+      await a.ok(...gw({ Mode: 'Nat' }));
+
+      const redRefused = await routerDrops();
+      const [blue, red, hostIn] = await Promise.all([
+        canPing('blueA', DATACENTER), cannotPing('redA', DATACENTER),
+        // Unsolicited from the datacenter: the external address answers ARP, but no translation lets the echo in.
+        promisify(execFile)('busybox', ['ping', '-c', '1', '-W', '1', EXTERNAL]).then(() => true, () => false),
+        a.fails(/RoutingDomainID: the gateway already serves/, ...gw()),
+      ]);
+      assert.ok(blue, "Blue's guest → the datacenter address, NATed by the gateway on A");
+      assert.ok(red, "Red's guest gets nothing: its routing domain has no route out");
+      assert.ok(!hostIn, 'the host reached Blue through the gateway');
+      assert.ok((await routerDrops()) > redRefused, "Red's ping refused and counted (hnv-no-route)");
+      const [shown] = [await a.json<Gw | Gw[]>('Get-VmhostNetVirtualizationGateway')].flat();
+      assert.ok(shown && shown.Status === 'Ok' && shown.Translations >= 1 && shown.ToDatacenter >= 1 && shown.FromDatacenter >= 1, JSON.stringify(shown));
+      assert.ok((shown.Drops['gw-no-translation'] ?? 0) >= 1, JSON.stringify(shown.Drops));
+
+      await a.ok('Remove-VmhostNetVirtualizationGateway', BLUE);
+      assert.deepEqual((await d.a.api('GET', '/api/v1/host/network-virtualization/gateways')).json, []);
+      assert.ok(await cannotPing('blueA', DATACENTER), 'no gateway port after Remove-');
+      console.log(`# gateway: set up, pinged, counted and removed in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    });
   });
 });

@@ -60,3 +60,13 @@ export const RemoveRoutingDomainQuery = Type.Object({
   Name: Type.Optional(Type.String({ minLength: 1 })), RoutingDomain: Type.String({ minLength: 1, maxLength: 100 }),
 }, { additionalProperties: false });
 export type RemoveRoutingDomainQuery = Static<typeof RemoveRoutingDomainQuery>;
+
+// The in-daemon gateway (New-/Get-/Remove-VmhostNetVirtualizationGateway); values checked by host/hnv-gateways.ts.
+const SwitchName = Type.String({ minLength: 1, maxLength: 100 });
+export const GatewayBody = Type.Object({
+  RoutingDomainID: Guid, VirtualSubnetID: Vsid, CustomerAddress: Address, ExternalSwitchName: SwitchName, DatacenterSwitchName: SwitchName,
+  ExternalAddress: Address, Mode: Type.Optional(Type.Union([Type.Literal('Nat'), Type.Literal('Forwarding')])),
+}, { additionalProperties: false });
+export type GatewayBody = Static<typeof GatewayBody>;
+export const GatewayQuery = Type.Object({ RoutingDomainID: Type.Optional(Guid) }, { additionalProperties: false });
+export type GatewayQuery = Static<typeof GatewayQuery>;

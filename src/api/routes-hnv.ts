@@ -1,11 +1,11 @@
 // Network virtualization policy routes (the NetWNV cmdlets): provider addresses, lookup
-// records, customer routes, each with GET (filters in the query), POST (New-) and DELETE
+// records, customer routes, the in-daemon gateway (host/hnv-gateways.ts), each with GET (filters in the query), POST (New-) and DELETE
 // (Remove-: everything the query matches; 404 when nothing does). The policy is kept by
 // host/hnv-store.ts and applied to the External switches' NVGRE data path (host/hnv-datapath.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Host } from '../host/index.ts';
 import {
-  AddRoutingDomainBody, CustomerRouteBody, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
+  AddRoutingDomainBody, CustomerRouteBody, GatewayBody, GatewayQuery, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
   RemoveRoutingDomainQuery, SetIsolationBody, SetRoutingDomainBody,
 } from './hnv-schemas.ts';
 import { AdapterQuery, VmRef } from './schemas.ts';
@@ -45,6 +45,17 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
   app.delete<{ Querystring: CustomerRouteQuery }>(`${BASE}/customer-routes`,
     { schema: { summary: 'Remove-NetVirtualizationCustomerRoute', tags, querystring: CustomerRouteQuery } },
     async (req) => removed(await hnv.removeCustomerRoutes(req.query)));
+
+  // The in-daemon gateway (vmhost's own cmdlets: 2012 R2 had a gateway VM).
+  const gateways = host.hnvGateways;
+  app.get<{ Querystring: GatewayQuery }>(`${BASE}/gateways`,
+    { schema: { summary: 'Get-VmhostNetVirtualizationGateway', tags, querystring: GatewayQuery } }, async (req) => gateways.list(req.query));
+  app.post<{ Body: GatewayBody }>(`${BASE}/gateways`,
+    { schema: { summary: 'New-VmhostNetVirtualizationGateway', tags, body: GatewayBody } },
+    async (req, reply) => reply.code(201).send(await gateways.add(req.body)));
+  app.delete<{ Querystring: GatewayQuery }>(`${BASE}/gateways`,
+    { schema: { summary: 'Remove-VmhostNetVirtualizationGateway', tags, querystring: GatewayQuery } },
+    async (req) => removed(await gateways.remove(req.query)));
 
   // A VM adapter's isolation and routing domains (?Name= picks adapters, as the other adapter routes).
   const policies = host.network.policies;

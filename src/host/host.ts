@@ -35,6 +35,7 @@ import { VmMetering } from './vm-metering.ts';
 import { ResourcePools } from './vm-resource-pools.ts';
 import { VmMemory } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
+import { HnvGateways } from './hnv-gateways.ts';
 import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -139,6 +140,8 @@ export class Host {
   readonly pools: ResourcePools;
   /** Network virtualization policy (NetWNV cmdlets, hnv-store.ts), on every External switch (hnv-datapath.ts). */
   readonly hnv: HnvStore;
+  /** The in-daemon multitenant gateway (New-/Get-/Remove-VmhostNetVirtualizationGateway, hnv-gateways.ts). */
+  readonly hnvGateways: HnvGateways;
   readonly memory: VmMemory;
   private readonly backups: VmBackups;
   private readonly vms = new Map<string, VmEntry>();
@@ -207,6 +210,9 @@ export class Host {
     });
         this.metering = new VmMetering({ resolve: (n) => this.resolve(n), entries: () => this.vms.values(), storage: this.storage, network: this.network, computerName: facts.computerName, dataDir, logicalProcessors: facts.logicalProcessors });
     this.hnv = new HnvStore(dataDir);
+    this.hnvGateways = new HnvGateways(dataDir, {
+      policy: () => this.hnv.current(), switchNamed: (n) => this.network.registry.find(n), event: (level, code, message) => this.event(level, code, message),
+    });
     this.pools = new ResourcePools({
       dataDir, computerName: facts.computerName, entries: () => this.vms.values(), resolve: (n) => this.resolve(n),
       hostMhz: () => this.metering.hostMhz, saveIntervalMs: () => this.metering.saveIntervalMs(),
@@ -268,7 +274,8 @@ export class Host {
     await host.network.loadSwitches();
     await host.hnv.load();
     host.network.applyHnv(host.hnv.current());
-    host.hnv.onChange((p) => host.network.applyHnv(p));
+    host.hnv.onChange((p) => { host.network.applyHnv(p); host.hnvGateways.policyChanged(p); });
+    await host.hnvGateways.load();
     await host.load();
     await host.pools.load();
     await host.metering.start();
@@ -289,6 +296,7 @@ export class Host {
     for (const e of this.vms.values()) e.runtime?.detach();
     // Disks stop being served; QEMU's NBD clients wait (reconnect-delay) for the next daemon.
     await this.storage.close();
+    this.hnvGateways.close();
     await this.network.close();
     await this.events.settled();
   }

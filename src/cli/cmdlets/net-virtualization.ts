@@ -2,6 +2,7 @@
 // New-/Get-/Remove-NetVirtualizationProviderAddress, -LookupRecord, -CustomerRoute. The policy
 // is stored by the daemon (host/hnv-store.ts) and forwarded by on every External switch while
 // the host has a provider address (src/hnv/datapath.ts). Values are checked by the daemon (src/hnv/policy.ts).
+// Also vmhost's own *-VmhostNetVirtualizationGateway: the in-daemon gateway (host/hnv-gateways.ts).
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 
@@ -116,6 +117,46 @@ export const removeNetVirtualizationCustomerRoute = defineCmdlet({
   async run(args, ctx) {
     if (!ctx.shouldProcess(args.DestinationPrefix ?? 'the matching customer routes')) return undefined;
     await clientFor(ctx).call('DELETE', `${BASE}/customer-routes${query(args, ROUTE_FILTER)}`);
+    return undefined;
+  },
+});
+
+// vmhost's own: the in-daemon multitenant gateway (2012 R2 ran a gateway VM and had no NAT gateway cmdlets). One routing domain each.
+const gatewayView = cols('RoutingDomainID', 'VirtualSubnetID', 'CustomerAddress', 'Mode', 'ExternalAddress', 'Translations', 'Status');
+const GATEWAY_FILTER = ['RoutingDomainID'] as const;
+
+export const getVmhostNetVirtualizationGateway = defineCmdlet({
+  name: 'Get-VmhostNetVirtualizationGateway', synopsis: 'List the routing domains the in-daemon gateway serves, with its translations and drop counters (vmhost cmdlet)',
+  params: { RoutingDomainID: Guid }, positional: ['RoutingDomainID'], view: gatewayView,
+  async run(args, ctx) { return clientFor(ctx).call('GET', `${BASE}/gateways${query(args, GATEWAY_FILTER)}`); },
+});
+
+export const newVmhostNetVirtualizationGateway = defineCmdlet({
+  name: 'New-VmhostNetVirtualizationGateway',
+  synopsis: 'Serve a routing domain by the in-daemon gateway: a port in one of its subnets on the External switch (the CA its default route names, with a lookup record on this host) and one on the Internal "datacenter" switch; NAT to the external address or forwarding (vmhost cmdlet: 2012 R2 had no NAT gateway cmdlets)',
+  params: {
+    RoutingDomainID: { ...Guid, mandatory: true }, VirtualSubnetID: { ...Vsid, mandatory: true },
+    CustomerAddress: { ...Address, mandatory: true, help: 'The gateway\'s CA in the subnet (the next hop of the domain\'s 0.0.0.0/0 customer route)' },
+    ExternalSwitchName: { type: 'string', mandatory: true, help: 'The External switch carrying the virtual subnet' },
+    DatacenterSwitchName: { type: 'string', mandatory: true, help: 'The Internal switch standing for the datacenter' },
+    ExternalAddress: { ...Address, mandatory: true, help: 'IPv4 address on the datacenter switch: the NAT source, or the next hop toward the domain (Forwarding)' },
+    Mode: { type: 'enum', values: ['Nat', 'Forwarding'], help: 'Nat (default) or Forwarding (routed unchanged)' },
+  },
+  positional: ['RoutingDomainID'], view: gatewayView,
+  async run(args, ctx) {
+    return clientFor(ctx).call('POST', `${BASE}/gateways`, {
+      RoutingDomainID: args.RoutingDomainID, VirtualSubnetID: args.VirtualSubnetID, CustomerAddress: args.CustomerAddress, ExternalSwitchName: args.ExternalSwitchName,
+      DatacenterSwitchName: args.DatacenterSwitchName, ExternalAddress: args.ExternalAddress, Mode: args.Mode,
+    });
+  },
+});
+
+export const removeVmhostNetVirtualizationGateway = defineCmdlet({
+  name: 'Remove-VmhostNetVirtualizationGateway', synopsis: 'Stop serving the routing domains the parameters match (vmhost cmdlet)',
+  params: { RoutingDomainID: Guid }, positional: ['RoutingDomainID'], supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.RoutingDomainID ?? 'every routing domain the gateway serves')) return undefined;
+    await clientFor(ctx).call('DELETE', `${BASE}/gateways${query(args, GATEWAY_FILTER)}`);
     return undefined;
   },
 });

@@ -1,0 +1,91 @@
+// The host's gateway store on real switches: every input refused with a one-line error naming
+// the parameter (unknown or wrong-type switch, routing domain without a route in the subnet, CA
+// without a lookup record on this host, a second pair of switches, a domain served twice,
+// overlapping forwarding-mode prefixes); a served domain puts the ports on both switches, is
+// kept in hnv-gateways.json across a new store on the same data dir, and Remove- takes the
+// ports off (NOT_FOUND when nothing matches).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  GATEWAY_DATACENTER_PORT, addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, gatewayTenantPort, lookupRecord, providerAddress,
+  type HnvPolicy,
+} from '../hnv/index.ts';
+import { VirtualSwitch } from '../switch/index.ts';
+import { HnvGateways, type GatewayParams } from './hnv-gateways.ts';
+import type { SwitchSlot } from './switch-registry.ts';
+
+const BLUE = '{11111111-2222-3333-4444-000000000001}', GREEN = '{33333333-2222-3333-4444-000000000003}', TEAL = '{44444444-2222-3333-4444-000000000004}';
+const PA = '192.168.100.1';
+const says = (re: RegExp) => (e: Error): boolean => re.test(e.message);
+
+function policy(): HnvPolicy {
+  let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: PA, InterfaceIndex: 1, PrefixLength: 24 }));
+  // Green and Teal overlap (10.5.0.0/16 holds 10.5.1.0/24): only one of them may be forwarded.
+  for (const [rdid, vsid, prefix, ca, mac] of [[BLUE, 5001, '10.0.0.0/24', '10.0.0.254', '02155DFE0001'], [GREEN, 7001, '10.5.0.0/16', '10.5.0.254', '02155DFE0003'],
+    [TEAL, 8001, '10.5.1.0/24', '10.5.1.254', '02155DFE0004']] as const) {
+    p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: prefix, NextHop: '0.0.0.0' }));
+    p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: '0.0.0.0/0', NextHop: ca }));
+    p = addLookupRecord(p, lookupRecord({ CustomerAddress: ca, VirtualSubnetID: vsid, MACAddress: mac, ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+  }
+  // A CA whose record is another host's.
+  return addLookupRecord(p, lookupRecord({ CustomerAddress: '10.0.0.253', VirtualSubnetID: 5001, MACAddress: '02155DFE0009', ProviderAddress: '192.168.100.2', Rule: 'TranslationMethodEncap' }));
+}
+
+test('gateway store: inputs checked, ports on both switches, kept across a new store, removed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-hnv-gw-'));
+  const ext = await VirtualSwitch.create({ name: 'Ext', type: 'External' });
+  const dc = await VirtualSwitch.create({ name: 'DC', type: 'Internal' });
+  const dc2 = await VirtualSwitch.create({ name: 'DC2', type: 'Internal' });
+  const switches = new Map([ext, dc, dc2].map((sw) => [sw.name.toLowerCase(), { sw } as SwitchSlot]));
+  const events: string[] = [];
+  const host = { policy, switchNamed: (n: string) => switches.get(n.toLowerCase()), event: (_l: string, code: string) => { events.push(code); } };
+  const base: GatewayParams = { RoutingDomainID: BLUE, VirtualSubnetID: 5001, CustomerAddress: '10.0.0.254', ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: '192.168.200.10' };
+  const ports = (sw: VirtualSwitch): string[] => sw.listPorts().map((p) => p.id).sort();
+  let s = new HnvGateways(dir, host);
+  try {
+    await s.load();
+    const refused: [Partial<GatewayParams>, RegExp][] = [
+      [{ ExternalSwitchName: 'nope' }, /^ExternalSwitchName: no virtual switch named 'nope'$/],
+      [{ DatacenterSwitchName: 'Ext' }, /^DatacenterSwitchName: switch 'Ext' is External, not Internal$/],
+      [{ ExternalSwitchName: 'DC' }, /^ExternalSwitchName: switch 'DC' is Internal, not External$/],
+      [{ RoutingDomainID: 'not-a-guid' }, /^RoutingDomainID: 'not-a-guid' is not a GUID$/],
+      [{ VirtualSubnetID: 7001 }, /^RoutingDomainID: routing domain .* has no customer route in virtual subnet 7001$/],
+      [{ CustomerAddress: '10.0.0.77' }, /^CustomerAddress: no lookup record for 10\.0\.0\.77 in virtual subnet 5001/],
+      [{ CustomerAddress: '10.0.0.253' }, /^CustomerAddress: the lookup record of 10\.0\.0\.253 names provider address 192\.168\.100\.2, not one of this host's$/],
+      [{ ExternalAddress: 'x' }, /^ExternalAddress: 'x' is not an IP address$/],
+    ];
+    for (const [change, re] of refused) await assert.rejects(s.add({ ...base, ...change }), says(re), JSON.stringify(change));
+
+    const shown = await s.add(base);
+    assert.deepEqual([shown.Mode, shown.Status, shown.Translations], ['Nat', 'Ok', 0]);
+    assert.ok(ports(ext).includes(gatewayTenantPort(5001)) && ports(dc).includes(GATEWAY_DATACENTER_PORT));
+    await assert.rejects(s.add(base), says(/^RoutingDomainID: the gateway already serves/));
+    await assert.rejects(s.add({ ...base, RoutingDomainID: GREEN, VirtualSubnetID: 7001, CustomerAddress: '10.5.0.254', DatacenterSwitchName: 'DC2' }), says(/^DatacenterSwitchName: the host's gateway is on switches 'Ext' and 'DC'$/));
+    const green = { ...base, RoutingDomainID: GREEN, VirtualSubnetID: 7001, CustomerAddress: '10.5.0.254', ExternalAddress: '192.168.200.20', Mode: 'Forwarding' } as const;
+    await s.add(green);
+    await assert.rejects(s.add({ ...green, RoutingDomainID: TEAL, VirtualSubnetID: 8001, CustomerAddress: '10.5.1.254', ExternalAddress: '192.168.200.30' }), says(/overlap those of \{33333333/));
+    s.close();
+
+    // A new store on the same data dir (the daemon restarted; the switches' ports went with the old process).
+    for (const id of [gatewayTenantPort(5001), gatewayTenantPort(7001)]) await ext.removePort(id);
+    await dc.removePort(GATEWAY_DATACENTER_PORT);
+    s = new HnvGateways(dir, host);
+    await s.load();
+    assert.deepEqual(s.list().map((g) => [g.RoutingDomainID, g.Mode, g.Status]), [[BLUE, 'Nat', 'Ok'], [GREEN, 'Forwarding', 'Ok']]);
+    assert.ok(ports(ext).includes(gatewayTenantPort(7001)));
+
+    assert.equal(await s.remove({ RoutingDomainID: GREEN }), 1);
+    assert.ok(!ports(ext).includes(gatewayTenantPort(7001)) && ports(ext).includes(gatewayTenantPort(5001)));
+    assert.equal(await s.remove({}), 1);
+    assert.deepEqual([ports(ext), ports(dc)], [[], []]);
+    await assert.rejects(s.remove({}), says(/No network virtualization gateway matches/));
+    assert.deepEqual(events, []);
+  } finally {
+    s.close();
+    await Promise.all([ext.close(), dc.close(), dc2.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,192 @@
+// The in-daemon multitenant gateway (src/hnv/gateway.ts) on the host's switches, as the
+// vmhost-prefixed cmdlets change it (2012 R2 had a gateway VM and no NAT gateway cmdlets):
+// New-/Get-/Remove-VmhostNetVirtualizationGateway, one routing domain each. Kept in
+// <data-dir>/hnv-gateways.json next to the NetWNV policy, written atomically under one lock. The
+// host runs one gateway for all of them (it has one port on the datacenter switch), so they all
+// name the same External and Internal switches; it is made again on every change and at start,
+// and follows every policy change. Its tenant port's MAC is the one the gateway CA's lookup
+// record names (the record the routers send the domain's default route to).
+import { join } from 'node:path';
+import { VmhostError } from '../common/index.ts';
+import {
+  HnvGateway, checkVsid, normalizeAddress, normalizePrefix, normalizeRdid, type GatewayDomain, type GatewayMode, type HnvPolicy,
+} from '../hnv/index.ts';
+import { readJson, writeFileAtomic } from './atomic-file.ts';
+import { invalid } from './invalid-argument.ts';
+import type { SwitchSlot } from './switch-registry.ts';
+import { SerialLock } from './vm-lock.ts';
+
+export interface GatewayParams {
+  RoutingDomainID: string; VirtualSubnetID: number; CustomerAddress: string; ExternalSwitchName: string; DatacenterSwitchName: string;
+  ExternalAddress: string; Mode?: GatewayMode;
+}
+
+/** What is kept: the gateway's inputs except the MAC, read from the policy whenever the gateway is made. */
+interface SavedDomain {
+  readonly routingDomainId: string; readonly mode: GatewayMode; readonly virtualSubnetId: number; readonly customerAddress: string;
+  readonly externalAddress: string; readonly externalSwitchName: string; readonly datacenterSwitchName: string;
+}
+
+export interface GatewayHost {
+  policy(): HnvPolicy;
+  switchNamed(name: string): SwitchSlot | undefined;
+  event(level: 'Information' | 'Warning' | 'Error', code: string, message: string): void;
+}
+
+/** The gateway's own MAC on the datacenter switch (an Internal switch is local to the host: no other gateway shares it). */
+const DATACENTER_MAC = '02:15:5d:fe:00:00';
+const SWEEP_MS = 5_000;
+
+interface GatewayStatus { translations: { routingDomainId: string }[]; drops: Record<string, number>; toDatacenter: number; fromDatacenter: number }
+
+function switchOf(h: GatewayHost, name: string, type: 'External' | 'Internal', param: string): SwitchSlot {
+  const s = h.switchNamed(name);
+  if (!s) throw invalid(param, `no virtual switch named '${name}'`);
+  if (s.sw.settings.type !== type) throw invalid(param, `switch '${name}' is ${s.sw.settings.type}, not ${type}`);
+  return s;
+}
+
+/** The gateway CA's lookup record on this host gives the tenant port's MAC. */
+function macOf(policy: HnvPolicy, d: SavedDomain): string {
+  const r = policy.lookupRecords.find((x) => x.customerAddress === d.customerAddress && x.virtualSubnetId === d.virtualSubnetId);
+  if (!r) throw invalid('CustomerAddress', `no lookup record for ${d.customerAddress} in virtual subnet ${d.virtualSubnetId} (New-NetVirtualizationLookupRecord with this host's provider address)`);
+  if (!policy.providerAddresses.some((p) => p.providerAddress === r.providerAddress)) {
+    throw invalid('CustomerAddress', `the lookup record of ${d.customerAddress} names provider address ${r.providerAddress}, not one of this host's`);
+  }
+  return r.macAddress;
+}
+
+/** The on-link IPv4 prefixes of a routing domain (what a forwarding-mode gateway routes into it). */
+const onLink = (policy: HnvPolicy, rdid: string) => policy.customerRoutes
+  .filter((r) => r.routingDomainId === rdid && r.nextHop === '0.0.0.0' && !r.destinationPrefix.includes(':'))
+  .map((r) => normalizePrefix(r.destinationPrefix).cidr as { address: number; prefixLength: number });
+
+function overlap(a: { address: number; prefixLength: number }, b: { address: number; prefixLength: number }): boolean {
+  const len = Math.min(a.prefixLength, b.prefixLength);
+  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+  return ((a.address & mask) >>> 0) === ((b.address & mask) >>> 0);
+}
+
+export class HnvGateways {
+  private saved: SavedDomain[] = [];
+  private gw: HnvGateway | undefined;
+  private failed: string | undefined;
+  private readonly lock = new SerialLock();
+  private readonly path: string;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(dataDir: string, private readonly h: GatewayHost) {
+    this.path = join(dataDir, 'hnv-gateways.json');
+  }
+
+  /** Daemon start (after the switches and the policy): the saved gateway is made again; what fails is said in an event and in Get-. */
+  async load(): Promise<void> {
+    this.saved = await readJson<SavedDomain[]>(this.path).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return []; throw e; });
+    await this.lock.run(() => this.rebuild());
+    this.timer = setInterval(() => this.gw?.sweep(), SWEEP_MS);
+    this.timer.unref(); // the sweep never keeps the daemon alive
+  }
+
+  /** The policy changed: the forwarding-mode domains' routes follow; a gateway that could not be made (a record missing at start) is tried again. */
+  policyChanged(p: HnvPolicy): void {
+    if (this.gw) this.gw.setPolicy(p);
+    else if (this.failed) void this.lock.run(() => this.rebuild());
+  }
+
+  /** Every input checked against the host as it is now; the gateway with it made before it is saved. */
+  async add(p: GatewayParams): Promise<Record<string, unknown>> {
+    return this.lock.run(async () => {
+      const policy = this.h.policy();
+      const d: SavedDomain = {
+        routingDomainId: normalizeRdid(p.RoutingDomainID), mode: p.Mode ?? 'Nat', virtualSubnetId: checkVsid(p.VirtualSubnetID),
+        customerAddress: normalizeAddress(p.CustomerAddress, 'CustomerAddress'), externalAddress: normalizeAddress(p.ExternalAddress, 'ExternalAddress'),
+        externalSwitchName: switchOf(this.h, p.ExternalSwitchName, 'External', 'ExternalSwitchName').sw.settings.name,
+        datacenterSwitchName: switchOf(this.h, p.DatacenterSwitchName, 'Internal', 'DatacenterSwitchName').sw.settings.name,
+      };
+      if (d.customerAddress.includes(':') || d.externalAddress.includes(':')) throw invalid(d.externalAddress.includes(':') ? 'ExternalAddress' : 'CustomerAddress', 'the gateway is IPv4 only');
+      if (!policy.customerRoutes.some((r) => r.routingDomainId === d.routingDomainId && r.virtualSubnetId === d.virtualSubnetId)) {
+        throw invalid('RoutingDomainID', `routing domain ${d.routingDomainId} has no customer route in virtual subnet ${d.virtualSubnetId}`);
+      }
+      macOf(policy, d);
+      const first = this.saved[0];
+      if (first && (first.externalSwitchName !== d.externalSwitchName || first.datacenterSwitchName !== d.datacenterSwitchName)) {
+        throw invalid('DatacenterSwitchName', `the host's gateway is on switches '${first.externalSwitchName}' and '${first.datacenterSwitchName}'`);
+      }
+      if (this.saved.some((x) => x.routingDomainId === d.routingDomainId)) throw invalid('RoutingDomainID', `the gateway already serves ${d.routingDomainId}`);
+      if (d.mode === 'Forwarding') {
+        const mine = onLink(policy, d.routingDomainId);
+        for (const o of this.saved.filter((x) => x.mode === 'Forwarding')) {
+          if (mine.some((a) => onLink(policy, o.routingDomainId).some((b) => overlap(a, b)))) {
+            throw invalid('RoutingDomainID', `its customer prefixes overlap those of ${o.routingDomainId}, also in forwarding mode (the datacenter routes them by address)`);
+          }
+        }
+      }
+      const before = this.saved;
+      this.saved = [...before, d];
+      await this.rebuild();
+      if (this.failed) { const why = this.failed; this.saved = before; await this.rebuild(); throw new VmhostError('HNV_BAD_POLICY', why, { op: 'hnv-gateway' }); }
+      await writeFileAtomic(this.path, JSON.stringify(this.saved, null, 2) + '\n');
+      return this.list({ RoutingDomainID: d.routingDomainId })[0]!;
+    });
+  }
+
+  async remove(f: { RoutingDomainID?: string }): Promise<number> {
+    return this.lock.run(async () => {
+      const match = this.matcher(f);
+      const keep = this.saved.filter((d) => !match(d));
+      const n = this.saved.length - keep.length;
+      if (n === 0) throw new VmhostError('NOT_FOUND', 'No network virtualization gateway matches the given parameters', { op: 'hnv-gateway' });
+      await writeFileAtomic(this.path, JSON.stringify(keep, null, 2) + '\n');
+      this.saved = keep;
+      await this.rebuild();
+      return n;
+    });
+  }
+
+  list(f: { RoutingDomainID?: string } = {}): Record<string, unknown>[] {
+    const s = this.gw?.status() as GatewayStatus | undefined;
+    return this.saved.filter(this.matcher(f)).map((d) => ({
+      RoutingDomainID: d.routingDomainId, VirtualSubnetID: d.virtualSubnetId, CustomerAddress: d.customerAddress, Mode: d.mode, ExternalAddress: d.externalAddress,
+      ExternalSwitchName: d.externalSwitchName, DatacenterSwitchName: d.datacenterSwitchName,
+      Status: s ? 'Ok' : `Off: ${this.failed ?? 'not made'}`,
+      Translations: s?.translations.filter((t) => t.routingDomainId === d.routingDomainId).length ?? 0,
+      // The counters are the gateway's (all its domains): a refusal is not always one domain's.
+      ToDatacenter: s?.toDatacenter ?? 0, FromDatacenter: s?.fromDatacenter ?? 0, Drops: s?.drops ?? {},
+    }));
+  }
+
+  private matcher(f: { RoutingDomainID?: string }): (d: SavedDomain) => boolean {
+    const rdid = f.RoutingDomainID === undefined ? undefined : normalizeRdid(f.RoutingDomainID);
+    return (d) => rdid === undefined || d.routingDomainId === rdid;
+  }
+
+  /** The old gateway's ports go, the new one's come (its translations start over: a change is rare). */
+  private async rebuild(): Promise<void> {
+    // A switch removed under the gateway took its ports with it: nothing is left to take off.
+    await this.gw?.close().catch((e: Error) => this.h.event('Warning', 'HNV_GATEWAY_OFF', `The gateway's old ports: ${e.message}`));
+    this.gw = undefined;
+    this.failed = undefined;
+    const first = this.saved[0];
+    if (!first) return;
+    try {
+      const policy = this.h.policy();
+      const domains: GatewayDomain[] = this.saved.map((d) => ({
+        routingDomainId: d.routingDomainId, mode: d.mode, virtualSubnetId: d.virtualSubnetId, customerAddress: d.customerAddress,
+        macAddress: macOf(policy, d), externalAddress: d.externalAddress,
+      }));
+      this.gw = await HnvGateway.create({
+        tenantSwitch: switchOf(this.h, first.externalSwitchName, 'External', 'ExternalSwitchName').sw,
+        datacenterSwitch: switchOf(this.h, first.datacenterSwitchName, 'Internal', 'DatacenterSwitchName').sw,
+        datacenterMac: DATACENTER_MAC, domains, policy,
+      });
+    } catch (e) {
+      this.failed = (e as Error).message;
+      this.h.event('Warning', 'HNV_GATEWAY_OFF', `The network virtualization gateway is off: ${this.failed}`);
+    }
+  }
+
+  /** Graceful stop: the ports go with the switches; only the timer is ours to stop. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
