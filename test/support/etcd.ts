@@ -28,6 +28,18 @@ export class EtcdCluster {
   static async start(n: number): Promise<EtcdCluster> {
     // A missing etcd is a failure with its fix, never a skip.
     await access(ETCD).catch(() => { throw new Error(`${ETCD} is missing: scripts/install-deps.sh installs etcd-server`); });
+    // A port found free may be taken by a test running beside this one before etcd binds it (seen
+    // in CI): the whole cluster starts again on new ports, since every member names all the peers.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await EtcdCluster.startOnce(n);
+      } catch (e) {
+        if (attempt >= 3 || !/address already in use/.test(String(e))) throw e;
+      }
+    }
+  }
+
+  private static async startOnce(n: number): Promise<EtcdCluster> {
     const plan = [];
     for (let i = 0; i < n; i++) {
       plan.push({ name: `etcd${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, dir: await mkdtemp(join(tmpdir(), 'vmhost-etcd-')) });
