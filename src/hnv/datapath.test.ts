@@ -8,13 +8,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeNvgre, encodeNvgre, formatIpv4, macToNumber, parseFrame, parseIpv4Address, parseMac } from '../packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../switch/index.ts';
-import { BCAST, arp, ping, until } from '../switch/test-support.ts';
+import { BCAST, arp, ping, udpJoinedSwitches, until } from '../switch/test-support.ts';
 import { GATEWAY_MAC, HNV_EXTENSION, paMac, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
@@ -45,13 +44,6 @@ function policyOf(pa: string): HnvPolicy {
   return p;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('NVGRE between two switches over the UDP provider network', () => {
   const got = new Map<string, Uint8Array[]>();
@@ -59,9 +51,7 @@ describe('NVGRE between two switches over the UDP provider network', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-hnv-'));
 
   before(async () => {
-    const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
-    sw.a = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb } });
-    sw.b = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pb, remoteAddress: '127.0.0.1', remotePort: pa } });
+    [sw.a, sw.b] = await udpJoinedSwitches();
     for (const v of VMS) {
       got.set(v.port, []);
       await sw[v.host].addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });

@@ -13,14 +13,13 @@
 // never throw; entries expire on the gateway's clock.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { seededRandom } from '../common/prng.ts';
 import {
   ARP_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, buildIcmpv4Echo, buildIpv4, formatIpv4, internetChecksum, l4Checksum, macToNumber,
   parseFrame, parseIpv4Address, parseMac,
 } from '../packet/index.ts';
 import { VirtualSwitch } from '../switch/index.ts';
-import { Clock, arp, eth, tcp, udp, until } from '../switch/test-support.ts';
+import { Clock, arp, eth, tcp, udp, udpJoinedSwitches, until } from '../switch/test-support.ts';
 import { GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
@@ -60,13 +59,6 @@ function policy(pa: string): HnvPolicy {
   return p;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function echo(type: 0 | 8, srcMac: string, dstMac: string, src: string, dst: string, id: number, ttl = 64): Uint8Array {
   const s = parseIpv4Address(src), d = parseIpv4Address(dst);
@@ -91,9 +83,7 @@ describe('the multitenant gateway: NAT from two routing domains with one CA onto
   let ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
 
   before(async () => {
-    const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
-    ext = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb } });
-    extB = await VirtualSwitch.create({ name: 'ext', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pb, remoteAddress: '127.0.0.1', remotePort: pa } });
+    [ext, extB] = await udpJoinedSwitches();
     dc = await VirtualSwitch.create({ name: 'datacenter', type: 'Internal' });
     for (const v of VMS) {
       got.set(v.port, []);

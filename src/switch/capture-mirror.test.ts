@@ -4,13 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFrame } from '../packet/index.ts';
 import { VirtualSwitch } from './index.ts';
-import { BCAST, Bench, arp, eth, ip, mac, ping, udp, until } from './test-support.ts';
+import { BCAST, Bench, arp, eth, freeUdpPort, ip, mac, ping, udp, until } from './test-support.ts';
 
 const haveTshark = spawnSync('tshark', ['--version']).status === 0;
 
@@ -107,11 +106,3 @@ test('External switches: two switches joined by UDP uplinks on loopback; VLANs c
   }
 });
 
-/** A UDP port on loopback that is free now (bound to port 0, then released). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((ok, fail) => { s.once('error', fail); s.bind(0, '127.0.0.1', ok); });
-  const { port } = s.address();
-  await new Promise<void>((ok) => s.close(ok));
-  return port;
-}

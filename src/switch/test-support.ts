@@ -1,6 +1,7 @@
 // Helpers for this module's unit tests (not exported from index.ts): frame builders over
 // src/packet, in-process ports that record what they receive, a socket test client that
 // speaks the stream-netdev framing, and a settable clock.
+import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import {
   buildEthernet, buildArp, buildIpv4, buildUdp, buildTcp, buildIcmpv4Echo, buildDhcp, ipv4ToBytes, parseMac, parseIpv4Address,
@@ -129,4 +130,23 @@ export async function until(pred: () => boolean, timeoutMs = 2000): Promise<void
     if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A UDP port on loopback that is free now (bound to port 0, then released). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((ok, fail) => { s.once('error', fail); s.bind(0, '127.0.0.1', ok); });
+  const { port } = s.address();
+  await new Promise<void>((ok) => s.close(ok));
+  return port;
+}
+
+/** Two External switches named `name` whose UDP uplinks on loopback face each other: two hosts' provider network. */
+export async function udpJoinedSwitches(name = 'ext'): Promise<[VirtualSwitch, VirtualSwitch]> {
+  const pa = await freeUdpPort();
+  let pb = await freeUdpPort();
+  while (pb === pa) pb = await freeUdpPort();
+  const a = await VirtualSwitch.create({ name, type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb } });
+  const b = await VirtualSwitch.create({ name, type: 'External', uplink: { localAddress: '127.0.0.1', localPort: pb, remoteAddress: '127.0.0.1', remotePort: pa } });
+  return [a, b];
 }
