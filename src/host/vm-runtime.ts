@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import {
-  QemuProcess, changeDvdMedia, checkStateFile, stateRamPad, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
+  QemuProcess, changeDvdMedia, checkStateFile, ensureVarsFile, findOvmf, hotplugScsiDisk, hubNicArgs, injectNmi, probeAccelerator, refreshNbdDiskSize,
   replugNicStream, restoreIncomingUri, readMemory, setBalloonTarget, setVirtioMemRequested, pollBalloonStats, balloonStats, type MemoryReading, saveStateToFile, unplugDisk, waitForIncoming, startIncoming, migrateLive,
   type Accelerator, type DiskSpec, type DiskGeometry, type HubNic, type QemuVmSpec, type MigrationTuning, type LiveMigrationResult, type MigrationInfo,
 } from '../qemu/index.ts';
@@ -119,10 +119,9 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     const { config, paths } = o;
     await mkdir(paths.sockets, { recursive: true });
     // QEMU 7.2 waits forever on a missing or empty exec: stream: check the file first.
-    if (o.restoreFrom) await checkStateFile(o.restoreFrom);
+    // A saved VM also comes back in the RAM layout it was saved with (a state from before the TCG pad, or from KVM, has none).
+    const savedPad = o.restoreFrom ? await checkStateFile(o.restoreFrom) : undefined;
     const spec = await buildSpec(config, paths, o.accelerator, o.disks, o.boot, o.floppyBootIndex);
-    // A saved VM comes back in the RAM layout it was saved with (a state from before the TCG pad, or from KVM, has none).
-    const savedPad = o.restoreFrom ? await stateRamPad(o.restoreFrom) : undefined;
     if (savedPad !== undefined) spec.ramPadBytes = savedPad;
     if (o.memory) Object.assign(spec, { memoryStartupBytes: o.memory.bootBytes, virtioMem: o.memory.virtioMem, balloonDeflateOnOom: o.memory.deflateOnOom });
     // NICs go through a hub so their switch socket can be re-plugged (qemu/hotplug.ts).

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureVarsFile, findOvmf } from './host-facts.ts';
-import { checkStateFile, restoreIncomingUri, saveStateToFile, stateRamPad, waitForIncoming } from './save-state.ts';
+import { checkStateFile, restoreIncomingUri, saveStateToFile, waitForIncoming } from './save-state.ts';
 import { QemuTestBed, waitForText } from './test-support.ts';
 import type { QemuVmSpec } from './vm-spec.ts';
 
@@ -135,12 +135,12 @@ test('a state saved without the TCG RAM pad (an older vmhost, or KVM) restores i
   const file = join(bed.dir, 'unpadded.state');
   await saveStateToFile(src.qmp, file);
   await src.quit();
-  assert.equal(await stateRamPad(file), 0, 'the file says: whole MiB');
+  assert.equal(await checkStateFile(file), 0, 'the file says: whole MiB');
 
   const today = bed.spec({ memoryStartupBytes: 128 << 20 }, 'unpadded');
   await assert.rejects(bed.start(today, { incoming: restoreIncomingUri(file) }), /Size mismatch: pc\.ram/, 'the padded machine does not take the unpadded state');
 
-  const restored = await bed.start({ ...today, ramPadBytes: await stateRamPad(file) }, { incoming: restoreIncomingUri(file) });
+  const restored = await bed.start({ ...today, ramPadBytes: await checkStateFile(file) }, { incoming: restoreIncomingUri(file) });
   assert.equal(await waitForIncoming(restored.qmp, { timeoutMs: 60_000, resume: true }), 'running');
   await restored.quit();
 
@@ -149,5 +149,5 @@ test('a state saved without the TCG RAM pad (an older vmhost, or KVM) restores i
   const file2 = join(bed.dir, 'padded.state');
   await saveStateToFile(padded.qmp, file2);
   await padded.quit();
-  assert.ok(((await stateRamPad(file2)) ?? 0) > 0, 'a padded layout');
+  assert.ok(((await checkStateFile(file2)) ?? 0) > 0, 'a padded layout');
 });

@@ -18,7 +18,7 @@ export {
   findQemuBinary, qemuVersion, findOvmf, ensureVarsFile, type QemuVersion, type OvmfFirmware,
 } from './host-facts.ts';
 export {
-  saveStateToFile, waitForIncoming, restoreIncomingUri, checkStateFile, stateRamPad, shellQuote, type WaitForIncomingOptions,
+  saveStateToFile, waitForIncoming, restoreIncomingUri, checkStateFile, shellQuote, type WaitForIncomingOptions,
   type StateCompression, type SaveStateOptions, type SaveStateResult,
 } from './save-state.ts';
 export {

@@ -33,34 +33,27 @@ export function shellQuote(s: string): string { return `'${s.replaceAll("'", `'\
  * Check a state file before starting QEMU on it: QEMU 7.2 given an empty stream waits in
  * 'inmigrate' forever (garbage it rejects and exits).
  * Throws QEMU_STATE_FAILED. Checks the QEMU stream magic "QEVM" (or the gzip magic).
+ * Returns the RAM pad (bytes past the whole MiB of each boot RAM block) an uncompressed file was
+ * saved with, for the restoring QEMU to match (state-ram-layout.ts); undefined when its head does not say.
  */
-export async function checkStateFile(file: string, compression: StateCompression = 'none'): Promise<void> {
+export async function checkStateFile(file: string, compression: StateCompression = 'none'): Promise<number | undefined> {
   const ctx = { op: 'restore-state', path: file };
   let head: Buffer;
   try {
     const fh = await open(file, 'r');
-    try { head = Buffer.alloc(4); await fh.read(head, 0, 4, 0); } finally { await fh.close(); }
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally { await fh.close(); }
   } catch (e) {
     throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `cannot read saved state ${file}: ${(e as Error).message}`, ctx, { cause: e });
   }
-  const ok = compression === 'gzip' ? head[0] === 0x1f && head[1] === 0x8b : head.toString('latin1') === 'QEVM';
+  const ok = compression === 'gzip' ? head[0] === 0x1f && head[1] === 0x8b : head.toString('latin1', 0, 4) === 'QEVM';
   if (!ok) throw new VmhostError(QemuErrorCode.QEMU_STATE_FAILED, `${file} is not a ${compression === 'gzip' ? 'gzip-compressed ' : ''}QEMU state file`, ctx);
-}
-
-/**
- * The RAM pad (bytes past the whole MiB of each boot RAM block) an uncompressed state file was
- * saved with, for the restoring QEMU to match; undefined when its head does not say.
- */
-export async function stateRamPad(file: string): Promise<number | undefined> {
-  const fh = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    const blocks = ramBlocksOf(head.subarray(0, bytesRead));
-    return blocks && ramPadOf(blocks);
-  } finally {
-    await fh.close();
-  }
+  if (compression === 'gzip') return undefined;
+  const blocks = ramBlocksOf(head);
+  return blocks && ramPadOf(blocks);
 }
 
 /** The `-incoming` URI that restores from a state file written by saveStateToFile(). */
