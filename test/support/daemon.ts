@@ -4,7 +4,6 @@
 // only); the test reaches it through 127.0.0.1 and its CLI pins into a config dir of its own.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,14 +23,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A UDP port free right now on 127.0.0.1 (for --net-adapter tunnels). */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((ok, fail) => { s.once('error', fail); s.bind(0, '127.0.0.1', () => ok()); });
-  const port = s.address().port;
-  await new Promise<void>((ok) => s.close(() => ok()));
-  return port;
-}
+/** A UDP port free right now on 127.0.0.1 (for --net-adapter tunnels): the switch tests' own. */
+export { freeUdpPort } from '../../src/switch/test-support.ts';
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
