@@ -42,7 +42,7 @@ const EXPECT: Record<string, { protocols: string; fields: Record<string, string>
   'gre-in-udp': { protocols: 'eth:ethertype:ip:udp:gre:eth:ethertype:ip:icmp', fields: { 'udp.dstport': '4754', 'udp.srcport': '50123', 'gre.key': '0x00138901', 'gre.proto': '0x6558', 'icmp.type': '8' } },
 };
 
-test('tshark decodes every built frame with our fields, good checksums, no warnings', { skip: hasTshark ? false : 'tshark not installed (scripts/install-deps.sh)' }, () => {
+test('tshark decodes every built frame with our fields, good checksums, no warnings', { skip: hasTshark || process.env.CI === 'true' ? false : 'tshark not installed (scripts/install-deps.sh)' }, () => {
   const all = samples();
   assert.deepEqual(all.map((s) => s.name).sort(), Object.keys(EXPECT).sort(), 'every sample has tshark expectations');
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-packet-'));
@@ -84,7 +84,7 @@ test('tshark decodes every built frame with our fields, good checksums, no warni
 // tshark has no NVGRE dissector, but its GRE dissector shows the key and hands protocol 0x6558
 // (Transparent Ethernet Bridging) to Ethernet, so the customer frame decodes as well: our
 // encoder's frames must read back in tshark as our decoder reads them.
-test('tshark agrees with decodeNvgre on encoded frames: GRE key, provider and customer addresses', { skip: hasTshark ? false : 'tshark not installed (scripts/install-deps.sh)' }, () => {
+test('tshark agrees with decodeNvgre on encoded frames: GRE key, provider and customer addresses', { skip: hasTshark || process.env.CI === 'true' ? false : 'tshark not installed (scripts/install-deps.sh)' }, () => {
   const inner = samples().filter((s) => s.name === 'tcp-syn' || s.name === 'arp-reply' || s.name === 'icmpv6-echo').map((s) => s.frame);
   const frames = Array.from({ length: 24 }, (_, i) => {
     const e = encodeNvgre({
