@@ -36,13 +36,18 @@ export async function newDebianVm(t: CliTools, parent: string, dir: string, name
 
 /** Start, then wait for the agent (Heartbeat OK), the KVP items and the end of systemd's start-up; returns how long it took (ms). */
 export async function bootDebian(d: TestDaemon, t: CliTools, name: string): Promise<number> {
-  type Vm = { Heartbeat: string; GuestKvp: Record<string, unknown> };
   const started = Date.now();
   await t.ok('Start-VM', name);
+  await debianReady(d, t, name);
+  return Date.now() - started;
+}
+
+/** Wait for a started Debian VM's agent (Heartbeat OK), its KVP items and the end of systemd's start-up. */
+export async function debianReady(d: TestDaemon, t: CliTools, name: string): Promise<void> {
+  type Vm = { Heartbeat: string; GuestKvp: Record<string, unknown> };
   await waitFor(`${name} heartbeat`, DEBIAN_BOOT_MS, async () => (await t.json<Vm>('Get-VM', name)).Heartbeat === 'OK');
   const kvp = await waitFor(`${name} KVP`, 60_000, async () => { const k = (await t.json<Vm>('Get-VM', name)).GuestKvp; return typeof k.OSName === 'string' && k; });
   assert.match(String(kvp.OSName), /^Debian GNU\/Linux 12/);
   const state = await d.cli('Invoke-Command', '-VMName', name, '-ScriptBlock', 'systemctl is-system-running --wait', '-TimeoutSeconds', String(DEBIAN_BOOT_MS / 1000));
   assert.match(state.stdout.trim(), /^(running|degraded)$/, state.stdout + state.stderr);
-  return Date.now() - started;
 }
