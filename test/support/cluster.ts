@@ -17,11 +17,12 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(names: readonly string[]): Promise<TestCluster> {
+/** `endpoints`: node i's --cluster-etcd-endpoints (default: its own member first, then the others). */
+export async function startCluster(names: readonly string[], endpoints?: (etcd: EtcdCluster, i: number) => Promise<string>): Promise<TestCluster> {
   const etcd = await EtcdCluster.start(names.length);
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
-  const daemons = await Promise.all(names.map((name, i) => TestDaemon.start(undefined, [
-    '--cluster-etcd-endpoints', etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
+  const daemons = await Promise.all(names.map(async (name, i) => TestDaemon.start(undefined, [
+    '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
   ])));
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),

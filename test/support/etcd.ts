@@ -86,6 +86,18 @@ export class EtcdCluster {
     await exited;
   }
 
+  /**
+   * SIGSTOP member i: frozen, it answers nobody and sends nothing, so its peers see exactly what
+   * dropped packets give them (open connections that go silent); `resume(i)` (SIGCONT) lets it go on.
+   */
+  pause(i: number): void {
+    this.members[i]!.proc.kill('SIGSTOP');
+  }
+
+  resume(i: number): void {
+    this.members[i]!.proc.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.kill(i);
     for (const m of this.members) await rm(m.dir, { recursive: true, force: true });
