@@ -115,6 +115,8 @@ export const ERROR_CODES = {
   CLUSTER_GROUP_FAILED: 'failure',
   /** A live move of a role (Move-ClusterVirtualMachineRole, a drain, a failback) did not happen; the owner said why. */
   CLUSTER_MOVE_FAILED: 'failure',
+  /** Set-ClusterQuorum -NodeAndFileShareMajority: the directory names no etcd member that votes in this cluster, or another cluster holds it. */
+  CLUSTER_WITNESS_INVALID: 'conflict',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',
