@@ -31,11 +31,12 @@ import { OwnershipFence } from '../storage/index.ts';
 import type { EtcdClient } from './etcd-client.ts';
 import { checkClusterMoveTicket, clusterMoveTicket } from './cluster-move.ts';
 import {
-  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey,
+  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey, voteKey,
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
 import { planPlacements } from './placement.ts';
+import { giveUpVote, memberAt, type VoteRecord } from './quorum.ts';
 
 export const TICK_MS = 1000;
 
@@ -99,11 +100,22 @@ export class ClusterNode {
     // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
     await opts.host.turnOffStrayClustered();
     await n.lease.start();
-    n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}`);
+    const vote = await n.recordVote();
+    n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}, `
+      + (vote ? `voting through etcd member ${vote.MemberName}` : 'without a vote (its first endpoint is no etcd member)'));
     void n.watch();
     n.interval = setInterval(() => n.kick(), TICK_MS);
     n.kick();
     return n;
+  }
+
+  /** The member serving this node's first endpoint is its own (on its machine): its vote (quorum.ts). */
+  private async recordVote(): Promise<VoteRecord | undefined> {
+    const m = memberAt(await this.etcd.members(), this.etcd.endpoints[0]!);
+    if (!m) return undefined;
+    const vote: VoteRecord = { MemberId: m.id, MemberName: m.name };
+    await this.etcd.put(voteKey(this.name), JSON.stringify(vote));
+    return vote;
   }
 
   get leaseId(): string {
@@ -433,5 +445,10 @@ export class ClusterNode {
     this.watchAbort.abort();
     await this.running;
     await this.lease.close(revoke);
+    // Dynamic quorum: a clean leave takes this node's vote with it (quorum.ts), so the others' majority shrinks.
+    if (revoke) {
+      const said = await this.read().then((s) => giveUpVote(this.etcd, s, this.name)).catch((e: unknown) => `its vote could not be removed: ${(e as Error).message}`);
+      if (said) this.event('Information', 'CLUSTER_NODE_VOTE', said);
+    }
   }
 }

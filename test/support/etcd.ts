@@ -10,7 +10,17 @@ import { freePort, waitFor } from './daemon.ts';
 
 export const ETCD = '/usr/bin/etcd';
 
-export interface EtcdMember { name: string; clientUrl: string; peerUrl: string; dir: string; proc: ChildProcess; log: string }
+export interface EtcdMember { name: string; clientUrl: string; peerUrl: string; dir: string; args: string[]; proc: ChildProcess; log: string }
+
+/** (Re)start a member's process with its arguments (on a data dir it has, etcd ignores the initial-cluster flags). */
+function spawnMember(member: Omit<EtcdMember, 'proc'> & { proc?: ChildProcess }): EtcdMember {
+  const proc = spawn(ETCD, member.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (b: Buffer): void => { member.log = (member.log + b.toString()).slice(-20_000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  member.proc = proc;
+  return member as EtcdMember;
+}
 
 export class EtcdCluster {
   private constructor(readonly members: EtcdMember[]) {}
@@ -46,19 +56,15 @@ export class EtcdCluster {
     }
     const initial = plan.map((m) => `${m.name}=${m.peerUrl}`).join(',');
     const token = `vmhost-test-${process.pid}-${Date.now()}`;
-    const members = plan.map((m): EtcdMember => {
+    const members = plan.map((m) => {
       // Heartbeat 100 ms / election 1 s (etcd's defaults): a test cluster elects a leader in about a second.
-      const proc = spawn(ETCD, [
+      const args = [
         '--name', m.name, '--data-dir', join(m.dir, 'data'),
         '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
         '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
         '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const member: EtcdMember = { ...m, proc, log: '' };
-      const keep = (b: Buffer): void => { member.log = (member.log + b.toString()).slice(-20_000); };
-      proc.stdout!.on('data', keep);
-      proc.stderr!.on('data', keep);
-      return member;
+      ];
+      return spawnMember({ ...m, args, log: '' });
     });
     const cluster = new EtcdCluster(members);
     try {
@@ -84,6 +90,11 @@ export class EtcdCluster {
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
+  }
+
+  /** Start a killed member i again on its data dir (a node's machine coming back). */
+  restart(i: number): void {
+    spawnMember(this.members[i]!);
   }
 
   /**

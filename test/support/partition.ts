@@ -30,7 +30,7 @@ export interface PartitionableCluster extends TestCluster {
 export async function startPartitionableCluster(names: readonly string[]): Promise<PartitionableCluster> {
   // links[i]: node i's daemon to every other member (its own member is reached directly, as on one machine).
   const links: FaultLink[][] = names.map(() => []);
-  const cluster = await startCluster(names, async (etcd, i) => {
+  const cluster = await startCluster(names, { endpoints: async (etcd, i) => {
     const urls = [etcd.members[i]!.clientUrl];
     for (let j = 0; j < etcd.members.length; j++) {
       if (j === i) continue;
@@ -39,7 +39,7 @@ export async function startPartitionableCluster(names: readonly string[]): Promi
       urls.push(link.url);
     }
     return urls.join(',');
-  });
+  } });
   const paused = new Set<number>();
   return {
     ...cluster,
