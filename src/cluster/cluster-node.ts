@@ -36,7 +36,7 @@ import {
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
 import { planPlacements } from './placement.ts';
-import { giveUpVote, memberAt, type VoteRecord } from './quorum.ts';
+import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 
 export const TICK_MS = 1000;
 
@@ -100,22 +100,14 @@ export class ClusterNode {
     // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
     await opts.host.turnOffStrayClustered();
     await n.lease.start();
-    const vote = await n.recordVote();
+    const vote = await claimVote(n.etcd, await n.read(), n.name);
+    if (vote) await n.etcd.put(voteKey(n.name), JSON.stringify(vote.vote));
     n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}, `
-      + (vote ? `voting through etcd member ${vote.MemberName}` : 'without a vote (its first endpoint is no etcd member)'));
+      + (vote?.said ?? 'without a vote (its first endpoint is no etcd member)'));
     void n.watch();
     n.interval = setInterval(() => n.kick(), TICK_MS);
     n.kick();
     return n;
-  }
-
-  /** The member serving this node's first endpoint is its own (on its machine): its vote (quorum.ts). */
-  private async recordVote(): Promise<VoteRecord | undefined> {
-    const m = memberAt(await this.etcd.members(), this.etcd.endpoints[0]!);
-    if (!m) return undefined;
-    const vote: VoteRecord = { MemberId: m.id, MemberName: m.name };
-    await this.etcd.put(voteKey(this.name), JSON.stringify(vote));
-    return vote;
   }
 
   get leaseId(): string {
@@ -153,6 +145,7 @@ export class ClusterNode {
     // Evicted while leading: give the leadership up, or nobody would place roles.
     if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
     if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
+    if (await promoteVote(this.etcd, s, this.name)) this.event('Information', 'CLUSTER_NODE_VOTE', `Node ${this.name}'s etcd member caught up and votes again`);
     await this.checkOwnership(s);
     await this.claim(s);
     await this.reconcile(s);

@@ -162,6 +162,18 @@ export class EtcdClient {
     await this.call('/v3/cluster/member/remove', { ID: id });
   }
 
+  /** A new member that does not vote yet (etcd 3.4's learner): its id. It must then start on an empty data dir. */
+  async addLearner(peerUrls: readonly string[]): Promise<string> {
+    const r = await this.call<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
+    if (!r.member?.ID) throw new VmhostError('CLUSTER_ETCD_FAILED', 'etcd member add answered no id', { op: 'member-add' });
+    return r.member.ID;
+  }
+
+  /** Give a learner its vote; etcd refuses until the learner has caught up with the leader's log. */
+  async promote(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/promote', { ID: id });
+  }
+
   /**
    * Changes under a prefix after `fromRevision`, one callback per event, until `signal` aborts
    * or the stream breaks (the promise then settles: the caller re-reads and watches again).

@@ -10,6 +10,10 @@
 //   - Dynamic quorum: a node leaving cleanly (its daemon stopped, Remove-ClusterNode) removes its
 //     member, so etcd's majority shrinks with the cluster and a sequential clean shutdown leaves
 //     the last node running (a crashed node's member stays: removing it needs the majority anyway).
+//     A node coming back whose member was removed adds it again as a learner (no vote, so the
+//     majority is unchanged while it catches up) at the peer URLs it had; its etcd service starts the
+//     member on an empty data dir with --initial-cluster-state existing; the node's loop promotes it
+//     once etcd accepts (the learner has caught up): its vote is back.
 //   - File-share witness (Set-ClusterQuorum -NodeAndFileShareMajority <dir>): a file cannot vote in
 //     etcd; the witness's vote is one more etcd member run *from the witness directory* by the host
 //     of that directory (a third place: the file server), which names it in `<dir>/witness.json`
@@ -20,13 +24,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { EtcdClient, EtcdMember } from './etcd-client.ts';
-import type { ClusterConfig, Snapshot } from './keys.ts';
+import { voteKey, type ClusterConfig, type Snapshot } from './keys.ts';
 
 export type QuorumType = 'NodeMajority' | 'NodeAndFileShareMajority';
 export interface WitnessConfig { Path: string; Member: string }
 export interface QuorumConfig { Type: QuorumType; Witness?: WitnessConfig }
-/** `votes/<node>`: the etcd member through which the node votes. */
-export interface VoteRecord { MemberId: string; MemberName: string }
+/** `votes/<node>`: the etcd member through which the node votes, and where its peers reach it (to add it back). */
+export interface VoteRecord { MemberId: string; MemberName: string; PeerUrls: string[]; Learner?: boolean }
 
 export interface ClusterQuorumView { Cluster: string; QuorumResource: string; QuorumType: QuorumType; Voters: number; Majority: number }
 
@@ -97,4 +101,33 @@ export async function giveUpVote(etcd: EtcdClient, s: Snapshot, node: string): P
   if (voters <= 1) return `node ${node} keeps its vote: its etcd member ${v.MemberName} is the last one`;
   await etcd.removeMember(v.MemberId);
   return `node ${node}'s vote removed (etcd member ${v.MemberName}): ${voters - 1} vote(s) left, majority ${Math.floor((voters - 1) / 2) + 1}`;
+}
+
+/**
+ * At join: the member serving this node's first endpoint is its vote. A node whose vote was
+ * given up (its recorded member is gone from etcd) adds it back as a learner at the same peer URLs.
+ */
+export async function claimVote(etcd: EtcdClient, s: Snapshot, node: string): Promise<{ vote: VoteRecord; said: string } | undefined> {
+  const members = await etcd.members();
+  const own = memberAt(members, etcd.endpoints[0]!);
+  if (own) return { vote: { MemberId: own.id, MemberName: own.name, PeerUrls: own.peerUrls }, said: `voting through etcd member ${own.name}` };
+  const had = s.votes.get(node);
+  if (!had || members.some((m) => m.id === had.MemberId)) return undefined;
+  const back = members.find((m) => m.peerUrls.some((u) => had.PeerUrls.includes(u)));
+  const id = back?.id ?? await etcd.addLearner(had.PeerUrls);
+  return {
+    vote: { ...had, MemberId: id, Learner: true },
+    said: `its etcd member ${had.MemberName} added back as a learner (${had.PeerUrls.join(', ')}): start it on an empty data dir with --initial-cluster-state existing; the vote returns once it has caught up`,
+  };
+}
+
+/** The node's loop: a learner it added back gets its vote once etcd lets it (caught up). True when promoted now. */
+export async function promoteVote(etcd: EtcdClient, s: Snapshot, node: string): Promise<boolean> {
+  const v = s.votes.get(node);
+  if (!v?.Learner) return false;
+  const m = (await etcd.members()).find((x) => x.id === v.MemberId);
+  if (m?.isLearner && !(await etcd.promote(m.id).then(() => true, () => false))) return false;
+  const { Learner: _, ...voting } = v;
+  await etcd.put(voteKey(node), JSON.stringify({ ...voting, MemberName: m?.name || v.MemberName } satisfies VoteRecord));
+  return m !== undefined;
 }

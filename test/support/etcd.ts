@@ -7,6 +7,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './daemon.ts';
+import { EtcdClient } from '../../src/cluster/etcd-client.ts';
 
 export const ETCD = '/usr/bin/etcd';
 
@@ -95,6 +96,22 @@ export class EtcdCluster {
   /** Start a killed member i again on its data dir (a node's machine coming back). */
   restart(i: number): void {
     spawnMember(this.members[i]!);
+  }
+
+  /**
+   * Member i, removed from etcd and added back as a learner (by its node: src/cluster/quorum.ts),
+   * starts on an empty data dir and joins the cluster as it is now (--initial-cluster-state existing).
+   */
+  async rejoin(i: number): Promise<void> {
+    const m = this.members[i]!;
+    await this.kill(i);
+    const others = (await new EtcdClient(this.endpoints).members()).filter((x) => !x.peerUrls.includes(m.peerUrl));
+    const initial = [...others.map((x) => `${x.name}=${x.peerUrls[0]}`), `${m.name}=${m.peerUrl}`].join(',');
+    await rm(join(m.dir, 'data'), { recursive: true, force: true });
+    const at = (flag: string): number => m.args.indexOf(flag) + 1;
+    m.args[at('--initial-cluster')] = initial;
+    m.args[at('--initial-cluster-state')] = 'existing';
+    spawnMember(m);
   }
 
   /**
