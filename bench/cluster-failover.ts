@@ -104,7 +104,7 @@ async function main(): Promise<void> {
         restart: onlineAt - downAt, guest: guestAt - downAt, from: NODES[owner]!, to: NODES[to]!,
       });
       const row = rows.at(-1)!;
-      process.stdout.write(`${row.kind} of ${row.from}: detection ${row.detection} ms, fencing ${row.fencing !== undefined ? `${row.fencing} ms` : "(in detection)"}, restart ${row.restart} ms on ${row.to}, guest back ${row.guest} ms after Down\n`);
+      process.stdout.write(`${row.kind} of ${row.from}: detection ${row.detection} ms, fencing ${row.fencing !== undefined ? `${row.fencing} ms` : '(in detection)'}, restart ${row.restart} ms on ${row.to}, guest back ${row.guest} ms after Down\n`);
       if (partition) {
         c.heal(owner);
         await waitFor(`${NODES[owner]} Up`, 60_000, async () => (await nodeState(watcher, NODES[owner]!)) === 'Up');
