@@ -4,3 +4,4 @@ export { EtcdClient } from './etcd-client.ts';
 export { ClusterNode, type ClusterNodeOptions } from './cluster-node.ts';
 export { ClusterAdmin, type ClusterView, type ClusterNodeView, type ClusterGroupView } from './cluster-admin.ts';
 export { PRIORITIES, type Priority } from './keys.ts';
+export { drainOnShutdown, SHUTDOWN_DRAIN_TIMEOUT_MS, type ShutdownDrain } from './shutdown-drain.ts';
