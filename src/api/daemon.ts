@@ -10,7 +10,7 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { ClusterAdmin, ClusterNode, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
@@ -129,7 +129,9 @@ async function main(): Promise<void> {
     etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
   }) : undefined;
   const admin = cluster ? new ClusterAdmin(cluster) : undefined;
-  const app = await buildServer({ host, token, tls, cluster: admin });
+  // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
+  const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
+  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
@@ -147,9 +149,11 @@ async function main(): Promise<void> {
         .catch((e: unknown) => { process.stderr.write(`vmhostd: drain on shutdown: ${(e as Error).message}\n`); return undefined; })
       : undefined;
     await app.close();
+    await ops?.close();
     // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
     // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);
+    await ops?.closeLog();
     await drained?.restore().catch(() => undefined);
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
