@@ -150,22 +150,28 @@ describe('cluster operations: drain on shutdown, Test-Cluster, Get-ClusterLog, r
 
     // First stop: the VM is restarted where it is (the guest reboots: its RAM-backed /tmp is empty).
     since = await lastSeq(home);
+    let t0 = Date.now();
     assert.equal((await t[home]!.sh('app', 'kill $(pidof appsvc)')).code, 0);
     await event(home, 'CLUSTER_VM_MONITOR_RESTART', since);
+    const detected = Date.now() - t0;
     await waitFor('the guest back after its reset', 90_000, async () => (await t[home]!.sh('app', 'test -e /tmp/marker || echo rebooted').catch(() => ({ out: '' }))).out.includes('rebooted'));
+    process.stdout.write(`# monitored process killed -> restart decided ${detected} ms, -> guest answering again ${Date.now() - t0} ms (LOADED)\n`);
     assert.equal((await t[0]!.json<GroupView[]>('Get-ClusterGroup', 'app'))[0]!.OwnerNode, NODES[home]);
 
     // Second stop within the restart period: the role fails over and starts cold on the other node.
     since = await lastSeq(home);
     await startService(home);
     await event(home, 'CLUSTER_VM_MONITOR_WATCHING', since);
+    t0 = Date.now();
     assert.equal((await t[home]!.sh('app', 'kill $(pidof appsvc)')).code, 0);
     await event(home, 'CLUSTER_GROUP_FAILOVER', since);
+    const handedOff = Date.now() - t0;
     const moved = await waitFor('the role Online on the other node', 90_000, async () => {
       const g = (await t[other]!.json<GroupView[]>('Get-ClusterGroup', 'app'))[0]!;
       return g.OwnerNode === NODES[other] && g.State === 'Online' ? g : undefined;
     });
     assert.equal(moved.State, 'Online');
+    process.stdout.write(`# killed again -> ownership given up ${handedOff} ms, -> role Online on ${NODES[other]} ${Date.now() - t0} ms (LOADED)\n`);
     assert.deepEqual((await d[home]!.api('GET', '/api/v1/vms')).json, [], 'gone from the node it failed on');
     await t[other]!.heartbeat('app');
     assert.equal((await t[other]!.sh('app', 'pidof appsvc || echo none')).out.trim(), 'none', 'a cold start');
