@@ -155,6 +155,8 @@ async function main(): Promise<void> {
     await cluster?.close(true);
     await ops?.closeLog();
     await drained?.restore().catch(() => undefined);
+    // Last, since its own etcd member stops once removed (dynamic quorum).
+    await cluster?.leaveVote();
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });

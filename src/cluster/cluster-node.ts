@@ -475,10 +475,14 @@ export class ClusterNode {
     this.watchAbort.abort();
     await this.running;
     await this.lease.close(revoke);
-    // Dynamic quorum: a clean leave takes this node's vote with it (quorum.ts), so the others' majority shrinks.
-    if (revoke) {
-      const said = await this.read().then((s) => giveUpVote(this.etcd, s, this.name)).catch((e: unknown) => `its vote could not be removed: ${(e as Error).message}`);
-      if (said) this.event('Information', 'CLUSTER_NODE_VOTE', said);
-    }
+  }
+
+  /**
+   * Dynamic quorum: a node leaving cleanly takes its vote with it (quorum.ts), so the others'
+   * majority shrinks. The very last step of a leave: its own etcd member stops once removed.
+   */
+  async leaveVote(): Promise<void> {
+    const said = await this.read().then((s) => giveUpVote(this.etcd, s, this.name)).catch((e: unknown) => `its vote could not be removed: ${(e as Error).message}`);
+    if (said) this.event('Information', 'CLUSTER_NODE_VOTE', said);
   }
 }
