@@ -68,8 +68,15 @@ describe('partitions of a three-node cluster: the cut-off owner stops its VM its
     };
 
     const started: Incarnation[] = [];
-    let owner = NODES.indexOf((await groupOn(1)).OwnerNode);
+    // Where the role runs now. Read afresh each cycle: on this loaded machine every node once lost its lease at the same
+    // moment (etcd answered no keepalive for 3 s), and the role restarted wherever the leader then placed it.
+    const onlineOwner = async (): Promise<number> => NODES.indexOf((await waitFor('the role Online', 120_000, async () => {
+      const g = await groupOn(0).catch(() => undefined);
+      return g?.State === 'Online' && g;
+    })).OwnerNode);
+    let owner = 0;
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
+      owner = await onlineOwner();
       const tOwner = t[owner]!;
       await booted(owner);
       const who = { node: NODES[owner]!, inc: `c${cycle}` };
@@ -101,19 +108,18 @@ describe('partitions of a three-node cluster: the cut-off owner stops its VM its
 
       // Order, by the nodes' own event times (one clock): the cut node turned its VM off before the new owner claimed it.
       const isolated = await eventsOf(owner, 'CLUSTER_NODE_ISOLATED', cutAt);
-      const claimed = await eventsOf(next, 'CLUSTER_GROUP_CLAIMED', cutAt);
-      assert.equal(isolated.length, 1, `${who.node} says it was isolated once`);
-      assert.equal(claimed.length, 1, `${NODES[next]} claimed the role once`);
-      assert.ok(Date.parse(isolated[0]!.Time) < Date.parse(claimed[0]!.Time), `${who.node} stopped (${isolated[0]!.Time}) before ${NODES[next]} claimed (${claimed[0]!.Time})`);
+      const claimed = (await Promise.all(others.map((i) => eventsOf(i, 'CLUSTER_GROUP_CLAIMED', cutAt)))).flat().sort((a, b) => Date.parse(a.Time) - Date.parse(b.Time));
+      assert.ok(isolated.length >= 1 && claimed.length >= 1, `${who.node} says it was isolated, and a node of the majority claimed the role`);
+      assert.ok(Date.parse(isolated[0]!.Time) < Date.parse(claimed[0]!.Time), `${who.node} stopped (${isolated[0]!.Time}) before the first claim (${claimed[0]!.Time})`);
       process.stdout.write(`# cycle ${cycle}: ${who.node} cut; detection ${downAt - cutAt} ms, fencing (its VM off) ${offAt - cutAt} ms, restart ${onlineAt - downAt} ms on ${NODES[next]} (${records}+ records written before the cut)\n`);
 
       c.heal(owner);
       await waitFor(`${who.node} Up again`, 60_000, async () =>
         ((await api(watcher).api('GET', `/api/v1/cluster/nodes?Name=${who.node}`)).json as NodeView[])[0]!.State === 'Up');
-      owner = next;
     }
 
     // The last incarnation writes too, then everything is read back.
+    owner = await onlineOwner();
     const last = { node: NODES[owner]!, inc: `c${CYCLES + 1}` };
     await booted(owner);
     await startWriter(t[owner]!, 'w', last);
