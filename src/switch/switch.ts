@@ -613,8 +613,9 @@ export class VirtualSwitch {
       }
     }
 
+    // Emptied only when not empty: setting an array's length is a runtime call, once per frame.
     const out = this.flood;
-    out.length = 0;
+    if (out.length !== 0) out.length = 0;
     let forwarded = false;
     if (this.forwarder) {
       const cand = this.candidatesOf(src, vlan);
@@ -640,7 +641,7 @@ export class VirtualSwitch {
         if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
         return;
       }
-      out.length = 0;
+      if (out.length !== 0) out.length = 0;
       for (const p of this.portList) {
         if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
         if (this.admits(src, p, vlan)) out.push(p);
