@@ -494,12 +494,14 @@ export class VirtualSwitch {
 
   private attach(st: PortState): void {
     this.ports.set(st.id, st);
+    st.attached = true;
     this.portList = [...this.ports.values()];
     this.rebuildPvlanMap();
   }
 
   private detach(st: PortState): void {
     this.ports.delete(st.id);
+    st.attached = false;
     this.portList = [...this.ports.values()];
     this.macs.flushPort(st.id);
     this.owners.forgetPort(st.id);
@@ -581,7 +583,7 @@ export class VirtualSwitch {
   }
 
   private pipeline(src: PortState, input: Uint8Array, inputFramed: boolean): void {
-    if (!this.ports.has(src.id)) return;
+    if (!src.attached) return;
     const info = this.info;
     let frame = input;
     parseFrameInto(frame, info, this.settings.maxFrameBytes);
