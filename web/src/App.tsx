@@ -17,6 +17,7 @@ import { HostsView } from './views/HostsView.tsx';
 import { SwitchManager } from './views/SwitchManager.tsx';
 import { JobsView } from './views/JobsView.tsx';
 import { EventsView } from './views/EventsView.tsx';
+import { ClusterManager } from './views/ClusterManager.tsx';
 
 interface Section { path: string; label: string; render: (rest: string[]) => ReactNode }
 
@@ -34,6 +35,7 @@ const SECTIONS: Section[] = [
   { path: 'switches', label: 'Virtual Switches', render: ([name]) => <SwitchManager name={name} /> },
   { path: 'host', label: 'Host', render: () => <HostPanel /> },
   { path: 'hosts', label: 'Hosts', render: () => <HostsView /> },
+  { path: 'cluster', label: 'Failover Cluster', render: () => <ClusterManager /> },
   { path: 'jobs', label: 'Jobs', render: () => <JobsView /> },
   { path: 'events', label: 'Events', render: () => <EventsView /> },
 ];
