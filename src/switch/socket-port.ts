@@ -115,7 +115,8 @@ export class SocketPortIo implements PortIo {
     const s = this.sock;
     if (!s) return 'not-connected';
     if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
-    if (this.batchBytes === 0) process.nextTick(() => this.flush(s));
+    // A bound method, not a closure over `s`: that would allocate a context on every call.
+    if (this.batchBytes === 0) process.nextTick(this.flushLater, s);
     // Frames are kept by reference until the end of the tick: the pipeline never changes a
     // frame after delivering it (inject() takes ownership of its bytes for that reason).
     if (framed) {
@@ -164,6 +165,8 @@ export class SocketPortIo implements PortIo {
     this.parts.push(Buffer.from(this.runBuffer, this.runStart, this.runEnd - this.runStart));
     this.runBuffer = null;
   }
+
+  private readonly flushLater = (s: Socket): void => this.flush(s);
 
   private flush(s: Socket): void {
     this.closeRun();

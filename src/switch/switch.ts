@@ -24,7 +24,7 @@ import { RateLimiter, FairQueue } from './bandwidth.ts';
 import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
 import { PcapCapture, type CaptureResult, type CaptureStop, type PcapCaptureOptions } from './capture.ts';
-import { SinkIo, type PortIoEvents } from './port-io.ts';
+import { SinkIo, type PortIo, type PortIoEvents } from './port-io.ts';
 import { CoarseClock } from './coarse-clock.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
@@ -703,14 +703,22 @@ export class VirtualSwitch {
    * HOLD_MS so a peer that stopped reading costs the sender at most that long per burst.
    */
   private backpressure(src: PortState, dst: PortState): void {
-    if (!dst.io?.congested || src.waitingFor.has(dst.id)) return;
+    if (dst.io?.congested && !src.waitingFor.has(dst.id)) this.hold(src, dst, dst.io);
+  }
+
+  /**
+   * Holds `src` until `dst` drains or HOLD_MS pass. Apart from backpressure(), which runs for
+   * every unicast frame: a function whose variables a closure captures allocates their context
+   * on every call, even when it returns before making the closure.
+   */
+  private hold(src: PortState, dst: PortState, io: PortIo): void {
     src.waitingFor.add(dst.id);
     src.hold();
     let done = false;
     const release = (): void => { if (done) return; done = true; clearTimeout(t); src.waitingFor.delete(dst.id); src.release(); };
     const t = setTimeout(release, HOLD_MS);
     t.unref();
-    dst.io.whenDrained(release);
+    io.whenDrained(release);
   }
 
   /**
