@@ -6,7 +6,8 @@
 // still sees the changed marker and block, and A has none of the VM's files left. Restore-
 // VMSnapshot on B brings back the checkpoint's marker and block. Then the VM moves back to A
 // with -RetainVhdCopiesOnSource: its checkpoint comes along, and B's disk files stay, held by
-// nobody (opened writable here, locked exclusive).
+// nobody (opened writable here, locked exclusive). Last, to B on shared storage: the chain stays
+// in A's folder, the record and its memory move to B's default checkpoint folder.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -28,7 +29,7 @@ describe('Move-VM of a VM with checkpoints', () => {
   before(async () => { hosts = await twoMigrationHosts(); });
   after(() => hosts?.stop());
 
-  test('shared-nothing with a live checkpoint: the tree and its memory on B, Restore-VMSnapshot there; back with -RetainVhdCopiesOnSource', { timeout: 300_000 }, async () => {
+  test('shared-nothing with a live checkpoint: the tree and its memory on B, Restore-VMSnapshot there; back with -RetainVhdCopiesOnSource; then on shared storage', { timeout: 300_000 }, async () => {
     const { a, b, ta, tb, bDest, cliA } = hosts!;
     const t0 = Date.now();
     const mark = (what: string) => console.log(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
@@ -100,5 +101,17 @@ describe('Move-VM of a VM with checkpoints', () => {
       await d.close();
     }
     assert.equal(existsSync(join(bSnap, `${cp.Id}.json`)), false, 'the checkpoint record left B with the VM');
+
+    // Shared storage (B reaches A's folder): the chain stays where it is, the record and its memory go to B's checkpoint folder.
+    const leafBack = one(await ta.json<{ Path: string } | { Path: string }[]>('Get-VMHardDiskDrive', '-VMName', vm)).Path;
+    const shared = await cliA('Move-VM', vm, '-DestinationHost', bDest);
+    assert.equal(shared.code, 0, shared.stderr);
+    mark('moved to B on shared storage');
+    const sharedSnaps = many(await tb.json<Snap | Snap[]>('Get-VMSnapshot', vm));
+    assert.deepEqual(sharedSnaps.map((s) => [s.Id, s.State, s.HardDrives, s.Path]), [[cp.Id, 'Running', [join(back, 'mc1.vhdx')], join(b.dataDir, 'vms', Id, 'snapshots')]]);
+    assert.equal(one(await tb.json<{ Path: string } | { Path: string }[]>('Get-VMHardDiskDrive', '-VMName', vm)).Path, leafBack, 'the disks stayed');
+    assert.deepEqual((await readdir(join(b.dataDir, 'vms', Id, 'snapshots'))).sort(), [`${cp.Id}.json`, `${cp.Id}.state`]);
+    assert.deepEqual([existsSync(join(back, 'mc1.vhdx')), existsSync(leafBack), (await readdir(join(a.dataDir, 'vms'))).length], [true, true, 0]);
+    assert.deepEqual(await seen(tb), { memory: 'BEFORE', block: 'BEFORE' });
   });
 });
