@@ -1,6 +1,7 @@
 // Move-VM of a VM with a checkpoint, shared-nothing, between two daemons: the checkpoint is
 // taken while the guest runs (so it has memory), then the guest changes a file in its memory
-// (/tmp/marker) and a block of its disk. The move takes the frozen parent as a file, re-points
+// (/tmp/marker) and a block of its disk. A move that fails on B once it has written the
+// checkpoint's record leaves nothing there. The move takes the frozen parent as a file, re-points
 // it on B, mirrors the running leaf over it and brings the record and its memory into
 // -SnapshotFilePath: on B Get-VMSnapshot shows the checkpoint with its files there, the guest
 // still sees the changed marker and block, and A has none of the VM's files left. Restore-
@@ -11,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
@@ -62,6 +63,14 @@ describe('Move-VM of a VM with checkpoints', () => {
     const leafA = one(await ta.json<{ Path: string } | { Path: string }[]>('Get-VMHardDiskDrive', '-VMName', vm)).Path;
     const { Id } = await ta.json<Vm>('Get-VM', vm);
     mark('checkpoint taken on A, guest changed since');
+
+    // A move that fails on B after it wrote the checkpoint record into -SnapshotFilePath (its disk folder cannot be made): nothing of it stays on B.
+    const notDir = join(b.dataDir, 'not-a-dir');
+    await writeFile(notDir, '');
+    const failed = await cliA('Move-VM', vm, '-DestinationHost', bDest, '-IncludeStorage', '-DestinationStoragePath', join(notDir, 'disks'), '-SnapshotFilePath', bSnap);
+    assert.notEqual(failed.code, 0, 'the move into a path under a file failed');
+    assert.deepEqual([await readdir(bSnap).catch(() => []), await readdir(join(b.dataDir, 'vms'))], [[], []], `B removed what the failed move wrote: ${failed.stderr.trim()}`);
+    assert.equal((await ta.json<Vm>('Get-VM', vm)).State, 'Running');
 
     const moved = await cliA('Move-VM', vm, '-DestinationHost', bDest, '-IncludeStorage', '-DestinationStoragePath', bDir, '-SnapshotFilePath', bSnap, '-Json');
     assert.equal(moved.code, 0, moved.stderr);
