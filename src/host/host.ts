@@ -235,7 +235,7 @@ export class Host {
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
       streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
-      hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
+      checkpoints: this.checkpoints,
       live: (e) => this.live(e),
       settleExit: (e) => this.settleExit(e),
       forget: (e) => {
@@ -1462,7 +1462,7 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    // The VM's checkpoint folder here (its records and memory arrive into it) is -SnapshotFilePath or this host's default.
     if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
     // A clustered VM keeps its folder (the shared one), checkpoint folder included.
     const local = arrival ? config : { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };
