@@ -15,6 +15,11 @@
 // answers the external address); Red's guest gets nothing (its domain has no route out: counted
 // by the router), nor does the host pinging the external address unsolicited (counted by the
 // gateway); the inputs are checked; Remove- takes the gateway off.
+// Then Move-VM of Blue's 5002 guest from A to B (diskless, nothing to share): it keeps its CA,
+// VSID and MAC, both hosts' lookup records name B's PA afterwards (the destination re-points its
+// own before the guest resumes, the source after the commit: host/hnv-move.ts), and a guest on A
+// pinging it through the move reaches it again; the time from A's record change to a ping
+// answered, and the pinging guest's longest gap, are printed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,7 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freeTestNet, tapSkip } from '../src/host/tap-test-support.ts';
-import { TestDaemon, freeUdpPort } from './support/daemon.ts';
+import { TestDaemon, freeUdpPort, runCli } from './support/daemon.ts';
+import { pingBlackout } from './support/ping-blackout.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
 const BLUE = '{11111111-2222-3333-4444-000000000001}', RED = '{22222222-2222-3333-4444-000000000002}';
@@ -210,6 +216,37 @@ describe('network virtualization: two tenants with one address space on two host
       assert.deepEqual((await d.a.api('GET', '/api/v1/host/network-virtualization/gateways')).json, []);
       assert.ok(await cannotPing('blueA', DATACENTER), 'no gateway port after Remove-');
       console.log(`# gateway: set up, pinged, counted and removed in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    });
+
+    await ctx.test('policy follows a moved VM: Blue\'s 5002 guest moves A → B keeping its CA; both hosts re-point its record; Blue A reaches it again', async () => {
+      const m0 = Date.now();
+      const cliConfig = await mkdtemp(join(tmpdir(), 'vmhost-hnv-cli-'));
+      const cliA = (...args: string[]) => runCli(args, { VMHOST_URL: d.a.url, VMHOST_TOKEN: d.a.token, VMHOST_CONFIG_DIR: cliConfig });
+      const bDest = `127.0.0.1:${d.b.port}`;
+      await Promise.all([t.a.ok('Enable-VMMigration'), t.b.ok('Enable-VMMigration'), cliA('Set-VMHostCredential', '-ComputerName', bDest, '-Token', d.b.token)]);
+      // Blue A pings the moving guest every 100 ms through the move (routed on A, then over NVGRE to B once A's record says B).
+      assert.equal((await t.a.sh('blueA', 'setsid ping -i 0.1 -W 1 10.0.1.10 </dev/null >/tmp/move.log 2>&1 & sleep 1')).code, 0);
+      const moved = await cliA('Move-VM', 'blueA2', '-DestinationHost', bDest);
+      assert.equal(moved.code, 0, moved.stderr);
+      const returned = Date.now();
+      // Right after Move-VM: one ping must get through (an upper bound on records → connectivity, the agent's own latency included).
+      assert.ok(await canPing('blueA', '10.0.1.10'), 'Blue A → the moved guest over NVGRE to B');
+      const reached = Date.now();
+      const log = (await t.a.sh('blueA', 'kill $(pidof ping) 2>/dev/null; cat /tmp/move.log')).out;
+      await rm(cliConfig, { recursive: true, force: true });
+      type Rec = { ProviderAddress: string; MACAddress: string };
+      for (const h of ['a', 'b'] as const) {
+        const [r] = [await t[h].json<Rec | Rec[]>('Get-NetVirtualizationLookupRecord', '-CustomerAddress', '10.0.1.10', '-VirtualSubnetID', '5002')].flat();
+        assert.deepEqual(r && [r.ProviderAddress, r.MACAddress], [PA.b, mac.blueA2], `host ${h}'s record of the moved guest`);
+      }
+      assert.ok(await canPing('blueB', '10.0.1.10'), 'Blue B → the moved guest, now routed on B alone');
+      // When A's record changed (its event), against when the first ping after Move-VM came back.
+      const events = (await readFile(join(d.a.dataDir, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { Time: string; Code: string });
+      const changed = Date.parse(events.filter((e) => e.Code === 'HNV_RECORDS_MOVED').at(-1)!.Time);
+      const b = pingBlackout(log, 100);
+      assert.ok(b.replies >= 10, log);
+      console.log(`# moved VM: A's record re-pointed ${returned - changed} ms before Move-VM returned; a ping from Blue A answered ${reached - changed} ms after A's record changed `
+        + `(upper bound, guest-agent latency included); the pinging guest's longest gap across the move ${b.blackoutMs} ms (${b.replies} replies); ${((Date.now() - m0) / 1000).toFixed(1)} s in all`);
     });
   });
 });
