@@ -32,6 +32,7 @@ import {
 import { CompiledPolicy } from './compiled.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
+import { IcmpErrors } from './router-icmp.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
 export const DEFAULT_PROVIDER_MTU = 1500;
@@ -73,6 +74,7 @@ class HnvDataPath implements SwitchExtension {
   private decapsulated = 0;
   private routed = 0;
   private arpAnswered = 0;
+  private readonly icmp = new IcmpErrors();
 
   constructor(private readonly host: ExtensionHost, config: Record<string, unknown>) {
     this.p = new CompiledPolicy(emptyPolicy());
@@ -117,6 +119,14 @@ class HnvDataPath implements SwitchExtension {
     return { deliver: NONE, drop: reason };
   }
 
+  /** A packet the router cannot route: counted, and where RFC 1812 wants it the sender gets the ICMP error (router-icmp.ts). */
+  private refuseRouted(f: ExtensionFrame, reason: string): ForwardDecision {
+    const kind = reason === 'hnv-ttl-expired' ? 'time-exceeded' : reason === 'hnv-no-route' ? 'net-unreachable' : undefined;
+    const error = kind === undefined ? undefined : this.icmp.answer(this.p, f.vsid, f.frame, f.info, kind);
+    const d = this.drop(reason);
+    return error === undefined ? d : { deliver: [{ port: f.sourcePort, frame: error }], drop: reason };
+  }
+
   /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
   private localPort(vsid: number, mac: number): string | undefined {
     return this.macs.get(vsid)?.get(mac) ?? this.host.lookupMac(vsid, mac);
@@ -137,7 +147,7 @@ class HnvDataPath implements SwitchExtension {
     if (info.dst === GATEWAY_MAC) {
       if (info.ethertype !== ETHERTYPE_IPV4) return this.drop('hnv-not-routable');
       const r = route(this.p, vsid, f.frame, info.ipDst, info.ttl);
-      if (!r.ok) return this.drop(r.drop);
+      if (!r.ok) return this.refuseRouted(f, r.drop);
       this.routed++;
       return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort, info);
     }
@@ -220,6 +230,7 @@ class HnvDataPath implements SwitchExtension {
       providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
       encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, drops: { ...this.dropped },
+      icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
     };
   }
 }
