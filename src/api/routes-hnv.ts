@@ -63,15 +63,15 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
   app.get<Vm>(`${adapters}/isolation`, { schema: { summary: 'Get-VmNetworkAdapterIsolation', tags, params: VmRef, querystring: AdapterQuery } },
     async (req) => policies.isolation(req.params.vm, req.query.Name));
   app.patch<Vm & { Body: SetIsolationBody }>(`${adapters}/isolation`,
-    { schema: { summary: 'Set-VmNetworkAdapterIsolation (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetIsolationBody } },
+    { schema: { summary: 'Set-VmNetworkAdapterIsolation (the port\'s virtual subnet or access VLAN follows)', tags, params: VmRef, querystring: AdapterQuery, body: SetIsolationBody } },
     async (req) => policies.setIsolation(req.params.vm, req.query.Name, req.body));
   app.get<Vm>(`${adapters}/routing-domains`, { schema: { summary: 'Get-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery } },
     async (req) => policies.routingDomains(req.params.vm, req.query.Name));
   app.post<Vm & { Body: AddRoutingDomainBody }>(`${adapters}/routing-domains`,
-    { schema: { summary: 'Add-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: AddRoutingDomainBody } },
+    { schema: { summary: 'Add-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery, body: AddRoutingDomainBody } },
     async (req, reply) => reply.code(201).send(await policies.addRoutingDomain(req.params.vm, req.query.Name, req.body)));
   app.patch<Vm & { Body: SetRoutingDomainBody }>(`${adapters}/routing-domains`,
-    { schema: { summary: 'Set-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetRoutingDomainBody } },
+    { schema: { summary: 'Set-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery, body: SetRoutingDomainBody } },
     async (req) => {
       const { RoutingDomain, ...change } = req.body;
       return policies.setRoutingDomain(req.params.vm, req.query.Name, RoutingDomain, change);
