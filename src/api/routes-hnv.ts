@@ -3,7 +3,7 @@
 // (Remove-: everything the query matches; 404 when nothing does). The policy is kept by
 // host/hnv-store.ts and applied to the External switches' NVGRE data path (host/hnv-datapath.ts).
 import type { FastifyInstance } from 'fastify';
-import type { Host } from '../host/index.ts';
+import { virtualSubnetAdapterRows, type Host } from '../host/index.ts';
 import {
   AddRoutingDomainBody, CustomerRouteBody, GatewayBody, GatewayQuery, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
   RemoveRoutingDomainQuery, SetIsolationBody, SetRoutingDomainBody,
@@ -45,6 +45,10 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
   app.delete<{ Querystring: CustomerRouteQuery }>(`${BASE}/customer-routes`,
     { schema: { summary: 'Remove-NetVirtualizationCustomerRoute', tags, querystring: CustomerRouteQuery } },
     async (req) => removed(await hnv.removeCustomerRoutes(req.query)));
+
+  // The web console's VM networks page: which VM adapter is where (host/hnv-adapter-view.ts).
+  app.get(`${BASE}/adapters`, { schema: { summary: 'The VM adapters in virtual subnets, with their lookup records (vmhost)', tags } },
+    async () => virtualSubnetAdapterRows(host.list().flatMap((vm) => host.network.listAdapters(vm.Id)), hnv.current()));
 
   // The in-daemon gateway (vmhost's own cmdlets: 2012 R2 had a gateway VM).
   const gateways = host.hnvGateways;
