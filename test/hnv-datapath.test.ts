@@ -8,7 +8,9 @@
 // crossed are GRE with key VSID << 8 | FlowID between the PAs, decoded by tshark (GRE carrying
 // Transparent Ethernet Bridging: the inner frame shows; no NVGRE dissector) with nothing
 // malformed; the distributed router joins Blue's two subnets on host A and across hosts; a
-// ping to a customer address without a lookup record is dropped and counted by reason.
+// ping to a customer address without a lookup record is dropped and counted by reason; Blue's
+// guests also have IPv6 CAs (records and on-link routes beside the IPv4 ones) and ping6 each
+// other across hosts, bridged and routed.
 // Then the in-daemon gateway on host A (New-VmhostNetVirtualizationGateway, NAT mode, for Blue
 // only) between the External switch and an Internal "datacenter" switch whose host vNIC has the
 // datacenter address: Blue's guest pings that address and gets replies (the host's kernel
@@ -44,6 +46,10 @@ const GUESTS = {
 } as const;
 type Guest = keyof typeof GUESTS;
 const NAMES = Object.keys(GUESTS) as Guest[];
+/** IPv6 customer addresses of Blue's guests (records beside their IPv4 ones; the subnets' gateways are ::1). */
+const V6: Partial<Record<Guest, { ca: string; prefix: string }>> = {
+  blueA: { ca: 'fd00:b::10', prefix: 'fd00:b::/64' }, blueB: { ca: 'fd00:b::11', prefix: 'fd00:b::/64' }, blueA2: { ca: 'fd00:b:1::10', prefix: 'fd00:b:1::/64' },
+};
 /** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
 const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', net: freeTestNet(250, 5) } as const;
 const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
@@ -89,7 +95,7 @@ describe('network virtualization: two tenants with one address space on two host
   /** Expected to fail: one try is the stricter check, and half the wait. */
   const cannotPing = async (g: Guest, ip: string): Promise<boolean> => (await on(g).sh(g, `ping -c 1 -W 2 ${ip}`)).code !== 0;
 
-  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 300_000 }, async (ctx) => {
+  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 480_000 }, async (ctx) => {
     const t0 = Date.now();
     await Promise.all([t.a.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink'), t.b.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink')]);
     await Promise.all(NAMES.map(async (g) => {
@@ -101,17 +107,19 @@ describe('network virtualization: two tenants with one address space on two host
     // The policy an orchestrator pushes: each host's PA, the same routes and records on both (the routes first: they name the records' routing domains).
     await Promise.all((['a', 'b'] as const).map(async (h) => {
       await t[h].ok('New-NetVirtualizationProviderAddress', '-ProviderAddress', PA[h], '-InterfaceIndex', '1', '-PrefixLength', '24');
-      await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24']] as const).map(([rdid, vsid, prefix]) =>
-        t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', '0.0.0.0')));
-      await Promise.all(NAMES.map((g) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GUESTS[g].ca, '-VirtualSubnetID', String(GUESTS[g].vsid),
-        '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g)));
+      await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24'], [BLUE, 5001, 'fd00:b::/64'], [BLUE, 5002, 'fd00:b:1::/64']] as const).map(([rdid, vsid, prefix]) =>
+        t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', prefix.includes(':') ? '::' : '0.0.0.0')));
+      await Promise.all(NAMES.flatMap((g) => [GUESTS[g].ca, ...(V6[g] ? [V6[g].ca] : [])].map((ca) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca,
+        '-VirtualSubnetID', String(GUESTS[g].vsid), '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g))));
     }));
     await Promise.all(NAMES.map((g) => on(g).heartbeat(g)));
     const booted = Date.now();
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
     await Promise.all(NAMES.map(async (g) => {
       const { ca, gw } = GUESTS[g];
-      assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}`)).code, 0);
+      // IPv6: static, without duplicate address detection (the records are the addresses' owners), default route via the subnet's ::1.
+      const v6 = V6[g] ? ` && echo 0 >/proc/sys/net/ipv6/conf/eth0/dad_transmits && ip -6 addr add ${V6[g].ca}/64 dev eth0 && ip -6 route add default via ${V6[g].prefix.replace('::/64', '::1')}` : '';
+      assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}${v6}`)).code, 0);
     }));
     await Promise.all([
       ...NAMES.map((g) => on(g).ok('Start-VMSwitchCapture', 'Ext', '-VMName', g, '-Path', join(dir, `${g}.pcap`))),
@@ -119,9 +127,12 @@ describe('network virtualization: two tenants with one address space on two host
     ]);
 
     // Each guest pings from its own shell, so the checks run side by side.
-    const [blue, red, routed, routedAcross, redNoRoute] = await Promise.all([
+    const [blue, red, routed, routedAcross, redNoRoute, blue6, routed6] = await Promise.all([
       canPing('blueA', '10.0.0.11'), canPing('redB', '10.0.0.10'), canPing('blueA2', '10.0.0.10'), canPing('blueB', '10.0.1.10'), cannotPing('redA', '10.0.1.10'),
+      canPing('blueA', `-6 ${V6.blueB!.ca}`), canPing('blueB', `-6 ${V6.blueA2!.ca}`),
     ]);
+    assert.ok(blue6, 'Blue A → Blue B over IPv6 (NS answered from the records, NVGRE)');
+    assert.ok(routed6, 'Blue B 5001 → 5002 on A over IPv6: routed on B, then NVGRE');
     assert.ok(blue, 'Blue A → Blue B across hosts');
     assert.ok(red, 'Red B → Red A across hosts');
     assert.ok(routed, 'Blue 5002 → 5001 routed on host A');
