@@ -52,6 +52,7 @@ import { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { EventLevel } from './events.ts';
+import type { HnvMove } from './hnv-move.ts';
 import type { MeteringState } from './metering-state.ts';
 import { VmMetering } from './vm-metering.ts';
 import type { CheckpointRecord } from './vm-checkpoints.ts';
@@ -86,8 +87,11 @@ export interface MovePrepare {
   memory?: MemoryPlan;
 }
 
-/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number }
+/**
+ * `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address;
+ * `ProviderAddress`: the destination's network virtualization PA, which the VM's lookup records name once it is committed (hnv-move.ts).
+ */
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number; ProviderAddress?: string }
 
 /** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
 export const CLUSTER_TICKET_PREFIX = 'cluster:';
@@ -118,6 +122,8 @@ export interface MoveInHost {
   register(entry: VmEntry, rt: VmRuntime, uptimeMs: number, boot: BootSourceKind): Promise<VmView>;
   /** After the commit point: the metering.json the move carried is counted on from. */
   adoptMetering(entry: VmEntry): Promise<void>;
+  /** The VM's network virtualization lookup records here follow it (hnv-move.ts). */
+  readonly hnv: HnvMove;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -238,7 +244,11 @@ export class MoveIn {
       s.relay = await destinationRelay(address, sock, secret, dir);
       this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
-      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
+      const pa = this.host.hnv.providerAddress();
+      return {
+        MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'),
+        ...(diskPort === undefined ? {} : { DiskPort: diskPort }), ...(pa === undefined ? {} : { ProviderAddress: pa }),
+      };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
@@ -334,6 +344,10 @@ export class MoveIn {
     // first: the rest is bookkeeping, and the relay's close may wait for its connections to end.
     this.staged.delete(moveId);
     s.arrival?.done();
+    // Before the guest runs: its lookup records here name this host, so its first frames are ours to route.
+    const pa = this.host.hnv.providerAddress();
+    if (pa !== undefined) await this.host.hnv.follow(e, pa);
+    mark('records');
     await rt.resume();
     mark('resumed');
     await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));

@@ -38,6 +38,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
+import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
 import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
 import { tuningFor, type MigrationSettings } from './migration-settings.ts';
@@ -108,6 +109,8 @@ export interface MoveOutHost {
   isRegistered(e: VmEntry): boolean;
   /** The VM's metering totals to carry (VmMetering.carried). */
   metering(e: VmEntry): MeteringState | undefined;
+  /** The VM's network virtualization lookup records here follow it to the destination's PA (hnv-move.ts). */
+  readonly hnv: HnvMove;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -133,8 +136,8 @@ interface MoveOutVm {
   releaseDisks(): Promise<void>;
   /** Undo: serve the disks again and resume the source QEMU. */
   resumeHere(): Promise<void>;
-  /** Done: the source QEMU quits and the VM leaves this host; `handOver` says where the time from QEMU's completion to the commit went. */
-  leave(handOver?: string): Promise<void>;
+  /** Done: the source QEMU quits and the VM leaves this host (its lookup records re-pointed to `prepared`'s PA first); `handOver` says where the time from QEMU's completion to the commit went. */
+  leave(prepared: PreparedMove, handOver?: string): Promise<void>;
   /** Before the commit: move-out.json written (a crash from here on settles by asking the destination); `undefined` drops it. */
   journal(prepared: PreparedMove | undefined): Promise<void>;
 }
@@ -275,7 +278,9 @@ export class MoveOut {
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
       },
-      leave: async (handOver) => {
+      leave: async (prepared, handOver) => {
+        // First: until this host's records name the destination, its VMs cannot reach the moved one.
+        if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
         await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
@@ -467,7 +472,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
       ? 'Gone' : await askOutcome(dest, prepared, vm.id);
     if (outcome === 'Committed') {
-      await vm.leave();
+      await vm.leave(prepared);
       throw new VmhostError('MIGRATION_OUTCOME_UNKNOWN', `VM '${vm.name}' was moved to ${dest.host}, but its answer was lost (${(e as Error).message}); it runs there now`, { vm: vm.name });
     }
     if (outcome === 'Gone') {
@@ -480,7 +485,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
       `VM '${vm.name}': the destination ${dest.host} did not say whether it took the VM (${(e as Error).message}); it stays paused here so it never runs twice — check Get-VM on ${dest.host}, then Resume-VM here or Remove-VM here`, { vm: vm.name });
   }
   h.progress(97, 'Removing the VM from this host');
-  await vm.leave(marks.join(', '));
+  await vm.leave(prepared, marks.join(', '));
   return view;
 }
 
