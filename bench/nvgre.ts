@@ -19,17 +19,14 @@
 // (the worker's own + the main thread's): on a loaded machine the CPU ratio is the one that holds.
 // Ratios nvgre / plain: the goal is encapsulation costing ≤ 20 % (ratio ≥ 0.8).
 // Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeNvgre, formatMacNumber, parseIpv4Address } from '../src/packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../src/switch/index.ts';
 import { freeUdpPort } from '../src/switch/test-support.ts';
 import { HNV_EXTENSION, paMac } from '../src/hnv/index.ts';
-import { LOCAL, PA_HERE, PA_THERE, PEER, VSID, nvgreHost, policy } from './nvgre-peer.ts';
+import { LOCAL, PA_HERE, PA_THERE, PEER, VSID, nvgreHost, policy, spawnPeer } from './nvgre-peer.ts';
 import { record, runWorker, udpFrame as frameOf } from './port-worker.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
@@ -125,20 +122,13 @@ async function socketRate(kind: 'plain' | 'nvgre', size: number, dir: string): P
   const pa = await freeUdpPort();
   let pb = await freeUdpPort();
   while (pb === pa) pb = await freeUdpPort();
-  const peer = spawn(process.execPath, ['--import', 'tsx', new URL('./nvgre-peer.ts', import.meta.url).pathname, JSON.stringify({ localPort: pb, remotePort: pa, socketPath: bPath, providerMtu: PROVIDER_MTU })], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: peer.stdout! })[Symbol.asyncIterator]();
-  const line = async (prefix: string): Promise<string> => {
-    for (let l = await lines.next(); !l.done; l = await lines.next()) if ((l.value as string).startsWith(prefix)) return l.value as string;
-    throw new Error(`nvgre-peer exited before '${prefix}'`);
-  };
+  const peer = await spawnPeer({ localPort: pb, remotePort: pa, socketPath: bPath, providerMtu: PROVIDER_MTU });
   try {
-    await line('ready');
     const sw = await nvgreHost({ localPort: pa, remotePort: pb, pa: PA_HERE, mac: LOCAL, port: 'a', socketPath: aPath, providerMtu: PROVIDER_MTU });
-    const c0 = mainThreadCpuNs(), b0 = processCpuNs(peer.pid!), e0 = udpRcvbufErrors();
+    const c0 = mainThreadCpuNs(), b0 = processCpuNs(peer.pid), e0 = udpRcvbufErrors();
     const w = await runWorker(seconds, { mode: 'switch', aPath, bPath, record: rec, hello });
-    const cpuA = mainThreadCpuNs() - c0, cpuB = processCpuNs(peer.pid!) - b0, rcvbufErrors = udpRcvbufErrors() - e0;
-    peer.kill('SIGUSR2');
-    const st = JSON.parse((await line('stats ')).slice(6)) as { delivered: number; uplinkIn: number; drops: Record<string, number> };
+    const cpuA = mainThreadCpuNs() - c0, cpuB = processCpuNs(peer.pid) - b0, rcvbufErrors = udpRcvbufErrors() - e0;
+    const st = await peer.stats();
     const sent = sw.portStats('a').rxFrames, encapsulated = sw.portStats(UPLINK_PORT_ID).txFrames;
     const drops = { a: sw.stats().drops, b: st.drops };
     await sw.close();
@@ -146,8 +136,7 @@ async function socketRate(kind: 'plain' | 'nvgre', size: number, dir: string): P
     console.log(`# nvgre ${size} B: a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
     return { rate: w.bytesPerSec / rec.length, cpuNs: w.cpuNsPerFrame + (cpuA + cpuB) / st.delivered, lost: 1 - st.delivered / sent, rcvbufErrors };
   } finally {
-    peer.kill('SIGTERM');
-    await once(peer, 'exit');
+    await peer.stop();
   }
 }
 
