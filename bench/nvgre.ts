@@ -133,7 +133,7 @@ async function socketRate(kind: 'plain' | 'nvgre', size: number, dir: string): P
     const drops = { a: sw.stats().drops, b: st.drops };
     await sw.close();
     if ([drops.a, drops.b].some((d) => Object.keys(d).some((r) => r !== 'port-not-connected'))) console.log(`# nvgre ${size} B: drops in the switches ${JSON.stringify(drops)}`);
-    console.log(`# nvgre ${size} B: a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
+    console.log(`# nvgre ${size} B: CPU per frame delivered: worker ${w.cpuNsPerFrame.toFixed(0)} ns, host A main thread ${(cpuA / st.delivered).toFixed(0)} ns, host B process ${(cpuB / st.delivered).toFixed(0)} ns; a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
     return { rate: w.bytesPerSec / rec.length, cpuNs: w.cpuNsPerFrame + (cpuA + cpuB) / st.delivered, lost: 1 - st.delivered / sent, rcvbufErrors };
   } finally {
     await peer.stop();
