@@ -156,6 +156,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/host/network-virtualization/customer-routes': 'Administrator',
   'DELETE /api/v1/host/network-virtualization/customer-routes': 'Administrator',
   'GET /api/v1/host/network-virtualization/gateways': 'Viewer',
+  'GET /api/v1/host/network-virtualization/adapters': 'Viewer',
   'POST /api/v1/host/network-virtualization/gateways': 'Administrator',
   'DELETE /api/v1/host/network-virtualization/gateways': 'Administrator',
   'GET /api/v1/vms/:vm/network-adapters/isolation': 'Viewer',

@@ -113,10 +113,13 @@ export class RemoteDisk implements VirtualDisk {
     this.physicalSectorSize = shape.physicalSectorSize;
   }
 
-  /** Connect to the destination's listener for disk `name`, opening with the move's secret. */
-  static async connect(host: string, port: number, secret: Buffer, name: string): Promise<RemoteDisk> {
+  /**
+   * Connect to the destination's listener for disk `name`, opening with the move's secret;
+   * `localAddress`: the source's own address on the migration network the stream must use.
+   */
+  static async connect(host: string, port: number, secret: Buffer, name: string, localAddress?: string): Promise<RemoteDisk> {
     const where = `${name} on ${host}:${port}`;
-    const socket = createConnection({ host, port });
+    const socket = createConnection({ host, port, ...(localAddress === undefined ? {} : { localAddress }) });
     socket.setNoDelay(true);
     const id = Buffer.from(name);
     socket.write(Buffer.concat([secret, Buffer.from([id.length >> 8, id.length & 0xff]), id]));
