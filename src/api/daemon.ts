@@ -11,6 +11,7 @@ import {
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
 import { ClusterAdmin, ClusterNode, EtcdClient } from '../cluster/index.ts';
+import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
@@ -21,10 +22,12 @@ interface DaemonArgs {
   dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number;
   /** Failover clustering: the etcd cluster's client URLs (this node's own member first), the node's name, the shared folder. */
   etcdEndpoints?: string[]; clusterNodeName?: string; clusterStorage?: string;
+  /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
+  replicationTimerScale: number;
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], replicationTimerScale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -40,6 +43,11 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--cluster-etcd-endpoints') out.etcdEndpoints = parseEndpoints(value());
     else if (a === '--cluster-node-name') out.clusterNodeName = value();
     else if (a === '--cluster-storage') out.clusterStorage = resolve(value());
+    else if (a === '--replication-timer-scale') {
+      const v = Number(value());
+      if (!(v > 0 && v <= 1)) throw new VmhostError('INVALID_ARGUMENT', '--replication-timer-scale: a number in (0, 1]', { param: 'replication-timer-scale' });
+      out.replicationTimerScale = v;
+    }
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
@@ -50,7 +58,8 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n'
         + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n'
         + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
-        + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n');
+        + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
+        + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
@@ -118,7 +127,8 @@ async function main(): Promise<void> {
   const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({
     etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
   }) : undefined;
-  const app = await buildServer({ host, token, tls, cluster: cluster ? new ClusterAdmin(cluster) : undefined });
+  const replication = await Replication.open(host, args.replicationTimerScale);
+  const app = await buildServer({ host, token, tls, cluster: cluster ? new ClusterAdmin(cluster) : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
@@ -130,6 +140,7 @@ async function main(): Promise<void> {
     // Leaving cleanly: this node's clustered VMs are turned off and its lease revoked, so the
     // others restart them at once instead of after the TTL (drain, a live move away, is not built yet).
     await cluster?.close(true);
+    await replication.close();
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });

@@ -2,8 +2,9 @@
 // differencing disk (one per drive) on top of the replica's chain — that file is the recovery
 // point. Enable-VMReplication -RecoveryHistory N keeps at most N of them; beyond that the
 // oldest are merged into the base (offline merge), which then holds the state at the oldest
-// point still named. RecoveryHistory 0 keeps only the latest state: a cycle is applied into the
-// base itself, no differencing disk made.
+// point still named. RecoveryHistory 0 keeps only the latest state: the cycle's point is merged
+// into the base as soon as it is durable (received into its own file first, so a broken
+// connection never leaves a half-applied base).
 export const MAX_RECOVERY_HISTORY = 24;
 
 export interface RecoveryPoint {
@@ -13,10 +14,6 @@ export interface RecoveryPoint {
   time: string;
 }
 
-/** Where a cycle's changes go: a new point on top of the chain, or the base (RecoveryHistory 0). */
-export function applyTarget(history: number): 'new-point' | 'base' {
-  return history === 0 ? 'base' : 'new-point';
-}
 
 /**
  * After a point was added: the oldest points to merge into the base, oldest first (each in

@@ -23,7 +23,7 @@ export interface WireDrive { id: string; virtualSize: number; logicalSectorSize:
 
 export type Frame =
   | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string }
-  | { t: 'begin'; kind: 'initial' | 'delta'; seq: number; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown }
+  | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
   | { t: 'ok'; server?: string }
@@ -50,7 +50,7 @@ export function parseFrame(raw: unknown): Frame {
       return f as Frame;
     case 'begin': {
       if (f.kind !== 'initial' && f.kind !== 'delta') throw wireError(`begin: unknown kind ${String(f.kind)}`);
-      if (!isInt(f.seq) || !isStr(f.time, 40) || Number.isNaN(Date.parse(f.time)) || !isInt(f.recoveryHistory, 0, 24)) throw wireError('begin: bad seq, time or recoveryHistory');
+      if (!isStr(f.time, 40) || Number.isNaN(Date.parse(f.time)) || !isInt(f.recoveryHistory, 0, 24)) throw wireError('begin: bad time or recoveryHistory');
       if (f.compression !== 'deflate' && f.compression !== 'none') throw wireError(`begin: unknown compression ${String(f.compression)}`);
       if (!Array.isArray(f.drives) || f.drives.length === 0 || f.drives.length > 256) throw wireError('begin: 1-256 drives');
       for (const d of f.drives as Array<Record<string, unknown>>) {
