@@ -54,7 +54,7 @@ interface Relationship {
   VMId: string;
   VMName: string;
   settings: ReplicationSettings;
-  state: PrimaryState;
+  replicationState: PrimaryState;
   failuresInRow: number;
   lastError: string | null;
   lastReplicationTime: string | null;
@@ -157,7 +157,7 @@ export class PrimaryReplication {
     checkSettings(s);
     await this.test(s);
     const r: Relationship = {
-      VMId: vm.Id, VMName: vm.Name, settings: s, state: 'ReadyForInitialReplication', failuresInRow: 0, lastError: null,
+      VMId: vm.Id, VMName: vm.Name, settings: s, replicationState: 'ReadyForInitialReplication', failuresInRow: 0, lastError: null,
       lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
     };
     await this.save(r);
@@ -168,14 +168,14 @@ export class PrimaryReplication {
   /** Start-VMInitialReplication: the configuration and a full copy of the drives, over the network. */
   async startInitial(nameOrId: string, progress: (pct: number, what: string) => void): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
-    if (r.state !== 'ReadyForInitialReplication' && r.state !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.state === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
-    r.state = 'InitialReplicationInProgress';
+    if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
+    r.replicationState = 'InitialReplicationInProgress';
     await this.save(r);
     try {
       await this.exclusive(r, () => this.send(r, true, progress));
-      r.state = 'Replicating';
+      r.replicationState = 'Replicating';
     } catch (e) {
-      r.state = 'ReadyForInitialReplication';
+      r.replicationState = 'ReadyForInitialReplication';
       r.lastError = (e as Error).message;
       throw e;
     } finally {
@@ -187,7 +187,7 @@ export class PrimaryReplication {
 
   /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
   private tick(r: Relationship): void {
-    if (r.state !== 'Replicating') return;
+    if (r.replicationState !== 'Replicating') return;
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
       void this.save(r);
@@ -216,7 +216,7 @@ export class PrimaryReplication {
 
   private arm(r: Relationship): void {
     clearInterval(this.timers.get(r.VMId));
-    if (r.state !== 'Replicating' && r.state !== 'Suspended') return;
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
     const t = setInterval(() => this.tick(r), r.settings.ReplicationFrequencySec * 1000 * this.timerScale);
     t.unref();
     this.timers.set(r.VMId, t);
@@ -305,8 +305,11 @@ export class PrimaryReplication {
     }
   }
 
-  suspend(nameOrId: string): Promise<ReplicationView> {
-    return this.setState(nameOrId, ['Replicating'], 'Suspended');
+  /** Suspend-VMReplication: no cycle starts; one in flight is let finish before this returns. */
+  async suspend(nameOrId: string): Promise<ReplicationView> {
+    const v = await this.setState(nameOrId, ['Replicating'], 'Suspended');
+    await this.running.get(v.VMId)?.done.catch(() => undefined);
+    return this.view(this.rel(v.VMId));
   }
 
   resume(nameOrId: string): Promise<ReplicationView> {
@@ -315,8 +318,8 @@ export class PrimaryReplication {
 
   private async setState(nameOrId: string, from: PrimaryState[], to: PrimaryState): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
-    if (!from.includes(r.state)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.state}, not ${from.join(' or ')}`, { vm: r.VMName, state: r.state });
-    r.state = to;
+    if (!from.includes(r.replicationState)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.replicationState}, not ${from.join(' or ')}`, { vm: r.VMName, state: r.replicationState });
+    r.replicationState = to;
     await this.save(r);
     return this.view(r);
   }
@@ -359,7 +362,7 @@ export class PrimaryReplication {
     return rs.map((r) => {
       const n = r.stats.SuccessfulReplicationCount;
       return {
-        VMName: r.VMName, State: r.state, Health: health(r), LastReplicationTime: r.lastReplicationTime, ...r.stats,
+        VMName: r.VMName, State: r.replicationState, Health: health(r), LastReplicationTime: r.lastReplicationTime, ...r.stats,
         AverageReplicationSize: n > 0 ? Math.round(r.stats.TotalReplicationSize / n) : 0,
         AverageReplicationLatencyMs: n > 0 ? Math.round(r.stats.TotalLatencyMs / n) : 0, LastError: r.lastError,
       };
@@ -368,7 +371,7 @@ export class PrimaryReplication {
 
   view(r: Relationship): ReplicationView {
     return {
-      VMName: r.VMName, VMId: r.VMId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Primary', ReplicationState: r.state,
+      VMName: r.VMName, VMId: r.VMId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Primary', ReplicationState: r.replicationState,
       ReplicationHealth: health(r), PrimaryServerName: this.host.facts.computerName, CurrentReplicaServerName: r.settings.ReplicaServerName,
       LastReplicationTime: r.lastReplicationTime, RecoveryPoints: r.recoveryPoints, LastError: r.lastError, ...r.settings,
     };
@@ -376,7 +379,7 @@ export class PrimaryReplication {
 }
 
 /** Normal; Warning after a failed cycle; Critical after three in a row (or an initial replication that failed). */
-export function health(r: { failuresInRow: number; state: PrimaryState; lastError: string | null }): 'Normal' | 'Warning' | 'Critical' {
-  if (r.failuresInRow >= CRITICAL_AFTER || (r.state === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
+export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null }): 'Normal' | 'Warning' | 'Critical' {
+  if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
   return r.failuresInRow > 0 ? 'Warning' : 'Normal';
 }

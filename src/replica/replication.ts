@@ -21,7 +21,7 @@ export class Replication {
     await r.primary.open();
     host.setReplicationLook((id) => {
       const p = r.primary.has(id);
-      if (p) return { mode: 'Primary', state: p.state, health: health(p) };
+      if (p) return { mode: 'Primary', state: p.replicationState, health: health(p) };
       return r.server.replicas.has(id) ? { mode: 'Replica', state: 'Replicating', health: 'Normal' } : undefined;
     });
     return r;
