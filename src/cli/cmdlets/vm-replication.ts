@@ -9,6 +9,8 @@ import { runJob } from '../job-wait.ts';
 import type { View } from '../table.ts';
 import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
+// -VMName itself (vmNameMandatory's alias is VMName, for cmdlets whose parameter is -Name).
+const vmName = { ...vmNameMandatory, aliases: [] } as const;
 const asJob = { type: 'switch', help: 'Return the job at once instead of waiting' } as const;
 const authType = { type: 'enum', values: ['Kerberos', 'Certificate'], help: 'Certificate (Kerberos needs a domain: refused)' } as const;
 const thumbprint = { type: 'string', help: 'SHA-1 thumbprint of this host\'s certificate in DIR/replication-certificates (default: the only one)' } as const;
@@ -131,7 +133,7 @@ export const enableVmReplication = defineCmdlet({
   name: 'Enable-VMReplication',
   synopsis: 'Turn on replication of a VM to a Replica server (then Start-VMInitialReplication)',
   params: {
-    VMName: vmNameMandatory, ...connectionParams,
+    VMName: vmName, ...connectionParams,
     ReplicationFrequencySec: { type: 'int', values: [30, 300, 900], help: 'Seconds between cycles (default 300)' },
     RecoveryHistory: { type: 'int', min: 0, max: 24, help: 'Recovery points kept on the replica (default 0: only the latest)' },
     CompressionEnabled: { type: 'bool', help: 'Deflate the changed blocks on the wire (default $true)' },
@@ -156,7 +158,7 @@ export const enableVmReplication = defineCmdlet({
 export const startVmInitialReplication = defineCmdlet({
   name: 'Start-VMInitialReplication',
   synopsis: 'Send a VM\'s configuration and a full copy of its drives to its Replica server',
-  params: { VMName: vmNameMandatory, AsJob: asJob },
+  params: { VMName: vmName, AsJob: asJob },
   positional: ['VMName'],
   view: replicationView,
   supportsShouldProcess: true,
@@ -199,7 +201,7 @@ export const measureVmReplication = defineCmdlet({
 function action(name: string, synopsis: string, method: string, suffix: string) {
   return defineCmdlet({
     name, synopsis,
-    params: { VMName: vmNameMandatory },
+    params: { VMName: vmName },
     positional: ['VMName'],
     view: replicationView,
     supportsShouldProcess: true,
