@@ -1222,6 +1222,21 @@ export class Host {
   }
 
   /**
+   * A tracker consumer dropped from the VM's served drives (Remove-VMReplication), so their
+   * writes stop paying for its marks. An off VM's drives keep it in their tracker files (not
+   * served, so not opened here); it costs marks, never correctness: a new relationship's
+   * initial replication drops and re-adds it (full).
+   */
+  async forgetChanges(nameOrId: string, consumer: string): Promise<void> {
+    const e = this.resolve(nameOrId);
+    await e.lock.run(async () => {
+      for (const d of e.config.hardDrives) {
+        if (this.storage.server.get(VmStorage.exportName(d))) await (await this.storage.trackDrive(d)).removeConsumer(consumer);
+      }
+    });
+  }
+
+  /**
    * The Replica VM of a primary's VM (same id and name), registered Off: its hard drives are
    * the replica's files the caller put in `config`, its adapters unconnected (the primary's
    * switches need not exist here), its DVD drives empty, no checkpoints.

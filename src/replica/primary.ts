@@ -343,6 +343,8 @@ export class PrimaryReplication {
     await this.running.get(r.VMId)?.done.catch(() => undefined);
     this.rels.delete(r.VMId);
     await rm(join(this.dir, `${r.VMId}.json`), { force: true });
+    // The VM may be gone already (its relationship outlives it until removed).
+    await this.host.forgetChanges(r.VMId, REPLICA_CONSUMER).catch(() => undefined);
   }
 
   async resetStatistics(nameOrId: string): Promise<void> {
