@@ -81,6 +81,20 @@ export function parseFrame(raw: unknown): Frame {
   }
 }
 
+/** The runs of `buf` holding a non-zero byte, in whole `unit`s (the last one may be short): [start, length]. */
+export function nonZeroRuns(buf: Uint8Array, unit: number): Array<readonly [number, number]> {
+  const out: Array<[number, number]> = [];
+  const zero = Buffer.alloc(unit); // compared with memcmp, not byte by byte in JavaScript
+  for (let at = 0; at < buf.length; at += unit) {
+    const end = Math.min(buf.length, at + unit);
+    if (Buffer.from(buf.buffer, buf.byteOffset + at, end - at).equals(zero.subarray(0, end - at))) continue;
+    const last = out.at(-1);
+    if (last && last[0] + last[1] === at) last[1] += end - at;
+    else out.push([at, end - at]);
+  }
+  return out;
+}
+
 /** One frame as bytes: the header's length, the header, the payload. */
 export function encodeFrame(f: Frame, payload?: Uint8Array): Buffer[] {
   const head = Buffer.from(JSON.stringify(f));
