@@ -18,7 +18,7 @@ import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
-import { PIECE, nonZeroRuns, type Frame } from './wire.ts';
+import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
 import { TRACKING_BLOCK } from '../storage/index.ts';
 
 const deflate = promisify(deflateRaw);
@@ -291,7 +291,7 @@ export class PrimaryReplication {
               await d.copy.read(raw, x.offset + o);
               // A full copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
               // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
-              for (const [at, n] of d.taken.full ? nonZeroRuns(raw, TRACKING_BLOCK) : [[0, length] as const]) {
+              for (const [at, n] of d.taken.full ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
                 const piece = raw.subarray(at, at + n);
                 const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
                 await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);

@@ -2,7 +2,7 @@
 // field by field, split anywhere across reads, and a stream that ends inside a frame is an error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFrame, nonZeroRuns, parseFrame, readFrames, PIECE, type Frame } from './wire.ts';
+import { encodeFrame, nonZeroUnits, parseFrame, readFrames, PIECE, type Frame } from './wire.ts';
 
 const ID = '0b6f2c3e-1111-4222-8333-444455556666';
 const drive = { id: ID, virtualSize: 1 << 26, logicalSectorSize: 512, physicalSectorSize: 4096, fileName: 'data.vhdx' };
@@ -61,7 +61,7 @@ test('a huge header length is refused before it is buffered', async () => {
 test('a full copy sends only the blocks that hold data: runs of non-zero units, joined', () => {
   const b = new Uint8Array(10 * 16);
   b[0] = 1; b[17] = 1; b[5 * 16 + 15] = 1; b[9 * 16] = 1;
-  assert.deepEqual(nonZeroRuns(b, 16), [[0, 32], [80, 16], [144, 16]]);
-  assert.deepEqual(nonZeroRuns(new Uint8Array(40).fill(2), 16), [[0, 40]], 'a short last unit');
-  assert.deepEqual(nonZeroRuns(new Uint8Array(64), 16), []);
+  assert.deepEqual(nonZeroUnits(b, 16), [[0, 32], [80, 16], [144, 16]]);
+  assert.deepEqual(nonZeroUnits(new Uint8Array(40).fill(2), 16), [[0, 40]], 'a short last unit');
+  assert.deepEqual(nonZeroUnits(new Uint8Array(64), 16), []);
 });

@@ -81,8 +81,8 @@ export function parseFrame(raw: unknown): Frame {
   }
 }
 
-/** The runs of `buf` holding a non-zero byte, in whole `unit`s (the last one may be short): [start, length]. */
-export function nonZeroRuns(buf: Uint8Array, unit: number): Array<readonly [number, number]> {
+/** The runs of `buf` holding a non-zero byte, in whole `unit`s (the last one may be short): [start, length]. (blockio's nonZeroRuns does this for a file through the native addon; here the bytes are already read.) */
+export function nonZeroUnits(buf: Uint8Array, unit: number): Array<readonly [number, number]> {
   const out: Array<[number, number]> = [];
   const zero = Buffer.alloc(unit); // compared with memcmp, not byte by byte in JavaScript
   for (let at = 0; at < buf.length; at += unit) {
