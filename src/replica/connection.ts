@@ -35,7 +35,11 @@ export class ReplicaConnection {
         host: peer.server, port: peer.port, cert: peer.certificate.cert, key: peer.certificate.key, ca: peer.trusted,
         ...(/^[\d.]+$|:/.test(peer.server) ? {} : { servername: peer.server })
       });
-      s.once('secureConnect', () => resolve(s));
+      s.once('secureConnect', () => {
+        // Later socket errors surface as a failed write or an ended reply stream, never as an unhandled 'error' event.
+        s.on('error', () => undefined);
+        resolve(s);
+      });
       s.once('error', (e: NodeJS.ErrnoException) => {
         const tlsCodes = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS_CERT_ALTNAME/;
         reject(tlsCodes.test(e.code ?? '')

@@ -191,7 +191,7 @@ export class PrimaryReplication {
     if (r.replicationState !== 'Replicating') return;
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
-      void this.save(r);
+      void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
       return;
     }
     const state = this.vmState(r.VMId);
@@ -204,7 +204,9 @@ export class PrimaryReplication {
         r.lastError = (e as Error).message;
         this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_FAILED', Message: `Replication of '${r.VMName}' to ${r.settings.ReplicaServerName} failed (${r.failuresInRow} in a row; retried next interval): ${r.lastError}`, VMId: r.VMId, VMName: r.VMName });
       },
-    ).finally(() => this.save(r));
+    ).finally(() => this.save(r).catch((e: unknown) => {
+      this.host.events.emit({ Level: 'Error', Code: 'VM_REPLICATION_FAILED', Message: `Replication state of '${r.VMName}' could not be saved: ${(e as Error).message}`, VMId: r.VMId, VMName: r.VMName });
+    }));
   }
 
   private vmState(id: string): string | undefined {

@@ -112,6 +112,7 @@ export class ReplicaServer {
       server.once('error', (e) => rej(new VmhostError('REPLICATION_FAILED', `cannot listen for replication on port ${s.CertificateAuthenticationPort}: ${e.message}`, { port: s.CertificateAuthenticationPort }, { cause: e })));
       server.listen(s.CertificateAuthenticationPort, () => res());
     });
+    server.on('error', () => undefined); // after listening, errors belong to single connections
     this.server = server;
   }
 
