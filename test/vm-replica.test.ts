@@ -8,7 +8,9 @@
 // own sha256 of the disk is the reference, and once a cycle whose point is after the hold has
 // arrived, replication is suspended and B's newest recovery point must hash the same. The
 // bytes the cycles sent must be what the guest wrote (its writes × 64 KiB, not the disk's
-// size); recovery points accumulate to RecoveryHistory (2) and no more. The intruder and the
+// size); recovery points accumulate to RecoveryHistory (2) and no more. In the third round the
+// Replica server is disabled while the guest writes: cycles fail (Health Warning, then Critical),
+// their takes are restored, and once it is back the next cycle carries exactly those blocks. The intruder and the
 // rogue certificate are refused with their reasons.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,10 +138,22 @@ describe('Hyper-V Replica', () => {
     const replicaOnB = async () => (JSON.parse(await b.ok('Get-VMReplication', '-VMName', 'rep', '-Json')) as Replication[] | Replication);
     let before = initial;
     for (let round = 1; round <= 3; round++) {
+      // Round 3 writes while the Replica server is away: cycles fail, their takes are restored, Health turns.
+      const outage = round === 3;
+      if (outage) await b.ok('Set-VMReplicationServer', '-ReplicationEnabled', '$false');
       // Release the writer for 6 more records, hold it, hash the disk in the guest: A's state at the hold.
       const nText = await release(6);
       const sha = (await guest(`dd if=/dev/${dev} bs=1M iflag=direct 2>/dev/null | sha256sum`)).split(/\s+/)[0]!;
-      const held = new Date();
+      let held = new Date();
+      if (outage) {
+        const failing = await waitFor('a failed cycle', 120_000, async () => {
+          const m = await stats();
+          return m.ReplicationErrors > before.ReplicationErrors && m.Health !== 'Normal' ? m : undefined;
+        });
+        console.log(`round ${round}: Replica server away: ${failing.ReplicationErrors - before.ReplicationErrors} failed cycles, Health ${failing.Health}: ${(JSON.parse(await a.ok('Get-VMReplication', '-VMName', 'rep', '-Json')) as { LastError: string }).LastError}`);
+        await b.ok('Set-VMReplicationServer', '-ReplicationEnabled', '$true');
+        held = new Date();
+      }
       const written = Number(nText) - n;
       n = Number(nText);
       // A cycle whose point is after the hold carries the held state; then no new cycle starts.
@@ -152,7 +166,8 @@ describe('Hyper-V Replica', () => {
       const sent = now.TotalReplicationSize - before.TotalReplicationSize;
       console.log(`round ${round}: the guest wrote ${written} records (${written * RECORD} bytes); ${now.SuccessfulReplicationCount - before.SuccessfulReplicationCount} cycles sent ${sent} bytes of changed blocks `
         + `(last ${now.LastReplicationSize}, ${now.LastTransferredSize} on the wire; average ${now.AverageReplicationSize}), missed ${now.MissedReplicationCount}, errors ${now.ReplicationErrors}`);
-      // Each record is one whole 64 KiB block, and 6-record rounds never reach the same block twice: exactly what was written.
+      // Each record is one whole 64 KiB block, and 6-record rounds never reach the same block twice: exactly what was
+      // written — after an outage too (the failed cycles' blocks went with the first cycle that got through).
       assert.equal(sent, written * RECORD, 'the cycles sent the blocks the guest wrote, not the disk');
       assert.equal(now.Health, 'Normal');
       const rb = [await replicaOnB()].flat()[0]!;
