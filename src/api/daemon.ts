@@ -11,6 +11,7 @@ import {
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
 import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
@@ -23,10 +24,12 @@ interface DaemonArgs {
   etcdEndpoints?: string[]; clusterNodeName?: string; clusterStorage?: string;
   /** How long a stopping node may take to move its running roles away (drain on shutdown). */
   drainTimeoutMs: number;
+  /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
+  replicationTimerScale: number;
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, replicationTimerScale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -43,6 +46,11 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--cluster-node-name') out.clusterNodeName = value();
     else if (a === '--cluster-storage') out.clusterStorage = resolve(value());
     else if (a === '--cluster-drain-timeout') out.drainTimeoutMs = parseSeconds(a, value()) * 1000;
+    else if (a === '--replication-timer-scale') {
+      const v = Number(value());
+      if (!(v > 0 && v <= 1)) throw new VmhostError('INVALID_ARGUMENT', '--replication-timer-scale: a number in (0, 1]', { param: 'replication-timer-scale' });
+      out.replicationTimerScale = v;
+    }
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
@@ -54,7 +62,8 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n'
         + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
         + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
-        + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n');
+        + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n'
+        + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
@@ -131,7 +140,8 @@ async function main(): Promise<void> {
   const admin = cluster ? new ClusterAdmin(cluster) : undefined;
   // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
   const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
-  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined });
+  const replication = await Replication.open(host, args.replicationTimerScale);
+  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
@@ -153,6 +163,7 @@ async function main(): Promise<void> {
     // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
     // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);
+    await replication.close();
     await ops?.closeLog();
     await drained?.restore().catch(() => undefined);
     // Last, since its own etcd member stops once removed (dynamic quorum).

@@ -20,7 +20,7 @@ import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
 import { clusteredVmPaths, vmPaths, type SavedInfo, type VmPaths } from './vm-paths.ts';
 import { assertLegal, type VmAction, type VmState } from './vm-state.ts';
-import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
+import { toView, type HeartbeatStatus, type ReplicationLook, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
 import { HostIdentity, type MacPoolChange } from './host-identity.ts';
@@ -54,6 +54,7 @@ import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibil
 import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
+import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
@@ -145,6 +146,7 @@ export class Host {
   readonly hnvGateways: HnvGateways;
   readonly memory: VmMemory;
   private readonly backups: VmBackups;
+  private replicationLook: (vmId: string) => ReplicationLook | undefined = () => undefined;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -420,6 +422,7 @@ export class Host {
       resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
       memory: this.memory.of(e),
       clustered: e.fence !== undefined,
+      replication: this.replicationLook(e.config.id),
     });
   }
 
@@ -764,6 +767,10 @@ export class Host {
   }
 
   start(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const r = this.resolve(nameOrId);
+    if (this.replicationLook(r.config.id)?.mode === 'Replica') {
+      throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${r.config.name}' is a Replica VM: it starts only after a failover`, { vm: r.config.name });
+    }
     return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h, held) => {
       const restoring = e.state === 'Saved';
       const before = e.state;
@@ -1187,6 +1194,74 @@ export class Host {
   /** Remove-VMBackup: the point and the later points of its chain. */
   removeBackup(repository: string, backupId: string): Promise<VmBackup[]> {
     return this.backups.remove(repository, backupId, (id) => this.vms.get(id));
+  }
+
+  // ---- Hyper-V Replica (src/replica: the relationships; here only what needs a VM's insides) ----
+
+  /** What src/replica tells Get-VM about a VM's replication (set once by the daemon). */
+  setReplicationLook(look: (vmId: string) => ReplicationLook | undefined): void {
+    this.replicationLook = look;
+  }
+
+  /** A copy of the VM's configuration: what its replica is registered from. */
+  configOf(nameOrId: string): VmConfig {
+    return structuredClone(this.resolve(nameOrId).config);
+  }
+
+  /**
+   * A replication cycle on the primary: the running VM's consistent point (consistent-point.ts,
+   * tracker consumer `o.consumer`) handed to `use` under the VM's lock, so no stop, swap or move
+   * runs under it; `use` commits or restores the take, the copies are removed after.
+   */
+  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir'>, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(async () => {
+      assertLegal('Replicate', e.state, e.config.name);
+      const p = await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') });
+      try {
+        return await use(p, structuredClone(e.config));
+      } finally {
+        await p.close();
+      }
+    });
+  }
+
+  /**
+   * A tracker consumer dropped from the VM's served drives (Remove-VMReplication), so their
+   * writes stop paying for its marks. An off VM's drives keep it in their tracker files (not
+   * served, so not opened here); it costs marks, never correctness: a new relationship's
+   * initial replication drops and re-adds it (full).
+   */
+  async forgetChanges(nameOrId: string, consumer: string): Promise<void> {
+    const e = this.resolve(nameOrId);
+    await e.lock.run(async () => {
+      for (const d of e.config.hardDrives) {
+        if (this.storage.server.get(VmStorage.exportName(d))) await (await this.storage.trackDrive(d)).removeConsumer(consumer);
+      }
+    });
+  }
+
+  /**
+   * The Replica VM of a primary's VM (same id and name), registered Off: its hard drives are
+   * the replica's files the caller put in `config`, its adapters unconnected (the primary's
+   * switches need not exist here), its DVD drives empty, no checkpoints.
+   */
+  registerReplica(config: VmConfig): Promise<VmView> {
+    return this.names.run(async () => {
+      const vm: VmConfig = {
+        ...config, parentSnapshotId: null, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots'),
+        dvdDrives: config.dvdDrives.map((d) => ({ ...d, path: null })), networkAdapters: config.networkAdapters.map((a) => ({ ...a, switchName: null })),
+      };
+      const entry = await this.registerImported(vm, '', [], false);
+      this.event('Information', 'VM_REPLICA_CREATED', `Replica VM created (drives ${vm.hardDrives.map((d) => d.path).join(', ')})`, entry);
+      return this.view(entry);
+    });
+  }
+
+  /** A Replica VM's drives re-pointed at new files (the leaves of its newest recovery point). */
+  async setReplicaDrives(vmId: string, paths: Readonly<Record<string, string>>): Promise<void> {
+    const e = this.resolve(vmId);
+    await e.lock.run(() => this.persistNext(e, { ...e.config, hardDrives: e.config.hardDrives.map((d) => (paths[d.id] ? { ...d, path: paths[d.id]! } : d)) }));
   }
 
   /** Export-VMSnapshot: a VM whose state is the checkpoint's (its config, its frozen disks as a chain, its memory as saved state). */

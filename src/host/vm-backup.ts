@@ -14,17 +14,17 @@
 // DIR/backup-keys/ (0600, like the host's other secrets); restoring elsewhere needs that file.
 // Snapshot tags carry what Get-VMBackup shows: backup id, VM id and name, chain, point, drive.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { NodeFile } from '../blockio/index.ts';
 import { VmhostError } from '../common/index.ts';
-import { RawDisk, createDiskFile, openDiskFile, type ChangeTracker, type TakenChanges } from '../storage/index.ts';
+import { createDiskFile, openDiskFile } from '../storage/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { applyStream, dataBytes, encodeStream, streamExtents, STREAM_FORMAT, type StreamHeader } from './backup-stream.ts';
+import { takeConsistentPoint } from './consistent-point.ts';
 import type { JobHandle } from './jobs.ts';
 import { ResticRepository, type ResticSnapshot } from './restic.ts';
 import type { VmEntry } from './vm-entry.ts';
-import { VmStorage } from './vm-storage.ts';
+import type { VmStorage } from './vm-storage.ts';
 
 export interface VmBackupDrive {
   DriveId: string;
@@ -127,64 +127,28 @@ export class VmBackups {
     const known = chains[repoPath];
     const chain: ChainRecord = known ?? { chainId: randomUUID(), point: -1 };
     const consumer = `backup:${chain.chainId}`;
-    const drives = e.config.hardDrives;
-    if (drives.length === 0) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has no hard drive to back up`, { vm: e.config.name });
-    const trackers: ChangeTracker[] = [];
-    for (const d of drives) {
-      const t = await this.storage.trackDrive(d);
-      // A consumer without its chain record (the record lost, or Remove-VMBackup cut the chain) starts over, full.
-      if (!known) await t.removeConsumer(consumer);
-      await t.addConsumer(consumer);
-      trackers.push(t);
-    }
+    if (e.config.hardDrives.length === 0) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has no hard drive to back up`, { vm: e.config.name });
     const point = chain.point + 1;
     const backupId = randomUUID();
-    const tmpDir = join(e.paths.dir, 'backup-tmp');
-    await rm(tmpDir, { recursive: true, force: true });
-    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-    const taken: Array<TakenChanges | undefined> = drives.map(() => undefined);
-    const targets: RawDisk[] = [];
+    h.progress(5, 'Taking the point in time');
+    // A consumer without its chain record (the record lost, or Remove-VMBackup cut the chain) starts over, full.
+    const at = await takeConsistentPoint(e, this.storage, {
+      consumer, tmpDir: join(e.paths.dir, 'backup-tmp'), fresh: !known,
+      onProgress: (f) => h.progress(5 + f * 45, 'Reading the changed blocks at the point in time'),
+    });
     const stored: string[] = [];
     try {
-      for (const d of drives) {
-        const served = this.storage.server.get(VmStorage.exportName(d))!;
-        const path = join(tmpDir, `${d.id}.img`);
-        const fh = await open(path, 'wx', 0o600);
-        await fh.truncate(served.disk.virtualSize);
-        await fh.close();
-        targets.push(await RawDisk.open(await NodeFile.open(path)));
-      }
-      h.progress(5, 'Taking the point in time');
-      const copy = await this.storage.server.startPointInTimeCopy(drives.map((d, i) => ({
-        exportName: VmStorage.exportName(d),
-        target: targets[i]!,
-        // With the disks idle: the changed blocks and the copy's moment are the same instant.
-        ranges: async () => (taken[i] = await trackers[i]!.take(consumer)).extents,
-      })));
-      const timer = setInterval(() => {
-        const p = copy.progress();
-        if (p.totalBytes > 0) h.progress(5 + (p.copiedBytes / p.totalBytes) * 45, 'Reading the changed blocks at the point in time');
-      }, 500);
-      try {
-        await copy.done;
-      } finally {
-        clearInterval(timer);
-      }
       const out: VmBackup = {
         BackupId: backupId, VMId: e.config.id, VMName: e.config.name, Repository: repoPath, ChainId: chain.chainId, Point: point,
-        Kind: taken.every((t) => t!.full) ? 'Full' : 'Incremental', CreationTime: new Date().toISOString(), Consistency: 'CrashConsistent',
+        Kind: at.drives.every((x) => x.taken.full) ? 'Full' : 'Incremental', CreationTime: new Date().toISOString(), Consistency: 'CrashConsistent',
         VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
       };
-      for (const [i, d] of drives.entries()) {
-        const t = taken[i]!;
-        const disk = targets[i]!;
+      for (const [i, { drive: d, taken: t, copy: disk, logicalSectorSize, physicalSectorSize }] of at.drives.entries()) {
         const header: StreamHeader = {
-          format: STREAM_FORMAT, version: 1, virtualSize: disk.virtualSize,
-          logicalSectorSize: this.storage.server.get(VmStorage.exportName(d))!.disk.logicalSectorSize,
-          physicalSectorSize: this.storage.server.get(VmStorage.exportName(d))!.disk.physicalSectorSize,
+          format: STREAM_FORMAT, version: 1, virtualSize: disk.virtualSize, logicalSectorSize, physicalSectorSize,
           full: t.full, extents: await streamExtents(disk, t.extents, t.full),
         };
-        h.progress(50 + (i / drives.length) * 45, `Storing ${basename(d.path)} in the repository`);
+        h.progress(50 + (i / at.drives.length) * 45, `Storing ${basename(d.path)} in the repository`);
         const tags = [TAG, `backup:${backupId}`, `vm:${e.config.id}`, `vmname:${encodeURIComponent(e.config.name)}`, `chain:${chain.chainId}`,
           `point:${point}`, `drive:${d.id}`, `kind:${t.full ? 'full' : 'incremental'}`, `file:${encodeURIComponent(d.path)}`,
           `size:${disk.virtualSize}`, `changed:${t.bytes}`, `data:${dataBytes(header)}`];
@@ -199,16 +163,15 @@ export class VmBackups {
       // Stored: the chain moves on, then the trackers forget what this point holds.
       chains[repoPath] = { chainId: chain.chainId, point };
       await writeFileAtomic(this.chainsPath(e), JSON.stringify(chains, null, 2));
-      for (const t of trackers) await t.commit(consumer);
+      await at.commit();
       return out;
     } catch (err) {
       // Nothing of this point stays: the blocks it took are changed again for the next one.
-      for (const [i, t] of trackers.entries()) if (taken[i]) await t.restore(consumer).catch(() => undefined);
+      await at.restore();
       await repo.forget(stored).catch(() => undefined);
       throw err;
     } finally {
-      for (const t of targets) await t.close().catch(() => undefined);
-      await rm(tmpDir, { recursive: true, force: true });
+      await at.close();
     }
   }
 

@@ -65,6 +65,8 @@ const LEGAL = {
   // Start-VMBackup reads the served disks at one point in time while the VM runs (vm-backup.ts); an off VM's
   // disks are not served, so nothing tracks their changes.
   Backup: { states: ['Running', 'Paused'], what: 'back up', note: 'a backup reads a running VM\'s disks through the block server' },
+  // Hyper-V Replica's cycles (src/replica) read the served disks at one point in time, as a backup does.
+  Replicate: { states: ['Running', 'Paused'], what: 'replicate', note: 'replication reads a running VM\'s disks through the block server' },
   // Move-VMStorage: files copied while off or saved, mirrored live (the block server) while running or paused.
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.
