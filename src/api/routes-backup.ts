@@ -16,16 +16,16 @@ export function registerBackupRoutes(app: FastifyInstance, host: Host): void {
   const tags = ['backup'];
 
   app.post<{ Params: { vm: string } } & Wait & { Body: StartBackupBody }>('/api/v1/vms/:vm/backups',
-    { schema: { summary: 'Start-VMBackup: the running VM\'s next backup point (full first, then only changed blocks), crash-consistent', tags, params: VmRef, querystring: ActionQuery, body: StartBackupBody } },
-    async (req, reply) => answer(reply, req.query.wait, host.backupVm(req.params.vm, req.body.Destination)));
+    { schema: { summary: 'Start-VMBackup: the VM\'s next backup point (full first, then only changed blocks), application-consistent when the guest agent freezes its file systems, else crash-consistent', tags, params: VmRef, querystring: ActionQuery, body: StartBackupBody } },
+    async (req, reply) => answer(reply, req.query.wait, host.backupVm(req.params.vm, req.body.Destination, req.body.KeepLast)));
 
   app.get<{ Querystring: ListBackupsQuery }>('/api/v1/backups',
     { schema: { summary: 'Get-VMBackup: the points in a repository', tags, querystring: ListBackupsQuery } },
     async (req) => host.listBackups(req.query.Path, req.query.VMName));
 
   app.post<Wait & { Body: RestoreBackupBody }>('/api/v1/backups/restore',
-    { schema: { summary: 'Restore-VMBackup: a point\'s disks as new VHDX files', tags, querystring: ActionQuery, body: RestoreBackupBody } },
-    async (req, reply) => answer(reply, req.query.wait, host.restoreBackup(req.body.Path, req.body.BackupId, req.body.DestinationPath)));
+    { schema: { summary: 'Restore-VMBackup: a point\'s disks as new VHDX files, or a new VM on them (NewVMName)', tags, querystring: ActionQuery, body: RestoreBackupBody } },
+    async (req, reply) => answer(reply, req.query.wait, host.restoreBackup(req.body.Path, req.body.BackupId, req.body.DestinationPath, req.body.NewVMName)));
 
   app.post<{ Body: RemoveBackupBody }>('/api/v1/backups/remove',
     { schema: { summary: 'Remove-VMBackup: a point and the later points of its chain; the repository is pruned', tags, body: RemoveBackupBody } },

@@ -210,6 +210,8 @@ export const ERROR_CODES = {
   BACKUP_CHAIN_BROKEN: 'failure',
   /** A changed-blocks stream that does not parse or does not fit its header. */
   BACKUP_STREAM_INVALID: 'failure',
+  /** Restore-VMBackup -NewVMName of a point that carries no VM configuration (taken before configs were stored). */
+  BACKUP_NO_CONFIG: 'failure',
   /** A write to a disk whose ownership (fencing) token is stale or no longer known valid (storage/fencing.ts). */
   STORAGE_FENCED: 'read-only',
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',
