@@ -68,7 +68,12 @@ describe('application-consistent backup of the real Debian 12 guest', { skip: !l
     const rootLength = (4096 - 66 - 1) * MiB; // build-debian-guest.sh's layout: 66 MiB … end − 1 MiB
     const repo = join(d.dataDir, 'repo');
     await newDebianVm(t, parent, d.dataDir, 'debk', '1');
-    tc.diagnostic(`multi-user after ${await bootDebian(d, t, 'debk')} ms`);
+    try {
+      tc.diagnostic(`multi-user after ${await bootDebian(d, t, 'debk')} ms`);
+    } catch (e) {
+      tc.diagnostic(`serial console:\n${(await d.api('GET', '/api/v1/vms/debk/console?TailBytes=4000')).text}`);
+      throw e;
+    }
     const w = await d.cli('Invoke-Command', '-VMName', 'debk', '-ScriptBlock',
       // Files created, written and removed without end, never synced: the journal is always busy.
       'setsid sh -c \'i=0; while :; do dd if=/dev/urandom of=/root/w.$((i % 40)) bs=64k count=4 2>/dev/null; rm -f /root/w.$(((i + 20) % 40)); i=$((i+1)); done\' </dev/null >/dev/null 2>&1 & echo started');

@@ -163,9 +163,9 @@ describe('incremental backup', () => {
     const old = JSON.parse(await ok('Get-VM', 'bk', '-Json')) as { Id: string };
     assert.deepEqual([vm.Name, vm.State], ['bk-restored', 'Off']);
     assert.notEqual(vm.Id, old.Id);
-    const mac = async (name: string) => (JSON.parse(await ok('Get-VMNetworkAdapter', '-VMName', name, '-Json')) as Array<{ MacAddress: string }>)[0]!.MacAddress;
+    const mac = async (name: string) => [JSON.parse(await ok('Get-VMNetworkAdapter', '-VMName', name, '-Json')) as { MacAddress: string } | Array<{ MacAddress: string }>].flat()[0]!.MacAddress;
     assert.notEqual(await mac('bk-restored'), await mac('bk'), 'a new dynamic MAC');
-    const [drive] = JSON.parse(await ok('Get-VMHardDiskDrive', '-VMName', 'bk-restored', '-Json')) as Array<{ Path: string }>;
+    const [drive] = [JSON.parse(await ok('Get-VMHardDiskDrive', '-VMName', 'bk-restored', '-Json')) as { Path: string } | Array<{ Path: string }>].flat();
     assert.equal(drive!.Path, join(d.dataDir, 'Virtual Hard Disks', 'bk-restored', 'bk-data.vhdx'));
     assert.equal(await sha256OfDisk(drive!.Path), outsideSha, 'the new VM\'s disk is point 6');
 
