@@ -69,6 +69,8 @@ export interface VmBackup {
   ConsistencyLevel: ConsistencyLevel;
   /** Why the point is only crash-consistent; known when the point is taken. */
   ConsistencyNote?: string;
+  /** The guest mount points frozen for an application-consistent point; known when the point is taken. */
+  FrozenFileSystems?: string[];
   /** The VM's state when the point was taken: Running/Paused read through the block server, Off/Saved from the files. */
   VMState: string;
   VirtualSize: number;
@@ -172,6 +174,7 @@ export class VmBackups {
     const stored: string[] = [];
     let level: ConsistencyLevel = 'CrashConsistent';
     let note: string | undefined;
+    let frozen: string[] = [];
     try {
       for (const d of drives) {
         let t: ChangeTracker;
@@ -208,6 +211,7 @@ export class VmBackups {
         }))));
         level = pit.level;
         note = pit.reason;
+        frozen = pit.frozen;
         const copy = pit.value;
         const timer = setInterval(() => {
           const p = copy.progress();
@@ -225,6 +229,7 @@ export class VmBackups {
       const out: VmBackup = {
         BackupId: backupId, VMId: e.config.id, VMName: e.config.name, Repository: repoPath, ChainId: chain.chainId, Point: point,
         Kind: taken.every((t) => t!.full) ? 'Full' : 'Incremental', CreationTime: new Date().toISOString(), ConsistencyLevel: level, ConsistencyNote: note,
+        ...(frozen.length > 0 ? { FrozenFileSystems: frozen } : {}),
         VMState: e.state, VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
       };
       for (const [i, d] of drives.entries()) {
