@@ -9,7 +9,7 @@
 // blocks; a disk written outside the block server makes the next point full and says why;
 // -KeepLast keeps the newest points, rebasing the oldest kept incremental as full (it restores
 // alone to its sha256); Restore-VMBackup -NewVMName registers a new VM (new id, new MAC, Off)
-// on the restored disks; Remove-VMBackup removes a point with the later points of its chain;
+// on the restored disks, -VMName restores over the off VM's own disk; Remove-VMBackup removes a point with the later points of its chain;
 // a corrupted pack file is detected on restore (restic's error, no restored file left).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -168,6 +168,13 @@ describe('incremental backup', () => {
     const [drive] = [JSON.parse(await ok('Get-VMHardDiskDrive', '-VMName', 'bk-restored', '-Json')) as { Path: string } | Array<{ Path: string }>].flat();
     assert.equal(drive!.Path, join(d.dataDir, 'Virtual Hard Disks', 'bk-restored', 'bk-data.vhdx'));
     assert.equal(await sha256OfDisk(drive!.Path), outsideSha, 'the new VM\'s disk is point 6');
+
+    // Over the VM's own disk (it is off): the file is point 4 again; a point of another VM is refused.
+    const [over] = [JSON.parse(await ok('Restore-VMBackup', '-Path', repo, '-BackupId', off.BackupId, '-VMName', 'bk', '-Json')) as Restored | Restored[]].flat();
+    assert.equal(over!.Path, disk);
+    assert.equal(await sha256OfDisk(disk), offSha, 'the VM\'s disk is point 4 again');
+    const other = await d.cli('Restore-VMBackup', '-Path', repo, '-BackupId', off.BackupId, '-VMName', 'bk-restored');
+    assert.match(other.stderr, /is of VM 'bk'.*not of 'bk-restored'/);
 
     // Remove-VMBackup cuts the chain from point 5 on (point 6 builds on it).
     await ok('Remove-VMBackup', '-Path', repo, '-BackupId', full.BackupId);

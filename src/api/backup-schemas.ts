@@ -21,6 +21,7 @@ export const RestoreBackupBody = Type.Object({
   BackupId,
   DestinationPath: Type.Optional(HostPath('Folder for the restored VHDX files (created when absent; the files must not exist); with NewVMName by default DIR/Virtual Hard Disks/<NewVMName>')),
   NewVMName: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Register a new VM (new id, new dynamic MACs, Off) from the point\'s configuration on the restored disks' })),
+  VMName: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Restore over this VM\'s own disks (the VM off, without checkpoints; the point must be of this VM)' })),
 }, { additionalProperties: false });
 export type RestoreBackupBody = Static<typeof RestoreBackupBody>;
 

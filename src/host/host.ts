@@ -1225,6 +1225,20 @@ export class Host {
     });
   }
 
+  /** Restore-VMBackup -VMName: the point over the VM's own disks (Off, no checkpoints). */
+  restoreBackupOver(nameOrId: string, repository: string, backupId: string): { job: Job; result: Promise<RestoredDisk[]> } {
+    const e = this.resolve(nameOrId);
+    assertLegal('RestoreBackup', e.state, e.config.name);
+    return this.jobs.run('Restore-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+      assertLegal('RestoreBackup', e.state, e.config.name);
+      // A checkpoint's files are the parents of the VM's disks: a full file in their place would orphan them.
+      if (e.config.parentSnapshotId !== null) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has checkpoints: remove them first, or restore with -NewVMName`, { vm: e.config.name });
+      const r = await this.backups.restoreOver(e, repository, backupId, h);
+      this.event('Information', 'VM_RESTORED_FROM_BACKUP', `Disks restored over from backup ${r[0]?.BackupId ?? backupId} in ${repository}`, e);
+      return r;
+    }));
+  }
+
   /** Remove-VMBackup: the point and the later points of its chain. */
   removeBackup(repository: string, backupId: string): Promise<VmBackup[]> {
     return this.backups.remove(repository, backupId, (id) => this.vms.get(id));

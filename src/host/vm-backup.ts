@@ -26,7 +26,7 @@
 // DIR/backup-keys/ (0600, like the host's other secrets); restoring elsewhere needs that file.
 // Snapshot tags carry what Get-VMBackup shows: backup id, VM id and name, chain, point, drive.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { NodeFile, type VirtualDisk } from '../blockio/index.ts';
 import { VmhostError } from '../common/index.ts';
@@ -385,6 +385,44 @@ export class VmBackups {
       throw e;
     }
     return { backup, disks: out, config };
+  }
+
+  /**
+   * Restore-VMBackup -VMName: the point's disks over the drives' own files (the VM off, without
+   * checkpoints). Each is built beside its file first and renamed over it only once every drive
+   * is built, so a failure leaves the VM's files as they were. The new files carry new
+   * DataWriteGuids: the trackers make the VM's next backup full, with that reason.
+   */
+  async restoreOver(e: VmEntry, repository: string, backupId: string, h: JobHandle): Promise<RestoredDisk[]> {
+    const { repo, backup, all } = await this.find(repository, backupId);
+    const vm = e.config.name;
+    if (backup.VMId !== e.config.id) throw new VmhostError('INVALID_ARGUMENT', `backup ${backup.BackupId} is of VM '${backup.VMName}' (${backup.VMId}), not of '${vm}': restore it with -NewVMName or -DestinationPath`, { param: 'VMName', vm });
+    const drives = e.config.hardDrives;
+    const missing = drives.filter((d) => !backup.Drives.some((x) => x.DriveId === d.id));
+    if (missing.length > 0 || drives.length !== backup.Drives.length) {
+      throw new VmhostError('INVALID_STATE', `VM '${vm}' has other hard drives than backup ${backup.BackupId} (${missing.map((d) => d.path).join(', ') || 'drives were removed'}): restore it with -NewVMName or -DestinationPath`, { vm });
+    }
+    const built: Array<{ tmp: string; path: string; r: RestoredDisk }> = [];
+    try {
+      for (const [k, d] of drives.entries()) {
+        const bd = backup.Drives.find((x) => x.DriveId === d.id)!;
+        const tmp = join(dirname(d.path), `.${basename(d.path)}.restore-${backup.BackupId.slice(0, 8)}.vhdx`);
+        await rm(tmp, { force: true });
+        built.push({ tmp, path: d.path, r: { DriveId: d.id, SourcePath: bd.Path, Path: d.path, VirtualSize: bd.VirtualSize, BackupId: backup.BackupId, PointsApplied: 0 } });
+        const b = await this.build(repo, all, backup, bd, async (hd) => {
+          await createDiskFile(tmp, { format: 'VHDX', type: 'Dynamic', size: hd.virtualSize, logicalSectorSize: hd.logicalSectorSize as 512 | 4096, physicalSectorSize: hd.physicalSectorSize as 512 | 4096 });
+          return openDiskFile(tmp);
+        }, (i, n, point) => h.progress(((k + i / n) / drives.length) * 95, `Restoring ${basename(d.path)}: point ${point}`));
+        await b.disk.flush();
+        await b.disk.close();
+        built.at(-1)!.r.PointsApplied = b.points;
+      }
+    } catch (err) {
+      for (const b of built) await rm(b.tmp, { force: true });
+      throw err;
+    }
+    for (const b of built) await rename(b.tmp, b.path);
+    return built.map((b) => b.r);
   }
 
   /**

@@ -65,6 +65,8 @@ const LEGAL = {
   // Start-VMBackup reads a running or paused VM's served disks at one point in time (vm-backup.ts), an off or
   // saved VM's files directly (under the VM's lock, so it cannot start meanwhile).
   Backup: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'back up' },
+  // Restore-VMBackup -VMName replaces the drives' files: nothing may read them (a saved VM's memory expects the old ones).
+  RestoreBackup: { states: OFF_ONLY, what: 'restore a backup over the disks of', note: 'a backup is restored over a VM\'s disks only while it is off' },
   // Move-VMStorage: files copied while off or saved, mirrored live (the block server) while running or paused.
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.

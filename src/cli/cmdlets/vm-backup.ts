@@ -59,20 +59,21 @@ export const getVmBackup = defineCmdlet({
 
 export const restoreVmBackup = defineCmdlet({
   name: 'Restore-VMBackup',
-  synopsis: 'Restore a backup point\'s disks as new VHDX files in -DestinationPath (its full point and the incrementals up to it applied); -NewVMName: and register a new VM (new id, new dynamic MACs, Off) on them',
+  synopsis: 'Restore a backup point\'s disks as new VHDX files in -DestinationPath (its full point and the incrementals up to it applied); -NewVMName: and register a new VM (new id, new dynamic MACs, Off) on them; -VMName: over that off VM\'s own disks',
   params: {
     Path: repository, BackupId: backupId,
     DestinationPath: { type: 'string', help: 'Folder for the restored disks (with -NewVMName by default DIR/Virtual Hard Disks/<NewVMName> on the host)' },
     NewVMName: { type: 'string', help: 'Register a new VM with this name from the point\'s configuration on the restored disks' },
+    VMName: { type: 'string', help: 'Restore over this VM\'s own disks (it must be off, without checkpoints)' },
     AsJob: asJob,
   },
   positional: ['Path', 'BackupId', 'DestinationPath'],
   view: restoredView,
   supportsShouldProcess: true,
   async run(args, ctx) {
-    if (!ctx.shouldProcess(`${args.BackupId} → ${args.NewVMName ?? args.DestinationPath}`)) return undefined;
+    if (!ctx.shouldProcess(`${args.BackupId} → ${args.NewVMName ?? args.DestinationPath ?? `the disks of ${args.VMName}`}`)) return undefined;
     return runJob<RestoredDisk[] | VmView>(clientFor(ctx), ctx, args.AsJob, 'POST', '/backups/restore', {
-      Path: resolve(args.Path), BackupId: args.BackupId, NewVMName: args.NewVMName,
+      Path: resolve(args.Path), BackupId: args.BackupId, NewVMName: args.NewVMName, VMName: args.VMName,
       DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath),
     });
   },
