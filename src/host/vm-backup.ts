@@ -15,7 +15,10 @@
 // The first drive's stream header carries the VM's config: Restore-VMBackup -NewVMName builds
 // a VM from it.
 //
-// Retention (-KeepLast N): restic's own `forget --keep-last` cannot be used as it is — it does
+// Retention (-KeepLast N, a parameter of Start-VMBackup rather than a stored Set-VMBackupPolicy:
+// vmhost has no backup scheduler, so whatever runs the backups — a cron job, a systemd timer —
+// holds the schedule and its retention together, and a stored policy could act only when a
+// backup runs anyway). restic's own `forget --keep-last` cannot be used as it is — it does
 // not know that an incremental point needs the points before it. So the N newest points of the
 // VM in the repository stay; an incremental among them whose full point would go is rebased
 // first (its disk at that point rebuilt from the chain and stored as a full stream: restic
