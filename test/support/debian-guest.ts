@@ -39,7 +39,7 @@ export async function hostFsck(disk: string, start: number, length: number, scra
   const sb = Buffer.alloc(1024);
   try {
     const d = await openDiskFile(disk, { readOnly: true });
-    const fh = await open(scratch, 'wx', 0o600);
+    const fh = await open(scratch, 'wx+', 0o600);
     try {
       await fh.truncate(length);
       const buf = new Uint8Array(4 << 20);
