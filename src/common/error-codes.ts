@@ -227,6 +227,8 @@ export const ERROR_CODES = {
   REPLICATION_VM_IS_REPLICA: 'conflict',
   /** Kerberos authentication (it needs a domain). */
   REPLICATION_UNSUPPORTED: 'unsupported',
+  /** Restore-VMBackup -NewVMName of a point that carries no VM configuration (taken before configs were stored). */
+  BACKUP_NO_CONFIG: 'failure',
   /** A write to a disk whose ownership (fencing) token is stale or no longer known valid (storage/fencing.ts). */
   STORAGE_FENCED: 'read-only',
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',

@@ -10,7 +10,7 @@ import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkDynamicMemory, checkMemory, defaultDynamicMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
+  INTEGRATION_SERVICES, serviceEnabled, checkConfig, checkDynamicMemory, checkMemory, defaultDynamicMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
@@ -55,6 +55,8 @@ import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
 import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
+import { newVmConfigFromBackup } from './backup-new-vm.ts';
+import { atConsistentPoint, type FreezeResult } from './guest-freeze.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
@@ -1169,14 +1171,28 @@ export class Host {
 
   // ---- incremental backup (vm-backup.ts) --------------------------------------------------
 
-  /** Start-VMBackup: the VM's next backup point in the repository at `destination` (the first one full). */
-  backupVm(nameOrId: string, destination: string): { job: Job; result: Promise<VmBackup> } {
+  /**
+   * Run `take` — the pause in which a point of the VM's disks is taken — with the guest's file
+   * systems frozen through its agent when it can (guest-freeze.ts), thawed right after: an
+   * application-consistent point, else a crash-consistent one with the reason. Start-VMBackup's
+   * points use it; the replica's app-consistent recovery points are meant to.
+   */
+  atConsistentPoint<T>(e: VmEntry, take: () => Promise<T>): Promise<FreezeResult<T>> {
+    // A paused guest cannot answer (its vCPUs are stopped): no freeze to ask for.
+    const running = e.state === 'Running';
+    return atConsistentPoint(running ? e.runtime?.readyAgent() : undefined, serviceEnabled(e.config, 'VSS'), take, running ? undefined : `the VM is ${e.state}: its guest cannot freeze`);
+  }
+
+  /** Start-VMBackup: the VM's next backup point in the repository at `destination` (the first one full); -KeepLast: then only the newest N points stay. */
+  backupVm(nameOrId: string, destination: string, keepLast?: number): { job: Job; result: Promise<VmBackup> } {
     const e = this.resolve(nameOrId);
     assertLegal('Backup', e.state, e.config.name);
+    if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 1)) throw invalid('KeepLast', `must be a whole number ≥ 1, not ${keepLast}`, e.config.name);
     return this.jobs.run('Start-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
       assertLegal('Backup', e.state, e.config.name);
-      const b = await this.backups.backup(e, destination, h);
-      this.event('Information', 'VM_BACKED_UP', `${b.Kind} backup ${b.BackupId} (point ${b.Point}) stored in ${b.Repository}: ${b.ChangedBytes} bytes read of ${b.VirtualSize}, ${b.StoredBytes} new bytes stored`, e);
+      const b = await this.backups.backup(e, destination, h, { consistent: (take) => this.atConsistentPoint(e, take), keepLast });
+      const removed = b.Removed?.length ? `; ${b.Removed.length} older point(s) removed (-KeepLast ${keepLast})` : '';
+      this.event('Information', 'VM_BACKED_UP', `${b.Kind} ${b.ConsistencyLevel === 'ApplicationConsistent' ? 'application-consistent' : 'crash-consistent'} backup ${b.BackupId} (point ${b.Point}) stored in ${b.Repository}: ${b.ChangedBytes} bytes read of ${b.VirtualSize}, ${b.StoredBytes} new bytes stored${removed}`, e);
       return b;
     }));
   }
@@ -1186,9 +1202,53 @@ export class Host {
     return this.backups.list(repository, vmName);
   }
 
-  /** Restore-VMBackup: the point's disks as new VHDX files in `destination`. */
-  restoreBackup(repository: string, backupId: string, destination: string): { job: Job; result: Promise<RestoredDisk[]> } {
-    return this.jobs.run('Restore-VMBackup', undefined, (h) => this.backups.restore(repository, backupId, destination, h));
+  /**
+   * Restore-VMBackup: the point's disks as new VHDX files in `destination`; with `newVmName`, a
+   * new VM (new id, new dynamic MACs) registered Off on them, its disks by default in
+   * DIR/Virtual Hard Disks/<name>.
+   */
+  restoreBackup(repository: string, backupId: string, destination: string | undefined, newVmName?: string): { job: Job; result: Promise<RestoredDisk[] | VmView> } {
+    if (newVmName === undefined && destination === undefined) throw invalid('DestinationPath', 'give the folder for the restored disks, or -NewVMName to restore a new VM');
+    if (newVmName !== undefined) {
+      checkName(newVmName);
+      this.assertNameFree(newVmName);
+    }
+    const dest = destination ?? join(this.dataDir, 'Virtual Hard Disks', newVmName!);
+    return this.jobs.run('Restore-VMBackup', undefined, async (h) => {
+      const r = await this.backups.restore(repository, backupId, dest, h);
+      if (newVmName === undefined) return r.disks;
+      const undo = async () => { for (const d of r.disks) await rm(d.Path, { force: true }); };
+      if (r.config === undefined) {
+        await undo();
+        throw new VmhostError('BACKUP_NO_CONFIG', `backup ${r.backup.BackupId} holds no VM configuration (taken by an older vmhost): restore its disks with -DestinationPath and attach them to a new VM`, { backup: r.backup.BackupId });
+      }
+      try {
+        const vm = newVmConfigFromBackup({
+          source: r.config, name: newVmName, disks: new Map(r.disks.map((d) => [d.DriveId, d.Path])),
+          snapshotDir: (id) => join(vmPaths(this.dataDir, id).dir, 'snapshots'), newMac: (taken) => this.network.dynamicMac(taken),
+        }, `backup ${r.backup.BackupId}`);
+        const entry = await this.names.run(() => this.registerImported(vm, '', [], false));
+        this.event('Information', 'VM_RESTORED_FROM_BACKUP', `VM restored from backup ${r.backup.BackupId} of '${r.backup.VMName}' (point ${r.backup.Point}, ${r.backup.ConsistencyLevel}) in ${r.backup.Repository}; disks in ${dest}`, entry);
+        return this.view(entry);
+      } catch (err) {
+        await undo();
+        throw err;
+      }
+    });
+  }
+
+  /** Restore-VMBackup -VMName: the point over the VM's own disks (Off, no checkpoints). */
+  restoreBackupOver(nameOrId: string, repository: string, backupId: string): { job: Job; result: Promise<RestoredDisk[]> } {
+    const e = this.resolve(nameOrId);
+    assertLegal('RestoreBackup', e.state, e.config.name);
+    return this.jobs.run('Restore-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+      assertLegal('RestoreBackup', e.state, e.config.name);
+      // A checkpoint's files are the parents of the VM's disks: a full file in their place would orphan them.
+      if (e.config.parentSnapshotId !== null) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has checkpoints: remove them first, or restore with -NewVMName`, { vm: e.config.name });
+      const r = await this.backups.restoreOver(e, repository, backupId, h);
+      this.event('Information', 'VM_RESTORED_FROM_BACKUP', `Disks restored over from backup ${r[0]?.BackupId ?? backupId} in ${repository}`, e);
+      return r;
+    }));
   }
 
   /** Remove-VMBackup: the point and the later points of its chain. */
@@ -1383,7 +1443,7 @@ export class Host {
     const hb = this.view(e).Heartbeat;
     const contact = e.state === 'Running' && hb === 'OK';
     return INTEGRATION_SERVICES.map((name) => {
-      const enabled = e.config.integrationServices[name];
+      const enabled = serviceEnabled(e.config, name);
       let desc = 'OK';
       if (!enabled) desc = '';
       else if (e.state !== 'Running' && e.state !== 'Paused') desc = '';
