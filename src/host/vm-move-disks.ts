@@ -69,7 +69,7 @@ export class DiskCopies {
     });
     stopped.catch(() => undefined);
     for (const d of this.drives) {
-      const remote = await RemoteDisk.connect(host, prepared.DiskPort, secret, d.id);
+      const remote = await RemoteDisk.connect(host, prepared.DiskPort, prepared.Fingerprint, secret, d.id);
       let synced!: () => void;
       inStep.push(new Promise<void>((r) => { synced = r; }));
       let mirror: Mirror;

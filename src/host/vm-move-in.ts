@@ -25,6 +25,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
@@ -68,8 +69,11 @@ export interface MovePrepare {
   memory?: MemoryPlan;
 }
 
-/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number }
+/**
+ * `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address.
+ * `Fingerprint`: the SHA-256 of the certificate both listeners present (TLS); the source sends the secret only to it.
+ */
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; Fingerprint: string; DiskPort?: number }
 
 /** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
 export const CLUSTER_TICKET_PREFIX = 'cluster:';
@@ -92,6 +96,8 @@ export interface MoveInHost {
   readonly socketRoot: string;
   /** The address the stream's listener binds (the API's, or one on the migration networks); throws when there is none. */
   readonly listenHost: () => string;
+  /** What the stream listeners present: the source accepts only its fingerprint, learned from the prepare's answer. */
+  tlsIdentity(): Promise<TlsIdentity>;
   accelerator(): 'kvm' | 'tcg';
   /** Compare-VM's facts about this host; memoryBytes is what is free for one more running VM. */
   facts(): ImportHostFacts;
@@ -170,6 +176,7 @@ export class MoveIn {
         { vm: vm.name, report: JSON.stringify(found) });
     }
     const secret = randomBytes(32);
+    const identity = await this.host.tlsIdentity();
     const paths = arrival?.paths ?? vmPaths(this.host.dataDir, vm.id);
     const s: Staged = {
       id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, paths), boot: p.boot, committing: false,
@@ -185,7 +192,7 @@ export class MoveIn {
       }
       await this.host.network.attach(s.entry);
       await this.host.network.restorePortCounters(s.entry, p.counters);
-      const diskPort = p.storage ? await this.createIncomingDisks(s, p, secret) : undefined;
+      const diskPort = p.storage ? await this.createIncomingDisks(s, p, identity, secret) : undefined;
       const disks = [];
       for (const d of vm.hardDrives) {
         const g = p.disks[d.id];
@@ -205,10 +212,10 @@ export class MoveIn {
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
-      s.relay = await destinationRelay(address, sock, secret, dir);
+      s.relay = await destinationRelay(address, identity, sock, secret, dir);
       this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
-      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
+      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), Fingerprint: identity.fingerprint, ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
@@ -223,7 +230,7 @@ export class MoveIn {
   }
 
   /** Shared-nothing: the drives' new files (empty, dynamic, shaped like the source's disks) and the listener their streams fill them through. */
-  private async createIncomingDisks(s: Staged, p: MovePrepare, secret: Buffer): Promise<number> {
+  private async createIncomingDisks(s: Staged, p: MovePrepare, identity: TlsIdentity, secret: Buffer): Promise<number> {
     const incoming: NonNullable<Staged['incoming']> = { targets: new Map(), finished: new Set() };
     s.incoming = incoming;
     for (const d of s.entry.config.hardDrives) {
@@ -232,7 +239,7 @@ export class MoveIn {
       await mkdir(dirname(where.path), { recursive: true });
       incoming.targets.set(d.id, await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path));
     }
-    incoming.server = await serveDiskStream(this.host.listenHost(), secret, {
+    incoming.server = await serveDiskStream(this.host.listenHost(), identity, secret, {
       // A copy may take longer than the stage's time limit: it is off while streams run (one that ends unfinished abandons the move).
       open: (name) => {
         const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk;
