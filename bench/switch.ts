@@ -11,10 +11,14 @@
 //    bytes/s, the CPU all threads spent per frame (the worker's own, plus the main thread's
 //    for the relay and the switch): on a loaded machine, where the threads wait for a CPU
 //    more than they run, that ratio is what the throughput ratio would be if CPU were the
-//    only limit, and it does not swing with the load.
+//    only limit, and it does not swing with the load. Where a C compiler is at hand, also
+//    against bench/relay-floor.c: the same relay in C with blocking I/O — what one hop between
+//    two stream sockets costs at least (its copies, syscalls and thread hand-offs), so
+//    "switch / C relay" is how far the switch is from any relay's limit.
 // 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
 //    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
 // Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,6 +151,35 @@ function record(src: number, dst: number): Buffer {
   return r;
 }
 
+/** bench/relay-floor.c built into `dir`, or null (no C compiler: the row is left out). */
+function buildRelayFloor(dir: string): string | null {
+  const out = join(dir, 'relay-floor');
+  try {
+    execFileSync('cc', ['-O2', '-o', out, new URL('relay-floor.c', import.meta.url).pathname], { stdio: 'pipe' });
+    return out;
+  } catch (e) {
+    console.log(`# no C relay row: cannot build bench/relay-floor.c (${(e as Error).message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+/** Bytes/s through the C relay, and the CPU ns per frame of all threads (the worker's and the relay's). */
+async function relayFloorRate(exe: string, dir: string): Promise<{ bytesPerSec: number; allCpu: number }> {
+  const a = join(dir, 'fa.sock'), b = join(dir, 'fb.sock');
+  const p = spawn(exe, [a, b], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.setEncoding('utf8');
+  await new Promise<void>((resolve, reject) => {
+    p.stdout.on('data', (c: string) => { out += c; if (out.includes('listening\n')) resolve(); });
+    p.once('exit', (code) => reject(new Error(`relay-floor exited with ${code}`)));
+  });
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  const { bytesPerSec, cpuNsPerFrame } = await runWorker({ mode: 'relay', aPath: a, bPath: b, record: record(MAC_A, MAC_B) });
+  await exited;
+  const [cpuNs, moved] = out.slice(out.indexOf('listening\n') + 10).trim().split(' ').map(Number);
+  return { bytesPerSec, allCpu: cpuNsPerFrame + cpuNs! / (moved! / (1514 + 4)) };
+}
+
 /**
  * Bytes/s of each; the main thread's CPU ns per 1514-byte frame moved by the relay and by the
  * switch, and the share of the worker's whole run (set-up and tail included) it spent running
@@ -201,6 +234,7 @@ const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [], sockCpuRatios: number[] = [];
+const floorRatios: number[] = [], floorCpuRatios: number[] = [], floorRawRatios: number[] = [];
 for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
   const ns: Partial<Record<Policy, number>> = {};
   for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
@@ -217,17 +251,26 @@ for (let round = 1; round <= rounds && (parts === 'all' || parts === 'pipeline')
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
+  const floorExe = parts === 'all' || parts === 'sockets' ? buildRelayFloor(dir) : null;
   for (let round = 1; round <= rounds && (parts === 'all' || parts === 'sockets'); round++) {
     const r = await socketRates(dir);
+    const floor = floorExe ? await relayFloorRate(floorExe, dir) : null;
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
     sockCpuRatios.push(r.directAllCpu / r.switchAllCpu);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
       `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
       `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}; CPU of all threads per frame: raw pair ${r.directAllCpu.toFixed(0)} ns, relay ${r.relayAllCpu.toFixed(0)} ns, switch ${r.switchAllCpu.toFixed(0)} ns, raw / switch ${(r.directAllCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
+    if (floor) {
+      floorRatios.push(r.switched / floor.bytesPerSec);
+      floorCpuRatios.push(floor.allCpu / r.switchAllCpu);
+      floorRawRatios.push(floor.bytesPerSec / r.direct);
+      console.log(`round ${round} C relay (bench/relay-floor.c): ${mb(floor.bytesPerSec)} MiB/s, C relay / raw ${(floor.bytesPerSec / r.direct).toFixed(3)}, switch / C relay ${(r.switched / floor.bytesPerSec).toFixed(3)}; CPU of all threads per frame ${floor.allCpu.toFixed(0)} ns, C relay / switch ${(floor.allCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 if (parts === 'all' || parts === 'pipeline') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
 if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (floorRatios.length > 0) console.log(`median ratio C relay / raw socket pair: ${median(floorRawRatios).toFixed(3)}; switch / C relay: ${median(floorRatios).toFixed(3)} (by CPU of all threads per frame: ${median(floorCpuRatios).toFixed(3)})`);

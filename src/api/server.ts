@@ -33,7 +33,8 @@ import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerResourcePoolRoutes } from './routes-resource-pools.ts';
 import { registerClusterRoutes } from './routes-cluster.ts';
-import type { ClusterAdmin } from '../cluster/index.ts';
+import { registerClusterOpsRoutes } from './routes-cluster-ops.ts';
+import type { ClusterAdmin, ClusterOpsAdmin } from '../cluster/index.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -43,6 +44,8 @@ export interface ServerOptions {
   tls?: TlsIdentity;
   /** The Failover Clustering cmdlets' operations, when the daemon is a cluster node. */
   cluster?: ClusterAdmin;
+  /** Test-Cluster, Get-ClusterLog, resources, VM monitoring: with `cluster`. */
+  clusterOps?: ClusterOpsAdmin;
 }
 
 /** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
@@ -114,6 +117,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerMeteringRoutes(app, opts.host);
   registerResourcePoolRoutes(app, opts.host);
   registerClusterRoutes(app, opts.cluster);
+  registerClusterOpsRoutes(app, opts.clusterOps);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

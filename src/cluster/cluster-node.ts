@@ -35,7 +35,7 @@ import {
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
-import { planPlacements } from './placement.ts';
+import { planDrain, planPlacements } from './placement.ts';
 
 export const TICK_MS = 1000;
 
@@ -70,6 +70,8 @@ export class ClusterNode {
   private readonly arriving = new Set<string>();
   /** Moves this node has let in: a ticket opens one prepare only. */
   private readonly admitted = new Set<string>();
+  /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
+  private readonly failovers = new Map<string, string>();
   private lastAlive = new Set<string>();
   private running: Promise<void> | undefined;
   private again = false;
@@ -141,6 +143,8 @@ export class ClusterNode {
     // Evicted while leading: give the leadership up, or nobody would place roles.
     if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
     if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
+    // Ownership changed by a failover: the rest of this pass would work from a stale snapshot (and re-adopt the role).
+    if (await this.failOver(s)) { this.again = true; return; }
     await this.checkOwnership(s);
     await this.claim(s);
     await this.reconcile(s);
@@ -375,6 +379,39 @@ export class ClusterNode {
       );
       this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
     }
+  }
+
+  /** VM monitoring's last resort (vm-monitor.ts): the role restarts cold on another node. */
+  requestFailover(vmId: string, why: string): void {
+    this.failovers.set(vmId, why);
+    this.kick();
+  }
+
+  /**
+   * The VM is turned off here, then in one txn conditioned on this node's token its ownership key
+   * goes and the role is assigned to the node a drain would pick; that node claims it as after a
+   * node's death and starts it (PersistentState stays Online). True when ownership changed.
+   */
+  private async failOver(s: Snapshot): Promise<boolean> {
+    let changed = false;
+    for (const [id, why] of this.failovers) {
+      this.failovers.delete(id);
+      const owner = s.owners.get(id);
+      const g = s.groups.get(id);
+      if (!g || owner?.Node !== this.name || !this.fences.has(id) || this.moving.has(id)) continue;
+      const to = planDrain(s, this.name).find((p) => p.vmId === id)?.node;
+      if (to === undefined) {
+        this.event('Error', 'CLUSTER_GROUP_FAILOVER_FAILED', `Role '${g.Name}' cannot fail over (${why}): no other Up node may own it`);
+        continue;
+      }
+      await this.release(id, `failing over to ${to}: ${why}`);
+      const r = await this.etcd.txn([{ key: ownerKey(id), modRevision: owner.modRevision }],
+        [{ delete: ownerKey(id) }, { put: assignKey(id), value: JSON.stringify({ Node: to, By: this.name }) }]);
+      this.event(r.succeeded ? 'Warning' : 'Error', 'CLUSTER_GROUP_FAILOVER',
+        r.succeeded ? `Role '${g.Name}' fails over to ${to}: ${why}` : `Role '${g.Name}' was turned off here to fail over (${why}), but its ownership changed meanwhile`);
+      changed = true;
+    }
+    return changed;
   }
 
   /** The lease's guarantee ran out: stop every clustered VM here before another node may claim it. */

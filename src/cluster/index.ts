@@ -4,3 +4,8 @@ export { EtcdClient } from './etcd-client.ts';
 export { ClusterNode, type ClusterNodeOptions } from './cluster-node.ts';
 export { ClusterAdmin, type ClusterView, type ClusterNodeView, type ClusterGroupView } from './cluster-admin.ts';
 export { PRIORITIES, type Priority } from './keys.ts';
+export { drainOnShutdown, SHUTDOWN_DRAIN_TIMEOUT_MS, type ShutdownDrain } from './shutdown-drain.ts';
+export { ClusterOps } from './cluster-ops.ts';
+export { ClusterOpsAdmin, type ClusterResourceView, type ClusterParameterView, type MonitoredItemView } from './ops-admin.ts';
+export type { ValidationView, ValidationTest } from './validation.ts';
+export type { ClusterLogRecord } from './ops-keys.ts';

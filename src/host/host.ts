@@ -37,6 +37,7 @@ import { ResourcePools } from './vm-resource-pools.ts';
 import { VmMemory } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
 import { HnvGateways } from './hnv-gateways.ts';
+import { hnvMove } from './hnv-move.ts';
 import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -222,6 +223,7 @@ export class Host {
       switches: () => this.network.switches.list().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
+    const hnvFollow = hnvMove(this.hnv, (level, code, message, e) => this.event(level, code, message, e));
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
@@ -234,6 +236,7 @@ export class Host {
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
       register: (e, rt, uptimeMs, boot) => this.registerMovedIn(e, rt, uptimeMs, boot),
       adoptMetering: (e) => this.metering.adoptMovedIn(e),
+      hnv: hnvFollow,
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
@@ -242,7 +245,7 @@ export class Host {
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
       streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
-      hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
+      checkpoints: this.checkpoints,
       live: (e) => this.live(e),
       settleExit: (e) => this.settleExit(e),
       forget: (e) => {
@@ -252,6 +255,7 @@ export class Host {
       },
       isRegistered: (e) => this.vms.has(e.config.id),
       metering: (e) => this.metering.carried(e),
+      hnv: hnvFollow,
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.storage.onMinimumIops((a, restored) => {
@@ -281,7 +285,8 @@ export class Host {
     await host.network.loadSwitches();
     await host.hnv.load();
     host.network.applyHnv(host.hnv.current());
-    host.hnv.onChange((p) => { host.network.applyHnv(p); host.hnvGateways.policyChanged(p); });
+    host.hnv.onChange((p) => { host.network.applyHnv(p); void host.hnvGateways.policyChanged(p); });
+    host.network.onSwitchChange((name) => void host.hnvGateways.switchChanged(name));
     await host.hnvGateways.load();
     await host.load();
     await host.pools.load();
@@ -1469,7 +1474,7 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    // The VM's checkpoint folder here (its records and memory arrive into it) is -SnapshotFilePath or this host's default.
     if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
     // A clustered VM keeps its folder (the shared one), checkpoint folder included.
     const local = arrival ? config : { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };

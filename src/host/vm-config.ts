@@ -89,9 +89,9 @@ export interface NetworkAdapter {
    * adapter owns it, as it owns its MAC: the port's policy gets it (switch-registry.ts portPolicy).
    */
   virtualSubnetId?: number;
-  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only: the data path goes by virtualSubnetId. */
+  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Kept consistent with virtualSubnetId (adapter-policy.ts), which the port gets. */
   isolation?: AdapterIsolation;
-  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. Stored only. */
+  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. virtualSubnetId must be one of their subnets when there are any. */
   routingDomains?: RoutingDomainMapping[];
 }
 

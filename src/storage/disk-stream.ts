@@ -120,10 +120,14 @@ export class RemoteDisk implements VirtualDisk {
     this.physicalSectorSize = shape.physicalSectorSize;
   }
 
-  /** Connect to the destination's listener for disk `name` (its certificate must be `fingerprint`), opening with the move's secret. */
-  static async connect(host: string, port: number, fingerprint: string, secret: Buffer, name: string): Promise<RemoteDisk> {
+  /**
+   * Connect to the destination's listener for disk `name` (its certificate must be `fingerprint`),
+   * opening with the move's secret; `localAddress`: the source's own address on the migration
+   * network the stream must use.
+   */
+  static async connect(host: string, port: number, fingerprint: string, secret: Buffer, name: string, localAddress?: string): Promise<RemoteDisk> {
     const where = `${name} on ${host}:${port}`;
-    const socket = await connectPinned({ host, port }, pinnedTo(fingerprint, `the destination's disk stream listener ${host}:${port}`))
+    const socket = await connectPinned({ host, port, localAddress }, pinnedTo(fingerprint, `the destination's disk stream listener ${host}:${port}`))
       .catch((e: unknown) => { throw isVmhostError(e, 'TLS_CERTIFICATE_CHANGED') ? e : remoteFailed(where, 'the destination cannot be reached', e); });
     socket.setNoDelay(true);
     const id = Buffer.from(name);

@@ -263,3 +263,11 @@ export type BiosDevice = 'CD' | 'IDE' | 'LegacyNetworkAdapter' | 'Floppy';
 
 /** Get-VMBios (generation 1). */
 export interface BiosView { StartupOrder: BiosDevice[]; NumLockEnabled: boolean }
+
+// Failover Clustering (routes-cluster.ts; shapes from src/cluster/cluster-admin.ts).
+export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; WitnessDynamicWeight: number; SharedVolumesRoot: string }
+export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string }
+export type ClusterPriority = 3000 | 2000 | 1000 | 0;
+export interface ClusterGroupView {
+  Name: string; Id: string; OwnerNode: string; State: string; Priority: ClusterPriority; PersistentState: number; OwnerNodes: string[];
+}
