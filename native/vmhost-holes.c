@@ -18,19 +18,12 @@
  * lockFd(fd, exclusive) -> true when flock(2) took the lock (LOCK_NB), false when another
  * open file description holds a conflicting one. Also missing from Node: without the addon
  * src/storage/file-lock.ts runs flock(1) on the inherited descriptor (a process per lock).
- *
- * setSocketBuffers(fd, sendBytes, receiveBytes) -> SO_SNDBUF and SO_RCVBUF of a socket (0
- * leaves that one as it is; the kernel doubles what it is given, and stops autotuning it).
- * Node cannot set them either. The migration relay bounds what its TCP connections hold, so
- * the source QEMU cannot run megabytes ahead of a slower destination
- * (src/host/migration-stream.ts).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -122,23 +115,6 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
   napi_value out;
   if (napi_get_boolean(env, r == 0, &out) != napi_ok) return NULL;
   return out;
-}
-
-static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t fd, snd, rcv;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &snd) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &rcv) != napi_ok || fd < 0 || snd < 0 || rcv < 0) {
-    napi_throw_type_error(env, NULL, "setSocketBuffers(fd, sendBytes, receiveBytes): a descriptor and two sizes >= 0");
-    return NULL;
-  }
-  if (snd > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) < 0) return fail(env, errno, "setsockopt SO_SNDBUF");
-  if (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) < 0) return fail(env, errno, "setsockopt SO_RCVBUF");
-  napi_value out;
-  return napi_get_undefined(env, &out) == napi_ok ? out : NULL;
 }
 
 /* ==== file-to-file copies (convert's fast path) and hole punching ====================
@@ -396,9 +372,7 @@ static napi_value init(napi_env env, napi_value exports) {
       napi_create_function(env, "firstData", NAPI_AUTO_LENGTH, first_data, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "firstData", fn) != napi_ok ||
       napi_create_function(env, "lockFd", NAPI_AUTO_LENGTH, lock_fd, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "lockFd", fn) != napi_ok ||
-      napi_create_function(env, "setSocketBuffers", NAPI_AUTO_LENGTH, set_socket_buffers, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "setSocketBuffers", fn) != napi_ok) {
+      napi_set_named_property(env, exports, "lockFd", fn) != napi_ok) {
     return NULL;
   }
   if (!register_copy(env, exports)) return NULL; /* file-to-file copies, hole punching */

@@ -2,8 +2,8 @@
 // lseek(SEEK_DATA/SEEK_HOLE), so a small Node-API addon (native/vmhost-holes.c, built by
 // scripts/build-holes.sh into .cache/bin/<hash of its source>/) does the seeking. Without the
 // addon, or with VMHOST_NO_HOLE_MAP=1, every range is reported as data: callers then read
-// the zeros, which is slower but never wrong. The same addon does flock(2) (`nativeLock`),
-// file-to-file copies (file-copy.ts) and sockets' buffer sizes (`nativeSocketBuffers`).
+// the zeros, which is slower but never wrong. The same addon does flock(2) (`nativeLock`) and
+// file-to-file copies (file-copy.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,8 +23,6 @@ export interface HolesAddon {
   /** The first data byte in [offset, offset+length), -1 when it is all hole: one lseek(SEEK_DATA). */
   firstData(fd: number, offset: number, length: number): number;
   lockFd(fd: number, exclusive: boolean): boolean;
-  /** SO_SNDBUF / SO_RCVBUF (0 leaves one as it is). */
-  setSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): void;
   /** file-copy.ts: copy_file_range(2) off the event loop; -1 when the kernel cannot copy between these files. */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /** file-copy.ts: [start, end, …] of the granules holding a non-zero byte, read off the event loop. */
@@ -64,17 +62,6 @@ export function loadNativeAddon(): HolesAddon | undefined {
 export function nativeLock(fd: number, exclusive: boolean): boolean | undefined {
   const a = process.env.VMHOST_NO_NATIVE_LOCK === '1' ? undefined : loadNativeAddon();
   return a?.lockFd(fd, exclusive);
-}
-
-/**
- * SO_SNDBUF / SO_RCVBUF of a connected socket's descriptor (0 leaves one as it is), which Node
- * cannot set: false without the addon (the kernel's autotuned sizes stay). Throws the errno.
- */
-export function nativeSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): boolean {
-  const a = loadNativeAddon();
-  if (!a) return false;
-  a.setSocketBuffers(fd, sendBytes, receiveBytes);
-  return true;
 }
 
 /** Whether holes are found natively, and if not, why (for tests and diagnostics). */

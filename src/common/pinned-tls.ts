@@ -4,7 +4,7 @@
 // writes (a token, a move's secret) can reach a peer it has not accepted. Shared by the CLI's
 // HTTPS transport (fingerprint pinned on first use) and a move's streams between daemons
 // (fingerprint learned from the destination over the authenticated prepare).
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { VmhostError } from './errors.ts';
 
@@ -19,8 +19,7 @@ export interface TlsIdentity {
 /** Throws to refuse the peer, whose certificate has `fingerprint` (colon-separated upper-case hex). */
 export type VerifyPeer = (fingerprint: string) => void;
 
-/** `socket`: a TCP connection to `host` already made (its options set), which TLS then runs over. */
-export interface PinnedTlsTarget { host: string; port: number; localAddress?: string; ALPNProtocols?: string[]; socket?: Socket }
+export interface PinnedTlsTarget { host: string; port: number; localAddress?: string; ALPNProtocols?: string[] }
 
 export function connectPinned(to: PinnedTlsTarget, verifyPeer: VerifyPeer): Promise<TLSSocket> {
   return new Promise((ok, fail) => {
@@ -29,7 +28,6 @@ export function connectPinned(to: PinnedTlsTarget, verifyPeer: VerifyPeer): Prom
     const s = connect({
       host: to.host, port: to.port, servername: isIP(to.host) ? undefined : to.host, rejectUnauthorized: false,
       ...(to.localAddress ? { localAddress: to.localAddress } : {}), ...(to.ALPNProtocols ? { ALPNProtocols: to.ALPNProtocols } : {}),
-      ...(to.socket ? { socket: to.socket } : {}),
     });
     s.once('error', fail);
     s.once('secureConnect', () => {

@@ -7,16 +7,11 @@
 // The destination's listener presents its daemon's certificate; the source accepts only the one
 // whose fingerprint the destination answered over the authenticated prepare, and writes the
 // secret only then: a man in the middle gets neither the secret nor the guest's memory.
-// Each TCP connection's kernel buffers are bounded (RELAY_BUFFER_BYTES): autotuned, they held
-// megabytes per multifd channel, so the source QEMU finished writing its last iteration — and
-// counted its downtime as over — a second or more before a slower destination had read it: the
-// guest's blackout was that wait (issue 11, measured per connection).
 import { timingSafeEqual } from 'node:crypto';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, TLSSocket } from 'node:tls';
-import { nativeSocketBuffers } from '../blockio/index.ts';
 import { VmhostError } from '../common/index.ts';
 import { connectPinned, pinnedTo, type TlsIdentity } from '../common/pinned-tls.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
@@ -25,31 +20,6 @@ export const SECRET_BYTES = 32;
 const HANDSHAKE_MS = 10_000;
 /** QEMU closes its end once the stream is done (or failed): the relay's sockets end right after. */
 const DRAIN_MS = 5_000;
-/**
- * SO_SNDBUF of the source's TCP connections and SO_RCVBUF of the destination's (the kernel
- * doubles it): what one connection may hold in flight. Ample for loopback and a LAN (512 KiB
- * per millisecond of round trip is 500 MiB/s); the unix sockets at both ends hold about as much.
- */
-const RELAY_BUFFER_BYTES = 256 * 1024;
-
-/** Set `s`'s kernel buffers (native addon); without the addon, or if the kernel refuses, they stay autotuned. */
-function boundBuffers(s: Socket, send: number, receive: number): void {
-  const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) return;
-  try { nativeSocketBuffers(fd, send, receive); } catch { /* relays all the same, with the kernel's sizes */ }
-}
-
-/** A TCP connection (its send buffer bounded), for TLS to run over. */
-function tcpConnect(to: RelayTarget): Promise<Socket> {
-  return new Promise((ok, fail) => {
-    const s = createConnection({ host: to.host, port: to.port, localAddress: to.localAddress }, () => {
-      s.off('error', fail);
-      boundBuffers(s, RELAY_BUFFER_BYTES, 0);
-      ok(s);
-    });
-    s.once('error', fail);
-  });
-}
 
 /** A private dir for one move's socket; `writable` lets QEMU's group create the socket in it. */
 export async function moveSocketDir(under: string, group: number | undefined, writable: boolean): Promise<string> {
@@ -103,7 +73,7 @@ export async function sourceRelay(dir: string, group: number | undefined, to: Re
     previous = previous.then(async () => {
       let t: Socket;
       try {
-        t = await connectPinned({ host: to.host, port: to.port, socket: await tcpConnect(to) }, pinnedTo(to.fingerprint, where));
+        t = await connectPinned({ host: to.host, port: to.port, localAddress: to.localAddress }, pinnedTo(to.fingerprint, where));
       } catch (e) {
         refused ??= e instanceof VmhostError ? e : new VmhostError('MIGRATION_FAILED', `${where} could not be reached: ${(e as Error).message}`, { host: to.host, port: to.port }, { cause: e });
         q.destroy();
@@ -152,7 +122,6 @@ export async function destinationRelay(host: string, identity: TlsIdentity, qemu
   const server = createServer((raw) => {
     open.add(raw);
     raw.setNoDelay(true);
-    boundBuffers(raw, 0, RELAY_BUFFER_BYTES);
     const t = new TLSSocket(raw, { isServer: true, secureContext: context });
     open.add(t);
     t.on('error', () => t.destroy());
