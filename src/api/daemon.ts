@@ -16,7 +16,7 @@ import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
-import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
+import { loadOrCreateTlsIdentity, type TlsIdentity } from './tls-certificate.ts';
 
 interface DaemonArgs {
   dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number;
@@ -131,7 +131,10 @@ async function main(): Promise<void> {
   // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
   // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
-  const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr });
+  // A move's stream listeners present the same certificate, on loopback too (made on the first move there).
+  let streamIdentity: Promise<TlsIdentity> | undefined = tls && Promise.resolve(tls);
+  const tlsIdentity = (): Promise<TlsIdentity> => (streamIdentity ??= loadOrCreateTlsIdentity(args.dataDir).catch((e: unknown) => { streamIdentity = undefined; throw e; }));
+  const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr, tlsIdentity });
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   // Joined before the API listens: a node that cannot reach etcd does not start (it could not own anything).
   const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({

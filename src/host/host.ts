@@ -5,6 +5,7 @@ import { copyFile, cp, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
@@ -112,6 +113,8 @@ export interface HostOptions {
   memoryCapacity?: number;
   /** The address the API listens on: a move's stream listener binds there too. */
   listenHost?: string;
+  /** The daemon's TLS identity (api/tls-certificate.ts), which a move's stream listeners present; made on first use. */
+  tlsIdentity?: () => Promise<TlsIdentity>;
 }
 
 export interface StopParams { TurnOff?: boolean; Force?: boolean; Save?: boolean }
@@ -228,6 +231,10 @@ export class Host {
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
+      tlsIdentity: () => {
+        if (!this.options.tlsIdentity) throw new VmhostError('MIGRATION_UNSUPPORTED', 'this host has no TLS identity for migration streams', {});
+        return this.options.tlsIdentity();
+      },
       accelerator: () => this.accelerator,
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,

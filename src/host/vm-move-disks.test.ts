@@ -13,6 +13,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isVmhostError } from '../common/index.ts';
+import { testTlsIdentity } from '../../test/support/tls-identity.ts';
 import { chainFiles, createDifferencingFile, createDiskFile, openDiskFile, serveDiskStream, type DiskStreamServer, type MirrorTarget } from '../storage/index.ts';
 import { IncomingFiles, leafAfterFiles, type IncomingFile } from './move-incoming-files.ts';
 import { DiskCopies, planChains } from './vm-move-disks.ts';
@@ -65,7 +66,7 @@ test('files sent as files: from the migration network\'s address, holes kept, ev
     const copies = new DiskCopies(storage, [], [{ from: src, stream: 'file:0' }]);
     const port = (proxy.address() as { port: number }).port;
     const seen: number[] = [];
-    await copies.start({ MoveId: 'm', Address: '127.0.0.1', Port: 0, Secret: secret.toString('base64'), DiskPort: port }, '127.0.0.1', '127.0.0.2', (f) => seen.push(f), new AbortController());
+    await copies.start({ MoveId: 'm', Address: '127.0.0.1', Port: 0, Secret: secret.toString('base64'), Fingerprint: (await testTlsIdentity()).fingerprint, DiskPort: port }, '127.0.0.1', '127.0.0.2', (f) => seen.push(f), new AbortController());
     await files.ready;
     assert.deepEqual(peers, ['127.0.0.2'], 'the stream left from the given local address');
     assert.deepEqual(lost, []);
@@ -83,7 +84,7 @@ test('files sent as files: from the migration network\'s address, holes kept, ev
 
 /** A destination's listener for `files` (and `leaves`, by name) with the move's secret. */
 async function listen(secret: Buffer, files: IncomingFiles, leaves: Record<string, MirrorTarget> = {}, lost: (name: string) => void = () => undefined): Promise<DiskStreamServer> {
-  return serveDiskStream('127.0.0.1', secret, { open: (n) => leaves[n]?.disk ?? files.disk(n), finished: (n) => files.finished(n), lost });
+  return serveDiskStream('127.0.0.1', await testTlsIdentity(), secret, { open: (n) => leaves[n]?.disk ?? files.disk(n), finished: (n) => files.finished(n), lost });
 }
 
 test('frozen files arrive as files, re-pointed at their parents\' copies; the leaf over them waits for them; an abandoned move removes every file it made', async () => {
@@ -116,7 +117,7 @@ test('frozen files arrive as files, re-pointed at their parents\' copies; the le
     assert.equal(existsSync(dst('leaf.avhdx')), false);
     const server = await listen(secret, files, { d1: leaf });
     try {
-      await new DiskCopies(storage, [], outgoing).start({ MoveId: 'm', Address: '127.0.0.1', Port: 0, Secret: secret.toString('base64'), DiskPort: server.port }, '127.0.0.1', undefined, () => undefined, new AbortController());
+      await new DiskCopies(storage, [], outgoing).start({ MoveId: 'm', Address: '127.0.0.1', Port: 0, Secret: secret.toString('base64'), Fingerprint: (await testTlsIdentity()).fingerprint, DiskPort: server.port }, '127.0.0.1', undefined, () => undefined, new AbortController());
       await early;
       await leaf.disk.flush();
       await leaf.disk.close();

@@ -140,7 +140,7 @@ export class DiskCopies {
     stopped.catch(() => undefined);
     // The destination creates a drive's leaf over its parents only once every file is there.
     for (const f of this.files) {
-      const remote = await RemoteDisk.connect(host, port, secret, f.stream, from);
+      const remote = await RemoteDisk.connect(host, port, prepared.Fingerprint, secret, f.stream, from);
       try {
         // Stop-Job or a failure stops the copy at its next chunk.
         await sendFileData(f.from, async (b, at) => {
@@ -154,7 +154,7 @@ export class DiskCopies {
       }
     }
     for (const d of this.drives) {
-      const remote = await RemoteDisk.connect(host, port, secret, d.id, from);
+      const remote = await RemoteDisk.connect(host, port, prepared.Fingerprint, secret, d.id, from);
       let synced!: () => void;
       inStep.push(new Promise<void>((r) => { synced = r; }));
       let mirror: Mirror;

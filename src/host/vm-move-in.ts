@@ -32,6 +32,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
@@ -89,9 +90,10 @@ export interface MovePrepare {
 
 /**
  * `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address;
+ * `Fingerprint`: the SHA-256 of the certificate both listeners present (TLS); the source sends the secret only to it;
  * `ProviderAddress`: the destination's network virtualization PA, which the VM's lookup records name once it is committed (hnv-move.ts).
  */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number; ProviderAddress?: string }
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; Fingerprint: string; DiskPort?: number; ProviderAddress?: string }
 
 /** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
 export const CLUSTER_TICKET_PREFIX = 'cluster:';
@@ -114,6 +116,8 @@ export interface MoveInHost {
   readonly socketRoot: string;
   /** The address the stream's listener binds (the API's, or one on the migration networks); throws when there is none. */
   readonly listenHost: () => string;
+  /** What the stream listeners present: the source accepts only its fingerprint, learned from the prepare's answer. */
+  tlsIdentity(): Promise<TlsIdentity>;
   accelerator(): 'kvm' | 'tcg';
   /** Compare-VM's facts about this host; memoryBytes is what is free for one more running VM. */
   facts(): ImportHostFacts;
@@ -197,6 +201,7 @@ export class MoveIn {
         { vm: vm.name, report: JSON.stringify(found) });
     }
     const secret = randomBytes(32);
+    const identity = await this.host.tlsIdentity();
     const paths = arrival?.paths ?? vmPaths(this.host.dataDir, vm.id);
     const s: Staged = {
       id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, paths), boot: p.boot, committing: false,
@@ -221,7 +226,7 @@ export class MoveIn {
       }
       await this.host.network.attach(s.entry);
       await this.host.network.restorePortCounters(s.entry, p.counters);
-      const diskPort = p.storage || p.files?.length ? await this.createIncomingDisks(s, p, secret) : undefined;
+      const diskPort = p.storage || p.files?.length ? await this.createIncomingDisks(s, p, identity, secret) : undefined;
       const disks = [];
       for (const d of vm.hardDrives) {
         const g = p.disks[d.id];
@@ -241,12 +246,12 @@ export class MoveIn {
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
-      s.relay = await destinationRelay(address, sock, secret, dir);
+      s.relay = await destinationRelay(address, identity, sock, secret, dir);
       this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
       const pa = this.host.hnv.providerAddress();
       return {
-        MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'),
+        MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), Fingerprint: identity.fingerprint,
         ...(diskPort === undefined ? {} : { DiskPort: diskPort }), ...(pa === undefined ? {} : { ProviderAddress: pa }),
       };
     } catch (e) {
@@ -267,7 +272,7 @@ export class MoveIn {
    * when shared-nothing (empty, dynamic, shaped like the source's disks; differencing over a
    * frozen file's copy once it is here), and the listener their streams fill them through.
    */
-  private async createIncomingDisks(s: Staged, p: MovePrepare, secret: Buffer): Promise<number> {
+  private async createIncomingDisks(s: Staged, p: MovePrepare, identity: TlsIdentity, secret: Buffer): Promise<number> {
     const files = await IncomingFiles.create(p.files ?? [], s.entry.config.snapshotFileLocation);
     const incoming: NonNullable<Staged['incoming']> = { targets: new Map(), files, finished: new Set() };
     s.incoming = incoming;
@@ -280,7 +285,7 @@ export class MoveIn {
         ? await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path)
         : leafAfterFiles(files, { ...g, format: where.format, type: 'Differencing' }, where.path, where.parent));
     }
-    incoming.server = await serveDiskStream(this.host.listenHost(), secret, {
+    incoming.server = await serveDiskStream(this.host.listenHost(), identity, secret, {
       // A copy may take longer than the stage's time limit: it is off while streams run (one that ends unfinished abandons the move).
       open: (name) => {
         const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk ?? files.disk(name);

@@ -196,7 +196,7 @@ export class MoveOut {
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
     const dest = httpDestination(j.destination, '');
-    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0 }; // only the id and secret are used to ask
+    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0, Fingerprint: '' }; // only the id and secret are used to ask
     const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
     let outcome = await ask();
     if (outcome === 'Prepared') {
@@ -440,7 +440,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
       signal.throwIfAborted();
     }
     const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
-    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, fingerprint: prepared.Fingerprint, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
     try {
       await vm.migrate(relay.uri, (i) => {
         const r = i.ram;
@@ -448,6 +448,9 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
       }, signal);
       last = Date.now(); // QEMU has completed: the guest stays stopped until the destination resumes it
+    } catch (e) {
+      // QEMU saw only its socket closed; the relay knows why (a certificate other than the prepared one).
+      throw relay.refused() ?? e;
     } finally {
       await relay.close();
     }
