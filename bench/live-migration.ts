@@ -13,7 +13,9 @@
 // pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
 // peer's is its downtime), and
 // the hand-over = the destination's commit (from the source letting go to the VM resumed and
-// announced, its VM_MOVED_IN event). Ratios: ours / peer, and Compression / TCPIP.
+// announced, its VM_MOVED_IN event), and the CPU time both daemons spent during the move (user +
+// system, from /proc: the relays and the disk streams run there; TLS's cost shows here). Ratios:
+// ours / peer, and Compression / TCPIP.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -37,7 +39,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number }
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; daemonCpuMs: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -63,21 +65,29 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     const uri = `unix:${join(scratch, 'mig.sock')}`;
     await startIncoming(dst.qmp, uri, tuningFor(option));
     const r = await migrateLive(src.qmp, uri, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0 };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, daemonCpuMs: 0 };
   } finally {
     await src.kill();
     await dst.kill();
   }
 }
 
+/** User + system CPU time of a daemon's process so far (clock ticks of /proc/PID/stat, 100 per second). */
+const cpuMs = (d: TestDaemon): number => {
+  const f = readFileSync(`/proc/${d.proc!.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+
 async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
   const ping = cliTools(pinger);
   await ping.sh('pinger', `setsid ping -i 0.02 -W 1 ${BENCH_IP} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
+  const cpu0 = cpuMs(from) + cpuMs(to);
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
+  const daemonCpuMs = cpuMs(from) + cpuMs(to) - cpu0;
   await sleep(2000);
   const seen = pingBlackout((await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out, 20);
   if (r.status !== 200) {
@@ -87,12 +97,12 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
   await sleep(500); // the event log is written behind the answer
   const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]) };
+  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), daemonCpuMs };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
   return m;
 };
 

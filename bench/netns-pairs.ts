@@ -7,7 +7,7 @@
 //                relayed by vmhost-tapd to a tap in a namespace: the way to give the taps a port
 //                policy, since guards and extended ACLs are only settable on VM adapters
 // Everything created is registered with a Cleanup, undone in reverse order even on failure or Ctrl-C.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,17 +55,17 @@ export interface Pair {
 /** The port policy of the "full policy" cases, the same on both sides: see the README of the bench in BENCHMARKS.md. */
 export const ACL_COUNT = 100;
 const SUBNET = '10.99.0';
-const ipOf = (side: 'a' | 'b') => `${SUBNET}.${side === 'a' ? 1 : 2}`;
-const tag = () => randomBytes(3).toString('hex');
+export const ipOf = (side: 'a' | 'b') => `${SUBNET}.${side === 'a' ? 1 : 2}`;
+export const tag = () => randomBytes(3).toString('hex');
 
-async function namespace(c: Cleanup, name: string): Promise<void> {
+export async function namespace(c: Cleanup, name: string): Promise<void> {
   await run('ip', ['netns', 'add', name]);
   c.add(`netns ${name}`, () => run('ip', ['netns', 'del', name]));
   await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
 }
 
 /** Gives `ifname` (already in `ns`) its address and brings it up. */
-async function address(ns: string, ifname: string, side: 'a' | 'b'): Promise<void> {
+export async function address(ns: string, ifname: string, side: 'a' | 'b'): Promise<void> {
   await run('ip', ['-n', ns, 'addr', 'add', `${ipOf(side)}/24`, 'dev', ifname]);
   await run('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
 }
@@ -75,7 +75,7 @@ async function address(ns: string, ifname: string, side: 'a' | 'b'): Promise<voi
  * namespace. Cleanup moves it back first: deleting a namespace would otherwise take the tap
  * with it behind vmhost-tapd's back, and `--delete` looks the tap up in the host namespace.
  */
-async function moveTap(c: Cleanup, ifname: string, ns: string, side: 'a' | 'b'): Promise<void> {
+export async function moveTap(c: Cleanup, ifname: string, ns: string, side: 'a' | 'b'): Promise<void> {
   await run('ip', ['link', 'set', ifname, 'netns', ns]);
   c.add(`tap ${ifname} back from ${ns}`, () => run('ip', ['-n', ns, 'link', 'set', ifname, 'netns', '1']));
   await address(ns, ifname, side);
@@ -178,4 +178,47 @@ export async function vmPortPair(c: Cleanup, d: TestDaemon, policy: boolean): Pr
     await moveTap(c, ifname, ns, side);
   }
   return { label: policy ? 'ours (VM ports) + policy' : 'ours (VM ports)', nsA, nsB, ipB: ipOf('b'), ifA: `vb${t}a`, ifB: `vb${t}b` };
+}
+
+export interface Test { readonly name: string; readonly args: string[]; readonly unit: 'Gbit/s' | 'kpps' }
+export const TESTS: Test[] = [
+  { name: 'TCP 1 stream', args: [], unit: 'Gbit/s' },
+  { name: 'TCP 4 streams', args: ['-P', '4'], unit: 'Gbit/s' },
+  { name: 'UDP 64 B', args: ['-u', '-l', '64', '-b', '0'], unit: 'kpps' },
+];
+
+
+interface IperfEnd {
+  sum_received?: { bits_per_second: number };
+  sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number };
+}
+
+/** iperf3 servers running now: killed on exit, whatever ends the bench. */
+const servers = new Set<ChildProcess>();
+process.on('exit', () => { for (const s of servers) s.kill('SIGKILL'); });
+
+/** One iperf3 run of `seconds` from nsA to nsB: the server is one-off (-1) in nsB. */
+export async function iperf(p: Pair, t: Test, seconds: number): Promise<{ value: number; loss?: number }> {
+  // --forceflush: to a pipe iperf3 would hold 'Server listening' in its stdio buffer.
+  const server = spawn('ip', ['netns', 'exec', p.nsB, 'iperf3', '-s', '-1', '--forceflush', '-B', p.ipB], { stdio: ['ignore', 'pipe', 'pipe'] });
+  servers.add(server);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.stdout.on('data', (b: Buffer) => { if (b.toString().includes('Server listening')) ok(); });
+      server.on('close', (code) => fail(new Error(`iperf3 server in ${p.nsB} exited ${code}`)));
+      timer = setTimeout(() => fail(new Error(`iperf3 server in ${p.nsB} not listening after 10 s`)), 10_000);
+    });
+    const out = await run('ip', ['netns', 'exec', p.nsA, 'iperf3', '-c', p.ipB, '-t', String(seconds), '-J', ...t.args]);
+    const j = JSON.parse(out) as { end: IperfEnd; error?: string };
+    if (j.error) throw new Error(`iperf3 ${t.name} ${p.nsA} → ${p.nsB}: ${j.error}`);
+    const end = j.end;
+    if (t.unit === 'Gbit/s') return { value: end.sum_received!.bits_per_second / 1e9 };
+    const s = end.sum!; // UDP: the client's summary carries the server's received and lost counts
+    return { value: (s.packets - s.lost_packets) / s.seconds / 1e3, loss: s.lost_percent };
+  } finally {
+    clearTimeout(timer);
+    server.kill('SIGKILL');
+    servers.delete(server);
+  }
 }

@@ -7,38 +7,40 @@
 //           the switch, not the kernel's UDP);
 //   decap   NVGRE injected on the uplink → checked, decapsulated, to the VM port;
 // and the encoder alone (encodeNvgre, µs per frame; 2.58 µs when it copied the frame 3×).
-// Ratios against plain: the goal is encapsulation costing ≤ 20 % (encap/plain and decap/plain ≥ 0.8).
 // 128-byte UDP frames, one flow per destination MAC in turn.
-// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3]
-import { readFileSync } from 'node:fs';
-import { buildEthernet, buildIpv4, buildUdp, encodeNvgre, ipv4ToBytes, macFromNumber, parseIpv4Address, ETHERTYPE_IPV4, IPPROTO_UDP } from '../src/packet/index.ts';
+// And end to end over the VM ports' unix sockets (QEMU's framing; sender and receiver in a
+// worker thread, the switches in the main thread; 1514- and 64-byte frames):
+//   plain   VM port a → switch → VM port b, one Private switch (bench/switch.ts's port → port);
+//   nvgre   VM port a → switch A → encapsulated, over A's UDP uplink on loopback → switch B →
+//           decapsulated → VM port b: two hosts' External switches in this one process, both
+//           in the one main thread, so a frame costs this thread encap + decap + a UDP send
+//           and receive. Provider MTU 1600 so the 1514-byte frame (+ 42 bytes of NVGRE) fits.
+// Printed: frames/s received by the worker, and the CPU all threads spent per frame received
+// (the worker's own + the main thread's): on a loaded machine the CPU ratio is the one that holds.
+// Ratios nvgre / plain: the goal is encapsulation costing ≤ 20 % (ratio ≥ 0.8).
+// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets]
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeNvgre, formatMacNumber, parseIpv4Address } from '../src/packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../src/switch/index.ts';
+import { freeUdpPort } from '../src/switch/test-support.ts';
 import { HNV_EXTENSION, paMac } from '../src/hnv/index.ts';
-import { addLookupRecord, addProviderAddress, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from '../src/hnv/policy.ts';
+import { LOCAL, PA_HERE, PA_THERE, PEER, VSID, nvgreHost, policy, spawnPeer } from './nvgre-peer.ts';
+import { record, runWorker, udpFrame as frameOf } from './port-worker.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
-const VSID = 5001;
-const LOCAL = 0x525400000001, PEER = 0x525400000002;
-const PA_HERE = '192.168.100.1', PA_THERE = '192.168.100.2';
+const parts = process.argv[4] ?? 'all';
+/** Provider MTU of the end-to-end case: a 1514-byte customer frame + 42 bytes of NVGRE fits. */
+const PROVIDER_MTU = 1600;
 
-function udpFrame(src: number, dst: number, size = 128): Uint8Array {
-  const s = 0x0a000001, d = 0x0a000002;
-  const u = buildUdp({ srcPort: 40000, dstPort: 5001, payload: new Uint8Array(size - 42), src: ipv4ToBytes(s), dst: ipv4ToBytes(d) });
-  return buildEthernet({ src: macFromNumber(src), dst: macFromNumber(dst), ethertype: ETHERTYPE_IPV4, payload: buildIpv4({ src: s, dst: d, protocol: IPPROTO_UDP, payload: u }) });
-}
+function udpFrame(src: number, dst: number): Uint8Array { return frameOf(src, dst, 0x0a000001, 0x0a000002); }
 
 function mainThreadCpuNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
-function policy(): HnvPolicy {
-  let p = addProviderAddress(emptyPolicy(), providerAddress({ ProviderAddress: PA_HERE, InterfaceIndex: 1, PrefixLength: 24 }));
-  const mac = (n: number): string => n.toString(16).padStart(12, '0');
-  p = addLookupRecord(p, lookupRecord({ CustomerAddress: '10.0.0.1', VirtualSubnetID: VSID, MACAddress: mac(LOCAL), ProviderAddress: PA_HERE, Rule: 'TranslationMethodEncap' }));
-  p = addLookupRecord(p, lookupRecord({ CustomerAddress: '10.0.0.2', VirtualSubnetID: VSID, MACAddress: mac(PEER), ProviderAddress: PA_THERE, Rule: 'TranslationMethodEncap' }));
-  return p;
-}
 
 type Kind = 'plain' | 'vsid' | 'encap' | 'decap';
 
@@ -48,7 +50,7 @@ async function rate(kind: Kind): Promise<{ rate: number; cpuNs: number }> {
   const uplink = (sw as unknown as { ports: Map<string, { io: { send(): string } }> }).ports.get(UPLINK_PORT_ID)!;
   uplink.io.send = () => { delivered++; return 'ok'; };
   const vsid = kind === 'plain' ? {} : { virtualSubnetId: VSID };
-  await sw.addPort({ id: 'a', policy: { mac: macFromNumber(LOCAL).reduce((s, b, i) => s + (i ? ':' : '') + b.toString(16).padStart(2, '0'), ''), ...vsid }, sink: () => { delivered++; } });
+  await sw.addPort({ id: 'a', policy: { mac: formatMacNumber(LOCAL), ...vsid }, sink: () => { delivered++; } });
   await sw.addPort({ id: 'b', policy: kind === 'encap' || kind === 'decap' ? vsid : { mac: '52:54:00:00:00:02', ...vsid }, sink: () => { delivered++; } });
   if (kind !== 'plain') sw.addExtension(HNV_EXTENSION, { config: { policy: policy() } as unknown as Record<string, unknown> });
   // b's MAC learned (plain, vsid) before the timed run.
@@ -83,12 +85,91 @@ function encoderUs(): number {
   return (mainThreadCpuNs() - c0) / n / 1000;
 }
 
-const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`nvgre bench: ${seconds} s × ${rounds} rounds, load average ${load}`);
-for (let r = 1; r <= rounds; r++) {
+/** CPU time of all threads of process `pid` so far, ns. */
+function processCpuNs(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).reduce((sum, t) => sum + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]), 0);
+}
+
+/** The kernel's count of UDP datagrams dropped because a socket's receive buffer was full (machine-wide). */
+function udpRcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values![names!.indexOf('RcvbufErrors')]);
+}
+
+interface SocketResult { rate: number; cpuNs: number; lost: number; rcvbufErrors: number }
+
+/**
+ * Frames/s received by the worker and CPU ns per frame received of all threads (the worker's,
+ * this main thread's, and for nvgre all of host B's process), over the ports' sockets: 'plain'
+ * through one switch, 'nvgre' from host A here to host B in its own process (nvgre-peer.ts).
+ */
+async function socketRate(kind: 'plain' | 'nvgre', size: number, dir: string): Promise<SocketResult> {
+  const aPath = join(dir, 'a.sock'), bPath = join(dir, 'b.sock');
+  const rec = record(LOCAL, PEER, size);
+  const hello = record(PEER, LOCAL, size); // b speaks first so the plain switch learns where PEER is
+  if (kind === 'plain') {
+    const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
+    await sw.addPort({ id: 'a', socketPath: aPath, policy: { mac: formatMacNumber(LOCAL) } });
+    await sw.addPort({ id: 'b', socketPath: bPath, policy: { mac: formatMacNumber(PEER) } });
+    const c0 = mainThreadCpuNs();
+    const w = await runWorker(seconds, { mode: 'switch', aPath, bPath, record: rec, hello });
+    const frames = sw.portStats('b').txFrames, sent = sw.portStats('a').rxFrames;
+    const cpu = (mainThreadCpuNs() - c0) / frames;
+    await sw.close();
+    return { rate: w.bytesPerSec / rec.length, cpuNs: w.cpuNsPerFrame + cpu, lost: 1 - frames / sent, rcvbufErrors: 0 };
+  }
+  const pa = await freeUdpPort();
+  let pb = await freeUdpPort();
+  while (pb === pa) pb = await freeUdpPort();
+  const peer = await spawnPeer({ localPort: pb, remotePort: pa, socketPath: bPath, providerMtu: PROVIDER_MTU });
+  try {
+    const sw = await nvgreHost({ localPort: pa, remotePort: pb, pa: PA_HERE, mac: LOCAL, port: 'a', socketPath: aPath, providerMtu: PROVIDER_MTU });
+    const c0 = mainThreadCpuNs(), b0 = processCpuNs(peer.pid), e0 = udpRcvbufErrors();
+    const w = await runWorker(seconds, { mode: 'switch', aPath, bPath, record: rec, hello });
+    const cpuA = mainThreadCpuNs() - c0, cpuB = processCpuNs(peer.pid) - b0, rcvbufErrors = udpRcvbufErrors() - e0;
+    const st = await peer.stats();
+    const sent = sw.portStats('a').rxFrames, encapsulated = sw.portStats(UPLINK_PORT_ID).txFrames;
+    const drops = { a: sw.stats().drops, b: st.drops };
+    await sw.close();
+    if ([drops.a, drops.b].some((d) => Object.keys(d).some((r) => r !== 'port-not-connected'))) console.log(`# nvgre ${size} B: drops in the switches ${JSON.stringify(drops)}`);
+    console.log(`# nvgre ${size} B: CPU per frame delivered: worker ${w.cpuNsPerFrame.toFixed(0)} ns, host A main thread ${(cpuA / st.delivered).toFixed(0)} ns, host B process ${(cpuB / st.delivered).toFixed(0)} ns; a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
+    return { rate: w.bytesPerSec / rec.length, cpuNs: w.cpuNsPerFrame + (cpuA + cpuB) / st.delivered, lost: 1 - st.delivered / sent, rcvbufErrors };
+  } finally {
+    await peer.stop();
+  }
+}
+
+const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+console.log(`nvgre bench: ${seconds} s × ${rounds} rounds, load average ${load()}`);
+const inproc: Record<'rate' | 'cpu', number[]> = { rate: [], cpu: [] };
+for (let r = 1; r <= rounds && parts !== 'sockets'; r++) {
   const out: Record<string, { rate: number; cpuNs: number }> = {};
   for (const k of ['plain', 'vsid', 'encap', 'decap'] as const) out[k] = await rate(k);
   const p = out.plain!;
   const row = (k: Kind): string => `${k} ${(out[k]!.rate / 1e6).toFixed(2)} M/s ${out[k]!.cpuNs.toFixed(0)} ns (×${(out[k]!.rate / p.rate).toFixed(2)} by rate, ×${(p.cpuNs / out[k]!.cpuNs).toFixed(2)} by CPU)`;
-  console.log(`round ${r}: ${(['plain', 'vsid', 'encap', 'decap'] as const).map(row).join(' | ')} | encoder ${encoderUs().toFixed(3)} µs/frame`);
+  // encap + decap is what one frame costs across two hosts, against one plain forward on each.
+  inproc.cpu.push((2 * p.cpuNs) / (out.encap!.cpuNs + out.decap!.cpuNs));
+  inproc.rate.push(2 / (p.rate / out.encap!.rate + p.rate / out.decap!.rate));
+  console.log(`round ${r} in-process: ${(['plain', 'vsid', 'encap', 'decap'] as const).map(row).join(' | ')} | encoder ${encoderUs().toFixed(3)} µs/frame   (load ${load()})`);
 }
+const sock: Record<number, Record<'rate' | 'cpu', number[]>> = { 1514: { rate: [], cpu: [] }, 64: { rate: [], cpu: [] } };
+const dir = mkdtempSync(join(tmpdir(), 'vmhost-nvgrebench-'));
+try {
+  for (let r = 1; r <= rounds && parts !== 'inproc'; r++) {
+    for (const size of [1514, 64]) {
+      const plain = await socketRate('plain', size, dir);
+      const nvgre = await socketRate('nvgre', size, dir);
+      sock[size]!.rate.push(nvgre.rate / plain.rate);
+      sock[size]!.cpu.push(plain.cpuNs / nvgre.cpuNs);
+      const row = (x: typeof plain): string => `${(x.rate / 1e3).toFixed(0)} k frames/s (${((x.rate * size * 8) / 1e9).toFixed(2)} Gbit/s), ${x.cpuNs.toFixed(0)} ns CPU per frame, lost ${(100 * x.lost).toFixed(1)} %`;
+      console.log(`round ${r} sockets ${size} B: plain ${row(plain)} | nvgre ${row(nvgre)} | nvgre / plain ${(nvgre.rate / plain.rate).toFixed(2)} by rate, ${(plain.cpuNs / nvgre.cpuNs).toFixed(2)} by CPU   (load ${load()})`);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const ratio = (x: Record<'rate' | 'cpu', number[]>): string => `${median(x.rate).toFixed(2)} by rate, ${median(x.cpu).toFixed(2)} by CPU`;
+if (parts !== 'sockets') console.log(`median in-process, plain (×2) / (encap + decap): ${ratio(inproc)}   (goal ≥ 0.8)`);
+if (parts !== 'inproc') for (const size of [1514, 64]) console.log(`median end to end over sockets, ${size} B frames, nvgre / plain: ${ratio(sock[size]!)}   (goal ≥ 0.8)`);

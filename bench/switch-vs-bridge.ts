@@ -17,58 +17,15 @@
 // Needs root, iperf3, nft, ip. Cleans up namespaces, bridges, taps, nftables tables and the daemon
 // on any exit, Ctrl-C included. Results and their reading: BENCHMARKS.md.
 //   node --import tsx bench/switch-vs-bridge.ts [seconds per iperf3 run, default 4]   (ROUNDS=3)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { TestDaemon } from '../test/support/daemon.ts';
-import { bridgePair, Cleanup, hostNicPair, run, vmPortPair, type Pair } from './netns-pairs.ts';
+import { bridgePair, Cleanup, hostNicPair, iperf, run, TESTS, vmPortPair, type Pair, type Test } from './netns-pairs.ts';
 
 const SECONDS = Number(process.argv[2] ?? 4);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
-interface Test { readonly name: string; readonly args: string[]; readonly unit: 'Gbit/s' | 'kpps' }
-const TESTS: Test[] = [
-  { name: 'TCP 1 stream', args: [], unit: 'Gbit/s' },
-  { name: 'TCP 4 streams', args: ['-P', '4'], unit: 'Gbit/s' },
-  { name: 'UDP 64 B', args: ['-u', '-l', '64', '-b', '0'], unit: 'kpps' },
-];
-
 interface Sample { value: number; loss?: number; load: number; rxSize: number; txDropped: number; cpu?: { daemon: number; relays: number } }
-
-interface IperfEnd {
-  sum_received?: { bits_per_second: number };
-  sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number };
-}
-
-/** iperf3 servers running now: killed on exit, whatever ends the bench. */
-const servers = new Set<ChildProcess>();
-process.on('exit', () => { for (const s of servers) s.kill('SIGKILL'); });
-
-/** One iperf3 run from nsA to nsB: the server is one-off (-1) in nsB. */
-async function iperf(p: Pair, t: Test): Promise<{ value: number; loss?: number }> {
-  // --forceflush: to a pipe iperf3 would hold 'Server listening' in its stdio buffer.
-  const server = spawn('ip', ['netns', 'exec', p.nsB, 'iperf3', '-s', '-1', '--forceflush', '-B', p.ipB], { stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.add(server);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await new Promise<void>((ok, fail) => {
-      server.stdout.on('data', (b: Buffer) => { if (b.toString().includes('Server listening')) ok(); });
-      server.on('close', (code) => fail(new Error(`iperf3 server in ${p.nsB} exited ${code}`)));
-      timer = setTimeout(() => fail(new Error(`iperf3 server in ${p.nsB} not listening after 10 s`)), 10_000);
-    });
-    const out = await run('ip', ['netns', 'exec', p.nsA, 'iperf3', '-c', p.ipB, '-t', String(SECONDS), '-J', ...t.args]);
-    const j = JSON.parse(out) as { end: IperfEnd; error?: string };
-    if (j.error) throw new Error(`iperf3 ${t.name} ${p.nsA} → ${p.nsB}: ${j.error}`);
-    const end = j.end;
-    if (t.unit === 'Gbit/s') return { value: end.sum_received!.bits_per_second / 1e9 };
-    const s = end.sum!; // UDP: the client's summary carries the server's received and lost counts
-    return { value: (s.packets - s.lost_packets) / s.seconds / 1e3, loss: s.lost_percent };
-  } finally {
-    clearTimeout(timer);
-    server.kill('SIGKILL');
-    servers.delete(server);
-  }
-}
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
@@ -111,7 +68,7 @@ async function measure(p: Pair, t: Test, daemonPid?: number): Promise<Sample> {
   const relays = daemonPid ? relayPids([daemonPid, process.pid]) : [];
   const cpu0 = daemonPid ? { daemon: cpuSeconds(daemonPid), relays: relays.reduce((s, r) => s + cpuSeconds(r), 0) } : undefined;
   const t0 = performance.now();
-  const r = await iperf(p, t);
+  const r = await iperf(p, t, SECONDS);
   const wall = (performance.now() - t0) / 1000;
   const load = loadavg()[0]!;
   const c1 = await counters(p);

@@ -11,16 +11,19 @@
 //    bytes/s, the CPU all threads spent per frame (the worker's own, plus the main thread's
 //    for the relay and the switch): on a loaded machine, where the threads wait for a CPU
 //    more than they run, that ratio is what the throughput ratio would be if CPU were the
-//    only limit, and it does not swing with the load.
+//    only limit, and it does not swing with the load. Where a C compiler is at hand, also
+//    against bench/relay-floor.c: the same relay in C with blocking I/O — what one hop between
+//    two stream sockets costs at least (its copies, syscalls and thread hand-offs), so
+//    "switch / C relay" is how far the switch is from any relay's limit.
 // 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
 //    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
 // Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { buildEthernet, buildIpv4, buildUdp, ipv4ToBytes, macFromNumber, ETHERTYPE_IPV4, IPPROTO_UDP } from '../src/packet/index.ts';
+import { record, runWorker, udpFrame } from './port-worker.ts';
 import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/switch/index.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
@@ -29,11 +32,6 @@ const parts = process.argv[4] ?? 'all';
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
-
-function udpFrame(src: number, dst: number, srcIp: number, dstIp: number, size = 128): Uint8Array {
-  const u = buildUdp({ srcPort: 40000, dstPort: 5001, payload: new Uint8Array(size - 42), src: ipv4ToBytes(srcIp), dst: ipv4ToBytes(dstIp) });
-  return buildEthernet({ src: macFromNumber(src), dst: macFromNumber(dst), ethertype: ETHERTYPE_IPV4, payload: buildIpv4({ src: srcIp, dst: dstIp, protocol: IPPROTO_UDP, payload: u }) });
-}
 
 /** CPU time of the main thread so far, ns (the kernel's run-time count: it stays right when the machine is busy). */
 function mainThreadCpuNs(): number {
@@ -91,60 +89,33 @@ async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: numb
   return { rate, cpuNs };
 }
 
-// The worker: a sender and a receiver. mode 'direct' = its own socket pair; otherwise it
-// connects to the two given paths (switch ports or relay ends).
-const workerCode = `
-const { parentPort, workerData } = require('node:worker_threads');
-const net = require('node:net');
-const { mode, aPath, bPath, direct, seconds, record, hello } = workerData;
-const chunk = Buffer.concat(Array.from({ length: 64 }, () => Buffer.from(record)));
-// This thread's CPU time, ns (/proc/thread-self: the worker's own task, not the process's).
-const cpuNs = () => Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-function pump(sock, stopAt) {
-  const go = () => { while (Date.now() < stopAt) { if (!sock.write(chunk)) { sock.once('drain', go); return; } } sock.end(); };
-  go();
-}
-async function connect(p) { return new Promise((r, j) => { const s = net.connect(p); s.once('connect', () => r(s)); s.once('error', j); }); }
-(async () => {
-  let rx, tx;
-  if (mode === 'direct') {
-    const srv = net.createServer();
-    const accepted = new Promise((r) => srv.once('connection', r));
-    await new Promise((r) => srv.listen(direct, r));
-    tx = await connect(direct);
-    rx = await accepted;
-  } else {
-    tx = await connect(aPath);
-    rx = await connect(bPath);
-    if (hello) rx.write(Buffer.from(hello));
-    await new Promise((r) => setTimeout(r, 200));
+/** bench/relay-floor.c built into `dir`, or null (no C compiler: the row is left out). */
+function buildRelayFloor(dir: string): string | null {
+  const out = join(dir, 'relay-floor');
+  try {
+    execFileSync('cc', ['-O2', '-o', out, new URL('relay-floor.c', import.meta.url).pathname], { stdio: 'pipe' });
+    return out;
+  } catch (e) {
+    console.log(`# no C relay row: cannot build bench/relay-floor.c (${(e as Error).message.split('\n')[0]})`);
+    return null;
   }
-  let bytes = 0, t0 = 0, t1 = 0;
-  rx.on('data', (c) => { if (!t0) t0 = Date.now(); bytes += c.length; t1 = Date.now(); });
-  const c0 = cpuNs();
-  const stopAt = Date.now() + seconds * 1000;
-  pump(tx, stopAt);
-  await new Promise((r) => setTimeout(r, seconds * 1000 + 500));
-  parentPort.postMessage({ bytesPerSec: bytes / ((t1 - t0) / 1000), cpuNsPerFrame: (cpuNs() - c0) / (bytes / record.length) });
-  process.exit(0);
-})();
-`;
-
-/** Bytes/s received, and the worker's CPU ns per frame received (its sending and receiving). */
-function runWorker(data: Record<string, unknown>): Promise<{ bytesPerSec: number; cpuNsPerFrame: number }> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(workerCode, { eval: true, workerData: { seconds, ...data } });
-    w.once('message', (m: { bytesPerSec: number; cpuNsPerFrame: number }) => resolve(m));
-    w.once('error', reject);
-  });
 }
 
-function record(src: number, dst: number): Buffer {
-  const f = udpFrame(src, dst, 0x0a000001, 0x0a000002, 1514);
-  const r = Buffer.alloc(4 + f.length);
-  r.writeUInt32BE(f.length, 0);
-  r.set(f, 4);
-  return r;
+/** Bytes/s through the C relay, and the CPU ns per frame of all threads (the worker's and the relay's). */
+async function relayFloorRate(exe: string, dir: string): Promise<{ bytesPerSec: number; allCpu: number }> {
+  const a = join(dir, 'fa.sock'), b = join(dir, 'fb.sock');
+  const p = spawn(exe, [a, b], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.setEncoding('utf8');
+  await new Promise<void>((resolve, reject) => {
+    p.stdout.on('data', (c: string) => { out += c; if (out.includes('listening\n')) resolve(); });
+    p.once('exit', (code) => reject(new Error(`relay-floor exited with ${code}`)));
+  });
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  const { bytesPerSec, cpuNsPerFrame } = await runWorker(seconds, { mode: 'relay', aPath: a, bPath: b, record: record(MAC_A, MAC_B) });
+  await exited;
+  const [cpuNs, moved] = out.slice(out.indexOf('listening\n') + 10).trim().split(' ').map(Number);
+  return { bytesPerSec, allCpu: cpuNsPerFrame + cpuNs! / (moved! / (1514 + 4)) };
 }
 
 /**
@@ -157,7 +128,7 @@ async function socketRates(dir: string): Promise<{
   direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number;
   directAllCpu: number; relayAllCpu: number; switchAllCpu: number;
 }> {
-  const { bytesPerSec: direct, cpuNsPerFrame: directAllCpu } = await runWorker({ mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
+  const { bytesPerSec: direct, cpuNsPerFrame: directAllCpu } = await runWorker(seconds, { mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
   // Relay: accept two connections (first = sender, second = receiver), copy bytes across.
   const relayA = join(dir, 'ra.sock'), relayB = join(dir, 'rb.sock');
@@ -167,7 +138,7 @@ async function socketRates(dir: string): Promise<{
   const rb = createServer((s) => { out = s; s.on('data', () => {}); s.on('error', () => {}); });
   await Promise.all([new Promise<void>((r) => ra.listen(relayA, r)), new Promise<void>((r) => rb.listen(relayB, r))]);
   let c0 = mainThreadCpuNs(), w0 = performance.now(), q0 = mainThreadWaitNs();
-  const { bytesPerSec: relay, cpuNsPerFrame: relayWorkerCpu } = await runWorker({ mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
+  const { bytesPerSec: relay, cpuNsPerFrame: relayWorkerCpu } = await runWorker(seconds, { mode: 'relay', aPath: relayA, bPath: relayB, record: record(MAC_A, MAC_B) });
   const relayCpu = (mainThreadCpuNs() - c0) / (relayed / (1514 + 4));
   const relayBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
@@ -178,7 +149,7 @@ async function socketRates(dir: string): Promise<{
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
   c0 = mainThreadCpuNs(); w0 = performance.now(); q0 = mainThreadWaitNs();
-  const { bytesPerSec: switched, cpuNsPerFrame: switchWorkerCpu } = await runWorker({ mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
+  const { bytesPerSec: switched, cpuNsPerFrame: switchWorkerCpu } = await runWorker(seconds, { mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
   const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const switchWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
@@ -201,6 +172,7 @@ const fmt = (n: number): string => (n / 1e6).toFixed(2);
 const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [], sockCpuRatios: number[] = [];
+const floorRatios: number[] = [], floorCpuRatios: number[] = [], floorRawRatios: number[] = [];
 for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
   const ns: Partial<Record<Policy, number>> = {};
   for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
@@ -217,17 +189,26 @@ for (let round = 1; round <= rounds && (parts === 'all' || parts === 'pipeline')
 }
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-swbench-'));
 try {
+  const floorExe = parts === 'all' || parts === 'sockets' ? buildRelayFloor(dir) : null;
   for (let round = 1; round <= rounds && (parts === 'all' || parts === 'sockets'); round++) {
     const r = await socketRates(dir);
+    const floor = floorExe ? await relayFloorRate(floorExe, dir) : null;
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
     sockCpuRatios.push(r.directAllCpu / r.switchAllCpu);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
       `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
       `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}; CPU of all threads per frame: raw pair ${r.directAllCpu.toFixed(0)} ns, relay ${r.relayAllCpu.toFixed(0)} ns, switch ${r.switchAllCpu.toFixed(0)} ns, raw / switch ${(r.directAllCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
+    if (floor) {
+      floorRatios.push(r.switched / floor.bytesPerSec);
+      floorCpuRatios.push(floor.allCpu / r.switchAllCpu);
+      floorRawRatios.push(floor.bytesPerSec / r.direct);
+      console.log(`round ${round} C relay (bench/relay-floor.c): ${mb(floor.bytesPerSec)} MiB/s, C relay / raw ${(floor.bytesPerSec / r.direct).toFixed(3)}, switch / C relay ${(r.switched / floor.bytesPerSec).toFixed(3)}; CPU of all threads per frame ${floor.allCpu.toFixed(0)} ns, C relay / switch ${(floor.allCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 if (parts === 'all' || parts === 'pipeline') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
 if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (floorRatios.length > 0) console.log(`median ratio C relay / raw socket pair: ${median(floorRawRatios).toFixed(3)}; switch / C relay: ${median(floorRatios).toFixed(3)} (by CPU of all threads per frame: ${median(floorCpuRatios).toFixed(3)})`);

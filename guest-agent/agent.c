@@ -18,6 +18,8 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#include <linux/fs.h>
+#include <mntent.h>
 #include <net/if.h>
 #include <netpacket/packet.h>
 #include <arpa/inet.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -552,6 +555,105 @@ static void op_settime(const field_t *id, const field_t *f, int n) {
   free(b.p);
 }
 
+/* ---------- freeze / thaw (application-consistent backup points) ---------- */
+// Linux's counterpart of VSS: FIFREEZE makes each file system flush its dirty data and
+// journal and hold new writes, so a disk copied at this moment mounts clean. Every
+// mounted writable block-device file system is frozen, children before the file systems
+// they are mounted on (the reverse of the mount table, as qemu-ga does). The agent keeps
+// the descriptors and thaws by itself when the host does not say "thaw" in time or hangs
+// up, so a dead daemon cannot leave the guest frozen.
+#define DEFAULT_FREEZE_TIMEOUT_MS 10000
+#define MAX_FREEZE_TIMEOUT_MS 60000
+#define MAX_FROZEN 64
+static int frozen_fd[MAX_FROZEN];
+static int frozen_n = -1;                  // -1: not frozen
+static long long thaw_deadline_ms;         // CLOCK_MONOTONIC
+
+static int thaw_all(void) {
+  int n = 0;
+  for (int i = 0; i < frozen_n; i++) {
+    if (ioctl(frozen_fd[i], FITHAW) == 0) n++;
+    else logmsg("FITHAW: %s", strerror(errno));
+    close(frozen_fd[i]);
+  }
+  frozen_n = -1;
+  return n;
+}
+
+static void op_freeze(const field_t *id, const field_t *f, int n) {
+  long long timeout = DEFAULT_FREEZE_TIMEOUT_MS;
+  const field_t *t = get_field(f, n, "timeoutMs");
+  if (t && (field_ll(t, &timeout) < 0 || timeout <= 0 || timeout > MAX_FREEZE_TIMEOUT_MS)) {
+    reply_error(id, "BAD_REQUEST", "timeoutMs must be 1..60000");
+    return;
+  }
+  if (frozen_n >= 0) { reply_error(id, "FROZEN", "the file systems are frozen already; thaw first"); return; }
+  FILE *m = setmntent("/proc/self/mounts", "r");
+  if (!m) { reply_error(id, "IO_ERROR", "cannot read /proc/self/mounts"); return; }
+  char *dirs[MAX_FROZEN];
+  int nd = 0;
+  struct mntent *e;
+  while ((e = getmntent(m)) && nd < MAX_FROZEN) {
+    if (strncmp(e->mnt_fsname, "/dev/", 5) != 0 || !hasmntopt(e, MNTOPT_RW)) continue;
+    dirs[nd++] = strdup(e->mnt_dir);
+  }
+  endmntent(m);
+  buf_t list = {0};
+  dev_t seen[MAX_FROZEN];
+  char err[PATH_MAX + 80] = "";
+  frozen_n = 0;
+  for (int i = nd - 1; i >= 0 && !err[0]; i--) {
+    struct stat st;
+    int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) { if (fd >= 0) close(fd); continue; }  // gone meanwhile
+    int dup = 0;
+    for (int k = 0; k < frozen_n; k++) dup |= seen[k] == st.st_dev;  // the same file system mounted twice
+    if (dup) { close(fd); continue; }
+    if (ioctl(fd, FIFREEZE) < 0) {
+      if (errno != EOPNOTSUPP) snprintf(err, sizeof err, "FIFREEZE %s: %s", dirs[i], strerror(errno));
+      close(fd);
+      continue;
+    }
+    seen[frozen_n] = st.st_dev;
+    frozen_fd[frozen_n++] = fd;
+    buf_puts(&list, list.len ? "," : "");
+    buf_json_str(&list, dirs[i]);
+  }
+  for (int i = 0; i < nd; i++) free(dirs[i]);
+  if (err[0]) {
+    thaw_all();
+    reply_error(id, "IO_ERROR", err);
+  } else {
+    thaw_deadline_ms = now_ms(CLOCK_MONOTONIC) + timeout;
+    buf_t b = {0};
+    reply_start(&b, id);
+    buf_printf(&b, "\"ok\":true,\"data\":{\"timeoutMs\":%lld,\"frozen\":[", timeout);
+    buf_add(&b, list.p ? list.p : "", list.len);
+    buf_puts(&b, "]}}");
+    send_line(&b);
+    free(b.p);
+  }
+  free(list.p);
+}
+
+static void op_thaw(const field_t *id) {
+  int n = frozen_n >= 0 ? thaw_all() : 0;
+  buf_t b = {0};
+  reply_start(&b, id);
+  buf_printf(&b, "\"ok\":true,\"data\":{\"thawed\":%d}}", n);
+  send_line(&b);
+  free(b.p);
+}
+
+// Called from the main loop: the host let the freeze outlive its timeout, or went away.
+static void thaw_unattended(const char *why) {
+  if (frozen_n < 0) return;
+  int n = thaw_all();
+  char msg[120];
+  snprintf(msg, sizeof msg, "vmhost-agent: %d file system(s) thawed: %s\n", n, why);
+  console(msg);
+}
+
 /* ---------- writefile (Copy-VMFile) ---------- */
 // Chunks go to a temp file beside the target, renamed over it on the final chunk, so a
 // half copy never appears under the target's name. Each chunk is one request; the agent
@@ -806,6 +908,8 @@ static void handle_line(char *line, size_t len) {
   else if (!strcmp(op, "shutdown")) op_shutdown(id, field_is_true(get_field(f, n, "reboot")));
   else if (!strcmp(op, "settime")) op_settime(id, f, n);
   else if (!strcmp(op, "writefile")) op_writefile(id, f, n);
+  else if (!strcmp(op, "freeze")) op_freeze(id, f, n);
+  else if (!strcmp(op, "thaw")) op_thaw(id);
   else reply_error(id, "UNKNOWN_OP", op);
 }
 
@@ -868,9 +972,16 @@ int main(int argc, char **argv) {
   char chunk[65536];
   for (;;) {
     struct pollfd p = { port_fd, POLLIN, 0 };
-    int n = poll(&p, 1, 1000);
+    long long wait_ms = 1000;
+    if (frozen_n >= 0) {
+      long long left = thaw_deadline_ms - now_ms(CLOCK_MONOTONIC);
+      if (left <= 0) { thaw_unattended("the host did not thaw in time"); continue; }
+      if (left < wait_ms) wait_ms = left;
+    }
+    int n = poll(&p, 1, (int)wait_ms);
     if (n < 0) { if (errno == EINTR) continue; logmsg("poll: %s", strerror(errno)); sleep(1); continue; }
     if (n > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) {
+      thaw_unattended("the host hung up");
       if (host) { host = 0; in.len = 0; }
       usleep(100000);  // the port reports HUP until a host connects; no event to wait on
       continue;
@@ -879,7 +990,7 @@ int main(int argc, char **argv) {
     if (n == 0 || !(p.revents & POLLIN)) continue;
     ssize_t r = read(port_fd, chunk, sizeof chunk);
     if (r < 0) { if (errno != EINTR && errno != EAGAIN) { logmsg("read: %s", strerror(errno)); usleep(100000); } continue; }
-    if (r == 0) { if (host) { host = 0; in.len = 0; } usleep(100000); continue; }
+    if (r == 0) { thaw_unattended("the host hung up"); if (host) { host = 0; in.len = 0; } usleep(100000); continue; }
     buf_add(&in, chunk, (size_t)r);
     size_t start = 0;
     for (;;) {

@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # prometheus: promtool and a real Prometheus that scrapes the daemon's /metrics (test/resource-metering.test.ts).
 # restic: the backup repository of Start-VMBackup (src/host/restic.ts, test/vm-backup.test.ts).
 # etcd-server, etcd-client: failover clustering keeps membership, leases and ownership in etcd (src/cluster, test/support/etcd.ts).
-DEBS=(qemu-system-x86 qemu-utils restic ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium etcd-server etcd-client
+# systemd: systemd-analyze verifies the shipped unit (packaging/systemd/vmhostd.service, test/install-service.test.ts).
+DEBS=(qemu-system-x86 qemu-utils restic ovmf ipxe-qemu dnsmasq-base busybox-static cpio xz-utils gcc libc6-dev libnbd-bin zstd tshark chromium etcd-server etcd-client systemd
       grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools grub-rescue-pc mmdebstrap fdisk e2fsprogs openssl prometheus)
 missing=()
 for p in "${DEBS[@]}"; do

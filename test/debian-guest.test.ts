@@ -4,7 +4,10 @@
 // (shim → signed GRUB → signed kernel) from SCSI. The integration agent is the systemd service
 // the image installs, so Heartbeat, KVP, Invoke-Command and a graceful Stop-VM are the same
 // paths the test guest uses; the generation 1 VM also takes a checkpoint, is restored to it
-// and merges it back live (issue 10). The generation 2 VM runs with dynamic memory (issue 12):
+// and merges it back live (issue 10), then is backed up running (issue 13): the agent freezes
+// '/' for the point (ApplicationConsistent) and the restored root passes the host's
+// `e2fsck -fn` with no journal to replay (debian-backup.test.ts: the long form, with the
+// crash-consistent contrast). The generation 2 VM runs with dynamic memory (issue 12):
 // Debian's kernel loads virtio_mem and virtio_balloon by modalias, the udev rule install.sh
 // adds onlines what virtio-mem plugs (movable, so it can be unplugged again), and the agent
 // reports meminfo and PSI; a program holding 400 MB in the guest makes MemoryAssigned grow past
@@ -18,7 +21,7 @@ import { join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
 import { ROOT, TestDaemon, waitFor } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
-import { DEBIAN_BOOT_MS as BOOT_MS, bootDebian, debianParent, newDebianVm as newVm } from './support/debian-guest.ts';
+import { DEBIAN_BOOT_MS as BOOT_MS, bootDebian, debianParent, hostFsck, newDebianVm as newVm } from './support/debian-guest.ts';
 
 interface Vm { State: string; Heartbeat: string }
 const MB = 1024 * 1024;
@@ -45,11 +48,12 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
   let t: CliTools;
   let parent: string;
   let rootStart: number;
+  let rootLength: number;
   before(async () => {
     const [daemon, image] = await Promise.all([TestDaemon.start(), debianParent()]);
     d = daemon;
     t = cliTools(d);
-    ({ disk: parent, rootStart } = image);
+    ({ disk: parent, rootStart, rootLength } = image);
   });
   after(async () => { await d?.stop(); });
 
@@ -109,7 +113,7 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     assert.deepEqual(await ext4Clean(disk, rootStart), { clean: true, needsRecovery: false }, 'root file system unmounted cleanly');
   };
 
-  test('generation 1: SeaBIOS boots GRUB from the IDE disk; agent, KVP, Invoke-Command; a checkpoint taken, applied and merged live; Stop-VM leaves the root clean', async (tc) => {
+  test('generation 1: SeaBIOS boots GRUB from the IDE disk; agent, KVP, Invoke-Command; a checkpoint taken, applied and merged live; an application-consistent backup restores to a clean file system; Stop-VM leaves the root clean', async (tc) => {
     const disk = await newDebianVm('deb1', '1');
     tc.diagnostic(`multi-user after ${await boot('deb1')} ms`);
     assert.match(await readFile(join(d.dataDir, 'vms', (await t.json<{ Id: string }>('Get-VM', 'deb1')).Id, 'firmware.log'), 'latin1'), /Booting from Hard Disk/);
@@ -129,7 +133,18 @@ describe('real Debian 12 guest under vmhost', { timeout: 30 * 60_000 }, () => {
     await t.ok('Remove-VMSnapshot', 'deb1', 'debck');
     assert.equal((await t.json<{ Path: string }[]>('Get-VMHardDiskDrive', 'deb1'))[0]!.Path, disk, 'merged live back into its disk');
     assert.equal(await guest('deb1', 'cat /root/ck-marker'), 'merged');
+
+    // An application-consistent point while the guest runs (its root mounted read-write), then the host's fsck of the restored root.
+    const repo = join(d.dataDir, 'deb1-repo');
+    const b = await t.json<{ BackupId: string; ConsistencyLevel: string; ConsistencyNote?: string; FrozenFileSystems?: string[] }>('Start-VMBackup', '-VMName', 'deb1', '-Destination', repo);
+    assert.equal(b.ConsistencyLevel, 'ApplicationConsistent', b.ConsistencyNote);
+    assert.ok(b.FrozenFileSystems?.includes('/'), `the root file system was frozen: ${b.FrozenFileSystems?.join(' ')}`);
     await stopClean('deb1', disk);
+    const [r] = [await t.json<{ Path: string } | { Path: string }[]>('Restore-VMBackup', '-Path', repo, '-BackupId', b.BackupId, '-DestinationPath', join(d.dataDir, 'deb1-restored'))].flat();
+    const fsck = await hostFsck(r!.Path, rootStart, rootLength, join(d.dataDir, 'deb1-root.img'));
+    tc.diagnostic(`restored root of the frozen point: needs_recovery ${fsck.needsRecovery}, e2fsck -fn exit ${fsck.status}`);
+    assert.equal(fsck.needsRecovery, false, 'the frozen root left no journal to replay');
+    assert.equal(fsck.status, 0, `e2fsck -fn on the restored root: ${fsck.output}`);
   });
 
   test('generation 2: OVMF secure boot On runs shim → signed GRUB → signed kernel; a SCSI disk hot-added is seen by udev; dynamic memory grows past startup and shrinks back; Stop-VM leaves the root clean', async (tc) => {

@@ -43,7 +43,7 @@ describe('Copy-VMFile and Time Synchronization', () => {
 
   test('Get-VMIntegrationService: Time Synchronization on, Guest Service Interface off by default', async () => {
     const list = await services();
-    assert.deepEqual(list.map((s) => s.Name), ['Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'Guest Service Interface']);
+    assert.deepEqual(list.map((s) => s.Name), ['Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'VSS', 'Guest Service Interface']);
     assert.equal(list.find((s) => s.Name === 'Time Synchronization')?.Enabled, true);
     assert.equal(list.find((s) => s.Name === 'Time Synchronization')?.PrimaryStatusDescription, 'OK');
     assert.equal(list.find((s) => s.Name === 'Guest Service Interface')?.Enabled, false);

@@ -8,13 +8,20 @@
 // crossed are GRE with key VSID << 8 | FlowID between the PAs, decoded by tshark (GRE carrying
 // Transparent Ethernet Bridging: the inner frame shows; no NVGRE dissector) with nothing
 // malformed; the distributed router joins Blue's two subnets on host A and across hosts; a
-// ping to a customer address without a lookup record is dropped and counted by reason.
+// ping to a customer address without a lookup record is dropped and counted by reason; Blue's
+// guests also have IPv6 CAs (records and on-link routes beside the IPv4 ones) and ping6 each
+// other across hosts, bridged and routed.
 // Then the in-daemon gateway on host A (New-VmhostNetVirtualizationGateway, NAT mode, for Blue
 // only) between the External switch and an Internal "datacenter" switch whose host vNIC has the
 // datacenter address: Blue's guest pings that address and gets replies (the host's kernel
 // answers the external address); Red's guest gets nothing (its domain has no route out: counted
 // by the router), nor does the host pinging the external address unsolicited (counted by the
 // gateway); the inputs are checked; Remove- takes the gateway off.
+// Then Move-VM of Blue's 5002 guest from A to B (diskless, nothing to share): it keeps its CA,
+// VSID and MAC, both hosts' lookup records name B's PA afterwards (the destination re-points its
+// own before the guest resumes, the source after the commit: host/hnv-move.ts), and a guest on A
+// pinging it through the move reaches it again; the time from A's record change to a ping
+// answered, and the pinging guest's longest gap, are printed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,7 +30,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freeTestNet, tapSkip } from '../src/host/tap-test-support.ts';
-import { TestDaemon, freeUdpPort } from './support/daemon.ts';
+import { TestDaemon, freeUdpPort, runCli } from './support/daemon.ts';
+import { pingBlackout } from './support/ping-blackout.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
 const BLUE = '{11111111-2222-3333-4444-000000000001}', RED = '{22222222-2222-3333-4444-000000000002}';
@@ -38,6 +46,10 @@ const GUESTS = {
 } as const;
 type Guest = keyof typeof GUESTS;
 const NAMES = Object.keys(GUESTS) as Guest[];
+/** IPv6 customer addresses of Blue's guests (records beside their IPv4 ones; the subnets' gateways are ::1). */
+const V6: Partial<Record<Guest, { ca: string; prefix: string }>> = {
+  blueA: { ca: 'fd00:b::10', prefix: 'fd00:b::/64' }, blueB: { ca: 'fd00:b::11', prefix: 'fd00:b::/64' }, blueA2: { ca: 'fd00:b:1::10', prefix: 'fd00:b:1::/64' },
+};
 /** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
 const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', net: freeTestNet(250, 5) } as const;
 const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
@@ -83,7 +95,7 @@ describe('network virtualization: two tenants with one address space on two host
   /** Expected to fail: one try is the stricter check, and half the wait. */
   const cannotPing = async (g: Guest, ip: string): Promise<boolean> => (await on(g).sh(g, `ping -c 1 -W 2 ${ip}`)).code !== 0;
 
-  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 300_000 }, async (ctx) => {
+  test('Blue reaches Blue and Red reaches Red across hosts over NVGRE; nothing crosses tenants; the router joins Blue\'s subnets; no record, no delivery', { timeout: 480_000 }, async (ctx) => {
     const t0 = Date.now();
     await Promise.all([t.a.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink'), t.b.ok('New-VMSwitch', 'Ext', '-NetAdapterName', 'Uplink')]);
     await Promise.all(NAMES.map(async (g) => {
@@ -95,17 +107,19 @@ describe('network virtualization: two tenants with one address space on two host
     // The policy an orchestrator pushes: each host's PA, the same routes and records on both (the routes first: they name the records' routing domains).
     await Promise.all((['a', 'b'] as const).map(async (h) => {
       await t[h].ok('New-NetVirtualizationProviderAddress', '-ProviderAddress', PA[h], '-InterfaceIndex', '1', '-PrefixLength', '24');
-      await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24']] as const).map(([rdid, vsid, prefix]) =>
-        t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', '0.0.0.0')));
-      await Promise.all(NAMES.map((g) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GUESTS[g].ca, '-VirtualSubnetID', String(GUESTS[g].vsid),
-        '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g)));
+      await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24'], [BLUE, 5001, 'fd00:b::/64'], [BLUE, 5002, 'fd00:b:1::/64']] as const).map(([rdid, vsid, prefix]) =>
+        t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', prefix.includes(':') ? '::' : '0.0.0.0')));
+      await Promise.all(NAMES.flatMap((g) => [GUESTS[g].ca, ...(V6[g] ? [V6[g].ca] : [])].map((ca) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca,
+        '-VirtualSubnetID', String(GUESTS[g].vsid), '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g))));
     }));
     await Promise.all(NAMES.map((g) => on(g).heartbeat(g)));
     const booted = Date.now();
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
     await Promise.all(NAMES.map(async (g) => {
       const { ca, gw } = GUESTS[g];
-      assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}`)).code, 0);
+      // IPv6: static, without duplicate address detection (the records are the addresses' owners), default route via the subnet's ::1.
+      const v6 = V6[g] ? ` && echo 0 >/proc/sys/net/ipv6/conf/eth0/dad_transmits && ip -6 addr add ${V6[g].ca}/64 dev eth0 && ip -6 route add default via ${V6[g].prefix.replace('::/64', '::1')}` : '';
+      assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}${v6}`)).code, 0);
     }));
     await Promise.all([
       ...NAMES.map((g) => on(g).ok('Start-VMSwitchCapture', 'Ext', '-VMName', g, '-Path', join(dir, `${g}.pcap`))),
@@ -113,9 +127,12 @@ describe('network virtualization: two tenants with one address space on two host
     ]);
 
     // Each guest pings from its own shell, so the checks run side by side.
-    const [blue, red, routed, routedAcross, redNoRoute] = await Promise.all([
+    const [blue, red, routed, routedAcross, redNoRoute, blue6, routed6] = await Promise.all([
       canPing('blueA', '10.0.0.11'), canPing('redB', '10.0.0.10'), canPing('blueA2', '10.0.0.10'), canPing('blueB', '10.0.1.10'), cannotPing('redA', '10.0.1.10'),
+      canPing('blueA', `-6 ${V6.blueB!.ca}`), canPing('blueB', `-6 ${V6.blueA2!.ca}`),
     ]);
+    assert.ok(blue6, 'Blue A → Blue B over IPv6 (NS answered from the records, NVGRE)');
+    assert.ok(routed6, 'Blue B 5001 → 5002 on A over IPv6: routed on B, then NVGRE');
     assert.ok(blue, 'Blue A → Blue B across hosts');
     assert.ok(red, 'Red B → Red A across hosts');
     assert.ok(routed, 'Blue 5002 → 5001 routed on host A');
@@ -210,6 +227,37 @@ describe('network virtualization: two tenants with one address space on two host
       assert.deepEqual((await d.a.api('GET', '/api/v1/host/network-virtualization/gateways')).json, []);
       assert.ok(await cannotPing('blueA', DATACENTER), 'no gateway port after Remove-');
       console.log(`# gateway: set up, pinged, counted and removed in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    });
+
+    await ctx.test('policy follows a moved VM: Blue\'s 5002 guest moves A → B keeping its CA; both hosts re-point its record; Blue A reaches it again', async () => {
+      const m0 = Date.now();
+      const cliConfig = await mkdtemp(join(tmpdir(), 'vmhost-hnv-cli-'));
+      const cliA = (...args: string[]) => runCli(args, { VMHOST_URL: d.a.url, VMHOST_TOKEN: d.a.token, VMHOST_CONFIG_DIR: cliConfig });
+      const bDest = `127.0.0.1:${d.b.port}`;
+      await Promise.all([t.a.ok('Enable-VMMigration'), t.b.ok('Enable-VMMigration'), cliA('Set-VMHostCredential', '-ComputerName', bDest, '-Token', d.b.token)]);
+      // Blue A pings the moving guest every 100 ms through the move (routed on A, then over NVGRE to B once A's record says B).
+      assert.equal((await t.a.sh('blueA', 'setsid ping -i 0.1 -W 1 10.0.1.10 </dev/null >/tmp/move.log 2>&1 & sleep 1')).code, 0);
+      const moved = await cliA('Move-VM', 'blueA2', '-DestinationHost', bDest);
+      assert.equal(moved.code, 0, moved.stderr);
+      const returned = Date.now();
+      // Right after Move-VM: one ping must get through (an upper bound on records → connectivity, the agent's own latency included).
+      assert.ok(await canPing('blueA', '10.0.1.10'), 'Blue A → the moved guest over NVGRE to B');
+      const reached = Date.now();
+      const log = (await t.a.sh('blueA', 'kill $(pidof ping) 2>/dev/null; cat /tmp/move.log')).out;
+      await rm(cliConfig, { recursive: true, force: true });
+      type Rec = { ProviderAddress: string; MACAddress: string };
+      for (const h of ['a', 'b'] as const) {
+        const [r] = [await t[h].json<Rec | Rec[]>('Get-NetVirtualizationLookupRecord', '-CustomerAddress', '10.0.1.10', '-VirtualSubnetID', '5002')].flat();
+        assert.deepEqual(r && [r.ProviderAddress, r.MACAddress], [PA.b, mac.blueA2], `host ${h}'s record of the moved guest`);
+      }
+      assert.ok(await canPing('blueB', '10.0.1.10'), 'Blue B → the moved guest, now routed on B alone');
+      // When A's record changed (its event), against when the first ping after Move-VM came back.
+      const events = (await readFile(join(d.a.dataDir, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { Time: string; Code: string });
+      const changed = Date.parse(events.filter((e) => e.Code === 'HNV_RECORDS_MOVED').at(-1)!.Time);
+      const b = pingBlackout(log, 100);
+      assert.ok(b.replies >= 10, log);
+      console.log(`# moved VM: A's record re-pointed ${returned - changed} ms before Move-VM returned; a ping from Blue A answered ${reached - changed} ms after A's record changed `
+        + `(upper bound, guest-agent latency included); the pinging guest's longest gap across the move ${b.blackoutMs} ms (${b.replies} replies); ${((Date.now() - m0) / 1000).toFixed(1)} s in all`);
     });
   });
 });

@@ -2,7 +2,9 @@
 // the NetWNV cmdlets (provider addresses, lookup records for two tenants sharing a customer
 // address, customer routes) with their filters and refusals, kept across a graceful daemon
 // restart; a Viewer may read but not change them; Set-VMNetworkAdapter -VirtualSubnetId is
-// stored on a VM's adapter and shown by Get-VMNetworkAdapter (the data path: hnv-datapath.test.ts).
+// stored on a VM's adapter and shown by Get-VMNetworkAdapter (the data path: hnv-datapath.test.ts);
+// Set-VMNetworkAdapterIsolation sets that VSID (or the access VLAN) and the two stay one; routing
+// domain mappings bound the adapter's subnet.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon } from './support/daemon.ts';
@@ -90,6 +92,17 @@ describe('network virtualization policy', () => {
     await d.ok('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'NativeVirtualSubnet', '-DefaultIsolationID', '5001', '-AllowUntaggedTraffic', '$true');
     const iso = await json<{ IsolationMode: string; DefaultIsolationID: number; AllowUntaggedTraffic: boolean }[]>('Get-VMNetworkAdapterIsolation', 'tenant2');
     assert.deepEqual(iso.map((x) => [x.IsolationMode, x.DefaultIsolationID, x.AllowUntaggedTraffic]), [['NativeVirtualSubnet', 5001, true]]);
+    // Applied: the adapter (and so its port) is in 5001; -VirtualSubnetId and the isolation settings stay one.
+    type Nic = { VirtualSubnetId: number; VlanSetting: { OperationMode: string; AccessVlanId: number } };
+    const nic = async (): Promise<Nic> => (await json<Nic[]>('Get-VMNetworkAdapter', '-VMName', 'tenant2'))[0]!;
+    assert.equal((await nic()).VirtualSubnetId, 5001);
+    await d.ok('Set-VMNetworkAdapter', '-VMName', 'tenant2', '-VirtualSubnetId', '5002');
+    assert.deepEqual((await json<{ IsolationMode: string; DefaultIsolationID: number }[]>('Get-VMNetworkAdapterIsolation', 'tenant2')).map((x) => [x.IsolationMode, x.DefaultIsolationID]), [['NativeVirtualSubnet', 5002]]);
+    await d.ok('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'Vlan', '-DefaultIsolationID', '10');
+    const v = await nic();
+    assert.deepEqual([v.VirtualSubnetId, v.VlanSetting.OperationMode, v.VlanSetting.AccessVlanId], [0, 'Access', 10]);
+    await d.ok('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'NativeVirtualSubnet', '-DefaultIsolationID', '5001');
+    assert.deepEqual([(await nic()).VirtualSubnetId, (await nic()).VlanSetting.OperationMode], [5001, 'Untagged']);
     const bad = await d.cli('Set-VMNetworkAdapterIsolation', 'tenant2', '-IsolationMode', 'Vlan', '-DefaultIsolationID', '5001');
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /DefaultIsolationID: 5001 is not a VLAN ID/);
@@ -98,6 +111,10 @@ describe('network virtualization policy', () => {
     const clash = await d.cli('Add-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainID', RED, '-RoutingDomainName', 'Red', '-IsolationID', '5002');
     assert.match(clash.stderr, /virtual subnet 5002 is already in routing domain/);
     await d.ok('Set-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainName', 'Blue', '-NewRoutingDomainName', 'BlueCorp');
+    // The mappings bound the adapter's subnet: 6001 is in none of them, and a mapping that drops 5001 would leave the adapter outside.
+    const outside = await d.cli('Set-VMNetworkAdapter', '-VMName', 'tenant2', '-VirtualSubnetId', '6001');
+    assert.match(outside.stderr, /VirtualSubnetId: virtual subnet 6001 is in none of the adapter's routing domains \(BlueCorp: 5001, 5002\)/);
+    assert.match((await d.cli('Set-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainName', 'BlueCorp', '-IsolationID', '5002')).stderr, /IsolationID: virtual subnet 5001 is in none/);
     const maps = await json<{ RoutingDomainID: string; RoutingDomainName: string; IsolationID: number[]; IsolationName: string[] }[]>('Get-VMNetworkAdapterRoutingDomainMapping', 'tenant2');
     assert.deepEqual(maps.map((m) => [m.RoutingDomainID, m.RoutingDomainName, m.IsolationID, m.IsolationName]), [[BLUE, 'BlueCorp', [5001, 5002], ['web', 'db']]]);
     await d.ok('Remove-VMNetworkAdapterRoutingDomainMapping', 'tenant2', '-RoutingDomainID', BLUE);

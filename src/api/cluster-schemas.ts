@@ -39,3 +39,9 @@ export const ResumeNodeBody = Type.Object({
   Failback: Type.Optional(Type.Union([Type.Literal('Immediate'), Type.Literal('NoFailback'), Type.Literal('Policy')], { description: 'Immediate: the roles the drain moved away come back (default NoFailback)' })),
 }, { additionalProperties: false });
 export type ResumeNodeBody = Static<typeof ResumeNodeBody>;
+
+export const SetQuorumBody = Type.Object({
+  QuorumType: Type.Union([Type.Literal('NodeMajority'), Type.Literal('NodeAndFileShareMajority')]),
+  FileShareWitness: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'The witness directory (NodeAndFileShareMajority): it names its etcd member in witness.json' })),
+}, { additionalProperties: false });
+export type SetQuorumBody = Static<typeof SetQuorumBody>;

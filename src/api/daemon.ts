@@ -10,21 +10,26 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { ClusterAdmin, ClusterNode, EtcdClient } from '../cluster/index.ts';
+import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { buildServer } from './server.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, isLoopback, parseListen } from './endpoint.ts';
-import { loadOrCreateTlsIdentity } from './tls-certificate.ts';
+import { loadOrCreateTlsIdentity, type TlsIdentity } from './tls-certificate.ts';
 
 interface DaemonArgs {
   dataDir: string; listen: string; allowRemote: boolean; netAdapters: string[]; qemuUser?: string; memoryCapacity?: number;
   /** Failover clustering: the etcd cluster's client URLs (this node's own member first), the node's name, the shared folder. */
   etcdEndpoints?: string[]; clusterNodeName?: string; clusterStorage?: string;
+  /** How long a stopping node may take to move its running roles away (drain on shutdown). */
+  drainTimeoutMs: number;
+  /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
+  replicationTimerScale: number;
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [] };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, replicationTimerScale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -40,6 +45,12 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--cluster-etcd-endpoints') out.etcdEndpoints = parseEndpoints(value());
     else if (a === '--cluster-node-name') out.clusterNodeName = value();
     else if (a === '--cluster-storage') out.clusterStorage = resolve(value());
+    else if (a === '--cluster-drain-timeout') out.drainTimeoutMs = parseSeconds(a, value()) * 1000;
+    else if (a === '--replication-timer-scale') {
+      const v = Number(value());
+      if (!(v > 0 && v <= 1)) throw new VmhostError('INVALID_ARGUMENT', '--replication-timer-scale: a number in (0, 1]', { param: 'replication-timer-scale' });
+      out.replicationTimerScale = v;
+    }
     else if (a === NET_ADAPTER_FLAG) {
       const spec = value();
       parseNetAdapter(spec); // a malformed one stops the daemon before it touches anything
@@ -50,7 +61,9 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '               [--net-adapter NAME=udp:LOCALADDR:LOCALPORT->REMOTEADDR:REMOTEPORT]...   (also DIR/net-adapters.json: a JSON array of such strings)\n'
         + '               [--memory-capacity BYTES|NMB|NGB]   (memory this host hands out to running VMs; default: the machine\'s)\n'
         + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
-        + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n');
+        + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
+        + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n'
+        + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
   }
@@ -69,6 +82,12 @@ function parseEndpoints(v: string): string[] {
   }
   if (list.length === 0) throw new VmhostError('INVALID_ARGUMENT', '--cluster-etcd-endpoints: no URL given', { param: 'cluster-etcd-endpoints' });
   return list;
+}
+
+function parseSeconds(flag: string, v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 86_400) throw new VmhostError('INVALID_ARGUMENT', `${flag}: '${v}' is not a number of seconds (0–86400)`, { param: flag.slice(2) });
+  return n;
 }
 
 /** --memory-capacity: bytes, or a number with MB/GB (Hyper-V's units: 1 MB = 2^20 bytes). */
@@ -112,24 +131,46 @@ async function main(): Promise<void> {
   // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
   // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
-  const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr });
+  // A move's stream listeners present the same certificate, on loopback too (made on the first move there).
+  let streamIdentity: Promise<TlsIdentity> | undefined = tls && Promise.resolve(tls);
+  const tlsIdentity = (): Promise<TlsIdentity> => (streamIdentity ??= loadOrCreateTlsIdentity(args.dataDir).catch((e: unknown) => { streamIdentity = undefined; throw e; }));
+  const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr, tlsIdentity });
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   // Joined before the API listens: a node that cannot reach etcd does not start (it could not own anything).
   const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({
     etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
   }) : undefined;
-  const app = await buildServer({ host, token, tls, cluster: cluster ? new ClusterAdmin(cluster) : undefined });
+  const admin = cluster ? new ClusterAdmin(cluster) : undefined;
+  // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
+  const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
+  const replication = await Replication.open(host, args.replicationTimerScale);
+  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
   process.stdout.write(`vmhostd ${host.facts.vmhostVersion} listening on ${url} (data dir ${args.dataDir}, accelerator ${host.acceleratorInUse}${qemuUser ? `, QEMU as ${qemuUser.name}` : ''})\n`);
 
+  let stopping = false;
   const stop = async (sig: string): Promise<void> => {
-    process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running)\n`);
+    if (stopping) return; // systemd may repeat the signal: one stop, one drain
+    stopping = true;
+    process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running${cluster ? '; clustered roles move to other nodes first' : ''})\n`);
+    // Drain on shutdown: the running roles move live while the API still answers (the others ask it nothing for a move,
+    // but an administrator may watch the drain here).
+    const drained = cluster && admin
+      ? await drainOnShutdown(cluster, admin, args.drainTimeoutMs, (line) => process.stdout.write(`vmhostd: ${line}\n`))
+        .catch((e: unknown) => { process.stderr.write(`vmhostd: drain on shutdown: ${(e as Error).message}\n`); return undefined; })
+      : undefined;
     await app.close();
-    // Leaving cleanly: this node's clustered VMs are turned off and its lease revoked, so the
-    // others restart them at once instead of after the TTL (drain, a live move away, is not built yet).
+    await ops?.close();
+    // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
+    // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);
+    await replication.close();
+    await ops?.closeLog();
+    await drained?.restore().catch(() => undefined);
+    // Last, since its own etcd member stops once removed (dynamic quorum).
+    await cluster?.leaveVote();
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });

@@ -39,6 +39,11 @@ const Geometry = Type.Object({
   physicalSectorSize: Type.Union([Type.Literal(512), Type.Literal(4096)]),
 }, { additionalProperties: false });
 
+const AbsolutePath = Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' });
+/** A file name in the VM's checkpoint folder: no separator, not `.` or `..`. */
+const FileName = Type.String({ minLength: 1, maxLength: 255, pattern: '^(?!\\.\\.?$)[^/\\x00]+$' });
+const StreamName = Type.String({ pattern: '^file:[0-9]{1,4}$' });
+
 export const PrepareBody = Type.Object({
   config: Type.Object({ id: Uuid, name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: true }),
   disks: Type.Record(Type.String(), Geometry),
@@ -53,7 +58,18 @@ export const PrepareBody = Type.Object({
   snapshotFilePath: Type.Optional(Type.String({ minLength: 2, maxLength: 4096 })),
   storage: Type.Optional(Type.Record(Type.String(), Type.Object({
     path: Type.String({ minLength: 2, maxLength: 4096 }), format: Type.Union([Type.Literal('VHDX'), Type.Literal('VHD')]),
+    parent: Type.Optional(AbsolutePath),
   }, { additionalProperties: false }))),
+  /** The VM's checkpoint records (host/vm-checkpoints.ts CheckpointRecord): their ids and memory names become file names here. */
+  checkpoints: Type.Optional(Type.Array(Type.Object({
+    id: Uuid, parentId: Type.Union([Uuid, Type.Null()]), name: Type.String({ minLength: 1, maxLength: 100 }), memory: Type.Union([FileName, Type.Null()]),
+    config: Type.Object({ id: Uuid, name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: true }),
+  }, { additionalProperties: true }), { maxItems: 50 })),
+  /** Files sent as files before the mirrors (host/move-incoming-files.ts IncomingFile). */
+  files: Type.Optional(Type.Array(Type.Union([
+    Type.Object({ stream: StreamName, size: Type.Integer({ minimum: 0 }), kind: Type.Literal('memory'), name: FileName }, { additionalProperties: false }),
+    Type.Object({ stream: StreamName, size: Type.Integer({ minimum: 0 }), kind: Type.Literal('disk'), path: AbsolutePath, parent: Type.Union([AbsolutePath, Type.Null()]) }, { additionalProperties: false }),
+  ]), { maxItems: 1024 })),
   /** Dynamic memory: the source machine's boot RAM and virtio-mem region, which the destination's QEMU must have too. */
   memory: Type.Optional(Type.Object({
     bootBytes: Type.Integer({ minimum: 1 }),

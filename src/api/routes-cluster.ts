@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterAdmin } from '../cluster/index.ts';
 import {
-  AddVmRoleBody, GroupQuery, GroupRef, MoveGroupBody, NewClusterBody, NodeBody, NodeQuery, NodeRef, ResumeNodeBody, SetGroupBody, SuspendNodeBody,
+  AddVmRoleBody, GroupQuery, GroupRef, MoveGroupBody, NewClusterBody, NodeBody, NodeQuery, NodeRef, ResumeNodeBody, SetGroupBody, SetQuorumBody, SuspendNodeBody,
 } from './cluster-schemas.ts';
 
 export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmin | undefined): void {
@@ -18,6 +18,9 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
   app.post<{ Body: NewClusterBody }>('/api/v1/cluster', { schema: { summary: 'New-Cluster', tags, body: NewClusterBody } },
     async (req) => need().newCluster(req.body.Name, req.body.Node));
   app.get('/api/v1/cluster', { schema: { summary: 'Get-Cluster', tags } }, async () => need().cluster());
+  app.get('/api/v1/cluster/quorum', { schema: { summary: 'Get-ClusterQuorum (a vote is an etcd member)', tags } }, async () => need().quorum());
+  app.put<{ Body: SetQuorumBody }>('/api/v1/cluster/quorum', { schema: { summary: 'Set-ClusterQuorum -NodeMajority | -NodeAndFileShareMajority <dir>', tags, body: SetQuorumBody } },
+    async (req) => need().setQuorum(req.body.QuorumType, req.body.FileShareWitness));
 
   app.get<{ Querystring: NodeQuery }>('/api/v1/cluster/nodes', { schema: { summary: 'Get-ClusterNode', tags, querystring: NodeQuery } },
     async (req) => need().nodes(req.query.Name));

@@ -3,7 +3,7 @@
 // (Remove-: everything the query matches; 404 when nothing does). The policy is kept by
 // host/hnv-store.ts and applied to the External switches' NVGRE data path (host/hnv-datapath.ts).
 import type { FastifyInstance } from 'fastify';
-import type { Host } from '../host/index.ts';
+import { virtualSubnetAdapterRows, type Host } from '../host/index.ts';
 import {
   AddRoutingDomainBody, CustomerRouteBody, GatewayBody, GatewayQuery, CustomerRouteQuery, LookupRecordBody, LookupRecordQuery, ProviderAddressBody, ProviderAddressQuery,
   RemoveRoutingDomainQuery, SetIsolationBody, SetRoutingDomainBody,
@@ -46,6 +46,10 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
     { schema: { summary: 'Remove-NetVirtualizationCustomerRoute', tags, querystring: CustomerRouteQuery } },
     async (req) => removed(await hnv.removeCustomerRoutes(req.query)));
 
+  // The web console's VM networks page: which VM adapter is where (host/hnv-adapter-view.ts).
+  app.get(`${BASE}/adapters`, { schema: { summary: 'The VM adapters in virtual subnets, with their lookup records (vmhost)', tags } },
+    async () => virtualSubnetAdapterRows(host.list().flatMap((vm) => host.network.listAdapters(vm.Id)), hnv.current()));
+
   // The in-daemon gateway (vmhost's own cmdlets: 2012 R2 had a gateway VM).
   const gateways = host.hnvGateways;
   app.get<{ Querystring: GatewayQuery }>(`${BASE}/gateways`,
@@ -63,15 +67,15 @@ export function registerHnvRoutes(app: FastifyInstance, host: Host): void {
   app.get<Vm>(`${adapters}/isolation`, { schema: { summary: 'Get-VmNetworkAdapterIsolation', tags, params: VmRef, querystring: AdapterQuery } },
     async (req) => policies.isolation(req.params.vm, req.query.Name));
   app.patch<Vm & { Body: SetIsolationBody }>(`${adapters}/isolation`,
-    { schema: { summary: 'Set-VmNetworkAdapterIsolation (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetIsolationBody } },
+    { schema: { summary: 'Set-VmNetworkAdapterIsolation (the port\'s virtual subnet or access VLAN follows)', tags, params: VmRef, querystring: AdapterQuery, body: SetIsolationBody } },
     async (req) => policies.setIsolation(req.params.vm, req.query.Name, req.body));
   app.get<Vm>(`${adapters}/routing-domains`, { schema: { summary: 'Get-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery } },
     async (req) => policies.routingDomains(req.params.vm, req.query.Name));
   app.post<Vm & { Body: AddRoutingDomainBody }>(`${adapters}/routing-domains`,
-    { schema: { summary: 'Add-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: AddRoutingDomainBody } },
+    { schema: { summary: 'Add-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery, body: AddRoutingDomainBody } },
     async (req, reply) => reply.code(201).send(await policies.addRoutingDomain(req.params.vm, req.query.Name, req.body)));
   app.patch<Vm & { Body: SetRoutingDomainBody }>(`${adapters}/routing-domains`,
-    { schema: { summary: 'Set-VmNetworkAdapterRoutingDomainMapping (stored only)', tags, params: VmRef, querystring: AdapterQuery, body: SetRoutingDomainBody } },
+    { schema: { summary: 'Set-VmNetworkAdapterRoutingDomainMapping', tags, params: VmRef, querystring: AdapterQuery, body: SetRoutingDomainBody } },
     async (req) => {
       const { RoutingDomain, ...change } = req.body;
       return policies.setRoutingDomain(req.params.vm, req.query.Name, RoutingDomain, change);

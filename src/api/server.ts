@@ -33,7 +33,10 @@ import { registerGuestFileRoutes } from './routes-guest-files.ts';
 import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerResourcePoolRoutes } from './routes-resource-pools.ts';
 import { registerClusterRoutes } from './routes-cluster.ts';
-import type { ClusterAdmin } from '../cluster/index.ts';
+import { registerClusterOpsRoutes } from './routes-cluster-ops.ts';
+import type { ClusterAdmin, ClusterOpsAdmin } from '../cluster/index.ts';
+import type { Replication } from '../replica/index.ts';
+import { registerReplicaRoutes } from './routes-replica.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -43,6 +46,10 @@ export interface ServerOptions {
   tls?: TlsIdentity;
   /** The Failover Clustering cmdlets' operations, when the daemon is a cluster node. */
   cluster?: ClusterAdmin;
+  /** Test-Cluster, Get-ClusterLog, resources, VM monitoring: with `cluster`. */
+  clusterOps?: ClusterOpsAdmin;
+  /** Hyper-V Replica (src/replica): without it the replication routes answer REPLICATION_NOT_ENABLED (tests that build a server alone). */
+  replication?: Replication;
 }
 
 /** An error answer; its status is the code's in the one error table (common/error-codes.ts). */
@@ -114,6 +121,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerMeteringRoutes(app, opts.host);
   registerResourcePoolRoutes(app, opts.host);
   registerClusterRoutes(app, opts.cluster);
+  registerClusterOpsRoutes(app, opts.clusterOps);
+  registerReplicaRoutes(app, opts.host, opts.replication);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

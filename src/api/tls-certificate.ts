@@ -11,14 +11,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { writeFileAtomic } from '../host/index.ts';
 
-export interface TlsIdentity {
-  key: string;
-  cert: string;
-  /** SHA-256 of the DER certificate, colon-separated upper-case hex (as `openssl x509 -fingerprint -sha256` prints it). */
-  fingerprint: string;
-}
+export type { TlsIdentity };
 
 const DAYS = 3650; // self-signed and pinned: expiry would only break clients, not protect them
 

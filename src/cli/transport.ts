@@ -3,14 +3,12 @@
 // anything; instead the TLS connection is made first, `verifyPeer` judges the certificate's
 // SHA-256 fingerprint, and only then is the request (with its token) written to the socket.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connectPinned, type VerifyPeer } from '../common/pinned-tls.ts';
 
 export interface HttpRequest { method: string; headers: Record<string, string>; body?: string }
 export interface HttpResponse { status: number; contentType: string; text: string }
 
-/** Throws to refuse the peer, whose certificate has `fingerprint` (colon-separated upper-case hex). */
-export type VerifyPeer = (fingerprint: string) => void;
+export type { VerifyPeer };
 
 export async function exchange(url: URL, req: HttpRequest, verifyPeer: VerifyPeer): Promise<HttpResponse> {
   const res = await send(url, req, verifyPeer);
@@ -26,7 +24,7 @@ export async function exchange(url: URL, req: HttpRequest, verifyPeer: VerifyPee
 export function send(url: URL, req: HttpRequest, verifyPeer: VerifyPeer): Promise<IncomingMessage> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  const tls = url.protocol === 'https:' ? pinnedTls(host, port, verifyPeer) : Promise.resolve(undefined);
+  const tls = url.protocol === 'https:' ? connectPinned({ host, port, ALPNProtocols: ['http/1.1'] }, verifyPeer) : Promise.resolve(undefined);
   return tls.then((socket) => new Promise((ok, fail) => {
     const r = httpRequest({
       host, port, method: req.method, path: url.pathname + url.search, headers: req.headers,
@@ -35,23 +33,4 @@ export function send(url: URL, req: HttpRequest, verifyPeer: VerifyPeer): Promis
     r.on('error', fail);
     r.end(req.body);
   }));
-}
-
-function pinnedTls(host: string, port: number, verifyPeer: VerifyPeer): Promise<TLSSocket> {
-  return new Promise((ok, fail) => {
-    // rejectUnauthorized: false only lets the self-signed certificate through to verifyPeer,
-    // which decides before anything is sent.
-    const s = connect({ host, port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
-    s.once('error', fail);
-    s.once('secureConnect', () => {
-      try {
-        verifyPeer(s.getPeerCertificate().fingerprint256);
-        s.off('error', fail);
-        ok(s);
-      } catch (e) {
-        s.destroy();
-        fail(e);
-      }
-    });
-  });
 }

@@ -10,10 +10,14 @@ import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { newMoveKey } from './cluster-move.ts';
 import {
-  CONFIG_KEY, PRIORITIES, groupKey, moveKey, nodeKey, nodeState, ownerKey,
+  CONFIG_KEY, PRIORITIES, groupKey, moveKey, nodeKey, nodeState, ownerKey, voteKey,
   type ClusterConfig, type ClusterGroupRecord, type GroupState, type MoveRecord, type NodeRecord, type Priority, type Snapshot,
 } from './keys.ts';
 import { planDrain, type Placement } from './placement.ts';
+import type { EtcdMember } from './etcd-client.ts';
+import {
+  giveUpVote, quorumConfig, quorumView, votes, witnessAt, witnessVotes, type ClusterQuorumView, type QuorumConfig, type QuorumType,
+} from './quorum.ts';
 
 const WAIT_MS = 120_000;
 
@@ -29,10 +33,12 @@ function need(s: Snapshot): ClusterConfig {
   return s.config;
 }
 
-function nodeView(s: Snapshot, cluster: string, n: NodeRecord): ClusterNodeView {
-  const state = nodeState(s, n.Name);
-  // Votes: every Up node votes (NodeWeight 1); dynamic quorum and witnesses are not built, so DynamicWeight follows State.
-  return { Name: n.Name, Id: n.Id, State: state, NodeWeight: n.NodeWeight, DynamicWeight: state === 'Down' ? 0 : n.NodeWeight, DrainStatus: n.DrainStatus ?? 'NotInitiated', Cluster: cluster };
+/** DynamicWeight: whether the node's etcd member votes now (quorum.ts) — a crashed node's still does, one that left cleanly's not. */
+function nodeView(s: Snapshot, members: readonly EtcdMember[], cluster: string, n: NodeRecord): ClusterNodeView {
+  return {
+    Name: n.Name, Id: n.Id, State: nodeState(s, n.Name), NodeWeight: n.NodeWeight, DynamicWeight: votes(s, members, n.Name) ? 1 : 0,
+    DrainStatus: n.DrainStatus ?? 'NotInitiated', Cluster: cluster,
+  };
 }
 
 function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): ClusterGroupView {
@@ -67,9 +73,35 @@ export class ClusterAdmin {
     return this.cluster();
   }
 
+  /** DynamicQuorum 1: a clean leave always takes its node's vote (quorum.ts); WitnessDynamicWeight: the witness member votes now. */
   async cluster(): Promise<ClusterView> {
     const c = need(await this.node.read());
-    return { Name: c.Name, Id: c.Id, DynamicQuorum: 1, WitnessDynamicWeight: 0, SharedVolumesRoot: this.node.storage };
+    return { Name: c.Name, Id: c.Id, DynamicQuorum: 1, WitnessDynamicWeight: witnessVotes(c, await this.node.etcd.members()) ? 1 : 0, SharedVolumesRoot: this.node.storage };
+  }
+
+  async quorum(): Promise<ClusterQuorumView> {
+    return quorumView(need(await this.node.read()), await this.node.etcd.members());
+  }
+
+  /**
+   * Set-ClusterQuorum: -NodeAndFileShareMajority <dir> takes the witness member the directory names
+   * (it must vote already); -NodeMajority / -NoWitness removes a configured witness's vote from etcd.
+   */
+  async setQuorum(type: QuorumType, witnessPath?: string): Promise<ClusterQuorumView> {
+    const c = need(await this.node.read());
+    let q: QuorumConfig;
+    if (type === 'NodeAndFileShareMajority') {
+      if (witnessPath === undefined) throw new VmhostError('INVALID_ARGUMENT', 'Set-ClusterQuorum -NodeAndFileShareMajority needs the witness directory', { param: 'NodeAndFileShareMajority' });
+      q = { Type: type, Witness: await witnessAt(this.node.etcd, c, witnessPath) };
+    } else {
+      q = { Type: type };
+      const old = quorumConfig(c).Witness;
+      const m = old && (await this.node.etcd.members()).find((x) => x.name === old.Member);
+      if (m) await this.node.etcd.removeMember(m.id);
+    }
+    await this.node.etcd.put(CONFIG_KEY, JSON.stringify({ ...c, Quorum: q } satisfies ClusterConfig));
+    this.node.event('Information', 'CLUSTER_QUORUM_SET', `Cluster '${c.Name}' quorum: ${q.Type}${q.Witness ? ` with the file share witness ${q.Witness.Path} (etcd member ${q.Witness.Member})` : ''}`);
+    return this.quorum();
   }
 
   async nodes(name?: string): Promise<ClusterNodeView[]> {
@@ -77,7 +109,8 @@ export class ClusterAdmin {
     const c = need(s);
     const list = [...s.nodes.values()].filter((n) => name === undefined || n.Name.toLowerCase() === name.toLowerCase()).sort((a, b) => a.Name.localeCompare(b.Name));
     if (name !== undefined && list.length === 0) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
-    return list.map((n) => nodeView(s, c.Name, n));
+    const members = await this.node.etcd.members();
+    return list.map((n) => nodeView(s, members, c.Name, n));
   }
 
   async addNode(name: string): Promise<ClusterNodeView> {
@@ -88,10 +121,10 @@ export class ClusterAdmin {
     const rec: NodeRecord = { Name: name, Id: randomUUID(), NodeWeight: 1, Paused: false };
     await this.node.etcd.put(nodeKey(name), JSON.stringify(rec));
     this.node.event('Information', 'CLUSTER_NODE_ADDED', `Node ${name} added to cluster '${c.Name}'`);
-    return nodeView(await this.node.read(), c.Name, rec);
+    return nodeView(await this.node.read(), await this.node.etcd.members(), c.Name, rec);
   }
 
-  /** Remove-ClusterNode: refused while the node owns roles (moving them off is drain, not built yet). */
+  /** Remove-ClusterNode: refused while the node owns roles (Suspend-ClusterNode -Drain moves them off first); its vote goes with it. */
   async removeNode(name: string): Promise<void> {
     const s = await this.node.read();
     need(s);
@@ -99,7 +132,9 @@ export class ClusterAdmin {
     const owned = [...s.owners.entries()].filter(([, o]) => o.Node === name).map(([id]) => s.groups.get(id)?.Name ?? id).sort();
     if (owned.length > 0) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} owns ${owned.join(', ')}: move or remove those roles first`, { node: name });
     await this.node.etcd.delete(nodeKey(name));
-    this.node.event('Information', 'CLUSTER_NODE_REMOVED', `Node ${name} removed from the cluster`);
+    const vote = await giveUpVote(this.node.etcd, s, name);
+    await this.node.etcd.delete(voteKey(name));
+    this.node.event('Information', 'CLUSTER_NODE_REMOVED', `Node ${name} removed from the cluster${vote ? `; ${vote}` : ''}`);
   }
 
   async addVmRole(vmName: string, roleName?: string): Promise<ClusterGroupView> {

@@ -31,11 +31,12 @@ import { OwnershipFence } from '../storage/index.ts';
 import type { EtcdClient } from './etcd-client.ts';
 import { checkClusterMoveTicket, clusterMoveTicket } from './cluster-move.ts';
 import {
-  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey,
+  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey, voteKey,
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
-import { planPlacements } from './placement.ts';
+import { planDrain, planPlacements } from './placement.ts';
+import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 
 export const TICK_MS = 1000;
 
@@ -70,6 +71,8 @@ export class ClusterNode {
   private readonly arriving = new Set<string>();
   /** Moves this node has let in: a ticket opens one prepare only. */
   private readonly admitted = new Set<string>();
+  /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
+  private readonly failovers = new Map<string, string>();
   private lastAlive = new Set<string>();
   private running: Promise<void> | undefined;
   private again = false;
@@ -99,7 +102,10 @@ export class ClusterNode {
     // Before this node can own anything: what an earlier daemon of it ran is no longer its to run.
     await opts.host.turnOffStrayClustered();
     await n.lease.start();
-    n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}`);
+    const vote = await claimVote(n.etcd, await n.read(), n.name);
+    if (vote) await n.etcd.put(voteKey(n.name), JSON.stringify(vote.vote));
+    n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}, `
+      + (vote?.said ?? 'without a vote (its first endpoint is no etcd member)'));
     void n.watch();
     n.interval = setInterval(() => n.kick(), TICK_MS);
     n.kick();
@@ -141,6 +147,9 @@ export class ClusterNode {
     // Evicted while leading: give the leadership up, or nobody would place roles.
     if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
     if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
+    // Ownership changed by a failover: the rest of this pass would work from a stale snapshot (and re-adopt the role).
+    if (await this.failOver(s)) { this.again = true; return; }
+    if (await promoteVote(this.etcd, s, this.name)) this.event('Information', 'CLUSTER_NODE_VOTE', `Node ${this.name}'s etcd member caught up and votes again`);
     await this.checkOwnership(s);
     await this.claim(s);
     await this.reconcile(s);
@@ -377,6 +386,39 @@ export class ClusterNode {
     }
   }
 
+  /** VM monitoring's last resort (vm-monitor.ts): the role restarts cold on another node. */
+  requestFailover(vmId: string, why: string): void {
+    this.failovers.set(vmId, why);
+    this.kick();
+  }
+
+  /**
+   * The VM is turned off here, then in one txn conditioned on this node's token its ownership key
+   * goes and the role is assigned to the node a drain would pick; that node claims it as after a
+   * node's death and starts it (PersistentState stays Online). True when ownership changed.
+   */
+  private async failOver(s: Snapshot): Promise<boolean> {
+    let changed = false;
+    for (const [id, why] of this.failovers) {
+      this.failovers.delete(id);
+      const owner = s.owners.get(id);
+      const g = s.groups.get(id);
+      if (!g || owner?.Node !== this.name || !this.fences.has(id) || this.moving.has(id)) continue;
+      const to = planDrain(s, this.name).find((p) => p.vmId === id)?.node;
+      if (to === undefined) {
+        this.event('Error', 'CLUSTER_GROUP_FAILOVER_FAILED', `Role '${g.Name}' cannot fail over (${why}): no other Up node may own it`);
+        continue;
+      }
+      await this.release(id, `failing over to ${to}: ${why}`);
+      const r = await this.etcd.txn([{ key: ownerKey(id), modRevision: owner.modRevision }],
+        [{ delete: ownerKey(id) }, { put: assignKey(id), value: JSON.stringify({ Node: to, By: this.name }) }]);
+      this.event(r.succeeded ? 'Warning' : 'Error', 'CLUSTER_GROUP_FAILOVER',
+        r.succeeded ? `Role '${g.Name}' fails over to ${to}: ${why}` : `Role '${g.Name}' was turned off here to fail over (${why}), but its ownership changed meanwhile`);
+      changed = true;
+    }
+    return changed;
+  }
+
   /** The lease's guarantee ran out: stop every clustered VM here before another node may claim it. */
   private async isolated(why: string): Promise<void> {
     this.event('Error', 'CLUSTER_NODE_ISOLATED', `Node ${this.name} lost its etcd lease (${why}): its clustered VMs are turned off`);
@@ -433,5 +475,14 @@ export class ClusterNode {
     this.watchAbort.abort();
     await this.running;
     await this.lease.close(revoke);
+  }
+
+  /**
+   * Dynamic quorum: a node leaving cleanly takes its vote with it (quorum.ts), so the others'
+   * majority shrinks. The very last step of a leave: its own etcd member stops once removed.
+   */
+  async leaveVote(): Promise<void> {
+    const said = await this.read().then((s) => giveUpVote(this.etcd, s, this.name)).catch((e: unknown) => `its vote could not be removed: ${(e as Error).message}`);
+    if (said) this.event('Information', 'CLUSTER_NODE_VOTE', said);
   }
 }

@@ -31,6 +31,9 @@ export interface EtcdTxnResult { succeeded: boolean; revision: number; gets: Etc
 
 export interface WatchEvent { type: 'PUT' | 'DELETE'; kv: EtcdKv }
 
+/** One member of the etcd cluster: a vote unless it is a learner (etcd's Member). Ids are uint64s: kept as decimal strings. */
+export interface EtcdMember { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }
+
 const REQUEST_TIMEOUT_MS = 2000;
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -145,6 +148,30 @@ export class EtcdClient {
 
   async revoke(id: string): Promise<void> {
     await this.call('/v3/lease/revoke', { ID: id });
+  }
+
+  /** etcd's membership, as the member answering sees it (linearizable in 3.4: it asks its leader). */
+  async members(): Promise<EtcdMember[]> {
+    type RawMember = { ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean };
+    const r = await this.call<{ members?: RawMember[] }>('/v3/cluster/member/list', {});
+    return (r.members ?? []).map((m) => ({ id: m.ID ?? '0', name: m.name ?? '', peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [], isLearner: m.isLearner === true }));
+  }
+
+  /** Take a member's vote away for good (etcd's MemberRemove, committed by a majority of the members before it). */
+  async removeMember(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/remove', { ID: id });
+  }
+
+  /** A new member that does not vote yet (etcd 3.4's learner): its id. It must then start on an empty data dir. */
+  async addLearner(peerUrls: readonly string[]): Promise<string> {
+    const r = await this.call<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
+    if (!r.member?.ID) throw new VmhostError('CLUSTER_ETCD_FAILED', 'etcd member add answered no id', { op: 'member-add' });
+    return r.member.ID;
+  }
+
+  /** Give a learner its vote; etcd refuses until the learner has caught up with the leader's log. */
+  async promote(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/promote', { ID: id });
   }
 
   /**

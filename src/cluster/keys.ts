@@ -2,9 +2,10 @@
 // node's lease disappears when the node stops renewing it — that is how etcd tells the
 // cluster a node is dead, and how ownership ends with its owner.
 //
-//   /vmhost/cluster/config              {Name, Id, CreatedAt}                  New-Cluster
+//   /vmhost/cluster/config              {Name, Id, CreatedAt, MoveKey, Quorum} New-Cluster, Set-ClusterQuorum
 //   /vmhost/cluster/nodes/<node>        {Name, Id, NodeWeight, Paused}         membership (New-Cluster -Node, Add-/Remove-ClusterNode)
 //   /vmhost/cluster/alive/<node>        {Url, Pid, Since}          leased      the node's daemon is alive (State Up)
+//   /vmhost/cluster/votes/<node>        {MemberId, MemberName}                 the etcd member the node votes through (quorum.ts)
 //   /vmhost/cluster/leader              {Node}                     leased      the one node that places roles (election by txn)
 //   /vmhost/cluster/groups/<vmId>       ClusterGroupRecord                     the role: priority, possible owners, desired state
 //   /vmhost/cluster/owner/<vmId>        {Node}                     leased      ownership; written once per owner, so its mod revision is the fencing token
@@ -12,12 +13,14 @@
 //   /vmhost/cluster/state/<vmId>        {Node, State}                          what the owner last saw of the VM
 //   /vmhost/cluster/move/<vmId>         {From, To, Id, By, Failed?}            a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
 import type { EtcdKv } from './etcd-client.ts';
+import type { QuorumConfig, VoteRecord } from './quorum.ts';
 
 export const PREFIX = '/vmhost/cluster/';
 export const CONFIG_KEY = `${PREFIX}config`;
 export const LEADER_KEY = `${PREFIX}leader`;
 export const nodeKey = (n: string): string => `${PREFIX}nodes/${n}`;
 export const aliveKey = (n: string): string => `${PREFIX}alive/${n}`;
+export const voteKey = (n: string): string => `${PREFIX}votes/${n}`;
 export const groupKey = (id: string): string => `${PREFIX}groups/${id}`;
 export const ownerKey = (id: string): string => `${PREFIX}owner/${id}`;
 export const assignKey = (id: string): string => `${PREFIX}assign/${id}`;
@@ -25,7 +28,7 @@ export const stateKey = (id: string): string => `${PREFIX}state/${id}`;
 export const moveKey = (id: string): string => `${PREFIX}move/${id}`;
 
 /** `MoveKey`: the nodes' shared secret for live moves between them (base64, 32 bytes; cluster-move.ts). */
-export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string }
+export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string; Quorum?: QuorumConfig }
 /** `DrainStatus`: the last drain's (Suspend-ClusterNode -Drain); `Drained`: the roles it moved away, which Resume-ClusterNode -Failback Immediate brings back. */
 export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean; DrainStatus?: DrainStatus; Drained?: string[] }
 export type DrainStatus = 'NotInitiated' | 'InProgress' | 'Completed' | 'Failed';
@@ -64,6 +67,7 @@ export interface Snapshot {
   config?: ClusterConfig;
   nodes: Map<string, NodeRecord>;
   alive: Map<string, AliveRecord>;
+  votes: Map<string, VoteRecord>;
   leader?: { node: string; modRevision: number };
   groups: Map<string, ClusterGroupRecord>;
   owners: Map<string, OwnerRecord & { modRevision: number; lease: string }>;
@@ -73,7 +77,7 @@ export interface Snapshot {
 }
 
 export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
-  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map() };
+  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), votes: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map() };
   for (const kv of kvs) {
     const rest = kv.key.slice(PREFIX.length);
     const slash = rest.indexOf('/');
@@ -84,6 +88,7 @@ export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
     else if (kind === 'leader') s.leader = { node: (v as OwnerRecord).Node, modRevision: kv.modRevision };
     else if (kind === 'nodes') s.nodes.set(name, v as NodeRecord);
     else if (kind === 'alive') s.alive.set(name, v as AliveRecord);
+    else if (kind === 'votes') s.votes.set(name, v as VoteRecord);
     else if (kind === 'groups') s.groups.set(name, v as ClusterGroupRecord);
     else if (kind === 'owner') s.owners.set(name, { ...(v as OwnerRecord), modRevision: kv.modRevision, lease: kv.lease });
     else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });

@@ -115,6 +115,8 @@ export const ERROR_CODES = {
   CLUSTER_GROUP_FAILED: 'failure',
   /** A live move of a role (Move-ClusterVirtualMachineRole, a drain, a failback) did not happen; the owner said why. */
   CLUSTER_MOVE_FAILED: 'failure',
+  /** Set-ClusterQuorum -NodeAndFileShareMajority: the directory names no etcd member that votes in this cluster, or another cluster holds it. */
+  CLUSTER_WITNESS_INVALID: 'conflict',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',
@@ -210,6 +212,23 @@ export const ERROR_CODES = {
   BACKUP_CHAIN_BROKEN: 'failure',
   /** A changed-blocks stream that does not parse or does not fit its header. */
   BACKUP_STREAM_INVALID: 'failure',
+  // Hyper-V Replica (src/replica).
+  /** This host is not a Replica server (Set-VMReplicationServer -ReplicationEnabled), or the VM has no replication. */
+  REPLICATION_NOT_ENABLED: 'conflict',
+  /** The peer's certificate does not chain to a trusted CA, or its name is not an allowed primary. */
+  REPLICATION_UNAUTHORIZED: 'forbidden',
+  /** A replication frame that does not parse or does not fit (replica/wire.ts). */
+  REPLICATION_PROTOCOL: 'failure',
+  /** The Replica server could not be reached, or a cycle failed on the way. */
+  REPLICATION_FAILED: 'unreachable',
+  /** The certificate named by a thumbprint is not in the replication certificate store. */
+  REPLICATION_CERTIFICATE_NOT_FOUND: 'not-found',
+  /** Start-VM of a Replica VM: it starts only after a failover. */
+  REPLICATION_VM_IS_REPLICA: 'conflict',
+  /** Kerberos authentication (it needs a domain). */
+  REPLICATION_UNSUPPORTED: 'unsupported',
+  /** Restore-VMBackup -NewVMName of a point that carries no VM configuration (taken before configs were stored). */
+  BACKUP_NO_CONFIG: 'failure',
   /** A write to a disk whose ownership (fencing) token is stale or no longer known valid (storage/fencing.ts). */
   STORAGE_FENCED: 'read-only',
   STORAGE_INVALID_ARGUMENT: 'invalid-argument',

@@ -16,7 +16,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { VmhostError, type ErrorCode } from '../common/index.ts';
 import {
   LineSplitter, decodeLine, encodeRequest,
-  type AgentInfo, type AgentRequest, type ExecData, type GuestKvp, type MemInfoData, type PingData, type SetTimeData, type WriteFileData,
+  type AgentInfo, type AgentRequest, type ExecData, type FreezeData, type GuestKvp, type MemInfoData, type PingData, type SetTimeData, type ThawData, type WriteFileData,
 } from './protocol.ts';
 
 export const AGENT_PORT_NAME = 'org.vmhost.agent.0';
@@ -185,6 +185,20 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   /** Time Synchronization: sets the guest's wall clock; returns its value just before and after. */
   async setTime(timeMs: number, timeoutMs?: number): Promise<SetTimeData> {
     return (await this.request({ id: 0, op: 'settime', timeMs: Math.round(timeMs) }, timeoutMs)) as SetTimeData;
+  }
+
+  /**
+   * Freezes the guest's writable file systems (FIFREEZE): their data and journals are on the
+   * disks and new writes wait. The agent thaws them by itself `autoThawMs` after, or when this
+   * connection drops. An agent older than the op fails with AGENT_ERROR UNKNOWN_OP.
+   */
+  async freeze(autoThawMs: number, timeoutMs?: number): Promise<FreezeData> {
+    return (await this.request({ id: 0, op: 'freeze', timeoutMs: autoThawMs }, timeoutMs)) as FreezeData;
+  }
+
+  /** Thaws what `freeze` froze; `thawed` 0 after a freeze means the agent's own timeout came first. */
+  async thaw(timeoutMs?: number): Promise<ThawData> {
+    return (await this.request({ id: 0, op: 'thaw' }, timeoutMs)) as ThawData;
   }
 
   /**

@@ -64,7 +64,20 @@ export type AgentRequest =
   | { id: number; op: 'shutdown'; reboot?: boolean }
   | { id: number; op: 'exec'; script: string; timeoutMs: number }
   | { id: number; op: 'settime'; timeMs: number }
+  | { id: number; op: 'freeze'; timeoutMs: number }
+  | { id: number; op: 'thaw' }
   | ({ id: number; op: 'writefile' } & WriteFileChunk);
+
+/** freeze reply: the mount points frozen (children first); the agent thaws them itself after `timeoutMs`. */
+export interface FreezeData {
+  timeoutMs: number;
+  frozen: string[];
+}
+
+/** thaw reply: how many file systems this thaw released (0: none was frozen — the agent's timeout came first). */
+export interface ThawData {
+  thawed: number;
+}
 
 /** settime reply: the guest clock just before and just after it was set. */
 export interface SetTimeData {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VmhostError } from '../common/index.ts';
-import { addMapping, defaultIsolation, removeMapping, setIsolation, setMapping } from './adapter-isolation.ts';
+import { addMapping, checkMapped, defaultIsolation, isolationVsid, removeMapping, setIsolation, setMapping, withVsid } from './adapter-isolation.ts';
 
 const throwsCode = (fn: () => unknown, code: string, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof VmhostError && e.code === code && re.test(e.message));
 const BLUE = '11111111-2222-3333-4444-000000000001';
@@ -40,4 +40,25 @@ test('routing domain mappings: add, set, remove; a VSID in one domain', () => {
   l = removeMapping(l, 'red');
   assert.deepEqual(l.map((x) => x.routingDomainName), ['Blue2']);
   throwsCode(() => removeMapping(l, 'Red'), 'NOT_FOUND', /no routing domain 'Red'/);
+});
+
+test('the isolation settings and -VirtualSubnetId name one VSID; routing domain mappings bound it', () => {
+  const d = defaultIsolation();
+  const native = setIsolation(d, { IsolationMode: 'NativeVirtualSubnet', DefaultIsolationID: 5001, AllowUntaggedTraffic: true });
+  assert.equal(isolationVsid(native), 5001);
+  assert.equal(isolationVsid(setIsolation(d, { IsolationMode: 'ExternalVirtualSubnet', DefaultIsolationID: 5002 })), 5002);
+  assert.equal(isolationVsid(setIsolation(d, { IsolationMode: 'Vlan', DefaultIsolationID: 10 })), undefined);
+  assert.equal(isolationVsid(d), undefined);
+  // Set-VMNetworkAdapter -VirtualSubnetId: the mode follows; 0 (none) takes a subnet mode back to None, leaves Vlan alone.
+  assert.deepEqual(withVsid(d, 6001), { isolationMode: 'NativeVirtualSubnet', defaultIsolationId: 6001, allowUntaggedTraffic: true, multiTenantStack: 'Off' });
+  assert.deepEqual(withVsid(native, undefined), d);
+  const vlan = setIsolation(d, { IsolationMode: 'Vlan', DefaultIsolationID: 10 });
+  assert.equal(withVsid(vlan, undefined), vlan);
+  assert.equal(withVsid(vlan, 5001).isolationMode, 'NativeVirtualSubnet');
+  throwsCode(() => withVsid(d, 12), 'HNV_BAD_POLICY', /^VirtualSubnetId: 12 is not a virtual subnet ID/);
+  const maps = addMapping([], { RoutingDomainID: BLUE, RoutingDomainName: 'Blue', IsolationID: [5001, 5002] });
+  checkMapped(5002, maps, 'DefaultIsolationID');
+  checkMapped(6001, [], 'DefaultIsolationID');
+  checkMapped(undefined, maps, 'DefaultIsolationID');
+  throwsCode(() => checkMapped(6001, maps, 'DefaultIsolationID'), 'HNV_BAD_POLICY', /^DefaultIsolationID: virtual subnet 6001 is in none of the adapter's routing domains \(Blue: 5001, 5002\)/);
 });

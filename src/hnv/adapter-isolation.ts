@@ -2,7 +2,12 @@
 // Add-/Set-/Remove-VmNetworkAdapterRoutingDomainMapping name them (the cmdlet reference,
 // section 1.6): the isolation mode and default isolation ID, and the routing domains the
 // adapter is in with the virtual subnets (isolation IDs) of each. Pure and validated, like
-// policy.ts; not yet applied by any cmdlet or by the switch (issue 15).
+// policy.ts. Applied (host/adapter-policy.ts): the virtual subnet modes put the port in the
+// default isolation ID's subnet — the same VSID Set-VMNetworkAdapter -VirtualSubnetId sets, kept
+// as one (isolationVsid / withVsid) — and Vlan mode makes it an access port of that VLAN. An
+// adapter with routing domain mappings sits in one of their subnets (checkMapped). vmhost's
+// guests send untagged frames: the multi-tenant stack's per-compartment tagged traffic is not
+// carried, so AllowUntaggedTraffic and MultiTenantStack are kept and shown only.
 import { VmhostError } from '../common/index.ts';
 import { checkVsid, normalizeRdid } from './policy.ts';
 
@@ -109,4 +114,32 @@ export function setMapping(list: readonly RoutingDomainMapping[], by: string, p:
 export function removeMapping(list: readonly RoutingDomainMapping[], by: string): RoutingDomainMapping[] {
   const m = findMapping(list, by);
   return list.filter((x) => x !== m);
+}
+
+/**
+ * The virtual subnet the adapter's port is in under `i`: the default isolation ID in the
+ * virtual subnet modes (NativeVirtualSubnet: Hyper-V Network Virtualization, here vmhost.hnv;
+ * ExternalVirtualSubnet: a forwarding extension's own virtualization — here also vmhost.hnv,
+ * the switch's only one), none in None and Vlan.
+ */
+export function isolationVsid(i: AdapterIsolation): number | undefined {
+  return i.isolationMode === 'NativeVirtualSubnet' || i.isolationMode === 'ExternalVirtualSubnet' ? i.defaultIsolationId : undefined;
+}
+
+/**
+ * Set-VMNetworkAdapter -VirtualSubnetId kept consistent with the isolation settings, as on
+ * 2012 R2 where both name the adapter's VSID: a VSID makes the mode NativeVirtualSubnet with
+ * that default ID and untagged traffic allowed (a virtual subnet mode keeps its mode); none
+ * (0) takes a virtual subnet mode back to None. A Vlan mode stays when no VSID is given.
+ */
+export function withVsid(current: AdapterIsolation, vsid: number | undefined): AdapterIsolation {
+  if (vsid === undefined) return isolationVsid(current) === undefined ? current : defaultIsolation();
+  const mode = isolationVsid(current) === undefined ? 'NativeVirtualSubnet' : current.isolationMode;
+  return { ...current, isolationMode: mode, defaultIsolationId: checkVsid(vsid, 'VirtualSubnetId'), allowUntaggedTraffic: true };
+}
+
+/** An adapter with routing domain mappings is in one of their subnets (or in none). */
+export function checkMapped(vsid: number | undefined, mappings: readonly RoutingDomainMapping[], param: string): void {
+  if (vsid === undefined || mappings.length === 0 || mappings.some((m) => m.isolationIds.includes(vsid))) return;
+  throw bad(param, `virtual subnet ${vsid} is in none of the adapter's routing domains (${mappings.map((m) => `${m.routingDomainName}: ${m.isolationIds.join(', ') || 'no subnets'}`).join('; ')})`);
 }

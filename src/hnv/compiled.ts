@@ -3,8 +3,9 @@
 // policy change: lookup records by (VSID, CA) and (VSID, MAC), the remote PAs that hold each
 // subnet (where a broadcast is replicated), this host's PAs, and the distributed router's
 // gateway addresses (the first host address of each on-link customer route prefix of a
-// subnet: the ".1" its VMs use as default gateway). IPv6 customer addresses are left out: the
-// data path is IPv4-only for now. Depends on packet and policy, lookup.
+// subnet: the ".1" its VMs use as default gateway). IPv6 customer addresses' records count
+// here by MAC and PA only (`ca` -1); their CA lookups are ipv6.ts's. Depends on packet and
+// policy, lookup.
 import { ipv4Mask, parseIpv4Address } from '../packet/index.ts';
 import { HnvTables } from './lookup.ts';
 import type { HnvPolicy, LookupRecord } from './policy.ts';
@@ -12,6 +13,7 @@ import type { HnvPolicy, LookupRecord } from './policy.ts';
 /** A lookup record with its addresses as numbers. */
 export interface Destination {
   readonly record: LookupRecord;
+  /** The IPv4 CA; -1 for a record of an IPv6 CA. */
   readonly ca: number;
   readonly mac: number;
   readonly pa: number;
@@ -56,9 +58,10 @@ export class CompiledPolicy {
     this.localPas = new Set(pas);
     this.sourcePa = pas[0];
     for (const r of policy.lookupRecords) {
-      if (!isV4(r.customerAddress) || !isV4(r.providerAddress) || r.type === 'GatewayWildcard') continue;
-      const d: Destination = { record: r, ca: parseIpv4Address(r.customerAddress), mac: parseInt(r.macAddress, 16), pa: parseIpv4Address(r.providerAddress) };
-      nested(this.byCa, r.virtualSubnetId).set(d.ca, d);
+      if (!isV4(r.providerAddress) || r.type === 'GatewayWildcard') continue;
+      // An IPv6 CA's record carries its MAC as an IPv4 one does (ipv6.ts has the CA lookups).
+      const d: Destination = { record: r, ca: isV4(r.customerAddress) ? parseIpv4Address(r.customerAddress) : -1, mac: parseInt(r.macAddress, 16), pa: parseIpv4Address(r.providerAddress) };
+      if (d.ca !== -1) nested(this.byCa, r.virtualSubnetId).set(d.ca, d);
       const macs = nested(this.byMac, r.virtualSubnetId);
       if (!macs.has(d.mac)) macs.set(d.mac, d);
       if (!this.localPas.has(d.pa)) {

@@ -4,14 +4,14 @@
 // 10.0.0.0/24 and even a MAC; each reaches only its own VMs across hosts; ARP is answered from
 // the lookup records without a frame on the uplink; the gateway routes Blue 5001 → 5002 on one
 // host and across hosts; refusals (no record, no route, PA mismatch, unknown VSID, MTU) are
-// counted by reason; the uplink capture decodes in tshark as GRE with key 5001 << 8 | FlowID.
+// counted by reason, and no route / TTL run out answered with ICMP errors to the sender; the uplink capture decodes in tshark as GRE with key 5001 << 8 | FlowID.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeNvgre, encodeNvgre, formatIpv4, macToNumber, parseFrame, parseIpv4Address, parseMac } from '../packet/index.ts';
+import { decodeNvgre, encodeNvgre, formatIpv4, internetChecksum, macToNumber, parseFrame, parseIpv4Address, parseMac } from '../packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../switch/index.ts';
 import { BCAST, arp, ping, udpJoinedSwitches, until } from '../switch/test-support.ts';
 import { GATEWAY_MAC, HNV_EXTENSION, paMac, type HnvExtensionConfig } from './index.ts';
@@ -71,7 +71,7 @@ describe('NVGRE between two switches over the UDP provider network', () => {
   const receivers = (): string[] => [...got].filter(([, f]) => f.length > 0).map(([k]) => k).sort();
   const send = (from: string, frame: Uint8Array): void => sw[vm(from).host].inject(from, frame);
   const drops = (host: 'a' | 'b', port: string): Record<string, number> => sw[host].portStats(port).drops;
-  const status = (host: 'a' | 'b') => sw[host].extensions()[0]!.status as { encapsulated: number; decapsulated: number; routed: number; drops: Record<string, number> };
+  const status = (host: 'a' | 'b') => sw[host].extensions()[0]!.status as { encapsulated: number; decapsulated: number; routed: number; drops: Record<string, number>; icmpErrors: Record<string, number> };
 
   test('ARP for a customer address or the gateway is answered locally from the records', () => {
     clear();
@@ -108,10 +108,22 @@ describe('NVGRE between two switches over the UDP provider network', () => {
     await until(() => got.get('blueA2')!.length > 0);
     assert.deepEqual(receivers(), ['blueA2'], 'routed on B, carried in VSID 5002, accepted on A by the CA in the routing domain');
     clear();
-    // Red has no 10.0.1.0/24: its router knows no such route.
+    // Red has no 10.0.1.0/24: its router knows no such route, and says so (ICMP net unreachable from Red's gateway).
     send('redA', ping(vm('redA').mac, GW, vm('redA').ip, vm('blueA2').ip));
-    assert.deepEqual(receivers(), []);
+    assert.deepEqual(receivers(), ['redA']);
+    const u = parseFrame(got.get('redA')![0]!);
+    assert.deepEqual([u.src, formatIpv4(u.ipSrc), u.icmpType, u.icmpCode], [GATEWAY_MAC, '10.0.0.1', 3, 0]);
     assert.equal(drops('a', 'redA')['hnv-no-route'], 1);
+    clear();
+    // TTL 1: not routed on; Time Exceeded back to the sender.
+    const last = ping(vm('blueA').mac, GW, vm('blueA').ip, vm('blueA2').ip);
+    last[22] = 1; last[24] = 0; last[25] = 0;
+    const sum = internetChecksum(last, 14, 20);
+    last[24] = sum >>> 8; last[25] = sum & 0xff;
+    send('blueA', last);
+    assert.deepEqual(receivers(), ['blueA']);
+    assert.deepEqual([parseFrame(got.get('blueA')![0]!).icmpType, drops('a', 'blueA')['hnv-ttl-expired']], [11, 1]);
+    assert.deepEqual(status('a').icmpErrors, { 'time-exceeded': 1, 'net-unreachable': 1, rateLimited: 0 });
   });
 
   test('no lookup record, no route: dropped and counted, never flooded', () => {
@@ -121,9 +133,10 @@ describe('NVGRE between two switches over the UDP provider network', () => {
     send('blueA', ping(vm('blueA').mac, '52:54:00:99:99:99', vm('blueA').ip, '10.0.0.99'));
     send('blueA', ping(vm('blueA').mac, GW, vm('blueA').ip, '10.0.1.99'));
     send('blueA', ping(vm('blueA').mac, GW, vm('blueA').ip, '172.16.0.1'));
-    assert.deepEqual(receivers(), []);
+    assert.deepEqual(receivers(), ['blueA'], 'only the router\'s net unreachable, back to the sender');
+    assert.equal(parseFrame(got.get('blueA')![0]!).icmpType, 3);
     assert.equal(sw.a.portStats(UPLINK_PORT_ID).txFrames, before);
-    assert.deepEqual({ ...drops('a', 'blueA') }, { 'hnv-no-lookup-record': 3, 'hnv-no-route': 1 });
+    assert.deepEqual({ ...drops('a', 'blueA') }, { 'hnv-no-lookup-record': 3, 'hnv-no-route': 1, 'hnv-ttl-expired': 1 });
     assert.equal(status('a').drops['hnv-no-lookup-record'], 3);
   });
 

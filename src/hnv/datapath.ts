@@ -1,9 +1,11 @@
 // The NVGRE data path: the switch forwarding extension "vmhost.hnv" (Hyper-V 2012 R2's
 // Network Virtualization in the switch). Frames of a VM port in a virtual subnet (VSID) go by
 // the lookup records, never by flooding:
-// - ARP for a customer address or the subnet's gateway is answered here (router.ts); no record,
-//   no answer (dropped, counted).
-// - To the gateway MAC: routed by the distributed router within the routing domain.
+// - ARP for a customer address or the subnet's gateway is answered here (router.ts), and an
+//   IPv6 Neighbor Solicitation with a Neighbor Advertisement (ipv6.ts); no record, no answer
+//   (dropped, counted).
+// - To the gateway MAC: routed by the distributed router within the routing domain (IPv4:
+//   router.ts, with ICMP errors from router-icmp.ts; IPv6: ipv6.ts).
 // - Unicast to a MAC of the subnet: to the local port that has it, else encapsulated (RFC 7637:
 //   GRE key = VSID << 8 | FlowID, FlowID folded from the inner flow hash so one flow keeps one
 //   ECMP path) from this host's PA to the record's PA, out of the uplink.
@@ -21,9 +23,9 @@
 // must hold the outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests
 // of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
 // Every refusal is counted on the ingress port by reason and in the extension's status.
-// Depends on packet, switch (the extension API), compiled, router, policy.
+// Depends on packet, switch (the extension API), compiled, router, router-icmp, ipv6, policy.
 import {
-  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac, type FrameInfo,
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
   UPLINK_PORT_ID,
@@ -32,6 +34,8 @@ import {
 import { CompiledPolicy } from './compiled.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
+import { IcmpErrors } from './router-icmp.ts';
+import { Policy6, neighborAnswer, route6, routedSourcePa } from './ipv6.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
 export const DEFAULT_PROVIDER_MTU = 1500;
@@ -64,6 +68,7 @@ const NONE: readonly Delivery[] = [];
 
 class HnvDataPath implements SwitchExtension {
   private p: CompiledPolicy;
+  private p6: Policy6;
   private mtu: number;
   /** Ports per VSID, and (VSID, configured MAC) → port. */
   private ports = new Map<number, string[]>();
@@ -73,9 +78,12 @@ class HnvDataPath implements SwitchExtension {
   private decapsulated = 0;
   private routed = 0;
   private arpAnswered = 0;
+  private ndAnswered = 0;
+  private readonly icmp = new IcmpErrors();
 
   constructor(private readonly host: ExtensionHost, config: Record<string, unknown>) {
     this.p = new CompiledPolicy(emptyPolicy());
+    this.p6 = new Policy6(this.p, emptyPolicy());
     this.mtu = DEFAULT_PROVIDER_MTU;
     this.configure(config);
     this.indexPorts();
@@ -84,6 +92,7 @@ class HnvDataPath implements SwitchExtension {
   configure(config: Record<string, unknown>): void {
     const c = config as Partial<HnvExtensionConfig>;
     this.p = new CompiledPolicy(c.policy ?? emptyPolicy());
+    this.p6 = new Policy6(this.p, c.policy ?? emptyPolicy());
     this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
   }
 
@@ -117,6 +126,14 @@ class HnvDataPath implements SwitchExtension {
     return { deliver: NONE, drop: reason };
   }
 
+  /** A packet the router cannot route: counted, and where RFC 1812 wants it the sender gets the ICMP error (router-icmp.ts). */
+  private refuseRouted(f: ExtensionFrame, reason: string): ForwardDecision {
+    const kind = reason === 'hnv-ttl-expired' ? 'time-exceeded' : reason === 'hnv-no-route' ? 'net-unreachable' : undefined;
+    const error = kind === undefined ? undefined : this.icmp.answer(this.p, f.vsid, f.frame, f.info, kind);
+    const d = this.drop(reason);
+    return error === undefined ? d : { deliver: [{ port: f.sourcePort, frame: error }], drop: reason };
+  }
+
   /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
   private localPort(vsid: number, mac: number): string | undefined {
     return this.macs.get(vsid)?.get(mac) ?? this.host.lookupMac(vsid, mac);
@@ -133,11 +150,24 @@ class HnvDataPath implements SwitchExtension {
       this.arpAnswered++;
       return { deliver: [{ port: f.sourcePort, frame: arpReply(mac, info.arpTpa, info.arpSha, info.arpSpa) }] };
     }
+    if (info.ethertype === ETHERTYPE_IPV6 && info.ipProtocol === IPPROTO_ICMPV6 && info.icmpType === ND_NEIGHBOR_SOLICIT) {
+      const na = neighborAnswer(this.p6, vsid, f.frame, info);
+      if (na === 'none') return { deliver: NONE };
+      if (typeof na === 'string') return this.drop(na);
+      this.ndAnswered++;
+      return { deliver: [{ port: f.sourcePort, frame: na }] };
+    }
     if (isMulticastMac(info.dst)) return this.replicate(f);
+    if (info.dst === GATEWAY_MAC && info.ethertype === ETHERTYPE_IPV6) {
+      const r = route6(this.p, this.p6, vsid, f.frame);
+      if (!r.ok) return this.drop(r.drop);
+      this.routed++;
+      return this.unicast(r.vsid, r.frame, r.mac, f.sourcePort, info);
+    }
     if (info.dst === GATEWAY_MAC) {
       if (info.ethertype !== ETHERTYPE_IPV4) return this.drop('hnv-not-routable');
       const r = route(this.p, vsid, f.frame, info.ipDst, info.ttl);
-      if (!r.ok) return this.drop(r.drop);
+      if (!r.ok) return this.refuseRouted(f, r.drop);
       this.routed++;
       return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort, info);
     }
@@ -201,6 +231,10 @@ class HnvDataPath implements SwitchExtension {
     let rec;
     if (srcMac === GATEWAY_MAC) {
       const ethertype = (inner[12]! << 8) | inner[13]!;
+      if (ethertype === ETHERTYPE_IPV6) {
+        const pa6 = routedSourcePa(this.p6, vsid, inner);
+        return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
+      }
       if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
       const ca = ((inner[26]! << 24) | (inner[27]! << 16) | (inner[28]! << 8) | inner[29]!) >>> 0;
       // A source outside the domain's CAs was routed in by its gateway: it must come from the
@@ -219,7 +253,8 @@ class HnvDataPath implements SwitchExtension {
     return {
       providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
-      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, drops: { ...this.dropped },
+      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, drops: { ...this.dropped },
+      icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
     };
   }
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { VmhostError } from '../common/index.ts';
 import {
   addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, normalizePrefix, normalizeRdid,
-  providerAddress, routingDomainOf, without, VSID_MAX, VSID_MIN,
+  movedTo, providerAddress, routingDomainOf, without, VSID_MAX, VSID_MIN,
 } from './policy.ts';
 
 const BLUE = '{11111111-2222-3333-4444-000000000001}';
@@ -76,4 +76,18 @@ test('policy changes: duplicates refused, a subnet in one routing domain, remova
   assert.equal(gone.removed.length, 1);
   assert.equal(gone.policy.lookupRecords.length, 1);
   assert.equal(p.lookupRecords.length, 2, 'the old policy is unchanged');
+});
+
+test('a moved VM: its records (VSID and MAC) name the new PA; other records, and a second call, change nothing', () => {
+  let p = addLookupRecord(emptyPolicy(), rec());
+  p = addLookupRecord(p, rec({ CustomerAddress: '10.0.0.6', MACAddress: '00155D000006' }));
+  p = addLookupRecord(p, rec({ VirtualSubnetID: 6001 })); // the same MAC in another subnet is another adapter
+  const r = movedTo(p, [{ virtualSubnetId: 5001, macAddress: '00:15:5d:00:00:05' }], '192.168.4.2');
+  assert.equal(r.moved, 1);
+  assert.deepEqual(r.policy.lookupRecords.map((x) => [x.virtualSubnetId, x.customerAddress, x.providerAddress]),
+    [[5001, '10.0.0.5', '192.168.4.2'], [5001, '10.0.0.6', '192.168.4.1'], [6001, '10.0.0.5', '192.168.4.1']]);
+  const again = movedTo(r.policy, [{ virtualSubnetId: 5001, macAddress: '00155D000005' }], '192.168.4.2');
+  assert.equal(again.moved, 0);
+  assert.equal(again.policy, r.policy);
+  throwsCode(() => movedTo(p, [], '224.0.0.1'), 'HNV_BAD_POLICY', /ProviderAddress: 224\.0\.0\.1 is not a unicast address/);
 });

@@ -218,3 +218,24 @@ export function without<K extends keyof HnvPolicy>(policy: HnvPolicy, key: K, ma
   const removed = list.filter(match);
   return { policy: { ...policy, [key]: list.filter((x) => !match(x)) }, removed };
 }
+
+/** One adapter of a VM in a virtual subnet: what its lookup records are found by. */
+export interface VirtualSubnetAdapter { readonly virtualSubnetId: number; readonly macAddress: string }
+
+/**
+ * A VM moved to the host whose provider address is `pa`: every lookup record of its adapters
+ * (same VSID and MAC) names `pa` from now on — the customer address, VSID and MAC stay, only
+ * the PA changes, as the orchestrator re-points records on a Hyper-V live migration. `moved`
+ * counts the records that changed (0: the policy is returned as it was).
+ */
+export function movedTo(policy: HnvPolicy, adapters: readonly VirtualSubnetAdapter[], pa: string): { policy: HnvPolicy; moved: number } {
+  const to = unicast(pa, 'ProviderAddress');
+  const keys = new Set(adapters.map((a) => `${a.virtualSubnetId}/${normalizeMacText(a.macAddress)}`));
+  let moved = 0;
+  const lookupRecords = policy.lookupRecords.map((r) => {
+    if (r.providerAddress === to || !keys.has(`${r.virtualSubnetId}/${r.macAddress}`)) return r;
+    moved++;
+    return { ...r, providerAddress: to };
+  });
+  return moved === 0 ? { policy, moved } : { policy: { ...policy, lookupRecords }, moved };
+}

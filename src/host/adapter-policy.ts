@@ -3,7 +3,8 @@
 // A change is validated, saved in vm.json, then applied to the adapters' live ports.
 import { VmhostError } from '../common/index.ts';
 import {
-  addMapping, checkVsid, defaultIsolation, removeMapping, setIsolation, setMapping, type MappingParams, type SetIsolationParams,
+  addMapping, checkMapped, checkVsid, defaultIsolation, isolationVsid, removeMapping, setIsolation, setMapping, withVsid,
+  type MappingParams, type RoutingDomainMapping, type SetIsolationParams,
 } from '../hnv/index.ts';
 import { mergePolicy, type PortPolicyPatch } from '../switch/index.ts';
 import { commitConfig, pickAdapters, stripMac, withAdapters, type NetHost } from './net-host.ts';
@@ -19,6 +20,12 @@ import { vlanFields, vlanFrom, type SetVlanParams } from './vlan-params.ts';
 /** Get-VMNetworkAdapterVlan's row (also in Get-VMNetworkAdapter's VlanSetting). */
 export function vlanView(e: VmEntry, a: NetworkAdapter): Record<string, unknown> {
   return { VMName: e.config.name, ParentAdapter: a.name, ...vlanFields(a.policy.vlan) };
+}
+
+/** New routing domain mappings for `a`, which must still hold its virtual subnet. */
+function mapped(a: NetworkAdapter, routingDomains: RoutingDomainMapping[]): Partial<NetworkAdapter> {
+  checkMapped(a.virtualSubnetId, routingDomains, 'IsolationID');
+  return { routingDomains };
 }
 
 export class AdapterPolicies {
@@ -40,10 +47,15 @@ export class AdapterPolicies {
   }
 
   async setAdapter(vm: string, name: string | undefined, p: SetAdapterParams): Promise<Record<string, unknown>[]> {
-    // -VirtualSubnetId 0 is Hyper-V's "none"; the adapter keeps the VSID, its port gets it (switch-registry.ts portPolicy).
-    const vsid = p.VirtualSubnetId;
-    const also = vsid === undefined ? {} : { virtualSubnetId: vsid === 0 ? undefined : checkVsid(vsid, 'VirtualSubnetId') };
-    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), () => also);
+    // -VirtualSubnetId 0 is Hyper-V's "none"; the adapter keeps the VSID, its port gets it (switch-registry.ts portPolicy),
+    // and its isolation settings say the same (adapter-isolation.ts withVsid).
+    const vsid = p.VirtualSubnetId === undefined || p.VirtualSubnetId === 0 ? undefined : checkVsid(p.VirtualSubnetId, 'VirtualSubnetId');
+    const also = (a: NetworkAdapter): Partial<NetworkAdapter> => {
+      if (p.VirtualSubnetId === undefined) return {};
+      checkMapped(vsid, a.routingDomains ?? [], 'VirtualSubnetId');
+      return { virtualSubnetId: vsid, isolation: withVsid(a.isolation ?? defaultIsolation(), vsid) };
+    };
+    const e = await this.patch(vm, name, Object.keys(p).join(', '), () => settingsPatch(p), also);
     return this.adapterViews(e.config.id, name);
   }
 
@@ -53,7 +65,7 @@ export class AdapterPolicies {
     return this.vlans(e.config.id, name);
   }
 
-  // ---- isolation and routing domains (stored only: the data path goes by the VSID and the NetWNV policy) ----
+  // ---- isolation and routing domains: the port's VSID (or access VLAN) follows the isolation mode; mappings bound the VSID (adapter-isolation.ts) ----
 
   isolation(vm: string, name?: string): Record<string, unknown>[] {
     const e = this.host.resolve(vm);
@@ -64,7 +76,19 @@ export class AdapterPolicies {
   }
 
   async setIsolation(vm: string, name: string | undefined, p: SetIsolationParams): Promise<Record<string, unknown>[]> {
-    const e = await this.patch(vm, name, 'isolation', () => ({}), (a) => ({ isolation: setIsolation(a.isolation ?? defaultIsolation(), p) }));
+    const next = (a: NetworkAdapter) => setIsolation(a.isolation ?? defaultIsolation(), p);
+    // Vlan mode is an access port of the default isolation ID; leaving it leaves the port untagged.
+    const port = (a: NetworkAdapter): PortPolicyPatch => {
+      const i = next(a);
+      if (i.isolationMode === 'Vlan') return { vlan: { mode: 'Access', vlanId: i.defaultIsolationId } };
+      return a.isolation?.isolationMode === 'Vlan' ? { vlan: { mode: 'Untagged' } } : {};
+    };
+    const e = await this.patch(vm, name, 'isolation', port, (a) => {
+      const isolation = next(a);
+      const vsid = isolationVsid(isolation);
+      checkMapped(vsid, a.routingDomains ?? [], 'DefaultIsolationID');
+      return { isolation, virtualSubnetId: vsid };
+    });
     return this.isolation(e.config.id, name);
   }
 
@@ -76,17 +100,17 @@ export class AdapterPolicies {
   }
 
   async addRoutingDomain(vm: string, name: string | undefined, p: MappingParams): Promise<Record<string, unknown>[]> {
-    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: addMapping(a.routingDomains ?? [], p) }));
+    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => mapped(a, addMapping(a.routingDomains ?? [], p)));
     return this.routingDomains(e.config.id, name);
   }
 
   async setRoutingDomain(vm: string, name: string | undefined, by: string, p: { NewRoutingDomainName?: string; IsolationID?: number[]; IsolationName?: string[] }): Promise<Record<string, unknown>[]> {
-    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: setMapping(a.routingDomains ?? [], by, p) }));
+    const e = await this.patch(vm, name, 'routing domains', () => ({}), (a) => mapped(a, setMapping(a.routingDomains ?? [], by, p)));
     return this.routingDomains(e.config.id, name);
   }
 
   async removeRoutingDomain(vm: string, name: string | undefined, by: string): Promise<void> {
-    await this.patch(vm, name, 'routing domains', () => ({}), (a) => ({ routingDomains: removeMapping(a.routingDomains ?? [], by) }));
+    await this.patch(vm, name, 'routing domains', () => ({}), (a) => mapped(a, removeMapping(a.routingDomains ?? [], by)));
   }
 
   vlans(vm: string, name?: string): Record<string, unknown>[] {

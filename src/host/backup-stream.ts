@@ -21,6 +21,8 @@ export interface StreamHeader {
   /** A full point: the disk is its data extents and zeros elsewhere. Else: only the extents changed. */
   full: boolean;
   extents: StreamExtent[];
+  /** The VM's config at the point (the first drive's stream only): what Restore-VMBackup -NewVMName registers. Opaque here. */
+  config?: unknown;
 }
 
 const PIECE = 1 << 20;

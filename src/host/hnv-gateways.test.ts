@@ -3,7 +3,8 @@
 // without a lookup record on this host, a second pair of switches, a domain served twice,
 // overlapping forwarding-mode prefixes); a served domain puts the ports on both switches, is
 // kept in hnv-gateways.json across a new store on the same data dir, and Remove- takes the
-// ports off (NOT_FOUND when nothing matches).
+// ports off (NOT_FOUND when nothing matches). The gateway follows, at once, the lookup record
+// of its CA (a new MAC, the record gone and back) and its switches (removed, made again).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -86,6 +87,60 @@ test('gateway store: inputs checked, ports on both switches, kept across a new s
   } finally {
     s.close();
     await Promise.all([ext.close(), dc.close(), dc2.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the gateway follows its lookup record and its switches at once: a new MAC, a record gone and back, the datacenter switch removed and made again', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-hnv-gw-'));
+  const ext = await VirtualSwitch.create({ name: 'Ext', type: 'External' });
+  let dc = await VirtualSwitch.create({ name: 'DC', type: 'Internal' });
+  const switches = new Map([ext, dc].map((sw) => [sw.name.toLowerCase(), { sw } as SwitchSlot]));
+  let current = policy();
+  const events: string[] = [];
+  const s = new HnvGateways(dir, { policy: () => current, switchNamed: (n: string) => switches.get(n.toLowerCase()), event: (_l: string, code: string) => { events.push(code); } });
+  const tenantMac = (): string | undefined => ext.listPorts().find((p) => p.id === gatewayTenantPort(5001))?.policy.mac?.replace(/[:-]/g, '').toUpperCase();
+  const status = (): unknown => s.list()[0]?.Status;
+  const withRecord = (mac: string | undefined): HnvPolicy => {
+    const p = { ...current, lookupRecords: current.lookupRecords.filter((r) => r.customerAddress !== '10.0.0.254') };
+    return mac === undefined ? p : addLookupRecord(p, lookupRecord({ CustomerAddress: '10.0.0.254', VirtualSubnetID: 5001, MACAddress: mac, ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+  };
+  try {
+    await s.load();
+    await s.add({ RoutingDomainID: BLUE, VirtualSubnetID: 5001, CustomerAddress: '10.0.0.254', ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: '192.168.200.10' });
+    assert.equal(tenantMac(), '02155DFE0001');
+
+    current = withRecord('02155DFE00AA');
+    await s.policyChanged(current);
+    assert.deepEqual([tenantMac(), status()], ['02155DFE00AA', 'Ok'], 'the tenant port has the record\'s new MAC');
+    current = withRecord(undefined);
+    await s.policyChanged(current);
+    assert.equal(tenantMac(), undefined);
+    assert.match(String(status()), /^Off: CustomerAddress: no lookup record for 10\.0\.0\.254/);
+    current = withRecord('02155DFE0001');
+    await s.policyChanged(current);
+    assert.deepEqual([tenantMac(), status()], ['02155DFE0001', 'Ok']);
+    // Another record's change reaches the gateway in place.
+    current = addLookupRecord(current, lookupRecord({ CustomerAddress: '10.0.0.77', VirtualSubnetID: 5001, MACAddress: '00155D000077', ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+    await s.policyChanged(current);
+    assert.deepEqual([tenantMac(), status()], ['02155DFE0001', 'Ok']);
+
+    // Remove-VMSwitch DC, then New-VMSwitch DC: off at once, then on the new switch.
+    await dc.close();
+    switches.delete('dc');
+    await s.switchChanged('DC');
+    assert.match(String(status()), /^Off: DatacenterSwitchName: no virtual switch named 'DC'/);
+    dc = await VirtualSwitch.create({ name: 'DC', type: 'Internal' });
+    switches.set('dc', { sw: dc } as SwitchSlot);
+    await s.switchChanged('dc');
+    assert.equal(status(), 'Ok');
+    assert.deepEqual(dc.listPorts().map((p) => p.id), [GATEWAY_DATACENTER_PORT]);
+    await s.switchChanged('Other'); // not the gateway's: nothing happens
+    assert.equal(status(), 'Ok');
+    assert.ok(events.every((e) => e === 'HNV_GATEWAY_OFF'), events.join());
+  } finally {
+    s.close();
+    await Promise.all([ext.close(), dc.close()]);
     await rm(dir, { recursive: true, force: true });
   }
 });

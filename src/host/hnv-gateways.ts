@@ -4,7 +4,9 @@
 // <data-dir>/hnv-gateways.json next to the NetWNV policy, written atomically under one lock. The
 // host runs one gateway for all of them (it has one port on the datacenter switch), so they all
 // name the same External and Internal switches; it is made again on every change and at start,
-// and follows every policy change. Its tenant port's MAC is the one the gateway CA's lookup
+// when its switches are created, re-bound or removed, and when the lookup record of a gateway CA
+// changes; other policy changes reach it in place (all at once, from the store's and the
+// switches' change listeners: nothing waits for the 5 s NAT sweep). Its tenant port's MAC is the one the gateway CA's lookup
 // record names (the record the routers send the domain's default route to).
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
@@ -56,6 +58,11 @@ function macOf(policy: HnvPolicy, d: SavedDomain): string {
   return r.macAddress;
 }
 
+/** macOf, or undefined where it would refuse. */
+function macIfAny(policy: HnvPolicy, d: SavedDomain): string | undefined {
+  try { return macOf(policy, d); } catch { return undefined; }
+}
+
 /** The on-link IPv4 prefixes of a routing domain (what a forwarding-mode gateway routes into it). */
 const onLink = (policy: HnvPolicy, rdid: string) => policy.customerRoutes
   .filter((r) => r.routingDomainId === rdid && r.nextHop === '0.0.0.0' && !r.destinationPrefix.includes(':'))
@@ -71,6 +78,8 @@ export class HnvGateways {
   private saved: SavedDomain[] = [];
   private gw: HnvGateway | undefined;
   private failed: string | undefined;
+  /** The tenant-port MAC of each served domain in the gateway made last (a record change that moves it remakes the gateway). */
+  private madeMacs = new Map<string, string>();
   private readonly lock = new SerialLock();
   private readonly path: string;
   private timer: NodeJS.Timeout | undefined;
@@ -87,10 +96,25 @@ export class HnvGateways {
     this.timer.unref(); // the sweep never keeps the daemon alive
   }
 
-  /** The policy changed: the forwarding-mode domains' routes follow; a gateway that could not be made (a record missing at start) is tried again. */
-  policyChanged(p: HnvPolicy): void {
-    if (this.gw) this.gw.setPolicy(p);
-    else if (this.failed) void this.lock.run(() => this.rebuild());
+  /**
+   * The policy changed (the store's listener, at once): the forwarding-mode domains' routes
+   * follow in place; a gateway CA's lookup record changed (another MAC, gone, another host's
+   * PA) or a gateway that could not be made is made again, so its tenant port always has the
+   * MAC the routers send to. Resolves when the gateway is as the policy says.
+   */
+  policyChanged(p: HnvPolicy): Promise<void> {
+    if (this.gw && this.saved.every((d) => this.madeMacs.get(d.routingDomainId) === macIfAny(p, d))) {
+      this.gw.setPolicy(p);
+      return Promise.resolve();
+    }
+    return this.gw || this.failed ? this.lock.run(() => this.rebuild()) : Promise.resolve();
+  }
+
+  /** A switch was created, re-bound or removed: a gateway on a switch of that name is made again (a removed switch took its ports, a new one has none). */
+  switchChanged(name: string): Promise<void> {
+    const first = this.saved[0];
+    if (!first || ![first.externalSwitchName, first.datacenterSwitchName].some((n) => n.toLowerCase() === name.toLowerCase())) return Promise.resolve();
+    return this.lock.run(() => this.rebuild());
   }
 
   /** Every input checked against the host as it is now; the gateway with it made before it is saved. */
@@ -179,6 +203,7 @@ export class HnvGateways {
         datacenterSwitch: switchOf(this.h, first.datacenterSwitchName, 'Internal', 'DatacenterSwitchName').sw,
         datacenterMac: DATACENTER_MAC, domains, policy,
       });
+      this.madeMacs = new Map(domains.map((d) => [d.routingDomainId, d.macAddress]));
     } catch (e) {
       this.failed = (e as Error).message;
       this.h.event('Warning', 'HNV_GATEWAY_OFF', `The network virtualization gateway is off: ${this.failed}`);

@@ -1,6 +1,6 @@
 // The network virtualization policy store: New-/Get-/Remove- with filters in any spelling,
 // kept in hnv-policy.json across a new store on the same data dir, concurrent adds both kept,
-// a hand-broken file refused at load with the record at fault.
+// a hand-broken file refused at load with the record at fault; a moved VM's records re-pointed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -48,6 +48,32 @@ test('NetWNV store: add, filter, remove, persist, reload', async () => {
 
     await writeFile(join(dir, 'hnv-policy.json'), JSON.stringify({ providerAddresses: [], customerRoutes: [], lookupRecords: [{ ...third.current().lookupRecords[0], virtualSubnetId: 12 }] }));
     await assert.rejects(new HnvStore(dir).load(), (e: unknown) => e instanceof VmhostError && e.code === 'HNV_BAD_POLICY' && /hnv-policy.json: VirtualSubnetID: 12/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a moved VM: its records follow to the new PA, saved and told to listeners once; nothing to change writes nothing', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-hnv-'));
+  try {
+    const s = new HnvStore(dir);
+    await s.load();
+    assert.equal(s.sourceProviderAddress(), undefined);
+    await s.newProviderAddress({ ProviderAddress: 'fd00::1', InterfaceIndex: 3, PrefixLength: 64 });
+    await s.newProviderAddress({ ProviderAddress: '192.168.4.2', InterfaceIndex: 3, PrefixLength: 24 });
+    assert.equal(s.sourceProviderAddress(), '192.168.4.2', 'the first IPv4 PA: the one the data path sends from');
+    for (const ca of ['10.0.0.5', 'fd00:b::5']) {
+      await s.newLookupRecord({ CustomerAddress: ca, VirtualSubnetID: 5001, MACAddress: '00155D000005', ProviderAddress: '192.168.4.1', Rule: 'TranslationMethodEncap', VMName: 'blue1' });
+    }
+    let told = 0;
+    s.onChange(() => { told++; });
+    const adapters = [{ virtualSubnetId: 5001, macAddress: '00:15:5D:00:00:05' }];
+    assert.equal(await s.followMove(adapters, '192.168.4.2'), 2);
+    assert.equal(await s.followMove(adapters, '192.168.4.2'), 0);
+    assert.equal(told, 1);
+    const again = new HnvStore(dir);
+    await again.load();
+    assert.deepEqual(again.lookupRecords().map((r) => [r.CustomerAddress, r.ProviderAddress]), [['10.0.0.5', '192.168.4.2'], ['fd00:b::5', '192.168.4.2']]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import {
-  addCustomerRoute, addLookupRecord, addProviderAddress, checkVsid, customerRoute, emptyPolicy, lookupRecord, normalizeAddress, normalizeMacText,
+  addCustomerRoute, addLookupRecord, addProviderAddress, checkVsid, customerRoute, emptyPolicy, lookupRecord, movedTo, normalizeAddress, normalizeMacText,
   normalizePrefix, normalizeRdid, providerAddress, without,
-  type CustomerRoute, type CustomerRouteParams, type HnvPolicy, type LookupRecord, type LookupRecordParams, type ProviderAddress,
+  type CustomerRoute, type CustomerRouteParams, type HnvPolicy, type LookupRecord, type LookupRecordParams, type ProviderAddress, type VirtualSubnetAdapter,
 } from '../hnv/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { SerialLock } from './vm-lock.ts';
@@ -105,6 +105,7 @@ export class HnvStore {
   private change(fn: (p: HnvPolicy) => HnvPolicy): Promise<void> {
     return this.lock.run(async () => {
       const next = fn(this.policy);
+      if (next === this.policy) return;
       await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
       this.policy = next;
       for (const fn of this.listeners) fn(next);
@@ -153,6 +154,26 @@ export class HnvStore {
 
   async removeCustomerRoutes(f: CustomerRouteFilter): Promise<number> {
     return this.remove('customerRoutes', routeMatch(f), 'customer route');
+  }
+
+  /**
+   * The PA this host's data path sends from (datapath.ts: the first IPv4 one): what a VM moving
+   * here has its lookup records re-pointed to. Undefined: no provider address, no NVGRE here.
+   */
+  sourceProviderAddress(): string | undefined {
+    return this.policy.providerAddresses.find((p) => !p.providerAddress.includes(':'))?.providerAddress;
+  }
+
+  /**
+   * A VM in virtual subnets moved to the host with provider address `pa` (this one, or the
+   * destination of a move out): its lookup records here follow it (policy.ts movedTo). Nothing
+   * is written when no record changes. The number of records re-pointed.
+   */
+  async followMove(adapters: readonly VirtualSubnetAdapter[], pa: string): Promise<number> {
+    if (adapters.length === 0 || movedTo(this.policy, adapters, pa).moved === 0) return 0;
+    let n = 0;
+    await this.change((p) => { const r = movedTo(p, adapters, pa); n = r.moved; return r.policy; });
+    return n;
   }
 
   /** Remove-*: everything the filter matches goes; NOT_FOUND when nothing did. */

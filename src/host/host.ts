@@ -5,12 +5,13 @@ import { copyFile, cp, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { writeFileAtomic, readJson } from './atomic-file.ts';
 import { EventLog, type EventLevel } from './events.ts';
 import { JobManager, type Job, type JobHandle } from './jobs.ts';
 import { moveStorage, resumeMoveStorage, type MoveStorageHost, type MoveStorageParams } from './vm-move-storage.ts';
 import {
-  INTEGRATION_SERVICES, checkConfig, checkDynamicMemory, checkMemory, defaultDynamicMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
+  INTEGRATION_SERVICES, serviceEnabled, checkConfig, checkDynamicMemory, checkMemory, defaultDynamicMemory, checkName, checkNuma, checkProcessorCount, defaultIntegrationServices,
   type Generation, type IntegrationServiceName, type VmConfig,
 } from './vm-config.ts';
 import { invalid } from './invalid-argument.ts';
@@ -20,7 +21,7 @@ import { VmEntry } from './vm-entry.ts';
 import { SerialLock, type LockHeld } from './vm-lock.ts';
 import { clusteredVmPaths, vmPaths, type SavedInfo, type VmPaths } from './vm-paths.ts';
 import { assertLegal, type VmAction, type VmState } from './vm-state.ts';
-import { toView, type HeartbeatStatus, type VmView } from './vm-view.ts';
+import { toView, type HeartbeatStatus, type ReplicationLook, type VmView } from './vm-view.ts';
 import { VmRuntime, type ExitInfo, type RuntimeRecord } from './vm-runtime.ts';
 import { readHostFacts, type HostFacts } from './host-facts.ts';
 import { HostIdentity, type MacPoolChange } from './host-identity.ts';
@@ -36,6 +37,7 @@ import { ResourcePools } from './vm-resource-pools.ts';
 import { VmMemory } from './vm-memory.ts';
 import { VmNetwork } from './vm-network.ts';
 import { HnvGateways } from './hnv-gateways.ts';
+import { hnvMove } from './hnv-move.ts';
 import { HnvStore } from './hnv-store.ts';
 import type { NetAdapters } from './net-adapters.ts';
 import { NetTeams } from './net-teams.ts';
@@ -53,6 +55,9 @@ import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibil
 import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
+import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
+import { newVmConfigFromBackup } from './backup-new-vm.ts';
+import { atConsistentPoint, type FreezeResult } from './guest-freeze.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
   DEFAULT_MIGRATION_SETTINGS, applyMigrationSettings, loadMigrationSettings, saveMigrationSettings, type MigrationSettings,
@@ -108,6 +113,8 @@ export interface HostOptions {
   memoryCapacity?: number;
   /** The address the API listens on: a move's stream listener binds there too. */
   listenHost?: string;
+  /** The daemon's TLS identity (api/tls-certificate.ts), which a move's stream listeners present; made on first use. */
+  tlsIdentity?: () => Promise<TlsIdentity>;
 }
 
 export interface StopParams { TurnOff?: boolean; Force?: boolean; Save?: boolean }
@@ -144,6 +151,7 @@ export class Host {
   readonly hnvGateways: HnvGateways;
   readonly memory: VmMemory;
   private readonly backups: VmBackups;
+  private replicationLook: (vmId: string) => ReplicationLook | undefined = () => undefined;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -219,14 +227,20 @@ export class Host {
       switches: () => this.network.switches.list().map((w) => ({ id: w.Id as string, name: w.Name as string })),
     });
     this.metering.onSample((seconds, sources) => this.pools.sample(seconds, sources));
+    const hnvFollow = hnvMove(this.hnv, (level, code, message, e) => this.event(level, code, message, e));
     this.moveIn = new MoveIn({
       dataDir, storage: this.storage, network: this.network, qemuUser, socketRoot: shortSocketRoot(dataDir),
       listenHost: () => listenAddress(this.networkPolicy, localAddresses(), this.options.listenHost ?? '127.0.0.1'),
+      tlsIdentity: () => {
+        if (!this.options.tlsIdentity) throw new VmhostError('MIGRATION_UNSUPPORTED', 'this host has no TLS identity for migration streams', {});
+        return this.options.tlsIdentity();
+      },
       accelerator: () => this.accelerator,
       facts: () => this.importFacts(),
       migrationEnabled: () => this.migration.VirtualMachineMigrationEnabled,
       register: (e, rt, uptimeMs, boot) => this.registerMovedIn(e, rt, uptimeMs, boot),
       adoptMetering: (e) => this.metering.adoptMovedIn(e),
+      hnv: hnvFollow,
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
@@ -235,7 +249,7 @@ export class Host {
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
       streamFrom: (address) => sourceAddress(this.networkPolicy, localAddresses(), address),
-      hasCheckpoints: (e) => this.checkpoints.all(e).length > 0,
+      checkpoints: this.checkpoints,
       live: (e) => this.live(e),
       settleExit: (e) => this.settleExit(e),
       forget: (e) => {
@@ -245,6 +259,7 @@ export class Host {
       },
       isRegistered: (e) => this.vms.has(e.config.id),
       metering: (e) => this.metering.carried(e),
+      hnv: hnvFollow,
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.storage.onMinimumIops((a, restored) => {
@@ -274,7 +289,8 @@ export class Host {
     await host.network.loadSwitches();
     await host.hnv.load();
     host.network.applyHnv(host.hnv.current());
-    host.hnv.onChange((p) => { host.network.applyHnv(p); host.hnvGateways.policyChanged(p); });
+    host.hnv.onChange((p) => { host.network.applyHnv(p); void host.hnvGateways.policyChanged(p); });
+    host.network.onSwitchChange((name) => void host.hnvGateways.switchChanged(name));
     await host.hnvGateways.load();
     await host.load();
     await host.pools.load();
@@ -415,6 +431,7 @@ export class Host {
       resourceMeteringEnabled: this.metering.isEnabled(e.config.id),
       memory: this.memory.of(e),
       clustered: e.fence !== undefined,
+      replication: this.replicationLook(e.config.id),
     });
   }
 
@@ -759,6 +776,10 @@ export class Host {
   }
 
   start(nameOrId: string): { job: Job; result: Promise<VmView> } {
+    const r = this.resolve(nameOrId);
+    if (this.replicationLook(r.config.id)?.mode === 'Replica') {
+      throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${r.config.name}' is a Replica VM: it starts only after a failover`, { vm: r.config.name });
+    }
     return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h, held) => {
       const restoring = e.state === 'Saved';
       const before = e.state;
@@ -1157,14 +1178,28 @@ export class Host {
 
   // ---- incremental backup (vm-backup.ts) --------------------------------------------------
 
-  /** Start-VMBackup: the VM's next backup point in the repository at `destination` (the first one full). */
-  backupVm(nameOrId: string, destination: string): { job: Job; result: Promise<VmBackup> } {
+  /**
+   * Run `take` — the pause in which a point of the VM's disks is taken — with the guest's file
+   * systems frozen through its agent when it can (guest-freeze.ts), thawed right after: an
+   * application-consistent point, else a crash-consistent one with the reason. Start-VMBackup's
+   * points use it; the replica's app-consistent recovery points are meant to.
+   */
+  atConsistentPoint<T>(e: VmEntry, take: () => Promise<T>): Promise<FreezeResult<T>> {
+    // A paused guest cannot answer (its vCPUs are stopped): no freeze to ask for.
+    const running = e.state === 'Running';
+    return atConsistentPoint(running ? e.runtime?.readyAgent() : undefined, serviceEnabled(e.config, 'VSS'), take, running ? undefined : `the VM is ${e.state}: its guest cannot freeze`);
+  }
+
+  /** Start-VMBackup: the VM's next backup point in the repository at `destination` (the first one full); -KeepLast: then only the newest N points stay. */
+  backupVm(nameOrId: string, destination: string, keepLast?: number): { job: Job; result: Promise<VmBackup> } {
     const e = this.resolve(nameOrId);
     assertLegal('Backup', e.state, e.config.name);
+    if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 1)) throw invalid('KeepLast', `must be a whole number ≥ 1, not ${keepLast}`, e.config.name);
     return this.jobs.run('Start-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
       assertLegal('Backup', e.state, e.config.name);
-      const b = await this.backups.backup(e, destination, h);
-      this.event('Information', 'VM_BACKED_UP', `${b.Kind} backup ${b.BackupId} (point ${b.Point}) stored in ${b.Repository}: ${b.ChangedBytes} bytes read of ${b.VirtualSize}, ${b.StoredBytes} new bytes stored`, e);
+      const b = await this.backups.backup(e, destination, h, { consistent: (take) => this.atConsistentPoint(e, take), keepLast });
+      const removed = b.Removed?.length ? `; ${b.Removed.length} older point(s) removed (-KeepLast ${keepLast})` : '';
+      this.event('Information', 'VM_BACKED_UP', `${b.Kind} ${b.ConsistencyLevel === 'ApplicationConsistent' ? 'application-consistent' : 'crash-consistent'} backup ${b.BackupId} (point ${b.Point}) stored in ${b.Repository}: ${b.ChangedBytes} bytes read of ${b.VirtualSize}, ${b.StoredBytes} new bytes stored${removed}`, e);
       return b;
     }));
   }
@@ -1174,14 +1209,126 @@ export class Host {
     return this.backups.list(repository, vmName);
   }
 
-  /** Restore-VMBackup: the point's disks as new VHDX files in `destination`. */
-  restoreBackup(repository: string, backupId: string, destination: string): { job: Job; result: Promise<RestoredDisk[]> } {
-    return this.jobs.run('Restore-VMBackup', undefined, (h) => this.backups.restore(repository, backupId, destination, h));
+  /**
+   * Restore-VMBackup: the point's disks as new VHDX files in `destination`; with `newVmName`, a
+   * new VM (new id, new dynamic MACs) registered Off on them, its disks by default in
+   * DIR/Virtual Hard Disks/<name>.
+   */
+  restoreBackup(repository: string, backupId: string, destination: string | undefined, newVmName?: string): { job: Job; result: Promise<RestoredDisk[] | VmView> } {
+    if (newVmName === undefined && destination === undefined) throw invalid('DestinationPath', 'give the folder for the restored disks, or -NewVMName to restore a new VM');
+    if (newVmName !== undefined) {
+      checkName(newVmName);
+      this.assertNameFree(newVmName);
+    }
+    const dest = destination ?? join(this.dataDir, 'Virtual Hard Disks', newVmName!);
+    return this.jobs.run('Restore-VMBackup', undefined, async (h) => {
+      const r = await this.backups.restore(repository, backupId, dest, h);
+      if (newVmName === undefined) return r.disks;
+      const undo = async () => { for (const d of r.disks) await rm(d.Path, { force: true }); };
+      if (r.config === undefined) {
+        await undo();
+        throw new VmhostError('BACKUP_NO_CONFIG', `backup ${r.backup.BackupId} holds no VM configuration (taken by an older vmhost): restore its disks with -DestinationPath and attach them to a new VM`, { backup: r.backup.BackupId });
+      }
+      try {
+        const vm = newVmConfigFromBackup({
+          source: r.config, name: newVmName, disks: new Map(r.disks.map((d) => [d.DriveId, d.Path])),
+          snapshotDir: (id) => join(vmPaths(this.dataDir, id).dir, 'snapshots'), newMac: (taken) => this.network.dynamicMac(taken),
+        }, `backup ${r.backup.BackupId}`);
+        const entry = await this.names.run(() => this.registerImported(vm, '', [], false));
+        this.event('Information', 'VM_RESTORED_FROM_BACKUP', `VM restored from backup ${r.backup.BackupId} of '${r.backup.VMName}' (point ${r.backup.Point}, ${r.backup.ConsistencyLevel}) in ${r.backup.Repository}; disks in ${dest}`, entry);
+        return this.view(entry);
+      } catch (err) {
+        await undo();
+        throw err;
+      }
+    });
+  }
+
+  /** Restore-VMBackup -VMName: the point over the VM's own disks (Off, no checkpoints). */
+  restoreBackupOver(nameOrId: string, repository: string, backupId: string): { job: Job; result: Promise<RestoredDisk[]> } {
+    const e = this.resolve(nameOrId);
+    assertLegal('RestoreBackup', e.state, e.config.name);
+    return this.jobs.run('Restore-VMBackup', { id: e.config.id, name: e.config.name }, (h) => e.lock.run(async () => {
+      assertLegal('RestoreBackup', e.state, e.config.name);
+      // A checkpoint's files are the parents of the VM's disks: a full file in their place would orphan them.
+      if (e.config.parentSnapshotId !== null) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has checkpoints: remove them first, or restore with -NewVMName`, { vm: e.config.name });
+      const r = await this.backups.restoreOver(e, repository, backupId, h);
+      this.event('Information', 'VM_RESTORED_FROM_BACKUP', `Disks restored over from backup ${r[0]?.BackupId ?? backupId} in ${repository}`, e);
+      return r;
+    }));
   }
 
   /** Remove-VMBackup: the point and the later points of its chain. */
   removeBackup(repository: string, backupId: string): Promise<VmBackup[]> {
     return this.backups.remove(repository, backupId, (id) => this.vms.get(id));
+  }
+
+  // ---- Hyper-V Replica (src/replica: the relationships; here only what needs a VM's insides) ----
+
+  /** What src/replica tells Get-VM about a VM's replication (set once by the daemon). */
+  setReplicationLook(look: (vmId: string) => ReplicationLook | undefined): void {
+    this.replicationLook = look;
+  }
+
+  /** A copy of the VM's configuration: what its replica is registered from. */
+  configOf(nameOrId: string): VmConfig {
+    return structuredClone(this.resolve(nameOrId).config);
+  }
+
+  /**
+   * A replication cycle on the primary: the running VM's consistent point (consistent-point.ts,
+   * tracker consumer `o.consumer`) handed to `use` under the VM's lock, so no stop, swap or move
+   * runs under it; `use` commits or restores the take, the copies are removed after.
+   */
+  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir'>, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
+    const e = this.resolve(nameOrId);
+    return e.lock.run(async () => {
+      assertLegal('Replicate', e.state, e.config.name);
+      const p = await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') });
+      try {
+        return await use(p, structuredClone(e.config));
+      } finally {
+        await p.close();
+      }
+    });
+  }
+
+  /**
+   * A tracker consumer dropped from the VM's served drives (Remove-VMReplication), so their
+   * writes stop paying for its marks. An off VM's drives keep it in their tracker files (not
+   * served, so not opened here); it costs marks, never correctness: a new relationship's
+   * initial replication drops and re-adds it (full).
+   */
+  async forgetChanges(nameOrId: string, consumer: string): Promise<void> {
+    const e = this.resolve(nameOrId);
+    await e.lock.run(async () => {
+      for (const d of e.config.hardDrives) {
+        if (this.storage.server.get(VmStorage.exportName(d))) await (await this.storage.trackDrive(d)).removeConsumer(consumer);
+      }
+    });
+  }
+
+  /**
+   * The Replica VM of a primary's VM (same id and name), registered Off: its hard drives are
+   * the replica's files the caller put in `config`, its adapters unconnected (the primary's
+   * switches need not exist here), its DVD drives empty, no checkpoints.
+   */
+  registerReplica(config: VmConfig): Promise<VmView> {
+    return this.names.run(async () => {
+      const vm: VmConfig = {
+        ...config, parentSnapshotId: null, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots'),
+        dvdDrives: config.dvdDrives.map((d) => ({ ...d, path: null })), networkAdapters: config.networkAdapters.map((a) => ({ ...a, switchName: null })),
+      };
+      const entry = await this.registerImported(vm, '', [], false);
+      this.event('Information', 'VM_REPLICA_CREATED', `Replica VM created (drives ${vm.hardDrives.map((d) => d.path).join(', ')})`, entry);
+      return this.view(entry);
+    });
+  }
+
+  /** A Replica VM's drives re-pointed at new files (the leaves of its newest recovery point). */
+  async setReplicaDrives(vmId: string, paths: Readonly<Record<string, string>>): Promise<void> {
+    const e = this.resolve(vmId);
+    await e.lock.run(() => this.persistNext(e, { ...e.config, hardDrives: e.config.hardDrives.map((d) => (paths[d.id] ? { ...d, path: paths[d.id]! } : d)) }));
   }
 
   /** Export-VMSnapshot: a VM whose state is the checkpoint's (its config, its frozen disks as a chain, its memory as saved state). */
@@ -1303,7 +1450,7 @@ export class Host {
     const hb = this.view(e).Heartbeat;
     const contact = e.state === 'Running' && hb === 'OK';
     return INTEGRATION_SERVICES.map((name) => {
-      const enabled = e.config.integrationServices[name];
+      const enabled = serviceEnabled(e.config, name);
       let desc = 'OK';
       if (!enabled) desc = '';
       else if (e.state !== 'Running' && e.state !== 'Paused') desc = '';
@@ -1462,7 +1609,7 @@ export class Host {
     // Checked as any vm.json this host reads: an older config is upgraded, a newer one refused (CONFIG_VERSION_UNSUPPORTED).
     const { config } = upgradeConfig(body.config as unknown as RawConfig, { snapshotDir: join(vmPaths(this.dataDir, body.config.id).dir, 'snapshots') }, `moved VM '${body.config.name}'`);
     checkConfig(config, this.facts.logicalProcessors);
-    // No checkpoints travel (refused at the source), so the VM's checkpoint folder is -SnapshotFilePath or this host's default.
+    // The VM's checkpoint folder here (its records and memory arrive into it) is -SnapshotFilePath or this host's default.
     if (body.snapshotFilePath !== undefined && !isAbsolute(body.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${body.snapshotFilePath}' is not an absolute path`, config.name);
     // A clustered VM keeps its folder (the shared one), checkpoint folder included.
     const local = arrival ? config : { ...config, snapshotFileLocation: body.snapshotFilePath ?? join(vmPaths(this.dataDir, config.id).dir, 'snapshots') };

@@ -2,7 +2,10 @@ export { Host, type HostOptions, type NewVmParams, type SetVmParams, type StopPa
 export { JobManager, type Job, type JobState } from './jobs.ts';
 export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export { EventLog, type HostEvent, type EventLevel } from './events.ts';
-export type { VmView, HeartbeatStatus } from './vm-view.ts';
+export type { VmView, HeartbeatStatus, ReplicationLook } from './vm-view.ts';
+export type { ConsistentPoint, PointDrive } from './consistent-point.ts';
+export type { VmConfig } from './vm-config.ts';
+export { foldOffline } from './disk-tree.ts';
 export type { SnapshotView } from './vm-checkpoints.ts';
 export type { VmState } from './vm-state.ts';
 export { writeFileAtomic } from './atomic-file.ts';
@@ -21,3 +24,4 @@ export type { MoveRequest } from './vm-move-out.ts';
 export type { IssuedTicket } from './move-ticket.ts';
 export { POOL_TYPES, METERED_POOL_TYPES, type PoolType, type MeteredPoolType } from './resource-pools.ts';
 export type { PoolView } from './vm-resource-pools.ts';
+export { virtualSubnetAdapterRows } from './hnv-adapter-view.ts';

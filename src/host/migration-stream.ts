@@ -1,14 +1,19 @@
 // QEMU's migration stream between two daemons. QEMU runs sandboxed (no exec, and as its own
 // user it reaches only sockets it is handed a path to), so neither QEMU talks TCP: the source
 // QEMU migrates to a unix socket its daemon listens on (a fresh dir of QEMU's group), the
-// daemon relays each connection (multifd opens several) over TCP to the destination daemon,
+// daemon relays each connection (multifd opens several) over TLS to the destination daemon,
 // which checks the move's secret (the first SECRET_BYTES bytes of every connection) and relays
 // the rest to the unix socket its incoming QEMU listens on (a fresh dir QEMU's group may write).
-// Loopback only for now: the stream is not encrypted (the secret only keeps others out).
+// The destination's listener presents its daemon's certificate; the source accepts only the one
+// whose fingerprint the destination answered over the authenticated prepare, and writes the
+// secret only then: a man in the middle gets neither the secret nor the guest's memory.
 import { timingSafeEqual } from 'node:crypto';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { VmhostError } from '../common/index.ts';
+import { connectPinned, pinnedTo, type TlsIdentity } from '../common/pinned-tls.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
 
 export const SECRET_BYTES = 32;
@@ -43,28 +48,41 @@ function splice(a: Socket, b: Socket): void {
 /** `close`: no new connection; the open ones get DRAIN_MS to finish passing on what they hold, then are cut. */
 export interface Relay { readonly uri: string; readonly bytes: () => number; close(): Promise<void> }
 
-/** Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` (TCP, from `to.localAddress` when given), prefixed with the secret. */
-export async function sourceRelay(dir: string, group: number | undefined, to: { host: string; port: number; localAddress?: string }, secret: Buffer): Promise<Relay> {
+/** Where the source relay sends: the destination's listener and the certificate fingerprint it answered at prepare. */
+export interface RelayTarget { host: string; port: number; fingerprint: string; localAddress?: string }
+
+/**
+ * Source side: QEMU connects to `unix:<dir>/out.sock`; each connection goes to `to` over TLS
+ * (from `to.localAddress` when given), its certificate checked, then prefixed with the secret.
+ * `refused` is why a connection could not be opened (the first such reason): QEMU only sees its
+ * socket closed, and the move's error should say why.
+ */
+export async function sourceRelay(dir: string, group: number | undefined, to: RelayTarget, secret: Buffer): Promise<Relay & { refused(): Error | undefined }> {
   const path = join(dir, 'out.sock');
   const open = new Set<Socket>();
   let bytes = 0;
+  let refused: Error | undefined;
+  const where = `the destination's migration stream listener ${to.host}:${to.port}`;
   // QEMU 7.2's destination takes the first connection for the main channel and the next ones
-  // for multifd: each TCP connection opens only once the one before it has.
+  // for multifd: each TLS connection opens only once the one before it has.
   let previous = Promise.resolve();
   const server = createServer((q) => {
     open.add(q);
+    // QEMU's first bytes wait in its socket until the secret is queued ahead of them.
     q.pause();
-    previous = previous.then(() => new Promise<void>((connected) => {
-      const t = createConnection({ host: to.host, port: to.port, localAddress: to.localAddress }, () => {
-        t.setNoDelay(true);
-        connected();
-      });
-      // Queued now, before the splice below: QEMU's first bytes can be read before the TCP
-      // connection completes, and written in the connect callback the secret came after them
-      // (the destination then dropped the stream: "Broken pipe" in the source QEMU).
-      t.write(secret);
-      t.on('error', () => connected());
+    previous = previous.then(async () => {
+      let t: Socket;
+      try {
+        t = await connectPinned({ host: to.host, port: to.port, localAddress: to.localAddress }, pinnedTo(to.fingerprint, where));
+      } catch (e) {
+        refused ??= e instanceof VmhostError ? e : new VmhostError('MIGRATION_FAILED', `${where} could not be reached: ${(e as Error).message}`, { host: to.host, port: to.port }, { cause: e });
+        q.destroy();
+        return;
+      }
       open.add(t);
+      if (q.destroyed) { t.destroy(); return; }
+      t.setNoDelay(true);
+      t.write(secret);
       q.on('data', (b: Buffer) => { bytes += b.length; });
       splice(q, t);
       // The destination gone without an error (its daemon killed: the kernel closes the
@@ -73,33 +91,39 @@ export async function sourceRelay(dir: string, group: number | undefined, to: { 
       // migration and the VM runs on here. A QEMU that has ended its side keeps the tail flowing.
       t.on('close', () => { if (!q.readableEnded) q.destroy(); });
       q.resume();
-    }));
+    });
   });
   await listen(server, path);
   await shareSocketWithGroup(path, group);
   return {
     uri: `unix:${path}`,
     bytes: () => bytes,
+    refused: () => refused,
     close: () => closeAll(server, open, dir),
   };
 }
 
 /**
- * Destination side: a TCP listener on `host` (port chosen by the kernel); a connection that
- * opens with `secret` is relayed to QEMU's `unix:` socket, anything else is dropped.
+ * Destination side: a TLS listener on `host` (port chosen by the kernel) presenting `identity`;
+ * a connection that opens with `secret` is relayed to QEMU's `unix:` socket, anything else is dropped.
  */
-export async function destinationRelay(host: string, qemuSocket: string, secret: Buffer, dir: string): Promise<Relay & { port: number }> {
+export async function destinationRelay(host: string, identity: TlsIdentity, qemuSocket: string, secret: Buffer, dir: string): Promise<Relay & { port: number }> {
   const open = new Set<Socket>();
   let bytes = 0;
   // In accept order, one after the other (see sourceRelay): the main channel reaches QEMU first.
   // The turn is taken on accept, not once the secret has arrived: the secrets of two
   // connections may arrive out of order, and QEMU 7.2 takes whichever comes first as the main
-  // channel. A connection that fails its handshake gives its turn up at once; one that says
-  // nothing holds it until HANDSHAKE_MS.
+  // channel. A connection that fails its handshake (TLS, then the secret) gives its turn up at
+  // once; one that says nothing holds it until HANDSHAKE_MS. So TLS is put on each accepted
+  // socket here rather than by a TLS server, which would hand connections over as their TLS
+  // handshakes end, in any order.
   let previous = Promise.resolve();
-  const server = createServer((t) => {
+  const context = createSecureContext({ key: identity.key, cert: identity.cert });
+  const server = createServer((raw) => {
+    open.add(raw);
+    raw.setNoDelay(true);
+    const t = new TLSSocket(raw, { isServer: true, secureContext: context });
     open.add(t);
-    t.setNoDelay(true);
     t.on('error', () => t.destroy());
     const authenticated = handshake(t, secret);
     previous = previous.then(() => authenticated.then((rest) => rest && new Promise<void>((connected) => {

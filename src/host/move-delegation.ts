@@ -11,7 +11,7 @@ const TICKET_TIMEOUT_MS = 30_000;
 
 /** A ticket for moving VM `vmId` to `destination` (HOST:PORT), asked for with the caller's credential there. */
 export async function delegatedTicket(destination: string, credential: string, vmId: string): Promise<string> {
-  // Refuses a destination a move could not reach (not loopback: no encrypted stream yet) before the credential goes anywhere.
+  // Refuses a destination a move could not reach (not loopback: the prepare is not over HTTPS yet) before the credential goes anywhere.
   httpDestination(destination, '');
   let res: Response;
   try {

@@ -19,11 +19,11 @@ export interface Destination {
 const CALL_TIMEOUT_MS = 120_000;
 const OUTCOME_TRIES = 30;
 
-/** The destination daemon over HTTP: the ticket opens the move, its secret every later call. Loopback only (no TLS yet). */
+/** The destination daemon over HTTP: the ticket opens the move, its secret every later call. Loopback only: these calls carry the move's secret and the streams' certificate fingerprint, and are not over HTTPS yet (the streams themselves are TLS). */
 export function httpDestination(destination: string, ticket: string): Destination {
   const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(destination);
   if (!m) {
-    throw new VmhostError('MIGRATION_UNSUPPORTED', `DestinationHost: '${destination}' must be 127.0.0.1:PORT (moves between machines need an encrypted stream, not built yet)`, { param: 'DestinationHost' });
+    throw new VmhostError('MIGRATION_UNSUPPORTED', `DestinationHost: '${destination}' must be 127.0.0.1:PORT (moves between machines need the prepare over HTTPS, not built yet; the streams are TLS already)`, { param: 'DestinationHost' });
   }
   const base = `http://${destination}/api/v1/migrations`;
   const call = async <T>(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<T> => {

@@ -1,28 +1,46 @@
-// Incremental backup of running VMs (issue 13; a vmhost extension in Hyper-V's verb-noun style:
+// Incremental backup of VMs (issue 13; a vmhost extension in Hyper-V's verb-noun style:
 // Start-/Get-/Restore-/Remove-VMBackup). A backup point of a VM is, per hard drive, one restic
 // snapshot holding a changed-blocks stream (backup-stream.ts). The first point of a chain (per
 // VM and repository) is full: the disk's data. Each later one holds only the blocks the drive's
 // change tracker (storage/change-tracking) saw written since the point before, so a backup
-// reads only changed blocks. All drives are read at one moment by the block server's
-// point-in-time copy (the tracker's take runs in the same pause): the point is crash-consistent,
-// as after a power cut at that moment — the guest agent has no fsfreeze yet. The copy lands in a
-// sparse temporary file beside the VM (only the changed blocks take space), which is streamed to
-// restic and removed. The take is committed only when every drive's snapshot is stored;
-// otherwise it is restored, so the next point still carries those blocks.
+// reads only changed blocks. A running VM's drives are read at one moment by the block server's
+// point-in-time copy (the tracker's take runs in the same pause), with the guest's file systems
+// frozen through the agent around that pause when it can (guest-freeze.ts): the point is then
+// application-consistent, else crash-consistent, as after a power cut at that moment. The copy
+// lands in a sparse temporary file beside the VM (only the changed blocks take space), which is
+// streamed to restic and removed. An off or saved VM's files are read directly, under the VM's
+// lock; the tracker file still knows their changes when the disk's DataWriteGuid is one it
+// recorded, else the point is full and says why. The take is committed only when every drive's
+// snapshot is stored; otherwise it is restored, so the next point still carries those blocks.
+// The first drive's stream header carries the VM's config: Restore-VMBackup -NewVMName builds
+// a VM from it.
+//
+// Retention (-KeepLast N, a parameter of Start-VMBackup rather than a stored Set-VMBackupPolicy:
+// vmhost has no backup scheduler, so whatever runs the backups — a cron job, a systemd timer —
+// holds the schedule and its retention together, and a stored policy could act only when a
+// backup runs anyway). restic's own `forget --keep-last` cannot be used as it is — it does
+// not know that an incremental point needs the points before it. So the N newest points of the
+// VM in the repository stay; an incremental among them whose full point would go is rebased
+// first (its disk at that point rebuilt from the chain and stored as a full stream: restic
+// deduplicates it against the blobs the chain already holds, so the repository grows little),
+// then the older points are forgotten and the repository pruned in one `forget --prune`.
 //
 // The repository's password is a random key this host creates with the repository and keeps in
 // DIR/backup-keys/ (0600, like the host's other secrets); restoring elsewhere needs that file.
 // Snapshot tags carry what Get-VMBackup shows: backup id, VM id and name, chain, point, drive.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import { NodeFile } from '../blockio/index.ts';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { NodeFile, type VirtualDisk } from '../blockio/index.ts';
 import { VmhostError } from '../common/index.ts';
-import { RawDisk, createDiskFile, openDiskFile, type ChangeTracker, type TakenChanges } from '../storage/index.ts';
+import { RawDisk, createDiskFile, openDiskFile } from '../storage/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { applyStream, dataBytes, encodeStream, streamExtents, STREAM_FORMAT, type StreamHeader } from './backup-stream.ts';
+import { takeConsistentPoint, takeFilePoint } from './consistent-point.ts';
+import type { ConsistencyLevel, FreezeResult } from './guest-freeze.ts';
 import type { JobHandle } from './jobs.ts';
 import { ResticRepository, type ResticSnapshot } from './restic.ts';
+import type { VmConfig } from './vm-config.ts';
 import type { VmEntry } from './vm-entry.ts';
 import { VmStorage } from './vm-storage.ts';
 
@@ -36,6 +54,8 @@ export interface VmBackupDrive {
   ChangedBytes: number;
   /** Bytes of data the stream carries (changed ranges that hold data). */
   DataBytes: number;
+  /** Why a point of a chain that had one before read the whole disk (the tracker's reason). */
+  FullReason?: string;
   SnapshotId: string;
 }
 
@@ -49,13 +69,23 @@ export interface VmBackup {
   Point: number;
   Kind: 'Full' | 'Incremental';
   CreationTime: string;
-  Consistency: 'CrashConsistent';
+  /** As Hyper-V's snapshot settings name it: the guest's file systems frozen at the point, or the disks as after a power cut. */
+  ConsistencyLevel: ConsistencyLevel;
+  /** Why the point is only crash-consistent; known when the point is taken. */
+  ConsistencyNote?: string;
+  /** The guest mount points frozen for an application-consistent point; known when the point is taken. */
+  FrozenFileSystems?: string[];
+  /** The VM's state when the point was taken: Running/Paused read through the block server, Off/Saved from the files. */
+  VMState: string;
   VirtualSize: number;
   ChangedBytes: number;
   DataBytes: number;
   /** New bytes the repository stored for this point (deduplicated); known when the point is taken, 0 when listed. */
   StoredBytes: number;
   Drives: VmBackupDrive[];
+  /** Points -KeepLast removed after this one was stored (ids), and the points it rebased as full first. */
+  Removed?: string[];
+  Rebased?: string[];
 }
 
 export interface RestoredDisk {
@@ -66,6 +96,13 @@ export interface RestoredDisk {
   BackupId: string;
   /** Points applied: the full one and the incrementals after it. */
   PointsApplied: number;
+}
+
+export interface BackupOptions {
+  /** Takes the point (the pause of the point-in-time copy) with the guest frozen when it can: host.ts binds it to the VM's agent. */
+  consistent: <T>(take: () => Promise<T>) => Promise<FreezeResult<T>>;
+  /** Keep only the VM's newest N points in the repository (rebasing the oldest kept as full when needed). */
+  keepLast?: number;
 }
 
 interface ChainRecord { chainId: string; point: number }
@@ -117,9 +154,10 @@ export class VmBackups {
 
   /**
    * Start-VMBackup: the next point of the VM's chain in `destination` (full when there is none
-   * yet). The VM runs (or is paused) and its drives are served.
+   * yet). A running or paused VM is read through the block server at a point `consistent`
+   * takes (the guest frozen around it when it can); an off or saved one from its files.
    */
-  async backup(e: VmEntry, destination: string, h: JobHandle): Promise<VmBackup> {
+  async backup(e: VmEntry, destination: string, h: JobHandle, o: BackupOptions): Promise<VmBackup> {
     const repoPath = resolve(destination);
     h.progress(2, 'Opening the repository');
     const repo = await this.repository(repoPath, true);
@@ -127,70 +165,43 @@ export class VmBackups {
     const known = chains[repoPath];
     const chain: ChainRecord = known ?? { chainId: randomUUID(), point: -1 };
     const consumer = `backup:${chain.chainId}`;
-    const drives = e.config.hardDrives;
-    if (drives.length === 0) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has no hard drive to back up`, { vm: e.config.name });
-    const trackers: ChangeTracker[] = [];
-    for (const d of drives) {
-      const t = await this.storage.trackDrive(d);
-      // A consumer without its chain record (the record lost, or Remove-VMBackup cut the chain) starts over, full.
-      if (!known) await t.removeConsumer(consumer);
-      await t.addConsumer(consumer);
-      trackers.push(t);
-    }
+    if (e.config.hardDrives.length === 0) throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' has no hard drive to back up`, { vm: e.config.name });
     const point = chain.point + 1;
     const backupId = randomUUID();
-    const tmpDir = join(e.paths.dir, 'backup-tmp');
-    await rm(tmpDir, { recursive: true, force: true });
-    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-    const taken: Array<TakenChanges | undefined> = drives.map(() => undefined);
-    const targets: RawDisk[] = [];
     const stored: string[] = [];
+    h.progress(5, 'Taking the point in time');
+    // A consumer without its chain record (the record lost, or Remove-VMBackup cut the chain) starts over, full.
+    const at = e.state === 'Running' || e.state === 'Paused'
+      ? await takeConsistentPoint(e, this.storage, {
+        consumer, tmpDir: join(e.paths.dir, 'backup-tmp'), fresh: !known, pause: o.consistent,
+        onProgress: (f) => h.progress(5 + f * 45, 'Reading the changed blocks at the point in time'),
+      })
+      : await takeFilePoint(e, this.storage, { consumer, fresh: !known });
     try {
-      for (const d of drives) {
-        const served = this.storage.server.get(VmStorage.exportName(d))!;
-        const path = join(tmpDir, `${d.id}.img`);
-        const fh = await open(path, 'wx', 0o600);
-        await fh.truncate(served.disk.virtualSize);
-        await fh.close();
-        targets.push(await RawDisk.open(await NodeFile.open(path)));
-      }
-      h.progress(5, 'Taking the point in time');
-      const copy = await this.storage.server.startPointInTimeCopy(drives.map((d, i) => ({
-        exportName: VmStorage.exportName(d),
-        target: targets[i]!,
-        // With the disks idle: the changed blocks and the copy's moment are the same instant.
-        ranges: async () => (taken[i] = await trackers[i]!.take(consumer)).extents,
-      })));
-      const timer = setInterval(() => {
-        const p = copy.progress();
-        if (p.totalBytes > 0) h.progress(5 + (p.copiedBytes / p.totalBytes) * 45, 'Reading the changed blocks at the point in time');
-      }, 500);
-      try {
-        await copy.done;
-      } finally {
-        clearInterval(timer);
-      }
       const out: VmBackup = {
         BackupId: backupId, VMId: e.config.id, VMName: e.config.name, Repository: repoPath, ChainId: chain.chainId, Point: point,
-        Kind: taken.every((t) => t!.full) ? 'Full' : 'Incremental', CreationTime: new Date().toISOString(), Consistency: 'CrashConsistent',
-        VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
+        Kind: at.drives.every((x) => x.taken.full) ? 'Full' : 'Incremental', CreationTime: new Date().toISOString(), ConsistencyLevel: at.level, ConsistencyNote: at.reason,
+        ...(at.frozen.length > 0 ? { FrozenFileSystems: at.frozen } : {}),
+        VMState: e.state, VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
       };
-      for (const [i, d] of drives.entries()) {
-        const t = taken[i]!;
-        const disk = targets[i]!;
+      for (const [i, { drive: d, taken: t, copy: disk, logicalSectorSize, physicalSectorSize }] of at.drives.entries()) {
         const header: StreamHeader = {
-          format: STREAM_FORMAT, version: 1, virtualSize: disk.virtualSize,
-          logicalSectorSize: this.storage.server.get(VmStorage.exportName(d))!.disk.logicalSectorSize,
-          physicalSectorSize: this.storage.server.get(VmStorage.exportName(d))!.disk.physicalSectorSize,
-          full: t.full, extents: await streamExtents(disk, t.extents, t.full),
+          format: STREAM_FORMAT, version: 1, virtualSize: disk.virtualSize, logicalSectorSize, physicalSectorSize,
+          full: t.full, extents: await streamExtents(disk, t.extents, t.full), ...(i === 0 ? { config: e.config } : {}),
         };
-        h.progress(50 + (i / drives.length) * 45, `Storing ${basename(d.path)} in the repository`);
+        h.progress(50 + (i / at.drives.length) * 45, `Storing ${basename(d.path)} in the repository`);
+        // A chain's later point that had to read everything says why (a first point is full by nature).
+        const reason = t.full && point > 0 ? t.reason : undefined;
         const tags = [TAG, `backup:${backupId}`, `vm:${e.config.id}`, `vmname:${encodeURIComponent(e.config.name)}`, `chain:${chain.chainId}`,
           `point:${point}`, `drive:${d.id}`, `kind:${t.full ? 'full' : 'incremental'}`, `file:${encodeURIComponent(d.path)}`,
-          `size:${disk.virtualSize}`, `changed:${t.bytes}`, `data:${dataBytes(header)}`];
+          `size:${disk.virtualSize}`, `changed:${t.bytes}`, `data:${dataBytes(header)}`, `consistency:${at.level === 'ApplicationConsistent' ? 'application' : 'crash'}`,
+          `state:${e.state}`, `at:${Date.parse(out.CreationTime)}`, ...(reason ? [`reason:${encodeURIComponent(reason)}`] : [])];
         const summary = await repo.backupStream(`${d.id}.cbs`, tags, encodeStream(header, disk));
         stored.push(summary.snapshot_id);
-        out.Drives.push({ DriveId: d.id, Path: d.path, VirtualSize: disk.virtualSize, Kind: t.full ? 'Full' : 'Incremental', ChangedBytes: t.bytes, DataBytes: dataBytes(header), SnapshotId: summary.snapshot_id });
+        out.Drives.push({
+          DriveId: d.id, Path: d.path, VirtualSize: disk.virtualSize, Kind: t.full ? 'Full' : 'Incremental', ChangedBytes: t.bytes, DataBytes: dataBytes(header),
+          ...(reason ? { FullReason: reason } : {}), SnapshotId: summary.snapshot_id,
+        });
         out.VirtualSize += disk.virtualSize;
         out.ChangedBytes += t.bytes;
         out.DataBytes += dataBytes(header);
@@ -199,16 +210,21 @@ export class VmBackups {
       // Stored: the chain moves on, then the trackers forget what this point holds.
       chains[repoPath] = { chainId: chain.chainId, point };
       await writeFileAtomic(this.chainsPath(e), JSON.stringify(chains, null, 2));
-      for (const t of trackers) await t.commit(consumer);
+      await at.commit();
+      if (o.keepLast !== undefined) {
+        h.progress(96, `Keeping the last ${o.keepLast} points`);
+        const r = await this.retain(repo, e.config.id, o.keepLast, join(e.paths.dir, 'backup-tmp'));
+        out.Removed = r.removed;
+        out.Rebased = r.rebased;
+      }
       return out;
     } catch (err) {
       // Nothing of this point stays: the blocks it took are changed again for the next one.
-      for (const [i, t] of trackers.entries()) if (taken[i]) await t.restore(consumer).catch(() => undefined);
+      await at.restore();
       await repo.forget(stored).catch(() => undefined);
       throw err;
     } finally {
-      for (const t of targets) await t.close().catch(() => undefined);
-      await rm(tmpDir, { recursive: true, force: true });
+      await at.close();
     }
   }
 
@@ -232,52 +248,176 @@ export class VmBackups {
   }
 
   /**
+   * The chain's snapshots `drive` of `backup` builds on: its last full point and the
+   * incrementals after it, up to the backup's point; BACKUP_CHAIN_BROKEN when one is missing.
+   */
+  private steps(repo: ResticRepository, all: readonly ResticSnapshot[], backup: VmBackup, drive: VmBackupDrive): Array<{ s: ResticSnapshot; point: number }> {
+    const mine = all.filter((s) => tagValue(s.tags, 'chain') === backup.ChainId && tagValue(s.tags, 'drive') === drive.DriveId)
+      .map((s) => ({ s, point: Number(tagValue(s.tags, 'point')), full: tagValue(s.tags, 'kind') === 'full' }))
+      .filter((x) => x.point <= backup.Point).sort((a, b) => a.point - b.point);
+    const from = mine.findLastIndex((x) => x.full);
+    const steps = from < 0 ? [] : mine.slice(from);
+    if (steps.length === 0 || steps.some((x, i) => x.point !== steps[0]!.point + i) || steps.at(-1)!.point !== backup.Point) {
+      throw new VmhostError('BACKUP_CHAIN_BROKEN', `backup ${backup.BackupId} of ${drive.Path}: the points it builds on are not all in ${repo.path} (have ${mine.map((x) => x.point).join(', ') || 'none'})`, { op: 'restore-backup', backup: backup.BackupId, drive: drive.DriveId });
+    }
+    return steps;
+  }
+
+  /**
+   * The drive's disk at the backup's point, applied step by step into the disk `create` makes
+   * from the first stream's header; resolves with that disk (open) and the point's own header.
+   */
+  private async build(repo: ResticRepository, all: readonly ResticSnapshot[], backup: VmBackup, drive: VmBackupDrive,
+    create: (h: StreamHeader) => Promise<VirtualDisk>, progress: (step: number, of: number, point: number) => void): Promise<{ disk: VirtualDisk; header: StreamHeader; points: number }> {
+    const steps = this.steps(repo, all, backup, drive);
+    let disk: VirtualDisk | undefined;
+    let header: StreamHeader | undefined;
+    try {
+      for (const [i, step] of steps.entries()) {
+        progress(i, steps.length, step.point);
+        header = await applyStream(repo.dump(step.s.id, `/${drive.DriveId}.cbs`), async (hd) => {
+          if (disk) {
+            if (hd.virtualSize !== disk.virtualSize) throw new VmhostError('BACKUP_STREAM_INVALID', `point ${step.point} of ${drive.Path} is ${hd.virtualSize} bytes, the disk ${disk.virtualSize}`, { op: 'restore-backup' });
+            return disk;
+          }
+          disk = await create(hd);
+          return disk;
+        }, i === 0, `${drive.DriveId}.cbs of point ${step.point}`);
+      }
+      return { disk: disk!, header: header!, points: steps.length };
+    } catch (e) {
+      await disk?.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
    * Restore-VMBackup: every drive of the point as a new dynamic VHDX in `destination` (named
    * after the drive's file), built from the drive's full point and the incrementals up to this
-   * one. A stream restic cannot verify (a corrupted pack) fails with restic's error; the
-   * partial file is removed.
+   * one, and the VM's config as the point holds it (undefined for points taken before configs
+   * were stored). A stream restic cannot verify (a corrupted pack) fails with restic's error;
+   * the partial file is removed, and so are the files restored before it.
    */
-  async restore(repository: string, backupId: string, destination: string, h: JobHandle): Promise<RestoredDisk[]> {
+  async restore(repository: string, backupId: string, destination: string, h: JobHandle): Promise<{ backup: VmBackup; disks: RestoredDisk[]; config: VmConfig | undefined }> {
     const { repo, backup, all } = await this.find(repository, backupId);
     const dest = resolve(destination);
     await mkdir(dest, { recursive: true });
     const out: RestoredDisk[] = [];
-    for (const [k, d] of backup.Drives.entries()) {
-      const mine = all.filter((s) => tagValue(s.tags, 'chain') === backup.ChainId && tagValue(s.tags, 'drive') === d.DriveId)
-        .map((s) => ({ s, point: Number(tagValue(s.tags, 'point')), full: tagValue(s.tags, 'kind') === 'full' }))
-        .filter((x) => x.point <= backup.Point).sort((a, b) => a.point - b.point);
-      const from = mine.findLastIndex((x) => x.full);
-      const steps = from < 0 ? [] : mine.slice(from);
-      if (steps.length === 0 || steps.some((x, i) => x.point !== steps[0]!.point + i) || steps.at(-1)!.point !== backup.Point) {
-        throw new VmhostError('BACKUP_CHAIN_BROKEN', `backup ${backup.BackupId} of ${d.Path}: the points it builds on are not all in ${repo.path} (have ${mine.map((x) => x.point).join(', ') || 'none'})`, { op: 'restore-backup', backup: backup.BackupId, drive: d.DriveId });
-      }
-      const stem = basename(d.Path, extname(d.Path));
-      const target = join(dest, `${backup.Drives.filter((x) => basename(x.Path, extname(x.Path)) === stem).length > 1 ? `${stem}-${d.DriveId.slice(0, 8)}` : stem}.vhdx`);
-      let disk: Awaited<ReturnType<typeof openDiskFile>> | undefined;
-      try {
-        for (const [i, step] of steps.entries()) {
-          h.progress(((k + i / steps.length) / backup.Drives.length) * 100, `Restoring ${basename(target)}: point ${step.point}`);
-          await applyStream(repo.dump(step.s.id, `/${d.DriveId}.cbs`), async (hd) => {
-            if (disk) {
-              if (hd.virtualSize !== disk.virtualSize) throw new VmhostError('BACKUP_STREAM_INVALID', `point ${step.point} of ${d.Path} is ${hd.virtualSize} bytes, the disk ${disk.virtualSize}`, { op: 'restore-backup' });
-              return disk;
-            }
+    let config: VmConfig | undefined;
+    try {
+      for (const [k, d] of backup.Drives.entries()) {
+        const stem = basename(d.Path, extname(d.Path));
+        const target = join(dest, `${backup.Drives.filter((x) => basename(x.Path, extname(x.Path)) === stem).length > 1 ? `${stem}-${d.DriveId.slice(0, 8)}` : stem}.vhdx`);
+        try {
+          const built = await this.build(repo, all, backup, d, async (hd) => {
             await createDiskFile(target, { format: 'VHDX', type: 'Dynamic', size: hd.virtualSize, logicalSectorSize: hd.logicalSectorSize as 512 | 4096, physicalSectorSize: hd.physicalSectorSize as 512 | 4096 });
-            disk = await openDiskFile(target);
-            return disk;
-          }, i === 0, `${d.DriveId}.cbs of point ${step.point}`);
+            return openDiskFile(target);
+          }, (i, n, point) => h.progress(((k + i / n) / backup.Drives.length) * 100, `Restoring ${basename(target)}: point ${point}`));
+          await built.disk.flush();
+          await built.disk.close();
+          config ??= built.header.config as VmConfig | undefined;
+          out.push({ DriveId: d.DriveId, SourcePath: d.Path, Path: target, VirtualSize: d.VirtualSize, BackupId: backup.BackupId, PointsApplied: built.points });
+        } catch (e) {
+          await rm(target, { force: true });
+          throw e;
         }
-        await disk!.flush();
-        await disk!.close();
-        disk = undefined;
-      } catch (e) {
-        await disk?.close().catch(() => undefined);
-        await rm(target, { force: true });
-        throw e;
       }
-      out.push({ DriveId: d.DriveId, SourcePath: d.Path, Path: target, VirtualSize: d.VirtualSize, BackupId: backup.BackupId, PointsApplied: steps.length });
+    } catch (e) {
+      for (const r of out) await rm(r.Path, { force: true });
+      throw e;
     }
-    return out;
+    return { backup, disks: out, config };
+  }
+
+  /**
+   * Restore-VMBackup -VMName: the point's disks over the drives' own files (the VM off, without
+   * checkpoints). Each is built beside its file first and renamed over it only once every drive
+   * is built, so a failure leaves the VM's files as they were. The new files carry new
+   * DataWriteGuids: the trackers make the VM's next backup full, with that reason.
+   */
+  async restoreOver(e: VmEntry, repository: string, backupId: string, h: JobHandle): Promise<RestoredDisk[]> {
+    const { repo, backup, all } = await this.find(repository, backupId);
+    const vm = e.config.name;
+    if (backup.VMId !== e.config.id) throw new VmhostError('INVALID_ARGUMENT', `backup ${backup.BackupId} is of VM '${backup.VMName}' (${backup.VMId}), not of '${vm}': restore it with -NewVMName or -DestinationPath`, { param: 'VMName', vm });
+    const drives = e.config.hardDrives;
+    const missing = drives.filter((d) => !backup.Drives.some((x) => x.DriveId === d.id));
+    if (missing.length > 0 || drives.length !== backup.Drives.length) {
+      throw new VmhostError('INVALID_STATE', `VM '${vm}' has other hard drives than backup ${backup.BackupId} (${missing.map((d) => d.path).join(', ') || 'drives were removed'}): restore it with -NewVMName or -DestinationPath`, { vm });
+    }
+    const built: Array<{ tmp: string; path: string; r: RestoredDisk }> = [];
+    try {
+      for (const [k, d] of drives.entries()) {
+        const bd = backup.Drives.find((x) => x.DriveId === d.id)!;
+        const tmp = join(dirname(d.path), `.${basename(d.path)}.restore-${backup.BackupId.slice(0, 8)}.vhdx`);
+        await rm(tmp, { force: true });
+        built.push({ tmp, path: d.path, r: { DriveId: d.id, SourcePath: bd.Path, Path: d.path, VirtualSize: bd.VirtualSize, BackupId: backup.BackupId, PointsApplied: 0 } });
+        const b = await this.build(repo, all, backup, bd, async (hd) => {
+          await createDiskFile(tmp, { format: 'VHDX', type: 'Dynamic', size: hd.virtualSize, logicalSectorSize: hd.logicalSectorSize as 512 | 4096, physicalSectorSize: hd.physicalSectorSize as 512 | 4096 });
+          return openDiskFile(tmp);
+        }, (i, n, point) => h.progress(((k + i / n) / drives.length) * 95, `Restoring ${basename(d.path)}: point ${point}`));
+        await b.disk.flush();
+        await b.disk.close();
+        built.at(-1)!.r.PointsApplied = b.points;
+      }
+    } catch (err) {
+      for (const b of built) await rm(b.tmp, { force: true });
+      throw err;
+    }
+    for (const b of built) await rename(b.tmp, b.path);
+    return built.map((b) => b.r);
+  }
+
+  /**
+   * -KeepLast: the VM's `keep` newest points in the repository stay, the rest go in one
+   * forget + prune. A kept incremental whose chain's full point goes is rebased first: its
+   * disk at that point, rebuilt in a sparse file in `tmpDir`, stored as a full stream.
+   */
+  private async retain(repo: ResticRepository, vmId: string, keep: number, tmpDir: string): Promise<{ removed: string[]; rebased: string[] }> {
+    const all = await repo.snapshots([TAG]);
+    const points = backupsOf(repo.path, all).filter((b) => b.VMId === vmId);
+    if (points.length <= keep) return { removed: [], rebased: [] };
+    const gone = points.slice(0, points.length - keep);
+    const kept = points.slice(points.length - keep);
+    const goneIds = new Set(gone.map((b) => b.BackupId));
+    const forget = gone.flatMap((b) => b.Drives.map((d) => d.SnapshotId));
+    const rebased: string[] = [];
+    for (const b of kept) {
+      // The oldest kept point of its chain, when points it builds on go.
+      const first = kept.find((x) => x.ChainId === b.ChainId) === b;
+      if (!first || !gone.some((x) => x.ChainId === b.ChainId && x.Point < b.Point)) continue;
+      for (const d of b.Drives.filter((x) => x.Kind === 'Incremental')) forget.push(await this.rebase(repo, all, b, d, tmpDir));
+      rebased.push(b.BackupId);
+    }
+    await repo.forget(forget);
+    return { removed: [...goneIds], rebased };
+  }
+
+  /** Store drive `d` of point `b` again as a full stream with the same tags; the id of the incremental snapshot it replaces. */
+  private async rebase(repo: ResticRepository, all: readonly ResticSnapshot[], b: VmBackup, d: VmBackupDrive, tmpDir: string): Promise<string> {
+    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+    const path = join(tmpDir, `rebase-${d.DriveId}.img`);
+    await rm(path, { force: true });
+    const built = await this.build(repo, all, b, d, async (hd) => {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.truncate(hd.virtualSize);
+      await fh.close();
+      return RawDisk.open(await NodeFile.open(path));
+    }, () => undefined);
+    try {
+      const old = all.find((s) => s.id === d.SnapshotId)!;
+      const header: StreamHeader = { ...built.header, full: true, extents: await streamExtents(built.disk, [{ offset: 0, length: built.disk.virtualSize }], true) };
+      const tags = (old.tags ?? []).map((t) => {
+        if (t.startsWith('kind:')) return 'kind:full';
+        if (t.startsWith('changed:')) return `changed:${built.disk.virtualSize}`;
+        if (t.startsWith('data:')) return `data:${dataBytes(header)}`;
+        return t;
+      });
+      await repo.backupStream(`${d.DriveId}.cbs`, [...tags, 'rebased:1'], encodeStream(header, built.disk));
+      return d.SnapshotId;
+    } finally {
+      await built.disk.close().catch(() => undefined);
+      await rm(path, { force: true });
+    }
   }
 
   /**
@@ -313,7 +453,9 @@ function backupsOf(repository: string, snaps: readonly ResticSnapshot[], vmName?
     if (!b) {
       b = {
         BackupId: id, VMId: tagValue(s.tags, 'vm') ?? '', VMName: name, Repository: repository, ChainId: tagValue(s.tags, 'chain') ?? '',
-        Point: Number(tagValue(s.tags, 'point')), Kind: 'Full', CreationTime: s.time, Consistency: 'CrashConsistent',
+        // The point's own time: a snapshot rebased by -KeepLast is newer than the point it holds.
+        Point: Number(tagValue(s.tags, 'point')), Kind: 'Full', CreationTime: tagValue(s.tags, 'at') ? new Date(Number(tagValue(s.tags, 'at'))).toISOString() : s.time,
+        ConsistencyLevel: tagValue(s.tags, 'consistency') === 'application' ? 'ApplicationConsistent' : 'CrashConsistent', VMState: tagValue(s.tags, 'state') ?? 'Running',
         VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
       };
       byId.set(id, b);
@@ -331,7 +473,8 @@ function snapshotDrive(s: ResticSnapshot): VmBackupDrive {
   const full = tagValue(s.tags, 'kind') === 'full';
   return {
     DriveId: tagValue(s.tags, 'drive') ?? '', Path: tagValue(s.tags, 'file') ?? '', VirtualSize: Number(tagValue(s.tags, 'size') ?? 0), Kind: full ? 'Full' : 'Incremental',
-    ChangedBytes: Number(tagValue(s.tags, 'changed') ?? 0), DataBytes: Number(tagValue(s.tags, 'data') ?? 0), SnapshotId: s.id,
+    ChangedBytes: Number(tagValue(s.tags, 'changed') ?? 0), DataBytes: Number(tagValue(s.tags, 'data') ?? 0),
+    ...(tagValue(s.tags, 'reason') ? { FullReason: tagValue(s.tags, 'reason') } : {}), SnapshotId: s.id,
   };
 }
 

@@ -89,20 +89,25 @@ export interface NetworkAdapter {
    * adapter owns it, as it owns its MAC: the port's policy gets it (switch-registry.ts portPolicy).
    */
   virtualSubnetId?: number;
-  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Stored only: the data path goes by virtualSubnetId. */
+  /** Set-VmNetworkAdapterIsolation (hnv/adapter-isolation.ts); absent = mode None. Kept consistent with virtualSubnetId (adapter-policy.ts), which the port gets. */
   isolation?: AdapterIsolation;
-  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. Stored only. */
+  /** Add-VmNetworkAdapterRoutingDomainMapping; absent = none. virtualSubnetId must be one of their subnets when there are any. */
   routingDomains?: RoutingDomainMapping[];
 }
 
-// The services the vmhost agent implements today, in Get-VMIntegrationService's order. VSS
-// joins this list when the agent grows it; listing it before would show a false "OK".
-export const INTEGRATION_SERVICES = ['Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'Guest Service Interface'] as const;
+// The services the vmhost agent implements, in Get-VMIntegrationService's order. VSS is the
+// agent's freeze/thaw (FIFREEZE): Start-VMBackup's application-consistent points (guest-freeze.ts).
+export const INTEGRATION_SERVICES = ['Time Synchronization', 'Heartbeat', 'Key-Value Pair Exchange', 'Shutdown', 'VSS', 'Guest Service Interface'] as const;
 export type IntegrationServiceName = (typeof INTEGRATION_SERVICES)[number];
 
 /** As in Hyper-V 2012 R2: all on except Guest Service Interface (Copy-VMFile), which an admin opts into. */
 export function defaultIntegrationServices(): Record<IntegrationServiceName, boolean> {
   return Object.fromEntries(INTEGRATION_SERVICES.map((s) => [s, s !== 'Guest Service Interface'])) as Record<IntegrationServiceName, boolean>;
+}
+
+/** Whether a service is on; a config written before the service existed (VSS) has the default. */
+export function serviceEnabled(c: Pick<VmConfig, 'integrationServices'>, name: IntegrationServiceName): boolean {
+  return (c.integrationServices as Partial<Record<IntegrationServiceName, boolean>>)[name] ?? defaultIntegrationServices()[name];
 }
 
 export const MiB = 1024 * 1024;

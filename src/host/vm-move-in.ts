@@ -15,6 +15,13 @@
 // (flushed); a stream that ends unfinished abandons the move, and an abandoned move — or one a
 // crash left, by `sweep` — deletes the files it created: they were never anyone's but the move's.
 //
+// A VM with checkpoints brings their records (written into its checkpoint folder here at the
+// prepare, journalled like the disks) and, over disk streams before any mirror, each
+// checkpoint's memory and — shared-nothing — the frozen files of its chains
+// (move-incoming-files.ts: copied as files, then re-pointed at their parents' copies; a drive's
+// leaf is then a differencing disk over its parent's copy, which the source fills with the
+// leaf's own ranges). On shared storage the chains stay where they are.
+//
 // A clustered VM moving between cluster nodes (Move-ClusterVirtualMachineRole, a drain) arrives
 // with a `ClusteredArrival` instead of a ticket's plain staging: its folder is the shared one both
 // nodes see, so only the node-local part (DIR/clustered/<id>: incoming.json, runtime.json,
@@ -25,6 +32,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
+import type { TlsIdentity } from '../common/pinned-tls.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import type { MemoryPlan } from './vm-memory.ts';
 import type { BootSourceKind } from './boot-order.ts';
@@ -45,8 +53,13 @@ import { VmRuntime } from './vm-runtime.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { EventLevel } from './events.ts';
+import type { HnvMove } from './hnv-move.ts';
 import type { MeteringState } from './metering-state.ts';
 import { VmMetering } from './vm-metering.ts';
+import type { CheckpointRecord } from './vm-checkpoints.ts';
+import { IncomingFiles, incomingPath, leafAfterFiles, type IncomingFile } from './move-incoming-files.ts';
+
+export type { IncomingFile, IncomingFileKind } from './move-incoming-files.ts';
 
 /** What the source sends to prepare a move. */
 export interface MovePrepare {
@@ -62,14 +75,25 @@ export interface MovePrepare {
   sourceHost: string;
   /** Move-VM -SnapshotFilePath: the VM's checkpoint folder here (absolute); else this host's default. */
   snapshotFilePath?: string;
-  /** Shared-nothing: per hard drive id, the new file this host creates and the source fills (its disk stream). */
-  storage?: Record<string, { path: string; format: 'VHDX' | 'VHD' }>;
+  /**
+   * Shared-nothing: per hard drive id, the new file this host creates and the source fills (its
+   * disk stream); with `parent`, a differencing disk over that file (a frozen file copied here).
+   */
+  storage?: Record<string, { path: string; format: 'VHDX' | 'VHD'; parent?: string }>;
+  /** The VM's checkpoint records (their drives at their paths here), written into its checkpoint folder here. */
+  checkpoints?: CheckpointRecord[];
+  /** Files sent before the mirrors: checkpoint memory, and shared-nothing the chains' frozen files. */
+  files?: IncomingFile[];
   /** Dynamic memory's layout on the source (its QEMU's boot RAM and virtio-mem region); absent: static memory. */
   memory?: MemoryPlan;
 }
 
-/** `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address. */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; DiskPort?: number }
+/**
+ * `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address;
+ * `Fingerprint`: the SHA-256 of the certificate both listeners present (TLS); the source sends the secret only to it;
+ * `ProviderAddress`: the destination's network virtualization PA, which the VM's lookup records name once it is committed (hnv-move.ts).
+ */
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; Fingerprint: string; DiskPort?: number; ProviderAddress?: string }
 
 /** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
 export const CLUSTER_TICKET_PREFIX = 'cluster:';
@@ -92,6 +116,8 @@ export interface MoveInHost {
   readonly socketRoot: string;
   /** The address the stream's listener binds (the API's, or one on the migration networks); throws when there is none. */
   readonly listenHost: () => string;
+  /** What the stream listeners present: the source accepts only its fingerprint, learned from the prepare's answer. */
+  tlsIdentity(): Promise<TlsIdentity>;
   accelerator(): 'kvm' | 'tcg';
   /** Compare-VM's facts about this host; memoryBytes is what is free for one more running VM. */
   facts(): ImportHostFacts;
@@ -100,6 +126,8 @@ export interface MoveInHost {
   register(entry: VmEntry, rt: VmRuntime, uptimeMs: number, boot: BootSourceKind): Promise<VmView>;
   /** After the commit point: the metering.json the move carried is counted on from. */
   adoptMetering(entry: VmEntry): Promise<void>;
+  /** The VM's network virtualization lookup records here follow it (hnv-move.ts). */
+  readonly hnv: HnvMove;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -115,8 +143,10 @@ interface Staged {
   /** What only this move's staging made: the VM's folder, or for a clustered arrival its node-local part. */
   stageDir: string;
   arrival?: ClusteredArrival;
-  /** Shared-nothing: the files being filled, by drive id, those the source finished, and their stream's listener. */
-  incoming?: { targets: Map<string, MirrorTarget>; finished: Set<string>; server?: DiskStreamServer };
+  /** The checkpoint records written at the prepare (their folder may be outside `stageDir`). */
+  records?: string[];
+  /** Shared-nothing: the files being filled, by drive id (the leaves) or stream (`files`), those the source finished, and their stream's listener. */
+  incoming?: { targets: Map<string, MirrorTarget>; files: IncomingFiles; finished: Set<string>; server?: DiskStreamServer };
 }
 
 const INCOMING = 'incoming.json';
@@ -146,9 +176,10 @@ export class MoveIn {
     }
     const disks = [];
     const collisions: string[] = [];
-    for (const d of vm.hardDrives) {
-      if (p.storage) { if (await exists(d.path)) collisions.push(d.path); } // a new file: it must not be there yet
-      else if (!(await exists(d.path))) disks.push({ driveId: d.id, problem: 'missing' as const, path: d.path, detail: 'not reachable from this host' });
+    // New files: none may be there yet.
+    for (const f of arrivingFiles(p, vm.snapshotFileLocation)) if (await exists(f)) collisions.push(f);
+    for (const d of p.storage ? [] : vm.hardDrives) {
+      if (!(await exists(d.path))) disks.push({ driveId: d.id, problem: 'missing' as const, path: d.path, detail: 'not reachable from this host' });
       else if (this.host.storage.holderOf(d.path)) disks.push({ driveId: d.id, problem: 'in-use' as const, path: d.path, detail: 'served by this host' });
     }
     return incompatibilities({
@@ -170,6 +201,7 @@ export class MoveIn {
         { vm: vm.name, report: JSON.stringify(found) });
     }
     const secret = randomBytes(32);
+    const identity = await this.host.tlsIdentity();
     const paths = arrival?.paths ?? vmPaths(this.host.dataDir, vm.id);
     const s: Staged = {
       id: randomUUID(), secretHash: sha(secret), entry: new VmEntry(vm, paths), boot: p.boot, committing: false,
@@ -178,14 +210,23 @@ export class MoveIn {
     this.staged.set(s.id, s);
     try {
       await mkdir(s.stageDir, { recursive: true });
-      const files = vm.hardDrives.filter(() => p.storage).map((d) => d.path);
+      const files = arrivingFiles(p, vm.snapshotFileLocation);
       await writeFileAtomic(join(s.stageDir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files }));
+      if (p.checkpoints?.length) {
+        await mkdir(vm.snapshotFileLocation, { recursive: true });
+        s.records = [];
+        for (const r of p.checkpoints) {
+          const path = join(vm.snapshotFileLocation, `${r.id}.json`);
+          s.records.push(path);
+          await writeFileAtomic(path, JSON.stringify(r, null, 2) + '\n');
+        }
+      }
       if (vm.generation === 2 && p.firmwareVars !== undefined && !arrival) {
         await writeFileAtomic(vm.secureBoot ? paths.firmwareVarsSecure : paths.firmwareVars, Buffer.from(p.firmwareVars, 'base64'));
       }
       await this.host.network.attach(s.entry);
       await this.host.network.restorePortCounters(s.entry, p.counters);
-      const diskPort = p.storage ? await this.createIncomingDisks(s, p, secret) : undefined;
+      const diskPort = p.storage || p.files?.length ? await this.createIncomingDisks(s, p, identity, secret) : undefined;
       const disks = [];
       for (const d of vm.hardDrives) {
         const g = p.disks[d.id];
@@ -205,10 +246,14 @@ export class MoveIn {
       const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
       const sock = join(dir, 'in.sock');
       await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
-      s.relay = await destinationRelay(address, sock, secret, dir);
+      s.relay = await destinationRelay(address, identity, sock, secret, dir);
       this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
-      return { MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), ...(diskPort === undefined ? {} : { DiskPort: diskPort }) };
+      const pa = this.host.hnv.providerAddress();
+      return {
+        MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), Fingerprint: identity.fingerprint,
+        ...(diskPort === undefined ? {} : { DiskPort: diskPort }), ...(pa === undefined ? {} : { ProviderAddress: pa }),
+      };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
@@ -222,26 +267,35 @@ export class MoveIn {
     s.timer.unref();
   }
 
-  /** Shared-nothing: the drives' new files (empty, dynamic, shaped like the source's disks) and the listener their streams fill them through. */
-  private async createIncomingDisks(s: Staged, p: MovePrepare, secret: Buffer): Promise<number> {
-    const incoming: NonNullable<Staged['incoming']> = { targets: new Map(), finished: new Set() };
+  /**
+   * The files that arrive as files (checkpoint memory, frozen disk files), the drives' new files
+   * when shared-nothing (empty, dynamic, shaped like the source's disks; differencing over a
+   * frozen file's copy once it is here), and the listener their streams fill them through.
+   */
+  private async createIncomingDisks(s: Staged, p: MovePrepare, identity: TlsIdentity, secret: Buffer): Promise<number> {
+    const files = await IncomingFiles.create(p.files ?? [], s.entry.config.snapshotFileLocation);
+    const incoming: NonNullable<Staged['incoming']> = { targets: new Map(), files, finished: new Set() };
     s.incoming = incoming;
-    for (const d of s.entry.config.hardDrives) {
+    const streams = (p.files?.length ?? 0) + (p.storage ? s.entry.config.hardDrives.length : 0);
+    for (const d of p.storage ? s.entry.config.hardDrives : []) {
       const g = p.disks[d.id], where = p.storage?.[d.id];
       if (!g || !where) throw new VmhostError('INVALID_ARGUMENT', `the move of '${s.entry.config.name}' names no geometry or destination for drive ${d.id}`, { vm: s.entry.config.name });
       await mkdir(dirname(where.path), { recursive: true });
-      incoming.targets.set(d.id, await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path));
+      incoming.targets.set(d.id, where.parent === undefined
+        ? await createMirrorFile({ ...g, format: where.format, type: 'Dynamic' }, where.path)
+        : leafAfterFiles(files, { ...g, format: where.format, type: 'Differencing' }, where.path, where.parent));
     }
-    incoming.server = await serveDiskStream(this.host.listenHost(), secret, {
+    incoming.server = await serveDiskStream(this.host.listenHost(), identity, secret, {
       // A copy may take longer than the stage's time limit: it is off while streams run (one that ends unfinished abandons the move).
       open: (name) => {
-        const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk;
+        const disk = incoming.finished.has(name) ? undefined : incoming.targets.get(name)?.disk ?? files.disk(name);
         if (disk) clearTimeout(s.timer);
         return disk;
       },
       finished: (name) => {
         incoming.finished.add(name);
-        if (incoming.finished.size === incoming.targets.size && !s.committing) this.arm(s);
+        files.finished(name);
+        if (incoming.finished.size === streams && !s.committing) this.arm(s);
       },
       lost: (name, why) => { if (!s.committing) void this.abort(s.id, `disk ${name}: ${why}`); },
     });
@@ -295,6 +349,10 @@ export class MoveIn {
     // first: the rest is bookkeeping, and the relay's close may wait for its connections to end.
     this.staged.delete(moveId);
     s.arrival?.done();
+    // Before the guest runs: its lookup records here name this host, so its first frames are ours to route.
+    const pa = this.host.hnv.providerAddress();
+    if (pa !== undefined) await this.host.hnv.follow(e, pa);
+    mark('records');
     await rt.resume();
     mark('resumed');
     await rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
@@ -337,6 +395,8 @@ export class MoveIn {
     // Files a shared-nothing move created: partial copies, nobody's but the move's.
     await s.incoming?.server?.close().catch(() => undefined);
     for (const t of s.incoming?.targets.values() ?? []) await t.discard();
+    await s.incoming?.files.discard();
+    for (const f of s.records ?? []) await rm(f, { force: true });
     await this.host.network.forgetVm(s.entry).catch(() => undefined);
     await rm(s.stageDir, { recursive: true, force: true });
     await rm(s.entry.paths.sockets, { recursive: true, force: true });
@@ -375,10 +435,22 @@ function withMovedDisks(p: MovePrepare): VmConfig {
   };
 }
 
+/** Every file a move creates here (incoming.json lists them first): new disks, files sent as files, checkpoint records. */
+function arrivingFiles(p: MovePrepare, snapshotDir: string): string[] {
+  return [
+    ...Object.values(p.storage ?? {}).map((x) => x.path),
+    ...(p.files ?? []).map((f) => incomingPath(f, snapshotDir)),
+    ...(p.checkpoints ?? []).map((r) => join(snapshotDir, `${r.id}.json`)),
+  ];
+}
+
 /** Commit: every stream finished (all its writes flushed here), the files closed so the exports can open them. */
 async function closeIncomingDisks(incoming: NonNullable<Staged['incoming']>, vm: string): Promise<void> {
   const unfinished = [...incoming.targets.keys()].filter((id) => !incoming.finished.has(id));
-  if (unfinished.length > 0) throw new VmhostError('INVALID_STATE', `VM '${vm}': the copy of drive(s) ${unfinished.join(', ')} is not complete`, { vm });
+  if (unfinished.length > 0 || incoming.files.pending().length > 0) {
+    throw new VmhostError('INVALID_STATE', `VM '${vm}': the copy of ${[...unfinished.map((id) => `drive ${id}`), ...incoming.files.pending()].join(', ')} is not complete`, { vm });
+  }
+  await incoming.files.ready; // every file arrived and re-pointed (the leaves over them could not finish otherwise)
   await incoming.server?.close();
   for (const t of incoming.targets.values()) await t.disk.close();
 }

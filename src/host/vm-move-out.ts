@@ -16,8 +16,16 @@
 // copies. Until that commit the VM's own files here are complete and untouched as the
 // authority: any failure cancels the mirrors (the destination then deletes its partial files)
 // and the VM runs on from them. They are deleted only after the commit (unless
-// -RetainVhdCopiesOnSource). Checkpoints are still refused: a chain would need its frozen
-// parents copied too.
+// -RetainVhdCopiesOnSource).
+//
+// Checkpoints move with the VM: their records go in the prepare (the destination writes them
+// into the VM's checkpoint folder there, -SnapshotFilePath or its default) and each
+// checkpoint's memory is sent as a file before anything else; the source's records go after
+// the commit. On shared storage the chains stay where they are. Shared-nothing, the frozen
+// files of the chains (vm-move-disks.ts `planChains`) are sent as files first — the
+// destination re-points them at their parents' copies — and each running leaf is then
+// mirrored over its parent's copy, its own ranges only. A clustered VM's checkpoints stay in
+// its shared folder and nothing of them is sent.
 //
 // A daemon killed during the commit: before asking the destination to commit, the source
 // journals the move in the VM's folder (move-out.json: destination, move id and secret, files
@@ -30,6 +38,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
+import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
 import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
 import { tuningFor, type MigrationSettings } from './migration-settings.ts';
@@ -41,12 +50,16 @@ import type { VmNetwork } from './vm-network.ts';
 import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
-import { DiskCopies, plannedDisks, type StorageMoveRequest } from './vm-move-disks.ts';
-import type { MovePrepare, PreparedMove } from './vm-move-in.ts';
+import { DiskCopies, planChains, plannedDisks, type ChainPlan, type DriveChain, type OutgoingFile, type StorageMoveRequest } from './vm-move-disks.ts';
+import type { IncomingFile, IncomingFileKind, MovePrepare, PreparedMove } from './vm-move-in.ts';
+import { chainOf } from './vm-export.ts';
+import { chainFiles } from '../storage/index.ts';
 import { assertLegal } from './vm-state.ts';
 import { VmStorage } from './vm-storage.ts';
 import type { VmView } from './vm-view.ts';
 import type { MeteringState } from './metering-state.ts';
+import type { CheckpointRecord, VmCheckpoints } from './vm-checkpoints.ts';
+import type { VmConfig } from './vm-config.ts';
 import { PAGING_DEVICE, type MemoryPlan } from './vm-memory.ts';
 
 const JOURNAL = 'move-out.json';
@@ -86,7 +99,7 @@ export interface MoveOutHost {
   readonly computerName: string;
   resolve(nameOrId: string): VmEntry;
   settings(): MigrationSettings;
-  hasCheckpoints(e: VmEntry): boolean;
+  readonly checkpoints: Pick<VmCheckpoints, 'all' | 'memoryOf' | 'files' | 'pendingRemovals'>;
   /** The VM's running QEMU (INVALID_STATE when it has none). */
   live(e: VmEntry): VmRuntime;
   /** Wait until the exit of the VM's QEMU has been handled. */
@@ -96,6 +109,8 @@ export interface MoveOutHost {
   isRegistered(e: VmEntry): boolean;
   /** The VM's metering totals to carry (VmMetering.carried). */
   metering(e: VmEntry): MeteringState | undefined;
+  /** The VM's network virtualization lookup records here follow it to the destination's PA (hnv-move.ts). */
+  readonly hnv: HnvMove;
   event(level: EventLevel, code: string, message: string, e?: VmEntry): void;
 }
 
@@ -105,8 +120,12 @@ interface MoveOutVm {
   readonly id: string;
   /** The prepare body: config, disk geometry, NVRAM, counters. */
   describe(): Promise<MovePrepare>;
-  /** Shared-nothing: mirror every disk to the destination; resolves once all are in step (they stay so until released). */
-  copyDisks?(prepared: PreparedMove, host: string, progress: (fraction: number) => void, failed: AbortController): Promise<void>;
+  /**
+   * Shared-nothing, or checkpoints with memory: send the files sent as files, then mirror every
+   * disk to the destination (shared-nothing); resolves once all are in step (they stay so until
+   * released). `from`: this host's address on the migration network.
+   */
+  copyDisks?(prepared: PreparedMove, host: string, from: string | undefined, progress: (fraction: number) => void, failed: AbortController): Promise<void>;
   /** Before the commit, on any failure: stop the mirrors (the destination drops its copies); this host's files go on. */
   abandonCopies(): Promise<void>;
   uptimeMs(): number;
@@ -117,8 +136,8 @@ interface MoveOutVm {
   releaseDisks(): Promise<void>;
   /** Undo: serve the disks again and resume the source QEMU. */
   resumeHere(): Promise<void>;
-  /** Done: the source QEMU quits and the VM leaves this host; `handOver` says where the time from QEMU's completion to the commit went. */
-  leave(handOver?: string): Promise<void>;
+  /** Done: the source QEMU quits and the VM leaves this host (its lookup records re-pointed to `prepared`'s PA first); `handOver` says where the time from QEMU's completion to the commit went. */
+  leave(prepared: PreparedMove, handOver?: string): Promise<void>;
   /** Before the commit: move-out.json written (a crash from here on settles by asking the destination); `undefined` drops it. */
   journal(prepared: PreparedMove | undefined): Promise<void>;
 }
@@ -177,7 +196,7 @@ export class MoveOut {
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
     const dest = httpDestination(j.destination, '');
-    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0 }; // only the id and secret are used to ask
+    const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0, Fingerprint: '' }; // only the id and secret are used to ask
     const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
     let outcome = await ask();
     if (outcome === 'Prepared') {
@@ -204,10 +223,10 @@ export class MoveOut {
     return false;
   }
 
-  /** What a move cannot carry yet, refused before anything starts. */
+  /** What a move cannot carry now, refused before anything starts. */
   private refuseUnmovable(e: VmEntry): void {
-    if (this.host.hasCheckpoints(e)) {
-      throw new VmhostError('MIGRATION_UNSUPPORTED', `VM '${e.config.name}' has checkpoints, which Move-VM cannot carry yet: remove them (Remove-VMSnapshot) or use Export-VM/Import-VM`, { vm: e.config.name });
+    if (this.host.checkpoints.pendingRemovals(e).length > 0) {
+      throw new VmhostError('INVALID_STATE', `VM '${e.config.name}' is busy: a checkpoint merge is running (Remove-VMSnapshot); move it when it ends`, { vm: e.config.name });
     }
   }
 
@@ -216,13 +235,34 @@ export class MoveOut {
     const performance = this.host.settings().VirtualMachineMigrationPerformanceOption;
     const t0 = Date.now();
     let stats: LiveMigrationResult | undefined;
-    const copies = new DiskCopies(storage, e.config.hardDrives);
-    const deleteFiles = moved && !req.storage?.retainSource ? e.config.hardDrives.map((d) => d.path) : [];
+    // A clustered VM's checkpoints are in its shared folder already: none travel.
+    const records = e.fence ? [] : this.host.checkpoints.all(e);
+    // Set by `describe`, which plans the chains' files (none on shared storage) and the memory files.
+    let copies = new DiskCopies(storage, []);
+    let deleteFiles: string[] = [];
     return {
       name: e.config.name,
       id: e.config.id,
-      describe: async () => ({ ...(await this.describe(e, rt, performance, moved)), ...(req.snapshotFilePath ? { snapshotFilePath: req.snapshotFilePath } : {}) }),
-      ...(moved ? { copyDisks: (prepared: PreparedMove, host: string, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, progress, failed) } : {}),
+      describe: async () => {
+        const chains = moved && req.storage ? await this.planChains(e, moved, records, req.storage) : undefined;
+        const { incoming, outgoing } = await this.filesToSend(e, records, chains);
+        copies = new DiskCopies(storage, moved ? e.config.hardDrives : [], outgoing);
+        // After the commit: the disk files the destination copied (unless retained), and the checkpoint records and memory it took.
+        deleteFiles = [
+          ...(moved && !req.storage?.retainSource ? [...e.config.hardDrives.map((d) => d.path), ...(chains?.frozen.map((f) => f.from) ?? [])] : []),
+          ...(e.fence ? [] : this.host.checkpoints.files(e)),
+        ];
+        const mapped = (c: VmConfig): VmConfig => (chains ? { ...c, hardDrives: c.hardDrives.map((d) => ({ ...d, path: chains.map(d.path) })) } : c);
+        return {
+          ...(await this.describe(e, rt, performance, moved, chains)),
+          ...(req.snapshotFilePath ? { snapshotFilePath: req.snapshotFilePath } : {}),
+          ...(records.length > 0 ? { checkpoints: records.map((r) => ({ ...r, config: mapped(r.config) })) } : {}),
+          ...(incoming.length > 0 ? { files: incoming } : {}),
+        };
+      },
+      ...(moved || records.some((r) => r.memory !== null)
+        ? { copyDisks: (prepared: PreparedMove, host: string, from: string | undefined, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, from, progress, failed) }
+        : {}),
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
       metering: () => this.host.metering(e),
@@ -238,7 +278,9 @@ export class MoveOut {
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
       },
-      leave: async (handOver) => {
+      leave: async (prepared, handOver) => {
+        // First: until this host's records name the destination, its VMs cannot reach the moved one.
+        if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
         await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
@@ -252,8 +294,37 @@ export class MoveOut {
     };
   }
 
+  /** Shared-nothing: the chains of the VM's drives and of its checkpoints' drives, and where their frozen files go. */
+  private async planChains(e: VmEntry, moved: Record<string, string>, records: readonly CheckpointRecord[], r: StorageMoveRequest): Promise<ChainPlan> {
+    const drives: DriveChain[] = [];
+    for (const d of e.config.hardDrives) {
+      const served = this.host.storage.server.get(VmStorage.exportName(d));
+      drives.push({ driveId: d.id, chain: served ? chainFiles(served.disk) : await chainOf(d.path) });
+    }
+    const frozen: DriveChain[] = [];
+    for (const rec of records) for (const d of rec.config.hardDrives) frozen.push({ driveId: d.id, chain: await chainOf(d.path) });
+    return planChains(e.config.name, moved, drives, frozen, r);
+  }
+
+  /** The files sent as files before the mirrors: the frozen disk files (shared-nothing), then the checkpoints' memory. */
+  private async filesToSend(e: VmEntry, records: readonly CheckpointRecord[], chains: ChainPlan | undefined): Promise<{ incoming: IncomingFile[]; outgoing: OutgoingFile[] }> {
+    const incoming: IncomingFile[] = [];
+    const outgoing: OutgoingFile[] = [];
+    const add = async (from: string, f: IncomingFileKind) => {
+      const stream = `file:${incoming.length}`;
+      incoming.push({ ...f, stream, size: (await stat(from)).size });
+      outgoing.push({ from, stream });
+    };
+    for (const f of chains?.frozen ?? []) await add(f.from, { kind: 'disk', path: f.to, parent: f.parent });
+    for (const r of records) {
+      const memory = this.host.checkpoints.memoryOf(e, r);
+      if (memory !== null && r.memory !== null) await add(memory, { kind: 'memory', name: r.memory });
+    }
+    return { incoming, outgoing };
+  }
+
   /** The prepare body: the VM as the destination must recreate it, its disks' geometry, NVRAM, counters. */
-  private async describe(e: VmEntry, rt: VmRuntime, performance: MovePrepare['performance'], moved: Record<string, string> | undefined): Promise<MovePrepare> {
+  private async describe(e: VmEntry, rt: VmRuntime, performance: MovePrepare['performance'], moved: Record<string, string> | undefined, chains: ChainPlan | undefined): Promise<MovePrepare> {
     const disks: MovePrepare['disks'] = {};
     const chs: MovePrepare['chs'] = {};
     const storage: NonNullable<MovePrepare['storage']> = {};
@@ -262,7 +333,8 @@ export class MoveOut {
       chs[d.id] = await rt.diskGeometry(VmStorage.diskId(d));
       const to = moved?.[d.id];
       // A VHD stays a VHD; VHDX and raw disks arrive as dynamic VHDX (only what holds data is copied).
-      if (to !== undefined) storage[d.id] = { path: to, format: this.host.storage.server.get(VmStorage.exportName(d))?.disk.format === 'VHD' ? 'VHD' : 'VHDX' };
+      const parent = chains?.leafParents[d.id];
+      if (to !== undefined) storage[d.id] = { path: to, format: this.host.storage.server.get(VmStorage.exportName(d))?.disk.format === 'VHD' ? 'VHD' : 'VHDX', ...(parent === undefined ? {} : { parent }) };
     }
     const vars = e.config.generation === 2 ? await readFile(e.config.secureBoot ? e.paths.firmwareVarsSecure : e.paths.firmwareVars).catch(() => undefined) : undefined;
     return {
@@ -364,11 +436,11 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
   try {
     if (vm.copyDisks) {
-      await vm.copyDisks(prepared, address, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
+      await vm.copyDisks(prepared, address, from, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
       signal.throwIfAborted();
     }
     const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
-    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, fingerprint: prepared.Fingerprint, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
     try {
       await vm.migrate(relay.uri, (i) => {
         const r = i.ram;
@@ -376,6 +448,9 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
       }, signal);
       last = Date.now(); // QEMU has completed: the guest stays stopped until the destination resumes it
+    } catch (e) {
+      // QEMU saw only its socket closed; the relay knows why (a certificate other than the prepared one).
+      throw relay.refused() ?? e;
     } finally {
       await relay.close();
     }
@@ -400,7 +475,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
     const outcome = e instanceof VmhostError && e.code !== 'MIGRATION_DESTINATION_UNREACHABLE' && e.code !== 'INTERNAL' && e.code !== 'MIGRATION_FAILED'
       ? 'Gone' : await askOutcome(dest, prepared, vm.id);
     if (outcome === 'Committed') {
-      await vm.leave();
+      await vm.leave(prepared);
       throw new VmhostError('MIGRATION_OUTCOME_UNKNOWN', `VM '${vm.name}' was moved to ${dest.host}, but its answer was lost (${(e as Error).message}); it runs there now`, { vm: vm.name });
     }
     if (outcome === 'Gone') {
@@ -413,15 +488,15 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
       `VM '${vm.name}': the destination ${dest.host} did not say whether it took the VM (${(e as Error).message}); it stays paused here so it never runs twice — check Get-VM on ${dest.host}, then Resume-VM here or Remove-VM here`, { vm: vm.name });
   }
   h.progress(97, 'Removing the VM from this host');
-  await vm.leave(marks.join(', '));
+  await vm.leave(prepared, marks.join(', '));
   return view;
 }
 
-/** After a committed move: the source's files, which the destination has copied (none for shared storage or -RetainVhdCopiesOnSource). */
+/** After a committed move: the source's files the destination has copied (disk files unless shared or -RetainVhdCopiesOnSource; checkpoint records and memory). */
 async function removeMovedFiles(files: readonly string[], e: VmEntry, host: Pick<MoveOutHost, 'event'>): Promise<void> {
   if (files.length === 0) return;
   for (const f of files) await rm(f, { force: true });
-  host.event('Information', 'VM_MOVED_OUT_FILES_REMOVED', `The source's disk files of VM '${e.config.name}' were removed after its move: ${files.join(', ')}`, e);
+  host.event('Information', 'VM_MOVED_OUT_FILES_REMOVED', `The source's files of VM '${e.config.name}' were removed after its move: ${files.join(', ')}`, e);
 }
 
 /** The source QEMU a crashed daemon left paused after a committed move: killed if its pid is still that VM's QEMU. */

@@ -47,6 +47,7 @@ export class VmNetwork {
   /** NIC teams and Disable-/Enable-NetAdapter. */
   readonly lbfo: Lbfo;
   private hnvPolicy: HnvPolicy = emptyPolicy();
+  private readonly switchListeners: ((name: string) => void)[] = [];
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it re-plugs NICs after dropping root). */
   constructor(private readonly host: NetHost, dataDir: string, declared: NetAdapters, teams: NetTeams, qemuGroup?: number) {
@@ -68,9 +69,17 @@ export class VmNetwork {
       event: (level, code, message) => host.event(level, code, message),
       computerName: host.computerName,
     });
-    this.switches = new VmSwitches({ host, registry, hostNics: this.hostNics, lbfo: this.lbfo, declared, adapters, changed: (s) => this.hnvOn(s) });
+    this.switches = new VmSwitches({ host, registry, hostNics: this.hostNics, lbfo: this.lbfo, declared, adapters, changed: (s, removed) => {
+      if (!removed) this.hnvOn(s);
+      for (const fn of this.switchListeners) fn(s.sw.settings.name);
+    } });
     this.captures = new SwitchCaptures(host, registry);
     this.policies = new AdapterPolicies(host, registry, (vm, name) => this.listAdapters(vm, name));
+  }
+
+  /** `fn` gets the name of each switch created, re-bound or removed (after the change). */
+  onSwitchChange(fn: (name: string) => void): void {
+    this.switchListeners.push(fn);
   }
 
   /** The host's network virtualization policy, now on every External switch (hnv-datapath.ts): at start and after each NetWNV change. */

@@ -311,6 +311,11 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     await injectNmi(this.proc.qmp);
   }
 
+  /** The agent when it answers (guest-freeze.ts freezes the file systems through it), else undefined. */
+  readyAgent(): AgentClient | undefined {
+    return this.agent.ready ? this.agent : undefined;
+  }
+
   /** Copy-VMFile: a host file into the guest through the agent, in chunks. */
   async copyFile(source: string, guestPath: string, o: WriteFileOptions): Promise<{ bytes: number }> {
     if (!this.agent.ready) {

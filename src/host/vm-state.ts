@@ -62,9 +62,13 @@ const LEGAL = {
   // (Import-VM has no row: it acts on no existing VM; a VM with the imported one's id or name is a compatibility item.)
   Export: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export' },
   ExportSnapshot: { states: ['Off', 'Saved', 'Running', 'Paused'], what: 'export a checkpoint of' },
-  // Start-VMBackup reads the served disks at one point in time while the VM runs (vm-backup.ts); an off VM's
-  // disks are not served, so nothing tracks their changes.
-  Backup: { states: ['Running', 'Paused'], what: 'back up', note: 'a backup reads a running VM\'s disks through the block server' },
+  // Start-VMBackup reads a running or paused VM's served disks at one point in time (vm-backup.ts), an off or
+  // saved VM's files directly (under the VM's lock, so it cannot start meanwhile).
+  Backup: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'back up' },
+  // Restore-VMBackup -VMName replaces the drives' files: nothing may read them (a saved VM's memory expects the old ones).
+  RestoreBackup: { states: OFF_ONLY, what: 'restore a backup over the disks of', note: 'a backup is restored over a VM\'s disks only while it is off' },
+  // Hyper-V Replica's cycles (src/replica) read the served disks at one point in time, as a backup does.
+  Replicate: { states: ['Running', 'Paused'], what: 'replicate', note: 'replication reads a running VM\'s disks through the block server' },
   // Move-VMStorage: files copied while off or saved, mirrored live (the block server) while running or paused.
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.

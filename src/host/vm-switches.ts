@@ -28,8 +28,8 @@ export interface SwitchesEnv {
   declared: NetAdapters;
   /** The declared adapters and the NIC teams: what -NetAdapterName may name. */
   adapters: NetAdapters;
-  /** A switch was created or re-bound (network virtualization follows its type: hnv-datapath.ts). */
-  changed(s: SwitchSlot): void;
+  /** A switch was created, re-bound or (`removed`) removed: network virtualization follows its type (hnv-datapath.ts), the gateway its ports (hnv-gateways.ts). */
+  changed(s: SwitchSlot, removed?: boolean): void;
 }
 
 export class VmSwitches {
@@ -155,6 +155,7 @@ export class VmSwitches {
     await s.sw.close();
     this.registry.delete(s);
     await rm(this.registry.fileOf(s), { force: true });
+    this.env.changed(s, true);
     host.event('Information', 'SWITCH_REMOVED', `Virtual switch '${s.sw.settings.name}' removed${users.length ? ` (${users.length} adapters disconnected)` : ''}`);
   }
 

@@ -35,7 +35,12 @@ export interface VmLive {
   memory?: LiveMemory;
   /** A role of a failover cluster (src/cluster): its folder is in the cluster's shared folder. */
   clustered: boolean;
+  /** Hyper-V Replica's view of the VM (src/replica); absent: not replicated. */
+  replication?: ReplicationLook;
 }
+
+/** Get-VM's replication columns. */
+export interface ReplicationLook { mode: 'Primary' | 'Replica'; state: string; health: 'Normal' | 'Warning' | 'Critical' }
 
 export interface VmView {
   Name: string;
@@ -73,6 +78,9 @@ export interface VmView {
   CreationTime: string;
   ComputerName: string;
   IsClustered: boolean;
+  ReplicationMode: 'None' | 'Primary' | 'Replica';
+  ReplicationState: string;
+  ReplicationHealth: 'NotApplicable' | 'Normal' | 'Warning' | 'Critical';
   IntegrationServicesState: string;
   GuestKvp: Record<string, unknown>;
   ProcessId: number | null;
@@ -143,6 +151,9 @@ export function toView(c: VmConfig, live: VmLive): VmView {
     CreationTime: c.createdAt,
     ComputerName: live.computerName,
     IsClustered: live.clustered,
+    ReplicationMode: live.replication?.mode ?? 'None',
+    ReplicationState: live.replication?.state ?? 'Disabled',
+    ReplicationHealth: live.replication?.health ?? 'NotApplicable',
     IntegrationServicesState: live.heartbeat === 'OK' ? 'Up to date' : '',
     GuestKvp: live.kvp,
     ProcessId: live.pid ?? null,

@@ -5,7 +5,9 @@
 // writes, the destination must know when a copy is complete (`finish`: flushed, the stream may
 // close) as opposed to dropped (the source died or gave up: its files go), and the connection
 // must open with the move's secret — a few framed messages say all that; NBD would need a
-// client here and an authentication it lacks.
+// client here and an authentication it lacks. The connection is TLS: the listener presents the
+// destination daemon's certificate and the source writes the secret (and the disk) only to the
+// one whose fingerprint the move's prepare answered (common/pinned-tls.ts).
 //
 // Wire (big-endian): the client opens with the secret (SECRET_BYTES), a u16 length and the
 // disk's name (a drive id). The server answers u32 length + JSON DiskShape, or closes. Then
@@ -13,9 +15,10 @@
 // write; replies: u32 seq, u32 status (0 ok), u32 length + message. Requests are applied in
 // arrival order, one at a time, and answered in that order: overlapping writes land as sent.
 import { timingSafeEqual } from 'node:crypto';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createServer, type TLSSocket } from 'node:tls';
 import type { DiskFormat, DiskType, Extent, VirtualDisk } from '../blockio/virtual-disk.ts';
-import { VmhostError } from '../common/errors.ts';
+import { isVmhostError, VmhostError } from '../common/errors.ts';
+import { connectPinned, pinnedTo, type TlsIdentity } from '../common/pinned-tls.ts';
 import type { DiskShape } from './mirror-file.ts';
 import { SocketReader } from './nbd/socket-reader.ts';
 
@@ -37,10 +40,10 @@ export interface DiskStreamSink {
 
 export interface DiskStreamServer { readonly port: number; close(): Promise<void> }
 
-/** The destination's listener on `host` (a port the kernel picks): connections that open with `secret` write to the sink's disks. */
-export async function serveDiskStream(host: string, secret: Buffer, sink: DiskStreamSink): Promise<DiskStreamServer> {
-  const open = new Set<Socket>();
-  const server = createServer((s) => {
+/** The destination's TLS listener on `host` (a port the kernel picks) presenting `identity`: connections that open with `secret` write to the sink's disks. */
+export async function serveDiskStream(host: string, identity: TlsIdentity, secret: Buffer, sink: DiskStreamSink): Promise<DiskStreamServer> {
+  const open = new Set<TLSSocket>();
+  const server = createServer({ key: identity.key, cert: identity.cert, handshakeTimeout: HELLO_MS }, (s) => {
     open.add(s);
     s.on('close', () => open.delete(s));
     s.setNoDelay(true);
@@ -56,13 +59,17 @@ export async function serveDiskStream(host: string, secret: Buffer, sink: DiskSt
   };
 }
 
-async function session(s: Socket, secret: Buffer, sink: DiskStreamSink): Promise<void> {
+async function session(s: TLSSocket, secret: Buffer, sink: DiskStreamSink): Promise<void> {
   const r = new SocketReader(s);
   const timer = setTimeout(() => s.destroy(), HELLO_MS);
-  const head = await r.take(SECRET_BYTES + 2);
-  if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { s.destroy(); return; }
-  const name = (await take(r, head.readUInt16BE(SECRET_BYTES))).toString('utf8');
-  clearTimeout(timer);
+  let name: string;
+  try {
+    const head = await r.take(SECRET_BYTES + 2);
+    if (!timingSafeEqual(head.subarray(0, SECRET_BYTES), secret)) { s.destroy(); return; }
+    name = (await take(r, head.readUInt16BE(SECRET_BYTES))).toString('utf8');
+  } finally {
+    clearTimeout(timer); // also when the peer left mid-hello (one that refused our certificate)
+  }
   const disk = sink.open(name);
   if (!disk) { s.destroy(); return; }
   const shape: DiskShape = { format: disk.format, type: disk.type, virtualSize: disk.virtualSize, logicalSectorSize: disk.logicalSectorSize, physicalSectorSize: disk.physicalSectorSize };
@@ -105,7 +112,7 @@ export class RemoteDisk implements VirtualDisk {
   private readonly pending = new Map<number, { ok: () => void; fail: (e: Error) => void }>();
   private failure: VmhostError | undefined;
 
-  private constructor(private readonly socket: Socket, private readonly where: string, shape: DiskShape) {
+  private constructor(private readonly socket: TLSSocket, private readonly where: string, shape: DiskShape) {
     this.format = shape.format;
     this.type = shape.type;
     this.virtualSize = shape.virtualSize;
@@ -113,10 +120,15 @@ export class RemoteDisk implements VirtualDisk {
     this.physicalSectorSize = shape.physicalSectorSize;
   }
 
-  /** Connect to the destination's listener for disk `name`, opening with the move's secret. */
-  static async connect(host: string, port: number, secret: Buffer, name: string): Promise<RemoteDisk> {
+  /**
+   * Connect to the destination's listener for disk `name` (its certificate must be `fingerprint`),
+   * opening with the move's secret; `localAddress`: the source's own address on the migration
+   * network the stream must use.
+   */
+  static async connect(host: string, port: number, fingerprint: string, secret: Buffer, name: string, localAddress?: string): Promise<RemoteDisk> {
     const where = `${name} on ${host}:${port}`;
-    const socket = createConnection({ host, port });
+    const socket = await connectPinned({ host, port, localAddress }, pinnedTo(fingerprint, `the destination's disk stream listener ${host}:${port}`))
+      .catch((e: unknown) => { throw isVmhostError(e, 'TLS_CERTIFICATE_CHANGED') ? e : remoteFailed(where, 'the destination cannot be reached', e); });
     socket.setNoDelay(true);
     const id = Buffer.from(name);
     socket.write(Buffer.concat([secret, Buffer.from([id.length >> 8, id.length & 0xff]), id]));

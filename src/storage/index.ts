@@ -9,7 +9,7 @@ export type { PointInTimeTarget, PointInTimeCopy } from './point-in-time.ts';
 export type { RangesAtMoment } from './chunk-walker.ts';
 export { ChangeTracker, TRACKING_BLOCK, type TakenChanges, type ChangedExtent, type ConsumerStatus } from './change-tracking/index.ts';
 export type { Mirror, MirrorOptions, MirrorTarget } from './mirror.ts';
-export { createMirrorFile, type DiskShape } from './mirror-file.ts';
+export { createFileTarget, createMirrorFile, type DiskShape } from './mirror-file.ts';
 export { RemoteDisk, serveDiskStream, type DiskStreamServer, type DiskStreamSink } from './disk-stream.ts';
 export type { DiskCounters } from './metering.ts';
 export { LATENCY_BUCKETS_MS } from './metering.ts';
@@ -26,6 +26,6 @@ export {
   resizeDiskFile, mergeDiskFile, optimizeDiskFile, setDiskSectorSize, resetDiskIdentifier, setDiskParent, readDiskMetadata, writeDiskMetadata,
   type ResizeTarget, type MetadataItem, type WorkProgress,
 } from './disk-change.ts';
-export { copyDiskFile } from './file-copy.ts';
+export { copyDiskFile, sendFileData, type FileDataWrite } from './file-copy.ts';
 // Fencing: writes of a clustered VM's disks only under a valid ownership token (src/cluster renews it).
 export { FencingStage, OwnershipFence } from './fencing.ts';

@@ -2,7 +2,9 @@
 // served disk (size, sector sizes), opened writable and locked; discarded means closed and
 // deleted. Without a parent it is a dynamic disk of the served disk's format that the flattened
 // chain is copied into; with one, a differencing disk over the copy of the served leaf's
-// parent, which takes the leaf's own ranges (a chain moved file by file).
+// parent, which takes the leaf's own ranges (a chain moved file by file). `createFileTarget`:
+// a plain file of a known size that another host's file arrives in as its data runs
+// (file-copy.ts `sendFileData` over a disk stream: a frozen parent, a checkpoint's memory).
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
@@ -10,6 +12,8 @@ import { VmhostError } from '../common/errors.ts';
 import { createDifferencingFile, createDiskFile } from './disk-create.ts';
 import type { MirrorTarget } from './mirror.ts';
 import { openDiskFile } from './open-disk.ts';
+import { openNodeFile } from '../blockio/index.ts';
+import { RawDisk } from './raw-disk.ts';
 
 /** What the new file takes from the served disk: the disk itself, or (another host's) its description. */
 export type DiskShape = Pick<VirtualDisk, 'format' | 'type' | 'virtualSize' | 'logicalSectorSize' | 'physicalSectorSize'>;
@@ -30,6 +34,31 @@ export async function createMirrorFile(served: DiskShape, path: string, parentPa
   try {
     disk = await openDiskFile(file);
   } catch (e) {
+    await rm(file, { force: true });
+    throw e;
+  }
+  return {
+    disk,
+    path: file,
+    discard: async () => {
+      await disk.close().catch(() => undefined);
+      await rm(file, { force: true });
+    },
+  };
+}
+
+/** A new file of `size` bytes (refused when it exists), written as a raw disk: the bytes land where they are written, the rest are holes. */
+export async function createFileTarget(path: string, size: number): Promise<MirrorTarget> {
+  const file = resolve(path);
+  const f = await openNodeFile(file, { create: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new VmhostError(e.code === 'EEXIST' ? 'ALREADY_EXISTS' : 'IO_ERROR', `cannot create ${file}: ${e.message}`, { op: 'mirror', path: file }, { cause: e });
+  });
+  let disk: VirtualDisk;
+  try {
+    await f.truncate(size);
+    disk = await RawDisk.open(f);
+  } catch (e) {
+    await f.close().catch(() => undefined);
     await rm(file, { force: true });
     throw e;
   }

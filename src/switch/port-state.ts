@@ -33,6 +33,11 @@ export class PortState {
   readonly waitingFor = new Set<string>();
   /** Guards, ACLs or learning apply (false for uplinks). */
   readonly policed: boolean;
+  /**
+   * On its switch (between attach and detach): frames a removed port left behind are not
+   * processed. A field, not a lookup of the port's id: the pipeline asks for every frame.
+   */
+  attached = false;
 
   constructor(readonly id: string, readonly kind: PortKind, readonly socketPath: string, public policy: PortPolicy) {
     this.policed = kind !== 'uplink';

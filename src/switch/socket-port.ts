@@ -16,7 +16,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VmhostError } from '../common/errors.ts';
 import { shareSocketWithGroup } from '../common/socket-group.ts';
-import { FrameDecoder } from './framing.ts';
+import { FrameDecoder, lastRecord } from './framing.ts';
 import { RecordSlab, pin, unpin } from './record-slab.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 
@@ -115,18 +115,25 @@ export class SocketPortIo implements PortIo {
     const s = this.sock;
     if (!s) return 'not-connected';
     if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
-    if (this.batchBytes === 0) process.nextTick(() => this.flush(s));
+    // A bound method, not a closure over `s`: that would allocate a context on every call.
+    if (this.batchBytes === 0) process.nextTick(this.flushLater, s);
     // Frames are kept by reference until the end of the tick: the pipeline never changes a
     // frame after delivering it (inject() takes ownership of its bytes for that reason).
-    const start = frame.byteOffset - 4, end = frame.byteOffset + frame.length;
-    if (framed && this.runBuffer === frame.buffer && this.runEnd === start) {
-      this.runEnd = end;
-    } else if (framed) {
-      this.closeStage();
-      this.closeRun();
-      this.runBuffer = frame.buffer;
-      this.runStart = start;
-      this.runEnd = end;
+    if (framed) {
+      // The frame scanRecords just handed out (the usual case) says where it lies without the view's accessors.
+      const known = frame === lastRecord.frame;
+      const buffer = known ? lastRecord.buffer! : frame.buffer;
+      const start = known ? lastRecord.start : frame.byteOffset - 4;
+      const end = start + 4 + frame.length;
+      if (this.runBuffer === buffer && this.runEnd === start) {
+        this.runEnd = end;
+      } else {
+        this.closeStage();
+        this.closeRun();
+        this.runBuffer = buffer;
+        this.runStart = start;
+        this.runEnd = end;
+      }
     } else {
       this.closeRun();
       this.copyToStage(frame);
@@ -158,6 +165,8 @@ export class SocketPortIo implements PortIo {
     this.parts.push(Buffer.from(this.runBuffer, this.runStart, this.runEnd - this.runStart));
     this.runBuffer = null;
   }
+
+  private readonly flushLater = (s: Socket): void => this.flush(s);
 
   private flush(s: Socket): void {
     this.closeRun();

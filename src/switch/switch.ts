@@ -24,7 +24,7 @@ import { RateLimiter, FairQueue } from './bandwidth.ts';
 import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
 import { PcapCapture, type CaptureResult, type CaptureStop, type PcapCaptureOptions } from './capture.ts';
-import { SinkIo, type PortIoEvents } from './port-io.ts';
+import { SinkIo, type PortIo, type PortIoEvents } from './port-io.ts';
 import { CoarseClock } from './coarse-clock.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
@@ -494,12 +494,14 @@ export class VirtualSwitch {
 
   private attach(st: PortState): void {
     this.ports.set(st.id, st);
+    st.attached = true;
     this.portList = [...this.ports.values()];
     this.rebuildPvlanMap();
   }
 
   private detach(st: PortState): void {
     this.ports.delete(st.id);
+    st.attached = false;
     this.portList = [...this.ports.values()];
     this.macs.flushPort(st.id);
     this.owners.forgetPort(st.id);
@@ -581,7 +583,7 @@ export class VirtualSwitch {
   }
 
   private pipeline(src: PortState, input: Uint8Array, inputFramed: boolean): void {
-    if (!this.ports.has(src.id)) return;
+    if (!src.attached) return;
     const info = this.info;
     let frame = input;
     parseFrameInto(frame, info, this.settings.maxFrameBytes);
@@ -613,8 +615,9 @@ export class VirtualSwitch {
       }
     }
 
+    // Emptied only when not empty: setting an array's length is a runtime call, once per frame.
     const out = this.flood;
-    out.length = 0;
+    if (out.length !== 0) out.length = 0;
     let forwarded = false;
     if (this.forwarder) {
       const cand = this.candidatesOf(src, vlan);
@@ -640,7 +643,7 @@ export class VirtualSwitch {
         if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
         return;
       }
-      out.length = 0;
+      if (out.length !== 0) out.length = 0;
       for (const p of this.portList) {
         if (p === src || !p.io?.connected) continue; // a port whose VM is off is no flood candidate (not a drop)
         if (this.admits(src, p, vlan)) out.push(p);
@@ -700,14 +703,22 @@ export class VirtualSwitch {
    * HOLD_MS so a peer that stopped reading costs the sender at most that long per burst.
    */
   private backpressure(src: PortState, dst: PortState): void {
-    if (!dst.io?.congested || src.waitingFor.has(dst.id)) return;
+    if (dst.io?.congested && !src.waitingFor.has(dst.id)) this.hold(src, dst, dst.io);
+  }
+
+  /**
+   * Holds `src` until `dst` drains or HOLD_MS pass. Apart from backpressure(), which runs for
+   * every unicast frame: a function whose variables a closure captures allocates their context
+   * on every call, even when it returns before making the closure.
+   */
+  private hold(src: PortState, dst: PortState, io: PortIo): void {
     src.waitingFor.add(dst.id);
     src.hold();
     let done = false;
     const release = (): void => { if (done) return; done = true; clearTimeout(t); src.waitingFor.delete(dst.id); src.release(); };
     const t = setTimeout(release, HOLD_MS);
     t.unref();
-    dst.io.whenDrained(release);
+    io.whenDrained(release);
   }
 
   /**

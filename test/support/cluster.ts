@@ -17,11 +17,19 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(names: readonly string[]): Promise<TestCluster> {
-  const etcd = await EtcdCluster.start(names.length);
+export interface ClusterOptions {
+  /** Node i's --cluster-etcd-endpoints (default: its own member first, then the others). */
+  endpoints?: (etcd: EtcdCluster, i: number) => Promise<string>;
+  /** etcd members (default one per node); those beyond the nodes run on no node (a witness's). */
+  members?: number;
+}
+
+export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
+  const etcd = await EtcdCluster.start(opts.members ?? names.length);
+  const endpoints = opts.endpoints;
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
-  const daemons = await Promise.all(names.map((name, i) => TestDaemon.start(undefined, [
-    '--cluster-etcd-endpoints', etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
+  const daemons = await Promise.all(names.map(async (name, i) => TestDaemon.start(undefined, [
+    '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
   ])));
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),

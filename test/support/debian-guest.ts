@@ -2,9 +2,11 @@
 // parent of each VM's differencing disk, and a boot waits for what a user waits for — the
 // agent (Heartbeat OK), the KVP items and the end of systemd's start-up.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDebianImage } from '../../src/guest/index.ts';
+import { openDiskFile } from '../../src/storage/index.ts';
 import { waitFor, type TestDaemon } from './daemon.ts';
 import type { CliTools } from './cli-tools.ts';
 
@@ -16,13 +18,51 @@ export interface DebianParent {
   disk: string;
   /** Where the ext4 root partition (3) starts, in bytes. */
   rootStart: number;
+  /** Its length in bytes. */
+  rootLength: number;
 }
 
 /** Builds or finds the Debian image; where its root file system starts. */
 export async function debianParent(): Promise<DebianParent> {
   const image = await ensureDebianImage();
-  const manifest = JSON.parse(await readFile(image.manifest, 'utf8')) as { partitions: { number: number; startSector: number }[] };
-  return { disk: image.disk, rootStart: manifest.partitions.find((p) => p.number === 3)!.startSector * 512 };
+  const manifest = JSON.parse(await readFile(image.manifest, 'utf8')) as { partitions: { number: number; startSector: number; sectors: number }[] };
+  const root = manifest.partitions.find((p) => p.number === 3)!;
+  return { disk: image.disk, rootStart: root.startSector * 512, rootLength: root.sectors * 512 };
+}
+
+/**
+ * The host's word on the ext4 file system at [start, start + length) of a disk file (a restored
+ * backup): copied out as a sparse raw file (data extents only), its superblock's needs_recovery
+ * flag (a journal left to replay: copied mounted, not frozen) and `e2fsck -fn` on it.
+ */
+export async function hostFsck(disk: string, start: number, length: number, scratch: string): Promise<{ needsRecovery: boolean; status: number | null; output: string }> {
+  const sb = Buffer.alloc(1024);
+  try {
+    const d = await openDiskFile(disk, { readOnly: true });
+    const fh = await open(scratch, 'wx+', 0o600);
+    try {
+      await fh.truncate(length);
+      const buf = new Uint8Array(4 << 20);
+      for (const x of await d.blockStatus(start, length)) {
+        if (x.zero) continue;
+        for (let o = 0; o < x.length; o += buf.length) {
+          const n = Math.min(buf.length, x.length - o);
+          await d.read(buf.subarray(0, n), x.offset + o);
+          await fh.write(buf, 0, n, x.offset + o - start);
+        }
+      }
+      await fh.read(sb, 0, 1024, 1024);
+    } finally {
+      await fh.close();
+      await d.close();
+    }
+    assert.equal(sb.readUInt16LE(0x38), 0xef53, 'ext4 superblock magic');
+    const fsck = spawnSync('e2fsck', ['-fn', scratch], { encoding: 'utf8' });
+    if (fsck.error) throw fsck.error; // no e2fsck: a failure, never a skip
+    return { needsRecovery: (sb.readUInt32LE(0x60) & 0x4) !== 0, status: fsck.status, output: fsck.stdout + fsck.stderr };
+  } finally {
+    await rm(scratch, { force: true });
+  }
 }
 
 /** A VM on its own differencing child `<dir>/<name>.vhdx` of the Debian disk; returns the child's path. `newVmArgs` go to New-VM (e.g. -SwitchName). */

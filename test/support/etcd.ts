@@ -7,10 +7,21 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './daemon.ts';
+import { EtcdClient } from '../../src/cluster/etcd-client.ts';
 
 export const ETCD = '/usr/bin/etcd';
 
-export interface EtcdMember { name: string; clientUrl: string; peerUrl: string; dir: string; proc: ChildProcess; log: string }
+export interface EtcdMember { name: string; clientUrl: string; peerUrl: string; dir: string; args: string[]; proc: ChildProcess; log: string }
+
+/** (Re)start a member's process with its arguments (on a data dir it has, etcd ignores the initial-cluster flags). */
+function spawnMember(member: Omit<EtcdMember, 'proc'> & { proc?: ChildProcess }): EtcdMember {
+  const proc = spawn(ETCD, member.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (b: Buffer): void => { member.log = (member.log + b.toString()).slice(-20_000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  member.proc = proc;
+  return member as EtcdMember;
+}
 
 export class EtcdCluster {
   private constructor(readonly members: EtcdMember[]) {}
@@ -46,19 +57,15 @@ export class EtcdCluster {
     }
     const initial = plan.map((m) => `${m.name}=${m.peerUrl}`).join(',');
     const token = `vmhost-test-${process.pid}-${Date.now()}`;
-    const members = plan.map((m): EtcdMember => {
+    const members = plan.map((m) => {
       // Heartbeat 100 ms / election 1 s (etcd's defaults): a test cluster elects a leader in about a second.
-      const proc = spawn(ETCD, [
+      const args = [
         '--name', m.name, '--data-dir', join(m.dir, 'data'),
         '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
         '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
         '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const member: EtcdMember = { ...m, proc, log: '' };
-      const keep = (b: Buffer): void => { member.log = (member.log + b.toString()).slice(-20_000); };
-      proc.stdout!.on('data', keep);
-      proc.stderr!.on('data', keep);
-      return member;
+      ];
+      return spawnMember({ ...m, args, log: '' });
     });
     const cluster = new EtcdCluster(members);
     try {
@@ -84,6 +91,39 @@ export class EtcdCluster {
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
+  }
+
+  /** Start a killed member i again on its data dir (a node's machine coming back). */
+  restart(i: number): void {
+    spawnMember(this.members[i]!);
+  }
+
+  /**
+   * Member i, removed from etcd and added back as a learner (by its node: src/cluster/quorum.ts),
+   * starts on an empty data dir and joins the cluster as it is now (--initial-cluster-state existing).
+   */
+  async rejoin(i: number): Promise<void> {
+    const m = this.members[i]!;
+    await this.kill(i);
+    const others = (await new EtcdClient(this.endpoints).members()).filter((x) => !x.peerUrls.includes(m.peerUrl));
+    const initial = [...others.map((x) => `${x.name}=${x.peerUrls[0]}`), `${m.name}=${m.peerUrl}`].join(',');
+    await rm(join(m.dir, 'data'), { recursive: true, force: true });
+    const at = (flag: string): number => m.args.indexOf(flag) + 1;
+    m.args[at('--initial-cluster')] = initial;
+    m.args[at('--initial-cluster-state')] = 'existing';
+    spawnMember(m);
+  }
+
+  /**
+   * SIGSTOP member i: frozen, it answers nobody and sends nothing, so its peers see exactly what
+   * dropped packets give them (open connections that go silent); `resume(i)` (SIGCONT) lets it go on.
+   */
+  pause(i: number): void {
+    this.members[i]!.proc.kill('SIGSTOP');
+  }
+
+  resume(i: number): void {
+    this.members[i]!.proc.kill('SIGCONT');
   }
 
   async stop(): Promise<void> {

@@ -15,6 +15,7 @@ import { ConsoleView } from './views/ConsoleView.tsx';
 import { HostPanel } from './views/HostPanel.tsx';
 import { HostsView } from './views/HostsView.tsx';
 import { SwitchManager } from './views/SwitchManager.tsx';
+import { VmNetworks } from './views/VmNetworks.tsx';
 import { JobsView } from './views/JobsView.tsx';
 import { EventsView } from './views/EventsView.tsx';
 import { ClusterManager } from './views/ClusterManager.tsx';
@@ -33,6 +34,7 @@ const SECTIONS: Section[] = [
   { path: 'new', label: 'New Virtual Machine', render: () => <NewVmWizard /> },
   { path: 'import', label: 'Import Virtual Machine', render: () => <ImportVm /> },
   { path: 'switches', label: 'Virtual Switches', render: ([name]) => <SwitchManager name={name} /> },
+  { path: 'vm-networks', label: 'VM Networks', render: () => <VmNetworks /> },
   { path: 'host', label: 'Host', render: () => <HostPanel /> },
   { path: 'hosts', label: 'Hosts', render: () => <HostsView /> },
   { path: 'cluster', label: 'Failover Cluster', render: () => <ClusterManager /> },

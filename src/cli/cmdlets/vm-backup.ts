@@ -2,7 +2,7 @@
 // Start-VMBackup, Get-VMBackup, Restore-VMBackup, Remove-VMBackup. Paths are made absolute here
 // (the daemon has its own working directory).
 import { resolve } from 'node:path';
-import type { RestoredDisk, VmBackup } from '../../host/index.ts';
+import type { RestoredDisk, VmBackup, VmView } from '../../host/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { runJob } from '../job-wait.ts';
 import type { View } from '../table.ts';
@@ -15,7 +15,7 @@ const backupId = { type: 'string', mandatory: true, help: 'The backup point\'s i
 const backupView: View = {
   columns: [
     { label: 'VMName', value: 'VMName' }, { label: 'BackupId', value: 'BackupId' }, { label: 'Kind', value: 'Kind' }, { label: 'Point', value: 'Point' },
-    { label: 'CreationTime', value: 'CreationTime' },
+    { label: 'CreationTime', value: 'CreationTime' }, { label: 'ConsistencyLevel', value: 'ConsistencyLevel' },
     { label: 'ChangedBytes', value: (r) => `${(r as unknown as VmBackup).ChangedBytes} of ${(r as unknown as VmBackup).VirtualSize}` },
   ],
 };
@@ -26,15 +26,19 @@ const restoredView: View = {
 
 export const startVmBackup = defineCmdlet({
   name: 'Start-VMBackup',
-  synopsis: 'Back up a running VM into a repository: the first point is full, the next ones read only the blocks changed since (crash-consistent, all disks at one moment)',
-  params: { VMName: { ...vmNameMandatory, aliases: [] }, Destination: repository, AsJob: asJob },
+  synopsis: 'Back up a VM into a repository: the first point is full, the next ones read only the blocks changed since (all disks at one moment; application-consistent when the guest agent freezes its file systems, else crash-consistent; an off or saved VM from its files)',
+  params: {
+    VMName: { ...vmNameMandatory, aliases: [] }, Destination: repository,
+    KeepLast: { type: 'int', min: 1, help: 'Then keep only the VM\'s newest N points in the repository (the oldest kept is rebased as full when its full point goes)' },
+    AsJob: asJob,
+  },
   positional: ['VMName', 'Destination'],
   view: backupView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       if (!ctx.shouldProcess(vm.Name)) return undefined;
-      return runJob<VmBackup>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/backups`, { Destination: resolve(args.Destination) });
+      return runJob<VmBackup>(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/backups`, { Destination: resolve(args.Destination), KeepLast: args.KeepLast });
     });
     return oneOrMany(out, args.VMName);
   },
@@ -55,15 +59,22 @@ export const getVmBackup = defineCmdlet({
 
 export const restoreVmBackup = defineCmdlet({
   name: 'Restore-VMBackup',
-  synopsis: 'Restore a backup point\'s disks as new VHDX files in -DestinationPath (its full point and the incrementals up to it applied)',
-  params: { Path: repository, BackupId: backupId, DestinationPath: { type: 'string', mandatory: true, help: 'Folder for the restored disks' }, AsJob: asJob },
+  synopsis: 'Restore a backup point\'s disks as new VHDX files in -DestinationPath (its full point and the incrementals up to it applied); -NewVMName: and register a new VM (new id, new dynamic MACs, Off) on them; -VMName: over that off VM\'s own disks',
+  params: {
+    Path: repository, BackupId: backupId,
+    DestinationPath: { type: 'string', help: 'Folder for the restored disks (with -NewVMName by default DIR/Virtual Hard Disks/<NewVMName> on the host)' },
+    NewVMName: { type: 'string', help: 'Register a new VM with this name from the point\'s configuration on the restored disks' },
+    VMName: { type: 'string', help: 'Restore over this VM\'s own disks (it must be off, without checkpoints)' },
+    AsJob: asJob,
+  },
   positional: ['Path', 'BackupId', 'DestinationPath'],
   view: restoredView,
   supportsShouldProcess: true,
   async run(args, ctx) {
-    if (!ctx.shouldProcess(`${args.BackupId} → ${args.DestinationPath}`)) return undefined;
-    return runJob<RestoredDisk[]>(clientFor(ctx), ctx, args.AsJob, 'POST', '/backups/restore', {
-      Path: resolve(args.Path), BackupId: args.BackupId, DestinationPath: resolve(args.DestinationPath),
+    if (!ctx.shouldProcess(`${args.BackupId} → ${args.NewVMName ?? args.DestinationPath ?? `the disks of ${args.VMName}`}`)) return undefined;
+    return runJob<RestoredDisk[] | VmView>(clientFor(ctx), ctx, args.AsJob, 'POST', '/backups/restore', {
+      Path: resolve(args.Path), BackupId: args.BackupId, NewVMName: args.NewVMName, VMName: args.VMName,
+      DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath),
     });
   },
 });

@@ -1,7 +1,7 @@
 // A VM adapter's multi-tenant settings: Get-/Set-VmNetworkAdapterIsolation and Add-/Get-/Set-/
-// Remove-VmNetworkAdapterRoutingDomainMapping. Stored by the daemon (hnv/adapter-isolation.ts);
-// the NVGRE data path goes by Set-VMNetworkAdapter -VirtualSubnetId and the NetWNV policy, not
-// by these, so they are stored only. VM adapters only.
+// Remove-VmNetworkAdapterRoutingDomainMapping. Applied by the daemon (hnv/adapter-isolation.ts):
+// a virtual subnet mode sets the adapter's -VirtualSubnetId, Vlan mode its access VLAN, and the
+// mappings bound which subnet it may be in. VM adapters only.
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import type { ApiClient } from '../client.ts';
@@ -43,7 +43,7 @@ export const getVmNetworkAdapterIsolation = defineCmdlet({
 });
 
 export const setVmNetworkAdapterIsolation = defineCmdlet({
-  name: 'Set-VMNetworkAdapterIsolation', synopsis: 'Set the isolation mode and default isolation ID (stored only: the data path goes by -VirtualSubnetId)',
+  name: 'Set-VMNetworkAdapterIsolation', synopsis: 'Set the isolation mode and default isolation ID (the adapter\'s virtual subnet or access VLAN)',
   params: {
     VMName: vmName, VMNetworkAdapterName: adapterName,
     IsolationMode: { type: 'enum', values: ['None', 'NativeVirtualSubnet', 'ExternalVirtualSubnet', 'Vlan'] },
@@ -69,7 +69,7 @@ export const getVmNetworkAdapterRoutingDomainMapping = defineCmdlet({
 });
 
 export const addVmNetworkAdapterRoutingDomainMapping = defineCmdlet({
-  name: 'Add-VMNetworkAdapterRoutingDomainMapping', synopsis: 'Put network adapters in a routing domain with its virtual subnets (stored only)',
+  name: 'Add-VMNetworkAdapterRoutingDomainMapping', synopsis: 'Put network adapters in a routing domain with its virtual subnets',
   params: {
     VMName: vmName, VMNetworkAdapterName: adapterName, RoutingDomainID: { type: 'string', mandatory: true, help: 'A GUID' },
     RoutingDomainName: { type: 'string', mandatory: true }, IsolationID: isolationIds, IsolationName: isolationNames,

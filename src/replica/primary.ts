@@ -1,0 +1,395 @@
+// The primary side of Hyper-V Replica: one relationship per VM (Enable-VMReplication), kept in
+// DIR/replication/<VM id>.json. Start-VMInitialReplication sends the VM's configuration and a
+// full copy of its drives (only their data) over the network; then every ReplicationFrequencySec
+// a cycle takes the VM's consistent point (host.withConsistentPoint: the point-in-time copy's
+// pause with the `replica` tracker consumer's take in it) and sends only the changed 64 KiB
+// blocks, zlib-deflated when CompressionEnabled (Node 20's zlib has no zstd). The take is
+// committed only after the Replica server acknowledged the point as durable; any failure
+// restores it (those blocks go with the next cycle), counts an error and turns Health to
+// Warning, and Critical after three failures in a row. A tick that finds the previous cycle
+// still running is a missed cycle. A VM that is not running has nothing to send (its disks are
+// not served, so nothing changes them); its ticks pass.
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { deflateRaw } from 'node:zlib';
+import { promisify } from 'node:util';
+import { VmhostError } from '../common/index.ts';
+import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.ts';
+import { loadCertificate, trustedCas } from './cert-store.ts';
+import { ReplicaConnection, type Peer } from './connection.ts';
+import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
+import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
+import { TRACKING_BLOCK } from '../storage/index.ts';
+
+const deflate = promisify(deflateRaw);
+export const REPLICA_CONSUMER = 'replica';
+const CRITICAL_AFTER = 3;
+
+export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'Replicating' | 'Suspended' | 'Error';
+
+export interface ReplicationSettings {
+  ReplicaServerName: string;
+  ReplicaServerPort: number;
+  AuthenticationType: 'Certificate';
+  CertificateThumbprint: string | null;
+  ReplicationFrequencySec: FrequencySec;
+  RecoveryHistory: number;
+  CompressionEnabled: boolean;
+  ExcludedVhdPath: string[];
+}
+
+export interface Statistics {
+  MonitoringStartTime: string;
+  SuccessfulReplicationCount: number;
+  MissedReplicationCount: number;
+  ReplicationErrors: number;
+  /** Bytes of changed blocks per cycle (before compression), and what crossed the wire. */
+  TotalReplicationSize: number;
+  MaximumReplicationSize: number;
+  LastReplicationSize: number;
+  LastTransferredSize: number;
+  TotalLatencyMs: number;
+}
+
+interface Relationship {
+  VMId: string;
+  VMName: string;
+  settings: ReplicationSettings;
+  replicationState: PrimaryState;
+  failuresInRow: number;
+  lastError: string | null;
+  lastReplicationTime: string | null;
+  recoveryPoints: number;
+  stats: Statistics;
+}
+
+function freshStats(): Statistics {
+  return {
+    MonitoringStartTime: new Date().toISOString(), SuccessfulReplicationCount: 0, MissedReplicationCount: 0, ReplicationErrors: 0,
+    TotalReplicationSize: 0, MaximumReplicationSize: 0, LastReplicationSize: 0, LastTransferredSize: 0, TotalLatencyMs: 0,
+  };
+}
+
+/** Enable-/Set-VMReplication's checks: the 2012 R2 frequencies, RecoveryHistory 0..24, a port, certificate authentication. */
+export function checkSettings(s: ReplicationSettings): void {
+  const bad = (param: string, m: string) => new VmhostError('INVALID_ARGUMENT', `${param}: ${m}`, { param });
+  if (!(FREQUENCIES as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')}`);
+  if (!checkRecoveryHistory(s.RecoveryHistory)) throw bad('RecoveryHistory', `${s.RecoveryHistory} is not an integer from 0 to 24`);
+  if (!Number.isInteger(s.ReplicaServerPort) || s.ReplicaServerPort < 1 || s.ReplicaServerPort > 65535) throw bad('ReplicaServerPort', `${s.ReplicaServerPort} is not a TCP port`);
+  if (s.AuthenticationType !== 'Certificate') throw new VmhostError('REPLICATION_UNSUPPORTED', 'AuthenticationType: only Certificate is supported (Kerberos needs an Active Directory domain)', { param: 'AuthenticationType' });
+}
+
+/** Get-VMReplication's object on the primary. */
+export interface ReplicationView extends ReplicationSettings {
+  VMName: string; VMId: string; ComputerName: string;
+  ReplicationMode: 'Primary' | 'Replica';
+  ReplicationState: string;
+  ReplicationHealth: 'Normal' | 'Warning' | 'Critical';
+  PrimaryServerName: string;
+  CurrentReplicaServerName: string;
+  LastReplicationTime: string | null;
+  RecoveryPoints: number;
+  LastError: string | null;
+}
+
+export class PrimaryReplication {
+  private readonly rels = new Map<string, Relationship>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
+
+  /** `timerScale`: the cycle timer runs every ReplicationFrequencySec × scale (tests only: vmhostd --replication-timer-scale). */
+  constructor(private readonly host: Host, private readonly timerScale: number) {}
+
+  private get dir(): string {
+    return join(this.host.dataDir, 'replication');
+  }
+
+  async open(): Promise<void> {
+    const files = await readdir(this.dir).catch(() => [] as string[]);
+    for (const f of files.filter((x) => x.endsWith('.json'))) {
+      const r = JSON.parse(await readFile(join(this.dir, f), 'utf8')) as Relationship;
+      this.rels.set(r.VMId, r);
+      this.arm(r);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
+    for (const r of this.running.values()) r.conn?.close();
+    await Promise.all([...this.running.values()].map((r) => r.done.catch(() => undefined)));
+  }
+
+  has(vmId: string): Relationship | undefined {
+    return this.rels.get(vmId);
+  }
+
+  private rel(nameOrId: string): Relationship {
+    const id = this.host.get(nameOrId).Id;
+    const r = this.rels.get(id);
+    if (!r) throw new VmhostError('REPLICATION_NOT_ENABLED', `replication is not enabled for virtual machine '${this.host.get(nameOrId).Name}'`, { vm: nameOrId });
+    return r;
+  }
+
+  private async save(r: Relationship): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(join(this.dir, `${r.VMId}.json`), JSON.stringify(r, null, 2));
+  }
+
+  async peer(s: Pick<ReplicationSettings, 'ReplicaServerName' | 'ReplicaServerPort' | 'CertificateThumbprint'>): Promise<Peer> {
+    return {
+      server: s.ReplicaServerName, port: s.ReplicaServerPort,
+      certificate: await loadCertificate(this.host.dataDir, s.CertificateThumbprint), trusted: await trustedCas(this.host.dataDir),
+    };
+  }
+
+  /** Test-VMReplicationConnection: connect, authenticate both ways, say hello. */
+  async test(s: Pick<ReplicationSettings, 'ReplicaServerName' | 'ReplicaServerPort' | 'CertificateThumbprint'>): Promise<string> {
+    const c = await ReplicaConnection.open(await this.peer(s), 'test');
+    c.close();
+    return `Connection to the Replica server ${s.ReplicaServerName} on port ${s.ReplicaServerPort} succeeded (certificate authentication)`;
+  }
+
+  /** Enable-VMReplication: the relationship, after the Replica server accepted a test connection. */
+  async enable(nameOrId: string, s: ReplicationSettings): Promise<ReplicationView> {
+    const vm = this.host.get(nameOrId);
+    if (this.rels.has(vm.Id)) throw new VmhostError('ALREADY_EXISTS', `replication is already enabled for virtual machine '${vm.Name}'`, { vm: vm.Name });
+    if (vm.ReplicationMode === 'Replica') throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${vm.Name}' is a Replica VM; extended replication is not built`, { vm: vm.Name });
+    checkSettings(s);
+    await this.test(s);
+    const r: Relationship = {
+      VMId: vm.Id, VMName: vm.Name, settings: s, replicationState: 'ReadyForInitialReplication', failuresInRow: 0, lastError: null,
+      lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
+    };
+    await this.save(r);
+    this.rels.set(r.VMId, r);
+    return this.view(r);
+  }
+
+  /** Start-VMInitialReplication: the configuration and a full copy of the drives, over the network. */
+  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
+    r.replicationState = 'InitialReplicationInProgress';
+    await this.save(r);
+    try {
+      await this.exclusive(r, () => this.send(r, true, progress));
+      r.replicationState = 'Replicating';
+    } catch (e) {
+      r.replicationState = 'ReadyForInitialReplication';
+      r.lastError = (e as Error).message;
+      throw e;
+    } finally {
+      await this.save(r);
+    }
+    this.arm(r);
+    return this.view(r);
+  }
+
+  /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
+  private tick(r: Relationship): void {
+    if (r.replicationState !== 'Replicating') return;
+    if (this.running.has(r.VMId)) {
+      r.stats.MissedReplicationCount++;
+      void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
+      return;
+    }
+    const state = this.vmState(r.VMId);
+    if (state !== 'Running' && state !== 'Paused') return;
+    void this.exclusive(r, () => this.send(r, false, () => undefined)).then(
+      () => { r.failuresInRow = 0; r.lastError = null; },
+      (e: unknown) => {
+        r.failuresInRow++;
+        r.stats.ReplicationErrors++;
+        r.lastError = (e as Error).message;
+        this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_FAILED', Message: `Replication of '${r.VMName}' to ${r.settings.ReplicaServerName} failed (${r.failuresInRow} in a row; retried next interval): ${r.lastError}`, VMId: r.VMId, VMName: r.VMName });
+      },
+    ).finally(() => this.save(r).catch((e: unknown) => {
+      this.host.events.emit({ Level: 'Error', Code: 'VM_REPLICATION_FAILED', Message: `Replication state of '${r.VMName}' could not be saved: ${(e as Error).message}`, VMId: r.VMId, VMName: r.VMName });
+    }));
+  }
+
+  private vmState(id: string): string | undefined {
+    try {
+      return this.host.get(id).State;
+    } catch {
+      return undefined; // removed: its relationship waits for Remove-VMReplication
+    }
+  }
+
+  private arm(r: Relationship): void {
+    clearInterval(this.timers.get(r.VMId));
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
+    const t = setInterval(() => this.tick(r), r.settings.ReplicationFrequencySec * 1000 * this.timerScale);
+    t.unref();
+    this.timers.set(r.VMId, t);
+  }
+
+  private async exclusive(r: Relationship, fn: () => Promise<void>): Promise<void> {
+    if (this.running.has(r.VMId)) throw new VmhostError('INVALID_STATE', `a replication of '${r.VMName}' is running`, { vm: r.VMName });
+    const slot: { conn?: ReplicaConnection; done: Promise<void> } = { done: Promise.resolve() };
+    this.running.set(r.VMId, slot);
+    slot.done = fn();
+    try {
+      await slot.done;
+    } finally {
+      this.running.delete(r.VMId);
+    }
+  }
+
+  /** One point to the Replica server: initial (full) or a cycle (changed blocks). */
+  private async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
+    const excluded = new Set(r.settings.ExcludedVhdPath);
+    const t0 = Date.now();
+    await this.host.withConsistentPoint(r.VMId, {
+      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path),
+      onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
+    }, async (p, config) => {
+      try {
+        const { bytes, wire, points } = await this.transfer(r, p, initial ? config : undefined, progress);
+        await p.commit();
+        r.lastReplicationTime = p.at.toISOString();
+        r.recoveryPoints = points;
+        const s = r.stats;
+        s.SuccessfulReplicationCount++;
+        s.LastReplicationSize = bytes;
+        s.LastTransferredSize = wire;
+        s.TotalReplicationSize += bytes;
+        s.MaximumReplicationSize = Math.max(s.MaximumReplicationSize, bytes);
+        s.TotalLatencyMs += Date.now() - t0;
+      } catch (e) {
+        await p.restore();
+        throw e;
+      }
+    });
+  }
+
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
+    const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
+    const slot = this.running.get(r.VMId);
+    if (slot) slot.conn = conn;
+    try {
+      const compression = r.settings.CompressionEnabled ? 'deflate' : 'none';
+      const begin: Frame = {
+        t: 'begin', kind: config ? 'initial' : 'delta', time: p.at.toISOString(), recoveryHistory: r.settings.RecoveryHistory, compression,
+        drives: p.drives.map((d) => ({ id: d.drive.id, virtualSize: d.copy.virtualSize, logicalSectorSize: d.logicalSectorSize, physicalSectorSize: d.physicalSectorSize, fileName: basename(d.drive.path) })),
+        ...(config ? { config } : {}),
+      };
+      await conn.send(begin);
+      const total = p.drives.reduce((a, d) => a + d.taken.bytes, 0);
+      let bytes = 0, wire = 0;
+      for (const d of p.drives) {
+        for (const e of d.taken.extents) {
+          // A full take lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
+          for (const x of await d.copy.blockStatus(e.offset, e.length)) {
+            if (x.zero && d.taken.full) continue;
+            for (let o = 0; o < x.length; o += PIECE) {
+              const length = Math.min(PIECE, x.length - o);
+              if (x.zero) {
+                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o, length, zero: true, bytes: 0 });
+                continue;
+              }
+              const raw = new Uint8Array(length);
+              await d.copy.read(raw, x.offset + o);
+              // A full copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
+              // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
+              for (const [at, n] of d.taken.full ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
+                const piece = raw.subarray(at, at + n);
+                const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
+                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);
+                bytes += n;
+                wire += body.length;
+              }
+            }
+          }
+          progress(35 + (total > 0 ? (bytes / total) * 60 : 60), 'Sending the changed blocks');
+        }
+      }
+      await conn.send({ t: 'end' });
+      const ack = await conn.expect('ack');
+      return { bytes, wire, points: ack.points };
+    } finally {
+      conn.close();
+    }
+  }
+
+  /** Suspend-VMReplication: no cycle starts; one in flight is let finish before this returns. */
+  async suspend(nameOrId: string): Promise<ReplicationView> {
+    const v = await this.setState(nameOrId, ['Replicating'], 'Suspended');
+    await this.running.get(v.VMId)?.done.catch(() => undefined);
+    return this.view(this.rel(v.VMId));
+  }
+
+  resume(nameOrId: string): Promise<ReplicationView> {
+    return this.setState(nameOrId, ['Suspended'], 'Replicating');
+  }
+
+  private async setState(nameOrId: string, from: PrimaryState[], to: PrimaryState): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    if (!from.includes(r.replicationState)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.replicationState}, not ${from.join(' or ')}`, { vm: r.VMName, state: r.replicationState });
+    r.replicationState = to;
+    await this.save(r);
+    return this.view(r);
+  }
+
+  /** Stop-VMReplication: the point being sent is abandoned (its take restored); the relationship stays. */
+  async stopRunning(nameOrId: string): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    const run = this.running.get(r.VMId);
+    if (!run) throw new VmhostError('INVALID_STATE', `no replication of '${r.VMName}' is running`, { vm: r.VMName });
+    run.conn?.close();
+    await run.done.catch(() => undefined);
+    return this.view(r);
+  }
+
+  /** Remove-VMReplication: the relationship goes (the Replica VM stays on its server, as in Hyper-V). */
+  async remove(nameOrId: string): Promise<void> {
+    const r = this.rel(nameOrId);
+    clearInterval(this.timers.get(r.VMId));
+    this.timers.delete(r.VMId);
+    this.running.get(r.VMId)?.conn?.close();
+    await this.running.get(r.VMId)?.done.catch(() => undefined);
+    this.rels.delete(r.VMId);
+    await rm(join(this.dir, `${r.VMId}.json`), { force: true });
+    // The VM may be gone already (its relationship outlives it until removed).
+    await this.host.forgetChanges(r.VMId, REPLICA_CONSUMER).catch(() => undefined);
+  }
+
+  async resetStatistics(nameOrId: string): Promise<void> {
+    const r = this.rel(nameOrId);
+    r.stats = freshStats();
+    await this.save(r);
+  }
+
+  list(nameOrId?: string): ReplicationView[] {
+    const rs = nameOrId === undefined ? [...this.rels.values()] : [this.rel(nameOrId)];
+    return rs.map((r) => this.view(r));
+  }
+
+  /** Measure-VMReplication. */
+  measure(nameOrId?: string): Array<Statistics & { VMName: string; State: string; Health: string; LastReplicationTime: string | null; AverageReplicationSize: number; AverageReplicationLatencyMs: number; LastError: string | null }> {
+    const rs = nameOrId === undefined ? [...this.rels.values()] : [this.rel(nameOrId)];
+    return rs.map((r) => {
+      const n = r.stats.SuccessfulReplicationCount;
+      return {
+        VMName: r.VMName, State: r.replicationState, Health: health(r), LastReplicationTime: r.lastReplicationTime, ...r.stats,
+        AverageReplicationSize: n > 0 ? Math.round(r.stats.TotalReplicationSize / n) : 0,
+        AverageReplicationLatencyMs: n > 0 ? Math.round(r.stats.TotalLatencyMs / n) : 0, LastError: r.lastError,
+      };
+    });
+  }
+
+  view(r: Relationship): ReplicationView {
+    return {
+      VMName: r.VMName, VMId: r.VMId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Primary', ReplicationState: r.replicationState,
+      ReplicationHealth: health(r), PrimaryServerName: this.host.facts.computerName, CurrentReplicaServerName: r.settings.ReplicaServerName,
+      LastReplicationTime: r.lastReplicationTime, RecoveryPoints: r.recoveryPoints, LastError: r.lastError, ...r.settings,
+    };
+  }
+}
+
+/** Normal; Warning after a failed cycle; Critical after three in a row (or an initial replication that failed). */
+export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null }): 'Normal' | 'Warning' | 'Critical' {
+  if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
+  return r.failuresInRow > 0 ? 'Warning' : 'Normal';
+}

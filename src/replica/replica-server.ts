@@ -1,0 +1,187 @@
+// The Replica server: Set-/Get-VMReplicationServer and the authorization entries (kept in
+// DIR/replication-server.json), and while replication is enabled a TLS listener on
+// CertificateAuthenticationPort with mutual certificate authentication. The handshake asks for
+// the primary's certificate but does not fail on it: a certificate that does not chain to a
+// trusted CA, or whose names no entry allows, gets an `error` frame saying which, then the
+// connection closes — a primary's admin sees why, not a TLS alert. An accepted `replicate`
+// connection carries one point (initial or changed blocks) into the replica store; the `ack`
+// goes back only once the point is durable.
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { VmhostError, isVmhostError } from '../common/index.ts';
+import { writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
+import {
+  applyServerSettings, authorize, checkEntry, DEFAULT_SERVER_SETTINGS, type AuthorizationEntry, type ReplicationServerSettings,
+} from './authorization.ts';
+import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
+import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
+import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
+
+interface ServerFile { settings: ReplicationServerSettings; entries: AuthorizationEntry[] }
+
+export class ReplicaServer {
+  private file: ServerFile = { settings: DEFAULT_SERVER_SETTINGS, entries: [] };
+  private server: Server | undefined;
+  private readonly sockets = new Set<TLSSocket>();
+  readonly store: ReplicaStore;
+  /** The replicas this host holds, by VM id (Get-VMReplication on the Replica server). */
+  readonly replicas = new Map<string, ReplicaRecord>();
+
+  constructor(private readonly host: Host) {
+    this.store = new ReplicaStore(host.dataDir);
+  }
+
+  private get path(): string {
+    return join(this.host.dataDir, 'replication-server.json');
+  }
+
+  async open(): Promise<void> {
+    this.file = await readFile(this.path, 'utf8').then((t) => JSON.parse(t) as ServerFile, () => ({ settings: DEFAULT_SERVER_SETTINGS, entries: [] }));
+    for (const r of await this.store.load()) this.replicas.set(r.vmId, r);
+    if (this.file.settings.ReplicationEnabled) await this.listen();
+  }
+
+  async close(): Promise<void> {
+    await this.stopListening();
+  }
+
+  settings(): ReplicationServerSettings & { ListeningPort: number | null } {
+    const a = this.server?.address();
+    return { ...this.file.settings, ListeningPort: a && typeof a === 'object' ? a.port : null };
+  }
+
+  /** Set-VMReplicationServer: checked, saved, and the listener started, moved or stopped to match. */
+  async setSettings(patch: Partial<ReplicationServerSettings>): Promise<ReplicationServerSettings> {
+    const next = applyServerSettings(this.file.settings, patch);
+    if (next.ReplicationEnabled) await loadCertificate(this.host.dataDir, next.CertificateThumbprint); // refused before anything changes
+    const was = this.file.settings;
+    await this.save({ ...this.file, settings: next });
+    if (!next.ReplicationEnabled || was.CertificateAuthenticationPort !== next.CertificateAuthenticationPort || was.CertificateThumbprint !== next.CertificateThumbprint) await this.stopListening();
+    if (next.ReplicationEnabled && !this.server) await this.listen();
+    return next;
+  }
+
+  entries(filter: { AllowedPrimaryServer?: string; TrustGroup?: string } = {}): AuthorizationEntry[] {
+    return this.file.entries.filter((e) => (filter.AllowedPrimaryServer === undefined || e.AllowedPrimaryServer === filter.AllowedPrimaryServer.toLowerCase())
+      && (filter.TrustGroup === undefined || e.TrustGroup === filter.TrustGroup));
+  }
+
+  async addEntry(e: AuthorizationEntry): Promise<AuthorizationEntry> {
+    const entry = checkEntry(e, this.file.entries);
+    await this.save({ ...this.file, entries: [...this.file.entries, entry] });
+    return entry;
+  }
+
+  async setEntry(server: string, change: { ReplicaStorageLocation?: string; TrustGroup?: string }): Promise<AuthorizationEntry> {
+    const cur = this.find(server);
+    const rest = this.file.entries.filter((x) => x !== cur);
+    const entry = checkEntry({ ...cur, ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) }, rest);
+    await this.save({ ...this.file, entries: [...rest, entry] });
+    return entry;
+  }
+
+  async removeEntry(server: string): Promise<void> {
+    const cur = this.find(server);
+    await this.save({ ...this.file, entries: this.file.entries.filter((x) => x !== cur) });
+  }
+
+  private find(server: string): AuthorizationEntry {
+    const e = this.file.entries.find((x) => x.AllowedPrimaryServer === server.toLowerCase());
+    if (!e) throw new VmhostError('NOT_FOUND', `no authorization entry for '${server}'`, { entry: server });
+    return e;
+  }
+
+  private async save(f: ServerFile): Promise<void> {
+    await writeFileAtomic(this.path, JSON.stringify(f, null, 2));
+    this.file = f;
+  }
+
+  private async listen(): Promise<void> {
+    const s = this.file.settings;
+    const own = await loadCertificate(this.host.dataDir, s.CertificateThumbprint);
+    const server = createServer({ cert: own.cert, key: own.key, ca: await trustedCas(this.host.dataDir), requestCert: true, rejectUnauthorized: false });
+    server.on('secureConnection', (sock) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+      sock.on('error', () => undefined);
+      void this.serve(sock, own.names[0] ?? '');
+    });
+    server.on('tlsClientError', () => undefined); // a client that gives up mid-handshake is its own business
+    await new Promise<void>((res, rej) => {
+      server.once('error', (e) => rej(new VmhostError('REPLICATION_FAILED', `cannot listen for replication on port ${s.CertificateAuthenticationPort}: ${e.message}`, { port: s.CertificateAuthenticationPort }, { cause: e })));
+      server.listen(s.CertificateAuthenticationPort, () => res());
+    });
+    server.on('error', () => undefined); // after listening, errors belong to single connections
+    this.server = server;
+  }
+
+  private async stopListening(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    for (const x of this.sockets) x.destroy();
+    if (s) await new Promise<void>((res) => s.close(() => res()));
+  }
+
+  /** One connection: who it is, what it wants, then (replicate) one point in. */
+  private async serve(sock: TLSSocket, me: string): Promise<void> {
+    const frames = readFrames(sock as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let point: IncomingPoint | undefined;
+    const refuse = async (code: string, message: string) => {
+      await sendFrame(sock, { t: 'error', code, message }).catch(() => undefined);
+      sock.end();
+    };
+    try {
+      const peer = sock.getPeerCertificate();
+      const names = peer && Object.keys(peer).length > 0 ? peerNames(peer) : [];
+      if (!sock.authorized) {
+        const who = names.length > 0 ? `'${names.join("', '")}'` : 'without a name';
+        const why = peer && Object.keys(peer).length > 0 ? String(sock.authorizationError) : 'no client certificate was presented';
+        await refuse('REPLICATION_UNAUTHORIZED', `the primary's certificate (${who}${peer?.fingerprint ? `, thumbprint ${peer.fingerprint.replace(/:/g, '')}` : ''}) is not trusted by this Replica server: ${why}`);
+        return;
+      }
+      const decision = authorize(this.file.settings, this.file.entries, names);
+      if (!decision.ok) {
+        await refuse(decision.code, decision.reason);
+        return;
+      }
+      const hello = await next(frames);
+      if (hello.t !== 'hello') throw wireError(`'${hello.t}' before hello`);
+      await sendFrame(sock, { t: 'ok', server: me });
+      if (hello.op === 'test') {
+        sock.end();
+        return;
+      }
+      const vm = { id: hello.vmId!, name: hello.vmName! };
+      const begin = await next(frames);
+      if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
+      const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
+      point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
+        begin.drives, begin.config as VmConfig | undefined);
+      await point.open();
+      for (;;) {
+        const r = await frames.next();
+        if (r.done) throw wireError('the primary closed the connection inside a point');
+        const f = r.value.frame;
+        if (f.t === 'end') break;
+        if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
+        await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
+      }
+      const points = await point.finish(this.host);
+      point = undefined;
+      this.replicas.set(rec.vmId, rec);
+      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${decision.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
+      await sendFrame(sock, { t: 'ack', seq: rec.lastSeq, points });
+      sock.end();
+    } catch (e) {
+      await point?.abort();
+      await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);
+    }
+  }
+}
+
+async function next(frames: AsyncIterator<{ frame: Frame }>): Promise<Frame> {
+  const r = await frames.next();
+  if (r.done) throw wireError('the primary closed the connection');
+  return r.value.frame;
+}

@@ -1,0 +1,205 @@
+// The Replica server's copies of primaries' VMs. Per VM, in the storage folder its primary was
+// authorized into, `<folder>/<VM id>/`: a base VHDX per drive (the initial replication's full
+// copy) and, per recovery point, a differencing VHDX per drive on top of the one before
+// (`<drive>-rp<seq>.avhdx`), listed in `replica.json`, which is the commit point: a point is
+// acknowledged only after its files are flushed and replica.json names it. Beyond
+// RecoveryHistory the oldest point is merged into the base (the offline merge through the disk
+// facade, its child re-pointed), so the base holds the state of the oldest point still named;
+// RecoveryHistory 0 merges every point at once (only the latest state stays). The host's
+// registry of replicas (`DIR/replicas.json`: VM id → folder) lets a restarted daemon find them.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inflateRaw } from 'node:zlib';
+import { promisify } from 'node:util';
+import { VmhostError } from '../common/index.ts';
+import { createDiskFile, createDifferencingFile, openDiskFile } from '../storage/index.ts';
+import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
+import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
+import { wireError, type Compression, type WireDrive } from './wire.ts';
+
+const inflate = promisify(inflateRaw);
+
+export interface ReplicaPoint extends RecoveryPoint {
+  /** Drive id → its differencing file. */
+  files: Record<string, string>;
+}
+
+export interface ReplicaRecord {
+  vmId: string;
+  vmName: string;
+  primaryServer: string;
+  dir: string;
+  drives: Record<string, { base: string; virtualSize: number }>;
+  points: ReplicaPoint[];
+  /** The state of the base: the initial replication's moment, then the newest merged point's. */
+  baseTime: string;
+  lastSeq: number;
+  lastReplicationTime: string;
+  recoveryHistory: number;
+}
+
+type Open = Awaited<ReturnType<typeof openDiskFile>>;
+
+/** One point being received: its files open for writing until `finish` or `abort`. */
+export class IncomingPoint {
+  private readonly disks = new Map<string, Open>();
+  private readonly created: string[] = [];
+  bytes = 0;
+
+  constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
+    readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined) {}
+
+  /** Create this point's files: the bases (initial) or a differencing file per drive on the current leaf. */
+  async open(): Promise<void> {
+    await mkdir(this.rec.dir, { recursive: true, mode: 0o700 });
+    for (const d of this.drives) {
+      let path: string;
+      if (this.initial) {
+        path = join(this.rec.dir, `${d.fileName.replace(/\.[^.]*$/, '')}-${d.id.slice(0, 8)}.vhdx`);
+        await rm(path, { force: true });
+        this.created.push(path);
+        await createDiskFile(path, { format: 'VHDX', type: 'Dynamic', size: d.virtualSize, logicalSectorSize: d.logicalSectorSize as 512 | 4096, physicalSectorSize: d.physicalSectorSize as 512 | 4096 });
+        this.rec.drives[d.id] = { base: path, virtualSize: d.virtualSize };
+      } else {
+        const have = this.rec.drives[d.id];
+        if (!have || have.virtualSize !== d.virtualSize) throw wireError(`drive ${d.id} (${d.virtualSize} bytes) is not the replica's (initial replication again after a drive was added or resized)`);
+        path = join(this.rec.dir, `${d.fileName.replace(/\.[^.]*$/, '')}-${d.id.slice(0, 8)}-rp${this.seq}.avhdx`);
+        await rm(path, { force: true });
+        this.created.push(path);
+        await createDifferencingFile(path, ReplicaStore.leaf(this.rec, d.id), { format: 'VHDX' });
+      }
+      this.disks.set(d.id, await openDiskFile(path));
+    }
+  }
+
+  /** One extent piece: inflated when the relationship compresses, checked to fit its drive. */
+  async write(drive: string, offset: number, length: number, zero: boolean, payload: Buffer | undefined): Promise<void> {
+    const disk = this.disks.get(drive);
+    if (!disk) throw wireError(`data for drive ${drive}, which the point does not list`);
+    if (offset + length > disk.virtualSize) throw wireError(`extent [${offset}, +${length}) is outside drive ${drive} (${disk.virtualSize} bytes)`);
+    let data: Uint8Array;
+    if (zero) data = new Uint8Array(length);
+    else {
+      data = this.compression === 'deflate' ? await inflate(payload!, { maxOutputLength: length }).catch((e: Error) => { throw wireError(`a data frame does not inflate: ${e.message}`); }) : payload!;
+      if (data.length !== length) throw wireError(`a data frame holds ${data.length} bytes for an extent of ${length}`);
+    }
+    await disk.write(data, offset);
+    this.bytes += length;
+  }
+
+  /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
+  async finish(host: Host): Promise<number> {
+    for (const d of this.disks.values()) await d.flush();
+    for (const d of this.disks.values()) await d.close();
+    this.disks.clear();
+    const rec = this.rec;
+    if (this.initial) {
+      rec.points = [];
+      rec.baseTime = this.time;
+    } else {
+      rec.points.push({ seq: this.seq, time: this.time, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
+    }
+    rec.lastSeq = this.seq;
+    rec.lastReplicationTime = this.time;
+    await this.store.save(rec);
+    await this.store.pointVm(host, rec, this.config);
+    await this.store.prune(host, rec);
+    return rec.points.length;
+  }
+
+  /** The point did not arrive whole: its files go, the replica stays at its last point. */
+  async abort(): Promise<void> {
+    for (const d of this.disks.values()) await d.close().catch(() => undefined);
+    this.disks.clear();
+    for (const f of this.created) await rm(f, { force: true });
+  }
+}
+
+export class ReplicaStore {
+  private registry: Record<string, string> = {};
+
+  constructor(private readonly dataDir: string) {}
+
+  async load(): Promise<ReplicaRecord[]> {
+    this.registry = await readFile(join(this.dataDir, 'replicas.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => ({}));
+    const out: ReplicaRecord[] = [];
+    for (const dir of Object.values(this.registry)) {
+      const r = await this.read(dir);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  private read(dir: string): Promise<ReplicaRecord | undefined> {
+    return readFile(join(dir, 'replica.json'), 'utf8').then((t) => JSON.parse(t) as ReplicaRecord, () => undefined);
+  }
+
+  /** The replica of `vmId`, if this host has one. */
+  async get(vmId: string): Promise<ReplicaRecord | undefined> {
+    const dir = this.registry[vmId];
+    return dir === undefined ? undefined : this.read(dir);
+  }
+
+  async save(rec: ReplicaRecord): Promise<void> {
+    await writeFileAtomic(join(rec.dir, 'replica.json'), JSON.stringify(rec, null, 2));
+    if (this.registry[rec.vmId] !== rec.dir) {
+      this.registry[rec.vmId] = rec.dir;
+      await writeFileAtomic(join(this.dataDir, 'replicas.json'), JSON.stringify(this.registry, null, 2));
+    }
+  }
+
+  /** The drive's newest file: its newest point's, else the base. */
+  static leaf(rec: ReplicaRecord, driveId: string): string {
+    return rec.points.at(-1)?.files[driveId] ?? rec.drives[driveId]!.base;
+  }
+
+  /** A point of `primary`'s VM begins: the replica's record (a new one for an initial replication). */
+  async begin(vm: { id: string; name: string }, primary: string, storage: string, initial: boolean, history: number): Promise<ReplicaRecord> {
+    const have = await this.get(vm.id);
+    if (have && have.primaryServer !== primary) {
+      throw new VmhostError('REPLICATION_UNAUTHORIZED', `the replica of VM ${vm.id} belongs to primary '${have.primaryServer}', not '${primary}'`, { vm: vm.id });
+    }
+    if (!have && !initial) throw new VmhostError('REPLICATION_NOT_ENABLED', `this server holds no replica of VM '${vm.name}' (${vm.id}): start the initial replication`, { vm: vm.id });
+    if (have) return { ...have, vmName: vm.name, recoveryHistory: history };
+    return {
+      vmId: vm.id, vmName: vm.name, primaryServer: primary, dir: join(storage, vm.id), drives: {}, points: [],
+      baseTime: '', lastSeq: 0, lastReplicationTime: '', recoveryHistory: history,
+    };
+  }
+
+  /** The Replica VM: registered at the initial replication (Off, ReplicationMode Replica), its drives at the newest files. */
+  async pointVm(host: Host, rec: ReplicaRecord, config: VmConfig | undefined): Promise<void> {
+    const exists = (() => {
+      try {
+        host.get(rec.vmId);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    const leaves = Object.fromEntries(Object.keys(rec.drives).map((id) => [id, ReplicaStore.leaf(rec, id)]));
+    if (!exists) {
+      if (!config) throw new VmhostError('REPLICATION_NOT_ENABLED', `the Replica VM ${rec.vmId} is gone: start the initial replication again`, { vm: rec.vmId });
+      const drives = config.hardDrives.filter((d) => leaves[d.id] !== undefined).map((d) => ({ ...d, path: leaves[d.id]! }));
+      await host.registerReplica({ ...config, hardDrives: drives });
+      return;
+    }
+    await host.setReplicaDrives(rec.vmId, leaves);
+  }
+
+  /** Merge the points RecoveryHistory no longer keeps into the base, oldest first, each recorded when done. */
+  async prune(host: Host, rec: ReplicaRecord): Promise<void> {
+    const { merge } = prunePlan(rec.points, rec.recoveryHistory);
+    for (const p of merge) {
+      const next = rec.points[1];
+      for (const [id, file] of Object.entries(p.files)) {
+        const base = rec.drives[id]!.base;
+        await foldOffline(base, { child: file, grandchildren: next ? [next.files[id]!] : [] }, async () => undefined);
+      }
+      rec.points.shift();
+      rec.baseTime = p.time;
+      await this.save(rec);
+      if (!next) await host.setReplicaDrives(rec.vmId, Object.fromEntries(Object.entries(rec.drives).map(([id, d]) => [id, d.base])));
+    }
+  }
+}

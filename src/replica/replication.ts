@@ -1,0 +1,47 @@
+// Hyper-V Replica on one host: both roles at once, as in Hyper-V — the Replica server
+// (replica-server.ts) for primaries that send here, and the primary relationships
+// (primary.ts) of this host's VMs. It tells Get-VM each VM's ReplicationMode/State/Health and
+// answers Get-VMReplication for both kinds.
+import type { Host } from '../host/index.ts';
+import { PrimaryReplication, health, type ReplicationView } from './primary.ts';
+import { ReplicaServer } from './replica-server.ts';
+
+export class Replication {
+  readonly server: ReplicaServer;
+  readonly primary: PrimaryReplication;
+
+  private constructor(private readonly host: Host, timerScale: number) {
+    this.server = new ReplicaServer(host);
+    this.primary = new PrimaryReplication(host, timerScale);
+  }
+
+  static async open(host: Host, timerScale = 1): Promise<Replication> {
+    const r = new Replication(host, timerScale);
+    await r.server.open();
+    await r.primary.open();
+    host.setReplicationLook((id) => {
+      const p = r.primary.has(id);
+      if (p) return { mode: 'Primary', state: p.replicationState, health: health(p) };
+      return r.server.replicas.has(id) ? { mode: 'Replica', state: 'Replicating', health: 'Normal' } : undefined;
+    });
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await this.primary.close();
+    await this.server.close();
+  }
+
+  /** Get-VMReplication: this host's primaries and replicas (of one VM when named). */
+  list(nameOrId?: string): Array<ReplicationView | Record<string, unknown>> {
+    const id = nameOrId === undefined ? undefined : this.host.get(nameOrId).Id;
+    const primaries = id === undefined ? this.primary.list() : this.primary.has(id) ? this.primary.list(id) : [];
+    const replicas = [...this.server.replicas.values()].filter((x) => id === undefined || x.vmId === id).map((x) => ({
+      VMName: x.vmName, VMId: x.vmId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Replica', ReplicationState: 'Replicating',
+      ReplicationHealth: 'Normal', PrimaryServerName: x.primaryServer, CurrentReplicaServerName: this.host.facts.computerName,
+      LastReplicationTime: x.lastReplicationTime, RecoveryHistory: x.recoveryHistory, RecoveryPoints: x.points.length,
+      ReplicaStorageLocation: x.dir, RecoveryPointTimes: [x.baseTime, ...x.points.map((p) => p.time)],
+    }));
+    return [...primaries, ...replicas];
+  }
+}
