@@ -13,11 +13,11 @@
 // a corrupted pack file is detected on restore (restic's error, no restored file left).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDiskFile } from '../src/storage/index.ts';
+import { sha256OfDisk } from './support/disk-hash.ts';
 import { TestDaemon, waitFor } from './support/daemon.ts';
 
 const MiB = 1 << 20;
@@ -28,21 +28,6 @@ interface Backup {
   ConsistencyLevel: string; ConsistencyNote?: string; VMState: string; Drives: Array<{ FullReason?: string }>; Removed?: string[]; Rebased?: string[];
 }
 interface Restored { Path: string; PointsApplied: number }
-
-async function sha256OfDisk(path: string): Promise<string> {
-  const d = await openDiskFile(path, { readOnly: true });
-  try {
-    const h = createHash('sha256');
-    const buf = new Uint8Array(4 * MiB);
-    for (let o = 0; o < d.virtualSize; o += buf.length) {
-      await d.read(buf, o);
-      h.update(buf);
-    }
-    return h.digest('hex');
-  } finally {
-    await d.close();
-  }
-}
 
 /** A write with our own engine, as another tool would change the file while the VM is off (a new DataWriteGuid). */
 async function writeDisk(path: string, offset: number, data: Uint8Array): Promise<void> {

@@ -14,34 +14,17 @@
 // rogue certificate are refused with their reasons.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDiskFile } from '../src/storage/index.ts';
+import { sha256OfDisk } from './support/disk-hash.ts';
 import { TestDaemon, freePort, waitFor } from './support/daemon.ts';
 import { install, issue, makeCa, trust, type TestCert } from './support/replica-certs.ts';
 
-const MiB = 1 << 20;
 const RECORD = 64 * 1024;
 
 interface Replication { VMName: string; ReplicationState: string; ReplicationHealth: string; ReplicationMode: string; LastReplicationTime: string | null; RecoveryPoints: number; ReplicaStorageLocation?: string }
 interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: number; LastReplicationSize: number; LastTransferredSize: number; AverageReplicationSize: number; MissedReplicationCount: number; ReplicationErrors: number; Health: string }
-
-async function sha256OfDisk(path: string): Promise<string> {
-  const d = await openDiskFile(path, { readOnly: true });
-  try {
-    const h = createHash('sha256');
-    const buf = new Uint8Array(4 * MiB);
-    for (let o = 0; o < d.virtualSize; o += buf.length) {
-      await d.read(buf, o);
-      h.update(buf);
-    }
-    return h.digest('hex');
-  } finally {
-    await d.close();
-  }
-}
 
 describe('Hyper-V Replica', () => {
   let a: TestDaemon, b: TestDaemon, certs: string;

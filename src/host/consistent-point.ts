@@ -68,6 +68,28 @@ function pointDrives(e: VmEntry, o: Pick<PointOptions, 'exclude'>): HardDrive[] 
   return drives;
 }
 
+/** What both kinds of point share: commit and restore over the drives' trackers, and the undo when taking fails. */
+class Takes {
+  readonly taken: Array<TakenChanges | undefined> = [];
+  constructor(readonly trackers: ChangeTracker[], private readonly consumer: string, readonly close: () => Promise<void>) {}
+
+  readonly commit = async (): Promise<void> => { for (const t of this.trackers) await t.commit(this.consumer); };
+  readonly restore = async (): Promise<void> => {
+    for (const [i, t] of this.trackers.entries()) if (this.taken[i]) await t.restore(this.consumer).catch(() => undefined);
+  };
+
+  /** Build the point; on any failure the takes are restored and the copies closed. */
+  async point(build: () => Promise<Omit<ConsistentPoint, 'commit' | 'restore' | 'close'>>): Promise<ConsistentPoint> {
+    try {
+      return { ...(await build()), commit: this.commit, restore: this.restore, close: this.close };
+    } catch (err) {
+      await this.restore();
+      await this.close();
+      throw err;
+    }
+  }
+}
+
 /** Take the point: the VM runs (or is paused) and its drives are served. */
 export async function takeConsistentPoint(e: VmEntry, storage: VmStorage, o: PointOptions): Promise<ConsistentPoint> {
   const drives = pointDrives(e, o);
@@ -80,16 +102,12 @@ export async function takeConsistentPoint(e: VmEntry, storage: VmStorage, o: Poi
   }
   await rm(o.tmpDir, { recursive: true, force: true });
   await mkdir(o.tmpDir, { recursive: true, mode: 0o700 });
-  const taken: Array<TakenChanges | undefined> = drives.map(() => undefined);
   const copies: RawDisk[] = [];
-  const restore = async () => {
-    for (const [i, t] of trackers.entries()) if (taken[i]) await t.restore(o.consumer).catch(() => undefined);
-  };
-  const close = async () => {
+  const takes = new Takes(trackers, o.consumer, async () => {
     for (const c of copies) await c.close().catch(() => undefined);
     await rm(o.tmpDir, { recursive: true, force: true });
-  };
-  try {
+  });
+  return takes.point(async () => {
     for (const d of drives) {
       const path = join(o.tmpDir, `${d.id}.img`);
       const fh = await open(path, 'wx', 0o600);
@@ -104,7 +122,7 @@ export async function takeConsistentPoint(e: VmEntry, storage: VmStorage, o: Poi
       // With the disks idle: the changed blocks and the copy's moment are the same instant.
       ranges: async () => {
         at = new Date();
-        return (taken[i] = await trackers[i]!.take(o.consumer)).extents;
+        return (takes.taken[i] = await trackers[i]!.take(o.consumer)).extents;
       },
     })));
     const paused = o.pause ? await o.pause(start) : { value: await start(), level: 'CrashConsistent' as const, frozen: [] };
@@ -125,17 +143,10 @@ export async function takeConsistentPoint(e: VmEntry, storage: VmStorage, o: Poi
       ...(paused.reason !== undefined ? { reason: paused.reason } : {}),
       drives: drives.map((d, i) => {
         const served = storage.server.get(VmStorage.exportName(d))!.disk;
-        return { drive: d, taken: taken[i]!, copy: copies[i]!, logicalSectorSize: served.logicalSectorSize, physicalSectorSize: served.physicalSectorSize };
+        return { drive: d, taken: takes.taken[i]!, copy: copies[i]!, logicalSectorSize: served.logicalSectorSize, physicalSectorSize: served.physicalSectorSize };
       }),
-      commit: async () => { for (const t of trackers) await t.commit(o.consumer); },
-      restore,
-      close,
     };
-  } catch (err) {
-    await restore();
-    await close();
-    throw err;
-  }
+  });
 }
 
 /**
@@ -148,18 +159,14 @@ export async function takeFilePoint(e: VmEntry, storage: VmStorage, o: Pick<Poin
   const drives = pointDrives(e, o);
   const disks: VirtualDisk[] = [];
   const trackers: ChangeTracker[] = [];
-  const taken: TakenChanges[] = [];
-  const restore = async () => {
-    for (const [i, t] of trackers.entries()) if (taken[i]) await t.restore(o.consumer).catch(() => undefined);
-  };
-  const close = async () => {
+  const takes = new Takes(trackers, o.consumer, async () => {
     for (const t of trackers) {
       await t.settled().catch(() => undefined);
       t.close();
     }
     for (const d of disks) await d.close().catch(() => undefined);
-  };
-  try {
+  });
+  return takes.point(async () => {
     for (const d of drives) {
       const disk = await openDiskFile(d.path, { readOnly: true });
       disks.push(disk);
@@ -169,20 +176,13 @@ export async function takeFilePoint(e: VmEntry, storage: VmStorage, o: Pick<Poin
       if (o.fresh) await t.removeConsumer(o.consumer);
       await t.addConsumer(o.consumer);
     }
-    for (const t of trackers) taken.push(await t.take(o.consumer));
+    for (const t of trackers) takes.taken.push(await t.take(o.consumer));
     return {
       at: new Date(),
-      level: 'CrashConsistent',
+      level: 'CrashConsistent' as const,
       frozen: [],
       reason: `the VM was ${e.state}: its disks as it left them`,
-      drives: drives.map((d, i) => ({ drive: d, taken: taken[i]!, copy: disks[i]!, logicalSectorSize: disks[i]!.logicalSectorSize, physicalSectorSize: disks[i]!.physicalSectorSize })),
-      commit: async () => { for (const t of trackers) await t.commit(o.consumer); },
-      restore,
-      close,
+      drives: drives.map((d, i) => ({ drive: d, taken: takes.taken[i]!, copy: disks[i]!, logicalSectorSize: disks[i]!.logicalSectorSize, physicalSectorSize: disks[i]!.physicalSectorSize })),
     };
-  } catch (err) {
-    await restore();
-    await close();
-    throw err;
-  }
+  });
 }

@@ -37,14 +37,7 @@ export async function createMirrorFile(served: DiskShape, path: string, parentPa
     await rm(file, { force: true });
     throw e;
   }
-  return {
-    disk,
-    path: file,
-    discard: async () => {
-      await disk.close().catch(() => undefined);
-      await rm(file, { force: true });
-    },
-  };
+  return fileTarget(disk, file);
 }
 
 /** A new file of `size` bytes (refused when it exists), written as a raw disk: the bytes land where they are written, the rest are holes. */
@@ -62,6 +55,11 @@ export async function createFileTarget(path: string, size: number): Promise<Mirr
     await rm(file, { force: true });
     throw e;
   }
+  return fileTarget(disk, file);
+}
+
+/** A target that is a file of its own: discarding it closes the disk and deletes the file. */
+function fileTarget(disk: VirtualDisk, file: string): MirrorTarget {
   return {
     disk,
     path: file,
