@@ -56,6 +56,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/cluster/groups/:group/stop': 'Operator',
   'POST /api/v1/cluster/groups/:group/move': 'Administrator',
   'DELETE /api/v1/cluster/groups/:group': 'Administrator',
+  'GET /api/v1/cluster/quorum': 'Viewer',
+  'PUT /api/v1/cluster/quorum': 'Administrator',
   // Cluster operations: Test-Cluster writes probes in the shared folder; reading the log and the resources is reading the cluster.
   'POST /api/v1/cluster/validate': 'Administrator',
   'GET /api/v1/cluster/log': 'Viewer',
