@@ -201,13 +201,19 @@ export class VmMemory {
       if (!e.memoryState && reading.devices[PAGING_DEVICE]) state.pagingFile = pagingFileName(e);
       e.memoryState = state;
       state.memory = { ...state.memory, assignedBytes: assigned, pagingBytes: paging };
-      if (!guest || guest.totalBytes <= 0) { fixed += assigned - paging; continue; }
+      // A guest last seen short of memory that stops answering is most likely stalled on that
+      // very shortage (its agent needs memory to reply, its balloon statistics stop): it is
+      // taken as using all it has and still under pressure, so it keeps getting room until
+      // it answers again, instead of being held where it stalled.
+      const starved = !(guest && guest.totalBytes > 0) && e.config.dynamicMemory.enabled && e.state === 'Running'
+        && (state.memory.status === 'Low' || state.memory.status === 'Warning');
+      if (!starved && !(guest && guest.totalBytes > 0)) { fixed += assigned - paging; continue; }
       // What the guest cannot give back: everything but MemAvailable (its kernel's own share
       // included, which MemTotal leaves out; MemTotal itself is not used, since a balloon that
       // deflates on OOM stays inside it). The buffer is a percentage of that use.
-      const used = Math.max(0, assigned - guest.availableBytes);
+      const used = guest && !starved ? Math.max(0, assigned - guest.availableBytes) : assigned - paging;
       let demand = used + (used * e.config.dynamicMemory.bufferPercent) / 100;
-      if ((guest.psiSomeAvg10 ?? 0) > PSI_STALL_PERCENT) demand += assigned / 10;
+      if (starved || (guest?.psiSomeAvg10 ?? 0) > PSI_STALL_PERCENT) demand += assigned / 10;
       const { minimumBytes, maximumBytes } = memoryBounds(e.config);
       vms.push({
         e, id: e.config.id, minimumBytes, maximumBytes, assignedBytes: assigned - paging, demandBytes: demand,
