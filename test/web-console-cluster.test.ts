@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { SHOTS, browserSkip, openBrowser, signInWithToken } from './support/browser.ts';
 import { startCluster, type TestCluster } from './support/cluster.ts';
 import { TestDaemon } from './support/daemon.ts';
 
@@ -32,11 +32,7 @@ describe('web console: Failover Cluster Manager', { skip: browserSkip }, () => {
   });
 
   async function signIn(d: TestDaemon, hash: string): Promise<void> {
-    await page.goto(d.url);
-    await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
-    await page.getByLabel('Host token', { exact: true }).fill(d.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+    await signInWithToken(page, d.url, d.token);
     await page.goto(`${d.url}/#/${hash}`);
   }
   const toastSays = (re: RegExp) => page.getByRole('status').filter({ hasText: re }).waitFor({ timeout: 120_000 });

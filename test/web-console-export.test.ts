@@ -11,7 +11,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { isLegal } from '../src/host/vm-state.ts';
-import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { SHOTS, browserSkip, openBrowser, signInWithToken } from './support/browser.ts';
 import { TestDaemon } from './support/daemon.ts';
 
 interface Vm { Name: string; Id: string; State: string }
@@ -26,11 +26,7 @@ describe('web console: export and import', { skip: browserSkip }, () => {
   before(async () => {
     d = await TestDaemon.start();
     ({ browser, page, pageErrors } = await openBrowser({ width: 1280, height: 900 }));
-    await page.goto(d.url);
-    await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
-    await page.getByLabel('Host token', { exact: true }).fill(d.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+    await signInWithToken(page, d.url, d.token);
   });
 
   after(async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { SHOTS, browserSkip, openBrowser, signInWithToken } from './support/browser.ts';
 import { TestDaemon } from './support/daemon.ts';
 
 interface Vm { Name: string; Id: string; State: string }
@@ -24,11 +24,7 @@ describe('web console: Move… and the Hosts list', { skip: browserSkip }, () =>
   before(async () => {
     [a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()]);
     ({ browser, page, pageErrors } = await openBrowser({ width: 1280, height: 900 }));
-    await page.goto(a.url);
-    await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
-    await page.getByLabel('Host token', { exact: true }).fill(a.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+    await signInWithToken(page, a.url, a.token);
   });
 
   after(async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { SHOTS, browserSkip, openBrowser } from './support/browser.ts';
+import { SHOTS, browserSkip, openBrowser, signInWithToken } from './support/browser.ts';
 import { TestDaemon } from './support/daemon.ts';
 
 const BLUE = '{11111111-2222-3333-4444-000000000001}';
@@ -39,10 +39,7 @@ describe('web console: VM Networks', { skip: browserSkip }, () => {
       await d.ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca, '-VirtualSubnetID', vsid, '-MACAddress', macs[vm]!, '-ProviderAddress', pa, '-Rule', 'TranslationMethodEncap', '-VMName', vm);
     }
 
-    await page.goto(d.url);
-    await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
-    await page.getByLabel('Host token', { exact: true }).fill(d.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signInWithToken(page, d.url, d.token);
     await page.getByRole('link', { name: 'VM Networks' }).click();
     await page.getByRole('heading', { name: 'VM Networks' }).waitFor();
 

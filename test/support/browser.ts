@@ -31,3 +31,12 @@ export async function openBrowser(viewport: { width: number; height: number }): 
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); });
   return { browser, ctx, page, pageErrors };
 }
+
+/** Sign in to `url`'s console with the host token and wait for the VM list (the page the console opens on). */
+export async function signInWithToken(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(url);
+  await page.getByRole('radio', { name: 'Sign in with the host token' }).check();
+  await page.getByLabel('Host token', { exact: true }).fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Virtual Machines' }).waitFor();
+}
