@@ -64,6 +64,9 @@ function opOf(o: EtcdOp): Record<string, unknown> {
   return { request_range: { key: b64(o.get) } };
 }
 
+/** Tries of a call etcd answered "leader changed" (100 ms apart): an election here takes well under a second. */
+const LEADER_CHANGED_TRIES = 10;
+
 export class EtcdClient {
   private current = 0;
 
@@ -73,6 +76,20 @@ export class EtcdClient {
 
   /** POST one gateway call; a member that cannot be reached hands the call to the next one. */
   private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    // "leader changed": the member dropped a request in flight during an election (dynamic
+    // quorum's member removals make elections common); asked again a moment later it answers.
+    // Only that answer is retried: "no leader" is what a partitioned node must see at once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.callOnce<T>(path, body, signal);
+      } catch (e) {
+        if (!(e instanceof VmhostError && e.context.leaderChanged === 'true') || attempt >= LEADER_CHANGED_TRIES) throw e;
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+    }
+  }
+
+  private async callOnce<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
     let last: unknown;
     for (let n = 0; n < this.endpoints.length; n++) {
       const i = (this.current + n) % this.endpoints.length;
@@ -90,7 +107,8 @@ export class EtcdClient {
       const text = await res.text();
       if (!res.ok) {
         // An answer from etcd itself (no leader, lease not found): the same on every member.
-        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`, { op: path, endpoint: this.endpoints[i] });
+        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
+          { op: path, endpoint: this.endpoints[i], ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}) });
       }
       this.current = i;
       return JSON.parse(text) as T;
