@@ -4,6 +4,7 @@
 import type { ClusterLogRecord, ClusterParameterView, ClusterResourceView, MonitoredItemView, ValidationView } from '../../cluster/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
+import { query } from '../query.ts';
 
 const enc = encodeURIComponent;
 const Cluster = { type: 'string', help: 'The cluster (the one of the node this CLI reaches)' } as const;
@@ -32,10 +33,8 @@ export const getClusterLog = defineCmdlet({
   },
   view: cols('Time', 'Node', 'Level', 'Code', 'Message'),
   async run(args, ctx) {
-    const q = new URLSearchParams();
-    if (args.Node) q.set('Node', args.Node.join(','));
-    if (args.TimeSpan !== undefined) q.set('TimeSpan', String(args.TimeSpan));
-    return clientFor(ctx).call<ClusterLogRecord[]>('GET', `/cluster/log${q.size > 0 ? `?${q}` : ''}`);
+    const q = query({ Node: args.Node?.join(','), TimeSpan: args.TimeSpan === undefined ? undefined : String(args.TimeSpan) });
+    return clientFor(ctx).call<ClusterLogRecord[]>('GET', `/cluster/log${q}`);
   },
 });
 
@@ -46,10 +45,7 @@ export const getClusterResource = defineCmdlet({
   positional: ['Name'],
   view: cols('Name', 'State', 'OwnerGroup', 'ResourceType'),
   async run(args, ctx) {
-    const q = new URLSearchParams();
-    if (args.Name !== undefined) q.set('Name', args.Name);
-    if (args.VMId !== undefined) q.set('VMId', args.VMId);
-    return clientFor(ctx).call<ClusterResourceView[]>('GET', `/cluster/resources${q.size > 0 ? `?${q}` : ''}`);
+    return clientFor(ctx).call<ClusterResourceView[]>('GET', `/cluster/resources${query({ Name: args.Name, VMId: args.VMId })}`);
   },
 });
 
@@ -60,8 +56,7 @@ export const getClusterParameter = defineCmdlet({
   positional: ['Name'],
   view: cols('ClusterObject', 'Name', 'Value', 'Type'),
   async run(args, ctx) {
-    const q = args.Name !== undefined ? `?${new URLSearchParams({ Name: args.Name })}` : '';
-    return clientFor(ctx).call<ClusterParameterView[]>('GET', `/cluster/resources/${enc(args.InputObject)}/parameters${q}`);
+    return clientFor(ctx).call<ClusterParameterView[]>('GET', `/cluster/resources/${enc(args.InputObject)}/parameters${query({ Name: args.Name })}`);
   },
 });
 

@@ -4,6 +4,7 @@
 import type { ClusterGroupView, ClusterNodeView, ClusterView } from '../../cluster/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
+import { query } from '../query.ts';
 
 const enc = encodeURIComponent;
 const Cluster = { type: 'string', help: 'The cluster (the one of the node this CLI reaches)' } as const;
@@ -44,8 +45,7 @@ export const getClusterNode = defineCmdlet({
   positional: ['Name'],
   view: nodeView,
   async run(args, ctx) {
-    const q = args.Name !== undefined ? `?${new URLSearchParams({ Name: args.Name })}` : '';
-    return clientFor(ctx).call<ClusterNodeView[]>('GET', `/cluster/nodes${q}`);
+    return clientFor(ctx).call<ClusterNodeView[]>('GET', `/cluster/nodes${query({ Name: args.Name })}`);
   },
 });
 
@@ -99,9 +99,7 @@ export const getClusterGroup = defineCmdlet({
   positional: ['Name'],
   view: groupView,
   async run(args, ctx) {
-    const name = args.Name ?? args.VMId;
-    const q = name !== undefined ? `?${new URLSearchParams({ Name: name })}` : '';
-    return clientFor(ctx).call<ClusterGroupView[]>('GET', `/cluster/groups${q}`);
+    return clientFor(ctx).call<ClusterGroupView[]>('GET', `/cluster/groups${query({ Name: args.Name ?? args.VMId })}`);
   },
 });
 

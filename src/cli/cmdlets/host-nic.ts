@@ -4,6 +4,7 @@
 import type { ApiClient } from '../client.ts';
 import type { View } from '../table.ts';
 import { oneOrMany } from './vm-select.ts';
+import { query } from '../query.ts';
 
 /** The management OS's adapters: the base path of their routes, as /vms/:vm/network-adapters is a VM's. */
 export const HOST_ADAPTERS = '/host/network-adapters';
@@ -21,11 +22,6 @@ export const hostNicView: View = {
     { label: 'IPAddresses', value: (r) => `{${(r.IPAddresses as string[]).join(', ')}}` },
   ],
 };
-
-function query(p: Record<string, string | undefined>): string {
-  const q = new URLSearchParams(Object.entries(p).filter((e): e is [string, string] => e[1] !== undefined));
-  return q.size > 0 ? `?${q}` : '';
-}
 
 export async function getHostNics(api: ApiClient, name: string | undefined, switchName: string | undefined): Promise<unknown> {
   const list = await api.call<unknown[]>('GET', `${PATH}${query({ Name: name, SwitchName: switchName })}`);
