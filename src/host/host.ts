@@ -1516,7 +1516,8 @@ export class Host {
     return this.hostView();
   }
 
-  private memoryCapacity(): number {
+  /** What VMs may have on this host (--memory-capacity, else the machine's memory): Get-VMHost's MemoryCapacity. */
+  memoryCapacity(): number {
     return this.options.memoryCapacity ?? totalmem();
   }
 
