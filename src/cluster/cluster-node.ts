@@ -1,6 +1,7 @@
 // One vmhostd as a node of a failover cluster: it keeps its lease (node-lease.ts), and one
 // loop — run every TICK_MS and whenever etcd reports a change under the cluster's prefix —
-// reads all cluster keys at once and does this node's part:
+// takes one snapshot of all cluster keys (kept by a watch, snapshot-cache.ts, never older than
+// this node's own last write) and does this node's part:
 //   1. ownership check: a clustered VM registered here whose ownership key is gone, another
 //      node's, or at another revision than the token its disks are fenced with is released
 //      (its writes refused at once, then turned off and unregistered);
@@ -35,6 +36,7 @@ import {
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type PreemptRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
+import { SnapshotCache } from './snapshot-cache.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 
@@ -78,13 +80,15 @@ export class ClusterNode {
   private again = false;
   private closed = false;
   private interval: NodeJS.Timeout | undefined;
-  private readonly watchAbort = new AbortController();
+  /** The loop's view of the keys, kept by a watch (snapshot-cache.ts); admin reads go to etcd itself (read()). */
+  private readonly cache: SnapshotCache;
 
   private constructor(private readonly opts: ClusterNodeOptions) {
     this.etcd = opts.etcd;
     this.name = opts.name;
     this.storage = opts.storage;
     this.host = opts.host;
+    this.cache = new SnapshotCache(opts.etcd, () => this.kick());
     this.lease = new NodeLease(opts.etcd, {
       onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
       onLost: (why) => void this.isolated(why),
@@ -106,7 +110,7 @@ export class ClusterNode {
     if (vote) await n.etcd.put(voteKey(n.name), JSON.stringify(vote.vote));
     n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}, `
       + (vote?.said ?? 'without a vote (its first endpoint is no etcd member)'));
-    void n.watch();
+    n.cache.start();
     n.interval = setInterval(() => n.kick(), TICK_MS);
     n.kick();
     return n;
@@ -116,7 +120,7 @@ export class ClusterNode {
     return this.lease.id;
   }
 
-  /** Read every cluster key now. */
+  /** Read every cluster key now, from etcd (the admin cmdlets' reads: they must see another node's write of a moment ago). */
   async read(): Promise<Snapshot> {
     const { kvs, revision } = await this.etcd.range(PREFIX);
     return parseSnapshot(kvs, revision);
@@ -134,15 +138,8 @@ export class ClusterNode {
       });
   }
 
-  private async watch(): Promise<void> {
-    while (!this.closed) {
-      await this.etcd.watch(PREFIX, 0, () => this.kick(), this.watchAbort.signal).catch(() => undefined);
-      if (!this.closed) await new Promise((r) => setTimeout(r, TICK_MS));
-    }
-  }
-
   private async tick(): Promise<void> {
-    const s = await this.read();
+    const s = await this.cache.read();
     this.noticeNodes(s);
     // Evicted while leading: give the leadership up, or nobody would place roles.
     if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
@@ -512,7 +509,7 @@ export class ClusterNode {
     });
     this.closed = true;
     clearInterval(this.interval);
-    this.watchAbort.abort();
+    this.cache.close();
     await this.running;
     await this.lease.close(revoke);
   }

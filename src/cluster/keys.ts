@@ -86,27 +86,60 @@ export interface Snapshot {
   preempts: Map<string, PreemptRecord & { value: string }>;
 }
 
+export function emptySnapshot(revision: number): Snapshot {
+  return { revision, nodes: new Map(), alive: new Map(), votes: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map(), preempts: new Map() };
+}
+
 export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
-  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), votes: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map(), preempts: new Map() };
-  for (const kv of kvs) {
-    const rest = kv.key.slice(PREFIX.length);
-    const slash = rest.indexOf('/');
-    const [kind, name] = slash < 0 ? [rest, ''] : [rest.slice(0, slash), rest.slice(slash + 1)];
-    let v: unknown;
-    try { v = JSON.parse(kv.value); } catch { continue; } // not ours
-    if (kind === 'config') s.config = v as ClusterConfig;
-    else if (kind === 'leader') s.leader = { node: (v as OwnerRecord).Node, modRevision: kv.modRevision };
-    else if (kind === 'nodes') s.nodes.set(name, v as NodeRecord);
-    else if (kind === 'alive') s.alive.set(name, v as AliveRecord);
-    else if (kind === 'votes') s.votes.set(name, v as VoteRecord);
-    else if (kind === 'groups') s.groups.set(name, v as ClusterGroupRecord);
-    else if (kind === 'owner') s.owners.set(name, { ...(v as OwnerRecord), modRevision: kv.modRevision, lease: kv.lease });
-    else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });
-    else if (kind === 'state') s.states.set(name, v as StateRecord);
-    else if (kind === 'move') s.moves.set(name, { ...(v as MoveRecord), value: kv.value });
-    else if (kind === 'preempt') s.preempts.set(name, { ...(v as PreemptRecord), value: kv.value });
-  }
+  const s = emptySnapshot(revision);
+  for (const kv of kvs) applyKv(s, kv);
   return s;
+}
+
+function split(key: string): [kind: string, name: string] {
+  const rest = key.slice(PREFIX.length);
+  const slash = rest.indexOf('/');
+  return slash < 0 ? [rest, ''] : [rest.slice(0, slash), rest.slice(slash + 1)];
+}
+
+/** One key's current value into the snapshot (a range's key, or a watch's PUT). */
+export function applyKv(s: Snapshot, kv: EtcdKv): void {
+  const [kind, name] = split(kv.key);
+  let v: unknown;
+  try { v = JSON.parse(kv.value); } catch { return; } // not ours
+  if (kind === 'config') s.config = v as ClusterConfig;
+  else if (kind === 'leader') s.leader = { node: (v as OwnerRecord).Node, modRevision: kv.modRevision };
+  else if (kind === 'nodes') s.nodes.set(name, v as NodeRecord);
+  else if (kind === 'alive') s.alive.set(name, v as AliveRecord);
+  else if (kind === 'votes') s.votes.set(name, v as VoteRecord);
+  else if (kind === 'groups') s.groups.set(name, v as ClusterGroupRecord);
+  else if (kind === 'owner') s.owners.set(name, { ...(v as OwnerRecord), modRevision: kv.modRevision, lease: kv.lease });
+  else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });
+  else if (kind === 'state') s.states.set(name, v as StateRecord);
+  else if (kind === 'move') s.moves.set(name, { ...(v as MoveRecord), value: kv.value });
+  else if (kind === 'preempt') s.preempts.set(name, { ...(v as PreemptRecord), value: kv.value });
+}
+
+/** A key deleted (a watch's DELETE: removed, or its lease expired). */
+export function dropKey(s: Snapshot, key: string): void {
+  const [kind, name] = split(key);
+  if (kind === 'config') delete s.config;
+  else if (kind === 'leader') delete s.leader;
+  else {
+    const maps: Record<string, Map<string, unknown>> = {
+      nodes: s.nodes, alive: s.alive, votes: s.votes, groups: s.groups, owner: s.owners, assign: s.assigns, state: s.states, move: s.moves, preempt: s.preempts,
+    };
+    maps[kind]?.delete(name);
+  }
+}
+
+/** A copy whose maps later changes to `s` do not reach (the records themselves are replaced, never edited). */
+export function cloneSnapshot(s: Snapshot): Snapshot {
+  return {
+    revision: s.revision, ...(s.config ? { config: s.config } : {}), ...(s.leader ? { leader: s.leader } : {}),
+    nodes: new Map(s.nodes), alive: new Map(s.alive), votes: new Map(s.votes), groups: new Map(s.groups), owners: new Map(s.owners),
+    assigns: new Map(s.assigns), states: new Map(s.states), moves: new Map(s.moves), preempts: new Map(s.preempts),
+  };
 }
 
 /** Get-ClusterNode's State: a member whose daemon holds a live lease is Up, unless paused. */
