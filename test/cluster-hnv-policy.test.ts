@@ -47,7 +47,7 @@ describe('network virtualization policy shared by a cluster', () => {
     await daemons[1]!.kill();
     await record(0, '10.0.0.7');
     await daemons[1]!.launch();
-    await waitFor('node2 caught up', 30_000, async () => (await cas(1).catch(() => [])).includes('10.0.0.7'));
+    await waitFor('node2 caught up', 30_000, async () => (await cas(1).catch((): string[] => [])).includes('10.0.0.7'));
     assert.equal((await records(1)).find((r) => r.CustomerAddress === '10.0.0.7')!.ProviderAddress, PA[0]);
     assert.deepEqual(await pas(1), [PA[1]]);
   });

@@ -106,7 +106,14 @@ export class EtcdClient {
         last = e;
         continue;
       }
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        // The answer began but did not finish in time: the call may have been applied, so it is
+        // not sent to another member (a put twice is harmless, a txn twice need not be).
+        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: its answer did not arrive in time (${(e as Error).message})`, { op: path, endpoint: this.endpoints[i] }, { cause: e });
+      }
       if (!res.ok) {
         // An answer from etcd itself (no leader, lease not found): the same on every member.
         throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
