@@ -11,11 +11,14 @@ import { hostname } from 'node:os';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { VmhostError, isVmhostError, type ErrorCode } from '../../common/index.ts';
 import {
-  MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, createDifferencingFile, createDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
-  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata, type VirtualHardDisk, type WorkProgress,
+  MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
+  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, runVolumeOpLocally, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata,
+  type VirtualHardDisk, type VolumeOp, type WorkProgress,
 } from '../../storage/index.ts';
+import { findVolumeMarker } from '../../cluster/csv-marker.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { describeHeld, nameHolder, resizeOnline, testHeld } from './attached-disk.ts';
+import { clientFor } from './vm-select.ts';
 
 const MiB = 1024 * 1024;
 const MAX_VHD_SIZE = 2040 * 1024 * MiB;
@@ -135,6 +138,12 @@ export const getVhd = defineCmdlet({
 
 // ---- New-VHD ------------------------------------------------------------------------------
 
+/** A new file on a Cluster Shared Volume is created by the volume's coordinator: the daemon this CLI reaches sends it there. */
+async function createFile(ctx: CmdletContext, op: VolumeOp): Promise<void> {
+  if (await findVolumeMarker(op.Path)) await clientFor(ctx).call('POST', '/cluster/shared-volumes/operations', op);
+  else await facade(ctx, () => runVolumeOpLocally(op));
+}
+
 export const newVhd = defineCmdlet({
   name: 'New-VHD',
   synopsis: 'Create a fixed, dynamic or differencing virtual disk file (.vhdx or .vhd, by extension)',
@@ -162,15 +171,19 @@ export const newVhd = defineCmdlet({
     if (ctx.parameterSet === 'Differencing') {
       // The parent must be a disk of the same format whose chain opens.
       const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
-      await facade(ctx, () => createDifferencingFile(path, parentPath, {
-        format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
-      }));
+      await createFile(ctx, {
+        Op: 'createDifferencing', Path: path, ParentPath: parentPath,
+        Spec: { format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss) },
+      });
     } else {
       checkVirtualSize(ctx, 'SizeBytes', args.SizeBytes!, format, lss ?? 512);
-      await facade(ctx, () => createDiskFile(path, {
-        format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
-        ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
-      }));
+      await createFile(ctx, {
+        Op: 'create', Path: path,
+        Spec: {
+          format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
+          ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
+        },
+      });
     }
     return describe(ctx, path);
   },
