@@ -3,8 +3,9 @@
 // volume's coordinator (chosen by the leader) performs the metadata operations of the others —
 // New-VHD from a non-coordinator node and the differencing disk of a running guest's checkpoint
 // there are created by the coordinator (its event log says so), while the guest's I/O goes on
-// directly to the new file. SIGKILL of the coordinator's daemon: another node coordinates once
-// its lease expired (the time is printed) and a metadata operation works again; a second volume
+// directly to the new file; removing the checkpoint (a live merge) has the coordinator delete the
+// merged files. SIGKILL of the coordinator's daemon: another node coordinates once
+// its lease expired (the time is printed) and metadata operations (New-VHD, Resize-VHD) work again; a second volume
 // then gets the other Up node as coordinator (balance).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,6 +90,13 @@ describe('Cluster Shared Volumes on three nodes', () => {
     assert.ok(statSync(dataLeaf).size > before, 'the guest\'s writes land in the new leaf, through its own node\'s block server');
     const files = (await t[third]!.json<VolumeView>('Get-ClusterSharedVolume', 'Volume1')).Files.map((f) => basename(f));
     for (const f of ['data.vhdx', ...drives.map((d) => basename(d.Path)), ...NODES.map((n) => `vm-${n}.vhdx`)]) assert.ok(files.includes(f), `${f} listed: ${files.join(', ')}`);
+    // Removing the checkpoint merges each leaf into its parent live; the coordinator deletes the merged leaves.
+    await t[other]!.ok('Remove-VMSnapshot', vm, '-Name', 'on-csv');
+    assert.deepEqual((await t[other]!.json<{ Path: string }[]>('Get-VMHardDiskDrive', vm)).map((d) => basename(d.Path)), [`${vm}.vhdx`, 'data.vhdx']);
+    for (const d of drives) {
+      assert.ok(!existsSync(d.Path));
+      assert.match((await opsFor(coord, basename(d.Path))).at(-1)?.Message ?? '', new RegExp(`deleted .*, for node ${NODES[other]}`));
+    }
 
     // The coordinator's daemon dies: another node coordinates once its lease has expired.
     const pids = await daemons[coord]!.qemuPids();
@@ -102,7 +110,9 @@ describe('Cluster Shared Volumes on three nodes', () => {
     process.stdout.write(`# CSV failover: ${NODES[coord]} killed, ${next} coordinates Volume1 ${Date.now() - killedAt} ms later (lease TTL 4 s)\n`);
     const asker = next === NODES[other] ? third : other;
     await t[asker]!.ok('New-VHD', '-Path', join(volume, 'after.vhdx'), '-SizeBytes', '8MB');
-    assert.equal((await opsFor(at(next), 'after.vhdx')).length, 1, 'the new coordinator created it');
+    await t[asker]!.ok('Resize-VHD', '-Path', join(volume, 'after.vhdx'), '-SizeBytes', '16MB');
+    assert.deepEqual((await opsFor(at(next), 'after.vhdx')).map((e) => e.Message.split(':')[1]!.trim().split(' ')[0]), ['created', 'resized'], 'the new coordinator created and resized it');
+    assert.equal((await t[asker]!.json<{ Size: number }>('Get-VHD', join(volume, 'after.vhdx'))).Size, 16 * 1024 * 1024);
 
     // Balance: a second volume over the two Up nodes gets the one that does not coordinate Volume1.
     const v2 = await t[asker]!.json<VolumeView>('Add-ClusterSharedVolume', '-Name', 'Volume2', '-Path', volume2);

@@ -15,7 +15,7 @@ export const AddVolumeBody = Type.Object({
 }, { additionalProperties: false });
 export type AddVolumeBody = Static<typeof AddVolumeBody>;
 
-/** New-VHD of a file on a volume: the operation the coordinator performs (storage/volume-ops.ts). */
+/** New-VHD and Resize-VHD of a file on a volume: the operation the coordinator performs (storage/volume-ops.ts). */
 export const VolumeOpBody = Type.Union([
   Type.Object({
     Op: Type.Literal('create'), Path: AbsPath,
@@ -30,6 +30,9 @@ export const VolumeOpBody = Type.Union([
       format: Format, size: Type.Optional(Type.Integer({ minimum: 1 })), blockSize: Type.Optional(Type.Integer({ minimum: 1 })),
       logicalSectorSize: Type.Optional(Sector), physicalSectorSize: Type.Optional(Sector),
     }, { additionalProperties: false }),
+  }, { additionalProperties: false }),
+  Type.Object({
+    Op: Type.Literal('resize'), Path: AbsPath, SizeBytes: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('minimum')]),
   }, { additionalProperties: false }),
 ]);
 export type VolumeOpBody = Static<typeof VolumeOpBody>;

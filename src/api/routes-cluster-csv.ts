@@ -19,7 +19,7 @@ export function registerClusterCsvRoutes(app: FastifyInstance, csv: ClusterShare
     async (req) => need().add(req.body.Name, req.body.Path));
   app.delete<{ Params: { volume: string } }>('/api/v1/cluster/shared-volumes/:volume', { schema: { summary: 'Remove-ClusterSharedVolume (the directory and its files stay)', tags, params: VolumeRef } },
     async (req, reply) => { await need().remove(req.params.volume); return reply.code(204).send(); });
-  app.post<{ Body: VolumeOpBody }>('/api/v1/cluster/shared-volumes/operations', { schema: { summary: 'New-VHD of a file on a volume: performed by the volume\'s coordinator', tags, body: VolumeOpBody } },
+  app.post<{ Body: VolumeOpBody }>('/api/v1/cluster/shared-volumes/operations', { schema: { summary: 'New-VHD, Resize-VHD of a file on a volume: performed by the volume\'s coordinator', tags, body: VolumeOpBody } },
     async (req, reply) => { await need().runOnVolume(req.body); return reply.code(204).send(); });
   // The body is checked against its signature before it is looked at (csv-wire.ts).
   app.post(CSV_INTERNAL_PATH, { schema: { summary: 'Node to node: a volume check or a metadata operation for the coordinator (signed with the cluster\'s key)', tags, hide: true } },

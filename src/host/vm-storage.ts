@@ -97,7 +97,7 @@ export class VmStorage {
       await this.server.stop(h.served.exportName);
       return false;
     }
-    await this.server.merge(h.served.exportName, { child, target, progress, commit, ...(signal ? { signal } : {}) });
+    await this.server.merge(h.served.exportName, { child, target, progress, commit, ops: this.volumeOps, ...(signal ? { signal } : {}) });
     return true;
   }
 

@@ -138,10 +138,13 @@ export const getVhd = defineCmdlet({
 
 // ---- New-VHD ------------------------------------------------------------------------------
 
-/** A new file on a Cluster Shared Volume is created by the volume's coordinator: the daemon this CLI reaches sends it there. */
-async function createFile(ctx: CmdletContext, op: VolumeOp): Promise<void> {
+/**
+ * A metadata operation on a file of a Cluster Shared Volume is performed by the volume's
+ * coordinator: the daemon this CLI reaches sends it there. Elsewhere `here` runs it.
+ */
+async function viaVolume(ctx: CmdletContext, op: VolumeOp, here: () => Promise<void> = () => runVolumeOpLocally(op)): Promise<void> {
   if (await findVolumeMarker(op.Path)) await clientFor(ctx).call('POST', '/cluster/shared-volumes/operations', op);
-  else await facade(ctx, () => runVolumeOpLocally(op));
+  else await facade(ctx, here);
 }
 
 export const newVhd = defineCmdlet({
@@ -171,13 +174,13 @@ export const newVhd = defineCmdlet({
     if (ctx.parameterSet === 'Differencing') {
       // The parent must be a disk of the same format whose chain opens.
       const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
-      await createFile(ctx, {
+      await viaVolume(ctx, {
         Op: 'createDifferencing', Path: path, ParentPath: parentPath,
         Spec: { format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss) },
       });
     } else {
       checkVirtualSize(ctx, 'SizeBytes', args.SizeBytes!, format, lss ?? 512);
-      await createFile(ctx, {
+      await viaVolume(ctx, {
         Op: 'create', Path: path,
         Spec: {
           format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
@@ -206,8 +209,11 @@ export const resizeVhdCmdlet = defineCmdlet({
     const path = await existingFile(ctx, 'Path', args.Path);
     const size = args.SizeBytes;
     if (size === undefined || !(await resizeOnline(ctx, path, size))) {
-      await facade(ctx, () => resizeDiskFile(path, size === undefined ? { size: 'minimum' } : {
-        size, check: (d) => checkVirtualSize(ctx, 'SizeBytes', size, d.format === 'VHD' ? 'VHD' : 'VHDX', d.logicalSectorSize),
+      const check = (format: string, lss: number) => { if (size !== undefined) checkVirtualSize(ctx, 'SizeBytes', size, format === 'VHD' ? 'VHD' : 'VHDX', lss); };
+      // On a volume the file is checked here, read-only, before the coordinator resizes it.
+      if (size !== undefined && await findVolumeMarker(path)) { const d = await describe(ctx, path); check(d.VhdFormat, d.LogicalSectorSize); }
+      await viaVolume(ctx, { Op: 'resize', Path: path, SizeBytes: size ?? 'minimum' }, () => resizeDiskFile(path, size === undefined ? { size: 'minimum' } : {
+        size, check: (d) => check(d.format, d.logicalSectorSize),
       }, (m) => ctx.verbose(m)));
     }
     return args.PassThru ? describe(ctx, path) : undefined;
