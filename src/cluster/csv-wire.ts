@@ -25,6 +25,11 @@ function mac(key: string, to: string, ms: string, nonce: string, body: string): 
   return createHmac('sha256', Buffer.from(key, 'base64')).update(`csv\n${to}\n${ms}\n${nonce}\n${body}`).digest();
 }
 
+/** The header value that signs `body` for node `to`. */
+export function signCsvRequest(key: string, to: string, body: string, ms = Date.now(), nonce = randomBytes(12).toString('base64url')): string {
+  return `${ms}.${nonce}.${mac(key, to, String(ms), nonce, body).toString('base64url')}`;
+}
+
 /** The receiving side: nonces seen in the last minute. */
 export class CsvAuthChecker {
   private readonly seen = new Map<string, number>();
@@ -51,12 +56,11 @@ export async function csvCall<T extends CsvAnswer>(url: string, key: string, to:
     throw new VmhostError('CLUSTER_INVALID_OPERATION', `node ${to} listens on ${url}: nodes reach each other over plain HTTP on loopback only (as the cluster's live moves)`, { node: to });
   }
   const body = JSON.stringify(req);
-  const ms = String(Date.now()), nonce = randomBytes(12).toString('base64url');
   let res: Response;
   try {
     res = await fetch(url + CSV_INTERNAL_PATH, {
       method: 'POST', body, signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-      headers: { 'content-type': 'application/json', [CSV_AUTH_HEADER]: `${ms}.${nonce}.${mac(key, to, ms, nonce, body).toString('base64url')}` },
+      headers: { 'content-type': 'application/json', [CSV_AUTH_HEADER]: signCsvRequest(key, to, body) },
     });
   } catch (e) {
     throw new VmhostError('CLUSTER_CSV_NO_COORDINATOR', `node ${to} (${url}) cannot be reached: ${(e as Error).message}`, { node: to }, { cause: e });
