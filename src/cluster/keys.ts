@@ -12,6 +12,7 @@
 //   /vmhost/cluster/assign/<vmId>       {Node, By}                             the leader's placement of an ownerless role
 //   /vmhost/cluster/state/<vmId>        {Node, State}                          what the owner last saw of the VM
 //   /vmhost/cluster/move/<vmId>         {From, To, Id, By, Failed?}            a live move asked (Move-ClusterVirtualMachineRole, drain, failback)
+//   /vmhost/cluster/preempt/<vmId>      {Node, Token, For, By}                 the leader asks the owner to turn a lower-priority role off for a higher one
 import type { EtcdKv } from './etcd-client.ts';
 import type { QuorumConfig, VoteRecord } from './quorum.ts';
 
@@ -26,13 +27,15 @@ export const ownerKey = (id: string): string => `${PREFIX}owner/${id}`;
 export const assignKey = (id: string): string => `${PREFIX}assign/${id}`;
 export const stateKey = (id: string): string => `${PREFIX}state/${id}`;
 export const moveKey = (id: string): string => `${PREFIX}move/${id}`;
+export const preemptKey = (id: string): string => `${PREFIX}preempt/${id}`;
 
 /** `MoveKey`: the nodes' shared secret for live moves between them (base64, 32 bytes; cluster-move.ts). */
 export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; MoveKey?: string; Quorum?: QuorumConfig }
 /** `DrainStatus`: the last drain's (Suspend-ClusterNode -Drain); `Drained`: the roles it moved away, which Resume-ClusterNode -Failback Immediate brings back. */
 export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean; DrainStatus?: DrainStatus; Drained?: string[] }
 export type DrainStatus = 'NotInitiated' | 'InProgress' | 'Completed' | 'Failed';
-export interface AliveRecord { Url: string; Pid: number; Since: string }
+/** `MemoryCapacity`: what the node's host may give its VMs (Get-VMHost's MemoryCapacity), for placement. */
+export interface AliveRecord { Url: string; Pid: number; Since: string; MemoryCapacity?: number }
 
 /** Hyper-V's group priorities: 3000 High, 2000 Medium (the default), 1000 Low, 0 No Auto Start. */
 export type Priority = 0 | 1000 | 2000 | 3000;
@@ -49,6 +52,10 @@ export interface ClusterGroupRecord {
   Persistent: 'Online' | 'Offline';
   /** Remove-ClusterGroup asked: the owner hands the VM back to its own data dir, then the keys go. */
   Removing?: boolean;
+  /** Roles sharing a class name avoid one node while another may take them (Hyper-V's soft anti-affinity). */
+  AntiAffinityClassNames?: string[];
+  /** The VM's startup memory: what placement must find free on a node (Update-ClusterVirtualMachineConfiguration refreshes it). */
+  MemoryBytes?: number;
 }
 
 export type GroupState = 'Online' | 'Offline' | 'Failed' | 'Pending';
@@ -60,6 +67,8 @@ export interface AssignRecord { Node: string; By: string }
  * ticket is bound to it). The source deletes it once the VM has left it; `Failed`: why it did not happen.
  */
 export interface MoveRecord { From: string; To: string; Id: string; By: string; Failed?: string }
+/** Preemption: the owner `Node` turns the role off (if it still owns it under `Token`) so that role `For` fits there. */
+export interface PreemptRecord { Node: string; Token: number; For: string; By: string }
 
 /** Everything under PREFIX, read in one range: what one pass of a node's loop works from. */
 export interface Snapshot {
@@ -74,10 +83,11 @@ export interface Snapshot {
   assigns: Map<string, AssignRecord & { value: string }>;
   states: Map<string, StateRecord>;
   moves: Map<string, MoveRecord & { value: string }>;
+  preempts: Map<string, PreemptRecord & { value: string }>;
 }
 
 export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
-  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), votes: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map() };
+  const s: Snapshot = { revision, nodes: new Map(), alive: new Map(), votes: new Map(), groups: new Map(), owners: new Map(), assigns: new Map(), states: new Map(), moves: new Map(), preempts: new Map() };
   for (const kv of kvs) {
     const rest = kv.key.slice(PREFIX.length);
     const slash = rest.indexOf('/');
@@ -94,6 +104,7 @@ export function parseSnapshot(kvs: EtcdKv[], revision: number): Snapshot {
     else if (kind === 'assign') s.assigns.set(name, { ...(v as AssignRecord), value: kv.value });
     else if (kind === 'state') s.states.set(name, v as StateRecord);
     else if (kind === 'move') s.moves.set(name, { ...(v as MoveRecord), value: kv.value });
+    else if (kind === 'preempt') s.preempts.set(name, { ...(v as PreemptRecord), value: kv.value });
   }
   return s;
 }
