@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
-import { VmhostError, isVmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError, type ErrorCode } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import { describeVolumeOp, localVolumeOps, runVolumeOpLocally, type VolumeOp, type VolumeOps } from '../storage/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
@@ -31,6 +31,7 @@ const TICK_MS = 1000;
 /** How long an operation waits for a volume without a coordinator to get one (a failover: the dead node's lease TTL, 4 s, and a leader's pass). */
 const NO_COORDINATOR_WAIT_MS = 30_000;
 const RETRY_MS = 250;
+const RETRIED = new Set<ErrorCode>(['CLUSTER_CSV_NO_COORDINATOR', 'CLUSTER_ETCD_UNREACHABLE', 'CLUSTER_ETCD_FAILED']);
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
 /** Get-ClusterSharedVolume's object. */
@@ -159,9 +160,8 @@ export class ClusterSharedVolumes implements VolumeOps {
           await this.forward(coord.Node, { Kind: 'op', Volume: vol.Name, From: this.node.name, Op: op });
           return;
         } catch (e) {
-          // Unreachable, or no longer its coordinator: ask whoever holds the key next.
-          if (!isVmhostError(e) || e.code !== 'CLUSTER_CSV_NO_COORDINATOR') throw e;
-          if (Date.now() > deadline) throw e;
+          // Unreachable, no longer its coordinator, or cut off from etcd (its lease, and so its key, about to end): ask whoever holds the key next.
+          if (!isVmhostError(e) || !RETRIED.has(e.code) || Date.now() > deadline) throw e;
         }
       } else if (Date.now() > deadline) {
         throw new VmhostError('CLUSTER_CSV_NO_COORDINATOR', `Cluster Shared Volume '${vol.Name}' has had no coordinator for ${NO_COORDINATOR_WAIT_MS / 1000} s: ${describeVolumeOp(op)} not done`, { volume: vol.Name, path });
