@@ -4,9 +4,10 @@
 // New-VHD from a non-coordinator node and the differencing disk of a running guest's checkpoint
 // there are created by the coordinator (its event log says so), while the guest's I/O goes on
 // directly to the new file; removing the checkpoint (a live merge) has the coordinator delete the
-// merged files. SIGKILL of the coordinator's daemon: another node coordinates once
-// its lease expired (the time is printed) and metadata operations (New-VHD, Resize-VHD) work again; a second volume
-// then gets the other Up node as coordinator (balance).
+// merged files. SIGKILL of the coordinator's daemon: another node coordinates once its lease
+// expired (the time is printed) and metadata operations (New-VHD, Resize-VHD) work again. A second
+// volume then gets the other Up node as coordinator (balance), and moves to the last node at once
+// when its coordinator leaves cleanly (SIGTERM revokes the node's lease).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
@@ -117,7 +118,15 @@ describe('Cluster Shared Volumes on three nodes', () => {
     // Balance: a second volume over the two Up nodes gets the one that does not coordinate Volume1.
     const v2 = await t[asker]!.json<VolumeView>('Add-ClusterSharedVolume', '-Name', 'Volume2', '-Path', volume2);
     assert.deepEqual([v2.State, v2.OwnerNode], ['Online', NODES[next === NODES[other] ? third : other]]);
-    await t[asker]!.ok('Remove-ClusterSharedVolume', 'Volume2');
-    assert.deepEqual((await t[asker]!.json<VolumeView[]>('Get-ClusterSharedVolume')).map((v) => v.Name), ['Volume1']);
+
+    // A clean leave (SIGTERM) revokes the node's lease: its volume moves to the last node without waiting for a TTL.
+    const leaving = at(v2.OwnerNode), staying = leaving === asker ? (asker === other ? third : other) : asker;
+    const stoppedAt = Date.now();
+    await daemons[leaving]!.terminate();
+    await waitFor('Volume2 on the last node', 30_000, async () =>
+      ((await daemons[staying]!.api('GET', '/api/v1/cluster/shared-volumes?Name=Volume2')).json as VolumeView[])[0]?.OwnerNode === NODES[staying]);
+    process.stdout.write(`# CSV clean leave: ${NODES[leaving]} stopped (SIGTERM), ${NODES[staying]} coordinates Volume2 ${Date.now() - stoppedAt} ms after the signal\n`);
+    await t[staying]!.ok('Remove-ClusterSharedVolume', 'Volume2');
+    assert.deepEqual((await t[staying]!.json<VolumeView[]>('Get-ClusterSharedVolume')).map((v) => [v.Name, v.OwnerNode]), [['Volume1', NODES[staying]]]);
   });
 });
