@@ -67,6 +67,7 @@ export class ClusterSharedVolumes implements VolumeOps {
   private interval: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private failing = false;
   private watching: Promise<void> | undefined;
 
   private constructor(private readonly node: ClusterNode, private readonly host: Host) {}
@@ -99,7 +100,11 @@ export class ClusterSharedVolumes implements VolumeOps {
     if (this.abort.signal.aborted) return;
     if (this.running) { this.again = true; return; }
     this.running = this.tick()
-      .catch((e: unknown) => { if (!this.abort.signal.aborted) this.node.event('Warning', 'CLUSTER_LOOP_FAILED', `Cluster Shared Volumes: ${(e as Error).message}`); })
+      .then(() => { this.failing = false; }, (e: unknown) => {
+        // Once per outage: etcd out of reach fails every pass, and the node's own loop says so already.
+        if (!this.abort.signal.aborted && !this.failing) this.node.event('Warning', 'CLUSTER_LOOP_FAILED', `Cluster Shared Volumes: ${(e as Error).message}`);
+        this.failing = true;
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) { this.again = false; this.kick(); }
