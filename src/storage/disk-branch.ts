@@ -45,7 +45,7 @@ export async function branchDisk(current: VirtualDisk, childPath: string, ops: V
       await ops.run({ Op: 'createDifferencing', Path: child, ParentPath: leaf, Spec: { format } });
       return await openDiskFile(child);
     } catch (e) {
-      await ops.run({ Op: 'remove', Path: child });
+      await ops.run({ Op: 'remove', Path: child }).catch(() => undefined); // the creation's failure is the one to report
       throw e;
     }
   }, {}, 'branch-disk');
