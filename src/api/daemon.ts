@@ -10,7 +10,7 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -147,8 +147,10 @@ async function main(): Promise<void> {
   }
   // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
   const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
+  // The host's disk-file operations on a Cluster Shared Volume go to its coordinator from here on.
+  const csv = cluster ? ClusterSharedVolumes.start(cluster, host) : undefined;
   const replication = await Replication.open(host, args.replicationTimerScale);
-  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, replication });
+  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
       : undefined;
     await app.close();
     await ops?.close();
+    await csv?.close();
     // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
     // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);

@@ -58,6 +58,12 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/cluster/groups/:group': 'Administrator',
   'GET /api/v1/cluster/quorum': 'Viewer',
   'PUT /api/v1/cluster/quorum': 'Administrator',
+  // Cluster Shared Volumes: reading them is reading the cluster; the nodes' own calls carry the cluster's signature, not a user's credential.
+  'GET /api/v1/cluster/shared-volumes': 'Viewer',
+  'POST /api/v1/cluster/shared-volumes': 'Administrator',
+  'DELETE /api/v1/cluster/shared-volumes/:volume': 'Administrator',
+  'POST /api/v1/cluster/shared-volumes/operations': 'Administrator',
+  'POST /api/v1/cluster/shared-volumes/internal': 'Public',
   // Cluster operations: Test-Cluster writes probes in the shared folder; reading the log and the resources is reading the cluster.
   'POST /api/v1/cluster/validate': 'Administrator',
   'GET /api/v1/cluster/log': 'Viewer',

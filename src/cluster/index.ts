@@ -11,3 +11,5 @@ export type { ValidationView, ValidationTest } from './validation.ts';
 export type { ClusterLogRecord } from './ops-keys.ts';
 export type { ClusterQuorumView } from './quorum.ts';
 export { EtcdTenantPolicy } from './hnv-shared.ts';
+export { ClusterSharedVolumes, type ClusterSharedVolumeView } from './csv-service.ts';
+export { CSV_AUTH_HEADER, CSV_INTERNAL_PATH } from './csv-wire.ts';

@@ -47,7 +47,7 @@ import {
   DEFAULT_STARTUP_ORDER, FLOPPY_ID, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
   type BootDevice, type BootSourceKind,
 } from './boot-order.ts';
-import { chainFiles, createDynamicDisk, type OwnershipFence } from '../storage/index.ts';
+import { chainFiles, type OwnershipFence } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
 import { FIRMWARE_MANIFEST, stateFiles } from './export-layout.ts';
 import { chainOf, writeExport } from './vm-export.ts';
@@ -494,7 +494,7 @@ export class Host {
       await this.network.forgetVm(entry).catch(() => undefined);
       await rm(entry.paths.dir, { recursive: true, force: true });
       this.vms.delete(config.id);
-      if (createdDisk) await rm(createdDisk, { force: true });
+      if (createdDisk) await this.storage.volumeOps.run({ Op: 'remove', Path: createdDisk }).catch(() => undefined);
       throw err;
     }
     const disk = entry.config.hardDrives[0];
@@ -506,7 +506,7 @@ export class Host {
   private async addNewVmDevices(e: VmEntry, p: NewVmParams, created: (path: string) => void): Promise<void> {
     const gen = e.config.generation;
     if (p.NewVHDPath !== undefined) {
-      await createDynamicDisk(p.NewVHDPath, p.NewVHDSizeBytes!);
+      await this.storage.volumeOps.run({ Op: 'createDynamic', Path: p.NewVHDPath, SizeBytes: p.NewVHDSizeBytes! });
       created(p.NewVHDPath);
     }
     const diskPath = p.NewVHDPath ?? p.VHDPath;
