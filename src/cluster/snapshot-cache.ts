@@ -22,10 +22,10 @@ const RESYNC_MS = 30_000;
 const CATCH_UP_MS = 2000;
 
 export class SnapshotCache {
-  private state: Snapshot | undefined;
-  /** The revision the state reflects: the last full read's, or the last event applied after it. */
+  private kept: Snapshot | undefined;
+  /** The revision the kept snapshot reflects: the last full read's, or the last event applied after it. */
   private revision = 0;
-  /** The last full read's revision: events at or below it are in the state already. */
+  /** The last full read's revision: events at or below it are in the kept snapshot already. */
   private readRevision = 0;
   /** The newest revision of this node's own writes under the prefix: a pass waits for it. */
   private wanted = 0;
@@ -47,12 +47,12 @@ export class SnapshotCache {
 
   /** A copy of the keys at least as new as every write of this node's. */
   async read(): Promise<Snapshot> {
-    if (!this.state || Date.now() >= this.resyncAt) return this.resync();
+    if (!this.kept || Date.now() >= this.resyncAt) return this.resync();
     if (this.revision < this.wanted) {
       const caught = await this.caughtUp(this.wanted, CATCH_UP_MS);
       if (!caught) return this.resync();
     }
-    return cloneSnapshot(this.state);
+    return cloneSnapshot(this.kept);
   }
 
   close(): void {
@@ -65,18 +65,18 @@ export class SnapshotCache {
   private async resync(): Promise<Snapshot> {
     const { kvs, revision } = await this.etcd.range(PREFIX);
     // A read older than what the watch already applied would go backwards: keep the newer state.
-    if (!this.state || revision >= this.revision) {
-      this.state = parseSnapshot(kvs, revision);
+    if (!this.kept || revision >= this.revision) {
+      this.kept = parseSnapshot(kvs, revision);
       this.revision = revision;
       this.readRevision = revision;
       this.wake();
     }
     this.resyncAt = Date.now() + RESYNC_MS;
-    return cloneSnapshot(this.state);
+    return cloneSnapshot(this.kept);
   }
 
   private apply(e: WatchEvent): void {
-    const s = this.state;
+    const s = this.kept;
     // Events the last full read already holds (the watch may run from before it). Not "at or below
     // the last event's": a txn's several keys share one revision and arrive as several events.
     if (!s || e.kv.modRevision <= this.readRevision) return;
@@ -111,14 +111,14 @@ export class SnapshotCache {
   private async watchLoop(): Promise<void> {
     while (!this.closed) {
       try {
-        if (!this.state) await this.resync();
+        if (!this.kept) await this.resync();
         await this.etcd.watch(PREFIX, this.revision + 1, (e) => this.apply(e), this.abort.signal);
       } catch {
         // etcd unreachable: the passes' own reads fail and say so; the watch is tried again below.
       }
       if (this.closed) return;
       // The stream ended (a member restarted, compaction, a partition): read everything again next pass.
-      this.state = undefined;
+      this.kept = undefined;
       this.onChange();
       await new Promise((r) => setTimeout(r, 1000));
     }
