@@ -38,6 +38,8 @@ export class PortState {
    * processed. A field, not a lookup of the port's id: the pipeline asks for every frame.
    */
   attached = false;
+  /** A number unique among the ports its switch ever had (the flow cache's key for the port); -1 before attach. */
+  index = -1;
 
   constructor(readonly id: string, readonly kind: PortKind, readonly socketPath: string, public policy: PortPolicy) {
     this.policed = kind !== 'uplink';
