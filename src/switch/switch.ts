@@ -346,6 +346,11 @@ export class VirtualSwitch {
     return { ...total, macEntries: this.macs.size, ports };
   }
 
+  /** The microflow cache's hits and misses since the switch was made (null: the cache is off). */
+  flowCacheStats(): { hits: number; misses: number } | null {
+    return this.flowCache ? { hits: this.flowCache.hits, misses: this.flowCache.misses } : null;
+  }
+
   /** Metering ACL counters of a port (Add-VMNetworkAdapterAcl -Action Meter), in ACL order. */
   meterCounters(id: string): MeterCounters[] { return this.mustPort(id).acls.meters.map((m) => ({ ...m })); }
 

@@ -64,10 +64,11 @@ export class Bench {
   readonly events: unknown[] = [];
   sw!: VirtualSwitch;
 
-  static async create(settings: Partial<SwitchSettingsInput> = {}, realClock = false): Promise<Bench> {
+  /** `flowCache`: false for a switch without the microflow cache (the differential test's reference). */
+  static async create(settings: Partial<SwitchSettingsInput> = {}, realClock = false, flowCache = true): Promise<Bench> {
     const b = new Bench();
     b.sw = await VirtualSwitch.create({ name: 'test', type: 'Private', ...settings }, {
-      ...(realClock ? {} : { now: b.clock.now }), onEvent: (e) => b.events.push(e),
+      ...(realClock ? {} : { now: b.clock.now }), onEvent: (e) => b.events.push(e), flowCache,
     });
     return b;
   }
