@@ -17,7 +17,9 @@
 //    "switch / C relay" is how far the switch is from any relay's limit.
 // 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
 //    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
+// 4. With a fifth argument 'no-flow-cache': every switch of the run without its microflow cache
+//    (src/switch/flow-cache.ts), for before/after rounds of the same code.
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown] [no-flow-cache]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -29,6 +31,8 @@ import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/sw
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
 const parts = process.argv[4] ?? 'all';
+const flowCache = process.argv[5] !== 'no-flow-cache';
+if (!flowCache) console.log('# flow cache off');
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -51,7 +55,7 @@ type Policy = 'none' | 'full' | 'guards' | 'acls' | 'meter';
 
 /** Frames/s and main-thread CPU ns per frame. */
 async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: number }> {
-  const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
+  const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' }, { flowCache });
   let delivered = 0;
   const acls: ExtendedAcl[] = [];
   for (let i = 0; i < 99; i++) acls.push({ direction: 'Outbound', action: 'Deny', remoteIPAddress: `192.168.${i}.0/24`, protocol: 'UDP', remotePort: 5001, weight: 200 - i });
@@ -144,7 +148,7 @@ async function socketRates(dir: string): Promise<{
   const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   ra.close(); rb.close();
 
-  const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
+  const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir }, { flowCache });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
