@@ -239,12 +239,16 @@ test('differential: the same random frames and changes through a switch with the
       const sip = r() < 0.9 ? ip(1 + PORTS.indexOf(src)) : ip(1 + Math.floor(r() * 8));
       const dip = ip(1 + Math.floor(r() * 5));
       const z = r();
-      const frame = z < 0.7 ? udp(srcMac, dstMac, sip, dip, pick([7, 1000, 2000]), pick([7, 1000, 2000]), new Uint8Array(Math.floor(r() * 64)))
+      let frame = z < 0.7 ? udp(srcMac, dstMac, sip, dip, pick([7, 1000, 2000]), pick([7, 1000, 2000]), new Uint8Array(Math.floor(r() * 64)))
         : z < 0.8 ? tcp(srcMac, dstMac, sip, dip, 1000, 80, 0x10)
           : z < 0.88 ? arp('reply', srcMac, sip, dip, { dst: dstMac })
             : z < 0.93 ? dhcpOffer(srcMac, sip, dstMac)
               : z < 0.97 ? eth(srcMac, dstMac)
                 : udp(srcMac, dstMac, sip, dip, 1, 2, undefined, 4);
+      // Now and then a malformed one: cut short, or its IPv4 total length beyond the frame.
+      const w = r();
+      if (w < 0.03) frame = frame.subarray(0, 14 + Math.floor(r() * (frame.length - 14)));
+      else if (w < 0.05 && frame.length > 18) frame[17] = 0xff;
       both((b) => b.send(src, Uint8Array.prototype.slice.call(frame)));
       if (pool.length < 24) pool.push([src, frame]); else pool[Math.floor(r() * 24)] = [src, frame];
     } else if (x < 0.94) {
