@@ -38,11 +38,6 @@ export interface AclStep {
 export const NO_ACL_STEP: AclStep = { meters: [], check: false };
 
 export class CachedFlow {
-  /** When the source's address claim was last refreshed (and the ARP guard checked): time, the claim table's version, the address. */
-  stamp = -1;
-  ownersVersion = -1;
-  ipSrc = -1;
-
   constructor(
     readonly generation: number,
     readonly dst: PortState,

@@ -736,7 +736,8 @@ export class VirtualSwitch {
    * the destination's entry moved, went or aged. Per frame, as on the full path: the source
    * MAC's age, stateful ACLs, Meter counters, egress, flow control, mirroring; the source
    * address's claim (and the ARP guard on it) whenever the address, the time or the claim
-   * table changed since the flow last did it — until then they would answer the same.
+   * table changed since a cached flow of the port last did it — until then they would answer
+   * the same (and every flow's first frame took the full path, guards included).
    */
   private forwardCached(src: PortState, flow: CachedFlow, frame: Uint8Array, framed: boolean, now: number): boolean {
     const dst = flow.dst;
@@ -744,7 +745,7 @@ export class VirtualSwitch {
     const info = this.info;
     if (src.policed) {
       const owners = this.owners;
-      const refresh = flow.stamp !== now || flow.ownersVersion !== owners.version || flow.ipSrc !== info.ipSrc;
+      const refresh = src.claimedAt !== now || src.claimedVersion !== owners.version || src.claimedAddr !== info.ipSrc;
       if (refresh && src.guards.arpGuard) {
         const g = checkGuards(src.guards, src.id, info, frame, owners, now);
         if (g) { this.drop(src, g); this.onEvent?.({ type: 'guard-drop', switch: this.name, port: src.id, reason: g }); return true; }
@@ -752,7 +753,7 @@ export class VirtualSwitch {
       if (!this.aclPasses(src, flow.outbound, OUTBOUND, frame, now)) return true;
       if (refresh) {
         learnAddresses(src.id, info, frame, owners, now);
-        flow.stamp = now; flow.ownersVersion = owners.version; flow.ipSrc = info.ipSrc;
+        src.claimedAt = now; src.claimedVersion = owners.version; src.claimedAddr = info.ipSrc;
       }
     }
     flow.srcMac.seen = now;
