@@ -9,7 +9,7 @@
 // has ACLs (`l3`), the one policy part that reads them — IPv4 protocol, addresses and ports.
 // Without ACLs a flow is cached on L2 fields only; the guards read nothing else of a cacheable
 // frame (switch.ts decides which frames are: untagged IPv4, not a fragment, not a DHCP server
-// message) but the source address, which the ARP guard re-checks whenever it changes.
+// message, not ICMPv6 in IPv4) but the source address, which the ARP guard re-checks whenever it changes.
 // Never stale: an entry holds the switch's generation (bumped by every policy, port,
 // extension or settings change) and the MAC table entries it used, which say when they moved
 // or went (mac-table.ts), and the destination's ageing is checked per frame.

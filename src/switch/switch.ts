@@ -14,7 +14,7 @@
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
-import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6 } from '../packet/index.ts';
+import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6, IPPROTO_ICMPV6 } from '../packet/index.ts';
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
@@ -623,9 +623,10 @@ export class VirtualSwitch {
     parseFrameInto(frame, info, this.settings.maxFrameBytes);
     if (!info.ok) { this.drop(src, info.reason!); return; }
     const now = this.frameNow();
-    // A flow the cache may hold: untagged IPv4 (no fragment, no DHCP server message, which
-    // guards read beyond the key) from a unicast source, with no extension in the path.
-    const cached = this.flowsOn && info.vlanId < 0 && info.ipVersion === 4 && !info.fragment && !info.dhcpFromServer && !isMulticastMac(info.src);
+    // A flow the cache may hold: untagged IPv4 from a unicast source, with no extension in the
+    // path — but not what the guards judge by more than the key: a fragment, a DHCP server
+    // message, ICMPv6 (its type, even carried in IPv4).
+    const cached = this.flowsOn && info.vlanId < 0 && info.ipVersion === 4 && !info.fragment && !info.dhcpFromServer && info.ipProtocol !== IPPROTO_ICMPV6 && !isMulticastMac(info.src);
     if (cached) {
       const flow = this.flowCache!.probe(src.index, info, this.flowL3);
       if (flow !== null && this.forwardCached(src, flow, frame, inputFramed, now)) return;
@@ -639,7 +640,7 @@ export class VirtualSwitch {
 
     if (src.policed) {
       const g = checkGuards(src.guards, src.id, info, frame, this.owners, now);
-      if (g) { this.drop(src, g); this.onEvent?.({ type: 'guard-drop', switch: this.name, port: src.id, reason: g }); return; }
+      if (g) { this.guardDropped(src, g); return; }
       const denied = src.acls.check(OUTBOUND, info, frame, now);
       if (denied) { this.aclDenied(src, OUTBOUND, denied); return; }
       learnAddresses(src.id, info, frame, this.owners, now);
@@ -748,7 +749,7 @@ export class VirtualSwitch {
       const refresh = src.claimedAt !== now || src.claimedVersion !== owners.version || src.claimedAddr !== info.ipSrc;
       if (refresh && src.guards.arpGuard) {
         const g = checkGuards(src.guards, src.id, info, frame, owners, now);
-        if (g) { this.drop(src, g); this.onEvent?.({ type: 'guard-drop', switch: this.name, port: src.id, reason: g }); return true; }
+        if (g) { this.guardDropped(src, g); return true; }
       }
       if (!this.aclPasses(src, flow.outbound, OUTBOUND, frame, now)) return true;
       if (refresh) {
@@ -775,6 +776,11 @@ export class VirtualSwitch {
       if (dir === OUTBOUND) { m.outboundFrames++; m.outboundBytes += n; } else { m.inboundFrames++; m.inboundBytes += n; }
     }
     return true;
+  }
+
+  private guardDropped(p: PortState, reason: SwitchDropReason): void {
+    this.drop(p, reason);
+    this.onEvent?.({ type: 'guard-drop', switch: this.name, port: p.id, reason });
   }
 
   private aclDenied(p: PortState, dir: Dir, rule: ExtendedAcl | PortAcl): void {

@@ -46,9 +46,10 @@ export function ping(srcMac: string, dstMac: string, srcIp: string, dstIp: strin
   return eth(srcMac, dstMac, { ethertype: ETHERTYPE_IPV4, payload: buildIpv4({ src: s, dst: d, protocol: IPPROTO_ICMP, payload: icmp }) });
 }
 
-export function dhcpOffer(serverMac: string, serverIp: string, clientMac: string): Uint8Array {
+/** A DHCP offer, broadcast unless `dstMac` (an offer unicast to the client's MAC). */
+export function dhcpOffer(serverMac: string, serverIp: string, clientMac: string, dstMac = BCAST): Uint8Array {
   const body = buildDhcp({ op: BOOTREPLY, xid: 42, chaddr: parseMac(clientMac), messageType: DHCPOFFER, yiaddr: parseIpv4Address('10.0.0.50') });
-  return udp(serverMac, BCAST, serverIp, '255.255.255.255', 67, 68, body as Uint8Array<ArrayBuffer>);
+  return udp(serverMac, dstMac, serverIp, '255.255.255.255', 67, 68, body as Uint8Array<ArrayBuffer>);
 }
 
 export class Clock {
