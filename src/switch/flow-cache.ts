@@ -9,10 +9,12 @@
 // has ACLs (`l3`), the one policy part that reads them — IPv4 protocol, addresses and ports.
 // Without ACLs a flow is cached on L2 fields only; the guards read nothing else of a cacheable
 // frame (switch.ts decides which frames are: untagged IPv4, not a fragment, not a DHCP server
-// message, not ICMPv6 in IPv4) but the source address, which the ARP guard re-checks whenever it changes.
+// message, not ICMPv6 in IPv4) but the source address, which the ARP guard re-checks whenever
+// it changes.
 // Never stale: an entry holds the switch's generation (bumped by every policy, port,
 // extension or settings change) and the MAC table entries it used, which say when they moved
-// or went (mac-table.ts), and the destination's ageing is checked per frame.
+// or went (mac-table.ts), and the destination's ageing is checked per frame. A stale entry
+// stays until its slot is reused (with it, a removed port's state: bounded by the cache's size).
 // 4,096 entries, eight-way associative, keys in typed arrays; an entry is allocated on a miss only.
 // Eight ways, as acl-verdict-cache.ts found: bench/switch.ts's 1,000 flows taken in turn missed
 // 1 % of their frames with four (sets holding more flows than ways), each a full pipeline pass.
