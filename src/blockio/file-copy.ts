@@ -5,6 +5,12 @@
 // (native/vmhost-holes.c) in libuv's thread pool, between files that expose their descriptor
 // (BlockFile.fd). Without the addon, or with VMHOST_NO_NATIVE_COPY=1, copies go through a
 // buffer and the scan is left to the caller.
+// Into a file that has an O_DIRECT twin (`openDirect`, BlockFile.directFd: a durable
+// conversion's destination) aligned copies go through an aligned buffer straight to the disk
+// instead: the disk writes while the copy runs, and the final fsync has no page cache to write
+// back (BENCHMARKS.md, "Durable conversion without the writeback burst").
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { BlockFile } from './block-file.ts';
 import { loadNativeAddon, type HolesAddon } from './file-map.ts';
 
@@ -15,6 +21,9 @@ export interface FileSlice {
 }
 
 const BOUNCE = 1024 * 1024;
+/** What O_DIRECT asks of file offsets and lengths on every Linux file system and device we meet. */
+const DIRECT_ALIGN = 4096;
+const DIRECT_PIECE = 2 * 1024 * 1024;
 
 function nativeCopy(): HolesAddon | undefined {
   return process.env.VMHOST_NO_NATIVE_COPY === '1' ? undefined : loadNativeAddon();
@@ -32,6 +41,13 @@ export function nativeCopyStatus(): boolean {
  */
 export async function copySlice(src: FileSlice, length: number, dst: BlockFile, dstOffset: number): Promise<void> {
   const a = nativeCopy();
+  if (a && src.file.fd !== undefined && dst.directFd !== undefined && dstOffset % DIRECT_ALIGN === 0 && length % DIRECT_ALIGN === 0) {
+    const piece = DIRECT_PIECE;
+    const pieces: Array<Promise<number>> = [];
+    for (let o = 0; o < length; o += piece) pieces.push(a.copyDirect(src.file.fd, src.offset + o, dst.directFd, dstOffset + o, Math.min(piece, length - o)));
+    await Promise.all(pieces);
+    return;
+  }
   if (a && src.file.fd !== undefined && dst.fd !== undefined) {
     const n = await a.copyRange(src.file.fd, src.offset, dst.fd, dstOffset, length);
     if (n >= 0) {
@@ -59,4 +75,32 @@ export async function nonZeroRuns(file: BlockFile, offset: number, length: numbe
   const out: Array<[number, number]> = [];
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
+}
+
+/**
+ * Allocate [offset, offset+length) of `file` (fallocate: it reads as zeros, the file grows to
+ * cover it) so that direct copies into it run side by side (ext4 serialises direct writes into
+ * holes); false when it cannot (no addon, no descriptor, a file system without fallocate). Not
+ * per copy: ext4's fallocate waits for the file's direct writes in flight.
+ */
+export async function reserveRange(file: BlockFile, offset: number, length: number): Promise<boolean> {
+  const a = nativeCopy();
+  return a !== undefined && file.fd !== undefined && (await a.reserve(file.fd, offset, length));
+}
+
+/**
+ * An O_DIRECT descriptor of the open file `file` (reopened through /proc/self/fd, so its path
+ * is not needed), for `BlockFile.directFd`; undefined without the addon (nothing would use it),
+ * without a descriptor, or where the file system refuses O_DIRECT (tmpfs: EINVAL). The caller
+ * closes it, and still fsyncs `file`: direct writes skip the page cache, not the disk's own
+ * cache, and the file system's metadata (the extents they filled) is written by the fsync.
+ */
+export async function openDirect(file: BlockFile): Promise<{ fd: number; close(): Promise<void> } | undefined> {
+  if (!nativeCopy() || file.fd === undefined || file.readOnly) return undefined;
+  try {
+    const h = await open(`/proc/self/fd/${file.fd}`, constants.O_WRONLY | constants.O_DIRECT);
+    return { fd: h.fd, close: () => h.close() };
+  } catch {
+    return undefined;
+  }
 }

@@ -12,7 +12,7 @@
 // and thread-pool trips; no buffer to keep cache-sized).
 // Depends on: blockio (types, file copies), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
 import type { BlockFile } from '../blockio/block-file.ts';
-import { copySlice, nativeCopyStatus, nonZeroRuns, type FileSlice } from '../blockio/file-copy.ts';
+import { copySlice, nativeCopyStatus, nonZeroRuns, openDirect, reserveRange, type FileSlice } from '../blockio/file-copy.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -102,11 +102,17 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
   // For the same reason its size is whatever we made it: known here, not asked of the file
   // system (an fstat round trip per block allocation and per log commit).
   let dstSize: number | undefined;
+  // Durable: the copied data goes to the disk as it is copied (O_DIRECT, file-copy.ts), not
+  // all at once in the final fsync; what is written through the page cache (headers, BAT, log,
+  // data read through buffers) is small and the fsync writes it.
+  const durable = opts.durable ?? true;
+  const direct = durable ? await openDirect(dst) : undefined;
   const file: BlockFile = {
     name: dst.name, readOnly: dst.readOnly,
     // For file-to-file copies, which land only where a write was sized for (an allocated
     // block, the truncated raw file), so `dstSize` stays right.
     ...(dst.fd !== undefined ? { fd: dst.fd } : {}),
+    ...(direct ? { directFd: direct.fd } : {}),
     read: (b, o) => dst.read(b, o),
     write: async (b, o) => {
       await dst.write(b, o);
@@ -119,14 +125,23 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
       // auto_da_alloc: its close then starts writeback of every page written since, inside the
       // close call (0.25–0.35 s for the bench's 1 GiB on a loaded machine, BENCHMARKS.md), where
       // qemu-img, whose create truncates on a handle it closes before writing, pays nothing.
-      if (n === (await file.size())) return;
-      await dst.truncate(n);
+      const was = await file.size();
+      if (n === was) return;
+      // Growth by the engines (a new block): allocated at once when copies go direct, so they
+      // overwrite an extent instead of filling a hole (file-copy.ts: side by side, not one at a
+      // time). A whole block, as qemu-img and Hyper-V allocate it. Not a raw image: it stays
+      // sparse where the source holds zeros.
+      if (!(direct && opts.format !== 'RAW' && n > was && (await reserveRange(dst, was, n - was)))) await dst.truncate(n);
       dstSize = n;
     },
     flush: async () => {},
     close: async () => {
-      if (opts.durable ?? true) await dst.flush();
-      await dst.close();
+      try {
+        if (durable) await dst.flush();
+      } finally {
+        await direct?.close();
+        await dst.close();
+      }
     },
   };
   // The destination: a VirtualDisk for VHDX/VHD, the file itself for raw.
@@ -148,6 +163,7 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
       out = { write: (b, o) => file.write(b, o), writeFrom: (from, n, o) => copySlice(from, n, file, o), close: () => file.close() };
     }
   } catch (e) {
+    await direct?.close().catch(() => undefined);
     await dst.close().catch(() => undefined); // no flush: the file is removed
     throw e;
   }
