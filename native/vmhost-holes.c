@@ -141,9 +141,9 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
  * ext4 lets direct writes into allocated (unwritten) extents run side by side, where a write
  * into a hole holds the inode exclusively until the disk has written it.
  *
- * reserve(fd, offset, length) -> true when fallocate(mode 0) allocated the range (it reads as
- * zeros; the file grows to cover it), false when the file system cannot (EOPNOTSUPP). Not
- * per copy: ext4's fallocate waits for every direct write in flight.
+ * reserve(fd, offset, length) -> true when fallocate(KEEP_SIZE) allocated the range (what it
+ * held is kept; a hole reads as zeros), false when the file system cannot (EOPNOTSUPP). ext4's
+ * fallocate waits for the file's direct writes in flight: reserve a whole copy, not each piece.
  *
  * punchHole(fd, offset, length) -> true when fallocate(PUNCH_HOLE | KEEP_SIZE) freed the range
  * (it reads as zeros, the size is unchanged: a raw image's trim), false when the file system
@@ -239,7 +239,7 @@ static void punch_execute(napi_env env, void *data) {
   else if (errno == EOPNOTSUPP || errno == ENOSYS) j->copied = -1;
   else {
     j->err = errno;
-    j->what = j->punch - 1 ? "fallocate(PUNCH_HOLE)" : "fallocate";
+    j->what = (j->punch - 1) & FALLOC_FL_PUNCH_HOLE ? "fallocate(PUNCH_HOLE)" : "fallocate(KEEP_SIZE)";
   }
 }
 
@@ -376,7 +376,7 @@ static napi_value queue_copy_job(napi_env env, napi_callback_info info, enum job
     j->len = (size_t)v[2]; j->granule = (size_t)v[3];
     if (j->granule == 0 || j->granule > 64 * 1024 * 1024 || v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
   } else if (kind == JOB_PUNCH || kind == JOB_RESERVE) {
-    j->len = (size_t)v[2]; j->punch = 1 + (kind == JOB_PUNCH ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0);
+    j->len = (size_t)v[2]; j->punch = 1 + (kind == JOB_PUNCH ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_KEEP_SIZE);
     if (v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
   } else {
     j->fd_out = (int)v[2]; j->off_out = (off_t)v[3]; j->len = (size_t)v[4];

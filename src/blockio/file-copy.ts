@@ -7,8 +7,8 @@
 // buffer and the scan is left to the caller.
 // Into a file that has an O_DIRECT twin (`openDirect`, BlockFile.directFd: a durable
 // conversion's destination) aligned copies go through an aligned buffer straight to the disk
-// instead: the disk writes while the copy runs, and the final fsync has no page cache to write
-// back (BENCHMARKS.md, "Durable conversion without the writeback burst").
+// instead, a few pieces side by side: the disk writes while the copy runs, and the final fsync
+// has no page cache to write back (BENCHMARKS.md, "Durable raw → VHDX: no writeback burst").
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { BlockFile } from './block-file.ts';
@@ -42,9 +42,11 @@ export function nativeCopyStatus(): boolean {
 export async function copySlice(src: FileSlice, length: number, dst: BlockFile, dstOffset: number): Promise<void> {
   const a = nativeCopy();
   if (a && src.file.fd !== undefined && dst.directFd !== undefined && dstOffset % DIRECT_ALIGN === 0 && length % DIRECT_ALIGN === 0) {
-    const piece = DIRECT_PIECE;
+    // Reserved first (fallocate): ext4 then lets the pieces' direct writes run side by side;
+    // into a hole each would hold the inode until the disk has written it.
+    await a.reserve(dst.directFd, dstOffset, length);
     const pieces: Array<Promise<number>> = [];
-    for (let o = 0; o < length; o += piece) pieces.push(a.copyDirect(src.file.fd, src.offset + o, dst.directFd, dstOffset + o, Math.min(piece, length - o)));
+    for (let o = 0; o < length; o += DIRECT_PIECE) pieces.push(a.copyDirect(src.file.fd, src.offset + o, dst.directFd, dstOffset + o, Math.min(DIRECT_PIECE, length - o)));
     await Promise.all(pieces);
     return;
   }
@@ -75,17 +77,6 @@ export async function nonZeroRuns(file: BlockFile, offset: number, length: numbe
   const out: Array<[number, number]> = [];
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
-}
-
-/**
- * Allocate [offset, offset+length) of `file` (fallocate: it reads as zeros, the file grows to
- * cover it) so that direct copies into it run side by side (ext4 serialises direct writes into
- * holes); false when it cannot (no addon, no descriptor, a file system without fallocate). Not
- * per copy: ext4's fallocate waits for the file's direct writes in flight.
- */
-export async function reserveRange(file: BlockFile, offset: number, length: number): Promise<boolean> {
-  const a = nativeCopy();
-  return a !== undefined && file.fd !== undefined && (await a.reserve(file.fd, offset, length));
 }
 
 /**

@@ -12,7 +12,7 @@
 // and thread-pool trips; no buffer to keep cache-sized).
 // Depends on: blockio (types, file copies), vhd engine (create/open), vhd1 engine (create/open). No node:fs.
 import type { BlockFile } from '../blockio/block-file.ts';
-import { copySlice, nativeCopyStatus, nonZeroRuns, openDirect, reserveRange, type FileSlice } from '../blockio/file-copy.ts';
+import { copySlice, nativeCopyStatus, nonZeroRuns, openDirect, type FileSlice } from '../blockio/file-copy.ts';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -125,13 +125,8 @@ export async function convertDisk(src: VirtualDisk, dst: BlockFile, opts: Conver
       // auto_da_alloc: its close then starts writeback of every page written since, inside the
       // close call (0.25–0.35 s for the bench's 1 GiB on a loaded machine, BENCHMARKS.md), where
       // qemu-img, whose create truncates on a handle it closes before writing, pays nothing.
-      const was = await file.size();
-      if (n === was) return;
-      // Growth by the engines (a new block): allocated at once when copies go direct, so they
-      // overwrite an extent instead of filling a hole (file-copy.ts: side by side, not one at a
-      // time). A whole block, as qemu-img and Hyper-V allocate it. Not a raw image: it stays
-      // sparse where the source holds zeros.
-      if (!(direct && opts.format !== 'RAW' && n > was && (await reserveRange(dst, was, n - was)))) await dst.truncate(n);
+      if (n === (await file.size())) return;
+      await dst.truncate(n);
       dstSize = n;
     },
     flush: async () => {},
