@@ -19,6 +19,10 @@
  * socket and the datagrams go one message each. Returns how many datagrams the kernel took;
  * the rest (a full socket buffer) are dropped, as a UDP provider network drops.
  *
+ * Back-pressure: reading(h, false) stops polling, so datagrams wait in the kernel's receive
+ * buffer (and a full one drops them there, before any work is spent on them) until
+ * reading(h, true).
+ *
  * open(ipv6, localAddress, localPort, remoteAddress, remotePort, bufferBytes, onBatch)
  *   -> { handle, port, gso, gro }     close(handle)
  */
@@ -298,6 +302,21 @@ usage:
   return NULL;
 }
 
+static napi_value link_reading(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool on;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "reading(handle, on)");
+    return NULL;
+  }
+  link_t *l = get_link(env, argv[0]);
+  if (!l) return NULL;
+  if (on) uv_poll_start(&l->poll, UV_READABLE, on_readable);
+  else uv_poll_stop(&l->poll);
+  return NULL;
+}
+
 static napi_value link_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -413,6 +432,8 @@ static napi_value init(napi_env env, napi_value exports) {
       napi_set_named_property(env, exports, "open", fn) != napi_ok ||
       napi_create_function(env, "send", NAPI_AUTO_LENGTH, link_send, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "send", fn) != napi_ok ||
+      napi_create_function(env, "reading", NAPI_AUTO_LENGTH, link_reading, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "reading", fn) != napi_ok ||
       napi_create_function(env, "close", NAPI_AUTO_LENGTH, link_close, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "close", fn) != napi_ok) {
     return NULL;

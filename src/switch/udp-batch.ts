@@ -19,6 +19,8 @@ export interface UdpAddon {
     onBatch: (data: Buffer, meta: Buffer, count: number) => void): OpenedLink;
   /** Sends `count` datagrams laid end to end in `data` (lengths: uint32 each); the number the kernel took. */
   send(handle: unknown, data: Buffer, lengths: Buffer, count: number): number;
+  /** Stop (false) or restart polling: stopped, datagrams wait in (or overflow) the kernel's receive buffer. */
+  reading(handle: unknown, on: boolean): void;
   close(handle: unknown): void;
 }
 
@@ -109,6 +111,11 @@ export class BatchedUdpSocket {
     this.lengths.writeUInt32LE(datagram.length, 4 * this.staged);
     this.stagedBytes += datagram.length;
     this.staged++;
+  }
+
+  /** Back-pressure: datagrams wait in the kernel's buffer, unread, rather than being read and dropped. */
+  reading(on: boolean): void {
+    if (!this.closed) this.addon.reading(this.link.handle, on);
   }
 
   private readonly flushLater = (): void => this.flush();

@@ -37,6 +37,8 @@ const KEEPALIVE = new Uint8Array(0);
 interface UplinkSocket {
   readonly port: number;
   send(datagram: Uint8Array): void;
+  /** Stop / restart reading, where the socket can (the addon's); else paused frames are read and dropped. */
+  reading?(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -85,8 +87,8 @@ export class UdpUplinkIo implements PortIo {
 
   readonly congested = false;
   whenDrained(cb: () => void): void { cb(); }
-  pause(): void { this.paused = true; }
-  resume(): void { this.paused = false; }
+  pause(): void { this.paused = true; this.sock.reading?.(false); }
+  resume(): void { this.paused = false; this.sock.reading?.(true); }
 
   async close(): Promise<void> {
     clearInterval(this.keepalive);
@@ -101,7 +103,7 @@ function bindError(s: UplinkSettings, e: Error): VmhostError {
 /** The addon's socket: it copies each datagram into its tick's batch, so nothing is pinned. */
 function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: UplinkSettings, received: (d: Uint8Array) => void): UplinkSocket {
   const sock = BatchedUdpSocket.open(addon, { ...s, bufferBytes: RECV_BUFFER_BYTES }, received);
-  return { port: sock.port, send: (d) => sock.send(d), close: async () => sock.close() };
+  return { port: sock.port, send: (d) => sock.send(d), reading: (on) => sock.reading(on), close: async () => sock.close() };
 }
 
 /** node:dgram: one send call and one 'message' event per datagram (the fallback). */
