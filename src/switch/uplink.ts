@@ -64,8 +64,10 @@ export class UdpUplinkIo implements PortIo {
     const io = new UdpUplinkIo(s, ev);
     try {
       const addon = udpAddon();
-      io.batched = addon !== undefined;
-      io.sock = addon ? batchedSocket(addon, s, io.received) : await dgramSocket(s, io.received, () => ev.onError('uplink-error'));
+      // An address the addon cannot parse (an IPv6 scope id: fe80::1%eth0) is left to node:dgram.
+      const batched = addon && batchedSocket(addon, s, io.received);
+      io.batched = batched !== undefined;
+      io.sock = batched ?? await dgramSocket(s, io.received, () => ev.onError('uplink-error'));
     } catch (e) {
       clearInterval(io.keepalive);
       throw e instanceof VmhostError ? e : bindError(s, e as Error);
@@ -101,8 +103,14 @@ function bindError(s: UplinkSettings, e: Error): VmhostError {
 }
 
 /** The addon's socket: it copies each datagram into its tick's batch, so nothing is pinned. */
-function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: UplinkSettings, received: (d: Uint8Array) => void): UplinkSocket {
-  const sock = BatchedUdpSocket.open(addon, { ...s, bufferBytes: RECV_BUFFER_BYTES }, received);
+function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: UplinkSettings, received: (d: Uint8Array) => void): UplinkSocket | undefined {
+  let sock: BatchedUdpSocket;
+  try {
+    sock = BatchedUdpSocket.open(addon, { ...s, bufferBytes: RECV_BUFFER_BYTES }, received);
+  } catch (e) {
+    if (e instanceof TypeError) return undefined;
+    throw e;
+  }
   return { port: sock.port, send: (d) => sock.send(d), reading: (on) => sock.reading(on), close: async () => sock.close() };
 }
 
