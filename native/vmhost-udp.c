@@ -215,12 +215,20 @@ static void shut(link_t *l) {
   uv_close((uv_handle_t *)&l->poll, poll_closed);
 }
 
-/* JS dropped the handle: closed by now (the poll's callback reference keeps an open one alive). */
+/*
+ * JS dropped the handle. A link still open is never dropped while its env lives (its callback
+ * reference holds the handle), so an open one here is the env's teardown: the socket is closed
+ * and the memory left to the exiting process, with no call into an env or loop going away.
+ */
 static void finalize_handle(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   link_t *l = data;
-  shut(l);
+  if (!l->closed) {
+    l->closed = 1;
+    close(l->fd);
+    return;
+  }
   l->finalized = 1;
   release(l);
 }
