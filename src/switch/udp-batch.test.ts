@@ -22,8 +22,8 @@ function addonOrSkip(t: TestContext): UdpAddon | undefined {
 /** Datagram i: `len` bytes of value i (so a cut in the wrong place shows). */
 const datagram = (i: number, len: number): Buffer => Buffer.alloc(len, i & 0xff);
 
-/** Resolves with the datagrams `sock`'s peer sent once `n` have come. */
-function collector(n: number): { onDatagram: (d: Buffer) => void; all: Promise<Buffer[]> } {
+/** A datagram sink whose `all` resolves with copies of the first `n` datagrams once they have come. */
+function collector(n: number): { onDatagram: (d: Uint8Array) => void; all: Promise<Buffer[]> } {
   const got: Buffer[] = [];
   let done!: (v: Buffer[]) => void;
   const all = new Promise<Buffer[]>((r) => { done = r; });
@@ -37,7 +37,7 @@ test('forEachDatagram cuts a coalesced datagram at its segment size, the last pi
   [[0, 5, 5], [5, 14, 4], [19, 0, 0]].forEach(([off, len, seg], i) => {
     meta.writeUInt32LE(off!, 12 * i); meta.writeUInt32LE(len!, 12 * i + 4); meta.writeUInt32LE(seg!, 12 * i + 8);
   });
-  const out: Buffer[] = [];
+  const out: Uint8Array[] = [];
   forEachDatagram(data, meta, 3, (d) => out.push(d));
   assert.deepEqual(out.map((d) => [...d]), [[1, 1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3], [4, 4, 4, 4], [5, 5], []]);
 });
@@ -102,13 +102,13 @@ test('an uplink on the addon and one on node:dgram (VMHOST_NO_UDP_ADDON=1) carry
   let pb = await freeUdpPort();
   while (pb === pa) pb = await freeUdpPort();
   const native = await UdpUplinkIo.open({ localAddress: '127.0.0.1', localPort: pa, remoteAddress: '127.0.0.1', remotePort: pb },
-    { onFrame: (f) => rxNative.onDatagram(f as Buffer), onError: () => {} });
+    { onFrame: (f) => rxNative.onDatagram(f), onError: () => {} });
   const saved = process.env.VMHOST_NO_UDP_ADDON;
   process.env.VMHOST_NO_UDP_ADDON = '1';
   let plain: UdpUplinkIo;
   try {
     plain = await UdpUplinkIo.open({ localAddress: '127.0.0.1', localPort: pb, remoteAddress: '127.0.0.1', remotePort: pa },
-      { onFrame: (f) => rxDgram.onDatagram(f as Buffer), onError: () => {} });
+      { onFrame: (f) => rxDgram.onDatagram(f), onError: () => {} });
   } finally {
     if (saved === undefined) delete process.env.VMHOST_NO_UDP_ADDON; else process.env.VMHOST_NO_UDP_ADDON = saved;
   }

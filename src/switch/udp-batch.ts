@@ -61,11 +61,13 @@ export function udpAddonStatus(): { native: boolean; reason?: string } {
  * datagrams the peer sent: pieces of its segment size, the last one maybe shorter. The views
  * share `data`, which nothing else refers to.
  */
-export function forEachDatagram(data: Buffer, meta: Buffer, count: number, each: (datagram: Buffer) => void): void {
+export function forEachDatagram(data: Buffer, meta: Buffer, count: number, each: (datagram: Uint8Array) => void): void {
+  // Plain views: Buffer.subarray would build a FastBuffer per datagram.
+  const ab = data.buffer, base = data.byteOffset;
   for (let i = 0; i < count; i++) {
     const off = meta.readUInt32LE(12 * i), len = meta.readUInt32LE(12 * i + 4), seg = meta.readUInt32LE(12 * i + 8);
-    if (seg >= len || seg === 0) { each(data.subarray(off, off + len)); continue; }
-    for (let at = off, end = off + len; at < end; at += seg) each(data.subarray(at, Math.min(at + seg, end)));
+    if (seg >= len || seg === 0) { each(new Uint8Array(ab, base + off, len)); continue; }
+    for (let at = off, end = off + len; at < end; at += seg) each(new Uint8Array(ab, base + at, Math.min(seg, end - at)));
   }
 }
 
@@ -90,7 +92,7 @@ export class BatchedUdpSocket {
   private constructor(private readonly addon: UdpAddon, private readonly link: OpenedLink) {}
 
   static open(addon: UdpAddon, o: { localAddress: string; localPort: number; remoteAddress: string; remotePort: number; bufferBytes: number },
-    onDatagram: (datagram: Buffer) => void): BatchedUdpSocket {
+    onDatagram: (datagram: Uint8Array) => void): BatchedUdpSocket {
     const link = addon.open(o.localAddress.includes(':'), o.localAddress, o.localPort, o.remoteAddress, o.remotePort, o.bufferBytes,
       (data, meta, count) => forEachDatagram(data, meta, count, onDatagram));
     return new BatchedUdpSocket(addon, link);
