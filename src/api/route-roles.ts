@@ -67,6 +67,12 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/monitored-items': 'Viewer',
   'POST /api/v1/cluster/monitored-items': 'Administrator',
   'DELETE /api/v1/cluster/monitored-items/:vm/:service': 'Administrator',
+  // Cluster-Aware Updating: a run drains and updates every node (it runs the administrator's command on each).
+  'POST /api/v1/cluster/cau/run': 'Administrator',
+  'GET /api/v1/cluster/cau/run': 'Viewer',
+  'DELETE /api/v1/cluster/cau/run': 'Administrator',
+  'GET /api/v1/cluster/cau/reports': 'Viewer',
+  'GET /api/v1/cluster/cau/setup': 'Viewer',
   'GET /api/v1/vms': 'Viewer',
   'POST /api/v1/vms': 'Administrator',
   'GET /api/v1/vms/:vm': 'Viewer',

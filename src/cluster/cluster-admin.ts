@@ -22,7 +22,8 @@ import {
 const WAIT_MS = 120_000;
 
 export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; WitnessDynamicWeight: number; SharedVolumesRoot: string }
-export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; Cluster: string }
+/** `VmhostVersion`: the node's running daemon's (empty while Down). */
+export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; VmhostVersion: string; Cluster: string }
 export interface ClusterGroupView {
   Name: string; Id: string; OwnerNode: string; State: GroupState; GroupType: 'VirtualMachine'; Priority: Priority;
   PersistentState: number; OwnerNodes: string[]; Cluster: string;
@@ -37,7 +38,7 @@ function need(s: Snapshot): ClusterConfig {
 function nodeView(s: Snapshot, members: readonly EtcdMember[], cluster: string, n: NodeRecord): ClusterNodeView {
   return {
     Name: n.Name, Id: n.Id, State: nodeState(s, n.Name), NodeWeight: n.NodeWeight, DynamicWeight: votes(s, members, n.Name) ? 1 : 0,
-    DrainStatus: n.DrainStatus ?? 'NotInitiated', Cluster: cluster,
+    DrainStatus: n.DrainStatus ?? 'NotInitiated', VmhostVersion: s.alive.get(n.Name)?.Version ?? '', Cluster: cluster,
   };
 }
 

@@ -89,7 +89,7 @@ export class ClusterNode {
       onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
       onLost: (why) => void this.isolated(why),
       onNewLease: async (id) => {
-        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString() };
+        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), Version: opts.host.facts.vmhostVersion };
         await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
       },
     });
