@@ -163,6 +163,7 @@ async function main(): Promise<void> {
   const stop = async (sig: string): Promise<void> => {
     if (stopping) return; // systemd may repeat the signal: one stop, one drain
     stopping = true;
+    cau?.stop();
     process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running${cluster ? '; clustered roles move to other nodes first' : ''})\n`);
     // Drain on shutdown: the running roles move live while the API still answers (the others ask it nothing for a move,
     // but an administrator may watch the drain here).

@@ -20,6 +20,7 @@ export class CauAgent {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private driving: Promise<void> | undefined;
+  private stopping = false;
 
   private constructor(private readonly node: ClusterNode, private readonly admin: ClusterAdmin, dataDir: string) {
     this.runner = new CauRunner(dataDir, { VMHOST_CAU_NODE: node.name, VMHOSTD_PID: String(process.pid), VMHOST_DATA_DIR: dataDir });
@@ -38,7 +39,11 @@ export class CauAgent {
   }
 
   private async tick(): Promise<void> {
-    await this.runner.collect((r) => this.node.etcd.put(cauResultKey(this.node.name), JSON.stringify(r satisfies CauResult)).then(() => undefined));
+    if (this.stopping) return;
+    await this.runner.collect(async (r) => {
+      if (this.stopping) throw new Error('stopping: the next daemon reports it'); // its files stay
+      await this.node.etcd.put(cauResultKey(this.node.name), JSON.stringify(r satisfies CauResult));
+    });
     const kv = await this.node.etcd.get(CAU_RUN_KEY);
     if (!kv) return;
     const run = JSON.parse(kv.value) as CauRunRecord;
@@ -68,6 +73,15 @@ export class CauAgent {
     this.driving = new CauCoordinator(this.node, this.admin, this.abort.signal).drive()
       .catch((e: unknown) => this.node.event('Warning', 'CLUSTER_CAU_COORDINATOR_FAILED', `CAU coordination on ${this.node.name}: ${(e as Error).message}`))
       .finally(() => { this.driving = undefined; });
+  }
+
+  /**
+   * The daemon is stopping: from now on this node reports no command's end. An updater that
+   * restarts the daemon ends while the old daemon stops; its end is the next daemon's to report,
+   * so the run never sees the update done while the node still runs its old version.
+   */
+  stop(): void {
+    this.stopping = true;
   }
 
   /**
