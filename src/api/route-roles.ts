@@ -47,6 +47,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/nodes': 'Viewer',
   'POST /api/v1/cluster/nodes': 'Administrator',
   'DELETE /api/v1/cluster/nodes/:node': 'Administrator',
+  'PATCH /api/v1/cluster/nodes/:node': 'Administrator',
   'POST /api/v1/cluster/nodes/:node/suspend': 'Administrator',
   'POST /api/v1/cluster/nodes/:node/resume': 'Administrator',
   'GET /api/v1/cluster/groups': 'Viewer',

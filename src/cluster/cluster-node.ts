@@ -24,7 +24,8 @@
 //      starts it (a cold start, never a second copy);
 //   5. leadership: the one node holding the leader key (a txn on an absent key, bound to its
 //      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
-//      leader key's revision, so a deposed leader's late writes fail.
+//      leader key's revision, so a deposed leader's late writes fail; and it keeps the total of
+//      votes odd by switching the file-share witness's vote (dynamic-witness.ts).
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import type { ClusteredArrival, EventLevel, Host, VmState } from '../host/index.ts';
 import { OwnershipFence } from '../storage/index.ts';
@@ -37,6 +38,7 @@ import {
 import { NodeLease } from './node-lease.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
+import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
 
@@ -74,6 +76,8 @@ export class ClusterNode {
   /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
   private readonly failovers = new Map<string, string>();
   private lastAlive = new Set<string>();
+  /** The leader's dynamic-witness change under way (dynamic-witness.ts). */
+  private balancing: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -384,6 +388,11 @@ export class ClusterNode {
       );
       this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
     }
+    // Beside the pass: a membership change etcd refuses for a few seconds (reconfigure) must not hold the placements up.
+    this.balancing ??= balanceWitness(this.etcd, s.config!)
+      .then((said) => { if (said) this.event('Information', 'CLUSTER_WITNESS_VOTE', said); })
+      .catch((e: unknown) => this.event('Warning', 'CLUSTER_WITNESS_VOTE', `The file share witness's vote could not be switched: ${(e as Error).message}`))
+      .finally(() => { this.balancing = undefined; });
   }
 
   /** VM monitoring's last resort (vm-monitor.ts): the role restarts cold on another node. */

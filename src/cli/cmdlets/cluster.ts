@@ -206,23 +206,26 @@ export const setClusterOwnerNode = defineCmdlet({
 });
 
 /**
- * PowerShell sets a role's priority by assigning the property, `(Get-ClusterGroup vm1).Priority =
- * 3000`; a command line cannot assign, so the CLI spells it as the group's parameter.
+ * PowerShell sets a role's priority and a node's vote by assigning the property,
+ * `(Get-ClusterGroup vm1).Priority = 3000`, `(Get-ClusterNode n2).NodeWeight = 0`; a command line
+ * cannot assign, so the CLI spells it as the object's parameter (-InputObject the role or the node).
  */
 export const setClusterParameter = defineCmdlet({
   name: 'Set-ClusterParameter',
-  synopsis: 'Set a role\'s Priority: 3000 High, 2000 Medium, 1000 Low, 0 No Auto Start ((Get-ClusterGroup x).Priority = n)',
+  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or a node\'s NodeWeight (its vote: 1 or 0)',
   params: {
-    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name' },
-    Name: { type: 'enum', values: ['Priority'], mandatory: true, help: 'The property (Priority)' },
-    Value: { type: 'int', mandatory: true, values: [3000, 2000, 1000, 0], help: '3000, 2000, 1000 or 0' },
+    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name, or the node for NodeWeight' },
+    Name: { type: 'enum', values: ['Priority', 'NodeWeight'], mandatory: true, help: 'The property (Priority of a role, NodeWeight of a node)' },
+    Value: { type: 'int', mandatory: true, values: [3000, 2000, 1000, 0, 1], help: 'Priority: 3000, 2000, 1000 or 0; NodeWeight: 1 or 0' },
     Cluster,
   },
   positional: ['Name', 'Value'],
   supportsShouldProcess: true,
   async run(args, ctx) {
     if (!ctx.shouldProcess(args.InputObject)) return undefined;
-    const v = await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, { Priority: args.Value });
+    const v = args.Name === 'NodeWeight'
+      ? await clientFor(ctx).call<ClusterNodeView>('PATCH', `/cluster/nodes/${enc(args.InputObject)}`, { NodeWeight: args.Value })
+      : await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, { Priority: args.Value });
     return args.PassThru ? v : undefined;
   },
 });
