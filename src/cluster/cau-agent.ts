@@ -65,11 +65,11 @@ export class CauAgent {
   }
 
   private async coordinate(): Promise<void> {
-    const lease = this.node.leaseId;
-    const r = await this.node.etcd.txn([{ key: CAU_COORDINATOR_KEY, absent: true }],
-      [{ put: CAU_COORDINATOR_KEY, value: JSON.stringify({ Node: this.node.name } satisfies CauCoordinatorRecord), lease }]);
-    if (!r.succeeded) return;
-    this.node.event('Information', 'CLUSTER_CAU_COORDINATOR', `Node ${this.node.name} coordinates the Cluster-Aware Updating run now`);
+    const me = JSON.stringify({ Node: this.node.name } satisfies CauCoordinatorRecord);
+    const r = await this.node.etcd.txn([{ key: CAU_COORDINATOR_KEY, absent: true }], [{ put: CAU_COORDINATOR_KEY, value: me, lease: this.node.leaseId }]);
+    // Still ours (this node's drive stopped on an error it could not ride out): drive on.
+    if (!r.succeeded && (await this.node.etcd.get(CAU_COORDINATOR_KEY))?.value !== me) return;
+    if (r.succeeded) this.node.event('Information', 'CLUSTER_CAU_COORDINATOR', `Node ${this.node.name} coordinates the Cluster-Aware Updating run now`);
     this.driving = new CauCoordinator(this.node, this.admin, this.abort.signal).drive()
       .catch((e: unknown) => this.node.event('Warning', 'CLUSTER_CAU_COORDINATOR_FAILED', `CAU coordination on ${this.node.name}: ${(e as Error).message}`))
       .finally(() => { this.driving = undefined; });

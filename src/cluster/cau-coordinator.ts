@@ -8,6 +8,7 @@
 // A node never coordinates its own update: when the run reaches it, it lets go of the key and
 // another node takes the run over.
 import { randomUUID } from 'node:crypto';
+import { isVmhostError, type ErrorCode } from '../common/index.ts';
 import type { ClusterAdmin } from './cluster-admin.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { nodeState } from './keys.ts';
@@ -21,6 +22,8 @@ import {
 const POLL_MS = 500;
 /** A node's answer may come this long after its command's own timeout (it reports from its next poll, perhaps after a restart). */
 const ANSWER_GRACE_MS = 60_000;
+
+const ETCD_TRANSIENT: readonly ErrorCode[] = ['CLUSTER_ETCD_UNREACHABLE', 'CLUSTER_ETCD_FAILED'];
 
 type Outcome = { ok: Partial<CauNodeRun> } | { failed: string } | 'wait';
 
@@ -43,7 +46,8 @@ export class CauCoordinator {
         this.node.event('Information', 'CLUSTER_CAU_HANDOVER', `CAU run ${run.RunId} reaches node ${this.node.name}: another node coordinates its update`);
         return this.letGo();
       }
-      const outcome = await this.step(run, cur).catch((e: unknown): Outcome => ({ failed: (e as Error).message }));
+      // etcd out of reach or without a leader for a moment is no verdict on the node: the step is tried again.
+      const outcome = await this.step(run, cur).catch((e: unknown): Outcome => (isVmhostError(e) && ETCD_TRANSIENT.includes(e.code) ? 'wait' : { failed: (e as Error).message }));
       if (outcome === 'wait') { await new Promise((r) => setTimeout(r, POLL_MS)); continue; }
       const now = Date.now();
       const next = 'ok' in outcome ? advance(run, cur.Node, now, randomUUID, outcome.ok) : fail(run, cur.Node, outcome.failed, now, randomUUID);
