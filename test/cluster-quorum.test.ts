@@ -175,6 +175,8 @@ describe('NodeWeight and the dynamic witness: votes taken away and given back, t
     await writeFile(join(witness.dir, 'witness.json'), JSON.stringify({ Member: witness.name }));
     await t1.ok('Set-ClusterQuorum', '-NodeAndFileShareMajority', witness.dir);
     await waitFor('the witness stepping back', 30_000, async () => (await witnessVotes()) === 0 && (await voters()) === 3);
+    // Its member is removed first, then added back as a learner (etcd may refuse that for a few seconds): its host restarts it once it is.
+    await waitFor('the witness\'s member a learner', 30_000, async () => (await etcd.members()).some((m) => m.isLearner && m.peerUrls.includes(witness.peerUrl)));
     await c.etcd.rejoin(3);
     const q = await t1.json<QuorumView>('Get-ClusterQuorum');
     assert.deepEqual([q.QuorumType, q.Voters, q.Majority], ['NodeAndFileShareMajority', 3, 2]);
