@@ -15,6 +15,10 @@ export type NodeQuery = Static<typeof NodeQuery>;
 export const NodeBody = Type.Object({ Name }, { additionalProperties: false });
 export type NodeBody = Static<typeof NodeBody>;
 export const NodeRef = Type.Object({ node: Name });
+export const SetNodeBody = Type.Object({
+  NodeWeight: Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'The node\'s configured vote: 0 takes its etcd member\'s vote away (a learner), 1 gives it back' }),
+}, { additionalProperties: false });
+export type SetNodeBody = Static<typeof SetNodeBody>;
 
 export const GroupQuery = Type.Object({ Name: Type.Optional(RoleName) }, { additionalProperties: false });
 export type GroupQuery = Static<typeof GroupQuery>;

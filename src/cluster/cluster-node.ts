@@ -25,7 +25,8 @@
 //      starts it (a cold start, never a second copy);
 //   5. leadership: the one node holding the leader key (a txn on an absent key, bound to its
 //      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
-//      leader key's revision, so a deposed leader's late writes fail.
+//      leader key's revision, so a deposed leader's late writes fail; and it keeps the total of
+//      votes odd by switching the file-share witness's vote (dynamic-witness.ts).
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import type { ClusteredArrival, EventLevel, Host, VmState } from '../host/index.ts';
 import { OwnershipFence } from '../storage/index.ts';
@@ -39,6 +40,7 @@ import { NodeLease } from './node-lease.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
+import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
 
@@ -76,6 +78,8 @@ export class ClusterNode {
   /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
   private readonly failovers = new Map<string, string>();
   private lastAlive = new Set<string>();
+  /** The leader's dynamic-witness change under way (dynamic-witness.ts). */
+  private balancing: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -93,7 +97,7 @@ export class ClusterNode {
       onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
       onLost: (why) => void this.isolated(why),
       onNewLease: async (id) => {
-        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), MemoryCapacity: opts.host.memoryCapacity() };
+        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), Version: opts.host.facts.vmhostVersion, MemoryCapacity: opts.host.memoryCapacity() };
         await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
       },
     });
@@ -397,6 +401,11 @@ export class ClusterNode {
     for (const [id, p] of s.preempts) {
       if (s.owners.get(id)?.modRevision !== p.Token) await this.etcd.txn([{ key: preemptKey(id), value: p.value }], [{ delete: preemptKey(id) }]);
     }
+    // Beside the pass: a membership change etcd refuses for a few seconds (reconfigure) must not hold the placements up.
+    this.balancing ??= balanceWitness(this.etcd, s.config!)
+      .then((said) => { if (said) this.event('Information', 'CLUSTER_WITNESS_VOTE', said); })
+      .catch((e: unknown) => this.event('Warning', 'CLUSTER_WITNESS_VOTE', `The file share witness's vote could not be switched: ${(e as Error).message}`))
+      .finally(() => { this.balancing = undefined; });
   }
 
   /**

@@ -66,6 +66,13 @@ function opOf(o: EtcdOp): Record<string, unknown> {
 
 /** Tries of a call etcd answered "leader changed" (100 ms apart): an election here takes well under a second. */
 const LEADER_CHANGED_TRIES = 10;
+/**
+ * How long a membership change etcd refused as "unhealthy cluster" is asked again (500 ms apart):
+ * etcd 3.4 (strict reconfiguration check) changes membership only while every voting member has
+ * been connected for its HealthInterval, 5 s — so a change right after another one (a member
+ * removed then added back as a learner, a member just promoted) is refused for a few seconds.
+ */
+const UNHEALTHY_RETRY_MS = 12_000;
 
 export class EtcdClient {
   private current = 0;
@@ -117,13 +124,30 @@ export class EtcdClient {
       if (!res.ok) {
         // An answer from etcd itself (no leader, lease not found): the same on every member.
         throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
-          { op: path, endpoint: this.endpoints[i], ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}) });
+          {
+            op: path, endpoint: this.endpoints[i],
+            ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
+            ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
+          });
       }
       this.current = i;
       return JSON.parse(text) as T;
     }
     throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${this.endpoints.join(', ')}): ${(last as Error | undefined)?.message ?? ''}`,
       { op: path, endpoints: this.endpoints.join(',') }, { cause: last });
+  }
+
+  /** A membership change, asked again while etcd refuses it as "unhealthy cluster" (see UNHEALTHY_RETRY_MS). */
+  private async reconfigure<T>(path: string, body: unknown): Promise<T> {
+    const deadline = Date.now() + UNHEALTHY_RETRY_MS;
+    for (;;) {
+      try {
+        return await this.call<T>(path, body);
+      } catch (e) {
+        if (!(e instanceof VmhostError && e.context.unhealthy === 'true') || Date.now() > deadline) throw e;
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
   }
 
   async get(key: string): Promise<EtcdKv | undefined> {
@@ -193,12 +217,12 @@ export class EtcdClient {
 
   /** Take a member's vote away for good (etcd's MemberRemove, committed by a majority of the members before it). */
   async removeMember(id: string): Promise<void> {
-    await this.call('/v3/cluster/member/remove', { ID: id });
+    await this.reconfigure('/v3/cluster/member/remove', { ID: id });
   }
 
   /** A new member that does not vote yet (etcd 3.4's learner): its id. It must then start on an empty data dir. */
   async addLearner(peerUrls: readonly string[]): Promise<string> {
-    const r = await this.call<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
+    const r = await this.reconfigure<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
     if (!r.member?.ID) throw new VmhostError('CLUSTER_ETCD_FAILED', 'etcd member add answered no id', { op: 'member-add' });
     return r.member.ID;
   }

@@ -4,7 +4,7 @@
 //
 //   /vmhost/cluster/config              {Name, Id, CreatedAt, MoveKey, Quorum} New-Cluster, Set-ClusterQuorum
 //   /vmhost/cluster/nodes/<node>        {Name, Id, NodeWeight, Paused}         membership (New-Cluster -Node, Add-/Remove-ClusterNode)
-//   /vmhost/cluster/alive/<node>        {Url, Pid, Since}          leased      the node's daemon is alive (State Up)
+//   /vmhost/cluster/alive/<node>        {Url, Pid, Since, Version, MemoryCapacity} leased      the node's daemon is alive (State Up)
 //   /vmhost/cluster/votes/<node>        {MemberId, MemberName}                 the etcd member the node votes through (quorum.ts)
 //   /vmhost/cluster/leader              {Node}                     leased      the one node that places roles (election by txn)
 //   /vmhost/cluster/groups/<vmId>       ClusterGroupRecord                     the role: priority, possible owners, desired state
@@ -34,8 +34,8 @@ export interface ClusterConfig { Name: string; Id: string; CreatedAt: string; Mo
 /** `DrainStatus`: the last drain's (Suspend-ClusterNode -Drain); `Drained`: the roles it moved away, which Resume-ClusterNode -Failback Immediate brings back. */
 export interface NodeRecord { Name: string; Id: string; NodeWeight: number; Paused: boolean; DrainStatus?: DrainStatus; Drained?: string[] }
 export type DrainStatus = 'NotInitiated' | 'InProgress' | 'Completed' | 'Failed';
-/** `MemoryCapacity`: what the node's host may give its VMs (Get-VMHost's MemoryCapacity), for placement. */
-export interface AliveRecord { Url: string; Pid: number; Since: string; MemoryCapacity?: number }
+/** `Version`: the daemon's vmhost version (with its --version-tag), as Get-ClusterNode shows it; `MemoryCapacity`: what the node's host may give its VMs (Get-VMHost's MemoryCapacity), for placement. */
+export interface AliveRecord { Url: string; Pid: number; Since: string; Version?: string; MemoryCapacity?: number }
 
 /** Hyper-V's group priorities: 3000 High, 2000 Medium (the default), 1000 Low, 0 No Auto Start. */
 export type Priority = 0 | 1000 | 2000 | 3000;

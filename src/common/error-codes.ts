@@ -121,6 +121,8 @@ export const ERROR_CODES = {
   CLUSTER_CSV_INVALID: 'conflict',
   /** A metadata operation on a Cluster Shared Volume found no coordinator (none Up, or its failover outlasted the wait). */
   CLUSTER_CSV_NO_COORDINATOR: 'unavailable',
+  /** Invoke-CauRun while another Cluster-Aware Updating run is in progress (one at a time). */
+  CLUSTER_CAU_RUN_IN_PROGRESS: 'conflict',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',

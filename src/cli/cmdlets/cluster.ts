@@ -207,24 +207,28 @@ export const setClusterOwnerNode = defineCmdlet({
 });
 
 /**
- * PowerShell sets a role's properties by assigning them, `(Get-ClusterGroup vm1).Priority = 3000`
- * or `.AntiAffinityClassNames = "sql"`; a command line cannot assign, so the CLI spells them as the
- * group's parameters (a comma-separated list for the class names; empty clears them).
+ * PowerShell sets a role's properties and a node's vote by assigning them, `(Get-ClusterGroup
+ * vm1).Priority = 3000`, `.AntiAffinityClassNames = "sql"`, `(Get-ClusterNode n2).NodeWeight = 0`;
+ * a command line cannot assign, so the CLI spells them as the object's parameters (-InputObject the
+ * role, or the node for NodeWeight; a comma-separated list for the class names, empty clears them).
  */
 export const setClusterParameter = defineCmdlet({
   name: 'Set-ClusterParameter',
-  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or AntiAffinityClassNames',
+  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or AntiAffinityClassNames, or a node\'s NodeWeight (its vote: 1 or 0)',
   params: {
-    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name' },
-    Name: { type: 'enum', values: ['Priority', 'AntiAffinityClassNames'], mandatory: true, help: 'The property' },
-    Value: { type: 'string', mandatory: true, help: 'Priority: 3000, 2000, 1000 or 0; AntiAffinityClassNames: class names, comma-separated' },
+    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name, or the node for NodeWeight' },
+    Name: { type: 'enum', values: ['Priority', 'AntiAffinityClassNames', 'NodeWeight'], mandatory: true, help: 'The property' },
+    Value: { type: 'string', mandatory: true, help: 'Priority: 3000, 2000, 1000 or 0; AntiAffinityClassNames: class names, comma-separated; NodeWeight: 1 or 0' },
     Cluster,
   },
   positional: ['Name', 'Value'],
   supportsShouldProcess: true,
   async run(args, ctx) {
-    let change: { Priority: number } | { AntiAffinityClassNames: string[] };
-    if (args.Name === 'Priority') {
+    let change: { Priority: number } | { AntiAffinityClassNames: string[] } | 'NodeWeight';
+    if (args.Name === 'NodeWeight') {
+      if (args.Value !== '0' && args.Value !== '1') throw new VmhostError('INVALID_ARGUMENT', `NodeWeight '${args.Value}': 1 (the node votes) or 0 (it does not)`, { param: 'Value' });
+      change = 'NodeWeight';
+    } else if (args.Name === 'Priority') {
       if (!['3000', '2000', '1000', '0'].includes(args.Value)) {
         throw new VmhostError('INVALID_ARGUMENT', `Priority '${args.Value}': 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Value' });
       }
@@ -233,7 +237,9 @@ export const setClusterParameter = defineCmdlet({
       change = { AntiAffinityClassNames: args.Value.split(',').map((c) => c.trim()).filter((c) => c !== '') };
     }
     if (!ctx.shouldProcess(args.InputObject)) return undefined;
-    const v = await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, change);
+    const v = change === 'NodeWeight'
+      ? await clientFor(ctx).call<ClusterNodeView>('PATCH', `/cluster/nodes/${enc(args.InputObject)}`, { NodeWeight: Number(args.Value) })
+      : await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, change);
     return args.PassThru ? v : undefined;
   },
 });

@@ -5,10 +5,12 @@
 // action waits on the API as the cmdlet does, so a button stays busy until the node has
 // drained or the role is online on its new owner. Below them, the Cluster Shared Volumes with the
 // node coordinating each (Get-ClusterSharedVolume). A daemon that is no cluster node says so.
+// A Cluster-Aware Updating run in progress is shown between the nodes and the roles (CauRunPanel).
 import { useState } from 'react';
 import { api, type ClusterGroupView, type ClusterNodeView, type ClusterPriority, type ClusterSharedVolumeView, type ClusterView } from '../api.ts';
 import { useApi, useInterval } from '../live.ts';
 import { useSubmit } from '../submit.ts';
+import { CauRunPanel } from './CauRunPanel.tsx';
 import { PageHeader } from './common.tsx';
 import { toast } from './Toasts.tsx';
 
@@ -47,6 +49,7 @@ export function ClusterManager() {
           {(nodes.data ?? []).map((n) => <NodeRow key={n.Id} node={n} onDone={reload} />)}
         </tbody>
       </table>
+      <CauRunPanel />
       <h2>Roles</h2>
       <table className="grid" aria-label="Roles">
         <thead><tr><th>Name</th><th>Status</th><th>Owner node</th><th>Priority</th><th>Possible owners</th><th /></tr></thead>
