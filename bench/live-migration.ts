@@ -1,13 +1,15 @@
 // Move-VM's cost next to QEMU's own live migration (the peer, the lower bound).
 //   node --import tsx bench/live-migration.ts        (REPEAT=3; MEMS=256 MiB; LOADS=idle; OPTIONS=TCPIP,Compression)
 //   MEMS=256,1024 LOADS=idle,dirty OPTIONS=TCPIP node --import tsx bench/live-migration.ts   (issue 11's rows)
+//   bench/shaped-loopback.sh 1000 env MEMS=256 LOADS=idle,dirty node --import tsx bench/live-migration.ts
+//     (the same over a 1 Gbit/s link: a network namespace whose loopback tc shapes; LINK_MBIT is printed)
 // LOADS=dirty: the guest runs guest-agent/memdirty.c over a quarter of its memory at 50 MB/s
 // (in the peer too, started through the agent channel) — the load a move must converge under.
 // Peer: two hand-started QEMUs (the test guest, TCG, the same padded RAM as ours: TCG_RAM_PAD
 // in src/qemu/command-line.ts) on this machine, the source migrating to the destination's
-// `-incoming unix:` socket directly. Ours: a test guest on host A moved to host B and back
-// (Move-VM through the API: ticket from the destination, the relay, held disk, commit), with
-// each performance option (TCPIP, Compression, SMB), while a guest on B pings it every 20 ms
+// `-incoming tcp:127.0.0.1:…` directly, without TLS (over loopback, so a shaped link shapes it too). Ours: a test guest on host A moved to host B and back
+// (Move-VM through the API: ticket from the destination, the relay for TCPIP or QEMU's TLS
+// between the QEMUs for Compression and SMB, held disk, commit), with each performance option, while a guest on B pings it every 20 ms
 // across the hosts' External switches (a UDP tunnel between them). Printed per run: total time
 // (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, the blackout the
 // pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
@@ -62,9 +64,8 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
   try {
     await src.agent.waitReady(120_000); // the guest booted into its shell
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
-    const uri = `unix:${join(scratch, 'mig.sock')}`;
-    await startIncoming(dst.qmp, uri, tuningFor(option));
-    const r = await migrateLive(src.qmp, uri, tuningFor(option));
+    const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
+    const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
     return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, daemonCpuMs: 0 };
   } finally {
     await src.kill();
@@ -106,7 +107,8 @@ const show = (label: string, runs: Run[]) => {
   return m;
 };
 
-console.log(`# test guest, TCG, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+const LINK = process.env.LINK_MBIT ? `a ${process.env.LINK_MBIT} Mbit/s link (tc tbf on a namespace's loopback)` : 'loopback, unshaped';
+console.log(`# test guest, TCG, ${LINK}, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
 const uplink = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 const [a, b] = await Promise.all([TestDaemon.start(undefined, uplink(pa, pb)), TestDaemon.start(undefined, uplink(pb, pa))]);
@@ -151,7 +153,7 @@ try {
         totals[option] = o.total;
         console.log(`ratio ours/peer ${label}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
       }
-      if (totals.TCPIP && totals.Compression) compressionRatios.push(`${mem} MiB ${load}: Compression/TCPIP total ${(totals.Compression / totals.TCPIP).toFixed(2)} (goal ≤ 0.5)`);
+      if (totals.TCPIP && totals.Compression) compressionRatios.push(`${mem} MiB ${load}, ${process.env.LINK_MBIT ? `${process.env.LINK_MBIT} Mbit/s` : 'loopback'}: Compression/TCPIP total ${(totals.Compression / totals.TCPIP).toFixed(2)} (goal ≤ 0.5)`);
       await (moves % 2 === 0 ? a : b).api('DELETE', '/api/v1/vms/bench?force=true');
     }
   }
