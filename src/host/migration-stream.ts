@@ -1,5 +1,5 @@
-// QEMU's migration stream between two daemons. QEMU runs sandboxed (no exec, and as its own
-// user it reaches only sockets it is handed a path to), so neither QEMU talks TCP: the source
+// QEMU's migration stream between two daemons (TCPIP's; see the end of this comment for the
+// multifd options). Through the relay neither QEMU talks TCP: the source
 // QEMU migrates to a unix socket its daemon listens on (a fresh dir of QEMU's group), the
 // daemon relays each connection (multifd opens several) over TLS to the destination daemon,
 // which checks the move's secret (the first SECRET_BYTES bytes of every connection) and relays
