@@ -15,7 +15,7 @@
 // pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
 // peer's is its downtime), and
 // the hand-over = the destination's commit (from the source letting go to the VM resumed and
-// announced, its VM_MOVED_IN event), and the CPU time both daemons spent during the move (user +
+// announced, its VM_MOVED_IN event; "state loaded" is its first part: the stream's tail still arriving), and the CPU time both daemons spent during the move (user +
 // system, from /proc: the relays and the disk streams run there; TLS's cost shows here). Ratios:
 // ours / peer, and Compression / TCPIP.
 import { spawn } from 'node:child_process';
@@ -41,7 +41,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; daemonCpuMs: number }
+/** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -66,7 +67,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
     const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
     const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, daemonCpuMs: 0 };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
   } finally {
     await src.kill();
     await dst.kill();
@@ -97,13 +98,13 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
   }
   await sleep(500); // the event log is written behind the answer
   const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
-  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), daemonCpuMs };
+  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)/g)].at(-1);
+  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
   return m;
 };
 
