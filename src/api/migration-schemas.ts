@@ -80,6 +80,8 @@ export const PrepareBody = Type.Object({
   }, { additionalProperties: false })),
   /** A multifd option's stream over QEMU's own TLS: the source's per-move CA certificate, PEM (host/migration-tls.ts). */
   streamCa: Type.Optional(Type.String({ maxLength: 16 * 1024 })),
+  /** Compression's multifd channels, chosen by the source for its spare CPU. */
+  channels: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 

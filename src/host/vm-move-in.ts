@@ -90,6 +90,8 @@ export interface MovePrepare {
   memory?: MemoryPlan;
   /** A multifd option's stream: the source's per-move CA (PEM); the QEMUs then talk over their own TLS, not the relay (migration-tls.ts). */
   streamCa?: string;
+  /** Compression: the multifd channels the source chose for its spare CPU (migration-settings.ts `compressionChannels`); both QEMUs need the same. */
+  channels?: number;
 }
 
 /**
@@ -254,7 +256,7 @@ export class MoveIn {
       } else {
         const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
         const sock = join(dir, 'in.sock');
-        await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
+        await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance, p.channels));
         const relay = await destinationRelay(address, identity, sock, secret, dir);
         s.relay = relay;
         port = relay.port;
@@ -282,7 +284,7 @@ export class MoveIn {
     const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, false);
     try {
       await writeQemuCredentials(dir, own, sourceCa, this.host.qemuUser);
-      const port = await rt.listenForMigration(`tcp:${isIPv6(address) ? `[${address}]` : address}:0`, { ...tuningFor(p.performance), tls: { dir, hostname: MIGRATION_TLS_HOSTNAME } });
+      const port = await rt.listenForMigration(`tcp:${isIPv6(address) ? `[${address}]` : address}:0`, { ...tuningFor(p.performance, p.channels), tls: { dir, hostname: MIGRATION_TLS_HOSTNAME } });
       if (port === undefined) throw new VmhostError('INTERNAL', `QEMU did not say which port it listens on for the move of '${p.config.name}'`, { vm: p.config.name });
       return { port, ca: own.ca };
     } finally {

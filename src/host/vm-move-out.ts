@@ -42,7 +42,8 @@ import type { EventLevel } from './events.ts';
 import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
 import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
-import { overQemuTls, tuningFor, type MigrationSettings } from './migration-settings.ts';
+import { compressionChannels, overQemuTls, tuningFor, type MigrationSettings } from './migration-settings.ts';
+import { spareCores } from './spare-cpu.ts';
 import { boundRelay, moveSocketDir, routeSource, sourceRelay, type Relay } from './migration-stream.ts';
 import { checkPeerCa, makeMoveIdentity, MIGRATION_TLS_HOSTNAME, writeQemuCredentials, type MoveTlsIdentity } from './migration-tls.ts';
 import type { QemuUser } from './qemu-user.ts';
@@ -136,7 +137,7 @@ interface MoveOutVm {
   uptimeMs(): number;
   /** Its resource metering as of the last sample (Measure-VM goes on counting on the destination); none when not enabled. */
   metering(): MeteringState | undefined;
-  migrate(uri: string, tls: MigrationTuning['tls'], onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
+  migrate(uri: string, tuning: MigrationTuning, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
   /** Stop serving the disks (the source QEMU is inactive): the destination may open them. */
   releaseDisks(): Promise<void>;
   /** Undo: serve the disks again and resume the source QEMU. */
@@ -240,6 +241,7 @@ export class MoveOut {
     const performance = this.host.settings().VirtualMachineMigrationPerformanceOption;
     const t0 = Date.now();
     let stats: LiveMigrationResult | undefined;
+    let channels: number | undefined;
     // A clustered VM's checkpoints are in its shared folder already: none travel.
     const records = e.fence ? [] : this.host.checkpoints.all(e);
     // Set by `describe`, which plans the chains' files (none on shared storage) and the memory files.
@@ -271,7 +273,7 @@ export class MoveOut {
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
       metering: () => this.host.metering(e),
-      migrate: async (uri, tls, onProgress, signal) => { stats = await rt.migrateTo(uri, { ...tuningFor(performance), ...(tls ? { tls } : {}) }, onProgress, signal); },
+      migrate: async (uri, tuning, onProgress, signal) => { channels = tuning.multifd?.channels; stats = await rt.migrateTo(uri, tuning, onProgress, signal); },
       releaseDisks: async () => {
         await copies.finish();
         for (const d of e.config.hardDrives) await storage.stopDrive(d);
@@ -288,7 +290,7 @@ export class MoveOut {
         if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
-        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
       },
       journal: async (prepared) => {
         const path = join(e.paths.dir, JOURNAL);
@@ -420,7 +422,8 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
   h.progress(2, 'Preparing the destination');
   const body = await vm.describe();
   const client = overQemuTls(body.performance) ? await makeMoveIdentity('client') : undefined;
-  const prepared = await dest.prepare({ ...body, ...(client ? { streamCa: client.ca } : {}) });
+  const channels = body.performance === 'Compression' ? compressionChannels(await spareCores()) : undefined;
+  const prepared = await dest.prepare({ ...body, ...(client ? { streamCa: client.ca } : {}), ...(channels ? { channels } : {}) });
   // The destination's stream listener is on its migration networks (on all addresses: the one we called); this host sends only into its own.
   const address = /^(0\.0\.0\.0|::)$/.test(prepared.Address) ? dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : prepared.Address;
   let from: string | undefined;
@@ -448,7 +451,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
     }
     const stream = await openStream(host, prepared, address, from, client);
     try {
-      await vm.migrate(stream.uri, stream.tls, (i) => {
+      await vm.migrate(stream.uri, { ...tuningFor(body.performance, channels), ...(stream.tls ? { tls: stream.tls } : {}) }, (i) => {
         const r = i.ram;
         const pct = r && r.total > 0 ? Math.min(90, base + ((90 - base) * (r.total - r.remaining)) / r.total) : base;
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
