@@ -35,7 +35,7 @@
 // the VM stays here. No answer — the journal stays, the VM stays paused, asked again at the next start.
 import { readFile, rm, stat } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { LiveMigrationResult, MigrationInfo, MigrationTuning } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
@@ -168,7 +168,7 @@ export class MoveOut {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on this host: run Enable-VMMigration', { vm: e.config.name });
     }
     this.refuseUnmovable(e);
-    const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
+    const moved = req.storage ? plannedDisks(e.config, req.storage, this.frozenFiles(e)) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
@@ -299,6 +299,17 @@ export class MoveOut {
         await writeFileAtomic(path, JSON.stringify(j, null, 2));
       },
     };
+  }
+
+  /** The read-only files of the VM's chains that -Vhds may name: its served drives' parents and the files its checkpoints froze. */
+  private frozenFiles(e: VmEntry): Set<string> {
+    const files = new Set<string>();
+    for (const d of e.config.hardDrives) {
+      const served = this.host.storage.server.get(VmStorage.exportName(d));
+      if (served) for (const f of chainFiles(served.disk).slice(1)) files.add(f);
+    }
+    for (const r of e.fence ? [] : this.host.checkpoints.all(e)) for (const d of r.config.hardDrives) files.add(resolve(d.path));
+    return files;
   }
 
   /** Shared-nothing: the chains of the VM's drives and of its checkpoints' drives, and where their frozen files go. */
