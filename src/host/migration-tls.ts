@@ -8,8 +8,12 @@
 // (destination → source). QEMU trusts exactly the two CAs of the move and verifies both ends
 // (the destination QEMU asks for the client's certificate), so a third party can neither read
 // the guest's memory nor feed the destination a stream; no private key or secret crosses.
-// QEMU reads the files when its tls-creds-x509 object is added, so they stay on disk only for
-// that call.
+// QEMU reads the files when its tls-creds-x509 object is added: the destination's stay on disk
+// only for that call, the source's until its migration ends.
+// Limitation: a certificate is valid from the second it is made (OpenSSL 3.0's `req` cannot
+// backdate; `ca -startdate` could), and GnuTLS checks that on both ends: a source whose clock is
+// behind the destination's by more than the rest of the prepare fails the handshake ("not yet
+// activated"). Both daemons on one machine share a clock; NTP-kept hosts are milliseconds apart.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
