@@ -1,5 +1,5 @@
 // A move's TLS credentials (migration-tls.ts): what openssl made is a CA and a leaf it signed,
-// for the role's purpose; the peer's CA is checked as it comes over the wire; QEMU's files are
+// for the role's purpose, valid from a day back; the peer's CA is checked as it comes over the wire; QEMU's files are
 // 0600. Then two real QEMUs migrate multifd+zstd over QEMU's own TLS with them, and a
 // destination whose leaf another CA signed (an impostor) is refused before anything is sent,
 // the source running on and able to migrate again.
@@ -27,6 +27,8 @@ test('a move identity is a fresh CA and a leaf it signed for its end; the peer C
     assert.ok(leaf.checkPrivateKey(await import('node:crypto').then((c) => c.createPrivateKey(id.key))), 'the key is the leaf\'s');
     assert.deepEqual(leaf.keyUsage, [id.role === 'server' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.2'], 'TLS server / client purpose');
     assert.equal(checkPeerCa(id.ca, 'peer'), ca.fingerprint256);
+    // Backdated a day: a peer whose clock is somewhat behind still accepts them.
+    for (const x of [ca, leaf]) assert.ok(Date.parse(x.validFrom) < Date.now() - 23 * 3600_000 && Date.parse(x.validTo) > Date.now() + 24 * 3600_000, `${x.validFrom} – ${x.validTo}`);
   }
   assert.equal(new X509Certificate(server.cert).checkHost(MIGRATION_TLS_HOSTNAME), MIGRATION_TLS_HOSTNAME);
   assert.notEqual(new X509Certificate(server.ca).fingerprint256, new X509Certificate(client.ca).fingerprint256, 'one CA per identity');

@@ -10,12 +10,11 @@
 // the guest's memory nor feed the destination a stream; no private key or secret crosses.
 // QEMU reads the files when its tls-creds-x509 object is added: the destination's stay on disk
 // only for that call, the source's until its migration ends.
-// Limitation: a certificate is valid from the second it is made (OpenSSL 3.0's `req` cannot
-// backdate; `ca -startdate` could), and GnuTLS checks that on both ends: a source whose clock is
-// behind the destination's by more than the rest of the prepare fails the handshake ("not yet
-// activated"). Both daemons on one machine share a clock; NTP-kept hosts are milliseconds apart.
+// The certificates are valid from a day before they are made (GnuTLS checks the dates on both
+// ends, and the hosts' clocks need not agree to the second); OpenSSL 3.0's `req` cannot backdate,
+// so they are signed by `openssl ca` with a throw-away database in the scratch dir.
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,22 +44,50 @@ ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 -----END DH PARAMETERS-----
 `;
 
+const DAY_MS = 86_400_000;
+
+/** `openssl ca`'s configuration: a database in the scratch dir, and the extensions QEMU checks (a leaf: not a CA, signing and key encipherment, the purpose of its end). */
+const caConfig = (role: MoveTlsRole): string => `[ca]
+default_ca = move
+[move]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign
+[leaf_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = ${role === 'server' ? 'serverAuth' : 'clientAuth'}
+${role === 'server' ? `subjectAltName = DNS:${MIGRATION_TLS_HOSTNAME}` : ''}
+`;
+
+/** openssl's time format, YYYYMMDDHHMMSSZ. */
+const asn1Time = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+
 /** A fresh CA and a leaf for `role` (the destination's names MIGRATION_TLS_HOSTNAME), made with openssl (as the daemon's own certificate is). */
 export async function makeMoveIdentity(role: MoveTlsRole): Promise<MoveTlsIdentity> {
   // A private scratch dir (mkdtemp makes it 0700): the keys never pass through a readable place.
   const tmp = await mkdtemp(join(tmpdir(), 'vmhost-move-tls-'));
-  const f = (n: string) => join(tmp, n);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+  const key = ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const now = Date.now();
+  const sign = ['ca', '-batch', '-config', 'openssl.cnf', '-notext', '-startdate', asn1Time(now - DAY_MS), '-enddate', asn1Time(now + 2 * DAY_MS)];
   try {
-    await openssl(['req', '-x509', ...ec, '-subj', `/CN=vmhost move ${role} CA`, '-keyout', f('ca.key'), '-out', f('ca.pem'),
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-    // QEMU checks a leaf's usage: not a CA, signing and key encipherment, the purpose of its end.
-    await openssl(['req', '-x509', ...ec, '-subj', `/CN=${MIGRATION_TLS_HOSTNAME}`, '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-keyout', f('key.pem'), '-out', f('cert.pem'),
-      '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment',
-      '-addext', `extendedKeyUsage=${role === 'server' ? 'serverAuth' : 'clientAuth'}`,
-      ...(role === 'server' ? ['-addext', `subjectAltName=DNS:${MIGRATION_TLS_HOSTNAME}`] : [])]);
-    const [ca, cert, key] = await Promise.all(['ca.pem', 'cert.pem', 'key.pem'].map((n) => readFile(f(n), 'utf8')));
-    return { role, ca: ca!, cert: cert!, key: key! };
+    await writeFile(join(tmp, 'openssl.cnf'), caConfig(role));
+    await writeFile(join(tmp, 'index.txt'), '');
+    await writeFile(join(tmp, 'serial'), `${randomBytes(8).toString('hex')}\n`);
+    await openssl([...key, '-subj', `/CN=vmhost move ${role} CA`, '-keyout', 'ca.key', '-out', 'ca.csr'], tmp);
+    await openssl([...sign, '-selfsign', '-keyfile', 'ca.key', '-in', 'ca.csr', '-out', 'ca.pem', '-extensions', 'ca_ext'], tmp);
+    await openssl([...key, '-subj', `/CN=${MIGRATION_TLS_HOSTNAME}`, '-keyout', 'key.pem', '-out', 'leaf.csr'], tmp);
+    await openssl([...sign, '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', 'leaf.csr', '-out', 'cert.pem', '-extensions', 'leaf_ext'], tmp);
+    const [ca, cert, leafKey] = await Promise.all(['ca.pem', 'cert.pem', 'key.pem'].map((n) => readFile(join(tmp, n), 'utf8')));
+    return { role, ca: ca!, cert: cert!, key: leafKey! };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -99,9 +126,9 @@ export async function writeQemuCredentials(dir: string, own: MoveTlsIdentity, pe
   }
 }
 
-async function openssl(args: string[]): Promise<void> {
+async function openssl(args: string[], cwd: string): Promise<void> {
   try {
-    await promisify(execFile)('openssl', args);
+    await promisify(execFile)('openssl', args, { cwd });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     const why = err.code === 'ENOENT' ? 'openssl is not installed (Debian package openssl; scripts/install-deps.sh)' : (err.stderr?.trim() || err.message);
