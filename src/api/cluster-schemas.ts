@@ -27,6 +27,7 @@ export type AddVmRoleBody = Static<typeof AddVmRoleBody>;
 export const SetGroupBody = Type.Object({
   Priority: Type.Optional(Type.Union([Type.Literal(3000), Type.Literal(2000), Type.Literal(1000), Type.Literal(0)], { description: '3000 High, 2000 Medium, 1000 Low, 0 No Auto Start' })),
   OwnerNodes: Type.Optional(Type.Array(Name, { maxItems: 64, description: 'Possible owners (Set-ClusterOwnerNode); empty = every node' })),
+  AntiAffinityClassNames: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^,\\s][^,]*$' }), { maxItems: 32, description: 'Roles sharing a class avoid one node while another may take them; empty clears' })),
 }, { additionalProperties: false });
 export type SetGroupBody = Static<typeof SetGroupBody>;
 export const MoveGroupBody = Type.Object({ Node: Name }, { additionalProperties: false });

@@ -10,7 +10,7 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -141,6 +141,10 @@ async function main(): Promise<void> {
     etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
   }) : undefined;
   const admin = cluster ? new ClusterAdmin(cluster) : undefined;
+  // A cluster's nodes route tenants with one set of lookup records and customer routes: the cluster's.
+  if (cluster) {
+    await host.hnv.share(new EtcdTenantPolicy(cluster.etcd), (e) => host.events.emit({ Level: 'Error', Code: 'HNV_BAD_POLICY', Message: `Network virtualization policy from the cluster not applied: ${e.message}` }));
+  }
   // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
   const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
   const replication = await Replication.open(host, args.replicationTimerScale);
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
     // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
     // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);
+    host.hnv.unshare();
     await replication.close();
     await ops?.closeLog();
     await drained?.restore().catch(() => undefined);

@@ -40,7 +40,7 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
   app.post<{ Body: AddVmRoleBody }>('/api/v1/cluster/groups', { schema: { summary: 'Add-ClusterVirtualMachineRole (the VM must be Off, its disks in the shared folder)', tags, body: AddVmRoleBody } },
     async (req) => need().addVmRole(req.body.VMName, req.body.Name));
   app.patch<{ Params: { group: string }; Body: SetGroupBody }>('/api/v1/cluster/groups/:group',
-    { schema: { summary: '(Get-ClusterGroup x).Priority = n; Set-ClusterOwnerNode -Group x -Owners …', tags, params: GroupRef, body: SetGroupBody } },
+    { schema: { summary: '(Get-ClusterGroup x).Priority = n, .AntiAffinityClassNames = …; Set-ClusterOwnerNode -Group x -Owners …', tags, params: GroupRef, body: SetGroupBody } },
     async (req) => need().setGroup(req.params.group, req.body));
   app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/start', { schema: { summary: 'Start-ClusterGroup (waits until Online)', tags, params: GroupRef } },
     async (req) => need().setOnline(req.params.group, true));

@@ -25,7 +25,7 @@ export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; 
 export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; Cluster: string }
 export interface ClusterGroupView {
   Name: string; Id: string; OwnerNode: string; State: GroupState; GroupType: 'VirtualMachine'; Priority: Priority;
-  PersistentState: number; OwnerNodes: string[]; Cluster: string;
+  PersistentState: number; OwnerNodes: string[]; AntiAffinityClassNames: string[]; Cluster: string;
 }
 
 function need(s: Snapshot): ClusterConfig {
@@ -49,7 +49,7 @@ function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): Cluster
   else state = st && st.Node === owner.Node ? st.State : 'Pending';
   return {
     Name: g.Name, Id: g.VMId, OwnerNode: owner?.Node ?? st?.Node ?? '', State: state, GroupType: 'VirtualMachine', Priority: g.Priority,
-    PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, Cluster: cluster,
+    PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, AntiAffinityClassNames: g.AntiAffinityClassNames ?? [], Cluster: cluster,
   };
 }
 
@@ -176,8 +176,8 @@ export class ClusterAdmin {
     return this.waitFor(g.VMId, `role '${g.Name}' ${want}`, (v) => v.State === want || (v.State === 'Failed' && online));
   }
 
-  /** (Get-ClusterGroup x).Priority = n and Set-ClusterOwnerNode -Group x -Owners …. */
-  async setGroup(nameOrId: string, change: { Priority?: number; OwnerNodes?: string[] }): Promise<ClusterGroupView> {
+  /** (Get-ClusterGroup x).Priority = n, .AntiAffinityClassNames = …, and Set-ClusterOwnerNode -Group x -Owners …. */
+  async setGroup(nameOrId: string, change: { Priority?: number; OwnerNodes?: string[]; AntiAffinityClassNames?: string[] }): Promise<ClusterGroupView> {
     const g = await this.record(nameOrId);
     if (change.Priority !== undefined && !PRIORITIES.includes(change.Priority as Priority)) {
       throw new VmhostError('INVALID_ARGUMENT', `Priority ${change.Priority}: 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Priority' });
@@ -185,7 +185,10 @@ export class ClusterAdmin {
     const s = await this.node.read();
     const unknown = (change.OwnerNodes ?? []).filter((n) => !s.nodes.has(n));
     if (unknown.length > 0) throw new VmhostError('NOT_FOUND', `The cluster node '${unknown[0]}' was not found`, { node: unknown[0] });
-    await this.node.putGroup({ ...g, ...(change.Priority !== undefined ? { Priority: change.Priority as Priority } : {}), ...(change.OwnerNodes ? { OwnerNodes: change.OwnerNodes } : {}) });
+    await this.node.putGroup({
+      ...g, ...(change.Priority !== undefined ? { Priority: change.Priority as Priority } : {}), ...(change.OwnerNodes ? { OwnerNodes: change.OwnerNodes } : {}),
+      ...(change.AntiAffinityClassNames ? { AntiAffinityClassNames: [...new Set(change.AntiAffinityClassNames)] } : {}),
+    });
     return this.group(g.VMId);
   }
 

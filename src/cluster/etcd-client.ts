@@ -69,6 +69,8 @@ const LEADER_CHANGED_TRIES = 10;
 
 export class EtcdClient {
   private current = 0;
+  /** Told of every write that changed the store: its revision and the keys it wrote (snapshot-cache.ts waits for them). */
+  onWrite: ((revision: number, keys: string[]) => void) | undefined;
 
   constructor(readonly endpoints: readonly string[]) {
     if (endpoints.length === 0) throw new VmhostError('INVALID_ARGUMENT', 'etcd: no endpoint given', { param: 'cluster-etcd-endpoints' });
@@ -104,7 +106,14 @@ export class EtcdClient {
         last = e;
         continue;
       }
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        // The answer began but did not finish in time: the call may have been applied, so it is
+        // not sent to another member (a put twice is harmless, a txn twice need not be).
+        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: its answer did not arrive in time (${(e as Error).message})`, { op: path, endpoint: this.endpoints[i] }, { cause: e });
+      }
       if (!res.ok) {
         // An answer from etcd itself (no leader, lease not found): the same on every member.
         throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
@@ -131,19 +140,26 @@ export class EtcdClient {
   /** Put; the answer is the store's revision after it (the key's new mod revision). */
   async put(key: string, value: string, lease?: string): Promise<number> {
     const r = await this.call<{ header?: { revision?: string } }>('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
-    return Number(r.header?.revision ?? 0);
+    const revision = Number(r.header?.revision ?? 0);
+    this.onWrite?.(revision, [key]);
+    return revision;
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('/v3/kv/deleterange', { key: b64(key) });
+    const r = await this.call<{ header?: { revision?: string }; deleted?: string }>('/v3/kv/deleterange', { key: b64(key) });
+    // Deleting nothing leaves the revision where it was: no write to wait for.
+    if (Number(r.deleted ?? 0) > 0) this.onWrite?.(Number(r.header?.revision ?? 0), [key]);
   }
 
   /** All compares true → `success`, else `failure`; atomic (etcd's Txn). */
   async txn(compare: EtcdCompare[], success: EtcdOp[], failure: EtcdOp[] = []): Promise<EtcdTxnResult> {
-    type RawResp = { response_range?: { kvs?: RawKv[] } };
+    type RawResp = { response_range?: { kvs?: RawKv[] }; response_delete_range?: { deleted?: string } };
     const r = await this.call<{ succeeded?: boolean; header?: { revision?: string }; responses?: RawResp[] }>('/v3/kv/txn', {
       compare: compare.map(compareOf), success: success.map(opOf), failure: failure.map(opOf),
     });
+    const ran = r.succeeded === true ? success : failure;
+    const wrote = ran.some((o) => 'put' in o) || (r.responses ?? []).some((x) => Number(x.response_delete_range?.deleted ?? 0) > 0);
+    if (wrote) this.onWrite?.(Number(r.header?.revision ?? 0), ran.flatMap((o) => ('put' in o ? [o.put] : 'delete' in o ? [o.delete] : [])));
     return {
       succeeded: r.succeeded === true,
       revision: Number(r.header?.revision ?? 0),
@@ -221,8 +237,10 @@ export class EtcdClient {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
             if (line === '') continue;
-            const msg = JSON.parse(line) as { result?: { events?: { type?: string; kv?: RawKv }[] } };
+            const msg = JSON.parse(line) as { result?: { events?: { type?: string; kv?: RawKv }[]; canceled?: boolean } };
             for (const ev of msg.result?.events ?? []) onEvent({ type: ev.type === 'DELETE' ? 'DELETE' : 'PUT', kv: kvOf(ev.kv ?? {}) });
+            // A canceled watch (its start compacted away) says nothing more: the caller re-reads.
+            if (msg.result?.canceled) return;
           }
         }
       } catch (e) {

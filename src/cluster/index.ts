@@ -10,3 +10,4 @@ export { ClusterOpsAdmin, type ClusterResourceView, type ClusterParameterView, t
 export type { ValidationView, ValidationTest } from './validation.ts';
 export type { ClusterLogRecord } from './ops-keys.ts';
 export type { ClusterQuorumView } from './quorum.ts';
+export { EtcdTenantPolicy } from './hnv-shared.ts';

@@ -57,6 +57,7 @@ import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
 import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
 import { newVmConfigFromBackup } from './backup-new-vm.ts';
+import { decodeFirmwareVars, writeFirmwareVars } from './backup-firmware.ts';
 import { atConsistentPoint, type FreezeResult } from './guest-freeze.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
@@ -1234,7 +1235,11 @@ export class Host {
           source: r.config, name: newVmName, disks: new Map(r.disks.map((d) => [d.DriveId, d.Path])),
           snapshotDir: (id) => join(vmPaths(this.dataDir, id).dir, 'snapshots'), newMac: (taken) => this.network.dynamicMac(taken),
         }, `backup ${r.backup.BackupId}`);
+        const vars = decodeFirmwareVars(r.firmwareVars, `backup ${r.backup.BackupId}`);
         const entry = await this.names.run(() => this.registerImported(vm, '', [], false));
+        // Registered: a failed write leaves a VM that starts with fresh variables, which is said, not undone.
+        await writeFirmwareVars(entry.paths, vars).catch((err: unknown) => this.event('Warning', 'VM_FIRMWARE_VARS_NOT_RESTORED',
+          `The UEFI variables of backup ${r.backup.BackupId} could not be written (${(err as Error).message}): the VM starts with fresh ones`, entry));
         this.event('Information', 'VM_RESTORED_FROM_BACKUP', `VM restored from backup ${r.backup.BackupId} of '${r.backup.VMName}' (point ${r.backup.Point}, ${r.backup.ConsistencyLevel}) in ${r.backup.Repository}; disks in ${dest}`, entry);
         return this.view(entry);
       } catch (err) {
@@ -1516,7 +1521,8 @@ export class Host {
     return this.hostView();
   }
 
-  private memoryCapacity(): number {
+  /** What VMs may have on this host (--memory-capacity, else the machine's memory): Get-VMHost's MemoryCapacity. */
+  memoryCapacity(): number {
     return this.options.memoryCapacity ?? totalmem();
   }
 
