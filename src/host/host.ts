@@ -245,7 +245,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
-      storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid,
+      storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid, qemuUser,
       computerName: facts.computerName,
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
