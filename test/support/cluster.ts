@@ -4,9 +4,11 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon } from './daemon.ts';
+import { TestDaemon, waitFor } from './daemon.ts';
 import { cliTools, type CliTools } from './cli-tools.ts';
 import { EtcdCluster } from './etcd.ts';
+import { EtcdClient } from '../../src/cluster/etcd-client.ts';
+import { PREFIX, aliveKey } from '../../src/cluster/keys.ts';
 
 export interface TestCluster {
   etcd: EtcdCluster;
@@ -36,6 +38,13 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
     '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
     ...(opts.args?.(i) ?? []),
   ])));
+  // A daemon answers once it has published itself alive, but on a loaded machine its first lease can lapse
+  // (TTL 4 s) before a test's first cmdlet, and New-Cluster needs every node alive: wait until etcd shows them all.
+  const client = new EtcdClient(etcd.endpoints);
+  await waitFor('every node alive in etcd', 60_000, async () => {
+    const alive = new Set((await client.range(`${PREFIX}alive/`)).kvs.map((kv) => kv.key));
+    return names.every((n) => alive.has(aliveKey(n)));
+  });
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),
     killNode: async (i) => {
