@@ -37,6 +37,7 @@ import { registerClusterOpsRoutes } from './routes-cluster-ops.ts';
 import type { ClusterAdmin, ClusterOpsAdmin } from '../cluster/index.ts';
 import type { Replication } from '../replica/index.ts';
 import { registerReplicaRoutes } from './routes-replica.ts';
+import { registerFailoverRoutes } from './routes-failover.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -123,6 +124,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerClusterRoutes(app, opts.cluster);
   registerClusterOpsRoutes(app, opts.clusterOps);
   registerReplicaRoutes(app, opts.host, opts.replication);
+  registerFailoverRoutes(app, opts.host, opts.replication);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -28,10 +28,11 @@ import * as cluster from './cluster.ts';
 import * as clusterQuorum from './cluster-quorum.ts';
 import * as clusterOps from './cluster-ops.ts';
 import * as replication from './vm-replication.ts';
+import * as failover from './vm-failover.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, backup, replication]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, backup, replication, failover]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
