@@ -200,7 +200,7 @@ export class Failover {
       assertReplicaStep(rec.vmName, this.side(rec), 'Complete');
       await this.dropLater(rec);
       if (this.host.get(rec.vmId).State === 'Off') while (rec.points.length > 0) await this.store.mergeOldest(this.host, rec);
-      rec.failover!.state = 'FailedOver';
+      rec.failover = { ...rec.failover!, state: 'FailedOver' };
       await this.saved(rec);
       return this.host.get(rec.vmId);
     });
