@@ -1,0 +1,174 @@
+// Hyper-V Replica failover between two daemons (issue 13): a guest on A writes a pattern (record
+// i in the i-th 64 KiB block of its data disk, a few a second) while A replicates it to B at 30 s
+// (both daemons run their cycle timers at 1/10: a 3 s interval), RecoveryHistory 2. In order, on
+// one VM:
+// (c) test failover: Start-VMFailover -AsTest on B makes "rep - Test" on the newest point; it
+//     boots while A's cycles keep arriving (one arrives during it: its merges wait, so the
+//     points pile up past RecoveryHistory), and Stop-VMFailover removes it, its files, and runs
+//     the merges that waited;
+// (b) planned: the writer stopped and the guest shut down on A, Start-VMFailover -Prepare sends
+//     the last changes (PreparedForFailover), Start-VMFailover on B, Set-VMReplication -Reverse
+//     (A becomes B's replica, only the changes since the failover to go), Start-VM on B: every
+//     record A wrote is there (zero loss); B → A cycles run and carry only what B's guest writes;
+// (a) unplanned: now B is the primary, its guest writing; after a counted number of B → A
+//     cycles B's daemon and QEMUs are SIGKILLed; on A, Start-VMFailover to the newest point,
+//     Start-VM: the records are complete up to the point; the data lost (the kill's moment minus
+//     the point's) is printed; Complete-VMFailover.
+// Illegal steps are refused with their reasons along the way.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitFor, type TestDaemon } from './support/daemon.ts';
+import { PatternGuest, startReplicaPair, type ReplicaPair } from './support/replica-pair.ts';
+
+const SCALE = 0.1;
+const INTERVAL_S = 30 * SCALE;
+const RECORD = 64 * 1024;
+const RECOVERY_HISTORY = 2;
+
+interface Vm { Name: string; Id: string; State: string; ReplicationMode: string; ReplicationState: string }
+interface Rep { ReplicationMode: string; ReplicationState: string; RecoveryPoints: number; LastReplicationTime: string | null; ReplicaStorageLocation?: string }
+interface Stats { SuccessfulReplicationCount: number; LastReplicationSize: number; TotalReplicationSize: number }
+interface Snap { Name: string; Id: string; SnapshotType: string }
+
+const one = <T>(x: T | T[]): T => [x].flat()[0] as T;
+
+describe('Hyper-V Replica failover', () => {
+  let pair: ReplicaPair;
+  let a: TestDaemon, b: TestDaemon;
+  let onA: PatternGuest;
+  before(async () => {
+    pair = await startReplicaPair({ timerScale: SCALE, reverse: true });
+    ({ a, b } = pair);
+  });
+  after(async () => { await pair?.stop(); });
+
+  const vm = async (d: TestDaemon, name = 'rep') => JSON.parse(await d.ok('Get-VM', name, '-Json')) as Vm;
+  const rep = async (d: TestDaemon) => one(JSON.parse(await d.ok('Get-VMReplication', '-VMName', 'rep', '-Json')) as Rep | Rep[]);
+  const stats = async (d: TestDaemon) => one(JSON.parse(await d.ok('Measure-VMReplication', '-VMName', 'rep', '-Json')) as Stats | Stats[]);
+  const refused = async (d: TestDaemon, re: RegExp, ...args: string[]) => {
+    const r = await d.cli(...args);
+    assert.notEqual(r.code, 0, `${args.join(' ')} must be refused`);
+    assert.match(r.stderr, re);
+    return r.stderr.trim();
+  };
+  /** Cycles after `n` successful ones have been acknowledged. */
+  const cyclesPast = (d: TestDaemon, n: number) => waitFor(`cycle ${n + 1}`, 120_000, async () => {
+    const s = await stats(d);
+    return s.SuccessfulReplicationCount > n ? s : undefined;
+  });
+
+  test('replication A → B of a writing guest', { timeout: 600_000 }, async () => {
+    const disk = join(a.dataDir, 'rep-data.vhdx');
+    await a.ok('New-VHD', '-Path', disk, '-SizeBytes', '64MB', '-Dynamic', '-BlockSizeBytes', '1MB');
+    await a.ok('New-VM', 'rep', '-MemoryStartupBytes', '256MB', '-Generation', '2');
+    await a.ok('Add-VMHardDiskDrive', '-VMName', 'rep', '-Path', disk, '-ControllerType', 'SCSI');
+    await a.ok('Start-VM', 'rep');
+    onA = await PatternGuest.boot(a, 'rep');
+    await onA.startWriting(0);
+    await a.ok('Enable-VMReplication', '-VMName', 'rep', '-ReplicaServerName', '127.0.0.1', '-ReplicaServerPort', String(pair.portB), '-AuthenticationType', 'Certificate',
+      '-CertificateThumbprint', pair.certA.thumbprint, '-ReplicationFrequencySec', '30', '-RecoveryHistory', String(RECOVERY_HISTORY), '-CompressionEnabled', '$true');
+    await a.ok('Start-VMInitialReplication', '-VMName', 'rep');
+    await cyclesPast(a, 2);
+    console.log(`replicating: ${(await stats(a)).SuccessfulReplicationCount} points sent, guest at record ${await onA.written()}`);
+    const points = JSON.parse(await b.ok('Get-VMSnapshot', '-VMName', 'rep', '-Json')) as Snap[];
+    assert.ok(points.length >= 2 && points.every((p) => p.SnapshotType === 'Replica'), `the recovery points as snapshots: ${JSON.stringify(points.map((p) => p.Name))}`);
+    console.log(`recovery points on B: ${points.map((p) => p.Name).join(', ')}`);
+    // Illegal steps: the primary fails over only with -Prepare (and only off); the replica completes only a failover; it starts only failed over.
+    console.log(`refused: ${await refused(a, /Start-VMFailover runs on the Replica server/, 'Start-VMFailover', '-VMName', 'rep')}`);
+    console.log(`refused: ${await refused(a, /shut it down before Start-VMFailover -Prepare/, 'Start-VMFailover', '-VMName', 'rep', '-Prepare')}`);
+    console.log(`refused: ${await refused(b, /no failover to complete/, 'Complete-VMFailover', '-VMName', 'rep')}`);
+    console.log(`refused: ${await refused(b, /starts only after a failover/, 'Start-VM', 'rep')}`);
+  });
+
+  test('(c) test failover: a test VM boots on a point while cycles arrive; Stop-VMFailover removes it', { timeout: 600_000 }, async () => {
+    const points = JSON.parse(await b.ok('Get-VMSnapshot', '-VMName', 'rep', '-Json')) as Snap[];
+    const chosen = points.at(-1)!;
+    await b.ok('Start-VMFailover', '-VMName', 'rep', '-AsTest', '-VMRecoverySnapshot', chosen.Name);
+    const t = await vm(b, 'rep - Test');
+    assert.equal(t.ReplicationMode, 'TestReplica');
+    assert.notEqual(t.Id, (await vm(b)).Id);
+    const adapters = [JSON.parse(await b.ok('Get-VMNetworkAdapter', '-VMName', 'rep - Test', '-Json'))].flat() as Array<{ SwitchName: string | null }>;
+    assert.ok(adapters.every((x) => !x.SwitchName), 'the test VM\'s adapters are not connected');
+    const sent = (await stats(a)).SuccessfulReplicationCount;
+    await b.ok('Start-VM', 'rep - Test');
+    const test = await PatternGuest.boot(b, 'rep - Test');
+    const seen = await test.records();
+    assert.ok(seen.complete && seen.count > 0, `the test VM holds the pattern up to its point (${seen.count} records)`);
+    // Replication goes on under the test: a cycle arrives after it started; its merges wait.
+    await cyclesPast(a, sent + RECOVERY_HISTORY + 1);
+    const during = await rep(b);
+    console.log(`test failover: "rep - Test" booted on ${chosen.Name} with ${seen.count} records; ${during.RecoveryPoints} points kept meanwhile (RecoveryHistory ${RECOVERY_HISTORY}: merges wait)`);
+    assert.ok(during.RecoveryPoints > RECOVERY_HISTORY, 'cycles arrived during the test and their merges waited');
+    console.log(`refused: ${await refused(b, /test failover is already running/, 'Start-VMFailover', '-VMName', 'rep', '-AsTest')}`);
+    await b.ok('Stop-VMFailover', '-VMName', 'rep');
+    assert.equal((await b.cli('Get-VM', 'rep - Test')).code === 0, false, 'the test VM is gone');
+    const after = await rep(b);
+    assert.ok(after.RecoveryPoints <= RECOVERY_HISTORY, `the merges that waited ran (${after.RecoveryPoints} points)`);
+    assert.deepEqual((await readdir(join(after.ReplicaStorageLocation!, 'test'))), [], 'the test VM\'s files are gone');
+  });
+
+  test('(b) planned failover: nothing lost; Reverse; B → A cycles carry only the changes', { timeout: 600_000 }, async () => {
+    const written = await onA.stopWriting();
+    await a.ok('Stop-VM', 'rep');
+    await a.ok('Start-VMFailover', '-VMName', 'rep', '-Prepare');
+    assert.equal((await rep(a)).ReplicationState, 'PreparedForFailover');
+    await b.ok('Start-VMFailover', '-VMName', 'rep');
+    const failed = await vm(b);
+    assert.equal(failed.ReplicationState, 'FailedOverWaitingCompletion');
+    await b.ok('Set-VMReplication', '-VMName', 'rep', '-Reverse', '-ReplicaServerName', '127.0.0.1', '-ReplicaServerPort', String(pair.portA));
+    const [bNow, aNow] = [await rep(b), await rep(a)];
+    assert.deepEqual([bNow.ReplicationMode, bNow.ReplicationState], ['Primary', 'Replicating'], 'B is the primary, only the changes to go');
+    assert.deepEqual([aNow.ReplicationMode, aNow.ReplicationState], ['Replica', 'Replicating'], 'A is the replica');
+    console.log(`refused: ${await refused(a, /starts only after a failover/, 'Start-VM', 'rep')}`);
+    await b.ok('Start-VM', 'rep');
+    const onB = await PatternGuest.boot(b, 'rep');
+    const got = await onB.records();
+    console.log(`planned failover: A wrote ${written} records, B holds ${got.count} (complete: ${got.complete})`);
+    assert.ok(got.complete);
+    assert.equal(got.count, written, 'zero loss: every record A wrote is on B');
+    // B's guest writes on; B → A cycles carry those blocks, not the disk.
+    await onB.startWriting(written);
+    await cyclesPast(b, 1);
+    const s = await stats(b);
+    console.log(`B → A: ${s.SuccessfulReplicationCount} cycles, ${s.TotalReplicationSize} bytes of changed blocks (a 64 MiB data disk and the boot's writes)`);
+    assert.ok(s.TotalReplicationSize < written * RECORD, `reverse replication sent the changes, not a full copy (which holds A's ${written} records)`);
+    Object.assign(pair, { onB });
+  });
+
+  test('(a) unplanned failover: the primary SIGKILLed after counted cycles; the replica fails over to its newest point', { timeout: 600_000 }, async () => {
+    const onB = (pair as ReplicaPair & { onB: PatternGuest }).onB;
+    // B is the primary now: kill it after two more cycles were acknowledged.
+    const n = (await stats(b)).SuccessfulReplicationCount;
+    await cyclesPast(b, n + 1);
+    const writtenBefore = await onB.written();
+    const qemus = await b.qemuPids();
+    await b.kill();
+    const killedAt = Date.now();
+    for (const pid of qemus) process.kill(pid, 'SIGKILL');
+    const points = JSON.parse(await a.ok('Get-VMSnapshot', '-VMName', 'rep', '-Json')) as Snap[];
+    const latest = points.at(-1)!;
+    await a.ok('Start-VMFailover', '-VMName', 'rep', '-VMRecoverySnapshot', latest.Name);
+    assert.equal((await vm(a)).ReplicationState, 'FailedOverWaitingCompletion');
+    await a.ok('Start-VM', 'rep');
+    const onA2 = await PatternGuest.boot(a, 'rep');
+    const got = await onA2.records();
+    const lossS = (killedAt - Date.parse(latest.Name)) / 1000;
+    console.log(`unplanned failover to ${latest.Name}: ${got.count} records (complete: ${got.complete}; B had written ≥ ${writtenBefore}); data loss ${lossS.toFixed(1)} s `
+      + `(the kill's moment minus the point's; interval ${INTERVAL_S} s), the last record's guest time ${(killedAt / 1000 - got.times.at(-1)!).toFixed(0)} s before the kill`);
+    assert.ok(got.complete, 'the records are complete up to the point');
+    assert.ok(got.count > 0 && got.count <= writtenBefore + 1, 'the point holds records up to a moment before the kill');
+    await a.ok('Stop-VM', 'rep', '-TurnOff');
+    await a.ok('Complete-VMFailover', '-VMName', 'rep');
+    const done = await vm(a);
+    assert.equal(done.ReplicationState, 'FailedOver');
+    console.log(`refused: ${await refused(a, /already complete/, 'Complete-VMFailover', '-VMName', 'rep')}`);
+    const drives = [JSON.parse(await a.ok('Get-VMHardDiskDrive', '-VMName', 'rep', '-Json'))].flat() as Array<{ Path: string }>;
+    console.log(`completed: the VM's disk ${drives[0]!.Path}`);
+    await a.ok('Start-VM', 'rep');
+    const again = await (await PatternGuest.boot(a, 'rep')).records();
+    assert.equal(again.count, got.count, 'the completed VM holds the point\'s records');
+  });
+});
+
