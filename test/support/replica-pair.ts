@@ -71,7 +71,8 @@ export class PatternGuest {
       + 'printf "seq=%08d t=%s\\n" $i $(date +%s) > /tmp/rec; head -c 65000 /dev/urandom >> /tmp/rec; '
       + `dd if=/tmp/rec of=/dev/${this.dev} bs=65536 count=1 seek=$i oflag=direct conv=notrunc,sync 2>/dev/null; `
       + 'i=$((i+1)); echo $i > /tmp/n; sleep 0.2; done; touch /tmp/stopped';
-    await this.run(`setsid sh -c '${loop}' >/dev/null 2>&1 & echo started`);
+    // Returns once the writer is under way: the agent's shell ending first could take it along.
+    await this.run(`rm -f /tmp/n; setsid sh -c '${loop}' >/dev/null 2>&1 & while [ ! -f /tmp/n ]; do sleep 0.1; done; echo started`);
   }
 
   /** Records written so far. */
