@@ -29,7 +29,7 @@ import type { Host, SnapshotView, VmView } from '../host/index.ts';
 import { assertPrimaryStep, assertReplicaStep, choosePoint, reverseStart, type PointRef } from './failover-rules.ts';
 import { ReplicaConnection } from './connection.ts';
 import { REPLICA_CONSUMER, type PrimaryReplication, type ReplicationSettings, type ReplicationView } from './primary.ts';
-import { replicaSide, type ReplicaRecord } from './replica-store.ts';
+import { ReplicaStore, replicaSide, type ReplicaRecord } from './replica-store.ts';
 import type { ReplicaServer } from './replica-server.ts';
 
 export interface FailoverRequest { AsTest?: boolean; Prepare?: boolean; VMRecoverySnapshot?: string }
@@ -123,6 +123,11 @@ export class Failover {
     return this.store.save(rec);
   }
 
+  /** The newest point's files: where the Replica VM stands while it is not failed over. */
+  private leaves(rec: ReplicaRecord): Record<string, string> {
+    return Object.fromEntries(Object.keys(rec.drives).map((id) => [id, ReplicaStore.leaf(rec, id)]));
+  }
+
   private chosen(rec: ReplicaRecord, named: string | undefined): PointRef {
     return choosePoint({ seq: 0, time: rec.baseTime }, rec.points, named, (p) => pointId(rec.vmId, p.seq));
   }
@@ -154,11 +159,16 @@ export class Failover {
       assertReplicaStep(rec.vmName, this.side(rec), 'Start');
       const p = this.chosen(rec, named);
       const files = await this.childrenOf(rec, p.seq, rec.dir, 'failover');
-      rec.failover = { state: 'FailedOverWaitingCompletion', seq: p.seq, files };
-      await this.host.setReplicaDrives(vmId, files);
-      // The tracker of the new files starts clean: everything the VM writes from here is what reverse replication sends.
-      await this.host.withConsistentPoint(vmId, { consumer: REPLICA_CONSUMER, fresh: true }, (point) => point.commit());
-      await this.saved(rec);
+      try {
+        await this.host.setReplicaDrives(vmId, files);
+        // The tracker of the new files starts clean: everything the VM writes from here is what reverse replication sends.
+        await this.host.withConsistentPoint(vmId, { consumer: REPLICA_CONSUMER, fresh: true }, (point) => point.commit());
+        await this.saved({ ...rec, failover: { state: 'FailedOverWaitingCompletion', seq: p.seq, files } });
+      } catch (e) {
+        await this.host.setReplicaDrives(vmId, this.leaves(rec));
+        for (const f of Object.values(files)) await rm(f, { force: true });
+        throw e;
+      }
       this.host.events.emit({ Level: 'Information', Code: 'VM_FAILED_OVER', Message: `Failed over to recovery point ${p.time}: the VM may start; Complete-VMFailover commits, Stop-VMFailover undoes`, VMId: vmId, VMName: rec.vmName });
       return this.host.get(vmId);
     });
@@ -180,12 +190,11 @@ export class Failover {
         assertReplicaStep(rec.vmName, side, 'Stop');
         const files = rec.failover!.files;
         delete rec.failover;
-        await this.host.setReplicaDrives(rec.vmId, Object.fromEntries(Object.keys(rec.drives).map((id) => [id, rec.points.at(-1)?.files[id] ?? rec.drives[id]!.base])));
+        await this.host.setReplicaDrives(rec.vmId, this.leaves(rec));
         for (const f of Object.values(files)) await rm(f, { force: true });
       }
       await this.saved(rec);
       await this.store.prune(this.host, rec); // the merges that waited
-      this.server.replicas.set(rec.vmId, rec);
       return this.host.get(rec.vmId);
     });
   }
