@@ -7,7 +7,8 @@
 //   files on the chosen point, adapters unconnected. The chain under it must not change, so the
 //   point merges wait while it exists (store.prune: the points pile up beyond RecoveryHistory);
 //   cycles still arrive, each a new file on the newest point, which nothing of the test VM
-//   reads. Stop-VMFailover removes the test VM and its files and runs the merges that waited.
+//   reads. Stop-VMFailover removes the test VM and its files and runs the merges that waited
+//   (or leaves them to the next point's commit when one is arriving and holds the chain open).
 //   (A copy of the chain would cost a full disk's read and write per test; deferring costs
 //   only the points' space while the test runs.)
 // - Failover: the Replica VM goes on a differencing file per drive on the chosen point (the
@@ -194,7 +195,11 @@ export class Failover {
         for (const f of Object.values(files)) await rm(f, { force: true });
       }
       await this.saved(rec);
-      await this.store.prune(this.host, rec); // the merges that waited
+      // The merges that waited. A point arriving meanwhile holds the chain open (its new file's parents): then they
+      // run with that point's commit, which merges once its own files are closed.
+      await this.store.prune(this.host, rec).catch((e: unknown) => this.host.events.emit({
+        Level: 'Information', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
+      }));
       return this.host.get(rec.vmId);
     });
   }
