@@ -141,7 +141,7 @@ describe('Hyper-V Replica failover', () => {
     await onB.startWriting(written);
     await cyclesPast(b, 1);
     const s = await stats(b);
-    console.log(`B → A: ${s.SuccessfulReplicationCount} cycles, ${s.TotalReplicationSize} bytes of changed blocks (a 64 MiB data disk and the boot's writes)`);
+    console.log(`B → A: ${s.SuccessfulReplicationCount} cycles, ${s.TotalReplicationSize} bytes of changed blocks (what B's guest wrote since the failover; a full copy would carry A's ${written} records too: ${written * RECORD} bytes)`);
     assert.ok(s.TotalReplicationSize < written * RECORD, `reverse replication sent the changes, not a full copy (which holds A's ${written} records)`);
     Object.assign(pair, { onB });
   });
