@@ -54,6 +54,8 @@ type Open = Awaited<ReturnType<typeof openDiskFile>>;
 export class IncomingPoint {
   private readonly disks = new Map<string, Open>();
   private readonly created: string[] = [];
+  /** Each drive's file the point's new one stands on (a delta): the record's leaf when the point began. */
+  private readonly parents: string[] = [];
   bytes = 0;
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
@@ -76,7 +78,8 @@ export class IncomingPoint {
         path = join(this.rec.dir, `${d.fileName.replace(/\.[^.]*$/, '')}-${d.id.slice(0, 8)}-rp${this.seq}.avhdx`);
         await rm(path, { force: true });
         this.created.push(path);
-        await createDifferencingFile(path, ReplicaStore.leaf(this.rec, d.id), { format: 'VHDX' });
+        this.parents.push(ReplicaStore.leaf(this.rec, d.id));
+        await createDifferencingFile(path, this.parents.at(-1)!, { format: 'VHDX' });
       }
       this.disks.set(d.id, await openDiskFile(path));
     }
@@ -107,13 +110,19 @@ export class IncomingPoint {
 
   private async commit(host: Host): Promise<number> {
     const rec = this.rec;
-    // A failover may have begun while the point arrived (refused then), or a test VM come to stand on the chain.
+    // While the point arrived a failover may have begun (refused then), a test VM come or gone, the older points
+    // been merged (Stop-VMFailover's waiting merges): the point goes on the record as it is now.
     const now = await this.store.get(rec.vmId);
     if (now) {
       assertReplicaStep(now.vmName, replicaSide(now, ''), 'Receive');
+      if (!this.initial) Object.assign(rec, { drives: now.drives, points: now.points, baseTime: now.baseTime });
       if (now.test) rec.test = now.test;
       else delete rec.test;
     }
+    // Merges never take the file the point stands on while it is open (its lock); should the chain have changed
+    // under it all the same, the point is refused rather than recorded on a parent the record no longer names.
+    const moved = this.drives.findIndex((d, i) => !this.initial && ReplicaStore.leaf(rec, d.id) !== this.parents[i]);
+    if (moved >= 0) throw wireError(`drive ${this.drives[moved]!.id}'s newest point changed while this point arrived: it is sent again next cycle`);
     if (this.initial) {
       rec.points = [];
       rec.baseTime = this.time;
@@ -124,7 +133,10 @@ export class IncomingPoint {
     rec.lastReplicationTime = this.time;
     await this.store.save(rec);
     await this.store.pointVm(host, rec, this.config);
-    await this.store.prune(host, rec);
+    // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
+    await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
+      Level: 'Warning', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
+    }));
     return rec.points.length;
   }
 
