@@ -137,12 +137,20 @@ describe('Hyper-V Replica failover', () => {
     console.log(`planned failover: A wrote ${written} records, B holds ${got.count} (complete: ${got.complete})`);
     assert.ok(got.complete);
     assert.equal(got.count, written, 'zero loss: every record A wrote is on B');
-    // B's guest writes on; B → A cycles carry those blocks, not the disk.
+    // B → A before B's guest writes: a cycle carries what the VM wrote since the failover (its boot wrote nothing to
+    // the data disk), not a full copy, which holds A's records.
+    const first = await cyclesPast(b, 0);
+    console.log(`B → A before writing: ${first.SuccessfulReplicationCount} cycles, ${first.TotalReplicationSize} bytes (a full copy: ≥ ${written * RECORD})`);
+    assert.ok(first.TotalReplicationSize < written * RECORD, 'reverse replication started from the changed blocks, not a full copy');
+    const resyncs = ((await b.api('GET', '/api/v1/events?limit=500')).json as Array<{ Code?: string; Message: string }>).filter((e) => e.Code === 'VM_REPLICATION_RESYNCHRONIZED');
+    assert.deepEqual(resyncs.map((e) => e.Message), [], 'no cycle sent whole drives');
+    // B's guest writes on; the next cycles carry those records' blocks.
     await onB.startWriting(written);
-    await cyclesPast(b, 1);
-    const s = await stats(b);
-    console.log(`B → A: ${s.SuccessfulReplicationCount} cycles, ${s.TotalReplicationSize} bytes of changed blocks (what B's guest wrote since the failover; a full copy would carry A's ${written} records too: ${written * RECORD} bytes)`);
-    assert.ok(s.TotalReplicationSize < written * RECORD, `reverse replication sent the changes, not a full copy (which holds A's ${written} records)`);
+    const s = await cyclesPast(b, first.SuccessfulReplicationCount + 1); // the second one's point came after the writer started
+    const wroteOnB = await onB.written() - written;
+    console.log(`B → A while writing: ${s.SuccessfulReplicationCount} cycles, ${s.TotalReplicationSize - first.TotalReplicationSize} bytes of changed blocks since (B's guest wrote ${wroteOnB} records of ${RECORD} bytes by now)`);
+    assert.ok(s.TotalReplicationSize > first.TotalReplicationSize, 'the records B writes reach A');
+    assert.ok(s.TotalReplicationSize - first.TotalReplicationSize <= wroteOnB * RECORD, 'only the blocks B\'s guest wrote');
     Object.assign(pair, { onB });
   });
 

@@ -252,6 +252,11 @@ export class PrimaryReplication {
       try {
         const { bytes, wire, points, seq } = await this.transfer(r, p, initial ? config : undefined, progress);
         await p.commit();
+        // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
+        const full = initial ? [] : p.drives.filter((d) => d.taken.full);
+        if (full.length > 0) {
+          this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' sent whole drives, not changed blocks: ${full.map((d) => `${basename(d.drive.path)} (${d.taken.reason ?? 'full'})`).join(', ')}`, VMId: r.VMId, VMName: r.VMName });
+        }
         r.lastSeq = seq;
         r.lastReplicationTime = p.at.toISOString();
         r.recoveryPoints = points;
@@ -285,9 +290,10 @@ export class PrimaryReplication {
       let bytes = 0, wire = 0;
       for (const d of p.drives) {
         for (const e of d.taken.extents) {
-          // A full take lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
+          // An initial copy lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
+          // A full take in a cycle (the tracker lost track) sends its zeros too: the replica's blocks there may not be.
           for (const x of await d.copy.blockStatus(e.offset, e.length)) {
-            if (x.zero && d.taken.full) continue;
+            if (x.zero && config) continue;
             for (let o = 0; o < x.length; o += PIECE) {
               const length = Math.min(PIECE, x.length - o);
               if (x.zero) {
@@ -296,9 +302,9 @@ export class PrimaryReplication {
               }
               const raw = new Uint8Array(length);
               await d.copy.read(raw, x.offset + o);
-              // A full copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
+              // An initial copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
               // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
-              for (const [at, n] of d.taken.full ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
+              for (const [at, n] of config ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
                 const piece = raw.subarray(at, at + n);
                 const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
                 await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);
