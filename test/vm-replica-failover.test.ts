@@ -1,6 +1,6 @@
 // Hyper-V Replica failover between two daemons (issue 13): a guest on A writes a pattern (record
 // i in the i-th 64 KiB block of its data disk, a few a second) while A replicates it to B at 30 s
-// (both daemons run their cycle timers at 1/10: a 3 s interval), RecoveryHistory 2. In order, on
+// (both daemons run their cycle timers at 1/20: a 1.5 s interval), RecoveryHistory 2. In order, on
 // one VM:
 // (c) test failover: Start-VMFailover -AsTest on B makes "rep - Test" on the newest point; it
 //     boots while A's cycles keep arriving (one arrives during it: its merges wait, so the
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { waitFor, type TestDaemon } from './support/daemon.ts';
 import { PatternGuest, startReplicaPair, type ReplicaPair } from './support/replica-pair.ts';
 
-const SCALE = 0.1;
+const SCALE = 0.05;
 const INTERVAL_S = 30 * SCALE;
 const RECORD = 64 * 1024;
 const RECOVERY_HISTORY = 2;
@@ -49,7 +49,8 @@ describe('Hyper-V Replica failover', () => {
 
   const vm = async (d: TestDaemon, name = 'rep') => JSON.parse(await d.ok('Get-VM', name, '-Json')) as Vm;
   const rep = async (d: TestDaemon) => one(JSON.parse(await d.ok('Get-VMReplication', '-VMName', 'rep', '-Json')) as Rep | Rep[]);
-  const stats = async (d: TestDaemon) => one(JSON.parse(await d.ok('Measure-VMReplication', '-VMName', 'rep', '-Json')) as Stats | Stats[]);
+  // Through the API: it is polled, and a CLI call per poll costs a node start on a loaded machine.
+  const stats = async (d: TestDaemon) => one((await d.api('GET', '/api/v1/replication/statistics?VMName=rep')).json as Stats | Stats[]);
   const refused = async (d: TestDaemon, re: RegExp, ...args: string[]) => {
     const r = await d.cli(...args);
     assert.notEqual(r.code, 0, `${args.join(' ')} must be refused`);
@@ -83,6 +84,14 @@ describe('Hyper-V Replica failover', () => {
     console.log(`refused: ${await refused(a, /shut it down before Start-VMFailover -Prepare/, 'Start-VMFailover', '-VMName', 'rep', '-Prepare')}`);
     console.log(`refused: ${await refused(b, /no failover to complete/, 'Complete-VMFailover', '-VMName', 'rep')}`);
     console.log(`refused: ${await refused(b, /starts only after a failover/, 'Start-VM', 'rep')}`);
+    // The same refusals carry their typed codes through the API.
+    const codeOf = async (d: TestDaemon, path: string, body?: unknown) => {
+      const r = await d.api('POST', path, body);
+      return `${r.status} ${String((r.json as { code?: string }).code)}`;
+    };
+    assert.equal(await codeOf(a, '/api/v1/vms/rep/failover', {}), '409 REPLICATION_FAILOVER_STATE');
+    assert.equal(await codeOf(b, '/api/v1/vms/rep/failover/complete'), '409 REPLICATION_FAILOVER_STATE');
+    assert.equal(await codeOf(b, '/api/v1/vms/rep/start'), '409 REPLICATION_VM_IS_REPLICA');
   });
 
   test('(c) test failover: a test VM boots on a point while cycles arrive; Stop-VMFailover removes it', { timeout: 600_000 }, async () => {
@@ -112,7 +121,7 @@ describe('Hyper-V Replica failover', () => {
     assert.equal((await b.cli('Get-VM', 'rep - Test')).code === 0, false, 'the test VM is gone');
     // The merges that waited run now, or with the next point when one was arriving.
     const after = await waitFor('the merges that waited', 120_000, async () => {
-      const r = await rep(b);
+      const r = one((await b.api('GET', '/api/v1/replication?VMName=rep')).json as Rep | Rep[]);
       return r.RecoveryPoints <= RECOVERY_HISTORY ? r : undefined;
     });
     assert.deepEqual((await readdir(join(after.ReplicaStorageLocation!, 'test'))), [], 'the test VM\'s files are gone');
@@ -156,15 +165,12 @@ describe('Hyper-V Replica failover', () => {
 
   test('(a) unplanned failover: the primary SIGKILLed after counted cycles; the replica fails over to its newest point', { timeout: 600_000 }, async () => {
     const onB = (pair as ReplicaPair & { onB: PatternGuest }).onB;
-    // B is the primary now: kill it as soon as two more cycles were acknowledged (polled through the API, not the
-    // slower CLI). The second one's point was taken after the first was done, so after `writtenBefore` was read.
+    // B is the primary now: kill it as soon as two more cycles were acknowledged. The second one's point was taken
+    // after the first was done, so after `writtenBefore` was read.
     const qemus = await b.qemuPids();
     const n = (await stats(b)).SuccessfulReplicationCount;
     const writtenBefore = await onB.written();
-    await waitFor(`cycle ${n + 2}`, 120_000, async () => {
-      const r = await b.api('GET', '/api/v1/replication/statistics?VMName=rep');
-      return (r.json as Stats[])[0]!.SuccessfulReplicationCount >= n + 2;
-    });
+    await cyclesPast(b, n + 1);
     await b.kill();
     const killedAt = Date.now();
     for (const pid of qemus) process.kill(pid, 'SIGKILL');

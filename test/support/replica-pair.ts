@@ -56,7 +56,8 @@ export class PatternGuest {
   private constructor(readonly d: TestDaemon, readonly vm: string, readonly dev: string) {}
 
   static async boot(d: TestDaemon, vm: string): Promise<PatternGuest> {
-    await waitFor(`${vm} heartbeat`, 180_000, async () => (JSON.parse(await d.ok('Get-VM', vm, '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
+    // Polled through the API: a CLI call per poll costs a node start.
+    await waitFor(`${vm} heartbeat`, 180_000, async () => ((await d.api('GET', `/api/v1/vms/${encodeURIComponent(vm)}`)).json as { Heartbeat?: string }).Heartbeat === 'OK');
     const dev = (await d.ok('Invoke-Command', '-VMName', vm, '-ScriptBlock', 'ls /sys/bus/scsi/devices/0:0:0:0/block/', '-TimeoutSeconds', '120')).trim();
     return new PatternGuest(d, vm, dev);
   }
