@@ -14,13 +14,17 @@
 //     cycles B's daemon and QEMUs are SIGKILLed; on A, Start-VMFailover to the newest point,
 //     Start-VM: the records are complete up to the point; the data lost (the kill's moment minus
 //     the point's) is printed; Complete-VMFailover.
-// Illegal steps are refused with their reasons along the way. The default suite boots the guest
-// three times (A, B after the planned failover, A after the unplanned one); VMHOST_LONG=1 also
-// boots the test VM (its pattern checked) and the completed VM once more.
+// Illegal steps are refused with their reasons (and typed codes) along the way. The default suite
+// boots the guest three times (A, B after the planned failover, A after the unplanned one);
+// VMHOST_LONG=1 also boots the test VM (its pattern checked) and the completed VM once more, and
+// (a′) brings B's daemon back and reverses once more: B was not prepared, so A's relationship
+// waits for Start-VMInitialReplication, whose full copy makes B's VM A's replica (sha256 equal).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { openDiskFile } from '../src/storage/index.ts';
 import { waitFor, type TestDaemon } from './support/daemon.ts';
 import { PatternGuest, startReplicaPair, type ReplicaPair } from './support/replica-pair.ts';
 
@@ -36,6 +40,23 @@ interface Stats { SuccessfulReplicationCount: number; LastReplicationSize: numbe
 interface Snap { Name: string; Id: string; SnapshotType: string }
 
 const one = <T>(x: T | T[]): T => [x].flat()[0] as T;
+
+/** The virtual disk's content (its chain read as the VM sees it). */
+async function sha256OfDisk(path: string): Promise<string> {
+  const disk = await openDiskFile(path, { readOnly: true });
+  try {
+    const h = createHash('sha256');
+    const buf = new Uint8Array(1 << 20);
+    for (let o = 0; o < disk.virtualSize; o += buf.length) {
+      const n = Math.min(buf.length, disk.virtualSize - o);
+      await disk.read(buf.subarray(0, n), o);
+      h.update(buf.subarray(0, n));
+    }
+    return h.digest('hex');
+  } finally {
+    await disk.close();
+  }
+}
 
 describe('Hyper-V Replica failover', () => {
   let pair: ReplicaPair;
@@ -197,6 +218,26 @@ describe('Hyper-V Replica failover', () => {
     await a.ok('Start-VM', 'rep');
     const again = await (await PatternGuest.boot(a, 'rep')).records();
     assert.equal(again.count, got.count, 'the completed VM holds the point\'s records');
+  });
+
+  test('(a′) reverse after the unplanned failover: the old primary, back, takes a full copy', { timeout: 600_000, skip: !LONG && 'VMHOST_LONG=1 only: a daemon restart and a full copy' }, async () => {
+    if ((await vm(a)).State !== 'Off') await a.ok('Stop-VM', 'rep', '-TurnOff');
+    await b.launch(); // its QEMU died with it: the VM is Off
+    await waitFor('B\'s VM off', 60_000, async () => (await vm(b)).State === 'Off');
+    await a.ok('Set-VMReplication', '-VMName', 'rep', '-Reverse', '-ReplicaServerName', '127.0.0.1', '-ReplicaServerPort', String(pair.portB));
+    const r = await rep(a);
+    assert.deepEqual([r.ReplicationMode, r.ReplicationState], ['Primary', 'ReadyForInitialReplication'], 'B was not prepared at the point failed over to: a full copy is due');
+    const said = ((await a.api('GET', '/api/v1/events?limit=500')).json as Array<{ Code?: string; Message: string }>).filter((e) => e.Code === 'VM_REPLICATION_REVERSED').at(-1);
+    assert.match(said?.Message ?? '', /full copy/);
+    console.log(`reverse after the unplanned failover: ${said!.Message}`);
+    await a.ok('Start-VMInitialReplication', '-VMName', 'rep');
+    const onB = one(JSON.parse(await b.ok('Get-VMReplication', '-VMName', 'rep', '-Json')) as Rep | Rep[]);
+    assert.deepEqual([onB.ReplicationMode, onB.ReplicationState], ['Replica', 'Replicating'], 'B\'s VM is A\'s replica now');
+    const sums = await Promise.all([a, b].map(async (d) => {
+      const path = ([JSON.parse(await d.ok('Get-VMHardDiskDrive', '-VMName', 'rep', '-Json'))].flat() as Array<{ Path: string }>)[0]!.Path;
+      return sha256OfDisk(path);
+    }));
+    assert.equal(sums[1], sums[0], 'B\'s copy is A\'s disk');
   });
 });
 
