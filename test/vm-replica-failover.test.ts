@@ -23,8 +23,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { openDiskFile } from '../src/storage/index.ts';
+import { sha256OfDisk } from './support/disk-hash.ts';
 import { waitFor, type TestDaemon } from './support/daemon.ts';
 import { PatternGuest, startReplicaPair, type ReplicaPair } from './support/replica-pair.ts';
 
@@ -40,23 +39,6 @@ interface Stats { SuccessfulReplicationCount: number; LastReplicationSize: numbe
 interface Snap { Name: string; Id: string; SnapshotType: string }
 
 const one = <T>(x: T | T[]): T => [x].flat()[0] as T;
-
-/** The virtual disk's content (its chain read as the VM sees it). */
-async function sha256OfDisk(path: string): Promise<string> {
-  const disk = await openDiskFile(path, { readOnly: true });
-  try {
-    const h = createHash('sha256');
-    const buf = new Uint8Array(1 << 20);
-    for (let o = 0; o < disk.virtualSize; o += buf.length) {
-      const n = Math.min(buf.length, disk.virtualSize - o);
-      await disk.read(buf.subarray(0, n), o);
-      h.update(buf.subarray(0, n));
-    }
-    return h.digest('hex');
-  } finally {
-    await disk.close();
-  }
-}
 
 describe('Hyper-V Replica failover', () => {
   let pair: ReplicaPair;
