@@ -121,6 +121,10 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/vms/:vm/replication/stop': 'Administrator',
   'POST /api/v1/vms/:vm/replication/reset-statistics': 'Administrator',
   'DELETE /api/v1/vms/:vm/replication': 'Administrator',
+  'PATCH /api/v1/vms/:vm/replication': 'Administrator',
+  'POST /api/v1/vms/:vm/failover': 'Administrator',
+  'POST /api/v1/vms/:vm/failover/stop': 'Administrator',
+  'POST /api/v1/vms/:vm/failover/complete': 'Administrator',
   'POST /api/v1/import/compare': 'Administrator',
   'POST /api/v1/import': 'Administrator',
   // Move-VMStorage writes host folders and deletes the old files: Administrators.

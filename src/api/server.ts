@@ -39,6 +39,7 @@ import { registerCauRoutes } from './routes-cau.ts';
 import type { CauAdmin, ClusterAdmin, ClusterOpsAdmin, ClusterSharedVolumes } from '../cluster/index.ts';
 import type { Replication } from '../replica/index.ts';
 import { registerReplicaRoutes } from './routes-replica.ts';
+import { registerFailoverRoutes } from './routes-failover.ts';
 import { registerWeb } from '../web/index.ts';
 
 export interface ServerOptions {
@@ -131,6 +132,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerClusterCsvRoutes(app, opts.csv);
   registerCauRoutes(app, opts.cau);
   registerReplicaRoutes(app, opts.host, opts.replication);
+  registerFailoverRoutes(app, opts.host, opts.replication);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

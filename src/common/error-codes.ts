@@ -233,6 +233,8 @@ export const ERROR_CODES = {
   REPLICATION_VM_IS_REPLICA: 'conflict',
   /** Kerberos authentication (it needs a domain). */
   REPLICATION_UNSUPPORTED: 'unsupported',
+  /** A failover cmdlet in a replication state that does not allow it (replica/failover-rules.ts). */
+  REPLICATION_FAILOVER_STATE: 'conflict',
   /** Restore-VMBackup -NewVMName of a point that carries no VM configuration (taken before configs were stored). */
   BACKUP_NO_CONFIG: 'failure',
   /** A write to a disk whose ownership (fencing) token is stale or no longer known valid (storage/fencing.ts). */

@@ -55,7 +55,7 @@ import { planImport, type ImportHostFacts, type ImportOptions, type VmCompatibil
 import { executeImport } from './vm-import.ts';
 import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
-import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
+import { takeConsistentPoint, takeFilePoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
 import { newVmConfigFromBackup } from './backup-new-vm.ts';
 import { decodeFirmwareVars, writeFirmwareVars } from './backup-firmware.ts';
 import { atConsistentPoint, type FreezeResult } from './guest-freeze.ts';
@@ -153,6 +153,8 @@ export class Host {
   readonly memory: VmMemory;
   private readonly backups: VmBackups;
   private replicationLook: (vmId: string) => ReplicationLook | undefined = () => undefined;
+  /** A Replica VM's recovery points, which Get-VMSnapshot lists instead of checkpoints (src/replica). */
+  private recoveryPoints: (vmId: string) => SnapshotView[] | undefined = () => undefined;
   private readonly vms = new Map<string, VmEntry>();
   /** New-VM and Rename: the name check and the registration happen under it, so names stay unique. */
   private readonly names = new SerialLock();
@@ -778,7 +780,9 @@ export class Host {
 
   start(nameOrId: string): { job: Job; result: Promise<VmView> } {
     const r = this.resolve(nameOrId);
-    if (this.replicationLook(r.config.id)?.mode === 'Replica') {
+    const look = this.replicationLook(r.config.id);
+    // A Replica VM starts once failed over (src/replica/failover-rules.ts): then it is the VM.
+    if (look?.mode === 'Replica' && look.state !== 'FailedOverWaitingCompletion' && look.state !== 'FailedOver') {
       throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${r.config.name}' is a Replica VM: it starts only after a failover`, { vm: r.config.name });
     }
     return this.lifecycle('Start', 'Start-VM', nameOrId, async (e, h, held) => {
@@ -1066,7 +1070,7 @@ export class Host {
 
   snapshots(nameOrId: string): SnapshotView[] {
     const e = this.resolve(nameOrId);
-    return this.checkpoints.list(e);
+    return this.recoveryPoints(e.config.id) ?? this.checkpoints.list(e);
   }
 
   async removeSnapshotSavedState(nameOrId: string, snapshot: string): Promise<SnapshotView> {
@@ -1275,6 +1279,11 @@ export class Host {
     this.replicationLook = look;
   }
 
+  /** What src/replica tells Get-VMSnapshot of a Replica VM: its recovery points. */
+  setRecoveryPointsLook(look: (vmId: string) => SnapshotView[] | undefined): void {
+    this.recoveryPoints = look;
+  }
+
   /** A copy of the VM's configuration: what its replica is registered from. */
   configOf(nameOrId: string): VmConfig {
     return structuredClone(this.resolve(nameOrId).config);
@@ -1283,13 +1292,17 @@ export class Host {
   /**
    * A replication cycle on the primary: the running VM's consistent point (consistent-point.ts,
    * tracker consumer `o.consumer`) handed to `use` under the VM's lock, so no stop, swap or move
-   * runs under it; `use` commits or restores the take, the copies are removed after.
+   * runs under it; `use` commits or restores the take, the copies are removed after. An off or
+   * saved VM's point is its files at rest (Start-VMFailover -Prepare's last cycle; a failover's
+   * tracker started clean).
    */
   withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir'>, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
     const e = this.resolve(nameOrId);
     return e.lock.run(async () => {
       assertLegal('Replicate', e.state, e.config.name);
-      const p = await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') });
+      const p = e.state === 'Running' || e.state === 'Paused'
+        ? await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') })
+        : await takeFilePoint(e, this.storage, o);
       try {
         return await use(p, structuredClone(e.config));
       } finally {
@@ -1318,14 +1331,14 @@ export class Host {
    * the replica's files the caller put in `config`, its adapters unconnected (the primary's
    * switches need not exist here), its DVD drives empty, no checkpoints.
    */
-  registerReplica(config: VmConfig): Promise<VmView> {
+  registerReplica(config: VmConfig, what = 'Replica VM'): Promise<VmView> {
     return this.names.run(async () => {
       const vm: VmConfig = {
         ...config, parentSnapshotId: null, snapshotFileLocation: join(vmPaths(this.dataDir, config.id).dir, 'snapshots'),
         dvdDrives: config.dvdDrives.map((d) => ({ ...d, path: null })), networkAdapters: config.networkAdapters.map((a) => ({ ...a, switchName: null })),
       };
       const entry = await this.registerImported(vm, '', [], false);
-      this.event('Information', 'VM_REPLICA_CREATED', `Replica VM created (drives ${vm.hardDrives.map((d) => d.path).join(', ')})`, entry);
+      this.event('Information', 'VM_REPLICA_CREATED', `${what} created (drives ${vm.hardDrives.map((d) => d.path).join(', ')})`, entry);
       return this.view(entry);
     });
   }

@@ -55,7 +55,8 @@ export interface SnapshotView {
   VMId: string;
   Name: string;
   Id: string;
-  SnapshotType: 'Standard';
+  /** Standard: a checkpoint; Replica/AppConsistentReplica: a Replica VM's recovery point (src/replica). */
+  SnapshotType: 'Standard' | 'Replica' | 'AppConsistentReplica';
   CreationTime: string;
   ParentSnapshotId: string | null;
   ParentSnapshotName: string | null;

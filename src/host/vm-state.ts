@@ -67,8 +67,9 @@ const LEGAL = {
   Backup: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'back up' },
   // Restore-VMBackup -VMName replaces the drives' files: nothing may read them (a saved VM's memory expects the old ones).
   RestoreBackup: { states: OFF_ONLY, what: 'restore a backup over the disks of', note: 'a backup is restored over a VM\'s disks only while it is off' },
-  // Hyper-V Replica's cycles (src/replica) read the served disks at one point in time, as a backup does.
-  Replicate: { states: ['Running', 'Paused'], what: 'replicate', note: 'replication reads a running VM\'s disks through the block server' },
+  // Hyper-V Replica's cycles (src/replica) read the disks at one point in time, as a backup does: a running or
+  // paused VM's through the block server, an off or saved VM's files at rest (Start-VMFailover -Prepare's last cycle).
+  Replicate: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'replicate' },
   // Move-VMStorage: files copied while off or saved, mirrored live (the block server) while running or paused.
   MoveStorage: { states: ['Off', 'Running', 'Paused', 'Saved'], what: 'move the storage of' },
   // Boot order and BIOS settings are read at the next boot, so they change in any state.

@@ -40,7 +40,7 @@ export interface VmLive {
 }
 
 /** Get-VM's replication columns. */
-export interface ReplicationLook { mode: 'Primary' | 'Replica'; state: string; health: 'Normal' | 'Warning' | 'Critical' }
+export interface ReplicationLook { mode: 'Primary' | 'Replica' | 'TestReplica'; state: string; health: 'Normal' | 'Warning' | 'Critical' }
 
 export interface VmView {
   Name: string;
@@ -78,7 +78,7 @@ export interface VmView {
   CreationTime: string;
   ComputerName: string;
   IsClustered: boolean;
-  ReplicationMode: 'None' | 'Primary' | 'Replica';
+  ReplicationMode: 'None' | 'Primary' | 'Replica' | 'TestReplica';
   ReplicationState: string;
   ReplicationHealth: 'NotApplicable' | 'Normal' | 'Warning' | 'Critical';
   IntegrationServicesState: string;

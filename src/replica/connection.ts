@@ -23,13 +23,15 @@ function refusal(f: Extract<Frame, { t: 'error' }>, peer: Peer): VmhostError {
 export class ReplicaConnection {
   private readonly replies: AsyncIterator<{ frame: Frame }>;
   private pending: Promise<IteratorResult<{ frame: Frame }>> | undefined;
+  /** The server's `ok` to the hello (a reverse's says how replication starts). */
+  welcome: Extract<Frame, { t: 'ok' }> | undefined;
 
   private constructor(private readonly socket: TLSSocket, private readonly peer: Peer) {
     this.replies = readFrames(socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 
   /** Connect, say hello and wait for `ok`; a refusal or an untrusted server throws with the reason. */
-  static async open(peer: Peer, op: Op, vm?: { id: string; name: string }): Promise<ReplicaConnection> {
+  static async open(peer: Peer, op: Op, vm?: { id: string; name: string }, basedOn?: number): Promise<ReplicaConnection> {
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = connect({
         host: peer.server, port: peer.port, cert: peer.certificate.cert, key: peer.certificate.key, ca: peer.trusted,
@@ -50,8 +52,8 @@ export class ReplicaConnection {
     socket.setNoDelay(true);
     const c = new ReplicaConnection(socket, peer);
     try {
-      await c.send({ t: 'hello', v: WIRE_VERSION, op, ...(vm ? { vmId: vm.id, vmName: vm.name } : {}) });
-      await c.expect('ok');
+      await c.send({ t: 'hello', v: WIRE_VERSION, op, ...(vm ? { vmId: vm.id, vmName: vm.name } : {}), ...(basedOn !== undefined ? { basedOn } : {}) });
+      c.welcome = await c.expect('ok');
       return c;
     } catch (e) {
       c.close();

@@ -18,6 +18,7 @@ import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
+import { assertPrimaryStep } from './failover-rules.ts';
 import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
 import { TRACKING_BLOCK } from '../storage/index.ts';
 
@@ -25,7 +26,7 @@ const deflate = promisify(deflateRaw);
 export const REPLICA_CONSUMER = 'replica';
 const CRITICAL_AFTER = 3;
 
-export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'Replicating' | 'Suspended' | 'Error';
+export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
 
 export interface ReplicationSettings {
   ReplicaServerName: string;
@@ -61,6 +62,9 @@ interface Relationship {
   lastReplicationTime: string | null;
   recoveryPoints: number;
   stats: Statistics;
+  /** The Replica server's number for the last point it acknowledged; the one -Prepare sent (failover.ts). */
+  lastSeq?: number;
+  preparedSeq?: number | null;
 }
 
 function freshStats(): Statistics {
@@ -246,8 +250,14 @@ export class PrimaryReplication {
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
       try {
-        const { bytes, wire, points } = await this.transfer(r, p, initial ? config : undefined, progress);
+        const { bytes, wire, points, seq } = await this.transfer(r, p, initial ? config : undefined, progress);
         await p.commit();
+        // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
+        const full = initial ? [] : p.drives.filter((d) => d.taken.full);
+        if (full.length > 0) {
+          this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' sent whole drives, not changed blocks: ${full.map((d) => `${basename(d.drive.path)} (${d.taken.reason ?? 'full'})`).join(', ')}`, VMId: r.VMId, VMName: r.VMName });
+        }
+        r.lastSeq = seq;
         r.lastReplicationTime = p.at.toISOString();
         r.recoveryPoints = points;
         const s = r.stats;
@@ -264,7 +274,7 @@ export class PrimaryReplication {
     });
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
     const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
     const slot = this.running.get(r.VMId);
     if (slot) slot.conn = conn;
@@ -280,9 +290,10 @@ export class PrimaryReplication {
       let bytes = 0, wire = 0;
       for (const d of p.drives) {
         for (const e of d.taken.extents) {
-          // A full take lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
+          // An initial copy lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
+          // A full take in a cycle (the tracker lost track) sends its zeros too: the replica's blocks there may not be.
           for (const x of await d.copy.blockStatus(e.offset, e.length)) {
-            if (x.zero && d.taken.full) continue;
+            if (x.zero && config) continue;
             for (let o = 0; o < x.length; o += PIECE) {
               const length = Math.min(PIECE, x.length - o);
               if (x.zero) {
@@ -291,9 +302,9 @@ export class PrimaryReplication {
               }
               const raw = new Uint8Array(length);
               await d.copy.read(raw, x.offset + o);
-              // A full copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
+              // An initial copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
               // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
-              for (const [at, n] of d.taken.full ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
+              for (const [at, n] of config ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
                 const piece = raw.subarray(at, at + n);
                 const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
                 await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);
@@ -307,10 +318,68 @@ export class PrimaryReplication {
       }
       await conn.send({ t: 'end' });
       const ack = await conn.expect('ack');
-      return { bytes, wire, points: ack.points };
+      return { bytes, wire, points: ack.points, seq: ack.seq };
     } finally {
       conn.close();
     }
+  }
+
+  /**
+   * Start-VMFailover -Prepare (failover-rules.ts: an off, replicating VM): one last cycle from
+   * the disks at rest, then PreparedForFailover — no more cycles; the Replica server's newest
+   * point is the VM's last state, so a failover to it loses nothing.
+   */
+  async prepare(nameOrId: string): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    assertPrimaryStep(r.VMName, r.replicationState, this.vmState(r.VMId) ?? 'gone', 'Prepare');
+    await this.exclusive(r, () => this.send(r, false, () => undefined));
+    r.replicationState = 'PreparedForFailover';
+    r.preparedSeq = r.lastSeq ?? null;
+    r.failuresInRow = 0;
+    r.lastError = null;
+    await this.save(r);
+    this.arm(r);
+    return this.view(r);
+  }
+
+  /** Stop-VMFailover on the primary: the prepared failover is called off, cycles go on. */
+  async cancelPrepare(nameOrId: string): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    assertPrimaryStep(r.VMName, r.replicationState, this.vmState(r.VMId) ?? 'gone', 'Stop');
+    r.replicationState = 'Replicating';
+    r.preparedSeq = null;
+    await this.save(r);
+    this.arm(r);
+    return this.view(r);
+  }
+
+  /**
+   * Set-VMReplication -Reverse on a failed-over Replica VM: this host becomes its primary. `delta`:
+   * the old primary's disks are the point failed over to, so cycles go on from the tracker
+   * (started clean at the failover); `full`: the initial replication is due again.
+   */
+  async adopt(vm: { id: string; name: string }, s: ReplicationSettings, start: 'delta' | 'full'): Promise<ReplicationView> {
+    if (this.rels.has(vm.id)) throw new VmhostError('ALREADY_EXISTS', `replication is already enabled for virtual machine '${vm.name}'`, { vm: vm.name });
+    checkSettings(s);
+    const r: Relationship = {
+      VMId: vm.id, VMName: vm.name, settings: s, replicationState: start === 'delta' ? 'Replicating' : 'ReadyForInitialReplication', failuresInRow: 0,
+      lastError: null, lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
+    };
+    await this.save(r);
+    this.rels.set(r.VMId, r);
+    this.arm(r);
+    return this.view(r);
+  }
+
+  /** Set-VMReplication of a primary: the settings checked as Enable-VMReplication's, the timer re-armed. */
+  async update(nameOrId: string, patch: Partial<ReplicationSettings>): Promise<ReplicationView> {
+    const r = this.rel(nameOrId);
+    const s = { ...r.settings, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as ReplicationSettings;
+    checkSettings(s);
+    r.settings = s;
+    await this.save(r);
+    this.arm(r);
+    return this.view(r);
   }
 
   /** Suspend-VMReplication: no cycle starts; one in flight is let finish before this returns. */

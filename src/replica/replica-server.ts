@@ -27,6 +27,10 @@ export class ReplicaServer {
   readonly store: ReplicaStore;
   /** The replicas this host holds, by VM id (Get-VMReplication on the Replica server). */
   readonly replicas = new Map<string, ReplicaRecord>();
+  /** A failed-over replica of one of this host's VMs asks it to become its replica (failover.ts sets it): how replication starts. */
+  onReverse: (vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number) => Promise<'delta' | 'full'> = () => {
+    throw new VmhostError('REPLICATION_UNSUPPORTED', 'this server does not take reverse replication', {});
+  };
 
   constructor(private readonly host: Host) {
     this.store = new ReplicaStore(host.dataDir);
@@ -147,6 +151,12 @@ export class ReplicaServer {
       }
       const hello = await next(frames);
       if (hello.t !== 'hello') throw wireError(`'${hello.t}' before hello`);
+      if (hello.op === 'reverse') {
+        const start = await this.onReverse({ id: hello.vmId!, name: hello.vmName! }, decision, hello.basedOn!);
+        await sendFrame(sock, { t: 'ok', server: me, start });
+        sock.end();
+        return;
+      }
       await sendFrame(sock, { t: 'ok', server: me });
       if (hello.op === 'test') {
         sock.end();

@@ -15,6 +15,7 @@ import { VmhostError } from '../common/index.ts';
 import { createDiskFile, createDifferencingFile, openDiskFile } from '../storage/index.ts';
 import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
+import { assertReplicaStep, mergesDeferred, type ReplicaSide } from './failover-rules.ts';
 import { wireError, type Compression, type WireDrive } from './wire.ts';
 
 const inflate = promisify(inflateRaw);
@@ -36,6 +37,15 @@ export interface ReplicaRecord {
   lastSeq: number;
   lastReplicationTime: string;
   recoveryHistory: number;
+  /** Start-VMFailover (failover.ts): the point failed over to and the VM's differencing files on it. */
+  failover?: { state: 'FailedOverWaitingCompletion' | 'FailedOver'; seq: number; files: Record<string, string> };
+  /** Start-VMFailover -AsTest: the test VM and its differencing files on the chosen point. */
+  test?: { vmId: string; seq: number; files: Record<string, string> };
+}
+
+/** The Replica VM's failover state and whether a test VM stands on its chain (failover-rules.ts). */
+export function replicaSide(rec: ReplicaRecord, vmState: string): ReplicaSide {
+  return { state: rec.failover?.state ?? 'Replicating', testing: rec.test !== undefined, vmState };
 }
 
 type Open = Awaited<ReturnType<typeof openDiskFile>>;
@@ -44,6 +54,8 @@ type Open = Awaited<ReturnType<typeof openDiskFile>>;
 export class IncomingPoint {
   private readonly disks = new Map<string, Open>();
   private readonly created: string[] = [];
+  /** Each drive's file the point's new one stands on (a delta): the record's leaf when the point began. */
+  private readonly parents: string[] = [];
   bytes = 0;
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
@@ -66,7 +78,8 @@ export class IncomingPoint {
         path = join(this.rec.dir, `${d.fileName.replace(/\.[^.]*$/, '')}-${d.id.slice(0, 8)}-rp${this.seq}.avhdx`);
         await rm(path, { force: true });
         this.created.push(path);
-        await createDifferencingFile(path, ReplicaStore.leaf(this.rec, d.id), { format: 'VHDX' });
+        this.parents.push(ReplicaStore.leaf(this.rec, d.id));
+        await createDifferencingFile(path, this.parents.at(-1)!, { format: 'VHDX' });
       }
       this.disks.set(d.id, await openDiskFile(path));
     }
@@ -92,7 +105,24 @@ export class IncomingPoint {
     for (const d of this.disks.values()) await d.flush();
     for (const d of this.disks.values()) await d.close();
     this.disks.clear();
+    return this.store.serial(() => this.commit(host));
+  }
+
+  private async commit(host: Host): Promise<number> {
     const rec = this.rec;
+    // While the point arrived a failover may have begun (refused then), a test VM come or gone, the older points
+    // been merged (Stop-VMFailover's waiting merges): the point goes on the record as it is now.
+    const now = await this.store.get(rec.vmId);
+    if (now) {
+      assertReplicaStep(now.vmName, replicaSide(now, ''), 'Receive');
+      if (!this.initial) Object.assign(rec, { drives: now.drives, points: now.points, baseTime: now.baseTime });
+      if (now.test) rec.test = now.test;
+      else delete rec.test;
+    }
+    // Merges never take the file the point stands on while it is open (its lock); should the chain have changed
+    // under it all the same, the point is refused rather than recorded on a parent the record no longer names.
+    const moved = this.drives.findIndex((d, i) => !this.initial && ReplicaStore.leaf(rec, d.id) !== this.parents[i]);
+    if (moved >= 0) throw wireError(`drive ${this.drives[moved]!.id}'s newest point changed while this point arrived: it is sent again next cycle`);
     if (this.initial) {
       rec.points = [];
       rec.baseTime = this.time;
@@ -103,7 +133,10 @@ export class IncomingPoint {
     rec.lastReplicationTime = this.time;
     await this.store.save(rec);
     await this.store.pointVm(host, rec, this.config);
-    await this.store.prune(host, rec);
+    // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
+    await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
+      Level: 'Warning', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
+    }));
     return rec.points.length;
   }
 
@@ -117,8 +150,16 @@ export class IncomingPoint {
 
 export class ReplicaStore {
   private registry: Record<string, string> = {};
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly dataDir: string) {}
+
+  /** Record changes one at a time: a point's commit with its merges, a failover's steps. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
 
   async load(): Promise<ReplicaRecord[]> {
     this.registry = await readFile(join(this.dataDir, 'replicas.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => ({}));
@@ -160,7 +201,10 @@ export class ReplicaStore {
       throw new VmhostError('REPLICATION_UNAUTHORIZED', `the replica of VM ${vm.id} belongs to primary '${have.primaryServer}', not '${primary}'`, { vm: vm.id });
     }
     if (!have && !initial) throw new VmhostError('REPLICATION_NOT_ENABLED', `this server holds no replica of VM '${vm.name}' (${vm.id}): start the initial replication`, { vm: vm.id });
-    if (have) return { ...have, vmName: vm.name, recoveryHistory: history };
+    if (have) {
+      assertReplicaStep(have.vmName, replicaSide(have, ''), 'Receive');
+      return { ...have, vmName: vm.name, recoveryHistory: history };
+    }
     return {
       vmId: vm.id, vmName: vm.name, primaryServer: primary, dir: join(storage, vm.id), drives: {}, points: [],
       baseTime: '', lastSeq: 0, lastReplicationTime: '', recoveryHistory: history,
@@ -187,19 +231,39 @@ export class ReplicaStore {
     await host.setReplicaDrives(rec.vmId, leaves);
   }
 
-  /** Merge the points RecoveryHistory no longer keeps into the base, oldest first, each recorded when done. */
+  /**
+   * Merge the points RecoveryHistory no longer keeps into the base, oldest first, each recorded
+   * when done. Not while a test VM or a failover stands on the chain: those merges wait (the
+   * points pile up beyond RecoveryHistory) until Stop-VMFailover, so no file under a VM changes.
+   */
   async prune(host: Host, rec: ReplicaRecord): Promise<void> {
+    if (mergesDeferred(replicaSide(rec, ''))) return;
     const { merge } = prunePlan(rec.points, rec.recoveryHistory);
-    for (const p of merge) {
-      const next = rec.points[1];
-      for (const [id, file] of Object.entries(p.files)) {
-        const base = rec.drives[id]!.base;
-        await foldOffline(base, { child: file, grandchildren: next ? [next.files[id]!] : [] }, async () => undefined);
-      }
-      rec.points.shift();
-      rec.baseTime = p.time;
-      await this.save(rec);
-      if (!next) await host.setReplicaDrives(rec.vmId, Object.fromEntries(Object.entries(rec.drives).map(([id, d]) => [id, d.base])));
+    for (let i = 0; i < merge.length; i++) await this.mergeOldest(host, rec);
+  }
+
+  /**
+   * The oldest point merged into the base and recorded: the next point — or, on the newest, the
+   * failed-over VM's own differencing file (Complete-VMFailover) — re-pointed to the base; with
+   * neither, the Replica VM now stands on the base.
+   */
+  async mergeOldest(host: Host, rec: ReplicaRecord): Promise<void> {
+    const p = rec.points[0]!;
+    const next = rec.points[1];
+    for (const [id, file] of Object.entries(p.files)) {
+      const child = next ? next.files[id] : rec.failover?.files[id];
+      await foldOffline(rec.drives[id]!.base, { child: file, grandchildren: child ? [child] : [] }, async () => undefined);
     }
+    rec.points.shift();
+    rec.baseTime = p.time;
+    await this.save(rec);
+    if (!next && !rec.failover) await host.setReplicaDrives(rec.vmId, Object.fromEntries(Object.entries(rec.drives).map(([id, d]) => [id, d.base])));
+  }
+
+  /** Set-VMReplication -Reverse: the VM is no replica here any more (its files stay: they are its disks). */
+  async forget(rec: ReplicaRecord): Promise<void> {
+    await rm(join(rec.dir, 'replica.json'), { force: true });
+    delete this.registry[rec.vmId];
+    await writeFileAtomic(join(this.dataDir, 'replicas.json'), JSON.stringify(this.registry, null, 2));
   }
 }

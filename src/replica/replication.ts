@@ -1,18 +1,21 @@
 // Hyper-V Replica on one host: both roles at once, as in Hyper-V — the Replica server
 // (replica-server.ts) for primaries that send here, and the primary relationships
 // (primary.ts) of this host's VMs. It tells Get-VM each VM's ReplicationMode/State/Health and
-// answers Get-VMReplication for both kinds.
+// answers Get-VMReplication for both kinds; failover (failover.ts) moves a VM between them.
 import type { Host } from '../host/index.ts';
 import { PrimaryReplication, health, type ReplicationView } from './primary.ts';
 import { ReplicaServer } from './replica-server.ts';
+import { Failover } from './failover.ts';
 
 export class Replication {
   readonly server: ReplicaServer;
   readonly primary: PrimaryReplication;
+  readonly failover: Failover;
 
   private constructor(private readonly host: Host, timerScale: number) {
     this.server = new ReplicaServer(host);
     this.primary = new PrimaryReplication(host, timerScale);
+    this.failover = new Failover(host, this.server, this.primary);
   }
 
   static async open(host: Host, timerScale = 1): Promise<Replication> {
@@ -22,8 +25,11 @@ export class Replication {
     host.setReplicationLook((id) => {
       const p = r.primary.has(id);
       if (p) return { mode: 'Primary', state: p.replicationState, health: health(p) };
-      return r.server.replicas.has(id) ? { mode: 'Replica', state: 'Replicating', health: 'Normal' } : undefined;
+      const rec = r.server.replicas.get(id);
+      if (rec) return { mode: 'Replica', state: rec.failover?.state ?? 'Replicating', health: 'Normal' };
+      return r.failover.testOf(id) ? { mode: 'TestReplica', state: 'Replicating', health: 'Normal' } : undefined;
     });
+    host.setRecoveryPointsLook((id) => r.failover.recoveryPoints(id));
     return r;
   }
 
@@ -37,7 +43,7 @@ export class Replication {
     const id = nameOrId === undefined ? undefined : this.host.get(nameOrId).Id;
     const primaries = id === undefined ? this.primary.list() : this.primary.has(id) ? this.primary.list(id) : [];
     const replicas = [...this.server.replicas.values()].filter((x) => id === undefined || x.vmId === id).map((x) => ({
-      VMName: x.vmName, VMId: x.vmId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Replica', ReplicationState: 'Replicating',
+      VMName: x.vmName, VMId: x.vmId, ComputerName: this.host.facts.computerName, ReplicationMode: 'Replica', ReplicationState: x.failover?.state ?? 'Replicating',
       ReplicationHealth: 'Normal', PrimaryServerName: x.primaryServer, CurrentReplicaServerName: this.host.facts.computerName,
       LastReplicationTime: x.lastReplicationTime, RecoveryHistory: x.recoveryHistory, RecoveryPoints: x.points.length,
       ReplicaStorageLocation: x.dir, RecoveryPointTimes: [x.baseTime, ...x.points.map((p) => p.time)],

@@ -16,17 +16,18 @@ const MAX_HEADER = 1 << 20;
 /** Deflate can grow incompressible data a little; never by this much. */
 const MAX_PAYLOAD = PIECE + (64 << 10);
 
-export type Op = 'test' | 'replicate' | 'remove';
+/** `reverse`: Set-VMReplication -Reverse on the failed-over replica asks its old primary to become its replica (failover.ts). */
+export type Op = 'test' | 'replicate' | 'remove' | 'reverse';
 export type Compression = 'deflate' | 'none';
 
 export interface WireDrive { id: string; virtualSize: number; logicalSectorSize: number; physicalSectorSize: number; fileName: string }
 
 export type Frame =
-  | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string }
+  | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string; basedOn?: number }
   | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
-  | { t: 'ok'; server?: string }
+  | { t: 'ok'; server?: string; start?: 'delta' | 'full' }
   | { t: 'ack'; seq: number; points: number }
   | { t: 'error'; code: string; message: string };
 
@@ -45,7 +46,8 @@ export function parseFrame(raw: unknown): Frame {
   switch (f.t) {
     case 'hello':
       if (f.v !== WIRE_VERSION) throw wireError(`version ${String(f.v)} is not ${WIRE_VERSION}`);
-      if (f.op !== 'test' && f.op !== 'replicate' && f.op !== 'remove') throw wireError(`hello: unknown op ${String(f.op)}`);
+      if (f.op !== 'test' && f.op !== 'replicate' && f.op !== 'remove' && f.op !== 'reverse') throw wireError(`hello: unknown op ${String(f.op)}`);
+      if (f.op === 'reverse' && !isInt(f.basedOn)) throw wireError('hello: reverse names the point it failed over to');
       if (f.op !== 'test' && (!isStr(f.vmId) || !ID.test(f.vmId) || !isStr(f.vmName, 100))) throw wireError('hello: a VM id and name are needed');
       return f as Frame;
     case 'begin': {

@@ -4,7 +4,7 @@
 // into a daemon's replication certificate store (DIR/replication-certificates, files 0600);
 // `trust` adds a CA there.
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,7 +36,8 @@ export async function issue(dir: string, cn: string, ca: TestCert | undefined, i
     await run('openssl', ['req', '-x509', ...ec, '-days', '30', '-subj', `/CN=${cn}`, '-keyout', key, '-out', crt, '-extensions', 'v3', '-config', await selfConfig(dir, cn, ext)]);
   } else {
     await run('openssl', ['req', '-new', ...ec, '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr]);
-    await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', '30', '-out', crt, '-extfile', ext]);
+    // A random serial, not -CAcreateserial: two certificates issued at once would race on the CA's .srl file.
+    await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '30', '-out', crt, '-extfile', ext]);
   }
   return { crt, key, thumbprint: await thumbprint(crt) };
 }

@@ -30,10 +30,11 @@ import * as clusterOps from './cluster-ops.ts';
 import * as clusterCsv from './cluster-csv.ts';
 import * as cau from './cau.ts';
 import * as replication from './vm-replication.ts';
+import * as failover from './vm-failover.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, clusterCsv, cau, backup, replication]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, clusterCsv, cau, backup, replication, failover]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;
