@@ -54,6 +54,7 @@ export const EnableReplicationBody = Type.Object({
   RecoveryHistory: Type.Optional(Type.Integer({ description: '0..24' })),
   CompressionEnabled: Type.Optional(Type.Boolean()),
   ExcludedVhdPath: Type.Optional(Type.Array(Path('A drive file not replicated'), { maxItems: 64 })),
+  VSSSnapshotFrequencyHour: Type.Optional(Type.Integer({ description: '0 (off) or 1..12: hours between app-consistent recovery points' })),
 }, { additionalProperties: false });
 export type EnableReplicationBody = Static<typeof EnableReplicationBody>;
 

@@ -47,7 +47,7 @@ export function registerReplicaRoutes(app: FastifyInstance, host: Host, replicat
     async (req) => rep().primary.enable(req.params.vm, {
       ...connection(req.body), AuthenticationType: (req.body.AuthenticationType ?? 'Certificate') as 'Certificate',
       ReplicationFrequencySec: (req.body.ReplicationFrequencySec ?? 300) as 30, RecoveryHistory: req.body.RecoveryHistory ?? 0,
-      CompressionEnabled: req.body.CompressionEnabled ?? true, ExcludedVhdPath: req.body.ExcludedVhdPath ?? [],
+      CompressionEnabled: req.body.CompressionEnabled ?? true, ExcludedVhdPath: req.body.ExcludedVhdPath ?? [], VSSSnapshotFrequencyHour: req.body.VSSSnapshotFrequencyHour ?? 0,
     }));
   app.post<Vm & { Querystring: { wait?: boolean } }>('/api/v1/vms/:vm/replication/initial',
     { schema: { summary: 'Start-VMInitialReplication: the configuration and a full copy of the drives over the network', tags, params: VmRef, querystring: ActionQuery } },

@@ -1182,7 +1182,7 @@ export class Host {
    * Run `take` — the pause in which a point of the VM's disks is taken — with the guest's file
    * systems frozen through its agent when it can (guest-freeze.ts), thawed right after: an
    * application-consistent point, else a crash-consistent one with the reason. Start-VMBackup's
-   * points use it; the replica's app-consistent recovery points are meant to.
+   * points and the replica's app-consistent recovery points use it.
    */
   atConsistentPoint<T>(e: VmEntry, take: () => Promise<T>): Promise<FreezeResult<T>> {
     // A paused guest cannot answer (its vCPUs are stopped): no freeze to ask for.
@@ -1278,13 +1278,15 @@ export class Host {
   /**
    * A replication cycle on the primary: the running VM's consistent point (consistent-point.ts,
    * tracker consumer `o.consumer`) handed to `use` under the VM's lock, so no stop, swap or move
-   * runs under it; `use` commits or restores the take, the copies are removed after.
+   * runs under it; `use` commits or restores the take, the copies are removed after. `freeze`:
+   * the pause runs inside the guest's freeze (an app-consistent recovery point, atConsistentPoint).
    */
-  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir'>, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
+  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir' | 'pause'> & { freeze?: boolean }, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
     const e = this.resolve(nameOrId);
     return e.lock.run(async () => {
       assertLegal('Replicate', e.state, e.config.name);
-      const p = await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') });
+      const { freeze, ...rest } = o;
+      const p = await takeConsistentPoint(e, this.storage, { ...rest, tmpDir: join(e.paths.dir, 'replica-tmp'), ...(freeze ? { pause: <U>(take: () => Promise<U>) => this.atConsistentPoint(e, take) } : {}) });
       try {
         return await use(p, structuredClone(e.config));
       } finally {

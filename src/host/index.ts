@@ -4,6 +4,7 @@ export type { CopyFileParams, CopyFileResult } from './guest-file-copy.ts';
 export { EventLog, type HostEvent, type EventLevel } from './events.ts';
 export type { VmView, HeartbeatStatus, ReplicationLook } from './vm-view.ts';
 export type { ConsistentPoint, PointDrive } from './consistent-point.ts';
+export type { ConsistencyLevel } from './guest-freeze.ts';
 export type { VmConfig } from './vm-config.ts';
 export { foldOffline } from './disk-tree.ts';
 export type { SnapshotView } from './vm-checkpoints.ts';

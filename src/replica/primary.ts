@@ -18,6 +18,7 @@ import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
+import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
 import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
 import { TRACKING_BLOCK } from '../storage/index.ts';
 
@@ -36,6 +37,8 @@ export interface ReplicationSettings {
   RecoveryHistory: number;
   CompressionEnabled: boolean;
   ExcludedVhdPath: string[];
+  /** Hours between app-consistent recovery points (the guest frozen for the point); 0: none. Absent in relationships made before it. */
+  VSSSnapshotFrequencyHour?: number;
 }
 
 export interface Statistics {
@@ -60,6 +63,8 @@ interface Relationship {
   lastError: string | null;
   lastReplicationTime: string | null;
   recoveryPoints: number;
+  /** The last point that froze the guest (app-consistent), for -VSSSnapshotFrequencyHour. */
+  lastAppConsistentTime?: string | null;
   stats: Statistics;
 }
 
@@ -76,6 +81,7 @@ export function checkSettings(s: ReplicationSettings): void {
   if (!(FREQUENCIES as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')}`);
   if (!checkRecoveryHistory(s.RecoveryHistory)) throw bad('RecoveryHistory', `${s.RecoveryHistory} is not an integer from 0 to 24`);
   if (!Number.isInteger(s.ReplicaServerPort) || s.ReplicaServerPort < 1 || s.ReplicaServerPort > 65535) throw bad('ReplicaServerPort', `${s.ReplicaServerPort} is not a TCP port`);
+  checkVssFrequency(s.VSSSnapshotFrequencyHour ?? 0, s.RecoveryHistory);
   if (s.AuthenticationType !== 'Certificate') throw new VmhostError('REPLICATION_UNSUPPORTED', 'AuthenticationType: only Certificate is supported (Kerberos needs an Active Directory domain)', { param: 'AuthenticationType' });
 }
 
@@ -241,14 +247,19 @@ export class PrimaryReplication {
   private async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
     const excluded = new Set(r.settings.ExcludedVhdPath);
     const t0 = Date.now();
+    const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
+    // The initial copy is the replica's base, not a recovery point: only cycles freeze.
+    const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
     await this.host.withConsistentPoint(r.VMId, {
-      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path),
+      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
       try {
-        const { bytes, wire, points } = await this.transfer(r, p, initial ? config : undefined, progress);
+        const consistency = pointConsistency(freeze, p.level, p.reason, hours);
+        const { bytes, wire, points } = await this.transfer(r, p, initial ? config : undefined, consistency, progress);
         await p.commit();
         r.lastReplicationTime = p.at.toISOString();
+        if (consistency.consistency === 'ApplicationConsistent') r.lastAppConsistentTime = r.lastReplicationTime;
         r.recoveryPoints = points;
         const s = r.stats;
         s.SuccessfulReplicationCount++;
@@ -264,7 +275,7 @@ export class PrimaryReplication {
     });
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
     const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
     const slot = this.running.get(r.VMId);
     if (slot) slot.conn = conn;
@@ -273,7 +284,7 @@ export class PrimaryReplication {
       const begin: Frame = {
         t: 'begin', kind: config ? 'initial' : 'delta', time: p.at.toISOString(), recoveryHistory: r.settings.RecoveryHistory, compression,
         drives: p.drives.map((d) => ({ id: d.drive.id, virtualSize: d.copy.virtualSize, logicalSectorSize: d.logicalSectorSize, physicalSectorSize: d.physicalSectorSize, fileName: basename(d.drive.path) })),
-        ...(config ? { config } : {}),
+        ...(config ? { config } : {}), ...consistency,
       };
       await conn.send(begin);
       const total = p.drives.reduce((a, d) => a + d.taken.bytes, 0);

@@ -15,11 +15,12 @@ import { VmhostError } from '../common/index.ts';
 import { createDiskFile, createDifferencingFile, openDiskFile } from '../storage/index.ts';
 import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
+import type { PointConsistency } from './app-consistent.ts';
 import { wireError, type Compression, type WireDrive } from './wire.ts';
 
 const inflate = promisify(inflateRaw);
 
-export interface ReplicaPoint extends RecoveryPoint {
+export interface ReplicaPoint extends RecoveryPoint, Partial<PointConsistency> {
   /** Drive id → its differencing file. */
   files: Record<string, string>;
 }
@@ -47,7 +48,8 @@ export class IncomingPoint {
   bytes = 0;
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
-    readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined) {}
+    readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined,
+    private readonly consistency: PointConsistency = { consistency: 'CrashConsistent' }) {}
 
   /** Create this point's files: the bases (initial) or a differencing file per drive on the current leaf. */
   async open(): Promise<void> {
@@ -97,7 +99,7 @@ export class IncomingPoint {
       rec.points = [];
       rec.baseTime = this.time;
     } else {
-      rec.points.push({ seq: this.seq, time: this.time, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
+      rec.points.push({ seq: this.seq, time: this.time, ...this.consistency, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
     }
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;

@@ -41,6 +41,7 @@ export class Replication {
       ReplicationHealth: 'Normal', PrimaryServerName: x.primaryServer, CurrentReplicaServerName: this.host.facts.computerName,
       LastReplicationTime: x.lastReplicationTime, RecoveryHistory: x.recoveryHistory, RecoveryPoints: x.points.length,
       ReplicaStorageLocation: x.dir, RecoveryPointTimes: [x.baseTime, ...x.points.map((p) => p.time)],
+      RecoveryPointDetails: x.points.map((p) => ({ Seq: p.seq, Time: p.time, Consistency: p.consistency ?? 'CrashConsistent', ...(p.reason !== undefined ? { Reason: p.reason } : {}) })),
     }));
     return [...primaries, ...replicas];
   }

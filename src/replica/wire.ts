@@ -23,7 +23,9 @@ export interface WireDrive { id: string; virtualSize: number; logicalSectorSize:
 
 export type Frame =
   | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string }
-  | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown }
+  | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown
+    /** The point's type (absent from older primaries: crash-consistent). */
+    consistency?: 'ApplicationConsistent' | 'CrashConsistent'; reason?: string }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
   | { t: 'ok'; server?: string }
@@ -60,6 +62,8 @@ export function parseFrame(raw: unknown): Frame {
       }
       if (new Set((f.drives as WireDrive[]).map((d) => d.id)).size !== f.drives.length) throw wireError('begin: a drive is listed twice');
       if (f.kind === 'initial' && (typeof f.config !== 'object' || f.config === null)) throw wireError('begin: an initial replication carries the VM configuration');
+      if (f.consistency !== undefined && f.consistency !== 'ApplicationConsistent' && f.consistency !== 'CrashConsistent') throw wireError(`begin: unknown consistency ${String(f.consistency)}`);
+      if (f.reason !== undefined && (typeof f.reason !== 'string' || f.reason.length > 1000)) throw wireError('begin: bad reason');
       return f as Frame;
     }
     case 'data':

@@ -138,6 +138,7 @@ export const enableVmReplication = defineCmdlet({
     RecoveryHistory: { type: 'int', min: 0, max: 24, help: 'Recovery points kept on the replica (default 0: only the latest)' },
     CompressionEnabled: { type: 'bool', help: 'Deflate the changed blocks on the wire (default $true)' },
     ExcludedVhdPath: { type: 'string', array: true, help: 'Drive files not replicated' },
+    VSSSnapshotFrequencyHour: { type: 'int', min: 0, max: 12, help: 'Hours between application-consistent recovery points (guest fsfreeze; default 0: none; needs RecoveryHistory ≥ 1)' },
   },
   positional: ['VMName', 'ReplicaServerName', 'ReplicaServerPort', 'AuthenticationType'],
   view: replicationView,
@@ -148,7 +149,7 @@ export const enableVmReplication = defineCmdlet({
       return api.call('POST', `/vms/${vm.Id}/replication`, {
         ReplicaServerName: args.ReplicaServerName, ReplicaServerPort: args.ReplicaServerPort, AuthenticationType: args.AuthenticationType, CertificateThumbprint: args.CertificateThumbprint,
         ReplicationFrequencySec: args.ReplicationFrequencySec, RecoveryHistory: args.RecoveryHistory, CompressionEnabled: args.CompressionEnabled,
-        ExcludedVhdPath: args.ExcludedVhdPath?.map((p) => resolve(p)),
+        ExcludedVhdPath: args.ExcludedVhdPath?.map((p) => resolve(p)), VSSSnapshotFrequencyHour: args.VSSSnapshotFrequencyHour,
       });
     });
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
