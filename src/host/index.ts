@@ -26,3 +26,4 @@ export type { IssuedTicket } from './move-ticket.ts';
 export { POOL_TYPES, METERED_POOL_TYPES, type PoolType, type MeteredPoolType } from './resource-pools.ts';
 export type { PoolView } from './vm-resource-pools.ts';
 export { virtualSubnetAdapterRows } from './hnv-adapter-view.ts';
+export { SerialLock } from './vm-lock.ts';

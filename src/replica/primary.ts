@@ -11,18 +11,14 @@
 // not served, so nothing changes them); its ticks pass.
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { deflateRaw } from 'node:zlib';
-import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.ts';
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
-import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
-import { TRACKING_BLOCK } from '../storage/index.ts';
+import { sendPoint } from './send-point.ts';
 
-const deflate = promisify(deflateRaw);
 export const REPLICA_CONSUMER = 'replica';
 const CRITICAL_AFTER = 3;
 
@@ -54,7 +50,7 @@ export interface Statistics {
   TotalLatencyMs: number;
 }
 
-interface Relationship {
+export interface Relationship {
   VMId: string;
   VMName: string;
   settings: ReplicationSettings;
@@ -68,7 +64,7 @@ interface Relationship {
   stats: Statistics;
 }
 
-function freshStats(): Statistics {
+export function freshStats(): Statistics {
   return {
     MonitoringStartTime: new Date().toISOString(), SuccessfulReplicationCount: 0, MissedReplicationCount: 0, ReplicationErrors: 0,
     TotalReplicationSize: 0, MaximumReplicationSize: 0, LastReplicationSize: 0, LastTransferredSize: 0, TotalLatencyMs: 0,
@@ -89,6 +85,8 @@ export function checkSettings(s: ReplicationSettings): void {
 export interface ReplicationView extends ReplicationSettings {
   VMName: string; VMId: string; ComputerName: string;
   ReplicationMode: 'Primary' | 'Replica';
+  /** Extended: this host's Replica VM replicated on to a third host (extended.ts). */
+  ReplicationRelationshipType?: 'Simple' | 'Extended';
   ReplicationState: string;
   ReplicationHealth: 'Normal' | 'Warning' | 'Critical';
   PrimaryServerName: string;
@@ -99,14 +97,14 @@ export interface ReplicationView extends ReplicationSettings {
 }
 
 export class PrimaryReplication {
-  private readonly rels = new Map<string, Relationship>();
+  protected readonly rels = new Map<string, Relationship>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
+  protected readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
 
   /** `timerScale`: the cycle timer runs every ReplicationFrequencySec × scale (tests only: vmhostd --replication-timer-scale). */
-  constructor(private readonly host: Host, private readonly timerScale: number) {}
+  constructor(protected readonly host: Host, protected readonly timerScale: number) {}
 
-  private get dir(): string {
+  protected get dir(): string {
     return join(this.host.dataDir, 'replication');
   }
 
@@ -130,14 +128,14 @@ export class PrimaryReplication {
     return this.rels.get(vmId);
   }
 
-  private rel(nameOrId: string): Relationship {
+  protected rel(nameOrId: string): Relationship {
     const id = this.host.get(nameOrId).Id;
     const r = this.rels.get(id);
     if (!r) throw new VmhostError('REPLICATION_NOT_ENABLED', `replication is not enabled for virtual machine '${this.host.get(nameOrId).Name}'`, { vm: nameOrId });
     return r;
   }
 
-  private async save(r: Relationship): Promise<void> {
+  protected async save(r: Relationship): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.dir, `${r.VMId}.json`), JSON.stringify(r, null, 2));
   }
@@ -160,16 +158,26 @@ export class PrimaryReplication {
   async enable(nameOrId: string, s: ReplicationSettings): Promise<ReplicationView> {
     const vm = this.host.get(nameOrId);
     if (this.rels.has(vm.Id)) throw new VmhostError('ALREADY_EXISTS', `replication is already enabled for virtual machine '${vm.Name}'`, { vm: vm.Name });
-    if (vm.ReplicationMode === 'Replica') throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${vm.Name}' is a Replica VM; extended replication is not built`, { vm: vm.Name });
-    checkSettings(s);
+    this.checkEnable(vm, s);
     await this.test(s);
     const r: Relationship = {
       VMId: vm.Id, VMName: vm.Name, settings: s, replicationState: 'ReadyForInitialReplication', failuresInRow: 0, lastError: null,
-      lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
+      lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(), ...this.extra(),
     };
     await this.save(r);
     this.rels.set(r.VMId, r);
     return this.view(r);
+  }
+
+  /** What Enable-VMReplication refuses for this kind of relationship. */
+  protected checkEnable(vm: { Id: string; Name: string; ReplicationMode: string }, s: ReplicationSettings): void {
+    if (vm.ReplicationMode === 'Replica') throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${vm.Name}' is a Replica VM: Enable-VMReplication on its Replica server makes an extended replication`, { vm: vm.Name });
+    checkSettings(s);
+  }
+
+  /** Fields a kind of relationship adds to a new one. */
+  protected extra(): object {
+    return {};
   }
 
   /** Start-VMInitialReplication: the configuration and a full copy of the drives, over the network. */
@@ -193,15 +201,14 @@ export class PrimaryReplication {
   }
 
   /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
-  private tick(r: Relationship): void {
+  protected tick(r: Relationship): void {
     if (r.replicationState !== 'Replicating') return;
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
       void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
       return;
     }
-    const state = this.vmState(r.VMId);
-    if (state !== 'Running' && state !== 'Paused') return;
+    if (!this.cycleable(r)) return;
     void this.exclusive(r, () => this.send(r, false, () => undefined)).then(
       () => { r.failuresInRow = 0; r.lastError = null; },
       (e: unknown) => {
@@ -215,15 +222,17 @@ export class PrimaryReplication {
     }));
   }
 
-  private vmState(id: string): string | undefined {
+  /** Whether a tick has anything to send: the VM runs (its disks are served, so they change). */
+  protected cycleable(r: Relationship): boolean {
     try {
-      return this.host.get(id).State;
+      const state = this.host.get(r.VMId).State;
+      return state === 'Running' || state === 'Paused';
     } catch {
-      return undefined; // removed: its relationship waits for Remove-VMReplication
+      return false; // removed: its relationship waits for Remove-VMReplication
     }
   }
 
-  private arm(r: Relationship): void {
+  protected arm(r: Relationship): void {
     clearInterval(this.timers.get(r.VMId));
     if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
     const t = setInterval(() => this.tick(r), r.settings.ReplicationFrequencySec * 1000 * this.timerScale);
@@ -231,7 +240,7 @@ export class PrimaryReplication {
     this.timers.set(r.VMId, t);
   }
 
-  private async exclusive(r: Relationship, fn: () => Promise<void>): Promise<void> {
+  protected async exclusive(r: Relationship, fn: () => Promise<void>): Promise<void> {
     if (this.running.has(r.VMId)) throw new VmhostError('INVALID_STATE', `a replication of '${r.VMName}' is running`, { vm: r.VMName });
     const slot: { conn?: ReplicaConnection; done: Promise<void> } = { done: Promise.resolve() };
     this.running.set(r.VMId, slot);
@@ -244,7 +253,7 @@ export class PrimaryReplication {
   }
 
   /** One point to the Replica server: initial (full) or a cycle (changed blocks). */
-  private async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
+  protected async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
     const excluded = new Set(r.settings.ExcludedVhdPath);
     const t0 = Date.now();
     const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
@@ -256,18 +265,10 @@ export class PrimaryReplication {
     }, async (p, config) => {
       try {
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const { bytes, wire, points } = await this.transfer(r, p, initial ? config : undefined, consistency, progress);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, progress);
         await p.commit();
-        r.lastReplicationTime = p.at.toISOString();
+        this.succeeded(r, p.at, sent, t0);
         if (consistency.consistency === 'ApplicationConsistent') r.lastAppConsistentTime = r.lastReplicationTime;
-        r.recoveryPoints = points;
-        const s = r.stats;
-        s.SuccessfulReplicationCount++;
-        s.LastReplicationSize = bytes;
-        s.LastTransferredSize = wire;
-        s.TotalReplicationSize += bytes;
-        s.MaximumReplicationSize = Math.max(s.MaximumReplicationSize, bytes);
-        s.TotalLatencyMs += Date.now() - t0;
       } catch (e) {
         await p.restore();
         throw e;
@@ -275,53 +276,35 @@ export class PrimaryReplication {
     });
   }
 
+  /** A point the Replica server acknowledged: the statistics. */
+  protected succeeded(r: Relationship, at: Date, sent: { bytes: number; wire: number; points: number }, t0: number): void {
+    r.lastReplicationTime = at.toISOString();
+    r.recoveryPoints = sent.points;
+    const s = r.stats;
+    s.SuccessfulReplicationCount++;
+    s.LastReplicationSize = sent.bytes;
+    s.LastTransferredSize = sent.wire;
+    s.TotalReplicationSize += sent.bytes;
+    s.MaximumReplicationSize = Math.max(s.MaximumReplicationSize, sent.bytes);
+    s.TotalLatencyMs += Date.now() - t0;
+  }
+
   private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
-    const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
-    const slot = this.running.get(r.VMId);
-    if (slot) slot.conn = conn;
+    const conn = await this.connect(r);
     try {
-      const compression = r.settings.CompressionEnabled ? 'deflate' : 'none';
-      const begin: Frame = {
-        t: 'begin', kind: config ? 'initial' : 'delta', time: p.at.toISOString(), recoveryHistory: r.settings.RecoveryHistory, compression,
-        drives: p.drives.map((d) => ({ id: d.drive.id, virtualSize: d.copy.virtualSize, logicalSectorSize: d.logicalSectorSize, physicalSectorSize: d.physicalSectorSize, fileName: basename(d.drive.path) })),
-        ...(config ? { config } : {}), ...consistency,
-      };
-      await conn.send(begin);
-      const total = p.drives.reduce((a, d) => a + d.taken.bytes, 0);
-      let bytes = 0, wire = 0;
-      for (const d of p.drives) {
-        for (const e of d.taken.extents) {
-          // A full take lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
-          for (const x of await d.copy.blockStatus(e.offset, e.length)) {
-            if (x.zero && d.taken.full) continue;
-            for (let o = 0; o < x.length; o += PIECE) {
-              const length = Math.min(PIECE, x.length - o);
-              if (x.zero) {
-                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o, length, zero: true, bytes: 0 });
-                continue;
-              }
-              const raw = new Uint8Array(length);
-              await d.copy.read(raw, x.offset + o);
-              // A full copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
-              // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
-              for (const [at, n] of d.taken.full ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
-                const piece = raw.subarray(at, at + n);
-                const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
-                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);
-                bytes += n;
-                wire += body.length;
-              }
-            }
-          }
-          progress(35 + (total > 0 ? (bytes / total) * 60 : 60), 'Sending the changed blocks');
-        }
-      }
-      await conn.send({ t: 'end' });
-      const ack = await conn.expect('ack');
-      return { bytes, wire, points: ack.points };
+      const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
+      return await sendPoint(conn, { at: p.at, drives, consistency, ...(config ? { config } : {}) }, { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled }, progress);
     } finally {
       conn.close();
     }
+  }
+
+  /** The connection a point goes over, closed by Stop-/Remove-VMReplication. */
+  protected async connect(r: Relationship): Promise<ReplicaConnection> {
+    const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
+    const slot = this.running.get(r.VMId);
+    if (slot) slot.conn = conn;
+    return conn;
   }
 
   /** Suspend-VMReplication: no cycle starts; one in flight is let finish before this returns. */
@@ -362,6 +345,11 @@ export class PrimaryReplication {
     await this.running.get(r.VMId)?.done.catch(() => undefined);
     this.rels.delete(r.VMId);
     await rm(join(this.dir, `${r.VMId}.json`), { force: true });
+    await this.forget(r);
+  }
+
+  /** After Remove-VMReplication: the VM's drives stop tracking for the replica consumer. */
+  protected async forget(r: Relationship): Promise<void> {
     // The VM may be gone already (its relationship outlives it until removed).
     await this.host.forgetChanges(r.VMId, REPLICA_CONSUMER).catch(() => undefined);
   }

@@ -10,7 +10,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
+import { SerialLock, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import {
   applyServerSettings, authorize, checkEntry, DEFAULT_SERVER_SETTINGS, type AuthorizationEntry, type ReplicationServerSettings,
 } from './authorization.ts';
@@ -27,6 +27,10 @@ export class ReplicaServer {
   readonly store: ReplicaStore;
   /** The replicas this host holds, by VM id (Get-VMReplication on the Replica server). */
   readonly replicas = new Map<string, ReplicaRecord>();
+  /** Per replica: a point being applied and an extended replication's read of it never overlap. */
+  private readonly locks = new Map<string, SerialLock>();
+  /** Called with a point's changed blocks before the point is committed (extended.ts records them durably). */
+  onApplying: ((vmId: string, initial: boolean, changed: ReadonlyMap<string, ReadonlySet<number>>) => Promise<void>) | undefined;
 
   constructor(private readonly host: Host) {
     this.store = new ReplicaStore(host.dataDir);
@@ -97,6 +101,13 @@ export class ReplicaServer {
     this.file = f;
   }
 
+  /** Run `fn` while no point of the replica of `vmId` is being applied or merged. */
+  withReplica<T>(vmId: string, fn: () => Promise<T>): Promise<T> {
+    let l = this.locks.get(vmId);
+    if (!l) this.locks.set(vmId, (l = new SerialLock()));
+    return l.run(fn);
+  }
+
   private async listen(): Promise<void> {
     const s = this.file.settings;
     const own = await loadCertificate(this.host.dataDir, s.CertificateThumbprint);
@@ -155,23 +166,26 @@ export class ReplicaServer {
       const vm = { id: hello.vmId!, name: hello.vmName! };
       const begin = await next(frames);
       if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-      const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
-      point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
-        begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) });
-      await point.open();
-      for (;;) {
-        const r = await frames.next();
-        if (r.done) throw wireError('the primary closed the connection inside a point');
-        const f = r.value.frame;
-        if (f.t === 'end') break;
-        if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
-        await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
-      }
-      const points = await point.finish(this.host);
-      point = undefined;
-      this.replicas.set(rec.vmId, rec);
-      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${decision.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
-      await sendFrame(sock, { t: 'ack', seq: rec.lastSeq, points });
+      await this.withReplica(vm.id, async () => {
+        const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
+        point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
+          begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) });
+        await point.open();
+        for (;;) {
+          const r = await frames.next();
+          if (r.done) throw wireError('the primary closed the connection inside a point');
+          const f = r.value.frame;
+          if (f.t === 'end') break;
+          if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
+          await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
+        }
+        await this.onApplying?.(vm.id, point.initial, point.changed);
+        const points = await point.finish(this.host);
+        point = undefined;
+        this.replicas.set(rec.vmId, rec);
+        this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${decision.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
+        await sendFrame(sock, { t: 'ack', seq: rec.lastSeq, points });
+      });
       sock.end();
     } catch (e) {
       await point?.abort();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { inflateRaw } from 'node:zlib';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
-import { createDiskFile, createDifferencingFile, openDiskFile } from '../storage/index.ts';
+import { createDiskFile, createDifferencingFile, openDiskFile, TRACKING_BLOCK } from '../storage/index.ts';
 import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
 import type { PointConsistency } from './app-consistent.ts';
@@ -46,6 +46,8 @@ export class IncomingPoint {
   private readonly disks = new Map<string, Open>();
   private readonly created: string[] = [];
   bytes = 0;
+  /** Drive id → the 64 KiB blocks this point wrote (what an extended replication sends on). */
+  readonly changed = new Map<string, Set<number>>();
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
     readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined,
@@ -87,6 +89,9 @@ export class IncomingPoint {
     }
     await disk.write(data, offset);
     this.bytes += length;
+    let blocks = this.changed.get(drive);
+    if (!blocks) this.changed.set(drive, (blocks = new Set()));
+    for (let b = Math.floor(offset / TRACKING_BLOCK); b * TRACKING_BLOCK < offset + length; b++) blocks.add(b);
   }
 
   /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
