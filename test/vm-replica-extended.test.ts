@@ -1,0 +1,113 @@
+// Hyper-V Replica beyond two hosts (issue 13): three daemons A → B → C. A's running test guest
+// writes the pattern (support/replica-guest.ts) to a data disk replicated to B at 30 s (A's
+// timer at 1/10); its -VSSSnapshotFrequencyHour 1 makes the first cycle's recovery point
+// application-consistent (the agent froze the guest: the point's type on B) and the next ones
+// crash-consistent with the reason. B extends its Replica VM to C at 300 s (B's timer at 1/100:
+// 3 s; 30 s is refused there, as in Hyper-V); after a round of writes on A, once B holds A's
+// point after the hold and C's cycle carried B's newest point, C's files hash like B's and like
+// the guest's own disk (sha256), and C's cycle sent only the blocks the round wrote.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256OfDisk } from './support/disk-hash.ts';
+import { TestDaemon, freePort, waitFor } from './support/daemon.ts';
+import { install, issue, makeCa, trust, type TestCert } from './support/replica-certs.ts';
+import { enableReplicaServer, RECORD, startPatternGuest } from './support/replica-guest.ts';
+
+interface Point { Seq: number; Time: string; Consistency: string; Reason?: string }
+interface Row { ReplicationMode: string; ReplicationRelationshipType?: string; LastReplicationTime: string | null; RecoveryPointDetails?: Point[]; ReplicationState: string }
+interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: number; LastReplicationSize: number; Health: string }
+
+describe('Hyper-V Replica: extended replication, app-consistent points', () => {
+  let a: TestDaemon, b: TestDaemon, c: TestDaemon, certs: string;
+  let certA: TestCert, certB: TestCert;
+  let portB: number, portC: number;
+  before(async () => {
+    certs = await mkdtemp(join(tmpdir(), 'vmhost-replica-ext-'));
+    const ca = await makeCa(certs, 'vmhost-test-ca');
+    let certC: TestCert;
+    [certA, certB, certC] = await Promise.all([
+      issue(certs, 'primary-a.vmhost.test', ca), issue(certs, 'replica-b.vmhost.test', ca, ['127.0.0.1']), issue(certs, 'replica-c.vmhost.test', ca, ['127.0.0.1']),
+    ]);
+    [a, b, c] = await Promise.all([
+      TestDaemon.start(undefined, ['--replication-timer-scale', '0.1']), TestDaemon.start(undefined, ['--replication-timer-scale', '0.01']), TestDaemon.start(),
+    ]);
+    for (const [d, cert] of [[a, certA], [b, certB], [c, certC]] as const) {
+      await install(d.dataDir, cert, 'host');
+      await trust(d.dataDir, ca);
+    }
+    [portB, portC] = [await freePort(), await freePort()];
+    await enableReplicaServer(b, portB, 'primary-a.vmhost.test');
+    await enableReplicaServer(c, portC, 'replica-b.vmhost.test');
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+    await rm(certs, { recursive: true, force: true });
+  });
+
+  test('A → B with an app-consistent point, B → C extended: C equals B at a point', { timeout: 600_000 }, async () => {
+    const g = await startPatternGuest(a, 'ext');
+    await g.release(4);
+    const enable = (d: TestDaemon, port: number, thumb: string, ...more: string[]) => d.cli('Enable-VMReplication', '-VMName', 'ext', '-ReplicaServerName', '127.0.0.1',
+      '-ReplicaServerPort', String(port), '-AuthenticationType', 'Certificate', '-CertificateThumbprint', thumb, '-CompressionEnabled', '$true', ...more);
+    const noHistory = await enable(a, portB, certA.thumbprint, '-ReplicationFrequencySec', '30', '-VSSSnapshotFrequencyHour', '1');
+    assert.notEqual(noHistory.code, 0);
+    assert.match(noHistory.stderr, /RecoveryHistory of 1 or more/);
+    const on = await enable(a, portB, certA.thumbprint, '-ReplicationFrequencySec', '30', '-RecoveryHistory', '8', '-VSSSnapshotFrequencyHour', '1');
+    assert.equal(on.code, 0, on.stderr);
+    await a.ok('Start-VMInitialReplication', '-VMName', 'ext');
+
+    // The first cycle froze the guest; the next ones are crash-consistent by schedule (the next freeze is an hour × 0.1 away).
+    const rows = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMReplication', '-VMName', 'ext', '-Json')) as Row | Row[]].flat();
+    const replicaRow = async () => (await rows(b)).find((r) => r.ReplicationMode === 'Replica' && r.ReplicationRelationshipType === undefined)!;
+    const points = await waitFor('two recovery points on B', 120_000, async () => {
+      const p = (await replicaRow()).RecoveryPointDetails ?? [];
+      return p.length >= 2 ? p : undefined;
+    });
+    console.log(`B's recovery points: ${points.map((p) => `${p.Seq} ${p.Consistency}${p.Reason ? ` (${p.Reason})` : ''}`).join('; ')}`);
+    assert.equal(points[0]!.Seq, 1);
+    assert.equal(points[0]!.Consistency, 'ApplicationConsistent', 'the agent froze the guest for the first cycle');
+    assert.equal(points[1]!.Consistency, 'CrashConsistent');
+    assert.match(points[1]!.Reason!, /one every 1 h/);
+
+    // Extended: only 300 or 900 s from a replica, then B's Replica VM goes on to C.
+    const fast = await enable(b, portC, certB.thumbprint, '-ReplicationFrequencySec', '30');
+    assert.notEqual(fast.code, 0);
+    assert.match(fast.stderr, /extended replication runs every 300 or 900 seconds/);
+    const ext = await enable(b, portC, certB.thumbprint, '-ReplicationFrequencySec', '300', '-RecoveryHistory', '1');
+    assert.equal(ext.code, 0, ext.stderr);
+    await b.ok('Start-VMInitialReplication', '-VMName', 'ext');
+    const onC = JSON.parse(await c.ok('Get-VM', 'ext', '-Json')) as { State: string; ReplicationMode: string };
+    assert.equal(onC.ReplicationMode, 'Replica');
+    assert.equal(onC.State, 'Off');
+    const extRow = async () => (await rows(b)).find((r) => r.ReplicationRelationshipType === 'Extended')!;
+    assert.equal((await extRow()).ReplicationState, 'Replicating');
+    const bStats = async () => JSON.parse(await b.ok('Measure-VMReplication', '-VMName', 'ext', '-Json')) as Stats;
+    const before = await bStats();
+
+    // A round of writes; then A's point after the hold reaches B, A stops, and C's cycle carries B's newest point.
+    const n0 = Number(await g.run('cat /tmp/n'));
+    const n = await g.release(6);
+    const sha = await g.sha();
+    const held = new Date();
+    await waitFor('A\'s cycle after the hold on B', 120_000, async () => {
+      const t = (await replicaRow()).LastReplicationTime;
+      return t !== null && new Date(t) > held;
+    });
+    await a.ok('Suspend-VMReplication', '-VMName', 'ext');
+    const bLast = (await replicaRow()).LastReplicationTime;
+    await waitFor('C\'s cycle with B\'s newest point', 120_000, async () => (await extRow()).LastReplicationTime === bLast);
+    await b.ok('Suspend-VMReplication', '-VMName', 'ext');
+    const leaf = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMHardDiskDrive', '-VMName', 'ext', '-Json')) as { Path: string } | Array<{ Path: string }>].flat()[0]!.Path;
+    const [shaB, shaC] = [await sha256OfDisk(await leaf(b)), await sha256OfDisk(await leaf(c))];
+    assert.equal(shaB, sha, 'B equals the guest\'s disk at the hold');
+    assert.equal(shaC, shaB, 'C equals B at B\'s newest point');
+    const after = await bStats();
+    const sent = after.TotalReplicationSize - before.TotalReplicationSize;
+    console.log(`extended B → C: ${after.SuccessfulReplicationCount - before.SuccessfulReplicationCount} cycles sent ${sent} bytes for ${n - n0} records of ${RECORD} bytes (Health ${after.Health})`);
+    assert.equal(sent, (n - n0) * RECORD, 'C\'s cycles carried the blocks B\'s points wrote, not the disk');
+    await a.ok('Stop-VM', 'ext', '-TurnOff');
+  });
+});
