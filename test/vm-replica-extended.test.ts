@@ -9,12 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256OfDisk } from './support/disk-hash.ts';
 import { TestDaemon, freePort, waitFor } from './support/daemon.ts';
 import { install, issue, makeCa, trust, type TestCert } from './support/replica-certs.ts';
-import { enableReplicaServer, RECORD, startPatternGuest } from './support/replica-guest.ts';
+import { enableReplicaServer, isStateAt, readRateRecords, RECORD, startPatternGuest, startRateWriter } from './support/replica-guest.ts';
 
 interface Point { Seq: number; Time: string; Consistency: string; Reason?: string }
 interface Row { ReplicationMode: string; ReplicationRelationshipType?: string; LastReplicationTime: string | null; RecoveryPointDetails?: Point[]; ReplicationState: string }
@@ -108,6 +108,30 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     const sent = after.TotalReplicationSize - before.TotalReplicationSize;
     console.log(`extended B → C: ${after.SuccessfulReplicationCount - before.SuccessfulReplicationCount} cycles sent ${sent} bytes for ${n - n0} records of ${RECORD} bytes (Health ${after.Health})`);
     assert.equal(sent, (n - n0) * RECORD, 'C\'s cycles carried the blocks B\'s points wrote, not the disk');
-    await a.ok('Stop-VM', 'ext', '-TurnOff');
+
+    // Continuous (-ReplicationFrequencySec 1) A → B while the guest writes 10 MiB/s; SIGKILL A's daemon and QEMU once
+    // enough has been written and shipped; the RPO is the guest-time gap between the newest record on A's disk and on B's.
+    await a.ok('Remove-VMReplication', '-VMName', 'ext');
+    const cont = await enable(a, portB, certA.thumbprint, '-ReplicationFrequencySec', '1', '-RecoveryHistory', '2');
+    assert.equal(cont.code, 0, cont.stderr);
+    await a.ok('Start-VMInitialReplication', '-VMName', 'ext');
+    await startRateWriter(g, 10);
+    const rate = async () => (await g.run('cat /tmp/cn; cut -d" " -f1 /proc/uptime')).split(/\s+/).map(Number) as [number, number];
+    const aStats = async () => JSON.parse(await a.ok('Measure-VMReplication', '-VMName', 'ext', '-Json')) as Stats;
+    const [c1, u1] = await waitFor('20 records written', 120_000, async () => { const r = await rate(); return r[0] >= 20 ? r : undefined; });
+    const shipped = (await aStats()).SuccessfulReplicationCount;
+    await waitFor('5 more shipments', 120_000, async () => (await aStats()).SuccessfulReplicationCount >= shipped + 5);
+    const [c2, u2] = await rate();
+    const health = (await aStats()).Health;
+    await a.kill();
+    for (const pid of await a.qemuPids()) process.kill(pid, 'SIGKILL');
+    const onA = await readRateRecords(g.disk, true);
+    const onB = await readRateRecords(await leaf(b));
+    assert.ok(onA.newest && onB.newest, 'records on both');
+    const rpo = onA.newest.t - onB.newest.t;
+    console.log(`continuous: the guest wrote ${((c2 - c1) / (u2 - u1)).toFixed(1)} MiB/s; at the kill A's newest record is ${onA.newest.seq}, B's ${onB.newest.seq}: RPO ${rpo.toFixed(2)} s `
+      + `(Health ${health}; ${(await replicaRow()).RecoveryPointDetails?.length ?? 0} recovery points on B) — load ${loadavg()[0]!.toFixed(1)}`);
+    assert.ok(onB.newest.seq <= onA.newest.seq);
+    assert.ok(isStateAt(onB, onB.newest.seq), `B holds the disk as it was at record ${onB.newest.seq}: ${onB.slots.join(' ')}`);
   });
 });

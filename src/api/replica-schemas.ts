@@ -50,7 +50,7 @@ export type TestConnectionBody = Static<typeof TestConnectionBody>;
 
 export const EnableReplicationBody = Type.Object({
   ...Connection,
-  ReplicationFrequencySec: Type.Optional(Type.Integer({ description: '30, 300 or 900' })),
+  ReplicationFrequencySec: Type.Optional(Type.Integer({ description: '30, 300 or 900; 1: continuous (vmhost extension)' })),
   RecoveryHistory: Type.Optional(Type.Integer({ description: '0..24' })),
   CompressionEnabled: Type.Optional(Type.Boolean()),
   ExcludedVhdPath: Type.Optional(Type.Array(Path('A drive file not replicated'), { maxItems: 64 })),

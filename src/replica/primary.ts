@@ -18,6 +18,7 @@ import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
 import { sendPoint } from './send-point.ts';
+import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './continuous.ts';
 
 export const REPLICA_CONSUMER = 'replica';
 const CRITICAL_AFTER = 3;
@@ -29,7 +30,8 @@ export interface ReplicationSettings {
   ReplicaServerPort: number;
   AuthenticationType: 'Certificate';
   CertificateThumbprint: string | null;
-  ReplicationFrequencySec: FrequencySec;
+  /** 30/300/900, or 1: continuous (vmhost extension, continuous.ts). */
+  ReplicationFrequencySec: FrequencySec | typeof CONTINUOUS;
   RecoveryHistory: number;
   CompressionEnabled: boolean;
   ExcludedVhdPath: string[];
@@ -61,6 +63,9 @@ export interface Relationship {
   recoveryPoints: number;
   /** The last point that froze the guest (app-consistent), for -VSSSnapshotFrequencyHour. */
   lastAppConsistentTime?: string | null;
+  /** Continuous mode: when the newest recovery point was started (shipments append to it until the next is due), and whether the replica lags. */
+  lastPointStartTime?: string | null;
+  lagging?: boolean;
   stats: Statistics;
 }
 
@@ -74,7 +79,7 @@ export function freshStats(): Statistics {
 /** Enable-/Set-VMReplication's checks: the 2012 R2 frequencies, RecoveryHistory 0..24, a port, certificate authentication. */
 export function checkSettings(s: ReplicationSettings): void {
   const bad = (param: string, m: string) => new VmhostError('INVALID_ARGUMENT', `${param}: ${m}`, { param });
-  if (!(FREQUENCIES as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')}`);
+  if (!([...FREQUENCIES, CONTINUOUS] as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')} (or ${CONTINUOUS}: continuous)`);
   if (!checkRecoveryHistory(s.RecoveryHistory)) throw bad('RecoveryHistory', `${s.RecoveryHistory} is not an integer from 0 to 24`);
   if (!Number.isInteger(s.ReplicaServerPort) || s.ReplicaServerPort < 1 || s.ReplicaServerPort > 65535) throw bad('ReplicaServerPort', `${s.ReplicaServerPort} is not a TCP port`);
   checkVssFrequency(s.VSSSnapshotFrequencyHour ?? 0, s.RecoveryHistory);
@@ -203,6 +208,10 @@ export class PrimaryReplication {
   /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
   protected tick(r: Relationship): void {
     if (r.replicationState !== 'Replicating') return;
+    const continuous = r.settings.ReplicationFrequencySec === CONTINUOUS;
+    if (continuous) r.lagging = lagging(r.lastReplicationTime, new Date());
+    // Continuous: a shipment in flight just lets the next one carry more (coalesced in the tracker's bitmap).
+    if (continuous && this.running.has(r.VMId)) return;
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
       void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
@@ -235,7 +244,8 @@ export class PrimaryReplication {
   protected arm(r: Relationship): void {
     clearInterval(this.timers.get(r.VMId));
     if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
-    const t = setInterval(() => this.tick(r), r.settings.ReplicationFrequencySec * 1000 * this.timerScale);
+    const every = r.settings.ReplicationFrequencySec === CONTINUOUS ? CONTINUOUS_TICK_MS : r.settings.ReplicationFrequencySec * 1000 * this.timerScale;
+    const t = setInterval(() => this.tick(r), every);
     t.unref();
     this.timers.set(r.VMId, t);
   }
@@ -259,15 +269,18 @@ export class PrimaryReplication {
     const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
     // The initial copy is the replica's base, not a recovery point: only cycles freeze.
     const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
+    const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
     await this.host.withConsistentPoint(r.VMId, {
       consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
       try {
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, progress);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress);
         await p.commit();
         this.succeeded(r, p.at, sent, t0);
+        if (!initial && !append) r.lastPointStartTime = r.lastReplicationTime;
+        r.lagging = false;
         if (consistency.consistency === 'ApplicationConsistent') r.lastAppConsistentTime = r.lastReplicationTime;
       } catch (e) {
         await p.restore();
@@ -289,11 +302,11 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
     const conn = await this.connect(r);
     try {
       const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
-      return await sendPoint(conn, { at: p.at, drives, consistency, ...(config ? { config } : {}) }, { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled }, progress);
+      return await sendPoint(conn, { at: p.at, drives, consistency, ...(config ? { config } : {}) }, { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append }, progress);
     } finally {
       conn.close();
     }
@@ -387,8 +400,8 @@ export class PrimaryReplication {
   }
 }
 
-/** Normal; Warning after a failed cycle; Critical after three in a row (or an initial replication that failed). */
-export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null }): 'Normal' | 'Warning' | 'Critical' {
+/** Normal; Warning after a failed cycle or while a continuous replica lags; Critical after three in a row (or an initial replication that failed). */
+export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null; lagging?: boolean }): 'Normal' | 'Warning' | 'Critical' {
   if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
-  return r.failuresInRow > 0 ? 'Warning' : 'Normal';
+  return r.failuresInRow > 0 || r.lagging === true ? 'Warning' : 'Normal';
 }

@@ -169,7 +169,7 @@ export class ReplicaServer {
       await this.withReplica(vm.id, async () => {
         const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
         point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
-          begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) });
+          begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
         await point.open();
         for (;;) {
           const r = await frames.next();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { inflateRaw } from 'node:zlib';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
-import { createDiskFile, createDifferencingFile, openDiskFile, TRACKING_BLOCK } from '../storage/index.ts';
+import { createDiskFile, createDifferencingFile, mergeDiskFile, openDiskFile, TRACKING_BLOCK } from '../storage/index.ts';
 import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
 import type { PointConsistency } from './app-consistent.ts';
@@ -51,7 +51,7 @@ export class IncomingPoint {
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
     readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined,
-    private readonly consistency: PointConsistency = { consistency: 'CrashConsistent' }) {}
+    private readonly consistency: PointConsistency = { consistency: 'CrashConsistent' }, private readonly append = false) {}
 
   /** Create this point's files: the bases (initial) or a differencing file per drive on the current leaf. */
   async open(): Promise<void> {
@@ -109,6 +109,7 @@ export class IncomingPoint {
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;
     await this.store.save(rec);
+    if (this.append) await this.store.appendNewest(rec);
     await this.store.pointVm(host, rec, this.config);
     await this.store.prune(host, rec);
     return rec.points.length;
@@ -192,6 +193,23 @@ export class ReplicaStore {
       return;
     }
     await host.setReplicaDrives(rec.vmId, leaves);
+  }
+
+  /**
+   * Continuous mode: the point just recorded is merged into the one before (which takes its
+   * time and type). Until the merge is recorded the new point stays a point of its own, so a
+   * crash in between leaves one more recovery point, never a half-applied one.
+   */
+  async appendNewest(rec: ReplicaRecord): Promise<void> {
+    const [prev, last] = rec.points.slice(-2);
+    if (!prev || !last) return;
+    // Every drive merged (the new files kept) before the record drops them, and removed only after.
+    for (const [id, file] of Object.entries(last.files)) await mergeDiskFile(file, prev.files[id]!, undefined, { keepMerged: true });
+    rec.points.pop();
+    Object.assign(prev, { time: last.time, consistency: last.consistency, reason: last.reason });
+    if (last.reason === undefined) delete prev.reason;
+    await this.save(rec);
+    for (const file of Object.values(last.files)) await rm(file, { force: true });
   }
 
   /** Merge the points RecoveryHistory no longer keeps into the base, oldest first, each recorded when done. */

@@ -25,7 +25,9 @@ export type Frame =
   | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string }
   | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown
     /** The point's type (absent from older primaries: crash-consistent). */
-    consistency?: 'ApplicationConsistent' | 'CrashConsistent'; reason?: string }
+    consistency?: 'ApplicationConsistent' | 'CrashConsistent'; reason?: string
+    /** Continuous mode: the shipment is merged into the newest recovery point rather than becoming one. */
+    append?: boolean }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
   | { t: 'ok'; server?: string }
@@ -64,6 +66,7 @@ export function parseFrame(raw: unknown): Frame {
       if (f.kind === 'initial' && (typeof f.config !== 'object' || f.config === null)) throw wireError('begin: an initial replication carries the VM configuration');
       if (f.consistency !== undefined && f.consistency !== 'ApplicationConsistent' && f.consistency !== 'CrashConsistent') throw wireError(`begin: unknown consistency ${String(f.consistency)}`);
       if (f.reason !== undefined && (typeof f.reason !== 'string' || f.reason.length > 1000)) throw wireError('begin: bad reason');
+      if (f.append !== undefined && (f.append !== true || f.kind !== 'delta')) throw wireError('begin: only a delta appends to a recovery point');
       return f as Frame;
     }
     case 'data':

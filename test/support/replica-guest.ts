@@ -5,6 +5,7 @@
 // records go and holds it again (answering the count); `sha()` is the guest's own sha256 of
 // the whole disk, the reference a replica's files must hash to.
 import { join } from 'node:path';
+import { openDiskFile } from '../../src/storage/index.ts';
 import { waitFor, type TestDaemon } from './daemon.ts';
 
 export const RECORD = 64 * 1024;
@@ -53,4 +54,54 @@ export async function startPatternGuest(d: TestDaemon, name: string): Promise<Pa
       + 'touch /tmp/hold; while [ ! -e /tmp/held ]; do sleep 0.1; done; cat /tmp/n')),
     sha: async () => (await run(`dd if=/dev/${dev} bs=1M iflag=direct 2>/dev/null | sha256sum`)).split(/\s+/)[0]!,
   };
+}
+
+/** One MiB record per slot of the first 48 MiB: "cseq=%08d t=<guest uptime, s>" (apart from the pattern writer's "seq="). */
+const SLOTS = 48;
+
+/**
+ * Start a writer in the guest at `mbps` MiB/s (rate-kept against the guest's uptime): record i
+ * is 1 MiB ("cseq=i t=<uptime>" then random bytes) at MiB (i mod 48) of the data disk, written
+ * with O_DIRECT one after the other, so the disk at any instant holds exactly records ≤ the
+ * last one acknowledged. The count so far is in /tmp/cn.
+ */
+export async function startRateWriter(g: PatternGuest, mbps: number): Promise<void> {
+  const cs = 'sed "s/ .*//; s/\\.//" /proc/uptime';
+  const loop = `i=0; echo 0 > /tmp/cn; start=$(${cs}); while :; do `
+    + `now=$(${cs}); while [ $now -lt $((start + i * 100 / ${mbps})) ]; do sleep 0.01; now=$(${cs}); done; `
+    + 'printf "cseq=%08d t=%s\\n" $i $(cut -d" " -f1 /proc/uptime) > /tmp/rec; head -c 1040000 /dev/urandom >> /tmp/rec; '
+    + `dd if=/tmp/rec of=/dev/${g.dev} bs=1M count=1 seek=$((i % ${SLOTS})) oflag=direct conv=sync 2>/dev/null; `
+    + 'i=$((i+1)); echo $i > /tmp/cn; done';
+  await g.run(`setsid sh -c '${loop}' >/dev/null 2>&1 & echo started`);
+}
+
+export interface RateRecords {
+  /** The newest record: its sequence number and guest time. */
+  newest: { seq: number; t: number } | undefined;
+  /** Slot → the sequence number found there (-1: none). */
+  slots: number[];
+}
+
+/** The rate writer's records in a disk file (read through the VHDX engine; `afterCrash`: opened read-write, so its log is replayed as a restart would). */
+export async function readRateRecords(path: string, afterCrash = false): Promise<RateRecords> {
+  const disk = await openDiskFile(path, { readOnly: !afterCrash });
+  try {
+    const slots: number[] = [];
+    let newest: RateRecords['newest'];
+    const buf = new Uint8Array(512);
+    for (let k = 0; k < SLOTS; k++) {
+      await disk.read(buf, k << 20);
+      const m = /^cseq=(\d{8}) t=([\d.]+)\n/.exec(Buffer.from(buf).toString('latin1'));
+      slots.push(m ? Number(m[1]) : -1);
+      if (m && (!newest || Number(m[1]) > newest.seq)) newest = { seq: Number(m[1]), t: Number(m[2]) };
+    }
+    return { newest, slots };
+  } finally {
+    await disk.close();
+  }
+}
+
+/** Whether `r` is the disk exactly as it was once record `upTo` was written: every slot holds its newest record ≤ upTo. */
+export function isStateAt(r: RateRecords, upTo: number): boolean {
+  return r.slots.every((seq, k) => seq === (upTo < k ? -1 : upTo - ((upTo - k) % SLOTS)));
 }

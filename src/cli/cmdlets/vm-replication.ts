@@ -134,7 +134,7 @@ export const enableVmReplication = defineCmdlet({
   synopsis: 'Turn on replication of a VM to a Replica server (then Start-VMInitialReplication)',
   params: {
     VMName: vmName, ...connectionParams,
-    ReplicationFrequencySec: { type: 'int', values: [30, 300, 900], help: 'Seconds between cycles (default 300)' },
+    ReplicationFrequencySec: { type: 'int', values: [1, 30, 300, 900], help: 'Seconds between cycles (default 300); 1: continuous (vmhost extension: changes shipped as they are flushed)' },
     RecoveryHistory: { type: 'int', min: 0, max: 24, help: 'Recovery points kept on the replica (default 0: only the latest)' },
     CompressionEnabled: { type: 'bool', help: 'Deflate the changed blocks on the wire (default $true)' },
     ExcludedVhdPath: { type: 'string', array: true, help: 'Drive files not replicated' },
