@@ -123,11 +123,12 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     await waitFor('5 more shipments', 120_000, async () => (await aStats()).SuccessfulReplicationCount >= shipped + 5);
     const [c2, u2] = await rate();
     const health = (await aStats()).Health;
+    const sample = await g.run(`head -c 40 /tmp/rec | od -c | head -3; dd if=/dev/${g.dev} bs=40 count=1 2>/dev/null | od -c | head -3`);
     await a.kill();
     for (const pid of await a.qemuPids()) process.kill(pid, 'SIGKILL');
     const onA = await readRateRecords(g.disk, true);
     const onB = await readRateRecords(await leaf(b));
-    assert.ok(onA.newest && onB.newest, 'records on both');
+    assert.ok(onA.newest && onB.newest, `records on both: A ${onA.slots.join(' ')}; B ${onB.slots.join(' ')}; guest: ${sample}`);
     const rpo = onA.newest.t - onB.newest.t;
     console.log(`continuous: the guest wrote ${((c2 - c1) / (u2 - u1)).toFixed(1)} MiB/s; at the kill A's newest record is ${onA.newest.seq}, B's ${onB.newest.seq}: RPO ${rpo.toFixed(2)} s `
       + `(Health ${health}; ${(await replicaRow()).RecoveryPointDetails?.length ?? 0} recovery points on B) — load ${loadavg()[0]!.toFixed(1)}`);

@@ -58,5 +58,17 @@ export const EnableReplicationBody = Type.Object({
 }, { additionalProperties: false });
 export type EnableReplicationBody = Static<typeof EnableReplicationBody>;
 
+export const InitialReplicationQuery = Type.Object({
+  wait: Type.Optional(Type.Boolean({ default: true, description: 'Wait for the job to finish (false: return 202 with the job at once)' })),
+  DestinationPath: Type.Optional(Path('A folder (removable media) the initial copy is written to instead of the network')),
+}, { additionalProperties: false });
+export type InitialReplicationQuery = Static<typeof InitialReplicationQuery>;
+
+export const ImportInitialBody = Type.Object({
+  VMName: Type.String({ minLength: 1, maxLength: 100 }),
+  Path: Path('The folder Start-VMInitialReplication -DestinationPath wrote (or its VM folder)'),
+}, { additionalProperties: false });
+export type ImportInitialBody = Static<typeof ImportInitialBody>;
+
 export const ReplicationQuery = Type.Object({ VMName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });
 export type ReplicationQuery = Static<typeof ReplicationQuery>;

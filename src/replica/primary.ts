@@ -9,21 +9,23 @@
 // Warning, and Critical after three failures in a row. A tick that finds the previous cycle
 // still running is a missed cycle. A VM that is not running has nothing to send (its disks are
 // not served, so nothing changes them); its ticks pass.
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { VmhostError } from '../common/index.ts';
+import { isVmhostError, VmhostError } from '../common/index.ts';
 import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.ts';
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
 import { sendPoint } from './send-point.ts';
+import { MediaSink } from './media.ts';
 import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './continuous.ts';
 
 export const REPLICA_CONSUMER = 'replica';
 const CRITICAL_AFTER = 3;
 
-export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'Replicating' | 'Suspended' | 'Error';
+export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error';
 
 export interface ReplicationSettings {
   ReplicaServerName: string;
@@ -66,6 +68,8 @@ export interface Relationship {
   /** Continuous mode: when the newest recovery point was started (shipments append to it until the next is due), and whether the replica lags. */
   lastPointStartTime?: string | null;
   lagging?: boolean;
+  /** The id of the initial copy (network or media) the cycles build on. */
+  baseId?: string;
   stats: Statistics;
 }
 
@@ -185,15 +189,19 @@ export class PrimaryReplication {
     return {};
   }
 
-  /** Start-VMInitialReplication: the configuration and a full copy of the drives, over the network. */
-  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void): Promise<ReplicationView> {
+  /**
+   * Start-VMInitialReplication: the configuration and a full copy of the drives, over the
+   * network — or with `media`, into that folder (media.ts); the cycles then wait until the
+   * Replica server imported it.
+   */
+  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
     if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
     r.replicationState = 'InitialReplicationInProgress';
     await this.save(r);
     try {
-      await this.exclusive(r, () => this.send(r, true, progress));
-      r.replicationState = 'Replicating';
+      await this.exclusive(r, () => this.send(r, true, progress, media));
+      r.replicationState = media === undefined ? 'Replicating' : 'WaitingForInitialReplication';
     } catch (e) {
       r.replicationState = 'ReadyForInitialReplication';
       r.lastError = (e as Error).message;
@@ -207,7 +215,7 @@ export class PrimaryReplication {
 
   /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
   protected tick(r: Relationship): void {
-    if (r.replicationState !== 'Replicating') return;
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'WaitingForInitialReplication') return;
     const continuous = r.settings.ReplicationFrequencySec === CONTINUOUS;
     if (continuous) r.lagging = lagging(r.lastReplicationTime, new Date());
     // Continuous: a shipment in flight just lets the next one carry more (coalesced in the tracker's bitmap).
@@ -219,8 +227,14 @@ export class PrimaryReplication {
     }
     if (!this.cycleable(r)) return;
     void this.exclusive(r, () => this.send(r, false, () => undefined)).then(
-      () => { r.failuresInRow = 0; r.lastError = null; },
+      () => {
+        r.failuresInRow = 0;
+        r.lastError = null;
+        if (r.replicationState === 'WaitingForInitialReplication') r.replicationState = 'Replicating';
+      },
       (e: unknown) => {
+        // The copy on media is not imported yet: its changes wait in the tracker, nothing failed.
+        if (r.replicationState === 'WaitingForInitialReplication' && isVmhostError(e) && e.code === 'REPLICATION_NOT_ENABLED') return;
         r.failuresInRow++;
         r.stats.ReplicationErrors++;
         r.lastError = (e as Error).message;
@@ -243,7 +257,7 @@ export class PrimaryReplication {
 
   protected arm(r: Relationship): void {
     clearInterval(this.timers.get(r.VMId));
-    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended' && r.replicationState !== 'WaitingForInitialReplication') return;
     const every = r.settings.ReplicationFrequencySec === CONTINUOUS ? CONTINUOUS_TICK_MS : r.settings.ReplicationFrequencySec * 1000 * this.timerScale;
     const t = setInterval(() => this.tick(r), every);
     t.unref();
@@ -263,7 +277,7 @@ export class PrimaryReplication {
   }
 
   /** One point to the Replica server: initial (full) or a cycle (changed blocks). */
-  protected async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
+  protected async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<void> {
     const excluded = new Set(r.settings.ExcludedVhdPath);
     const t0 = Date.now();
     const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
@@ -276,7 +290,7 @@ export class PrimaryReplication {
     }, async (p, config) => {
       try {
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress, media);
         await p.commit();
         this.succeeded(r, p.at, sent, t0);
         if (!initial && !append) r.lastPointStartTime = r.lastReplicationTime;
@@ -302,13 +316,21 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number }> {
-    const conn = await this.connect(r);
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number }> {
+    // On media the primary is named as its certificate names it: the name the Replica server authorizes.
+    const sink = media !== undefined
+      ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
+      : await this.connect(r);
+    let ok = false;
     try {
       const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
-      return await sendPoint(conn, { at: p.at, drives, consistency, ...(config ? { config } : {}) }, { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append }, progress);
+      if (config) r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
+      const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
+        { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress);
+      ok = true;
+      return sent;
     } finally {
-      conn.close();
+      if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else sink.close();
     }
   }
 

@@ -15,6 +15,7 @@ import {
   applyServerSettings, authorize, checkEntry, DEFAULT_SERVER_SETTINGS, type AuthorizationEntry, type ReplicationServerSettings,
 } from './authorization.ts';
 import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
+import { findMedia } from './media.ts';
 import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
 import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
 
@@ -134,10 +135,57 @@ export class ReplicaServer {
     if (s) await new Promise<void>((res) => s.close(() => res()));
   }
 
+  /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
+  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
+    return this.withReplica(vm.id, async () => {
+      const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
+      if (begin.kind === 'initial') rec.baseId = begin.base;
+      else if (begin.base !== undefined && rec.baseId !== undefined && begin.base !== rec.baseId) {
+        throw new VmhostError('REPLICATION_NOT_ENABLED', `the replica of '${vm.name}' here is not the initial copy the primary builds on (${begin.base}): import that copy (Import-VMInitialReplication) or start the initial replication again`, { vm: vm.id });
+      }
+      const point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
+        begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
+      try {
+        await point.open();
+        for (;;) {
+          const r = await frames.next();
+          if (r.done) throw wireError('the primary closed the connection inside a point');
+          const f = r.value.frame;
+          if (f.t === 'end') break;
+          if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
+          await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
+        }
+        await this.onApplying?.(vm.id, point.initial, point.changed);
+        const points = await point.finish(this.host);
+        this.replicas.set(rec.vmId, rec);
+        this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${from.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
+        return { seq: rec.lastSeq, points };
+      } catch (e) {
+        await point.abort();
+        throw e;
+      }
+    });
+  }
+
+  /** Import-VMInitialReplication: the initial copy a primary wrote to media (media.ts), authorized by the primary's name as a connection would be. */
+  async importInitial(vmName: string, path: string): Promise<ReplicaRecord> {
+    const { manifest, frames } = await findMedia(path, vmName);
+    const it = frames[Symbol.asyncIterator]();
+    try {
+      const decision = authorize(this.file.settings, this.file.entries, [manifest.primaryServer]);
+      if (!decision.ok) throw new VmhostError(decision.code, `the initial replication of '${vmName}' on ${path}: ${decision.reason}`, { vm: vmName, path });
+      const begin = await next(it);
+      if (begin.t !== 'begin' || begin.kind !== 'initial') throw wireError(`the media hold '${begin.t}' where an initial replication's begin was due`);
+      await this.receive({ id: manifest.vmId, name: manifest.vmName }, decision, begin, it);
+      return this.replicas.get(manifest.vmId)!;
+    } finally {
+      await it.return?.(undefined);
+    }
+  }
+
   /** One connection: who it is, what it wants, then (replicate) one point in. */
   private async serve(sock: TLSSocket, me: string): Promise<void> {
     const frames = readFrames(sock as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    let point: IncomingPoint | undefined;
     const refuse = async (code: string, message: string) => {
       await sendFrame(sock, { t: 'error', code, message }).catch(() => undefined);
       sock.end();
@@ -166,33 +214,16 @@ export class ReplicaServer {
       const vm = { id: hello.vmId!, name: hello.vmName! };
       const begin = await next(frames);
       if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-      await this.withReplica(vm.id, async () => {
-        const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
-        point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
-          begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
-        await point.open();
-        for (;;) {
-          const r = await frames.next();
-          if (r.done) throw wireError('the primary closed the connection inside a point');
-          const f = r.value.frame;
-          if (f.t === 'end') break;
-          if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
-          await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
-        }
-        await this.onApplying?.(vm.id, point.initial, point.changed);
-        const points = await point.finish(this.host);
-        point = undefined;
-        this.replicas.set(rec.vmId, rec);
-        this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${decision.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
-        await sendFrame(sock, { t: 'ack', seq: rec.lastSeq, points });
-      });
+      const ack = await this.receive(vm, decision, begin, frames);
+      await sendFrame(sock, { t: 'ack', ...ack });
       sock.end();
     } catch (e) {
-      await point?.abort();
       await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);
     }
   }
 }
+
+type Frames = AsyncIterator<{ frame: Frame; payload: Buffer | undefined }>;
 
 async function next(frames: AsyncIterator<{ frame: Frame }>): Promise<Frame> {
   const r = await frames.next();

@@ -37,6 +37,8 @@ export interface ReplicaRecord {
   lastSeq: number;
   lastReplicationTime: string;
   recoveryHistory: number;
+  /** The primary's id of the initial copy the base is (absent from older replicas). */
+  baseId?: string;
 }
 
 type Open = Awaited<ReturnType<typeof openDiskFile>>;

@@ -39,13 +39,13 @@ export interface OutgoingPoint {
 }
 
 /** Send the point; bytes are changed bytes before compression, wire what crossed. */
-export async function sendPoint(sink: FrameSink, p: OutgoingPoint, o: { recoveryHistory: number; compress: boolean; append?: boolean },
+export async function sendPoint(sink: FrameSink, p: OutgoingPoint, o: { recoveryHistory: number; compress: boolean; append?: boolean; base?: string },
   progress: (pct: number, what: string) => void = () => undefined): Promise<{ bytes: number; wire: number; points: number }> {
   const compression = o.compress ? 'deflate' : 'none';
   await sink.send({
     t: 'begin', kind: p.config ? 'initial' : 'delta', time: p.at.toISOString(), recoveryHistory: o.recoveryHistory, compression,
     drives: p.drives.map((d) => ({ id: d.id, virtualSize: d.copy.virtualSize, logicalSectorSize: d.logicalSectorSize, physicalSectorSize: d.physicalSectorSize, fileName: d.fileName })),
-    ...(p.config ? { config: p.config } : {}), ...p.consistency, ...(o.append ? { append: true } : {}),
+    ...(p.config ? { config: p.config } : {}), ...p.consistency, ...(o.append ? { append: true } : {}), ...(o.base ? { base: o.base } : {}),
   });
   const total = p.drives.reduce((a, d) => a + d.taken.bytes, 0);
   let bytes = 0, wire = 0;

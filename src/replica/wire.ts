@@ -27,7 +27,9 @@ export type Frame =
     /** The point's type (absent from older primaries: crash-consistent). */
     consistency?: 'ApplicationConsistent' | 'CrashConsistent'; reason?: string
     /** Continuous mode: the shipment is merged into the newest recovery point rather than becoming one. */
-    append?: boolean }
+    append?: boolean
+    /** The initial copy the point builds on (its id, made by the primary): a delta meant for another copy is refused. */
+    base?: string }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
   | { t: 'ok'; server?: string }
@@ -67,6 +69,7 @@ export function parseFrame(raw: unknown): Frame {
       if (f.consistency !== undefined && f.consistency !== 'ApplicationConsistent' && f.consistency !== 'CrashConsistent') throw wireError(`begin: unknown consistency ${String(f.consistency)}`);
       if (f.reason !== undefined && (typeof f.reason !== 'string' || f.reason.length > 1000)) throw wireError('begin: bad reason');
       if (f.append !== undefined && (f.append !== true || f.kind !== 'delta')) throw wireError('begin: only a delta appends to a recovery point');
+      if (f.base !== undefined && (!isStr(f.base) || !ID.test(f.base))) throw wireError('begin: bad base');
       return f as Frame;
     }
     case 'data':

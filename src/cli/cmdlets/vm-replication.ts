@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { defineCmdlet } from '../cmdlet.ts';
 import { runJob } from '../job-wait.ts';
+import { query } from '../query.ts';
 import type { View } from '../table.ts';
 import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
@@ -159,16 +160,30 @@ export const enableVmReplication = defineCmdlet({
 export const startVmInitialReplication = defineCmdlet({
   name: 'Start-VMInitialReplication',
   synopsis: 'Send a VM\'s configuration and a full copy of its drives to its Replica server',
-  params: { VMName: vmName, AsJob: asJob },
+  params: { VMName: vmName, AsJob: asJob, DestinationPath: { type: 'string', help: 'Write the initial copy to this folder (removable media) instead of the network; Import-VMInitialReplication loads it on the Replica server' } },
   positional: ['VMName'],
   view: replicationView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       if (!ctx.shouldProcess(vm.Name)) return undefined;
-      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial`);
+      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial${query({ DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath) })}`);
     });
     return args.PassThru || args.AsJob ? oneOrMany(out, args.VMName) : undefined;
+  },
+});
+
+export const importVmInitialReplication = defineCmdlet({
+  name: 'Import-VMInitialReplication',
+  synopsis: 'On the Replica server: load an initial copy a primary wrote to media (Start-VMInitialReplication -DestinationPath)',
+  params: { VMName: { type: 'string', mandatory: true, help: 'The VM whose copy to load' }, Path: { type: 'string', mandatory: true, help: 'The folder the primary wrote (or the VM\'s folder in it)' } },
+  positional: ['VMName', 'Path'],
+  view: replicationView,
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.VMName)) return undefined;
+    const out = await clientFor(ctx).call<unknown[]>('POST', '/replication/import', { VMName: args.VMName, Path: resolve(args.Path) });
+    return args.PassThru ? out : undefined;
   },
 });
 
