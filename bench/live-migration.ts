@@ -1,19 +1,21 @@
 // Move-VM's cost next to QEMU's own live migration (the peer, the lower bound).
 //   node --import tsx bench/live-migration.ts        (REPEAT=3; MEMS=256 MiB; LOADS=idle; OPTIONS=TCPIP,Compression)
 //   MEMS=256,1024 LOADS=idle,dirty OPTIONS=TCPIP node --import tsx bench/live-migration.ts   (issue 11's rows)
+//   bench/shaped-loopback.sh 1000 env MEMS=256 LOADS=idle,dirty node --import tsx bench/live-migration.ts
+//     (the same over a 1 Gbit/s link: a network namespace whose loopback tc shapes; LINK_MBIT is printed)
 // LOADS=dirty: the guest runs guest-agent/memdirty.c over a quarter of its memory at 50 MB/s
 // (in the peer too, started through the agent channel) — the load a move must converge under.
 // Peer: two hand-started QEMUs (the test guest, TCG, the same padded RAM as ours: TCG_RAM_PAD
 // in src/qemu/command-line.ts) on this machine, the source migrating to the destination's
-// `-incoming unix:` socket directly. Ours: a test guest on host A moved to host B and back
-// (Move-VM through the API: ticket from the destination, the relay, held disk, commit), with
-// each performance option (TCPIP, Compression, SMB), while a guest on B pings it every 20 ms
+// `-incoming tcp:127.0.0.1:…` directly, without TLS (over loopback, so a shaped link shapes it too). Ours: a test guest on host A moved to host B and back
+// (Move-VM through the API: ticket from the destination, the relay for TCPIP or QEMU's TLS
+// between the QEMUs for Compression and SMB, held disk, commit), with each performance option, while a guest on B pings it every 20 ms
 // across the hosts' External switches (a UDP tunnel between them). Printed per run: total time
 // (Move-VM's wall time; QEMU's total-time for the peer), QEMU's downtime, the blackout the
 // pinging guest saw (the longest wait between replies, test/support/ping-blackout.ts; the
 // peer's is its downtime), and
 // the hand-over = the destination's commit (from the source letting go to the VM resumed and
-// announced, its VM_MOVED_IN event), and the CPU time both daemons spent during the move (user +
+// announced, its VM_MOVED_IN event; "state loaded" is its first part: the stream's tail still arriving), and the CPU time both daemons spent during the move (user +
 // system, from /proc: the relays and the disk streams run there; TLS's cost shows here). Ratios:
 // ours / peer, and Compression / TCPIP.
 import { spawn } from 'node:child_process';
@@ -39,7 +41,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; daemonCpuMs: number }
+/** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; channels?: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -62,10 +65,9 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
   try {
     await src.agent.waitReady(120_000); // the guest booted into its shell
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
-    const uri = `unix:${join(scratch, 'mig.sock')}`;
-    await startIncoming(dst.qmp, uri, tuningFor(option));
-    const r = await migrateLive(src.qmp, uri, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, daemonCpuMs: 0 };
+    const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
+    const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
   } finally {
     await src.kill();
     await dst.kill();
@@ -95,18 +97,19 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
   }
   await sleep(500); // the event log is written behind the answer
-  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms/g)].at(-1);
-  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go/g)].at(-1);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), daemonCpuMs };
+  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*?(?:, (\d+) multifd channels)?;/g)].at(-1);
+  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)/g)].at(-1);
+  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
   return m;
 };
 
-console.log(`# test guest, TCG, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+const LINK = process.env.LINK_MBIT ? `a ${process.env.LINK_MBIT} Mbit/s link (tc tbf on a namespace's loopback)` : 'loopback, unshaped';
+console.log(`# test guest, TCG, ${LINK}, MEMS=${MEMS.join(',')} LOADS=${LOADS.join(',')} OPTIONS=${OPTIONS.join(',')} REPEAT=${REPEAT}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
 const uplink = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 const [a, b] = await Promise.all([TestDaemon.start(undefined, uplink(pa, pb)), TestDaemon.start(undefined, uplink(pb, pa))]);
@@ -151,7 +154,7 @@ try {
         totals[option] = o.total;
         console.log(`ratio ours/peer ${label}: total ${(o.total / p.total).toFixed(2)}, blackout ${(o.black / p.black).toFixed(2)}`);
       }
-      if (totals.TCPIP && totals.Compression) compressionRatios.push(`${mem} MiB ${load}: Compression/TCPIP total ${(totals.Compression / totals.TCPIP).toFixed(2)} (goal ≤ 0.5)`);
+      if (totals.TCPIP && totals.Compression) compressionRatios.push(`${mem} MiB ${load}, ${process.env.LINK_MBIT ? `${process.env.LINK_MBIT} Mbit/s` : 'loopback'}: Compression/TCPIP total ${(totals.Compression / totals.TCPIP).toFixed(2)} (goal ≤ 0.5)`);
       await (moves % 2 === 0 ? a : b).api('DELETE', '/api/v1/vms/bench?force=true');
     }
   }

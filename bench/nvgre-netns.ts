@@ -12,6 +12,8 @@
 //                  (bench/nvgre-peer.ts), joined by their UDP uplinks on loopback, one VM port
 //                  of VSID 5001 on each, relayed to a tap in a namespace: the frame goes tap →
 //                  switch A → NVGRE over UDP → switch B → tap. Provider MTU 1600.
+//   ours plain2    the same two hosts and uplinks without virtual subnets: nvgre / plain2 is
+//                  the encapsulation's cost (VMHOST_NO_UDP_ADDON=1: uplinks on node:dgram)
 // Prints the median of ROUNDS runs of each and the encapsulated / plain ratio of each side.
 // Needs root, iperf3, ip. Cleans up on any exit.
 //   node --import tsx bench/nvgre-netns.ts [seconds per iperf3 run, default 4]   (ROUNDS=3)
@@ -81,16 +83,18 @@ async function oursPlain(c: Cleanup, dir: string): Promise<Pair> {
   return taps(c, 'ours plain', paths);
 }
 
-async function oursNvgre(c: Cleanup, dir: string): Promise<Pair> {
+/** Two hosts joined by their UDP uplinks: 'ours nvgre', or 'ours plain2' — the same without virtual subnets (no encapsulation). */
+async function oursTwoHosts(c: Cleanup, dir: string, plain: boolean): Promise<Pair> {
   const pa = await freeUdpPort();
   let pb = await freeUdpPort();
   while (pb === pa) pb = await freeUdpPort();
-  const paths: [string, string] = [join(dir, 'na.sock'), join(dir, 'nb.sock')];
-  const peer = await spawnPeer({ localPort: pb, remotePort: pa, socketPath: paths[1], providerMtu: PROVIDER_MTU });
-  c.add('host B', () => peer.stop());
-  const sw = await nvgreHost({ localPort: pa, remotePort: pb, pa: PA_HERE, mac: LOCAL, port: 'a', socketPath: paths[0], providerMtu: PROVIDER_MTU });
-  c.add('host A', () => sw.close());
-  return taps(c, 'ours nvgre', paths);
+  const label = plain ? 'ours plain2' : 'ours nvgre', tagOf = plain ? 'p2' : 'n';
+  const paths: [string, string] = [join(dir, `${tagOf}a.sock`), join(dir, `${tagOf}b.sock`)];
+  const peer = await spawnPeer({ localPort: pb, remotePort: pa, socketPath: paths[1], providerMtu: PROVIDER_MTU, plain });
+  c.add(`${label}: host B`, () => peer.stop());
+  const sw = await nvgreHost({ localPort: pa, remotePort: pb, pa: PA_HERE, mac: LOCAL, port: 'a', socketPath: paths[0], providerMtu: PROVIDER_MTU, plain });
+  c.add(`${label}: host A`, () => sw.close());
+  return taps(c, label, paths);
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
@@ -99,7 +103,7 @@ process.on('SIGINT', () => { void c.run().then(() => process.exit(130)); });
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-nvgrens-'));
 c.add('socket dir', async () => rmSync(dir, { recursive: true, force: true }));
 try {
-  const pairs = [await kernelVeth(c), await kernelVxlan(c), await oursPlain(c, dir), await oursNvgre(c, dir)];
+  const pairs = [await kernelVeth(c), await kernelVxlan(c), await oursPlain(c, dir), await oursTwoHosts(c, dir, true), await oursTwoHosts(c, dir, false)];
   console.log(`nvgre-netns: ${SECONDS} s per run, ${ROUNDS} rounds, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const results = new Map<string, number[]>();
   for (let r = 1; r <= ROUNDS; r++) {
@@ -115,7 +119,7 @@ try {
   for (const t of tests) {
     const m = (label: string): number => median(results.get(`${label}|${t.name}`)!);
     const f = (label: string): string => `${label} ${m(label).toFixed(t.unit === 'kpps' ? 0 : 2)} ${t.unit}`;
-    console.log(`median ${t.name}: ${f('kernel veth')}, ${f('kernel vxlan')} (vxlan / veth ${(m('kernel vxlan') / m('kernel veth')).toFixed(2)}); ${f('ours plain')}, ${f('ours nvgre')} (nvgre / plain ${(m('ours nvgre') / m('ours plain')).toFixed(2)}); ours nvgre / kernel vxlan ${(m('ours nvgre') / m('kernel vxlan')).toFixed(3)}`);
+    console.log(`median ${t.name}: ${f('kernel veth')}, ${f('kernel vxlan')} (vxlan / veth ${(m('kernel vxlan') / m('kernel veth')).toFixed(2)}); ${f('ours plain')}, ${f('ours plain2')}, ${f('ours nvgre')} (nvgre / plain ${(m('ours nvgre') / m('ours plain')).toFixed(2)}, nvgre / plain2 ${(m('ours nvgre') / m('ours plain2')).toFixed(2)}); ours nvgre / kernel vxlan ${(m('ours nvgre') / m('kernel vxlan')).toFixed(3)}`);
   }
 } finally {
   await c.run();

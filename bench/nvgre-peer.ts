@@ -4,7 +4,7 @@
 // host A's, HNV policy with B's provider address, and VM port b in the virtual subnet on the
 // given unix socket. Prints "ready" once the port listens, then "stats {json}" on SIGUSR2
 // (port b's frames out, the uplink's frames in, the switch's drops), and exits on SIGTERM.
-// Run by bench/nvgre.ts: node --import tsx bench/nvgre-peer.ts <json: localPort, remotePort, socketPath, providerMtu>
+// Run by bench/nvgre.ts: node --import tsx bench/nvgre-peer.ts <json: localPort, remotePort, socketPath, providerMtu, plain?>
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -28,18 +28,25 @@ export function policy(here = PA_HERE): HnvPolicy {
   return p;
 }
 
-/** One host's switch: uplink on loopback toward the other, HNV policy with `pa`, one VM port of the subnet. */
-export async function nvgreHost(o: { localPort: number; remotePort: number; pa: string; mac: number; port: string; socketPath: string; providerMtu: number }): Promise<VirtualSwitch> {
+export interface HostOptions { localPort: number; remotePort: number; socketPath: string; providerMtu: number; plain?: boolean }
+
+/**
+ * One host's switch: uplink on loopback toward the other, HNV policy with `pa`, one VM port of
+ * the subnet. `plain`: the same switch, uplink and port, untagged and without virtual subnets
+ * (no HNV extension): frames cross the uplink as they are — the baseline NVGRE's cost is
+ * measured against.
+ */
+export async function nvgreHost(o: HostOptions & { pa: string; mac: number; port: string }): Promise<VirtualSwitch> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: o.localPort, remoteAddress: '127.0.0.1', remotePort: o.remotePort } });
-  sw.addExtension(HNV_EXTENSION, { config: { policy: policy(o.pa), providerMtu: o.providerMtu } as unknown as Record<string, unknown> });
-  await sw.addPort({ id: o.port, socketPath: o.socketPath, policy: { mac: formatMacNumber(o.mac), virtualSubnetId: VSID } });
+  if (!o.plain) sw.addExtension(HNV_EXTENSION, { config: { policy: policy(o.pa), providerMtu: o.providerMtu } as unknown as Record<string, unknown> });
+  await sw.addPort({ id: o.port, socketPath: o.socketPath, policy: { mac: formatMacNumber(o.mac), ...(o.plain ? {} : { virtualSubnetId: VSID }) } });
   return sw;
 }
 
 export interface PeerStats { readonly delivered: number; readonly uplinkIn: number; readonly drops: Record<string, number> }
 
 /** Host B in a process of its own: its pid, its stats on demand, and stop. Resolves once its port listens. */
-export async function spawnPeer(o: { localPort: number; remotePort: number; socketPath: string; providerMtu: number }): Promise<{ pid: number; stats(): Promise<PeerStats>; stop(): Promise<void> }> {
+export async function spawnPeer(o: HostOptions): Promise<{ pid: number; stats(): Promise<PeerStats>; stop(): Promise<void> }> {
   const peer = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: peer.stdout! })[Symbol.asyncIterator]();
   const line = async (prefix: string): Promise<string> => {
@@ -56,7 +63,7 @@ export async function spawnPeer(o: { localPort: number; remotePort: number; sock
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const a = JSON.parse(process.argv[2]!) as { localPort: number; remotePort: number; socketPath: string; providerMtu: number };
+  const a = JSON.parse(process.argv[2]!) as HostOptions;
   const sw = await nvgreHost({ ...a, pa: PA_THERE, mac: PEER, port: 'b' });
   process.on('SIGUSR2', () => console.log(`stats ${JSON.stringify({ delivered: sw.portStats('b').txFrames, uplinkIn: sw.portStats(UPLINK_PORT_ID).rxFrames, drops: sw.stats().drops })}`));
   process.on('SIGTERM', () => { void sw.close().then(() => process.exit(0)); });

@@ -17,7 +17,13 @@
 //    "switch / C relay" is how far the switch is from any relay's limit.
 // 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
 //    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
-// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown]
+// 4. With 'flow': the sockets row's flow in-process — one port to another, 1514-byte UDP frames,
+//    static MACs — with the microflow cache (src/switch/flow-cache.ts) on and off in alternate
+//    measurements, CPU ns per frame: the sockets row's switching without the kernel's part.
+//    Policies: the sockets row's (MACs only), + the full policy's guards, + its ACLs and meter.
+// 5. With a fifth argument 'no-flow-cache': every switch of the other parts without the cache,
+//    for before/after rounds of the same code.
+// Run: node --import tsx bench/switch.ts [seconds per measurement, default 3] [rounds, default 3] [all | pipeline | sockets | breakdown | flow] [no-flow-cache]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -29,6 +35,8 @@ import { VirtualSwitch, type ExtendedAcl, type PortPolicyPatch } from '../src/sw
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
 const parts = process.argv[4] ?? 'all';
+const flowCache = process.argv[5] !== 'no-flow-cache';
+if (!flowCache) console.log('# flow cache off');
 const MAC_A = 0x525400000001;
 const MAC_B = 0x525400000002;
 const FARM = 0x5254000a0000;
@@ -51,7 +59,7 @@ type Policy = 'none' | 'full' | 'guards' | 'acls' | 'meter';
 
 /** Frames/s and main-thread CPU ns per frame. */
 async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: number }> {
-  const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' });
+  const sw = await VirtualSwitch.create({ name: 'bench', type: 'Private' }, { flowCache });
   let delivered = 0;
   const acls: ExtendedAcl[] = [];
   for (let i = 0; i < 99; i++) acls.push({ direction: 'Outbound', action: 'Deny', remoteIPAddress: `192.168.${i}.0/24`, protocol: 'UDP', remotePort: 5001, weight: 200 - i });
@@ -87,6 +95,31 @@ async function pipelineRate(policy: Policy): Promise<{ rate: number; cpuNs: numb
   if (sw.stats().macEntries < 1001) throw new Error('MACs not learned');
   await sw.close();
   return { rate, cpuNs };
+}
+
+/** Main-thread CPU ns per frame of the sockets row's flow, in-process (part 'flow'). */
+async function oneFlowCpu(policy: 'macs' | 'guards' | 'full', cache: boolean): Promise<number> {
+  const sw = await VirtualSwitch.create({ name: 'bench-flow', type: 'Private' }, { flowCache: cache });
+  const a: PortPolicyPatch = { mac: '52:54:00:00:00:01' };
+  const guarded: PortPolicyPatch = { ...a, ipAddresses: ['10.0.0.1'], guards: { macAddressSpoofing: 'Off', dhcpGuard: 'On', routerGuard: 'On', arpGuard: 'On' } };
+  const acls: ExtendedAcl[] = [];
+  for (let i = 0; i < 99; i++) acls.push({ direction: 'Outbound', action: 'Deny', remoteIPAddress: `192.168.${i}.0/24`, protocol: 'UDP', remotePort: 5001, weight: 200 - i });
+  acls.push({ direction: 'Outbound', action: 'Allow', remoteIPAddress: '10.0.0.0/8', weight: 1 });
+  let delivered = 0;
+  await sw.addPort({ id: 'a', policy: policy === 'macs' ? a : policy === 'guards' ? guarded : { ...guarded, extendedAcls: acls }, sink: () => {} });
+  await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02', ...(policy === 'full' ? { acls: [{ direction: 'Both', action: 'Meter', remoteIPAddress: '10.0.0.0/8' }] } : {}) }, sink: () => { delivered++; } });
+  sw.inject('b', udpFrame(MAC_B, MAC_A, 0x0a000002, 0x0a000001));
+  const frame = Buffer.from(udpFrame(MAC_A, MAC_B, 0x0a000001, 0x0a000002, 1514));
+  const run = (n: number): void => { for (let i = 0; i < n; i++) sw.inject('a', frame); };
+  run(200_000);
+  delivered = 0;
+  let count = 0;
+  const t0 = performance.now(), c0 = mainThreadCpuNs();
+  while (performance.now() - t0 < seconds * 1000) { run(100_000); count += 100_000; }
+  const cpuNs = (mainThreadCpuNs() - c0) / count;
+  if (delivered !== count) throw new Error(`delivered ${delivered} of ${count}`);
+  await sw.close();
+  return cpuNs;
 }
 
 /** bench/relay-floor.c built into `dir`, or null (no C compiler: the row is left out). */
@@ -144,7 +177,7 @@ async function socketRates(dir: string): Promise<{
   const relayWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
   ra.close(); rb.close();
 
-  const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir });
+  const sw = await VirtualSwitch.create({ name: 'bench-sock', type: 'Private', socketDir: dir }, { flowCache });
   await sw.addPort({ id: 'a', policy: { mac: '52:54:00:00:00:01' } });
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
@@ -178,6 +211,16 @@ for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
   for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
   const more = (p: Policy): string => `${ns[p]!.toFixed(0)} (+${(ns[p]! - ns.none!).toFixed(0)})`;
   console.log(`round ${round} breakdown, main-thread CPU ns per frame: no policy ${ns.none!.toFixed(0)}, guards ${more('guards')}, 100 ACLs ${more('acls')}, Meter ACL ${more('meter')}, full ${more('full')}   (load ${load()})`);
+}
+for (let round = 1; round <= rounds && parts === 'flow'; round++) {
+  const cells: string[] = [];
+  for (const p of ['macs', 'guards', 'full'] as const) {
+    // Which goes first alternates: both share the process's compiled code.
+    const first = await oneFlowCpu(p, round % 2 === 1), second = await oneFlowCpu(p, round % 2 === 0);
+    const [on, off] = round % 2 === 1 ? [first, second] : [second, first];
+    cells.push(`${p}: cache on ${on.toFixed(1)}, off ${off.toFixed(1)} (−${(off - on).toFixed(1)})`);
+  }
+  console.log(`round ${round} one flow, 1514-B frames, main-thread CPU ns per frame — ${cells.join('; ')}   (load ${load()})`);
 }
 for (let round = 1; round <= rounds && (parts === 'all' || parts === 'pipeline'); round++) {
   const { rate: none, cpuNs: noneCpu } = await pipelineRate('none');

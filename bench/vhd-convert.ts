@@ -4,9 +4,10 @@
 // use 32 MiB blocks; ours and qemu-img alternate run by run, median of 5 each. The page cache
 // is warm (the source is read once first; every run reads it again from cache) and dirty pages
 // of earlier runs are synced away, untimed, before each run. Prints each run's time, CPU
-// seconds (all threads, kernel included; for qemu-img its process's) and the load average
-// beside it, then the ratio of the medians ours/qemu (< 1: ours faster), once without any
-// fsync (qemu-img's default) and once with one fsync of the output. VMHOST_NO_NATIVE_COPY=1
+// seconds (all threads, kernel included; for qemu-img its process's), the bytes it had written
+// to storage (/proc/self/io) and the load average beside it, then the ratio of the medians
+// ours/qemu (< 1: ours faster), once without any fsync (qemu-img's default) and once with one
+// fsync of the output. VMHOST_NO_NATIVE_COPY=1
 // measures ours without the in-kernel copies (blockio/file-copy.ts). `--base DIR` adds a third
 // contender in the same alternation: convertDisk of another checkout (e.g. a worktree of main),
 // for before/after comparisons under the same load.
@@ -54,13 +55,17 @@ function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (Number(f[13]) + Number(f[14])) / 100 + (u.user + u.system) / 1e6; // cutime, cstime in 1/100 s
 }
+/** Bytes this process and its waited-for children (qemu-img) caused to be written to storage (/proc/self/io write_bytes: page cache dirtied and direct writes). */
+function bytesWritten(): number {
+  return Number(/^write_bytes: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+}
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 
-async function timed(fn: () => Promise<void> | void): Promise<{ wall: number; cpu: number }> {
-  const c0 = cpuSeconds();
+async function timed(fn: () => Promise<void> | void): Promise<{ wall: number; cpu: number; written: number }> {
+  const c0 = cpuSeconds(), w0 = bytesWritten();
   const t0 = process.hrtime.bigint();
   await fn();
-  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: cpuSeconds() - c0 };
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: cpuSeconds() - c0, written: bytesWritten() - w0 };
 }
 
 const median = (xs: number[]) => {
@@ -86,7 +91,7 @@ async function alternate(cs: Contender[]): Promise<Median[]> {
       const t = await timed(c.run);
       times[k]!.wall.push(t.wall);
       times[k]!.cpu.push(t.cpu);
-      console.log(`  ${c.label.padEnd(26)} run ${i + 1}: ${t.wall.toFixed(2)} s, ${t.cpu.toFixed(2)} s CPU, load ${loadavg()}`);
+      console.log(`  ${c.label.padEnd(26)} run ${i + 1}: ${t.wall.toFixed(2)} s, ${t.cpu.toFixed(2)} s CPU, ${(t.written / MiB).toFixed(0)} MiB written, load ${loadavg()}`);
     }
   }
   return times.map((t, k) => {

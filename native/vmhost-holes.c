@@ -133,6 +133,18 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
  * SIGBUS); a piece of data usually shows a non-zero byte in its first 512 bytes, so data
  * costs one small read per granule and only zero pieces are read whole.
  *
+ * copyDirect(fdIn, offIn, fdOut, offOut, length) -> length: the range read with pread into an
+ * aligned per-thread buffer and written with pwrite to fdOut, a descriptor opened O_DIRECT
+ * (offOut and length multiples of 4096). Past the source's end it writes zeros. For a durable
+ * conversion: the data goes to the disk while the copy runs, instead of all at once in the
+ * final fsync, and leaves no dirty page cache behind. Reserve the range first (`reserve`):
+ * ext4 lets direct writes into allocated (unwritten) extents run side by side, where a write
+ * into a hole holds the inode exclusively until the disk has written it.
+ *
+ * reserve(fd, offset, length) -> true when fallocate(KEEP_SIZE) allocated the range (what it
+ * held is kept; a hole reads as zeros), false when the file system cannot (EOPNOTSUPP). ext4's
+ * fallocate waits for the file's direct writes in flight: reserve a whole copy, not each piece.
+ *
  * punchHole(fd, offset, length) -> true when fallocate(PUNCH_HOLE | KEEP_SIZE) freed the range
  * (it reads as zeros, the size is unchanged: a raw image's trim), false when the file system
  * cannot (EOPNOTSUPP): the caller writes zeros.
@@ -142,6 +154,9 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
 #include <stdlib.h>
 
 #define COPY_PROBE 512
+/* copyDirect's unit: one buffer per thread-pool thread, kept for the next job (no page faults per copy). */
+#define DIRECT_BUF (1024 * 1024)
+#define DIRECT_ALIGN 4096
 
 typedef struct {
   napi_async_work work;
@@ -151,7 +166,7 @@ typedef struct {
   size_t len, granule;
   int err;
   const char *what;
-  int punch;        /* punchHole */
+  int punch;        /* punchHole, reserve: the fallocate mode, + 1 */
   int64_t copied;   /* copyRange; punchHole: 1 done, -1 unsupported */
   double *runs;     /* nonZeroRuns: start/end pairs */
   size_t nruns;
@@ -181,16 +196,50 @@ static void copy_execute(napi_env env, void *data) {
   }
 }
 
+static int pread_full(int fd, uint8_t *buf, size_t n, off_t off);
+
+static void direct_execute(napi_env env, void *data) {
+  (void)env;
+  copy_job *j = data;
+  static __thread uint8_t *buf;
+  if (!buf && posix_memalign((void **)&buf, DIRECT_ALIGN, DIRECT_BUF) != 0) {
+    buf = NULL;
+    j->err = ENOMEM;
+    j->what = "copyDirect";
+    return;
+  }
+  for (size_t done = 0; done < j->len;) {
+    size_t n = j->len - done < DIRECT_BUF ? j->len - done : DIRECT_BUF;
+    if (pread_full(j->fd_in, buf, n, j->off_in + (off_t)done) < 0) {
+      j->err = errno;
+      j->what = "pread";
+      return;
+    }
+    for (size_t w = 0; w < n;) {
+      ssize_t k = pwrite(j->fd_out, buf + w, n - w, j->off_out + (off_t)(done + w));
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        j->err = errno;
+        j->what = "pwrite(O_DIRECT)";
+        return;
+      }
+      w += (size_t)k;
+    }
+    done += n;
+  }
+  j->copied = (int64_t)j->len;
+}
+
 static void punch_execute(napi_env env, void *data) {
   (void)env;
   copy_job *j = data;
   int r;
-  do r = fallocate(j->fd_in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, j->off_in, (off_t)j->len); while (r < 0 && errno == EINTR);
+  do r = fallocate(j->fd_in, j->punch - 1, j->off_in, (off_t)j->len); while (r < 0 && errno == EINTR);
   if (r == 0) j->copied = 1;
   else if (errno == EOPNOTSUPP || errno == ENOSYS) j->copied = -1;
   else {
     j->err = errno;
-    j->what = "fallocate(PUNCH_HOLE)";
+    j->what = (j->punch - 1) & FALLOC_FL_PUNCH_HOLE ? "fallocate(PUNCH_HOLE)" : "fallocate(KEEP_SIZE)";
   }
 }
 
@@ -306,9 +355,9 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-enum job_kind { JOB_COPY, JOB_SCAN, JOB_PUNCH };
-static const char *const job_names[] = { "copyRange", "nonZeroRuns", "punchHole" };
-static const size_t job_argc[] = { 5, 4, 3 };
+enum job_kind { JOB_COPY, JOB_SCAN, JOB_PUNCH, JOB_DIRECT, JOB_RESERVE };
+static const char *const job_names[] = { "copyRange", "nonZeroRuns", "punchHole", "copyDirect", "reserve" };
+static const size_t job_argc[] = { 5, 4, 3, 5, 3 };
 
 /* Reads the job's numeric arguments (safe non-negative integers) and queues it. */
 static napi_value queue_copy_job(napi_env env, napi_callback_info info, enum job_kind kind) {
@@ -326,14 +375,15 @@ static napi_value queue_copy_job(napi_env env, napi_callback_info info, enum job
   if (kind == JOB_SCAN) {
     j->len = (size_t)v[2]; j->granule = (size_t)v[3];
     if (j->granule == 0 || j->granule > 64 * 1024 * 1024 || v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
-  } else if (kind == JOB_PUNCH) {
-    j->len = (size_t)v[2]; j->punch = 1;
+  } else if (kind == JOB_PUNCH || kind == JOB_RESERVE) {
+    j->len = (size_t)v[2]; j->punch = 1 + (kind == JOB_PUNCH ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_KEEP_SIZE);
     if (v[1] + v[2] > MAX_SAFE) { free(j); goto bad; }
   } else {
     j->fd_out = (int)v[2]; j->off_out = (off_t)v[3]; j->len = (size_t)v[4];
     if (v[1] + v[4] > MAX_SAFE || v[3] + v[4] > MAX_SAFE) { free(j); goto bad; }
+    if (kind == JOB_DIRECT && (j->off_out % DIRECT_ALIGN || j->len % DIRECT_ALIGN)) { free(j); goto bad; }
   }
-  napi_async_execute_callback exec = kind == JOB_SCAN ? scan_execute : kind == JOB_PUNCH ? punch_execute : copy_execute;
+  napi_async_execute_callback exec = kind == JOB_SCAN ? scan_execute : kind == JOB_PUNCH || kind == JOB_RESERVE ? punch_execute : kind == JOB_DIRECT ? direct_execute : copy_execute;
   napi_value promise, name;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, job_names[kind], NAPI_AUTO_LENGTH, &name) != napi_ok ||
@@ -345,7 +395,8 @@ static napi_value queue_copy_job(napi_env env, napi_callback_info info, enum job
   return promise;
 bad:
   napi_throw_type_error(env, NULL, kind == JOB_SCAN ? "nonZeroRuns(fd, offset, length, granule): safe non-negative integers, granule 1 B..64 MiB"
-                                   : kind == JOB_PUNCH ? "punchHole(fd, offset, length): safe non-negative integers"
+                                   : kind == JOB_PUNCH || kind == JOB_RESERVE ? "punchHole/reserve(fd, offset, length): safe non-negative integers"
+                                   : kind == JOB_DIRECT ? "copyDirect(fdIn, offIn, fdOut, offOut, length): safe non-negative integers, offOut and length multiples of 4096"
                                                        : "copyRange(fdIn, offIn, fdOut, offOut, length): safe non-negative integers");
   return NULL;
 }
@@ -353,6 +404,8 @@ bad:
 static napi_value copy_range(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_COPY); }
 static napi_value non_zero_runs(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_SCAN); }
 static napi_value punch_hole(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_PUNCH); }
+static napi_value copy_direct(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_DIRECT); }
+static napi_value reserve(napi_env env, napi_callback_info info) { return queue_copy_job(env, info, JOB_RESERVE); }
 
 static int register_copy(napi_env env, napi_value exports) {
   napi_value fn;
@@ -361,7 +414,11 @@ static int register_copy(napi_env env, napi_value exports) {
          napi_create_function(env, "nonZeroRuns", NAPI_AUTO_LENGTH, non_zero_runs, NULL, &fn) == napi_ok &&
          napi_set_named_property(env, exports, "nonZeroRuns", fn) == napi_ok &&
          napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn) == napi_ok &&
-         napi_set_named_property(env, exports, "punchHole", fn) == napi_ok;
+         napi_set_named_property(env, exports, "punchHole", fn) == napi_ok &&
+         napi_create_function(env, "copyDirect", NAPI_AUTO_LENGTH, copy_direct, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, "copyDirect", fn) == napi_ok &&
+         napi_create_function(env, "reserve", NAPI_AUTO_LENGTH, reserve, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, "reserve", fn) == napi_ok;
 }
 /* ==== end of file-to-file copies and hole punching ================================== */
 

@@ -23,16 +23,23 @@ unit="$unit_dir/vmhostd.service"
 mkdir -p "$unit_dir" "$root/etc/default"
 install -d -m 0700 "$root/var/lib/vmhost"
 
-# The unit with this checkout's path; replaced only when it changed (no needless daemon-reload).
+# A unit file with this checkout's path; replaced only when it changed (no needless daemon-reload).
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-sed "s|@VMHOST_ROOT@|$here|g" "$here/packaging/systemd/vmhostd.service" >"$tmp"
-if ! cmp -s "$tmp" "$unit" 2>/dev/null; then
-  install -m 0644 "$tmp" "$unit"
-  echo "install-service: installed $unit"
-else
-  echo "install-service: $unit is up to date"
-fi
+install_unit() { # install_unit SOURCE TARGET
+  mkdir -p "$(dirname "$2")"
+  sed "s|@VMHOST_ROOT@|$here|g" "$1" >"$tmp"
+  if ! cmp -s "$tmp" "$2" 2>/dev/null; then
+    install -m 0644 "$tmp" "$2"
+    echo "install-service: installed $2"
+  else
+    echo "install-service: $2 is up to date"
+  fi
+}
+install_unit "$here/packaging/systemd/vmhostd.service" "$unit"
+# A cluster node's etcd member rejoins by itself after a clean leave removed it (bin/vmhost-etcd-rejoin;
+# it does nothing until VMHOST_ETCD_ENDPOINTS is set in /etc/default/etcd).
+install_unit "$here/packaging/systemd/etcd.service.d/vmhost-rejoin.conf" "$unit_dir/etcd.service.d/vmhost-rejoin.conf"
 
 defaults="$root/etc/default/vmhostd"
 if [ ! -e "$defaults" ]; then

@@ -138,3 +138,57 @@ describe('file-share witness: two nodes and a witness survive the death of eithe
     process.stdout.write(`# isolations during the run (a keepalive unanswered for 3 s under load): node1 ${node1Isolations}, node2 ${(await isolations(c, 1)).length}\n`);
   });
 });
+
+describe('NodeWeight and the dynamic witness: votes taken away and given back, the total kept odd', () => {
+  const NODES = ['node1', 'node2', 'node3'];
+  let cluster: TestCluster | undefined;
+
+  before(async () => {
+    // Four etcd members: one per node and the witness's (run from the witness directory, on no node).
+    cluster = await startCluster(NODES, { members: 4 });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('(Get-ClusterNode node3).NodeWeight = 0 and back; with a witness and 3 node votes the witness steps back, a clean leave brings it in', async () => {
+    const c = cluster!;
+    const t1 = c.t[0]!;
+    const etcd = new EtcdClient(c.etcd.endpoints);
+    const node = async (n: string): Promise<NodeView> => (await t1.json<NodeView[]>('Get-ClusterNode', n))[0]!;
+    const voters = async (): Promise<number> => (await etcd.members()).filter((m) => !m.isLearner).length;
+    const witnessVotes = async (): Promise<number> => (await t1.json<{ WitnessDynamicWeight: number }>('Get-Cluster')).WitnessDynamicWeight;
+    await t1.ok('New-Cluster', '-Name', 'hv3', '-Node', NODES.join(','));
+    assert.equal(await voters(), 4);
+
+    // NodeWeight 0: node3's member no longer votes (a learner, started again by its etcd service); 1: promoted once caught up.
+    await t1.ok('Set-ClusterParameter', '-InputObject', 'node3', '-Name', 'NodeWeight', '-Value', '0');
+    assert.deepEqual([(await node('node3')).NodeWeight, (await node('node3')).DynamicWeight, await voters()], [0, 0, 3]);
+    await c.etcd.rejoin(2);
+    await t1.ok('Set-ClusterParameter', '-InputObject', 'node3', '-Name', 'NodeWeight', '-Value', '1');
+    await waitFor('node3 votes again', 60_000, async () => (await node('node3')).DynamicWeight === 1);
+    assert.deepEqual([(await node('node3')).NodeWeight, await voters()], [1, 4]);
+
+    // The witness: 3 node votes are odd, so the leader switches the witness's vote off (its member a learner, restarted by its host).
+    const witness = c.etcd.members[3]!;
+    await writeFile(join(witness.dir, 'witness.json'), JSON.stringify({ Member: witness.name }));
+    await t1.ok('Set-ClusterQuorum', '-NodeAndFileShareMajority', witness.dir);
+    await waitFor('the witness stepping back', 30_000, async () => (await witnessVotes()) === 0 && (await voters()) === 3);
+    // Its member is removed first, then added back as a learner (etcd may refuse that for a few seconds): its host restarts it once it is.
+    await waitFor('the witness\'s member a learner', 30_000, async () => (await etcd.members()).some((m) => m.isLearner && m.peerUrls.includes(witness.peerUrl)));
+    await c.etcd.rejoin(3);
+    const q = await t1.json<QuorumView>('Get-ClusterQuorum');
+    assert.deepEqual([q.QuorumType, q.Voters, q.Majority], ['NodeAndFileShareMajority', 3, 2]);
+
+    // node3 leaves cleanly (its vote with it): 2 node votes are even, so the witness votes again — 3 votes, majority 2.
+    const t0 = Date.now();
+    await c.daemons[2]!.terminate();
+    await waitFor('the witness voting again', 60_000, async () => (await witnessVotes()) === 1).catch(async (e: unknown) => {
+      const ev = (i: number): Promise<unknown> => c.daemons[i]!.api('GET', '/api/v1/events?limit=5000').then((r) => (r.json as HostEvent[]).filter((x) => /VOTE|WITNESS|LOOP|LEADER/.test(x.Code)));
+      throw new Error(`${(e as Error).message}: members ${JSON.stringify(await etcd.members())}; node1 ${JSON.stringify(await ev(0))}; node2 ${JSON.stringify(await ev(1))}; node3 output ${c.daemons[2]!.output.slice(-1500)}`);
+    });
+    assert.deepEqual([await voters(), (await node('node3')).DynamicWeight], [3, 0]);
+    process.stdout.write(`# node3 stopped cleanly: the witness votes again ${Date.now() - t0} ms later (3 votes: node1, node2, witness)\n`);
+  });
+});

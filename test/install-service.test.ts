@@ -28,6 +28,11 @@ test('install-service.sh installs the unit, the data dir and the defaults, idemp
     const stopSec = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)?.[1]);
     assert.ok(stopSec > 120, `systemd waits (${stopSec} s) longer than the default drain timeout (120 s)`);
     assert.equal((await stat(join(root, 'var/lib/vmhost'))).mode & 0o777, 0o700);
+    // A cluster node's etcd member rejoins by itself after a clean leave removed it.
+    const dropIn = await readFile(join(root, 'etc/systemd/system/etcd.service.d/vmhost-rejoin.conf'), 'utf8');
+    assert.match(dropIn, new RegExp(`^ExecStartPre=${ROOT}/bin/vmhost-etcd-rejoin /run/vmhost/etcd-rejoin.env$`, 'm'));
+    assert.match(dropIn, /^EnvironmentFile=-\/run\/vmhost\/etcd-rejoin.env$/m);
+    assert.ok(((await stat(join(ROOT, 'bin/vmhost-etcd-rejoin'))).mode & 0o111) !== 0, 'bin/vmhost-etcd-rejoin is executable');
 
     // The admin's options survive a second run, and the unit is left as it was.
     const defaults = join(root, 'etc/default/vmhostd');

@@ -95,12 +95,15 @@ describe('Move-VM of a VM with checkpoints', () => {
     assert.equal((await runB('Set-VMHostCredential', '-ComputerName', `127.0.0.1:${a.port}`, '-Token', a.token)).code, 0);
     const bFiles = (await readdir(bDir)).map((f) => join(bDir, f));
     const back = join(a.dataDir, 'back');
-    const r = await runB('Move-VM', vm, '-DestinationHost', `127.0.0.1:${a.port}`, '-IncludeStorage', '-DestinationStoragePath', back, '-RetainVhdCopiesOnSource');
+    // -Vhds names the checkpoint's frozen file (read-only, not a drive's): it goes where it is named, the leaf to -DestinationStoragePath over it.
+    const base = join(a.dataDir, 'base', 'mc1-base.vhdx');
+    const r = await runB('Move-VM', vm, '-DestinationHost', `127.0.0.1:${a.port}`, '-IncludeStorage', '-DestinationStoragePath', back,
+      '-Vhds', `@{SourceFilePath=${join(bDir, 'mc1.vhdx')};DestinationFilePath=${base}}`, '-RetainVhdCopiesOnSource');
     assert.equal(r.code, 0, r.stderr);
     await rm(cliB, { recursive: true, force: true });
     mark('moved back to A');
     assert.equal((await ta.json<Vm>('Get-VM', vm)).State, 'Running');
-    assert.deepEqual(many(await ta.json<Snap | Snap[]>('Get-VMSnapshot', vm)).map((s) => [s.Id, s.HardDrives]), [[cp.Id, [join(back, 'mc1.vhdx')]]]);
+    assert.deepEqual(many(await ta.json<Snap | Snap[]>('Get-VMSnapshot', vm)).map((s) => [s.Id, s.HardDrives]), [[cp.Id, [base]]]);
     assert.deepEqual(await seen(ta), { memory: 'BEFORE', block: 'BEFORE' });
     assert.deepEqual(((await b.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), [], 'B let the VM go');
     assert.equal(bFiles.length, 2, `B had the frozen file and the leaf: ${bFiles.join(', ')}`);
@@ -117,10 +120,10 @@ describe('Move-VM of a VM with checkpoints', () => {
     assert.equal(shared.code, 0, shared.stderr);
     mark('moved to B on shared storage');
     const sharedSnaps = many(await tb.json<Snap | Snap[]>('Get-VMSnapshot', vm));
-    assert.deepEqual(sharedSnaps.map((s) => [s.Id, s.State, s.HardDrives, s.Path]), [[cp.Id, 'Running', [join(back, 'mc1.vhdx')], join(b.dataDir, 'vms', Id, 'snapshots')]]);
+    assert.deepEqual(sharedSnaps.map((s) => [s.Id, s.State, s.HardDrives, s.Path]), [[cp.Id, 'Running', [base], join(b.dataDir, 'vms', Id, 'snapshots')]]);
     assert.equal(one(await tb.json<{ Path: string } | { Path: string }[]>('Get-VMHardDiskDrive', '-VMName', vm)).Path, leafBack, 'the disks stayed');
     assert.deepEqual((await readdir(join(b.dataDir, 'vms', Id, 'snapshots'))).sort(), [`${cp.Id}.json`, `${cp.Id}.state`]);
-    assert.deepEqual([existsSync(join(back, 'mc1.vhdx')), existsSync(leafBack), (await readdir(join(a.dataDir, 'vms'))).length], [true, true, 0]);
+    assert.deepEqual([existsSync(base), existsSync(leafBack), (await readdir(join(a.dataDir, 'vms'))).length], [true, true, 0]);
     assert.deepEqual(await seen(tb), { memory: 'BEFORE', block: 'BEFORE' });
   });
 });

@@ -153,6 +153,14 @@ describe('incremental backup', () => {
     const [drive] = [JSON.parse(await ok('Get-VMHardDiskDrive', '-VMName', 'bk-restored', '-Json')) as { Path: string } | Array<{ Path: string }>].flat();
     assert.equal(drive!.Path, join(d.dataDir, 'Virtual Hard Disks', 'bk-restored', 'bk-data.vhdx'));
     assert.equal(await sha256OfDisk(drive!.Path), outsideSha, 'the new VM\'s disk is point 6');
+    // A generation 2 VM's UEFI variable store came with the point (bk was off from point 4 on: its file is point 6's).
+    const varsOf = async (id: string) => {
+      const names = (await readdir(join(d.dataDir, 'vms', id))).filter((f) => /^OVMF_VARS.*\.fd$/.test(f));
+      return Promise.all(names.map(async (f) => [f, (await readFile(join(d.dataDir, 'vms', id, f))).toString('base64')]));
+    };
+    const oldVars = await varsOf(old.Id);
+    assert.equal(oldVars.length, 1, 'the source VM has one variable store');
+    assert.deepEqual(await varsOf(vm.Id), oldVars, 'the new VM has the point\'s UEFI variables, not fresh ones');
 
     // Over the VM's own disk (it is off): the file is point 4 again; a point of another VM is refused.
     const [over] = [JSON.parse(await ok('Restore-VMBackup', '-Path', repo, '-BackupId', off.BackupId, '-VMName', 'bk', '-Json')) as Restored | Restored[]].flat();

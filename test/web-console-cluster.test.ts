@@ -2,10 +2,12 @@
 // cluster: two vmhostd with their etcd members, support/cluster.ts): both nodes Up with their
 // votes, a clustered VM role started from the page, moved live to the other node with the
 // page's Live Migrate, that node paused with Drain (the role comes back) and resumed; the
-// priority changed from the page. A host that is no cluster node says how to make it one.
+// priority changed from the page; a Cluster Shared Volume listed with its coordinator. A host
+// that is no cluster node says how to make it one.
 // Writes docs/screenshots/cluster.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { SHOTS, browserSkip, openBrowser, signInWithToken } from './support/browser.ts';
@@ -49,6 +51,8 @@ describe('web console: Failover Cluster Manager', { skip: browserSkip }, () => {
     await t1!.ok('New-Cluster', '-Name', 'hv', '-Node', 'node1,node2');
     await t1!.ok('New-VM', '-Name', 'app', '-MemoryStartupBytes', '96MB', '-NewVHDPath', join(cluster!.shared, 'app.vhdx'), '-NewVHDSizeBytes', '16MB');
     await t1!.ok('Add-ClusterVirtualMachineRole', '-VMName', 'app');
+    await mkdir(join(cluster!.shared, 'csv'));
+    await t1!.ok('Add-ClusterSharedVolume', '-Name', 'Volume1', '-Path', join(cluster!.shared, 'csv'));
     const group = async () => (await t1!.json<GroupView[]>('Get-ClusterGroup', 'app'))[0]!;
 
     await signIn(d1!, 'cluster');
@@ -57,6 +61,7 @@ describe('web console: Failover Cluster Manager', { skip: browserSkip }, () => {
     for (const n of ['node1', 'node2']) await nodes.locator(`tr[data-node="${n}"] [data-node-state="Up"]`).waitFor();
     const role = page.locator('tr[data-role="app"]');
     await role.locator('[data-role-state="Offline"]').waitFor();
+    await page.locator('tr[data-volume="Volume1"]').filter({ hasText: /Online\s*node[12]/ }).waitFor();
 
     await role.getByLabel('Priority of app').selectOption({ label: 'High' });
     await toastSays(/app: priority set/);

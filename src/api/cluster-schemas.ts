@@ -15,6 +15,10 @@ export type NodeQuery = Static<typeof NodeQuery>;
 export const NodeBody = Type.Object({ Name }, { additionalProperties: false });
 export type NodeBody = Static<typeof NodeBody>;
 export const NodeRef = Type.Object({ node: Name });
+export const SetNodeBody = Type.Object({
+  NodeWeight: Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'The node\'s configured vote: 0 takes its etcd member\'s vote away (a learner), 1 gives it back' }),
+}, { additionalProperties: false });
+export type SetNodeBody = Static<typeof SetNodeBody>;
 
 export const GroupQuery = Type.Object({ Name: Type.Optional(RoleName) }, { additionalProperties: false });
 export type GroupQuery = Static<typeof GroupQuery>;
@@ -27,6 +31,7 @@ export type AddVmRoleBody = Static<typeof AddVmRoleBody>;
 export const SetGroupBody = Type.Object({
   Priority: Type.Optional(Type.Union([Type.Literal(3000), Type.Literal(2000), Type.Literal(1000), Type.Literal(0)], { description: '3000 High, 2000 Medium, 1000 Low, 0 No Auto Start' })),
   OwnerNodes: Type.Optional(Type.Array(Name, { maxItems: 64, description: 'Possible owners (Set-ClusterOwnerNode); empty = every node' })),
+  AntiAffinityClassNames: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^,\\s][^,]*$' }), { maxItems: 32, description: 'Roles sharing a class avoid one node while another may take them; empty clears' })),
 }, { additionalProperties: false });
 export type SetGroupBody = Static<typeof SetGroupBody>;
 export const MoveGroupBody = Type.Object({ Node: Name }, { additionalProperties: false });

@@ -10,7 +10,7 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, EtcdClient, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import { CauAdmin, CauAgent, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -26,6 +26,8 @@ interface DaemonArgs {
   drainTimeoutMs: number;
   /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
   replicationTimerScale: number;
+  /** Appended to the vmhost version this daemon reports (`0.1.0+TAG`): a build or package revision, as an update installs it. */
+  versionTag?: string;
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
@@ -45,6 +47,10 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--cluster-etcd-endpoints') out.etcdEndpoints = parseEndpoints(value());
     else if (a === '--cluster-node-name') out.clusterNodeName = value();
     else if (a === '--cluster-storage') out.clusterStorage = resolve(value());
+    else if (a === '--version-tag') {
+      out.versionTag = value();
+      if (!/^[A-Za-z0-9.-]{1,64}$/.test(out.versionTag)) throw new VmhostError('INVALID_ARGUMENT', '--version-tag: letters, digits, dots and dashes', { param: 'version-tag' });
+    }
     else if (a === '--cluster-drain-timeout') out.drainTimeoutMs = parseSeconds(a, value()) * 1000;
     else if (a === '--replication-timer-scale') {
       const v = Number(value());
@@ -63,6 +69,7 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
         + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
         + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n'
+        + '               [--version-tag TAG]   (reported as the vmhost version VERSION+TAG: Get-VMHost, Get-ClusterNode, Test-Cluster)\n'
         + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
     } else throw new VmhostError('INVALID_ARGUMENT', `unknown option ${a} (see --help)`);
@@ -135,16 +142,24 @@ async function main(): Promise<void> {
   let streamIdentity: Promise<TlsIdentity> | undefined = tls && Promise.resolve(tls);
   const tlsIdentity = (): Promise<TlsIdentity> => (streamIdentity ??= loadOrCreateTlsIdentity(args.dataDir).catch((e: unknown) => { streamIdentity = undefined; throw e; }));
   const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr, tlsIdentity });
+  if (args.versionTag !== undefined) host.facts.vmhostVersion = `${host.facts.vmhostVersion}+${args.versionTag}`;
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   // Joined before the API listens: a node that cannot reach etcd does not start (it could not own anything).
   const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({
     etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
   }) : undefined;
   const admin = cluster ? new ClusterAdmin(cluster) : undefined;
+  // A cluster's nodes route tenants with one set of lookup records and customer routes: the cluster's.
+  if (cluster) {
+    await host.hnv.share(new EtcdTenantPolicy(cluster.etcd), (e) => host.events.emit({ Level: 'Error', Code: 'HNV_BAD_POLICY', Message: `Network virtualization policy from the cluster not applied: ${e.message}` }));
+  }
   // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
   const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
+  // The host's disk-file operations on a Cluster Shared Volume go to its coordinator from here on.
+  const csv = cluster ? ClusterSharedVolumes.start(cluster, host) : undefined;
+  const cau = cluster && admin ? CauAgent.start(cluster, admin, args.dataDir) : undefined;
   const replication = await Replication.open(host, args.replicationTimerScale);
-  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, replication });
+  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, cau: cluster ? new CauAdmin(cluster) : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);
@@ -154,6 +169,7 @@ async function main(): Promise<void> {
   const stop = async (sig: string): Promise<void> => {
     if (stopping) return; // systemd may repeat the signal: one stop, one drain
     stopping = true;
+    cau?.stop();
     process.stdout.write(`vmhostd: ${sig}, stopping (VMs keep running${cluster ? '; clustered roles move to other nodes first' : ''})\n`);
     // Drain on shutdown: the running roles move live while the API still answers (the others ask it nothing for a move,
     // but an administrator may watch the drain here).
@@ -163,14 +179,19 @@ async function main(): Promise<void> {
       : undefined;
     await app.close();
     await ops?.close();
+    await csv?.close();
+    // A stop while a CAU run updates this node is the update restarting the daemon: the node comes back, and keeps its vote.
+    const restartingForUpdate = await cau?.updatingThisNode() ?? false;
+    await cau?.close();
     // Leaving cleanly: what is still here (roles that did not move, Offline ones) is turned off and the lease revoked,
     // so the others take those roles at once instead of after the TTL.
     await cluster?.close(true);
+    host.hnv.unshare();
     await replication.close();
     await ops?.closeLog();
     await drained?.restore().catch(() => undefined);
     // Last, since its own etcd member stops once removed (dynamic quorum).
-    await cluster?.leaveVote();
+    if (!restartingForUpdate) await cluster?.leaveVote();
     await host.close();
     await rm(join(args.dataDir, 'daemon.json'), { force: true });
     await rm(join(args.dataDir, 'vmhostd.pid'), { force: true });

@@ -78,6 +78,10 @@ export const PrepareBody = Type.Object({
       id: Type.Literal('vmem0'), sizeBytes: Type.Integer({ minimum: 1 }), requestedBytes: Type.Integer({ minimum: 0 }),
     }, { additionalProperties: false }), { maxItems: 1 }),
   }, { additionalProperties: false })),
+  /** A multifd option's stream over QEMU's own TLS: the source's per-move CA certificate, PEM (host/migration-tls.ts). */
+  streamCa: Type.Optional(Type.String({ maxLength: 16 * 1024 })),
+  /** Compression's multifd channels, chosen by the source for its spare CPU. */
+  channels: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
 }, { additionalProperties: false });
 export type PrepareBody = Static<typeof PrepareBody>;
 

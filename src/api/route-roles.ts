@@ -47,6 +47,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/nodes': 'Viewer',
   'POST /api/v1/cluster/nodes': 'Administrator',
   'DELETE /api/v1/cluster/nodes/:node': 'Administrator',
+  'PATCH /api/v1/cluster/nodes/:node': 'Administrator',
   'POST /api/v1/cluster/nodes/:node/suspend': 'Administrator',
   'POST /api/v1/cluster/nodes/:node/resume': 'Administrator',
   'GET /api/v1/cluster/groups': 'Viewer',
@@ -58,6 +59,12 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/cluster/groups/:group': 'Administrator',
   'GET /api/v1/cluster/quorum': 'Viewer',
   'PUT /api/v1/cluster/quorum': 'Administrator',
+  // Cluster Shared Volumes: reading them is reading the cluster; the nodes' own calls carry the cluster's signature, not a user's credential.
+  'GET /api/v1/cluster/shared-volumes': 'Viewer',
+  'POST /api/v1/cluster/shared-volumes': 'Administrator',
+  'DELETE /api/v1/cluster/shared-volumes/:volume': 'Administrator',
+  'POST /api/v1/cluster/shared-volumes/operations': 'Administrator',
+  'POST /api/v1/cluster/shared-volumes/internal': 'Public',
   // Cluster operations: Test-Cluster writes probes in the shared folder; reading the log and the resources is reading the cluster.
   'POST /api/v1/cluster/validate': 'Administrator',
   'GET /api/v1/cluster/log': 'Viewer',
@@ -67,6 +74,12 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/monitored-items': 'Viewer',
   'POST /api/v1/cluster/monitored-items': 'Administrator',
   'DELETE /api/v1/cluster/monitored-items/:vm/:service': 'Administrator',
+  // Cluster-Aware Updating: a run drains and updates every node (it runs the administrator's command on each).
+  'POST /api/v1/cluster/cau/run': 'Administrator',
+  'GET /api/v1/cluster/cau/run': 'Viewer',
+  'DELETE /api/v1/cluster/cau/run': 'Administrator',
+  'GET /api/v1/cluster/cau/reports': 'Viewer',
+  'GET /api/v1/cluster/cau/setup': 'Viewer',
   'GET /api/v1/vms': 'Viewer',
   'POST /api/v1/vms': 'Administrator',
   'GET /api/v1/vms/:vm': 'Viewer',

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterAdmin } from '../cluster/index.ts';
 import {
-  AddVmRoleBody, GroupQuery, GroupRef, MoveGroupBody, NewClusterBody, NodeBody, NodeQuery, NodeRef, ResumeNodeBody, SetGroupBody, SetQuorumBody, SuspendNodeBody,
+  AddVmRoleBody, GroupQuery, GroupRef, MoveGroupBody, NewClusterBody, NodeBody, NodeQuery, NodeRef, ResumeNodeBody, SetGroupBody, SetNodeBody, SetQuorumBody, SuspendNodeBody,
 } from './cluster-schemas.ts';
 
 export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmin | undefined): void {
@@ -26,6 +26,9 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
     async (req) => need().nodes(req.query.Name));
   app.post<{ Body: NodeBody }>('/api/v1/cluster/nodes', { schema: { summary: 'Add-ClusterNode', tags, body: NodeBody } },
     async (req) => need().addNode(req.body.Name));
+  app.patch<{ Params: { node: string }; Body: SetNodeBody }>('/api/v1/cluster/nodes/:node',
+    { schema: { summary: '(Get-ClusterNode n).NodeWeight = 0 | 1: the node\'s vote (its etcd member a learner, or voting again)', tags, params: NodeRef, body: SetNodeBody } },
+    async (req) => need().setNodeWeight(req.params.node, req.body.NodeWeight));
   app.delete<{ Params: { node: string } }>('/api/v1/cluster/nodes/:node', { schema: { summary: 'Remove-ClusterNode', tags, params: NodeRef } },
     async (req, reply) => { await need().removeNode(req.params.node); return reply.code(204).send(); });
   app.post<{ Params: { node: string }; Body: SuspendNodeBody }>('/api/v1/cluster/nodes/:node/suspend',
@@ -40,7 +43,7 @@ export function registerClusterRoutes(app: FastifyInstance, cluster: ClusterAdmi
   app.post<{ Body: AddVmRoleBody }>('/api/v1/cluster/groups', { schema: { summary: 'Add-ClusterVirtualMachineRole (the VM must be Off, its disks in the shared folder)', tags, body: AddVmRoleBody } },
     async (req) => need().addVmRole(req.body.VMName, req.body.Name));
   app.patch<{ Params: { group: string }; Body: SetGroupBody }>('/api/v1/cluster/groups/:group',
-    { schema: { summary: '(Get-ClusterGroup x).Priority = n; Set-ClusterOwnerNode -Group x -Owners …', tags, params: GroupRef, body: SetGroupBody } },
+    { schema: { summary: '(Get-ClusterGroup x).Priority = n, .AntiAffinityClassNames = …; Set-ClusterOwnerNode -Group x -Owners …', tags, params: GroupRef, body: SetGroupBody } },
     async (req) => need().setGroup(req.params.group, req.body));
   app.post<{ Params: { group: string } }>('/api/v1/cluster/groups/:group/start', { schema: { summary: 'Start-ClusterGroup (waits until Online)', tags, params: GroupRef } },
     async (req) => need().setOnline(req.params.group, true));

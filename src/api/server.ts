@@ -34,7 +34,9 @@ import { registerMeteringRoutes } from './routes-metering.ts';
 import { registerResourcePoolRoutes } from './routes-resource-pools.ts';
 import { registerClusterRoutes } from './routes-cluster.ts';
 import { registerClusterOpsRoutes } from './routes-cluster-ops.ts';
-import type { ClusterAdmin, ClusterOpsAdmin } from '../cluster/index.ts';
+import { registerClusterCsvRoutes } from './routes-cluster-csv.ts';
+import { registerCauRoutes } from './routes-cau.ts';
+import type { CauAdmin, ClusterAdmin, ClusterOpsAdmin, ClusterSharedVolumes } from '../cluster/index.ts';
 import type { Replication } from '../replica/index.ts';
 import { registerReplicaRoutes } from './routes-replica.ts';
 import { registerWeb } from '../web/index.ts';
@@ -48,6 +50,10 @@ export interface ServerOptions {
   cluster?: ClusterAdmin;
   /** Test-Cluster, Get-ClusterLog, resources, VM monitoring: with `cluster`. */
   clusterOps?: ClusterOpsAdmin;
+  /** Cluster Shared Volumes: with `cluster`. */
+  csv?: ClusterSharedVolumes;
+  /** Cluster-Aware Updating: with `cluster`. */
+  cau?: CauAdmin;
   /** Hyper-V Replica (src/replica): without it the replication routes answer REPLICATION_NOT_ENABLED (tests that build a server alone). */
   replication?: Replication;
 }
@@ -122,6 +128,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerResourcePoolRoutes(app, opts.host);
   registerClusterRoutes(app, opts.cluster);
   registerClusterOpsRoutes(app, opts.clusterOps);
+  registerClusterCsvRoutes(app, opts.csv);
+  registerCauRoutes(app, opts.cau);
   registerReplicaRoutes(app, opts.host, opts.replication);
   registerUserRoutes(app, { host: opts.host, users, audit });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

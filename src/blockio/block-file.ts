@@ -31,6 +31,12 @@ export interface BlockFile {
    * files in the kernel. Nothing else uses it; absent on in-memory and test files.
    */
   readonly fd?: number;
+  /**
+   * A second descriptor of the same file opened O_DIRECT (`openDirect` in file-copy.ts), set
+   * by an owner whose bulk copies should bypass the page cache (a durable conversion): copies
+   * into 4 KiB-aligned ranges go through it. Absent everywhere else.
+   */
+  readonly directFd?: number;
   /** A human name for error messages (usually the path). */
   readonly name: string;
   readonly readOnly: boolean;

@@ -1,13 +1,15 @@
 // File-to-file copies (file-copy.ts) on real files: copy_file_range through the addon (required
 // under CI=true) and the buffer fallback (VMHOST_NO_NATIVE_COPY=1, or a file without a
 // descriptor) copy the same bytes, zero-fill past the source's end; the zero scan finds the
-// granules holding data, merged, with a short last granule.
+// granules holding data, merged, with a short last granule. Into a file with an O_DIRECT twin
+// (a durable conversion's destination) aligned copies go direct, unaligned ones do not.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFile, MemoryFile, copySlice, nonZeroRuns, nativeCopyStatus, holeMapStatus } from './index.ts';
+import { NodeFile, MemoryFile, copySlice, nonZeroRuns, nativeCopyStatus, holeMapStatus, openDirect } from './index.ts';
+import { loadNativeAddon } from './file-map.ts';
 
 const KiB = 1024;
 const dir = mkdtempSync(join(tmpdir(), 'file-copy-'));
@@ -89,4 +91,33 @@ both('nonZeroRuns finds the data granules (merged, a short last one); undefined 
     await f.close();
   }
   assert.equal(await nonZeroRuns(new MemoryFile('m'), 0, 4096, 4096), undefined);
+});
+
+test('copySlice into a file with an O_DIRECT twin: aligned ranges go direct, the rest through the page cache; same bytes', async (t) => {
+  if (!nativeCopyStatus()) {
+    if (process.env.CI === 'true') assert.fail(`native addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('native addon not loaded');
+    return;
+  }
+  const src = await NodeFile.open(sourceFile('src-direct'), { readOnly: true });
+  const dstPath = join(dir, 'dst-direct');
+  const dst = await NodeFile.open(dstPath, { create: true });
+  const direct = await openDirect(dst);
+  assert.ok(direct, 'the temp dir takes O_DIRECT');
+  try {
+    await dst.truncate(256 * KiB);
+    const twin = Object.assign(Object.create(dst) as NodeFile, { directFd: direct.fd });
+    // Aligned, past the source's end (zeros written), then unaligned (the page cache).
+    await copySlice({ file: src, offset: 100 * KiB }, 128 * KiB, twin, 64 * KiB);
+    await copySlice({ file: src, offset: 0 }, 5000, twin, 512);
+    assert.throws(() => loadNativeAddon()!.copyDirect(src.fd, 0, direct.fd, 512, 4096), TypeError);
+  } finally {
+    await direct.close();
+    await src.close();
+    await dst.close();
+  }
+  const want = new Uint8Array(256 * KiB);
+  want.set(content.subarray(100 * KiB), 64 * KiB);
+  want.set(content.subarray(0, 5000), 512);
+  assert.ok(Buffer.from(readFileSync(dstPath)).equals(Buffer.from(want)));
 });

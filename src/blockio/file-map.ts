@@ -27,6 +27,10 @@ export interface HolesAddon {
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /** file-copy.ts: [start, end, …] of the granules holding a non-zero byte, read off the event loop. */
   nonZeroRuns(fd: number, offset: number, length: number, granule: number): Promise<number[]>;
+  /** file-copy.ts: pread into an aligned buffer, pwrite to an O_DIRECT descriptor (offOut and length 4 KiB multiples); resolves to length. */
+  copyDirect(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
+  /** file-copy.ts: fallocate(KEEP_SIZE) off the event loop: the range allocated, reading as zeros; false when the file system cannot. */
+  reserve(fd: number, offset: number, length: number): Promise<boolean>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) off the event loop; false when the file system cannot. */
   punchHole(fd: number, offset: number, length: number): Promise<boolean>;
 }

@@ -16,16 +16,17 @@ import {
 import { planDrain, type Placement } from './placement.ts';
 import type { EtcdMember } from './etcd-client.ts';
 import {
-  giveUpVote, quorumConfig, quorumView, votes, witnessAt, witnessVotes, type ClusterQuorumView, type QuorumConfig, type QuorumType,
+  demoteVote, giveUpVote, quorumView, votes, witnessAt, witnessMember, witnessVotes, type ClusterQuorumView, type QuorumConfig, type QuorumType,
 } from './quorum.ts';
 
 const WAIT_MS = 120_000;
 
 export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; WitnessDynamicWeight: number; SharedVolumesRoot: string }
-export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; Cluster: string }
+/** `VmhostVersion`: the node's running daemon's (empty while Down). */
+export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string; VmhostVersion: string; Cluster: string }
 export interface ClusterGroupView {
   Name: string; Id: string; OwnerNode: string; State: GroupState; GroupType: 'VirtualMachine'; Priority: Priority;
-  PersistentState: number; OwnerNodes: string[]; Cluster: string;
+  PersistentState: number; OwnerNodes: string[]; AntiAffinityClassNames: string[]; Cluster: string;
 }
 
 function need(s: Snapshot): ClusterConfig {
@@ -37,7 +38,7 @@ function need(s: Snapshot): ClusterConfig {
 function nodeView(s: Snapshot, members: readonly EtcdMember[], cluster: string, n: NodeRecord): ClusterNodeView {
   return {
     Name: n.Name, Id: n.Id, State: nodeState(s, n.Name), NodeWeight: n.NodeWeight, DynamicWeight: votes(s, members, n.Name) ? 1 : 0,
-    DrainStatus: n.DrainStatus ?? 'NotInitiated', Cluster: cluster,
+    DrainStatus: n.DrainStatus ?? 'NotInitiated', VmhostVersion: s.alive.get(n.Name)?.Version ?? '', Cluster: cluster,
   };
 }
 
@@ -49,7 +50,7 @@ function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): Cluster
   else state = st && st.Node === owner.Node ? st.State : 'Pending';
   return {
     Name: g.Name, Id: g.VMId, OwnerNode: owner?.Node ?? st?.Node ?? '', State: state, GroupType: 'VirtualMachine', Priority: g.Priority,
-    PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, Cluster: cluster,
+    PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, AntiAffinityClassNames: g.AntiAffinityClassNames ?? [], Cluster: cluster,
   };
 }
 
@@ -95,8 +96,7 @@ export class ClusterAdmin {
       q = { Type: type, Witness: await witnessAt(this.node.etcd, c, witnessPath) };
     } else {
       q = { Type: type };
-      const old = quorumConfig(c).Witness;
-      const m = old && (await this.node.etcd.members()).find((x) => x.name === old.Member);
+      const m = witnessMember(c, await this.node.etcd.members());
       if (m) await this.node.etcd.removeMember(m.id);
     }
     await this.node.etcd.put(CONFIG_KEY, JSON.stringify({ ...c, Quorum: q } satisfies ClusterConfig));
@@ -111,6 +111,23 @@ export class ClusterAdmin {
     if (name !== undefined && list.length === 0) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
     const members = await this.node.etcd.members();
     return list.map((n) => nodeView(s, members, c.Name, n));
+  }
+
+  /**
+   * (Get-ClusterNode n).NodeWeight = 0 | 1: the node's configured vote (quorum.ts demoteVote). 0 takes
+   * its etcd member's vote away now; 1 gives it back once that member has caught up (the loop promotes it).
+   */
+  async setNodeWeight(name: string, weight: 0 | 1): Promise<ClusterNodeView> {
+    const s = await this.node.read();
+    const c = need(s);
+    const rec = s.nodes.get(name);
+    if (!rec) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
+    if (rec.NodeWeight === weight) return (await this.nodes(name))[0]!;
+    const change = weight === 0 ? await demoteVote(this.node.etcd, s, name) : { said: `node ${name} votes again once its etcd member has caught up` };
+    if (change.vote) await this.node.etcd.put(voteKey(name), JSON.stringify(change.vote));
+    await this.putNode({ ...rec, NodeWeight: weight });
+    this.node.event('Information', 'CLUSTER_NODE_VOTE', `Cluster '${c.Name}': NodeWeight of ${name} set to ${weight}; ${change.said}`);
+    return (await this.nodes(name))[0]!;
   }
 
   async addNode(name: string): Promise<ClusterNodeView> {
@@ -176,8 +193,8 @@ export class ClusterAdmin {
     return this.waitFor(g.VMId, `role '${g.Name}' ${want}`, (v) => v.State === want || (v.State === 'Failed' && online));
   }
 
-  /** (Get-ClusterGroup x).Priority = n and Set-ClusterOwnerNode -Group x -Owners …. */
-  async setGroup(nameOrId: string, change: { Priority?: number; OwnerNodes?: string[] }): Promise<ClusterGroupView> {
+  /** (Get-ClusterGroup x).Priority = n, .AntiAffinityClassNames = …, and Set-ClusterOwnerNode -Group x -Owners …. */
+  async setGroup(nameOrId: string, change: { Priority?: number; OwnerNodes?: string[]; AntiAffinityClassNames?: string[] }): Promise<ClusterGroupView> {
     const g = await this.record(nameOrId);
     if (change.Priority !== undefined && !PRIORITIES.includes(change.Priority as Priority)) {
       throw new VmhostError('INVALID_ARGUMENT', `Priority ${change.Priority}: 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Priority' });
@@ -185,7 +202,10 @@ export class ClusterAdmin {
     const s = await this.node.read();
     const unknown = (change.OwnerNodes ?? []).filter((n) => !s.nodes.has(n));
     if (unknown.length > 0) throw new VmhostError('NOT_FOUND', `The cluster node '${unknown[0]}' was not found`, { node: unknown[0] });
-    await this.node.putGroup({ ...g, ...(change.Priority !== undefined ? { Priority: change.Priority as Priority } : {}), ...(change.OwnerNodes ? { OwnerNodes: change.OwnerNodes } : {}) });
+    await this.node.putGroup({
+      ...g, ...(change.Priority !== undefined ? { Priority: change.Priority as Priority } : {}), ...(change.OwnerNodes ? { OwnerNodes: change.OwnerNodes } : {}),
+      ...(change.AntiAffinityClassNames ? { AntiAffinityClassNames: [...new Set(change.AntiAffinityClassNames)] } : {}),
+    });
     return this.group(g.VMId);
   }
 

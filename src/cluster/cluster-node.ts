@@ -1,6 +1,7 @@
 // One vmhostd as a node of a failover cluster: it keeps its lease (node-lease.ts), and one
 // loop — run every TICK_MS and whenever etcd reports a change under the cluster's prefix —
-// reads all cluster keys at once and does this node's part:
+// takes one snapshot of all cluster keys (kept by a watch, snapshot-cache.ts, never older than
+// this node's own last write) and does this node's part:
 //   1. ownership check: a clustered VM registered here whose ownership key is gone, another
 //      node's, or at another revision than the token its disks are fenced with is released
 //      (its writes refused at once, then turned off and unregistered);
@@ -24,19 +25,22 @@
 //      starts it (a cold start, never a second copy);
 //   5. leadership: the one node holding the leader key (a txn on an absent key, bound to its
 //      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
-//      leader key's revision, so a deposed leader's late writes fail.
+//      leader key's revision, so a deposed leader's late writes fail; and it keeps the total of
+//      votes odd by switching the file-share witness's vote (dynamic-witness.ts).
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import type { ClusteredArrival, EventLevel, Host, VmState } from '../host/index.ts';
 import { OwnershipFence } from '../storage/index.ts';
 import type { EtcdClient } from './etcd-client.ts';
 import { checkClusterMoveTicket, clusterMoveTicket } from './cluster-move.ts';
 import {
-  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, stateKey, voteKey,
-  type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type Snapshot, type StateRecord,
+  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, preemptKey, stateKey, voteKey,
+  type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type PreemptRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
+import { SnapshotCache } from './snapshot-cache.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
+import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
 
@@ -74,22 +78,26 @@ export class ClusterNode {
   /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
   private readonly failovers = new Map<string, string>();
   private lastAlive = new Set<string>();
+  /** The leader's dynamic-witness change under way (dynamic-witness.ts). */
+  private balancing: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
   private interval: NodeJS.Timeout | undefined;
-  private readonly watchAbort = new AbortController();
+  /** The loop's view of the keys, kept by a watch (snapshot-cache.ts); admin reads go to etcd itself (read()). */
+  private readonly cache: SnapshotCache;
 
   private constructor(private readonly opts: ClusterNodeOptions) {
     this.etcd = opts.etcd;
     this.name = opts.name;
     this.storage = opts.storage;
     this.host = opts.host;
+    this.cache = new SnapshotCache(opts.etcd, () => this.kick());
     this.lease = new NodeLease(opts.etcd, {
       onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
       onLost: (why) => void this.isolated(why),
       onNewLease: async (id) => {
-        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString() };
+        const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), Version: opts.host.facts.vmhostVersion, MemoryCapacity: opts.host.memoryCapacity() };
         await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
       },
     });
@@ -106,7 +114,7 @@ export class ClusterNode {
     if (vote) await n.etcd.put(voteKey(n.name), JSON.stringify(vote.vote));
     n.event('Information', 'CLUSTER_NODE_JOINED', `Node ${n.name} is connected to etcd (${opts.etcd.endpoints.join(', ')}), lease ${n.lease.id}, `
       + (vote?.said ?? 'without a vote (its first endpoint is no etcd member)'));
-    void n.watch();
+    n.cache.start();
     n.interval = setInterval(() => n.kick(), TICK_MS);
     n.kick();
     return n;
@@ -116,7 +124,7 @@ export class ClusterNode {
     return this.lease.id;
   }
 
-  /** Read every cluster key now. */
+  /** Read every cluster key now, from etcd (the admin cmdlets' reads: they must see another node's write of a moment ago). */
   async read(): Promise<Snapshot> {
     const { kvs, revision } = await this.etcd.range(PREFIX);
     return parseSnapshot(kvs, revision);
@@ -134,21 +142,14 @@ export class ClusterNode {
       });
   }
 
-  private async watch(): Promise<void> {
-    while (!this.closed) {
-      await this.etcd.watch(PREFIX, 0, () => this.kick(), this.watchAbort.signal).catch(() => undefined);
-      if (!this.closed) await new Promise((r) => setTimeout(r, TICK_MS));
-    }
-  }
-
   private async tick(): Promise<void> {
-    const s = await this.read();
+    const s = await this.cache.read();
     this.noticeNodes(s);
     // Evicted while leading: give the leadership up, or nobody would place roles.
     if (s.leader?.node === this.name && !s.nodes.has(this.name)) await this.etcd.txn([{ key: LEADER_KEY, modRevision: s.leader.modRevision }], [{ delete: LEADER_KEY }]);
     if (!s.config || !s.nodes.has(this.name) || !this.lease.valid) return;
     // Ownership changed by a failover: the rest of this pass would work from a stale snapshot (and re-adopt the role).
-    if (await this.failOver(s)) { this.again = true; return; }
+    if (await this.failOver(s) || await this.preempted(s)) { this.again = true; return; }
     if (await promoteVote(this.etcd, s, this.name)) this.event('Information', 'CLUSTER_NODE_VOTE', `Node ${this.name}'s etcd member caught up and votes again`);
     await this.checkOwnership(s);
     await this.claim(s);
@@ -377,13 +378,57 @@ export class ClusterNode {
       return;
     }
     if (s.leader.node !== this.name) return;
-    for (const p of planPlacements(s)) {
+    const plan = planPlacements(s);
+    for (const p of plan.place) {
       await this.etcd.txn(
         [{ key: LEADER_KEY, modRevision: s.leader.modRevision }, { key: ownerKey(p.vmId), absent: true }],
         [{ put: assignKey(p.vmId), value: JSON.stringify({ Node: p.node, By: this.name }) }],
       );
       this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
     }
+    for (const p of plan.preempt) {
+      const rec: PreemptRecord = { Node: p.node, Token: p.token, For: p.for, By: this.name };
+      const r = await this.etcd.txn(
+        [{ key: LEADER_KEY, modRevision: s.leader.modRevision }, { key: ownerKey(p.vmId), modRevision: p.token }, { key: preemptKey(p.vmId), absent: true }],
+        [{ put: preemptKey(p.vmId), value: JSON.stringify(rec) }],
+      );
+      if (r.succeeded) {
+        this.event('Warning', 'CLUSTER_GROUP_PREEMPTING', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) is to be turned off on ${p.node} `
+          + `to make room for '${s.groups.get(p.for)!.Name}' (priority ${s.groups.get(p.for)!.Priority})`);
+      }
+    }
+    // A preemption its owner can no longer carry out (the role moved, was removed, or its owner died): dropped.
+    for (const [id, p] of s.preempts) {
+      if (s.owners.get(id)?.modRevision !== p.Token) await this.etcd.txn([{ key: preemptKey(id), value: p.value }], [{ delete: preemptKey(id) }]);
+    }
+    // Beside the pass: a membership change etcd refuses for a few seconds (reconfigure) must not hold the placements up.
+    this.balancing ??= balanceWitness(this.etcd, s.config!)
+      .then((said) => { if (said) this.event('Information', 'CLUSTER_WITNESS_VOTE', said); })
+      .catch((e: unknown) => this.event('Warning', 'CLUSTER_WITNESS_VOTE', `The file share witness's vote could not be switched: ${(e as Error).message}`))
+      .finally(() => { this.balancing = undefined; });
+  }
+
+  /**
+   * Preemption asked of roles this node owns (placement.ts): the VM is turned off here, then in
+   * one txn on this node's token its ownership key and the request go; the role, still wanted
+   * Online, is placed again wherever room appears. True when ownership changed.
+   */
+  private async preempted(s: Snapshot): Promise<boolean> {
+    let changed = false;
+    for (const [id, p] of s.preempts) {
+      const owner = s.owners.get(id);
+      const g = s.groups.get(id);
+      if (p.Node !== this.name || owner?.Node !== this.name || owner.modRevision !== p.Token || !g || !this.fences.has(id) || this.moving.has(id) || this.acting.has(id)) continue;
+      const forName = s.groups.get(p.For)?.Name ?? p.For;
+      await this.release(id, `preempted by role '${forName}'`);
+      const r = await this.etcd.txn([{ key: ownerKey(id), modRevision: owner.modRevision }, { key: preemptKey(id), value: p.value }],
+        [{ delete: ownerKey(id) }, { delete: preemptKey(id) }]);
+      this.event('Warning', 'CLUSTER_GROUP_PREEMPTED', r.succeeded
+        ? `Role '${g.Name}' (priority ${g.Priority}) was turned off on ${this.name} to make room for '${forName}'; it starts again where room appears`
+        : `Role '${g.Name}' was turned off for a preemption, but its ownership changed meanwhile`);
+      changed = true;
+    }
+    return changed;
   }
 
   /** VM monitoring's last resort (vm-monitor.ts): the role restarts cold on another node. */
@@ -431,8 +476,9 @@ export class ClusterNode {
   async addRole(vmName: string, roleName: string | undefined): Promise<string> {
     const s = await this.read();
     this.assertMember(s);
+    const memory = this.host.get(vmName).MemoryStartup; // before the move unregisters it here
     const { id, name } = await this.host.moveToShared(vmName, this.storage);
-    const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline' };
+    const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline', MemoryBytes: memory };
     const r = await this.etcd.txn(
       [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
       [{ put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }],
@@ -472,7 +518,7 @@ export class ClusterNode {
     });
     this.closed = true;
     clearInterval(this.interval);
-    this.watchAbort.abort();
+    this.cache.close();
     await this.running;
     await this.lease.close(revoke);
   }

@@ -66,9 +66,18 @@ function opOf(o: EtcdOp): Record<string, unknown> {
 
 /** Tries of a call etcd answered "leader changed" (100 ms apart): an election here takes well under a second. */
 const LEADER_CHANGED_TRIES = 10;
+/**
+ * How long a membership change etcd refused as "unhealthy cluster" is asked again (500 ms apart):
+ * etcd 3.4 (strict reconfiguration check) changes membership only while every voting member has
+ * been connected for its HealthInterval, 5 s — so a change right after another one (a member
+ * removed then added back as a learner, a member just promoted) is refused for a few seconds.
+ */
+const UNHEALTHY_RETRY_MS = 12_000;
 
 export class EtcdClient {
   private current = 0;
+  /** Told of every write that changed the store: its revision and the keys it wrote (snapshot-cache.ts waits for them). */
+  onWrite: ((revision: number, keys: string[]) => void) | undefined;
 
   constructor(readonly endpoints: readonly string[]) {
     if (endpoints.length === 0) throw new VmhostError('INVALID_ARGUMENT', 'etcd: no endpoint given', { param: 'cluster-etcd-endpoints' });
@@ -104,17 +113,41 @@ export class EtcdClient {
         last = e;
         continue;
       }
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        // The answer began but did not finish in time: the call may have been applied, so it is
+        // not sent to another member (a put twice is harmless, a txn twice need not be).
+        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: its answer did not arrive in time (${(e as Error).message})`, { op: path, endpoint: this.endpoints[i] }, { cause: e });
+      }
       if (!res.ok) {
         // An answer from etcd itself (no leader, lease not found): the same on every member.
         throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
-          { op: path, endpoint: this.endpoints[i], ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}) });
+          {
+            op: path, endpoint: this.endpoints[i],
+            ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
+            ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
+          });
       }
       this.current = i;
       return JSON.parse(text) as T;
     }
     throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${this.endpoints.join(', ')}): ${(last as Error | undefined)?.message ?? ''}`,
       { op: path, endpoints: this.endpoints.join(',') }, { cause: last });
+  }
+
+  /** A membership change, asked again while etcd refuses it as "unhealthy cluster" (see UNHEALTHY_RETRY_MS). */
+  private async reconfigure<T>(path: string, body: unknown): Promise<T> {
+    const deadline = Date.now() + UNHEALTHY_RETRY_MS;
+    for (;;) {
+      try {
+        return await this.call<T>(path, body);
+      } catch (e) {
+        if (!(e instanceof VmhostError && e.context.unhealthy === 'true') || Date.now() > deadline) throw e;
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
   }
 
   async get(key: string): Promise<EtcdKv | undefined> {
@@ -131,19 +164,26 @@ export class EtcdClient {
   /** Put; the answer is the store's revision after it (the key's new mod revision). */
   async put(key: string, value: string, lease?: string): Promise<number> {
     const r = await this.call<{ header?: { revision?: string } }>('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
-    return Number(r.header?.revision ?? 0);
+    const revision = Number(r.header?.revision ?? 0);
+    this.onWrite?.(revision, [key]);
+    return revision;
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('/v3/kv/deleterange', { key: b64(key) });
+    const r = await this.call<{ header?: { revision?: string }; deleted?: string }>('/v3/kv/deleterange', { key: b64(key) });
+    // Deleting nothing leaves the revision where it was: no write to wait for.
+    if (Number(r.deleted ?? 0) > 0) this.onWrite?.(Number(r.header?.revision ?? 0), [key]);
   }
 
   /** All compares true → `success`, else `failure`; atomic (etcd's Txn). */
   async txn(compare: EtcdCompare[], success: EtcdOp[], failure: EtcdOp[] = []): Promise<EtcdTxnResult> {
-    type RawResp = { response_range?: { kvs?: RawKv[] } };
+    type RawResp = { response_range?: { kvs?: RawKv[] }; response_delete_range?: { deleted?: string } };
     const r = await this.call<{ succeeded?: boolean; header?: { revision?: string }; responses?: RawResp[] }>('/v3/kv/txn', {
       compare: compare.map(compareOf), success: success.map(opOf), failure: failure.map(opOf),
     });
+    const ran = r.succeeded === true ? success : failure;
+    const wrote = ran.some((o) => 'put' in o) || (r.responses ?? []).some((x) => Number(x.response_delete_range?.deleted ?? 0) > 0);
+    if (wrote) this.onWrite?.(Number(r.header?.revision ?? 0), ran.flatMap((o) => ('put' in o ? [o.put] : 'delete' in o ? [o.delete] : [])));
     return {
       succeeded: r.succeeded === true,
       revision: Number(r.header?.revision ?? 0),
@@ -177,12 +217,12 @@ export class EtcdClient {
 
   /** Take a member's vote away for good (etcd's MemberRemove, committed by a majority of the members before it). */
   async removeMember(id: string): Promise<void> {
-    await this.call('/v3/cluster/member/remove', { ID: id });
+    await this.reconfigure('/v3/cluster/member/remove', { ID: id });
   }
 
   /** A new member that does not vote yet (etcd 3.4's learner): its id. It must then start on an empty data dir. */
   async addLearner(peerUrls: readonly string[]): Promise<string> {
-    const r = await this.call<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
+    const r = await this.reconfigure<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: peerUrls, isLearner: true });
     if (!r.member?.ID) throw new VmhostError('CLUSTER_ETCD_FAILED', 'etcd member add answered no id', { op: 'member-add' });
     return r.member.ID;
   }
@@ -221,8 +261,10 @@ export class EtcdClient {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
             if (line === '') continue;
-            const msg = JSON.parse(line) as { result?: { events?: { type?: string; kv?: RawKv }[] } };
+            const msg = JSON.parse(line) as { result?: { events?: { type?: string; kv?: RawKv }[]; canceled?: boolean } };
             for (const ev of msg.result?.events ?? []) onEvent({ type: ev.type === 'DELETE' ? 'DELETE' : 'PUT', kv: kvOf(ev.kv ?? {}) });
+            // A canceled watch (its start compacted away) says nothing more: the caller re-reads.
+            if (msg.result?.canceled) return;
           }
         }
       } catch (e) {

@@ -10,3 +10,10 @@ export { ClusterOpsAdmin, type ClusterResourceView, type ClusterParameterView, t
 export type { ValidationView, ValidationTest } from './validation.ts';
 export type { ClusterLogRecord } from './ops-keys.ts';
 export type { ClusterQuorumView } from './quorum.ts';
+export { EtcdTenantPolicy } from './hnv-shared.ts';
+export { ClusterSharedVolumes, type ClusterSharedVolumeView } from './csv-service.ts';
+export { CSV_AUTH_HEADER, CSV_INTERNAL_PATH } from './csv-wire.ts';
+export { CauAgent } from './cau-agent.ts';
+export { CauAdmin, type CauRunView, type CauReportView, type CauSetupCheck } from './cau-admin.ts';
+export { CAU_PLUGINS, DEFAULT_CAU_PLUGIN } from './cau-plugin.ts';
+export type { CauFailbackMode } from './cau-plan.ts';

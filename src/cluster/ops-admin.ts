@@ -25,6 +25,9 @@ function inside(dir: string, path: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
+/** The parts of a clustered VM's vm.json (in the shared folder) the cluster reads. */
+type SharedVmConfig = { name: string; memoryStartupBytes: number; hardDrives: { path: string }[]; dvdDrives: { path: string | null }[] };
+
 export class ClusterOpsAdmin {
   constructor(private readonly node: ClusterNode) {}
 
@@ -45,9 +48,9 @@ export class ClusterOpsAdmin {
   }
 
   /** The VM's config as every node would load it from the shared folder. */
-  private async vmConfig(id: string): Promise<{ name: string; hardDrives: { path: string }[]; dvdDrives: { path: string | null }[] }> {
+  private async vmConfig(id: string): Promise<SharedVmConfig> {
     try {
-      return JSON.parse(await readFile(this.configPath(id), 'utf8')) as { name: string; hardDrives: { path: string }[]; dvdDrives: { path: string | null }[] };
+      return JSON.parse(await readFile(this.configPath(id), 'utf8')) as SharedVmConfig;
     } catch (e) {
       throw new VmhostError('CLUSTER_INVALID_OPERATION', `The configuration of clustered VM ${id} is not readable at ${this.configPath(id)}: ${(e as Error).message}`, { vm: id });
     }
@@ -105,7 +108,9 @@ export class ClusterOpsAdmin {
     if (outside.length > 0) {
       throw new VmhostError('CLUSTER_INVALID_OPERATION', `VM '${c.name}': ${outside.join(', ')} is not in the cluster's shared folder ${this.node.storage}, so another node could not start it`, { vm: c.name, path: outside[0] });
     }
-    this.node.event('Information', 'CLUSTER_VM_CONFIGURATION_UPDATED', `Configuration of role '${g.Name}' (VM '${c.name}') checked: ${c.hardDrives.length} disk(s), all in the shared folder`);
+    // Placement finds a node by the role's startup memory (placement.ts): it follows Set-VMMemory.
+    if (g.MemoryBytes !== c.memoryStartupBytes) await this.node.putGroup({ ...g, MemoryBytes: c.memoryStartupBytes });
+    this.node.event('Information', 'CLUSTER_VM_CONFIGURATION_UPDATED', `Configuration of role '${g.Name}' (VM '${c.name}') checked: ${c.hardDrives.length} disk(s), all in the shared folder; startup memory ${c.memoryStartupBytes / 1024 ** 2} MB`);
     return this.resourcesOf(s, g).find((r) => r.ResourceType === 'Virtual Machine Configuration')!;
   }
 

@@ -6,7 +6,11 @@
 //   - NodeWeight / DynamicWeight: a node votes through its own member (the one serving its first
 //     --cluster-etcd-endpoints endpoint, on its machine), recorded at join in `votes/<node>`.
 //     DynamicWeight is 1 while that member is a voting member of etcd — what etcd counts;
-//     NodeWeight 0 (Set-ClusterParameter -InputObject <node> -Name NodeWeight -Value 0) removes it.
+//     NodeWeight 0 ((Get-ClusterNode n).NodeWeight = 0, spelled Set-ClusterParameter -InputObject
+//     <node> -Name NodeWeight -Value 0) takes the vote away: etcd 3.4 cannot demote a member, so it
+//     is removed and added back as a learner at the same peer URLs (the node's etcd service starts
+//     it again on an empty data dir with --initial-cluster-state existing: a replica without a vote);
+//     NodeWeight 1 lets the node's loop promote it once it has caught up (as for a returning node).
 //   - Dynamic quorum: a node leaving cleanly (its daemon stopped, Remove-ClusterNode) removes its
 //     member, so etcd's majority shrinks with the cluster and a sequential clean shutdown leaves
 //     the last node running (a crashed node's member stays: removing it needs the majority anyway).
@@ -27,7 +31,8 @@ import type { EtcdClient, EtcdMember } from './etcd-client.ts';
 import { voteKey, type ClusterConfig, type Snapshot } from './keys.ts';
 
 export type QuorumType = 'NodeMajority' | 'NodeAndFileShareMajority';
-export interface WitnessConfig { Path: string; Member: string }
+/** `PeerUrls`: where the witness member is reached — its name is empty while it is a learner not started yet (dynamic-witness.ts). */
+export interface WitnessConfig { Path: string; Member: string; PeerUrls?: string[] }
 export interface QuorumConfig { Type: QuorumType; Witness?: WitnessConfig }
 /** `votes/<node>`: the etcd member through which the node votes, and where its peers reach it (to add it back). */
 export interface VoteRecord { MemberId: string; MemberName: string; PeerUrls: string[]; Learner?: boolean }
@@ -54,9 +59,17 @@ export function quorumConfig(c: ClusterConfig): QuorumConfig {
   return c.Quorum ?? { Type: 'NodeMajority' };
 }
 
-export function witnessVotes(c: ClusterConfig, members: readonly EtcdMember[]): boolean {
+/** The witness's etcd member, voting or not (by its name, or by its peer URLs while it is an unstarted learner). */
+export function witnessMember(c: ClusterConfig, members: readonly EtcdMember[]): EtcdMember | undefined {
   const w = quorumConfig(c).Witness;
-  return w !== undefined && members.some((m) => m.name === w.Member && !m.isLearner);
+  if (!w) return undefined;
+  return members.find((m) => m.name === w.Member) ?? members.find((m) => m.peerUrls.some((u) => w.PeerUrls?.includes(u)));
+}
+
+/** WitnessDynamicWeight: the witness's member votes now. */
+export function witnessVotes(c: ClusterConfig, members: readonly EtcdMember[]): boolean {
+  const m = witnessMember(c, members);
+  return m !== undefined && !m.isLearner;
 }
 
 export function quorumView(c: ClusterConfig, members: readonly EtcdMember[]): ClusterQuorumView {
@@ -84,7 +97,7 @@ export async function witnessAt(etcd: EtcdClient, c: ClusterConfig, path: string
   const lock = await readFile(join(path, WITNESS_LOCK), 'utf8').catch(() => undefined);
   if (lock !== undefined && lock.trim() !== c.Id) throw new VmhostError('CLUSTER_WITNESS_INVALID', `File share witness ${path} is held by another cluster (${lock.trim()})`, { path });
   await writeFile(join(path, WITNESS_LOCK), `${c.Id}\n`);
-  return { Path: path, Member: named.Member };
+  return { Path: path, Member: named.Member, PeerUrls: m.peerUrls };
 }
 
 /**
@@ -124,10 +137,35 @@ export async function claimVote(etcd: EtcdClient, s: Snapshot, node: string): Pr
 /** The node's loop: a learner it added back gets its vote once etcd lets it (caught up). True when promoted now. */
 export async function promoteVote(etcd: EtcdClient, s: Snapshot, node: string): Promise<boolean> {
   const v = s.votes.get(node);
-  if (!v?.Learner) return false;
+  if (!v?.Learner || s.nodes.get(node)?.NodeWeight === 0) return false; // NodeWeight 0: a replica that does not vote
+
   const m = (await etcd.members()).find((x) => x.id === v.MemberId);
   if (m?.isLearner && !(await etcd.promote(m.id).then(() => true, () => false))) return false;
   const { Learner: _, ...voting } = v;
   await etcd.put(voteKey(node), JSON.stringify({ ...voting, MemberName: m?.name || v.MemberName } satisfies VoteRecord));
   return m !== undefined;
+}
+
+/**
+ * (Get-ClusterNode n).NodeWeight = 0: the node's member stops voting — removed and added back as
+ * a learner at its peer URLs (etcd 3.4 has no demotion). Refused for the last vote, and while
+ * another learner catches up (etcd 3.4 takes one learner at a time). The vote record it answers
+ * names the learner; NodeWeight 1 needs nothing here: the loop promotes it (promoteVote).
+ */
+export async function demoteVote(etcd: EtcdClient, s: Snapshot, node: string): Promise<{ vote?: VoteRecord; said: string }> {
+  const v = s.votes.get(node);
+  const members = await etcd.members();
+  const m = v && members.find((x) => x.id === v.MemberId);
+  if (!v || !m || m.isLearner) return { said: `node ${node} has no vote to take away` };
+  const voters = members.filter((x) => !x.isLearner).length;
+  if (voters <= 1) throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node}'s etcd member ${m.name} is the cluster's last vote`, { node });
+  if (members.some((x) => x.isLearner)) {
+    throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${node}'s vote cannot be taken away now: etcd member ${members.find((x) => x.isLearner)!.name || '(unstarted)'} is a learner catching up, and etcd 3.4 takes one at a time`, { node });
+  }
+  await etcd.removeMember(m.id);
+  const id = await etcd.addLearner(m.peerUrls);
+  return {
+    vote: { ...v, MemberId: id, PeerUrls: m.peerUrls, Learner: true },
+    said: `node ${node}'s etcd member ${m.name} no longer votes (${voters - 1} vote(s) left, majority ${Math.floor((voters - 1) / 2) + 1}): it is a learner now — start it again on an empty data dir with --initial-cluster-state existing`,
+  };
 }

@@ -117,6 +117,12 @@ export const ERROR_CODES = {
   CLUSTER_MOVE_FAILED: 'failure',
   /** Set-ClusterQuorum -NodeAndFileShareMajority: the directory names no etcd member that votes in this cluster, or another cluster holds it. */
   CLUSTER_WITNESS_INVALID: 'conflict',
+  /** A Cluster Shared Volume's directory is not one every node reaches and may write (or is another volume's), or no such volume. */
+  CLUSTER_CSV_INVALID: 'conflict',
+  /** A metadata operation on a Cluster Shared Volume found no coordinator (none Up, or its failover outlasted the wait). */
+  CLUSTER_CSV_NO_COORDINATOR: 'unavailable',
+  /** Invoke-CauRun while another Cluster-Aware Updating run is in progress (one at a time). */
+  CLUSTER_CAU_RUN_IN_PROGRESS: 'conflict',
   // Dynamic memory (host/memory-settings.ts, host/vm-memory.ts).
   /** A running VM's memory may only widen (MinimumBytes down, MaximumBytes up) and take a new Buffer or Priority. */
   MEMORY_CHANGE_NEEDS_OFF: 'conflict',

@@ -25,7 +25,7 @@
 // Every refusal is counted on the ingress port by reason and in the extension's status.
 // Depends on packet, switch (the extension API), compiled, router, router-icmp, ipv6, policy.
 import {
-  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, formatMacNumber, isMulticastMac, type FrameInfo,
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, NvgreTemplate, decodeNvgre, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
   UPLINK_PORT_ID,
@@ -80,6 +80,8 @@ class HnvDataPath implements SwitchExtension {
   private arpAnswered = 0;
   private ndAnswered = 0;
   private readonly icmp = new IcmpErrors();
+  /** Outer headers per destination PA (or why none can be built), for the policy and MTU in force. */
+  private templates = new Map<number, NvgreTemplate | string>();
 
   constructor(private readonly host: ExtensionHost, config: Record<string, unknown>) {
     this.p = new CompiledPolicy(emptyPolicy());
@@ -94,6 +96,7 @@ class HnvDataPath implements SwitchExtension {
     this.p = new CompiledPolicy(c.policy ?? emptyPolicy());
     this.p6 = new Policy6(this.p, c.policy ?? emptyPolicy());
     this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
+    this.templates = new Map();
   }
 
   portChanged(_c: PortChange): void { this.indexPorts(); }
@@ -181,7 +184,7 @@ class HnvDataPath implements SwitchExtension {
     const to = this.p.byMacAddress(vsid, mac);
     if (!to) return this.drop('hnv-no-lookup-record');
     if (this.p.localPas.has(to.pa)) return this.drop('hnv-unknown-destination'); // its record says here, but no port has it
-    const out = this.encapsulate(vsid, frame, to.pa, info);
+    const out = this.encapsulate(vsid, frame, to.pa, flowIdOf(info));
     return typeof out === 'string' ? this.drop(out) : { deliver: [out] };
   }
 
@@ -189,19 +192,27 @@ class HnvDataPath implements SwitchExtension {
     const out: Delivery[] = [];
     for (const id of this.ports.get(f.vsid) ?? []) if (id !== f.sourcePort) out.push({ port: id, frame: f.frame });
     let refused: string | undefined;
+    const flowId = flowIdOf(f.info);
     for (const pa of this.p.remotes(f.vsid)) {
-      const e = this.encapsulate(f.vsid, f.frame, pa, f.info);
+      const e = this.encapsulate(f.vsid, f.frame, pa, flowId);
       if (typeof e === 'string') refused = e; else out.push(e);
     }
     if (refused !== undefined) this.dropped[refused] = (this.dropped[refused] ?? 0) + 1;
     return refused === undefined ? { deliver: out } : { deliver: out, drop: refused };
   }
 
-  private encapsulate(vsid: number, inner: Uint8Array, pa: number, info: FrameInfo): Delivery | string {
+  private encapsulate(vsid: number, inner: Uint8Array, pa: number, flowId: number): Delivery | string {
     const src = this.p.sourcePa;
     if (src === undefined) return 'hnv-no-provider-address';
     if (this.host.portPolicy(UPLINK_PORT_ID) === undefined) return 'hnv-no-uplink';
-    const r = encodeNvgre({ outerDst: this.p.macOf(pa), outerSrc: this.p.macOf(src), providerSrc: src, providerDst: pa, vsid, flowId: flowIdOf(info), inner, mtu: this.mtu });
+    let t = this.templates.get(pa);
+    if (t === undefined) {
+      const made = nvgreTemplate({ outerDst: this.p.macOf(pa), outerSrc: this.p.macOf(src), providerSrc: src, providerDst: pa, mtu: this.mtu });
+      t = made instanceof NvgreTemplate ? made : `nvgre-${made.refused}`;
+      this.templates.set(pa, t);
+    }
+    if (typeof t === 'string') return t;
+    const r = t.encode(vsid, flowId, inner);
     if (!r.ok) return r.refused === 'too-big' ? 'nvgre-mtu' : `nvgre-${r.refused}`;
     this.encapsulated++;
     return { port: UPLINK_PORT_ID, frame: r.frame };
@@ -216,7 +227,8 @@ class HnvDataPath implements SwitchExtension {
     if (!d.ok) return this.drop(d.reason);
     const ports = this.ports.get(d.vsid);
     if (!ports) return this.drop('nvgre-unknown-vsid');
-    const inner = f.frame.subarray(d.innerOffset, d.innerOffset + d.innerLength);
+    // A plain view: the frame is often a Buffer, whose subarray() costs a FastBuffer per frame.
+    const inner = new Uint8Array(f.frame.buffer, f.frame.byteOffset + d.innerOffset, d.innerLength);
     const why = this.checkSource(d.vsid, inner, d.innerSrc, d.providerSrc);
     if (why) return this.drop(why);
     if (isMulticastMac(d.innerDst)) { this.decapsulated++; return { deliver: ports.map((port) => ({ port, frame: inner })) }; }

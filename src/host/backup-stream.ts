@@ -23,6 +23,8 @@ export interface StreamHeader {
   extents: StreamExtent[];
   /** The VM's config at the point (the first drive's stream only): what Restore-VMBackup -NewVMName registers. Opaque here. */
   config?: unknown;
+  /** The VM's UEFI variable stores at the point (the first drive's stream only; backup-firmware.ts). Opaque here. */
+  firmwareVars?: unknown;
 }
 
 const PIECE = 1 << 20;

@@ -2,9 +2,8 @@
 // a checkpoint does to the file it froze (Remove-VMSnapshot): merged with its one child, left
 // as a branch point, or deleted. The merge itself runs live in the block server when the
 // child is in a running VM's served chain (storage/served-merge.ts), else offline here.
-import { rm } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { mergeDiskFile, setDiskParent } from '../storage/index.ts';
+import { localVolumeOps, mergeDiskFile, setDiskParent, type VolumeOps } from '../storage/index.ts';
 
 /** What removing a checkpoint does to a file it froze. */
 export type Fold =
@@ -38,13 +37,15 @@ export async function planFold(frozen: string, inUse: string[], madeByUs: RegExp
  * The offline merge of a planned fold: the child into the frozen file, the child's own
  * children re-linked to the frozen file (its content is the child's now), `commit` (the
  * caller re-points its references), and only then the child deleted, so a crash at any step
- * leaves every reference naming a file that exists and reads right.
+ * leaves every reference naming a file that exists and reads right. `ops` deletes the child (volume-ops.ts).
  */
-export async function foldOffline(frozen: string, fold: { child: string; grandchildren: string[] }, commit: () => Promise<void>, onProgress?: (done: number, total: number) => void): Promise<void> {
+export async function foldOffline(
+  frozen: string, fold: { child: string; grandchildren: string[] }, commit: () => Promise<void>, onProgress?: (done: number, total: number) => void, ops: VolumeOps = localVolumeOps,
+): Promise<void> {
   await mergeDiskFile(fold.child, frozen, undefined, { keepMerged: true, ...(onProgress ? { onProgress } : {}) });
   await relinkAll(fold.grandchildren, frozen);
   await commit();
-  await rm(fold.child, { force: true });
+  await ops.run({ Op: 'remove', Path: fold.child });
 }
 
 /** Re-link files to a new parent (the one their parent was merged into). */

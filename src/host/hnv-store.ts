@@ -3,6 +3,10 @@
 // <data-dir>/hnv-policy.json, written atomically after each change under one lock, so two
 // callers never lose each other's record; a change is on disk before it is true in memory.
 // Listeners (the host's switches: hnv-datapath.ts) get the new policy after each change.
+// In a cluster the tenant half — lookup records and customer routes, which every host must
+// agree on — is the cluster's (share(): kept in etcd by cluster/hnv-shared.ts): a change is
+// made there first, by a compare-and-swap, and every node adopts each new version; the file
+// then keeps the last version seen, and the provider addresses stay each host's own.
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import {
@@ -17,6 +21,23 @@ export interface ProviderAddressParams { ProviderAddress: string; InterfaceIndex
 export interface ProviderAddressFilter { ProviderAddress?: string; InterfaceIndex?: number }
 export interface LookupRecordFilter { CustomerAddress?: string; VirtualSubnetID?: number; ProviderAddress?: string; MACAddress?: string; CustomerID?: string; VMName?: string }
 export interface CustomerRouteFilter { RoutingDomainID?: string; VirtualSubnetID?: number; DestinationPrefix?: string }
+
+/** The tenant half of the policy: what every host of a cluster must agree on. */
+export type TenantPolicy = Pick<HnvPolicy, 'lookupRecords' | 'customerRoutes'>;
+
+/** Where hosts share the tenant half (a cluster's etcd: cluster/hnv-shared.ts). */
+export interface SharedTenantPolicy {
+  /**
+   * `fn` applied to the shared half (undefined while nothing is stored) atomically — run again
+   * when another host changed it meanwhile; what `fn` throws is thrown. Resolves with what is stored.
+   */
+  update(fn: (cur: TenantPolicy | undefined) => TenantPolicy): Promise<TenantPolicy>;
+  /** `fn` gets the shared half whenever any host changed it. */
+  follow(fn: (p: TenantPolicy) => void): void;
+  close(): void;
+}
+
+const tenantOf = (p: HnvPolicy): TenantPolicy => ({ lookupRecords: p.lookupRecords, customerRoutes: p.customerRoutes });
 
 /** Get-NetVirtualizationProviderAddress's object. */
 function paView(p: ProviderAddress): Record<string, unknown> {
@@ -74,6 +95,7 @@ function revalidated(saved: HnvPolicy): HnvPolicy {
 
 export class HnvStore {
   private policy: HnvPolicy = emptyPolicy();
+  private shared: SharedTenantPolicy | undefined;
   private readonly lock = new SerialLock();
   private readonly path: string;
   private readonly listeners: ((p: HnvPolicy) => void)[] = [];
@@ -102,13 +124,58 @@ export class HnvStore {
     this.listeners.push(fn);
   }
 
+  /**
+   * Join a cluster's shared tenant half: the cluster's version wins (this host's file only seeds
+   * a cluster that has none yet), then every change any node makes is adopted here.
+   * `onError` hears of a shared version this host cannot take (it keeps its own meanwhile).
+   */
+  async share(shared: SharedTenantPolicy, onError: (e: Error) => void): Promise<void> {
+    await this.lock.run(async () => {
+      await this.adopt(await shared.update((cur) => cur ?? tenantOf(this.policy)));
+      this.shared = shared;
+    });
+    shared.follow((t) => void this.lock.run(() => this.adopt(t)).catch(onError));
+  }
+
+  /** Stop following the cluster: the last version seen stays, in the file too. */
+  unshare(): void {
+    this.shared?.close();
+    this.shared = undefined;
+  }
+
+  /** A shared version in place of this host's tenant half, checked as a saved file is. */
+  private async adopt(t: TenantPolicy): Promise<void> {
+    if (JSON.stringify(tenantOf(this.policy)) === JSON.stringify(tenantOf({ ...emptyPolicy(), ...t }))) return;
+    let next: HnvPolicy;
+    try {
+      next = revalidated({ ...this.policy, lookupRecords: t.lookupRecords, customerRoutes: t.customerRoutes });
+    } catch (e) {
+      throw new VmhostError('HNV_BAD_POLICY', `the cluster's network virtualization policy: ${(e as Error).message}`, { op: 'hnv-policy' }, { cause: e });
+    }
+    await this.commit(next);
+  }
+
+  private async commit(next: HnvPolicy): Promise<void> {
+    await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
+    this.policy = next;
+    for (const fn of this.listeners) fn(next);
+  }
+
   private change(fn: (p: HnvPolicy) => HnvPolicy): Promise<void> {
     return this.lock.run(async () => {
-      const next = fn(this.policy);
-      if (next === this.policy) return;
-      await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
-      this.policy = next;
-      for (const fn of this.listeners) fn(next);
+      if (!this.shared) {
+        const next = fn(this.policy);
+        if (next !== this.policy) await this.commit(next);
+        return;
+      }
+      // Shared: `fn` runs on the cluster's current tenant half (again, if another node changed it meanwhile).
+      let next = this.policy;
+      const tenant = await this.shared.update((cur) => {
+        next = fn(cur ? { ...this.policy, ...cur } : this.policy);
+        return tenantOf(next);
+      });
+      const merged = { ...next, ...tenant };
+      if (JSON.stringify(merged) !== JSON.stringify(this.policy)) await this.commit(merged);
     });
   }
 

@@ -47,7 +47,7 @@ import {
   DEFAULT_STARTUP_ORDER, FLOPPY_ID, bootIndexes, bootSource, hasBootSignature, startupOrderWithFirst,
   type BootDevice, type BootSourceKind,
 } from './boot-order.ts';
-import { chainFiles, createDynamicDisk, type OwnershipFence } from '../storage/index.ts';
+import { chainFiles, type OwnershipFence } from '../storage/index.ts';
 import { checkNewVmDevices } from './new-vm.ts';
 import { FIRMWARE_MANIFEST, stateFiles } from './export-layout.ts';
 import { chainOf, writeExport } from './vm-export.ts';
@@ -57,6 +57,7 @@ import { liveLeafCopy } from './live-export.ts';
 import { VmBackups, type RestoredDisk, type VmBackup } from './vm-backup.ts';
 import { takeConsistentPoint, type ConsistentPoint, type PointOptions } from './consistent-point.ts';
 import { newVmConfigFromBackup } from './backup-new-vm.ts';
+import { decodeFirmwareVars, writeFirmwareVars } from './backup-firmware.ts';
 import { atConsistentPoint, type FreezeResult } from './guest-freeze.ts';
 import { checkCopyFile, copyToGuest, type CopyFileParams, type CopyFileResult } from './guest-file-copy.ts';
 import {
@@ -244,7 +245,7 @@ export class Host {
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
     this.moveOut = new MoveOut({
-      storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid,
+      storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid, qemuUser,
       computerName: facts.computerName,
       resolve: (n) => this.resolve(n),
       settings: () => this.migration,
@@ -493,7 +494,7 @@ export class Host {
       await this.network.forgetVm(entry).catch(() => undefined);
       await rm(entry.paths.dir, { recursive: true, force: true });
       this.vms.delete(config.id);
-      if (createdDisk) await rm(createdDisk, { force: true });
+      if (createdDisk) await this.storage.volumeOps.run({ Op: 'remove', Path: createdDisk }).catch(() => undefined);
       throw err;
     }
     const disk = entry.config.hardDrives[0];
@@ -505,7 +506,7 @@ export class Host {
   private async addNewVmDevices(e: VmEntry, p: NewVmParams, created: (path: string) => void): Promise<void> {
     const gen = e.config.generation;
     if (p.NewVHDPath !== undefined) {
-      await createDynamicDisk(p.NewVHDPath, p.NewVHDSizeBytes!);
+      await this.storage.volumeOps.run({ Op: 'createDynamic', Path: p.NewVHDPath, SizeBytes: p.NewVHDSizeBytes! });
       created(p.NewVHDPath);
     }
     const diskPath = p.NewVHDPath ?? p.VHDPath;
@@ -1234,7 +1235,11 @@ export class Host {
           source: r.config, name: newVmName, disks: new Map(r.disks.map((d) => [d.DriveId, d.Path])),
           snapshotDir: (id) => join(vmPaths(this.dataDir, id).dir, 'snapshots'), newMac: (taken) => this.network.dynamicMac(taken),
         }, `backup ${r.backup.BackupId}`);
+        const vars = decodeFirmwareVars(r.firmwareVars, `backup ${r.backup.BackupId}`);
         const entry = await this.names.run(() => this.registerImported(vm, '', [], false));
+        // Registered: a failed write leaves a VM that starts with fresh variables, which is said, not undone.
+        await writeFirmwareVars(entry.paths, vars).catch((err: unknown) => this.event('Warning', 'VM_FIRMWARE_VARS_NOT_RESTORED',
+          `The UEFI variables of backup ${r.backup.BackupId} could not be written (${(err as Error).message}): the VM starts with fresh ones`, entry));
         this.event('Information', 'VM_RESTORED_FROM_BACKUP', `VM restored from backup ${r.backup.BackupId} of '${r.backup.VMName}' (point ${r.backup.Point}, ${r.backup.ConsistencyLevel}) in ${r.backup.Repository}; disks in ${dest}`, entry);
         return this.view(entry);
       } catch (err) {
@@ -1518,7 +1523,8 @@ export class Host {
     return this.hostView();
   }
 
-  private memoryCapacity(): number {
+  /** What VMs may have on this host (--memory-capacity, else the machine's memory): Get-VMHost's MemoryCapacity. */
+  memoryCapacity(): number {
     return this.options.memoryCapacity ?? totalmem();
   }
 

@@ -27,3 +27,4 @@ export { POOL_TYPES, METERED_POOL_TYPES, type PoolType, type MeteredPoolType } f
 export type { PoolView } from './vm-resource-pools.ts';
 export { virtualSubnetAdapterRows } from './hnv-adapter-view.ts';
 export { SerialLock } from './vm-lock.ts';
+export type { SharedTenantPolicy, TenantPolicy } from './hnv-store.ts';

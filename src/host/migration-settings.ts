@@ -3,8 +3,8 @@
 // The performance option picks how QEMU's stream is carried: TCPIP one stream; Compression
 // multifd channels with zstd (CPU for bandwidth); SMB multifd channels without compression.
 // SMB is Hyper-V's SMB 3 multichannel/Direct: parallel streams that cost no CPU for
-// compression. Here it is the same parallel streams over the same relay (each channel its own
-// authenticated connection), not memory written through the shared directory: a file on the
+// compression. Here it is the same parallel streams (each channel its own authenticated TLS
+// connection between the QEMUs, as Compression's), not memory written through the shared directory: a file on the
 // share would be written and read back whole, twice the bytes of a stream, and the
 // destination could not load it until the source had finished writing.
 // Pure but for load/save; the file also holds the migration networks (migration-networks.ts).
@@ -65,14 +65,37 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
  */
 const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
 
-/** How QEMU migrates under a performance option (both ends must agree: the source sends it along). */
-export function tuningFor(option: PerformanceOption): MigrationTuning {
+/**
+ * How QEMU migrates under a performance option (both ends must agree: the source sends the option
+ * and, for Compression, its `channels` along). zstd stays at QEMU's level 1, its fastest: a
+ * higher level costs several times the CPU for a few per cent fewer bytes.
+ */
+export function tuningFor(option: PerformanceOption, channels = MULTIFD_CHANNELS): MigrationTuning {
   switch (option) {
     case 'TCPIP': return { ...CONVERGE };
     // XBZRLE does nothing under multifd (QEMU 7.2 sends multifd pages whole): auto-converge only.
-    case 'Compression': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'zstd' }, autoConverge: true };
+    case 'Compression': return { multifd: { channels, compression: 'zstd' }, autoConverge: true };
     case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' }, autoConverge: true };
   }
+}
+
+/**
+ * Compression's channels for the CPU the source has spare (cores, from `spare-cpu.ts`): each
+ * channel is a QEMU thread compressing, so channels beyond the spare cores only take turns on
+ * them — and take CPU from the guests. Hyper-V's Compression likewise uses spare CPU only; with
+ * less than one core spare it still gets one channel (the move must go on).
+ */
+export function compressionChannels(spareCores: number): number {
+  return Math.min(MULTIFD_CHANNELS, Math.max(1, Math.floor(spareCores)));
+}
+
+/**
+ * Multifd options go over QEMU's own TLS straight between the two QEMUs (migration-tls.ts):
+ * through the relay, the multifd channels' last bytes waited in its buffers with the guest
+ * stopped. TCPIP's single stream keeps the relay (its blackout under dirtying was 21–22 ms).
+ */
+export function overQemuTls(option: PerformanceOption): boolean {
+  return tuningFor(option).multifd !== undefined;
 }
 
 export function migrationSettingsPath(dataDir: string): string {

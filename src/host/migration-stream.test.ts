@@ -6,6 +6,8 @@
 // source QEMU's side is closed with the reason kept for the move's error; closing the source relay
 // right after the source has written lets the bytes still in flight through; a destination that
 // goes away cleanly mid-stream closes the source QEMU's side instead of leaving it blocked.
+// The bound relay (a stream over QEMU's own TLS that must leave from a given address) passes
+// bytes both ways whole, from that address.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +19,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { isVmhostError } from '../common/index.ts';
 import { connectPinned } from '../common/pinned-tls.ts';
 import { testTlsIdentity } from '../../test/support/tls-identity.ts';
-import { destinationRelay, sourceRelay, SECRET_BYTES } from './migration-stream.ts';
+import { boundRelay, destinationRelay, routeSource, sourceRelay, SECRET_BYTES } from './migration-stream.ts';
 
 /** The destination QEMU's stand-in: each connection's bytes, in accept order, once it has ended. */
 async function fakeQemu(path: string, expect: number): Promise<{ received: Promise<Buffer[]> }> {
@@ -111,6 +113,33 @@ test('relay: a destination that goes away without an error while the source QEMU
     await closed;
     await src.close();
     gone.close();
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('bound relay: a stream QEMU carries over its own TLS leaves from the migration network\'s address, both ways whole; routeSource says what the kernel would pick', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'relay-'));
+  try {
+    assert.equal(await routeSource('127.0.0.1'), '127.0.0.1');
+    // The far end echoes; it sees the connection come from 127.0.0.2 (all of 127/8 is this host's), not the kernel's 127.0.0.1.
+    let from = '';
+    const echo = createServer((c) => { from = c.remoteAddress ?? ''; c.pipe(c); });
+    await new Promise<void>((ok) => echo.listen(0, '127.0.0.1', ok));
+    const relay = await boundRelay(await mkdtemp(join(root, 'b-')), undefined, { host: '127.0.0.1', port: (echo.address() as { port: number }).port, localAddress: '127.0.0.2' });
+    const payload = randomBytes(3 << 20);
+    const c = await connect(relay.uri);
+    const back: Buffer[] = [];
+    let n = 0;
+    const echoed = new Promise<void>((r) => c.on('data', (b: Buffer) => { back.push(b); n += b.length; if (n === payload.length) r(); }));
+    c.write(payload);
+    await echoed;
+    assert.ok(Buffer.concat(back).equals(payload), 'the bytes came back whole');
+    assert.equal(from, '127.0.0.2');
+    assert.equal(relay.bytes(), payload.length);
+    c.end();
+    await relay.close();
+    echo.close();
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
-// QEMU's migration stream between two daemons. QEMU runs sandboxed (no exec, and as its own
-// user it reaches only sockets it is handed a path to), so neither QEMU talks TCP: the source
+// QEMU's migration stream between two daemons (TCPIP's; see the end of this comment for the
+// multifd options). Through the relay neither QEMU talks TCP: the source
 // QEMU migrates to a unix socket its daemon listens on (a fresh dir of QEMU's group), the
 // daemon relays each connection (multifd opens several) over TLS to the destination daemon,
 // which checks the move's secret (the first SECRET_BYTES bytes of every connection) and relays
@@ -7,9 +7,13 @@
 // The destination's listener presents its daemon's certificate; the source accepts only the one
 // whose fingerprint the destination answered over the authenticated prepare, and writes the
 // secret only then: a man in the middle gets neither the secret nor the guest's memory.
+// That is TCPIP's path. The multifd options go over QEMU's own TLS straight between the QEMUs
+// (migration-tls.ts); `boundRelay` only passes such a stream on when it must leave from an
+// address the kernel's route would not pick.
 import { timingSafeEqual } from 'node:crypto';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { createConnection, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { VmhostError } from '../common/index.ts';
@@ -101,6 +105,39 @@ export async function sourceRelay(dir: string, group: number | undefined, to: Re
     refused: () => refused,
     close: () => closeAll(server, open, dir),
   };
+}
+
+/**
+ * A stream QEMU carries over its own TLS (multifd options, migration-tls.ts) that must leave from
+ * `to.localAddress`, which the kernel's route would not pick: QEMU cannot bind a local address,
+ * so it connects to `unix:<dir>/out.sock` and each connection is passed on as it is, from there.
+ */
+export async function boundRelay(dir: string, group: number | undefined, to: { host: string; port: number; localAddress: string }): Promise<Relay> {
+  const path = join(dir, 'out.sock');
+  const open = new Set<Socket>();
+  let bytes = 0;
+  const server = createServer((q) => {
+    const t = createConnection({ host: to.host, port: to.port, localAddress: to.localAddress });
+    open.add(q).add(t);
+    t.setNoDelay(true);
+    q.on('data', (b: Buffer) => { bytes += b.length; });
+    splice(q, t);
+    t.on('close', () => { if (!q.readableEnded) q.destroy(); }); // as in sourceRelay: QEMU must not wait on a dead peer
+  });
+  await listen(server, path);
+  await shareSocketWithGroup(path, group);
+  return { uri: `unix:${path}`, bytes: () => bytes, close: () => closeAll(server, open, dir) };
+}
+
+/** The address the kernel's route sends from to reach `address` (no packet is sent). */
+export async function routeSource(address: string): Promise<string> {
+  const s = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((ok, fail) => { s.once('error', fail); s.connect(9, address, () => ok()); });
+    return s.address().address;
+  } finally {
+    s.close();
+  }
 }
 
 /**

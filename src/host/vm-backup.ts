@@ -41,6 +41,7 @@ import type { ConsistencyLevel, FreezeResult } from './guest-freeze.ts';
 import type { JobHandle } from './jobs.ts';
 import { ResticRepository, type ResticSnapshot } from './restic.ts';
 import type { VmConfig } from './vm-config.ts';
+import { decodeFirmwareVars, readFirmwareVars, writeFirmwareVars } from './backup-firmware.ts';
 import type { VmEntry } from './vm-entry.ts';
 import { VmStorage } from './vm-storage.ts';
 
@@ -184,10 +185,11 @@ export class VmBackups {
         ...(at.frozen.length > 0 ? { FrozenFileSystems: at.frozen } : {}),
         VMState: e.state, VirtualSize: 0, ChangedBytes: 0, DataBytes: 0, StoredBytes: 0, Drives: [],
       };
+      const firmwareVars = await readFirmwareVars(e.paths);
       for (const [i, { drive: d, taken: t, copy: disk, logicalSectorSize, physicalSectorSize }] of at.drives.entries()) {
         const header: StreamHeader = {
           format: STREAM_FORMAT, version: 1, virtualSize: disk.virtualSize, logicalSectorSize, physicalSectorSize,
-          full: t.full, extents: await streamExtents(disk, t.extents, t.full), ...(i === 0 ? { config: e.config } : {}),
+          full: t.full, extents: await streamExtents(disk, t.extents, t.full), ...(i === 0 ? { config: e.config, ...(firmwareVars ? { firmwareVars } : {}) } : {}),
         };
         h.progress(50 + (i / at.drives.length) * 45, `Storing ${basename(d.path)} in the repository`);
         // A chain's later point that had to read everything says why (a first point is full by nature).
@@ -298,12 +300,13 @@ export class VmBackups {
    * were stored). A stream restic cannot verify (a corrupted pack) fails with restic's error;
    * the partial file is removed, and so are the files restored before it.
    */
-  async restore(repository: string, backupId: string, destination: string, h: JobHandle): Promise<{ backup: VmBackup; disks: RestoredDisk[]; config: VmConfig | undefined }> {
+  async restore(repository: string, backupId: string, destination: string, h: JobHandle): Promise<{ backup: VmBackup; disks: RestoredDisk[]; config: VmConfig | undefined; firmwareVars: unknown }> {
     const { repo, backup, all } = await this.find(repository, backupId);
     const dest = resolve(destination);
     await mkdir(dest, { recursive: true });
     const out: RestoredDisk[] = [];
     let config: VmConfig | undefined;
+    let firmwareVars: unknown;
     try {
       for (const [k, d] of backup.Drives.entries()) {
         const stem = basename(d.Path, extname(d.Path));
@@ -316,6 +319,7 @@ export class VmBackups {
           await built.disk.flush();
           await built.disk.close();
           config ??= built.header.config as VmConfig | undefined;
+          firmwareVars ??= built.header.firmwareVars;
           out.push({ DriveId: d.DriveId, SourcePath: d.Path, Path: target, VirtualSize: d.VirtualSize, BackupId: backup.BackupId, PointsApplied: built.points });
         } catch (e) {
           await rm(target, { force: true });
@@ -326,7 +330,7 @@ export class VmBackups {
       for (const r of out) await rm(r.Path, { force: true });
       throw e;
     }
-    return { backup, disks: out, config };
+    return { backup, disks: out, config, firmwareVars };
   }
 
   /**
@@ -345,6 +349,7 @@ export class VmBackups {
       throw new VmhostError('INVALID_STATE', `VM '${vm}' has other hard drives than backup ${backup.BackupId} (${missing.map((d) => d.path).join(', ') || 'drives were removed'}): restore it with -NewVMName or -DestinationPath`, { vm });
     }
     const built: Array<{ tmp: string; path: string; r: RestoredDisk }> = [];
+    let firmwareVars: unknown;
     try {
       for (const [k, d] of drives.entries()) {
         const bd = backup.Drives.find((x) => x.DriveId === d.id)!;
@@ -357,6 +362,7 @@ export class VmBackups {
         }, (i, n, point) => h.progress(((k + i / n) / drives.length) * 95, `Restoring ${basename(d.path)}: point ${point}`));
         await b.disk.flush();
         await b.disk.close();
+        firmwareVars ??= b.header.firmwareVars;
         built.at(-1)!.r.PointsApplied = b.points;
       }
     } catch (err) {
@@ -364,6 +370,8 @@ export class VmBackups {
       throw err;
     }
     for (const b of built) await rename(b.tmp, b.path);
+    // The firmware's variables go back with the disks they boot (a point without them leaves the VM's own).
+    await writeFirmwareVars(e.paths, decodeFirmwareVars(firmwareVars, `backup ${backup.BackupId}`));
     return built.map((b) => b.r);
   }
 

@@ -281,7 +281,7 @@ export class VmCheckpoints {
     const drives = r.config.hardDrives;
     for (const [i, d] of drives.entries()) {
       const fold = await planFold(d.path, used(), CHILD_SUFFIX, (f) => this.host.storage.parentOf(f));
-      if (fold.kind === 'delete') await rm(d.path, { force: true });
+      if (fold.kind === 'delete') await this.host.storage.volumeOps.run({ Op: 'remove', Path: d.path });
       if (fold.kind !== 'merge') continue;
       // Live, it runs with the export paused once the frozen file holds everything (the export re-links its own chain).
       const commit = async () => {
@@ -290,7 +290,7 @@ export class VmCheckpoints {
       };
       const report = (done: number, total: number) => progress((i + done / Math.max(total, 1)) / drives.length);
       const live = await this.host.storage.mergeServed(fold.child, d.path, report, commit, pause);
-      if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path), report);
+      if (!live) await foldOffline(d.path, fold, () => this.repoint(e, fold.child, d.path), report, this.host.storage.volumeOps);
     }
     // Its children hang from its parent now; the VM too, if it grew from it.
     for (const c of [...m.values()].filter((x) => x.parentId === r.id)) await this.saveRecord(e, { ...c, parentId: r.parentId });

@@ -1,5 +1,5 @@
 // Move-VM's disk part on the source, without a VM: where a shared-nothing move puts the frozen
-// files of a VM's chains (planChains), and files sent as files over a real disk stream into the
+// files of a VM's chains (planChains; -Vhds may name them), and files sent as files over a real disk stream into the
 // destination's IncomingFiles — leaving from the migration network's source address (a proxy
 // in front of the listener sees where each connection comes from), holes kept, bytes equal;
 // frozen disk files re-pointed at their parents' copies, a leaf made over them only once they
@@ -16,7 +16,8 @@ import { isVmhostError } from '../common/index.ts';
 import { testTlsIdentity } from '../../test/support/tls-identity.ts';
 import { chainFiles, createDifferencingFile, createDiskFile, openDiskFile, serveDiskStream, type DiskStreamServer, type MirrorTarget } from '../storage/index.ts';
 import { IncomingFiles, leafAfterFiles, type IncomingFile } from './move-incoming-files.ts';
-import { DiskCopies, planChains } from './vm-move-disks.ts';
+import { DiskCopies, planChains, plannedDisks } from './vm-move-disks.ts';
+import type { VmConfig } from './vm-config.ts';
 import { VmStorage } from './vm-storage.ts';
 
 test('planChains: frozen files beside their drive\'s leaf or in -DestinationStoragePath, parents first, leaves over their parent\'s copy', () => {
@@ -37,6 +38,23 @@ test('planChains: frozen files beside their drive\'s leaf or in -DestinationStor
   assert.throws(() => planChains('vm', leaves, drives, [...checkpoints, { driveId: 'gone', chain: ['/a/z.vhdx'] }], {}), (e: unknown) => isVmhostError(e, 'INVALID_ARGUMENT') && /DestinationStoragePath/.test((e as Error).message));
   assert.throws(() => planChains('vm', { d1: '/b/x.vhdx', d2: '/b/y.vhdx' }, [{ driveId: 'd1', chain: ['/a/1/x.vhdx', '/a/p.vhdx'] }, { driveId: 'd2', chain: ['/a/2/y.vhdx', '/a/2/p.vhdx'] }], [], {}),
     (e: unknown) => isVmhostError(e, 'INVALID_ARGUMENT') && /both become \/b\/p\.vhdx/.test((e as Error).message));
+});
+
+test('-Vhds may name a frozen file (a checkpoint\'s read-only parent): it goes there, the rest as before; an unknown file is refused', () => {
+  const vm = { name: 'vm', hardDrives: [{ id: 'd1', path: '/a/x_2.avhdx' }, { id: 'd2', path: '/a/y.vhdx' }] } as unknown as VmConfig;
+  const frozen = new Set(['/a/x_1.avhdx', '/a/x.vhdx']);
+  const r = { destinationStoragePath: '/c', vhds: [{ SourceFilePath: '/a/x.vhdx', DestinationFilePath: '/base/x-base.vhdx' }, { SourceFilePath: '/a/y.vhdx', DestinationFilePath: '/d/y.vhdx' }] };
+  const leaves = plannedDisks(vm, r, frozen);
+  assert.deepEqual(leaves, { d1: '/c/x_2.avhdx', d2: '/d/y.vhdx' });
+  const plan = planChains('vm', leaves, [{ driveId: 'd1', chain: ['/a/x_2.avhdx', '/a/x_1.avhdx', '/a/x.vhdx'] }, { driveId: 'd2', chain: ['/a/y.vhdx'] }], [{ driveId: 'd1', chain: ['/a/x_1.avhdx', '/a/x.vhdx'] }], r);
+  assert.deepEqual(plan.frozen, [
+    { from: '/a/x.vhdx', to: '/base/x-base.vhdx', parent: null },
+    { from: '/a/x_1.avhdx', to: '/c/x_1.avhdx', parent: '/base/x-base.vhdx' },
+  ]);
+  assert.throws(() => plannedDisks(vm, { ...r, vhds: [{ SourceFilePath: '/a/other.vhdx', DestinationFilePath: '/d/o.vhdx' }] }, frozen),
+    (e: unknown) => isVmhostError(e, 'INVALID_ARGUMENT') && /has no disk \/a\/other\.vhdx \(its disks: .*\/a\/x\.vhdx/.test((e as Error).message));
+  assert.throws(() => plannedDisks(vm, { ...r, vhds: [{ SourceFilePath: '/a/x.vhdx', DestinationFilePath: '/c/x_2.avhdx' }] }, frozen),
+    (e: unknown) => isVmhostError(e, 'INVALID_ARGUMENT') && /both become \/c\/x_2\.avhdx/.test((e as Error).message), 'a frozen file named onto a leaf\'s destination');
 });
 
 test('files sent as files: from the migration network\'s address, holes kept, every byte there', async () => {

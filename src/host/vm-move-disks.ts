@@ -23,16 +23,20 @@ export interface StorageMoveRequest {
   retainSource?: boolean;
 }
 
-/** Where each drive goes on the destination: its -Vhds entry, else DestinationStoragePath/<its file name>. Refused before anything moves. */
-export function plannedDisks(vm: VmConfig, r: StorageMoveRequest): Record<string, string> {
+/**
+ * Where each drive goes on the destination: its -Vhds entry, else DestinationStoragePath/<its file name>. Refused before anything moves.
+ * A -Vhds entry may also name one of the `frozen` files of the VM's chains (a checkpoint's read-only parent): `planChains` places it.
+ */
+export function plannedDisks(vm: VmConfig, r: StorageMoveRequest, frozen: ReadonlySet<string> = new Set()): Record<string, string> {
   const dir = r.destinationStoragePath;
   if (dir !== undefined && !isAbsolute(dir)) throw invalid('DestinationStoragePath', `'${dir}' is not an absolute path`, vm.name);
   const byPath = new Map(vm.hardDrives.map((d) => [resolve(d.path), d]));
   const out: Record<string, string> = {};
   for (const v of r.vhds ?? []) {
     const d = byPath.get(resolve(v.SourceFilePath));
-    if (!d) throw invalid('Vhds', `VM '${vm.name}' has no disk ${v.SourceFilePath} (its disks: ${[...byPath.keys()].join(', ') || 'none'})`, vm.name);
     if (!isAbsolute(v.DestinationFilePath)) throw invalid('Vhds', `DestinationFilePath '${v.DestinationFilePath}' is not an absolute path`, vm.name);
+    if (!d && frozen.has(resolve(v.SourceFilePath))) continue;
+    if (!d) throw invalid('Vhds', `VM '${vm.name}' has no disk ${v.SourceFilePath} (its disks: ${[...byPath.keys(), ...frozen].join(', ') || 'none'})`, vm.name);
     if (out[d.id] !== undefined) throw invalid('Vhds', `${v.SourceFilePath} is named twice`, vm.name);
     out[d.id] = resolve(v.DestinationFilePath);
   }
@@ -41,12 +45,17 @@ export function plannedDisks(vm: VmConfig, r: StorageMoveRequest): Record<string
     if (dir === undefined) throw invalid('DestinationStoragePath', `Move-VM -IncludeStorage needs a destination for ${d.path}: give -DestinationStoragePath or a -Vhds entry for it`, vm.name);
     out[d.id] = join(resolve(dir), basename(d.path));
   }
-  const seen = new Set<string>();
+  const seen = new Set<string>(named(r, frozen).values());
   for (const p of Object.values(out)) {
     if (seen.has(p)) throw invalid(r.vhds?.length ? 'Vhds' : 'DestinationStoragePath', `two disks would both become ${p}: name them apart with -Vhds`, vm.name);
     seen.add(p);
   }
   return out;
+}
+
+/** The -Vhds entries that name frozen files: source → destination, both resolved. */
+function named(r: StorageMoveRequest, frozen: ReadonlySet<string>): Map<string, string> {
+  return new Map((r.vhds ?? []).map((v) => [resolve(v.SourceFilePath), resolve(v.DestinationFilePath)] as const).filter(([f]) => frozen.has(f)));
 }
 
 /** Where a shared-nothing move puts the frozen files of the VM's chains, and what each file's parent becomes. */
@@ -65,7 +74,7 @@ export interface DriveChain { driveId: string; chain: string[] }
 /**
  * `drives`: the chains of the VM's drives, whose leaves go where `leaves` says (plannedDisks);
  * `checkpoints`: its checkpoints' drives' (each names the file it froze). A frozen file goes to
- * -DestinationStoragePath, else beside the destination of the drive whose chain holds it.
+ * its -Vhds entry, else -DestinationStoragePath, else beside the destination of the drive whose chain holds it.
  */
 export function planChains(vm: string, leaves: Record<string, string>, drives: DriveChain[], checkpoints: DriveChain[], r: StorageMoveRequest): ChainPlan {
   const to = new Map<string, string>();
@@ -74,10 +83,19 @@ export function planChains(vm: string, leaves: Record<string, string>, drives: D
   const parentOf = new Map<string, string | null>();
   const order: string[] = [];
   const taken = new Set(to.values());
+  const chosen = named(r, new Set(chains.flatMap((c) => c.chain.map((f) => resolve(f)))));
   for (const c of chains) {
     c.chain.forEach((f, i) => parentOf.set(f, c.chain[i + 1] ?? null));
     for (const f of [...c.chain].reverse()) {
       if (to.has(f)) continue;
+      const asked = chosen.get(resolve(f));
+      if (asked !== undefined) {
+        if (taken.has(asked)) throw invalid('Vhds', `two of the VM's disk files would both become ${asked}`, vm);
+        taken.add(asked);
+        to.set(f, asked);
+        order.push(f);
+        continue;
+      }
       const beside = leaves[c.driveId];
       const dir = r.destinationStoragePath !== undefined ? resolve(r.destinationStoragePath) : beside !== undefined ? dirname(beside) : undefined;
       if (dir === undefined) throw invalid('DestinationStoragePath', `the checkpoint file ${f} belongs to a drive the VM no longer has: give -DestinationStoragePath for it`, vm);

@@ -30,6 +30,7 @@
 // the cluster node), whose new token fences the disks before they are opened.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import type { TlsIdentity } from '../common/pinned-tls.ts';
@@ -42,6 +43,7 @@ import { incompatibilities, type Incompatibility } from './import-report.ts';
 import type { ImportHostFacts } from './import-plan.ts';
 import { tuningFor, type PerformanceOption } from './migration-settings.ts';
 import { destinationRelay, moveSocketDir, type Relay } from './migration-stream.ts';
+import { checkPeerCa, makeMoveIdentity, MIGRATION_TLS_HOSTNAME, writeQemuCredentials } from './migration-tls.ts';
 import type { QemuUser } from './qemu-user.ts';
 import type { SavedCounters } from './switch-counters.ts';
 import type { VmConfig } from './vm-config.ts';
@@ -86,14 +88,19 @@ export interface MovePrepare {
   files?: IncomingFile[];
   /** Dynamic memory's layout on the source (its QEMU's boot RAM and virtio-mem region); absent: static memory. */
   memory?: MemoryPlan;
+  /** A multifd option's stream: the source's per-move CA (PEM); the QEMUs then talk over their own TLS, not the relay (migration-tls.ts). */
+  streamCa?: string;
+  /** Compression: the multifd channels the source chose for its spare CPU (migration-settings.ts `compressionChannels`); both QEMUs need the same. */
+  channels?: number;
 }
 
 /**
  * `Address`: where the stream's listener is (on the destination's migration networks, migration-networks.ts); `DiskPort`: where a shared-nothing move's disk streams connect (with `Secret`), on the same address;
  * `Fingerprint`: the SHA-256 of the certificate both listeners present (TLS); the source sends the secret only to it;
- * `ProviderAddress`: the destination's network virtualization PA, which the VM's lookup records name once it is committed (hnv-move.ts).
+ * `ProviderAddress`: the destination's network virtualization PA, which the VM's lookup records name once it is committed (hnv-move.ts);
+ * `StreamCa`: answered to a `streamCa`: this host's per-move CA (PEM), the only issuer the source QEMU accepts; `Port` is then its QEMU's own listener.
  */
-export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; Fingerprint: string; DiskPort?: number; ProviderAddress?: string }
+export interface PreparedMove { MoveId: string; Address: string; Port: number; Secret: string; Fingerprint: string; DiskPort?: number; ProviderAddress?: string; StreamCa?: string }
 
 /** How a cluster node's move ticket starts (the rest is the cluster's: cluster/cluster-move.ts). */
 export const CLUSTER_TICKET_PREFIX = 'cluster:';
@@ -243,20 +250,45 @@ export class MoveIn {
       s.rt = rt;
       await writeFileAtomic(join(s.stageDir, INCOMING), JSON.stringify({ moveId: s.id, sourceHost: p.sourceHost, files, pid: rt.pid, uuid: vm.id }));
       void rt.exited.then(() => { if (!s.committing) void this.abort(s.id, 'its QEMU exited before the move was committed'); });
-      const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
-      const sock = join(dir, 'in.sock');
-      await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance));
-      s.relay = await destinationRelay(address, identity, sock, secret, dir);
+      let port: number, streamCa: string | undefined;
+      if (p.streamCa !== undefined) {
+        ({ port, ca: streamCa } = await this.listenOverQemuTls(rt, address, p, p.streamCa));
+      } else {
+        const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, true);
+        const sock = join(dir, 'in.sock');
+        await rt.listenForMigration(`unix:${sock}`, tuningFor(p.performance, p.channels));
+        const relay = await destinationRelay(address, identity, sock, secret, dir);
+        s.relay = relay;
+        port = relay.port;
+      }
       this.arm(s);
       this.host.event('Information', 'VM_MOVE_PREPARED', `Incoming move of VM '${vm.name}' from ${p.sourceHost} prepared (move ${s.id})`, s.entry);
       const pa = this.host.hnv.providerAddress();
       return {
-        MoveId: s.id, Address: address, Port: (s.relay as Relay & { port: number }).port, Secret: secret.toString('base64'), Fingerprint: identity.fingerprint,
+        MoveId: s.id, Address: address, Port: port, Secret: secret.toString('base64'), Fingerprint: identity.fingerprint, ...(streamCa === undefined ? {} : { StreamCa: streamCa }),
         ...(diskPort === undefined ? {} : { DiskPort: diskPort }), ...(pa === undefined ? {} : { ProviderAddress: pa }),
       };
     } catch (e) {
       await this.abort(s.id, `prepare failed: ${(e as Error).message}`);
       throw e;
+    }
+  }
+
+  /**
+   * A multifd option's stream: this host's QEMU listens on `address` itself (a port the kernel
+   * picks), over its own TLS with this move's credentials, trusting only the source's CA and its own.
+   */
+  private async listenOverQemuTls(rt: VmRuntime, address: string, p: MovePrepare, sourceCa: string): Promise<{ port: number; ca: string }> {
+    checkPeerCa(sourceCa, `source host ${p.sourceHost}`);
+    const own = await makeMoveIdentity('server');
+    const dir = await moveSocketDir(this.host.socketRoot, this.host.qemuUser?.gid, false);
+    try {
+      await writeQemuCredentials(dir, own, sourceCa, this.host.qemuUser);
+      const port = await rt.listenForMigration(`tcp:${isIPv6(address) ? `[${address}]` : address}:0`, { ...tuningFor(p.performance, p.channels), tls: { dir, hostname: MIGRATION_TLS_HOSTNAME } });
+      if (port === undefined) throw new VmhostError('INTERNAL', `QEMU did not say which port it listens on for the move of '${p.config.name}'`, { vm: p.config.name });
+      return { port, ca: own.ca };
+    } finally {
+      await rm(dir, { recursive: true, force: true }); // QEMU read the credentials when they were added
     }
   }
 

@@ -34,15 +34,19 @@
 // postmigrate) is killed, its files and folder removed. Not committed — the journal goes and
 // the VM stays here. No answer — the journal stays, the VM stays paused, asked again at the next start.
 import { readFile, rm, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isIPv6 } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { VmhostError } from '../common/index.ts';
-import type { LiveMigrationResult, MigrationInfo } from '../qemu/index.ts';
+import type { LiveMigrationResult, MigrationInfo, MigrationTuning } from '../qemu/index.ts';
 import type { EventLevel } from './events.ts';
 import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
 import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
-import { tuningFor, type MigrationSettings } from './migration-settings.ts';
-import { sourceRelay, moveSocketDir } from './migration-stream.ts';
+import { compressionChannels, overQemuTls, tuningFor, type MigrationSettings } from './migration-settings.ts';
+import { spareCores } from './spare-cpu.ts';
+import { boundRelay, moveSocketDir, routeSource, sourceRelay, type Relay } from './migration-stream.ts';
+import { checkPeerCa, makeMoveIdentity, MIGRATION_TLS_HOSTNAME, writeQemuCredentials, type MoveTlsIdentity } from './migration-tls.ts';
+import type { QemuUser } from './qemu-user.ts';
 import { MoveQueue } from './move-queue.ts';
 import type { VmEntry } from './vm-entry.ts';
 import type { LockHeld } from './vm-lock.ts';
@@ -94,6 +98,8 @@ export interface MoveOutHost {
   /** Where a move's socket dir goes, and QEMU's group when it runs as its own user. */
   readonly socketRoot: string;
   readonly qemuGroup: number | undefined;
+  /** QEMU's user when it runs as one: it reads the move's TLS credentials after dropping root. */
+  readonly qemuUser: QemuUser | undefined;
   /** The local address the stream leaves from to reach the destination's `address` (migration networks); throws when none may. */
   streamFrom(address: string): string | undefined;
   readonly computerName: string;
@@ -131,7 +137,7 @@ interface MoveOutVm {
   uptimeMs(): number;
   /** Its resource metering as of the last sample (Measure-VM goes on counting on the destination); none when not enabled. */
   metering(): MeteringState | undefined;
-  migrate(uri: string, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
+  migrate(uri: string, tuning: MigrationTuning, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<unknown>;
   /** Stop serving the disks (the source QEMU is inactive): the destination may open them. */
   releaseDisks(): Promise<void>;
   /** Undo: serve the disks again and resume the source QEMU. */
@@ -162,7 +168,7 @@ export class MoveOut {
       throw new VmhostError('MIGRATION_DISABLED', 'Virtual machine migration is disabled on this host: run Enable-VMMigration', { vm: e.config.name });
     }
     this.refuseUnmovable(e);
-    const moved = req.storage ? plannedDisks(e.config, req.storage) : undefined;
+    const moved = req.storage ? plannedDisks(e.config, req.storage, this.frozenFiles(e)) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
     const dest = httpDestination(req.destination, req.ticket);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
@@ -235,6 +241,7 @@ export class MoveOut {
     const performance = this.host.settings().VirtualMachineMigrationPerformanceOption;
     const t0 = Date.now();
     let stats: LiveMigrationResult | undefined;
+    let channels: number | undefined;
     // A clustered VM's checkpoints are in its shared folder already: none travel.
     const records = e.fence ? [] : this.host.checkpoints.all(e);
     // Set by `describe`, which plans the chains' files (none on shared storage) and the memory files.
@@ -266,7 +273,7 @@ export class MoveOut {
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
       metering: () => this.host.metering(e),
-      migrate: async (uri, onProgress, signal) => { stats = await rt.migrateTo(uri, tuningFor(performance), onProgress, signal); },
+      migrate: async (uri, tuning, onProgress, signal) => { channels = tuning.multifd?.channels; stats = await rt.migrateTo(uri, tuning, onProgress, signal); },
       releaseDisks: async () => {
         await copies.finish();
         for (const d of e.config.hardDrives) await storage.stopDrive(d);
@@ -283,7 +290,7 @@ export class MoveOut {
         if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
-        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
       },
       journal: async (prepared) => {
         const path = join(e.paths.dir, JOURNAL);
@@ -292,6 +299,17 @@ export class MoveOut {
         await writeFileAtomic(path, JSON.stringify(j, null, 2));
       },
     };
+  }
+
+  /** The read-only files of the VM's chains that -Vhds may name: its served drives' parents and the files its checkpoints froze. */
+  private frozenFiles(e: VmEntry): Set<string> {
+    const files = new Set<string>();
+    for (const d of e.config.hardDrives) {
+      const served = this.host.storage.server.get(VmStorage.exportName(d));
+      if (served) for (const f of chainFiles(served.disk).slice(1)) files.add(f);
+    }
+    for (const r of e.fence ? [] : this.host.checkpoints.all(e)) for (const d of r.config.hardDrives) files.add(resolve(d.path));
+    return files;
   }
 
   /** Shared-nothing: the chains of the VM's drives and of its checkpoints' drives, and where their frozen files go. */
@@ -411,9 +429,12 @@ export function progressText(i: MigrationInfo, phase: string): string {
 }
 
 /** The move itself (the caller holds the VM Migrating under its lock and a queue slot). */
-async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost, 'socketRoot' | 'qemuGroup' | 'streamFrom'>, h: JobHandle): Promise<VmView> {
+async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: JobHandle): Promise<VmView> {
   h.progress(2, 'Preparing the destination');
-  const prepared = await dest.prepare(await vm.describe());
+  const body = await vm.describe();
+  const client = overQemuTls(body.performance) ? await makeMoveIdentity('client') : undefined;
+  const channels = body.performance === 'Compression' ? compressionChannels(await spareCores()) : undefined;
+  const prepared = await dest.prepare({ ...body, ...(client ? { streamCa: client.ca } : {}), ...(channels ? { channels } : {}) });
   // The destination's stream listener is on its migration networks (on all addresses: the one we called); this host sends only into its own.
   const address = /^(0\.0\.0\.0|::)$/.test(prepared.Address) ? dest.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : prepared.Address;
   let from: string | undefined;
@@ -439,20 +460,18 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
       await vm.copyDisks(prepared, address, from, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
       signal.throwIfAborted();
     }
-    const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
-    const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, fingerprint: prepared.Fingerprint, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+    const stream = await openStream(host, prepared, address, from, client);
     try {
-      await vm.migrate(relay.uri, (i) => {
+      await vm.migrate(stream.uri, { ...tuningFor(body.performance, channels), ...(stream.tls ? { tls: stream.tls } : {}) }, (i) => {
         const r = i.ram;
         const pct = r && r.total > 0 ? Math.min(90, base + ((90 - base) * (r.total - r.remaining)) / r.total) : base;
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
       }, signal);
       last = Date.now(); // QEMU has completed: the guest stays stopped until the destination resumes it
     } catch (e) {
-      // QEMU saw only its socket closed; the relay knows why (a certificate other than the prepared one).
-      throw relay.refused() ?? e;
+      throw stream.refused(e);
     } finally {
-      await relay.close();
+      await stream.close();
     }
     mark('relay closed');
     h.progress(92, 'Handing the disks over');
@@ -490,6 +509,45 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: Pick<MoveOutHost,
   h.progress(97, 'Removing the VM from this host');
   await vm.leave(prepared, marks.join(', '));
   return view;
+}
+
+type StreamHost = Pick<MoveOutHost, 'socketRoot' | 'qemuGroup' | 'qemuUser' | 'streamFrom'>;
+
+/** How the source QEMU reaches the destination; `refused` turns QEMU's failure into why the stream was refused, when that is known. */
+interface Stream { uri: string; tls: MigrationTuning['tls']; refused(e: unknown): unknown; close(): Promise<void> }
+
+/**
+ * A multifd option (the destination answered its CA): over QEMU's own TLS straight to the
+ * destination's QEMU, from `from` through `boundRelay` only when the kernel's route would leave
+ * from another address. TCPIP: through the relay, which checks the destination's certificate.
+ */
+async function openStream(host: StreamHost, prepared: PreparedMove, address: string, from: string | undefined, client: MoveTlsIdentity | undefined): Promise<Stream> {
+  const dir = await moveSocketDir(host.socketRoot, host.qemuGroup, false);
+  const where = `the destination's migration stream listener ${address}:${prepared.Port}`;
+  try {
+    if (prepared.StreamCa === undefined || !client) {
+      const relay = await sourceRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, fingerprint: prepared.Fingerprint, localAddress: from }, Buffer.from(prepared.Secret, 'base64'));
+      // QEMU saw only its socket closed; the relay knows why (a certificate other than the prepared one).
+      return { uri: relay.uri, tls: undefined, refused: (e) => relay.refused() ?? e, close: () => relay.close() };
+    }
+    const ca = checkPeerCa(prepared.StreamCa, where);
+    await writeQemuCredentials(dir, client, prepared.StreamCa, host.qemuUser);
+    const relay: Relay | undefined = from !== undefined && (await routeSource(address)) !== from
+      ? await boundRelay(dir, host.qemuGroup, { host: address, port: prepared.Port, localAddress: from }) : undefined;
+    return {
+      uri: relay?.uri ?? `tcp:${isIPv6(address) ? `[${address}]` : address}:${prepared.Port}`,
+      tls: { dir, hostname: MIGRATION_TLS_HOSTNAME },
+      // GnuTLS's words for a peer certificate that does not chain to the pinned CA or names another host.
+      refused: (e) => (e instanceof Error && /certificate|issuer/i.test(e.message)
+        ? new VmhostError('TLS_CERTIFICATE_CHANGED', `${where} presented a TLS certificate not issued by the move's CA ${ca} that the destination answered (${e.message}): refused before any memory was sent (someone between the hosts, or not the host that was asked)`,
+          { peer: where, pinned: ca }, { cause: e })
+        : e),
+      close: async () => { await relay?.close(); await rm(dir, { recursive: true, force: true }); },
+    };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** After a committed move: the source's files the destination has copied (disk files unless shared or -RetainVhdCopiesOnSource; checkpoint records and memory). */

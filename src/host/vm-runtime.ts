@@ -366,8 +366,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   /** Move-VM's destination: listen for the source's stream on `uri` (QEMU was launched with incomingMigration). */
-  async listenForMigration(uri: string, tuning: MigrationTuning): Promise<void> {
-    await startIncoming(this.proc.qmp, uri, tuning);
+  async listenForMigration(uri: string, tuning: MigrationTuning): Promise<number | undefined> {
+    return startIncoming(this.proc.qmp, uri, tuning);
   }
 
   /** Move-VM's destination: the whole state has arrived (QEMU is paused, -S, until `resume`). */

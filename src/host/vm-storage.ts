@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { BlockServer, FencingStage, HeldDisk, OwnershipFence, branchDiskFile, type ChangeTracker, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
+import { BlockServer, FencingStage, HeldDisk, OwnershipFence, branchDiskFile, localVolumeOps, type VolumeOps, type ChangeTracker, chainFiles, describeDiskFile, openDiskFile, type DiskCounters, type MinimumIopsAlert, type ServedDisk } from '../storage/index.ts';
 import type { DiskSpec } from '../qemu/index.ts';
 import type { HeldGeometry } from '../storage/index.ts';
 import type { HardDrive, DvdDrive } from './drives.ts';
@@ -25,6 +25,11 @@ export class VmStorage {
   private readonly held = new Map<string, HeldDisk>();
   /** A clustered VM's drives, by export name: served only through a fencing stage on its ownership token. */
   private readonly fences = new Map<string, OwnershipFence>();
+  /**
+   * Who creates and deletes disk files for this host (storage/volume-ops.ts): this process, unless
+   * a cluster node routes operations on its Cluster Shared Volumes to their coordinators.
+   */
+  volumeOps: VolumeOps = localVolumeOps;
 
   /** `qemuGroup`: QEMU's group when it runs as its own user (it reconnects and hot-adds after dropping root). */
   constructor(private readonly dataDir: string, qemuGroup?: number) {
@@ -92,7 +97,7 @@ export class VmStorage {
       await this.server.stop(h.served.exportName);
       return false;
     }
-    await this.server.merge(h.served.exportName, { child, target, progress, commit, ...(signal ? { signal } : {}) });
+    await this.server.merge(h.served.exportName, { child, target, progress, commit, ops: this.volumeOps, ...(signal ? { signal } : {}) });
     return true;
   }
 
@@ -199,7 +204,7 @@ export class VmStorage {
    */
   async branchDrive(d: HardDrive, childName: string): Promise<string> {
     const served = this.server.get(VmStorage.exportName(d));
-    return served ? this.server.branch(served.exportName, childName) : branchDiskFile(d.path, childName);
+    return served ? this.server.branch(served.exportName, childName, this.volumeOps) : branchDiskFile(d.path, childName, this.volumeOps);
   }
 
   /** A DVD drive for QEMU: the ISO opened read-only by QEMU itself, or an empty tray. */

@@ -6,7 +6,7 @@ import { parseIpv4 as parseIpv4Address, formatMacNumber, parseMac } from './addr
 import { put16, put32 } from './bytes.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet } from './ethernet.ts';
 import { setIpv4Checksum } from './ipv4.ts';
-import { NVGRE_OVERHEAD, decodeNvgre, encodeNvgre, type NvgreFields } from './nvgre.ts';
+import { NVGRE_OVERHEAD, NvgreTemplate, decodeNvgre, encodeNvgre, nvgreTemplate, type NvgreFields } from './nvgre.ts';
 import { seededRandom } from '../common/prng.ts';
 
 const rng = seededRandom;
@@ -48,6 +48,24 @@ test('encode → decode: every field and the customer frame come back (property,
     assert.equal(d.innerEthertype, ETHERTYPE_ARP);
     assert.deepEqual(e.frame.subarray(d.innerOffset, d.innerOffset + d.innerLength), customer);
   }
+});
+
+test('one template per destination: frames of any length, VSID and flow are byte for byte what encodeNvgre makes, checksum included', () => {
+  const t = nvgreTemplate({ outerDst: NEXT, outerSrc: UPLINK, providerSrc: PA1, providerDst: PA2, mtu: 9000, outerVlan: 12 });
+  assert.ok(t instanceof NvgreTemplate);
+  const r = rng(77);
+  for (let i = 0; i < 500; i++) {
+    const f = base({ inner: inner(14 + Math.floor(r() * 3000)), vsid: 4096 + Math.floor(r() * 100_000), flowId: Math.floor(r() * 256), mtu: 9000, outerVlan: 12 });
+    const a = t.encode(f.vsid, f.flowId!, f.inner), b = encodeNvgre(f);
+    assert.ok(a.ok && b.ok);
+    assert.deepEqual(a.frame, b.frame);
+    const d = decodeNvgre(a.frame);
+    assert.ok(d.ok, d.ok ? '' : d.reason);
+    assert.deepEqual([d.vsid, d.flowId, d.innerLength], [f.vsid, f.flowId, f.inner.length]);
+  }
+  assert.deepEqual(t.encode(5001, 0, inner(9000)), { ok: false, refused: 'too-big', detail: '9028 bytes of outer IPv4 exceed the provider MTU 9000 (customer frames may be at most 8972 bytes)' });
+  const bad = nvgreTemplate({ outerDst: NEXT, outerSrc: parseMac('01:00:5e:00:00:01'), providerSrc: PA1, providerDst: PA2 });
+  assert.ok(!(bad instanceof NvgreTemplate) && bad.refused === 'bad-mac');
 });
 
 test('encode refuses each bad field by name', () => {

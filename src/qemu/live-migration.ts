@@ -25,7 +25,16 @@ export interface MigrationTuning {
   maxBandwidth?: number;
   /** Default QEMU's 300 ms. */
   downtimeLimitMs?: number;
+  /**
+   * QEMU's own TLS on every channel: a tls-creds-x509 object from `dir` (read when it is added),
+   * verifying the peer both ways; the source accepts only a destination whose leaf names `hostname`.
+   * Without it, the channels are plain (a relay or a local socket carries them).
+   */
+  tls?: { dir: string; hostname: string };
 }
+
+/** The tls-creds-x509 object of a move (one at a time per QEMU). */
+const TLS_CREDS_ID = 'migration-tls';
 
 export interface LiveMigrationResult {
   totalTimeMs: number | undefined;
@@ -45,18 +54,30 @@ async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean):
     params['multifd-channels'] = t.multifd.channels;
     params['multifd-compression'] = t.multifd.compression;
   }
+  // Always set: a failed TLS move's creds must not stay on for the next migration (a save to a file).
+  params['tls-creds'] = t.tls ? TLS_CREDS_ID : '';
+  if (t.tls) {
+    await qmp.executeRaw('object-del', { id: TLS_CREDS_ID }).catch(() => undefined); // a failed move's
+    await qmp.executeRaw('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_CREDS_ID, dir: t.tls.dir, endpoint: source ? 'client' : 'server', 'verify-peer': true });
+  }
   if (source) {
+    params['tls-hostname'] = t.tls?.hostname ?? '';
     params['max-bandwidth'] = t.maxBandwidth ?? 1e12;
     if (t.downtimeLimitMs !== undefined) params['downtime-limit'] = t.downtimeLimitMs;
     if (t.xbzrleCacheBytes !== undefined) params['xbzrle-cache-size'] = t.xbzrleCacheBytes;
   }
-  if (Object.keys(params).length > 0) await qmp.execute('migrate-set-parameters', params);
+  await qmp.execute('migrate-set-parameters', params);
 }
 
-/** Destination side: QEMU was started with `incoming: 'defer'`; tune it and start listening on `uri`. */
-export async function startIncoming(qmp: QmpClient, uri: string, tuning: MigrationTuning = {}): Promise<void> {
+/**
+ * Destination side: QEMU was started with `incoming: 'defer'`; tune it and start listening on
+ * `uri`. Returns the TCP port QEMU listens on (a `tcp:HOST:0` uri lets the kernel choose), if any.
+ */
+export async function startIncoming(qmp: QmpClient, uri: string, tuning: MigrationTuning = {}): Promise<number | undefined> {
   await applyTuning(qmp, tuning, false);
   await qmp.execute('migrate-incoming', { uri });
+  const port = (await qmp.execute('query-migrate'))['socket-address']?.find((a) => a.type === 'inet')?.port;
+  return port === undefined ? undefined : Number(port);
 }
 
 /**
@@ -67,8 +88,18 @@ export async function startIncoming(qmp: QmpClient, uri: string, tuning: Migrati
 export async function migrateLive(qmp: QmpClient, uri: string, tuning: MigrationTuning = {},
   opts: { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal } = {}): Promise<LiveMigrationResult> {
   const timeoutMs = opts.timeoutMs ?? 600000;
-  const ctx = { op: 'live-migrate', uri };
   await applyTuning(qmp, tuning, true);
+  try {
+    return await follow(qmp, uri, timeoutMs, opts);
+  } catch (e) {
+    // The VM runs on here: a save to a file must not try TLS.
+    if (tuning.tls) await qmp.execute('migrate-set-parameters', { 'tls-creds': '', 'tls-hostname': '' }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function follow(qmp: QmpClient, uri: string, timeoutMs: number, opts: { onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal }): Promise<LiveMigrationResult> {
+  const ctx = { op: 'live-migrate', uri };
   const started = Date.now();
   await startMigrate(qmp, uri);
   for (;;) {

@@ -38,6 +38,8 @@ export interface MigrationInfo {
   downtime?: number;
   'setup-time'?: number;
   'error-desc'?: string;
+  /** Destination: where `migrate-incoming` listens (the port the kernel chose for port 0). */
+  'socket-address'?: { type: string; host?: string; port?: string; path?: string }[];
 }
 
 export type MigrationCapabilityName =
@@ -56,6 +58,10 @@ export interface MigrationParameters {
   'xbzrle-cache-size'?: number;
   'cpu-throttle-initial'?: number;
   'cpu-throttle-increment'?: number;
+  /** The tls-creds-x509 object's id; '' is plain. */
+  'tls-creds'?: string;
+  /** Source: the name the destination's certificate must carry. */
+  'tls-hostname'?: string;
 }
 
 export interface BalloonInfo { actual: number }

@@ -20,6 +20,7 @@ import { startMirror, type Mirror, type MirrorOptions } from './mirror.ts';
 import { ChangeTracker } from './change-tracking/index.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
+import type { VolumeOps } from './volume-ops.ts';
 
 export interface BlockServerOptions {
   /** Directory for the per-disk unix sockets (created if missing). */
@@ -303,11 +304,12 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
    * A checkpoint of a served disk: a new differencing leaf at `childPath` (relative to the
    * leaf's folder) takes the writes from now on; the old leaf becomes its read-only parent.
    * Clients stay connected and see a pause (disk-branch.ts). Returns the new leaf's path.
+   * `ops` creates the child file (volume-ops.ts).
    */
-  async branch(exportName: string, childPath: string): Promise<string> {
+  async branch(exportName: string, childPath: string, ops?: VolumeOps): Promise<string> {
     let failed: { error: unknown } | undefined;
     await this.swapDisk(exportName, async (current) => {
-      const b = await branchDisk(current, childPath);
+      const b = await branchDisk(current, childPath, ops);
       if (b.error !== undefined) failed = { error: b.error };
       return b;
     });

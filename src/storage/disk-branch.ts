@@ -5,15 +5,14 @@
 //
 // Ownership never lapses (chain-reopen.ts): the old leaf stays locked throughout, so another
 // process can never open it for writing under the new child.
-import { rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import { HostFile } from './host-file.ts';
 import { openDiskFile } from './open-disk.ts';
 import { reopenChain } from './chain-reopen.ts';
-import { createDifferencingFile } from './disk-create.ts';
 import { leafFile } from './disk-info.ts';
+import { localVolumeOps, type VolumeOps } from './volume-ops.ts';
 
 export interface Branched {
   /** The disk to go on with: the new chain, or after a failure the old leaf reopened read-write. */
@@ -29,9 +28,10 @@ export interface Branched {
  * differencing child at `childPath` (in the leaf's format; relative to the leaf's folder).
  * Refusals before anything is touched throw with `current` still open; a failure after it was
  * closed reopens the old leaf and reports the error beside it. Throws after closing only when
- * even that reopen fails.
+ * even that reopen fails. `ops` creates (and on failure deletes) the child file: the old leaf is
+ * locked shared meanwhile, so another process — a CSV's coordinator — may read it as the parent.
  */
-export async function branchDisk(current: VirtualDisk, childPath: string): Promise<Branched> {
+export async function branchDisk(current: VirtualDisk, childPath: string, ops: VolumeOps = localVolumeOps): Promise<Branched> {
   const file = leafFile(current);
   const ctx = { op: 'branch-disk', path: file?.name, child: childPath };
   if (current.format === 'RAW') throw new VmhostError('STORAGE_UNSUPPORTED', `${file?.name ?? 'the disk'} is a raw image: only VHDX and VHD disks take checkpoints`, ctx);
@@ -42,10 +42,10 @@ export async function branchDisk(current: VirtualDisk, childPath: string): Promi
   const format = current.format === 'VHDX' ? 'VHDX' : 'VHD';
   const r = await reopenChain(current, async () => {
     try {
-      await createDifferencingFile(child, leaf, { format });
+      await ops.run({ Op: 'createDifferencing', Path: child, ParentPath: leaf, Spec: { format } });
       return await openDiskFile(child);
     } catch (e) {
-      await rm(child, { force: true });
+      await ops.run({ Op: 'remove', Path: child }).catch(() => undefined); // the creation's failure is the one to report
       throw e;
     }
   }, {}, 'branch-disk');
@@ -56,13 +56,13 @@ export async function branchDisk(current: VirtualDisk, childPath: string): Promi
  * The offline twin: a new differencing child at `childPath` (relative to the leaf's folder)
  * of a disk file nobody serves, in the file's own format. Returns the child's path.
  */
-export async function branchDiskFile(leafPath: string, childPath: string): Promise<string> {
+export async function branchDiskFile(leafPath: string, childPath: string, ops: VolumeOps = localVolumeOps): Promise<string> {
   const leaf = resolve(leafPath);
   const probe = await openDiskFile(leaf, { readOnly: true, noParent: true });
   const format = probe.format;
   await probe.close();
   if (format === 'RAW') throw new VmhostError('STORAGE_UNSUPPORTED', `${leaf} is a raw image: only VHDX and VHD disks take checkpoints`, { op: 'branch-disk', path: leaf });
   const child = resolve(dirname(leaf), childPath);
-  await createDifferencingFile(child, leaf, { format });
+  await ops.run({ Op: 'createDifferencing', Path: child, ParentPath: leaf, Spec: { format } });
   return child;
 }

@@ -1,8 +1,12 @@
 // New disk files: New-VHD (fixed, dynamic, differencing), Convert-VHD's destination, and the
 // daemon's New-VM -NewVHDPath. A new file is created O_EXCL, 0600, locked exclusive while it
 // is written, and removed again if anything fails. The format is the caller's (by extension).
-import { rm } from 'node:fs/promises';
-import { extname } from 'node:path';
+// Convert-VHD writes beside its destination under a hidden temporary name and links the file
+// in only once it is durable: its copy skips the engines' ordering flushes (vhd/convert.ts), so
+// a crash mid-copy must leave nothing at the destination's name.
+import { randomBytes } from 'node:crypto';
+import { link, lstat, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError } from '../common/errors.ts';
 import { convertDisk, createVhdx } from '../vhd/index.ts';
@@ -34,6 +38,42 @@ async function creating<T>(path: string, fn: (f: HostFile) => Promise<T>): Promi
     await rm(path, { force: true });
     throw e;
   }
+}
+
+/**
+ * `creating` under a hidden name beside `path` (same directory: same file system), then the
+ * finished, flushed file linked in at `path` (link(2): never over a file that appeared
+ * meanwhile; on a file system without hard links, renamed over a name found free just before),
+ * the temporary name removed and the directory flushed. A crash before the link leaves only the
+ * hidden name (`.<name>.converting-<random>`). An existing `path` is ALREADY_EXISTS, before the
+ * work and after it.
+ */
+async function creatingAside<T>(path: string, fn: (f: HostFile) => Promise<T>): Promise<T> {
+  const exists = (cause?: unknown) => new VmhostError('ALREADY_EXISTS', `${path}: the file already exists`, { path, op: 'create-disk' }, { cause });
+  const free = async () => {
+    if (await lstat(path).then(() => true, () => false)) throw exists();
+  };
+  await free();
+  const tmp = join(dirname(path), `.${basename(path)}.converting-${randomBytes(6).toString('hex')}`);
+  const r = await creating(tmp, fn);
+  try {
+    await link(tmp, path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists(e);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+    await free();
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return r;
 }
 
 const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
@@ -108,13 +148,13 @@ export interface ConvertSpec {
   check?: (src: VirtualDisk) => void;
 }
 
-/** Convert-VHD: the source chain read-only (locked shared: a file a VM writes is refused), copied into a new file. */
+/** Convert-VHD: the source chain read-only (locked shared: a file a VM writes is refused), copied into a new file (`creatingAside`). */
 export async function convertDiskFile(srcPath: string, destPath: string, s: ConvertSpec): Promise<void> {
   const src = await openDiskFile(srcPath, { readOnly: true });
   try {
     s.check?.(src);
     const type = s.type ?? (src.type === 'Fixed' && src.format !== 'RAW' ? 'Fixed' : 'Dynamic');
-    await creating(destPath, async (f) => {
+    await creatingAside(destPath, async (f) => {
       await convertDisk(src, f, { format: s.format, type, ...opt('blockSize', s.blockSize), ...opt('logicalSectorSize', s.logicalSectorSize), ...opt('onProgress', s.onProgress) });
     });
   } finally {

@@ -75,7 +75,9 @@ both('a lock another process holds refuses us, and our failed open writes nothin
   const path = await disk(`held-${tag}.vhdx`);
   const before = readFileSync(path);
   // flock(1) holds the lock for as long as its child runs; "locked" tells us it has it.
-  const holder = spawn('flock', ['-x', path, 'sh', '-c', 'echo locked; sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its own process group: the sleep inherits the lock's fd and the pipe, so only killing the
+  // whole group releases both at once (killing flock alone left them held for the full 30 s).
+  const holder = spawn('flock', ['-x', path, 'sh', '-c', 'echo locked; sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
   try {
     await assert.rejects(openDiskFile(path), inUse);
@@ -84,7 +86,7 @@ both('a lock another process holds refuses us, and our failed open writes nothin
     await assert.rejects(f.lock('shared'), inUse, 'HostFile.lock by itself');
     await f.close();
   } finally {
-    holder.kill();
+    process.kill(-holder.pid!, 'SIGKILL');
     await new Promise((r) => holder.once('close', r));
   }
   assert.deepEqual(readFileSync(path), before, 'the refused opens left the file byte-identical');

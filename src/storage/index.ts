@@ -17,6 +17,7 @@ export type { QosLimits, MinimumIopsAlert } from './qos.ts';
 export { NORMALIZED_IO_BYTES, normalizedIos } from './normalized.ts';
 export { createDynamicDisk } from './disk-create.ts';
 export { branchDiskFile } from './disk-branch.ts';
+export { localVolumeOps, runVolumeOpLocally, describeVolumeOp, type VolumeOp, type VolumeOps, type DifferencingSpec } from './volume-ops.ts';
 // The one path to disk files (CLI cmdlets and daemon alike): each file locked before it is read or written.
 export { lockFd, inUse, type LockMode } from './file-lock.ts';
 export { MAX_VIRTUAL_SIZE as MAX_VHDX_SIZE } from '../vhd/index.ts';

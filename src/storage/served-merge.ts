@@ -13,7 +13,7 @@
 // parent_linkage2 before P is first written (MS-VHDX's provision for merges), so the chain
 // still links after a crash; in the leaf shape the caller's `commit` (the VM's drive names P
 // from then on) runs with the export paused and P flushed, before any write reaches P alone.
-import { realpath, rm } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { VirtualDisk } from '../blockio/virtual-disk.ts';
 import { VmhostError, isVmhostError } from '../common/errors.ts';
@@ -24,6 +24,7 @@ import { isVhdx, leafFile } from './disk-info.ts';
 import { openDiskFile, type OpenDiskOptions } from './open-disk.ts';
 import { reopenChain, type Reopened } from './chain-reopen.ts';
 import { ChunkGate } from './chunk-gate.ts';
+import { localVolumeOps, type VolumeOps } from './volume-ops.ts';
 import { diskStep, type IoRequest, type IoResult, type Next, type Pipeline, type Stage } from './pipeline.ts';
 
 /** Guest writes to a chunk wait while it is copied: 1 MiB keeps that wait to a few ms. */
@@ -50,6 +51,8 @@ export interface ServedMergeOptions {
   signal?: AbortSignal;
   /** Passed on to the files reopened (host-file.ts). */
   syncMaxBytes?: number;
+  /** Deletes the merged child at the end (volume-ops.ts: a Cluster Shared Volume's coordinator does it); default: this process. */
+  ops?: VolumeOps;
 }
 
 function mergeError(message: string, ctx: Record<string, string | number | undefined>, cause?: unknown): VmhostError {
@@ -197,7 +200,7 @@ export async function mergeServed(pipeline: Pipeline, opts: ServedMergeOptions):
       return r.disk;
     });
     if (failed !== undefined) throw failed;
-    await rm(childPath, { force: true });
+    await (opts.ops ?? localVolumeOps).run({ Op: 'remove', Path: childPath });
     return result;
   } catch (e) {
     if (isVmhostError(e, 'STORAGE_MERGE_PAUSED')) throw e;

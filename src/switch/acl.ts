@@ -103,6 +103,28 @@ export class PortAcls {
     return this.extended[0].size === 0 && this.extended[1].size === 0 && this.rules2012.length === 0 && this.meterRules.length === 0;
   }
 
+  /** Stateful rules: a verdict depends on the flows earlier frames made, not on the frame alone. */
+  get stateful(): boolean { return this.anyStateful; }
+
+  /**
+   * For the flow cache, without stateful rules (the verdict is then a function of the frame's
+   * MACs and IPv4 fields): would check() deny it? Counts nothing.
+   */
+  denies(dir: Dir, f: FrameInfo, b: Uint8Array): boolean {
+    if (this.has2012Filter[dir] && this.decide2012(dir, f, b)) return true;
+    if (f.ipVersion === 0 || !this.extendedActive[dir]) return false;
+    const cache = this.caches[dir];
+    const r = cache !== null && f.ipVersion === 4 ? cache.lookup(f, b) : this.extended[dir].lookup(f, b);
+    return r !== null && r.deny;
+  }
+
+  /** The Meter counters check() bumps for an allowed frame (the flow cache bumps them itself). */
+  metersFor(dir: Dir, f: FrameInfo, b: Uint8Array): MeterCounters[] {
+    const out: MeterCounters[] = [];
+    for (let i = 0; i < this.meterRules.length; i++) if (this.matches2012(this.meterRules[i]!, dir, f, b)) out.push(this.meters[i]!);
+    return out;
+  }
+
   /** null = allowed; else the rule that denied the frame. Counts meters for allowed frames. */
   check(dir: Dir, f: FrameInfo, b: Uint8Array, now: number): ExtendedAcl | PortAcl | null {
     if (this.has2012Filter[dir]) {

@@ -49,6 +49,12 @@ export class IpOwners {
   private learnedTotal = 0;
   ageingMs: number;
   quota: AddressQuota;
+  /**
+   * Bumped by every claim made, moved or removed (not by a refresh of one's time): until it
+   * changes, or time moves on, a check or use of the same address by the same port answers
+   * the same — the flow cache re-checks a cached flow's source address only then.
+   */
+  version = 0;
 
   constructor(ageingMs: number, quota: AddressQuota) { this.ageingMs = ageingMs; this.quota = quota; }
 
@@ -83,6 +89,7 @@ export class IpOwners {
     if (!this.canClaim(addr, port, now)) return;
     if (o) this.remove(addr, o);
     this.owners.set(addr, { port, seen: now, fixed: false });
+    this.version++;
     this.recentAddr = -1;
     this.index(port).add(addr);
     this.learnedTotal++;
@@ -91,6 +98,7 @@ export class IpOwners {
   /** Replaces a port's configured addresses. */
   setFixed(port: string, addrs: readonly (number | string)[], now: number): void {
     this.recentAddr = -1;
+    this.version++;
     for (const [a, o] of this.owners) if (o.port === port && o.fixed) this.owners.delete(a);
     for (const a of addrs) {
       const o = this.owners.get(a);
@@ -140,6 +148,7 @@ export class IpOwners {
 
   private remove(addr: number | string, o: IpOwner): void {
     this.owners.delete(addr);
+    this.version++;
     this.recentAddr = -1;
     if (o.fixed) return;
     const s = this.learned.get(o.port);

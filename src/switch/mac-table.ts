@@ -9,9 +9,11 @@
 // a key (the same MAC in another domain, or MACs equal in their low 32 bits) are chained.
 // The entry last learned and the one last looked up are remembered: a burst of one flow's
 // frames (the usual case on a stream socket) then costs no map lookup at all. Every removal
-// forgets them. Depends on nothing; time comes from the caller.
+// forgets them. A removed entry's port becomes '' (no port has that id), so whoever still holds
+// it — the flow cache (flow-cache.ts) — sees it gone. Depends on nothing; time comes from the caller.
 
 export interface MacEntry {
+  /** '' once the entry is removed from the table. */
   port: string;
   seen: number;
   readonly domain: number;
@@ -72,6 +74,11 @@ export class MacTable {
     return e.port;
   }
 
+  /** The entry of (domain, mac), aged or not, or null: what a flow cache holds on to. */
+  entry(domain: number, mac: number): MacEntry | null {
+    return find(this.table.get(keyOf(domain, mac)), domain, mac);
+  }
+
   /** Forgets every entry of a port (port removed, its peer disconnected, or policy changed). */
   flushPort(port: string): void {
     for (const e of this.all()) if (e.port === port) this.delete(e);
@@ -106,6 +113,7 @@ export class MacTable {
       prev.next = entry.next;
     }
     this.count--;
+    entry.port = '';
     this.learned.entry = null;
     this.looked.entry = null;
   }

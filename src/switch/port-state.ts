@@ -38,6 +38,16 @@ export class PortState {
    * processed. A field, not a lookup of the port's id: the pipeline asks for every frame.
    */
   attached = false;
+  /** A number unique among the ports its switch ever had (the flow cache's key for the port); -1 before attach. */
+  index = -1;
+  /**
+   * When a cached flow of this port last refreshed its source address's claim (and passed the
+   * ARP guard on it): the time, the claim table's version and the address. Until one of them
+   * changes the same claim answers the same, for every flow of the port (switch.ts forwardCached).
+   */
+  claimedAt = -1;
+  claimedVersion = -1;
+  claimedAddr = -1;
 
   constructor(readonly id: string, readonly kind: PortKind, readonly socketPath: string, public policy: PortPolicy) {
     this.policed = kind !== 'uplink';

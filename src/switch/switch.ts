@@ -9,17 +9,20 @@
 //   then port mirroring. Every drop is counted by reason on the port it came from or was going to.
 // Frame processing is synchronous; a frame injected while another is being processed (a sink
 // answering at once) waits in a queue, so the shared classifier state is never re-entered.
+// A known unicast IPv4 flow's decision is kept in a microflow cache (flow-cache.ts): its next
+// frames go from the parser straight to forwardCached.
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
-import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6 } from '../packet/index.ts';
+import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6, IPPROTO_ICMPV6 } from '../packet/index.ts';
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
 import { IpOwners, type AddressQuota } from './ip-owners.ts';
 import { learningDomain } from './vlan.ts';
 import { checkGuards, learnAddresses } from './guards.ts';
-import { INBOUND, OUTBOUND, type MeterCounters } from './acl.ts';
+import { FlowCache, CachedFlow, NO_ACL_STEP, type AclStep } from './flow-cache.ts';
+import { INBOUND, OUTBOUND, type Dir, type MeterCounters } from './acl.ts';
 import { RateLimiter, FairQueue } from './bandwidth.ts';
 import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
@@ -50,6 +53,8 @@ export interface SwitchOptions {
   readonly onEvent?: (e: SwitchEvent) => void;
   /** Group given rw on every port socket (the unprivileged QEMU's, which re-connects after dropping root). Default: none. */
   readonly socketGroup?: number;
+  /** The microflow cache (flow-cache.ts); default on. Off only to compare against it (tests, the bench). */
+  readonly flowCache?: boolean;
 }
 
 export interface AddPortSpec {
@@ -127,6 +132,14 @@ export class VirtualSwitch {
   /** The ports a flooded (or extension-forwarded) frame goes to; reused, the pipeline is never re-entered. */
   private readonly flood: PortState[] = [];
   private readonly socketGroup: number | undefined;
+  private readonly flowCache: FlowCache | null;
+  /** Bumped by every change a cached flow may depend on (policies, ports, extensions, settings): older flows are stale. */
+  private generation = 0;
+  /** The cache is consulted: on, and no extension (whose verdicts are not ours to cache) enabled. */
+  private flowsOn = false;
+  /** Some port has ACLs: flows are keyed on their IPv4 fields too. */
+  private flowL3 = false;
+  private nextPortIndex = 0;
 
   private constructor(settings: SwitchSettings, opts: SwitchOptions) {
     this.settings = settings;
@@ -134,6 +147,8 @@ export class VirtualSwitch {
     this.frameNow = opts.now ?? new CoarseClock(Date.now).now;
     this.onEvent = opts.onEvent;
     this.socketGroup = opts.socketGroup;
+    this.flowCache = opts.flowCache === false ? null : new FlowCache();
+    this.invalidateFlows();
     this.macs = new MacTable(settings.macAgeingSeconds * 1000);
     this.owners = new IpOwners(settings.macAgeingSeconds * 1000, addressQuota(settings));
     this.timer = setInterval(() => this.sweep(), Math.min(30_000, settings.macAgeingSeconds * 250));
@@ -220,6 +235,7 @@ export class VirtualSwitch {
     this.owners.ageingMs = this.settings.macAgeingSeconds * 1000;
     this.owners.quota = addressQuota(this.settings);
     for (const p of this.portList) p.fairQueue?.refreshWeights();
+    this.invalidateFlows();
     return this.settings;
   }
 
@@ -268,6 +284,7 @@ export class VirtualSwitch {
     st.compile(policy);
     if (JSON.stringify(previous.vlan) !== JSON.stringify(policy.vlan) || previous.virtualSubnetId !== policy.virtualSubnetId) this.macs.flushPort(id);
     this.rebuildPvlanMap();
+    this.invalidateFlows();
     this.applyShaping(st);
     this.owners.setFixed(id, st.fixedAddresses(), this.now());
     for (const p of this.portList) p.fairQueue?.refreshWeights();
@@ -327,6 +344,11 @@ export class VirtualSwitch {
       for (const [r, n] of Object.entries(p.counters.drops)) total.drops[r] = (total.drops[r] ?? 0) + n;
     }
     return { ...total, macEntries: this.macs.size, ports };
+  }
+
+  /** The microflow cache's hits and misses since the switch was made (null: the cache is off). */
+  flowCacheStats(): { hits: number; misses: number } | null {
+    return this.flowCache ? { hits: this.flowCache.hits, misses: this.flowCache.misses } : null;
   }
 
   /** Metering ACL counters of a port (Add-VMNetworkAdapterAcl -Action Meter), in ACL order. */
@@ -456,6 +478,14 @@ export class VirtualSwitch {
     this.ingressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.ingress);
     this.egressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.egress);
     this.forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+    this.invalidateFlows();
+  }
+
+  /** Every cached flow is stale from now on; what the cache keys on is derived again from the policies. */
+  private invalidateFlows(): void {
+    this.generation++;
+    this.flowsOn = this.flowCache !== null && this.ingressExts.length === 0 && this.egressExts.length === 0 && this.forwarder === null;
+    this.flowL3 = this.portList.some((p) => p.policed && !p.acls.empty);
   }
 
   private veto(change: PortChange): void {
@@ -487,6 +517,7 @@ export class VirtualSwitch {
       onError: (reason) => this.drop(st, reason),
       onConnection: (connected) => {
         if (!connected) this.macs.flushPort(st.id);
+        this.invalidateFlows();
         this.onEvent?.({ type: 'port-connection', switch: this.name, port: st.id, connected });
       },
     };
@@ -495,8 +526,10 @@ export class VirtualSwitch {
   private attach(st: PortState): void {
     this.ports.set(st.id, st);
     st.attached = true;
+    st.index = this.nextPortIndex++;
     this.portList = [...this.ports.values()];
     this.rebuildPvlanMap();
+    this.invalidateFlows();
   }
 
   private detach(st: PortState): void {
@@ -506,6 +539,7 @@ export class VirtualSwitch {
     this.macs.flushPort(st.id);
     this.owners.forgetPort(st.id);
     this.rebuildPvlanMap();
+    this.invalidateFlows();
   }
 
   private accumulate(c: PortCounters): void {
@@ -589,6 +623,14 @@ export class VirtualSwitch {
     parseFrameInto(frame, info, this.settings.maxFrameBytes);
     if (!info.ok) { this.drop(src, info.reason!); return; }
     const now = this.frameNow();
+    // A flow the cache may hold: untagged IPv4 from a unicast source, with no extension in the
+    // path — but not what the guards judge by more than the key: a fragment, a DHCP server
+    // message, ICMPv6 (its type, even carried in IPv4).
+    const cached = this.flowsOn && info.vlanId < 0 && info.ipVersion === 4 && !info.fragment && !info.dhcpFromServer && info.ipProtocol !== IPPROTO_ICMPV6 && !isMulticastMac(info.src);
+    if (cached) {
+      const flow = this.flowCache!.probe(src.index, info, this.flowL3);
+      if (flow !== null && this.forwardCached(src, flow, frame, inputFramed, now)) return;
+    }
 
     // Ingress VLAN: the frame travels untagged inside the switch.
     const vlan = src.vlan.ingress(info.vlanId);
@@ -598,9 +640,9 @@ export class VirtualSwitch {
 
     if (src.policed) {
       const g = checkGuards(src.guards, src.id, info, frame, this.owners, now);
-      if (g) { this.drop(src, g); this.onEvent?.({ type: 'guard-drop', switch: this.name, port: src.id, reason: g }); return; }
+      if (g) { this.guardDropped(src, g); return; }
       const denied = src.acls.check(OUTBOUND, info, frame, now);
-      if (denied) { this.drop(src, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: src.id, direction: 'Outbound', rule: denied }); return; }
+      if (denied) { this.aclDenied(src, OUTBOUND, denied); return; }
       learnAddresses(src.id, info, frame, this.owners, now);
     }
     const domain = learningDomain(vlan, this.secondaryToPrimary, src.vsid);
@@ -638,9 +680,8 @@ export class VirtualSwitch {
       if (dst) {
         if (dst === src) return; // the destination is behind the ingress port: nothing to do
         if (!this.admits(src, dst, vlan)) { this.drop(dst, dst.vlan.isPvlan || src.vlan.isPvlan ? 'pvlan-isolation' : 'vlan-not-allowed'); return; }
-        const sent = this.egress(src, dst, frame, framed, vlan, ctx, now);
-        if (src.kind === 'vm') this.backpressure(src, dst);
-        if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
+        if (cached) this.cacheFlow(src, dst, domain, vlan, frame);
+        this.unicastDone(src, dst, frame, framed, this.egress(src, dst, frame, framed, vlan, ctx, now));
         return;
       }
       if (out.length !== 0) out.length = 0;
@@ -658,6 +699,93 @@ export class VirtualSwitch {
     }
     if (out.length === 1 && src.kind === 'vm') this.backpressure(src, out[0]!);
     if (mirror) this.mirror(src, frame, framed, ...out);
+  }
+
+  /** After a unicast frame's egress (`sent`: it was): flow control toward its destination, then mirroring. */
+  private unicastDone(src: PortState, dst: PortState, frame: Uint8Array, framed: boolean, sent: boolean): void {
+    if (src.kind === 'vm') this.backpressure(src, dst);
+    if (src.mirrorSource || (sent && dst.mirrorSource)) this.mirror(src, frame, framed, dst);
+  }
+
+  /**
+   * Remembers the decision the pipeline just took for a cacheable frame toward a known unicast
+   * destination that VLAN membership admits — unless the destination's ACLs deny the frame
+   * (denials are left to the full path). `frame` is the one parsed into this.info.
+   */
+  private cacheFlow(src: PortState, dst: PortState, domain: number, vlan: number, frame: Uint8Array): void {
+    const info = this.info;
+    const srcMac = this.macs.entry(domain, info.src), dstMac = this.macs.entry(domain, info.dst);
+    if (srcMac === null || dstMac === null) return; // the table was full: the source was not learned
+    let inbound = NO_ACL_STEP;
+    if (dst.policed) {
+      if (!dst.acls.stateful && dst.acls.denies(INBOUND, info, frame)) return;
+      inbound = this.aclStep(dst, INBOUND, frame);
+    }
+    const outbound = src.policed ? this.aclStep(src, OUTBOUND, frame) : NO_ACL_STEP;
+    this.flowCache!.insert(new CachedFlow(this.generation, dst, srcMac, dstMac, dst.vlan.egressTag(vlan), outbound, inbound));
+  }
+
+  private aclStep(p: PortState, dir: Dir, frame: Uint8Array): AclStep {
+    if (p.acls.stateful) return { meters: [], check: true };
+    const meters = p.acls.metersFor(dir, this.info, frame);
+    return meters.length === 0 ? NO_ACL_STEP : { meters, check: false };
+  }
+
+  /**
+   * A frame of a cached flow: what the full path would do to it, where the cache says how. False
+   * (nothing done) when the flow is stale: the generation moved, the source MAC moved or went,
+   * the destination's entry moved, went or aged. Per frame, as on the full path: the source
+   * MAC's age, stateful ACLs, Meter counters, egress, flow control, mirroring; the source
+   * address's claim (and the ARP guard on it) whenever the address, the time or the claim
+   * table changed since a cached flow of the port last did it — until then they would answer
+   * the same (and every flow's first frame took the full path, guards included).
+   */
+  private forwardCached(src: PortState, flow: CachedFlow, frame: Uint8Array, framed: boolean, now: number): boolean {
+    const dst = flow.dst;
+    if (flow.generation !== this.generation || flow.srcMac.port !== src.id || flow.dstMac.port !== dst.id || now - flow.dstMac.seen > this.macs.ageingMs) return false;
+    const info = this.info;
+    if (src.policed) {
+      const owners = this.owners;
+      const refresh = src.claimedAt !== now || src.claimedVersion !== owners.version || src.claimedAddr !== info.ipSrc;
+      if (refresh && src.guards.arpGuard) {
+        const g = checkGuards(src.guards, src.id, info, frame, owners, now);
+        if (g) { this.guardDropped(src, g); return true; }
+      }
+      if (!this.aclPasses(src, flow.outbound, OUTBOUND, frame, now)) return true;
+      if (refresh) {
+        learnAddresses(src.id, info, frame, owners, now);
+        src.claimedAt = now; src.claimedVersion = owners.version; src.claimedAddr = info.ipSrc;
+      }
+    }
+    flow.srcMac.seen = now;
+    if (dst.policed && !this.aclPasses(dst, flow.inbound, INBOUND, frame, now)) return true;
+    this.unicastDone(src, dst, frame, framed, this.emit(src, dst, frame, framed, flow.tag, info.pcp));
+    return true;
+  }
+
+  /** One side's ACLs for a cached flow: its Meter counters bumped, or its stateful ACLs checked (a denial dropped and reported). */
+  private aclPasses(p: PortState, step: AclStep, dir: Dir, frame: Uint8Array, now: number): boolean {
+    if (step.check) {
+      const denied = p.acls.check(dir, this.info, frame, now);
+      if (denied) this.aclDenied(p, dir, denied);
+      return denied === null;
+    }
+    const ms = step.meters, n = this.info.length;
+    for (let i = 0; i < ms.length; i++) {
+      const m = ms[i]!;
+      if (dir === OUTBOUND) { m.outboundFrames++; m.outboundBytes += n; } else { m.inboundFrames++; m.inboundBytes += n; }
+    }
+    return true;
+  }
+
+  private guardDropped(p: PortState, reason: SwitchDropReason): void {
+    this.drop(p, reason);
+    this.onEvent?.({ type: 'guard-drop', switch: this.name, port: p.id, reason });
+  }
+
+  private aclDenied(p: PortState, dir: Dir, rule: ExtendedAcl | PortAcl): void {
+    this.drop(p, 'acl-deny');
+    this.onEvent?.({ type: 'acl-deny', switch: this.name, port: p.id, direction: dir === OUTBOUND ? 'Outbound' : 'Inbound', rule });
   }
 
   private candidatesOf(src: PortState, vlan: number): { ports: PortState[]; ids: readonly string[] } {
@@ -743,10 +871,14 @@ export class VirtualSwitch {
     if (dst.policed) {
       // The inbound check sees the frame untagged, as its VM will.
       const denied = dst.acls.check(INBOUND, info, frame, now);
-      if (denied) { this.drop(dst, 'acl-deny'); this.onEvent?.({ type: 'acl-deny', switch: this.name, port: dst.id, direction: 'Inbound', rule: denied }); return false; }
+      if (denied) { this.aclDenied(dst, INBOUND, denied); return false; }
     }
-    const tag = dst.vlan.egressTag(vlan);
-    const wire = tag > 0 ? pushVlan(frame, { vid: tag, pcp: info.pcp }) : frame;
+    return this.emit(src, dst, frame, framed, dst.vlan.egressTag(vlan), info.pcp);
+  }
+
+  /** The end of egress: tagged (`tag` > 0) with priority `pcp`, then into the port's fair queue or out. */
+  private emit(src: PortState, dst: PortState, frame: Uint8Array, framed: boolean, tag: number, pcp: number): boolean {
+    const wire = tag > 0 ? pushVlan(frame, { vid: tag, pcp }) : frame;
     if (dst.fairQueue) {
       if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
       return true;

@@ -46,9 +46,10 @@ export function ping(srcMac: string, dstMac: string, srcIp: string, dstIp: strin
   return eth(srcMac, dstMac, { ethertype: ETHERTYPE_IPV4, payload: buildIpv4({ src: s, dst: d, protocol: IPPROTO_ICMP, payload: icmp }) });
 }
 
-export function dhcpOffer(serverMac: string, serverIp: string, clientMac: string): Uint8Array {
+/** A DHCP offer, broadcast unless `dstMac` (an offer unicast to the client's MAC). */
+export function dhcpOffer(serverMac: string, serverIp: string, clientMac: string, dstMac = BCAST): Uint8Array {
   const body = buildDhcp({ op: BOOTREPLY, xid: 42, chaddr: parseMac(clientMac), messageType: DHCPOFFER, yiaddr: parseIpv4Address('10.0.0.50') });
-  return udp(serverMac, BCAST, serverIp, '255.255.255.255', 67, 68, body as Uint8Array<ArrayBuffer>);
+  return udp(serverMac, dstMac, serverIp, '255.255.255.255', 67, 68, body as Uint8Array<ArrayBuffer>);
 }
 
 export class Clock {
@@ -64,10 +65,11 @@ export class Bench {
   readonly events: unknown[] = [];
   sw!: VirtualSwitch;
 
-  static async create(settings: Partial<SwitchSettingsInput> = {}, realClock = false): Promise<Bench> {
+  /** `flowCache`: false for a switch without the microflow cache (the differential test's reference). */
+  static async create(settings: Partial<SwitchSettingsInput> = {}, realClock = false, flowCache = true): Promise<Bench> {
     const b = new Bench();
     b.sw = await VirtualSwitch.create({ name: 'test', type: 'Private', ...settings }, {
-      ...(realClock ? {} : { now: b.clock.now }), onEvent: (e) => b.events.push(e),
+      ...(realClock ? {} : { now: b.clock.now }), onEvent: (e) => b.events.push(e), flowCache,
     });
     return b;
   }

@@ -4,11 +4,14 @@
 // Every KEEPALIVE_MS an empty datagram goes to the peer, so the far end (a NIC team member,
 // team-uplink.ts) can tell a live link from a pulled cable even when no frame flows; a
 // datagram shorter than an Ethernet header is such a keepalive and is never a frame (an
-// empty one is also what tshark decodes without complaint). Depends on port-io.
+// empty one is also what tshark decodes without complaint). The socket is the batching
+// addon's (udp-batch.ts: recvmmsg/sendmmsg, UDP GSO/GRO) when it is built, else node:dgram.
+// Depends on port-io, record-slab, udp-batch.
 import { createSocket, type Socket } from 'node:dgram';
 import { VmhostError } from '../common/errors.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
 import { pin, unpin } from './record-slab.ts';
+import { BatchedUdpSocket, udpAddon } from './udp-batch.ts';
 
 export interface UplinkSettings {
   /** Local address and UDP port to bind, e.g. 127.0.0.1 and 47000 (0 = any free port). */
@@ -30,52 +33,108 @@ const RECV_BUFFER_BYTES = 4 << 20;
 const MIN_FRAME_BYTES = 14;
 const KEEPALIVE = new Uint8Array(0);
 
+/** Where the uplink's datagrams go: the addon's batching socket or a node:dgram one. */
+interface UplinkSocket {
+  readonly port: number;
+  send(datagram: Uint8Array): void;
+  /** Stop / restart reading, where the socket can (the addon's); else paused frames are read and dropped. */
+  reading?(on: boolean): void;
+  close(): Promise<void>;
+}
+
 export class UdpUplinkIo implements PortIo {
   readonly connected = true;
   private paused = false;
   /** performance.now() of the last datagram from the peer (frame or keepalive); the open time until one comes. */
   lastHeard = performance.now();
   private readonly keepalive: NodeJS.Timeout;
-  private constructor(private readonly sock: Socket, readonly settings: UplinkSettings, readonly boundPort: number) {
-    this.keepalive = setInterval(() => this.sock.send(KEEPALIVE, this.settings.remotePort, this.settings.remoteAddress), KEEPALIVE_MS);
+  private sock!: UplinkSocket;
+  /** Whether the socket is the batching addon's (false: node:dgram). */
+  batched = false;
+
+  private constructor(readonly settings: UplinkSettings, private readonly ev: PortIoEvents) {
+    this.keepalive = setInterval(() => this.sock.send(KEEPALIVE), KEEPALIVE_MS);
     this.keepalive.unref();
   }
 
+  get boundPort(): number { return this.sock.port; }
   get endpoint(): string { return `udp:${this.settings.localAddress}:${this.boundPort}->${this.settings.remoteAddress}:${this.settings.remotePort}`; }
 
   static async open(s: UplinkSettings, ev: PortIoEvents): Promise<UdpUplinkIo> {
-    const sock = createSocket({ type: s.localAddress.includes(':') ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', (e) => reject(new VmhostError('SWITCH_UPLINK', `cannot bind uplink ${s.localAddress}:${s.localPort}: ${e.message}`, { op: 'uplink' }, { cause: e })));
-      sock.bind(s.localPort, s.localAddress, () => resolve());
-    });
-    const io = new UdpUplinkIo(sock, s, sock.address().port);
-    sock.on('error', () => ev.onError('uplink-error'));
-    sock.on('message', (msg, rinfo) => {
-      if (rinfo.address !== s.remoteAddress || (s.remotePort !== 0 && rinfo.port !== s.remotePort)) return;
-      io.lastHeard = performance.now();
-      if (io.paused || msg.length < MIN_FRAME_BYTES) return;
-      ev.onFrame(msg);
-    });
+    const io = new UdpUplinkIo(s, ev);
+    try {
+      const addon = udpAddon();
+      // An address the addon cannot parse (an IPv6 scope id: fe80::1%eth0) is left to node:dgram.
+      const batched = addon && batchedSocket(addon, s, io.received);
+      io.batched = batched !== undefined;
+      io.sock = batched ?? await dgramSocket(s, io.received, () => ev.onError('uplink-error'));
+    } catch (e) {
+      clearInterval(io.keepalive);
+      throw e instanceof VmhostError ? e : bindError(s, e as Error);
+    }
     return io;
   }
 
+  /** A datagram from the peer (the socket dropped everyone else's). */
+  private readonly received = (datagram: Uint8Array): void => {
+    this.lastHeard = performance.now();
+    if (this.paused || datagram.length < MIN_FRAME_BYTES) return;
+    this.ev.onFrame(datagram);
+  };
+
   send(frame: Uint8Array): SendResult {
-    // A datagram the kernel does not take at once is sent later from the frame's own bytes,
-    // which may sit in a socket port's read slab: pinned until sent (record-slab.ts).
-    const buf = frame.buffer;
-    pin(buf);
-    this.sock.send(frame, this.settings.remotePort, this.settings.remoteAddress, () => unpin(buf));
+    this.sock.send(frame);
     return 'ok';
   }
 
   readonly congested = false;
   whenDrained(cb: () => void): void { cb(); }
-  pause(): void { this.paused = true; }
-  resume(): void { this.paused = false; }
+  pause(): void { this.paused = true; this.sock.reading?.(false); }
+  resume(): void { this.paused = false; this.sock.reading?.(true); }
 
   async close(): Promise<void> {
     clearInterval(this.keepalive);
-    await new Promise<void>((r) => this.sock.close(() => r()));
+    await this.sock.close();
   }
+}
+
+function bindError(s: UplinkSettings, e: Error): VmhostError {
+  return new VmhostError('SWITCH_UPLINK', `cannot bind uplink ${s.localAddress}:${s.localPort}: ${e.message}`, { op: 'uplink' }, { cause: e });
+}
+
+/** The addon's socket: it copies each datagram into its tick's batch, so nothing is pinned. */
+function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: UplinkSettings, received: (d: Uint8Array) => void): UplinkSocket | undefined {
+  let sock: BatchedUdpSocket;
+  try {
+    sock = BatchedUdpSocket.open(addon, { ...s, bufferBytes: RECV_BUFFER_BYTES }, received);
+  } catch (e) {
+    if (e instanceof TypeError) return undefined;
+    throw e;
+  }
+  return { port: sock.port, send: (d) => sock.send(d), reading: (on) => sock.reading(on), close: async () => sock.close() };
+}
+
+/** node:dgram: one send call and one 'message' event per datagram (the fallback). */
+async function dgramSocket(s: UplinkSettings, received: (d: Uint8Array) => void, onError: () => void): Promise<UplinkSocket> {
+  const sock: Socket = createSocket({ type: s.localAddress.includes(':') ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', (e) => reject(bindError(s, e)));
+    sock.bind(s.localPort, s.localAddress, () => resolve());
+  });
+  sock.on('error', onError);
+  sock.on('message', (msg, rinfo) => {
+    if (rinfo.address !== s.remoteAddress || (s.remotePort !== 0 && rinfo.port !== s.remotePort)) return;
+    received(msg);
+  });
+  return {
+    port: sock.address().port,
+    send: (frame) => {
+      // A datagram the kernel does not take at once is sent later from the frame's own bytes,
+      // which may sit in a socket port's read slab: pinned until sent (record-slab.ts).
+      const buf = frame.buffer;
+      pin(buf);
+      sock.send(frame, s.remotePort, s.remoteAddress, () => unpin(buf));
+    },
+    close: () => new Promise<void>((r) => sock.close(() => r())),
+  };
 }

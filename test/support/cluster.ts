@@ -22,6 +22,8 @@ export interface ClusterOptions {
   endpoints?: (etcd: EtcdCluster, i: number) => Promise<string>;
   /** etcd members (default one per node); those beyond the nodes run on no node (a witness's). */
   members?: number;
+  /** More vmhostd arguments for node i (e.g. its --memory-capacity). */
+  args?: (i: number) => string[];
 }
 
 export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -30,6 +32,7 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
   const daemons = await Promise.all(names.map(async (name, i) => TestDaemon.start(undefined, [
     '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
+    ...(opts.args?.(i) ?? []),
   ])));
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),

@@ -7,7 +7,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './daemon.ts';
-import { EtcdClient } from '../../src/cluster/etcd-client.ts';
+import { rejoinMember } from '../../src/cluster/member-rejoin.ts';
 
 export const ETCD = '/usr/bin/etcd';
 
@@ -99,18 +99,18 @@ export class EtcdCluster {
   }
 
   /**
-   * Member i, removed from etcd and added back as a learner (by its node: src/cluster/quorum.ts),
-   * starts on an empty data dir and joins the cluster as it is now (--initial-cluster-state existing).
+   * Member i, removed from etcd by its node's clean leave, started again the way a node's etcd
+   * service does it (packaging/systemd/etcd.service.d: bin/vmhost-etcd-rejoin, src/cluster/member-rejoin.ts):
+   * it joins as a new member, on an empty data dir (the old one moved aside), with the members as they are now.
    */
   async rejoin(i: number): Promise<void> {
     const m = this.members[i]!;
     await this.kill(i);
-    const others = (await new EtcdClient(this.endpoints).members()).filter((x) => !x.peerUrls.includes(m.peerUrl));
-    const initial = [...others.map((x) => `${x.name}=${x.peerUrls[0]}`), `${m.name}=${m.peerUrl}`].join(',');
-    await rm(join(m.dir, 'data'), { recursive: true, force: true });
+    const r = await rejoinMember({ name: m.name, peerUrl: m.peerUrl, dataDir: join(m.dir, 'data'), endpoints: this.endpoints.filter((_, k) => k !== i) });
+    if (r.plan.action !== 'rejoin') throw new Error(`etcd member ${m.name} was expected to rejoin: ${r.said}`);
     const at = (flag: string): number => m.args.indexOf(flag) + 1;
-    m.args[at('--initial-cluster')] = initial;
-    m.args[at('--initial-cluster-state')] = 'existing';
+    m.args[at('--initial-cluster')] = r.env.ETCD_INITIAL_CLUSTER!;
+    m.args[at('--initial-cluster-state')] = r.env.ETCD_INITIAL_CLUSTER_STATE!;
     spawnMember(m);
   }
 

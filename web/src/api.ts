@@ -268,6 +268,8 @@ export interface BiosView { StartupOrder: BiosDevice[]; NumLockEnabled: boolean 
 export interface ClusterView { Name: string; Id: string; DynamicQuorum: number; WitnessDynamicWeight: number; SharedVolumesRoot: string }
 export interface ClusterNodeView { Name: string; Id: string; State: 'Up' | 'Down' | 'Paused'; NodeWeight: number; DynamicWeight: number; DrainStatus: string }
 export type ClusterPriority = 3000 | 2000 | 1000 | 0;
+/** Get-ClusterSharedVolume (routes-cluster-csv.ts; src/cluster/csv-service.ts): OwnerNode is the volume's coordinator. */
+export interface ClusterSharedVolumeView { Name: string; Id: string; State: 'Online' | 'Offline'; OwnerNode: string; Path: string; Files: string[] }
 export interface ClusterGroupView {
   Name: string; Id: string; OwnerNode: string; State: string; Priority: ClusterPriority; PersistentState: number; OwnerNodes: string[];
 }

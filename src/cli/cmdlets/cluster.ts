@@ -2,6 +2,7 @@
 // node of the cluster answers them (its daemon reads the cluster's etcd). -Cluster is accepted
 // as Hyper-V's scripts pass it; this CLI talks to the cluster through the node it reaches.
 import type { ClusterGroupView, ClusterNodeView, ClusterView } from '../../cluster/index.ts';
+import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 import { query } from '../query.ts';
@@ -206,23 +207,39 @@ export const setClusterOwnerNode = defineCmdlet({
 });
 
 /**
- * PowerShell sets a role's priority by assigning the property, `(Get-ClusterGroup vm1).Priority =
- * 3000`; a command line cannot assign, so the CLI spells it as the group's parameter.
+ * PowerShell sets a role's properties and a node's vote by assigning them, `(Get-ClusterGroup
+ * vm1).Priority = 3000`, `.AntiAffinityClassNames = "sql"`, `(Get-ClusterNode n2).NodeWeight = 0`;
+ * a command line cannot assign, so the CLI spells them as the object's parameters (-InputObject the
+ * role, or the node for NodeWeight; a comma-separated list for the class names, empty clears them).
  */
 export const setClusterParameter = defineCmdlet({
   name: 'Set-ClusterParameter',
-  synopsis: 'Set a role\'s Priority: 3000 High, 2000 Medium, 1000 Low, 0 No Auto Start ((Get-ClusterGroup x).Priority = n)',
+  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or AntiAffinityClassNames, or a node\'s NodeWeight (its vote: 1 or 0)',
   params: {
-    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name' },
-    Name: { type: 'enum', values: ['Priority'], mandatory: true, help: 'The property (Priority)' },
-    Value: { type: 'int', mandatory: true, values: [3000, 2000, 1000, 0], help: '3000, 2000, 1000 or 0' },
+    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name, or the node for NodeWeight' },
+    Name: { type: 'enum', values: ['Priority', 'AntiAffinityClassNames', 'NodeWeight'], mandatory: true, help: 'The property' },
+    Value: { type: 'string', mandatory: true, help: 'Priority: 3000, 2000, 1000 or 0; AntiAffinityClassNames: class names, comma-separated; NodeWeight: 1 or 0' },
     Cluster,
   },
   positional: ['Name', 'Value'],
   supportsShouldProcess: true,
   async run(args, ctx) {
+    let change: { Priority: number } | { AntiAffinityClassNames: string[] } | 'NodeWeight';
+    if (args.Name === 'NodeWeight') {
+      if (args.Value !== '0' && args.Value !== '1') throw new VmhostError('INVALID_ARGUMENT', `NodeWeight '${args.Value}': 1 (the node votes) or 0 (it does not)`, { param: 'Value' });
+      change = 'NodeWeight';
+    } else if (args.Name === 'Priority') {
+      if (!['3000', '2000', '1000', '0'].includes(args.Value)) {
+        throw new VmhostError('INVALID_ARGUMENT', `Priority '${args.Value}': 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Value' });
+      }
+      change = { Priority: Number(args.Value) };
+    } else {
+      change = { AntiAffinityClassNames: args.Value.split(',').map((c) => c.trim()).filter((c) => c !== '') };
+    }
     if (!ctx.shouldProcess(args.InputObject)) return undefined;
-    const v = await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, { Priority: args.Value });
+    const v = change === 'NodeWeight'
+      ? await clientFor(ctx).call<ClusterNodeView>('PATCH', `/cluster/nodes/${enc(args.InputObject)}`, { NodeWeight: Number(args.Value) })
+      : await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, change);
     return args.PassThru ? v : undefined;
   },
 });

@@ -27,11 +27,13 @@ import * as backup from './vm-backup.ts';
 import * as cluster from './cluster.ts';
 import * as clusterQuorum from './cluster-quorum.ts';
 import * as clusterOps from './cluster-ops.ts';
+import * as clusterCsv from './cluster-csv.ts';
+import * as cau from './cau.ts';
 import * as replication from './vm-replication.ts';
 
 export function cmdletRegistry(): CmdletRegistry {
   const r = new CmdletRegistry();
-  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, backup, replication]) {
+  for (const mod of [lifecycle, settings, guest, host, vhd, storage, network, netAdapter, lbfo, capture, firmware, controllers, credentials, users, checkpoints, transfer, moveStorage, metering, pools, move, migrationNetworks, netVirtualization, isolation, cluster, clusterOps, clusterQuorum, clusterCsv, cau, backup, replication]) {
     for (const def of Object.values(mod)) r.add(def);
   }
   return r;

@@ -11,11 +11,14 @@ import { hostname } from 'node:os';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { VmhostError, isVmhostError, type ErrorCode } from '../../common/index.ts';
 import {
-  MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, createDifferencingFile, createDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
-  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata, type VirtualHardDisk, type WorkProgress,
+  MAX_VHDX_SIZE, VHD_PROPERTIES, convertDiskFile, describeDiskFile, mergeDiskFile, optimizeDiskFile,
+  readDiskMetadata, resetDiskIdentifier, resizeDiskFile, runVolumeOpLocally, setDiskParent, setDiskSectorSize, testDiskFile, writeDiskMetadata,
+  type VirtualHardDisk, type VolumeOp, type WorkProgress,
 } from '../../storage/index.ts';
+import { findVolumeMarker } from '../../cluster/csv-marker.ts';
 import { defineCmdlet, type CmdletContext } from '../cmdlet.ts';
 import { describeHeld, nameHolder, resizeOnline, testHeld } from './attached-disk.ts';
+import { clientFor } from './vm-select.ts';
 
 const MiB = 1024 * 1024;
 const MAX_VHD_SIZE = 2040 * 1024 * MiB;
@@ -135,6 +138,15 @@ export const getVhd = defineCmdlet({
 
 // ---- New-VHD ------------------------------------------------------------------------------
 
+/**
+ * A metadata operation on a file of a Cluster Shared Volume is performed by the volume's
+ * coordinator: the daemon this CLI reaches sends it there. Elsewhere `here` runs it.
+ */
+async function viaVolume(ctx: CmdletContext, op: VolumeOp, here: () => Promise<void> = () => runVolumeOpLocally(op)): Promise<void> {
+  if (await findVolumeMarker(op.Path)) await clientFor(ctx).call('POST', '/cluster/shared-volumes/operations', op);
+  else await facade(ctx, here);
+}
+
 export const newVhd = defineCmdlet({
   name: 'New-VHD',
   synopsis: 'Create a fixed, dynamic or differencing virtual disk file (.vhdx or .vhd, by extension)',
@@ -162,15 +174,19 @@ export const newVhd = defineCmdlet({
     if (ctx.parameterSet === 'Differencing') {
       // The parent must be a disk of the same format whose chain opens.
       const parentPath = await realpath(await existingFile(ctx, 'ParentPath', args.ParentPath!));
-      await facade(ctx, () => createDifferencingFile(path, parentPath, {
-        format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
-      }));
+      await viaVolume(ctx, {
+        Op: 'createDifferencing', Path: path, ParentPath: parentPath,
+        Spec: { format, ...opt('size', args.SizeBytes), ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss) },
+      });
     } else {
       checkVirtualSize(ctx, 'SizeBytes', args.SizeBytes!, format, lss ?? 512);
-      await facade(ctx, () => createDiskFile(path, {
-        format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
-        ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
-      }));
+      await viaVolume(ctx, {
+        Op: 'create', Path: path,
+        Spec: {
+          format, type: ctx.parameterSet === 'Fixed' ? 'Fixed' : 'Dynamic', size: args.SizeBytes!,
+          ...opt('blockSize', args.BlockSizeBytes), ...opt('logicalSectorSize', lss), ...opt('physicalSectorSize', pss),
+        },
+      });
     }
     return describe(ctx, path);
   },
@@ -193,8 +209,11 @@ export const resizeVhdCmdlet = defineCmdlet({
     const path = await existingFile(ctx, 'Path', args.Path);
     const size = args.SizeBytes;
     if (size === undefined || !(await resizeOnline(ctx, path, size))) {
-      await facade(ctx, () => resizeDiskFile(path, size === undefined ? { size: 'minimum' } : {
-        size, check: (d) => checkVirtualSize(ctx, 'SizeBytes', size, d.format === 'VHD' ? 'VHD' : 'VHDX', d.logicalSectorSize),
+      const check = (format: string, lss: number) => { if (size !== undefined) checkVirtualSize(ctx, 'SizeBytes', size, format === 'VHD' ? 'VHD' : 'VHDX', lss); };
+      // On a volume the file is checked here, read-only, before the coordinator resizes it.
+      if (size !== undefined && await findVolumeMarker(path)) { const d = await describe(ctx, path); check(d.VhdFormat, d.LogicalSectorSize); }
+      await viaVolume(ctx, { Op: 'resize', Path: path, SizeBytes: size ?? 'minimum' }, () => resizeDiskFile(path, size === undefined ? { size: 'minimum' } : {
+        size, check: (d) => check(d.format, d.logicalSectorSize),
       }, (m) => ctx.verbose(m)));
     }
     return args.PassThru ? describe(ctx, path) : undefined;

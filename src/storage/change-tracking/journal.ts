@@ -1,9 +1,10 @@
 // The change tracker's file: a JSON-lines journal. It opens with a snapshot (header, the disk
 // identity, every consumer's bitmaps as runs) and grows by appended records (written over the
-// zeros the file is grown with, see GROW), each batch made durable with fdatasync before the
-// writes it covers are acknowledged. Replay stops at the
-// first line that does not parse: only a batch whose sync never returned (so no write it
-// covers was acknowledged) can be torn. The file is rewritten whole (temp file, fsync, rename,
+// zeros the file is grown with, see GROW), each batch durable before the writes it covers are
+// acknowledged: the file is open O_DSYNC, so a record's write returns once it is on the disk
+// (one system call and one thread-pool trip per batch, where write + fdatasync took two).
+// Replay stops at the first line that does not parse: only a batch whose write never returned
+// (so no write it covers was acknowledged) can be torn. The file is rewritten whole (temp file, fsync, rename,
 // directory fsync) at open and when the appended part grows, so a torn tail never gets records
 // after it. Records:
 //   {"h":{"v":1,"blockSize":65536,"blocks":N}}       header, always first
@@ -12,6 +13,7 @@
 //   {"m":[[f,c],..]}  blocks written: dirty in every consumer
 //   {"c":"name"} added (full)   {"x":"name"} removed   {"t":"name"} take   {"k":"name"} commit   {"r":"name"} restore
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { VmhostError } from '../../common/errors.ts';
@@ -84,7 +86,7 @@ function journalError(path: string, what: string, e: unknown): VmhostError {
 
 /**
  * The file is grown in zero-filled steps of this size and records overwrite the zeros: a
- * record's fdatasync then changes no metadata (no size change, no extent conversion), so it is
+ * record's synchronous write then changes no metadata (no size change, no extent conversion), so it is
  * one data write and a cache flush, not a file-system journal commit — under a guest's
  * buffered writes to the same file system that is the difference between ~0.1 ms and ~5 ms.
  * Replay stops at the zeros (they do not parse).
@@ -153,7 +155,7 @@ export class Journal {
       await rename(tmp, path);
       const dir = await open(dirname(path), 'r');
       try { await dir.sync(); } finally { await dir.close(); }
-      return new Journal(path, await open(path, 'r+'), 0, bytes.length, capacity);
+      return new Journal(path, await open(path, constants.O_RDWR | constants.O_DSYNC), 0, bytes.length, capacity);
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw journalError(path, 'cannot write it', e);
@@ -165,19 +167,17 @@ export class Journal {
     return this.appended;
   }
 
-  /** Append records and make them durable (fdatasync) before resolving. */
+  /** Append records; durable when this resolves (O_DSYNC: the size a growth changes too). */
   async append(records: readonly JournalRecord[]): Promise<void> {
     const bytes = Buffer.from(records.map((r) => JSON.stringify(r) + '\n').join(''));
     try {
       if (this.pos + bytes.length > this.capacity) {
-        // Rare (once per MiB of records): zeros first, made durable with the new size.
+        // Rare (once per MiB of records): zeros first, durable with the new size.
         const grow = Math.ceil((this.pos + bytes.length - this.capacity) / GROW) * GROW;
         await this.fh.write(Buffer.alloc(grow), 0, grow, this.capacity);
-        await this.fh.sync();
         this.capacity += grow;
       }
       await this.fh.write(bytes, 0, bytes.length, this.pos);
-      await this.fh.datasync();
     } catch (e) {
       throw journalError(this.path, 'cannot append to it', e);
     }

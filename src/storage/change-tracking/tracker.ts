@@ -6,7 +6,7 @@
 // Write-ahead: a write, trim or write-zeroes waits until the blocks it touches are durable in
 // the tracker's file (journal.ts) before it reaches the disk, so no acknowledged write is ever
 // missing after a SIGKILL or a power cut. Blocks every consumer already has dirty pass at
-// once; new ones are batched: one append + fdatasync covers every block that arrived while the
+// once; new ones are batched: one synchronous append covers every block that arrived while the
 // previous sync ran, so QD32 writes into the same blocks cost one sync per new batch of blocks,
 // not one per write.
 //

@@ -3,11 +3,14 @@
 // and its roles — clustered VMs — with owner, priority and possible owners (Get-ClusterGroup;
 // Start-/Stop-ClusterGroup, Move-ClusterVirtualMachineRole, the Priority setting). Every
 // action waits on the API as the cmdlet does, so a button stays busy until the node has
-// drained or the role is online on its new owner. A daemon that is no cluster node says so.
+// drained or the role is online on its new owner. Below them, the Cluster Shared Volumes with the
+// node coordinating each (Get-ClusterSharedVolume). A daemon that is no cluster node says so.
+// A Cluster-Aware Updating run in progress is shown between the nodes and the roles (CauRunPanel).
 import { useState } from 'react';
-import { api, type ClusterGroupView, type ClusterNodeView, type ClusterPriority, type ClusterView } from '../api.ts';
+import { api, type ClusterGroupView, type ClusterNodeView, type ClusterPriority, type ClusterSharedVolumeView, type ClusterView } from '../api.ts';
 import { useApi, useInterval } from '../live.ts';
 import { useSubmit } from '../submit.ts';
+import { CauRunPanel } from './CauRunPanel.tsx';
 import { PageHeader } from './common.tsx';
 import { toast } from './Toasts.tsx';
 
@@ -21,6 +24,7 @@ export function ClusterManager() {
   const cluster = useApi<ClusterView>('/cluster', [every2]);
   const nodes = useApi<ClusterNodeView[]>(cluster.data ? '/cluster/nodes' : null, [every2]);
   const groups = useApi<ClusterGroupView[]>(cluster.data ? '/cluster/groups' : null, [every2]);
+  const volumes = useApi<ClusterSharedVolumeView[]>(cluster.data ? '/cluster/shared-volumes' : null, [every2]);
   const reload = () => { nodes.reload(); groups.reload(); };
   if (cluster.error?.code === 'CLUSTER_NOT_CONFIGURED') {
     return (
@@ -45,12 +49,25 @@ export function ClusterManager() {
           {(nodes.data ?? []).map((n) => <NodeRow key={n.Id} node={n} onDone={reload} />)}
         </tbody>
       </table>
+      <CauRunPanel />
       <h2>Roles</h2>
       <table className="grid" aria-label="Roles">
         <thead><tr><th>Name</th><th>Status</th><th>Owner node</th><th>Priority</th><th>Possible owners</th><th /></tr></thead>
         <tbody>
           {(groups.data ?? []).length === 0 && <tr><td colSpan={6} className="empty">No roles yet: Add-ClusterVirtualMachineRole -VMName NAME makes an Off VM on the shared storage a clustered role.</td></tr>}
           {(groups.data ?? []).map((g) => <RoleRow key={g.Id} group={g} upNodes={up} onDone={reload} />)}
+        </tbody>
+      </table>
+      <h2>Cluster Shared Volumes</h2>
+      <table className="grid" aria-label="Cluster Shared Volumes">
+        <thead><tr><th>Name</th><th>Status</th><th>Coordinator</th><th>Path</th><th className="num">Disk files</th></tr></thead>
+        <tbody>
+          {(volumes.data ?? []).length === 0 && <tr><td colSpan={5} className="empty">No volumes yet: Add-ClusterSharedVolume -Name NAME -Path DIR shares a directory every node reaches.</td></tr>}
+          {(volumes.data ?? []).map((v) => (
+            <tr key={v.Id} data-volume={v.Name}>
+              <td>{v.Name}</td><td>{v.State}</td><td>{v.OwnerNode || '—'}</td><td><code>{v.Path}</code></td><td className="num">{v.Files.length}</td>
+            </tr>
+          ))}
         </tbody>
       </table>
     </section>

@@ -1,0 +1,99 @@
+// The control plane at the seed's scale (issue 14: 64 nodes / 8,000 VMs per cluster), as far as
+// one machine goes: VMHOST_LONG=1 only. NODES vmhostd nodes (default 16) share a 3-member etcd
+// (nodes beyond the third reach it through a member's endpoint, as nodes joining an existing
+// etcd do) and register ROLES_PER_NODE clustered VM roles each (default 500: 8,000 in all; not
+// running — the roles, their ownership and state keys are what the control plane carries). Then
+// the last node's daemon is SIGKILLed: the time until the others see it Down, and until all of
+// its roles are owned again (planned by the leader, claimed and registered by their new owners),
+// are printed with etcd's size and write rate. The roles must land spread over the survivors.
+// VMHOST_SCALE_NODES / VMHOST_SCALE_ROLES shrink it for a quick look.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from './support/daemon.ts';
+import { startCluster, type TestCluster } from './support/cluster.ts';
+
+const long = process.env.VMHOST_LONG === '1';
+const NODES = Number(process.env.VMHOST_SCALE_NODES ?? 16);
+const ROLES_PER_NODE = Number(process.env.VMHOST_SCALE_ROLES ?? 500);
+/** Requests each node's daemon is given at once while roles are registered. */
+const PARALLEL = 4;
+
+interface GroupView { Name: string; OwnerNode: string; State: string }
+interface EtcdStatus { dbSize?: string; header?: { revision?: string } }
+
+async function etcdStatus(endpoint: string): Promise<{ dbSize: number; revision: number }> {
+  const r = await fetch(`${endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+  const j = await r.json() as EtcdStatus;
+  return { dbSize: Number(j.dbSize ?? 0), revision: Number(j.header?.revision ?? 0) };
+}
+
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} roles`, { skip: !long && 'VMHOST_LONG=1 only: registers thousands of roles over many daemons', timeout: 90 * 60_000 }, () => {
+  const names = Array.from({ length: NODES }, (_, i) => `node${i + 1}`);
+  let cluster: TestCluster | undefined;
+
+  before(async () => {
+    cluster = await startCluster(names, { members: 3, endpoints: async (etcd, i) => etcd.endpointsFor(i % 3) });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('register every role, kill a node, its roles owned again elsewhere', async () => {
+    const { daemons, etcd } = cluster!;
+    const endpoint = etcd.endpoints[0]!;
+    await cluster!.t[0]!.ok('New-Cluster', '-Name', 'big', '-Node', names.join(','));
+    const s0 = await etcdStatus(endpoint);
+    const t0 = Date.now();
+    await Promise.all(daemons.map(async (d, i) => {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let k = next++; k < ROLES_PER_NODE; k = next++) {
+          const name = `r${i + 1}-${k}`;
+          const vm = await d.api('POST', '/api/v1/vms', { Name: name, MemoryStartupBytes: 64 * 2 ** 20 });
+          assert.equal(vm.status, 201, vm.text);
+          const g = await d.api('POST', '/api/v1/cluster/groups', { VMName: name });
+          assert.equal(g.status, 200, g.text);
+        }
+      };
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+    }));
+    const registered = Date.now() - t0;
+    const s1 = await etcdStatus(endpoint);
+    const total = NODES * ROLES_PER_NODE;
+    console.log(`registered ${total} roles on ${NODES} nodes in ${(registered / 1000).toFixed(1)} s (${(total / (registered / 1000)).toFixed(0)} roles/s); `
+      + `etcd: ${s1.revision - s0.revision} writes (${((s1.revision - s0.revision) / (registered / 1000)).toFixed(0)}/s), db ${mib(s0.dbSize)} → ${mib(s1.dbSize)}`);
+
+    const groupsSeenBy = async (i: number): Promise<GroupView[]> => (await daemons[i]!.api('GET', '/api/v1/cluster/groups')).json as GroupView[];
+    const all = await groupsSeenBy(0);
+    assert.equal(all.length, total);
+    const victim = NODES - 1;
+    const lost = new Set(all.filter((g) => g.OwnerNode === names[victim]).map((g) => g.Name));
+    assert.equal(lost.size, ROLES_PER_NODE, `${names[victim]} owns its own roles`);
+
+    const killedAt = Date.now();
+    await daemons[victim]!.kill();
+    const watcher = daemons[0]!;
+    await waitFor(`${names[victim]} Down`, 60_000, async () =>
+      ((await watcher.api('GET', `/api/v1/cluster/nodes?Name=${names[victim]}`)).json as { State: string }[])[0]!.State === 'Down');
+    const downAt = Date.now();
+    const before = await etcdStatus(endpoint);
+    let now: GroupView[] = [];
+    await waitFor(`${names[victim]}'s ${lost.size} roles owned again`, 30 * 60_000, async () => {
+      now = await groupsSeenBy(0);
+      return now.filter((g) => lost.has(g.Name)).every((g) => g.OwnerNode !== names[victim] && g.State === 'Offline');
+    });
+    const ownedAt = Date.now();
+    const after = await etcdStatus(endpoint);
+    const per = new Map<string, number>();
+    for (const g of now.filter((x) => lost.has(x.Name))) per.set(g.OwnerNode, (per.get(g.OwnerNode) ?? 0) + 1);
+    const counts = [...per.values()];
+    console.log(`${names[victim]} killed: Down after ${downAt - killedAt} ms (lease TTL 4 s); its ${lost.size} roles owned again ${ownedAt - downAt} ms later `
+      + `(${(lost.size / ((ownedAt - downAt) / 1000)).toFixed(0)} roles/s), spread ${Math.min(...counts)}–${Math.max(...counts)} per node over ${per.size} nodes; `
+      + `etcd: ${after.revision - before.revision} writes (${((after.revision - before.revision) / ((ownedAt - downAt) / 1000)).toFixed(0)}/s), db ${mib(after.dbSize)}`);
+    assert.equal(per.size, NODES - 1, 'every survivor took some');
+    assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `placed least loaded first: ${JSON.stringify(Object.fromEntries(per))}`);
+  });
+});
