@@ -1,6 +1,10 @@
 // Hyper-V Replica beyond two hosts (issue 13): three daemons A → B → C. A's running test guest
 // writes the pattern (support/replica-guest.ts) to a data disk replicated to B at 30 s (A's
-// timer at 1/10); its -VSSSnapshotFrequencyHour 1 makes the first cycle's recovery point
+// timer at 1/10). The initial copy goes on media (Start-VMInitialReplication -DestinationPath):
+// a truncated and a damaged copy of it are refused by Import-VMInitialReplication with nothing
+// written on B, the good one imported; the cycles after it carry exactly the records the guest
+// wrote since the copy, and B then hashes like the guest's disk. A's
+// -VSSSnapshotFrequencyHour 1 makes the first cycle's recovery point
 // application-consistent (the agent froze the guest: the point's type on B) and the next ones
 // crash-consistent with the reason. B extends its Replica VM to C at 300 s (B's timer at 1/100:
 // 3 s; 30 s is refused there, as in Hyper-V); after a round of writes on A, once B holds A's
@@ -8,7 +12,7 @@
 // the guest's own disk (sha256), and C's cycle sent only the blocks the round wrote.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, open, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256OfDisk } from './support/disk-hash.ts';
@@ -23,7 +27,7 @@ interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: numb
 describe('Hyper-V Replica: extended replication, app-consistent points', () => {
   let a: TestDaemon, b: TestDaemon, c: TestDaemon, certs: string;
   let certA: TestCert, certB: TestCert;
-  let portB: number, portC: number;
+  let portB: number, portC: number, replicasB: string;
   before(async () => {
     certs = await mkdtemp(join(tmpdir(), 'vmhost-replica-ext-'));
     const ca = await makeCa(certs, 'vmhost-test-ca');
@@ -39,7 +43,7 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
       await trust(d.dataDir, ca);
     }
     [portB, portC] = [await freePort(), await freePort()];
-    await enableReplicaServer(b, portB, 'primary-a.vmhost.test');
+    replicasB = await enableReplicaServer(b, portB, 'primary-a.vmhost.test');
     await enableReplicaServer(c, portC, 'replica-b.vmhost.test');
   });
   after(async () => {
@@ -57,15 +61,53 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     assert.match(noHistory.stderr, /RecoveryHistory of 1 or more/);
     const on = await enable(a, portB, certA.thumbprint, '-ReplicationFrequencySec', '30', '-RecoveryHistory', '8', '-VSSSnapshotFrequencyHour', '1');
     assert.equal(on.code, 0, on.stderr);
-    await a.ok('Start-VMInitialReplication', '-VMName', 'ext');
-
-    // The first cycle froze the guest; the next ones are crash-consistent by schedule (the next freeze is an hour × 0.1 away).
     const rows = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMReplication', '-VMName', 'ext', '-Json')) as Row | Row[]].flat();
     const replicaRow = async () => (await rows(b)).find((r) => r.ReplicationMode === 'Replica' && r.ReplicationRelationshipType === undefined)!;
+    const aStats = async () => JSON.parse(await a.ok('Measure-VMReplication', '-VMName', 'ext', '-Json')) as Stats;
+    const leaf = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMHardDiskDrive', '-VMName', 'ext', '-Json')) as { Path: string } | Array<{ Path: string }>].flat()[0]!.Path;
+
+    // The initial copy on media (-DestinationPath): A waits for its import; what the guest writes meanwhile waits in A's tracker.
+    const media = join(certs, 'media');
+    await a.ok('Start-VMInitialReplication', '-VMName', 'ext', '-DestinationPath', media);
+    assert.equal((await rows(a))[0]!.ReplicationState, 'WaitingForInitialReplication');
+    const copied = (await aStats()).TotalReplicationSize;
+    const m0 = Number(await g.run('cat /tmp/n'));
+    const m1 = await g.release(3);
+    // A truncated copy and a damaged one are refused, and nothing of them is written on B.
+    const [vmDir] = await readdir(media);
+    const good = join(media, vmDir!, 'initial.vrep');
+    const bad = join(certs, 'bad');
+    const badFile = join(bad, vmDir!, 'initial.vrep');
+    await cp(join(media, vmDir!), join(bad, vmDir!), { recursive: true });
+    const { size } = await stat(good);
+    await truncate(badFile, size - 1000);
+    const truncated = await b.cli('Import-VMInitialReplication', '-VMName', 'ext', '-Path', bad);
+    assert.notEqual(truncated.code, 0);
+    assert.match(truncated.stderr, /is truncated: initial\.vrep holds \d+ bytes, the manifest says \d+/);
+    await cp(good, badFile);
+    const fh = await open(badFile, 'r+');
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, size >> 1);
+    one.writeUInt8(one.readUInt8(0) ^ 0xff);
+    await fh.write(one, 0, 1, size >> 1);
+    await fh.close();
+    const damaged = await b.cli('Import-VMInitialReplication', '-VMName', 'ext', '-Path', bad);
+    assert.notEqual(damaged.code, 0);
+    assert.match(damaged.stderr, /is damaged: the sha256 of initial\.vrep is/);
+    assert.notEqual((await b.cli('Get-VM', 'ext')).code, 0, 'no Replica VM from refused media');
+    assert.deepEqual(await readdir(replicasB).catch(() => []), [], 'no replica files from refused media');
+    await b.ok('Import-VMInitialReplication', '-VMName', 'ext', '-Path', media);
+    assert.match((await b.cli('Import-VMInitialReplication', '-VMName', 'ext', '-Path', media)).stderr, /imported already/);
+
+    // The first cycle froze the guest; the next ones are crash-consistent by schedule (the next freeze is an hour × 0.1 away).
     const points = await waitFor('two recovery points on B', 120_000, async () => {
       const p = (await replicaRow()).RecoveryPointDetails ?? [];
       return p.length >= 2 ? p : undefined;
     });
+    // The cycles after the import carried what the guest wrote after the copy was taken, and B now equals the guest's disk.
+    assert.equal((await rows(a))[0]!.ReplicationState, 'Replicating');
+    assert.equal((await aStats()).TotalReplicationSize - copied, (m1 - m0) * RECORD, 'the cycles after the media sent only the blocks written since the copy');
+    assert.equal(await sha256OfDisk(await leaf(b)), await g.sha(), 'B equals the guest\'s disk after the media and a cycle');
     console.log(`B's recovery points: ${points.map((p) => `${p.Seq} ${p.Consistency}${p.Reason ? ` (${p.Reason})` : ''}`).join('; ')}`);
     assert.equal(points[0]!.Seq, 1);
     assert.equal(points[0]!.Consistency, 'ApplicationConsistent', 'the agent froze the guest for the first cycle');
@@ -100,7 +142,6 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     const bLast = (await replicaRow()).LastReplicationTime;
     await waitFor('C\'s cycle with B\'s newest point', 120_000, async () => (await extRow()).LastReplicationTime === bLast);
     await b.ok('Suspend-VMReplication', '-VMName', 'ext');
-    const leaf = async (d: TestDaemon) => [JSON.parse(await d.ok('Get-VMHardDiskDrive', '-VMName', 'ext', '-Json')) as { Path: string } | Array<{ Path: string }>].flat()[0]!.Path;
     const [shaB, shaC] = [await sha256OfDisk(await leaf(b)), await sha256OfDisk(await leaf(c))];
     assert.equal(shaB, sha, 'B equals the guest\'s disk at the hold');
     assert.equal(shaC, shaB, 'C equals B at B\'s newest point');
@@ -117,7 +158,6 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     await a.ok('Start-VMInitialReplication', '-VMName', 'ext');
     await startRateWriter(g, 10);
     const rate = async () => (await g.run('cat /tmp/cn; cut -d" " -f1 /proc/uptime')).split(/\s+/).map(Number) as [number, number];
-    const aStats = async () => JSON.parse(await a.ok('Measure-VMReplication', '-VMName', 'ext', '-Json')) as Stats;
     const [c1, u1] = await waitFor('20 records written', 120_000, async () => { const r = await rate(); return r[0] >= 20 ? r : undefined; });
     const shipped = (await aStats()).SuccessfulReplicationCount;
     await waitFor('5 more shipments', 120_000, async () => (await aStats()).SuccessfulReplicationCount >= shipped + 5);

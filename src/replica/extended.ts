@@ -71,6 +71,12 @@ export class ExtendedReplication extends PrimaryReplication {
     return this.server.replicas.has(r.VMId);
   }
 
+  /** The replica's copy is on this host's disks already: an extended relationship's initial copy goes over the network. */
+  override startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string): Promise<ReplicationView> {
+    if (media !== undefined) return Promise.reject(new VmhostError('REPLICATION_UNSUPPORTED', 'DestinationPath: an extended replication\'s initial copy goes over the network', { vm: nameOrId, param: 'DestinationPath' }));
+    return super.startInitial(nameOrId, progress);
+  }
+
   /** Not a running VM's drives: nothing to forget in a tracker. */
   protected override async forget(): Promise<void> {}
 

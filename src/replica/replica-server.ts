@@ -15,7 +15,7 @@ import {
   applyServerSettings, authorize, checkEntry, DEFAULT_SERVER_SETTINGS, type AuthorizationEntry, type ReplicationServerSettings,
 } from './authorization.ts';
 import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
-import { findMedia } from './media.ts';
+import { checkBegin, openMedia } from './media.ts';
 import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
 import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
 
@@ -167,15 +167,19 @@ export class ReplicaServer {
     });
   }
 
-  /** Import-VMInitialReplication: the initial copy a primary wrote to media (media.ts), authorized by the primary's name as a connection would be. */
+  /**
+   * Import-VMInitialReplication: the initial copy a primary wrote to media (media.ts), verified
+   * against its manifest before anything is written, authorized by the primary's name as a
+   * connection would be.
+   */
   async importInitial(vmName: string, path: string): Promise<ReplicaRecord> {
-    const { manifest, frames } = await findMedia(path, vmName);
+    const { dir, manifest, frames } = await openMedia(path, vmName);
     const it = frames[Symbol.asyncIterator]();
     try {
       const decision = authorize(this.file.settings, this.file.entries, [manifest.primaryServer]);
-      if (!decision.ok) throw new VmhostError(decision.code, `the initial replication of '${vmName}' on ${path}: ${decision.reason}`, { vm: vmName, path });
-      const begin = await next(it);
-      if (begin.t !== 'begin' || begin.kind !== 'initial') throw wireError(`the media hold '${begin.t}' where an initial replication's begin was due`);
+      if (!decision.ok) throw new VmhostError(decision.code, `the initial replication of '${vmName}' on ${dir}: ${decision.reason}`, { vm: vmName, path: dir });
+      if (this.replicas.get(manifest.vmId)?.baseId === manifest.base) throw new VmhostError('INVALID_STATE', `the initial replication of '${vmName}' on ${dir} is imported already`, { vm: vmName, path: dir });
+      const begin = checkBegin(await next(it), manifest, dir);
       await this.receive({ id: manifest.vmId, name: manifest.vmName }, decision, begin, it);
       return this.replicas.get(manifest.vmId)!;
     } finally {
