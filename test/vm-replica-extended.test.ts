@@ -158,17 +158,16 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     await a.ok('Start-VMInitialReplication', '-VMName', 'ext');
     await startRateWriter(g, 10);
     const rate = async () => (await g.run('cat /tmp/cn; cut -d" " -f1 /proc/uptime')).split(/\s+/).map(Number) as [number, number];
-    const [c1, u1] = await waitFor('20 records written', 120_000, async () => { const r = await rate(); return r[0] >= 20 ? r : undefined; });
+    const [c1, u1] = await waitFor('20 records written', 240_000, async () => { const r = await rate(); return r[0] >= 20 ? r : undefined; });
     const shipped = (await aStats()).SuccessfulReplicationCount;
     await waitFor('5 more shipments', 120_000, async () => (await aStats()).SuccessfulReplicationCount >= shipped + 5);
     const [c2, u2] = await rate();
     const health = (await aStats()).Health;
-    const sample = await g.run(`head -c 40 /tmp/rec | od -c | head -3; dd if=/dev/${g.dev} bs=40 count=1 2>/dev/null | od -c | head -3`);
     await a.kill();
     for (const pid of await a.qemuPids()) process.kill(pid, 'SIGKILL');
     const onA = await readRateRecords(g.disk, true);
     const onB = await readRateRecords(await leaf(b));
-    assert.ok(onA.newest && onB.newest, `records on both: A ${onA.slots.join(' ')}; B ${onB.slots.join(' ')}; guest: ${sample}`);
+    assert.ok(onA.newest && onB.newest, `records on both: A ${onA.slots.join(' ')}; B ${onB.slots.join(' ')}`);
     const rpo = onA.newest.t - onB.newest.t;
     console.log(`continuous: the guest wrote ${((c2 - c1) / (u2 - u1)).toFixed(1)} MiB/s; at the kill A's newest record is ${onA.newest.seq}, B's ${onB.newest.seq}: RPO ${rpo.toFixed(2)} s `
       + `(Health ${health}; ${(await replicaRow()).RecoveryPointDetails?.length ?? 0} recovery points on B) — load ${loadavg()[0]!.toFixed(1)}`);

@@ -63,16 +63,24 @@ const SLOTS = 48;
  * Start a writer in the guest at `mbps` MiB/s (rate-kept against the guest's uptime): record i
  * is 1 MiB ("cseq=i t=<uptime>" then random bytes) at MiB (i mod 48) of the data disk, written
  * with O_DIRECT one after the other, so the disk at any instant holds exactly records ≤ the
- * last one acknowledged. The count so far is in /tmp/cn.
+ * last one acknowledged. The random bytes are drawn once per writer (the same in every record,
+ * still incompressible): /dev/urandom under TCG is slower than the rates asked. The count so
+ * far is in /tmp/cn (there once this returns); `stopRateWriter` ends it.
  */
 export async function startRateWriter(g: PatternGuest, mbps: number): Promise<void> {
   const cs = 'sed "s/ .*//; s/\\.//" /proc/uptime';
-  const loop = `i=0; echo 0 > /tmp/cn; start=$(${cs}); while :; do `
+  const loop = `rm -f /tmp/cstop /tmp/cdone; head -c 1040000 /dev/urandom > /tmp/rnd; i=0; echo 0 > /tmp/cn; start=$(${cs}); while [ ! -e /tmp/cstop ]; do `
     + `now=$(${cs}); while [ $now -lt $((start + i * 100 / ${mbps})) ]; do sleep 0.01; now=$(${cs}); done; `
-    + 'printf "cseq=%08d t=%s\\n" $i $(cut -d" " -f1 /proc/uptime) > /tmp/rec; head -c 1040000 /dev/urandom >> /tmp/rec; '
-    + `dd if=/tmp/rec of=/dev/${g.dev} bs=1M count=1 seek=$((i % ${SLOTS})) oflag=direct conv=sync 2>/dev/null; `
-    + 'i=$((i+1)); echo $i > /tmp/cn; done';
-  await g.run(`setsid sh -c '${loop}' >/dev/null 2>&1 & echo started`);
+    + 'printf "cseq=%08d t=%s\\n" $i $(cut -d" " -f1 /proc/uptime) > /tmp/crec; cat /tmp/rnd >> /tmp/crec; '
+    + `dd if=/tmp/crec of=/dev/${g.dev} bs=1M count=1 seek=$((i % ${SLOTS})) oflag=direct conv=sync 2>/dev/null; `
+    + 'i=$((i+1)); echo $i > /tmp/cn; done; touch /tmp/cdone';
+  // /tmp/cn goes first: a count read before this writer wrote its own must not be the last writer's (or none).
+  await g.run(`rm -f /tmp/cn; setsid sh -c '${loop}' >/dev/null 2>&1 & while [ ! -e /tmp/cn ]; do sleep 0.1; done; echo started`);
+}
+
+/** End the rate writer after its current record: the records it wrote. */
+export async function stopRateWriter(g: PatternGuest): Promise<number> {
+  return Number(await g.run('touch /tmp/cstop; while [ ! -e /tmp/cdone ]; do sleep 0.1; done; cat /tmp/cn'));
 }
 
 export interface RateRecords {
