@@ -22,7 +22,7 @@ import { enableReplicaServer, isStateAt, readRateRecords, RECORD, startPatternGu
 
 interface Point { Seq: number; Time: string; Consistency: string; Reason?: string }
 interface Row { ReplicationMode: string; ReplicationRelationshipType?: string; LastReplicationTime: string | null; RecoveryPointDetails?: Point[]; ReplicationState: string }
-interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: number; LastReplicationSize: number; Health: string }
+interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: number; LastReplicationSize: number; ReplicationErrors: number; Health: string }
 
 describe('Hyper-V Replica: extended replication, app-consistent points', () => {
   let a: TestDaemon, b: TestDaemon, c: TestDaemon, certs: string;
@@ -106,6 +106,7 @@ describe('Hyper-V Replica: extended replication, app-consistent points', () => {
     });
     // The cycles after the import carried what the guest wrote after the copy was taken, and B now equals the guest's disk.
     assert.equal((await rows(a))[0]!.ReplicationState, 'Replicating');
+    assert.equal((await aStats()).ReplicationErrors, 0, 'the ticks before the import waited, they did not fail');
     assert.equal((await aStats()).TotalReplicationSize - copied, (m1 - m0) * RECORD, 'the cycles after the media sent only the blocks written since the copy');
     assert.equal(await sha256OfDisk(await leaf(b)), await g.sha(), 'B equals the guest\'s disk after the media and a cycle');
     console.log(`B's recovery points: ${points.map((p) => `${p.Seq} ${p.Consistency}${p.Reason ? ` (${p.Reason})` : ''}`).join('; ')}`);

@@ -23,6 +23,8 @@ function refusal(f: Extract<Frame, { t: 'error' }>, peer: Peer): VmhostError {
 export class ReplicaConnection {
   private readonly replies: AsyncIterator<{ frame: Frame }>;
   private pending: Promise<IteratorResult<{ frame: Frame }>> | undefined;
+  /** The server's answer to the hello. */
+  ok: Extract<Frame, { t: 'ok' }> | undefined;
 
   private constructor(private readonly socket: TLSSocket, private readonly peer: Peer) {
     this.replies = readFrames(socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -51,7 +53,7 @@ export class ReplicaConnection {
     const c = new ReplicaConnection(socket, peer);
     try {
       await c.send({ t: 'hello', v: WIRE_VERSION, op, ...(vm ? { vmId: vm.id, vmName: vm.name } : {}) });
-      await c.expect('ok');
+      c.ok = await c.expect('ok');
       return c;
     } catch (e) {
       c.close();

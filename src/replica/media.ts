@@ -5,7 +5,8 @@
 // primary's certificate name, the point's time, the copy's id, the drives (ids and sizes) and
 // each file's length and sha256. The file is flushed and the manifest written before the
 // primary commits the take, so the cycles after it carry only what changed since the copy;
-// they wait (WaitingForInitialReplication) until the Replica server imported it. The import
+// until the Replica server imported it (WaitingForInitialReplication) a tick only asks it which
+// copy it holds (the answer to a hello names it) and takes no point: no pause, no freeze. The import
 // checks every file against the manifest before it writes anything (one more sequential read
 // of the media, the price of refusing a truncated or damaged copy with nothing half-imported).
 // The media are not authenticated: the admin who carries them vouches for them; the import

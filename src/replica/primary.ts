@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { isVmhostError, VmhostError } from '../common/index.ts';
+import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.ts';
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
@@ -226,15 +226,17 @@ export class PrimaryReplication {
       return;
     }
     if (!this.cycleable(r)) return;
-    void this.exclusive(r, () => this.send(r, false, () => undefined)).then(
+    void this.exclusive(r, async () => {
+      // The copy on media not imported yet: no point is taken (no pause, no freeze); the changes wait in the tracker.
+      if (r.replicationState === 'WaitingForInitialReplication' && !(await this.imported(r))) return;
+      await this.send(r, false, () => undefined);
+      if (r.replicationState === 'WaitingForInitialReplication') r.replicationState = 'Replicating';
+    }).then(
       () => {
         r.failuresInRow = 0;
         r.lastError = null;
-        if (r.replicationState === 'WaitingForInitialReplication') r.replicationState = 'Replicating';
       },
       (e: unknown) => {
-        // The copy on media is not imported yet: its changes wait in the tracker, nothing failed.
-        if (r.replicationState === 'WaitingForInitialReplication' && isVmhostError(e) && e.code === 'REPLICATION_NOT_ENABLED') return;
         r.failuresInRow++;
         r.stats.ReplicationErrors++;
         r.lastError = (e as Error).message;
@@ -243,6 +245,13 @@ export class PrimaryReplication {
     ).finally(() => this.save(r).catch((e: unknown) => {
       this.host.events.emit({ Level: 'Error', Code: 'VM_REPLICATION_FAILED', Message: `Replication state of '${r.VMName}' could not be saved: ${(e as Error).message}`, VMId: r.VMId, VMName: r.VMName });
     }));
+  }
+
+  /** Whether the Replica server holds the initial copy the cycles build on (media: once imported). */
+  private async imported(r: Relationship): Promise<boolean> {
+    const c = await ReplicaConnection.open(await this.peer(r.settings), 'test', { id: r.VMId, name: r.VMName });
+    c.close();
+    return c.ok?.base !== undefined && c.ok.base === r.baseId;
   }
 
   /** Whether a tick has anything to send: the VM runs (its disks are served, so they change). */

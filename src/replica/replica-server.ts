@@ -210,7 +210,8 @@ export class ReplicaServer {
       }
       const hello = await next(frames);
       if (hello.t !== 'hello') throw wireError(`'${hello.t}' before hello`);
-      await sendFrame(sock, { t: 'ok', server: me });
+      const base = hello.vmId === undefined ? undefined : this.replicas.get(hello.vmId)?.baseId;
+      await sendFrame(sock, { t: 'ok', server: me, ...(base !== undefined ? { base } : {}) });
       if (hello.op === 'test') {
         sock.end();
         return;

@@ -32,7 +32,9 @@ export type Frame =
     base?: string }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
-  | { t: 'ok'; server?: string }
+  | { t: 'ok'; server?: string
+    /** To a hello naming a VM: the id of the initial copy this server's replica of it is (none: no replica). */
+    base?: string }
   | { t: 'ack'; seq: number; points: number }
   | { t: 'error'; code: string; message: string };
 
@@ -53,6 +55,7 @@ export function parseFrame(raw: unknown): Frame {
       if (f.v !== WIRE_VERSION) throw wireError(`version ${String(f.v)} is not ${WIRE_VERSION}`);
       if (f.op !== 'test' && f.op !== 'replicate' && f.op !== 'remove') throw wireError(`hello: unknown op ${String(f.op)}`);
       if (f.op !== 'test' && (!isStr(f.vmId) || !ID.test(f.vmId) || !isStr(f.vmName, 100))) throw wireError('hello: a VM id and name are needed');
+      if (f.vmId !== undefined && (!isStr(f.vmId) || !ID.test(f.vmId))) throw wireError('hello: bad VM id');
       return f as Frame;
     case 'begin': {
       if (f.kind !== 'initial' && f.kind !== 'delta') throw wireError(`begin: unknown kind ${String(f.kind)}`);
@@ -79,7 +82,9 @@ export function parseFrame(raw: unknown): Frame {
       if (!f.zero && f.bytes === 0) throw wireError('data: a data extent without bytes');
       return f as Frame;
     case 'end': return { t: 'end' };
-    case 'ok': return f as Frame;
+    case 'ok':
+      if (f.base !== undefined && (!isStr(f.base) || !ID.test(f.base))) throw wireError('ok: bad base');
+      return f as Frame;
     case 'ack':
       if (!isInt(f.seq) || !isInt(f.points)) throw wireError('ack: bad seq');
       return f as Frame;
