@@ -80,8 +80,11 @@ async function main(): Promise<void> {
   const certs = await mkdtemp(join(tmpdir(), 'replica-bench-'));
   const ca = await makeCa(certs, 'bench-ca');
   const [certA, certB] = await Promise.all([issue(certs, 'primary-a.vmhost.test', ca), issue(certs, 'replica-b.vmhost.test', ca, ['127.0.0.1'])]);
-  const [a, b] = await Promise.all([TestDaemon.start(undefined, ['--replication-timer-scale', String(SCALE)]), TestDaemon.start()]);
+  // One after the other, each stopped on the way out: on a loaded machine a daemon may miss its start deadline.
+  let a: TestDaemon | undefined, b: TestDaemon | undefined;
   try {
+    a = await TestDaemon.start(undefined, ['--replication-timer-scale', String(SCALE)]);
+    b = await TestDaemon.start();
     for (const [d, cert] of [[a, certA], [b, certB]] as const) {
       await install(d.dataDir, cert, 'host');
       await trust(d.dataDir, ca);
@@ -106,7 +109,7 @@ async function main(): Promise<void> {
     }
     console.log(`('none': no replication, CPU per MiB the guest wrote; load average at end ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
   } finally {
-    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([a?.stop(), b?.stop()]);
     await rm(certs, { recursive: true, force: true });
   }
 }
