@@ -14,7 +14,9 @@
 //    only limit, and it does not swing with the load. Where a C compiler is at hand, also
 //    against bench/relay-floor.c: the same relay in C with blocking I/O — what one hop between
 //    two stream sockets costs at least (its copies, syscalls and thread hand-offs), so
-//    "switch / C relay" is how far the switch is from any relay's limit.
+//    "switch / C relay" is how far the switch is from any relay's limit. And the switch's main
+//    thread's read and write calls, wake-ups and preemptions per MiB of frames it forwarded
+//    (from /proc: they do not swing with the load the way times do).
 // 3. With 'breakdown': the pipeline with each part of the full policy alone (the guards, the
 //    100 ACLs, the receiver's Meter ACL), CPU ns per frame against no policy and full.
 // 4. With 'flow': the sockets row's flow in-process — one port to another, 1514-byte UDP frames,
@@ -44,6 +46,17 @@ const FARM = 0x5254000a0000;
 /** CPU time of the main thread so far, ns (the kernel's run-time count: it stays right when the machine is busy). */
 function mainThreadCpuNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/**
+ * The main thread's read and write calls so far (read/readv and write/writev: /proc's syscr and
+ * syscw; epoll is not counted) and its context switches, voluntary (it slept: a wake-up) and not.
+ */
+function mainThreadCalls(): { reads: number; writes: number; wakeups: number; preempted: number } {
+  const task = `/proc/self/task/${process.pid}`;
+  const io = readFileSync(`${task}/io`, 'utf8'), status = readFileSync(`${task}/status`, 'utf8');
+  const field = (text: string, name: string): number => Number(new RegExp(`${name}:\\s*(\\d+)`).exec(text)![1]);
+  return { reads: field(io, 'syscr'), writes: field(io, 'syscw'), wakeups: field(status, 'voluntary_ctxt_switches'), preempted: field(status, 'nonvoluntary_ctxt_switches') };
 }
 
 /** Time the main thread has spent runnable but waiting for a CPU, ns (schedstat's second field). */
@@ -160,6 +173,8 @@ async function relayFloorRate(exe: string, dir: string): Promise<{ bytesPerSec: 
 async function socketRates(dir: string): Promise<{
   direct: number; relay: number; switched: number; relayCpu: number; switchCpu: number; relayBusy: number; switchBusy: number; relayWait: number; switchWait: number;
   directAllCpu: number; relayAllCpu: number; switchAllCpu: number;
+  /** The switch's main thread per MiB it forwarded. */
+  switchCalls: { reads: number; writes: number; wakeups: number; preempted: number };
 }> {
   const { bytesPerSec: direct, cpuNsPerFrame: directAllCpu } = await runWorker(seconds, { mode: 'direct', direct: join(dir, 'direct.sock'), record: record(MAC_A, MAC_B) });
 
@@ -182,17 +197,22 @@ async function socketRates(dir: string): Promise<{
   await sw.addPort({ id: 'b', policy: { mac: '52:54:00:00:00:02' } });
   const hello = record(MAC_B, MAC_A); // b speaks first so the switch learns where MAC_B is
   c0 = mainThreadCpuNs(); w0 = performance.now(); q0 = mainThreadWaitNs();
+  const calls0 = mainThreadCalls();
   const { bytesPerSec: switched, cpuNsPerFrame: switchWorkerCpu } = await runWorker(seconds, { mode: 'switch', aPath: join(dir, 'a.sock'), bPath: join(dir, 'b.sock'), record: record(MAC_A, MAC_B), hello });
   const switchCpu = (mainThreadCpuNs() - c0) / sw.portStats('b').txFrames;
   const switchBusy = (mainThreadCpuNs() - c0) / 1e6 / (performance.now() - w0);
   const switchWait = (mainThreadWaitNs() - q0) / 1e6 / (performance.now() - w0);
+  const calls1 = mainThreadCalls();
+  const mib = sw.portStats('b').txBytes / (1 << 20);
+  const perMib = (k: keyof typeof calls0): number => (calls1[k] - calls0[k]) / mib;
+  const switchCalls = { reads: perMib('reads'), writes: perMib('writes'), wakeups: perMib('wakeups'), preempted: perMib('preempted') };
   const st = sw.stats();
   await sw.close();
   if (Object.keys(st.drops).some((r) => r !== 'port-not-connected' && r !== 'tx-queue-full')) console.log('# drops', st.drops);
   if (st.drops['tx-queue-full']) console.log(`# ${st.drops['tx-queue-full']} frames dropped because the receiver did not keep up (no flow control on a switch)`);
   return {
     direct, relay, switched, relayCpu, switchCpu, relayBusy, switchBusy, relayWait, switchWait,
-    directAllCpu, relayAllCpu: relayWorkerCpu + relayCpu, switchAllCpu: switchWorkerCpu + switchCpu,
+    directAllCpu, relayAllCpu: relayWorkerCpu + relayCpu, switchAllCpu: switchWorkerCpu + switchCpu, switchCalls,
   };
 }
 
@@ -206,6 +226,7 @@ const mb = (n: number): string => (n / (1 << 20)).toFixed(0);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 const pipeRatios: number[] = [], cpuRatios: number[] = [], fulls: number[] = [], sockRatios: number[] = [], relayRatios: number[] = [], sockCpuRatios: number[] = [];
 const floorRatios: number[] = [], floorCpuRatios: number[] = [], floorRawRatios: number[] = [];
+const callsPerMib: number[] = [], wakeupsPerMib: number[] = [];
 for (let round = 1; round <= rounds && parts === 'breakdown'; round++) {
   const ns: Partial<Record<Policy, number>> = {};
   for (const p of ['none', 'guards', 'acls', 'meter', 'full'] as const) ns[p] = (await pipelineRate(p)).cpuNs;
@@ -239,9 +260,12 @@ try {
     sockRatios.push(r.switched / r.direct);
     relayRatios.push(r.switched / r.relay);
     sockCpuRatios.push(r.directAllCpu / r.switchAllCpu);
+    callsPerMib.push(r.switchCalls.reads + r.switchCalls.writes);
+    wakeupsPerMib.push(r.switchCalls.wakeups);
     console.log(`round ${round} sockets: raw pair ${mb(r.direct)} MiB/s, plain relay ${mb(r.relay)} MiB/s, switch port → port ${mb(r.switched)} MiB/s ` +
       `(${(r.switched / (1514 + 4) / 1e3).toFixed(0)} k frames/s), switch / raw ${(r.switched / r.direct).toFixed(3)}, switch / relay ${(r.switched / r.relay).toFixed(3)}; main-thread CPU per frame: relay ${r.relayCpu.toFixed(0)} ns, switch ${r.switchCpu.toFixed(0)} ns; ` +
-      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}; CPU of all threads per frame: raw pair ${r.directAllCpu.toFixed(0)} ns, relay ${r.relayAllCpu.toFixed(0)} ns, switch ${r.switchAllCpu.toFixed(0)} ns, raw / switch ${(r.directAllCpu / r.switchAllCpu).toFixed(3)}   (load ${load()})`);
+      `main thread running / waiting for a CPU: relay ${pct(r.relayBusy)} / ${pct(r.relayWait)}, switch ${pct(r.switchBusy)} / ${pct(r.switchWait)}; CPU of all threads per frame: raw pair ${r.directAllCpu.toFixed(0)} ns, relay ${r.relayAllCpu.toFixed(0)} ns, switch ${r.switchAllCpu.toFixed(0)} ns, raw / switch ${(r.directAllCpu / r.switchAllCpu).toFixed(3)}; switch main thread per MiB: ` +
+      `${r.switchCalls.reads.toFixed(1)} reads, ${r.switchCalls.writes.toFixed(1)} writes, ${r.switchCalls.wakeups.toFixed(1)} wake-ups, ${r.switchCalls.preempted.toFixed(1)} preemptions   (load ${load()})`);
     if (floor) {
       floorRatios.push(r.switched / floor.bytesPerSec);
       floorCpuRatios.push(floor.allCpu / r.switchAllCpu);
@@ -253,5 +277,5 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 if (parts === 'all' || parts === 'pipeline') console.log(`median full policy: ${fmt(median(fulls))} M frames/s; median ratio full / no policy: ${median(pipeRatios).toFixed(2)} (by main-thread CPU per frame: ${median(cpuRatios).toFixed(2)})`);
-if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}`);
+if (parts === 'all' || parts === 'sockets') console.log(`median ratio switch / raw socket pair: ${median(sockRatios).toFixed(3)} (by CPU of all threads per frame: ${median(sockCpuRatios).toFixed(3)}); switch / plain relay: ${median(relayRatios).toFixed(3)}; switch main thread per MiB: ${median(callsPerMib).toFixed(1)} reads + writes, ${median(wakeupsPerMib).toFixed(1)} wake-ups`);
 if (floorRatios.length > 0) console.log(`median ratio C relay / raw socket pair: ${median(floorRawRatios).toFixed(3)}; switch / C relay: ${median(floorRatios).toFixed(3)} (by CPU of all threads per frame: ${median(floorCpuRatios).toFixed(3)})`);

@@ -25,6 +25,13 @@
  *
  * open(ipv6, localAddress, localPort, remoteAddress, remotePort, bufferBytes, onBatch)
  *   -> { handle, port, gso, gro }     close(handle)
+ *
+ * Beside the uplink, the switch's VM ports (unix stream sockets Node owns) use
+ * sendBuffer(fd, bytes) -> SO_SNDBUF afterwards: room for `bytes` in the socket's send buffer
+ * (the kernel doubles it for its bookkeeping), SO_SNDBUFFORCE when the process may
+ * (CAP_NET_ADMIN), else SO_SNDBUF capped by net.core.wmem_max; throws only when the descriptor
+ * is not a socket's. Node has no setsockopt for
+ * stream sockets (see src/switch/socket-port.ts for why a port wants more than the default).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -434,6 +441,25 @@ static napi_value link_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value send_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t fd, bytes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &bytes) != napi_ok || fd < 0 || bytes <= 0) {
+    napi_throw_type_error(env, NULL, "sendBuffer(fd, bytes): a descriptor and a positive size");
+    return NULL;
+  }
+  /* A refusal leaves the buffer as it was, which the result then shows: never worth failing a port over. */
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+  int got;
+  socklen_t len = sizeof got;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0) return fail(env, errno, "getsockopt SO_SNDBUF");
+  return napi_create_int32(env, got, &out) == napi_ok ? out : NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "open", NAPI_AUTO_LENGTH, link_open, NULL, &fn) != napi_ok ||
@@ -443,7 +469,9 @@ static napi_value init(napi_env env, napi_value exports) {
       napi_create_function(env, "reading", NAPI_AUTO_LENGTH, link_reading, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "reading", fn) != napi_ok ||
       napi_create_function(env, "close", NAPI_AUTO_LENGTH, link_close, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "close", fn) != napi_ok) {
+      napi_set_named_property(env, exports, "close", fn) != napi_ok ||
+      napi_create_function(env, "sendBuffer", NAPI_AUTO_LENGTH, send_buffer, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "sendBuffer", fn) != napi_ok) {
     return NULL;
   }
   return exports;

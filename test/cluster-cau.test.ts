@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, type TestCluster } from './support/cluster.ts';
+import { startCluster, withAppRole, type TestCluster } from './support/cluster.ts';
 import type { CliTools } from './support/cli-tools.ts';
 import { waitFor, type TestDaemon } from './support/daemon.ts';
 
@@ -58,12 +58,7 @@ describe('Cluster-Aware Updating: Invoke-CauRun, Get-CauRun, Get-CauReport, Test
     cluster = await startCluster(NODES);
     t = cluster.t;
     cluster.daemons.forEach((d, i) => supervise(d, NODES[i]!));
-    await Promise.all(t.map((x) => x.ok('Enable-VMMigration')));
-    await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
-    await t[0]!.ok('New-VM', '-Name', 'app', '-MemoryStartupBytes', '192MB', '-NewVHDPath', join(cluster.shared, 'app.vhdx'), '-NewVHDSizeBytes', '16MB');
-    await t[0]!.ok('Add-ClusterVirtualMachineRole', '-VMName', 'app');
-    assert.equal((await t[0]!.json<GroupView>('Start-ClusterGroup', 'app')).State, 'Online');
-    await t[0]!.heartbeat('app');
+    await withAppRole(cluster, NODES);
   });
 
   after(async () => {

@@ -64,12 +64,8 @@ describe('failover cluster of three nodes on etcd', () => {
     await t1.fails(/clustered role: remove the role first/, 'Remove-VM', 'web', '-Force');
 
     // Node death: the daemon, its QEMUs and its etcd member.
-    const pids = await clusteredQemuPids(daemons[0]!);
-    assert.equal(pids.length, 2);
-    const killedAt = Date.now();
-    await daemons[0]!.kill();
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await etcd.kill(0);
+    assert.equal((await clusteredQemuPids(daemons[0]!)).length, 2);
+    const killedAt = await cluster!.killNode(0);
 
     const d2 = daemons[1]!;
     const node1 = async (): Promise<string> => ((await d2.api('GET', '/api/v1/cluster/nodes?Name=node1')).json as NodeView[])[0]!.State;

@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startCluster, type TestCluster } from './support/cluster.ts';
+import { startCluster, withAppRole, type TestCluster } from './support/cluster.ts';
 import type { CliTools } from './support/cli-tools.ts';
 import { waitFor } from './support/daemon.ts';
 
@@ -33,12 +33,7 @@ describe('cluster operations: drain on shutdown, Test-Cluster, Get-ClusterLog, r
   before(async () => {
     cluster = await startCluster(NODES);
     t = cluster.t;
-    await Promise.all(t.map((x) => x.ok('Enable-VMMigration')));
-    await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
-    await t[0]!.ok('New-VM', '-Name', 'app', '-MemoryStartupBytes', '192MB', '-NewVHDPath', join(cluster.shared, 'app.vhdx'), '-NewVHDSizeBytes', '16MB');
-    await t[0]!.ok('Add-ClusterVirtualMachineRole', '-VMName', 'app');
-    assert.equal((await t[0]!.json<GroupView>('Start-ClusterGroup', 'app')).State, 'Online');
-    await t[0]!.heartbeat('app');
+    await withAppRole(cluster, NODES);
   });
 
   after(async () => {

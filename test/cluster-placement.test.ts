@@ -29,7 +29,7 @@ describe('cluster placement: anti-affinity and preemption', () => {
   });
 
   test('node1 dies: High preempts Low on node2, the sql role avoids the node holding its class', async () => {
-    const { t, daemons, etcd, shared } = cluster!;
+    const { t, daemons, shared } = cluster!;
     await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
     const role = async (node: number, name: string, memory: string): Promise<void> => {
       await t[node]!.ok('New-VM', '-Name', name, '-MemoryStartupBytes', memory, '-NewVHDPath', join(shared, `${name}.vhdx`), '-NewVHDSizeBytes', '16MB');
@@ -51,12 +51,8 @@ describe('cluster placement: anti-affinity and preemption', () => {
       [['a', ['sql']], ['b', ['sql']], ['c', []], ['d', []], ['high', []], ['low', []]]);
     for (const g of ['a', 'high', 'low']) assert.equal((await t[0]!.json<GroupView>('Start-ClusterGroup', g)).State, 'Online');
 
-    const pids = await clusteredQemuPids(daemons[0]!);
-    assert.equal(pids.length, 2);
-    const killedAt = Date.now();
-    await daemons[0]!.kill();
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await etcd.kill(0);
+    assert.equal((await clusteredQemuPids(daemons[0]!)).length, 2);
+    const killedAt = await cluster!.killNode(0);
 
     const d2 = daemons[1]!;
     const groups = async (): Promise<Map<string, GroupView>> => new Map(((await d2.api('GET', '/api/v1/cluster/groups')).json as GroupView[]).map((g) => [g.Name, g]));

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from './support/daemon.ts';
-import { clusteredQemuPids, startCluster, type TestCluster } from './support/cluster.ts';
+import { startCluster, type TestCluster } from './support/cluster.ts';
 import { EtcdClient } from '../src/cluster/etcd-client.ts';
 
 interface NodeView { Name: string; State: string; NodeWeight: number; DynamicWeight: number }
@@ -124,12 +124,8 @@ describe('file-share witness: two nodes and a witness survive the death of eithe
     c.etcd.restart(1);
     await c.daemons[1]!.launch();
     await waitFor('node2 Up', 60_000, async () => (await t1.json<NodeView[]>('Get-ClusterNode', 'node2'))[0]!.State === 'Up');
-    const pids = await clusteredQemuPids(c.daemons[0]!);
     const node1Isolations = (await isolations(c, 0)).length;
-    const killedAt = Date.now();
-    await c.daemons[0]!.kill();
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await c.etcd.kill(0);
+    const killedAt = await c.killNode(0);
     await waitFor('the role Online on node2', 60_000, async () => {
       const g = ((await c.daemons[1]!.api('GET', '/api/v1/cluster/groups')).json as GroupView[])[0]!;
       return g.OwnerNode === 'node2' && g.State === 'Online';

@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cliTools } from './support/cli-tools.ts';
-import { clusteredQemuPids, startCluster, type TestCluster } from './support/cluster.ts';
+import { startCluster, type TestCluster } from './support/cluster.ts';
 import { DEBIAN_BOOT_MS, debianParent, debianReady, newDebianVm } from './support/debian-guest.ts';
 import { waitFor } from './support/daemon.ts';
 
@@ -31,7 +31,7 @@ describe('clustered failover of the real Debian 12 guest', () => {
   });
 
   test('the owner node dies: Debian boots on another node with a clean file system and its synced data', { timeout: 3 * DEBIAN_BOOT_MS }, async () => {
-    const { daemons, etcd, shared, t } = cluster!;
+    const { daemons, shared, t } = cluster!;
     const parent = await debianParent();
     await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
     await newDebianVm(t[0]!, parent.disk, shared, 'deb', '1');
@@ -53,11 +53,7 @@ describe('clustered failover of the real Debian 12 guest', () => {
     });
 
     // The owner node dies.
-    const pids = await clusteredQemuPids(daemons[first]!);
-    const killedAt = Date.now();
-    await daemons[first]!.kill();
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await etcd.kill(first);
+    const killedAt = await cluster!.killNode(first);
     const witness = (first + 1) % NODES.length;
     const dw = daemons[witness]!;
     await waitFor(`${started.OwnerNode} Down`, 30_000, async () =>

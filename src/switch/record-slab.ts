@@ -12,14 +12,20 @@
 // keeps a frame beyond the call that delivered it copies it (port-io.ts). Depends on framing.
 import { STREAM_MAX_RECORD, scanRecords } from './framing.ts';
 
-/** A read is offered at least this much room: libuv's own read size. */
-const MIN_READ = 64 << 10;
 /**
- * Room for the largest incomplete record and a read behind it. A busy port's reads are at
- * most its peer's socket buffer (about 200 KiB); 1 MiB slabs measured no better than 256 or
- * 160 KiB, and an idle port keeps its slab until it fills.
+ * A read is offered at least this much room: all a busy peer can have waiting. A unix stream
+ * peer with the default send buffer (~208 KiB) may have up to about 1.5 times that queued (the
+ * kernel lets the last write of up to half the buffer start below the limit): reads of a
+ * 1514-byte flow measured 224–256 KiB for half of them. With 64 KiB here, a fifth of the reads
+ * filled the room a slab had left and the rest of what waited took one more read, one more
+ * dispatch and one more write (BENCHMARKS.md, "fewer system calls per MiB").
  */
-export const SLAB_BYTES = 256 << 10;
+const MIN_READ = 256 << 10;
+/**
+ * Room for the largest incomplete record and a read of MIN_READ behind it, about two busy
+ * reads. Pages are touched only as reads land, so an idle port's slab costs little memory.
+ */
+export const SLAB_BYTES = 512 << 10;
 
 /** Buffers some write or send still refers to, with how many such (weak: a lost unpin only stops reuse). */
 const pinned = new WeakMap<ArrayBufferLike, number>();

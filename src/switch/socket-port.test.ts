@@ -4,10 +4,12 @@
 // sent to another port: one run, the bytes unchanged) — also while the receiving peer does not
 // read, so the writes wait holding slab bytes that must not be read into again — a corrupt
 // length, a peer replaced. And RecordSlab's reuse on its own: the slab before the current one
-// comes back unless pinned.
+// comes back unless pinned. And the connection's send buffer: grown through the switch's addon
+// (a burst the kernel's default could not hold leaves at once), congestion and drain beyond it,
+// and the default kept without the addon. Under CI=true the addon must have loaded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import { encodeFrame, FrameDecoder } from './framing.ts';
 import { RecordSlab, SLAB_BYTES, pin, unpin } from './record-slab.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { until } from './test-support.ts';
+import { udpAddonStatus } from './udp-batch.ts';
 
 function peer(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -142,3 +145,57 @@ test('RecordSlab: the slab before the current one is read into again unless a wr
   assert.ok(frames.length > 4 * 100);
   for (const f of frames) assert.deepEqual(f, frame(1));
 });
+
+for (const withAddon of [true, false]) {
+  test(`a port's send buffer (${withAddon ? 'grown through the addon' : 'the default, without the addon'}): a burst to a peer that does not read, congestion, drain, every frame intact`, async (t) => {
+    const status = udpAddonStatus();
+    if (withAddon && !status.native) {
+      if (process.env.CI === 'true') assert.fail(`switch addon not loaded: ${status.reason}`);
+      t.skip(`switch addon not loaded: ${status.reason}`);
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'vmhost-sndbuf-'));
+    const saved = process.env.VMHOST_NO_UDP_ADDON;
+    if (!withAddon) process.env.VMHOST_NO_UDP_ADDON = '1';
+    const out = await SocketPortIo.listen(join(dir, 'out.sock'), { onFrame: () => {}, onError: (r) => assert.fail(r) });
+    let rx: Socket | null = null;
+    try {
+      out.maxQueuedBytes = 64 << 20;
+      out.highWaterBytes = 0; // congested = anything waiting in Node, i.e. not taken by the kernel
+      rx = await peer(join(dir, 'out.sock'));
+      const received: Uint8Array[] = [];
+      const dec = new FrameDecoder();
+      rx.on('data', (c: Buffer) => dec.push(c, (f) => received.push(Uint8Array.from(f))));
+      rx.pause();
+      await until(() => out.connected);
+      if (withAddon) {
+        // Asked for 512 KiB, doubled by the kernel; capped by wmem_max where the process may not force it.
+        const cap = Math.min(512 << 10, Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')));
+        assert.ok(out.sendBufferBytes !== null && out.sendBufferBytes >= 2 * (process.getuid?.() === 0 ? 512 << 10 : cap), `SO_SNDBUF ${out.sendBufferBytes}`);
+      } else {
+        assert.equal(out.sendBufferBytes, null);
+      }
+      const frames = Array.from({ length: 2000 }, (_, i) => frame(i));
+      const sendAll = (from: number, to: number): void => { for (let i = from; i < to; i++) assert.equal(out.send(frames[i]!), 'ok'); };
+      // About 300 KiB in one tick: more than the kernel's default buffer (~200 KiB) and what
+      // the paused peer reads ahead; a grown buffer takes it all at the tick's flush.
+      sendAll(0, 400);
+      await new Promise((r) => setImmediate(r));
+      if (withAddon && process.getuid?.() === 0) assert.equal(out.congested, false, 'the kernel took the whole burst');
+      // Far more than any send buffer: the rest waits in Node, the port is congested until the peer reads.
+      sendAll(400, frames.length);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(out.congested, true);
+      let drained = false;
+      out.whenDrained(() => { drained = true; });
+      rx.resume();
+      await until(() => drained && received.length === frames.length, 10_000);
+      for (let i = 0; i < frames.length; i++) assert.deepEqual(received[i], frames[i], `frame ${i}`);
+    } finally {
+      if (saved === undefined) delete process.env.VMHOST_NO_UDP_ADDON; else process.env.VMHOST_NO_UDP_ADDON = saved;
+      rx?.destroy();
+      await out.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

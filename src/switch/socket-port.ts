@@ -10,7 +10,9 @@
 // ('full') rather than queued without bound. Frames sent during one tick leave in one write
 // (writev): a run of records forwarded unchanged from one read of another socket port is
 // sent as the slice of that read (no copy); other frames are copied behind their headers
-// into a staging buffer. Depends on framing, record-slab, port-io.
+// into a staging buffer. Each connection's send buffer is grown (growSendBuffer: why and by
+// how much) through the switch's native addon where it is built. Depends on framing,
+// record-slab, port-io, udp-batch (the addon).
 import { createServer, Socket, type OnReadOpts, type Server, type SocketConstructorOpts } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,9 +21,22 @@ import { shareSocketWithGroup } from '../common/socket-group.ts';
 import { FrameDecoder, lastRecord } from './framing.ts';
 import { RecordSlab, pin, unpin } from './record-slab.ts';
 import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { udpAddon } from './udp-batch.ts';
 
 /** Size of a fresh staging buffer: many small frames per allocation. */
 const STAGE_BYTES = 64 << 10;
+
+/**
+ * Send buffer asked for a port's connection (the kernel doubles it: 1 MiB of its accounting).
+ * A busy port reads up to its peer's send buffer per wake-up (QEMU's default, ~200 KiB) and
+ * writes it on in one piece; into the kernel's default buffer (the same ~200 KiB) that write
+ * found room for only part nearly every time: a partial write, libuv's immediate retry failing
+ * with EAGAIN, EPOLLOUT armed and disarmed (two epoll_ctl), and another wake-up for the rest.
+ * With room for about five such reads the port makes one write per read (BENCHMARKS.md, "fewer
+ * system calls per MiB"). The cost: toward a guest that reads slowly up to 1 MiB more waits in
+ * the kernel before the port counts as congested (`highWaterBytes` counts only what Node holds).
+ */
+const SEND_BUFFER_BYTES = 512 << 10;
 
 export class SocketPortIo implements PortIo {
   private server: Server | null = null;
@@ -53,6 +68,8 @@ export class SocketPortIo implements PortIo {
   slabReads = true;
   /** Above this the port reports itself congested (the switch then holds unicast senders). */
   highWaterBytes = 512 << 10;
+  /** SO_SNDBUF of the current connection as the kernel reports it; null: the kernel's default (no addon). */
+  sendBufferBytes: number | null = null;
 
   private constructor(readonly endpoint: string, private readonly ev: PortIoEvents) {}
 
@@ -99,6 +116,7 @@ export class SocketPortIo implements PortIo {
       s.on('data', (chunk: Buffer) => { if (this.sock === s && !this.decoder.push(chunk, onFrame)) corrupt(); });
     }
     this.sock = s;
+    this.sendBufferBytes = growSendBuffer(s);
     if (this.paused) s.pause(); else s.resume();
     s.on('error', () => { /* reset by peer: the close handler does the rest */ });
     s.on('close', () => this.drop(s));
@@ -231,6 +249,18 @@ function withOnread(accepted: Socket, onread: OnReadOpts): Socket | null {
   holder._handle = null;
   accepted.destroy();
   return new Socket({ handle, onread } as SocketConstructorOpts);
+}
+
+/**
+ * Asks for SEND_BUFFER_BYTES on the connection's descriptor (`_handle.fd`, the same internal
+ * withOnread relies on) and returns the SO_SNDBUF the kernel then reports, or null when the
+ * addon is not built or the handle shows no descriptor: the port works as before, with the
+ * default buffer and its extra system calls.
+ */
+function growSendBuffer(s: Socket): number | null {
+  const fd = (s as unknown as { _handle: { fd?: unknown } | null })._handle?.fd;
+  const addon = udpAddon();
+  return addon && typeof fd === 'number' && fd >= 0 ? addon.sendBuffer(fd, SEND_BUFFER_BYTES) : null;
 }
 
 /**

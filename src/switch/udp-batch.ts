@@ -4,6 +4,7 @@
 // trip through the UDP/IP stack for a run of equal-sized datagrams). Node's dgram has none of
 // these: one send call (~4 µs here) and one 'message' event per datagram. Without the addon,
 // or with VMHOST_NO_UDP_ADDON=1, uplink.ts uses node:dgram (said once on stderr, the daemon's log).
+// The same addon gives the VM ports' sockets a larger send buffer (`sendBuffer`, socket-port.ts).
 // Depends on nothing (uplink.ts wires it to a port).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ export interface UdpAddon {
   /** Stop (false) or restart polling: stopped, datagrams wait in (or overflow) the kernel's receive buffer. */
   reading(handle: unknown, on: boolean): void;
   close(handle: unknown): void;
+  /** Room for `bytes` in a socket's send buffer (forced where the process may); the SO_SNDBUF the kernel then reports. */
+  sendBuffer(fd: number, bytes: number): number;
 }
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,7 +44,7 @@ function load(): UdpAddon | undefined {
   } catch (e) {
     loadError = e instanceof Error ? e.message : String(e);
   }
-  if (!addon) process.stderr.write(`vmhost: switch uplinks use node:dgram, one call per datagram: the UDP batch addon is unavailable (${loadError})\n`);
+  if (!addon) process.stderr.write(`vmhost: switch uplinks use node:dgram, one call per datagram, and VM ports keep the kernel's default send buffer: the UDP batch addon is unavailable (${loadError})\n`);
   return addon;
 }
 

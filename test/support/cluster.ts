@@ -4,15 +4,19 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon } from './daemon.ts';
+import { TestDaemon, waitFor } from './daemon.ts';
 import { cliTools, type CliTools } from './cli-tools.ts';
 import { EtcdCluster } from './etcd.ts';
+import { EtcdClient } from '../../src/cluster/etcd-client.ts';
+import { PREFIX, aliveKey } from '../../src/cluster/keys.ts';
 
 export interface TestCluster {
   etcd: EtcdCluster;
   shared: string;
   daemons: TestDaemon[];
   t: CliTools[];
+  /** Node i dies: its daemon, its clustered QEMUs and its etcd member SIGKILLed. Answers when the kill began (ms). */
+  killNode(i: number): Promise<number>;
   /** The nodes' clustered QEMUs SIGKILLed (a killed daemon leaves them), the daemons, etcd and the shared folder gone. */
   stop(): Promise<void>;
 }
@@ -34,8 +38,23 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
     '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
     ...(opts.args?.(i) ?? []),
   ])));
+  // A daemon answers once it has published itself alive, but on a loaded machine its first lease can lapse
+  // (TTL 4 s) before a test's first cmdlet, and New-Cluster needs every node alive: wait until etcd shows them all.
+  const client = new EtcdClient(etcd.endpoints);
+  await waitFor('every node alive in etcd', 60_000, async () => {
+    const alive = new Set((await client.range(`${PREFIX}alive/`)).kvs.map((kv) => kv.key));
+    return names.every((n) => alive.has(aliveKey(n)));
+  });
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),
+    killNode: async (i) => {
+      const pids = await clusteredQemuPids(daemons[i]!);
+      const at = Date.now();
+      await daemons[i]!.kill();
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      await etcd.kill(i);
+      return at;
+    },
     stop: async () => {
       for (const d of daemons) {
         for (const pid of await clusteredQemuPids(d)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -55,4 +74,16 @@ export async function clusteredQemuPids(d: TestDaemon): Promise<number[]> {
     if (rec) pids.push((JSON.parse(rec) as { pid: number }).pid);
   }
   return pids;
+}
+
+/** The cluster `hv` over `names`, with one clustered VM role `app` (192 MB, a 16 MB disk on the shared storage) Online and its guest up. */
+export async function withAppRole(c: TestCluster, names: readonly string[]): Promise<void> {
+  const t = c.t;
+  await Promise.all(t.map((x) => x.ok('Enable-VMMigration')));
+  await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', names.join(','));
+  await t[0]!.ok('New-VM', '-Name', 'app', '-MemoryStartupBytes', '192MB', '-NewVHDPath', join(c.shared, 'app.vhdx'), '-NewVHDSizeBytes', '16MB');
+  await t[0]!.ok('Add-ClusterVirtualMachineRole', '-VMName', 'app');
+  const started = await t[0]!.json<{ State: string }>('Start-ClusterGroup', 'app');
+  if (started.State !== 'Online') throw new Error(`Start-ClusterGroup app: ${started.State}, not Online`);
+  await t[0]!.heartbeat('app');
 }
