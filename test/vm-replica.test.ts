@@ -20,8 +20,7 @@ import { join } from 'node:path';
 import { sha256OfDisk } from './support/disk-hash.ts';
 import { TestDaemon, freePort, waitFor } from './support/daemon.ts';
 import { install, issue, makeCa, trust, type TestCert } from './support/replica-certs.ts';
-
-const RECORD = 64 * 1024;
+import { enableReplicaServer, RECORD, startPatternGuest } from './support/replica-guest.ts';
 
 interface Replication { VMName: string; ReplicationState: string; ReplicationHealth: string; ReplicationMode: string; LastReplicationTime: string | null; RecoveryPoints: number; ReplicaStorageLocation?: string }
 interface Stats { SuccessfulReplicationCount: number; TotalReplicationSize: number; LastReplicationSize: number; LastTransferredSize: number; AverageReplicationSize: number; MissedReplicationCount: number; ReplicationErrors: number; Health: string }
@@ -52,10 +51,7 @@ describe('Hyper-V Replica', () => {
   });
 
   test('Replica server: authorization, refusals with their reasons', async () => {
-    const replicas = join(b.dataDir, 'replicas');
-    await b.ok('Set-VMReplicationServer', '-ReplicationEnabled', '$true', '-AllowedAuthenticationType', 'Certificate', '-CertificateAuthenticationPort', String(port),
-      '-DefaultStorageLocation', join(b.dataDir, 'any'), '-ReplicationAllowedFromAnyServer', '$false');
-    await b.ok('New-VMReplicationAuthorizationEntry', '-AllowedPrimaryServer', 'primary-a.vmhost.test', '-ReplicaStorageLocation', replicas, '-TrustGroup', 'test');
+    await enableReplicaServer(b, port, 'primary-a.vmhost.test');
     const server = JSON.parse(await b.ok('Get-VMReplicationServer', '-Json')) as { ReplicationEnabled: boolean; ListeningPort: number };
     assert.equal(server.ReplicationEnabled, true);
     assert.equal(server.ListeningPort, port);
@@ -79,24 +75,9 @@ describe('Hyper-V Replica', () => {
   });
 
   test('initial replication, cycles of changed blocks, recovery points up to RecoveryHistory, B equals A at each point', { timeout: 600_000 }, async () => {
-    const guest = async (script: string) => (await a.ok('Invoke-Command', '-VMName', 'rep', '-ScriptBlock', script, '-TimeoutSeconds', '120')).trim();
-    const disk = join(a.dataDir, 'rep-data.vhdx');
-    await a.ok('New-VHD', '-Path', disk, '-SizeBytes', '64MB', '-Dynamic', '-BlockSizeBytes', '1MB');
-    await a.ok('New-VM', 'rep', '-MemoryStartupBytes', '256MB', '-Generation', '2');
-    await a.ok('Add-VMHardDiskDrive', '-VMName', 'rep', '-Path', disk, '-ControllerType', 'SCSI');
-    await a.ok('Start-VM', 'rep');
-    await waitFor('rep heartbeat', 180_000, async () => (JSON.parse(await a.ok('Get-VM', 'rep', '-Json')) as { Heartbeat: string }).Heartbeat === 'OK');
-    const dev = await guest('ls /sys/bus/scsi/devices/0:0:0:0/block/');
-    // The writer, held from the start: record i = "seq=i t=<guest time>" + random bytes, 64 KiB at block (i × 37) mod 256 of the first 16 MiB.
-    const loop = 'touch /tmp/hold /tmp/detached; i=0; echo 0 > /tmp/n; while :; do '
-      + 'if [ -e /tmp/hold ]; then echo $i > /tmp/held; while [ -e /tmp/hold ]; do sleep 0.1; done; rm -f /tmp/held; fi; '
-      + 'printf "seq=%08d t=%s\\n" $i $(date +%s) > /tmp/rec; head -c 65536 /dev/urandom >> /tmp/rec; '
-      + `dd if=/tmp/rec of=/dev/${dev} bs=65536 count=1 seek=$(( (i * 37) % 256 )) oflag=direct conv=notrunc 2>/dev/null; `
-      + 'i=$((i+1)); echo $i > /tmp/n; done';
-    await guest(`setsid sh -c '${loop}' >/dev/null 2>&1 & while [ ! -f /tmp/held ]; do sleep 0.1; done; echo started`);
+    const g = await startPatternGuest(a, 'rep');
+    const { release, run: guest, dev } = g;
     // A few records before the initial replication, so its full copy has data to carry.
-    const release = (k: number) => guest('n0=$(cat /tmp/n); rm -f /tmp/hold; while [ "$(cat /tmp/n)" -lt $((n0 + ' + k + ')) ]; do sleep 0.1; done; '
-      + 'touch /tmp/hold; while [ ! -e /tmp/held ]; do sleep 0.1; done; cat /tmp/n');
     let n = Number(await release(4));
 
     await a.ok('Enable-VMReplication', '-VMName', 'rep', '-ReplicaServerName', '127.0.0.1', '-ReplicaServerPort', String(port), '-AuthenticationType', 'Certificate',

@@ -50,12 +50,25 @@ export type TestConnectionBody = Static<typeof TestConnectionBody>;
 
 export const EnableReplicationBody = Type.Object({
   ...Connection,
-  ReplicationFrequencySec: Type.Optional(Type.Integer({ description: '30, 300 or 900' })),
+  ReplicationFrequencySec: Type.Optional(Type.Integer({ description: '30, 300 or 900; 1: continuous (vmhost extension)' })),
   RecoveryHistory: Type.Optional(Type.Integer({ description: '0..24' })),
   CompressionEnabled: Type.Optional(Type.Boolean()),
   ExcludedVhdPath: Type.Optional(Type.Array(Path('A drive file not replicated'), { maxItems: 64 })),
+  VSSSnapshotFrequencyHour: Type.Optional(Type.Integer({ description: '0 (off) or 1..12: hours between app-consistent recovery points' })),
 }, { additionalProperties: false });
 export type EnableReplicationBody = Static<typeof EnableReplicationBody>;
+
+export const InitialReplicationQuery = Type.Object({
+  wait: Type.Optional(Type.Boolean({ default: true, description: 'Wait for the job to finish (false: return 202 with the job at once)' })),
+  DestinationPath: Type.Optional(Path('A folder (removable media) the initial copy is written to instead of the network')),
+}, { additionalProperties: false });
+export type InitialReplicationQuery = Static<typeof InitialReplicationQuery>;
+
+export const ImportInitialBody = Type.Object({
+  VMName: Type.String({ minLength: 1, maxLength: 100 }),
+  Path: Path('The folder Start-VMInitialReplication -DestinationPath wrote (or its VM folder)'),
+}, { additionalProperties: false });
+export type ImportInitialBody = Static<typeof ImportInitialBody>;
 
 export const ReplicationQuery = Type.Object({ VMName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });
 export type ReplicationQuery = Static<typeof ReplicationQuery>;

@@ -112,6 +112,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'PATCH /api/v1/replication/authorization/:server': 'Administrator',
   'DELETE /api/v1/replication/authorization/:server': 'Administrator',
   'POST /api/v1/replication/test': 'Administrator',
+  // Import-VMInitialReplication reads a host folder (the media) and writes the replica: Administrators.
+  'POST /api/v1/replication/import': 'Administrator',
   'GET /api/v1/replication': 'Viewer',
   'GET /api/v1/replication/statistics': 'Viewer',
   'POST /api/v1/vms/:vm/replication': 'Administrator',

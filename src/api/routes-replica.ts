@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import type { Replication } from '../replica/index.ts';
-import { ActionQuery, VmRef } from './schemas.ts';
+import { VmRef } from './schemas.ts';
 import {
-  AuthorizationEntryBody, AuthorizationQuery, EnableReplicationBody, EntryRef, ReplicationQuery, SetAuthorizationEntryBody, SetReplicationServerBody, TestConnectionBody,
+  AuthorizationEntryBody, AuthorizationQuery, EnableReplicationBody, EntryRef, ImportInitialBody, InitialReplicationQuery, ReplicationQuery, SetAuthorizationEntryBody, SetReplicationServerBody, TestConnectionBody,
 } from './replica-schemas.ts';
 
 type Vm = { Params: { vm: string } };
@@ -41,26 +41,31 @@ export function registerReplicaRoutes(app: FastifyInstance, host: Host, replicat
   app.get<{ Querystring: ReplicationQuery }>('/api/v1/replication', { schema: { summary: 'Get-VMReplication', tags, querystring: ReplicationQuery } },
     async (req) => rep().list(req.query.VMName));
   app.get<{ Querystring: ReplicationQuery }>('/api/v1/replication/statistics', { schema: { summary: 'Measure-VMReplication', tags, querystring: ReplicationQuery } },
-    async (req) => rep().primary.measure(req.query.VMName));
+    async (req) => rep().measure(req.query.VMName));
 
   app.post<Vm & { Body: EnableReplicationBody }>('/api/v1/vms/:vm/replication', { schema: { summary: 'Enable-VMReplication', tags, params: VmRef, body: EnableReplicationBody } },
-    async (req) => rep().primary.enable(req.params.vm, {
+    async (req) => rep().of(req.params.vm).enable(req.params.vm, {
       ...connection(req.body), AuthenticationType: (req.body.AuthenticationType ?? 'Certificate') as 'Certificate',
       ReplicationFrequencySec: (req.body.ReplicationFrequencySec ?? 300) as 30, RecoveryHistory: req.body.RecoveryHistory ?? 0,
-      CompressionEnabled: req.body.CompressionEnabled ?? true, ExcludedVhdPath: req.body.ExcludedVhdPath ?? [],
+      CompressionEnabled: req.body.CompressionEnabled ?? true, ExcludedVhdPath: req.body.ExcludedVhdPath ?? [], VSSSnapshotFrequencyHour: req.body.VSSSnapshotFrequencyHour ?? 0,
     }));
-  app.post<Vm & { Querystring: { wait?: boolean } }>('/api/v1/vms/:vm/replication/initial',
-    { schema: { summary: 'Start-VMInitialReplication: the configuration and a full copy of the drives over the network', tags, params: VmRef, querystring: ActionQuery } },
+  app.post<Vm & { Querystring: InitialReplicationQuery }>('/api/v1/vms/:vm/replication/initial',
+    { schema: { summary: 'Start-VMInitialReplication: the configuration and a full copy of the drives over the network, or to media (DestinationPath)', tags, params: VmRef, querystring: InitialReplicationQuery } },
     async (req, reply) => {
       const vm = host.get(req.params.vm);
-      const run = host.jobs.run('Start-VMInitialReplication', { id: vm.Id, name: vm.Name }, (h) => rep().primary.startInitial(vm.Id, (p, m) => h.progress(p, m)));
+      const run = host.jobs.run('Start-VMInitialReplication', { id: vm.Id, name: vm.Name }, (h) => rep().of(vm.Id).startInitial(vm.Id, (p, m) => h.progress(p, m), req.query.DestinationPath));
       return req.query.wait === false ? reply.code(202).send(run.job) : run.result;
     });
-  app.post<Vm>('/api/v1/vms/:vm/replication/suspend', { schema: { summary: 'Suspend-VMReplication', tags, params: VmRef } }, async (req) => rep().primary.suspend(req.params.vm));
-  app.post<Vm>('/api/v1/vms/:vm/replication/resume', { schema: { summary: 'Resume-VMReplication', tags, params: VmRef } }, async (req) => rep().primary.resume(req.params.vm));
-  app.post<Vm>('/api/v1/vms/:vm/replication/stop', { schema: { summary: 'Stop-VMReplication: the point being sent is abandoned', tags, params: VmRef } }, async (req) => rep().primary.stopRunning(req.params.vm));
+  app.post<{ Body: ImportInitialBody }>('/api/v1/replication/import', { schema: { summary: 'Import-VMInitialReplication: an initial copy written to media, into this Replica server', tags, body: ImportInitialBody } },
+    async (req) => {
+      await rep().server.importInitial(req.body.VMName, req.body.Path);
+      return rep().list(req.body.VMName);
+    });
+  app.post<Vm>('/api/v1/vms/:vm/replication/suspend', { schema: { summary: 'Suspend-VMReplication', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).suspend(req.params.vm));
+  app.post<Vm>('/api/v1/vms/:vm/replication/resume', { schema: { summary: 'Resume-VMReplication', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).resume(req.params.vm));
+  app.post<Vm>('/api/v1/vms/:vm/replication/stop', { schema: { summary: 'Stop-VMReplication: the point being sent is abandoned', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).stopRunning(req.params.vm));
   app.post<Vm>('/api/v1/vms/:vm/replication/reset-statistics', { schema: { summary: 'Reset-VMReplicationStatistics', tags, params: VmRef } },
-    async (req, reply) => { await rep().primary.resetStatistics(req.params.vm); return reply.code(204).send(); });
+    async (req, reply) => { await rep().of(req.params.vm).resetStatistics(req.params.vm); return reply.code(204).send(); });
   app.delete<Vm>('/api/v1/vms/:vm/replication', { schema: { summary: 'Remove-VMReplication', tags, params: VmRef } },
-    async (req, reply) => { await rep().primary.remove(req.params.vm); return reply.code(204).send(); });
+    async (req, reply) => { await rep().of(req.params.vm).remove(req.params.vm); return reply.code(204).send(); });
 }

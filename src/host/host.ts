@@ -1187,7 +1187,7 @@ export class Host {
    * Run `take` — the pause in which a point of the VM's disks is taken — with the guest's file
    * systems frozen through its agent when it can (guest-freeze.ts), thawed right after: an
    * application-consistent point, else a crash-consistent one with the reason. Start-VMBackup's
-   * points use it; the replica's app-consistent recovery points are meant to.
+   * points and the replica's app-consistent recovery points use it.
    */
   atConsistentPoint<T>(e: VmEntry, take: () => Promise<T>): Promise<FreezeResult<T>> {
     // A paused guest cannot answer (its vCPUs are stopped): no freeze to ask for.
@@ -1294,15 +1294,17 @@ export class Host {
    * tracker consumer `o.consumer`) handed to `use` under the VM's lock, so no stop, swap or move
    * runs under it; `use` commits or restores the take, the copies are removed after. An off or
    * saved VM's point is its files at rest (Start-VMFailover -Prepare's last cycle; a failover's
-   * tracker started clean).
+   * tracker started clean). `freeze`: a running VM's pause runs inside the guest's freeze (an
+   * app-consistent recovery point, atConsistentPoint).
    */
-  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir'>, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
+  withConsistentPoint<T>(nameOrId: string, o: Omit<PointOptions, 'tmpDir' | 'pause'> & { freeze?: boolean }, use: (p: ConsistentPoint, config: VmConfig) => Promise<T>): Promise<T> {
     const e = this.resolve(nameOrId);
     return e.lock.run(async () => {
       assertLegal('Replicate', e.state, e.config.name);
+      const { freeze, ...rest } = o;
       const p = e.state === 'Running' || e.state === 'Paused'
-        ? await takeConsistentPoint(e, this.storage, { ...o, tmpDir: join(e.paths.dir, 'replica-tmp') })
-        : await takeFilePoint(e, this.storage, o);
+        ? await takeConsistentPoint(e, this.storage, { ...rest, tmpDir: join(e.paths.dir, 'replica-tmp'), ...(freeze ? { pause: <U>(take: () => Promise<U>) => this.atConsistentPoint(e, take) } : {}) })
+        : await takeFilePoint(e, this.storage, rest);
       try {
         return await use(p, structuredClone(e.config));
       } finally {

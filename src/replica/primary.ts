@@ -9,34 +9,37 @@
 // Warning, and Critical after three failures in a row. A tick that finds the previous cycle
 // still running is a missed cycle. A VM that is not running has nothing to send (its disks are
 // not served, so nothing changes them); its ticks pass.
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { deflateRaw } from 'node:zlib';
-import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
 import { writeFileAtomic, type ConsistentPoint, type Host } from '../host/index.ts';
 import { loadCertificate, trustedCas } from './cert-store.ts';
 import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
 import { assertPrimaryStep } from './failover-rules.ts';
-import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
-import { TRACKING_BLOCK } from '../storage/index.ts';
+import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
+import { sendPoint } from './send-point.ts';
+import { MediaSink } from './media.ts';
+import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './continuous.ts';
 
-const deflate = promisify(deflateRaw);
 export const REPLICA_CONSUMER = 'replica';
 const CRITICAL_AFTER = 3;
 
-export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
+export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
 
 export interface ReplicationSettings {
   ReplicaServerName: string;
   ReplicaServerPort: number;
   AuthenticationType: 'Certificate';
   CertificateThumbprint: string | null;
-  ReplicationFrequencySec: FrequencySec;
+  /** 30/300/900, or 1: continuous (vmhost extension, continuous.ts). */
+  ReplicationFrequencySec: FrequencySec | typeof CONTINUOUS;
   RecoveryHistory: number;
   CompressionEnabled: boolean;
   ExcludedVhdPath: string[];
+  /** Hours between app-consistent recovery points (the guest frozen for the point); 0: none. Absent in relationships made before it. */
+  VSSSnapshotFrequencyHour?: number;
 }
 
 export interface Statistics {
@@ -52,7 +55,7 @@ export interface Statistics {
   TotalLatencyMs: number;
 }
 
-interface Relationship {
+export interface Relationship {
   VMId: string;
   VMName: string;
   settings: ReplicationSettings;
@@ -61,13 +64,20 @@ interface Relationship {
   lastError: string | null;
   lastReplicationTime: string | null;
   recoveryPoints: number;
+  /** The last point that froze the guest (app-consistent), for -VSSSnapshotFrequencyHour. */
+  lastAppConsistentTime?: string | null;
+  /** Continuous mode: when the newest recovery point was started (shipments append to it until the next is due), and whether the replica lags. */
+  lastPointStartTime?: string | null;
+  lagging?: boolean;
+  /** The id of the initial copy (network or media) the cycles build on. */
+  baseId?: string;
   stats: Statistics;
   /** The Replica server's number for the last point it acknowledged; the one -Prepare sent (failover.ts). */
   lastSeq?: number;
   preparedSeq?: number | null;
 }
 
-function freshStats(): Statistics {
+export function freshStats(): Statistics {
   return {
     MonitoringStartTime: new Date().toISOString(), SuccessfulReplicationCount: 0, MissedReplicationCount: 0, ReplicationErrors: 0,
     TotalReplicationSize: 0, MaximumReplicationSize: 0, LastReplicationSize: 0, LastTransferredSize: 0, TotalLatencyMs: 0,
@@ -77,9 +87,10 @@ function freshStats(): Statistics {
 /** Enable-/Set-VMReplication's checks: the 2012 R2 frequencies, RecoveryHistory 0..24, a port, certificate authentication. */
 export function checkSettings(s: ReplicationSettings): void {
   const bad = (param: string, m: string) => new VmhostError('INVALID_ARGUMENT', `${param}: ${m}`, { param });
-  if (!(FREQUENCIES as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')}`);
+  if (!([...FREQUENCIES, CONTINUOUS] as readonly number[]).includes(s.ReplicationFrequencySec)) throw bad('ReplicationFrequencySec', `${s.ReplicationFrequencySec} is not one of ${FREQUENCIES.join(', ')} (or ${CONTINUOUS}: continuous)`);
   if (!checkRecoveryHistory(s.RecoveryHistory)) throw bad('RecoveryHistory', `${s.RecoveryHistory} is not an integer from 0 to 24`);
   if (!Number.isInteger(s.ReplicaServerPort) || s.ReplicaServerPort < 1 || s.ReplicaServerPort > 65535) throw bad('ReplicaServerPort', `${s.ReplicaServerPort} is not a TCP port`);
+  checkVssFrequency(s.VSSSnapshotFrequencyHour ?? 0, s.RecoveryHistory);
   if (s.AuthenticationType !== 'Certificate') throw new VmhostError('REPLICATION_UNSUPPORTED', 'AuthenticationType: only Certificate is supported (Kerberos needs an Active Directory domain)', { param: 'AuthenticationType' });
 }
 
@@ -87,6 +98,8 @@ export function checkSettings(s: ReplicationSettings): void {
 export interface ReplicationView extends ReplicationSettings {
   VMName: string; VMId: string; ComputerName: string;
   ReplicationMode: 'Primary' | 'Replica';
+  /** Extended: this host's Replica VM replicated on to a third host (extended.ts). */
+  ReplicationRelationshipType?: 'Simple' | 'Extended';
   ReplicationState: string;
   ReplicationHealth: 'Normal' | 'Warning' | 'Critical';
   PrimaryServerName: string;
@@ -97,14 +110,14 @@ export interface ReplicationView extends ReplicationSettings {
 }
 
 export class PrimaryReplication {
-  private readonly rels = new Map<string, Relationship>();
+  protected readonly rels = new Map<string, Relationship>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
+  protected readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
 
   /** `timerScale`: the cycle timer runs every ReplicationFrequencySec × scale (tests only: vmhostd --replication-timer-scale). */
-  constructor(private readonly host: Host, private readonly timerScale: number) {}
+  constructor(protected readonly host: Host, protected readonly timerScale: number) {}
 
-  private get dir(): string {
+  protected get dir(): string {
     return join(this.host.dataDir, 'replication');
   }
 
@@ -128,14 +141,14 @@ export class PrimaryReplication {
     return this.rels.get(vmId);
   }
 
-  private rel(nameOrId: string): Relationship {
+  protected rel(nameOrId: string): Relationship {
     const id = this.host.get(nameOrId).Id;
     const r = this.rels.get(id);
     if (!r) throw new VmhostError('REPLICATION_NOT_ENABLED', `replication is not enabled for virtual machine '${this.host.get(nameOrId).Name}'`, { vm: nameOrId });
     return r;
   }
 
-  private async save(r: Relationship): Promise<void> {
+  protected async save(r: Relationship): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.dir, `${r.VMId}.json`), JSON.stringify(r, null, 2));
   }
@@ -158,27 +171,41 @@ export class PrimaryReplication {
   async enable(nameOrId: string, s: ReplicationSettings): Promise<ReplicationView> {
     const vm = this.host.get(nameOrId);
     if (this.rels.has(vm.Id)) throw new VmhostError('ALREADY_EXISTS', `replication is already enabled for virtual machine '${vm.Name}'`, { vm: vm.Name });
-    if (vm.ReplicationMode === 'Replica') throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${vm.Name}' is a Replica VM; extended replication is not built`, { vm: vm.Name });
-    checkSettings(s);
+    this.checkEnable(vm, s);
     await this.test(s);
     const r: Relationship = {
       VMId: vm.Id, VMName: vm.Name, settings: s, replicationState: 'ReadyForInitialReplication', failuresInRow: 0, lastError: null,
-      lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
+      lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(), ...this.extra(),
     };
     await this.save(r);
     this.rels.set(r.VMId, r);
     return this.view(r);
   }
 
-  /** Start-VMInitialReplication: the configuration and a full copy of the drives, over the network. */
-  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void): Promise<ReplicationView> {
+  /** What Enable-VMReplication refuses for this kind of relationship. */
+  protected checkEnable(vm: { Id: string; Name: string; ReplicationMode: string }, s: ReplicationSettings): void {
+    if (vm.ReplicationMode === 'Replica') throw new VmhostError('REPLICATION_VM_IS_REPLICA', `'${vm.Name}' is a Replica VM: Enable-VMReplication on its Replica server makes an extended replication`, { vm: vm.Name });
+    checkSettings(s);
+  }
+
+  /** Fields a kind of relationship adds to a new one. */
+  protected extra(): object {
+    return {};
+  }
+
+  /**
+   * Start-VMInitialReplication: the configuration and a full copy of the drives, over the
+   * network — or with `media`, into that folder (media.ts); the cycles then wait until the
+   * Replica server imported it.
+   */
+  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
     if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
     r.replicationState = 'InitialReplicationInProgress';
     await this.save(r);
     try {
-      await this.exclusive(r, () => this.send(r, true, progress));
-      r.replicationState = 'Replicating';
+      await this.exclusive(r, () => this.send(r, true, progress, media));
+      r.replicationState = media === undefined ? 'Replicating' : 'WaitingForInitialReplication';
     } catch (e) {
       r.replicationState = 'ReadyForInitialReplication';
       r.lastError = (e as Error).message;
@@ -191,17 +218,28 @@ export class PrimaryReplication {
   }
 
   /** A cycle now (the timer's tick); a tick meeting a running cycle is a missed one. */
-  private tick(r: Relationship): void {
-    if (r.replicationState !== 'Replicating') return;
+  protected tick(r: Relationship): void {
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'WaitingForInitialReplication') return;
+    const continuous = r.settings.ReplicationFrequencySec === CONTINUOUS;
+    if (continuous) r.lagging = lagging(r.lastReplicationTime, new Date());
+    // Continuous: a shipment in flight just lets the next one carry more (coalesced in the tracker's bitmap).
+    if (continuous && this.running.has(r.VMId)) return;
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
       void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
       return;
     }
-    const state = this.vmState(r.VMId);
-    if (state !== 'Running' && state !== 'Paused') return;
-    void this.exclusive(r, () => this.send(r, false, () => undefined)).then(
-      () => { r.failuresInRow = 0; r.lastError = null; },
+    if (!this.cycleable(r)) return;
+    void this.exclusive(r, async () => {
+      // The copy on media not imported yet: no point is taken (no pause, no freeze); the changes wait in the tracker.
+      if (r.replicationState === 'WaitingForInitialReplication' && !(await this.imported(r))) return;
+      await this.send(r, false, () => undefined);
+      if (r.replicationState === 'WaitingForInitialReplication') r.replicationState = 'Replicating';
+    }).then(
+      () => {
+        r.failuresInRow = 0;
+        r.lastError = null;
+      },
       (e: unknown) => {
         r.failuresInRow++;
         r.stats.ReplicationErrors++;
@@ -213,6 +251,19 @@ export class PrimaryReplication {
     }));
   }
 
+  /** Whether the Replica server holds the initial copy the cycles build on (media: once imported). */
+  private async imported(r: Relationship): Promise<boolean> {
+    const c = await ReplicaConnection.open(await this.peer(r.settings), 'test', { id: r.VMId, name: r.VMName });
+    c.close();
+    return c.welcome?.base !== undefined && c.welcome.base === r.baseId;
+  }
+
+  /** Whether a tick has anything to send: the VM runs (its disks are served, so they change). */
+  protected cycleable(r: Relationship): boolean {
+    const state = this.vmState(r.VMId);
+    return state === 'Running' || state === 'Paused';
+  }
+
   private vmState(id: string): string | undefined {
     try {
       return this.host.get(id).State;
@@ -221,15 +272,16 @@ export class PrimaryReplication {
     }
   }
 
-  private arm(r: Relationship): void {
+  protected arm(r: Relationship): void {
     clearInterval(this.timers.get(r.VMId));
-    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended') return;
-    const t = setInterval(() => this.tick(r), r.settings.ReplicationFrequencySec * 1000 * this.timerScale);
+    if (r.replicationState !== 'Replicating' && r.replicationState !== 'Suspended' && r.replicationState !== 'WaitingForInitialReplication') return;
+    const every = r.settings.ReplicationFrequencySec === CONTINUOUS ? CONTINUOUS_TICK_MS : r.settings.ReplicationFrequencySec * 1000 * this.timerScale;
+    const t = setInterval(() => this.tick(r), every);
     t.unref();
     this.timers.set(r.VMId, t);
   }
 
-  private async exclusive(r: Relationship, fn: () => Promise<void>): Promise<void> {
+  protected async exclusive(r: Relationship, fn: () => Promise<void>): Promise<void> {
     if (this.running.has(r.VMId)) throw new VmhostError('INVALID_STATE', `a replication of '${r.VMName}' is running`, { vm: r.VMName });
     const slot: { conn?: ReplicaConnection; done: Promise<void> } = { done: Promise.resolve() };
     this.running.set(r.VMId, slot);
@@ -242,31 +294,32 @@ export class PrimaryReplication {
   }
 
   /** One point to the Replica server: initial (full) or a cycle (changed blocks). */
-  private async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
+  protected async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<void> {
     const excluded = new Set(r.settings.ExcludedVhdPath);
     const t0 = Date.now();
+    const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
+    // The initial copy is the replica's base, not a recovery point: only cycles freeze.
+    const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
+    const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
     await this.host.withConsistentPoint(r.VMId, {
-      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path),
+      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
       try {
-        const { bytes, wire, points, seq } = await this.transfer(r, p, initial ? config : undefined, progress);
+        const consistency = pointConsistency(freeze, p.level, p.reason, hours);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress, media);
         await p.commit();
         // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
         const full = initial ? [] : p.drives.filter((d) => d.taken.full);
         if (full.length > 0) {
           this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' sent whole drives, not changed blocks: ${full.map((d) => `${basename(d.drive.path)} (${d.taken.reason ?? 'full'})`).join(', ')}`, VMId: r.VMId, VMName: r.VMName });
         }
-        r.lastSeq = seq;
-        r.lastReplicationTime = p.at.toISOString();
-        r.recoveryPoints = points;
-        const s = r.stats;
-        s.SuccessfulReplicationCount++;
-        s.LastReplicationSize = bytes;
-        s.LastTransferredSize = wire;
-        s.TotalReplicationSize += bytes;
-        s.MaximumReplicationSize = Math.max(s.MaximumReplicationSize, bytes);
-        s.TotalLatencyMs += Date.now() - t0;
+        // The Replica server's number for the point (-Prepare's zero loss is judged by it); media has none.
+        if (media === undefined) r.lastSeq = sent.seq;
+        this.succeeded(r, p.at, sent, t0);
+        if (!initial && !append) r.lastPointStartTime = r.lastReplicationTime;
+        r.lagging = false;
+        if (consistency.consistency === 'ApplicationConsistent') r.lastAppConsistentTime = r.lastReplicationTime;
       } catch (e) {
         await p.restore();
         throw e;
@@ -274,54 +327,43 @@ export class PrimaryReplication {
     });
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, progress: (pct: number, what: string) => void): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  /** A point the Replica server acknowledged: the statistics. */
+  protected succeeded(r: Relationship, at: Date, sent: { bytes: number; wire: number; points: number }, t0: number): void {
+    r.lastReplicationTime = at.toISOString();
+    r.recoveryPoints = sent.points;
+    const s = r.stats;
+    s.SuccessfulReplicationCount++;
+    s.LastReplicationSize = sent.bytes;
+    s.LastTransferredSize = sent.wire;
+    s.TotalReplicationSize += sent.bytes;
+    s.MaximumReplicationSize = Math.max(s.MaximumReplicationSize, sent.bytes);
+    s.TotalLatencyMs += Date.now() - t0;
+  }
+
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+    // On media the primary is named as its certificate names it: the name the Replica server authorizes.
+    const sink = media !== undefined
+      ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
+      : await this.connect(r);
+    let ok = false;
+    try {
+      const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
+      if (config) r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
+      const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
+        { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress);
+      ok = true;
+      return sent;
+    } finally {
+      if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else sink.close();
+    }
+  }
+
+  /** The connection a point goes over, closed by Stop-/Remove-VMReplication. */
+  protected async connect(r: Relationship): Promise<ReplicaConnection> {
     const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
     const slot = this.running.get(r.VMId);
     if (slot) slot.conn = conn;
-    try {
-      const compression = r.settings.CompressionEnabled ? 'deflate' : 'none';
-      const begin: Frame = {
-        t: 'begin', kind: config ? 'initial' : 'delta', time: p.at.toISOString(), recoveryHistory: r.settings.RecoveryHistory, compression,
-        drives: p.drives.map((d) => ({ id: d.drive.id, virtualSize: d.copy.virtualSize, logicalSectorSize: d.logicalSectorSize, physicalSectorSize: d.physicalSectorSize, fileName: basename(d.drive.path) })),
-        ...(config ? { config } : {}),
-      };
-      await conn.send(begin);
-      const total = p.drives.reduce((a, d) => a + d.taken.bytes, 0);
-      let bytes = 0, wire = 0;
-      for (const d of p.drives) {
-        for (const e of d.taken.extents) {
-          // An initial copy lists the whole disk: what reads as zeros there is not sent (the base is a new, empty disk).
-          // A full take in a cycle (the tracker lost track) sends its zeros too: the replica's blocks there may not be.
-          for (const x of await d.copy.blockStatus(e.offset, e.length)) {
-            if (x.zero && config) continue;
-            for (let o = 0; o < x.length; o += PIECE) {
-              const length = Math.min(PIECE, x.length - o);
-              if (x.zero) {
-                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o, length, zero: true, bytes: 0 });
-                continue;
-              }
-              const raw = new Uint8Array(length);
-              await d.copy.read(raw, x.offset + o);
-              // An initial copy skips the zero blocks inside allocated ranges too (a VHDX allocates 1 MiB or more for one
-              // 4 KiB write): the base starts empty. A changed block that now reads zero must be sent.
-              for (const [at, n] of config ? nonZeroUnits(raw, TRACKING_BLOCK) : [[0, length] as const]) {
-                const piece = raw.subarray(at, at + n);
-                const body = compression === 'deflate' ? await deflate(piece, { level: 1 }) : piece;
-                await conn.send({ t: 'data', drive: d.drive.id, offset: x.offset + o + at, length: n, zero: false, bytes: body.length }, body);
-                bytes += n;
-                wire += body.length;
-              }
-            }
-          }
-          progress(35 + (total > 0 ? (bytes / total) * 60 : 60), 'Sending the changed blocks');
-        }
-      }
-      await conn.send({ t: 'end' });
-      const ack = await conn.expect('ack');
-      return { bytes, wire, points: ack.points, seq: ack.seq };
-    } finally {
-      conn.close();
-    }
+    return conn;
   }
 
   /**
@@ -420,6 +462,11 @@ export class PrimaryReplication {
     await this.running.get(r.VMId)?.done.catch(() => undefined);
     this.rels.delete(r.VMId);
     await rm(join(this.dir, `${r.VMId}.json`), { force: true });
+    await this.forget(r);
+  }
+
+  /** After Remove-VMReplication: the VM's drives stop tracking for the replica consumer. */
+  protected async forget(r: Relationship): Promise<void> {
     // The VM may be gone already (its relationship outlives it until removed).
     await this.host.forgetChanges(r.VMId, REPLICA_CONSUMER).catch(() => undefined);
   }
@@ -457,8 +504,8 @@ export class PrimaryReplication {
   }
 }
 
-/** Normal; Warning after a failed cycle; Critical after three in a row (or an initial replication that failed). */
-export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null }): 'Normal' | 'Warning' | 'Critical' {
+/** Normal; Warning after a failed cycle or while a continuous replica lags; Critical after three in a row (or an initial replication that failed). */
+export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null; lagging?: boolean }): 'Normal' | 'Warning' | 'Critical' {
   if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
-  return r.failuresInRow > 0 ? 'Warning' : 'Normal';
+  return r.failuresInRow > 0 || r.lagging === true ? 'Warning' : 'Normal';
 }

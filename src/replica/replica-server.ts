@@ -10,11 +10,12 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { VmhostError, isVmhostError } from '../common/index.ts';
-import { writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
+import { SerialLock, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import {
   applyServerSettings, authorize, checkEntry, DEFAULT_SERVER_SETTINGS, type AuthorizationEntry, type ReplicationServerSettings,
 } from './authorization.ts';
 import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
+import { checkBegin, openMedia } from './media.ts';
 import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
 import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
 
@@ -31,6 +32,10 @@ export class ReplicaServer {
   onReverse: (vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number) => Promise<'delta' | 'full'> = () => {
     throw new VmhostError('REPLICATION_UNSUPPORTED', 'this server does not take reverse replication', {});
   };
+  /** Per replica: a point being applied and an extended replication's read of it never overlap. */
+  private readonly locks = new Map<string, SerialLock>();
+  /** Called with a point's changed blocks before the point is committed (extended.ts records them durably). */
+  onApplying: ((vmId: string, initial: boolean, changed: ReadonlyMap<string, ReadonlySet<number>>) => Promise<void>) | undefined;
 
   constructor(private readonly host: Host) {
     this.store = new ReplicaStore(host.dataDir);
@@ -101,6 +106,13 @@ export class ReplicaServer {
     this.file = f;
   }
 
+  /** Run `fn` while no point of the replica of `vmId` is being applied or merged. */
+  withReplica<T>(vmId: string, fn: () => Promise<T>): Promise<T> {
+    let l = this.locks.get(vmId);
+    if (!l) this.locks.set(vmId, (l = new SerialLock()));
+    return l.run(fn);
+  }
+
   private async listen(): Promise<void> {
     const s = this.file.settings;
     const own = await loadCertificate(this.host.dataDir, s.CertificateThumbprint);
@@ -127,10 +139,61 @@ export class ReplicaServer {
     if (s) await new Promise<void>((res) => s.close(() => res()));
   }
 
+  /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
+  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
+    return this.withReplica(vm.id, async () => {
+      const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
+      if (begin.kind === 'initial') rec.baseId = begin.base;
+      else if (begin.base !== undefined && rec.baseId !== undefined && begin.base !== rec.baseId) {
+        throw new VmhostError('REPLICATION_NOT_ENABLED', `the replica of '${vm.name}' here is not the initial copy the primary builds on (${begin.base}): import that copy (Import-VMInitialReplication) or start the initial replication again`, { vm: vm.id });
+      }
+      const point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
+        begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
+      try {
+        await point.open();
+        for (;;) {
+          const r = await frames.next();
+          if (r.done) throw wireError('the primary closed the connection inside a point');
+          const f = r.value.frame;
+          if (f.t === 'end') break;
+          if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
+          await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
+        }
+        await this.onApplying?.(vm.id, point.initial, point.changed);
+        const points = await point.finish(this.host);
+        this.replicas.set(rec.vmId, rec);
+        this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${from.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
+        return { seq: rec.lastSeq, points };
+      } catch (e) {
+        await point.abort();
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Import-VMInitialReplication: the initial copy a primary wrote to media (media.ts), verified
+   * against its manifest before anything is written, authorized by the primary's name as a
+   * connection would be.
+   */
+  async importInitial(vmName: string, path: string): Promise<ReplicaRecord> {
+    const { dir, manifest, frames } = await openMedia(path, vmName);
+    const it = frames[Symbol.asyncIterator]();
+    try {
+      const decision = authorize(this.file.settings, this.file.entries, [manifest.primaryServer]);
+      if (!decision.ok) throw new VmhostError(decision.code, `the initial replication of '${vmName}' on ${dir}: ${decision.reason}`, { vm: vmName, path: dir });
+      if (this.replicas.get(manifest.vmId)?.baseId === manifest.base) throw new VmhostError('INVALID_STATE', `the initial replication of '${vmName}' on ${dir} is imported already`, { vm: vmName, path: dir });
+      const begin = checkBegin(await next(it), manifest, dir);
+      await this.receive({ id: manifest.vmId, name: manifest.vmName }, decision, begin, it);
+      return this.replicas.get(manifest.vmId)!;
+    } finally {
+      await it.return?.(undefined);
+    }
+  }
+
   /** One connection: who it is, what it wants, then (replicate) one point in. */
   private async serve(sock: TLSSocket, me: string): Promise<void> {
     const frames = readFrames(sock as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    let point: IncomingPoint | undefined;
     const refuse = async (code: string, message: string) => {
       await sendFrame(sock, { t: 'error', code, message }).catch(() => undefined);
       sock.end();
@@ -157,7 +220,8 @@ export class ReplicaServer {
         sock.end();
         return;
       }
-      await sendFrame(sock, { t: 'ok', server: me });
+      const base = hello.vmId === undefined ? undefined : this.replicas.get(hello.vmId)?.baseId;
+      await sendFrame(sock, { t: 'ok', server: me, ...(base !== undefined ? { base } : {}) });
       if (hello.op === 'test') {
         sock.end();
         return;
@@ -165,30 +229,16 @@ export class ReplicaServer {
       const vm = { id: hello.vmId!, name: hello.vmName! };
       const begin = await next(frames);
       if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-      const rec = await this.store.begin(vm, decision.name, decision.storage, begin.kind === 'initial', begin.recoveryHistory);
-      point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
-        begin.drives, begin.config as VmConfig | undefined);
-      await point.open();
-      for (;;) {
-        const r = await frames.next();
-        if (r.done) throw wireError('the primary closed the connection inside a point');
-        const f = r.value.frame;
-        if (f.t === 'end') break;
-        if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
-        await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
-      }
-      const points = await point.finish(this.host);
-      point = undefined;
-      this.replicas.set(rec.vmId, rec);
-      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${decision.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
-      await sendFrame(sock, { t: 'ack', seq: rec.lastSeq, points });
+      const ack = await this.receive(vm, decision, begin, frames);
+      await sendFrame(sock, { t: 'ack', ...ack });
       sock.end();
     } catch (e) {
-      await point?.abort();
       await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);
     }
   }
 }
+
+type Frames = AsyncIterator<{ frame: Frame; payload: Buffer | undefined }>;
 
 async function next(frames: AsyncIterator<{ frame: Frame }>): Promise<Frame> {
   const r = await frames.next();

@@ -12,15 +12,16 @@ import { join } from 'node:path';
 import { inflateRaw } from 'node:zlib';
 import { promisify } from 'node:util';
 import { VmhostError } from '../common/index.ts';
-import { createDiskFile, createDifferencingFile, openDiskFile } from '../storage/index.ts';
+import { createDiskFile, createDifferencingFile, mergeDiskFile, openDiskFile, TRACKING_BLOCK } from '../storage/index.ts';
 import { foldOffline, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
 import { assertReplicaStep, mergesDeferred, type ReplicaSide } from './failover-rules.ts';
+import type { PointConsistency } from './app-consistent.ts';
 import { wireError, type Compression, type WireDrive } from './wire.ts';
 
 const inflate = promisify(inflateRaw);
 
-export interface ReplicaPoint extends RecoveryPoint {
+export interface ReplicaPoint extends RecoveryPoint, Partial<PointConsistency> {
   /** Drive id → its differencing file. */
   files: Record<string, string>;
 }
@@ -41,6 +42,8 @@ export interface ReplicaRecord {
   failover?: { state: 'FailedOverWaitingCompletion' | 'FailedOver'; seq: number; files: Record<string, string> };
   /** Start-VMFailover -AsTest: the test VM and its differencing files on the chosen point. */
   test?: { vmId: string; seq: number; files: Record<string, string> };
+  /** The primary's id of the initial copy the base is (absent from older replicas). */
+  baseId?: string;
 }
 
 /** The Replica VM's failover state and whether a test VM stands on its chain (failover-rules.ts). */
@@ -57,9 +60,12 @@ export class IncomingPoint {
   /** Each drive's file the point's new one stands on (a delta): the record's leaf when the point began. */
   private readonly parents: string[] = [];
   bytes = 0;
+  /** Drive id → the 64 KiB blocks this point wrote (what an extended replication sends on). */
+  readonly changed = new Map<string, Set<number>>();
 
   constructor(private readonly store: ReplicaStore, readonly rec: ReplicaRecord, readonly initial: boolean, readonly seq: number, readonly time: string,
-    readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined) {}
+    readonly compression: Compression, private readonly drives: readonly WireDrive[], readonly config: VmConfig | undefined,
+    private readonly consistency: PointConsistency = { consistency: 'CrashConsistent' }, private readonly append = false) {}
 
   /** Create this point's files: the bases (initial) or a differencing file per drive on the current leaf. */
   async open(): Promise<void> {
@@ -98,6 +104,9 @@ export class IncomingPoint {
     }
     await disk.write(data, offset);
     this.bytes += length;
+    let blocks = this.changed.get(drive);
+    if (!blocks) this.changed.set(drive, (blocks = new Set()));
+    for (let b = Math.floor(offset / TRACKING_BLOCK); b * TRACKING_BLOCK < offset + length; b++) blocks.add(b);
   }
 
   /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
@@ -127,11 +136,12 @@ export class IncomingPoint {
       rec.points = [];
       rec.baseTime = this.time;
     } else {
-      rec.points.push({ seq: this.seq, time: this.time, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
+      rec.points.push({ seq: this.seq, time: this.time, ...this.consistency, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
     }
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;
     await this.store.save(rec);
+    if (this.append) await this.store.appendNewest(rec);
     await this.store.pointVm(host, rec, this.config);
     // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
     await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
@@ -229,6 +239,25 @@ export class ReplicaStore {
       return;
     }
     await host.setReplicaDrives(rec.vmId, leaves);
+  }
+
+  /**
+   * Continuous mode: the point just recorded is merged into the one before (which takes its
+   * time and type). Until the merge is recorded the new point stays a point of its own, so a
+   * crash in between leaves one more recovery point, never a half-applied one. Not while a test VM
+   * or a failover stands on the chain (failover-rules.ts): the shipment stays a point of its own.
+   */
+  async appendNewest(rec: ReplicaRecord): Promise<void> {
+    if (mergesDeferred(replicaSide(rec, ''))) return;
+    const [prev, last] = rec.points.slice(-2);
+    if (!prev || !last) return;
+    // Every drive merged (the new files kept) before the record drops them, and removed only after.
+    for (const [id, file] of Object.entries(last.files)) await mergeDiskFile(file, prev.files[id]!, undefined, { keepMerged: true });
+    rec.points.pop();
+    Object.assign(prev, { time: last.time, consistency: last.consistency, reason: last.reason });
+    if (last.reason === undefined) delete prev.reason;
+    await this.save(rec);
+    for (const file of Object.values(last.files)) await rm(file, { force: true });
   }
 
   /**

@@ -15,7 +15,7 @@ test('frames survive any split across reads, payloads with them', async () => {
   const payload = Buffer.alloc(5000, 7);
   const frames: Array<[Frame, Buffer?]> = [
     [{ t: 'hello', v: 1, op: 'replicate', vmId: ID, vmName: 'vm' }],
-    [{ t: 'begin', kind: 'delta', time: new Date().toISOString(), recoveryHistory: 3, compression: 'none', drives: [drive] }],
+    [{ t: 'begin', kind: 'delta', time: new Date().toISOString(), recoveryHistory: 3, compression: 'none', drives: [drive], consistency: 'ApplicationConsistent' }],
     [{ t: 'data', drive: ID, offset: 65536, length: 5120, zero: false, bytes: payload.length }, payload],
     [{ t: 'data', drive: ID, offset: 0, length: 512, zero: true, bytes: 0 }],
     [{ t: 'end' }],
@@ -44,6 +44,7 @@ test('malformed headers are refused with what is wrong', () => {
     [{ t: 'begin', kind: 'delta', time: new Date().toISOString(), recoveryHistory: 1, compression: 'none', drives: [{ ...drive, fileName: '../etc' }] }, /malformed/],
     [{ t: 'begin', kind: 'delta', time: new Date().toISOString(), recoveryHistory: 1, compression: 'none', drives: [drive, drive] }, /twice/],
     [{ t: 'begin', kind: 'initial', time: new Date().toISOString(), recoveryHistory: 1, compression: 'none', drives: [drive] }, /carries the VM configuration/],
+    [{ t: 'begin', kind: 'delta', time: new Date().toISOString(), recoveryHistory: 1, compression: 'none', drives: [drive], consistency: 'Frozen' }, /unknown consistency/],
     [{ t: 'data', drive: ID, offset: 100, length: 512, zero: false, bytes: 512 }, /not sector-aligned/],
     [{ t: 'data', drive: ID, offset: 0, length: PIECE + 512, zero: false, bytes: 512 }, /bad drive, offset, length/],
     [{ t: 'data', drive: ID, offset: 0, length: 512, zero: true, bytes: 10 }, /zero extent carries no bytes/],

@@ -24,10 +24,18 @@ export interface WireDrive { id: string; virtualSize: number; logicalSectorSize:
 
 export type Frame =
   | { t: 'hello'; v: number; op: Op; vmId?: string; vmName?: string; basedOn?: number }
-  | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown }
+  | { t: 'begin'; kind: 'initial' | 'delta'; time: string; recoveryHistory: number; compression: Compression; drives: WireDrive[]; config?: unknown
+    /** The point's type (absent from older primaries: crash-consistent). */
+    consistency?: 'ApplicationConsistent' | 'CrashConsistent'; reason?: string
+    /** Continuous mode: the shipment is merged into the newest recovery point rather than becoming one. */
+    append?: boolean
+    /** The initial copy the point builds on (its id, made by the primary): a delta meant for another copy is refused. */
+    base?: string }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
-  | { t: 'ok'; server?: string; start?: 'delta' | 'full' }
+  | { t: 'ok'; server?: string; start?: 'delta' | 'full'
+    /** To a hello naming a VM: the id of the initial copy this server's replica of it is (none: no replica). */
+    base?: string }
   | { t: 'ack'; seq: number; points: number }
   | { t: 'error'; code: string; message: string };
 
@@ -49,6 +57,7 @@ export function parseFrame(raw: unknown): Frame {
       if (f.op !== 'test' && f.op !== 'replicate' && f.op !== 'remove' && f.op !== 'reverse') throw wireError(`hello: unknown op ${String(f.op)}`);
       if (f.op === 'reverse' && !isInt(f.basedOn)) throw wireError('hello: reverse names the point it failed over to');
       if (f.op !== 'test' && (!isStr(f.vmId) || !ID.test(f.vmId) || !isStr(f.vmName, 100))) throw wireError('hello: a VM id and name are needed');
+      if (f.vmId !== undefined && (!isStr(f.vmId) || !ID.test(f.vmId))) throw wireError('hello: bad VM id');
       return f as Frame;
     case 'begin': {
       if (f.kind !== 'initial' && f.kind !== 'delta') throw wireError(`begin: unknown kind ${String(f.kind)}`);
@@ -62,6 +71,10 @@ export function parseFrame(raw: unknown): Frame {
       }
       if (new Set((f.drives as WireDrive[]).map((d) => d.id)).size !== f.drives.length) throw wireError('begin: a drive is listed twice');
       if (f.kind === 'initial' && (typeof f.config !== 'object' || f.config === null)) throw wireError('begin: an initial replication carries the VM configuration');
+      if (f.consistency !== undefined && f.consistency !== 'ApplicationConsistent' && f.consistency !== 'CrashConsistent') throw wireError(`begin: unknown consistency ${String(f.consistency)}`);
+      if (f.reason !== undefined && (typeof f.reason !== 'string' || f.reason.length > 1000)) throw wireError('begin: bad reason');
+      if (f.append !== undefined && (f.append !== true || f.kind !== 'delta')) throw wireError('begin: only a delta appends to a recovery point');
+      if (f.base !== undefined && (!isStr(f.base) || !ID.test(f.base))) throw wireError('begin: bad base');
       return f as Frame;
     }
     case 'data':
@@ -71,7 +84,9 @@ export function parseFrame(raw: unknown): Frame {
       if (!f.zero && f.bytes === 0) throw wireError('data: a data extent without bytes');
       return f as Frame;
     case 'end': return { t: 'end' };
-    case 'ok': return f as Frame;
+    case 'ok':
+      if (f.base !== undefined && (!isStr(f.base) || !ID.test(f.base))) throw wireError('ok: bad base');
+      return f as Frame;
     case 'ack':
       if (!isInt(f.seq) || !isInt(f.points)) throw wireError('ack: bad seq');
       return f as Frame;

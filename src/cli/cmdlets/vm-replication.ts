@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { defineCmdlet } from '../cmdlet.ts';
 import { runJob } from '../job-wait.ts';
+import { query } from '../query.ts';
 import type { View } from '../table.ts';
 import { clientFor, oneOrMany, perVm, vmNameMandatory } from './vm-select.ts';
 
@@ -134,10 +135,11 @@ export const enableVmReplication = defineCmdlet({
   synopsis: 'Turn on replication of a VM to a Replica server (then Start-VMInitialReplication)',
   params: {
     VMName: vmName, ...connectionParams,
-    ReplicationFrequencySec: { type: 'int', values: [30, 300, 900], help: 'Seconds between cycles (default 300)' },
+    ReplicationFrequencySec: { type: 'int', values: [1, 30, 300, 900], help: 'Seconds between cycles (default 300); 1: continuous (vmhost extension: changes shipped as they are flushed)' },
     RecoveryHistory: { type: 'int', min: 0, max: 24, help: 'Recovery points kept on the replica (default 0: only the latest)' },
     CompressionEnabled: { type: 'bool', help: 'Deflate the changed blocks on the wire (default $true)' },
     ExcludedVhdPath: { type: 'string', array: true, help: 'Drive files not replicated' },
+    VSSSnapshotFrequencyHour: { type: 'int', min: 0, max: 12, help: 'Hours between application-consistent recovery points (guest fsfreeze; default 0: none; needs RecoveryHistory ≥ 1)' },
   },
   positional: ['VMName', 'ReplicaServerName', 'ReplicaServerPort', 'AuthenticationType'],
   view: replicationView,
@@ -148,7 +150,7 @@ export const enableVmReplication = defineCmdlet({
       return api.call('POST', `/vms/${vm.Id}/replication`, {
         ReplicaServerName: args.ReplicaServerName, ReplicaServerPort: args.ReplicaServerPort, AuthenticationType: args.AuthenticationType, CertificateThumbprint: args.CertificateThumbprint,
         ReplicationFrequencySec: args.ReplicationFrequencySec, RecoveryHistory: args.RecoveryHistory, CompressionEnabled: args.CompressionEnabled,
-        ExcludedVhdPath: args.ExcludedVhdPath?.map((p) => resolve(p)),
+        ExcludedVhdPath: args.ExcludedVhdPath?.map((p) => resolve(p)), VSSSnapshotFrequencyHour: args.VSSSnapshotFrequencyHour,
       });
     });
     return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
@@ -158,16 +160,30 @@ export const enableVmReplication = defineCmdlet({
 export const startVmInitialReplication = defineCmdlet({
   name: 'Start-VMInitialReplication',
   synopsis: 'Send a VM\'s configuration and a full copy of its drives to its Replica server',
-  params: { VMName: vmName, AsJob: asJob },
+  params: { VMName: vmName, AsJob: asJob, DestinationPath: { type: 'string', help: 'Write the initial copy to this folder (removable media) instead of the network; Import-VMInitialReplication loads it on the Replica server' } },
   positional: ['VMName'],
   view: replicationView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       if (!ctx.shouldProcess(vm.Name)) return undefined;
-      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial`);
+      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial${query({ DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath) })}`);
     });
     return args.PassThru || args.AsJob ? oneOrMany(out, args.VMName) : undefined;
+  },
+});
+
+export const importVmInitialReplication = defineCmdlet({
+  name: 'Import-VMInitialReplication',
+  synopsis: 'On the Replica server: load an initial copy a primary wrote to media (Start-VMInitialReplication -DestinationPath)',
+  params: { VMName: { type: 'string', mandatory: true, help: 'The VM whose copy to load' }, Path: { type: 'string', mandatory: true, help: 'The folder the primary wrote (or the VM\'s folder in it)' } },
+  positional: ['VMName', 'Path'],
+  view: replicationView,
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.VMName)) return undefined;
+    const out = await clientFor(ctx).call<unknown[]>('POST', '/replication/import', { VMName: args.VMName, Path: resolve(args.Path) });
+    return args.PassThru ? out : undefined;
   },
 });
 

@@ -1,0 +1,31 @@
+// Continuous replication (vmhost extension, beyond Hyper-V's 30 s): -ReplicationFrequencySec 1.
+// Kept as a frequency value rather than a named mode so Enable-VMReplication keeps Hyper-V's
+// parameter set and Get-VMReplication's ReplicationFrequencySec says what it is. The primary
+// ships the changes every CONTINUOUS_TICK_MS: each shipment is an ordinary cycle (the point-in-
+// time pause, the `replica` tracker consumer's take, only the changed 64 KiB blocks), so what
+// is written between shipments is whatever the guest flushed into the block server by then.
+//
+// Bandwidth is bounded by coalescing: at most one shipment is in flight; while it runs, new
+// writes only set bits in the tracker's bitmap (one bit per 64 KiB block, on disk: memory never
+// grows with the backlog), and a block written many times goes once in the next shipment. When
+// the link is slower than the write rate, shipments simply take longer and carry more — the
+// mode falls back to back-to-back interval cycles of whatever length the link allows — and once
+// the newest acknowledged point is older than LAG_WARNING_MS, Health turns Warning (Normal again
+// when it catches up). A shipment does not make a recovery point: the replica appends it to its
+// newest point (received into its own differencing file first, then merged into that point, so
+// a broken connection or a crash leaves the point whole), and a new recovery point is started
+// every POINT_EVERY_MS (× the test timer scale).
+export const CONTINUOUS = 1;
+export const CONTINUOUS_TICK_MS = 200;
+export const LAG_WARNING_MS = 5_000;
+export const POINT_EVERY_MS = 30_000;
+
+/** Whether this shipment appends to the newest recovery point (else it starts a new one). */
+export function appendsToPoint(lastPointStart: string | null | undefined, now: Date, scale = 1): boolean {
+  return lastPointStart !== null && lastPointStart !== undefined && now.getTime() - Date.parse(lastPointStart) < POINT_EVERY_MS * scale;
+}
+
+/** Whether a continuous relationship lags: its newest acknowledged point is older than LAG_WARNING_MS. */
+export function lagging(lastReplication: string | null, now: Date): boolean {
+  return lastReplication !== null && now.getTime() - Date.parse(lastReplication) > LAG_WARNING_MS;
+}
