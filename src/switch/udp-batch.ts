@@ -84,7 +84,12 @@ const STAGE_DATAGRAMS = 1024;
  */
 export class BatchedUdpSocket {
   private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  /** The stage's memory and where in it the stage starts (lend and send compare slots with them per datagram). */
+  private stageMemory = this.stage.buffer;
+  private stageBase = this.stage.byteOffset;
   private readonly lengths = Buffer.allocUnsafe(4 * STAGE_DATAGRAMS);
+  /** `lengths` as the addon reads them: native uint32. */
+  private readonly lengths32 = new Uint32Array(this.lengths.buffer, this.lengths.byteOffset, STAGE_DATAGRAMS);
   private staged = 0;
   private stagedBytes = 0;
   private closed = false;
@@ -119,22 +124,20 @@ export class BatchedUdpSocket {
     if (this.stagedBytes + length > this.stage.length || this.staged === STAGE_DATAGRAMS) this.flush();
     if (length > this.stage.length) return null;
     this.lent = length;
-    return new Uint8Array(this.stage.buffer, this.stage.byteOffset + this.stagedBytes, length);
+    return new Uint8Array(this.stageMemory, this.stageBase + this.stagedBytes, length);
   }
 
   send(datagram: Uint8Array): void {
     if (this.closed) return;
     const lent = this.lent;
     this.lent = -1;
-    if (datagram.buffer === this.stage.buffer) {
-      // A slot this socket lent: staged where it lies, if the loan still holds.
-      if (lent < 0 || datagram.byteOffset !== this.stage.byteOffset + this.stagedBytes || datagram.length > lent) { this.lendExpired++; return; }
-      this.stageAt(datagram.length);
-      return;
-    }
+    // The slot lent: staged where it lies.
+    if (lent >= datagram.length && datagram.byteOffset === this.stageBase + this.stagedBytes && datagram.buffer === this.stageMemory) { this.stageAt(datagram.length); return; }
+    // A slot whose loan ended: another datagram may be staged over it.
+    if (datagram.buffer === this.stageMemory) { this.lendExpired++; return; }
     if (this.stagedBytes + datagram.length > this.stage.length || this.staged === STAGE_DATAGRAMS) {
       this.flush();
-      if (datagram.length > this.stage.length) this.stage = Buffer.allocUnsafe(datagram.length);
+      if (datagram.length > this.stage.length) { this.stage = Buffer.allocUnsafe(datagram.length); this.stageMemory = this.stage.buffer; this.stageBase = this.stage.byteOffset; }
     }
     this.stage.set(datagram, this.stagedBytes);
     this.stageAt(datagram.length);
@@ -143,7 +146,7 @@ export class BatchedUdpSocket {
   /** The `length` bytes at `stagedBytes` are the next datagram. */
   private stageAt(length: number): void {
     if (this.staged === 0) process.nextTick(this.flushLater);
-    this.lengths.writeUInt32LE(length, 4 * this.staged);
+    this.lengths32[this.staged] = length;
     this.stagedBytes += length;
     this.staged++;
   }
