@@ -2,9 +2,9 @@
 // CPU ns per frame of
 //   plain   port → port, default forwarding, no extension (the baseline);
 //   vsid    port → port in one virtual subnet on this host, through vmhost.hnv;
-//   encap   port → the uplink: looked up, encapsulated (RFC 7637) and handed to the uplink,
-//           whose UDP socket is cut off here (its send replaced by a no-op: the bench measures
-//           the switch, not the kernel's UDP);
+//   encap   port → the uplink: looked up, encapsulated (RFC 7637) and staged in the uplink's
+//           send batch, whose sendmmsg is cut off here (the addon's send replaced by a count:
+//           the bench measures the switch and the staging, not the kernel's UDP);
 //   decap   NVGRE injected on the uplink → checked, decapsulated, to the VM port;
 // and the encoder alone (a destination's NvgreTemplate, µs per frame; 2.58 µs when it copied the frame 3×).
 // 128-byte UDP frames, one flow per destination MAC in turn.
@@ -19,6 +19,9 @@
 //           two-host rows. Provider MTU 1600 so the 1514-byte frame (+ 42 bytes of NVGRE) fits.
 // Printed: frames/s received by the worker, and the CPU all threads spent per frame received
 // (the worker's own + the main thread's): on a loaded machine the CPU ratio is the one that holds.
+// Then plain2 and nvgre again with the sender paced (PACE of the round's unpaced nvgre rate,
+// default 0.5) — the same offered load for both, below what the provider link loses at (it has
+// no flow control): the paced rows' CPU per frame is the encapsulation's cost without losses.
 // Ratios nvgre / plain2 (the cost of encapsulation: the goal is ≤ 20 %, ratio ≥ 0.8) and
 // nvgre / plain (one host, one switch: also the cost of a second host and a UDP provider link).
 // VMHOST_NO_UDP_ADDON=1 runs the uplinks on Node's dgram instead of the batching addon.
@@ -29,6 +32,7 @@ import { join } from 'node:path';
 import { NvgreTemplate, encodeNvgre, formatMacNumber, nvgreTemplate, parseIpv4Address } from '../src/packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../src/switch/index.ts';
 import { freeUdpPort } from '../src/switch/test-support.ts';
+import { udpAddon } from '../src/switch/udp-batch.ts';
 import { HNV_EXTENSION, paMac } from '../src/hnv/index.ts';
 import { LOCAL, PA_HERE, PA_THERE, PEER, VSID, nvgreHost, policy, spawnPeer } from './nvgre-peer.ts';
 import { record, runWorker, udpFrame as frameOf } from './port-worker.ts';
@@ -36,6 +40,8 @@ import { record, runWorker, udpFrame as frameOf } from './port-worker.ts';
 const seconds = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 3);
 const parts = process.argv[4] ?? 'all';
+/** The paced rows' rate: this fraction of the round's unpaced nvgre frames/s. */
+const PACE = Number(process.env.PACE ?? 0.5);
 /** Provider MTU of the end-to-end case: a 1514-byte customer frame + 42 bytes of NVGRE fits. */
 const PROVIDER_MTU = 1600;
 
@@ -51,8 +57,11 @@ type Kind = 'plain' | 'vsid' | 'encap' | 'decap';
 async function rate(kind: Kind): Promise<{ rate: number; cpuNs: number }> {
   const sw = await VirtualSwitch.create({ name: 'bench', type: 'External', uplink: { localAddress: '127.0.0.1', localPort: 0, remoteAddress: '127.0.0.1', remotePort: 9 } });
   let delivered = 0;
-  const uplink = (sw as unknown as { ports: Map<string, { io: { send(): string } }> }).ports.get(UPLINK_PORT_ID)!;
-  uplink.io.send = () => { delivered++; return 'ok'; };
+  // The uplink stages as it would; only the sendmmsg is cut off (counted instead). Without the addon, its send is.
+  const addon = udpAddon();
+  const sendmmsg = addon?.send;
+  if (addon) addon.send = (_h, _d, lengths, n) => { for (let i = 0; i < n; i++) if (lengths.readUInt32LE(4 * i) > 0) delivered++; return n; }; // not the keepalives
+  else (sw as unknown as { ports: Map<string, { io: { send(): string } }> }).ports.get(UPLINK_PORT_ID)!.io.send = () => { delivered++; return 'ok'; };
   const vsid = kind === 'plain' ? {} : { virtualSubnetId: VSID };
   await sw.addPort({ id: 'a', policy: { mac: formatMacNumber(LOCAL), ...vsid }, sink: () => { delivered++; } });
   await sw.addPort({ id: 'b', policy: kind === 'encap' || kind === 'decap' ? vsid : { mac: '52:54:00:00:00:02', ...vsid }, sink: () => { delivered++; } });
@@ -70,13 +79,16 @@ async function rate(kind: Kind): Promise<{ rate: number; cpuNs: number }> {
   const copy = Buffer.from(frame);
   const run = (n: number): void => { for (let i = 0; i < n; i++) { copy.set(frame); sw.inject(from, copy); } };
   run(100_000);
+  await new Promise(setImmediate); // the warm-up's last uplink batch (and a flood of b's first frame) counted before the reset
   delivered = 0;
   let count = 0;
   const t0 = performance.now(), c0 = mainThreadCpuNs();
   while (performance.now() - t0 < seconds * 1000) { run(50_000); count += 50_000; }
   const result = { rate: count / ((performance.now() - t0) / 1000), cpuNs: (mainThreadCpuNs() - c0) / count };
+  await new Promise(setImmediate); // the uplink's last batch leaves at the end of the tick
   if (delivered !== count) throw new Error(`${kind}: delivered ${delivered} of ${count} (${JSON.stringify(sw.stats().drops)})`);
   await sw.close();
+  if (addon && sendmmsg) addon.send = sendmmsg;
   return result;
 }
 
@@ -118,7 +130,7 @@ type SocketKind = 'plain' | 'plain2' | 'nvgre';
  * sockets: 'plain' through one switch, 'plain2' and 'nvgre' from host A here to host B in its
  * own process (nvgre-peer.ts).
  */
-async function socketRate(kind: SocketKind, size: number, dir: string): Promise<SocketResult> {
+async function socketRate(kind: SocketKind, size: number, dir: string, pace = 0): Promise<SocketResult> {
   const aPath = join(dir, 'a.sock'), bPath = join(dir, 'b.sock');
   const rec = record(LOCAL, PEER, size);
   const hello = record(PEER, LOCAL, size); // b speaks first so the plain switch learns where PEER is
@@ -141,14 +153,14 @@ async function socketRate(kind: SocketKind, size: number, dir: string): Promise<
   try {
     const sw = await nvgreHost({ localPort: pa, remotePort: pb, pa: PA_HERE, mac: LOCAL, port: 'a', socketPath: aPath, providerMtu: PROVIDER_MTU, plain });
     const c0 = mainThreadCpuNs(), b0 = processCpuNs(peer.pid), e0 = udpRcvbufErrors();
-    const w = await runWorker(seconds, { mode: 'switch', aPath, bPath, record: rec, hello });
+    const w = await runWorker(seconds, { mode: 'switch', aPath, bPath, record: rec, hello, pace });
     const cpuA = mainThreadCpuNs() - c0, cpuB = processCpuNs(peer.pid) - b0, rcvbufErrors = udpRcvbufErrors() - e0;
     const st = await peer.stats();
     const sent = sw.portStats('a').rxFrames, encapsulated = sw.portStats(UPLINK_PORT_ID).txFrames;
     const drops = { a: sw.stats().drops, b: st.drops };
     await sw.close();
     if ([drops.a, drops.b].some((d) => Object.keys(d).some((r) => r !== 'port-not-connected'))) console.log(`# ${kind} ${size} B: drops in the switches ${JSON.stringify(drops)}`);
-    console.log(`# ${kind} ${size} B: CPU per frame delivered: worker ${w.cpuNsPerFrame.toFixed(0)} ns, host A main thread ${(cpuA / st.delivered).toFixed(0)} ns, host B process ${(cpuB / st.delivered).toFixed(0)} ns; a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
+    console.log(`# ${kind} ${size} B${pace ? ` paced at ${(pace / 1e3).toFixed(0)} k/s` : ''}: CPU per frame delivered: worker ${w.cpuNsPerFrame.toFixed(0)} ns, host A main thread ${(cpuA / st.delivered).toFixed(0)} ns, host B process ${(cpuB / st.delivered).toFixed(0)} ns; a sent ${sent}, A encapsulated ${encapsulated}, B's uplink received ${st.uplinkIn}, b delivered ${st.delivered}; UDP receive-buffer drops (machine-wide) ${rcvbufErrors}`);
     const cpuCarriedNs = (w.cpuNsPerFrame * st.delivered + cpuA) / sent + cpuB / st.uplinkIn;
     return { rate: w.bytesPerSec / rec.length, cpuNs: w.cpuNsPerFrame + (cpuA + cpuB) / st.delivered, cpuCarriedNs, lost: 1 - st.delivered / sent, rcvbufErrors };
   } finally {
@@ -171,8 +183,8 @@ for (let r = 1; r <= rounds && parts !== 'sockets'; r++) {
   console.log(`round ${r} in-process: ${(['plain', 'vsid', 'encap', 'decap'] as const).map(row).join(' | ')} | encoder ${encoderUs().toFixed(3)} µs/frame   (load ${load()})`);
 }
 type Ratios = Record<'rate' | 'cpu' | 'carried', number[]>;
-const sock: Record<number, { one: Ratios; two: Ratios }> = {};
-for (const size of [1514, 64]) sock[size] = { one: { rate: [], cpu: [], carried: [] }, two: { rate: [], cpu: [], carried: [] } };
+const sock: Record<number, { one: Ratios; two: Ratios; paced: Ratios }> = {};
+for (const size of [1514, 64]) sock[size] = { one: { rate: [], cpu: [], carried: [] }, two: { rate: [], cpu: [], carried: [] }, paced: { rate: [], cpu: [], carried: [] } };
 const dir = mkdtempSync(join(tmpdir(), 'vmhost-nvgrebench-'));
 try {
   for (let r = 1; r <= rounds && parts !== 'inproc'; r++) {
@@ -188,6 +200,12 @@ try {
       };
       const row = (x: SocketResult): string => `${(x.rate / 1e3).toFixed(0)} k frames/s (${((x.rate * size * 8) / 1e9).toFixed(2)} Gbit/s), ${x.cpuNs.toFixed(0)} ns CPU per frame (${x.cpuCarriedNs.toFixed(0)} carried), lost ${(100 * x.lost).toFixed(1)} %`;
       console.log(`round ${r} sockets ${size} B: plain ${row(plain)} | plain2 ${row(plain2)} | nvgre ${row(nvgre)} | nvgre / plain2 ${push(sock[size]!.two, plain2)} | nvgre / plain ${push(sock[size]!.one, plain)}   (load ${load()})`);
+      const pace = Math.max(1000, Math.round(PACE * nvgre.rate));
+      const paced2 = await socketRate('plain2', size, dir, pace);
+      const pacedNvgre = await socketRate('nvgre', size, dir, pace);
+      const p = sock[size]!.paced;
+      p.rate.push(pacedNvgre.rate / paced2.rate); p.cpu.push(paced2.cpuNs / pacedNvgre.cpuNs); p.carried.push(paced2.cpuCarriedNs / pacedNvgre.cpuCarriedNs);
+      console.log(`round ${r} sockets ${size} B paced at ${(pace / 1e3).toFixed(0)} k frames/s: plain2 ${row(paced2)} | nvgre ${row(pacedNvgre)} | nvgre / plain2 ${(pacedNvgre.rate / paced2.rate).toFixed(2)} by rate, ${(paced2.cpuNs / pacedNvgre.cpuNs).toFixed(2)} by CPU, ${(paced2.cpuCarriedNs / pacedNvgre.cpuCarriedNs).toFixed(2)} by CPU carried   (load ${load()})`);
     }
   }
 } finally {
@@ -198,6 +216,6 @@ const ratio = (x: { rate: number[]; cpu: number[]; carried?: number[] }): string
 if (parts !== 'sockets') console.log(`median in-process, plain (×2) / (encap + decap): ${ratio(inproc)}   (goal ≥ 0.8)`);
 if (parts !== 'inproc') {
   for (const size of [1514, 64]) {
-    console.log(`median end to end over sockets, ${size} B frames, nvgre / plain2 (two hosts): ${ratio(sock[size]!.two)}   (goal ≥ 0.8); nvgre / plain (one host): ${ratio(sock[size]!.one)}`);
+    console.log(`median end to end over sockets, ${size} B frames, nvgre / plain2 (two hosts): ${ratio(sock[size]!.two)}   (goal ≥ 0.8); nvgre / plain (one host): ${ratio(sock[size]!.one)}; paced: ${ratio(sock[size]!.paced)}`);
   }
 }

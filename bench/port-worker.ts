@@ -1,6 +1,7 @@
 // The sender/receiver worker of the socket benches (bench/switch.ts, bench/nvgre.ts): one
-// thread that writes QEMU-framed records into one unix socket as fast as it drains and counts
-// what arrives on another, with its own CPU time per frame received.
+// thread that writes QEMU-framed records into one unix socket as fast as it drains (or, with
+// `pace`, at that many frames/s) and counts what arrives on another, with its own CPU time per
+// frame received.
 import { Worker } from 'node:worker_threads';
 import { buildEthernet, buildIpv4, buildUdp, ipv4ToBytes, macFromNumber, ETHERTYPE_IPV4, IPPROTO_UDP } from '../src/packet/index.ts';
 
@@ -15,13 +16,29 @@ export function udpFrame(src: number, dst: number, srcIp: number, dstIp: number,
 const workerCode = `
 const { parentPort, workerData } = require('node:worker_threads');
 const net = require('node:net');
-const { mode, aPath, bPath, direct, seconds, record, hello } = workerData;
+const { mode, aPath, bPath, direct, seconds, record, hello, pace } = workerData;
 const chunk = Buffer.concat(Array.from({ length: 64 }, () => Buffer.from(record)));
 // This thread's CPU time, ns (/proc/thread-self: the worker's own task, not the process's).
 const cpuNs = () => Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 function pump(sock, stopAt) {
+  if (pace) return paced(sock, stopAt);
   const go = () => { while (Date.now() < stopAt) { if (!sock.write(chunk)) { sock.once('drain', go); return; } } sock.end(); };
   go();
+}
+// Paced: every millisecond the records due by then at \`pace\` frames/s; what the socket has not
+// taken (more than 1 MiB queued in this thread) is skipped, not queued without bound.
+let offered = 0;
+function paced(sock, stopAt) {
+  const start = Date.now(), rl = record.length;
+  const tick = () => {
+    const now = Date.now();
+    if (now >= stopAt) { sock.end(); return; }
+    let due = Math.floor(((now - start) * pace) / 1000) - offered;
+    while (due > 0 && sock.writableLength < (1 << 20)) { const k = Math.min(due, 64); sock.write(k === 64 ? chunk : chunk.subarray(0, k * rl)); due -= k; offered += k; }
+    if (due > 0) offered += due;
+    setTimeout(tick, 1);
+  };
+  tick();
 }
 async function connect(p) { return new Promise((r, j) => { const s = net.connect(p); s.once('connect', () => r(s)); s.once('error', j); }); }
 (async () => {

@@ -23,15 +23,20 @@
 // must hold the outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests
 // of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
 // Every refusal is counted on the ingress port by reason and in the extension's status.
-// Depends on packet, switch (the extension API), compiled, router, router-icmp, ipv6, policy.
+// Per frame, unicast to or from the provider network is one lookup of a remembered decision
+// (decisions.ts), NVGRE is decoded from the switch's own parse into a reused record, and an
+// encapsulated frame is written straight into the uplink's send batch (ExtensionHost.lend);
+// the decision handed back is one reused object.
+// Depends on packet, switch (the extension API), compiled, decisions, router, router-icmp, ipv6, policy.
 import {
-  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, NvgreTemplate, decodeNvgre, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
   UPLINK_PORT_ID,
   type Delivery, type ExtensionDefinition, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
 import { CompiledPolicy } from './compiled.ts';
+import { DecapRoute, Decisions, EncapRoute } from './decisions.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
 import { IcmpErrors } from './router-icmp.ts';
@@ -65,6 +70,21 @@ function flowIdOf(info: FrameInfo): number {
 }
 
 const NONE: readonly Delivery[] = [];
+const NONE_PORTS: readonly string[] = [];
+/** Nothing to deliver and nothing refused. */
+const NOTHING: ForwardDecision = { deliver: NONE };
+
+/**
+ * The decision handed back for a frame with one delivery or a refusal, refilled per frame: the
+ * switch is done with a decision before it asks for the next (extension.ts).
+ */
+class Reused {
+  private readonly slot: { port: string; frame: Uint8Array } = { port: '', frame: new Uint8Array(0) };
+  private readonly one = { deliver: [this.slot] as readonly Delivery[], drop: undefined as string | undefined };
+  private readonly refusal = { deliver: NONE, drop: '' };
+  deliver(port: string, frame: Uint8Array): ForwardDecision { this.slot.port = port; this.slot.frame = frame; return this.one; }
+  refuse(reason: string): ForwardDecision { this.refusal.drop = reason; return this.refusal; }
+}
 
 class HnvDataPath implements SwitchExtension {
   private p: CompiledPolicy;
@@ -73,6 +93,12 @@ class HnvDataPath implements SwitchExtension {
   /** Ports per VSID, and (VSID, configured MAC) → port. */
   private ports = new Map<number, string[]>();
   private macs = new Map<number, Map<number, string>>();
+  /** VSIDs where the MAC table may name a port the configured MACs do not (decisions.ts). */
+  private learning = new Set<number>();
+  private readonly decided = new Decisions();
+  private readonly out = new Reused();
+  /** The NVGRE frame being decapsulated. */
+  private readonly rec = new NvgreRecord();
   private readonly dropped: Record<string, number> = {};
   private encapsulated = 0;
   private decapsulated = 0;
@@ -97,17 +123,20 @@ class HnvDataPath implements SwitchExtension {
     this.p6 = new Policy6(this.p, c.policy ?? emptyPolicy());
     this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
     this.templates = new Map();
+    this.decided.invalidate();
   }
 
   portChanged(_c: PortChange): void { this.indexPorts(); }
 
   private indexPorts(): void {
-    const ports = new Map<number, string[]>(), macs = new Map<number, Map<number, string>>();
+    const ports = new Map<number, string[]>(), macs = new Map<number, Map<number, string>>(), learning = new Set<number>();
     for (const id of this.host.portIds()) {
       const pol = this.host.portPolicy(id);
       const vsid = pol?.virtualSubnetId ?? 0;
       if (vsid === 0) continue;
       ports.set(vsid, [...(ports.get(vsid) ?? []), id]);
+      // MacAddressSpoofing Off: the guards drop any other source MAC, so what the table learns of the port is its configured MAC.
+      if (!pol?.mac || pol.guards.macAddressSpoofing === 'On') learning.add(vsid);
       if (pol?.mac) {
         const m = macs.get(vsid) ?? new Map<number, string>();
         m.set(parseInt(pol.mac.replace(/[:-]/g, ''), 16), id);
@@ -116,6 +145,8 @@ class HnvDataPath implements SwitchExtension {
     }
     this.ports = ports;
     this.macs = macs;
+    this.learning = learning;
+    this.decided.invalidate();
   }
 
   forward(f: ExtensionFrame): ForwardDecision {
@@ -126,7 +157,7 @@ class HnvDataPath implements SwitchExtension {
 
   private drop(reason: string): ForwardDecision {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-    return { deliver: NONE, drop: reason };
+    return this.out.refuse(reason);
   }
 
   /** A packet the router cannot route: counted, and where RFC 1812 wants it the sender gets the ICMP error (router-icmp.ts). */
@@ -149,13 +180,13 @@ class HnvDataPath implements SwitchExtension {
     if (info.ethertype === ETHERTYPE_ARP && info.arpOp === ARP_REQUEST) {
       const mac = arpAnswer(this.p, vsid, info.arpTpa);
       if (mac === undefined) return this.drop('hnv-no-lookup-record');
-      if (mac === info.arpSha) return { deliver: NONE }; // a probe for its own address: nobody else has it
+      if (mac === info.arpSha) return NOTHING; // a probe for its own address: nobody else has it
       this.arpAnswered++;
       return { deliver: [{ port: f.sourcePort, frame: arpReply(mac, info.arpTpa, info.arpSha, info.arpSpa) }] };
     }
     if (info.ethertype === ETHERTYPE_IPV6 && info.ipProtocol === IPPROTO_ICMPV6 && info.icmpType === ND_NEIGHBOR_SOLICIT) {
       const na = neighborAnswer(this.p6, vsid, f.frame, info);
-      if (na === 'none') return { deliver: NONE };
+      if (na === 'none') return NOTHING;
       if (typeof na === 'string') return this.drop(na);
       this.ndAnswered++;
       return { deliver: [{ port: f.sourcePort, frame: na }] };
@@ -179,13 +210,22 @@ class HnvDataPath implements SwitchExtension {
 
   /** A frame of `vsid` to `mac`: the local port, or encapsulated toward the record's PA. */
   private unicast(vsid: number, frame: Uint8Array, mac: number, from: string, info: FrameInfo): ForwardDecision {
-    const local = this.localPort(vsid, mac);
-    if (local !== undefined) return local === from ? { deliver: NONE } : { deliver: [{ port: local, frame }] };
+    let r = this.decided.encapRoute(vsid, mac);
+    if (r === null) { r = this.encapRouteOf(vsid, mac); this.decided.keepEncap(r); }
+    const local = r.port ?? (r.learning ? this.host.lookupMac(vsid, mac) : undefined);
+    if (local !== undefined) return local === from ? NOTHING : this.out.deliver(local, frame);
+    const out = this.encapsulate(r.remote, vsid, frame, flowIdOf(info), true);
+    return typeof out === 'string' ? this.drop(out) : this.out.deliver(UPLINK_PORT_ID, out);
+  }
+
+  private encapRouteOf(vsid: number, mac: number): EncapRoute {
+    const gen = this.decided.generation, learning = this.learning.has(vsid);
+    const port = this.macs.get(vsid)?.get(mac);
+    if (port !== undefined) return new EncapRoute(gen, port, learning, '');
     const to = this.p.byMacAddress(vsid, mac);
-    if (!to) return this.drop('hnv-no-lookup-record');
-    if (this.p.localPas.has(to.pa)) return this.drop('hnv-unknown-destination'); // its record says here, but no port has it
-    const out = this.encapsulate(vsid, frame, to.pa, flowIdOf(info));
-    return typeof out === 'string' ? this.drop(out) : { deliver: [out] };
+    if (!to) return new EncapRoute(gen, undefined, learning, 'hnv-no-lookup-record');
+    if (this.p.localPas.has(to.pa)) return new EncapRoute(gen, undefined, learning, 'hnv-unknown-destination'); // its record says here, but no port has it
+    return new EncapRoute(gen, undefined, learning, this.template(to.pa));
   }
 
   private replicate(f: ExtensionFrame): ForwardDecision {
@@ -194,69 +234,111 @@ class HnvDataPath implements SwitchExtension {
     let refused: string | undefined;
     const flowId = flowIdOf(f.info);
     for (const pa of this.p.remotes(f.vsid)) {
-      const e = this.encapsulate(f.vsid, f.frame, pa, flowId);
-      if (typeof e === 'string') refused = e; else out.push(e);
+      const e = this.encapsulate(this.template(pa), f.vsid, f.frame, flowId, false);
+      if (typeof e === 'string') refused = e; else out.push({ port: UPLINK_PORT_ID, frame: e });
     }
     if (refused !== undefined) this.dropped[refused] = (this.dropped[refused] ?? 0) + 1;
     return refused === undefined ? { deliver: out } : { deliver: out, drop: refused };
   }
 
-  private encapsulate(vsid: number, inner: Uint8Array, pa: number, flowId: number): Delivery | string {
+  /** The outer headers toward `pa` (kept per PA for the policy and MTU in force), or why there are none. */
+  private template(pa: number): NvgreTemplate | string {
     const src = this.p.sourcePa;
     if (src === undefined) return 'hnv-no-provider-address';
-    if (this.host.portPolicy(UPLINK_PORT_ID) === undefined) return 'hnv-no-uplink';
     let t = this.templates.get(pa);
     if (t === undefined) {
       const made = nvgreTemplate({ outerDst: this.p.macOf(pa), outerSrc: this.p.macOf(src), providerSrc: src, providerDst: pa, mtu: this.mtu });
       t = made instanceof NvgreTemplate ? made : `nvgre-${made.refused}`;
       this.templates.set(pa, t);
     }
+    return t;
+  }
+
+  /**
+   * `inner` behind the outer headers `t`, for the uplink: written into a slot of its send batch
+   * when `lend` and the uplink has one (the frame must then be the next the uplink sends: one
+   * such frame per decision), else carved from the arena; or the drop reason.
+   */
+  private encapsulate(t: NvgreTemplate | string, vsid: number, inner: Uint8Array, flowId: number, lend: boolean): Uint8Array | string {
+    if (t === 'hnv-no-provider-address') return t;
+    const slot = lend && typeof t !== 'string' ? this.host.lend(UPLINK_PORT_ID, t.frameLength(inner.length)) : null;
+    // A slot lent proves the uplink is there.
+    if (slot === null && this.host.portPolicy(UPLINK_PORT_ID) === undefined) return 'hnv-no-uplink';
     if (typeof t === 'string') return t;
-    const r = t.encode(vsid, flowId, inner);
-    if (!r.ok) return r.refused === 'too-big' ? 'nvgre-mtu' : `nvgre-${r.refused}`;
+    const r = t.encodeTo(vsid, flowId, inner, slot ?? undefined);
+    if (typeof r === 'string') return r === 'too-big' ? 'nvgre-mtu' : `nvgre-${r}`;
     this.encapsulated++;
-    return { port: UPLINK_PORT_ID, frame: r.frame };
+    return r;
   }
 
   // ---- from the provider network ----
 
   private fromProvider(f: ExtensionFrame): ForwardDecision {
-    const { info } = f;
+    const { info, frame } = f;
     if (info.ipVersion !== 4 || info.ipProtocol !== IPPROTO_GRE || !this.p.localPas.has(info.ipDst)) return 'default';
-    const d = decodeNvgre(f.frame);
-    if (!d.ok) return this.drop(d.reason);
-    const ports = this.ports.get(d.vsid);
-    if (!ports) return this.drop('nvgre-unknown-vsid');
+    const d = this.rec;
+    if (!decodeNvgreInto(frame, info, d)) return this.drop(d.reason!);
     // A plain view: the frame is often a Buffer, whose subarray() costs a FastBuffer per frame.
-    const inner = new Uint8Array(f.frame.buffer, f.frame.byteOffset + d.innerOffset, d.innerLength);
-    const why = this.checkSource(d.vsid, inner, d.innerSrc, d.providerSrc);
-    if (why) return this.drop(why);
-    if (isMulticastMac(d.innerDst)) { this.decapsulated++; return { deliver: ports.map((port) => ({ port, frame: inner })) }; }
-    const port = this.localPort(d.vsid, d.innerDst);
-    if (port === undefined || !ports.includes(port)) return this.drop('nvgre-unknown-destination');
+    const inner = new Uint8Array(frame.buffer, frame.byteOffset + d.innerOffset, d.innerLength);
+    // A routed frame's source is checked by its CA (checkRoutedSource), not remembered per MAC.
+    if (d.innerSrc === GATEWAY_MAC) return this.fromProviderRouted(d.vsid, inner, d.innerDst, d.providerSrc);
+    let r = this.decided.decapRoute(d.providerSrc, d.vsid, d.innerSrc, d.innerDst);
+    if (r === null) { r = this.decapRouteOf(d.providerSrc, d.vsid, d.innerSrc, d.innerDst); this.decided.keepDecap(r); }
+    if (r.drop !== undefined) return this.drop(r.drop);
+    if (r.multicast) { this.decapsulated++; return { deliver: r.ports.map((port) => ({ port, frame: inner })) }; }
+    let port = r.port;
+    if (port === undefined) {
+      port = this.host.lookupMac(d.vsid, d.innerDst);
+      if (port === undefined || !r.ports.includes(port)) return this.drop('nvgre-unknown-destination');
+    }
     this.decapsulated++;
-    return { deliver: [{ port, frame: inner }] };
+    return this.out.deliver(port, inner);
   }
 
-  /** The sender's PA must be the one its lookup record names: by MAC, or for a frame the far router routed, by its CA in the routing domain. */
-  private checkSource(vsid: number, inner: Uint8Array, srcMac: number, pa: number): string | undefined {
-    let rec;
-    if (srcMac === GATEWAY_MAC) {
-      const ethertype = (inner[12]! << 8) | inner[13]!;
-      if (ethertype === ETHERTYPE_IPV6) {
-        const pa6 = routedSourcePa(this.p6, vsid, inner);
-        return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
-      }
-      if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
-      const ca = ((inner[26]! << 24) | (inner[27]! << 16) | (inner[28]! << 8) | inner[29]!) >>> 0;
-      // A source outside the domain's CAs was routed in by its gateway: it must come from the
-      // PA of the next hop our own routes name for that address.
-      rec = this.p.inDomain(vsid, ca);
-      const r = rec ? undefined : resolve(this.p, vsid, ca);
-      if (r && r.hop !== ca) rec = this.p.byAddress(r.vsid, r.hop);
-    } else {
-      rec = this.p.byMacAddress(vsid, srcMac);
+  /** The checks of fromProvider for NVGRE from `pa` between two MACs of `vsid` (the inner source not the gateway MAC), in their order. */
+  private decapRouteOf(pa: number, vsid: number, srcMac: number, dstMac: number): DecapRoute {
+    const gen = this.decided.generation, learning = this.learning.has(vsid);
+    const ports = this.ports.get(vsid);
+    if (!ports) return new DecapRoute(gen, 'nvgre-unknown-vsid', undefined, NONE_PORTS, false, learning);
+    const rec = this.p.byMacAddress(vsid, srcMac);
+    const why = !rec ? 'nvgre-no-lookup-record' : rec.pa === pa ? undefined : 'nvgre-pa-mismatch';
+    if (why) return new DecapRoute(gen, why, undefined, ports, false, learning);
+    if (isMulticastMac(dstMac)) return new DecapRoute(gen, undefined, undefined, ports, true, learning);
+    const port = this.macs.get(vsid)?.get(dstMac);
+    if (port === undefined && !learning) return new DecapRoute(gen, 'nvgre-unknown-destination', undefined, ports, false, learning);
+    return new DecapRoute(gen, undefined, port, ports, false, learning);
+  }
+
+  /** NVGRE whose inner source is the gateway MAC (routed by the far host's router): checked by the inner CA, per frame. */
+  private fromProviderRouted(vsid: number, inner: Uint8Array, dstMac: number, pa: number): ForwardDecision {
+    const ports = this.ports.get(vsid);
+    if (!ports) return this.drop('nvgre-unknown-vsid');
+    const why = this.checkRoutedSource(vsid, inner, pa);
+    if (why) return this.drop(why);
+    if (isMulticastMac(dstMac)) { this.decapsulated++; return { deliver: ports.map((port) => ({ port, frame: inner })) }; }
+    const port = this.localPort(vsid, dstMac);
+    if (port === undefined || !ports.includes(port)) return this.drop('nvgre-unknown-destination');
+    this.decapsulated++;
+    return this.out.deliver(port, inner);
+  }
+
+  /**
+   * The sender's PA of a frame the far router routed (inner source the gateway MAC) must be the
+   * one the lookup record of its CA in the routing domain names (decapRouteOf checks others by MAC).
+   */
+  private checkRoutedSource(vsid: number, inner: Uint8Array, pa: number): string | undefined {
+    const ethertype = (inner[12]! << 8) | inner[13]!;
+    if (ethertype === ETHERTYPE_IPV6) {
+      const pa6 = routedSourcePa(this.p6, vsid, inner);
+      return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
     }
+    if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
+    const ca = ((inner[26]! << 24) | (inner[27]! << 16) | (inner[28]! << 8) | inner[29]!) >>> 0;
+    // A source outside the domain's CAs was routed in by its gateway: it must come from the
+    // PA of the next hop our own routes name for that address.
+    let rec = this.p.inDomain(vsid, ca);
+    const r = rec ? undefined : resolve(this.p, vsid, ca);
+    if (r && r.hop !== ca) rec = this.p.byAddress(r.vsid, r.hop);
     if (!rec) return 'nvgre-no-lookup-record';
     return rec.pa === pa ? undefined : 'nvgre-pa-mismatch';
   }
@@ -267,6 +349,7 @@ class HnvDataPath implements SwitchExtension {
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
       encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, drops: { ...this.dropped },
       icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
+      decisionCache: this.decided.stats(),
     };
   }
 }

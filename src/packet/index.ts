@@ -44,7 +44,7 @@ export {
   GRE_UDP_PORT, NVGRE_PROTOCOL, VSID_MIN, VSID_MAX, type GreHeader, type GreFields,
   parseGre, buildGre, buildNvgre, buildGreInUdp, parseGreInUdp, nvgreKey, nvgreVsid, nvgreFlowId,
 } from './gre.ts';
-export { NVGRE_HEADER_LENGTH, NVGRE_OVERHEAD, type NvgreFields, type NvgreRefusal, type Encoded, type NvgreFrame, type NvgreHeaderFields, NvgreTemplate, encodeNvgre, nvgreTemplate, decodeNvgre } from './nvgre.ts';
+export { NVGRE_HEADER_LENGTH, NVGRE_OVERHEAD, type NvgreFields, type NvgreRefusal, type Encoded, type NvgreFrame, type NvgreHeaderFields, NvgreTemplate, NvgreRecord, encodeNvgre, nvgreTemplate, decodeNvgre, decodeNvgreInto } from './nvgre.ts';
 export {
   ETHERTYPE_SLOW, SLOW_SUBTYPE_LACP, SLOW_PROTOCOLS_MAC, LACPDU_FRAME_LENGTH,
   LACP_ACTIVITY, LACP_TIMEOUT, LACP_AGGREGATION, LACP_SYNCHRONIZATION, LACP_COLLECTING, LACP_DISTRIBUTING, LACP_DEFAULTED, LACP_EXPIRED,

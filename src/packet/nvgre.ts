@@ -4,13 +4,14 @@
 // Ethernet Bridging), key = VSID << 8 | FlowID, and the customer's Ethernet frame. Both
 // directions check every field and answer with a typed result, never a throw: the switch
 // counts a refusal by its reason. Outer IPv6 is not handled yet (decode says not-nvgre).
-// Depends on address, bytes, ethernet, ipv4, gre, result.
+// Depends on address, bytes, ethernet, ipv4, gre, result, classify (its FrameInfo, for the switch's decoder).
 import { macToNumber } from './address.ts';
 import { finishChecksum, onesSum, put16, put32, u16, u32 } from './bytes.ts';
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_VLAN, parseEthernet, type VlanTag } from './ethernet.ts';
 import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, nvgreKey } from './gre.ts';
-import { IPPROTO_GRE, IPV4_FLAG_DF, IPV4_FLAG_MF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
-import { malformed, type Parsed } from './result.ts';
+import { IPPROTO_GRE, IPV4_FLAG_DF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
+import { malformed, type DropReason, type Layer, type Parsed } from './result.ts';
+import type { FrameInfo } from './classify.ts';
 
 /** GRE base header + key: the only NVGRE header. */
 export const NVGRE_HEADER_LENGTH = 8;
@@ -126,22 +127,43 @@ export class NvgreTemplate {
     this.mtu = mtu;
   }
 
+  /** The bytes of the encapsulated frame of a customer frame of `innerLength` bytes. */
+  frameLength(innerLength: number): number { return this.header.length + innerLength; }
+
   encode(vsid: number, flowId: number, inner: Uint8Array): Encoded {
-    if (!Number.isInteger(vsid) || vsid < VSID_MIN || vsid > VSID_MAX) return refuse('bad-vsid', `VSID ${vsid} is outside ${VSID_MIN}–${VSID_MAX}`);
-    if (!Number.isInteger(flowId) || flowId < 0 || flowId > 255) return refuse('bad-flow-id', `FlowID ${flowId} is outside 0–255`);
-    if (inner.length < ETHERNET_HEADER_LENGTH) return refuse('inner-too-short', `the inner frame has ${inner.length} bytes, less than an Ethernet header`);
+    const r = this.encodeTo(vsid, flowId, inner);
+    return typeof r === 'string' ? refuse(r, this.detail(r, vsid, flowId, inner)) : { ok: true, frame: r };
+  }
+
+  /**
+   * `encode` without a result object (the switch's per-frame path): the frame, or why not. It is
+   * written into `out` when given — exactly frameLength(inner.length) bytes: a slot of the
+   * uplink's send batch (PortIo.lend), so the frame is copied once, there — else carved from the
+   * arena.
+   */
+  encodeTo(vsid: number, flowId: number, inner: Uint8Array, out?: Uint8Array): Uint8Array | NvgreRefusal {
+    if (!Number.isInteger(vsid) || vsid < VSID_MIN || vsid > VSID_MAX) return 'bad-vsid';
+    if (!Number.isInteger(flowId) || flowId < 0 || flowId > 255) return 'bad-flow-id';
+    if (inner.length < ETHERNET_HEADER_LENGTH) return 'inner-too-short';
     const ipLength = 20 + NVGRE_HEADER_LENGTH + inner.length;
-    if (ipLength > this.mtu) return refuse('too-big', `${ipLength} bytes of outer IPv4 exceed the provider MTU ${this.mtu} (customer frames may be at most ${this.mtu - 20 - NVGRE_HEADER_LENGTH} bytes)`);
+    if (ipLength > this.mtu) return 'too-big';
     // A view of the arena (a fresh ArrayBuffer per frame cost more than the encoding), the
     // customer frame copied once.
     const h = this.header, eh = this.ip;
-    const out = carve(h.length + inner.length);
-    out.set(h, 0);
-    put16(out, eh + 2, ipLength);
-    put16(out, eh + 10, finishChecksum(this.partialSum + ipLength));
-    put32(out, eh + 24, nvgreKey(vsid, flowId));
-    out.set(inner, h.length);
-    return { ok: true, frame: out };
+    const frame = out ?? carve(h.length + inner.length);
+    frame.set(h, 0);
+    put16(frame, eh + 2, ipLength);
+    put16(frame, eh + 10, finishChecksum(this.partialSum + ipLength));
+    put32(frame, eh + 24, nvgreKey(vsid, flowId));
+    frame.set(inner, h.length);
+    return frame;
+  }
+
+  private detail(r: NvgreRefusal, vsid: number, flowId: number, inner: Uint8Array): string {
+    if (r === 'bad-vsid') return `VSID ${vsid} is outside ${VSID_MIN}–${VSID_MAX}`;
+    if (r === 'bad-flow-id') return `FlowID ${flowId} is outside 0–255`;
+    if (r === 'inner-too-short') return `the inner frame has ${inner.length} bytes, less than an Ethernet header`;
+    return `${20 + NVGRE_HEADER_LENGTH + inner.length} bytes of outer IPv4 exceed the provider MTU ${this.mtu} (customer frames may be at most ${this.mtu - 20 - NVGRE_HEADER_LENGTH} bytes)`;
   }
 }
 
@@ -164,6 +186,76 @@ export interface NvgreFrame {
   readonly innerEthertype: number;
 }
 
+/**
+ * What a decapsulation needs of an NVGRE frame, filled in place (the switch's per-frame path:
+ * one record per data path, no object per frame): the fields, or with `reason` set, why the
+ * frame was refused (the same reason, layer and offset decodeNvgre gives). Valid until the next
+ * decode into it.
+ */
+export class NvgreRecord {
+  reason: DropReason | null = null;
+  layer: Layer | null = null;
+  offset = -1;
+  providerSrc = 0;
+  providerDst = 0;
+  ttl = 0;
+  dscp = 0;
+  key = 0;
+  vsid = 0;
+  flowId = 0;
+  innerOffset = 0;
+  innerLength = 0;
+  innerDst = 0;
+  innerSrc = 0;
+  innerEthertype = 0;
+}
+
+function refused(r: NvgreRecord, reason: DropReason, layer: Layer, offset: number): false {
+  r.reason = reason; r.layer = layer; r.offset = offset;
+  return false;
+}
+
+/**
+ * NVGRE's checks past the outer IPv4 header's lengths (which the caller checked: a whole header
+ * of IHL ≥ 5 and a total length the buffer holds), in decodeNvgre's order: header checksum,
+ * fragment, GRE flags/version/protocol, VSID, an inner Ethernet header. Fills `r`.
+ */
+function nvgreAfterIpv4(b: Uint8Array, ipOff: number, r: NvgreRecord): boolean {
+  if (!ipv4ChecksumOk(b, ipOff)) return refused(r, 'bad-ipv4-checksum', 'ipv4', ipOff + 10);
+  // A fragment cannot be decapsulated alone, and we do not reassemble: the sender sets DF.
+  if ((u16(b, ipOff + 6) & 0x3fff) !== 0) return refused(r, 'nvgre-fragment', 'ipv4', ipOff + 6);
+  const hl = (b[ipOff]! & 0xf) * 4, g = ipOff + hl, payloadLength = u16(b, ipOff + 2) - hl;
+  if (payloadLength < NVGRE_HEADER_LENGTH) return refused(r, 'truncated-gre', 'gre', g);
+  const fv = u16(b, g);
+  if ((fv & 7) !== 0) return refused(r, 'unsupported-gre-version', 'gre', g);
+  if (fv !== GRE_FLAG_KEY) return refused(r, 'nvgre-bad-flags', 'gre', g);
+  if (u16(b, g + 2) !== NVGRE_PROTOCOL) return refused(r, 'nvgre-bad-protocol', 'gre', g + 2);
+  const key = u32(b, g + 4);
+  const vsid = key >>> 8;
+  if (vsid < VSID_MIN || vsid > VSID_MAX) return refused(r, 'nvgre-reserved-vsid', 'gre', g + 4);
+  const innerOffset = g + NVGRE_HEADER_LENGTH, innerLength = payloadLength - NVGRE_HEADER_LENGTH;
+  if (innerLength < ETHERNET_HEADER_LENGTH) return refused(r, 'truncated-nvgre-inner', 'gre', innerOffset);
+  r.reason = null; r.layer = null; r.offset = -1;
+  r.providerSrc = u32(b, ipOff + 12); r.providerDst = u32(b, ipOff + 16); r.ttl = b[ipOff + 8]!; r.dscp = b[ipOff + 1]! >>> 2;
+  r.key = key; r.vsid = vsid; r.flowId = key & 0xff; r.innerOffset = innerOffset; r.innerLength = innerLength;
+  r.innerDst = macToNumber(b, innerOffset); r.innerSrc = macToNumber(b, innerOffset + 6); r.innerEthertype = u16(b, innerOffset + 12);
+  return true;
+}
+
+/**
+ * decodeNvgre for a frame the switch's classifier has parsed into `info` (parseFrameInto, ok):
+ * the outer Ethernet and IPv4 headers are not parsed again, and nothing is allocated. Same
+ * answers as decodeNvgre for such a frame (src/packet/nvgre.test.ts checks it differentially).
+ */
+export function decodeNvgreInto(b: Uint8Array, info: FrameInfo, r: NvgreRecord): boolean {
+  if (info.ipVersion !== 4) return refused(r, 'not-nvgre', 'ethernet', info.l3Offset - 2);
+  if (info.ipProtocol !== IPPROTO_GRE) return refused(r, 'not-nvgre', 'ipv4', info.l3Offset + 9);
+  return nvgreAfterIpv4(b, info.l3Offset, r);
+}
+
+/** decodeNvgre's record: the function is never re-entered. */
+const scratch = new NvgreRecord();
+
 export function decodeNvgre(b: Uint8Array): Parsed<NvgreFrame> {
   const eth = parseEthernet(b);
   if (!eth.ok) return eth;
@@ -172,23 +264,11 @@ export function decodeNvgre(b: Uint8Array): Parsed<NvgreFrame> {
   const ip = parseIpv4(b, ipOff);
   if (!ip.ok) return ip;
   if (ip.protocol !== IPPROTO_GRE) return malformed('not-nvgre', 'ipv4', ipOff + 9);
-  if (!ipv4ChecksumOk(b, ipOff)) return malformed('bad-ipv4-checksum', 'ipv4', ipOff + 10);
-  // A fragment cannot be decapsulated alone, and we do not reassemble: the sender sets DF.
-  if ((ip.flags & IPV4_FLAG_MF) !== 0 || ip.fragmentOffset !== 0) return malformed('nvgre-fragment', 'ipv4', ipOff + 6);
-  const g = ip.payloadOffset;
-  if (ip.payloadLength < NVGRE_HEADER_LENGTH) return malformed('truncated-gre', 'gre', g);
-  const fv = u16(b, g);
-  if ((fv & 7) !== 0) return malformed('unsupported-gre-version', 'gre', g);
-  if (fv !== GRE_FLAG_KEY) return malformed('nvgre-bad-flags', 'gre', g);
-  if (u16(b, g + 2) !== NVGRE_PROTOCOL) return malformed('nvgre-bad-protocol', 'gre', g + 2);
-  const key = u32(b, g + 4);
-  const vsid = key >>> 8;
-  if (vsid < VSID_MIN || vsid > VSID_MAX) return malformed('nvgre-reserved-vsid', 'gre', g + 4);
-  const innerOffset = g + NVGRE_HEADER_LENGTH, innerLength = ip.payloadLength - NVGRE_HEADER_LENGTH;
-  if (innerLength < ETHERNET_HEADER_LENGTH) return malformed('truncated-nvgre-inner', 'gre', innerOffset);
+  const r = scratch;
+  if (!nvgreAfterIpv4(b, ipOff, r)) return malformed(r.reason!, r.layer!, r.offset);
   return {
-    ok: true, outerDst: eth.dst, outerSrc: eth.src, outerVlan: eth.vlan, providerSrc: ip.src, providerDst: ip.dst, ttl: ip.ttl, dscp: ip.dscp,
-    key, vsid, flowId: key & 0xff, innerOffset, innerLength,
-    innerDst: macToNumber(b, innerOffset), innerSrc: macToNumber(b, innerOffset + 6), innerEthertype: u16(b, innerOffset + 12),
+    ok: true, outerDst: eth.dst, outerSrc: eth.src, outerVlan: eth.vlan, providerSrc: r.providerSrc, providerDst: r.providerDst, ttl: r.ttl, dscp: r.dscp,
+    key: r.key, vsid: r.vsid, flowId: r.flowId, innerOffset: r.innerOffset, innerLength: r.innerLength,
+    innerDst: r.innerDst, innerSrc: r.innerSrc, innerEthertype: r.innerEthertype,
   };
 }

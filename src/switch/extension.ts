@@ -20,7 +20,7 @@ import { VmhostError } from '../common/errors.ts';
 
 export type ExtensionType = 'capture' | 'filter' | 'forwarding';
 
-/** What an extension sees of a frame. Valid only during the call; `frame` is untagged. */
+/** What an extension sees of a frame. Valid only during the call (the switch reuses the object for the next frame); `frame` is untagged. */
 export interface ExtensionFrame {
   readonly frame: Uint8Array;
   readonly info: FrameInfo;
@@ -40,7 +40,9 @@ export interface Delivery { readonly port: string; readonly frame: Uint8Array }
  * What a forwarding extension decides for a frame: candidate port ids (the frame unchanged),
  * 'default' (the switch's own MAC-table forwarding), or deliveries — any port, the uplink and
  * the ingress port included, so the extension answers for isolation — with `drop`, when set,
- * counted on the ingress port under that reason.
+ * counted on the ingress port under that reason. The switch is done with a decision before it
+ * calls forward again, so an extension may hand back the same (mutable) object every frame
+ * rather than make one per frame.
  */
 export type ForwardDecision = readonly string[] | 'default' | { readonly deliver: readonly Delivery[]; readonly drop?: string };
 
@@ -57,6 +59,13 @@ export interface ExtensionHost {
   portIds(): string[];
   portPolicy(id: string): PortPolicy | undefined;
   now(): number;
+  /**
+   * A slot of port `id`'s next send batch (the uplink's, PortIo.lend) to build a frame of
+   * `length` bytes in, delivered to that port by this decision: it then leaves without another
+   * copy. Null when the port has none to lend (node:dgram, a NIC team, a fair queue toward
+   * it): build the frame elsewhere.
+   */
+  lend(id: string, length: number): Uint8Array | null;
 }
 
 export interface SwitchExtension {

@@ -32,6 +32,7 @@ export {
 } from './extension.ts';
 export type { FlowSample } from './ext-flow-sampler.ts';
 export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';
+export { ExactMatchTable } from './exact-match.ts';
 
 // The built-in extensions, registered once per process.
 for (const def of [flowSamplerExtension, learnedOnlyForwardingExtension]) if (!findExtension(def.name)) registerExtension(def);

@@ -16,6 +16,13 @@ export interface PortIo {
    * pins the buffer until then (record-slab.ts `pin`/`unpin`), or copies it.
    */
   send(frame: Uint8Array, sourcePort?: string, framed?: boolean): SendResult;
+  /**
+   * A slot of the port's next send batch, `length` bytes, to build a frame in; `send(slot)`
+   * then sends it without a copy. The loan ends with the next send or lend on the port: build
+   * the frame and send it before anything else is sent there. Null (or not implemented): the
+   * port has none to lend — build the frame elsewhere.
+   */
+  lend?(length: number): Uint8Array | null;
   readonly connected: boolean;
   /** Stop / restart reading from the peer (back-pressure from a rate limit). */
   pause(): void;

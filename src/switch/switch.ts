@@ -124,6 +124,10 @@ export class VirtualSwitch {
   private ingressExts: ExtensionSlot[] = [];
   private egressExts: ExtensionSlot[] = [];
   private forwarder: ExtensionSlot | null = null;
+  /** What the extensions see of the frame in the pipeline, refilled per frame (the pipeline is never re-entered). */
+  private readonly ctx: { -readonly [K in keyof ExtensionFrame]: ExtensionFrame[K] } = { frame: new Uint8Array(0), info: this.info, vlan: 0, domain: 0, vsid: 0, sourcePort: '' };
+  /** candidatesOf's last answer: a burst comes from one port. */
+  private lastCandidates: { src: PortState | null; vlan: number; c: { ports: PortState[]; ids: readonly string[] } | null } = { src: null, vlan: -1, c: null };
   private busy = false;
   private readonly backlog: [PortState, Uint8Array][] = [];
   private readonly timer: NodeJS.Timeout;
@@ -508,6 +512,11 @@ export class VirtualSwitch {
       portIds: () => this.portList.map((p) => p.id),
       portPolicy: (id) => this.ports.get(id)?.policy,
       now: () => this.now(),
+      lend: (id, length) => {
+        // Not toward a fair queue: it holds frames past the loan.
+        const p = this.ports.get(id);
+        return p === undefined || p.fairQueue !== null || p.io?.lend === undefined ? null : p.io.lend(length);
+      },
     };
   }
 
@@ -550,6 +559,7 @@ export class VirtualSwitch {
 
   private rebuildPvlanMap(): void {
     this.candidates = new Map();
+    this.lastCandidates = { src: null, vlan: -1, c: null };
     const m = new Map<number, number>();
     for (const p of this.portList) {
       const v = p.vlan;
@@ -650,7 +660,9 @@ export class VirtualSwitch {
 
     let ctx: ExtensionFrame | null = null;
     if (this.ingressExts.length > 0 || this.egressExts.length > 0 || this.forwarder) {
-      ctx = { frame, info, vlan, domain, vsid: src.vsid, sourcePort: src.id };
+      const c = this.ctx;
+      c.frame = frame; c.vlan = vlan; c.domain = domain; c.vsid = src.vsid; c.sourcePort = src.id;
+      ctx = c;
       for (const s of this.ingressExts) {
         const verdict = s.ext.ingress!(ctx);
         if (verdict === false && s.type === 'filter') { this.drop(src, 'extension'); return; }
@@ -789,6 +801,8 @@ export class VirtualSwitch {
   }
 
   private candidatesOf(src: PortState, vlan: number): { ports: PortState[]; ids: readonly string[] } {
+    const last = this.lastCandidates;
+    if (last.src === src && last.vlan === vlan) return last.c!;
     let byVlan = this.candidates.get(src);
     if (!byVlan) { byVlan = new Map(); this.candidates.set(src, byVlan); }
     let c = byVlan.get(vlan);
@@ -797,6 +811,7 @@ export class VirtualSwitch {
       c = { ports, ids: ports.map((p) => p.id) };
       byVlan.set(vlan, c);
     }
+    last.src = src; last.vlan = vlan; last.c = c;
     return c;
   }
 

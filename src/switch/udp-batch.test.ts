@@ -124,3 +124,31 @@ test('an uplink on the addon and one on node:dgram (VMHOST_NO_UDP_ADDON=1) carry
     await Promise.all([native.close(), plain.close()]);
   }
 });
+
+test('a lent slot is sent where it lies; one whose loan ended (another datagram staged over it) is dropped, never sent garbled', async (t) => {
+  const addon = addonOrSkip(t);
+  if (!addon) return;
+  const rx = collector(4);
+  const b = BatchedUdpSocket.open(addon, { localAddress: '127.0.0.1', localPort: 0, remoteAddress: '127.0.0.1', remotePort: 0, bufferBytes: 1 << 20 }, rx.onDatagram);
+  const a = BatchedUdpSocket.open(addon, { localAddress: '127.0.0.1', localPort: 0, remoteAddress: '127.0.0.1', remotePort: b.port, bufferBytes: 1 << 20 }, () => {});
+  try {
+    a.send(datagram(1, 100));
+    const slot = a.lend(200)!;
+    assert.ok(slot !== null);
+    assert.equal(a.lend(50), null, 'one loan at a time');
+    slot.fill(2);
+    a.send(slot);
+    const stale = a.lend(300)!;
+    stale.fill(3);
+    a.send(datagram(4, 300)); // staged over the lent slot: its loan ends
+    a.send(stale);
+    assert.equal(a.lendExpired, 1);
+    const next = a.lend(60)!;
+    next.fill(5);
+    a.send(next.subarray(0, 40)); // a shorter datagram than lent is fine
+    const got = await rx.all;
+    assert.deepEqual(got.map((d) => [d.length, d[0], d.every((x) => x === d[0])]), [[100, 1, true], [200, 2, true], [300, 4, true], [40, 5, true]]);
+  } finally {
+    a.close(); b.close();
+  }
+});

@@ -82,15 +82,26 @@ const STAGE_DATAGRAMS = 1024;
  * An open socket of the addon. `send` copies the datagram into a staging buffer (the frame may
  * be a view of a port's read slab, reused after the tick) and the tick's datagrams leave
  * together at its end, in one sendmmsg: a burst read off one VM port goes out as one GSO run.
+ * `lend` hands out the staging buffer's next slot instead, for a datagram built in place (an
+ * encapsulation): sent, that slot is staged where it lies, without a copy.
  */
 export class BatchedUdpSocket {
   private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  /** The stage's memory and where in it the stage starts (lend and send compare slots with them per datagram). */
+  private stageMemory = this.stage.buffer;
+  private stageBase = this.stage.byteOffset;
   private readonly lengths = Buffer.allocUnsafe(4 * STAGE_DATAGRAMS);
+  /** `lengths` as the addon reads them: native uint32. */
+  private readonly lengths32 = new Uint32Array(this.lengths.buffer, this.lengths.byteOffset, STAGE_DATAGRAMS);
   private staged = 0;
   private stagedBytes = 0;
   private closed = false;
+  /** The length of the slot lent at `stagedBytes`, -1 when none: one at a time, until the next send, lend or flush. */
+  private lent = -1;
   /** Datagrams the kernel did not take (a full socket buffer): dropped, as UDP drops. */
   sendDrops = 0;
+  /** Lent slots sent after their loan ended (another datagram was staged over them): dropped, never sent garbled. */
+  lendExpired = 0;
 
   private constructor(private readonly addon: UdpAddon, private readonly link: OpenedLink) {}
 
@@ -105,16 +116,41 @@ export class BatchedUdpSocket {
   /** The kernel took UDP_SEGMENT / UDP_GRO on this socket. */
   get offloads(): { gso: boolean; gro: boolean } { return { gso: this.link.gso, gro: this.link.gro }; }
 
+  /**
+   * The next slot of the staging buffer, `length` bytes, for a datagram to be built in and then
+   * sent with `send(slot)` (no copy). The loan ends with the next send, lend or flush: a slot
+   * sent after that is dropped (counted in lendExpired). Null: closed, too long, or a slot is
+   * already lent (the caller builds its datagram elsewhere and send copies it).
+   */
+  lend(length: number): Uint8Array | null {
+    if (this.closed || this.lent >= 0 || length > STAGE_BYTES) return null;
+    if (this.stagedBytes + length > this.stage.length || this.staged === STAGE_DATAGRAMS) this.flush();
+    if (length > this.stage.length) return null;
+    this.lent = length;
+    return new Uint8Array(this.stageMemory, this.stageBase + this.stagedBytes, length);
+  }
+
   send(datagram: Uint8Array): void {
     if (this.closed) return;
+    const lent = this.lent;
+    this.lent = -1;
+    // The slot lent: staged where it lies.
+    if (lent >= datagram.length && datagram.byteOffset === this.stageBase + this.stagedBytes && datagram.buffer === this.stageMemory) { this.stageAt(datagram.length); return; }
+    // A slot whose loan ended: another datagram may be staged over it.
+    if (datagram.buffer === this.stageMemory) { this.lendExpired++; return; }
     if (this.stagedBytes + datagram.length > this.stage.length || this.staged === STAGE_DATAGRAMS) {
       this.flush();
-      if (datagram.length > this.stage.length) this.stage = Buffer.allocUnsafe(datagram.length);
+      if (datagram.length > this.stage.length) { this.stage = Buffer.allocUnsafe(datagram.length); this.stageMemory = this.stage.buffer; this.stageBase = this.stage.byteOffset; }
     }
-    if (this.staged === 0) process.nextTick(this.flushLater);
     this.stage.set(datagram, this.stagedBytes);
-    this.lengths.writeUInt32LE(datagram.length, 4 * this.staged);
-    this.stagedBytes += datagram.length;
+    this.stageAt(datagram.length);
+  }
+
+  /** The `length` bytes at `stagedBytes` are the next datagram. */
+  private stageAt(length: number): void {
+    if (this.staged === 0) process.nextTick(this.flushLater);
+    this.lengths32[this.staged] = length;
+    this.stagedBytes += length;
     this.staged++;
   }
 
@@ -126,6 +162,7 @@ export class BatchedUdpSocket {
   private readonly flushLater = (): void => this.flush();
 
   private flush(): void {
+    this.lent = -1;
     const n = this.staged;
     if (n === 0 || this.closed) return;
     this.staged = this.stagedBytes = 0;

@@ -37,6 +37,8 @@ const KEEPALIVE = new Uint8Array(0);
 interface UplinkSocket {
   readonly port: number;
   send(datagram: Uint8Array): void;
+  /** A slot of the next send batch to build a datagram in (the addon's); null: none. */
+  lend?(length: number): Uint8Array | null;
   /** Stop / restart reading, where the socket can (the addon's); else paused frames are read and dropped. */
   reading?(on: boolean): void;
   close(): Promise<void>;
@@ -87,6 +89,8 @@ export class UdpUplinkIo implements PortIo {
     return 'ok';
   }
 
+  lend(length: number): Uint8Array | null { return this.sock.lend?.(length) ?? null; }
+
   readonly congested = false;
   whenDrained(cb: () => void): void { cb(); }
   pause(): void { this.paused = true; this.sock.reading?.(false); }
@@ -111,7 +115,7 @@ function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: Uplin
     if (e instanceof TypeError) return undefined;
     throw e;
   }
-  return { port: sock.port, send: (d) => sock.send(d), reading: (on) => sock.reading(on), close: async () => sock.close() };
+  return { port: sock.port, send: (d) => sock.send(d), lend: (n) => sock.lend(n), reading: (on) => sock.reading(on), close: async () => sock.close() };
 }
 
 /** node:dgram: one send call and one 'message' event per datagram (the fallback). */
