@@ -3,12 +3,14 @@
 // OpenAPI document included, needs a credential (the host's token, a user's token or a web
 // console session, src/web) whose user's role allows the route (access.ts, route-roles.ts);
 // the sign-in page, its static files and the sign-in route are the only public paths.
-// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only.
+// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only; with `loopbackTls`
+// (a loopback one) HTTP, and TLS on the same port for other daemons' calls (http-or-tls.ts).
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import type { TlsIdentity } from './tls-certificate.ts';
+import { httpOrTlsServer } from './http-or-tls.ts';
 import { installAccess } from './access.ts';
 import { AuditLog } from './audit-log.ts';
 import { Users } from './users.ts';
@@ -46,6 +48,8 @@ export interface ServerOptions {
   token: string;
   logger?: boolean;
   tls?: TlsIdentity;
+  /** A loopback listener: plain HTTP, and TLS with this identity for other daemons (http-or-tls.ts). */
+  loopbackTls?: () => Promise<TlsIdentity>;
   /** The Failover Clustering cmdlets' operations, when the daemon is a cluster node. */
   cluster?: ClusterAdmin;
   /** Test-Cluster, Get-ClusterLog, resources, VM monitoring: with `cluster`. */
@@ -68,7 +72,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true,
-    https: opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : null,
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } }
+      : opts.loopbackTls ? { serverFactory: (handler: Parameters<typeof httpOrTlsServer>[0]) => httpOrTlsServer(handler, opts.loopbackTls!) } : {}),
   }) as unknown as FastifyInstance; // the routes do not care whether the raw server is http or https
 
   app.setValidatorCompiler(validatorCompiler);

@@ -41,7 +41,7 @@ import type { LiveMigrationResult, MigrationInfo, MigrationTuning } from '../qem
 import type { EventLevel } from './events.ts';
 import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
-import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
+import { askOutcome, httpDestination, type Destination, type DestinationTrust } from './move-destination.ts';
 import { compressionChannels, overQemuTls, tuningFor, type MigrationSettings } from './migration-settings.ts';
 import { spareCores } from './spare-cpu.ts';
 import { boundRelay, moveSocketDir, routeSource, sourceRelay, type Relay } from './migration-stream.ts';
@@ -92,6 +92,8 @@ export interface MoveRequest {
 
 /** What the source side needs of its host. */
 export interface MoveOutHost {
+  /** How the destinations' certificates are judged (move-destination.ts). */
+  readonly trust: DestinationTrust;
   readonly storage: VmStorage;
   readonly network: VmNetwork;
   readonly jobs: JobManager;
@@ -170,7 +172,7 @@ export class MoveOut {
     this.refuseUnmovable(e);
     const moved = req.storage ? plannedDisks(e.config, req.storage, this.frozenFiles(e)) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
-    const dest = httpDestination(req.destination, req.ticket);
+    const dest = httpDestination(req.destination, req.ticket, this.host.trust);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);
       try {
@@ -201,7 +203,7 @@ export class MoveOut {
     const path = join(e.paths.dir, JOURNAL);
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
-    const dest = httpDestination(j.destination, '');
+    const dest = httpDestination(j.destination, '', this.host.trust);
     const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0, Fingerprint: '' }; // only the id and secret are used to ask
     const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
     let outcome = await ask();
