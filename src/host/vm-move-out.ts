@@ -54,7 +54,7 @@ import type { VmNetwork } from './vm-network.ts';
 import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
-import { DiskCopies, planChains, plannedDisks, type ChainPlan, type DriveChain, type OutgoingFile, type StorageMoveRequest } from './vm-move-disks.ts';
+import { DiskCopies, planChains, plannedDisks, type ChainPlan, type CopyProgress, type DriveChain, type OutgoingFile, type StorageMoveRequest } from './vm-move-disks.ts';
 import type { IncomingFile, IncomingFileKind, MovePrepare, PreparedMove } from './vm-move-in.ts';
 import { chainOf } from './vm-export.ts';
 import { chainFiles } from '../storage/index.ts';
@@ -133,7 +133,7 @@ interface MoveOutVm {
    * disk to the destination (shared-nothing); resolves once all are in step (they stay so until
    * released). `from`: this host's address on the migration network.
    */
-  copyDisks?(prepared: PreparedMove, host: string, from: string | undefined, progress: (fraction: number) => void, failed: AbortController): Promise<void>;
+  copyDisks?(prepared: PreparedMove, host: string, from: string | undefined, progress: CopyProgress, failed: AbortController): Promise<void>;
   /** Before the commit, on any failure: stop the mirrors (the destination drops its copies); this host's files go on. */
   abandonCopies(): Promise<void>;
   uptimeMs(): number;
@@ -270,7 +270,7 @@ export class MoveOut {
         };
       },
       ...(moved || records.some((r) => r.memory !== null)
-        ? { copyDisks: (prepared: PreparedMove, host: string, from: string | undefined, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, from, progress, failed) }
+        ? { copyDisks: (prepared: PreparedMove, host: string, from: string | undefined, progress: CopyProgress, failed: AbortController) => copies.start(prepared, host, from, progress, failed) }
         : {}),
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
@@ -459,7 +459,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
   const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
   try {
     if (vm.copyDisks) {
-      await vm.copyDisks(prepared, address, from, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
+      await vm.copyDisks(prepared, address, from, (f, status) => h.progress(2 + 48 * f, status ?? `Copying the disks: ${Math.round(100 * f)} %`), failed);
       signal.throwIfAborted();
     }
     const stream = await openStream(host, prepared, address, from, client);
