@@ -3,11 +3,13 @@
 // the daemon's certificate, made only when the first TLS client arrives; the source pins that
 // certificate on first use, says so once, and uses it again; a destination presenting another
 // certificate than the pinned one is refused with TLS_CERTIFICATE_CHANGED before the ticket
-// is written (the handler sees no request).
+// is written (the handler sees no request). A client that connects and says nothing, or stops
+// inside its handshake, is closed with the server (else the daemon's stop would wait on it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +22,7 @@ import { httpOrTlsServer } from './http-or-tls.ts';
 
 interface Seen { url: string; encrypted: boolean; ticket: string | undefined; body: string }
 
-async function serve(): Promise<{ port: number; seen: Seen[]; identityAsked: () => number; close(): Promise<void> }> {
+async function serve(firstBytesMs?: number): Promise<{ port: number; seen: Seen[]; identityAsked: () => number; close(): Promise<void> }> {
   const seen: Seen[] = [];
   let asked = 0;
   const server = httpOrTlsServer((req: IncomingMessage, res: ServerResponse) => {
@@ -30,7 +32,7 @@ async function serve(): Promise<{ port: number; seen: Seen[]; identityAsked: () 
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ MoveId: 'm1', Secret: 'c2VjcmV0', Address: '127.0.0.1', Port: 1, Fingerprint: 'x' }));
     });
-  }, () => { asked++; return testTlsIdentity(); });
+  }, () => { asked++; return testTlsIdentity(); }, firstBytesMs);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   return {
     port: (server.address() as { port: number }).port, seen, identityAsked: () => asked,
@@ -73,4 +75,15 @@ test('one loopback port: plain HTTP for the local CLI, TLS for a move\'s calls, 
     await s.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a client that connects and says nothing, or stalls in its handshake, does not hold the server\'s close', async () => {
+  // Their deadline far away: only closing the server can end them.
+  const s = await serve(3_600_000);
+  const silent = await new Promise<Socket>((ok) => { const c = connect(s.port, '127.0.0.1', () => ok(c)); });
+  // A TLS record header of a ClientHello, and nothing more: the server is in its handshake.
+  const stalled = await new Promise<Socket>((ok) => { const c = connect(s.port, '127.0.0.1', () => { c.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00])); ok(c); }); });
+  const ended = Promise.all([silent, stalled].map((c) => new Promise((r) => c.on('error', () => undefined).once('close', r))));
+  await s.close();
+  await ended;
 });

@@ -13,9 +13,11 @@ import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { TlsIdentity } from './tls-certificate.ts';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
+/** From the connection to a request's first byte (plain) or the handshake's end (TLS). */
+const FIRST_BYTES_MS = 10_000;
 
-/** An HTTP server whose connections may also open with TLS, then served alike inside it. */
-export function httpOrTlsServer(handler: (req: IncomingMessage, res: ServerResponse) => void, identity: () => Promise<TlsIdentity>): Server {
+/** An HTTP server whose connections may also open with TLS, then served alike inside it. `firstBytesMs`: see FIRST_BYTES_MS. */
+export function httpOrTlsServer(handler: (req: IncomingMessage, res: ServerResponse) => void, identity: () => Promise<TlsIdentity>, firstBytesMs = FIRST_BYTES_MS): Server {
   const server = createServer(handler);
   // http.Server's own connection handler, given the plain socket or the TLS one (as https.Server does).
   const serveHttp = server.listeners('connection')[0] as (socket: Socket) => void;
@@ -23,8 +25,29 @@ export function httpOrTlsServer(handler: (req: IncomingMessage, res: ServerRespo
   let context: Promise<SecureContext> | undefined;
   const secureContext = (): Promise<SecureContext> => (context ??= identity().then((id) => createSecureContext({ key: id.key, cert: id.cert }))
     .catch((e: unknown) => { context = undefined; throw e; }));
+  // Until a socket is handed to http.Server, the server does not know it: a client that connects
+  // and says nothing (or stalls its handshake) would hold close() — and so the daemon's stop —
+  // forever. So each has a deadline, and closing every connection (fastify's forceCloseConnections) closes these too.
+  const pending = new Set<Socket>();
+  const closeAllConnections = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    for (const s of pending) s.destroy();
+    closeAllConnections();
+  };
+  const served = (raw: Socket, socket: Socket): void => {
+    for (const s of [raw, socket]) {
+      pending.delete(s);
+      s.setTimeout(0); // http.Server keeps its own timeouts from here
+    }
+    serveHttp.call(server, socket);
+  };
+  const deadline = (s: Socket): void => {
+    pending.add(s);
+    s.once('close', () => pending.delete(s)).setTimeout(firstBytesMs, () => s.destroy());
+  };
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => socket.destroy());
+    deadline(socket);
     const peek = (): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
@@ -33,7 +56,7 @@ export function httpOrTlsServer(handler: (req: IncomingMessage, res: ServerRespo
       }
       socket.unshift(first);
       if (first[0] !== TLS_HANDSHAKE_RECORD) {
-        serveHttp.call(server, socket);
+        served(socket, socket);
         return;
       }
       secureContext().then((ctx) => {
@@ -45,9 +68,10 @@ export function httpOrTlsServer(handler: (req: IncomingMessage, res: ServerRespo
         // The TLS socket took the raw one's handle, so the raw socket never closes by itself and
         // the server would count it open forever (its close() never calling back).
         tls.once('close', () => socket.destroy());
+        deadline(tls);
         tls.once('secure', () => {
           tls.off('end', handshaking);
-          serveHttp.call(server, tls);
+          served(socket, tls);
         });
       }, () => socket.destroy());
     };
