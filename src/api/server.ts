@@ -68,12 +68,15 @@ function sendError(reply: FastifyReply, code: ErrorCode, message: string, contex
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  // A loopback daemon's certificate exists once the first TLS client has come: Get-VMHost shows it from then on.
+  let loopbackFingerprint: string | undefined;
+  const loopbackTls = opts.loopbackTls && (() => opts.loopbackTls!().then((id) => { loopbackFingerprint = id.fingerprint; return id; }));
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true,
     ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } }
-      : opts.loopbackTls ? { serverFactory: (handler: Parameters<typeof httpOrTlsServer>[0]) => httpOrTlsServer(handler, opts.loopbackTls!) } : {}),
+      : loopbackTls ? { serverFactory: (handler: Parameters<typeof httpOrTlsServer>[0]) => httpOrTlsServer(handler, loopbackTls) } : {}),
   }) as unknown as FastifyInstance; // the routes do not care whether the raw server is http or https
 
   app.setValidatorCompiler(validatorCompiler);
@@ -113,7 +116,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     void sendError(reply, 'INTERNAL', err.message);
   });
 
-  registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
+  registerHostRoutes(app, opts.host, () => opts.tls?.fingerprint ?? loopbackFingerprint);
   registerMacPoolRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);
