@@ -1,7 +1,13 @@
 // Move-VM of a VM with a checkpoint, shared-nothing, between two daemons: the checkpoint is
 // taken while the guest runs (so it has memory), then the guest changes a file in its memory
 // (/tmp/marker) and a block of its disk. A move that fails on B once it has written the
-// checkpoint's record leaves nothing there. The move takes the frozen parent as a file, re-points
+// checkpoint's record leaves nothing there. A move cancelled by Stop-Job once B has
+// acknowledged FROZEN_CUT MiB of the chain's frozen file (the job's progress, polled), and one
+// whose B is SIGKILLed at the same point, leave the VM running on A with its
+// checkpoint tree (Get-VMSnapshot; Restore-VMSnapshot then works) and nothing on B — the killed
+// one's staged folder (incoming.json) swept at B's restart. The move that goes through runs
+// with B's API port captured by tshark on lo: its prepare and commit are TLS, no HTTP in clear,
+// neither the ticket nor a move header readable. The move takes the frozen parent as a file, re-points
 // it on B, mirrors the running leaf over it and brings the record and its memory into
 // -SnapshotFilePath: on B Get-VMSnapshot shows the checkpoint with its files there, the guest
 // still sees the changed marker and block, and A has none of the VM's files left. Restore-
@@ -11,19 +17,52 @@
 // in A's folder, the record and its memory move to B's default checkpoint folder.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import { openDiskFile } from '../src/storage/index.ts';
-import { runCli } from './support/daemon.ts';
+import { runCli, waitFor } from './support/daemon.ts';
 import { type CliTools } from './support/cli-tools.ts';
 import { twoMigrationHosts, type TwoHosts } from './support/two-hosts.ts';
 
+const MiB = 1024 * 1024;
+/** Random data in the disk before the checkpoint freezes it: the frozen file's copy takes long enough to be cut into. */
+const FROZEN_DATA = 48 * MiB;
+/** Where the cancelled moves are cut: this much of the frozen file acknowledged by B. */
+const FROZEN_CUT = 8;
 type Vm = { Id: string; Name: string; State: string };
+type Job = { Id: string; State: string; StatusDescription: string };
 type Snap = { Id: string; Name: string; State: string; Path: string; HardDrives: string[]; ParentSnapshotId: string | null };
 const one = <T>(x: T | T[]): T => (Array.isArray(x) ? x[0]! : x);
 const many = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** tshark on lo for one TCP port until stop(): the capture's bytes and its TLS ClientHellos to that port. */
+async function captureTcp(port: number): Promise<{ stop(): Promise<{ bytes: Buffer; clientHellos: number }> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-mig-cap-'));
+  const file = join(dir, 'api.pcapng');
+  const p = spawn('tshark', ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  await waitFor('tshark capturing', 60_000, async () => err.includes('Capturing on') || (p.exitCode !== null && Promise.reject(new Error(err)))).catch((e: unknown) => {
+    p.kill('SIGKILL');
+    throw e;
+  });
+  return {
+    async stop() {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGINT');
+      await exited;
+      const hellos = (await promisify(execFile)('tshark', ['-r', file, '-d', `tcp.port==${port},tls`, '-Y', `tls.handshake.type == 1 && tcp.dstport == ${port}`])).stdout;
+      const out = { bytes: await readFile(file), clientHellos: hellos.split('\n').filter((l) => l.trim() !== '').length };
+      await rm(dir, { recursive: true, force: true });
+      return out;
+    },
+  };
+}
 
 describe('Move-VM of a VM with checkpoints', () => {
   let hosts: TwoHosts | undefined;
@@ -40,7 +79,13 @@ describe('Move-VM of a VM with checkpoints', () => {
     const bSnap = join(b.dataDir, 'checkpoints');
     await mkdir(aDir);
     const disk = join(aDir, 'mc1.vhdx');
-    await ta.ok('New-VHD', '-Path', disk, '-SizeBytes', '64MB', '-Dynamic');
+    await ta.ok('New-VHD', '-Path', disk, '-SizeBytes', '128MB', '-Dynamic');
+    const fill = await openDiskFile(disk, { readOnly: false });
+    try {
+      for (let at = MiB; at < MiB + FROZEN_DATA; at += MiB) await fill.write(randomBytes(MiB), at);
+    } finally {
+      await fill.close();
+    }
     await ta.ok('New-VM', vm, '-MemoryStartupBytes', '256MB');
     await ta.ok('Add-VMHardDiskDrive', '-VMName', vm, '-Path', disk, '-ControllerType', 'SCSI');
     await ta.ok('Start-VM', vm);
@@ -60,9 +105,59 @@ describe('Move-VM of a VM with checkpoints', () => {
     await mark1(ta, 'AFTER');
     const cp = one(await ta.json<Snap | Snap[]>('Get-VMSnapshot', vm));
     assert.equal(cp.State, 'Running', 'the checkpoint holds memory');
+    mark('checkpoint taken on A, guest changed since');
+
+    // A move cut while B receives the chain's frozen file: by Stop-Job, then (VMHOST_LONG=1) by SIGKILL of B's daemon.
+    const tree = async () => many(await ta.json<Snap | Snap[]>('Get-VMSnapshot', vm)).map((s) => [s.Id, s.Name, s.State, s.HardDrives]);
+    const treeBefore = await tree();
+    const nothingOnB = async () => (await readdir(join(b.dataDir, 'vms'))).length === 0 && (await readdir(bDir).catch(() => [])).length === 0
+      && (await readdir(bSnap).catch(() => [])).length === 0;
+    const cutMove = async (how: string, cut: (job: Job) => Promise<void>) => {
+      const r = await cliA('Move-VM', vm, '-DestinationHost', bDest, '-IncludeStorage', '-DestinationStoragePath', bDir, '-SnapshotFilePath', bSnap, '-AsJob', '-Json');
+      assert.equal(r.code, 0, r.stderr);
+      const { Id: jobId } = JSON.parse(r.stdout) as Job;
+      // Polled back to back (each answer is the wait): the file's progress is what B has acknowledged.
+      for (;;) {
+        const job = (await a.api('GET', `/api/v1/jobs/${jobId}`)).json as Job;
+        const m = /^Copying file 1 of \d+ \(mc1\.vhdx\): (\d+) of (\d+) MiB arrived/.exec(job.StatusDescription);
+        if (m && Number(m[1]) >= FROZEN_CUT) {
+          assert.ok(Number(m[1]) < Number(m[2]), `cut inside the frozen file: ${job.StatusDescription}`);
+          console.log(`# ${how} at: ${job.StatusDescription}`);
+          await cut(job);
+          break;
+        }
+        assert.ok(m || /^(Queued|Running|Preparing the destination)$/.test(job.StatusDescription), `the move got past the frozen file before it was cut (${job.State}: ${job.StatusDescription})`);
+      }
+      const ended = await waitFor(`the ${how} move to end`, 60_000, async () => {
+        const j = (await a.api('GET', `/api/v1/jobs/${jobId}`)).json as Job;
+        return j.State !== 'Running' && j.State !== 'Queued' && j;
+      });
+      return ended;
+    };
+    const stopped = await cutMove('Stop-Job', async (job) => {
+      const stop = await a.api('DELETE', `/api/v1/jobs/${job.Id}`);
+      assert.ok(stop.status < 300, stop.text);
+    });
+    assert.equal(stopped.State, 'Stopped', JSON.stringify(stopped));
+    await waitFor('B to drop the cancelled move: no VM, no disk file, no checkpoint record', 30_000, nothingOnB);
+    assert.deepEqual([(await ta.json<Vm>('Get-VM', vm)).State, await tree(), existsSync(disk)], ['Running', treeBefore, true], 'after Stop-Job the VM runs on A with its tree');
+    mark('Stop-Job in the frozen file checked');
+    const killed = await cutMove('SIGKILL of B', () => b.kill());
+    assert.equal(killed.State, 'Failed', JSON.stringify(killed));
+    const staged = await readdir(join(b.dataDir, 'vms'));
+    assert.ok(staged.length === 1 && existsSync(join(b.dataDir, 'vms', staged[0]!, 'incoming.json')), `B died with the move staged: ${staged.join(', ')}`);
+    await b.launch();
+    assert.ok(await nothingOnB(), 'B swept the staged move at its start: no VM, no disk file, no checkpoint record');
+    assert.deepEqual(((await b.api('GET', '/api/v1/vms')).json as Vm[]).map((v) => v.Name), []);
+    assert.deepEqual([(await ta.json<Vm>('Get-VM', vm)).State, await tree(), existsSync(disk)], ['Running', treeBefore, true], 'after B died the VM runs on A with its tree');
+    mark('SIGKILL of B in the frozen file checked');
+    await ta.ok('Restore-VMSnapshot', vm, 'cp1');
+    await ta.heartbeat(vm);
+    assert.deepEqual(await seen(ta), { memory: 'BEFORE', block: 'BEFORE' }, 'Restore-VMSnapshot on A after the cut moves');
+    await mark1(ta, 'AFTER');
+    mark('restored on A');
     const leafA = one(await ta.json<{ Path: string } | { Path: string }[]>('Get-VMHardDiskDrive', '-VMName', vm)).Path;
     const { Id } = await ta.json<Vm>('Get-VM', vm);
-    mark('checkpoint taken on A, guest changed since');
 
     // A move that fails on B after it wrote the checkpoint record into -SnapshotFilePath (its disk folder cannot be made): nothing of it stays on B.
     const notDir = join(b.dataDir, 'not-a-dir');
@@ -72,10 +167,22 @@ describe('Move-VM of a VM with checkpoints', () => {
     assert.deepEqual([await readdir(bSnap).catch(() => []), await readdir(join(b.dataDir, 'vms'))], [[], []], `B removed what the failed move wrote: ${failed.stderr.trim()}`);
     assert.equal((await ta.json<Vm>('Get-VM', vm)).State, 'Running');
 
-    const moved = await cliA('Move-VM', vm, '-DestinationHost', bDest, '-IncludeStorage', '-DestinationStoragePath', bDir, '-SnapshotFilePath', bSnap, '-Json');
-    assert.equal(moved.code, 0, moved.stderr);
-    assert.deepEqual([(JSON.parse(moved.stdout) as Vm).Id, (JSON.parse(moved.stdout) as Vm).State], [Id, 'Running']);
+    // Through the API rather than the CLI, whose own calls to a loopback host are plain HTTP: the ticket is
+    // fetched before B's API port is captured, so what the capture holds is the daemons' calls alone.
+    const ticket = ((await b.api('POST', '/api/v1/migrations/tickets', { VMId: Id })).json as { Ticket: string }).Ticket;
+    const capture = await captureTcp(b.port);
+    const moved = await a.api('POST', `/api/v1/vms/${Id}/move`, { DestinationHost: bDest, Ticket: ticket, IncludeStorage: true, DestinationStoragePath: bDir, SnapshotFilePath: bSnap });
+    const { bytes, clientHellos } = await capture.stop();
+    assert.equal(moved.status, 200, moved.text);
+    const view = (moved.json as { VM: Vm }).VM;
+    assert.deepEqual([view.Id, view.State], [Id, 'Running']);
     mark('moved to B');
+    assert.ok(clientHellos >= 2, `the prepare and the commit opened TLS to B's API port (${clientHellos} ClientHellos)`);
+    for (const clear of ['HTTP/1.1', 'x-vmhost-migration', '/api/v1/migrations', ticket]) {
+      assert.equal(bytes.includes(clear), false, `B's API port carried '${clear}' in clear`);
+    }
+    const pinned = new RegExp(`^${bDest} ([0-9A-F:]{95})$`, 'm').exec(await readFile(join(a.dataDir, 'known_hosts'), 'utf8'))?.[1];
+    assert.equal(pinned, ((await b.api('GET', '/api/v1/host')).json as { TlsCertificateFingerprint: string }).TlsCertificateFingerprint, 'A pinned the certificate Get-VMHost shows on B');
     const onB = many(await tb.json<Snap | Snap[]>('Get-VMSnapshot', vm));
     assert.deepEqual(onB.map((s) => [s.Id, s.Name, s.State, s.ParentSnapshotId, s.Path]), [[cp.Id, 'cp1', 'Running', null, bSnap]], 'B shows the same tree');
     assert.deepEqual(onB[0]!.HardDrives, [join(bDir, 'mc1.vhdx')], 'the checkpoint names its frozen file\'s copy on B');

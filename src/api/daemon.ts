@@ -138,7 +138,8 @@ async function main(): Promise<void> {
   // Off loopback the token and session cookies would cross the network: HTTPS only, never both.
   // Before Host.open, so a bad certificate stops the daemon before it re-attaches anything.
   const tls = remote ? await loadOrCreateTlsIdentity(args.dataDir) : undefined;
-  // A move's stream listeners present the same certificate, on loopback too (made on the first move there).
+  // A move's stream listeners present the same certificate, on loopback too (made on the first move there), and so
+  // does the loopback API port to other daemons' calls (a move's prepare and commit: http-or-tls.ts).
   let streamIdentity: Promise<TlsIdentity> | undefined = tls && Promise.resolve(tls);
   const tlsIdentity = (): Promise<TlsIdentity> => (streamIdentity ??= loadOrCreateTlsIdentity(args.dataDir).catch((e: unknown) => { streamIdentity = undefined; throw e; }));
   const host = await Host.open(args.dataDir, netAdapters, qemuUser, { memoryCapacity: args.memoryCapacity, listenHost: addr === '0.0.0.0' ? '127.0.0.1' : addr, tlsIdentity });
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
   const csv = cluster ? ClusterSharedVolumes.start(cluster, host) : undefined;
   const cau = cluster && admin ? CauAgent.start(cluster, admin, args.dataDir) : undefined;
   const replication = await Replication.open(host, args.replicationTimerScale);
-  const app = await buildServer({ host, token, tls, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, cau: cluster ? new CauAdmin(cluster) : undefined, replication });
+  const app = await buildServer({ host, token, tls, loopbackTls: tls ? undefined : tlsIdentity, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, cau: cluster ? new CauAdmin(cluster) : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);

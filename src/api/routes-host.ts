@@ -5,10 +5,10 @@ import type { Host } from '../host/index.ts';
 import { registerEventStream } from './event-stream.ts';
 import { EventsQuery, JobRef } from './schemas.ts';
 
-/** `tlsFingerprint`: the pinned identity of an HTTPS listener (null on loopback HTTP), for Get-VMHost. */
-export function registerHostRoutes(app: FastifyInstance, host: Host, tlsFingerprint: string | undefined): void {
+/** `tlsFingerprint`: the identity other hosts pin (null on loopback until another daemon's move made it), for Get-VMHost. */
+export function registerHostRoutes(app: FastifyInstance, host: Host, tlsFingerprint: () => string | undefined): void {
   app.get('/api/v1/host', { schema: { summary: 'Get-VMHost', tags: ['host'] } },
-    async () => ({ ...host.hostView(), TlsCertificateFingerprint: tlsFingerprint ?? null }));
+    async () => ({ ...host.hostView(), TlsCertificateFingerprint: tlsFingerprint() ?? null }));
 
   app.get<{ Querystring: { since?: number; vm?: string; limit?: number } }>(
     '/api/v1/events',

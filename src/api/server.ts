@@ -3,12 +3,14 @@
 // OpenAPI document included, needs a credential (the host's token, a user's token or a web
 // console session, src/web) whose user's role allows the route (access.ts, route-roles.ts);
 // the sign-in page, its static files and the sign-in route are the only public paths.
-// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only.
+// With `tls` (a non-loopback listener, see daemon.ts) it speaks HTTPS only; with `loopbackTls`
+// (a loopback one) HTTP, and TLS on the same port for other daemons' calls (http-or-tls.ts).
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { isVmhostError, httpStatusOf, type ErrorCode, type ErrorContext } from '../common/index.ts';
 import type { Host } from '../host/index.ts';
 import type { TlsIdentity } from './tls-certificate.ts';
+import { httpOrTlsServer } from './http-or-tls.ts';
 import { installAccess } from './access.ts';
 import { AuditLog } from './audit-log.ts';
 import { Users } from './users.ts';
@@ -47,6 +49,8 @@ export interface ServerOptions {
   token: string;
   logger?: boolean;
   tls?: TlsIdentity;
+  /** A loopback listener: plain HTTP, and TLS with this identity for other daemons (http-or-tls.ts). */
+  loopbackTls?: () => Promise<TlsIdentity>;
   /** The Failover Clustering cmdlets' operations, when the daemon is a cluster node. */
   cluster?: ClusterAdmin;
   /** Test-Cluster, Get-ClusterLog, resources, VM monitoring: with `cluster`. */
@@ -65,11 +69,15 @@ function sendError(reply: FastifyReply, code: ErrorCode, message: string, contex
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  // A loopback daemon's certificate exists once the first TLS client has come: Get-VMHost shows it from then on.
+  let loopbackFingerprint: string | undefined;
+  const loopbackTls = opts.loopbackTls && (() => opts.loopbackTls!().then((id) => { loopbackFingerprint = id.fingerprint; return id; }));
   // forceCloseConnections: open event streams (every web console tab holds one) and console
   // sockets must not keep close() — and so the daemon's SIGTERM — waiting forever.
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true,
-    https: opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : null,
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } }
+      : loopbackTls ? { serverFactory: (handler: Parameters<typeof httpOrTlsServer>[0]) => httpOrTlsServer(handler, loopbackTls) } : {}),
   }) as unknown as FastifyInstance; // the routes do not care whether the raw server is http or https
 
   app.setValidatorCompiler(validatorCompiler);
@@ -109,7 +117,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     void sendError(reply, 'INTERNAL', err.message);
   });
 
-  registerHostRoutes(app, opts.host, opts.tls?.fingerprint);
+  registerHostRoutes(app, opts.host, () => opts.tls?.fingerprint ?? loopbackFingerprint);
   registerMacPoolRoutes(app, opts.host);
   registerVmRoutes(app, opts.host);
   registerStorageRoutes(app, opts.host);

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { VmhostError, isErrorCode } from '../common/index.ts';
 import { credentialFor } from './credentials.ts';
-import { checkKnownHost } from './known-hosts.ts';
+import { cliKnownHosts } from './known-hosts.ts';
 import type { Job } from '../host/index.ts';
-import { exchange, send, type HttpRequest, type VerifyPeer } from './transport.ts';
+import { exchange, send, type HttpRequest, type VerifyPeer } from '../common/pinned-http.ts';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const DEFAULT_PORT = 8470;
@@ -83,7 +83,7 @@ function other(url: URL, token: string | undefined, notice: Notice): Endpoint {
   if (t === undefined) {
     throw new VmhostError('CREDENTIAL_REQUIRED', `no credential stored for ${key}: run Set-VMHostCredential -ComputerName ${key} -Token <token> (the token is in <data-dir>/token on that host)`, { host: key });
   }
-  return { url: url.origin, token: t, verifyPeer: (fp) => checkKnownHost(key, fp, notice) };
+  return { url: url.origin, token: t, verifyPeer: (fp) => cliKnownHosts().check(key, fp, notice) };
 }
 
 export function resolveEndpoint(computerName: string | undefined, notice: Notice): Endpoint {

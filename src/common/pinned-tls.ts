@@ -19,7 +19,14 @@ export interface TlsIdentity {
 /** Throws to refuse the peer, whose certificate has `fingerprint` (colon-separated upper-case hex). */
 export type VerifyPeer = (fingerprint: string) => void;
 
-export interface PinnedTlsTarget { host: string; port: number; localAddress?: string; ALPNProtocols?: string[] }
+export interface PinnedTlsTarget {
+  host: string;
+  port: number;
+  localAddress?: string;
+  ALPNProtocols?: string[];
+  /** A peer that does not finish the handshake within it is given up on (none: the kernel's connect timeout). */
+  timeoutMs?: number;
+}
 
 export function connectPinned(to: PinnedTlsTarget, verifyPeer: VerifyPeer): Promise<TLSSocket> {
   return new Promise((ok, fail) => {
@@ -30,9 +37,11 @@ export function connectPinned(to: PinnedTlsTarget, verifyPeer: VerifyPeer): Prom
       ...(to.localAddress ? { localAddress: to.localAddress } : {}), ...(to.ALPNProtocols ? { ALPNProtocols: to.ALPNProtocols } : {}),
     });
     s.once('error', fail);
+    if (to.timeoutMs !== undefined) s.setTimeout(to.timeoutMs, () => s.destroy(new Error(`no TLS handshake with ${to.host}:${to.port} within ${to.timeoutMs} ms`)));
     s.once('secureConnect', () => {
       try {
         verifyPeer(s.getPeerCertificate().fingerprint256);
+        s.setTimeout(0);
         s.off('error', fail);
         ok(s);
       } catch (e) {

@@ -65,6 +65,8 @@ import {
 } from './migration-settings.ts';
 import { MoveQueue } from './move-queue.ts';
 import { delegatedTicket } from './move-delegation.ts';
+import type { DestinationTrust } from './move-destination.ts';
+import { KnownHosts } from '../common/known-hosts.ts';
 import {
   addNetwork, listenAddress, localAddresses, removeNetwork, selectNetworks, setNetwork, sourceAddress, type MigrationNetwork, type NetworkPolicy,
 } from './migration-networks.ts';
@@ -165,6 +167,8 @@ export class Host {
   private readonly tickets = new TicketBook();
   readonly moveIn: MoveIn;
   private readonly moveOut: MoveOut;
+  /** The daemons this host moves VMs to: their certificates pinned on first use in DIR/known_hosts. */
+  private readonly moveTrust: DestinationTrust;
   private options: HostOptions = {};
 
   private constructor(readonly dataDir: string, events: EventLog, readonly facts: HostFacts, netAdapters: NetAdapters, teams: NetTeams,
@@ -246,7 +250,12 @@ export class Host {
       hnv: hnvFollow,
       event: (level, code, message, e) => this.event(level, code, message, e),
     });
+    this.moveTrust = {
+      knownHosts: new KnownHosts(join(dataDir, 'known_hosts')),
+      notice: (message) => this.event('Information', 'MIGRATION_HOST_PINNED', message),
+    };
     this.moveOut = new MoveOut({
+      trust: this.moveTrust,
       storage: this.storage, network: this.network, jobs: this.jobs, socketRoot: shortSocketRoot(dataDir), qemuGroup: qemuUser?.gid, qemuUser,
       computerName: facts.computerName,
       resolve: (n) => this.resolve(n),
@@ -1656,7 +1665,7 @@ export class Host {
 
   /** The web console's Move: a ticket from the destination with the user's credential there (move-delegation.ts). */
   delegatedMoveTicket(nameOrId: string, destination: string, credential: string): Promise<string> {
-    return delegatedTicket(destination, credential, this.resolve(nameOrId).config.id);
+    return delegatedTicket(destination, credential, this.resolve(nameOrId).config.id, this.moveTrust);
   }
 
   /** Move-VM: a job (vm-move-out.ts). */

@@ -118,6 +118,14 @@ export function planChains(vm: string, leaves: Record<string, string>, drives: D
   };
 }
 
+/**
+ * How far the copies are: a fraction of the bytes known so far, and while the files go, which
+ * one and its bytes the destination has acknowledged (a job's StatusDescription).
+ */
+export type CopyProgress = (fraction: number, status?: string) => void;
+
+const mib = (n: number): number => Math.floor(n / 1048576);
+
 /** A file sent as a file before the mirrors, over the disk stream `stream`. */
 export interface OutgoingFile { from: string; stream: string }
 
@@ -139,16 +147,16 @@ export class DiskCopies {
    * Send the files, then start every mirror; resolves once all are in step, rejects at the first
    * failure (`failed` is aborted with it). `from`: this host's address on the migration network.
    */
-  async start(prepared: PreparedMove, host: string, from: string | undefined, progress: (fraction: number) => void, failed: AbortController): Promise<void> {
+  async start(prepared: PreparedMove, host: string, from: string | undefined, progress: CopyProgress, failed: AbortController): Promise<void> {
     if (prepared.DiskPort === undefined) throw new VmhostError('MIGRATION_FAILED', 'the destination answered no disk stream port for a move with files to copy', {});
     const port = prepared.DiskPort;
     const secret = Buffer.from(prepared.Secret, 'base64');
     const bytes = new Map<string, [number, number]>();
-    const report = (key: string, copied: number, total: number) => {
+    const report = (key: string, copied: number, total: number, status?: string) => {
       bytes.set(key, [copied, total]);
       let c = 0, t = 0;
       for (const [x, y] of bytes.values()) { c += x; t += y; }
-      progress(t > 0 ? c / t : 0);
+      progress(t > 0 ? c / t : 0, status);
     };
     const inStep: Promise<void>[] = [];
     const stopped = new Promise<never>((_, reject) => {
@@ -157,14 +165,14 @@ export class DiskCopies {
     });
     stopped.catch(() => undefined);
     // The destination creates a drive's leaf over its parents only once every file is there.
-    for (const f of this.files) {
+    for (const [i, f] of this.files.entries()) {
       const remote = await RemoteDisk.connect(host, port, prepared.Fingerprint, secret, f.stream, from);
       try {
         // Stop-Job or a failure stops the copy at its next chunk.
         await sendFileData(f.from, async (b, at) => {
           failed.signal.throwIfAborted();
           await remote.write(b, at);
-        }, (c, t) => report(f.stream, c, t));
+        }, (c, t) => report(f.stream, c, t, `Copying file ${i + 1} of ${this.files.length} (${basename(f.from)}): ${mib(c)} of ${mib(t)} MiB arrived`));
         failed.signal.throwIfAborted();
         await remote.finish();
       } finally {

@@ -41,7 +41,7 @@ import type { LiveMigrationResult, MigrationInfo, MigrationTuning } from '../qem
 import type { EventLevel } from './events.ts';
 import type { HnvMove } from './hnv-move.ts';
 import type { Job, JobHandle, JobManager } from './jobs.ts';
-import { askOutcome, httpDestination, type Destination } from './move-destination.ts';
+import { askOutcome, httpDestination, type Destination, type DestinationTrust } from './move-destination.ts';
 import { compressionChannels, overQemuTls, tuningFor, type MigrationSettings } from './migration-settings.ts';
 import { spareCores } from './spare-cpu.ts';
 import { boundRelay, moveSocketDir, routeSource, sourceRelay, type Relay } from './migration-stream.ts';
@@ -54,7 +54,7 @@ import type { VmNetwork } from './vm-network.ts';
 import type { RuntimeRecord, VmRuntime } from './vm-runtime.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
-import { DiskCopies, planChains, plannedDisks, type ChainPlan, type DriveChain, type OutgoingFile, type StorageMoveRequest } from './vm-move-disks.ts';
+import { DiskCopies, planChains, plannedDisks, type ChainPlan, type CopyProgress, type DriveChain, type OutgoingFile, type StorageMoveRequest } from './vm-move-disks.ts';
 import type { IncomingFile, IncomingFileKind, MovePrepare, PreparedMove } from './vm-move-in.ts';
 import { chainOf } from './vm-export.ts';
 import { chainFiles } from '../storage/index.ts';
@@ -92,6 +92,8 @@ export interface MoveRequest {
 
 /** What the source side needs of its host. */
 export interface MoveOutHost {
+  /** How the destinations' certificates are judged (move-destination.ts). */
+  readonly trust: DestinationTrust;
   readonly storage: VmStorage;
   readonly network: VmNetwork;
   readonly jobs: JobManager;
@@ -131,7 +133,7 @@ interface MoveOutVm {
    * disk to the destination (shared-nothing); resolves once all are in step (they stay so until
    * released). `from`: this host's address on the migration network.
    */
-  copyDisks?(prepared: PreparedMove, host: string, from: string | undefined, progress: (fraction: number) => void, failed: AbortController): Promise<void>;
+  copyDisks?(prepared: PreparedMove, host: string, from: string | undefined, progress: CopyProgress, failed: AbortController): Promise<void>;
   /** Before the commit, on any failure: stop the mirrors (the destination drops its copies); this host's files go on. */
   abandonCopies(): Promise<void>;
   uptimeMs(): number;
@@ -170,7 +172,7 @@ export class MoveOut {
     this.refuseUnmovable(e);
     const moved = req.storage ? plannedDisks(e.config, req.storage, this.frozenFiles(e)) : undefined;
     if (req.snapshotFilePath !== undefined && !isAbsolute(req.snapshotFilePath)) throw invalid('SnapshotFilePath', `'${req.snapshotFilePath}' is not an absolute path`, e.config.name);
-    const dest = httpDestination(req.destination, req.ticket);
+    const dest = httpDestination(req.destination, req.ticket, this.host.trust);
     return this.host.jobs.run('Move-VM', { id: e.config.id, name: e.config.name }, async (h) => {
       const release = await this.queue.acquire(h.signal);
       try {
@@ -201,7 +203,7 @@ export class MoveOut {
     const path = join(e.paths.dir, JOURNAL);
     const j = await readJson<MoveOutJournal>(path).catch(() => undefined);
     if (!j) return false;
-    const dest = httpDestination(j.destination, '');
+    const dest = httpDestination(j.destination, '', this.host.trust);
     const mv = { MoveId: j.moveId, Secret: j.secret, Address: '', Port: 0, Fingerprint: '' }; // only the id and secret are used to ask
     const ask = () => dest.outcome(mv, e.config.id).catch(() => 'Unknown' as const);
     let outcome = await ask();
@@ -268,7 +270,7 @@ export class MoveOut {
         };
       },
       ...(moved || records.some((r) => r.memory !== null)
-        ? { copyDisks: (prepared: PreparedMove, host: string, from: string | undefined, progress: (f: number) => void, failed: AbortController) => copies.start(prepared, host, from, progress, failed) }
+        ? { copyDisks: (prepared: PreparedMove, host: string, from: string | undefined, progress: CopyProgress, failed: AbortController) => copies.start(prepared, host, from, progress, failed) }
         : {}),
       abandonCopies: () => copies.abandon(),
       uptimeMs: () => e.uptimeBaseMs + (e.runningSinceMs !== undefined ? Date.now() - e.runningSinceMs : 0),
@@ -457,7 +459,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
   const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
   try {
     if (vm.copyDisks) {
-      await vm.copyDisks(prepared, address, from, (f) => h.progress(2 + 48 * f, `Copying the disks: ${Math.round(100 * f)} %`), failed);
+      await vm.copyDisks(prepared, address, from, (f, status) => h.progress(2 + 48 * f, status ?? `Copying the disks: ${Math.round(100 * f)} %`), failed);
       signal.throwIfAborted();
     }
     const stream = await openStream(host, prepared, address, from, client);

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exchange } from '../../src/cli/transport.ts';
+import { exchange } from '../../src/common/pinned-http.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 

@@ -7,7 +7,7 @@ import { computerUrl, hostKey } from '../client.ts';
 import type { CmdletContext } from '../cmdlet.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { readCredentials, updateCredential } from '../credentials.ts';
-import { pinnedFingerprint } from '../known-hosts.ts';
+import { cliKnownHosts } from '../known-hosts.ts';
 
 /** HOST:PORT of each -ComputerName, which these cmdlets need explicitly. */
 function hostKeys(ctx: CmdletContext): string[] {
@@ -17,7 +17,7 @@ function hostKeys(ctx: CmdletContext): string[] {
   return ctx.computerName.map((n) => hostKey(computerUrl(n)));
 }
 
-const view = (key: string) => ({ ComputerName: key, TlsCertificateFingerprint: pinnedFingerprint(key) ?? null });
+const view = (key: string) => ({ ComputerName: key, TlsCertificateFingerprint: cliKnownHosts().pinned(key) ?? null });
 
 export const setVmHostCredential = defineCmdlet({
   name: 'Set-VMHostCredential',
