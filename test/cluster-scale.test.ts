@@ -6,11 +6,19 @@
 // the last node's daemon is SIGKILLed: the time until the others see it Down, and until all of
 // its roles are owned again (planned by the leader, claimed and registered by their new owners),
 // are printed with etcd's size and write rate. The roles must land spread over the survivors.
+// Also printed: each daemon's CPU per second while the cluster sits idle with every role
+// registered (one loop pass a second from the watch-kept snapshot, the keepalive and the loops
+// beside it), when the leader's last assignment was written (plan and place) and the loop
+// failures and isolations the daemons logged — on a loaded machine etcd is slow, and the
+// control plane must ride that out, not fail.
 // VMHOST_SCALE_NODES / VMHOST_SCALE_ROLES shrink it for a quick look.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from './support/daemon.ts';
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { waitFor, type TestDaemon } from './support/daemon.ts';
 import { startCluster, type TestCluster } from './support/cluster.ts';
+import type { HostEvent } from '../src/host/index.ts';
 
 const long = process.env.VMHOST_LONG === '1';
 const NODES = Number(process.env.VMHOST_SCALE_NODES ?? 16);
@@ -28,6 +36,23 @@ async function etcdStatus(endpoint: string): Promise<{ dbSize: number; revision:
 }
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ');
+
+/** The daemon's CPU time so far (user + system), in ms, from /proc (bin/vmhostd execs node: the child's pid is the daemon's). */
+async function cpuMs(d: TestDaemon): Promise<number> {
+  const stat = await readFile(`/proc/${d.proc!.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+async function eventsSince(d: TestDaemon, seq: number): Promise<HostEvent[]> {
+  return (await d.api('GET', `/api/v1/events?since=${seq}&limit=5000`)).json as HostEvent[];
+}
+
+const stats = (xs: number[]): string => {
+  const v = [...xs].sort((a, b) => a - b);
+  return `min ${v[0]!.toFixed(0)}, median ${v[Math.floor(v.length / 2)]!.toFixed(0)}, max ${v[v.length - 1]!.toFixed(0)}`;
+};
 
 describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} roles`, { skip: !long && 'VMHOST_LONG=1 only: registers thousands of roles over many daemons', timeout: 90 * 60_000 }, () => {
   const names = Array.from({ length: NODES }, (_, i) => `node${i + 1}`);
@@ -46,6 +71,7 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
     const endpoint = etcd.endpoints[0]!;
     await cluster!.t[0]!.ok('New-Cluster', '-Name', 'big', '-Node', names.join(','));
     const s0 = await etcdStatus(endpoint);
+    console.log(`registering: load average ${load()}`);
     const t0 = Date.now();
     await Promise.all(daemons.map(async (d, i) => {
       let next = 0;
@@ -64,7 +90,17 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
     const s1 = await etcdStatus(endpoint);
     const total = NODES * ROLES_PER_NODE;
     console.log(`registered ${total} roles on ${NODES} nodes in ${(registered / 1000).toFixed(1)} s (${(total / (registered / 1000)).toFixed(0)} roles/s); `
-      + `etcd: ${s1.revision - s0.revision} writes (${((s1.revision - s0.revision) / (registered / 1000)).toFixed(0)}/s), db ${mib(s0.dbSize)} → ${mib(s1.dbSize)}`);
+      + `etcd: ${s1.revision - s0.revision} writes (${((s1.revision - s0.revision) / (registered / 1000)).toFixed(0)}/s), db ${mib(s0.dbSize)} → ${mib(s1.dbSize)}; load average ${load()}`);
+
+    // Idle, every role registered: what each daemon's cluster work costs per second.
+    const IDLE_MS = 20_000;
+    const c0 = await Promise.all(daemons.map(cpuMs));
+    const i0 = await etcdStatus(endpoint);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const c1 = await Promise.all(daemons.map(cpuMs));
+    const i1 = await etcdStatus(endpoint);
+    console.log(`idle ${IDLE_MS / 1000} s with ${total} roles: daemon CPU ms per second (${stats(c1.map((c, i) => (c - c0[i]!) / (IDLE_MS / 1000)))}); `
+      + `etcd ${((i1.revision - i0.revision) / (IDLE_MS / 1000)).toFixed(1)} writes/s; load average ${load()}`);
 
     const groupsSeenBy = async (i: number): Promise<GroupView[]> => (await daemons[i]!.api('GET', '/api/v1/cluster/groups')).json as GroupView[];
     const all = await groupsSeenBy(0);
@@ -73,6 +109,7 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
     const lost = new Set(all.filter((g) => g.OwnerNode === names[victim]).map((g) => g.Name));
     assert.equal(lost.size, ROLES_PER_NODE, `${names[victim]} owns its own roles`);
 
+    const seqs = await Promise.all(daemons.map(async (d) => ((await d.api('GET', '/api/v1/events?limit=1')).json as HostEvent[])[0]?.Seq ?? 0));
     const killedAt = Date.now();
     await daemons[victim]!.kill();
     const watcher = daemons[0]!;
@@ -93,6 +130,14 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
     console.log(`${names[victim]} killed: Down after ${downAt - killedAt} ms (lease TTL 4 s); its ${lost.size} roles owned again ${ownedAt - downAt} ms later `
       + `(${(lost.size / ((ownedAt - downAt) / 1000)).toFixed(0)} roles/s), spread ${Math.min(...counts)}–${Math.max(...counts)} per node over ${per.size} nodes; `
       + `etcd: ${after.revision - before.revision} writes (${((after.revision - before.revision) / ((ownedAt - downAt) / 1000)).toFixed(0)}/s), db ${mib(after.dbSize)}`);
+    // Plan and place: the leader's last assignment; claims: the last new owner's.
+    const survivors = daemons.filter((_, i) => i !== victim);
+    const events = (await Promise.all(survivors.map((d) => eventsSince(d, seqs[daemons.indexOf(d)]!)))).flat();
+    const last = (code: string): number => Math.max(...events.filter((e) => e.Code === code).map((e) => Date.parse(e.Time)));
+    console.log(`after Down: last assignment written ${last('CLUSTER_GROUP_PLACED') - downAt} ms, last claim ${last('CLUSTER_GROUP_CLAIMED') - downAt} ms; load average ${load()}`);
+    const all2 = (await Promise.all(survivors.map((d) => eventsSince(d, 0)))).flat();
+    const count = (code: string): number => all2.filter((e) => e.Code === code).length;
+    console.log(`over the run the survivors logged ${count('CLUSTER_LOOP_FAILED')} loop failures and ${count('CLUSTER_NODE_ISOLATED')} isolations`);
     assert.equal(per.size, NODES - 1, 'every survivor took some');
     assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `placed least loaded first: ${JSON.stringify(Object.fromEntries(per))}`);
   });

@@ -76,8 +76,12 @@ export class NodeLease {
 
   private async beat(): Promise<void> {
     const sentAt = performance.now();
+    // The call ends with the guarantee at the latest: by then the deadline timer has fenced this
+    // node. Within it, how long each member is waited for follows etcd's latency (etcd-client.ts),
+    // so a slow etcd's late answer still renews the lease. Once lost, the client's timeouts alone.
+    const left = this.lost ? 0 : this.validUntil - sentAt;
     try {
-      const ttl = await this.etcd.keepAlive(this.id);
+      const ttl = await this.etcd.keepAlive(this.id, left > 0 ? AbortSignal.timeout(left) : undefined);
       if (this.closed) return;
       if (ttl > 0) { this.renewed(sentAt + ttl * 1000 - SAFETY_MS); return; }
       this.lose(`etcd lease ${this.id} expired`);
