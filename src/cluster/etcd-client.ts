@@ -64,7 +64,7 @@ export class RequestTimeouts {
   /** The timeout of a call's `attempt`-th member (0 first). */
   ms(attempt = 0): number {
     const base = Math.min(REQUEST_TIMEOUT_MAX_MS, Math.max(REQUEST_TIMEOUT_MIN_MS, LATENCY_HEADROOM * this.slowest));
-    return Math.min(REQUEST_TIMEOUT_MAX_MS, base * 2 ** attempt);
+    return Math.round(Math.min(REQUEST_TIMEOUT_MAX_MS, base * 2 ** attempt));
   }
 }
 

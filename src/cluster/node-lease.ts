@@ -81,7 +81,7 @@ export class NodeLease {
     // so a slow etcd's late answer still renews the lease. Once lost, the client's timeouts alone.
     const left = this.lost ? 0 : this.validUntil - sentAt;
     try {
-      const ttl = await this.etcd.keepAlive(this.id, left > 0 ? AbortSignal.timeout(left) : undefined);
+      const ttl = await this.etcd.keepAlive(this.id, left > 0 ? AbortSignal.timeout(Math.ceil(left)) : undefined);
       if (this.closed) return;
       if (ttl > 0) { this.renewed(sentAt + ttl * 1000 - SAFETY_MS); return; }
       this.lose(`etcd lease ${this.id} expired`);
