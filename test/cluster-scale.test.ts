@@ -138,6 +138,9 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
     const all2 = (await Promise.all(survivors.map((d) => eventsSince(d, 0)))).flat();
     const count = (code: string): number => all2.filter((e) => e.Code === code).length;
     console.log(`over the run the survivors logged ${count('CLUSTER_LOOP_FAILED')} loop failures and ${count('CLUSTER_NODE_ISOLATED')} isolations`);
+    for (const e of all2.filter((x) => x.Code === 'CLUSTER_LOOP_FAILED' || x.Code === 'CLUSTER_NODE_ISOLATED').slice(0, 12)) {
+      console.log(`  ${((Date.parse(e.Time) - t0) / 1000).toFixed(1)} s after registration began (kill at ${((killedAt - t0) / 1000).toFixed(1)} s): ${e.Code}: ${e.Message.slice(0, 300)}`);
+    }
     assert.equal(per.size, NODES - 1, 'every survivor took some');
     assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `placed least loaded first: ${JSON.stringify(Object.fromEntries(per))}`);
   });
