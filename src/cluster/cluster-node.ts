@@ -547,15 +547,20 @@ export class ClusterNode {
     const { id, name } = await this.host.moveToShared(vmName, this.storage);
     const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline', MemoryBytes: memory };
     // The VM is Off: so is the role, from the start (not Pending until the loop's next pass).
+    const owner = JSON.stringify({ Node: this.name } satisfies OwnerRecord);
     const r = await this.etcd.txn(
       [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
       [
-        { put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id },
+        { put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: owner, lease: this.lease.id },
         { put: stateKey(id), value: JSON.stringify({ Node: this.name, State: 'Offline' } satisfies StateRecord) },
       ],
+      [{ get: ownerKey(id) }],
     );
-    if (!r.succeeded) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
-    await this.adopt(id, r.revision);
+    // Refused, unless by this very txn applied once already (etcd timed out and the client asked again): the key is then this node's, under its lease.
+    const mine = r.gets[0]?.[0];
+    const token = r.succeeded ? r.revision : mine?.value === owner && mine.lease === this.lease.id ? mine.modRevision : undefined;
+    if (token === undefined) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
+    await this.adopt(id, token);
     this.kick();
     return id;
   }

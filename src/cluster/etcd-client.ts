@@ -100,6 +100,14 @@ function opOf(o: EtcdOp): Record<string, unknown> {
 /** Tries of a call etcd answered "leader changed" (100 ms apart): an election here takes well under a second. */
 const LEADER_CHANGED_TRIES = 10;
 /**
+ * Tries of a call etcd answered "request timed out": its raft proposal (or read index) was not
+ * committed within etcd's own request timeout (5 s + 2 election timeouts) — a slow disk or a
+ * starved machine (seen at load 50 with 8,000 roles being registered). Like "leader changed" the
+ * request may still be applied, so what is asked again must bear that (a put does; a conditional
+ * txn answers "not succeeded" the second time, which its callers check against what they wrote).
+ */
+const ETCD_TIMED_OUT_TRIES = 3;
+/**
  * How long a membership change etcd refused as "unhealthy cluster" is asked again (500 ms apart):
  * etcd 3.4 (strict reconfiguration check) changes membership only while every voting member has
  * been connected for its HealthInterval, 5 s — so a change right after another one (a member
@@ -125,13 +133,16 @@ export class EtcdClient {
   private async call<T>(path: string, body: unknown, deadline?: AbortSignal): Promise<T> {
     // "leader changed": the member dropped a request in flight during an election (dynamic
     // quorum's member removals make elections common); asked again a moment later it answers.
-    // Only that answer is retried: "no leader" is what a partitioned node must see at once.
+    // "request timed out": etcd is slow (ETCD_TIMED_OUT_TRIES). Only these answers are retried:
+    // "no leader" is what a partitioned node must see at once.
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.callOnce<T>(path, body, deadline);
       } catch (e) {
-        if (!(e instanceof VmhostError && e.context.leaderChanged === 'true') || attempt >= LEADER_CHANGED_TRIES) throw e;
-        await new Promise((ok) => setTimeout(ok, 100));
+        const again = e instanceof VmhostError && !deadline?.aborted
+          && ((e.context.leaderChanged === 'true' && attempt < LEADER_CHANGED_TRIES) || (e.context.etcdTimedOut === 'true' && attempt < ETCD_TIMED_OUT_TRIES));
+        if (!again) throw e;
+        if (e.context.leaderChanged === 'true') await new Promise((ok) => setTimeout(ok, 100));
       }
     }
   }
@@ -169,6 +180,7 @@ export class EtcdClient {
           {
             op: path, endpoint: this.endpoints[i],
             ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
+            ...(res.status === 503 && text.includes('request timed out') ? { etcdTimedOut: 'true' } : {}),
             ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
           });
       }
