@@ -24,16 +24,33 @@ export interface ClusterOptions {
   members?: number;
   /** More vmhostd arguments for node i (e.g. its --memory-capacity). */
   args?: (i: number) => string[];
+  /** Daemons starting at once (default all): 16 at once on a loaded machine take longer than a daemon's start is given. */
+  startParallel?: number;
 }
 
 export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
   const etcd = await EtcdCluster.start(opts.members ?? names.length);
   const endpoints = opts.endpoints;
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
-  const daemons = await Promise.all(names.map(async (name, i) => TestDaemon.start(undefined, [
-    '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
-    ...(opts.args?.(i) ?? []),
-  ])));
+  const daemons: TestDaemon[] = [];
+  let next = 0;
+  const starter = async (): Promise<void> => {
+    for (let i = next++; i < names.length; i = next++) {
+      daemons[i] = await TestDaemon.start(undefined, [
+        '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', names[i]!,
+        ...(opts.args?.(i) ?? []),
+      ]);
+    }
+  };
+  const started = await Promise.allSettled(Array.from({ length: Math.min(names.length, opts.startParallel ?? names.length) }, starter));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The caller gets no cluster to stop: what did start goes now.
+    for (const d of daemons) await d?.stop();
+    await etcd.stop();
+    await rm(shared, { recursive: true, force: true });
+    throw failed.reason;
+  }
   return {
     etcd, shared, daemons, t: daemons.map(cliTools),
     stop: async () => {
