@@ -48,8 +48,10 @@ import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
-/** Passes the watch asks for start at least this long after the previous pass started. */
-const WATCH_PASS_GAP_MS = 200;
+/** Passes the watch asks for start at least this long after the previous pass started (each copies the snapshot: 24,000 keys at 8,000 roles). */
+const WATCH_PASS_GAP_MS = 500;
+/** How long an admin write waits for a new lease when etcd expired this node's (underLease). */
+const LEASE_REPLACED_WAIT_MS = 30_000;
 /** Roles per txn (etcd 3.4 takes at most 128 compares and 128 operations per txn; a claim has 2 of each per role). */
 const BATCH = 60;
 
@@ -548,14 +550,14 @@ export class ClusterNode {
     const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline', MemoryBytes: memory };
     // The VM is Off: so is the role, from the start (not Pending until the loop's next pass).
     const owner = JSON.stringify({ Node: this.name } satisfies OwnerRecord);
-    const r = await this.etcd.txn(
+    const r = await this.underLease(() => this.etcd.txn(
       [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
       [
         { put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: owner, lease: this.lease.id },
         { put: stateKey(id), value: JSON.stringify({ Node: this.name, State: 'Offline' } satisfies StateRecord) },
       ],
       [{ get: ownerKey(id) }],
-    );
+    ));
     // Refused, unless by this very txn applied once already (etcd timed out and the client asked again): the key is then this node's, under its lease.
     const mine = r.gets[0]?.[0];
     const token = r.succeeded ? r.revision : mine?.value === owner && mine.lease === this.lease.id ? mine.modRevision : undefined;
@@ -563,6 +565,24 @@ export class ClusterNode {
     await this.adopt(id, token);
     this.kick();
     return id;
+  }
+
+  /**
+   * A write bound to this node's lease, asked again under the next lease when etcd expired this one
+   * meanwhile (a daemon starved of CPU for the TTL on a loaded machine): the node fenced itself and
+   * is granting a new lease, and an admin call in flight should not fail for that.
+   */
+  private async underLease<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + LEASE_REPLACED_WAIT_MS;
+    for (;;) {
+      const had = this.lease.id;
+      try {
+        return await write();
+      } catch (e) {
+        if (!(isVmhostError(e) && e.context.leaseNotFound === 'true') || Date.now() > deadline || this.closed) throw e;
+        while ((this.lease.id === had || !this.lease.valid) && Date.now() < deadline && !this.closed) await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   assertMember(s: Snapshot): void {

@@ -181,6 +181,7 @@ export class EtcdClient {
             op: path, endpoint: this.endpoints[i],
             ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
             ...(res.status === 503 && text.includes('request timed out') ? { etcdTimedOut: 'true' } : {}),
+            ...(text.includes('requested lease not found') ? { leaseNotFound: 'true' } : {}),
             ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
           });
       }
