@@ -59,7 +59,7 @@ describe(`cluster control plane at scale: ${NODES} nodes × ${ROLES_PER_NODE} ro
   let cluster: TestCluster | undefined;
 
   before(async () => {
-    cluster = await startCluster(names, { members: 3, endpoints: async (etcd, i) => etcd.endpointsFor(i % 3), startParallel: 4 });
+    cluster = await startCluster(names, { members: 3, endpoints: async (etcd, i) => etcd.endpointsFor(i % 3), startParallel: 2, startTimeoutMs: 300_000 });
   });
 
   after(async () => {

@@ -24,8 +24,9 @@ export interface ClusterOptions {
   members?: number;
   /** More vmhostd arguments for node i (e.g. its --memory-capacity). */
   args?: (i: number) => string[];
-  /** Daemons starting at once (default all): 16 at once on a loaded machine take longer than a daemon's start is given. */
+  /** Daemons starting at once (default all), and how long each is given (TestDaemon's default 60 s): 16 daemons on a loaded machine need both. */
   startParallel?: number;
+  startTimeoutMs?: number;
 }
 
 export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -39,7 +40,7 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
       daemons[i] = await TestDaemon.start(undefined, [
         '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', names[i]!,
         ...(opts.args?.(i) ?? []),
-      ]);
+      ], { startTimeoutMs: opts.startTimeoutMs });
     }
   };
   const started = await Promise.allSettled(Array.from({ length: Math.min(names.length, opts.startParallel ?? names.length) }, starter));
