@@ -16,8 +16,12 @@
 import type { EtcdClient, WatchEvent } from './etcd-client.ts';
 import { PREFIX, applyKv, cloneSnapshot, dropKey, parseSnapshot, type Snapshot } from './keys.ts';
 
-/** The backstop's period: a full read this often even when the watch is healthy. */
-const RESYNC_MS = 30_000;
+/**
+ * The backstop's period: a full read this often even when the watch is healthy. Not often: at
+ * 8,000 roles one read is ~24,000 keys parsed in one synchronous stretch, which on a starved
+ * machine (load 40+) held a daemon's event loop — and its keepalives — for seconds.
+ */
+const RESYNC_MS = 300_000;
 
 export class SnapshotCache {
   private kept: Snapshot | undefined;
