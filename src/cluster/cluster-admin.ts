@@ -76,12 +76,12 @@ export class ClusterAdmin {
 
   /** DynamicQuorum 1: a clean leave always takes its node's vote (quorum.ts); WitnessDynamicWeight: the witness member votes now. */
   async cluster(): Promise<ClusterView> {
-    const c = need(await this.node.read());
+    const c = need(await this.node.readMembership());
     return { Name: c.Name, Id: c.Id, DynamicQuorum: 1, WitnessDynamicWeight: witnessVotes(c, await this.node.etcd.members()) ? 1 : 0, SharedVolumesRoot: this.node.storage };
   }
 
   async quorum(): Promise<ClusterQuorumView> {
-    return quorumView(need(await this.node.read()), await this.node.etcd.members());
+    return quorumView(need(await this.node.readMembership()), await this.node.etcd.members());
   }
 
   /**
@@ -105,7 +105,7 @@ export class ClusterAdmin {
   }
 
   async nodes(name?: string): Promise<ClusterNodeView[]> {
-    const s = await this.node.read();
+    const s = await this.node.readMembership();
     const c = need(s);
     const list = [...s.nodes.values()].filter((n) => name === undefined || n.Name.toLowerCase() === name.toLowerCase()).sort((a, b) => a.Name.localeCompare(b.Name));
     if (name !== undefined && list.length === 0) throw new VmhostError('NOT_FOUND', `The cluster node '${name}' was not found`, { node: name });
@@ -156,7 +156,9 @@ export class ClusterAdmin {
 
   async addVmRole(vmName: string, roleName?: string): Promise<ClusterGroupView> {
     const id = await this.node.addRole(vmName, roleName);
-    return this.group(id);
+    // The new role's keys only: a read of every role per role added would make registering N roles cost N².
+    const s = await this.node.readRole(id);
+    return groupView(s, need(s).Name, s.groups.get(id)!);
   }
 
   async groups(name?: string): Promise<ClusterGroupView[]> {

@@ -1,7 +1,7 @@
 // Get-ClusterLog: every node's cluster-relevant events, merged by time. Each node copies its own
 // (ClusterLogPublisher) into etcd under the log prefix, in LOG_SLOTS slots per node overwritten
 // in turn — bounded whatever a node logs, and still readable when the node is Down, which is when
-// an administrator wants its last words. Writes go one at a time in the background; a write etcd
+// an administrator wants its last words. Writes go in the background, what is queued in one txn; a write etcd
 // refuses is dropped and counted, never logged as an event (that event would be published too).
 // At start the node also copies what it logged since its last copied event (its join, and what
 // it logged while cut off from etcd, its isolation among them, if its daemon restarted since).
@@ -13,6 +13,9 @@ import { LOG_PREFIX, LOG_SLOTS, logKey, type ClusterLogRecord } from './ops-keys
 export function clusterRelevant(e: HostEvent, clustered: (vmId: string) => boolean): boolean {
   return e.Code.startsWith('CLUSTER_') || e.Code.startsWith('VM_CLUSTER_') || e.Code.startsWith('VM_MOVED_') || (e.VMId !== undefined && clustered(e.VMId));
 }
+
+/** Records per txn (etcd 3.4 takes at most 128 operations in one). */
+const FLUSH_BATCH = 100;
 
 export class ClusterLogPublisher {
   private queue: ClusterLogRecord[] = [];
@@ -45,10 +48,13 @@ export class ClusterLogPublisher {
     this.flushing ??= this.flush();
   }
 
+  /** What is queued goes FLUSH_BATCH records per txn: a node placing or claiming 500 roles logs 500 events at once. */
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
-      const r = this.queue.shift()!;
-      await this.etcd.put(logKey(this.node, r.Seq), JSON.stringify(r)).catch(() => { this.dropped++; });
+      const batch = this.queue.splice(0, FLUSH_BATCH);
+      // A txn takes each key once: of two records for one slot (LOG_SLOTS apart) the later stays, as written one by one.
+      const slots = new Map(batch.map((r) => [logKey(this.node, r.Seq), JSON.stringify(r)]));
+      await this.etcd.txn([], [...slots].map(([key, value]) => ({ put: key, value }))).catch(() => { this.dropped += batch.length; });
     }
     this.flushing = undefined;
   }

@@ -27,13 +27,18 @@
 //      lease) places ownerless roles (placement.ts), each assignment a txn conditioned on its
 //      leader key's revision, so a deposed leader's late writes fail; and it keeps the total of
 //      votes odd by switching the file-share witness's vote (dynamic-witness.ts).
+// At scale (a dead node's 500 roles) assignments, claims and state reports go BATCH at a time in
+// one txn each — the same compares as one role's, all of them in one request — and a batch whose
+// compares do not all hold is done again role by role, so one role that changed meanwhile costs
+// only its own. Passes the watch asks for are coalesced (WATCH_PASS_GAP_MS): a stream of changes
+// is a few passes a second, not one pass per change.
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import type { ClusteredArrival, EventLevel, Host, VmState } from '../host/index.ts';
 import { OwnershipFence } from '../storage/index.ts';
-import type { EtcdClient } from './etcd-client.ts';
+import type { EtcdClient, EtcdCompare, EtcdOp } from './etcd-client.ts';
 import { checkClusterMoveTicket, clusterMoveTicket } from './cluster-move.ts';
 import {
-  LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, preemptKey, stateKey, voteKey,
+  CONFIG_KEY, LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeKey, nodeState, ownerKey, parseSnapshot, preemptKey, stateKey, voteKey,
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type PreemptRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
 import { NodeLease } from './node-lease.ts';
@@ -43,6 +48,14 @@ import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
+/** Passes the watch asks for start at least this long after the previous pass started (each copies the snapshot: 24,000 keys at 8,000 roles). */
+const WATCH_PASS_GAP_MS = 500;
+/** How long an admin write waits for a new lease when etcd expired this node's (underLease). */
+const LEASE_REPLACED_WAIT_MS = 30_000;
+/** Roles per txn (etcd 3.4 takes at most 128 compares and 128 operations per txn; a claim has 2 of each per role). */
+const BATCH = 60;
+
+const chunks = <T>(list: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
 
 export interface ClusterNodeOptions {
   etcd: EtcdClient;
@@ -84,6 +97,9 @@ export class ClusterNode {
   private again = false;
   private closed = false;
   private interval: NodeJS.Timeout | undefined;
+  /** A pass the watch asked for, waiting for WATCH_PASS_GAP_MS after the last pass's start. */
+  private watchPass: NodeJS.Timeout | undefined;
+  private lastPassAt = 0;
   /** The loop's view of the keys, kept by a watch (snapshot-cache.ts); admin reads go to etcd itself (read()). */
   private readonly cache: SnapshotCache;
 
@@ -92,7 +108,7 @@ export class ClusterNode {
     this.name = opts.name;
     this.storage = opts.storage;
     this.host = opts.host;
-    this.cache = new SnapshotCache(opts.etcd, () => this.kick());
+    this.cache = new SnapshotCache(opts.etcd, () => this.watchKick());
     this.lease = new NodeLease(opts.etcd, {
       onRenewed: (until) => { for (const f of this.fences.values()) f.renew(until); },
       onLost: (why) => void this.isolated(why),
@@ -130,6 +146,27 @@ export class ClusterNode {
     return parseSnapshot(kvs, revision);
   }
 
+  /** Some keys read now, in one txn (one revision): a snapshot holding only them, for a call whose cost must not grow with the roles. */
+  async readSome(keys: readonly string[], prefixes: readonly string[] = []): Promise<Snapshot> {
+    const r = await this.etcd.txn([], [...keys.map((k) => ({ get: k })), ...prefixes.map((p) => ({ range: p }))]);
+    return parseSnapshot(r.gets.flat(), r.revision);
+  }
+
+  /** The cluster without its roles, read now: config, leader, nodes, their liveness and votes. */
+  readMembership(): Promise<Snapshot> {
+    return this.readSome([CONFIG_KEY, LEADER_KEY], [nodeKey(''), aliveKey(''), voteKey('')]);
+  }
+
+  /** One role's keys and the config, read now. */
+  readRole(id: string): Promise<Snapshot> {
+    return this.readSome([CONFIG_KEY, groupKey(id), ownerKey(id), stateKey(id)]);
+  }
+
+  /** The loop's watch-kept view (snapshot-cache.ts), for work beside the loop that needs no newer view than the loop's. */
+  snapshot(): Promise<Snapshot> {
+    return this.cache.read();
+  }
+
   /** Run the loop again soon (a change in etcd, an admin action). */
   kick(): void {
     if (this.closed) return;
@@ -142,7 +179,15 @@ export class ClusterNode {
       });
   }
 
+  /** The watch saw a change: a pass soon, but no sooner than WATCH_PASS_GAP_MS after the last one began. */
+  private watchKick(): void {
+    if (this.watchPass || this.closed) return;
+    const wait = Math.max(0, this.lastPassAt + WATCH_PASS_GAP_MS - performance.now());
+    this.watchPass = setTimeout(() => { this.watchPass = undefined; this.kick(); }, wait);
+  }
+
   private async tick(): Promise<void> {
+    this.lastPassAt = performance.now();
     const s = await this.cache.read();
     this.noticeNodes(s);
     // Evicted while leading: give the leadership up, or nobody would place roles.
@@ -186,19 +231,41 @@ export class ClusterNode {
   }
 
   private async claim(s: Snapshot): Promise<void> {
-    for (const [id, a] of s.assigns) {
-      const g = s.groups.get(id);
-      if (a.Node !== this.name || s.owners.has(id) || !g || g.Removing) continue;
-      const r = await this.etcd.txn(
-        [{ key: ownerKey(id), absent: true }, { key: assignKey(id), value: a.value }],
-        [{ put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }, { delete: assignKey(id) }],
-      );
-      if (!r.succeeded) continue;
-      this.event('Information', 'CLUSTER_GROUP_CLAIMED', `Role '${g.Name}' now owned by ${this.name} (ownership token ${r.revision})`);
-      // No Auto Start: the role moves, the VM stays off.
-      if (g.Priority === 0 && g.Persistent === 'Online') await this.putGroup({ ...g, Persistent: 'Offline' });
-      await this.adopt(id, r.revision);
+    const mine = [...s.assigns].filter(([id, a]) => a.Node === this.name && !s.owners.has(id) && s.groups.has(id) && !s.groups.get(id)!.Removing);
+    // Each role: its key still absent and the assignment unchanged, then the key under this node's lease and the assignment gone.
+    const compares = ([id, a]: (typeof mine)[number]): EtcdCompare[] => [{ key: ownerKey(id), absent: true }, { key: assignKey(id), value: a.value }];
+    const ops = ([id]: (typeof mine)[number]): EtcdOp[] => [
+      { put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }, { delete: assignKey(id) },
+    ];
+    for (const batch of chunks(mine, BATCH)) {
+      for (const { items, revision } of await this.batchTxn(batch, compares, ops)) {
+        for (const [id] of items) {
+          const g = s.groups.get(id)!;
+          this.event('Information', 'CLUSTER_GROUP_CLAIMED', `Role '${g.Name}' now owned by ${this.name} (ownership token ${revision})`);
+          // No Auto Start: the role moves, the VM stays off.
+          if (g.Priority === 0 && g.Persistent === 'Online') await this.putGroup({ ...g, Persistent: 'Offline' });
+          await this.adopt(id, revision);
+        }
+      }
     }
+  }
+
+  /**
+   * Several roles' txns as one: every role's compares and operations in one txn; if one compare
+   * fails, each role's own txn instead. What succeeded, by txn (its revision is their fencing token).
+   */
+  private async batchTxn<T>(items: readonly T[], compares: (t: T) => EtcdCompare[], ops: (t: T) => EtcdOp[], common: EtcdCompare[] = []): Promise<{ items: T[]; revision: number }[]> {
+    if (items.length === 0) return [];
+    if (items.length > 1) {
+      const r = await this.etcd.txn([...common, ...items.flatMap(compares)], items.flatMap(ops));
+      if (r.succeeded) return [{ items: [...items], revision: r.revision }];
+    }
+    const done: { items: T[]; revision: number }[] = [];
+    for (const t of items) {
+      const r = await this.etcd.txn([...common, ...compares(t)], ops(t));
+      if (r.succeeded) done.push({ items: [t], revision: r.revision });
+    }
+    return done;
   }
 
   private async adopt(id: string, token: number): Promise<void> {
@@ -223,6 +290,7 @@ export class ClusterNode {
   }
 
   private async reconcile(s: Snapshot): Promise<void> {
+    const reports: [string, StateRecord][] = [];
     for (const vm of this.host.clusteredVms()) {
       const g = s.groups.get(vm.id);
       if (!g || !this.fences.has(vm.id) || this.moving.has(vm.id)) continue;
@@ -240,8 +308,9 @@ export class ClusterNode {
       }
       const state: GroupState = this.acting.has(vm.id) ? 'Pending' : this.failed.has(vm.id) ? 'Failed' : cur;
       const had = s.states.get(vm.id);
-      if (had?.Node !== this.name || had.State !== state) await this.putState(vm.id, { Node: this.name, State: state, ...(this.failed.has(vm.id) ? { Message: this.failed.get(vm.id) } : {}) });
+      if (had?.Node !== this.name || had.State !== state) reports.push([vm.id, { Node: this.name, State: state, ...(this.failed.has(vm.id) ? { Message: this.failed.get(vm.id) } : {}) }]);
     }
+    for (const batch of chunks(reports, BATCH)) await this.etcd.txn([], batch.map(([id, st]) => ({ put: stateKey(id), value: JSON.stringify(st) })));
   }
 
   /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
@@ -379,12 +448,13 @@ export class ClusterNode {
     }
     if (s.leader.node !== this.name) return;
     const plan = planPlacements(s);
-    for (const p of plan.place) {
-      await this.etcd.txn(
-        [{ key: LEADER_KEY, modRevision: s.leader.modRevision }, { key: ownerKey(p.vmId), absent: true }],
-        [{ put: assignKey(p.vmId), value: JSON.stringify({ Node: p.node, By: this.name }) }],
-      );
-      this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
+    const leading: EtcdCompare[] = [{ key: LEADER_KEY, modRevision: s.leader.modRevision }];
+    for (const batch of chunks(plan.place, BATCH)) {
+      const placed = await this.batchTxn(batch, (p) => [{ key: ownerKey(p.vmId), absent: true }],
+        (p) => [{ put: assignKey(p.vmId), value: JSON.stringify({ Node: p.node, By: this.name }) }], leading);
+      for (const p of placed.flatMap((d) => d.items)) {
+        this.event('Information', 'CLUSTER_GROUP_PLACED', `Role '${s.groups.get(p.vmId)!.Name}' (priority ${s.groups.get(p.vmId)!.Priority}) placed on ${p.node}`);
+      }
     }
     for (const p of plan.preempt) {
       const rec: PreemptRecord = { Node: p.node, Token: p.token, For: p.for, By: this.name };
@@ -474,21 +544,45 @@ export class ClusterNode {
 
   /** Add-ClusterVirtualMachineRole on the node that has the VM: its folder goes to the shared folder, the role is created and owned here. */
   async addRole(vmName: string, roleName: string | undefined): Promise<string> {
-    const s = await this.read();
-    this.assertMember(s);
+    this.assertMember(await this.readMembership());
     const memory = this.host.get(vmName).MemoryStartup; // before the move unregisters it here
     const { id, name } = await this.host.moveToShared(vmName, this.storage);
     const group: ClusterGroupRecord = { Name: roleName ?? name, VMId: id, Priority: 2000, OwnerNodes: [], Persistent: 'Offline', MemoryBytes: memory };
-    const r = await this.etcd.txn(
-      [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
-      [{ put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: JSON.stringify({ Node: this.name } satisfies OwnerRecord), lease: this.lease.id }],
-    );
-    if (!r.succeeded) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
-    await this.adopt(id, r.revision);
     // The VM is Off: so is the role, from the start (not Pending until the loop's next pass).
-    await this.putState(id, { Node: this.name, State: 'Offline' });
+    const owner = JSON.stringify({ Node: this.name } satisfies OwnerRecord);
+    const r = await this.underLease(() => this.etcd.txn(
+      [{ key: groupKey(id), absent: true }, { key: ownerKey(id), absent: true }],
+      [
+        { put: groupKey(id), value: JSON.stringify(group) }, { put: ownerKey(id), value: owner, lease: this.lease.id },
+        { put: stateKey(id), value: JSON.stringify({ Node: this.name, State: 'Offline' } satisfies StateRecord) },
+      ],
+      [{ get: ownerKey(id) }],
+    ));
+    // Refused, unless by this very txn applied once already (etcd timed out and the client asked again): the key is then this node's, under its lease.
+    const mine = r.gets[0]?.[0];
+    const token = r.succeeded ? r.revision : mine?.value === owner && mine.lease === this.lease.id ? mine.modRevision : undefined;
+    if (token === undefined) throw new VmhostError('CLUSTER_EXISTS', `A role for VM ${id} already exists in the cluster`, { vm: id });
+    await this.adopt(id, token);
     this.kick();
     return id;
+  }
+
+  /**
+   * A write bound to this node's lease, asked again under the next lease when etcd expired this one
+   * meanwhile (a daemon starved of CPU for the TTL on a loaded machine): the node fenced itself and
+   * is granting a new lease, and an admin call in flight should not fail for that.
+   */
+  private async underLease<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + LEASE_REPLACED_WAIT_MS;
+    for (;;) {
+      const had = this.lease.id;
+      try {
+        return await write();
+      } catch (e) {
+        if (!(isVmhostError(e) && e.context.leaseNotFound === 'true') || Date.now() > deadline || this.closed) throw e;
+        while ((this.lease.id === had || !this.lease.valid) && Date.now() < deadline && !this.closed) await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   assertMember(s: Snapshot): void {
@@ -518,6 +612,7 @@ export class ClusterNode {
     });
     this.closed = true;
     clearInterval(this.interval);
+    clearTimeout(this.watchPass);
     this.cache.close();
     await this.running;
     await this.lease.close(revoke);

@@ -120,7 +120,8 @@ export class ClusterSharedVolumes implements VolumeOps {
   }
 
   private async tick(): Promise<void> {
-    const [s, v] = await Promise.all([this.node.read(), this.read()]);
+    // The node loop's watch-kept snapshot: a read of every role's keys each second on every node is what etcd cannot carry at scale.
+    const [s, v] = await Promise.all([this.node.snapshot(), this.read()]);
     this.volumes = v.volumes;
     const mine = new Set([...v.coords].filter(([vol, c]) => c.Node === this.node.name && v.volumes.has(vol)).map(([vol]) => vol));
     for (const vol of mine) if (!this.coordinated.has(vol)) this.node.event('Information', 'CLUSTER_CSV_COORDINATOR', `Node ${this.node.name} coordinates Cluster Shared Volume '${vol}' now`);
@@ -186,7 +187,7 @@ export class ClusterSharedVolumes implements VolumeOps {
   }
 
   private async forward(to: string, req: CsvRequest): Promise<CsvAnswer> {
-    const s = await this.node.read();
+    const s = await this.node.readMembership();
     const alive = s.alive.get(to);
     if (!alive || !s.config?.MoveKey) throw new VmhostError('CLUSTER_CSV_NO_COORDINATOR', `node ${to} is ${nodeState(s, to)}`, { node: to });
     return csvCall(alive.Url, s.config.MoveKey, to, req);
@@ -207,7 +208,7 @@ export class ClusterSharedVolumes implements VolumeOps {
 
   /** Another node's request (csv-wire.ts): checked against the cluster's key before anything is read from it. */
   async answer(authHeader: string | undefined, body: unknown): Promise<CsvAnswer> {
-    const s = await this.node.read();
+    const s = await this.node.readMembership();
     if (!s.config?.MoveKey) throw new VmhostError('CLUSTER_NOT_CONFIGURED', 'No cluster with a MoveKey exists in this node\'s etcd', {});
     this.auth.check(s.config.MoveKey, this.node.name, authHeader, JSON.stringify(body));
     const req = body as CsvRequest;
@@ -226,7 +227,7 @@ export class ClusterSharedVolumes implements VolumeOps {
   // ---- the cmdlets ---------------------------------------------------------------------------------
 
   async list(name?: string): Promise<ClusterSharedVolumeView[]> {
-    const [s, v] = await Promise.all([this.node.read(), this.read()]);
+    const [s, v] = await Promise.all([this.node.readMembership(), this.read()]);
     this.node.assertMember(s);
     if (name !== undefined && !v.volumes.has(name)) throw new VmhostError('CLUSTER_CSV_INVALID', `No Cluster Shared Volume '${name}'`, { volume: name });
     const vols = [...v.volumes.values()].filter((vol) => name === undefined || vol.Name === name).sort((a, b) => a.Name.localeCompare(b.Name));
@@ -246,7 +247,7 @@ export class ClusterSharedVolumes implements VolumeOps {
    */
   async add(name: string, dir: string): Promise<ClusterSharedVolumeView> {
     if (!NAME_RE.test(name)) throw new VmhostError('INVALID_ARGUMENT', `-Name '${name}': letters, digits, space, '.', '_' and '-', at most 64`, { param: 'Name' });
-    const s = await this.node.read();
+    const s = await this.node.readMembership();
     this.node.assertMember(s);
     const path = await realpath(resolve(dir)).catch(() => { throw new VmhostError('CLUSTER_CSV_INVALID', `-Path ${dir} does not exist on node ${this.node.name}`, { param: 'Path' }); });
     const v = await this.read();
@@ -275,7 +276,7 @@ export class ClusterSharedVolumes implements VolumeOps {
 
   /** Remove-ClusterSharedVolume: the directory and its files stay; it is an ordinary directory of each node again. */
   async remove(name: string): Promise<void> {
-    const s = await this.node.read();
+    const s = await this.node.readMembership();
     this.node.assertMember(s);
     const vol = (await this.read()).volumes.get(name);
     if (!vol) throw new VmhostError('CLUSTER_CSV_INVALID', `No Cluster Shared Volume '${name}'`, { volume: name });

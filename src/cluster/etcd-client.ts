@@ -4,6 +4,9 @@
 // (revisions, lease ids) arrive as decimal strings and stay strings for lease ids.
 // Several endpoints: a request goes to the one that answered last and moves on to the next on a
 // network failure (an etcd member that is down); etcd itself forwards writes to its leader.
+// A request's timeout follows the latency etcd shows (see RequestTimeouts): a member that does not
+// answer is left after about 2 s while etcd is quick, but a slow etcd (a loaded machine, thousands
+// of roles) is waited for instead of being asked again elsewhere, which only adds to its load.
 import { VmhostError } from '../common/index.ts';
 
 export interface EtcdKv {
@@ -25,7 +28,9 @@ export type EtcdCompare =
 export type EtcdOp =
   | { put: string; value: string; lease?: string }
   | { delete: string }
-  | { get: string };
+  | { get: string }
+  /** Every key under a prefix. */
+  | { range: string };
 
 export interface EtcdTxnResult { succeeded: boolean; revision: number; gets: EtcdKv[][] }
 
@@ -34,7 +39,34 @@ export interface WatchEvent { type: 'PUT' | 'DELETE'; kv: EtcdKv }
 /** One member of the etcd cluster: a vote unless it is a learner (etcd's Member). Ids are uint64s: kept as decimal strings. */
 export interface EtcdMember { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }
 
-const REQUEST_TIMEOUT_MS = 2000;
+/** A request's timeout while etcd answers quickly: a member that does not answer by then is taken for down. */
+const REQUEST_TIMEOUT_MIN_MS = 2000;
+/** The most a request waits for one member, however slow etcd has been. */
+const REQUEST_TIMEOUT_MAX_MS = 15_000;
+/** The timeout is this many times the slowest recent answer. */
+const LATENCY_HEADROOM = 4;
+/** At each answer the slowest recent one is forgotten by this factor (about 50 answers to halve it). */
+const LATENCY_DECAY = 0.986;
+
+/**
+ * How long a request waits for a member: LATENCY_HEADROOM × the slowest recent answer, within
+ * [MIN, MAX], doubled for each member a call already timed out on (etcd may be slow everywhere
+ * rather than that member down: without the doubling a slow etcd would never be waited for long
+ * enough to show its latency).
+ */
+export class RequestTimeouts {
+  private slowest = 0;
+
+  answered(ms: number): void {
+    this.slowest = Math.max(ms, this.slowest * LATENCY_DECAY);
+  }
+
+  /** The timeout of a call's `attempt`-th member (0 first). */
+  ms(attempt = 0): number {
+    const base = Math.min(REQUEST_TIMEOUT_MAX_MS, Math.max(REQUEST_TIMEOUT_MIN_MS, LATENCY_HEADROOM * this.slowest));
+    return Math.round(Math.min(REQUEST_TIMEOUT_MAX_MS, base * 2 ** attempt));
+  }
+}
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
@@ -61,11 +93,20 @@ function compareOf(c: EtcdCompare): Record<string, unknown> {
 function opOf(o: EtcdOp): Record<string, unknown> {
   if ('put' in o) return { request_put: { key: b64(o.put), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } };
   if ('delete' in o) return { request_delete_range: { key: b64(o.delete) } };
+  if ('range' in o) return { request_range: { key: b64(o.range), range_end: prefixEnd(o.range) } };
   return { request_range: { key: b64(o.get) } };
 }
 
 /** Tries of a call etcd answered "leader changed" (100 ms apart): an election here takes well under a second. */
 const LEADER_CHANGED_TRIES = 10;
+/**
+ * Tries of a call etcd answered "request timed out": its raft proposal (or read index) was not
+ * committed within etcd's own request timeout (5 s + 2 election timeouts) — a slow disk or a
+ * starved machine (seen at load 50 with 8,000 roles being registered). Like "leader changed" the
+ * request may still be applied, so what is asked again must bear that (a put does; a conditional
+ * txn answers "not succeeded" the second time, which its callers check against what they wrote).
+ */
+const ETCD_TIMED_OUT_TRIES = 3;
 /**
  * How long a membership change etcd refused as "unhealthy cluster" is asked again (500 ms apart):
  * etcd 3.4 (strict reconfiguration check) changes membership only while every voting member has
@@ -76,6 +117,8 @@ const UNHEALTHY_RETRY_MS = 12_000;
 
 export class EtcdClient {
   private current = 0;
+  /** Each request's timeout, from the latency etcd has shown this client. */
+  readonly timeouts = new RequestTimeouts();
   /** Told of every write that changed the store: its revision and the keys it wrote (snapshot-cache.ts waits for them). */
   onWrite: ((revision: number, keys: string[]) => void) | undefined;
 
@@ -83,34 +126,44 @@ export class EtcdClient {
     if (endpoints.length === 0) throw new VmhostError('INVALID_ARGUMENT', 'etcd: no endpoint given', { param: 'cluster-etcd-endpoints' });
   }
 
-  /** POST one gateway call; a member that cannot be reached hands the call to the next one. */
-  private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  /**
+   * POST one gateway call; a member that cannot be reached hands the call to the next one.
+   * `deadline`: the caller's own end for the whole call (a keepalive's: its lease's guarantee), over the per-member timeouts.
+   */
+  private async call<T>(path: string, body: unknown, deadline?: AbortSignal): Promise<T> {
     // "leader changed": the member dropped a request in flight during an election (dynamic
     // quorum's member removals make elections common); asked again a moment later it answers.
-    // Only that answer is retried: "no leader" is what a partitioned node must see at once.
+    // "request timed out": etcd is slow (ETCD_TIMED_OUT_TRIES). Only these answers are retried:
+    // "no leader" is what a partitioned node must see at once.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.callOnce<T>(path, body, signal);
+        return await this.callOnce<T>(path, body, deadline);
       } catch (e) {
-        if (!(e instanceof VmhostError && e.context.leaderChanged === 'true') || attempt >= LEADER_CHANGED_TRIES) throw e;
-        await new Promise((ok) => setTimeout(ok, 100));
+        const again = e instanceof VmhostError && !deadline?.aborted
+          && ((e.context.leaderChanged === 'true' && attempt < LEADER_CHANGED_TRIES) || (e.context.etcdTimedOut === 'true' && attempt < ETCD_TIMED_OUT_TRIES));
+        if (!again) throw e;
+        if (e.context.leaderChanged === 'true') await new Promise((ok) => setTimeout(ok, 100));
       }
     }
   }
 
-  private async callOnce<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  private async callOnce<T>(path: string, body: unknown, deadline?: AbortSignal): Promise<T> {
     let last: unknown;
-    for (let n = 0; n < this.endpoints.length; n++) {
+    let timedOut = 0;
+    for (let n = 0; n < this.endpoints.length && !deadline?.aborted; n++) {
       const i = (this.current + n) % this.endpoints.length;
       const url = this.endpoints[i] + path;
+      const timeout = AbortSignal.timeout(this.timeouts.ms(timedOut));
+      const sentAt = performance.now();
       let res: Response;
       try {
         res = await fetch(url, {
           method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
-          signal: signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          signal: deadline ? AbortSignal.any([deadline, timeout]) : timeout,
         });
       } catch (e) {
         last = e;
+        if (timeout.aborted) timedOut++;
         continue;
       }
       let text: string;
@@ -127,10 +180,13 @@ export class EtcdClient {
           {
             op: path, endpoint: this.endpoints[i],
             ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
+            ...(res.status === 503 && text.includes('request timed out') ? { etcdTimedOut: 'true' } : {}),
+            ...(text.includes('requested lease not found') ? { leaseNotFound: 'true' } : {}),
             ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
           });
       }
       this.current = i;
+      this.timeouts.answered(performance.now() - sentAt);
       return JSON.parse(text) as T;
     }
     throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${this.endpoints.join(', ')}): ${(last as Error | undefined)?.message ?? ''}`,
@@ -198,9 +254,9 @@ export class EtcdClient {
     return r.ID;
   }
 
-  /** One keepalive: the lease's remaining TTL in seconds after it, 0 when it has expired. */
-  async keepAlive(id: string): Promise<number> {
-    const r = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: id });
+  /** One keepalive: the lease's remaining TTL in seconds after it, 0 when it has expired. `deadline`: no answer is waited for past it. */
+  async keepAlive(id: string, deadline?: AbortSignal): Promise<number> {
+    const r = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: id }, deadline);
     return Number(r.result?.TTL ?? 0);
   }
 

@@ -7,12 +7,21 @@
 // node treats itself as owner only until that instant less SAFETY_MS (`validUntil`); past it
 // without a newer answer (etcd unreachable, this process stalled), it must stop its clustered
 // VMs itself — before any other node can claim them. `onRenewed`/`onLost` tell the cluster node.
+// A keepalive is sent every KEEPALIVE_MS whether or not the last one has answered: waiting for
+// each answer before sending the next would leave a slow etcd (1 s answers on a loaded machine)
+// too little of the guarantee for the next one, and the node would fence itself while etcd still
+// keeps its lease. An answer counts only if it extends the guarantee (each one's guarantee runs
+// from its own send), so answers arriving out of order never shorten it.
 import type { EtcdClient } from './etcd-client.ts';
 
 export const TTL_SECONDS = 4;
 export const KEEPALIVE_MS = 1000;
 /** Time kept back from the lease's end: to kill the VMs and for clocks that tick at different rates. */
 export const SAFETY_MS = 1000;
+/** An answer later than this after its send guarantees nothing any more (its guarantee has ended): the call stops there. */
+const ANSWER_USEFUL_MS = TTL_SECONDS * 1000 - SAFETY_MS;
+/** Keepalives outstanding at most: one per KEEPALIVE_MS of ANSWER_USEFUL_MS. */
+const MAX_IN_FLIGHT = Math.ceil(ANSWER_USEFUL_MS / KEEPALIVE_MS);
 
 export interface LeaseEvents {
   /** A keepalive came back: the lease is held until at least `validUntil` (performance.now()). */
@@ -30,6 +39,9 @@ export class NodeLease {
   private timer: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private closed = false;
+  private inFlight = 0;
+  /** A new lease is being granted (the old one expired in etcd): keepalives wait for it. */
+  private replacing = false;
 
   constructor(private readonly etcd: EtcdClient, private readonly events: LeaseEvents) {}
 
@@ -56,6 +68,8 @@ export class NodeLease {
   }
 
   private renewed(until: number): void {
+    // Already over (a late answer), or shorter than what a later-sent keepalive gave: no renewal.
+    if (until <= performance.now() || (!this.lost && until <= this.validUntil)) return;
     this.validUntil = until;
     this.lost = false;
     this.events.onRenewed(until);
@@ -71,19 +85,27 @@ export class NodeLease {
 
   private schedule(): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), KEEPALIVE_MS);
+    this.timer = setTimeout(() => { this.schedule(); void this.beat(); }, KEEPALIVE_MS);
   }
 
   private async beat(): Promise<void> {
+    if (this.inFlight >= MAX_IN_FLIGHT || this.replacing) return;
+    this.inFlight++;
+    const id = this.id;
     const sentAt = performance.now();
     try {
-      const ttl = await this.etcd.keepAlive(this.id);
-      if (this.closed) return;
+      // How long each member is waited for follows etcd's latency (etcd-client.ts), so a slow etcd's late answer still counts.
+      const ttl = await this.etcd.keepAlive(id, AbortSignal.timeout(ANSWER_USEFUL_MS));
+      if (this.closed || id !== this.id) return; // the answer of a lease replaced meanwhile
       if (ttl > 0) { this.renewed(sentAt + ttl * 1000 - SAFETY_MS); return; }
-      this.lose(`etcd lease ${this.id} expired`);
-      await this.fresh();
+      if (this.replacing) return;
+      this.lose(`etcd lease ${id} expired`);
+      this.replacing = true;
+      try { await this.fresh(); } finally { this.replacing = false; }
     } catch {
-      // etcd unreachable: the deadline timer ends the guarantee; keep trying meanwhile.
+      // etcd unreachable or too slow: the deadline timer ends the guarantee; keep trying meanwhile.
+    } finally {
+      this.inFlight--;
     }
   }
 

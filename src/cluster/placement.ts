@@ -134,10 +134,13 @@ export function planPlacements(s: Snapshot): PlacementPlan {
   const waiting = [...s.groups.entries()]
     .filter(([id, g]) => !g.Removing && !s.owners.has(id) && !(s.assigns.has(id) && nodeState(s, s.assigns.get(id)!.Node) === 'Up'))
     .sort(([a, ga], [b, gb]) => gb.Priority - ga.Priority || ga.Name.localeCompare(gb.Name) || a.localeCompare(b));
+  // The classes with a role in flight, found once (per waiting role it would be every role again: 500 × 8,000 at scale).
+  let busiest = -1;
+  for (const [id, g] of s.groups) if (g.Priority > busiest && inFlight(s, id)) busiest = g.Priority;
   for (const [vmId, g] of waiting) {
-    const higherBusy = [...s.groups.entries()].some(([id, o]) => o.Priority > g.Priority && inFlight(s, id))
-      || plan.place.some((p) => s.groups.get(p.vmId)!.Priority > g.Priority);
-    if (higherBusy) break; // sorted by priority: every later role is this class or lower
+    // Placed by this plan: in flight from now on too (the list is sorted: the first placed is of the highest class).
+    if (plan.place.length > 0) busiest = Math.max(busiest, s.groups.get(plan.place[0]!.vmId)!.Priority);
+    if (busiest > g.Priority) break; // sorted by priority: every later role is this class or lower
     const node = budgets.pick(g);
     if (node === 'memory') {
       if (s.preempts.size > 0) continue; // one preemption at a time: this role waits for its room

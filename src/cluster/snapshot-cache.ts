@@ -16,10 +16,12 @@
 import type { EtcdClient, WatchEvent } from './etcd-client.ts';
 import { PREFIX, applyKv, cloneSnapshot, dropKey, parseSnapshot, type Snapshot } from './keys.ts';
 
-/** The backstop's period: a full read this often even when the watch is healthy. */
-const RESYNC_MS = 30_000;
-/** How long a pass waits for its own write's event before it reads everything instead. */
-const CATCH_UP_MS = 2000;
+/**
+ * The backstop's period: a full read this often even when the watch is healthy. Not often: at
+ * 8,000 roles one read is ~24,000 keys parsed in one synchronous stretch, which on a starved
+ * machine (load 40+) held a daemon's event loop — and its keepalives — for seconds.
+ */
+const RESYNC_MS = 300_000;
 
 export class SnapshotCache {
   private kept: Snapshot | undefined;
@@ -49,7 +51,9 @@ export class SnapshotCache {
   async read(): Promise<Snapshot> {
     if (!this.kept || Date.now() >= this.resyncAt) return this.resync();
     if (this.revision < this.wanted) {
-      const caught = await this.caughtUp(this.wanted, CATCH_UP_MS);
+      // How long a pass waits for its own write's event before it reads everything instead: as long
+      // as etcd is given for an answer (etcd-client.ts) — a slow etcd's watch is slow too, and a full read then would only add to its load.
+      const caught = await this.caughtUp(this.wanted, this.etcd.timeouts.ms());
       if (!caught) return this.resync();
     }
     return cloneSnapshot(this.kept);

@@ -28,20 +28,38 @@ export interface ClusterOptions {
   members?: number;
   /** More vmhostd arguments for node i (e.g. its --memory-capacity). */
   args?: (i: number) => string[];
+  /** Daemons starting at once (default all), and how long each is given (TestDaemon's default 60 s): 16 daemons on a loaded machine need both. */
+  startParallel?: number;
+  startTimeoutMs?: number;
 }
 
 export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
   const etcd = await EtcdCluster.start(opts.members ?? names.length);
   const endpoints = opts.endpoints;
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
-  const daemons = await Promise.all(names.map(async (name, i) => TestDaemon.start(undefined, [
-    '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', name,
-    ...(opts.args?.(i) ?? []),
-  ])));
+  const daemons: TestDaemon[] = [];
+  let next = 0;
+  const starter = async (): Promise<void> => {
+    for (let i = next++; i < names.length; i = next++) {
+      daemons[i] = await TestDaemon.start(undefined, [
+        '--cluster-etcd-endpoints', endpoints ? await endpoints(etcd, i) : etcd.endpointsFor(i), '--cluster-storage', shared, '--cluster-node-name', names[i]!,
+        ...(opts.args?.(i) ?? []),
+      ], { startTimeoutMs: opts.startTimeoutMs });
+    }
+  };
+  const started = await Promise.allSettled(Array.from({ length: Math.min(names.length, opts.startParallel ?? names.length) }, starter));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The caller gets no cluster to stop: what did start goes now.
+    for (const d of daemons) await d?.stop();
+    await etcd.stop();
+    await rm(shared, { recursive: true, force: true });
+    throw failed.reason;
+  }
   // A daemon answers once it has published itself alive, but on a loaded machine its first lease can lapse
   // (TTL 4 s) before a test's first cmdlet, and New-Cluster needs every node alive: wait until etcd shows them all.
   const client = new EtcdClient(etcd.endpoints);
-  await waitFor('every node alive in etcd', 60_000, async () => {
+  await waitFor('every node alive in etcd', opts.startTimeoutMs ?? 60_000, async () => {
     const alive = new Set((await client.range(`${PREFIX}alive/`)).kvs.map((kv) => kv.key));
     return names.every((n) => alive.has(aliveKey(n)));
   });

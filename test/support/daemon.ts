@@ -31,6 +31,8 @@ export interface CliResult { code: number; stdout: string; stderr: string }
 export interface TestDaemonOptions {
   /** Listen on 0.0.0.0 with --allow-remote, so the daemon serves HTTPS only. */
   remote?: boolean;
+  /** How long the daemon is given to start listening (default 60 s). */
+  startTimeoutMs?: number;
 }
 
 export class TestDaemon {
@@ -43,7 +45,7 @@ export class TestDaemon {
   cliConfigDir: string | undefined;
 
   /** Extra vmhostd arguments for every launch (e.g. --net-adapter); a test may change them before a relaunch. */
-  private constructor(readonly dataDir: string, readonly port: number, public args: string[], readonly remote: boolean) {}
+  private constructor(readonly dataDir: string, readonly port: number, public args: string[], readonly remote: boolean, private readonly startTimeoutMs = 60_000) {}
 
   get url(): string {
     return `${this.remote ? 'https' : 'http'}://127.0.0.1:${this.port}`;
@@ -51,7 +53,7 @@ export class TestDaemon {
 
   static async start(dataDir?: string, args: string[] = [], opts: TestDaemonOptions = {}): Promise<TestDaemon> {
     const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'vmhost-t-')));
-    const d = new TestDaemon(dir, await freePort(), args, opts.remote ?? false);
+    const d = new TestDaemon(dir, await freePort(), args, opts.remote ?? false, opts.startTimeoutMs);
     if (d.remote) d.cliConfigDir = await mkdtemp(join(tmpdir(), 'vmhost-cli-'));
     await d.launch();
     return d;
@@ -64,10 +66,13 @@ export class TestDaemon {
     this.proc = proc;
     proc.stdout!.on('data', (b: Buffer) => { this.output += b.toString(); });
     proc.stderr!.on('data', (b: Buffer) => { this.output += b.toString(); });
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + this.startTimeoutMs;
     while (!this.output.includes('listening on')) {
       if (proc.exitCode !== null) throw new Error(`vmhostd exited ${proc.exitCode}: ${this.output}`);
-      if (Date.now() > deadline) throw new Error(`vmhostd did not start: ${this.output}`);
+      if (Date.now() > deadline) {
+        await this.kill(); // not left running: nobody holds it to stop it
+        throw new Error(`vmhostd did not start within ${this.startTimeoutMs / 1000} s: ${this.output}`);
+      }
       await sleep(100);
     }
     this.token = (await readFile(join(this.dataDir, 'token'), 'utf8')).trim();
