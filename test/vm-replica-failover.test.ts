@@ -98,9 +98,19 @@ describe('Hyper-V Replica failover', () => {
   });
 
   test('(c) test failover: a test VM boots on a point while cycles arrive; Stop-VMFailover removes it', { timeout: 600_000 }, async () => {
-    const points = JSON.parse(await b.ok('Get-VMSnapshot', '-VMName', 'rep', '-Json')) as Snap[];
-    const chosen = points.at(-1)!;
-    await b.ok('Start-VMFailover', '-VMName', 'rep', '-AsTest', '-VMRecoverySnapshot', chosen.Name);
+    // The newest point, asked for by name. Cycles keep arriving every 1.5 s and merge the oldest beyond
+    // RecoveryHistory 2: on a loaded machine the named point can be merged away before the call lands
+    // (refused: "no recovery point"); then the newest one is named again.
+    let chosen: Snap | undefined;
+    for (let attempt = 1; !chosen; attempt++) {
+      const newest = (JSON.parse(await b.ok('Get-VMSnapshot', '-VMName', 'rep', '-Json')) as Snap[]).at(-1)!;
+      try {
+        await b.ok('Start-VMFailover', '-VMName', 'rep', '-AsTest', '-VMRecoverySnapshot', newest.Name);
+        chosen = newest;
+      } catch (e) {
+        if (attempt >= 5 || !/no recovery point/.test((e as Error).message)) throw e;
+      }
+    }
     const t = await vm(b, 'rep - Test');
     assert.equal(t.ReplicationMode, 'TestReplica');
     assert.notEqual(t.Id, (await vm(b)).Id);
