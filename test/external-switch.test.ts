@@ -8,13 +8,14 @@
 // and converts; bad input gets one-line errors.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TestDaemon, freeUdpPort, waitFor } from './support/daemon.ts';
 import { bootGuestsOnSwitch, cliTools, type CliTools } from './support/cli-tools.ts';
+import { captureLo } from './support/lo-capture.ts';
 
 const IP = (n: number) => `10.88.0.${n}`;
 const adapterFlag = (name: string, local: number, remote: number) => ['--net-adapter', `${name}=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
@@ -27,31 +28,17 @@ async function distinctUdpPorts(n: number): Promise<number[]> {
 
 /** tshark on lo for one UDP port, until stop(); then the datagrams decoded with the tunnel's payload read as Ethernet. */
 async function captureTunnel(port: number): Promise<{ stop(): Promise<{ datagrams: number; icmp: string[]; malformed: number }> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'vmhost-ext-cap-'));
-  const file = join(dir, 'tunnel.pcapng');
-  const p = spawn('tshark', ['-i', 'lo', '-f', `udp port ${port}`, '-w', file, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  // tshark's start-up is slow on a loaded machine; one that never gets there is killed, never left running (it would keep the test process alive).
-  await waitFor('tshark capturing', 60_000, async () => err.includes('Capturing on') || (p.exitCode !== null && Promise.reject(new Error(err)))).catch((e: unknown) => {
-    p.kill('SIGKILL');
-    throw e;
-  });
+  const cap = await captureLo(`udp port ${port}`);
   return {
-    async stop() {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGINT');
-      await exited;
-      const read = async (...args: string[]) => (await promisify(execFile)('tshark', ['-r', file, '-d', `udp.port==${port},eth`, ...args])).stdout.split('\n').filter((l) => l.trim() !== '');
-      const out = {
-        datagrams: (await read('-Y', `udp.port==${port}`)).length,
+    stop: () => cap.stop(async (read) => {
+      const tunnel = (...args: string[]) => read('-d', `udp.port==${port},eth`, ...args);
+      return {
+        datagrams: (await tunnel('-Y', `udp.port==${port}`)).length,
         // ip.src/ip.dst occur twice (the tunnel's header, then the guest's): -E occurrence=l takes the guest's.
-        icmp: await read('-Y', 'icmp', '-T', 'fields', '-E', 'occurrence=l', '-e', 'vlan.id', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type'),
-        malformed: (await read('-Y', '_ws.malformed')).length,
+        icmp: await tunnel('-Y', 'icmp', '-T', 'fields', '-E', 'occurrence=l', '-e', 'vlan.id', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type'),
+        malformed: (await tunnel('-Y', '_ws.malformed')).length,
       };
-      await rm(dir, { recursive: true, force: true });
-      return out;
-    },
+    }),
   };
 }
 

@@ -17,17 +17,16 @@
 // in A's folder, the record and its memory move to B's default checkpoint folder.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { openDiskFile } from '../src/storage/index.ts';
 import { runCli, waitFor } from './support/daemon.ts';
 import { type CliTools } from './support/cli-tools.ts';
 import { twoMigrationHosts, type TwoHosts } from './support/two-hosts.ts';
+import { captureLo } from './support/lo-capture.ts';
 
 const MiB = 1024 * 1024;
 /** Random data in the disk before the checkpoint freezes it: the frozen file's copy takes long enough to be cut into. */
@@ -42,25 +41,12 @@ const many = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
 /** tshark on lo for one TCP port until stop(): the capture's bytes and its TLS ClientHellos to that port. */
 async function captureTcp(port: number): Promise<{ stop(): Promise<{ bytes: Buffer; clientHellos: number }> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'vmhost-mig-cap-'));
-  const file = join(dir, 'api.pcapng');
-  const p = spawn('tshark', ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  await waitFor('tshark capturing', 60_000, async () => err.includes('Capturing on') || (p.exitCode !== null && Promise.reject(new Error(err)))).catch((e: unknown) => {
-    p.kill('SIGKILL');
-    throw e;
-  });
+  const cap = await captureLo(`tcp port ${port}`);
   return {
-    async stop() {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGINT');
-      await exited;
-      const hellos = (await promisify(execFile)('tshark', ['-r', file, '-d', `tcp.port==${port},tls`, '-Y', `tls.handshake.type == 1 && tcp.dstport == ${port}`])).stdout;
-      const out = { bytes: await readFile(file), clientHellos: hellos.split('\n').filter((l) => l.trim() !== '').length };
-      await rm(dir, { recursive: true, force: true });
-      return out;
-    },
+    stop: () => cap.stop(async (read, file) => ({
+      bytes: await readFile(file),
+      clientHellos: (await read('-d', `tcp.port==${port},tls`, '-Y', `tls.handshake.type == 1 && tcp.dstport == ${port}`)).length,
+    })),
   };
 }
 
