@@ -36,7 +36,7 @@ import {
   LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeState, ownerKey, parseSnapshot, preemptKey, stateKey, voteKey,
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type PreemptRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
-import { NodeLease } from './node-lease.ts';
+import { NodeLease, type LeaseTiming } from './node-lease.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
@@ -53,6 +53,8 @@ export interface ClusterNodeOptions {
   url: string;
   /** The cluster's shared folder as this node mounts it (--cluster-storage): clustered VMs' folders and disks. */
   storage: string;
+  /** The node lease's TTL and keepalive (--cluster-lease-ttl, --cluster-keepalive; checked by checkLeaseTiming); default 4 s / 1 s. */
+  lease?: LeaseTiming;
 }
 
 const online = (s: VmState): 'Online' | 'Offline' => (s === 'Off' || s === 'Saved' ? 'Offline' : 'Online');
@@ -100,7 +102,7 @@ export class ClusterNode {
         const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), Version: opts.host.facts.vmhostVersion, MemoryCapacity: opts.host.memoryCapacity() };
         await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
       },
-    });
+    }, opts.lease);
   }
 
   /** Join: grant the lease and publish this node alive, then run the loop. Throws when etcd cannot be reached. */
