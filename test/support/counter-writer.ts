@@ -47,10 +47,14 @@ export async function written(t: CliTools, vm: string): Promise<number | undefin
   return r.out.trim() === 'none' ? undefined : Number(r.out.trim());
 }
 
-/** Stop the writer and read every record back (from the guest: it reads its own disk). */
-export async function readRecords(t: CliTools, vm: string): Promise<CounterRecord[]> {
-  await t.sh(vm, 'kill $(cat /tmp/writer.pid); true');
-  const r = await t.sh(vm, `n=$(cat /tmp/writer.next 2>/dev/null || echo 0); dd if=$(cat /tmp/writer.dev) bs=${BLOCK} count=$((n + 64)) iflag=direct 2>/dev/null | tr -d '\\000'`);
+/**
+ * Stop the writer and read every record back (from the guest: it reads its own disk), and 64
+ * blocks past the last one (where a second writer would have gone on). `running`: leave the
+ * writer running and read only the records it had finished (a check along the way).
+ */
+export async function readRecords(t: CliTools, vm: string, running = false): Promise<CounterRecord[]> {
+  if (!running) await t.sh(vm, 'kill $(cat /tmp/writer.pid); true');
+  const r = await t.sh(vm, `n=$(cat /tmp/writer.next 2>/dev/null || echo 0); dd if=$(cat /tmp/writer.dev) bs=${BLOCK} count=$((n + ${running ? 0 : 64})) iflag=direct 2>/dev/null | tr -d '\\000'`);
   assert.equal(r.code, 0, r.out);
   return r.out.split('\n').filter((l) => l !== '').map((l) => {
     const [counter, node, inc] = l.split(' ');
