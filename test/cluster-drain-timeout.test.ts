@@ -59,6 +59,11 @@ describe('drain on shutdown that outlasts --cluster-drain-timeout', () => {
     const g = await waitFor('the role Online on the other node', 120_000, async () => {
       const v = await group(to);
       return v.OwnerNode === NODES[to] && v.State === 'Online' && v;
+    }).catch(async (e: unknown) => {
+      process.stdout.write(`# ${NODES[to]}'s events: ${JSON.stringify((await c.daemons[to]!.api('GET', '/api/v1/events?limit=40')).json)}\n`);
+      process.stdout.write(`# etcd: ${JSON.stringify((await new EtcdClient(c.etcd.endpoints).range(PREFIX)).kvs.map((kv) => [kv.key, kv.value]))}\n`);
+      process.stdout.write(`# ${NODES[from]}'s output: ${JSON.stringify(src.output)}\n`);
+      throw e;
     });
     const onlineMs = Date.now() - t0;
     const [started] = await clusteredQemuPids(c.daemons[to]!);

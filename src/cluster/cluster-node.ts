@@ -43,6 +43,17 @@ import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
 import { balanceWitness } from './dynamic-witness.ts';
 
 export const TICK_MS = 1000;
+/** How long a claimed role's start waits for its disks' files to be let go by their last owner. */
+const START_LOCK_WAIT_MS = 30_000;
+
+/** A host job's result; refused at once (the VM's state) becomes a rejection, reported like a failed job. */
+function job(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return run();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
 
 export interface ClusterNodeOptions {
   etcd: EtcdClient;
@@ -249,13 +260,8 @@ export class ClusterNode {
   /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
   private act(id: string, g: ClusterGroupRecord): void {
     this.acting.add(id);
-    let result: Promise<unknown>;
-    try {
-      // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
-      result = (g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id)).result;
-    } catch (e) {
-      result = Promise.reject(e); // refused at once (its state): reported like a failed job
-    }
+    // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
+    const result = g.Persistent === 'Online' ? this.startClaimed(id) : job(() => this.host.save(id).result);
     void result
       .then(() => { this.observed.delete(id); })
       .catch((e: unknown) => {
@@ -263,6 +269,25 @@ export class ClusterNode {
         this.event('Error', 'CLUSTER_GROUP_FAILED', `Role '${g.Name}' could not be brought ${g.Persistent}: ${(e as Error).message}`);
       })
       .finally(() => { this.acting.delete(id); this.kick(); });
+  }
+
+  /**
+   * Start a role's VM; a disk still locked by the node that had it (VHD_IN_USE) is tried again
+   * for up to START_LOCK_WAIT_MS. The old owner turns the VM off before its lease may expire, but
+   * its block server lets the disk files go only once the QEMU's exports are drained and closed,
+   * which on a loaded machine can end after a new owner claimed the role (fencing is unaffected:
+   * the old token refuses every write from the deadline on; the file lock only refuses the open).
+   */
+  private async startClaimed(id: string): Promise<unknown> {
+    const until = Date.now() + START_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        return await job(() => this.host.start(id).result);
+      } catch (e) {
+        if (!isVmhostError(e) || e.code !== 'VHD_IN_USE' || Date.now() > until || this.closed || !this.fences.has(id)) throw e;
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
   }
 
   /** Remove-ClusterGroup reached the owner: the Off VM goes back to this node's data dir, then the role's keys go. */
