@@ -243,8 +243,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       if (cycle % CHECK_EVERY === 0 && cycle < CYCLES) {
         const seen: string[] = [];
         for (const g of guests) {
-          const at = await writing(g);
-          if (!at) { seen.push(`${g.vm} not writing now`); continue; }
+          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g));
           const records = await readRecords(t[at.node]!, g.vm, true);
           assertNoFork(records, g.started);
           seen.push(`${g.vm} ${records.length}`);
