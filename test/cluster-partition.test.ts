@@ -207,8 +207,8 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       const victims = guests.filter((g) => w.snapshot.owners.get(g.id)?.Node === node);
       for (const g of victims) {
         g.cuts++;
-        const inc = g.started.at(-1);
-        if (inc?.node === node) g.cutWhileWriting.push(inc.inc);
+        const k = enough.get(g.vm);
+        if (k?.node === cut && k.token === w.snapshot.owners.get(g.id)?.modRevision) g.cutWhileWriting.push(k.inc);
       }
       // The cut node turns its VMs off by itself (its API is still reachable: only etcd traffic is cut).
       const off = waitFor(`${node} turns its VMs off`, 30_000, async () =>
