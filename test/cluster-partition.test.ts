@@ -27,12 +27,13 @@
 // guests), and so did a TTL of 3 s (1.5 s of slack). The protocol is the same — the cut node stops
 // at its last answered keepalive's send time + TTL − 1 s, etcd expires the key at + TTL at the earliest.
 //
-// Cycles: 16 in the default suite — what fits in about 120 s on a quiet 2-core machine, estimated
-// from the phases and CPU time measured under load: a cycle's floor is the lease, ~4 s from the cut
-// to the expiry, ~6.5 s when the cut node's member led etcd (the others elect a leader, 1–2 s, and
-// the new leader extends every lease by its election timeout, 1 s), about half the cycles here;
-// with the restart and the heal ~5.7 s a cycle, plus ~26 s for the cluster, the guests' first boots
-// and the final writes. 200 under VMHOST_LONG=1 (VMHOST_PARTITION_CYCLES overrides).
+// Cycles: 11 in the default suite — what fits in about 120 s on a quiet 2-core machine, estimated
+// from the long run's cycles at load 2–12: median 8.6 s a cycle — the lease (~4 s from the cut to
+// the expiry, ~6.5 s when the cut node's member led etcd: the others elect a leader, 1–2 s, and the
+// new leader extends every lease by its election timeout, 1 s; about half the cycles), and ~4 s of
+// waiting for a restarted guest's TCG boot when no other node may be cut meanwhile — plus ~26 s for
+// the cluster, the first boots and the final writes. 200 under VMHOST_LONG=1
+// (VMHOST_PARTITION_CYCLES overrides).
 // Each cycle prints its phases: wait (for a node to cut: every node Up, a guest writing there),
 // fencing (cut → the cut node's CLUSTER_NODE_ISOLATED), detection (cut → its lease expired in etcd),
 // restart (expiry → its roles Online on the majority), heal (→ its etcd member answers again) and
@@ -55,7 +56,7 @@ interface HostEvent { Time: string; Code: string; Message: string }
 
 const NODES = ['node1', 'node2', 'node3'];
 const GUESTS = ['w1', 'w2', 'w3'];
-const CYCLES = Number(process.env.VMHOST_PARTITION_CYCLES ?? (process.env.VMHOST_LONG === '1' ? 200 : 16));
+const CYCLES = Number(process.env.VMHOST_PARTITION_CYCLES ?? (process.env.VMHOST_LONG === '1' ? 200 : 11));
 /** Records an incarnation writes before its node may be cut off. */
 const RECORDS_PER_CYCLE = 5;
 /** Cycles between two checks of the records along the way (the last cycle's is the final, strict one). */
