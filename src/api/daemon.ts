@@ -10,7 +10,10 @@ import {
   Host, loadNetAdapters, parseNetAdapter, writeFileAtomic, NET_ADAPTER_FLAG,
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
-import { CauAdmin, CauAgent, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS, drainOnShutdown } from '../cluster/index.ts';
+import {
+  CauAdmin, CauAgent, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, DEFAULT_LEASE_TIMING, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS,
+  checkLeaseTiming, drainOnShutdown, type LeaseTiming,
+} from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -24,6 +27,8 @@ interface DaemonArgs {
   etcdEndpoints?: string[]; clusterNodeName?: string; clusterStorage?: string;
   /** How long a stopping node may take to move its running roles away (drain on shutdown). */
   drainTimeoutMs: number;
+  /** The node lease's TTL and keepalive: detection and fencing follow them. */
+  lease: LeaseTiming;
   /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
   replicationTimerScale: number;
   /** Appended to the vmhost version this daemon reports (`0.1.0+TAG`): a build or package revision, as an update installs it. */
@@ -31,7 +36,7 @@ interface DaemonArgs {
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, replicationTimerScale: 1 };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, lease: { ...DEFAULT_LEASE_TIMING }, replicationTimerScale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -52,6 +57,8 @@ function parseArgs(argv: string[]): DaemonArgs {
       if (!/^[A-Za-z0-9.-]{1,64}$/.test(out.versionTag)) throw new VmhostError('INVALID_ARGUMENT', '--version-tag: letters, digits, dots and dashes', { param: 'version-tag' });
     }
     else if (a === '--cluster-drain-timeout') out.drainTimeoutMs = parseSeconds(a, value()) * 1000;
+    else if (a === '--cluster-lease-ttl') out.lease.ttlSeconds = parseSeconds(a, value());
+    else if (a === '--cluster-keepalive') out.lease.keepaliveMs = parseMilliseconds(a, value());
     else if (a === '--replication-timer-scale') {
       const v = Number(value());
       if (!(v > 0 && v <= 1)) throw new VmhostError('INVALID_ARGUMENT', '--replication-timer-scale: a number in (0, 1]', { param: 'replication-timer-scale' });
@@ -69,6 +76,7 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '               [--cluster-etcd-endpoints http://HOST:PORT,...  --cluster-storage SHARED_DIR  [--cluster-node-name NAME]]\n'
         + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
         + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n'
+        + '               [--cluster-lease-ttl SECONDS] [--cluster-keepalive MS]   (the node\'s etcd lease: detection of its death; default 4 s renewed every 1000 ms)\n'
         + '               [--version-tag TAG]   (reported as the vmhost version VERSION+TAG: Get-VMHost, Get-ClusterNode, Test-Cluster)\n'
         + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
@@ -78,6 +86,7 @@ function parseArgs(argv: string[]): DaemonArgs {
   if ((out.etcdEndpoints === undefined) !== (out.clusterStorage === undefined)) {
     throw new VmhostError('INVALID_ARGUMENT', 'a cluster node needs both --cluster-etcd-endpoints and --cluster-storage', { param: 'cluster-storage' });
   }
+  checkLeaseTiming(out.lease);
   return out;
 }
 
@@ -95,6 +104,11 @@ function parseSeconds(flag: string, v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 86_400) throw new VmhostError('INVALID_ARGUMENT', `${flag}: '${v}' is not a number of seconds (0–86400)`, { param: flag.slice(2) });
   return n;
+}
+
+function parseMilliseconds(flag: string, v: string): number {
+  if (!/^\d{1,7}$/.test(v)) throw new VmhostError('INVALID_ARGUMENT', `${flag}: '${v}' is not a number of milliseconds`, { param: flag.slice(2) });
+  return Number(v);
 }
 
 /** --memory-capacity: bytes, or a number with MB/GB (Hyper-V's units: 1 MB = 2^20 bytes). */
@@ -147,7 +161,7 @@ async function main(): Promise<void> {
   const url = `${tls ? 'https' : 'http'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   // Joined before the API listens: a node that cannot reach etcd does not start (it could not own anything).
   const cluster = args.etcdEndpoints && args.clusterStorage ? await ClusterNode.start({
-    etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage,
+    etcd: new EtcdClient(args.etcdEndpoints), host, name: args.clusterNodeName ?? host.facts.computerName, url, storage: args.clusterStorage, lease: args.lease,
   }) : undefined;
   const admin = cluster ? new ClusterAdmin(cluster) : undefined;
   // A cluster's nodes route tenants with one set of lookup records and customer routes: the cluster's.

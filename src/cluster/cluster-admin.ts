@@ -253,7 +253,8 @@ export class ClusterAdmin {
    * Suspend-ClusterNode [-Drain]: the node is Paused (it takes no roles); with -Drain every role
    * it runs moves live to the node placement would choose (planDrain), and the call waits.
    */
-  async suspendNode(name: string, drain: boolean): Promise<ClusterNodeView> {
+  /** `signal` (drain on shutdown's bound) stops waiting for the moves: the drain then records nothing more. */
+  async suspendNode(name: string, drain: boolean, signal?: AbortSignal): Promise<ClusterNodeView> {
     const s = await this.node.read();
     need(s);
     const rec = s.nodes.get(name);
@@ -263,7 +264,8 @@ export class ClusterAdmin {
     if (!drain) return (await this.nodes(name))[0]!;
     const after = await this.node.read();
     const plan = planDrain(after, name).filter((p) => after.states.get(p.vmId)?.State === 'Online');
-    const failed = await this.moveAll(plan);
+    const failed = await this.moveAll(plan, signal);
+    signal?.throwIfAborted();
     // Roles left behind: running ones no other node may take, and failed moves.
     const left = [...(await this.node.read()).owners.entries()].filter(([id, o]) => o.Node === name && (after.states.get(id)?.State === 'Online'));
     const moved = plan.filter((p) => !failed.some((f) => f.startsWith(`${p.vmId}:`))).map((p) => p.vmId);
@@ -298,7 +300,7 @@ export class ClusterAdmin {
   }
 
   /** Ask each move, then wait for all: `vmId: why` for those that failed. */
-  private async moveAll(plan: readonly Placement[]): Promise<string[]> {
+  private async moveAll(plan: readonly Placement[], signal?: AbortSignal): Promise<string[]> {
     const asked = new Map<string, MoveRecord>();
     const owners = (await this.node.read()).owners;
     for (const p of plan) {
@@ -310,6 +312,7 @@ export class ClusterAdmin {
     const failed: string[] = [];
     const deadline = Date.now() + WAIT_MS;
     while (asked.size > 0) {
+      signal?.throwIfAborted();
       const s = await this.node.read();
       for (const [id, rec] of asked) {
         const now = s.moves.get(id);

@@ -41,7 +41,7 @@ import {
   CONFIG_KEY, LEADER_KEY, PREFIX, aliveKey, assignKey, groupKey, moveKey, nodeKey, nodeState, ownerKey, parseSnapshot, preemptKey, stateKey, voteKey,
   type AliveRecord, type ClusterGroupRecord, type GroupState, type MoveRecord, type OwnerRecord, type PreemptRecord, type Snapshot, type StateRecord,
 } from './keys.ts';
-import { NodeLease } from './node-lease.ts';
+import { NodeLease, type LeaseTiming } from './node-lease.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { planDrain, planPlacements } from './placement.ts';
 import { claimVote, giveUpVote, promoteVote } from './quorum.ts';
@@ -56,6 +56,17 @@ const LEASE_REPLACED_WAIT_MS = 30_000;
 const BATCH = 60;
 
 const chunks = <T>(list: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
+/** How long a claimed role's start waits for its disks' files to be let go by their last owner. */
+const START_LOCK_WAIT_MS = 30_000;
+
+/** A host job's result; refused at once (the VM's state) becomes a rejection, reported like a failed job. */
+function job(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return run();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
 
 export interface ClusterNodeOptions {
   etcd: EtcdClient;
@@ -66,6 +77,8 @@ export interface ClusterNodeOptions {
   url: string;
   /** The cluster's shared folder as this node mounts it (--cluster-storage): clustered VMs' folders and disks. */
   storage: string;
+  /** The node lease's TTL and keepalive (--cluster-lease-ttl, --cluster-keepalive; checked by checkLeaseTiming); default 4 s / 1 s. */
+  lease?: LeaseTiming;
 }
 
 const online = (s: VmState): 'Online' | 'Offline' => (s === 'Off' || s === 'Saved' ? 'Offline' : 'Online');
@@ -116,7 +129,7 @@ export class ClusterNode {
         const alive: AliveRecord = { Url: opts.url, Pid: process.pid, Since: new Date().toISOString(), Version: opts.host.facts.vmhostVersion, MemoryCapacity: opts.host.memoryCapacity() };
         await this.etcd.put(aliveKey(this.name), JSON.stringify(alive), id);
       },
-    });
+    }, opts.lease);
   }
 
   /** Join: grant the lease and publish this node alive, then run the loop. Throws when etcd cannot be reached. */
@@ -316,13 +329,8 @@ export class ClusterNode {
   /** Start or stop the VM for the role's desired state, beside the loop (a start takes seconds). */
   private act(id: string, g: ClusterGroupRecord): void {
     this.acting.add(id);
-    let result: Promise<unknown>;
-    try {
-      // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
-      result = (g.Persistent === 'Online' ? this.host.start(id) : this.host.save(id)).result;
-    } catch (e) {
-      result = Promise.reject(e); // refused at once (its state): reported like a failed job
-    }
+    // Offline is the VM resource's default OfflineAction in Hyper-V: Save.
+    const result = g.Persistent === 'Online' ? this.startClaimed(id) : job(() => this.host.save(id).result);
     void result
       .then(() => { this.observed.delete(id); })
       .catch((e: unknown) => {
@@ -330,6 +338,25 @@ export class ClusterNode {
         this.event('Error', 'CLUSTER_GROUP_FAILED', `Role '${g.Name}' could not be brought ${g.Persistent}: ${(e as Error).message}`);
       })
       .finally(() => { this.acting.delete(id); this.kick(); });
+  }
+
+  /**
+   * Start a role's VM; a disk still locked by the node that had it (VHD_IN_USE) is tried again
+   * for up to START_LOCK_WAIT_MS. The old owner turns the VM off before its lease may expire, but
+   * its block server lets the disk files go only once the QEMU's exports are drained and closed,
+   * which on a loaded machine can end after a new owner claimed the role (fencing is unaffected:
+   * the old token refuses every write from the deadline on; the file lock only refuses the open).
+   */
+  private async startClaimed(id: string): Promise<unknown> {
+    const until = Date.now() + START_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        return await job(() => this.host.start(id).result);
+      } catch (e) {
+        if (!isVmhostError(e) || e.code !== 'VHD_IN_USE' || Date.now() > until || this.closed || !this.fences.has(id)) throw e;
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
   }
 
   /** Remove-ClusterGroup reached the owner: the Off VM goes back to this node's data dir, then the role's keys go. */

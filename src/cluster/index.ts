@@ -4,6 +4,7 @@ export { EtcdClient } from './etcd-client.ts';
 export { ClusterNode, type ClusterNodeOptions } from './cluster-node.ts';
 export { ClusterAdmin, type ClusterView, type ClusterNodeView, type ClusterGroupView } from './cluster-admin.ts';
 export { PRIORITIES, type Priority } from './keys.ts';
+export { DEFAULT_LEASE_TIMING, checkLeaseTiming, type LeaseTiming } from './node-lease.ts';
 export { drainOnShutdown, SHUTDOWN_DRAIN_TIMEOUT_MS, type ShutdownDrain } from './shutdown-drain.ts';
 export { ClusterOps } from './cluster-ops.ts';
 export { ClusterOpsAdmin, type ClusterResourceView, type ClusterParameterView, type MonitoredItemView } from './ops-admin.ts';

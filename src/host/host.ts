@@ -864,6 +864,28 @@ export class Host {
     }
   }
 
+  /**
+   * A clustered VM's write refused by its fence while its node's keepalive answer was late: QEMU
+   * stopped the VM (werror=stop) with the write kept. If the answer then comes (the lease was
+   * never lost, so the token is still the node's), the write may pass: resume, and QEMU retries
+   * it — through the fencing stage, which checks it again. Without this the role would stay
+   * Online with its guest frozen. A fence that is revoked instead (the node isolated, the role
+   * released) ends the wait: the release turns the VM off.
+   */
+  private async resumeWhenFenceValid(e: VmEntry, rt: VmRuntime, fence: OwnershipFence): Promise<void> {
+    while (e.runtime === rt && e.fence === fence && fence.refusal() !== undefined) {
+      if (fence.revoked) return;
+      await sleep(200);
+    }
+    if (e.runtime !== rt || e.fence !== fence || (await rt.status().catch(() => 'other')) !== 'io-error') return;
+    await rt.resume().catch(() => undefined);
+    await e.lock.run(async (held) => {
+      if (e.runtime !== rt || e.state !== 'Paused' || (await rt.status().catch(() => 'other')) !== 'running') return;
+      e.machine.transition(held, 'Running');
+      this.event('Information', 'VM_RESUMED', `VM resumed: its node's lease was renewed, so the disk writes its ownership fence refused meanwhile are retried (token ${fence.token})`, e);
+    });
+  }
+
   /** Watch a runtime: when its QEMU exits, the VM is Off and an event says why. */
   private adopt(e: VmEntry, rt: VmRuntime, uptimeBaseMs: number): void {
     e.runtime = rt;
@@ -885,6 +907,8 @@ export class Host {
         if (e.runtime === rt && e.state === 'Running') e.machine.transition(held, 'Paused');
         this.event('Error', 'VM_PAUSED_CRITICAL', `VM paused: ${x.operation} error on disk ${x.device} (${x.reason}); Resume-VM continues it once the disk is reachable`, e);
       });
+      // EPERM is the fencing stage's refusal (STORAGE_FENCED): see resumeWhenFenceValid.
+      if (e.fence && /not permitted/i.test(x.reason)) void this.resumeWhenFenceValid(e, rt, e.fence);
     });
     e.exitHandled = rt.exited.then((info) => this.onExit(e, rt, info));
   }

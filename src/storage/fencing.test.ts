@@ -44,7 +44,9 @@ test('a stale or expired ownership token refuses writes with a typed error; read
 
     fence.renew(now + 3000);
     await c.write(4096, pattern(4096, 5));
+    assert.equal(fence.revoked, false, 'a lapsed guarantee is not a revoked token');
     fence.revoke('owner key now at revision 57');
+    assert.equal(fence.revoked, true);
     fence.renew(now + 9000); // a renewal after a revoke does not bring the token back
     await assert.rejects(c.write(4096, pattern(4096, 6)), (e: NbdError) => e.errno === EPERM);
     assert.deepEqual(await c.read(4096, 4096), Buffer.from(pattern(4096, 5)));

@@ -32,6 +32,11 @@ export class OwnershipFence {
     this.validUntilMs = 0;
   }
 
+  /** Revoked for good (a lapsed guarantee may still be renewed; a stale token never is). */
+  get revoked(): boolean {
+    return this.revokedBecause !== undefined;
+  }
+
   /** Why a write now would be refused, or undefined when it may pass. */
   refusal(now = this.clock()): string | undefined {
     if (this.revokedBecause !== undefined) return `ownership token ${this.token} is stale: ${this.revokedBecause}`;
