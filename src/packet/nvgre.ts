@@ -6,9 +6,9 @@
 // counts a refusal by its reason. Outer IPv6 is not handled yet (decode says not-nvgre).
 // Depends on address, bytes, ethernet, ipv4, gre, result, classify (its FrameInfo, for the switch's decoder).
 import { macToNumber } from './address.ts';
-import { finishChecksum, onesSum, put16, put32, u16, u32 } from './bytes.ts';
+import { onesSum, put16, put32, u16, u32 } from './bytes.ts';
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_VLAN, parseEthernet, type VlanTag } from './ethernet.ts';
-import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, nvgreKey } from './gre.ts';
+import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN } from './gre.ts';
 import { IPPROTO_GRE, IPV4_FLAG_DF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
 import { malformed, type DropReason, type Layer, type Parsed } from './result.ts';
 import type { FrameInfo } from './classify.ts';
@@ -163,9 +163,14 @@ export class NvgreTemplate {
     const h = this.header, eh = this.ip, ipLength = 20 + NVGRE_HEADER_LENGTH + inner.length;
     const frame = out ?? carve(h.length + inner.length);
     frame.set(h, 0);
-    put16(frame, eh + 2, ipLength);
-    put16(frame, eh + 10, finishChecksum(this.partialSum + ipLength));
-    put32(frame, eh + 24, nvgreKey(vsid, flowId));
+    // Byte stores, not put16/put32/finishChecksum calls (a tenth of the cached path in the cpu
+    // profile). The sum of a header of 20 bytes plus the length folds in two steps.
+    let sum = this.partialSum + ipLength;
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
+    frame[eh + 2] = ipLength >>> 8; frame[eh + 3] = ipLength & 0xff;
+    frame[eh + 10] = sum >>> 8; frame[eh + 11] = sum & 0xff;
+    frame[eh + 24] = vsid >>> 16; frame[eh + 25] = (vsid >>> 8) & 0xff; frame[eh + 26] = vsid & 0xff; frame[eh + 27] = flowId;
     frame.set(inner, h.length);
     return frame;
   }
