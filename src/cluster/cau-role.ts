@@ -7,7 +7,7 @@
 // before the run time leaves the run time unhandled, and the next leader starts it — once, since
 // a second start fails on the role's revision (and on the run key) whoever tries it.
 // A run time that finds a run in progress (an Invoke-CauRun) waits for its end, then starts.
-import { VmhostError, isVmhostError } from '../common/index.ts';
+import { VmhostError, isVmhostError, type ErrorCode } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { LEADER_KEY, type OwnerRecord } from './keys.ts';
 import { CAU_DEFAULTS, type CauRunRecord, type PlanInput } from './cau-plan.ts';
@@ -144,6 +144,9 @@ function describe(s: CauSchedule): string {
   return `${s.DaysOfWeek.join(', ')}${narrowing}, at ${s.StartDate.slice(11, 19)} UTC, from ${s.StartDate}`;
 }
 
+/** What a refused plan or plug-in throws (cau-plan.ts, cau-plugin.ts): the run time is over, not retried. */
+const PLAN_REFUSED: readonly ErrorCode[] = ['INVALID_ARGUMENT', 'NOT_FOUND', 'CLUSTER_INVALID_OPERATION'];
+
 /**
  * The leader's part, asked by every node's CAU agent each second: start the role's due run, once.
  * Returns the run started, if this call started one.
@@ -163,7 +166,7 @@ export async function startDueRun(node: ClusterNode, now: Date): Promise<CauRunR
   try {
     return await writeRun(node, rec.Run, { ScheduledFor, compares, ops: (run) => [{ put: CAU_ROLE_KEY, value: JSON.stringify({ ...handled, LastRunId: run.RunId } satisfies CauRoleRecord) }] });
   } catch (e) {
-    if (!isVmhostError(e)) throw e;
+    if (!isVmhostError(e) || !PLAN_REFUSED.includes(e.code)) throw e; // etcd unreachable and the like: the next tick tries again
     // The plan was refused (a node Down under -RequireAllNodesOnline, a plug-in since unregistered): this run time is over, said why.
     const LastMessage = `the run of ${ScheduledFor} did not start: ${e.message}`;
     const r = await node.etcd.txn(compares, [{ put: CAU_ROLE_KEY, value: JSON.stringify({ ...handled, LastMessage } satisfies CauRoleRecord) }]);
