@@ -52,12 +52,14 @@ export class CauAgent {
       await this.node.etcd.put(cauResultKey(this.node.name), JSON.stringify(r satisfies CauResult));
     });
     await this.answerScans();
-    await startDueRun(this.node, new Date());
     const kv = await this.node.etcd.get(CAU_RUN_KEY);
-    if (!kv) return;
-    const run = JSON.parse(kv.value) as CauRunRecord;
-    await this.serve(run);
-    if (!this.driving && currentNode(run)?.Node !== this.node.name) await this.coordinate();
+    if (kv) {
+      const run = JSON.parse(kv.value) as CauRunRecord;
+      await this.serve(run);
+      if (!this.driving && currentNode(run)?.Node !== this.node.name) await this.coordinate();
+    }
+    // Last: whatever the schedule's start meets, the run's own work above was done first.
+    await startDueRun(this.node, new Date());
   }
 
   /** Invoke-CauScan's requests not yet answered here: each scan command run once, beside the tick. */
