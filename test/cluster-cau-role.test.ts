@@ -4,8 +4,8 @@
 //   whose argument is shell-quoted, the built-in's unregistering refused.
 // - Invoke-CauScan: every node runs the scan command (its lines are the updates, a failing one
 //   reported as Failed, nothing installed); a dead node is Unreachable.
-// - The self-updating role: the leader is killed, then the role is added with a run time a few
-//   seconds on — due while the dead leader's lease still holds the leader key. The next leader
+// - The self-updating role: added (a run time years away), the leader killed, the role rescheduled
+//   to a run time 2 s on — due while the dead leader's lease (8 s here) still holds the leader key. The next leader
 //   starts the run once: one report for that run time, logged by a surviving node, the role's
 //   LastRunId pointing at it. Disable/Enable/Set/-UpdateNow/Remove on the same record.
 // - Export-CauReport of Get-CauReport -Json's output as CSV and HTML.
@@ -31,6 +31,8 @@ interface Report { RunId: string; ClusterResult: string; ScheduledFor?: string; 
 interface LogLine { Node: string; Time: string; Code: string; Message: string }
 
 const NODES = ['node1', 'node2', 'node3'];
+/** Longer than the default 4 s: the rescheduled run time falls before the dead leader's key expires even on a loaded machine. */
+const LEASE_TTL = 8;
 
 describe('CAU: Invoke-CauScan, the self-updating role, plug-ins, Export-CauReport, Reset-ClusterVMMonitoredState', () => {
   let cluster: TestCluster | undefined;
@@ -40,7 +42,7 @@ describe('CAU: Invoke-CauScan, the self-updating role, plug-ins, Export-CauRepor
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'vmhost-cau-role-'));
-    cluster = await startCluster(NODES);
+    cluster = await startCluster(NODES, { args: () => ['--cluster-lease-ttl', String(LEASE_TTL)] });
     t = cluster.t;
     etcd = new EtcdClient(cluster.etcd.endpoints);
     await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
@@ -78,13 +80,16 @@ describe('CAU: Invoke-CauScan, the self-updating role, plug-ins, Export-CauRepor
     // Checks beside the cmdlets go through the API: a CLI process costs seconds on a loaded machine.
     const da = cluster!.daemons[alive[0]!]!;
     const get = async <T>(path: string): Promise<T> => (await da.api('GET', `/api/v1/cluster${path}`)).json as T;
-    await cluster!.killNode(dead);
-    // Due while the dead leader's lease (TTL 4 s) still holds the leader key: nobody may start it until the next leader.
-    const slot = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
     const ran = join(work, 'ran');
-    const role = await ta.json<RoleView>('Add-CauClusterRole', '-DaysOfWeek', DAYS_OF_WEEK[slot.getUTCDay()]!, '-StartDate', slot.toISOString(),
+    const role = await ta.json<RoleView>('Add-CauClusterRole', '-DaysOfWeek', 'Tuesday', '-StartDate', '2030-01-01T03:00:00Z',
       '-CauPluginArguments', `@{Command='echo "$VMHOST_CAU_RUN_ID $VMHOST_CAU_NODE" >> ${ran}'}`, '-MaxFailedNodes', '1', '-Force');
-    assert.deepEqual([role.Status, role.NextRun, role.MaxFailedNodes], ['Online', slot.toISOString(), 1]);
+    assert.deepEqual([role.Status, role.NextRun, role.MaxFailedNodes], ['Online', '2030-01-01T03:00:00.000Z', 1]);
+    await cluster!.killNode(dead);
+    // Rescheduled (through the API: a CLI process may take seconds here) to a run time due while the dead
+    // leader's lease (LEASE_TTL) still holds the leader key: nobody may start it until the next leader.
+    const slot = new Date(Math.ceil((Date.now() + 2000) / 1000) * 1000);
+    const set = await da.api('PATCH', '/api/v1/cluster/cau/role', { DaysOfWeek: [DAYS_OF_WEEK[slot.getUTCDay()]!], StartDate: slot.toISOString() });
+    assert.equal((set.json as RoleView).NextRun, slot.toISOString(), set.text);
 
     let report: Report | undefined;
     await waitFor('the scheduled run\'s report', 120_000, async () => {
@@ -102,6 +107,7 @@ describe('CAU: Invoke-CauScan, the self-updating role, plug-ins, Export-CauRepor
     assert.equal(starts.length, 1, `one start for the run time: ${JSON.stringify(starts)}`);
     assert.notEqual(starts[0]!.Node, leader, 'started by the next leader');
     const newLeader = log.find((l) => l.Code === 'CLUSTER_LEADER' && l.Node === starts[0]!.Node && Date.parse(l.Time) > slot.getTime() - 10_000);
+    assert.ok(newLeader && Date.parse(newLeader.Time) > slot.getTime(), `the run time (${slot.toISOString()}) came before the next leader (${newLeader?.Time}): it was due with no live leader`);
     process.stdout.write(`# scheduled run of ${slot.toISOString()} started by ${starts[0]!.Node} at ${starts[0]!.Time} (it became leader at ${newLeader?.Time ?? '?'}; the dead leader was ${leader}), `
       + `its report ${reportedAt - slot.getTime()} ms after the run time (LOADED machine: not a performance claim)\n`);
 
@@ -113,8 +119,8 @@ describe('CAU: Invoke-CauScan, the self-updating role, plug-ins, Export-CauRepor
     assert.equal((await ta.json<RoleView>('Disable-CauClusterRole', '-PassThru')).Status, 'Offline');
     assert.equal((await get<RoleView>('/cau/role')).NextRun, undefined);
     assert.equal((await ta.json<RoleView>('Enable-CauClusterRole', '-PassThru')).Status, 'Online');
-    const set = await ta.json<RoleView>('Set-CauClusterRole', '-DaysOfWeek', 'Tuesday,Saturday', '-WeeksOfMonth', '5', '-PassThru');
-    assert.deepEqual(set.DaysOfWeek, ['Tuesday', 'Saturday']);
+    const changed = await ta.json<RoleView>('Set-CauClusterRole', '-DaysOfWeek', 'Tuesday,Saturday', '-WeeksOfMonth', '5', '-PassThru');
+    assert.deepEqual(changed.DaysOfWeek, ['Tuesday', 'Saturday']);
     const both = await da.api('PATCH', '/api/v1/cluster/cau/role', { IntervalWeeks: 2, WeeksOfMonth: [1] });
     assert.match(both.text, /Give -WeeksOfMonth or -IntervalWeeks, not both/);
     const again = await da.api('POST', '/api/v1/cluster/cau/role', { DaysOfWeek: ['Monday'], CauPluginName: 'vmhost.Command', CauPluginArguments: { Command: 'true' } });
