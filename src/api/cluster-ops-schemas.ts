@@ -30,4 +30,5 @@ export type MonitoredQuery = Static<typeof MonitoredQuery>;
 export const MonitoredBody = Type.Object({ VirtualMachine: VmRef, Service: Type.Array(Service, { minItems: 1, maxItems: 32 }) }, { additionalProperties: false });
 export type MonitoredBody = Static<typeof MonitoredBody>;
 export const MonitoredRef = Type.Object({ vm: VmRef, service: Service });
+export const MonitoredVmRef = Type.Object({ vm: VmRef });
 

@@ -11,7 +11,7 @@ import {
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
 import {
-  CauAdmin, CauAgent, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, DEFAULT_LEASE_TIMING, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS,
+  CauAdmin, CauAgent, CauRoleAdmin, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, DEFAULT_LEASE_TIMING, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS,
   checkLeaseTiming, drainOnShutdown, type LeaseTiming,
 } from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
   const csv = cluster ? ClusterSharedVolumes.start(cluster, host) : undefined;
   const cau = cluster && admin ? CauAgent.start(cluster, admin, args.dataDir) : undefined;
   const replication = await Replication.open(host, args.replicationTimerScale);
-  const app = await buildServer({ host, token, tls, loopbackTls: tls ? undefined : tlsIdentity, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, cau: cluster ? new CauAdmin(cluster) : undefined, replication });
+  const app = await buildServer({ host, token, tls, loopbackTls: tls ? undefined : tlsIdentity, cluster: admin, clusterOps: cluster ? new ClusterOpsAdmin(cluster) : undefined, csv, cau: cluster ? { admin: new CauAdmin(cluster), role: new CauRoleAdmin(cluster) } : undefined, replication });
   await app.listen({ host: addr, port });
   await writeFileAtomic(join(args.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, tlsFingerprint: tls?.fingerprint }, null, 2));
   if (tls) process.stdout.write(`vmhostd TLS certificate SHA-256 fingerprint ${tls.fingerprint} (${join(args.dataDir, 'tls.crt')})\n`);

@@ -74,12 +74,26 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/monitored-items': 'Viewer',
   'POST /api/v1/cluster/monitored-items': 'Administrator',
   'DELETE /api/v1/cluster/monitored-items/:vm/:service': 'Administrator',
+  'POST /api/v1/cluster/monitored-items/:vm/reset': 'Administrator',
   // Cluster-Aware Updating: a run drains and updates every node (it runs the administrator's command on each).
   'POST /api/v1/cluster/cau/run': 'Administrator',
   'GET /api/v1/cluster/cau/run': 'Viewer',
   'DELETE /api/v1/cluster/cau/run': 'Administrator',
   'GET /api/v1/cluster/cau/reports': 'Viewer',
   'GET /api/v1/cluster/cau/setup': 'Viewer',
+  // A scan runs the plug-in's scan command on every node: the administrator's command, like a run's.
+  'POST /api/v1/cluster/cau/scan': 'Administrator',
+  // The self-updating role starts runs by itself: its schedule and options are an administrator's.
+  'POST /api/v1/cluster/cau/role': 'Administrator',
+  'GET /api/v1/cluster/cau/role': 'Viewer',
+  'PATCH /api/v1/cluster/cau/role': 'Administrator',
+  'POST /api/v1/cluster/cau/role/enable': 'Administrator',
+  'POST /api/v1/cluster/cau/role/disable': 'Administrator',
+  'DELETE /api/v1/cluster/cau/role': 'Administrator',
+  // A registered plug-in is a command template every node may run.
+  'GET /api/v1/cluster/cau/plugins': 'Viewer',
+  'POST /api/v1/cluster/cau/plugins': 'Administrator',
+  'DELETE /api/v1/cluster/cau/plugins/:name': 'Administrator',
   'GET /api/v1/vms': 'Viewer',
   'POST /api/v1/vms': 'Administrator',
   'GET /api/v1/vms/:vm': 'Viewer',

@@ -1,11 +1,11 @@
 // The cluster operations' routes: Test-Cluster, Get-ClusterLog, Get-ClusterResource,
-// Get-ClusterParameter, Update-ClusterVirtualMachineConfiguration and the VM-monitoring items
+// Get-ClusterParameter, Update-ClusterVirtualMachineConfiguration and the VM-monitoring items and state
 // (src/cluster/ops-admin.ts). A daemon that is not a cluster node answers CLUSTER_NOT_CONFIGURED.
 import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterOpsAdmin } from '../cluster/index.ts';
 import {
-  ClusterLogQuery, MonitoredBody, MonitoredQuery, MonitoredRef, ParameterQuery, ResourceQuery, ResourceRef, UpdateVmConfigBody,
+  ClusterLogQuery, MonitoredBody, MonitoredQuery, MonitoredRef, MonitoredVmRef, ParameterQuery, ResourceQuery, ResourceRef, UpdateVmConfigBody,
 } from './cluster-ops-schemas.ts';
 
 export function registerClusterOpsRoutes(app: FastifyInstance, ops: ClusterOpsAdmin | undefined): void {
@@ -40,4 +40,7 @@ export function registerClusterOpsRoutes(app: FastifyInstance, ops: ClusterOpsAd
   app.delete<{ Params: { vm: string; service: string } }>('/api/v1/cluster/monitored-items/:vm/:service',
     { schema: { summary: 'Remove-ClusterVMMonitoredItem', tags, params: MonitoredRef } },
     async (req) => need().removeMonitoredItems(req.params.vm, [req.params.service]));
+  app.post<{ Params: { vm: string } }>('/api/v1/cluster/monitored-items/:vm/reset',
+    { schema: { summary: 'Reset-ClusterVMMonitoredState: forget the VM\'s monitored-service failures (its next one restarts it in place again)', tags, params: MonitoredVmRef } },
+    async (req) => need().resetMonitoredState(req.params.vm));
 }

@@ -38,7 +38,7 @@ import { registerClusterRoutes } from './routes-cluster.ts';
 import { registerClusterOpsRoutes } from './routes-cluster-ops.ts';
 import { registerClusterCsvRoutes } from './routes-cluster-csv.ts';
 import { registerCauRoutes } from './routes-cau.ts';
-import type { CauAdmin, ClusterAdmin, ClusterOpsAdmin, ClusterSharedVolumes } from '../cluster/index.ts';
+import type { CauAdmin, CauRoleAdmin, ClusterAdmin, ClusterOpsAdmin, ClusterSharedVolumes } from '../cluster/index.ts';
 import type { Replication } from '../replica/index.ts';
 import { registerReplicaRoutes } from './routes-replica.ts';
 import { registerFailoverRoutes } from './routes-failover.ts';
@@ -58,7 +58,7 @@ export interface ServerOptions {
   /** Cluster Shared Volumes: with `cluster`. */
   csv?: ClusterSharedVolumes;
   /** Cluster-Aware Updating: with `cluster`. */
-  cau?: CauAdmin;
+  cau?: { admin: CauAdmin; role: CauRoleAdmin };
   /** Hyper-V Replica (src/replica): without it the replication routes answer REPLICATION_NOT_ENABLED (tests that build a server alone). */
   replication?: Replication;
 }

@@ -3,16 +3,25 @@
 // does the rest (cau-agent.ts); Get-CauRun reads it; Stop-CauRun marks it Stopping (the
 // coordinator ends it at its next step); Get-CauReport reads finished runs; Test-CauSetup checks
 // that a run could go through: every node Up, every running role movable off its node, quorum
-// holding with any one node down.
+// holding with any one node down. Invoke-CauScan asks every node's plug-in what it would install
+// (cau-agent.ts answers); Get-/Register-/Unregister-CauPlugin keep the registered plug-ins.
 import { randomUUID } from 'node:crypto';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
+import type { EtcdCompare, EtcdOp } from './etcd-client.ts';
 import { nodeState } from './keys.ts';
 import { planDrain } from './placement.ts';
 import { quorumConfig } from './quorum.ts';
 import { currentNode, planRun, type CauNodeRun, type CauRunRecord, type PlanInput } from './cau-plan.ts';
-import { cauPlugin } from './cau-plugin.ts';
-import { CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_RUN_KEY, type CauCoordinatorRecord } from './cau-keys.ts';
+import { cauPlugin, cauPlugins, pluginRecord, type CauPluginRecord } from './cau-plugin.ts';
+import {
+  CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_ROLE_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauPluginKey, cauScanRequestKey,
+  type CauCoordinatorRecord, type CauScanRequest, type CauScanResult,
+} from './cau-keys.ts';
+
+/** How long a node's scan command may take; the asking node waits a little longer for its answer. */
+export const CAU_SCAN_TIMEOUT_MS = 120_000;
+const SCAN_ANSWER_GRACE_MS = 5_000;
 
 export interface CauNodeView extends CauNodeRun { ClusterNodeState?: string }
 /** Get-CauRun: `RunState` NotRunning when no run is in progress (then the rest is absent). */
@@ -23,7 +32,12 @@ export interface CauRunView {
 export interface CauReportView {
   ClusterName: string; RunId: string; RunStartTime: string; RunDuration: string; ClusterResult: string; Plugin: string;
   NodesSucceeded: number; NodesFailed: number; Message?: string; NodeResults?: CauNodeRun[];
+  /** The self-updating role's run time that started the run (absent: Invoke-CauRun or -UpdateNow). */
+  ScheduledFor?: string;
 }
+/** Invoke-CauScan's answer for one node: `State` Scanned (its Updates), Failed (the scan command's error) or Unreachable. */
+export interface CauScanView { ClusterName: string; NodeName: string; State: 'Scanned' | 'Failed' | 'Unreachable'; UpdateCount: number; Updates: string[]; Message?: string }
+export interface CauPluginView { Name: string; BuiltIn: boolean; Description: string; UpdateCommand?: string; ScanCommand?: string }
 export interface CauSetupCheck { Title: string; State: 'Passed' | 'Failed' | 'Warning'; Detail: string }
 
 function duration(from: string, to: string | undefined): string {
@@ -34,9 +48,33 @@ function duration(from: string, to: string | undefined): string {
 function reportView(r: CauRunRecord, detailed: boolean): CauReportView {
   return {
     ClusterName: r.ClusterName, RunId: r.RunId, RunStartTime: r.StartedAt, RunDuration: duration(r.StartedAt, r.EndedAt), ClusterResult: r.State, Plugin: r.Plugin,
+    ...(r.ScheduledFor !== undefined ? { ScheduledFor: r.ScheduledFor } : {}),
     NodesSucceeded: r.Nodes.filter((n) => n.Status === 'Succeeded').length, NodesFailed: r.Nodes.filter((n) => n.Status === 'Failed').length,
     ...(r.Message !== undefined ? { Message: r.Message } : {}), ...(detailed ? { NodeResults: r.Nodes } : {}),
   };
+}
+
+/**
+ * Plan a run and write it: one at a time (a txn on the run key's absence) and only while the
+ * caller's own `compares` hold, with the caller's `ops(run)` in the same txn. Undefined: the txn
+ * failed (a run in progress, or one of the caller's conditions).
+ */
+export async function writeRun(node: ClusterNode, input: PlanInput, meta: { ScheduledFor?: string; compares?: EtcdCompare[]; ops?: (run: CauRunRecord) => EtcdOp[] } = {}): Promise<CauRunRecord | undefined> {
+  (await cauPlugin(node.etcd, input.Plugin)).updateCommand(input.Arguments); // its arguments are checked before anything is written
+  const s = await node.read();
+  node.assertMember(s);
+  const nodes = [...s.nodes.keys()].map((Name) => ({ Name, State: nodeState(s, Name) }));
+  const planned = planRun(input, nodes, { RunId: randomUUID(), ClusterName: s.config!.Name, By: node.name, Now: new Date() });
+  const run: CauRunRecord = meta.ScheduledFor !== undefined ? { ...planned, ScheduledFor: meta.ScheduledFor } : planned;
+  const r = await node.etcd.txn([{ key: CAU_RUN_KEY, absent: true }, ...(meta.compares ?? [])], [{ put: CAU_RUN_KEY, value: JSON.stringify(run) }, ...(meta.ops?.(run) ?? [])]);
+  if (!r.succeeded) return undefined;
+  node.event('Information', 'CLUSTER_CAU_RUN_STARTED', `CAU run ${run.RunId} started (${run.Plugin}${meta.ScheduledFor ? `, the self-updating role's run of ${meta.ScheduledFor}` : ''}): nodes ${run.Nodes.map((n) => n.Node).join(', ')}, MaxFailedNodes ${run.MaxFailedNodes}, FailbackMode ${run.FailbackMode}`);
+  return run;
+}
+
+function view(p: { name: string; builtIn: boolean; description: string }, kv: { value: string } | undefined): CauPluginView {
+  const rec = kv && (JSON.parse(kv.value) as CauPluginRecord);
+  return { Name: p.name, BuiltIn: p.builtIn, Description: p.description, ...(rec ? { UpdateCommand: rec.UpdateCommand, ...(rec.ScanCommand !== undefined ? { ScanCommand: rec.ScanCommand } : {}) } : {}) };
 }
 
 export class CauAdmin {
@@ -50,14 +88,8 @@ export class CauAdmin {
 
   /** Invoke-CauRun: the run is planned and written; the nodes' agents carry it out. */
   async invoke(input: PlanInput): Promise<CauRunView> {
-    cauPlugin(input.Plugin).updateCommand(input.Arguments); // its arguments are checked before anything is written
-    const s = await this.node.read();
-    this.node.assertMember(s);
-    const nodes = [...s.nodes.keys()].map((Name) => ({ Name, State: nodeState(s, Name) }));
-    const run = planRun(input, nodes, { RunId: randomUUID(), ClusterName: s.config!.Name, By: this.node.name, Now: new Date() });
-    const r = await this.node.etcd.txn([{ key: CAU_RUN_KEY, absent: true }], [{ put: CAU_RUN_KEY, value: JSON.stringify(run) }]);
-    if (!r.succeeded) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${run.ClusterName}' (Get-CauRun; Stop-CauRun ends it)`, {});
-    this.node.event('Information', 'CLUSTER_CAU_RUN_STARTED', `CAU run ${run.RunId} started (${run.Plugin}): nodes ${run.Nodes.map((n) => n.Node).join(', ')}, MaxFailedNodes ${run.MaxFailedNodes}, FailbackMode ${run.FailbackMode}`);
+    const run = await writeRun(this.node, input);
+    if (!run) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${await this.cluster()}' (Get-CauRun; Stop-CauRun ends it)`, {});
     return this.run(false);
   }
 
@@ -95,6 +127,79 @@ export class CauAdmin {
     const { kvs } = await this.node.etcd.range(CAU_REPORT_PREFIX);
     const runs = kvs.map((kv) => JSON.parse(kv.value) as CauRunRecord).sort((a, b) => a.StartedAt.localeCompare(b.StartedAt));
     return (last ? runs.slice(-1) : runs).map((r) => reportView(r, detailed));
+  }
+
+  /**
+   * Invoke-CauScan: every node runs the plug-in's scan command (installing nothing) and answers
+   * with the updates it lists; a Down node, or one that does not answer in time, is Unreachable.
+   */
+  async scan(plugin: string, args: Record<string, string>): Promise<CauScanView[]> {
+    const command = (await cauPlugin(this.node.etcd, plugin)).scanCommand(args);
+    const s = await this.node.read();
+    this.node.assertMember(s);
+    const ClusterName = s.config!.Name;
+    const names = [...s.nodes.keys()].sort();
+    const up = names.filter((n) => nodeState(s, n) !== 'Down');
+    const ScanId = randomUUID();
+    const answers = new Map<string, CauScanResult>();
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), CAU_SCAN_TIMEOUT_MS + SCAN_ANSWER_GRACE_MS);
+    try {
+      const rev = await this.node.etcd.put(cauScanRequestKey(ScanId), JSON.stringify({ ScanId, Command: command, TimeoutMs: CAU_SCAN_TIMEOUT_MS } satisfies CauScanRequest));
+      // From the request's revision on: answers written before the watch began are replayed.
+      await this.node.etcd.watch(`${CAU_SCAN_PREFIX}${ScanId}/`, rev + 1, (e) => {
+        if (e.type !== 'PUT' || e.kv.key.endsWith('/request')) return;
+        const a = JSON.parse(e.kv.value) as CauScanResult;
+        answers.set(a.Node, a);
+        if (up.every((n) => answers.has(n))) stop.abort();
+      }, stop.signal);
+    } finally {
+      clearTimeout(timer);
+      const { kvs } = await this.node.etcd.range(`${CAU_SCAN_PREFIX}${ScanId}/`).catch(() => ({ kvs: [] }));
+      for (const kv of kvs) await this.node.etcd.delete(kv.key).catch(() => undefined);
+    }
+    return names.map((NodeName): CauScanView => {
+      const a = answers.get(NodeName);
+      if (!a) {
+        const why = nodeState(s, NodeName) === 'Down' ? 'the node is Down (no live etcd lease)' : `no answer within ${(CAU_SCAN_TIMEOUT_MS + SCAN_ANSWER_GRACE_MS) / 1000} s`;
+        return { ClusterName, NodeName, State: 'Unreachable', UpdateCount: 0, Updates: [], Message: why };
+      }
+      if (a.Error !== undefined) return { ClusterName, NodeName, State: 'Failed', UpdateCount: 0, Updates: [], Message: a.Error };
+      return { ClusterName, NodeName, State: 'Scanned', UpdateCount: a.Updates!.length, Updates: a.Updates! };
+    });
+  }
+
+  /** Get-CauPlugin [-Name]: the built-in plug-ins, then the registered ones. */
+  async plugins(name?: string): Promise<CauPluginView[]> {
+    await this.cluster();
+    if (name !== undefined) return [view(await cauPlugin(this.node.etcd, name), await this.node.etcd.get(cauPluginKey(name)))];
+    const all = await cauPlugins(this.node.etcd);
+    const { kvs } = await this.node.etcd.range(cauPluginKey(''));
+    return all.map((p) => view(p, kvs.find((kv) => kv.key === cauPluginKey(p.name))));
+  }
+
+  /** Register-CauPlugin: a named command template (a name already registered is refused). */
+  async registerPlugin(input: CauPluginRecord): Promise<CauPluginView> {
+    await this.cluster();
+    const rec = pluginRecord(input);
+    const r = await this.node.etcd.txn([{ key: cauPluginKey(rec.Name), absent: true }], [{ put: cauPluginKey(rec.Name), value: JSON.stringify(rec) }]);
+    if (!r.succeeded) throw new VmhostError('ALREADY_EXISTS', `A CAU plugin '${rec.Name}' is registered already (Unregister-CauPlugin first)`, { plugin: rec.Name });
+    return (await this.plugins(rec.Name))[0]!;
+  }
+
+  /** Unregister-CauPlugin: refused for a built-in, and for the plug-in of the run in progress or of the self-updating role. */
+  async unregisterPlugin(name: string): Promise<void> {
+    const p = await cauPlugin(this.node.etcd, name);
+    if (p.builtIn) throw new VmhostError('INVALID_ARGUMENT', `'${p.name}' is a built-in CAU plugin: it cannot be unregistered`, { plugin: p.name });
+    const [run, role] = await Promise.all([this.node.etcd.get(CAU_RUN_KEY), this.node.etcd.get(CAU_ROLE_KEY)]);
+    // The run's record names its plug-in as Plugin; the role's as Run.Plugin.
+    const uses = (v: string | undefined, what: string): void => {
+      const rec = v === undefined ? undefined : JSON.parse(v) as { Plugin?: string; Run?: { Plugin: string } };
+      if ((rec?.Plugin ?? rec?.Run?.Plugin)?.toLowerCase() === p.name.toLowerCase()) throw new VmhostError('INVALID_STATE', `CAU plugin '${p.name}' is used by ${what}`, { plugin: p.name });
+    };
+    uses(run?.value, 'the updating run in progress');
+    uses(role?.value, 'the self-updating role (Set-CauClusterRole -CauPluginName changes it)');
+    await this.node.etcd.delete(cauPluginKey(p.name));
   }
 
   /** Test-CauSetup: what a run needs of the cluster now. */

@@ -2,17 +2,22 @@
 // current run asks of this node (cau-runner.ts) and reports how it ended, and (2) takes the
 // coordination of a run nobody coordinates — a new run, or one whose coordinator died or let go
 // because the run reached its own node — by a txn on the absent coordinator key, bound to this
-// node's lease, and drives it (cau-coordinator.ts).
+// node's lease, and drives it (cau-coordinator.ts); (3) answers Invoke-CauScan's requests, running
+// the plug-in's scan command; (4) on the leader, starts the self-updating role's due run (cau-role.ts).
+import { execFile } from 'node:child_process';
 import type { ClusterAdmin } from './cluster-admin.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { currentNode, type CauRunRecord } from './cau-plan.ts';
 import { CauCoordinator } from './cau-coordinator.ts';
 import { CauRunner } from './cau-runner.ts';
+import { startDueRun } from './cau-role.ts';
 import {
-  CAU_COORDINATOR_KEY, CAU_RUN_KEY, cauRequestKey, cauResultKey, type CauCoordinatorRecord, type CauRequest, type CauResult,
+  CAU_COORDINATOR_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauRequestKey, cauResultKey, cauScanResultKey,
+  type CauCoordinatorRecord, type CauRequest, type CauResult, type CauScanRequest, type CauScanResult,
 } from './cau-keys.ts';
 
 const TICK_MS = 1000;
+const SCAN_OUTPUT_MAX = 4 * 1024 * 1024;
 
 export class CauAgent {
   private readonly abort = new AbortController();
@@ -21,6 +26,8 @@ export class CauAgent {
   private ticking: Promise<void> | undefined;
   private driving: Promise<void> | undefined;
   private stopping = false;
+  /** Scans this daemon answered or is answering, until their request is gone. */
+  private readonly scans = new Set<string>();
 
   private constructor(private readonly node: ClusterNode, private readonly admin: ClusterAdmin, dataDir: string) {
     this.runner = new CauRunner(dataDir, { VMHOST_CAU_NODE: node.name, VMHOSTD_PID: String(process.pid), VMHOST_DATA_DIR: dataDir });
@@ -44,11 +51,38 @@ export class CauAgent {
       if (this.stopping) throw new Error('stopping: the next daemon reports it'); // its files stay
       await this.node.etcd.put(cauResultKey(this.node.name), JSON.stringify(r satisfies CauResult));
     });
+    await this.answerScans();
     const kv = await this.node.etcd.get(CAU_RUN_KEY);
-    if (!kv) return;
-    const run = JSON.parse(kv.value) as CauRunRecord;
-    await this.serve(run);
-    if (!this.driving && currentNode(run)?.Node !== this.node.name) await this.coordinate();
+    if (kv) {
+      const run = JSON.parse(kv.value) as CauRunRecord;
+      await this.serve(run);
+      if (!this.driving && currentNode(run)?.Node !== this.node.name) await this.coordinate();
+    }
+    // Last: whatever the schedule's start meets, the run's own work above was done first.
+    await startDueRun(this.node, new Date());
+  }
+
+  /** Invoke-CauScan's requests not yet answered here: each scan command run once, beside the tick. */
+  private async answerScans(): Promise<void> {
+    const { kvs } = await this.node.etcd.range(CAU_SCAN_PREFIX);
+    const asked = kvs.filter((kv) => kv.key.endsWith('/request')).map((kv) => JSON.parse(kv.value) as CauScanRequest);
+    for (const id of this.scans) if (!asked.some((r) => r.ScanId === id)) this.scans.delete(id);
+    for (const req of asked.filter((r) => !this.scans.has(r.ScanId))) {
+      this.scans.add(req.ScanId);
+      void this.scan(req).then((r) => this.node.etcd.put(cauScanResultKey(req.ScanId, this.node.name), JSON.stringify(r))).catch(() => undefined); // the asking node reports no answer
+    }
+  }
+
+  /** The scan command's output lines are the updates; it installs nothing (the plug-in's promise, not ours to check). */
+  private scan(req: CauScanRequest): Promise<CauScanResult> {
+    return new Promise((resolve) => {
+      execFile('/bin/sh', ['-c', req.Command], { timeout: req.TimeoutMs, killSignal: 'SIGKILL', maxBuffer: SCAN_OUTPUT_MAX, env: { ...process.env, ...this.runner.env } }, (err, stdout, stderr) => {
+        if (!err) { resolve({ Node: this.node.name, Updates: stdout.split('\n').map((l) => l.trim()).filter(Boolean) }); return; }
+        const tail = stderr.trim().split('\n').slice(-5).join('\n');
+        const why = err.killed ? `the scan command did not end within ${Math.round(req.TimeoutMs / 1000)} s: killed` : `the scan command exited ${String(err.code)}`;
+        resolve({ Node: this.node.name, Error: tail ? `${why}: ${tail}` : why });
+      });
+    });
   }
 
   /** The run's request to this node, run once (a request id already started or answered here is not run again). */

@@ -93,7 +93,7 @@ export class CauCoordinator {
   /** Ask the node to run the step's command (once per request id) and wait for its answer. */
   private async request(run: CauRunRecord, cur: CauNodeRun, since: number): Promise<Outcome> {
     const stage = stageOf(cur.Status)!;
-    const command = stage === 'Update' ? cauPlugin(run.Plugin).updateCommand(run.Arguments) : stage === 'PreUpdate' ? run.PreUpdateScript! : run.PostUpdateScript!;
+    const command = stage === 'Update' ? (await cauPlugin(this.node.etcd, run.Plugin)).updateCommand(run.Arguments) : stage === 'PreUpdate' ? run.PreUpdateScript! : run.PostUpdateScript!;
     const req: CauRequest = { RunId: run.RunId, RequestId: cur.RequestId!, Stage: stage, Command: command, TimeoutMs: run.TimeoutMs };
     const asked = await this.node.etcd.get(cauRequestKey(cur.Node));
     if (!asked || (JSON.parse(asked.value) as CauRequest).RequestId !== req.RequestId) await this.node.etcd.put(cauRequestKey(cur.Node), JSON.stringify(req));

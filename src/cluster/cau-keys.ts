@@ -6,6 +6,10 @@
 //   /vmhost/clusterops/cau/request/<node>      CauRequest    what the run asks the node to run (its updater or a script)
 //   /vmhost/clusterops/cau/result/<node>       CauResult     how that ended, written by the node
 //   /vmhost/clusterops/cau/report/<RunId>      CauRunRecord  a finished run (Get-CauReport)
+//   /vmhost/clusterops/cau/role                CauRoleRecord the self-updating role (Add-CauClusterRole): its schedule and run options
+//   /vmhost/clusterops/cau/plugin/<name>       CauPluginRecord a registered plugin (Register-CauPlugin), name lowercased
+//   /vmhost/clusterops/cau/scan/<id>/request   CauScanRequest Invoke-CauScan asked (every node answers, installing nothing)
+//   /vmhost/clusterops/cau/scan/<id>/<node>    CauScanResult one node's answer
 import { OPS_PREFIX } from './ops-keys.ts';
 import type { CauStage } from './cau-plan.ts';
 
@@ -14,6 +18,12 @@ export const CAU_RUN_KEY = `${CAU_PREFIX}run`;
 export const CAU_COORDINATOR_KEY = `${CAU_PREFIX}coordinator`;
 export const CAU_REQUEST_PREFIX = `${CAU_PREFIX}request/`;
 export const CAU_REPORT_PREFIX = `${CAU_PREFIX}report/`;
+export const CAU_ROLE_KEY = `${CAU_PREFIX}role`;
+export const CAU_PLUGIN_PREFIX = `${CAU_PREFIX}plugin/`;
+export const CAU_SCAN_PREFIX = `${CAU_PREFIX}scan/`;
+export const cauPluginKey = (name: string): string => `${CAU_PLUGIN_PREFIX}${name.toLowerCase()}`;
+export const cauScanRequestKey = (id: string): string => `${CAU_SCAN_PREFIX}${id}/request`;
+export const cauScanResultKey = (id: string, node: string): string => `${CAU_SCAN_PREFIX}${id}/${node}`;
 export const cauRequestKey = (node: string): string => `${CAU_REQUEST_PREFIX}${node}`;
 export const cauResultKey = (node: string): string => `${CAU_PREFIX}result/${node}`;
 export const cauReportKey = (runId: string): string => `${CAU_REPORT_PREFIX}${runId}`;
@@ -23,3 +33,7 @@ export interface CauRequest { RunId: string; RequestId: string; Stage: CauStage;
 /** `ExitCode` null: the command did not end by itself (timed out, vanished); `Output`: its last lines. */
 export interface CauResult { RunId: string; RequestId: string; ExitCode: number | null; Output: string; Message?: string }
 export interface CauCoordinatorRecord { Node: string }
+/** Invoke-CauScan's question: `Command` is the plugin's scan command, made by the asking node. */
+export interface CauScanRequest { ScanId: string; Command: string; TimeoutMs: number }
+/** `Updates`: the scan command's output lines (exit 0); else `Error` says why the node has no list. */
+export interface CauScanResult { Node: string; Updates?: string[]; Error?: string }

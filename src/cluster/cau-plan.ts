@@ -58,6 +58,8 @@ export interface CauRunRecord extends CauRunOptions {
   State: CauRunState;
   Message?: string;
   Nodes: CauNodeRun[];
+  /** The self-updating role's run time that started this run (cau-role.ts). */
+  ScheduledFor?: string;
 }
 
 export const CAU_DEFAULTS = { MaxFailedNodes: 0, MaxRetriesPerNode: 3, FailbackMode: 'NoFailback', TimeoutMs: 15 * 60_000 } as const;

@@ -23,7 +23,7 @@ export class CauRunner {
   private readonly dir: string;
 
   /** `env`: what the command is told about where it runs (node name, the daemon's pid and data dir). */
-  constructor(dataDir: string, private readonly env: Record<string, string>) {
+  constructor(dataDir: string, readonly env: Readonly<Record<string, string>>) {
     this.dir = join(dataDir, 'cau');
   }
 

@@ -15,6 +15,8 @@ export type ResourceType = 'Virtual Machine' | 'Virtual Machine Configuration';
 export interface ClusterResourceView { Name: string; State: GroupState; OwnerGroup: string; OwnerNode: string; ResourceType: ResourceType; VMId: string }
 export interface ClusterParameterView { ClusterObject: string; Name: string; Value: string | number; Type: 'String' | 'UInt32' }
 export interface MonitoredItemView { Name: string; VMName: string; VMId: string }
+/** Reset-ClusterVMMonitoredState: the monitored-service failures cleared (the restart/failover count starts again). */
+export interface MonitoredStateView { VMName: string; VMId: string; FailuresCleared: number }
 
 const RESOURCE_PREFIX: Record<ResourceType, string> = { 'Virtual Machine': 'Virtual Machine ', 'Virtual Machine Configuration': 'Virtual Machine Configuration ' };
 /** Hyper-V's OfflineAction of the VM resource: 1 = Save (what Stop-ClusterGroup does here). */
@@ -164,5 +166,24 @@ export class ClusterOpsAdmin {
     const missing = services.filter((s) => !known.some((k) => k.Name === s));
     if (missing.length > 0) throw new VmhostError('NOT_FOUND', `Service '${missing[0]}' is not monitored in VM '${known[0]?.VMName ?? vm}'`, { vm, service: missing[0] });
     return this.changeItems(vm, (items) => items.filter((i) => !services.includes(i)));
+  }
+
+  /**
+   * Reset-ClusterVMMonitoredState: forget the VM's monitored-service failures (vm-monitor.ts's
+   * `Failures`, Hyper-V's application-critical state): its next failure restarts it in place again
+   * rather than failing it over. One txn on the record's revision, so a failure recorded meanwhile is not lost unseen.
+   */
+  async resetMonitoredState(vm: string): Promise<MonitoredStateView> {
+    const { g, vmName } = await this.role(vm);
+    for (;;) {
+      const { rec, modRevision } = await this.monitorRecord(g.VMId);
+      const view = { VMName: vmName, VMId: g.VMId, FailuresCleared: rec.Failures.length };
+      if (rec.Failures.length === 0) return view;
+      const r = await this.node.etcd.txn([{ key: monitorKey(g.VMId), modRevision }], [{ put: monitorKey(g.VMId), value: JSON.stringify({ ...rec, Failures: [] } satisfies MonitorRecord) }]);
+      if (r.succeeded) {
+        this.node.event('Information', 'CLUSTER_VM_MONITOR_RESET', `VM '${vmName}': ${rec.Failures.length} monitored-service failure(s) cleared (Reset-ClusterVMMonitoredState)`);
+        return view;
+      }
+    }
   }
 }

@@ -1,7 +1,7 @@
 // The cluster operations' cmdlets: Test-Cluster, Get-ClusterLog, Get-ClusterResource,
 // Get-ClusterParameter, Update-ClusterVirtualMachineConfiguration and the VM-monitoring items
 // (reference §2). Like cluster.ts, any node answers them; -Cluster is accepted and means that node's.
-import type { ClusterLogRecord, ClusterParameterView, ClusterResourceView, MonitoredItemView, ValidationView } from '../../cluster/index.ts';
+import type { ClusterLogRecord, ClusterParameterView, ClusterResourceView, MonitoredItemView, MonitoredStateView, ValidationView } from '../../cluster/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
 import { query } from '../query.ts';
@@ -110,5 +110,23 @@ export const removeClusterVMMonitoredItem = defineCmdlet({
     let left: MonitoredItemView[] = [];
     for (const s of args.Service) left = await clientFor(ctx).call<MonitoredItemView[]>('DELETE', `/cluster/monitored-items/${enc(args.VirtualMachine)}/${enc(s)}`);
     return args.PassThru ? left : undefined;
+  },
+});
+
+export const resetClusterVMMonitoredState = defineCmdlet({
+  name: 'Reset-ClusterVMMonitoredState',
+  synopsis: 'Forget a clustered VM\'s monitored-service failures: its next one restarts it in place again rather than failing it over',
+  params: {
+    VirtualMachine: { ...VirtualMachine, aliases: ['VM', 'VMName', 'Name'] },
+    Wait: { type: 'int', min: 0, help: 'Accepted: the reset is done when the cmdlet returns' },
+    Cluster,
+  },
+  positional: ['VirtualMachine'],
+  view: { columns: [{ label: 'VMName', value: 'VMName' }, { label: 'FailuresCleared', value: 'FailuresCleared' }] },
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    if (!ctx.shouldProcess(args.VirtualMachine)) return undefined;
+    const v = await clientFor(ctx).call<MonitoredStateView>('POST', `/cluster/monitored-items/${enc(args.VirtualMachine)}/reset`);
+    return args.PassThru ? v : undefined;
   },
 });
