@@ -1,4 +1,4 @@
-// HostFile's write paths: small writes (synchronous; in a burst, on the pool when timed dear), lone writes and
+// HostFile's write paths: small writes (synchronous, also when many are started at once) and
 // large ones (the thread pool) must all land, and a resolved write is visible to the next read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,40 +67,6 @@ test('a read-only file refuses writes with STORAGE_READ_ONLY; a writable one tak
     await Promise.all([0, 1, 2, 3].map((i) => f.write(pattern(4 * KiB, i), i * 4 * KiB)));
     await f.close();
     assert.ok(readFileSync(path).subarray(12 * KiB, 16 * KiB).equals(pattern(4 * KiB, 3)));
-  } finally {
-    cleanup();
-  }
-});
-
-test('when writes are dear, a burst\'s writes after the first go to the pool and land; when cheap, none do', async () => {
-  const { dir, cleanup } = tempDir('host-file-');
-  try {
-    const path = join(dir, 'pool.img');
-    const size = 1024 * KiB;
-    writeFileSync(path, Buffer.alloc(size));
-    const expect = Buffer.alloc(size);
-    const burst = (f: HostFile, seed: number) => Promise.all(Array.from({ length: 32 }, (_, i) => {
-      const off = ((i * 53) % 256) * 4 * KiB;
-      const b = pattern(4 * KiB, seed + i);
-      b.copy(expect, off);
-      return f.write(b, off);
-    }));
-    // A threshold below any timing: every write after the first of a turn is "dear".
-    const dear = HostFile.open(path, { writePoolAboveMs: -1 });
-    await burst(dear, 0);
-    assert.equal(dear.pooledWrites, 31);
-    // A lone write (queue depth 1) stays on the loop even so, and the next read sees it.
-    const lone = pattern(4 * KiB, 99);
-    await dear.write(lone, 0);
-    lone.copy(expect, 0);
-    assert.equal(dear.pooledWrites, 31);
-    await dear.close();
-    assert.ok(readFileSync(path).equals(expect));
-    const cheap = HostFile.open(path, { writePoolAboveMs: Infinity });
-    await burst(cheap, 40);
-    assert.equal(cheap.pooledWrites, 0);
-    await cheap.close();
-    assert.ok(readFileSync(path).equals(expect));
   } finally {
     cleanup();
   }

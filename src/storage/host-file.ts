@@ -4,18 +4,6 @@
 // and back (which dominated the per-request cost); larger requests and fsync stay
 // asynchronous. The price: a small read that misses the cache blocks the loop for one disk
 // access. syncMaxBytes = 0 gives plain NodeFile behaviour.
-// Small writes are synchronous too, except when they are dear and have company. A buffered
-// 4 KiB pwrite costs ~3 µs on a file cached in 4 KiB pages, but 20–40 µs on one cached in large
-// folios (ext4 since Linux 6.16, after the file was written, copied or read in big pieces: the
-// kernel walks every buffer head of the folio per write). Done on the loop, a burst of those
-// serializes the kernel's work with all the protocol work on one thread while the other core
-// idles (the 4 KiB strided QD32 write row of bench/nbd-vs-qemu-nbd.ts, 0.79× qemu-nbd, whose
-// aio=threads overlaps them). So the first small write of each turn of the loop runs here and
-// is timed; the others of the same turn go to libuv's pool when those timings say a write costs
-// more than the hand-off (WRITE_POOL_ABOVE_MS), and stay here when it does not (4 KiB pages: the
-// hand-off would cost what it saves). A lone write (queue depth 1) always stays here. Concurrent
-// writes may then land in any order, which NBD allows: a client that needs an order waits for
-// the reply, and the engines await every write their ordering depends on.
 import { openSync, readSync, writeSync, closeSync, fstatSync, read as readCb, write as writeCb, fsync, fstat, ftruncate, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockFile } from '../blockio/block-file.ts';
@@ -32,34 +20,25 @@ const fstatAsync = promisify(fstat);
 const ftruncateAsync = promisify(ftruncate);
 
 export const DEFAULT_SYNC_MAX_BYTES = 256 * 1024;
-/** Mean wall time of a synchronous small write above which a burst's other writes go to the pool (a pool round trip costs the loop a few µs). */
-const WRITE_POOL_ABOVE_MS = 0.008;
 
 export class HostFile implements BlockFile {
   private closed = false;
-  /** Small writes started in this turn of the event loop (reset on the next tick). */
-  private burst = 0;
-  /** Moving mean (1/8 weight) of the wall time of a synchronous small write, ms. */
-  private syncWriteMs = 0;
 
-  /** Small writes that went to the pool (for tests and diagnostics). */
-  pooledWrites = 0;
-
-  private constructor(readonly fd: number, readonly name: string, readonly readOnly: boolean, private readonly syncMax: number, private readonly poolAboveMs = WRITE_POOL_ABOVE_MS) {}
+  private constructor(readonly fd: number, readonly name: string, readonly readOnly: boolean, private readonly syncMax: number) {}
 
   /**
    * `regularOnly`: refuse anything but a regular file (for paths a disk image chose, such as
    * parent locators). O_NONBLOCK keeps the open of a FIFO from blocking the event loop until
    * a writer appears; on a regular file it changes nothing.
    */
-  static open(path: string, opts: { readOnly?: boolean; syncMaxBytes?: number; regularOnly?: boolean; writePoolAboveMs?: number } = {}): HostFile {
+  static open(path: string, opts: { readOnly?: boolean; syncMaxBytes?: number; regularOnly?: boolean } = {}): HostFile {
     const readOnly = opts.readOnly ?? false;
     const fd = openSync(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | (opts.regularOnly ? constants.O_NONBLOCK | constants.O_NOCTTY : 0));
     if (opts.regularOnly && !fstatSync(fd).isFile()) {
       closeSync(fd);
       throw new VmhostError('STORAGE_NOT_A_FILE', `${path} is not a regular file`, { path, op: 'open' });
     }
-    return new HostFile(fd, path, readOnly, opts.syncMaxBytes ?? DEFAULT_SYNC_MAX_BYTES, opts.writePoolAboveMs);
+    return new HostFile(fd, path, readOnly, opts.syncMaxBytes ?? DEFAULT_SYNC_MAX_BYTES);
   }
 
   /** A new file (O_EXCL: never an existing one), private to its owner (0600), read-write. */
@@ -89,26 +68,12 @@ export class HostFile implements BlockFile {
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
     if (this.readOnly) throw new VmhostError('STORAGE_READ_ONLY', `${this.name} is open read-only`, { op: 'write', path: this.name });
-    if (buf.length > this.syncMax) return this.writePooled(buf, offset);
-    if (this.burst++ === 0) {
-      // The first of the turn: here, timed. A tick later the turn's burst is over.
-      process.nextTick(() => { this.burst = 0; });
-      const t0 = performance.now();
-      this.writeHere(buf, offset);
-      this.syncWriteMs += (performance.now() - t0 - this.syncWriteMs) / 8;
-      return;
+    let done = 0;
+    while (done < buf.length) {
+      done += buf.length - done <= this.syncMax
+        ? writeSync(this.fd, buf, done, buf.length - done, offset + done)
+        : await pwriteAsync(this.fd, buf, done, buf.length - done, offset + done);
     }
-    if (this.syncWriteMs <= this.poolAboveMs) return this.writeHere(buf, offset);
-    this.pooledWrites++;
-    return this.writePooled(buf, offset);
-  }
-
-  private writeHere(buf: Uint8Array, offset: number): void {
-    for (let done = 0; done < buf.length;) done += writeSync(this.fd, buf, done, buf.length - done, offset + done);
-  }
-
-  private async writePooled(buf: Uint8Array, offset: number): Promise<void> {
-    for (let done = 0; done < buf.length;) done += await pwriteAsync(this.fd, buf, done, buf.length - done, offset + done);
   }
 
   async mapData(offset: number, length: number): Promise<FileExtent[]> {
