@@ -14,8 +14,12 @@ const SLAB = 256 * 1024;
 export class ReplyWriter {
   private slab = Buffer.allocUnsafe(0);
   private used = 0;
-  /** Replies queued since the last flush, in order; runs contiguous in one slab are merged. */
+  /** Replies queued since the last flush, in order, but for the last run of contiguous bytes. */
   private queue: Buffer[] = [];
+  /** That last run: bytes [runStart, runEnd) of runMemory (undefined: none). */
+  private runMemory: ArrayBufferLike | undefined;
+  private runStart = 0;
+  private runEnd = 0;
   private queuedBytes = 0;
   private scheduled = false;
   private closed = false;
@@ -42,11 +46,13 @@ export class ReplyWriter {
   /** Queue `b` (from `alloc`, or a shared buffer never modified) after every reply sent before it. */
   send(b: Buffer): void {
     if (this.closed || this.socket.destroyed) return;
-    const last = this.queue.length - 1;
-    const prev = this.queue[last];
-    if (prev !== undefined && prev.buffer === b.buffer && prev.byteOffset + prev.length === b.byteOffset) {
-      this.queue[last] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + b.length);
-    } else this.queue.push(b);
+    if (this.runMemory === b.buffer && this.runEnd === b.byteOffset) this.runEnd += b.length;
+    else {
+      this.endRun();
+      this.runMemory = b.buffer;
+      this.runStart = b.byteOffset;
+      this.runEnd = b.byteOffset + b.length;
+    }
     this.queuedBytes += b.length;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -54,9 +60,16 @@ export class ReplyWriter {
     }
   }
 
+  private endRun(): void {
+    if (this.runMemory === undefined) return;
+    this.queue.push(Buffer.from(this.runMemory, this.runStart, this.runEnd - this.runStart));
+    this.runMemory = undefined;
+  }
+
   /** Hand everything queued to the socket now (also done by itself once per tick). */
   flush(): void {
     this.scheduled = false;
+    this.endRun();
     const q = this.queue;
     if (q.length === 0) return;
     this.queue = [];
