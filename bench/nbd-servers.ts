@@ -81,11 +81,6 @@ export async function benchRun(which: Server, disk: string, format: string, dir:
   }
 }
 
-/** Seconds `qemu-img bench <args> -c count` takes against `which` serving `disk`. */
-export async function benchOnce(which: Server, disk: string, format: string, dir: string, args: string[], count: number): Promise<number> {
-  return (await benchRun(which, disk, format, dir, args, count)).seconds;
-}
-
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A dynamic VHDX of `size` bytes with every block written (non-zero data): writes overwrite, reads read. */

@@ -25,13 +25,21 @@ export class RawDisk implements VirtualDisk {
   /**
    * The range `readsZeroNow` last found data in (offset -1: none). The block server asks it
    * first and sends a read it says no to on to `readSparse` in the same turn of the event
-   * loop, which then reads without asking the file again. Only data is remembered: a range can
-   * only turn from data to zeros meanwhile (a trim), and a read then returns those zeros,
-   * never a wrong byte; a remembered hole could have been written since.
+   * loop, which then reads without asking the file again. A range can only turn from data to
+   * zeros meanwhile (a trim), and a read then returns those zeros, never a wrong byte.
    */
   private seenOffset = -1;
   private seenLength = 0;
-
+  /**
+   * A hole the last SEEK_DATA found, [holeStart, holeEnd) (empty when equal): reads inside it
+   * are answered without asking the file again — a guest or a copy reading unallocated space
+   * in order asks once per hole, not once per read. Only writes through this disk can fill
+   * it: a writable open holds the file's exclusive lock (file-lock.ts), a read-only one a
+   * shared lock no writer can take beside. So every write and resize forgets the hole it
+   * touches before it starts (a read racing a write may see either, as NBD allows).
+   */
+  private holeStart = 0;
+  private holeEnd = 0;
   private constructor(readonly file: BlockFile, size: number, readOnly: boolean) {
     this.size = size;
     this.readOnly = readOnly;
@@ -70,20 +78,42 @@ export class RawDisk implements VirtualDisk {
     return 'data';
   }
 
-  /** Whether any byte of the range is file data (not a hole): one lseek when the file answers at once. */
+  /** Whether any byte of the range is file data (not a hole): the remembered hole, or one lseek when the file answers at once. */
   private async holdsData(offset: number, length: number): Promise<boolean> {
-    const first = this.file.firstDataNow?.(offset, length);
-    return first !== undefined ? first >= 0 : (await mapFileData(this.file, offset, length)).some((e) => e.data);
+    const now = this.dataNow(offset, length);
+    return now !== undefined ? now : (await mapFileData(this.file, offset, length)).some((e) => e.data);
   }
 
-  /** Holes found at once (`firstDataNow`: one SEEK_DATA on the event loop); false when unsure or on any error (`readSparse` then answers). */
+  /**
+   * Whether the range holds data, answered at once: from the remembered hole, else one
+   * SEEK_DATA to the end of the file, whose answer (the next data, or none) is remembered as
+   * the hole before it. Undefined when the file cannot answer at once.
+   */
+  private dataNow(offset: number, length: number): boolean | undefined {
+    if (offset >= this.holeStart && offset + length <= this.holeEnd) return false;
+    const first = this.file.firstDataNow?.(offset, this.size - offset);
+    if (first === undefined) return undefined;
+    const holeEnd = first < 0 ? this.size : first;
+    if (holeEnd > offset) {
+      this.holeStart = offset;
+      this.holeEnd = holeEnd;
+    }
+    return holeEnd < offset + length;
+  }
+
+  /** A write or resize is about to change [offset, offset+length): the remembered hole is forgotten if it overlaps. */
+  private filling(offset: number, length: number): void {
+    if (offset < this.holeEnd && offset + length > this.holeStart) this.holeEnd = this.holeStart;
+  }
+
+  /** Holes found at once (the remembered hole, or one SEEK_DATA on the event loop); false when unsure or on any error (`readSparse` then answers). */
   readsZeroNow(offset: number, length: number): boolean {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > this.size) return false;
     if (offset % SECTOR !== 0 || (length % SECTOR !== 0 && offset + length !== this.size)) return false;
     try {
-      const data = this.file.firstDataNow?.(offset, length);
+      const data = this.dataNow(offset, length);
       if (data === undefined) return false;
-      if (data < 0) return true;
+      if (!data) return true;
       this.seenOffset = offset;
       this.seenLength = length;
       return false;
@@ -94,6 +124,7 @@ export class RawDisk implements VirtualDisk {
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.check('write', offset, buf.length, true);
+    this.filling(offset, buf.length);
     await this.file.write(buf, offset);
   }
 
@@ -105,6 +136,7 @@ export class RawDisk implements VirtualDisk {
 
   async writeFrom(src: FileSlice, length: number, offset: number): Promise<void> {
     this.check('write', offset, length, true);
+    this.filling(offset, length);
     await copySlice(src, length, this.file, offset);
   }
 
@@ -132,6 +164,7 @@ export class RawDisk implements VirtualDisk {
     if (!Number.isSafeInteger(newSize) || newSize <= 0 || newSize % SECTOR !== 0) {
       throw new VmhostError('STORAGE_INVALID_ARGUMENT', `new size must be a positive multiple of ${SECTOR}`, { op: 'resize', size: newSize, file: this.file.name });
     }
+    this.filling(0, Math.max(this.size, newSize));
     await this.file.truncate(newSize);
     await this.file.flush();
     this.size = newSize;

@@ -2,7 +2,8 @@
 // event loop) answered at once (Pipeline.readZeroNow): no promise, an OFFSET_HOLE chunk, still
 // counted by metering; a stage without the hooks, a QoS limit or a block that gets written
 // sends them the ordinary way again. A probe stage with both hooks tells which way each read went.
-// A raw read of data maps its range once: readSparse reads by the answer readsZeroNow found.
+// A raw read of data maps its range once: readSparse reads by the answer readsZeroNow found; the
+// hole a map found is remembered (one SEEK_DATA per hole, not per read) until a write touches it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
@@ -156,10 +157,13 @@ test('a raw read of data maps its range once (readsZeroNow\'s answer is the one 
     // A hole is answered at once.
     assert.equal(disk.readsZeroNow(8 * MiB, 8192), true);
     assert.equal(maps, 2);
-    // A range readsZeroNow was not asked about (or was, about another range) is mapped as before.
+    // A range readsZeroNow was not asked about (or was, about another range) is mapped as before,
+    // except inside the hole the last map found (to the end of the file here): that is remembered.
     assert.equal(disk.readsZeroNow(5 * MiB, 4096), false);
     assert.equal((await sparse(9 * MiB, 4096)).got, 'zero');
+    assert.equal(maps, 3);
     assert.equal((await sparse(5 * MiB, 4096)).got, 'data');
+    assert.equal((await sparse(3 * MiB, 4096)).got, 'zero');
     assert.equal(maps, 5);
     // Data seen, then trimmed before the read: read as data, and its bytes are the zeros.
     assert.equal(disk.readsZeroNow(6 * MiB - 8192, 8192), false);
@@ -167,6 +171,64 @@ test('a raw read of data maps its range once (readsZeroNow\'s answer is the one 
     r = await sparse(6 * MiB - 8192, 8192);
     assert.equal(r.got, 'data');
     assert.deepEqual(r.buf, new Uint8Array(8192));
+  } finally {
+    await disk.close();
+  }
+});
+
+test('a raw disk remembers the hole its last SEEK_DATA found: reads inside ask the file no more, a write into it (or a resize) forgets it, reads over hole and data return the file\'s bytes', async (t) => {
+  if (!holeMapStatus().native) {
+    if (process.env.CI === 'true') assert.fail(`hole-map addon not loaded: ${holeMapStatus().reason ?? ''}`);
+    t.skip('hole-map addon not loaded');
+    return;
+  }
+  const path = join(tmp.dir, 'remember.img');
+  const fd = openSync(path, 'wx+');
+  try {
+    ftruncateSync(fd, 16 * MiB);
+    writeSync(fd, pattern(MiB, 11), 0, MiB, 8 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+  const file = HostFile.open(path);
+  let maps = 0;
+  const firstDataNow = file.firstDataNow.bind(file);
+  file.firstDataNow = (o, l) => { maps++; return firstDataNow(o, l); };
+  const disk = await RawDisk.open(file);
+  const expect = Buffer.alloc(16 * MiB);
+  Buffer.from(pattern(MiB, 11)).copy(expect, 8 * MiB);
+  const readBack = async (offset: number, length: number) => {
+    const buf = new Uint8Array(length);
+    const got = await disk.readSparse(offset, length, () => buf);
+    return got === 'zero' ? Buffer.alloc(length) : Buffer.from(buf);
+  };
+  try {
+    // The hole before the data, read in order 4 KiB at a time: one map for all of them.
+    for (let o = 0; o < 8 * MiB; o += 64 * 1024) assert.equal(disk.readsZeroNow(o, 4096), true);
+    assert.equal(maps, 1);
+    // A read that ends in the data is not answered by the hole (nor is one that starts in it).
+    assert.equal(disk.readsZeroNow(8 * MiB - 4096, 8192), false);
+    assert.deepEqual(await readBack(8 * MiB - 4096, 8192), expect.subarray(8 * MiB - 4096, 8 * MiB + 4096));
+    assert.deepEqual(await readBack(9 * MiB - 4096, 8192), expect.subarray(9 * MiB - 4096, 9 * MiB + 4096));
+    // A write into the remembered hole forgets it: the bytes read back are the written ones.
+    assert.equal(disk.readsZeroNow(2 * MiB, 4096), true);
+    const before = maps;
+    await disk.write(pattern(4096, 12), 3 * MiB);
+    Buffer.from(pattern(4096, 12)).copy(expect, 3 * MiB);
+    assert.equal(disk.readsZeroNow(3 * MiB, 4096), false);
+    assert.ok(maps > before, 'the write made the disk ask the file again');
+    assert.deepEqual(await readBack(3 * MiB, 4096), expect.subarray(3 * MiB, 3 * MiB + 4096));
+    assert.deepEqual(await readBack(3 * MiB - 4096, 12288), expect.subarray(3 * MiB - 4096, 3 * MiB + 8192));
+    // The hole after the data, to the end of the file; a resize forgets it.
+    assert.equal(disk.readsZeroNow(12 * MiB, 4096), true);
+    const atResize = maps;
+    await disk.resize(8 * MiB);
+    await disk.resize(16 * MiB);
+    assert.equal(disk.readsZeroNow(12 * MiB, 4096), true);
+    assert.equal(maps, atResize + 1);
+    expect.fill(0, 8 * MiB);
+    // Every byte of the disk, read in 1 MiB pieces across holes and data, is the file's.
+    for (let o = 0; o < 16 * MiB; o += MiB) assert.deepEqual(await readBack(o, MiB), expect.subarray(o, o + MiB), `at ${o}`);
   } finally {
     await disk.close();
   }

@@ -1,6 +1,7 @@
 // One NBD client connection: handshake, then the transmission phase. Requests are parsed
 // as they arrive and run concurrently through the export's pipeline; replies go out in
-// completion order (allowed by the protocol), batched per tick with cork/uncork. A reply to
+// completion order (allowed by the protocol), made in and sent by a ReplyWriter: a tick's
+// replies leave in one socket write where they lie next to each other in its slab. A reply to
 // a write is sent only when the pipeline (and so the disk's write()) has resolved; FUA and
 // FLUSH reach the disk's flush(). Misuse gets an error reply when the stream can continue
 // (EINVAL, EPERM, ENOSPC) and a closed connection when it cannot (bad magic, oversized
@@ -10,6 +11,7 @@ import { isVmhostError, nbdErrnoOf, type NbdErrno } from '../../common/index.ts'
 import type { IoKind, IoRequest, IoResult, Pipeline } from '../pipeline.ts';
 import type { Extent } from '../../blockio/virtual-disk.ts';
 import { SocketReader, ConnectionClosed } from './socket-reader.ts';
+import { ReplyWriter } from './reply-writer.ts';
 import { handshake, ProtocolError, type ExportDirectory, type ExportInfo, type Negotiated } from './handshake.ts';
 import { simpleReply, readChunk, holeChunk, zeroPayload, errorChunk, blockStatusChunk, READ_CHUNK_PREFIX, type Handle } from './replies.ts';
 import {
@@ -58,13 +60,17 @@ export class NbdConnection<E extends ServedExport> {
   private inFlight = 0;
   private inFlightBytes = 0;
   private drained: (() => void) | undefined;
-  private corked = false;
+  private readonly writer: ReplyWriter;
+  /** The writer's allocator, bound once. */
+  private readonly alloc: (n: number) => Buffer;
   private ended = false;
   /** Error numbers sent, by request type (for tests and diagnostics). */
   readonly stats = { requests: 0, errors: 0 };
 
   constructor(private readonly socket: Socket, private readonly dir: ExportDirectory<E>, private readonly onError: (e: unknown) => void = () => undefined) {
     this.reader = new SocketReader(socket);
+    this.writer = new ReplyWriter(socket);
+    this.alloc = (n) => this.writer.alloc(n);
     socket.on('error', () => undefined);
     socket.on('drain', () => this.wakeIfBelow());
     // A closed socket never drains: let the request loop run on into the closed reader.
@@ -105,10 +111,7 @@ export class NbdConnection<E extends ServedExport> {
       this.socket.destroy();
       return;
     }
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    this.writer.close();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -126,17 +129,8 @@ export class NbdConnection<E extends ServedExport> {
   }
 
   private send(b: Buffer): void {
-    if (this.ended || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        if (!this.corked) return;
-        this.corked = false;
-        if (!this.socket.destroyed) this.socket.uncork();
-      });
-    }
-    this.socket.write(b);
+    if (this.ended) return;
+    this.writer.send(b);
   }
 
   private async transmission(n: Negotiated<E>): Promise<void> {
@@ -189,7 +183,7 @@ export class NbdConnection<E extends ServedExport> {
         // a read of zeros is answered from sendZeros without a buffer of its own.
         const structured = n.structuredReplies;
         req.buffer = () => {
-          reply = structured ? readChunk(handle, offset, length) : simpleReply(0, handle, length);
+          reply = structured ? readChunk(handle, offset, length, false, this.alloc) : simpleReply(0, handle, length, this.alloc);
           return reply.subarray(structured ? READ_CHUNK_PREFIX : SIMPLE_REPLY_SIZE);
         };
       } else if (data) req.data = data;
@@ -231,8 +225,8 @@ export class NbdConnection<E extends ServedExport> {
     else if (req.kind === 'block-status') {
       let ext: Extent[] = r.extents ?? [];
       if (ext.length === 0) ext = [{ offset: req.offset, length: req.length, hole: false, zero: false }];
-      this.send(blockStatusChunk(h, this.negotiated!.baseAllocation, ext, flags & CMD_FLAG_REQ_ONE ? 1 : MAX_DESCRIPTORS));
-    } else this.send(simpleReply(0, h));
+      this.send(blockStatusChunk(h, this.negotiated!.baseAllocation, ext, flags & CMD_FLAG_REQ_ONE ? 1 : MAX_DESCRIPTORS, this.alloc));
+    } else this.send(simpleReply(0, h, 0, this.alloc));
     this.done(bytes);
   }
 
@@ -242,10 +236,10 @@ export class NbdConnection<E extends ServedExport> {
    */
   private sendZeros(h: Handle, offset: number, length: number, flags: number): void {
     if (this.negotiated!.structuredReplies && !(flags & CMD_FLAG_DF)) {
-      this.send(holeChunk(h, offset, length));
+      this.send(holeChunk(h, offset, length, this.alloc));
       return;
     }
-    this.send(this.negotiated!.structuredReplies ? readChunk(h, offset, length, true) : simpleReply(0, h));
+    this.send(this.negotiated!.structuredReplies ? readChunk(h, offset, length, true, this.alloc) : simpleReply(0, h, 0, this.alloc));
     this.send(zeroPayload(length));
   }
 
@@ -259,8 +253,8 @@ export class NbdConnection<E extends ServedExport> {
   private replyError(h: Handle, errno: number, message: string): void {
     this.stats.errors++;
     // With structured replies a read must be answered by chunks; errors carry their message.
-    if (this.negotiated?.structuredReplies) this.send(errorChunk(h, errno, message));
-    else this.send(simpleReply(errno, h));
+    if (this.negotiated?.structuredReplies) this.send(errorChunk(h, errno, message, this.alloc));
+    else this.send(simpleReply(errno, h, 0, this.alloc));
   }
 
   private done(bytes: number): void {
@@ -276,7 +270,7 @@ export class NbdConnection<E extends ServedExport> {
 
   /** Requests or held bytes (in flight + queued replies) at their cap. */
   private overLimit(): boolean {
-    return this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes + this.socket.writableLength >= MAX_HELD_BYTES;
+    return this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes + this.writer.pending + this.socket.writableLength >= MAX_HELD_BYTES;
   }
 
   private below: (() => void) | undefined;

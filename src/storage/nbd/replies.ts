@@ -1,6 +1,7 @@
 // Encoding of transmission-phase replies: simple replies, structured chunks (read data,
 // block status, error). Headers are written into the same buffer as the payload so that a
 // reply is one socket write; the read path asks for that buffer before reading the disk.
+// Each takes the allocator to make its buffer with (a connection's ReplyWriter.alloc).
 import {
   SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE, STRUCTURED_REPLY_MAGIC, CHUNK_HEADER_SIZE,
   REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_OFFSET_HOLE, REPLY_TYPE_BLOCK_STATUS, REPLY_TYPE_ERROR,
@@ -14,8 +15,12 @@ export interface Handle {
   lo: number;
 }
 
-export function simpleReply(error: number, h: Handle, dataLength = 0): Buffer {
-  const b = Buffer.allocUnsafe(SIMPLE_REPLY_SIZE + dataLength);
+/** Makes a reply's buffer of `n` bytes (contents undefined). */
+export type Alloc = (n: number) => Buffer;
+const heap: Alloc = (n) => Buffer.allocUnsafe(n);
+
+export function simpleReply(error: number, h: Handle, dataLength = 0, alloc = heap): Buffer {
+  const b = alloc(SIMPLE_REPLY_SIZE + dataLength);
   b.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
   b.writeUInt32BE(error >>> 0, 4);
   b.writeUInt32BE(h.hi, 8);
@@ -39,8 +44,8 @@ export const READ_CHUNK_PREFIX = CHUNK_HEADER_SIZE + 8;
  * A final OFFSET_DATA chunk with room for `length` bytes of data at READ_CHUNK_PREFIX, or
  * (`headerOnly`) just its header, for data sent separately (zeroPayload).
  */
-export function readChunk(h: Handle, offset: number, length: number, headerOnly = false): Buffer {
-  const b = Buffer.allocUnsafe(READ_CHUNK_PREFIX + (headerOnly ? 0 : length));
+export function readChunk(h: Handle, offset: number, length: number, headerOnly = false, alloc = heap): Buffer {
+  const b = alloc(READ_CHUNK_PREFIX + (headerOnly ? 0 : length));
   chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, h, 8 + length);
   b.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
   b.writeUInt32BE(offset >>> 0, 24);
@@ -48,8 +53,8 @@ export function readChunk(h: Handle, offset: number, length: number, headerOnly 
 }
 
 /** A final OFFSET_HOLE chunk: `length` bytes at `offset` read as zeros (32 bytes on the wire). */
-export function holeChunk(h: Handle, offset: number, length: number): Buffer {
-  const b = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + 12);
+export function holeChunk(h: Handle, offset: number, length: number, alloc = heap): Buffer {
+  const b = alloc(CHUNK_HEADER_SIZE + 12);
   chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_HOLE, h, 12);
   b.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
   b.writeUInt32BE(offset >>> 0, 24);
@@ -67,9 +72,9 @@ export function zeroPayload(length: number): Buffer {
   return zeros.subarray(0, length);
 }
 
-export function errorChunk(h: Handle, error: number, message: string): Buffer {
+export function errorChunk(h: Handle, error: number, message: string, alloc = heap): Buffer {
   const msg = Buffer.from(message.slice(0, 200), 'utf8');
-  const b = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + 6 + msg.length);
+  const b = alloc(CHUNK_HEADER_SIZE + 6 + msg.length);
   chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, h, 6 + msg.length);
   b.writeUInt32BE(error, 20);
   b.writeUInt16BE(msg.length, 24);
@@ -78,9 +83,9 @@ export function errorChunk(h: Handle, error: number, message: string): Buffer {
 }
 
 /** A final BLOCK_STATUS chunk for one metadata context: at most `maxDescriptors` extents. */
-export function blockStatusChunk(h: Handle, contextId: number, extents: Extent[], maxDescriptors: number): Buffer {
+export function blockStatusChunk(h: Handle, contextId: number, extents: Extent[], maxDescriptors: number, alloc = heap): Buffer {
   const n = Math.max(1, Math.min(extents.length, maxDescriptors));
-  const b = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + 4 + 8 * n);
+  const b = alloc(CHUNK_HEADER_SIZE + 4 + 8 * n);
   chunkHeader(b, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, h, 4 + 8 * n);
   b.writeUInt32BE(contextId, 20);
   for (let i = 0; i < n; i++) {
