@@ -21,6 +21,7 @@ import { assertPrimaryStep } from './failover-rules.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
 import { sendPoint } from './send-point.ts';
 import { MediaSink } from './media.ts';
+import { ShipmentTrace } from './shipment-trace.ts';
 import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './continuous.ts';
 
 export const REPLICA_CONSUMER = 'replica';
@@ -301,14 +302,19 @@ export class PrimaryReplication {
     // The initial copy is the replica's base, not a recovery point: only cycles freeze.
     const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
     const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
+    const trace = new ShipmentTrace();
+    let bytes = 0;
     await this.host.withConsistentPoint(r.VMId, {
       consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
+      trace.mark('point');
       try {
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress, media);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress, trace, media);
+        bytes = sent.bytes;
         await p.commit();
+        trace.mark('commit');
         // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
         const full = initial ? [] : p.drives.filter((d) => d.taken.full);
         if (full.length > 0) {
@@ -325,6 +331,8 @@ export class PrimaryReplication {
         throw e;
       }
     });
+    trace.mark('close');
+    trace.write('primary', { vm: r.VMId, initial, append, bytes });
   }
 
   /** A point the Replica server acknowledged: the statistics. */
@@ -340,17 +348,18 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, trace: ShipmentTrace, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
     // On media the primary is named as its certificate names it: the name the Replica server authorizes.
     const sink = media !== undefined
       ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
       : await this.connect(r);
+    trace.mark('connect');
     let ok = false;
     try {
       const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
       if (config) r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
       const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
-        { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress);
+        { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress, trace);
       ok = true;
       return sent;
     } finally {

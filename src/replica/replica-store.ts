@@ -18,6 +18,7 @@ import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
 import { assertReplicaStep, mergesDeferred, type ReplicaSide } from './failover-rules.ts';
 import type { PointConsistency } from './app-consistent.ts';
 import { wireError, type Compression, type WireDrive } from './wire.ts';
+import type { ShipmentTrace } from './shipment-trace.ts';
 
 const inflate = promisify(inflateRaw);
 
@@ -110,14 +111,15 @@ export class IncomingPoint {
   }
 
   /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
-  async finish(host: Host): Promise<number> {
+  async finish(host: Host, trace?: ShipmentTrace): Promise<number> {
     for (const d of this.disks.values()) await d.flush();
     for (const d of this.disks.values()) await d.close();
     this.disks.clear();
-    return this.store.serial(() => this.commit(host));
+    trace?.mark('flush');
+    return this.store.serial(() => this.commit(host, trace));
   }
 
-  private async commit(host: Host): Promise<number> {
+  private async commit(host: Host, trace?: ShipmentTrace): Promise<number> {
     const rec = this.rec;
     // While the point arrived a failover may have begun (refused then), a test VM come or gone, the older points
     // been merged (Stop-VMFailover's waiting merges): the point goes on the record as it is now.
@@ -140,13 +142,18 @@ export class IncomingPoint {
     }
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;
+    trace?.mark('lock2');
     await this.store.save(rec);
+    trace?.mark('record');
     if (this.append) await this.store.appendNewest(rec);
+    trace?.mark('append');
     await this.store.pointVm(host, rec, this.config);
+    trace?.mark('repoint');
     // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
     await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
       Level: 'Warning', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
     }));
+    trace?.mark('merges');
     return rec.points.length;
   }
 
