@@ -141,7 +141,8 @@ export class ReplicaServer {
   }
 
   /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
-  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
+  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames,
+    durable?: (ack: { seq: number; points: number }) => Promise<void>): Promise<{ seq: number; points: number }> {
     const trace = new ShipmentTrace();
     return this.withReplica(vm.id, async () => {
       const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
@@ -165,7 +166,7 @@ export class ReplicaServer {
         }
         trace.mark('receive');
         await this.onApplying?.(vm.id, point.initial, point.changed);
-        const points = await point.finish(this.host, trace);
+        const points = await point.finish(this.host, trace, durable);
         trace.write('replica', { vm: vm.id, initial: point.initial, append: begin.append === true, bytes: point.bytes });
         this.replicas.set(rec.vmId, rec);
         this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${from.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
@@ -232,11 +233,16 @@ export class ReplicaServer {
         sock.end();
         return;
       }
+      // Points one after the other, each acknowledged once durable, until the primary hangs up: a continuous
+      // relationship keeps its connection (no handshake per shipment); a cycle sends one point and closes.
       const vm = { id: hello.vmId!, name: hello.vmName! };
-      const begin = await next(frames);
-      if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-      const ack = await this.receive(vm, decision, begin, frames);
-      await sendFrame(sock, { t: 'ack', ...ack });
+      for (;;) {
+        const r = await frames.next();
+        if (r.done) break;
+        const begin = r.value.frame;
+        if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
+        await this.receive(vm, decision, begin, frames, (ack) => sendFrame(sock, { t: 'ack', ...ack }));
+      }
       sock.end();
     } catch (e) {
       await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);

@@ -110,16 +110,21 @@ export class IncomingPoint {
     for (let b = Math.floor(offset / TRACKING_BLOCK); b * TRACKING_BLOCK < offset + length; b++) blocks.add(b);
   }
 
-  /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
-  async finish(host: Host, trace?: ShipmentTrace): Promise<number> {
+  /**
+   * Flush and record the point (the commit), re-point the replica VM; `durable` runs then (the
+   * Replica server's ack: the primary need not wait for what follows), then a continuous
+   * shipment is folded into the point before it and what history no longer keeps is merged.
+   * Those steps never undo the recorded point: one that fails is said and tried again next point.
+   */
+  async finish(host: Host, trace?: ShipmentTrace, durable?: (ack: { seq: number; points: number }) => Promise<void>): Promise<number> {
     for (const d of this.disks.values()) await d.flush();
     for (const d of this.disks.values()) await d.close();
     this.disks.clear();
     trace?.mark('flush');
-    return this.store.serial(() => this.commit(host, trace));
+    return this.store.serial(() => this.commit(host, trace, durable));
   }
 
-  private async commit(host: Host, trace?: ShipmentTrace): Promise<number> {
+  private async commit(host: Host, trace?: ShipmentTrace, durable?: (ack: { seq: number; points: number }) => Promise<void>): Promise<number> {
     const rec = this.rec;
     // While the point arrived a failover may have begun (refused then), a test VM come or gone, the older points
     // been merged (Stop-VMFailover's waiting merges): the point goes on the record as it is now.
@@ -145,14 +150,20 @@ export class IncomingPoint {
     trace?.mark('lock2');
     await this.store.save(rec);
     trace?.mark('record');
-    if (this.append) await this.store.appendNewest(rec);
-    trace?.mark('append');
     await this.store.pointVm(host, rec, this.config);
     trace?.mark('repoint');
-    // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
-    await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
+    // The point is durable and recorded: acknowledged now, with the count of points it will leave once folded and merged.
+    const deferred = mergesDeferred(replicaSide(rec, ''));
+    // An ack that cannot be sent (the connection broke) changes nothing here: the point stays, the primary sends its blocks again.
+    await durable?.({ seq: rec.lastSeq, points: deferred ? rec.points.length : Math.min(rec.points.length - (this.append ? 1 : 0), rec.recoveryHistory) }).catch(() => undefined);
+    trace?.mark('ack');
+    // A fold or merge that fails now (a file held open) must not undo the recorded point: it stays a point of its own, merged later.
+    const later = (e: unknown) => host.events.emit({
       Level: 'Warning', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
-    }));
+    });
+    if (this.append) await this.store.appendNewest(rec, () => this.store.pointVm(host, rec, this.config)).catch(later);
+    trace?.mark('append');
+    await this.store.prune(host, rec).catch(later);
     trace?.mark('merges');
     return rec.points.length;
   }
@@ -253,8 +264,9 @@ export class ReplicaStore {
    * time and type). Until the merge is recorded the new point stays a point of its own, so a
    * crash in between leaves one more recovery point, never a half-applied one. Not while a test VM
    * or a failover stands on the chain (failover-rules.ts): the shipment stays a point of its own.
+   * `repoint` moves the Replica VM onto the merged files before the shipment's files go.
    */
-  async appendNewest(rec: ReplicaRecord): Promise<void> {
+  async appendNewest(rec: ReplicaRecord, repoint: () => Promise<void>): Promise<void> {
     if (mergesDeferred(replicaSide(rec, ''))) return;
     const [prev, last] = rec.points.slice(-2);
     if (!prev || !last) return;
@@ -264,6 +276,7 @@ export class ReplicaStore {
     Object.assign(prev, { time: last.time, consistency: last.consistency, reason: last.reason });
     if (last.reason === undefined) delete prev.reason;
     await this.save(rec);
+    await repoint();
     for (const file of Object.values(last.files)) await rm(file, { force: true });
   }
 
