@@ -141,8 +141,7 @@ export class ReplicaServer {
   }
 
   /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
-  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames,
-    durable?: (ack: { seq: number; points: number }) => Promise<void>): Promise<{ seq: number; points: number }> {
+  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
     const trace = new ShipmentTrace();
     return this.withReplica(vm.id, async () => {
       const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
@@ -154,7 +153,7 @@ export class ReplicaServer {
         begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
       trace.mark('lock');
       try {
-        await point.open();
+        await point.open(this.host, trace);
         trace.mark('open');
         for (;;) {
           const r = await frames.next();
@@ -166,7 +165,7 @@ export class ReplicaServer {
         }
         trace.mark('receive');
         await this.onApplying?.(vm.id, point.initial, point.changed);
-        const points = await point.finish(this.host, trace, durable);
+        const points = await point.finish(this.host, trace);
         trace.write('replica', { vm: vm.id, initial: point.initial, append: begin.append === true, bytes: point.bytes });
         this.replicas.set(rec.vmId, rec);
         this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${from.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
@@ -241,7 +240,7 @@ export class ReplicaServer {
         if (r.done) break;
         const begin = r.value.frame;
         if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-        await this.receive(vm, decision, begin, frames, (ack) => sendFrame(sock, { t: 'ack', ...ack }));
+        await sendFrame(sock, { t: 'ack', ...(await this.receive(vm, decision, begin, frames)) });
       }
       sock.end();
     } catch (e) {
