@@ -28,6 +28,12 @@ import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './conti
 export const REPLICA_CONSUMER = 'replica';
 /** Continuous: shipments sent plain after a compressed one gained under 10 % (about 5 s at a shipment per 200 ms). */
 const PLAIN_SHIPMENTS = 25;
+/**
+ * Continuous: the relationship's file (statistics, the newest point's time) is written at most
+ * this often, not after every shipment; a crash loses only statistics (B's record is what counts),
+ * and the next shipment sends what the tracker holds either way.
+ */
+const SAVE_EVERY_MS = 2_000;
 const CRITICAL_AFTER = 3;
 
 export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
@@ -123,6 +129,8 @@ export class PrimaryReplication {
   private readonly plain = new Map<string, number>();
   /** Continuous relationships whose tick met a shipment in flight: the next starts as soon as that one ends. */
   private readonly again = new Set<string>();
+  /** When each relationship was last saved: a continuous one's shipments save it at most every SAVE_EVERY_MS. */
+  private readonly savedAt = new Map<string, number>();
 
   /** `timerScale`: the cycle timer runs every ReplicationFrequencySec × scale (tests only: vmhostd --replication-timer-scale). */
   constructor(protected readonly host: Host, protected readonly timerScale: number) {}
@@ -146,6 +154,8 @@ export class PrimaryReplication {
     for (const r of this.running.values()) r.conn?.close();
     await Promise.all([...this.running.values()].map((r) => r.done.catch(() => undefined)));
     for (const id of [...this.links.keys()]) this.unlink(id);
+    // A continuous relationship's last shipments may not be saved yet (SAVE_EVERY_MS).
+    for (const r of this.rels.values()) if (r.settings.ReplicationFrequencySec === CONTINUOUS) await this.save(r).catch(() => undefined);
   }
 
   /** A continuous relationship's kept connection closed (settings changed, removed, the daemon stopping). */
@@ -167,6 +177,7 @@ export class PrimaryReplication {
 
   protected async save(r: Relationship): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.savedAt.set(r.VMId, Date.now());
     await writeFileAtomic(join(this.dir, `${r.VMId}.json`), JSON.stringify(r, null, 2));
   }
 
@@ -266,7 +277,7 @@ export class PrimaryReplication {
         r.lastError = (e as Error).message;
         this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_FAILED', Message: `Replication of '${r.VMName}' to ${r.settings.ReplicaServerName} failed (${r.failuresInRow} in a row; retried next interval): ${r.lastError}`, VMId: r.VMId, VMName: r.VMName });
       },
-    ).finally(() => this.save(r).catch((e: unknown) => {
+    ).finally(() => (continuous && r.failuresInRow === 0 && Date.now() - (this.savedAt.get(r.VMId) ?? 0) < SAVE_EVERY_MS ? Promise.resolve() : this.save(r)).catch((e: unknown) => {
       this.host.events.emit({ Level: 'Error', Code: 'VM_REPLICATION_FAILED', Message: `Replication state of '${r.VMName}' could not be saved: ${(e as Error).message}`, VMId: r.VMId, VMName: r.VMName });
     }).then(() => {
       if (this.again.delete(r.VMId) && this.rels.get(r.VMId) === r) this.tick(r);
