@@ -240,6 +240,9 @@ export class ReplicaServer {
         if (r.done) break;
         const begin = r.value.frame;
         if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
+        // Each point is authorized as the connection was: an entry removed meanwhile stops a kept connection.
+        const still = authorize(this.file.settings, this.file.entries, names);
+        if (!still.ok) throw new VmhostError(still.code, still.reason, { vm: vm.id });
         await sendFrame(sock, { t: 'ack', ...(await this.receive(vm, decision, begin, frames)) });
       }
       sock.end();

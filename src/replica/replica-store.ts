@@ -147,7 +147,7 @@ export class IncomingPoint {
     }
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;
-    trace?.mark('lock2');
+    trace?.mark('checks');
     await this.store.save(rec);
     trace?.mark('record');
     await this.store.pointVm(host, rec, this.config);
