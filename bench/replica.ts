@@ -12,7 +12,9 @@
 // sampled every 250 ms: what a failover on B at that instant would lose — mean and max, and the
 // CPU time (user + system, /proc) of each daemon per MiB replicated. A's daemon also serves the
 // guest's disk (the block server is in the daemon), so 'none' rows (no replication, the same
-// writer) give A's CPU for the writes alone; subtract it.
+// writer) give A's CPU for the writes alone; subtract it. Each row is followed by the breakdown
+// of one point (shipment or cycle) by phase on each side, mean wall and CPU ms over the row's
+// points (src/replica/shipment-trace.ts: VMHOST_REPLICA_TRACE, the daemon's whole CPU in the phase).
 //   node --import tsx bench/replica.ts      (RATES=1,10,50 MODES=none,interval,continuous WINDOW=20 SCALE=0.1)
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestDaemon, freePort } from '../test/support/daemon.ts';
 import { install, issue, makeCa, trust } from '../test/support/replica-certs.ts';
+import type { PhaseTimes } from '../src/replica/shipment-trace.ts';
 import { enableReplicaServer, startPatternGuest, startRateWriter, stopRateWriter, type PatternGuest } from '../test/support/replica-guest.ts';
 
 const RATES = (process.env.RATES ?? '1,10,50').split(',').map(Number);
@@ -49,6 +52,26 @@ const newestOnB = async (b: TestDaemon) => Date.parse((await json<{ LastReplicat
 const guestCount = async (g: PatternGuest) => (await g.run('cat /tmp/cn; cut -d" " -f1 /proc/uptime')).split(/\s+/).map(Number) as [number, number];
 
 interface Row { mode: Mode; rate: number; wrote: number; replicated: number; cycles: number; latencyMs: number; rpoMean: number; rpoMax: number; cpuA: number; cpuB: number; load: number }
+
+const TRACE = join(tmpdir(), `replica-bench-trace-${process.pid}.jsonl`);
+process.env.VMHOST_REPLICA_TRACE = TRACE; // inherited by both daemons
+
+/** Per side, each phase's mean wall and CPU ms over the points traced in [from, to). */
+async function breakdown(from: number, to: number): Promise<string> {
+  const lines = (await readFile(TRACE, 'utf8').catch(() => '')).split('\n').filter(Boolean)
+    .map((l) => JSON.parse(l) as { side: string; at: string; initial: boolean; phases: PhaseTimes })
+    .filter((l) => !l.initial && Date.parse(l.at) >= from && Date.parse(l.at) < to);
+  const out: string[] = [];
+  for (const side of ['primary', 'replica']) {
+    const ls = lines.filter((l) => l.side === side);
+    if (ls.length === 0) continue;
+    const sum: PhaseTimes = {};
+    for (const l of ls) for (const [k, v] of Object.entries(l.phases)) { const p = (sum[k] ??= { wallMs: 0, cpuMs: 0 }); p.wallMs += v.wallMs; p.cpuMs += v.cpuMs; }
+    const total = Object.values(sum).reduce((a, p) => a + p.wallMs, 0) / ls.length;
+    out.push(`  ${side} (${ls.length} points, ${total.toFixed(0)} ms each): ` + Object.entries(sum).map(([k, p]) => `${k} ${(p.wallMs / ls.length).toFixed(0)}/${(p.cpuMs / ls.length).toFixed(0)}`).join(', '));
+  }
+  return out.length > 0 ? out.join('\n') + '  (wall/CPU ms per point)' : '  (no points traced)';
+}
 
 async function measure(mode: Mode, rate: number, a: TestDaemon, b: TestDaemon, g: PatternGuest): Promise<Row> {
   await startRateWriter(g, rate);
@@ -101,9 +124,11 @@ async function main(): Promise<void> {
         await a.ok('Start-VMInitialReplication', '-VMName', VM);
       }
       for (const rate of RATES) {
+        const from = Date.now();
         const r = await measure(mode, rate, a, b, g);
         console.log(`${r.mode.padEnd(10)}  ${String(r.rate).padStart(11)}  ${r.wrote.toFixed(1).padStart(11)}  ${r.replicated.toFixed(1).padStart(10)}  ${String(r.cycles).padStart(6)}  `
           + `${r.latencyMs.toFixed(0).padStart(10)}  ${r.rpoMean.toFixed(2).padStart(10)}  ${r.rpoMax.toFixed(2).padStart(9)}  ${r.cpuA.toFixed(1).padStart(12)}  ${r.cpuB.toFixed(1).padStart(12)}  ${r.load.toFixed(1)}`);
+        if (mode !== 'none') console.log(await breakdown(from, Date.now()));
       }
       if (mode !== 'none') await a.ok('Remove-VMReplication', '-VMName', VM);
     }
@@ -111,6 +136,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([a?.stop(), b?.stop()]);
     await rm(certs, { recursive: true, force: true });
+    await rm(TRACE, { force: true });
   }
 }
 

@@ -86,6 +86,11 @@ export class ReplicaConnection {
     return f as Extract<Frame, { t: T }>;
   }
 
+  /** Whether another point can go over it: open both ways, no answer left unread (a kept continuous connection). */
+  get usable(): boolean {
+    return !this.socket.destroyed && this.socket.writable && !this.socket.readableEnded && this.pending === undefined;
+  }
+
   /** Stop early: the server drops what it got of an unfinished point. */
   close(): void {
     this.socket.destroy();

@@ -20,10 +20,20 @@ import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery
 import { assertPrimaryStep } from './failover-rules.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
 import { sendPoint } from './send-point.ts';
+import { PIECE } from './wire.ts';
 import { MediaSink } from './media.ts';
+import { ShipmentTrace } from './shipment-trace.ts';
 import { appendsToPoint, CONTINUOUS, CONTINUOUS_TICK_MS, lagging } from './continuous.ts';
 
 export const REPLICA_CONSUMER = 'replica';
+/** Continuous: shipments sent plain after a compressed one gained under 10 % (about 5 s at a shipment per 200 ms). */
+const PLAIN_SHIPMENTS = 25;
+/**
+ * Continuous: the relationship's file (statistics, the newest point's time) is written at most
+ * this often, not after every shipment; a crash loses only statistics (B's record is what counts),
+ * and the next shipment sends what the tracker holds either way.
+ */
+const SAVE_EVERY_MS = 2_000;
 const CRITICAL_AFTER = 3;
 
 export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
@@ -113,6 +123,14 @@ export class PrimaryReplication {
   protected readonly rels = new Map<string, Relationship>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   protected readonly running = new Map<string, { conn?: ReplicaConnection; done: Promise<void> }>();
+  /** Continuous relationships: the connection kept from one shipment to the next (no TLS handshake each time). */
+  private readonly links = new Map<string, ReplicaConnection>();
+  /** Continuous relationships: shipments left to send uncompressed, the last compressed one having gained nothing. */
+  private readonly plain = new Map<string, number>();
+  /** Continuous relationships whose tick met a shipment in flight: the next starts as soon as that one ends. */
+  private readonly again = new Set<string>();
+  /** When each relationship was last saved: a continuous one's shipments save it at most every SAVE_EVERY_MS. */
+  private readonly savedAt = new Map<string, number>();
 
   /** `timerScale`: the cycle timer runs every ReplicationFrequencySec × scale (tests only: vmhostd --replication-timer-scale). */
   constructor(protected readonly host: Host, protected readonly timerScale: number) {}
@@ -135,6 +153,15 @@ export class PrimaryReplication {
     this.timers.clear();
     for (const r of this.running.values()) r.conn?.close();
     await Promise.all([...this.running.values()].map((r) => r.done.catch(() => undefined)));
+    for (const id of [...this.links.keys()]) this.unlink(id);
+    // A continuous relationship's last shipments may not be saved yet (SAVE_EVERY_MS).
+    for (const r of this.rels.values()) if (r.settings.ReplicationFrequencySec === CONTINUOUS) await this.save(r).catch(() => undefined);
+  }
+
+  /** A continuous relationship's kept connection closed (settings changed, removed, the daemon stopping). */
+  private unlink(vmId: string): void {
+    this.links.get(vmId)?.close();
+    this.links.delete(vmId);
   }
 
   has(vmId: string): Relationship | undefined {
@@ -150,6 +177,7 @@ export class PrimaryReplication {
 
   protected async save(r: Relationship): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.savedAt.set(r.VMId, Date.now());
     await writeFileAtomic(join(this.dir, `${r.VMId}.json`), JSON.stringify(r, null, 2));
   }
 
@@ -222,8 +250,11 @@ export class PrimaryReplication {
     if (r.replicationState !== 'Replicating' && r.replicationState !== 'WaitingForInitialReplication') return;
     const continuous = r.settings.ReplicationFrequencySec === CONTINUOUS;
     if (continuous) r.lagging = lagging(r.lastReplicationTime, new Date());
-    // Continuous: a shipment in flight just lets the next one carry more (coalesced in the tracker's bitmap).
-    if (continuous && this.running.has(r.VMId)) return;
+    // Continuous: a shipment in flight just lets the next one carry more (coalesced in the tracker's bitmap); it starts when that one ends.
+    if (continuous && this.running.has(r.VMId)) {
+      this.again.add(r.VMId);
+      return;
+    }
     if (this.running.has(r.VMId)) {
       r.stats.MissedReplicationCount++;
       void this.save(r).catch(() => undefined); // the count is saved again after the running cycle
@@ -246,8 +277,10 @@ export class PrimaryReplication {
         r.lastError = (e as Error).message;
         this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_FAILED', Message: `Replication of '${r.VMName}' to ${r.settings.ReplicaServerName} failed (${r.failuresInRow} in a row; retried next interval): ${r.lastError}`, VMId: r.VMId, VMName: r.VMName });
       },
-    ).finally(() => this.save(r).catch((e: unknown) => {
+    ).finally(() => (continuous && r.failuresInRow === 0 && Date.now() - (this.savedAt.get(r.VMId) ?? 0) < SAVE_EVERY_MS ? Promise.resolve() : this.save(r)).catch((e: unknown) => {
       this.host.events.emit({ Level: 'Error', Code: 'VM_REPLICATION_FAILED', Message: `Replication state of '${r.VMName}' could not be saved: ${(e as Error).message}`, VMId: r.VMId, VMName: r.VMName });
+    }).then(() => {
+      if (this.again.delete(r.VMId) && this.rels.get(r.VMId) === r) this.tick(r);
     }));
   }
 
@@ -301,14 +334,23 @@ export class PrimaryReplication {
     // The initial copy is the replica's base, not a recovery point: only cycles freeze.
     const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
     const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
+    const trace = new ShipmentTrace();
+    let bytes = 0;
+    // Continuous: deflate only while it gains something (random data costs its CPU for nothing); re-tried every PLAIN_SHIPMENTS.
+    const continuous = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS;
+    const compress = r.settings.CompressionEnabled && !(continuous && (this.plain.get(r.VMId) ?? 0) > 0);
     await this.host.withConsistentPoint(r.VMId, {
       consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
+      trace.mark('point');
       try {
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, append, progress, media);
+        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, { append, compress }, progress, trace, media);
+        bytes = sent.bytes;
+        if (continuous && r.settings.CompressionEnabled) this.plain.set(r.VMId, compress ? (sent.bytes >= PIECE && sent.wire > sent.bytes * 0.9 ? PLAIN_SHIPMENTS : 0) : (this.plain.get(r.VMId) ?? 1) - 1);
         await p.commit();
+        trace.mark('commit');
         // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
         const full = initial ? [] : p.drives.filter((d) => d.taken.full);
         if (full.length > 0) {
@@ -325,6 +367,8 @@ export class PrimaryReplication {
         throw e;
       }
     });
+    trace.mark('close');
+    trace.write('primary', { vm: r.VMId, initial, append, bytes });
   }
 
   /** A point the Replica server acknowledged: the statistics. */
@@ -340,27 +384,34 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, o: { append: boolean; compress: boolean }, progress: (pct: number, what: string) => void, trace: ShipmentTrace, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
     // On media the primary is named as its certificate names it: the name the Replica server authorizes.
     const sink = media !== undefined
       ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
       : await this.connect(r);
+    trace.mark('connect');
     let ok = false;
     try {
       const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
       if (config) r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
       const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
-        { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress);
+        { recoveryHistory: r.settings.RecoveryHistory, compress: o.compress, append: o.append, ...(r.baseId ? { base: r.baseId } : {}) }, progress, trace);
       ok = true;
       return sent;
     } finally {
-      if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else sink.close();
+      if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else if (!ok || this.links.get(r.VMId) !== sink) sink.close();
+      if (!ok) this.links.delete(r.VMId);
     }
   }
 
   /** The connection a point goes over, closed by Stop-/Remove-VMReplication. */
   protected async connect(r: Relationship): Promise<ReplicaConnection> {
-    const conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
+    let conn = this.links.get(r.VMId);
+    if (!conn?.usable) {
+      this.unlink(r.VMId);
+      conn = await ReplicaConnection.open(await this.peer(r.settings), 'replicate', { id: r.VMId, name: r.VMName });
+      if (r.settings.ReplicationFrequencySec === CONTINUOUS) this.links.set(r.VMId, conn);
+    }
     const slot = this.running.get(r.VMId);
     if (slot) slot.conn = conn;
     return conn;
@@ -419,6 +470,7 @@ export class PrimaryReplication {
     const s = { ...r.settings, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as ReplicationSettings;
     checkSettings(s);
     r.settings = s;
+    this.unlink(r.VMId);
     await this.save(r);
     this.arm(r);
     return this.view(r);
@@ -461,6 +513,8 @@ export class PrimaryReplication {
     this.running.get(r.VMId)?.conn?.close();
     await this.running.get(r.VMId)?.done.catch(() => undefined);
     this.rels.delete(r.VMId);
+    this.unlink(r.VMId);
+    this.plain.delete(r.VMId);
     await rm(join(this.dir, `${r.VMId}.json`), { force: true });
     await this.forget(r);
   }

@@ -18,6 +18,7 @@ import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
 import { checkBegin, openMedia } from './media.ts';
 import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
 import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
+import { ShipmentTrace } from './shipment-trace.ts';
 
 interface ServerFile { settings: ReplicationServerSettings; entries: AuthorizationEntry[] }
 
@@ -141,6 +142,7 @@ export class ReplicaServer {
 
   /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
   private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
+    const trace = new ShipmentTrace();
     return this.withReplica(vm.id, async () => {
       const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
       if (begin.kind === 'initial') rec.baseId = begin.base;
@@ -149,8 +151,10 @@ export class ReplicaServer {
       }
       const point = new IncomingPoint(this.store, rec, begin.kind === 'initial', begin.kind === 'initial' ? 0 : rec.lastSeq + 1, begin.time, begin.compression,
         begin.drives, begin.config as VmConfig | undefined, { consistency: begin.consistency ?? 'CrashConsistent', ...(begin.reason !== undefined ? { reason: begin.reason } : {}) }, begin.append === true);
+      trace.mark('lock');
       try {
-        await point.open();
+        await point.open(this.host, trace);
+        trace.mark('open');
         for (;;) {
           const r = await frames.next();
           if (r.done) throw wireError('the primary closed the connection inside a point');
@@ -159,8 +163,10 @@ export class ReplicaServer {
           if (f.t !== 'data') throw wireError(`'${f.t}' inside a point`);
           await point.write(f.drive, f.offset, f.length, f.zero, r.value.payload);
         }
+        trace.mark('receive');
         await this.onApplying?.(vm.id, point.initial, point.changed);
-        const points = await point.finish(this.host);
+        const points = await point.finish(this.host, trace);
+        trace.write('replica', { vm: vm.id, initial: point.initial, append: begin.append === true, bytes: point.bytes });
         this.replicas.set(rec.vmId, rec);
         this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_POINT', Message: `Replica of '${vm.name}' from '${from.name}': ${begin.kind === 'initial' ? 'initial replication' : `recovery point ${rec.lastSeq}`} applied (${rec.points.length} recovery points kept)`, VMId: vm.id, VMName: vm.name });
         return { seq: rec.lastSeq, points };
@@ -226,11 +232,19 @@ export class ReplicaServer {
         sock.end();
         return;
       }
+      // Points one after the other, each acknowledged once durable, until the primary hangs up: a continuous
+      // relationship keeps its connection (no handshake per shipment); a cycle sends one point and closes.
       const vm = { id: hello.vmId!, name: hello.vmName! };
-      const begin = await next(frames);
-      if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
-      const ack = await this.receive(vm, decision, begin, frames);
-      await sendFrame(sock, { t: 'ack', ...ack });
+      for (;;) {
+        const r = await frames.next();
+        if (r.done) break;
+        const begin = r.value.frame;
+        if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
+        // Each point is authorized as the connection was: an entry removed meanwhile stops a kept connection.
+        const still = authorize(this.file.settings, this.file.entries, names);
+        if (!still.ok) throw new VmhostError(still.code, still.reason, { vm: vm.id });
+        await sendFrame(sock, { t: 'ack', ...(await this.receive(vm, decision, begin, frames)) });
+      }
       sock.end();
     } catch (e) {
       await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);

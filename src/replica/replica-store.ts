@@ -18,12 +18,15 @@ import { prunePlan, type RecoveryPoint } from './recovery-points.ts';
 import { assertReplicaStep, mergesDeferred, type ReplicaSide } from './failover-rules.ts';
 import type { PointConsistency } from './app-consistent.ts';
 import { wireError, type Compression, type WireDrive } from './wire.ts';
+import type { ShipmentTrace } from './shipment-trace.ts';
 
 const inflate = promisify(inflateRaw);
 
 export interface ReplicaPoint extends RecoveryPoint, Partial<PointConsistency> {
   /** Drive id → its differencing file. */
   files: Record<string, string>;
+  /** A continuous shipment, recorded as a point of its own and folded into the point before when the next one arrives. */
+  fold?: true;
 }
 
 export interface ReplicaRecord {
@@ -68,8 +71,11 @@ export class IncomingPoint {
     private readonly consistency: PointConsistency = { consistency: 'CrashConsistent' }, private readonly append = false) {}
 
   /** Create this point's files: the bases (initial) or a differencing file per drive on the current leaf. */
-  async open(): Promise<void> {
+  async open(host: Host, trace?: ShipmentTrace): Promise<void> {
     await mkdir(this.rec.dir, { recursive: true, mode: 0o700 });
+    // The shipment before, if it waits to be folded, is folded first: this point's files stand on the result.
+    if (!this.initial) await this.store.serial(() => this.store.foldPending(host, this.rec));
+    trace?.mark('fold');
     for (const d of this.drives) {
       let path: string;
       if (this.initial) {
@@ -110,14 +116,15 @@ export class IncomingPoint {
   }
 
   /** Flush and record the point (the commit), re-point the replica VM, then merge what history no longer keeps. */
-  async finish(host: Host): Promise<number> {
+  async finish(host: Host, trace?: ShipmentTrace): Promise<number> {
     for (const d of this.disks.values()) await d.flush();
     for (const d of this.disks.values()) await d.close();
     this.disks.clear();
-    return this.store.serial(() => this.commit(host));
+    trace?.mark('flush');
+    return this.store.serial(() => this.commit(host, trace));
   }
 
-  private async commit(host: Host): Promise<number> {
+  private async commit(host: Host, trace?: ShipmentTrace): Promise<number> {
     const rec = this.rec;
     // While the point arrived a failover may have begun (refused then), a test VM come or gone, the older points
     // been merged (Stop-VMFailover's waiting merges): the point goes on the record as it is now.
@@ -136,17 +143,23 @@ export class IncomingPoint {
       rec.points = [];
       rec.baseTime = this.time;
     } else {
-      rec.points.push({ seq: this.seq, time: this.time, ...this.consistency, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])) });
+      rec.points.push({ seq: this.seq, time: this.time, ...this.consistency, files: Object.fromEntries(this.drives.map((d, i) => [d.id, this.created[i]!])), ...(this.append ? { fold: true as const } : {}) });
     }
     rec.lastSeq = this.seq;
     rec.lastReplicationTime = this.time;
+    trace?.mark('checks');
     await this.store.save(rec);
-    if (this.append) await this.store.appendNewest(rec);
+    trace?.mark('record');
     await this.store.pointVm(host, rec, this.config);
+    trace?.mark('repoint');
+    // A continuous shipment is acknowledged as it stands (its fold waits for the next shipment, off this one's path):
+    // the count is the points it leaves once folded.
+    if (this.append) return mergesDeferred(replicaSide(rec, '')) ? rec.points.length : rec.points.length - 1;
     // The point is recorded: a merge that fails now (a file held open) must not undo it; it is tried again next point.
     await this.store.prune(host, rec).catch((e: unknown) => host.events.emit({
       Level: 'Warning', Code: 'VM_REPLICA_MERGE_DEFERRED', Message: `The recovery points' merges wait for the next point: ${(e as Error).message}`, VMId: rec.vmId, VMName: rec.vmName,
     }));
+    trace?.mark('merges');
     return rec.points.length;
   }
 
@@ -242,21 +255,26 @@ export class ReplicaStore {
   }
 
   /**
-   * Continuous mode: the point just recorded is merged into the one before (which takes its
-   * time and type). Until the merge is recorded the new point stays a point of its own, so a
-   * crash in between leaves one more recovery point, never a half-applied one. Not while a test VM
-   * or a failover stands on the chain (failover-rules.ts): the shipment stays a point of its own.
+   * Continuous mode: the newest point, when it is a shipment waiting to be folded, is merged into
+   * the one before (which takes its time and type). Until the merge is recorded the shipment
+   * stays a point of its own, so a crash in between leaves one more recovery point, never a
+   * half-applied one. Not while a test VM or a failover stands on the chain (failover-rules.ts):
+   * the shipment stays a point of its own. The Replica VM is moved onto the merged files before
+   * the shipment's files go. `rec` takes the record as it is now.
    */
-  async appendNewest(rec: ReplicaRecord): Promise<void> {
-    if (mergesDeferred(replicaSide(rec, ''))) return;
+  async foldPending(host: Host, rec: ReplicaRecord): Promise<void> {
+    const now = (await this.get(rec.vmId)) ?? rec;
+    Object.assign(rec, { drives: now.drives, points: now.points, baseTime: now.baseTime });
+    if (mergesDeferred(replicaSide(now, ''))) return;
     const [prev, last] = rec.points.slice(-2);
-    if (!prev || !last) return;
+    if (!prev || !last?.fold) return;
     // Every drive merged (the new files kept) before the record drops them, and removed only after.
     for (const [id, file] of Object.entries(last.files)) await mergeDiskFile(file, prev.files[id]!, undefined, { keepMerged: true });
     rec.points.pop();
     Object.assign(prev, { time: last.time, consistency: last.consistency, reason: last.reason });
     if (last.reason === undefined) delete prev.reason;
     await this.save(rec);
+    await this.pointVm(host, rec, undefined);
     for (const file of Object.values(last.files)) await rm(file, { force: true });
   }
 

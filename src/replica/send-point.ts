@@ -10,6 +10,7 @@ import type { VirtualDisk } from '../blockio/index.ts';
 import { TRACKING_BLOCK, type TakenChanges } from '../storage/index.ts';
 import type { PointConsistency } from './app-consistent.ts';
 import { PIECE, nonZeroUnits, type Frame } from './wire.ts';
+import type { ShipmentTrace } from './shipment-trace.ts';
 
 const deflate = promisify(deflateRaw);
 
@@ -40,7 +41,7 @@ export interface OutgoingPoint {
 
 /** Send the point; bytes are changed bytes before compression, wire what crossed. */
 export async function sendPoint(sink: FrameSink, p: OutgoingPoint, o: { recoveryHistory: number; compress: boolean; append?: boolean; base?: string },
-  progress: (pct: number, what: string) => void = () => undefined): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  progress: (pct: number, what: string) => void = () => undefined, trace?: ShipmentTrace): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
   const compression = o.compress ? 'deflate' : 'none';
   const initial = p.config !== undefined;
   await sink.send({
@@ -79,6 +80,8 @@ export async function sendPoint(sink: FrameSink, p: OutgoingPoint, o: { recovery
     }
   }
   await sink.send({ t: 'end' });
+  trace?.mark('send');
   const ack = await sink.expect('ack');
+  trace?.mark('ack');
   return { bytes, wire, points: ack.points, seq: ack.seq };
 }
