@@ -31,17 +31,19 @@
 // Per frame, unicast to or from the provider network is one lookup of a remembered decision
 // (decisions.ts), NVGRE is decoded from the switch's own parse into a reused record, and an
 // encapsulated frame is written straight into the uplink's send batch (ExtensionHost.lend);
-// the decision handed back is one reused object.
-// Depends on packet, switch (the extension API), compiled, decisions, router, router-icmp(6), router-adv, ipv6, policy.
+// the decision handed back is one reused object. A VM's plain unicast decision is offered to
+// the switch's flow cache (route-flow.ts): the flow's next frames never reach forward().
+// Depends on packet, switch (the extension API), compiled, decisions, route-flow, router, router-icmp(6), router-adv, ipv6, policy.
 import {
   ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, ND_REDIRECT, ND_ROUTER_ADVERT, ND_ROUTER_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
   UPLINK_PORT_ID,
-  type Delivery, type ExtensionDefinition, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
+  type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
 import { CompiledPolicy } from './compiled.ts';
 import { DecapRoute, Decisions, EncapRoute } from './decisions.ts';
+import { RouteFlow, flowIdOf } from './route-flow.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
 import { IcmpErrors, type IcmpErrorKind } from './router-icmp.ts';
@@ -63,19 +65,6 @@ export interface HnvExtensionConfig {
   readonly providerMtu?: number;
 }
 
-/**
- * FlowID: a hash of the flow folded to 8 bits — IPv4 addresses, protocol and ports when the
- * frame has them, else the MACs — from the switch's parse of the frame (the customer's frame
- * as sent; a routed copy keeps its addresses), so one flow keeps one ECMP path.
- */
-function flowIdOf(info: FrameInfo): number {
-  let h = info.ipVersion === 4
-    ? Math.imul(info.ipSrc ^ Math.imul(info.ipDst, 0x9e3779b1) ^ (info.ipProtocol << 16) ^ Math.imul((info.srcPort << 16) ^ info.dstPort, 0x85ebca6b), 0xc2b2ae35)
-    : Math.imul((info.src % 0x1_0000_0000) ^ Math.imul(info.dst % 0x1_0000_0000, 0x9e3779b1), 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h ^ (h >>> 8)) & 0xff;
-}
-
 /** The router's refusals that earn the sender an ICMP / ICMPv6 error (RFC 1812 §4.3.2, RFC 4443). */
 const ERROR_OF: Readonly<Record<string, IcmpErrorKind>> = { 'hnv-ttl-expired': 'time-exceeded', 'hnv-no-route': 'net-unreachable', 'hnv-no-lookup-record': 'host-unreachable' };
 const ERROR6_OF: Readonly<Record<string, Icmpv6ErrorKind>> = { 'hnv-ttl-expired': 'time-exceeded6', 'hnv-no-route': 'no-route6', 'hnv-no-lookup-record': 'address-unreachable6' };
@@ -91,9 +80,10 @@ const NOTHING: ForwardDecision = { deliver: NONE };
  */
 class Reused {
   private readonly slot: { port: string; frame: Uint8Array } = { port: '', frame: new Uint8Array(0) };
-  private readonly one = { deliver: [this.slot] as readonly Delivery[], drop: undefined as string | undefined };
+  private readonly one = { deliver: [this.slot] as readonly Delivery[], drop: undefined as string | undefined, flow: undefined as ExtensionFlow | undefined };
   private readonly refusal = { deliver: NONE, drop: '' };
-  deliver(port: string, frame: Uint8Array): ForwardDecision { this.slot.port = port; this.slot.frame = frame; return this.one; }
+  /** `flow`: offered to the switch's flow cache (route-flow.ts). */
+  deliver(port: string, frame: Uint8Array, flow?: ExtensionFlow): ForwardDecision { this.slot.port = port; this.slot.frame = frame; this.one.flow = flow; return this.one; }
   refuse(reason: string): ForwardDecision { this.refusal.drop = reason; return this.refusal; }
 }
 
@@ -111,7 +101,8 @@ class HnvDataPath implements SwitchExtension {
   /** The NVGRE frame being decapsulated. */
   private readonly rec = new NvgreRecord();
   private readonly dropped: Record<string, number> = {};
-  private encapsulated = 0;
+  /** Read and bumped by the flows offered to the switch's cache too (route-flow.ts). */
+  encapsulated = 0;
   private decapsulated = 0;
   private routed = 0;
   private arpAnswered = 0;
@@ -260,18 +251,24 @@ class HnvDataPath implements SwitchExtension {
       this.routed++;
       return this.unicast(r.vsid, r.frame, r.to.mac, f.sourcePort, info);
     }
-    return this.unicast(vsid, f.frame, info.dst, f.sourcePort, info);
+    return this.unicast(vsid, f.frame, info.dst, f.sourcePort, info, true);
   }
 
-  /** A frame of `vsid` to `mac`: the local port, or encapsulated toward the record's PA. */
-  private unicast(vsid: number, frame: Uint8Array, mac: number, from: string, info: FrameInfo): ForwardDecision {
+  /**
+   * A frame of `vsid` to `mac`: the local port, or encapsulated toward the record's PA.
+   * `offer`: the frame is the VM's own (not routed), so its route may be offered to the
+   * switch's flow cache (route-flow.ts).
+   */
+  private unicast(vsid: number, frame: Uint8Array, mac: number, from: string, info: FrameInfo, offer = false): ForwardDecision {
     let r = this.decided.encapRoute(vsid, mac);
     if (r === null) { r = this.encapRouteOf(vsid, mac); this.decided.keepEncap(r); }
+    if (offer && r.flow === null) r.flow = RouteFlow.of(this.decided, r, vsid, mac, this.host, this);
+    const flow = offer ? r.flow ?? undefined : undefined;
     const local = r.port ?? (r.learning ? this.host.lookupMac(vsid, mac) : undefined);
-    if (local !== undefined) return local === from ? NOTHING : this.out.deliver(local, frame);
+    if (local !== undefined) return local === from ? NOTHING : this.out.deliver(local, frame, flow);
     const out = this.encapsulate(r.remote, vsid, frame, flowIdOf(info), true);
     if (out === 'nvgre-mtu') return this.refuseTooBig(from, frame, info);
-    return typeof out === 'string' ? this.drop(out) : this.out.deliver(UPLINK_PORT_ID, out);
+    return typeof out === 'string' ? this.drop(out) : this.out.deliver(UPLINK_PORT_ID, out, flow);
   }
 
   private encapRouteOf(vsid: number, mac: number): EncapRoute {

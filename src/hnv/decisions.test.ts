@@ -2,8 +2,12 @@
 // from: each policy or port change — a lookup record added, removed or re-pointed to another
 // PA, a port's VSID or MAC changed, a port removed, the provider MTU — is seen by the very next
 // frame, both ways (a VM's frame encapsulated or not; NVGRE from a PA decapsulated or not),
-// after the decision was made and used (cache hits counted). One real switch; its uplink's
-// peer is a plain UDP socket that reads what was encapsulated.
+// after the decision was made and used (cache hits counted). A VM's frame that is delivered
+// (encapsulated, or to a port of the subnet) rides the switch's flow cache from its second
+// frame on (route-flow.ts), so those cases show the flow cache's entry dropped too; the last
+// tests show what only the flow cache must see (the extension disabled, a MAC learned behind
+// a local port, a frame over the MTU in a cached flow). One real switch; its uplink's peer is
+// a plain UDP socket that reads what was encapsulated.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -48,11 +52,12 @@ after(async () => { await sw.close(); far.close(); });
 const configure = (p: HnvPolicy, providerMtu?: number): void => sw.configureExtension(HNV_EXTENSION, { policy: p, ...(providerMtu ? { providerMtu } : {}) } as unknown as Record<string, unknown>);
 const drops = (port: string): Record<string, number> => ({ ...sw.portStats(port).drops });
 const hits = (): number => (sw.extensions()[0]!.status as { decisionCache: { hits: number } }).decisionCache.hits;
+const flowHits = (): number => sw.flowCacheStats()!.hits;
 
 /** What became of a frame port `from` sent to `to`: 'port b', 'encapsulated to <PA>', or the drop reason. */
 async function send(from: 'a' | 'b', to: string, size = 100): Promise<string> {
   const before = drops(from), seen = { ...got }, n = datagrams.length, tx = sw.portStats(UPLINK_PORT_ID).txFrames;
-  sw.inject(from, udp(from === 'a' ? A : B, to, IP[from === 'a' ? A : B]!, IP[to] ?? '10.0.0.77', 1000, 2000, new Uint8Array(size)));
+  sw.inject(from, udp(from === 'a' ? A : B, to, IP[from === 'a' ? A : B]!, IP[to] ?? '10.0.0.77', 1000, 2000, new Uint8Array(size).fill(size & 0xff)));
   if (sw.portStats(UPLINK_PORT_ID).txFrames > tx) {
     await until(() => datagrams.length > n);
     const d = decodeNvgre(datagrams.at(-1)!);
@@ -76,11 +81,15 @@ function receive(pa: string, src: string, dst: string, vsid = VSID): string {
   return Object.keys(after_).find((r) => after_[r] !== before[r]) ?? 'nothing';
 }
 
-/** Twice (the second from the remembered decision, a hit), the same answer; returns it. */
+/**
+ * Twice, the same answer; returns it. The second frame is decided from a cache: a delivery
+ * (a port, or encapsulated) from the switch's flow cache, a refusal from the decisions.
+ */
 async function twiceSend(from: 'a' | 'b', to: string, size?: number): Promise<string> {
-  const h = hits(), first = await send(from, to, size);
+  const first = await send(from, to, size), h = hits(), f = flowHits();
   assert.equal(await send(from, to, size), first);
-  assert.ok(hits() > h, 'the second frame was decided from the cache');
+  if (first.startsWith('port ') || first.startsWith('encapsulated ')) assert.ok(flowHits() > f && hits() === h, 'the second frame was a hit of the switch\'s flow cache');
+  else assert.ok(hits() > h, 'the second frame was decided from the cache');
   return first;
 }
 function twiceReceive(pa: string, src: string, dst: string, vsid?: number): string {
@@ -161,4 +170,54 @@ test('the provider MTU lowered: a frame that fitted is refused as nvgre-mtu from
   assert.equal(await send('a', R, 1000), 'nvgre-mtu');
   configure(policy());
   assert.equal(await send('a', R, 1000), `encapsulated to ${THERE}`);
+});
+
+test('a flow in the switch\'s cache encapsulates byte for byte as the extension does, and its frames are counted', async () => {
+  configure(policy());
+  const n = datagrams.length, enc = (sw.extensions()[0]!.status as { encapsulated: number }).encapsulated;
+  assert.equal(await twiceSend('a', R), `encapsulated to ${THERE}`);
+  await until(() => datagrams.length >= n + 2);
+  // The first frame took the full path (forward()), the second the cached flow: the same bytes.
+  assert.deepEqual(datagrams[n + 1], datagrams[n]);
+  assert.equal((sw.extensions()[0]!.status as { encapsulated: number }).encapsulated, enc + 2);
+});
+
+test('the extension disabled, then enabled: the flow it offered is not used meanwhile', async () => {
+  configure(policy());
+  assert.equal(await twiceSend('a', R), `encapsulated to ${THERE}`);
+  sw.disableExtension(HNV_EXTENSION);
+  try {
+    // Default forwarding: R is unknown in the subnet's learning domain, so flooded to its other port; nothing leaves by the uplink.
+    assert.equal(await send('a', R), 'port b');
+  } finally {
+    sw.enableExtension(HNV_EXTENSION);
+  }
+  assert.equal(await twiceSend('a', R), `encapsulated to ${THERE}`);
+});
+
+test('a frame of a cached flow over the provider MTU is refused as the extension refuses it', async () => {
+  configure(policy(), 1000);
+  assert.equal(await twiceSend('a', R, 100), `encapsulated to ${THERE}`);
+  // The same flow (the switch's key: port and MACs), a bigger frame.
+  assert.equal(await send('a', R, 1000), 'nvgre-mtu');
+  assert.equal(await send('a', R, 100), `encapsulated to ${THERE}`);
+  configure(policy());
+});
+
+test('a subnet that learns: the MAC learned behind a local port stops the cached encapsulation at the next frame', async () => {
+  configure(policy());
+  // A port without a configured MAC: the subnet learns (its VM may use any MAC).
+  let atC = 0;
+  await sw.addPort({ id: 'c', policy: { virtualSubnetId: VSID }, sink: () => { atC++; } });
+  try {
+    assert.equal(await twiceSend('a', R), `encapsulated to ${THERE}`);
+    // R's MAC shows up behind port c (the VM moved here before its record did).
+    sw.inject('c', udp(R, B, IP[R]!, IP[B]!, 2000, 1000));
+    const seen = atC;
+    assert.equal(await send('a', R), 'nothing');
+    assert.equal(atC, seen + 1, 'port c got the frame');
+  } finally {
+    await sw.removePort('c');
+  }
+  assert.equal(await twiceSend('a', R), `encapsulated to ${THERE}`);
 });

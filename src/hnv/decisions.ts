@@ -15,7 +15,7 @@
 // Frames a gateway routed (inner source = the gateway MAC) are checked by their CA and are not
 // kept here. Depends on packet (types), switch (ExactMatchTable).
 import type { NvgreTemplate } from '../packet/index.ts';
-import { ExactMatchTable } from '../switch/index.ts';
+import { ExactMatchTable, type ExtensionFlow } from '../switch/index.ts';
 
 const TWO32 = 0x1_0000_0000;
 const SLOTS = 1 << 10;
@@ -31,6 +31,9 @@ export class EncapRoute {
     /** With no local port: the outer headers toward the record's PA, or the drop reason. */
     readonly remote: NvgreTemplate | string,
   ) {}
+
+  /** The flow offered to the switch's cache for this route (route-flow.ts), made at its first use; undefined: none may be. */
+  flow: ExtensionFlow | undefined | null = null;
 }
 
 /** What happens to NVGRE from one PA between two MACs of a subnet. */

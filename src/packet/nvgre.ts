@@ -6,9 +6,9 @@
 // counts a refusal by its reason. Outer IPv6 is not handled yet (decode says not-nvgre).
 // Depends on address, bytes, ethernet, ipv4, gre, result, classify (its FrameInfo, for the switch's decoder).
 import { macToNumber } from './address.ts';
-import { finishChecksum, onesSum, put16, put32, u16, u32 } from './bytes.ts';
+import { onesSum, put16, put32, u16, u32 } from './bytes.ts';
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_VLAN, parseEthernet, type VlanTag } from './ethernet.ts';
-import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN, nvgreKey } from './gre.ts';
+import { GRE_FLAG_KEY, NVGRE_PROTOCOL, VSID_MAX, VSID_MIN } from './gre.ts';
 import { IPPROTO_GRE, IPV4_FLAG_DF, ipv4ChecksumOk, parseIpv4 } from './ipv4.ts';
 import { malformed, type DropReason, type Layer, type Parsed } from './result.ts';
 import type { FrameInfo } from './classify.ts';
@@ -130,6 +130,9 @@ export class NvgreTemplate {
   /** The bytes of the encapsulated frame of a customer frame of `innerLength` bytes. */
   frameLength(innerLength: number): number { return this.header.length + innerLength; }
 
+  /** A customer frame of `innerLength` bytes is one encodeTo takes (an Ethernet header at least, and the outer packet within the MTU). */
+  fits(innerLength: number): boolean { return innerLength >= ETHERNET_HEADER_LENGTH && 20 + NVGRE_HEADER_LENGTH + innerLength <= this.mtu; }
+
   encode(vsid: number, flowId: number, inner: Uint8Array): Encoded {
     const r = this.encodeTo(vsid, flowId, inner);
     return typeof r === 'string' ? refuse(r, this.detail(r, vsid, flowId, inner)) : { ok: true, frame: r };
@@ -145,16 +148,29 @@ export class NvgreTemplate {
     if (!Number.isInteger(vsid) || vsid < VSID_MIN || vsid > VSID_MAX) return 'bad-vsid';
     if (!Number.isInteger(flowId) || flowId < 0 || flowId > 255) return 'bad-flow-id';
     if (inner.length < ETHERNET_HEADER_LENGTH) return 'inner-too-short';
-    const ipLength = 20 + NVGRE_HEADER_LENGTH + inner.length;
-    if (ipLength > this.mtu) return 'too-big';
-    // A view of the arena (a fresh ArrayBuffer per frame cost more than the encoding), the
-    // customer frame copied once.
-    const h = this.header, eh = this.ip;
+    if (20 + NVGRE_HEADER_LENGTH + inner.length > this.mtu) return 'too-big';
+    return this.write(vsid, flowId, inner, out);
+  }
+
+  /**
+   * encodeTo without its checks, for a caller that made them once (a cached flow: a valid VSID,
+   * a FlowID of 8 bits, and fits(inner.length) per frame). The header is copied, then only the
+   * IPv4 total length, its checksum (the header's sum without them plus the length: RFC 1624's
+   * update of a constant header) and the GRE key are written, then the customer frame (its one copy).
+   */
+  write(vsid: number, flowId: number, inner: Uint8Array, out?: Uint8Array): Uint8Array {
+    // A view of the arena when nothing is lent (a fresh ArrayBuffer per frame cost more than the encoding).
+    const h = this.header, eh = this.ip, ipLength = 20 + NVGRE_HEADER_LENGTH + inner.length;
     const frame = out ?? carve(h.length + inner.length);
     frame.set(h, 0);
-    put16(frame, eh + 2, ipLength);
-    put16(frame, eh + 10, finishChecksum(this.partialSum + ipLength));
-    put32(frame, eh + 24, nvgreKey(vsid, flowId));
+    // Byte stores, not put16/put32/finishChecksum calls (a tenth of the cached path in the cpu
+    // profile). The sum of a header of 20 bytes plus the length folds in two steps.
+    let sum = this.partialSum + ipLength;
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
+    frame[eh + 2] = ipLength >>> 8; frame[eh + 3] = ipLength & 0xff;
+    frame[eh + 10] = sum >>> 8; frame[eh + 11] = sum & 0xff;
+    frame[eh + 24] = vsid >>> 16; frame[eh + 25] = (vsid >>> 8) & 0xff; frame[eh + 26] = vsid & 0xff; frame[eh + 27] = flowId;
     frame.set(inner, h.length);
     return frame;
   }

@@ -37,14 +37,38 @@ export interface ExtensionFrame {
 export interface Delivery { readonly port: string; readonly frame: Uint8Array }
 
 /**
+ * A forwarding extension's decision for one delivery, offered for the switch's microflow cache
+ * (flow-cache.ts): the next frames of the flow — same ingress port and MACs (and IPv4 fields
+ * while some port has ACLs) — skip the pipeline and the extension's forward() and are turned
+ * into the delivery by these two calls. Offer one only for a decision that depends on nothing
+ * else of the frame (its bytes are the build's business) nor on what the MAC table learns:
+ * the switch drops the entry on its own changes (ports, policies, extensions), the extension
+ * answers for its own (its config, its tables) through `length`.
+ */
+export interface ExtensionFlow {
+  /**
+   * Before anything is done to a frame of `length` bytes: -1, it leaves as it is; > 0, the
+   * bytes `build` makes of it; FLOW_STALE: not by this flow (it went stale, or this frame is
+   * one the extension refuses or decides otherwise): the full pipeline takes the frame.
+   */
+  length(length: number): number;
+  /** The frame as delivered, written into `out` (length() bytes: a slot lent by the destination) when given. */
+  build(frame: Uint8Array, info: FrameInfo, out: Uint8Array | null): Uint8Array;
+}
+
+/** ExtensionFlow.length: the flow does not decide this frame. */
+export const FLOW_STALE = -2;
+
+/**
  * What a forwarding extension decides for a frame: candidate port ids (the frame unchanged),
  * 'default' (the switch's own MAC-table forwarding), or deliveries — any port, the uplink and
  * the ingress port included, so the extension answers for isolation — with `drop`, when set,
- * counted on the ingress port under that reason. The switch is done with a decision before it
- * calls forward again, so an extension may hand back the same (mutable) object every frame
- * rather than make one per frame.
+ * counted on the ingress port under that reason, and for one delivery without a drop perhaps
+ * the `flow` the switch may cache it as. The switch is done with a decision before it calls
+ * forward again, so an extension may hand back the same (mutable) object every frame rather
+ * than make one per frame.
  */
-export type ForwardDecision = readonly string[] | 'default' | { readonly deliver: readonly Delivery[]; readonly drop?: string };
+export type ForwardDecision = readonly string[] | 'default' | { readonly deliver: readonly Delivery[]; readonly drop?: string; readonly flow?: ExtensionFlow };
 
 export type PortChange =
   | { readonly op: 'add'; readonly portId: string; readonly policy: PortPolicy }

@@ -11,6 +11,11 @@
 // frame (switch.ts decides which frames are: untagged IPv4, not a fragment, not a DHCP server
 // message, not ICMPv6 in IPv4) but the source address, which the ARP guard re-checks whenever
 // it changes.
+// With a forwarding extension (and no other) the cache holds only the flows the extension
+// offers with its decision (extension.ts ExtensionFlow: vmhost.hnv's encapsulation toward a
+// PA, or a port of the subnet): such an entry has no destination MAC entry, and asks the
+// extension per frame whether it still holds and what the frame becomes (the NVGRE headers in
+// the uplink's lent send slot); everything else still goes through the extension.
 // Never stale: an entry holds the switch's generation (bumped by every policy, port,
 // extension or settings change) and the MAC table entries it used, which say when they moved
 // or went (mac-table.ts), and the destination's ageing is checked per frame. A stale entry
@@ -19,12 +24,13 @@
 // arrays); an entry is allocated on a miss only. Eight ways: bench/switch.ts's 1,000 flows taken
 // in turn missed 1 % of their frames with four (sets holding more flows than ways), each a full
 // pipeline pass.
-// Depends on packet, mac-table, acl, port-state, exact-match.
+// Depends on packet, mac-table, acl, port-state, exact-match, extension (a type).
 import type { FrameInfo } from '../packet/index.ts';
 import type { MacEntry } from './mac-table.ts';
 import type { MeterCounters } from './acl.ts';
 import type { PortState } from './port-state.ts';
 import { ExactMatchTable } from './exact-match.ts';
+import type { ExtensionFlow } from './extension.ts';
 
 const SLOTS = 1 << 12;
 const TWO32 = 0x100000000;
@@ -42,13 +48,15 @@ export class CachedFlow {
   constructor(
     readonly generation: number,
     readonly dst: PortState,
-    /** The source MAC's table entry (refreshed per frame) and the destination's. */
+    /** The source MAC's table entry (refreshed per frame) and the destination's (null: the extension's flow chose the port). */
     readonly srcMac: MacEntry,
-    readonly dstMac: MacEntry,
+    readonly dstMac: MacEntry | null,
     /** The tag the frame leaves with (-1: untagged). */
     readonly tag: number,
     readonly outbound: AclStep,
     readonly inbound: AclStep,
+    /** A forwarding extension's decision: what it makes of each frame (null: the frame as it is, the default forwarding's flow). */
+    readonly ext: ExtensionFlow | null = null,
   ) {}
 }
 

@@ -48,6 +48,8 @@ export class PortState {
   claimedAt = -1;
   claimedVersion = -1;
   claimedAddr = -1;
+  /** A forwarding extension offered a flow of this port for the cache: with one enabled, only such ports' frames probe it. */
+  extFlows = false;
 
   constructor(readonly id: string, readonly kind: PortKind, readonly socketPath: string, public policy: PortPolicy) {
     this.policed = kind !== 'uplink';

@@ -10,7 +10,8 @@
 // Frame processing is synchronous; a frame injected while another is being processed (a sink
 // answering at once) waits in a queue, so the shared classifier state is never re-entered.
 // A known unicast IPv4 flow's decision is kept in a microflow cache (flow-cache.ts): its next
-// frames go from the parser straight to forwardCached.
+// frames go from the parser straight to forwardCached. With a forwarding extension, only the
+// flows it offers with its decisions (extension.ts ExtensionFlow) are cached.
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -33,7 +34,7 @@ import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
 import { isTeamSettings, TeamUplinkIo, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
 import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput, type SwitchType } from './settings.ts';
-import { findExtension, type Delivery, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
+import { FLOW_STALE, findExtension, type Delivery, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
 
 export const UPLINK_PORT_ID = 'uplink';
@@ -139,7 +140,10 @@ export class VirtualSwitch {
   private readonly flowCache: FlowCache | null;
   /** Bumped by every change a cached flow may depend on (policies, ports, extensions, settings): older flows are stale. */
   private generation = 0;
-  /** The cache is consulted: on, and no extension (whose verdicts are not ours to cache) enabled. */
+  /**
+   * The cache is consulted: on, and no ingress or egress extension (whose verdicts are not ours
+   * to cache) enabled; a forwarding extension's only where it offers them (cacheExtensionFlow).
+   */
   private flowsOn = false;
   /** Some port has ACLs: flows are keyed on their IPv4 fields too. */
   private flowL3 = false;
@@ -488,7 +492,7 @@ export class VirtualSwitch {
   /** Every cached flow is stale from now on; what the cache keys on is derived again from the policies. */
   private invalidateFlows(): void {
     this.generation++;
-    this.flowsOn = this.flowCache !== null && this.ingressExts.length === 0 && this.egressExts.length === 0 && this.forwarder === null;
+    this.flowsOn = this.flowCache !== null && this.ingressExts.length === 0 && this.egressExts.length === 0;
     this.flowL3 = this.portList.some((p) => p.policed && !p.acls.empty);
   }
 
@@ -634,10 +638,12 @@ export class VirtualSwitch {
     if (!info.ok) { this.drop(src, info.reason!); return; }
     const now = this.frameNow();
     // A flow the cache may hold: untagged IPv4 from a unicast source, with no extension in the
-    // path — but not what the guards judge by more than the key: a fragment, a DHCP server
-    // message, ICMPv6 (its type, even carried in IPv4).
+    // path but a forwarding one — but not what the guards judge by more than the key: a
+    // fragment, a DHCP server message, ICMPv6 (its type, even carried in IPv4). With a
+    // forwarding extension, probed only from ports it offered flows of (its others all miss).
     const cached = this.flowsOn && info.vlanId < 0 && info.ipVersion === 4 && !info.fragment && !info.dhcpFromServer && info.ipProtocol !== IPPROTO_ICMPV6 && !isMulticastMac(info.src);
-    if (cached) {
+    const probed = cached && (this.forwarder === null || src.extFlows);
+    if (probed) {
       const flow = this.flowCache!.probe(src.index, info, this.flowL3);
       if (flow !== null && this.forwardCached(src, flow, frame, inputFramed, now)) return;
     }
@@ -677,7 +683,12 @@ export class VirtualSwitch {
       const cand = this.candidatesOf(src, vlan);
       const decision = this.forwarder.ext.forward!(ctx!, cand.ids);
       if (decision !== 'default') {
-        if (!Array.isArray(decision)) { this.deliver(src, frame, framed, vlan, ctx!, now, decision as { deliver: readonly Delivery[]; drop?: string }); return; }
+        if (!Array.isArray(decision)) {
+          const d = decision as { deliver: readonly Delivery[]; drop?: string; flow?: ExtensionFlow };
+          if (cached && d.flow !== undefined && d.deliver.length === 1 && d.drop === undefined) this.cacheExtensionFlow(src, domain, vlan, frame, probed, d.flow, d.deliver[0]!);
+          this.deliver(src, frame, framed, vlan, ctx!, now, d);
+          return;
+        }
         const chosen = new Set(decision as readonly string[]);
         for (const p of cand.ports) if (chosen.has(p.id)) out.push(p);
         if (out.length === 0) { this.drop(src, 'unknown-destination'); return; }
@@ -692,7 +703,8 @@ export class VirtualSwitch {
       if (dst) {
         if (dst === src) return; // the destination is behind the ingress port: nothing to do
         if (!this.admits(src, dst, vlan)) { this.drop(dst, dst.vlan.isPvlan || src.vlan.isPvlan ? 'pvlan-isolation' : 'vlan-not-allowed'); return; }
-        if (cached) this.cacheFlow(src, dst, domain, vlan, frame);
+        // What a forwarding extension deferred is not cached: its 'default' may rest on more than the key.
+        if (cached && this.forwarder === null) this.cacheFlow(src, dst, domain, vlan, frame);
         this.unicastDone(src, dst, frame, framed, this.egress(src, dst, frame, framed, vlan, ctx, now));
         return;
       }
@@ -737,6 +749,31 @@ export class VirtualSwitch {
     this.flowCache!.insert(new CachedFlow(this.generation, dst, srcMac, dstMac, dst.vlan.egressTag(vlan), outbound, inbound));
   }
 
+  /**
+   * Remembers the one delivery a forwarding extension decided for a cacheable frame, with the
+   * flow it offered for it (the frame as it is, or bytes the extension builds per frame: then
+   * only toward a port whose ACLs and tag do not read them). Not toward the ingress port or a
+   * mirror source (deliver() mirrors those otherwise than forwardCached). `probed`: the
+   * pipeline probed the cache for this frame (else it is probed here, for the key).
+   */
+  private cacheExtensionFlow(src: PortState, domain: number, vlan: number, frame: Uint8Array, probed: boolean, ext: ExtensionFlow, d: Delivery): void {
+    const dst = this.ports.get(d.port), info = this.info;
+    if (dst === undefined || dst === src || dst.mirrorSource) return;
+    const built = d.frame !== frame;
+    if (built && dst.policed && (!dst.acls.empty || dst.vlan.egressTag(0) > 0)) return;
+    const srcMac = this.macs.entry(domain, info.src);
+    if (srcMac === null) return;
+    let inbound = NO_ACL_STEP;
+    if (!built && dst.policed) {
+      if (!dst.acls.stateful && dst.acls.denies(INBOUND, info, frame)) return;
+      inbound = this.aclStep(dst, INBOUND, frame);
+    }
+    const outbound = src.policed ? this.aclStep(src, OUTBOUND, frame) : NO_ACL_STEP;
+    if (!probed) this.flowCache!.probe(src.index, info, this.flowL3);
+    src.extFlows = true;
+    this.flowCache!.insert(new CachedFlow(this.generation, dst, srcMac, null, built ? -1 : dst.vlan.egressTag(vlan), outbound, inbound, ext));
+  }
+
   private aclStep(p: PortState, dir: Dir, frame: Uint8Array): AclStep {
     if (p.acls.stateful) return { meters: [], check: true };
     const meters = p.acls.metersFor(dir, this.info, frame);
@@ -746,15 +783,19 @@ export class VirtualSwitch {
   /**
    * A frame of a cached flow: what the full path would do to it, where the cache says how. False
    * (nothing done) when the flow is stale: the generation moved, the source MAC moved or went,
-   * the destination's entry moved, went or aged. Per frame, as on the full path: the source
+   * the destination's entry moved, went or aged, or the extension whose flow it is says so
+   * (ExtensionFlow.length, asked before anything is done). Per frame, as on the full path: the source
    * MAC's age, stateful ACLs, Meter counters, egress, flow control, mirroring; the source
    * address's claim (and the ARP guard on it) whenever the address, the time or the claim
    * table changed since a cached flow of the port last did it — until then they would answer
    * the same (and every flow's first frame took the full path, guards included).
    */
   private forwardCached(src: PortState, flow: CachedFlow, frame: Uint8Array, framed: boolean, now: number): boolean {
-    const dst = flow.dst;
-    if (flow.generation !== this.generation || flow.srcMac.port !== src.id || flow.dstMac.port !== dst.id || now - flow.dstMac.seen > this.macs.ageingMs) return false;
+    const dst = flow.dst, dstMac = flow.dstMac, ext = flow.ext;
+    if (flow.generation !== this.generation || flow.srcMac.port !== src.id) return false;
+    if (dstMac !== null && (dstMac.port !== dst.id || now - dstMac.seen > this.macs.ageingMs)) return false;
+    const built = ext === null ? -1 : ext.length(frame.length);
+    if (built === FLOW_STALE) return false;
     const info = this.info;
     if (src.policed) {
       const owners = this.owners;
@@ -771,6 +812,12 @@ export class VirtualSwitch {
     }
     flow.srcMac.seen = now;
     if (dst.policed && !this.aclPasses(dst, flow.inbound, INBOUND, frame, now)) return true;
+    if (built > 0) {
+      // Built where the destination lends (the uplink's send batch: no copy after), as deliver() would have it.
+      const wire = ext!.build(frame, info, dst.fairQueue === null && dst.io?.lend !== undefined ? dst.io.lend(built) : null);
+      this.unicastDone(src, dst, frame, framed, this.emit(src, dst, wire, false, -1, 0));
+      return true;
+    }
     this.unicastDone(src, dst, frame, framed, this.emit(src, dst, frame, framed, flow.tag, info.pcp));
     return true;
   }
