@@ -129,10 +129,11 @@ describe('network virtualization: two tenants with one address space on two host
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
     await Promise.all(NAMES.map(async (g) => {
       const { ca, gw } = GUESTS[g];
-      // IPv6 without duplicate address detection (the records are the addresses' owners): static, default route via the subnet's ::1, and
-      // no SLAAC address of its own (no record would name it); or by SLAAC from the RA the link coming up solicits (down first: an RS at boot may have found no policy yet).
+      // IPv6 without duplicate address detection (the records are the addresses' owners): static, default route via the subnet's ::1, RAs
+      // not listened to (no SLAAC address no record names, no RA default route racing the static one); or by SLAAC from the RA the link
+      // coming up solicits (down first: an RS at boot may have found no policy yet).
       const conf = (k: string, v: number) => `echo ${v} >/proc/sys/net/ipv6/conf/eth0/${k}`;
-      const pre = `${conf('dad_transmits', 0)} && ${conf('autoconf', V6[g]?.ca === 'slaac' ? 1 : 0)} && ip link set eth0 down && `;
+      const pre = `${conf('dad_transmits', 0)} && ${conf('accept_ra', V6[g]?.ca === 'slaac' ? 1 : 0)} && ip link set eth0 down && `;
       const v6 = V6[g] && V6[g].ca !== 'slaac' ? ` && ip -6 addr add ${V6[g].ca}/64 dev eth0 && ip -6 route add default via ${V6[g].prefix.replace('::/64', '::1')}` : '';
       assert.equal((await on(g).sh(g, `${pre}ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}${v6}`)).code, 0);
     }));
