@@ -10,7 +10,10 @@
 // malformed; the distributed router joins Blue's two subnets on host A and across hosts; a
 // ping to a customer address without a lookup record is dropped and counted by reason; Blue's
 // guests also have IPv6 CAs (records and on-link routes beside the IPv4 ones) and ping6 each
-// other across hosts, bridged and routed.
+// other across hosts, bridged and routed: two configured statically, Blue's 5002 guest by SLAAC
+// from the router's Router Advertisement (its address prefix + modified EUI-64 of its MAC, the
+// record the orchestrator pushes; its default route the router's link-local address); Blue A
+// pings its gateway ::1, and a hop-limit-1 ping across subnets earns it Time Exceeded (counted).
 // Then the in-daemon gateway on host A (New-VmhostNetVirtualizationGateway, NAT mode, for Blue
 // only) between the External switch and an Internal "datacenter" switch whose host vNIC has the
 // datacenter address: Blue's guest pings that address and gets replies (the host's kernel
@@ -30,6 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freeTestNet, tapSkip } from '../src/host/tap-test-support.ts';
+import { formatIpv6, parseIpv6Address } from '../src/packet/index.ts';
 import { TestDaemon, freeUdpPort, runCli } from './support/daemon.ts';
 import { pingBlackout } from './support/ping-blackout.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
@@ -46,10 +50,16 @@ const GUESTS = {
 } as const;
 type Guest = keyof typeof GUESTS;
 const NAMES = Object.keys(GUESTS) as Guest[];
-/** IPv6 customer addresses of Blue's guests (records beside their IPv4 ones; the subnets' gateways are ::1). */
-const V6: Partial<Record<Guest, { ca: string; prefix: string }>> = {
-  blueA: { ca: 'fd00:b::10', prefix: 'fd00:b::/64' }, blueB: { ca: 'fd00:b::11', prefix: 'fd00:b::/64' }, blueA2: { ca: 'fd00:b:1::10', prefix: 'fd00:b:1::/64' },
+/** IPv6 customer addresses of Blue's guests (records beside their IPv4 ones; the subnets' gateways are ::1); 'slaac': the guest takes it from the router's RA. */
+const V6: Partial<Record<Guest, { ca: string | 'slaac'; prefix: string }>> = {
+  blueA: { ca: 'fd00:b::10', prefix: 'fd00:b::/64' }, blueB: { ca: 'fd00:b::11', prefix: 'fd00:b::/64' }, blueA2: { ca: 'slaac', prefix: 'fd00:b:1::/64' },
 };
+/** The address SLAAC makes of a /64 and a MAC (12 hex digits): the modified EUI-64 (RFC 4291 App. A). */
+function slaac(prefix: string, mac: string): string {
+  const b = mac.match(/../g)!.map((x) => parseInt(x, 16));
+  const words = [((b[0]! ^ 2) << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!];
+  return formatIpv6(parseIpv6Address(`${prefix.replace('::/64', '')}::${words.map((w) => w.toString(16)).join(':')}`)); // canonical (RFC 5952), as the records keep it
+}
 /** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
 const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', net: freeTestNet(250, 5) } as const;
 const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
@@ -90,6 +100,8 @@ describe('network virtualization: two tenants with one address space on two host
   });
 
   const on = (g: Guest): CliTools => t[GUESTS[g].host];
+  /** A guest's IPv6 CA (its MAC known). */
+  const ca6 = (g: Guest): string => (V6[g]!.ca === 'slaac' ? slaac(V6[g]!.prefix, mac[g]) : V6[g]!.ca);
   /** A second try forgives one lost ARP when a ping is expected to work. */
   const canPing = async (g: Guest, ip: string): Promise<boolean> => (await on(g).sh(g, `ping -c 1 -W 2 ${ip} >/dev/null 2>&1 || ping -c 1 -W 2 ${ip}`)).code === 0;
   /** Expected to fail: one try is the stricter check, and half the wait. */
@@ -109,7 +121,7 @@ describe('network virtualization: two tenants with one address space on two host
       await t[h].ok('New-NetVirtualizationProviderAddress', '-ProviderAddress', PA[h], '-InterfaceIndex', '1', '-PrefixLength', '24');
       await Promise.all(([[BLUE, 5001, '10.0.0.0/24'], [BLUE, 5002, '10.0.1.0/24'], [RED, 6001, '10.0.0.0/24'], [BLUE, 5001, 'fd00:b::/64'], [BLUE, 5002, 'fd00:b:1::/64']] as const).map(([rdid, vsid, prefix]) =>
         t[h].ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', String(vsid), '-DestinationPrefix', prefix, '-NextHop', prefix.includes(':') ? '::' : '0.0.0.0')));
-      await Promise.all(NAMES.flatMap((g) => [GUESTS[g].ca, ...(V6[g] ? [V6[g].ca] : [])].map((ca) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca,
+      await Promise.all(NAMES.flatMap((g) => [GUESTS[g].ca, ...(V6[g] ? [ca6(g)] : [])].map((ca) => t[h].ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca,
         '-VirtualSubnetID', String(GUESTS[g].vsid), '-MACAddress', mac[g], '-ProviderAddress', PA[GUESTS[g].host], '-Rule', 'TranslationMethodEncap', '-VMName', g))));
     }));
     await Promise.all(NAMES.map((g) => on(g).heartbeat(g)));
@@ -117,10 +129,21 @@ describe('network virtualization: two tenants with one address space on two host
     // 1458: the provider's 1500 less NVGRE's 42 bytes (bigger frames would be dropped as nvgre-mtu).
     await Promise.all(NAMES.map(async (g) => {
       const { ca, gw } = GUESTS[g];
-      // IPv6: static, without duplicate address detection (the records are the addresses' owners), default route via the subnet's ::1.
-      const v6 = V6[g] ? ` && echo 0 >/proc/sys/net/ipv6/conf/eth0/dad_transmits && ip -6 addr add ${V6[g].ca}/64 dev eth0 && ip -6 route add default via ${V6[g].prefix.replace('::/64', '::1')}` : '';
-      assert.equal((await on(g).sh(g, `ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}${v6}`)).code, 0);
+      // IPv6 without duplicate address detection (the records are the addresses' owners): static, default route via the subnet's ::1, RAs
+      // not listened to (no SLAAC address no record names, no RA default route racing the static one); or by SLAAC from the RA the link
+      // coming up solicits (down first: an RS at boot may have found no policy yet).
+      const conf = (k: string, v: number) => `echo ${v} >/proc/sys/net/ipv6/conf/eth0/${k}`;
+      const pre = `${conf('dad_transmits', 0)} && ${conf('accept_ra', V6[g]?.ca === 'slaac' ? 1 : 0)} && ip link set eth0 down && `;
+      const v6 = V6[g] && V6[g].ca !== 'slaac' ? ` && ip -6 addr add ${V6[g].ca}/64 dev eth0 && ip -6 route add default via ${V6[g].prefix.replace('::/64', '::1')}` : '';
+      assert.equal((await on(g).sh(g, `${pre}ip link set eth0 mtu 1458 && ip addr add ${ca}/24 dev eth0 && ip link set eth0 up && ip route add default via ${gw}${v6}`)).code, 0);
     }));
+    // SLAAC: the address appears once the RA is in (the guest polls its own table; nothing else to wait on).
+    const auto = await on('blueA2').sh('blueA2', `for i in $(seq 1 100); do ip -6 addr show dev eth0 | grep -q '${ca6('blueA2')}' && break; sleep 0.1; done; ip -6 addr show dev eth0; ip -6 route`);
+    console.log(`# blueA2 after SLAAC:\n${auto.out.trim().split('\n').map((l) => `#   ${l}`).join('\n')}`);
+    // busybox writes the address uncompressed (fd00:b:1:0:…): compare them as addresses.
+    const global = [...auto.out.matchAll(/inet6 ([0-9a-f:]+)\/64 scope global/g)].map((m) => formatIpv6(parseIpv6Address(m[1]!)));
+    assert.deepEqual(global, [ca6('blueA2')], 'SLAAC address from the RA\'s prefix');
+    assert.match(auto.out, /default via fe80::15:5dff:feff:ff01/, 'default route via the router\'s link-local address');
     await Promise.all([
       ...NAMES.map((g) => on(g).ok('Start-VMSwitchCapture', 'Ext', '-VMName', g, '-Path', join(dir, `${g}.pcap`))),
       ...(['a', 'b'] as const).map((h) => t[h].ok('Start-VMSwitchCapture', 'Ext', '-Path', join(dir, `switch-${h}.pcap`))),
@@ -129,8 +152,19 @@ describe('network virtualization: two tenants with one address space on two host
     // Each guest pings from its own shell, so the checks run side by side.
     const [blue, red, routed, routedAcross, redNoRoute, blue6, routed6] = await Promise.all([
       canPing('blueA', '10.0.0.11'), canPing('redB', '10.0.0.10'), canPing('blueA2', '10.0.0.10'), canPing('blueB', '10.0.1.10'), cannotPing('redA', '10.0.1.10'),
-      canPing('blueA', `-6 ${V6.blueB!.ca}`), canPing('blueB', `-6 ${V6.blueA2!.ca}`),
+      canPing('blueA', `-6 ${ca6('blueB')}`), canPing('blueB', `-6 ${ca6('blueA2')}`),
     ]);
+    assert.ok(await canPing('blueA', '-6 fd00:b::1'), 'Blue A pings its IPv6 gateway');
+    // Hop limit 1 across subnets (the interface's: busybox ping -6 ignores -t): the router answers Time Exceeded (busybox ping prints no ICMPv6 error: the data path's count shows it).
+    const icmp6 = async (): Promise<number> => {
+      const ext = await d.a.api('GET', '/api/v1/switches/Ext/extensions');
+      return (ext.json as { Name: string; Status: { icmpErrors?: Record<string, number> } }[]).find((x) => x.Name === 'vmhost.hnv')?.Status.icmpErrors?.['time-exceeded6'] ?? 0;
+    };
+    const exceeded = await icmp6();
+    const hops = (n: number) => `echo ${n} >/proc/sys/net/ipv6/conf/eth0/hop_limit`;
+    const hop1 = await on('blueA').sh('blueA', `${hops(1)}; ping -6 -c 1 -W 2 ${ca6('blueA2')}; r=$?; ${hops(64)}; exit $r`);
+    assert.notEqual(hop1.code, 0, hop1.out);
+    assert.equal(await icmp6(), exceeded + 1, `Time Exceeded sent for the hop-limit-1 ping: ${hop1.out}`);
     assert.ok(blue6, 'Blue A → Blue B over IPv6 (NS answered from the records, NVGRE)');
     assert.ok(routed6, 'Blue B 5001 → 5002 on A over IPv6: routed on B, then NVGRE');
     assert.ok(blue, 'Blue A → Blue B across hosts');

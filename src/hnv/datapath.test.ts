@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { decodeNvgre, encodeNvgre, formatIpv4, internetChecksum, macToNumber, parseFrame, parseIpv4Address, parseMac } from '../packet/index.ts';
 import { UPLINK_PORT_ID, VirtualSwitch } from '../switch/index.ts';
 import { BCAST, arp, ping, udpJoinedSwitches, until } from '../switch/test-support.ts';
-import { GATEWAY_MAC, HNV_EXTENSION, paMac, type HnvExtensionConfig } from './index.ts';
+import { CUSTOMER_MTU, GATEWAY_MAC, HNV_EXTENSION, paMac, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
 const haveTshark = spawnSync('tshark', ['--version']).status === 0;
@@ -123,7 +123,8 @@ describe('NVGRE between two switches over the UDP provider network', () => {
     send('blueA', last);
     assert.deepEqual(receivers(), ['blueA']);
     assert.deepEqual([parseFrame(got.get('blueA')![0]!).icmpType, drops('a', 'blueA')['hnv-ttl-expired']], [11, 1]);
-    assert.deepEqual(status('a').icmpErrors, { 'time-exceeded': 1, 'net-unreachable': 1, rateLimited: 0 });
+    const icmp = status('a').icmpErrors;
+    assert.deepEqual([icmp['time-exceeded'], icmp['net-unreachable'], icmp.rateLimited], [1, 1, 0]);
   });
 
   test('no lookup record, no route: dropped and counted, never flooded', () => {
@@ -133,8 +134,9 @@ describe('NVGRE between two switches over the UDP provider network', () => {
     send('blueA', ping(vm('blueA').mac, '52:54:00:99:99:99', vm('blueA').ip, '10.0.0.99'));
     send('blueA', ping(vm('blueA').mac, GW, vm('blueA').ip, '10.0.1.99'));
     send('blueA', ping(vm('blueA').mac, GW, vm('blueA').ip, '172.16.0.1'));
-    assert.deepEqual(receivers(), ['blueA'], 'only the router\'s net unreachable, back to the sender');
-    assert.equal(parseFrame(got.get('blueA')![0]!).icmpType, 3);
+    assert.deepEqual(receivers(), ['blueA'], 'only the router\'s errors, back to the sender');
+    // Host unreachable for the routed packet to a CA without a record, net unreachable for the one without a route.
+    assert.deepEqual(got.get('blueA')!.map((f) => { const u = parseFrame(f); return [u.icmpType, u.icmpCode]; }), [[3, 1], [3, 0]]);
     assert.equal(sw.a.portStats(UPLINK_PORT_ID).txFrames, before);
     assert.deepEqual({ ...drops('a', 'blueA') }, { 'hnv-no-lookup-record': 3, 'hnv-no-route': 1, 'hnv-ttl-expired': 1 });
     assert.equal(status('a').drops['hnv-no-lookup-record'], 3);
@@ -157,6 +159,10 @@ describe('NVGRE between two switches over the UDP provider network', () => {
     assert.deepEqual({ ...drops('b', UPLINK_PORT_ID) }, { 'nvgre-pa-mismatch': 1, 'nvgre-unknown-vsid': 1, 'nvgre-unknown-destination': 1, 'nvgre-no-lookup-record': 1 });
     send('blueA', ping(vm('blueA').mac, vm('blueB').mac, vm('blueA').ip, vm('blueB').ip, 1480));
     assert.equal(drops('a', 'blueA')['nvgre-mtu'], 1, 'a 1514-byte IP packet does not fit the 1500-byte provider MTU with 42 bytes of NVGRE');
+    // DF set: the sender is told the MTU that fits (RFC 1191), from its gateway.
+    const tooBig = got.get('blueA')!.at(-1)!, t = parseFrame(tooBig);
+    assert.deepEqual([t.src, formatIpv4(t.ipSrc), t.icmpType, t.icmpCode, (tooBig[40]! << 8) | tooBig[41]!], [GATEWAY_MAC, '10.0.0.1', 3, 4, CUSTOMER_MTU]);
+    assert.equal(internetChecksum(tooBig, 34, tooBig.length - 34), 0, 'ICMP checksum');
   });
 
   test('broadcasts reach the subnet only: local ports and one copy per remote PA', async () => {

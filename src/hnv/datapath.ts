@@ -3,9 +3,12 @@
 // the lookup records, never by flooding:
 // - ARP for a customer address or the subnet's gateway is answered here (router.ts), and an
 //   IPv6 Neighbor Solicitation with a Neighbor Advertisement (ipv6.ts); no record, no answer
-//   (dropped, counted).
+//   (dropped, counted). A Router Solicitation gets the router's Router Advertisement
+//   (router-adv.ts); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
+//   is the subnet's only one, whatever the port's RouterGuard, which drops them earlier when On).
 // - To the gateway MAC: routed by the distributed router within the routing domain (IPv4:
-//   router.ts, with ICMP errors from router-icmp.ts; IPv6: ipv6.ts).
+//   router.ts, IPv6: ipv6.ts; echo requests to an IPv6 gateway address answered), with ICMP
+//   errors back to the sender when it cannot be (router-icmp.ts, router-icmp6.ts).
 // - Unicast to a MAC of the subnet: to the local port that has it, else encapsulated (RFC 7637:
 //   GRE key = VSID << 8 | FlowID, FlowID folded from the inner flow hash so one flow keeps one
 //   ECMP path) from this host's PA to the record's PA, out of the uplink.
@@ -21,16 +24,18 @@
 // datacenter's wire): it carries every PA of the host; outer MACs are derived from the PAs
 // (compiled.ts paMac), so no ARP runs on the provider side. The provider MTU (default 1500)
 // must hold the outer IPv4 packet (DF set): a bigger frame is dropped as 'nvgre-mtu' — guests
-// of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU).
+// of a virtual subnet run with an MTU of 1500 − 42 = 1458 (CUSTOMER_MTU), which the RA's MTU
+// option tells IPv6 guests; the sender gets fragmentation needed (IPv4 with DF) or Packet Too
+// Big (IPv6) with that MTU.
 // Every refusal is counted on the ingress port by reason and in the extension's status.
 // Per frame, unicast to or from the provider network is one lookup of a remembered decision
 // (decisions.ts), NVGRE is decoded from the switch's own parse into a reused record, and an
 // encapsulated frame is written straight into the uplink's send batch (ExtensionHost.lend);
 // the decision handed back is one reused object. A VM's plain unicast decision is offered to
 // the switch's flow cache (route-flow.ts): the flow's next frames never reach forward().
-// Depends on packet, switch (the extension API), compiled, decisions, route-flow, router, router-icmp, ipv6, policy.
+// Depends on packet, switch (the extension API), compiled, decisions, route-flow, router, router-icmp(6), router-adv, ipv6, policy.
 import {
-  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
+  ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, ND_REDIRECT, ND_ROUTER_ADVERT, ND_ROUTER_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
   UPLINK_PORT_ID,
@@ -41,8 +46,10 @@ import { DecapRoute, Decisions, EncapRoute } from './decisions.ts';
 import { RouteFlow, flowIdOf } from './route-flow.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
-import { IcmpErrors } from './router-icmp.ts';
-import { Policy6, neighborAnswer, route6, routedSourcePa } from './ipv6.ts';
+import { IcmpErrors, type IcmpErrorKind } from './router-icmp.ts';
+import type { Icmpv6ErrorKind } from './router-icmp6.ts';
+import { solicitedAdvertisement } from './router-adv.ts';
+import { Policy6, gatewayEcho6, neighborAnswer, route6, routedSourcePa } from './ipv6.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
 export const DEFAULT_PROVIDER_MTU = 1500;
@@ -57,6 +64,10 @@ export interface HnvExtensionConfig {
   /** The provider network's IP MTU. */
   readonly providerMtu?: number;
 }
+
+/** The router's refusals that earn the sender an ICMP / ICMPv6 error (RFC 1812 §4.3.2, RFC 4443). */
+const ERROR_OF: Readonly<Record<string, IcmpErrorKind>> = { 'hnv-ttl-expired': 'time-exceeded', 'hnv-no-route': 'net-unreachable', 'hnv-no-lookup-record': 'host-unreachable' };
+const ERROR6_OF: Readonly<Record<string, Icmpv6ErrorKind>> = { 'hnv-ttl-expired': 'time-exceeded6', 'hnv-no-route': 'no-route6', 'hnv-no-lookup-record': 'address-unreachable6' };
 
 const NONE: readonly Delivery[] = [];
 const NONE_PORTS: readonly string[] = [];
@@ -96,6 +107,7 @@ class HnvDataPath implements SwitchExtension {
   private routed = 0;
   private arpAnswered = 0;
   private ndAnswered = 0;
+  private raAnswered = 0;
   private readonly icmp = new IcmpErrors();
   /** Outer headers per destination PA (or why none can be built), for the policy and MTU in force. */
   private templates = new Map<number, NvgreTemplate | string>();
@@ -151,12 +163,56 @@ class HnvDataPath implements SwitchExtension {
     return this.out.refuse(reason);
   }
 
-  /** A packet the router cannot route: counted, and where RFC 1812 wants it the sender gets the ICMP error (router-icmp.ts). */
+  /** A packet the router cannot route: counted, and where RFC 1812 / 4443 want it the sender gets the ICMP error (router-icmp.ts, router-icmp6.ts). */
   private refuseRouted(f: ExtensionFrame, reason: string): ForwardDecision {
-    const kind = reason === 'hnv-ttl-expired' ? 'time-exceeded' : reason === 'hnv-no-route' ? 'net-unreachable' : undefined;
-    const error = kind === undefined ? undefined : this.icmp.answer(this.p, f.vsid, f.frame, f.info, kind);
+    const kind = ERROR_OF[reason], kind6 = ERROR6_OF[reason];
+    const error = f.info.ipVersion === 6
+      ? kind6 && this.icmp.answer6(this.p6, f.vsid, f.frame, f.info, kind6)
+      : kind && this.icmp.answer(this.p, f.vsid, f.frame, f.info, kind);
+    return this.refuseWith(f.sourcePort, reason, error);
+  }
+
+  /**
+   * A frame of the VM on port `from` too big to encapsulate: counted as 'nvgre-mtu', and the
+   * sender told the MTU that fits (fragmentation needed for IPv4 with DF, Packet Too Big for IPv6)
+   * from the gateway of its own subnet. `frame`: as it was to leave (a routed copy keeps the addresses).
+   */
+  private refuseTooBig(from: string, frame: Uint8Array, info: FrameInfo): ForwardDecision {
+    const vsid = this.host.portPolicy(from)?.virtualSubnetId ?? 0, mtu = this.mtu - NVGRE_OVERHEAD;
+    const error = info.ipVersion === 6
+      ? this.icmp.answer6(this.p6, vsid, frame, info, 'packet-too-big6', mtu)
+      : this.icmp.answer(this.p, vsid, frame, info, 'frag-needed', mtu);
+    return this.refuseWith(from, 'nvgre-mtu', error);
+  }
+
+  private refuseWith(port: string, reason: string, error: Uint8Array | undefined): ForwardDecision {
     const d = this.drop(reason);
-    return error === undefined ? d : { deliver: [{ port: f.sourcePort, frame: error }], drop: reason };
+    return error === undefined ? d : { deliver: [{ port, frame: error }], drop: reason };
+  }
+
+  /**
+   * Neighbor Discovery from a VM: NS answered from the records, RS with the router's RA, a VM's
+   * RA or Redirect dropped; undefined for the rest (NA and the others go as any frame).
+   */
+  private neighborDiscovery(f: ExtensionFrame): ForwardDecision | undefined {
+    const { info, vsid } = f;
+    switch (info.icmpType) {
+      case ND_NEIGHBOR_SOLICIT: {
+        const na = neighborAnswer(this.p6, vsid, f.frame, info);
+        if (na === 'none') return NOTHING;
+        if (typeof na === 'string') return this.drop(na);
+        this.ndAnswered++;
+        return { deliver: [{ port: f.sourcePort, frame: na }] };
+      }
+      case ND_ROUTER_SOLICIT: {
+        const ra = solicitedAdvertisement(this.p6, vsid, f.frame, info, this.mtu - NVGRE_OVERHEAD);
+        if (ra === undefined) return NOTHING;
+        this.raAnswered++;
+        return { deliver: [{ port: f.sourcePort, frame: ra }] };
+      }
+      case ND_ROUTER_ADVERT: case ND_REDIRECT: return this.drop('hnv-router-guard');
+      default: return undefined;
+    }
   }
 
   /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
@@ -175,17 +231,16 @@ class HnvDataPath implements SwitchExtension {
       this.arpAnswered++;
       return { deliver: [{ port: f.sourcePort, frame: arpReply(mac, info.arpTpa, info.arpSha, info.arpSpa) }] };
     }
-    if (info.ethertype === ETHERTYPE_IPV6 && info.ipProtocol === IPPROTO_ICMPV6 && info.icmpType === ND_NEIGHBOR_SOLICIT) {
-      const na = neighborAnswer(this.p6, vsid, f.frame, info);
-      if (na === 'none') return NOTHING;
-      if (typeof na === 'string') return this.drop(na);
-      this.ndAnswered++;
-      return { deliver: [{ port: f.sourcePort, frame: na }] };
+    if (info.ethertype === ETHERTYPE_IPV6 && info.ipProtocol === IPPROTO_ICMPV6) {
+      const nd = this.neighborDiscovery(f);
+      if (nd !== undefined) return nd;
     }
     if (isMulticastMac(info.dst)) return this.replicate(f);
     if (info.dst === GATEWAY_MAC && info.ethertype === ETHERTYPE_IPV6) {
+      const echo = gatewayEcho6(this.p6, vsid, f.frame, info);
+      if (echo !== undefined) return { deliver: [{ port: f.sourcePort, frame: echo }] };
       const r = route6(this.p, this.p6, vsid, f.frame);
-      if (!r.ok) return this.drop(r.drop);
+      if (!r.ok) return this.refuseRouted(f, r.drop);
       this.routed++;
       return this.unicast(r.vsid, r.frame, r.mac, f.sourcePort, info);
     }
@@ -212,6 +267,7 @@ class HnvDataPath implements SwitchExtension {
     const local = r.port ?? (r.learning ? this.host.lookupMac(vsid, mac) : undefined);
     if (local !== undefined) return local === from ? NOTHING : this.out.deliver(local, frame, flow);
     const out = this.encapsulate(r.remote, vsid, frame, flowIdOf(info), true);
+    if (out === 'nvgre-mtu') return this.refuseTooBig(from, frame, info);
     return typeof out === 'string' ? this.drop(out) : this.out.deliver(UPLINK_PORT_ID, out, flow);
   }
 
@@ -344,7 +400,7 @@ class HnvDataPath implements SwitchExtension {
     return {
       providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
-      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, drops: { ...this.dropped },
+      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, raAnswered: this.raAnswered, drops: { ...this.dropped },
       icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
       decisionCache: this.decided.stats(),
     };

@@ -6,16 +6,20 @@
 // counted; an echo request to a CA on the other host is encapsulated and delivered there
 // unchanged; one to GATEWAY_MAC is routed to the other subnet of the routing domain, on this
 // host and across hosts, with the hop limit one less, and refused without a route, without a
-// record or with hop limit 1, each counted.
+// record or with hop limit 1, each counted and answered with the ICMPv6 error; a Router
+// Solicitation gets the router's RA on the VM's own port, a VM's RA is dropped (never reaches
+// the subnet), an echo to the gateway is answered, a packet too big to encapsulate gets Packet
+// Too Big with the customer MTU.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, buildEthernet, buildIcmpv6Echo, buildIpv6, buildNeighborSolicitation, formatIpv6,
+  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, ND_ROUTER_ADVERT, buildEthernet, buildIcmpv6Echo, buildIpv6, buildNeighborSolicitation,
+  buildRouterAdvertisement, buildRouterSolicitation, formatIpv6,
   icmpv6ChecksumOk, macToNumber, parseFrame, parseIpv6Address, parseMac, setIcmpv6Checksum,
 } from '../packet/index.ts';
 import { VirtualSwitch, UPLINK_PORT_ID } from '../switch/index.ts';
 import { udpJoinedSwitches, until } from '../switch/test-support.ts';
-import { GATEWAY_MAC, HNV_EXTENSION, type HnvExtensionConfig } from './index.ts';
+import { CUSTOMER_MTU, GATEWAY_MAC, HNV_EXTENSION, type HnvExtensionConfig } from './index.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
 const BLUE = '{11111111-0000-0000-0000-000000000001}';
@@ -130,8 +134,34 @@ describe('IPv6 customer addresses over NVGRE', () => {
     send('blueA', echo(vm('blueA'), GW, 'fd00:9::1'));
     send('blueA', echo(vm('blueA'), GW, 'fd00:b:1::99'));
     send('blueA', echo(vm('blueA'), GW, vm('blueA2').ip, 1));
-    assert.deepEqual(receivers(), []);
+    assert.deepEqual(receivers(), ['blueA'], 'only the ICMPv6 errors, back to the sender');
+    const errors = got.get('blueA')!.map((f) => { const e = parseFrame(f); return [formatIpv6(f, e.ipSrcOffset), e.icmpType, e.icmpCode]; });
+    assert.deepEqual(errors, [['fd00:b::1', 1, 0], ['fd00:b::1', 1, 3], ['fd00:b::1', 3, 0]], 'no route, address unreachable, time exceeded');
     const d = drops('a', 'blueA');
     assert.deepEqual([d['hnv-no-route'], d['hnv-no-lookup-record'], d['hnv-ttl-expired']], [1, 2, 1]);
+  });
+
+  test('Router Solicitation → RA on the VM\'s port only; a VM\'s RA dropped; echo to the gateway; Packet Too Big', async () => {
+    clear();
+    const a = vm('blueA');
+    const uplinkBefore = sw.a.portStats(UPLINK_PORT_ID).txFrames;
+    send('blueA', ipv6Frame(a.mac, '33:33:00:00:00:02', 'fe80::5054:ff:fe05:a', 'ff02::2', buildRouterSolicitation({ options: [{ type: 1, mac: parseMac(a.mac) }] }), 255));
+    assert.deepEqual(receivers(), ['blueA']);
+    const ra = parseFrame(got.get('blueA')![0]!);
+    assert.deepEqual([ra.icmpType, ra.src, formatIpv6(got.get('blueA')![0]!, ra.ipSrcOffset)], [ND_ROUTER_ADVERT, GATEWAY_MAC, 'fe80::15:5dff:feff:ff01']);
+    clear();
+    send('blueA', ipv6Frame(a.mac, '33:33:00:00:00:01', 'fe80::5054:ff:fe05:a', 'ff02::1', buildRouterAdvertisement({}), 255));
+    assert.deepEqual(receivers(), [], 'a VM\'s RA reaches nobody');
+    assert.equal(drops('a', 'blueA')['hnv-router-guard'], 1);
+    assert.equal(sw.a.portStats(UPLINK_PORT_ID).txFrames, uplinkBefore, 'nor the provider network');
+    send('blueA', echo(a, GW, 'fd00:b::1'));
+    assert.deepEqual([parseFrame(got.get('blueA')![0]!).icmpType, receivers()], [ICMPV6_ECHO_REPLY, ['blueA']]);
+    clear();
+    const big = ipv6Frame(a.mac, vm('blueB').mac, a.ip, vm('blueB').ip, buildIcmpv6Echo({ type: 128, id: 7, seq: 2, data: new Uint8Array(1450) }));
+    send('blueA', big);
+    assert.deepEqual(receivers(), ['blueA']);
+    const ptb = got.get('blueA')![0]!;
+    const m = parseFrame(ptb);
+    assert.deepEqual([m.icmpType, (ptb[58]! << 24 | ptb[59]! << 16 | ptb[60]! << 8 | ptb[61]!), drops('a', 'blueA')['nvgre-mtu']], [2, CUSTOMER_MTU, 1]);
   });
 });

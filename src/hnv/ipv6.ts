@@ -1,17 +1,18 @@
 // IPv6 customer addresses in the NVGRE data path (the provider network stays IPv4): lookup
 // records with IPv6 CAs by (VSID, CA), Neighbor Solicitations answered with a Neighbor
 // Advertisement from the records — as ARP is for IPv4 (router.ts), so no NS is flooded — and the
-// distributed router for IPv6: the gateway address of every on-link IPv6 customer route (its
-// prefix ::1, answered with GATEWAY_MAC and the Router flag) and packets sent to GATEWAY_MAC
-// routed between subnets of one routing domain, hop limit one less. A frame to a MAC is carried
-// by the MAC's record as for IPv4 (compiled.ts keeps IPv6 records' MACs and PAs too). Not here:
-// ICMPv6 errors (a hop limit run out or no route is dropped and counted), Router
-// Advertisements (guests configure their address and default route statically, as the
-// orchestrator gives them), duplicate-address probes from :: (nobody is told: the records are
-// the only owners). Pure. Depends on packet, compiled, lookup, router (GATEWAY_MAC).
+// distributed router for IPv6: the gateway addresses of every subnet with an on-link IPv6
+// customer route (its prefix ::1, and the router's link-local address ROUTER_LINK_LOCAL, which
+// Router Advertisements come from — router-adv.ts — so SLAAC guests route through it), answered
+// with GATEWAY_MAC and the Router flag, echo requests to them answered, and packets sent to
+// GATEWAY_MAC routed between subnets of one routing domain, hop limit one less (ICMPv6 errors:
+// router-icmp6.ts). A frame to a MAC is carried by the MAC's record as for IPv4 (compiled.ts
+// keeps IPv6 records' MACs and PAs too). Not here: duplicate-address probes from :: (nobody is
+// told: the records are the only owners). Pure. Depends on packet, compiled, lookup, router
+// (GATEWAY_MAC).
 import {
-  ETHERTYPE_IPV6, IPPROTO_ICMPV6, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_OPT_TARGET_LINKADDR, buildEthernet, buildIpv6,
-  buildNeighborAdvertisement, formatIpv6, ipv6Key, isIpv6Unspecified, macFromNumber, parseIpv4Address, parseIpv6Address, setIcmpv6Checksum, type FrameInfo,
+  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, IPPROTO_ICMPV6, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_OPT_TARGET_LINKADDR, buildEthernet, buildIpv6,
+  buildNeighborAdvertisement, formatIpv6, ipv6InPrefix, ipv6Key, isIpv6Unspecified, macFromNumber, parseIpv4Address, parseIpv6Address, setIcmpv6Checksum, type FrameInfo,
 } from '../packet/index.ts';
 import type { CompiledPolicy } from './compiled.ts';
 import type { HnvPolicy } from './policy.ts';
@@ -27,10 +28,17 @@ const ND_TARGET = IP + 40 + 8;
 
 const key = (vsid: number, b: Uint8Array, off = 0): string => `${vsid}/${ipv6Key(b, off)}`;
 
+/** The router's link-local address: fe80:: and the modified EUI-64 of GATEWAY_MAC (RFC 4291 App. A), the source of its RAs. */
+export const ROUTER_LINK_LOCAL = parseIpv6Address('fe80::15:5dff:feff:ff01');
+
+/** An on-link IPv6 customer route of a subnet: what its RAs advertise, and its gateway (::1). */
+export interface OnLinkPrefix { readonly prefix: Uint8Array; readonly length: number; readonly gateway: Uint8Array }
+
 export class Policy6 {
   private readonly byCa = new Map<string, Destination6>();
   private readonly gateways = new Set<string>();
   private readonly domainSubnets = new Map<string, number[]>();
+  private readonly onLink = new Map<number, OnLinkPrefix[]>();
 
   constructor(private readonly p: CompiledPolicy, policy: HnvPolicy) {
     for (const r of policy.lookupRecords) {
@@ -47,7 +55,19 @@ export class Policy6 {
       const gw = parseIpv6Address(net);
       gw[15] = gw[15]! | 1; // the prefix's ::1 (normalized prefixes have the host bits clear)
       this.gateways.add(key(route.virtualSubnetId, gw));
+      this.gateways.add(key(route.virtualSubnetId, ROUTER_LINK_LOCAL));
+      const list = this.onLink.get(route.virtualSubnetId) ?? [];
+      list.push({ prefix: parseIpv6Address(net), length: Number(len), gateway: gw });
+      this.onLink.set(route.virtualSubnetId, list.sort((a, b) => b.length - a.length));
     }
+  }
+
+  /** The on-link IPv6 prefixes of `vsid`, longest first. */
+  prefixes(vsid: number): readonly OnLinkPrefix[] { return this.onLink.get(vsid) ?? []; }
+
+  /** The gateway (::1) of the on-link prefix of `vsid` that holds the address at `b[off]`: the sender's default router. */
+  gatewayFor(vsid: number, b: Uint8Array, off: number): Uint8Array | undefined {
+    return this.prefixes(vsid).find((o) => ipv6InPrefix(b, off, o.prefix, o.length))?.gateway;
   }
 
   byAddress(vsid: number, b: Uint8Array, off = 0): Destination6 | undefined { return this.byCa.get(key(vsid, b, off)); }
@@ -78,6 +98,16 @@ export function neighborAnswer(p6: Policy6, vsid: number, frame: Uint8Array, inf
   const src = Uint8Array.from(target), dst = frame.slice(SRC, SRC + 16);
   setIcmpv6Checksum(na, src, dst);
   return buildEthernet({ dst: macFromNumber(info.src), src: macFromNumber(mac), ethertype: ETHERTYPE_IPV6, payload: buildIpv6({ src, dst, nextHeader: IPPROTO_ICMPV6, hopLimit: 255, payload: na }) });
+}
+
+/** An echo request a VM of `vsid` sent to one of its gateway's addresses: the echo reply, else undefined. */
+export function gatewayEcho6(p6: Policy6, vsid: number, frame: Uint8Array, info: FrameInfo): Uint8Array | undefined {
+  if (info.ipProtocol !== IPPROTO_ICMPV6 || info.icmpType !== ICMPV6_ECHO_REQUEST || info.l4Offset !== IP + 40 || !p6.isGateway(vsid, frame, DST)) return undefined;
+  const msg = frame.slice(info.l4Offset, info.l4Offset + info.l4Length);
+  msg[0] = ICMPV6_ECHO_REPLY;
+  const src = frame.slice(DST, DST + 16), dst = frame.slice(SRC, SRC + 16);
+  setIcmpv6Checksum(msg, src, dst);
+  return buildEthernet({ dst: macFromNumber(info.src), src: macFromNumber(GATEWAY_MAC), ethertype: ETHERTYPE_IPV6, payload: buildIpv6({ src, dst, nextHeader: IPPROTO_ICMPV6, hopLimit: 64, payload: msg }) });
 }
 
 export type Routed6 = { readonly ok: true; readonly frame: Uint8Array; readonly vsid: number; readonly mac: number } | { readonly ok: false; readonly drop: string };

@@ -116,6 +116,7 @@ export class Lbfo {
           ReceivedFrames: s.rxFrames, ReceivedBytes: s.rxBytes, SentFrames: s.txFrames, SentBytes: s.txBytes,
           ...(s.lacp ? {
             LacpMuxState: s.lacp.mux, LacpActorState: s.lacp.actorState, LacpPartner: s.lacp.partner, LacpPartnerState: s.lacp.partnerState,
+            LacpAggregator: s.lacp.aggregator, LacpStandby: s.lacp.standby,
             LacpdusSent: s.lacp.lacpdusSent, LacpdusReceived: s.lacp.lacpdusReceived,
           } : {}),
         };

@@ -6,6 +6,15 @@ import { u16, u32, put16, put32, l4Checksum } from './bytes.ts';
 import { macToNumber } from './address.ts';
 import { type Parsed, malformed } from './result.ts';
 
+export const ICMPV6_DEST_UNREACHABLE = 1;
+export const ICMPV6_PACKET_TOO_BIG = 2;
+export const ICMPV6_TIME_EXCEEDED = 3;
+export const ICMPV6_PARAMETER_PROBLEM = 4;
+/** Destination Unreachable codes (RFC 4443 §3.1). */
+export const ICMPV6_NO_ROUTE = 0;
+export const ICMPV6_ADDRESS_UNREACHABLE = 3;
+/** RFC 4443 §2.4(c): an error message is at most the IPv6 minimum MTU. */
+export const ICMPV6_ERROR_MAX = 1280;
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;
 export const ND_ROUTER_SOLICIT = 133;
@@ -213,5 +222,22 @@ export function buildIcmpv6Echo(f: { type: typeof ICMPV6_ECHO_REQUEST | typeof I
   const data = f.data ?? new Uint8Array(0);
   const out = new Uint8Array(8 + data.length);
   out[0] = f.type; put16(out, 4, f.id); put16(out, 6, f.seq); out.set(data, 8);
+  return out;
+}
+
+/** Error messages are types 0–127 (RFC 4443 §2.1): never answered with another error. */
+export function isIcmpv6Error(type: number): boolean {
+  return type < 128;
+}
+
+/**
+ * An ICMPv6 error message (RFC 4443 §3): type, code, the 32-bit word (Packet Too Big's MTU,
+ * Parameter Problem's pointer, else 0) and as much of the invoking packet (from its IPv6
+ * header) as keeps the whole IPv6 packet within 1280 bytes. Checksum zero, as the builders above.
+ */
+export function buildIcmpv6Error(f: { type: number; code: number; word?: number; invoking: Uint8Array }): Uint8Array {
+  const quoted = f.invoking.subarray(0, ICMPV6_ERROR_MAX - 40 - 8);
+  const out = new Uint8Array(8 + quoted.length);
+  out[0] = f.type; out[1] = f.code; put32(out, 4, f.word ?? 0); out.set(quoted, 8);
   return out;
 }

@@ -2,8 +2,10 @@
 // the wire), on a fake clock in 100 ms steps: Active/Active and Active/Passive form (both
 // sides Collecting/Distributing after the aggregate wait), Passive/Passive never does; a
 // partner silent on one member takes it out of distribution at 3 × the periodic interval it
-// asked for (3 s Fast, 90 s Slow), not before, then unselects it, and it comes back; a member
-// facing another system stays out; a disabled link stops at once; LACPDUs are rate-limited.
+// asked for (3 s Fast, 90 s Slow), not before, then unselects it, and it comes back; members
+// facing two partners form two aggregators, the larger carries and the other waits as Standby,
+// and a member recabled to the other partner moves aggregator (the larger one changing with it);
+// a disabled link stops at once; LACPDUs are rate-limited.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeLacpdu, formatLacpState, parseLacpdu, parseMac } from '../packet/index.ts';
@@ -103,27 +105,42 @@ for (const [timer, timeout] of [['Fast', 3000], ['Slow', 90_000]] as [LacpTimer,
   });
 }
 
-test('a member whose partner is another system stays out (one aggregator); a disabled link stops at once', () => {
-  // Team a's member 0 faces team b, its member 1 faces a third system c.
-  const a = new LacpTeam(actor(1), [1, 2]), b = new LacpTeam(actor(2), [1, 2]), c = new LacpTeam(actor(3), [1, 2]);
-  for (const t of [a, b, c]) { t.setEnabled(0, true, 0); t.setEnabled(1, true, 0); }
-  const peer = (t: LacpTeam, i: number): [LacpTeam, number] | undefined =>
-    t === a ? (i === 0 ? [b, 0] : [c, 1]) : t === b && i === 0 ? [a, 0] : t === c && i === 1 ? [a, 1] : undefined;
-  for (let now = 0; now < 10_000; now += 100) {
-    for (const t of [a, b, c]) {
-      t.tick(now);
-      for (const [i, f] of t.transmit(now)) {
-        const to = peer(t, i);
-        const p = parseLacpdu(encodeLacpdu({ src: new Uint8Array(6), ...f }));
-        assert.ok(p.ok);
-        to?.[0].receive(to[1], p, now);
+test('members facing two partners form one aggregator per partner; the one with most members carries, the other is Standby; a moved member moves aggregator', () => {
+  // Team a's members 0 and 1 face team b, its member 2 faces a third system c (the stubs: LACP teams of their own).
+  const a = new LacpTeam(actor(1), [1, 2, 3]), b = new LacpTeam(actor(2), [1, 2, 3]), c = new LacpTeam(actor(3, { key: 7 }), [1, 2, 3]);
+  const link = new Map<LacpTeam, Map<number, [LacpTeam, number]>>([[a, new Map()], [b, new Map()], [c, new Map()]]);
+  const connect = (t: LacpTeam, i: number, u: LacpTeam, j: number) => { link.get(t)!.set(i, [u, j]); link.get(u)!.set(j, [t, i]); };
+  connect(a, 0, b, 0); connect(a, 1, b, 1); connect(a, 2, c, 2);
+  for (const t of [a, b, c]) for (let i = 0; i < 3; i++) t.setEnabled(i, true, 0);
+  let now = 0;
+  const run = (ms: number) => {
+    for (const end = now + ms; now < end;) {
+      now += 100;
+      for (const t of [a, b, c]) {
+        t.tick(now);
+        for (const [i, f] of t.transmit(now)) {
+          const p = parseLacpdu(encodeLacpdu({ src: new Uint8Array(6), ...f }));
+          assert.ok(p.ok);
+          const to = link.get(t)!.get(i);
+          to?.[0].receive(to[1], p, now);
+        }
       }
     }
-  }
-  const st = a.status();
-  assert.deepEqual(st.map((s) => s.rx), ['Current', 'Current'], 'both members hear a partner');
-  assert.equal(st.filter((s) => s.distributing).length, 1, `exactly one member aggregated: ${JSON.stringify(st.map((s) => [s.selected, s.mux]))}`);
-  assert.equal(st.filter((s) => s.selected).length, 1, 'the other is Unselected');
+  };
+  const view = (t: LacpTeam) => t.status().map((s) => [s.aggregator, s.standby, s.distributing]);
+  run(10_000);
+  assert.deepEqual(a.status().map((s) => s.rx), ['Current', 'Current', 'Current'], 'every member hears its partner');
+  assert.deepEqual(view(a), [[1, false, true], [1, false, true], [3, true, false]], 'aggregator 1 (b, two members) carries; aggregator 3 (c) is Standby');
+  assert.deepEqual(a.status().map((s) => s.mux), ['CollectingDistributing', 'CollectingDistributing', 'Waiting']);
+  assert.deepEqual([b.distributing(0), b.distributing(1), c.distributing(2)], [true, true, false], 'c never hears a in sync, so never sends to it');
+
+  // Member 1 is recabled from b to c: it leaves aggregator 1 and joins c's, now the larger.
+  link.get(b)!.delete(1);
+  connect(a, 1, c, 1);
+  run(15_000);
+  assert.deepEqual(view(a), [[1, true, false], [2, false, true], [2, false, true]], 'aggregator 2 (c: members 1 and 2) carries; member 0 (b) Standby');
+  assert.deepEqual([c.distributing(1), c.distributing(2), b.distributing(0)], [true, true, false]);
+  assert.equal([...a.status()[1]!.partner.system].at(-1), 3, 'member 1\'s partner is c');
 
   const w = wire(actor(1), actor(2));
   w.until(() => w.all(w.a), 10_000);

@@ -1,6 +1,6 @@
 // LACP (IEEE 802.1AX-2008 §5.4, formerly 802.3ad) for one NIC team: per member the Receive,
 // Periodic Transmission, Mux (coupled control) and Transmit machines, and the Selection logic
-// over the team's one aggregator. Pure: time is the `now` (ms) each call is given, frames go
+// over the team's aggregators. Pure: time is the `now` (ms) each call is given, frames go
 // in as parsed LACPDUs and come out as LacpduFields — team-uplink.ts does the I/O and the
 // clock, lacp.test.ts drives it with a fake one.
 //
@@ -10,10 +10,14 @@
 // while it is itself Collecting. A partner that goes silent is Expired after the timeout
 // (3 × the periodic interval it asked for: 3 s with the Fast timer, 90 s with Slow), which
 // takes the member out of distribution at once, then Defaulted after a further short timeout,
-// which unselects it. Left out: several aggregators per team (a member whose partner is not
-// the aggregator's — another system or key — stays Unselected instead of forming a second
-// aggregator), Standby selection, churn detection and the Marker protocol (the distributors
-// move a flow only where order cannot suffer, see team-distribution.ts).
+// which unselects it. Members facing different partners (another system or key) form one
+// aggregator per partner (§5.4.14: a Link Aggregation Group per partner system and key, its
+// aggregator named by its lowest member port); the team uses one, the aggregator with the most
+// members (a tie keeps the one in use, else the lowest), and the members of the others are
+// Standby: selected, their Mux held in WAITING, so their partner never sees them in sync and
+// neither side sends on them. A member whose partner changes is unselected, detaches and
+// selects the aggregator of its new partner. Left out: churn detection and the Marker protocol
+// (the distributors move a flow only where order cannot suffer, see team-distribution.ts).
 // Depends on packet.
 import {
   LACP_ACTIVITY, LACP_AGGREGATION, LACP_COLLECTING, LACP_DEFAULTED, LACP_DISTRIBUTING, LACP_EXPIRED, LACP_SYNCHRONIZATION, LACP_TIMEOUT,
@@ -49,6 +53,10 @@ export interface LacpPortStatus {
   readonly rx: RxState;
   readonly mux: MuxState;
   readonly selected: boolean;
+  /** Selected into an aggregator the team does not use (§5.4.14 STANDBY): its Mux waits. */
+  readonly standby: boolean;
+  /** The aggregator it selected (the lowest member port of its group), 0 when Unselected. */
+  readonly aggregator: number;
   readonly actorState: number;
   readonly partner: LacpInfo;
   /** Carries the team's outgoing frames. */
@@ -67,6 +75,10 @@ class Port {
   rx: RxState = 'PortDisabled';
   mux: MuxState = 'Detached';
   selected = false;
+  standby = false;
+  /** The group (partner system priority, system and key) it selected; '' when Unselected. */
+  group = '';
+  aggregator = 0;
   enabled = false;
   ntt = false;
   currentWhile = Infinity;
@@ -87,10 +99,14 @@ class Port {
 const sameId = (a: Omit<LacpInfo, 'state'>, b: Omit<LacpInfo, 'state'>): boolean =>
   a.port === b.port && a.portPriority === b.portPriority && a.key === b.key && a.systemPriority === b.systemPriority && sameSystem(a.system, b.system);
 const sameSystem = (a: Uint8Array, b: Uint8Array): boolean => a.every((x, i) => x === b[i]);
+/** A port's Link Aggregation Group: its partner's system and key (the actor's are the team's). */
+const groupOf = (p: Port): string => `${p.partner.systemPriority}/${p.partner.system.join(':')}/${p.partner.key}`;
 const has = (state: number, bits: number): boolean => (state & bits) === bits;
 
 export class LacpTeam {
   private readonly ports: Port[];
+  /** The group whose aggregator carries the team's frames; '' for none. */
+  private active = '';
 
   /** `ports`: the members' LACP port numbers (1-based, unique in the team). */
   constructor(private readonly actor: LacpActor, ports: readonly number[]) {
@@ -148,7 +164,10 @@ export class LacpTeam {
   collecting(i: number): boolean { return has(this.ports[i]!.actorState, LACP_COLLECTING); }
 
   status(): LacpPortStatus[] {
-    return this.ports.map((p) => ({ port: p.port, rx: p.rx, mux: p.mux, selected: p.selected, actorState: p.actorState, partner: p.partner, distributing: p.distributing, collecting: has(p.actorState, LACP_COLLECTING) }));
+    return this.ports.map((p) => ({
+      port: p.port, rx: p.rx, mux: p.mux, selected: p.selected, standby: p.standby, aggregator: p.aggregator,
+      actorState: p.actorState, partner: p.partner, distributing: p.distributing, collecting: has(p.actorState, LACP_COLLECTING),
+    }));
   }
 
   private actorInfo(p: Port): LacpInfo {
@@ -186,17 +205,27 @@ export class LacpTeam {
   }
 
   /**
-   * Selection logic, one aggregator: its partner is that of the first member that could
-   * aggregate; members with the same partner system and key join it, others stay out. A member
-   * unselected by a change re-selects only once its Mux has detached.
+   * Selection logic, one aggregator per partner: a member that could aggregate selects the
+   * group of its partner's system and key (once its Mux has detached from any earlier one); a
+   * member that can no longer, or whose partner is no longer its group's, is unselected. The
+   * group with the most selected members is the team's active one (a tie keeps the current one,
+   * else the group of the lowest port); the members of the others are Standby.
    */
   private select(): void {
     const eligible = (p: Port): boolean => p.enabled && (p.rx === 'Current' || p.rx === 'Expired') && has(p.actorState, LACP_AGGREGATION) && has(p.partner.state, LACP_AGGREGATION);
-    const holder = this.ports.find((p) => p.selected && eligible(p)) ?? this.ports.find((p) => eligible(p) && p.mux === 'Detached');
+    const members = new Map<string, Port[]>();
     for (const p of this.ports) {
-      const fits = holder !== undefined && eligible(p) && p.partner.key === holder.partner.key && p.partner.systemPriority === holder.partner.systemPriority && sameSystem(p.partner.system, holder.partner.system);
-      if (p.selected && !fits) p.selected = false;
-      else if (!p.selected && fits && p.mux === 'Detached') p.selected = true;
+      if (p.selected && (!eligible(p) || groupOf(p) !== p.group)) p.selected = false;
+      else if (!p.selected && eligible(p) && p.mux === 'Detached') { p.selected = true; p.group = groupOf(p); }
+      if (!p.selected) { p.group = ''; p.aggregator = 0; p.standby = false; continue; }
+      members.set(p.group, [...(members.get(p.group) ?? []), p]);
+    }
+    let best = members.has(this.active) ? this.active : '';
+    for (const [g, ps] of members) if (best === '' || ps.length > members.get(best)!.length) best = g;
+    this.active = best;
+    for (const [g, ps] of members) {
+      const id = Math.min(...ps.map((p) => p.port));
+      for (const p of ps) { p.aggregator = id; p.standby = g !== best; }
     }
   }
 
@@ -217,13 +246,14 @@ export class LacpTeam {
       case 'Detached': return p.selected ? to('Waiting') : false;
       case 'Waiting':
         if (!p.selected) return to('Detached');
-        // Ready: every selected member waiting to attach has waited, so they attach together.
-        return this.ports.every((q) => !q.selected || q.mux !== 'Waiting' || q.waitWhile <= now) ? to('Attached') : false;
+        if (p.standby) return false;
+        // Ready: every member of its aggregator waiting to attach has waited, so they attach together.
+        return this.ports.every((q) => q.group !== p.group || q.mux !== 'Waiting' || q.waitWhile <= now) ? to('Attached') : false;
       case 'Attached':
-        if (!p.selected) return to('Detached');
+        if (!p.selected || p.standby) return to('Detached');
         return partnerSync ? to('CollectingDistributing') : false;
       case 'CollectingDistributing':
-        return !p.selected || !partnerSync ? to('Attached') : false;
+        return !p.selected || p.standby || !partnerSync ? to('Attached') : false;
     }
   }
 

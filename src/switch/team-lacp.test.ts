@@ -2,7 +2,9 @@
 // two-member teams facing each other member by member. Lacp: both sides reach
 // Collecting/Distributing, frames cross, no LACPDU ever reaches a switch; an Lacp team facing
 // a team that does not speak LACP never carries a frame (LacpNegotiationIssue). Static: all
-// members carry at once, flows spread by hash (per-member counters).
+// members carry at once, flows spread by hash (per-member counters). A three-member Lacp team
+// whose members face two partners (two members one switch's team, one another's) forms two
+// aggregators and carries on the larger only, the other member Standby.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualSwitch, type TeamSettings } from './index.ts';
@@ -62,4 +64,26 @@ test('Lacp facing a team without LACP: never carries (LacpNegotiationIssue); Sta
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(p.got.a, 0, 'and the Lacp side, not collecting, hands nothing to its switch');
   } finally { await p.close(); }
+});
+
+test('Lacp members facing two partners: two aggregators, the larger carries, the other member Standby', { timeout: 20_000 }, async () => {
+  const base = 40000 + Math.floor(Math.random() * 20000);
+  const member = (name: string, local: number, remote: number) => ({ name, uplink: lo(base + local, base + remote), enabled: true });
+  const team = (members: TeamSettings['members']): TeamSettings => ({ team: 'T', mode: 'Lacp', algorithm: 'TransportPorts', lacpTimer: 'Fast', members });
+  const a = await VirtualSwitch.create({ name: 'a', type: 'External', uplink: team([member('NIC1', 0, 10), member('NIC2', 1, 11), member('NIC3', 2, 20)]) });
+  const b = await VirtualSwitch.create({ name: 'b', type: 'External', uplink: team([member('NIC1', 10, 0), member('NIC2', 11, 1)]) });
+  const c = await VirtualSwitch.create({ name: 'c', type: 'External', uplink: team([member('NIC1', 20, 2)]) });
+  try {
+    const got = { b: 0, c: 0 };
+    await a.addPort({ id: 'pa', sink: () => {}, policy: { mac: mac(1) } });
+    await b.addPort({ id: 'pb', sink: () => { got.b++; }, policy: { mac: mac(2) } });
+    await c.addPort({ id: 'pc', sink: () => { got.c++; }, policy: { mac: mac(3) } });
+    await until(() => b.teamStatus()!.every((m) => m.status === 'Active') && a.teamStatus()![2]!.lacp!.standby, 10_000);
+    const view = a.teamStatus()!.map((m) => [m.status, m.lacp!.aggregator, m.lacp!.standby, m.lacp!.mux]);
+    assert.deepEqual(view, [['Active', 1, false, 'CollectingDistributing'], ['Active', 1, false, 'CollectingDistributing'], ['Failed', 3, true, 'Waiting']]);
+    assert.deepEqual(c.teamStatus()!.map((m) => m.status), ['Failed'], 'c never hears a in sync on its link');
+    for (let sport = 1000; sport < 1040; sport++) a.inject('pa', udp(mac(1), BCAST, ip(1), ip(2), sport, 53));
+    await until(() => got.b === 40);
+    assert.deepEqual([a.teamStatus()![2]!.txFrames, got.c], [0, 0], 'nothing on the Standby member');
+  } finally { await Promise.all([a.close(), b.close(), c.close()]); }
 });

@@ -60,6 +60,10 @@ export interface TeamMemberLacp {
   /** The partner's system (priority,MAC), key and port; empty while it has none. */
   readonly partner: string;
   readonly partnerState: string;
+  /** The aggregator it selected (the lowest member port facing the same partner), 0 when none; several when members face several partners. */
+  readonly aggregator: number;
+  /** Selected into an aggregator the team does not use (not the one with the most members). */
+  readonly standby: boolean;
   readonly lacpdusSent: number;
   readonly lacpdusReceived: number;
 }
@@ -171,7 +175,7 @@ export class TeamUplinkIo implements PortIo {
         ...counters,
         ...(l ? {
           lacp: {
-            mux: l.mux, actorState: formatLacpState(l.actorState), partnerState: formatLacpState(l.partner.state), lacpdusSent, lacpdusReceived,
+            mux: l.mux, actorState: formatLacpState(l.actorState), partnerState: formatLacpState(l.partner.state), aggregator: l.aggregator, standby: l.standby, lacpdusSent, lacpdusReceived,
             partner: l.partner.port === 0 ? '' : `${formatLacpSystem(l.partner)} key ${l.partner.key} port ${l.partner.port}`,
           },
         } : {}),
