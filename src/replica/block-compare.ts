@@ -8,7 +8,8 @@
 // unallocated blocks, zero extents) is digested without being read.
 import { createHash } from 'node:crypto';
 import type { VirtualDisk } from '../blockio/index.ts';
-import { TRACKING_BLOCK, type ChangedExtent } from '../storage/index.ts';
+import { TRACKING_BLOCK, type ChangedExtent, type TakenChanges } from '../storage/index.ts';
+import { wireError, type Frame } from './wire.ts';
 
 export const DIGEST = 16;
 /** Blocks digested per read: 1 MiB. */
@@ -59,6 +60,50 @@ export function differingExtents(local: Buffer, remote: Buffer, virtualSize: num
     const last = out.at(-1);
     if (last && last.offset + last.length === offset) last.length += length;
     else out.push({ offset, length });
+  }
+  return out;
+}
+
+/** A drive's digests as `hashes` frames, in order. */
+export function digestFrames(drive: string, digests: Buffer): Array<Extract<Frame, { t: 'hashes' }>> {
+  const out: Array<Extract<Frame, { t: 'hashes' }>> = [];
+  const step = DIGESTS_PER_FRAME * DIGEST;
+  for (let at = 0; at < digests.length; at += step) out.push({ t: 'hashes', drive, first: at / DIGEST, digests: digests.subarray(at, at + step).toString('base64') });
+  return out;
+}
+
+/** The primary's end of a connection to the Replica server. */
+export interface CompareSink {
+  send(f: Frame): Promise<void>;
+  expect(type: 'hashes'): Promise<Extract<Frame, { t: 'hashes' }>>;
+}
+
+/**
+ * Ask the Replica server for its digests of the drives, digest the point's own copy meanwhile,
+ * and answer per drive the blocks that differ: what a resynchronization sends.
+ */
+export async function compareBlocks(sink: CompareSink, drives: ReadonlyArray<{ id: string; copy: VirtualDisk }>, progress: (fraction: number) => void = () => undefined): Promise<Map<string, Pick<TakenChanges, 'extents' | 'full' | 'bytes'>>> {
+  await sink.send({ t: 'compare', drives: drives.map((d) => ({ id: d.id, virtualSize: d.copy.virtualSize })) });
+  const out = new Map<string, Pick<TakenChanges, 'extents' | 'full' | 'bytes'>>();
+  for (const [i, d] of drives.entries()) {
+    const [local, remote] = await Promise.all([blockDigests(d.copy, (f) => progress((i + f) / drives.length)), receiveDigests(sink, d.id, d.copy.virtualSize)]);
+    const extents = differingExtents(local, remote, d.copy.virtualSize);
+    out.set(d.id, { extents, full: false, bytes: extents.reduce((a, x) => a + x.length, 0) });
+  }
+  return out;
+}
+
+/** One drive's digests off the wire: frames in order until every block has one. */
+async function receiveDigests(sink: CompareSink, drive: string, virtualSize: number): Promise<Buffer> {
+  const out = Buffer.alloc(blockCount(virtualSize) * DIGEST);
+  for (let have = 0; have < out.length;) {
+    const f = await sink.expect('hashes');
+    const bytes = Buffer.from(f.digests, 'base64');
+    if (f.drive !== drive || f.first * DIGEST !== have || bytes.length % DIGEST !== 0 || have + bytes.length > out.length) {
+      throw wireError(`hashes: drive ${f.drive} from block ${f.first} (${bytes.length} bytes) where drive ${drive}'s block ${have / DIGEST} was due`);
+    }
+    bytes.copy(out, have);
+    have += bytes.length;
   }
   return out;
 }

@@ -20,7 +20,10 @@
 // - Reverse: the old primary is asked (wire `reverse`) to become the replica. It decides
 //   (failover-rules.ts reverseStart): `delta` when it was prepared and its last point is the one
 //   failed over to — its disks are then that point, and they become the replica's base as they
-//   are — else `full`: the new primary's relationship waits for Start-VMInitialReplication.
+//   are — else its disks still become the replica as they are, but they are not that point (an
+//   unplanned failover, or the old VM ran since): `resync`, the new primary's relationship waits
+//   in WaitingForStartResynchronize, and Resume-VMReplication -Resynchronize compares the
+//   blocks of both sides and sends only those that differ (block-compare.ts), not the whole disk.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -241,19 +244,19 @@ export class Failover {
       await this.store.forget(rec);
       this.server.replicas.delete(rec.vmId);
       const view = await this.primary.adopt({ id: vm.Id, name: vm.Name }, s, start);
-      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Replication reversed: this host is the primary, ${s.ReplicaServerName} the Replica server (${start === 'delta' ? 'only the changes since the failover go' : 'Start-VMInitialReplication sends a full copy'})`, VMId: vm.Id, VMName: vm.Name });
+      const next = { delta: 'only the changes since the failover go', resync: 'Resume-VMReplication -Resynchronize sends the blocks that differ', full: 'Start-VMInitialReplication sends a full copy' }[start];
+      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Replication reversed: this host is the primary, ${s.ReplicaServerName} the Replica server (${next})`, VMId: vm.Id, VMName: vm.Name });
       return view;
     });
   }
 
   /** The old primary's half of -Reverse: its (off) VM becomes the replica of the host that failed over. */
-  private async becomeReplica(vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number): Promise<'delta' | 'full'> {
+  private async becomeReplica(vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number): Promise<'delta' | 'resync'> {
     const here = this.host.get(vm.id);
     if (here.State !== 'Off') throw new VmhostError('REPLICATION_FAILOVER_STATE', `'${here.Name}' is ${here.State} on its old primary: turn it off before reversing replication`, { vm: here.Name });
     const rel = this.primary.has(vm.id);
     const start = reverseStart(rel && { state: rel.replicationState, preparedSeq: rel.preparedSeq ?? null }, basedOn);
     if (rel) await this.primary.remove(vm.id);
-    if (start === 'full') return start;
     const drives: ReplicaRecord['drives'] = {};
     for (const d of this.host.configOf(vm.id).hardDrives) {
       const disk = await openDiskFile(d.path, { readOnly: true });
@@ -266,7 +269,7 @@ export class Failover {
       vmId: vm.id, vmName: here.Name, primaryServer: from.name, dir: join(from.storage, vm.id), drives, points: [],
       baseTime: now, lastSeq: 0, lastReplicationTime: now, recoveryHistory: 0,
     }));
-    this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Now the Replica VM of '${from.name}' (reverse replication: its disks are the point failed over to)`, VMId: vm.id, VMName: here.Name });
+    this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Now the Replica VM of '${from.name}' (reverse replication: its disks ${start === 'delta' ? 'are the point failed over to' : 'are compared with the new primary\'s at its resynchronization'})`, VMId: vm.id, VMName: here.Name });
     return start;
   }
 }
