@@ -250,7 +250,7 @@ export class PrimaryReplication {
     }).then(
       () => {
         r.failuresInRow = 0;
-        r.lastError = null;
+        if (r.replicationState !== 'WaitingForStartResynchronize') r.lastError = null; // it says why
       },
       (e: unknown) => {
         r.failuresInRow++;
@@ -313,7 +313,7 @@ export class PrimaryReplication {
     const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
     // The initial copy is the replica's base, not a recovery point: only cycles freeze.
     const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
-    const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
+    const append = kind === 'cycle' && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
     await this.host.withConsistentPoint(r.VMId, {
       consumer: REPLICA_CONSUMER, fresh: kind !== 'cycle', exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
