@@ -58,6 +58,13 @@ describe('Hyper-V Replica: -UseBackup and resynchronization by block comparison'
 
   const rep = async (d: TestDaemon) => one(JSON.parse(await d.ok('Get-VMReplication', '-VMName', 'rb', '-Json')) as Rep | Rep[]);
   const stats = async (d: TestDaemon) => one(JSON.parse(await d.ok('Measure-VMReplication', '-VMName', 'rb', '-Json')) as Stats | Stats[]);
+  /** The newest resynchronization's bytes of differing blocks (data and zero extents), from its event. */
+  const differed = async (d: TestDaemon) => {
+    const e = ((await d.api('GET', '/api/v1/events?limit=500')).json as Array<{ Code?: string; Message: string }>).filter((x) => x.Code === 'VM_REPLICATION_RESYNCHRONIZED').at(-1);
+    const m = /: (\d+) bytes of blocks differed/.exec(e?.Message ?? '');
+    assert.ok(m, `the resynchronization's event: ${e?.Message}`);
+    return Number(m[1]);
+  };
   const drivePath = async (d: TestDaemon) => one(JSON.parse(await d.ok('Get-VMHardDiskDrive', '-VMName', 'rb', '-Json')) as { Path: string } | Array<{ Path: string }>).Path;
 
   test('Start-VMInitialReplication -UseBackup sends only what changed since the backup', { timeout: 600_000 }, async () => {
@@ -77,6 +84,7 @@ describe('Hyper-V Replica: -UseBackup and resynchronization by block comparison'
     const s = await stats(a);
     console.log(`-UseBackup: ${s.TotalReplicationSize} bytes of differing blocks sent for a ${DISK}-byte disk; the guest wrote ${after} records after the backup`);
     assert.equal(s.TotalReplicationSize, after * RECORD, 'exactly the blocks written after the backup (each record a block of its own)');
+    assert.equal(await differed(a), after * RECORD);
     assert.equal((await rep(a)).ReplicationState, 'Replicating');
     // The writer is held: B's newest files are the guest's disk.
     const [guest, replica] = [await g.sha(), await sha256OfDisk(await drivePath(b))];
@@ -97,10 +105,10 @@ describe('Hyper-V Replica: -UseBackup and resynchronization by block comparison'
     const said = ((await a.api('GET', '/api/v1/events?limit=500')).json as Array<{ Code?: string; Message: string }>).filter((e) => e.Code === 'VM_REPLICATION_RESYNC_REQUIRED').at(-1);
     console.log(`tracker lost: ${said?.Message}`);
     await a.ok('Resume-VMReplication', '-VMName', 'rb', '-Resynchronize');
-    const sent = (await stats(a)).TotalReplicationSize - total;
-    console.log(`Resume-VMReplication -Resynchronize: ${sent} bytes of differing blocks sent for a ${DISK}-byte disk (one block written while off)`);
-    // The block written while off; the booting guest does not mount its data disk, but cycles may carry its writes if any.
-    assert.ok(sent >= RECORD && sent < DISK / 16, 'the differing blocks only');
+    const [sent, differing] = [(await stats(a)).TotalReplicationSize - total, await differed(a)];
+    console.log(`Resume-VMReplication -Resynchronize: ${differing} bytes of blocks differed, ${sent} sent as data, for a ${DISK}-byte disk (one block written while off)`);
+    // The block written while off; the booting guest does not mount its data disk (were it to write there, those blocks would differ too).
+    assert.ok(differing >= RECORD && differing < DISK / 16 && sent <= differing, 'the differing blocks only');
     assert.equal((await rep(a)).ReplicationState, 'Replicating');
   });
 
@@ -122,10 +130,10 @@ describe('Hyper-V Replica: -UseBackup and resynchronization by block comparison'
     assert.deepEqual([waiting.ReplicationMode, waiting.ReplicationState, waiting.ReplicationHealth], ['Primary', 'WaitingForStartResynchronize', 'Critical']);
     assert.equal((await rep(a)).ReplicationMode, 'Replica');
     await b.ok('Resume-VMReplication', '-VMName', 'rb', '-Resynchronize');
-    const s = await stats(b);
-    console.log(`Reverse + Resume-VMReplication -Resynchronize: ${s.TotalReplicationSize} bytes of differing blocks sent (${s.LastTransferredSize} on the wire: A's unsent blocks are zeros on B) for a ${DISK}-byte disk; A wrote ${unsent.length} blocks B never got`);
+    const [s, differing] = [await stats(b), await differed(b)];
+    console.log(`Reverse + Resume-VMReplication -Resynchronize: ${differing} bytes of blocks differed of a ${DISK}-byte disk, ${s.TotalReplicationSize} of them sent as data (${s.LastTransferredSize} on the wire), the rest as zero extents: A's unsent blocks are zeros on B; A wrote ${unsent.length} blocks B never got`);
     // B's guest, booting while its failover completed, does not mount its data disk; were it to write there, those blocks would differ too.
-    assert.ok(s.TotalReplicationSize >= unsent.length * RECORD && s.TotalReplicationSize < DISK / 16, 'only the blocks that differ, A\'s unsent ones among them');
+    assert.ok(differing >= unsent.length * RECORD && differing < DISK / 16 && s.TotalReplicationSize <= differing, 'only the blocks that differ, A\'s unsent ones among them');
     assert.equal((await rep(b)).ReplicationState, 'Replicating');
     assert.equal(await sha256OfDisk(await drivePath(a)), await sha256OfDisk(await drivePath(b)), 'both sides hold the same disk');
   });

@@ -331,7 +331,7 @@ export class PrimaryReplication {
         await p.commit();
         if (kind === 'resync') {
           const size = p.drives.reduce((a, d) => a + d.copy.virtualSize, 0);
-          this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' resynchronized by block comparison: ${sent.bytes} bytes of differing blocks sent (${size} bytes of drives compared)`, VMId: r.VMId, VMName: r.VMName });
+          this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' resynchronized by block comparison: ${sent.differing ?? 0} bytes of blocks differed of ${size} compared; ${sent.bytes} bytes of them sent as data, the rest as zero extents`, VMId: r.VMId, VMName: r.VMName });
         }
         // The Replica server's number for the point (-Prepare's zero loss is judged by it); media has none.
         if (media === undefined) r.lastSeq = sent.seq;
@@ -359,7 +359,7 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, kind: PointKind, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, kind: PointKind, config: unknown, consistency: PointConsistency, append: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number; differing?: number }> {
     // On media the primary is named as its certificate names it: the name the Replica server authorizes.
     const sink = media !== undefined
       ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
@@ -374,10 +374,12 @@ export class PrimaryReplication {
         const differing = await compareBlocks(sink, drives, (f) => progress(35 + f * 10, 'Comparing the blocks with the Replica server'));
         drives = drives.map((d) => ({ ...d, taken: differing.get(d.id)! }));
       }
+      // A resynchronization's differing bytes, zero extents included (sendPoint's `bytes` counts only the data it reads).
+      const compared = kind === 'resync' ? { differing: drives.reduce((a, d) => a + d.taken.bytes, 0) } : {};
       const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
         { recoveryHistory: r.settings.RecoveryHistory, compress: r.settings.CompressionEnabled, append, ...(r.baseId ? { base: r.baseId } : {}) }, progress);
       ok = true;
-      return sent;
+      return { ...sent, ...compared };
     } finally {
       if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else sink.close();
     }
