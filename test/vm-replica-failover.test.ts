@@ -216,7 +216,7 @@ describe('Hyper-V Replica failover', () => {
     assert.equal(again.count, got.count, 'the completed VM holds the point\'s records');
   });
 
-  test('(a′) reverse after the unplanned failover: the old primary, back, is resynchronized by block comparison', { timeout: 600_000, skip: !LONG && 'VMHOST_LONG=1 only: a daemon restart and a full copy' }, async () => {
+  test('(a′) reverse after the unplanned failover: the old primary, back, is resynchronized by block comparison', { timeout: 600_000, skip: !LONG && 'VMHOST_LONG=1 only: a daemon restart and a resynchronization' }, async () => {
     if ((await vm(a)).State !== 'Off') await a.ok('Stop-VM', 'rep', '-TurnOff');
     await b.launch(); // its QEMU died with it: the VM is Off
     await waitFor('B\'s VM off', 60_000, async () => (await vm(b)).State === 'Off');
