@@ -467,7 +467,6 @@ export class PrimaryReplication {
     const r = this.rel(nameOrId);
     const from = ['WaitingForStartResynchronize', 'Replicating', 'Suspended'];
     if (!from.includes(r.replicationState)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.replicationState}: a resynchronization starts from ${from.join(', ')}`, { vm: r.VMName, state: r.replicationState });
-    const was = r.replicationState;
     r.replicationState = 'Resynchronizing';
     await this.save(r);
     try {
@@ -476,7 +475,8 @@ export class PrimaryReplication {
       r.failuresInRow = 0;
       r.lastError = null;
     } catch (e) {
-      r.replicationState = was === 'Suspended' ? 'Suspended' : 'WaitingForStartResynchronize';
+      // Whatever it was before: the primary's copy id moved on with the attempt, so only a resynchronization goes on from here.
+      r.replicationState = 'WaitingForStartResynchronize';
       r.lastError = (e as Error).message;
       throw e;
     } finally {
