@@ -288,7 +288,8 @@ export class Failover {
     if (rel) await this.primary.remove(vm.id);
     const drives: ReplicaRecord['drives'] = {};
     for (const d of this.host.configOf(vm.id).hardDrives) {
-      const disk = await openDiskFile(d.path, { readOnly: true });
+      // Read-write: a VM that died with its host left a VHDX log, replayed here as its next start would (a read-only open refuses it).
+      const disk = await openDiskFile(d.path);
       drives[d.id] = { base: d.path, virtualSize: disk.virtualSize };
       await disk.close();
     }
