@@ -61,14 +61,20 @@ export type EnableReplicationBody = Static<typeof EnableReplicationBody>;
 export const InitialReplicationQuery = Type.Object({
   wait: Type.Optional(Type.Boolean({ default: true, description: 'Wait for the job to finish (false: return 202 with the job at once)' })),
   DestinationPath: Type.Optional(Path('A folder (removable media) the initial copy is written to instead of the network')),
+  UseBackup: Type.Optional(Type.Boolean({ description: 'The Replica server holds the VM restored from a backup (Import-VMInitialReplication of a backup repository): send only the blocks that differ from it' })),
 }, { additionalProperties: false });
 export type InitialReplicationQuery = Static<typeof InitialReplicationQuery>;
 
 export const ImportInitialBody = Type.Object({
   VMName: Type.String({ minLength: 1, maxLength: 100 }),
-  Path: Path('The folder Start-VMInitialReplication -DestinationPath wrote (or its VM folder)'),
+  Path: Path('The folder Start-VMInitialReplication -DestinationPath wrote (or its VM folder), or a vmhost backup repository holding the VM (for Start-VMInitialReplication -UseBackup)'),
 }, { additionalProperties: false });
 export type ImportInitialBody = Static<typeof ImportInitialBody>;
+
+export const ResumeReplicationQuery = Type.Object({
+  Resynchronize: Type.Optional(Type.Boolean({ description: 'Compare the blocks of both sides and send those that differ (a resynchronization), then replicate on' })),
+}, { additionalProperties: false });
+export type ResumeReplicationQuery = Static<typeof ResumeReplicationQuery>;
 
 export const ReplicationQuery = Type.Object({ VMName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });
 export type ReplicationQuery = Static<typeof ReplicationQuery>;

@@ -7,7 +7,8 @@ import type { Host } from '../host/index.ts';
 import type { Replication } from '../replica/index.ts';
 import { VmRef } from './schemas.ts';
 import {
-  AuthorizationEntryBody, AuthorizationQuery, EnableReplicationBody, EntryRef, ImportInitialBody, InitialReplicationQuery, ReplicationQuery, SetAuthorizationEntryBody, SetReplicationServerBody, TestConnectionBody,
+  AuthorizationEntryBody, AuthorizationQuery, EnableReplicationBody, EntryRef, ImportInitialBody, InitialReplicationQuery, ReplicationQuery, ResumeReplicationQuery, SetAuthorizationEntryBody,
+  SetReplicationServerBody, TestConnectionBody,
 } from './replica-schemas.ts';
 
 type Vm = { Params: { vm: string } };
@@ -53,16 +54,17 @@ export function registerReplicaRoutes(app: FastifyInstance, host: Host, replicat
     { schema: { summary: 'Start-VMInitialReplication: the configuration and a full copy of the drives over the network, or to media (DestinationPath)', tags, params: VmRef, querystring: InitialReplicationQuery } },
     async (req, reply) => {
       const vm = host.get(req.params.vm);
-      const run = host.jobs.run('Start-VMInitialReplication', { id: vm.Id, name: vm.Name }, (h) => rep().of(vm.Id).startInitial(vm.Id, (p, m) => h.progress(p, m), req.query.DestinationPath));
+      const run = host.jobs.run('Start-VMInitialReplication', { id: vm.Id, name: vm.Name }, (h) => rep().of(vm.Id).startInitial(vm.Id, (p, m) => h.progress(p, m), req.query.DestinationPath, req.query.UseBackup === true));
       return req.query.wait === false ? reply.code(202).send(run.job) : run.result;
     });
-  app.post<{ Body: ImportInitialBody }>('/api/v1/replication/import', { schema: { summary: 'Import-VMInitialReplication: an initial copy written to media, into this Replica server', tags, body: ImportInitialBody } },
+  app.post<{ Body: ImportInitialBody }>('/api/v1/replication/import', { schema: { summary: 'Import-VMInitialReplication: an initial copy written to media, or the VM\'s newest point in a backup repository, into this Replica server', tags, body: ImportInitialBody } },
     async (req) => {
       await rep().server.importInitial(req.body.VMName, req.body.Path);
       return rep().list(req.body.VMName);
     });
   app.post<Vm>('/api/v1/vms/:vm/replication/suspend', { schema: { summary: 'Suspend-VMReplication', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).suspend(req.params.vm));
-  app.post<Vm>('/api/v1/vms/:vm/replication/resume', { schema: { summary: 'Resume-VMReplication', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).resume(req.params.vm));
+  app.post<Vm & { Querystring: ResumeReplicationQuery }>('/api/v1/vms/:vm/replication/resume', { schema: { summary: 'Resume-VMReplication (Resynchronize: compare the blocks, send those that differ)', tags, params: VmRef, querystring: ResumeReplicationQuery } },
+    async (req) => rep().of(req.params.vm).resume(req.params.vm, req.query.Resynchronize === true));
   app.post<Vm>('/api/v1/vms/:vm/replication/stop', { schema: { summary: 'Stop-VMReplication: the point being sent is abandoned', tags, params: VmRef } }, async (req) => rep().of(req.params.vm).stopRunning(req.params.vm));
   app.post<Vm>('/api/v1/vms/:vm/replication/reset-statistics', { schema: { summary: 'Reset-VMReplicationStatistics', tags, params: VmRef } },
     async (req, reply) => { await rep().of(req.params.vm).resetStatistics(req.params.vm); return reply.code(204).send(); });

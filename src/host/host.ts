@@ -1286,6 +1286,15 @@ export class Host {
     });
   }
 
+  /**
+   * A backup point's disks built in `destination` with the VM configuration the point holds:
+   * what a Replica server seeds a replica from (Import-VMInitialReplication of a backup
+   * repository, src/replica). Nothing is registered here.
+   */
+  restoreBackupPoint(repository: string, backupId: string, destination: string): Promise<{ backup: VmBackup; disks: RestoredDisk[]; config: VmConfig | undefined }> {
+    return this.jobs.run('Restore-VMBackup', undefined, (h) => this.backups.restore(repository, backupId, destination, h)).result;
+  }
+
   /** Restore-VMBackup -VMName: the point over the VM's own disks (Off, no checkpoints). */
   restoreBackupOver(nameOrId: string, repository: string, backupId: string): { job: Job; result: Promise<RestoredDisk[]> } {
     const e = this.resolve(nameOrId);

@@ -18,7 +18,7 @@ import type { Host } from '../host/index.ts';
 import { openDiskFile, RawDisk, TRACKING_BLOCK } from '../storage/index.ts';
 import type { PointConsistency } from './app-consistent.ts';
 import { blocksToExtents, mergeBlocks, type BlockSets } from './changed-blocks.ts';
-import { checkSettings, PrimaryReplication, type Relationship, type ReplicationSettings, type ReplicationView } from './primary.ts';
+import { checkSettings, PrimaryReplication, type PointKind, type Relationship, type ReplicationSettings, type ReplicationView } from './primary.ts';
 import type { ReplicaServer } from './replica-server.ts';
 import { ReplicaStore, type ReplicaRecord } from './replica-store.ts';
 import { sendPoint, type OutgoingDrive } from './send-point.ts';
@@ -72,9 +72,16 @@ export class ExtendedReplication extends PrimaryReplication {
   }
 
   /** The replica's copy is on this host's disks already: an extended relationship's initial copy goes over the network. */
-  override startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string): Promise<ReplicationView> {
+  override startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string, useBackup = false): Promise<ReplicationView> {
     if (media !== undefined) return Promise.reject(new VmhostError('REPLICATION_UNSUPPORTED', 'DestinationPath: an extended replication\'s initial copy goes over the network', { vm: nameOrId, param: 'DestinationPath' }));
+    if (useBackup) return Promise.reject(new VmhostError('REPLICATION_UNSUPPORTED', 'UseBackup: an extended replication\'s initial copy goes over the network', { vm: nameOrId, param: 'UseBackup' }));
     return super.startInitial(nameOrId, progress);
+  }
+
+  /** A replica's blocks are sent on as its points wrote them: no resynchronization by comparison (Start-VMInitialReplication again instead). */
+  override resume(nameOrId: string, resynchronize = false): Promise<ReplicationView> {
+    if (resynchronize) return Promise.reject(new VmhostError('REPLICATION_UNSUPPORTED', 'Resynchronize: an extended replication does not compare blocks; remove it and start its initial replication again', { vm: nameOrId, param: 'Resynchronize' }));
+    return super.resume(nameOrId);
   }
 
   /** Not a running VM's drives: nothing to forget in a tracker. */
@@ -89,8 +96,9 @@ export class ExtendedReplication extends PrimaryReplication {
     await this.save(r);
   }
 
-  protected override async send(rel: Relationship, initial: boolean, progress: (pct: number, what: string) => void): Promise<void> {
+  protected override async send(rel: Relationship, kind: PointKind, progress: (pct: number, what: string) => void): Promise<void> {
     const r = rel as ExtendedRelationship;
+    const initial = kind === 'initial';
     const t0 = Date.now();
     const full = initial || r.full;
     const tmp = join(this.dir, `${r.VMId}.tmp`);

@@ -76,7 +76,7 @@ test('merges wait while a test VM or a failover stands on the chain', () => {
 
 test('reverse replication sends only the changes when the old primary was prepared at the point failed over to', () => {
   assert.equal(reverseStart({ state: 'PreparedForFailover', preparedSeq: 7 }, 7), 'delta');
-  assert.equal(reverseStart({ state: 'PreparedForFailover', preparedSeq: 7 }, 6), 'full');
-  assert.equal(reverseStart({ state: 'Replicating', preparedSeq: null }, 7), 'full');
-  assert.equal(reverseStart(undefined, 7), 'full');
+  assert.equal(reverseStart({ state: 'PreparedForFailover', preparedSeq: 7 }, 6), 'resync');
+  assert.equal(reverseStart({ state: 'Replicating', preparedSeq: null }, 7), 'resync');
+  assert.equal(reverseStart(undefined, 7), 'resync');
 });

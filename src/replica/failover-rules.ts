@@ -114,8 +114,8 @@ export function mergesDeferred(s: Pick<ReplicaSide, 'testing' | 'state'>): boole
  * Reverse replication's start, decided by the old primary: only the changed blocks when its
  * disks are still the state the new primary failed over to — its relationship was prepared
  * (the VM off, the last changes sent) and the point it sent last is the one failed over to —
- * else a full resynchronization (an unplanned failover, or the old VM ran since).
+ * else a resynchronization by block comparison (an unplanned failover, or the old VM ran since).
  */
-export function reverseStart(old: { state: string; preparedSeq: number | null } | undefined, failedOverTo: number): 'delta' | 'full' {
-  return old?.state === 'PreparedForFailover' && old.preparedSeq === failedOverTo ? 'delta' : 'full';
+export function reverseStart(old: { state: string; preparedSeq: number | null } | undefined, failedOverTo: number): 'delta' | 'resync' {
+  return old?.state === 'PreparedForFailover' && old.preparedSeq === failedOverTo ? 'delta' : 'resync';
 }

@@ -15,18 +15,25 @@
 //   points, later ones too, stay as they are, so Stop-VMFailover can undo by dropping that
 //   file), FailedOverWaitingCompletion, startable. Its `replica` change tracker starts clean
 //   right there, so a later Set-VMReplication -Reverse sends only what the VM wrote since.
-//   Complete-VMFailover drops the later points and, with the VM off, merges the chosen chain
-//   into the base (the VM's file re-pointed to it); a running VM keeps the chain as its disks.
+//   Complete-VMFailover drops the later points and merges the chosen chain into the base, each
+//   point recorded gone once merged: offline when the VM is off (the VM's own file then stands
+//   on the base: it carries the change tracking a delta Reverse sends from, and an offline merge
+//   of it would make the tracker lose track), else live in the block server (the live merge
+//   Remove-VMSnapshot of a running VM uses, the guest reading and writing meanwhile), the VM's
+//   own file last — the tracker follows a live merge — so a running VM ends on one file per drive.
 // - Reverse: the old primary is asked (wire `reverse`) to become the replica. It decides
 //   (failover-rules.ts reverseStart): `delta` when it was prepared and its last point is the one
 //   failed over to — its disks are then that point, and they become the replica's base as they
-//   are — else `full`: the new primary's relationship waits for Start-VMInitialReplication.
+//   are — else its disks still become the replica as they are, but they are not that point (an
+//   unplanned failover, or the old VM ran since): `resync`, the new primary's relationship waits
+//   in WaitingForStartResynchronize, and Resume-VMReplication -Resynchronize compares the
+//   blocks of both sides and sends only those that differ (block-compare.ts), not the whole disk.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import { createDifferencingFile, openDiskFile } from '../storage/index.ts';
-import type { Host, SnapshotView, VmView } from '../host/index.ts';
+import { foldOffline, type Host, type SnapshotView, type VmView } from '../host/index.ts';
 import { assertPrimaryStep, assertReplicaStep, choosePoint, reverseStart, type PointRef } from './failover-rules.ts';
 import { ReplicaConnection } from './connection.ts';
 import { REPLICA_CONSUMER, type PrimaryReplication, type ReplicationSettings, type ReplicationView } from './primary.ts';
@@ -213,11 +220,36 @@ export class Failover {
       const rec = await this.record(vm.Id);
       assertReplicaStep(rec.vmName, this.side(rec), 'Complete');
       await this.dropLater(rec);
-      if (this.host.get(rec.vmId).State === 'Off') while (rec.points.length > 0) await this.store.mergeOldest(this.host, rec);
+      await this.mergeIntoBase(rec);
       rec.failover = { ...rec.failover!, state: 'FailedOver' };
       await this.saved(rec);
       return this.host.get(rec.vmId);
     });
+  }
+
+  /**
+   * Complete-VMFailover's merge: each point, oldest first, folded into the base — live where an
+   * export serves it (a running VM), else offline (an off VM, or one that stopped meanwhile: the
+   * served merge then answers that it merged nothing) — then, live only, the VM's own file.
+   */
+  private async mergeIntoBase(rec: ReplicaRecord): Promise<void> {
+    const fold = async (child: string, id: string, above: string | undefined, commit: () => Promise<void>) => {
+      const base = rec.drives[id]!.base;
+      const live = await this.host.storage.mergeServed(child, base, () => undefined, commit);
+      if (!live) await foldOffline(base, { child, grandchildren: above ? [above] : [] }, commit);
+    };
+    while (rec.points.length > 0) {
+      const [p, next] = [rec.points[0]!, rec.points[1]];
+      for (const [id, file] of Object.entries(p.files)) await fold(file, id, next ? next.files[id] : rec.failover!.files[id], async () => undefined);
+      rec.points.shift();
+      rec.baseTime = p.time;
+      await this.store.save(rec);
+    }
+    // The leaf: the VM's drive names the base from the commit on (run with the export paused, the base complete).
+    for (const [id, file] of Object.entries(rec.failover!.files)) {
+      const base = rec.drives[id]!.base;
+      if (file !== base && await this.host.storage.mergeServed(file, base, () => undefined, () => this.host.setReplicaDrives(rec.vmId, { [id]: base }))) rec.failover!.files[id] = base;
+    }
   }
 
   /** The points after the one failed over to: nothing stands on them. */
@@ -241,22 +273,23 @@ export class Failover {
       await this.store.forget(rec);
       this.server.replicas.delete(rec.vmId);
       const view = await this.primary.adopt({ id: vm.Id, name: vm.Name }, s, start);
-      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Replication reversed: this host is the primary, ${s.ReplicaServerName} the Replica server (${start === 'delta' ? 'only the changes since the failover go' : 'Start-VMInitialReplication sends a full copy'})`, VMId: vm.Id, VMName: vm.Name });
+      const next = { delta: 'only the changes since the failover go', resync: 'Resume-VMReplication -Resynchronize sends the blocks that differ', full: 'Start-VMInitialReplication sends a full copy' }[start];
+      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Replication reversed: this host is the primary, ${s.ReplicaServerName} the Replica server (${next})`, VMId: vm.Id, VMName: vm.Name });
       return view;
     });
   }
 
   /** The old primary's half of -Reverse: its (off) VM becomes the replica of the host that failed over. */
-  private async becomeReplica(vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number): Promise<'delta' | 'full'> {
+  private async becomeReplica(vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number): Promise<'delta' | 'resync'> {
     const here = this.host.get(vm.id);
     if (here.State !== 'Off') throw new VmhostError('REPLICATION_FAILOVER_STATE', `'${here.Name}' is ${here.State} on its old primary: turn it off before reversing replication`, { vm: here.Name });
     const rel = this.primary.has(vm.id);
     const start = reverseStart(rel && { state: rel.replicationState, preparedSeq: rel.preparedSeq ?? null }, basedOn);
     if (rel) await this.primary.remove(vm.id);
-    if (start === 'full') return start;
     const drives: ReplicaRecord['drives'] = {};
     for (const d of this.host.configOf(vm.id).hardDrives) {
-      const disk = await openDiskFile(d.path, { readOnly: true });
+      // Read-write: a VM that died with its host left a VHDX log, replayed here as its next start would (a read-only open refuses it).
+      const disk = await openDiskFile(d.path);
       drives[d.id] = { base: d.path, virtualSize: disk.virtualSize };
       await disk.close();
     }
@@ -266,7 +299,7 @@ export class Failover {
       vmId: vm.id, vmName: here.Name, primaryServer: from.name, dir: join(from.storage, vm.id), drives, points: [],
       baseTime: now, lastSeq: 0, lastReplicationTime: now, recoveryHistory: 0,
     }));
-    this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Now the Replica VM of '${from.name}' (reverse replication: its disks are the point failed over to)`, VMId: vm.id, VMName: here.Name });
+    this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_REVERSED', Message: `Now the Replica VM of '${from.name}' (reverse replication: its disks ${start === 'delta' ? 'are the point failed over to' : 'are compared with the new primary\'s at its resynchronization'})`, VMId: vm.id, VMName: here.Name });
     return start;
   }
 }

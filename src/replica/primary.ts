@@ -8,7 +8,11 @@
 // restores it (those blocks go with the next cycle), counts an error and turns Health to
 // Warning, and Critical after three failures in a row. A tick that finds the previous cycle
 // still running is a missed cycle. A VM that is not running has nothing to send (its disks are
-// not served, so nothing changes them); its ticks pass.
+// not served, so nothing changes them); its ticks pass. A cycle whose tracker lost track (a full
+// take) sends nothing: the relationship waits in WaitingForStartResynchronize (Hyper-V's
+// "resynchronization required") until Resume-VMReplication -Resynchronize compares the blocks
+// of both sides and sends only the differing ones (block-compare.ts) — as
+// Start-VMInitialReplication -UseBackup does against a replica seeded from a backup.
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -19,7 +23,8 @@ import { ReplicaConnection, type Peer } from './connection.ts';
 import { checkRecoveryHistory, FREQUENCIES, type FrequencySec } from './recovery-points.ts';
 import { assertPrimaryStep } from './failover-rules.ts';
 import { appConsistentDue, checkVssFrequency, pointConsistency, type PointConsistency } from './app-consistent.ts';
-import { sendPoint } from './send-point.ts';
+import { sendPoint, type OutgoingDrive } from './send-point.ts';
+import { compareBlocks } from './block-compare.ts';
 import { PIECE } from './wire.ts';
 import { MediaSink } from './media.ts';
 import { ShipmentTrace } from './shipment-trace.ts';
@@ -36,7 +41,11 @@ const PLAIN_SHIPMENTS = 25;
 const SAVE_EVERY_MS = 2_000;
 const CRITICAL_AFTER = 3;
 
-export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover';
+export type PrimaryState = 'ReadyForInitialReplication' | 'InitialReplicationInProgress' | 'WaitingForInitialReplication' | 'Replicating' | 'Suspended' | 'Error' | 'PreparedForFailover'
+  | 'WaitingForStartResynchronize' | 'Resynchronizing';
+
+/** What a point sends: the initial copy, a cycle's changed blocks, or a resynchronization's differing blocks. */
+export type PointKind = 'initial' | 'cycle' | 'resync';
 
 export interface ReplicationSettings {
   ReplicaServerName: string;
@@ -226,13 +235,16 @@ export class PrimaryReplication {
    * network — or with `media`, into that folder (media.ts); the cycles then wait until the
    * Replica server imported it.
    */
-  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string): Promise<ReplicationView> {
+  async startInitial(nameOrId: string, progress: (pct: number, what: string) => void, media?: string, useBackup = false): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
     if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
+    if (useBackup && media !== undefined) throw new VmhostError('INVALID_ARGUMENT', 'UseBackup: the initial copy is a backup restored on the Replica server; DestinationPath writes one to media: give one of them', { param: 'UseBackup' });
     r.replicationState = 'InitialReplicationInProgress';
     await this.save(r);
     try {
-      await this.exclusive(r, () => this.send(r, true, progress, media));
+      // -UseBackup: the Replica server holds the VM restored from a backup (Import-VMInitialReplication of a backup
+      // repository); what changed since that backup is found by comparing blocks.
+      await this.exclusive(r, () => this.send(r, useBackup ? 'resync' : 'initial', progress, media));
       r.replicationState = media === undefined ? 'Replicating' : 'WaitingForInitialReplication';
     } catch (e) {
       r.replicationState = 'ReadyForInitialReplication';
@@ -264,12 +276,12 @@ export class PrimaryReplication {
     void this.exclusive(r, async () => {
       // The copy on media not imported yet: no point is taken (no pause, no freeze); the changes wait in the tracker.
       if (r.replicationState === 'WaitingForInitialReplication' && !(await this.imported(r))) return;
-      await this.send(r, false, () => undefined);
+      await this.send(r, 'cycle', () => undefined);
       if (r.replicationState === 'WaitingForInitialReplication') r.replicationState = 'Replicating';
     }).then(
       () => {
         r.failuresInRow = 0;
-        r.lastError = null;
+        if (r.replicationState !== 'WaitingForStartResynchronize') r.lastError = null; // it says why
       },
       (e: unknown) => {
         r.failuresInRow++;
@@ -326,35 +338,42 @@ export class PrimaryReplication {
     }
   }
 
-  /** One point to the Replica server: initial (full) or a cycle (changed blocks). */
-  protected async send(r: Relationship, initial: boolean, progress: (pct: number, what: string) => void, media?: string): Promise<void> {
+  /** One point to the Replica server: initial (full), a cycle (changed blocks) or a resynchronization (the blocks that differ). */
+  protected async send(r: Relationship, kind: PointKind, progress: (pct: number, what: string) => void, media?: string): Promise<void> {
+    const initial = kind === 'initial';
     const excluded = new Set(r.settings.ExcludedVhdPath);
     const t0 = Date.now();
     const hours = r.settings.VSSSnapshotFrequencyHour ?? 0;
     // The initial copy is the replica's base, not a recovery point: only cycles freeze.
     const freeze = !initial && appConsistentDue(hours, r.lastAppConsistentTime ?? null, new Date(), this.timerScale);
-    const append = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
+    const append = kind === 'cycle' && r.settings.ReplicationFrequencySec === CONTINUOUS && appendsToPoint(r.lastPointStartTime, new Date(), this.timerScale);
     const trace = new ShipmentTrace();
     let bytes = 0;
     // Continuous: deflate only while it gains something (random data costs its CPU for nothing); re-tried every PLAIN_SHIPMENTS.
-    const continuous = !initial && r.settings.ReplicationFrequencySec === CONTINUOUS;
+    const continuous = kind === 'cycle' && r.settings.ReplicationFrequencySec === CONTINUOUS;
     const compress = r.settings.CompressionEnabled && !(continuous && (this.plain.get(r.VMId) ?? 0) > 0);
     await this.host.withConsistentPoint(r.VMId, {
-      consumer: REPLICA_CONSUMER, fresh: initial, exclude: (d) => excluded.has(d.path), freeze,
+      consumer: REPLICA_CONSUMER, fresh: kind !== 'cycle', exclude: (d) => excluded.has(d.path), freeze,
       onProgress: (f) => progress(5 + f * 30, 'Reading the drives at the point in time'),
     }, async (p, config) => {
       trace.mark('point');
       try {
+        // A cycle whose tracker lost track would have to send whole drives: the relationship waits for a resynchronization instead.
+        const lost = kind === 'cycle' ? p.drives.filter((d) => d.taken.full) : [];
+        if (lost.length > 0) {
+          await p.restore();
+          await this.resyncRequired(r, lost.map((d) => `${basename(d.drive.path)} (${d.taken.reason ?? 'full'})`).join(', '));
+          return;
+        }
         const consistency = pointConsistency(freeze, p.level, p.reason, hours);
-        const sent = await this.transfer(r, p, initial ? config : undefined, consistency, { append, compress }, progress, trace, media);
+        const sent = await this.transfer(r, p, kind, initial ? config : undefined, consistency, { append, compress }, progress, trace, media);
         bytes = sent.bytes;
         if (continuous && r.settings.CompressionEnabled) this.plain.set(r.VMId, compress ? (sent.bytes >= PIECE && sent.wire > sent.bytes * 0.9 ? PLAIN_SHIPMENTS : 0) : (this.plain.get(r.VMId) ?? 1) - 1);
         await p.commit();
         trace.mark('commit');
-        // A cycle whose tracker lost track sent whole drives (a resynchronization): say so and why.
-        const full = initial ? [] : p.drives.filter((d) => d.taken.full);
-        if (full.length > 0) {
-          this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' sent whole drives, not changed blocks: ${full.map((d) => `${basename(d.drive.path)} (${d.taken.reason ?? 'full'})`).join(', ')}`, VMId: r.VMId, VMName: r.VMName });
+        if (kind === 'resync') {
+          const size = p.drives.reduce((a, d) => a + d.copy.virtualSize, 0);
+          this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICATION_RESYNCHRONIZED', Message: `Replication of '${r.VMName}' resynchronized by block comparison: ${sent.differing ?? 0} bytes of blocks differed of ${size} compared; ${sent.bytes} bytes of them sent as data, the rest as zero extents`, VMId: r.VMId, VMName: r.VMName });
         }
         // The Replica server's number for the point (-Prepare's zero loss is judged by it); media has none.
         if (media === undefined) r.lastSeq = sent.seq;
@@ -384,7 +403,7 @@ export class PrimaryReplication {
     s.TotalLatencyMs += Date.now() - t0;
   }
 
-  private async transfer(r: Relationship, p: ConsistentPoint, config: unknown, consistency: PointConsistency, o: { append: boolean; compress: boolean }, progress: (pct: number, what: string) => void, trace: ShipmentTrace, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number }> {
+  private async transfer(r: Relationship, p: ConsistentPoint, kind: PointKind, config: unknown, consistency: PointConsistency, o: { append: boolean; compress: boolean }, progress: (pct: number, what: string) => void, trace: ShipmentTrace, media?: string): Promise<{ bytes: number; wire: number; points: number; seq: number; differing?: number }> {
     // On media the primary is named as its certificate names it: the name the Replica server authorizes.
     const sink = media !== undefined
       ? await MediaSink.create(media, { vmId: r.VMId, vmName: r.VMName, primaryServer: (await loadCertificate(this.host.dataDir, r.settings.CertificateThumbprint)).names[0] ?? this.host.facts.computerName })
@@ -392,12 +411,20 @@ export class PrimaryReplication {
     trace.mark('connect');
     let ok = false;
     try {
-      const drives = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
-      if (config) r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
+      let drives: OutgoingDrive[] = p.drives.map((d) => ({ ...d, id: d.drive.id, fileName: basename(d.drive.path) }));
+      // A resynchronization's point re-bases the replica: a copy of its own from then on.
+      if (config || kind === 'resync') r.baseId = randomUUID(); // saved with the relationship once the copy is acknowledged
+      if (kind === 'resync') {
+        if (sink instanceof MediaSink) throw new VmhostError('INTERNAL', 'a resynchronization goes over the network', { vm: r.VMName });
+        const differing = await compareBlocks(sink, drives, (f) => progress(35 + f * 10, 'Comparing the blocks with the Replica server'));
+        drives = drives.map((d) => ({ ...d, taken: differing.get(d.id)! }));
+      }
+      // A resynchronization's differing bytes, zero extents included (sendPoint's `bytes` counts only the data it reads).
+      const compared = kind === 'resync' ? { differing: drives.reduce((a, d) => a + d.taken.bytes, 0) } : {};
       const sent = await sendPoint(sink, { at: p.at, drives, consistency, ...(config ? { config } : {}) },
         { recoveryHistory: r.settings.RecoveryHistory, compress: o.compress, append: o.append, ...(r.baseId ? { base: r.baseId } : {}) }, progress, trace);
       ok = true;
-      return sent;
+      return { ...sent, ...compared };
     } finally {
       if (sink instanceof MediaSink) { if (!ok) await sink.abort(); } else if (!ok || this.links.get(r.VMId) !== sink) sink.close();
       if (!ok) this.links.delete(r.VMId);
@@ -425,7 +452,8 @@ export class PrimaryReplication {
   async prepare(nameOrId: string): Promise<ReplicationView> {
     const r = this.rel(nameOrId);
     assertPrimaryStep(r.VMName, r.replicationState, this.vmState(r.VMId) ?? 'gone', 'Prepare');
-    await this.exclusive(r, () => this.send(r, false, () => undefined));
+    await this.exclusive(r, () => this.send(r, 'cycle', () => undefined));
+    if (r.replicationState === 'WaitingForStartResynchronize') throw new VmhostError('REPLICATION_FAILOVER_STATE', `'${r.VMName}' needs a resynchronization before a planned failover: ${r.lastError ?? 'its change tracking lost track'} (Resume-VMReplication -Resynchronize, then -Prepare again)`, { vm: r.VMName });
     r.replicationState = 'PreparedForFailover';
     r.preparedSeq = r.lastSeq ?? null;
     r.failuresInRow = 0;
@@ -449,13 +477,15 @@ export class PrimaryReplication {
   /**
    * Set-VMReplication -Reverse on a failed-over Replica VM: this host becomes its primary. `delta`:
    * the old primary's disks are the point failed over to, so cycles go on from the tracker
-   * (started clean at the failover); `full`: the initial replication is due again.
+   * (started clean at the failover); `resync`: the old primary's disks are its replica as they
+   * are, Resume-VMReplication -Resynchronize sends the blocks that differ; `full`: the initial
+   * replication is due again (an old primary that cannot compare).
    */
-  async adopt(vm: { id: string; name: string }, s: ReplicationSettings, start: 'delta' | 'full'): Promise<ReplicationView> {
+  async adopt(vm: { id: string; name: string }, s: ReplicationSettings, start: 'delta' | 'full' | 'resync'): Promise<ReplicationView> {
     if (this.rels.has(vm.id)) throw new VmhostError('ALREADY_EXISTS', `replication is already enabled for virtual machine '${vm.name}'`, { vm: vm.name });
     checkSettings(s);
     const r: Relationship = {
-      VMId: vm.id, VMName: vm.name, settings: s, replicationState: start === 'delta' ? 'Replicating' : 'ReadyForInitialReplication', failuresInRow: 0,
+      VMId: vm.id, VMName: vm.name, settings: s, replicationState: start === 'delta' ? 'Replicating' : start === 'resync' ? 'WaitingForStartResynchronize' : 'ReadyForInitialReplication', failuresInRow: 0,
       lastError: null, lastReplicationTime: null, recoveryPoints: 0, stats: freshStats(),
     };
     await this.save(r);
@@ -483,8 +513,38 @@ export class PrimaryReplication {
     return this.view(this.rel(v.VMId));
   }
 
-  resume(nameOrId: string): Promise<ReplicationView> {
-    return this.setState(nameOrId, ['Suspended'], 'Replicating');
+  /** Resume-VMReplication; -Resynchronize: compare the blocks with the Replica server and send those that differ, then cycles go on. */
+  async resume(nameOrId: string, resynchronize = false): Promise<ReplicationView> {
+    if (!resynchronize) return this.setState(nameOrId, ['Suspended'], 'Replicating');
+    const r = this.rel(nameOrId);
+    const from = ['WaitingForStartResynchronize', 'Replicating', 'Suspended'];
+    if (!from.includes(r.replicationState)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.replicationState}: a resynchronization starts from ${from.join(', ')}`, { vm: r.VMName, state: r.replicationState });
+    r.replicationState = 'Resynchronizing';
+    await this.save(r);
+    try {
+      await this.exclusive(r, () => this.send(r, 'resync', () => undefined));
+      r.replicationState = 'Replicating';
+      r.failuresInRow = 0;
+      r.lastError = null;
+    } catch (e) {
+      // Whatever it was before: the primary's copy id moved on with the attempt, so only a resynchronization goes on from here.
+      r.replicationState = 'WaitingForStartResynchronize';
+      r.lastError = (e as Error).message;
+      throw e;
+    } finally {
+      await this.save(r);
+      this.arm(r);
+    }
+    return this.view(r);
+  }
+
+  /** A cycle's tracker lost track: no cycle runs until a resynchronization (Health Critical, as Hyper-V's "resynchronization required"). */
+  private async resyncRequired(r: Relationship, why: string): Promise<void> {
+    r.replicationState = 'WaitingForStartResynchronize';
+    r.lastError = `resynchronization required: the change tracking lost track of ${why}`;
+    await this.save(r);
+    this.arm(r);
+    this.host.events.emit({ Level: 'Warning', Code: 'VM_REPLICATION_RESYNC_REQUIRED', Message: `Replication of '${r.VMName}' needs a resynchronization (Resume-VMReplication -Resynchronize): the change tracking lost track of ${why}`, VMId: r.VMId, VMName: r.VMName });
   }
 
   private async setState(nameOrId: string, from: PrimaryState[], to: PrimaryState): Promise<ReplicationView> {
@@ -560,6 +620,6 @@ export class PrimaryReplication {
 
 /** Normal; Warning after a failed cycle or while a continuous replica lags; Critical after three in a row (or an initial replication that failed). */
 export function health(r: { failuresInRow: number; replicationState: PrimaryState; lastError: string | null; lagging?: boolean }): 'Normal' | 'Warning' | 'Critical' {
-  if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null)) return 'Critical';
+  if (r.failuresInRow >= CRITICAL_AFTER || (r.replicationState === 'ReadyForInitialReplication' && r.lastError !== null) || r.replicationState === 'WaitingForStartResynchronize') return 'Critical';
   return r.failuresInRow > 0 || r.lagging === true ? 'Warning' : 'Normal';
 }

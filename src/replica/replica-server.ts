@@ -5,10 +5,14 @@
 // trusted CA, or whose names no entry allows, gets an `error` frame saying which, then the
 // connection closes — a primary's admin sees why, not a TLS alert. An accepted `replicate`
 // connection carries one point (initial or changed blocks) into the replica store; the `ack`
-// goes back only once the point is durable.
+// goes back only once the point is durable. A resynchronization's connection asks first for the
+// digests of the replica's newest blocks (`compare`, block-compare.ts); its point then re-bases
+// the replica. Import-VMInitialReplication of a vmhost backup repository seeds a replica from the
+// VM's newest backup point there (Start-VMInitialReplication -UseBackup on the primary then
+// sends only the blocks that differ).
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { VmhostError, isVmhostError } from '../common/index.ts';
 import { SerialLock, writeFileAtomic, type Host, type VmConfig } from '../host/index.ts';
 import {
@@ -16,7 +20,10 @@ import {
 } from './authorization.ts';
 import { loadCertificate, peerNames, trustedCas } from './cert-store.ts';
 import { checkBegin, openMedia } from './media.ts';
-import { IncomingPoint, ReplicaStore, type ReplicaRecord } from './replica-store.ts';
+import { IncomingPoint, ReplicaStore, replicaSide, type ReplicaRecord } from './replica-store.ts';
+import { assertReplicaStep } from './failover-rules.ts';
+import { blockDigests, digestFrames } from './block-compare.ts';
+import { openDiskFile } from '../storage/index.ts';
 import { readFrames, sendFrame, wireError, type Frame } from './wire.ts';
 import { ShipmentTrace } from './shipment-trace.ts';
 
@@ -30,7 +37,7 @@ export class ReplicaServer {
   /** The replicas this host holds, by VM id (Get-VMReplication on the Replica server). */
   readonly replicas = new Map<string, ReplicaRecord>();
   /** A failed-over replica of one of this host's VMs asks it to become its replica (failover.ts sets it): how replication starts. */
-  onReverse: (vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number) => Promise<'delta' | 'full'> = () => {
+  onReverse: (vm: { id: string; name: string }, from: { name: string; storage: string }, basedOn: number) => Promise<'delta' | 'resync'> = () => {
     throw new VmhostError('REPLICATION_UNSUPPORTED', 'this server does not take reverse replication', {});
   };
   /** Per replica: a point being applied and an extended replication's read of it never overlap. */
@@ -141,11 +148,16 @@ export class ReplicaServer {
   }
 
   /** One point into the replica of `vm` (under its lock): its files written, recorded, the Replica VM re-pointed; a point that does not arrive whole is dropped. */
-  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames): Promise<{ seq: number; points: number }> {
+  private receive(vm: { id: string; name: string }, from: { name: string; storage: string }, begin: Extract<Frame, { t: 'begin' }>, frames: Frames,
+    compared?: { seq: number }): Promise<{ seq: number; points: number }> {
     const trace = new ShipmentTrace();
     return this.withReplica(vm.id, async () => {
       const rec = await this.store.begin(vm, from.name, from.storage, begin.kind === 'initial', begin.recoveryHistory);
-      if (begin.kind === 'initial') rec.baseId = begin.base;
+      if (compared && (begin.kind !== 'delta' || rec.lastSeq !== compared.seq)) {
+        throw wireError(`a resynchronization's point must be a delta on the point compared (${compared.seq}; the replica is at ${rec.lastSeq})`);
+      }
+      // A resynchronization makes the replica the primary's copy again, whatever copy it was (a backup, the old primary's disks).
+      if (begin.kind === 'initial' || compared) rec.baseId = begin.base;
       else if (begin.base !== undefined && rec.baseId !== undefined && begin.base !== rec.baseId) {
         throw new VmhostError('REPLICATION_NOT_ENABLED', `the replica of '${vm.name}' here is not the initial copy the primary builds on (${begin.base}): import that copy (Import-VMInitialReplication) or start the initial replication again`, { vm: vm.id });
       }
@@ -183,6 +195,8 @@ export class ReplicaServer {
    * connection would be.
    */
   async importInitial(vmName: string, path: string): Promise<ReplicaRecord> {
+    // A restic repository has a `config` file at its top (a vmhost backup repository is one).
+    if (await access(join(path, 'config')).then(() => true, () => false) && await access(join(path, 'data')).then(() => true, () => false)) return this.seedFromBackup(vmName, path);
     const { dir, manifest, frames } = await openMedia(path, vmName);
     const it = frames[Symbol.asyncIterator]();
     try {
@@ -238,17 +252,81 @@ export class ReplicaServer {
       for (;;) {
         const r = await frames.next();
         if (r.done) break;
-        const begin = r.value.frame;
+        let begin = r.value.frame;
+        // A resynchronization's point starts with the block comparison (block-compare.ts).
+        let compared: { seq: number } | undefined;
+        if (begin.t === 'compare') {
+          compared = await this.digests(vm, decision.name, begin.drives, sock);
+          begin = await next(frames);
+        }
         if (begin.t !== 'begin') throw wireError(`'${begin.t}' where begin was due`);
         // Each point is authorized as the connection was: an entry removed meanwhile stops a kept connection.
         const still = authorize(this.file.settings, this.file.entries, names);
         if (!still.ok) throw new VmhostError(still.code, still.reason, { vm: vm.id });
-        await sendFrame(sock, { t: 'ack', ...(await this.receive(vm, decision, begin, frames)) });
+        await sendFrame(sock, { t: 'ack', ...(await this.receive(vm, decision, begin, frames, compared)) });
       }
       sock.end();
     } catch (e) {
       await refuse(isVmhostError(e) ? e.code : 'REPLICATION_FAILED', (e as Error).message);
     }
+  }
+
+  /**
+   * A resynchronization asks: the digests of every block of the replica's newest files, sent as
+   * `hashes` frames; the point number they are of (the point that follows must build on it).
+   * A replica seeded from a backup and not yet claimed (no primary recorded) is this primary's.
+   */
+  private digests(vm: { id: string; name: string }, primary: string, drives: ReadonlyArray<{ id: string; virtualSize: number }>, sock: TLSSocket): Promise<{ seq: number }> {
+    return this.withReplica(vm.id, async () => {
+      const rec = await this.store.get(vm.id);
+      if (!rec) throw new VmhostError('REPLICATION_NOT_ENABLED', `this server holds no replica of VM '${vm.name}' (${vm.id}) to compare with: restore its backup here (Import-VMInitialReplication -Path <backup repository>) or start the initial replication`, { vm: vm.id });
+      if (rec.primaryServer !== '' && rec.primaryServer !== primary) throw new VmhostError('REPLICATION_UNAUTHORIZED', `the replica of VM ${vm.id} belongs to primary '${rec.primaryServer}', not '${primary}'`, { vm: vm.id });
+      assertReplicaStep(rec.vmName, replicaSide(rec, ''), 'Receive');
+      for (const d of drives) {
+        const have = rec.drives[d.id];
+        if (!have || have.virtualSize !== d.virtualSize) throw wireError(`drive ${d.id} (${d.virtualSize} bytes) is not the replica's (initial replication again after a drive was added or resized)`);
+        const disk = await openDiskFile(ReplicaStore.leaf(rec, d.id), { readOnly: true });
+        try {
+          for (const f of digestFrames(d.id, await blockDigests(disk))) await sendFrame(sock, f);
+        } finally {
+          await disk.close();
+        }
+      }
+      return { seq: rec.lastSeq };
+    });
+  }
+
+  /**
+   * Import-VMInitialReplication of a vmhost backup repository (Start-VMInitialReplication
+   * -UseBackup on the primary): the newest backup point of `vmName` there, restored into
+   * DefaultStorageLocation/<VM id> as the replica's base and registered as its Replica VM (the
+   * VM's own id, from the point's configuration). The first primary authorized to connect for
+   * that VM claims it; its resynchronization sends what changed since the backup.
+   */
+  private async seedFromBackup(vmName: string, repository: string): Promise<ReplicaRecord> {
+    const point = (await this.host.listBackups(repository, vmName)).at(-1);
+    if (!point) throw new VmhostError('NOT_FOUND', `no backup of '${vmName}' in ${repository}`, { vm: vmName, path: repository });
+    const storage = this.file.settings.DefaultStorageLocation;
+    if (storage === null) throw new VmhostError('INVALID_STATE', 'a replica seeded from a backup goes into the DefaultStorageLocation: set it first (Set-VMReplicationServer -DefaultStorageLocation)', { path: repository });
+    if (this.replicas.has(point.VMId) || this.host.list().some((v) => v.Id === point.VMId)) {
+      throw new VmhostError('ALREADY_EXISTS', `VM ${point.VMId} ('${point.VMName}') is on this host already`, { vm: point.VMId });
+    }
+    return this.withReplica(point.VMId, async () => {
+      const dir = join(storage, point.VMId);
+      const r = await this.host.restoreBackupPoint(repository, point.BackupId, dir);
+      if (!r.config) throw new VmhostError('BACKUP_NO_CONFIG', `backup ${point.BackupId} holds no VM configuration (taken by an older vmhost): it cannot seed a replica`, { backup: point.BackupId });
+      const rec: ReplicaRecord = {
+        vmId: point.VMId, vmName: point.VMName, primaryServer: '', dir, points: [], baseTime: point.CreationTime, lastSeq: 0, lastReplicationTime: point.CreationTime, recoveryHistory: 0,
+        drives: Object.fromEntries(r.disks.map((d) => [d.DriveId, { base: d.Path, virtualSize: d.VirtualSize }])),
+      };
+      await this.store.serial(async () => {
+        await this.store.save(rec);
+        await this.store.pointVm(this.host, rec, r.config);
+      });
+      this.replicas.set(rec.vmId, rec);
+      this.host.events.emit({ Level: 'Information', Code: 'VM_REPLICA_SEEDED', Message: `Replica of '${point.VMName}' seeded from backup ${point.BackupId} (${point.CreationTime}) in ${repository}: its primary's Start-VMInitialReplication -UseBackup sends what changed since`, VMId: rec.vmId, VMName: rec.vmName });
+      return rec;
+    });
   }
 }
 

@@ -220,13 +220,14 @@ export class ReplicaStore {
   /** A point of `primary`'s VM begins: the replica's record (a new one for an initial replication). */
   async begin(vm: { id: string; name: string }, primary: string, storage: string, initial: boolean, history: number): Promise<ReplicaRecord> {
     const have = await this.get(vm.id);
-    if (have && have.primaryServer !== primary) {
+    // No primary recorded: a replica seeded from a backup (replica-server.ts), claimed by the first primary authorized for it.
+    if (have && have.primaryServer !== '' && have.primaryServer !== primary) {
       throw new VmhostError('REPLICATION_UNAUTHORIZED', `the replica of VM ${vm.id} belongs to primary '${have.primaryServer}', not '${primary}'`, { vm: vm.id });
     }
     if (!have && !initial) throw new VmhostError('REPLICATION_NOT_ENABLED', `this server holds no replica of VM '${vm.name}' (${vm.id}): start the initial replication`, { vm: vm.id });
     if (have) {
       assertReplicaStep(have.vmName, replicaSide(have, ''), 'Receive');
-      return { ...have, vmName: vm.name, recoveryHistory: history };
+      return { ...have, primaryServer: primary, vmName: vm.name, recoveryHistory: history };
     }
     return {
       vmId: vm.id, vmName: vm.name, primaryServer: primary, dir: join(storage, vm.id), drives: {}, points: [],

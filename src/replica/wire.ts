@@ -5,7 +5,10 @@
 // cycle: initial full copy or changed blocks, the drives' shapes, the VM's config), `data` frames
 // (one extent piece of one drive: its bytes, zlib-deflated when the relationship compresses, or
 // a zero extent without payload), `end`; the server answers `ack` only once the point is durable
-// on its disks (flushed and recorded). Every header is validated here before it is used.
+// on its disks (flushed and recorded). A resynchronization (block-compare.ts) puts `compare`
+// (the drives) before `begin`: the server answers `hashes` frames, each a run of its blocks'
+// digests in order, and the point that follows is a delta of the differing blocks that re-bases
+// the replica. Every header is validated here before it is used.
 import type { Socket } from 'node:net';
 import { VmhostError } from '../common/index.ts';
 
@@ -33,7 +36,12 @@ export type Frame =
     base?: string }
   | { t: 'data'; drive: string; offset: number; length: number; zero: boolean; bytes: number }
   | { t: 'end' }
-  | { t: 'ok'; server?: string; start?: 'delta' | 'full'
+  /** Resynchronization: the digests of these drives' blocks, please (the server's newest state). */
+  | { t: 'compare'; drives: Array<{ id: string; virtualSize: number }> }
+  /** Digests of blocks `first`… of one drive, base64 (block-compare.ts: DIGEST bytes each). */
+  | { t: 'hashes'; drive: string; first: number; digests: string }
+  /** `resync` (to a reverse): the old primary's disks became the replica as they are, to be compared (Resume-VMReplication -Resynchronize). */
+  | { t: 'ok'; server?: string; start?: 'delta' | 'full' | 'resync'
     /** To a hello naming a VM: the id of the initial copy this server's replica of it is (none: no replica). */
     base?: string }
   | { t: 'ack'; seq: number; points: number }
@@ -84,7 +92,18 @@ export function parseFrame(raw: unknown): Frame {
       if (!f.zero && f.bytes === 0) throw wireError('data: a data extent without bytes');
       return f as Frame;
     case 'end': return { t: 'end' };
+    case 'compare':
+      if (!Array.isArray(f.drives) || f.drives.length === 0 || f.drives.length > 256) throw wireError('compare: 1-256 drives');
+      for (const d of f.drives as Array<Record<string, unknown>>) {
+        if (typeof d !== 'object' || d === null || !isStr(d.id) || !ID.test(d.id) || !isInt(d.virtualSize, 512)) throw wireError('compare: a drive is malformed');
+      }
+      return f as Frame;
+    case 'hashes':
+      // DIGESTS_PER_FRAME × 16 bytes in base64 is ~350 KB; the header limit bounds it anyway.
+      if (!isStr(f.drive) || !isInt(f.first) || typeof f.digests !== 'string' || f.digests.length === 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(f.digests)) throw wireError('hashes: bad drive, first or digests');
+      return f as Frame;
     case 'ok':
+      if (f.start !== undefined && f.start !== 'delta' && f.start !== 'full' && f.start !== 'resync') throw wireError(`ok: unknown start ${String(f.start)}`);
       if (f.base !== undefined && (!isStr(f.base) || !ID.test(f.base))) throw wireError('ok: bad base');
       return f as Frame;
     case 'ack':

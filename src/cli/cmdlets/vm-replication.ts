@@ -160,14 +160,17 @@ export const enableVmReplication = defineCmdlet({
 export const startVmInitialReplication = defineCmdlet({
   name: 'Start-VMInitialReplication',
   synopsis: 'Send a VM\'s configuration and a full copy of its drives to its Replica server',
-  params: { VMName: vmName, AsJob: asJob, DestinationPath: { type: 'string', help: 'Write the initial copy to this folder (removable media) instead of the network; Import-VMInitialReplication loads it on the Replica server' } },
+  params: {
+    VMName: vmName, AsJob: asJob, DestinationPath: { type: 'string', help: 'Write the initial copy to this folder (removable media) instead of the network; Import-VMInitialReplication loads it on the Replica server' },
+    UseBackup: { type: 'switch', help: 'The Replica server restored the VM from a backup (Import-VMInitialReplication -Path <backup repository>): compare blocks, send only those that differ' },
+  },
   positional: ['VMName'],
   view: replicationView,
   supportsShouldProcess: true,
   async run(args, ctx) {
     const out = await perVm(ctx, args.VMName, async (api, vm) => {
       if (!ctx.shouldProcess(vm.Name)) return undefined;
-      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial${query({ DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath) })}`);
+      return runJob(api, ctx, args.AsJob, 'POST', `/vms/${vm.Id}/replication/initial${query({ DestinationPath: args.DestinationPath === undefined ? undefined : resolve(args.DestinationPath), UseBackup: args.UseBackup ? 'true' : undefined })}`);
     });
     return args.PassThru || args.AsJob ? oneOrMany(out, args.VMName) : undefined;
   },
@@ -175,8 +178,8 @@ export const startVmInitialReplication = defineCmdlet({
 
 export const importVmInitialReplication = defineCmdlet({
   name: 'Import-VMInitialReplication',
-  synopsis: 'On the Replica server: load an initial copy a primary wrote to media (Start-VMInitialReplication -DestinationPath)',
-  params: { VMName: { type: 'string', mandatory: true, help: 'The VM whose copy to load' }, Path: { type: 'string', mandatory: true, help: 'The folder the primary wrote (or the VM\'s folder in it)' } },
+  synopsis: 'On the Replica server: load an initial copy a primary wrote to media (Start-VMInitialReplication -DestinationPath), or seed the replica from the VM\'s newest backup (-UseBackup)',
+  params: { VMName: { type: 'string', mandatory: true, help: 'The VM whose copy to load' }, Path: { type: 'string', mandatory: true, help: 'The folder the primary wrote (or the VM\'s folder in it), or a vmhost backup repository holding the VM' } },
   positional: ['VMName', 'Path'],
   view: replicationView,
   supportsShouldProcess: true,
@@ -229,7 +232,19 @@ function action(name: string, synopsis: string, method: string, suffix: string) 
 }
 
 export const suspendVmReplication = action('Suspend-VMReplication', 'Pause a VM\'s replication (cycles pass until Resume)', 'POST', '/suspend');
-export const resumeVmReplication = action('Resume-VMReplication', 'Resume a suspended replication', 'POST', '/resume');
+export const resumeVmReplication = defineCmdlet({
+  name: 'Resume-VMReplication',
+  synopsis: 'Resume a suspended replication; -Resynchronize compares the blocks of both sides and sends those that differ',
+  params: { VMName: vmName, Resynchronize: { type: 'switch', help: 'Resynchronize (after "resynchronization required", or a Reverse of an unplanned failover)' } },
+  positional: ['VMName'],
+  view: replicationView,
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    const out = await perVm(ctx, args.VMName, async (api, vm) => (ctx.shouldProcess(vm.Name)
+      ? api.call('POST', `/vms/${vm.Id}/replication/resume${query({ Resynchronize: args.Resynchronize ? 'true' : undefined })}`) : undefined));
+    return args.PassThru ? oneOrMany(out, args.VMName) : undefined;
+  },
+});
 export const stopVmReplication = action('Stop-VMReplication', 'Abandon the point being sent (its changes go with the next cycle)', 'POST', '/stop');
 export const resetVmReplicationStatistics = action('Reset-VMReplicationStatistics', 'Zero a VM\'s replication statistics', 'POST', '/reset-statistics');
 export const removeVmReplication = action('Remove-VMReplication', 'Delete a VM\'s replication relationship (the Replica VM stays on its server)', 'DELETE', '');
