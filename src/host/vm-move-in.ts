@@ -354,9 +354,9 @@ export class MoveIn {
     const t0 = Date.now();
     let view: VmView;
     // Where the hand-over's time goes (the guest is stopped throughout): printed in VM_MOVED_IN.
-    const marks: string[] = [];
+    const marks: string[] = [], epochs: string[] = [`commit called ${t0}`];
     let last = t0;
-    const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
+    const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); epochs.push(`${what} ${now}`); last = now; };
     try {
       await rt.incomingDone(30_000);
       mark('state loaded');
@@ -393,7 +393,7 @@ export class MoveIn {
     await rm(join(s.stageDir, INCOMING), { force: true });
     if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
-    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go (ms: ${marks.join(', ')})`, e);
+    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go (ms: ${marks.join(', ')}; epoch ms: ${epochs.join(', ')}${rt.runStateAt.RESUME ? `, guest resumed ${Math.round(rt.runStateAt.RESUME)}` : ''})`, e);
     return view;
   }
 
