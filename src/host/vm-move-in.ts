@@ -360,6 +360,11 @@ export class MoveIn {
     try {
       await rt.incomingDone(30_000);
       mark('state loaded');
+      // The source's guest has stopped for good unless this commit fails (then the source
+      // announces it again where it resumes): its peers' frames come here from now on and wait
+      // in the paused QEMU, rather than reach the stopped source while disks open and vm.json is written.
+      this.host.network.announce(e);
+      mark('ports announced');
       if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
       if (s.arrival) {
         // The source's QEMU has stopped and its node let go of the disks (its fence revoked): ownership passes here, then the disks open fenced.

@@ -286,6 +286,7 @@ export class MoveOut {
         if (req.handOver) throw new VmhostError('MIGRATION_OUTCOME_UNKNOWN', `VM '${e.config.name}': its ownership was being handed to ${dest.host} when the move failed; it stays paused here for the cluster to settle`, { vm: e.config.name });
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
+        this.reannounce(e, rt);
       },
       leave: async (prepared, handOver) => {
         // First: until this host's records name the destination, its VMs cannot reach the moved one.
@@ -372,9 +373,19 @@ export class MoveOut {
       return;
     }
     const status = await rt.status().catch(() => 'other');
-    if (status === 'paused') await rt.resume().catch(() => undefined);
+    if (status === 'paused') { await rt.resume().catch(() => undefined); this.reannounce(e, rt); }
     e.machine.transition(held, 'Running');
     this.host.event('Warning', 'VM_MOVE_FAILED', `Move-VM failed; the VM keeps running here: ${(err as Error).message}`, e);
+  }
+
+  /**
+   * The VM runs here again after a failed move: the destination may have announced its MACs
+   * from its ports already (vm-move-in.ts, at the commit), so this host's ports say them again —
+   * its switch at once, QEMU's RARP rounds as well — and its peers' frames come back here.
+   */
+  private reannounce(e: VmEntry, rt: VmRuntime): void {
+    this.host.network.announce(e);
+    void rt.announce().catch(() => undefined);
   }
 
   /** The destination has the VM: QEMU here goes and the VM leaves this host's registry (its disks stay, shared). */
