@@ -59,11 +59,12 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
 
 /**
  * Auto-converge's ceiling for every option. QEMU's throttle puts each vCPU to sleep for
- * pct / (1 − pct) × 10 ms after each 10 ms it runs: at its default ceiling of 99 % a dirtying
- * guest stopped for 990 ms at a time during the pre-copy, and a peer's pings went unanswered for
- * over a second — most of issue 11's "blackout", long before the switchover (the bench's trace:
- * replies 1.1 s apart, 3 s before QEMU's STOP; the hand-over itself took 110 ms). At 90 % the
- * longest sleep is 90 ms, and the guest still gets only a tenth of its CPU to dirty pages with.
+ * pct / (1 − pct) × 10 ms after each 10 ms it runs: at its default ceiling of 99 % a throttled
+ * guest stops for 990 ms at a time during the pre-copy, and its peers wait as long for an
+ * answer. At 90 % the longest sleep is 90 ms, and the guest still gets only a tenth of its CPU
+ * to dirty pages with (the dirtying moves of test/move-vm.test.ts and the bench converge). The
+ * bench's trace (BENCHMARKS.md, branch blackout) still shows gaps of seconds in the pre-copy on
+ * a loaded machine: the throttle is not their only cause.
  */
 const MAX_CPU_THROTTLE = 90;
 
