@@ -363,7 +363,11 @@ export class MoveIn {
       // The source's guest has stopped for good unless this commit fails (then the source
       // announces it again where it resumes): its peers' frames come here from now on and wait
       // in the paused QEMU, rather than reach the stopped source while disks open and vm.json is written.
-      this.host.network.announce(e);
+      try {
+        this.host.network.announce(e);
+      } catch (err) { // only sooner than QEMU's announce after the resume: never a reason to fail the move
+        this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced from the switch ports: ${(err as Error).message}`, e);
+      }
       mark('ports announced');
       if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
       if (s.arrival) {

@@ -384,8 +384,12 @@ export class MoveOut {
    * its switch at once, QEMU's RARP rounds as well — and its peers' frames come back here.
    */
   private reannounce(e: VmEntry, rt: VmRuntime): void {
-    this.host.network.announce(e);
-    void rt.announce().catch(() => undefined);
+    try {
+      this.host.network.announce(e);
+    } catch (err) {
+      this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced from the switch ports: ${(err as Error).message}`, e);
+    }
+    void rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
   }
 
   /** The destination has the VM: QEMU here goes and the VM leaves this host's registry (its disks stay, shared). */
