@@ -80,25 +80,120 @@ const cpuMs = (d: TestDaemon): number => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
+/** Both External switches captured whole (every frame entering each, with the daemon's own clock) while the move runs: the trace's frames. */
+async function captureBoth(from: TestDaemon, to: TestDaemon): Promise<() => Promise<{ from: Frame[]; to: Frame[] }>> {
+  const path = (d: TestDaemon) => join(scratch, `${d === from ? 'from' : 'to'}-${Date.now()}.pcap`);
+  const files = [path(from), path(to)] as const;
+  await from.api('POST', '/api/v1/switches/Ext/capture', { Path: files[0] });
+  await to.api('POST', '/api/v1/switches/Ext/capture', { Path: files[1] });
+  return async () => {
+    await from.api('DELETE', '/api/v1/switches/Ext/capture');
+    await to.api('DELETE', '/api/v1/switches/Ext/capture');
+    const read = async (f: string) => { const r = await framesOf(f); rmSync(f, { force: true }); return r; };
+    return { from: await read(files[0]), to: await read(files[1]) };
+  };
+}
+
+/** A frame of the moving guest's traffic entering a switch: its RARPs (announce-self), ARPs from its address, pings to and from it. */
+interface Frame { at: number; kind: 'rarp' | 'arp' | 'request' | 'reply'; seq?: number }
+
+async function framesOf(file: string): Promise<Frame[]> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.time_epoch', '-e', 'eth.type', '-e', 'arp.src.proto_ipv4', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type', '-e', 'icmp.seq'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    p.stdout.on('data', (b: Buffer) => { text += b.toString(); });
+    p.on('error', reject);
+    p.on('exit', () => resolve(text));
+  });
+  const frames: Frame[] = [];
+  for (const line of out.split('\n')) {
+    const [t, type, arpSrc, ipSrc, ipDst, icmp, seq] = line.split(',');
+    const at = Number(t) * 1000;
+    if (type === '0x8035') frames.push({ at, kind: 'rarp' });
+    else if (type === '0x0806' && arpSrc === BENCH_IP) frames.push({ at, kind: 'arp' });
+    else if (icmp === '8' && ipDst === BENCH_IP) frames.push({ at, kind: 'request', seq: Number(seq) });
+    else if (icmp === '0' && ipSrc === BENCH_IP) frames.push({ at, kind: 'reply', seq: Number(seq) });
+  }
+  return frames;
+}
+
+/** `name 123` pairs (a step and its epoch ms) from a move event's "epoch ms:" list. */
+const epochsOf = (message: string | undefined): [string, number][] =>
+  [...(/epoch ms: ([^)]*)/.exec(message ?? '')?.[1] ?? '').matchAll(/([a-zA-Z][a-zA-Z ]*?) (\d+)(?:,|$)/g)].map((m) => [m[1]!.trim(), Number(m[2])]);
+
+/**
+ * Where the blackout went, on one clock (both daemons run on this machine): every step of both
+ * daemons and the frames both switches saw, in ms from QEMU's STOP on the source.
+ */
+function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { from: Frame[]; to: Frame[] }): string {
+  const steps = [...epochsOf(outMsg).map(([w, t]) => [`source: ${w}`, t] as const), ...epochsOf(inMsg).map(([w, t]) => [`destination: ${w}`, t] as const)];
+  const stop = stopOf(outMsg);
+  if (stop === undefined) return '  (no trace: the move events carry no times)';
+  const rows: (readonly [string, number])[] = [['source: QEMU STOP', stop], ...steps];
+  const resumed = /guest resumed (\d+)/.exec(inMsg ?? '');
+  if (resumed) rows.push(['destination: QEMU RESUME', Number(resumed[1])]);
+  for (const [side, fs] of [['source switch', frames.from], ['destination switch', frames.to]] as const) {
+    const after = fs.filter((f) => f.at >= stop);
+    const first = (k: Frame['kind']) => after.find((f) => f.kind === k);
+    for (const k of ['rarp', 'arp'] as const) { const f = first(k); if (f) rows.push([`${side}: first ${k === 'rarp' ? 'RARP (announce-self)' : 'ARP from the guest'}`, f.at]); }
+    const lastReply = fs.filter((f) => f.kind === 'reply' && f.at < stop).at(-1);
+    if (lastReply) rows.push([`${side}: last echo reply before STOP (seq ${lastReply.seq})`, lastReply.at]);
+    const reply = first('reply');
+    if (reply) rows.push([`${side}: first echo reply after STOP (seq ${reply.seq})`, reply.at]);
+    const req = reply && after.filter((f) => f.kind === 'request' && f.seq === reply.seq).at(0);
+    if (req) rows.push([`${side}: its echo request entered`, req.at]);
+  }
+  rows.sort((x, y) => x[1] - y[1]);
+  return rows.map(([w, t]) => `  ${String(Math.round(t - stop)).padStart(6)} ms  ${w}`).join('\n');
+}
+
+/**
+ * The blackout on the wire: the longest wait between two echo replies entering the pinger's
+ * switch (its own clock), with where it starts and ends from the source's STOP, and the longest
+ * gap between the pinger's requests (a pinger starved of CPU sends late: that is no blackout).
+ */
+function wireBlackout(pingerSide: Frame[], stop: number | undefined): { ms: number; text: string } {
+  const gap = (fs: Frame[]) => {
+    let best = { ms: 0, from: NaN, to: NaN };
+    for (let i = 1; i < fs.length; i++) if (fs[i]!.at - fs[i - 1]!.at > best.ms) best = { ms: fs[i]!.at - fs[i - 1]!.at, from: fs[i - 1]!.at, to: fs[i]!.at };
+    return best;
+  };
+  const r = gap(pingerSide.filter((f) => f.kind === 'reply')), q = gap(pingerSide.filter((f) => f.kind === 'request'));
+  const rel = (t: number) => (stop === undefined ? '?' : String(Math.round(t - stop)));
+  return { ms: Math.round(r.ms), text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
+}
+
+/** The source's STOP (QEMU's event) from its VM_MOVED_OUT message, in epoch ms. */
+const stopOf = (outMsg: string | undefined): number | undefined => {
+  const m = /guest stopped (\d+)/.exec(outMsg ?? '');
+  return m ? Number(m[1]) : undefined;
+};
+
 async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
   const ping = cliTools(pinger);
   await ping.sh('pinger', `setsid ping -i 0.02 -W 1 ${BENCH_IP} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
+  const captured = await captureBoth(from, to);
   const cpu0 = cpuMs(from) + cpuMs(to);
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
   const daemonCpuMs = cpuMs(from) + cpuMs(to) - cpu0;
   await sleep(2000);
-  const seen = pingBlackout((await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out, 20);
+  const log = (await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out;
+  const seen = pingBlackout(log, 20);
+  const frames = await captured();
   if (r.status !== 200) {
     const tail = (d: TestDaemon) => readFileSync(join(d.dataDir, 'events.jsonl'), 'utf8').split('\n').slice(-6).join('\n');
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
   }
   await sleep(500); // the event log is written behind the answer
-  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*?(?:, (\d+) multifd channels)?;/g)].at(-1);
-  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)/g)].at(-1);
+  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*?(?:, (\d+) multifd channels)?;[^"]*/g)].at(-1);
+  const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)[^"]*/g)].at(-1);
+  if (process.env.PING_LOG) console.log(log.split('\n').filter((l) => /seq=/.test(l)).map((l) => /seq=(\d+) ttl=\d+ time=([\d.]+)/.exec(l)?.slice(1).join(':')).join(' '));
+  const wire = wireBlackout(from === pinger ? frames.from : frames.to, stopOf(out?.[0]));
+  console.log(`  trace of one move (blackout from the ping log ${seen.blackoutMs} ms; ${wire.text}), ms from the source's STOP:\n${trace(out?.[0], inn?.[0], frames)}`);
   return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
 }
 

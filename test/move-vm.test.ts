@@ -9,9 +9,11 @@
 // Compression while it dirties memory at 50 MB/s, the peer measuring the blackout each time.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { TestDaemon, freePort, freeUdpPort, runCli, waitFor, type CliResult } from './support/daemon.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 import { pingBlackout } from './support/ping-blackout.ts';
@@ -196,6 +198,9 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     const count0 = Number((await ta.sh('web1', 'cat /tmp/counter')).out);
     const measured0 = await ta.json<Measured>('Measure-VM', 'web1');
     const up0 = Number((await ta.sh('web1', 'cut -d" " -f1 /proc/uptime')).out);
+    // B's switch captured whole through the move: when web1's MAC was first announced there.
+    const pcap = join(shared, 'b-ext.pcap');
+    assert.equal((await b.api('POST', '/api/v1/switches/Ext/capture', { Path: pcap })).status, 201);
     const first = await watched(() => okA('Move-VM', 'web1', '-DestinationHost', bDest, '-Json').catch(async (err: unknown) => {
       // What each host logged about the failed move (the destination's reason for dropping it).
       for (const [n, h] of [['A', a], ['B', b]] as const) console.log(`# ${n} events:\n${(await readFile(join(h.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter((l) => /MOVE|MIGRAT/.test(l)).slice(-6).join('\n')}`);
@@ -203,6 +208,17 @@ describe('Move-VM: live migration between two hosts on shared storage', () => {
     }));
     const moved = JSON.parse(first.result) as Vm;
     assert.equal(moved.Id, before.Id);
+    // The new ordering, observed: B's switch learned web1's MAC on its port (the RARP B announced
+    // from it) before QEMU resumed the guest there (QEMU's own RESUME event time, in B's
+    // VM_MOVED_IN; one clock: both daemons run on this machine). QEMU's announce-self alone comes only after it.
+    assert.equal((await b.api('DELETE', '/api/v1/switches/Ext/capture')).status, 200);
+    const colonMac = mac.replace(/[:-]/g, '').toLowerCase().replace(/(..)(?!$)/g, '$1:');
+    const { stdout: rarps } = await promisify(execFile)('tshark', ['-r', pcap, '-Y', `eth.type == 0x8035 && eth.src == ${colonMac}`, '-T', 'fields', '-e', 'frame.time_epoch']);
+    await rm(pcap, { force: true });
+    const firstRarp = Math.min(...rarps.split('\n').filter(Boolean).map((t) => Number(t) * 1000));
+    const resumed = Number(/guest resumed (\d+)/.exec(await readFile(join(b.dataDir, 'events.jsonl'), 'utf8'))?.[1]);
+    assert.ok(Number.isFinite(firstRarp) && Number.isFinite(resumed), `a RARP from ${colonMac} on B's switch (${rarps.trim()}) and B's resume time (${resumed})`);
+    assert.ok(firstRarp <= resumed, `web1's MAC announced on B's switch (${firstRarp}) before its guest resumed there (${resumed})`);
     console.log(`# Move-VM took ${first.took} ms; ${first.replies} replies, blackout ≈ ${first.blackoutMs} ms`);
     assert.ok(first.replies > 50, 'the peer got replies through the move');
 

@@ -58,12 +58,23 @@ export function applyMigrationSettings(current: MigrationSettings, patch: Partia
 }
 
 /**
+ * Auto-converge's ceiling for every option. QEMU's throttle puts each vCPU to sleep for
+ * pct / (1 − pct) × 10 ms after each 10 ms it runs: at its default ceiling of 99 % a throttled
+ * guest stops for 990 ms at a time during the pre-copy, and its peers wait as long for an
+ * answer. At 90 % the longest sleep is 90 ms, and the guest still gets only a tenth of its CPU
+ * to dirty pages with (the dirtying moves of test/move-vm.test.ts and the bench converge). The
+ * bench's trace (BENCHMARKS.md, branch blackout) still shows gaps of seconds in the pre-copy on
+ * a loaded machine: the throttle is not their only cause.
+ */
+const MAX_CPU_THROTTLE = 90;
+
+/**
  * Every move converges under a guest that dirties memory faster than the stream drains it:
  * auto-converge throttles its vCPUs, and XBZRLE sends a page dirtied again as its delta.
  * (Neither caused issue 11's move-back defect, which they were suspected of: pages QEMU 7.2
  * never re-sent under TCG, with any option — see TCG_RAM_PAD in qemu/command-line.ts.)
  */
-const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024 };
+const CONVERGE: MigrationTuning = { autoConverge: true, xbzrleCacheBytes: 64 * 1024 * 1024, maxCpuThrottle: MAX_CPU_THROTTLE };
 
 /**
  * How QEMU migrates under a performance option (both ends must agree: the source sends the option
@@ -74,8 +85,8 @@ export function tuningFor(option: PerformanceOption, channels = MULTIFD_CHANNELS
   switch (option) {
     case 'TCPIP': return { ...CONVERGE };
     // XBZRLE does nothing under multifd (QEMU 7.2 sends multifd pages whole): auto-converge only.
-    case 'Compression': return { multifd: { channels, compression: 'zstd' }, autoConverge: true };
-    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' }, autoConverge: true };
+    case 'Compression': return { multifd: { channels, compression: 'zstd' }, autoConverge: true, maxCpuThrottle: MAX_CPU_THROTTLE };
+    case 'SMB': return { multifd: { channels: MULTIFD_CHANNELS, compression: 'none' }, autoConverge: true, maxCpuThrottle: MAX_CPU_THROTTLE };
   }
 }
 

@@ -354,12 +354,21 @@ export class MoveIn {
     const t0 = Date.now();
     let view: VmView;
     // Where the hand-over's time goes (the guest is stopped throughout): printed in VM_MOVED_IN.
-    const marks: string[] = [];
+    const marks: string[] = [], epochs: string[] = [`commit called ${t0}`];
     let last = t0;
-    const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
+    const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); epochs.push(`${what} ${now}`); last = now; };
     try {
       await rt.incomingDone(30_000);
       mark('state loaded');
+      // The source's guest has stopped for good unless this commit fails (then the source
+      // announces it again where it resumes): its peers' frames come here from now on and wait
+      // in the paused QEMU, rather than reach the stopped source while disks open and vm.json is written.
+      try {
+        this.host.network.announce(e);
+      } catch (err) { // only sooner than QEMU's announce after the resume: never a reason to fail the move
+        this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced from the switch ports: ${(err as Error).message}`, e);
+      }
+      mark('ports announced');
       if (s.incoming) await closeIncomingDisks(s.incoming, e.config.name);
       if (s.arrival) {
         // The source's QEMU has stopped and its node let go of the disks (its fence revoked): ownership passes here, then the disks open fenced.
@@ -393,7 +402,7 @@ export class MoveIn {
     await rm(join(s.stageDir, INCOMING), { force: true });
     if (metering) await this.host.adoptMetering(e);
     await s.relay?.close();
-    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go (ms: ${marks.join(', ')})`, e);
+    this.host.event('Information', 'VM_MOVED_IN', `VM moved in (move ${moveId}): disks opened, registered, resumed and announced ${handOver} ms after the source let go (ms: ${marks.join(', ')}; epoch ms: ${epochs.join(', ')}${rt.runStateAt.RESUME ? `, guest resumed ${Math.round(rt.runStateAt.RESUME)}` : ''})`, e);
     return view;
   }
 

@@ -286,13 +286,14 @@ export class MoveOut {
         if (req.handOver) throw new VmhostError('MIGRATION_OUTCOME_UNKNOWN', `VM '${e.config.name}': its ownership was being handed to ${dest.host} when the move failed; it stays paused here for the cluster to settle`, { vm: e.config.name });
         for (const d of e.config.hardDrives) await storage.serveDrive(d);
         await rt.resume();
+        this.reannounce(e, rt);
       },
       leave: async (prepared, handOver) => {
         // First: until this host's records name the destination, its VMs cannot reach the moved one.
         if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
-        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''})`);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''}${rt.runStateAt.STOP ? `, guest stopped ${Math.round(rt.runStateAt.STOP)}` : ''})`);
       },
       journal: async (prepared) => {
         const path = join(e.paths.dir, JOURNAL);
@@ -372,9 +373,23 @@ export class MoveOut {
       return;
     }
     const status = await rt.status().catch(() => 'other');
-    if (status === 'paused') await rt.resume().catch(() => undefined);
+    if (status === 'paused') { await rt.resume().catch(() => undefined); this.reannounce(e, rt); }
     e.machine.transition(held, 'Running');
     this.host.event('Warning', 'VM_MOVE_FAILED', `Move-VM failed; the VM keeps running here: ${(err as Error).message}`, e);
+  }
+
+  /**
+   * The VM runs here again after a failed move: the destination may have announced its MACs
+   * from its ports already (vm-move-in.ts, at the commit), so this host's ports say them again —
+   * its switch at once, QEMU's RARP rounds as well — and its peers' frames come back here.
+   */
+  private reannounce(e: VmEntry, rt: VmRuntime): void {
+    try {
+      this.host.network.announce(e);
+    } catch (err) {
+      this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced from the switch ports: ${(err as Error).message}`, e);
+    }
+    void rt.announce().catch((err: unknown) => this.host.event('Warning', 'VM_ANNOUNCE_FAILED', `MAC addresses not announced: ${(err as Error).message}`, e));
   }
 
   /** The destination has the VM: QEMU here goes and the VM leaves this host's registry (its disks stay, shared). */
@@ -454,9 +469,10 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
   const signal = failed.signal;
   const base = vm.copyDisks ? 50 : 5;
   // From QEMU's completion (the guest stopped) to the commit's answer: where our part of the blackout goes.
-  const marks: string[] = [];
+  // Each step's end is also kept as an epoch time, so a trace can line it up with the destination's and the switches' (bench/live-migration.ts).
+  const marks: string[] = [], epochs: string[] = [];
   let last = 0;
-  const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); last = now; };
+  const mark = (what: string): void => { const now = Date.now(); marks.push(`${what} ${now - last}`); epochs.push(`${what} ${now}`); last = now; };
   try {
     if (vm.copyDisks) {
       await vm.copyDisks(prepared, address, from, (f, status) => h.progress(2 + 48 * f, status ?? `Copying the disks: ${Math.round(100 * f)} %`), failed);
@@ -470,6 +486,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
         h.progress(pct, progressText(i, i.status === 'device' ? 'Transferring device state' : 'Copying memory'));
       }, signal);
       last = Date.now(); // QEMU has completed: the guest stays stopped until the destination resumes it
+      epochs.push(`completed ${last}`);
     } catch (e) {
       throw stream.refused(e);
     } finally {
@@ -509,7 +526,7 @@ async function moveOut(vm: MoveOutVm, dest: Destination, host: StreamHost, h: Jo
       `VM '${vm.name}': the destination ${dest.host} did not say whether it took the VM (${(e as Error).message}); it stays paused here so it never runs twice — check Get-VM on ${dest.host}, then Resume-VM here or Remove-VM here`, { vm: vm.name });
   }
   h.progress(97, 'Removing the VM from this host');
-  await vm.leave(prepared, marks.join(', '));
+  await vm.leave(prepared, `${marks.join(', ')}; epoch ms: ${epochs.join(', ')}`);
   return view;
 }
 

@@ -7,6 +7,7 @@
 // (qemu/hotplug.ts replugNicStream) after a daemon restart and on Connect/Disconnect.
 import { randomUUID } from 'node:crypto';
 import { emptyPolicy, type HnvPolicy } from '../hnv/index.ts';
+import { parseMac } from '../packet/index.ts';
 import type { HubNic } from '../qemu/index.ts';
 import { defaultPolicy, type PortCounters, type MeterCounters } from '../switch/index.ts';
 import { adapterAddresses } from './adapter-addresses.ts';
@@ -199,6 +200,11 @@ export class VmNetwork {
       const c = saved[a.id];
       if (s && c) { s.sw.restoreCounters(a.id, c); await this.registry.save(s); }
     }
+  }
+
+  /** Move-VM: each adapter's MAC announced from its port here (switch.ts `announce`), so this host's switches and those beyond their uplinks send its frames here. */
+  announce(e: VmEntry): void {
+    for (const a of e.config.networkAdapters) this.registry.portOf(a)?.sw.announce(a.id, parseMac(a.mac));
   }
 
   /** Remove-VM: the VM's ports go with it. */

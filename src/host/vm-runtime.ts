@@ -76,10 +76,17 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   private balloonStatsOn = false;
   /** Whether the Time Synchronization service is offered; the host points this at the VM's live config. */
   timeSyncEnabled: () => boolean = () => true;
+  /**
+   * When QEMU last stopped and resumed the guest (epoch ms, QEMU's own event timestamps): a move's
+   * hand-over is timed from the source's STOP to the destination's RESUME (both daemons' clocks
+   * are one on a host, and NTP-close across hosts).
+   */
+  readonly runStateAt: { STOP?: number; RESUME?: number } = {};
 
   private constructor(private readonly proc: QemuProcess, private readonly agent: AgentClient, private readonly uuid: string, private readonly paths: VmPaths) {
     super();
     proc.qmp.on('event', (e) => {
+      if (e.event === 'STOP' || e.event === 'RESUME') this.runStateAt[e.event] = e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;
       if (e.event === 'SHUTDOWN' && (e.data as { guest?: boolean } | undefined)?.guest) this.guestShutdown = true;
       if (e.event === 'BLOCK_IO_ERROR') {
         const d = e.data as { device: string; 'node-name'?: string; operation: string; action: string; reason: string };

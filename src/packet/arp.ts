@@ -51,6 +51,23 @@ export function buildGratuitousArp(mac: Uint8Array, ip: number): Uint8Array {
   return buildArp({ op: ARP_REQUEST, sha: mac, spa: ip, tha: new Uint8Array(6), tpa: ip });
 }
 
+/** RARP (RFC 903): what QEMU's announce-self sends for a moved NIC, and a switch in its name (switch.ts `announce`). */
+export const ETHERTYPE_RARP = 0x8035;
+export const RARP_REQUEST = 3;
+
+/**
+ * The frame QEMU's announce-self sends (net/announce.c): a broadcast RARP request from `mac`
+ * for itself, padded to the 60-byte minimum. Switches learn `mac` where it enters; nobody answers it.
+ */
+export function buildRarpAnnounce(mac: Uint8Array): Uint8Array {
+  const out = new Uint8Array(60);
+  out.fill(0xff, 0, 6);
+  out.set(mac.subarray(0, 6), 6);
+  put16(out, 12, ETHERTYPE_RARP);
+  out.set(buildArp({ op: RARP_REQUEST, sha: mac, spa: 0, tha: mac, tpa: 0 }), 14);
+  return out;
+}
+
 export function isGratuitousArp(p: ArpPacket): boolean {
   return p.spa === p.tpa;
 }

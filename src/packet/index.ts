@@ -15,7 +15,7 @@ export {
   ETHERTYPE_IPV4, ETHERTYPE_ARP, ETHERTYPE_VLAN, ETHERTYPE_QINQ, ETHERTYPE_IPV6, ETHERTYPE_TEB,
   type VlanTag, type EthernetHeader, type EthernetFields, parseEthernet, buildEthernet, pushVlan, popVlan, setVlanId,
 } from './ethernet.ts';
-export { ARP_REQUEST, ARP_REPLY, type ArpPacket, type ArpFields, parseArp, buildArp, buildGratuitousArp, isGratuitousArp } from './arp.ts';
+export { ARP_REQUEST, ARP_REPLY, ETHERTYPE_RARP, RARP_REQUEST, type ArpPacket, type ArpFields, parseArp, buildArp, buildGratuitousArp, buildRarpAnnounce, isGratuitousArp } from './arp.ts';
 export {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_GRE, IPPROTO_ICMPV6, IPV4_FLAG_DF, IPV4_FLAG_MF,
   type Ipv4Header, type Ipv4Fields, parseIpv4, buildIpv4, ipv4ChecksumOk, setIpv4Checksum,

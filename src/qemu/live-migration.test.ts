@@ -1,4 +1,4 @@
-// Two local QEMUs (generation 1, TCG, SeaBIOS idle): plain and multifd+zstd live migration over
+// Two local QEMUs (generation 1, TCG, SeaBIOS idle): plain (auto-converge with its ceiling) and multifd+zstd live migration over
 // a unix socket; the destination runs afterwards, the source is left in 'postmigrate'.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ const bed = new QemuTestBed();
 after(() => bed.cleanup());
 
 const cases: [string, MigrationTuning][] = [
-  ['plain', {}],
+  ['plain, auto-converge capped', { autoConverge: true, maxCpuThrottle: 90 }],
   ['multifd zstd', { multifd: { channels: 2, compression: 'zstd' } }],
 ];
 
@@ -29,6 +29,8 @@ for (const [label, tuning] of cases) {
     await startIncoming(d.qmp, uri, tuning);
     const r = await migrateLive(s.qmp, uri, tuning, { timeoutMs: 60000 });
     assert.equal((await s.qmp.execute('query-status')).status, 'postmigrate');
+    // The cap reached QEMU (Move-VM's options use it: a throttled guest sleeps at most 90 ms at a time).
+    if (tuning.maxCpuThrottle !== undefined) assert.equal((await s.qmp.executeRaw('query-migrate-parameters') as { 'max-cpu-throttle': number })['max-cpu-throttle'], tuning.maxCpuThrottle);
     // Polled up to a deadline (not 50 rounds of 50 ms): the destination's resume after the
     // switch-over takes longer under TCG on a loaded host.
     for (const end = Date.now() + 15_000; Date.now() < end && (await d.qmp.execute('query-status')).status !== 'running';) await new Promise((x) => setTimeout(x, 50));

@@ -15,6 +15,8 @@ export interface MigrationTuning {
   multifd?: { channels: number; compression: 'none' | 'zlib' | 'zstd' };
   /** Throttle the guest's vCPUs while its dirty rate outruns the stream (QEMU's auto-converge). */
   autoConverge?: boolean;
+  /** Auto-converge's ceiling, per cent (QEMU's default 99); source side. */
+  maxCpuThrottle?: number;
   /**
    * XBZRLE: a page sent again goes as its delta against a cache of this many bytes of pages
    * sent before (a guest rewriting a few words per page then costs bytes, not 4 KiB). Source
@@ -64,6 +66,7 @@ async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean):
     params['tls-hostname'] = t.tls?.hostname ?? '';
     params['max-bandwidth'] = t.maxBandwidth ?? 1e12;
     if (t.downtimeLimitMs !== undefined) params['downtime-limit'] = t.downtimeLimitMs;
+    if (t.maxCpuThrottle !== undefined) params['max-cpu-throttle'] = t.maxCpuThrottle;
     if (t.xbzrleCacheBytes !== undefined) params['xbzrle-cache-size'] = t.xbzrleCacheBytes;
   }
   await qmp.execute('migrate-set-parameters', params);

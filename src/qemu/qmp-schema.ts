@@ -58,6 +58,7 @@ export interface MigrationParameters {
   'xbzrle-cache-size'?: number;
   'cpu-throttle-initial'?: number;
   'cpu-throttle-increment'?: number;
+  'max-cpu-throttle'?: number;
   /** The tls-creds-x509 object's id; '' is plain. */
   'tls-creds'?: string;
   /** Source: the name the destination's certificate must carry. */

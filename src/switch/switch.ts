@@ -15,7 +15,7 @@
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
-import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6, IPPROTO_ICMPV6 } from '../packet/index.ts';
+import { FrameInfo, parseFrameInto, popVlan, pushVlan, isMulticastMac, formatIpv4, formatIpv6, IPPROTO_ICMPV6, buildRarpAnnounce } from '../packet/index.ts';
 import { type PortPolicy, type PortPolicyPatch, defaultPolicy, mergePolicy } from './policy.ts';
 import { PortState } from './port-state.ts';
 import { MacTable } from './mac-table.ts';
@@ -326,6 +326,23 @@ export class VirtualSwitch {
   }
 
   listPorts(): PortInfo[] { return this.portList.map((p) => this.port(p.id)); }
+
+  /**
+   * A RARP in the name of the station behind port `id`, as if the port had sent it: this switch
+   * learns `mac` there at once and floods the frame — out of the uplink too, so the switches
+   * beyond it learn the same. Move-VM's destination calls it the moment the guest's state has
+   * arrived, before the guest runs: QEMU's own announce waits for the guest to run (a stopped
+   * NIC's frames are held), and until then the peers' frames went to the source, where the
+   * stopped guest lost them. Frames for `mac` now wait in the paused QEMU and are answered when
+   * it resumes. Not counted as the port's traffic; a whole-switch capture sees it.
+   */
+  announce(id: string, mac: Uint8Array): void {
+    this.assertOpen();
+    const st = this.mustPort(id);
+    const frame = buildRarpAnnounce(mac);
+    this.switchCapture?.write(frame);
+    this.process(st, frame);
+  }
 
   /** Addresses the port owns for the ARP/ND guard (configured and learned), as text. */
   portAddresses(id: string): string[] {
