@@ -45,6 +45,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './support/daemon.ts';
 import { clusteredQemuPids } from './support/cluster.ts';
+import { describeGuests } from './support/guest-diagnosis.ts';
 import { ClusterWatch } from './support/cluster-watch.ts';
 import { startPartitionableCluster, type PartitionableCluster } from './support/partition.ts';
 import { assertNoFork, readRecords, startWriter, written, type Incarnation } from './support/counter-writer.ts';
@@ -187,6 +188,14 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       return ok.length > 0 && { node: ok[0]! };
     };
 
+    /** On a timeout: the nodes' last events and every guest as its owner, QEMU and serial log see it, then the error again. */
+    const diagnose = async (e: unknown): Promise<never> => {
+      for (let k = 0; k < NODES.length; k++) process.stdout.write(`# ${NODES[k]}'s events: ${JSON.stringify((await api(k).api('GET', '/api/v1/events?limit=40')).json)}\n`);
+      const owners = guests.map((g) => { const o = w.snapshot.owners.get(g.id); return { vm: g.vm, owner: o ? nodeIndex(o.Node) : undefined }; });
+      for (const line of await describeGuests(daemons, c.shared, owners)) process.stdout.write(`# ${line}\n`);
+      throw e;
+    };
+
     const phases = { wait: [] as number[], fencing: [] as number[], detection: [] as number[], restart: [] as number[], heal: [] as number[], up: [] as number[], cycle: [] as number[] };
     let last = -1;
     let pendingUp: Promise<void> | undefined;
@@ -195,10 +204,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       const startAt = Date.now();
       said = startAt;
       await pendingUp;
-      const { node: cut } = await waitFor(`cycle ${cycle}: a node to cut (every node Up, a guest writing there)`, 300_000, () => pickCut(last)).catch(async (e: unknown) => {
-        for (let k = 0; k < NODES.length; k++) process.stdout.write(`# ${NODES[k]}'s events: ${JSON.stringify((await api(k).api('GET', '/api/v1/events?limit=40')).json)}\n`);
-        throw e;
-      });
+      const { node: cut } = await waitFor(`cycle ${cycle}: a node to cut (every node Up, a guest writing there)`, 300_000, () => pickCut(last)).catch(diagnose);
       const node = NODES[cut]!;
       const others = [0, 1, 2].filter((i) => i !== cut);
 
@@ -219,7 +225,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
         const o = s.owners.get(g.id);
         const st = s.states.get(g.id);
         return o !== undefined && o.Node !== node && st?.Node === o.Node && st.State === 'Online';
-      }) && Date.now());
+      }) && Date.now()).catch(diagnose);
       await off;
 
       // Order, by the nodes' own event times (one clock): the cut node turned its VMs off before the majority claimed any of them.
@@ -249,7 +255,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       if (cycle % CHECK_EVERY === 0 && cycle < CYCLES) {
         const seen: string[] = [];
         for (const g of guests) {
-          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g));
+          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g)).catch(diagnose);
           const records = await readRecords(t[at.node]!, g.vm, true);
           assertNoFork(records, g.started);
           seen.push(`${g.vm} ${records.length}`);
@@ -264,7 +270,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
     const endAt = Date.now();
     let total = 0;
     for (const g of guests) {
-      const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g));
+      const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g)).catch(diagnose);
       const records = await readRecords(t[at.node]!, g.vm);
       const per = assertNoFork(records, g.started);
       for (const inc of g.cutWhileWriting) assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut`);
