@@ -1,5 +1,6 @@
-// No split-brain (issue 14, item 3): three vmhostd nodes, each with its own etcd member, and three
-// clustered test guests, one made on each node. Each guest runs a writer that appends `counter
+// No split-brain (issue 14, item 3): four vmhostd nodes, each with its own etcd member, and three
+// clustered test guests, one made on each of the first three nodes (the fourth starts empty: see
+// "Timing"). Each guest runs a writer that appends `counter
 // node incarnation` records to its own disk in the shared folder (support/counter-writer.ts).
 // Each cycle cuts off a node whose guest has written RECORDS_PER_CYCLE records in this boot
 // (support/partition.ts: its etcd member frozen, its daemon's links to the others cut): the cut
@@ -34,6 +35,12 @@
 // same — the cut node stops at its last answered keepalive's send time + TTL − 1 s, etcd expires
 // the key at + TTL at the earliest.
 //
+// Why four nodes for three guests: a cut node's guests restart on the least loaded Up nodes, and
+// with as many nodes as guests two of them would share a node from the first cut on: that node,
+// once cut, restarts two guests, and while either boots no other node may be cut. A spare node
+// takes the cut node's one guest; the next cut is another node with one writing guest, and each
+// restarted guest has about three cycles to boot before its node's turn.
+//
 // Cycles: 20 in the default suite. A cycle is the lease (~3 s from the cut to the expiry), the
 // restart on the majority (~0.5 s; the restarted guest's boot is not waited for) and the heal, and
 // a wait whenever every node with a writing guest also has a guest still booting (a TCG boot); the
@@ -60,7 +67,7 @@ import { ownerKey } from '../src/cluster/keys.ts';
 interface GroupView { Name: string; Id: string; OwnerNode: string; State: string }
 interface HostEvent { Time: string; Code: string; Message: string }
 
-const NODES = ['node1', 'node2', 'node3'];
+const NODES = ['node1', 'node2', 'node3', 'node4'];
 const GUESTS = ['w1', 'w2', 'w3'];
 const CYCLES = Number(process.env.VMHOST_PARTITION_CYCLES ?? (process.env.VMHOST_LONG === '1' ? 200 : 20));
 /** Records an incarnation writes before its node may be cut off. */
@@ -96,7 +103,7 @@ function cpuSeconds(pid: number | undefined): number {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!; };
 
-describe('partitions of a three-node cluster: the cut-off node stops its VMs itself, the majority restarts them, the guests\' counters never fork', () => {
+describe('partitions of a four-node cluster: the cut-off node stops its VMs itself, the majority restarts them, the guests\' counters never fork', () => {
   let cluster: PartitionableCluster | undefined;
   let watch: ClusterWatch | undefined;
 
@@ -233,7 +240,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       await pendingUp;
       const { node: cut } = await waitFor(`cycle ${cycle}: a node to cut (every node Up, a guest writing there)`, 300_000, () => pickCut(last)).catch(diagnose);
       const node = NODES[cut]!;
-      const others = [0, 1, 2].filter((i) => i !== cut);
+      const others = NODES.map((_, i) => i).filter((i) => i !== cut);
 
       const cutAt = Date.now();
       c.partition(cut);
@@ -329,7 +336,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
     const qemus = running.reduce((a, pid) => a + cpuSeconds(pid), 0);
     const cpuUsed = `${(test! + daemon! + etcdCpu! + qemus).toFixed(1)} s (test and its CLI calls ${test!.toFixed(1)}, daemons with their exited QEMUs ${daemon!.toFixed(1)}, `
       + `running QEMUs ${qemus.toFixed(1)}, etcd ${etcdCpu!.toFixed(1)})`;
-    const isolations = (await Promise.all([0, 1, 2].map((i) => eventsOf(i, 'CLUSTER_NODE_ISOLATED', 0, 5000)))).flat();
+    const isolations = (await Promise.all(NODES.map((_, i) => eventsOf(i, 'CLUSTER_NODE_ISOLATED', 0, 5000)))).flat();
     process.stdout.write(`# ${total} records over ${CYCLES} partitions: no fork; ${isolations.length} isolations for ${CYCLES} cuts\n`);
     process.stdout.write(`# phases (median / max, ms): ${Object.entries(phases).map(([k, v]) => `${k} ${median(v)} / ${Math.max(...v)}`).join(', ')}\n`);
     process.stdout.write(`# wall: setup ${setupMs} ms, ${CYCLES} cycles ${cyclesMs} ms, final writes and checks ${Date.now() - endAt} ms; `
