@@ -39,7 +39,7 @@
 // with as many nodes as guests two of them would share a node from the first cut on: that node,
 // once cut, restarts two guests, and while either boots no other node may be cut. A spare node
 // takes the cut node's one guest; the next cut is another node with one writing guest, and each
-// restarted guest has about three cycles to boot before its node's turn.
+// restarted guest has about two cycles to boot before its node's turn.
 //
 // Cycles: 20 in the default suite. A cycle is the lease (~3 s from the cut to the expiry), the
 // restart on the majority (~0.5 s; the restarted guest's boot is not waited for) and the heal, and
