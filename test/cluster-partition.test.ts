@@ -1,5 +1,6 @@
-// No split-brain (issue 14, item 3): three vmhostd nodes, each with its own etcd member, and three
-// clustered test guests, one made on each node. Each guest runs a writer that appends `counter
+// No split-brain (issue 14, item 3): four vmhostd nodes, each with its own etcd member, and three
+// clustered test guests, one made on each of the first three nodes (the fourth starts empty: see
+// "Timing"). Each guest runs a writer that appends `counter
 // node incarnation` records to its own disk in the shared folder (support/counter-writer.ts).
 // Each cycle cuts off a node whose guest has written RECORDS_PER_CYCLE records in this boot
 // (support/partition.ts: its etcd member frozen, its daemon's links to the others cut): the cut
@@ -20,20 +21,31 @@
 // guest is a separate role, disk, ownership key and fencing token, so one guest's proof never
 // leans on another's.
 //
-// The test cluster's lease is renewed every 500 ms (`--cluster-keepalive`; the default is every
-// 1000 ms, TTL 4 s either way): a node then rides out 2.5 s without an answer instead of 2 s. When
-// the cut node's member led etcd, the others have no leader for an election (1–2 s: etcd's election
-// timeout, randomized): the default keepalive isolated majority nodes then (and restarted their
-// guests), and so did a TTL of 3 s (1.5 s of slack). The protocol is the same — the cut node stops
-// at its last answered keepalive's send time + TTL − 1 s, etcd expires the key at + TTL at the earliest.
+// Timing. A cycle is mostly the lease: from the cut until etcd expires the cut node's lease. The
+// test cluster's lease is renewed every 500 ms with a TTL of 3 s (`--cluster-keepalive`,
+// `--cluster-lease-ttl`; the defaults are 1000 ms and 4 s), and its etcd runs a heartbeat of 50 ms
+// and an election timeout of 500 ms (etcd's defaults: 100 ms, 1 s). Why both: when the cut node's
+// member led etcd, the others have no leader until they elect one (one to two election timeouts),
+// and meanwhile no keepalive of theirs is answered; a node rides out TTL − 1 s − one keepalive
+// period without an answer (here 1.5 s) before it fences itself. With etcd's default 1 s election
+// timeout a TTL of 3 s isolated majority nodes after such a cut (the election took 1–2 s); with
+// 500 ms the election ends within about 1 s. The new leader also extends every lease by its
+// election timeout, so a cut of the leader is detected 0.5–1.5 s later than another cut (~3 s):
+// the test cuts a node whose member does not lead when it has the choice. The protocol is the
+// same — the cut node stops at its last answered keepalive's send time + TTL − 1 s, etcd expires
+// the key at + TTL at the earliest.
 //
-// Cycles: 11 in the default suite — what fits in about 120 s on a quiet 2-core machine, estimated
-// from the long run's cycles at load 2–12: median 8.6 s a cycle — the lease (~4 s from the cut to
-// the expiry, ~6.5 s when the cut node's member led etcd: the others elect a leader, 1–2 s, and the
-// new leader extends every lease by its election timeout, 1 s; about half the cycles), and ~4 s of
-// waiting for a restarted guest's TCG boot when no other node may be cut meanwhile — plus ~26 s for
-// the cluster, the first boots and the final writes. 200 under VMHOST_LONG=1
-// (VMHOST_PARTITION_CYCLES overrides).
+// Why four nodes for three guests: a cut node's guests restart on the least loaded Up nodes, and
+// with as many nodes as guests two of them would share a node from the first cut on: that node,
+// once cut, restarts two guests, and while either boots no other node may be cut. A spare node
+// takes the cut node's one guest; the next cut is another node with one writing guest, and each
+// restarted guest has about two cycles to boot before its node's turn.
+//
+// Cycles: 20 in the default suite. A cycle is the lease (~3 s from the cut to the expiry), the
+// restart on the majority (~0.5 s; the restarted guest's boot is not waited for) and the heal, and
+// a wait whenever every node with a writing guest also has a guest still booting (a TCG boot); the
+// whole test adds ~26 s for the cluster, the first boots and the final writes. 200 under
+// VMHOST_LONG=1 (VMHOST_PARTITION_CYCLES overrides).
 // Each cycle prints its phases: wait (for a node to cut: every node Up, a guest writing there),
 // fencing (cut → the cut node's CLUSTER_NODE_ISOLATED), detection (cut → its lease expired in etcd),
 // restart (expiry → its roles Online on the majority), heal (→ its etcd member answers again) and
@@ -45,6 +57,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './support/daemon.ts';
 import { clusteredQemuPids } from './support/cluster.ts';
+import { describeGuests } from './support/guest-diagnosis.ts';
 import { ClusterWatch } from './support/cluster-watch.ts';
 import { startPartitionableCluster, type PartitionableCluster } from './support/partition.ts';
 import { assertNoFork, readRecords, startWriter, written, type Incarnation } from './support/counter-writer.ts';
@@ -54,14 +67,16 @@ import { ownerKey } from '../src/cluster/keys.ts';
 interface GroupView { Name: string; Id: string; OwnerNode: string; State: string }
 interface HostEvent { Time: string; Code: string; Message: string }
 
-const NODES = ['node1', 'node2', 'node3'];
+const NODES = ['node1', 'node2', 'node3', 'node4'];
 const GUESTS = ['w1', 'w2', 'w3'];
-const CYCLES = Number(process.env.VMHOST_PARTITION_CYCLES ?? (process.env.VMHOST_LONG === '1' ? 200 : 11));
+const CYCLES = Number(process.env.VMHOST_PARTITION_CYCLES ?? (process.env.VMHOST_LONG === '1' ? 200 : 20));
 /** Records an incarnation writes before its node may be cut off. */
 const RECORDS_PER_CYCLE = 5;
 /** Cycles between two checks of the records along the way (the last cycle's is the final, strict one). */
 const CHECK_EVERY = 20;
-const LEASE = ['--cluster-lease-ttl', '4', '--cluster-keepalive', '500'];
+const LEASE = ['--cluster-lease-ttl', '3', '--cluster-keepalive', '500'];
+/** etcd's heartbeat 50 ms and election timeout 500 ms (its defaults: 100 ms, 1 s): see the header. */
+const ETCD_TIMING = ['--heartbeat-interval', '50', '--election-timeout', '500'];
 
 interface Guest {
   vm: string;
@@ -88,12 +103,12 @@ function cpuSeconds(pid: number | undefined): number {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!; };
 
-describe('partitions of a three-node cluster: the cut-off node stops its VMs itself, the majority restarts them, the guests\' counters never fork', () => {
+describe('partitions of a four-node cluster: the cut-off node stops its VMs itself, the majority restarts them, the guests\' counters never fork', () => {
   let cluster: PartitionableCluster | undefined;
   let watch: ClusterWatch | undefined;
 
   before(async () => {
-    cluster = await startPartitionableCluster(NODES, () => LEASE);
+    cluster = await startPartitionableCluster(NODES, () => LEASE, ETCD_TIMING);
   });
 
   after(async () => {
@@ -128,8 +143,9 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
 
     const api = (i: number) => daemons[i]!;
     const nodeIndex = (name: string): number => NODES.indexOf(name);
-    const eventsOf = async (i: number, code: string, since: number): Promise<HostEvent[]> =>
-      ((await api(i).api('GET', '/api/v1/events?limit=5000')).json as HostEvent[]).filter((e) => e.Code === code && Date.parse(e.Time) >= since);
+    // A cycle's events are among a node's newest few hundred (a whole ring of them would cost each cycle more as the run goes on).
+    const eventsOf = async (i: number, code: string, since: number, limit = 300): Promise<HostEvent[]> =>
+      ((await api(i).api('GET', `/api/v1/events?limit=${limit}`)).json as HostEvent[]).filter((e) => e.Code === code && Date.parse(e.Time) >= since);
     let incarnations = 0;
     /** Guests whose writer had written enough in this boot: asked again only once the owner, its token or the boot changed (an invoke runs a shell in a TCG guest). */
     const enough = new Map<string, { node: number; token: number; uptime: number; inc: string }>();
@@ -166,7 +182,21 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       return at;
     };
 
-    /** A node to cut: every node Up, and on it a guest whose writer has written; never one where another guest is still booting or starting to write (cutting it would restart that guest before its writer proved anything). */
+    /** The node whose etcd member leads etcd now (undefined: no member says, e.g. during an election). */
+    const leaderNode = async (): Promise<number | undefined> => {
+      const said = await Promise.all(c.etcd.members.map((m) => fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) })
+        .then((r) => r.json() as Promise<{ header?: { member_id?: string }; leader?: string }>).catch(() => undefined)));
+      const k = said.findIndex((x) => x?.leader !== undefined && x.header?.member_id === x.leader);
+      return k < 0 ? undefined : k;
+    };
+
+    /**
+     * A node to cut: every node Up, and on it a guest whose writer has written; never one where another guest is still booting
+     * or starting to write (cutting it would restart that guest before its writer proved anything). Of those, first one
+     * with fewer guests (each victim is a TCG boot that keeps its next node from being cut), then one whose etcd member
+     * does not lead (cutting the leader adds an election and the new leader's lease extension to the detection), then
+     * one not cut last time.
+     */
     let said = Date.now();
     const pickCut = async (last: number): Promise<{ node: number } | false> => {
       // Waiting long (a TCG boot under load): say why, every 20 s.
@@ -183,8 +213,21 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
         if (at) ready.add(at.node);
         else if (owner) busy.add(nodeIndex(owner.Node));
       }
-      const ok = [...ready].filter((i) => !busy.has(i)).sort((a, b) => Number(a === last) - Number(b === last));
-      return ok.length > 0 && { node: ok[0]! };
+      const ok = [...ready].filter((i) => !busy.has(i));
+      if (ok.length === 0) return false;
+      const leader = ok.length > 1 ? await leaderNode() : undefined;
+      const guestsOn = (i: number): number => guests.filter((g) => w.snapshot.owners.get(g.id)?.Node === NODES[i]).length;
+      const rank = (i: number): number[] => [guestsOn(i), Number(i === leader), Number(i === last)];
+      ok.sort((a, b) => { const [x, y] = [rank(a), rank(b)]; const k = x.findIndex((v, j) => v !== y[j]); return k < 0 ? 0 : x[k]! - y[k]!; });
+      return { node: ok[0]! };
+    };
+
+    /** On a timeout: the nodes' last events and every guest as its owner, QEMU and serial log see it, then the error again. */
+    const diagnose = async (e: unknown): Promise<never> => {
+      for (let k = 0; k < NODES.length; k++) process.stdout.write(`# ${NODES[k]}'s events: ${JSON.stringify((await api(k).api('GET', '/api/v1/events?limit=40')).json)}\n`);
+      const owners = guests.map((g) => { const o = w.snapshot.owners.get(g.id); return { vm: g.vm, owner: o ? nodeIndex(o.Node) : undefined }; });
+      for (const line of await describeGuests(daemons, c.shared, owners)) process.stdout.write(`# ${line}\n`);
+      throw e;
     };
 
     const phases = { wait: [] as number[], fencing: [] as number[], detection: [] as number[], restart: [] as number[], heal: [] as number[], up: [] as number[], cycle: [] as number[] };
@@ -195,12 +238,9 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       const startAt = Date.now();
       said = startAt;
       await pendingUp;
-      const { node: cut } = await waitFor(`cycle ${cycle}: a node to cut (every node Up, a guest writing there)`, 300_000, () => pickCut(last)).catch(async (e: unknown) => {
-        for (let k = 0; k < NODES.length; k++) process.stdout.write(`# ${NODES[k]}'s events: ${JSON.stringify((await api(k).api('GET', '/api/v1/events?limit=40')).json)}\n`);
-        throw e;
-      });
+      const { node: cut } = await waitFor(`cycle ${cycle}: a node to cut (every node Up, a guest writing there)`, 300_000, () => pickCut(last)).catch(diagnose);
       const node = NODES[cut]!;
-      const others = [0, 1, 2].filter((i) => i !== cut);
+      const others = NODES.map((_, i) => i).filter((i) => i !== cut);
 
       const cutAt = Date.now();
       c.partition(cut);
@@ -219,22 +259,23 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
         const o = s.owners.get(g.id);
         const st = s.states.get(g.id);
         return o !== undefined && o.Node !== node && st?.Node === o.Node && st.State === 'Online';
-      }) && Date.now());
+      }) && Date.now()).catch(diagnose);
       await off;
 
-      // Order, by the nodes' own event times (one clock): the cut node turned its VMs off before the majority claimed any of them.
-      const isolated = await eventsOf(cut, 'CLUSTER_NODE_ISOLATED', cutAt);
-      const claimed = (await Promise.all(others.map((i) => eventsOf(i, 'CLUSTER_GROUP_CLAIMED', cutAt)))).flat()
-        .filter((e) => victims.some((g) => e.Message.includes(`Role '${g.vm}'`))).sort((a, b) => Date.parse(a.Time) - Date.parse(b.Time));
-      assert.ok(isolated.length >= 1 && claimed.length >= victims.length, `${node} says it was isolated, and the majority claimed its roles: ${claimed.map((e) => e.Message).join(' | ')}`);
-      assert.ok(Date.parse(isolated[0]!.Time) < Date.parse(claimed[0]!.Time), `${node} stopped (${isolated[0]!.Time}) before the first claim (${claimed[0]!.Time})`);
-
+      // Healed at once; its events are read while its member catches up.
       const healAt = Date.now();
       c.heal(cut);
       // Its member answers a linearizable read again (it has a leader): the next cut leaves a majority.
       const member = new EtcdClient([c.etcd.members[cut]!.clientUrl]);
-      await waitFor(`${node}'s etcd member answers`, 30_000, async () => (await member.range('/vmhost/cluster/config')).revision > 0);
-      const healedAt = Date.now();
+      const [isolated, claimedAll, healedAt] = await Promise.all([
+        eventsOf(cut, 'CLUSTER_NODE_ISOLATED', cutAt),
+        Promise.all(others.map((i) => eventsOf(i, 'CLUSTER_GROUP_CLAIMED', cutAt))),
+        waitFor(`${node}'s etcd member answers`, 30_000, async () => (await member.range('/vmhost/cluster/config')).revision > 0).then(() => Date.now()),
+      ]);
+      // Order, by the nodes' own event times (one clock): the cut node turned its VMs off before the majority claimed any of them.
+      const claimed = claimedAll.flat().filter((e) => victims.some((g) => e.Message.includes(`Role '${g.vm}'`))).sort((a, b) => Date.parse(a.Time) - Date.parse(b.Time));
+      assert.ok(isolated.length >= 1 && claimed.length >= victims.length, `${node} says it was isolated, and the majority claimed its roles: ${claimed.map((e) => e.Message).join(' | ')}`);
+      assert.ok(Date.parse(isolated[0]!.Time) < Date.parse(claimed[0]!.Time), `${node} stopped (${isolated[0]!.Time}) before the first claim (${claimed[0]!.Time})`);
       // Its daemon's new lease is awaited by the next cycle (it needs every node Up), beside the guests' boots.
       pendingUp = w.until(`${node} Up again`, 60_000, (s) => s.alive.has(node) && Date.now()).then((at) => { phases.up.push(at - healAt); });
 
@@ -249,7 +290,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
       if (cycle % CHECK_EVERY === 0 && cycle < CYCLES) {
         const seen: string[] = [];
         for (const g of guests) {
-          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g));
+          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g)).catch(diagnose);
           const records = await readRecords(t[at.node]!, g.vm, true);
           assertNoFork(records, g.started);
           seen.push(`${g.vm} ${records.length}`);
@@ -264,7 +305,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
     const endAt = Date.now();
     let total = 0;
     for (const g of guests) {
-      const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g));
+      const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g)).catch(diagnose);
       const records = await readRecords(t[at.node]!, g.vm);
       const per = assertNoFork(records, g.started);
       for (const inc of g.cutWhileWriting) assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut`);
@@ -295,7 +336,7 @@ describe('partitions of a three-node cluster: the cut-off node stops its VMs its
     const qemus = running.reduce((a, pid) => a + cpuSeconds(pid), 0);
     const cpuUsed = `${(test! + daemon! + etcdCpu! + qemus).toFixed(1)} s (test and its CLI calls ${test!.toFixed(1)}, daemons with their exited QEMUs ${daemon!.toFixed(1)}, `
       + `running QEMUs ${qemus.toFixed(1)}, etcd ${etcdCpu!.toFixed(1)})`;
-    const isolations = (await Promise.all([0, 1, 2].map((i) => eventsOf(i, 'CLUSTER_NODE_ISOLATED', 0)))).flat();
+    const isolations = (await Promise.all(NODES.map((_, i) => eventsOf(i, 'CLUSTER_NODE_ISOLATED', 0, 5000)))).flat();
     process.stdout.write(`# ${total} records over ${CYCLES} partitions: no fork; ${isolations.length} isolations for ${CYCLES} cuts\n`);
     process.stdout.write(`# phases (median / max, ms): ${Object.entries(phases).map(([k, v]) => `${k} ${median(v)} / ${Math.max(...v)}`).join(', ')}\n`);
     process.stdout.write(`# wall: setup ${setupMs} ms, ${CYCLES} cycles ${cyclesMs} ms, final writes and checks ${Date.now() - endAt} ms; `

@@ -26,6 +26,8 @@ export interface ClusterOptions {
   endpoints?: (etcd: EtcdCluster, i: number) => Promise<string>;
   /** etcd members (default one per node); those beyond the nodes run on no node (a witness's). */
   members?: number;
+  /** More etcd flags for every member (default none: etcd's own timing). */
+  etcdArgs?: string[];
   /** More vmhostd arguments for node i (e.g. its --memory-capacity). */
   args?: (i: number) => string[];
   /** Daemons starting at once (default all), and how long each is given (TestDaemon's default 60 s): 16 daemons on a loaded machine need both. */
@@ -34,7 +36,7 @@ export interface ClusterOptions {
 }
 
 export async function startCluster(names: readonly string[], opts: ClusterOptions = {}): Promise<TestCluster> {
-  const etcd = await EtcdCluster.start(opts.members ?? names.length);
+  const etcd = await EtcdCluster.start(opts.members ?? names.length, opts.etcdArgs);
   const endpoints = opts.endpoints;
   const shared = await mkdtemp(join(tmpdir(), 'vmhost-shared-'));
   const daemons: TestDaemon[] = [];

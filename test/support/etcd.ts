@@ -36,21 +36,22 @@ export class EtcdCluster {
     return [this.members[i]!.clientUrl, ...this.endpoints.filter((_, k) => k !== i)].join(',');
   }
 
-  static async start(n: number): Promise<EtcdCluster> {
+  /** `args`: more etcd flags for every member (e.g. a partition test's shorter election timeout). */
+  static async start(n: number, args: readonly string[] = []): Promise<EtcdCluster> {
     // A missing etcd is a failure with its fix, never a skip.
     await access(ETCD).catch(() => { throw new Error(`${ETCD} is missing: scripts/install-deps.sh installs etcd-server`); });
     // A port found free may be taken by a test running beside this one before etcd binds it (seen
     // in CI): the whole cluster starts again on new ports, since every member names all the peers.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await EtcdCluster.startOnce(n);
+        return await EtcdCluster.startOnce(n, args);
       } catch (e) {
         if (attempt >= 3 || !/address already in use/.test(String(e))) throw e;
       }
     }
   }
 
-  private static async startOnce(n: number): Promise<EtcdCluster> {
+  private static async startOnce(n: number, extra: readonly string[]): Promise<EtcdCluster> {
     const plan = [];
     for (let i = 0; i < n; i++) {
       plan.push({ name: `etcd${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, dir: await mkdtemp(join(tmpdir(), 'vmhost-etcd-')) });
@@ -58,12 +59,12 @@ export class EtcdCluster {
     const initial = plan.map((m) => `${m.name}=${m.peerUrl}`).join(',');
     const token = `vmhost-test-${process.pid}-${Date.now()}`;
     const members = plan.map((m) => {
-      // Heartbeat 100 ms / election 1 s (etcd's defaults): a test cluster elects a leader in about a second.
+      // Heartbeat 100 ms / election 1 s (etcd's defaults, unless `extra` says otherwise): a test cluster elects a leader in about a second.
       const args = [
         '--name', m.name, '--data-dir', join(m.dir, 'data'),
         '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
         '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
-        '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
+        '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token, ...extra,
       ];
       return spawnMember({ ...m, args, log: '' });
     });

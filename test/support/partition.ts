@@ -27,8 +27,8 @@ export interface PartitionableCluster extends TestCluster {
   heal(i: number): void;
 }
 
-/** `args`: more vmhostd arguments for node i (e.g. the lease's timing). */
-export async function startPartitionableCluster(names: readonly string[], args?: (i: number) => string[]): Promise<PartitionableCluster> {
+/** `args`: more vmhostd arguments for node i (e.g. the lease's timing); `etcdArgs`: more flags for every etcd member. */
+export async function startPartitionableCluster(names: readonly string[], args?: (i: number) => string[], etcdArgs?: string[]): Promise<PartitionableCluster> {
   // links[i]: node i's daemon to every other member (its own member is reached directly, as on one machine).
   const links: FaultLink[][] = names.map(() => []);
   const cluster = await startCluster(names, { endpoints: async (etcd, i) => {
@@ -40,7 +40,7 @@ export async function startPartitionableCluster(names: readonly string[], args?:
       urls.push(link.url);
     }
     return urls.join(',');
-  }, args });
+  }, args, etcdArgs });
   const paused = new Set<number>();
   return {
     ...cluster,
