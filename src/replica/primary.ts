@@ -239,20 +239,11 @@ export class PrimaryReplication {
     const r = this.rel(nameOrId);
     if (r.replicationState !== 'ReadyForInitialReplication' && r.replicationState !== 'Error') throw new VmhostError('INVALID_STATE', `the initial replication of '${r.VMName}' is ${r.replicationState === 'InitialReplicationInProgress' ? 'running' : 'done'}`, { vm: r.VMName });
     if (useBackup && media !== undefined) throw new VmhostError('INVALID_ARGUMENT', 'UseBackup: the initial copy is a backup restored on the Replica server; DestinationPath writes one to media: give one of them', { param: 'UseBackup' });
-    r.replicationState = 'InitialReplicationInProgress';
-    await this.save(r);
-    try {
-      // -UseBackup: the Replica server holds the VM restored from a backup (Import-VMInitialReplication of a backup
-      // repository); what changed since that backup is found by comparing blocks.
-      await this.exclusive(r, () => this.send(r, useBackup ? 'resync' : 'initial', progress, media));
-      r.replicationState = media === undefined ? 'Replicating' : 'WaitingForInitialReplication';
-    } catch (e) {
-      r.replicationState = 'ReadyForInitialReplication';
-      r.lastError = (e as Error).message;
-      throw e;
-    } finally {
-      await this.save(r);
-    }
+    // -UseBackup: the Replica server holds the VM restored from a backup (Import-VMInitialReplication of a backup
+    // repository); what changed since that backup is found by comparing blocks.
+    await this.sendOnce(r, useBackup ? 'resync' : 'initial', progress, media, {
+      during: 'InitialReplicationInProgress', done: media === undefined ? 'Replicating' : 'WaitingForInitialReplication', failed: 'ReadyForInitialReplication',
+    });
     this.arm(r);
     return this.view(r);
   }
@@ -519,23 +510,32 @@ export class PrimaryReplication {
     const r = this.rel(nameOrId);
     const from = ['WaitingForStartResynchronize', 'Replicating', 'Suspended'];
     if (!from.includes(r.replicationState)) throw new VmhostError('INVALID_STATE', `replication of '${r.VMName}' is ${r.replicationState}: a resynchronization starts from ${from.join(', ')}`, { vm: r.VMName, state: r.replicationState });
-    r.replicationState = 'Resynchronizing';
+    try {
+      // A failure leaves WaitingForStartResynchronize whatever it was before: the primary's copy id moved on with the attempt, so only a resynchronization goes on from here.
+      await this.sendOnce(r, 'resync', () => undefined, undefined, { during: 'Resynchronizing', done: 'Replicating', failed: 'WaitingForStartResynchronize' });
+    } finally {
+      this.arm(r);
+    }
+    return this.view(r);
+  }
+
+  /** One point outside the timer (the initial copy, a resynchronization): `during` meanwhile, then `done` with the errors cleared, or `failed` with the error kept; saved either way. */
+  private async sendOnce(r: Relationship, kind: PointKind, progress: (pct: number, what: string) => void, media: string | undefined,
+    states: { during: PrimaryState; done: PrimaryState; failed: PrimaryState }): Promise<void> {
+    r.replicationState = states.during;
     await this.save(r);
     try {
-      await this.exclusive(r, () => this.send(r, 'resync', () => undefined));
-      r.replicationState = 'Replicating';
+      await this.exclusive(r, () => this.send(r, kind, progress, media));
+      r.replicationState = states.done;
       r.failuresInRow = 0;
       r.lastError = null;
     } catch (e) {
-      // Whatever it was before: the primary's copy id moved on with the attempt, so only a resynchronization goes on from here.
-      r.replicationState = 'WaitingForStartResynchronize';
+      r.replicationState = states.failed;
       r.lastError = (e as Error).message;
       throw e;
     } finally {
       await this.save(r);
-      this.arm(r);
     }
-    return this.view(r);
   }
 
   /** A cycle's tracker lost track: no cycle runs until a resynchronization (Health Critical, as Hyper-V's "resynchronization required"). */
