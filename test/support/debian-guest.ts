@@ -32,10 +32,13 @@ export async function debianParent(): Promise<DebianParent> {
 
 /**
  * The host's word on the ext4 file system at [start, start + length) of a disk file (a restored
- * backup): copied out as a sparse raw file (data extents only), its superblock's needs_recovery
- * flag (a journal left to replay: copied mounted, not frozen) and `e2fsck -fn` on it.
+ * backup, a crash-consistent recovery point): copied out as a sparse raw file (data extents
+ * only), its superblock's needs_recovery flag (a journal left to replay: copied mounted, not
+ * frozen) and `e2fsck -fn` on it. With `replayJournal`, a journal left to replay is replayed into
+ * the copy first (`e2fsck -E journal_only`, as a mount would), so the check judges the file
+ * system a boot sees rather than one whose last transactions are still in the journal.
  */
-export async function hostFsck(disk: string, start: number, length: number, scratch: string): Promise<{ needsRecovery: boolean; status: number | null; output: string }> {
+export async function hostFsck(disk: string, start: number, length: number, scratch: string, o: { replayJournal?: boolean } = {}): Promise<{ needsRecovery: boolean; status: number | null; output: string }> {
   const sb = Buffer.alloc(1024);
   try {
     const d = await openDiskFile(disk, { readOnly: true });
@@ -57,9 +60,16 @@ export async function hostFsck(disk: string, start: number, length: number, scra
       await d.close();
     }
     assert.equal(sb.readUInt16LE(0x38), 0xef53, 'ext4 superblock magic');
+    const needsRecovery = (sb.readUInt32LE(0x60) & 0x4) !== 0;
+    let replayed = '';
+    if (needsRecovery && o.replayJournal) {
+      const r = spawnSync('e2fsck', ['-E', 'journal_only', '-p', scratch], { encoding: 'utf8' });
+      if (r.error) throw r.error;
+      replayed = `journal replay (e2fsck -E journal_only -p) exit ${r.status}\n${r.stdout}${r.stderr}`;
+    }
     const fsck = spawnSync('e2fsck', ['-fn', scratch], { encoding: 'utf8' });
     if (fsck.error) throw fsck.error; // no e2fsck: a failure, never a skip
-    return { needsRecovery: (sb.readUInt32LE(0x60) & 0x4) !== 0, status: fsck.status, output: fsck.stdout + fsck.stderr };
+    return { needsRecovery, status: fsck.status, output: replayed + fsck.stdout + fsck.stderr };
   } finally {
     await rm(scratch, { force: true });
   }
