@@ -36,7 +36,9 @@ describe('dynamic quorum: a sequential clean shutdown of 4 of 5 nodes leaves the
   let cluster: TestCluster | undefined;
 
   before(async () => {
-    cluster = await startCluster(NODES);
+    // Every stop here is clean (no lease waited out), so a longer lease costs nothing and keeps a
+    // daemon starved for a few seconds by the machine's other test from losing its lease.
+    cluster = await startCluster(NODES, { args: () => ['--cluster-lease-ttl', '8'] });
   });
 
   after(async () => {
@@ -62,7 +64,11 @@ describe('dynamic quorum: a sequential clean shutdown of 4 of 5 nodes leaves the
       // A write needs etcd's majority: the survivors still have it.
       await t1.ok('Set-ClusterParameter', '-InputObject', 'last', '-Name', 'Priority', '-Value', i % 2 === 0 ? '3000' : '2000');
       const g = (await t1.json<GroupView[]>('Get-ClusterGroup', 'last'))[0]!;
-      assert.deepEqual([g.OwnerNode, g.State], ['node1', 'Online']);
+      if (g.OwnerNode !== 'node1' || g.State !== 'Online') {
+        // node1 lost its lease once under load (see below): the role restarts on a survivor. Strict when node1 never isolated.
+        assert.ok((await isolations(c, 0)).length > 0, `the role is ${g.State} on ${g.OwnerNode} though node1 never lost its lease`);
+        await waitFor('the role Online again after node1\'s isolation', 60_000, async () => (await t1.json<GroupView[]>('Get-ClusterGroup', 'last'))[0]!.State === 'Online');
+      }
       process.stdout.write(`# ${NODES[i]} stopped cleanly: ${Date.now() - t0} ms until node1 wrote to etcd with ${q.Voters} vote(s) left\n`);
     }
     // A node that lost its lease (a keepalive unanswered for the TTL on a loaded machine) turns its
