@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { waitFor } from './daemon.ts';
-import { TcpRelay, type Direction } from './tcp-relay.ts';
+import { TcpRelay, type Direction, type PerDirection } from './tcp-relay.ts';
 
 const MiB = 1 << 20;
 /** The most a socket hands the relay in one read (libuv's 64 KiB buffer). */
@@ -17,9 +17,11 @@ const LIMIT = { timeout: 60_000 };
 
 const closed = (s: Socket): Promise<unknown> => (s.closed ? Promise.resolve() : new Promise((r) => s.once('close', r)));
 
+interface Conn { socket: Socket; got: Buffer[] }
+
 /** A loopback server keeping every connection it accepted and what each one received. */
 class Target {
-  readonly conns: Array<{ socket: Socket; got: Buffer[] }> = [];
+  readonly conns: Conn[] = [];
   private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(): Promise<Target> {
@@ -27,7 +29,7 @@ class Target {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const target = new Target(server, (server.address() as { port: number }).port);
     server.on('connection', (socket) => {
-      const conn = { socket, got: [] as Buffer[] };
+      const conn: Conn = { socket, got: [] };
       socket.on('error', () => undefined);
       socket.on('data', (b: Buffer) => conn.got.push(b));
       target.conns.push(conn);
@@ -49,7 +51,7 @@ afterEach(async () => {
   dialed.clear();
 });
 
-async function dial(port: number): Promise<{ socket: Socket; got: Buffer[] }> {
+async function dial(port: number): Promise<Conn> {
   const socket = connect(port, '127.0.0.1');
   dialed.add(socket);
   const got: Buffer[] = [];
@@ -69,97 +71,88 @@ function received(socket: Socket, got: Buffer[], n: number): Promise<void> {
   });
 }
 
-test('bytes arrive whole and in order, both ways at once', LIMIT, async () => {
+/** A relay to a fresh target for `body`; both closed after it. */
+async function withRelay(rate: Partial<PerDirection>, body: (relay: TcpRelay, target: Target) => Promise<void>): Promise<void> {
   const target = await Target.start();
-  const relay = await TcpRelay.start({ port: target.port });
+  const relay = await TcpRelay.start({ port: target.port }, rate);
   try {
-    const up = randomBytes(4 * MiB), down = randomBytes(4 * MiB);
-    const c = await dial(relay.port);
-    c.socket.write(up);
-    await waitFor('the target accepted', 30_000, async () => target.conns.length === 1);
-    const t = target.conns[0]!;
-    t.socket.write(down);
-    await Promise.all([received(t.socket, t.got, up.length), received(c.socket, c.got, down.length)]);
-    assert.ok(Buffer.concat(t.got).equals(up), 'the target got the client\'s bytes as sent');
-    assert.ok(Buffer.concat(c.got).equals(down), 'the client got the target\'s bytes as sent');
-    assert.deepEqual(relay.relayed(), { up: up.length, down: down.length });
+    await body(relay, target);
   } finally {
     await relay.close();
     await target.close();
   }
-});
+}
 
-test('a cut drops bytes both ways and silences new connections; the heal closes what it reached and lets new ones through', LIMIT, async () => {
-  const target = await Target.start();
-  const relay = await TcpRelay.start({ port: target.port });
-  try {
-    const c1 = await dial(relay.port);
-    c1.socket.write('hello');
-    await waitFor('the target accepted', 30_000, async () => target.conns.length === 1);
-    const t1 = target.conns[0]!;
-    await received(t1.socket, t1.got, 5);
+/** A client through `relay`, and the target's end of its connection. */
+async function connection(relay: TcpRelay, target: Target): Promise<{ c: Conn; t: Conn }> {
+  const n = target.conns.length;
+  const c = await dial(relay.port);
+  await waitFor('the target accepted', 30_000, async () => target.conns.length > n);
+  return { c, t: target.conns[n]! };
+}
 
-    relay.cut();
-    c1.socket.write('lost-up');
-    t1.socket.write('lost-down');
-    // Accepted during the cut (the connect succeeds), then silence; the target never hears of it.
-    const c2 = await dial(relay.port);
-    c2.socket.write('lost');
-    await waitFor('the relay read and dropped what both sides sent', 30_000, async () => {
-      const d = relay.dropped();
-      return d.up === 'lost-up'.length + 'lost'.length && d.down === 'lost-down'.length;
-    });
-    assert.equal(target.conns.length, 1, 'no connection reached the target during the cut');
+test('bytes arrive whole and in order, both ways at once', LIMIT, () => withRelay({}, async (relay, target) => {
+  const up = randomBytes(4 * MiB), down = randomBytes(4 * MiB);
+  const { c, t } = await connection(relay, target);
+  c.socket.write(up);
+  t.socket.write(down);
+  await Promise.all([received(t.socket, t.got, up.length), received(c.socket, c.got, down.length)]);
+  assert.ok(Buffer.concat(t.got).equals(up), 'the target got the client\'s bytes as sent');
+  assert.ok(Buffer.concat(c.got).equals(down), 'the client got the target\'s bytes as sent');
+  assert.deepEqual(relay.relayed(), { up: up.length, down: down.length });
+}));
 
-    // Dropped, not held: the heal delivers nothing, it closes the connections the cut reached.
-    relay.heal();
-    await Promise.all([closed(c1.socket), closed(c2.socket), closed(t1.socket)]);
-    assert.equal(Buffer.concat(t1.got).toString(), 'hello');
-    assert.equal(Buffer.concat(c1.got).length, 0);
-    assert.equal(Buffer.concat(c2.got).length, 0);
+test('a cut drops bytes both ways and silences new connections; the heal closes what it reached and lets new ones through', LIMIT, () => withRelay({}, async (relay, target) => {
+  const { c: c1, t: t1 } = await connection(relay, target);
+  c1.socket.write('hello');
+  await received(t1.socket, t1.got, 5);
 
-    const c3 = await dial(relay.port);
-    c3.socket.write('again');
-    await waitFor('the target accepted after the heal', 30_000, async () => target.conns.length === 2);
-    const t3 = target.conns[1]!;
-    await received(t3.socket, t3.got, 5);
-    t3.socket.write('back');
-    await received(c3.socket, c3.got, 4);
-    assert.equal(Buffer.concat(c3.got).toString(), 'back');
-    assert.deepEqual(relay.relayed(), { up: 'hello'.length + 'again'.length, down: 'back'.length });
-  } finally {
-    await relay.close();
-    await target.close();
-  }
-});
+  relay.cut();
+  c1.socket.write('lost-up');
+  t1.socket.write('lost-down');
+  // Accepted during the cut (the connect succeeds), then silence; the target never hears of it.
+  const c2 = await dial(relay.port);
+  c2.socket.write('lost');
+  await waitFor('the relay read and dropped what both sides sent', 30_000, async () => {
+    const d = relay.dropped();
+    return d.up === 'lost-up'.length + 'lost'.length && d.down === 'lost-down'.length;
+  });
+  assert.equal(target.conns.length, 1, 'no connection reached the target during the cut');
+
+  // Dropped, not held: the heal delivers nothing, it closes the connections the cut reached.
+  relay.heal();
+  await Promise.all([closed(c1.socket), closed(c2.socket), closed(t1.socket)]);
+  assert.equal(Buffer.concat(t1.got).toString(), 'hello');
+  assert.equal(Buffer.concat(c1.got).length, 0);
+  assert.equal(Buffer.concat(c2.got).length, 0);
+
+  const { c: c3, t: t3 } = await connection(relay, target);
+  c3.socket.write('again');
+  await received(t3.socket, t3.got, 5);
+  t3.socket.write('back');
+  await received(c3.socket, c3.got, 4);
+  assert.equal(Buffer.concat(c3.got).toString(), 'back');
+  assert.deepEqual(relay.relayed(), { up: 'hello'.length + 'again'.length, down: 'back'.length });
+}));
 
 for (const dir of ['up', 'down'] as const satisfies readonly Direction[]) {
-  test(`a rate paces 1 MiB ${dir}`, LIMIT, async () => {
-    const rate = 2 * MiB;
-    const target = await Target.start();
-    const relay = await TcpRelay.start({ port: target.port }, { [dir]: rate });
-    try {
-      const c = await dial(relay.port);
-      await waitFor('the target accepted', 30_000, async () => target.conns.length === 1);
-      const t = target.conns[0]!;
-      const [from, to] = dir === 'up' ? [c, t] : [t, c];
-      const payload = randomBytes(MiB);
-      const t0 = performance.now();
-      from.socket.write(payload);
-      await received(to.socket, to.got, MiB);
-      const elapsed = performance.now() - t0;
-      assert.ok(Buffer.concat(to.got).equals(payload));
-      assert.deepEqual(relay.relayed(), dir === 'up' ? { up: MiB, down: 0 } : { up: 0, down: MiB });
-      // Every chunk but the last is held chunk/rate before the next is read; a chunk is at most
-      // CHUNK bytes, and Node truncates each hold to whole milliseconds (under 1 ms of each ~31 ms
-      // hold of a full chunk), hence the 10 % allowance. No upper bound: the machine may be loaded.
-      const floorMs = 0.9 * ((MiB - CHUNK) / rate) * 1000;
-      assert.ok(elapsed >= floorMs, `1 MiB at ${rate} B/s took ${elapsed.toFixed(0)} ms, under ${floorMs.toFixed(0)} ms`);
-      } finally {
-      await relay.close();
-      await target.close();
-    }
-  });
+  const rate = 2 * MiB;
+  test(`a rate paces 1 MiB ${dir}`, LIMIT, () => withRelay({ [dir]: rate }, async (relay, target) => {
+    const { c, t } = await connection(relay, target);
+    const [from, to] = dir === 'up' ? [c, t] : [t, c];
+    const payload = randomBytes(MiB);
+    const t0 = performance.now();
+    from.socket.write(payload);
+    await received(to.socket, to.got, MiB);
+    const elapsed = performance.now() - t0;
+    assert.ok(Buffer.concat(to.got).equals(payload));
+    assert.deepEqual(relay.relayed(), dir === 'up' ? { up: MiB, down: 0 } : { up: 0, down: MiB });
+    // Every chunk but the last is held chunk/rate before the next is read; a chunk is at most
+    // CHUNK bytes, and Node truncates each hold to whole milliseconds (under 1 ms of each ~31 ms
+    // hold of a full chunk), hence the 10 % allowance. No upper bound: the machine may be loaded.
+    const floorMs = 0.9 * ((MiB - CHUNK) / rate) * 1000;
+    assert.ok(elapsed >= floorMs, `1 MiB at ${rate} B/s took ${elapsed.toFixed(0)} ms, under ${floorMs.toFixed(0)} ms`);
+  }));
 }
 
 test('close() leaves no socket, server or timer behind', LIMIT, async () => {
