@@ -90,14 +90,13 @@ export class FlowCache {
     return this.table.find();
   }
 
-  /** The words a forwarding extension's flowKey fills (extension.ts), for probeKeyed. */
-  readonly extWords = new Int32Array(FLOW_KEY_WORDS);
+  /** The words a forwarding extension's flowKey fills (extension.ts), for probeKeyed: the table's own key words 1–6, so nothing is copied. */
+  readonly extWords = this.table.key.subarray(1, 1 + FLOW_KEY_WORDS);
 
-  /** The cached flow of a frame arriving on port number `port` under the extension's key in `extWords`, or null. */
+  /** The cached flow of a frame arriving on port number `port` under the extension's key just written to `extWords`, or null. */
   probeKeyed(port: number): CachedFlow | null {
-    const k = this.table.key, w = this.extWords;
+    const k = this.table.key;
     k[0] = port;
-    for (let i = 0; i < FLOW_KEY_WORDS; i++) k[i + 1] = w[i]!;
     k[7] = EXT_KEYED;
     return this.table.find();
   }
