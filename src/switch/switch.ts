@@ -503,7 +503,10 @@ export class VirtualSwitch {
     const on = this.slots.filter((s) => s.enabled);
     this.ingressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.ingress);
     this.egressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.egress);
-    this.forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+    const forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+    // Which ports probe the cache, and by whose key, is the forwarder's to say: another one starts afresh.
+    if (forwarder !== this.forwarder) for (const p of this.portList) { p.extFlows = false; p.extKeyed = false; }
+    this.forwarder = forwarder;
     this.invalidateFlows();
   }
 
