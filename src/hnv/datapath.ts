@@ -407,7 +407,7 @@ class HnvDataPath implements SwitchExtension {
   private checkRoutedSource(vsid: number, inner: Uint8Array, pa: number): string | undefined {
     const ethertype = (inner[12]! << 8) | inner[13]!;
     if (ethertype === ETHERTYPE_IPV6) {
-      const pa6 = routedSourcePa(this.p6, vsid, inner);
+      const pa6 = routedSourcePa(this.p, this.p6, vsid, inner);
       return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
     }
     if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
