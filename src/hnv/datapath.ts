@@ -4,7 +4,8 @@
 // - ARP for a customer address or the subnet's gateway is answered here (router.ts), and an
 //   IPv6 Neighbor Solicitation with a Neighbor Advertisement (ipv6.ts); no record, no answer
 //   (dropped, counted). A Router Solicitation gets the router's Router Advertisement
-//   (router-adv.ts); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
+//   (router-adv.ts), and every port of a subnet with an IPv6 prefix gets one unsolicited now
+//   and then (the extension's timer, which the switch runs); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
 //   is the subnet's only one, whatever the port's RouterGuard, which drops them earlier when On).
 // - To the gateway MAC: routed by the distributed router within the routing domain (IPv4:
 //   router.ts, IPv6: ipv6.ts; echo requests to an IPv6 gateway address answered), with ICMP
