@@ -70,8 +70,8 @@ function slaac(prefix: string, mac: string): string {
 /** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
 const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', redMac: '02155DFE0002', net: freeTestNet(250, 5) } as const;
 const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
-/** IPv6 through the gateway: its CA in both tenants' fd00:b::/64, the datacenter's address, and per tenant its external address and NPTv6 prefix. */
-const GW6 = { ca: 'fd00:b::fe', blue: { external: 'fd15:dc::b', prefix: 'fd15:b::/48' }, red: { external: 'fd15:dc::e', prefix: 'fd15:e::/48' } } as const;
+/** IPv6 through the gateway: its CA in both tenants' fd00:b::/64, the datacenter's address, and per tenant its external address and NPTv6 prefix (/32: Blue's internal one must hold fd00:b::/64 and fd00:b:1::/64). */
+const GW6 = { ca: 'fd00:b::fe', blue: { external: 'fd15:dc::b', prefix: 'fd15:b::/32' }, red: { external: 'fd15:dc::e', prefix: 'fd15:e::/32' } } as const;
 const DC6 = 'fd15:dc::1';
 const adapterFlag = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 
@@ -298,9 +298,9 @@ describe('network virtualization: two tenants with one address space on two host
       assert.equal((await on('redA').sh('redA', `ip -6 addr add ${ca6('blueA')}/64 dev eth0 && ip -6 route add default via fd00:b::1`)).code, 0);
       const gw6 = (rdid: string, vsid: string, who: 'blue' | 'red', change: Record<string, string> = {}): string[] => ['New-VmhostNetVirtualizationGateway', ...Object.entries({
         RoutingDomainID: rdid, VirtualSubnetID: vsid, CustomerAddress: GATEWAY.ca, ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: EXTERNAL,
-        CustomerIPv6Address: GW6.ca, ExternalIPv6Address: GW6[who].external, InternalIPv6Prefix: 'fd00:b::/48', ExternalIPv6Prefix: GW6[who].prefix, ...change,
+        CustomerIPv6Address: GW6.ca, ExternalIPv6Address: GW6[who].external, InternalIPv6Prefix: 'fd00:b::/32', ExternalIPv6Prefix: GW6[who].prefix, ...change,
       }).flatMap(([k, v]) => [`-${k}`, v])];
-      await a.fails(/ExternalIPv6Prefix: fd15:b::\/56 is not as long as fd00:b::\/48/, ...gw6(BLUE, '5001', 'blue', { ExternalIPv6Prefix: 'fd15:b::/56' }));
+      await a.fails(/ExternalIPv6Prefix: fd15:b::\/48 is not as long as fd00:b::\/32/, ...gw6(BLUE, '5001', 'blue', { ExternalIPv6Prefix: 'fd15:b::/48' }));
       // Blue's datacenter MTU 1400, below the guest's 1458: a 1448-byte packet must earn the guest Packet Too Big.
       await a.ok(...gw6(BLUE, '5001', 'blue', { DatacenterIPv6Mtu: '1400' }));
       await a.ok(...gw6(RED, '6001', 'red'));
@@ -311,7 +311,7 @@ describe('network virtualization: two tenants with one address space on two host
       assert.ok(red, 'Red A, with the same address, → the datacenter too, from its own prefix');
       // Red toward Blue's translated address: refused by the gateway (another domain's external prefix).
       const blueOutside = new Uint8Array(parseIpv6Address(ca6('blueA')));
-      new Nptv6(parseIpv6Address('fd00:b::'), parseIpv6Address(GW6.blue.prefix.split('/')[0]!), 48).outbound(blueOutside, 0);
+      new Nptv6(parseIpv6Address('fd00:b::'), parseIpv6Address(GW6.blue.prefix.split('/')[0]!), 32).outbound(blueOutside, 0);
       const hairpin = (await gwStatus()).drops['gw-hairpin'] ?? 0;
       assert.ok(await cannotPing('redA', `-6 ${formatIpv6(blueOutside)}`), "Red reached Blue's translated address");
       assert.ok(((await gwStatus()).drops['gw-hairpin'] ?? 0) > hairpin, 'refused and counted as gw-hairpin');
