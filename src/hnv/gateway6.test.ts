@@ -13,14 +13,16 @@
 // back over NVGRE (B accepts it from the gateway's PA); Green goes out and in unchanged; a packet
 // too big for the datacenter MTU earns the VM Packet Too Big, one too big for the customer MTU
 // earns the datacenter host one, and a datacenter Packet Too Big reaches the VM with the quoted
-// packet translated back (so its own socket learns the path MTU).
+// packet translated back (so its own socket learns the path MTU); 5,000 mutated IPv6 frames on
+// both sides never throw.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, NA_FLAG_ROUTER,
-  buildEthernet, buildIcmpv6Echo, buildIcmpv6Error, buildIpv6, buildNeighborAdvertisement, buildNeighborSolicitation, formatIpv6, icmpv6ChecksumOk, ipv6MulticastMac,
+  buildEthernet, buildIcmpv6Echo, formatMac, buildIcmpv6Error, buildIpv6, buildNeighborAdvertisement, buildNeighborSolicitation, formatIpv6, icmpv6ChecksumOk, ipv6MulticastMac,
   macToNumber, parseFrame, parseIpv6Address, parseMac, setIcmpv6Checksum, solicitedNodeMulticast,
 } from '../packet/index.ts';
+import { seededRandom } from '../common/prng.ts';
 import { VirtualSwitch } from '../switch/index.ts';
 import { Clock, udpJoinedSwitches, until } from '../switch/test-support.ts';
 import { CUSTOMER_MTU, GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type GatewayDomain, type HnvExtensionConfig } from './index.ts';
@@ -210,6 +212,31 @@ describe('IPv6 through the multitenant gateway: NPTv6 for two tenants with one p
     assert.equal(drops()['gw-cross-domain'], cross + 1, 'Blue toward Green\'s prefix');
   });
 
+  test('5,000 mutated IPv6 frames on both sides never throw, and Blue still gets out and back afterwards', () => {
+    const r = seededRandom(6);
+    const at = (lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo));
+    const blueOut = src6(pingOut('blue', 51)!);
+    const target = parseIpv6Address('fd99::b');
+    const seeds = [
+      () => echo6(ICMPV6_ECHO_REPLY, HOST_MAC, DC_MAC, HOST, blueOut, 51), () => echo6(ICMPV6_ECHO_REQUEST, HOST_MAC, DC_MAC, HOST, 'fd00:9::10', at(0, 65536)),
+      () => ipv6Frame(HOST_MAC, formatMac(ipv6MulticastMac(solicitedNodeMulticast(target))), HOST, formatIpv6(solicitedNodeMulticast(target)),
+        buildNeighborSolicitation({ target, options: [{ type: 1, mac: parseMac(HOST_MAC) }] }), 255),
+      () => echo6(ICMPV6_ECHO_REQUEST, vm('blue').mac, ROUTER, vm('blue').ip, HOST, at(0, 65536)), () => echo6(ICMPV6_ECHO_REQUEST, vm('red').mac, ROUTER, vm('red').ip, HOST, at(0, 65536)),
+    ];
+    for (let i = 0; i < 5000; i++) {
+      const k = at(0, seeds.length), f = seeds[k]!();
+      const b = r() < 0.3 ? f.subarray(0, at(14, f.length)) : f;
+      for (let n = at(1, 4); n > 0; n--) b[at(14, b.length)]! ^= 1 << at(0, 8); // header, addresses, ND target and options, lengths, checksums
+      if (k < 3) dc.inject('host', b); else ext.inject(k === 3 ? 'blue' : 'red', b);
+    }
+    clock.advance(7_500_000); // whatever the mutants opened expires
+    gw.sweep();
+    const out = pingOut('blue', 52)!;
+    clear();
+    dc.inject('host', echo6(ICMPV6_ECHO_REPLY, HOST_MAC, DC_MAC, HOST, src6(out), 52));
+    assert.deepEqual(receivers(), ['blue']);
+  });
+
   test('Packet Too Big: to the VM for the datacenter MTU, to the host for the customer MTU, and the datacenter\'s translated back to the VM', () => {
     // Blue's datacenter MTU is 1280: a 1300-byte packet gets Packet Too Big from the gateway's CA, routed to the VM.
     clear();
@@ -237,4 +264,3 @@ describe('IPv6 through the multitenant gateway: NPTv6 for two tenants with one p
   });
 });
 
-function formatMac(b: Uint8Array): string { return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':'); }
