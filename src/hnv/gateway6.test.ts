@@ -12,13 +12,13 @@
 // NAT domain (gw-no-translation); a Blue VM on host B gets out through A's gateway and its reply
 // back over NVGRE (B accepts it from the gateway's PA); Green goes out and in unchanged; a packet
 // too big for the datacenter MTU earns the VM Packet Too Big, one too big for the customer MTU
-// earns the datacenter host one, and a datacenter Packet Too Big reaches the VM with the quoted
+// earns the datacenter host one, hop limit 1 earns Time Exceeded either way, and a datacenter Packet Too Big reaches the VM with the quoted
 // packet translated back (so its own socket learns the path MTU); 5,000 mutated IPv6 frames on
 // both sides never throw.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, NA_FLAG_ROUTER,
+  ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, NA_FLAG_ROUTER,
   buildEthernet, buildIcmpv6Echo, formatMac, buildIcmpv6Error, buildIpv6, buildNeighborAdvertisement, buildNeighborSolicitation, formatIpv6, icmpv6ChecksumOk, ipv6MulticastMac,
   macToNumber, parseFrame, parseIpv6Address, parseMac, setIcmpv6Checksum, solicitedNodeMulticast,
 } from '../packet/index.ts';
@@ -235,6 +235,19 @@ describe('IPv6 through the multitenant gateway: NPTv6 for two tenants with one p
     clear();
     dc.inject('host', echo6(ICMPV6_ECHO_REPLY, HOST_MAC, DC_MAC, HOST, src6(out), 52));
     assert.deepEqual(receivers(), ['blue']);
+  });
+
+  test('hop limit: Time Exceeded from the gateway, to the VM from its CA and to the datacenter host from the external address', () => {
+    clear();
+    // Hop limit 2: the router takes one, the gateway finds 1.
+    ext.inject('blue', ipv6Frame(vm('blue').mac, ROUTER, vm('blue').ip, HOST, buildIcmpv6Echo({ type: 128, id: 61, seq: 1, data: new Uint8Array(8) }), 2));
+    assert.deepEqual(receivers(), ['blue']);
+    const te = got.get('blue')![0]!;
+    assert.deepEqual([parseFrame(te).icmpType, src6(te), dst6(te), checksumOk(te)], [ICMPV6_TIME_EXCEEDED, GW6[5001], 'fd00:b::10', true]);
+    clear();
+    dc.inject('host', ipv6Frame(HOST_MAC, DC_MAC, HOST, 'fd00:9::10', buildIcmpv6Echo({ type: 128, id: 62, seq: 1, data: new Uint8Array(8) }), 1));
+    const back = atHost()[0]!;
+    assert.deepEqual([parseFrame(back).icmpType, src6(back), dst6(back), parseFrame(back).dst, checksumOk(back)], [ICMPV6_TIME_EXCEEDED, 'fd99::9', HOST, macToNumber(parseMac(HOST_MAC)), true]);
   });
 
   test('Packet Too Big: to the VM for the datacenter MTU, to the host for the customer MTU, and the datacenter\'s translated back to the VM', () => {

@@ -16,7 +16,8 @@
 //   from, within the idle time: TCP 2 h 4 min, else 120 s); an ICMPv6 error by the pair it quotes.
 // - Never between domains: toward another domain's external prefix or address, or a
 //   forwarding-mode domain's prefix, refused (gw-hairpin, gw-cross-domain).
-// Both ways the hop limit is one less (gw-ttl-expired at 1). A packet bigger than the next
+// Both ways the hop limit is one less (at 1: gw-ttl-expired, and Time Exceeded back to the
+// sender, so traceroute6 shows the gateway). A packet bigger than the next
 // link's MTU gets Packet Too Big (RFC 4443, RFC 8201) back to its sender: from a VM, the
 // datacenter's IPv6 MTU (default 1500), sent from the gateway's CA; from the datacenter, the
 // customer MTU (1458: the provider MTU less NVGRE), sent from the external address — rate
@@ -25,7 +26,7 @@
 // neighbours solicited (up to 3 frames wait 1 s per address, 256 addresses). Pure but for the
 // gateway's injections. Depends on packet, policy, nptv6, router-icmp (IcmpErrors).
 import {
-  ETHERTYPE_IPV6, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMPV6, IPPROTO_TCP, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT,
+  ETHERTYPE_IPV6, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED, IPPROTO_ICMPV6, IPPROTO_TCP, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT,
   ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR, buildEthernet, buildIcmpv6Error, buildIpv6, buildNeighborAdvertisement, buildNeighborSolicitation,
   formatIpv6, ipv6InPrefix, ipv6Key, ipv6MulticastMac, isIcmpv6Error, isIpv6Unspecified, macFromNumber, parseIpv6Address, setIcmpv6Checksum, solicitedNodeMulticast,
   type FrameInfo,
@@ -138,11 +139,12 @@ export class Gateway6<D extends Domain6Of> {
     const s = this.byDomain.get(d);
     if (!s) return this.h.drop('gw-no-ipv6');
     if (!info.ok || frame.length < L4) return this.h.drop('gw-malformed');
-    if (frame[IP + 7]! <= 1) return this.h.drop('gw-ttl-expired');
+    const back = (e: Uint8Array): void => this.h.toTenant(d, e);
+    if (frame[IP + 7]! <= 1) return this.refuse('gw-ttl-expired', frame, info, 'time-exceeded6', 0, s.ca, back);
     if (this.isOutside(frame, DST)) return this.h.drop('gw-hairpin');
     const other = this.forwardedTo(frame, DST);
     if (other !== undefined && other !== s) return this.h.drop('gw-cross-domain');
-    if (frame.length - IP > s.mtu) return this.tooBig(frame, info, s.mtu, s.ca, (e) => this.h.toTenant(d, e));
+    if (frame.length - IP > s.mtu) return this.refuse('gw-too-big', frame, info, 'packet-too-big6', s.mtu, s.ca, back);
     const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     if (s.npt) {
       if (!s.npt.isInternal(b, SRC) || !s.npt.outbound(b, SRC)) return this.h.drop('gw-no-translation');
@@ -211,7 +213,6 @@ export class Gateway6<D extends Domain6Of> {
     if (info.ipProtocol === IPPROTO_ICMPV6 && (info.icmpType === ND_NEIGHBOR_SOLICIT || info.icmpType === ND_NEIGHBOR_ADVERT)) return this.nd(frame, info);
     if (info.dst !== this.h.datacenterMac) return;
     if (!info.ok || frame.length < L4) return this.h.drop('gw-malformed');
-    if (frame[IP + 7]! <= 1) return this.h.drop('gw-ttl-expired');
     const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     let s = this.served.find((x) => x.npt?.isExternal(b, DST));
     if (s) {
@@ -223,7 +224,10 @@ export class Gateway6<D extends Domain6Of> {
       s = this.forwardedTo(b, DST);
       if (!s) return this.h.drop('gw-no-route');
     }
-    if (frame.length - IP > this.h.customerMtu) return this.tooBig(frame, info, this.h.customerMtu, s.external, (e) => { e.set(frame.subarray(6, 12), 0); e.set(macFromNumber(this.h.datacenterMac), 6); this.h.toWire(e); });
+    // Errors go back to the datacenter sender from the external address (after the checks above: never one the filter would refuse).
+    const back = (e: Uint8Array): void => { e.set(frame.subarray(6, 12), 0); e.set(macFromNumber(this.h.datacenterMac), 6); this.h.toWire(e); };
+    if (frame[IP + 7]! <= 1) return this.refuse('gw-ttl-expired', frame, info, 'time-exceeded6', 0, s.external, back);
+    if (frame.length - IP > this.h.customerMtu) return this.refuse('gw-too-big', frame, info, 'packet-too-big6', this.h.customerMtu, s.external, back);
     b[IP + 7] = b[IP + 7]! - 1;
     this.h.passed(false);
     this.h.toTenant(s.d, b);
@@ -259,16 +263,17 @@ export class Gateway6<D extends Domain6Of> {
   }
 
   /**
-   * A packet too big for the next link: counted as 'gw-too-big', and its sender told `mtu` from
-   * `from` (the gateway's address on the sender's side) — never about an ICMPv6 error (RFC 4443
-   * §2.4(e)), within the router's rate limit. `send` puts the error on its way (MACs its to set).
+   * A packet the gateway will not pass on: counted under `reason`, and its sender told (Time
+   * Exceeded for hop limit 1; Packet Too Big with `word` the next link's MTU) from `from`, the
+   * gateway's address on the sender's side — never about an ICMPv6 error (RFC 4443 §2.4(e)),
+   * within the router's rate limit. `send` puts the error on its way (the MACs are its to set).
    */
-  private tooBig(frame: Uint8Array, info: FrameInfo, mtu: number, from: Uint8Array, send: (e: Uint8Array) => void): void {
-    this.h.drop('gw-too-big');
+  private refuse(reason: string, frame: Uint8Array, info: FrameInfo, kind: 'time-exceeded6' | 'packet-too-big6', word: number, from: Uint8Array, send: (e: Uint8Array) => void): void {
+    this.h.drop(reason);
     if (info.ipProtocol === IPPROTO_ICMPV6 && info.icmpType >= 0 && isIcmpv6Error(info.icmpType)) return;
-    if (!this.h.icmp.admit('packet-too-big6')) return;
+    if (!this.h.icmp.admit(kind)) return;
     const dst = frame.slice(SRC, SRC + 16);
-    const msg = buildIcmpv6Error({ type: ICMPV6_PACKET_TOO_BIG, code: 0, word: mtu, invoking: frame.subarray(IP) });
+    const msg = buildIcmpv6Error({ type: kind === 'time-exceeded6' ? ICMPV6_TIME_EXCEEDED : ICMPV6_PACKET_TOO_BIG, code: 0, word, invoking: frame.subarray(IP) });
     setIcmpv6Checksum(msg, from, dst);
     send(buildEthernet({ dst: new Uint8Array(6), src: new Uint8Array(6), ethertype: ETHERTYPE_IPV6, payload: buildIpv6({ src: from, dst, nextHeader: IPPROTO_ICMPV6, hopLimit: 64, payload: msg }) }));
   }
