@@ -13,7 +13,8 @@
 //   as well, so a Packet Too Big from the datacenter reaches the guest's own socket). As the
 //   IPv4 NAT lets nothing unsolicited in, inbound is filtered by address pair (RFC 4787's
 //   address-dependent filtering: a datacenter address may send to a VM address it was sent
-//   from, within the idle time: TCP 2 h 4 min, else 120 s); an ICMPv6 error by the pair it quotes.
+//   from, within the idle time: TCP 2 h 4 min, else 120 s; 65,536 pairs at most); an ICMPv6
+//   error by the pair it quotes.
 // - Never between domains: toward another domain's external prefix or address, or a
 //   forwarding-mode domain's prefix, refused (gw-hairpin, gw-cross-domain).
 // Both ways the hop limit is one less (at 1: gw-ttl-expired, and Time Exceeded back to the
@@ -80,6 +81,8 @@ const IP = 14, SRC = IP + 8, DST = IP + 24, L4 = IP + 40;
 const QUOTED_SRC = L4 + 8 + 8, QUOTED_DST = L4 + 8 + 24;
 const ND_QUEUE = 3, ND_WAIT_MS = 1000, ND_PENDING_MAX = 256;
 const FILTER_TCP_MS = 7_440_000, FILTER_MS = 120_000;
+/** Address pairs the NAT filter holds at most (a VM spraying new destinations cannot grow it without bound). */
+const FILTER_MAX = 65_536;
 
 const prefixOf = (text: string): { prefix: Uint8Array; length: number } => {
   const [net, len] = text.split('/') as [string, string];
@@ -110,8 +113,6 @@ export class Gateway6<D extends Domain6Of> {
       this.byDomain.set(d, s);
     }
   }
-
-  get any(): boolean { return this.served.length > 0; }
 
   /** The forwarding-mode domains' on-link IPv6 prefixes, from the host's policy. */
   setPolicy(policy: HnvPolicy): void {
@@ -148,9 +149,12 @@ export class Gateway6<D extends Domain6Of> {
     const b = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     if (s.npt) {
       if (!s.npt.isInternal(b, SRC) || !s.npt.outbound(b, SRC)) return this.h.drop('gw-no-translation');
-      // An error about a packet a VM got: the quoted packet went to the VM's address.
-      if (this.quotes(info, b) && s.npt.isInternal(b, QUOTED_DST)) s.npt.outbound(b, QUOTED_DST);
-      else this.allow(b, SRC, DST, info.ipProtocol === IPPROTO_TCP ? FILTER_TCP_MS : FILTER_MS);
+      if (this.quotes(info, b)) {
+        // An error about a packet a VM got: the quoted packet went to the VM's address. It opens nothing.
+        if (s.npt.isInternal(b, QUOTED_DST)) s.npt.outbound(b, QUOTED_DST);
+      } else if (!this.allow(b, SRC, DST, info.ipProtocol === IPPROTO_TCP ? FILTER_TCP_MS : FILTER_MS)) {
+        return this.h.drop('gw-filter-full');
+      }
     }
     b[IP + 7] = b[IP + 7]! - 1;
     this.h.passed(true);
@@ -159,11 +163,15 @@ export class Gateway6<D extends Domain6Of> {
 
   /** An ICMPv6 error whose quoted IPv6 header is here whole. */
   private quotes(info: FrameInfo, b: Uint8Array): boolean {
-    return info.ipProtocol === IPPROTO_ICMPV6 && info.l4Offset === L4 && isIcmpv6Error(info.icmpType) && b.length >= QUOTED_DST + 16;
+    return info.ipProtocol === IPPROTO_ICMPV6 && info.l4Offset === L4 && info.icmpType >= 0 && isIcmpv6Error(info.icmpType) && b.length >= QUOTED_DST + 16;
   }
 
-  private allow(b: Uint8Array, vm: number, remote: number, ms: number): void {
-    this.allowed.set(ipv6Key(b, vm) + ipv6Key(b, remote), this.h.now() + ms);
+  /** Replies from `remote` to `vm` may come in for `ms` more; false: the filter is full (a new pair waits for the sweep). */
+  private allow(b: Uint8Array, vm: number, remote: number, ms: number): boolean {
+    const k = ipv6Key(b, vm) + ipv6Key(b, remote);
+    if (this.allowed.size >= FILTER_MAX && !this.allowed.has(k)) return false;
+    this.allowed.set(k, this.h.now() + ms);
+    return true;
   }
 
   private allows(b: Uint8Array, vm: number, remote: number): boolean {
