@@ -4,7 +4,8 @@
 // - ARP for a customer address or the subnet's gateway is answered here (router.ts), and an
 //   IPv6 Neighbor Solicitation with a Neighbor Advertisement (ipv6.ts); no record, no answer
 //   (dropped, counted). A Router Solicitation gets the router's Router Advertisement
-//   (router-adv.ts); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
+//   (router-adv.ts), and every port of a subnet with an IPv6 prefix gets one unsolicited now
+//   and then (the extension's timer, which the switch runs); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
 //   is the subnet's only one, whatever the port's RouterGuard, which drops them earlier when On).
 // - To the gateway MAC: routed by the distributed router within the routing domain (IPv4:
 //   router.ts, IPv6: ipv6.ts; echo requests to an IPv6 gateway address answered), with ICMP
@@ -41,7 +42,7 @@ import {
 } from '../packet/index.ts';
 import {
   KEY_BY_EXTENSION, KEY_BY_SWITCH, KEY_NONE, UPLINK_PORT_ID,
-  type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
+  type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ExtensionTimer, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
 import { CompiledPolicy, paMacNumber } from './compiled.ts';
 import { DecapRoute, Decisions, EncapRoute, fillDecapKey } from './decisions.ts';
@@ -51,7 +52,7 @@ import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
 import { IcmpErrors, type IcmpErrorKind } from './router-icmp.ts';
 import type { Icmpv6ErrorKind } from './router-icmp6.ts';
-import { solicitedAdvertisement } from './router-adv.ts';
+import { MAX_RTR_ADV_INTERVAL_MS, MIN_RTR_ADV_INTERVAL_MS, advertisementDelay, solicitedAdvertisement, unsolicitedAdvertisement } from './router-adv.ts';
 import { Policy6, gatewayEcho6, neighborAnswer, route6, routedSourcePa } from './ipv6.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
@@ -66,6 +67,9 @@ export interface HnvExtensionConfig {
   readonly policy: HnvPolicy;
   /** The provider network's IP MTU. */
   readonly providerMtu?: number;
+  /** MinRtrAdvInterval/MaxRtrAdvInterval of the unsolicited Router Advertisements, ms (RFC 4861 §6.2.1: 200 000/600 000; tests set them short). */
+  readonly minRtrAdvIntervalMs?: number;
+  readonly maxRtrAdvIntervalMs?: number;
 }
 
 /** The router's refusals that earn the sender an ICMP / ICMPv6 error (RFC 1812 §4.3.2, RFC 4443). */
@@ -111,6 +115,13 @@ class HnvDataPath implements SwitchExtension {
   private arpAnswered = 0;
   private ndAnswered = 0;
   private raAnswered = 0;
+  private raSent = 0;
+  private raInterval = { min: MIN_RTR_ADV_INTERVAL_MS, max: MAX_RTR_ADV_INTERVAL_MS };
+  /** Unsolicited Router Advertisements, on the switch's timer (router-adv.ts). */
+  readonly timer: ExtensionTimer = {
+    nextDelayMs: () => advertisementDelay(this.raInterval.min, this.raInterval.max),
+    fire: () => this.advertise(),
+  };
   private readonly icmp = new IcmpErrors();
   /** Outer headers per destination PA (or why none can be built), for the policy and MTU in force. */
   private templates = new Map<number, NvgreTemplate | string>();
@@ -128,6 +139,9 @@ class HnvDataPath implements SwitchExtension {
     this.p = new CompiledPolicy(c.policy ?? emptyPolicy());
     this.p6 = new Policy6(this.p, c.policy ?? emptyPolicy());
     this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
+    const max = typeof c.maxRtrAdvIntervalMs === 'number' ? c.maxRtrAdvIntervalMs : MAX_RTR_ADV_INTERVAL_MS;
+    const min = typeof c.minRtrAdvIntervalMs === 'number' ? Math.min(c.minRtrAdvIntervalMs, max) : Math.min(MIN_RTR_ADV_INTERVAL_MS, max);
+    this.raInterval = { min, max };
     this.templates = new Map();
     this.decided.invalidate();
   }
@@ -235,6 +249,18 @@ class HnvDataPath implements SwitchExtension {
       case ND_ROUTER_ADVERT: case ND_REDIRECT: return this.drop('hnv-router-guard');
       default: return undefined;
     }
+  }
+
+  /** The timer's unsolicited RAs: one to all-nodes on every port of each subnet with an IPv6 router (an on-link IPv6 prefix). */
+  private advertise(): readonly Delivery[] {
+    const out: Delivery[] = [];
+    for (const [vsid, ports] of this.ports) {
+      const ra = unsolicitedAdvertisement(this.p6, vsid, this.mtu - NVGRE_OVERHEAD);
+      if (ra === undefined) continue;
+      for (const port of ports) out.push({ port, frame: ra });
+      this.raSent += ports.length;
+    }
+    return out;
   }
 
   /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
@@ -407,7 +433,7 @@ class HnvDataPath implements SwitchExtension {
   private checkRoutedSource(vsid: number, inner: Uint8Array, pa: number): string | undefined {
     const ethertype = (inner[12]! << 8) | inner[13]!;
     if (ethertype === ETHERTYPE_IPV6) {
-      const pa6 = routedSourcePa(this.p6, vsid, inner);
+      const pa6 = routedSourcePa(this.p, this.p6, vsid, inner);
       return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
     }
     if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
@@ -425,7 +451,7 @@ class HnvDataPath implements SwitchExtension {
     return {
       providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
-      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, raAnswered: this.raAnswered, drops: { ...this.dropped },
+      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, raAnswered: this.raAnswered, raSent: this.raSent, drops: { ...this.dropped },
       icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
       decisionCache: this.decided.stats(),
     };

@@ -12,7 +12,9 @@
 //   ingress port when it refuses the frame. Network virtualization (src/hnv) is such an
 //   extension: it needs to send what it built, not only choose among candidates.
 // Any extension may veto a port or policy change (checkPortChange returns a reason) and is
-// told about the change when it happens (portChanged).
+// told about the change when it happens (portChanged). An extension that must send on its own
+// (the HNV router's unsolicited Router Advertisements) offers a timer the switch owns: armed
+// when the extension is added, never left behind by its removal or the switch's close.
 // Depends on packet (types), policy.
 import type { FrameInfo } from '../packet/index.ts';
 import type { PortPolicy } from './policy.ts';
@@ -100,7 +102,20 @@ export interface ExtensionHost {
   lend(id: string, length: number): Uint8Array | null;
 }
 
+/**
+ * An extension's own periodic sending, run by the switch (extensions have no timers of their
+ * own, so none outlives its extension): the first fire `nextDelayMs()` after the extension is
+ * added, then again each `nextDelayMs()` (asked anew: it may be randomised), while the
+ * extension is on the switch; what `fire()` returns is sent to those ports (untagged) while it
+ * is enabled.
+ */
+export interface ExtensionTimer {
+  nextDelayMs(): number;
+  fire(): readonly Delivery[];
+}
+
 export interface SwitchExtension {
+  timer?: ExtensionTimer;
   ingress?(f: ExtensionFrame): boolean | void;
   /** false drops (filters only); bytes replace the frame toward this port (filters only). */
   egress?(f: ExtensionFrame, toPort: string): boolean | void | Uint8Array;

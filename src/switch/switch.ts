@@ -92,6 +92,8 @@ interface ExtensionSlot {
   enabled: boolean;
   config: Record<string, unknown>;
   readonly ext: SwitchExtension;
+  /** The pending fire of the extension's timer (ExtensionTimer), if it has one. */
+  timeout?: NodeJS.Timeout;
 }
 
 function addressQuota(s: SwitchSettings): AddressQuota {
@@ -423,14 +425,41 @@ export class VirtualSwitch {
     if (opts.enabled !== false) {
       try { this.enableExtension(name); } catch (e) { this.slots = this.slots.filter((s) => s !== slot); slot.ext.close?.(); throw e; }
     }
+    this.armTimer(slot);
     this.rebuildExtensions();
   }
 
   removeExtension(name: string): void {
     const slot = this.slot(name);
     this.slots = this.slots.filter((s) => s !== slot);
+    clearTimeout(slot.timeout);
     slot.ext.close?.();
     this.rebuildExtensions();
+  }
+
+  /** How many extension timers are pending (Get-VMSwitchExtension's tests: none after a removal or close). */
+  get extensionTimers(): number { return this.slots.filter((s) => s.timeout !== undefined).length; }
+
+  /** Schedules the next fire of the slot's ExtensionTimer, if it has one; it never keeps the process alive. */
+  private armTimer(slot: ExtensionSlot): void {
+    const t = slot.ext.timer;
+    slot.timeout = undefined;
+    if (!t || this.closed || !this.slots.includes(slot)) return;
+    slot.timeout = setTimeout(() => {
+      slot.timeout = undefined;
+      if (this.closed || !this.slots.includes(slot)) return;
+      if (slot.enabled) this.sendBuilt(t.fire());
+      this.armTimer(slot);
+    }, Math.max(1, t.nextDelayMs()));
+    slot.timeout.unref();
+  }
+
+  /** Frames an extension built outside the pipeline (its timer's), to connected ports; counted and captured as any sent frame. */
+  private sendBuilt(deliveries: readonly Delivery[]): void {
+    for (const { port, frame } of deliveries) {
+      const dst = this.ports.get(port);
+      if (dst?.io?.connected) this.transmit(dst, frame);
+    }
   }
 
   /** Enable-VMSwitchExtension. At most one forwarding extension may be enabled. */
@@ -474,7 +503,7 @@ export class VirtualSwitch {
     clearInterval(this.timer);
     this.switchCapture?.close();
     this.switchCapture = null;
-    for (const s of this.slots) s.ext.close?.();
+    for (const s of this.slots) { clearTimeout(s.timeout); s.timeout = undefined; s.ext.close?.(); }
     for (const p of this.portList) { p.limiter?.close(); p.fairQueue?.close(); p.capture?.close(); }
     await Promise.all(this.portList.map((p) => p.io?.close()));
     this.ports.clear();
