@@ -61,10 +61,10 @@ for (const mode of MODES) {
       const start = pattern(SIZE, 99);
       if (format === 'raw') writeFileSync(disk, start);
       else await makeVhdx(disk, { size: SIZE }, [[0, start]]);
-      const s = await serveWith(disk, 'w', mode.env);
+      const s = await serveWith(disk, `w${mode.threads}${format}`, mode.env);
       assert.equal(s.threads, mode.threads, 'the server runs the mode under test');
       const expect = Buffer.from(start);
-      const client = await NbdTestClient.connect(s.socketPath, 'w');
+      const client = await NbdTestClient.connect(s.socketPath, `w${mode.threads}${format}`);
       const rnd = prng(mode.threads * 10 + (format === 'raw' ? 1 : 2));
       for (let w = 0; w < WAVES; w++) {
         // Each wave somewhere else, one of them across a 1 MiB VHDX block boundary.
@@ -92,9 +92,9 @@ for (const mode of MODES) {
   test(`${mode.label}: writes acknowledged before a FLUSH's reply are in the file when the server is killed at that reply`, { skip: mode.skip }, async () => {
     const disk = join(tmp.dir, `flush-${mode.threads}.img`);
     writeFileSync(disk, Buffer.alloc(SIZE));
-    const s = await serveWith(disk, 'f', mode.env);
+    const s = await serveWith(disk, `f${mode.threads}`, mode.env);
     assert.equal(s.threads, mode.threads, 'the server runs the mode under test');
-    const client = await NbdTestClient.connect(s.socketPath, 'f');
+    const client = await NbdTestClient.connect(s.socketPath, `f${mode.threads}`);
     const acked: number[] = [];
     const slot = 16 * KiB;
     const writes = Array.from({ length: 128 }, (_, i) => client.write(i * slot, pattern(slot, 500 + i)).then(() => { acked.push(i); }));
