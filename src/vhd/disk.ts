@@ -417,7 +417,9 @@ export class VhdxDisk implements VirtualDisk {
       if (e.state !== PAYLOAD_FULLY_PRESENT || e.offset + this.params.blockSize > this.fileEnd) return false;
       targets.push(e.offset + s.inBlock);
     }
-    await Promise.all(spans.map((s, i) => put(s.at, s.len, targets[i]!)));
+    // One block (nearly every guest write): no array of promises to wait on.
+    if (spans.length === 1) await put(spans[0]!.at, spans[0]!.len, targets[0]!);
+    else await Promise.all(spans.map((s, i) => put(s.at, s.len, targets[i]!)));
     return true;
   }
 
