@@ -1,6 +1,6 @@
 // Continuous replication over a link slower than the guest writes (issue 13, item 5): A's
 // running test guest replicates to B with -ReplicationFrequencySec 1 through a relay that lets
-// 512 KiB/s through (support/throttle-proxy.ts) while the guest writes 1 MiB records at up to
+// 512 KiB/s through (support/tcp-relay.ts) while the guest writes 1 MiB records at up to
 // 4 MiB/s over the 48 slots of its data disk. What bounds it: one shipment in flight on one kept
 // connection, each 1 MiB piece written only when the socket drained; the writes meanwhile only
 // set bits in the tracker's bitmap, so a slot rewritten ten times goes once. So while the link is
@@ -18,7 +18,7 @@ import { sha256OfDisk } from './support/disk-hash.ts';
 import { TestDaemon, freePort, waitFor } from './support/daemon.ts';
 import { install, issue, makeCa, trust, type TestCert } from './support/replica-certs.ts';
 import { enableReplicaServer, startPatternGuest, startRateWriter, stopRateWriter } from './support/replica-guest.ts';
-import { throttleProxy, type ThrottleProxy } from './support/throttle-proxy.ts';
+import { TcpRelay } from './support/tcp-relay.ts';
 
 const LONG = process.env.VMHOST_LONG === '1';
 const LINK = 512 * 1024;
@@ -33,7 +33,7 @@ async function rss(d: TestDaemon): Promise<number> {
 }
 
 describe('continuous replication over a slow link', { skip: !LONG && 'VMHOST_LONG=1 only: minutes of a throttled link' }, () => {
-  let a: TestDaemon, b: TestDaemon, certs: string, certA: TestCert, link: ThrottleProxy;
+  let a: TestDaemon, b: TestDaemon, certs: string, certA: TestCert, link: TcpRelay;
   before(async () => {
     certs = await mkdtemp(join(tmpdir(), 'vmhost-replica-slow-'));
     const ca = await makeCa(certs, 'vmhost-test-ca');
@@ -46,7 +46,7 @@ describe('continuous replication over a slow link', { skip: !LONG && 'VMHOST_LON
     }
     const port = await freePort();
     await enableReplicaServer(b, port, 'primary-a.vmhost.test');
-    link = await throttleProxy(port, Infinity);
+    link = await TcpRelay.start({ port });
   });
   after(async () => {
     await link?.close();
@@ -61,7 +61,7 @@ describe('continuous replication over a slow link', { skip: !LONG && 'VMHOST_LON
     await a.ok('Start-VMInitialReplication', '-VMName', 'slow');
     const stats = async () => JSON.parse(await a.ok('Measure-VMReplication', '-VMName', 'slow', '-Json')) as Stats;
 
-    link.setRate(LINK);
+    link.setRate('up', LINK);
     const s0 = await stats();
     const rss0 = await rss(a);
     await startRateWriter(g, 4);
@@ -86,7 +86,7 @@ describe('continuous replication over a slow link', { skip: !LONG && 'VMHOST_LON
     // The link frees: B catches up to the disk as the writer left it.
     const sha = await g.sha();
     const stopped = Date.now();
-    link.setRate(Infinity);
+    link.setRate('up', Infinity);
     await waitFor('B caught up and Health Normal', 300_000, async () => {
       const s = await stats();
       return s.Health === 'Normal' && s.LastReplicationTime !== null && Date.parse(s.LastReplicationTime) > stopped;

@@ -32,17 +32,20 @@
 // (decisions.ts), NVGRE is decoded from the switch's own parse into a reused record, and an
 // encapsulated frame is written straight into the uplink's send batch (ExtensionHost.lend);
 // the decision handed back is one reused object. A VM's plain unicast decision is offered to
-// the switch's flow cache (route-flow.ts): the flow's next frames never reach forward().
-// Depends on packet, switch (the extension API), compiled, decisions, route-flow, router, router-icmp(6), router-adv, ipv6, policy.
+// the switch's flow cache (route-flow.ts), and so is a decapsulation to one local port, under
+// the key flowKey reads from the outer and inner headers (decap-flow.ts): the flow's next
+// frames never reach forward().
+// Depends on packet, switch (the extension API), compiled, decisions, route-flow, decap-flow, router, router-icmp(6), router-adv, ipv6, policy.
 import {
   ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, ND_REDIRECT, ND_ROUTER_ADVERT, ND_ROUTER_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
-  UPLINK_PORT_ID,
+  KEY_BY_EXTENSION, KEY_BY_SWITCH, KEY_NONE, UPLINK_PORT_ID,
   type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
-import { CompiledPolicy } from './compiled.ts';
-import { DecapRoute, Decisions, EncapRoute } from './decisions.ts';
+import { CompiledPolicy, paMacNumber } from './compiled.ts';
+import { DecapRoute, Decisions, EncapRoute, fillDecapKey } from './decisions.ts';
+import { DecapFlow } from './decap-flow.ts';
 import { RouteFlow, flowIdOf } from './route-flow.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
@@ -101,9 +104,9 @@ class HnvDataPath implements SwitchExtension {
   /** The NVGRE frame being decapsulated. */
   private readonly rec = new NvgreRecord();
   private readonly dropped: Record<string, number> = {};
-  /** Read and bumped by the flows offered to the switch's cache too (route-flow.ts). */
+  /** Read and bumped by the flows offered to the switch's cache too (route-flow.ts, decap-flow.ts). */
   encapsulated = 0;
-  private decapsulated = 0;
+  decapsulated = 0;
   private routed = 0;
   private arpAnswered = 0;
   private ndAnswered = 0;
@@ -156,6 +159,25 @@ class HnvDataPath implements SwitchExtension {
     if (f.sourcePort === UPLINK_PORT_ID) return this.fromProvider(f);
     if (f.vsid === 0) return 'default';
     return this.fromCustomer(f);
+  }
+
+  /**
+   * The switch's cache key of NVGRE from the provider network (extension.ts flowKey): the
+   * source PA, the VSID and the inner MACs the decision rests on (decisions.ts fillDecapKey), and
+   * the destination PA (only a local PA's frames are decapsulated: an entry exists only for one,
+   * and a policy push that takes it away makes the entry stale). Only where the outer source MAC
+   * is the one the source PA gives (compiled.ts paMac: what every host sends), so the key
+   * determines the MAC entry the switch's flow refreshes. A frame the decoder refuses takes the
+   * full path, which counts it; one a gateway routed finds no entry (none is offered for it).
+   * A VM's frames: the switch's key (route-flow.ts).
+   */
+  flowKey(sourcePort: string, frame: Uint8Array, info: FrameInfo, words: Int32Array): number {
+    if (sourcePort !== UPLINK_PORT_ID) return KEY_BY_SWITCH;
+    const d = this.rec;
+    if (!decodeNvgreInto(frame, info, d) || info.src !== paMacNumber(d.providerSrc)) return KEY_NONE;
+    fillDecapKey(words, d.providerSrc, d.vsid, d.innerSrc, d.innerDst);
+    words[5] = d.providerDst | 0;
+    return KEY_BY_EXTENSION;
   }
 
   private drop(reason: string): ForwardDecision {
@@ -343,9 +365,12 @@ class HnvDataPath implements SwitchExtension {
     if (port === undefined) {
       port = this.host.lookupMac(d.vsid, d.innerDst);
       if (port === undefined || !r.ports.includes(port)) return this.drop('nvgre-unknown-destination');
+      this.decapsulated++;
+      return this.out.deliver(port, inner, new DecapFlow(this.decided, r, this.rec, port, true, d.vsid, d.innerDst, this.host, this));
     }
     this.decapsulated++;
-    return this.out.deliver(port, inner);
+    r.flow ??= new DecapFlow(this.decided, r, this.rec, port, false, d.vsid, d.innerDst, this.host, this);
+    return this.out.deliver(port, inner, r.flow);
   }
 
   /** The checks of fromProvider for NVGRE from `pa` between two MACs of `vsid` (the inner source not the gateway MAC), in their order. */

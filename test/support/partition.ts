@@ -8,7 +8,7 @@
 //     election timeout. Its own daemon, whose first endpoint it is, sees its requests hang until the
 //     client's timeout, as a member cut off from the others answers nothing that needs the
 //     majority (a keepalive, a read, a write) — it has no leader.
-//   - the node's daemon reaches the other members only through FaultLinks (one per other member),
+//   - the node's daemon reaches the other members only through TcpRelays (one per other member),
 //     which are cut: every byte dropped, new connections accepted and then silent (a DROP rule).
 // What differs from a real partition: a cut-off member would campaign with ever higher terms and,
 // healed, could force one election (etcd 3.4 has pre-vote off by default); a frozen one does not
@@ -18,7 +18,7 @@
 // No nft/iptables is installed here, and network namespaces would need every daemon, its QEMUs
 // and its NBD server moved into one; a frozen member and cut links are the same faults to etcd's
 // client and peers without that.
-import { FaultLink } from './fault-link.ts';
+import { TcpRelay } from './tcp-relay.ts';
 import { startCluster, type TestCluster } from './cluster.ts';
 
 export interface PartitionableCluster extends TestCluster {
@@ -30,14 +30,15 @@ export interface PartitionableCluster extends TestCluster {
 /** `args`: more vmhostd arguments for node i (e.g. the lease's timing); `etcdArgs`: more flags for every etcd member. */
 export async function startPartitionableCluster(names: readonly string[], args?: (i: number) => string[], etcdArgs?: string[]): Promise<PartitionableCluster> {
   // links[i]: node i's daemon to every other member (its own member is reached directly, as on one machine).
-  const links: FaultLink[][] = names.map(() => []);
+  const links: TcpRelay[][] = names.map(() => []);
   const cluster = await startCluster(names, { endpoints: async (etcd, i) => {
     const urls = [etcd.members[i]!.clientUrl];
     for (let j = 0; j < etcd.members.length; j++) {
       if (j === i) continue;
-      const link = await FaultLink.to(etcd.members[j]!.clientUrl);
+      const member = new URL(etcd.members[j]!.clientUrl);
+      const link = await TcpRelay.start({ host: member.hostname, port: Number(member.port) });
       links[i]!.push(link);
-      urls.push(link.url);
+      urls.push(`${member.protocol}//127.0.0.1:${link.port}`);
     }
     return urls.join(',');
   }, args, etcdArgs });
