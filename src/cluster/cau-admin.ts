@@ -13,9 +13,10 @@ import { nodeState } from './keys.ts';
 import { planDrain } from './placement.ts';
 import { quorumConfig } from './quorum.ts';
 import { currentNode, planRun, type CauNodeRun, type CauRunRecord, type PlanInput } from './cau-plan.ts';
+import { selectReports, type CauReportSelection } from './cau-report-query.ts';
 import { cauPlugin, cauPlugins, pluginRecord, type CauPluginRecord } from './cau-plugin.ts';
 import {
-  CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_ROLE_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauPluginKey, cauScanRequestKey,
+  CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_ROLE_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauPluginKey, cauScanRequestKey, endRunOps,
   type CauCoordinatorRecord, type CauScanRequest, type CauScanResult,
 } from './cau-keys.ts';
 
@@ -86,11 +87,41 @@ export class CauAdmin {
     return s.config!.Name;
   }
 
-  /** Invoke-CauRun: the run is planned and written; the nodes' agents carry it out. */
-  async invoke(input: PlanInput): Promise<CauRunView> {
-    const run = await writeRun(this.node, input);
-    if (!run) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${await this.cluster()}' (Get-CauRun; Stop-CauRun ends it)`, {});
+  /** Invoke-CauRun: the run is planned and written; the nodes' agents carry it out. -ForceRecovery first ends a run left in progress. */
+  async invoke(input: PlanInput, forceRecovery = false): Promise<CauRunView> {
+    let run = await writeRun(this.node, input);
+    if (!run && forceRecovery && (await this.recover())) run = await writeRun(this.node, input);
+    if (!run) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${await this.cluster()}' (Get-CauRun; Stop-CauRun ends it at its next step; Invoke-CauRun -ForceRecovery ends it now)`, {});
     return this.run(false);
+  }
+
+  /**
+   * Invoke-CauRun -ForceRecovery. A coordinator that dies loses its lease and another node takes
+   * the run over by itself; what that takeover cannot clear is a run whose coordinator key is
+   * held by a live node that no longer drives it (its agent wedged: the key lives as long as the
+   * node's lease), or one that waits on a node's answer for as long as its timeout allows. Recovery
+   * ends such a run now — in one txn on the run record's revision: its record kept as a Cancelled
+   * report saying where it was, the coordinator key and the nodes' requests and results deleted —
+   * so a coordinator still busy with it writes nothing more (its writes are conditioned on the
+   * record). A node the old run had paused stays Paused until the new run (or Resume-ClusterNode)
+   * resumes it; an updater it started may still finish on its node and report to nobody.
+   * False: no run to recover (the caller's own write then decides).
+   */
+  private async recover(): Promise<boolean> {
+    for (;;) {
+      const kv = await this.node.etcd.get(CAU_RUN_KEY);
+      if (!kv) return false;
+      const old = JSON.parse(kv.value) as CauRunRecord;
+      const coord = await this.node.etcd.get(CAU_COORDINATOR_KEY);
+      const where = currentNode(old);
+      const why = `recovered by Invoke-CauRun -ForceRecovery on ${this.node.name}${where ? ` at node ${where.Node} (${where.Status})` : ''}${coord ? `, coordinated by ${(JSON.parse(coord.value) as CauCoordinatorRecord).Node}` : ''}`;
+      const ended: CauRunRecord = { ...old, State: 'Cancelled', EndedAt: new Date().toISOString(), Message: old.Message ? `${old.Message}; ${why}` : why };
+      const r = await this.node.etcd.txn([{ key: CAU_RUN_KEY, modRevision: kv.modRevision }], endRunOps(ended));
+      if (r.succeeded) {
+        this.node.event('Warning', 'CLUSTER_CAU_RUN_RECOVERED', `CAU run ${old.RunId} ended: ${why}`);
+        return true;
+      }
+    }
   }
 
   /** Get-CauRun [-ShowClusterNodeState]. */
@@ -121,12 +152,11 @@ export class CauAdmin {
     }
   }
 
-  /** Get-CauReport [-Last] [-Detailed]: finished runs, oldest first. */
-  async reports(last: boolean, detailed: boolean): Promise<CauReportView[]> {
+  /** Get-CauReport [-Last] [-Detailed] [-StartDate] [-EndDate]: finished runs, oldest first (cau-report-query.ts). */
+  async reports(q: CauReportSelection, detailed: boolean): Promise<CauReportView[]> {
     await this.cluster();
     const { kvs } = await this.node.etcd.range(CAU_REPORT_PREFIX);
-    const runs = kvs.map((kv) => JSON.parse(kv.value) as CauRunRecord).sort((a, b) => a.StartedAt.localeCompare(b.StartedAt));
-    return (last ? runs.slice(-1) : runs).map((r) => reportView(r, detailed));
+    return selectReports(kvs.map((kv) => JSON.parse(kv.value) as CauRunRecord), q).map((r) => reportView(r, detailed));
   }
 
   /**

@@ -11,7 +11,8 @@
 //   /vmhost/clusterops/cau/scan/<id>/request   CauScanRequest Invoke-CauScan asked (every node answers, installing nothing)
 //   /vmhost/clusterops/cau/scan/<id>/<node>    CauScanResult one node's answer
 import { OPS_PREFIX } from './ops-keys.ts';
-import type { CauStage } from './cau-plan.ts';
+import type { EtcdOp } from './etcd-client.ts';
+import type { CauRunRecord, CauStage } from './cau-plan.ts';
 
 export const CAU_PREFIX = `${OPS_PREFIX}cau/`;
 export const CAU_RUN_KEY = `${CAU_PREFIX}run`;
@@ -27,6 +28,12 @@ export const cauScanResultKey = (id: string, node: string): string => `${CAU_SCA
 export const cauRequestKey = (node: string): string => `${CAU_REQUEST_PREFIX}${node}`;
 export const cauResultKey = (node: string): string => `${CAU_PREFIX}result/${node}`;
 export const cauReportKey = (runId: string): string => `${CAU_REPORT_PREFIX}${runId}`;
+
+/** A run ends (the coordinator's end, -ForceRecovery): its record kept as a report, the run's keys gone so a new run may start. */
+export const endRunOps = (run: CauRunRecord): EtcdOp[] => [
+  { put: cauReportKey(run.RunId), value: JSON.stringify(run) }, { delete: CAU_RUN_KEY }, { delete: CAU_COORDINATOR_KEY },
+  ...run.Nodes.flatMap((n) => [{ delete: cauRequestKey(n.Node) }, { delete: cauResultKey(n.Node) }]),
+];
 
 /** `Command`: the shell command the node runs (the plugin made it from the run's arguments, or a script). */
 export interface CauRequest { RunId: string; RequestId: string; Stage: CauStage; Command: string; TimeoutMs: number }

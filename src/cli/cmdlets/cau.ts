@@ -10,6 +10,7 @@ import { VmhostError, isVmhostError } from '../../common/index.ts';
 import type { CauPluginView, CauReportView, CauRoleView, CauRunView, CauScanView, CauSetupCheck } from '../../cluster/index.ts';
 import { DAYS_OF_WEEK } from '../../cluster/cau-schedule.ts';
 import { reportsCsv, reportsHtml } from '../cau-report-format.ts';
+import { parseTimeSpan } from '../format-value.ts';
 import type { ApiClient } from '../client.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { parseHashtable } from '../hashtable.ts';
@@ -75,12 +76,21 @@ export const invokeCauRun = defineCmdlet({
     CauPluginName: { type: 'string', help: 'The updater (default vmhost.Command: the administrator\'s command)' },
     CauPluginArguments: { type: 'string', array: true, mandatory: true, help: 'The plugin\'s arguments: @{Command=\'…\'} (vmhost.Command)' },
     ...runParams,
+    StopAfter: { type: 'string', help: 'A time span ([d.]hh:mm[:ss]) from the start after which no node is started: the run ends Cancelled (a node being updated is finished first)' },
+    ForceRecovery: { type: 'switch', help: 'End a run left in progress now (kept as a Cancelled report) and start this one: for a run the automatic takeover of a failed coordinator does not clear' },
     Force: { type: 'switch', help: 'Accepted: the run starts without asking' },
   },
   view: cols('ClusterName', 'RunId', 'ClusterResult', 'NodesSucceeded', 'NodesFailed', 'RunDuration', 'Message'),
   supportsShouldProcess: true,
   async run(args, ctx) {
-    const body = { CauPluginName: args.CauPluginName ?? 'vmhost.Command', CauPluginArguments: parseHashtable('CauPluginArguments', args.CauPluginArguments), ...runBody(args) };
+    const stopAfter = args.StopAfter === undefined ? undefined : parseTimeSpan(args.StopAfter);
+    if (args.StopAfter !== undefined && stopAfter === undefined) {
+      throw new VmhostError('INVALID_ARGUMENT', `Invoke-CauRun -StopAfter '${args.StopAfter}' is not a time span: [d.]hh:mm[:ss], e.g. 02:30:00 or 1.00:00:00`, { param: 'StopAfter' });
+    }
+    const body = {
+      CauPluginName: args.CauPluginName ?? 'vmhost.Command', CauPluginArguments: parseHashtable('CauPluginArguments', args.CauPluginArguments), ...runBody(args),
+      ...(stopAfter !== undefined ? { StopAfterSeconds: stopAfter } : {}), ...(args.ForceRecovery ? { ForceRecovery: true } : {}),
+    };
     if (!ctx.shouldProcess(`cluster ${args.ClusterName ?? '(this node\'s)'}`)) return undefined;
     const api = clientFor(ctx);
     const started = await api.call<CauRunView>('POST', '/cluster/cau/run', body);
@@ -127,10 +137,14 @@ export const stopCauRun = defineCmdlet({
 export const getCauReport = defineCmdlet({
   name: 'Get-CauReport',
   synopsis: 'Finished updating runs: result, nodes updated and failed (-Detailed: each node\'s steps)',
-  params: { ClusterName, Last: { type: 'switch', help: 'Only the last run' }, Detailed: { type: 'switch', help: 'Each node\'s result' } },
+  params: {
+    ClusterName, Last: { type: 'switch', help: 'Only the last run (of those in the dates given)' }, Detailed: { type: 'switch', help: 'Each node\'s result' },
+    StartDate: { type: 'string', help: 'Runs that started at or after this date (ISO 8601: 2026-12-07, 2026-12-07T18:00:00Z)' },
+    EndDate: { type: 'string', help: 'Runs that started at or before this date (ISO 8601)' },
+  },
   view: cols('ClusterName', 'RunStartTime', 'RunDuration', 'ClusterResult', 'NodesSucceeded', 'NodesFailed'),
   async run(args, ctx) {
-    return clientFor(ctx).call<CauReportView[]>('GET', `/cluster/cau/reports${query({ Last: args.Last ? 'true' : undefined, Detailed: args.Detailed ? 'true' : undefined })}`);
+    return clientFor(ctx).call<CauReportView[]>('GET', `/cluster/cau/reports${query({ Last: args.Last ? 'true' : undefined, Detailed: args.Detailed ? 'true' : undefined, StartDate: args.StartDate, EndDate: args.EndDate })}`);
   },
 });
 
