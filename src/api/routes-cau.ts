@@ -1,5 +1,5 @@
 // Cluster-Aware Updating's routes (src/cluster/cau-admin.ts, cau-role.ts): Invoke-CauRun,
-// Get-CauRun, Stop-CauRun, Get-CauReport, Test-CauSetup, Invoke-CauScan, the self-updating role
+// Get-CauRun, Stop-CauRun, Get-CauReport, Save-CauDebugTrace, Test-CauSetup, Invoke-CauScan, the self-updating role
 // (Add-/Set-/Get-/Enable-/Disable-/Remove-CauClusterRole) and Get-/Register-/Unregister-CauPlugin.
 // A daemon that is not a cluster node answers CLUSTER_NOT_CONFIGURED.
 import type { FastifyInstance } from 'fastify';
@@ -34,6 +34,9 @@ export function registerCauRoutes(app: FastifyInstance, cau: { admin: CauAdmin; 
   app.delete('/api/v1/cluster/cau/run', { schema: { summary: 'Stop-CauRun: the run ends at its next step (Cancelled)', tags } }, async () => need().admin.stop());
   app.get<{ Querystring: CauReportQuery }>('/api/v1/cluster/cau/reports', { schema: { summary: 'Get-CauReport: finished runs', tags, querystring: CauReportQuery } },
     async (req) => need().admin.reports({ Last: req.query.Last ?? false, StartDate: req.query.StartDate, EndDate: req.query.EndDate }, req.query.Detailed ?? false));
+  app.post('/api/v1/cluster/cau/debug-trace',
+    { schema: { summary: 'Save-CauDebugTrace: the runs\' records, each node\'s CAU events and plug-in outputs, as archive entries (base64)', tags } },
+    async () => (await need().admin.debugTrace()).map((e) => ({ Name: e.Name, Base64: e.Data.toString('base64') })));
   app.get('/api/v1/cluster/cau/setup', { schema: { summary: 'Test-CauSetup: whether a run could go through now', tags } }, async () => need().admin.testSetup());
   app.post<{ Body: CauScanBody }>('/api/v1/cluster/cau/scan',
     { schema: { summary: 'Invoke-CauScan: the updates each node would get (each runs the plug-in\'s scan command; nothing is installed)', tags, body: CauScanBody } },

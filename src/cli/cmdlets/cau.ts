@@ -1,5 +1,5 @@
 // Cluster-Aware Updating's cmdlets (reference §2): Invoke-CauRun, Get-CauRun, Stop-CauRun,
-// Get-CauReport, Export-CauReport, Test-CauSetup, Invoke-CauScan, the self-updating role
+// Get-CauReport, Export-CauReport, Save-CauDebugTrace, Test-CauSetup, Invoke-CauScan, the self-updating role
 // (Add-/Set-/Get-/Enable-/Disable-/Remove-CauClusterRole), Get-/Register-/Unregister-CauPlugin. -ClusterName is accepted and means the cluster of the node this
 // CLI reaches. Invoke-CauRun and Get-CauRun -WaitForCompletion follow the run until it ends; the
 // node they reach may be restarted by the run itself (its update), so they ride out a daemon that
@@ -11,6 +11,7 @@ import type { CauPluginView, CauReportView, CauRoleView, CauRunView, CauScanView
 import { DAYS_OF_WEEK } from '../../cluster/cau-schedule.ts';
 import { reportsCsv, reportsHtml } from '../cau-report-format.ts';
 import { parseTimeSpan } from '../format-value.ts';
+import { tarArchive } from '../tar.ts';
 import type { ApiClient } from '../client.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { parseHashtable } from '../hashtable.ts';
@@ -145,6 +146,30 @@ export const getCauReport = defineCmdlet({
   view: cols('ClusterName', 'RunStartTime', 'RunDuration', 'ClusterResult', 'NodesSucceeded', 'NodesFailed'),
   async run(args, ctx) {
     return clientFor(ctx).call<CauReportView[]>('GET', `/cluster/cau/reports${query({ Last: args.Last ? 'true' : undefined, Detailed: args.Detailed ? 'true' : undefined, StartDate: args.StartDate, EndDate: args.EndDate })}`);
+  },
+});
+
+export const saveCauDebugTrace = defineCmdlet({
+  name: 'Save-CauDebugTrace',
+  synopsis: 'Save what explains the updating runs — their records, each node\'s CAU events and plug-in outputs — as a tar archive',
+  params: {
+    ClusterName,
+    FilePath: { type: 'string', mandatory: true, help: 'The archive to write (tar: tar -tf lists it)' },
+    Force: { type: 'switch', help: 'Overwrite the file if it exists' },
+  },
+  positional: ['FilePath'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    const path = resolve(args.FilePath);
+    if (!ctx.shouldProcess(path)) return undefined;
+    const entries = await clientFor(ctx).call<{ Name: string; Base64: string }[]>('POST', '/cluster/cau/debug-trace');
+    const files = entries.map((e) => ({ Name: e.Name, Data: Buffer.from(e.Base64, 'base64') }));
+    await writeFile(path, tarArchive(files, new Date()), { flag: args.Force ? 'w' : 'wx' }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST') throw new VmhostError('ALREADY_EXISTS', `Save-CauDebugTrace: '${path}' exists (-Force overwrites it)`, { path });
+      throw e;
+    });
+    ctx.verbose(`${files.length} entries written to ${path}`);
+    return undefined;
   },
 });
 
