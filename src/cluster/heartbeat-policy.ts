@@ -3,7 +3,7 @@
 // owner (vm-monitor.ts) samples it every pass and acts on a failure with the VM resource's
 // restart policy, as for a monitored service.
 //
-// - After a start (a new QEMU, or a reset this node made) the guest has `graceMs` to reach OK.
+// - After a start (a new QEMU, or a reboot: QEMU's RESET, from inside or a reset) the guest has `graceMs` to reach OK.
 //   A guest that never does — hung in its boot, its agent never connecting — is a failure, but
 //   only for a role whose guest has answered before (`agentSeen`, kept in etcd for the role's
 //   life, so it holds on whichever node starts it next): a VM without the agent never reports a
@@ -30,7 +30,7 @@ export const DEFAULT_HEARTBEAT_TIMING: HeartbeatTiming = { graceMs: 300_000, los
 
 /** What the owner keeps per VM between samples; a new run (`run` changed) starts afresh. */
 export interface HeartbeatTrack {
-  /** The run it describes: the QEMU's pid and the count of resets this node made of it. */
+  /** The boot it describes: the QEMU's pid and its resets so far (Host.clusteredVms' `boot`). */
   run: string;
   /** When this node first saw the run (ms). */
   startedAt: number;

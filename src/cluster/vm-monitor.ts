@@ -61,9 +61,8 @@ export class VmMonitor {
   private readonly armed = new Set<string>();
   /** VMs this node is restarting: no verdict until the reset is done. */
   private readonly restarting = new Set<string>();
-  /** Per VM here: its heartbeat as last judged, and the resets this node made of its QEMU (a reset starts a new run). */
+  /** Per VM here: its heartbeat as last judged in its current boot. */
   private readonly tracks = new Map<string, HeartbeatTrack>();
-  private readonly resets = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -82,7 +81,7 @@ export class VmMonitor {
     const here = new Map(this.host.clusteredVms().map((v) => [v.id, v]));
     // A VM that left this node starts afresh wherever it goes (and here, should it come back).
     for (const k of this.armed) if (!here.has(k.slice(0, k.indexOf('/')))) this.armed.delete(k);
-    for (const m of [this.tracks, this.resets]) for (const id of m.keys()) if (!here.has(id)) m.delete(id);
+    for (const id of this.tracks.keys()) if (!here.has(id)) this.tracks.delete(id);
     const { kvs } = await this.node.etcd.range(MONITOR_PREFIX);
     const records = new Map<string, RecordAt>(kvs.map((kv) => {
       const rec = JSON.parse(kv.value) as MonitorRecord;
@@ -97,14 +96,13 @@ export class VmMonitor {
   }
 
   /** One heartbeat sample of a VM here, judged; answers whether it acted on a failure. */
-  private async checkHeartbeat(vm: { id: string; name: string; state: string }, at: RecordAt): Promise<boolean> {
-    if (at.rec.CheckHeartbeat === 0 || (vm.state !== 'Running' && vm.state !== 'Paused')) {
+  private async checkHeartbeat(vm: { id: string; name: string; state: string; boot?: string }, at: RecordAt): Promise<boolean> {
+    if (at.rec.CheckHeartbeat === 0 || vm.boot === undefined || (vm.state !== 'Running' && vm.state !== 'Paused')) {
       this.tracks.delete(vm.id);
       return false;
     }
-    const view = this.host.get(vm.id);
-    const run = `${view.ProcessId}/${this.resets.get(vm.id) ?? 0}`;
-    const { track, verdict } = judgeHeartbeat(this.tracks.get(vm.id), { now: Date.now(), run, status: view.Heartbeat, agentSeen: at.rec.AgentSeen === true }, this.timing);
+    // Every boot (a start, a reboot from inside, a reset) has its own grace: judged per boot.
+    const { track, verdict } = judgeHeartbeat(this.tracks.get(vm.id), { now: Date.now(), run: vm.boot, status: this.host.get(vm.id).Heartbeat, agentSeen: at.rec.AgentSeen === true }, this.timing);
     this.tracks.set(vm.id, track);
     const s = (ms: number): string => `${Math.round(ms / 1000)} s`;
     switch (verdict.kind) {
@@ -178,7 +176,6 @@ export class VmMonitor {
       this.node.event('Error', `CLUSTER_VM_${kind}_RESTART_FAILED`, `VM '${vm.name}' could not be restarted: ${(e as Error).message}: the role fails over`);
       this.node.requestFailover(vm.id, `${what}, and its restart failed`);
     } finally {
-      this.resets.set(vm.id, (this.resets.get(vm.id) ?? 0) + 1);
       this.restarting.delete(vm.id);
     }
   }
