@@ -4,10 +4,13 @@
 // Heartbeat LostCommunication; past the timeout the owner restarts the VM in place (the guest
 // reboots, its agent answers again); frozen again within the restart period, the role fails over
 // to the other node and runs there. CheckHeartbeat is read and its inputs checked through the
-// cmdlets. The grace after a start (a guest that never answers) is heartbeat-policy.test.ts's.
+// cmdlets. The grace after a start (a guest that never answers: the CI hang at f07fd5b) is
+// heartbeat-policy.test.ts's in the default suite; under VMHOST_LONG=1 (a 30 s grace waited out)
+// a cold start whose QEMU is frozen (SIGSTOP from the host) before its guest could boot is reset
+// after the grace, and once thawed its guest answers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, withAppRole, type TestCluster } from './support/cluster.ts';
+import { clusteredQemuPids, startCluster, withAppRole, type TestCluster } from './support/cluster.ts';
 import type { CliTools } from './support/cli-tools.ts';
 import { waitFor } from './support/daemon.ts';
 
@@ -16,6 +19,9 @@ interface HostEvent { Seq: number; Code: string; Message: string }
 interface LogLine { Node: string; Code: string; Message: string }
 
 const NODES = ['node1', 'node2'];
+const long = process.env.VMHOST_LONG === '1';
+/** The grace after a start: long in the default suite (no start is to be judged), waited out under VMHOST_LONG=1. */
+const GRACE_S = long ? 30 : 120;
 const MARKER = `hb-${process.pid}`;
 /**
  * The guest's agent stopped a moment after the exec that asks it has answered: setsid takes the
@@ -29,8 +35,7 @@ describe('heartbeat monitoring: a lost heartbeat restarts the clustered VM, then
   let t: CliTools[] = [];
 
   before(async () => {
-    // The grace is long: this test loses an OK heartbeat; the no-OK-after-a-start case is the policy's unit test.
-    cluster = await startCluster(NODES, { args: () => ['--cluster-heartbeat-timeout', '3', '--cluster-heartbeat-grace', '120'] });
+    cluster = await startCluster(NODES, { args: () => ['--cluster-heartbeat-timeout', '3', '--cluster-heartbeat-grace', String(GRACE_S)] });
     t = cluster.t;
     await withAppRole(cluster, NODES);
   });
@@ -88,5 +93,28 @@ describe('heartbeat monitoring: a lost heartbeat restarts the clustered VM, then
     assert.equal(moved.State, 'Online');
     await t[other]!.heartbeat('app');
     process.stdout.write(`# frozen again -> role Online on ${NODES[other]} with its heartbeat OK ${Date.now() - t0} ms (LOADED)\n`);
+  });
+
+  test('a cold start whose guest never answers (its QEMU frozen before the boot) is reset after the grace', { skip: !long && 'VMHOST_LONG=1 only: waits out a 30 s grace' }, async () => {
+    const home = await owner();
+    const d = cluster!.daemons[home]!;
+    // A cold start: the role taken offline (saved), its saved state dropped, started again.
+    await t[home]!.ok('Stop-ClusterGroup', 'app');
+    await t[home]!.ok('Remove-VMSavedState', 'app');
+    const old = new Set(await clusteredQemuPids(d));
+    const since = await lastSeq(home);
+    const starting = t[home]!.ok('Start-ClusterGroup', 'app');
+    // Frozen at once: a TCG boot takes seconds before the agent could answer.
+    const pid = await waitFor('the new QEMU', 60_000, async () => (await clusteredQemuPids(d)).find((p) => !old.has(p)));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const restart = await event(home, 'CLUSTER_VM_HEARTBEAT_RESTART', since);
+      assert.match(restart.Message, new RegExp(`VM 'app' reported no heartbeat \\d+ s after its start \\(grace ${GRACE_S} s\\): restarting the VM`));
+    } finally {
+      process.kill(pid, 'SIGCONT'); // the reset the monitor asked goes through
+    }
+    await starting;
+    await t[home]!.heartbeat('app');
+    assert.equal(NODES[await owner()], NODES[home], 'restarted in place');
   });
 });
