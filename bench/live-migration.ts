@@ -29,6 +29,7 @@ import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
 import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
 import { cliTools } from '../test/support/cli-tools.ts';
 import { pingBlackout } from '../test/support/ping-blackout.ts';
+import { ThreadSampler, childrenWith, type ThreadShare } from './thread-sampler.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -42,7 +43,7 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; channels?: number }
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; preCopyMs: number; switchoverMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; channels?: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -67,7 +68,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
     const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
     const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, preCopyMs: NaN, switchoverMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
   } finally {
     await src.kill();
     await dst.kill();
@@ -76,7 +77,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
 
 /** User + system CPU time of a daemon's process so far (clock ticks of /proc/PID/stat, 100 per second). */
 const cpuMs = (d: TestDaemon): number => {
-  const f = readFileSync(`/proc/${d.proc!.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const f = readFileSync(`/proc/${d.proc!.pid!}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
@@ -147,20 +148,29 @@ function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { 
   return rows.map(([w, t]) => `  ${String(Math.round(t - stop)).padStart(6)} ms  ${w}`).join('\n');
 }
 
+/** The longest wait between two consecutive frames of `fs`, with its ends (epoch ms). */
+interface Gap { ms: number; from: number; to: number }
+const longestGap = (fs: Frame[]): Gap => {
+  let best = { ms: 0, from: NaN, to: NaN };
+  for (let i = 1; i < fs.length; i++) if (fs[i]!.at - fs[i - 1]!.at > best.ms) best = { ms: fs[i]!.at - fs[i - 1]!.at, from: fs[i - 1]!.at, to: fs[i]!.at };
+  return best;
+};
+
 /**
  * The blackout on the wire: the longest wait between two echo replies entering the pinger's
  * switch (its own clock), with where it starts and ends from the source's STOP, and the longest
  * gap between the pinger's requests (a pinger starved of CPU sends late: that is no blackout).
+ * Split in two: the pre-copy's longest gap (replies both before STOP: the guest still ran here)
+ * and the switchover's (the last reply before STOP to the first after it).
  */
-function wireBlackout(pingerSide: Frame[], stop: number | undefined): { ms: number; text: string } {
-  const gap = (fs: Frame[]) => {
-    let best = { ms: 0, from: NaN, to: NaN };
-    for (let i = 1; i < fs.length; i++) if (fs[i]!.at - fs[i - 1]!.at > best.ms) best = { ms: fs[i]!.at - fs[i - 1]!.at, from: fs[i - 1]!.at, to: fs[i]!.at };
-    return best;
-  };
-  const r = gap(pingerSide.filter((f) => f.kind === 'reply')), q = gap(pingerSide.filter((f) => f.kind === 'request'));
+function wireBlackout(pingerSide: Frame[], stop: number | undefined): { gap: Gap; preCopy: Gap; switchover: Gap; text: string } {
+  const replies = pingerSide.filter((f) => f.kind === 'reply');
+  const r = longestGap(replies), q = longestGap(pingerSide.filter((f) => f.kind === 'request'));
+  const preCopy = stop === undefined ? { ms: NaN, from: NaN, to: NaN } : longestGap(replies.filter((f) => f.at < stop));
+  const lastBefore = stop === undefined ? undefined : replies.filter((f) => f.at < stop).at(-1), firstAfter = stop === undefined ? undefined : replies.find((f) => f.at >= stop);
+  const switchover = lastBefore && firstAfter ? { ms: firstAfter.at - lastBefore.at, from: lastBefore.at, to: firstAfter.at } : { ms: NaN, from: NaN, to: NaN };
   const rel = (t: number) => (stop === undefined ? '?' : String(Math.round(t - stop)));
-  return { ms: Math.round(r.ms), text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
+  return { gap: r, preCopy, switchover, text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP): pre-copy ${Math.round(preCopy.ms)} ms (${rel(preCopy.from)} → ${rel(preCopy.to)}), switchover ${Math.round(switchover.ms)} ms (${rel(switchover.from)} → ${rel(switchover.to)}); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
 }
 
 /** The source's STOP (QEMU's event) from its VM_MOVED_OUT message, in epoch ms. */
@@ -169,18 +179,38 @@ const stopOf = (outMsg: string | undefined): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+/** The threads that mattered in `gap`: the vCPUs always, the rest when they ran or waited ≥ 10 ms. */
+function finding(what: string, gap: Gap, stop: number, sampler: ThreadSampler): string {
+  if (!(gap.ms > 0)) return `  threads in ${what}: (no such gap)`;
+  const d = sampler.during(gap.from, gap.to);
+  const shown = d.shares.filter((s) => /CPU \d/.test(s.thread) || s.ranMs + s.waitedMs >= 10);
+  const row = (s: ThreadShare) => `    ${s.thread.padEnd(44)} ran ${String(Math.round(s.ranMs)).padStart(5)} ms, waited for a core ${String(Math.round(s.waitedMs)).padStart(5)} ms, slept ${String(Math.round(s.sleptMs)).padStart(5)} ms  [${s.priority}]`;
+  const vcpu = d.shares.find((s) => s.thread.startsWith('source QEMU: CPU 0'));
+  const mig = d.shares.filter((s) => s.thread.startsWith('source QEMU: ') && /live_migration|multifdsend/.test(s.thread)).reduce((a, s) => a + s.ranMs, 0);
+  const headline = vcpu ? `the moving guest's vCPU ran ${Math.round(vcpu.ranMs)} ms, waited for a core ${Math.round(vcpu.waitedMs)} ms, slept ${Math.round(vcpu.sleptMs)} ms; the source's migration threads ran ${Math.round(mig)} ms` : 'no source vCPU sampled';
+  return `  threads in ${what} (${Math.round(gap.ms)} ms, ${Math.round(gap.from - stop)} → ${Math.round(gap.to - stop)} ms from STOP; sampled ${Math.round(d.from - stop)} → ${Math.round(d.to - stop)}): ${headline}\n${shown.map(row).join('\n')}`;
+}
+
 async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
   const ping = cliTools(pinger);
   await ping.sh('pinger', `setsid ping -i 0.02 -W 1 ${BENCH_IP} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
   const captured = await captureBoth(from, to);
+  const name = (d: TestDaemon) => (d === from ? 'source' : 'destination');
+  const sampler = new ThreadSampler(() => [
+    ...[from, to].map((d) => ({ label: `${name(d)} daemon`, pid: d.proc!.pid! })),
+    ...[from, to].flatMap((d) => childrenWith(d.proc!.pid!, 'guest=bench').map((pid) => ({ label: `${name(d)} QEMU`, pid }))),
+    ...childrenWith(pinger.proc!.pid!, 'guest=pinger').map((pid) => ({ label: 'pinger QEMU', pid })),
+  ], Number(process.env.SAMPLE_MS ?? 5));
+  sampler.start();
   const cpu0 = cpuMs(from) + cpuMs(to);
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
   const daemonCpuMs = cpuMs(from) + cpuMs(to) - cpu0;
   await sleep(2000);
+  sampler.stop();
   const log = (await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out;
   const seen = pingBlackout(log, 20);
   const frames = await captured();
@@ -194,12 +224,18 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
   if (process.env.PING_LOG) console.log(log.split('\n').filter((l) => /seq=/.test(l)).map((l) => /seq=(\d+) ttl=\d+ time=([\d.]+)/.exec(l)?.slice(1).join(':')).join(' '));
   const wire = wireBlackout(from === pinger ? frames.from : frames.to, stopOf(out?.[0]));
   console.log(`  trace of one move (blackout from the ping log ${seen.blackoutMs} ms; ${wire.text}), ms from the source's STOP:\n${trace(out?.[0], inn?.[0], frames)}`);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
+  const stop = stopOf(out?.[0]);
+  if (stop !== undefined) {
+    console.log(finding('the longest pre-copy gap', wire.preCopy, stop, sampler));
+    console.log(finding('the switchover gap', wire.switchover, stop, sampler));
+    console.log(finding('the whole move', { ms: totalMs, from: t0, to: t0 + totalMs }, stop, sampler));
+  }
+  return { preCopyMs: Math.round(wire.preCopy.ms), switchoverMs: Math.round(wire.switchover.ms), totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), preCopy: median(runs.map((r) => r.preCopyMs)), switchover: median(runs.map((r) => r.switchoverMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms (wire: pre-copy ${String(m.preCopy).padStart(5)}, switchover ${String(m.switchover).padStart(4)})  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
   return m;
 };
 
