@@ -29,7 +29,7 @@ import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
 import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
 import { cliTools } from '../test/support/cli-tools.ts';
 import { pingBlackout } from '../test/support/ping-blackout.ts';
-import { ThreadSampler, childrenWith, type ThreadShare } from './thread-sampler.ts';
+import { ThreadSampler, childrenWith, type ThreadShare } from '../test/support/thread-sampler.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -43,7 +43,7 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; preCopyMs: number; switchoverMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; channels?: number }
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; preCopyMs: number; switchoverMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; lockMs: number; channels?: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -68,7 +68,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
     const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
     const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, preCopyMs: NaN, switchoverMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, preCopyMs: NaN, switchoverMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0, lockMs: r.longestAnswer.ms };
   } finally {
     await src.kill();
     await dst.kill();
@@ -131,6 +131,8 @@ function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { 
   const stop = stopOf(outMsg);
   if (stop === undefined) return '  (no trace: the move events carry no times)';
   const rows: (readonly [string, number])[] = [['source: QEMU STOP', stop], ...steps];
+  const lock = lockOf(outMsg);
+  if (lock) rows.push([`source: a query-migrate sent, answered ${lock.ms} ms later (QEMU's lock held; status ${lock.status})`, lock.at]);
   const resumed = /guest resumed (\d+)/.exec(inMsg ?? '');
   if (resumed) rows.push(['destination: QEMU RESUME', Number(resumed[1])]);
   for (const [side, fs] of [['source switch', frames.from], ['destination switch', frames.to]] as const) {
@@ -172,6 +174,12 @@ function wireBlackout(pingerSide: Frame[], stop: number | undefined): { gap: Gap
   const rel = (t: number) => (stop === undefined ? '?' : String(Math.round(t - stop)));
   return { gap: r, preCopy, switchover, text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP): pre-copy ${Math.round(preCopy.ms)} ms (${rel(preCopy.from)} → ${rel(preCopy.to)}), switchover ${Math.round(switchover.ms)} ms (${rel(switchover.from)} → ${rel(switchover.to)}); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
 }
+
+/** The longest wait for QEMU's answer to query-migrate during the pre-copy (its lock held), from VM_MOVED_OUT's message. */
+const lockOf = (outMsg: string | undefined): { ms: number; status: string; at: number } | undefined => {
+  const m = /lock held up to (\d+) ms in (\S+) at (\d+)/.exec(outMsg ?? '');
+  return m ? { ms: Number(m[1]), status: m[2]!, at: Number(m[3]) } : undefined;
+};
 
 /** The source's STOP (QEMU's event) from its VM_MOVED_OUT message, in epoch ms. */
 const stopOf = (outMsg: string | undefined): number | undefined => {
@@ -219,7 +227,9 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
   }
   await sleep(500); // the event log is written behind the answer
-  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*?(?:, (\d+) multifd channels)?;[^"]*/g)].at(-1);
+  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*/g)].at(-1);
+  const channels = /(\d+) multifd channels/.exec(out?.[0] ?? '')?.[1];
+  const lock = lockOf(out?.[0]);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)[^"]*/g)].at(-1);
   if (process.env.PING_LOG) console.log(log.split('\n').filter((l) => /seq=/.test(l)).map((l) => /seq=(\d+) ttl=\d+ time=([\d.]+)/.exec(l)?.slice(1).join(':')).join(' '));
   const wire = wireBlackout(from === pinger ? frames.from : frames.to, stopOf(out?.[0]));
@@ -230,12 +240,12 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
     console.log(finding('the switchover gap', wire.switchover, stop, sampler));
     console.log(finding('the whole move', { ms: totalMs, from: t0, to: t0 + totalMs }, stop, sampler));
   }
-  return { preCopyMs: Math.round(wire.preCopy.ms), switchoverMs: Math.round(wire.switchover.ms), totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
+  return { preCopyMs: Math.round(wire.preCopy.ms), switchoverMs: Math.round(wire.switchover.ms), totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, lockMs: lock?.ms ?? NaN, ...(channels ? { channels: Number(channels) } : {}) };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), preCopy: median(runs.map((r) => r.preCopyMs)), switchover: median(runs.map((r) => r.switchoverMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms (wire: pre-copy ${String(m.preCopy).padStart(5)}, switchover ${String(m.switchover).padStart(4)})  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), preCopy: median(runs.map((r) => r.preCopyMs)), switchover: median(runs.map((r) => r.switchoverMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)), lock: median(runs.map((r) => r.lockMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms (wire: pre-copy ${String(m.preCopy).padStart(5)}, switchover ${String(m.switchover).padStart(4)}; QEMU's lock held ${String(m.lock).padStart(4)})  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
   return m;
 };
 

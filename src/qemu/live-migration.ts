@@ -42,6 +42,13 @@ export interface LiveMigrationResult {
   totalTimeMs: number | undefined;
   downtimeMs: number | undefined;
   transferredBytes: number | undefined;
+  /**
+   * The longest wait for a query-migrate answer while QEMU pre-copied: QEMU answers QMP on its
+   * main loop under the big QEMU lock (BQL), so a long answer means the lock was held that long,
+   * and the guest's vCPUs (under TCG) and its NIC were held with it. `status`: the migration's
+   * status in that answer (the phase that held the lock); `at`: when the query was sent (epoch ms).
+   */
+  longestAnswer: { ms: number; status: string; at: number };
 }
 
 async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean): Promise<void> {
@@ -104,12 +111,16 @@ export async function migrateLive(qmp: QmpClient, uri: string, tuning: Migration
 async function follow(qmp: QmpClient, uri: string, timeoutMs: number, opts: { onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal }): Promise<LiveMigrationResult> {
   const ctx = { op: 'live-migrate', uri };
   const started = Date.now();
+  const longestAnswer = { ms: 0, status: 'none', at: started };
   await startMigrate(qmp, uri);
   for (;;) {
+    const asked = Date.now();
     const info = await qmp.execute('query-migrate');
+    // Not the completion's answer: the final stop holds the lock by design (QEMU's downtime).
+    if (Date.now() - asked > longestAnswer.ms && info.status !== 'completed') Object.assign(longestAnswer, { ms: Date.now() - asked, status: info.status ?? 'none', at: asked });
     opts.onProgress?.(info);
     if (info.status === 'completed') {
-      return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred };
+      return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred, longestAnswer };
     }
     if (info.status === 'failed' || info.status === 'cancelled') {
       const why = `live migration failed: ${info['error-desc'] ?? info.status}`;

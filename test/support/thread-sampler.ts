@@ -3,16 +3,18 @@
 // every few ms, so a gap in the pinger's replies can be split per thread into "ran", "waited
 // for a core" (starved) and "slept" (blocked: a lock such as QEMU's BQL, a throttle's sleep, a
 // halted vCPU). QEMU runs with debug-threads=on, so its threads carry names (CPU 0/TCG,
-// live_migration, multifdsend_0, …). Used by bench/live-migration.ts.
+// live_migration, multifdsend_0, …). Used by bench/live-migration.ts; pure parts tested in
+// thread-sampler.test.ts.
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** A process to sample: what the trace calls it, and its pid. */
 export interface Watched { label: string; pid: number }
 
 /** One thread's cumulative times at one instant, in ms. */
-interface ThreadTimes { runMs: number; waitMs: number }
+export interface ThreadTimes { runMs: number; waitMs: number }
 
-interface Sample { at: number; threads: Map<string, ThreadTimes> }
+/** All threads' times at one instant (epoch ms); a thread gone since keeps its last times. */
+export interface Sample { at: number; threads: Map<string, ThreadTimes> }
 
 /** A thread's share of a window. `sleptMs`: neither on a core nor waiting for one. */
 export interface ThreadShare { thread: string; ranMs: number; waitedMs: number; sleptMs: number; priority: string }
@@ -71,7 +73,8 @@ export class ThreadSampler {
   }
 
   private sample(): void {
-    const threads = new Map<string, ThreadTimes>();
+    // Threads that ended (the source QEMU after the move) keep their last times: a window over the whole move still counts them.
+    const threads = new Map<string, ThreadTimes>(this.samples.at(-1)?.threads);
     for (const [pid, label] of this.watched) {
       let tids: string[];
       try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
