@@ -18,6 +18,10 @@
 // announced, its VM_MOVED_IN event; "state loaded" is its first part: the stream's tail still arriving), and the CPU time both daemons spent during the move (user +
 // system, from /proc: the relays and the disk streams run there; TLS's cost shows here). Ratios:
 // ours / peer, and Compression / TCPIP.
+// Per move it also prints the wire's longest gap split in two (the pre-copy's, while the guest
+// still ran here, and the switchover's, across STOP), the longest query-migrate answer the source
+// waited for (QEMU's lock held), and each thread of both QEMUs and both daemons over those gaps:
+// ran, waited for a core, slept (test/support/thread-sampler.ts, /proc schedstat every SAMPLE_MS=5 ms).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -195,7 +199,9 @@ function finding(what: string, gap: Gap, stop: number, sampler: ThreadSampler): 
   const row = (s: ThreadShare) => `    ${s.thread.padEnd(44)} ran ${String(Math.round(s.ranMs)).padStart(5)} ms, waited for a core ${String(Math.round(s.waitedMs)).padStart(5)} ms, slept ${String(Math.round(s.sleptMs)).padStart(5)} ms  [${s.priority}]`;
   const vcpu = d.shares.find((s) => s.thread.startsWith('source QEMU: CPU 0'));
   const mig = d.shares.filter((s) => s.thread.startsWith('source QEMU: ') && /live_migration|multifdsend/.test(s.thread)).reduce((a, s) => a + s.ranMs, 0);
-  const headline = vcpu ? `the moving guest's vCPU ran ${Math.round(vcpu.ranMs)} ms, waited for a core ${Math.round(vcpu.waitedMs)} ms, slept ${Math.round(vcpu.sleptMs)} ms; the source's migration threads ran ${Math.round(mig)} ms` : 'no source vCPU sampled';
+  // QEMU's main thread runs the NIC's backend and the timers: asleep with the vCPU while the migration thread runs, the lock is held.
+  const main = d.shares.find((s) => s.thread.startsWith('source QEMU: qemu-system'));
+  const headline = vcpu ? `the moving guest's vCPU ran ${Math.round(vcpu.ranMs)} ms, waited for a core ${Math.round(vcpu.waitedMs)} ms, slept ${Math.round(vcpu.sleptMs)} ms; QEMU's main thread ran ${Math.round(main?.ranMs ?? NaN)} ms, slept ${Math.round(main?.sleptMs ?? NaN)} ms; the source's migration threads ran ${Math.round(mig)} ms` : 'no source vCPU sampled';
   return `  threads in ${what} (${Math.round(gap.ms)} ms, ${Math.round(gap.from - stop)} → ${Math.round(gap.to - stop)} ms from STOP; sampled ${Math.round(d.from - stop)} → ${Math.round(d.to - stop)}): ${headline}\n${shown.map(row).join('\n')}`;
 }
 
