@@ -88,6 +88,8 @@ test('a failed and a cancelled multifd migration leave the source able to migrat
 const threadInProc = (pid: number, tid: number) => ({
   comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
   nice: Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]),
+  // QEMU's session group, raised with the thread where the kernel has autogroups (thread-priority.ts).
+  group: /nice (-?\d+)/.exec((() => { try { return readFileSync(`/proc/${pid}/autogroup`, 'utf8'); } catch { return ''; } })())?.[1],
 });
 
 test('the migration thread runs its setup at nice -20 and goes back to its own priority once QEMU answers past the setup (read from /proc)', async () => {
@@ -98,7 +100,7 @@ test('the migration thread runs its setup at nice -20 and goes back to its own p
   const sink = createServer((c) => { held.push(c); });
   const path = join(bed.dir, 'raise.mig');
   await new Promise<void>((ok) => sink.listen(path, ok));
-  const seen: { setup?: { comm: string; nice: number }; active?: { comm: string; nice: number } } = {};
+  const seen: { setup?: ReturnType<typeof threadInProc>; active?: ReturnType<typeof threadInProc> } = {};
   let tid: number | undefined;
   const cancel = new AbortController();
   const run = migrateLive(s.qmp, `unix:${path}`, {}, {
@@ -114,8 +116,9 @@ test('the migration thread runs its setup at nice -20 and goes back to its own p
   sink.close();
   for (const c of held) c.destroy();
   if (process.getuid?.() === 0) {
-    assert.deepEqual(seen.setup, { comm: MIGRATION_THREAD, nice: SETUP_NICE }, 'raised during the setup');
-    assert.deepEqual(seen.active, { comm: MIGRATION_THREAD, nice: 0 }, 'back at nice 0 once QEMU answered past the setup');
+    const groups = seen.setup?.group !== undefined;
+    assert.deepEqual(seen.setup, { comm: MIGRATION_THREAD, nice: SETUP_NICE, group: groups ? String(SETUP_NICE) : undefined }, 'raised during the setup');
+    assert.deepEqual(seen.active, { comm: MIGRATION_THREAD, nice: 0, group: groups ? '0' : undefined }, 'back at nice 0 once QEMU answered past the setup');
   } else {
     assert.equal(seen.setup, undefined, 'without CAP_SYS_NICE nothing is raised (the move goes on)');
   }

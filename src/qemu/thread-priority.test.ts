@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { getPriority } from 'node:os';
-import { MIGRATION_THREAD, raiseThread, threadsNamed, threadsOf } from './thread-priority.ts';
+import { readFileSync } from 'node:fs';
+import { MIGRATION_THREAD, parseAutogroupNice, raiseThread, threadsNamed, threadsOf } from './thread-priority.ts';
 
 test("QEMU's migration thread picked by its debug-threads name, not its neighbours'", () => {
   const threads = [
@@ -15,8 +16,16 @@ test("QEMU's migration thread picked by its debug-threads name, not its neighbou
   assert.deepEqual(threadsNamed([], MIGRATION_THREAD), []);
 });
 
+test("an autogroup's nice from /proc/PID/autogroup", () => {
+  assert.equal(parseAutogroupNice('/autogroup-42 nice 0\n'), 0);
+  assert.equal(parseAutogroupNice('/autogroup-7 nice -20\n'), -20);
+  assert.equal(parseAutogroupNice(''), undefined);
+});
+
+const autogroupNice = (pid: number): number | undefined => { try { return parseAutogroupNice(readFileSync(`/proc/${pid}/autogroup`, 'utf8')); } catch { return undefined; } };
+
 test('a real thread raised (or refused without CAP_SYS_NICE) and restored; a missing name raises nothing', async () => {
-  const child = spawn('sleep', ['30']);
+  const child = spawn('sleep', ['30'], { detached: true }); // a session, hence an autogroup, of its own (as QEMU)
   try {
     await new Promise((r) => child.once('spawn', r));
     assert.deepEqual(threadsOf(child.pid!).map((t) => t.comm), ['sleep']);
@@ -25,9 +34,12 @@ test('a real thread raised (or refused without CAP_SYS_NICE) and restored; a mis
     if (process.getuid?.() === 0) {
       assert.ok('restore' in r);
       assert.equal(getPriority(child.pid!), -5);
+      const group = autogroupNice(child.pid!);
+      if (group !== undefined) assert.equal(group, -5, 'its autogroup raised with it');
       r.restore();
       r.restore();
       assert.equal(getPriority(child.pid!), 0);
+      if (group !== undefined) assert.equal(autogroupNice(child.pid!), 0);
     } else {
       assert.ok('refused' in r);
     }

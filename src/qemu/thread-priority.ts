@@ -7,8 +7,12 @@
 // −20 during the setup, and back at its own priority as soon as QEMU answers again (the lock
 // released). A lower priority (nice 19, SCHED_IDLE) would lengthen the stall: the guest waits on
 // this thread's lock, not for its core.
+// With the scheduler's autogroups (kernel.sched_autogroup_enabled, Debian's default), a thread's
+// nice only orders it within its session's group, and QEMU runs in a session of its own: against
+// every other process the whole group competes as one, at the group's nice. During the setup
+// everything else in QEMU waits on this thread's lock, so the group is raised with the thread.
 // QEMU runs with `-name …,debug-threads=on`, so its threads carry names in /proc.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
 /** The thread QEMU 7.2 runs a migration's setup and pre-copy in. */
@@ -34,12 +38,27 @@ export function threadsOf(pid: number): ThreadName[] {
   return out;
 }
 
+/** `/proc/PID/autogroup`'s nice ("/autogroup-42 nice 0"); undefined without autogroups. */
+export function parseAutogroupNice(text: string): number | undefined {
+  const m = /nice (-?\d+)/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Set `pid`'s autogroup nice, returning the one it had; undefined when the kernel has no autogroups. */
+function setAutogroupNice(pid: number, nice: number): number | undefined {
+  let from: number | undefined;
+  try { from = parseAutogroupNice(readFileSync(`/proc/${pid}/autogroup`, 'utf8')); } catch { return undefined; }
+  if (from === undefined) return undefined;
+  writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  return from;
+}
+
 /** A raised thread: `restore` gives it its priority back, once (a thread gone meanwhile needs none). */
 export interface Raised { tid: number; from: number; restore(): void }
 
 /**
  * Raise `pid`'s thread `name` to `nice` (setpriority on a thread id acts on that thread alone on
- * Linux). Needs CAP_SYS_NICE (a daemon running as root has it): without it the reason comes back
+ * Linux), and `pid`'s autogroup with it when there are autogroups. Needs CAP_SYS_NICE (a daemon running as root has it): without it the reason comes back
  * and the migration goes on unraised. `undefined` when no such thread (yet).
  */
 export function raiseThread(pid: number, name: string, nice: number): Raised | { refused: string } | undefined {
@@ -48,12 +67,20 @@ export function raiseThread(pid: number, name: string, nice: number): Raised | {
   try {
     const from = getPriority(tid);
     setPriority(tid, nice);
+    let groupFrom: number | undefined;
+    try {
+      groupFrom = setAutogroupNice(pid, nice);
+    } catch (e) {
+      setPriority(tid, from);
+      throw e;
+    }
     let restored = false;
     return {
       tid, from, restore: () => {
         if (restored) return;
         restored = true;
         try { setPriority(tid, from); } catch { /* the thread ended: nothing to restore */ }
+        try { if (groupFrom !== undefined) writeFileSync(`/proc/${pid}/autogroup`, String(groupFrom)); } catch { /* QEMU ended */ }
       },
     };
   } catch (e) {
