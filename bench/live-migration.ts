@@ -136,7 +136,8 @@ function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { 
   if (stop === undefined) return '  (no trace: the move events carry no times)';
   const rows: (readonly [string, number])[] = [['source: QEMU STOP', stop], ...steps];
   const lock = lockOf(outMsg);
-  if (lock) rows.push([`source: a query-migrate sent, answered ${lock.ms} ms later (QEMU's lock held; status ${lock.status})`, lock.at]);
+  const raised = /setup (?:at nice -?\d+|not raised \([^)]*\))/.exec(outMsg ?? '')?.[0];
+  if (lock) rows.push([`source: a query-migrate sent, answered ${lock.ms} ms later (QEMU's lock held; status ${lock.status})${raised ? `; the migration thread's ${raised}` : ''}`, lock.at]);
   const resumed = /guest resumed (\d+)/.exec(inMsg ?? '');
   if (resumed) rows.push(['destination: QEMU RESUME', Number(resumed[1])]);
   for (const [side, fs] of [['source switch', frames.from], ['destination switch', frames.to]] as const) {
