@@ -18,6 +18,10 @@
 // announced, its VM_MOVED_IN event; "state loaded" is its first part: the stream's tail still arriving), and the CPU time both daemons spent during the move (user +
 // system, from /proc: the relays and the disk streams run there; TLS's cost shows here). Ratios:
 // ours / peer, and Compression / TCPIP.
+// Per move it also prints the wire's longest gap split in two (the pre-copy's, while the guest
+// still ran here, and the switchover's, across STOP), the longest query-migrate answer the source
+// waited for (QEMU's lock held), and each thread of both QEMUs and both daemons over those gaps:
+// ran, waited for a core, slept (test/support/thread-sampler.ts, /proc schedstat every SAMPLE_MS=5 ms).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,6 +33,7 @@ import { tuningFor, type PerformanceOption } from '../src/host/index.ts';
 import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
 import { cliTools } from '../test/support/cli-tools.ts';
 import { pingBlackout } from '../test/support/ping-blackout.ts';
+import { ThreadSampler, childrenWith, type ThreadShare } from '../test/support/thread-sampler.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -42,7 +47,7 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
-interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; channels?: number }
+interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; preCopyMs: number; switchoverMs: number; handoverMs: number; loadedMs: number; daemonCpuMs: number; lockMs: number; channels?: number }
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
@@ -67,7 +72,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
     if (load === 'dirty') await src.agent.exec(dirtier(mem));
     const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
     const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
-    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0 };
+    return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, preCopyMs: NaN, switchoverMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0, lockMs: r.longestAnswer.ms };
   } finally {
     await src.kill();
     await dst.kill();
@@ -76,7 +81,7 @@ async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirt
 
 /** User + system CPU time of a daemon's process so far (clock ticks of /proc/PID/stat, 100 per second). */
 const cpuMs = (d: TestDaemon): number => {
-  const f = readFileSync(`/proc/${d.proc!.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const f = readFileSync(`/proc/${d.proc!.pid!}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
@@ -130,6 +135,9 @@ function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { 
   const stop = stopOf(outMsg);
   if (stop === undefined) return '  (no trace: the move events carry no times)';
   const rows: (readonly [string, number])[] = [['source: QEMU STOP', stop], ...steps];
+  const lock = lockOf(outMsg);
+  const raised = /setup (?:at nice -?\d+|not raised \([^)]*\))/.exec(outMsg ?? '')?.[0];
+  if (lock) rows.push([`source: a query-migrate sent, answered ${lock.ms} ms later (QEMU's lock held; status ${lock.status})${raised ? `; the migration thread's ${raised}` : ''}`, lock.at]);
   const resumed = /guest resumed (\d+)/.exec(inMsg ?? '');
   if (resumed) rows.push(['destination: QEMU RESUME', Number(resumed[1])]);
   for (const [side, fs] of [['source switch', frames.from], ['destination switch', frames.to]] as const) {
@@ -147,21 +155,36 @@ function trace(outMsg: string | undefined, inMsg: string | undefined, frames: { 
   return rows.map(([w, t]) => `  ${String(Math.round(t - stop)).padStart(6)} ms  ${w}`).join('\n');
 }
 
+/** The longest wait between two consecutive frames of `fs`, with its ends (epoch ms). */
+interface Gap { ms: number; from: number; to: number }
+const longestGap = (fs: Frame[]): Gap => {
+  let best = { ms: 0, from: NaN, to: NaN };
+  for (let i = 1; i < fs.length; i++) if (fs[i]!.at - fs[i - 1]!.at > best.ms) best = { ms: fs[i]!.at - fs[i - 1]!.at, from: fs[i - 1]!.at, to: fs[i]!.at };
+  return best;
+};
+
 /**
  * The blackout on the wire: the longest wait between two echo replies entering the pinger's
  * switch (its own clock), with where it starts and ends from the source's STOP, and the longest
  * gap between the pinger's requests (a pinger starved of CPU sends late: that is no blackout).
+ * Split in two: the pre-copy's longest gap (replies both before STOP: the guest still ran here)
+ * and the switchover's (the last reply before STOP to the first after it).
  */
-function wireBlackout(pingerSide: Frame[], stop: number | undefined): { ms: number; text: string } {
-  const gap = (fs: Frame[]) => {
-    let best = { ms: 0, from: NaN, to: NaN };
-    for (let i = 1; i < fs.length; i++) if (fs[i]!.at - fs[i - 1]!.at > best.ms) best = { ms: fs[i]!.at - fs[i - 1]!.at, from: fs[i - 1]!.at, to: fs[i]!.at };
-    return best;
-  };
-  const r = gap(pingerSide.filter((f) => f.kind === 'reply')), q = gap(pingerSide.filter((f) => f.kind === 'request'));
+function wireBlackout(pingerSide: Frame[], stop: number | undefined): { gap: Gap; preCopy: Gap; switchover: Gap; text: string } {
+  const replies = pingerSide.filter((f) => f.kind === 'reply');
+  const r = longestGap(replies), q = longestGap(pingerSide.filter((f) => f.kind === 'request'));
+  const preCopy = stop === undefined ? { ms: NaN, from: NaN, to: NaN } : longestGap(replies.filter((f) => f.at < stop));
+  const lastBefore = stop === undefined ? undefined : replies.filter((f) => f.at < stop).at(-1), firstAfter = stop === undefined ? undefined : replies.find((f) => f.at >= stop);
+  const switchover = lastBefore && firstAfter ? { ms: firstAfter.at - lastBefore.at, from: lastBefore.at, to: firstAfter.at } : { ms: NaN, from: NaN, to: NaN };
   const rel = (t: number) => (stop === undefined ? '?' : String(Math.round(t - stop)));
-  return { ms: Math.round(r.ms), text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
+  return { gap: r, preCopy, switchover, text: `on the wire ${Math.round(r.ms)} ms (replies at ${rel(r.from)} → ${rel(r.to)} ms from STOP): pre-copy ${Math.round(preCopy.ms)} ms (${rel(preCopy.from)} → ${rel(preCopy.to)}), switchover ${Math.round(switchover.ms)} ms (${rel(switchover.from)} → ${rel(switchover.to)}); the pinger's longest pause between requests ${Math.round(q.ms)} ms (at ${rel(q.from)} → ${rel(q.to)})` };
 }
+
+/** The longest wait for QEMU's answer to query-migrate during the pre-copy (its lock held), from VM_MOVED_OUT's message. */
+const lockOf = (outMsg: string | undefined): { ms: number; status: string; at: number } | undefined => {
+  const m = /lock held up to (\d+) ms in (\S+) at (\d+)/.exec(outMsg ?? '');
+  return m ? { ms: Number(m[1]), status: m[2]!, at: Number(m[3]) } : undefined;
+};
 
 /** The source's STOP (QEMU's event) from its VM_MOVED_OUT message, in epoch ms. */
 const stopOf = (outMsg: string | undefined): number | undefined => {
@@ -169,18 +192,40 @@ const stopOf = (outMsg: string | undefined): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+/** The threads that mattered in `gap`: the vCPUs always, the rest when they ran or waited ≥ 10 ms. */
+function finding(what: string, gap: Gap, stop: number, sampler: ThreadSampler): string {
+  if (!(gap.ms > 0)) return `  threads in ${what}: (no such gap)`;
+  const d = sampler.during(gap.from, gap.to);
+  const shown = d.shares.filter((s) => /CPU \d/.test(s.thread) || s.ranMs + s.waitedMs >= 10);
+  const row = (s: ThreadShare) => `    ${s.thread.padEnd(44)} ran ${String(Math.round(s.ranMs)).padStart(5)} ms, waited for a core ${String(Math.round(s.waitedMs)).padStart(5)} ms, slept ${String(Math.round(s.sleptMs)).padStart(5)} ms  [${s.priority}]`;
+  const vcpu = d.shares.find((s) => s.thread.startsWith('source QEMU: CPU 0'));
+  const mig = d.shares.filter((s) => s.thread.startsWith('source QEMU: ') && /live_migration|multifdsend/.test(s.thread)).reduce((a, s) => a + s.ranMs, 0);
+  // QEMU's main thread runs the NIC's backend and the timers: asleep with the vCPU while the migration thread runs, the lock is held.
+  const main = d.shares.find((s) => s.thread.startsWith('source QEMU: qemu-system'));
+  const headline = vcpu ? `the moving guest's vCPU ran ${Math.round(vcpu.ranMs)} ms, waited for a core ${Math.round(vcpu.waitedMs)} ms, slept ${Math.round(vcpu.sleptMs)} ms; QEMU's main thread ran ${Math.round(main?.ranMs ?? NaN)} ms, slept ${Math.round(main?.sleptMs ?? NaN)} ms; the source's migration threads ran ${Math.round(mig)} ms` : 'no source vCPU sampled';
+  return `  threads in ${what} (${Math.round(gap.ms)} ms, ${Math.round(gap.from - stop)} → ${Math.round(gap.to - stop)} ms from STOP; sampled ${Math.round(d.from - stop)} → ${Math.round(d.to - stop)}): ${headline}\n${shown.map(row).join('\n')}`;
+}
+
 async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
   const ping = cliTools(pinger);
   await ping.sh('pinger', `setsid ping -i 0.02 -W 1 ${BENCH_IP} </dev/null >/tmp/ping.log 2>&1 & sleep 1`);
   const captured = await captureBoth(from, to);
+  const name = (d: TestDaemon) => (d === from ? 'source' : 'destination');
+  const sampler = new ThreadSampler(() => [
+    ...[from, to].map((d) => ({ label: `${name(d)} daemon`, pid: d.proc!.pid! })),
+    ...[from, to].flatMap((d) => childrenWith(d.proc!.pid!, 'guest=bench').map((pid) => ({ label: `${name(d)} QEMU`, pid }))),
+    ...childrenWith(pinger.proc!.pid!, 'guest=pinger').map((pid) => ({ label: 'pinger QEMU', pid })),
+  ], Number(process.env.SAMPLE_MS ?? 5));
+  sampler.start();
   const cpu0 = cpuMs(from) + cpuMs(to);
   const t0 = Date.now();
   const r = await from.api('POST', '/api/v1/vms/bench/move', { DestinationHost: `127.0.0.1:${to.port}`, Ticket: ticket.Ticket });
   const totalMs = Date.now() - t0;
   const daemonCpuMs = cpuMs(from) + cpuMs(to) - cpu0;
   await sleep(2000);
+  sampler.stop();
   const log = (await ping.sh('pinger', 'kill $(pidof ping) 2>/dev/null; cat /tmp/ping.log')).out;
   const seen = pingBlackout(log, 20);
   const frames = await captured();
@@ -189,17 +234,25 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
     throw new Error(`Move-VM failed: ${r.text}\nsource events:\n${tail(from)}\ndestination events:\n${tail(to)}`);
   }
   await sleep(500); // the event log is written behind the answer
-  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*?(?:, (\d+) multifd channels)?;[^"]*/g)].at(-1);
+  const out = [...readFileSync(join(from.dataDir, 'events.jsonl'), 'utf8').matchAll(/VM moved to [^"]*downtime (\d+) ms[^"]*/g)].at(-1);
+  const channels = /(\d+) multifd channels/.exec(out?.[0] ?? '')?.[1];
+  const lock = lockOf(out?.[0]);
   const inn = [...readFileSync(join(to.dataDir, 'events.jsonl'), 'utf8').matchAll(/announced (\d+) ms after the source let go \(ms: state loaded (\d+)[^"]*/g)].at(-1);
   if (process.env.PING_LOG) console.log(log.split('\n').filter((l) => /seq=/.test(l)).map((l) => /seq=(\d+) ttl=\d+ time=([\d.]+)/.exec(l)?.slice(1).join(':')).join(' '));
   const wire = wireBlackout(from === pinger ? frames.from : frames.to, stopOf(out?.[0]));
   console.log(`  trace of one move (blackout from the ping log ${seen.blackoutMs} ms; ${wire.text}), ms from the source's STOP:\n${trace(out?.[0], inn?.[0], frames)}`);
-  return { totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, ...(out?.[2] ? { channels: Number(out[2]) } : {}) };
+  const stop = stopOf(out?.[0]);
+  if (stop !== undefined) {
+    console.log(finding('the longest pre-copy gap', wire.preCopy, stop, sampler));
+    console.log(finding('the switchover gap', wire.switchover, stop, sampler));
+    console.log(finding('the whole move', { ms: totalMs, from: t0, to: t0 + totalMs }, stop, sampler));
+  }
+  return { preCopyMs: Math.round(wire.preCopy.ms), switchoverMs: Math.round(wire.switchover.ms), totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, lockMs: lock?.ms ?? NaN, ...(channels ? { channels: Number(channels) } : {}) };
 }
 
 const show = (label: string, runs: Run[]) => {
-  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)) };
-  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
+  const m = { total: median(runs.map((r) => r.totalMs)), down: median(runs.map((r) => r.downtimeMs)), black: median(runs.map((r) => r.blackoutMs)), preCopy: median(runs.map((r) => r.preCopyMs)), switchover: median(runs.map((r) => r.switchoverMs)), handover: median(runs.map((r) => r.handoverMs)), loaded: median(runs.map((r) => r.loadedMs)), cpu: median(runs.map((r) => r.daemonCpuMs)), lock: median(runs.map((r) => r.lockMs)) };
+  console.log(`${label.padEnd(40)} total ${String(m.total).padStart(6)} ms  downtime ${String(m.down).padStart(4)} ms  blackout ${String(m.black).padStart(5)} ms (wire: pre-copy ${String(m.preCopy).padStart(5)}, switchover ${String(m.switchover).padStart(4)}; QEMU's lock held ${String(m.lock).padStart(4)})  hand-over ${String(m.handover).padStart(4)} ms (state loaded ${String(m.loaded).padStart(4)})  daemons' CPU ${String(m.cpu).padStart(5)} ms   (runs: ${runs.map((r) => r.totalMs).join(', ')})${runs.some((r) => r.channels) ? `, channels ${runs.map((r) => r.channels).join(', ')}` : ''}`);
   return m;
 };
 

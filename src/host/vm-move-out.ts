@@ -293,7 +293,7 @@ export class MoveOut {
         if (prepared.ProviderAddress !== undefined) await this.host.hnv.follow(e, prepared.ProviderAddress);
         // The destination runs the VM from its own copies now: these files are nobody's (removed before the journal goes with the folder).
         await removeMovedFiles(deleteFiles, e, this.host);
-        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''}${rt.runStateAt.STOP ? `, guest stopped ${Math.round(rt.runStateAt.STOP)}` : ''})`);
+        await this.leave(e, held, `${dest.host} (QEMU: ${stats?.totalTimeMs ?? '?'} ms, downtime ${stats?.downtimeMs ?? '?'} ms, ${Math.round((stats?.transferredBytes ?? 0) / 1048576)} MiB ${prepared.StreamCa === undefined ? 'through the relay' : "over QEMU's TLS"}${channels ? `, ${channels} multifd channels` : ''}${stats ? `, QEMU's lock held up to ${stats.longestAnswer.ms} ms in ${stats.longestAnswer.status} at ${stats.longestAnswer.at}${stats.setupPriority ? `, ${stats.setupPriority}` : ''}` : ''}; ${Date.now() - t0} ms in all${handOver ? `; hand-over ms: ${handOver}` : ''}${rt.runStateAt.STOP ? `, guest stopped ${Math.round(rt.runStateAt.STOP)}` : ''})`);
       },
       journal: async (prepared) => {
         const path = join(e.paths.dir, JOURNAL);

@@ -393,7 +393,7 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   /** Move-VM's source: pre-copy to `uri` until QEMU stops the VM for the last round; it is then 'postmigrate' (resume to undo). */
   async migrateTo(uri: string, tuning: MigrationTuning, onProgress: (i: MigrationInfo) => void, signal: AbortSignal): Promise<LiveMigrationResult> {
-    return migrateLive(this.proc.qmp, uri, tuning, { onProgress, signal });
+    return migrateLive(this.proc.qmp, uri, tuning, { onProgress, signal, qemuPid: this.proc.pid });
   }
 
   /** A hard disk device's CHS geometry as QEMU settled it (Move-VM's destination must not guess it from the disk). */

@@ -257,6 +257,9 @@ function nicArgs(spec: QemuVmSpec, n: NicSpec): string[] {
  * panicked in rb_erase/rb_next, "Fatal exception in interrupt") and 4 of 5 such moves panicked;
  * with 256 MiB + 4 KiB, 0 pages differed in 6 moves. KVM tracks writes in its own log: no pad.
  * virtio-mem regions (dynamic memory) are whole blocks and cannot be padded: still exposed.
+ * The price: the page-by-page path scans every vCPU's TLB for each dirty page under QEMU's lock,
+ * and a migration's first sync finds every page dirty — the guest stops for 0.2–0.8 s (seconds
+ * under load) as the pre-copy starts (BENCHMARKS.md, "what stops the guest in the pre-copy").
  */
 const TCG_RAM_PAD = 4096;
 

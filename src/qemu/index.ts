@@ -22,7 +22,7 @@ export {
   type StateCompression, type SaveStateOptions, type SaveStateResult,
 } from './save-state.ts';
 export {
-  startIncoming, migrateLive, type MigrationTuning, type LiveMigrationResult,
+  startIncoming, migrateLive, type MigrationTuning, type LiveMigrationResult, type MigrateOptions,
 } from './live-migration.ts';
 export { hotplugScsiDisk, unplugDisk, refreshNbdDiskSize } from './hotplug.ts';
 export { hubNicArgs, replugNicStream, type HubNic } from './hub-nic.ts';

@@ -9,6 +9,7 @@ import { VmhostError } from '../common/index.ts';
 import { QemuErrorCode } from './error-codes.ts';
 import type { QmpClient } from './qmp-client.ts';
 import type { MigrationCapabilityName, MigrationInfo, MigrationParameters } from './qmp-schema.ts';
+import { MIGRATION_THREAD, SETUP_NICE, raiseThread, type Raised } from './thread-priority.ts';
 
 export interface MigrationTuning {
   /** Parallel streams with optional compression (both sides must agree). */
@@ -42,7 +43,19 @@ export interface LiveMigrationResult {
   totalTimeMs: number | undefined;
   downtimeMs: number | undefined;
   transferredBytes: number | undefined;
+  /**
+   * The longest wait for a query-migrate answer while QEMU pre-copied: QEMU answers QMP on its
+   * main loop under the big QEMU lock (BQL), so a long answer means the lock was held that long,
+   * and the guest's vCPUs (under TCG) and its NIC were held with it. `status`: the migration's
+   * status in that answer (the phase that held the lock); `at`: when the query was sent (epoch ms).
+   */
+  longestAnswer: { ms: number; status: string; at: number };
+  /** What became of the migration thread's priority during the setup (thread-priority.ts), when QEMU's pid was given. */
+  setupPriority?: string;
 }
+
+/** `qemuPid`: the source QEMU, whose migration thread runs its setup raised (thread-priority.ts). */
+export interface MigrateOptions { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal; qemuPid?: number; onRaised?: (tid: number) => void }
 
 async function applyTuning(qmp: QmpClient, t: MigrationTuning, source: boolean): Promise<void> {
   const caps: { capability: MigrationCapabilityName; state: boolean }[] = [
@@ -88,8 +101,7 @@ export async function startIncoming(qmp: QmpClient, uri: string, tuning: Migrati
  * success the source is in 'postmigrate' and the destination runs (if the source was running).
  * On failure or timeout the migration is cancelled and the source keeps running.
  */
-export async function migrateLive(qmp: QmpClient, uri: string, tuning: MigrationTuning = {},
-  opts: { timeoutMs?: number; onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal } = {}): Promise<LiveMigrationResult> {
+export async function migrateLive(qmp: QmpClient, uri: string, tuning: MigrationTuning = {}, opts: MigrateOptions = {}): Promise<LiveMigrationResult> {
   const timeoutMs = opts.timeoutMs ?? 600000;
   await applyTuning(qmp, tuning, true);
   try {
@@ -101,15 +113,53 @@ export async function migrateLive(qmp: QmpClient, uri: string, tuning: Migration
   }
 }
 
-async function follow(qmp: QmpClient, uri: string, timeoutMs: number, opts: { onProgress?: (i: MigrationInfo) => void; signal?: AbortSignal }): Promise<LiveMigrationResult> {
+/** How long to look for the migration thread after `migrate` (a TLS handshake comes first). */
+const THREAD_WAIT_MS = 2000;
+
+/**
+ * Raise the migration thread for its setup (thread-priority.ts): looked for in /proc every 2 ms
+ * from `migrate` on — not after a query-migrate, which waits out the very setup it should speed
+ * up — until found or QEMU is past the setup (asked every 50 ms).
+ */
+async function raiseForSetup(qmp: QmpClient, pid: number, onRaised?: (tid: number) => void): Promise<{ raised?: Raised; note: string }> {
+  for (let i = 0, until = Date.now() + THREAD_WAIT_MS; Date.now() < until; i++) {
+    const r = raiseThread(pid, MIGRATION_THREAD, SETUP_NICE);
+    if (r && 'refused' in r) return { note: `setup not raised (${r.refused})` };
+    if (r) {
+      onRaised?.(r.tid);
+      return { raised: r, note: `setup at nice ${SETUP_NICE}` };
+    }
+    if (i % 25 === 24 && (await qmp.execute('query-migrate')).status !== 'setup') break;
+    await sleep(2);
+  }
+  return { note: 'setup not raised (no migration thread seen)' };
+}
+
+async function follow(qmp: QmpClient, uri: string, timeoutMs: number, opts: MigrateOptions): Promise<LiveMigrationResult> {
   const ctx = { op: 'live-migrate', uri };
   const started = Date.now();
+  const longestAnswer = { ms: 0, status: 'none', at: started };
   await startMigrate(qmp, uri);
+  const raised = opts.qemuPid === undefined ? undefined : await raiseForSetup(qmp, opts.qemuPid, opts.onRaised);
+  try {
+    return await poll(qmp, ctx, started, timeoutMs, opts, longestAnswer, raised);
+  } finally {
+    raised?.raised?.restore();
+  }
+}
+
+async function poll(qmp: QmpClient, ctx: Record<string, string>, started: number, timeoutMs: number, opts: MigrateOptions,
+  longestAnswer: LiveMigrationResult['longestAnswer'], raised: { raised?: Raised; note: string } | undefined): Promise<LiveMigrationResult> {
   for (;;) {
+    const asked = Date.now();
     const info = await qmp.execute('query-migrate');
+    // QEMU answered past the setup: the lock is free, and the thread now only sends — at its own priority, beside the guests.
+    if (info.status !== 'setup') raised?.raised?.restore();
+    // Not the completion's answer: the final stop holds the lock by design (QEMU's downtime).
+    if (Date.now() - asked > longestAnswer.ms && info.status !== 'completed') Object.assign(longestAnswer, { ms: Date.now() - asked, status: info.status ?? 'none', at: asked });
     opts.onProgress?.(info);
     if (info.status === 'completed') {
-      return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred };
+      return { totalTimeMs: info['total-time'], downtimeMs: info.downtime, transferredBytes: info.ram?.transferred, longestAnswer, ...(raised ? { setupPriority: raised.note } : {}) };
     }
     if (info.status === 'failed' || info.status === 'cancelled') {
       const why = `live migration failed: ${info['error-desc'] ?? info.status}`;
