@@ -53,14 +53,17 @@
 // the CPU time of the test, the daemons with their QEMUs, and etcd.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './support/daemon.ts';
 import { clusteredQemuPids } from './support/cluster.ts';
 import { describeGuests } from './support/guest-diagnosis.ts';
 import { ClusterWatch } from './support/cluster-watch.ts';
 import { startPartitionableCluster, type PartitionableCluster } from './support/partition.ts';
-import { assertNoFork, readRecords, startWriter, written, type Incarnation } from './support/counter-writer.ts';
+import { assertNoFork, readRecords, startWriter, written, type HostRead, type Incarnation } from './support/counter-writer.ts';
 import { EtcdClient, type EtcdKv, type WatchEvent } from '../src/cluster/etcd-client.ts';
 import { ownerKey } from '../src/cluster/keys.ts';
 
@@ -111,12 +114,33 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     cluster = await startPartitionableCluster(NODES, () => LEASE, ETCD_TIMING);
   });
 
+  // A failed run keeps what explains it (the data dirs go with the cluster): every daemon's log and every guest's serial log.
+  let failed = false;
   after(async () => {
     watch?.close();
+    if (failed && cluster) {
+      const keep = await mkdtemp(join(tmpdir(), 'vmhost-partition-failed-'));
+      for (const [i, d] of cluster.daemons.entries()) await writeFile(join(keep, `${NODES[i]}.log`), d.output);
+      for (const vm of GUESTS) {
+        const r = await cluster.daemons[0]!.api('GET', `/api/v1/vms/${vm}`).catch(() => undefined);
+        const id = (r?.json as { Id?: string } | undefined)?.Id;
+        if (id) await copyFile(join(cluster.shared, 'vms', id, 'serial.log'), join(keep, `${vm}.serial.log`)).catch(() => undefined);
+      }
+      process.stdout.write(`# kept the daemons' and guests' logs in ${keep}\n`);
+    }
     await cluster?.stop();
   });
 
   test(`${CYCLES} partition/heal cycles`, async () => {
+    try {
+      await cycles();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
+  const cycles = async (): Promise<void> => {
     const c = cluster!;
     const { t, daemons } = c;
     const cpu = (): number[] => [cpuSeconds(process.pid), daemons.reduce((a, d) => a + cpuSeconds(d.proc?.pid), 0), c.etcd.members.reduce((a, m) => a + cpuSeconds(m.proc.pid), 0)];
@@ -142,6 +166,21 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     const setupMs = Date.now() - t0;
 
     const api = (i: number) => daemons[i]!;
+    /** A guest's disk as its VHDX file holds it, read by qemu-img (neither the guest nor our engine): its role stopped first. For a read-back that did not parse. */
+    const hostRead = (vm: string, node: number): HostRead => async (count) => {
+      await t[node]!.ok('Stop-ClusterGroup', vm);
+      const dir = await mkdtemp(join(tmpdir(), 'vmhost-host-read-'));
+      try {
+        const copy = join(dir, 'disk.vhdx');
+        await copyFile(join(c.shared, `${vm}.vhdx`), copy);
+        // qemu-img dd opens read-only, which refuses a log still to replay: check -r replays it (on the copy).
+        try { execFileSync('qemu-img', ['check', '-r', 'all', '-f', 'vhdx', copy], { stdio: 'pipe' }); } catch { /* what it found shows in the blocks */ }
+        execFileSync('qemu-img', ['dd', '-f', 'vhdx', '-O', 'raw', 'bs=4096', `count=${count}`, `if=${copy}`, `of=${join(dir, 'raw')}`], { stdio: 'pipe' });
+        return await readFile(join(dir, 'raw'));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
     const nodeIndex = (name: string): number => NODES.indexOf(name);
     // A cycle's events are among a node's newest few hundred (a whole ring of them would cost each cycle more as the run goes on).
     const eventsOf = async (i: number, code: string, since: number, limit = 300): Promise<HostEvent[]> =>
@@ -291,7 +330,7 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
         const seen: string[] = [];
         for (const g of guests) {
           const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g)).catch(diagnose);
-          const records = await readRecords(t[at.node]!, g.vm, true);
+          const records = await readRecords(t[at.node]!, g.vm, true, hostRead(g.vm, at.node));
           assertNoFork(records, g.started);
           seen.push(`${g.vm} ${records.length}`);
         }
@@ -306,7 +345,7 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     let total = 0;
     for (const g of guests) {
       const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g)).catch(diagnose);
-      const records = await readRecords(t[at.node]!, g.vm);
+      const records = await readRecords(t[at.node]!, g.vm, false, hostRead(g.vm, at.node));
       const per = assertNoFork(records, g.started);
       for (const inc of g.cutWhileWriting) assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut`);
       total += records.length;
@@ -341,5 +380,5 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     process.stdout.write(`# phases (median / max, ms): ${Object.entries(phases).map(([k, v]) => `${k} ${median(v)} / ${Math.max(...v)}`).join(', ')}\n`);
     process.stdout.write(`# wall: setup ${setupMs} ms, ${CYCLES} cycles ${cyclesMs} ms, final writes and checks ${Date.now() - endAt} ms; `
       + `CPU ${cpuUsed}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
-  });
+  };
 });

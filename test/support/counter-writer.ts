@@ -47,19 +47,72 @@ export async function written(t: CliTools, vm: string): Promise<number | undefin
   return r.out.trim() === 'none' ? undefined : Number(r.out.trim());
 }
 
+/** A record as the writer prints it; anything else in a read-back is a finding, never skipped. */
+const RECORD = /^(\d+) (\S+) (\S+)$/;
+
+/**
+ * The same blocks read outside the guest (the VHDX file itself, the VM stopped): `count` blocks from 0, raw.
+ * Given by the test, which knows where the file is and how to stop its role.
+ */
+export type HostRead = (count: number) => Promise<Buffer>;
+
 /**
  * Stop the writer and read every record back (from the guest: it reads its own disk), and 64
  * blocks past the last one (where a second writer would have gone on). `running`: leave the
  * writer running and read only the records it had finished (a check along the way).
+ *
+ * The read-back proves itself: the guest's stdout holds records only (stderr apart, and it must be
+ * empty), and a line that is not a record fails with its bytes, the guest's writer state, a second
+ * read in the guest and — through `host` — the blocks as the VHDX file holds them, so one failure
+ * tells a damaged disk from a misread.
  */
-export async function readRecords(t: CliTools, vm: string, running = false): Promise<CounterRecord[]> {
+export async function readRecords(t: CliTools, vm: string, running = false, host?: HostRead): Promise<CounterRecord[]> {
   if (!running) await t.sh(vm, 'kill $(cat /tmp/writer.pid); true');
-  const r = await t.sh(vm, `n=$(cat /tmp/writer.next 2>/dev/null || echo 0); dd if=$(cat /tmp/writer.dev) bs=${BLOCK} count=$((n + ${running ? 0 : 64})) iflag=direct 2>/dev/null | tr -d '\\000'`);
-  assert.equal(r.code, 0, r.out);
-  return r.out.split('\n').filter((l) => l !== '').map((l) => {
-    const [counter, node, inc] = l.split(' ');
+  // No writer in this boot means no device or count to read by: say so instead of reading nothing.
+  const read = (): ReturnType<CliTools['exec']> => t.exec(vm, `dev=$(cat /tmp/writer.dev) && n=$(cat /tmp/writer.next 2>/dev/null || cat /tmp/writer.first) || exit 3
+dd if=$dev bs=${BLOCK} count=$((n + ${running ? 0 : 64})) iflag=direct 2>/dev/null | tr -d '\\000'`);
+  const r = await read();
+  const lines = r.stdout.toString('latin1').split('\n').filter((l) => l !== '');
+  const bad = lines.findIndex((l) => !RECORD.test(l));
+  if (r.code !== 0 || r.stderr.length > 0 || bad >= 0) {
+    assert.fail(`${vm}: read-back exit ${r.code}, stderr ${JSON.stringify(r.stderr.toString('latin1'))}; ${lines.length} lines, `
+      + `${bad < 0 ? 'every one a record' : `line ${bad} is not a record`}\n${await explain(t, vm, r.stdout, lines, bad, read, host)}`);
+  }
+  return lines.map((l) => {
+    const [, counter, node, inc] = RECORD.exec(l)!;
     return { counter: Number(counter), node: node!, inc: inc! };
   });
+}
+
+/** The evidence for a read-back that did not parse: the guest's bytes around the line, its writer's state, a second read, the host's view. */
+async function explain(t: CliTools, vm: string, stdout: Buffer, lines: readonly string[], bad: number, read: () => ReturnType<CliTools['exec']>, host: HostRead | undefined): Promise<string> {
+  const out: string[] = [];
+  // The offending line's offset in stdout (the first line that is not a record), and 128 bytes around it.
+  const at = bad < 0 ? 0 : Math.max(0, stdout.indexOf(Buffer.from(lines[bad]!, 'latin1')));
+  out.push(`guest stdout: ${stdout.length} bytes; bytes ${Math.max(0, at - 64)}.. (hex): ${stdout.subarray(Math.max(0, at - 64), at + 64).toString('hex')}`);
+  const state = await t.sh(vm, 'cat /proc/uptime; for f in /tmp/writer.*; do echo "$f: $(head -c 200 $f)"; done').catch((e: unknown) => ({ code: -1, out: String(e) }));
+  out.push(`guest state: ${JSON.stringify(state.out)}`);
+  const again = await read().catch(() => undefined);
+  out.push(`second guest read: ${again ? `exit ${again.code}, ${again.stdout.equals(stdout) ? 'the same stdout' : `stdout differs (${again.stdout.length} bytes)`}, stderr ${JSON.stringify(again.stderr.toString('latin1'))}` : 'failed'}`);
+  if (host) {
+    // Each block as the file holds it: a record `n …` in block n, zeros after the last one.
+    const raw = await host(lines.length + 64).catch((e: unknown) => e);
+    if (!Buffer.isBuffer(raw)) out.push(`host read failed: ${String(raw)}`);
+    else {
+      const blocks: string[] = [];
+      let records = 0;
+      for (let b = 0; b * BLOCK < raw.length; b++) {
+        const block = raw.subarray(b * BLOCK, (b + 1) * BLOCK);
+        const text = block.toString('latin1').replace(/\0+$/, '');
+        if (text === '') continue;
+        const m = /^(\d+) \S+ \S+\n$/.exec(text);
+        if (m && Number(m[1]) === b) { records++; continue; }
+        if (blocks.length < 8) blocks.push(`block ${b}: ${block.subarray(0, 96).toString('hex')}${block.subarray(96).some((x) => x !== 0) ? ' (more non-zero bytes after 96)' : ''}`);
+      }
+      out.push(`host (the VHDX file, VM stopped): ${raw.length / BLOCK} blocks, ${records} hold their own record; ${blocks.length === 0 ? 'no other non-empty block' : blocks.join('; ')}`);
+    }
+  }
+  return out.join('\n');
 }
 
 /**
