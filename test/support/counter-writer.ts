@@ -41,14 +41,19 @@ export async function startWriter(t: CliTools, vm: string, who: Incarnation): Pr
   assert.equal(r.code, 0, r.out);
 }
 
-/** How many records this boot's writer has written so far; undefined when no writer was started in this boot (/tmp is the guest's RAM). */
+/**
+ * How many records this boot's writer has written so far; undefined when no writer was started in this boot (/tmp is the
+ * guest's RAM). A writer still looking for its first block counts 0: a start whose answer was lost is not started twice.
+ */
 export async function written(t: CliTools, vm: string): Promise<number | undefined> {
-  const r = await t.sh(vm, '[ -f /tmp/writer.first ] || { echo none; exit 0; }; echo $(( $(cat /tmp/writer.next 2>/dev/null || cat /tmp/writer.first) - $(cat /tmp/writer.first) ))');
+  const r = await t.sh(vm, '[ -f /tmp/writer.pid ] || { echo none; exit 0; }; f=$(cat /tmp/writer.first 2>/dev/null || echo 0); echo $(( $(cat /tmp/writer.next 2>/dev/null || echo $f) - f ))');
   return r.out.trim() === 'none' ? undefined : Number(r.out.trim());
 }
 
 /** A record as the writer prints it; anything else in a read-back is a finding, never skipped. */
 const RECORD = /^(\d+) (\S+) (\S+)$/;
+/** The read-back's exit code when this boot has no writer (no device, no count to read by). */
+const NO_WRITER = 3;
 
 /**
  * The same blocks read outside the guest (the VHDX file itself, the VM stopped): `count` blocks from 0, raw.
@@ -64,14 +69,15 @@ export type HostRead = (count: number) => Promise<Buffer>;
  * The read-back proves itself: the guest's stdout holds records only (stderr apart, and it must be
  * empty), and a line that is not a record fails with its bytes, the guest's writer state, a second
  * read in the guest and — through `host` — the blocks as the VHDX file holds them, so one failure
- * tells a damaged disk from a misread.
+ * tells a damaged disk from a misread. undefined: this boot of the guest has no writer (restarted since the caller saw one).
  */
-export async function readRecords(t: CliTools, vm: string, running = false, host?: HostRead): Promise<CounterRecord[]> {
+export async function readRecords(t: CliTools, vm: string, running = false, host?: HostRead): Promise<CounterRecord[] | undefined> {
   if (!running) await t.sh(vm, 'kill $(cat /tmp/writer.pid); true');
   // No writer in this boot means no device or count to read by: say so instead of reading nothing.
-  const read = (): ReturnType<CliTools['exec']> => t.exec(vm, `dev=$(cat /tmp/writer.dev) && n=$(cat /tmp/writer.next 2>/dev/null || cat /tmp/writer.first) || exit 3
+  const read = (): ReturnType<CliTools['exec']> => t.exec(vm, `dev=$(cat /tmp/writer.dev) && n=$(cat /tmp/writer.next 2>/dev/null || cat /tmp/writer.first) || exit ${NO_WRITER}
 dd if=$dev bs=${BLOCK} count=$((n + ${running ? 0 : 64})) iflag=direct 2>/dev/null | tr -d '\\000'`);
   const r = await read();
+  if (r.code === NO_WRITER && r.stdout.length === 0) return undefined;
   const lines = r.stdout.toString('latin1').split('\n').filter((l) => l !== '');
   const bad = lines.findIndex((l) => !RECORD.test(l));
   if (r.code !== 0 || r.stderr.length > 0 || bad >= 0) {
