@@ -114,13 +114,18 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     cluster = await startPartitionableCluster(NODES, () => LEASE, ETCD_TIMING);
   });
 
-  // A failed run keeps what explains it (the data dirs go with the cluster): every daemon's log and every guest's serial log.
+  // A failed run keeps what explains it (the data dirs go with the cluster): every daemon's log and events, every etcd member's log, every guest's serial log.
   let failed = false;
   after(async () => {
     watch?.close();
     if (failed && cluster) {
       const keep = await mkdtemp(join(tmpdir(), 'vmhost-partition-failed-'));
-      for (const [i, d] of cluster.daemons.entries()) await writeFile(join(keep, `${NODES[i]}.log`), d.output);
+      for (const [i, d] of cluster.daemons.entries()) {
+        const events = await d.api('GET', '/api/v1/events?limit=5000').then((r) => r.text).catch((e: unknown) => String(e));
+        await writeFile(join(keep, `${NODES[i]}.log`), `${d.output}\nevents: ${events}\n`);
+        const m = cluster.etcd.members[i]!;
+        await writeFile(join(keep, `${NODES[i]}.etcd.log`), `exit ${m.proc.exitCode} signal ${m.proc.signalCode}\n${m.log}`);
+      }
       for (const vm of GUESTS) {
         const r = await cluster.daemons[0]!.api('GET', `/api/v1/vms/${vm}`).catch(() => undefined);
         const id = (r?.json as { Id?: string } | undefined)?.Id;
