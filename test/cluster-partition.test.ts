@@ -374,7 +374,12 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     for (const g of guests) {
       const records = await readBack(g, 'at the end', false);
       const per = assertNoFork(records, g.started);
-      for (const inc of g.cutWhileWriting) assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut`);
+      // Where each incarnation's run lies (first..last counter), so a short run tells overwritten records from a start that never wrote.
+      const runs = records.reduce<string[]>((acc, r, k) => (records[k - 1]?.inc === r.inc ? acc : [...acc, `${r.inc}@${r.node} from ${r.counter}`]), []);
+      for (const inc of g.cutWhileWriting) {
+        assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut, ${per.get(inc) ?? 0} on disk; `
+          + `started ${g.started.map((x) => `${x.inc}@${x.node}: ${per.get(x.inc) ?? 0}`).join(', ')}; runs ${runs.join(', ')}; cut while writing ${g.cutWhileWriting.join(', ')}`);
+      }
       total += records.length;
       process.stdout.write(`# ${g.vm}: ${records.length} records by ${per.size} incarnations, ${g.cuts} cuts of its node (${g.cutWhileWriting.length} while it wrote): no fork\n`);
 
