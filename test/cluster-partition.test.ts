@@ -92,6 +92,10 @@ interface Guest {
   cutWhileWriting: string[];
   /** How often the node owning it was cut (each is one expiry of its ownership key at least). */
   cuts: number;
+  /** The block after the last record any writer of it said it had written (fsync'ed): no later writer may start below it. */
+  next: number;
+  /** Writers that started below `next`: records acknowledged to the guest were gone from its disk (or a read said empty). */
+  lost: string[];
 }
 
 /** CPU seconds of a process and of its children it has reaped (/proc/PID/stat: utime stime cutime cstime, 100 ticks a second). */
@@ -116,6 +120,7 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
 
   // A failed run keeps what explains it (the data dirs go with the cluster): every daemon's log and events, every etcd member's log, every guest's serial log.
   let failed = false;
+  let roleIds: string[] = [];
   after(async () => {
     watch?.close();
     if (failed && cluster) {
@@ -126,11 +131,7 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
         const m = cluster.etcd.members[i]!;
         await writeFile(join(keep, `${NODES[i]}.etcd.log`), `exit ${m.proc.exitCode} signal ${m.proc.signalCode}\n${m.log}`);
       }
-      for (const vm of GUESTS) {
-        const r = await cluster.daemons[0]!.api('GET', `/api/v1/vms/${vm}`).catch(() => undefined);
-        const id = (r?.json as { Id?: string } | undefined)?.Id;
-        if (id) await copyFile(join(cluster.shared, 'vms', id, 'serial.log'), join(keep, `${vm}.serial.log`)).catch(() => undefined);
-      }
+      for (const [k, id] of roleIds.entries()) await copyFile(join(cluster.shared, 'vms', id, 'serial.log'), join(keep, `${GUESTS[k]}.serial.log`)).catch(() => undefined);
       process.stdout.write(`# kept the daemons' and guests' logs in ${keep}\n`);
     }
     await cluster?.stop();
@@ -162,9 +163,10 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
       assert.equal((await ti.json<GroupView>('Start-ClusterGroup', vm)).State, 'Online');
       return g.Id;
     }));
+    roleIds = ids;
     const etcd = new EtcdClient(c.etcd.endpoints);
     const guests: Guest[] = await Promise.all(GUESTS.map(async (vm, i) => ({
-      vm, id: ids[i]!, first: (await etcd.range(ownerKey(ids[i]!))).kvs[0]!, started: [], cutWhileWriting: [], cuts: 0,
+      vm, id: ids[i]!, first: (await etcd.range(ownerKey(ids[i]!))).kvs[0]!, started: [], cutWhileWriting: [], cuts: 0, next: 0, lost: [],
     })));
     watch = await ClusterWatch.start(c.etcd.endpoints);
     const w = watch;
@@ -199,6 +201,15 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
      */
     const enough = new Map<string, { node: number; token: number; pid: number; inc: string }>();
 
+    /** A new writer's first block: below the guest's known end, records written and fsync'ed earlier are gone. Said at once, with the guest's view of those blocks; failed at the end. */
+    const noteFirst = async (g: Guest, inc: string, first: number, i: number): Promise<void> => {
+      if (first >= g.next) return;
+      const seen = await t[i]!.sh(g.vm, `dd if=$(cat /tmp/writer.dev) bs=4096 skip=${first} count=${g.next - first} iflag=direct 2>&1 | tr -d '\\000' | head -c 2000; cat /tmp/writer.searcherr 2>/dev/null`)
+        .then((r) => r.out).catch((e: unknown) => String(e));
+      const what = `${inc} (on ${NODES[i]}) started at block ${first}, below block ${g.next} an earlier writer had written up to; the guest reads blocks ${first}.. as ${JSON.stringify(seen)}`;
+      g.lost.push(what);
+      process.stdout.write(`# ${what}\n`);
+    };
     /**
      * Where guest g writes now: the node running it Online whose writer has written RECORDS_PER_CYCLE in
      * this boot — a booted guest without a writer gets one, a new incarnation. undefined meanwhile.
@@ -220,16 +231,17 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
         process.stdout.write(`# ${g.vm} restarted in place on ${NODES[i]} under the same ownership token ${k.token} (QEMU pid ${k.pid} → ${pid}): its writer is asked again\n`);
         enough.delete(g.vm);
       }
-      let n = await written(t[i]!, g.vm).catch((e: unknown) => { status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, writer unknown: ${String(e).slice(0, 200)}`); return -1; });
-      status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, ${n === undefined ? 'no writer' : `${n} records`}`);
-      if (n === -1) return undefined;
-      if (n === undefined) {
+      const ws = await written(t[i]!, g.vm).catch((e: unknown) => { status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, writer unknown: ${String(e).slice(0, 200)}`); return null; });
+      if (ws === null) return undefined;
+      status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, ${ws === undefined ? 'no writer' : `writer at blocks ${ws.first}..${ws.next}`}`);
+      if (ws === undefined) {
         const who = { node: NODES[i]!, inc: `${g.vm}.c${++incarnations}` };
         g.started.push(who); // before the start: a writer that starts but is not confirmed still counts in the order
-        await startWriter(t[i]!, g.vm, who);
-        n = 0;
+        await noteFirst(g, who.inc, await startWriter(t[i]!, g.vm, who), i);
+        return undefined;
       }
-      if (n < RECORDS_PER_CYCLE) return undefined;
+      if (ws.first >= 0) g.next = Math.max(g.next, ws.next);
+      if (ws.next - ws.first < RECORDS_PER_CYCLE) return undefined;
       const at = { node: i, token: owner.modRevision, pid, inc: g.started.at(-1)!.inc };
       enough.set(g.vm, at);
       return at;
@@ -373,6 +385,7 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     let total = 0;
     for (const g of guests) {
       const records = await readBack(g, 'at the end', false);
+      assert.deepEqual(g.lost, [], `${g.vm}: every writer started at or past the end of the records written before it`);
       const per = assertNoFork(records, g.started);
       // Where each incarnation's run lies (first..last counter), so a short run tells overwritten records from a start that never wrote.
       const runs = records.reduce<string[]>((acc, r, k) => (records[k - 1]?.inc === r.inc ? acc : [...acc, `${r.inc}@${r.node} from ${r.counter}`]), []);

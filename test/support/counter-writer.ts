@@ -18,12 +18,15 @@ const BLOCK = 4096;
 
 // $1 node, $2 incarnation. Block size 4 KiB: the guest's page, so one record's write-back never
 // carries a neighbour's stale copy. Binary search for the first empty block (the written ones are a prefix).
+// A read that fails is asked again, never taken for an empty block: that would start the writer below
+// records already written, and it would overwrite them with the same counters (kept in /tmp/writer.searcherr).
 const WRITER = `echo $$ > /tmp/writer.pid; node=$1; inc=$2
 until dev=$(ls /sys/bus/scsi/devices/0:0:0:0/block/ 2>/dev/null) && [ -n "$dev" ]; do sleep 0.1; done
 dev=/dev/$dev; echo $dev > /tmp/writer.dev; lo=0; hi=$(($(blockdev --getsize64 $dev) / ${BLOCK}))
 while [ $lo -lt $hi ]; do
   mid=$(((lo + hi) / 2))
-  if [ -n "$(dd if=$dev bs=${BLOCK} skip=$mid count=1 iflag=direct 2>/dev/null | tr -d '\\000' | head -c 1)" ]; then lo=$((mid + 1)); else hi=$mid; fi
+  until dd if=$dev of=/tmp/writer.blk bs=${BLOCK} skip=$mid count=1 iflag=direct 2>>/tmp/writer.searcherr; do sleep 0.2; done
+  if [ -n "$(tr -d '\\000' </tmp/writer.blk | head -c 1)" ]; then lo=$((mid + 1)); else hi=$mid; fi
 done
 n=$lo; echo $n > /tmp/writer.first
 while printf '%s %s %s\\n' $n $node $inc | dd of=$dev bs=${BLOCK} seek=$n count=1 conv=sync,fsync oflag=direct 2>/tmp/writer.err; do
@@ -35,19 +38,26 @@ echo stopped > /tmp/writer.stopped
 export interface Incarnation { node: string; inc: string }
 export interface CounterRecord { counter: number; node: string; inc: string }
 
-/** Start a writer in `vm` (through the agent of the node that runs it), tagged with the node's name and a fresh incarnation id. */
-export async function startWriter(t: CliTools, vm: string, who: Incarnation): Promise<void> {
+/** Start a writer in `vm` (through the agent of the node that runs it), tagged with the node's name and a fresh incarnation id. Returns its first block. */
+export async function startWriter(t: CliTools, vm: string, who: Incarnation): Promise<number> {
   const r = await t.sh(vm, `rm -f /tmp/writer.*\ncat > /tmp/writer.sh <<'EOF'\n${WRITER}EOF\nsetsid sh /tmp/writer.sh ${who.node} ${who.inc} </dev/null >/dev/null 2>&1 &\nuntil [ -f /tmp/writer.first ]; do sleep 0.1; done; cat /tmp/writer.first`);
   assert.equal(r.code, 0, r.out);
+  return Number(r.out.trim());
 }
 
+/** A writer's first block and the block after its last record (first = next = -1 while it looks for its first block). */
+export interface WriterState { first: number; next: number }
+
 /**
- * How many records this boot's writer has written so far; undefined when no writer was started in this boot (/tmp is the
- * guest's RAM). A writer still looking for its first block counts 0: a start whose answer was lost is not started twice.
+ * Where this boot's writer is; undefined when no writer was started in this boot (/tmp is the guest's RAM). A writer still
+ * looking for its first block is there too: a start whose answer was lost is not started twice.
  */
-export async function written(t: CliTools, vm: string): Promise<number | undefined> {
-  const r = await t.sh(vm, '[ -f /tmp/writer.pid ] || { echo none; exit 0; }; f=$(cat /tmp/writer.first 2>/dev/null || echo 0); echo $(( $(cat /tmp/writer.next 2>/dev/null || echo $f) - f ))');
-  return r.out.trim() === 'none' ? undefined : Number(r.out.trim());
+export async function written(t: CliTools, vm: string): Promise<WriterState | undefined> {
+  const r = await t.sh(vm, '[ -f /tmp/writer.pid ] || { echo none; exit 0; }; f=$(cat /tmp/writer.first 2>/dev/null || echo -1); echo $f $(cat /tmp/writer.next 2>/dev/null || echo $f)');
+  if (r.out.trim() === 'none') return undefined;
+  const [first, next] = r.out.trim().split(' ').map(Number);
+  assert.ok(Number.isInteger(first) && Number.isInteger(next), `${vm}: writer state ${JSON.stringify(r.out)}`);
+  return { first: first!, next: next! };
 }
 
 /** A record as the writer prints it; anything else in a read-back is a finding, never skipped. */
