@@ -47,7 +47,9 @@ export interface PeerStats { readonly delivered: number; readonly uplinkIn: numb
 
 /** Host B in a process of its own: its pid, its stats on demand, and stop. Resolves once its port listens. */
 export async function spawnPeer(o: HostOptions): Promise<{ pid: number; stats(): Promise<PeerStats>; stop(): Promise<void> }> {
-  const peer = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // PEER_CPU_PROF=<dir>: host B writes a cpu profile there (the decapsulating side's, on its own).
+  const prof = process.env.PEER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PEER_CPU_PROF}`] : [];
+  const peer = spawn(process.execPath, [...prof, '--import', 'tsx', new URL(import.meta.url).pathname, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: peer.stdout! })[Symbol.asyncIterator]();
   const line = async (prefix: string): Promise<string> => {
     for (let l = await lines.next(); !l.done; l = await lines.next()) if ((l.value as string).startsWith(prefix)) return l.value as string;

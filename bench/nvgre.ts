@@ -25,8 +25,8 @@
 // Ratios nvgre / plain2 (the cost of encapsulation: the goal is ≤ 20 %, ratio ≥ 0.8) and
 // nvgre / plain (one host, one switch: also the cost of a second host and a UDP provider link).
 // VMHOST_NO_UDP_ADDON=1 runs the uplinks on Node's dgram instead of the batching addon.
-// `encap` runs the in-process encap row alone, for a cpu profile: node --cpu-prof --import tsx bench/nvgre.ts 3 3 encap
-// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets | encap]
+// `encap` / `decap` runs that in-process row alone, for a cpu profile: node --cpu-prof --import tsx bench/nvgre.ts 3 3 decap
+// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets | encap | decap]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,11 +172,12 @@ async function socketRate(kind: SocketKind, size: number, dir: string, pace = 0)
 const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 console.log(`nvgre bench: ${seconds} s × ${rounds} rounds, load average ${load()}`);
-for (let r = 1; r <= rounds && parts === 'encap'; r++) {
-  const e = await rate('encap');
-  console.log(`round ${r} encap alone: ${(e.rate / 1e6).toFixed(2)} M/s ${e.cpuNs.toFixed(0)} ns   (load ${load()})`);
+const alone = parts === 'encap' || parts === 'decap' ? parts : null;
+for (let r = 1; r <= rounds && alone !== null; r++) {
+  const e = await rate(alone!);
+  console.log(`round ${r} ${alone} alone: ${(e.rate / 1e6).toFixed(2)} M/s ${e.cpuNs.toFixed(0)} ns   (load ${load()})`);
 }
-if (parts === 'encap') process.exit(0);
+if (alone !== null) process.exit(0);
 const inproc = { rate: [] as number[], cpu: [] as number[] };
 for (let r = 1; r <= rounds && parts !== 'sockets'; r++) {
   const out: Record<string, { rate: number; cpuNs: number }> = {};

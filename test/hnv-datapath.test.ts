@@ -19,7 +19,13 @@
 // datacenter address: Blue's guest pings that address and gets replies (the host's kernel
 // answers the external address); Red's guest gets nothing (its domain has no route out: counted
 // by the router), nor does the host pinging the external address unsolicited (counted by the
-// gateway); the inputs are checked; Remove- takes the gateway off.
+// gateway); the inputs are checked; Remove- takes the gateway off. Then the gateway for IPv6,
+// Blue and Red both in NAT mode and Red A given Blue A's very IPv6 address: both ping the
+// datacenter's IPv6 address (the host's kernel answers; it routes each tenant's NPTv6 external
+// prefix to the gateway, found by Neighbor Discovery) and get replies; Red pinging Blue's
+// translated address is refused (gw-hairpin); Blue's datacenter MTU of 1400 earns its 1448-byte
+// ping Packet Too Big, after which the guest fragments and gets through; tshark on the
+// datacenter switch shows both tenants' translated sources, hop limit 62, good checksums.
 // Then Move-VM of Blue's 5002 guest from A to B (diskless, nothing to share): it keeps its CA,
 // VSID and MAC, both hosts' lookup records name B's PA afterwards (the destination re-points its
 // own before the guest resumes, the source after the commit: host/hnv-move.ts), and a guest on A
@@ -36,6 +42,7 @@ import { freeTestNet, tapSkip } from '../src/host/tap-test-support.ts';
 import { formatIpv6, parseIpv6Address } from '../src/packet/index.ts';
 import { TestDaemon, freeUdpPort, runCli } from './support/daemon.ts';
 import { pingBlackout } from './support/ping-blackout.ts';
+import { Nptv6 } from '../src/hnv/nptv6.ts';
 import { cliTools, type CliTools } from './support/cli-tools.ts';
 
 const BLUE = '{11111111-2222-3333-4444-000000000001}', RED = '{22222222-2222-3333-4444-000000000002}';
@@ -61,8 +68,11 @@ function slaac(prefix: string, mac: string): string {
   return formatIpv6(parseIpv6Address(`${prefix.replace('::/64', '')}::${words.map((w) => w.toString(16)).join(':')}`)); // canonical (RFC 5952), as the records keep it
 }
 /** The gateway: its CA in Blue's 5001 (the default route's next hop) with a lookup record on A, and the datacenter /24 (tap-test-support.ts slices: this file 250–254). */
-const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', net: freeTestNet(250, 5) } as const;
+const GATEWAY = { ca: '10.0.0.254', mac: '02155DFE0001', redMac: '02155DFE0002', net: freeTestNet(250, 5) } as const;
 const DATACENTER = `${GATEWAY.net}.1`, EXTERNAL = `${GATEWAY.net}.10`;
+/** IPv6 through the gateway: its CA in both tenants' fd00:b::/64, the datacenter's address, and per tenant its external address and NPTv6 prefix (/32: Blue's internal one must hold fd00:b::/64 and fd00:b:1::/64). */
+const GW6 = { ca: 'fd00:b::fe', blue: { external: 'fd15:dc::b', prefix: 'fd15:b::/32' }, red: { external: 'fd15:dc::e', prefix: 'fd15:e::/32' } } as const;
+const DC6 = 'fd15:dc::1';
 const adapterFlag = (local: number, remote: number) => ['--net-adapter', `Uplink=udp:127.0.0.1:${local}->127.0.0.1:${remote}`];
 
 /** The frames of a pcap file (our switch writes little-endian pcap). */
@@ -261,6 +271,73 @@ describe('network virtualization: two tenants with one address space on two host
       assert.deepEqual((await d.a.api('GET', '/api/v1/host/network-virtualization/gateways')).json, []);
       assert.ok(await cannotPing('blueA', DATACENTER), 'no gateway port after Remove-');
       console.log(`# gateway: set up, pinged, counted and removed in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    });
+
+    // IPv6 through the gateway (after the IPv4 one took its ports off): Blue and Red both NAT mode, Red given Blue's very IPv6 address.
+    await ctx.test('the gateway for IPv6: Blue and Red, with one address, both reach the datacenter by NPTv6 from their own prefixes; Red cannot reach Blue; Packet Too Big reaches the guest', { skip: tapSkip }, async () => {
+      const g0 = Date.now();
+      const a = t.a;
+      const exec = promisify(execFile);
+      const gwStatus = async (): Promise<{ drops: Record<string, number> }> => {
+        const [x] = [await a.json<{ Drops: Record<string, number> } | { Drops: Record<string, number> }[]>('Get-VmhostNetVirtualizationGateway')].flat();
+        return { drops: x?.Drops ?? {} };
+      };
+      // The datacenter: the host vNIC gets DC6 and routes each tenant's external prefix to the gateway's external address for it.
+      await exec('sh', ['-c', `echo 0 >/proc/sys/net/ipv6/conf/${datacenterIf}/disable_ipv6 && ip -6 addr add ${DC6}/64 dev ${datacenterIf} nodad`
+        + ` && ip -6 route add ${GW6.blue.prefix} via ${GW6.blue.external} dev ${datacenterIf} && ip -6 route add ${GW6.red.prefix} via ${GW6.red.external} dev ${datacenterIf}`]);
+      // Red: Blue's prefix and Blue A's very address on Red A, a default route to its ::1; both domains' ::/0 to the gateway's CA, whose records carry its ports' MACs.
+      await Promise.all([
+        a.ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', RED, '-VirtualSubnetID', '6001', '-DestinationPrefix', 'fd00:b::/64', '-NextHop', '::'),
+        a.ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GATEWAY.ca, '-VirtualSubnetID', '6001', '-MACAddress', GATEWAY.redMac, '-ProviderAddress', PA.a, '-Rule', 'TranslationMethodEncap', '-VMName', 'vmhost-gateway'),
+        a.ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', ca6('blueA'), '-VirtualSubnetID', '6001', '-MACAddress', mac.redA, '-ProviderAddress', PA.a, '-Rule', 'TranslationMethodEncap', '-VMName', 'redA'),
+        ...([['5001', BLUE, GATEWAY.mac], ['6001', RED, GATEWAY.redMac]] as const).flatMap(([vsid, rdid, m]) => [
+          a.ok('New-NetVirtualizationCustomerRoute', '-RoutingDomainID', rdid, '-VirtualSubnetID', vsid, '-DestinationPrefix', '::/0', '-NextHop', GW6.ca),
+          a.ok('New-NetVirtualizationLookupRecord', '-CustomerAddress', GW6.ca, '-VirtualSubnetID', vsid, '-MACAddress', m, '-ProviderAddress', PA.a, '-Rule', 'TranslationMethodEncap', '-VMName', 'vmhost-gateway'),
+        ]),
+      ]);
+      assert.equal((await on('redA').sh('redA', `ip -6 addr add ${ca6('blueA')}/64 dev eth0 && ip -6 route add default via fd00:b::1`)).code, 0);
+      const gw6 = (rdid: string, vsid: string, who: 'blue' | 'red', change: Record<string, string> = {}): string[] => ['New-VmhostNetVirtualizationGateway', ...Object.entries({
+        RoutingDomainID: rdid, VirtualSubnetID: vsid, CustomerAddress: GATEWAY.ca, ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: EXTERNAL,
+        CustomerIPv6Address: GW6.ca, ExternalIPv6Address: GW6[who].external, InternalIPv6Prefix: 'fd00:b::/32', ExternalIPv6Prefix: GW6[who].prefix, ...change,
+      }).flatMap(([k, v]) => [`-${k}`, v])];
+      await a.fails(/ExternalIPv6Prefix: fd15:b::\/48 is not as long as fd00:b::\/32/, ...gw6(BLUE, '5001', 'blue', { ExternalIPv6Prefix: 'fd15:b::/48' }));
+      // Blue's datacenter MTU 1400, below the guest's 1458: a 1448-byte packet must earn the guest Packet Too Big.
+      await a.ok(...gw6(BLUE, '5001', 'blue', { DatacenterIPv6Mtu: '1400' }));
+      await a.ok(...gw6(RED, '6001', 'red'));
+      await a.ok('Start-VMSwitchCapture', 'DC', '-Path', join(dir, 'dc.pcap'));
+
+      const [blue, red] = await Promise.all([canPing('blueA', `-6 ${DC6}`), canPing('redA', `-6 ${DC6}`)]);
+      assert.ok(blue, "Blue A → the datacenter's IPv6 address through NPTv6");
+      assert.ok(red, 'Red A, with the same address, → the datacenter too, from its own prefix');
+      // Red toward Blue's translated address: refused by the gateway (another domain's external prefix).
+      const blueOutside = new Uint8Array(parseIpv6Address(ca6('blueA')));
+      new Nptv6(parseIpv6Address('fd00:b::'), parseIpv6Address(GW6.blue.prefix.split('/')[0]!), 32).outbound(blueOutside, 0);
+      const hairpin = (await gwStatus()).drops['gw-hairpin'] ?? 0;
+      assert.ok(await cannotPing('redA', `-6 ${formatIpv6(blueOutside)}`), "Red reached Blue's translated address");
+      assert.ok(((await gwStatus()).drops['gw-hairpin'] ?? 0) > hairpin, 'refused and counted as gw-hairpin');
+      // Path MTU: the first 1448-byte echo earns Packet Too Big (1400) from the gateway; the guest then fragments, and the next ones get through.
+      const tooBig = (await gwStatus()).drops['gw-too-big'] ?? 0;
+      const first = await on('blueA').sh('blueA', `ping -6 -c 1 -W 2 -s 1400 ${DC6}`);
+      const after = await on('blueA').sh('blueA', `ping -6 -c 2 -W 2 -s 1400 ${DC6}`);
+      assert.ok(((await gwStatus()).drops['gw-too-big'] ?? 0) > tooBig, `Packet Too Big sent: ${first.out}`);
+      assert.equal(after.code, 0, `the guest learned the path MTU and fragments: ${after.out}`);
+      await a.ok('Stop-VMSwitchCapture', 'DC');
+
+      // What the datacenter saw: echo requests from both tenants' external prefixes (never fd00:b::), hop limit 64 − router − gateway, good checksums, nothing malformed.
+      const tshark = async (...args: string[]): Promise<string[]> =>
+        (await exec('tshark', ['-r', join(dir, 'dc.pcap'), ...args])).stdout.split('\n').filter((l) => l.trim() !== '');
+      const requests = await tshark('-Y', 'icmpv6.type == 128', '-T', 'fields', '-e', 'ipv6.src', '-e', 'ipv6.hlim', '-e', 'icmpv6.checksum.status');
+      console.log(`# tshark on the datacenter switch: ${requests.length} echo requests: ${requests.slice(0, 3).join(' | ')}`);
+      const sources = requests.map((l) => l.split('\t')[0]!);
+      assert.ok(sources.some((x) => x.startsWith('fd15:b:')) && sources.some((x) => x.startsWith('fd15:e:')), sources.join(' '));
+      assert.ok(sources.every((x) => !x.startsWith('fd00:')), 'no tenant address leaves untranslated');
+      assert.ok(requests.filter((l) => l.split('\t')[2] !== '').every((l) => l.split('\t')[1] === '62' && l.split('\t')[2] === '1'), requests.join(' | '));
+      assert.ok((await tshark('-Y', 'icmpv6.type == 135 && icmpv6.nd.ns.target_address == ' + GW6.blue.external)).length >= 1, 'the host asked for the gateway by NS');
+      assert.deepEqual(await tshark('-Y', '_ws.malformed'), [], 'tshark finds nothing malformed');
+
+      await a.ok('Remove-VmhostNetVirtualizationGateway', '-RoutingDomainID', RED);
+      await a.ok('Remove-VmhostNetVirtualizationGateway', '-RoutingDomainID', BLUE);
+      console.log(`# IPv6 gateway: set up, pinged, PMTU, captured and removed in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
     });
 
     await ctx.test('policy follows a moved VM: Blue\'s 5002 guest moves A → B keeping its CA; both hosts re-point its record; Blue A reaches it again', async () => {

@@ -16,7 +16,11 @@ const runOptions = {
   PreUpdateScript: Type.Optional(Script),
   PostUpdateScript: Type.Optional(Script),
 };
-export const InvokeCauRunBody = Type.Object({ CauPluginName: PluginName, CauPluginArguments: PluginArguments, ...runOptions }, { additionalProperties: false });
+export const InvokeCauRunBody = Type.Object({
+  CauPluginName: PluginName, CauPluginArguments: PluginArguments, ...runOptions,
+  StopAfterSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400, description: '-StopAfter: past this long from the start no node is started; the run ends Cancelled' })),
+  ForceRecovery: Type.Optional(Type.Boolean({ description: 'End a run left in progress (its record kept as a Cancelled report) and start this one' })),
+}, { additionalProperties: false });
 export type InvokeCauRunBody = Static<typeof InvokeCauRunBody>;
 
 export const CauScanBody = Type.Object({ CauPluginName: PluginName, CauPluginArguments: PluginArguments }, { additionalProperties: false });
@@ -47,5 +51,9 @@ export const CauPluginRef = Type.Object({ name: PluginName });
 
 export const CauRunQuery = Type.Object({ ShowClusterNodeState: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 export type CauRunQuery = Static<typeof CauRunQuery>;
-export const CauReportQuery = Type.Object({ Last: Type.Optional(Type.Boolean()), Detailed: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+export const CauReportQuery = Type.Object({
+  Last: Type.Optional(Type.Boolean()), Detailed: Type.Optional(Type.Boolean()),
+  StartDate: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'ISO 8601: runs that started at or after it' })),
+  EndDate: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'ISO 8601: runs that started at or before it' })),
+}, { additionalProperties: false });
 export type CauReportQuery = Static<typeof CauReportQuery>;

@@ -19,6 +19,9 @@ export type ResourceQuery = Static<typeof ResourceQuery>;
 export const ResourceRef = Type.Object({ resource: Type.String({ minLength: 1, maxLength: 300 }) });
 export const ParameterQuery = Type.Object({ Name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, { additionalProperties: false });
 export type ParameterQuery = Static<typeof ParameterQuery>;
+export const ParameterRef = Type.Object({ resource: Type.String({ minLength: 1, maxLength: 300 }), name: Type.String({ minLength: 1, maxLength: 128 }) });
+export const ParameterBody = Type.Object({ Value: Type.Integer({ minimum: 0, maximum: 4294967295 }) }, { additionalProperties: false });
+export type ParameterBody = Static<typeof ParameterBody>;
 export const UpdateVmConfigBody = Type.Object({
   Name: Type.Optional(Type.String({ minLength: 1, maxLength: 300, description: 'The role, or its Virtual Machine Configuration resource' })),
   VMId: Type.Optional(Type.String({ format: 'uuid' })),

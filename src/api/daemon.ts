@@ -11,8 +11,8 @@ import {
   PRIVATE_UMASK, privatizeTree, ensurePrivateDir, shortSocketRoot, usesShortSocketRoot, resolveQemuUser, QEMU_SOCKET_DIRS,
 } from '../host/index.ts';
 import {
-  CauAdmin, CauAgent, CauRoleAdmin, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, DEFAULT_LEASE_TIMING, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS,
-  checkLeaseTiming, drainOnShutdown, type LeaseTiming,
+  CauAdmin, CauAgent, CauRoleAdmin, ClusterAdmin, ClusterNode, ClusterOps, ClusterOpsAdmin, ClusterSharedVolumes, DEFAULT_HEARTBEAT_TIMING, DEFAULT_LEASE_TIMING, EtcdClient, EtcdTenantPolicy, SHUTDOWN_DRAIN_TIMEOUT_MS,
+  checkLeaseTiming, drainOnShutdown, type HeartbeatTiming, type LeaseTiming,
 } from '../cluster/index.ts';
 import { Replication } from '../replica/index.ts';
 import { loadOrCreateToken } from './auth.ts';
@@ -29,6 +29,8 @@ interface DaemonArgs {
   drainTimeoutMs: number;
   /** The node lease's TTL and keepalive: detection and fencing follow them. */
   lease: LeaseTiming;
+  /** Heartbeat monitoring of the node's clustered VMs: the grace after a start, the timeout once lost. */
+  heartbeat: HeartbeatTiming;
   /** Tests only: replication cycles every ReplicationFrequencySec × this (0 < scale ≤ 1); the cmdlets still take only 30/300/900. */
   replicationTimerScale: number;
   /** Appended to the vmhost version this daemon reports (`0.1.0+TAG`): a build or package revision, as an update installs it. */
@@ -36,7 +38,7 @@ interface DaemonArgs {
 }
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, lease: { ...DEFAULT_LEASE_TIMING }, replicationTimerScale: 1 };
+  const out: DaemonArgs = { dataDir: DEFAULT_DATA_DIR, listen: DEFAULT_LISTEN, allowRemote: false, netAdapters: [], drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS, lease: { ...DEFAULT_LEASE_TIMING }, heartbeat: { ...DEFAULT_HEARTBEAT_TIMING }, replicationTimerScale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -59,6 +61,8 @@ function parseArgs(argv: string[]): DaemonArgs {
     else if (a === '--cluster-drain-timeout') out.drainTimeoutMs = parseSeconds(a, value()) * 1000;
     else if (a === '--cluster-lease-ttl') out.lease.ttlSeconds = parseSeconds(a, value());
     else if (a === '--cluster-keepalive') out.lease.keepaliveMs = parseMilliseconds(a, value());
+    else if (a === '--cluster-heartbeat-grace') out.heartbeat.graceMs = parsePositiveSeconds(a, value()) * 1000;
+    else if (a === '--cluster-heartbeat-timeout') out.heartbeat.lostMs = parsePositiveSeconds(a, value()) * 1000;
     else if (a === '--replication-timer-scale') {
       const v = Number(value());
       if (!(v > 0 && v <= 1)) throw new VmhostError('INVALID_ARGUMENT', '--replication-timer-scale: a number in (0, 1]', { param: 'replication-timer-scale' });
@@ -77,6 +81,7 @@ function parseArgs(argv: string[]): DaemonArgs {
         + '                   (a failover cluster node: etcd client URLs, this node\'s own member first; the folder every node reaches; default name: the computer name)\n'
         + '               [--cluster-drain-timeout SECONDS]   (SIGTERM moves the node\'s running roles away live first, for at most this long; default 120)\n'
         + '               [--cluster-lease-ttl SECONDS] [--cluster-keepalive MS]   (the node\'s etcd lease: detection of its death; default 4 s renewed every 1000 ms)\n'
+        + '               [--cluster-heartbeat-grace SECONDS] [--cluster-heartbeat-timeout SECONDS]   (a clustered VM with no heartbeat this long after its start, or lost this long, is restarted; default 300 s / 60 s)\n'
         + '               [--version-tag TAG]   (reported as the vmhost version VERSION+TAG: Get-VMHost, Get-ClusterNode, Test-Cluster)\n'
         + '               [--replication-timer-scale F]   (tests: Hyper-V Replica cycles every ReplicationFrequencySec × F, 0 < F ≤ 1)\n');
       process.exit(0);
@@ -103,6 +108,12 @@ function parseEndpoints(v: string): string[] {
 function parseSeconds(flag: string, v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 86_400) throw new VmhostError('INVALID_ARGUMENT', `${flag}: '${v}' is not a number of seconds (0–86400)`, { param: flag.slice(2) });
+  return n;
+}
+
+function parsePositiveSeconds(flag: string, v: string): number {
+  const n = parseSeconds(flag, v);
+  if (n === 0) throw new VmhostError('INVALID_ARGUMENT', `${flag}: '${v}' must be at least 1 second`, { param: flag.slice(2) });
   return n;
 }
 
@@ -169,7 +180,7 @@ async function main(): Promise<void> {
     await host.hnv.share(new EtcdTenantPolicy(cluster.etcd), (e) => host.events.emit({ Level: 'Error', Code: 'HNV_BAD_POLICY', Message: `Network virtualization policy from the cluster not applied: ${e.message}` }));
   }
   // Beside the node's loop: its events copied for Get-ClusterLog, Test-Cluster's answers, VM monitoring.
-  const ops = cluster ? ClusterOps.start(cluster, host) : undefined;
+  const ops = cluster ? ClusterOps.start(cluster, host, args.heartbeat) : undefined;
   // The host's disk-file operations on a Cluster Shared Volume go to its coordinator from here on.
   const csv = cluster ? ClusterSharedVolumes.start(cluster, host) : undefined;
   const cau = cluster && admin ? CauAgent.start(cluster, admin, args.dataDir) : undefined;

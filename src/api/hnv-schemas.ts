@@ -66,6 +66,9 @@ const SwitchName = Type.String({ minLength: 1, maxLength: 100 });
 export const GatewayBody = Type.Object({
   RoutingDomainID: Guid, VirtualSubnetID: Vsid, CustomerAddress: Address, ExternalSwitchName: SwitchName, DatacenterSwitchName: SwitchName,
   ExternalAddress: Address, Mode: Type.Optional(Type.Union([Type.Literal('Nat'), Type.Literal('Forwarding')])),
+  CustomerIPv6Address: Type.Optional(Address), ExternalIPv6Address: Type.Optional(Address),
+  InternalIPv6Prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })), ExternalIPv6Prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+  DatacenterIPv6Mtu: Type.Optional(Type.Integer()),
 }, { additionalProperties: false });
 export type GatewayBody = Static<typeof GatewayBody>;
 export const GatewayQuery = Type.Object({ RoutingDomainID: Type.Optional(Guid) }, { additionalProperties: false });

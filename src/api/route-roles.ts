@@ -70,6 +70,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/cluster/log': 'Viewer',
   'GET /api/v1/cluster/resources': 'Viewer',
   'GET /api/v1/cluster/resources/:resource/parameters': 'Viewer',
+  'PUT /api/v1/cluster/resources/:resource/parameters/:name': 'Administrator',
   'POST /api/v1/cluster/vm-configuration': 'Administrator',
   'GET /api/v1/cluster/monitored-items': 'Viewer',
   'POST /api/v1/cluster/monitored-items': 'Administrator',
@@ -92,6 +93,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/cluster/cau/role': 'Administrator',
   // A registered plug-in is a command template every node may run.
   'GET /api/v1/cluster/cau/plugins': 'Viewer',
+  // Save-CauDebugTrace: the plug-ins' outputs may name what runs where; each node is asked through etcd.
+  'POST /api/v1/cluster/cau/debug-trace': 'Administrator',
   'POST /api/v1/cluster/cau/plugins': 'Administrator',
   'DELETE /api/v1/cluster/cau/plugins/:name': 'Administrator',
   'GET /api/v1/vms': 'Viewer',

@@ -1,5 +1,5 @@
 // Cluster-Aware Updating's routes (src/cluster/cau-admin.ts, cau-role.ts): Invoke-CauRun,
-// Get-CauRun, Stop-CauRun, Get-CauReport, Test-CauSetup, Invoke-CauScan, the self-updating role
+// Get-CauRun, Stop-CauRun, Get-CauReport, Save-CauDebugTrace, Test-CauSetup, Invoke-CauScan, the self-updating role
 // (Add-/Set-/Get-/Enable-/Disable-/Remove-CauClusterRole) and Get-/Register-/Unregister-CauPlugin.
 // A daemon that is not a cluster node answers CLUSTER_NOT_CONFIGURED.
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +9,7 @@ import {
   AddCauRoleBody, CauPluginQuery, CauPluginRef, CauReportQuery, CauRunQuery, CauScanBody, InvokeCauRunBody, RegisterCauPluginBody, SetCauRoleBody,
 } from './cau-schemas.ts';
 
-type RunOptions = Omit<InvokeCauRunBody, 'CauPluginName' | 'CauPluginArguments'>;
+type RunOptions = Omit<InvokeCauRunBody, 'CauPluginName' | 'CauPluginArguments' | 'StopAfterSeconds' | 'ForceRecovery'>;
 /** The API's run options as the plan takes them (RebootTimeoutMinutes → TimeoutMs), the plug-in's fields left to the caller. */
 function runOptions({ RebootTimeoutMinutes, ...rest }: RunOptions): Omit<RunOptions, 'RebootTimeoutMinutes'> & { TimeoutMs?: number } {
   return { ...rest, ...(RebootTimeoutMinutes !== undefined ? { TimeoutMs: RebootTimeoutMinutes * 60_000 } : {}) };
@@ -25,14 +25,18 @@ export function registerCauRoutes(app: FastifyInstance, cau: { admin: CauAdmin; 
   app.post<{ Body: InvokeCauRunBody }>('/api/v1/cluster/cau/run',
     { schema: { summary: 'Invoke-CauRun: start an updating run (each node drained, updated, resumed in turn); answers at once, Get-CauRun follows it', tags, body: InvokeCauRunBody } },
     async (req) => {
-      const { CauPluginName, CauPluginArguments, ...rest } = req.body;
-      return need().admin.invoke({ ...runOptions(rest), Plugin: CauPluginName, Arguments: CauPluginArguments });
+      const { CauPluginName, CauPluginArguments, StopAfterSeconds, ForceRecovery, ...rest } = req.body;
+      const stopAfter = StopAfterSeconds !== undefined ? { StopAfterMs: StopAfterSeconds * 1000 } : {};
+      return need().admin.invoke({ ...runOptions(rest), ...stopAfter, Plugin: CauPluginName, Arguments: CauPluginArguments }, ForceRecovery ?? false);
     });
   app.get<{ Querystring: CauRunQuery }>('/api/v1/cluster/cau/run', { schema: { summary: 'Get-CauRun: the run in progress, each node\'s step', tags, querystring: CauRunQuery } },
     async (req) => need().admin.run(req.query.ShowClusterNodeState ?? false));
   app.delete('/api/v1/cluster/cau/run', { schema: { summary: 'Stop-CauRun: the run ends at its next step (Cancelled)', tags } }, async () => need().admin.stop());
   app.get<{ Querystring: CauReportQuery }>('/api/v1/cluster/cau/reports', { schema: { summary: 'Get-CauReport: finished runs', tags, querystring: CauReportQuery } },
-    async (req) => need().admin.reports(req.query.Last ?? false, req.query.Detailed ?? false));
+    async (req) => need().admin.reports({ Last: req.query.Last ?? false, StartDate: req.query.StartDate, EndDate: req.query.EndDate }, req.query.Detailed ?? false));
+  app.post('/api/v1/cluster/cau/debug-trace',
+    { schema: { summary: 'Save-CauDebugTrace: the runs\' records, each node\'s CAU events and plug-in outputs, as archive entries (base64)', tags } },
+    async () => (await need().admin.debugTrace()).map((e) => ({ Name: e.Name, Base64: e.Data.toString('base64') })));
   app.get('/api/v1/cluster/cau/setup', { schema: { summary: 'Test-CauSetup: whether a run could go through now', tags } }, async () => need().admin.testSetup());
   app.post<{ Body: CauScanBody }>('/api/v1/cluster/cau/scan',
     { schema: { summary: 'Invoke-CauScan: the updates each node would get (each runs the plug-in\'s scan command; nothing is installed)', tags, body: CauScanBody } },

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterOpsAdmin } from '../cluster/index.ts';
 import {
-  ClusterLogQuery, MonitoredBody, MonitoredQuery, MonitoredRef, MonitoredVmRef, ParameterQuery, ResourceQuery, ResourceRef, UpdateVmConfigBody,
+  ClusterLogQuery, MonitoredBody, MonitoredQuery, MonitoredRef, MonitoredVmRef, ParameterBody, ParameterQuery, ParameterRef, ResourceQuery, ResourceRef, UpdateVmConfigBody,
 } from './cluster-ops-schemas.ts';
 
 export function registerClusterOpsRoutes(app: FastifyInstance, ops: ClusterOpsAdmin | undefined): void {
@@ -27,6 +27,9 @@ export function registerClusterOpsRoutes(app: FastifyInstance, ops: ClusterOpsAd
   app.get<{ Params: { resource: string }; Querystring: ParameterQuery }>('/api/v1/cluster/resources/:resource/parameters',
     { schema: { summary: 'Get-ClusterParameter: a resource\'s private properties', tags, params: ResourceRef, querystring: ParameterQuery } },
     async (req) => need().parameters(req.params.resource, req.query.Name));
+  app.put<{ Params: { resource: string; name: string }; Body: ParameterBody }>('/api/v1/cluster/resources/:resource/parameters/:name',
+    { schema: { summary: 'Set-ClusterParameter: a Virtual Machine resource\'s CheckHeartbeat (0 or 1)', tags, params: ParameterRef, body: ParameterBody } },
+    async (req) => need().setParameter(req.params.resource, req.params.name, req.body.Value));
   app.post<{ Body: UpdateVmConfigBody }>('/api/v1/cluster/vm-configuration',
     { schema: { summary: 'Update-ClusterVirtualMachineConfiguration: check the clustered VM\'s configuration every node would load', tags, body: UpdateVmConfigBody } },
     async (req) => {

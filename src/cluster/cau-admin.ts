@@ -9,19 +9,23 @@ import { randomUUID } from 'node:crypto';
 import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { EtcdCompare, EtcdOp } from './etcd-client.ts';
+import { readClusterLog } from './cluster-log.ts';
 import { nodeState } from './keys.ts';
 import { planDrain } from './placement.ts';
 import { quorumConfig } from './quorum.ts';
 import { currentNode, planRun, type CauNodeRun, type CauRunRecord, type PlanInput } from './cau-plan.ts';
+import { selectReports, type CauReportSelection } from './cau-report-query.ts';
 import { cauPlugin, cauPlugins, pluginRecord, type CauPluginRecord } from './cau-plugin.ts';
 import {
-  CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_ROLE_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauPluginKey, cauScanRequestKey,
-  type CauCoordinatorRecord, type CauScanRequest, type CauScanResult,
+  CAU_COORDINATOR_KEY, CAU_REPORT_PREFIX, CAU_ROLE_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, CAU_TRACE_PREFIX, cauPluginKey, endRunOps,
+  type CauCoordinatorRecord, type CauScanRequest, type CauScanResult, type CauTraceResult,
 } from './cau-keys.ts';
 
 /** How long a node's scan command may take; the asking node waits a little longer for its answer. */
 export const CAU_SCAN_TIMEOUT_MS = 120_000;
 const SCAN_ANSWER_GRACE_MS = 5_000;
+/** How long Save-CauDebugTrace waits for the nodes' plug-in outputs (reading files: quick where the node answers at all). */
+const TRACE_WAIT_MS = 15_000;
 
 export interface CauNodeView extends CauNodeRun { ClusterNodeState?: string }
 /** Get-CauRun: `RunState` NotRunning when no run is in progress (then the rest is absent). */
@@ -86,11 +90,41 @@ export class CauAdmin {
     return s.config!.Name;
   }
 
-  /** Invoke-CauRun: the run is planned and written; the nodes' agents carry it out. */
-  async invoke(input: PlanInput): Promise<CauRunView> {
-    const run = await writeRun(this.node, input);
-    if (!run) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${await this.cluster()}' (Get-CauRun; Stop-CauRun ends it)`, {});
+  /** Invoke-CauRun: the run is planned and written; the nodes' agents carry it out. -ForceRecovery first ends a run left in progress. */
+  async invoke(input: PlanInput, forceRecovery = false): Promise<CauRunView> {
+    let run = await writeRun(this.node, input);
+    if (!run && forceRecovery && (await this.recover())) run = await writeRun(this.node, input);
+    if (!run) throw new VmhostError('CLUSTER_CAU_RUN_IN_PROGRESS', `A Cluster-Aware Updating run is in progress on cluster '${await this.cluster()}' (Get-CauRun; Stop-CauRun ends it at its next step; Invoke-CauRun -ForceRecovery ends it now)`, {});
     return this.run(false);
+  }
+
+  /**
+   * Invoke-CauRun -ForceRecovery. A coordinator that dies loses its lease and another node takes
+   * the run over by itself; what that takeover cannot clear is a run whose coordinator key is
+   * held by a live node that no longer drives it (its agent wedged: the key lives as long as the
+   * node's lease), or one that waits on a node's answer for as long as its timeout allows. Recovery
+   * ends such a run now — in one txn on the run record's revision: its record kept as a Cancelled
+   * report saying where it was, the coordinator key and the nodes' requests and results deleted —
+   * so a coordinator still busy with it writes nothing more (its writes are conditioned on the
+   * record). A node the old run had paused stays Paused until the new run (or Resume-ClusterNode)
+   * resumes it; an updater it started may still finish on its node and report to nobody.
+   * False: no run to recover (the caller's own write then decides).
+   */
+  private async recover(): Promise<boolean> {
+    for (;;) {
+      const kv = await this.node.etcd.get(CAU_RUN_KEY);
+      if (!kv) return false;
+      const old = JSON.parse(kv.value) as CauRunRecord;
+      const coord = await this.node.etcd.get(CAU_COORDINATOR_KEY);
+      const where = currentNode(old);
+      const why = `recovered by Invoke-CauRun -ForceRecovery on ${this.node.name}${where ? ` at node ${where.Node} (${where.Status})` : ''}${coord ? `, coordinated by ${(JSON.parse(coord.value) as CauCoordinatorRecord).Node}` : ''}`;
+      const ended: CauRunRecord = { ...old, State: 'Cancelled', EndedAt: new Date().toISOString(), Message: old.Message ? `${old.Message}; ${why}` : why };
+      const r = await this.node.etcd.txn([{ key: CAU_RUN_KEY, modRevision: kv.modRevision }], endRunOps(ended));
+      if (r.succeeded) {
+        this.node.event('Warning', 'CLUSTER_CAU_RUN_RECOVERED', `CAU run ${old.RunId} ended: ${why}`);
+        return true;
+      }
+    }
   }
 
   /** Get-CauRun [-ShowClusterNodeState]. */
@@ -121,12 +155,11 @@ export class CauAdmin {
     }
   }
 
-  /** Get-CauReport [-Last] [-Detailed]: finished runs, oldest first. */
-  async reports(last: boolean, detailed: boolean): Promise<CauReportView[]> {
+  /** Get-CauReport [-Last] [-Detailed] [-StartDate] [-EndDate]: finished runs, oldest first (cau-report-query.ts). */
+  async reports(q: CauReportSelection, detailed: boolean): Promise<CauReportView[]> {
     await this.cluster();
     const { kvs } = await this.node.etcd.range(CAU_REPORT_PREFIX);
-    const runs = kvs.map((kv) => JSON.parse(kv.value) as CauRunRecord).sort((a, b) => a.StartedAt.localeCompare(b.StartedAt));
-    return (last ? runs.slice(-1) : runs).map((r) => reportView(r, detailed));
+    return selectReports(kvs.map((kv) => JSON.parse(kv.value) as CauRunRecord), q).map((r) => reportView(r, detailed));
   }
 
   /**
@@ -139,34 +172,75 @@ export class CauAdmin {
     this.node.assertMember(s);
     const ClusterName = s.config!.Name;
     const names = [...s.nodes.keys()].sort();
-    const up = names.filter((n) => nodeState(s, n) !== 'Down');
     const ScanId = randomUUID();
-    const answers = new Map<string, CauScanResult>();
-    const stop = new AbortController();
-    const timer = setTimeout(() => stop.abort(), CAU_SCAN_TIMEOUT_MS + SCAN_ANSWER_GRACE_MS);
-    try {
-      const rev = await this.node.etcd.put(cauScanRequestKey(ScanId), JSON.stringify({ ScanId, Command: command, TimeoutMs: CAU_SCAN_TIMEOUT_MS } satisfies CauScanRequest));
-      // From the request's revision on: answers written before the watch began are replayed.
-      await this.node.etcd.watch(`${CAU_SCAN_PREFIX}${ScanId}/`, rev + 1, (e) => {
-        if (e.type !== 'PUT' || e.kv.key.endsWith('/request')) return;
-        const a = JSON.parse(e.kv.value) as CauScanResult;
-        answers.set(a.Node, a);
-        if (up.every((n) => answers.has(n))) stop.abort();
-      }, stop.signal);
-    } finally {
-      clearTimeout(timer);
-      const { kvs } = await this.node.etcd.range(`${CAU_SCAN_PREFIX}${ScanId}/`).catch(() => ({ kvs: [] }));
-      for (const kv of kvs) await this.node.etcd.delete(kv.key).catch(() => undefined);
-    }
+    const wait = CAU_SCAN_TIMEOUT_MS + SCAN_ANSWER_GRACE_MS;
+    const answers = await this.askNodes<CauScanResult>(CAU_SCAN_PREFIX, ScanId, { ScanId, Command: command, TimeoutMs: CAU_SCAN_TIMEOUT_MS } satisfies CauScanRequest, names.filter((n) => nodeState(s, n) !== 'Down'), wait);
     return names.map((NodeName): CauScanView => {
       const a = answers.get(NodeName);
       if (!a) {
-        const why = nodeState(s, NodeName) === 'Down' ? 'the node is Down (no live etcd lease)' : `no answer within ${(CAU_SCAN_TIMEOUT_MS + SCAN_ANSWER_GRACE_MS) / 1000} s`;
+        const why = nodeState(s, NodeName) === 'Down' ? 'the node is Down (no live etcd lease)' : `no answer within ${wait / 1000} s`;
         return { ClusterName, NodeName, State: 'Unreachable', UpdateCount: 0, Updates: [], Message: why };
       }
       if (a.Error !== undefined) return { ClusterName, NodeName, State: 'Failed', UpdateCount: 0, Updates: [], Message: a.Error };
       return { ClusterName, NodeName, State: 'Scanned', UpdateCount: a.Updates!.length, Updates: a.Updates! };
     });
+  }
+
+  /**
+   * Ask every node in `nodes` through `<prefix><id>/request` (cau-agent.ts answers) and collect
+   * their answers `<prefix><id>/<node>` until all came or `waitMs` passed; the keys go after.
+   */
+  private async askNodes<A extends { Node: string }>(prefix: string, id: string, request: unknown, nodes: readonly string[], waitMs: number): Promise<Map<string, A>> {
+    const answers = new Map<string, A>();
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), waitMs);
+    try {
+      const rev = await this.node.etcd.put(`${prefix}${id}/request`, JSON.stringify(request));
+      // From the request's revision on: answers written before the watch began are replayed.
+      await this.node.etcd.watch(`${prefix}${id}/`, rev + 1, (e) => {
+        if (e.type !== 'PUT' || e.kv.key.endsWith('/request')) return;
+        const a = JSON.parse(e.kv.value) as A;
+        answers.set(a.Node, a);
+        if (nodes.every((n) => answers.has(n))) stop.abort();
+      }, stop.signal);
+    } finally {
+      clearTimeout(timer);
+      const { kvs } = await this.node.etcd.range(`${prefix}${id}/`).catch(() => ({ kvs: [] }));
+      for (const kv of kvs) await this.node.etcd.delete(kv.key).catch(() => undefined);
+    }
+    return answers;
+  }
+
+  /**
+   * Save-CauDebugTrace: what explains the cluster's updating runs, as the entries of an archive —
+   * the run in progress and its coordinator, every finished run's record, each node's CAU events
+   * from the cluster log (Get-ClusterLog's, CLUSTER_CAU_*), and each node's plug-in outputs (the
+   * updater's and scripts' output files it keeps, cau-runner.ts). A node that is Down, or silent
+   * for TRACE_WAIT_MS, is named in `missing.txt`.
+   */
+  async debugTrace(): Promise<{ Name: string; Data: Buffer }[]> {
+    const s = await this.node.read();
+    this.node.assertMember(s);
+    const names = [...s.nodes.keys()].sort();
+    const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v, null, 2) + '\n');
+    const entries: { Name: string; Data: Buffer }[] = [];
+    const [run, coord, reports, log] = await Promise.all([
+      this.node.etcd.get(CAU_RUN_KEY), this.node.etcd.get(CAU_COORDINATOR_KEY), this.node.etcd.range(CAU_REPORT_PREFIX), readClusterLog(this.node.etcd, {}),
+    ]);
+    if (run) entries.push({ Name: 'run.json', Data: json({ Run: JSON.parse(run.value) as unknown, Coordinator: coord ? JSON.parse(coord.value) as unknown : null }) });
+    for (const kv of reports.kvs) entries.push({ Name: `reports/${(JSON.parse(kv.value) as CauRunRecord).RunId}.json`, Data: Buffer.from(kv.value) });
+    const answers = await this.askNodes<CauTraceResult>(CAU_TRACE_PREFIX, randomUUID(), {}, names.filter((n) => nodeState(s, n) !== 'Down'), TRACE_WAIT_MS);
+    const missing: string[] = [];
+    for (const n of names) {
+      const lines = log.filter((l) => l.Node === n && l.Code.startsWith('CLUSTER_CAU_')).map((l) => `${l.Time} ${l.Level} ${l.Code} ${l.Message}`);
+      entries.push({ Name: `nodes/${n}/cau.log`, Data: Buffer.from(lines.length > 0 ? lines.join('\n') + '\n' : '') });
+      const a = answers.get(n);
+      if (!a) missing.push(`${n}: ${nodeState(s, n) === 'Down' ? 'Down' : `no answer within ${TRACE_WAIT_MS / 1000} s`}: its plug-in outputs are not here`);
+      for (const f of a?.Files ?? []) entries.push({ Name: `nodes/${n}/output/${f.Name}`, Data: Buffer.from(f.Base64, 'base64') });
+    }
+    if (missing.length > 0) entries.push({ Name: 'missing.txt', Data: Buffer.from(missing.join('\n') + '\n') });
+    this.node.event('Information', 'CLUSTER_CAU_DEBUG_TRACE', `CAU debug trace collected on ${this.node.name}: ${entries.length} entries${missing.length > 0 ? `; ${missing.length} node(s) missing` : ''}`);
+    return entries;
   }
 
   /** Get-CauPlugin [-Name]: the built-in plug-ins, then the registered ones. */

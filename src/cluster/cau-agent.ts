@@ -3,7 +3,8 @@
 // coordination of a run nobody coordinates — a new run, or one whose coordinator died or let go
 // because the run reached its own node — by a txn on the absent coordinator key, bound to this
 // node's lease, and drives it (cau-coordinator.ts); (3) answers Invoke-CauScan's requests, running
-// the plug-in's scan command; (4) on the leader, starts the self-updating role's due run (cau-role.ts).
+// the plug-in's scan command, and Save-CauDebugTrace's, with this node's plug-in outputs; (4) on
+// the leader, starts the self-updating role's due run (cau-role.ts).
 import { execFile } from 'node:child_process';
 import type { ClusterAdmin } from './cluster-admin.ts';
 import type { ClusterNode } from './cluster-node.ts';
@@ -12,12 +13,15 @@ import { CauCoordinator } from './cau-coordinator.ts';
 import { CauRunner } from './cau-runner.ts';
 import { startDueRun } from './cau-role.ts';
 import {
-  CAU_COORDINATOR_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, cauRequestKey, cauResultKey, cauScanResultKey,
-  type CauCoordinatorRecord, type CauRequest, type CauResult, type CauScanRequest, type CauScanResult,
+  CAU_COORDINATOR_KEY, CAU_RUN_KEY, CAU_SCAN_PREFIX, CAU_TRACE_PREFIX, cauRequestKey, cauResultKey,
+  type CauCoordinatorRecord, type CauRequest, type CauResult, type CauScanRequest, type CauScanResult, type CauTraceResult,
 } from './cau-keys.ts';
 
 const TICK_MS = 1000;
 const SCAN_OUTPUT_MAX = 4 * 1024 * 1024;
+/** A node's plug-in outputs in its Save-CauDebugTrace answer: one etcd value (1.5 MiB at most by etcd's default) holds them in base64. */
+const TRACE_FILE_MAX = 64 * 1024;
+const TRACE_TOTAL_MAX = 768 * 1024;
 
 export class CauAgent {
   private readonly abort = new AbortController();
@@ -26,8 +30,8 @@ export class CauAgent {
   private ticking: Promise<void> | undefined;
   private driving: Promise<void> | undefined;
   private stopping = false;
-  /** Scans this daemon answered or is answering, until their request is gone. */
-  private readonly scans = new Set<string>();
+  /** Requests (Invoke-CauScan's, Save-CauDebugTrace's) this daemon answered or is answering, until their request key is gone. */
+  private readonly answered = new Set<string>();
 
   private constructor(private readonly node: ClusterNode, private readonly admin: ClusterAdmin, dataDir: string) {
     this.runner = new CauRunner(dataDir, { VMHOST_CAU_NODE: node.name, VMHOSTD_PID: String(process.pid), VMHOST_DATA_DIR: dataDir });
@@ -51,7 +55,10 @@ export class CauAgent {
       if (this.stopping) throw new Error('stopping: the next daemon reports it'); // its files stay
       await this.node.etcd.put(cauResultKey(this.node.name), JSON.stringify(r satisfies CauResult));
     });
-    await this.answerScans();
+    await this.answer(CAU_SCAN_PREFIX, (v) => this.scan(JSON.parse(v) as CauScanRequest));
+    await this.answer(CAU_TRACE_PREFIX, async () => ({
+      Node: this.node.name, Files: (await this.runner.outputs(TRACE_FILE_MAX, TRACE_TOTAL_MAX)).map((f) => ({ Name: f.Name, Base64: f.Data.toString('base64') })),
+    } satisfies CauTraceResult));
     const kv = await this.node.etcd.get(CAU_RUN_KEY);
     if (kv) {
       const run = JSON.parse(kv.value) as CauRunRecord;
@@ -62,14 +69,15 @@ export class CauAgent {
     await startDueRun(this.node, new Date());
   }
 
-  /** Invoke-CauScan's requests not yet answered here: each scan command run once, beside the tick. */
-  private async answerScans(): Promise<void> {
-    const { kvs } = await this.node.etcd.range(CAU_SCAN_PREFIX);
-    const asked = kvs.filter((kv) => kv.key.endsWith('/request')).map((kv) => JSON.parse(kv.value) as CauScanRequest);
-    for (const id of this.scans) if (!asked.some((r) => r.ScanId === id)) this.scans.delete(id);
-    for (const req of asked.filter((r) => !this.scans.has(r.ScanId))) {
-      this.scans.add(req.ScanId);
-      void this.scan(req).then((r) => this.node.etcd.put(cauScanResultKey(req.ScanId, this.node.name), JSON.stringify(r))).catch(() => undefined); // the asking node reports no answer
+  /** Requests `<prefix><id>/request` not yet answered here: each worked once, beside the tick, its answer put at `<prefix><id>/<node>`. */
+  private async answer(prefix: string, work: (request: string) => Promise<unknown>): Promise<void> {
+    const { kvs } = await this.node.etcd.range(prefix);
+    const asked = new Map(kvs.filter((kv) => kv.key.endsWith('/request')).map((kv) => [kv.key.slice(0, -'request'.length), kv.value]));
+    for (const k of this.answered) if (k.startsWith(prefix) && !asked.has(k)) this.answered.delete(k);
+    for (const [k, value] of asked) {
+      if (this.answered.has(k)) continue;
+      this.answered.add(k);
+      void work(value).then((r) => this.node.etcd.put(`${k}${this.node.name}`, JSON.stringify(r))).catch(() => undefined); // the asking node reports no answer
     }
   }
 

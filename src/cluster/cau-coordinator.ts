@@ -12,10 +12,10 @@ import { isVmhostError, type ErrorCode } from '../common/index.ts';
 import type { ClusterAdmin } from './cluster-admin.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { nodeState } from './keys.ts';
-import { advance, currentNode, fail, finish, stageOf, type CauNodeRun, type CauRunRecord } from './cau-plan.ts';
+import { advance, currentNode, fail, finish, stageOf, stopAfterDue, type CauNodeRun, type CauRunRecord } from './cau-plan.ts';
 import { cauPlugin } from './cau-plugin.ts';
 import {
-  CAU_COORDINATOR_KEY, CAU_RUN_KEY, cauReportKey, cauRequestKey, cauResultKey,
+  CAU_COORDINATOR_KEY, CAU_RUN_KEY, cauRequestKey, cauResultKey, endRunOps,
   type CauCoordinatorRecord, type CauRequest, type CauResult,
 } from './cau-keys.ts';
 
@@ -42,6 +42,8 @@ export class CauCoordinator {
       const run = JSON.parse(kv.value) as CauRunRecord;
       const cur = currentNode(run);
       if (run.State !== 'Running' || !cur) return this.end(finish(run, Date.now()), kv.modRevision);
+      const stopped = stopAfterDue(run, Date.now());
+      if (stopped) return this.end(finish(stopped, Date.now()), kv.modRevision);
       if (cur.Node === this.node.name) {
         this.node.event('Information', 'CLUSTER_CAU_HANDOVER', `CAU run ${run.RunId} reaches node ${this.node.name}: another node coordinates its update`);
         return this.letGo();
@@ -120,10 +122,7 @@ export class CauCoordinator {
   private async end(run: CauRunRecord, modRevision: number): Promise<void> {
     const r = await this.node.etcd.txn(
       [{ key: CAU_RUN_KEY, modRevision }, { key: CAU_COORDINATOR_KEY, value: this.me }],
-      [
-        { put: cauReportKey(run.RunId), value: JSON.stringify(run) }, { delete: CAU_RUN_KEY }, { delete: CAU_COORDINATOR_KEY },
-        ...run.Nodes.flatMap((n) => [{ delete: cauRequestKey(n.Node) }, { delete: cauResultKey(n.Node) }]),
-      ],
+      endRunOps(run),
     );
     if (!r.succeeded) return;
     const failed = run.Nodes.filter((n) => n.Status === 'Failed').map((n) => n.Node);

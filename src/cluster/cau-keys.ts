@@ -10,8 +10,11 @@
 //   /vmhost/clusterops/cau/plugin/<name>       CauPluginRecord a registered plugin (Register-CauPlugin), name lowercased
 //   /vmhost/clusterops/cau/scan/<id>/request   CauScanRequest Invoke-CauScan asked (every node answers, installing nothing)
 //   /vmhost/clusterops/cau/scan/<id>/<node>    CauScanResult one node's answer
+//   /vmhost/clusterops/cau/trace/<id>/request  {}            Save-CauDebugTrace asked (every node answers with its plug-in outputs)
+//   /vmhost/clusterops/cau/trace/<id>/<node>   CauTraceResult one node's answer
 import { OPS_PREFIX } from './ops-keys.ts';
-import type { CauStage } from './cau-plan.ts';
+import type { EtcdOp } from './etcd-client.ts';
+import type { CauRunRecord, CauStage } from './cau-plan.ts';
 
 export const CAU_PREFIX = `${OPS_PREFIX}cau/`;
 export const CAU_RUN_KEY = `${CAU_PREFIX}run`;
@@ -21,12 +24,20 @@ export const CAU_REPORT_PREFIX = `${CAU_PREFIX}report/`;
 export const CAU_ROLE_KEY = `${CAU_PREFIX}role`;
 export const CAU_PLUGIN_PREFIX = `${CAU_PREFIX}plugin/`;
 export const CAU_SCAN_PREFIX = `${CAU_PREFIX}scan/`;
+export const CAU_TRACE_PREFIX = `${CAU_PREFIX}trace/`;
 export const cauPluginKey = (name: string): string => `${CAU_PLUGIN_PREFIX}${name.toLowerCase()}`;
-export const cauScanRequestKey = (id: string): string => `${CAU_SCAN_PREFIX}${id}/request`;
-export const cauScanResultKey = (id: string, node: string): string => `${CAU_SCAN_PREFIX}${id}/${node}`;
 export const cauRequestKey = (node: string): string => `${CAU_REQUEST_PREFIX}${node}`;
 export const cauResultKey = (node: string): string => `${CAU_PREFIX}result/${node}`;
 export const cauReportKey = (runId: string): string => `${CAU_REPORT_PREFIX}${runId}`;
+
+/** A run ends (the coordinator's end, -ForceRecovery): its record kept as a report, the run's keys gone so a new run may start. */
+export const endRunOps = (run: CauRunRecord): EtcdOp[] => [
+  { put: cauReportKey(run.RunId), value: JSON.stringify(run) }, { delete: CAU_RUN_KEY }, { delete: CAU_COORDINATOR_KEY },
+  ...run.Nodes.flatMap((n) => [{ delete: cauRequestKey(n.Node) }, { delete: cauResultKey(n.Node) }]),
+];
+
+/** Save-CauDebugTrace's answer of one node: its plug-in outputs (cau-runner.ts `outputs`), newest first, each base64. */
+export interface CauTraceResult { Node: string; Files: { Name: string; Base64: string }[] }
 
 /** `Command`: the shell command the node runs (the plugin made it from the run's arguments, or a script). */
 export interface CauRequest { RunId: string; RequestId: string; Stage: CauStage; Command: string; TimeoutMs: number }

@@ -46,6 +46,8 @@ export interface CauRunOptions {
   TimeoutMs: number;
   PreUpdateScript?: string;
   PostUpdateScript?: string;
+  /** Invoke-CauRun -StopAfter: past this long from the run's start no node is started any more, and the run ends Cancelled. */
+  StopAfterMs?: number;
 }
 
 export interface CauRunRecord extends CauRunOptions {
@@ -98,6 +100,9 @@ export function planRun(input: PlanInput, nodes: readonly PlanNode[], meta: { Ru
   }
   const opt = (k: keyof typeof CAU_DEFAULTS): number | string => input[k] ?? CAU_DEFAULTS[k];
   if (input.FailbackMode === 'Policy') throw new VmhostError('INVALID_ARGUMENT', 'Invoke-CauRun -FailbackMode Policy (the roles\' failback windows) is not supported: use Immediate or NoFailback', { param: 'FailbackMode' });
+  if (input.StopAfterMs !== undefined && !(Number.isSafeInteger(input.StopAfterMs) && input.StopAfterMs >= 0)) {
+    throw new VmhostError('INVALID_ARGUMENT', `Invoke-CauRun -StopAfter: ${String(input.StopAfterMs)} ms is not a time span of 0 or more`, { param: 'StopAfter' });
+  }
   const retries = opt('MaxRetriesPerNode') as number;
   if (!Number.isInteger(retries) || retries < 1) throw new VmhostError('INVALID_ARGUMENT', 'Invoke-CauRun -MaxRetriesPerNode: at least 1', { param: 'MaxRetriesPerNode' });
   return {
@@ -107,6 +112,7 @@ export function planRun(input: PlanInput, nodes: readonly PlanNode[], meta: { Ru
     RequireAllNodesOnline: input.RequireAllNodesOnline ?? false, TimeoutMs: opt('TimeoutMs') as number,
     ...(input.PreUpdateScript !== undefined ? { PreUpdateScript: input.PreUpdateScript } : {}),
     ...(input.PostUpdateScript !== undefined ? { PostUpdateScript: input.PostUpdateScript } : {}),
+    ...(input.StopAfterMs !== undefined ? { StopAfterMs: input.StopAfterMs } : {}),
     Nodes: order.map((n): CauNodeRun => (n.State === 'Down'
       ? { Node: n.Name, Status: 'Failed', Attempts: 0, Message: 'the node was Down when the run began: not updated' }
       : { Node: n.Name, Status: 'Waiting', Attempts: 0 })),
@@ -179,6 +185,18 @@ export function fail(run: CauRunRecord, node: string, why: string, now: number, 
     return { ...after, State: 'Failed', EndedAt: new Date(now).toISOString(), Message: `node ${node} failed (${why}); ${failedNodes(after)} failed node(s) exceed MaxFailedNodes ${run.MaxFailedNodes}` };
   }
   return after;
+}
+
+/**
+ * Invoke-CauRun -StopAfter: the run stops once its time is up and its current node has not begun
+ * (a node being updated is finished first: a node left half-drained or mid-update helps nobody).
+ * Undefined: go on; else the run as Stopping, with the nodes left out named — `finish` ends it Cancelled.
+ */
+export function stopAfterDue(run: CauRunRecord, now: number): CauRunRecord | undefined {
+  if (run.StopAfterMs === undefined || run.State !== 'Running' || currentNode(run)?.Status !== 'Waiting') return undefined;
+  if (now < Date.parse(run.StartedAt) + run.StopAfterMs) return undefined;
+  const left = run.Nodes.filter((n) => n.Status === 'Waiting').map((n) => n.Node);
+  return { ...run, State: 'Stopping', Message: `StopAfter ${Math.round(run.StopAfterMs / 1000)} s elapsed: not started ${left.join(', ')}` };
 }
 
 /** The run is over when no node is left to work on (or it was stopped or failed). */

@@ -5,13 +5,15 @@
 // (`DIR/cau/<RequestId>.json`, `.log`, `.exit`): whichever daemon of this node runs next finds
 // the command, waits for it and reports its exit status and last output lines. A command past
 // its timeout is killed (its whole process group); one whose process is gone without an exit
-// status is reported as such.
+// status is reported as such. A reported command's output is kept for Save-CauDebugTrace in
+// `DIR/cau/output/<RunId>/<RequestId>.log`, for the last KEPT_RUNS runs.
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CauRequest, CauResult } from './cau-keys.ts';
 
 const OUTPUT_TAIL = 2000;
+const KEPT_RUNS = 8;
 
 interface Started { RunId: string; RequestId: string; Pid: number; StartedMs: number; TimeoutMs: number }
 
@@ -71,7 +73,44 @@ export class CauRunner {
       if (!result) continue;
       const output = (await readFile(this.file(id, 'log'), 'utf8').catch(() => '')).slice(-OUTPUT_TAIL);
       await report({ RunId: rec.RunId, RequestId: id, Output: output, ...result });
+      await this.keepOutput(rec.RunId, id);
       for (const ext of ['json', 'log', 'exit'] as const) await rm(this.file(id, ext), { force: true });
     }
+  }
+
+  private async keepOutput(runId: string, id: string): Promise<void> {
+    const out = join(this.dir, 'output');
+    await mkdir(join(out, runId), { recursive: true });
+    await rename(this.file(id, 'log'), join(out, runId, `${id}.log`)).catch(() => undefined); // no output file: nothing to keep
+    const runs = await Promise.all((await readdir(out)).map(async (r) => ({ r, at: (await stat(join(out, r))).mtimeMs })));
+    for (const { r } of runs.sort((a, b) => b.at - a.at).slice(KEPT_RUNS)) await rm(join(out, r), { recursive: true, force: true });
+  }
+
+  /**
+   * The commands' outputs on this node for Save-CauDebugTrace, newest first: the kept ones
+   * (`<RunId>/<RequestId>.log`) and those of commands still running (`running/<RequestId>.log`);
+   * each its last `perFile` bytes, no more than `total` bytes in all.
+   */
+  async outputs(perFile: number, total: number): Promise<{ Name: string; Data: Buffer }[]> {
+    const found: { Name: string; path: string; at: number }[] = [];
+    const add = async (Name: string, path: string): Promise<void> => {
+      const st = await stat(path).catch(() => undefined);
+      if (st?.isFile()) found.push({ Name, path, at: st.mtimeMs });
+    };
+    for (const n of (await readdir(this.dir).catch(() => [] as string[])).filter((x) => x.endsWith('.log'))) await add(`running/${n}`, join(this.dir, n));
+    const out = join(this.dir, 'output');
+    for (const r of await readdir(out).catch(() => [] as string[])) {
+      for (const n of await readdir(join(out, r)).catch(() => [] as string[])) await add(`${r}/${n}`, join(out, r, n));
+    }
+    const files: { Name: string; Data: Buffer }[] = [];
+    let left = total;
+    for (const f of found.sort((a, b) => b.at - a.at)) {
+      if (left <= 0) break;
+      const data = await readFile(f.path).catch(() => Buffer.alloc(0));
+      const tail = data.subarray(Math.max(0, data.length - Math.min(perFile, left)));
+      files.push({ Name: f.Name, Data: tail });
+      left -= tail.length;
+    }
+    return files;
   }
 }

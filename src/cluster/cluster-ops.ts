@@ -5,6 +5,7 @@
 import type { Host } from '../host/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { ClusterLogPublisher } from './cluster-log.ts';
+import type { HeartbeatTiming } from './heartbeat-policy.ts';
 import { VALIDATE_PREFIX, validateReportKey, type ValidationRequest } from './ops-keys.ts';
 import { answerValidation } from './validation.ts';
 import { VmMonitor } from './vm-monitor.ts';
@@ -18,14 +19,14 @@ export class ClusterOps {
   private readonly answered = new Set<string>();
   private watching: Promise<void> | undefined;
 
-  private constructor(private readonly node: ClusterNode, private readonly host: Host) {
+  private constructor(private readonly node: ClusterNode, private readonly host: Host, heartbeat: HeartbeatTiming) {
     const clustered = (id: string): boolean => host.clusteredVms().some((v) => v.id === id);
     this.log = new ClusterLogPublisher(node.etcd, node.name, host.events, clustered);
-    this.monitor = new VmMonitor(node, host);
+    this.monitor = new VmMonitor(node, host, heartbeat);
   }
 
-  static start(node: ClusterNode, host: Host): ClusterOps {
-    const ops = new ClusterOps(node, host);
+  static start(node: ClusterNode, host: Host, heartbeat: HeartbeatTiming): ClusterOps {
+    const ops = new ClusterOps(node, host, heartbeat);
     ops.monitor.start();
     void ops.log.backlog().catch(() => undefined); // etcd unreachable now: those events stay in the node's own log
     ops.watching = ops.watchValidation();

@@ -7,6 +7,7 @@ export { PRIORITIES, type Priority } from './keys.ts';
 export { DEFAULT_LEASE_TIMING, checkLeaseTiming, type LeaseTiming } from './node-lease.ts';
 export { drainOnShutdown, SHUTDOWN_DRAIN_TIMEOUT_MS, type ShutdownDrain } from './shutdown-drain.ts';
 export { ClusterOps } from './cluster-ops.ts';
+export { DEFAULT_HEARTBEAT_TIMING, type HeartbeatTiming } from './heartbeat-policy.ts';
 export { ClusterOpsAdmin, type ClusterResourceView, type ClusterParameterView, type MonitoredItemView, type MonitoredStateView } from './ops-admin.ts';
 export type { ValidationView, ValidationTest } from './validation.ts';
 export type { ClusterLogRecord } from './ops-keys.ts';

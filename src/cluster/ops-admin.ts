@@ -8,7 +8,7 @@ import { VmhostError } from '../common/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { readClusterLog, type ClusterLogQuery } from './cluster-log.ts';
 import type { ClusterGroupRecord, GroupState, Snapshot } from './keys.ts';
-import { monitorKey, type ClusterLogRecord, type MonitorRecord } from './ops-keys.ts';
+import { monitorKey, monitorRecordEmpty, type ClusterLogRecord, type MonitorRecord } from './ops-keys.ts';
 import { testCluster, type ValidationView } from './validation.ts';
 
 export type ResourceType = 'Virtual Machine' | 'Virtual Machine Configuration';
@@ -86,11 +86,33 @@ export class ClusterOpsAdmin {
   async parameters(resource: string, name?: string): Promise<ClusterParameterView[]> {
     const r = (await this.resources({ Name: resource }))[0]!;
     const all: ClusterParameterView[] = [{ ClusterObject: r.Name, Name: 'VmID', Value: r.VMId, Type: 'String' }];
-    if (r.ResourceType === 'Virtual Machine') all.push({ ClusterObject: r.Name, Name: 'OfflineAction', Value: OFFLINE_ACTION_SAVE, Type: 'UInt32' });
-    else all.push({ ClusterObject: r.Name, Name: 'ConfigStoreRootPath', Value: join(this.node.storage, 'vms', r.VMId), Type: 'String' });
+    if (r.ResourceType === 'Virtual Machine') {
+      all.push({ ClusterObject: r.Name, Name: 'OfflineAction', Value: OFFLINE_ACTION_SAVE, Type: 'UInt32' });
+      all.push({ ClusterObject: r.Name, Name: 'CheckHeartbeat', Value: (await this.monitorRecord(r.VMId)).rec.CheckHeartbeat ?? 1, Type: 'UInt32' });
+    } else all.push({ ClusterObject: r.Name, Name: 'ConfigStoreRootPath', Value: join(this.node.storage, 'vms', r.VMId), Type: 'String' });
     const out = all.filter((p) => name === undefined || p.Name.toLowerCase() === name.toLowerCase());
     if (out.length === 0) throw new VmhostError('NOT_FOUND', `Resource '${r.Name}' has no parameter '${name}'`, { resource: r.Name, param: name });
     return out;
+  }
+
+  /**
+   * Set-ClusterParameter -InputObject 'Virtual Machine <role>' -Name CheckHeartbeat -Value 0|1: whether
+   * the owner restarts the VM (then fails it over) when its heartbeat fails (vm-monitor.ts). The only
+   * writable private property: VmID and ConfigStoreRootPath name the VM, OfflineAction is what Stop-ClusterGroup does.
+   */
+  async setParameter(resource: string, name: string, value: number): Promise<ClusterParameterView> {
+    const r = (await this.resources({ Name: resource }))[0]!;
+    if (r.ResourceType !== 'Virtual Machine' || name.toLowerCase() !== 'checkheartbeat') {
+      throw new VmhostError('INVALID_ARGUMENT', `Parameter '${name}' of resource '${r.Name}' cannot be set: the writable one is CheckHeartbeat of a Virtual Machine resource`, { resource: r.Name, param: name });
+    }
+    if (value !== 0 && value !== 1) throw new VmhostError('INVALID_ARGUMENT', `CheckHeartbeat '${value}': 1 (a failed heartbeat restarts the VM) or 0 (it does not)`, { param: 'Value' });
+    for (;;) {
+      const { rec, modRevision } = await this.monitorRecord(r.VMId);
+      const cmp = modRevision === 0 ? { key: monitorKey(r.VMId), absent: true as const } : { key: monitorKey(r.VMId), modRevision };
+      if ((await this.node.etcd.txn([cmp], [{ put: monitorKey(r.VMId), value: JSON.stringify({ ...rec, CheckHeartbeat: value } satisfies MonitorRecord) }])).succeeded) break;
+    }
+    this.node.event('Information', 'CLUSTER_VM_HEARTBEAT_CHECK', `${r.Name}: CheckHeartbeat ${value} (${value === 1 ? 'a failed heartbeat restarts the VM, then fails the role over' : 'the heartbeat is not watched'})`);
+    return { ClusterObject: r.Name, Name: 'CheckHeartbeat', Value: value, Type: 'UInt32' };
   }
 
   /**
@@ -146,7 +168,8 @@ export class ClusterOpsAdmin {
       const view = items.map((Name) => ({ Name, VMName: vmName, VMId: g.VMId }));
       if (items.join('\n') === had.join('\n')) return view; // nothing to write (Get-ClusterVMMonitoredItem, an item added twice)
       const cmp = modRevision === 0 ? { key: monitorKey(g.VMId), absent: true as const } : { key: monitorKey(g.VMId), modRevision };
-      const op = items.length === 0 ? { delete: monitorKey(g.VMId) } : { put: monitorKey(g.VMId), value: JSON.stringify({ ...rec, Items: items.map((Service) => ({ Service })) } satisfies MonitorRecord) };
+      const next: MonitorRecord = { ...rec, Items: items.map((Service) => ({ Service })) };
+      const op = monitorRecordEmpty(next) ? { delete: monitorKey(g.VMId) } : { put: monitorKey(g.VMId), value: JSON.stringify(next) };
       if ((await this.node.etcd.txn([cmp], [op])).succeeded) return view;
     }
   }

@@ -6,7 +6,7 @@
 //   /vmhost/clusterops/log/<node>/<slot>            ClusterLogRecord   the node's cluster-relevant events; slot = Seq mod LOG_SLOTS, so a node holds at most LOG_SLOTS
 //   /vmhost/clusterops/validate/<run>/request       ValidationRequest  Test-Cluster asked (every node answers)
 //   /vmhost/clusterops/validate/<run>/report/<node> ValidationReport   one node's findings
-//   /vmhost/clusterops/monitor/<vmId>               MonitorRecord      Add-ClusterVMMonitoredItem's items of a role, and its failures
+//   /vmhost/clusterops/monitor/<vmId>               MonitorRecord      Add-ClusterVMMonitoredItem's items of a role, its heartbeat monitoring, and its failures
 export const OPS_PREFIX = '/vmhost/clusterops/';
 export const LOG_PREFIX = `${OPS_PREFIX}log/`;
 export const VALIDATE_PREFIX = `${OPS_PREFIX}validate/`;
@@ -42,7 +42,14 @@ export interface ValidationReport {
 
 export interface MonitoredItem { Service: string }
 /**
- * A role's monitored guest services (Add-ClusterVMMonitoredItem). `Failures`: when the owner found
- * one stopped (ms since the epoch), within the restart period; past the threshold the role fails over.
+ * A role's monitored guest services (Add-ClusterVMMonitoredItem) and heartbeat monitoring.
+ * `Failures`: when the owner found a service stopped or the heartbeat failed (ms since the epoch),
+ * within the restart period — the VM resource's one restart policy; past the threshold the role
+ * fails over. `CheckHeartbeat`: the VM resource's private property (absent: 1, Hyper-V's default).
+ * `AgentSeen`: the role's guest answered a heartbeat once (heartbeat-policy.ts: only such a guest
+ * is restarted for never answering after a start).
  */
-export interface MonitorRecord { VMId: string; Items: MonitoredItem[]; Failures: number[] }
+export interface MonitorRecord { VMId: string; Items: MonitoredItem[]; Failures: number[]; CheckHeartbeat?: 0 | 1; AgentSeen?: true }
+
+/** The record keeps more than its items: emptied of them it stays. */
+export const monitorRecordEmpty = (r: MonitorRecord): boolean => r.Items.length === 0 && r.CheckHeartbeat === undefined && r.AgentSeen === undefined;

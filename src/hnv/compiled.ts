@@ -30,6 +30,9 @@ export function paMac(pa: number): Uint8Array {
   return new Uint8Array([0x02, 0x00, pa >>> 24, (pa >>> 16) & 0xff, (pa >>> 8) & 0xff, pa & 0xff]);
 }
 
+/** paMac(pa) as the 48-bit number the switch's parse gives a MAC. */
+export function paMacNumber(pa: number): number { return 0x0200_0000_0000 + (pa >>> 0); }
+
 function nested<K, V>(m: Map<number, Map<K, V>>, vsid: number): Map<K, V> {
   let inner = m.get(vsid);
   if (!inner) { inner = new Map(); m.set(vsid, inner); }

@@ -4,7 +4,8 @@
 // - ARP for a customer address or the subnet's gateway is answered here (router.ts), and an
 //   IPv6 Neighbor Solicitation with a Neighbor Advertisement (ipv6.ts); no record, no answer
 //   (dropped, counted). A Router Solicitation gets the router's Router Advertisement
-//   (router-adv.ts); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
+//   (router-adv.ts), and every port of a subnet with an IPv6 prefix gets one unsolicited now
+//   and then (the extension's timer, which the switch runs); a VM's own RA or Redirect is dropped (hnv-router-guard: the host's router
 //   is the subnet's only one, whatever the port's RouterGuard, which drops them earlier when On).
 // - To the gateway MAC: routed by the distributed router within the routing domain (IPv4:
 //   router.ts, IPv6: ipv6.ts; echo requests to an IPv6 gateway address answered), with ICMP
@@ -32,23 +33,26 @@
 // (decisions.ts), NVGRE is decoded from the switch's own parse into a reused record, and an
 // encapsulated frame is written straight into the uplink's send batch (ExtensionHost.lend);
 // the decision handed back is one reused object. A VM's plain unicast decision is offered to
-// the switch's flow cache (route-flow.ts): the flow's next frames never reach forward().
-// Depends on packet, switch (the extension API), compiled, decisions, route-flow, router, router-icmp(6), router-adv, ipv6, policy.
+// the switch's flow cache (route-flow.ts), and so is a decapsulation to one local port, under
+// the key flowKey reads from the outer and inner headers (decap-flow.ts): the flow's next
+// frames never reach forward().
+// Depends on packet, switch (the extension API), compiled, decisions, route-flow, decap-flow, router, router-icmp(6), router-adv, ipv6, policy.
 import {
   ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_SOLICIT, ND_REDIRECT, ND_ROUTER_ADVERT, ND_ROUTER_SOLICIT, NVGRE_OVERHEAD, NvgreRecord, NvgreTemplate, decodeNvgreInto, formatMacNumber, nvgreTemplate, isMulticastMac, type FrameInfo,
 } from '../packet/index.ts';
 import {
-  UPLINK_PORT_ID,
-  type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ForwardDecision, type PortChange, type SwitchExtension,
+  KEY_BY_EXTENSION, KEY_BY_SWITCH, KEY_NONE, UPLINK_PORT_ID,
+  type Delivery, type ExtensionDefinition, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ExtensionTimer, type ForwardDecision, type PortChange, type SwitchExtension,
 } from '../switch/index.ts';
-import { CompiledPolicy } from './compiled.ts';
-import { DecapRoute, Decisions, EncapRoute } from './decisions.ts';
+import { CompiledPolicy, paMacNumber } from './compiled.ts';
+import { DecapRoute, Decisions, EncapRoute, fillDecapKey } from './decisions.ts';
+import { DecapFlow } from './decap-flow.ts';
 import { RouteFlow, flowIdOf } from './route-flow.ts';
 import { emptyPolicy, type HnvPolicy } from './policy.ts';
 import { GATEWAY_MAC, arpAnswer, arpReply, resolve, route } from './router.ts';
 import { IcmpErrors, type IcmpErrorKind } from './router-icmp.ts';
 import type { Icmpv6ErrorKind } from './router-icmp6.ts';
-import { solicitedAdvertisement } from './router-adv.ts';
+import { MAX_RTR_ADV_INTERVAL_MS, MIN_RTR_ADV_INTERVAL_MS, advertisementDelay, solicitedAdvertisement, unsolicitedAdvertisement } from './router-adv.ts';
 import { Policy6, gatewayEcho6, neighborAnswer, route6, routedSourcePa } from './ipv6.ts';
 
 export const HNV_EXTENSION = 'vmhost.hnv';
@@ -63,6 +67,9 @@ export interface HnvExtensionConfig {
   readonly policy: HnvPolicy;
   /** The provider network's IP MTU. */
   readonly providerMtu?: number;
+  /** MinRtrAdvInterval/MaxRtrAdvInterval of the unsolicited Router Advertisements, ms (RFC 4861 §6.2.1: 200 000/600 000; tests set them short). */
+  readonly minRtrAdvIntervalMs?: number;
+  readonly maxRtrAdvIntervalMs?: number;
 }
 
 /** The router's refusals that earn the sender an ICMP / ICMPv6 error (RFC 1812 §4.3.2, RFC 4443). */
@@ -101,13 +108,20 @@ class HnvDataPath implements SwitchExtension {
   /** The NVGRE frame being decapsulated. */
   private readonly rec = new NvgreRecord();
   private readonly dropped: Record<string, number> = {};
-  /** Read and bumped by the flows offered to the switch's cache too (route-flow.ts). */
+  /** Read and bumped by the flows offered to the switch's cache too (route-flow.ts, decap-flow.ts). */
   encapsulated = 0;
-  private decapsulated = 0;
+  decapsulated = 0;
   private routed = 0;
   private arpAnswered = 0;
   private ndAnswered = 0;
   private raAnswered = 0;
+  private raSent = 0;
+  private raInterval = { min: MIN_RTR_ADV_INTERVAL_MS, max: MAX_RTR_ADV_INTERVAL_MS };
+  /** Unsolicited Router Advertisements, on the switch's timer (router-adv.ts). */
+  readonly timer: ExtensionTimer = {
+    nextDelayMs: () => advertisementDelay(this.raInterval.min, this.raInterval.max),
+    fire: () => this.advertise(),
+  };
   private readonly icmp = new IcmpErrors();
   /** Outer headers per destination PA (or why none can be built), for the policy and MTU in force. */
   private templates = new Map<number, NvgreTemplate | string>();
@@ -125,6 +139,9 @@ class HnvDataPath implements SwitchExtension {
     this.p = new CompiledPolicy(c.policy ?? emptyPolicy());
     this.p6 = new Policy6(this.p, c.policy ?? emptyPolicy());
     this.mtu = typeof c.providerMtu === 'number' ? c.providerMtu : DEFAULT_PROVIDER_MTU;
+    const max = typeof c.maxRtrAdvIntervalMs === 'number' ? c.maxRtrAdvIntervalMs : MAX_RTR_ADV_INTERVAL_MS;
+    const min = typeof c.minRtrAdvIntervalMs === 'number' ? Math.min(c.minRtrAdvIntervalMs, max) : Math.min(MIN_RTR_ADV_INTERVAL_MS, max);
+    this.raInterval = { min, max };
     this.templates = new Map();
     this.decided.invalidate();
   }
@@ -156,6 +173,25 @@ class HnvDataPath implements SwitchExtension {
     if (f.sourcePort === UPLINK_PORT_ID) return this.fromProvider(f);
     if (f.vsid === 0) return 'default';
     return this.fromCustomer(f);
+  }
+
+  /**
+   * The switch's cache key of NVGRE from the provider network (extension.ts flowKey): the
+   * source PA, the VSID and the inner MACs the decision rests on (decisions.ts fillDecapKey), and
+   * the destination PA (only a local PA's frames are decapsulated: an entry exists only for one,
+   * and a policy push that takes it away makes the entry stale). Only where the outer source MAC
+   * is the one the source PA gives (compiled.ts paMac: what every host sends), so the key
+   * determines the MAC entry the switch's flow refreshes. A frame the decoder refuses takes the
+   * full path, which counts it; one a gateway routed finds no entry (none is offered for it).
+   * A VM's frames: the switch's key (route-flow.ts).
+   */
+  flowKey(sourcePort: string, frame: Uint8Array, info: FrameInfo, words: Int32Array): number {
+    if (sourcePort !== UPLINK_PORT_ID) return KEY_BY_SWITCH;
+    const d = this.rec;
+    if (!decodeNvgreInto(frame, info, d) || info.src !== paMacNumber(d.providerSrc)) return KEY_NONE;
+    fillDecapKey(words, d.providerSrc, d.vsid, d.innerSrc, d.innerDst);
+    words[5] = d.providerDst | 0;
+    return KEY_BY_EXTENSION;
   }
 
   private drop(reason: string): ForwardDecision {
@@ -213,6 +249,18 @@ class HnvDataPath implements SwitchExtension {
       case ND_ROUTER_ADVERT: case ND_REDIRECT: return this.drop('hnv-router-guard');
       default: return undefined;
     }
+  }
+
+  /** The timer's unsolicited RAs: one to all-nodes on every port of each subnet with an IPv6 router (an on-link IPv6 prefix). */
+  private advertise(): readonly Delivery[] {
+    const out: Delivery[] = [];
+    for (const [vsid, ports] of this.ports) {
+      const ra = unsolicitedAdvertisement(this.p6, vsid, this.mtu - NVGRE_OVERHEAD);
+      if (ra === undefined) continue;
+      for (const port of ports) out.push({ port, frame: ra });
+      this.raSent += ports.length;
+    }
+    return out;
   }
 
   /** The local port of `vsid` that has `mac`: configured, else learned in the subnet. */
@@ -343,9 +391,12 @@ class HnvDataPath implements SwitchExtension {
     if (port === undefined) {
       port = this.host.lookupMac(d.vsid, d.innerDst);
       if (port === undefined || !r.ports.includes(port)) return this.drop('nvgre-unknown-destination');
+      this.decapsulated++;
+      return this.out.deliver(port, inner, new DecapFlow(this.decided, r, this.rec, port, true, d.vsid, d.innerDst, this.host, this));
     }
     this.decapsulated++;
-    return this.out.deliver(port, inner);
+    r.flow ??= new DecapFlow(this.decided, r, this.rec, port, false, d.vsid, d.innerDst, this.host, this);
+    return this.out.deliver(port, inner, r.flow);
   }
 
   /** The checks of fromProvider for NVGRE from `pa` between two MACs of `vsid` (the inner source not the gateway MAC), in their order. */
@@ -382,7 +433,7 @@ class HnvDataPath implements SwitchExtension {
   private checkRoutedSource(vsid: number, inner: Uint8Array, pa: number): string | undefined {
     const ethertype = (inner[12]! << 8) | inner[13]!;
     if (ethertype === ETHERTYPE_IPV6) {
-      const pa6 = routedSourcePa(this.p6, vsid, inner);
+      const pa6 = routedSourcePa(this.p, this.p6, vsid, inner);
       return pa6 === undefined ? 'nvgre-no-lookup-record' : pa6 === pa ? undefined : 'nvgre-pa-mismatch';
     }
     if (ethertype !== ETHERTYPE_IPV4 || inner.length < 34) return 'nvgre-no-lookup-record';
@@ -400,7 +451,7 @@ class HnvDataPath implements SwitchExtension {
     return {
       providerAddresses: this.p.policy.providerAddresses.map((p) => p.providerAddress), providerMtu: this.mtu, gatewayMac: formatMacNumber(GATEWAY_MAC),
       virtualSubnets: Object.fromEntries([...this.ports].map(([v, ids]) => [v, ids])),
-      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, raAnswered: this.raAnswered, drops: { ...this.dropped },
+      encapsulated: this.encapsulated, decapsulated: this.decapsulated, routed: this.routed, arpAnswered: this.arpAnswered, ndAnswered: this.ndAnswered, raAnswered: this.raAnswered, raSent: this.raSent, drops: { ...this.dropped },
       icmpErrors: { ...this.icmp.sent, rateLimited: this.icmp.rateLimited },
       decisionCache: this.decided.stats(),
     };

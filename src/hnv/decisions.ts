@@ -49,6 +49,18 @@ export class DecapRoute {
     readonly multicast: boolean,
     readonly learning: boolean,
   ) {}
+
+  /** The flow offered to the switch's cache toward `port` (decap-flow.ts), made at its first use. */
+  flow: ExtensionFlow | null = null;
+}
+
+/**
+ * The words that identify NVGRE's decapsulation decision — source PA, VSID, inner destination
+ * and source MAC — into `k` [0, 5): the decision table's key here, and the switch's flow key
+ * of a frame from the provider network (datapath.ts flowKey).
+ */
+export function fillDecapKey(k: Int32Array, pa: number, vsid: number, src: number, dst: number): void {
+  k[0] = pa | 0; k[1] = vsid; k[2] = ((dst / TWO32) & 0xffff) | ((src / TWO32) << 16); k[3] = dst | 0; k[4] = src | 0;
 }
 
 export class Decisions {
@@ -73,7 +85,7 @@ export class Decisions {
   /** The current route of NVGRE from `pa` in `vsid`, `src` → `dst` MAC, or null: decide, then `keepDecap`. */
   decapRoute(pa: number, vsid: number, src: number, dst: number): DecapRoute | null {
     const k = this.decap.key;
-    k[0] = pa | 0; k[1] = vsid; k[2] = ((dst / TWO32) & 0xffff) | ((src / TWO32) << 16); k[3] = dst | 0; k[4] = src | 0; k[5] = 0; k[6] = 0; k[7] = 0;
+    fillDecapKey(k, pa, vsid, src, dst); k[5] = 0; k[6] = 0; k[7] = 0;
     const r = this.decap.find();
     return r !== null && r.generation === this.generation ? r : null;
   }

@@ -18,13 +18,15 @@
 //   datacenter would route it back in) or toward any external address of the gateway is
 //   refused ('gw-cross-domain', 'gw-hairpin'). Toward a NAT-mode domain's prefix it may go out
 //   — that address may well be the datacenter's — since nothing enters a NAT domain but a reply.
-// Answers ARP for its external addresses on the datacenter switch. IPv4 only; fragments,
-// ICMP other than echo and protocols other than TCP/UDP/ICMP are not translated. Every refusal
+// Answers ARP for its external addresses on the datacenter switch. IPv4 fragments, ICMP other
+// than echo and protocols other than TCP/UDP/ICMP are not translated. IPv6 (a domain's `ipv6`)
+// is gateway6.ts's: routed in forwarding mode, NPTv6 in NAT mode. Every refusal
 // is counted by reason (status().drops). Forwarding-mode domains must not overlap each other
 // (the datacenter routes them by CA); NAT-mode ones may overlap anything. Depends on common,
-// packet, switch (ports), policy, router (GATEWAY_MAC), nat-table, nat-rewrite.
+// packet, switch (ports), policy, router (GATEWAY_MAC), router-icmp (its rate limit), nat-table,
+// nat-rewrite, gateway6, datapath (CUSTOMER_MTU).
 import {
-  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseFrame, parseIpv4Address, parseMac,
+  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseFrame, parseIpv4Address, parseMac,
   type FrameInfo,
 } from '../packet/index.ts';
 import type { VirtualSwitch } from '../switch/index.ts';
@@ -34,6 +36,9 @@ import { normalizeMacText, normalizeRdid } from './policy.ts';
 import { GATEWAY_MAC } from './router.ts';
 import { NatTable, type NatEntry } from './nat-table.ts';
 import { decrementTtl, icmpEchoId, setAddress, setPort } from './nat-rewrite.ts';
+import { Gateway6, type GatewayIpv6 } from './gateway6.ts';
+import { IcmpErrors } from './router-icmp.ts';
+import { CUSTOMER_MTU } from './datapath.ts';
 
 export type GatewayMode = 'Nat' | 'Forwarding';
 
@@ -47,6 +52,8 @@ export interface GatewayDomain {
   readonly macAddress: string;
   /** Its address on the datacenter switch: the NAT source in NAT mode, the next hop toward the domain in forwarding mode. */
   readonly externalAddress: string;
+  /** The domain's IPv6 through the gateway, if it has any (gateway6.ts). */
+  readonly ipv6?: GatewayIpv6;
 }
 
 export interface GatewayOptions {
@@ -78,6 +85,7 @@ export class HnvGateway {
   /** The on-link customer prefixes of the forwarding-mode domains, as numbers (per-frame lookups). */
   private forwarded: { readonly d: Domain; readonly net: number; readonly mask: number }[] = [];
   private readonly nat: NatTable;
+  private readonly v6: Gateway6<Domain>;
   private readonly dcMac: number;
   private readonly neighbours = new Map<number, number>();
   private readonly pending = new Map<number, { readonly frames: Uint8Array[]; readonly asked: number }>();
@@ -98,6 +106,14 @@ export class HnvGateway {
       if (this.byRdid.has(d.routingDomainId)) throw new VmhostError('HNV_BAD_POLICY', `RoutingDomainID: the gateway already serves ${d.routingDomainId}`, { op: 'hnv-gateway', param: 'RoutingDomainID' });
       this.byRdid.set(d.routingDomainId, d);
     }
+    const icmp = new IcmpErrors(this.now);
+    this.v6 = new Gateway6<Domain>({
+      datacenterMac: this.dcMac, customerMtu: CUSTOMER_MTU, icmp, now: this.now,
+      toTenant: (d, b) => this.toTenant(d, b),
+      toWire: (b) => o.datacenterSwitch.inject(GATEWAY_DATACENTER_PORT, b),
+      drop: (reason) => this.drop(reason),
+      passed: (outward) => { if (outward) this.out++; else this.in++; },
+    }, this.domains);
     this.setPolicy(o.policy);
   }
 
@@ -120,6 +136,7 @@ export class HnvGateway {
 
   /** The host's policy changed (the forwarding-mode domains' customer routes decide what enters them and what is cross-domain). */
   setPolicy(policy: HnvPolicy): void {
+    this.v6.setPolicy(policy);
     this.forwarded = [];
     for (const r of policy.customerRoutes) {
       const d = this.byRdid.get(r.routingDomainId);
@@ -142,6 +159,7 @@ export class HnvGateway {
   private fromTenant(d: Domain, frame: Uint8Array): void {
     const info = parseFrame(frame);
     if (info.dst !== d.mac) return; // the subnet's broadcasts reach the port too; not for the gateway
+    if (info.ethertype === ETHERTYPE_IPV6) return this.v6.fromTenant(d, frame, info);
     const why = this.checkIp(info);
     if (why) return this.drop(why);
     // The gateway's own datacenter side is no way into any domain, this one's included.
@@ -208,6 +226,7 @@ export class HnvGateway {
   private fromDatacenter(frame: Uint8Array): void {
     const info = parseFrame(frame);
     if (info.ethertype === ETHERTYPE_ARP) return this.arp(info);
+    if (info.ethertype === ETHERTYPE_IPV6) return this.v6.fromDatacenter(frame, info);
     if (info.dst !== this.dcMac) return;
     const why = this.checkIp(info);
     if (why) return this.drop(why);
@@ -226,9 +245,14 @@ export class HnvGateway {
       if (!d) return this.drop('gw-no-route');
     }
     decrementTtl(b);
+    this.in++;
+    this.toTenant(d, b);
+  }
+
+  /** `b` into domain `d`'s subnet from the gateway's port, to the distributed router, which routes it to the VM. */
+  private toTenant(d: Domain, b: Uint8Array): void {
     b.set(macFromNumber(GATEWAY_MAC), 0);
     b.set(macFromNumber(d.mac), 6);
-    this.in++;
     this.o.tenantSwitch.inject(d.port, b);
   }
 
@@ -269,7 +293,7 @@ export class HnvGateway {
   /** Expired NAT entries and unanswered ARP questions go (the daemon would call this on a timer; tests with their clock); returns the NAT entries removed. */
   sweep(): number {
     this.giveUp(this.now());
-    return this.nat.sweep();
+    return this.nat.sweep() + this.v6.sweep();
   }
 
   status(): Record<string, unknown> {
@@ -279,6 +303,7 @@ export class HnvGateway {
         routingDomainId: e.routingDomainId, protocol: e.protocol, customer: `${formatIpv4(e.ca)}:${e.caPort}`,
         external: `${formatIpv4(e.external)}:${e.extPort}`, remote: `${formatIpv4(e.remote)}:${e.remotePort}`,
       })),
+      ipv6: this.v6.status(),
       toDatacenter: this.out, fromDatacenter: this.in, drops: { ...this.drops },
     };
   }

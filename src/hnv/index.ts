@@ -13,5 +13,7 @@ export { HNV_EXTENSION, CUSTOMER_MTU, DEFAULT_PROVIDER_MTU, type HnvExtensionCon
 export { paMac } from './compiled.ts';
 export { GATEWAY_MAC } from './router.ts';
 export { HnvGateway, GATEWAY_DATACENTER_PORT, gatewayTenantPort, type GatewayDomain, type GatewayMode, type GatewayOptions } from './gateway.ts';
+export { DEFAULT_DATACENTER_MTU, type GatewayIpv6 } from './gateway6.ts';
+export { NPT_MAX_PREFIX } from './nptv6.ts';
 
 if (!findExtension(hnvExtension.name)) registerExtension(hnvExtension);

@@ -135,7 +135,17 @@ export function route6(p: CompiledPolicy, p6: Policy6, vsid: number, frame: Uint
   return { ok: true, frame: out, vsid: r.virtualSubnetId, mac: to.mac };
 }
 
-/** The PA a routed IPv6 frame (source GATEWAY_MAC) must come from: its source CA's record in the routing domain. */
-export function routedSourcePa(p6: Policy6, vsid: number, inner: Uint8Array): number | undefined {
-  return inner.length >= IP + 40 ? p6.inDomain(vsid, inner, SRC)?.pa : undefined;
+/**
+ * The PA a routed IPv6 frame (source GATEWAY_MAC) must come from: its source CA's record in the
+ * routing domain, or for a source outside the domain's CAs (the gateway routed it in) the record
+ * of the next hop our own routes name for that address.
+ */
+export function routedSourcePa(p: CompiledPolicy, p6: Policy6, vsid: number, inner: Uint8Array): number | undefined {
+  if (inner.length < IP + 40) return undefined;
+  const own = p6.inDomain(vsid, inner, SRC);
+  if (own) return own.pa;
+  const r = p.tables.route(vsid, formatIpv6(inner, SRC));
+  if (!r || r.nextHop === '::') return undefined;
+  const hop = p.tables.route(vsid, r.nextHop);
+  return hop && hop.nextHop === '::' ? p6.byAddress(hop.virtualSubnetId, parseIpv6Address(r.nextHop))?.pa : undefined;
 }

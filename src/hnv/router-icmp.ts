@@ -75,8 +75,8 @@ export class IcmpErrors {
     return icmpv6Error(p6, vsid, frame, info, kind, mtu, () => this.admit(kind));
   }
 
-  /** Takes a token for an error of `kind` and counts it, or counts it held back. */
-  private admit(kind: IcmpErrorKind | Icmpv6ErrorKind): boolean {
+  /** Takes a token for an error of `kind` and counts it, or counts it held back (the gateway's Packet Too Big share the bucket). */
+  admit(kind: IcmpErrorKind | Icmpv6ErrorKind): boolean {
     const now = this.now();
     this.tokens = Math.min(BURST, this.tokens + ((now - this.last) * RATE) / 1000);
     this.last = now;

@@ -4,7 +4,10 @@
 // overlapping forwarding-mode prefixes); a served domain puts the ports on both switches, is
 // kept in hnv-gateways.json across a new store on the same data dir, and Remove- takes the
 // ports off (NOT_FOUND when nothing matches). The gateway follows, at once, the lookup record
-// of its CA (a new MAC, the record gone and back) and its switches (removed, made again).
+// of its CA (a new MAC, the record gone and back) and its switches (removed, made again). The
+// IPv6 inputs (gateway CA and external address, NPTv6 prefixes in Nat mode only, of one length
+// up to /64 and holding the domain's subnets, the CA's record with the port's MAC, the MTU, an
+// external prefix of one domain only) are checked the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -138,6 +141,59 @@ test('the gateway follows its lookup record and its switches at once: a new MAC,
     await s.switchChanged('Other'); // not the gateway's: nothing happens
     assert.equal(status(), 'Ok');
     assert.ok(events.every((e) => e === 'HNV_GATEWAY_OFF'), events.join());
+  } finally {
+    s.close();
+    await Promise.all([ext.close(), dc.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('IPv6 through the gateway: its inputs checked with one-line errors naming the parameter, then served and shown', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vmhost-hnv-gw6-'));
+  const ext = await VirtualSwitch.create({ name: 'Ext', type: 'External' });
+  const dc = await VirtualSwitch.create({ name: 'DC', type: 'Internal' });
+  const switches = new Map([ext, dc].map((sw) => [sw.name.toLowerCase(), { sw } as SwitchSlot]));
+  // Blue: fd00:b::/64 on-link, its gateway CA fd00:b::fe with the IPv4 CA's MAC (and fd00:b::fd with another); Green fd00:5::/64, Teal fd00:5::/48 (overlapping).
+  let p = policy();
+  for (const [rdid, vsid, prefix, ca] of [[BLUE, 5001, 'fd00:b::/64', 'fd00:b::fe'], [GREEN, 7001, 'fd00:5::/64', 'fd00:5::fe'], [TEAL, 8001, 'fd00:5::/48', 'fd00:5::fd']] as const) {
+    p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: prefix, NextHop: '::' }));
+    p = addCustomerRoute(p, customerRoute({ RoutingDomainID: rdid, VirtualSubnetID: vsid, DestinationPrefix: '::/0', NextHop: ca }));
+  }
+  for (const [ca, vsid, mac] of [['fd00:b::fe', 5001, '02155DFE0001'], ['fd00:b::fd', 5001, '02155DFE0007'], ['fd00:5::fe', 7001, '02155DFE0003'], ['fd00:5::fd', 8001, '02155DFE0004']] as const) {
+    p = addLookupRecord(p, lookupRecord({ CustomerAddress: ca, VirtualSubnetID: vsid, MACAddress: mac, ProviderAddress: PA, Rule: 'TranslationMethodEncap' }));
+  }
+  const host = { policy: () => p, switchNamed: (n: string) => switches.get(n.toLowerCase()), event: () => undefined };
+  const base: GatewayParams = {
+    RoutingDomainID: BLUE, VirtualSubnetID: 5001, CustomerAddress: '10.0.0.254', ExternalSwitchName: 'Ext', DatacenterSwitchName: 'DC', ExternalAddress: '192.168.200.10',
+    CustomerIPv6Address: 'fd00:b::fe', ExternalIPv6Address: 'fd99::b', InternalIPv6Prefix: 'fd00:b::/48', ExternalIPv6Prefix: 'fd99:0:b::/48',
+  };
+  const s = new HnvGateways(dir, host);
+  try {
+    await s.load();
+    const refused: [Partial<GatewayParams>, RegExp][] = [
+      [{ ExternalIPv6Address: undefined }, /^ExternalIPv6Address: required with the other IPv6 parameters$/],
+      [{ CustomerIPv6Address: '10.0.0.9' }, /^CustomerIPv6Address: 10\.0\.0\.9 is not an IPv6 address$/],
+      [{ ExternalIPv6Address: 'fe80::1' }, /^ExternalIPv6Address: fe80::1 is not a global or unique-local unicast address$/],
+      [{ InternalIPv6Prefix: undefined }, /^InternalIPv6Prefix: required in Nat mode with IPv6/],
+      [{ ExternalIPv6Prefix: 'fd99:0:b::/56' }, /^ExternalIPv6Prefix: fd99:0:b::\/56 is not as long as fd00:b::\/48/],
+      [{ InternalIPv6Prefix: 'fd00:b::/96', ExternalIPv6Prefix: 'fd99::/96' }, /^InternalIPv6Prefix: \/96: NPTv6 takes a prefix of \/1 to \/64$/],
+      [{ InternalIPv6Prefix: 'fd00:c::/48', ExternalIPv6Prefix: 'fd99:0:c::/48' }, /^InternalIPv6Prefix: fd00:c::\/48 does not hold the domain's fd00:b::\/64/],
+      [{ DatacenterIPv6Mtu: 1000 }, /^DatacenterIPv6Mtu: 1000 is not an MTU in 1280–9000/],
+      [{ CustomerIPv6Address: 'fd00:b::77' }, /^CustomerIPv6Address: no lookup record for fd00:b::77 in virtual subnet 5001/],
+      [{ CustomerIPv6Address: 'fd00:b::fd' }, /^CustomerIPv6Address: the lookup record of fd00:b::fd names MAC 02155DFE0007, not 02155DFE0001/],
+      [{ Mode: 'Forwarding' }, /^InternalIPv6Prefix: prefix translation is for Nat mode only/],
+    ];
+    for (const [change, re] of refused) await assert.rejects(s.add({ ...base, ...change }), says(re), JSON.stringify(change));
+    const shown = await s.add({ ...base, DatacenterIPv6Mtu: 1400 });
+    assert.deepEqual([shown.Status, shown.CustomerIPv6Address, shown.InternalIPv6Prefix, shown.ExternalIPv6Prefix, shown.DatacenterIPv6Mtu], ['Ok', 'fd00:b::fe', 'fd00:b::/48', 'fd99:0:b::/48', 1400]);
+    const green = { ...base, RoutingDomainID: GREEN, VirtualSubnetID: 7001, CustomerAddress: '10.5.0.254', ExternalAddress: '192.168.200.20', Mode: 'Forwarding',
+      CustomerIPv6Address: 'fd00:5::fe', ExternalIPv6Address: 'fd99::5', InternalIPv6Prefix: undefined, ExternalIPv6Prefix: undefined } as const;
+    await s.add(green);
+    // Teal, in Nat mode, may not take Blue's external prefix: a reply must name one domain.
+    await assert.rejects(s.add({ ...base, RoutingDomainID: TEAL, VirtualSubnetID: 8001, CustomerAddress: '10.5.1.254', CustomerIPv6Address: 'fd00:5::fd', InternalIPv6Prefix: 'fd00:5::/48', ExternalIPv6Prefix: 'fd99:0:b::/48' }),
+      says(/^ExternalIPv6Prefix: fd99:0:b::\/48 overlaps fd99:0:b::\/48 of \{11111111/));
+    const [g] = s.list({ RoutingDomainID: GREEN });
+    assert.deepEqual([g!.CustomerIPv6Address, g!.ExternalIPv6Prefix, g!.DatacenterIPv6Mtu], ['fd00:5::fe', null, 1500]);
   } finally {
     s.close();
     await Promise.all([ext.close(), dc.close()]);

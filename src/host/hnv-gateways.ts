@@ -7,12 +7,15 @@
 // when its switches are created, re-bound or removed, and when the lookup record of a gateway CA
 // changes; other policy changes reach it in place (all at once, from the store's and the
 // switches' change listeners: nothing waits for the 5 s NAT sweep). Its tenant port's MAC is the one the gateway CA's lookup
-// record names (the record the routers send the domain's default route to).
+// record names (the record the routers send the domain's default route to). A domain may have
+// IPv6 too (-CustomerIPv6Address, -ExternalIPv6Address; in NAT mode the NPTv6 prefixes
+// -InternalIPv6Prefix/-ExternalIPv6Prefix; -DatacenterIPv6Mtu): src/hnv/gateway6.ts.
 import { join } from 'node:path';
 import { VmhostError } from '../common/index.ts';
 import {
-  HnvGateway, checkVsid, normalizeAddress, normalizePrefix, normalizeRdid, type GatewayDomain, type GatewayMode, type HnvPolicy,
+  DEFAULT_DATACENTER_MTU, HnvGateway, NPT_MAX_PREFIX, checkVsid, normalizeAddress, normalizePrefix, normalizeRdid, type GatewayDomain, type GatewayIpv6, type GatewayMode, type HnvPolicy,
 } from '../hnv/index.ts';
+import { ipv6InPrefix, parseIpv6Address } from '../packet/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
 import type { SwitchSlot } from './switch-registry.ts';
@@ -21,12 +24,14 @@ import { SerialLock } from './vm-lock.ts';
 export interface GatewayParams {
   RoutingDomainID: string; VirtualSubnetID: number; CustomerAddress: string; ExternalSwitchName: string; DatacenterSwitchName: string;
   ExternalAddress: string; Mode?: GatewayMode;
+  CustomerIPv6Address?: string; ExternalIPv6Address?: string; InternalIPv6Prefix?: string; ExternalIPv6Prefix?: string; DatacenterIPv6Mtu?: number;
 }
 
 /** What is kept: the gateway's inputs except the MAC, read from the policy whenever the gateway is made. */
 interface SavedDomain {
   readonly routingDomainId: string; readonly mode: GatewayMode; readonly virtualSubnetId: number; readonly customerAddress: string;
   readonly externalAddress: string; readonly externalSwitchName: string; readonly datacenterSwitchName: string;
+  readonly ipv6?: GatewayIpv6;
 }
 
 export interface GatewayHost {
@@ -56,6 +61,79 @@ function macOf(policy: HnvPolicy, d: SavedDomain): string {
     throw invalid('CustomerAddress', `the lookup record of ${d.customerAddress} names provider address ${r.providerAddress}, not one of this host's`);
   }
   return r.macAddress;
+}
+
+/** The gateway's IPv6 CA needs a lookup record in the same subnet with the port's MAC (the one the IPv4 CA's record names): the routers send the domain's ::/0 route there. */
+function checkIpv6Record(policy: HnvPolicy, d: SavedDomain, mac: string): void {
+  if (!d.ipv6) return;
+  const ca = d.ipv6.customerAddress;
+  const r = policy.lookupRecords.find((x) => x.customerAddress === ca && x.virtualSubnetId === d.virtualSubnetId);
+  if (!r) throw invalid('CustomerIPv6Address', `no lookup record for ${ca} in virtual subnet ${d.virtualSubnetId} (New-NetVirtualizationLookupRecord with the MAC of ${d.customerAddress}'s)`);
+  if (r.macAddress !== mac) throw invalid('CustomerIPv6Address', `the lookup record of ${ca} names MAC ${r.macAddress}, not ${mac} (the gateway port's, from ${d.customerAddress}'s record)`);
+}
+
+/** The IPv6 inputs, checked and canonical (undefined: the domain has no IPv6 through the gateway). */
+function ipv6Of(p: GatewayParams, mode: GatewayMode): GatewayIpv6 | undefined {
+  const given = [p.CustomerIPv6Address, p.ExternalIPv6Address, p.InternalIPv6Prefix, p.ExternalIPv6Prefix, p.DatacenterIPv6Mtu].some((x) => x !== undefined);
+  if (!given) return undefined;
+  const address = (text: string | undefined, param: string): string => {
+    if (text === undefined) throw invalid(param, 'required with the other IPv6 parameters');
+    const a = normalizeAddress(text, param);
+    if (!a.includes(':')) throw invalid(param, `${a} is not an IPv6 address`);
+    if (a === '::' || a.startsWith('ff') || a.startsWith('fe80:')) throw invalid(param, `${a} is not a global or unique-local unicast address`);
+    return a;
+  };
+  const customerAddress = address(p.CustomerIPv6Address, 'CustomerIPv6Address'), externalAddress = address(p.ExternalIPv6Address, 'ExternalIPv6Address');
+  const mtu = p.DatacenterIPv6Mtu;
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000)) throw invalid('DatacenterIPv6Mtu', `${mtu} is not an MTU in 1280–9000 (IPv6's minimum is 1280)`);
+  if (mode === 'Forwarding') {
+    if (p.InternalIPv6Prefix !== undefined || p.ExternalIPv6Prefix !== undefined) throw invalid(p.InternalIPv6Prefix !== undefined ? 'InternalIPv6Prefix' : 'ExternalIPv6Prefix', 'prefix translation is for Nat mode only: Forwarding routes the domain\'s own prefixes');
+    return { customerAddress, externalAddress, ...(mtu === undefined ? {} : { mtu }) };
+  }
+  const prefix = (text: string | undefined, param: string): { text: string; length: number } => {
+    if (text === undefined) throw invalid(param, 'required in Nat mode with IPv6 (NPTv6 maps the internal prefix onto the external one)');
+    const n = normalizePrefix(text, param);
+    if (n.cidr.version !== 6) throw invalid(param, `${n.text} is not an IPv6 prefix`);
+    if (n.cidr.prefixLength < 1 || n.cidr.prefixLength > NPT_MAX_PREFIX) throw invalid(param, `/${n.cidr.prefixLength}: NPTv6 takes a prefix of /1 to /${NPT_MAX_PREFIX}`);
+    return { text: n.text, length: n.cidr.prefixLength };
+  };
+  const internal = prefix(p.InternalIPv6Prefix, 'InternalIPv6Prefix'), external = prefix(p.ExternalIPv6Prefix, 'ExternalIPv6Prefix');
+  if (internal.length !== external.length) throw invalid('ExternalIPv6Prefix', `${external.text} is not as long as ${internal.text} (NPTv6 maps prefixes of one length)`);
+  return { customerAddress, externalAddress, internalPrefix: internal.text, externalPrefix: external.text, ...(mtu === undefined ? {} : { mtu }) };
+}
+
+/** The on-link IPv6 prefixes of a routing domain. */
+const onLink6 = (policy: HnvPolicy, rdid: string) => policy.customerRoutes
+  .filter((r) => r.routingDomainId === rdid && r.nextHop === '::' && r.destinationPrefix.includes(':'))
+  .map((r) => r.destinationPrefix);
+
+/** Two IPv6 prefixes (text) overlap: the shorter holds the longer's network. */
+function overlap6(a: string, b: string): boolean {
+  const [na, la] = a.split('/') as [string, string], [nb, lb] = b.split('/') as [string, string];
+  const len = Math.min(Number(la), Number(lb));
+  return ipv6InPrefix(parseIpv6Address(na), 0, parseIpv6Address(nb), len);
+}
+
+/** The domain's IPv6 checked against the policy and the domains already served. */
+function checkIpv6(policy: HnvPolicy, d: SavedDomain, others: readonly SavedDomain[]): void {
+  const v = d.ipv6;
+  if (!v) return;
+  const mine = onLink6(policy, d.routingDomainId);
+  if (mine.length === 0) throw invalid('CustomerIPv6Address', `routing domain ${d.routingDomainId} has no on-link IPv6 customer route (New-NetVirtualizationCustomerRoute -NextHop ::)`);
+  if (v.internalPrefix !== undefined) {
+    const outside = mine.filter((x) => !overlap6(x, v.internalPrefix!) || Number(x.split('/')[1]) < Number(v.internalPrefix!.split('/')[1]));
+    if (outside.length > 0) throw invalid('InternalIPv6Prefix', `${v.internalPrefix} does not hold the domain's ${outside.join(', ')}: those VMs could not get out`);
+    for (const o of others) {
+      if (o.ipv6?.externalPrefix !== undefined && overlap6(o.ipv6.externalPrefix, v.externalPrefix!)) {
+        throw invalid('ExternalIPv6Prefix', `${v.externalPrefix} overlaps ${o.ipv6.externalPrefix} of ${o.routingDomainId} (a reply must name one domain)`);
+      }
+    }
+  } else {
+    for (const o of others.filter((x) => x.mode === 'Forwarding' && x.ipv6)) {
+      const clash = mine.find((a) => onLink6(policy, o.routingDomainId).some((b) => overlap6(a, b)));
+      if (clash) throw invalid('RoutingDomainID', `its IPv6 prefix ${clash} overlaps one of ${o.routingDomainId}, also forwarded (the datacenter routes them by address)`);
+    }
+  }
 }
 
 /** macOf, or undefined where it would refuse. */
@@ -121,17 +199,22 @@ export class HnvGateways {
   async add(p: GatewayParams): Promise<Record<string, unknown>> {
     return this.lock.run(async () => {
       const policy = this.h.policy();
+      const mode = p.Mode ?? 'Nat', ipv6 = ipv6Of(p, mode);
       const d: SavedDomain = {
-        routingDomainId: normalizeRdid(p.RoutingDomainID), mode: p.Mode ?? 'Nat', virtualSubnetId: checkVsid(p.VirtualSubnetID),
+        routingDomainId: normalizeRdid(p.RoutingDomainID), mode, virtualSubnetId: checkVsid(p.VirtualSubnetID),
         customerAddress: normalizeAddress(p.CustomerAddress, 'CustomerAddress'), externalAddress: normalizeAddress(p.ExternalAddress, 'ExternalAddress'),
         externalSwitchName: switchOf(this.h, p.ExternalSwitchName, 'External', 'ExternalSwitchName').sw.settings.name,
         datacenterSwitchName: switchOf(this.h, p.DatacenterSwitchName, 'Internal', 'DatacenterSwitchName').sw.settings.name,
+        ...(ipv6 ? { ipv6 } : {}),
       };
-      if (d.customerAddress.includes(':') || d.externalAddress.includes(':')) throw invalid(d.externalAddress.includes(':') ? 'ExternalAddress' : 'CustomerAddress', 'the gateway is IPv4 only');
+      if (d.customerAddress.includes(':') || d.externalAddress.includes(':')) {
+        throw invalid(d.externalAddress.includes(':') ? 'ExternalAddress' : 'CustomerAddress', 'an IPv4 address (IPv6 goes in -CustomerIPv6Address and -ExternalIPv6Address)');
+      }
       if (!policy.customerRoutes.some((r) => r.routingDomainId === d.routingDomainId && r.virtualSubnetId === d.virtualSubnetId)) {
         throw invalid('RoutingDomainID', `routing domain ${d.routingDomainId} has no customer route in virtual subnet ${d.virtualSubnetId}`);
       }
-      macOf(policy, d);
+      checkIpv6Record(policy, d, macOf(policy, d));
+      checkIpv6(policy, d, this.saved);
       const first = this.saved[0];
       if (first && (first.externalSwitchName !== d.externalSwitchName || first.datacenterSwitchName !== d.datacenterSwitchName)) {
         throw invalid('DatacenterSwitchName', `the host's gateway is on switches '${first.externalSwitchName}' and '${first.datacenterSwitchName}'`);
@@ -172,6 +255,8 @@ export class HnvGateways {
     return this.saved.filter(this.matcher(f)).map((d) => ({
       RoutingDomainID: d.routingDomainId, VirtualSubnetID: d.virtualSubnetId, CustomerAddress: d.customerAddress, Mode: d.mode, ExternalAddress: d.externalAddress,
       ExternalSwitchName: d.externalSwitchName, DatacenterSwitchName: d.datacenterSwitchName,
+      CustomerIPv6Address: d.ipv6?.customerAddress ?? null, ExternalIPv6Address: d.ipv6?.externalAddress ?? null,
+      InternalIPv6Prefix: d.ipv6?.internalPrefix ?? null, ExternalIPv6Prefix: d.ipv6?.externalPrefix ?? null, DatacenterIPv6Mtu: d.ipv6 ? d.ipv6.mtu ?? DEFAULT_DATACENTER_MTU : null,
       Status: s ? 'Ok' : `Off: ${this.failed ?? 'not made'}`,
       Translations: s?.translations.filter((t) => t.routingDomainId === d.routingDomainId).length ?? 0,
       // The counters are the gateway's (all its domains): a refusal is not always one domain's.
@@ -194,10 +279,14 @@ export class HnvGateways {
     if (!first) return;
     try {
       const policy = this.h.policy();
-      const domains: GatewayDomain[] = this.saved.map((d) => ({
-        routingDomainId: d.routingDomainId, mode: d.mode, virtualSubnetId: d.virtualSubnetId, customerAddress: d.customerAddress,
-        macAddress: macOf(policy, d), externalAddress: d.externalAddress,
-      }));
+      const domains: GatewayDomain[] = this.saved.map((d) => {
+        const macAddress = macOf(policy, d);
+        checkIpv6Record(policy, d, macAddress);
+        return {
+          routingDomainId: d.routingDomainId, mode: d.mode, virtualSubnetId: d.virtualSubnetId, customerAddress: d.customerAddress,
+          macAddress, externalAddress: d.externalAddress, ...(d.ipv6 ? { ipv6: d.ipv6 } : {}),
+        };
+      });
       this.gw = await HnvGateway.create({
         tenantSwitch: switchOf(this.h, first.externalSwitchName, 'External', 'ExternalSwitchName').sw,
         datacenterSwitch: switchOf(this.h, first.datacenterSwitchName, 'Internal', 'DatacenterSwitchName').sw,

@@ -725,8 +725,11 @@ export class Host {
   }
 
   /** Ids of the clustered VMs registered here, with their state. */
-  clusteredVms(): { id: string; name: string; state: VmState }[] {
-    return [...this.vms.values()].filter((e) => e.fence).map((e) => ({ id: e.config.id, name: e.config.name, state: e.state }));
+  /** `boot`: the guest's boot while a QEMU runs (its pid and resets: a new one at every start and reboot). */
+  clusteredVms(): { id: string; name: string; state: VmState; boot?: string }[] {
+    return [...this.vms.values()].filter((e) => e.fence).map((e) => ({
+      id: e.config.id, name: e.config.name, state: e.state, ...(e.runtime ? { boot: `${e.runtime.pid}/${e.runtime.resets}` } : {}),
+    }));
   }
 
   /** Copy a VM's folder to `to`, point its config there, unregister it and remove the old folder (the caller holds its lock). */

@@ -64,6 +64,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
   readonly exited: Promise<ExitInfo>;
   private hb: HeartbeatStatus = 'NoContact';
   private misses = 0;
+  /** QEMU's RESET events: each is a new boot of the guest (a reboot from inside, Restart-VM, a panic's reboot). */
+  private resetCount = 0;
   private guestKvp: Record<string, unknown> = {};
   private kvpAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -88,6 +90,8 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
     proc.qmp.on('event', (e) => {
       if (e.event === 'STOP' || e.event === 'RESUME') this.runStateAt[e.event] = e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;
       if (e.event === 'SHUTDOWN' && (e.data as { guest?: boolean } | undefined)?.guest) this.guestShutdown = true;
+      // The agent that answered went with the old boot: no contact until the new boot's agent answers (the pings tell).
+      if (e.event === 'RESET') { this.resetCount++; this.setHeartbeat('NoContact'); }
       if (e.event === 'BLOCK_IO_ERROR') {
         const d = e.data as { device: string; 'node-name'?: string; operation: string; action: string; reason: string };
         if (d.action === 'stop') this.emit('io-error', { device: d['node-name'] ?? d.device, operation: d.operation, reason: d.reason });
@@ -190,6 +194,11 @@ export class VmRuntime extends EventEmitter<RuntimeEvents> {
 
   heartbeat(): HeartbeatStatus {
     return this.hb;
+  }
+
+  /** Which boot of the guest this is in the process: QEMU's resets so far. */
+  get resets(): number {
+    return this.resetCount;
   }
 
   kvp(): Record<string, unknown> {

@@ -1,6 +1,7 @@
 // Serves one disk file from a child process for the crash tests (and by hand):
 //   node --import tsx src/storage/test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]
-// Prints "ready <socketPath>" when listening; SIGTERM stops cleanly, SIGKILL is the crash.
+// Prints "write threads <n>" (0: small writes on the event loop) and "ready <socketPath>" when listening; SIGTERM stops cleanly
+// (printing "writes on threads <n>, on the loop <m>" when there are writer threads), SIGKILL is the crash.
 // With --merge, a live merge of <child> into <target> starts when a line arrives on stdin; it prints
 // "progress <done> <total>" per chunk and "merged <leaf>" at the end, and its commit writes
 // <socketDir>/committed (the leaf to serve from then on: what a VM's config records).
@@ -13,6 +14,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer } from './block-server.ts';
 import { createMirrorFile } from './mirror-file.ts';
+import { writePool, writePoolStatus } from './write-pool.ts';
 
 const args = process.argv.slice(2);
 const ti = args.indexOf('--track');
@@ -37,9 +39,15 @@ if (trackFile) {
     await t.commit('crash');
   }
 }
+// Which write path serves (write-threads.test.ts checks it is the one it set up).
+process.stdout.write(`write threads ${writePoolStatus().threads}\n`);
 process.stdout.write(`ready ${s.socketPath}\n`);
 process.on('SIGTERM', () => {
-  void server.close().then(() => process.exit(0));
+  void server.close().then(() => {
+    const c = writePool()?.counts;
+    if (c) process.stdout.write(`writes on threads ${c.threaded}, on the loop ${c.inline}\n`);
+    process.exit(0);
+  });
 });
 function commitFile(content: string): Promise<void> {
   const fd = openSync(join(socketDir!, 'committed'), 'w');

@@ -12,7 +12,9 @@
 //   ingress port when it refuses the frame. Network virtualization (src/hnv) is such an
 //   extension: it needs to send what it built, not only choose among candidates.
 // Any extension may veto a port or policy change (checkPortChange returns a reason) and is
-// told about the change when it happens (portChanged).
+// told about the change when it happens (portChanged). An extension that must send on its own
+// (the HNV router's unsolicited Router Advertisements) offers a timer the switch owns: armed
+// when the extension is added, never left behind by its removal or the switch's close.
 // Depends on packet (types), policy.
 import type { FrameInfo } from '../packet/index.ts';
 import type { PortPolicy } from './policy.ts';
@@ -59,6 +61,14 @@ export interface ExtensionFlow {
 /** ExtensionFlow.length: the flow does not decide this frame. */
 export const FLOW_STALE = -2;
 
+/** How many key words SwitchExtension.flowKey fills. */
+export const FLOW_KEY_WORDS = 6;
+
+/** SwitchExtension.flowKey's answers. */
+export const KEY_BY_SWITCH = 0;
+export const KEY_BY_EXTENSION = 1;
+export const KEY_NONE = -1;
+
 /**
  * What a forwarding extension decides for a frame: candidate port ids (the frame unchanged),
  * 'default' (the switch's own MAC-table forwarding), or deliveries — any port, the uplink and
@@ -92,12 +102,37 @@ export interface ExtensionHost {
   lend(id: string, length: number): Uint8Array | null;
 }
 
+/**
+ * An extension's own periodic sending, run by the switch (extensions have no timers of their
+ * own, so none outlives its extension): the first fire `nextDelayMs()` after the extension is
+ * added, then again each `nextDelayMs()` (asked anew: it may be randomised), while the
+ * extension is on the switch; what `fire()` returns is sent to those ports (untagged) while it
+ * is enabled.
+ */
+export interface ExtensionTimer {
+  nextDelayMs(): number;
+  fire(): readonly Delivery[];
+}
+
 export interface SwitchExtension {
+  timer?: ExtensionTimer;
   ingress?(f: ExtensionFrame): boolean | void;
   /** false drops (filters only); bytes replace the frame toward this port (filters only). */
   egress?(f: ExtensionFrame, toPort: string): boolean | void | Uint8Array;
   /** Forwarding extensions only. */
   forward?(f: ExtensionFrame, candidates: readonly string[]): ForwardDecision;
+  /**
+   * Forwarding extensions only: the cache key of a frame whose flow is decided by more than
+   * the switch's key (ingress port and MACs) — a tunnel's inner headers. KEY_BY_EXTENSION:
+   * `words` (FLOW_KEY_WORDS) are filled with what, together with the ingress port, determines
+   * the decision forward() takes and the frame's source MAC (the cached flow refreshes that
+   * entry of the MAC table); the switch keys the flow on them instead of its own key, and then
+   * asks the offered flow's length() and build() for this same frame with nothing in between.
+   * KEY_BY_SWITCH: the switch's key. KEY_NONE: not cacheable (the full path takes it). Called
+   * per frame for a port some flow was keyed of by the extension, so it should be cheap; a
+   * frame it cannot key (malformed, another kind) is KEY_NONE and the full path counts it.
+   */
+  flowKey?(sourcePort: string, frame: Uint8Array, info: FrameInfo, words: Int32Array): number;
   checkPortChange?(change: PortChange): string | undefined;
   portChanged?(change: PortChange): void;
   configure?(config: Record<string, unknown>): void;

@@ -15,7 +15,10 @@
 // offers with its decision (extension.ts ExtensionFlow: vmhost.hnv's encapsulation toward a
 // PA, or a port of the subnet): such an entry has no destination MAC entry, and asks the
 // extension per frame whether it still holds and what the frame becomes (the NVGRE headers in
-// the uplink's lent send slot); everything else still goes through the extension.
+// the uplink's lent send slot); everything else still goes through the extension. A flow
+// whose decision rests on more than that key (NVGRE from the uplink: its inner headers) is
+// keyed by the extension instead (SwitchExtension.flowKey, probeKeyed): the ingress port and
+// six words of the extension's.
 // Never stale: an entry holds the switch's generation (bumped by every policy, port,
 // extension or settings change) and the MAC table entries it used, which say when they moved
 // or went (mac-table.ts), and the destination's ageing is checked per frame. A stale entry
@@ -30,10 +33,12 @@ import type { MacEntry } from './mac-table.ts';
 import type { MeterCounters } from './acl.ts';
 import type { PortState } from './port-state.ts';
 import { ExactMatchTable } from './exact-match.ts';
-import type { ExtensionFlow } from './extension.ts';
+import { FLOW_KEY_WORDS, type ExtensionFlow } from './extension.ts';
 
 const SLOTS = 1 << 12;
 const TWO32 = 0x100000000;
+/** The last key word of a flow keyed by the extension: apart from probe()'s (bits 0–10). */
+const EXT_KEYED = 1 << 11;
 
 /** What one side's ACLs do for a cached flow: bump these Meter counters, or (check) run the ACLs per frame. */
 export interface AclStep {
@@ -82,6 +87,17 @@ export class FlowCache {
     } else {
       k[4] = 0; k[5] = 0; k[6] = 0; k[7] = 1 << 10;
     }
+    return this.table.find();
+  }
+
+  /** The words a forwarding extension's flowKey fills (extension.ts), for probeKeyed: the table's own key words 1–6, so nothing is copied. */
+  readonly extWords = this.table.key.subarray(1, 1 + FLOW_KEY_WORDS);
+
+  /** The cached flow of a frame arriving on port number `port` under the extension's key just written to `extWords`, or null. */
+  probeKeyed(port: number): CachedFlow | null {
+    const k = this.table.key;
+    k[0] = port;
+    k[7] = EXT_KEYED;
     return this.table.find();
   }
 

@@ -27,8 +27,8 @@ export type { SavedPortCounters } from './saved-counters.ts';
 export { DEFAULT_CAPTURE_MAX_BYTES, type CaptureStop, type CaptureStopReason, type CaptureResult } from './capture.ts';
 export {
   registerExtension, registeredExtensions, findExtension,
-  type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type PortChange,
-  type Delivery, type ForwardDecision, type ExtensionFlow, FLOW_STALE,
+  type ExtensionDefinition, type ExtensionType, type SwitchExtension, type ExtensionFrame, type ExtensionHost, type ExtensionTimer, type PortChange,
+  type Delivery, type ForwardDecision, type ExtensionFlow, FLOW_STALE, FLOW_KEY_WORDS, KEY_BY_SWITCH, KEY_BY_EXTENSION, KEY_NONE,
 } from './extension.ts';
 export type { FlowSample } from './ext-flow-sampler.ts';
 export { FrameDecoder, encodeFrame, STREAM_MAX_RECORD } from './framing.ts';

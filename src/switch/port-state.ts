@@ -50,6 +50,8 @@ export class PortState {
   claimedAddr = -1;
   /** A forwarding extension offered a flow of this port for the cache: with one enabled, only such ports' frames probe it. */
   extFlows = false;
+  /** The forwarding extension keyed a flow of this port (SwitchExtension.flowKey): its frames probe by the extension's key. */
+  extKeyed = false;
 
   constructor(readonly id: string, readonly kind: PortKind, readonly socketPath: string, public policy: PortPolicy) {
     this.policed = kind !== 'uplink';

@@ -167,8 +167,10 @@ export class SocketPortIo implements PortIo {
       this.stage = Buffer.allocUnsafe(Math.max(STAGE_BYTES, need));
       this.stageStart = this.stageEnd = 0;
     }
-    this.stage.writeUInt32BE(frame.length, this.stageEnd);
-    this.stage.set(frame, this.stageEnd + 4);
+    // Byte stores: Buffer's writeUInt32BE validates its arguments per call (2 % of a 64-B frame's receiving host, cpu profile).
+    const st = this.stage, at = this.stageEnd, n = frame.length;
+    st[at] = n >>> 24; st[at + 1] = (n >>> 16) & 0xff; st[at + 2] = (n >>> 8) & 0xff; st[at + 3] = n & 0xff;
+    st.set(frame, at + 4);
     this.stageEnd += need;
   }
 

@@ -11,7 +11,8 @@
 // answering at once) waits in a queue, so the shared classifier state is never re-entered.
 // A known unicast IPv4 flow's decision is kept in a microflow cache (flow-cache.ts): its next
 // frames go from the parser straight to forwardCached. With a forwarding extension, only the
-// flows it offers with its decisions (extension.ts ExtensionFlow) are cached.
+// flows it offers with its decisions (extension.ts ExtensionFlow) are cached, under the
+// extension's own key where the switch's does not determine them (flowKey: NVGRE's inner headers).
 // Depends on every other file of the module.
 import { VmhostError } from '../common/errors.ts';
 import type { ErrorCode } from '../common/error-codes.ts';
@@ -34,7 +35,7 @@ import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
 import { isTeamSettings, TeamUplinkIo, type TeamMemberStatus, type TeamSettings, type UplinkSpec } from './team-uplink.ts';
 import { completeSettings, type SwitchConfig, type SwitchSettings, type SwitchSettingsInput, type SwitchType } from './settings.ts';
-import { FLOW_STALE, findExtension, type Delivery, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
+import { FLOW_STALE, KEY_BY_EXTENSION, KEY_BY_SWITCH, KEY_NONE, findExtension, type Delivery, type ExtensionFlow, type ExtensionFrame, type ExtensionHost, type ExtensionType, type PortChange, type SwitchExtension } from './extension.ts';
 import type { ExtendedAcl, PortAcl } from './policy.ts';
 
 export const UPLINK_PORT_ID = 'uplink';
@@ -91,6 +92,8 @@ interface ExtensionSlot {
   enabled: boolean;
   config: Record<string, unknown>;
   readonly ext: SwitchExtension;
+  /** The pending fire of the extension's timer (ExtensionTimer), if it has one. */
+  timeout?: NodeJS.Timeout;
 }
 
 function addressQuota(s: SwitchSettings): AddressQuota {
@@ -422,14 +425,41 @@ export class VirtualSwitch {
     if (opts.enabled !== false) {
       try { this.enableExtension(name); } catch (e) { this.slots = this.slots.filter((s) => s !== slot); slot.ext.close?.(); throw e; }
     }
+    this.armTimer(slot);
     this.rebuildExtensions();
   }
 
   removeExtension(name: string): void {
     const slot = this.slot(name);
     this.slots = this.slots.filter((s) => s !== slot);
+    clearTimeout(slot.timeout);
     slot.ext.close?.();
     this.rebuildExtensions();
+  }
+
+  /** How many extension timers are pending (Get-VMSwitchExtension's tests: none after a removal or close). */
+  get extensionTimers(): number { return this.slots.filter((s) => s.timeout !== undefined).length; }
+
+  /** Schedules the next fire of the slot's ExtensionTimer, if it has one; it never keeps the process alive. */
+  private armTimer(slot: ExtensionSlot): void {
+    const t = slot.ext.timer;
+    slot.timeout = undefined;
+    if (!t || this.closed || !this.slots.includes(slot)) return;
+    slot.timeout = setTimeout(() => {
+      slot.timeout = undefined;
+      if (this.closed || !this.slots.includes(slot)) return;
+      if (slot.enabled) this.sendBuilt(t.fire());
+      this.armTimer(slot);
+    }, Math.max(1, t.nextDelayMs()));
+    slot.timeout.unref();
+  }
+
+  /** Frames an extension built outside the pipeline (its timer's), to connected ports; counted and captured as any sent frame. */
+  private sendBuilt(deliveries: readonly Delivery[]): void {
+    for (const { port, frame } of deliveries) {
+      const dst = this.ports.get(port);
+      if (dst?.io?.connected) this.transmit(dst, frame);
+    }
   }
 
   /** Enable-VMSwitchExtension. At most one forwarding extension may be enabled. */
@@ -473,7 +503,7 @@ export class VirtualSwitch {
     clearInterval(this.timer);
     this.switchCapture?.close();
     this.switchCapture = null;
-    for (const s of this.slots) s.ext.close?.();
+    for (const s of this.slots) { clearTimeout(s.timeout); s.timeout = undefined; s.ext.close?.(); }
     for (const p of this.portList) { p.limiter?.close(); p.fairQueue?.close(); p.capture?.close(); }
     await Promise.all(this.portList.map((p) => p.io?.close()));
     this.ports.clear();
@@ -502,7 +532,10 @@ export class VirtualSwitch {
     const on = this.slots.filter((s) => s.enabled);
     this.ingressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.ingress);
     this.egressExts = on.filter((s) => s.type !== 'forwarding' && s.ext.egress);
-    this.forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+    const forwarder = on.find((s) => s.type === 'forwarding' && s.ext.forward) ?? null;
+    // Which ports probe the cache, and by whose key, is the forwarder's to say: another one starts afresh.
+    if (forwarder !== this.forwarder) for (const p of this.portList) { p.extFlows = false; p.extKeyed = false; }
+    this.forwarder = forwarder;
     this.invalidateFlows();
   }
 
@@ -661,7 +694,7 @@ export class VirtualSwitch {
     const cached = this.flowsOn && info.vlanId < 0 && info.ipVersion === 4 && !info.fragment && !info.dhcpFromServer && info.ipProtocol !== IPPROTO_ICMPV6 && !isMulticastMac(info.src);
     const probed = cached && (this.forwarder === null || src.extFlows);
     if (probed) {
-      const flow = this.flowCache!.probe(src.index, info, this.flowL3);
+      const flow = src.extKeyed ? this.probeKeyed(src, frame) : this.flowCache!.probe(src.index, info, this.flowL3);
       if (flow !== null && this.forwardCached(src, flow, frame, inputFramed, now)) return;
     }
 
@@ -786,9 +819,22 @@ export class VirtualSwitch {
       inbound = this.aclStep(dst, INBOUND, frame);
     }
     const outbound = src.policed ? this.aclStep(src, OUTBOUND, frame) : NO_ACL_STEP;
-    if (!probed) this.flowCache!.probe(src.index, info, this.flowL3);
+    const fc = this.flowCache!;
+    const keyBy = this.forwarder?.ext.flowKey?.(src.id, frame, info, fc.extWords) ?? KEY_BY_SWITCH;
+    if (keyBy === KEY_NONE) return;
+    if (keyBy === KEY_BY_EXTENSION) { fc.probeKeyed(src.index); src.extKeyed = true; }
+    else if (!probed) fc.probe(src.index, info, this.flowL3);
     src.extFlows = true;
-    this.flowCache!.insert(new CachedFlow(this.generation, dst, srcMac, null, built ? -1 : dst.vlan.egressTag(vlan), outbound, inbound, ext));
+    fc.insert(new CachedFlow(this.generation, dst, srcMac, null, built ? -1 : dst.vlan.egressTag(vlan), outbound, inbound, ext));
+  }
+
+  /**
+   * The cached flow of a frame from a port whose flows the forwarding extension keys
+   * (SwitchExtension.flowKey), or null: a frame it does not key takes the full path.
+   */
+  private probeKeyed(src: PortState, frame: Uint8Array): CachedFlow | null {
+    const fc = this.flowCache!;
+    return this.forwarder?.ext.flowKey?.(src.id, frame, this.info, fc.extWords) === KEY_BY_EXTENSION ? fc.probeKeyed(src.index) : null;
   }
 
   private aclStep(p: PortState, dir: Dir, frame: Uint8Array): AclStep {

@@ -107,6 +107,12 @@ export class Bat {
     return p ? decodeEntry(p, (idx % PER_PAGE) * 8) : undefined;
   }
 
+  /** `payload` answered at once when the entry's BAT page is cached (validated the same way), else undefined. */
+  payloadNow(block: number): BatEntry | undefined {
+    const e = this.cachedPayload(block);
+    return e && this.validPayload(block, payloadIndex(this.g, block), e);
+  }
+
   /** Payload entry of `block`, validated against the disk type. */
   async payload(block: number, tx?: SectorTx): Promise<BatEntry> {
     const idx = payloadIndex(this.g, block);

@@ -1,5 +1,5 @@
 // Cluster-Aware Updating's cmdlets (reference §2): Invoke-CauRun, Get-CauRun, Stop-CauRun,
-// Get-CauReport, Export-CauReport, Test-CauSetup, Invoke-CauScan, the self-updating role
+// Get-CauReport, Export-CauReport, Save-CauDebugTrace, Test-CauSetup, Invoke-CauScan, the self-updating role
 // (Add-/Set-/Get-/Enable-/Disable-/Remove-CauClusterRole), Get-/Register-/Unregister-CauPlugin. -ClusterName is accepted and means the cluster of the node this
 // CLI reaches. Invoke-CauRun and Get-CauRun -WaitForCompletion follow the run until it ends; the
 // node they reach may be restarted by the run itself (its update), so they ride out a daemon that
@@ -10,6 +10,8 @@ import { VmhostError, isVmhostError } from '../../common/index.ts';
 import type { CauPluginView, CauReportView, CauRoleView, CauRunView, CauScanView, CauSetupCheck } from '../../cluster/index.ts';
 import { DAYS_OF_WEEK } from '../../cluster/cau-schedule.ts';
 import { reportsCsv, reportsHtml } from '../cau-report-format.ts';
+import { parseTimeSpan } from '../format-value.ts';
+import { tarArchive } from '../tar.ts';
 import type { ApiClient } from '../client.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { parseHashtable } from '../hashtable.ts';
@@ -75,12 +77,21 @@ export const invokeCauRun = defineCmdlet({
     CauPluginName: { type: 'string', help: 'The updater (default vmhost.Command: the administrator\'s command)' },
     CauPluginArguments: { type: 'string', array: true, mandatory: true, help: 'The plugin\'s arguments: @{Command=\'…\'} (vmhost.Command)' },
     ...runParams,
+    StopAfter: { type: 'string', help: 'A time span ([d.]hh:mm[:ss]) from the start after which no node is started: the run ends Cancelled (a node being updated is finished first)' },
+    ForceRecovery: { type: 'switch', help: 'End a run left in progress now (kept as a Cancelled report) and start this one: for a run the automatic takeover of a failed coordinator does not clear' },
     Force: { type: 'switch', help: 'Accepted: the run starts without asking' },
   },
   view: cols('ClusterName', 'RunId', 'ClusterResult', 'NodesSucceeded', 'NodesFailed', 'RunDuration', 'Message'),
   supportsShouldProcess: true,
   async run(args, ctx) {
-    const body = { CauPluginName: args.CauPluginName ?? 'vmhost.Command', CauPluginArguments: parseHashtable('CauPluginArguments', args.CauPluginArguments), ...runBody(args) };
+    const stopAfter = args.StopAfter === undefined ? undefined : parseTimeSpan(args.StopAfter);
+    if (args.StopAfter !== undefined && stopAfter === undefined) {
+      throw new VmhostError('INVALID_ARGUMENT', `Invoke-CauRun -StopAfter '${args.StopAfter}' is not a time span: [d.]hh:mm[:ss], e.g. 02:30:00 or 1.00:00:00`, { param: 'StopAfter' });
+    }
+    const body = {
+      CauPluginName: args.CauPluginName ?? 'vmhost.Command', CauPluginArguments: parseHashtable('CauPluginArguments', args.CauPluginArguments), ...runBody(args),
+      ...(stopAfter !== undefined ? { StopAfterSeconds: stopAfter } : {}), ...(args.ForceRecovery ? { ForceRecovery: true } : {}),
+    };
     if (!ctx.shouldProcess(`cluster ${args.ClusterName ?? '(this node\'s)'}`)) return undefined;
     const api = clientFor(ctx);
     const started = await api.call<CauRunView>('POST', '/cluster/cau/run', body);
@@ -127,10 +138,38 @@ export const stopCauRun = defineCmdlet({
 export const getCauReport = defineCmdlet({
   name: 'Get-CauReport',
   synopsis: 'Finished updating runs: result, nodes updated and failed (-Detailed: each node\'s steps)',
-  params: { ClusterName, Last: { type: 'switch', help: 'Only the last run' }, Detailed: { type: 'switch', help: 'Each node\'s result' } },
+  params: {
+    ClusterName, Last: { type: 'switch', help: 'Only the last run (of those in the dates given)' }, Detailed: { type: 'switch', help: 'Each node\'s result' },
+    StartDate: { type: 'string', help: 'Runs that started at or after this date (ISO 8601: 2026-12-07, 2026-12-07T18:00:00Z)' },
+    EndDate: { type: 'string', help: 'Runs that started at or before this date (ISO 8601)' },
+  },
   view: cols('ClusterName', 'RunStartTime', 'RunDuration', 'ClusterResult', 'NodesSucceeded', 'NodesFailed'),
   async run(args, ctx) {
-    return clientFor(ctx).call<CauReportView[]>('GET', `/cluster/cau/reports${query({ Last: args.Last ? 'true' : undefined, Detailed: args.Detailed ? 'true' : undefined })}`);
+    return clientFor(ctx).call<CauReportView[]>('GET', `/cluster/cau/reports${query({ Last: args.Last ? 'true' : undefined, Detailed: args.Detailed ? 'true' : undefined, StartDate: args.StartDate, EndDate: args.EndDate })}`);
+  },
+});
+
+export const saveCauDebugTrace = defineCmdlet({
+  name: 'Save-CauDebugTrace',
+  synopsis: 'Save what explains the updating runs — their records, each node\'s CAU events and plug-in outputs — as a tar archive',
+  params: {
+    ClusterName,
+    FilePath: { type: 'string', mandatory: true, help: 'The archive to write (tar: tar -tf lists it)' },
+    Force: { type: 'switch', help: 'Overwrite the file if it exists' },
+  },
+  positional: ['FilePath'],
+  supportsShouldProcess: true,
+  async run(args, ctx) {
+    const path = resolve(args.FilePath);
+    if (!ctx.shouldProcess(path)) return undefined;
+    const entries = await clientFor(ctx).call<{ Name: string; Base64: string }[]>('POST', '/cluster/cau/debug-trace');
+    const files = entries.map((e) => ({ Name: e.Name, Data: Buffer.from(e.Base64, 'base64') }));
+    await writeFile(path, tarArchive(files, new Date()), { flag: args.Force ? 'w' : 'wx' }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST') throw new VmhostError('ALREADY_EXISTS', `Save-CauDebugTrace: '${path}' exists (-Force overwrites it)`, { path });
+      throw e;
+    });
+    ctx.verbose(`${files.length} entries written to ${path}`);
+    return undefined;
   },
 });
 

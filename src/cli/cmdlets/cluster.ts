@@ -1,7 +1,7 @@
 // The Failover Clustering cmdlets (reference §2): cluster, nodes, and VM roles (groups). Any
 // node of the cluster answers them (its daemon reads the cluster's etcd). -Cluster is accepted
 // as Hyper-V's scripts pass it; this CLI talks to the cluster through the node it reaches.
-import type { ClusterGroupView, ClusterNodeView, ClusterView } from '../../cluster/index.ts';
+import type { ClusterGroupView, ClusterNodeView, ClusterParameterView, ClusterView } from '../../cluster/index.ts';
 import { VmhostError } from '../../common/index.ts';
 import { defineCmdlet } from '../cmdlet.ts';
 import { clientFor } from './vm-select.ts';
@@ -214,20 +214,21 @@ export const setClusterOwnerNode = defineCmdlet({
  */
 export const setClusterParameter = defineCmdlet({
   name: 'Set-ClusterParameter',
-  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or AntiAffinityClassNames, or a node\'s NodeWeight (its vote: 1 or 0)',
+  synopsis: 'Set a role\'s Priority (3000 High, 2000 Medium, 1000 Low, 0 No Auto Start) or AntiAffinityClassNames, a node\'s NodeWeight (its vote: 1 or 0), or a Virtual Machine resource\'s CheckHeartbeat (1 or 0)',
   params: {
-    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name, or the node for NodeWeight' },
-    Name: { type: 'enum', values: ['Priority', 'AntiAffinityClassNames', 'NodeWeight'], mandatory: true, help: 'The property' },
-    Value: { type: 'string', mandatory: true, help: 'Priority: 3000, 2000, 1000 or 0; AntiAffinityClassNames: class names, comma-separated; NodeWeight: 1 or 0' },
+    InputObject: { type: 'string', mandatory: true, help: 'The role (group) name, the node for NodeWeight, the resource (\'Virtual Machine <role>\') for CheckHeartbeat' },
+    Name: { type: 'enum', values: ['Priority', 'AntiAffinityClassNames', 'NodeWeight', 'CheckHeartbeat'], mandatory: true, help: 'The property' },
+    Value: { type: 'string', mandatory: true, help: 'Priority: 3000, 2000, 1000 or 0; AntiAffinityClassNames: class names, comma-separated; NodeWeight, CheckHeartbeat: 1 or 0' },
     Cluster,
   },
   positional: ['Name', 'Value'],
   supportsShouldProcess: true,
   async run(args, ctx) {
-    let change: { Priority: number } | { AntiAffinityClassNames: string[] } | 'NodeWeight';
-    if (args.Name === 'NodeWeight') {
-      if (args.Value !== '0' && args.Value !== '1') throw new VmhostError('INVALID_ARGUMENT', `NodeWeight '${args.Value}': 1 (the node votes) or 0 (it does not)`, { param: 'Value' });
-      change = 'NodeWeight';
+    let change: { Priority: number } | { AntiAffinityClassNames: string[] } | 'NodeWeight' | 'CheckHeartbeat';
+    if (args.Name === 'NodeWeight' || args.Name === 'CheckHeartbeat') {
+      const meaning = args.Name === 'NodeWeight' ? '1 (the node votes) or 0 (it does not)' : '1 (a failed heartbeat restarts the VM) or 0 (it does not)';
+      if (args.Value !== '0' && args.Value !== '1') throw new VmhostError('INVALID_ARGUMENT', `${args.Name} '${args.Value}': ${meaning}`, { param: 'Value' });
+      change = args.Name;
     } else if (args.Name === 'Priority') {
       if (!['3000', '2000', '1000', '0'].includes(args.Value)) {
         throw new VmhostError('INVALID_ARGUMENT', `Priority '${args.Value}': 3000 (High), 2000 (Medium), 1000 (Low) or 0 (No Auto Start)`, { param: 'Value' });
@@ -237,9 +238,11 @@ export const setClusterParameter = defineCmdlet({
       change = { AntiAffinityClassNames: args.Value.split(',').map((c) => c.trim()).filter((c) => c !== '') };
     }
     if (!ctx.shouldProcess(args.InputObject)) return undefined;
-    const v = change === 'NodeWeight'
-      ? await clientFor(ctx).call<ClusterNodeView>('PATCH', `/cluster/nodes/${enc(args.InputObject)}`, { NodeWeight: Number(args.Value) })
-      : await clientFor(ctx).call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, change);
+    const client = clientFor(ctx);
+    let v: unknown;
+    if (change === 'NodeWeight') v = await client.call<ClusterNodeView>('PATCH', `/cluster/nodes/${enc(args.InputObject)}`, { NodeWeight: Number(args.Value) });
+    else if (change === 'CheckHeartbeat') v = await client.call<ClusterParameterView>('PUT', `/cluster/resources/${enc(args.InputObject)}/parameters/CheckHeartbeat`, { Value: Number(args.Value) });
+    else v = await client.call<ClusterGroupView>('PATCH', `/cluster/groups/${enc(args.InputObject)}`, change);
     return args.PassThru ? v : undefined;
   },
 });

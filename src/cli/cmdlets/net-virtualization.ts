@@ -122,7 +122,7 @@ export const removeNetVirtualizationCustomerRoute = defineCmdlet({
 });
 
 // vmhost's own: the in-daemon multitenant gateway (2012 R2 ran a gateway VM and had no NAT gateway cmdlets). One routing domain each.
-const gatewayView = cols('RoutingDomainID', 'VirtualSubnetID', 'CustomerAddress', 'Mode', 'ExternalAddress', 'Translations', 'Status');
+const gatewayView = cols('RoutingDomainID', 'VirtualSubnetID', 'CustomerAddress', 'Mode', 'ExternalAddress', 'ExternalIPv6Prefix', 'Translations', 'Status');
 const GATEWAY_FILTER = ['RoutingDomainID'] as const;
 
 export const getVmhostNetVirtualizationGateway = defineCmdlet({
@@ -141,12 +141,19 @@ export const newVmhostNetVirtualizationGateway = defineCmdlet({
     DatacenterSwitchName: { type: 'string', mandatory: true, help: 'The Internal switch standing for the datacenter' },
     ExternalAddress: { ...Address, mandatory: true, help: 'IPv4 address on the datacenter switch: the NAT source, or the next hop toward the domain (Forwarding)' },
     Mode: { type: 'enum', values: ['Nat', 'Forwarding'], help: 'Nat (default) or Forwarding (routed unchanged)' },
+    CustomerIPv6Address: { ...Address, help: 'IPv6 through the gateway: its IPv6 CA in the subnet (the next hop of the domain\'s ::/0 route; a lookup record with the same MAC as CustomerAddress\'s)' },
+    ExternalIPv6Address: { ...Address, help: 'Its IPv6 address on the datacenter switch, to which the datacenter routes the domain\'s prefix (Forwarding) or its external prefix (Nat)' },
+    InternalIPv6Prefix: { type: 'string', help: 'Nat mode: the NPTv6 (RFC 6296) internal prefix, holding the domain\'s IPv6 subnets (at most /64)' },
+    ExternalIPv6Prefix: { type: 'string', help: 'Nat mode: the NPTv6 external prefix on the datacenter, as long as the internal one, this domain\'s alone' },
+    DatacenterIPv6Mtu: { type: 'int', min: 1280, max: 9000, help: 'The datacenter\'s IPv6 MTU (default 1500): a bigger packet from a VM gets Packet Too Big' },
   },
   positional: ['RoutingDomainID'], view: gatewayView,
   async run(args, ctx) {
     return clientFor(ctx).call('POST', `${BASE}/gateways`, {
       RoutingDomainID: args.RoutingDomainID, VirtualSubnetID: args.VirtualSubnetID, CustomerAddress: args.CustomerAddress, ExternalSwitchName: args.ExternalSwitchName,
       DatacenterSwitchName: args.DatacenterSwitchName, ExternalAddress: args.ExternalAddress, Mode: args.Mode,
+      CustomerIPv6Address: args.CustomerIPv6Address, ExternalIPv6Address: args.ExternalIPv6Address, InternalIPv6Prefix: args.InternalIPv6Prefix,
+      ExternalIPv6Prefix: args.ExternalIPv6Prefix, DatacenterIPv6Mtu: args.DatacenterIPv6Mtu,
     });
   },
 });
