@@ -203,7 +203,8 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
      * Guests whose writer had written enough in this boot: asked again only once the owner, its token or the QEMU changed (an
      * invoke runs a shell in a TCG guest). The QEMU's pid tells the boot, not the uptime: a node whose lease guarantee ran out
      * while etcd kept its lease turns its VMs off and, the keys still its own, starts them again under the same token — a new
-     * boot, without a writer, whose uptime soon passes the old one's.
+     * boot, without a writer, whose uptime soon passes the old one's. A reset inside the same QEMU (heartbeat monitoring's)
+     * keeps the pid: a cached answer may then be stale, which costs a cycle its proof at most — the read-back asks the boot itself.
      */
     const enough = new Map<string, { node: number; token: number; pid: number; inc: string }>();
 
