@@ -38,11 +38,15 @@ echo stopped > /tmp/writer.stopped
 export interface Incarnation { node: string; inc: string }
 export interface CounterRecord { counter: number; node: string; inc: string }
 
-/** Start a writer in `vm` (through the agent of the node that runs it), tagged with the node's name and a fresh incarnation id. Returns its first block. */
-export async function startWriter(t: CliTools, vm: string, who: Incarnation): Promise<number> {
-  const r = await t.sh(vm, `rm -f /tmp/writer.*\ncat > /tmp/writer.sh <<'EOF'\n${WRITER}EOF\nsetsid sh /tmp/writer.sh ${who.node} ${who.inc} </dev/null >/dev/null 2>&1 &\nuntil [ -f /tmp/writer.first ]; do sleep 0.1; done; cat /tmp/writer.first`);
+/**
+ * Start a writer in `vm` (through the agent of the node that runs it), tagged with the node's name and a fresh incarnation id.
+ * Returns its first block, and what its search's failed reads said (empty: none failed).
+ */
+export async function startWriter(t: CliTools, vm: string, who: Incarnation): Promise<{ first: number; readErrors: string }> {
+  const r = await t.sh(vm, `rm -f /tmp/writer.*\ncat > /tmp/writer.sh <<'EOF'\n${WRITER}EOF\nsetsid sh /tmp/writer.sh ${who.node} ${who.inc} </dev/null >/dev/null 2>&1 &\nuntil [ -f /tmp/writer.first ]; do sleep 0.1; done; cat /tmp/writer.first /tmp/writer.searcherr 2>/dev/null`);
   assert.equal(r.code, 0, r.out);
-  return Number(r.out.trim());
+  const [first, ...errors] = r.out.split('\n');
+  return { first: Number(first), readErrors: errors.join('\n').trim() };
 }
 
 /** A writer's first block and the block after its last record (first = next = -1 while it looks for its first block). */
