@@ -25,7 +25,7 @@ until dev=$(ls /sys/bus/scsi/devices/0:0:0:0/block/ 2>/dev/null) && [ -n "$dev" 
 dev=/dev/$dev; echo $dev > /tmp/writer.dev; lo=0; hi=$(($(blockdev --getsize64 $dev) / ${BLOCK}))
 while [ $lo -lt $hi ]; do
   mid=$(((lo + hi) / 2))
-  until dd if=$dev of=/tmp/writer.blk bs=${BLOCK} skip=$mid count=1 iflag=direct 2>>/tmp/writer.searcherr; do sleep 0.2; done
+  until dd if=$dev of=/tmp/writer.blk bs=${BLOCK} skip=$mid count=1 iflag=direct 2>/tmp/writer.ddlog; do cat /tmp/writer.ddlog >>/tmp/writer.searcherr; sleep 0.2; done
   if [ -n "$(tr -d '\\000' </tmp/writer.blk | head -c 1)" ]; then lo=$((mid + 1)); else hi=$mid; fi
 done
 n=$lo; echo $n > /tmp/writer.first
