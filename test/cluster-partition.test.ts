@@ -53,14 +53,17 @@
 // the CPU time of the test, the daemons with their QEMUs, and etcd.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './support/daemon.ts';
 import { clusteredQemuPids } from './support/cluster.ts';
 import { describeGuests } from './support/guest-diagnosis.ts';
 import { ClusterWatch } from './support/cluster-watch.ts';
 import { startPartitionableCluster, type PartitionableCluster } from './support/partition.ts';
-import { assertNoFork, readRecords, startWriter, written, type Incarnation } from './support/counter-writer.ts';
+import { assertNoFork, readRecords, startWriter, written, type CounterRecord, type HostRead, type Incarnation } from './support/counter-writer.ts';
 import { EtcdClient, type EtcdKv, type WatchEvent } from '../src/cluster/etcd-client.ts';
 import { ownerKey } from '../src/cluster/keys.ts';
 
@@ -95,6 +98,10 @@ interface Guest {
   cutWhileWriting: string[];
   /** How often the node owning it was cut (each is one expiry of its ownership key at least). */
   cuts: number;
+  /** The block after the last record any writer of it said it had written (fsync'ed): no later writer may start below it. */
+  next: number;
+  /** Writers that started below `next`: records acknowledged to the guest were gone from its disk (or a read said empty). */
+  lost: string[];
 }
 
 /** CPU seconds of a process and of its children it has reaped (/proc/PID/stat: utime stime cutime cstime, 100 ticks a second). */
@@ -117,12 +124,35 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     cluster = await startPartitionableCluster(NODES, () => [...LEASE, ...HEARTBEAT_GRACE], ETCD_TIMING);
   });
 
+  // A failed run keeps what explains it (the data dirs go with the cluster): every daemon's log and events, every etcd member's log, every guest's serial log.
+  let failed = false;
+  let roleIds: string[] = [];
   after(async () => {
     watch?.close();
+    if (failed && cluster) {
+      const keep = await mkdtemp(join(tmpdir(), 'vmhost-partition-failed-'));
+      for (const [i, d] of cluster.daemons.entries()) {
+        const events = await d.api('GET', '/api/v1/events?limit=5000').then((r) => r.text).catch((e: unknown) => String(e));
+        await writeFile(join(keep, `${NODES[i]}.log`), `${d.output}\nevents: ${events}\n`);
+        const m = cluster.etcd.members[i]!;
+        await writeFile(join(keep, `${NODES[i]}.etcd.log`), `exit ${m.proc.exitCode} signal ${m.proc.signalCode}\n${m.log}`);
+      }
+      for (const [k, id] of roleIds.entries()) await copyFile(join(cluster.shared, 'vms', id, 'serial.log'), join(keep, `${GUESTS[k]}.serial.log`)).catch(() => undefined);
+      process.stdout.write(`# kept the daemons' and guests' logs in ${keep}\n`);
+    }
     await cluster?.stop();
   });
 
   test(`${CYCLES} partition/heal cycles`, async () => {
+    try {
+      await cycles();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
+  const cycles = async (): Promise<void> => {
     const c = cluster!;
     const { t, daemons } = c;
     const cpu = (): number[] => [cpuSeconds(process.pid), daemons.reduce((a, d) => a + cpuSeconds(d.proc?.pid), 0), c.etcd.members.reduce((a, m) => a + cpuSeconds(m.proc.pid), 0)];
@@ -139,23 +169,54 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
       assert.equal((await ti.json<GroupView>('Start-ClusterGroup', vm)).State, 'Online');
       return g.Id;
     }));
+    roleIds = ids;
     const etcd = new EtcdClient(c.etcd.endpoints);
     const guests: Guest[] = await Promise.all(GUESTS.map(async (vm, i) => ({
-      vm, id: ids[i]!, first: (await etcd.range(ownerKey(ids[i]!))).kvs[0]!, started: [], cutWhileWriting: [], cuts: 0,
+      vm, id: ids[i]!, first: (await etcd.range(ownerKey(ids[i]!))).kvs[0]!, started: [], cutWhileWriting: [], cuts: 0, next: 0, lost: [],
     })));
     watch = await ClusterWatch.start(c.etcd.endpoints);
     const w = watch;
     const setupMs = Date.now() - t0;
 
     const api = (i: number) => daemons[i]!;
+    /** A guest's disk as its VHDX file holds it, read by qemu-img (neither the guest nor our engine): its role stopped first. For a read-back that did not parse. */
+    const hostRead = (vm: string, node: number): HostRead => async (count) => {
+      await t[node]!.ok('Stop-ClusterGroup', vm);
+      const dir = await mkdtemp(join(tmpdir(), 'vmhost-host-read-'));
+      try {
+        const copy = join(dir, 'disk.vhdx');
+        await copyFile(join(c.shared, `${vm}.vhdx`), copy);
+        // qemu-img dd opens read-only, which refuses a log still to replay: check -r replays it (on the copy).
+        try { execFileSync('qemu-img', ['check', '-r', 'all', '-f', 'vhdx', copy], { stdio: 'pipe' }); } catch { /* what it found shows in the blocks */ }
+        execFileSync('qemu-img', ['dd', '-f', 'vhdx', '-O', 'raw', 'bs=4096', `count=${count}`, `if=${copy}`, `of=${join(dir, 'raw')}`], { stdio: 'pipe' });
+        return await readFile(join(dir, 'raw'));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
     const nodeIndex = (name: string): number => NODES.indexOf(name);
     // A cycle's events are among a node's newest few hundred (a whole ring of them would cost each cycle more as the run goes on).
     const eventsOf = async (i: number, code: string, since: number, limit = 300): Promise<HostEvent[]> =>
       ((await api(i).api('GET', `/api/v1/events?limit=${limit}`)).json as HostEvent[]).filter((e) => e.Code === code && Date.parse(e.Time) >= since);
     let incarnations = 0;
-    /** Guests whose writer had written enough in this boot: asked again only once the owner, its token or the boot changed (an invoke runs a shell in a TCG guest). */
-    const enough = new Map<string, { node: number; token: number; uptime: number; inc: string }>();
+    /**
+     * Guests whose writer had written enough in this boot: asked again only once the owner, its token or the QEMU changed (an
+     * invoke runs a shell in a TCG guest). The QEMU's pid tells the boot, not the uptime: a node whose lease guarantee ran out
+     * while etcd kept its lease turns its VMs off and, the keys still its own, starts them again under the same token — a new
+     * boot, without a writer, whose uptime soon passes the old one's. A reset inside the same QEMU (heartbeat monitoring's)
+     * keeps the pid: a cached answer may then be stale, which costs a cycle its proof at most — the read-back asks the boot itself.
+     */
+    const enough = new Map<string, { node: number; token: number; pid: number; inc: string }>();
 
+    /** A new writer's first block: below the guest's known end, records written and fsync'ed earlier are gone. Said at once, with the guest's view of those blocks; failed at the end. */
+    const noteFirst = async (g: Guest, inc: string, first: number, i: number): Promise<void> => {
+      if (first >= g.next) return;
+      const seen = await t[i]!.sh(g.vm, `dd if=$(cat /tmp/writer.dev) bs=4096 skip=${first} count=${g.next - first} iflag=direct 2>&1 | tr -d '\\000' | head -c 2000; cat /tmp/writer.searcherr 2>/dev/null`)
+        .then((r) => r.out).catch((e: unknown) => String(e));
+      const what = `${inc} (on ${NODES[i]}) started at block ${first}, below block ${g.next} an earlier writer had written up to; the guest reads blocks ${first}.. as ${JSON.stringify(seen)}`;
+      g.lost.push(what);
+      process.stdout.write(`# ${what}\n`);
+    };
     /**
      * Where guest g writes now: the node running it Online whose writer has written RECORDS_PER_CYCLE in
      * this boot — a booted guest without a writer gets one, a new incarnation. undefined meanwhile.
@@ -168,22 +229,30 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
       status.set(g.vm, `owner ${owner?.Node ?? 'none'}, state ${st?.Node ?? '-'} ${st?.State ?? '-'}`);
       if (!owner || st?.Node !== owner.Node || st.State !== 'Online') return undefined;
       const i = nodeIndex(owner.Node);
-      const vm = await api(i).api('GET', `/api/v1/vms/${g.vm}`).then((r) => r.json as { Heartbeat?: string; UptimeSeconds?: number }).catch(() => undefined);
+      const vm = await api(i).api('GET', `/api/v1/vms/${g.vm}`).then((r) => r.json as { Heartbeat?: string; ProcessId?: number | null }).catch(() => undefined);
       if (vm?.Heartbeat !== 'OK') return undefined;
-      const uptime = vm.UptimeSeconds ?? 0;
+      const pid = vm.ProcessId ?? 0;
       const k = enough.get(g.vm);
-      if (k && k.node === i && k.token === owner.modRevision && uptime >= k.uptime) return k;
-      let n = await written(t[i]!, g.vm).catch((e: unknown) => { status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, writer unknown: ${String(e).slice(0, 200)}`); return -1; });
-      status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, ${n === undefined ? 'no writer' : `${n} records`}`);
-      if (n === -1) return undefined;
-      if (n === undefined) {
+      if (k && k.node === i && k.token === owner.modRevision) {
+        if (k.pid === pid) return k;
+        process.stdout.write(`# ${g.vm} restarted in place on ${NODES[i]} under the same ownership token ${k.token} (QEMU pid ${k.pid} → ${pid}): its writer is asked again\n`);
+        enough.delete(g.vm);
+      }
+      const ws = await written(t[i]!, g.vm).catch((e: unknown) => { status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, writer unknown: ${String(e).slice(0, 200)}`); return null; });
+      if (ws === null) return undefined;
+      status.set(g.vm, `${status.get(g.vm)}, heartbeat OK, ${ws === undefined ? 'no writer' : `writer at blocks ${ws.first}..${ws.next}`}`);
+      if (ws === undefined) {
         const who = { node: NODES[i]!, inc: `${g.vm}.c${++incarnations}` };
         g.started.push(who); // before the start: a writer that starts but is not confirmed still counts in the order
-        await startWriter(t[i]!, g.vm, who);
-        n = 0;
+        const { first, readErrors } = await startWriter(t[i]!, g.vm, who);
+        // A read the guest could not do on its own disk is a finding of the storage path even when asked again successfully.
+        if (readErrors !== '') process.stdout.write(`# ${who.inc} (on ${NODES[i]}): its search for the first empty block met failed reads: ${JSON.stringify(readErrors.slice(0, 500))}\n`);
+        await noteFirst(g, who.inc, first, i);
+        return undefined;
       }
-      if (n < RECORDS_PER_CYCLE) return undefined;
-      const at = { node: i, token: owner.modRevision, uptime, inc: g.started.at(-1)!.inc };
+      if (ws.first >= 0) g.next = Math.max(g.next, ws.next);
+      if (ws.next - ws.first < RECORDS_PER_CYCLE) return undefined;
+      const at = { node: i, token: owner.modRevision, pid, inc: g.started.at(-1)!.inc };
       enough.set(g.vm, at);
       return at;
     };
@@ -236,6 +305,21 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
       throw e;
     };
 
+    /**
+     * Guest g's records, read back where its writer writes now. The guest can restart between the test seeing its writer
+     * and the read (an isolation under load): that boot has no writer, and the read waits for the next one's records.
+     */
+    const readBack = async (g: Guest, when: string, running: boolean): Promise<CounterRecord[]> => {
+      for (let attempt = 1; ; attempt++) {
+        const at = await waitFor(`${g.vm} writes (${when})`, 240_000, () => writing(g)).catch(diagnose);
+        const records = await readRecords(t[at.node]!, g.vm, running, hostRead(g.vm, at.node));
+        if (records) return records;
+        assert.ok(attempt < 3, `${g.vm} (${when}): ${attempt} boots without a writer at the read-back`);
+        process.stdout.write(`# ${g.vm} (${when}): restarted before its read-back, no writer in this boot; read again once it writes\n`);
+        enough.delete(g.vm);
+      }
+    };
+
     const phases = { wait: [] as number[], fencing: [] as number[], detection: [] as number[], restart: [] as number[], heal: [] as number[], up: [] as number[], cycle: [] as number[] };
     let last = -1;
     let pendingUp: Promise<void> | undefined;
@@ -266,6 +350,8 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
         const st = s.states.get(g.id);
         return o !== undefined && o.Node !== node && st?.Node === o.Node && st.State === 'Online';
       }) && Date.now()).catch(diagnose);
+      // Where they were restarted, as seen then: by the print below a restarted role may have moved on (its new owner isolated under load).
+      const restartedOn = victims.map((g) => w.snapshot.owners.get(g.id)?.Node);
       await off;
 
       // Healed at once; its events are read while its member catches up.
@@ -290,14 +376,16 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
       };
       for (const k of Object.keys(p) as (keyof typeof p)[]) phases[k].push(p[k]);
       process.stdout.write(`# cycle ${cycle}: ${node} cut (${victims.map((g) => g.vm).join(', ')}); wait ${p.wait} ms, fencing ${p.fencing} ms, detection ${p.detection} ms, `
-        + `restart ${p.restart} ms on ${victims.map((g) => w.snapshot.owners.get(g.id)?.Node).join(', ')}, heal ${p.heal} ms; cycle ${p.cycle} ms\n`);
+        + `restart ${p.restart} ms on ${victims.map((g, k) => {
+          const now = w.snapshot.owners.get(g.id)?.Node;
+          return now === restartedOn[k] ? now : `${restartedOn[k]} (now ${now ?? 'no owner'})`;
+        }).join(', ')}, heal ${p.heal} ms; cycle ${p.cycle} ms\n`);
       last = cut;
       // A long run checks the records so far every CHECK_EVERY cycles, so a run stopped early still proves its cycles.
       if (cycle % CHECK_EVERY === 0 && cycle < CYCLES) {
         const seen: string[] = [];
         for (const g of guests) {
-          const at = await waitFor(`${g.vm} writes (check after cycle ${cycle})`, 240_000, () => writing(g)).catch(diagnose);
-          const records = await readRecords(t[at.node]!, g.vm, true);
+          const records = await readBack(g, `check after cycle ${cycle}`, true);
           assertNoFork(records, g.started);
           seen.push(`${g.vm} ${records.length}`);
         }
@@ -311,10 +399,15 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     const endAt = Date.now();
     let total = 0;
     for (const g of guests) {
-      const at = await waitFor(`${g.vm} writes again`, 240_000, () => writing(g)).catch(diagnose);
-      const records = await readRecords(t[at.node]!, g.vm);
+      const records = await readBack(g, 'at the end', false);
+      assert.deepEqual(g.lost, [], `${g.vm}: every writer started at or past the end of the records written before it`);
       const per = assertNoFork(records, g.started);
-      for (const inc of g.cutWhileWriting) assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut`);
+      // Where each incarnation's run lies (first..last counter), so a short run tells overwritten records from a start that never wrote.
+      const runs = records.reduce<string[]>((acc, r, k) => (records[k - 1]?.inc === r.inc ? acc : [...acc, `${r.inc}@${r.node} from ${r.counter}`]), []);
+      for (const inc of g.cutWhileWriting) {
+        assert.ok((per.get(inc) ?? 0) >= RECORDS_PER_CYCLE, `${inc} wrote ${RECORDS_PER_CYCLE} records before its node was cut, ${per.get(inc) ?? 0} on disk; `
+          + `started ${g.started.map((x) => `${x.inc}@${x.node}: ${per.get(x.inc) ?? 0}`).join(', ')}; runs ${runs.join(', ')}; cut while writing ${g.cutWhileWriting.join(', ')}`);
+      }
       total += records.length;
       process.stdout.write(`# ${g.vm}: ${records.length} records by ${per.size} incarnations, ${g.cuts} cuts of its node (${g.cutWhileWriting.length} while it wrote): no fork\n`);
 
@@ -347,5 +440,5 @@ describe('partitions of a four-node cluster: the cut-off node stops its VMs itse
     process.stdout.write(`# phases (median / max, ms): ${Object.entries(phases).map(([k, v]) => `${k} ${median(v)} / ${Math.max(...v)}`).join(', ')}\n`);
     process.stdout.write(`# wall: setup ${setupMs} ms, ${CYCLES} cycles ${cyclesMs} ms, final writes and checks ${Date.now() - endAt} ms; `
       + `CPU ${cpuUsed}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
-  });
+  };
 });

@@ -99,6 +99,13 @@ export class ClusterNode {
   /** Roles this node is moving out live, and those arriving here (staged, not yet registered): the loop leaves them alone. */
   private readonly moving = new Set<string>();
   private readonly arriving = new Set<string>();
+  /**
+   * Releases under way (the VM being killed and unregistered): an adopt of the same VM waits for the end of its release.
+   * Without the wait, a lease renewed while an isolation's release still ran let the loop adopt the VM again (its key is
+   * still this node's): the host found it registered and put the new fence on the dying QEMU's drives, then the release
+   * took that fence off and unregistered the VM — the role stayed owned here, fenced in this node's map, never started.
+   */
+  private readonly releasing = new Map<string, Promise<void>>();
   /** Moves this node has let in: a ticket opens one prepare only. */
   private readonly admitted = new Set<string>();
   /** Roles VM monitoring asked to fail over (vm-monitor.ts), and why: done by the loop, between its passes' other work. */
@@ -282,6 +289,7 @@ export class ClusterNode {
   }
 
   private async adopt(id: string, token: number): Promise<void> {
+    await this.releasing.get(id)?.catch(() => undefined);
     const fence = new OwnershipFence(token);
     fence.renew(this.lease.until);
     this.fences.set(id, fence);
@@ -299,7 +307,9 @@ export class ClusterNode {
     this.fences.get(id)?.revoke(why);
     this.fences.delete(id);
     this.observed.delete(id);
-    await this.host.releaseClustered(id, why);
+    const done: Promise<void> = this.host.releaseClustered(id, why).finally(() => { if (this.releasing.get(id) === done) this.releasing.delete(id); });
+    this.releasing.set(id, done);
+    await done;
   }
 
   private async reconcile(s: Snapshot): Promise<void> {

@@ -9,6 +9,8 @@ export interface CliTools {
   fails(re: RegExp, ...args: string[]): Promise<void>;
   json<T>(...args: string[]): Promise<T>;
   sh(vm: string, script: string): Promise<{ code: number; out: string }>;
+  /** sh with the guest's stdout and stderr apart, as bytes (a reader that must tell a record from an error message). */
+  exec(vm: string, script: string): Promise<{ code: number; stdout: Buffer; stderr: Buffer }>;
   heartbeat(vm: string): Promise<void>;
 }
 
@@ -18,8 +20,15 @@ export function cliTools(d: TestDaemon): CliTools {
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
+  const exec = async (vm: string, script: string): Promise<{ code: number; stdout: Buffer; stderr: Buffer }> => {
+    const r = await d.api('POST', `/api/v1/vms/${vm}/invoke`, { ScriptBlock: script, TimeoutSeconds: 30 });
+    assert.equal(r.status, 200, r.text);
+    const j = r.json as { StdOut: string; StdErr: string; ExitCode: number };
+    return { code: j.ExitCode, stdout: Buffer.from(j.StdOut, 'base64'), stderr: Buffer.from(j.StdErr, 'base64') };
+  };
   return {
     ok,
+    exec,
     async fails(re, ...args) {
       const r = await d.cli(...args);
       assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
@@ -29,10 +38,8 @@ export function cliTools(d: TestDaemon): CliTools {
     },
     async json<T>(...args: string[]): Promise<T> { return JSON.parse(await ok(...args, '-Json')) as T; },
     async sh(vm, script) {
-      const r = await d.api('POST', `/api/v1/vms/${vm}/invoke`, { ScriptBlock: script, TimeoutSeconds: 30 });
-      assert.equal(r.status, 200, r.text);
-      const j = r.json as { StdOut: string; StdErr: string; ExitCode: number };
-      return { code: j.ExitCode, out: Buffer.from(j.StdOut, 'base64').toString() + Buffer.from(j.StdErr, 'base64').toString() };
+      const r = await exec(vm, script);
+      return { code: r.code, out: r.stdout.toString() + r.stderr.toString() };
     },
     async heartbeat(vm) {
       await waitFor(`${vm} heartbeat`, 90_000, async () => ((await d.api('GET', `/api/v1/vms/${vm}`)).json as { Heartbeat: string }).Heartbeat === 'OK');
