@@ -1,7 +1,6 @@
 // Serves one disk file from a child process for the crash tests (and by hand):
 //   node --import tsx src/storage/test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]
-// Prints "write threads <n>" (0: small writes on the event loop) and "ready <socketPath>" when listening; SIGTERM stops cleanly
-// (printing "writes on threads <n>, on the loop <m>" when there are writer threads), SIGKILL is the crash.
+// Prints "write threads <n>" (0: small writes on the event loop) and "ready <socketPath>" when listening; SIGTERM stops cleanly, SIGKILL is the crash.
 // With --merge, a live merge of <child> into <target> starts when a line arrives on stdin; it prints
 // "progress <done> <total>" per chunk and "merged <leaf>" at the end, and its commit writes
 // <socketDir>/committed (the leaf to serve from then on: what a VM's config records).
@@ -14,7 +13,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer } from './block-server.ts';
 import { createMirrorFile } from './mirror-file.ts';
-import { writePool, writePoolStatus } from './write-pool.ts';
+import { writePoolStatus } from './write-pool.ts';
 
 const args = process.argv.slice(2);
 const ti = args.indexOf('--track');
@@ -43,11 +42,7 @@ if (trackFile) {
 process.stdout.write(`write threads ${writePoolStatus().threads}\n`);
 process.stdout.write(`ready ${s.socketPath}\n`);
 process.on('SIGTERM', () => {
-  void server.close().then(() => {
-    const c = writePool()?.counts;
-    if (c) process.stdout.write(`writes on threads ${c.threaded}, on the loop ${c.inline}\n`);
-    process.exit(0);
-  });
+  void server.close().then(() => process.exit(0));
 });
 function commitFile(content: string): Promise<void> {
   const fd = openSync(join(socketDir!, 'committed'), 'w');
