@@ -8,17 +8,13 @@
  * (ext4_block_write_begin on a large folio); done one after another on the event loop they
  * use one core while qemu-nbd spreads them over its worker threads. libuv's pool does the same
  * spreading but costs a work item, a uv_async wake-up and a JS callback per request. Here a
- * request is one mutex-guarded list push (runHere wakes at most one thread per request beyond
- * the first, the loop taking its share), and the
+ * request is one mutex-guarded list push (a futex wake only when a thread sleeps and no
+ * other is already being woken), and the
  * loop is woken once per batch of completions (uv_async_send coalesces), which hands them to JS
  * in one call: onDone(count), (id, result) pairs in the Float64Array given to start().
  *
  * start(threads, completions: Float64Array, onDone)   once per environment
  * submit(id, fd, data: TypedArray, position)           the caller keeps `data` alive until done
- * runHere(wake) -> count    wakes up to `wake` sleeping threads for what submit queued, then
- *   writes on the loop what no thread has taken (results in the completions array, as for
- *   onDone): a burst is shared between the loop and the threads, the loop's share needs no
- *   wake-up back, and submit itself never wakes anyone.
  *   result: bytes written (all of them: short writes are continued here) or -errno.
  *
  * Ordering is the caller's: two requests queued together may run in either order
@@ -70,23 +66,6 @@ typedef struct {
   int started;
 } pool_t;
 
-/* pwrite all of the request, continued after a short write; its result: the bytes or -errno. */
-static void write_one(req_t *r) {
-  size_t done = 0;
-  double result = 0;
-  while (done < r->len) {
-    ssize_t n = pwrite(r->fd, r->data + done, r->len - done, r->pos + (int64_t)done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      result = -(double)errno;
-      break;
-    }
-    if (n == 0) { result = -(double)EIO; break; }
-    done += (size_t)n;
-  }
-  r->result = result < 0 ? result : (double)done;
-}
-
 static void *worker(void *arg) {
   pool_t *p = arg;
   pthread_mutex_lock(&p->mu);
@@ -103,7 +82,19 @@ static void *worker(void *arg) {
     if (!p->queue) p->queue_tail = NULL;
     pthread_mutex_unlock(&p->mu);
 
-    write_one(r);
+    size_t done = 0;
+    double result = 0;
+    while (done < r->len) {
+      ssize_t n = pwrite(r->fd, r->data + done, r->len - done, r->pos + (int64_t)done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        result = -(double)errno;
+        break;
+      }
+      if (n == 0) { result = -(double)EIO; break; }
+      done += (size_t)n;
+    }
+    r->result = result < 0 ? result : (double)done;
     r->next = NULL;
 
     pthread_mutex_lock(&p->mu);
@@ -253,55 +244,13 @@ static napi_value submit(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&p->mu);
   if (p->queue_tail) p->queue_tail->next = r; else p->queue = r;
   p->queue_tail = r;
+  /* A futex wake per request at most, and only for a thread asleep that no earlier request woke. */
+  if (p->sleeping > p->waking) {
+    p->waking++;
+    pthread_cond_signal(&p->cv);
+  }
   pthread_mutex_unlock(&p->mu);
   return NULL;
-}
-
-/*
- * On the loop: write the queued requests no thread has taken yet, here, and put their results
- * in the completions array (at most its size; call again for more). The count: those requests
- * are done and will not be handed back through onDone.
- */
-static napi_value run_here(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  pool_t *p = pool_of(env);
-  int32_t wake = 0;
-  if (argc >= 1) napi_get_value_int32(env, argv[0], &wake);
-  if (wake > 0) {
-    /* Only threads asleep that no earlier call already woke: a futex wake each. */
-    pthread_mutex_lock(&p->mu);
-    for (; wake > 0 && p->sleeping > p->waking; wake--) {
-      p->waking++;
-      pthread_cond_signal(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-  }
-  size_t n = 0;
-  while (p->started && n < p->slots) {
-    pthread_mutex_lock(&p->mu);
-    req_t *r = p->queue;
-    if (r) {
-      p->queue = r->next;
-      if (!p->queue) p->queue_tail = NULL;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (!r) break;
-    write_one(r);
-    p->completions[2 * n] = r->id;
-    p->completions[2 * n + 1] = r->result;
-    n++;
-    pthread_mutex_lock(&p->mu);
-    r->next = p->spare;
-    p->spare = r;
-    pthread_mutex_unlock(&p->mu);
-  }
-  p->outstanding -= n;
-  if (n > 0 && p->outstanding == 0) uv_unref((uv_handle_t *)&p->async);
-  napi_value v;
-  napi_create_uint32(env, (uint32_t)n, &v);
-  return v;
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
@@ -314,7 +263,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
     { "submit", NULL, submit, NULL, NULL, NULL, napi_default, NULL },
-    { "runHere", NULL, run_here, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -16,8 +16,6 @@ interface PwriteAddon {
   /** The number of threads started. */
   start(threads: number, completions: Float64Array, onDone: (count: number) => void): number;
   submit(id: number, fd: number, data: Uint8Array, position: number): void;
-  /** Wakes up to `wake` sleeping threads, then writes on the calling thread what none has taken yet; how many (results in the completions). */
-  runHere(wake: number): number;
 }
 
 /**
@@ -36,9 +34,7 @@ type Done = (result: number) => void;
  * Small pwrites on the addon's threads. A tick's writes are staged and handed over together at
  * its end; a tick that asked for one write while no thread is busy (queue depth 1) has it done
  * right there on the loop instead: nothing could run beside it, and the hand-off to a thread
- * and the wake-up back would only add to its round trip. A larger batch is shared: queued for
- * the threads, and then the loop itself writes whatever they have not taken yet (`runHere`),
- * so a burst runs on the loop and the threads at once and the loop's share costs no wake-up.
+ * and the wake-up back would only add to its round trip.
  */
 export class WritePool {
   private readonly done: (Done | undefined)[] = [];
@@ -49,29 +45,18 @@ export class WritePool {
   /** Writes done on the threads, and on the loop by the depth-1 rule (the bench reports them). */
   readonly counts = { threaded: 0, inline: 0 };
 
-  /** Where the addon puts (id, result) pairs, for onDone and runHere alike (both on the loop, read at once). */
-  private readonly completions = new Float64Array(2 * BATCH);
-
   constructor(private readonly addon: PwriteAddon, readonly threads: number) {
-    this.threads = addon.start(threads, this.completions, (count) => this.complete(count, false));
-  }
-
-  private complete(count: number, here: boolean): void {
-    const c = this.completions;
-    // The callbacks first collected: one of them may stage more writes, which runHere could then overwrite c with.
-    const cbs: [Done, number][] = [];
-    for (let i = 0; i < count; i++) {
-      const id = c[2 * i]!;
-      cbs.push([this.done[id]!, c[2 * i + 1]!]);
-      this.done[id] = undefined;
-      this.free.push(id);
-      this.busy--;
-    }
-    if (here) {
-      this.counts.threaded -= count;
-      this.counts.inline += count;
-    }
-    for (const [cb, r] of cbs) cb(r);
+    const completions = new Float64Array(2 * BATCH);
+    this.threads = addon.start(threads, completions, (count) => {
+      for (let i = 0; i < count; i++) {
+        const id = completions[2 * i]!;
+        const cb = this.done[id]!;
+        this.done[id] = undefined;
+        this.free.push(id);
+        this.busy--;
+        cb(completions[2 * i + 1]!);
+      }
+    });
   }
 
   /**
@@ -99,8 +84,6 @@ export class WritePool {
       this.counts.threaded++;
       this.addon.submit(id, w.fd, w.data, w.position);
     }
-    // One thread per request beyond the one the loop starts on.
-    for (let n = this.addon.runHere(staged.length - 1); n > 0; n = this.addon.runHere(0)) this.complete(n, true);
   };
 }
 
