@@ -8,8 +8,7 @@
  * (ext4_block_write_begin on a large folio); done one after another on the event loop they
  * use one core while qemu-nbd spreads them over its worker threads. libuv's pool does the same
  * spreading but costs a work item, a uv_async wake-up and a JS callback per request. Here a
- * request is one mutex-guarded list push (a futex wake only when a thread sleeps and no
- * other is already being woken), and the
+ * request is one mutex-guarded list push (a futex wake only when a thread sleeps), and the
  * loop is woken once per batch of completions (uv_async_send coalesces), which hands them to JS
  * in one call: onDone(count), (id, result) pairs in the Float64Array given to start().
  *
@@ -56,8 +55,6 @@ typedef struct {
   req_t *done, *done_tail;
   req_t *spare;
   int sleeping;
-  /* Sleeping threads already signalled and not yet running: a request wakes a thread only when none is on its way. */
-  int waking;
   int stopping;
   int threads;
   pthread_t th[MAX_THREADS];
@@ -74,7 +71,6 @@ static void *worker(void *arg) {
       p->sleeping++;
       pthread_cond_wait(&p->cv, &p->mu);
       p->sleeping--;
-      if (p->waking > 0) p->waking--;
     }
     if (p->stopping) break;
     req_t *r = p->queue;
@@ -244,11 +240,7 @@ static napi_value submit(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&p->mu);
   if (p->queue_tail) p->queue_tail->next = r; else p->queue = r;
   p->queue_tail = r;
-  /* A futex wake per request at most, and only for a thread asleep that no earlier request woke. */
-  if (p->sleeping > p->waking) {
-    p->waking++;
-    pthread_cond_signal(&p->cv);
-  }
+  if (p->sleeping) pthread_cond_signal(&p->cv);
   pthread_mutex_unlock(&p->mu);
   return NULL;
 }
