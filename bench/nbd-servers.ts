@@ -45,13 +45,13 @@ export async function stop(c: ChildProcess): Promise<void> {
 /**
  * Serve `disk` (qemu-nbd: as `format`) from `dir`'s sockets; ours detects the format itself.
  * `tree`: the checkout whose server runs as ours (an A/B against an older commit); `extra`:
- * more arguments for ours (test-serve.ts's --track); `env`: more environment for ours (VMHOST_WRITE_THREADS=0).
+ * more arguments for ours (test-serve.ts's --track).
  */
-export async function serve(which: Server, disk: string, format: string, dir: string, tree = root, extra: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; uri: string }> {
+export async function serve(which: Server, disk: string, format: string, dir: string, tree = root, extra: string[] = []): Promise<{ child: ChildProcess; uri: string }> {
   const name = which === 'ours' ? 'ours' : 'q';
   const sock = join(dir, which === 'ours' ? 'ours.sock' : 'qemu-nbd.sock');
   const child = which === 'ours'
-    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name, ...extra], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree, env: { ...process.env, ...env } }))
+    ? track(spawn(process.execPath, ['--import', 'tsx', 'src/storage/test-serve.ts', disk, dir, name, ...extra], { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree }))
     : track(spawn('qemu-nbd', ['-t', '-f', format, '-x', name, '-k', sock, disk], { stdio: ['ignore', 'ignore', 'inherit'] }));
   await waitSocket(sock, child);
   return { child, uri: `nbd+unix:///${name}?socket=${sock}` };
@@ -65,10 +65,10 @@ export function cpuOf(pid: number): number {
 
 /**
  * `qemu-img bench <args> -c count` against `which` serving `disk` (from checkout `tree`): its
- * seconds, and the CPU seconds the server used during it (start-up excluded; all its threads).
+ * seconds, and the CPU seconds the server used during it (start-up excluded).
  */
-export async function benchRun(which: Server, disk: string, format: string, dir: string, args: string[], count: number, tree = root, env: Record<string, string> = {}): Promise<{ seconds: number; serverCpu: number }> {
-  const s = await serve(which, disk, format, dir, tree, [], env);
+export async function benchRun(which: Server, disk: string, format: string, dir: string, args: string[], count: number, tree = root): Promise<{ seconds: number; serverCpu: number }> {
+  const s = await serve(which, disk, format, dir, tree);
   try {
     const c0 = cpuOf(s.child.pid!);
     const out = await exec('qemu-img', ['bench', '-f', 'raw', '-t', 'none', ...args, '-c', String(count), s.uri]);

@@ -2,10 +2,6 @@
 // socket, measured by qemu-img bench on an nbd+unix:// URL (DESIGN §8).
 //   node --import tsx bench/nbd-vs-qemu-nbd.ts            (REPEAT=3 runs per case, median)
 //   BEFORE=/work/wt-base node --import tsx bench/nbd-vs-qemu-nbd.ts   (adds that checkout's server to the alternation)
-//   ONLY=write node --import tsx bench/nbd-vs-qemu-nbd.ts   (only the cases whose name matches)
-// Ours runs twice: as configured (small writes on the writer threads, src/storage/write-pool.ts)
-// and with VMHOST_WRITE_THREADS=0 (every small write on the event loop), so one run compares
-// both write paths with each other and with qemu-nbd.
 // Cases: 4 KiB reads/writes at queue depth 1 and 32 (qemu-img bench has no random mode:
 // a 1 MiB + 4 KiB stride scatters the offsets over the whole disk), 1 MiB sequential
 // reads/writes at depth 4. The disk is fully allocated first, so writes overwrite.
@@ -21,7 +17,6 @@ const MiB = 1 << 20;
 const SIZE = 256 * MiB;
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const BEFORE = process.env.BEFORE;
-const ONLY = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'nbd-bench-'));
 const disk = join(dir, 'bench.vhdx');
 
@@ -44,11 +39,10 @@ const CASES: Case[] = [
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
-/** One server in the alternation: ours, ours on the loop, ours from BEFORE's checkout, qemu-nbd (last). */
-interface Contender { label: string; server: Server; tree?: string; env?: Record<string, string> }
+/** One server in the alternation: ours, ours from BEFORE's checkout, qemu-nbd (last). */
+interface Contender { label: string; server: Server; tree?: string }
 const contenders: Contender[] = [
   { label: 'ours', server: 'ours' },
-  { label: 'ours, loop writes', server: 'ours', env: { VMHOST_WRITE_THREADS: '0' } },
   ...(BEFORE ? [{ label: 'before', server: 'ours' as const, tree: BEFORE }] : []),
   { label: 'qemu-nbd', server: 'qemu-nbd' },
 ];
@@ -58,14 +52,14 @@ async function main(): Promise<void> {
   await allocatedVhdx(disk, SIZE);
   const rows: string[] = [];
   const q = contenders.length - 1;
-  for (const c of CASES.filter((x) => !ONLY || ONLY.test(x.name))) {
+  for (const c of CASES) {
     const t = contenders.map(() => ({ s: [] as number[], cpu: [] as number[] }));
     const load: number[] = [];
     for (let i = 0; i < REPEAT; i++) {
       const order = contenders.map((_, k) => k);
       for (const k of i % 2 ? order.reverse() : order) {
         load.push(loadavg()[0]!);
-        const r = await benchRun(contenders[k]!.server, disk, 'vhdx', dir, c.args, c.count, contenders[k]!.tree, contenders[k]!.env);
+        const r = await benchRun(contenders[k]!.server, disk, 'vhdx', dir, c.args, c.count, contenders[k]!.tree);
         t[k]!.s.push(r.seconds);
         t[k]!.cpu.push(r.serverCpu);
       }

@@ -1,6 +1,6 @@
 // Serves one disk file from a child process for the crash tests (and by hand):
 //   node --import tsx src/storage/test-serve.ts <disk> <socketDir> [exportName] [--merge <child> <target> | --mirror <target>]
-// Prints "write threads <n>" (0: small writes on the event loop) and "ready <socketPath>" when listening; SIGTERM stops cleanly, SIGKILL is the crash.
+// Prints "ready <socketPath>" when listening; SIGTERM stops cleanly, SIGKILL is the crash.
 // With --merge, a live merge of <child> into <target> starts when a line arrives on stdin; it prints
 // "progress <done> <total>" per chunk and "merged <leaf>" at the end, and its commit writes
 // <socketDir>/committed (the leaf to serve from then on: what a VM's config records).
@@ -13,7 +13,6 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockServer } from './block-server.ts';
 import { createMirrorFile } from './mirror-file.ts';
-import { writePoolStatus } from './write-pool.ts';
 
 const args = process.argv.slice(2);
 const ti = args.indexOf('--track');
@@ -38,8 +37,6 @@ if (trackFile) {
     await t.commit('crash');
   }
 }
-// Which write path serves (write-threads.test.ts checks it is the one it set up).
-process.stdout.write(`write threads ${writePoolStatus().threads}\n`);
 process.stdout.write(`ready ${s.socketPath}\n`);
 process.on('SIGTERM', () => {
   void server.close().then(() => process.exit(0));

@@ -3,8 +3,8 @@
 // overwrites of cached pages run on both cores at once, as qemu-nbd's worker threads do,
 // instead of one after another on the event loop. Completions come back in batches, one JS
 // call per batch. Off — HostFile writes small requests synchronously on the loop, as before —
-// with VMHOST_WRITE_THREADS=0, VMHOST_NO_PWRITE_ADDON=1, or when the addon is not built (that
-// one said once on stderr). VMHOST_WRITE_THREADS (1–8, default DEFAULT_THREADS) sets the thread count.
+// with VMHOST_WRITE_THREADS=0, VMHOST_NO_PWRITE_ADDON=1, or when the addon is not built (said
+// once on stderr). VMHOST_WRITE_THREADS (1–8, default DEFAULT_THREADS) sets the thread count.
 // Ordering is not this module's: host-file.ts keeps overlapping requests in order.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeSync } from 'node:fs';
@@ -101,7 +101,6 @@ function writeAll(fd: number, data: Uint8Array, position: number): number {
 
 let pool: WritePool | undefined;
 let why: string | undefined;
-let off: string | undefined;
 let loaded = false;
 
 function threadCount(): number {
@@ -115,10 +114,9 @@ function load(): WritePool | undefined {
   if (loaded) return pool;
   loaded = true;
   const threads = threadCount();
-  // Switched off on purpose: nothing to say.
-  if (process.env.VMHOST_NO_PWRITE_ADDON === '1') off = 'VMHOST_NO_PWRITE_ADDON=1';
-  else if (threads === 0) off = 'VMHOST_WRITE_THREADS=0';
-  if (off) return undefined;
+  if (process.env.VMHOST_NO_PWRITE_ADDON === '1') why = 'VMHOST_NO_PWRITE_ADDON=1';
+  else if (threads === 0) why = 'VMHOST_WRITE_THREADS=0';
+  if (why) return undefined;
   try {
     const src = readFileSync(join(repo, 'native/vmhost-pwrite.c'));
     const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
@@ -128,7 +126,7 @@ function load(): WritePool | undefined {
   } catch (e) {
     why = e instanceof Error ? e.message : String(e);
   }
-  if (!pool && why) process.stderr.write(`vmhost: small disk writes run on the event loop: the writer-thread addon is unavailable (${why})\n`);
+  if (!pool) process.stderr.write(`vmhost: small disk writes run on the event loop: the writer-thread addon is unavailable (${why})\n`);
   return pool;
 }
 
@@ -140,5 +138,5 @@ export function writePool(): WritePool | undefined {
 /** Whether small writes go to writer threads, and if not, why (tests, the bench). */
 export function writePoolStatus(): { threads: number; reason?: string } {
   const p = load();
-  return p ? { threads: p.threads } : { threads: 0, reason: off ?? why ?? 'unknown' };
+  return p ? { threads: p.threads } : { threads: 0, reason: why ?? 'unknown' };
 }
