@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Builds a Node-API addon, native/<name>.c (vmhost-holes: lseek SEEK_DATA/SEEK_HOLE, flock,
-# copies; vmhost-udp: the switch uplink's batched UDP socket; vmhost-pwrite: the block server's
-# writer threads), with gcc against Node's own
+# copies; vmhost-udp: the switch uplink's batched UDP socket), with gcc against Node's own
 # headers, into a cache dir keyed by a hash of the source:
 #   ${VMHOST_BIN_CACHE:-<repo>/.cache/bin}/<hash>/<name>.node
-# The loader (src/blockio/file-map.ts, src/switch/udp-batch.ts, src/storage/write-pool.ts) computes the same hash to find
+# The loader (src/blockio/file-map.ts, src/switch/udp-batch.ts) computes the same hash to find
 # it (Node-API is ABI-stable across Node versions, so the source alone decides). Rebuilds only
 # when the source changes. The last stdout line is the addon's path. Usage: build-addon.sh NAME.
 # Needs: gcc, Node's headers (node_api.h: Debian's nodejs package ships /usr/include/node).
@@ -36,7 +35,7 @@ mkdir -p "$cache_root/$hash"
 # Compile beside the target and rename: a concurrent build or a running daemon never sees half a file.
 tmp=$(mktemp "$cache_root/$hash/.$name.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
-gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -fvisibility=hidden -I"$inc" -o "$tmp" "$src"
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -I"$inc" -o "$tmp" "$src"
 chmod 644 "$tmp"
 mv -f "$tmp" "$out"
 log "built $out"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what the daemon serves and runs: the host vNIC helper (scripts/build-tapd.sh, C, when
-# its source changed), the hole-map, UDP batch and writer-thread addons (scripts/build-holes.sh,
-# build-udp.sh, build-pwrite.sh; optional), the web console
+# its source changed), the hole-map and UDP batch addons (scripts/build-holes.sh, build-udp.sh;
+# optional), the web console
 # (web/ → web/dist, React + noVNC via Vite) and the CLI bundle (dist/cli/vmhost.mjs, esbuild) that bin/vmhost runs while it is newer than every
 # source file. Each is rebuilt only when its inputs changed (the web console: web/, the host
 # files it imports — vm-state.ts, common/ — and the lock file). Called by scripts/test.sh and
@@ -16,9 +16,6 @@ else echo "build: hole-map addon unavailable: sparse files are read as all data"
 # Optional: without it, switch uplinks send and receive one datagram per call (see build-udp.sh).
 if udp=$(scripts/build-udp.sh | tail -n 1); then echo "build: UDP batch addon at $udp"
 else echo "build: UDP batch addon unavailable: switch uplinks use node:dgram"; fi
-# Optional: without it, the block server's small writes run on the event loop (see build-pwrite.sh).
-if pw=$(scripts/build-pwrite.sh | tail -n 1); then echo "build: writer-thread addon at $pw"
-else echo "build: writer-thread addon unavailable: small disk writes run on the event loop"; fi
 
 stamp=web/dist/.build-stamp
 inputs=$( (find web -path web/dist -prune -o -type f -print; echo src/host/vm-state.ts; echo src/common/index.ts; echo src/common/errors.ts; echo package-lock.json) \
