@@ -19,8 +19,9 @@ import {
   parseFrame, parseIpv4Address, parseMac,
 } from '../packet/index.ts';
 import { VirtualSwitch } from '../switch/index.ts';
-import { Clock, arp, eth, tcp, udp, udpJoinedSwitches, until } from '../switch/test-support.ts';
-import { GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type HnvExtensionConfig } from './index.ts';
+import { Clock, arp, eth, tcp, udp, until } from '../switch/test-support.ts';
+import { GATEWAY_MAC, type HnvGateway } from './index.ts';
+import { gatewayBed, type GatewayBed } from './gateway-test-bed.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
 const BLUE = '{11111111-0000-0000-0000-000000000001}', RED = '{22222222-0000-0000-0000-000000000002}', GREEN = '{33333333-0000-0000-0000-000000000003}';
@@ -78,41 +79,26 @@ function checksumsOk(f: Uint8Array): boolean {
 const icmpId = (f: Uint8Array): number => (f[38]! << 8) | f[39]!;
 
 describe('the multitenant gateway: NAT from two routing domains with one CA onto the datacenter switch', () => {
-  const got = new Map<string, Uint8Array[]>();
   const clock = new Clock();
-  let ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
+  let bed: GatewayBed, got: Map<string, Uint8Array[]>, ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
 
   before(async () => {
-    [ext, extB] = await udpJoinedSwitches();
-    dc = await VirtualSwitch.create({ name: 'datacenter', type: 'Internal' });
-    for (const v of VMS) {
-      got.set(v.port, []);
-      await (v.host === 'a' ? ext : extB).addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });
-    }
-    got.set('host', []);
-    // The host's vNIC on the datacenter switch: answers ARP for its address, records the rest.
-    await dc.addPort({
-      id: 'host', policy: { mac: HOST_MAC }, sink: (f) => {
-        const i = parseFrame(f);
-        if (i.ethertype === ETHERTYPE_ARP && i.arpOp === ARP_REQUEST && formatIpv4(i.arpTpa) === HOST) {
-          dc.inject('host', arp('reply', HOST_MAC, HOST, formatIpv4(i.arpSpa), { dst: DC_MAC, tha: DC_MAC }));
-        } else if (i.ethertype !== ETHERTYPE_ARP) got.get('host')!.push(Uint8Array.prototype.slice.call(f));
+    // The host's vNIC answers ARP for its address and records the rest.
+    bed = await gatewayBed({
+      vms: VMS, hostMac: HOST_MAC, datacenterMac: DC_MAC, policies: [policy(PA_A), policy(PA_B)], domains: DOMAINS, now: clock.now,
+      answer: (sw, _f, i) => {
+        if (i.ethertype !== ETHERTYPE_ARP) return true;
+        if (i.arpOp === ARP_REQUEST && formatIpv4(i.arpTpa) === HOST) sw.inject('host', arp('reply', HOST_MAC, HOST, formatIpv4(i.arpSpa), { dst: DC_MAC, tha: DC_MAC }));
+        return false;
       },
     });
-    const p = policy(PA_A);
-    for (const [sw, config] of [[ext, { policy: p }], [extB, { policy: policy(PA_B) }]] as const) {
-      sw.addExtension(HNV_EXTENSION, { config: (config satisfies HnvExtensionConfig) as unknown as Record<string, unknown> });
-    }
-    gw = await HnvGateway.create({
-      tenantSwitch: ext, datacenterSwitch: dc, datacenterMac: DC_MAC, policy: p, now: clock.now,
-      domains: DOMAINS,
-    });
+    ({ got, ext, extB, dc, gw } = bed);
   });
-  after(async () => { await Promise.all([ext?.close(), extB?.close(), dc?.close()]); });
+  after(async () => { await bed?.close(); });
 
-  const clear = (): void => { for (const k of got.keys()) got.set(k, []); };
-  const receivers = (): string[] => [...got].filter(([, f]) => f.length > 0).map(([k]) => k).sort();
-  const drops = (): Record<string, number> => (gw.status() as { drops: Record<string, number> }).drops;
+  const clear = (): void => bed.clear();
+  const receivers = (): string[] => bed.receivers();
+  const drops = (): Record<string, number> => bed.drops();
   /** The VM pings HOST through its default gateway (the router's MAC); returns what the host got. */
   const pingOut = (from: string, id: number): Uint8Array => {
     clear();

@@ -24,8 +24,9 @@ import {
 } from '../packet/index.ts';
 import { seededRandom } from '../common/prng.ts';
 import { VirtualSwitch } from '../switch/index.ts';
-import { Clock, udpJoinedSwitches, until } from '../switch/test-support.ts';
-import { CUSTOMER_MTU, GATEWAY_MAC, HNV_EXTENSION, HnvGateway, type GatewayDomain, type HnvExtensionConfig } from './index.ts';
+import { Clock, until } from '../switch/test-support.ts';
+import { CUSTOMER_MTU, GATEWAY_MAC, type HnvGateway, type GatewayDomain } from './index.ts';
+import { gatewayBed, type GatewayBed } from './gateway-test-bed.ts';
 import { Nptv6 } from './nptv6.ts';
 import { addCustomerRoute, addLookupRecord, addProviderAddress, customerRoute, emptyPolicy, lookupRecord, providerAddress, type HnvPolicy } from './policy.ts';
 
@@ -95,39 +96,28 @@ test('NPTv6 computes RFC 6296 §3.6\'s example and maps back', () => {
 });
 
 describe('IPv6 through the multitenant gateway: NPTv6 for two tenants with one prefix, routed for a third', () => {
-  const got = new Map<string, Uint8Array[]>();
   const clock = new Clock();
-  let ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
+  let bed: GatewayBed, got: Map<string, Uint8Array[]>, ext: VirtualSwitch, extB: VirtualSwitch, dc: VirtualSwitch, gw: HnvGateway;
 
   before(async () => {
-    [ext, extB] = await udpJoinedSwitches();
-    dc = await VirtualSwitch.create({ name: 'datacenter', type: 'Internal' });
-    for (const v of VMS) {
-      got.set(v.port, []);
-      await (v.host === 'a' ? ext : extB).addPort({ id: v.port, policy: { mac: v.mac, virtualSubnetId: v.vsid }, sink: (f) => got.get(v.port)!.push(Uint8Array.prototype.slice.call(f)) });
-    }
-    got.set('host', []);
-    // The host's vNIC on the datacenter switch: answers NS for its address, records the rest (the NS included).
-    await dc.addPort({
-      id: 'host', policy: { mac: HOST_MAC }, sink: (f) => {
-        const i = parseFrame(f);
+    // The host's vNIC answers NS for its address and records everything (the NS included).
+    bed = await gatewayBed({
+      vms: VMS, hostMac: HOST_MAC, datacenterMac: DC_MAC, policies: [policy(PA_A), policy(PA_B)], domains: DOMAINS, now: clock.now,
+      answer: (sw, f, i) => {
         if (i.icmpType === ND_NEIGHBOR_SOLICIT && formatIpv6(f, i.ndTargetOffset) === HOST) {
           const na = buildNeighborAdvertisement({ target: parseIpv6Address(HOST), options: [{ type: 2, mac: parseMac(HOST_MAC) }] });
-          dc.inject('host', ipv6Frame(HOST_MAC, DC_MAC, HOST, src6(f), na, 255));
+          sw.inject('host', ipv6Frame(HOST_MAC, DC_MAC, HOST, src6(f), na, 255));
         }
-        got.get('host')!.push(Uint8Array.prototype.slice.call(f));
+        return true;
       },
     });
-    for (const [sw, pa] of [[ext, PA_A], [extB, PA_B]] as const) {
-      sw.addExtension(HNV_EXTENSION, { config: ({ policy: policy(pa) } satisfies HnvExtensionConfig) as unknown as Record<string, unknown> });
-    }
-    gw = await HnvGateway.create({ tenantSwitch: ext, datacenterSwitch: dc, datacenterMac: DC_MAC, policy: policy(PA_A), now: clock.now, domains: DOMAINS });
+    ({ got, ext, extB, dc, gw } = bed);
   });
-  after(async () => { await Promise.all([ext?.close(), extB?.close(), dc?.close()]); });
+  after(async () => { await bed?.close(); });
 
-  const clear = (): void => { for (const k of got.keys()) got.set(k, []); };
-  const receivers = (): string[] => [...got].filter(([, f]) => f.length > 0).map(([k]) => k).sort();
-  const drops = (): Record<string, number> => (gw.status() as { drops: Record<string, number> }).drops;
+  const clear = (): void => bed.clear();
+  const receivers = (): string[] => bed.receivers();
+  const drops = (): Record<string, number> => bed.drops();
   /** What reached the host that is not Neighbor Discovery. */
   const atHost = (): Uint8Array[] => got.get('host')!.filter((f) => ![ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT].includes(parseFrame(f).icmpType));
   const pingOut = (from: string, id: number, size = 32): Uint8Array | undefined => {
