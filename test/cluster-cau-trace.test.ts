@@ -55,7 +55,7 @@ describe('CAU: Get-CauReport by date, Invoke-CauRun -StopAfter and -ForceRecover
   });
 
   test('Invoke-CauRun -StopAfter 00:00:00 starts no node and ends Cancelled', async () => {
-    await t[0]!.fails(/-StopAfter 'an hour' is not a time span/, 'Invoke-CauRun', '-CauPluginArguments', '@{Command=\'true\'}', '-StopAfter', 'an hour');
+    await t[0]!.fails(/StopAfter: 'an hour' is not a time span/, 'Invoke-CauRun', '-CauPluginArguments', '@{Command=\'true\'}', '-StopAfter', 'an hour');
     const r = await t[0]!.json<Report>('Invoke-CauRun', '-CauPluginArguments', '@{Command=\'true\'}', '-StopAfter', '00:00:00', '-Force');
     assert.equal(r.ClusterResult, 'Cancelled');
     assert.match(r.Message ?? '', /StopAfter 0 s elapsed: not started node1, node2/);

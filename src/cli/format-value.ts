@@ -14,15 +14,6 @@ export function formatTimeSpan(seconds: number): string {
   return `${sign}${days > 0 ? `${days}.` : ''}${two(hh)}:${two(mm)}:${two(ss)}`;
 }
 
-/** A TimeSpan given on the command line, in the text formatTimeSpan writes (`[d.]hh:mm[:ss]`, not negative): its seconds, or undefined. */
-export function parseTimeSpan(text: string): number | undefined {
-  const m = /^(?:(\d{1,5})\.)?(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
-  if (!m) return undefined;
-  const [d, h, min, s] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0)) as [number, number, number, number];
-  if (h > 23 || min > 59 || s > 59) return undefined;
-  return ((d * 24 + h) * 60 + min) * 60 + s;
-}
-
 /**
  * Seconds from the shapes a duration may arrive in: a number of seconds, a TimeSpan-like object
  * ({ TotalSeconds } or { Ticks }, as PowerShell's ConvertTo-Json writes it), or undefined.

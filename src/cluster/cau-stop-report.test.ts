@@ -1,8 +1,7 @@
 // Invoke-CauRun -StopAfter's decision (cau-plan.ts stopAfterDue), Get-CauReport's -StartDate /
-// -EndDate / -Last selection (cau-report-query.ts) and the CLI's TimeSpan text, pure.
+// -EndDate / -Last selection (cau-report-query.ts), pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTimeSpan } from '../cli/format-value.ts';
 import { advance, currentNode, finish, planRun, stopAfterDue, type CauRunRecord, type PlanNode } from './cau-plan.ts';
 import { selectReports } from './cau-report-query.ts';
 
@@ -43,11 +42,4 @@ test('Get-CauReport: oldest first, started within -StartDate … -EndDate (both 
   assert.deepEqual(ids({ StartDate: '2026-12-08' }), []);
   assert.throws(() => selectReports(runs, { StartDate: 'yesterday' }), /-StartDate 'yesterday' is not a date/);
   assert.throws(() => selectReports(runs, { StartDate: '2026-12-07', EndDate: '2026-12-06' }), /-StartDate 2026-12-07 is after -EndDate 2026-12-06/);
-});
-
-test('TimeSpan text: [d.]hh:mm[:ss]; anything else is no time span', () => {
-  assert.equal(parseTimeSpan('00:00:00'), 0);
-  assert.equal(parseTimeSpan('02:30'), 9_000);
-  assert.equal(parseTimeSpan('1.00:00:05'), 86_405);
-  for (const bad of ['', '5', '-00:01:00', '24:00:00', '00:60:00', '1:2:3', 'PT5M']) assert.equal(parseTimeSpan(bad), undefined, bad);
 });

@@ -10,7 +10,7 @@ import { VmhostError, isVmhostError } from '../../common/index.ts';
 import type { CauPluginView, CauReportView, CauRoleView, CauRunView, CauScanView, CauSetupCheck } from '../../cluster/index.ts';
 import { DAYS_OF_WEEK } from '../../cluster/cau-schedule.ts';
 import { reportsCsv, reportsHtml } from '../cau-report-format.ts';
-import { parseTimeSpan } from '../format-value.ts';
+import { parseTimeSpan } from '../../host/metering-settings.ts';
 import { tarArchive } from '../tar.ts';
 import type { ApiClient } from '../client.ts';
 import { defineCmdlet } from '../cmdlet.ts';
@@ -77,17 +77,14 @@ export const invokeCauRun = defineCmdlet({
     CauPluginName: { type: 'string', help: 'The updater (default vmhost.Command: the administrator\'s command)' },
     CauPluginArguments: { type: 'string', array: true, mandatory: true, help: 'The plugin\'s arguments: @{Command=\'…\'} (vmhost.Command)' },
     ...runParams,
-    StopAfter: { type: 'string', help: 'A time span ([d.]hh:mm[:ss]) from the start after which no node is started: the run ends Cancelled (a node being updated is finished first)' },
+    StopAfter: { type: 'string', help: 'A time span ([d.]hh:mm[:ss] or seconds) from the start after which no node is started: the run ends Cancelled (a node being updated is finished first)' },
     ForceRecovery: { type: 'switch', help: 'End a run left in progress now (kept as a Cancelled report) and start this one: for a run the automatic takeover of a failed coordinator does not clear' },
     Force: { type: 'switch', help: 'Accepted: the run starts without asking' },
   },
   view: cols('ClusterName', 'RunId', 'ClusterResult', 'NodesSucceeded', 'NodesFailed', 'RunDuration', 'Message'),
   supportsShouldProcess: true,
   async run(args, ctx) {
-    const stopAfter = args.StopAfter === undefined ? undefined : parseTimeSpan(args.StopAfter);
-    if (args.StopAfter !== undefined && stopAfter === undefined) {
-      throw new VmhostError('INVALID_ARGUMENT', `Invoke-CauRun -StopAfter '${args.StopAfter}' is not a time span: [d.]hh:mm[:ss], e.g. 02:30:00 or 1.00:00:00`, { param: 'StopAfter' });
-    }
+    const stopAfter = args.StopAfter === undefined ? undefined : parseTimeSpan(args.StopAfter, 'StopAfter');
     const body = {
       CauPluginName: args.CauPluginName ?? 'vmhost.Command', CauPluginArguments: parseHashtable('CauPluginArguments', args.CauPluginArguments), ...runBody(args),
       ...(stopAfter !== undefined ? { StopAfterSeconds: stopAfter } : {}), ...(args.ForceRecovery ? { ForceRecovery: true } : {}),
