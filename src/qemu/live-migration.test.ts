@@ -9,7 +9,7 @@ import { isVmhostError } from '../common/index.ts';
 import { runtimePathsIn } from './command-line.ts';
 import { migrateLive, startIncoming, type MigrationTuning } from './live-migration.ts';
 import { QemuTestBed } from './test-support.ts';
-import { MIGRATION_THREAD, SETUP_NICE } from './thread-priority.ts';
+import { MIGRATION_THREAD, SETUP_NICE, parseAutogroupNice } from './thread-priority.ts';
 
 const bed = new QemuTestBed();
 after(() => bed.cleanup());
@@ -89,7 +89,7 @@ const threadInProc = (pid: number, tid: number) => ({
   comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
   nice: Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]),
   // QEMU's session group, raised with the thread where the kernel has autogroups (thread-priority.ts).
-  group: /nice (-?\d+)/.exec((() => { try { return readFileSync(`/proc/${pid}/autogroup`, 'utf8'); } catch { return ''; } })())?.[1],
+  group: (() => { try { return parseAutogroupNice(readFileSync(`/proc/${pid}/autogroup`, 'utf8')); } catch { return undefined; } })(),
 });
 
 test('the migration thread runs its setup at nice -20 and goes back to its own priority once QEMU answers past the setup (read from /proc)', async () => {
@@ -117,8 +117,8 @@ test('the migration thread runs its setup at nice -20 and goes back to its own p
   for (const c of held) c.destroy();
   if (process.getuid?.() === 0) {
     const groups = seen.setup?.group !== undefined;
-    assert.deepEqual(seen.setup, { comm: MIGRATION_THREAD, nice: SETUP_NICE, group: groups ? String(SETUP_NICE) : undefined }, 'raised during the setup');
-    assert.deepEqual(seen.active, { comm: MIGRATION_THREAD, nice: 0, group: groups ? '0' : undefined }, 'back at nice 0 once QEMU answered past the setup');
+    assert.deepEqual(seen.setup, { comm: MIGRATION_THREAD, nice: SETUP_NICE, group: groups ? SETUP_NICE : undefined }, 'raised during the setup');
+    assert.deepEqual(seen.active, { comm: MIGRATION_THREAD, nice: 0, group: groups ? 0 : undefined }, 'back at nice 0 once QEMU answered past the setup');
   } else {
     assert.equal(seen.setup, undefined, 'without CAP_SYS_NICE nothing is raised (the move goes on)');
   }

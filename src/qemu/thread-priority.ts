@@ -80,7 +80,7 @@ export function raiseThread(pid: number, name: string, nice: number): Raised | {
         if (restored) return;
         restored = true;
         try { setPriority(tid, from); } catch { /* the thread ended: nothing to restore */ }
-        try { if (groupFrom !== undefined) writeFileSync(`/proc/${pid}/autogroup`, String(groupFrom)); } catch { /* QEMU ended */ }
+        try { if (groupFrom !== undefined) setAutogroupNice(pid, groupFrom); } catch { /* QEMU ended */ }
       },
     };
   } catch (e) {

@@ -6,6 +6,7 @@
 // live_migration, multifdsend_0, …). Used by bench/live-migration.ts; pure parts tested in
 // thread-sampler.test.ts.
 import { readFileSync, readdirSync } from 'node:fs';
+import { threadsOf } from '../../src/qemu/thread-priority.ts';
 
 /** A process to sample: what the trace calls it, and its pid. */
 export interface Watched { label: string; pid: number }
@@ -76,12 +77,9 @@ export class ThreadSampler {
     // Threads that ended (the source QEMU after the move) keep their last times: a window over the whole move still counts them.
     const threads = new Map<string, ThreadTimes>(this.samples.at(-1)?.threads);
     for (const [pid, label] of this.watched) {
-      let tids: string[];
-      try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
-      for (const tid of tids) {
-        const comm = read(`/proc/${pid}/task/${tid}/comm`)?.trim();
+      for (const { tid, comm } of threadsOf(pid)) {
         const t = parseSchedstat(read(`/proc/${pid}/task/${tid}/schedstat`) ?? '');
-        if (comm === undefined || t === undefined) continue;
+        if (t === undefined) continue;
         const key = `${label}: ${comm} (${tid})`;
         threads.set(key, t);
         // The priority the thread had while the move ran (the last one seen before it ended).
