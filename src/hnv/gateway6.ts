@@ -29,7 +29,7 @@
 import {
   ETHERTYPE_IPV6, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED, IPPROTO_ICMPV6, IPPROTO_TCP, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT,
   ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR, buildEthernet, buildIcmpv6Error, buildIpv6, buildNeighborAdvertisement, buildNeighborSolicitation,
-  formatIpv6, ipv6InPrefix, ipv6Key, ipv6MulticastMac, isIcmpv6Error, isIpv6Unspecified, macFromNumber, parseIpv6Address, setIcmpv6Checksum, solicitedNodeMulticast,
+  formatIpv6, ipv6InPrefix, ipv6Key, ipv6MulticastMac, isIcmpv6Error, isIpv6Unspecified, macFromNumber, parseCidr, parseIpv6Address, setIcmpv6Checksum, solicitedNodeMulticast,
   type FrameInfo,
 } from '../packet/index.ts';
 import type { HnvPolicy } from './policy.ts';
@@ -84,9 +84,10 @@ const FILTER_TCP_MS = 7_440_000, FILTER_MS = 120_000;
 /** Address pairs the NAT filter holds at most (a VM spraying new destinations cannot grow it without bound). */
 const FILTER_MAX = 65_536;
 
+/** An IPv6 prefix's network and length (packet's parseCidr; the callers hand in IPv6 prefixes only). */
 const prefixOf = (text: string): { prefix: Uint8Array; length: number } => {
-  const [net, len] = text.split('/') as [string, string];
-  return { prefix: parseIpv6Address(net), length: Number(len) };
+  const c = parseCidr(text);
+  return { prefix: c.address as Uint8Array, length: c.prefixLength };
 };
 
 export class Gateway6<D extends Domain6Of> {

@@ -15,7 +15,7 @@ import { VmhostError } from '../common/index.ts';
 import {
   DEFAULT_DATACENTER_MTU, HnvGateway, NPT_MAX_PREFIX, checkVsid, normalizeAddress, normalizePrefix, normalizeRdid, type GatewayDomain, type GatewayIpv6, type GatewayMode, type HnvPolicy,
 } from '../hnv/index.ts';
-import { ipv6InPrefix, parseIpv6Address } from '../packet/index.ts';
+import { ipv6InPrefix, parseCidr } from '../packet/index.ts';
 import { readJson, writeFileAtomic } from './atomic-file.ts';
 import { invalid } from './invalid-argument.ts';
 import type { SwitchSlot } from './switch-registry.ts';
@@ -109,9 +109,8 @@ const onLink6 = (policy: HnvPolicy, rdid: string) => policy.customerRoutes
 
 /** Two IPv6 prefixes (text) overlap: the shorter holds the longer's network. */
 function overlap6(a: string, b: string): boolean {
-  const [na, la] = a.split('/') as [string, string], [nb, lb] = b.split('/') as [string, string];
-  const len = Math.min(Number(la), Number(lb));
-  return ipv6InPrefix(parseIpv6Address(na), 0, parseIpv6Address(nb), len);
+  const ca = parseCidr(a), cb = parseCidr(b);
+  return ipv6InPrefix(ca.address as Uint8Array, 0, cb.address as Uint8Array, Math.min(ca.prefixLength, cb.prefixLength));
 }
 
 /** The domain's IPv6 checked against the policy and the domains already served. */
@@ -121,7 +120,7 @@ function checkIpv6(policy: HnvPolicy, d: SavedDomain, others: readonly SavedDoma
   const mine = onLink6(policy, d.routingDomainId);
   if (mine.length === 0) throw invalid('CustomerIPv6Address', `routing domain ${d.routingDomainId} has no on-link IPv6 customer route (New-NetVirtualizationCustomerRoute -NextHop ::)`);
   if (v.internalPrefix !== undefined) {
-    const outside = mine.filter((x) => !overlap6(x, v.internalPrefix!) || Number(x.split('/')[1]) < Number(v.internalPrefix!.split('/')[1]));
+    const outside = mine.filter((x) => !overlap6(x, v.internalPrefix!) || parseCidr(x).prefixLength < parseCidr(v.internalPrefix!).prefixLength);
     if (outside.length > 0) throw invalid('InternalIPv6Prefix', `${v.internalPrefix} does not hold the domain's ${outside.join(', ')}: those VMs could not get out`);
     for (const o of others) {
       if (o.ipv6?.externalPrefix !== undefined && overlap6(o.ipv6.externalPrefix, v.externalPrefix!)) {
