@@ -14,6 +14,7 @@
 // with its failures forgotten.
 import type { Host } from '../host/index.ts';
 import type { ClusterNode } from './cluster-node.ts';
+import type { EtcdCompare } from './etcd-client.ts';
 import { judgeHeartbeat, type HeartbeatTiming, type HeartbeatTrack } from './heartbeat-policy.ts';
 import { MONITOR_PREFIX, monitorKey, type MonitorRecord } from './ops-keys.ts';
 
@@ -25,6 +26,13 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 /** A role's record as the pass read it; absent: modRevision 0 (a write must find it still absent). */
 interface RecordAt { rec: MonitorRecord; modRevision: number }
+
+/** A role with no record yet: nothing monitored, no failures (its key absent). */
+const noRecord = (vmId: string): RecordAt => ({ rec: { VMId: vmId, Items: [], Failures: [] }, modRevision: 0 });
+
+/** The compare that lets a write through only if the record is still as it was read (or still absent). */
+const unchanged = (vmId: string, modRevision: number): EtcdCompare =>
+  modRevision === 0 ? { key: monitorKey(vmId), absent: true } : { key: monitorKey(vmId), modRevision };
 
 /** What failed, for the events: a monitored service (CLUSTER_VM_MONITOR_*) or the heartbeat (CLUSTER_VM_HEARTBEAT_*). */
 type FailureKind = 'MONITOR' | 'HEARTBEAT';
@@ -89,7 +97,7 @@ export class VmMonitor {
     }));
     for (const vm of here.values()) {
       if (this.restarting.has(vm.id)) continue;
-      const at = records.get(vm.id) ?? { rec: { VMId: vm.id, Items: [], Failures: [] }, modRevision: 0 };
+      const at = records.get(vm.id) ?? noRecord(vm.id);
       if (await this.checkHeartbeat(vm, at)) continue;
       if (vm.state === 'Running' && at.rec.Items.length > 0) await this.checkServices(vm, at);
     }
@@ -126,10 +134,9 @@ export class VmMonitor {
   /** The role's guest answered once: from now on a start it never answers after is a failure. */
   private async recordAgentSeen(vmId: string, at: RecordAt): Promise<void> {
     for (let { rec, modRevision } = at, tries = 0; tries < 3; tries++) {
-      const cmp = modRevision === 0 ? { key: monitorKey(vmId), absent: true as const } : { key: monitorKey(vmId), modRevision };
-      if ((await this.node.etcd.txn([cmp], [{ put: monitorKey(vmId), value: JSON.stringify({ ...rec, AgentSeen: true } satisfies MonitorRecord) }])).succeeded) return;
+      if ((await this.node.etcd.txn([unchanged(vmId, modRevision)], [{ put: monitorKey(vmId), value: JSON.stringify({ ...rec, AgentSeen: true } satisfies MonitorRecord) }])).succeeded) return;
       const kv = await this.node.etcd.get(monitorKey(vmId));
-      ({ rec, modRevision } = kv ? { rec: JSON.parse(kv.value) as MonitorRecord, modRevision: kv.modRevision } : { rec: { VMId: vmId, Items: [], Failures: [] }, modRevision: 0 });
+      ({ rec, modRevision } = kv ? { rec: JSON.parse(kv.value) as MonitorRecord, modRevision: kv.modRevision } : noRecord(vmId));
     }
   }
 
@@ -160,8 +167,7 @@ export class VmMonitor {
     const { failures, failOver } = restartDecision(rec.Failures, Date.now());
     for (const k of this.armed) if (k.startsWith(`${vm.id}/`)) this.armed.delete(k);
     // The record changes only if nobody else did meanwhile (Remove-ClusterVMMonitoredItem, CheckHeartbeat set to 0): then no recovery either.
-    const cmp = modRevision === 0 ? { key: monitorKey(vm.id), absent: true as const } : { key: monitorKey(vm.id), modRevision };
-    const r = await this.node.etcd.txn([cmp], [{ put: monitorKey(vm.id), value: JSON.stringify({ ...rec, Failures: failOver ? [] : failures } satisfies MonitorRecord) }]);
+    const r = await this.node.etcd.txn([unchanged(vm.id, modRevision)], [{ put: monitorKey(vm.id), value: JSON.stringify({ ...rec, Failures: failOver ? [] : failures } satisfies MonitorRecord) }]);
     if (!r.succeeded) return;
     if (failOver) {
       this.node.event('Warning', `CLUSTER_VM_${kind}_FAILOVER`, `${what}: failure ${failures.length} within ${RESTART_PERIOD_MS / 60_000} min, past the restart threshold (${RESTART_THRESHOLD}): the role fails over`);
