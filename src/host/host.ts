@@ -724,8 +724,7 @@ export class Host {
     return killed;
   }
 
-  /** Ids of the clustered VMs registered here, with their state. */
-  /** `boot`: the guest's boot while a QEMU runs (its pid and resets: a new one at every start and reboot). */
+  /** Ids of the clustered VMs registered here, with their state; `boot`: the guest's boot while a QEMU runs (its pid and resets: a new one at every start and reboot). */
   clusteredVms(): { id: string; name: string; state: VmState; boot?: string }[] {
     return [...this.vms.values()].filter((e) => e.fence).map((e) => ({
       id: e.config.id, name: e.config.name, state: e.state, ...(e.runtime ? { boot: `${e.runtime.pid}/${e.runtime.resets}` } : {}),
