@@ -2,8 +2,9 @@
 // before it blocks. When the loop has answered what arrived and sleeps in epoll_wait, the
 // client's next send must wake it, and the client pays for that wake-up inside its sendmsg
 // (the socket's wait-queue callback, the wake-up, on this virtualized host an IPI): a client
-// driving QD32 at full speed spent about a tenth of its CPU there (issue 17's raw-hole row, where
-// the client, not our server, is the limit). While requests keep coming, the loop instead
+// driving QD32 at full speed had a quarter of its samples in sendmsg against us and 1.4 %
+// against qemu-nbd, which sleeps less (issue 17's raw-hole row, where the client, not our
+// server, is the limit; BENCHMARKS.md, branch nbdrows). While requests keep coming, the loop instead
 // spins through non-blocking polls (setImmediate: libuv polls with a zero timeout) for a window
 // after the latest arrival, so the next request is read without a wake-up on either side.
 // The window adapts per process, as QEMU's does: a gap between arrivals longer than the window
@@ -16,7 +17,7 @@
 // export decays to no spinning within a few dozen arrivals; a busy one spends its otherwise
 // idle core on the spin.
 // A spin only pays on a core nobody else wants: on a loaded host it takes time slices from the
-// client and everyone else (a LOADED A/B: 40 % more server CPU per read, no faster). So while
+// client and everyone else (a LOADED A/B: 40 % more server CPU per read, no faster). So
 // before a spin and every half millisecond of one the poll reads the process's involuntary
 // context switches; one more than at the last look means the scheduler had someone waiting
 // for this core, and polling stops for the next 100 ms (the loop sleeps in epoll_wait again,
