@@ -22,6 +22,10 @@
 // still ran here, and the switchover's, across STOP), the longest query-migrate answer the source
 // waited for (QEMU's lock held), and each thread of both QEMUs and both daemons over those gaps:
 // ran, waited for a core, slept (test/support/thread-sampler.ts, /proc schedstat every SAMPLE_MS=5 ms).
+// The peer's dirtier runs as long before its migration as ours had before its move (capped at
+// PEER_DIRTY_MAX_S=20): under TCG a sync's cost per dirty page grows with the guest's TLB, which
+// grows for seconds after the dirtier starts (BENCHMARKS.md, branch migbisect).
+// SYNC_TRACE=1: both print each of QEMU's dirty-bitmap syncs from QEMU's own trace (bench/sync-trace.ts).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,6 +38,7 @@ import { TestDaemon, freeUdpPort, waitFor } from '../test/support/daemon.ts';
 import { cliTools } from '../test/support/cli-tools.ts';
 import { pingBlackout } from '../test/support/ping-blackout.ts';
 import { ThreadSampler, childrenWith, type ThreadShare } from '../test/support/thread-sampler.ts';
+import { describeSyncs, syncsOf, tracedQemu } from './sync-trace.ts';
 
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const MEMS = (process.env.MEMS ?? process.env.MEM ?? '256').split(',').map(Number);
@@ -44,6 +49,11 @@ const DIRTY_RATE = 50;
 const dirtier = (mem: number) => `setsid vmhost-memdirty ${mem / 4} ${DIRTY_RATE} </dev/null >/dev/null 2>&1 & sleep 1`;
 const scratch = mkdtempSync(join(tmpdir(), 'mig-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const SYNC_TRACE = process.env.SYNC_TRACE === '1';
+const QEMU_BIN = SYNC_TRACE ? tracedQemu(scratch, process.env.VMHOST_QEMU) : 'qemu-system-x86_64';
+// Ours through the daemons, which take VMHOST_QEMU from their environment.
+if (SYNC_TRACE) process.env.VMHOST_QEMU = QEMU_BIN;
+const PEER_DIRTY_MAX_MS = Number(process.env.PEER_DIRTY_MAX_S ?? 20) * 1000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** `loadedMs`: from the commit call to the destination QEMU's state loaded (the stream's tail still arriving, with the guest stopped). */
@@ -51,29 +61,38 @@ interface Run { totalMs: number; downtimeMs: number; blackoutMs: number; preCopy
 /** The moving guest's and the pinging guest's addresses on the External switches' VLAN-less segment. */
 const BENCH_IP = '10.89.0.1', PINGER_IP = '10.89.0.2';
 
-async function qemu(name: string, mem: number, incoming: boolean): Promise<{ qmp: QmpClient; agent: AgentClient; kill(): Promise<void> }> {
+async function qemu(name: string, mem: number, incoming: boolean): Promise<{ qmp: QmpClient; agent: AgentClient; pid: number; kill(): Promise<void> }> {
   const img = await ensureGuestImage();
   const sock = join(scratch, `${name}.qmp`);
   const agentSock = join(scratch, `${name}.agent`);
-  const p = spawn('qemu-system-x86_64', ['-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', `${mem * 1024 + 4}K`, '-kernel', img.kernel, '-initrd', img.initrd,
+  const p = spawn(QEMU_BIN, ['-name', `guest=peer-${name},debug-threads=on`, '-nodefaults', '-display', 'none', '-accel', 'tcg', '-m', `${mem * 1024 + 4}K`, '-kernel', img.kernel, '-initrd', img.initrd,
     '-append', 'console=ttyS0 quiet panic=-1', '-serial', 'null', '-qmp', `unix:${sock},server=on,wait=off`, ...agentChardevArgs(agentSock),
     ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: 'ignore' });
   const qmp = await waitFor(`${name} QMP`, 30_000, async () => QmpClient.connect(sock).catch(() => undefined));
   const agent = new AgentClient({ path: agentSock, reconnectDelayMs: 100 });
   await agent.connect();
-  return { qmp, agent, kill: async () => { await agent.close(); p.kill('SIGKILL'); } };
+  return { qmp, agent, pid: p.pid!, kill: async () => { await agent.close(); p.kill('SIGKILL'); } };
 }
 
-async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirty'): Promise<Run> {
+/** `dirtyMs`: how long the dirtier runs before the migration (ours' age at its move). */
+async function peer(option: PerformanceOption, mem: number, load: 'idle' | 'dirty', dirtyMs: number): Promise<Run> {
   const src = await qemu('src', mem, false);
   const dst = await qemu('dst', mem, true);
+  const sampler = new ThreadSampler(() => [{ label: 'peer source QEMU', pid: src.pid }], Number(process.env.SAMPLE_MS ?? 5));
   try {
     await src.agent.waitReady(120_000); // the guest booted into its shell
-    if (load === 'dirty') await src.agent.exec(dirtier(mem));
+    if (load === 'dirty') {
+      await src.agent.exec(dirtier(mem));
+      await sleep(Math.min(dirtyMs, PEER_DIRTY_MAX_MS));
+    }
     const port = await startIncoming(dst.qmp, 'tcp:127.0.0.1:0', tuningFor(option));
+    sampler.start();
     const r = await migrateLive(src.qmp, `tcp:127.0.0.1:${port}`, tuningFor(option));
+    sampler.stop();
+    if (SYNC_TRACE) console.log(`  peer's syncs (QEMU's lock held ms/dirty pages, the migration thread's ms; the dirtier ran ${Math.round(Math.min(dirtyMs, PEER_DIRTY_MAX_MS) / 1000)} s before): ${describeSyncs(syncsOf(scratch, src.pid), sampler, 'peer source QEMU')}`);
     return { totalMs: r.totalTimeMs ?? NaN, downtimeMs: r.downtimeMs ?? NaN, blackoutMs: r.downtimeMs ?? NaN, preCopyMs: NaN, switchoverMs: r.downtimeMs ?? NaN, handoverMs: 0, loadedMs: 0, daemonCpuMs: 0, lockMs: r.longestAnswer.ms };
   } finally {
+    sampler.stop();
     await src.kill();
     await dst.kill();
   }
@@ -206,7 +225,9 @@ function finding(what: string, gap: Gap, stop: number, sampler: ThreadSampler): 
   return `  threads in ${what} (${Math.round(gap.ms)} ms, ${Math.round(gap.from - stop)} → ${Math.round(gap.to - stop)} ms from STOP; sampled ${Math.round(d.from - stop)} → ${Math.round(d.to - stop)}): ${headline}\n${shown.map(row).join('\n')}`;
 }
 
-async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promise<Run> {
+/** `dirtyMs`: how long the guest's dirtier has run (printed with its syncs). */
+async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon, dirtyMs: number): Promise<Run> {
+  const sourceQemu = childrenWith(from.proc!.pid!, 'guest=bench')[0];
   const vmId = ((await from.api('GET', '/api/v1/vms/bench')).json as { Id: string }).Id;
   const ticket = (await to.api('POST', '/api/v1/migrations/tickets', { VMId: vmId })).json as { Ticket: string };
   const ping = cliTools(pinger);
@@ -247,6 +268,7 @@ async function ours(from: TestDaemon, to: TestDaemon, pinger: TestDaemon): Promi
     console.log(finding('the switchover gap', wire.switchover, stop, sampler));
     console.log(finding('the whole move', { ms: totalMs, from: t0, to: t0 + totalMs }, stop, sampler));
   }
+  if (SYNC_TRACE && sourceQemu !== undefined) console.log(`  our syncs (QEMU's lock held ms/dirty pages, the migration thread's ms; the dirtier had run ${Math.round(dirtyMs / 1000)} s): ${describeSyncs(syncsOf(scratch, sourceQemu), sampler, 'source QEMU')}`);
   return { preCopyMs: Math.round(wire.preCopy.ms), switchoverMs: Math.round(wire.switchover.ms), totalMs, downtimeMs: Number(out?.[1]), blackoutMs: seen.replies > 0 ? seen.blackoutMs : NaN, handoverMs: Number(inn?.[1]), loadedMs: Number(inn?.[2]), daemonCpuMs, lockMs: lock?.ms ?? NaN, ...(channels ? { channels: Number(channels) } : {}) };
 }
 
@@ -279,6 +301,7 @@ try {
       await waitFor('guest heartbeat', 120_000, async () => ((await a.api('GET', '/api/v1/vms/bench')).json as { Heartbeat: string }).Heartbeat === 'OK');
       await cliTools(a).sh('bench', `ip addr add ${BENCH_IP}/24 dev eth0 && ip link set eth0 up`);
       if (load === 'dirty') await a.api('POST', '/api/v1/vms/bench/invoke', { ScriptBlock: dirtier(mem), TimeoutSeconds: 30 });
+      const dirtySince = Date.now();
       let moves = 0;
       const totals: Partial<Record<PerformanceOption, number>> = {};
       for (const option of OPTIONS) {
@@ -287,13 +310,14 @@ try {
         const theirs: Run[] = [];
         for (let i = 0; i < REPEAT; i++) {
           // The guest goes back and forth: each move starts where the last one left it.
+          const dirtyMs = load === 'dirty' ? Date.now() - dirtySince : 0;
           try {
-            mine.push(await (moves % 2 === 0 ? ours(a, b, b) : ours(b, a, b)));
+            mine.push(await (moves % 2 === 0 ? ours(a, b, b, dirtyMs) : ours(b, a, b, dirtyMs)));
             moves++;
           } catch (e) {
             console.log(`Move-VM ${option} failed: ${(e as Error).message.split('\n')[0]}`);
           }
-          theirs.push(await peer(option, mem, load));
+          theirs.push(await peer(option, mem, load, dirtyMs));
         }
         const label = `${mem} MiB ${load} ${option}`;
         const p = show(`QEMU→QEMU ${label}`, theirs);
