@@ -6,7 +6,7 @@
 // subnet: the ".1" its VMs use as default gateway). IPv6 customer addresses' records count
 // here by MAC and PA only (`ca` -1); their CA lookups are ipv6.ts's. Depends on packet and
 // policy, lookup.
-import { ipv4Mask, parseIpv4Address } from '../packet/index.ts';
+import { ipv4Mask, parseCidr, parseIpv4Address } from '../packet/index.ts';
 import { HnvTables } from './lookup.ts';
 import type { HnvPolicy, LookupRecord } from './policy.ts';
 
@@ -77,10 +77,10 @@ export class CompiledPolicy {
       const subnets = this.domainSubnets.get(route.routingDomainId) ?? [];
       if (!subnets.includes(route.virtualSubnetId)) subnets.push(route.virtualSubnetId);
       this.domainSubnets.set(route.routingDomainId, subnets);
-      const [net, len] = route.destinationPrefix.split('/') as [string, string];
-      if (isV4(net) && route.nextHop !== '0.0.0.0') this.hops.set(route.nextHop, parseIpv4Address(route.nextHop));
-      if (!isV4(net) || route.nextHop !== '0.0.0.0' || Number(len) > 30) continue;
-      const network = (parseIpv4Address(net) & ipv4Mask(Number(len))) >>> 0;
+      const c = parseCidr(route.destinationPrefix);
+      if (c.version === 4 && route.nextHop !== '0.0.0.0') this.hops.set(route.nextHop, parseIpv4Address(route.nextHop));
+      if (c.version !== 4 || route.nextHop !== '0.0.0.0' || c.prefixLength > 30) continue;
+      const network = (c.address & ipv4Mask(c.prefixLength)) >>> 0;
       const gw = this.gateways.get(route.virtualSubnetId) ?? new Set<number>();
       gw.add(network + 1);
       this.gateways.set(route.virtualSubnetId, gw);

@@ -26,7 +26,7 @@
 // packet, switch (ports), policy, router (GATEWAY_MAC), router-icmp (its rate limit), nat-table,
 // nat-rewrite, gateway6, datapath (CUSTOMER_MTU).
 import {
-  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseFrame, parseIpv4Address, parseMac,
+  ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, buildArp, buildEthernet, formatIpv4, ipv4Mask, macFromNumber, parseCidr, parseFrame, parseIpv4Address, parseMac,
   type FrameInfo,
 } from '../packet/index.ts';
 import type { VirtualSwitch } from '../switch/index.ts';
@@ -140,10 +140,10 @@ export class HnvGateway {
     this.forwarded = [];
     for (const r of policy.customerRoutes) {
       const d = this.byRdid.get(r.routingDomainId);
-      const [net, len] = r.destinationPrefix.split('/') as [string, string];
-      if (d?.mode !== 'Forwarding' || r.nextHop !== '0.0.0.0' || net.includes(':')) continue;
-      const mask = ipv4Mask(Number(len));
-      this.forwarded.push({ d, net: (parseIpv4Address(net) & mask) >>> 0, mask });
+      const c = parseCidr(r.destinationPrefix);
+      if (d?.mode !== 'Forwarding' || r.nextHop !== '0.0.0.0' || c.version !== 4) continue;
+      const mask = ipv4Mask(c.prefixLength);
+      this.forwarded.push({ d, net: (c.address & mask) >>> 0, mask });
     }
   }
 

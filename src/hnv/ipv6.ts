@@ -12,7 +12,7 @@
 // (GATEWAY_MAC).
 import {
   ETHERTYPE_IPV6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, IPPROTO_ICMPV6, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_OPT_TARGET_LINKADDR, buildEthernet, buildIpv6,
-  buildNeighborAdvertisement, formatIpv6, ipv6InPrefix, ipv6Key, isIpv6Unspecified, macFromNumber, parseIpv4Address, parseIpv6Address, setIcmpv6Checksum, type FrameInfo,
+  buildNeighborAdvertisement, formatIpv6, ipv6InPrefix, ipv6Key, isIpv6Unspecified, macFromNumber, parseCidr, parseIpv4Address, parseIpv6Address, setIcmpv6Checksum, type FrameInfo,
 } from '../packet/index.ts';
 import type { CompiledPolicy } from './compiled.ts';
 import type { HnvPolicy } from './policy.ts';
@@ -50,14 +50,14 @@ export class Policy6 {
       const subnets = this.domainSubnets.get(route.routingDomainId) ?? [];
       if (!subnets.includes(route.virtualSubnetId)) subnets.push(route.virtualSubnetId);
       this.domainSubnets.set(route.routingDomainId, subnets);
-      const [net, len] = route.destinationPrefix.split('/') as [string, string];
-      if (!net.includes(':') || route.nextHop !== '::' || Number(len) > 126) continue;
-      const gw = parseIpv6Address(net);
+      const c = parseCidr(route.destinationPrefix);
+      if (c.version !== 6 || route.nextHop !== '::' || c.prefixLength > 126) continue;
+      const gw = c.address.slice();
       gw[15] = gw[15]! | 1; // the prefix's ::1 (normalized prefixes have the host bits clear)
       this.gateways.add(key(route.virtualSubnetId, gw));
       this.gateways.add(key(route.virtualSubnetId, ROUTER_LINK_LOCAL));
       const list = this.onLink.get(route.virtualSubnetId) ?? [];
-      list.push({ prefix: parseIpv6Address(net), length: Number(len), gateway: gw });
+      list.push({ prefix: c.address, length: c.prefixLength, gateway: gw });
       this.onLink.set(route.virtualSubnetId, list.sort((a, b) => b.length - a.length));
     }
   }

@@ -15,7 +15,7 @@
 // router-icmp6, router (GATEWAY_MAC).
 import {
   ETHERTYPE_IPV4, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACHABLE, ICMP_NET_UNREACHABLE, ICMP_TIME_EXCEEDED, IPPROTO_ICMP,
-  buildEthernet, buildIcmpv4Error, buildIpv4, ipv4Mask, isIpv4Multicast, macFromNumber, parseIpv4Address, type FrameInfo,
+  buildEthernet, buildIcmpv4Error, buildIpv4, ipv4Mask, isIpv4Multicast, macFromNumber, parseCidr, type FrameInfo,
 } from '../packet/index.ts';
 import type { CompiledPolicy } from './compiled.ts';
 import type { Policy6 } from './ipv6.ts';
@@ -91,7 +91,8 @@ export class IcmpErrors {
 function gatewayAddress(p: CompiledPolicy, vsid: number, src: number): number | undefined {
   const r = p.tables.routeV4(vsid, src);
   if (!r || r.nextHop !== '0.0.0.0' || r.virtualSubnetId !== vsid) return undefined;
-  const [net, len] = r.destinationPrefix.split('/') as [string, string];
-  const gw = ((parseIpv4Address(net) & ipv4Mask(Number(len))) >>> 0) + 1;
+  const c = parseCidr(r.destinationPrefix);
+  if (c.version !== 4) return undefined;
+  const gw = ((c.address & ipv4Mask(c.prefixLength)) >>> 0) + 1;
   return p.isGateway(vsid, gw) ? gw : undefined;
 }
