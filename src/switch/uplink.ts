@@ -9,7 +9,7 @@
 // Depends on port-io, record-slab, udp-batch, coarse-clock.
 import { createSocket, type Socket } from 'node:dgram';
 import { VmhostError } from '../common/errors.ts';
-import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { frameOf, type PortIo, type PortIoEvents, type SendResult } from './port-io.ts';
 import { pin, unpin } from './record-slab.ts';
 import { BatchedUdpSocket, udpAddon } from './udp-batch.ts';
 import { CoarseClock } from './coarse-clock.ts';
@@ -91,8 +91,8 @@ export class UdpUplinkIo implements PortIo {
     this.ev.onFrame(datagram);
   };
 
-  send(frame: Uint8Array): SendResult {
-    this.sock.send(frame);
+  send(bytes: Uint8Array, start: number, length: number): SendResult {
+    this.sock.send(frameOf(bytes, start, length));
     return 'ok';
   }
 
