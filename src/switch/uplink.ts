@@ -42,7 +42,7 @@ interface UplinkSocket {
   lend?(length: number): Uint8Array | null;
   /** Stop / restart reading, where the socket can (the addon's); else paused frames are read and dropped. */
   reading?(on: boolean): void;
-  close(): Promise<void>;
+  close(): void | Promise<void>;
 }
 
 export class UdpUplinkIo implements PortIo {
@@ -122,7 +122,8 @@ function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: Uplin
     if (e instanceof TypeError) return undefined;
     throw e;
   }
-  return { port: sock.port, send: (d) => sock.send(d), lend: (n) => sock.lend(n), reading: (on) => sock.reading(on), close: async () => sock.close() };
+  // The socket itself, not a wrapper: send and lend are per frame.
+  return sock;
 }
 
 /** node:dgram: one send call and one 'message' event per datagram (the fallback). */
