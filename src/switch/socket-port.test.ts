@@ -3,7 +3,8 @@
 // (a record left incomplete at a slab's end), frames forwarded as they came (framed views
 // sent to another port: one run, the bytes unchanged) — also while the receiving peer does not
 // read, so the writes wait holding slab bytes that must not be read into again — a corrupt
-// length, a peer replaced; a part of a frame sent as that part. And RecordSlab's reuse on its own: the slab before the current one
+// length, a peer replaced; a part of a frame (PortIo.send's start and length) sent as that
+// part. And RecordSlab's reuse on its own: the slab before the current one
 // comes back unless pinned. And the connection's send buffer: grown through the switch's addon
 // (a burst the kernel's default could not hold leaves at once), congestion and drain beyond it,
 // and the default kept without the addon. Under CI=true the addon must have loaded.
