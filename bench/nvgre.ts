@@ -26,7 +26,9 @@
 // nvgre / plain (one host, one switch: also the cost of a second host and a UDP provider link).
 // VMHOST_NO_UDP_ADDON=1 runs the uplinks on Node's dgram instead of the batching addon.
 // `encap` / `decap` runs that in-process row alone, for a cpu profile: node --cpu-prof --import tsx bench/nvgre.ts 3 3 decap
-// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets | encap | decap]
+// `KIND-SIZE` (plain2-64, nvgre-64, …) runs that end-to-end row alone, unpaced, for cpu profiles of host A (this process)
+// and host B: PEER_CPU_PROF=/tmp/b node --cpu-prof --cpu-prof-dir=/tmp/a --import tsx bench/nvgre.ts 6 1 nvgre-64
+// Run: node --import tsx bench/nvgre.ts [seconds per measurement, default 3] [rounds, default 3] [all | inproc | sockets | encap | decap | KIND-SIZE]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +180,19 @@ for (let r = 1; r <= rounds && alone !== null; r++) {
   console.log(`round ${r} ${alone} alone: ${(e.rate / 1e6).toFixed(2)} M/s ${e.cpuNs.toFixed(0)} ns   (load ${load()})`);
 }
 if (alone !== null) process.exit(0);
+const oneRow = /^(plain|plain2|nvgre)-(\d+)$/.exec(parts);
+if (oneRow) {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-nvgrebench-'));
+  try {
+    for (let r = 1; r <= rounds; r++) {
+      const x = await socketRate(oneRow[1] as SocketKind, Number(oneRow[2]), dir);
+      console.log(`round ${r} ${parts}: ${(x.rate / 1e3).toFixed(0)} k frames/s, ${x.cpuNs.toFixed(0)} ns CPU per frame, lost ${(100 * x.lost).toFixed(1)} %   (load ${load()})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 const inproc = { rate: [] as number[], cpu: [] as number[] };
 for (let r = 1; r <= rounds && parts !== 'sockets'; r++) {
   const out: Record<string, { rate: number; cpuNs: number }> = {};

@@ -36,8 +36,14 @@ export class DecapFlow implements ExtensionFlow {
     return this.rec.innerLength;
   }
 
-  build(frame: Uint8Array, _info: FrameInfo, out: Uint8Array | null): Uint8Array {
+  /** The inner frame, handed to the port as it lies in the outer one (no view of it per frame); counted here, as the switch asks once per frame delivered. */
+  offset(): number {
     this.counters.decapsulated++;
+    return this.rec.innerOffset;
+  }
+
+  /** Only toward a port whose fair queue keeps the frame (offset() counted it). */
+  build(frame: Uint8Array, _info: FrameInfo, out: Uint8Array | null): Uint8Array {
     // A plain view: the frame is often a Buffer, whose subarray() costs a FastBuffer per frame.
     const inner = new Uint8Array(frame.buffer, frame.byteOffset + this.rec.innerOffset, this.rec.innerLength);
     if (out === null) return inner;

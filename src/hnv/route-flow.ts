@@ -61,6 +61,8 @@ export class RouteFlow implements ExtensionFlow {
     return t.fits(length) ? t.frameLength(length) : FLOW_STALE;
   }
 
+  offset(): number { return -1; }
+
   build(frame: Uint8Array, info: FrameInfo, out: Uint8Array | null): Uint8Array {
     this.counters.encapsulated++;
     return this.template!.write(this.vsid, flowIdOf(info), frame, out ?? undefined);

@@ -54,6 +54,14 @@ export interface ExtensionFlow {
    * one the extension refuses or decides otherwise): the full pipeline takes the frame.
    */
   length(length: number): number;
+  /**
+   * Asked once per frame the flow delivers (length() > 0, the source's checks passed): where in
+   * the frame the delivery lies when it is the length() bytes of the frame from there (a
+   * tunnel's inner frame) — the switch then hands the destination that part (PortIo.send's
+   * start and length) and calls build() only for a port whose fair queue keeps frames; -1:
+   * build() makes the delivery.
+   */
+  offset(): number;
   /** The frame as delivered, written into `out` (length() bytes: a slot lent by the destination) when given. */
   build(frame: Uint8Array, info: FrameInfo, out: Uint8Array | null): Uint8Array;
 }

@@ -3,7 +3,8 @@
 // (a record left incomplete at a slab's end), frames forwarded as they came (framed views
 // sent to another port: one run, the bytes unchanged) — also while the receiving peer does not
 // read, so the writes wait holding slab bytes that must not be read into again — a corrupt
-// length, a peer replaced. And RecordSlab's reuse on its own: the slab before the current one
+// length, a peer replaced; a part of a frame (PortIo.send's start and length) sent as that
+// part. And RecordSlab's reuse on its own: the slab before the current one
 // comes back unless pinned. And the connection's send buffer: grown through the switch's addon
 // (a burst the kernel's default could not hold leaves at once), congestion and drain beyond it,
 // and the default kept without the addon. Under CI=true the addon must have loaded.
@@ -46,7 +47,7 @@ for (const slabReads of [true, false]) {
     try {
       // Port "in" hands every frame to port "out" as it came (framed), as the switch does.
       const inPort = await SocketPortIo.listen(join(dir, 'in.sock'), {
-        onFrame: (f, framed) => { got.push(Uint8Array.from(f)); slabs.add(f.buffer); assert.equal(out!.send(f, 'in', framed), 'ok'); },
+        onFrame: (f, framed) => { got.push(Uint8Array.from(f)); slabs.add(f.buffer); assert.equal(out!.send(f, 0, f.length, 'in', framed), 'ok'); },
         onError: (r) => errors.push(r),
       });
       out = await SocketPortIo.listen(join(dir, 'out.sock'), { onFrame: () => {}, onError: (r) => errors.push(r) });
@@ -146,6 +147,37 @@ test('RecordSlab: the slab before the current one is read into again unless a wr
   for (const f of frames) assert.deepEqual(f, frame(1));
 });
 
+test('a part of a frame (a tunnel\'s inner frame) is sent as that part alone, between whole frames and parts, and across a fresh staging buffer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-sockpart-'));
+  const out = await SocketPortIo.listen(join(dir, 'out.sock'), { onFrame: () => {}, onError: (r) => assert.fail(r) });
+  let rx: Socket | null = null;
+  try {
+    rx = await peer(join(dir, 'out.sock'));
+    const received: Uint8Array[] = [];
+    const dec = new FrameDecoder();
+    rx.on('data', (c: Buffer) => dec.push(c, (f) => received.push(Uint8Array.from(f))));
+    await until(() => out.connected);
+    // Outer frames with the part in the middle (a head before it, a tail after it), whole
+    // frames in between; 3000 of them cross the 64 KiB staging buffer several times.
+    const expected: Uint8Array[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const inner = frame(i);
+      if (i % 3 === 0) { assert.equal(out.send(inner, 0, inner.length), 'ok'); expected.push(inner); continue; }
+      const head = 42 + (i % 5), tail = i % 7;
+      const outer = new Uint8Array(head + inner.length + tail).fill(0xee);
+      outer.set(inner, head);
+      assert.equal(out.send(outer, head, inner.length), 'ok');
+      expected.push(inner);
+    }
+    await until(() => received.length === expected.length);
+    received.forEach((f, i) => assert.deepEqual(f, expected[i], `frame ${i}`));
+  } finally {
+    rx?.destroy();
+    await out.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const withAddon of [true, false]) {
   test(`a port's send buffer (${withAddon ? 'grown through the addon' : 'the default, without the addon'}): a burst to a peer that does not read, congestion, drain, every frame intact`, async (t) => {
     const status = udpAddonStatus();
@@ -176,7 +208,7 @@ for (const withAddon of [true, false]) {
         assert.equal(out.sendBufferBytes, null);
       }
       const frames = Array.from({ length: 2000 }, (_, i) => frame(i));
-      const sendAll = (from: number, to: number): void => { for (let i = from; i < to; i++) assert.equal(out.send(frames[i]!), 'ok'); };
+      const sendAll = (from: number, to: number): void => { for (let i = from; i < to; i++) assert.equal(out.send(frames[i]!, 0, frames[i]!.length), 'ok'); };
       // About 300 KiB in one tick: more than the kernel's default buffer (~200 KiB) and what
       // the paused peer reads ahead; a grown buffer takes it all at the tick's flush.
       sendAll(0, 400);

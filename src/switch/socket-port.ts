@@ -129,7 +129,7 @@ export class SocketPortIo implements PortIo {
     this.ev.onConnection?.(false);
   }
 
-  send(frame: Uint8Array, _sourcePort?: string, framed = false): SendResult {
+  send(bytes: Uint8Array, start: number, length: number, _sourcePort?: string, framed = false): SendResult {
     const s = this.sock;
     if (!s) return 'not-connected';
     if (s.writableLength + this.batchBytes > this.maxQueuedBytes) return 'full';
@@ -139,39 +139,44 @@ export class SocketPortIo implements PortIo {
     // frame after delivering it (inject() takes ownership of its bytes for that reason).
     if (framed) {
       // The frame scanRecords just handed out (the usual case) says where it lies without the view's accessors.
-      const known = frame === lastRecord.frame;
-      const buffer = known ? lastRecord.buffer! : frame.buffer;
-      const start = known ? lastRecord.start : frame.byteOffset - 4;
-      const end = start + 4 + frame.length;
-      if (this.runBuffer === buffer && this.runEnd === start) {
+      const known = bytes === lastRecord.frame;
+      const buffer = known ? lastRecord.buffer! : bytes.buffer;
+      const at = (known ? lastRecord.start : bytes.byteOffset - 4) + start;
+      const end = at + 4 + length;
+      if (this.runBuffer === buffer && this.runEnd === at) {
         this.runEnd = end;
       } else {
         this.closeStage();
         this.closeRun();
         this.runBuffer = buffer;
-        this.runStart = start;
+        this.runStart = at;
         this.runEnd = end;
       }
     } else {
       this.closeRun();
-      this.copyToStage(frame);
+      this.copyToStage(bytes, start, length);
     }
-    this.batchBytes += 4 + frame.length;
+    this.batchBytes += 4 + length;
     return 'ok';
   }
 
-  private copyToStage(frame: Uint8Array): void {
-    const need = 4 + frame.length;
+  private copyToStage(bytes: Uint8Array, start: number, length: number): void {
+    // Part of `bytes` (a tunnel's inner frame) is copied with all of `bytes` and then moved down
+    // over what came before it (copyWithin): no view of the part per frame (view + copy cost
+    // about 50 ns for a 64-B inner frame, copy + move about 30). What lies past the part is
+    // left beyond stageEnd, to be written over.
+    const need = 4 + bytes.length;
     if (this.stage.length - this.stageEnd < need) {
       this.closeStage();
       this.stage = Buffer.allocUnsafe(Math.max(STAGE_BYTES, need));
       this.stageStart = this.stageEnd = 0;
     }
     // Byte stores: Buffer's writeUInt32BE validates its arguments per call (2 % of a 64-B frame's receiving host, cpu profile).
-    const st = this.stage, at = this.stageEnd, n = frame.length;
+    const st = this.stage, at = this.stageEnd, n = length;
     st[at] = n >>> 24; st[at + 1] = (n >>> 16) & 0xff; st[at + 2] = (n >>> 8) & 0xff; st[at + 3] = n & 0xff;
-    st.set(frame, at + 4);
-    this.stageEnd += need;
+    st.set(bytes, at + 4);
+    if (start !== 0) st.copyWithin(at + 4, at + 4 + start, at + 4 + start + length);
+    this.stageEnd += 4 + length;
   }
 
   private closeStage(): void {

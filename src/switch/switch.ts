@@ -29,7 +29,7 @@ import { RateLimiter, FairQueue } from './bandwidth.ts';
 import { addSavedCounters, type SavedPortCounters } from './saved-counters.ts';
 import { countDrop, snapshotCounters, newCounters, type PortCounters, type SwitchStats, type SwitchDropReason } from './stats.ts';
 import { PcapCapture, type CaptureResult, type CaptureStop, type PcapCaptureOptions } from './capture.ts';
-import { SinkIo, type PortIo, type PortIoEvents } from './port-io.ts';
+import { SinkIo, frameOf, type PortIo, type PortIoEvents } from './port-io.ts';
 import { CoarseClock } from './coarse-clock.ts';
 import { SocketPortIo } from './socket-port.ts';
 import { UdpUplinkIo } from './uplink.ts';
@@ -458,7 +458,7 @@ export class VirtualSwitch {
   private sendBuilt(deliveries: readonly Delivery[]): void {
     for (const { port, frame } of deliveries) {
       const dst = this.ports.get(port);
-      if (dst?.io?.connected) this.transmit(dst, frame);
+      if (dst?.io?.connected) this.transmit(dst, frame, 0, frame.length);
     }
   }
 
@@ -642,7 +642,7 @@ export class VirtualSwitch {
     const cap = st.policy.egressCapacity;
     if (cap > 0) {
       if (st.fairQueue) st.fairQueue.setCapacity(cap);
-      else st.fairQueue = new FairQueue(cap, this.now === Date.now ? () => performance.now() : this.now, (src) => this.weightOf(src), (f) => this.transmit(st, f));
+      else st.fairQueue = new FairQueue(cap, this.now === Date.now ? () => performance.now() : this.now, (src) => this.weightOf(src), (f) => this.transmit(st, f, 0, f.length));
     } else if (st.fairQueue) { st.fairQueue.close(); st.fairQueue = null; }
   }
 
@@ -876,6 +876,9 @@ export class VirtualSwitch {
     flow.srcMac.seen = now;
     if (dst.policed && !this.aclPasses(dst, flow.inbound, INBOUND, frame, now)) return true;
     if (built > 0) {
+      // Part of the frame as it lies (a tunnel's inner frame), handed on without a view of it.
+      const at = ext!.offset();
+      if (at >= 0 && dst.fairQueue === null) { this.unicastDone(src, dst, frame, framed, this.transmit(dst, frame, at, built, src.id)); return true; }
       // Built where the destination lends (the uplink's send batch: no copy after), as deliver() would have it.
       const wire = ext!.build(frame, info, dst.fairQueue === null && dst.io?.lend !== undefined ? dst.io.lend(built) : null);
       this.unicastDone(src, dst, frame, framed, this.emit(src, dst, wire, false, -1, 0));
@@ -946,7 +949,7 @@ export class VirtualSwitch {
 
   /** Port mirroring: a copy to every Destination port that did not get the frame already. */
   private mirror(src: PortState, frame: Uint8Array, framed: boolean, ...got: PortState[]): void {
-    for (const p of this.portList) if (p.mirrorDest && p !== src && !got.includes(p)) this.transmit(p, frame, src.id, framed);
+    for (const p of this.portList) if (p.mirrorDest && p !== src && !got.includes(p)) this.transmit(p, frame, 0, frame.length, src.id, framed);
   }
 
   /**
@@ -1008,17 +1011,20 @@ export class VirtualSwitch {
       if (!dst.fairQueue.enqueue(src.id, wire)) { this.drop(dst, 'congestion'); return false; }
       return true;
     }
-    return this.transmit(dst, wire, src.id, framed && wire === frame);
+    return this.transmit(dst, wire, 0, wire.length, src.id, framed && wire === frame);
   }
 
-  /** `source`: the port the frame came from; unknown (undefined) once it has waited in a fair queue. `framed`: see PortIo.send. */
-  private transmit(dst: PortState, wire: Uint8Array, source?: string, framed = false): boolean {
-    const r = dst.io ? dst.io.send(wire, source, framed) : 'not-connected';
+  /**
+   * The `length` bytes of `bytes` from `start` out of `dst` (PortIo.send). `source`: the port the
+   * frame came from; unknown (undefined) once it has waited in a fair queue. `framed`: see PortIo.send.
+   */
+  private transmit(dst: PortState, bytes: Uint8Array, start: number, length: number, source?: string, framed = false): boolean {
+    const r = dst.io ? dst.io.send(bytes, start, length, source, framed) : 'not-connected';
     if (r !== 'ok') { this.drop(dst, r === 'full' ? 'tx-queue-full' : 'port-not-connected'); return false; }
     const c = dst.counters;
     c.txFrames++;
-    c.txBytes += wire.length;
-    dst.capture?.write(wire);
+    c.txBytes += length;
+    dst.capture?.write(frameOf(bytes, start, length));
     return true;
   }
 }

@@ -18,7 +18,7 @@ import { VmhostError } from '../common/errors.ts';
 import { ETHERTYPE_SLOW, encodeLacpdu, formatLacpState, formatLacpSystem, isLacpFrame, parseLacpdu } from '../packet/index.ts';
 import { stringHash } from './flow-hash.ts';
 import { LacpTeam, type LacpTimer, type MuxState } from './lacp.ts';
-import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { frameOf, type PortIo, type PortIoEvents, type SendResult } from './port-io.ts';
 import { distribution, type Distribution, type LoadBalancingAlgorithm } from './team-distribution.ts';
 import { UdpUplinkIo, type UplinkSettings } from './uplink.ts';
 
@@ -183,7 +183,8 @@ export class TeamUplinkIo implements PortIo {
     });
   }
 
-  send(frame: Uint8Array, sourcePort?: string): SendResult {
+  send(bytes: Uint8Array, start: number, length: number, sourcePort?: string): SendResult {
+    const frame = frameOf(bytes, start, length);
     if (isSlowProtocols(frame)) return 'ok'; // a bridge never forwards them
     let pool = this.pool;
     // Without LACP, a frame sent into a possibly dead link beats a certain drop; with it, a
@@ -193,7 +194,7 @@ export class TeamUplinkIo implements PortIo {
     const name = pool.length === 1 ? pool[0]! : this.distribution.pick(frame, sourcePort, pool, performance.now());
     const m = this.members.find((x) => x.settings.name === name);
     if (!m?.io) return 'not-connected';
-    m.io.send(frame);
+    m.io.send(frame, 0, frame.length);
     m.counters.txFrames++;
     m.counters.txBytes += frame.length;
     return 'ok';
@@ -235,7 +236,8 @@ export class TeamUplinkIo implements PortIo {
     for (const [i, f] of this.lacp!.transmit(now)) {
       const m = this.members[i]!;
       if (!m.io) continue;
-      m.io.send(encodeLacpdu({ src: memberMac(this.settings, i), ...f }));
+      const pdu = encodeLacpdu({ src: memberMac(this.settings, i), ...f });
+      m.io.send(pdu, 0, pdu.length);
       m.counters.lacpdusSent++;
     }
   }

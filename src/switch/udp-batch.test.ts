@@ -115,10 +115,10 @@ test('an uplink on the addon and one on node:dgram (VMHOST_NO_UDP_ADDON=1) carry
   try {
     assert.deepEqual([native.batched, plain.batched], [true, false]);
     const sent = frames(50, 1514);
-    for (const f of sent) plain.send(f);
+    for (const f of sent) plain.send(f, 0, f.length);
     assert.deepEqual((await rxNative.all).map((f) => [f.length, f[0]]), sent.map((f) => [f.length, f[0]]));
     const sentBack = frames(50, 64);
-    for (const f of sentBack) native.send(f);
+    for (const f of sentBack) native.send(f, 0, f.length);
     assert.deepEqual((await rxDgram.all).map((f) => [f.length, f[0]]), sentBack.map((f) => [f.length, f[0]]));
   } finally {
     await Promise.all([native.close(), plain.close()]);

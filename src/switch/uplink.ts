@@ -9,7 +9,7 @@
 // Depends on port-io, record-slab, udp-batch, coarse-clock.
 import { createSocket, type Socket } from 'node:dgram';
 import { VmhostError } from '../common/errors.ts';
-import type { PortIo, PortIoEvents, SendResult } from './port-io.ts';
+import { frameOf, type PortIo, type PortIoEvents, type SendResult } from './port-io.ts';
 import { pin, unpin } from './record-slab.ts';
 import { BatchedUdpSocket, udpAddon } from './udp-batch.ts';
 import { CoarseClock } from './coarse-clock.ts';
@@ -42,7 +42,7 @@ interface UplinkSocket {
   lend?(length: number): Uint8Array | null;
   /** Stop / restart reading, where the socket can (the addon's); else paused frames are read and dropped. */
   reading?(on: boolean): void;
-  close(): Promise<void>;
+  close(): void | Promise<void>;
 }
 
 export class UdpUplinkIo implements PortIo {
@@ -91,8 +91,8 @@ export class UdpUplinkIo implements PortIo {
     this.ev.onFrame(datagram);
   };
 
-  send(frame: Uint8Array): SendResult {
-    this.sock.send(frame);
+  send(bytes: Uint8Array, start: number, length: number): SendResult {
+    this.sock.send(frameOf(bytes, start, length));
     return 'ok';
   }
 
@@ -122,7 +122,8 @@ function batchedSocket(addon: NonNullable<ReturnType<typeof udpAddon>>, s: Uplin
     if (e instanceof TypeError) return undefined;
     throw e;
   }
-  return { port: sock.port, send: (d) => sock.send(d), lend: (n) => sock.lend(n), reading: (on) => sock.reading(on), close: async () => sock.close() };
+  // The socket itself, not a wrapper: send and lend are per frame.
+  return sock;
 }
 
 /** node:dgram: one send call and one 'message' event per datagram (the fallback). */

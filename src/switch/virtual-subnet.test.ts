@@ -89,6 +89,7 @@ const marked = (frame: Uint8Array, out: Uint8Array | null): Uint8Array => {
 };
 const offered: ExtensionFlow = {
   length: (n) => (flowExt.stale ? FLOW_STALE : n),
+  offset: () => -1,
   build: (frame, _info, out) => { flowExt.builds++; return marked(frame, out); },
 };
 registerExtension({
