@@ -44,7 +44,7 @@ describe('clustered failover of the real Debian 12 guest', () => {
     await cluster?.stop();
   });
 
-  test('the owner node dies: Debian boots on another node with a clean file system and its synced data; its agent frozen there, the VM is reset in place', { timeout: 4 * DEBIAN_BOOT_MS }, async () => {
+  test('the owner node dies: Debian boots on another node with a clean file system and its synced data; under VMHOST_LONG=1 its agent is then frozen there and the VM reset in place', { timeout: 4 * DEBIAN_BOOT_MS }, async () => {
     const { daemons, shared, t } = cluster!;
     const parent = await debianParent();
     await t[0]!.ok('New-Cluster', '-Name', 'hv', '-Node', NODES.join(','));
