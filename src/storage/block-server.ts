@@ -19,7 +19,6 @@ import { startPointInTimeCopy, type PointInTimeCopy, type PointInTimeTarget } fr
 import { startMirror, type Mirror, type MirrorOptions } from './mirror.ts';
 import { ChangeTracker } from './change-tracking/index.ts';
 import { NbdConnection, type ServedExport } from './nbd/connection.ts';
-import { ArrivalPoll } from './nbd/arrival-poll.ts';
 import type { ExportDirectory } from './nbd/handshake.ts';
 import type { VolumeOps } from './volume-ops.ts';
 
@@ -144,8 +143,6 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   private exports = new Map<string, Export>();
   /** Point-in-time copies and mirrors running (`job` unset while starting), by export: one per export. */
   private copies = new Map<string, { what: 'point-in-time copy' | 'mirror'; job?: PointInTimeCopy | Mirror }>();
-  /** One per server (one event loop): every connection's arrivals keep it polling while they come fast. */
-  private readonly poll = new ArrivalPoll();
 
   constructor(opts: BlockServerOptions) {
     super();
@@ -198,7 +195,7 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
       socket.destroy();
       return;
     }
-    const c = new NbdConnection<Export>(socket, exp, (error) => this.emit('connection-error', { exportName: exp.exportName, error }), this.poll);
+    const c = new NbdConnection<Export>(socket, exp, (error) => this.emit('connection-error', { exportName: exp.exportName, error }));
     exp.connections.add(c);
     this.emit('client-connected', { exportName: exp.exportName });
     void c.run().then(() => {
@@ -474,7 +471,6 @@ export class BlockServer extends EventEmitter<BlockServerEvents> {
   /** Stop every export. */
   async close(): Promise<void> {
     await Promise.all([...this.exports.keys()].map((n) => this.stop(n)));
-    this.poll.stop();
   }
 }
 

@@ -12,7 +12,6 @@ import type { IoKind, IoRequest, IoResult, Pipeline } from '../pipeline.ts';
 import type { Extent } from '../../blockio/virtual-disk.ts';
 import { SocketReader, ConnectionClosed } from './socket-reader.ts';
 import { ReplyWriter } from './reply-writer.ts';
-import type { ArrivalPoll } from './arrival-poll.ts';
 import { handshake, ProtocolError, type ExportDirectory, type ExportInfo, type Negotiated } from './handshake.ts';
 import { simpleReply, readChunk, holeChunk, zeroPayload, errorChunk, blockStatusChunk, READ_CHUNK_PREFIX, type Handle } from './replies.ts';
 import {
@@ -68,10 +67,8 @@ export class NbdConnection<E extends ServedExport> {
   /** Error numbers sent, by request type (for tests and diagnostics). */
   readonly stats = { requests: 0, errors: 0 };
 
-  /** `poll`: told of every arrival (the server's adaptive polling between requests). */
-  constructor(private readonly socket: Socket, private readonly dir: ExportDirectory<E>, private readonly onError: (e: unknown) => void = () => undefined, poll?: ArrivalPoll) {
+  constructor(private readonly socket: Socket, private readonly dir: ExportDirectory<E>, private readonly onError: (e: unknown) => void = () => undefined) {
     this.reader = new SocketReader(socket);
-    if (poll) socket.on('data', () => poll.arrived());
     this.writer = new ReplyWriter(socket);
     this.alloc = (n) => this.writer.alloc(n);
     socket.on('error', () => undefined);
