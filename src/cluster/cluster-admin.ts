@@ -262,7 +262,7 @@ export class ClusterAdmin {
     if (nodeState(s, name) === 'Down') throw new VmhostError('CLUSTER_INVALID_OPERATION', `Node ${name} is Down: only an Up node is suspended`, { node: name });
     await this.putNode({ ...rec, Paused: true, ...(drain ? { DrainStatus: 'InProgress' as const } : {}) });
     if (!drain) return (await this.nodes(name))[0]!;
-    const after = await this.node.read();
+    const after = await this.settled(name, signal);
     const plan = planDrain(after, name).filter((p) => after.states.get(p.vmId)?.State === 'Online');
     const failed = await this.moveAll(plan, signal);
     signal?.throwIfAborted();
@@ -292,6 +292,23 @@ export class ClusterAdmin {
       if (failed.length > 0) throw new VmhostError('CLUSTER_MOVE_FAILED', `Node ${name} resumed, but not every role came back: ${failed.join('; ')}`, { node: name });
     }
     return (await this.nodes(name))[0]!;
+  }
+
+  /**
+   * The cluster once no role `node` owns is still on its way to its desired state (just moved in,
+   * starting, restarting in place): a drain that planned from a role in that window would leave it
+   * behind as "not running" and report the node drained. Bounded by WAIT_MS, then planned as it is.
+   */
+  private async settled(node: string, signal?: AbortSignal): Promise<Snapshot> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const s = await this.node.read();
+      const busy = [...s.owners.entries()].some(([id, o]) => o.Node === node && s.groups.get(id)?.Persistent === 'Online' && !s.moves.has(id)
+        && !(s.states.get(id)?.Node === node && s.states.get(id)?.State !== 'Pending'));
+      if (!busy || Date.now() > deadline) return s;
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   private async putNode(rec: NodeRecord): Promise<void> {

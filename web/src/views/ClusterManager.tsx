@@ -77,8 +77,11 @@ export function ClusterManager() {
 function NodeRow({ node: n, onDone }: { node: ClusterNodeView; onDone: () => void }) {
   const { busy, error, submit } = useSubmit();
   const act = (verb: 'suspend' | 'resume', body: object, done: string) => void submit(async () => {
-    await api('POST', `/cluster/nodes/${enc(n.Name)}/${verb}`, body);
-    toast(done);
+    const after = await api<ClusterNodeView>('POST', `/cluster/nodes/${enc(n.Name)}/${verb}`, body);
+    // A drain that left roles behind still pauses the node (as Suspend-ClusterNode does): the
+    // call succeeds with DrainStatus Failed, and the admin must not be told it drained.
+    if (after.DrainStatus === 'Failed') toast(`Drain of ${n.Name} failed: roles are still on it (the cluster log says why)`, 'error');
+    else toast(done);
     onDone();
   });
   return (
