@@ -68,6 +68,13 @@ export class RequestTimeouts {
   }
 }
 
+/** Why a fetch failed: undici says only "fetch failed" and keeps the socket's error (ECONNREFUSED, other side closed) as its cause. */
+function fetchFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message;
+  return `${(e as Error).message}${detail ? ` (${detail})` : ''}`;
+}
+
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
 /** The range end that makes a key a prefix (etcd's "next key after every key with this prefix"). */
@@ -150,6 +157,8 @@ export class EtcdClient {
   private async callOnce<T>(path: string, body: unknown, deadline?: AbortSignal): Promise<T> {
     let last: unknown;
     let timedOut = 0;
+    // What each member did, for the error: a refused connection, a reset one and no answer in time are different failures.
+    const tried: string[] = [];
     for (let n = 0; n < this.endpoints.length && !deadline?.aborted; n++) {
       const i = (this.current + n) % this.endpoints.length;
       const url = this.endpoints[i] + path;
@@ -163,6 +172,7 @@ export class EtcdClient {
         });
       } catch (e) {
         last = e;
+        tried.push(`${this.endpoints[i]}: ${timeout.aborted ? `no answer in ${this.timeouts.ms(timedOut)} ms` : fetchFailure(e)}`);
         if (timeout.aborted) timedOut++;
         continue;
       }
@@ -189,7 +199,7 @@ export class EtcdClient {
       this.timeouts.answered(performance.now() - sentAt);
       return JSON.parse(text) as T;
     }
-    throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${this.endpoints.join(', ')}): ${(last as Error | undefined)?.message ?? ''}`,
+    throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${tried.join('; ') || this.endpoints.join(', ')})`,
       { op: path, endpoints: this.endpoints.join(',') }, { cause: last });
   }
 
