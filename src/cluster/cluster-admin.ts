@@ -42,14 +42,19 @@ function nodeView(s: Snapshot, members: readonly EtcdMember[], cluster: string, 
   };
 }
 
+/** A role's state as Get-ClusterGroup shows it: its owner's report, Pending until the owner has made one. */
+function groupState(s: Snapshot, g: ClusterGroupRecord): GroupState {
+  const owner = s.owners.get(g.VMId);
+  const st = s.states.get(g.VMId);
+  if (!owner) return g.Persistent === 'Online' && g.Priority !== 0 ? 'Pending' : 'Offline';
+  return st && st.Node === owner.Node ? st.State : 'Pending';
+}
+
 function groupView(s: Snapshot, cluster: string, g: ClusterGroupRecord): ClusterGroupView {
   const owner = s.owners.get(g.VMId);
   const st = s.states.get(g.VMId);
-  let state: GroupState;
-  if (!owner) state = g.Persistent === 'Online' && g.Priority !== 0 ? 'Pending' : 'Offline';
-  else state = st && st.Node === owner.Node ? st.State : 'Pending';
   return {
-    Name: g.Name, Id: g.VMId, OwnerNode: owner?.Node ?? st?.Node ?? '', State: state, GroupType: 'VirtualMachine', Priority: g.Priority,
+    Name: g.Name, Id: g.VMId, OwnerNode: owner?.Node ?? st?.Node ?? '', State: groupState(s, g), GroupType: 'VirtualMachine', Priority: g.Priority,
     PersistentState: g.Persistent === 'Online' ? 1 : 0, OwnerNodes: g.OwnerNodes, AntiAffinityClassNames: g.AntiAffinityClassNames ?? [], Cluster: cluster,
   };
 }
@@ -303,8 +308,10 @@ export class ClusterAdmin {
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const s = await this.node.read();
-      const busy = [...s.owners.entries()].some(([id, o]) => o.Node === node && s.groups.get(id)?.Persistent === 'Online' && !s.moves.has(id)
-        && !(s.states.get(id)?.Node === node && s.states.get(id)?.State !== 'Pending'));
+      const busy = [...s.owners.entries()].some(([id, o]) => {
+        const g = s.groups.get(id);
+        return o.Node === node && g?.Persistent === 'Online' && !s.moves.has(id) && groupState(s, g) === 'Pending';
+      });
       if (!busy || Date.now() > deadline) return s;
       signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, 200));
