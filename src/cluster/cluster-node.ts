@@ -238,6 +238,9 @@ export class ClusterNode {
       if (this.moving.has(vm.id)) continue; // the move settles it
       const owner = s.owners.get(vm.id);
       const fence = this.fences.get(vm.id);
+      // Claimed after this pass read its snapshot (a live move's hand-over lands while the pass waits on etcd): the
+      // snapshot cannot show this node's key yet, and releasing on its word would turn off the VM that just arrived.
+      if (fence && s.revision < fence.token) continue;
       let why: string | undefined;
       if (!owner) why = 'its ownership key is gone (the role was removed or this node\'s lease expired)';
       else if (owner.Node !== this.name) why = `node ${owner.Node} owns it now`;

@@ -75,6 +75,10 @@ function fetchFailure(e: unknown): string {
   return `${(e as Error).message}${detail ? ` (${detail})` : ''}`;
 }
 
+function post(url: string, body: unknown, signal: AbortSignal): Promise<Response> {
+  return fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal });
+}
+
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
 /** The range end that makes a key a prefix (etcd's "next key after every key with this prefix"). */
@@ -166,41 +170,55 @@ export class EtcdClient {
       const sentAt = performance.now();
       let res: Response;
       try {
-        res = await fetch(url, {
-          method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
-          signal: deadline ? AbortSignal.any([deadline, timeout]) : timeout,
-        });
+        res = await post(url, body, deadline ? AbortSignal.any([deadline, timeout]) : timeout);
       } catch (e) {
         last = e;
         tried.push(`${this.endpoints[i]}: ${timeout.aborted ? `no answer in ${this.timeouts.ms(timedOut)} ms` : fetchFailure(e)}`);
         if (timeout.aborted) timedOut++;
         continue;
       }
-      let text: string;
-      try {
-        text = await res.text();
-      } catch (e) {
-        // The answer began but did not finish in time: the call may have been applied, so it is
-        // not sent to another member (a put twice is harmless, a txn twice need not be).
-        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: its answer did not arrive in time (${(e as Error).message})`, { op: path, endpoint: this.endpoints[i] }, { cause: e });
-      }
-      if (!res.ok) {
-        // An answer from etcd itself (no leader, lease not found): the same on every member.
-        throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${this.endpoints[i]}: HTTP ${res.status} ${text.slice(0, 200)}`,
-          {
-            op: path, endpoint: this.endpoints[i],
-            ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
-            ...(res.status === 503 && text.includes('request timed out') ? { etcdTimedOut: 'true' } : {}),
-            ...(text.includes('requested lease not found') ? { leaseNotFound: 'true' } : {}),
-            ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
-          });
-      }
+      const answer = await this.answer<T>(this.endpoints[i]!, path, res);
       this.current = i;
       this.timeouts.answered(performance.now() - sentAt);
-      return JSON.parse(text) as T;
+      return answer;
     }
     throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path}: no endpoint answered (${tried.join('; ') || this.endpoints.join(', ')})`,
       { op: path, endpoints: this.endpoints.join(',') }, { cause: last });
+  }
+
+  /** A member's answer to `path`: its JSON, or etcd's own refusal (no leader, lease not found) as CLUSTER_ETCD_FAILED. */
+  private async answer<T>(endpoint: string, path: string, res: Response): Promise<T> {
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      // The answer began but did not finish in time: the call may have been applied, so it is
+      // not sent to another member (a put twice is harmless, a txn twice need not be).
+      throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${endpoint}: its answer did not arrive in time (${(e as Error).message})`, { op: path, endpoint }, { cause: e });
+    }
+    if (!res.ok) {
+      // An answer from etcd itself (no leader, lease not found): the same on every member.
+      throw new VmhostError('CLUSTER_ETCD_FAILED', `etcd ${path} at ${endpoint}: HTTP ${res.status} ${text.slice(0, 200)}`,
+        {
+          op: path, endpoint,
+          ...(res.status === 503 && text.includes('leader changed') ? { leaderChanged: 'true' } : {}),
+          ...(res.status === 503 && text.includes('request timed out') ? { etcdTimedOut: 'true' } : {}),
+          ...(text.includes('requested lease not found') ? { leaseNotFound: 'true' } : {}),
+          ...(res.status === 503 && text.includes('unhealthy cluster') ? { unhealthy: 'true' } : {}),
+        });
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** A call that only one member can answer (its own status; MoveLeader, which only the leader takes). */
+  private async callAt<T>(endpoint: string, path: string, body: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await post(endpoint + path, body, AbortSignal.timeout(this.timeouts.ms()));
+    } catch (e) {
+      throw new VmhostError('CLUSTER_ETCD_UNREACHABLE', `etcd ${path} at ${endpoint}: ${fetchFailure(e)}`, { op: path, endpoint }, { cause: e });
+    }
+    return this.answer<T>(endpoint, path, res);
   }
 
   /** A membership change, asked again while etcd refuses it as "unhealthy cluster" (see UNHEALTHY_RETRY_MS). */
@@ -281,9 +299,32 @@ export class EtcdClient {
     return (r.members ?? []).map((m) => ({ id: m.ID ?? '0', name: m.name ?? '', peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [], isLearner: m.isLearner === true }));
   }
 
-  /** Take a member's vote away for good (etcd's MemberRemove, committed by a majority of the members before it). */
+  /**
+   * Take a member's vote away for good (etcd's MemberRemove, committed by a majority of the members
+   * before it). A leader removed stops at once and the others wait an election timeout or more
+   * (1.3 s measured idle, longer on a loaded machine) before anyone answers again — long enough for
+   * a node whose lease guarantee was already short to fence itself and turn its VMs off. So the
+   * leader hands its leadership to another voting member first (etcd's MoveLeader: the target
+   * campaigns at once), as etcd's own runbook does before removing a leader; if no member takes it,
+   * the removal goes ahead and the others elect as before.
+   */
   async removeMember(id: string): Promise<void> {
+    await this.handOverLeadership(id).catch(() => undefined);
     await this.reconfigure('/v3/cluster/member/remove', { ID: id });
+  }
+
+  /** When member `id` leads, another started voting member leads instead (the first that takes it). */
+  private async handOverLeadership(id: string): Promise<void> {
+    const members = await this.members();
+    const leaving = members.find((m) => m.id === id);
+    const at = leaving?.clientUrls[0];
+    if (!at) return;
+    const st = await this.callAt<{ header?: { member_id?: string }; leader?: string }>(at, '/v3/maintenance/status', {});
+    if (st.leader !== id) return;
+    for (const m of members.filter((x) => x.id !== id && !x.isLearner && x.name !== '')) {
+      const moved = await this.callAt(at, '/v3/maintenance/transfer-leadership', { targetID: m.id }).then(() => true, () => false);
+      if (moved) return;
+    }
   }
 
   /** A new member that does not vote yet (etcd 3.4's learner): its id. It must then start on an empty data dir. */

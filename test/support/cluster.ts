@@ -19,6 +19,8 @@ export interface TestCluster {
   killNode(i: number): Promise<number>;
   /** The nodes' clustered QEMUs SIGKILLed (a killed daemon leaves them), the daemons, etcd and the shared folder gone. */
   stop(): Promise<void>;
+  /** For a failure's message: each daemon's last events and output lines, each etcd member's last log lines, and which have exited. */
+  diagnosis(lines?: number): Promise<string>;
 }
 
 export interface ClusterOptions {
@@ -82,6 +84,19 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
       }
       await etcd.stop();
       await rm(shared, { recursive: true, force: true });
+    },
+    diagnosis: async (lines = 25) => {
+      const tail = (text: string): string => text.trimEnd().split('\n').slice(-lines).map((l) => `  ${l}`).join('\n');
+      const exit = (p: { exitCode: number | null; signalCode: NodeJS.Signals | null } | undefined): string =>
+        p?.exitCode !== null && p?.exitCode !== undefined ? ` (exited ${p.exitCode})` : p?.signalCode ? ` (killed by ${p.signalCode})` : '';
+      const events = async (d: TestDaemon): Promise<string> => {
+        if (d.proc?.exitCode !== null || d.proc.signalCode !== null) return '';
+        const r = await d.api('GET', `/api/v1/events?limit=${lines}`).catch((e: unknown) => ({ json: `(events unreadable: ${(e as Error).message})` }));
+        const list = Array.isArray(r.json) ? (r.json as { Time: string; Code: string; Message: string }[]).map((e) => `${e.Time} ${e.Code} ${e.Message}`).join('\n') : String(r.json);
+        return `\n events:\n${tail(list)}`;
+      };
+      const nodes = await Promise.all(daemons.map(async (d, i) => `node ${names[i]} daemon${exit(d.proc)}:${await events(d)}\n output:\n${tail(d.output)}`));
+      return [...nodes, ...etcd.members.map((m) => `etcd member ${m.name}${exit(m.proc)}:\n${tail(m.log)}`)].join('\n');
     },
   };
 }
