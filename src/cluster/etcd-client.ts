@@ -315,12 +315,13 @@ export class EtcdClient {
 
   /** When member `id` leads, another started voting member leads instead (the first that takes it). */
   private async handOverLeadership(id: string): Promise<void> {
-    const members = await this.members();
-    const leaving = members.find((m) => m.id === id);
-    const at = leaving?.clientUrls[0];
-    if (!at) return;
-    const st = await this.callAt<{ header?: { member_id?: string }; leader?: string }>(at, '/v3/maintenance/status', {});
+    // Any member knows the leader; the member leaving is asked only when it leads (a dead one, say
+    // Remove-ClusterNode of a crashed node, is then never waited for).
+    const st = await this.call<{ leader?: string }>('/v3/maintenance/status', {});
     if (st.leader !== id) return;
+    const members = await this.members();
+    const at = members.find((m) => m.id === id)?.clientUrls[0];
+    if (!at) return;
     for (const m of members.filter((x) => x.id !== id && !x.isLearner && x.name !== '')) {
       const moved = await this.callAt(at, '/v3/maintenance/transfer-leadership', { targetID: m.id }).then(() => true, () => false);
       if (moved) return;
