@@ -90,7 +90,7 @@ export async function startCluster(names: readonly string[], opts: ClusterOption
       const exit = (p: { exitCode: number | null; signalCode: NodeJS.Signals | null } | undefined): string =>
         p?.exitCode !== null && p?.exitCode !== undefined ? ` (exited ${p.exitCode})` : p?.signalCode ? ` (killed by ${p.signalCode})` : '';
       const events = async (d: TestDaemon): Promise<string> => {
-        if (d.proc?.exitCode !== null || d.proc.signalCode !== null) return '';
+        if (!d.proc || exit(d.proc)) return ''; // no API to ask
         const r = await d.api('GET', `/api/v1/events?limit=${lines}`).catch((e: unknown) => ({ json: `(events unreadable: ${(e as Error).message})` }));
         const list = Array.isArray(r.json) ? (r.json as { Time: string; Code: string; Message: string }[]).map((e) => `${e.Time} ${e.Code} ${e.Message}`).join('\n') : String(r.json);
         return `\n events:\n${tail(list)}`;
